@@ -1,0 +1,30 @@
+# syntax=docker/dockerfile:1
+# Production image: compiled JavaScript on a current Node LTS, run as a non-root user.
+
+FROM node:22-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY scripts ./scripts
+RUN npm run build && npm prune --omit=dev
+
+FROM node:22-bookworm-slim AS runtime
+ENV NODE_ENV=production \
+    PORT=8080 \
+    DATA_DIR=/var/lib/ahl
+WORKDIR /app
+RUN groupadd --system ahl && useradd --system --gid ahl --home-dir /app --shell /usr/sbin/nologin ahl \
+    && mkdir -p /var/lib/ahl && chown ahl:ahl /var/lib/ahl && chmod 700 /var/lib/ahl
+COPY --from=build --chown=root:root /app/node_modules ./node_modules
+COPY --from=build --chown=root:root /app/dist ./dist
+COPY --chown=root:root package.json ./
+COPY --chown=root:root callflows ./callflows
+COPY --chown=root:root audio ./audio
+USER ahl
+EXPOSE 8080
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+  CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+STOPSIGNAL SIGTERM
+CMD ["node", "dist/src/main.js"]

@@ -1,0 +1,37 @@
+import { parseArgs } from 'node:util';
+import { csvHeader, iterateAudit, toCsvLine, toJsonLine } from '../src/audit/store.js';
+import { cliConfig, cliDb, fail } from './cli-support.js';
+
+const { values } = parseArgs({
+  options: {
+    from: { type: 'string' },
+    to: { type: 'string' },
+    format: { type: 'string', default: 'jsonl' },
+    practice: { type: 'string' },
+  },
+});
+
+function date(name: string, v: string | undefined): Date | undefined {
+  if (v === undefined) return undefined;
+  const d = new Date(v);
+  if (Number.isNaN(d.getTime())) fail(`--${name}: expected an ISO date or date-time, such as 2026-11-01 or 2026-11-01T00:00:00Z`);
+  return d;
+}
+
+const format = values.format;
+if (format !== 'csv' && format !== 'jsonl') fail('--format: expected csv or jsonl');
+const from = date('from', values.from);
+const to = date('to', values.to);
+if (values.practice && !/^[0-9a-f-]{36}$/.test(values.practice)) fail('--practice: expected a practice id (UUID)');
+
+const config = cliConfig();
+const db = cliDb(config);
+try {
+  if (format === 'csv') process.stdout.write(`${csvHeader()}\n`);
+  for await (const rec of iterateAudit(db, { ...(from ? { from } : {}), ...(to ? { to } : {}), ...(values.practice ? { practiceId: values.practice } : {}) })) {
+    const line = format === 'csv' ? toCsvLine(rec) : toJsonLine(rec);
+    if (!process.stdout.write(`${line}\n`)) await new Promise((r) => process.stdout.once('drain', r));
+  }
+} finally {
+  await db.destroy();
+}

@@ -1,0 +1,88 @@
+import type { ColumnType, Generated, JSONColumnType } from 'kysely';
+
+/** Row types of every table, as the migrations in ./migrations create them. */
+
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
+type UpdatedAt = ColumnType<Date, Date | string | undefined, Date | string>;
+
+export interface PracticesTable {
+  id: Generated<string>;
+  slug: string;
+  name: string;
+  time_zone: string;
+  fallback_number: string | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface PracticeNumbersTable {
+  e164: string;
+  practice_id: string;
+  created_at: CreatedAt;
+}
+
+export interface PatientsTable {
+  id: Generated<string>;
+  practice_id: string;
+  /** Keyed HMAC of the E.164 phone number: a blind index, never the number itself. */
+  phone_index: string;
+  first_name_enc: Buffer | null;
+  last_name_enc: Buffer | null;
+  dob_enc: Buffer;
+  created_at: CreatedAt;
+}
+
+export interface CallStatusEntry {
+  key: string;
+  status: string;
+  at: string;
+  source: string;
+  seq?: number;
+}
+
+export interface CallsTable {
+  call_sid: string;
+  practice_id: string | null;
+  direction: string;
+  from_index: string | null;
+  to_number: string | null;
+  status: string;
+  status_history: JSONColumnType<CallStatusEntry[]>;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export type ApiRole = 'admin' | 'staff' | 'provider' | 'auditor';
+
+export interface ApiKeysTable {
+  id: Generated<string>;
+  key_hash: string;
+  role: ApiRole;
+  practice_id: string;
+  label: string | null;
+  created_at: CreatedAt;
+  revoked_at: Date | null;
+}
+
+export interface AuditLogTable {
+  seq: string; // bigint, as text to keep precision
+  at: Date;
+  practice_id: string | null;
+  actor: string;
+  action: string;
+  call_sid: string | null;
+  leg: string | null;
+  subject_id: string | null;
+  details: JSONColumnType<Record<string, unknown>>;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface Database {
+  practices: PracticesTable;
+  practice_numbers: PracticeNumbersTable;
+  patients: PatientsTable;
+  calls: CallsTable;
+  api_keys: ApiKeysTable;
+  audit_log: AuditLogTable;
+}

@@ -1,0 +1,27 @@
+import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
+import type { Db } from './postgres.js';
+import { ensureSchema } from './postgres.js';
+import * as m0001 from './migrations/0001-platform.js';
+
+/** Every migration, in order. Names sort the same way they apply. */
+const MIGRATIONS: Record<string, Migration> = {
+  '0001-platform': m0001,
+};
+
+const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
+
+export async function migrateToLatest(db: Db, schema: string): Promise<string[]> {
+  await ensureSchema(db, schema);
+  const migrator = new Migrator({
+    db,
+    provider,
+    migrationTableSchema: schema,
+  });
+  const result: MigrationResultSet = await migrator.migrateToLatest();
+  if (result.error) {
+    const failed = result.results?.find((r) => r.status === 'Error');
+    const reason = result.error instanceof Error ? result.error.message : String(result.error);
+    throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed: ${reason}`);
+  }
+  return (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

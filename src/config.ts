@@ -1,0 +1,170 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { DEV_DEFAULTS } from './simulator/defaults.js';
+
+/**
+ * The service's whole configuration, read once from the environment.
+ * Every variable is documented in README.md ("Configuration"); keep the two in step.
+ */
+
+export const DEV_TWILIO_ACCOUNT_SID = DEV_DEFAULTS.twilioAccountSid;
+export const DEV_TWILIO_AUTH_TOKEN = DEV_DEFAULTS.twilioAuthToken;
+
+const E164 = /^\+[1-9]\d{6,14}$/;
+
+const bool = (def: boolean): z.ZodType<boolean> =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' })
+    .optional()
+    .transform((v) => (v === undefined ? def : v === 'true' || v === '1' || v === 'yes'));
+
+const url = (what: string): z.ZodString =>
+  z.string().url({ message: `expected ${what}` });
+
+const envSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    PORT: z.coerce.number({ message: 'expected a TCP port number' }).int().min(0).max(65535).default(DEV_DEFAULTS.port),
+    HOST: z.string().min(1).default('0.0.0.0'),
+    PUBLIC_BASE_URL: url('an absolute http(s) URL such as https://ahl.example.org').optional(),
+    DATABASE_URL: url('a postgres:// URL')
+      .refine((v) => /^postgres(ql)?:\/\//.test(v), { message: 'expected a postgres:// URL' })
+      .default('postgres://postgres@127.0.0.1:5432/test'),
+    DATABASE_SCHEMA: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}$/, { message: 'expected a lower-case SQL identifier' })
+      .default('public'),
+    REDIS_URL: url('a redis:// URL')
+      .refine((v) => /^rediss?:\/\//.test(v), { message: 'expected a redis:// or rediss:// URL' })
+      .default('redis://127.0.0.1:6379'),
+    REDIS_KEY_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,40}:$/, { message: 'expected a short prefix ending in ":" (no other ":")' })
+      .default('ahl:'),
+    TWILIO_ACCOUNT_SID: z
+      .string()
+      .regex(/^AC[0-9a-f]{32}$/, { message: 'expected AC followed by 32 lower-case hex characters' })
+      .optional(),
+    TWILIO_AUTH_TOKEN: z.string().min(16, { message: 'expected the account auth token (16+ characters)' }).optional(),
+    TWILIO_AUTH_TOKEN_SECONDARY: z
+      .string()
+      .min(16, { message: 'expected a second auth token (16+ characters), accepted during rotation' })
+      .optional(),
+    TWILIO_API_BASE_URL: url('an absolute URL of the Twilio REST API').default('https://api.twilio.com'),
+    AWS_REGION: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, { message: 'expected an AWS region such as us-east-1' }).default('us-east-1'),
+    S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'expected an S3 bucket name' }).optional(),
+    S3_ENDPOINT: url('an absolute URL of an S3-compatible endpoint').optional(),
+    KMS_KEY_ID: z.string().min(1).optional(),
+    KMS_ENDPOINT: url('an absolute URL of a KMS-compatible endpoint').optional(),
+    BLIND_INDEX_KEY: z
+      .string()
+      .regex(/^[A-Za-z0-9+/]{43}=$/, { message: 'expected 32 bytes, base64-encoded (44 characters)' })
+      .optional(),
+    DATA_DIR: z.string().min(1).default('.data'),
+    LOCAL_MASTER_KEY_FILE: z.string().min(1).optional(),
+    LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
+    SEED_DEMO: bool(true),
+    FALLBACK_NUMBER: z.string().regex(E164, { message: 'expected an E.164 number such as +12025550199' }).optional(),
+    SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV === 'production') {
+      for (const name of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'PUBLIC_BASE_URL'] as const) {
+        if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'required when NODE_ENV=production' });
+      }
+      if (env.TWILIO_AUTH_TOKEN === DEV_TWILIO_AUTH_TOKEN) {
+        ctx.addIssue({ code: 'custom', path: ['TWILIO_AUTH_TOKEN'], message: 'the development token is refused in production' });
+      }
+      if (env.PUBLIC_BASE_URL && !env.PUBLIC_BASE_URL.startsWith('https://')) {
+        ctx.addIssue({ code: 'custom', path: ['PUBLIC_BASE_URL'], message: 'expected an https:// URL in production' });
+      }
+    }
+    if (env.KMS_KEY_ID && !env.BLIND_INDEX_KEY) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['BLIND_INDEX_KEY'],
+        message: 'required when KMS_KEY_ID is set (the caller-ID index key must not live on local disk)',
+      });
+    }
+    if (env.S3_ENDPOINT && !env.S3_BUCKET) {
+      ctx.addIssue({ code: 'custom', path: ['S3_BUCKET'], message: 'required when S3_ENDPOINT is set' });
+    }
+  });
+
+export interface Config {
+  env: 'development' | 'test' | 'production';
+  port: number;
+  host: string;
+  /** The base URL Twilio requests and signs; never derived from the request. No trailing slash. */
+  publicBaseUrl: string;
+  database: { url: string; schema: string };
+  redis: { url: string; keyPrefix: string };
+  twilio: {
+    accountSid: string;
+    /** Tokens accepted for signatures: the current one first, then the one being rotated in or out. */
+    authTokens: string[];
+    apiBaseUrl: string;
+  };
+  aws: { region: string; s3Bucket?: string; s3Endpoint?: string; kmsKeyId?: string; kmsEndpoint?: string };
+  blindIndexKey?: Buffer;
+  dataDir: string;
+  localMasterKeyFile: string;
+  logLevel: string;
+  seedDemo: boolean;
+  fallbackNumber?: string;
+  shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Pure: environment in, config out, or a ConfigError naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const name = String(issue.path[0] ?? 'environment');
+        // Never echo the value: it may be a secret.
+        return `${name}: ${issue.message}`;
+      }),
+    );
+  }
+  const e = parsed.data;
+  const dataDir = path.resolve(e.DATA_DIR);
+  const tokens = [e.TWILIO_AUTH_TOKEN ?? DEV_TWILIO_AUTH_TOKEN];
+  if (e.TWILIO_AUTH_TOKEN_SECONDARY) tokens.push(e.TWILIO_AUTH_TOKEN_SECONDARY);
+  const config: Config = {
+    env: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    database: { url: e.DATABASE_URL, schema: e.DATABASE_SCHEMA },
+    redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX },
+    twilio: {
+      accountSid: e.TWILIO_ACCOUNT_SID ?? DEV_TWILIO_ACCOUNT_SID,
+      authTokens: tokens,
+      apiBaseUrl: e.TWILIO_API_BASE_URL.replace(/\/+$/, ''),
+    },
+    aws: {
+      region: e.AWS_REGION,
+      ...(e.S3_BUCKET ? { s3Bucket: e.S3_BUCKET } : {}),
+      ...(e.S3_ENDPOINT ? { s3Endpoint: e.S3_ENDPOINT } : {}),
+      ...(e.KMS_KEY_ID ? { kmsKeyId: e.KMS_KEY_ID } : {}),
+      ...(e.KMS_ENDPOINT ? { kmsEndpoint: e.KMS_ENDPOINT } : {}),
+    },
+    ...(e.BLIND_INDEX_KEY ? { blindIndexKey: Buffer.from(e.BLIND_INDEX_KEY, 'base64') } : {}),
+    dataDir,
+    localMasterKeyFile: path.resolve(e.LOCAL_MASTER_KEY_FILE ?? path.join(dataDir, 'master.key')),
+    logLevel: e.LOG_LEVEL,
+    seedDemo: e.SEED_DEMO,
+    ...(e.FALLBACK_NUMBER ? { fallbackNumber: e.FALLBACK_NUMBER } : {}),
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+  };
+  return config;
+}

@@ -1,0 +1,49 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Services } from '../services.js';
+import { logger } from '../log/logger.js';
+import { failSafe } from '../calls/first-path.js';
+import { apiRouter } from './api-routes.js';
+import { requestContext } from './request-context.js';
+import { twilioRouter } from './twilio-routes.js';
+
+export function createApp(services: Services): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(requestContext);
+  app.use((_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const { ready, checks } = await services.readiness();
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks });
+  });
+
+  app.use('/twilio', twilioRouter(services));
+  app.use('/api', apiRouter(services));
+
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not_found' });
+  });
+  // Last resort: never a stack trace; Twilio routes still get TwiML.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const status = typeof (err as { status?: unknown }).status === 'number' ? (err as { status: number }).status : 500;
+    logger.error('request failed', { err, route: req.path.slice(0, 120), statusCode: status });
+    if (res.headersSent) return;
+    if (req.path.startsWith('/twilio/')) {
+      res.status(200).type('text/xml').send(failSafe(services.config.fallbackNumber));
+      return;
+    }
+    res.status(status >= 400 && status < 500 ? status : 500).json({
+      error: status >= 400 && status < 500 ? 'bad_request' : 'internal_error',
+      message: status >= 400 && status < 500 ? 'the request could not be read' : 'something went wrong; it has been logged',
+    });
+  });
+  return app;
+}

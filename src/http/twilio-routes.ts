@@ -1,0 +1,111 @@
+import express, { type Request, type Response } from 'express';
+import { AuditAction } from '../audit/events.js';
+import type { Services } from '../services.js';
+import { logger, setLogContext } from '../log/logger.js';
+import { parseVoiceWebhook, type VoiceWebhook } from '../calls/twilio-params.js';
+import {
+  failSafeTwiml,
+  handleCallStatus,
+  handleRecordingStatus,
+  handleVoiceEvent,
+  type VoiceEvent,
+} from '../calls/voice-service.js';
+import { verifyTwilioSignature } from './twilio-auth.js';
+
+const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
+
+function sendTwiml(res: Response, twiml: string): void {
+  res.status(200).type('text/xml').send(twiml);
+}
+
+function bodyField(req: Request, name: string): string | undefined {
+  const v = (req.body as Record<string, unknown> | undefined)?.[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/**
+ * Every voice route: verified signature, parsed parameters, one domain call. Whatever
+ * goes wrong, Twilio gets valid TwiML that keeps the caller safe — never a 5xx.
+ */
+function voiceRoute(services: Services, handle: (p: VoiceWebhook, req: Request) => Promise<string>) {
+  return async (req: Request, res: Response): Promise<void> => {
+    const to = bodyField(req, 'To');
+    const parsed = parseVoiceWebhook(req.body);
+    if (!parsed.ok) {
+      logger.warn('malformed twilio webhook', { route: req.path, fields: parsed.fields });
+      await services
+        .audit({ action: AuditAction.TwilioWebhookMalformed, actor: 'twilio', details: { route: req.path.slice(0, 120), fields: parsed.fields.slice(0, 20) } })
+        .catch((err: unknown) => logger.error('audit write failed', { err }));
+      sendTwiml(res, failSafeTwiml(services, to));
+      return;
+    }
+    setLogContext({ callSid: parsed.value.CallSid });
+    try {
+      sendTwiml(res, await handle(parsed.value, req));
+    } catch (err) {
+      logger.error('voice webhook failed; answering fail-safe', { err, route: req.path });
+      await services
+        .audit({ action: AuditAction.CallFailSafe, actor: 'system', callSid: parsed.value.CallSid, leg: 'parent', details: { route: req.path.slice(0, 120) } })
+        .catch(() => undefined);
+      sendTwiml(res, failSafeTwiml(services, to));
+    }
+  };
+}
+
+function queryInt(req: Request, name: string, def: number, max: number): number {
+  const raw = req.query[name];
+  const n = typeof raw === 'string' && /^\d{1,3}$/.test(raw) ? Number(raw) : def;
+  return Math.min(Math.max(n, 1), max);
+}
+
+export function twilioRouter(services: Services): express.Router {
+  const router = express.Router();
+  router.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 200 }));
+  router.use(verifyTwilioSignature(services));
+
+  const voice = (event: (req: Request) => VoiceEvent): ReturnType<typeof voiceRoute> =>
+    voiceRoute(services, (p, req) => handleVoiceEvent(services, event(req), p));
+
+  router.post('/voice/incoming', voice(() => ({ kind: 'incoming' })));
+  router.post(
+    '/voice/menu',
+    voice((req) => ({ kind: 'menu', attempt: queryInt(req, 'attempt', 1, 10), timedOut: req.query.timeout === '1' })),
+  );
+  router.post('/voice/dial-result', voice(() => ({ kind: 'dial-result' })));
+  router.post('/voice/recorded', voice(() => ({ kind: 'recorded' })));
+  router.post(
+    '/voice/status',
+    voiceRoute(services, async (p) => {
+      await handleCallStatus(services, p);
+      return EMPTY_TWIML;
+    }),
+  );
+  router.post(
+    '/voice/recording-status',
+    voiceRoute(services, async (p) => {
+      await handleRecordingStatus(services, p);
+      return EMPTY_TWIML;
+    }),
+  );
+  router.post('/voice/fallback', async (req, res) => {
+    const to = bodyField(req, 'To');
+    const callSid = bodyField(req, 'CallSid');
+    const errorCode = bodyField(req, 'ErrorCode');
+    await services
+      .audit({
+        action: AuditAction.TwilioFallback,
+        actor: 'twilio',
+        callSid: callSid && /^CA[0-9a-f]{32}$/.test(callSid) ? callSid : null,
+        leg: 'parent',
+        details: { errorCode: errorCode && /^\d{1,6}$/.test(errorCode) ? errorCode : null },
+      })
+      .catch((err: unknown) => logger.error('audit write failed', { err }));
+    sendTwiml(res, failSafeTwiml(services, to));
+  });
+  // Unknown Twilio path (after a valid signature): still answer with TwiML.
+  router.use((req, res) => {
+    logger.warn('unknown twilio route', { route: req.path.slice(0, 120) });
+    sendTwiml(res, failSafeTwiml(services, bodyField(req, 'To')));
+  });
+  return router;
+}

@@ -1,0 +1,62 @@
+import { ConfigError, loadConfig } from './config.js';
+import { startServices } from './services.js';
+import { createApp } from './http/app.js';
+import { listen } from './http/server.js';
+import { logger } from './log/logger.js';
+import { AuditAction } from './audit/events.js';
+import { DEMO } from './practices/seed.js';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\nSee README.md, "Configuration".\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  logger.level = config.logLevel;
+
+  const services = await startServices(config);
+  const app = createApp(services);
+  const running = await listen(app, config.port, config.host);
+  await services.audit({ action: AuditAction.SystemStarted, actor: 'system', details: { storage: services.storage.kind, keyring: services.keyring.kind } });
+
+  const local = `http://127.0.0.1:${running.port}`;
+  logger.info('listening', { port: running.port, storage: services.storage.kind, keyring: services.keyring.kind });
+  process.stdout.write(
+    [
+      `After-hours line listening on ${local}  (Twilio webhooks: ${config.publicBaseUrl}/twilio/voice/incoming)`,
+      `  storage: ${services.storage.kind === 'local' ? `local disk (${config.dataDir})` : 'S3'}; keys: ${services.keyring.kind === 'local' ? `local master key (${config.localMasterKeyFile})` : 'KMS'}`,
+      services.seeded ? `  seeded demo practice "${DEMO.name}" (id ${services.seeded.id}), number ${DEMO.number}` : '',
+      `  try a call: npm run simulate -- --digits 2`,
+      '',
+    ]
+      .filter(Boolean)
+      .join('\n') + '\n',
+  );
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('shutting down', { event: signal });
+    const hardStop = setTimeout(() => process.exit(1), config.shutdownTimeoutMs + 2_000);
+    hardStop.unref();
+    // Leave room within the budget for closing the pools after the drain.
+    await running.drain(Math.max(100, config.shutdownTimeoutMs - 1_500));
+    await services.close();
+    logger.info('stopped', { event: signal });
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  logger.error('start failed', { err });
+  process.stderr.write(`start failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,41 @@
+import type { Db } from '../adapters/postgres.js';
+import { blindIndex, encryptField, type Keyring } from '../adapters/keyring.js';
+
+/** Blind-index purpose for caller phone numbers (E.164). */
+export const PHONE_INDEX = 'phone-e164';
+
+export interface NewPatient {
+  practiceId: string;
+  phone: string; // E.164
+  firstName?: string;
+  lastName?: string;
+  dateOfBirth: string; // YYYY-MM-DD
+}
+
+/** Stores a patient with names and date of birth encrypted and the phone only as a blind index. */
+export async function createPatient(db: Db, keyring: Keyring, p: NewPatient): Promise<string> {
+  const id = crypto.randomUUID();
+  const ctx = (field: string): Record<string, string> => ({ table: 'patients', field, patient: id, practice: p.practiceId });
+  await db
+    .insertInto('patients')
+    .values({
+      id,
+      practice_id: p.practiceId,
+      phone_index: blindIndex(keyring.indexKey, PHONE_INDEX, p.phone),
+      first_name_enc: p.firstName ? await encryptField(keyring, p.firstName, ctx('first_name')) : null,
+      last_name_enc: p.lastName ? await encryptField(keyring, p.lastName, ctx('last_name')) : null,
+      dob_enc: await encryptField(keyring, p.dateOfBirth, ctx('dob')),
+    })
+    .execute();
+  return id;
+}
+
+export async function countPatientsByPhone(db: Db, keyring: Keyring, practiceId: string, phone: string): Promise<number> {
+  const row = await db
+    .selectFrom('patients')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('practice_id', '=', practiceId)
+    .where('phone_index', '=', blindIndex(keyring.indexKey, PHONE_INDEX, phone))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}

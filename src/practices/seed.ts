@@ -1,0 +1,38 @@
+import type { Db } from '../adapters/postgres.js';
+import type { Keyring } from '../adapters/keyring.js';
+import { AuditAction } from '../audit/events.js';
+import type { AuditWriter } from '../audit/store.js';
+import { createPatient } from '../patients/store.js';
+import { createPractice, type Practice } from './store.js';
+
+/** The demo practice of the README. 555-01xx numbers are reserved for fiction. */
+export const DEMO = {
+  slug: 'demo',
+  name: 'Demo Family Medicine',
+  number: '+12025550100',
+  timeZone: 'America/New_York',
+  fallbackNumber: '+12025550199',
+  patient: { phone: '+12025550123', firstName: 'Avery', lastName: 'Example', dateOfBirth: '1980-04-15' },
+} as const;
+
+/** Seeds the demo practice and its test patient, only into an empty database. */
+export async function seedDemoIfEmpty(db: Db, keyring: Keyring, audit: AuditWriter): Promise<Practice | null> {
+  const existing = await db.selectFrom('practices').select('id').limit(1).executeTakeFirst();
+  if (existing) return null;
+  const practice = await createPractice(db, {
+    slug: DEMO.slug,
+    name: DEMO.name,
+    timeZone: DEMO.timeZone,
+    fallbackNumber: DEMO.fallbackNumber,
+    numbers: [DEMO.number],
+  });
+  const patientId = await createPatient(db, keyring, { practiceId: practice.id, ...DEMO.patient });
+  await audit({
+    action: AuditAction.AdminPracticeSeeded,
+    actor: 'system:seed',
+    practiceId: practice.id,
+    subjectId: practice.id,
+    details: { patients: 1, patientIds: [patientId] },
+  });
+  return practice;
+}

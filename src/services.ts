@@ -1,0 +1,90 @@
+import type { Redis } from 'ioredis';
+import type { Config } from './config.js';
+import { createDb, pingDb, type Db } from './adapters/postgres.js';
+import { migrateToLatest } from './adapters/migrate.js';
+import { createRedis, pingRedis } from './adapters/redis.js';
+import { createStorage, type Storage } from './adapters/storage.js';
+import { createKeyring, type Keyring } from './adapters/keyring.js';
+import { auditWriter, type AuditWriter } from './audit/store.js';
+import { seedDemoIfEmpty } from './practices/seed.js';
+import type { Practice } from './practices/store.js';
+
+/** Everything the service talks to, started in order and closed in reverse (Medplum's initAppServices). */
+export interface Services {
+  config: Config;
+  db: Db;
+  redis: Redis;
+  storage: Storage;
+  keyring: Keyring;
+  audit: AuditWriter;
+  clock: () => Date;
+  seeded: Practice | null;
+  readiness(): Promise<{ ready: boolean; checks: Record<string, string> }>;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  clock?: () => Date;
+  migrate?: boolean;
+}
+
+export async function startServices(config: Config, opts: StartOptions = {}): Promise<Services> {
+  const clock = opts.clock ?? ((): Date => new Date());
+  const closers: Array<() => Promise<void>> = [];
+  try {
+    const keyring = await createKeyring(config);
+
+    const db = createDb(config.database.url, config.database.schema);
+    closers.push(() => db.destroy());
+    if (opts.migrate !== false) await migrateToLatest(db, config.database.schema);
+
+    const redis = createRedis(config.redis.url, config.redis.keyPrefix);
+    closers.push(async () => {
+      redis.disconnect();
+    });
+    await redis.connect();
+
+    const storage = createStorage(config);
+    await storage.init();
+    closers.push(() => storage.close());
+
+    const audit = auditWriter(db, clock);
+    const seeded = config.seedDemo ? await seedDemoIfEmpty(db, keyring, audit) : null;
+
+    const check = async (fn: () => Promise<void>): Promise<string> => {
+      try {
+        await fn();
+        return 'ok';
+      } catch (err) {
+        const msg = err instanceof Error ? err.message || err.name : 'unreachable';
+        return `error: ${msg.slice(0, 120)}`;
+      }
+    };
+
+    return {
+      config,
+      db,
+      redis,
+      storage,
+      keyring,
+      audit,
+      clock,
+      seeded,
+      readiness: async () => {
+        const [postgres, redisCheck, storageCheck] = await Promise.all([
+          check(() => pingDb(db)),
+          check(() => pingRedis(redis)),
+          check(() => storage.check()),
+        ]);
+        const checks = { postgres, redis: redisCheck, storage: storageCheck };
+        return { ready: Object.values(checks).every((v) => v === 'ok'), checks };
+      },
+      close: async () => {
+        for (const close of closers.reverse()) await close().catch(() => undefined);
+      },
+    };
+  } catch (err) {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,19 @@
+/**
+ * Development defaults shared by the service's config and the call simulator CLI.
+ *
+ * Keep this file free of imports: `src/config.ts` and `scripts/simulate.ts` both read it,
+ * and neither should pull the other's dependencies in. These values are for local
+ * development and tests only; production must set every one of them explicitly.
+ */
+export const DEV_DEFAULTS = {
+  /** HTTP port the service listens on (`PORT`). */
+  port: 3000,
+  /** Public base URL Twilio requests and signs (`PUBLIC_BASE_URL`). */
+  publicBaseUrl: 'http://localhost:3000',
+  /** Twilio account SID (`TWILIO_ACCOUNT_SID`): 'AC' followed by 32 hex digits. */
+  twilioAccountSid: `AC${'0'.repeat(32)}`,
+  /** Twilio auth token used to sign and check webhooks (`TWILIO_AUTH_TOKEN`). */
+  twilioAuthToken: 'dev-auth-token-change-me',
+} as const;
+
+export type DevDefaults = typeof DEV_DEFAULTS;

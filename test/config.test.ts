@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe('configuration', () => {
+  it('runs with no settings at all, on embedded defaults', () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(3000);
+    expect(c.publicBaseUrl).toBe('http://localhost:3000');
+    expect(c.database.url).toBe('postgres://postgres@127.0.0.1:5432/test');
+    expect(c.aws.s3Bucket).toBeUndefined();
+    expect(c.aws.kmsKeyId).toBeUndefined();
+    expect(c.twilio.authTokens).toHaveLength(1);
+  });
+
+  it('names the variable and what it expected, without echoing the value', () => {
+    const p = problems({ PORT: 'eighty', DATABASE_URL: 'mysql://secret-password@x/y' });
+    expect(p.some((l) => l.startsWith('PORT:'))).toBe(true);
+    expect(p.some((l) => l.startsWith('DATABASE_URL: expected a postgres:// URL'))).toBe(true);
+    expect(p.join('\n')).not.toContain('secret-password');
+  });
+
+  it('requires Twilio credentials and an https public URL in production', () => {
+    const p = problems({ NODE_ENV: 'production', PUBLIC_BASE_URL: 'http://ahl.example.org' });
+    expect(p).toEqual(
+      expect.arrayContaining([
+        'TWILIO_ACCOUNT_SID: required when NODE_ENV=production',
+        'TWILIO_AUTH_TOKEN: required when NODE_ENV=production',
+        'PUBLIC_BASE_URL: expected an https:// URL in production',
+      ]),
+    );
+  });
+
+  it('accepts a second auth token for rotation and strips a trailing slash from the public URL', () => {
+    const c = loadConfig({
+      TWILIO_AUTH_TOKEN: 'primary-token-0123456789',
+      TWILIO_AUTH_TOKEN_SECONDARY: 'secondary-token-0123456789',
+      PUBLIC_BASE_URL: 'https://ahl.example.org/',
+    });
+    expect(c.twilio.authTokens).toEqual(['primary-token-0123456789', 'secondary-token-0123456789']);
+    expect(c.publicBaseUrl).toBe('https://ahl.example.org');
+  });
+
+  it('refuses KMS without a blind-index key', () => {
+    expect(problems({ KMS_KEY_ID: 'alias/ahl' })).toContain(
+      'BLIND_INDEX_KEY: required when KMS_KEY_ID is set (the caller-ID index key must not live on local disk)',
+    );
+  });
+});

@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { sql } from 'kysely';
+import { Redis } from 'ioredis';
+import { loadConfig, type Config } from '../../src/config.js';
+import { startServices, type Services } from '../../src/services.js';
+import { createApp } from '../../src/http/app.js';
+import { listen, type RunningServer } from '../../src/http/server.js';
+import { createDb } from '../../src/adapters/postgres.js';
+
+export const TEST_PUBLIC_BASE_URL = 'https://ahl.example.test:8443';
+export const TEST_AUTH_TOKEN = 'test-auth-token-0123456789abcdef';
+export const TEST_ACCOUNT_SID = `AC${'1'.repeat(32)}`;
+
+export interface Harness {
+  config: Config;
+  services: Services;
+  server: RunningServer;
+  /** http://127.0.0.1:<port> — where requests are actually sent. */
+  baseUrl: string;
+  schema: string;
+  keyPrefix: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the whole service against the real PostgreSQL and Redis, isolated in a schema and
+ * a Redis key prefix of its own, listening on a free loopback port.
+ */
+export async function startHarness(name: string, env: Record<string, string> = {}): Promise<Harness> {
+  const tag = `${name.toLowerCase().replace(/[^a-z0-9]+/g, '_').slice(0, 30)}_${randomBytes(4).toString('hex')}`;
+  const schema = `t_${tag}`;
+  const keyPrefix = `t-${tag}:`;
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'ahl-test-'));
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATABASE_URL: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    DATABASE_SCHEMA: schema,
+    REDIS_KEY_PREFIX: keyPrefix,
+    DATA_DIR: dataDir,
+    PUBLIC_BASE_URL: TEST_PUBLIC_BASE_URL,
+    TWILIO_ACCOUNT_SID: TEST_ACCOUNT_SID,
+    TWILIO_AUTH_TOKEN: TEST_AUTH_TOKEN,
+    SHUTDOWN_TIMEOUT_MS: '2000',
+    ...env,
+  });
+  const services = await startServices(config);
+  const server = await listen(createApp(services), 0, '127.0.0.1');
+  return {
+    config,
+    services,
+    server,
+    baseUrl: `http://127.0.0.1:${server.port}`,
+    schema,
+    keyPrefix,
+    close: async () => {
+      await server.drain(1_000);
+      await services.close();
+      await dropIsolation(config, schema, keyPrefix);
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function dropIsolation(config: Config, schema: string, keyPrefix: string): Promise<void> {
+  const db = createDb(config.database.url, 'public', 1);
+  try {
+    await sql`DROP SCHEMA IF EXISTS ${sql.id(schema)} CASCADE`.execute(db);
+  } finally {
+    await db.destroy();
+  }
+  const redis = new Redis(config.redis.url, { lazyConnect: true });
+  try {
+    await redis.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
