@@ -9,7 +9,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Writable } from 'node:stream';
 import winston from 'winston';
-import { isSafeKey, redactString, redactValue, sanitizeString } from './redact.js';
+import { redactString, redactValue, sanitizeString } from './redact.js';
 
 export interface LogContext {
   requestId?: string;
@@ -59,8 +59,8 @@ function redactMessage(message: unknown): string {
   }
 }
 
-function contextValue(value: unknown, key: keyof LogContext): string | null {
-  return typeof value === 'string' && isSafeKey(key) ? sanitizeString(value) : null;
+function contextValue(value: string | undefined): string | null {
+  return value === undefined ? null : sanitizeString(value);
 }
 
 /**
@@ -94,8 +94,8 @@ function redactInfo(info: Info, now: Date = new Date()): winston.Logform.Transfo
   if (err !== undefined && out['err'] === undefined) out['err'] = redactValue('err', err);
 
   // Explicit metadata wins; otherwise the ambient context. null only outside any context.
-  out['requestId'] = out['requestId'] ?? contextValue(ctx?.requestId, 'requestId');
-  out['callSid'] = out['callSid'] ?? contextValue(ctx?.callSid, 'callSid');
+  out['requestId'] = out['requestId'] ?? contextValue(ctx?.requestId);
+  out['callSid'] = out['callSid'] ?? contextValue(ctx?.callSid);
   out['timestamp'] = now.toISOString();
   return out as winston.Logform.TransformableInfo;
 }

@@ -690,7 +690,8 @@ class CallRun {
       record.body = await response.text();
       return { status: response.status, contentType: response.headers.get('content-type') ?? '', body: record.body };
     } catch (error) {
-      this.errors.push(`${method} ${withoutQuery(path)} → request failed: ${error instanceof Error ? error.message : String(error)}`);
+      const cause = error instanceof Error && error.cause instanceof Error ? ` (${error.cause.message})` : '';
+      this.errors.push(`${method} ${withoutQuery(path)} → request failed: ${error instanceof Error ? error.message : String(error)}${cause}`);
       return undefined;
     }
   }

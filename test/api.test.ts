@@ -1,0 +1,133 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiKey, type ApiRole } from '../src/auth/api-keys.js';
+import { createPractice, type Practice } from '../src/practices/store.js';
+import { startHarness, type Harness } from './support/harness.js';
+import { inboundParams, postTwilio } from './support/twilio-request.js';
+
+let h: Harness;
+let demo: Practice;
+let other: Practice;
+const keys: Record<string, string> = {};
+
+beforeAll(async () => {
+  h = await startHarness('api');
+  if (!h.services.seeded) throw new Error('demo practice was not seeded');
+  demo = h.services.seeded;
+  other = await createPractice(h.services.db, { slug: 'other', name: 'Other Clinic', timeZone: 'America/Chicago', numbers: ['+13125550100'] });
+  for (const role of ['admin', 'staff', 'provider', 'auditor'] as ApiRole[]) {
+    keys[role] = (await createApiKey(h.services.db, { role, practiceId: demo.id })).key;
+  }
+  keys.otherAdmin = (await createApiKey(h.services.db, { role: 'admin', practiceId: other.id })).key;
+});
+afterAll(async () => {
+  await h.close();
+});
+
+async function get(path: string, key?: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(h.baseUrl + path, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+async function lastAudit(): Promise<{ action: string; actor: string; details: Record<string, unknown> }> {
+  return h.services.db.selectFrom('audit_log').select(['action', 'actor', 'details']).orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
+}
+
+describe('API keys', () => {
+  it('are stored only as a SHA-256 hash', async () => {
+    const rows = await h.services.db.selectFrom('api_keys').select('key_hash').execute();
+    const flat = JSON.stringify(rows);
+    for (const key of Object.values(keys)) expect(flat).not.toContain(key);
+    expect(rows.every((r) => /^[0-9a-f]{64}$/.test(r.key_hash))).toBe(true);
+  });
+
+  it('401 without a key, with a malformed key and with an unknown key, each audited', async () => {
+    for (const [key, reason] of [
+      [undefined, 'missing_key'],
+      ['nonsense', 'invalid_key'],
+      [`ahl_${'A'.repeat(43)}`, 'invalid_key'],
+    ] as const) {
+      const res = await get('/api/whoami', key);
+      expect(res.status).toBe(401);
+      expect(await lastAudit()).toMatchObject({ action: 'api.auth_rejected', details: { reason } });
+    }
+  });
+
+  it('a revoked key is refused', async () => {
+    const { id, key } = await createApiKey(h.services.db, { role: 'admin', practiceId: demo.id });
+    expect((await get('/api/whoami', key)).status).toBe(200);
+    await h.services.db.updateTable('api_keys').set({ revoked_at: new Date() }).where('id', '=', id).execute();
+    expect((await get('/api/whoami', key)).status).toBe(401);
+  });
+
+  it('every allowed call is audited with the key as actor', async () => {
+    const res = await get(`/api/practices/${demo.id}`, keys.staff);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ name: 'Demo Family Medicine', numbers: ['+12025550100'], timeZone: 'America/New_York' });
+    const audit = await lastAudit();
+    expect(audit.action).toBe('api.request');
+    expect(audit.actor).toMatch(/^api_key:[0-9a-f-]{36}$/);
+  });
+});
+
+describe('roles and practices', () => {
+  it("a practice's key never reads another practice's data (403, audited)", async () => {
+    const res = await get(`/api/practices/${other.id}`, keys.admin);
+    expect(res.status).toBe(403);
+    expect(JSON.stringify(res.body)).not.toContain('Other Clinic');
+    expect(await lastAudit()).toMatchObject({ action: 'api.forbidden', details: { reason: 'practice' } });
+    expect((await get(`/api/practices/${demo.id}`, keys.otherAdmin)).status).toBe(403);
+  });
+
+  it('a role that does not fit gets 403', async () => {
+    expect((await get('/api/audit', keys.staff)).status).toBe(403);
+    expect(await lastAudit()).toMatchObject({ action: 'api.forbidden', details: { reason: 'role' } });
+    expect((await get('/api/audit', keys.provider)).status).toBe(403);
+    expect((await get('/api/audit', keys.auditor)).status).toBe(200);
+  });
+
+  it('call records are visible to their practice only', async () => {
+    const params = inboundParams();
+    expect((await postTwilio(h, '/twilio/voice/incoming', params)).status).toBe(200);
+    const mine = await get(`/api/calls/${params.CallSid}`, keys.staff);
+    expect(mine.status).toBe(200);
+    expect(mine.body.call).toMatchObject({ callSid: params.CallSid, practiceId: demo.id, status: 'ringing' });
+    expect((mine.body.audit as Array<{ action: string }>).map((a) => a.action)).toEqual(['call.leg.started', 'call.transition']);
+    expect((await get(`/api/calls/${params.CallSid}`, keys.otherAdmin)).status).toBe(403);
+    expect((await get(`/api/calls/${params.CallSid}`, keys.provider)).status).toBe(403);
+  });
+
+  it("the audit endpoint returns only the key's practice", async () => {
+    const res = await get('/api/audit', keys.otherAdmin);
+    expect(res.status).toBe(200);
+    const events = res.body.events as Array<{ practiceId: string | null }>;
+    expect(events.length).toBeGreaterThan(0);
+    expect(events.every((e) => e.practiceId === other.id)).toBe(true);
+  });
+
+  it('bad parameters get 400 with a clear message', async () => {
+    const res = await get('/api/practices/not-a-uuid', keys.admin);
+    expect(res.status).toBe(400);
+    expect(res.body.message).toBe('practiceId must be a UUID');
+    expect((await get('/api/audit?from=yesterday', keys.admin)).status).toBe(400);
+  });
+});
+
+describe('npm run keys:create', () => {
+  it('prints a key once, stores its hash, and the key works for its role and practice', async () => {
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const { stdout } = await promisify(execFile)('npx', ['tsx', 'scripts/keys-create.ts', '--role', 'auditor', '--practice', 'demo', '--label', 'ci auditor'], {
+      env: { ...process.env, DATABASE_SCHEMA: h.schema, DATA_DIR: h.config.dataDir },
+    });
+    const key = /^(ahl_[A-Za-z0-9_-]{43})$/m.exec(stdout)?.[1];
+    expect(key).toBeDefined();
+    const who = await get('/api/whoami', key);
+    expect(who).toMatchObject({ status: 200, body: { role: 'auditor', practiceId: demo.id } });
+    const created = await h.services.db.selectFrom('audit_log').selectAll().where('action', '=', 'admin.api_key_created').executeTakeFirstOrThrow();
+    expect(created.details).toEqual({ role: 'auditor' });
+    const bad = await promisify(execFile)('npx', ['tsx', 'scripts/keys-create.ts', '--role', 'root', '--practice', 'demo'], {
+      env: { ...process.env, DATABASE_SCHEMA: h.schema },
+    }).catch((e: { stderr: string }) => e);
+    expect(bad.stderr).toContain('--role: expected one of admin, staff, provider, auditor');
+  });
+});
