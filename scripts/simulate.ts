@@ -16,7 +16,7 @@ import { formatTranscript } from '../src/simulator/transcript.js';
 
 const DIAL_STATUSES: readonly DialStatus[] = ['completed', 'answered', 'no-answer', 'busy', 'failed', 'canceled'];
 
-const USAGE = `usage: npm run simulate -- --from <E.164> --to <E.164> [--digits 1,2,-] [--dial no-answer,completed]
+const USAGE = `usage: npm run simulate -- [--from <E.164, default the demo patient>] [--to <E.164, default the demo practice>] [--digits 1,2,-] [--dial no-answer,completed]
   [--whisper 1,-] [--recording <seconds>[:<finish key>]] [--hangup-after <n>] [--call-sid CA…]
   [--url <target base URL>] [--public-url <public base URL>] [--incoming-path <path>] [--status-path <path>] [--json]
   In --digits and --whisper lists, '-' means the party presses nothing (timeout).`;
@@ -63,8 +63,9 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  if (values.from === undefined || values.to === undefined) throw new UsageError('--from and --to are required');
-  for (const number of [values.from, values.to]) {
+  const from = values.from ?? DEV_DEFAULTS.demoCallerNumber;
+  const to = values.to ?? DEV_DEFAULTS.demoPracticeNumber;
+  for (const number of [from, to]) {
     if (!/^\+[1-9]\d{1,14}$/.test(number)) throw new UsageError(`"${number}" is not an E.164 number`);
   }
 
@@ -94,8 +95,8 @@ async function main(): Promise<number> {
   const simulator = new CallSimulator({ targetBaseUrl, publicBaseUrl, authToken, accountSid });
   const digits = digitList(values.digits);
   const result = await simulator.placeCall({
-    from: values.from,
-    to: values.to,
+    from,
+    to,
     ...(digits !== undefined ? { digits } : {}),
     ...(dialOutcomes !== undefined ? { dialOutcomes } : {}),
     ...(recordings !== undefined ? { recordings } : {}),

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -115,6 +115,7 @@ describe('start and SIGTERM', () => {
     } finally {
       child.kill('SIGKILL');
       await dropIsolation(loadConfig({}), schema, prefix);
+      await rm(env.DATA_DIR, { recursive: true, force: true });
     }
   });
 });

@@ -2,6 +2,7 @@ import type { Db } from '../adapters/postgres.js';
 import type { Keyring } from '../adapters/keyring.js';
 import { AuditAction } from '../audit/events.js';
 import type { AuditWriter } from '../audit/store.js';
+import { DEV_DEFAULTS } from '../simulator/defaults.js';
 import { createPatient } from '../patients/store.js';
 import { createPractice, type Practice } from './store.js';
 
@@ -9,10 +10,10 @@ import { createPractice, type Practice } from './store.js';
 export const DEMO = {
   slug: 'demo',
   name: 'Demo Family Medicine',
-  number: '+12025550100',
+  number: DEV_DEFAULTS.demoPracticeNumber,
   timeZone: 'America/New_York',
   fallbackNumber: '+12025550199',
-  patient: { phone: '+12025550123', firstName: 'Avery', lastName: 'Example', dateOfBirth: '1980-04-15' },
+  patient: { phone: DEV_DEFAULTS.demoCallerNumber, firstName: 'Avery', lastName: 'Example', dateOfBirth: '1980-04-15' },
 } as const;
 
 /** Seeds the demo practice and its test patient, only into an empty database. */

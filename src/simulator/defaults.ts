@@ -14,6 +14,9 @@ export const DEV_DEFAULTS = {
   twilioAccountSid: `AC${'0'.repeat(32)}`,
   /** Twilio auth token used to sign and check webhooks (`TWILIO_AUTH_TOKEN`). */
   twilioAuthToken: 'dev-auth-token-change-me',
+  /** The demo practice's number and the demo test patient's caller ID (555-01xx: fiction). */
+  demoPracticeNumber: '+12025550100',
+  demoCallerNumber: '+12025550123',
 } as const;
 
 export type DevDefaults = typeof DEV_DEFAULTS;
