@@ -61,6 +61,8 @@ const envSchema = z
       .regex(/^[A-Za-z0-9+/]{43}=$/, { message: 'expected 32 bytes, base64-encoded (44 characters)' })
       .optional(),
     DATA_DIR: z.string().min(1).default('.data'),
+    CALLFLOWS_DIR: z.string().min(1).default('callflows'),
+    AUDIO_DIR: z.string().min(1).default('audio'),
     LOCAL_MASTER_KEY_FILE: z.string().min(1).optional(),
     LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
     SEED_DEMO: bool(true),
@@ -108,6 +110,8 @@ export interface Config {
   aws: { region: string; s3Bucket?: string; s3Endpoint?: string; kmsKeyId?: string; kmsEndpoint?: string };
   blindIndexKey?: Buffer;
   dataDir: string;
+  callflowsDir: string;
+  audioDir: string;
   localMasterKeyFile: string;
   logLevel: string;
   seedDemo: boolean;
@@ -160,6 +164,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     ...(e.BLIND_INDEX_KEY ? { blindIndexKey: Buffer.from(e.BLIND_INDEX_KEY, 'base64') } : {}),
     dataDir,
+    callflowsDir: path.resolve(e.CALLFLOWS_DIR),
+    audioDir: path.resolve(e.AUDIO_DIR),
     localMasterKeyFile: path.resolve(e.LOCAL_MASTER_KEY_FILE ?? path.join(dataDir, 'master.key')),
     logLevel: e.LOG_LEVEL,
     seedDemo: e.SEED_DEMO,

@@ -8,6 +8,8 @@ import { createKeyring, type Keyring } from './adapters/keyring.js';
 import { auditWriter, type AuditWriter } from './audit/store.js';
 import { seedDemoIfEmpty } from './practices/seed.js';
 import type { Practice } from './practices/store.js';
+import type { Flow } from './calls/flow-types.js';
+import { loadFlows } from './calls/flow-loader.js';
 
 /** Everything the service talks to, started in order and closed in reverse (Medplum's initAppServices). */
 export interface Services {
@@ -16,6 +18,7 @@ export interface Services {
   redis: Redis;
   storage: Storage;
   keyring: Keyring;
+  flows: Map<string, Flow>;
   audit: AuditWriter;
   clock: () => Date;
   seeded: Practice | null;
@@ -32,6 +35,8 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
   const clock = opts.clock ?? ((): Date => new Date());
   const closers: Array<() => Promise<void>> = [];
   try {
+    // Bad flows stop the start, naming the file, the node and the problem.
+    const flows = await loadFlows(config.callflowsDir, { audioDir: config.audioDir });
     const keyring = await createKeyring(config);
 
     const db = createDb(config.database.url, config.database.schema);
@@ -49,7 +54,7 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
     closers.push(() => storage.close());
 
     const audit = auditWriter(db, clock);
-    const seeded = config.seedDemo ? await seedDemoIfEmpty(db, keyring, audit) : null;
+    const seeded = config.seedDemo ? await seedDemoIfEmpty(db, keyring, audit, clock()) : null;
 
     const check = async (fn: () => Promise<void>): Promise<string> => {
       try {
@@ -67,6 +72,7 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
       redis,
       storage,
       keyring,
+      flows,
       audit,
       clock,
       seeded,

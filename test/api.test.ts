@@ -62,7 +62,7 @@ describe('API keys', () => {
   it('every allowed call is audited with the key as actor', async () => {
     const res = await get(`/api/practices/${demo.id}`, keys.staff);
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ name: 'Demo Family Medicine', numbers: ['+12025550100'], timeZone: 'America/New_York' });
+    expect(res.body).toMatchObject({ name: 'Demo Family Medicine', numbers: [{ e164: '+12025550100', flowId: 'after-hours' }], timeZone: 'America/New_York' });
     const audit = await lastAudit();
     expect(audit.action).toBe('api.request');
     expect(audit.actor).toMatch(/^api_key:[0-9a-f-]{36}$/);
@@ -91,7 +91,9 @@ describe('roles and practices', () => {
     const mine = await get(`/api/calls/${params.CallSid}`, keys.staff);
     expect(mine.status).toBe(200);
     expect(mine.body.call).toMatchObject({ callSid: params.CallSid, practiceId: demo.id, status: 'ringing' });
-    expect((mine.body.audit as Array<{ action: string }>).map((a) => a.action)).toEqual(['call.leg.started', 'call.transition']);
+    const actions = (mine.body.audit as Array<{ action: string }>).map((a) => a.action);
+    expect(actions[0]).toBe('call.leg.started');
+    expect(actions.slice(1).every((a) => a === 'call.transition')).toBe(true);
     expect((await get(`/api/calls/${params.CallSid}`, keys.otherAdmin)).status).toBe(403);
     expect((await get(`/api/calls/${params.CallSid}`, keys.provider)).status).toBe(403);
   });

@@ -30,13 +30,17 @@ describe('Twilio signature check', () => {
   });
 
   it('accepts a signature over a URL with a query string', async () => {
-    const res = await postTwilio(h, '/twilio/voice/menu?attempt=2', inboundParams({ Digits: '2', CallStatus: 'in-progress' }));
+    const start = inboundParams();
+    const first = await postTwilio(h, '/twilio/voice/incoming', start);
+    const action = /action="([^"]+)"/.exec(first.body)?.[1]?.replaceAll('&amp;', '&');
+    expect(action).toMatch(/^\/twilio\/voice\/flow\?s=1&n=[a-z_]+$/);
+    const res = await postTwilio(h, action ?? '', { ...start, Digits: '1', CallStatus: 'in-progress' });
     expect(res.status).toBe(200);
-    expect(res.body).toContain('<Record');
+    expect(res.body).toContain('For an urgent clinical question, press 1.');
   });
 
   it('refuses a signature that omits the query string it was sent with', async () => {
-    const res = await postTwilio(h, '/twilio/voice/menu?attempt=2', inboundParams({ Digits: '2' }), { url: `${TEST_PUBLIC_BASE_URL}/twilio/voice/menu` });
+    const res = await postTwilio(h, '/twilio/voice/flow?s=1&n=language', inboundParams({ Digits: '2' }), { url: `${TEST_PUBLIC_BASE_URL}/twilio/voice/flow` });
     expect(res.status).toBe(403);
   });
 
@@ -91,7 +95,7 @@ describe('malformed but signed webhooks', () => {
   });
 
   it('an empty body still gets TwiML, never a stack trace', async () => {
-    const res = await postTwilio(h, '/twilio/voice/menu', {});
+    const res = await postTwilio(h, '/twilio/voice/flow?s=1&n=main_menu', {});
     expect(res.status).toBe(200);
     expect(res.body).toContain('<Response>');
     expect(res.body).not.toMatch(/Error|at .*\.ts/);

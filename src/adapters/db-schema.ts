@@ -11,6 +11,11 @@ export interface PracticesTable {
   name: string;
   time_zone: string;
   fallback_number: string | null;
+  greeting_name: string | null;
+  front_desk_number: string | null;
+  languages: ColumnType<string[], string[] | undefined, string[]>;
+  weekly_hours: ColumnType<unknown, string | undefined, string>;
+  holidays: ColumnType<unknown, string | undefined, string>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -18,6 +23,7 @@ export interface PracticesTable {
 export interface PracticeNumbersTable {
   e164: string;
   practice_id: string;
+  flow_id: Generated<string>;
   created_at: CreatedAt;
 }
 
@@ -29,6 +35,16 @@ export interface PatientsTable {
   first_name_enc: Buffer | null;
   last_name_enc: Buffer | null;
   dob_enc: Buffer;
+  pin_hash: string | null;
+  created_at: CreatedAt;
+}
+
+export interface AppointmentsTable {
+  id: Generated<string>;
+  practice_id: string;
+  patient_id: string;
+  starts_at: Date;
+  status: Generated<'scheduled' | 'cancelled' | 'completed'>;
   created_at: CreatedAt;
 }
 
@@ -82,6 +98,7 @@ export interface Database {
   practices: PracticesTable;
   practice_numbers: PracticeNumbersTable;
   patients: PatientsTable;
+  appointments: AppointmentsTable;
   calls: CallsTable;
   api_keys: ApiKeysTable;
   audit_log: AuditLogTable;

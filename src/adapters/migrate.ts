@@ -2,10 +2,12 @@ import { Migrator, type Migration, type MigrationProvider, type MigrationResultS
 import type { Db } from './postgres.js';
 import { ensureSchema } from './postgres.js';
 import * as m0001 from './migrations/0001-platform.js';
+import * as m0002 from './migrations/0002-call-flows.js';
 
 /** Every migration, in order. Names sort the same way they apply. */
 const MIGRATIONS: Record<string, Migration> = {
   '0001-platform': m0001,
+  '0002-call-flows': m0002,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -14,6 +14,13 @@ export const AuditAction = {
   CallTransition: 'call.transition',
   CallUnknownNumber: 'call.unknown_number',
   CallFailSafe: 'call.fail_safe',
+  CallDial: 'call.dial',
+  Disclosure: 'call.disclosure',
+  DisclosureRefused: 'call.disclosure_refused',
+  VerificationSucceeded: 'verification.succeeded',
+  VerificationFailed: 'verification.failed',
+  VerificationRefused: 'verification.refused',
+  VoicemailTaken: 'voicemail.taken',
   VoicemailRecorded: 'voicemail.recorded',
   VoicemailRecordingStatus: 'voicemail.recording_status',
   TwilioSignatureRejected: 'twilio.signature_rejected',
@@ -24,6 +31,8 @@ export const AuditAction = {
   ApiForbidden: 'api.forbidden',
   AdminApiKeyCreated: 'admin.api_key_created',
   AdminPracticeSeeded: 'admin.practice_seeded',
+  AdminPracticeUpdated: 'admin.practice_updated',
+  AdminNumberUpdated: 'admin.number_updated',
   SystemStarted: 'system.started',
 } as const;
 export type AuditActionName = (typeof AuditAction)[keyof typeof AuditAction];

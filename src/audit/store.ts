@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Db } from '../adapters/postgres.js';
 import { checkLink, nextRecord, type AuditEvent, type AuditRecord, type ChainProblem } from './events.js';
 
-export type AuditWriter = (event: AuditEvent) => Promise<void>;
+export type AuditWriter = (event: AuditEvent | AuditEvent[]) => Promise<void>;
 
 interface StoredRow {
   seq: string;
@@ -35,20 +35,22 @@ function toRecord(row: StoredRow): AuditRecord & { hash: string } {
 }
 
 /**
- * The one function that writes audit rows. Writers serialise on a transaction-scoped
- * advisory lock, so concurrent processes extend the chain one at a time; the
- * UNIQUE(prev_hash) constraint makes a fork impossible even without it.
+ * The one function that writes audit rows: appends events in one transaction, in order.
+ * Writers serialise on a transaction-scoped advisory lock, so concurrent processes extend the
+ * chain one at a time; the UNIQUE(prev_hash) constraint makes a fork impossible even without it.
  */
-export async function appendAudit(db: Db, event: AuditEvent, now: Date = new Date()): Promise<{ seq: number; hash: string }> {
+export async function appendAuditMany(db: Db, events: AuditEvent[], now: Date = new Date()): Promise<{ seq: number; hash: string } | null> {
+  if (events.length === 0) return null;
   return db.transaction().execute(async (trx) => {
     await sql`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.audit_log'))`.execute(trx);
     const last = await trx.selectFrom('audit_log').select(['seq', 'hash', 'at']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
     // Time never runs backwards along the chain, whatever the clocks of the writers say.
     const at = last && last.at.getTime() > now.getTime() ? last.at : now;
-    const rec = nextRecord(event, last ? { seq: Number(last.seq), hash: last.hash } : null, at);
-    await trx
-      .insertInto('audit_log')
-      .values({
+    let prev = last ? { seq: Number(last.seq), hash: last.hash } : null;
+    const rows = events.map((event) => {
+      const rec = nextRecord(event, prev, at);
+      prev = { seq: rec.seq, hash: rec.hash };
+      return {
         seq: String(rec.seq),
         at: new Date(rec.at),
         practice_id: rec.practiceId,
@@ -60,15 +62,22 @@ export async function appendAudit(db: Db, event: AuditEvent, now: Date = new Dat
         details: JSON.stringify(rec.details),
         prev_hash: rec.prevHash,
         hash: rec.hash,
-      })
-      .execute();
-    return { seq: rec.seq, hash: rec.hash };
+      };
+    });
+    await trx.insertInto('audit_log').values(rows).execute();
+    return prev;
   });
+}
+
+export async function appendAudit(db: Db, event: AuditEvent, now: Date = new Date()): Promise<{ seq: number; hash: string }> {
+  const last = await appendAuditMany(db, [event], now);
+  if (!last) throw new Error('audit append wrote nothing');
+  return last;
 }
 
 export function auditWriter(db: Db, clock: () => Date = () => new Date()): AuditWriter {
   return async (event) => {
-    await appendAudit(db, event, clock());
+    await appendAuditMany(db, Array.isArray(event) ? event : [event], clock());
   };
 }
 

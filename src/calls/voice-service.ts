@@ -2,25 +2,30 @@ import type { Services } from '../services.js';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
 import { blindIndex } from '../adapters/keyring.js';
 import { PHONE_INDEX } from '../patients/store.js';
+import { nextAppointment } from '../patients/appointments.js';
 import { findPracticeByNumber, type Practice } from '../practices/store.js';
-import { recordCallEvent } from './records.js';
-import { answerCall, dialResult, failSafe, menuChoice, recorded, unknownNumber, type Step } from './first-path.js';
+import { parseEntry } from '../verification/entry.js';
+import { matchPatient } from '../verification/identity.js';
+import { clearFailures, isLockedOut, recordFailure } from '../verification/lockout.js';
+import { getCall, recordCallEvent } from './records.js';
+import { initialState, step, type CallState, type EngineContext, type EngineEvent, type Facts, type PracticeContext } from './engine.js';
+import { failSafe, unknownNumber, type StepEvent } from './fail-safe.js';
+import type { Flow } from './flow-types.js';
+import { loadCall, saveCall, type StoredCall } from './state-store.js';
 import { normaliseE164, type VoiceWebhook } from './twilio-params.js';
 
 /**
- * The I/O around the call path: load the practice, save the call record, write the
- * audit events. Decisions live in ./first-path.ts.
+ * The I/O around the call-flow engine: load the practice and the call state, resolve what
+ * needs the database or Redis (identity checks, lockouts, the next appointment), run the
+ * engine, save the state, write the call record and the audit events. Decisions live in
+ * ./engine.ts.
  */
 
-export type VoiceEvent =
-  | { kind: 'incoming' }
-  | { kind: 'menu'; attempt: number; timedOut: boolean }
-  | { kind: 'dial-result' }
-  | { kind: 'recorded' };
+export type FlowRequest = { kind: 'incoming' } | { kind: 'action'; step: number; node: string; empty: boolean };
 
 /**
- * Practices seen recently, by number: if PostgreSQL fails mid-call the fail-safe
- * answer still knows where to forward the caller.
+ * Practices seen recently, by number: if PostgreSQL fails mid-call the fail-safe answer still
+ * knows where to forward the caller.
  */
 const practiceCache = new Map<string, Practice>();
 
@@ -29,99 +34,178 @@ export function cachedFallbackNumber(services: Services, to: string | undefined)
   return practice?.fallbackNumber ?? services.config.fallbackNumber ?? null;
 }
 
-async function loadPractice(services: Services, to: string): Promise<Practice | null> {
-  const practice = await findPracticeByNumber(services.db, to);
-  if (practice) practiceCache.set(to, practice);
-  return practice;
+/** Twilio's fallback URL, or any failure: the disclaimer and a way to a human. */
+export function failSafeTwiml(services: Services, to: string | undefined): string {
+  return failSafe(cachedFallbackNumber(services, to));
 }
 
-async function writeEvents(services: Services, practice: Practice | null, callSid: string, events: Step['events']): Promise<void> {
-  for (const e of events) {
-    const event: AuditEvent = { ...e, actor: 'twilio', practiceId: practice?.id ?? null, callSid };
-    await services.audit(event);
+async function loadPractice(services: Services, to: string): Promise<{ practice: Practice; flowId: string } | null> {
+  const found = await findPracticeByNumber(services.db, to);
+  if (found) practiceCache.set(to, found.practice);
+  return found;
+}
+
+function practiceContext(p: Practice): PracticeContext {
+  return {
+    id: p.id,
+    name: p.name,
+    greetingName: p.greetingName,
+    timeZone: p.timeZone,
+    weeklyHours: p.weeklyHours,
+    holidays: p.holidays,
+    languages: p.languages,
+    frontDeskNumber: p.frontDeskNumber,
+    fallbackNumber: p.fallbackNumber,
+    onCallNumber: p.fallbackNumber,
+  };
+}
+
+function auditEvents(practiceId: string | null, callSid: string, events: StepEvent[]): AuditEvent[] {
+  return events.map((e) => ({ ...e, actor: 'twilio', practiceId, callSid }));
+}
+
+/** Runs the engine, loading a fact it asks for and running it again. */
+async function runEngine(services: Services, flow: Flow, state: CallState, event: EngineEvent, ctx: EngineContext): Promise<{ state: CallState; twiml: string; events: StepEvent[] }> {
+  let facts: Facts = {};
+  for (let i = 0; i < 3; i += 1) {
+    const result = step(flow, state, event, { ...ctx, facts });
+    if (result.kind === 'twiml') return result;
+    facts = { ...facts, nextAppointment: await nextAppointment(services.db, state.practiceId, result.patientId, ctx.now) };
   }
+  throw new Error('engine kept asking for facts');
 }
 
-function webhookKey(event: VoiceEvent, p: VoiceWebhook): string {
-  switch (event.kind) {
-    case 'incoming':
-      return 'incoming';
+/**
+ * Turns the webhook answering a verify node into an outcome. Side effects (failure counts,
+ * lockouts) happen here, once: a retried webhook replays the stored outcome instead.
+ */
+async function verifyOutcome(services: Services, state: CallState, nodeId: string, flow: Flow, p: VoiceWebhook, now: Date): Promise<EngineEvent> {
+  const n = flow.nodes[nodeId];
+  if (!n || n.kind !== 'verify') throw new Error('not a verify node');
+  const digits = p.Digits ?? '';
+  if (digits === '') return { kind: 'verify', node: nodeId, outcome: 'timeout' };
+  const caller = normaliseE164(p.From);
+  if (!caller) return { kind: 'verify', node: nodeId, outcome: 'no_caller_id' };
+  const phoneIndex = blindIndex(services.keyring.indexKey, PHONE_INDEX, caller);
+  if (await isLockedOut(services.redis, phoneIndex, now)) return { kind: 'verify', node: nodeId, outcome: 'locked' };
+  const entry = parseEntry(digits, n.method, now);
+  const patientId = entry.kind === 'invalid' ? null : await matchPatient(services.db, services.keyring, state.practiceId, caller, entry);
+  if (patientId) {
+    await clearFailures(services.redis, phoneIndex);
+    return { kind: 'verify', node: nodeId, outcome: 'match', patientId };
+  }
+  const lockedNow = await recordFailure(services.redis, phoneIndex, now);
+  return { kind: 'verify', node: nodeId, outcome: entry.kind === 'invalid' ? 'invalid' : 'no_match', lockedNow };
+}
+
+async function eventFor(services: Services, flow: Flow, state: CallState, req: Extract<FlowRequest, { kind: 'action' }>, p: VoiceWebhook, now: Date): Promise<EngineEvent> {
+  const n = flow.nodes[req.node];
+  if (!n) return { kind: 'gather', node: state.waitingAt ?? flow.start, digits: null };
+  switch (n.kind) {
     case 'menu':
-      return `menu:${event.attempt}:${event.timedOut ? 't' : 'k'}`;
-    case 'dial-result':
-      return `dial:${p.DialCallSid ?? p.DialCallStatus ?? 'none'}`;
-    case 'recorded':
-      return `recorded:${p.RecordingSid ?? 'none'}`;
+    case 'language':
+      return { kind: 'gather', node: req.node, digits: p.Digits ? p.Digits : null };
+    case 'verify':
+      return verifyOutcome(services, state, req.node, flow, p, now);
+    case 'dial_oncall':
+    case 'transfer':
+      return { kind: 'dial_done', node: req.node, status: p.DialCallStatus ?? null };
+    case 'voicemail':
+      return { kind: 'record_done', node: req.node, recorded: !req.empty && p.RecordingSid !== undefined };
+    case 'say':
+    case 'hours':
+    case 'disclose':
+    case 'hangup':
+      return { kind: 'gather', node: req.node, digits: null };
     default:
-      return event satisfies never;
+      return n satisfies never;
   }
 }
 
-/** One voice webhook in, TwiML out. Throws on infrastructure failure (the route answers fail-safe). */
-export async function handleVoiceEvent(services: Services, event: VoiceEvent, p: VoiceWebhook): Promise<string> {
+/** One voice webhook of a call flow in, TwiML out. Throws on infrastructure failure (the route answers fail-safe). */
+export async function handleFlowWebhook(services: Services, req: FlowRequest, p: VoiceWebhook): Promise<string> {
   const now = services.clock();
-  const practice = await loadPractice(services, p.To);
-  let step: Step;
-  if (!practice) {
-    step = unknownNumber();
-  } else {
-    switch (event.kind) {
-      case 'incoming':
-        step = answerCall(practice);
-        break;
-      case 'menu':
-        step = menuChoice(practice, event.timedOut ? null : (p.Digits ?? null), event.attempt);
-        break;
-      case 'dial-result':
-        step = dialResult(p.DialCallStatus);
-        break;
-      case 'recorded':
-        step = recorded();
-        break;
-      default:
-        step = event satisfies never;
-    }
-  }
+  const found = await loadPractice(services, p.To);
   const from = normaliseE164(p.From);
-  const key = webhookKey(event, p);
-  const isNew = await recordCallEvent(
-    services.db,
-    {
-      callSid: p.CallSid,
-      practiceId: practice?.id ?? null,
-      direction: p.Direction ?? 'inbound',
-      fromIndex: from ? blindIndex(services.keyring.indexKey, PHONE_INDEX, from) : null,
-      toNumber: practice ? p.To : null,
-      status: p.CallStatus ?? 'in-progress',
-      key,
-      source: event.kind,
-    },
-    now,
-  );
-  // A retried webhook gets the same TwiML and writes nothing twice.
-  if (isNew) {
-    const started: Step['events'] =
-      event.kind === 'incoming'
-        ? [{ action: AuditAction.CallLegStarted, leg: 'parent', details: { direction: p.Direction ?? 'inbound', knownNumber: practice !== null } }]
-        : [];
-    await writeEvents(services, practice, p.CallSid, [...started, ...step.events]);
+  const record = async (key: string, practiceId: string | null): Promise<boolean> =>
+    recordCallEvent(
+      services.db,
+      {
+        callSid: p.CallSid,
+        practiceId,
+        direction: p.Direction ?? 'inbound',
+        fromIndex: from ? blindIndex(services.keyring.indexKey, PHONE_INDEX, from) : null,
+        toNumber: practiceId ? p.To : null,
+        status: p.CallStatus ?? 'in-progress',
+        key,
+        source: req.kind === 'incoming' ? 'incoming' : `flow:${req.node}`,
+      },
+      now,
+    );
+
+  if (!found) {
+    const answer = unknownNumber();
+    if (await record(req.kind === 'incoming' ? 'incoming' : `flow:${req.step}`, null)) {
+      await services.audit(auditEvents(null, p.CallSid, answer.events));
+    }
+    return answer.twiml;
   }
-  return step.twiml;
+  const { practice, flowId } = found;
+  const flow = services.flows.get(flowId);
+  if (!flow) {
+    await services.audit({ action: AuditAction.CallFailSafe, actor: 'system', practiceId: practice.id, callSid: p.CallSid, leg: 'parent', details: { reason: 'unknown_flow', flowId } });
+    return failSafe(practice.fallbackNumber);
+  }
+  const ctx: EngineContext = { now, practice: practiceContext(practice), publicBaseUrl: services.config.publicBaseUrl, facts: {} };
+  const stored: StoredCall | null = await loadCall(services.redis, p.CallSid);
+
+  // A retried webhook: re-run the same step from the stored state; no side effects.
+  const requestStep = req.kind === 'incoming' ? 0 : req.step;
+  const replay = stored?.replay.find((r) => r.step === requestStep);
+  if (replay && (req.kind === 'incoming' || (stored && requestStep < stored.state.step))) {
+    return (await runEngine(services, flow, replay.before, replay.event, ctx)).twiml;
+  }
+
+  let before: CallState;
+  let event: EngineEvent;
+  if (req.kind === 'incoming') {
+    before = initialState(flow, ctx.practice);
+    event = { kind: 'start' };
+  } else {
+    if (!stored || stored.state.step !== req.step || stored.state.waitingAt !== req.node) {
+      // No state (expired, Redis restarted) or an action from another turn: keep the caller safe.
+      await services.audit({ action: AuditAction.CallFailSafe, actor: 'system', practiceId: practice.id, callSid: p.CallSid, leg: 'parent', details: { reason: stored ? 'stale_action' : 'no_state' } });
+      return failSafe(practice.fallbackNumber);
+    }
+    before = stored.state;
+    event = await eventFor(services, flow, before, req, p, now);
+  }
+
+  const result = await runEngine(services, flow, before, event, ctx);
+  await saveCall(services.redis, p.CallSid, stored, { step: requestStep, before, event }, result.state);
+  const isNew = await record(req.kind === 'incoming' ? 'incoming' : `flow:${req.step}`, practice.id);
+  if (isNew) {
+    const started: StepEvent[] =
+      req.kind === 'incoming' ? [{ action: AuditAction.CallLegStarted, leg: 'parent', details: { direction: p.Direction ?? 'inbound', flowId } }] : [];
+    await services.audit(auditEvents(practice.id, p.CallSid, [...started, ...result.events]));
+  }
+  return result.twiml;
 }
 
 /** A call status callback: record it; nothing to say to the caller. */
 export async function handleCallStatus(services: Services, p: VoiceWebhook): Promise<void> {
-  const practice = await loadPractice(services, p.To);
+  const found = await loadPractice(services, p.To);
+  const practiceId = found?.practice.id ?? null;
   const status = p.CallStatus ?? 'unknown';
   const leg = p.ParentCallSid ? 'child' : 'parent';
   const isNew = await recordCallEvent(
     services.db,
     {
       callSid: p.CallSid,
-      practiceId: practice?.id ?? null,
+      practiceId,
       direction: p.Direction ?? 'inbound',
       fromIndex: null,
-      toNumber: practice ? p.To : null,
+      toNumber: practiceId ? p.To : null,
       status,
       key: `status:${status}:${p.SequenceNumber ?? 0}`,
       source: 'status-callback',
@@ -133,29 +217,35 @@ export async function handleCallStatus(services: Services, p: VoiceWebhook): Pro
     await services.audit({
       action: AuditAction.CallLegStatus,
       actor: 'twilio',
-      practiceId: practice?.id ?? null,
+      practiceId,
       callSid: p.CallSid,
       leg,
-      details: { status, ...(p.CallDuration !== undefined ? { durationSeconds: p.CallDuration } : {}), ...(p.ParentCallSid ? { parentCallSid: p.ParentCallSid } : {}) },
+      details: {
+        status,
+        ...(p.CallDuration !== undefined ? { durationSeconds: p.CallDuration } : {}),
+        ...(p.ParentCallSid ? { parentCallSid: p.ParentCallSid } : {}),
+      },
     });
   }
 }
 
 /** Twilio's recording status callback. Storage of the audio is the voicemail pipeline's job. */
-export async function handleRecordingStatus(services: Services, p: VoiceWebhook): Promise<void> {
-  const practice = await loadPractice(services, p.To);
+export async function handleRecordingStatus(services: Services, p: VoiceWebhook, meta: { node: string | null; urgency: string | null; verified: boolean }): Promise<void> {
+  // Recording callbacks carry no To/From: the call record says whose call it was.
+  const call = await getCall(services.db, p.CallSid);
   await services.audit({
     action: AuditAction.VoicemailRecordingStatus,
     actor: 'twilio',
-    practiceId: practice?.id ?? null,
+    practiceId: call?.practiceId ?? null,
     callSid: p.CallSid,
     leg: 'parent',
     subjectId: p.RecordingSid ?? null,
-    details: { status: p.RecordingStatus ?? 'unknown', ...(p.RecordingDuration !== undefined ? { durationSeconds: p.RecordingDuration } : {}) },
+    details: {
+      status: p.RecordingStatus ?? 'unknown',
+      ...(p.RecordingDuration !== undefined ? { durationSeconds: p.RecordingDuration } : {}),
+      node: meta.node,
+      urgency: meta.urgency,
+      verified: meta.verified,
+    },
   });
-}
-
-/** Twilio's fallback URL, or any failure: the disclaimer and a way to a human. */
-export function failSafeTwiml(services: Services, to: string | undefined): string {
-  return failSafe(cachedFallbackNumber(services, to));
 }

@@ -3,10 +3,9 @@ import { z } from 'zod';
 import type { Services } from '../services.js';
 import { getCall } from '../calls/records.js';
 import { readAudit } from '../audit/store.js';
-import { getPractice, listPracticeNumbers } from '../practices/store.js';
 import { permit, principalOf, requireApiKey } from './api-auth.js';
+import { practiceRouter } from './practice-routes.js';
 
-const Uuid = z.string().uuid();
 const CallSid = z.string().regex(/^CA[0-9a-f]{32}$/);
 const AuditQuery = z.object({
   from: z.coerce.date().optional(),
@@ -30,14 +29,7 @@ export function apiRouter(services: Services): express.Router {
     res.json({ keyId: p.keyId, role: p.role, practiceId: p.practiceId });
   });
 
-  router.get('/practices/:practiceId', async (req, res) => {
-    const id = Uuid.safeParse(req.params.practiceId);
-    if (!id.success) return badRequest(res, 'practiceId must be a UUID');
-    if (!(await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], id.data, id.data))) return;
-    const practice = await getPractice(services.db, id.data);
-    if (!practice) return void res.status(404).json({ error: 'not_found' });
-    res.json({ ...practice, numbers: await listPracticeNumbers(services.db, practice.id) });
-  });
+  router.use(practiceRouter(services));
 
   router.get('/calls/:callSid', async (req, res) => {
     const sid = CallSid.safeParse(req.params.callSid);

@@ -1,7 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Services } from '../services.js';
 import { logger } from '../log/logger.js';
-import { failSafe } from '../calls/first-path.js';
+import { failSafe } from '../calls/fail-safe.js';
 import { apiRouter } from './api-routes.js';
 import { requestContext } from './request-context.js';
 import { twilioRouter } from './twilio-routes.js';
@@ -25,6 +25,8 @@ export function createApp(services: Services): express.Express {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks });
   });
 
+  // Pre-rendered prompts (no PHI) that <Play> fetches; Twilio requests them unsigned.
+  app.use('/audio', express.static(services.config.audioDir, { index: false, dotfiles: 'ignore', fallthrough: true, maxAge: '1h' }));
   app.use('/twilio', twilioRouter(services));
   app.use('/api', apiRouter(services));
 

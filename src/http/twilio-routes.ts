@@ -6,13 +6,14 @@ import { parseVoiceWebhook, type VoiceWebhook } from '../calls/twilio-params.js'
 import {
   failSafeTwiml,
   handleCallStatus,
+  handleFlowWebhook,
   handleRecordingStatus,
-  handleVoiceEvent,
-  type VoiceEvent,
+  type FlowRequest,
 } from '../calls/voice-service.js';
 import { verifyTwilioSignature } from './twilio-auth.js';
 
 const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
+const NODE_ID = /^[a-z][a-z0-9_]{0,40}$/;
 
 function sendTwiml(res: Response, twiml: string): void {
   res.status(200).type('text/xml').send(twiml);
@@ -23,11 +24,16 @@ function bodyField(req: Request, name: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
+function queryString(req: Request, name: string): string | undefined {
+  const v = req.query[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
 /**
  * Every voice route: verified signature, parsed parameters, one domain call. Whatever
  * goes wrong, Twilio gets valid TwiML that keeps the caller safe — never a 5xx.
  */
-function voiceRoute(services: Services, handle: (p: VoiceWebhook, req: Request) => Promise<string>) {
+function voiceRoute(services: Services, handle: (p: VoiceWebhook, req: Request) => Promise<string | null>) {
   return async (req: Request, res: Response): Promise<void> => {
     const to = bodyField(req, 'To');
     const parsed = parseVoiceWebhook(req.body);
@@ -41,21 +47,24 @@ function voiceRoute(services: Services, handle: (p: VoiceWebhook, req: Request) 
     }
     setLogContext({ callSid: parsed.value.CallSid });
     try {
-      sendTwiml(res, await handle(parsed.value, req));
+      const twiml = await handle(parsed.value, req);
+      sendTwiml(res, twiml ?? failSafeTwiml(services, to));
     } catch (err) {
       logger.error('voice webhook failed; answering fail-safe', { err, route: req.path });
       await services
-        .audit({ action: AuditAction.CallFailSafe, actor: 'system', callSid: parsed.value.CallSid, leg: 'parent', details: { route: req.path.slice(0, 120) } })
+        .audit({ action: AuditAction.CallFailSafe, actor: 'system', callSid: parsed.value.CallSid, leg: 'parent', details: { route: req.path.slice(0, 120), reason: 'error' } })
         .catch(() => undefined);
       sendTwiml(res, failSafeTwiml(services, to));
     }
   };
 }
 
-function queryInt(req: Request, name: string, def: number, max: number): number {
-  const raw = req.query[name];
-  const n = typeof raw === 'string' && /^\d{1,3}$/.test(raw) ? Number(raw) : def;
-  return Math.min(Math.max(n, 1), max);
+/** `?s=<step>&n=<node>[&empty=1]` on flow action URLs; null when they are not ours. */
+function flowAction(req: Request): FlowRequest | null {
+  const s = queryString(req, 's');
+  const n = queryString(req, 'n');
+  if (!s || !/^\d{1,4}$/.test(s) || !n || !NODE_ID.test(n)) return null;
+  return { kind: 'action', step: Number(s), node: n, empty: queryString(req, 'empty') === '1' };
 }
 
 export function twilioRouter(services: Services): express.Router {
@@ -63,16 +72,14 @@ export function twilioRouter(services: Services): express.Router {
   router.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 200 }));
   router.use(verifyTwilioSignature(services));
 
-  const voice = (event: (req: Request) => VoiceEvent): ReturnType<typeof voiceRoute> =>
-    voiceRoute(services, (p, req) => handleVoiceEvent(services, event(req), p));
-
-  router.post('/voice/incoming', voice(() => ({ kind: 'incoming' })));
+  router.post('/voice/incoming', voiceRoute(services, (p) => handleFlowWebhook(services, { kind: 'incoming' }, p)));
   router.post(
-    '/voice/menu',
-    voice((req) => ({ kind: 'menu', attempt: queryInt(req, 'attempt', 1, 10), timedOut: req.query.timeout === '1' })),
+    '/voice/flow',
+    voiceRoute(services, async (p, req) => {
+      const action = flowAction(req);
+      return action ? handleFlowWebhook(services, action, p) : null;
+    }),
   );
-  router.post('/voice/dial-result', voice(() => ({ kind: 'dial-result' })));
-  router.post('/voice/recorded', voice(() => ({ kind: 'recorded' })));
   router.post(
     '/voice/status',
     voiceRoute(services, async (p) => {
@@ -82,8 +89,14 @@ export function twilioRouter(services: Services): express.Router {
   );
   router.post(
     '/voice/recording-status',
-    voiceRoute(services, async (p) => {
-      await handleRecordingStatus(services, p);
+    voiceRoute(services, async (p, req) => {
+      const node = queryString(req, 'n');
+      const urgency = queryString(req, 'u');
+      await handleRecordingStatus(services, p, {
+        node: node && NODE_ID.test(node) ? node : null,
+        urgency: urgency === 'urgent' || urgency === 'routine' ? urgency : null,
+        verified: queryString(req, 'v') === '1',
+      });
       return EMPTY_TWIML;
     }),
   );

@@ -4,12 +4,18 @@ import { blindIndex, encryptField, type Keyring } from '../adapters/keyring.js';
 /** Blind-index purpose for caller phone numbers (E.164). */
 export const PHONE_INDEX = 'phone-e164';
 
+/** Keyed hash of a PIN, salted by the patient's id: useless without the index key. */
+export function pinHash(k: Keyring, patientId: string, pin: string): string {
+  return blindIndex(k.indexKey, `pin:${patientId}`, pin);
+}
+
 export interface NewPatient {
   practiceId: string;
   phone: string; // E.164
   firstName?: string;
   lastName?: string;
   dateOfBirth: string; // YYYY-MM-DD
+  pin?: string; // 4-6 digits
 }
 
 /** Stores a patient with names and date of birth encrypted and the phone only as a blind index. */
@@ -25,6 +31,7 @@ export async function createPatient(db: Db, keyring: Keyring, p: NewPatient): Pr
       first_name_enc: p.firstName ? await encryptField(keyring, p.firstName, ctx('first_name')) : null,
       last_name_enc: p.lastName ? await encryptField(keyring, p.lastName, ctx('last_name')) : null,
       dob_enc: await encryptField(keyring, p.dateOfBirth, ctx('dob')),
+      pin_hash: p.pin ? pinHash(keyring, id, p.pin) : null,
     })
     .execute();
   return id;

@@ -4,6 +4,7 @@ import { AuditAction } from '../audit/events.js';
 import type { AuditWriter } from '../audit/store.js';
 import { DEV_DEFAULTS } from '../simulator/defaults.js';
 import { createPatient } from '../patients/store.js';
+import { createAppointment } from '../patients/appointments.js';
 import { createPractice, type Practice } from './store.js';
 
 /** The demo practice of the README. 555-01xx numbers are reserved for fiction. */
@@ -13,11 +14,12 @@ export const DEMO = {
   number: DEV_DEFAULTS.demoPracticeNumber,
   timeZone: 'America/New_York',
   fallbackNumber: '+12025550199',
-  patient: { phone: DEV_DEFAULTS.demoCallerNumber, firstName: 'Avery', lastName: 'Example', dateOfBirth: '1980-04-15' },
+  frontDeskNumber: '+12025550101',
+  patient: { phone: DEV_DEFAULTS.demoCallerNumber, firstName: 'Avery', lastName: 'Example', dateOfBirth: '1980-04-15', pin: '2468' },
 } as const;
 
 /** Seeds the demo practice and its test patient, only into an empty database. */
-export async function seedDemoIfEmpty(db: Db, keyring: Keyring, audit: AuditWriter): Promise<Practice | null> {
+export async function seedDemoIfEmpty(db: Db, keyring: Keyring, audit: AuditWriter, now: Date = new Date()): Promise<Practice | null> {
   const existing = await db.selectFrom('practices').select('id').limit(1).executeTakeFirst();
   if (existing) return null;
   const practice = await createPractice(db, {
@@ -25,9 +27,14 @@ export async function seedDemoIfEmpty(db: Db, keyring: Keyring, audit: AuditWrit
     name: DEMO.name,
     timeZone: DEMO.timeZone,
     fallbackNumber: DEMO.fallbackNumber,
+    frontDeskNumber: DEMO.frontDeskNumber,
+    languages: ['en', 'es'],
     numbers: [DEMO.number],
   });
   const patientId = await createPatient(db, keyring, { practiceId: practice.id, ...DEMO.patient });
+  // Three days from now at 15:30 UTC (10:30 or 11:30 in New York): something to hear once verified.
+  const startsAt = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 3, 15, 30));
+  await createAppointment(db, { practiceId: practice.id, patientId, startsAt });
   await audit({
     action: AuditAction.AdminPracticeSeeded,
     actor: 'system:seed',

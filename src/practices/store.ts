@@ -1,27 +1,74 @@
 import type { Db } from '../adapters/postgres.js';
+import type { Language } from '../calls/flow-types.js';
+import { DEFAULT_HOLIDAYS, DEFAULT_WEEKLY_HOURS, HolidaysSchema, WeeklyHoursSchema, type Holidays, type WeeklyHours } from './settings.js';
 
 export interface Practice {
   id: string;
   slug: string;
   name: string;
+  /** How the practice is named to callers; defaults to `name`. */
+  greetingName: string;
   timeZone: string;
   fallbackNumber: string | null;
+  frontDeskNumber: string | null;
+  languages: Language[];
+  weeklyHours: WeeklyHours;
+  holidays: Holidays;
 }
 
-const columns = ['practices.id', 'slug', 'name', 'time_zone', 'fallback_number'] as const;
+const columns = [
+  'practices.id',
+  'slug',
+  'name',
+  'greeting_name',
+  'time_zone',
+  'fallback_number',
+  'front_desk_number',
+  'languages',
+  'weekly_hours',
+  'holidays',
+] as const;
 
-function toPractice(row: { id: string; slug: string; name: string; time_zone: string; fallback_number: string | null }): Practice {
-  return { id: row.id, slug: row.slug, name: row.name, timeZone: row.time_zone, fallbackNumber: row.fallback_number };
+interface Row {
+  id: string;
+  slug: string;
+  name: string;
+  greeting_name: string | null;
+  time_zone: string;
+  fallback_number: string | null;
+  front_desk_number: string | null;
+  languages: string[];
+  weekly_hours: unknown;
+  holidays: unknown;
 }
 
-export async function findPracticeByNumber(db: Db, e164: string): Promise<Practice | null> {
+function toPractice(row: Row): Practice {
+  // Stored settings were validated on the way in; parse again so a bad row cannot crash a call.
+  const hours = WeeklyHoursSchema.safeParse(row.weekly_hours);
+  const holidays = HolidaysSchema.safeParse(row.holidays);
+  const languages = row.languages.filter((l): l is Language => l === 'en' || l === 'es');
+  return {
+    id: row.id,
+    slug: row.slug,
+    name: row.name,
+    greetingName: row.greeting_name ?? row.name,
+    timeZone: row.time_zone,
+    fallbackNumber: row.fallback_number,
+    frontDeskNumber: row.front_desk_number,
+    languages: languages.length > 0 ? languages : ['en'],
+    weeklyHours: hours.success ? hours.data : DEFAULT_WEEKLY_HOURS,
+    holidays: holidays.success ? holidays.data : DEFAULT_HOLIDAYS,
+  };
+}
+
+export async function findPracticeByNumber(db: Db, e164: string): Promise<{ practice: Practice; flowId: string } | null> {
   const row = await db
     .selectFrom('practice_numbers')
     .innerJoin('practices', 'practices.id', 'practice_numbers.practice_id')
-    .select(columns)
+    .select([...columns, 'practice_numbers.flow_id'])
     .where('practice_numbers.e164', '=', e164)
     .executeTakeFirst();
-  return row ? toPractice(row) : null;
+  return row ? { practice: toPractice(row), flowId: row.flow_id } : null;
 }
 
 export async function getPractice(db: Db, id: string): Promise<Practice | null> {
@@ -40,27 +87,86 @@ export async function resolvePractice(db: Db, idOrSlug: string): Promise<Practic
   return row ? toPractice(row) : null;
 }
 
-export async function listPracticeNumbers(db: Db, practiceId: string): Promise<string[]> {
-  const rows = await db.selectFrom('practice_numbers').select('e164').where('practice_id', '=', practiceId).orderBy('e164').execute();
-  return rows.map((r) => r.e164);
+export interface PracticeNumber {
+  e164: string;
+  flowId: string;
+}
+
+export async function listPracticeNumbers(db: Db, practiceId: string): Promise<PracticeNumber[]> {
+  const rows = await db.selectFrom('practice_numbers').select(['e164', 'flow_id']).where('practice_id', '=', practiceId).orderBy('e164').execute();
+  return rows.map((r) => ({ e164: r.e164, flowId: r.flow_id }));
+}
+
+export interface PracticeSettings {
+  name: string;
+  greetingName: string | null;
+  timeZone: string;
+  fallbackNumber: string | null;
+  frontDeskNumber: string | null;
+  languages: Language[];
+  weeklyHours: WeeklyHours;
+  holidays: Holidays;
+}
+
+function settingsColumns(s: Partial<PracticeSettings>): Record<string, unknown> {
+  return {
+    ...(s.name !== undefined ? { name: s.name } : {}),
+    ...(s.greetingName !== undefined ? { greeting_name: s.greetingName } : {}),
+    ...(s.timeZone !== undefined ? { time_zone: s.timeZone } : {}),
+    ...(s.fallbackNumber !== undefined ? { fallback_number: s.fallbackNumber } : {}),
+    ...(s.frontDeskNumber !== undefined ? { front_desk_number: s.frontDeskNumber } : {}),
+    ...(s.languages !== undefined ? { languages: s.languages } : {}),
+    ...(s.weeklyHours !== undefined ? { weekly_hours: JSON.stringify(s.weeklyHours) } : {}),
+    ...(s.holidays !== undefined ? { holidays: JSON.stringify(s.holidays) } : {}),
+  };
 }
 
 export async function createPractice(
   db: Db,
-  input: { slug: string; name: string; timeZone: string; fallbackNumber?: string | null; numbers: string[] },
+  input: { slug: string; name: string; timeZone: string; numbers: string[]; flowId?: string } & Partial<Omit<PracticeSettings, 'name' | 'timeZone'>>,
 ): Promise<Practice> {
   return db.transaction().execute(async (trx) => {
+    const { slug, numbers, flowId, ...settings } = input;
     const row = await trx
       .insertInto('practices')
-      .values({ slug: input.slug, name: input.name, time_zone: input.timeZone, fallback_number: input.fallbackNumber ?? null })
-      .returning(['id', 'slug', 'name', 'time_zone', 'fallback_number'])
+      .values({ slug, name: input.name, time_zone: input.timeZone, fallback_number: null, ...settingsColumns(settings) })
+      .returning(columns)
       .executeTakeFirstOrThrow();
-    if (input.numbers.length > 0) {
+    if (numbers.length > 0) {
       await trx
         .insertInto('practice_numbers')
-        .values(input.numbers.map((e164) => ({ e164, practice_id: row.id })))
+        .values(numbers.map((e164) => ({ e164, practice_id: row.id, ...(flowId ? { flow_id: flowId } : {}) })))
         .execute();
     }
     return toPractice(row);
   });
+}
+
+export async function updatePractice(db: Db, id: string, patch: Partial<PracticeSettings>): Promise<Practice | null> {
+  const values = settingsColumns(patch);
+  if (Object.keys(values).length === 0) return getPractice(db, id);
+  const row = await db
+    .updateTable('practices')
+    .set({ ...values, updated_at: new Date() })
+    .where('id', '=', id)
+    .returning(columns)
+    .executeTakeFirst();
+  return row ? toPractice(row) : null;
+}
+
+/** Assigns a number to a practice (or changes its flow). Refuses a number another practice owns. */
+export async function upsertPracticeNumber(db: Db, practiceId: string, e164: string, flowId: string): Promise<'created' | 'updated' | 'taken'> {
+  const existing = await db.selectFrom('practice_numbers').select('practice_id').where('e164', '=', e164).executeTakeFirst();
+  if (existing && existing.practice_id !== practiceId) return 'taken';
+  if (existing) {
+    await db.updateTable('practice_numbers').set({ flow_id: flowId }).where('e164', '=', e164).execute();
+    return 'updated';
+  }
+  await db.insertInto('practice_numbers').values({ e164, practice_id: practiceId, flow_id: flowId }).execute();
+  return 'created';
+}
+
+export async function removePracticeNumber(db: Db, practiceId: string, e164: string): Promise<boolean> {
+  const res = await db.deleteFrom('practice_numbers').where('e164', '=', e164).where('practice_id', '=', practiceId).executeTakeFirst();
+  return Number(res.numDeletedRows) > 0;
 }

@@ -14,6 +14,12 @@ export const TEST_PUBLIC_BASE_URL = 'https://ahl.example.test:8443';
 export const TEST_AUTH_TOKEN = 'test-auth-token-0123456789abcdef';
 export const TEST_ACCOUNT_SID = `AC${'1'.repeat(32)}`;
 
+/**
+ * Tests run on a fixed clock unless they bring their own: Wednesday 2026-11-25 22:00 in New
+ * York, when the demo practice is closed — so no test depends on the hour CI runs at.
+ */
+export const DEFAULT_TEST_NOW = new Date('2026-11-26T03:00:00Z');
+
 export interface Harness {
   config: Config;
   services: Services;
@@ -29,7 +35,7 @@ export interface Harness {
  * Starts the whole service against the real PostgreSQL and Redis, isolated in a schema and
  * a Redis key prefix of its own, listening on a free loopback port.
  */
-export async function startHarness(name: string, env: Record<string, string> = {}): Promise<Harness> {
+export async function startHarness(name: string, env: Record<string, string> = {}, opts: { clock?: () => Date } = {}): Promise<Harness> {
   const tag = `${name.toLowerCase().replace(/[^a-z0-9]+/g, '_').slice(0, 30)}_${randomBytes(4).toString('hex')}`;
   const schema = `t_${tag}`;
   const keyPrefix = `t-${tag}:`;
@@ -49,7 +55,7 @@ export async function startHarness(name: string, env: Record<string, string> = {
     SHUTDOWN_TIMEOUT_MS: '2000',
     ...env,
   });
-  const services = await startServices(config);
+  const services = await startServices(config, { clock: opts.clock ?? ((): Date => DEFAULT_TEST_NOW) });
   const server = await listen(createApp(services), 0, '127.0.0.1');
   return {
     config,

@@ -1,0 +1,364 @@
+import twilio from 'twilio';
+import { AuditAction } from '../audit/events.js';
+import { hoursStatus } from '../practices/hours.js';
+import type { Holidays, WeeklyHours } from '../practices/settings.js';
+import type { Flow, FlowNode, Language, Prompt } from './flow-types.js';
+import { failSafe, type StepEvent } from './fail-safe.js';
+
+/**
+ * The call-flow engine. Pure: (flow, call state, event, context) → (new state, TwiML, audit
+ * events). The HTTP edge loads and saves the state and writes the events; it also resolves
+ * what needs I/O (an identity check, the next appointment) before calling in.
+ *
+ * "Verify before you disclose" is enforced twice: flows that could reach a disclose node
+ * without a successful verify are refused at load time, and the engine refuses to speak a
+ * disclosure for a call whose state is not verified.
+ */
+
+const { VoiceResponse } = twilio.twiml;
+type VR = InstanceType<typeof VoiceResponse>;
+
+export const FLOW_PATH = '/twilio/voice/flow';
+export const RECORDING_STATUS_PATH = '/twilio/voice/recording-status';
+/** A call that has run this many steps is taken to voicemail handling: a loop guard. */
+export const MAX_STEPS = 60;
+/** Key that repeats a menu when the flow does not map it. */
+export const REPEAT_KEY = '0';
+
+export const VOICES: Record<Language, { voice: 'Polly.Joanna' | 'Polly.Lupe'; language: 'en-US' | 'es-US' }> = {
+  en: { voice: 'Polly.Joanna', language: 'en-US' },
+  es: { voice: 'Polly.Lupe', language: 'es-US' },
+};
+
+export interface PracticeContext {
+  id: string;
+  name: string;
+  greetingName: string;
+  timeZone: string;
+  weeklyHours: WeeklyHours;
+  holidays: Holidays;
+  languages: Language[];
+  frontDeskNumber: string | null;
+  fallbackNumber: string | null;
+  /** Who takes urgent calls; until on-call schedules exist, the practice's fallback line. */
+  onCallNumber: string | null;
+}
+
+export interface CallState {
+  flowId: string;
+  practiceId: string;
+  lang: Language;
+  /** Number of TwiML documents issued; every action URL carries it, so a retried webhook is recognised. */
+  step: number;
+  /** The node whose <Gather>, <Dial> or <Record> the next webhook answers. */
+  waitingAt: string | null;
+  /** Menu retries and verification tries, per node. */
+  attempts: Record<string, number>;
+  verifiedPatientId: string | null;
+  done: boolean;
+}
+
+export type VerifyOutcome = 'match' | 'no_match' | 'invalid' | 'timeout' | 'locked' | 'no_caller_id';
+export type DialResultStatus = 'completed' | 'answered' | 'busy' | 'no-answer' | 'failed' | 'canceled';
+
+export type EngineEvent =
+  | { kind: 'start' }
+  | { kind: 'gather'; node: string; digits: string | null }
+  | { kind: 'verify'; node: string; outcome: VerifyOutcome; patientId?: string; lockedNow?: boolean }
+  | { kind: 'dial_done'; node: string; status: DialResultStatus | null }
+  | { kind: 'record_done'; node: string; recorded: boolean };
+
+/** Facts about the verified patient that the edge loads when the engine asks. */
+export interface Facts {
+  nextAppointment?: { id: string; startsAt: Date } | null;
+}
+
+export interface EngineContext {
+  now: Date;
+  practice: PracticeContext;
+  publicBaseUrl: string;
+  facts: Facts;
+}
+
+export type EngineResult =
+  | { kind: 'twiml'; state: CallState; twiml: string; events: StepEvent[] }
+  /** The engine needs a fact loaded; call again with it in `ctx.facts`. */
+  | { kind: 'needs'; fact: 'nextAppointment'; patientId: string };
+
+export function initialState(flow: Flow, practice: PracticeContext): CallState {
+  return {
+    flowId: flow.id,
+    practiceId: practice.id,
+    lang: practice.languages[0] ?? 'en',
+    step: 0,
+    waitingAt: null,
+    attempts: {},
+    verifiedPatientId: null,
+    done: false,
+  };
+}
+
+class NeedsFact {
+  constructor(readonly fact: 'nextAppointment', readonly patientId: string) {}
+}
+
+/** One webhook's worth of work: a TwiML document being built and the events it causes. */
+class Turn {
+  readonly vr: VR = new VoiceResponse();
+  readonly events: StepEvent[] = [];
+  constructor(
+    readonly flow: Flow,
+    public state: CallState,
+    readonly ctx: EngineContext,
+  ) {}
+
+  actionUrl(node: string, extra = ''): string {
+    return `${FLOW_PATH}?s=${this.state.step}&n=${encodeURIComponent(node)}${extra}`;
+  }
+
+  text(prompt: Prompt, lang: Language): string {
+    const raw = prompt.text[lang] ?? prompt.text.en;
+    const p = this.ctx.practice;
+    return raw
+      .replaceAll('{practice_name}', p.greetingName)
+      .replaceAll('{callback_number}', spokenNumber(p.frontDeskNumber ?? p.fallbackNumber));
+  }
+
+  /** Speaks a prompt into the document, or into a <Gather>. */
+  speak(prompt: Prompt, into?: ReturnType<VR['gather']>, lang: Language = this.state.lang): void {
+    const audio = prompt.audio?.[lang];
+    const target = into ?? this.vr;
+    if (audio) target.play({}, `${this.ctx.publicBaseUrl}/audio/${encodeURIComponent(audio)}`);
+    else target.say(VOICES[lang], this.text(prompt, lang));
+  }
+
+  transition(from: string, to: string, via: string): void {
+    this.events.push({ action: AuditAction.CallTransition, leg: 'parent', details: { from, to, via } });
+  }
+}
+
+function spokenNumber(e164: string | null): string {
+  if (!e164) return '';
+  const m = /^\+1(\d{3})(\d{3})(\d{4})$/.exec(e164);
+  return m ? `${m[1]}-${m[2]}-${m[3]}` : e164.replace(/^\+/, '');
+}
+
+function node(flow: Flow, id: string): FlowNode {
+  const n = flow.nodes[id];
+  if (!n) throw new Error(`flow ${flow.id}: no node ${id}`);
+  return n;
+}
+
+function formatAppointment(startsAt: Date, timeZone: string, lang: Language): string {
+  const locale = lang === 'es' ? 'es-US' : 'en-US';
+  const day = new Intl.DateTimeFormat(locale, { timeZone, weekday: 'long', month: 'long', day: 'numeric' }).format(startsAt);
+  const time = new Intl.DateTimeFormat(locale, { timeZone, hour: 'numeric', minute: '2-digit' }).format(startsAt);
+  return lang === 'es' ? `Su próxima cita es el ${day} a las ${time}.` : `Your next appointment is on ${day} at ${time}.`;
+}
+
+const NO_APPOINTMENT: Record<Language, string> = {
+  en: 'We do not have an upcoming appointment on file for you.',
+  es: 'No tenemos una próxima cita registrada para usted.',
+};
+
+/** Runs nodes from `startId` until one waits for Twilio (Gather, Dial, Record) or hangs up. */
+function runFrom(turn: Turn, startId: string): void {
+  let id = startId;
+  for (let hops = 0; hops < 100; hops += 1) {
+    const n = node(turn.flow, id);
+    const go = (to: string, via: string): void => {
+      turn.transition(id, to, via);
+      id = to;
+    };
+    switch (n.kind) {
+      case 'say': {
+        const langs = n.allLanguages ? turn.ctx.practice.languages : [turn.state.lang];
+        for (const lang of langs) turn.speak(n.prompt, undefined, lang);
+        go(n.next, 'next');
+        continue;
+      }
+      case 'hours': {
+        const status = hoursStatus(turn.ctx.now, turn.ctx.practice.timeZone, turn.ctx.practice.weeklyHours, turn.ctx.practice.holidays);
+        go(n[status], status);
+        continue;
+      }
+      case 'disclose': {
+        const patientId = turn.state.verifiedPatientId;
+        if (!patientId) {
+          // Unreachable for a flow that passed the load-time check; refuse all the same.
+          turn.events.push({ action: AuditAction.DisclosureRefused, leg: 'parent', details: { node: id, reason: 'not_verified' } });
+          go(n.next, 'refused');
+          continue;
+        }
+        if (turn.ctx.facts.nextAppointment === undefined) throw new NeedsFact('nextAppointment', patientId);
+        const appt = turn.ctx.facts.nextAppointment;
+        turn.vr.say(VOICES[turn.state.lang], appt ? formatAppointment(appt.startsAt, turn.ctx.practice.timeZone, turn.state.lang) : NO_APPOINTMENT[turn.state.lang]);
+        turn.events.push({
+          action: AuditAction.Disclosure,
+          leg: 'parent',
+          subjectId: patientId,
+          details: { node: id, what: n.what, appointmentId: appt?.id ?? null },
+        });
+        go(n.next, 'next');
+        continue;
+      }
+      case 'language': {
+        if (turn.ctx.practice.languages.length < 2) {
+          turn.state = { ...turn.state, lang: turn.ctx.practice.languages[0] ?? n.default };
+          go(n.next, 'single_language');
+          continue;
+        }
+        const g = turn.vr.gather({ numDigits: 1, timeout: n.timeoutSeconds, action: turn.actionUrl(id), method: 'POST', actionOnEmptyResult: true });
+        // The choice is offered in every language, each in its own voice.
+        for (const lang of turn.ctx.practice.languages) turn.speak(n.prompt, g, lang);
+        turn.state = { ...turn.state, waitingAt: id };
+        return;
+      }
+      case 'menu': {
+        const g = turn.vr.gather({ numDigits: 1, timeout: n.timeoutSeconds, action: turn.actionUrl(id), method: 'POST', actionOnEmptyResult: true, language: VOICES[turn.state.lang].language });
+        turn.speak(n.prompt, g);
+        turn.state = { ...turn.state, waitingAt: id };
+        return;
+      }
+      case 'verify': {
+        const tries = turn.state.attempts[id] ?? 0;
+        const g = turn.vr.gather({ finishOnKey: '#', timeout: n.timeoutSeconds, action: turn.actionUrl(id), method: 'POST', actionOnEmptyResult: true, language: VOICES[turn.state.lang].language });
+        turn.speak(tries === 0 ? n.prompt : n.retryPrompt, g);
+        turn.state = { ...turn.state, waitingAt: id };
+        return;
+      }
+      case 'dial_oncall':
+      case 'transfer': {
+        const number =
+          n.kind === 'dial_oncall' ? turn.ctx.practice.onCallNumber : n.to === 'front_desk' ? turn.ctx.practice.frontDeskNumber : turn.ctx.practice.fallbackNumber;
+        if (!number) {
+          go(n.onFail, 'no_number');
+          continue;
+        }
+        turn.speak(n.prompt);
+        turn.vr
+          .dial({ action: turn.actionUrl(id), method: 'POST', timeout: n.kind === 'transfer' ? n.timeoutSeconds : 25, answerOnBridge: true })
+          .number(number);
+        turn.events.push({ action: AuditAction.CallDial, leg: 'parent', details: { node: id, target: n.kind === 'dial_oncall' ? 'on_call' : n.to, urgency: n.kind === 'dial_oncall' ? n.urgency : null } });
+        turn.state = { ...turn.state, waitingAt: id };
+        return;
+      }
+      case 'voicemail': {
+        turn.speak(n.prompt);
+        turn.vr.record({
+          action: turn.actionUrl(id),
+          method: 'POST',
+          maxLength: n.maxLengthSeconds,
+          playBeep: true,
+          finishOnKey: '#',
+          timeout: 8,
+          trim: 'trim-silence',
+          recordingStatusCallback: `${RECORDING_STATUS_PATH}?n=${encodeURIComponent(id)}&u=${n.urgency}&v=${turn.state.verifiedPatientId ? 1 : 0}`,
+          recordingStatusCallbackMethod: 'POST',
+          recordingStatusCallbackEvent: ['completed', 'absent'],
+        });
+        // Twilio skips the action when nothing was recorded and runs the next verb instead.
+        turn.vr.redirect({ method: 'POST' }, turn.actionUrl(id, '&empty=1'));
+        turn.state = { ...turn.state, waitingAt: id };
+        return;
+      }
+      case 'hangup': {
+        if (n.prompt) turn.speak(n.prompt);
+        turn.vr.hangup();
+        turn.state = { ...turn.state, waitingAt: null, done: true };
+        return;
+      }
+      default:
+        return n satisfies never;
+    }
+  }
+  throw new Error(`flow ${turn.flow.id}: more than 100 nodes without waiting for the caller`);
+}
+
+const LOCKED_MESSAGE: Record<Language, string> = {
+  en: 'For your security, we cannot verify your identity by phone right now.',
+  es: 'Por su seguridad, no podemos verificar su identidad por teléfono en este momento.',
+};
+
+/** Applies an answered wait (a key, a verification, a finished dial or recording) and runs on. */
+function resume(turn: Turn, event: Exclude<EngineEvent, { kind: 'start' }>): void {
+  const id = event.node;
+  const n = node(turn.flow, id);
+  const attempts = (): number => turn.state.attempts[id] ?? 0;
+  const bump = (): number => {
+    const next = attempts() + 1;
+    turn.state = { ...turn.state, attempts: { ...turn.state.attempts, [id]: next } };
+    return next;
+  };
+  const go = (to: string, via: string): void => {
+    turn.transition(id, to, via);
+    runFrom(turn, to);
+  };
+
+  if (event.kind === 'gather' && n.kind === 'menu') {
+    const digits = event.digits ?? '';
+    const target = digits.length === 1 ? n.options[digits] : undefined;
+    if (target) return go(target, `key ${digits}`);
+    if (digits === REPEAT_KEY) return runFrom(turn, id);
+    if (bump() >= n.retries) return go(n.onExhausted, digits === '' ? 'timeout' : 'invalid');
+    if (digits !== '') turn.speak(n.invalid);
+    return runFrom(turn, id);
+  }
+  if (event.kind === 'gather' && n.kind === 'language') {
+    const digits = event.digits ?? '';
+    const chosen = (digits.length === 1 ? n.options[digits] : undefined) ?? n.default;
+    turn.state = { ...turn.state, lang: turn.ctx.practice.languages.includes(chosen) ? chosen : (turn.ctx.practice.languages[0] ?? 'en') };
+    return go(n.next, `language ${turn.state.lang}`);
+  }
+  if (event.kind === 'verify' && n.kind === 'verify') {
+    if (event.outcome === 'match' && event.patientId) {
+      turn.state = { ...turn.state, verifiedPatientId: event.patientId };
+      turn.events.push({ action: AuditAction.VerificationSucceeded, leg: 'parent', subjectId: event.patientId, details: { node: id, try: attempts() + 1 } });
+      return go(n.success, 'verified');
+    }
+    if (event.outcome === 'locked' || event.outcome === 'no_caller_id') {
+      turn.events.push({ action: AuditAction.VerificationRefused, leg: 'parent', details: { node: id, reason: event.outcome } });
+      turn.vr.say(VOICES[turn.state.lang], LOCKED_MESSAGE[turn.state.lang]);
+      return go(n.failure, event.outcome);
+    }
+    const tries = bump();
+    turn.events.push({ action: AuditAction.VerificationFailed, leg: 'parent', details: { node: id, try: tries, reason: event.outcome, lockedOut: event.lockedNow === true } });
+    if (event.lockedNow) {
+      turn.vr.say(VOICES[turn.state.lang], LOCKED_MESSAGE[turn.state.lang]);
+      return go(n.failure, 'locked');
+    }
+    if (tries >= n.maxTries) return go(n.failure, 'failed');
+    return runFrom(turn, id);
+  }
+  if (event.kind === 'dial_done' && (n.kind === 'dial_oncall' || n.kind === 'transfer')) {
+    const connected = event.status === 'completed' || event.status === 'answered';
+    return connected ? go(n.next, `dial ${event.status}`) : go(n.onFail, `dial ${event.status ?? 'unknown'}`);
+  }
+  if (event.kind === 'record_done' && n.kind === 'voicemail') {
+    turn.events.push({ action: AuditAction.VoicemailTaken, leg: 'parent', details: { node: id, urgency: n.urgency, recorded: event.recorded, verified: turn.state.verifiedPatientId !== null } });
+    return go(n.next, event.recorded ? 'recorded' : 'nothing_recorded');
+  }
+  // A webhook that does not fit the node (a stale or forged action): ask again where we are.
+  runFrom(turn, id);
+}
+
+/** The engine's one entry point. */
+export function step(flow: Flow, state: CallState, event: EngineEvent, ctx: EngineContext): EngineResult {
+  const turn = new Turn(flow, { ...state, step: state.step + 1 }, ctx);
+  try {
+    if (event.kind === 'start') {
+      runFrom(turn, flow.start);
+    } else if (turn.state.step > MAX_STEPS) {
+      // Loop guard: a call that has gone on this long is offered the fallback line.
+      turn.state = { ...turn.state, done: true, waitingAt: null };
+      turn.events.push({ action: AuditAction.CallFailSafe, leg: 'parent', details: { reason: 'max_steps' } });
+      return { kind: 'twiml', state: turn.state, twiml: failSafe(ctx.practice.fallbackNumber), events: turn.events };
+    } else {
+      resume(turn, event);
+    }
+  } catch (err) {
+    if (err instanceof NeedsFact) return { kind: 'needs', fact: err.fact, patientId: err.patientId };
+    throw err;
+  }
+  return { kind: 'twiml', state: turn.state, twiml: turn.vr.toString(), events: turn.events };
+}

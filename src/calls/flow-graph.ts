@@ -1,0 +1,271 @@
+import type { FlowProblem } from './flow-schema.js';
+import { LANGUAGES, edgesOf, type Flow, type FlowNode, type Language, type NodeKind, type Prompt } from './flow-types.js';
+
+/**
+ * Graph rules over a parsed flow (pure). Each returns problems; none means the flow may run.
+ * - every edge and `start` name an existing node; every node is reachable from `start`;
+ * - no loop of nodes that never wait for the caller (the webhook would spin);
+ * - a `disclose` node is reachable only through a `verify` node's `success` edge;
+ * - a `verify` node's `failure` branch still reaches help (dial_oncall or voicemail);
+ * - every prompt a caller can hear has text in every language the caller can choose.
+ */
+
+/**
+ * Whether the webhook stops at this node: a <Gather> waits for keys (INPUT_KINDS), a <Dial> or
+ * <Record> ends the document. The others run straight on to their next node.
+ */
+export function stopsForCaller(kind: NodeKind): boolean {
+  switch (kind) {
+    case 'menu':
+    case 'language':
+    case 'verify':
+    case 'dial_oncall':
+    case 'voicemail':
+    case 'transfer':
+      return true;
+    case 'say':
+    case 'hours':
+    case 'disclose':
+    case 'hangup':
+      return false;
+    default:
+      return kind satisfies never;
+  }
+}
+
+/** Kinds where a failed verification still gets help. */
+const HELP_KINDS: ReadonlySet<NodeKind> = new Set(['dial_oncall', 'voicemail']);
+
+/** Every prompt of a node, named by its field in the file. */
+export function promptsOf(node: FlowNode): Array<{ field: string; prompt: Prompt }> {
+  switch (node.kind) {
+    case 'say':
+    case 'language':
+    case 'dial_oncall':
+    case 'voicemail':
+    case 'transfer':
+      return [{ field: 'prompt', prompt: node.prompt }];
+    case 'menu':
+      return [
+        { field: 'prompt', prompt: node.prompt },
+        { field: 'invalid', prompt: node.invalid },
+      ];
+    case 'verify':
+      return [
+        { field: 'prompt', prompt: node.prompt },
+        { field: 'retry_prompt', prompt: node.retryPrompt },
+      ];
+    case 'hangup':
+      return node.prompt === undefined ? [] : [{ field: 'prompt', prompt: node.prompt }];
+    case 'hours':
+    case 'disclose':
+      return [];
+    default:
+      return node satisfies never;
+  }
+}
+
+/** Edge labels as the file spells them (`onExhausted` → `on_exhausted`). */
+function fileLabel(label: string): string {
+  return label.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+interface Edge {
+  label: string;
+  to: string;
+}
+
+/** Edges to nodes that exist (unknown targets are reported once, by checkTargets). */
+function edges(flow: Flow, node: FlowNode, opts: { skipVerifySuccess?: boolean } = {}): Edge[] {
+  return edgesOf(node)
+    .filter((e) => Object.hasOwn(flow.nodes, e.to))
+    .filter((e) => !(opts.skipVerifySuccess === true && node.kind === 'verify' && e.label === 'success'))
+    .map((e) => ({ label: fileLabel(e.label), to: e.to }));
+}
+
+function nodeOf(flow: Flow, id: string): FlowNode | undefined {
+  return Object.hasOwn(flow.nodes, id) ? flow.nodes[id] : undefined;
+}
+
+/**
+ * Breadth-first walk from `from`; returns how each node was first reached (shortest paths).
+ * The start node maps to null.
+ */
+function walk(
+  flow: Flow,
+  from: string,
+  opts: { skipVerifySuccess?: boolean } = {},
+): Map<string, { from: string; label: string } | null> {
+  const seen = new Map<string, { from: string; label: string } | null>([[from, null]]);
+  const queue = [from];
+  for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+    const node = nodeOf(flow, id);
+    if (node === undefined) continue;
+    for (const e of edges(flow, node, opts)) {
+      if (seen.has(e.to)) continue;
+      seen.set(e.to, { from: id, label: e.label });
+      queue.push(e.to);
+    }
+  }
+  return seen;
+}
+
+/** `greeting → main_menu (key 3) → next_appointment`: the edge taken out of each node, unless `next`. */
+function pathTo(seen: ReturnType<typeof walk>, to: string): string {
+  const steps: string[] = [to];
+  for (let step = seen.get(to); step; step = seen.get(step.from)) {
+    steps.unshift(step.label === 'next' ? step.from : `${step.from} (${step.label})`);
+  }
+  return steps.join(' → ');
+}
+
+function checkTargets(flow: Flow): FlowProblem[] {
+  const problems: FlowProblem[] = [];
+  if (!Object.hasOwn(flow.nodes, flow.start)) {
+    problems.push({ file: flow.file, message: `start → unknown node "${flow.start}"` });
+  }
+  for (const node of Object.values(flow.nodes)) {
+    for (const e of edgesOf(node)) {
+      if (!Object.hasOwn(flow.nodes, e.to)) {
+        problems.push({ file: flow.file, node: node.id, message: `${fileLabel(e.label)} → unknown node "${e.to}"` });
+      }
+    }
+  }
+  return problems;
+}
+
+function checkReachable(flow: Flow): FlowProblem[] {
+  const seen = walk(flow, flow.start);
+  return Object.keys(flow.nodes)
+    .filter((id) => !seen.has(id))
+    .map((id) => ({ file: flow.file, node: id, message: 'unreachable from start' }));
+}
+
+/** Loops among nodes that never stop for the caller: the engine would go round without end. */
+function checkSilentCycles(flow: Flow): FlowProblem[] {
+  const problems: FlowProblem[] = [];
+  const silent = (id: string): boolean => {
+    const node = nodeOf(flow, id);
+    return node !== undefined && !stopsForCaller(node.kind);
+  };
+  const covered = new Set<string>();
+  for (const node of Object.values(flow.nodes)) {
+    if (!silent(node.id) || covered.has(node.id)) continue;
+    // Shortest way back to this node through silent nodes only.
+    const parent = new Map<string, string>();
+    const queue = [node.id];
+    let closing: string | undefined;
+    search: for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+      const current = nodeOf(flow, id);
+      if (current === undefined) continue;
+      for (const e of edges(flow, current)) {
+        if (!silent(e.to)) continue;
+        if (e.to === node.id) {
+          closing = id;
+          break search;
+        }
+        if (parent.has(e.to)) continue;
+        parent.set(e.to, id);
+        queue.push(e.to);
+      }
+    }
+    if (closing === undefined) continue;
+    const cycle = [closing];
+    for (let p = parent.get(closing); p !== undefined; p = parent.get(p)) cycle.unshift(p);
+    if (cycle[0] !== node.id) cycle.unshift(node.id);
+    cycle.push(node.id);
+    for (const id of cycle) covered.add(id);
+    problems.push({
+      file: flow.file,
+      node: node.id,
+      message: `loop with no caller input (say/hours/disclose only): ${cycle.join(' → ')}`,
+    });
+  }
+  return problems;
+}
+
+/** The disclosure rule: no way from start to a disclose node that skips every verify success. */
+function checkDisclosure(flow: Flow): FlowProblem[] {
+  const seen = walk(flow, flow.start, { skipVerifySuccess: true });
+  return Object.values(flow.nodes)
+    .filter((node) => node.kind === 'disclose' && seen.has(node.id))
+    .map((node) => ({
+      file: flow.file,
+      node: node.id,
+      message: `disclose reachable without verification: ${pathTo(seen, node.id)}`,
+    }));
+}
+
+/** A caller who fails verification must still be able to reach the on-call provider or leave a message. */
+function checkVerifyFailure(flow: Flow): FlowProblem[] {
+  const problems: FlowProblem[] = [];
+  for (const node of Object.values(flow.nodes)) {
+    if (node.kind !== 'verify' || !Object.hasOwn(flow.nodes, node.failure)) continue;
+    const seen = walk(flow, node.failure, { skipVerifySuccess: true });
+    const help = [...seen.keys()].some((id) => {
+      const reached = nodeOf(flow, id);
+      return reached !== undefined && HELP_KINDS.has(reached.kind);
+    });
+    if (!help) {
+      problems.push({
+        file: flow.file,
+        node: node.id,
+        message: `failure → "${node.failure}" reaches no dial_oncall or voicemail node: a caller who fails verification must still reach help`,
+      });
+    }
+  }
+  return problems;
+}
+
+/**
+ * Every prompt a caller can hear after choosing a language has text in that language; a
+ * language node's own prompt, and all_languages prompts, in every language offered.
+ */
+function checkLanguages(flow: Flow): FlowProblem[] {
+  const problems: FlowProblem[] = [];
+  const reported = new Set<string>();
+  const needText = (node: FlowNode, langs: Iterable<Language>, why: (lang: Language) => string): void => {
+    for (const { field, prompt } of promptsOf(node)) {
+      for (const lang of langs) {
+        const key = `${node.id}\u0000${field}\u0000${lang}`;
+        if (prompt.text[lang] !== undefined || reported.has(key)) continue;
+        reported.add(key);
+        problems.push({ file: flow.file, node: node.id, message: `${field}: no "${lang}" text, but ${why(lang)}` });
+      }
+    }
+  };
+
+  const offeredAnywhere = new Set<Language>(['en']);
+  for (const node of Object.values(flow.nodes)) {
+    if (node.kind !== 'language') continue;
+    const offered = new Set<Language>([...Object.values(node.options), node.default]);
+    for (const lang of offered) offeredAnywhere.add(lang);
+    const why = (lang: Language): string => `language node ${node.id} offers ${lang}`;
+    needText(node, offered, why);
+    for (const id of walk(flow, node.next).keys()) {
+      const reached = nodeOf(flow, id);
+      if (reached !== undefined) needText(reached, offered, why);
+    }
+  }
+  const allLangs = LANGUAGES.filter((lang) => offeredAnywhere.has(lang));
+  for (const node of Object.values(flow.nodes)) {
+    if (node.kind === 'say' && node.allLanguages === true) {
+      needText(node, allLangs, (lang) => `all_languages is set and the flow offers ${lang}`);
+    }
+  }
+  return problems;
+}
+
+/** All graph problems of a schema-valid flow; empty when it may run. */
+export function checkFlowGraph(flow: Flow): FlowProblem[] {
+  const targets = checkTargets(flow);
+  const startKnown = Object.hasOwn(flow.nodes, flow.start);
+  return [
+    ...targets,
+    ...(startKnown ? checkReachable(flow) : []),
+    ...checkSilentCycles(flow),
+    ...(startKnown ? checkDisclosure(flow) : []),
+    ...checkVerifyFailure(flow),
+    ...checkLanguages(flow),
+  ];
+}

@@ -1,0 +1,201 @@
+/**
+ * Call flows are data: one YAML file per flow in callflows/, checked against the schema in
+ * ./flow-schema.ts when loaded. These are the types the engine (./engine.ts) interprets.
+ * Node kinds are a closed union: handle them with an exhaustive switch.
+ */
+
+export const LANGUAGES = ['en', 'es'] as const;
+export type Language = (typeof LANGUAGES)[number];
+
+/** Text per language. English is required; other languages fall back to English if missing. */
+export type LocalizedText = { en: string } & Partial<Record<Language, string>>;
+
+/**
+ * Something the caller hears: text-to-speech per language, or a pre-rendered file from audio/
+ * per language (with text kept as the transcript and as the fallback).
+ * Text may contain the placeholders {practice_name} and {callback_number} only — never
+ * anything about the caller.
+ */
+export interface Prompt {
+  text: LocalizedText;
+  audio?: Partial<Record<Language, string>>;
+}
+
+/** A keypad key: '0'-'9', '*' or '#'. */
+export type Key = string;
+
+interface NodeBase {
+  id: string;
+}
+
+/**
+ * Speak a prompt, then go on. With `allLanguages`, the prompt is spoken once in every language
+ * the practice offers (each in its own voice): for what must come before the language choice,
+ * such as the emergency disclaimer.
+ */
+export interface SayNode extends NodeBase {
+  kind: 'say';
+  prompt: Prompt;
+  allLanguages?: boolean;
+  next: string;
+}
+
+/**
+ * A keypad menu. `options` maps keys to nodes; '0' repeats the menu unless it is mapped.
+ * No key within `timeoutSeconds`, or a wrong key, replays the prompt (after `invalid`)
+ * up to `retries` times in all, then goes to `onExhausted`.
+ */
+export interface MenuNode extends NodeBase {
+  kind: 'menu';
+  prompt: Prompt;
+  options: Record<Key, string>;
+  timeoutSeconds: number;
+  retries: number;
+  invalid: Prompt;
+  onExhausted: string;
+}
+
+/** Branch on the practice's hours, in the practice's time zone. */
+export interface HoursNode extends NodeBase {
+  kind: 'hours';
+  open: string;
+  closed: string;
+  holiday: string;
+}
+
+/** Choose the language for the rest of the call. */
+export interface LanguageNode extends NodeBase {
+  kind: 'language';
+  prompt: Prompt;
+  options: Record<Key, Language>;
+  timeoutSeconds: number;
+  /** Language used when the caller presses nothing or a wrong key. */
+  default: Language;
+  next: string;
+}
+
+/**
+ * Identity check: the caller ID must belong to a patient of the practice, and the caller keys
+ * that patient's date of birth (MMDDYYYY) or PIN. At most `maxTries` a call; repeated failures
+ * lock the caller's number out (see verification/). On success → `success` (the only way to a
+ * `disclose` node); on failure or lockout → `failure`, which must still reach help.
+ */
+export interface VerifyNode extends NodeBase {
+  kind: 'verify';
+  method: 'dob' | 'pin' | 'dob_or_pin';
+  prompt: Prompt;
+  retryPrompt: Prompt;
+  timeoutSeconds: number;
+  maxTries: number;
+  success: string;
+  failure: string;
+}
+
+/** What a disclose node may speak to a verified caller. */
+export type DisclosureKind = 'next_appointment';
+
+/** Speak one fact about the verified patient, then go on. */
+export interface DiscloseNode extends NodeBase {
+  kind: 'disclose';
+  what: DisclosureKind;
+  next: string;
+}
+
+/** Route the call to the on-call provider; `onFail` when nobody takes it. */
+export interface DialOnCallNode extends NodeBase {
+  kind: 'dial_oncall';
+  prompt: Prompt;
+  urgency: 'urgent' | 'routine';
+  onFail: string;
+  next: string;
+}
+
+/** Take a message. */
+export interface VoicemailNode extends NodeBase {
+  kind: 'voicemail';
+  prompt: Prompt;
+  urgency: 'urgent' | 'routine';
+  maxLengthSeconds: number;
+  next: string;
+}
+
+/** Forward the call to a practice number (front desk, or the fallback line). */
+export interface TransferNode extends NodeBase {
+  kind: 'transfer';
+  prompt: Prompt;
+  to: 'front_desk' | 'fallback';
+  timeoutSeconds: number;
+  onFail: string;
+  next: string;
+}
+
+/** Say goodbye and end the call. */
+export interface HangupNode extends NodeBase {
+  kind: 'hangup';
+  prompt?: Prompt;
+}
+
+export type FlowNode =
+  | SayNode
+  | MenuNode
+  | HoursNode
+  | LanguageNode
+  | VerifyNode
+  | DiscloseNode
+  | DialOnCallNode
+  | VoicemailNode
+  | TransferNode
+  | HangupNode;
+
+export type NodeKind = FlowNode['kind'];
+
+export interface Flow {
+  id: string;
+  description: string;
+  /** Where every call starts. */
+  start: string;
+  nodes: Record<string, FlowNode>;
+  /** File the flow came from, for error messages. */
+  file: string;
+}
+
+/** Node kinds that wait for the caller's keypad input (a <Gather>). */
+export const INPUT_KINDS: ReadonlySet<NodeKind> = new Set(['menu', 'language', 'verify']);
+
+/** Every edge out of a node, labelled, for graph checks. */
+export function edgesOf(node: FlowNode): Array<{ label: string; to: string }> {
+  switch (node.kind) {
+    case 'say':
+    case 'disclose':
+    case 'language':
+      return [{ label: 'next', to: node.next }];
+    case 'menu':
+      return [
+        ...Object.entries(node.options).map(([key, to]) => ({ label: `key ${key}`, to })),
+        { label: 'onExhausted', to: node.onExhausted },
+      ];
+    case 'hours':
+      return [
+        { label: 'open', to: node.open },
+        { label: 'closed', to: node.closed },
+        { label: 'holiday', to: node.holiday },
+      ];
+    case 'verify':
+      return [
+        { label: 'success', to: node.success },
+        { label: 'failure', to: node.failure },
+      ];
+    case 'dial_oncall':
+    case 'transfer':
+      return [
+        { label: 'next', to: node.next },
+        { label: 'onFail', to: node.onFail },
+      ];
+    case 'voicemail':
+      return [{ label: 'next', to: node.next }];
+    case 'hangup':
+      return [];
+    default:
+      return node satisfies never;
+  }
+}

@@ -1,0 +1,34 @@
+import type { Redis } from 'ioredis';
+import type { CallState, EngineEvent } from './engine.js';
+
+/**
+ * Call state in Redis, keyed by CallSid, with a TTL. It holds ids, counters and the language —
+ * never PHI (no numbers, digits, names or dates).
+ */
+
+export const CALL_STATE_TTL_SECONDS = 4 * 60 * 60;
+const REPLAY_DEPTH = 3;
+
+/** What a webhook changed, kept so that Twilio's retry of it gets the same answer. */
+export interface ReplayEntry {
+  step: number;
+  before: CallState;
+  event: EngineEvent;
+}
+
+export interface StoredCall {
+  state: CallState;
+  replay: ReplayEntry[];
+}
+
+const key = (callSid: string): string => `call:${callSid}`;
+
+export async function loadCall(redis: Redis, callSid: string): Promise<StoredCall | null> {
+  const raw = await redis.get(key(callSid));
+  return raw ? (JSON.parse(raw) as StoredCall) : null;
+}
+
+export async function saveCall(redis: Redis, callSid: string, prior: StoredCall | null, entry: ReplayEntry, state: CallState): Promise<void> {
+  const replay = [...(prior?.replay ?? []), entry].slice(-REPLAY_DEPTH);
+  await redis.set(key(callSid), JSON.stringify({ state, replay } satisfies StoredCall), 'EX', CALL_STATE_TTL_SECONDS);
+}

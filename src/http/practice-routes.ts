@@ -1,0 +1,115 @@
+import express from 'express';
+import { z } from 'zod';
+import type { Services } from '../services.js';
+import { AuditAction } from '../audit/events.js';
+import { LANGUAGES } from '../calls/flow-types.js';
+import { E164Schema, HolidaysSchema, TimeZoneSchema, WeeklyHoursSchema } from '../practices/settings.js';
+import { getPractice, listPracticeNumbers, removePracticeNumber, updatePractice, upsertPracticeNumber } from '../practices/store.js';
+import { permit, principalOf } from './api-auth.js';
+
+const Uuid = z.string().uuid();
+
+/** Settings a practice admin may change. Strict: an unknown field is an error, not ignored. */
+export const PracticePatchSchema = z
+  .strictObject({
+    name: z.string().trim().min(1).max(120),
+    greetingName: z.string().trim().min(1).max(120).nullable(),
+    timeZone: TimeZoneSchema,
+    fallbackNumber: E164Schema.nullable(),
+    frontDeskNumber: E164Schema.nullable(),
+    languages: z
+      .array(z.enum(LANGUAGES))
+      .min(1)
+      .refine((l) => new Set(l).size === l.length, { message: 'languages must not repeat' }),
+    weeklyHours: WeeklyHoursSchema,
+    holidays: HolidaysSchema,
+  })
+  .partial()
+  .refine((p) => Object.keys(p).length > 0, { message: 'nothing to change' });
+
+function problems(err: z.ZodError): string {
+  return err.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
+}
+
+function badRequest(res: express.Response, message: string): void {
+  res.status(400).json({ error: 'bad_request', message });
+}
+
+/** Practice settings and phone numbers, managed by the practice's admins. */
+export function practiceRouter(services: Services): express.Router {
+  const router = express.Router();
+
+  router.get('/flows', async (req, res) => {
+    if (!(await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], null))) return;
+    res.json({ flows: [...services.flows.values()].map((f) => ({ id: f.id, description: f.description })) });
+  });
+
+  router.get('/practices/:practiceId', async (req, res) => {
+    const id = Uuid.safeParse(req.params.practiceId);
+    if (!id.success) return badRequest(res, 'practiceId must be a UUID');
+    if (!(await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], id.data, id.data))) return;
+    const practice = await getPractice(services.db, id.data);
+    if (!practice) return void res.status(404).json({ error: 'not_found' });
+    res.json({ ...practice, numbers: await listPracticeNumbers(services.db, practice.id) });
+  });
+
+  router.patch('/practices/:practiceId', async (req, res) => {
+    const id = Uuid.safeParse(req.params.practiceId);
+    if (!id.success) return badRequest(res, 'practiceId must be a UUID');
+    if (!(await permit(services, req, res, ['admin'], id.data, id.data))) return;
+    const patch = PracticePatchSchema.safeParse(req.body);
+    if (!patch.success) return badRequest(res, problems(patch.error));
+    const updated = await updatePractice(services.db, id.data, patch.data);
+    if (!updated) return void res.status(404).json({ error: 'not_found' });
+    await services.audit({
+      action: AuditAction.AdminPracticeUpdated,
+      actor: `api_key:${principalOf(res).keyId}`,
+      practiceId: id.data,
+      subjectId: id.data,
+      details: { fields: Object.keys(patch.data).sort() },
+    });
+    res.json({ ...updated, numbers: await listPracticeNumbers(services.db, updated.id) });
+  });
+
+  router.put('/practices/:practiceId/numbers/:e164', async (req, res) => {
+    const id = Uuid.safeParse(req.params.practiceId);
+    const number = E164Schema.safeParse(req.params.e164);
+    if (!id.success) return badRequest(res, 'practiceId must be a UUID');
+    if (!number.success) return badRequest(res, 'the number must be E.164, such as +12025550100 (URL-encode the +)');
+    if (!(await permit(services, req, res, ['admin'], id.data, id.data))) return;
+    const body = z.strictObject({ flowId: z.string().min(1).max(60) }).safeParse(req.body ?? {});
+    if (!body.success) return badRequest(res, problems(body.error));
+    if (!services.flows.has(body.data.flowId)) {
+      return badRequest(res, `flowId: no flow "${body.data.flowId}"; known: ${[...services.flows.keys()].join(', ')}`);
+    }
+    const outcome = await upsertPracticeNumber(services.db, id.data, number.data, body.data.flowId);
+    if (outcome === 'taken') return void res.status(409).json({ error: 'conflict', message: 'that number belongs to another practice' });
+    await services.audit({
+      action: AuditAction.AdminNumberUpdated,
+      actor: `api_key:${principalOf(res).keyId}`,
+      practiceId: id.data,
+      subjectId: id.data,
+      details: { number: number.data, flowId: body.data.flowId, change: outcome },
+    });
+    res.status(outcome === 'created' ? 201 : 200).json({ e164: number.data, flowId: body.data.flowId });
+  });
+
+  router.delete('/practices/:practiceId/numbers/:e164', async (req, res) => {
+    const id = Uuid.safeParse(req.params.practiceId);
+    const number = E164Schema.safeParse(req.params.e164);
+    if (!id.success) return badRequest(res, 'practiceId must be a UUID');
+    if (!number.success) return badRequest(res, 'the number must be E.164, such as +12025550100 (URL-encode the +)');
+    if (!(await permit(services, req, res, ['admin'], id.data, id.data))) return;
+    if (!(await removePracticeNumber(services.db, id.data, number.data))) return void res.status(404).json({ error: 'not_found' });
+    await services.audit({
+      action: AuditAction.AdminNumberUpdated,
+      actor: `api_key:${principalOf(res).keyId}`,
+      practiceId: id.data,
+      subjectId: id.data,
+      details: { number: number.data, change: 'removed' },
+    });
+    res.status(204).end();
+  });
+
+  return router;
+}

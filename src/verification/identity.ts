@@ -1,0 +1,35 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { Db } from '../adapters/postgres.js';
+import { blindIndex, decryptField, type Keyring } from '../adapters/keyring.js';
+import { PHONE_INDEX, pinHash } from '../patients/store.js';
+import type { Entry } from './entry.js';
+
+function sameHex(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'hex');
+  const y = Buffer.from(b, 'hex');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/**
+ * Finds the practice's patient whose phone is the caller ID and whose date of birth or PIN is
+ * the entry. Caller ID is matched by blind index; dates of birth are decrypted only here.
+ */
+export async function matchPatient(db: Db, k: Keyring, practiceId: string, callerE164: string, entry: Entry): Promise<string | null> {
+  if (entry.kind === 'invalid') return null;
+  const candidates = await db
+    .selectFrom('patients')
+    .select(['id', 'dob_enc', 'pin_hash'])
+    .where('practice_id', '=', practiceId)
+    .where('phone_index', '=', blindIndex(k.indexKey, PHONE_INDEX, callerE164))
+    .limit(20)
+    .execute();
+  for (const c of candidates) {
+    if (entry.kind === 'pin') {
+      if (c.pin_hash && sameHex(c.pin_hash, pinHash(k, c.id, entry.pin))) return c.id;
+    } else {
+      const dob = await decryptField(k, c.dob_enc, { table: 'patients', field: 'dob', patient: c.id, practice: practiceId });
+      if (dob === entry.isoDate) return c.id;
+    }
+  }
+  return null;
+}

@@ -1,0 +1,295 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { captureLogs } from '../src/log/logger.js';
+import { heard, type CallResult, type CallSimulator } from '../src/simulator/simulator.js';
+import { verifyChain } from '../src/audit/store.js';
+import { startHarness, type Harness } from './support/harness.js';
+import { simulatorFor, TEST_IDENTITIES } from './support/simulate.js';
+import { postTwilio } from './support/twilio-request.js';
+
+/**
+ * Whole calls to the demo practice through the simulator, on the default after-hours flow.
+ * The clock is moved, never waited for.
+ */
+
+const PATIENT = '+12025550123';
+const STRANGER = '+12025550142';
+const PRACTICE = '+12025550100';
+const DOB = '04151980';
+const PIN = '2468#';
+
+// Wednesday 2026-11-25 22:00 in New York (EST, UTC-5): after hours.
+const AFTER_HOURS = new Date('2026-11-26T03:00:00Z');
+let now = AFTER_HOURS;
+let h: Harness;
+let sim: CallSimulator;
+let logs: ReturnType<typeof captureLogs>;
+
+beforeAll(async () => {
+  logs = captureLogs();
+  h = await startHarness('call_flow', {}, { clock: () => now });
+  sim = simulatorFor(h, () => now);
+});
+afterAll(async () => {
+  logs.restore();
+  await h.close();
+});
+beforeEach(async () => {
+  now = AFTER_HOURS;
+  // Each test starts with no failed verifications on record.
+  const prefix = h.config.redis.keyPrefix;
+  // KEYS patterns are not prefixed by ioredis; the keys it returns carry the prefix.
+  const keys = await h.services.redis.keys(`${prefix}verify-*`);
+  if (keys.length) await h.services.redis.del(...keys.map((k) => k.slice(prefix.length)));
+});
+
+async function auditFor(callSid: string): Promise<Array<{ action: string; subject_id: string | null; details: Record<string, unknown> }>> {
+  return h.services.db.selectFrom('audit_log').select(['action', 'subject_id', 'details']).where('call_sid', '=', callSid).orderBy('seq').execute();
+}
+
+const MENU_EN = 'For an urgent clinical question, press 1.';
+const MENU_ES = 'Si tiene una pregunta clínica urgente, oprima 1.';
+
+function call(digits: Array<string | null>, extra: Partial<Parameters<CallSimulator['placeCall']>[0]> = {}): Promise<CallResult> {
+  return sim.placeCall({ from: PATIENT, to: PRACTICE, digits, ...extra });
+}
+
+describe('hours', () => {
+  it('after hours: practice name, the disclaimer in English and Spanish, then the language choice and the menu', async () => {
+    const result = await call(['1', null, null, null], { hangupAfterSteps: 3 });
+    expect(result.errors).toEqual([]);
+    const text = heard(result);
+    const order = [
+      'Thank you for calling Demo Family Medicine.',
+      'If this is a medical emergency, hang up and dial 911.',
+      'Si tiene una emergencia médica, cuelgue y marque el 911.',
+      'For English, press 1.',
+      'Para español, oprima 2.',
+      MENU_EN,
+    ].map((t) => text.indexOf(t));
+    expect(order.every((i) => i >= 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    // The disclaimer comes before anything but the practice's name.
+    expect(result.transcript[1]).toMatchObject({ kind: 'say', text: 'If this is a medical emergency, hang up and dial 911.' });
+  });
+
+  it('open hours: the same number transfers to the front desk', async () => {
+    now = new Date('2026-11-25T15:00:00Z'); // Wednesday 10:00 EST
+    const result = await call([], { dialOutcomes: [{ status: 'completed' }] });
+    expect(result.transcript).toContainEqual(expect.objectContaining({ kind: 'dial', numbers: ['+12025550101'] }));
+    expect(heard(result)).not.toContain(MENU_EN);
+    const events = await auditFor(result.callSid);
+    expect(events.map((e) => e.details)).toContainEqual({ from: 'hours', to: 'front_desk', via: 'open' });
+  });
+
+  it('a holiday (Thanksgiving 10:00) runs the after-hours path', async () => {
+    now = new Date('2026-11-26T15:00:00Z');
+    const result = await call(['1', null], { hangupAfterSteps: 2 });
+    expect(heard(result)).toContain(MENU_EN);
+    const events = await auditFor(result.callSid);
+    expect(events.map((e) => e.details)).toContainEqual({ from: 'hours', to: 'language', via: 'holiday' });
+  });
+
+  it('DST: 12:30 UTC is 08:30 (open) the Monday after spring-forward, 07:30 (closed) the Monday after fall-back', async () => {
+    now = new Date('2026-03-09T12:30:00Z');
+    const spring = await call([], { dialOutcomes: [{ status: 'completed' }] });
+    expect(spring.transcript).toContainEqual(expect.objectContaining({ kind: 'dial', numbers: ['+12025550101'] }));
+    now = new Date('2026-11-02T12:30:00Z');
+    const autumn = await call(['1', null], { hangupAfterSteps: 2 });
+    expect(heard(autumn)).toContain(MENU_EN);
+    expect(autumn.transcript).not.toContainEqual(expect.objectContaining({ kind: 'dial' }));
+  });
+});
+
+describe('menu branches', () => {
+  it('1 urgent: dials the on-call line; answered, the call ends', async () => {
+    const result = await call(['1', '1'], { dialOutcomes: [{ status: 'completed' }] });
+    expect(result.transcript).toContainEqual(expect.objectContaining({ kind: 'dial', numbers: ['+12025550199'] }));
+    expect((await auditFor(result.callSid)).map((e) => e.action)).toContain('call.dial');
+  });
+
+  it('1 urgent, nobody answers: urgent voicemail', async () => {
+    const result = await call(['1', '1'], { dialOutcomes: [{ status: 'no-answer' }], recordings: [{ durationSeconds: 30, digits: '#' }] });
+    const events = await auditFor(result.callSid);
+    expect(events.find((e) => e.action === 'voicemail.taken')?.details).toMatchObject({ urgency: 'urgent', recorded: true, verified: false });
+    expect(events.map((e) => e.action)).toContain('voicemail.recording_status');
+  });
+
+  it.each([
+    ['2', 'prescription refill'],
+    ['4', 'billing or other'],
+  ])('%s (%s): a routine message, then goodbye', async (key) => {
+    const result = await call(['1', key], { recordings: [{ durationSeconds: 20, digits: '#' }] });
+    expect(result.transcript).toContainEqual(expect.objectContaining({ kind: 'record' }));
+    const events = await auditFor(result.callSid);
+    expect(events.find((e) => e.action === 'voicemail.taken')?.details).toMatchObject({ urgency: 'routine' });
+    expect(result.transcript.at(-1)).toMatchObject({ kind: 'hangup' });
+  });
+
+  it('5 hospital, pharmacy or provider: straight to the on-call line', async () => {
+    const result = await call(['1', '5'], { dialOutcomes: [{ status: 'completed' }] });
+    expect(result.transcript).toContainEqual(expect.objectContaining({ kind: 'dial', numbers: ['+12025550199'] }));
+  });
+
+  it('3 then 2: a message about appointments', async () => {
+    const result = await call(['1', '3', '2'], { recordings: [{ durationSeconds: 20, digits: '#' }] });
+    expect(result.transcript).toContainEqual(expect.objectContaining({ kind: 'record' }));
+  });
+
+  it('0 repeats the menu; silence and wrong keys retry, then take a message', async () => {
+    const result = await call(['1', '0', '7', null, null], { recordings: [{ durationSeconds: 5, digits: '#' }] });
+    const text = heard(result);
+    expect(text.split(MENU_EN).length - 1).toBeGreaterThanOrEqual(4);
+    expect(result.transcript).toContainEqual(expect.objectContaining({ kind: 'record' }));
+  });
+
+  it('Spanish: the menu and everything after it in Spanish, in a Spanish voice', async () => {
+    const result = await call(['2', '2'], { recordings: [{ durationSeconds: 5, digits: '#' }] });
+    expect(heard(result)).toContain(MENU_ES);
+    const menu = result.transcript.find((e) => e.kind === 'say' && e.text.includes(MENU_ES));
+    expect(menu).toMatchObject({ language: 'es-US' });
+  });
+});
+
+describe('identity verification before disclosure', () => {
+  function spokenBeforeVerification(result: CallResult): string {
+    const i = result.transcript.findIndex((e) => e.kind === 'say' && /next appointment is|No tenemos|We do not have an upcoming/.test(e.text));
+    return heard({ transcript: i === -1 ? result.transcript : result.transcript.slice(0, i) });
+  }
+
+  it('caller ID + date of birth: hears the date and time of the next appointment, nothing clinical', async () => {
+    const result = await call(['1', '3', '1', `${DOB}#`, '9']);
+    const text = heard(result);
+    expect(text).toMatch(/Your next appointment is on (Saturday|Sunday|Monday|Tuesday|Wednesday|Thursday|Friday), [A-Z][a-z]+ \d{1,2} at \d{1,2}:\d{2}\s?[AP]M\./);
+    const events = await auditFor(result.callSid);
+    const verified = events.find((e) => e.action === 'verification.succeeded');
+    const disclosed = events.find((e) => e.action === 'call.disclosure');
+    expect(verified?.subject_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(disclosed).toMatchObject({ subject_id: verified?.subject_id, details: { what: 'next_appointment' } });
+    for (const identity of TEST_IDENTITIES) expect(spokenBeforeVerification(result)).not.toContain(identity);
+  });
+
+  it('PIN works too', async () => {
+    const result = await call(['1', '3', '1', PIN, '9']);
+    expect(heard(result)).toContain('Your next appointment is on');
+  });
+
+  it('the right date of birth from a number that is not the patient’s does not verify', async () => {
+    const result = await sim.placeCall({ from: STRANGER, to: PRACTICE, digits: ['1', '3', '1', `${DOB}#`, `${DOB}#`, `${DOB}#`, '1'], dialOutcomes: [{ status: 'completed' }] });
+    expect(heard(result)).not.toContain('Your next appointment');
+    expect((await auditFor(result.callSid)).filter((e) => e.action === 'verification.failed')).toHaveLength(3);
+  });
+
+  it('wrong date of birth three times: no disclosure, and the caller still reaches urgent help', async () => {
+    const result = await call(['1', '3', '1', '01011990#', '01011991#', '12#', '1'], { dialOutcomes: [{ status: 'completed' }] });
+    const text = heard(result);
+    expect(text).not.toContain('Your next appointment');
+    expect(text).toContain('We could not verify your identity');
+    expect(result.transcript).toContainEqual(expect.objectContaining({ kind: 'dial', numbers: ['+12025550199'] }));
+    const events = await auditFor(result.callSid);
+    expect(events.filter((e) => e.action === 'verification.failed').map((e) => e.details.try)).toEqual([1, 2, 3]);
+    expect(events.map((e) => e.action)).not.toContain('call.disclosure');
+  });
+
+  it('five failures across two calls lock the number out, even for the right date of birth', async () => {
+    await call(['1', '3', '1', '01011990#', '01011991#', '01011992#', '9']);
+    const second = await call(['1', '3', '1', '01011993#', '01011994#', '9']);
+    expect(heard(second)).toContain('For your security, we cannot verify your identity by phone right now.');
+    const events = await auditFor(second.callSid);
+    expect(events.filter((e) => e.action === 'verification.failed').at(-1)?.details).toMatchObject({ lockedOut: true });
+
+    const third = await call(['1', '3', '1', `${DOB}#`, '9']);
+    expect(heard(third)).not.toContain('Your next appointment');
+    expect((await auditFor(third.callSid)).find((e) => e.action === 'verification.refused')?.details).toMatchObject({ reason: 'locked' });
+    // The lockout lives in Redis under the number's blind index, never the number.
+    const keys = await h.services.redis.keys(`${h.config.redis.keyPrefix}*`);
+    expect(keys.some((k) => k.includes('verify-lock:'))).toBe(true);
+    expect(keys.join(' ')).not.toContain('2025550123');
+  });
+});
+
+describe('failing safe', () => {
+  it('Redis gone mid-call: the caller hears the disclaimer and is forwarded to the fallback number', async () => {
+    const first = await call(['1'], { hangupAfterSteps: 2 });
+    expect(first.errors).toEqual([]);
+    h.services.redis.disconnect();
+    try {
+      const result = await call(['1', '1']);
+      const text = heard(result);
+      expect(text).toContain('If this is a medical emergency, hang up and dial 911.');
+      expect(result.transcript).toContainEqual(expect.objectContaining({ kind: 'dial', numbers: ['+12025550199'] }));
+      expect(result.requests.every((r) => r.status === 200)).toBe(true);
+    } finally {
+      await h.services.redis.connect();
+    }
+  });
+
+  it('PostgreSQL failing mid-call: still the disclaimer and the cached fallback number, never a 5xx', async () => {
+    const simCall = call(['1', '1'], { dialOutcomes: [{ status: 'completed' }] });
+    const result = await simCall;
+    expect(result.errors).toEqual([]);
+    await sql`ALTER TABLE practice_numbers RENAME TO practice_numbers_gone`.execute(h.services.db);
+    try {
+      const broken = await call(['1', '1']);
+      expect(broken.requests.every((r) => r.status === 200)).toBe(true);
+      expect(heard(broken)).toContain('If this is a medical emergency, hang up and dial 911.');
+      expect(broken.transcript).toContainEqual(expect.objectContaining({ kind: 'dial', numbers: ['+12025550199'] }));
+    } finally {
+      await sql`ALTER TABLE practice_numbers_gone RENAME TO practice_numbers`.execute(h.services.db);
+    }
+  });
+});
+
+describe('retries and privacy', () => {
+  it('a retried webhook returns the same TwiML and causes no second side effect', async () => {
+    // The caller hangs up right after the failed entry, so the retry is of the latest step.
+    const result = await call(['1', '3', '1', '01011990#'], { hangupAfterSteps: 5 });
+    const verifyRequest = result.requests.find((r) => r.params.Digits === '01011990');
+    if (!verifyRequest) throw new Error('no verify request');
+    const before = await auditFor(result.callSid);
+    const failKeys = async (): Promise<string[]> => h.services.redis.keys(`${h.config.redis.keyPrefix}verify-fail:*`);
+    const [failKey] = await failKeys();
+    if (!failKey) throw new Error('no failure recorded');
+    const unprefixed = failKey.slice(h.config.redis.keyPrefix.length);
+    const failuresBefore = await h.services.redis.zcard(unprefixed);
+    expect(failuresBefore).toBeGreaterThan(0);
+    const replay = await postTwilio(h, verifyRequest.path, verifyRequest.params);
+    expect(replay.status).toBe(200);
+    expect(replay.body).toBe(verifyRequest.body);
+    expect(await auditFor(result.callSid)).toEqual(before);
+    expect(await h.services.redis.zcard(unprefixed)).toBe(failuresBefore);
+
+    const incoming = result.requests[0];
+    if (!incoming) throw new Error('no incoming request');
+    const again = await postTwilio(h, incoming.path, incoming.params);
+    expect(again.body).toBe(incoming.body);
+    expect((await auditFor(result.callSid)).filter((e) => e.action === 'call.leg.started')).toHaveLength(1);
+  });
+
+  it('a call to a number no practice owns hears a polite generic message, audited', async () => {
+    const result = await sim.placeCall({ from: PATIENT, to: '+12025550177' });
+    expect(heard(result)).toContain('not in service');
+    expect((await auditFor(result.callSid)).map((e) => e.action)).toContain('call.unknown_number');
+  });
+
+  it('no test identity in any log line, audit row, call record, call state or pre-verification TwiML', async () => {
+    await call(['1', '3', '1', `${DOB}#`, '9']);
+    const lines = logs.lines();
+    expect(lines.length).toBeGreaterThan(10);
+    const stored = JSON.stringify([
+      await h.services.db.selectFrom('audit_log').selectAll().execute(),
+      await h.services.db.selectFrom('calls').selectAll().execute(),
+    ]);
+    const prefix = h.config.redis.keyPrefix;
+    const redisKeys = await h.services.redis.keys(`${prefix}*`);
+    const states = await Promise.all(redisKeys.filter((k) => k.startsWith(`${prefix}call:`)).map((k) => h.services.redis.get(k.slice(prefix.length))));
+    expect(states.length).toBeGreaterThan(0);
+    for (const identity of TEST_IDENTITIES) {
+      for (const line of lines) expect(line).not.toContain(identity);
+      expect(stored).not.toContain(identity);
+      expect(JSON.stringify(states)).not.toContain(identity);
+      expect(redisKeys.join(' ')).not.toContain(identity);
+    }
+    expect(await verifyChain(h.services.db)).toMatchObject({ ok: true });
+  });
+});

@@ -1,0 +1,106 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiKey } from '../src/auth/api-keys.js';
+import { createPractice, type Practice } from '../src/practices/store.js';
+import { heard } from '../src/simulator/simulator.js';
+import { startHarness, type Harness } from './support/harness.js';
+import { simulatorFor } from './support/simulate.js';
+
+let h: Harness;
+let demo: Practice;
+let other: Practice;
+let admin: string;
+let staff: string;
+let otherAdmin: string;
+// Wednesday 2026-11-25 22:00 in New York: closed on the default hours.
+const now = new Date('2026-11-26T03:00:00Z');
+
+beforeAll(async () => {
+  h = await startHarness('practice_api', {}, { clock: () => now });
+  if (!h.services.seeded) throw new Error('no demo practice');
+  demo = h.services.seeded;
+  other = await createPractice(h.services.db, { slug: 'other', name: 'Other Clinic', timeZone: 'America/Chicago', numbers: ['+13125550100'] });
+  admin = (await createApiKey(h.services.db, { role: 'admin', practiceId: demo.id })).key;
+  staff = (await createApiKey(h.services.db, { role: 'staff', practiceId: demo.id })).key;
+  otherAdmin = (await createApiKey(h.services.db, { role: 'admin', practiceId: other.id })).key;
+});
+afterAll(async () => {
+  await h.close();
+});
+
+async function send(method: string, path: string, key: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(h.baseUrl + path, {
+    method,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+async function lastAudit(): Promise<{ action: string; details: Record<string, unknown> }> {
+  return h.services.db.selectFrom('audit_log').select(['action', 'details']).orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
+}
+
+describe('practice settings through the admin API', () => {
+  it('an admin changes the hours; the next call follows them, and the change is audited', async () => {
+    const sim = simulatorFor(h, () => now);
+    const before = await sim.placeCall({ from: '+12025550142', to: '+12025550100', digits: ['1'], hangupAfterSteps: 2 });
+    expect(heard(before)).toContain('For an urgent clinical question');
+
+    const res = await send('PATCH', `/api/practices/${demo.id}`, admin, {
+      weeklyHours: { wed: [{ open: '08:00', close: '23:00' }] },
+      greetingName: 'Demo Family Med',
+    });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ greetingName: 'Demo Family Med', weeklyHours: { wed: [{ open: '08:00', close: '23:00' }], mon: [] } });
+    expect(await lastAudit()).toEqual({ action: 'admin.practice_updated', details: { fields: ['greetingName', 'weeklyHours'] } });
+
+    const after = await sim.placeCall({ from: '+12025550142', to: '+12025550100', dialOutcomes: [{ status: 'completed' }] });
+    expect(heard(after)).toContain('Thank you for calling Demo Family Med.');
+    expect(after.transcript).toContainEqual(expect.objectContaining({ kind: 'dial', numbers: ['+12025550101'] }));
+  });
+
+  it('refuses bad settings with the field named, and changes nothing', async () => {
+    const bad = await send('PATCH', `/api/practices/${demo.id}`, admin, { timeZone: 'Mars/Olympus', languages: ['fr'] });
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toMatch(/timeZone: expected an IANA time zone/);
+    expect(bad.body.message).toMatch(/languages\.0/);
+    const unknown = await send('PATCH', `/api/practices/${demo.id}`, admin, { colour: 'blue' });
+    expect(unknown.status).toBe(400);
+    const overlap = await send('PATCH', `/api/practices/${demo.id}`, admin, { weeklyHours: { mon: [{ open: '08:00', close: '12:00' }, { open: '11:00', close: '17:00' }] } });
+    expect(overlap.status).toBe(400);
+    expect(overlap.body.message).toContain('mon');
+    const practice = await send('GET', `/api/practices/${demo.id}`, admin);
+    expect(practice.body.timeZone).toBe('America/New_York');
+  });
+
+  it('staff may read but not change; another practice may do neither', async () => {
+    expect((await send('GET', `/api/practices/${demo.id}`, staff)).status).toBe(200);
+    expect((await send('PATCH', `/api/practices/${demo.id}`, staff, { name: 'X' })).status).toBe(403);
+    expect((await send('PATCH', `/api/practices/${demo.id}`, otherAdmin, { name: 'X' })).status).toBe(403);
+    expect((await send('PUT', `/api/practices/${demo.id}/numbers/%2B12025550188`, otherAdmin, { flowId: 'after-hours' })).status).toBe(403);
+  });
+
+  it('numbers: add one with a flow, refuse an unknown flow and a number another practice owns, remove it', async () => {
+    const added = await send('PUT', `/api/practices/${demo.id}/numbers/%2B12025550188`, admin, { flowId: 'after-hours' });
+    expect(added).toEqual({ status: 201, body: { e164: '+12025550188', flowId: 'after-hours' } });
+    const sim = simulatorFor(h, () => now);
+    const call = await sim.placeCall({ from: '+12025550142', to: '+12025550188', dialOutcomes: [{ status: 'completed' }] });
+    expect(heard(call)).toContain('Thank you for calling');
+
+    const unknownFlow = await send('PUT', `/api/practices/${demo.id}/numbers/%2B12025550188`, admin, { flowId: 'nope' });
+    expect(unknownFlow.status).toBe(400);
+    expect(unknownFlow.body.message).toContain('no flow "nope"');
+    expect((await send('PUT', `/api/practices/${demo.id}/numbers/%2B13125550100`, admin, { flowId: 'after-hours' })).status).toBe(409);
+
+    expect((await send('DELETE', `/api/practices/${demo.id}/numbers/%2B12025550188`, admin)).status).toBe(204);
+    expect(await lastAudit()).toEqual({ action: 'admin.number_updated', details: { number: '+12025550188', change: 'removed' } });
+    const gone = await sim.placeCall({ from: '+12025550142', to: '+12025550188' });
+    expect(heard(gone)).toContain('not in service');
+  });
+
+  it('lists the loaded flows', async () => {
+    const res = await send('GET', '/api/flows', staff);
+    expect(res.body.flows).toContainEqual(expect.objectContaining({ id: 'after-hours' }));
+  });
+});
