@@ -228,7 +228,9 @@ describe('failing safe', () => {
     const simCall = call(['1', '1'], { dialOutcomes: [{ status: 'completed' }] });
     const result = await simCall;
     expect(result.errors).toEqual([]);
+    // Tables vanish under the running call: the next query fails as it would with the server down.
     await sql`ALTER TABLE practice_numbers RENAME TO practice_numbers_gone`.execute(h.services.db);
+    await sql`ALTER TABLE calls RENAME TO calls_gone`.execute(h.services.db);
     try {
       const broken = await call(['1', '1']);
       expect(broken.requests.every((r) => r.status === 200)).toBe(true);
@@ -236,6 +238,7 @@ describe('failing safe', () => {
       expect(broken.transcript).toContainEqual(expect.objectContaining({ kind: 'dial', numbers: ['+12025550199'] }));
     } finally {
       await sql`ALTER TABLE practice_numbers_gone RENAME TO practice_numbers`.execute(h.services.db);
+      await sql`ALTER TABLE calls_gone RENAME TO calls`.execute(h.services.db);
     }
   });
 });

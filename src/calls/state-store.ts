@@ -28,6 +28,15 @@ export async function loadCall(redis: Redis, callSid: string): Promise<StoredCal
   return raw ? (JSON.parse(raw) as StoredCall) : null;
 }
 
+/**
+ * Claims one step of one call, atomically across instances: true for the first webhook that
+ * gets here, false for a concurrent duplicate. Only the claimant writes audit events.
+ */
+export async function claimStep(redis: Redis, callSid: string, step: number): Promise<boolean> {
+  const ok = await redis.set(`${key(callSid)}:step:${step}`, '1', 'EX', CALL_STATE_TTL_SECONDS, 'NX');
+  return ok === 'OK';
+}
+
 export async function saveCall(redis: Redis, callSid: string, prior: StoredCall | null, entry: ReplayEntry, state: CallState): Promise<void> {
   const replay = [...(prior?.replay ?? []), entry].slice(-REPLAY_DEPTH);
   await redis.set(key(callSid), JSON.stringify({ state, replay } satisfies StoredCall), 'EX', CALL_STATE_TTL_SECONDS);

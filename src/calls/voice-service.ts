@@ -11,7 +11,7 @@ import { getCall, recordCallEvent } from './records.js';
 import { initialState, step, type CallState, type EngineContext, type EngineEvent, type Facts, type PracticeContext } from './engine.js';
 import { failSafe, unknownNumber, type StepEvent } from './fail-safe.js';
 import type { Flow } from './flow-types.js';
-import { loadCall, saveCall, type StoredCall } from './state-store.js';
+import { claimStep, loadCall, saveCall, type StoredCall } from './state-store.js';
 import { normaliseE164, type VoiceWebhook } from './twilio-params.js';
 
 /**
@@ -24,14 +24,21 @@ import { normaliseE164, type VoiceWebhook } from './twilio-params.js';
 export type FlowRequest = { kind: 'incoming' } | { kind: 'action'; step: number; node: string; empty: boolean };
 
 /**
- * Practices seen recently, by number: if PostgreSQL fails mid-call the fail-safe answer still
- * knows where to forward the caller.
+ * Practices seen recently, by number. Fresh entries (under PRACTICE_CACHE_MS old) save a
+ * database round trip on every webhook; any entry, however old, tells the fail-safe answer
+ * where to forward the caller if PostgreSQL fails mid-call. Admin changes on this instance
+ * clear it at once; other instances follow within PRACTICE_CACHE_MS.
  */
-const practiceCache = new Map<string, Practice>();
+export const PRACTICE_CACHE_MS = 5_000;
+const practiceCache = new Map<string, { found: { practice: Practice; flowId: string }; at: number }>();
+
+export function invalidatePracticeCache(): void {
+  practiceCache.clear();
+}
 
 export function cachedFallbackNumber(services: Services, to: string | undefined): string | null {
-  const practice = to ? practiceCache.get(to) : undefined;
-  return practice?.fallbackNumber ?? services.config.fallbackNumber ?? null;
+  const entry = to ? practiceCache.get(to) : undefined;
+  return entry?.found.practice.fallbackNumber ?? services.config.fallbackNumber ?? null;
 }
 
 /** Twilio's fallback URL, or any failure: the disclaimer and a way to a human. */
@@ -40,8 +47,11 @@ export function failSafeTwiml(services: Services, to: string | undefined): strin
 }
 
 async function loadPractice(services: Services, to: string): Promise<{ practice: Practice; flowId: string } | null> {
+  const cached = practiceCache.get(to);
+  if (cached && Date.now() - cached.at < PRACTICE_CACHE_MS) return cached.found;
   const found = await findPracticeByNumber(services.db, to);
-  if (found) practiceCache.set(to, found.practice);
+  if (found) practiceCache.set(to, { found, at: Date.now() });
+  else practiceCache.delete(to);
   return found;
 }
 
@@ -182,13 +192,16 @@ export async function handleFlowWebhook(services: Services, req: FlowRequest, p:
   }
 
   const result = await runEngine(services, flow, before, event, ctx);
-  await saveCall(services.redis, p.CallSid, stored, { step: requestStep, before, event }, result.state);
-  const isNew = await record(req.kind === 'incoming' ? 'incoming' : `flow:${req.step}`, practice.id);
-  if (isNew) {
-    const started: StepEvent[] =
-      req.kind === 'incoming' ? [{ action: AuditAction.CallLegStarted, leg: 'parent', details: { direction: p.Direction ?? 'inbound', flowId } }] : [];
-    await services.audit(auditEvents(practice.id, p.CallSid, [...started, ...result.events]));
-  }
+  // Exactly one webhook per step causes side effects, even if Twilio delivers it twice at once.
+  if (!(await claimStep(services.redis, p.CallSid, requestStep))) return result.twiml;
+  const started: StepEvent[] =
+    req.kind === 'incoming' ? [{ action: AuditAction.CallLegStarted, leg: 'parent', details: { direction: p.Direction ?? 'inbound', flowId } }] : [];
+  // The state, the call record and the audit events are independent writes: do them at once.
+  await Promise.all([
+    saveCall(services.redis, p.CallSid, stored, { step: requestStep, before, event }, result.state),
+    record(req.kind === 'incoming' ? 'incoming' : `flow:${req.step}`, practice.id),
+    services.audit(auditEvents(practice.id, p.CallSid, [...started, ...result.events])),
+  ]);
   return result.twiml;
 }
 

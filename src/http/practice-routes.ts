@@ -6,6 +6,7 @@ import { LANGUAGES } from '../calls/flow-types.js';
 import { E164Schema, HolidaysSchema, TimeZoneSchema, WeeklyHoursSchema } from '../practices/settings.js';
 import { getPractice, listPracticeNumbers, removePracticeNumber, updatePractice, upsertPracticeNumber } from '../practices/store.js';
 import { permit, principalOf } from './api-auth.js';
+import { invalidatePracticeCache } from '../calls/voice-service.js';
 
 const Uuid = z.string().uuid();
 
@@ -60,6 +61,7 @@ export function practiceRouter(services: Services): express.Router {
     const patch = PracticePatchSchema.safeParse(req.body);
     if (!patch.success) return badRequest(res, problems(patch.error));
     const updated = await updatePractice(services.db, id.data, patch.data);
+    invalidatePracticeCache();
     if (!updated) return void res.status(404).json({ error: 'not_found' });
     await services.audit({
       action: AuditAction.AdminPracticeUpdated,
@@ -83,6 +85,7 @@ export function practiceRouter(services: Services): express.Router {
       return badRequest(res, `flowId: no flow "${body.data.flowId}"; known: ${[...services.flows.keys()].join(', ')}`);
     }
     const outcome = await upsertPracticeNumber(services.db, id.data, number.data, body.data.flowId);
+    invalidatePracticeCache();
     if (outcome === 'taken') return void res.status(409).json({ error: 'conflict', message: 'that number belongs to another practice' });
     await services.audit({
       action: AuditAction.AdminNumberUpdated,
@@ -100,7 +103,9 @@ export function practiceRouter(services: Services): express.Router {
     if (!id.success) return badRequest(res, 'practiceId must be a UUID');
     if (!number.success) return badRequest(res, 'the number must be E.164, such as +12025550100 (URL-encode the +)');
     if (!(await permit(services, req, res, ['admin'], id.data, id.data))) return;
-    if (!(await removePracticeNumber(services.db, id.data, number.data))) return void res.status(404).json({ error: 'not_found' });
+    const removed = await removePracticeNumber(services.db, id.data, number.data);
+    invalidatePracticeCache();
+    if (!removed) return void res.status(404).json({ error: 'not_found' });
     await services.audit({
       action: AuditAction.AdminNumberUpdated,
       actor: `api_key:${principalOf(res).keyId}`,

@@ -1,0 +1,234 @@
+/**
+ * Bench "webhook": the signed inbound-call webhook (POST /twilio/voice/incoming) of the real
+ * service, started as a child process against PostgreSQL and Redis, against a bare Express 5
+ * route answering a fixed TwiML document of the same shape (./bare-server.ts).
+ *
+ * Targets (issue): p99 under 25 ms at 200 requests/s; at least 40% of the bare route's throughput.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../../src/config.js';
+import { dropIsolation } from '../../test/support/harness.js';
+import { startChild, type ChildServer } from './child.js';
+import { loadProblems, runLoad, type LoadFigures, type LoadSpec } from './load.js';
+import { runPaced, type PacedFigures } from './paced.js';
+import type { Scope } from './scope.js';
+import { fixed, formatTable } from './table.js';
+import { inboundCallParams, signedForm, signedTwilioRequest } from './twilio-signing.js';
+import type { Bench } from './types.js';
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const PATH = '/twilio/voice/incoming';
+const PUBLIC_BASE_URL = 'http://bench.example.test';
+const AUTH_TOKEN = 'bench-auth-token-0123456789abcde'; // 32 characters
+const ACCOUNT_SID = `AC${'be0c'.repeat(8)}`;
+const PRACTICE_NUMBER = '+12025550100'; // the demo practice, seeded on start
+const CALLER_NUMBER = '+12025550123';
+
+const WARMUP_SEC = 1.5;
+const RUN_SEC = 8;
+const PACED_SEC = 6;
+const CONNECTIONS = 10;
+const FIXED_RATE = 200;
+const TARGET_P99_MS = 25;
+const TARGET_RATIO = 0.4;
+
+/**
+ * The real answer (and the bare copy) greets the caller on behalf of the practice; the fail-safe
+ * and unknown-number answers do not. After hours it goes on to a <Gather> (language, then menu);
+ * in office hours the flow transfers to the front desk (<Dial>) instead.
+ */
+const isPracticeAnswer = (body: string): boolean => body.includes('<Response') && body.includes('Thank you for calling');
+
+function answerKind(body: string): string {
+  if (body.includes('<Gather')) return 'after-hours path (<Gather>)';
+  if (body.includes('<Dial')) return 'office-hours path: transfer to the front desk (<Dial>), not the after-hours menu';
+  return 'neither <Gather> nor <Dial>';
+}
+
+interface TargetFigures {
+  name: string;
+  throughput: LoadFigures;
+  /** autocannon `overallRate`: each connection's per-second quota goes out as a burst. */
+  fixedRate: LoadFigures;
+  /** The same rate evenly spaced, open loop (./paced.ts). */
+  paced: PacedFigures;
+}
+
+function makeRequest(): LoadSpec['requests'] {
+  return [
+    signedTwilioRequest({
+      path: PATH,
+      publicBaseUrl: PUBLIC_BASE_URL,
+      authToken: AUTH_TOKEN,
+      makeParams: () => inboundCallParams(ACCOUNT_SID, PRACTICE_NUMBER, CALLER_NUMBER),
+    }),
+  ];
+}
+
+/** One signed call before any load, so a signing or seeding mistake fails at once and clearly. Returns the kind of answer. */
+async function probe(target: ChildServer): Promise<string> {
+  const { body, headers } = signedForm(AUTH_TOKEN, PUBLIC_BASE_URL + PATH, inboundCallParams(ACCOUNT_SID, PRACTICE_NUMBER, CALLER_NUMBER));
+  const res = await fetch(target.baseUrl + PATH, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
+  const text = await res.text();
+  if (res.status === 403) {
+    throw new Error(`${target.name} answered 403 to a signed webhook: the bench signs wrongly (token, or URL ${PUBLIC_BASE_URL + PATH})`);
+  }
+  if (res.status !== 200) throw new Error(`${target.name} answered ${res.status} to a signed webhook: ${text.slice(0, 200)}`);
+  if (!isPracticeAnswer(text)) {
+    throw new Error(`${target.name} did not greet the caller for the practice (a fail-safe answer?): ${text.slice(0, 300)}`);
+  }
+  return answerKind(text);
+}
+
+async function measure(target: ChildServer, problems: string[]): Promise<TargetFigures> {
+  const url = target.baseUrl;
+  const base = { url, connections: CONNECTIONS, verifyBody: isPracticeAnswer };
+  const check = <F extends LoadFigures | PacedFigures>(f: F): F => {
+    problems.push(...loadProblems(target.name, f));
+    const exit = target.exitReason();
+    if (exit) throw new Error(`${target.name} stopped during the bench (${exit}):\n${target.outputTail()}`);
+    return f;
+  };
+  process.stdout.write(`  ${target.name}: warm-up ${WARMUP_SEC} s`);
+  check(await runLoad({ ...base, label: 'warm-up', durationSec: WARMUP_SEC, requests: makeRequest() }));
+  process.stdout.write(`, throughput ${RUN_SEC} s`);
+  const throughput = check(await runLoad({ ...base, label: 'throughput', durationSec: RUN_SEC, requests: makeRequest() }));
+  process.stdout.write(`, ${FIXED_RATE} req/s ${RUN_SEC} s`);
+  const fixedRate = check(
+    await runLoad({
+      ...base,
+      label: `${FIXED_RATE} req/s (autocannon)`,
+      durationSec: RUN_SEC,
+      overallRate: FIXED_RATE,
+      ignoreCoordinatedOmission: true,
+      requests: makeRequest(),
+    }),
+  );
+  process.stdout.write(`, ${FIXED_RATE} req/s evenly paced ${PACED_SEC} s`);
+  const paced = check(
+    await runPaced({
+      url,
+      label: `${FIXED_RATE} req/s (paced)`,
+      ratePerSec: FIXED_RATE,
+      durationSec: PACED_SEC,
+      verifyBody: isPracticeAnswer,
+      makeRequest: () => ({ path: PATH, ...signedForm(AUTH_TOKEN, PUBLIC_BASE_URL + PATH, inboundCallParams(ACCOUNT_SID, PRACTICE_NUMBER, CALLER_NUMBER)) }),
+    }),
+  );
+  process.stdout.write('\n');
+  return { name: target.name, throughput, fixedRate, paced };
+}
+
+/** autocannon's histogram holds whole milliseconds. */
+function wholeMs(n: number): string {
+  return n === 0 ? '<1' : fixed(n, 0);
+}
+
+function fineMs(n: number): string {
+  return fixed(n, n < 10 ? 2 : 1);
+}
+
+function verdict(ok: boolean): string {
+  return ok ? 'PASS' : 'MISS';
+}
+
+async function run(scope: Scope): Promise<string[]> {
+  const tag = randomBytes(4).toString('hex');
+  const schema = `bench_${tag}`;
+  const keyPrefix = `bench-${tag}:`;
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'ahl-bench-'));
+  scope.defer(`remove ${dataDir}`, () => rm(dataDir, { recursive: true, force: true }));
+  // Registered before the children, so it runs after they have stopped.
+  const urls = loadConfig({ DATABASE_URL: process.env['DATABASE_URL'], REDIS_URL: process.env['REDIS_URL'] });
+  scope.defer(`drop schema ${schema} and Redis keys ${keyPrefix}*`, () => dropIsolation(urls, schema, keyPrefix));
+
+  const serviceEnv: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    NODE_ENV: 'development',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATABASE_SCHEMA: schema,
+    REDIS_KEY_PREFIX: keyPrefix,
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'error',
+    PUBLIC_BASE_URL,
+    TWILIO_AUTH_TOKEN: AUTH_TOKEN,
+    TWILIO_ACCOUNT_SID: ACCOUNT_SID,
+    SEED_DEMO: 'true',
+    SHUTDOWN_TIMEOUT_MS: '2000',
+  };
+  delete serviceEnv['TWILIO_AUTH_TOKEN_SECONDARY'];
+  delete serviceEnv['LOCAL_MASTER_KEY_FILE'];
+  const bareEnv: Record<string, string> = { ...(process.env as Record<string, string>), PORT: '0', HOST: '127.0.0.1' };
+
+  console.log(`webhook: POST ${PATH}, ${CONNECTIONS} connections; schema ${schema}, Redis prefix ${keyPrefix}`);
+  const [service, bare] = await Promise.all([
+    startChild(scope, { name: 'service', script: 'src/main.ts', cwd: REPO_ROOT, env: serviceEnv }),
+    startChild(scope, { name: 'bare', script: 'scripts/bench/bare-server.ts', cwd: REPO_ROOT, env: bareEnv }),
+  ]);
+  await probe(bare);
+  console.log(`  service answers with the ${await probe(service)}`);
+
+  const problems: string[] = [];
+  const figures: TargetFigures[] = [];
+  for (const target of [bare, service]) figures.push(await measure(target, problems));
+  const [bareFig, serviceFig] = figures as [TargetFigures, TargetFigures];
+
+  console.log('');
+  console.log(
+    formatTable([
+      ['target', 'req/s', 'p50 ms', 'p99 ms', `p50 @${FIXED_RATE}/s`, `p99 @${FIXED_RATE}/s`, 'p50 paced', 'p99 paced', 'requests', 'non-2xx'],
+      ...figures.map((f) => [
+        f.name,
+        fixed(f.throughput.requestsPerSec, 0),
+        wholeMs(f.throughput.p50Ms),
+        wholeMs(f.throughput.p99Ms),
+        wholeMs(f.fixedRate.p50Ms),
+        wholeMs(f.fixedRate.p99Ms),
+        fineMs(f.paced.p50Ms),
+        fineMs(f.paced.p99Ms),
+        String(f.throughput.total + f.fixedRate.total + f.paced.total),
+        String(f.throughput.non2xx + f.fixedRate.non2xx + f.paced.non2xx),
+      ]),
+    ]),
+  );
+  console.log(
+    [
+      `req/s, p50, p99: ${CONNECTIONS} connections, each sending as soon as answered, ${RUN_SEC} s`,
+      `@${FIXED_RATE}/s:  autocannon overallRate ${FIXED_RATE}, ${RUN_SEC} s (each connection sends its per-second quota back to back: bursts)`,
+      `paced:     ${FIXED_RATE} req/s evenly spaced, open loop, latency from each request's due time, ${PACED_SEC} s`,
+    ].join('\n'),
+  );
+  const ratio = serviceFig.throughput.requestsPerSec / bareFig.throughput.requestsPerSec;
+  const burstRate = serviceFig.fixedRate.total / RUN_SEC;
+  for (const f of figures) {
+    if (f.paced.unanswered) {
+      console.log(
+        `${f.name} paced: ${f.paced.unanswered} requests still unanswered 2 s after the last was sent (abandoned; their wait so far counts as their latency)`,
+      );
+    }
+  }
+  console.log('');
+  console.log(`ratio (service/bare) throughput: ${fixed(ratio, 2)}`);
+  console.log(`target: p99 under ${TARGET_P99_MS} ms at ${FIXED_RATE} requests/s:`);
+  console.log(
+    `  autocannon overallRate: ${wholeMs(serviceFig.fixedRate.p99Ms)} ms (${fixed(burstRate, 0)} req/s achieved) ${verdict(serviceFig.fixedRate.p99Ms < TARGET_P99_MS)}`,
+  );
+  console.log(
+    `  evenly paced:           ${fineMs(serviceFig.paced.p99Ms)} ms (${fixed(serviceFig.paced.achievedPerSec, 0)} req/s achieved) ${verdict(serviceFig.paced.p99Ms < TARGET_P99_MS)}`,
+  );
+  console.log(
+    `target: at least ${TARGET_RATIO * 100}% of the bare route's throughput: ${fixed(ratio * 100, 0)}% ${verdict(ratio >= TARGET_RATIO)}`,
+  );
+  return problems;
+}
+
+export const webhookBench: Bench = {
+  name: 'webhook',
+  description: `signed inbound-call webhook (POST ${PATH}) of the real service vs a bare Express 5 route`,
+  run,
+};
