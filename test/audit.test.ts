@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { AuditAction, GENESIS_HASH } from '../src/audit/events.js';
-import { appendAudit, verifyChain } from '../src/audit/store.js';
+import { appendAudit, auditWriter, verifyChain } from '../src/audit/store.js';
 import { createDb, type Db } from '../src/adapters/postgres.js';
 import { startHarness, type Harness } from './support/harness.js';
 
@@ -76,6 +76,31 @@ describe('audit log', () => {
     const bad = await cli('audit-verify').catch((err: { stdout: string; code: number }) => err);
     expect('code' in bad ? bad.code : 0).toBe(1);
     expect(bad.stdout).toMatch(/^BAD: row seq=7/);
+  });
+
+  it('the group-commit writer batches concurrent events, and one bad event fails only its own caller', async () => {
+    // A fresh schema keeps this chain apart from the tampered one above.
+    const other = await startHarness('audit_group', { SEED_DEMO: 'false' });
+    try {
+      const write = auditWriter(other.services.db);
+      const results = await Promise.allSettled([
+        ...Array.from({ length: 30 }, (_, i) => write({ action: AuditAction.ApiRequest, actor: `caller-${i}` })),
+        // Refused by the table's CHECK on action names: must not take the others with it.
+        write({ action: 'Not An Action' as never, actor: 'bad' }),
+        write([
+          { action: AuditAction.CallLegStarted, actor: 'twilio' },
+          { action: AuditAction.CallTransition, actor: 'twilio' },
+        ]),
+      ]);
+      expect(results.filter((r) => r.status === 'rejected')).toHaveLength(1);
+      expect(results[30]?.status).toBe('rejected');
+      const rows = await other.services.db.selectFrom('audit_log').select(['seq', 'actor']).orderBy('seq').execute();
+      expect(rows).toHaveLength(32);
+      expect(new Set(rows.map((r) => r.actor)).size).toBe(31);
+      expect(await verifyChain(other.services.db)).toEqual({ ok: true, rows: 32 });
+    } finally {
+      await other.close();
+    }
   });
 
   it('audit:export writes a range as jsonl and as csv', async () => {
