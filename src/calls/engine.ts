@@ -20,7 +20,7 @@ type VR = InstanceType<typeof VoiceResponse>;
 
 export const FLOW_PATH = '/twilio/voice/flow';
 export const RECORDING_STATUS_PATH = '/twilio/voice/recording-status';
-/** A call that has run this many steps is taken to voicemail handling: a loop guard. */
+/** Loop guard: a call that has run this many steps gets the fail-safe answer (disclaimer, fallback line). */
 export const MAX_STEPS = 60;
 /** Key that repeats a menu when the flow does not map it. */
 export const REPEAT_KEY = '0';
@@ -153,7 +153,8 @@ function formatAppointment(startsAt: Date, timeZone: string, lang: Language): st
   const locale = lang === 'es' ? 'es-US' : 'en-US';
   const day = new Intl.DateTimeFormat(locale, { timeZone, weekday: 'long', month: 'long', day: 'numeric' }).format(startsAt);
   const time = new Intl.DateTimeFormat(locale, { timeZone, hour: 'numeric', minute: '2-digit' }).format(startsAt);
-  return lang === 'es' ? `Su próxima cita es el ${day} a las ${time}.` : `Your next appointment is on ${day} at ${time}.`;
+  const end = (t: string): string => (t.endsWith('.') ? t : `${t}.`);
+  return lang === 'es' ? end(`Su próxima cita es el ${day} a las ${time}`) : end(`Your next appointment is on ${day} at ${time}`);
 }
 
 const NO_APPOINTMENT: Record<Language, string> = {

@@ -385,10 +385,8 @@ describe('verify and disclose', () => {
     expect(texts(r.verbs)[0]).toMatch(/^Su próxima cita es el martes, 1 de diciembre a las 10:30 a\.m\./);
   });
 
-  // Known bug (src/calls/engine.ts formatAppointment): es-US formats the time as "10:30 a.m.",
-  // and the template appends another ".", so the caller's text reads "a.m..". Remove `.fails`
-  // once fixed.
-  it.fails('ends the Spanish sentence with a single period', () => {
+  // es-US formats the time as "10:30 a.m.": the sentence must not end "a.m..".
+  it('ends the Spanish sentence with a single period', () => {
     const r = run(waitingAt('verify_caller', { lang: 'es' }), match, ctx({ facts: { nextAppointment: APPOINTMENT } }));
     expect(texts(r.verbs)[0]).toBe(APPOINTMENT_ES);
   });
