@@ -10,6 +10,9 @@ import { seedDemoIfEmpty } from './practices/seed.js';
 import type { Practice } from './practices/store.js';
 import type { Flow } from './calls/flow-types.js';
 import { loadFlows } from './calls/flow-loader.js';
+import { createQueues, startWorker, type Queues } from './adapters/queue.js';
+import { createTwilioRest, type TwilioRest } from './adapters/twilio-rest.js';
+import { processPageJob, type PageJobData } from './oncall/paging.js';
 
 /** Everything the service talks to, started in order and closed in reverse (Medplum's initAppServices). */
 export interface Services {
@@ -20,6 +23,8 @@ export interface Services {
   keyring: Keyring;
   flows: Map<string, Flow>;
   audit: AuditWriter;
+  twilio: TwilioRest;
+  queues: Queues;
   clock: () => Date;
   seeded: Practice | null;
   readiness(): Promise<{ ready: boolean; checks: Record<string, string> }>;
@@ -29,6 +34,9 @@ export interface Services {
 export interface StartOptions {
   clock?: () => Date;
   migrate?: boolean;
+  /** Run the job workers in this process (default true). */
+  workers?: boolean;
+  twilio?: TwilioRest;
 }
 
 export async function startServices(config: Config, opts: StartOptions = {}): Promise<Services> {
@@ -54,6 +62,9 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
     closers.push(() => storage.close());
 
     const audit = auditWriter(db, clock);
+    const twilio = opts.twilio ?? createTwilioRest(config);
+    const queues = createQueues(config);
+    closers.push(() => queues.close());
     const seeded = config.seedDemo ? await seedDemoIfEmpty(db, keyring, audit, clock()) : null;
 
     const check = async (fn: () => Promise<void>): Promise<string> => {
@@ -66,7 +77,7 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
       }
     };
 
-    return {
+    const services: Services = {
       config,
       db,
       redis,
@@ -74,6 +85,8 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
       keyring,
       flows,
       audit,
+      twilio,
+      queues,
       clock,
       seeded,
       readiness: async () => {
@@ -89,6 +102,12 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
         for (const close of closers.reverse()) await close().catch(() => undefined);
       },
     };
+    if (opts.workers !== false) {
+      const pages = startWorker<PageJobData>(config, 'pages', async (job) => processPageJob(services, job.data));
+      // Workers stop first, before the pools they use.
+      closers.push(() => pages.close());
+    }
+    return services;
   } catch (err) {
     for (const close of closers.reverse()) await close().catch(() => undefined);
     throw err;

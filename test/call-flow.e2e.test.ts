@@ -15,6 +15,8 @@ import { postTwilio } from './support/twilio-request.js';
 const PATIENT = '+12025550123';
 const STRANGER = '+12025550142';
 const PRACTICE = '+12025550100';
+/** Tier 1 of the demo escalation policy on 2026-11-25: Dr. Morgan Primary. */
+const ON_CALL = '+12025550111';
 const DOB = '04151980';
 const PIN = '2468#';
 
@@ -102,9 +104,9 @@ describe('hours', () => {
 });
 
 describe('menu branches', () => {
-  it('1 urgent: dials the on-call line; answered, the call ends', async () => {
-    const result = await call(['1', '1'], { dialOutcomes: [{ status: 'completed' }] });
-    expect(result.transcript).toContainEqual(expect.objectContaining({ kind: 'dial', numbers: ['+12025550199'] }));
+  it('1 urgent: dials the on-call provider; accepted, the call ends', async () => {
+    const result = await call(['1', '1'], { dialOutcomes: [{ status: 'completed', whisperDigits: '1' }] });
+    expect(result.transcript).toContainEqual(expect.objectContaining({ kind: 'dial', numbers: [ON_CALL] }));
     expect((await auditFor(result.callSid)).map((e) => e.action)).toContain('call.dial');
   });
 
@@ -126,9 +128,9 @@ describe('menu branches', () => {
     expect(result.transcript.at(-1)).toMatchObject({ kind: 'hangup' });
   });
 
-  it('5 hospital, pharmacy or provider: straight to the on-call line', async () => {
-    const result = await call(['1', '5'], { dialOutcomes: [{ status: 'completed' }] });
-    expect(result.transcript).toContainEqual(expect.objectContaining({ kind: 'dial', numbers: ['+12025550199'] }));
+  it('5 hospital, pharmacy or provider: straight to the on-call provider', async () => {
+    const result = await call(['1', '5'], { dialOutcomes: [{ status: 'completed', whisperDigits: '1' }] });
+    expect(result.transcript).toContainEqual(expect.objectContaining({ kind: 'dial', numbers: [ON_CALL] }));
   });
 
   it('3 then 2: a message about appointments', async () => {
@@ -181,11 +183,11 @@ describe('identity verification before disclosure', () => {
   });
 
   it('wrong date of birth three times: no disclosure, and the caller still reaches urgent help', async () => {
-    const result = await call(['1', '3', '1', '01011990#', '01011991#', '12#', '1'], { dialOutcomes: [{ status: 'completed' }] });
+    const result = await call(['1', '3', '1', '01011990#', '01011991#', '12#', '1'], { dialOutcomes: [{ status: 'completed', whisperDigits: '1' }] });
     const text = heard(result);
     expect(text).not.toContain('Your next appointment');
     expect(text).toContain('We could not verify your identity');
-    expect(result.transcript).toContainEqual(expect.objectContaining({ kind: 'dial', numbers: ['+12025550199'] }));
+    expect(result.transcript).toContainEqual(expect.objectContaining({ kind: 'dial', numbers: [ON_CALL] }));
     const events = await auditFor(result.callSid);
     expect(events.filter((e) => e.action === 'verification.failed').map((e) => e.details.try)).toEqual([1, 2, 3]);
     expect(events.map((e) => e.action)).not.toContain('call.disclosure');

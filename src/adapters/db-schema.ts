@@ -94,6 +94,86 @@ export interface AuditLogTable {
   hash: string;
 }
 
+export interface ProvidersTable {
+  id: Generated<string>;
+  practice_id: string;
+  display_name: string;
+  phone: string;
+  sms_phone: string | null;
+  is_practice_admin: Generated<boolean>;
+  active: Generated<boolean>;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface OncallSchedulesTable {
+  id: Generated<string>;
+  practice_id: string;
+  name: string;
+  time_zone: string;
+  rotation: ColumnType<unknown, string, string>;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface OncallOverridesTable {
+  id: Generated<string>;
+  schedule_id: string;
+  provider_id: string;
+  starts_at: Date;
+  ends_at: Date;
+  created_at: CreatedAt;
+}
+
+export interface EscalationTier {
+  target: { kind: 'schedule'; scheduleId: string } | { kind: 'provider'; providerId: string };
+  ringSeconds: number;
+}
+
+export interface EscalationPoliciesTable {
+  id: Generated<string>;
+  practice_id: string;
+  name: string;
+  tiers: ColumnType<EscalationTier[], string, string>;
+  repeat: Generated<number>;
+  page_interval_seconds: Generated<number>;
+  page_max_repeats: Generated<number>;
+  is_default: Generated<boolean>;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface CallLegsTable {
+  id: Generated<string>;
+  call_sid: string;
+  leg_sid: string | null;
+  practice_id: string | null;
+  kind: 'dial' | 'page';
+  tier: number | null;
+  round: number | null;
+  provider_id: string | null;
+  number_tried: string | null;
+  outcome: string;
+  duration_seconds: number | null;
+  started_at: Date;
+  ended_at: Date | null;
+  created_at: CreatedAt;
+}
+
+export interface PagesTable {
+  id: Generated<string>;
+  practice_id: string;
+  call_sid: string;
+  policy_id: string | null;
+  reference_code: string;
+  status: Generated<'open' | 'acknowledged'>;
+  rounds_sent: Generated<number>;
+  admin_paged: Generated<boolean>;
+  acknowledged_at: Date | null;
+  acknowledged_by: string | null;
+  created_at: CreatedAt;
+}
+
 export interface Database {
   practices: PracticesTable;
   practice_numbers: PracticeNumbersTable;
@@ -102,4 +182,10 @@ export interface Database {
   calls: CallsTable;
   api_keys: ApiKeysTable;
   audit_log: AuditLogTable;
+  providers: ProvidersTable;
+  oncall_schedules: OncallSchedulesTable;
+  oncall_overrides: OncallOverridesTable;
+  escalation_policies: EscalationPoliciesTable;
+  call_legs: CallLegsTable;
+  pages: PagesTable;
 }

@@ -4,6 +4,7 @@ import { hoursStatus } from '../practices/hours.js';
 import type { Holidays, WeeklyHours } from '../practices/settings.js';
 import type { Flow, FlowNode, Language, Prompt } from './flow-types.js';
 import { failSafe, type StepEvent } from './fail-safe.js';
+import { WHISPER_PATH, type WhisperOutcome } from '../oncall/whisper.js';
 
 /**
  * The call-flow engine. Pure: (flow, call state, event, context) → (new state, TwiML, audit
@@ -40,9 +41,26 @@ export interface PracticeContext {
   languages: Language[];
   frontDeskNumber: string | null;
   fallbackNumber: string | null;
-  /** Who takes urgent calls; until on-call schedules exist, the practice's fallback line. */
-  onCallNumber: string | null;
 }
+
+/** One phone to ring in an escalation chain. Providers' work numbers, not PHI. */
+export interface DialTarget {
+  tier: number;
+  providerId: string | null;
+  number: string;
+  ringSeconds: number;
+}
+
+/** The escalation chain for one urgent call, resolved when the call reaches it. */
+export interface EscalationPlan {
+  policyId: string | null;
+  targets: DialTarget[];
+  /** How many times the whole chain is tried (1 + the policy's repeats). */
+  rounds: number;
+}
+
+/** Something the edge must do after the engine has answered. */
+export type Effect = { kind: 'page'; policyId: string | null };
 
 export interface CallState {
   flowId: string;
@@ -55,6 +73,8 @@ export interface CallState {
   /** Menu retries and verification tries, per node. */
   attempts: Record<string, number>;
   verifiedPatientId: string | null;
+  /** Where the on-call chain stands: attempt n rings targets[n % targets.length]. */
+  escalation?: { node: string; plan: EscalationPlan; attempt: number } | null;
   done: boolean;
 }
 
@@ -65,25 +85,28 @@ export type EngineEvent =
   | { kind: 'start' }
   | { kind: 'gather'; node: string; digits: string | null }
   | { kind: 'verify'; node: string; outcome: VerifyOutcome; patientId?: string; lockedNow?: boolean }
-  | { kind: 'dial_done'; node: string; status: DialResultStatus | null }
+  | { kind: 'dial_done'; node: string; status: DialResultStatus | null; whisper?: WhisperOutcome | null }
   | { kind: 'record_done'; node: string; recorded: boolean };
 
 /** Facts about the verified patient that the edge loads when the engine asks. */
 export interface Facts {
   nextAppointment?: { id: string; startsAt: Date } | null;
+  escalation?: EscalationPlan;
 }
 
 export interface EngineContext {
   now: Date;
+  callSid: string;
   practice: PracticeContext;
   publicBaseUrl: string;
   facts: Facts;
 }
 
 export type EngineResult =
-  | { kind: 'twiml'; state: CallState; twiml: string; events: StepEvent[] }
+  | { kind: 'twiml'; state: CallState; twiml: string; events: StepEvent[]; effects: Effect[] }
   /** The engine needs a fact loaded; call again with it in `ctx.facts`. */
-  | { kind: 'needs'; fact: 'nextAppointment'; patientId: string };
+  | { kind: 'needs'; fact: 'nextAppointment'; patientId: string }
+  | { kind: 'needs'; fact: 'escalation' };
 
 export function initialState(flow: Flow, practice: PracticeContext): CallState {
   return {
@@ -94,18 +117,23 @@ export function initialState(flow: Flow, practice: PracticeContext): CallState {
     waitingAt: null,
     attempts: {},
     verifiedPatientId: null,
+    escalation: null,
     done: false,
   };
 }
 
 class NeedsFact {
-  constructor(readonly fact: 'nextAppointment', readonly patientId: string) {}
+  constructor(
+    readonly fact: 'nextAppointment' | 'escalation',
+    readonly patientId: string | null = null,
+  ) {}
 }
 
 /** One webhook's worth of work: a TwiML document being built and the events it causes. */
 class Turn {
   readonly vr: VR = new VoiceResponse();
   readonly events: StepEvent[] = [];
+  readonly effects: Effect[] = [];
   constructor(
     readonly flow: Flow,
     public state: CallState,
@@ -161,6 +189,33 @@ const NO_APPOINTMENT: Record<Language, string> = {
   en: 'We do not have an upcoming appointment on file for you.',
   es: 'No tenemos una próxima cita registrada para usted.',
 };
+
+const STILL_TRYING: Record<Language, string> = {
+  en: 'We are still trying to reach the on-call provider. Please stay on the line.',
+  es: 'Seguimos intentando comunicarnos con el proveedor de guardia. Por favor, permanezca en la línea.',
+};
+
+/** Rings the escalation chain's current attempt, with the whisper the provider must accept. */
+function dialAttempt(turn: Turn, id: string): void {
+  const esc = turn.state.escalation;
+  if (!esc) throw new Error('no escalation in progress');
+  const target = esc.plan.targets[esc.attempt % esc.plan.targets.length];
+  if (!target) throw new Error('empty escalation plan');
+  if (esc.attempt > 0) turn.vr.say(VOICES[turn.state.lang], STILL_TRYING[turn.state.lang]);
+  turn.vr
+    .dial({ action: turn.actionUrl(id), method: 'POST', timeout: target.ringSeconds, answerOnBridge: true })
+    .number(
+      { url: `${WHISPER_PATH}?parent=${turn.ctx.callSid}&a=${esc.attempt}`, method: 'POST', machineDetection: 'Enable' },
+      target.number,
+    );
+  turn.events.push({
+    action: AuditAction.CallDial,
+    leg: 'parent',
+    subjectId: target.providerId,
+    details: { node: id, target: 'on_call', tier: target.tier, round: Math.floor(esc.attempt / esc.plan.targets.length), attempt: esc.attempt },
+  });
+  turn.state = { ...turn.state, waitingAt: id };
+}
 
 /** Runs nodes from `startId` until one waits for Twilio (Gather, Dial, Record) or hangs up. */
 function runFrom(turn: Turn, startId: string): void {
@@ -228,19 +283,31 @@ function runFrom(turn: Turn, startId: string): void {
         turn.state = { ...turn.state, waitingAt: id };
         return;
       }
-      case 'dial_oncall':
+      case 'dial_oncall': {
+        if (turn.state.escalation?.node !== id) {
+          const plan = turn.ctx.facts.escalation;
+          if (!plan) throw new NeedsFact('escalation');
+          turn.state = { ...turn.state, escalation: { node: id, plan, attempt: 0 } };
+          if (plan.targets.length === 0) {
+            turn.events.push({ action: AuditAction.OncallExhausted, leg: 'parent', details: { node: id, attempts: 0, policyId: plan.policyId } });
+            turn.effects.push({ kind: 'page', policyId: plan.policyId });
+            go(n.onFail, 'nobody_on_call');
+            continue;
+          }
+          turn.speak(n.prompt);
+        }
+        dialAttempt(turn, id);
+        return;
+      }
       case 'transfer': {
-        const number =
-          n.kind === 'dial_oncall' ? turn.ctx.practice.onCallNumber : n.to === 'front_desk' ? turn.ctx.practice.frontDeskNumber : turn.ctx.practice.fallbackNumber;
+        const number = n.to === 'front_desk' ? turn.ctx.practice.frontDeskNumber : turn.ctx.practice.fallbackNumber;
         if (!number) {
           go(n.onFail, 'no_number');
           continue;
         }
         turn.speak(n.prompt);
-        turn.vr
-          .dial({ action: turn.actionUrl(id), method: 'POST', timeout: n.kind === 'transfer' ? n.timeoutSeconds : 25, answerOnBridge: true })
-          .number(number);
-        turn.events.push({ action: AuditAction.CallDial, leg: 'parent', details: { node: id, target: n.kind === 'dial_oncall' ? 'on_call' : n.to, urgency: n.kind === 'dial_oncall' ? n.urgency : null } });
+        turn.vr.dial({ action: turn.actionUrl(id), method: 'POST', timeout: n.timeoutSeconds, answerOnBridge: true }).number(number);
+        turn.events.push({ action: AuditAction.CallDial, leg: 'parent', details: { node: id, target: n.to } });
         turn.state = { ...turn.state, waitingAt: id };
         return;
       }
@@ -331,9 +398,33 @@ function resume(turn: Turn, event: Exclude<EngineEvent, { kind: 'start' }>): voi
     if (tries >= n.maxTries) return go(n.failure, 'failed');
     return runFrom(turn, id);
   }
-  if (event.kind === 'dial_done' && (n.kind === 'dial_oncall' || n.kind === 'transfer')) {
+  if (event.kind === 'dial_done' && n.kind === 'transfer') {
     const connected = event.status === 'completed' || event.status === 'answered';
     return connected ? go(n.next, `dial ${event.status}`) : go(n.onFail, `dial ${event.status ?? 'unknown'}`);
+  }
+  if (event.kind === 'dial_done' && n.kind === 'dial_oncall') {
+    const esc = turn.state.escalation;
+    if (!esc || esc.node !== id) return runFrom(turn, id);
+    const total = esc.plan.targets.length * esc.plan.rounds;
+    const target = esc.plan.targets[esc.attempt % esc.plan.targets.length];
+    const round = Math.floor(esc.attempt / esc.plan.targets.length);
+    const answered = event.status === 'completed' || event.status === 'answered';
+    // Only the provider's 1 in the whisper bridges; an answered leg without it was declined,
+    // a voicemail pickup, or nobody pressing anything.
+    if (answered && event.whisper === 'accepted') {
+      turn.events.push({ action: AuditAction.OncallConnected, leg: 'parent', subjectId: target?.providerId ?? null, details: { node: id, tier: target?.tier ?? null, round, attempt: esc.attempt } });
+      return go(n.next, 'accepted');
+    }
+    const outcome = answered ? (event.whisper ?? 'no_response') : (event.status ?? 'unknown');
+    turn.events.push({ action: AuditAction.OncallAttemptFailed, leg: 'parent', subjectId: target?.providerId ?? null, details: { node: id, tier: target?.tier ?? null, round, attempt: esc.attempt, outcome } });
+    if (esc.attempt + 1 < total) {
+      turn.state = { ...turn.state, escalation: { ...esc, attempt: esc.attempt + 1 } };
+      dialAttempt(turn, id);
+      return;
+    }
+    turn.events.push({ action: AuditAction.OncallExhausted, leg: 'parent', details: { node: id, attempts: total, policyId: esc.plan.policyId } });
+    turn.effects.push({ kind: 'page', policyId: esc.plan.policyId });
+    return go(n.onFail, 'chain_exhausted');
   }
   if (event.kind === 'record_done' && n.kind === 'voicemail') {
     turn.events.push({ action: AuditAction.VoicemailTaken, leg: 'parent', details: { node: id, urgency: n.urgency, recorded: event.recorded, verified: turn.state.verifiedPatientId !== null } });
@@ -353,13 +444,15 @@ export function step(flow: Flow, state: CallState, event: EngineEvent, ctx: Engi
       // Loop guard: a call that has gone on this long is offered the fallback line.
       turn.state = { ...turn.state, done: true, waitingAt: null };
       turn.events.push({ action: AuditAction.CallFailSafe, leg: 'parent', details: { reason: 'max_steps' } });
-      return { kind: 'twiml', state: turn.state, twiml: failSafe(ctx.practice.fallbackNumber), events: turn.events };
+      return { kind: 'twiml', state: turn.state, twiml: failSafe(ctx.practice.fallbackNumber), events: turn.events, effects: [] };
     } else {
       resume(turn, event);
     }
   } catch (err) {
-    if (err instanceof NeedsFact) return { kind: 'needs', fact: err.fact, patientId: err.patientId };
+    if (err instanceof NeedsFact) {
+      return err.fact === 'escalation' ? { kind: 'needs', fact: 'escalation' } : { kind: 'needs', fact: 'nextAppointment', patientId: err.patientId ?? '' };
+    }
     throw err;
   }
-  return { kind: 'twiml', state: turn.state, twiml: turn.vr.toString(), events: turn.events };
+  return { kind: 'twiml', state: turn.state, twiml: turn.vr.toString(), events: turn.events, effects: turn.effects };
 }

@@ -37,6 +37,15 @@ export async function claimStep(redis: Redis, callSid: string, step: number): Pr
   return ok === 'OK';
 }
 
+/** What the provider did in the whisper of one dial attempt, for the parent call's <Dial> action to read. */
+export async function setWhisperOutcome(redis: Redis, callSid: string, attempt: number, outcome: string): Promise<void> {
+  await redis.set(`${key(callSid)}:attempt:${attempt}`, outcome, 'EX', CALL_STATE_TTL_SECONDS);
+}
+
+export async function getWhisperOutcome(redis: Redis, callSid: string, attempt: number): Promise<string | null> {
+  return redis.get(`${key(callSid)}:attempt:${attempt}`);
+}
+
 export async function saveCall(redis: Redis, callSid: string, prior: StoredCall | null, entry: ReplayEntry, state: CallState): Promise<void> {
   const replay = [...(prior?.replay ?? []), entry].slice(-REPLAY_DEPTH);
   await redis.set(key(callSid), JSON.stringify({ state, replay } satisfies StoredCall), 'EX', CALL_STATE_TTL_SECONDS);

@@ -24,6 +24,7 @@ export const VoiceWebhookSchema = z.object({
   RecordingStatus: z.enum(['in-progress', 'completed', 'absent', 'failed']).optional(),
   RecordingDuration: z.coerce.number().int().min(-1).optional(),
   ErrorCode: z.string().max(16).optional(),
+  AnsweredBy: z.string().max(32).regex(/^[a-z_]+$/).optional(),
 });
 
 export type VoiceWebhook = z.infer<typeof VoiceWebhookSchema>;

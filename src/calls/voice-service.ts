@@ -8,10 +8,13 @@ import { parseEntry } from '../verification/entry.js';
 import { matchPatient } from '../verification/identity.js';
 import { clearFailures, isLockedOut, recordFailure } from '../verification/lockout.js';
 import { getCall, recordCallEvent } from './records.js';
-import { initialState, step, type CallState, type EngineContext, type EngineEvent, type Facts, type PracticeContext } from './engine.js';
+import { initialState, step, type CallState, type Effect, type EngineContext, type EngineEvent, type Facts, type PracticeContext } from './engine.js';
+import { resolvePlan } from '../oncall/escalation.js';
+import { openPage } from '../oncall/paging.js';
+import type { WhisperOutcome } from '../oncall/whisper.js';
 import { failSafe, unknownNumber, type StepEvent } from './fail-safe.js';
 import type { Flow } from './flow-types.js';
-import { claimStep, loadCall, saveCall, type StoredCall } from './state-store.js';
+import { claimStep, getWhisperOutcome, loadCall, saveCall, type StoredCall } from './state-store.js';
 import { normaliseE164, type VoiceWebhook } from './twilio-params.js';
 
 /**
@@ -66,7 +69,6 @@ function practiceContext(p: Practice): PracticeContext {
     languages: p.languages,
     frontDeskNumber: p.frontDeskNumber,
     fallbackNumber: p.fallbackNumber,
-    onCallNumber: p.fallbackNumber,
   };
 }
 
@@ -75,12 +77,22 @@ function auditEvents(practiceId: string | null, callSid: string, events: StepEve
 }
 
 /** Runs the engine, loading a fact it asks for and running it again. */
-async function runEngine(services: Services, flow: Flow, state: CallState, event: EngineEvent, ctx: EngineContext): Promise<{ state: CallState; twiml: string; events: StepEvent[] }> {
+async function runEngine(
+  services: Services,
+  flow: Flow,
+  state: CallState,
+  event: EngineEvent,
+  ctx: EngineContext,
+): Promise<{ state: CallState; twiml: string; events: StepEvent[]; effects: Effect[] }> {
   let facts: Facts = {};
-  for (let i = 0; i < 3; i += 1) {
+  for (let i = 0; i < 4; i += 1) {
     const result = step(flow, state, event, { ...ctx, facts });
     if (result.kind === 'twiml') return result;
-    facts = { ...facts, nextAppointment: await nextAppointment(services.db, state.practiceId, result.patientId, ctx.now) };
+    if (result.fact === 'escalation') {
+      facts = { ...facts, escalation: await resolvePlan(services.db, state.practiceId, ctx.practice.fallbackNumber, ctx.now) };
+    } else {
+      facts = { ...facts, nextAppointment: await nextAppointment(services.db, state.practiceId, result.patientId, ctx.now) };
+    }
   }
   throw new Error('engine kept asking for facts');
 }
@@ -117,7 +129,11 @@ async function eventFor(services: Services, flow: Flow, state: CallState, req: E
       return { kind: 'gather', node: req.node, digits: p.Digits ? p.Digits : null };
     case 'verify':
       return verifyOutcome(services, state, req.node, flow, p, now);
-    case 'dial_oncall':
+    case 'dial_oncall': {
+      const attempt = state.escalation?.node === req.node ? state.escalation.attempt : 0;
+      const whisper = (await getWhisperOutcome(services.redis, p.CallSid, attempt)) as WhisperOutcome | null;
+      return { kind: 'dial_done', node: req.node, status: p.DialCallStatus ?? null, whisper };
+    }
     case 'transfer':
       return { kind: 'dial_done', node: req.node, status: p.DialCallStatus ?? null };
     case 'voicemail':
@@ -166,7 +182,7 @@ export async function handleFlowWebhook(services: Services, req: FlowRequest, p:
     await services.audit({ action: AuditAction.CallFailSafe, actor: 'system', practiceId: practice.id, callSid: p.CallSid, leg: 'parent', details: { reason: 'unknown_flow', flowId } });
     return failSafe(practice.fallbackNumber);
   }
-  const ctx: EngineContext = { now, practice: practiceContext(practice), publicBaseUrl: services.config.publicBaseUrl, facts: {} };
+  const ctx: EngineContext = { now, callSid: p.CallSid, practice: practiceContext(practice), publicBaseUrl: services.config.publicBaseUrl, facts: {} };
   const stored: StoredCall | null = await loadCall(services.redis, p.CallSid);
 
   // A retried webhook: re-run the same step from the stored state; no side effects.
@@ -201,8 +217,44 @@ export async function handleFlowWebhook(services: Services, req: FlowRequest, p:
     saveCall(services.redis, p.CallSid, stored, { step: requestStep, before, event }, result.state),
     record(req.kind === 'incoming' ? 'incoming' : `flow:${req.step}`, practice.id),
     services.audit(auditEvents(practice.id, p.CallSid, [...started, ...result.events])),
+    event.kind === 'dial_done' ? recordDialLeg(services, practice.id, before, event, p, now) : Promise.resolve(),
   ]);
+  for (const effect of result.effects) {
+    if (effect.kind === 'page') await openPage(services, { practiceId: practice.id, callSid: p.CallSid, policyId: effect.policyId });
+  }
   return result.twiml;
+}
+
+/** One <Dial> child leg: who was tried, at which tier and round, and how it ended. */
+async function recordDialLeg(
+  services: Services,
+  practiceId: string,
+  before: CallState,
+  event: Extract<EngineEvent, { kind: 'dial_done' }>,
+  p: VoiceWebhook,
+  now: Date,
+): Promise<void> {
+  const esc = before.escalation?.node === event.node ? before.escalation : null;
+  const target = esc ? esc.plan.targets[esc.attempt % esc.plan.targets.length] : undefined;
+  const answered = event.status === 'completed' || event.status === 'answered';
+  const outcome = answered && event.whisper !== undefined ? (event.whisper ?? 'no_response') : (event.status ?? 'unknown');
+  await services.db
+    .insertInto('call_legs')
+    .values({
+      call_sid: p.CallSid,
+      leg_sid: p.DialCallSid ?? null,
+      practice_id: practiceId,
+      kind: 'dial',
+      tier: target?.tier ?? null,
+      round: esc && target ? Math.floor(esc.attempt / esc.plan.targets.length) : null,
+      provider_id: target?.providerId ?? null,
+      number_tried: target?.number ?? null,
+      outcome,
+      duration_seconds: p.DialCallDuration ?? null,
+      started_at: new Date(now.getTime() - 1000 * (p.DialCallDuration ?? 0)),
+      ended_at: now,
+    })
+    .execute();
 }
 
 /** A call status callback: record it; nothing to say to the caller. */

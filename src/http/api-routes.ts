@@ -4,7 +4,9 @@ import type { Services } from '../services.js';
 import { getCall } from '../calls/records.js';
 import { readAudit } from '../audit/store.js';
 import { permit, principalOf, requireApiKey } from './api-auth.js';
+import { acknowledgePage } from '../oncall/paging.js';
 import { practiceRouter } from './practice-routes.js';
+import { oncallRouter } from './oncall-routes.js';
 
 const CallSid = z.string().regex(/^CA[0-9a-f]{32}$/);
 const AuditQuery = z.object({
@@ -30,6 +32,7 @@ export function apiRouter(services: Services): express.Router {
   });
 
   router.use(practiceRouter(services));
+  router.use(oncallRouter(services));
 
   router.get('/calls/:callSid', async (req, res) => {
     const sid = CallSid.safeParse(req.params.callSid);
@@ -39,8 +42,56 @@ export function apiRouter(services: Services): express.Router {
     const owner = call?.practiceId ?? principalOf(res).practiceId;
     if (!(await permit(services, req, res, ['admin', 'staff', 'auditor'], owner, sid.data))) return;
     if (!call) return void res.status(404).json({ error: 'not_found' });
-    const events = await readAudit(services.db, { callSid: sid.data, practiceId: owner });
-    res.json({ call, audit: events });
+    const [events, legs, pages] = await Promise.all([
+      readAudit(services.db, { callSid: sid.data, practiceId: owner }),
+      services.db.selectFrom('call_legs').selectAll().where('call_sid', '=', sid.data).orderBy('created_at').orderBy('id').execute(),
+      services.db.selectFrom('pages').selectAll().where('call_sid', '=', sid.data).execute(),
+    ]);
+    // One ordered timeline: every audited step, leg and page of the call, in the order they happened.
+    const timeline = [
+      ...events.map((e) => ({ at: e.at, seq: e.seq, kind: 'event' as const, action: e.action, leg: e.leg, subjectId: e.subjectId, details: e.details })),
+      ...legs.map((l) => ({
+        at: l.created_at.toISOString(),
+        seq: null,
+        kind: l.kind === 'dial' ? ('dial_leg' as const) : ('page_sms' as const),
+        legSid: l.leg_sid,
+        tier: l.tier,
+        round: l.round,
+        providerId: l.provider_id,
+        numberTried: l.number_tried,
+        outcome: l.outcome,
+        durationSeconds: l.duration_seconds,
+      })),
+    ].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : (a.seq ?? Infinity) - (b.seq ?? Infinity)));
+    res.json({
+      call,
+      legs: legs.map((l) => ({ legSid: l.leg_sid, kind: l.kind, tier: l.tier, round: l.round, providerId: l.provider_id, numberTried: l.number_tried, outcome: l.outcome, durationSeconds: l.duration_seconds, at: l.created_at.toISOString() })),
+      pages: pages.map((pg) => ({ id: pg.id, referenceCode: pg.reference_code, status: pg.status, roundsSent: pg.rounds_sent, adminPaged: pg.admin_paged, acknowledgedAt: pg.acknowledged_at?.toISOString() ?? null, acknowledgedBy: pg.acknowledged_by })),
+      timeline,
+      audit: events,
+    });
+  });
+
+  router.get('/pages', async (req, res) => {
+    const practiceId = principalOf(res).practiceId;
+    if (!(await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], practiceId))) return;
+    const status = req.query.status === 'open' || req.query.status === 'acknowledged' ? req.query.status : undefined;
+    let q = services.db.selectFrom('pages').selectAll().where('practice_id', '=', practiceId).orderBy('created_at', 'desc').limit(200);
+    if (status) q = q.where('status', '=', status);
+    const rows = await q.execute();
+    res.json({
+      pages: rows.map((pg) => ({ id: pg.id, callSid: pg.call_sid, referenceCode: pg.reference_code, status: pg.status, roundsSent: pg.rounds_sent, adminPaged: pg.admin_paged, createdAt: pg.created_at.toISOString(), acknowledgedAt: pg.acknowledged_at?.toISOString() ?? null })),
+    });
+  });
+
+  router.post('/pages/:pageId/ack', async (req, res) => {
+    const id = z.string().uuid().safeParse(req.params.pageId);
+    if (!id.success) return badRequest(res, 'pageId must be a UUID');
+    const principal = principalOf(res);
+    if (!(await permit(services, req, res, ['admin', 'staff', 'provider'], principal.practiceId, id.data))) return;
+    const ack = await acknowledgePage(services, { practiceId: principal.practiceId, pageId: id.data, by: `api_key:${principal.keyId}`, via: 'api' });
+    if (ack.result === 'not_found') return void res.status(404).json({ error: 'not_found' });
+    res.json(ack);
   });
 
   router.get('/audit', async (req, res) => {

@@ -11,6 +11,8 @@ import {
   type FlowRequest,
 } from '../calls/voice-service.js';
 import { verifyTwilioSignature } from './twilio-auth.js';
+import { handleWhisper, handleWhisperAnswer, type WhisperQuery } from '../oncall/whisper-service.js';
+import { handleSmsIncoming } from '../oncall/sms-service.js';
 
 const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
 const NODE_ID = /^[a-z][a-z0-9_]{0,40}$/;
@@ -67,6 +69,15 @@ function flowAction(req: Request): FlowRequest | null {
   return { kind: 'action', step: Number(s), node: n, empty: queryString(req, 'empty') === '1' };
 }
 
+function whisperQuery(req: Request): WhisperQuery | null {
+  const parent = queryString(req, 'parent');
+  const a = queryString(req, 'a');
+  if (!parent || !/^CA[0-9a-f]{32}$/.test(parent) || !a || !/^\d{1,3}$/.test(a)) return null;
+  return { parent, attempt: Number(a) };
+}
+
+const HANGUP_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>';
+
 export function twilioRouter(services: Services): express.Router {
   const router = express.Router();
   router.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 200 }));
@@ -80,6 +91,29 @@ export function twilioRouter(services: Services): express.Router {
       return action ? handleFlowWebhook(services, action, p) : null;
     }),
   );
+  // The provider's leg: a failure here hangs up that leg (the chain moves on); it never bridges.
+  router.post(
+    '/voice/whisper',
+    voiceRoute(services, async (p, req) => {
+      const q = whisperQuery(req);
+      return q ? handleWhisper(services, q, p).catch(() => HANGUP_TWIML) : HANGUP_TWIML;
+    }),
+  );
+  router.post(
+    '/voice/whisper-answer',
+    voiceRoute(services, async (p, req) => {
+      const q = whisperQuery(req);
+      return q ? handleWhisperAnswer(services, q, p).catch(() => HANGUP_TWIML) : HANGUP_TWIML;
+    }),
+  );
+  router.post('/sms/incoming', async (req, res) => {
+    try {
+      sendTwiml(res, await handleSmsIncoming(services, req.body as Record<string, unknown>));
+    } catch (err) {
+      logger.error('sms webhook failed', { err });
+      sendTwiml(res, EMPTY_TWIML);
+    }
+  });
   router.post(
     '/voice/status',
     voiceRoute(services, async (p) => {

@@ -1,5 +1,5 @@
 import type { Db } from '../adapters/postgres.js';
-import { blindIndex, encryptField, type Keyring } from '../adapters/keyring.js';
+import { blindIndex, decryptField, encryptField, type Keyring } from '../adapters/keyring.js';
 
 /** Blind-index purpose for caller phone numbers (E.164). */
 export const PHONE_INDEX = 'phone-e164';
@@ -45,4 +45,11 @@ export async function countPatientsByPhone(db: Db, keyring: Keyring, practiceId:
     .where('phone_index', '=', blindIndex(keyring.indexKey, PHONE_INDEX, phone))
     .executeTakeFirstOrThrow();
   return Number(row.n);
+}
+
+/** The patient's first name, decrypted: only for the whisper to a provider about a verified caller. */
+export async function firstNameOf(db: Db, keyring: Keyring, practiceId: string, patientId: string): Promise<string | null> {
+  const row = await db.selectFrom('patients').select('first_name_enc').where('id', '=', patientId).where('practice_id', '=', practiceId).executeTakeFirst();
+  if (!row?.first_name_enc) return null;
+  return decryptField(keyring, row.first_name_enc, { table: 'patients', field: 'first_name', patient: patientId, practice: practiceId });
 }

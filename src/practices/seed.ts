@@ -16,7 +16,51 @@ export const DEMO = {
   fallbackNumber: '+12025550199',
   frontDeskNumber: '+12025550101',
   patient: { phone: DEV_DEFAULTS.demoCallerNumber, firstName: 'Avery', lastName: 'Example', dateOfBirth: '1980-04-15', pin: '2468' },
+  providers: [
+    { displayName: 'Dr. Morgan Primary', phone: '+12025550111', isPracticeAdmin: false },
+    { displayName: 'Dr. Riley Backup', phone: '+12025550112', isPracticeAdmin: false },
+    { displayName: 'Jordan Manager', phone: '+12025550113', isPracticeAdmin: true },
+  ],
 } as const;
+
+/**
+ * The demo on-call set-up: a daily rotation of the two doctors (hand-off 08:00 New York),
+ * escalating to the backup doctor, the whole chain tried twice, then urgent voicemail and pages.
+ */
+async function seedOnCall(db: Db, practiceId: string): Promise<void> {
+  const providers = await db
+    .insertInto('providers')
+    .values(DEMO.providers.map((p) => ({ practice_id: practiceId, display_name: p.displayName, phone: p.phone, is_practice_admin: p.isPracticeAdmin })))
+    .returning(['id', 'display_name'])
+    .execute();
+  const [primary, backup] = providers;
+  if (!primary || !backup) throw new Error('demo providers were not created');
+  const schedule = await db
+    .insertInto('oncall_schedules')
+    .values({
+      practice_id: practiceId,
+      name: 'Doctors',
+      time_zone: DEMO.timeZone,
+      rotation: JSON.stringify({ members: [primary.id, backup.id], length: 'daily', handoffTime: '08:00', startDate: '2026-01-01' }),
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  await db
+    .insertInto('escalation_policies')
+    .values({
+      practice_id: practiceId,
+      name: 'Urgent calls',
+      tiers: JSON.stringify([
+        { target: { kind: 'schedule', scheduleId: schedule.id }, ringSeconds: 20 },
+        { target: { kind: 'provider', providerId: backup.id }, ringSeconds: 20 },
+      ]),
+      repeat: 1,
+      page_interval_seconds: 600,
+      page_max_repeats: 3,
+      is_default: true,
+    })
+    .execute();
+}
 
 /** Seeds the demo practice and its test patient, only into an empty database. */
 export async function seedDemoIfEmpty(db: Db, keyring: Keyring, audit: AuditWriter, now: Date = new Date()): Promise<Practice | null> {
@@ -35,6 +79,7 @@ export async function seedDemoIfEmpty(db: Db, keyring: Keyring, audit: AuditWrit
   // Three days from now at 15:30 UTC (10:30 or 11:30 in New York): something to hear once verified.
   const startsAt = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 3, 15, 30));
   await createAppointment(db, { practiceId: practice.id, patientId, startsAt });
+  await seedOnCall(db, practice.id);
   await audit({
     action: AuditAction.AdminPracticeSeeded,
     actor: 'system:seed',

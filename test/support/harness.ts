@@ -28,6 +28,8 @@ export interface Harness {
   baseUrl: string;
   schema: string;
   keyPrefix: string;
+  /** Stops the service and starts it again on the same schema, Redis prefix and data (a deploy or a crash-restart). */
+  restart(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -55,22 +57,35 @@ export async function startHarness(name: string, env: Record<string, string> = {
     SHUTDOWN_TIMEOUT_MS: '2000',
     ...env,
   });
-  const services = await startServices(config, { clock: opts.clock ?? ((): Date => DEFAULT_TEST_NOW) });
-  const server = await listen(createApp(services), 0, '127.0.0.1');
-  return {
+  const start = async (): Promise<{ services: Services; server: RunningServer }> => {
+    const services = await startServices(config, { clock: opts.clock ?? ((): Date => DEFAULT_TEST_NOW) });
+    const server = await listen(createApp(services), 0, '127.0.0.1');
+    return { services, server };
+  };
+  const first = await start();
+  const h: Harness = {
     config,
-    services,
-    server,
-    baseUrl: `http://127.0.0.1:${server.port}`,
+    services: first.services,
+    server: first.server,
+    baseUrl: `http://127.0.0.1:${first.server.port}`,
     schema,
     keyPrefix,
+    restart: async () => {
+      await h.server.drain(1_000);
+      await h.services.close();
+      const next = await start();
+      h.services = next.services;
+      h.server = next.server;
+      h.baseUrl = `http://127.0.0.1:${next.server.port}`;
+    },
     close: async () => {
-      await server.drain(1_000);
-      await services.close();
+      await h.server.drain(1_000);
+      await h.services.close();
       await dropIsolation(config, schema, keyPrefix);
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+  return h;
 }
 
 export async function dropIsolation(config: Config, schema: string, keyPrefix: string): Promise<void> {

@@ -1,0 +1,62 @@
+import { Queue, Worker, type ConnectionOptions, type Job, type JobsOptions, type Processor } from 'bullmq';
+import type { Config } from '../config.js';
+
+/**
+ * BullMQ queues and workers. BullMQ namespaces its keys with its own `prefix` (it does not
+ * honour an ioredis keyPrefix), so the configured key prefix is passed as BullMQ's prefix:
+ * every key a queue writes still starts with REDIS_KEY_PREFIX.
+ * Job payloads carry ids only, never PHI: BullMQ stores them in clear text.
+ */
+
+export const QUEUE_NAMES = ['pages'] as const;
+export type QueueName = (typeof QUEUE_NAMES)[number];
+
+export function bullPrefix(config: Config): string {
+  return config.redis.keyPrefix.replace(/:$/, '');
+}
+
+/** Connection options (not a client), so BullMQ opens and closes its own connections. */
+export function bullConnection(config: Config): ConnectionOptions {
+  const u = new URL(config.redis.url);
+  return {
+    host: u.hostname,
+    port: Number(u.port || 6379),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.pathname.length > 1 ? { db: Number(u.pathname.slice(1)) } : {}),
+    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+    maxRetriesPerRequest: null,
+  };
+}
+
+/** Retries with exponential backoff and jitter; permanent failures throw UnrecoverableError. */
+export const DEFAULT_JOB_OPTIONS: JobsOptions = {
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 2_000, jitter: 0.5 },
+  removeOnComplete: { age: 24 * 3600, count: 1000 },
+  removeOnFail: false,
+};
+
+export interface Queues {
+  pages: Queue;
+  close(): Promise<void>;
+}
+
+export function createQueues(config: Config): Queues {
+  const pages = new Queue('pages', { connection: bullConnection(config), prefix: bullPrefix(config), defaultJobOptions: DEFAULT_JOB_OPTIONS });
+  pages.on('error', () => undefined);
+  return {
+    pages,
+    close: async () => {
+      await pages.close();
+    },
+  };
+}
+
+export function startWorker<T>(config: Config, name: QueueName, processor: Processor<T>, concurrency = 4): Worker<T> {
+  const worker = new Worker<T>(name, processor, { connection: bullConnection(config), prefix: bullPrefix(config), concurrency, autorun: true });
+  worker.on('error', () => undefined);
+  return worker;
+}
+
+export type { Job };

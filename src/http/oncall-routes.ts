@@ -1,0 +1,423 @@
+import express from 'express';
+import { z } from 'zod';
+import type { Services } from '../services.js';
+import { AuditAction, type DetailValue } from '../audit/events.js';
+import type { ApiRole } from '../auth/api-keys.js';
+import { getPractice } from '../practices/store.js';
+import { renderIcs, type IcsEvent } from '../oncall/ics.js';
+import { OverrideInputSchema } from '../oncall/schedule-schema.js';
+import { resolveOverlaps, shifts, whoIsOnCall } from '../oncall/schedule.js';
+import {
+  createOverride,
+  createPolicy,
+  createProvider,
+  createSchedule,
+  deleteOverride,
+  getPolicy,
+  getProvider,
+  getSchedule,
+  listOverrides,
+  listPolicies,
+  listProviders,
+  listSchedules,
+  loadSchedules,
+  PolicyInputSchema,
+  PolicyPatchSchema,
+  ProviderInputSchema,
+  ProviderPatchSchema,
+  ScheduleInputSchema,
+  SchedulePatchSchema,
+  updatePolicy,
+  updateProvider,
+  updateSchedule,
+  type EscalationPolicy,
+  type StoreResult,
+} from '../oncall/store.js';
+import { permit, principalOf } from './api-auth.js';
+
+/**
+ * On-call administration under /api/oncall: providers, schedules and overrides, escalation
+ * policies, who is on call now, the shift timeline and a per-provider ICS feed. Everything is the
+ * key's own practice; admins write, every role reads. Writes are audited with ids and field names.
+ */
+
+const READERS: readonly ApiRole[] = ['admin', 'staff', 'provider', 'auditor'];
+const WRITERS: readonly ApiRole[] = ['admin'];
+const MS_PER_DAY = 86_400_000;
+export const MAX_SHIFTS_QUERY_DAYS = 62;
+export const ICS_FEED_DAYS = 60;
+/** The feed starts this far back, so the shift in progress keeps its real start (and its UID). */
+const ICS_LOOKBACK_DAYS = 7;
+
+const Uuid = z.uuid();
+const ISO_MESSAGE = 'expected an ISO 8601 date-time with offset, such as 2026-11-01T12:00:00Z';
+const IsoInstant = z.iso.datetime({ offset: true, error: ISO_MESSAGE }).transform((s) => new Date(s));
+
+const PracticeQuery = z.object({ practiceId: z.uuid({ error: 'expected a practice id (uuid)' }).optional() });
+const NowQuery = PracticeQuery.extend({ scheduleId: z.uuid({ error: 'expected a schedule id (uuid)' }).optional() });
+const ShiftsQuery = NowQuery.extend({
+  from: z.string({ error: `required: ${ISO_MESSAGE}` }).pipe(IsoInstant),
+  to: z.string({ error: `required: ${ISO_MESSAGE}` }).pipe(IsoInstant),
+}).superRefine((q, ctx) => {
+  const span = q.to.getTime() - q.from.getTime();
+  if (span <= 0) ctx.addIssue({ code: 'custom', message: 'must be after from', path: ['to'] });
+  else if (span > MAX_SHIFTS_QUERY_DAYS * MS_PER_DAY) ctx.addIssue({ code: 'custom', message: `at most ${MAX_SHIFTS_QUERY_DAYS} days after from`, path: ['to'] });
+});
+
+/**
+ * `path: message` for each issue. Messages that already start with their field's name (the
+ * schedule schemas write them so) are not prefixed twice.
+ */
+function problems(err: z.ZodError): string {
+  return err.issues
+    .map((i) => {
+      const path = i.path.map(String).join('.');
+      const last = i.path.length > 0 ? String(i.path[i.path.length - 1]) : '';
+      const message = last && i.message.startsWith(`${last}: `) ? i.message.slice(last.length + 2) : i.message;
+      return path ? `${path}: ${message}` : message;
+    })
+    .join('; ');
+}
+
+function badRequest(res: express.Response, message: string): void {
+  res.status(400).json({ error: 'bad_request', message });
+}
+
+function notFound(res: express.Response): void {
+  res.status(404).json({ error: 'not_found' });
+}
+
+/** Sends 404 or 400 for a failed store write; returns the value otherwise. */
+function settle<T>(res: express.Response, result: StoreResult<T>): T | undefined {
+  if (result.ok) return result.value;
+  if (result.reason === 'not_found') notFound(res);
+  else badRequest(res, result.message);
+  return undefined;
+}
+
+function renderPolicy(p: EscalationPolicy): Record<string, unknown> {
+  const { pageIntervalSeconds, ...rest } = p;
+  return { ...rest, pageIntervalMinutes: pageIntervalSeconds / 60 };
+}
+
+/** Keys of a parsed body, sorted: what an audit row says changed (never the values). */
+function fieldsOf(body: object): string[] {
+  return Object.keys(body).sort();
+}
+
+export function oncallRouter(services: Services): express.Router {
+  const router = express.Router();
+
+  /**
+   * The practice a request acts on: the key's own, or `?practiceId=` when given (then checked by
+   * `permit`, which answers 403 for another practice). Sends 400 for a malformed one.
+   */
+  function practiceOf(req: express.Request, res: express.Response): string | undefined {
+    const q = PracticeQuery.safeParse({ practiceId: req.query.practiceId });
+    if (!q.success) return void badRequest(res, problems(q.error));
+    return q.data.practiceId ?? principalOf(res).practiceId;
+  }
+
+  /** Parses `:param` as a uuid, or sends 400 naming it. */
+  function idParam(req: express.Request, res: express.Response, name: string): string | undefined {
+    const id = Uuid.safeParse(req.params[name]);
+    if (!id.success) return void badRequest(res, `${name} must be a UUID`);
+    return id.data;
+  }
+
+  async function audit(
+    res: express.Response,
+    action: (typeof AuditAction)[keyof typeof AuditAction],
+    practiceId: string,
+    subjectId: string,
+    details: Record<string, DetailValue>,
+  ): Promise<void> {
+    await services.audit({ action, actor: `api_key:${principalOf(res).keyId}`, practiceId, subjectId, details });
+  }
+
+  // -------------------------------------------------------------------------
+  // Providers
+  // -------------------------------------------------------------------------
+
+  router.get('/oncall/providers', async (req, res) => {
+    const practiceId = practiceOf(req, res);
+    if (!practiceId || !(await permit(services, req, res, READERS, practiceId))) return;
+    res.json({ providers: await listProviders(services.db, practiceId) });
+  });
+
+  router.post('/oncall/providers', async (req, res) => {
+    const practiceId = practiceOf(req, res);
+    if (!practiceId || !(await permit(services, req, res, WRITERS, practiceId))) return;
+    const body = ProviderInputSchema.safeParse(req.body ?? {});
+    if (!body.success) return badRequest(res, problems(body.error));
+    const provider = await createProvider(services.db, practiceId, body.data);
+    await audit(res, AuditAction.AdminProviderChanged, practiceId, provider.id, { change: 'created', fields: fieldsOf(body.data) });
+    res.status(201).json(provider);
+  });
+
+  router.get('/oncall/providers/:id', async (req, res) => {
+    const practiceId = practiceOf(req, res);
+    const id = practiceId && idParam(req, res, 'id');
+    if (!practiceId || !id || !(await permit(services, req, res, READERS, practiceId, id))) return;
+    const provider = await getProvider(services.db, practiceId, id);
+    if (!provider) return notFound(res);
+    res.json(provider);
+  });
+
+  router.patch('/oncall/providers/:id', async (req, res) => {
+    const practiceId = practiceOf(req, res);
+    const id = practiceId && idParam(req, res, 'id');
+    if (!practiceId || !id || !(await permit(services, req, res, WRITERS, practiceId, id))) return;
+    const patch = ProviderPatchSchema.safeParse(req.body ?? {});
+    if (!patch.success) return badRequest(res, problems(patch.error));
+    const provider = await updateProvider(services.db, practiceId, id, patch.data);
+    if (!provider) return notFound(res);
+    await audit(res, AuditAction.AdminProviderChanged, practiceId, id, { change: 'updated', fields: fieldsOf(patch.data) });
+    res.json(provider);
+  });
+
+  /**
+   * The provider's shifts on every schedule for the next ICS_FEED_DAYS, as an iCalendar feed.
+   * Events say only the practice and the schedule: no PHI, no phone numbers.
+   */
+  router.get('/oncall/providers/:id/shifts.ics', async (req, res) => {
+    const practiceId = practiceOf(req, res);
+    const id = practiceId && idParam(req, res, 'id');
+    if (!practiceId || !id || !(await permit(services, req, res, READERS, practiceId, id))) return;
+    const [provider, practice] = await Promise.all([getProvider(services.db, practiceId, id), getPractice(services.db, practiceId)]);
+    if (!provider || !practice) return notFound(res);
+    const now = services.clock();
+    const window = { from: new Date(now.getTime() - ICS_LOOKBACK_DAYS * MS_PER_DAY), to: new Date(now.getTime() + ICS_FEED_DAYS * MS_PER_DAY) };
+    const schedules = await loadSchedules(services.db, practiceId, { window });
+    const events: IcsEvent[] = schedules.flatMap((schedule) =>
+      shifts(schedule, window.from, window.to)
+        .filter((s) => s.providerId === provider.id && s.end.getTime() > now.getTime())
+        .map((s) => ({
+          uid: `${schedule.id}-${s.sourceId}-${s.start.getTime()}@after-hours-line`,
+          start: s.start,
+          end: s.end,
+          summary: `On call: ${practice.name} — ${schedule.name}`,
+        })),
+    );
+    events.sort((a, b) => a.start.getTime() - b.start.getTime());
+    const body = renderIcs({ calendarName: `On call: ${practice.name}`, events, now });
+    await audit(res, AuditAction.OncallFeedRead, practiceId, provider.id, { events: events.length, days: ICS_FEED_DAYS });
+    res.status(200).type('text/calendar; charset=utf-8').setHeader('Content-Disposition', 'inline; filename="shifts.ics"');
+    res.send(body);
+  });
+
+  // -------------------------------------------------------------------------
+  // Schedules and overrides
+  // -------------------------------------------------------------------------
+
+  router.get('/oncall/schedules', async (req, res) => {
+    const practiceId = practiceOf(req, res);
+    if (!practiceId || !(await permit(services, req, res, READERS, practiceId))) return;
+    res.json({ schedules: await listSchedules(services.db, practiceId) });
+  });
+
+  router.post('/oncall/schedules', async (req, res) => {
+    const practiceId = practiceOf(req, res);
+    if (!practiceId || !(await permit(services, req, res, WRITERS, practiceId))) return;
+    const body = ScheduleInputSchema.safeParse(req.body ?? {});
+    if (!body.success) return badRequest(res, problems(body.error));
+    const schedule = settle(res, await createSchedule(services.db, practiceId, body.data));
+    if (!schedule) return;
+    await audit(res, AuditAction.AdminScheduleChanged, practiceId, schedule.id, { change: 'created', fields: fieldsOf(body.data) });
+    res.status(201).json(schedule);
+  });
+
+  /** The schedule with its current and future overrides. */
+  router.get('/oncall/schedules/:id', async (req, res) => {
+    const practiceId = practiceOf(req, res);
+    const id = practiceId && idParam(req, res, 'id');
+    if (!practiceId || !id || !(await permit(services, req, res, READERS, practiceId, id))) return;
+    const schedule = await getSchedule(services.db, practiceId, id);
+    if (!schedule) return notFound(res);
+    const now = services.clock();
+    const overrides = (await listOverrides(services.db, practiceId, id, { from: now, to: new Date(8.64e15) })) ?? [];
+    res.json({ ...schedule, overrides });
+  });
+
+  router.patch('/oncall/schedules/:id', async (req, res) => {
+    const practiceId = practiceOf(req, res);
+    const id = practiceId && idParam(req, res, 'id');
+    if (!practiceId || !id || !(await permit(services, req, res, WRITERS, practiceId, id))) return;
+    const patch = SchedulePatchSchema.safeParse(req.body ?? {});
+    if (!patch.success) return badRequest(res, problems(patch.error));
+    const schedule = settle(res, await updateSchedule(services.db, practiceId, id, patch.data));
+    if (!schedule) return;
+    await audit(res, AuditAction.AdminScheduleChanged, practiceId, id, { change: 'updated', fields: fieldsOf(patch.data) });
+    res.json(schedule);
+  });
+
+  /**
+   * Adds an override. Where it overlaps existing overrides the latest-created wins, so the answer
+   * names the overrides this one now shadows.
+   */
+  router.post('/oncall/schedules/:id/overrides', async (req, res) => {
+    const practiceId = practiceOf(req, res);
+    const id = practiceId && idParam(req, res, 'id');
+    if (!practiceId || !id || !(await permit(services, req, res, WRITERS, practiceId, id))) return;
+    const body = OverrideInputSchema.safeParse(req.body ?? {});
+    if (!body.success) return badRequest(res, problems(body.error));
+    const created = settle(res, await createOverride(services.db, practiceId, id, body.data));
+    if (!created) return;
+    const overlapping = (await listOverrides(services.db, practiceId, id, { from: created.start, to: created.end })) ?? [];
+    const shadows = resolveOverlaps(overlapping)
+      .shadowed.filter((s) => s.by === created.id)
+      .map((s) => s.id);
+    await audit(res, AuditAction.AdminOverrideChanged, practiceId, created.id, {
+      change: 'created',
+      scheduleId: id,
+      providerId: created.providerId,
+      shadows,
+    });
+    res.status(201).json({
+      override: created,
+      ...(shadows.length > 0
+        ? {
+            resolution: {
+              rule: 'latest-created wins',
+              shadows,
+              message: `this override overlaps ${shadows.length} existing override${shadows.length === 1 ? '' : 's'}; the latest-created wins, so it takes precedence where they overlap`,
+            },
+          }
+        : {}),
+    });
+  });
+
+  router.delete('/oncall/schedules/:id/overrides/:overrideId', async (req, res) => {
+    const practiceId = practiceOf(req, res);
+    const id = practiceId && idParam(req, res, 'id');
+    const overrideId = id && idParam(req, res, 'overrideId');
+    if (!practiceId || !id || !overrideId || !(await permit(services, req, res, WRITERS, practiceId, overrideId))) return;
+    if (!(await deleteOverride(services.db, practiceId, id, overrideId))) return notFound(res);
+    await audit(res, AuditAction.AdminOverrideChanged, practiceId, overrideId, { change: 'deleted', scheduleId: id });
+    res.status(204).end();
+  });
+
+  // -------------------------------------------------------------------------
+  // Escalation policies
+  // -------------------------------------------------------------------------
+
+  router.get('/oncall/policies', async (req, res) => {
+    const practiceId = practiceOf(req, res);
+    if (!practiceId || !(await permit(services, req, res, READERS, practiceId))) return;
+    res.json({ policies: (await listPolicies(services.db, practiceId)).map(renderPolicy) });
+  });
+
+  router.post('/oncall/policies', async (req, res) => {
+    const practiceId = practiceOf(req, res);
+    if (!practiceId || !(await permit(services, req, res, WRITERS, practiceId))) return;
+    const body = PolicyInputSchema.safeParse(req.body ?? {});
+    if (!body.success) return badRequest(res, problems(body.error));
+    const written = settle(res, await createPolicy(services.db, practiceId, body.data));
+    if (!written) return;
+    await audit(res, AuditAction.AdminPolicyChanged, practiceId, written.policy.id, {
+      change: 'created',
+      fields: fieldsOf(body.data),
+      isDefault: written.policy.isDefault,
+      clearedDefaultIds: written.clearedDefaultIds,
+    });
+    res.status(201).json(renderPolicy(written.policy));
+  });
+
+  router.get('/oncall/policies/:id', async (req, res) => {
+    const practiceId = practiceOf(req, res);
+    const id = practiceId && idParam(req, res, 'id');
+    if (!practiceId || !id || !(await permit(services, req, res, READERS, practiceId, id))) return;
+    const policy = await getPolicy(services.db, practiceId, id);
+    if (!policy) return notFound(res);
+    res.json(renderPolicy(policy));
+  });
+
+  router.patch('/oncall/policies/:id', async (req, res) => {
+    const practiceId = practiceOf(req, res);
+    const id = practiceId && idParam(req, res, 'id');
+    if (!practiceId || !id || !(await permit(services, req, res, WRITERS, practiceId, id))) return;
+    const patch = PolicyPatchSchema.safeParse(req.body ?? {});
+    if (!patch.success) return badRequest(res, problems(patch.error));
+    const written = settle(res, await updatePolicy(services.db, practiceId, id, patch.data));
+    if (!written) return;
+    await audit(res, AuditAction.AdminPolicyChanged, practiceId, id, {
+      change: 'updated',
+      fields: fieldsOf(patch.data),
+      isDefault: written.policy.isDefault,
+      clearedDefaultIds: written.clearedDefaultIds,
+    });
+    res.json(renderPolicy(written.policy));
+  });
+
+  // -------------------------------------------------------------------------
+  // Who is on call, and when
+  // -------------------------------------------------------------------------
+
+  /** For each schedule (or the one asked for): who is on call at the service's clock. */
+  router.get('/oncall/now', async (req, res) => {
+    const q = NowQuery.safeParse({ practiceId: req.query.practiceId, scheduleId: req.query.scheduleId });
+    if (!q.success) return badRequest(res, problems(q.error));
+    const practiceId = q.data.practiceId ?? principalOf(res).practiceId;
+    if (!(await permit(services, req, res, READERS, practiceId, q.data.scheduleId ?? null))) return;
+    const at = services.clock();
+    const [schedules, providers] = await Promise.all([
+      loadSchedules(services.db, practiceId, { ...(q.data.scheduleId ? { ids: [q.data.scheduleId] } : {}), window: { from: at, to: new Date(at.getTime() + 1) } }),
+      listProviders(services.db, practiceId),
+    ]);
+    if (q.data.scheduleId && schedules.length === 0) return notFound(res);
+    const names = new Map(providers.map((p) => [p.id, p.displayName]));
+    const onCall = schedules.map((schedule) => {
+      const who = whoIsOnCall(schedule, at);
+      const base = { scheduleId: schedule.id, name: schedule.name };
+      switch (who.layer) {
+        case 'none':
+          return { ...base, providerId: null, providerName: null, layer: who.layer, shiftStart: null, shiftEnd: null };
+        case 'rotation':
+          return { ...base, providerId: who.providerId, providerName: names.get(who.providerId) ?? null, layer: who.layer, shiftStart: who.shiftStart, shiftEnd: who.shiftEnd };
+        case 'override':
+          return {
+            ...base,
+            providerId: who.providerId,
+            providerName: names.get(who.providerId) ?? null,
+            layer: who.layer,
+            overrideId: who.overrideId,
+            shiftStart: who.shiftStart,
+            shiftEnd: who.shiftEnd,
+          };
+        default:
+          return who satisfies never;
+      }
+    });
+    res.json({ at, onCall });
+  });
+
+  /** The effective timeline (rotation with overrides cut in) of each schedule in [from, to). */
+  router.get('/oncall/shifts', async (req, res) => {
+    const q = ShiftsQuery.safeParse({ practiceId: req.query.practiceId, scheduleId: req.query.scheduleId, from: req.query.from, to: req.query.to });
+    if (!q.success) return badRequest(res, problems(q.error));
+    const { from, to, scheduleId } = q.data;
+    const practiceId = q.data.practiceId ?? principalOf(res).practiceId;
+    if (!(await permit(services, req, res, READERS, practiceId, scheduleId ?? null))) return;
+    const [schedules, providers] = await Promise.all([
+      loadSchedules(services.db, practiceId, { ...(scheduleId ? { ids: [scheduleId] } : {}), window: { from, to } }),
+      listProviders(services.db, practiceId),
+    ]);
+    if (scheduleId && schedules.length === 0) return notFound(res);
+    const names = new Map(providers.map((p) => [p.id, p.displayName]));
+    const timeline = schedules.flatMap((schedule) =>
+      shifts(schedule, from, to).map((s) => ({
+        scheduleId: schedule.id,
+        scheduleName: schedule.name,
+        providerId: s.providerId,
+        providerName: names.get(s.providerId) ?? null,
+        layer: s.layer,
+        ...(s.layer === 'override' ? { overrideId: s.sourceId } : {}),
+        start: s.start,
+        end: s.end,
+      })),
+    );
+    res.json({ from, to, shifts: timeline });
+  });
+
+  return router;
+}

@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import twilio from 'twilio';
+import type { Services } from '../services.js';
+import { acknowledgePage } from './paging.js';
+
+/**
+ * Inbound SMS to a practice number. A provider of that practice replying "ACK" (optionally
+ * with the reference code) acknowledges the page. Anything else gets no reply.
+ */
+
+const SmsSchema = z.object({
+  MessageSid: z.string().regex(/^(SM|MM)[0-9a-f]{32}$/),
+  AccountSid: z.string().regex(/^AC[0-9a-f]{32}$/),
+  From: z.string().regex(/^\+[1-9]\d{6,14}$/),
+  To: z.string().regex(/^\+[1-9]\d{6,14}$/),
+  Body: z.string().max(1600).default(''),
+});
+
+const ACK = /^\s*ack\b\s*(\d{6})?\s*$/i;
+const EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
+
+export async function handleSmsIncoming(services: Services, body: Record<string, unknown>): Promise<string> {
+  const parsed = SmsSchema.safeParse(body);
+  if (!parsed.success) return EMPTY;
+  const sms = parsed.data;
+  const m = ACK.exec(sms.Body);
+  if (!m) return EMPTY;
+  const row = await services.db
+    .selectFrom('practice_numbers')
+    .innerJoin('providers', 'providers.practice_id', 'practice_numbers.practice_id')
+    .select(['providers.id as providerId', 'providers.practice_id as practiceId'])
+    .where('practice_numbers.e164', '=', sms.To)
+    .where((eb) => eb.or([eb('providers.phone', '=', sms.From), eb('providers.sms_phone', '=', sms.From)]))
+    .where('providers.active', '=', true)
+    .executeTakeFirst();
+  if (!row) return EMPTY;
+  const ack = await acknowledgePage(services, {
+    practiceId: row.practiceId,
+    ...(m[1] ? { referenceCode: m[1] } : {}),
+    by: `provider:${row.providerId}`,
+    via: 'sms',
+  });
+  const vr = new twilio.twiml.MessagingResponse();
+  if (ack.result === 'not_found') vr.message('No open page found for that reference.');
+  else vr.message(ack.result === 'acknowledged' ? `Acknowledged, ref ${ack.referenceCode}. Paging stopped.` : `Ref ${ack.referenceCode} was already acknowledged.`);
+  return vr.toString();
+}

@@ -1,0 +1,62 @@
+import twilio from 'twilio';
+
+/**
+ * What the provider hears before being bridged to the caller (the `<Number url>` whisper), and
+ * what their key means. Pure. Only 1 bridges: the whisper TwiML then ends and Twilio connects
+ * the two; anything else hangs up the provider's leg and the chain moves on.
+ * Patient details are spoken only for a verified caller, and then only the first name and the
+ * callback number (minimum necessary).
+ */
+
+const { VoiceResponse } = twilio.twiml;
+const VOICE = { voice: 'Polly.Joanna', language: 'en-US' } as const;
+
+export const ACCEPT_CALL = '1';
+export const DECLINE_CALL = '2';
+export const WHISPER_PATH = '/twilio/voice/whisper';
+export const WHISPER_ANSWER_PATH = '/twilio/voice/whisper-answer';
+
+export type WhisperOutcome = 'accepted' | 'declined' | 'machine' | 'no_response';
+
+export interface WhisperInput {
+  practiceName: string;
+  /** Present only when the caller passed identity verification. */
+  verifiedCaller: { firstName: string; callbackNumber: string | null } | null;
+  answeredBy: string | undefined;
+  /** Query string identifying the call and attempt, e.g. `parent=CA…&a=0`. */
+  query: string;
+}
+
+function spoken(e164: string): string {
+  const m = /^\+1(\d{3})(\d{3})(\d{4})$/.exec(e164);
+  return (m ? `${m[1]}${m[2]}${m[3]}` : e164.replace(/^\+/, '')).split('').join(' ');
+}
+
+/** The whisper: a machine (the provider's voicemail) is hung up on; a person is asked to accept. */
+export function whisperTwiml(input: WhisperInput): { twiml: string; outcome: WhisperOutcome | null } {
+  const vr = new VoiceResponse();
+  if (input.answeredBy && /^(machine|fax)/.test(input.answeredBy)) {
+    vr.hangup();
+    return { twiml: vr.toString(), outcome: 'machine' };
+  }
+  const g = vr.gather({ numDigits: 1, timeout: 8, action: `${WHISPER_ANSWER_PATH}?${input.query}`, method: 'POST', actionOnEmptyResult: true });
+  g.say(VOICE, `This is the after-hours line for ${input.practiceName}. Urgent after-hours call.`);
+  if (input.verifiedCaller) {
+    const back = input.verifiedCaller.callbackNumber ? `, calling from ${spoken(input.verifiedCaller.callbackNumber)}` : '';
+    g.say(VOICE, `The caller is ${input.verifiedCaller.firstName}${back}.`);
+  }
+  g.say(VOICE, `Press ${ACCEPT_CALL} to accept, or ${DECLINE_CALL} to decline.`);
+  return { twiml: vr.toString(), outcome: null };
+}
+
+/** The provider's key: 1 bridges (the document ends), anything else hangs up their leg. */
+export function whisperAnswer(digits: string | undefined): { twiml: string; outcome: WhisperOutcome } {
+  const vr = new VoiceResponse();
+  if (digits === ACCEPT_CALL) {
+    vr.say(VOICE, 'Connecting you now.');
+    return { twiml: vr.toString(), outcome: 'accepted' };
+  }
+  vr.say(VOICE, digits === DECLINE_CALL ? 'Declined. We will try the next provider.' : 'No response. Goodbye.');
+  vr.hangup();
+  return { twiml: vr.toString(), outcome: digits === DECLINE_CALL ? 'declined' : 'no_response' };
+}

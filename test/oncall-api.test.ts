@@ -1,0 +1,322 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiKey } from '../src/auth/api-keys.js';
+import { createPractice, type Practice } from '../src/practices/store.js';
+import { getDefaultPolicy, listPracticeAdmins, loadSchedule } from '../src/oncall/store.js';
+import { startHarness, type Harness } from './support/harness.js';
+
+let h: Harness;
+let demo: Practice;
+let other: Practice;
+let admin: string;
+let staff: string;
+let provider: string;
+let otherAdmin: string;
+// The harness reads this on every call, so a test moves time by assigning it.
+let now = new Date('2026-10-28T11:00:00Z'); // Wednesday 07:00 in New York (EDT)
+
+type Body = Record<string, unknown>;
+let alice: string;
+let bob: string;
+let carol: string;
+let dan: string;
+let scheduleId: string;
+
+beforeAll(async () => {
+  h = await startHarness('oncall_api', {}, { clock: () => now });
+  if (!h.services.seeded) throw new Error('no demo practice');
+  demo = h.services.seeded;
+  other = await createPractice(h.services.db, { slug: 'other', name: 'Other Clinic', timeZone: 'America/Chicago', numbers: ['+13125550100'] });
+  admin = (await createApiKey(h.services.db, { role: 'admin', practiceId: demo.id })).key;
+  staff = (await createApiKey(h.services.db, { role: 'staff', practiceId: demo.id })).key;
+  provider = (await createApiKey(h.services.db, { role: 'provider', practiceId: demo.id })).key;
+  otherAdmin = (await createApiKey(h.services.db, { role: 'admin', practiceId: other.id })).key;
+});
+afterAll(async () => {
+  await h.close();
+});
+
+async function send(method: string, path: string, key: string, body?: unknown): Promise<{ status: number; body: Body }> {
+  const res = await fetch(h.baseUrl + path, {
+    method,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? (JSON.parse(text) as Body) : {} };
+}
+
+async function auditFor(subjectId: string): Promise<Array<{ action: string; details: Body }>> {
+  return h.services.db
+    .selectFrom('audit_log')
+    .select(['action', 'details'])
+    .where('subject_id', '=', subjectId)
+    .where('action', 'like', 'admin.%')
+    .orderBy('seq')
+    .execute();
+}
+
+async function createProvider(displayName: string, phone: string, extra: Body = {}): Promise<string> {
+  const res = await send('POST', '/api/oncall/providers', admin, { displayName, phone, ...extra });
+  expect(res.status).toBe(201);
+  return res.body.id as string;
+}
+
+function onlyOnCall(body: Body): Body {
+  const list = body.onCall as Body[];
+  expect(list).toHaveLength(1);
+  return list[0] as Body;
+}
+
+describe('on-call schedules through the admin API', () => {
+  it('creates providers and a daily New York schedule with an 08:00 hand-off, audited', async () => {
+    alice = await createProvider('Dr. Alice', '+12025550161', { isPracticeAdmin: true });
+    bob = await createProvider('Dr. Bob', '+12025550162', { smsPhone: '+12025550172' });
+    carol = await createProvider('Dr. Carol', '+12025550163');
+    dan = await createProvider('Dr. Dan', '+12025550164');
+
+    const res = await send('POST', '/api/oncall/schedules', admin, {
+      name: 'Nights',
+      timeZone: 'America/New_York',
+      rotation: { members: [alice, bob], length: 'daily', handoffTime: '08:00', startDate: '2026-10-26' },
+    });
+    expect(res.status).toBe(201);
+    scheduleId = res.body.id as string;
+    expect(res.body).toMatchObject({ name: 'Nights', timeZone: 'America/New_York', practiceId: demo.id });
+
+    const list = await send('GET', '/api/oncall/providers', staff);
+    expect((list.body.providers as Body[]).map((p) => p.displayName)).toEqual(['Dr. Alice', 'Dr. Bob', 'Dr. Carol', 'Dr. Dan']);
+    expect((await listPracticeAdmins(h.services.db, demo.id)).map((p) => p.id)).toEqual([alice]);
+
+    expect(await auditFor(bob)).toEqual([{ action: 'admin.provider_changed', details: { change: 'created', fields: ['displayName', 'phone', 'smsPhone'] } }]);
+    expect(await auditFor(scheduleId)).toEqual([{ action: 'admin.schedule_changed', details: { change: 'created', fields: ['name', 'rotation', 'timeZone'] } }]);
+
+    const patched = await send('PATCH', `/api/oncall/providers/${dan}`, admin, { active: false });
+    expect(patched.body.active).toBe(false);
+    expect((await auditFor(dan)).at(-1)).toEqual({ action: 'admin.provider_changed', details: { change: 'updated', fields: ['active'] } });
+  });
+
+  it('says who is on call now, and someone else after the hand-off', async () => {
+    now = new Date('2026-10-28T11:00:00Z'); // 07:00 EDT: still the shift that began Tuesday 08:00
+    const before = await send('GET', `/api/oncall/now?scheduleId=${scheduleId}`, provider);
+    expect(before.status).toBe(200);
+    expect(onlyOnCall(before.body)).toEqual({
+      scheduleId,
+      name: 'Nights',
+      providerId: bob,
+      providerName: 'Dr. Bob',
+      layer: 'rotation',
+      shiftStart: '2026-10-27T12:00:00.000Z',
+      shiftEnd: '2026-10-28T12:00:00.000Z',
+    });
+
+    now = new Date('2026-10-28T12:30:00Z'); // 08:30 EDT
+    const after = await send('GET', '/api/oncall/now', staff);
+    expect(onlyOnCall(after.body)).toMatchObject({ providerId: alice, providerName: 'Dr. Alice', layer: 'rotation', shiftStart: '2026-10-28T12:00:00.000Z' });
+  });
+
+  it('an override puts someone else on call; an overlapping one wins as the latest created and says which it shadows', async () => {
+    now = new Date('2026-10-28T15:00:00Z');
+    const first = await send('POST', `/api/oncall/schedules/${scheduleId}/overrides`, admin, {
+      providerId: carol,
+      start: '2026-10-28T14:00:00Z',
+      end: '2026-10-28T20:00:00Z',
+    });
+    expect(first.status).toBe(201);
+    expect(first.body.resolution).toBeUndefined();
+    const firstId = (first.body.override as Body).id as string;
+
+    const during = await send('GET', '/api/oncall/now', admin);
+    expect(onlyOnCall(during.body)).toEqual({
+      scheduleId,
+      name: 'Nights',
+      providerId: carol,
+      providerName: 'Dr. Carol',
+      layer: 'override',
+      overrideId: firstId,
+      shiftStart: '2026-10-28T14:00:00.000Z',
+      shiftEnd: '2026-10-28T20:00:00.000Z',
+    });
+
+    const second = await send('POST', `/api/oncall/schedules/${scheduleId}/overrides`, admin, {
+      providerId: bob,
+      start: '2026-10-28T18:00:00Z',
+      end: '2026-10-28T22:00:00Z',
+    });
+    expect(second.status).toBe(201);
+    const secondId = (second.body.override as Body).id as string;
+    expect(second.body.resolution).toMatchObject({ rule: 'latest-created wins', shadows: [firstId] });
+
+    now = new Date('2026-10-28T19:00:00Z');
+    expect(onlyOnCall((await send('GET', '/api/oncall/now', admin)).body)).toMatchObject({ providerId: bob, layer: 'override', overrideId: secondId });
+
+    expect(await auditFor(secondId)).toEqual([
+      { action: 'admin.override_changed', details: { change: 'created', scheduleId, providerId: bob, shadows: [firstId] } },
+    ]);
+
+    // Deleting the later one hands the overlap back to the first.
+    expect((await send('DELETE', `/api/oncall/schedules/${scheduleId}/overrides/${secondId}`, admin)).status).toBe(204);
+    expect(onlyOnCall((await send('GET', '/api/oncall/now', admin)).body)).toMatchObject({ providerId: carol, overrideId: firstId });
+    expect((await auditFor(secondId)).at(-1)).toEqual({ action: 'admin.override_changed', details: { change: 'deleted', scheduleId } });
+    expect((await send('DELETE', `/api/oncall/schedules/${scheduleId}/overrides/${secondId}`, admin)).status).toBe(404);
+
+    const schedule = await loadSchedule(h.services.db, demo.id, scheduleId);
+    expect(schedule?.overrides.map((o) => o.id)).toEqual([firstId]);
+    expect(await loadSchedule(h.services.db, other.id, scheduleId)).toBeNull();
+  });
+
+  it('keeps the hand-off at 08:00 local across the end of DST (12:00Z, then 13:00Z)', async () => {
+    const res = await send('GET', `/api/oncall/shifts?scheduleId=${scheduleId}&from=2026-10-31T00:00:00Z&to=2026-11-03T00:00:00Z`, provider);
+    expect(res.status).toBe(200);
+    const list = (res.body.shifts as Body[]).map((s) => [s.providerName, s.layer, s.start, s.end]);
+    expect(list).toEqual([
+      ['Dr. Alice', 'rotation', '2026-10-31T00:00:00.000Z', '2026-10-31T12:00:00.000Z'],
+      ['Dr. Bob', 'rotation', '2026-10-31T12:00:00.000Z', '2026-11-01T13:00:00.000Z'], // 25 hours
+      ['Dr. Alice', 'rotation', '2026-11-01T13:00:00.000Z', '2026-11-02T13:00:00.000Z'],
+      ['Dr. Bob', 'rotation', '2026-11-02T13:00:00.000Z', '2026-11-03T00:00:00.000Z'],
+    ]);
+  });
+
+  it('refuses a shifts window that is missing, reversed or longer than 62 days', async () => {
+    const long = await send('GET', '/api/oncall/shifts?from=2026-11-01T00:00:00Z&to=2027-01-03T00:00:00Z', admin);
+    expect(long.status).toBe(400);
+    expect(long.body.message).toBe('to: at most 62 days after from');
+    const reversed = await send('GET', '/api/oncall/shifts?from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z', admin);
+    expect(reversed.body.message).toBe('to: must be after from');
+    const missing = await send('GET', '/api/oncall/shifts?from=yesterday', admin);
+    expect(missing.status).toBe(400);
+    expect(missing.body.message).toMatch(/^from: expected an ISO 8601 date-time.*; to: required/);
+    expect(missing.body.message).not.toContain('yesterday');
+  });
+
+  it('serves a provider ICS feed: text/calendar, one VEVENT per shift over the next 60 days, no phone numbers, audited', async () => {
+    now = new Date('2026-10-28T19:00:00Z');
+    const res = await fetch(`${h.baseUrl}/api/oncall/providers/${alice}/shifts.ics`, { headers: { authorization: `Bearer ${provider}` } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/calendar/);
+    const ics = await res.text();
+    expect(ics.startsWith('BEGIN:VCALENDAR\r\n')).toBe(true);
+
+    const to = new Date(now.getTime() + 60 * 86_400_000).toISOString();
+    const expected = await send('GET', `/api/oncall/shifts?scheduleId=${scheduleId}&from=${now.toISOString()}&to=${to}`, admin);
+    const alices = (expected.body.shifts as Body[]).filter((s) => s.providerId === alice);
+    expect(alices.length).toBeGreaterThan(25);
+    expect(ics.match(/BEGIN:VEVENT/g)).toHaveLength(alices.length);
+    // The first is today's shift, cut by Carol's override at 14:00Z; it keeps its real start.
+    expect(ics).toContain('DTSTART:20261028T120000Z\r\nDTEND:20261028T140000Z');
+    expect(ics).toContain('DTSTART:20261101T130000Z\r\nDTEND:20261102T130000Z');
+    expect(ics).toContain('SUMMARY:On call: Demo Family Medicine — Nights');
+    expect(ics).not.toMatch(/\+1202555/);
+    expect(ics).not.toContain('Alice');
+
+    const feedRead = await h.services.db
+      .selectFrom('audit_log')
+      .select(['action', 'details'])
+      .where('subject_id', '=', alice)
+      .where('action', '=', 'oncall.feed_read')
+      .execute();
+    expect(feedRead).toEqual([{ action: 'oncall.feed_read', details: { events: alices.length, days: 60 } }]);
+  });
+
+  it('refuses bad input with the field named', async () => {
+    const zone = await send('POST', '/api/oncall/schedules', admin, {
+      name: 'Days',
+      timeZone: 'Mars/Olympus',
+      rotation: { members: [alice], length: 'daily', handoffTime: '08:00', startDate: '2026-10-26' },
+    });
+    expect(zone.status).toBe(400);
+    expect(zone.body.message).toBe('timeZone: expected an IANA time zone such as America/New_York');
+
+    const weekly = await send('POST', '/api/oncall/schedules', admin, {
+      name: 'Weekly',
+      timeZone: 'America/New_York',
+      rotation: { members: [alice], length: 'weekly', handoffTime: '08:00', startDate: '2026-10-26' },
+    });
+    expect(weekly.status).toBe(400);
+    expect(weekly.body.message).toBe('rotation.handoffWeekday: required when length is weekly');
+
+    const otherProvider = (await send('POST', '/api/oncall/providers', otherAdmin, { displayName: 'Dr. Elsewhere', phone: '+13125550161' })).body.id as string;
+    const foreignMember = await send('PATCH', `/api/oncall/schedules/${scheduleId}`, admin, {
+      rotation: { members: [alice, otherProvider], length: 'daily', handoffTime: '08:00', startDate: '2026-10-26' },
+    });
+    expect(foreignMember.status).toBe(400);
+    expect(foreignMember.body.message).toBe('rotation.members.1: no such provider in this practice');
+
+    const ring = await send('POST', '/api/oncall/policies', admin, { name: 'Urgent', tiers: [{ target: { kind: 'schedule', scheduleId }, ringSeconds: 5 }] });
+    expect(ring.status).toBe(400);
+    expect(ring.body.message).toBe('tiers.0.ringSeconds: at least 10 seconds');
+
+    const foreignTier = await send('POST', '/api/oncall/policies', admin, {
+      name: 'Urgent',
+      tiers: [
+        { target: { kind: 'schedule', scheduleId }, ringSeconds: 20 },
+        { target: { kind: 'provider', providerId: otherProvider }, ringSeconds: 20 },
+      ],
+    });
+    expect(foreignTier.status).toBe(400);
+    expect(foreignTier.body.message).toBe('tiers.1.target.providerId: no such provider in this practice');
+
+    const foreignOverride = await send('POST', `/api/oncall/schedules/${scheduleId}/overrides`, admin, {
+      providerId: otherProvider,
+      start: '2026-11-05T00:00:00Z',
+      end: '2026-11-06T00:00:00Z',
+    });
+    expect(foreignOverride.status).toBe(400);
+    expect(foreignOverride.body.message).toBe('providerId: no such provider in this practice');
+
+    const badPhone = await send('POST', '/api/oncall/providers', admin, { displayName: 'X', phone: '555-0100' });
+    expect(badPhone.body.message).toBe('phone: expected an E.164 number such as +12025550100');
+    expect(badPhone.body.message).not.toContain('555-0100');
+
+    const interval = await send('POST', '/api/oncall/policies', admin, { name: 'P', tiers: [{ target: { kind: 'schedule', scheduleId }, ringSeconds: 20 }], pageIntervalMinutes: 0 });
+    expect(interval.body.message).toBe('pageIntervalMinutes: expected a whole number of minutes, 1 to 120');
+  });
+
+  it('policies: minutes are stored as seconds, and making one the default clears the other', async () => {
+    const first = await send('POST', '/api/oncall/policies', admin, {
+      name: 'Primary',
+      tiers: [
+        { target: { kind: 'schedule', scheduleId }, ringSeconds: 25 },
+        { target: { kind: 'provider', providerId: alice }, ringSeconds: 20 },
+      ],
+      repeat: 1,
+      pageIntervalMinutes: 15,
+      isDefault: true,
+    });
+    expect(first.status).toBe(201);
+    expect(first.body).toMatchObject({ pageIntervalMinutes: 15, pageMaxRepeats: 3, repeat: 1, isDefault: true });
+    const firstId = first.body.id as string;
+    const stored = await h.services.db.selectFrom('escalation_policies').select('page_interval_seconds').where('id', '=', firstId).executeTakeFirstOrThrow();
+    expect(stored.page_interval_seconds).toBe(900);
+
+    const second = await send('POST', '/api/oncall/policies', admin, { name: 'Backup', tiers: [{ target: { kind: 'provider', providerId: bob }, ringSeconds: 30 }] });
+    expect(second.body.isDefault).toBe(false);
+    const secondId = second.body.id as string;
+    expect((await getDefaultPolicy(h.services.db, demo.id))?.id).toBe(firstId);
+
+    const promoted = await send('PATCH', `/api/oncall/policies/${secondId}`, admin, { isDefault: true });
+    expect(promoted.status).toBe(200);
+    expect((await getDefaultPolicy(h.services.db, demo.id))?.id).toBe(secondId);
+    expect((await send('GET', `/api/oncall/policies/${firstId}`, staff)).body.isDefault).toBe(false);
+    expect((await auditFor(secondId)).at(-1)).toEqual({
+      action: 'admin.policy_changed',
+      details: { change: 'updated', fields: ['isDefault'], isDefault: true, clearedDefaultIds: [firstId] },
+    });
+    expect(await getDefaultPolicy(h.services.db, other.id)).toBeNull();
+  });
+
+  it('staff cannot write; another practice can neither read nor touch these rows', async () => {
+    expect((await send('POST', '/api/oncall/providers', staff, { displayName: 'X', phone: '+12025550169' })).status).toBe(403);
+    expect((await send('PATCH', `/api/oncall/schedules/${scheduleId}`, provider, { name: 'X' })).status).toBe(403);
+    expect((await send('POST', '/api/oncall/policies', staff, { name: 'X', tiers: [] })).status).toBe(403);
+
+    expect((await send('GET', `/api/oncall/schedules?practiceId=${demo.id}`, otherAdmin)).status).toBe(403);
+    expect((await send('GET', `/api/oncall/schedules/${scheduleId}`, otherAdmin)).status).toBe(404);
+    expect((await send('GET', `/api/oncall/now?scheduleId=${scheduleId}`, otherAdmin)).status).toBe(404);
+    expect((await send('GET', `/api/oncall/providers/${alice}/shifts.ics`, otherAdmin)).status).toBe(404);
+    expect((await send('PATCH', `/api/oncall/providers/${alice}`, otherAdmin, { displayName: 'Hijacked' })).status).toBe(404);
+    expect((await send('GET', '/api/oncall/providers', otherAdmin)).body.providers).toEqual([expect.objectContaining({ displayName: 'Dr. Elsewhere' })]);
+    expect((await send('GET', `/api/oncall/providers/${alice}`, admin)).body.displayName).toBe('Dr. Alice');
+    const forbidden = await h.services.db.selectFrom('audit_log').select('details').where('action', '=', 'api.forbidden').orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
+    expect(forbidden.details).toMatchObject({ reason: 'practice', targetPracticeId: demo.id });
+  });
+});

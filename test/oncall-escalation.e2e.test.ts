@@ -1,0 +1,221 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import twilio from 'twilio';
+import { createApiKey } from '../src/auth/api-keys.js';
+import { heard, type CallResult, type CallSimulator, type DialOutcome } from '../src/simulator/simulator.js';
+import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
+import { simulatorFor, TEST_IDENTITIES } from './support/simulate.js';
+import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
+
+/**
+ * Urgent calls walking the demo escalation chain, through the simulator: tier 1 is the
+ * doctors' rotation (Dr. Morgan Primary on call on 2026-11-25), tier 2 Dr. Riley Backup, the
+ * chain tried twice, then urgent voicemail and SMS pages through the loopback Twilio double.
+ */
+
+const PATIENT = '+12025550123';
+const PRACTICE = '+12025550100';
+const PRIMARY = '+12025550111';
+const BACKUP = '+12025550112';
+const MANAGER = '+12025550113';
+const URGENT = ['1', '1'];
+
+let now = new Date('2026-11-26T03:00:00Z'); // Wednesday 22:00 in New York
+let h: Harness;
+let sim: CallSimulator;
+let double: TwilioDouble;
+let adminKey: string;
+
+beforeAll(async () => {
+  double = await startTwilioDouble({ accountSid: TEST_ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
+  h = await startHarness('oncall', { TWILIO_API_BASE_URL: double.baseUrl }, { clock: () => now });
+  sim = simulatorFor(h, () => now);
+  if (!h.services.seeded) throw new Error('no demo practice');
+  adminKey = (await createApiKey(h.services.db, { role: 'admin', practiceId: h.services.seeded.id })).key;
+});
+afterAll(async () => {
+  await h.close();
+  await double.close();
+});
+beforeEach(() => {
+  now = new Date('2026-11-26T03:00:00Z');
+});
+
+function urgentCall(dialOutcomes: DialOutcome[], extra: Partial<Parameters<CallSimulator['placeCall']>[0]> = {}): Promise<CallResult> {
+  return sim.placeCall({ from: PATIENT, to: PRACTICE, digits: URGENT, dialOutcomes, recordings: [{ durationSeconds: 25, digits: '#' }], ...extra });
+}
+
+function dialled(result: CallResult): string[] {
+  return result.transcript.flatMap((e) => (e.kind === 'dial' ? e.numbers : []));
+}
+
+async function legs(callSid: string): Promise<Array<{ kind: string; tier: number | null; round: number | null; outcome: string; number_tried: string | null }>> {
+  return h.services.db.selectFrom('call_legs').select(['kind', 'tier', 'round', 'outcome', 'number_tried']).where('call_sid', '=', callSid).orderBy('created_at').execute();
+}
+
+function smsTo(number: string): Array<{ body: string }> {
+  return double.requests
+    .filter((r) => r.method === 'POST' && r.path.endsWith('/Messages.json') && r.form.get('To') === number)
+    .map((r) => ({ body: r.form.get('Body') ?? '' }));
+}
+
+async function until<T>(fn: () => Promise<T | undefined> | T | undefined, ms = 8_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('the handoff call', () => {
+  it('tier 1 answers and presses 1: bridged; the provider heard the whisper, no patient details', async () => {
+    const result = await urgentCall([{ status: 'completed', whisperDigits: '1' }]);
+    expect(result.errors).toEqual([]);
+    expect(dialled(result)).toEqual([PRIMARY]);
+    expect(heard(result)).toContain('Please hold');
+    const provider = heard(result, 'provider');
+    expect(provider).toContain('This is the after-hours line for Demo Family Medicine. Urgent after-hours call.');
+    expect(provider).toContain('Press 1 to accept, or 2 to decline.');
+    expect(provider).not.toMatch(/The caller is/);
+    expect(await legs(result.callSid)).toEqual([{ kind: 'dial', tier: 1, round: 0, outcome: 'accepted', number_tried: PRIMARY }]);
+    const actions = (await h.services.db.selectFrom('audit_log').select('action').where('call_sid', '=', result.callSid).execute()).map((r) => r.action);
+    expect(actions).toContain('oncall.connected');
+    expect(actions).not.toContain('voicemail.taken');
+  });
+
+  it('no answer at tier 1, accepted at tier 2', async () => {
+    const result = await urgentCall([{ status: 'no-answer' }, { status: 'completed', whisperDigits: '1' }]);
+    expect(dialled(result)).toEqual([PRIMARY, BACKUP]);
+    expect(heard(result)).toContain('We are still trying to reach the on-call provider.');
+    expect((await legs(result.callSid)).map((l) => [l.tier, l.outcome])).toEqual([
+      [1, 'no-answer'],
+      [2, 'accepted'],
+    ]);
+  });
+
+  it('a decline (2) moves on; only 1 bridges', async () => {
+    const result = await urgentCall([{ status: 'completed', whisperDigits: '2' }, { status: 'completed', whisperDigits: '1' }]);
+    expect(dialled(result)).toEqual([PRIMARY, BACKUP]);
+    expect((await legs(result.callSid)).map((l) => l.outcome)).toEqual(['declined', 'accepted']);
+  });
+
+  it("the provider's voicemail picks up (detected): hung up on, next tier", async () => {
+    const result = await urgentCall([{ status: 'completed', answeredBy: 'machine_end_beep' }, { status: 'completed', whisperDigits: '1' }]);
+    expect((await legs(result.callSid)).map((l) => l.outcome)).toEqual(['machine', 'accepted']);
+    // Only the second (human) leg heard the whisper; the machine was hung up on at once.
+    expect(heard(result, 'provider').split('Urgent after-hours call').length - 1).toBe(1);
+  });
+
+  it('a verified caller: the whisper gives the first name and callback number, nothing more', async () => {
+    const result = await sim.placeCall({
+      from: PATIENT,
+      to: PRACTICE,
+      digits: ['1', '3', '1', '04151980#', '1', '1'],
+      dialOutcomes: [{ status: 'completed', whisperDigits: '1' }],
+    });
+    const provider = heard(result, 'provider');
+    expect(provider).toContain('The caller is Avery, calling from 2 0 2 5 5 5 0 1 2 3.');
+    expect(provider).not.toContain('Example');
+    expect(provider).not.toMatch(/1980|April|appointment/);
+  });
+
+  it('an override puts someone else on call for tier 1', async () => {
+    const schedule = await h.services.db.selectFrom('oncall_schedules').select('id').executeTakeFirstOrThrow();
+    const backup = await h.services.db.selectFrom('providers').select('id').where('phone', '=', BACKUP).executeTakeFirstOrThrow();
+    await h.services.db
+      .insertInto('oncall_overrides')
+      .values({ schedule_id: schedule.id, provider_id: backup.id, starts_at: new Date('2026-11-26T02:00:00Z'), ends_at: new Date('2026-11-26T04:00:00Z') })
+      .execute();
+    try {
+      const result = await urgentCall([{ status: 'completed', whisperDigits: '1' }]);
+      expect(dialled(result)).toEqual([BACKUP]);
+    } finally {
+      await h.services.db.deleteFrom('oncall_overrides').execute();
+    }
+  });
+
+  it('the daily hand-off at 08:00 New York changes tier 1 (the next day, Dr. Riley Backup)', async () => {
+    now = new Date('2026-11-26T13:30:00Z'); // Thanksgiving 08:30: a holiday, so the after-hours path runs
+    const result = await urgentCall([{ status: 'completed', whisperDigits: '1' }]);
+    expect(dialled(result)).toEqual([BACKUP]);
+  });
+});
+
+describe('all tiers fail: urgent voicemail, pages until acknowledged', () => {
+  it('walks the chain twice, takes an urgent voicemail, pages every tier without PHI; an SMS ACK stops the pages', async () => {
+    await h.services.db.updateTable('escalation_policies').set({ page_interval_seconds: 1, page_max_repeats: 1 }).execute();
+    const before = double.requests.length;
+    const result = await urgentCall([{ status: 'no-answer' }, { status: 'busy' }, { status: 'no-answer' }, { status: 'completed', answeredBy: 'machine_start' }]);
+    expect(dialled(result)).toEqual([PRIMARY, BACKUP, PRIMARY, BACKUP]);
+    expect(result.transcript).toContainEqual(expect.objectContaining({ kind: 'record' }));
+    expect((await legs(result.callSid)).filter((l) => l.kind === 'dial').map((l) => [l.tier, l.round, l.outcome])).toEqual([
+      [1, 0, 'no-answer'],
+      [2, 0, 'busy'],
+      [1, 1, 'no-answer'],
+      [2, 1, 'machine'],
+    ]);
+    const voicemail = await h.services.db.selectFrom('audit_log').select('details').where('call_sid', '=', result.callSid).where('action', '=', 'voicemail.taken').executeTakeFirstOrThrow();
+    expect(voicemail.details).toMatchObject({ urgency: 'urgent' });
+
+    // The first round reaches both tiers.
+    const page = await until(() => h.services.db.selectFrom('pages').selectAll().where('call_sid', '=', result.callSid).executeTakeFirst());
+    await until(() => smsTo(PRIMARY).length >= 1 && smsTo(BACKUP).length >= 1);
+    const text = smsTo(PRIMARY)[0]?.body ?? '';
+    expect(text).toBe(`Demo Family Medicine: urgent voicemail waiting. Ref ${page.reference_code}. Call 202-555-0100 or reply ACK ${page.reference_code} to acknowledge.`);
+    for (const identity of TEST_IDENTITIES) expect(JSON.stringify(double.requests.slice(before).map((r) => r.form.toString()))).not.toContain(encodeURIComponent(identity));
+
+    // Repeats, then the practice admin after the policy's one repeat.
+    await until(() => smsTo(MANAGER).length >= 1, 10_000);
+    expect(smsTo(PRIMARY).length).toBeGreaterThanOrEqual(2);
+
+    // The on-call doctor replies by SMS (a signed Twilio webhook): paging stops.
+    const params = { MessageSid: `SM${'a'.repeat(32)}`, AccountSid: TEST_ACCOUNT_SID, From: PRIMARY, To: PRACTICE, Body: `ack ${page.reference_code}` };
+    const res = await fetch(`${h.baseUrl}/twilio/sms/incoming`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-twilio-signature': twilio.getExpectedTwilioSignature(TEST_AUTH_TOKEN, `${TEST_PUBLIC_BASE_URL}/twilio/sms/incoming`, params),
+      },
+      body: new URLSearchParams(params).toString(),
+    });
+    expect(await res.text()).toContain(`Acknowledged, ref ${page.reference_code}.`);
+    const acked = await h.services.db.selectFrom('pages').selectAll().where('id', '=', page.id).executeTakeFirstOrThrow();
+    expect(acked.status).toBe('acknowledged');
+    const sentAtAck = smsTo(PRIMARY).length + smsTo(BACKUP).length + smsTo(MANAGER).length;
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect(smsTo(PRIMARY).length + smsTo(BACKUP).length + smsTo(MANAGER).length).toBe(sentAtAck);
+
+    // The call's timeline accounts for every leg and page, in order.
+    const timeline = await fetch(`${h.baseUrl}/api/calls/${result.callSid}`, { headers: { authorization: `Bearer ${adminKey}` } });
+    const body = (await timeline.json()) as { timeline: Array<{ at: string; kind: string; action?: string }>; legs: unknown[]; pages: Array<{ status: string }> };
+    const ats = body.timeline.map((t) => t.at);
+    expect([...ats].sort()).toEqual(ats);
+    expect(body.timeline.filter((t) => t.kind === 'dial_leg')).toHaveLength(4);
+    expect(body.timeline.filter((t) => t.kind === 'page_sms').length).toBe(sentAtAck);
+    expect(body.timeline.map((t) => t.action)).toEqual(expect.arrayContaining(['call.leg.started', 'oncall.exhausted', 'voicemail.taken', 'page.opened', 'page.sent', 'page.admin_escalated', 'page.acknowledged']));
+    expect(body.pages).toEqual([expect.objectContaining({ status: 'acknowledged' })]);
+  });
+
+  it('pages survive a restart of the service; the API acknowledges too', async () => {
+    await h.services.db.updateTable('escalation_policies').set({ page_interval_seconds: 2, page_max_repeats: 5 }).execute();
+    const result = await urgentCall([{ status: 'no-answer' }, { status: 'no-answer' }, { status: 'no-answer' }, { status: 'no-answer' }]);
+    const page = await until(() => h.services.db.selectFrom('pages').selectAll().where('call_sid', '=', result.callSid).executeTakeFirst());
+    await until(async () => (await h.services.db.selectFrom('pages').select('rounds_sent').where('id', '=', page.id).executeTakeFirstOrThrow()).rounds_sent >= 1 || undefined);
+
+    // Stop everything between rounds; the delayed job for round 1 waits in Redis.
+    await h.restart();
+    await until(async () => (await h.services.db.selectFrom('pages').select('rounds_sent').where('id', '=', page.id).executeTakeFirstOrThrow()).rounds_sent >= 2 || undefined, 10_000);
+
+    const res = await fetch(`${h.baseUrl}/api/pages/${page.id}/ack`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}` } });
+    expect(await res.json()).toMatchObject({ result: 'acknowledged', referenceCode: page.reference_code });
+    const again = await fetch(`${h.baseUrl}/api/pages/${page.id}/ack`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}` } });
+    expect(await again.json()).toMatchObject({ result: 'already' });
+    const rounds = (await h.services.db.selectFrom('pages').select('rounds_sent').where('id', '=', page.id).executeTakeFirstOrThrow()).rounds_sent;
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect((await h.services.db.selectFrom('pages').select('rounds_sent').where('id', '=', page.id).executeTakeFirstOrThrow()).rounds_sent).toBe(rounds);
+    // Job payloads carry ids only.
+    const jobs = await h.services.queues.pages.getJobs(['completed', 'delayed', 'waiting', 'active']);
+    for (const job of jobs) expect(Object.keys(job.data as object).sort()).toEqual(['pageId', 'round']);
+  });
+});
