@@ -5,7 +5,7 @@ import { getDefaultPolicy, listPracticeAdmins, loadSchedule } from '../src/oncal
 import { startHarness, type Harness } from './support/harness.js';
 
 let h: Harness;
-let demo: Practice;
+let clinic: Practice;
 let other: Practice;
 let admin: string;
 let staff: string;
@@ -22,13 +22,13 @@ let dan: string;
 let scheduleId: string;
 
 beforeAll(async () => {
-  h = await startHarness('oncall_api', {}, { clock: () => now });
-  if (!h.services.seeded) throw new Error('no demo practice');
-  demo = h.services.seeded;
+  // A practice of our own, not the demo seed, so nothing here depends on what the seed contains.
+  h = await startHarness('oncall_api', { SEED_DEMO: 'false' }, { clock: () => now });
+  clinic = await createPractice(h.services.db, { slug: 'lakeside', name: 'Lakeside Pediatrics', timeZone: 'America/New_York', numbers: ['+12025550180'] });
   other = await createPractice(h.services.db, { slug: 'other', name: 'Other Clinic', timeZone: 'America/Chicago', numbers: ['+13125550100'] });
-  admin = (await createApiKey(h.services.db, { role: 'admin', practiceId: demo.id })).key;
-  staff = (await createApiKey(h.services.db, { role: 'staff', practiceId: demo.id })).key;
-  provider = (await createApiKey(h.services.db, { role: 'provider', practiceId: demo.id })).key;
+  admin = (await createApiKey(h.services.db, { role: 'admin', practiceId: clinic.id })).key;
+  staff = (await createApiKey(h.services.db, { role: 'staff', practiceId: clinic.id })).key;
+  provider = (await createApiKey(h.services.db, { role: 'provider', practiceId: clinic.id })).key;
   otherAdmin = (await createApiKey(h.services.db, { role: 'admin', practiceId: other.id })).key;
 });
 afterAll(async () => {
@@ -81,11 +81,11 @@ describe('on-call schedules through the admin API', () => {
     });
     expect(res.status).toBe(201);
     scheduleId = res.body.id as string;
-    expect(res.body).toMatchObject({ name: 'Nights', timeZone: 'America/New_York', practiceId: demo.id });
+    expect(res.body).toMatchObject({ name: 'Nights', timeZone: 'America/New_York', practiceId: clinic.id });
 
     const list = await send('GET', '/api/oncall/providers', staff);
     expect((list.body.providers as Body[]).map((p) => p.displayName)).toEqual(['Dr. Alice', 'Dr. Bob', 'Dr. Carol', 'Dr. Dan']);
-    expect((await listPracticeAdmins(h.services.db, demo.id)).map((p) => p.id)).toEqual([alice]);
+    expect((await listPracticeAdmins(h.services.db, clinic.id)).map((p) => p.id)).toEqual([alice]);
 
     expect(await auditFor(bob)).toEqual([{ action: 'admin.provider_changed', details: { change: 'created', fields: ['displayName', 'phone', 'smsPhone'] } }]);
     expect(await auditFor(scheduleId)).toEqual([{ action: 'admin.schedule_changed', details: { change: 'created', fields: ['name', 'rotation', 'timeZone'] } }]);
@@ -159,7 +159,7 @@ describe('on-call schedules through the admin API', () => {
     expect((await auditFor(secondId)).at(-1)).toEqual({ action: 'admin.override_changed', details: { change: 'deleted', scheduleId } });
     expect((await send('DELETE', `/api/oncall/schedules/${scheduleId}/overrides/${secondId}`, admin)).status).toBe(404);
 
-    const schedule = await loadSchedule(h.services.db, demo.id, scheduleId);
+    const schedule = await loadSchedule(h.services.db, clinic.id, scheduleId);
     expect(schedule?.overrides.map((o) => o.id)).toEqual([firstId]);
     expect(await loadSchedule(h.services.db, other.id, scheduleId)).toBeNull();
   });
@@ -201,10 +201,11 @@ describe('on-call schedules through the admin API', () => {
     const alices = (expected.body.shifts as Body[]).filter((s) => s.providerId === alice);
     expect(alices.length).toBeGreaterThan(25);
     expect(ics.match(/BEGIN:VEVENT/g)).toHaveLength(alices.length);
-    // The first is today's shift, cut by Carol's override at 14:00Z; it keeps its real start.
-    expect(ics).toContain('DTSTART:20261028T120000Z\r\nDTEND:20261028T140000Z');
+    // Today's shift before Carol's override (12:00Z–14:00Z) is over; the rest of it, after the override, is not.
+    expect(ics).not.toContain('DTSTART:20261028T120000Z');
+    expect(ics).toContain('DTSTART:20261028T200000Z\r\nDTEND:20261029T120000Z');
     expect(ics).toContain('DTSTART:20261101T130000Z\r\nDTEND:20261102T130000Z');
-    expect(ics).toContain('SUMMARY:On call: Demo Family Medicine — Nights');
+    expect(ics).toContain('SUMMARY:On call: Lakeside Pediatrics — Nights');
     expect(ics).not.toMatch(/\+1202555/);
     expect(ics).not.toContain('Alice');
 
@@ -291,11 +292,11 @@ describe('on-call schedules through the admin API', () => {
     const second = await send('POST', '/api/oncall/policies', admin, { name: 'Backup', tiers: [{ target: { kind: 'provider', providerId: bob }, ringSeconds: 30 }] });
     expect(second.body.isDefault).toBe(false);
     const secondId = second.body.id as string;
-    expect((await getDefaultPolicy(h.services.db, demo.id))?.id).toBe(firstId);
+    expect((await getDefaultPolicy(h.services.db, clinic.id))?.id).toBe(firstId);
 
     const promoted = await send('PATCH', `/api/oncall/policies/${secondId}`, admin, { isDefault: true });
     expect(promoted.status).toBe(200);
-    expect((await getDefaultPolicy(h.services.db, demo.id))?.id).toBe(secondId);
+    expect((await getDefaultPolicy(h.services.db, clinic.id))?.id).toBe(secondId);
     expect((await send('GET', `/api/oncall/policies/${firstId}`, staff)).body.isDefault).toBe(false);
     expect((await auditFor(secondId)).at(-1)).toEqual({
       action: 'admin.policy_changed',
@@ -309,7 +310,7 @@ describe('on-call schedules through the admin API', () => {
     expect((await send('PATCH', `/api/oncall/schedules/${scheduleId}`, provider, { name: 'X' })).status).toBe(403);
     expect((await send('POST', '/api/oncall/policies', staff, { name: 'X', tiers: [] })).status).toBe(403);
 
-    expect((await send('GET', `/api/oncall/schedules?practiceId=${demo.id}`, otherAdmin)).status).toBe(403);
+    expect((await send('GET', `/api/oncall/schedules?practiceId=${clinic.id}`, otherAdmin)).status).toBe(403);
     expect((await send('GET', `/api/oncall/schedules/${scheduleId}`, otherAdmin)).status).toBe(404);
     expect((await send('GET', `/api/oncall/now?scheduleId=${scheduleId}`, otherAdmin)).status).toBe(404);
     expect((await send('GET', `/api/oncall/providers/${alice}/shifts.ics`, otherAdmin)).status).toBe(404);
@@ -317,6 +318,6 @@ describe('on-call schedules through the admin API', () => {
     expect((await send('GET', '/api/oncall/providers', otherAdmin)).body.providers).toEqual([expect.objectContaining({ displayName: 'Dr. Elsewhere' })]);
     expect((await send('GET', `/api/oncall/providers/${alice}`, admin)).body.displayName).toBe('Dr. Alice');
     const forbidden = await h.services.db.selectFrom('audit_log').select('details').where('action', '=', 'api.forbidden').orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
-    expect(forbidden.details).toMatchObject({ reason: 'practice', targetPracticeId: demo.id });
+    expect(forbidden.details).toMatchObject({ reason: 'practice', targetPracticeId: clinic.id });
   });
 });

@@ -116,3 +116,18 @@ describe('malformed but signed webhooks', () => {
     expect((await auditActions()).at(-1)).toBe('call.unknown_number');
   });
 });
+
+describe('the provider leg', () => {
+  it('a malformed whisper request hangs up the provider leg instead of forwarding it anywhere', async () => {
+    const res = await postTwilio(h, `/twilio/voice/whisper?parent=CA${'b'.repeat(32)}&a=0`, { CallSid: 'nope' });
+    expect(res.status).toBe(200);
+    expect(res.body).toContain('<Hangup/>');
+    expect(res.body).not.toContain('<Dial');
+  });
+
+  it('a whisper for a call with no state hangs up (nothing to bridge to)', async () => {
+    const res = await postTwilio(h, `/twilio/voice/whisper?parent=CA${'b'.repeat(32)}&a=0`, inboundParams({ ParentCallSid: `CA${'b'.repeat(32)}`, Direction: 'outbound-dial' }));
+    expect(res.body).toContain('<Hangup/>');
+    expect(res.body).not.toContain('Press 1');
+  });
+});

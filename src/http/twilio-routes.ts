@@ -4,7 +4,7 @@ import type { Services } from '../services.js';
 import { logger, setLogContext } from '../log/logger.js';
 import { parseVoiceWebhook, type VoiceWebhook } from '../calls/twilio-params.js';
 import {
-  failSafeTwiml,
+  failSafeTwiml as failSafeFor,
   handleCallStatus,
   handleFlowWebhook,
   handleRecordingStatus,
@@ -35,9 +35,11 @@ function queryString(req: Request, name: string): string | undefined {
  * Every voice route: verified signature, parsed parameters, one domain call. Whatever
  * goes wrong, Twilio gets valid TwiML that keeps the caller safe — never a 5xx.
  */
-function voiceRoute(services: Services, handle: (p: VoiceWebhook, req: Request) => Promise<string | null>) {
+function voiceRoute(services: Services, handle: (p: VoiceWebhook, req: Request) => Promise<string | null>, onFailure?: string) {
   return async (req: Request, res: Response): Promise<void> => {
     const to = bodyField(req, 'To');
+    // The caller's leg gets the fail-safe; a provider's leg (the whisper) is simply hung up.
+    const failSafeTwiml = (services_: Services, to_: string | undefined): string => onFailure ?? failSafeFor(services_, to_);
     const parsed = parseVoiceWebhook(req.body);
     if (!parsed.ok) {
       logger.warn('malformed twilio webhook', { route: req.path, fields: parsed.fields });
@@ -97,14 +99,14 @@ export function twilioRouter(services: Services): express.Router {
     voiceRoute(services, async (p, req) => {
       const q = whisperQuery(req);
       return q ? handleWhisper(services, q, p).catch(() => HANGUP_TWIML) : HANGUP_TWIML;
-    }),
+    }, HANGUP_TWIML),
   );
   router.post(
     '/voice/whisper-answer',
     voiceRoute(services, async (p, req) => {
       const q = whisperQuery(req);
       return q ? handleWhisperAnswer(services, q, p).catch(() => HANGUP_TWIML) : HANGUP_TWIML;
-    }),
+    }, HANGUP_TWIML),
   );
   router.post('/sms/incoming', async (req, res) => {
     try {
@@ -147,12 +149,12 @@ export function twilioRouter(services: Services): express.Router {
         details: { errorCode: errorCode && /^\d{1,6}$/.test(errorCode) ? errorCode : null },
       })
       .catch((err: unknown) => logger.error('audit write failed', { err }));
-    sendTwiml(res, failSafeTwiml(services, to));
+    sendTwiml(res, failSafeFor(services, to));
   });
   // Unknown Twilio path (after a valid signature): still answer with TwiML.
   router.use((req, res) => {
     logger.warn('unknown twilio route', { route: req.path.slice(0, 120) });
-    sendTwiml(res, failSafeTwiml(services, bodyField(req, 'To')));
+    sendTwiml(res, failSafeFor(services, bodyField(req, 'To')));
   });
   return router;
 }
