@@ -2,7 +2,7 @@ import type { Db } from '../adapters/postgres.js';
 import type { EscalationTier } from '../adapters/db-schema.js';
 import type { DialTarget, EscalationPlan } from '../calls/engine.js';
 import { whoIsOnCall } from './schedule.js';
-import { loadSchedule } from './store.js';
+import { getDefaultPolicy, listProviders, loadSchedule, type Provider } from './store.js';
 
 /**
  * Resolving an escalation policy into the phones to ring for one urgent call, at the moment the
@@ -35,23 +35,9 @@ export function buildPlan(
   return { policyId: policy.id, targets, rounds: policy.repeat + 1 };
 }
 
-export async function loadDefaultPolicy(db: Db, practiceId: string): Promise<{ id: string; tiers: EscalationTier[]; repeat: number; pageIntervalSeconds: number; pageMaxRepeats: number } | null> {
-  const row = await db
-    .selectFrom('escalation_policies')
-    .select(['id', 'tiers', 'repeat', 'page_interval_seconds', 'page_max_repeats'])
-    .where('practice_id', '=', practiceId)
-    .where('is_default', '=', true)
-    .executeTakeFirst();
-  return row ? { id: row.id, tiers: row.tiers, repeat: row.repeat, pageIntervalSeconds: row.page_interval_seconds, pageMaxRepeats: row.page_max_repeats } : null;
-}
-
-export async function loadProviders(db: Db, practiceId: string): Promise<Map<string, ProviderPhone & { smsPhone: string | null; isPracticeAdmin: boolean; displayName: string }>> {
-  const rows = await db
-    .selectFrom('providers')
-    .select(['id', 'phone', 'sms_phone', 'active', 'is_practice_admin', 'display_name'])
-    .where('practice_id', '=', practiceId)
-    .execute();
-  return new Map(rows.map((r) => [r.id, { id: r.id, phone: r.phone, smsPhone: r.sms_phone, active: r.active, isPracticeAdmin: r.is_practice_admin, displayName: r.display_name }]));
+/** The practice's providers by id (the store's rows: display name, phones, admin flag, active). */
+export async function loadProviders(db: Db, practiceId: string): Promise<Map<string, Provider>> {
+  return new Map((await listProviders(db, practiceId)).map((p) => [p.id, p]));
 }
 
 /** Who is on call now for each schedule a policy names. */
@@ -66,7 +52,7 @@ export async function onCallFor(db: Db, practiceId: string, tiers: EscalationTie
 }
 
 export async function resolvePlan(db: Db, practiceId: string, fallbackNumber: string | null, now: Date): Promise<EscalationPlan> {
-  const policy = await loadDefaultPolicy(db, practiceId);
+  const policy = await getDefaultPolicy(db, practiceId);
   if (!policy) return buildPlan(null, new Map(), new Map(), fallbackNumber);
   const [providers, onCall] = await Promise.all([loadProviders(db, practiceId), onCallFor(db, practiceId, policy.tiers, now)]);
   return buildPlan(policy, providers, onCall, fallbackNumber);

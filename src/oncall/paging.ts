@@ -4,7 +4,8 @@ import type { Services } from '../services.js';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
 import { getPractice } from '../practices/store.js';
 import { listPracticeNumbers } from '../practices/store.js';
-import { loadDefaultPolicy, loadProviders, onCallFor } from './escalation.js';
+import { loadProviders, onCallFor } from './escalation.js';
+import { getDefaultPolicy } from './store.js';
 
 /**
  * Paging: when an urgent call's chain falls to voicemail, every provider of the chain is paged
@@ -71,7 +72,7 @@ export async function processPageJob(services: Services, data: PageJobData): Pro
   if (!page) return 'gone';
   if (page.status === 'acknowledged') return 'acknowledged';
   const now = services.clock();
-  const policy = await loadDefaultPolicy(services.db, page.practice_id);
+  const policy = await getDefaultPolicy(services.db, page.practice_id);
   const interval = policy?.pageIntervalSeconds ?? DEFAULT_INTERVAL_SECONDS;
   const maxRepeats = policy?.pageMaxRepeats ?? DEFAULT_MAX_REPEATS;
 

@@ -7,9 +7,11 @@ import {
   initialState,
   step,
   type CallState,
+  type DialResultStatus,
   type EngineContext,
   type EngineEvent,
   type EngineResult,
+  type EscalationPlan,
   type Facts,
   type PracticeContext,
 } from '../../src/calls/engine.js';
@@ -17,8 +19,9 @@ import { EMERGENCY_DISCLAIMER, EMERGENCY_DISCLAIMER_ES, failSafe, type StepEvent
 import { checkFlowGraph } from '../../src/calls/flow-graph.js';
 import { loadFlowFile } from '../../src/calls/flow-loader.js';
 import type { Flow, FlowNode } from '../../src/calls/flow-types.js';
+import { WHISPER_PATH, type WhisperOutcome } from '../../src/oncall/whisper.js';
 import type { WeeklyHours } from '../../src/practices/settings.js';
-import { parseTwiml, type DialVerb, type GatherVerb, type RecordVerb, type TwimlVerb } from '../../src/simulator/twiml.js';
+import { parseTwiml, type DialVerb, type GatherVerb, type NumberNoun, type RecordVerb, type TwimlVerb } from '../../src/simulator/twiml.js';
 
 // ---------------------------------------------------------------------------
 // Fixtures
@@ -27,6 +30,22 @@ import { parseTwiml, type DialVerb, type GatherVerb, type RecordVerb, type Twiml
 const FRONT_DESK = '+12025550101';
 const FALLBACK = '+12025550199';
 const NY = 'America/New_York';
+const CALL_SID = `CA${'0123456789abcdef'.repeat(2)}`;
+const TIER1 = '+12025550111';
+const TIER2 = '+12025550122';
+const HOLD_ONCALL_EN = 'Please hold while we connect you to the on-call provider.';
+const STILL_TRYING_EN = 'We are still trying to reach the on-call provider. Please stay on the line.';
+const GOODBYE_EN = 'Thank you for calling. Goodbye.';
+
+/** Two tiers, tried twice: four attempts in all. */
+const PLAN: EscalationPlan = {
+  policyId: 'pol-1',
+  targets: [
+    { tier: 1, providerId: 'prov-a', number: TIER1, ringSeconds: 20 },
+    { tier: 2, providerId: 'prov-b', number: TIER2, ringSeconds: 35 },
+  ],
+  rounds: 2,
+};
 
 /** Monday 2026-06-15 19:00 in New York (EDT): closed. */
 const AFTER_HOURS = new Date('2026-06-15T23:00:00Z');
@@ -61,13 +80,12 @@ function practice(overrides: Partial<PracticeContext> = {}): PracticeContext {
     languages: ['en', 'es'],
     frontDeskNumber: FRONT_DESK,
     fallbackNumber: FALLBACK,
-    onCallNumber: FALLBACK,
     ...overrides,
   };
 }
 
 function ctx(opts: { now?: Date; facts?: Facts; practice?: PracticeContext } = {}): EngineContext {
-  return { now: opts.now ?? AFTER_HOURS, practice: opts.practice ?? practice(), publicBaseUrl: 'https://ahl.example.test', facts: opts.facts ?? {} };
+  return { now: opts.now ?? AFTER_HOURS, callSid: CALL_SID, practice: opts.practice ?? practice(), publicBaseUrl: 'https://ahl.example.test', facts: opts.facts ?? {} };
 }
 
 let flow: Flow;
@@ -79,6 +97,14 @@ beforeAll(async () => {
 function waitingAt(node: string, extra: Partial<CallState> = {}, f: Flow = flow, p: PracticeContext = practice()): CallState {
   return { ...initialState(f, p), step: 5, waitingAt: node, ...extra };
 }
+
+/** A state whose on-call chain at `urgent` has rung attempt `attempt` and waits for its <Dial> action. */
+function escalating(attempt: number, plan: EscalationPlan = PLAN, extra: Partial<CallState> = {}): CallState {
+  return waitingAt('urgent', { escalation: { node: 'urgent', plan, attempt }, ...extra });
+}
+
+const withPlan = (plan: EscalationPlan = PLAN): EngineContext => ctx({ facts: { escalation: plan } });
+const whisperUrl = (attempt: number): string => `${WHISPER_PATH}?parent=${CALL_SID}&a=${attempt}`;
 
 type TwimlResult = Extract<EngineResult, { kind: 'twiml' }>;
 
@@ -121,11 +147,14 @@ const record = (verbs: TwimlVerb[]): RecordVerb => only(verbs, 'Record');
 const actions = (events: StepEvent[]): string[] => events.map((e) => e.action);
 const transitions = (events: StepEvent[]): unknown[] => events.filter((e) => e.action === AuditAction.CallTransition).map((e) => e.details);
 
-function dialNumber(d: DialVerb): string {
+function numberNoun(d: DialVerb): NumberNoun {
+  expect(d.nouns).toHaveLength(1);
   const noun = d.nouns[0];
   if (noun?.noun !== 'Number') throw new Error('expected a <Number>');
-  return noun.number;
+  return noun;
 }
+
+const dialNumber = (d: DialVerb): string => numberNoun(d).number;
 
 const say = (id: string, next: string, text: string): FlowNode => ({ id, kind: 'say', prompt: { text: { en: text } }, next });
 const hangup = (id: string): FlowNode => ({ id, kind: 'hangup', prompt: { text: { en: 'Goodbye.' } } });
@@ -169,7 +198,11 @@ describe('start', () => {
     expect(d.action).toBe(`${FLOW_PATH}?s=1&n=front_desk`);
     expect(r.verbs.some((v) => v.verb === 'Gather')).toBe(false);
     expect(r.state.waitingAt).toBe('front_desk');
-    expect(r.events).toContainEqual({ action: AuditAction.CallDial, leg: 'parent', details: { node: 'front_desk', target: 'front_desk', urgency: null } });
+    expect(r.events).toContainEqual({ action: AuditAction.CallDial, leg: 'parent', details: { node: 'front_desk', target: 'front_desk' } });
+    // A transfer is a plain dial: no whisper, no machine detection, the node's own timeout.
+    expect(d.timeout).toBe(25);
+    expect(numberNoun(d).url).toBeUndefined();
+    expect(numberNoun(d).machineDetection).toBeUndefined();
   });
 
   it('on a practice holiday during opening hours: no front desk, the language choice', () => {
@@ -249,14 +282,19 @@ describe('step counter', () => {
 
 describe('menu', () => {
   it('a mapped key goes to its node', () => {
-    const r = run(waitingAt('main_menu'), { kind: 'gather', node: 'main_menu', digits: '1' });
-    expect(texts(r.verbs)).toEqual(['Please hold while we connect you to the on-call provider.']);
+    const r = run(waitingAt('main_menu'), { kind: 'gather', node: 'main_menu', digits: '1' }, withPlan());
+    expect(texts(r.verbs)).toEqual([HOLD_ONCALL_EN]);
     const d = dial(r.verbs);
-    expect(dialNumber(d)).toBe(FALLBACK);
+    expect(dialNumber(d)).toBe(TIER1);
     expect(d.action).toBe(`${FLOW_PATH}?s=6&n=urgent`);
     expect(r.state.waitingAt).toBe('urgent');
     expect(transitions(r.events)).toEqual([{ from: 'main_menu', to: 'urgent', via: 'key 1' }]);
-    expect(r.events).toContainEqual({ action: AuditAction.CallDial, leg: 'parent', details: { node: 'urgent', target: 'on_call', urgency: 'urgent' } });
+    expect(r.events).toContainEqual({
+      action: AuditAction.CallDial,
+      leg: 'parent',
+      subjectId: 'prov-a',
+      details: { node: 'urgent', target: 'on_call', tier: 1, round: 0, attempt: 0 },
+    });
   });
 
   it("'0' repeats the menu without using a retry", () => {
@@ -499,36 +537,240 @@ describe('defense in depth: disclose without verify', () => {
 // Dial and voicemail
 // ---------------------------------------------------------------------------
 
-describe('dial', () => {
-  it('no-answer, busy, failed, canceled or no status → on_fail', () => {
-    for (const status of ['no-answer', 'busy', 'failed', 'canceled', null] as const) {
-      const r = run(waitingAt('urgent'), { kind: 'dial_done', node: 'urgent', status });
-      expect(r.state.waitingAt).toBe('urgent_voicemail');
-      expect(record(r.verbs).action).toBe(`${FLOW_PATH}?s=6&n=urgent_voicemail`);
-      expect(transitions(r.events)).toEqual([{ from: 'urgent', to: 'urgent_voicemail', via: `dial ${status ?? 'unknown'}` }]);
-    }
-  });
-
+describe('transfer', () => {
   it('completed or answered → next', () => {
     for (const status of ['completed', 'answered'] as const) {
-      const r = run(waitingAt('urgent'), { kind: 'dial_done', node: 'urgent', status });
-      expect(r.verbs).toEqual([{ verb: 'Say', text: 'Thank you for calling. Goodbye.', voice: 'Polly.Joanna', language: 'en-US', loop: 1 }, { verb: 'Hangup' }]);
+      const r = run(waitingAt('front_desk'), { kind: 'dial_done', node: 'front_desk', status });
+      expect(r.verbs).toEqual([{ verb: 'Say', text: GOODBYE_EN, voice: 'Polly.Joanna', language: 'en-US', loop: 1 }, { verb: 'Hangup' }]);
       expect(r.state).toMatchObject({ done: true, waitingAt: null });
-      expect(transitions(r.events)).toEqual([{ from: 'urgent', to: 'goodbye', via: `dial ${status}` }]);
+      expect(transitions(r.events)).toEqual([{ from: 'front_desk', to: 'goodbye', via: `dial ${status}` }]);
+      expect(r.effects).toEqual([]);
     }
   });
 
-  it('a front desk that does not answer falls back to the language choice', () => {
-    const r = run(waitingAt('front_desk'), { kind: 'dial_done', node: 'front_desk', status: 'no-answer' });
-    expect(gather(r.verbs).action).toBe(`${FLOW_PATH}?s=6&n=language`);
+  it('no-answer, busy, failed, canceled or no status → on_fail', () => {
+    for (const status of ['no-answer', 'busy', 'failed', 'canceled', null] as const) {
+      const r = run(waitingAt('front_desk'), { kind: 'dial_done', node: 'front_desk', status });
+      expect(r.state.waitingAt).toBe('language');
+      expect(gather(r.verbs).action).toBe(`${FLOW_PATH}?s=6&n=language`);
+      expect(transitions(r.events)).toEqual([{ from: 'front_desk', to: 'language', via: `dial ${status ?? 'unknown'}` }]);
+      expect(r.effects).toEqual([]);
+    }
   });
 
-  it('with no on-call number, goes straight to on_fail without a Dial', () => {
-    const p = practice({ onCallNumber: null });
-    const r = run(waitingAt('main_menu', {}, flow, p), { kind: 'gather', node: 'main_menu', digits: '1' }, ctx({ practice: p }));
+  it('with no front desk number, goes straight to on_fail without a Dial', () => {
+    const p = practice({ frontDeskNumber: null });
+    const r = run(initialState(flow, p), { kind: 'start' }, ctx({ now: OPEN_HOURS, practice: p }));
     expect(r.verbs.some((v) => v.verb === 'Dial')).toBe(false);
-    expect(record(r.verbs).recordingStatusCallback).toContain('u=urgent');
-    expect(transitions(r.events)).toContainEqual({ from: 'urgent', to: 'urgent_voicemail', via: 'no_number' });
+    expect(gather(r.verbs).action).toBe(`${FLOW_PATH}?s=1&n=language`);
+    expect(transitions(r.events)).toContainEqual({ from: 'front_desk', to: 'language', via: 'no_number' });
+  });
+});
+
+describe('dial_oncall: escalation chain', () => {
+  const pressOne: EngineEvent = { kind: 'gather', node: 'main_menu', digits: '1' };
+  const done = (status: DialResultStatus | null, whisper?: WhisperOutcome | null): EngineEvent =>
+    whisper === undefined ? { kind: 'dial_done', node: 'urgent', status } : { kind: 'dial_done', node: 'urgent', status, whisper };
+
+  it('asks for the escalation plan, then rings tier 1 with the whisper and machine detection', () => {
+    expect(step(flow, waitingAt('main_menu'), pressOne, ctx())).toEqual({ kind: 'needs', fact: 'escalation' });
+
+    const r = run(waitingAt('main_menu'), pressOne, withPlan());
+    expect(r.verbs.map((v) => v.verb)).toEqual(['Say', 'Dial']);
+    expect(texts(r.verbs)).toEqual([HOLD_ONCALL_EN]);
+    const d = dial(r.verbs);
+    expect(d).toMatchObject({ action: `${FLOW_PATH}?s=6&n=urgent`, method: 'POST', timeout: 20, answerOnBridge: true });
+    expect(numberNoun(d)).toMatchObject({ number: TIER1, url: whisperUrl(0), method: 'POST', machineDetection: 'Enable' });
+    expect(numberNoun(d).url).toBe(`/twilio/voice/whisper?parent=${CALL_SID}&a=0`);
+    expect(r.state).toMatchObject({ step: 6, waitingAt: 'urgent', done: false });
+    expect(r.state.escalation).toEqual({ node: 'urgent', plan: PLAN, attempt: 0 });
+    expect(r.effects).toEqual([]);
+    expect(actions(r.events)).toEqual([AuditAction.CallTransition, AuditAction.CallDial]);
+  });
+
+  it('a dial_done with no chain in progress does not connect: it asks for the plan', () => {
+    expect(step(flow, waitingAt('urgent'), done('completed', 'accepted'), ctx())).toEqual({ kind: 'needs', fact: 'escalation' });
+    const r = run(waitingAt('urgent'), done('completed', 'accepted'), withPlan());
+    expect(actions(r.events)).not.toContain(AuditAction.OncallConnected);
+    expect(numberNoun(dial(r.verbs))).toMatchObject({ number: TIER1, url: whisperUrl(0) });
+  });
+
+  it('a chain for another node is not reused: provider_line asks for its own plan', () => {
+    const s = waitingAt('main_menu', { escalation: { node: 'urgent', plan: PLAN, attempt: 3 } });
+    const press5: EngineEvent = { kind: 'gather', node: 'main_menu', digits: '5' };
+    expect(step(flow, s, press5, ctx())).toEqual({ kind: 'needs', fact: 'escalation' });
+    const r = run(s, press5, withPlan());
+    expect(r.state.escalation).toEqual({ node: 'provider_line', plan: PLAN, attempt: 0 });
+    expect(numberNoun(dial(r.verbs))).toMatchObject({ number: TIER1, url: whisperUrl(0) });
+  });
+
+  it("completed or answered with the provider's accept → next, with oncall.connected", () => {
+    for (const status of ['completed', 'answered'] as const) {
+      const r = run(escalating(0), done(status, 'accepted'));
+      expect(r.verbs).toEqual([{ verb: 'Say', text: GOODBYE_EN, voice: 'Polly.Joanna', language: 'en-US', loop: 1 }, { verb: 'Hangup' }]);
+      expect(r.state).toMatchObject({ done: true, waitingAt: null });
+      expect(transitions(r.events)).toEqual([{ from: 'urgent', to: 'goodbye', via: 'accepted' }]);
+      expect(r.events).toContainEqual({
+        action: AuditAction.OncallConnected,
+        leg: 'parent',
+        subjectId: 'prov-a',
+        details: { node: 'urgent', tier: 1, round: 0, attempt: 0 },
+      });
+      expect(actions(r.events)).not.toContain(AuditAction.OncallAttemptFailed);
+      expect(r.effects).toEqual([]);
+    }
+    // Accepted on the second round's tier 2.
+    const later = run(escalating(3), done('completed', 'accepted'));
+    expect(later.events).toContainEqual({
+      action: AuditAction.OncallConnected,
+      leg: 'parent',
+      subjectId: 'prov-b',
+      details: { node: 'urgent', tier: 2, round: 1, attempt: 3 },
+    });
+  });
+
+  it('completed but declined → the next attempt rings tier 2 with a=1', () => {
+    const r = run(escalating(0), done('completed', 'declined'));
+    expect(r.verbs.map((v) => v.verb)).toEqual(['Say', 'Dial']);
+    expect(texts(r.verbs)).toEqual([STILL_TRYING_EN]);
+    const d = dial(r.verbs);
+    expect(d).toMatchObject({ action: `${FLOW_PATH}?s=6&n=urgent`, timeout: 35, answerOnBridge: true });
+    expect(numberNoun(d)).toMatchObject({ number: TIER2, url: whisperUrl(1), machineDetection: 'Enable' });
+    expect(r.state).toMatchObject({ waitingAt: 'urgent', done: false, escalation: { node: 'urgent', plan: PLAN, attempt: 1 } });
+    expect(r.events).toEqual([
+      {
+        action: AuditAction.OncallAttemptFailed,
+        leg: 'parent',
+        subjectId: 'prov-a',
+        details: { node: 'urgent', tier: 1, round: 0, attempt: 0, outcome: 'declined' },
+      },
+      { action: AuditAction.CallDial, leg: 'parent', subjectId: 'prov-b', details: { node: 'urgent', target: 'on_call', tier: 2, round: 0, attempt: 1 } },
+    ]);
+    expect(r.effects).toEqual([]);
+  });
+
+  it('an answered leg without an accept (machine, no key, unknown) goes on to the next attempt', () => {
+    for (const [whisper, outcome] of [
+      ['machine', 'machine'],
+      ['no_response', 'no_response'],
+      [null, 'no_response'],
+      [undefined, 'no_response'],
+    ] as const) {
+      const r = run(escalating(0), done('completed', whisper));
+      expect(actions(r.events)).not.toContain(AuditAction.OncallConnected);
+      expect(r.events[0]).toMatchObject({ action: AuditAction.OncallAttemptFailed, details: { attempt: 0, outcome } });
+      expect(numberNoun(dial(r.verbs))).toMatchObject({ number: TIER2, url: whisperUrl(1) });
+      expect(r.state.escalation?.attempt).toBe(1);
+    }
+  });
+
+  it("the still-trying line is spoken in the caller's language", () => {
+    const r = run(escalating(0, PLAN, { lang: 'es' }), done('no-answer'));
+    expect(spoken(r.verbs)).toEqual([
+      { text: 'Seguimos intentando comunicarnos con el proveedor de guardia. Por favor, permanezca en la línea.', voice: 'Polly.Lupe', language: 'es-US' },
+    ]);
+  });
+
+  it('whisper accepted but a no-answer (or other failed) dial status does not connect', () => {
+    for (const status of ['no-answer', 'busy', 'failed', 'canceled', null] as const) {
+      const r = run(escalating(0), done(status, 'accepted'));
+      expect(actions(r.events)).not.toContain(AuditAction.OncallConnected);
+      expect(r.state.done).toBe(false);
+      expect(r.events[0]).toEqual({
+        action: AuditAction.OncallAttemptFailed,
+        leg: 'parent',
+        subjectId: 'prov-a',
+        details: { node: 'urgent', tier: 1, round: 0, attempt: 0, outcome: status ?? 'unknown' },
+      });
+      expect(numberNoun(dial(r.verbs))).toMatchObject({ number: TIER2, url: whisperUrl(1) });
+    }
+    // On the last attempt it exhausts the chain instead.
+    const last = run(escalating(3), done('no-answer', 'accepted'));
+    expect(actions(last.events)).not.toContain(AuditAction.OncallConnected);
+    expect(last.state.waitingAt).toBe('urgent_voicemail');
+    expect(last.effects).toEqual([{ kind: 'page', policyId: 'pol-1' }]);
+  });
+
+  it('no answer anywhere: 2 targets × 2 rounds = exactly 4 dials, then urgent voicemail and one page', () => {
+    const results: (TwimlResult & { verbs: TwimlVerb[] })[] = [run(waitingAt('main_menu'), pressOne, withPlan())];
+    for (let i = 0; i < 10 && results.at(-1)?.state.waitingAt === 'urgent'; i += 1) {
+      const prev = results.at(-1) as TwimlResult;
+      // The plan is only read when the chain starts; later turns need no facts.
+      results.push(run(prev.state, done('no-answer')));
+    }
+    expect(results).toHaveLength(5);
+    const dials = results.flatMap((r) => r.verbs.filter((v): v is DialVerb => v.verb === 'Dial'));
+    expect(dials).toHaveLength(4);
+    expect(dials.map((d) => numberNoun(d).number)).toEqual([TIER1, TIER2, TIER1, TIER2]);
+    expect(dials.map((d) => numberNoun(d).url)).toEqual([0, 1, 2, 3].map(whisperUrl));
+    expect(dials.map((d) => d.timeout)).toEqual([20, 35, 20, 35]);
+    const dialEvents = results.flatMap((r) => r.events.filter((e) => e.action === AuditAction.CallDial));
+    expect(dialEvents.map((e) => e.details)).toEqual([
+      { node: 'urgent', target: 'on_call', tier: 1, round: 0, attempt: 0 },
+      { node: 'urgent', target: 'on_call', tier: 2, round: 0, attempt: 1 },
+      { node: 'urgent', target: 'on_call', tier: 1, round: 1, attempt: 2 },
+      { node: 'urgent', target: 'on_call', tier: 2, round: 1, attempt: 3 },
+    ]);
+    const failed = results.flatMap((r) => r.events.filter((e) => e.action === AuditAction.OncallAttemptFailed));
+    expect(failed.map((e) => e.details)).toEqual([
+      { node: 'urgent', tier: 1, round: 0, attempt: 0, outcome: 'no-answer' },
+      { node: 'urgent', tier: 2, round: 0, attempt: 1, outcome: 'no-answer' },
+      { node: 'urgent', tier: 1, round: 1, attempt: 2, outcome: 'no-answer' },
+      { node: 'urgent', tier: 2, round: 1, attempt: 3, outcome: 'no-answer' },
+    ]);
+    expect(results.flatMap((r) => r.effects)).toEqual([{ kind: 'page', policyId: 'pol-1' }]);
+
+    const last = results.at(-1) as TwimlResult & { verbs: TwimlVerb[] };
+    expect(last.verbs.some((v) => v.verb === 'Dial')).toBe(false);
+    expect(record(last.verbs).action).toBe(`${FLOW_PATH}?s=10&n=urgent_voicemail`);
+    expect(record(last.verbs).recordingStatusCallback).toBe(`${RECORDING_STATUS_PATH}?n=urgent_voicemail&u=urgent&v=0`);
+    expect(last.state.waitingAt).toBe('urgent_voicemail');
+    expect(last.events).toContainEqual({ action: AuditAction.OncallExhausted, leg: 'parent', details: { node: 'urgent', attempts: 4, policyId: 'pol-1' } });
+    expect(transitions(last.events)).toEqual([{ from: 'urgent', to: 'urgent_voicemail', via: 'chain_exhausted' }]);
+    expect(results.flatMap((r) => actions(r.events)).filter((a) => a === AuditAction.OncallExhausted)).toHaveLength(1);
+  });
+
+  it('an empty plan goes straight to on_fail, without a Dial, and pages', () => {
+    for (const policyId of ['pol-1', null]) {
+      const empty: EscalationPlan = { policyId, targets: [], rounds: 2 };
+      const r = run(waitingAt('main_menu'), pressOne, withPlan(empty));
+      expect(r.verbs.some((v) => v.verb === 'Dial')).toBe(false);
+      expect(texts(r.verbs)).not.toContain(HOLD_ONCALL_EN);
+      expect(record(r.verbs).recordingStatusCallback).toBe(`${RECORDING_STATUS_PATH}?n=urgent_voicemail&u=urgent&v=0`);
+      expect(r.state.waitingAt).toBe('urgent_voicemail');
+      expect(r.effects).toEqual([{ kind: 'page', policyId }]);
+      expect(r.events).toContainEqual({ action: AuditAction.OncallExhausted, leg: 'parent', details: { node: 'urgent', attempts: 0, policyId } });
+      expect(transitions(r.events)).toEqual([
+        { from: 'main_menu', to: 'urgent', via: 'key 1' },
+        { from: 'urgent', to: 'urgent_voicemail', via: 'nobody_on_call' },
+      ]);
+      expect(actions(r.events)).not.toContain(AuditAction.CallDial);
+    }
+  });
+
+  it('a retried state with the chain in progress keeps its attempt and plan', () => {
+    const s = escalating(2);
+    const copy = structuredClone(s);
+    const event = done('completed', 'declined');
+    const first = run(s, event);
+    const again = run(s, event, withPlan({ policyId: 'other', targets: [{ tier: 1, providerId: 'x', number: '+12025550999', ringSeconds: 5 }], rounds: 1 }));
+    expect(s).toEqual(copy);
+    expect(again.twiml).toBe(first.twiml);
+    expect(again.state).toEqual(first.state);
+    expect(again.events).toEqual(first.events);
+    expect(first.state.escalation).toEqual({ node: 'urgent', plan: PLAN, attempt: 3 });
+    expect(numberNoun(dial(first.verbs))).toMatchObject({ number: TIER2, url: whisperUrl(3) });
+
+    // A webhook that does not fit re-rings the current attempt, without asking for a plan or restarting the chain.
+    const misfit: EngineEvent = { kind: 'gather', node: 'urgent', digits: null };
+    const stray = step(flow, s, misfit, ctx());
+    expect(stray.kind).toBe('twiml');
+    const r = run(s, misfit, ctx());
+    expect(r.state.escalation).toEqual({ node: 'urgent', plan: PLAN, attempt: 2 });
+    expect(texts(r.verbs)).toEqual([STILL_TRYING_EN]);
+    expect(numberNoun(dial(r.verbs))).toMatchObject({ number: TIER1, url: whisperUrl(2) });
+    expect(actions(r.events)).toEqual([AuditAction.CallDial]);
+    expect(r.effects).toEqual([]);
   });
 });
 
@@ -544,7 +786,7 @@ describe('voicemail', () => {
     const verified = run(waitingAt('after_disclosure', { verifiedPatientId: PATIENT_ID }), { kind: 'gather', node: 'after_disclosure', digits: '2' });
     expect(record(verified.verbs).recordingStatusCallback).toBe(`${RECORDING_STATUS_PATH}?n=message&u=routine&v=1`);
 
-    const urgent = run(waitingAt('urgent'), { kind: 'dial_done', node: 'urgent', status: 'no-answer' });
+    const urgent = run(escalating(3), { kind: 'dial_done', node: 'urgent', status: 'no-answer' });
     expect(record(urgent.verbs).recordingStatusCallback).toBe(`${RECORDING_STATUS_PATH}?n=urgent_voicemail&u=urgent&v=0`);
   });
 
@@ -584,7 +826,7 @@ describe('MAX_STEPS loop guard', () => {
   });
 
   it('one step below the limit runs normally', () => {
-    const r = run(waitingAt('main_menu', { step: MAX_STEPS - 1 }), { kind: 'gather', node: 'main_menu', digits: '1' });
+    const r = run(waitingAt('main_menu', { step: MAX_STEPS - 1 }), { kind: 'gather', node: 'main_menu', digits: '1' }, withPlan());
     expect(r.state.done).toBe(false);
     expect(dial(r.verbs).action).toBe(`${FLOW_PATH}?s=${MAX_STEPS}&n=urgent`);
   });
