@@ -197,6 +197,24 @@ describe('all tiers fail: urgent voicemail, pages until acknowledged', () => {
     expect(body.pages).toEqual([expect.objectContaining({ status: 'acknowledged' })]);
   });
 
+  it('a provider acknowledges by keypad on the practice line (*, then the reference); a stranger cannot', async () => {
+    await h.services.db.updateTable('escalation_policies').set({ page_interval_seconds: 600, page_max_repeats: 3 }).execute();
+    const result = await urgentCall([{ status: 'no-answer' }, { status: 'no-answer' }, { status: 'no-answer' }, { status: 'no-answer' }]);
+    const page = await until(() => h.services.db.selectFrom('pages').selectAll().where('call_sid', '=', result.callSid).executeTakeFirst());
+
+    const stranger = await sim.placeCall({ from: '+12025550142', to: PRACTICE, digits: ['1', '*', `${page.reference_code}#`] });
+    expect(heard(stranger)).toContain('We could not acknowledge that reference.');
+    expect((await h.services.db.selectFrom('pages').select('status').where('id', '=', page.id).executeTakeFirstOrThrow()).status).toBe('open');
+
+    const doctor = await sim.placeCall({ from: BACKUP, to: PRACTICE, digits: ['1', '*', `${page.reference_code}#`] });
+    expect(heard(doctor)).toContain('The page is acknowledged. Paging has stopped.');
+    const acked = await h.services.db.selectFrom('pages').selectAll().where('id', '=', page.id).executeTakeFirstOrThrow();
+    expect(acked.status).toBe('acknowledged');
+    expect(acked.acknowledged_by).toMatch(/^provider:[0-9a-f-]{36}$/);
+    const audit = await h.services.db.selectFrom('audit_log').select('details').where('action', '=', 'page.acknowledged').where('subject_id', '=', page.id).executeTakeFirstOrThrow();
+    expect(audit.details).toMatchObject({ via: 'keypad' });
+  });
+
   it('pages survive a restart of the service; the API acknowledges too', async () => {
     await h.services.db.updateTable('escalation_policies').set({ page_interval_seconds: 2, page_max_repeats: 5 }).execute();
     const result = await urgentCall([{ status: 'no-answer' }, { status: 'no-answer' }, { status: 'no-answer' }, { status: 'no-answer' }]);

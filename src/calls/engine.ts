@@ -86,7 +86,10 @@ export type EngineEvent =
   | { kind: 'gather'; node: string; digits: string | null }
   | { kind: 'verify'; node: string; outcome: VerifyOutcome; patientId?: string; lockedNow?: boolean }
   | { kind: 'dial_done'; node: string; status: DialResultStatus | null; whisper?: WhisperOutcome | null }
-  | { kind: 'record_done'; node: string; recorded: boolean };
+  | { kind: 'record_done'; node: string; recorded: boolean }
+  | { kind: 'page_ack'; node: string; outcome: PageAckOutcome };
+
+export type PageAckOutcome = 'acknowledged' | 'already' | 'not_found' | 'not_provider' | 'timeout';
 
 /** Facts about the verified patient that the edge loads when the engine asks. */
 export interface Facts {
@@ -330,6 +333,12 @@ function runFrom(turn: Turn, startId: string): void {
         turn.state = { ...turn.state, waitingAt: id };
         return;
       }
+      case 'page_ack': {
+        const g = turn.vr.gather({ finishOnKey: '#', timeout: n.timeoutSeconds, action: turn.actionUrl(id), method: 'POST', actionOnEmptyResult: true, language: VOICES[turn.state.lang].language });
+        turn.speak(n.prompt, g);
+        turn.state = { ...turn.state, waitingAt: id };
+        return;
+      }
       case 'hangup': {
         if (n.prompt) turn.speak(n.prompt);
         turn.vr.hangup();
@@ -342,6 +351,15 @@ function runFrom(turn: Turn, startId: string): void {
   }
   throw new Error(`flow ${turn.flow.id}: more than 100 nodes without waiting for the caller`);
 }
+
+/** Deliberately the same answer for "no such page" and "you are not a provider": nothing to probe. */
+const PAGE_ACK_REPLY: Record<PageAckOutcome, Record<Language, string>> = {
+  acknowledged: { en: 'The page is acknowledged. Paging has stopped.', es: 'El aviso quedó confirmado. Se detuvieron los avisos.' },
+  already: { en: 'That page was already acknowledged.', es: 'Ese aviso ya estaba confirmado.' },
+  not_found: { en: 'We could not acknowledge that reference.', es: 'No pudimos confirmar esa referencia.' },
+  not_provider: { en: 'We could not acknowledge that reference.', es: 'No pudimos confirmar esa referencia.' },
+  timeout: { en: 'We did not receive a reference.', es: 'No recibimos ninguna referencia.' },
+};
 
 const LOCKED_MESSAGE: Record<Language, string> = {
   en: 'For your security, we cannot verify your identity by phone right now.',
@@ -429,6 +447,10 @@ function resume(turn: Turn, event: Exclude<EngineEvent, { kind: 'start' }>): voi
   if (event.kind === 'record_done' && n.kind === 'voicemail') {
     turn.events.push({ action: AuditAction.VoicemailTaken, leg: 'parent', details: { node: id, urgency: n.urgency, recorded: event.recorded, verified: turn.state.verifiedPatientId !== null } });
     return go(n.next, event.recorded ? 'recorded' : 'nothing_recorded');
+  }
+  if (event.kind === 'page_ack' && n.kind === 'page_ack') {
+    turn.vr.say(VOICES[turn.state.lang], PAGE_ACK_REPLY[event.outcome][turn.state.lang]);
+    return go(n.next, `page_ack ${event.outcome}`);
   }
   // A webhook that does not fit the node (a stale or forged action): ask again where we are.
   runFrom(turn, id);

@@ -22,6 +22,7 @@ export function stopsForCaller(kind: NodeKind): boolean {
     case 'dial_oncall':
     case 'voicemail':
     case 'transfer':
+    case 'page_ack':
       return true;
     case 'say':
     case 'hours':
@@ -44,6 +45,7 @@ export function promptsOf(node: FlowNode): Array<{ field: string; prompt: Prompt
     case 'dial_oncall':
     case 'voicemail':
     case 'transfer':
+    case 'page_ack':
       return [{ field: 'prompt', prompt: node.prompt }];
     case 'menu':
       return [

@@ -12,6 +12,7 @@ import {
   type Prompt,
   type SayNode,
   type TransferNode,
+  type PageAckNode,
   type VerifyNode,
   type VoicemailNode,
 } from './flow-types.js';
@@ -283,6 +284,10 @@ const transferNode = z
     }),
   );
 
+const pageAckNode = z
+  .strictObject({ kind: z.literal('page_ack'), prompt: promptSchema, timeout_seconds: intBetween(Bounds.verifyTimeoutSeconds), next: nodeRef })
+  .transform((n): NodeWithoutId<PageAckNode> => ({ kind: n.kind, prompt: n.prompt, timeoutSeconds: n.timeout_seconds, next: n.next }));
+
 const hangupNode = z
   .strictObject({ kind: z.literal('hangup'), prompt: promptSchema.optional() })
   .transform((n): NodeWithoutId<HangupNode> => (n.prompt === undefined ? { kind: n.kind } : { kind: n.kind, prompt: n.prompt }));
@@ -297,6 +302,7 @@ const NODE_SCHEMAS = [
   dialOnCallNode,
   voicemailNode,
   transferNode,
+  pageAckNode,
   hangupNode,
 ] as const;
 
@@ -311,6 +317,7 @@ export const NODE_KINDS = [
   'dial_oncall',
   'voicemail',
   'transfer',
+  'page_ack',
   'hangup',
 ] as const satisfies ReadonlyArray<FlowNode['kind']>;
 

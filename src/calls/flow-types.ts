@@ -129,6 +129,18 @@ export interface TransferNode extends NodeBase {
   next: string;
 }
 
+/**
+ * Staff line: a provider of the practice, calling from their registered phone, keys the
+ * six-digit reference of a page to acknowledge it (stops the re-pages). Says nothing about
+ * any patient; a caller who is not a provider learns nothing either.
+ */
+export interface PageAckNode extends NodeBase {
+  kind: 'page_ack';
+  prompt: Prompt;
+  timeoutSeconds: number;
+  next: string;
+}
+
 /** Say goodbye and end the call. */
 export interface HangupNode extends NodeBase {
   kind: 'hangup';
@@ -145,6 +157,7 @@ export type FlowNode =
   | DialOnCallNode
   | VoicemailNode
   | TransferNode
+  | PageAckNode
   | HangupNode;
 
 export type NodeKind = FlowNode['kind'];
@@ -160,7 +173,7 @@ export interface Flow {
 }
 
 /** Node kinds that wait for the caller's keypad input (a <Gather>). */
-export const INPUT_KINDS: ReadonlySet<NodeKind> = new Set(['menu', 'language', 'verify']);
+export const INPUT_KINDS: ReadonlySet<NodeKind> = new Set(['menu', 'language', 'verify', 'page_ack']);
 
 /** Every edge out of a node, labelled, for graph checks. */
 export function edgesOf(node: FlowNode): Array<{ label: string; to: string }> {
@@ -168,6 +181,7 @@ export function edgesOf(node: FlowNode): Array<{ label: string; to: string }> {
     case 'say':
     case 'disclose':
     case 'language':
+    case 'page_ack':
       return [{ label: 'next', to: node.next }];
     case 'menu':
       return [

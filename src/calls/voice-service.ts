@@ -8,9 +8,19 @@ import { parseEntry } from '../verification/entry.js';
 import { matchPatient } from '../verification/identity.js';
 import { clearFailures, isLockedOut, recordFailure } from '../verification/lockout.js';
 import { getCall, recordCallEvent } from './records.js';
-import { initialState, step, type CallState, type Effect, type EngineContext, type EngineEvent, type Facts, type PracticeContext } from './engine.js';
+import {
+  initialState,
+  step,
+  type CallState,
+  type Effect,
+  type EngineContext,
+  type EngineEvent,
+  type Facts,
+  type PageAckOutcome,
+  type PracticeContext,
+} from './engine.js';
 import { resolvePlan } from '../oncall/escalation.js';
-import { openPage } from '../oncall/paging.js';
+import { acknowledgePage, openPage } from '../oncall/paging.js';
 import type { WhisperOutcome } from '../oncall/whisper.js';
 import { failSafe, unknownNumber, type StepEvent } from './fail-safe.js';
 import type { Flow } from './flow-types.js';
@@ -120,6 +130,26 @@ async function verifyOutcome(services: Services, state: CallState, nodeId: strin
   return { kind: 'verify', node: nodeId, outcome: entry.kind === 'invalid' ? 'invalid' : 'no_match', lockedNow };
 }
 
+/** Staff line: the caller ID must be an active provider of the practice; the keys a page's reference. */
+async function pageAckOutcome(services: Services, practiceId: string, p: VoiceWebhook): Promise<PageAckOutcome> {
+  const digits = (p.Digits ?? '').replace(/#$/, '');
+  if (digits === '') return 'timeout';
+  const caller = normaliseE164(p.From);
+  const provider = caller
+    ? await services.db
+        .selectFrom('providers')
+        .select('id')
+        .where('practice_id', '=', practiceId)
+        .where('active', '=', true)
+        .where((eb) => eb.or([eb('phone', '=', caller), eb('sms_phone', '=', caller)]))
+        .executeTakeFirst()
+    : undefined;
+  if (!provider) return 'not_provider';
+  if (!/^\d{6}$/.test(digits)) return 'not_found';
+  const ack = await acknowledgePage(services, { practiceId, referenceCode: digits, by: `provider:${provider.id}`, via: 'keypad' });
+  return ack.result;
+}
+
 async function eventFor(services: Services, flow: Flow, state: CallState, req: Extract<FlowRequest, { kind: 'action' }>, p: VoiceWebhook, now: Date): Promise<EngineEvent> {
   const n = flow.nodes[req.node];
   if (!n) return { kind: 'gather', node: state.waitingAt ?? flow.start, digits: null };
@@ -138,6 +168,8 @@ async function eventFor(services: Services, flow: Flow, state: CallState, req: E
       return { kind: 'dial_done', node: req.node, status: p.DialCallStatus ?? null };
     case 'voicemail':
       return { kind: 'record_done', node: req.node, recorded: !req.empty && p.RecordingSid !== undefined };
+    case 'page_ack':
+      return { kind: 'page_ack', node: req.node, outcome: await pageAckOutcome(services, state.practiceId, p) };
     case 'say':
     case 'hours':
     case 'disclose':
