@@ -73,8 +73,13 @@ export interface CallState {
   /** Menu retries and verification tries, per node. */
   attempts: Record<string, number>;
   verifiedPatientId: string | null;
-  /** Where the on-call chain stands: attempt n rings targets[n % targets.length]. */
-  escalation?: { node: string; plan: EscalationPlan; attempt: number } | null;
+  /**
+   * Where the on-call chain stands: attempt n rings targets[n % targets.length]. `base` + n
+   * numbers the dial's whisper, unique within the call even if the caller reaches a chain twice.
+   */
+  escalation?: { node: string; plan: EscalationPlan; attempt: number; base: number } | null;
+  /** How many on-call dials this call has made: the next whisper's number. */
+  whisperSeq?: number;
   done: boolean;
 }
 
@@ -198,8 +203,13 @@ const STILL_TRYING: Record<Language, string> = {
   es: 'Seguimos intentando comunicarnos con el proveedor de guardia. Por favor, permanezca en la línea.',
 };
 
+/** The whisper number of the chain's current attempt (the `a` of the whisper URL). */
+export function whisperId(esc: NonNullable<CallState['escalation']>): number {
+  return esc.base + esc.attempt;
+}
+
 /** Rings the escalation chain's current attempt, with the whisper the provider must accept. */
-function dialAttempt(turn: Turn, id: string): void {
+function dialAttempt(turn: Turn, id: string, urgency: 'urgent' | 'routine'): void {
   const esc = turn.state.escalation;
   if (!esc) throw new Error('no escalation in progress');
   const target = esc.plan.targets[esc.attempt % esc.plan.targets.length];
@@ -208,16 +218,16 @@ function dialAttempt(turn: Turn, id: string): void {
   turn.vr
     .dial({ action: turn.actionUrl(id), method: 'POST', timeout: target.ringSeconds, answerOnBridge: true })
     .number(
-      { url: `${WHISPER_PATH}?parent=${turn.ctx.callSid}&a=${esc.attempt}`, method: 'POST', machineDetection: 'Enable' },
+      { url: `${WHISPER_PATH}?parent=${turn.ctx.callSid}&a=${whisperId(esc)}`, method: 'POST', machineDetection: 'Enable' },
       target.number,
     );
   turn.events.push({
     action: AuditAction.CallDial,
     leg: 'parent',
     subjectId: target.providerId,
-    details: { node: id, target: 'on_call', tier: target.tier, round: Math.floor(esc.attempt / esc.plan.targets.length), attempt: esc.attempt },
+    details: { node: id, target: 'on_call', urgency, tier: target.tier, round: Math.floor(esc.attempt / esc.plan.targets.length), attempt: esc.attempt },
   });
-  turn.state = { ...turn.state, waitingAt: id };
+  turn.state = { ...turn.state, waitingAt: id, whisperSeq: whisperId(esc) + 1 };
 }
 
 /** Runs nodes from `startId` until one waits for Twilio (Gather, Dial, Record) or hangs up. */
@@ -290,8 +300,9 @@ function runFrom(turn: Turn, startId: string): void {
         if (turn.state.escalation?.node !== id) {
           const plan = turn.ctx.facts.escalation;
           if (!plan) throw new NeedsFact('escalation');
-          turn.state = { ...turn.state, escalation: { node: id, plan, attempt: 0 } };
+          turn.state = { ...turn.state, escalation: { node: id, plan, attempt: 0, base: turn.state.whisperSeq ?? 0 } };
           if (plan.targets.length === 0) {
+            turn.state = { ...turn.state, escalation: null };
             turn.events.push({ action: AuditAction.OncallExhausted, leg: 'parent', details: { node: id, attempts: 0, policyId: plan.policyId } });
             turn.effects.push({ kind: 'page', policyId: plan.policyId });
             go(n.onFail, 'nobody_on_call');
@@ -299,7 +310,7 @@ function runFrom(turn: Turn, startId: string): void {
           }
           turn.speak(n.prompt);
         }
-        dialAttempt(turn, id);
+        dialAttempt(turn, id, n.urgency);
         return;
       }
       case 'transfer': {
@@ -431,15 +442,18 @@ function resume(turn: Turn, event: Exclude<EngineEvent, { kind: 'start' }>): voi
     // a voicemail pickup, or nobody pressing anything.
     if (answered && event.whisper === 'accepted') {
       turn.events.push({ action: AuditAction.OncallConnected, leg: 'parent', subjectId: target?.providerId ?? null, details: { node: id, tier: target?.tier ?? null, round, attempt: esc.attempt } });
+      // The chain is over: reaching this node again in the same call starts a fresh one.
+      turn.state = { ...turn.state, escalation: null };
       return go(n.next, 'accepted');
     }
     const outcome = answered ? (event.whisper ?? 'no_response') : (event.status ?? 'unknown');
     turn.events.push({ action: AuditAction.OncallAttemptFailed, leg: 'parent', subjectId: target?.providerId ?? null, details: { node: id, tier: target?.tier ?? null, round, attempt: esc.attempt, outcome } });
     if (esc.attempt + 1 < total) {
       turn.state = { ...turn.state, escalation: { ...esc, attempt: esc.attempt + 1 } };
-      dialAttempt(turn, id);
+      dialAttempt(turn, id, n.urgency);
       return;
     }
+    turn.state = { ...turn.state, escalation: null };
     turn.events.push({ action: AuditAction.OncallExhausted, leg: 'parent', details: { node: id, attempts: total, policyId: esc.plan.policyId } });
     turn.effects.push({ kind: 'page', policyId: esc.plan.policyId });
     return go(n.onFail, 'chain_exhausted');

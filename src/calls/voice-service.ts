@@ -11,6 +11,7 @@ import { getCall, recordCallEvent } from './records.js';
 import {
   initialState,
   step,
+  whisperId,
   type CallState,
   type Effect,
   type EngineContext,
@@ -160,7 +161,7 @@ async function eventFor(services: Services, flow: Flow, state: CallState, req: E
     case 'verify':
       return verifyOutcome(services, state, req.node, flow, p, now);
     case 'dial_oncall': {
-      const attempt = state.escalation?.node === req.node ? state.escalation.attempt : 0;
+      const attempt = state.escalation?.node === req.node ? whisperId(state.escalation) : -1;
       const whisper = (await getWhisperOutcome(services.redis, p.CallSid, attempt)) as WhisperOutcome | null;
       return { kind: 'dial_done', node: req.node, status: p.DialCallStatus ?? null, whisper };
     }

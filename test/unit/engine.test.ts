@@ -100,7 +100,7 @@ function waitingAt(node: string, extra: Partial<CallState> = {}, f: Flow = flow,
 
 /** A state whose on-call chain at `urgent` has rung attempt `attempt` and waits for its <Dial> action. */
 function escalating(attempt: number, plan: EscalationPlan = PLAN, extra: Partial<CallState> = {}): CallState {
-  return waitingAt('urgent', { escalation: { node: 'urgent', plan, attempt }, ...extra });
+  return waitingAt('urgent', { escalation: { node: 'urgent', plan, attempt, base: 0 }, whisperSeq: attempt + 1, ...extra });
 }
 
 const withPlan = (plan: EscalationPlan = PLAN): EngineContext => ctx({ facts: { escalation: plan } });
@@ -293,7 +293,7 @@ describe('menu', () => {
       action: AuditAction.CallDial,
       leg: 'parent',
       subjectId: 'prov-a',
-      details: { node: 'urgent', target: 'on_call', tier: 1, round: 0, attempt: 0 },
+      details: { node: 'urgent', target: 'on_call', urgency: 'urgent', tier: 1, round: 0, attempt: 0 },
     });
   });
 
@@ -583,7 +583,7 @@ describe('dial_oncall: escalation chain', () => {
     expect(numberNoun(d)).toMatchObject({ number: TIER1, url: whisperUrl(0), method: 'POST', machineDetection: 'Enable' });
     expect(numberNoun(d).url).toBe(`/twilio/voice/whisper?parent=${CALL_SID}&a=0`);
     expect(r.state).toMatchObject({ step: 6, waitingAt: 'urgent', done: false });
-    expect(r.state.escalation).toEqual({ node: 'urgent', plan: PLAN, attempt: 0 });
+    expect(r.state.escalation).toEqual({ node: 'urgent', plan: PLAN, attempt: 0, base: 0 });
     expect(r.effects).toEqual([]);
     expect(actions(r.events)).toEqual([AuditAction.CallTransition, AuditAction.CallDial]);
   });
@@ -595,13 +595,24 @@ describe('dial_oncall: escalation chain', () => {
     expect(numberNoun(dial(r.verbs))).toMatchObject({ number: TIER1, url: whisperUrl(0) });
   });
 
+  it('after a chain connects, reaching the node again starts a fresh chain with new whisper numbers', () => {
+    const connected = run(escalating(1), done('completed', 'accepted'));
+    expect(connected.state.escalation).toBeNull();
+    expect(connected.state.whisperSeq).toBe(2);
+    const again = waitingAt('main_menu', { whisperSeq: connected.state.whisperSeq });
+    const press1: EngineEvent = { kind: 'gather', node: 'main_menu', digits: '1' };
+    expect(step(flow, again, press1, ctx())).toEqual({ kind: 'needs', fact: 'escalation' });
+    const r = run(again, press1, withPlan());
+    expect(numberNoun(dial(r.verbs))).toMatchObject({ number: TIER1, url: whisperUrl(2) });
+  });
+
   it('a chain for another node is not reused: provider_line asks for its own plan', () => {
-    const s = waitingAt('main_menu', { escalation: { node: 'urgent', plan: PLAN, attempt: 3 } });
+    const s = waitingAt('main_menu', { escalation: { node: 'urgent', plan: PLAN, attempt: 3, base: 0 }, whisperSeq: 4 });
     const press5: EngineEvent = { kind: 'gather', node: 'main_menu', digits: '5' };
     expect(step(flow, s, press5, ctx())).toEqual({ kind: 'needs', fact: 'escalation' });
     const r = run(s, press5, withPlan());
-    expect(r.state.escalation).toEqual({ node: 'provider_line', plan: PLAN, attempt: 0 });
-    expect(numberNoun(dial(r.verbs))).toMatchObject({ number: TIER1, url: whisperUrl(0) });
+    expect(r.state.escalation).toEqual({ node: 'provider_line', plan: PLAN, attempt: 0, base: 4 });
+    expect(numberNoun(dial(r.verbs))).toMatchObject({ number: TIER1, url: whisperUrl(4) }); // whisper numbers never repeat within a call
   });
 
   it("completed or answered with the provider's accept → next, with oncall.connected", () => {
@@ -644,7 +655,7 @@ describe('dial_oncall: escalation chain', () => {
         subjectId: 'prov-a',
         details: { node: 'urgent', tier: 1, round: 0, attempt: 0, outcome: 'declined' },
       },
-      { action: AuditAction.CallDial, leg: 'parent', subjectId: 'prov-b', details: { node: 'urgent', target: 'on_call', tier: 2, round: 0, attempt: 1 } },
+      { action: AuditAction.CallDial, leg: 'parent', subjectId: 'prov-b', details: { node: 'urgent', target: 'on_call', urgency: 'urgent', tier: 2, round: 0, attempt: 1 } },
     ]);
     expect(r.effects).toEqual([]);
   });
@@ -706,10 +717,10 @@ describe('dial_oncall: escalation chain', () => {
     expect(dials.map((d) => d.timeout)).toEqual([20, 35, 20, 35]);
     const dialEvents = results.flatMap((r) => r.events.filter((e) => e.action === AuditAction.CallDial));
     expect(dialEvents.map((e) => e.details)).toEqual([
-      { node: 'urgent', target: 'on_call', tier: 1, round: 0, attempt: 0 },
-      { node: 'urgent', target: 'on_call', tier: 2, round: 0, attempt: 1 },
-      { node: 'urgent', target: 'on_call', tier: 1, round: 1, attempt: 2 },
-      { node: 'urgent', target: 'on_call', tier: 2, round: 1, attempt: 3 },
+      { node: 'urgent', target: 'on_call', urgency: 'urgent', tier: 1, round: 0, attempt: 0 },
+      { node: 'urgent', target: 'on_call', urgency: 'urgent', tier: 2, round: 0, attempt: 1 },
+      { node: 'urgent', target: 'on_call', urgency: 'urgent', tier: 1, round: 1, attempt: 2 },
+      { node: 'urgent', target: 'on_call', urgency: 'urgent', tier: 2, round: 1, attempt: 3 },
     ]);
     const failed = results.flatMap((r) => r.events.filter((e) => e.action === AuditAction.OncallAttemptFailed));
     expect(failed.map((e) => e.details)).toEqual([
@@ -758,13 +769,13 @@ describe('dial_oncall: escalation chain', () => {
     expect(again.twiml).toBe(first.twiml);
     expect(again.state).toEqual(first.state);
     expect(again.events).toEqual(first.events);
-    expect(first.state.escalation).toEqual({ node: 'urgent', plan: PLAN, attempt: 3 });
+    expect(first.state.escalation).toEqual({ node: 'urgent', plan: PLAN, attempt: 3, base: 0 });
     expect(numberNoun(dial(first.verbs))).toMatchObject({ number: TIER2, url: whisperUrl(3) });
 
     // A webhook that does not fit re-rings the current attempt, without asking for a plan or restarting the chain.
     const misfit: EngineEvent = { kind: 'gather', node: 'urgent', digits: null };
     const r = run(s, misfit, ctx());
-    expect(r.state.escalation).toEqual({ node: 'urgent', plan: PLAN, attempt: 2 });
+    expect(r.state.escalation).toEqual({ node: 'urgent', plan: PLAN, attempt: 2, base: 0 });
     expect(texts(r.verbs)).toEqual([STILL_TRYING_EN]);
     expect(numberNoun(dial(r.verbs))).toMatchObject({ number: TIER1, url: whisperUrl(2) });
     expect(actions(r.events)).toEqual([AuditAction.CallDial]);
