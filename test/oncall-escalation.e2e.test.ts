@@ -140,6 +140,13 @@ describe('the handoff call', () => {
     const result = await urgentCall([{ status: 'completed', whisperDigits: '1' }]);
     expect(dialled(result)).toEqual([BACKUP]);
   });
+
+  it('DST: on the fall-back Sunday the 08:00 hand-off happens at 13:00 UTC, not 12:00', async () => {
+    now = new Date('2026-11-01T12:30:00Z'); // 07:30 EST: Saturday's doctor is still on call
+    expect(dialled(await urgentCall([{ status: 'completed', whisperDigits: '1' }]))).toEqual([BACKUP]);
+    now = new Date('2026-11-01T13:30:00Z'); // 08:30 EST: handed off
+    expect(dialled(await urgentCall([{ status: 'completed', whisperDigits: '1' }]))).toEqual([PRIMARY]);
+  });
 });
 
 describe('all tiers fail: urgent voicemail, pages until acknowledged', () => {
