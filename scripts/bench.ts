@@ -13,10 +13,11 @@
 import { Scope } from './bench/scope.js';
 import { benchAbort } from './bench/abort.js';
 import type { Bench } from './bench/types.js';
+import { voicemailBench } from './bench/voicemail.js';
 import { webhookBench } from './bench/webhook.js';
 
 /** Add further sections here; they run in this order. */
-const benches: Bench[] = [webhookBench];
+const benches: Bench[] = [webhookBench, voicemailBench];
 
 const USAGE = `usage: npm run bench -- [name ...] [--list]\nsections:\n${benches.map((b) => `  ${b.name.padEnd(10)} ${b.description}`).join('\n')}`;
 

@@ -13,6 +13,8 @@ import { loadFlows } from './calls/flow-loader.js';
 import { createQueues, startWorker, type Queues } from './adapters/queue.js';
 import { createTwilioRest, type TwilioRest } from './adapters/twilio-rest.js';
 import { processPageJob, type PageJobData } from './oncall/paging.js';
+import { markFailed, processVoicemailJob, type VoicemailJobData } from './voicemail/pipeline.js';
+import { processMaintenanceJob, scheduleMaintenance, type MaintenanceJobData } from './voicemail/maintenance.js';
 
 /** Everything the service talks to, started in order and closed in reverse (Medplum's initAppServices). */
 export interface Services {
@@ -36,6 +38,8 @@ export interface StartOptions {
   migrate?: boolean;
   /** Run the job workers in this process (default true). */
   workers?: boolean;
+  /** Register the repeating maintenance jobs (reconciler, retention); default true. */
+  schedule?: boolean;
   twilio?: TwilioRest;
 }
 
@@ -104,8 +108,17 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
     };
     if (opts.workers !== false) {
       const pages = startWorker<PageJobData>(config, 'pages', async (job) => processPageJob(services, job.data));
+      const voicemail = startWorker<VoicemailJobData>(config, 'voicemail', async (job) => processVoicemailJob(services, job.data), 2);
+      // A job out of attempts (or failed for good) lands in the dead-letter list.
+      voicemail.on('failed', (job, err) => {
+        if (!job) return;
+        const final = err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+        if (final) void markFailed(services, job.data, err.message).catch(() => undefined);
+      });
+      const maintenance = startWorker<MaintenanceJobData>(config, 'maintenance', async (job) => processMaintenanceJob(services, job.data), 1);
+      if (opts.schedule !== false) await scheduleMaintenance(services);
       // Workers stop first, before the pools they use.
-      closers.push(() => pages.close());
+      closers.push(() => pages.close(), () => voicemail.close(), () => maintenance.close());
     }
     return services;
   } catch (err) {

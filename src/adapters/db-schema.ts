@@ -16,6 +16,8 @@ export interface PracticesTable {
   languages: ColumnType<string[], string[] | undefined, string[]>;
   weekly_hours: ColumnType<unknown, string | undefined, string>;
   holidays: ColumnType<unknown, string | undefined, string>;
+  voicemail_retention_days: Generated<number>;
+  voicemail_transcription: Generated<boolean>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -102,6 +104,7 @@ export interface ProvidersTable {
   sms_phone: string | null;
   is_practice_admin: Generated<boolean>;
   active: Generated<boolean>;
+  pin_hash: string | null;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -174,6 +177,46 @@ export interface PagesTable {
   created_at: CreatedAt;
 }
 
+export type VoicemailState = 'received' | 'stored' | 'complete' | 'failed' | 'expired';
+
+export interface VoicemailsTable {
+  id: Generated<string>;
+  practice_id: string;
+  call_sid: string;
+  recording_sid: string;
+  reference_code: string;
+  urgency: 'urgent' | 'routine';
+  caller_verified: Generated<boolean>;
+  patient_id: string | null;
+  flow_node: string | null;
+  duration_seconds: number | null;
+  state: Generated<VoicemailState>;
+  storage_key: string | null;
+  content_type: string | null;
+  plaintext_bytes: ColumnType<string | null, number | null | undefined, number | null>;
+  plaintext_sha256: string | null;
+  ciphertext_bytes: ColumnType<string | null, number | null | undefined, number | null>;
+  attempts: Generated<number>;
+  last_error: string | null;
+  stored_at: Date | null;
+  twilio_deleted_at: Date | null;
+  notified_at: Date | null;
+  audio_deleted_at: Date | null;
+  acknowledged_at: Date | null;
+  acknowledged_by: string | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface PlaybackTokensTable {
+  token_hash: string;
+  voicemail_id: string;
+  issued_to: string;
+  expires_at: Date;
+  used_at: Date | null;
+  created_at: CreatedAt;
+}
+
 export interface Database {
   practices: PracticesTable;
   practice_numbers: PracticeNumbersTable;
@@ -188,4 +231,6 @@ export interface Database {
   escalation_policies: EscalationPoliciesTable;
   call_legs: CallLegsTable;
   pages: PagesTable;
+  voicemails: VoicemailsTable;
+  playback_tokens: PlaybackTokensTable;
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { KMS } from '@aws-sdk/client-kms';
 import {
   buildClient,
+  cacheClients,
   CommitmentPolicy,
   getClient,
   KmsKeyringNode,
@@ -19,6 +20,8 @@ import type { Config } from '../config.js';
  */
 
 const { encrypt, decrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
+
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
 
 export interface Keyring {
   keyring: KeyringNode;
@@ -53,10 +56,21 @@ export async function createKeyring(config: Config): Promise<Keyring> {
   const { kmsKeyId, kmsEndpoint, region } = config.aws;
   if (kmsKeyId) {
     if (!config.blindIndexKey) throw new Error('BLIND_INDEX_KEY: required when KMS_KEY_ID is set');
-    const clientProvider = getClient(KMS, {
-      region,
-      ...(kmsEndpoint ? { endpoint: kmsEndpoint } : {}),
-    });
+    // Stored data keys name the key ARN KMS returned, and the keyring only decrypts those whose ARN
+    // it was configured with: an alias or bare key id would encrypt but could never decrypt.
+    if (!KMS_KEY_ARN.test(kmsKeyId)) {
+      throw new Error('KMS_KEY_ID: expected a key ARN (arn:aws:kms:<region>:<account>:key/<key-id>), not an alias or bare id');
+    }
+    // The aggregated `KMS` class (it has generateDataKey/encrypt/decrypt methods), not the bare
+    // KMSClient. Credentials come from the SDK's default chain (environment, profile, role).
+    // cacheClients keeps one client per region once KMS has answered, instead of one per call.
+    const clientProvider = cacheClients(
+      getClient(KMS, {
+        region,
+        ...(kmsEndpoint ? { endpoint: kmsEndpoint } : {}),
+        requestHandler: { connectionTimeout: 5_000 },
+      }),
+    );
     return {
       kind: 'kms',
       keyring: new KmsKeyringNode({ generatorKeyId: kmsKeyId, clientProvider }),

@@ -4,12 +4,14 @@ import { ensureSchema } from './postgres.js';
 import * as m0001 from './migrations/0001-platform.js';
 import * as m0002 from './migrations/0002-call-flows.js';
 import * as m0003 from './migrations/0003-oncall.js';
+import * as m0004 from './migrations/0004-voicemail.js';
 
 /** Every migration, in order. Names sort the same way they apply. */
 const MIGRATIONS: Record<string, Migration> = {
   '0001-platform': m0001,
   '0002-call-flows': m0002,
   '0003-oncall': m0003,
+  '0004-voicemail': m0004,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -8,7 +8,7 @@ import type { Config } from '../config.js';
  * Job payloads carry ids only, never PHI: BullMQ stores them in clear text.
  */
 
-export const QUEUE_NAMES = ['pages'] as const;
+export const QUEUE_NAMES = ['pages', 'voicemail', 'maintenance'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
 export function bullPrefix(config: Config): string {
@@ -39,16 +39,26 @@ export const DEFAULT_JOB_OPTIONS: JobsOptions = {
 
 export interface Queues {
   pages: Queue;
+  voicemail: Queue;
+  maintenance: Queue;
   close(): Promise<void>;
 }
 
 export function createQueues(config: Config): Queues {
-  const pages = new Queue('pages', { connection: bullConnection(config), prefix: bullPrefix(config), defaultJobOptions: DEFAULT_JOB_OPTIONS });
-  pages.on('error', () => undefined);
+  const make = (name: QueueName): Queue => {
+    const q = new Queue(name, { connection: bullConnection(config), prefix: bullPrefix(config), defaultJobOptions: DEFAULT_JOB_OPTIONS });
+    q.on('error', () => undefined);
+    return q;
+  };
+  const pages = make('pages');
+  const voicemail = make('voicemail');
+  const maintenance = make('maintenance');
   return {
     pages,
+    voicemail,
+    maintenance,
     close: async () => {
-      await pages.close();
+      await Promise.all([pages.close(), voicemail.close(), maintenance.close()]);
     },
   };
 }

@@ -23,6 +23,7 @@ export const VoiceWebhookSchema = z.object({
   RecordingSid: sid('RE').optional(),
   RecordingStatus: z.enum(['in-progress', 'completed', 'absent', 'failed']).optional(),
   RecordingDuration: z.coerce.number().int().min(-1).optional(),
+  RecordingUrl: z.string().max(500).optional(),
   ErrorCode: z.string().max(16).optional(),
   AnsweredBy: z.string().max(32).regex(/^[a-z_]+$/).optional(),
 });

@@ -8,6 +8,7 @@ import { parseEntry } from '../verification/entry.js';
 import { matchPatient } from '../verification/identity.js';
 import { clearFailures, isLockedOut, recordFailure } from '../verification/lockout.js';
 import { getCall, recordCallEvent } from './records.js';
+import { checkRecordingUrl, receiveRecording } from '../voicemail/pipeline.js';
 import {
   initialState,
   step,
@@ -44,14 +45,25 @@ export type FlowRequest = { kind: 'incoming' } | { kind: 'action'; step: number;
  * clear it at once; other instances follow within PRACTICE_CACHE_MS.
  */
 export const PRACTICE_CACHE_MS = 5_000;
-const practiceCache = new Map<string, { found: { practice: Practice; flowId: string }; at: number }>();
+type PracticeCache = Map<string, { found: { practice: Practice; flowId: string }; at: number }>;
+/** One cache per running service (tests run several side by side in one process). */
+const practiceCaches = new WeakMap<Services, PracticeCache>();
 
-export function invalidatePracticeCache(): void {
-  practiceCache.clear();
+function cacheOf(services: Services): PracticeCache {
+  let cache = practiceCaches.get(services);
+  if (!cache) {
+    cache = new Map();
+    practiceCaches.set(services, cache);
+  }
+  return cache;
+}
+
+export function invalidatePracticeCache(services: Services): void {
+  cacheOf(services).clear();
 }
 
 export function cachedFallbackNumber(services: Services, to: string | undefined): string | null {
-  const entry = to ? practiceCache.get(to) : undefined;
+  const entry = to ? cacheOf(services).get(to) : undefined;
   return entry?.found.practice.fallbackNumber ?? services.config.fallbackNumber ?? null;
 }
 
@@ -61,11 +73,12 @@ export function failSafeTwiml(services: Services, to: string | undefined): strin
 }
 
 async function loadPractice(services: Services, to: string): Promise<{ practice: Practice; flowId: string } | null> {
-  const cached = practiceCache.get(to);
+  const cache = cacheOf(services);
+  const cached = cache.get(to);
   if (cached && Date.now() - cached.at < PRACTICE_CACHE_MS) return cached.found;
   const found = await findPracticeByNumber(services.db, to);
-  if (found) practiceCache.set(to, { found, at: Date.now() });
-  else practiceCache.delete(to);
+  if (found) cache.set(to, { found, at: Date.now() });
+  else cache.delete(to);
   return found;
 }
 
@@ -327,14 +340,19 @@ export async function handleCallStatus(services: Services, p: VoiceWebhook): Pro
   }
 }
 
-/** Twilio's recording status callback. Storage of the audio is the voicemail pipeline's job. */
+/**
+ * Twilio's recording status callback. A completed recording becomes a voicemail row and a job
+ * of the voicemail pipeline; its media is fetched only from a URL we build, so a RecordingUrl
+ * pointing anywhere but the configured account on the Twilio API host is refused.
+ */
 export async function handleRecordingStatus(services: Services, p: VoiceWebhook, meta: { node: string | null; urgency: string | null; verified: boolean }): Promise<void> {
   // Recording callbacks carry no To/From: the call record says whose call it was.
   const call = await getCall(services.db, p.CallSid);
+  const practiceId = call?.practiceId ?? null;
   await services.audit({
     action: AuditAction.VoicemailRecordingStatus,
     actor: 'twilio',
-    practiceId: call?.practiceId ?? null,
+    practiceId,
     callSid: p.CallSid,
     leg: 'parent',
     subjectId: p.RecordingSid ?? null,
@@ -345,5 +363,26 @@ export async function handleRecordingStatus(services: Services, p: VoiceWebhook,
       urgency: meta.urgency,
       verified: meta.verified,
     },
+  });
+  if (p.RecordingStatus !== 'completed' || !p.RecordingSid) return;
+  const check = checkRecordingUrl(p.RecordingUrl, services.config.twilio.apiBaseUrl, services.config.twilio.accountSid, p.RecordingSid);
+  if (!check.ok || p.AccountSid !== services.config.twilio.accountSid) {
+    await services.audit({
+      action: AuditAction.VoicemailRecordingUrlRefused,
+      actor: 'twilio',
+      practiceId,
+      callSid: p.CallSid,
+      subjectId: p.RecordingSid,
+      details: { reason: check.ok ? 'foreign_account' : check.reason },
+    });
+    return;
+  }
+  await receiveRecording(services, {
+    callSid: p.CallSid,
+    recordingSid: p.RecordingSid,
+    durationSeconds: p.RecordingDuration ?? null,
+    urgency: meta.urgency === 'urgent' ? 'urgent' : 'routine',
+    node: meta.node,
+    source: 'callback',
   });
 }

@@ -5,6 +5,7 @@ import { failSafe } from '../calls/fail-safe.js';
 import { apiRouter } from './api-routes.js';
 import { requestContext } from './request-context.js';
 import { twilioRouter } from './twilio-routes.js';
+import { playbackRouter } from './voicemail-routes.js';
 
 export function createApp(services: Services): express.Express {
   const app = express();
@@ -29,6 +30,8 @@ export function createApp(services: Services): express.Express {
   app.use('/audio', express.static(services.config.audioDir, { index: false, dotfiles: 'ignore', fallthrough: true, maxAge: '1h' }));
   app.use('/twilio', twilioRouter(services));
   app.use('/api', apiRouter(services));
+  // Single-use voicemail links (<Play> on the access line): the token is the credential.
+  app.use(playbackRouter(services));
 
   app.use((_req, res) => {
     res.status(404).json({ error: 'not_found' });

@@ -61,7 +61,7 @@ export function practiceRouter(services: Services): express.Router {
     const patch = PracticePatchSchema.safeParse(req.body);
     if (!patch.success) return badRequest(res, problems(patch.error));
     const updated = await updatePractice(services.db, id.data, patch.data);
-    invalidatePracticeCache();
+    invalidatePracticeCache(services);
     if (!updated) return void res.status(404).json({ error: 'not_found' });
     await services.audit({
       action: AuditAction.AdminPracticeUpdated,
@@ -85,7 +85,7 @@ export function practiceRouter(services: Services): express.Router {
       return badRequest(res, `flowId: no flow "${body.data.flowId}"; known: ${[...services.flows.keys()].join(', ')}`);
     }
     const outcome = await upsertPracticeNumber(services.db, id.data, number.data, body.data.flowId);
-    invalidatePracticeCache();
+    invalidatePracticeCache(services);
     if (outcome === 'taken') return void res.status(409).json({ error: 'conflict', message: 'that number belongs to another practice' });
     await services.audit({
       action: AuditAction.AdminNumberUpdated,
@@ -104,7 +104,7 @@ export function practiceRouter(services: Services): express.Router {
     if (!number.success) return badRequest(res, 'the number must be E.164, such as +12025550100 (URL-encode the +)');
     if (!(await permit(services, req, res, ['admin'], id.data, id.data))) return;
     const removed = await removePracticeNumber(services.db, id.data, number.data);
-    invalidatePracticeCache();
+    invalidatePracticeCache(services);
     if (!removed) return void res.status(404).json({ error: 'not_found' });
     await services.audit({
       action: AuditAction.AdminNumberUpdated,

@@ -15,7 +15,8 @@ export function requestContext(req: Request, res: Response, next: NextFunction):
       // Path only: never the query string or the body.
       logger.info('request', {
         method: req.method,
-        route: (req.originalUrl.split('?')[0] ?? '').slice(0, 120),
+        // Path only, and never a playback link's token (it is a credential).
+        route: (req.originalUrl.split('?')[0] ?? '').replace(/^\/playback\/[^/]+/, '/playback/:token').slice(0, 120),
         statusCode: res.statusCode,
         durationMs: Number(process.hrtime.bigint() - started) / 1e6,
       });

@@ -13,6 +13,7 @@ import {
 import { verifyTwilioSignature } from './twilio-auth.js';
 import { handleWhisper, handleWhisperAnswer, type WhisperQuery } from '../oncall/whisper-service.js';
 import { handleSmsIncoming } from '../oncall/sms-service.js';
+import { handleAccessAction, handleAccessIncoming } from '../voicemail/access-line.js';
 
 const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
 const NODE_ID = /^[a-z][a-z0-9_]{0,40}$/;
@@ -107,6 +108,15 @@ export function twilioRouter(services: Services): express.Router {
       const q = whisperQuery(req);
       return q ? handleWhisperAnswer(services, q, p).catch(() => HANGUP_TWIML) : HANGUP_TWIML;
     }, HANGUP_TWIML),
+  );
+  // The provider access line (a number whose voice URL is /twilio/voice/access): PIN, then urgent voicemails.
+  router.post('/voice/access', voiceRoute(services, (p) => handleAccessIncoming(services, p)));
+  router.post(
+    '/voice/access-action',
+    voiceRoute(services, async (p, req) => {
+      const s = queryString(req, 's');
+      return s && /^\d{1,4}$/.test(s) ? handleAccessAction(services, Number(s), p) : null;
+    }),
   );
   router.post('/sms/incoming', async (req, res) => {
     try {

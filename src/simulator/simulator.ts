@@ -45,6 +45,10 @@ export interface SimulatorOptions {
   now?: () => Date;
   /** Loop guard: the most TwiML documents one call may fetch (all legs). Default 100. */
   maxSteps?: number;
+  /** Base of the RecordingUrl Twilio reports (a loopback double in tests). Default https://api.twilio.com. */
+  twilioApiBaseUrl?: string;
+  /** Called with each new recording before its callbacks are posted (so a double can hold the media). */
+  onRecording?: (recording: { recordingSid: string; callSid: string; seconds: number; status: string }) => void | Promise<void>;
 }
 
 export interface DialOutcome {
@@ -389,7 +393,9 @@ class CallRun {
     this.elapsed += seconds + (outcome.digits === undefined ? 0 : 1) + (status === 'absent' ? verb.timeout : 0);
 
     const recordingSid = newSid('RE');
-    const recordingUrl = `https://api.twilio.com/${API_VERSION}/Accounts/${this.options.accountSid}/Recordings/${recordingSid}`;
+    const apiBase = (this.options.twilioApiBaseUrl ?? 'https://api.twilio.com').replace(/\/+$/, '');
+    const recordingUrl = `${apiBase}/${API_VERSION}/Accounts/${this.options.accountSid}/Recordings/${recordingSid}`;
+    await this.options.onRecording?.({ recordingSid, callSid: leg.params()['CallSid'] ?? '', seconds, status });
     const callback = verb.recordingStatusCallback !== undefined
       ? this.resolve(verb.recordingStatusCallback, doc.endpoint, 'Record recordingStatusCallback')
       : undefined;

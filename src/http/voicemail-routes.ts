@@ -1,0 +1,130 @@
+import express from 'express';
+import { z } from 'zod';
+import type { Services } from '../services.js';
+import { AuditAction } from '../audit/events.js';
+import { retryVoicemail } from '../voicemail/pipeline.js';
+import {
+  acknowledgeVoicemail,
+  getVoicemail,
+  issuePlaybackToken,
+  listDeadLetter,
+  listVoicemails,
+  playability,
+  playbackUrl,
+  redeemPlaybackLink,
+  streamVoicemail,
+} from '../voicemail/playback.js';
+import { permit, principalOf } from './api-auth.js';
+
+const Uuid = z.string().uuid();
+const ListQuery = z.strictObject({
+  state: z.enum(['received', 'stored', 'complete', 'failed', 'expired']).optional(),
+  urgency: z.enum(['urgent', 'routine']).optional(),
+  from: z.coerce.date().optional(),
+  to: z.coerce.date().optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+
+function badRequest(res: express.Response, message: string): void {
+  res.status(400).json({ error: 'bad_request', message });
+}
+
+function notFound(res: express.Response): void {
+  res.status(404).json({ error: 'not_found' });
+}
+
+/** Voicemails of the key's practice: metadata, listening, acknowledgement, the dead-letter list. */
+export function voicemailRouter(services: Services): express.Router {
+  const router = express.Router();
+
+  router.get('/voicemails', async (req, res) => {
+    const q = ListQuery.safeParse(req.query);
+    if (!q.success) return badRequest(res, q.error.issues.map((i) => `${i.path.join('.') || 'query'}: ${i.message}`).join('; '));
+    const practiceId = principalOf(res).practiceId;
+    if (!(await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], practiceId))) return;
+    res.json({ voicemails: await listVoicemails(services.db, practiceId, q.data) });
+  });
+
+  router.get('/voicemails/dead-letter', async (req, res) => {
+    const practiceId = principalOf(res).practiceId;
+    if (!(await permit(services, req, res, ['admin'], practiceId))) return;
+    res.json({ voicemails: await listDeadLetter(services.db, practiceId) });
+  });
+
+  router.get('/voicemails/:id/audio', async (req, res) => {
+    const id = Uuid.safeParse(req.params.id);
+    if (!id.success) return badRequest(res, 'id must be a UUID');
+    const principal = principalOf(res);
+    // An auditor reads the metadata and the audit log, never the audio.
+    if (!(await permit(services, req, res, ['admin', 'staff', 'provider'], principal.practiceId, id.data))) return;
+    const row = await getVoicemail(services.db, principal.practiceId, id.data);
+    if (!row) return notFound(res);
+    await streamVoicemail(services, row, res, req.get('range'), { actor: `api_key:${principal.keyId}`, via: 'api' }, { head: req.method === 'HEAD' });
+  });
+
+  router.post('/voicemails/:id/ack', async (req, res) => {
+    const id = Uuid.safeParse(req.params.id);
+    if (!id.success) return badRequest(res, 'id must be a UUID');
+    const principal = principalOf(res);
+    if (!(await permit(services, req, res, ['admin', 'staff', 'provider'], principal.practiceId, id.data))) return;
+    const ack = await acknowledgeVoicemail(services, { practiceId: principal.practiceId, id: id.data, by: `api_key:${principal.keyId}`, via: 'api' });
+    if (ack.result === 'not_found') return notFound(res);
+    res.json(ack);
+  });
+
+  router.post('/voicemails/:id/retry', async (req, res) => {
+    const id = Uuid.safeParse(req.params.id);
+    if (!id.success) return badRequest(res, 'id must be a UUID');
+    const principal = principalOf(res);
+    if (!(await permit(services, req, res, ['admin'], principal.practiceId, id.data))) return;
+    const row = await getVoicemail(services.db, principal.practiceId, id.data);
+    if (!row) return notFound(res);
+    if (row.state !== 'failed') return void res.status(409).json({ error: 'conflict', message: `only a failed voicemail can be retried; this one is ${row.state}` });
+    if (!(await retryVoicemail(services, principal.practiceId, id.data))) {
+      return void res.status(409).json({ error: 'conflict', message: 'the voicemail changed state; read it again' });
+    }
+    await services.audit({
+      action: AuditAction.VoicemailRequeued,
+      actor: `api_key:${principal.keyId}`,
+      practiceId: principal.practiceId,
+      callSid: row.call_sid,
+      subjectId: row.id,
+      details: { previousError: row.last_error, attempts: row.attempts },
+    });
+    res.status(202).json({ id: row.id, state: 'received' });
+  });
+
+  router.post('/voicemails/:id/playback-link', async (req, res) => {
+    const id = Uuid.safeParse(req.params.id);
+    if (!id.success) return badRequest(res, 'id must be a UUID');
+    const principal = principalOf(res);
+    if (!(await permit(services, req, res, ['admin', 'staff', 'provider'], principal.practiceId, id.data))) return;
+    const row = await getVoicemail(services.db, principal.practiceId, id.data);
+    if (!row) return notFound(res);
+    const playable = playability(row);
+    if (!playable.ok) {
+      if (playable.reason === 'not_stored') return void res.status(409).json({ error: 'not_stored', message: 'this voicemail is not stored yet; try again in a minute' });
+      return notFound(res);
+    }
+    const { token, expiresAt } = await issuePlaybackToken(services.db, row.id, `api_key:${principal.keyId}`, services.clock());
+    res.status(201).json({ url: playbackUrl(services.config.publicBaseUrl, token), expiresAt: expiresAt.toISOString() });
+  });
+
+  return router;
+}
+
+/**
+ * `GET /playback/:token` — no API key: the single-use token is the credential. Unknown, used
+ * and expired tokens (and audio gone since) get the same 404. Only GET (Twilio's <Play> fetches
+ * with GET): a HEAD would have to leave the token unused, and request logs carry the path.
+ */
+export function playbackRouter(services: Services): express.Router {
+  const router = express.Router();
+  router.get('/playback/:token', async (req, res) => {
+    if (req.method === 'HEAD') return void res.status(405).setHeader('Allow', 'GET').end();
+    const link = await redeemPlaybackLink(services.db, req.params.token, services.clock());
+    if (!link) return notFound(res);
+    await streamVoicemail(services, link.row, res, req.get('range'), { actor: 'playback_token', via: 'link', details: { issuedTo: link.issuedTo } });
+  });
+  return router;
+}

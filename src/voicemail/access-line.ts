@@ -1,0 +1,378 @@
+import { timingSafeEqual } from 'node:crypto';
+import twilio from 'twilio';
+import { blindIndex } from '../adapters/keyring.js';
+import { AuditAction, type AuditEvent } from '../audit/events.js';
+import { EMERGENCY_DISCLAIMER, unknownNumber, type StepEvent } from '../calls/fail-safe.js';
+import { recordCallEvent } from '../calls/records.js';
+import { normaliseE164, type VoiceWebhook } from '../calls/twilio-params.js';
+import { PHONE_INDEX, pinHash } from '../patients/store.js';
+import { findPracticeByNumber } from '../practices/store.js';
+import type { Services } from '../services.js';
+import { clearFailures, isLockedOut, recordFailure } from '../verification/lockout.js';
+import { acknowledgeVoicemail, getVoicemail, issuePlaybackToken, pendingUrgentIds, playability, playbackUrl } from './playback.js';
+
+/**
+ * The provider access line: a practice points one of its numbers at /twilio/voice/access. The
+ * caller ID must be an active provider of the practice that owns the number and the PIN must
+ * match that provider's; until then nothing is said about voicemails. Then each unacknowledged
+ * urgent voicemail is played (oldest first) through a fresh single-use playback link.
+ *
+ * `decideAccess` and `renderAccess` are pure; `handleAccessIncoming` / `handleAccessAction` do
+ * the I/O around them (Redis state with ids only, the lockout, acknowledgements, audit).
+ */
+
+const { VoiceResponse } = twilio.twiml;
+const VOICE = { voice: 'Polly.Joanna', language: 'en-US' } as const;
+
+export const ACCESS_PATH = '/twilio/voice/access';
+export const ACCESS_ACTION_PATH = '/twilio/voice/access-action';
+export const PIN_FINISH_KEY = '#';
+export const MARK_HEARD = '1';
+export const REPEAT_MESSAGE = '2';
+export const END_CALL = '9';
+export const MAX_PIN_TRIES = 3;
+export const ACCESS_STATE_TTL_SECONDS = 60 * 60;
+const PIN_PATTERN = /^\d{4,8}$/;
+
+// ---------------------------------------------------------------------------
+// Pure: state, events, decisions, TwiML
+
+/** Per-call state, in Redis under `access:<CallSid>`: ids and counters only. */
+export interface AccessState {
+  practiceId: string;
+  /** The step the next action URL carries. */
+  step: number;
+  phase: 'pin' | 'listen' | 'done';
+  tries: number;
+  providerId: string | null;
+  /** Urgent voicemails found at verification, oldest first. */
+  queue: string[];
+  /** The message being heard (an id of `queue`), and its number as spoken. */
+  current: string | null;
+  number: number;
+  /** What the caller was last told: a retried webhook hears it again. */
+  last: Speech;
+}
+
+export type PinOutcome =
+  | { kind: 'match'; providerId: string; urgent: string[] }
+  | { kind: 'no_match'; reason: 'no_caller_id' | 'not_provider' | 'wrong_pin' | 'invalid'; lockedNow: boolean }
+  | { kind: 'locked' }
+  | { kind: 'timeout' };
+
+export type AccessEvent =
+  | { kind: 'pin'; outcome: PinOutcome }
+  /** `pending`: which of the queue are still unacknowledged and playable now. */
+  | { kind: 'key'; digits: string | null; pending: readonly string[] };
+
+export type Speech =
+  | { kind: 'ask_pin'; first: boolean; reason: 'start' | 'not_accepted' | 'timeout' }
+  | { kind: 'locked' }
+  | { kind: 'refused' }
+  | { kind: 'none' }
+  | { kind: 'message'; voicemailId: string; number: number; intro: number | null; acked: boolean }
+  /** The menu again, without the audio: after a key that means nothing, or when the audio is gone. */
+  | { kind: 'menu_again'; voicemailId: string; reason: 'invalid_key' | 'unavailable' }
+  | { kind: 'none_left'; acked: boolean }
+  | { kind: 'goodbye' };
+
+export type AccessEffect = { kind: 'ack'; voicemailId: string };
+
+export interface AccessDecision {
+  state: AccessState;
+  speech: Speech;
+  effects: AccessEffect[];
+  events: StepEvent[];
+}
+
+export function initialAccessState(practiceId: string): AccessState {
+  const speech: Speech = { kind: 'ask_pin', first: true, reason: 'start' };
+  return { practiceId, step: 1, phase: 'pin', tries: 0, providerId: null, queue: [], current: null, number: 0, last: speech };
+}
+
+/** Pure: what the caller hears next, given what they did. */
+export function decideAccess(state: AccessState, event: AccessEvent): AccessDecision {
+  const next = (patch: Partial<AccessState>, speech: Speech, effects: AccessEffect[] = [], events: StepEvent[] = []): AccessDecision => ({
+    state: { ...state, ...patch, step: state.step + 1, last: speech },
+    speech,
+    effects,
+    events,
+  });
+  if (state.phase === 'done') return next({}, { kind: 'goodbye' });
+
+  if (state.phase === 'pin') {
+    if (event.kind !== 'pin') return next({}, state.last);
+    const o = event.outcome;
+    const attempt = state.tries + 1;
+    switch (o.kind) {
+      case 'match': {
+        const verified: StepEvent = { action: AuditAction.AccessLineVerified, subjectId: o.providerId, details: { attempt, urgentWaiting: o.urgent.length } };
+        const first = o.urgent[0];
+        if (first === undefined) return next({ phase: 'done', tries: attempt, providerId: o.providerId }, { kind: 'none' }, [], [verified]);
+        return next(
+          { phase: 'listen', tries: attempt, providerId: o.providerId, queue: o.urgent, current: first, number: 1 },
+          { kind: 'message', voicemailId: first, number: 1, intro: o.urgent.length, acked: false },
+          [],
+          [verified],
+        );
+      }
+      case 'locked':
+        return next({ phase: 'done', tries: attempt }, { kind: 'locked' }, [], [{ action: AuditAction.AccessLineRefused, details: { reason: 'locked', attempt } }]);
+      case 'no_match':
+      case 'timeout': {
+        const reason = o.kind === 'timeout' ? 'timeout' : o.reason;
+        const lockedNow = o.kind === 'no_match' && o.lockedNow;
+        const final = lockedNow || attempt >= MAX_PIN_TRIES;
+        const refused: StepEvent = { action: AuditAction.AccessLineRefused, details: { reason, attempt, lockedNow, final } };
+        if (final) return next({ phase: 'done', tries: attempt }, lockedNow ? { kind: 'locked' } : { kind: 'refused' }, [], [refused]);
+        return next({ tries: attempt }, { kind: 'ask_pin', first: false, reason: o.kind === 'timeout' ? 'timeout' : 'not_accepted' }, [], [refused]);
+      }
+      default:
+        return o satisfies never;
+    }
+  }
+
+  // phase 'listen'
+  if (event.kind !== 'key' || state.current === null) return next({}, state.last);
+  const current = state.current;
+  const pending = new Set(event.pending);
+  switch (event.digits) {
+    case MARK_HEARD: {
+      const after = state.queue.slice(state.queue.indexOf(current) + 1).find((id) => pending.has(id));
+      const ack: AccessEffect = { kind: 'ack', voicemailId: current };
+      if (after === undefined) return next({ phase: 'done', current: null }, { kind: 'none_left', acked: true }, [ack]);
+      const number = state.number + 1;
+      return next({ current: after, number }, { kind: 'message', voicemailId: after, number, intro: null, acked: true }, [ack]);
+    }
+    case REPEAT_MESSAGE:
+      return next({}, { kind: 'message', voicemailId: current, number: state.number, intro: null, acked: false });
+    case END_CALL:
+      return next({ phase: 'done', current: null }, { kind: 'goodbye' });
+    default:
+      return next({}, { kind: 'menu_again', voicemailId: current, reason: 'invalid_key' });
+  }
+}
+
+function spokenDigits(s: string): string {
+  return s.split('').join(' ');
+}
+
+export interface RenderContext {
+  /** The step the Gather's action carries (the state's `step` after the decision). */
+  step: number;
+  practiceName: string;
+  /** For `message`: the voicemail's reference code and a fresh single-use playback URL. */
+  message?: { referenceCode: string; playUrl: string };
+}
+
+/** Pure: the TwiML for one thing said. */
+export function renderAccess(speech: Speech, ctx: RenderContext): string {
+  const vr = new VoiceResponse();
+  const action = `${ACCESS_ACTION_PATH}?s=${ctx.step}`;
+  const menu = (): void => {
+    const g = vr.gather({ input: ['dtmf'], numDigits: 1, timeout: 10, action, method: 'POST' });
+    g.say(VOICE, `Press ${MARK_HEARD} to mark it heard and hear the next, ${REPEAT_MESSAGE} to hear it again, ${END_CALL} to end.`);
+    // No key: the Gather falls through.
+    vr.say(VOICE, 'Goodbye.');
+    vr.hangup();
+  };
+  switch (speech.kind) {
+    case 'ask_pin': {
+      if (speech.first) {
+        vr.say(VOICE, EMERGENCY_DISCLAIMER);
+        vr.say(VOICE, `This is the provider line for ${ctx.practiceName}.`);
+      } else {
+        vr.say(VOICE, speech.reason === 'timeout' ? 'We did not receive a PIN.' : 'That PIN was not accepted.');
+      }
+      const g = vr.gather({ input: ['dtmf'], finishOnKey: PIN_FINISH_KEY, timeout: 10, action, method: 'POST', actionOnEmptyResult: true });
+      g.say(VOICE, 'Please enter your PIN, then press pound.');
+      break;
+    }
+    case 'locked':
+      vr.say(VOICE, 'Too many attempts. Please try again later. Goodbye.');
+      vr.hangup();
+      break;
+    case 'refused':
+      vr.say(VOICE, 'That PIN was not accepted. Goodbye.');
+      vr.hangup();
+      break;
+    case 'none':
+      vr.say(VOICE, 'You have no new urgent voicemails. Goodbye.');
+      vr.hangup();
+      break;
+    case 'message': {
+      if (!ctx.message) throw new Error('renderAccess: a message needs its reference code and playback URL');
+      if (speech.acked) vr.say(VOICE, 'Marked as heard.');
+      if (speech.intro !== null) vr.say(VOICE, `You have ${speech.intro} new urgent ${speech.intro === 1 ? 'voicemail' : 'voicemails'}.`);
+      vr.say(VOICE, `Message ${speech.number}, reference ${spokenDigits(ctx.message.referenceCode)}.`);
+      vr.play(ctx.message.playUrl);
+      menu();
+      break;
+    }
+    case 'menu_again':
+      vr.say(VOICE, speech.reason === 'invalid_key' ? 'Sorry, that key is not valid.' : 'That message is no longer available.');
+      menu();
+      break;
+    case 'none_left':
+      vr.say(VOICE, `${speech.acked ? 'Marked as heard. ' : ''}There are no more new urgent voicemails. Goodbye.`);
+      vr.hangup();
+      break;
+    case 'goodbye':
+      vr.say(VOICE, 'Goodbye.');
+      vr.hangup();
+      break;
+    default:
+      return speech satisfies never;
+  }
+  return vr.toString();
+}
+
+/** Pure: equal-length hex digests compared in constant time. */
+export function sameDigest(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'hex');
+  const y = Buffer.from(b, 'hex');
+  return x.length === y.length && x.length > 0 && timingSafeEqual(x, y);
+}
+
+// ---------------------------------------------------------------------------
+// I/O
+
+const stateKey = (callSid: string): string => `access:${callSid}`;
+
+async function loadState(services: Services, callSid: string): Promise<AccessState | null> {
+  const raw = await services.redis.get(stateKey(callSid));
+  return raw ? (JSON.parse(raw) as AccessState) : null;
+}
+
+async function saveState(services: Services, callSid: string, state: AccessState): Promise<void> {
+  await services.redis.set(stateKey(callSid), JSON.stringify(state), 'EX', ACCESS_STATE_TTL_SECONDS);
+}
+
+/** Exactly one webhook per step acts, even if Twilio delivers it twice at once. */
+async function claimStep(services: Services, callSid: string, step: number): Promise<boolean> {
+  return (await services.redis.set(`${stateKey(callSid)}:step:${step}`, '1', 'EX', ACCESS_STATE_TTL_SECONDS, 'NX')) === 'OK';
+}
+
+/** The caller's PIN against the providers of the practice registered with the caller's number. */
+async function checkPin(services: Services, practiceId: string, p: VoiceWebhook, now: Date): Promise<PinOutcome> {
+  const digits = (p.Digits ?? '').replace(/#$/, '');
+  if (digits === '' || digits === 'timeout') return { kind: 'timeout' };
+  const caller = normaliseE164(p.From);
+  if (!caller) return { kind: 'no_match', reason: 'no_caller_id', lockedNow: false };
+  const phoneIndex = blindIndex(services.keyring.indexKey, PHONE_INDEX, caller);
+  if (await isLockedOut(services.redis, phoneIndex, now)) return { kind: 'locked' };
+  const providers = await services.db
+    .selectFrom('providers')
+    .select(['id', 'pin_hash'])
+    .where('practice_id', '=', practiceId)
+    .where('active', '=', true)
+    .where((eb) => eb.or([eb('phone', '=', caller), eb('sms_phone', '=', caller)]))
+    .execute();
+  const valid = PIN_PATTERN.test(digits);
+  // Every candidate is hashed and compared, match or not: the time taken says nothing.
+  let match: string | null = null;
+  for (const provider of providers) {
+    const ok = valid && provider.pin_hash !== null && sameDigest(provider.pin_hash, pinHash(services.keyring, provider.id, digits));
+    if (ok && match === null) match = provider.id;
+  }
+  if (match) {
+    await clearFailures(services.redis, phoneIndex);
+    return { kind: 'match', providerId: match, urgent: await pendingUrgentIds(services.db, practiceId) };
+  }
+  const lockedNow = await recordFailure(services.redis, phoneIndex, now);
+  return { kind: 'no_match', reason: providers.length === 0 ? 'not_provider' : valid ? 'wrong_pin' : 'invalid', lockedNow };
+}
+
+/** Renders a speech, issuing a fresh playback link when it plays a message. */
+async function render(services: Services, state: AccessState, speech: Speech, practiceName: string, now: Date): Promise<string> {
+  const ctx: RenderContext = { step: state.step, practiceName };
+  if (speech.kind === 'message') {
+    const row = await getVoicemail(services.db, state.practiceId, speech.voicemailId);
+    if (!row || !playability(row).ok || !state.providerId) {
+      // Gone since the list was read (retention, or a race): move on rather than play nothing.
+      return renderAccess({ kind: 'menu_again', voicemailId: speech.voicemailId, reason: 'unavailable' }, ctx);
+    }
+    const { token } = await issuePlaybackToken(services.db, row.id, `provider:${state.providerId}`, now);
+    ctx.message = { referenceCode: row.reference_code, playUrl: playbackUrl(services.config.publicBaseUrl, token) };
+  }
+  return renderAccess(speech, ctx);
+}
+
+function auditEvents(state: AccessState, callSid: string, events: StepEvent[]): AuditEvent[] {
+  return events.map((e) => ({
+    ...e,
+    actor: e.action === AuditAction.AccessLineVerified && state.providerId ? `provider:${state.providerId}` : 'twilio',
+    practiceId: state.practiceId,
+    callSid,
+    leg: 'parent',
+  }));
+}
+
+/** A call arrives at an access-line number. */
+export async function handleAccessIncoming(services: Services, p: VoiceWebhook): Promise<string> {
+  const now = services.clock();
+  const found = await findPracticeByNumber(services.db, p.To);
+  if (!found) {
+    const answer = unknownNumber();
+    await services.audit(answer.events.map((e) => ({ ...e, actor: 'twilio', callSid: p.CallSid })));
+    return answer.twiml;
+  }
+  const { practice } = found;
+  const existing = await loadState(services, p.CallSid);
+  if (existing) return render(services, existing, existing.last, practice.greetingName, now); // a retried webhook
+  const state = initialAccessState(practice.id);
+  const from = normaliseE164(p.From);
+  const [isNew] = await Promise.all([
+    recordCallEvent(
+      services.db,
+      {
+        callSid: p.CallSid,
+        practiceId: practice.id,
+        direction: p.Direction ?? 'inbound',
+        fromIndex: from ? blindIndex(services.keyring.indexKey, PHONE_INDEX, from) : null,
+        toNumber: p.To,
+        status: p.CallStatus ?? 'ringing',
+        key: 'access',
+        source: 'access',
+      },
+      now,
+    ),
+    saveState(services, p.CallSid, state),
+  ]);
+  if (isNew) {
+    await services.audit({ action: AuditAction.CallLegStarted, actor: 'twilio', practiceId: practice.id, callSid: p.CallSid, leg: 'parent', details: { direction: p.Direction ?? 'inbound', line: 'access' } });
+  }
+  return render(services, state, state.last, practice.greetingName, now);
+}
+
+const SESSION_LOST = ((): string => {
+  const vr = new VoiceResponse();
+  vr.say(VOICE, 'Sorry, this call could not continue. Please call again. Goodbye.');
+  vr.hangup();
+  return vr.toString();
+})();
+
+/** The answer to one of the access line's Gathers (`?s=<step>`). */
+export async function handleAccessAction(services: Services, step: number, p: VoiceWebhook): Promise<string> {
+  const now = services.clock();
+  const state = await loadState(services, p.CallSid);
+  if (!state) return SESSION_LOST;
+  const practice = await findPracticeByNumber(services.db, p.To);
+  const practiceName = practice?.practice.id === state.practiceId ? practice.practice.greetingName : '';
+  // A retried or stale webhook (or a concurrent duplicate) hears the last answer again, with no side effect.
+  if (step !== state.step || !(await claimStep(services, p.CallSid, step))) return render(services, state, state.last, practiceName, now);
+
+  let event: AccessEvent;
+  if (state.phase === 'pin') event = { kind: 'pin', outcome: await checkPin(services, state.practiceId, p, now) };
+  else {
+    const digits = p.Digits && /^[0-9*#]$/.test(p.Digits) ? p.Digits : null;
+    event = { kind: 'key', digits, pending: state.phase === 'listen' ? await pendingUrgentIds(services.db, state.practiceId, state.queue) : [] };
+  }
+  const decision = decideAccess(state, event);
+  for (const effect of decision.effects) {
+    if (!decision.state.providerId) continue;
+    await acknowledgeVoicemail(services, { practiceId: state.practiceId, id: effect.voicemailId, by: `provider:${decision.state.providerId}`, via: 'access_line', accessCallSid: p.CallSid });
+  }
+  await Promise.all([saveState(services, p.CallSid, decision.state), services.audit(auditEvents(decision.state, p.CallSid, decision.events))]);
+  return render(services, decision.state, decision.speech, practiceName, now);
+}
