@@ -99,6 +99,18 @@ describe('practice settings through the admin API', () => {
     expect(heard(gone)).toContain('not in service');
   });
 
+  it('voicemail retention and transcription: validated, stored, and transcription reaches the <Record>', async () => {
+    expect((await send('PATCH', `/api/practices/${demo.id}`, admin, { voicemailRetentionDays: 0 })).status).toBe(400);
+    const sim = simulatorFor(h, () => now);
+    const before = await sim.placeCall({ from: '+12025550142', to: '+12025550100', digits: ['1', '2'], recordings: [{ durationSeconds: 3, digits: '#' }] });
+    expect(before.requests.some((r) => r.body.includes('transcribe="true"'))).toBe(false);
+    const res = await send('PATCH', `/api/practices/${demo.id}`, admin, { voicemailRetentionDays: 30, voicemailTranscription: true });
+    expect(res.body).toMatchObject({ voicemailRetentionDays: 30, voicemailTranscription: true });
+    const after = await sim.placeCall({ from: '+12025550142', to: '+12025550100', digits: ['1', '2'], recordings: [{ durationSeconds: 3, digits: '#' }] });
+    expect(after.requests.some((r) => r.body.includes('transcribe="true"'))).toBe(true);
+    await send('PATCH', `/api/practices/${demo.id}`, admin, { voicemailTranscription: false });
+  });
+
   it('lists the loaded flows', async () => {
     const res = await send('GET', '/api/flows', staff);
     expect(res.body.flows).toContainEqual(expect.objectContaining({ id: 'after-hours' }));

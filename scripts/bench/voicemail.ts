@@ -13,7 +13,8 @@
  */
 import { spawn } from 'node:child_process';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
-import { open, mkdtemp, rm, stat, unlink } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm, stat, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -41,6 +42,7 @@ const RUNS = 3;
 const TARGET_RATIO = 0.5;
 const TARGET_RSS_GROWTH_MB = 64;
 const CHILD_TIMEOUT_MS = 30_000;
+const RUN_TIMEOUT_MS = 120_000;
 
 /** ids only, the shape of the pipeline's `voicemailContext`. */
 export function benchContext(run: string): EncryptionContext {
@@ -105,17 +107,18 @@ export function recordingDigest(block: Buffer): string {
  */
 export async function rawAesGcmToFile(source: Readable, file: string, opts: { fsync: boolean }): Promise<number> {
   const cipher = createCipheriv('aes-256-gcm', randomBytes(32), randomBytes(12));
-  const handle = await open(file, 'wx', 0o600);
-  try {
-    const out = handle.createWriteStream({ autoClose: false });
-    await pipeline(source, cipher, out);
-    const tag = cipher.getAuthTag();
-    await handle.write(tag);
-    if (opts.fsync) await handle.sync();
-    return out.bytesWritten + tag.length;
-  } finally {
-    await handle.close();
-  }
+  // `flush`: fsync before the stream closes; pipeline resolves once it has closed.
+  const out = createWriteStream(file, { flags: 'wx', mode: 0o600, flush: opts.fsync });
+  await pipeline(
+    source,
+    cipher,
+    async function* appendTag(ciphertext: AsyncIterable<Buffer>) {
+      yield* ciphertext;
+      yield cipher.getAuthTag();
+    },
+    out,
+  );
+  return out.bytesWritten;
 }
 
 /** Subject: the pipeline's encrypt-and-store. Returns plaintext and stored (ciphertext) bytes. */
@@ -216,7 +219,7 @@ async function runChild(scope: Scope, mode: 'subject' | 'baseline', dataDir: str
   }
 }
 
-async function run(scope: Scope): Promise<string[]> {
+async function measureAll(scope: Scope): Promise<string[]> {
   const problems: string[] = [];
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'ahl-bench-voicemail-'));
   scope.defer(`remove ${dataDir}`, () => rm(dataDir, { recursive: true, force: true }));
@@ -355,6 +358,22 @@ async function run(scope: Scope): Promise<string[]> {
       ` (raw AES-GCM: ${mb(rssBaseline.peakBytes - rssBaseline.beforeBytes)} MB)`,
   );
   return problems;
+}
+
+/**
+ * A stream that stalls leaves no timer or socket behind, so Node would just exit (with code 0, no
+ * cleanup) mid-bench: the watchdog keeps the process alive and turns a stall into a failure.
+ */
+async function run(scope: Scope): Promise<string[]> {
+  let timer: NodeJS.Timeout | undefined;
+  const watchdog = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`voicemail bench did not finish within ${RUN_TIMEOUT_MS / 1000} s (a stalled stream?)`)), RUN_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([measureAll(scope), watchdog]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export const voicemailBench: Bench = {

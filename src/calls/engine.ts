@@ -41,6 +41,8 @@ export interface PracticeContext {
   languages: Language[];
   frontDeskNumber: string | null;
   fallbackNumber: string | null;
+  /** Twilio transcription of voicemails (PHI in Twilio's hands): only if the practice turned it on. */
+  transcribeVoicemail?: boolean;
 }
 
 /** One phone to ring in an escalation chain. Providers' work numbers, not PHI. */
@@ -335,6 +337,7 @@ function runFrom(turn: Turn, startId: string): void {
           finishOnKey: '#',
           timeout: 8,
           trim: 'trim-silence',
+          ...(turn.ctx.practice.transcribeVoicemail ? { transcribe: true } : {}),
           recordingStatusCallback: `${RECORDING_STATUS_PATH}?n=${encodeURIComponent(id)}&u=${n.urgency}&v=${turn.state.verifiedPatientId ? 1 : 0}`,
           recordingStatusCallbackMethod: 'POST',
           recordingStatusCallbackEvent: ['completed', 'absent'],

@@ -93,6 +93,7 @@ function practiceContext(p: Practice): PracticeContext {
     languages: p.languages,
     frontDeskNumber: p.frontDeskNumber,
     fallbackNumber: p.fallbackNumber,
+    transcribeVoicemail: p.voicemailTranscription,
   };
 }
 

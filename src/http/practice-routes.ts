@@ -24,6 +24,8 @@ export const PracticePatchSchema = z
       .refine((l) => new Set(l).size === l.length, { message: 'languages must not repeat' }),
     weeklyHours: WeeklyHoursSchema,
     holidays: HolidaysSchema,
+    voicemailRetentionDays: z.number().int().min(1).max(3650),
+    voicemailTranscription: z.boolean(),
   })
   .partial()
   .refine((p) => Object.keys(p).length > 0, { message: 'nothing to change' });

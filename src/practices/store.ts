@@ -14,6 +14,10 @@ export interface Practice {
   languages: Language[];
   weeklyHours: WeeklyHours;
   holidays: Holidays;
+  /** Days the encrypted audio of a voicemail is kept. */
+  voicemailRetentionDays: number;
+  /** Twilio transcription of voicemails: off unless the practice turns it on. */
+  voicemailTranscription: boolean;
 }
 
 const columns = [
@@ -27,6 +31,8 @@ const columns = [
   'languages',
   'weekly_hours',
   'holidays',
+  'voicemail_retention_days',
+  'voicemail_transcription',
 ] as const;
 
 interface Row {
@@ -40,6 +46,8 @@ interface Row {
   languages: string[];
   weekly_hours: unknown;
   holidays: unknown;
+  voicemail_retention_days: number;
+  voicemail_transcription: boolean;
 }
 
 function toPractice(row: Row): Practice {
@@ -58,6 +66,8 @@ function toPractice(row: Row): Practice {
     languages: languages.length > 0 ? languages : ['en'],
     weeklyHours: hours.success ? hours.data : DEFAULT_WEEKLY_HOURS,
     holidays: holidays.success ? holidays.data : DEFAULT_HOLIDAYS,
+    voicemailRetentionDays: row.voicemail_retention_days,
+    voicemailTranscription: row.voicemail_transcription,
   };
 }
 
@@ -98,6 +108,8 @@ export async function listPracticeNumbers(db: Db, practiceId: string): Promise<P
 }
 
 export interface PracticeSettings {
+  voicemailRetentionDays: number;
+  voicemailTranscription: boolean;
   name: string;
   greetingName: string | null;
   timeZone: string;
@@ -118,6 +130,8 @@ function settingsColumns(s: Partial<PracticeSettings>): Record<string, unknown> 
     ...(s.languages !== undefined ? { languages: s.languages } : {}),
     ...(s.weeklyHours !== undefined ? { weekly_hours: JSON.stringify(s.weeklyHours) } : {}),
     ...(s.holidays !== undefined ? { holidays: JSON.stringify(s.holidays) } : {}),
+    ...(s.voicemailRetentionDays !== undefined ? { voicemail_retention_days: s.voicemailRetentionDays } : {}),
+    ...(s.voicemailTranscription !== undefined ? { voicemail_transcription: s.voicemailTranscription } : {}),
   };
 }
 
