@@ -38,6 +38,9 @@ export interface PatientsTable {
   last_name_enc: Buffer | null;
   dob_enc: Buffer;
   pin_hash: string | null;
+  phone_enc: Buffer | null;
+  us_state: string | null;
+  time_zone: string | null;
   created_at: CreatedAt;
 }
 
@@ -217,6 +220,83 @@ export interface PlaybackTokensTable {
   created_at: CreatedAt;
 }
 
+export type ConsentChannel = 'voice' | 'rvm' | 'sms' | 'email';
+
+export interface ConsentDisclosuresTable {
+  version: string;
+  channel: ConsentChannel;
+  text: string;
+  created_at: CreatedAt;
+}
+
+export interface ConsentsTable {
+  id: Generated<string>;
+  practice_id: string;
+  patient_id: string;
+  channel: ConsentChannel;
+  action: 'granted' | 'revoked';
+  source: 'web_form' | 'paper_form' | 'verbal' | 'api' | 'sms_stop' | 'keypad' | 'staff';
+  disclosure_version: string | null;
+  recorded_by: string;
+  evidence_ref: string | null;
+  recorded_at: CreatedAt;
+}
+
+export interface OptOutsTable {
+  practice_id: string;
+  phone_index: string;
+  source: 'sms_stop' | 'keypad' | 'staff' | 'api';
+  recorded_by: string;
+  created_at: CreatedAt;
+}
+
+export type DropVendor = 'rvm_http' | 'twilio';
+
+export interface VendorBaasTable {
+  id: Generated<string>;
+  practice_id: string;
+  vendor: DropVendor;
+  signed_at: ColumnType<Date, string, string>;
+  document_ref: string;
+  recorded_by: string;
+  created_at: CreatedAt;
+}
+
+export interface CampaignsTable {
+  id: Generated<string>;
+  practice_id: string;
+  name: string;
+  template_id: string;
+  template_params: ColumnType<Record<string, string>, string | undefined, string>;
+  provider: DropVendor;
+  human_answer: Generated<'message' | 'hangup'>;
+  state: Generated<'draft' | 'running' | 'paused' | 'cancelled' | 'completed'>;
+  rate_per_minute: Generated<number>;
+  created_by: string;
+  created_at: CreatedAt;
+  started_at: Date | null;
+  updated_at: UpdatedAt;
+}
+
+export type DropStatus = 'pending' | 'queued' | 'sent' | 'delivered' | 'failed' | 'skipped' | 'cancelled';
+
+export interface DropsTable {
+  id: Generated<string>;
+  campaign_id: string;
+  practice_id: string;
+  patient_id: string;
+  status: Generated<DropStatus>;
+  reason: string | null;
+  provider: DropVendor;
+  provider_ref: string | null;
+  attempts: Generated<number>;
+  scheduled_for: Date | null;
+  sent_at: Date | null;
+  final_at: Date | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
 export interface Database {
   practices: PracticesTable;
   practice_numbers: PracticeNumbersTable;
@@ -233,4 +313,10 @@ export interface Database {
   pages: PagesTable;
   voicemails: VoicemailsTable;
   playback_tokens: PlaybackTokensTable;
+  consent_disclosures: ConsentDisclosuresTable;
+  consents: ConsentsTable;
+  opt_outs: OptOutsTable;
+  vendor_baas: VendorBaasTable;
+  campaigns: CampaignsTable;
+  drops: DropsTable;
 }

@@ -5,6 +5,7 @@ import * as m0001 from './migrations/0001-platform.js';
 import * as m0002 from './migrations/0002-call-flows.js';
 import * as m0003 from './migrations/0003-oncall.js';
 import * as m0004 from './migrations/0004-voicemail.js';
+import * as m0005 from './migrations/0005-rvm.js';
 
 /** Every migration, in order. Names sort the same way they apply. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -12,6 +13,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0002-call-flows': m0002,
   '0003-oncall': m0003,
   '0004-voicemail': m0004,
+  '0005-rvm': m0005,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -16,6 +16,10 @@ export interface NewPatient {
   lastName?: string;
   dateOfBirth: string; // YYYY-MM-DD
   pin?: string; // 4-6 digits
+  /** Two-letter US state, for calling-hour rules. */
+  usState?: string;
+  /** IANA zone of the patient, when known (otherwise the practice's). */
+  timeZone?: string;
 }
 
 /** Stores a patient with names and date of birth encrypted and the phone only as a blind index. */
@@ -32,6 +36,9 @@ export async function createPatient(db: Db, keyring: Keyring, p: NewPatient): Pr
       last_name_enc: p.lastName ? await encryptField(keyring, p.lastName, ctx('last_name')) : null,
       dob_enc: await encryptField(keyring, p.dateOfBirth, ctx('dob')),
       pin_hash: p.pin ? pinHash(keyring, id, p.pin) : null,
+      phone_enc: await encryptField(keyring, p.phone, ctx('phone')),
+      us_state: p.usState ?? null,
+      time_zone: p.timeZone ?? null,
     })
     .execute();
   return id;
@@ -52,4 +59,11 @@ export async function firstNameOf(db: Db, keyring: Keyring, practiceId: string, 
   const row = await db.selectFrom('patients').select('first_name_enc').where('id', '=', patientId).where('practice_id', '=', practiceId).executeTakeFirst();
   if (!row?.first_name_enc) return null;
   return decryptField(keyring, row.first_name_enc, { table: 'patients', field: 'first_name', patient: patientId, practice: practiceId });
+}
+
+/** The patient's phone number, decrypted: only to place a drop the patient consented to. */
+export async function phoneOf(db: Db, keyring: Keyring, practiceId: string, patientId: string): Promise<string | null> {
+  const row = await db.selectFrom('patients').select('phone_enc').where('id', '=', patientId).where('practice_id', '=', practiceId).executeTakeFirst();
+  if (!row?.phone_enc) return null;
+  return decryptField(keyring, row.phone_enc, { table: 'patients', field: 'phone', patient: patientId, practice: practiceId });
 }

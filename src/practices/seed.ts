@@ -15,7 +15,7 @@ export const DEMO = {
   timeZone: 'America/New_York',
   fallbackNumber: '+12025550199',
   frontDeskNumber: '+12025550101',
-  patient: { phone: DEV_DEFAULTS.demoCallerNumber, firstName: 'Avery', lastName: 'Example', dateOfBirth: '1980-04-15', pin: '2468' },
+  patient: { phone: DEV_DEFAULTS.demoCallerNumber, firstName: 'Avery', lastName: 'Example', dateOfBirth: '1980-04-15', pin: '2468', usState: 'DC' },
   providers: [
     { displayName: 'Dr. Morgan Primary', phone: '+12025550111', isPracticeAdmin: false },
     { displayName: 'Dr. Riley Backup', phone: '+12025550112', isPracticeAdmin: false },
