@@ -68,6 +68,9 @@ const envSchema = z
     SEED_DEMO: bool(true),
     FALLBACK_NUMBER: z.string().regex(E164, { message: 'expected an E.164 number such as +12025550199' }).optional(),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+    RVM_API_URL: url('an absolute URL of the ringless-voicemail vendor API').optional(),
+    RVM_API_KEY: z.string().min(16, { message: 'expected the vendor API key (16+ characters)' }).optional(),
+    RVM_WEBHOOK_SECRET: z.string().min(16, { message: 'expected the vendor webhook signing secret (16+ characters)' }).optional(),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production') {
@@ -90,6 +93,12 @@ const envSchema = z
     }
     if (env.S3_ENDPOINT && !env.S3_BUCKET) {
       ctx.addIssue({ code: 'custom', path: ['S3_BUCKET'], message: 'required when S3_ENDPOINT is set' });
+    }
+    if (env.RVM_API_URL && !env.RVM_API_KEY) {
+      ctx.addIssue({ code: 'custom', path: ['RVM_API_KEY'], message: 'required when RVM_API_URL is set' });
+    }
+    if (env.RVM_API_URL && !env.RVM_WEBHOOK_SECRET) {
+      ctx.addIssue({ code: 'custom', path: ['RVM_WEBHOOK_SECRET'], message: 'required when RVM_API_URL is set (vendor status webhooks are signed with it)' });
     }
   });
 
@@ -117,6 +126,8 @@ export interface Config {
   seedDemo: boolean;
   fallbackNumber?: string;
   shutdownTimeoutMs: number;
+  /** Ringless-voicemail vendor over HTTP (src/rvm/providers/http-provider.ts); all unset: no vendor. */
+  rvm: { apiUrl?: string; apiKey?: string; webhookSecret?: string };
 }
 
 export class ConfigError extends Error {
@@ -171,6 +182,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     seedDemo: e.SEED_DEMO,
     ...(e.FALLBACK_NUMBER ? { fallbackNumber: e.FALLBACK_NUMBER } : {}),
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    rvm: {
+      ...(e.RVM_API_URL ? { apiUrl: e.RVM_API_URL.replace(/\/+$/, '') } : {}),
+      ...(e.RVM_API_KEY ? { apiKey: e.RVM_API_KEY } : {}),
+      ...(e.RVM_WEBHOOK_SECRET ? { webhookSecret: e.RVM_WEBHOOK_SECRET } : {}),
+    },
   };
   return config;
 }

@@ -223,19 +223,24 @@ export interface PlaybackTokensTable {
 export type ConsentChannel = 'voice' | 'rvm' | 'sms' | 'email';
 
 export interface ConsentDisclosuresTable {
+  practice_id: string;
   version: string;
   channel: ConsentChannel;
   text: string;
+  recorded_by: string;
   created_at: CreatedAt;
 }
 
+export type ConsentSource = 'web_form' | 'paper_form' | 'verbal' | 'api' | 'sms_stop' | 'keypad' | 'staff';
+
 export interface ConsentsTable {
   id: Generated<string>;
+  seq: ColumnType<string, never, never>;
   practice_id: string;
   patient_id: string;
   channel: ConsentChannel;
   action: 'granted' | 'revoked';
-  source: 'web_form' | 'paper_form' | 'verbal' | 'api' | 'sms_stop' | 'keypad' | 'staff';
+  source: ConsentSource;
   disclosure_version: string | null;
   recorded_by: string;
   evidence_ref: string | null;
@@ -251,6 +256,18 @@ export interface OptOutsTable {
 }
 
 export type DropVendor = 'rvm_http' | 'twilio';
+
+export type TemplatePurposeColumn = 'appointment_reminder' | 'callback_request' | 'office_closure' | 'recall' | 'billing_callback';
+
+export interface DropTemplatesTable {
+  id: Generated<string>;
+  practice_id: string;
+  name: string;
+  purpose: TemplatePurposeColumn;
+  text: string;
+  created_by: string;
+  created_at: CreatedAt;
+}
 
 export interface VendorBaasTable {
   id: Generated<string>;
@@ -289,7 +306,9 @@ export interface DropsTable {
   reason: string | null;
   provider: DropVendor;
   provider_ref: string | null;
+  answered_by: string | null;
   attempts: Generated<number>;
+  schedule_version: Generated<number>;
   scheduled_for: Date | null;
   sent_at: Date | null;
   final_at: Date | null;
@@ -317,6 +336,7 @@ export interface Database {
   consents: ConsentsTable;
   opt_outs: OptOutsTable;
   vendor_baas: VendorBaasTable;
+  drop_templates: DropTemplatesTable;
   campaigns: CampaignsTable;
   drops: DropsTable;
 }

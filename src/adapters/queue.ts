@@ -8,7 +8,7 @@ import type { Config } from '../config.js';
  * Job payloads carry ids only, never PHI: BullMQ stores them in clear text.
  */
 
-export const QUEUE_NAMES = ['pages', 'voicemail', 'maintenance'] as const;
+export const QUEUE_NAMES = ['pages', 'voicemail', 'maintenance', 'drops'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
 export function bullPrefix(config: Config): string {
@@ -41,6 +41,7 @@ export interface Queues {
   pages: Queue;
   voicemail: Queue;
   maintenance: Queue;
+  drops: Queue;
   close(): Promise<void>;
 }
 
@@ -53,12 +54,14 @@ export function createQueues(config: Config): Queues {
   const pages = make('pages');
   const voicemail = make('voicemail');
   const maintenance = make('maintenance');
+  const drops = make('drops');
   return {
     pages,
     voicemail,
     maintenance,
+    drops,
     close: async () => {
-      await Promise.all([pages.close(), voicemail.close(), maintenance.close()]);
+      await Promise.all([pages.close(), voicemail.close(), maintenance.close(), drops.close()]);
     },
   };
 }

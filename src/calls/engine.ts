@@ -62,7 +62,7 @@ export interface EscalationPlan {
 }
 
 /** Something the edge must do after the engine has answered. */
-export type Effect = { kind: 'page'; policyId: string | null };
+export type Effect = { kind: 'page'; policyId: string | null } | { kind: 'opt_out'; node: string };
 
 export interface CallState {
   flowId: string;
@@ -110,6 +110,8 @@ export interface EngineContext {
   practice: PracticeContext;
   publicBaseUrl: string;
   facts: Facts;
+  /** Whether the call has a usable caller ID (an opt-out needs the number). */
+  hasCallerId?: boolean;
 }
 
 export type EngineResult =
@@ -353,6 +355,17 @@ function runFrom(turn: Turn, startId: string): void {
         turn.state = { ...turn.state, waitingAt: id };
         return;
       }
+      case 'opt_out': {
+        if (!turn.ctx.hasCallerId) {
+          turn.vr.say(VOICES[turn.state.lang], NO_CALLER_ID_OPT_OUT[turn.state.lang]);
+          go(n.next, 'no_caller_id');
+          continue;
+        }
+        turn.effects.push({ kind: 'opt_out', node: id });
+        turn.speak(n.prompt);
+        go(n.next, 'opted_out');
+        continue;
+      }
       case 'hangup': {
         if (n.prompt) turn.speak(n.prompt);
         turn.vr.hangup();
@@ -373,6 +386,11 @@ const PAGE_ACK_REPLY: Record<PageAckOutcome, Record<Language, string>> = {
   not_found: { en: 'We could not acknowledge that reference.', es: 'No pudimos confirmar esa referencia.' },
   not_provider: { en: 'We could not acknowledge that reference.', es: 'No pudimos confirmar esa referencia.' },
   timeout: { en: 'We did not receive a reference.', es: 'No recibimos ninguna referencia.' },
+};
+
+const NO_CALLER_ID_OPT_OUT: Record<Language, string> = {
+  en: 'We could not identify the number you are calling from. Please call us from the phone that received the message.',
+  es: 'No pudimos identificar el número desde el que llama. Por favor, llámenos desde el teléfono que recibió el mensaje.',
 };
 
 const LOCKED_MESSAGE: Record<Language, string> = {

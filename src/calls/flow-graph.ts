@@ -27,6 +27,7 @@ export function stopsForCaller(kind: NodeKind): boolean {
     case 'say':
     case 'hours':
     case 'disclose':
+    case 'opt_out':
     case 'hangup':
       return false;
     default:
@@ -46,6 +47,7 @@ export function promptsOf(node: FlowNode): Array<{ field: string; prompt: Prompt
     case 'voicemail':
     case 'transfer':
     case 'page_ack':
+    case 'opt_out':
       return [{ field: 'prompt', prompt: node.prompt }];
     case 'menu':
       return [

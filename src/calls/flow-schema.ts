@@ -13,6 +13,7 @@ import {
   type SayNode,
   type TransferNode,
   type PageAckNode,
+  type OptOutNode,
   type VerifyNode,
   type VoicemailNode,
 } from './flow-types.js';
@@ -288,6 +289,10 @@ const pageAckNode = z
   .strictObject({ kind: z.literal('page_ack'), prompt: promptSchema, timeout_seconds: intBetween(Bounds.verifyTimeoutSeconds), next: nodeRef })
   .transform((n): NodeWithoutId<PageAckNode> => ({ kind: n.kind, prompt: n.prompt, timeoutSeconds: n.timeout_seconds, next: n.next }));
 
+const optOutNode = z
+  .strictObject({ kind: z.literal('opt_out'), prompt: promptSchema, next: nodeRef })
+  .transform((n): NodeWithoutId<OptOutNode> => ({ kind: n.kind, prompt: n.prompt, next: n.next }));
+
 const hangupNode = z
   .strictObject({ kind: z.literal('hangup'), prompt: promptSchema.optional() })
   .transform((n): NodeWithoutId<HangupNode> => (n.prompt === undefined ? { kind: n.kind } : { kind: n.kind, prompt: n.prompt }));
@@ -303,6 +308,7 @@ const NODE_SCHEMAS = [
   voicemailNode,
   transferNode,
   pageAckNode,
+  optOutNode,
   hangupNode,
 ] as const;
 
@@ -318,6 +324,7 @@ export const NODE_KINDS = [
   'voicemail',
   'transfer',
   'page_ack',
+  'opt_out',
   'hangup',
 ] as const satisfies ReadonlyArray<FlowNode['kind']>;
 

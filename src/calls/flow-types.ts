@@ -141,6 +141,17 @@ export interface PageAckNode extends NodeBase {
   next: string;
 }
 
+/**
+ * The drop callback line's keypad opt-out: the caller's number (caller ID) is added to the
+ * practice's opt-out list, so no ringless-voicemail drop reaches it again. Speaks `prompt` as
+ * the confirmation; a call without caller ID is told to call from the phone that got the message.
+ */
+export interface OptOutNode extends NodeBase {
+  kind: 'opt_out';
+  prompt: Prompt;
+  next: string;
+}
+
 /** Say goodbye and end the call. */
 export interface HangupNode extends NodeBase {
   kind: 'hangup';
@@ -158,6 +169,7 @@ export type FlowNode =
   | VoicemailNode
   | TransferNode
   | PageAckNode
+  | OptOutNode
   | HangupNode;
 
 export type NodeKind = FlowNode['kind'];
@@ -182,6 +194,7 @@ export function edgesOf(node: FlowNode): Array<{ label: string; to: string }> {
     case 'disclose':
     case 'language':
     case 'page_ack':
+    case 'opt_out':
       return [{ label: 'next', to: node.next }];
     case 'menu':
       return [

@@ -28,6 +28,7 @@ import { failSafe, unknownNumber, type StepEvent } from './fail-safe.js';
 import type { Flow } from './flow-types.js';
 import { claimStep, getWhisperOutcome, loadCall, saveCall, type StoredCall } from './state-store.js';
 import { normaliseE164, type VoiceWebhook } from './twilio-params.js';
+import { recordOptOut } from '../consent/store.js';
 
 /**
  * The I/O around the call-flow engine: load the practice and the call state, resolve what
@@ -188,6 +189,7 @@ async function eventFor(services: Services, flow: Flow, state: CallState, req: E
     case 'say':
     case 'hours':
     case 'disclose':
+    case 'opt_out':
     case 'hangup':
       return { kind: 'gather', node: req.node, digits: null };
     default:
@@ -229,7 +231,7 @@ export async function handleFlowWebhook(services: Services, req: FlowRequest, p:
     await services.audit({ action: AuditAction.CallFailSafe, actor: 'system', practiceId: practice.id, callSid: p.CallSid, leg: 'parent', details: { reason: 'unknown_flow', flowId } });
     return failSafe(practice.fallbackNumber);
   }
-  const ctx: EngineContext = { now, callSid: p.CallSid, practice: practiceContext(practice), publicBaseUrl: services.config.publicBaseUrl, facts: {} };
+  const ctx: EngineContext = { now, callSid: p.CallSid, practice: practiceContext(practice), publicBaseUrl: services.config.publicBaseUrl, facts: {}, hasCallerId: from !== null };
   const stored: StoredCall | null = await loadCall(services.redis, p.CallSid);
 
   // A retried webhook: re-run the same step from the stored state; no side effects.
@@ -268,6 +270,7 @@ export async function handleFlowWebhook(services: Services, req: FlowRequest, p:
   ]);
   for (const effect of result.effects) {
     if (effect.kind === 'page') await openPage(services, { practiceId: practice.id, callSid: p.CallSid, policyId: effect.policyId });
+    else if (effect.kind === 'opt_out' && from) await recordOptOut(services.db, services.keyring, services.audit, { practiceId: practice.id, phone: from, source: 'keypad', recordedBy: `call:${p.CallSid}` });
   }
   return result.twiml;
 }

@@ -10,35 +10,43 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       ADD COLUMN us_state text CHECK (us_state ~ '^[A-Z]{2}$'),
       ADD COLUMN time_zone text;
 
-    -- Versioned texts of the risk disclosure shown when consent is given.
+    -- Versioned texts of the risk disclosure shown when consent is given; a version is never changed.
     CREATE TABLE consent_disclosures (
-      version text PRIMARY KEY CHECK (version ~ '^[a-z0-9][a-z0-9._-]{0,40}$'),
+      practice_id uuid NOT NULL REFERENCES practices(id),
+      version text NOT NULL CHECK (version ~ '^[a-z0-9][a-z0-9._-]{0,40}$'),
       channel text NOT NULL CHECK (channel IN ('voice', 'rvm', 'sms', 'email')),
       text text NOT NULL CHECK (length(text) BETWEEN 1 AND 4000),
-      created_at timestamptz NOT NULL DEFAULT now()
+      recorded_by text NOT NULL,
+      created_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (practice_id, version)
     );
 
     -- Consent history: append-only. The current state of a channel is its latest row.
     CREATE TABLE consents (
       id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+      -- Order of recording: the current state of a channel is the row with the highest seq.
+      seq bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
       practice_id uuid NOT NULL REFERENCES practices(id),
       patient_id uuid NOT NULL REFERENCES patients(id),
       channel text NOT NULL CHECK (channel IN ('voice', 'rvm', 'sms', 'email')),
       action text NOT NULL CHECK (action IN ('granted', 'revoked')),
       source text NOT NULL CHECK (source IN ('web_form', 'paper_form', 'verbal', 'api', 'sms_stop', 'keypad', 'staff')),
-      disclosure_version text REFERENCES consent_disclosures(version),
+      disclosure_version text,
       recorded_by text NOT NULL,
       evidence_ref text CHECK (length(evidence_ref) <= 200),
       recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-      CHECK (action = 'revoked' OR disclosure_version IS NOT NULL)
+      CHECK (action = 'revoked' OR disclosure_version IS NOT NULL),
+      FOREIGN KEY (practice_id, disclosure_version) REFERENCES consent_disclosures(practice_id, version)
     );
-    CREATE INDEX consents_patient_idx ON consents (patient_id, channel, recorded_at DESC);
+    CREATE INDEX consents_patient_idx ON consents (patient_id, channel, seq DESC);
     CREATE FUNCTION consents_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-      RAISE EXCEPTION 'consents is append-only: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
+      RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
     END;
     $$;
     CREATE TRIGGER consents_no_update_delete BEFORE UPDATE OR DELETE ON consents
+      FOR EACH ROW EXECUTE FUNCTION consents_refuse_change();
+    CREATE TRIGGER consent_disclosures_no_update_delete BEFORE UPDATE OR DELETE ON consent_disclosures
       FOR EACH ROW EXECUTE FUNCTION consents_refuse_change();
 
     -- Numbers that opted out of drops: never dropped again. Blind index only.
@@ -49,6 +57,19 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       recorded_by text NOT NULL,
       created_at timestamptz NOT NULL DEFAULT now(),
       PRIMARY KEY (practice_id, phone_index)
+    );
+    CREATE TRIGGER opt_outs_no_update_delete BEFORE UPDATE OR DELETE ON opt_outs
+      FOR EACH ROW EXECUTE FUNCTION consents_refuse_change();
+
+    -- A practice's own drop templates (built-in ones live in code); checked for PHI before they are stored.
+    CREATE TABLE drop_templates (
+      id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+      practice_id uuid NOT NULL REFERENCES practices(id),
+      name text NOT NULL CHECK (length(name) BETWEEN 1 AND 120),
+      purpose text NOT NULL CHECK (purpose IN ('appointment_reminder', 'callback_request', 'office_closure', 'recall', 'billing_callback')),
+      text text NOT NULL CHECK (length(text) BETWEEN 1 AND 2000),
+      created_by text NOT NULL,
+      created_at timestamptz NOT NULL DEFAULT now()
     );
 
     -- A provider may carry drops for a practice only once a signed BAA is on record.
@@ -90,7 +111,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       reason text,
       provider text NOT NULL,
       provider_ref text,
+      -- Twilio drops: the answering-machine verdict (human, machine_end_beep, …).
+      answered_by text CHECK (answered_by ~ '^[a-z_]{1,30}$'),
       attempts integer NOT NULL DEFAULT 0,
+      -- Bumped each time the drop is (re)scheduled: a job for an older version does nothing.
+      schedule_version integer NOT NULL DEFAULT 0,
       scheduled_for timestamptz,
       sent_at timestamptz,
       final_at timestamptz,
@@ -105,8 +130,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`
-    DROP TABLE drops; DROP TABLE campaigns; DROP TABLE vendor_baas; DROP TABLE opt_outs;
-    DROP TABLE consents; DROP FUNCTION consents_refuse_change(); DROP TABLE consent_disclosures;
+    DROP TABLE drops; DROP TABLE campaigns; DROP TABLE drop_templates; DROP TABLE vendor_baas; DROP TABLE opt_outs;
+    DROP TABLE consents; DROP TABLE consent_disclosures; DROP FUNCTION consents_refuse_change();
     ALTER TABLE patients DROP COLUMN phone_enc, DROP COLUMN us_state, DROP COLUMN time_zone;
   `.execute(db);
 }

@@ -1,0 +1,277 @@
+import { sql } from 'kysely';
+import type { Db } from '../adapters/postgres.js';
+import type { ConsentChannel, DropVendor } from '../adapters/db-schema.js';
+import { blindIndex, type Keyring } from '../adapters/keyring.js';
+import { AuditAction } from '../audit/events.js';
+import type { AuditWriter } from '../audit/store.js';
+import { PHONE_INDEX } from '../patients/store.js';
+import type { ConsentEntry, ConsentInputType, ConsentState, OptOutSource } from './consent.js';
+
+/** Queries of the consent registry, the opt-out list and vendor BAAs. */
+
+export type StoreResult<T> = { ok: true; value: T } | { ok: false; status: 400 | 404 | 409; message: string };
+
+// ---------------------------------------------------------------------------
+// Disclosures
+// ---------------------------------------------------------------------------
+
+export interface Disclosure {
+  version: string;
+  channel: ConsentChannel;
+  text: string;
+  recordedBy: string;
+  createdAt: string;
+}
+
+/** Stores a new disclosure version; a version, once stored, never changes. */
+export async function recordDisclosure(
+  db: Db,
+  audit: AuditWriter,
+  practiceId: string,
+  input: { version: string; channel: ConsentChannel; text: string },
+  recordedBy: string,
+): Promise<StoreResult<Disclosure>> {
+  const row = await db
+    .insertInto('consent_disclosures')
+    .values({ practice_id: practiceId, version: input.version, channel: input.channel, text: input.text, recorded_by: recordedBy })
+    .onConflict((oc) => oc.columns(['practice_id', 'version']).doNothing())
+    .returningAll()
+    .executeTakeFirst();
+  if (!row) return { ok: false, status: 409, message: `version: "${input.version}" is already recorded; a disclosure never changes, add a new version` };
+  await audit({ action: AuditAction.ConsentDisclosureRecorded, actor: recordedBy, practiceId, subjectId: input.version, details: { channel: input.channel, length: input.text.length } });
+  return { ok: true, value: { version: row.version, channel: row.channel, text: row.text, recordedBy: row.recorded_by, createdAt: row.created_at.toISOString() } };
+}
+
+export async function listDisclosures(db: Db, practiceId: string): Promise<Disclosure[]> {
+  const rows = await db.selectFrom('consent_disclosures').selectAll().where('practice_id', '=', practiceId).orderBy('created_at').execute();
+  return rows.map((r) => ({ version: r.version, channel: r.channel, text: r.text, recordedBy: r.recorded_by, createdAt: r.created_at.toISOString() }));
+}
+
+// ---------------------------------------------------------------------------
+// Consent history
+// ---------------------------------------------------------------------------
+
+async function patientExists(db: Db, practiceId: string, patientId: string): Promise<boolean> {
+  const row = await db.selectFrom('patients').select('id').where('id', '=', patientId).where('practice_id', '=', practiceId).executeTakeFirst();
+  return row !== undefined;
+}
+
+/** Appends a grant or a revocation to a patient's history. */
+export async function recordConsent(
+  db: Db,
+  audit: AuditWriter,
+  input: { practiceId: string; patientId: string; consent: ConsentInputType; recordedBy: string },
+): Promise<StoreResult<ConsentEntry>> {
+  const { practiceId, patientId, consent } = input;
+  if (!(await patientExists(db, practiceId, patientId))) return { ok: false, status: 404, message: 'no such patient in this practice' };
+  if (consent.action === 'granted') {
+    const disclosure = await db
+      .selectFrom('consent_disclosures')
+      .select('channel')
+      .where('practice_id', '=', practiceId)
+      .where('version', '=', consent.disclosureVersion ?? '')
+      .executeTakeFirst();
+    if (!disclosure) return { ok: false, status: 400, message: `disclosureVersion: no disclosure "${consent.disclosureVersion}" is recorded for this practice` };
+    if (disclosure.channel !== consent.channel) {
+      return { ok: false, status: 400, message: `disclosureVersion: "${consent.disclosureVersion}" is the ${disclosure.channel} disclosure, not the ${consent.channel} one` };
+    }
+  }
+  const row = await db
+    .insertInto('consents')
+    .values({
+      practice_id: practiceId,
+      patient_id: patientId,
+      channel: consent.channel,
+      action: consent.action,
+      source: consent.source,
+      disclosure_version: consent.action === 'granted' ? (consent.disclosureVersion ?? null) : null,
+      recorded_by: input.recordedBy,
+      evidence_ref: consent.evidenceRef ?? null,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  await audit({
+    action: AuditAction.ConsentRecorded,
+    actor: input.recordedBy,
+    practiceId,
+    subjectId: patientId,
+    details: { consentId: row.id, channel: row.channel, action: row.action, source: row.source, disclosureVersion: row.disclosure_version },
+  });
+  return { ok: true, value: toEntry(row) };
+}
+
+function toEntry(r: {
+  id: string;
+  seq: string;
+  channel: ConsentChannel;
+  action: 'granted' | 'revoked';
+  source: ConsentEntry['source'];
+  disclosure_version: string | null;
+  recorded_by: string;
+  evidence_ref: string | null;
+  recorded_at: Date;
+}): ConsentEntry {
+  return {
+    id: r.id,
+    seq: Number(r.seq),
+    channel: r.channel,
+    action: r.action,
+    source: r.source,
+    disclosureVersion: r.disclosure_version,
+    recordedBy: r.recorded_by,
+    evidenceRef: r.evidence_ref,
+    recordedAt: r.recorded_at.toISOString(),
+  };
+}
+
+/** A patient's whole history, oldest first; null when the patient is not the practice's. */
+export async function consentHistory(db: Db, practiceId: string, patientId: string): Promise<ConsentEntry[] | null> {
+  if (!(await patientExists(db, practiceId, patientId))) return null;
+  const rows = await db.selectFrom('consents').selectAll().where('practice_id', '=', practiceId).where('patient_id', '=', patientId).orderBy('seq').execute();
+  return rows.map(toEntry);
+}
+
+/** The current state of one channel for many patients at once (patients with no entry are absent). */
+export async function currentConsents(db: Db, practiceId: string, patientIds: readonly string[], channel: ConsentChannel): Promise<Map<string, { state: Exclude<ConsentState, 'none'>; consentId: string }>> {
+  const out = new Map<string, { state: Exclude<ConsentState, 'none'>; consentId: string }>();
+  if (patientIds.length === 0) return out;
+  const rows = await db
+    .selectFrom('consents')
+    .select(['patient_id', 'action', 'id'])
+    .distinctOn('patient_id')
+    .where('practice_id', '=', practiceId)
+    .where('channel', '=', channel)
+    .where(sql<boolean>`patient_id = ANY(${patientIds}::uuid[])`)
+    .orderBy('patient_id')
+    .orderBy('seq', 'desc')
+    .execute();
+  for (const r of rows) out.set(r.patient_id, { state: r.action, consentId: r.id });
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Opt-outs
+// ---------------------------------------------------------------------------
+
+export function phoneIndexOf(keyring: Keyring, phone: string): string {
+  return blindIndex(keyring.indexKey, PHONE_INDEX, phone);
+}
+
+/**
+ * Records that a number opted out of the practice's drops (idempotent), and appends a revocation
+ * of the ringless-voicemail and SMS consent of every patient of the practice with that number,
+ * so their consent history shows it too. Nothing about the number is logged or audited.
+ */
+export async function recordOptOut(
+  db: Db,
+  keyring: Keyring,
+  audit: AuditWriter,
+  input: { practiceId: string; phone: string; source: OptOutSource; recordedBy: string },
+): Promise<'recorded' | 'already'> {
+  const phoneIndex = phoneIndexOf(keyring, input.phone);
+  const inserted = await db
+    .insertInto('opt_outs')
+    .values({ practice_id: input.practiceId, phone_index: phoneIndex, source: input.source, recorded_by: input.recordedBy })
+    .onConflict((oc) => oc.columns(['practice_id', 'phone_index']).doNothing())
+    .returning('created_at')
+    .executeTakeFirst();
+  const patients = await db.selectFrom('patients').select('id').where('practice_id', '=', input.practiceId).where('phone_index', '=', phoneIndex).execute();
+  const channels: ConsentChannel[] = input.source === 'sms_stop' ? ['rvm', 'sms'] : ['rvm'];
+  const revocations = [];
+  for (const channel of channels) {
+    const states = await currentConsents(db, input.practiceId, patients.map((p) => p.id), channel);
+    for (const [patientId, s] of states) {
+      if (s.state !== 'granted') continue;
+      revocations.push({
+        practice_id: input.practiceId,
+        patient_id: patientId,
+        channel,
+        action: 'revoked' as const,
+        source: input.source,
+        disclosure_version: null,
+        recorded_by: input.recordedBy,
+        evidence_ref: null,
+      });
+    }
+  }
+  if (revocations.length > 0) await db.insertInto('consents').values(revocations).execute();
+  await audit({
+    action: AuditAction.OptOutRecorded,
+    actor: input.recordedBy,
+    practiceId: input.practiceId,
+    details: { source: input.source, result: inserted ? 'recorded' : 'already', patients: patients.length, consentsRevoked: revocations.length },
+  });
+  return inserted ? 'recorded' : 'already';
+}
+
+export async function isOptedOut(db: Db, keyring: Keyring, practiceId: string, phone: string): Promise<boolean> {
+  const row = await db.selectFrom('opt_outs').select('phone_index').where('practice_id', '=', practiceId).where('phone_index', '=', phoneIndexOf(keyring, phone)).executeTakeFirst();
+  return row !== undefined;
+}
+
+/** Which of these blind indexes opted out of the practice's drops. */
+export async function optedOutAmong(db: Db, practiceId: string, phoneIndexes: readonly string[]): Promise<Set<string>> {
+  if (phoneIndexes.length === 0) return new Set();
+  const rows = await db
+    .selectFrom('opt_outs')
+    .select('phone_index')
+    .where('practice_id', '=', practiceId)
+    .where(sql<boolean>`phone_index = ANY(${[...new Set(phoneIndexes)]}::text[])`)
+    .execute();
+  return new Set(rows.map((r) => r.phone_index));
+}
+
+export async function countOptOuts(db: Db, practiceId: string): Promise<Record<string, number>> {
+  const rows = await db
+    .selectFrom('opt_outs')
+    .select(['source', (eb) => eb.fn.countAll<string>().as('n')])
+    .where('practice_id', '=', practiceId)
+    .groupBy('source')
+    .execute();
+  return Object.fromEntries(rows.map((r) => [r.source, Number(r.n)]));
+}
+
+// ---------------------------------------------------------------------------
+// Vendor BAAs
+// ---------------------------------------------------------------------------
+
+export interface VendorBaa {
+  id: string;
+  vendor: DropVendor;
+  signedAt: string;
+  documentRef: string;
+  recordedBy: string;
+  createdAt: string;
+}
+
+export async function recordVendorBaa(
+  db: Db,
+  audit: AuditWriter,
+  practiceId: string,
+  input: { vendor: DropVendor; signedAt: string; documentRef: string },
+  recordedBy: string,
+): Promise<StoreResult<VendorBaa>> {
+  const row = await db
+    .insertInto('vendor_baas')
+    .values({ practice_id: practiceId, vendor: input.vendor, signed_at: input.signedAt, document_ref: input.documentRef, recorded_by: recordedBy })
+    .onConflict((oc) => oc.columns(['practice_id', 'vendor']).doNothing())
+    .returningAll()
+    .executeTakeFirst();
+  if (!row) return { ok: false, status: 409, message: `vendor: a BAA with ${input.vendor} is already on record for this practice` };
+  await audit({ action: AuditAction.VendorBaaRecorded, actor: recordedBy, practiceId, subjectId: row.id, details: { vendor: row.vendor, signedAt: input.signedAt } });
+  return { ok: true, value: toBaa(row) };
+}
+
+function toBaa(r: { id: string; vendor: DropVendor; signed_at: Date; document_ref: string; recorded_by: string; created_at: Date }): VendorBaa {
+  return { id: r.id, vendor: r.vendor, signedAt: r.signed_at.toISOString().slice(0, 10), documentRef: r.document_ref, recordedBy: r.recorded_by, createdAt: r.created_at.toISOString() };
+}
+
+export async function listVendorBaas(db: Db, practiceId: string): Promise<VendorBaa[]> {
+  const rows = await db.selectFrom('vendor_baas').selectAll().where('practice_id', '=', practiceId).orderBy('created_at').execute();
+  return rows.map(toBaa);
+}
+
+export async function hasVendorBaa(db: Db, practiceId: string, vendor: DropVendor): Promise<boolean> {
+  const row = await db.selectFrom('vendor_baas').select('id').where('practice_id', '=', practiceId).where('vendor', '=', vendor).executeTakeFirst();
+  return row !== undefined;
+}
