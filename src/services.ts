@@ -15,6 +15,8 @@ import { createTwilioRest, type TwilioRest } from './adapters/twilio-rest.js';
 import { processPageJob, type PageJobData } from './oncall/paging.js';
 import { markFailed, processVoicemailJob, type VoicemailJobData } from './voicemail/pipeline.js';
 import { processMaintenanceJob, scheduleMaintenance, type MaintenanceJobData } from './voicemail/maintenance.js';
+import { processDropJob } from './rvm/drop-worker.js';
+import type { DropJobData } from './rvm/campaigns.js';
 
 /** Everything the service talks to, started in order and closed in reverse (Medplum's initAppServices). */
 export interface Services {
@@ -116,9 +118,17 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
         if (final) void markFailed(services, job.data, err.message).catch(() => undefined);
       });
       const maintenance = startWorker<MaintenanceJobData>(config, 'maintenance', async (job) => processMaintenanceJob(services, job.data), 1);
+      // Drops: the worker knows when BullMQ will not try a job again, so a provider error on the
+      // last attempt becomes the drop's recorded failure rather than a silent dead job.
+      const drops = startWorker<DropJobData>(
+        config,
+        'drops',
+        async (job) => processDropJob(services, job.data, job.attemptsMade + 1 >= (job.opts.attempts ?? 1)),
+        2,
+      );
       if (opts.schedule !== false) await scheduleMaintenance(services);
       // Workers stop first, before the pools they use.
-      closers.push(() => pages.close(), () => voicemail.close(), () => maintenance.close());
+      closers.push(() => pages.close(), () => voicemail.close(), () => maintenance.close(), () => drops.close());
     }
     return services;
   } catch (err) {

@@ -62,7 +62,7 @@ describe('API keys', () => {
   it('every allowed call is audited with the key as actor', async () => {
     const res = await get(`/api/practices/${demo.id}`, keys.staff);
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ name: 'Demo Family Medicine', numbers: [{ e164: '+12025550100', flowId: 'after-hours' }], timeZone: 'America/New_York' });
+    expect(res.body).toMatchObject({ name: 'Demo Family Medicine', numbers: [{ e164: '+12025550100', flowId: 'after-hours' }, { e164: '+12025550102', flowId: 'drop-callback' }], timeZone: 'America/New_York' });
     const audit = await lastAudit();
     expect(audit.action).toBe('api.request');
     expect(audit.actor).toMatch(/^api_key:[0-9a-f-]{36}$/);

@@ -8,6 +8,7 @@ import { acknowledgePage } from '../oncall/paging.js';
 import { practiceRouter } from './practice-routes.js';
 import { oncallRouter } from './oncall-routes.js';
 import { voicemailRouter } from './voicemail-routes.js';
+import { rvmRouter } from './rvm-routes.js';
 
 const CallSid = z.string().regex(/^CA[0-9a-f]{32}$/);
 const AuditQuery = z.object({
@@ -35,6 +36,7 @@ export function apiRouter(services: Services): express.Router {
   router.use(practiceRouter(services));
   router.use(oncallRouter(services));
   router.use(voicemailRouter(services));
+  router.use(rvmRouter(services));
 
   router.get('/calls/:callSid', async (req, res) => {
     const sid = CallSid.safeParse(req.params.callSid);

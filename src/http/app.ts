@@ -6,6 +6,7 @@ import { apiRouter } from './api-routes.js';
 import { requestContext } from './request-context.js';
 import { twilioRouter } from './twilio-routes.js';
 import { playbackRouter } from './voicemail-routes.js';
+import { rvmWebhookRouter } from './rvm-routes.js';
 
 export function createApp(services: Services): express.Express {
   const app = express();
@@ -30,6 +31,7 @@ export function createApp(services: Services): express.Express {
   app.use('/audio', express.static(services.config.audioDir, { index: false, dotfiles: 'ignore', fallthrough: true, maxAge: '1h' }));
   app.use('/twilio', twilioRouter(services));
   app.use('/api', apiRouter(services));
+  app.use(rvmWebhookRouter(services));
   // Single-use voicemail links (<Play> on the access line): the token is the credential.
   app.use(playbackRouter(services));
 

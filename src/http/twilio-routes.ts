@@ -14,6 +14,7 @@ import { verifyTwilioSignature } from './twilio-auth.js';
 import { handleWhisper, handleWhisperAnswer, type WhisperQuery } from '../oncall/whisper-service.js';
 import { handleSmsIncoming } from '../oncall/sms-service.js';
 import { handleAccessAction, handleAccessIncoming } from '../voicemail/access-line.js';
+import { handleDropAnswer, handleDropStatus } from '../rvm/drop-service.js';
 
 const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
 const NODE_ID = /^[a-z][a-z0-9_]{0,40}$/;
@@ -146,6 +147,24 @@ export function twilioRouter(services: Services): express.Router {
       return EMPTY_TWIML;
     }),
   );
+  // A Twilio voicemail drop: its TwiML once the greeting ended, and its final status. On any
+  // failure the drop call plays nothing (it is our outbound call: there is no caller to keep safe).
+  router.post('/rvm/answer', async (req, res) => {
+    try {
+      sendTwiml(res, await handleDropAnswer(services, queryString(req, 'd'), req.body));
+    } catch (err) {
+      logger.error('drop answer failed', { err });
+      sendTwiml(res, HANGUP_TWIML);
+    }
+  });
+  router.post('/rvm/status', async (req, res) => {
+    try {
+      await handleDropStatus(services, queryString(req, 'd'), req.body);
+    } catch (err) {
+      logger.error('drop status failed', { err });
+    }
+    sendTwiml(res, EMPTY_TWIML);
+  });
   router.post('/voice/fallback', async (req, res) => {
     const to = bodyField(req, 'To');
     const callSid = bodyField(req, 'CallSid');

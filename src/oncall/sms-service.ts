@@ -2,10 +2,14 @@ import { z } from 'zod';
 import twilio from 'twilio';
 import type { Services } from '../services.js';
 import { acknowledgePage } from './paging.js';
+import { isStopMessage } from '../consent/consent.js';
+import { recordOptOut } from '../consent/store.js';
 
 /**
- * Inbound SMS to a practice number. A provider of that practice replying "ACK" (optionally
- * with the reference code) acknowledges the page. Anything else gets no reply.
+ * Inbound SMS to a practice number. STOP (or another opt-out keyword) from any number puts it on
+ * the practice's opt-out list: no ringless-voicemail drop reaches it again (Twilio itself
+ * confirms the STOP to the sender). A provider of that practice replying "ACK" (optionally with
+ * the reference code) acknowledges the page. Anything else gets no reply.
  */
 
 const SmsSchema = z.object({
@@ -23,6 +27,13 @@ export async function handleSmsIncoming(services: Services, body: Record<string,
   const parsed = SmsSchema.safeParse(body);
   if (!parsed.success) return EMPTY;
   const sms = parsed.data;
+  if (isStopMessage(sms.Body)) {
+    const practice = await services.db.selectFrom('practice_numbers').select('practice_id').where('e164', '=', sms.To).executeTakeFirst();
+    if (practice) {
+      await recordOptOut(services.db, services.keyring, services.audit, { practiceId: practice.practice_id, phone: sms.From, source: 'sms_stop', recordedBy: `sms:${sms.MessageSid}` });
+    }
+    return EMPTY;
+  }
   const m = ACK.exec(sms.Body);
   if (!m) return EMPTY;
   const row = await services.db

@@ -15,6 +15,13 @@ export const DEMO = {
   timeZone: 'America/New_York',
   fallbackNumber: '+12025550199',
   frontDeskNumber: '+12025550101',
+  /** The drop callback line (flow drop-callback): voicemail drops come from it; key 8 opts out. */
+  dropCallbackNumber: '+12025550102',
+  /** The ringless-voicemail consent disclosure a grant must name. */
+  rvmDisclosure: {
+    version: 'rvm-2026-11',
+    text: 'I agree that Demo Family Medicine may leave prerecorded voicemail messages, including ringless voicemail, at this number about appointments, recalls, office closures and my account. These messages are general and do not include medical details. I can stop them at any time by texting STOP or calling back and pressing 8. Consent is not a condition of care.',
+  },
   patient: { phone: DEV_DEFAULTS.demoCallerNumber, firstName: 'Avery', lastName: 'Example', dateOfBirth: '1980-04-15', pin: '2468', usState: 'DC' },
   providers: [
     { displayName: 'Dr. Morgan Primary', phone: '+12025550111', isPracticeAdmin: false },
@@ -80,6 +87,11 @@ export async function seedDemoIfEmpty(db: Db, keyring: Keyring, audit: AuditWrit
   const startsAt = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 3, 15, 30));
   await createAppointment(db, { practiceId: practice.id, patientId, startsAt });
   await seedOnCall(db, practice.id);
+  await db.insertInto('practice_numbers').values({ e164: DEMO.dropCallbackNumber, practice_id: practice.id, flow_id: 'drop-callback' }).execute();
+  await db
+    .insertInto('consent_disclosures')
+    .values({ practice_id: practice.id, version: DEMO.rvmDisclosure.version, channel: 'rvm', text: DEMO.rvmDisclosure.text, recorded_by: 'system:seed' })
+    .execute();
   await audit({
     action: AuditAction.AdminPracticeSeeded,
     actor: 'system:seed',

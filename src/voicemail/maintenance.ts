@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { Services } from '../services.js';
 import { AuditAction } from '../audit/events.js';
 import { receiveRecording } from './pipeline.js';
+import { sweepSentDrops } from '../rvm/drop-worker.js';
 
 /**
  * Scheduled upkeep of voicemail: the reconciler (nothing lost even if a recording callback
@@ -14,7 +15,8 @@ export const RETENTION_EVERY_MS = 60 * 60_000;
 /** How far back the reconciler looks at Twilio's recordings. */
 export const RECONCILE_WINDOW_MS = 7 * 24 * 60 * 60_000;
 
-export type MaintenanceJobData = { task: 'reconcile' } | { task: 'retention' };
+export type MaintenanceJobData = { task: 'reconcile' } | { task: 'retention' } | { task: 'drop-sweep' };
+export const DROP_SWEEP_EVERY_MS = 30 * 60_000;
 
 /** Compares Twilio's recordings for the account with ours and queues any we never heard of. */
 export async function reconcileRecordings(services: Services): Promise<{ seen: number; queued: number }> {
@@ -86,6 +88,8 @@ export async function processMaintenanceJob(services: Services, data: Maintenanc
       return reconcileRecordings(services);
     case 'retention':
       return applyRetention(services);
+    case 'drop-sweep':
+      return sweepSentDrops(services);
     default:
       return data satisfies never;
   }
@@ -95,4 +99,5 @@ export async function processMaintenanceJob(services: Services, data: Maintenanc
 export async function scheduleMaintenance(services: Services): Promise<void> {
   await services.queues.maintenance.upsertJobScheduler('reconcile', { every: RECONCILE_EVERY_MS }, { name: 'reconcile', data: { task: 'reconcile' } });
   await services.queues.maintenance.upsertJobScheduler('retention', { every: RETENTION_EVERY_MS }, { name: 'retention', data: { task: 'retention' } });
+  await services.queues.maintenance.upsertJobScheduler('drop-sweep', { every: DROP_SWEEP_EVERY_MS }, { name: 'drop-sweep', data: { task: 'drop-sweep' } });
 }

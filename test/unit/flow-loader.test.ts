@@ -236,7 +236,7 @@ describe('scripts/flows-check.ts', () => {
 
   it('prints OK for callflows/ by default', async () => {
     const { stdout } = await run(tsx, [script], { cwd: ROOT });
-    expect(stdout).toBe('OK callflows/after-hours.yaml: 17 nodes\n');
+    expect(stdout).toBe('OK callflows/after-hours.yaml: 17 nodes\nOK callflows/drop-callback.yaml: 12 nodes\n');
   });
 
   it('prints the problems and exits 1', async () => {

@@ -1,0 +1,329 @@
+import express from 'express';
+import { z } from 'zod';
+import type { Services } from '../services.js';
+import type { ApiRole } from '../auth/api-keys.js';
+import { permit, principalOf } from './api-auth.js';
+import { E164Schema, TimeZoneSchema } from '../practices/settings.js';
+import { createPatient } from '../patients/store.js';
+import { AuditAction } from '../audit/events.js';
+import { ConsentInput, DisclosureInput, VendorBaaInput } from '../consent/consent.js';
+import {
+  consentHistory,
+  countOptOuts,
+  isOptedOut,
+  listDisclosures,
+  listVendorBaas,
+  recordConsent,
+  recordDisclosure,
+  recordOptOut,
+  recordVendorBaa,
+} from '../consent/store.js';
+import { currentState } from '../consent/consent.js';
+import { TEMPLATE_PLACEHOLDERS } from '../rvm/types.js';
+import { createPracticeTemplate, listPracticeTemplates } from '../rvm/templates-store.js';
+import {
+  addRecipients,
+  CAMPAIGN_COMMANDS,
+  campaignOf,
+  campaignProgress,
+  commandCampaign,
+  createCampaign,
+  dryRun,
+  listCampaigns,
+  parseRecipientCsv,
+  type CampaignCommand,
+} from '../rvm/campaigns.js';
+import { handleVendorWebhook } from '../rvm/drop-service.js';
+import { RVM_SIGNATURE_HEADER } from '../rvm/providers/http-provider.js';
+
+/**
+ * Admin API of the ringless-voicemail domain: patients (to address drops), consent and its
+ * disclosures, opt-outs, vendor BAAs, templates and campaigns. Every route is scoped to the
+ * key's own practice.
+ */
+
+const Uuid = z.string().uuid();
+const WRITE: readonly ApiRole[] = ['admin', 'staff'];
+const READ: readonly ApiRole[] = ['admin', 'staff', 'auditor'];
+
+function problems(err: z.ZodError): string {
+  return err.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
+}
+
+function badRequest(res: express.Response, message: string): void {
+  res.status(400).json({ error: 'bad_request', message });
+}
+
+function fail(res: express.Response, r: { status: number; message: string }): void {
+  res.status(r.status).json({ error: r.status === 404 ? 'not_found' : r.status === 409 ? 'conflict' : 'bad_request', message: r.message });
+}
+
+const PatientInput = z.strictObject({
+  phone: E164Schema,
+  firstName: z.string().trim().min(1).max(80).optional(),
+  lastName: z.string().trim().min(1).max(80).optional(),
+  dateOfBirth: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { message: 'expected YYYY-MM-DD' }),
+  pin: z.string().regex(/^\d{4,6}$/, { message: 'expected 4 to 6 digits' }).optional(),
+  usState: z.string().regex(/^[A-Z]{2}$/, { message: 'expected a two-letter state code such as FL' }).optional(),
+  timeZone: TimeZoneSchema.optional(),
+});
+
+const TemplateInput = z.strictObject({
+  name: z.string().trim().min(1).max(120),
+  purpose: z.enum(['appointment_reminder', 'callback_request', 'office_closure', 'recall', 'billing_callback']),
+  text: z.string().trim().min(1).max(2000),
+});
+
+const CampaignInputSchema = z.strictObject({
+  name: z.string().trim().min(1).max(120),
+  templateId: z.string().min(1).max(80),
+  templateParams: z.partialRecord(z.enum(TEMPLATE_PLACEHOLDERS), z.string().max(120)).default({}),
+  provider: z.enum(['rvm_http', 'twilio']),
+  humanAnswer: z.enum(['message', 'hangup']).default('message'),
+  ratePerMinute: z.number().int().min(1).max(600).default(30),
+  patientIds: z.array(z.string().max(64)).max(200_000).optional(),
+});
+
+export function rvmRouter(services: Services): express.Router {
+  const router = express.Router();
+  const actorOf = (res: express.Response): string => `api_key:${principalOf(res).keyId}`;
+
+  // --- Patients -------------------------------------------------------------
+  router.post('/patients', async (req, res) => {
+    const practiceId = principalOf(res).practiceId;
+    if (!(await permit(services, req, res, WRITE, practiceId))) return;
+    const body = PatientInput.safeParse(req.body);
+    if (!body.success) return badRequest(res, problems(body.error));
+    const id = await createPatient(services.db, services.keyring, { practiceId, ...body.data });
+    await services.audit({ action: AuditAction.AdminPatientCreated, actor: actorOf(res), practiceId, subjectId: id, details: { fields: Object.keys(body.data).sort() } });
+    res.status(201).json({ id });
+  });
+
+  // --- Consent ----------------------------------------------------------------
+  router.get('/consent-disclosures', async (req, res) => {
+    const practiceId = principalOf(res).practiceId;
+    if (!(await permit(services, req, res, READ, practiceId))) return;
+    res.json({ disclosures: await listDisclosures(services.db, practiceId) });
+  });
+
+  router.post('/consent-disclosures', async (req, res) => {
+    const practiceId = principalOf(res).practiceId;
+    if (!(await permit(services, req, res, ['admin'], practiceId))) return;
+    const body = DisclosureInput.safeParse(req.body);
+    if (!body.success) return badRequest(res, problems(body.error));
+    const r = await recordDisclosure(services.db, services.audit, practiceId, body.data, actorOf(res));
+    if (!r.ok) return fail(res, r);
+    res.status(201).json(r.value);
+  });
+
+  router.get('/patients/:patientId/consents', async (req, res) => {
+    const id = Uuid.safeParse(req.params.patientId);
+    if (!id.success) return badRequest(res, 'patientId must be a UUID');
+    const practiceId = principalOf(res).practiceId;
+    if (!(await permit(services, req, res, READ, practiceId, id.data))) return;
+    const history = await consentHistory(services.db, practiceId, id.data);
+    if (!history) return void res.status(404).json({ error: 'not_found' });
+    res.json({ patientId: id.data, current: currentState(history), history });
+  });
+
+  router.post('/patients/:patientId/consents', async (req, res) => {
+    const id = Uuid.safeParse(req.params.patientId);
+    if (!id.success) return badRequest(res, 'patientId must be a UUID');
+    const practiceId = principalOf(res).practiceId;
+    if (!(await permit(services, req, res, WRITE, practiceId, id.data))) return;
+    const body = ConsentInput.safeParse(req.body);
+    if (!body.success) return badRequest(res, problems(body.error));
+    const r = await recordConsent(services.db, services.audit, { practiceId, patientId: id.data, consent: body.data, recordedBy: actorOf(res) });
+    if (!r.ok) return fail(res, r);
+    res.status(201).json(r.value);
+  });
+
+  // --- Opt-outs (numbers in bodies, never in URLs) -----------------------------
+  router.post('/opt-outs', async (req, res) => {
+    const practiceId = principalOf(res).practiceId;
+    if (!(await permit(services, req, res, WRITE, practiceId))) return;
+    const body = z.strictObject({ phone: E164Schema }).safeParse(req.body);
+    if (!body.success) return badRequest(res, problems(body.error));
+    const source = principalOf(res).role === 'staff' ? 'staff' : 'api';
+    const result = await recordOptOut(services.db, services.keyring, services.audit, { practiceId, phone: body.data.phone, source, recordedBy: actorOf(res) });
+    res.status(result === 'recorded' ? 201 : 200).json({ result });
+  });
+
+  router.post('/opt-outs/check', async (req, res) => {
+    const practiceId = principalOf(res).practiceId;
+    if (!(await permit(services, req, res, READ, practiceId))) return;
+    const body = z.strictObject({ phone: E164Schema }).safeParse(req.body);
+    if (!body.success) return badRequest(res, problems(body.error));
+    res.json({ optedOut: await isOptedOut(services.db, services.keyring, practiceId, body.data.phone) });
+  });
+
+  router.get('/opt-outs', async (req, res) => {
+    const practiceId = principalOf(res).practiceId;
+    if (!(await permit(services, req, res, READ, practiceId))) return;
+    res.json({ bySource: await countOptOuts(services.db, practiceId) });
+  });
+
+  // --- Vendor BAAs ---------------------------------------------------------------
+  router.get('/vendor-baas', async (req, res) => {
+    const practiceId = principalOf(res).practiceId;
+    if (!(await permit(services, req, res, READ, practiceId))) return;
+    res.json({ baas: await listVendorBaas(services.db, practiceId) });
+  });
+
+  router.post('/vendor-baas', async (req, res) => {
+    const practiceId = principalOf(res).practiceId;
+    if (!(await permit(services, req, res, ['admin'], practiceId))) return;
+    const body = VendorBaaInput.safeParse(req.body);
+    if (!body.success) return badRequest(res, problems(body.error));
+    const r = await recordVendorBaa(services.db, services.audit, practiceId, body.data, actorOf(res));
+    if (!r.ok) return fail(res, r);
+    res.status(201).json(r.value);
+  });
+
+  // --- Templates -----------------------------------------------------------------
+  router.get('/drop-templates', async (req, res) => {
+    const practiceId = principalOf(res).practiceId;
+    if (!(await permit(services, req, res, READ, practiceId))) return;
+    res.json({ templates: await listPracticeTemplates(services.db, practiceId) });
+  });
+
+  router.post('/drop-templates', async (req, res) => {
+    const practiceId = principalOf(res).practiceId;
+    if (!(await permit(services, req, res, ['admin'], practiceId))) return;
+    const body = TemplateInput.safeParse(req.body);
+    if (!body.success) return badRequest(res, problems(body.error));
+    const r = await createPracticeTemplate(services.db, services.audit, { practiceId, ...body.data, createdBy: actorOf(res) });
+    if (!r.ok) {
+      return void res.status(400).json({
+        error: 'template_rejected',
+        message: `the template failed the check: ${r.problems.map((p) => `${p.kind} "${p.term}"`).join(', ')}`,
+        problems: r.problems,
+      });
+    }
+    res.status(201).json(r.value);
+  });
+
+  // --- Campaigns -----------------------------------------------------------------
+  router.get('/campaigns', async (req, res) => {
+    const practiceId = principalOf(res).practiceId;
+    if (!(await permit(services, req, res, READ, practiceId))) return;
+    res.json({ campaigns: await listCampaigns(services.db, practiceId) });
+  });
+
+  router.post('/campaigns', async (req, res) => {
+    const practiceId = principalOf(res).practiceId;
+    if (!(await permit(services, req, res, ['admin'], practiceId))) return;
+    const body = CampaignInputSchema.safeParse(req.body);
+    if (!body.success) return badRequest(res, problems(body.error));
+    const { patientIds, ...input } = body.data;
+    const created = await createCampaign(services, { ...input, practiceId, createdBy: actorOf(res) });
+    if (!created.ok) return fail(res, created);
+    const recipients = patientIds ? await addRecipients(services, practiceId, created.value.id, patientIds, actorOf(res)) : null;
+    res.status(201).json({ ...created.value, ...(recipients?.ok ? { recipients: recipients.value } : {}) });
+  });
+
+  router.get('/campaigns/:campaignId', async (req, res) => {
+    const id = Uuid.safeParse(req.params.campaignId);
+    if (!id.success) return badRequest(res, 'campaignId must be a UUID');
+    const practiceId = principalOf(res).practiceId;
+    if (!(await permit(services, req, res, READ, practiceId, id.data))) return;
+    const r = await campaignProgress(services, practiceId, id.data);
+    if (!r.ok) return fail(res, r);
+    res.json(r.value);
+  });
+
+  router.get('/campaigns/:campaignId/drops', async (req, res) => {
+    const id = Uuid.safeParse(req.params.campaignId);
+    if (!id.success) return badRequest(res, 'campaignId must be a UUID');
+    const q = z
+      .object({
+        status: z.enum(['pending', 'queued', 'sent', 'delivered', 'failed', 'skipped', 'cancelled']).optional(),
+        limit: z.coerce.number().int().min(1).max(5000).default(500),
+        offset: z.coerce.number().int().min(0).default(0),
+      })
+      .safeParse(req.query);
+    if (!q.success) return badRequest(res, problems(q.error));
+    const practiceId = principalOf(res).practiceId;
+    if (!(await permit(services, req, res, READ, practiceId, id.data))) return;
+    if (!(await campaignOf(services.db, practiceId, id.data))) return void res.status(404).json({ error: 'not_found' });
+    let query = services.db.selectFrom('drops').selectAll().where('campaign_id', '=', id.data).orderBy('created_at').orderBy('id').limit(q.data.limit).offset(q.data.offset);
+    if (q.data.status) query = query.where('status', '=', q.data.status);
+    const rows = await query.execute();
+    res.json({
+      drops: rows.map((d) => ({
+        id: d.id,
+        patientId: d.patient_id,
+        status: d.status,
+        reason: d.reason,
+        provider: d.provider,
+        providerRef: d.provider_ref,
+        answeredBy: d.answered_by,
+        attempts: d.attempts,
+        scheduledFor: d.scheduled_for?.toISOString() ?? null,
+        sentAt: d.sent_at?.toISOString() ?? null,
+        finalAt: d.final_at?.toISOString() ?? null,
+      })),
+    });
+  });
+
+  // Recipients: JSON { patientIds: [...] } or a CSV body (text/csv) with a patient_id column.
+  router.post('/campaigns/:campaignId/recipients', express.text({ type: ['text/csv', 'text/plain'], limit: '16mb' }), async (req, res) => {
+    const id = Uuid.safeParse(req.params.campaignId);
+    if (!id.success) return badRequest(res, 'campaignId must be a UUID');
+    const practiceId = principalOf(res).practiceId;
+    if (!(await permit(services, req, res, ['admin'], practiceId, id.data))) return;
+    let ids: Array<string | null>;
+    if (typeof req.body === 'string') {
+      const parsed = parseRecipientCsv(req.body);
+      if (!parsed.ok) return fail(res, parsed);
+      ids = parsed.value;
+    } else {
+      const body = z.strictObject({ patientIds: z.array(z.string().max(64)).min(1).max(200_000) }).safeParse(req.body);
+      if (!body.success) return badRequest(res, `${problems(body.error)} (or send text/csv with a patient_id column)`);
+      ids = body.data.patientIds;
+    }
+    const r = await addRecipients(services, practiceId, id.data, ids, actorOf(res));
+    if (!r.ok) return fail(res, r);
+    const summary: Record<string, number> = {};
+    for (const row of r.value.rows) summary[row.result] = (summary[row.result] ?? 0) + 1;
+    res.json({ added: r.value.added, summary, rows: r.value.rows.filter((row) => row.result !== 'added') });
+  });
+
+  router.post('/campaigns/:campaignId/dry-run', async (req, res) => {
+    const id = Uuid.safeParse(req.params.campaignId);
+    if (!id.success) return badRequest(res, 'campaignId must be a UUID');
+    const practiceId = principalOf(res).practiceId;
+    if (!(await permit(services, req, res, ['admin', 'staff'], practiceId, id.data))) return;
+    const r = await dryRun(services, practiceId, id.data);
+    if (!r.ok) return fail(res, r);
+    res.json(r.value);
+  });
+
+  router.post('/campaigns/:campaignId/:command', async (req, res) => {
+    const id = Uuid.safeParse(req.params.campaignId);
+    const command = z.enum(CAMPAIGN_COMMANDS as [CampaignCommand, ...CampaignCommand[]]).safeParse(req.params.command);
+    if (!id.success) return badRequest(res, 'campaignId must be a UUID');
+    if (!command.success) return void res.status(404).json({ error: 'not_found', message: `commands: ${CAMPAIGN_COMMANDS.join(', ')}` });
+    const practiceId = principalOf(res).practiceId;
+    if (!(await permit(services, req, res, ['admin'], practiceId, id.data))) return;
+    const r = await commandCampaign(services, practiceId, id.data, command.data, actorOf(res));
+    if (!r.ok) return fail(res, r);
+    res.json(r.value);
+  });
+
+  return router;
+}
+
+/**
+ * The ringless-voicemail vendor's status webhook (`POST /rvm/webhook`). Not a Twilio route: the
+ * vendor signs the raw body with the shared secret (X-RVM-Signature), checked before parsing.
+ */
+export function rvmWebhookRouter(services: Services): express.Router {
+  const router = express.Router();
+  router.post('/rvm/webhook', express.text({ type: () => true, limit: '64kb' }), async (req, res) => {
+    const raw = typeof req.body === 'string' ? req.body : '';
+    const result = await handleVendorWebhook(services, raw, req.get(RVM_SIGNATURE_HEADER));
+    res.status(result.status).json(result.body);
+  });
+  return router;
+}

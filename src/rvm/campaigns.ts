@@ -1,0 +1,522 @@
+import { sql } from 'kysely';
+import type { Services } from '../services.js';
+import type { Db } from '../adapters/postgres.js';
+import { AuditAction, type AuditEvent } from '../audit/events.js';
+import type { DropStatus, DropVendor } from '../adapters/db-schema.js';
+import { getPractice, listPracticeNumbers, type Practice, type PracticeNumber } from '../practices/store.js';
+import { currentConsents, hasVendorBaa, optedOutAmong } from '../consent/store.js';
+import { renderTemplate } from './templates.js';
+import { resolveTemplate } from './templates-store.js';
+import { assignSendTimes, decide, summarise, type Decision, type DryRunReport, type RecipientFacts } from './eligibility.js';
+import { providerConfigured } from './providers/index.js';
+import type { TemplatePlaceholder } from './types.js';
+
+/**
+ * Campaigns of ringless-voicemail drops: recipients, a dry run, start / pause / resume / cancel,
+ * and the plan: every waiting drop decided (pure, ./eligibility.ts) and given a send time spread
+ * over the allowed windows at the campaign's rate, as BullMQ delayed jobs (one per drop and
+ * schedule version, ids only). The worker (./drop-worker.ts) checks everything again before it
+ * sends.
+ */
+
+export interface DropJobData {
+  dropId: string;
+  version: number;
+}
+
+const CHUNK = 5_000;
+const WEEK_MS = 7 * 24 * 3_600_000;
+/** The drop callback line: a practice number running this flow gets drops' callbacks and opt-outs. */
+export const DROP_CALLBACK_FLOW = 'drop-callback';
+
+export const dropJobId = (dropId: string, version: number): string => `drop-${dropId}-${version}`;
+
+export type Result<T> = { ok: true; value: T } | { ok: false; status: 400 | 404 | 409; message: string };
+
+export interface CampaignInput {
+  practiceId: string;
+  name: string;
+  templateId: string;
+  templateParams: Partial<Record<TemplatePlaceholder, string>>;
+  provider: DropVendor;
+  humanAnswer: 'message' | 'hangup';
+  ratePerMinute: number;
+  createdBy: string;
+}
+
+/** Said wherever a campaign chooses Twilio: unlike a ringless drop, it rings the phone. */
+export const TWILIO_RINGS_NOTICE =
+  'Twilio voicemail drops place a real call: the recipient\u2019s phone rings, and a person who answers hears the message (or a polite hang-up, per humanAnswer).';
+
+/** The number drops come from and ask to be called back on: the drop callback line, else the practice's first number. */
+export function callbackLine(numbers: readonly PracticeNumber[]): string | null {
+  return (numbers.find((n) => n.flowId === DROP_CALLBACK_FLOW) ?? numbers[0])?.e164 ?? null;
+}
+
+/** The rendered, PHI-checked message of a campaign, and the line it comes from. */
+export async function campaignMessage(
+  services: Services,
+  campaignId: string,
+): Promise<{ ok: true; text: string; seconds: number; callerId: string } | { ok: false; reason: 'no_campaign' | 'template_invalid' | 'no_caller_id' }> {
+  const campaign = await services.db.selectFrom('campaigns').select(['practice_id', 'template_id', 'template_params']).where('id', '=', campaignId).executeTakeFirst();
+  const practice = campaign ? await getPractice(services.db, campaign.practice_id) : null;
+  if (!campaign || !practice) return { ok: false, reason: 'no_campaign' };
+  const rendered = await renderFor(services.db, practice, campaign.template_id, campaign.template_params);
+  if (!rendered.ok) return { ok: false, reason: rendered.reason };
+  return { ok: true, text: rendered.text, seconds: rendered.seconds, callerId: rendered.callerId };
+}
+
+async function renderFor(
+  db: Db,
+  practice: Practice,
+  templateId: string,
+  params: Partial<Record<TemplatePlaceholder, string>>,
+): Promise<{ ok: true; text: string; seconds: number; callerId: string } | { ok: false; reason: 'template_invalid' | 'no_caller_id'; problems: Array<{ kind: string; term: string }> }> {
+  const template = await resolveTemplate(db, practice.id, templateId);
+  if (!template) return { ok: false, reason: 'template_invalid', problems: [{ kind: 'unknown_template', term: templateId }] };
+  const callerId = callbackLine(await listPracticeNumbers(db, practice.id));
+  if (!callerId) return { ok: false, reason: 'no_caller_id', problems: [{ kind: 'no_practice_number', term: 'callback_number' }] };
+  // The practice's name and callback line are always the practice's own, never the campaign's.
+  const rendered = renderTemplate(template, { ...params, practice_name: practice.greetingName, callback_number: callerId });
+  if (!rendered.ok) return { ok: false, reason: 'template_invalid', problems: rendered.problems };
+  return { ok: true, text: rendered.text, seconds: rendered.seconds, callerId };
+}
+
+export async function createCampaign(
+  services: Services,
+  input: CampaignInput,
+): Promise<Result<{ id: string; text: string; seconds: number; notices: string[] }>> {
+  const practice = await getPractice(services.db, input.practiceId);
+  if (!practice) return { ok: false, status: 404, message: 'practice not found' };
+  if (!(await hasVendorBaa(services.db, input.practiceId, input.provider))) {
+    return { ok: false, status: 409, message: `provider: no signed BAA with ${input.provider} is on record for this practice (POST /api/vendor-baas)` };
+  }
+  if (!providerConfigured(services, input.provider)) {
+    return { ok: false, status: 409, message: `provider: ${input.provider} is not configured on this service (RVM_API_URL, RVM_API_KEY)` };
+  }
+  const rendered = await renderFor(services.db, practice, input.templateId, input.templateParams);
+  if (!rendered.ok) {
+    return { ok: false, status: 400, message: `template: ${rendered.problems.map((p) => `${p.kind} "${p.term}"`).join(', ')}` };
+  }
+  const template = await resolveTemplate(services.db, practice.id, input.templateId);
+  const row = await services.db
+    .insertInto('campaigns')
+    .values({
+      practice_id: input.practiceId,
+      name: input.name,
+      template_id: input.templateId,
+      template_params: JSON.stringify(input.templateParams),
+      provider: input.provider,
+      human_answer: input.humanAnswer,
+      rate_per_minute: input.ratePerMinute,
+      created_by: input.createdBy,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  await services.audit({
+    action: AuditAction.CampaignCreated,
+    actor: input.createdBy,
+    practiceId: input.practiceId,
+    subjectId: row.id,
+    details: { templateId: input.templateId, provider: input.provider, ratePerMinute: input.ratePerMinute, seconds: rendered.seconds },
+  });
+  const notices = [
+    ...(input.provider === 'twilio' ? [TWILIO_RINGS_NOTICE] : []),
+    ...(template && !template.healthcareExempt
+      ? ['This purpose is outside the FCC healthcare exemption: only patients with a current ringless-voicemail consent receive it (as for every drop).']
+      : []),
+  ];
+  return { ok: true, value: { id: row.id, text: rendered.text, seconds: rendered.seconds, notices } };
+}
+
+export async function campaignOf(db: Db, practiceId: string, id: string) {
+  return db.selectFrom('campaigns').selectAll().where('id', '=', id).where('practice_id', '=', practiceId).executeTakeFirst();
+}
+
+export interface RecipientRow {
+  row: number;
+  patientId: string | null;
+  result: 'added' | 'duplicate' | 'unknown_patient' | 'invalid';
+  message?: string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Adds recipients by patient id, and reports on each row. Only a draft or paused campaign takes new ones. */
+export async function addRecipients(
+  services: Services,
+  practiceId: string,
+  campaignId: string,
+  patientIds: Array<string | null>,
+  actor: string,
+): Promise<Result<{ rows: RecipientRow[]; added: number }>> {
+  const campaign = await campaignOf(services.db, practiceId, campaignId);
+  if (!campaign) return { ok: false, status: 404, message: 'campaign not found' };
+  if (campaign.state !== 'draft' && campaign.state !== 'paused') return { ok: false, status: 409, message: `recipients can be added to a draft or paused campaign; this one is ${campaign.state}` };
+  const report: RecipientRow[] = patientIds.map((id, i) =>
+    id && UUID.test(id) ? { row: i + 1, patientId: id.toLowerCase(), result: 'added' } : { row: i + 1, patientId: id, result: 'invalid', message: 'patient_id must be a UUID' },
+  );
+  const valid = [...new Set(report.filter((r) => r.result === 'added').map((r) => r.patientId ?? ''))];
+  const known = new Set<string>();
+  for (let i = 0; i < valid.length; i += CHUNK) {
+    const rows = await services.db
+      .selectFrom('patients')
+      .select('id')
+      .where('practice_id', '=', practiceId)
+      .where(sql<boolean>`id = ANY(${valid.slice(i, i + CHUNK)}::uuid[])`)
+      .execute();
+    for (const r of rows) known.add(r.id);
+  }
+  const seen = new Set<string>();
+  const toInsert: string[] = [];
+  for (const r of report) {
+    if (r.result !== 'added' || !r.patientId) continue;
+    if (!known.has(r.patientId)) Object.assign(r, { result: 'unknown_patient', message: 'no such patient in this practice' });
+    else if (seen.has(r.patientId)) Object.assign(r, { result: 'duplicate', message: 'listed twice' });
+    else {
+      seen.add(r.patientId);
+      toInsert.push(r.patientId);
+    }
+  }
+  const inserted = new Set<string>();
+  for (let i = 0; i < toInsert.length; i += CHUNK) {
+    const rows = await services.db
+      .insertInto('drops')
+      .values(toInsert.slice(i, i + CHUNK).map((patientId) => ({ campaign_id: campaignId, practice_id: practiceId, patient_id: patientId, provider: campaign.provider })))
+      .onConflict((oc) => oc.columns(['campaign_id', 'patient_id']).doNothing())
+      .returning('patient_id')
+      .execute();
+    for (const r of rows) inserted.add(r.patient_id);
+  }
+  for (const r of report) {
+    if (r.result === 'added' && r.patientId && !inserted.has(r.patientId)) Object.assign(r, { result: 'duplicate', message: 'already a recipient' });
+  }
+  const counts: Record<string, number> = {};
+  for (const r of report) counts[r.result] = (counts[r.result] ?? 0) + 1;
+  await services.audit({ action: AuditAction.CampaignRecipientsAdded, actor, practiceId, subjectId: campaignId, details: { rows: report.length, ...counts } });
+  return { ok: true, value: { rows: report, added: inserted.size } };
+}
+
+/**
+ * CSV with a header row naming a `patient_id` column (other columns are ignored); one recipient
+ * a row. Quoted fields are unquoted; a row with the wrong number of fields is reported invalid.
+ */
+export function parseRecipientCsv(csv: string): Result<Array<string | null>> {
+  const lines = csv.replace(/^\uFEFF/, '').split(/\r?\n/);
+  while (lines.length > 0 && (lines[lines.length - 1] ?? '').trim() === '') lines.pop();
+  const split = (line: string): string[] => line.split(',').map((f) => f.trim().replace(/^"(.*)"$/, '$1').trim());
+  const header = split(lines[0] ?? '').map((h) => h.toLowerCase());
+  const col = header.indexOf('patient_id');
+  if (col === -1) return { ok: false, status: 400, message: 'csv: the header row must name a patient_id column' };
+  if (lines.length - 1 > 200_000) return { ok: false, status: 400, message: 'csv: at most 200,000 rows' };
+  return {
+    ok: true,
+    value: lines.slice(1).map((line) => {
+      const fields = split(line);
+      return fields.length === header.length ? fields[col] || null : null;
+    }),
+  };
+}
+
+/** Loads, in bulk, what eligibility needs about each recipient. */
+export async function loadFacts(db: Db, practice: Practice, patientIds: readonly string[], now: Date): Promise<RecipientFacts[]> {
+  const facts: RecipientFacts[] = [];
+  for (let i = 0; i < patientIds.length; i += CHUNK) {
+    const ids = patientIds.slice(i, i + CHUNK);
+    const [patients, consents, recent] = await Promise.all([
+      db
+        .selectFrom('patients')
+        .select(['id', 'phone_index', sql<boolean>`phone_enc IS NOT NULL`.as('has_phone'), 'us_state', 'time_zone'])
+        .where('practice_id', '=', practice.id)
+        .where(sql<boolean>`id = ANY(${ids}::uuid[])`)
+        .execute(),
+      currentConsents(db, practice.id, ids, 'rvm'),
+      db
+        .selectFrom('drops')
+        .select(['patient_id', 'sent_at'])
+        .where('practice_id', '=', practice.id)
+        .where(sql<boolean>`patient_id = ANY(${ids}::uuid[])`)
+        .where('status', 'in', ['sent', 'delivered', 'failed'])
+        .where('sent_at', '>', new Date(now.getTime() - WEEK_MS))
+        .execute(),
+    ]);
+    const optedOut = await optedOutAmong(db, practice.id, patients.map((p) => p.phone_index));
+    const recentBy = new Map<string, Date[]>();
+    for (const r of recent) {
+      if (!r.sent_at) continue;
+      const list = recentBy.get(r.patient_id);
+      if (list) list.push(r.sent_at);
+      else recentBy.set(r.patient_id, [r.sent_at]);
+    }
+    for (const p of patients) {
+      facts.push({
+        patientId: p.id,
+        hasPhone: p.has_phone,
+        consent: consents.get(p.id)?.state ?? 'none',
+        optedOut: optedOut.has(p.phone_index),
+        timeZone: p.time_zone ?? practice.timeZone,
+        usState: p.us_state,
+        recentDrops: (recentBy.get(p.id) ?? []).sort((a, b) => a.getTime() - b.getTime()),
+      });
+    }
+  }
+  return facts;
+}
+
+interface WaitingDrop {
+  id: string;
+  patient_id: string;
+}
+
+async function waitingDrops(db: Db, campaignId: string): Promise<WaitingDrop[]> {
+  return db.selectFrom('drops').select(['id', 'patient_id']).where('campaign_id', '=', campaignId).where('status', 'in', ['pending', 'queued']).execute();
+}
+
+/** Pure enough to share: each waiting drop's decision, from bulk-loaded facts. */
+function decideAll(drops: readonly WaitingDrop[], facts: readonly RecipientFacts[], now: Date, practice: Practice): Array<{ drop: WaitingDrop; decision: Decision }> {
+  const byPatient = new Map(facts.map((f) => [f.patientId, f]));
+  return drops.map((drop) => {
+    const f = byPatient.get(drop.patient_id);
+    return { drop, decision: f ? decide(f, now, practice.holidays, practice.timeZone) : { kind: 'exclude', reason: 'unknown_patient' } };
+  });
+}
+
+export async function dryRun(services: Services, practiceId: string, campaignId: string): Promise<Result<DryRunReport & { notices: string[] }>> {
+  const campaign = await campaignOf(services.db, practiceId, campaignId);
+  const practice = await getPractice(services.db, practiceId);
+  if (!campaign || !practice) return { ok: false, status: 404, message: 'campaign not found' };
+  const drops = await waitingDrops(services.db, campaignId);
+  const now = services.clock();
+  const facts = await loadFacts(services.db, practice, drops.map((d) => d.patient_id), now);
+  const report = summarise(decideAll(drops, facts, now, practice).map((d) => d.decision));
+  return { ok: true, value: { ...report, notices: campaign.provider === 'twilio' ? [TWILIO_RINGS_NOTICE] : [] } };
+}
+
+/**
+ * Plans a running campaign: decides every waiting drop, skips those that may never get one
+ * (recorded, with the reason), and schedules the rest at the campaign's rate, each no earlier
+ * than its recipient's next allowed moment. Bulk statements throughout (100,000 recipients).
+ */
+export async function planCampaign(
+  services: Services,
+  campaign: { id: string; practice_id: string; rate_per_minute: number },
+  practice: Practice,
+): Promise<{ queued: number; skipped: number }> {
+  const now = services.clock();
+  const drops = await waitingDrops(services.db, campaign.id);
+  const facts = await loadFacts(services.db, practice, drops.map((d) => d.patient_id), now);
+  const decisions = decideAll(drops, facts, now, practice);
+  const sendable = decisions.filter((d) => d.decision.kind !== 'exclude');
+  const times = assignSendTimes(
+    sendable.map((d) => (d.decision.kind === 'defer' ? d.decision.until : now)),
+    campaign.rate_per_minute,
+  );
+  const excluded = decisions.flatMap((d) => (d.decision.kind === 'exclude' ? [{ id: d.drop.id, reason: d.decision.reason }] : []));
+  await finishMany(services, campaign.id, campaign.practice_id, 'skipped', excluded);
+  for (let i = 0; i < sendable.length; i += CHUNK) {
+    const ids = sendable.slice(i, i + CHUNK).map((d) => d.drop.id);
+    const at = times.slice(i, i + CHUNK).map((t) => t.toISOString());
+    const rows = await sql<{ id: string; schedule_version: number; scheduled_for: Date }>`
+      UPDATE drops SET status = 'queued', schedule_version = drops.schedule_version + 1, scheduled_for = u.at, updated_at = ${now}
+      FROM unnest(${ids}::uuid[], ${at}::timestamptz[]) AS u(id, at)
+      WHERE drops.id = u.id AND drops.status IN ('pending', 'queued')
+      RETURNING drops.id, drops.schedule_version, drops.scheduled_for
+    `.execute(services.db);
+    await services.queues.drops.addBulk(
+      rows.rows.map((r) => ({
+        name: 'drop',
+        data: { dropId: r.id, version: r.schedule_version } satisfies DropJobData,
+        opts: { jobId: dropJobId(r.id, r.schedule_version), delay: Math.max(0, r.scheduled_for.getTime() - now.getTime()) },
+      })),
+    );
+  }
+  await services.audit({
+    action: AuditAction.CampaignStateChanged,
+    actor: 'system:rvm',
+    practiceId: campaign.practice_id,
+    subjectId: campaign.id,
+    details: { planned: true, queued: sendable.length, skipped: excluded.length, firstAt: times[0]?.toISOString() ?? null },
+  });
+  await completeIfDone(services, campaign.id);
+  return { queued: sendable.length, skipped: excluded.length };
+}
+
+/** Gives many drops of one campaign the same final status (each with its reason), audited one by one. */
+export async function finishMany(
+  services: Services,
+  campaignId: string,
+  practiceId: string,
+  status: Extract<DropStatus, 'skipped' | 'cancelled'>,
+  drops: ReadonlyArray<{ id: string; reason: string }>,
+): Promise<void> {
+  const now = services.clock();
+  for (let i = 0; i < drops.length; i += CHUNK) {
+    const part = drops.slice(i, i + CHUNK);
+    const rows = await sql<{ id: string; reason: string }>`
+      UPDATE drops SET status = ${status}, reason = u.reason, final_at = ${now}, updated_at = ${now}
+      FROM unnest(${part.map((d) => d.id)}::uuid[], ${part.map((d) => d.reason)}::text[]) AS u(id, reason)
+      WHERE drops.id = u.id AND drops.status IN ('pending', 'queued')
+      RETURNING drops.id, u.reason
+    `.execute(services.db);
+    const events: AuditEvent[] = rows.rows.map((r) => ({
+      action: AuditAction.DropFinal,
+      actor: 'system:rvm',
+      practiceId,
+      subjectId: r.id,
+      details: { campaignId, status, reason: r.reason },
+    }));
+    if (events.length > 0) await services.audit(events);
+  }
+}
+
+/** A running campaign with nothing left to send or hear about is completed. */
+export async function completeIfDone(services: Services, campaignId: string): Promise<void> {
+  const left = await services.db
+    .selectFrom('drops')
+    .select('id')
+    .where('campaign_id', '=', campaignId)
+    .where('status', 'in', ['pending', 'queued', 'sent'])
+    .limit(1)
+    .executeTakeFirst();
+  if (left) return;
+  const done = await services.db
+    .updateTable('campaigns')
+    .set({ state: 'completed', updated_at: services.clock() })
+    .where('id', '=', campaignId)
+    .where('state', '=', 'running')
+    .returning('practice_id')
+    .executeTakeFirst();
+  if (done) await services.audit({ action: AuditAction.CampaignStateChanged, actor: 'system:rvm', practiceId: done.practice_id, subjectId: campaignId, details: { state: 'completed' } });
+}
+
+export type CampaignCommand = 'start' | 'pause' | 'resume' | 'cancel';
+export const CAMPAIGN_COMMANDS: readonly CampaignCommand[] = ['start', 'pause', 'resume', 'cancel'];
+
+const TRANSITIONS: Record<CampaignCommand, { from: string[]; to: 'running' | 'paused' | 'cancelled' }> = {
+  start: { from: ['draft'], to: 'running' },
+  pause: { from: ['running'], to: 'paused' },
+  resume: { from: ['paused'], to: 'running' },
+  cancel: { from: ['draft', 'running', 'paused'], to: 'cancelled' },
+};
+
+export async function commandCampaign(
+  services: Services,
+  practiceId: string,
+  campaignId: string,
+  command: CampaignCommand,
+  actor: string,
+): Promise<Result<{ state: string; queued?: number; skipped?: number; notices: string[] }>> {
+  const campaign = await campaignOf(services.db, practiceId, campaignId);
+  const practice = await getPractice(services.db, practiceId);
+  if (!campaign || !practice) return { ok: false, status: 404, message: 'campaign not found' };
+  const t = TRANSITIONS[command];
+  if (!t.from.includes(campaign.state)) return { ok: false, status: 409, message: `cannot ${command} a campaign that is ${campaign.state}` };
+  if ((command === 'start' || command === 'resume') && !(await hasVendorBaa(services.db, practiceId, campaign.provider))) {
+    return { ok: false, status: 409, message: `provider: no signed BAA with ${campaign.provider} is on record for this practice` };
+  }
+  const now = services.clock();
+  const updated = await services.db
+    .updateTable('campaigns')
+    .set({ state: t.to, updated_at: now, ...(command === 'start' ? { started_at: now } : {}) })
+    .where('id', '=', campaignId)
+    .where('state', '=', campaign.state)
+    .executeTakeFirst();
+  if (Number(updated.numUpdatedRows) === 0) return { ok: false, status: 409, message: 'the campaign changed meanwhile; try again' };
+  await services.audit({ action: AuditAction.CampaignStateChanged, actor, practiceId, subjectId: campaignId, details: { state: t.to, command } });
+  const notices = campaign.provider === 'twilio' ? [TWILIO_RINGS_NOTICE] : [];
+  switch (command) {
+    case 'cancel': {
+      const waiting = await waitingDrops(services.db, campaignId);
+      await finishMany(services, campaignId, practiceId, 'cancelled', waiting.map((d) => ({ id: d.id, reason: 'campaign_cancelled' })));
+      return { ok: true, value: { state: t.to, notices } };
+    }
+    case 'pause':
+      // Queued jobs find the campaign paused and do nothing; resume plans again with new versions.
+      return { ok: true, value: { state: t.to, notices } };
+    case 'start':
+    case 'resume': {
+      const planned = await planCampaign(services, campaign, practice);
+      return { ok: true, value: { state: t.to, ...planned, notices } };
+    }
+    default:
+      return command satisfies never;
+  }
+}
+
+export interface CampaignProgress {
+  campaign: {
+    id: string;
+    name: string;
+    state: string;
+    templateId: string;
+    provider: DropVendor;
+    humanAnswer: 'message' | 'hangup';
+    ratePerMinute: number;
+    createdAt: string;
+    startedAt: string | null;
+  };
+  counts: Record<DropStatus, number>;
+  reasons: Record<string, number>;
+  total: number;
+  done: number;
+  nextSendAt: string | null;
+  lastSendAt: string | null;
+  notices: string[];
+}
+
+const FINAL_STATUSES: readonly DropStatus[] = ['delivered', 'failed', 'skipped', 'cancelled'];
+
+export async function campaignProgress(services: Services, practiceId: string, campaignId: string): Promise<Result<CampaignProgress>> {
+  const campaign = await campaignOf(services.db, practiceId, campaignId);
+  if (!campaign) return { ok: false, status: 404, message: 'campaign not found' };
+  const [rows, times] = await Promise.all([
+    services.db
+      .selectFrom('drops')
+      .select(['status', 'reason', (eb) => eb.fn.countAll<string>().as('n')])
+      .where('campaign_id', '=', campaignId)
+      .groupBy(['status', 'reason'])
+      .execute(),
+    services.db
+      .selectFrom('drops')
+      .select([(eb) => eb.fn.min('scheduled_for').as('next'), (eb) => eb.fn.max('scheduled_for').as('last')])
+      .where('campaign_id', '=', campaignId)
+      .where('status', '=', 'queued')
+      .executeTakeFirst(),
+  ]);
+  const counts: Record<DropStatus, number> = { pending: 0, queued: 0, sent: 0, delivered: 0, failed: 0, skipped: 0, cancelled: 0 };
+  const reasons: Record<string, number> = {};
+  for (const r of rows) {
+    counts[r.status] += Number(r.n);
+    if (r.reason) reasons[`${r.status}:${r.reason}`] = (reasons[`${r.status}:${r.reason}`] ?? 0) + Number(r.n);
+  }
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  const iso = (d: unknown): string | null => (d instanceof Date ? d.toISOString() : typeof d === 'string' ? new Date(d).toISOString() : null);
+  return {
+    ok: true,
+    value: {
+      campaign: {
+        id: campaign.id,
+        name: campaign.name,
+        state: campaign.state,
+        templateId: campaign.template_id,
+        provider: campaign.provider,
+        humanAnswer: campaign.human_answer,
+        ratePerMinute: campaign.rate_per_minute,
+        createdAt: campaign.created_at.toISOString(),
+        startedAt: campaign.started_at?.toISOString() ?? null,
+      },
+      counts,
+      reasons,
+      total,
+      done: FINAL_STATUSES.reduce((a, s) => a + counts[s], 0),
+      nextSendAt: iso(times?.next),
+      lastSendAt: iso(times?.last),
+      notices: campaign.provider === 'twilio' ? [TWILIO_RINGS_NOTICE] : [],
+    },
+  };
+}
+
+export async function listCampaigns(db: Db, practiceId: string): Promise<Array<{ id: string; name: string; state: string; provider: DropVendor; createdAt: string }>> {
+  const rows = await db.selectFrom('campaigns').select(['id', 'name', 'state', 'provider', 'created_at']).where('practice_id', '=', practiceId).orderBy('created_at', 'desc').limit(200).execute();
+  return rows.map((r) => ({ id: r.id, name: r.name, state: r.state, provider: r.provider, createdAt: r.created_at.toISOString() }));
+}

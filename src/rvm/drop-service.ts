@@ -1,0 +1,99 @@
+import { z } from 'zod';
+import type { Services } from '../services.js';
+import { AuditAction } from '../audit/events.js';
+import { logger } from '../log/logger.js';
+import { campaignMessage } from './campaigns.js';
+import { recordDropOutcome } from './drop-worker.js';
+import { dropAction, dropHangupTwiml, dropOutcome, dropTwiml, FINAL_CALL_STATUSES, toAnsweredBy } from './drop-twiml.js';
+import { RvmWebhookSchema, verifyRvmSignature } from './providers/http-provider.js';
+
+/**
+ * The edges of a drop after it was placed: Twilio's requests for the drop call (its TwiML once
+ * the greeting ended, and its final status) and the vendor's signed status webhook.
+ */
+
+const DropId = z.string().uuid();
+const AnswerParams = z.object({ CallSid: z.string().regex(/^CA[0-9a-f]{32}$/), AnsweredBy: z.string().max(40).optional() });
+const StatusParams = z.object({ CallSid: z.string().regex(/^CA[0-9a-f]{32}$/), CallStatus: z.string().max(20) });
+
+/** The TwiML of a Twilio drop call; plays nothing unless the drop is one we placed and still sending. */
+export async function handleDropAnswer(services: Services, dropIdRaw: string | undefined, body: unknown): Promise<string> {
+  const dropId = DropId.safeParse(dropIdRaw);
+  const params = AnswerParams.safeParse(body);
+  if (!dropId.success || !params.success) return dropHangupTwiml();
+  const drop = await services.db
+    .selectFrom('drops')
+    .innerJoin('campaigns', 'campaigns.id', 'drops.campaign_id')
+    .select(['drops.id', 'drops.status', 'drops.provider_ref', 'drops.practice_id', 'drops.campaign_id', 'campaigns.human_answer'])
+    .where('drops.id', '=', dropId.data)
+    .executeTakeFirst();
+  // Only the call we placed for this drop: the CallSid must be the one the provider returned
+  // (or not yet stored, when Twilio is quicker than our write after createCall).
+  if (!drop || drop.status !== 'sent' || (drop.provider_ref !== null && drop.provider_ref !== params.data.CallSid)) return dropHangupTwiml();
+  const message = await campaignMessage(services, drop.campaign_id);
+  if (!message.ok) return dropHangupTwiml();
+  const answeredBy = toAnsweredBy(params.data.AnsweredBy);
+  const { twiml, played } = dropTwiml({ answeredBy, text: message.text, humanAnswer: drop.human_answer });
+  await services.db.updateTable('drops').set({ answered_by: answeredBy, updated_at: services.clock() }).where('id', '=', drop.id).execute();
+  await services.audit({
+    action: AuditAction.DropSent,
+    actor: 'twilio',
+    practiceId: drop.practice_id,
+    callSid: params.data.CallSid,
+    subjectId: drop.id,
+    details: { campaignId: drop.campaign_id, stage: 'answered', answeredBy, played },
+  });
+  return twiml;
+}
+
+/** Twilio's final status of a drop call: the drop's final state. */
+export async function handleDropStatus(services: Services, dropIdRaw: string | undefined, body: unknown): Promise<void> {
+  const dropId = DropId.safeParse(dropIdRaw);
+  const params = StatusParams.safeParse(body);
+  if (!dropId.success || !params.success) return;
+  const status = FINAL_CALL_STATUSES.find((s) => s === params.data.CallStatus);
+  if (!status) return; // an intermediate status: nothing final yet
+  const drop = await services.db
+    .selectFrom('drops')
+    .innerJoin('campaigns', 'campaigns.id', 'drops.campaign_id')
+    .select(['drops.id', 'drops.provider_ref', 'drops.answered_by', 'campaigns.human_answer'])
+    .where('drops.id', '=', dropId.data)
+    .executeTakeFirst();
+  if (!drop || (drop.provider_ref !== null && drop.provider_ref !== params.data.CallSid)) return;
+  const played = drop.answered_by === null ? null : dropAction(toAnsweredBy(drop.answered_by), drop.human_answer);
+  const outcome = dropOutcome(status, played);
+  await recordDropOutcome(services, drop.id, { ...outcome, providerRef: params.data.CallSid, callSid: params.data.CallSid });
+}
+
+export type VendorWebhookResult = { status: 200 | 400 | 401 | 404 | 503; body: Record<string, string> };
+
+/** The vendor's status webhook: signature first (raw body), then the drop's final state. */
+export async function handleVendorWebhook(services: Services, rawBody: string, signature: string | undefined): Promise<VendorWebhookResult> {
+  const secret = services.config.rvm.webhookSecret;
+  if (!secret) return { status: 503, body: { error: 'not_configured' } };
+  const verdict = verifyRvmSignature(secret, signature, rawBody, Math.floor(Date.now() / 1000));
+  if (!verdict.ok) {
+    logger.warn('rvm webhook signature rejected', { reason: verdict.reason });
+    await services.audit({ action: AuditAction.DropWebhookRejected, actor: 'rvm_http', details: { reason: verdict.reason } });
+    return { status: 401, body: { error: 'unauthorized' } };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(rawBody);
+  } catch {
+    json = null;
+  }
+  const parsed = RvmWebhookSchema.safeParse(json);
+  if (!parsed.success) {
+    await services.audit({ action: AuditAction.DropWebhookRejected, actor: 'rvm_http', details: { reason: 'malformed', fields: parsed.error.issues.map((i) => i.path.join('.')).slice(0, 10) } });
+    return { status: 400, body: { error: 'bad_request', message: 'expected { id, foreign_id, status: delivered|failed, reason? }' } };
+  }
+  const drop = await services.db.selectFrom('drops').select(['id', 'provider_ref', 'provider']).where('id', '=', parsed.data.foreign_id).executeTakeFirst();
+  if (!drop || drop.provider !== 'rvm_http' || (drop.provider_ref !== null && drop.provider_ref !== parsed.data.id)) return { status: 404, body: { error: 'not_found' } };
+  const changed = await recordDropOutcome(services, drop.id, {
+    status: parsed.data.status,
+    reason: parsed.data.reason ? parsed.data.reason.toLowerCase().replace(/[ -]+/g, '_') : parsed.data.status === 'delivered' ? 'delivered' : 'vendor_failed',
+    providerRef: parsed.data.id,
+  });
+  return { status: 200, body: { result: changed ? 'recorded' : 'already_final' } };
+}

@@ -1,0 +1,189 @@
+import { sql } from 'kysely';
+import type { Services } from '../services.js';
+import { AuditAction } from '../audit/events.js';
+import type { DropStatus } from '../adapters/db-schema.js';
+import { getPractice } from '../practices/store.js';
+import { phoneOf } from '../patients/store.js';
+import { hasVendorBaa } from '../consent/store.js';
+import { reserveSlot } from './rate-limit.js';
+import { campaignMessage, completeIfDone, dropJobId, loadFacts, type DropJobData } from './campaigns.js';
+import { decide } from './eligibility.js';
+import { createDropProvider } from './providers/index.js';
+import { DropProviderError } from './types.js';
+
+/**
+ * The drop worker: re-reads the drop, its campaign and every fact, re-checks every rule
+ * (consent, opt-out, hours, holidays, caps) immediately before sending, then places the drop
+ * once. Jobs carry ids only.
+ *
+ * At most once: the drop is claimed ('sent') in the same transaction that checked the caps,
+ * under a per-patient lock, before the provider is asked. A crash after the claim can lose a
+ * drop (the sweep records it as failed) but never sends it twice; two campaigns cannot both
+ * pass the daily cap for one patient.
+ */
+
+/** A drop still 'sent' after this long without a final word from the provider is closed as failed. */
+export const SENT_TIMEOUT_MS = 24 * 3_600_000;
+
+export type DropJobResult = 'stale' | 'done' | 'gone' | 'paused' | 'cancelled' | 'skipped' | 'deferred' | 'failed' | 'sent' | 'raced' | 'retry';
+
+export async function finishDrop(
+  services: Services,
+  dropId: string,
+  status: Extract<DropStatus, 'delivered' | 'failed' | 'skipped' | 'cancelled'>,
+  reason: string | null,
+  from: readonly DropStatus[],
+  extra: { providerRef?: string; callSid?: string } = {},
+): Promise<boolean> {
+  const now = services.clock();
+  const row = await services.db
+    .updateTable('drops')
+    .set({ status, reason, final_at: now, updated_at: now, ...(extra.providerRef ? { provider_ref: extra.providerRef } : {}) })
+    .where('id', '=', dropId)
+    .where('status', 'in', [...from])
+    .returning(['campaign_id', 'practice_id', 'attempts'])
+    .executeTakeFirst();
+  if (!row) return false;
+  await services.audit({
+    action: AuditAction.DropFinal,
+    actor: 'system:rvm',
+    practiceId: row.practice_id,
+    callSid: extra.callSid ?? null,
+    subjectId: dropId,
+    details: { campaignId: row.campaign_id, status, reason, attempts: row.attempts },
+  });
+  await completeIfDone(services, row.campaign_id);
+  return true;
+}
+
+/** A provider's final word on a sent drop (vendor webhook, or Twilio's status callback). */
+export async function recordDropOutcome(
+  services: Services,
+  dropId: string,
+  outcome: { status: 'delivered' | 'failed'; reason: string; providerRef?: string; callSid?: string },
+): Promise<boolean> {
+  return finishDrop(services, dropId, outcome.status, outcome.reason, ['sent'], {
+    ...(outcome.providerRef ? { providerRef: outcome.providerRef } : {}),
+    ...(outcome.callSid ? { callSid: outcome.callSid } : {}),
+  });
+}
+
+async function reschedule(services: Services, dropId: string, campaignId: string, ratePerMinute: number, version: number, until: Date, now: Date, reason: string): Promise<void> {
+  // Deferred drops of a campaign keep the campaign's pace: each takes the next free slot at or after `until`.
+  const at = await reserveSlot(services.redis, `rate:campaign:${campaignId}`, ratePerMinute / 60, until.getTime(), now.getTime());
+  const next = version + 1;
+  const moved = await services.db
+    .updateTable('drops')
+    .set({ schedule_version: next, scheduled_for: new Date(at), updated_at: now })
+    .where('id', '=', dropId)
+    .where('status', '=', 'queued')
+    .where('schedule_version', '=', version)
+    .executeTakeFirst();
+  if (Number(moved.numUpdatedRows) === 0) return;
+  await services.queues.drops.add('drop', { dropId, version: next } satisfies DropJobData, { jobId: dropJobId(dropId, next), delay: Math.max(0, at - now.getTime()) });
+  await services.audit({ action: AuditAction.DropScheduled, actor: 'system:rvm', subjectId: dropId, details: { campaignId, reason, at: new Date(at).toISOString() } });
+}
+
+/**
+ * One drop job. `lastAttempt`: BullMQ will not retry this job again, so a retryable provider
+ * error becomes the drop's final failure instead of another try.
+ */
+export async function processDropJob(services: Services, data: DropJobData, lastAttempt: boolean): Promise<DropJobResult> {
+  const drop = await services.db.selectFrom('drops').selectAll().where('id', '=', data.dropId).executeTakeFirst();
+  if (!drop || drop.schedule_version !== data.version) return 'stale';
+  if (drop.status !== 'queued') return 'done';
+  const campaign = await services.db.selectFrom('campaigns').selectAll().where('id', '=', drop.campaign_id).executeTakeFirst();
+  const practice = await getPractice(services.db, drop.practice_id);
+  if (!campaign || !practice) return 'gone';
+  if (campaign.state === 'paused' || campaign.state === 'draft') return 'paused'; // resume plans a new version
+  if (campaign.state !== 'running') {
+    await finishDrop(services, drop.id, 'cancelled', 'campaign_cancelled', ['queued']);
+    return 'cancelled';
+  }
+  if (!(await hasVendorBaa(services.db, practice.id, campaign.provider))) {
+    await finishDrop(services, drop.id, 'failed', 'no_vendor_baa', ['queued']);
+    return 'failed';
+  }
+  const message = await campaignMessage(services, campaign.id);
+  if (!message.ok) {
+    await finishDrop(services, drop.id, 'failed', message.reason, ['queued']);
+    return 'failed';
+  }
+  const now = services.clock();
+
+  // Check and claim under the patient's lock: every rule, as of now, then 'sent'.
+  const verdict = await services.db.transaction().execute(async (trx) => {
+    await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`drop-patient:${drop.patient_id}`}, 0))`.execute(trx);
+    const [facts] = await loadFacts(trx, practice, [drop.patient_id], now);
+    if (!facts) return { kind: 'exclude' as const, reason: 'unknown_patient' as const };
+    const decision = decide(facts, now, practice.holidays, practice.timeZone);
+    if (decision.kind !== 'send') return decision;
+    const claimed = await trx
+      .updateTable('drops')
+      .set({ status: 'sent', sent_at: now, attempts: drop.attempts + 1, updated_at: now })
+      .where('id', '=', drop.id)
+      .where('status', '=', 'queued')
+      .where('schedule_version', '=', data.version)
+      .executeTakeFirst();
+    return Number(claimed.numUpdatedRows) === 1 ? decision : { kind: 'raced' as const };
+  });
+  switch (verdict.kind) {
+    case 'raced':
+      return 'raced';
+    case 'exclude':
+      await finishDrop(services, drop.id, 'skipped', verdict.reason, ['queued']);
+      return 'skipped';
+    case 'defer':
+      await reschedule(services, drop.id, campaign.id, campaign.rate_per_minute, data.version, verdict.until, now, verdict.reason);
+      return 'deferred';
+    case 'send':
+      break;
+    default:
+      return verdict satisfies never;
+  }
+
+  const to = await phoneOf(services.db, services.keyring, practice.id, drop.patient_id);
+  if (!to) {
+    await finishDrop(services, drop.id, 'failed', 'no_phone', ['sent']);
+    return 'failed';
+  }
+  try {
+    const provider = createDropProvider(services, campaign.provider);
+    const { providerRef } = await provider.send({ dropId: drop.id, to, callerId: message.callerId, text: message.text, humanAnswer: campaign.human_answer });
+    await services.db.updateTable('drops').set({ provider_ref: providerRef, updated_at: services.clock() }).where('id', '=', drop.id).execute();
+    await services.audit({
+      action: AuditAction.DropSent,
+      actor: 'system:rvm',
+      practiceId: practice.id,
+      subjectId: drop.id,
+      details: { campaignId: campaign.id, provider: campaign.provider, providerRef, attempt: drop.attempts + 1 },
+    });
+    return 'sent';
+  } catch (err) {
+    const retryable = err instanceof DropProviderError ? err.retryable : true;
+    const reason = err instanceof DropProviderError ? err.message.slice(0, 80) : 'error';
+    await services.audit({
+      action: AuditAction.DropSent,
+      actor: 'system:rvm',
+      practiceId: practice.id,
+      subjectId: drop.id,
+      details: { campaignId: campaign.id, provider: campaign.provider, attempt: drop.attempts + 1, error: reason, retryable, lastAttempt },
+    });
+    if (retryable && !lastAttempt) {
+      // Not placed: back to the queue, same version; BullMQ retries the job with backoff.
+      await services.db.updateTable('drops').set({ status: 'queued', sent_at: null, updated_at: services.clock() }).where('id', '=', drop.id).where('status', '=', 'sent').execute();
+      throw err;
+    }
+    await finishDrop(services, drop.id, 'failed', retryable ? 'provider_error_retries_exhausted' : 'provider_refused', ['sent']);
+    return 'failed';
+  }
+}
+
+/** Closes drops that never got a final word: 'sent' for longer than SENT_TIMEOUT_MS. */
+export async function sweepSentDrops(services: Services): Promise<{ closed: number }> {
+  const cutoff = new Date(services.clock().getTime() - SENT_TIMEOUT_MS);
+  const stuck = await services.db.selectFrom('drops').select('id').where('status', '=', 'sent').where('sent_at', '<', cutoff).limit(1000).execute();
+  let closed = 0;
+  for (const d of stuck) if (await finishDrop(services, d.id, 'failed', 'no_final_status', ['sent'])) closed += 1;
+  return { closed };
+}

@@ -1,0 +1,69 @@
+import type { Holidays } from '../practices/settings.js';
+import { mayDropAt } from './calling-rules.js';
+import type { SkipReason } from './types.js';
+
+/**
+ * Who may get a drop, and when. Pure: the facts about each recipient are loaded in bulk by the
+ * caller (consent, opt-out, recent drops across every campaign, zone and state).
+ * Permanent reasons exclude a recipient; time reasons (hours, holidays, caps) only defer.
+ */
+
+export interface RecipientFacts {
+  patientId: string;
+  hasPhone: boolean;
+  consent: 'granted' | 'revoked' | 'none';
+  optedOut: boolean;
+  timeZone: string;
+  usState: string | null;
+  /** This patient's sent drops, any campaign, newest last. */
+  recentDrops: Date[];
+}
+
+export type Decision = { kind: 'send'; at: Date } | { kind: 'defer'; reason: SkipReason; until: Date } | { kind: 'exclude'; reason: SkipReason };
+
+export const PERMANENT_REASONS: ReadonlySet<SkipReason> = new Set(['no_consent', 'consent_revoked', 'opted_out', 'no_phone', 'unknown_patient', 'duplicate']);
+
+export function decide(f: RecipientFacts, now: Date, holidays: Holidays, practiceTimeZone: string): Decision {
+  if (f.optedOut) return { kind: 'exclude', reason: 'opted_out' };
+  if (f.consent === 'revoked') return { kind: 'exclude', reason: 'consent_revoked' };
+  if (f.consent !== 'granted') return { kind: 'exclude', reason: 'no_consent' };
+  if (!f.hasPhone) return { kind: 'exclude', reason: 'no_phone' };
+  const verdict = mayDropAt({ now, timeZone: f.timeZone, practiceTimeZone, usState: f.usState, holidays, recentDrops: f.recentDrops });
+  if (verdict.ok) return { kind: 'send', at: now };
+  // Without a known time to retry, look again in an hour (the worker re-checks at send time anyway).
+  return { kind: 'defer', reason: verdict.reason, until: verdict.retryAt ?? new Date(now.getTime() + 3_600_000) };
+}
+
+export interface DryRunReport {
+  recipients: number;
+  eligibleNow: number;
+  deferred: Partial<Record<SkipReason, number>>;
+  excluded: Partial<Record<SkipReason, number>>;
+}
+
+export function summarise(decisions: Decision[]): DryRunReport {
+  const report: DryRunReport = { recipients: decisions.length, eligibleNow: 0, deferred: {}, excluded: {} };
+  for (const d of decisions) {
+    if (d.kind === 'send') report.eligibleNow += 1;
+    else if (d.kind === 'defer') report.deferred[d.reason] = (report.deferred[d.reason] ?? 0) + 1;
+    else report.excluded[d.reason] = (report.excluded[d.reason] ?? 0) + 1;
+  }
+  return report;
+}
+
+/**
+ * Assigns send times: each recipient no earlier than allowed, the whole campaign no faster than
+ * `ratePerMinute`. Returns times in the order of `earliest`.
+ */
+export function assignSendTimes(earliest: Date[], ratePerMinute: number): Date[] {
+  const gap = 60_000 / ratePerMinute;
+  const order = earliest.map((t, i) => ({ t: t.getTime(), i })).sort((a, b) => a.t - b.t || a.i - b.i);
+  const out: Date[] = new Array<Date>(earliest.length);
+  let last = -Infinity;
+  for (const { t, i } of order) {
+    const at = Math.max(t, last + gap);
+    out[i] = new Date(at);
+    last = at;
+  }
+  return out;
+}

@@ -1,0 +1,67 @@
+import type { DropStatus, DropVendor } from '../adapters/db-schema.js';
+
+/**
+ * Shared shapes of the ringless-voicemail domain. Templates and rules are pure (./templates.ts,
+ * ./phi-check.ts, ./calling-rules.ts); providers place drops (./providers/); campaigns schedule
+ * them (./campaigns.ts).
+ */
+
+export type { DropStatus, DropVendor };
+
+/** Placeholders a template may use; nothing else is ever filled in. */
+export const TEMPLATE_PLACEHOLDERS = ['practice_name', 'callback_number', 'office_hours', 'appointment_day', 'appointment_time'] as const;
+export type TemplatePlaceholder = (typeof TEMPLATE_PLACEHOLDERS)[number];
+
+export type TemplatePurpose = 'appointment_reminder' | 'callback_request' | 'office_closure' | 'recall' | 'billing_callback';
+
+export interface DropTemplate {
+  id: string;
+  purpose: TemplatePurpose;
+  /** Spoken text with {placeholders}; checked by the PHI check when loaded and when rendered. */
+  text: string;
+  /** Pre-rendered audio in audio/ (optional; text-to-speech otherwise). */
+  audio?: string;
+  /** Healthcare-exempt purposes (47 CFR 64.1200(a)(9)(iv)); billing is not exempt. */
+  healthcareExempt: boolean;
+}
+
+/** What a provider needs to place one drop. No PHI beyond the number itself. */
+export interface DropRequest {
+  dropId: string;
+  to: string; // E.164
+  callerId: string; // E.164, the practice's number
+  text: string; // rendered, PHI-checked message
+  audioUrl?: string;
+  /** Twilio drops: what a person who answers hears. */
+  humanAnswer: 'message' | 'hangup';
+}
+
+export interface DropProvider {
+  vendor: DropVendor;
+  /** Places the drop; returns the vendor's reference. Throws DropProviderError (retryable or not). */
+  send(req: DropRequest): Promise<{ providerRef: string }>;
+}
+
+export class DropProviderError extends Error {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+    this.name = 'DropProviderError';
+  }
+}
+
+/** Why a recipient gets no drop (dry run report and per-drop record). */
+export type SkipReason =
+  | 'no_consent'
+  | 'consent_revoked'
+  | 'opted_out'
+  | 'no_phone'
+  | 'daily_cap'
+  | 'weekly_cap'
+  | 'state_24h_cap'
+  | 'outside_hours'
+  | 'holiday'
+  | 'unknown_patient'
+  | 'duplicate';
