@@ -7,7 +7,7 @@ import { getPractice, listPracticeNumbers, type Practice, type PracticeNumber } 
 import { currentConsents, hasVendorBaa, optedOutAmong } from '../consent/store.js';
 import { renderTemplate } from './templates.js';
 import { resolveTemplate } from './templates-store.js';
-import { assignSendTimes, decide, summarise, type Decision, type DryRunReport, type RecipientFacts } from './eligibility.js';
+import { assignSendTimes, decideMany, summarise, type Decision, type DryRunReport, type RecipientFacts } from './eligibility.js';
 import { providerConfigured } from './providers/index.js';
 import type { TemplatePlaceholder } from './types.js';
 
@@ -274,11 +274,9 @@ async function waitingDrops(db: Db, campaignId: string): Promise<WaitingDrop[]> 
 
 /** Pure enough to share: each waiting drop's decision, from bulk-loaded facts. */
 function decideAll(drops: readonly WaitingDrop[], facts: readonly RecipientFacts[], now: Date, practice: Practice): Array<{ drop: WaitingDrop; decision: Decision }> {
-  const byPatient = new Map(facts.map((f) => [f.patientId, f]));
-  return drops.map((drop) => {
-    const f = byPatient.get(drop.patient_id);
-    return { drop, decision: f ? decide(f, now, practice.holidays, practice.timeZone) : { kind: 'exclude', reason: 'unknown_patient' } };
-  });
+  const decided = decideMany(facts, now, practice.holidays, practice.timeZone);
+  const byPatient = new Map(facts.map((f, i) => [f.patientId, decided[i]]));
+  return drops.map((drop) => ({ drop, decision: byPatient.get(drop.patient_id) ?? { kind: 'exclude', reason: 'unknown_patient' } }));
 }
 
 export async function dryRun(services: Services, practiceId: string, campaignId: string): Promise<Result<DryRunReport & { notices: string[] }>> {

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { assignSendTimes, decide, decideMany, summarise, type RecipientFacts } from '../../src/rvm/eligibility.js';
+import { DEFAULT_HOLIDAYS } from '../../src/practices/settings.js';
+
+const NY = 'America/New_York';
+// Tuesday 2026-12-01 15:00Z: 10:00 in New York, 07:00 in Los Angeles.
+const NOW = new Date('2026-12-01T15:00:00Z');
+
+function facts(over: Partial<RecipientFacts> = {}): RecipientFacts {
+  return { patientId: 'p', hasPhone: true, consent: 'granted', optedOut: false, timeZone: NY, usState: null, recentDrops: [], ...over };
+}
+
+describe('decide', () => {
+  it('excludes for good: opted out first, then revoked or missing consent, then no number', () => {
+    expect(decide(facts({ optedOut: true, consent: 'revoked' }), NOW, DEFAULT_HOLIDAYS, NY)).toEqual({ kind: 'exclude', reason: 'opted_out' });
+    expect(decide(facts({ consent: 'revoked' }), NOW, DEFAULT_HOLIDAYS, NY)).toEqual({ kind: 'exclude', reason: 'consent_revoked' });
+    expect(decide(facts({ consent: 'none' }), NOW, DEFAULT_HOLIDAYS, NY)).toEqual({ kind: 'exclude', reason: 'no_consent' });
+    expect(decide(facts({ hasPhone: false }), NOW, DEFAULT_HOLIDAYS, NY)).toEqual({ kind: 'exclude', reason: 'no_phone' });
+  });
+
+  it('sends inside the window, defers outside it to the next opening', () => {
+    expect(decide(facts(), NOW, DEFAULT_HOLIDAYS, NY)).toEqual({ kind: 'send', at: NOW });
+    expect(decide(facts({ timeZone: 'America/Los_Angeles' }), NOW, DEFAULT_HOLIDAYS, NY)).toEqual({
+      kind: 'defer',
+      reason: 'outside_hours',
+      until: new Date('2026-12-01T16:00:00Z'),
+    });
+  });
+});
+
+describe('decideMany', () => {
+  it('gives every recipient exactly what decide gives it', () => {
+    const zones = [NY, 'America/Chicago', 'America/Denver', 'America/Los_Angeles', 'Pacific/Honolulu'];
+    const states = [null, 'FL', 'MD', 'CA'];
+    const list: RecipientFacts[] = [];
+    for (let i = 0; i < 400; i += 1) {
+      list.push(
+        facts({
+          patientId: `p${i}`,
+          timeZone: zones[i % zones.length] ?? NY,
+          usState: states[i % states.length] ?? null,
+          consent: i % 17 === 0 ? 'none' : i % 19 === 0 ? 'revoked' : 'granted',
+          optedOut: i % 23 === 0,
+          recentDrops: i % 7 === 0 ? [new Date(NOW.getTime() - (i % 5) * 3_600_000 - 60_000)] : [],
+        }),
+      );
+    }
+    for (const at of [NOW, new Date('2026-12-01T02:30:00Z'), new Date('2026-11-26T15:00:00Z')]) {
+      const many = decideMany(list, at, DEFAULT_HOLIDAYS, NY);
+      expect(many).toEqual(list.map((f) => decide(f, at, DEFAULT_HOLIDAYS, NY)));
+    }
+  });
+});
+
+describe('summarise', () => {
+  it('counts eligible recipients and each reason', () => {
+    const report = summarise([
+      { kind: 'send', at: NOW },
+      { kind: 'defer', reason: 'outside_hours', until: NOW },
+      { kind: 'defer', reason: 'outside_hours', until: NOW },
+      { kind: 'exclude', reason: 'opted_out' },
+    ]);
+    expect(report).toEqual({ recipients: 4, eligibleNow: 1, deferred: { outside_hours: 2 }, excluded: { opted_out: 1 } });
+  });
+});
+
+describe('assignSendTimes', () => {
+  it('keeps the campaign rate and never sends anyone before their allowed time', () => {
+    const t = NOW.getTime();
+    const times = assignSendTimes([new Date(t), new Date(t), new Date(t + 3_600_000), new Date(t)], 30);
+    expect(times.map((d) => d.getTime() - t)).toEqual([0, 2_000, 3_600_000, 4_000]);
+  });
+});
