@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { assignSendTimes, decide, decideMany, summarise, type RecipientFacts } from '../../src/rvm/eligibility.js';
 import { DEFAULT_HOLIDAYS } from '../../src/practices/settings.js';
+import { progressLine } from '../../src/rvm/progress.js';
 
 const NY = 'America/New_York';
 // Tuesday 2026-12-01 15:00Z: 10:00 in New York, 07:00 in Los Angeles.
@@ -69,5 +70,13 @@ describe('assignSendTimes', () => {
     const t = NOW.getTime();
     const times = assignSendTimes([new Date(t), new Date(t), new Date(t + 3_600_000), new Date(t)], 30);
     expect(times.map((d) => d.getTime() - t)).toEqual([0, 2_000, 3_600_000, 4_000]);
+  });
+});
+
+describe('progressLine', () => {
+  it('draws the share of recipients with a final state and the count of each status', () => {
+    const line = progressLine({ total: 8, done: 6, counts: { delivered: 2, skipped: 4, sent: 2 }, campaign: { state: 'running' } }, 8);
+    expect(line).toBe('[######--]  75%  6/8  running  delivered 2, skipped 4, sent 2');
+    expect(progressLine({ total: 0, done: 0, counts: {}, campaign: { state: 'completed' } }, 4)).toBe('[####] 100%  0/0  completed  ');
   });
 });
