@@ -11,6 +11,7 @@ import {
   consentHistory,
   countOptOuts,
   isOptedOut,
+  phoneIndexOf,
   listDisclosures,
   listVendorBaas,
   recordConsent,
@@ -97,6 +98,22 @@ export function rvmRouter(services: Services): express.Router {
     const id = await createPatient(services.db, services.keyring, { practiceId, ...body.data });
     await services.audit({ action: AuditAction.AdminPatientCreated, actor: actorOf(res), practiceId, subjectId: id, details: { fields: Object.keys(body.data).sort() } });
     res.status(201).json({ id });
+  });
+
+  // Finding a patient by number: the number in the body (never a URL), matched by blind index.
+  router.post('/patients/lookup', async (req, res) => {
+    const practiceId = principalOf(res).practiceId;
+    if (!(await permit(services, req, res, WRITE, practiceId))) return;
+    const body = z.strictObject({ phone: E164Schema }).safeParse(req.body);
+    if (!body.success) return badRequest(res, problems(body.error));
+    const rows = await services.db
+      .selectFrom('patients')
+      .select('id')
+      .where('practice_id', '=', practiceId)
+      .where('phone_index', '=', phoneIndexOf(services.keyring, body.data.phone))
+      .orderBy('created_at')
+      .execute();
+    res.json({ patientIds: rows.map((r) => r.id) });
   });
 
   // --- Consent ----------------------------------------------------------------
