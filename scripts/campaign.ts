@@ -3,7 +3,7 @@
  *
  *   npm run campaign -- list
  *   npm run campaign -- templates
- *   npm run campaign -- create --name "December recall" --template recall --provider rvm_http [--csv recipients.csv] [--rate 30] [--human-answer message|hangup]
+ *   npm run campaign -- create --name "December recall" --template recall --provider rvm_http [--csv recipients.csv] [--rate 30] [--human-answer message|hangup] [--audio-file name.wav]
  *   npm run campaign -- recipients <id> --csv recipients.csv
  *   npm run campaign -- dry-run <id>
  *   npm run campaign -- start|pause|resume|cancel <id>
@@ -18,7 +18,7 @@ import { fail } from './cli-support.js';
 import { progressLine } from '../src/rvm/progress.js';
 
 const USAGE = `usage: npm run campaign -- <list|templates|create|recipients|dry-run|start|pause|resume|cancel|watch> [id] [options]
-  create      --name <text> --template <id> --provider rvm_http|twilio [--csv file] [--rate per-minute] [--human-answer message|hangup]
+  create      --name <text> --template <id> --provider rvm_http|twilio [--csv file] [--rate per-minute] [--human-answer message|hangup] [--audio-file name.wav]
   recipients  <id> --csv <file with a patient_id column>
   watch       <id> [--interval seconds]
 environment: AHL_API_KEY (required), AHL_URL (default http://127.0.0.1:$PORT or :3000)`;
@@ -32,6 +32,7 @@ const { values, positionals } = parseArgs({
     csv: { type: 'string' },
     rate: { type: 'string' },
     'human-answer': { type: 'string' },
+    'audio-file': { type: 'string' },
     interval: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -87,6 +88,7 @@ async function main(): Promise<void> {
         provider: values.provider,
         ...(values.rate ? { ratePerMinute: Number(values.rate) } : {}),
         ...(values['human-answer'] ? { humanAnswer: values['human-answer'] } : {}),
+        ...(values['audio-file'] ? { audioFile: values['audio-file'] } : {}),
       });
       console.log(`created campaign ${String(created.id)} (${String(created.seconds)} s message):\n  ${String(created.text)}`);
       for (const n of (created.notices as string[] | undefined) ?? []) console.log(`note: ${n}`);

@@ -1,3 +1,8 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createApiKey } from '../src/auth/api-keys.js';
@@ -19,11 +24,12 @@ import { postTwilio } from './support/twilio-request.js';
  */
 
 // Tuesday 2026-12-01, 10:00 in New York.
-const now = new Date('2026-12-01T15:00:00Z');
+let now = new Date('2026-12-01T15:00:00Z');
 let h: Harness;
 let twilioApi: TwilioDouble;
 let practice: Practice;
 let admin: string;
+let audioDir: string;
 const PHONES = { machine: '+12025550161', human: '+12025550162', caller: '+12025550163' };
 const ids: Record<string, string> = {};
 
@@ -48,7 +54,8 @@ async function until<T>(what: string, fn: () => Promise<T | null | undefined | f
 
 beforeAll(async () => {
   twilioApi = await startTwilioDouble({ accountSid: TEST_ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
-  h = await startHarness('rvm-twilio', { TWILIO_API_BASE_URL: twilioApi.baseUrl }, { clock: () => now });
+  audioDir = await mkdtemp(path.join(os.tmpdir(), 'ahl-audio-'));
+  h = await startHarness('rvm-twilio', { TWILIO_API_BASE_URL: twilioApi.baseUrl, AUDIO_DIR: audioDir }, { clock: () => now });
   if (!h.services.seeded) throw new Error('demo practice was not seeded');
   practice = h.services.seeded;
   admin = (await createApiKey(h.services.db, { role: 'admin', practiceId: practice.id })).key;
@@ -64,6 +71,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await h.close();
   await twilioApi.close();
+  await rm(audioDir, { recursive: true, force: true });
 });
 
 function dropIdFromUrl(url: string): string {
@@ -178,5 +186,54 @@ describe('outbound call rate', () => {
     } finally {
       redis.disconnect();
     }
+  });
+});
+
+describe('pre-rendered recordings', () => {
+  it('npm run audio:render writes a recording and its transcript; a campaign may use it only while the transcript is its message', async () => {
+    const run = promisify(execFile);
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'scripts/render-audio.ts', '--practice', 'demo', '--template', 'callback-request', '--out', 'callback-demo.wav'], {
+      cwd: path.resolve(import.meta.dirname, '..'),
+      env: {
+        ...process.env,
+        NODE_ENV: 'test',
+        DATABASE_SCHEMA: h.schema,
+        AUDIO_DIR: audioDir,
+        DATA_DIR: h.config.dataDir,
+        TWILIO_ACCOUNT_SID: TEST_ACCOUNT_SID,
+        TWILIO_AUTH_TOKEN: TEST_AUTH_TOKEN,
+        // A stand-in text-to-speech engine: the "recording" is the text itself.
+        AUDIO_TTS_COMMAND: 'cat > {out}',
+      },
+    });
+    expect(stdout).toContain('callback-demo.wav');
+    const transcript = await readFile(path.join(audioDir, 'callback-demo.wav.txt'), 'utf8');
+    expect(transcript).toContain('Demo Family Medicine');
+    expect(await readFile(path.join(audioDir, 'callback-demo.wav'), 'utf8')).toBe(transcript.trim());
+
+    const body = { name: 'Recorded', templateId: 'callback-request', provider: 'twilio', patientIds: [ids.human], audioFile: 'callback-demo.wav' };
+    const wrongTemplate = await api('POST', '/api/campaigns', { ...body, templateId: 'recall' });
+    expect(wrongTemplate.status).toBe(400);
+    expect(wrongTemplate.body.message).toMatch(/transcript/);
+    const missing = await api('POST', '/api/campaigns', { ...body, audioFile: 'nope.wav' });
+    expect(missing.status).toBe(400);
+
+    now = new Date('2026-12-03T15:00:00Z');
+    const created = await api('POST', '/api/campaigns', body);
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const callsBefore = twilioApi.requests.filter((r) => r.path.endsWith('/Calls.json')).length;
+    expect((await api('POST', `/api/campaigns/${String(created.body.id)}/start`)).status).toBe(200);
+    await until('the call', async () => twilioApi.requests.filter((r) => r.path.endsWith('/Calls.json') && r.status === 201).length > callsBefore);
+    const call = twilioApi.requests.filter((r) => r.path.endsWith('/Calls.json')).at(-1);
+    const url = new URL(call?.form.get('Url') ?? '');
+    const drop = await h.services.db.selectFrom('drops').select(['provider_ref']).where('id', '=', url.searchParams.get('d') ?? '').executeTakeFirstOrThrow();
+    const answer = await postTwilio(h, url.pathname + url.search, { CallSid: drop.provider_ref ?? '', AccountSid: TEST_ACCOUNT_SID, AnsweredBy: 'machine_end_silence', CallStatus: 'in-progress' });
+    expect(answer.body).toContain('<Play>https://ahl.example.test:8443/audio/callback-demo.wav</Play>');
+    expect(answer.body).not.toContain('<Say');
+
+    // Someone changes the recording's transcript: the next drop of that campaign is not sent with it.
+    await writeFile(path.join(audioDir, 'callback-demo.wav.txt'), 'Something else entirely.');
+    const again = await api('POST', '/api/campaigns', body);
+    expect(again.status).toBe(400);
   });
 });

@@ -287,6 +287,7 @@ export interface CampaignsTable {
   template_params: ColumnType<Record<string, string>, string | undefined, string>;
   provider: DropVendor;
   human_answer: Generated<'message' | 'hangup'>;
+  audio_file: string | null;
   state: Generated<'draft' | 'running' | 'paused' | 'cancelled' | 'completed'>;
   rate_per_minute: Generated<number>;
   created_by: string;

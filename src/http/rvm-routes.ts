@@ -82,6 +82,7 @@ const CampaignInputSchema = z.strictObject({
   provider: z.enum(['rvm_http', 'twilio']),
   humanAnswer: z.enum(['message', 'hangup']).default('message'),
   ratePerMinute: z.number().int().min(1).max(600).default(30),
+  audioFile: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,80}[.](wav|mp3)$/, { message: 'expected a file name in audio/ such as recall-demo.wav' }).optional(),
   patientIds: z.array(z.string().max(64)).max(200_000).optional(),
 });
 

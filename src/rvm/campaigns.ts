@@ -1,3 +1,5 @@
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { sql } from 'kysely';
 import type { Services } from '../services.js';
 import type { Db } from '../adapters/postgres.js';
@@ -41,7 +43,30 @@ export interface CampaignInput {
   provider: DropVendor;
   humanAnswer: 'message' | 'hangup';
   ratePerMinute: number;
+  /** A pre-rendered recording in audio/ (`npm run audio:render`); its transcript must be the message. */
+  audioFile?: string;
   createdBy: string;
+}
+
+export const AUDIO_FILE = /^[a-z0-9][a-z0-9._-]{0,80}[.](wav|mp3)$/;
+
+/** The transcript beside a pre-rendered recording: `<file>.txt`. */
+export function transcriptPath(audioDir: string, audioFile: string): string {
+  return path.join(audioDir, `${audioFile}.txt`);
+}
+
+/**
+ * A pre-rendered recording may stand in for text-to-speech only if it exists and its transcript
+ * is exactly the rendered, PHI-checked message: the recording provably says what was checked.
+ */
+export async function checkAudioFile(audioDir: string, audioFile: string, text: string): Promise<string | null> {
+  if (!AUDIO_FILE.test(audioFile)) return 'audioFile: expected a file name such as recall-demo.wav';
+  const found = await stat(path.join(audioDir, audioFile)).catch(() => null);
+  if (!found?.isFile()) return `audioFile: no such recording in ${path.basename(audioDir)}/`;
+  const transcript = await readFile(transcriptPath(audioDir, audioFile), 'utf8').catch(() => null);
+  if (transcript === null) return 'audioFile: the recording has no transcript beside it (<file>.txt, written by npm run audio:render)';
+  if (transcript.trim() !== text.trim()) return 'audioFile: the transcript of the recording is not this campaign\u2019s message; render it again';
+  return null;
 }
 
 /** Said wherever a campaign chooses Twilio: unlike a ringless drop, it rings the phone. */
@@ -57,16 +82,23 @@ export function callbackLine(numbers: readonly PracticeNumber[]): string | null 
 export async function campaignMessage(
   services: Services,
   campaignId: string,
-): Promise<{ ok: true; text: string; seconds: number; callerId: string } | { ok: false; reason: 'no_campaign' | 'template_invalid' | 'no_caller_id' }> {
-  const campaign = await services.db.selectFrom('campaigns').select(['practice_id', 'template_id', 'template_params']).where('id', '=', campaignId).executeTakeFirst();
+): Promise<
+  { ok: true; text: string; seconds: number; callerId: string; audioUrl?: string } | { ok: false; reason: 'no_campaign' | 'template_invalid' | 'no_caller_id' | 'audio_mismatch' }
+> {
+  const campaign = await services.db.selectFrom('campaigns').select(['practice_id', 'template_id', 'template_params', 'audio_file']).where('id', '=', campaignId).executeTakeFirst();
   const practice = campaign ? await getPractice(services.db, campaign.practice_id) : null;
   if (!campaign || !practice) return { ok: false, reason: 'no_campaign' };
   const rendered = await renderFor(services.db, practice, campaign.template_id, campaign.template_params);
   if (!rendered.ok) return { ok: false, reason: rendered.reason };
+  if (campaign.audio_file) {
+    // Checked again at send time: the file on disk may have changed since the campaign was created.
+    if (await checkAudioFile(services.config.audioDir, campaign.audio_file, rendered.text)) return { ok: false, reason: 'audio_mismatch' };
+    return { ok: true, text: rendered.text, seconds: rendered.seconds, callerId: rendered.callerId, audioUrl: `${services.config.publicBaseUrl}/audio/${campaign.audio_file}` };
+  }
   return { ok: true, text: rendered.text, seconds: rendered.seconds, callerId: rendered.callerId };
 }
 
-async function renderFor(
+export async function renderFor(
   db: Db,
   practice: Practice,
   templateId: string,
@@ -98,6 +130,10 @@ export async function createCampaign(
   if (!rendered.ok) {
     return { ok: false, status: 400, message: `template: ${rendered.problems.map((p) => `${p.kind} "${p.term}"`).join(', ')}` };
   }
+  if (input.audioFile) {
+    const problem = await checkAudioFile(services.config.audioDir, input.audioFile, rendered.text);
+    if (problem) return { ok: false, status: 400, message: problem };
+  }
   const template = await resolveTemplate(services.db, practice.id, input.templateId);
   const row = await services.db
     .insertInto('campaigns')
@@ -109,6 +145,7 @@ export async function createCampaign(
       provider: input.provider,
       human_answer: input.humanAnswer,
       rate_per_minute: input.ratePerMinute,
+      audio_file: input.audioFile ?? null,
       created_by: input.createdBy,
     })
     .returning('id')

@@ -33,7 +33,7 @@ export async function handleDropAnswer(services: Services, dropIdRaw: string | u
   const message = await campaignMessage(services, drop.campaign_id);
   if (!message.ok) return dropHangupTwiml();
   const answeredBy = toAnsweredBy(params.data.AnsweredBy);
-  const { twiml, played } = dropTwiml({ answeredBy, text: message.text, humanAnswer: drop.human_answer });
+  const { twiml, played } = dropTwiml({ answeredBy, text: message.text, audioUrl: message.audioUrl, humanAnswer: drop.human_answer });
   await services.db.updateTable('drops').set({ answered_by: answeredBy, updated_at: services.clock() }).where('id', '=', drop.id).execute();
   await services.audit({
     action: AuditAction.DropSent,

@@ -149,7 +149,14 @@ export async function processDropJob(services: Services, data: DropJobData, last
   }
   try {
     const provider = createDropProvider(services, campaign.provider);
-    const { providerRef } = await provider.send({ dropId: drop.id, to, callerId: message.callerId, text: message.text, humanAnswer: campaign.human_answer });
+    const { providerRef } = await provider.send({
+      dropId: drop.id,
+      to,
+      callerId: message.callerId,
+      text: message.text,
+      ...(message.audioUrl ? { audioUrl: message.audioUrl } : {}),
+      humanAnswer: campaign.human_answer,
+    });
     await services.db.updateTable('drops').set({ provider_ref: providerRef, updated_at: services.clock() }).where('id', '=', drop.id).execute();
     await services.audit({
       action: AuditAction.DropSent,

@@ -92,6 +92,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       template_params jsonb NOT NULL DEFAULT '{}'::jsonb,
       provider text NOT NULL CHECK (provider IN ('rvm_http', 'twilio')),
       human_answer text NOT NULL DEFAULT 'message' CHECK (human_answer IN ('message', 'hangup')),
+      -- A pre-rendered recording of the message in audio/ (its transcript checked equal to the message); null: text-to-speech.
+      audio_file text CHECK (audio_file ~ '^[a-z0-9][a-z0-9._-]{0,80}[.](wav|mp3)$'),
       state text NOT NULL DEFAULT 'draft' CHECK (state IN ('draft', 'running', 'paused', 'cancelled', 'completed')),
       rate_per_minute integer NOT NULL DEFAULT 30 CHECK (rate_per_minute BETWEEN 1 AND 600),
       created_by text NOT NULL,
