@@ -4,7 +4,7 @@ import { createApiKey } from '../src/auth/api-keys.js';
 import { createPatient } from '../src/patients/store.js';
 import { captureLogs } from '../src/log/logger.js';
 import { DEMO } from '../src/practices/seed.js';
-import type { Practice } from '../src/practices/store.js';
+import { createPractice, type Practice } from '../src/practices/store.js';
 import { processDropJob } from '../src/rvm/drop-worker.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { startRvmDouble, type RvmDouble } from './support/rvm-double.js';
@@ -412,5 +412,16 @@ describe('patients by number', () => {
     expect(res.body).toEqual({ patientIds: [p('Ok').id] });
     const auditor = (await createApiKey(h.services.db, { role: 'auditor', practiceId: practice.id })).key;
     expect((await api('POST', '/api/patients/lookup', { phone: p('Ok').phone }, auditor)).status).toBe(403);
+  });
+});
+
+describe('the drop callback line', () => {
+  it('a practice without one cannot create a campaign: every message tells people to call it and press 8', async () => {
+    const other = await createPractice(h.services.db, { slug: 'no-line', name: 'No Line Clinic', timeZone: 'America/Chicago', numbers: ['+13125550177'] });
+    const key = (await createApiKey(h.services.db, { role: 'admin', practiceId: other.id })).key;
+    expect((await api('POST', '/api/vendor-baas', { vendor: 'rvm_http', signedAt: '2026-10-01', documentRef: 'baa' }, key)).status).toBe(201);
+    const res = await api('POST', '/api/campaigns', { name: 'Recall', templateId: 'recall', provider: 'rvm_http' }, key);
+    expect(res.status).toBe(409);
+    expect(res.body.message).toMatch(/drop-callback/);
   });
 });

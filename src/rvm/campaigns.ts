@@ -73,9 +73,12 @@ export async function checkAudioFile(audioDir: string, audioFile: string, text: 
 export const TWILIO_RINGS_NOTICE =
   'Twilio voicemail drops place a real call: the recipient\u2019s phone rings, and a person who answers hears the message (or a polite hang-up, per humanAnswer).';
 
-/** The number drops come from and ask to be called back on: the drop callback line, else the practice's first number. */
+/**
+ * The number drops come from and ask to be called back on: a practice number running the
+ * drop-callback flow, where key 8 opts out (as every message says). Without one, no drops.
+ */
 export function callbackLine(numbers: readonly PracticeNumber[]): string | null {
-  return (numbers.find((n) => n.flowId === DROP_CALLBACK_FLOW) ?? numbers[0])?.e164 ?? null;
+  return numbers.find((n) => n.flowId === DROP_CALLBACK_FLOW)?.e164 ?? null;
 }
 
 /** The rendered, PHI-checked message of a campaign, and the line it comes from. */
@@ -107,7 +110,7 @@ export async function renderFor(
   const template = await resolveTemplate(db, practice.id, templateId);
   if (!template) return { ok: false, reason: 'template_invalid', problems: [{ kind: 'unknown_template', term: templateId }] };
   const callerId = callbackLine(await listPracticeNumbers(db, practice.id));
-  if (!callerId) return { ok: false, reason: 'no_caller_id', problems: [{ kind: 'no_practice_number', term: 'callback_number' }] };
+  if (!callerId) return { ok: false, reason: 'no_caller_id', problems: [{ kind: 'no_drop_callback_line', term: `a practice number running the ${DROP_CALLBACK_FLOW} flow` }] };
   // The practice's name and callback line are always the practice's own, never the campaign's.
   const rendered = renderTemplate(template, { ...params, practice_name: practice.greetingName, callback_number: callerId });
   if (!rendered.ok) return { ok: false, reason: 'template_invalid', problems: rendered.problems };
@@ -127,6 +130,13 @@ export async function createCampaign(
     return { ok: false, status: 409, message: `provider: ${input.provider} is not configured on this service (RVM_API_URL, RVM_API_KEY)` };
   }
   const rendered = await renderFor(services.db, practice, input.templateId, input.templateParams);
+  if (!rendered.ok && rendered.reason === 'no_caller_id') {
+    return {
+      ok: false,
+      status: 409,
+      message: `the practice has no drop callback line: give one of its numbers the ${DROP_CALLBACK_FLOW} flow (PUT /api/practices/${practice.id}/numbers/<number> with {"flowId":"${DROP_CALLBACK_FLOW}"})`,
+    };
+  }
   if (!rendered.ok) {
     return { ok: false, status: 400, message: `template: ${rendered.problems.map((p) => `${p.kind} "${p.term}"`).join(', ')}` };
   }
