@@ -6,6 +6,7 @@ import { captureLogs } from '../src/log/logger.js';
 import { DEMO } from '../src/practices/seed.js';
 import { createPractice, type Practice } from '../src/practices/store.js';
 import { processDropJob } from '../src/rvm/drop-worker.js';
+import { until } from './support/until.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { startRvmDouble, type RvmDouble } from './support/rvm-double.js';
 import { postTwilio } from './support/twilio-request.js';
@@ -91,16 +92,6 @@ async function dropOf(campaignId: string, p: TestPatient): Promise<{ id: string;
 /** Lets the time pass: every delayed drop job becomes due now. */
 async function promoteAll(): Promise<void> {
   for (const job of await h.services.queues.drops.getDelayed()) await job.promote();
-}
-
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** Waits until no drop of the campaign is queued with a job due now (i.e. the workers caught up). */

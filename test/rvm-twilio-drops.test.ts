@@ -12,6 +12,7 @@ import type { Practice } from '../src/practices/store.js';
 import { acquireSlot, reserveSlot } from '../src/rvm/rate-limit.js';
 import { OPT_OUT_KEY } from '../src/rvm/templates.js';
 import { heard } from '../src/simulator/simulator.js';
+import { until } from './support/until.js';
 import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
 import { simulatorFor } from './support/simulate.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
@@ -40,16 +41,6 @@ async function api(method: string, path: string, body?: unknown): Promise<{ stat
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 beforeAll(async () => {
