@@ -86,7 +86,8 @@ describe('Twilio voicemail drops', () => {
     expect(start.body).toMatchObject({ state: 'running', queued: 2 });
     expect((start.body.notices as string[]).join(' ')).toMatch(/phone rings/);
 
-    await until('two calls', async () => twilioApi.requests.filter((r) => r.path.endsWith('/Calls.json') && r.status === 201).length === 2);
+    // Placed, and the Call SIDs Twilio answered with stored as the drops' provider references.
+    await until('two calls', async () => (await h.services.db.selectFrom('drops').select('provider_ref').where('provider_ref', 'is not', null).execute()).length === 2);
     const requests = twilioApi.requests.filter((r) => r.path.endsWith('/Calls.json'));
     calls = requests.map((r) => ({ to: r.form.get('To') ?? '', url: r.form.get('Url') ?? '', sid: '' }));
     for (const r of requests) {
@@ -217,7 +218,9 @@ describe('pre-rendered recordings', () => {
     await until('the call', async () => twilioApi.requests.filter((r) => r.path.endsWith('/Calls.json') && r.status === 201).length > callsBefore);
     const call = twilioApi.requests.filter((r) => r.path.endsWith('/Calls.json')).at(-1);
     const url = new URL(call?.form.get('Url') ?? '');
-    const drop = await h.services.db.selectFrom('drops').select(['provider_ref']).where('id', '=', url.searchParams.get('d') ?? '').executeTakeFirstOrThrow();
+    const drop = await until('its provider reference', async () =>
+      h.services.db.selectFrom('drops').select(['provider_ref']).where('id', '=', url.searchParams.get('d') ?? '').where('provider_ref', 'is not', null).executeTakeFirst(),
+    );
     const answer = await postTwilio(h, url.pathname + url.search, { CallSid: drop.provider_ref ?? '', AccountSid: TEST_ACCOUNT_SID, AnsweredBy: 'machine_end_silence', CallStatus: 'in-progress' });
     expect(answer.body).toContain('<Play>https://ahl.example.test:8443/audio/callback-demo.wav</Play>');
     expect(answer.body).not.toContain('<Say');
