@@ -36,12 +36,12 @@ export async function handleDropAnswer(services: Services, dropIdRaw: string | u
   const { twiml, played } = dropTwiml({ answeredBy, text: message.text, audioUrl: message.audioUrl, humanAnswer: drop.human_answer });
   await services.db.updateTable('drops').set({ answered_by: answeredBy, updated_at: services.clock() }).where('id', '=', drop.id).execute();
   await services.audit({
-    action: AuditAction.DropSent,
+    action: AuditAction.DropAnswered,
     actor: 'twilio',
     practiceId: drop.practice_id,
     callSid: params.data.CallSid,
     subjectId: drop.id,
-    details: { campaignId: drop.campaign_id, stage: 'answered', answeredBy, played },
+    details: { campaignId: drop.campaign_id, answeredBy, played },
   });
   return twiml;
 }

@@ -68,7 +68,17 @@ export async function recordDropOutcome(
   });
 }
 
-async function reschedule(services: Services, dropId: string, campaignId: string, ratePerMinute: number, version: number, until: Date, now: Date, reason: string): Promise<void> {
+async function reschedule(
+  services: Services,
+  drop: { id: string; practice_id: string; campaign_id: string },
+  ratePerMinute: number,
+  version: number,
+  until: Date,
+  now: Date,
+  reason: string,
+): Promise<void> {
+  const dropId = drop.id;
+  const campaignId = drop.campaign_id;
   // Deferred drops of a campaign keep the campaign's pace: each takes the next free slot at or after `until`.
   const at = await reserveSlot(services.redis, `rate:campaign:${campaignId}`, ratePerMinute / 60, until.getTime(), now.getTime());
   const next = version + 1;
@@ -81,7 +91,7 @@ async function reschedule(services: Services, dropId: string, campaignId: string
     .executeTakeFirst();
   if (Number(moved.numUpdatedRows) === 0) return;
   await services.queues.drops.add('drop', { dropId, version: next } satisfies DropJobData, { jobId: dropJobId(dropId, next), delay: Math.max(0, at - now.getTime()) });
-  await services.audit({ action: AuditAction.DropScheduled, actor: 'system:rvm', subjectId: dropId, details: { campaignId, reason, at: new Date(at).toISOString() } });
+  await services.audit({ action: AuditAction.DropScheduled, actor: 'system:rvm', practiceId: drop.practice_id, subjectId: dropId, details: { campaignId, reason, at: new Date(at).toISOString() } });
 }
 
 /**
@@ -134,7 +144,7 @@ export async function processDropJob(services: Services, data: DropJobData, last
       await finishDrop(services, drop.id, 'skipped', verdict.reason, ['queued']);
       return 'skipped';
     case 'defer':
-      await reschedule(services, drop.id, campaign.id, campaign.rate_per_minute, data.version, verdict.until, now, verdict.reason);
+      await reschedule(services, drop, campaign.rate_per_minute, data.version, verdict.until, now, verdict.reason);
       return 'deferred';
     case 'send':
       break;
