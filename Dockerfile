@@ -1,5 +1,10 @@
 # syntax=docker/dockerfile:1
 # Production image: compiled JavaScript on a current Node LTS, run as a non-root user.
+# `npm run build` (tsconfig.build.json) compiles src/ and the operational scripts only, so the
+# image needs neither test/ nor scripts/bench/. In the image, run the tools with node, e.g.
+#   node dist/scripts/migrate.js | keys-create.js | audit-verify.js | audit-export.js | flows-check.js
+# (tsx is a development dependency and is pruned). The service runs as `node` directly (PID 1,
+# with its own SIGTERM handler), so the stop signal reaches it with no npm or shell in between.
 
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
@@ -8,6 +13,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY scripts ./scripts
+# Emits dist/src (with src/rvm/data/*.json, through resolveJsonModule) and dist/scripts.
 RUN npm run build && npm prune --omit=dev
 
 FROM node:22-bookworm-slim AS runtime
@@ -19,6 +25,7 @@ RUN groupadd --system ahl && useradd --system --gid ahl --home-dir /app --shell 
     && mkdir -p /var/lib/ahl && chown ahl:ahl /var/lib/ahl && chmod 700 /var/lib/ahl
 COPY --from=build --chown=root:root /app/node_modules ./node_modules
 COPY --from=build --chown=root:root /app/dist ./dist
+# package.json: "type": "module" for dist/, and the anchor flow-loader uses to find audio/.
 COPY --chown=root:root package.json ./
 COPY --chown=root:root callflows ./callflows
 COPY --chown=root:root audio ./audio

@@ -24,6 +24,13 @@ const from = date('from', values.from);
 const to = date('to', values.to);
 if (values.practice && !/^[0-9a-f-]{36}$/.test(values.practice)) fail('--practice: expected a practice id (UUID)');
 
+// `npm run audit:export ... | head`: once the reader has gone, stop quietly (exit 0, no stack).
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  process.stderr.write(`audit:export: cannot write the export (${err.code ?? err.name})\n`);
+  process.exit(1);
+});
+
 const config = cliConfig();
 const db = cliDb(config);
 try {

@@ -10,7 +10,7 @@
  * development defaults. Exits 1 when the call produced errors, 2 on bad arguments.
  */
 import { parseArgs } from 'node:util';
-import { DEV_DEFAULTS } from '../src/simulator/defaults.js';
+import { DEV_DEFAULTS, publicBaseUrlFor } from '../src/simulator/defaults.js';
 import { CallSimulator, type DialOutcome, type DialStatus, type RecordingOutcome } from '../src/simulator/simulator.js';
 import { formatTranscript } from '../src/simulator/transcript.js';
 
@@ -69,12 +69,14 @@ async function main(): Promise<number> {
     if (!/^\+[1-9]\d{1,14}$/.test(number)) throw new UsageError(`"${number}" is not an E.164 number`);
   }
 
-  const env = process.env;
-  const port = env['PORT'] !== undefined && env['PORT'] !== '' ? integer(env['PORT'], 'PORT') : DEV_DEFAULTS.port;
+  // The service's own rules (src/config.ts): an empty variable counts as unset.
+  const env = (name: string): string | undefined => (process.env[name] === '' ? undefined : process.env[name]);
+  const portVar = env('PORT');
+  const port = portVar !== undefined ? integer(portVar, 'PORT') : DEV_DEFAULTS.port;
   const targetBaseUrl = values.url ?? `http://127.0.0.1:${port}`;
-  const publicBaseUrl = values['public-url'] ?? env['PUBLIC_BASE_URL'] ?? DEV_DEFAULTS.publicBaseUrl;
-  const authToken = env['TWILIO_AUTH_TOKEN'] ?? DEV_DEFAULTS.twilioAuthToken;
-  const accountSid = env['TWILIO_ACCOUNT_SID'] ?? DEV_DEFAULTS.twilioAccountSid;
+  const publicBaseUrl = values['public-url'] ?? publicBaseUrlFor(env('PUBLIC_BASE_URL'), port);
+  const authToken = env('TWILIO_AUTH_TOKEN') ?? DEV_DEFAULTS.twilioAuthToken;
+  const accountSid = env('TWILIO_ACCOUNT_SID') ?? DEV_DEFAULTS.twilioAccountSid;
 
   const whisperDigits = digitList(values.whisper);
   const dialOutcomes: DialOutcome[] | undefined = values.dial?.split(',').map((raw) => {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { DEV_DEFAULTS } from './simulator/defaults.js';
+import { DEV_DEFAULTS, publicBaseUrlFor } from './simulator/defaults.js';
 
 /**
  * The service's whole configuration, read once from the environment.
@@ -77,8 +77,10 @@ const envSchema = z
       for (const name of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'PUBLIC_BASE_URL'] as const) {
         if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'required when NODE_ENV=production' });
       }
-      if (env.TWILIO_AUTH_TOKEN === DEV_TWILIO_AUTH_TOKEN) {
-        ctx.addIssue({ code: 'custom', path: ['TWILIO_AUTH_TOKEN'], message: 'the development token is refused in production' });
+      for (const name of ['TWILIO_AUTH_TOKEN', 'TWILIO_AUTH_TOKEN_SECONDARY'] as const) {
+        if (env[name] === DEV_TWILIO_AUTH_TOKEN) {
+          ctx.addIssue({ code: 'custom', path: [name], message: 'the development token is refused in production' });
+        }
       }
       if (env.PUBLIC_BASE_URL && !env.PUBLIC_BASE_URL.startsWith('https://')) {
         ctx.addIssue({ code: 'custom', path: ['PUBLIC_BASE_URL'], message: 'expected an https:// URL in production' });
@@ -158,7 +160,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     env: e.NODE_ENV,
     port: e.PORT,
     host: e.HOST,
-    publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    publicBaseUrl: publicBaseUrlFor(e.PUBLIC_BASE_URL, e.PORT),
     database: { url: e.DATABASE_URL, schema: e.DATABASE_SCHEMA },
     redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX },
     twilio: {

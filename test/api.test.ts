@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { captureLogs } from '../src/log/logger.js';
 import { createApiKey, type ApiRole } from '../src/auth/api-keys.js';
 import { createPractice, type Practice } from '../src/practices/store.js';
 import { startHarness, type Harness } from './support/harness.js';
@@ -62,7 +63,7 @@ describe('API keys', () => {
   it('every allowed call is audited with the key as actor', async () => {
     const res = await get(`/api/practices/${demo.id}`, keys.staff);
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ name: 'Demo Family Medicine', numbers: [{ e164: '+12025550100', flowId: 'after-hours' }, { e164: '+12025550102', flowId: 'drop-callback' }], timeZone: 'America/New_York' });
+    expect(res.body).toMatchObject({ name: 'Demo Family Medicine', numbers: [{ e164: '+12025550100', flowId: 'after-hours' }, { e164: '+12025550102', flowId: 'drop-callback' }, { e164: '+12025550103', flowId: 'after-hours' }], timeZone: 'America/New_York' });
     const audit = await lastAudit();
     expect(audit.action).toBe('api.request');
     expect(audit.actor).toMatch(/^api_key:[0-9a-f-]{36}$/);
@@ -131,5 +132,96 @@ describe('npm run keys:create', () => {
       env: { ...process.env, DATABASE_SCHEMA: h.schema },
     }).catch((e: { stderr: string }) => e);
     expect(bad.stderr).toContain('--role: expected one of admin, staff, provider, auditor');
+  });
+});
+
+describe('every /api call is audited, and nothing of the request is kept', () => {
+  async function send(method: string, path: string, opts: { key?: string; body?: string } = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+    const headers: Record<string, string> = {};
+    if (opts.key) headers.authorization = `Bearer ${opts.key}`;
+    if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(h.baseUrl + path, { method, headers, ...(opts.body !== undefined ? { body: opts.body } : {}) });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  }
+
+  /** Runs `fn` while capturing the logs; returns them once the request log line of the last request is in. */
+  async function logsOf(fn: () => Promise<void>): Promise<string> {
+    const logs = captureLogs();
+    try {
+      await fn();
+      return await vi.waitFor(() => {
+        const text = logs.lines().join('\n');
+        expect(text).toContain('"message":"request"');
+        return text;
+      });
+    } finally {
+      logs.restore();
+    }
+  }
+
+  it('an unauthenticated request: 401, and the path in the audit row and the log is redacted', async () => {
+    const text = await logsOf(async () => {
+      expect((await get('/api/patients/2025550123')).status).toBe(401);
+    });
+    expect(await lastAudit()).toMatchObject({ action: 'api.auth_rejected', details: { route: '/patients/[phone]', reason: 'missing_key' } });
+    expect(text).not.toContain('2025550123');
+    expect(text).toContain('/api/patients/[phone]');
+  });
+
+  it('the key is checked before the body is parsed: bad JSON without a key is 401', async () => {
+    const res = await send('POST', '/api/patients', { body: '{"firstName": "Avery", oops' });
+    expect(res.status).toBe(401);
+    expect(await lastAudit()).toMatchObject({ action: 'api.auth_rejected', details: { reason: 'missing_key' } });
+  });
+
+  it('bad JSON with a key: 400, audited, and neither the log nor the audit row quotes the body', async () => {
+    let res: { status: number; body: Record<string, unknown> } | undefined;
+    const text = await logsOf(async () => {
+      res = await send('POST', '/api/patients', { key: keys.admin, body: '{"firstName": "Avery", oops' });
+    });
+    expect(res?.status).toBe(400);
+    expect(JSON.stringify(res?.body)).not.toContain('Avery');
+    const audit = await lastAudit();
+    expect(audit).toMatchObject({ action: 'api.request', details: { method: 'POST', route: '/patients', status: 400, reason: 'unreadable_body' } });
+    expect(audit.actor).toMatch(/^api_key:/);
+    expect(JSON.stringify(audit)).not.toContain('Avery');
+    expect(text).toContain('entity.parse.failed');
+    expect(text).not.toContain('Avery');
+  });
+
+  it('an unknown path with a valid key: 404, audited, the path redacted', async () => {
+    const res = await get('/api/nope/+12025550123/1980-04-15', keys.staff);
+    expect(res.status).toBe(404);
+    const audit = await lastAudit();
+    expect(audit).toMatchObject({ action: 'api.request', details: { route: '/nope/[phone]/[date]', status: 404, reason: 'not_found' } });
+    expect(JSON.stringify(audit)).not.toMatch(/2025550123|1980/);
+  });
+
+  it('a 400 answered before the permission check is audited too', async () => {
+    const before = await h.services.db.selectFrom('audit_log').select('seq').orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
+    expect((await get('/api/practices/not-a-uuid', keys.auditor)).status).toBe(400);
+    const row = await vi.waitFor(async () => {
+      const r = await h.services.db.selectFrom('audit_log').select(['action', 'actor', 'details']).where('seq', '>', before.seq).executeTakeFirstOrThrow();
+      return r;
+    });
+    expect(row).toMatchObject({ action: 'api.request', details: { method: 'GET', route: '/practices/:practiceId', status: 400, role: 'auditor' } });
+  });
+
+  it('a number in the URL (PUT /api/practices/:id/numbers/:e164) is logged as the route pattern', async () => {
+    const path = `/api/practices/${demo.id}/numbers/${encodeURIComponent('+12025550155')}`;
+    try {
+      const text = await logsOf(async () => {
+        const res = await fetch(h.baseUrl + path, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${keys.admin}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ flowId: 'after-hours' }),
+        });
+        expect(res.status).toBe(201);
+      });
+      expect(text).toContain('"route":"/api/practices/:practiceId/numbers/:e164"');
+      expect(text).not.toContain('2025550155');
+    } finally {
+      await fetch(h.baseUrl + path, { method: 'DELETE', headers: { authorization: `Bearer ${keys.admin}` } });
+    }
   });
 });

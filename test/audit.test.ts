@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { AuditAction, GENESIS_HASH } from '../src/audit/events.js';
-import { appendAudit, auditWriter, verifyChain } from '../src/audit/store.js';
+import { appendAudit, appendAuditMany, auditWriter, verifyChain } from '../src/audit/store.js';
 import { createDb, type Db } from '../src/adapters/postgres.js';
 import { startHarness, type Harness } from './support/harness.js';
 
@@ -118,4 +118,25 @@ describe('audit log', () => {
     expect(empty.stdout).toBe('');
     await expect(cli('audit-export', ['--format', 'xml'])).rejects.toMatchObject({ stderr: expect.stringContaining('--format: expected csv or jsonl') });
   });
+
+  it('audit:export piped into a reader that stops early (| head) exits quietly, without EPIPE', async () => {
+    // Far more than a pipe buffer holds, so the export is still writing when head goes away.
+    await appendAuditMany(
+      db,
+      Array.from({ length: 3000 }, (_, i) => ({ action: AuditAction.ApiRequest, actor: 'bulk', details: { i, pad: 'x'.repeat(200) } })),
+    );
+    const { spawn } = await import('node:child_process');
+    const child = spawn('bash', ['-c', 'set -o pipefail; node --import tsx scripts/audit-export.ts --format jsonl | head -n 2'], {
+      env: { ...process.env, DATABASE_SCHEMA: h.schema, DATA_DIR: h.config.dataDir, SEED_DEMO: 'false' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(stdout.trim().split('\n')).toHaveLength(2);
+    expect(stderr).not.toMatch(/EPIPE|Error/);
+    expect(code).toBe(0);
+  }, 60_000);
 });

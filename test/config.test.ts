@@ -50,6 +50,24 @@ describe('configuration', () => {
     expect(c.publicBaseUrl).toBe('https://ahl.example.org');
   });
 
+  it('refuses the public development token in production, as the primary or the secondary token', () => {
+    const base = { NODE_ENV: 'production', PUBLIC_BASE_URL: 'https://ahl.example.org', TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}` };
+    expect(problems({ ...base, TWILIO_AUTH_TOKEN: 'dev-auth-token-change-me' })).toContain('TWILIO_AUTH_TOKEN: the development token is refused in production');
+    expect(problems({ ...base, TWILIO_AUTH_TOKEN: 'real-token-0123456789abcdef', TWILIO_AUTH_TOKEN_SECONDARY: 'dev-auth-token-change-me' })).toEqual([
+      'TWILIO_AUTH_TOKEN_SECONDARY: the development token is refused in production',
+    ]);
+    expect(problems({ ...base, TWILIO_AUTH_TOKEN: 'real-token-0123456789abcdef', TWILIO_AUTH_TOKEN_SECONDARY: 'next-token-0123456789abcdef' })).toEqual([]);
+  });
+
+  it('the public URL defaults to the service on its own port, the same rule the simulator uses', async () => {
+    const { publicBaseUrlFor } = await import('../src/simulator/defaults.js');
+    expect(loadConfig({ PORT: '3100' }).publicBaseUrl).toBe('http://localhost:3100');
+    for (const env of [{ PORT: '3100' }, { PORT: '3100', PUBLIC_BASE_URL: 'https://ahl.example.org/' }, {}]) {
+      const c = loadConfig(env);
+      expect(publicBaseUrlFor(env.PUBLIC_BASE_URL, c.port)).toBe(c.publicBaseUrl);
+    }
+  });
+
   it('refuses KMS without a blind-index key', () => {
     expect(problems({ KMS_KEY_ID: 'alias/ahl' })).toContain(
       'BLIND_INDEX_KEY: required when KMS_KEY_ID is set (the caller-ID index key must not live on local disk)',

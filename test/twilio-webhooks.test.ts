@@ -1,6 +1,20 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHarness, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
+import twilio from 'twilio';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { Services } from '../src/services.js';
+import type * as PracticeStore from '../src/practices/store.js';
+import { startHarness, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { inboundParams, postTwilio } from './support/twilio-request.js';
+
+/** When on, the practice lookup waits forever: PostgreSQL hanging, whatever the pool's own timeouts. */
+const lookup = vi.hoisted(() => ({ hangs: false }));
+vi.mock('../src/practices/store.js', async (importOriginal) => {
+  const real = await importOriginal<typeof PracticeStore>();
+  return {
+    ...real,
+    findPracticeByNumber: (...args: Parameters<typeof real.findPracticeByNumber>) =>
+      lookup.hangs ? new Promise<never>(() => undefined) : real.findPracticeByNumber(...args),
+  };
+});
 
 let h: Harness;
 beforeAll(async () => {
@@ -13,6 +27,23 @@ afterAll(async () => {
 async function auditActions(): Promise<string[]> {
   const rows = await h.services.db.selectFrom('audit_log').select('action').orderBy('seq').execute();
   return rows.map((r) => r.action);
+}
+
+async function lastAuditRow(): Promise<{ action: string; details: unknown }> {
+  return h.services.db.selectFrom('audit_log').select(['action', 'details']).orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
+}
+
+/** Posts a raw body (signed over `signedParams` when given) with its own content type. */
+async function postRaw(
+  path: string,
+  body: string,
+  contentType: string,
+  signedParams?: Record<string, string>,
+): Promise<{ status: number; body: string }> {
+  const headers: Record<string, string> = { 'content-type': contentType };
+  if (signedParams) headers['x-twilio-signature'] = twilio.getExpectedTwilioSignature(TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL + path, signedParams);
+  const res = await fetch(h.baseUrl + path, { method: 'POST', headers, body });
+  return { status: res.status, body: await res.text() };
 }
 
 async function callCount(): Promise<number> {
@@ -88,8 +119,12 @@ describe('malformed but signed webhooks', () => {
     expect(res.contentType).toMatch(/xml/);
     expect(res.body).toMatch(/^<\?xml[^>]*\?><Response>/);
     expect(res.body).toContain('hang up and dial 911');
-    const row = await h.services.db.selectFrom('audit_log').selectAll().orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
-    expect(row.action).toBe('twilio.webhook_malformed');
+    // The answer does not wait for the audit write; the row follows.
+    const row = await vi.waitFor(async () => {
+      const last = await h.services.db.selectFrom('audit_log').selectAll().orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
+      expect(last.action).toBe('twilio.webhook_malformed');
+      return last;
+    });
     expect(row.details).toMatchObject({ fields: expect.arrayContaining(['CallSid', 'Digits']) });
     expect(JSON.stringify(row.details)).not.toContain('abc');
   });
@@ -130,4 +165,114 @@ describe('the provider leg', () => {
     expect(res.body).toContain('<Hangup/>');
     expect(res.body).not.toContain('Press 1');
   });
+});
+
+describe('bodies the parser would refuse', () => {
+  const many = (): Record<string, string> => {
+    const params = inboundParams();
+    for (let i = 0; i < 240; i += 1) params[`X${String(i).padStart(3, '0')}`] = 'x';
+    return params;
+  };
+
+  it.each([
+    ['250 parameters', (): { body: string; type: string } => ({ body: new URLSearchParams(many()).toString(), type: 'application/x-www-form-urlencoded' }), 'missing'],
+    ['a 70 KB body', (): { body: string; type: string } => ({ body: `Pad=${'x'.repeat(70 * 1024)}`, type: 'application/x-www-form-urlencoded' }), 'unreadable_body'],
+    ['charset=koi8-r', (): { body: string; type: string } => ({ body: new URLSearchParams(inboundParams()).toString(), type: 'application/x-www-form-urlencoded; charset=koi8-r' }), 'missing'],
+  ])('unsigned, %s: 403 and a signature_rejected audit event, never TwiML', async (_label, make, reason) => {
+    const { body, type } = make();
+    const callsBefore = await callCount();
+    const res = await postRaw('/twilio/voice/incoming', body, type);
+    expect(res.status).toBe(403);
+    expect(res.body).not.toContain('<Response');
+    expect(await callCount()).toBe(callsBefore);
+    expect(await lastAuditRow()).toEqual({ action: 'twilio.signature_rejected', details: { route: '/voice/incoming', reason } });
+  });
+
+  it('signed, with 250 parameters: checked, then answered with TwiML that keeps the caller safe', async () => {
+    const params = many();
+    const res = await postRaw('/twilio/voice/incoming', new URLSearchParams(params).toString(), 'application/x-www-form-urlencoded', params);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatch(/^<\?xml[^>]*\?><Response>/);
+    expect(res.body).toContain('hang up and dial 911');
+  });
+
+  it('signed, declaring charset=koi8-r: checked, then answered with TwiML', async () => {
+    const params = inboundParams();
+    const res = await postRaw('/twilio/voice/incoming', new URLSearchParams(params).toString(), 'application/x-www-form-urlencoded; charset=koi8-r', params);
+    expect(res.status).toBe(200);
+    expect(res.body).toContain('hang up and dial 911');
+  });
+
+  it('signed and malformed (a broken CallSid among 250 parameters): the fail-safe TwiML', async () => {
+    const params = { ...many(), CallSid: 'not-a-sid' };
+    const res = await postRaw('/twilio/voice/incoming', new URLSearchParams(params).toString(), 'application/x-www-form-urlencoded', params);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatch(/^<\?xml[^>]*\?><Response>/);
+    expect(res.body).toContain('hang up and dial 911');
+  });
+});
+
+describe('what a refused request leaves in the audit log', () => {
+  it('the path is redacted: no digits of a number or a date from an unsigned request', async () => {
+    const res = await postTwilio(h, '/twilio/voice/04151980', inboundParams(), 'none');
+    expect(res.status).toBe(403);
+    const row = await lastAuditRow();
+    expect(row).toEqual({ action: 'twilio.signature_rejected', details: { route: '/voice/[date]', reason: 'missing' } });
+    const phone = await postTwilio(h, '/twilio/voice/%2B12025550123', inboundParams(), 'none');
+    expect(phone.status).toBe(403);
+    expect(JSON.stringify(await lastAuditRow())).not.toMatch(/2025550123|0415/);
+  });
+});
+
+describe("Twilio's fallback URL and the fail-safe answers", () => {
+  it('on a fresh instance (nothing cached), forwards to the practice fallback number looked up in PostgreSQL', async () => {
+    await h.restart();
+    const res = await postTwilio(h, '/twilio/voice/fallback', inboundParams({ ErrorCode: '11200' }));
+    expect(res.status).toBe(200);
+    expect(res.body).toContain('hang up and dial 911');
+    expect(res.body).toContain('<Number>+12025550199</Number>');
+    await vi.waitFor(async () => expect((await lastAuditRow()).action).toBe('twilio.fallback'));
+  });
+
+  it('forwards to the fallback of a practice this instance has never seen (added by another instance)', async () => {
+    // Written straight to the database, as another instance's admin change would be: nothing here knows it.
+    const practice = await h.services.db
+      .insertInto('practices')
+      .values({ slug: 'elsewhere', name: 'Elsewhere Clinic', time_zone: 'America/Chicago', fallback_number: '+13125550199' })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    await h.services.db.insertInto('practice_numbers').values({ e164: '+13125550100', practice_id: practice.id }).execute();
+    const res = await postTwilio(h, '/twilio/voice/fallback', inboundParams({ To: '+13125550100', Called: '+13125550100', ErrorCode: '11200' }));
+    expect(res.status).toBe(200);
+    expect(res.body).toContain('hang up and dial 911');
+    expect(res.body).toContain('<Number>+13125550199</Number>');
+  });
+
+  it('answers within its time budget when PostgreSQL hangs (lookup and audit write)', async () => {
+    // (The lookup runs whether or not the number is cached, so the warm instance shows the budget.)
+    const services = h.services as { -readonly [K in keyof Services]: Services[K] };
+    const { audit } = services;
+    // The writes of these two answers hang; everything else (background jobs) is left alone.
+    services.audit = (event) =>
+      !Array.isArray(event) && (event.action === 'twilio.fallback' || event.action === 'twilio.webhook_malformed') ? new Promise<void>(() => undefined) : audit(event);
+    lookup.hangs = true;
+    try {
+      const started = Date.now();
+      const res = await postTwilio(h, '/twilio/voice/fallback', inboundParams());
+      const took = Date.now() - started;
+      expect(res.status).toBe(200);
+      expect(res.body).toContain('hang up and dial 911');
+      expect(took).toBeLessThan(4_000);
+
+      // A malformed webhook is answered at once too: the audit write happens behind the answer.
+      const t0 = Date.now();
+      const bad = await postTwilio(h, '/twilio/voice/incoming', inboundParams({ CallSid: 'nope' }));
+      expect(bad.status).toBe(200);
+      expect(bad.body).toContain('hang up and dial 911');
+      expect(Date.now() - t0).toBeLessThan(1_000);
+    } finally {
+      lookup.hangs = false;
+      services.audit = audit;
+    }
+  }, 15_000);
 });

@@ -1,7 +1,12 @@
-import type { NextFunction, Request, Response } from 'express';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import { AuditAction } from '../audit/events.js';
 import { authenticateApiKey, authorise, type ApiPrincipal, type ApiRole } from '../auth/api-keys.js';
 import type { Services } from '../services.js';
+import { logger } from '../log/logger.js';
+import { routeLabel } from '../log/route-label.js';
+
+/** Set once the request's access has been audited (by permit or one of the handlers below). */
+const AUDITED = 'apiAudited';
 
 export function principalOf(res: Response): ApiPrincipal {
   const p = res.locals.principal as ApiPrincipal | undefined;
@@ -9,7 +14,26 @@ export function principalOf(res: Response): ApiPrincipal {
   return p;
 }
 
-/** Bearer-key authentication for /api/*: 401 without a valid key, audited either way. */
+/** `/api/...` as an audit route: the matched pattern, or the path with numbers and dates redacted. */
+function apiRoute(req: Request): string {
+  return routeLabel(req, '/api');
+}
+
+async function auditQuietly(services: Services, event: Parameters<Services['audit']>[0]): Promise<void> {
+  try {
+    await services.audit(event);
+  } catch (err) {
+    logger.error('audit write failed', { err });
+  }
+}
+
+/**
+ * Bearer-key authentication for /api/*: 401 without a valid key, audited either way. It runs
+ * before the body is parsed, so nothing about an unauthenticated request is read but its line.
+ * A request that passes is audited once whatever happens next: by permit(), by the handlers
+ * below, or, for an answer given without either (a 400 before the permission check, an
+ * error), when its response finishes.
+ */
 export function requireApiKey(services: Services) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const match = /^Bearer ([^\s]{1,200})$/.exec(req.get('authorization') ?? '');
@@ -18,14 +42,69 @@ export function requireApiKey(services: Services) {
       await services.audit({
         action: AuditAction.ApiAuthRejected,
         actor: 'unauthenticated',
-        details: { method: req.method, route: req.path.slice(0, 120), reason: match ? 'invalid_key' : 'missing_key' },
+        details: { method: req.method, route: apiRoute(req), reason: match ? 'invalid_key' : 'missing_key' },
       });
       res.setHeader('WWW-Authenticate', 'Bearer realm="api"');
       res.status(401).json({ error: 'unauthorized', message: 'a valid API key is required (Authorization: Bearer <key>)' });
       return;
     }
     res.locals.principal = principal;
+    res.on('finish', () => {
+      if (res.locals[AUDITED] === true) return;
+      void auditQuietly(services, {
+        action: AuditAction.ApiRequest,
+        actor: `api_key:${principal.keyId}`,
+        practiceId: principal.practiceId,
+        details: { method: req.method, route: apiRoute(req), role: principal.role, status: res.statusCode },
+      });
+    });
     next();
+  };
+}
+
+/**
+ * JSON bodies for /api, mounted after requireApiKey. A body that cannot be read gets 400 and is
+ * audited; neither the log nor the audit row carries the parser's message (it quotes the body).
+ */
+export function apiJsonBody(services: Services) {
+  const parse = express.json({ limit: '256kb' });
+  return (req: Request, res: Response, next: NextFunction): void => {
+    parse(req, res, (err?: unknown) => {
+      if (err === undefined || err === null) {
+        next();
+        return;
+      }
+      const type = typeof (err as { type?: unknown }).type === 'string' ? (err as { type: string }).type : 'unknown';
+      const status = (err as { status?: unknown }).status;
+      const code = typeof status === 'number' && status >= 400 && status < 500 ? status : 400;
+      // Mounted after requireApiKey, so there is a principal; should it ever not be, still answer.
+      const principal = res.locals.principal as ApiPrincipal | undefined;
+      logger.warn('api body refused', { route: apiRoute(req), errorType: type, statusCode: code });
+      res.locals[AUDITED] = true;
+      void auditQuietly(services, {
+        action: AuditAction.ApiRequest,
+        actor: principal ? `api_key:${principal.keyId}` : 'unauthenticated',
+        practiceId: principal?.practiceId ?? null,
+        details: { method: req.method, route: apiRoute(req), role: principal?.role ?? null, status: code, reason: 'unreadable_body' },
+      }).then(() => {
+        res.status(code).json({ error: 'bad_request', message: 'the request body could not be read as JSON' });
+      });
+    });
+  };
+}
+
+/** The last /api handler: 404 for a path no route serves, audited (path redacted). */
+export function apiNotFound(services: Services) {
+  return async (req: Request, res: Response): Promise<void> => {
+    const principal = principalOf(res);
+    res.locals[AUDITED] = true;
+    await auditQuietly(services, {
+      action: AuditAction.ApiRequest,
+      actor: `api_key:${principal.keyId}`,
+      practiceId: principal.practiceId,
+      details: { method: req.method, route: apiRoute(req), role: principal.role, status: 404, reason: 'not_found' },
+    });
+    res.status(404).json({ error: 'not_found' });
   };
 }
 
@@ -44,7 +123,8 @@ export async function permit(
   const principal = principalOf(res);
   const verdict = authorise(principal, roles, practiceId);
   const actor = `api_key:${principal.keyId}`;
-  const base = { method: req.method, route: (req.route as { path?: string } | undefined)?.path ?? req.path.slice(0, 120), role: principal.role };
+  const base = { method: req.method, route: apiRoute(req), role: principal.role };
+  res.locals[AUDITED] = true;
   if (!verdict.ok) {
     await services.audit({
       action: AuditAction.ApiForbidden,

@@ -3,8 +3,9 @@ import { z } from 'zod';
 import type { Services } from '../services.js';
 import { getCall } from '../calls/records.js';
 import { readAudit } from '../audit/store.js';
-import { permit, principalOf, requireApiKey } from './api-auth.js';
+import { apiJsonBody, apiNotFound, permit, principalOf, requireApiKey } from './api-auth.js';
 import { acknowledgePage } from '../oncall/paging.js';
+import { loadCallTimeline } from '../oncall/timeline.js';
 import { practiceRouter } from './practice-routes.js';
 import { oncallRouter } from './oncall-routes.js';
 import { voicemailRouter } from './voicemail-routes.js';
@@ -24,8 +25,9 @@ function badRequest(res: express.Response, message: string): void {
 
 export function apiRouter(services: Services): express.Router {
   const router = express.Router();
-  router.use(express.json({ limit: '256kb' }));
+  // The key first: nothing of an unauthenticated request's body is read, parsed or logged.
   router.use(requireApiKey(services));
+  router.use(apiJsonBody(services));
 
   router.get('/whoami', async (req, res) => {
     if (!(await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], null))) return;
@@ -46,34 +48,8 @@ export function apiRouter(services: Services): express.Router {
     const owner = call?.practiceId ?? principalOf(res).practiceId;
     if (!(await permit(services, req, res, ['admin', 'staff', 'auditor'], owner, sid.data))) return;
     if (!call) return void res.status(404).json({ error: 'not_found' });
-    const [events, legs, pages] = await Promise.all([
-      readAudit(services.db, { callSid: sid.data, practiceId: owner }),
-      services.db.selectFrom('call_legs').selectAll().where('call_sid', '=', sid.data).orderBy('created_at').orderBy('id').execute(),
-      services.db.selectFrom('pages').selectAll().where('call_sid', '=', sid.data).execute(),
-    ]);
     // One ordered timeline: every audited step, leg and page of the call, in the order they happened.
-    const timeline = [
-      ...events.map((e) => ({ at: e.at, seq: e.seq, kind: 'event' as const, action: e.action, leg: e.leg, subjectId: e.subjectId, details: e.details })),
-      ...legs.map((l) => ({
-        at: l.created_at.toISOString(),
-        seq: null,
-        kind: l.kind === 'dial' ? ('dial_leg' as const) : ('page_sms' as const),
-        legSid: l.leg_sid,
-        tier: l.tier,
-        round: l.round,
-        providerId: l.provider_id,
-        numberTried: l.number_tried,
-        outcome: l.outcome,
-        durationSeconds: l.duration_seconds,
-      })),
-    ].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : (a.seq ?? Infinity) - (b.seq ?? Infinity)));
-    res.json({
-      call,
-      legs: legs.map((l) => ({ legSid: l.leg_sid, kind: l.kind, tier: l.tier, round: l.round, providerId: l.provider_id, numberTried: l.number_tried, outcome: l.outcome, durationSeconds: l.duration_seconds, at: l.created_at.toISOString() })),
-      pages: pages.map((pg) => ({ id: pg.id, referenceCode: pg.reference_code, status: pg.status, roundsSent: pg.rounds_sent, adminPaged: pg.admin_paged, acknowledgedAt: pg.acknowledged_at?.toISOString() ?? null, acknowledgedBy: pg.acknowledged_by })),
-      timeline,
-      audit: events,
-    });
+    res.json({ call, ...(await loadCallTimeline(services.db, sid.data, owner)) });
   });
 
   router.get('/pages', async (req, res) => {
@@ -107,8 +83,6 @@ export function apiRouter(services: Services): express.Router {
     res.json({ events: rows });
   });
 
-  router.use((_req, res) => {
-    res.status(404).json({ error: 'not_found' });
-  });
+  router.use(apiNotFound(services));
   return router;
 }

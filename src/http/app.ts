@@ -4,9 +4,11 @@ import { logger } from '../log/logger.js';
 import { failSafe } from '../calls/fail-safe.js';
 import { apiRouter } from './api-routes.js';
 import { requestContext } from './request-context.js';
+import { routeLabel } from '../log/route-label.js';
 import { twilioRouter } from './twilio-routes.js';
 import { playbackRouter } from './voicemail-routes.js';
 import { rvmWebhookRouter } from './rvm-routes.js';
+import { oncallFeedRouter } from './oncall-routes.js';
 
 export function createApp(services: Services): express.Express {
   const app = express();
@@ -32,6 +34,8 @@ export function createApp(services: Services): express.Express {
   app.use('/twilio', twilioRouter(services));
   app.use('/api', apiRouter(services));
   app.use(rvmWebhookRouter(services));
+  // Providers' calendar feeds: the per-provider token in the URL is the credential (calendar apps send no headers).
+  app.use(oncallFeedRouter(services));
   // Single-use voicemail links (<Play> on the access line): the token is the credential.
   app.use(playbackRouter(services));
 
@@ -41,9 +45,18 @@ export function createApp(services: Services): express.Express {
   // Last resort: never a stack trace; Twilio routes still get TwiML.
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const status = typeof (err as { status?: unknown }).status === 'number' ? (err as { status: number }).status : 500;
-    logger.error('request failed', { err, route: req.path.slice(0, 120), statusCode: status });
+    const route = routeLabel(req);
+    if (status >= 400 && status < 500) {
+      // A client error's message quotes the request (a body parser's snippet of the body, a path
+      // parameter that would not decode): it can hold a patient's name, so only its kind is logged.
+      const type = (err as { type?: unknown }).type;
+      const name = err instanceof Error ? err.name : 'Error';
+      logger.warn('request refused', { route, errorType: typeof type === 'string' ? type : name, statusCode: status });
+    } else {
+      logger.error('request failed', { err, route, statusCode: status });
+    }
     if (res.headersSent) return;
-    if (req.path.startsWith('/twilio/')) {
+    if (req.originalUrl.startsWith('/twilio/')) {
       res.status(200).type('text/xml').send(failSafe(services.config.fallbackNumber));
       return;
     }

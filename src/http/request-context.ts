@@ -1,22 +1,31 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import { logger, withLogContext } from '../log/logger.js';
+import { redactString } from '../log/redact.js';
+import { routeLabel } from '../log/route-label.js';
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 
-/** Gives every request an id (the proxy's X-Request-Id when it is well-formed) and a log context. */
+/**
+ * The proxy's X-Request-Id when it is well-formed and holds nothing the redaction would remove
+ * (it is logged on every line as it is: a client could otherwise send a phone number or a date).
+ */
+export function acceptRequestId(incoming: string | undefined): string | null {
+  return incoming && SAFE_REQUEST_ID.test(incoming) && redactString(incoming) === incoming ? incoming : null;
+}
+
+/** Gives every request an id (the proxy's X-Request-Id when acceptable) and a log context. */
 export function requestContext(req: Request, res: Response, next: NextFunction): void {
-  const incoming = req.get('x-request-id');
-  const requestId = incoming && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+  const requestId = acceptRequestId(req.get('x-request-id')) ?? randomUUID();
   res.setHeader('X-Request-Id', requestId);
   const started = process.hrtime.bigint();
   withLogContext({ requestId }, () => {
     res.on('finish', () => {
-      // Path only: never the query string or the body.
+      // The matched route pattern, or the path with numbers and dates redacted: never the raw
+      // path (it can carry a caller's number), the query string, the body or a playback token.
       logger.info('request', {
         method: req.method,
-        // Path only, and never a playback link's token (it is a credential).
-        route: (req.originalUrl.split('?')[0] ?? '').replace(/^\/playback\/[^/]+/, '/playback/:token').slice(0, 120),
+        route: routeLabel(req),
         statusCode: res.statusCode,
         durationMs: Number(process.hrtime.bigint() - started) / 1e6,
       });

@@ -37,3 +37,47 @@ export async function listen(app: express.Express, port: number, host: string): 
       }),
   };
 }
+
+export interface ShutdownResult {
+  /** True when the drain and the close both finished within the budget. */
+  clean: boolean;
+  drainedMs: number;
+  totalMs: number;
+}
+
+/**
+ * SIGTERM within one budget (SHUTDOWN_TIMEOUT_MS): stop accepting and drain in-flight requests,
+ * then close the services (workers wait for their running jobs, then the pools) with whatever
+ * budget remains. Never takes longer than `budgetMs`: a step still running then is abandoned and
+ * the result is not clean, so the caller exits anyway. The drain gets at most `budgetMs` less
+ * `closeReserveMs`, so a slow request cannot leave the pools no time to close.
+ */
+export async function shutdownWithin(
+  budgetMs: number,
+  steps: { drain: (timeoutMs: number) => Promise<void>; close: () => Promise<void> },
+  opts: { closeReserveMs?: number; now?: () => number } = {},
+): Promise<ShutdownResult> {
+  const now = opts.now ?? ((): number => Date.now());
+  const started = now();
+  const deadline = started + budgetMs;
+  const closeReserveMs = Math.min(opts.closeReserveMs ?? 2_000, Math.floor(budgetMs / 2));
+  const within = async (work: Promise<void>, ms: number): Promise<boolean> => {
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), Math.max(0, ms));
+      timer.unref();
+    });
+    try {
+      // A step that fails still counts as finished: the next one must run regardless.
+      return await Promise.race([work.then(() => true, () => true), expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  const drainBudget = Math.max(0, budgetMs - closeReserveMs);
+  // The drain forces open connections closed at its own timeout; the race is a second guard.
+  const drained = await within(steps.drain(drainBudget), Math.min(drainBudget + 50, budgetMs));
+  const drainedMs = now() - started;
+  const closed = await within(steps.close(), deadline - now());
+  return { clean: drained && closed, drainedMs, totalMs: now() - started };
+}

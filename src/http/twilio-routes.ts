@@ -11,13 +11,19 @@ import {
   type FlowRequest,
 } from '../calls/voice-service.js';
 import { verifyTwilioSignature } from './twilio-auth.js';
+import { routeLabel } from '../log/route-label.js';
+import { emptyTwiml, failSafe, hangupTwiml } from '../calls/fail-safe.js';
+import { findPracticeByNumber } from '../practices/store.js';
 import { handleWhisper, handleWhisperAnswer, type WhisperQuery } from '../oncall/whisper-service.js';
 import { handleSmsIncoming } from '../oncall/sms-service.js';
 import { handleAccessAction, handleAccessIncoming } from '../voicemail/access-line.js';
 import { handleDropAnswer, handleDropStatus } from '../rvm/drop-service.js';
 
-const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
+const EMPTY_TWIML = emptyTwiml();
 const NODE_ID = /^[a-z][a-z0-9_]{0,40}$/;
+const E164 = /^\+[1-9]\d{6,14}$/;
+/** Twilio gives up on a webhook at 15 s; the fallback answer never waits longer than this on PostgreSQL. */
+export const FALLBACK_LOOKUP_MS = 2_000;
 
 function sendTwiml(res: Response, twiml: string): void {
   res.status(200).type('text/xml').send(twiml);
@@ -44,11 +50,13 @@ function voiceRoute(services: Services, handle: (p: VoiceWebhook, req: Request) 
     const failSafeTwiml = (services_: Services, to_: string | undefined): string => onFailure ?? failSafeFor(services_, to_);
     const parsed = parseVoiceWebhook(req.body);
     if (!parsed.ok) {
-      logger.warn('malformed twilio webhook', { route: req.path, fields: parsed.fields });
-      await services
-        .audit({ action: AuditAction.TwilioWebhookMalformed, actor: 'twilio', details: { route: req.path.slice(0, 120), fields: parsed.fields.slice(0, 20) } })
-        .catch((err: unknown) => logger.error('audit write failed', { err }));
+      const route = routeLabel(req, '/twilio');
+      logger.warn('malformed twilio webhook', { route, fields: parsed.fields });
+      // Answer first: the caller must not wait on an audit write (PostgreSQL may be what is failing).
       sendTwiml(res, failSafeTwiml(services, to));
+      void services
+        .audit({ action: AuditAction.TwilioWebhookMalformed, actor: 'twilio', details: { route, fields: parsed.fields.slice(0, 20) } })
+        .catch((err: unknown) => logger.error('audit write failed', { err }));
       return;
     }
     setLogContext({ callSid: parsed.value.CallSid });
@@ -56,11 +64,12 @@ function voiceRoute(services: Services, handle: (p: VoiceWebhook, req: Request) 
       const twiml = await handle(parsed.value, req);
       sendTwiml(res, twiml ?? failSafeTwiml(services, to));
     } catch (err) {
-      logger.error('voice webhook failed; answering fail-safe', { err, route: req.path });
-      await services
-        .audit({ action: AuditAction.CallFailSafe, actor: 'system', callSid: parsed.value.CallSid, leg: 'parent', details: { route: req.path.slice(0, 120), reason: 'error' } })
-        .catch(() => undefined);
+      const route = routeLabel(req, '/twilio');
+      logger.error('voice webhook failed; answering fail-safe', { err, route });
       sendTwiml(res, failSafeTwiml(services, to));
+      void services
+        .audit({ action: AuditAction.CallFailSafe, actor: 'system', callSid: parsed.value.CallSid, leg: 'parent', details: { route, reason: 'error' } })
+        .catch(() => undefined);
     }
   };
 }
@@ -80,11 +89,33 @@ function whisperQuery(req: Request): WhisperQuery | null {
   return { parent, attempt: Number(a) };
 }
 
-const HANGUP_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>';
+const HANGUP_TWIML = hangupTwiml();
+
+/**
+ * Twilio's fallback URL: the disclaimer, then the practice's fallback number. The practice is
+ * looked up (a fresh instance has nothing cached) within FALLBACK_LOOKUP_MS; if PostgreSQL
+ * fails or is slow, the last known number for it (or FALLBACK_NUMBER) is used instead.
+ */
+async function fallbackTwiml(services: Services, to: string | undefined): Promise<string> {
+  if (!to || !E164.test(to)) return failSafeFor(services, to);
+  let timer: NodeJS.Timeout | undefined;
+  const budget = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), FALLBACK_LOOKUP_MS);
+  });
+  try {
+    const found = await Promise.race([findPracticeByNumber(services.db, to), budget]);
+    if (found?.practice.fallbackNumber) return failSafe(found.practice.fallbackNumber);
+  } catch (err) {
+    logger.warn('fallback: practice lookup failed; using the last known number', { err });
+  } finally {
+    clearTimeout(timer);
+  }
+  return failSafeFor(services, to);
+}
 
 export function twilioRouter(services: Services): express.Router {
   const router = express.Router();
-  router.use(express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 200 }));
+  // Reads the (bounded) body itself and checks the signature before any route sees the request.
   router.use(verifyTwilioSignature(services));
 
   router.post('/voice/incoming', voiceRoute(services, (p) => handleFlowWebhook(services, { kind: 'incoming' }, p)));
@@ -169,7 +200,8 @@ export function twilioRouter(services: Services): express.Router {
     const to = bodyField(req, 'To');
     const callSid = bodyField(req, 'CallSid');
     const errorCode = bodyField(req, 'ErrorCode');
-    await services
+    // Answer without waiting for the audit write: Twilio gives up at 15 s and PostgreSQL may hang.
+    void services
       .audit({
         action: AuditAction.TwilioFallback,
         actor: 'twilio',
@@ -178,11 +210,11 @@ export function twilioRouter(services: Services): express.Router {
         details: { errorCode: errorCode && /^\d{1,6}$/.test(errorCode) ? errorCode : null },
       })
       .catch((err: unknown) => logger.error('audit write failed', { err }));
-    sendTwiml(res, failSafeFor(services, to));
+    sendTwiml(res, await fallbackTwiml(services, to));
   });
   // Unknown Twilio path (after a valid signature): still answer with TwiML.
   router.use((req, res) => {
-    logger.warn('unknown twilio route', { route: req.path.slice(0, 120) });
+    logger.warn('unknown twilio route', { route: routeLabel(req, '/twilio') });
     sendTwiml(res, failSafeFor(services, bodyField(req, 'To')));
   });
   return router;

@@ -140,7 +140,11 @@ export function redactString(s: string): string {
 // Keys
 // ---------------------------------------------------------------------------
 
-/** Keys whose primitive values pass unchanged (after sanitizeString). Compared after normalizeKey. */
+/**
+ * Keys whose primitive values pass unchanged (after sanitizeString). Compared after normalizeKey.
+ * Only values the service itself chooses belong here: not `route`, `path` or `url`, which can
+ * carry whatever a client put in the request line (they go through redactString like any text).
+ */
 const SAFE_KEYS: ReadonlySet<string> = new Set([
   'level',
   'timestamp',
@@ -151,7 +155,6 @@ const SAFE_KEYS: ReadonlySet<string> = new Set([
   'practiceid',
   'action',
   'method',
-  'route',
   'status',
   'statuscode',
   'durationms',

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db } from '../adapters/postgres.js';
 import type { Keyring } from '../adapters/keyring.js';
 import { AuditAction } from '../audit/events.js';
@@ -5,7 +6,7 @@ import type { AuditWriter } from '../audit/store.js';
 import { DEV_DEFAULTS } from '../simulator/defaults.js';
 import { createPatient } from '../patients/store.js';
 import { createAppointment } from '../patients/appointments.js';
-import { createPractice, type Practice } from './store.js';
+import { getPractice, type Practice } from './store.js';
 
 /** The demo practice of the README. 555-01xx numbers are reserved for fiction. */
 export const DEMO = {
@@ -17,6 +18,8 @@ export const DEMO = {
   frontDeskNumber: '+12025550101',
   /** The drop callback line (flow drop-callback): voicemail drops come from it; key 8 opts out. */
   dropCallbackNumber: '+12025550102',
+  /** The provider access line (its Twilio voice URL is /twilio/voice/access): PIN, then urgent voicemails. */
+  accessNumber: '+12025550103',
   /** The ringless-voicemail consent disclosure a grant must name. */
   rvmDisclosure: {
     version: 'rvm-2026-11',
@@ -69,35 +72,54 @@ async function seedOnCall(db: Db, practiceId: string): Promise<void> {
     .execute();
 }
 
-/** Seeds the demo practice and its test patient, only into an empty database. */
+/**
+ * Seeds the demo practice and its test patient, only into an empty database. All of it is one
+ * transaction (a failure leaves the database empty, so the next start seeds again), taken under
+ * a transaction-scoped advisory lock with the emptiness check inside it: instances starting
+ * together on an empty database seed it once, and the others find it seeded and go on.
+ * The audit event follows the commit (the audit writer keeps its own transaction and lock).
+ */
 export async function seedDemoIfEmpty(db: Db, keyring: Keyring, audit: AuditWriter, now: Date = new Date()): Promise<Practice | null> {
-  const existing = await db.selectFrom('practices').select('id').limit(1).executeTakeFirst();
-  if (existing) return null;
-  const practice = await createPractice(db, {
-    slug: DEMO.slug,
-    name: DEMO.name,
-    timeZone: DEMO.timeZone,
-    fallbackNumber: DEMO.fallbackNumber,
-    frontDeskNumber: DEMO.frontDeskNumber,
-    languages: ['en', 'es'],
-    numbers: [DEMO.number],
+  const seeded = await db.transaction().execute(async (trx) => {
+    await sql`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.demo_seed'))`.execute(trx);
+    const existing = await trx.selectFrom('practices').select('id').limit(1).executeTakeFirst();
+    if (existing) return null;
+    const practice = await trx
+      .insertInto('practices')
+      .values({
+        slug: DEMO.slug,
+        name: DEMO.name,
+        time_zone: DEMO.timeZone,
+        fallback_number: DEMO.fallbackNumber,
+        front_desk_number: DEMO.frontDeskNumber,
+        languages: ['en', 'es'],
+        access_number: DEMO.accessNumber,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    await trx.insertInto('practice_numbers').values({ e164: DEMO.number, practice_id: practice.id }).execute();
+    const patientId = await createPatient(trx, keyring, { practiceId: practice.id, ...DEMO.patient });
+    // Three days from now at 15:30 UTC (10:30 or 11:30 in New York): something to hear once verified.
+    const startsAt = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 3, 15, 30));
+    await createAppointment(trx, { practiceId: practice.id, patientId, startsAt });
+    await seedOnCall(trx, practice.id);
+    await trx.insertInto('practice_numbers').values({ e164: DEMO.dropCallbackNumber, practice_id: practice.id, flow_id: 'drop-callback' }).execute();
+    await trx.insertInto('practice_numbers').values({ e164: DEMO.accessNumber, practice_id: practice.id }).execute();
+    await trx
+      .insertInto('consent_disclosures')
+      .values({ practice_id: practice.id, version: DEMO.rvmDisclosure.version, channel: 'rvm', text: DEMO.rvmDisclosure.text, recorded_by: 'system:seed' })
+      .execute();
+    return { practiceId: practice.id, patientId };
   });
-  const patientId = await createPatient(db, keyring, { practiceId: practice.id, ...DEMO.patient });
-  // Three days from now at 15:30 UTC (10:30 or 11:30 in New York): something to hear once verified.
-  const startsAt = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 3, 15, 30));
-  await createAppointment(db, { practiceId: practice.id, patientId, startsAt });
-  await seedOnCall(db, practice.id);
-  await db.insertInto('practice_numbers').values({ e164: DEMO.dropCallbackNumber, practice_id: practice.id, flow_id: 'drop-callback' }).execute();
-  await db
-    .insertInto('consent_disclosures')
-    .values({ practice_id: practice.id, version: DEMO.rvmDisclosure.version, channel: 'rvm', text: DEMO.rvmDisclosure.text, recorded_by: 'system:seed' })
-    .execute();
+  if (!seeded) return null;
   await audit({
     action: AuditAction.AdminPracticeSeeded,
     actor: 'system:seed',
-    practiceId: practice.id,
-    subjectId: practice.id,
-    details: { patients: 1, patientIds: [patientId] },
+    practiceId: seeded.practiceId,
+    subjectId: seeded.practiceId,
+    details: { patients: 1, patientIds: [seeded.patientId] },
   });
+  const practice = await getPractice(db, seeded.practiceId);
+  if (!practice) throw new Error('the demo practice vanished after it was seeded');
   return practice;
 }

@@ -20,3 +20,14 @@ export const DEV_DEFAULTS = {
 } as const;
 
 export type DevDefaults = typeof DEV_DEFAULTS;
+
+/**
+ * The URL Twilio requests and signs: PUBLIC_BASE_URL when set, otherwise the service on its own
+ * port (`http://localhost:$PORT`), without a trailing slash. The one rule for both the service
+ * (src/config.ts) and the simulator CLI, so `PORT=3100 npm start` and `PORT=3100 npm run simulate`
+ * sign the same URL. An empty value counts as unset, as in the service's configuration.
+ */
+export function publicBaseUrlFor(publicBaseUrl: string | undefined, port: number): string {
+  const base = publicBaseUrl === undefined || publicBaseUrl === '' ? `http://localhost:${port}` : publicBaseUrl;
+  return base.replace(/\/+$/, '');
+}
