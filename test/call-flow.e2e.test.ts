@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { captureLogs } from '../src/log/logger.js';
-import { heard, type CallResult, type CallSimulator } from '../src/simulator/simulator.js';
+import { CallSimulator, heard, type CallResult } from '../src/simulator/simulator.js';
 import { verifyChain } from '../src/audit/store.js';
-import { startHarness, type Harness } from './support/harness.js';
+import { invalidatePracticeCache } from '../src/calls/voice-service.js';
+import { loadCall } from '../src/calls/state-store.js';
+import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { simulatorFor, TEST_IDENTITIES } from './support/simulate.js';
 import { postTwilio } from './support/twilio-request.js';
 
@@ -54,6 +56,32 @@ const MENU_ES = 'Si tiene una pregunta clínica urgente, oprima 1.';
 
 function call(digits: Array<string | null>, extra: Partial<Parameters<CallSimulator['placeCall']>[0]> = {}): Promise<CallResult> {
   return sim.placeCall({ from: PATIENT, to: PRACTICE, digits, ...extra });
+}
+
+/**
+ * A simulator that runs `before` ahead of each flow webhook it sends (not the status
+ * callbacks), with the webhook's path: to change the world in the middle of one call.
+ */
+function simulatorWith(before: (path: string) => Promise<void> | void): CallSimulator {
+  return new CallSimulator({
+    targetBaseUrl: h.baseUrl,
+    publicBaseUrl: TEST_PUBLIC_BASE_URL,
+    authToken: TEST_AUTH_TOKEN,
+    accountSid: TEST_ACCOUNT_SID,
+    now: () => now,
+    fetchImpl: async (input, init) => {
+      const url = new URL(input instanceof Request ? input.url : String(input));
+      if (url.pathname === '/twilio/voice/flow') await before(url.pathname + url.search);
+      return fetch(input, init);
+    },
+  });
+}
+
+/** The action URL of a document's <Gather>, as Twilio would request it. */
+function gatherAction(twiml: string): string {
+  const m = /<Gather [^>]*action="([^"]+)"/.exec(twiml);
+  if (!m?.[1]) throw new Error('no <Gather> action in the document');
+  return m[1].replaceAll('&amp;', '&');
 }
 
 describe('hours', () => {
@@ -193,6 +221,41 @@ describe('identity verification before disclosure', () => {
     expect(events.map((e) => e.action)).not.toContain('call.disclosure');
   });
 
+  it('at most three tries a call: back at verification after three wrong entries, the right one is not even asked for', async () => {
+    // Three wrong dates of birth, then main menu 3 and appointments 1 again, then the right one.
+    const result = await call(['1', '3', '1', '01011990#', '01011991#', '01011992#', '3', '1', `${DOB}#`, '2'], {
+      recordings: [{ durationSeconds: 5, digits: '#' }],
+    });
+    const text = heard(result);
+    expect(text).not.toContain('Your next appointment');
+    expect(text).toContain('You have used all the tries to verify your identity on this call.');
+    const events = await auditFor(result.callSid);
+    expect(events.filter((e) => e.action === 'verification.failed').map((e) => e.details.try)).toEqual([1, 2, 3]);
+    expect(events.find((e) => e.action === 'verification.refused')?.details).toMatchObject({ reason: 'tries_exhausted' });
+    expect(events.map((e) => e.action)).not.toContain('verification.succeeded');
+    expect(events.map((e) => e.action)).not.toContain('call.disclosure');
+    // Only three prompts for an entry were ever played.
+    const verifyGathers = result.requests.filter((r) => /<Gather [^>]*finishOnKey="#"[^>]*n=verify_caller/.test(r.body));
+    expect(verifyGathers).toHaveLength(3);
+  });
+
+  it('a verify webhook of a call with no tries left is answered without looking at the entry', async () => {
+    const reached = await call(['1', '3', '1'], { hangupAfterSteps: 4 });
+    const prompt = reached.requests.find((r) => r.body.includes('n=verify_caller'));
+    if (!prompt) throw new Error('the call did not reach verification');
+    // As if this call had used its three tries on an earlier visit.
+    const stored = await loadCall(h.services.redis, reached.callSid);
+    if (!stored) throw new Error('no call state');
+    await h.services.redis.set(`call:${reached.callSid}`, JSON.stringify({ ...stored, state: { ...stored.state, verifyTries: 3 } }));
+    const res = await postTwilio(h, gatherAction(prompt.body), { ...prompt.params, Digits: '01011990', FinishedOnKey: '#', CallStatus: 'in-progress' });
+    expect(res.status).toBe(200);
+    expect(res.body).toContain('You have used all the tries to verify your identity on this call.');
+    // Not checked, so not counted towards the number's lockout.
+    expect(await h.services.redis.keys(`${h.config.redis.keyPrefix}verify-fail:*`)).toEqual([]);
+    const events = await auditFor(reached.callSid);
+    expect(events.map((e) => e.action)).not.toContain('verification.failed');
+  });
+
   it('five failures across two calls lock the number out, even for the right date of birth', async () => {
     await call(['1', '3', '1', '01011990#', '01011991#', '01011992#', '9']);
     const second = await call(['1', '3', '1', '01011993#', '01011994#', '9']);
@@ -212,15 +275,31 @@ describe('identity verification before disclosure', () => {
 
 describe('failing safe', () => {
   it('Redis gone mid-call: the caller hears the disclaimer and is forwarded to the fallback number', async () => {
-    const first = await call(['1'], { hangupAfterSteps: 2 });
-    expect(first.errors).toEqual([]);
-    h.services.redis.disconnect();
+    // Redis goes away after the greeting and the language choice, as the caller picks from the menu.
+    let lost = false;
+    const midCall = simulatorWith((path) => {
+      if (!lost && path.includes('n=main_menu')) {
+        lost = true;
+        h.services.redis.disconnect();
+      }
+    });
     try {
-      const result = await call(['1', '1']);
-      const text = heard(result);
-      expect(text).toContain('If this is a medical emergency, hang up and dial 911.');
-      expect(result.transcript).toContainEqual(expect.objectContaining({ kind: 'dial', numbers: ['+12025550199'] }));
+      const result = await midCall.placeCall({ from: PATIENT, to: PRACTICE, digits: ['1', '3', '1'] });
+      expect(lost).toBe(true);
       expect(result.requests.every((r) => r.status === 200)).toBe(true);
+      const lostAt = result.requests.findIndex((r) => r.path.includes('n=main_menu'));
+      expect(lostAt).toBeGreaterThan(1);
+      // Up to then the call ran normally: the menu was heard.
+      expect(heard({ transcript: result.transcript })).toContain(MENU_EN);
+      // The answer to the menu key: the disclaimer, then the practice's fallback line.
+      const answer = result.requests[lostAt]?.body ?? '';
+      expect(answer).toContain('If this is a medical emergency, hang up and dial 911.');
+      expect(answer).toMatch(/<Dial[^>]*><Number>\+12025550199<\/Number><\/Dial>/);
+      expect(answer).not.toContain('To hear your next appointment');
+      const menuAt = result.transcript.findIndex((e) => e.kind === 'say' && e.text.includes(MENU_EN));
+      const after = result.transcript.slice(menuAt + 1);
+      expect(after).toContainEqual(expect.objectContaining({ kind: 'say', text: 'If this is a medical emergency, hang up and dial 911.' }));
+      expect(after).toContainEqual(expect.objectContaining({ kind: 'dial', numbers: ['+12025550199'] }));
     } finally {
       await h.services.redis.connect();
     }
@@ -269,6 +348,53 @@ describe('retries and privacy', () => {
     const again = await postTwilio(h, incoming.path, incoming.params);
     expect(again.body).toBe(incoming.body);
     expect((await auditFor(result.callSid)).filter((e) => e.action === 'call.leg.started')).toHaveLength(1);
+  });
+
+  it('two identical verify webhooks at once: one failure counted, both answered alike', async () => {
+    // The caller reaches the date-of-birth prompt and keys a wrong date; Twilio delivers it twice at once.
+    const reached = await call(['1', '3', '1'], { hangupAfterSteps: 4 });
+    const prompt = reached.requests.find((r) => r.body.includes('n=verify_caller'));
+    if (!prompt) throw new Error('the call did not reach verification');
+    const action = gatherAction(prompt.body);
+    const params = { ...prompt.params, Digits: '01011990', FinishedOnKey: '#', CallStatus: 'in-progress' };
+    const [a, b] = await Promise.all([postTwilio(h, action, params), postTwilio(h, action, params)]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    expect(a.body).toBe(b.body);
+    expect(a.body).toContain('Sorry, we could not verify that entry.');
+
+    const [failKey, ...others] = await h.services.redis.keys(`${h.config.redis.keyPrefix}verify-fail:*`);
+    expect(others).toEqual([]);
+    if (!failKey) throw new Error('no failure recorded');
+    expect(await h.services.redis.zcard(failKey.slice(h.config.redis.keyPrefix.length))).toBe(1);
+    const events = await auditFor(reached.callSid);
+    expect(events.filter((e) => e.action === 'verification.failed')).toHaveLength(1);
+  });
+
+  it('a call keeps the flow it started with when its number is given another flow mid-call', async () => {
+    let switched = false;
+    const midCall = simulatorWith(async () => {
+      if (switched) return;
+      switched = true;
+      await h.services.db.updateTable('practice_numbers').set({ flow_id: 'drop-callback' }).where('e164', '=', PRACTICE).execute();
+      invalidatePracticeCache(h.services);
+    });
+    try {
+      const result = await midCall.placeCall({ from: PATIENT, to: PRACTICE, digits: ['1', '2'], recordings: [{ durationSeconds: 5, digits: '#' }] });
+      expect(switched).toBe(true);
+      expect(result.errors).toEqual([]);
+      // The after-hours flow went on: its menu, then a message.
+      expect(heard(result)).toContain(MENU_EN);
+      expect(result.transcript).toContainEqual(expect.objectContaining({ kind: 'record' }));
+      const events = await auditFor(result.callSid);
+      expect(events.map((e) => e.action)).not.toContain('call.fail_safe');
+      expect(events.find((e) => e.action === 'voicemail.taken')?.details).toMatchObject({ urgency: 'routine' });
+      // A call that starts now runs the number's new flow.
+      const next = await call([null], { hangupAfterSteps: 1 });
+      expect(heard(next)).toContain('To stop receiving automated voicemail messages from us, press 8.');
+    } finally {
+      await h.services.db.updateTable('practice_numbers').set({ flow_id: 'after-hours' }).where('e164', '=', PRACTICE).execute();
+      invalidatePracticeCache(h.services);
+    }
   });
 
   it('a call to a number no practice owns hears a polite generic message, audited', async () => {

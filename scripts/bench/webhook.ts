@@ -4,13 +4,20 @@
  * route answering a fixed TwiML document of the same shape (./bare-server.ts).
  *
  * Targets (issue): p99 under 25 ms at 200 requests/s; at least 40% of the bare route's throughput.
+ *
+ * What is measured must not depend on the hour the bench runs at: in office hours the demo
+ * practice's flow transfers to the front desk instead of running the after-hours menu. The
+ * bench therefore closes the practice all week (in its own schema) before the first request,
+ * and fails if the service answers anything but the after-hours path.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
 import { loadConfig } from '../../src/config.js';
+import { createDb } from '../../src/adapters/postgres.js';
 import { dropIsolation } from '../../test/support/harness.js';
 import { startChild, type ChildServer } from './child.js';
 import { loadProblems, runLoad, type LoadFigures, type LoadSpec } from './load.js';
@@ -42,9 +49,12 @@ const TARGET_RATIO = 0.4;
  * in office hours the flow transfers to the front desk (<Dial>) instead.
  */
 const isPracticeAnswer = (body: string): boolean => body.includes('<Response') && body.includes('Thank you for calling');
+const AFTER_HOURS = 'after-hours path (<Gather>)';
+/** Closed every day: the `hours` node always takes the after-hours branch, whatever the wall clock says. */
+const CLOSED_ALL_WEEK = { mon: [], tue: [], wed: [], thu: [], fri: [], sat: [], sun: [] };
 
 function answerKind(body: string): string {
-  if (body.includes('<Gather')) return 'after-hours path (<Gather>)';
+  if (body.includes('<Gather')) return AFTER_HOURS;
   if (body.includes('<Dial')) return 'office-hours path: transfer to the front desk (<Dial>), not the after-hours menu';
   return 'neither <Gather> nor <Dial>';
 }
@@ -136,6 +146,17 @@ function verdict(ok: boolean): string {
   return ok ? 'PASS' : 'MISS';
 }
 
+/** Pins the seeded demo practice's hours (its number is looked up only from the first call on, so no cache holds the old ones). */
+async function closePracticeAllWeek(databaseUrl: string, schema: string): Promise<void> {
+  const db = createDb(databaseUrl, schema, 1);
+  try {
+    const result = await sql`UPDATE practices SET weekly_hours = ${JSON.stringify(CLOSED_ALL_WEEK)}::jsonb`.execute(db);
+    if (Number(result.numAffectedRows ?? 0) === 0) throw new Error(`no practice seeded in schema ${schema}`);
+  } finally {
+    await db.destroy();
+  }
+}
+
 async function run(scope: Scope): Promise<string[]> {
   const tag = randomBytes(4).toString('hex');
   const schema = `bench_${tag}`;
@@ -170,8 +191,11 @@ async function run(scope: Scope): Promise<string[]> {
     startChild(scope, { name: 'service', script: 'src/main.ts', cwd: REPO_ROOT, env: serviceEnv }),
     startChild(scope, { name: 'bare', script: 'scripts/bench/bare-server.ts', cwd: REPO_ROOT, env: bareEnv }),
   ]);
+  await closePracticeAllWeek(urls.database.url, schema);
   await probe(bare);
-  console.log(`  service answers with the ${await probe(service)}`);
+  const kind = await probe(service);
+  console.log(`  service answers with the ${kind}`);
+  if (kind !== AFTER_HOURS) throw new Error(`service answered with the ${kind}; the bench measures the after-hours path only`);
 
   const problems: string[] = [];
   const figures: TargetFigures[] = [];

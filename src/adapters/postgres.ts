@@ -1,26 +1,86 @@
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import pg from 'pg';
 import type { Database } from './db-schema.js';
 
 export type Db = Kysely<Database>;
 
 /**
+ * How long the service waits on PostgreSQL. Twilio gives a webhook 15 s in all, and a caller
+ * must hear the fail-safe answer within it even when the database hangs instead of refusing
+ * connections (a stalled network path, a server stuck on I/O): every wait is bounded.
+ */
+export interface DbTimeouts {
+  /** Opening a connection, or waiting for a free one in the pool. */
+  connectMs: number;
+  /** Server side: PostgreSQL cancels a statement running longer (0: no limit, e.g. for a long migration). */
+  statementMs: number;
+  /** Client side: a query without an answer after this long fails and its connection is dropped (0: no limit). */
+  queryMs: number;
+  /** Server side: a session left idle inside a transaction is ended (releases its locks, e.g. the audit chain's). */
+  idleInTransactionMs: number;
+}
+
+export const DEFAULT_DB_TIMEOUTS: DbTimeouts = {
+  connectMs: 3_000,
+  statementMs: 4_000,
+  // Later than the server's own limit, so that a live server's cancellation is what a slow query reports.
+  queryMs: 5_000,
+  idleInTransactionMs: 10_000,
+};
+
+/** pg's error for `query_timeout`: the query was sent, the answer never came. */
+function isReadTimeout(err: unknown): boolean {
+  return err instanceof Error && err.message === 'Query read timeout';
+}
+
+/**
+ * Kysely releases a connection without a word about what happened on it. A query that timed
+ * out on the client is still pending on its connection (pg answers in order), so every later
+ * query there would wait behind it: such a connection is destroyed instead of going back to
+ * the pool.
+ */
+function dropTimedOutConnections(pool: pg.Pool): PostgresPool {
+  return {
+    connect: async (): Promise<PostgresPoolClient> => {
+      const client = await pool.connect();
+      let timedOut = false;
+      const query = ((...args: Parameters<pg.PoolClient['query']>) => {
+        const result = (client.query as (...a: unknown[]) => unknown)(...args);
+        if (result instanceof Promise) {
+          return result.catch((err: unknown) => {
+            if (isReadTimeout(err)) timedOut = true;
+            throw err;
+          });
+        }
+        return result;
+      }) as PostgresPoolClient['query'];
+      return { query, release: (): void => client.release(timedOut ? new Error('query timed out: connection dropped') : undefined) };
+    },
+    end: () => pool.end(),
+  };
+}
+
+/**
  * Opens a pool whose connections all use `schema` as their search path, so the same
  * queries serve production (`public`) and tests (one schema per test file).
  */
-export function createDb(url: string, schema: string, max = 10): Db {
+export function createDb(url: string, schema: string, max = 10, timeouts: Partial<DbTimeouts> = {}): Db {
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error('invalid schema name');
+  const t = { ...DEFAULT_DB_TIMEOUTS, ...timeouts };
   const pool = new pg.Pool({
     connectionString: url,
     max,
     options: `-c search_path=${schema}`,
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: t.connectMs,
     idleTimeoutMillis: 30_000,
+    ...(t.statementMs > 0 ? { statement_timeout: t.statementMs } : {}),
+    ...(t.queryMs > 0 ? { query_timeout: t.queryMs } : {}),
+    ...(t.idleInTransactionMs > 0 ? { idle_in_transaction_session_timeout: t.idleInTransactionMs } : {}),
     application_name: 'after-hours-line',
   });
   // An idle client that dies (server restart) must not crash the process.
   pool.on('error', () => undefined);
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: dropTimedOutConnections(pool) }) });
 }
 
 export async function ensureSchema(db: Db, schema: string): Promise<void> {

@@ -4,7 +4,8 @@ import { hoursStatus } from '../practices/hours.js';
 import type { Holidays, WeeklyHours } from '../practices/settings.js';
 import type { Flow, FlowNode, Language, Prompt } from './flow-types.js';
 import { failSafe, type StepEvent } from './fail-safe.js';
-import { WHISPER_PATH, type WhisperOutcome } from '../oncall/whisper.js';
+import type { WhisperOutcome } from '../oncall/whisper.js';
+import { childLegDetails, oncallNumberAttributes, readOncallDial } from '../oncall/dial.js';
 
 /**
  * The call-flow engine. Pure: (flow, call state, event, context) → (new state, TwiML, audit
@@ -41,8 +42,6 @@ export interface PracticeContext {
   languages: Language[];
   frontDeskNumber: string | null;
   fallbackNumber: string | null;
-  /** Twilio transcription of voicemails (PHI in Twilio's hands): only if the practice turned it on. */
-  transcribeVoicemail?: boolean;
 }
 
 /** One phone to ring in an escalation chain. Providers' work numbers, not PHI. */
@@ -72,8 +71,14 @@ export interface CallState {
   step: number;
   /** The node whose <Gather>, <Dial> or <Record> the next webhook answers. */
   waitingAt: string | null;
-  /** Menu retries and verification tries, per node. */
+  /** Menu retries, per menu node; a menu entered afresh from another node starts again at 0. */
   attempts: Record<string, number>;
+  /**
+   * Verification tries this call has used, across every visit to every verify node: a call
+   * gets a verify node's `maxTries` in all, however often the caller comes back to it.
+   * (Optional: states saved before the counter existed count as 0.)
+   */
+  verifyTries?: number;
   verifiedPatientId: string | null;
   /**
    * Where the on-call chain stands: attempt n rings targets[n % targets.length]. `base` + n
@@ -85,14 +90,15 @@ export interface CallState {
   done: boolean;
 }
 
-export type VerifyOutcome = 'match' | 'no_match' | 'invalid' | 'timeout' | 'locked' | 'no_caller_id';
+/** `exhausted`: the call had no tries left; the edge did not even look at the entry. */
+export type VerifyOutcome = 'match' | 'no_match' | 'invalid' | 'timeout' | 'locked' | 'no_caller_id' | 'exhausted';
 export type DialResultStatus = 'completed' | 'answered' | 'busy' | 'no-answer' | 'failed' | 'canceled';
 
 export type EngineEvent =
   | { kind: 'start' }
   | { kind: 'gather'; node: string; digits: string | null }
   | { kind: 'verify'; node: string; outcome: VerifyOutcome; patientId?: string; lockedNow?: boolean }
-  | { kind: 'dial_done'; node: string; status: DialResultStatus | null; whisper?: WhisperOutcome | null }
+  | { kind: 'dial_done'; node: string; status: DialResultStatus | null; whisper?: WhisperOutcome | null; childCallSid?: string | null; durationSeconds?: number | null }
   | { kind: 'record_done'; node: string; recorded: boolean }
   | { kind: 'page_ack'; node: string; outcome: PageAckOutcome };
 
@@ -128,6 +134,7 @@ export function initialState(flow: Flow, practice: PracticeContext): CallState {
     step: 0,
     waitingAt: null,
     attempts: {},
+    verifyTries: 0,
     verifiedPatientId: null,
     escalation: null,
     done: false,
@@ -221,10 +228,7 @@ function dialAttempt(turn: Turn, id: string, urgency: 'urgent' | 'routine'): voi
   if (esc.attempt > 0) turn.vr.say(VOICES[turn.state.lang], STILL_TRYING[turn.state.lang]);
   turn.vr
     .dial({ action: turn.actionUrl(id), method: 'POST', timeout: target.ringSeconds, answerOnBridge: true })
-    .number(
-      { url: `${WHISPER_PATH}?parent=${turn.ctx.callSid}&a=${whisperId(esc)}`, method: 'POST', machineDetection: 'Enable' },
-      target.number,
-    );
+    .number(oncallNumberAttributes(turn.ctx.callSid, whisperId(esc)), target.number);
   turn.events.push({
     action: AuditAction.CallDial,
     leg: 'parent',
@@ -234,14 +238,20 @@ function dialAttempt(turn: Turn, id: string, urgency: 'urgent' | 'routine'): voi
   turn.state = { ...turn.state, waitingAt: id, whisperSeq: whisperId(esc) + 1 };
 }
 
-/** Runs nodes from `startId` until one waits for Twilio (Gather, Dial, Record) or hangs up. */
-function runFrom(turn: Turn, startId: string): void {
+/**
+ * Runs nodes from `startId` until one waits for Twilio (Gather, Dial, Record) or hangs up.
+ * `reprompt`: `startId` is asked again after an answer that did not do (a wrong key, silence,
+ * a failed verification), rather than entered from another node.
+ */
+function runFrom(turn: Turn, startId: string, opts: { reprompt?: boolean } = {}): void {
   let id = startId;
+  let reprompt = opts.reprompt === true;
   for (let hops = 0; hops < 100; hops += 1) {
     const n = node(turn.flow, id);
     const go = (to: string, via: string): void => {
       turn.transition(id, to, via);
       id = to;
+      reprompt = false;
     };
     switch (n.kind) {
       case 'say': {
@@ -288,15 +298,22 @@ function runFrom(turn: Turn, startId: string): void {
         return;
       }
       case 'menu': {
+        // A caller who comes back to a menu from elsewhere gets all its retries again.
+        if (!reprompt && (turn.state.attempts[id] ?? 0) > 0) turn.state = { ...turn.state, attempts: { ...turn.state.attempts, [id]: 0 } };
         const g = turn.vr.gather({ numDigits: 1, timeout: n.timeoutSeconds, action: turn.actionUrl(id), method: 'POST', actionOnEmptyResult: true, language: VOICES[turn.state.lang].language });
         turn.speak(n.prompt, g);
         turn.state = { ...turn.state, waitingAt: id };
         return;
       }
       case 'verify': {
-        const tries = turn.state.attempts[id] ?? 0;
+        if ((turn.state.verifyTries ?? 0) >= n.maxTries) {
+          // The call has used its tries (on this visit or an earlier one): no new chance.
+          triesExhausted(turn, id);
+          go(n.failure, 'tries_exhausted');
+          continue;
+        }
         const g = turn.vr.gather({ finishOnKey: '#', timeout: n.timeoutSeconds, action: turn.actionUrl(id), method: 'POST', actionOnEmptyResult: true, language: VOICES[turn.state.lang].language });
-        turn.speak(tries === 0 ? n.prompt : n.retryPrompt, g);
+        turn.speak(reprompt ? n.retryPrompt : n.prompt, g);
         turn.state = { ...turn.state, waitingAt: id };
         return;
       }
@@ -339,7 +356,6 @@ function runFrom(turn: Turn, startId: string): void {
           finishOnKey: '#',
           timeout: 8,
           trim: 'trim-silence',
-          ...(turn.ctx.practice.transcribeVoicemail ? { transcribe: true } : {}),
           recordingStatusCallback: `${RECORDING_STATUS_PATH}?n=${encodeURIComponent(id)}&u=${n.urgency}&v=${turn.state.verifiedPatientId ? 1 : 0}`,
           recordingStatusCallbackMethod: 'POST',
           recordingStatusCallbackEvent: ['completed', 'absent'],
@@ -398,6 +414,17 @@ const LOCKED_MESSAGE: Record<Language, string> = {
   es: 'Por su seguridad, no podemos verificar su identidad por teléfono en este momento.',
 };
 
+const TRIES_USED_MESSAGE: Record<Language, string> = {
+  en: 'You have used all the tries to verify your identity on this call.',
+  es: 'Ha usado todos los intentos para verificar su identidad en esta llamada.',
+};
+
+/** The call has no verification tries left: say so and record the refusal (the caller goes on to the failure branch). */
+function triesExhausted(turn: Turn, id: string): void {
+  turn.events.push({ action: AuditAction.VerificationRefused, leg: 'parent', details: { node: id, reason: 'tries_exhausted', tries: turn.state.verifyTries ?? 0 } });
+  turn.vr.say(VOICES[turn.state.lang], TRIES_USED_MESSAGE[turn.state.lang]);
+}
+
 /** Applies an answered wait (a key, a verification, a finished dial or recording) and runs on. */
 function resume(turn: Turn, event: Exclude<EngineEvent, { kind: 'start' }>): void {
   const id = event.node;
@@ -417,10 +444,10 @@ function resume(turn: Turn, event: Exclude<EngineEvent, { kind: 'start' }>): voi
     const digits = event.digits ?? '';
     const target = digits.length === 1 ? n.options[digits] : undefined;
     if (target) return go(target, `key ${digits}`);
-    if (digits === REPEAT_KEY) return runFrom(turn, id);
+    if (digits === REPEAT_KEY) return runFrom(turn, id, { reprompt: true });
     if (bump() >= n.retries) return go(n.onExhausted, digits === '' ? 'timeout' : 'invalid');
     if (digits !== '') turn.speak(n.invalid);
-    return runFrom(turn, id);
+    return runFrom(turn, id, { reprompt: true });
   }
   if (event.kind === 'gather' && n.kind === 'language') {
     const digits = event.digits ?? '';
@@ -429,9 +456,15 @@ function resume(turn: Turn, event: Exclude<EngineEvent, { kind: 'start' }>): voi
     return go(n.next, `language ${turn.state.lang}`);
   }
   if (event.kind === 'verify' && n.kind === 'verify') {
+    const used = turn.state.verifyTries ?? 0;
+    // At most maxTries a call, across every visit: an answer beyond them is not even looked at.
+    if (event.outcome === 'exhausted' || used >= n.maxTries) {
+      triesExhausted(turn, id);
+      return go(n.failure, 'tries_exhausted');
+    }
     if (event.outcome === 'match' && event.patientId) {
-      turn.state = { ...turn.state, verifiedPatientId: event.patientId };
-      turn.events.push({ action: AuditAction.VerificationSucceeded, leg: 'parent', subjectId: event.patientId, details: { node: id, try: attempts() + 1 } });
+      turn.state = { ...turn.state, verifiedPatientId: event.patientId, verifyTries: used + 1 };
+      turn.events.push({ action: AuditAction.VerificationSucceeded, leg: 'parent', subjectId: event.patientId, details: { node: id, try: used + 1 } });
       return go(n.success, 'verified');
     }
     if (event.outcome === 'locked' || event.outcome === 'no_caller_id') {
@@ -439,14 +472,15 @@ function resume(turn: Turn, event: Exclude<EngineEvent, { kind: 'start' }>): voi
       turn.vr.say(VOICES[turn.state.lang], LOCKED_MESSAGE[turn.state.lang]);
       return go(n.failure, event.outcome);
     }
-    const tries = bump();
+    const tries = used + 1;
+    turn.state = { ...turn.state, verifyTries: tries };
     turn.events.push({ action: AuditAction.VerificationFailed, leg: 'parent', details: { node: id, try: tries, reason: event.outcome, lockedOut: event.lockedNow === true } });
     if (event.lockedNow) {
       turn.vr.say(VOICES[turn.state.lang], LOCKED_MESSAGE[turn.state.lang]);
       return go(n.failure, 'locked');
     }
     if (tries >= n.maxTries) return go(n.failure, 'failed');
-    return runFrom(turn, id);
+    return runFrom(turn, id, { reprompt: true });
   }
   if (event.kind === 'dial_done' && n.kind === 'transfer') {
     const connected = event.status === 'completed' || event.status === 'answered';
@@ -454,21 +488,21 @@ function resume(turn: Turn, event: Exclude<EngineEvent, { kind: 'start' }>): voi
   }
   if (event.kind === 'dial_done' && n.kind === 'dial_oncall') {
     const esc = turn.state.escalation;
-    if (!esc || esc.node !== id) return runFrom(turn, id);
+    if (!esc || esc.node !== id) return runFrom(turn, id, { reprompt: true });
     const total = esc.plan.targets.length * esc.plan.rounds;
     const target = esc.plan.targets[esc.attempt % esc.plan.targets.length];
     const round = Math.floor(esc.attempt / esc.plan.targets.length);
-    const answered = event.status === 'completed' || event.status === 'answered';
-    // Only the provider's 1 in the whisper bridges; an answered leg without it was declined,
-    // a voicemail pickup, or nobody pressing anything.
-    if (answered && event.whisper === 'accepted') {
-      turn.events.push({ action: AuditAction.OncallConnected, leg: 'parent', subjectId: target?.providerId ?? null, details: { node: id, tier: target?.tier ?? null, round, attempt: esc.attempt } });
+    // Only the provider's recorded 1 bridges; a recorded decline, voicemail or silence is the
+    // outcome whatever DialCallStatus says (see readOncallDial).
+    const { connected, outcome } = readOncallDial(event.status, event.whisper ?? null);
+    const leg = childLegDetails(event.childCallSid, event.durationSeconds, outcome);
+    if (connected) {
+      turn.events.push({ action: AuditAction.OncallConnected, leg: 'parent', subjectId: target?.providerId ?? null, details: { node: id, tier: target?.tier ?? null, round, attempt: esc.attempt, ...leg } });
       // The chain is over: reaching this node again in the same call starts a fresh one.
       turn.state = { ...turn.state, escalation: null };
       return go(n.next, 'accepted');
     }
-    const outcome = answered ? (event.whisper ?? 'no_response') : (event.status ?? 'unknown');
-    turn.events.push({ action: AuditAction.OncallAttemptFailed, leg: 'parent', subjectId: target?.providerId ?? null, details: { node: id, tier: target?.tier ?? null, round, attempt: esc.attempt, outcome } });
+    turn.events.push({ action: AuditAction.OncallAttemptFailed, leg: 'parent', subjectId: target?.providerId ?? null, details: { node: id, tier: target?.tier ?? null, round, attempt: esc.attempt, outcome, ...leg } });
     if (esc.attempt + 1 < total) {
       turn.state = { ...turn.state, escalation: { ...esc, attempt: esc.attempt + 1 } };
       dialAttempt(turn, id, n.urgency);
@@ -488,7 +522,7 @@ function resume(turn: Turn, event: Exclude<EngineEvent, { kind: 'start' }>): voi
     return go(n.next, `page_ack ${event.outcome}`);
   }
   // A webhook that does not fit the node (a stale or forged action): ask again where we are.
-  runFrom(turn, id);
+  runFrom(turn, id, { reprompt: true });
 }
 
 /** The engine's one entry point. */

@@ -32,6 +32,23 @@ export function failSafe(fallbackNumber: string | null | undefined): string {
   return vr.toString();
 }
 
+/** TwiML that does nothing: the answer to callbacks (status, recording) where nobody listens. */
+const EMPTY_TWIML = new VoiceResponse().toString();
+/** TwiML that ends the call: for a leg that must not go on (a provider's whisper, a failed drop). */
+const HANGUP_TWIML = (() => {
+  const vr = new VoiceResponse();
+  vr.hangup();
+  return vr.toString();
+})();
+
+export function emptyTwiml(): string {
+  return EMPTY_TWIML;
+}
+
+export function hangupTwiml(): string {
+  return HANGUP_TWIML;
+}
+
 /** A call has arrived at a number no practice owns: polite, generic, audited. */
 export function unknownNumber(): { twiml: string; events: StepEvent[] } {
   const vr = new VoiceResponse();

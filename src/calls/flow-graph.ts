@@ -5,6 +5,8 @@ import { LANGUAGES, edgesOf, type Flow, type FlowNode, type Language, type NodeK
  * Graph rules over a parsed flow (pure). Each returns problems; none means the flow may run.
  * - every edge and `start` name an existing node; every node is reachable from `start`;
  * - no loop of nodes that never wait for the caller (the webhook would spin);
+ * - no loop that can go round again without the caller pressing a key (an unanswered <Dial>,
+ *   a silent <Record>, a menu's timeouts): the call would repeat until the step limit;
  * - a `disclose` node is reachable only through a `verify` node's `success` edge;
  * - a `verify` node's `failure` branch still reaches help (dial_oncall or voicemail);
  * - every prompt a caller can hear has text in every language the caller can choose.
@@ -27,6 +29,33 @@ export function stopsForCaller(kind: NodeKind): boolean {
     case 'say':
     case 'hours':
     case 'disclose':
+    case 'opt_out':
+    case 'hangup':
+      return false;
+    default:
+      return kind satisfies never;
+  }
+}
+
+/**
+ * Whether taking this edge needs the caller to press keys. Only a menu's keys and a verify's
+ * success do: every other edge is also taken when nobody does anything (a <Gather> that times
+ * out, a <Dial> answered by nobody, a <Record> of silence, a language node's default).
+ */
+export function edgeNeedsKeypress(kind: NodeKind, label: string): boolean {
+  switch (kind) {
+    case 'menu':
+      return label.startsWith('key ');
+    case 'verify':
+      return label === 'success';
+    case 'say':
+    case 'hours':
+    case 'language':
+    case 'disclose':
+    case 'dial_oncall':
+    case 'voicemail':
+    case 'transfer':
+    case 'page_ack':
     case 'opt_out':
     case 'hangup':
       return false;
@@ -188,6 +217,50 @@ function checkSilentCycles(flow: Flow): FlowProblem[] {
   return problems;
 }
 
+/**
+ * Loops through at least one node that stops the webhook (a <Gather>, <Dial> or <Record>) but
+ * can still go round without a caller keypress: a transfer whose on_fail leads back to it, an
+ * on-call dial that falls back to itself, a menu whose on_exhausted returns to it. Nobody
+ * answering, or a caller who stays silent, would keep the call going round until the step
+ * limit. Loops of silent nodes only are reported by checkSilentCycles.
+ */
+function checkUnattendedCycles(flow: Flow): FlowProblem[] {
+  const problems: FlowProblem[] = [];
+  const covered = new Set<string>();
+  const unattended = (node: FlowNode): Edge[] => edges(flow, node).filter((e) => !edgeNeedsKeypress(node.kind, e.label));
+  for (const node of Object.values(flow.nodes)) {
+    if (!stopsForCaller(node.kind) || covered.has(node.id)) continue;
+    // Shortest way back to this node along edges that need no keypress.
+    const parent = new Map<string, { from: string; label: string }>();
+    const queue = [node.id];
+    let closing: { from: string; label: string } | undefined;
+    search: for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+      const current = nodeOf(flow, id);
+      if (current === undefined) continue;
+      for (const e of unattended(current)) {
+        if (e.to === node.id) {
+          closing = { from: id, label: e.label };
+          break search;
+        }
+        if (parent.has(e.to)) continue;
+        parent.set(e.to, { from: id, label: e.label });
+        queue.push(e.to);
+      }
+    }
+    if (closing === undefined) continue;
+    const hops: Array<{ from: string; label: string }> = [closing];
+    for (let p = parent.get(closing.from); p !== undefined; p = parent.get(p.from)) hops.unshift(p);
+    const path = [...hops.map((h) => (h.label === 'next' ? h.from : `${h.from} (${h.label})`)), node.id];
+    for (const h of hops) covered.add(h.from);
+    problems.push({
+      file: flow.file,
+      node: node.id,
+      message: `loop that can repeat without a caller keypress (nobody answering a dial or a silent caller keeps it going): ${path.join(' → ')}`,
+    });
+  }
+  return problems;
+}
+
 /** The disclosure rule: no way from start to a disclose node that skips every verify success. */
 function checkDisclosure(flow: Flow): FlowProblem[] {
   const seen = walk(flow, flow.start, { skipVerifySuccess: true });
@@ -268,6 +341,7 @@ export function checkFlowGraph(flow: Flow): FlowProblem[] {
     ...targets,
     ...(startKnown ? checkReachable(flow) : []),
     ...checkSilentCycles(flow),
+    ...checkUnattendedCycles(flow),
     ...(startKnown ? checkDisclosure(flow) : []),
     ...checkVerifyFailure(flow),
     ...checkLanguages(flow),

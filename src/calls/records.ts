@@ -34,6 +34,98 @@ export async function recordCallEvent(db: Db, e: CallEvent, now: Date): Promise<
   return Number(result.numAffectedRows ?? 0) > 0;
 }
 
+/**
+ * Call records with group commit, as the audit writer does: events from concurrent webhooks
+ * that arrive while writes are in flight go to PostgreSQL together in the next statement —
+ * one commit (one WAL flush) for the lot instead of one per webhook. Unlike the audit chain,
+ * call records need no single writer: up to CALL_RECORD_WRITERS statements run at once, so a
+ * webhook that finds the writers idle is written at once, without waiting for a batch. Every
+ * caller still waits until its own event is committed, and learns whether it was new, exactly
+ * as with recordCallEvent.
+ */
+export type CallRecorder = (e: CallEvent, now: Date) => Promise<boolean>;
+
+export const CALL_RECORD_WRITERS = 3;
+
+interface Pending {
+  e: CallEvent;
+  now: Date;
+  resolve: (isNew: boolean) => void;
+  reject: (err: unknown) => void;
+}
+
+export function callRecorder(db: Db, writers = CALL_RECORD_WRITERS): CallRecorder {
+  let queue: Pending[] = [];
+  let writing = 0;
+
+  const flush = async (): Promise<void> => {
+    writing += 1;
+    while (queue.length > 0) {
+      const batch = queue;
+      queue = [];
+      try {
+        const isNew = await recordCallEvents(db, batch);
+        batch.forEach((b, i) => b.resolve(isNew[i] ?? false));
+      } catch (err) {
+        // One bad event must not take the others with it: write each on its own.
+        if (batch.length === 1) batch[0]?.reject(err);
+        else for (const b of batch) await recordCallEvent(db, b.e, b.now).then(b.resolve, b.reject);
+      }
+    }
+    writing -= 1;
+  };
+
+  return (e, now) =>
+    new Promise<boolean>((resolve, reject) => {
+      queue.push({ e, now, resolve, reject });
+      if (writing < writers) void flush();
+    });
+}
+
+/**
+ * recordCallEvent for many events: one upsert statement for every call in the batch, in call
+ * SID order (so that writers on several instances lock rows in the same order). A call with
+ * more than one event in the batch gets its later ones in a following statement, in order.
+ */
+async function recordCallEvents(db: Db, events: Array<{ e: CallEvent; now: Date }>): Promise<boolean[]> {
+  const isNew: boolean[] = events.map(() => false);
+  let pending = events.map((item, index) => ({ ...item, index }));
+  while (pending.length > 0) {
+    const seen = new Set<string>();
+    const round: typeof pending = [];
+    const later: typeof pending = [];
+    for (const item of pending) {
+      if (seen.has(item.e.callSid)) later.push(item);
+      else {
+        seen.add(item.e.callSid);
+        round.push(item);
+      }
+    }
+    round.sort((a, b) => (a.e.callSid < b.e.callSid ? -1 : a.e.callSid > b.e.callSid ? 1 : 0));
+    const rows = round.map(({ e, now }) => {
+      const entry = JSON.stringify([{ key: e.key, status: e.status, source: e.source, at: now.toISOString(), ...(e.seq !== undefined ? { seq: e.seq } : {}) }]);
+      return sql`(${e.callSid}, ${e.practiceId}, ${e.direction}, ${e.fromIndex}, ${e.toNumber}, ${e.status}, ${entry}::jsonb, ${now}, ${now})`;
+    });
+    // The probe is built from each row's own entry: skip the update when its key is recorded already.
+    const result = await sql<{ call_sid: string }>`
+      INSERT INTO calls (call_sid, practice_id, direction, from_index, to_number, status, status_history, created_at, updated_at)
+      VALUES ${sql.join(rows)}
+      ON CONFLICT (call_sid) DO UPDATE SET
+        status = EXCLUDED.status,
+        practice_id = COALESCE(calls.practice_id, EXCLUDED.practice_id),
+        from_index = COALESCE(calls.from_index, EXCLUDED.from_index),
+        status_history = calls.status_history || EXCLUDED.status_history,
+        updated_at = EXCLUDED.updated_at
+      WHERE NOT calls.status_history @> jsonb_build_array(jsonb_build_object('key', EXCLUDED.status_history -> 0 -> 'key'))
+      RETURNING call_sid
+    `.execute(db);
+    const written = new Set(result.rows.map((r) => r.call_sid));
+    for (const item of round) isNew[item.index] = written.has(item.e.callSid);
+    pending = later;
+  }
+  return isNew;
+}
+
 export interface CallRecord {
   callSid: string;
   practiceId: string | null;

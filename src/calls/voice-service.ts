@@ -7,7 +7,7 @@ import { findPracticeByNumber, type Practice } from '../practices/store.js';
 import { parseEntry } from '../verification/entry.js';
 import { matchPatient } from '../verification/identity.js';
 import { clearFailures, isLockedOut, recordFailure } from '../verification/lockout.js';
-import { getCall, recordCallEvent } from './records.js';
+import { callRecorder, getCall, type CallRecorder } from './records.js';
 import { checkRecordingUrl, receiveRecording } from '../voicemail/pipeline.js';
 import {
   initialState,
@@ -23,12 +23,17 @@ import {
 } from './engine.js';
 import { resolvePlan } from '../oncall/escalation.js';
 import { acknowledgePage, openPage } from '../oncall/paging.js';
+import { dialLegOutcome } from '../oncall/dial.js';
+import { finishParentLeg, recordDialLegRow } from '../oncall/legs.js';
 import type { WhisperOutcome } from '../oncall/whisper.js';
 import { failSafe, unknownNumber, type StepEvent } from './fail-safe.js';
+import { fallbackNumberFor, refreshFallbackNumbersSoon, rememberFallbackNumber } from './fallback-numbers.js';
 import type { Flow } from './flow-types.js';
-import { claimStep, getWhisperOutcome, loadCall, saveCall, type StoredCall } from './state-store.js';
+import { claimStep, getWhisperOutcome, loadCall, saveCall, type ReplayEntry, type StoredCall } from './state-store.js';
 import { normaliseE164, type VoiceWebhook } from './twilio-params.js';
 import { recordOptOut } from '../consent/store.js';
+import { startParentLeg } from '../oncall/legs.js';
+import { logger } from '../log/logger.js';
 
 /**
  * The I/O around the call-flow engine: load the practice and the call state, resolve what
@@ -40,10 +45,10 @@ import { recordOptOut } from '../consent/store.js';
 export type FlowRequest = { kind: 'incoming' } | { kind: 'action'; step: number; node: string; empty: boolean };
 
 /**
- * Practices seen recently, by number. Fresh entries (under PRACTICE_CACHE_MS old) save a
- * database round trip on every webhook; any entry, however old, tells the fail-safe answer
- * where to forward the caller if PostgreSQL fails mid-call. Admin changes on this instance
- * clear it at once; other instances follow within PRACTICE_CACHE_MS.
+ * Practices seen recently, by number: fresh entries (under PRACTICE_CACHE_MS old) save a
+ * database round trip on every webhook. Admin changes on this instance clear it at once;
+ * other instances follow within PRACTICE_CACHE_MS. Where the fail-safe answer forwards a
+ * caller is kept apart, in ./fallback-numbers.ts: preloaded at start and never just cleared.
  */
 export const PRACTICE_CACHE_MS = 5_000;
 type PracticeCache = Map<string, { found: { practice: Practice; flowId: string }; at: number }>;
@@ -59,13 +64,26 @@ function cacheOf(services: Services): PracticeCache {
   return cache;
 }
 
+/** One group-committing call-record writer per running service. */
+const recorders = new WeakMap<Services, CallRecorder>();
+
+function recorderOf(services: Services): CallRecorder {
+  let recorder = recorders.get(services);
+  if (!recorder) {
+    recorder = callRecorder(services.db);
+    recorders.set(services, recorder);
+  }
+  return recorder;
+}
+
+/** After an admin change: fresh lookups from now on; the fallback numbers are reloaded, not dropped. */
 export function invalidatePracticeCache(services: Services): void {
   cacheOf(services).clear();
+  refreshFallbackNumbersSoon(services);
 }
 
 export function cachedFallbackNumber(services: Services, to: string | undefined): string | null {
-  const entry = to ? cacheOf(services).get(to) : undefined;
-  return entry?.found.practice.fallbackNumber ?? services.config.fallbackNumber ?? null;
+  return fallbackNumberFor(services, to);
 }
 
 /** Twilio's fallback URL, or any failure: the disclaimer and a way to a human. */
@@ -80,6 +98,7 @@ async function loadPractice(services: Services, to: string): Promise<{ practice:
   const found = await findPracticeByNumber(services.db, to);
   if (found) cache.set(to, { found, at: Date.now() });
   else cache.delete(to);
+  rememberFallbackNumber(services, to, found?.practice ?? null);
   return found;
 }
 
@@ -94,7 +113,6 @@ function practiceContext(p: Practice): PracticeContext {
     languages: p.languages,
     frontDeskNumber: p.frontDeskNumber,
     fallbackNumber: p.fallbackNumber,
-    transcribeVoicemail: p.voicemailTranscription,
   };
 }
 
@@ -130,6 +148,8 @@ async function runEngine(
 async function verifyOutcome(services: Services, state: CallState, nodeId: string, flow: Flow, p: VoiceWebhook, now: Date): Promise<EngineEvent> {
   const n = flow.nodes[nodeId];
   if (!n || n.kind !== 'verify') throw new Error('not a verify node');
+  // The call has used its tries: the entry is not looked at (no match, no failure counted).
+  if ((state.verifyTries ?? 0) >= n.maxTries) return { kind: 'verify', node: nodeId, outcome: 'exhausted' };
   const digits = p.Digits ?? '';
   if (digits === '') return { kind: 'verify', node: nodeId, outcome: 'timeout' };
   const caller = normaliseE164(p.From);
@@ -178,7 +198,7 @@ async function eventFor(services: Services, flow: Flow, state: CallState, req: E
     case 'dial_oncall': {
       const attempt = state.escalation?.node === req.node ? whisperId(state.escalation) : -1;
       const whisper = (await getWhisperOutcome(services.redis, p.CallSid, attempt)) as WhisperOutcome | null;
-      return { kind: 'dial_done', node: req.node, status: p.DialCallStatus ?? null, whisper };
+      return { kind: 'dial_done', node: req.node, status: p.DialCallStatus ?? null, whisper, childCallSid: p.DialCallSid ?? null, durationSeconds: p.DialCallDuration ?? null };
     }
     case 'transfer':
       return { kind: 'dial_done', node: req.node, status: p.DialCallStatus ?? null };
@@ -197,14 +217,73 @@ async function eventFor(services: Services, flow: Flow, state: CallState, req: E
   }
 }
 
+/**
+ * Twilio gives up on a webhook after 15 s in all. Whatever hangs (PostgreSQL or Redis that
+ * accept connections but never answer), a flow webhook answers fail-safe before this.
+ */
+export const FLOW_WEBHOOK_DEADLINE_MS = 9_000;
+/** A concurrent duplicate waits this long for the first delivery's answer to replay it. */
+export const DUPLICATE_WAIT_MS = 4_000;
+const DUPLICATE_POLL_MS = 20;
+
 /** One voice webhook of a call flow in, TwiML out. Throws on infrastructure failure (the route answers fail-safe). */
-export async function handleFlowWebhook(services: Services, req: FlowRequest, p: VoiceWebhook): Promise<string> {
+export async function handleFlowWebhook(services: Services, req: FlowRequest, p: VoiceWebhook, deadlineMs = FLOW_WEBHOOK_DEADLINE_MS): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), deadlineMs);
+  });
+  try {
+    const twiml = await Promise.race([flowWebhook(services, req, p), deadline]);
+    if (twiml !== null) return twiml;
+  } finally {
+    clearTimeout(timer);
+  }
+  // Out of time: the caller hears the disclaimer and goes to a human. Nothing more is awaited
+  // (the audit write may be what hangs); the work still running finishes or fails on its own.
+  logger.error('flow webhook out of time; answering fail-safe', { deadlineMs });
+  void services
+    .audit({ action: AuditAction.CallFailSafe, actor: 'system', callSid: p.CallSid, leg: 'parent', details: { reason: 'deadline' } })
+    .catch(() => undefined);
+  return failSafeTwiml(services, p.To);
+}
+
+/** The answer a retried webhook gets: the same step re-run from the state it started from, with no side effect. */
+async function replayTwiml(services: Services, entry: ReplayEntry, ctx: EngineContext, fallbackNumber: string | null): Promise<string> {
+  const flow = services.flows.get(entry.before.flowId);
+  if (!flow) return failSafe(fallbackNumber);
+  return (await runEngine(services, flow, entry.before, entry.event, ctx)).twiml;
+}
+
+/**
+ * A duplicate of a step whose first delivery holds the claim: wait until the first has saved
+ * what it did (at once if it is long done). Null if it never does (it failed, and its caller
+ * got the fail-safe answer).
+ */
+async function awaitFirstDelivery(services: Services, callSid: string, step: number): Promise<StoredCall | null> {
+  const until = Date.now() + DUPLICATE_WAIT_MS;
+  for (;;) {
+    const stored = await loadCall(services.redis, callSid);
+    if (stored && stored.state.step > step) return stored;
+    if (Date.now() >= until) return null;
+    await new Promise((resolve) => setTimeout(resolve, DUPLICATE_POLL_MS));
+  }
+}
+
+/** What a step started from, to answer its duplicate. A call's start is always known, even once out of the replay list. */
+function replayEntry(services: Services, stored: StoredCall | null, step: number, practice: PracticeContext): ReplayEntry | null {
+  if (!stored) return null;
+  const entry = stored.replay.find((r) => r.step === step);
+  if (entry) return entry;
+  const flow = step === 0 ? services.flows.get(stored.state.flowId) : undefined;
+  return flow ? { step: 0, before: initialState(flow, practice), event: { kind: 'start' } } : null;
+}
+
+async function flowWebhook(services: Services, req: FlowRequest, p: VoiceWebhook): Promise<string> {
   const now = services.clock();
   const found = await loadPractice(services, p.To);
   const from = normaliseE164(p.From);
   const record = async (key: string, practiceId: string | null): Promise<boolean> =>
-    recordCallEvent(
-      services.db,
+    recorderOf(services)(
       {
         callSid: p.CallSid,
         practiceId,
@@ -225,48 +304,62 @@ export async function handleFlowWebhook(services: Services, req: FlowRequest, p:
     }
     return answer.twiml;
   }
-  const { practice, flowId } = found;
-  const flow = services.flows.get(flowId);
-  if (!flow) {
-    await services.audit({ action: AuditAction.CallFailSafe, actor: 'system', practiceId: practice.id, callSid: p.CallSid, leg: 'parent', details: { reason: 'unknown_flow', flowId } });
-    return failSafe(practice.fallbackNumber);
-  }
+  const { practice } = found;
   const ctx: EngineContext = { now, callSid: p.CallSid, practice: practiceContext(practice), publicBaseUrl: services.config.publicBaseUrl, facts: {}, hasCallerId: from !== null };
-  const stored: StoredCall | null = await loadCall(services.redis, p.CallSid);
-
-  // A retried webhook: re-run the same step from the stored state; no side effects.
+  const failSafeFor = async (reason: string, details: Record<string, unknown> = {}): Promise<string> => {
+    await services.audit({ action: AuditAction.CallFailSafe, actor: 'system', practiceId: practice.id, callSid: p.CallSid, leg: 'parent', details: { reason, ...details } });
+    return failSafe(practice.fallbackNumber);
+  };
   const requestStep = req.kind === 'incoming' ? 0 : req.step;
-  const replay = stored?.replay.find((r) => r.step === requestStep);
-  if (replay && (req.kind === 'incoming' || (stored && requestStep < stored.state.step))) {
-    return (await runEngine(services, flow, replay.before, replay.event, ctx)).twiml;
-  }
 
+  // Exactly one delivery of a step has side effects (lockout failures, page acknowledgements,
+  // opt-outs, the call record, audit events), even if Twilio delivers it twice at once: the
+  // step is claimed before any of them. A duplicate answers as the first did, side-effect free.
+  let flow: Flow;
   let before: CallState;
-  let event: EngineEvent;
+  let stored: StoredCall | null;
   if (req.kind === 'incoming') {
+    // The number's current flow, for a call that starts now.
+    const current = services.flows.get(found.flowId);
+    if (!current) return failSafeFor('unknown_flow', { flowId: found.flowId });
+    if (!(await claimStep(services.redis, p.CallSid, 0))) {
+      const entry = replayEntry(services, await awaitFirstDelivery(services, p.CallSid, 0), 0, ctx.practice);
+      return entry ? replayTwiml(services, entry, ctx, practice.fallbackNumber) : failSafe(practice.fallbackNumber);
+    }
+    flow = current;
     before = initialState(flow, ctx.practice);
-    event = { kind: 'start' };
+    stored = null;
   } else {
+    stored = await loadCall(services.redis, p.CallSid);
+    // A retried webhook of an earlier step: re-run it from the stored state.
+    const replay = stored && requestStep < stored.state.step ? stored.replay.find((r) => r.step === requestStep) : undefined;
+    if (replay) return replayTwiml(services, replay, ctx, practice.fallbackNumber);
     if (!stored || stored.state.step !== req.step || stored.state.waitingAt !== req.node) {
       // No state (expired, Redis restarted) or an action from another turn: keep the caller safe.
-      await services.audit({ action: AuditAction.CallFailSafe, actor: 'system', practiceId: practice.id, callSid: p.CallSid, leg: 'parent', details: { reason: stored ? 'stale_action' : 'no_state' } });
-      return failSafe(practice.fallbackNumber);
+      return failSafeFor(stored ? 'stale_action' : 'no_state');
     }
+    if (!(await claimStep(services.redis, p.CallSid, requestStep))) {
+      const entry = replayEntry(services, await awaitFirstDelivery(services, p.CallSid, requestStep), requestStep, ctx.practice);
+      return entry ? replayTwiml(services, entry, ctx, practice.fallbackNumber) : failSafe(practice.fallbackNumber);
+    }
+    // The flow the call started with, even if the number has been given another since.
+    const started = services.flows.get(stored.state.flowId);
+    if (!started) return failSafeFor('unknown_flow', { flowId: stored.state.flowId });
+    flow = started;
     before = stored.state;
-    event = await eventFor(services, flow, before, req, p, now);
   }
 
+  const event: EngineEvent = req.kind === 'incoming' ? { kind: 'start' } : await eventFor(services, flow, before, req, p, now);
   const result = await runEngine(services, flow, before, event, ctx);
-  // Exactly one webhook per step causes side effects, even if Twilio delivers it twice at once.
-  if (!(await claimStep(services.redis, p.CallSid, requestStep))) return result.twiml;
   const started: StepEvent[] =
-    req.kind === 'incoming' ? [{ action: AuditAction.CallLegStarted, leg: 'parent', details: { direction: p.Direction ?? 'inbound', flowId } }] : [];
+    req.kind === 'incoming' ? [{ action: AuditAction.CallLegStarted, leg: 'parent', details: { direction: p.Direction ?? 'inbound', flowId: flow.id } }] : [];
   // The state, the call record and the audit events are independent writes: do them at once.
   await Promise.all([
     saveCall(services.redis, p.CallSid, stored, { step: requestStep, before, event }, result.state),
     record(req.kind === 'incoming' ? 'incoming' : `flow:${req.step}`, practice.id),
     services.audit(auditEvents(practice.id, p.CallSid, [...started, ...result.events])),
     event.kind === 'dial_done' ? recordDialLeg(services, practice.id, before, event, p, now) : Promise.resolve(),
+    req.kind === 'incoming' ? startParentLeg(services.db, { callSid: p.CallSid, practiceId: practice.id, at: now }) : Promise.resolve(),
   ]);
   for (const effect of result.effects) {
     if (effect.kind === 'page') await openPage(services, { practiceId: practice.id, callSid: p.CallSid, policyId: effect.policyId });
@@ -286,35 +379,27 @@ async function recordDialLeg(
 ): Promise<void> {
   const esc = before.escalation?.node === event.node ? before.escalation : null;
   const target = esc ? esc.plan.targets[esc.attempt % esc.plan.targets.length] : undefined;
-  const answered = event.status === 'completed' || event.status === 'answered';
-  const outcome = answered && event.whisper !== undefined ? (event.whisper ?? 'no_response') : (event.status ?? 'unknown');
-  await services.db
-    .insertInto('call_legs')
-    .values({
-      call_sid: p.CallSid,
-      leg_sid: p.DialCallSid ?? null,
-      practice_id: practiceId,
-      kind: 'dial',
-      tier: target?.tier ?? null,
-      round: esc && target ? Math.floor(esc.attempt / esc.plan.targets.length) : null,
-      provider_id: target?.providerId ?? null,
-      number_tried: target?.number ?? null,
-      outcome,
-      duration_seconds: p.DialCallDuration ?? null,
-      started_at: new Date(now.getTime() - 1000 * (p.DialCallDuration ?? 0)),
-      ended_at: now,
-    })
-    .execute();
+  await recordDialLegRow(services.db, {
+    callSid: p.CallSid,
+    practiceId,
+    legSid: p.DialCallSid ?? null,
+    tier: target?.tier ?? null,
+    round: esc && target ? Math.floor(esc.attempt / esc.plan.targets.length) : null,
+    providerId: target?.providerId ?? null,
+    numberTried: target?.number ?? null,
+    outcome: dialLegOutcome(event.status, event.whisper),
+    durationSeconds: p.DialCallDuration ?? null,
+    endedAt: now,
+  });
 }
 
 /** A call status callback: record it; nothing to say to the caller. */
 export async function handleCallStatus(services: Services, p: VoiceWebhook): Promise<void> {
-  const found = await loadPractice(services, p.To);
-  const practiceId = found?.practice.id ?? null;
+  // A child leg's To is the provider's phone: its practice is its parent call's.
+  const practiceId = p.ParentCallSid ? ((await getCall(services.db, p.ParentCallSid))?.practiceId ?? null) : ((await loadPractice(services, p.To))?.practice.id ?? null);
   const status = p.CallStatus ?? 'unknown';
   const leg = p.ParentCallSid ? 'child' : 'parent';
-  const isNew = await recordCallEvent(
-    services.db,
+  const isNew = await recorderOf(services)(
     {
       callSid: p.CallSid,
       practiceId,
@@ -328,6 +413,7 @@ export async function handleCallStatus(services: Services, p: VoiceWebhook): Pro
     },
     services.clock(),
   );
+  if (!p.ParentCallSid) await finishParentLeg(services.db, { callSid: p.CallSid, practiceId, status, durationSeconds: p.CallDuration ?? null, at: services.clock() });
   if (isNew) {
     await services.audit({
       action: AuditAction.CallLegStatus,
@@ -388,5 +474,7 @@ export async function handleRecordingStatus(services: Services, p: VoiceWebhook,
     urgency: meta.urgency === 'urgent' ? 'urgent' : 'routine',
     node: meta.node,
     source: 'callback',
+    // From the callback URL's `v`, which Twilio's signature covers: whether the caller was verified.
+    verified: meta.verified,
   });
 }

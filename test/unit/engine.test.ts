@@ -345,6 +345,26 @@ describe('menu', () => {
     expect(transitions(timedOut.events)).toContainEqual({ from: 'main_menu', to: 'message', via: 'timeout' });
   });
 
+  it('a menu entered afresh from another node gets all its retries again', () => {
+    // Two wrong keys at the appointments menu, then 9 (main menu), then 3 (back to it).
+    let s = waitingAt('appointments_menu');
+    for (let i = 0; i < 2; i += 1) s = run(s, { kind: 'gather', node: 'appointments_menu', digits: '7' }).state;
+    expect(s.attempts.appointments_menu).toBe(2);
+    s = run(s, { kind: 'gather', node: 'appointments_menu', digits: '9' }).state;
+    expect(s.waitingAt).toBe('main_menu');
+    const back = run(s, { kind: 'gather', node: 'main_menu', digits: '3' });
+    expect(back.state.attempts.appointments_menu).toBe(0);
+    // A wrong key now is the first of three again, not the last.
+    const wrong = run(back.state, { kind: 'gather', node: 'appointments_menu', digits: '7' });
+    expect(wrong.state.waitingAt).toBe('appointments_menu');
+    expect(texts(wrong.verbs)[0]).toBe(INVALID_EN);
+  });
+
+  it('a re-prompt of the same menu (wrong key, silence, 0) keeps its count', () => {
+    const r = run(waitingAt('main_menu', { attempts: { main_menu: 1 } }), { kind: 'gather', node: 'main_menu', digits: null });
+    expect(r.state.attempts.main_menu).toBe(2);
+  });
+
   it('a webhook that does not fit the node asks again where the call is', () => {
     const r = run(waitingAt('main_menu'), { kind: 'dial_done', node: 'main_menu', status: 'completed' });
     expect(gather(r.verbs).action).toBe(`${FLOW_PATH}?s=6&n=main_menu`);
@@ -386,7 +406,7 @@ describe('verify and disclose', () => {
   const match: EngineEvent = { kind: 'verify', node: 'verify_caller', outcome: 'match', patientId: PATIENT_ID };
 
   it('asks for the next appointment only after a match, then speaks it in the practice time zone', () => {
-    const s = waitingAt('verify_caller', { attempts: { verify_caller: 1 } });
+    const s = waitingAt('verify_caller', { verifyTries: 1 });
     const needs = step(flow, s, match, ctx());
     expect(needs).toEqual({ kind: 'needs', fact: 'nextAppointment', patientId: PATIENT_ID });
     // Still asking while the fact is missing.
@@ -447,7 +467,7 @@ describe('verify and disclose', () => {
   it("'no_match' counts tries with the retry prompt, and after max_tries takes the failure branch", () => {
     const noMatch: EngineEvent = { kind: 'verify', node: 'verify_caller', outcome: 'no_match', lockedNow: false };
     const first = run(waitingAt('verify_caller'), noMatch);
-    expect(first.state.attempts.verify_caller).toBe(1);
+    expect(first.state.verifyTries).toBe(1);
     const g = gather(first.verbs);
     expect(g.action).toBe(`${FLOW_PATH}?s=6&n=verify_caller`);
     expect(g.finishOnKey).toBe('#');
@@ -459,7 +479,7 @@ describe('verify and disclose', () => {
     });
 
     const second = run(first.state, noMatch);
-    expect(second.state.attempts.verify_caller).toBe(2);
+    expect(second.state.verifyTries).toBe(2);
     expect(second.state.waitingAt).toBe('verify_caller');
 
     const third = run(second.state, noMatch, ctx({ facts: { nextAppointment: APPOINTMENT } }));
@@ -484,7 +504,7 @@ describe('verify and disclose', () => {
     expect(texts(r.verbs)[0]).toBe(LOCKED_EN);
     expect(r.events).toContainEqual({ action: AuditAction.VerificationRefused, leg: 'parent', details: { node: 'verify_caller', reason: 'locked' } });
     expect(actions(r.events)).not.toContain(AuditAction.VerificationFailed);
-    expect(r.state.attempts.verify_caller).toBeUndefined();
+    expect(r.state.verifyTries).toBe(0);
     expect(r.state.waitingAt).toBe('main_menu');
     expect(transitions(r.events)).toContainEqual({ from: 'verify_caller', to: 'verify_failed', via: 'locked' });
   });
@@ -493,6 +513,55 @@ describe('verify and disclose', () => {
     const r = run(waitingAt('verify_caller', { lang: 'es' }), { kind: 'verify', node: 'verify_caller', outcome: 'no_caller_id' });
     expect(spoken(r.verbs)[0]).toMatchObject({ text: 'Por su seguridad, no podemos verificar su identidad por teléfono en este momento.', voice: 'Polly.Lupe' });
     expect(r.events).toContainEqual(expect.objectContaining({ action: AuditAction.VerificationRefused, details: { node: 'verify_caller', reason: 'no_caller_id' } }));
+  });
+
+  describe('at most max_tries a call, across every visit to verify', () => {
+    const TRIES_USED_EN = 'You have used all the tries to verify your identity on this call.';
+
+    it('coming back to verify after three failed tries: no new prompt, straight to the failure branch', () => {
+      // Three wrong entries, then the caller goes back round: main menu 3, then 1.
+      const noMatch: EngineEvent = { kind: 'verify', node: 'verify_caller', outcome: 'no_match', lockedNow: false };
+      let s = waitingAt('verify_caller');
+      for (let i = 0; i < 3; i += 1) s = run(s, noMatch).state;
+      expect(s.waitingAt).toBe('main_menu');
+      s = run(s, { kind: 'gather', node: 'main_menu', digits: '3' }).state;
+      const back = run(s, { kind: 'gather', node: 'appointments_menu', digits: '1' });
+      expect(back.verbs.some((v) => v.verb === 'Gather' && (v.action ?? '').includes('n=verify_caller'))).toBe(false);
+      expect(texts(back.verbs)[0]).toBe(TRIES_USED_EN);
+      expect(texts(back.verbs)[1]).toMatch(new RegExp(`^${VERIFY_FAILED_EN}`));
+      expect(back.state.waitingAt).toBe('main_menu');
+      expect(back.events).toContainEqual({
+        action: AuditAction.VerificationRefused,
+        leg: 'parent',
+        details: { node: 'verify_caller', reason: 'tries_exhausted', tries: 3 },
+      });
+      expect(transitions(back.events)).toContainEqual({ from: 'verify_caller', to: 'verify_failed', via: 'tries_exhausted' });
+    });
+
+    it('a match beyond the tries is not accepted, whatever the edge says', () => {
+      const r = run(waitingAt('verify_caller', { verifyTries: 3 }), match, ctx({ facts: { nextAppointment: APPOINTMENT } }));
+      expect(r.state.verifiedPatientId).toBeNull();
+      expect(actions(r.events)).not.toContain(AuditAction.VerificationSucceeded);
+      expect(actions(r.events)).not.toContain(AuditAction.Disclosure);
+      expect(texts(r.verbs)[0]).toBe(TRIES_USED_EN);
+    });
+
+    it("the edge's 'exhausted' outcome takes the failure branch without counting a try", () => {
+      const r = run(waitingAt('verify_caller', { verifyTries: 3, lang: 'es' }), { kind: 'verify', node: 'verify_caller', outcome: 'exhausted' });
+      expect(spoken(r.verbs)[0]).toMatchObject({ text: 'Ha usado todos los intentos para verificar su identidad en esta llamada.', voice: 'Polly.Lupe' });
+      expect(r.state.verifyTries).toBe(3);
+      expect(r.state.waitingAt).toBe('main_menu');
+    });
+
+    it('tries used on an earlier visit count: one failure left after two, then the failure branch', () => {
+      const s = waitingAt('appointments_menu', { verifyTries: 2 });
+      const entered = run(s, { kind: 'gather', node: 'appointments_menu', digits: '1' });
+      // Entered afresh from the menu: the first prompt, not the retry prompt.
+      expect(texts(gather(entered.verbs).children)[0]).toMatch(/^Please enter your date of birth/);
+      const failed = run(entered.state, { kind: 'verify', node: 'verify_caller', outcome: 'no_match', lockedNow: false });
+      expect(failed.events).toContainEqual(expect.objectContaining({ action: AuditAction.VerificationFailed, details: expect.objectContaining({ try: 3 }) }));
+      expect(transitions(failed.events)).toContainEqual({ from: 'verify_caller', to: 'verify_failed', via: 'failed' });
+    });
   });
 
   it('entering verify speaks the first prompt with a # finish key', () => {

@@ -104,6 +104,63 @@ describe('checkFlowGraph', () => {
     });
   });
 
+  describe('loops without a caller keypress', () => {
+    const transfer = (onFail: string): Record<string, unknown> => ({
+      kind: 'transfer',
+      to: 'front_desk',
+      prompt: { text: { en: 'Please hold.' } },
+      timeout_seconds: 25,
+      on_fail: onFail,
+      next: 'bye',
+    });
+
+    it('refuses a transfer whose on_fail leads to itself: an unanswered <Dial> is not the caller acting', () => {
+      const doc = minimalDoc();
+      node(doc, 'main_menu').options = { '1': 'check', '2': 'message', '3': 'front_desk' };
+      doc.nodes.front_desk = transfer('front_desk');
+      expect(checkFlowGraph(flowOf(doc))).toEqual([
+        {
+          file: FILE,
+          node: 'front_desk',
+          message: 'loop that can repeat without a caller keypress (nobody answering a dial or a silent caller keeps it going): front_desk (on_fail) → front_desk',
+        },
+      ]);
+    });
+
+    it('refuses an on-call dial that falls back to itself through a say node', () => {
+      const doc = minimalDoc();
+      node(doc, 'main_menu').options = { '1': 'check', '2': 'message', '3': 'urgent' };
+      doc.nodes.urgent = { kind: 'dial_oncall', urgency: 'urgent', prompt: { text: { en: 'Please hold.' } }, on_fail: 'sorry', next: 'bye' };
+      doc.nodes.sorry = say('Nobody answered; trying again.', 'urgent');
+      expect(checkFlowGraph(flowOf(doc))).toEqual([
+        {
+          file: FILE,
+          node: 'urgent',
+          message: 'loop that can repeat without a caller keypress (nobody answering a dial or a silent caller keeps it going): urgent (on_fail) → sorry → urgent',
+        },
+      ]);
+    });
+
+    it('refuses a menu whose timeouts lead back to it, and a verify failure that returns to the verify node', () => {
+      const doc = minimalDoc();
+      node(doc, 'main_menu').on_exhausted = 'again';
+      doc.nodes.again = say('Let us try that again.', 'main_menu');
+      node(doc, 'check').failure = 'urgent';
+      doc.nodes.urgent = { kind: 'dial_oncall', urgency: 'urgent', prompt: { text: { en: 'Please hold.' } }, on_fail: 'check', next: 'bye' };
+      expect(checkFlowGraph(flowOf(doc)).map((p) => p.message.split(': ')[1])).toEqual([
+        'main_menu (on_exhausted) → again → main_menu',
+        'check (failure) → urgent (on_fail) → check',
+      ]);
+    });
+
+    it('accepts loops that need a key: a menu option back to the menu, a transfer that fails to a menu', () => {
+      const doc = minimalDoc();
+      node(doc, 'main_menu').options = { '1': 'check', '2': 'message', '3': 'front_desk' };
+      doc.nodes.front_desk = transfer('main_menu');
+      expect(checkFlowGraph(flowOf(doc))).toEqual([]);
+    });
+  });
+
   describe('the disclosure rule', () => {
     it('refuses a disclose node reachable without verification, with the path', () => {
       const doc = minimalDoc();
@@ -121,7 +178,9 @@ describe('checkFlowGraph', () => {
     it('refuses a disclose node reachable through verify success AND another path', () => {
       const doc = minimalDoc();
       // appointment is still the success target; the menu's exhaustion also leads there
+      // (and on to the message, so that no loop without a keypress is reported as well)
       node(doc, 'main_menu').on_exhausted = 'appointment';
+      node(doc, 'appointment').next = 'message';
       expect(checkFlowGraph(flowOf(doc))).toEqual([
         {
           file: FILE,

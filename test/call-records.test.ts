@@ -1,0 +1,47 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { callRecorder, getCall, recordCallEvent, type CallEvent } from '../src/calls/records.js';
+import { startHarness, type Harness } from './support/harness.js';
+import { randomSid } from './support/twilio-request.js';
+
+/** The group-committing call-record writer answers exactly as one recordCallEvent per webhook would. */
+
+let h: Harness;
+const now = new Date('2026-11-26T03:00:00Z');
+
+beforeAll(async () => {
+  h = await startHarness('call_records');
+});
+afterAll(async () => {
+  await h.close();
+});
+
+function event(callSid: string, key: string, status = 'in-progress'): CallEvent {
+  return { callSid, practiceId: null, direction: 'inbound', fromIndex: null, toNumber: null, status, key, source: key };
+}
+
+describe('callRecorder', () => {
+  it('many webhooks at once: each new key is recorded once, a repeated key is reported as not new', async () => {
+    const record = callRecorder(h.services.db);
+    const calls = Array.from({ length: 8 }, () => randomSid('CA'));
+    // Every call: its incoming webhook twice (a Twilio retry) and its first flow step, all at once.
+    const sent = calls.flatMap((sid) => [event(sid, 'incoming'), event(sid, 'incoming'), event(sid, 'flow:1', 'ringing')]);
+    const results = await Promise.all(sent.map((e) => record(e, now)));
+    for (let i = 0; i < calls.length; i += 1) {
+      const [first, retry, step] = results.slice(3 * i, 3 * i + 3);
+      expect([first, retry, step]).toEqual([true, false, true]);
+    }
+    for (const sid of calls) {
+      const row = await getCall(h.services.db, sid);
+      expect(row?.statusHistory.map((e) => e.key)).toEqual(['incoming', 'flow:1']);
+      expect(row?.status).toBe('ringing');
+    }
+  });
+
+  it('agrees with recordCallEvent on a key recorded earlier', async () => {
+    const sid = randomSid('CA');
+    expect(await recordCallEvent(h.services.db, event(sid, 'incoming'), now)).toBe(true);
+    const record = callRecorder(h.services.db);
+    expect(await Promise.all([record(event(sid, 'incoming'), now), record(event(sid, 'flow:1'), now)])).toEqual([false, true]);
+    expect(await recordCallEvent(h.services.db, event(sid, 'flow:1'), now)).toBe(false);
+  });
+});
