@@ -1,8 +1,14 @@
+import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { createPractice, type Practice } from '../src/practices/store.js';
+import { pinHash } from '../src/patients/store.js';
 import { getDefaultPolicy, listPracticeAdmins, loadSchedule } from '../src/oncall/store.js';
-import { startHarness, type Harness } from './support/harness.js';
+import { FEED_PATH, oncallFeedRouter } from '../src/http/oncall-routes.js';
+import { listen } from '../src/http/server.js';
+import { heard } from '../src/simulator/simulator.js';
+import { startHarness, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
+import { simulatorFor } from './support/simulate.js';
 
 let h: Harness;
 let clinic: Practice;
@@ -319,5 +325,110 @@ describe('on-call schedules through the admin API', () => {
     expect((await send('GET', `/api/oncall/providers/${alice}`, admin)).body.displayName).toBe('Dr. Alice');
     const forbidden = await h.services.db.selectFrom('audit_log').select('details').where('action', '=', 'api.forbidden').orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
     expect(forbidden.details).toMatchObject({ reason: 'practice', targetPracticeId: clinic.id });
+  });
+});
+
+describe('provider PINs, calendar feed tokens and schedule time zones', () => {
+  const rotationOf = (member: string): Body => ({ members: [member], length: 'daily', handoffTime: '08:00', startDate: '2026-10-26' });
+
+  it("a schedule without a time zone takes its practice's; an explicit one is kept", async () => {
+    const plain = await send('POST', '/api/oncall/schedules', admin, { name: 'Weekend', rotation: rotationOf(alice) });
+    expect(plain.status).toBe(201);
+    expect(plain.body.timeZone).toBe('America/New_York');
+    expect(await auditFor(plain.body.id as string)).toEqual([{ action: 'admin.schedule_changed', details: { change: 'created', fields: ['name', 'rotation'] } }]);
+
+    const elsewhere = ((await send('GET', '/api/oncall/providers', otherAdmin)).body.providers as Body[])[0]?.id as string;
+    const chicago = await send('POST', '/api/oncall/schedules', otherAdmin, { name: 'Chicago nights', rotation: rotationOf(elsewhere) });
+    expect(chicago.body.timeZone).toBe('America/Chicago');
+
+    const explicit = await send('POST', '/api/oncall/schedules', admin, { name: 'Denver desk', timeZone: 'America/Denver', rotation: rotationOf(alice) });
+    expect(explicit.body.timeZone).toBe('America/Denver');
+  });
+
+  it('a provider PIN (4–8 digits) is stored only as the keyed hash the access line checks, never returned', async () => {
+    const created = await send('POST', '/api/oncall/providers', admin, { displayName: 'Dr. Erin', phone: '+12025550165', pin: '482916' });
+    expect(created.status).toBe(201);
+    const erin = created.body.id as string;
+    expect(created.body.hasPin).toBe(true);
+    expect(JSON.stringify(created.body)).not.toContain('482916');
+    expect(Object.keys(created.body)).not.toEqual(expect.arrayContaining(['pin']));
+    expect(Object.keys(created.body)).not.toEqual(expect.arrayContaining(['pinHash']));
+    const row = await h.services.db.selectFrom('providers').select('pin_hash').where('id', '=', erin).executeTakeFirstOrThrow();
+    expect(row.pin_hash).toBe(pinHash(h.services.keyring, erin, '482916'));
+    expect(await auditFor(erin)).toEqual([{ action: 'admin.provider_changed', details: { change: 'created', fields: ['displayName', 'phone', 'pin'] } }]);
+
+    // The access line accepts it (and only it).
+    const sim = simulatorFor(h, () => now);
+    const wrong = await sim.placeCall({ from: '+12025550165', to: '+12025550180', incomingPath: '/twilio/voice/access', digits: ['111111#', null, null] });
+    expect(heard(wrong)).toContain('That PIN was not accepted.');
+    const right = await sim.placeCall({ from: '+12025550165', to: '+12025550180', incomingPath: '/twilio/voice/access', digits: ['482916#'] });
+    expect(heard(right)).toContain('You have no new urgent voicemails.');
+
+    // Changed, then cleared, through a patch.
+    const changed = await send('PATCH', `/api/oncall/providers/${erin}`, admin, { pin: '2468' });
+    expect(changed.body.hasPin).toBe(true);
+    expect((await h.services.db.selectFrom('providers').select('pin_hash').where('id', '=', erin).executeTakeFirstOrThrow()).pin_hash).toBe(pinHash(h.services.keyring, erin, '2468'));
+    expect((await auditFor(erin)).at(-1)).toEqual({ action: 'admin.provider_changed', details: { change: 'updated', fields: ['pin'] } });
+    const cleared = await send('PATCH', `/api/oncall/providers/${erin}`, admin, { pin: null });
+    expect(cleared.body.hasPin).toBe(false);
+    expect((await h.services.db.selectFrom('providers').select('pin_hash').where('id', '=', erin).executeTakeFirstOrThrow()).pin_hash).toBeNull();
+
+    // Refused, without the input echoed.
+    for (const pin of ['12a4', '123', '123456789', 1234]) {
+      const bad = await send('POST', '/api/oncall/providers', admin, { displayName: 'Dr. Bad', phone: '+12025550166', pin });
+      expect(bad.status).toBe(400);
+      expect(bad.body.message).toBe('pin: expected a PIN of 4 to 8 digits, as a string');
+    }
+    expect((await send('PATCH', `/api/oncall/providers/${erin}`, staff, { pin: '9999' })).status).toBe(403);
+  });
+
+  it('a per-provider calendar token (random, stored hashed, rotatable) opens the feed without an API key', async () => {
+    now = new Date('2026-10-28T19:00:00Z');
+    // Production mounts the token feed outside /api; here it gets a server of its own.
+    const feeds = await listen(express().use(oncallFeedRouter(h.services)), 0, '127.0.0.1');
+    const feed = (token: string): Promise<Response> => fetch(`http://127.0.0.1:${feeds.port}${FEED_PATH}?token=${encodeURIComponent(token)}`);
+    try {
+      const issued = await send('POST', `/api/oncall/providers/${alice}/feed-token`, admin);
+      expect(issued.status).toBe(201);
+      const token = issued.body.token as string;
+      expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(issued.body.url).toBe(`${TEST_PUBLIC_BASE_URL}${FEED_PATH}?token=${token}`);
+      const stored = await h.services.db.selectFrom('providers').select(['feed_token_hash']).where('id', '=', alice).executeTakeFirstOrThrow();
+      expect(stored.feed_token_hash).toMatch(/^[0-9a-f]{64}$/);
+      expect(stored.feed_token_hash).not.toContain(token);
+      expect((await send('GET', `/api/oncall/providers/${alice}`, admin)).body).not.toHaveProperty('feedTokenHash');
+
+      const ok = await feed(token);
+      expect(ok.status).toBe(200);
+      expect(ok.headers.get('content-type')).toMatch(/^text\/calendar/);
+      const ics = await ok.text();
+      // The same calendar as the API-key route, which still works.
+      const viaKey = await fetch(`${h.baseUrl}/api/oncall/providers/${alice}/shifts.ics`, { headers: { authorization: `Bearer ${provider}` } });
+      expect(viaKey.status).toBe(200);
+      expect(await viaKey.text()).toBe(ics);
+      const read = await h.services.db.selectFrom('audit_log').select(['actor', 'details']).where('action', '=', 'oncall.feed_read').where('subject_id', '=', alice).orderBy('seq', 'desc').limit(2).execute();
+      expect(read.map((r) => r.actor)).toEqual([expect.stringMatching(/^api_key:/), `feed_token:${alice}`]);
+
+      // Rotating replaces the token: the old one stops working.
+      const rotated = await send('POST', `/api/oncall/providers/${alice}/feed-token`, admin);
+      const second = rotated.body.token as string;
+      expect(second).not.toBe(token);
+      expect((await feed(token)).status).toBe(404);
+      expect((await feed(second)).status).toBe(200);
+      // Revoked: nothing opens it.
+      expect((await send('DELETE', `/api/oncall/providers/${alice}/feed-token`, admin)).status).toBe(204);
+      expect((await feed(second)).status).toBe(404);
+      expect((await feed('not-a-token')).status).toBe(404);
+      expect((await fetch(`http://127.0.0.1:${feeds.port}${FEED_PATH}`)).status).toBe(404);
+      const rejected = await h.services.db.selectFrom('audit_log').select('details').where('action', '=', 'api.auth_rejected').orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
+      expect(rejected.details).toMatchObject({ route: FEED_PATH, reason: 'missing_feed_token' });
+      expect(JSON.stringify(rejected.details)).not.toContain(second);
+
+      // Only admins of the provider's practice issue tokens.
+      expect((await send('POST', `/api/oncall/providers/${alice}/feed-token`, staff)).status).toBe(403);
+      expect((await send('POST', `/api/oncall/providers/${alice}/feed-token`, otherAdmin)).status).toBe(404);
+    } finally {
+      await feeds.drain(1_000);
+    }
   });
 });

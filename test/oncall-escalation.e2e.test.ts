@@ -5,6 +5,11 @@ import { heard, type CallResult, type CallSimulator, type DialOutcome } from '..
 import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { simulatorFor, TEST_IDENTITIES } from './support/simulate.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
+import { randomBytes } from 'node:crypto';
+import { setWhisperOutcome } from '../src/calls/state-store.js';
+import { VoiceWebhookSchema } from '../src/calls/twilio-params.js';
+import { handleWhisper } from '../src/oncall/whisper-service.js';
+import type { TimelineEntry } from '../src/oncall/timeline.js';
 
 /**
  * Urgent calls walking the demo escalation chain, through the simulator: tier 1 is the
@@ -49,7 +54,13 @@ function dialled(result: CallResult): string[] {
 }
 
 async function legs(callSid: string): Promise<Array<{ kind: string; tier: number | null; round: number | null; outcome: string; number_tried: string | null }>> {
-  return h.services.db.selectFrom('call_legs').select(['kind', 'tier', 'round', 'outcome', 'number_tried']).where('call_sid', '=', callSid).orderBy('created_at').execute();
+  return h.services.db
+    .selectFrom('call_legs')
+    .select(['kind', 'tier', 'round', 'outcome', 'number_tried'])
+    .where('call_sid', '=', callSid)
+    .where('kind', '!=', 'parent')
+    .orderBy('created_at')
+    .execute();
 }
 
 function smsTo(number: string): Array<{ body: string }> {
@@ -94,6 +105,73 @@ describe('the handoff call', () => {
     ]);
   });
 
+  it('the timeline of a tier-1 no-answer then a tier-2 accept is in the order it happened, every leg on the service clock', async () => {
+    // The harness clock (2026-11-26T03:00Z) is not the database's: nothing may be ordered or stamped by the latter.
+    const result = await urgentCall([{ status: 'no-answer' }, { status: 'completed', whisperDigits: '1' }]);
+    expect(result.errors).toEqual([]);
+    const res = await fetch(`${h.baseUrl}/api/calls/${result.callSid}`, { headers: { authorization: `Bearer ${adminKey}` } });
+    const body = (await res.json()) as { timeline: TimelineEntry[]; legs: Array<{ kind: string; at: string; endedAt: string | null }> };
+    const label = (t: TimelineEntry): string | null => {
+      if (t.kind !== 'event') return t.kind === 'dial_leg' ? `dial_leg:${t.tier}:${t.outcome}` : t.kind;
+      if (t.action === 'call.leg.started' || t.action === 'call.leg.status') return t.action;
+      if (t.action === 'call.dial' || t.action === 'oncall.attempt_failed' || t.action === 'oncall.connected') return `${t.action}:${String(t.details.tier)}`;
+      return null;
+    };
+    expect(body.timeline.map(label).filter((l) => l !== null)).toEqual([
+      'call.leg.started',
+      'parent_leg',
+      'call.dial:1',
+      'oncall.attempt_failed:1',
+      'dial_leg:1:no-answer',
+      'call.dial:2',
+      'oncall.connected:2',
+      'dial_leg:2:accepted',
+      'call.leg.status',
+    ]);
+    for (const leg of body.legs) {
+      expect(leg.at).toBe(now.toISOString());
+      if (leg.endedAt !== null) expect(leg.endedAt).toBe(now.toISOString());
+    }
+  });
+
+  it('every leg is logged: the parent, each child with its SID, talk time, outcome and ring/answer progress', async () => {
+    const result = await urgentCall([{ status: 'no-answer' }, { status: 'completed', whisperDigits: '1', duration: 42 }]);
+    expect(result.errors).toEqual([]);
+    // The dialled <Number> reports its progress to the status callback.
+    const progress = result.requests.filter((r) => r.kind === 'callback' && r.party === 'provider' && r.path === '/twilio/voice/status');
+    expect(progress.map((r) => r.params['CallStatus'])).toEqual(['initiated', 'ringing', 'no-answer', 'initiated', 'ringing', 'in-progress', 'completed']);
+    const res = await fetch(`${h.baseUrl}/api/calls/${result.callSid}`, { headers: { authorization: `Bearer ${adminKey}` } });
+    const body = (await res.json()) as { timeline: TimelineEntry[] };
+    const legsOf = (kind: string): Array<Extract<TimelineEntry, { kind: 'dial_leg' | 'parent_leg' | 'page_sms' }>> =>
+      body.timeline.flatMap((t) => (t.kind === kind && t.kind !== 'event' ? [t] : []));
+    const [first, second] = legsOf('dial_leg');
+    if (!first || !second) throw new Error('two dial legs expected');
+    expect(first).toMatchObject({ legSid: expect.stringMatching(/^CA[0-9a-f]{32}$/), outcome: 'no-answer', durationSeconds: 0, numberTried: PRIMARY, tier: 1 });
+    expect(second).toMatchObject({ legSid: expect.stringMatching(/^CA[0-9a-f]{32}$/), outcome: 'accepted', numberTried: BACKUP, tier: 2 });
+    expect(second.durationSeconds).toBeGreaterThanOrEqual(42);
+    expect(first.progress?.map((p) => p.status)).toEqual(['initiated', 'ringing', 'no-answer']);
+    expect(second.progress?.map((p) => p.status)).toEqual(['initiated', 'ringing', 'in-progress', 'completed']);
+    const events = body.timeline.flatMap((t) => (t.kind === 'event' ? [t] : []));
+    expect(events.find((e) => e.action === 'oncall.attempt_failed')?.details).toMatchObject({ childCallSid: first.legSid, durationSeconds: 0, outcome: 'no-answer' });
+    expect(events.find((e) => e.action === 'oncall.connected')?.details).toMatchObject({ childCallSid: second.legSid, durationSeconds: second.durationSeconds, outcome: 'accepted' });
+    // The parent leg, closed by the parent's status callback.
+    expect(legsOf('parent_leg')).toEqual([expect.objectContaining({ legSid: result.callSid, outcome: 'completed', durationSeconds: result.durationSeconds })]);
+    // The child legs' call records belong to the practice (their To is the provider's phone).
+    const children = await h.services.db.selectFrom('calls').select(['call_sid', 'practice_id']).where('call_sid', 'in', [first.legSid ?? '', second.legSid ?? '']).execute();
+    expect(children.map((c) => c.practice_id)).toEqual([h.services.seeded?.id, h.services.seeded?.id]);
+  });
+
+  it('a recorded decline is the logged outcome whatever DialCallStatus says', async () => {
+    const callSid = `CA${randomBytes(16).toString('hex')}`;
+    // The provider of the first dial (whisper 0) declined, but Twilio reports no-answer for the leg.
+    await setWhisperOutcome(h.services.redis, callSid, 0, 'declined');
+    const result = await urgentCall([{ status: 'no-answer' }, { status: 'completed', whisperDigits: '1' }], { callSid });
+    expect(dialled(result)).toEqual([PRIMARY, BACKUP]);
+    expect((await legs(callSid)).map((l) => l.outcome)).toEqual(['declined', 'accepted']);
+    const failed = await h.services.db.selectFrom('audit_log').select('details').where('call_sid', '=', callSid).where('action', '=', 'oncall.attempt_failed').executeTakeFirstOrThrow();
+    expect(failed.details).toMatchObject({ outcome: 'declined' });
+  });
+
   it('a decline (2) moves on; only 1 bridges', async () => {
     const result = await urgentCall([{ status: 'completed', whisperDigits: '2' }, { status: 'completed', whisperDigits: '1' }]);
     expect(dialled(result)).toEqual([PRIMARY, BACKUP]);
@@ -118,6 +196,29 @@ describe('the handoff call', () => {
     expect(provider).toContain('The caller is Avery, calling from 2 0 2 5 5 5 0 1 2 3.');
     expect(provider).not.toContain('Example');
     expect(provider).not.toMatch(/1980|April|appointment/);
+  });
+
+  it("the whisper's callback number is the parent call's caller, never the provider leg's caller ID", async () => {
+    const result = await sim.placeCall({
+      from: PATIENT,
+      to: PRACTICE,
+      digits: ['1', '3', '1', '04151980#', '1', '1'],
+      dialOutcomes: [{ status: 'completed', whisperDigits: '1' }],
+    });
+    // The provider's leg presents another caller ID (as a <Dial callerId> would).
+    const child = VoiceWebhookSchema.parse({
+      CallSid: `CA${randomBytes(16).toString('hex')}`,
+      AccountSid: TEST_ACCOUNT_SID,
+      ParentCallSid: result.callSid,
+      From: '+12025550177',
+      To: PRIMARY,
+      CallStatus: 'in-progress',
+      Direction: 'outbound-dial',
+      AnsweredBy: 'human',
+    });
+    const twiml = await handleWhisper(h.services, { parent: result.callSid, attempt: 0 }, child);
+    expect(twiml).toContain('The caller is Avery, calling from 2 0 2 5 5 5 0 1 2 3.');
+    expect(twiml).not.toContain('0 1 7 7');
   });
 
   it('an override puts someone else on call for tier 1', async () => {
@@ -169,7 +270,7 @@ describe('all tiers fail: urgent voicemail, pages until acknowledged', () => {
     const page = await until(() => h.services.db.selectFrom('pages').selectAll().where('call_sid', '=', result.callSid).executeTakeFirst());
     await until(() => smsTo(PRIMARY).length >= 1 && smsTo(BACKUP).length >= 1);
     const text = smsTo(PRIMARY)[0]?.body ?? '';
-    expect(text).toBe(`Demo Family Medicine: urgent voicemail waiting. Ref ${page.reference_code}. Call 202-555-0100 or reply ACK ${page.reference_code} to acknowledge.`);
+    expect(text).toBe(`Demo Family Medicine: urgent voicemail waiting. Ref ${page.reference_code}. Call 202-555-0103 or reply ACK ${page.reference_code} to acknowledge.`);
     for (const identity of TEST_IDENTITIES) expect(JSON.stringify(double.requests.slice(before).map((r) => r.form.toString()))).not.toContain(encodeURIComponent(identity));
 
     // Repeats, then the practice admin after the policy's one repeat.
@@ -195,9 +296,9 @@ describe('all tiers fail: urgent voicemail, pages until acknowledged', () => {
 
     // The call's timeline accounts for every leg and page, in order.
     const timeline = await fetch(`${h.baseUrl}/api/calls/${result.callSid}`, { headers: { authorization: `Bearer ${adminKey}` } });
-    const body = (await timeline.json()) as { timeline: Array<{ at: string; kind: string; action?: string }>; legs: unknown[]; pages: Array<{ status: string }> };
-    const ats = body.timeline.map((t) => t.at);
-    expect([...ats].sort()).toEqual(ats);
+    const body = (await timeline.json()) as { timeline: Array<{ at: string; kind: string; action?: string; seq: number | null }>; legs: unknown[]; pages: Array<{ status: string }> };
+    const seqs = body.timeline.flatMap((t) => (t.seq === null ? [] : [t.seq]));
+    expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
     expect(body.timeline.filter((t) => t.kind === 'dial_leg')).toHaveLength(4);
     expect(body.timeline.filter((t) => t.kind === 'page_sms').length).toBe(sentAtAck);
     expect(body.timeline.map((t) => t.action)).toEqual(expect.arrayContaining(['call.leg.started', 'oncall.exhausted', 'voicemail.taken', 'page.opened', 'page.sent', 'page.admin_escalated', 'page.acknowledged']));
@@ -241,6 +342,6 @@ describe('all tiers fail: urgent voicemail, pages until acknowledged', () => {
     expect((await h.services.db.selectFrom('pages').select('rounds_sent').where('id', '=', page.id).executeTakeFirstOrThrow()).rounds_sent).toBe(rounds);
     // Job payloads carry ids only.
     const jobs = await h.services.queues.pages.getJobs(['completed', 'delayed', 'waiting', 'active']);
-    for (const job of jobs) expect(Object.keys(job.data as object).sort()).toEqual(['pageId', 'round']);
+    for (const job of jobs) expect(Object.keys(job.data as object).sort()).toEqual(job.name === 'page-send' ? ['pageId', 'providerId', 'round'] : ['pageId', 'round']);
   });
 });

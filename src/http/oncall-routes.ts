@@ -1,10 +1,14 @@
+import { randomUUID } from 'node:crypto';
 import express from 'express';
 import { z } from 'zod';
 import type { Services } from '../services.js';
 import { AuditAction, type DetailValue } from '../audit/events.js';
 import type { ApiRole } from '../auth/api-keys.js';
 import { getPractice } from '../practices/store.js';
-import { renderIcs, type IcsEvent } from '../oncall/ics.js';
+import { renderIcs } from '../oncall/ics.js';
+import { FEED_TOKEN_PATTERN, feedTokenHash, feedWindow, ICS_FEED_DAYS, newFeedToken, providerFeedEvents } from '../oncall/feed.js';
+import { providerPinHash, ProviderPinSchema } from '../voicemail/access-line.js';
+import type { Provider } from '../oncall/store.js';
 import { OverrideInputSchema } from '../oncall/schedule-schema.js';
 import { resolveOverlaps, shifts, whoIsOnCall } from '../oncall/schedule.js';
 import {
@@ -13,6 +17,7 @@ import {
   createProvider,
   createSchedule,
   deleteOverride,
+  findProviderByFeedTokenHash,
   getPolicy,
   getProvider,
   getSchedule,
@@ -24,9 +29,9 @@ import {
   PolicyInputSchema,
   PolicyPatchSchema,
   ProviderInputSchema,
-  ProviderPatchSchema,
   ScheduleInputSchema,
   SchedulePatchSchema,
+  setFeedTokenHash,
   updatePolicy,
   updateProvider,
   updateSchedule,
@@ -45,9 +50,15 @@ const READERS: readonly ApiRole[] = ['admin', 'staff', 'provider', 'auditor'];
 const WRITERS: readonly ApiRole[] = ['admin'];
 const MS_PER_DAY = 86_400_000;
 export const MAX_SHIFTS_QUERY_DAYS = 62;
-export const ICS_FEED_DAYS = 60;
-/** The feed starts this far back, so the shift in progress keeps its real start (and its UID). */
-const ICS_LOOKBACK_DAYS = 7;
+export { ICS_FEED_DAYS };
+/** Where calendar apps fetch a provider's feed with its token (no API key): mounted outside /api. */
+export const FEED_PATH = '/feeds/oncall.ics';
+
+/** A provider as the API shows it, with its PIN (`pin`: 4–8 digits; null on a patch clears it). Never echoed. */
+const ProviderCreateBody = ProviderInputSchema.extend({ pin: ProviderPinSchema.optional() });
+const ProviderPatchBody = ProviderInputSchema.extend({ pin: ProviderPinSchema.nullable() })
+  .partial()
+  .refine((p) => Object.keys(p).length > 0, { message: 'nothing to change' });
 
 const Uuid = z.uuid();
 const ISO_MESSAGE = 'expected an ISO 8601 date-time with offset, such as 2026-11-01T12:00:00Z';
@@ -105,6 +116,43 @@ function fieldsOf(body: object): string[] {
   return Object.keys(body).sort();
 }
 
+/** The provider's feed as iCalendar text, with how many events it holds; null if the practice is gone. */
+async function renderProviderFeed(services: Services, provider: Provider): Promise<{ ics: string; events: number } | null> {
+  const practice = await getPractice(services.db, provider.practiceId);
+  if (!practice) return null;
+  const now = services.clock();
+  const schedules = await loadSchedules(services.db, provider.practiceId, { window: feedWindow(now) });
+  const events = providerFeedEvents({ schedules, providerId: provider.id, practiceName: practice.name, now });
+  return { ics: renderIcs({ calendarName: `On call: ${practice.name}`, events, now }), events: events.length };
+}
+
+function sendIcs(res: express.Response, ics: string): void {
+  res.status(200).type('text/calendar; charset=utf-8').setHeader('Content-Disposition', 'inline; filename="shifts.ics"');
+  res.send(ics);
+}
+
+/**
+ * The token feed for calendar apps: `GET /feeds/oncall.ics?token=…`, no API key. The token (a
+ * provider's, issued through the API) is the credential; an unknown or revoked one is a 404,
+ * audited. Mount it outside /api (whose routes all require an API key).
+ */
+export function oncallFeedRouter(services: Services): express.Router {
+  const router = express.Router();
+  router.get(FEED_PATH, async (req, res) => {
+    const token = typeof req.query.token === 'string' && FEED_TOKEN_PATTERN.test(req.query.token) ? req.query.token : null;
+    const provider = token ? await findProviderByFeedTokenHash(services.db, feedTokenHash(services.keyring, token)) : null;
+    if (!provider || !provider.active) {
+      await services.audit({ action: AuditAction.ApiAuthRejected, actor: 'unauthenticated', details: { method: req.method, route: FEED_PATH, reason: token ? 'invalid_feed_token' : 'missing_feed_token' } });
+      return notFound(res);
+    }
+    const body = await renderProviderFeed(services, provider);
+    if (body === null) return notFound(res);
+    await services.audit({ action: AuditAction.OncallFeedRead, actor: `feed_token:${provider.id}`, practiceId: provider.practiceId, subjectId: provider.id, details: { events: body.events, days: ICS_FEED_DAYS } });
+    sendIcs(res, body.ics);
+  });
+  return router;
+}
+
 export function oncallRouter(services: Services): express.Router {
   const router = express.Router();
 
@@ -148,9 +196,11 @@ export function oncallRouter(services: Services): express.Router {
   router.post('/oncall/providers', async (req, res) => {
     const practiceId = practiceOf(req, res);
     if (!practiceId || !(await permit(services, req, res, WRITERS, practiceId))) return;
-    const body = ProviderInputSchema.safeParse(req.body ?? {});
+    const body = ProviderCreateBody.safeParse(req.body ?? {});
     if (!body.success) return badRequest(res, problems(body.error));
-    const provider = await createProvider(services.db, practiceId, body.data);
+    const { pin, ...input } = body.data;
+    const id = randomUUID();
+    const provider = await createProvider(services.db, practiceId, input, { id, ...(pin !== undefined ? { pinHash: providerPinHash(services.keyring, id, pin) } : {}) });
     await audit(res, AuditAction.AdminProviderChanged, practiceId, provider.id, { change: 'created', fields: fieldsOf(body.data) });
     res.status(201).json(provider);
   });
@@ -168,9 +218,11 @@ export function oncallRouter(services: Services): express.Router {
     const practiceId = practiceOf(req, res);
     const id = practiceId && idParam(req, res, 'id');
     if (!practiceId || !id || !(await permit(services, req, res, WRITERS, practiceId, id))) return;
-    const patch = ProviderPatchSchema.safeParse(req.body ?? {});
+    const patch = ProviderPatchBody.safeParse(req.body ?? {});
     if (!patch.success) return badRequest(res, problems(patch.error));
-    const provider = await updateProvider(services.db, practiceId, id, patch.data);
+    const { pin, ...changes } = patch.data;
+    const pinHash = pin === undefined ? undefined : pin === null ? null : providerPinHash(services.keyring, id, pin);
+    const provider = await updateProvider(services.db, practiceId, id, changes, pinHash !== undefined ? { pinHash } : {});
     if (!provider) return notFound(res);
     await audit(res, AuditAction.AdminProviderChanged, practiceId, id, { change: 'updated', fields: fieldsOf(patch.data) });
     res.json(provider);
@@ -178,32 +230,43 @@ export function oncallRouter(services: Services): express.Router {
 
   /**
    * The provider's shifts on every schedule for the next ICS_FEED_DAYS, as an iCalendar feed.
-   * Events say only the practice and the schedule: no PHI, no phone numbers.
+   * Events say only the practice and the schedule: no PHI, no phone numbers. Calendar apps,
+   * which cannot send an API key, use the token feed (FEED_PATH) instead.
    */
   router.get('/oncall/providers/:id/shifts.ics', async (req, res) => {
     const practiceId = practiceOf(req, res);
     const id = practiceId && idParam(req, res, 'id');
     if (!practiceId || !id || !(await permit(services, req, res, READERS, practiceId, id))) return;
-    const [provider, practice] = await Promise.all([getProvider(services.db, practiceId, id), getPractice(services.db, practiceId)]);
-    if (!provider || !practice) return notFound(res);
-    const now = services.clock();
-    const window = { from: new Date(now.getTime() - ICS_LOOKBACK_DAYS * MS_PER_DAY), to: new Date(now.getTime() + ICS_FEED_DAYS * MS_PER_DAY) };
-    const schedules = await loadSchedules(services.db, practiceId, { window });
-    const events: IcsEvent[] = schedules.flatMap((schedule) =>
-      shifts(schedule, window.from, window.to)
-        .filter((s) => s.providerId === provider.id && s.end.getTime() > now.getTime())
-        .map((s) => ({
-          uid: `${schedule.id}-${s.sourceId}-${s.start.getTime()}@after-hours-line`,
-          start: s.start,
-          end: s.end,
-          summary: `On call: ${practice.name} — ${schedule.name}`,
-        })),
-    );
-    events.sort((a, b) => a.start.getTime() - b.start.getTime());
-    const body = renderIcs({ calendarName: `On call: ${practice.name}`, events, now });
-    await audit(res, AuditAction.OncallFeedRead, practiceId, provider.id, { events: events.length, days: ICS_FEED_DAYS });
-    res.status(200).type('text/calendar; charset=utf-8').setHeader('Content-Disposition', 'inline; filename="shifts.ics"');
-    res.send(body);
+    const provider = await getProvider(services.db, practiceId, id);
+    if (!provider) return notFound(res);
+    const body = await renderProviderFeed(services, provider);
+    if (body === null) return notFound(res);
+    await audit(res, AuditAction.OncallFeedRead, practiceId, provider.id, { events: body.events, days: ICS_FEED_DAYS });
+    sendIcs(res, body.ics);
+  });
+
+  /**
+   * Issues the provider's calendar-feed token, replacing (so revoking) any earlier one. The token
+   * is in this answer only; the service keeps its keyed hash.
+   */
+  router.post('/oncall/providers/:id/feed-token', async (req, res) => {
+    const practiceId = practiceOf(req, res);
+    const id = practiceId && idParam(req, res, 'id');
+    if (!practiceId || !id || !(await permit(services, req, res, WRITERS, practiceId, id))) return;
+    const token = newFeedToken();
+    const at = services.clock();
+    if (!(await setFeedTokenHash(services.db, practiceId, id, feedTokenHash(services.keyring, token), at))) return notFound(res);
+    await audit(res, AuditAction.AdminProviderChanged, practiceId, id, { change: 'feed_token_issued', fields: ['feedToken'] });
+    res.status(201).json({ token, url: `${services.config.publicBaseUrl}${FEED_PATH}?token=${token}`, issuedAt: at });
+  });
+
+  router.delete('/oncall/providers/:id/feed-token', async (req, res) => {
+    const practiceId = practiceOf(req, res);
+    const id = practiceId && idParam(req, res, 'id');
+    if (!practiceId || !id || !(await permit(services, req, res, WRITERS, practiceId, id))) return;
+    if (!(await setFeedTokenHash(services.db, practiceId, id, null, services.clock()))) return notFound(res);
+    await audit(res, AuditAction.AdminProviderChanged, practiceId, id, { change: 'feed_token_revoked', fields: ['feedToken'] });
+    res.status(204).end();
   });
 
   // -------------------------------------------------------------------------

@@ -1,29 +1,47 @@
 import { randomInt } from 'node:crypto';
-import { sql } from 'kysely';
+import { UnrecoverableError, type JobsOptions } from 'bullmq';
+import { sql, type Selectable } from 'kysely';
 import type { Services } from '../services.js';
+import type { EscalationTier, PagesTable } from '../adapters/db-schema.js';
+import { TwilioRestError } from '../adapters/twilio-rest.js';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
-import { getPractice } from '../practices/store.js';
-import { listPracticeNumbers } from '../practices/store.js';
+import { logger } from '../log/logger.js';
+import { getPractice, listPracticeNumbers } from '../practices/store.js';
 import { loadProviders, onCallFor } from './escalation.js';
-import { getDefaultPolicy } from './store.js';
+import { getDefaultPolicy, getPolicy, type EscalationPolicy } from './store.js';
 
 /**
  * Paging: when an urgent call's chain falls to voicemail, every provider of the chain is paged
  * by SMS — practice, "urgent voicemail", a reference code and the access number; no PHI — and
  * paged again every interval until someone acknowledges. After the policy's number of repeats
  * the practice's admins are paged too. Timers are BullMQ delayed jobs (they survive a restart);
- * jobs carry the page id and round only.
+ * jobs carry ids only.
+ *
+ * A round job schedules the next round first, then hands each recipient a delivery of their
+ * own (a row in page_deliveries and a job): one failing number is retried, or given up on, by
+ * itself, and never holds up the others or the rounds after it.
  */
 
+/** A round of a page (`providerId` absent), or one recipient's SMS of that round. Ids only. */
 export interface PageJobData {
   pageId: string;
   round: number;
+  providerId?: string;
 }
 
-/** Rounds stop here even if nobody ever acknowledges (at the default interval, four hours). */
+/** Rounds stop here even if nobody ever acknowledges (at the default interval, four hours); then the page gives up, audited. */
 export const MAX_PAGE_ROUNDS = 24;
+/** Tries of one recipient's SMS before it is recorded as failed. */
+export const PAGE_SEND_ATTEMPTS = 6;
+/** First retry delay of a recipient's SMS; doubles each time, with jitter. */
+export const PAGE_SEND_BACKOFF_MS = 3_000;
 const DEFAULT_INTERVAL_SECONDS = 600;
 const DEFAULT_MAX_REPEATS = 3;
+const SWEEP_LIMIT = 500;
+
+export type PageJobResult = 'acknowledged' | 'sent' | 'already_sent' | 'gone' | 'gave_up' | 'superseded';
+
+type PageRow = Selectable<PagesTable>;
 
 function spokenNumber(e164: string | undefined): string {
   const m = e164 ? /^\+1(\d{3})(\d{3})(\d{4})$/.exec(e164) : null;
@@ -37,14 +55,80 @@ export function pageText(practiceName: string, referenceCode: string, accessNumb
   return `${practiceName}: urgent voicemail waiting${again}. Ref ${referenceCode}.${call} ACK ${referenceCode} to acknowledge.`;
 }
 
+/**
+ * Pure: the number a page names (the practice's provider access line when set, else its
+ * lowest-sorted number) and the number it is sent from (the access line if it is one of the
+ * practice's numbers, so a reply reaches the practice; else the lowest-sorted number).
+ */
+export function pageNumbers(accessNumber: string | null, practiceNumbers: readonly string[]): { named: string | undefined; from: string | undefined } {
+  const sorted = [...practiceNumbers].sort();
+  return {
+    named: accessNumber ?? sorted[0],
+    from: accessNumber && sorted.includes(accessNumber) ? accessNumber : sorted[0],
+  };
+}
+
+export interface PageRecipients {
+  providerIds: string[];
+  escalateToAdmins: boolean;
+}
+
+/**
+ * Pure: who a round pages. Round 0 is the first page, rounds 1..M its repeats; from the round
+ * after that (or at once, when the chain names nobody reachable) the practice's admins too.
+ */
+export function pageRecipients(input: {
+  tiers: readonly EscalationTier[] | null;
+  onCall: ReadonlyMap<string, string | null>;
+  providers: ReadonlyMap<string, { id: string; active: boolean; isPracticeAdmin: boolean }>;
+  round: number;
+  maxRepeats: number;
+}): PageRecipients {
+  const ids = new Set<string>();
+  for (const tier of input.tiers ?? []) {
+    const id = tier.target.kind === 'provider' ? tier.target.providerId : input.onCall.get(tier.target.scheduleId);
+    if (id && input.providers.get(id)?.active) ids.add(id);
+  }
+  const escalateToAdmins = input.round > input.maxRepeats || ids.size === 0;
+  if (escalateToAdmins) {
+    for (const p of input.providers.values()) if (p.isPracticeAdmin && p.active) ids.add(p.id);
+  }
+  return { providerIds: [...ids], escalateToAdmins };
+}
+
 export function pageJobId(pageId: string, round: number): string {
   return `page-${pageId}-${round}`;
 }
 
-/** Opens a page for a call (once per call) and sends its first round now. */
+export function pageSendJobId(pageId: string, round: number, providerId: string): string {
+  return `page-${pageId}-${round}-${providerId}`;
+}
+
+const SEND_JOB_OPTIONS: JobsOptions = {
+  // One more than the delivery's own budget: the delivery row, not BullMQ, decides when to stop.
+  attempts: PAGE_SEND_ATTEMPTS + 1,
+  backoff: { type: 'exponential', delay: PAGE_SEND_BACKOFF_MS, jitter: 0.5 },
+};
+
+async function queueRound(services: Services, pageId: string, round: number, delayMs = 0): Promise<void> {
+  await services.queues.pages.add('page', { pageId, round } satisfies PageJobData, { jobId: pageJobId(pageId, round), ...(delayMs > 0 ? { delay: delayMs } : {}) });
+}
+
+async function queueSend(services: Services, pageId: string, round: number, providerId: string): Promise<void> {
+  await services.queues.pages.add('page-send', { pageId, round, providerId } satisfies PageJobData, { jobId: pageSendJobId(pageId, round, providerId), ...SEND_JOB_OPTIONS });
+}
+
+/**
+ * Opens a page for a call (once per call) and queues its first round. Every call for a call
+ * whose page is open and has sent no round queues that round again (idempotent, by job id), so
+ * a page whose first job was lost is picked up by the next call here or by `sweepPages`.
+ */
 export async function openPage(services: Services, input: { practiceId: string; callSid: string; policyId: string | null }): Promise<string> {
-  const existing = await services.db.selectFrom('pages').select('id').where('call_sid', '=', input.callSid).executeTakeFirst();
-  if (existing) return existing.id;
+  const existing = await services.db.selectFrom('pages').select(['id', 'status', 'rounds_sent']).where('call_sid', '=', input.callSid).executeTakeFirst();
+  if (existing) {
+    if (existing.status === 'open' && existing.rounds_sent === 0) await queueFirstRound(services, existing.id);
+    return existing.id;
+  }
   let id: string | null = null;
   for (let i = 0; i < 5 && !id; i += 1) {
     const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
@@ -62,91 +146,266 @@ export async function openPage(services: Services, input: { practiceId: string; 
   }
   if (!id) throw new Error('could not allocate a page reference code');
   await services.audit({ action: AuditAction.PageOpened, actor: 'system', practiceId: input.practiceId, callSid: input.callSid, subjectId: id, details: { policyId: input.policyId } });
-  await services.queues.pages.add('page', { pageId: id, round: 0 } satisfies PageJobData, { jobId: pageJobId(id, 0) });
+  await queueFirstRound(services, id);
   return id;
 }
 
-/** The page worker: one round of SMS, then the next round scheduled. Re-reads the page first, so a retry is harmless. */
-export async function processPageJob(services: Services, data: PageJobData): Promise<'acknowledged' | 'sent' | 'already_sent' | 'gone'> {
+/** Queues round 0. A queue failure is logged, not thrown: the page row exists, and the sweep (or the next openPage) queues it. */
+async function queueFirstRound(services: Services, pageId: string): Promise<void> {
+  try {
+    await queueRound(services, pageId, 0);
+  } catch (err) {
+    logger.error('page could not be queued; the page sweep will queue it', { err, pageId });
+  }
+}
+
+/** The page's own policy; the practice's default only when it had none or it is gone. */
+async function policyOf(services: Services, page: PageRow): Promise<EscalationPolicy | null> {
+  const own = page.policy_id ? await getPolicy(services.db, page.practice_id, page.policy_id) : null;
+  return own ?? getDefaultPolicy(services.db, page.practice_id);
+}
+
+/** The pages worker: a round, or one recipient's SMS. Re-reads everything first, so a retry is harmless. */
+export async function processPageJob(services: Services, data: PageJobData): Promise<PageJobResult> {
+  return data.providerId ? processPageSend(services, { ...data, providerId: data.providerId }) : processPageRound(services, data);
+}
+
+async function processPageRound(services: Services, data: PageJobData): Promise<PageJobResult> {
   const page = await services.db.selectFrom('pages').selectAll().where('id', '=', data.pageId).executeTakeFirst();
   if (!page) return 'gone';
   if (page.status === 'acknowledged') return 'acknowledged';
-  const now = services.clock();
-  const policy = await getDefaultPolicy(services.db, page.practice_id);
+  if (data.round >= MAX_PAGE_ROUNDS) return giveUp(services, page);
+  const policy = await policyOf(services, page);
   const interval = policy?.pageIntervalSeconds ?? DEFAULT_INTERVAL_SECONDS;
   const maxRepeats = policy?.pageMaxRepeats ?? DEFAULT_MAX_REPEATS;
 
-  if (page.rounds_sent <= data.round) {
-    const [practice, numbers, providers] = await Promise.all([
-      getPractice(services.db, page.practice_id),
-      listPracticeNumbers(services.db, page.practice_id),
-      loadProviders(services.db, page.practice_id),
-    ]);
-    if (!practice) return 'gone';
-    const recipients = new Set<string>();
-    if (policy) {
-      const onCall = await onCallFor(services.db, page.practice_id, policy.tiers, now);
-      for (const tier of policy.tiers) {
-        const id = tier.target.kind === 'provider' ? tier.target.providerId : onCall.get(tier.target.scheduleId);
-        if (id && providers.get(id)?.active) recipients.add(id);
-      }
-    }
-    // Round 0 is the first page, rounds 1..M its repeats; from the round after that, admins too.
-    const escalateToAdmins = data.round > maxRepeats || recipients.size === 0;
-    if (escalateToAdmins) {
-      for (const p of providers.values()) if (p.isPracticeAdmin && p.active) recipients.add(p.id);
-    }
-    const accessNumber = numbers[0]?.e164;
-    const body = pageText(practice.greetingName, page.reference_code, accessNumber, data.round);
-    // Skip anyone this round already reached (a retried job after a partial send).
-    const done = await services.db
-      .selectFrom('call_legs')
-      .select('provider_id')
-      .where('call_sid', '=', page.call_sid)
-      .where('kind', '=', 'page')
-      .where('round', '=', data.round)
-      .execute();
-    const already = new Set(done.map((d) => d.provider_id));
-    for (const providerId of recipients) {
-      const provider = providers.get(providerId);
-      if (!provider || already.has(providerId) || !accessNumber) continue;
-      const to = provider.smsPhone ?? provider.phone;
-      const { sid } = await services.twilio.sendSms({ to, from: accessNumber, body });
-      await services.db
-        .insertInto('call_legs')
-        .values({
-          call_sid: page.call_sid,
-          leg_sid: sid,
-          practice_id: page.practice_id,
-          kind: 'page',
-          round: data.round,
-          provider_id: providerId,
-          number_tried: to,
-          outcome: 'sent',
-          started_at: services.clock(),
-        })
-        .execute();
-    }
+  // The next round first: whatever happens to this one's SMS, the repeats still come.
+  if (page.rounds_sent <= data.round + 1) await queueRound(services, page.id, data.round + 1, interval * 1000);
+  if (page.rounds_sent > data.round) return 'already_sent';
+
+  const now = services.clock();
+  const providers = await loadProviders(services.db, page.practice_id);
+  const onCall = policy ? await onCallFor(services.db, page.practice_id, policy.tiers, now) : new Map<string, string | null>();
+  const { providerIds, escalateToAdmins } = pageRecipients({ tiers: policy?.tiers ?? null, onCall, providers, round: data.round, maxRepeats });
+
+  // One delivery per recipient of this round; a retried round adds nobody twice.
+  const deliveries = providerIds.flatMap((id) => {
+    const p = providers.get(id);
+    return p ? [{ page_id: page.id, round: data.round, provider_id: id, number_tried: p.smsPhone ?? p.phone, created_at: now, updated_at: now }] : [];
+  });
+  if (deliveries.length > 0) {
     await services.db
-      .updateTable('pages')
-      .set({ rounds_sent: sql<number>`GREATEST(rounds_sent, ${data.round + 1})`, ...(escalateToAdmins ? { admin_paged: true } : {}) })
-      .where('id', '=', page.id)
+      .insertInto('page_deliveries')
+      .values(deliveries)
+      .onConflict((oc) => oc.columns(['page_id', 'round', 'provider_id']).doNothing())
       .execute();
-    const events: AuditEvent[] = [
-      { action: AuditAction.PageSent, actor: 'system', practiceId: page.practice_id, callSid: page.call_sid, subjectId: page.id, details: { round: data.round, recipients: recipients.size } },
-      ...(escalateToAdmins && !page.admin_paged
-        ? [{ action: AuditAction.PageAdminEscalated, actor: 'system', practiceId: page.practice_id, callSid: page.call_sid, subjectId: page.id, details: { round: data.round } }]
-        : []),
-    ];
-    await services.audit(events);
   }
-  if (data.round + 1 < MAX_PAGE_ROUNDS) {
-    await services.queues.pages.add('page', { pageId: page.id, round: data.round + 1 } satisfies PageJobData, {
-      jobId: pageJobId(page.id, data.round + 1),
-      delay: interval * 1000,
+  const pending = await services.db
+    .selectFrom('page_deliveries')
+    .select('provider_id')
+    .where('page_id', '=', page.id)
+    .where('round', '=', data.round)
+    .where('status', 'in', ['queued', 'retrying'])
+    .execute();
+  for (const d of pending) await queueSend(services, page.id, data.round, d.provider_id);
+
+  // Exactly one run of a round claims it and audits it.
+  const claimed = await services.db
+    .updateTable('pages')
+    .set({ rounds_sent: data.round + 1, ...(escalateToAdmins ? { admin_paged: true } : {}) })
+    .where('id', '=', page.id)
+    .where('rounds_sent', '<=', data.round)
+    .returning('id')
+    .executeTakeFirst();
+  if (!claimed) return 'already_sent';
+  const events: AuditEvent[] = [
+    { action: AuditAction.PageSent, actor: 'system', practiceId: page.practice_id, callSid: page.call_sid, subjectId: page.id, details: { round: data.round, recipients: deliveries.length } },
+    ...(escalateToAdmins && !page.admin_paged
+      ? [{ action: AuditAction.PageAdminEscalated, actor: 'system', practiceId: page.practice_id, callSid: page.call_sid, subjectId: page.id, details: { round: data.round } }]
+      : []),
+  ];
+  await services.audit(events);
+  return 'sent';
+}
+
+/** One interval after the last round, a page nobody acknowledged gives up, once and audited. */
+async function giveUp(services: Services, page: PageRow): Promise<PageJobResult> {
+  const already = await services.db
+    .selectFrom('audit_log')
+    .select('seq')
+    .where('action', '=', AuditAction.PageGaveUp)
+    .where('subject_id', '=', page.id)
+    .executeTakeFirst();
+  if (already) return 'gave_up';
+  await services.audit({
+    action: AuditAction.PageGaveUp,
+    actor: 'system',
+    practiceId: page.practice_id,
+    callSid: page.call_sid,
+    subjectId: page.id,
+    details: { roundsSent: page.rounds_sent, maxRounds: MAX_PAGE_ROUNDS, adminPaged: page.admin_paged },
+  });
+  return 'gave_up';
+}
+
+/** Why a send failed, as a short code (never Twilio's text, which may echo the number), and whether a retry may help. */
+export function sendFailure(err: unknown): { code: string; transient: boolean } {
+  if (err instanceof TwilioRestError) {
+    const code = err.twilioCode !== null ? `twilio_${err.twilioCode}` : err.status !== null ? `http_${err.status}` : err.reason;
+    return { code, transient: err.retryable };
+  }
+  return { code: 'internal', transient: true };
+}
+
+async function processPageSend(services: Services, data: Required<PageJobData>): Promise<PageJobResult> {
+  const { pageId, round, providerId } = data;
+  const page = await services.db.selectFrom('pages').selectAll().where('id', '=', pageId).executeTakeFirst();
+  const delivery = await services.db
+    .selectFrom('page_deliveries')
+    .selectAll()
+    .where('page_id', '=', pageId)
+    .where('round', '=', round)
+    .where('provider_id', '=', providerId)
+    .executeTakeFirst();
+  if (!page || !delivery) return 'gone';
+  if (delivery.status !== 'queued' && delivery.status !== 'retrying') return 'already_sent';
+  const settle = async (status: 'cancelled' | 'superseded'): Promise<void> => {
+    await services.db
+      .updateTable('page_deliveries')
+      .set({ status, updated_at: services.clock() })
+      .where('page_id', '=', pageId)
+      .where('round', '=', round)
+      .where('provider_id', '=', providerId)
+      .where('status', 'in', ['queued', 'retrying'])
+      .execute();
+  };
+  if (page.status === 'acknowledged') {
+    await settle('cancelled');
+    return 'acknowledged';
+  }
+  // A later round has started: this one's reminder would only arrive after it.
+  if (page.rounds_sent > round + 1) {
+    await settle('superseded');
+    return 'superseded';
+  }
+
+  const tried = await services.db
+    .updateTable('page_deliveries')
+    .set({ attempts: sql<number>`attempts + 1`, updated_at: services.clock() })
+    .where('page_id', '=', pageId)
+    .where('round', '=', round)
+    .where('provider_id', '=', providerId)
+    .where('status', 'in', ['queued', 'retrying'])
+    .returning('attempts')
+    .executeTakeFirst();
+  if (!tried) return 'already_sent';
+
+  const [practice, numbers] = await Promise.all([getPractice(services.db, page.practice_id), listPracticeNumbers(services.db, page.practice_id)]);
+  if (!practice) return 'gone';
+  const { named, from } = pageNumbers(practice.accessNumber ?? null, numbers.map((n) => n.e164));
+  const body = pageText(practice.greetingName, page.reference_code, named, round);
+
+  let sid: string;
+  try {
+    if (!from) throw new UnrecoverableError('no_sender_number');
+    sid = (await services.twilio.sendSms({ to: delivery.number_tried, from, body })).sid;
+  } catch (err) {
+    const { code, transient } = err instanceof UnrecoverableError ? { code: err.message, transient: false } : sendFailure(err);
+    const final = !transient || tried.attempts >= PAGE_SEND_ATTEMPTS;
+    const now = services.clock();
+    await services.db
+      .updateTable('page_deliveries')
+      .set({ status: final ? 'failed' : 'retrying', error_code: code, updated_at: now })
+      .where('page_id', '=', pageId)
+      .where('round', '=', round)
+      .where('provider_id', '=', providerId)
+      .execute();
+    if (final) await recordPageLeg(services, page, delivery.number_tried, { round, providerId, sid: null, outcome: 'failed', at: now });
+    await services.audit({
+      action: AuditAction.PageSendFailed,
+      actor: 'system',
+      practiceId: page.practice_id,
+      callSid: page.call_sid,
+      subjectId: page.id,
+      details: { round, providerId, attempt: tried.attempts, reason: code, final },
     });
+    if (final) throw new UnrecoverableError(`page sms failed for good: ${code}`);
+    throw new Error(`page sms failed, will retry: ${code}`);
   }
-  return page.rounds_sent > data.round ? 'already_sent' : 'sent';
+  const now = services.clock();
+  await services.db
+    .updateTable('page_deliveries')
+    .set({ status: 'sent', message_sid: sid, error_code: null, updated_at: now })
+    .where('page_id', '=', pageId)
+    .where('round', '=', round)
+    .where('provider_id', '=', providerId)
+    .execute();
+  await recordPageLeg(services, page, delivery.number_tried, { round, providerId, sid, outcome: 'sent', at: now });
+  return 'sent';
+}
+
+async function recordPageLeg(
+  services: Services,
+  page: PageRow,
+  numberTried: string,
+  leg: { round: number; providerId: string; sid: string | null; outcome: 'sent' | 'failed'; at: Date },
+): Promise<void> {
+  await services.db
+    .insertInto('call_legs')
+    .values({
+      call_sid: page.call_sid,
+      leg_sid: leg.sid,
+      practice_id: page.practice_id,
+      kind: 'page',
+      round: leg.round,
+      provider_id: leg.providerId,
+      number_tried: numberTried,
+      outcome: leg.outcome,
+      started_at: leg.at,
+    })
+    .execute();
+}
+
+/**
+ * Reconciles open pages with the queue (run it every few minutes): an open page whose next
+ * round has no job (lost, or failed for good) gets one now, and a delivery still waiting to be
+ * sent whose job is gone gets its job back. Idempotent, by job id.
+ */
+export async function sweepPages(services: Services): Promise<{ rounds: number; sends: number }> {
+  const open = await services.db
+    .selectFrom('pages')
+    .select(['id', 'rounds_sent'])
+    .where('status', '=', 'open')
+    .where('rounds_sent', '<', MAX_PAGE_ROUNDS)
+    .orderBy('created_at')
+    .limit(SWEEP_LIMIT)
+    .execute();
+  let rounds = 0;
+  for (const page of open) {
+    const job = await services.queues.pages.getJob(pageJobId(page.id, page.rounds_sent));
+    if (!job) {
+      await queueRound(services, page.id, page.rounds_sent);
+      rounds += 1;
+    } else if (await job.isFailed()) {
+      await job.retry();
+      rounds += 1;
+    }
+  }
+  const waiting = await services.db
+    .selectFrom('page_deliveries')
+    .innerJoin('pages', 'pages.id', 'page_deliveries.page_id')
+    .select(['page_deliveries.page_id', 'page_deliveries.round', 'page_deliveries.provider_id'])
+    .where('pages.status', '=', 'open')
+    .where('page_deliveries.status', 'in', ['queued', 'retrying'])
+    .limit(SWEEP_LIMIT)
+    .execute();
+  let sends = 0;
+  for (const d of waiting) {
+    if (await services.queues.pages.getJob(pageSendJobId(d.page_id, d.round, d.provider_id))) continue;
+    await queueSend(services, d.page_id, d.round, d.provider_id);
+    sends += 1;
+  }
+  return { rounds, sends };
 }
 
 export type AckResult = { result: 'acknowledged' | 'already'; pageId: string; referenceCode: string } | { result: 'not_found' };
@@ -182,4 +441,21 @@ export async function acknowledgePage(
   const next = await services.queues.pages.getJob(pageJobId(page.id, page.rounds_sent));
   await next?.remove().catch(() => undefined);
   return { result: 'acknowledged', pageId: page.id, referenceCode: page.reference_code };
+}
+
+/** The keys a provider enters to acknowledge a page: its 6-digit reference, then #. */
+export const PAGE_REFERENCE = /^\d{6}$/;
+
+export type KeypadAckResult = 'acknowledged' | 'already' | 'not_found' | 'timeout';
+
+/**
+ * A page acknowledged from a keypad by a provider already identified (the access line, after
+ * the PIN): `digits` as Twilio's Gather posts them. Audited as via 'keypad', by the provider.
+ */
+export async function acknowledgePageByKeypad(services: Services, input: { practiceId: string; providerId: string; digits: string | undefined }): Promise<KeypadAckResult> {
+  const digits = (input.digits ?? '').replace(/#$/, '');
+  if (digits === '' || digits === 'timeout') return 'timeout';
+  if (!PAGE_REFERENCE.test(digits)) return 'not_found';
+  const ack = await acknowledgePage(services, { practiceId: input.practiceId, referenceCode: digits, by: `provider:${input.providerId}`, via: 'keypad' });
+  return ack.result;
 }

@@ -48,6 +48,10 @@ export interface Provider {
   smsPhone: string | null;
   isPracticeAdmin: boolean;
   active: boolean;
+  /** Whether an access-line PIN is set (only its keyed hash is stored; never returned). */
+  hasPin: boolean;
+  /** When the current calendar-feed token was issued; null: none. */
+  feedTokenIssuedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -64,7 +68,19 @@ export type ProviderInput = z.output<typeof ProviderInputSchema>;
 export const ProviderPatchSchema = ProviderInputSchema.partial().refine(nonEmpty, { message: 'nothing to change' });
 export type ProviderPatch = z.output<typeof ProviderPatchSchema>;
 
-const providerColumns = ['id', 'practice_id', 'display_name', 'phone', 'sms_phone', 'is_practice_admin', 'active', 'created_at', 'updated_at'] as const;
+const providerColumns = [
+  'id',
+  'practice_id',
+  'display_name',
+  'phone',
+  'sms_phone',
+  'is_practice_admin',
+  'active',
+  'pin_hash',
+  'feed_token_created_at',
+  'created_at',
+  'updated_at',
+] as const;
 
 interface ProviderRow {
   id: string;
@@ -74,6 +90,8 @@ interface ProviderRow {
   sms_phone: string | null;
   is_practice_admin: boolean;
   active: boolean;
+  pin_hash: string | null;
+  feed_token_created_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -87,15 +105,28 @@ function toProvider(r: ProviderRow): Provider {
     smsPhone: r.sms_phone,
     isPracticeAdmin: r.is_practice_admin,
     active: r.active,
+    hasPin: r.pin_hash !== null,
+    feedTokenIssuedAt: r.feed_token_created_at,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
 }
 
-export async function createProvider(db: Db, practiceId: string, input: ProviderInput): Promise<Provider> {
+/**
+ * What the store writes without parsing: the access-line PIN as its keyed hash (made by the
+ * caller, who holds the keyring; null clears it), under the id it was made for.
+ */
+export interface ProviderSecrets {
+  id?: string;
+  pinHash?: string | null;
+}
+
+export async function createProvider(db: Db, practiceId: string, input: ProviderInput, secrets: ProviderSecrets = {}): Promise<Provider> {
   const row = await db
     .insertInto('providers')
     .values({
+      ...(secrets.id !== undefined ? { id: secrets.id } : {}),
+      ...(secrets.pinHash !== undefined ? { pin_hash: secrets.pinHash } : {}),
       practice_id: practiceId,
       display_name: input.displayName,
       phone: input.phone,
@@ -108,10 +139,11 @@ export async function createProvider(db: Db, practiceId: string, input: Provider
   return toProvider(row);
 }
 
-export async function updateProvider(db: Db, practiceId: string, id: string, patch: ProviderPatch): Promise<Provider | null> {
+export async function updateProvider(db: Db, practiceId: string, id: string, patch: ProviderPatch, secrets: Omit<ProviderSecrets, 'id'> = {}): Promise<Provider | null> {
   const row = await db
     .updateTable('providers')
     .set({
+      ...(secrets.pinHash !== undefined ? { pin_hash: secrets.pinHash } : {}),
       ...(patch.displayName !== undefined ? { display_name: patch.displayName } : {}),
       ...(patch.phone !== undefined ? { phone: patch.phone } : {}),
       ...(patch.smsPhone !== undefined ? { sms_phone: patch.smsPhone } : {}),
@@ -136,6 +168,23 @@ export async function listProviders(db: Db, practiceId: string, opts: { activeOn
   if (opts.activeOnly) q = q.where('active', '=', true);
   const rows = await q.orderBy('display_name').orderBy('id').execute();
   return rows.map(toProvider);
+}
+
+/** Sets (or, with null, revokes) the provider's calendar-feed token hash; false if not the practice's provider. */
+export async function setFeedTokenHash(db: Db, practiceId: string, id: string, hash: string | null, at: Date): Promise<boolean> {
+  const res = await db
+    .updateTable('providers')
+    .set({ feed_token_hash: hash, feed_token_created_at: hash === null ? null : at, updated_at: sql<Date>`now()` })
+    .where('practice_id', '=', practiceId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}
+
+/** The provider whose calendar-feed token has this hash (any practice: the token names both). */
+export async function findProviderByFeedTokenHash(db: Db, hash: string): Promise<Provider | null> {
+  const row = await db.selectFrom('providers').select(providerColumns).where('feed_token_hash', '=', hash).executeTakeFirst();
+  return row ? toProvider(row) : null;
 }
 
 /** The practice's active providers flagged as practice admins (who are paged when nobody acknowledges). */
@@ -184,14 +233,17 @@ export interface ScheduleRecord {
   updatedAt: Date;
 }
 
-export const ScheduleInputSchema = z.strictObject({
+const scheduleFields = {
   name: z.string({ error: 'expected a string' }).trim().min(1, { error: 'required' }).max(80, { error: 'at most 80 characters' }),
   timeZone: TimeZoneSchema,
   rotation: RotationSchema,
-});
+};
+
+/** A new schedule. Without `timeZone` it keeps the practice's (given, it overrides it). */
+export const ScheduleInputSchema = z.strictObject({ ...scheduleFields, timeZone: scheduleFields.timeZone.optional() });
 export type ScheduleInput = z.output<typeof ScheduleInputSchema>;
 
-export const SchedulePatchSchema = ScheduleInputSchema.partial().refine(nonEmpty, { message: 'nothing to change' });
+export const SchedulePatchSchema = z.strictObject(scheduleFields).partial().refine(nonEmpty, { message: 'nothing to change' });
 export type SchedulePatch = z.output<typeof SchedulePatchSchema>;
 
 const scheduleColumns = ['id', 'practice_id', 'name', 'time_zone', 'rotation', 'created_at', 'updated_at'] as const;
@@ -234,9 +286,11 @@ async function checkMembers(db: Executor, practiceId: string, rotation: Rotation
 export async function createSchedule(db: Db, practiceId: string, input: ScheduleInput): Promise<StoreResult<ScheduleRecord>> {
   const problem = await checkMembers(db, practiceId, input.rotation);
   if (problem) return invalid(problem);
+  const timeZone = input.timeZone ?? (await db.selectFrom('practices').select('time_zone').where('id', '=', practiceId).executeTakeFirst())?.time_zone;
+  if (!timeZone) return notFound;
   const row = await db
     .insertInto('oncall_schedules')
-    .values({ practice_id: practiceId, name: input.name, time_zone: input.timeZone, rotation: JSON.stringify(input.rotation) })
+    .values({ practice_id: practiceId, name: input.name, time_zone: timeZone, rotation: JSON.stringify(input.rotation) })
     .returning(scheduleColumns)
     .executeTakeFirstOrThrow();
   return { ok: true, value: toScheduleRecord(row) };

@@ -1,9 +1,10 @@
 import type { Services } from '../services.js';
 import { AuditAction } from '../audit/events.js';
 import { getPractice } from '../practices/store.js';
-import { firstNameOf } from '../patients/store.js';
+import { blindIndex } from '../adapters/keyring.js';
+import { firstNameOf, PHONE_INDEX, phoneOf } from '../patients/store.js';
 import { loadCall, setWhisperOutcome } from '../calls/state-store.js';
-import { normaliseE164, type VoiceWebhook } from '../calls/twilio-params.js';
+import type { VoiceWebhook } from '../calls/twilio-params.js';
 import { whisperAnswer, whisperTwiml } from './whisper.js';
 
 /**
@@ -26,10 +27,11 @@ export async function handleWhisper(services: Services, q: WhisperQuery, p: Voic
   if (!practice) return HANGUP;
   const patientId = stored.state.verifiedPatientId;
   const firstName = patientId ? await firstNameOf(services.db, services.keyring, practice.id, patientId) : null;
+  const callbackNumber = patientId && firstName ? await parentCallbackNumber(services, q.parent, practice.id, patientId) : null;
   const { twiml, outcome } = whisperTwiml({
     practiceName: practice.greetingName,
     // Minimum necessary: a verified caller's first name and callback number, nothing else.
-    verifiedCaller: firstName ? { firstName, callbackNumber: normaliseE164(p.From) } : null,
+    verifiedCaller: firstName ? { firstName, callbackNumber } : null,
     answeredBy: p.AnsweredBy,
     query: `parent=${q.parent}&a=${q.attempt}`,
   });
@@ -38,6 +40,20 @@ export async function handleWhisper(services: Services, q: WhisperQuery, p: Voic
     await services.audit({ action: AuditAction.OncallWhisper, actor: 'twilio', practiceId: practice.id, callSid: q.parent, leg: 'child', details: { attempt: q.attempt, outcome, childCallSid: p.CallSid } });
   }
   return twiml;
+}
+
+/**
+ * The verified caller's callback number, from the parent call, never from the provider's leg
+ * (whose caller ID is whatever the <Dial> presents). The parent call's record keeps only the
+ * blind index of its caller ID: the number is the verified patient's own (decrypted), spoken
+ * only if it is the number the parent call came from. Otherwise no number is spoken.
+ */
+async function parentCallbackNumber(services: Services, parentCallSid: string, practiceId: string, patientId: string): Promise<string | null> {
+  const parent = await services.db.selectFrom('calls').select(['from_index', 'practice_id']).where('call_sid', '=', parentCallSid).executeTakeFirst();
+  if (!parent?.from_index || parent.practice_id !== practiceId) return null;
+  const phone = await phoneOf(services.db, services.keyring, practiceId, patientId);
+  if (!phone || blindIndex(services.keyring.indexKey, PHONE_INDEX, phone) !== parent.from_index) return null;
+  return phone;
 }
 
 export async function handleWhisperAnswer(services: Services, q: WhisperQuery, p: VoiceWebhook): Promise<string> {

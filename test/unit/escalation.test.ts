@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { EscalationTier } from '../../src/adapters/db-schema.js';
 import { buildPlan, type ProviderPhone } from '../../src/oncall/escalation.js';
-import { pageText } from '../../src/oncall/paging.js';
+import { pageNumbers, pageRecipients, pageText } from '../../src/oncall/paging.js';
+import { childLegDetails, dialLegOutcome, oncallNumberAttributes, readOncallDial } from '../../src/oncall/dial.js';
 import { ACCEPT_CALL, DECLINE_CALL, WHISPER_ANSWER_PATH, whisperAnswer, whisperTwiml, type WhisperInput } from '../../src/oncall/whisper.js';
 import { parseTwiml, type TwimlVerb } from '../../src/simulator/twiml.js';
 
@@ -192,5 +193,83 @@ describe('pageText', () => {
     const text = pageText('Sunrise Pediatrics', CODE, undefined, 0);
     expect(text).toContain(CODE);
     expect(text.replaceAll(CODE, '')).not.toMatch(/\d/);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Reading a finished on-call dial
+// ---------------------------------------------------------------------------
+
+describe('readOncallDial', () => {
+  it("prefers the recorded whisper outcome whatever DialCallStatus says", () => {
+    for (const status of ['completed', 'answered', 'no-answer', 'busy', 'failed', 'canceled', null] as const) {
+      expect(readOncallDial(status, 'declined')).toEqual({ connected: false, outcome: 'declined' });
+      expect(readOncallDial(status, 'machine')).toEqual({ connected: false, outcome: 'machine' });
+      expect(readOncallDial(status, 'no_response')).toEqual({ connected: false, outcome: 'no_response' });
+    }
+  });
+
+  it('bridges only on the recorded accept of an answered leg', () => {
+    expect(readOncallDial('completed', 'accepted')).toEqual({ connected: true, outcome: 'accepted' });
+    expect(readOncallDial('answered', 'accepted')).toEqual({ connected: true, outcome: 'accepted' });
+    expect(readOncallDial('no-answer', 'accepted')).toEqual({ connected: false, outcome: 'no-answer' });
+    expect(readOncallDial(null, 'accepted')).toEqual({ connected: false, outcome: 'unknown' });
+    expect(readOncallDial('completed', null)).toEqual({ connected: false, outcome: 'no_response' });
+    expect(readOncallDial('busy', null)).toEqual({ connected: false, outcome: 'busy' });
+  });
+
+  it("a transfer's leg (no whisper at all) is Twilio's status", () => {
+    expect(dialLegOutcome('completed', undefined)).toBe('completed');
+    expect(dialLegOutcome(null, undefined)).toBe('unknown');
+    expect(dialLegOutcome('no-answer', 'declined')).toBe('declined');
+  });
+
+  it('names the child leg in the audit details only when Twilio named it', () => {
+    expect(childLegDetails(undefined, undefined, 'busy')).toEqual({});
+    expect(childLegDetails('CA' + 'a'.repeat(32), 12, 'accepted')).toEqual({ childCallSid: 'CA' + 'a'.repeat(32), durationSeconds: 12, outcome: 'accepted' });
+  });
+
+  it("the dialled <Number> carries the whisper and reports every progress event to the status callback", () => {
+    expect(oncallNumberAttributes('CA' + 'b'.repeat(32), 3)).toEqual({
+      url: `/twilio/voice/whisper?parent=CA${'b'.repeat(32)}&a=3`,
+      method: 'POST',
+      machineDetection: 'Enable',
+      statusCallback: '/twilio/voice/status',
+      statusCallbackEvent: ['initiated', 'ringing', 'answered', 'completed'],
+      statusCallbackMethod: 'POST',
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Paging: who, and which number
+// ---------------------------------------------------------------------------
+
+describe('pageNumbers', () => {
+  it("names the provider access line when the practice has one, else its lowest-sorted number", () => {
+    expect(pageNumbers('+12025550102', ['+12025550100', '+12025550102'])).toEqual({ named: '+12025550102', from: '+12025550102' });
+    expect(pageNumbers(null, ['+12025550102', '+12025550100'])).toEqual({ named: '+12025550100', from: '+12025550100' });
+    // An access number that is not one of the practice's numbers is named, but not sent from.
+    expect(pageNumbers('+12025550109', ['+12025550100'])).toEqual({ named: '+12025550109', from: '+12025550100' });
+    expect(pageNumbers(null, [])).toEqual({ named: undefined, from: undefined });
+  });
+});
+
+describe('pageRecipients', () => {
+  const people = new Map([
+    ['a', { id: 'a', active: true, isPracticeAdmin: false }],
+    ['b', { id: 'b', active: true, isPracticeAdmin: false }],
+    ['boss', { id: 'boss', active: true, isPracticeAdmin: true }],
+    ['gone', { id: 'gone', active: false, isPracticeAdmin: true }],
+  ]);
+  const tiers = [schedule('sch-1'), provider('b')];
+  it('pages every tier, then the active admins after the repeats', () => {
+    const onCall = new Map([['sch-1', 'a']]);
+    expect(pageRecipients({ tiers, onCall, providers: people, round: 0, maxRepeats: 1 })).toEqual({ providerIds: ['a', 'b'], escalateToAdmins: false });
+    expect(pageRecipients({ tiers, onCall, providers: people, round: 1, maxRepeats: 1 })).toEqual({ providerIds: ['a', 'b'], escalateToAdmins: false });
+    expect(pageRecipients({ tiers, onCall, providers: people, round: 2, maxRepeats: 1 })).toEqual({ providerIds: ['a', 'b', 'boss'], escalateToAdmins: true });
+  });
+  it('with nobody reachable in the chain, the admins at once', () => {
+    expect(pageRecipients({ tiers: null, onCall: new Map(), providers: people, round: 0, maxRepeats: 3 })).toEqual({ providerIds: ['boss'], escalateToAdmins: true });
   });
 });

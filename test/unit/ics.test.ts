@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_PRODID, foldLine, renderIcs, type IcsEvent } from '../../src/oncall/ics.js';
+import { providerFeedEvents } from '../../src/oncall/feed.js';
+import type { Schedule } from '../../src/oncall/schedule-schema.js';
 
 const NOW = new Date('2026-03-01T12:34:56.789Z');
 const event = (overrides: Partial<IcsEvent> = {}): IcsEvent => ({
@@ -165,5 +167,35 @@ describe('foldLine', () => {
   it('moves a multibyte character that would straddle octet 75 to the next line', () => {
     // 74 ASCII octets + '€' (3 octets) would end at octet 77.
     expect(foldLine(`${'a'.repeat(74)}€b`)).toBe(`${'a'.repeat(74)}\r\n €b`);
+  });
+});
+
+describe('providerFeedEvents: stable UIDs', () => {
+  const schedule: Schedule = {
+    id: 'sched-1',
+    name: 'Nights',
+    timeZone: 'America/New_York',
+    rotation: { members: ['p1', 'p2'], length: 'daily', handoffTime: '08:00', startDate: '2026-01-01' },
+    // A long override (within the 31-day limit) that started well before the feed's first day.
+    overrides: [{ id: 'ovr-1', providerId: 'p9', start: new Date('2026-10-01T12:00:00Z'), end: new Date('2026-10-29T12:00:00Z'), createdAt: new Date('2026-09-01T00:00:00Z') }],
+  };
+  const feedAt = (now: Date, providerId: string): IcsEvent[] => providerFeedEvents({ schedules: [schedule], providerId, practiceName: 'Demo', now });
+
+  it("a shift in progress keeps its real start and its UID from one download to the next", () => {
+    const monday = feedAt(new Date('2026-10-20T00:00:00Z'), 'p9');
+    const tuesday = feedAt(new Date('2026-10-21T00:00:00Z'), 'p9');
+    expect(monday).toHaveLength(1);
+    expect(monday[0]?.start.toISOString()).toBe('2026-10-01T12:00:00.000Z');
+    expect(tuesday).toEqual(monday);
+    expect(monday[0]?.uid).toBe(`sched-1-ovr-1-${Date.parse('2026-10-01T12:00:00Z')}@after-hours-line`);
+  });
+
+  it('rotation shifts keep their UIDs as the feed window moves, and finished shifts drop out', () => {
+    const first = feedAt(new Date('2026-11-03T15:00:00Z'), 'p1');
+    const later = feedAt(new Date('2026-11-05T15:00:00Z'), 'p1');
+    const uids = new Set(first.map((e) => e.uid));
+    expect(later.length).toBeGreaterThan(20);
+    expect(later.filter((e) => e.end.getTime() <= Date.parse('2026-12-20T00:00:00Z')).every((e) => uids.has(e.uid))).toBe(true);
+    expect(later.every((e) => e.end.getTime() > Date.parse('2026-11-05T15:00:00Z'))).toBe(true);
   });
 });

@@ -1,0 +1,96 @@
+import type { Db } from '../adapters/postgres.js';
+
+/**
+ * The call-legs table: the parent call, each `<Dial>` child leg and each page SMS, stamped with
+ * the service's clock (the one the audit log uses), never the database's. Numbers kept here are
+ * providers' work numbers; the caller's number is never stored.
+ */
+
+/** Final statuses of a call (Twilio's CallStatus); anything else is still going on. */
+const FINAL_STATUSES: ReadonlySet<string> = new Set(['completed', 'busy', 'failed', 'no-answer', 'canceled']);
+
+/** Opens the parent leg of a call when it starts (idempotent: one parent row per call). */
+export async function startParentLeg(db: Db, input: { callSid: string; practiceId: string | null; at: Date }): Promise<void> {
+  await db
+    .insertInto('call_legs')
+    .values({ call_sid: input.callSid, leg_sid: input.callSid, practice_id: input.practiceId, kind: 'parent', outcome: 'in-progress', started_at: input.at })
+    .onConflict((oc) => oc.column('call_sid').where('kind', '=', 'parent').doNothing())
+    .execute();
+}
+
+/**
+ * Closes the parent leg from the parent call's status callback: its final status and duration.
+ * Opens it first if the start was never recorded, from the call record's first webhook (or the
+ * duration back from now). Not a final status: nothing to do.
+ */
+export async function finishParentLeg(
+  db: Db,
+  input: { callSid: string; practiceId: string | null; status: string; durationSeconds: number | null; at: Date },
+): Promise<boolean> {
+  if (!FINAL_STATUSES.has(input.status)) return false;
+  const call = await db.selectFrom('calls').select('created_at').where('call_sid', '=', input.callSid).executeTakeFirst();
+  const startedAt = call?.created_at ?? new Date(input.at.getTime() - 1000 * (input.durationSeconds ?? 0));
+  await db
+    .insertInto('call_legs')
+    .values({
+      call_sid: input.callSid,
+      leg_sid: input.callSid,
+      practice_id: input.practiceId,
+      kind: 'parent',
+      outcome: input.status,
+      duration_seconds: input.durationSeconds,
+      started_at: startedAt,
+      ended_at: input.at,
+    })
+    .onConflict((oc) =>
+      oc
+        .column('call_sid')
+        .where('kind', '=', 'parent')
+        .doUpdateSet({ outcome: input.status, duration_seconds: input.durationSeconds, ended_at: input.at, practice_id: (eb) => eb.fn.coalesce('call_legs.practice_id', eb.ref('excluded.practice_id')) }),
+    )
+    .execute();
+  return true;
+}
+
+export interface DialLegRow {
+  callSid: string;
+  practiceId: string;
+  /** DialCallSid: the child leg. */
+  legSid: string | null;
+  tier: number | null;
+  round: number | null;
+  providerId: string | null;
+  numberTried: string | null;
+  outcome: string;
+  /** DialCallDuration. */
+  durationSeconds: number | null;
+  /** When the `<Dial action>` arrived (the service's clock). */
+  endedAt: Date;
+}
+
+/**
+ * One finished `<Dial>` child leg. It started when its first status callback arrived (recorded
+ * in its call record, service clock), or else its talk time back from the end.
+ */
+export async function recordDialLegRow(db: Db, leg: DialLegRow): Promise<void> {
+  const child = leg.legSid ? await db.selectFrom('calls').select('created_at').where('call_sid', '=', leg.legSid).executeTakeFirst() : undefined;
+  const fallback = new Date(leg.endedAt.getTime() - 1000 * (leg.durationSeconds ?? 0));
+  const startedAt = child && child.created_at.getTime() <= leg.endedAt.getTime() ? child.created_at : fallback;
+  await db
+    .insertInto('call_legs')
+    .values({
+      call_sid: leg.callSid,
+      leg_sid: leg.legSid,
+      practice_id: leg.practiceId,
+      kind: 'dial',
+      tier: leg.tier,
+      round: leg.round,
+      provider_id: leg.providerId,
+      number_tried: leg.numberTried,
+      outcome: leg.outcome,
+      duration_seconds: leg.durationSeconds,
+      started_at: startedAt,
+      ended_at: leg.endedAt,
+    })
+    .execute();
+}
