@@ -99,16 +99,17 @@ describe('practice settings through the admin API', () => {
     expect(heard(gone)).toContain('not in service');
   });
 
-  it('voicemail retention and transcription: validated, stored, and transcription reaches the <Record>', async () => {
+  it('voicemail retention is validated and stored; transcription cannot be turned on and never reaches the <Record>', async () => {
     expect((await send('PATCH', `/api/practices/${demo.id}`, admin, { voicemailRetentionDays: 0 })).status).toBe(400);
+    const refused = await send('PATCH', `/api/practices/${demo.id}`, admin, { voicemailTranscription: true });
+    expect(refused.status).toBe(400);
+    expect(JSON.stringify(refused.body)).toContain('voicemailTranscription');
+    const res = await send('PATCH', `/api/practices/${demo.id}`, admin, { voicemailRetentionDays: 30 });
+    expect(res.body).toMatchObject({ voicemailRetentionDays: 30, voicemailTranscription: false });
     const sim = simulatorFor(h, () => now);
-    const before = await sim.placeCall({ from: '+12025550142', to: '+12025550100', digits: ['1', '2'], recordings: [{ durationSeconds: 3, digits: '#' }] });
-    expect(before.requests.some((r) => r.body.includes('transcribe="true"'))).toBe(false);
-    const res = await send('PATCH', `/api/practices/${demo.id}`, admin, { voicemailRetentionDays: 30, voicemailTranscription: true });
-    expect(res.body).toMatchObject({ voicemailRetentionDays: 30, voicemailTranscription: true });
-    const after = await sim.placeCall({ from: '+12025550142', to: '+12025550100', digits: ['1', '2'], recordings: [{ durationSeconds: 3, digits: '#' }] });
-    expect(after.requests.some((r) => r.body.includes('transcribe="true"'))).toBe(true);
-    await send('PATCH', `/api/practices/${demo.id}`, admin, { voicemailTranscription: false });
+    const call = await sim.placeCall({ from: '+12025550142', to: '+12025550100', digits: ['1', '2'], recordings: [{ durationSeconds: 3, digits: '#' }] });
+    expect(call.requests.some((r) => r.body.includes('<Record'))).toBe(true);
+    expect(call.requests.some((r) => r.body.includes('transcribe'))).toBe(false);
   });
 
   it('lists the loaded flows', async () => {

@@ -5,12 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encryptingStream } from '../src/adapters/envelope.js';
 import { blindIndex } from '../src/adapters/keyring.js';
 import { createApiKey, type ApiRole } from '../src/auth/api-keys.js';
-import { PHONE_INDEX, pinHash } from '../src/patients/store.js';
+import { PHONE_INDEX } from '../src/patients/store.js';
 import { createPractice, type Practice } from '../src/practices/store.js';
 import { heard, formatTranscript, type CallResult } from '../src/simulator/simulator.js';
 import { storageKey, voicemailContext, voicemailJobId } from '../src/voicemail/pipeline.js';
 import { parseRange, playability } from '../src/voicemail/playback.js';
-import { decideAccess, initialAccessState, MAX_PIN_TRIES } from '../src/voicemail/access-line.js';
+import { decideAccess, initialAccessState, MAX_PIN_TRIES, providerPinHash, ProviderPinSchema } from '../src/voicemail/access-line.js';
+import type { AuditEvent } from '../src/audit/events.js';
 import { DEFAULT_TEST_NOW, startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { simulatorFor } from './support/simulate.js';
 import { randomTwilioSid, startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
@@ -86,8 +87,8 @@ async function insertVoicemail(practiceId: string, init: { urgency?: 'urgent' | 
   return { id: row.id, callSid, recordingSid, referenceCode };
 }
 
-/** A voicemail as the pipeline leaves it: encrypted in storage under its context, state complete. */
-async function storedVoicemail(practiceId: string, bytes: number, urgency: 'urgent' | 'routine' = 'urgent'): Promise<Stored> {
+/** A voicemail as the pipeline leaves it: encrypted in storage under its context, state complete (or stored: Twilio's copy not deleted yet). */
+async function storedVoicemail(practiceId: string, bytes: number, urgency: 'urgent' | 'routine' = 'urgent', state: 'complete' | 'stored' = 'complete'): Promise<Stored> {
   const v = await insertVoicemail(practiceId, { urgency });
   const plaintext = wav(bytes);
   const row = { id: v.id, practice_id: practiceId, recording_sid: v.recordingSid };
@@ -100,7 +101,7 @@ async function storedVoicemail(practiceId: string, bytes: number, urgency: 'urge
   await h.services.db
     .updateTable('voicemails')
     .set({
-      state: 'complete',
+      state,
       storage_key: key,
       content_type: 'audio/x-wav',
       plaintext_bytes: enc.plaintextBytes(),
@@ -131,14 +132,15 @@ async function audits(action: string, subjectId: string): Promise<Array<{ actor:
     .execute();
 }
 
-/** The audit row of a playback is written when the response has finished: wait for it. */
-async function playbackAudits(id: string, count: number): Promise<Array<{ actor: string; details: Record<string, unknown> }>> {
+/** The completion row of a playback is written once the stream has ended: wait for it. */
+async function playbackAudits(id: string, count: number, phase: 'started' | 'completed' = 'completed'): Promise<Array<{ actor: string; details: Record<string, unknown> }>> {
+  const of = async (): Promise<Array<{ actor: string; details: Record<string, unknown> }>> => (await audits('voicemail.playback', id)).filter((r) => r.details.phase === phase);
   for (let i = 0; i < 50; i += 1) {
-    const rows = await audits('voicemail.playback', id);
+    const rows = await of();
     if (rows.length >= count) return rows;
     await new Promise((r) => setTimeout(r, 50));
   }
-  return audits('voicemail.playback', id);
+  return of();
 }
 
 let main: Stored;
@@ -156,7 +158,8 @@ beforeAll(async () => {
   keys.otherAdmin = (await createApiKey(h.services.db, { role: 'admin', practiceId: other.id })).key;
   const provider = await h.services.db.selectFrom('providers').select('id').where('practice_id', '=', demo.id).where('phone', '=', PROVIDER_PHONE).executeTakeFirstOrThrow();
   providerId = provider.id;
-  await h.services.db.updateTable('providers').set({ pin_hash: pinHash(h.services.keyring, providerId, PROVIDER_PIN) }).where('id', '=', providerId).execute();
+  // As the providers API stores it: the access line's own keyed hash.
+  await h.services.db.updateTable('providers').set({ pin_hash: providerPinHash(h.services.keyring, providerId, PROVIDER_PIN) }).where('id', '=', providerId).execute();
   main = await storedVoicemail(demo.id, SIZE);
 });
 afterAll(async () => {
@@ -193,6 +196,24 @@ describe('range parsing (pure)', () => {
     expect(playability({ ...base, state: 'failed' })).toEqual({ ok: false, reason: 'not_stored' });
     expect(playability({ ...base, state: 'expired' })).toEqual({ ok: false, reason: 'gone' });
     expect(playability({ ...base, state: 'complete' })).toEqual({ ok: true, key: 'k', size: 10 });
+  });
+});
+
+describe('provider PINs (pure)', () => {
+  it('the providers API hashes with the access line: 4–8 digits, keyed, salted by the provider', () => {
+    const k = h.services.keyring;
+    const hash = providerPinHash(k, providerId, PROVIDER_PIN);
+    expect(hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(hash).not.toContain(PROVIDER_PIN);
+    expect(providerPinHash(k, providerId, PROVIDER_PIN)).toBe(hash);
+    expect(providerPinHash(k, randomUUID(), PROVIDER_PIN)).not.toBe(hash);
+    for (const bad of ['123', '123456789', '12a4', ' 1234', '']) {
+      expect(() => providerPinHash(k, providerId, bad)).toThrow(RangeError);
+      expect(ProviderPinSchema.safeParse(bad).success).toBe(false);
+    }
+    expect(ProviderPinSchema.safeParse('00001234').success).toBe(true);
+    const refused = ProviderPinSchema.safeParse('98x7');
+    expect(JSON.stringify(refused.error?.issues)).not.toContain('98x7');
   });
 });
 
@@ -233,9 +254,9 @@ describe('GET /api/voicemails', () => {
       const item = body.voicemails.find((v) => v.id === main.id);
       expect(item).toBeDefined();
       expect(Object.keys(item ?? {}).sort()).toEqual(
-        ['acknowledgedAt', 'callSid', 'callerVerified', 'createdAt', 'durationSeconds', 'id', 'referenceCode', 'state', 'storedAt', 'urgency'].sort(),
+        ['acknowledgedAt', 'callSid', 'callerVerified', 'createdAt', 'durationSeconds', 'id', 'referenceCode', 'simulated', 'state', 'storedAt', 'urgency'].sort(),
       );
-      expect(item).toMatchObject({ referenceCode: main.referenceCode, urgency: 'urgent', state: 'complete', callSid: main.callSid, callerVerified: false, durationSeconds: 12, acknowledgedAt: null });
+      expect(item).toMatchObject({ referenceCode: main.referenceCode, urgency: 'urgent', state: 'complete', callSid: main.callSid, callerVerified: false, durationSeconds: 12, acknowledgedAt: null, simulated: false });
     }
   });
 
@@ -294,6 +315,64 @@ describe('GET /api/voicemails/:id/audio', () => {
       [SIZE - 150_000, `150000-${SIZE - 1}`, 'api'],
     ]);
     expect(rows.every((r) => /^api_key:[0-9a-f-]{36}$/.test(r.actor))).toBe(true);
+    // Each one was announced before its first byte: who, which, the range asked for.
+    const started = await playbackAudits(main.id, 5, 'started');
+    expect(started.map((r) => [r.details.requestedBytes, r.details.range, r.details.via])).toEqual([
+      [SIZE, null, 'api'],
+      [100, '0-99', 'api'],
+      [5001, '65000-70000', 'api'],
+      [500, `${SIZE - 500}-${SIZE - 1}`, 'api'],
+      [SIZE - 150_000, `150000-${SIZE - 1}`, 'api'],
+    ]);
+    expect(started.map((r) => r.actor)).toEqual(rows.map((r) => r.actor));
+    // Started and completed alternate: the start of each playback is in the log before its end.
+    const phases = (await audits('voicemail.playback', main.id)).slice(0, 10).map((r) => r.details.phase);
+    expect(phases).toEqual(Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? 'started' : 'completed')));
+  });
+
+  it('the start of a playback is audited before any audio leaves; if it cannot be, 503 and nothing is sent', async () => {
+    const v = await storedVoicemail(demo.id, 100_000, 'routine');
+    const realAudit = h.services.audit;
+    let startedCommittedAt = 0;
+    // A slow audit write: the response must not begin before the start row is committed.
+    h.services.audit = async (event: AuditEvent | AuditEvent[]) => {
+      const e = Array.isArray(event) ? event[0] : event;
+      if (e?.action === 'voicemail.playback' && e.details?.phase === 'started') {
+        await new Promise((r) => setTimeout(r, 300));
+        await realAudit(event);
+        startedCommittedAt = Date.now();
+        return;
+      }
+      return realAudit(event);
+    };
+    try {
+      const ok = await api('GET', `/api/voicemails/${v.id}/audio`, keys.staff, { range: 'bytes=10-19' });
+      const headersAt = Date.now();
+      expect(startedCommittedAt).toBeGreaterThan(0);
+      expect(headersAt).toBeGreaterThanOrEqual(startedCommittedAt);
+      expect(ok.status).toBe(206);
+      expect((await bytesOf(ok)).equals(v.plaintext.subarray(10, 20))).toBe(true);
+
+      h.services.audit = async (event: AuditEvent | AuditEvent[]) => {
+        const e = Array.isArray(event) ? event[0] : event;
+        if (e?.action === 'voicemail.playback') throw new Error('database unavailable');
+        return realAudit(event);
+      };
+      const refused = await api('GET', `/api/voicemails/${v.id}/audio`, keys.staff);
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(refused.headers.get('retry-after')).toBe('30');
+      const body = await bytesOf(refused);
+      expect(body.length).toBeLessThan(300);
+      expect(body.includes(v.plaintext.subarray(0, 44))).toBe(false);
+      expect(JSON.parse(body.toString())).toMatchObject({ error: 'audit_unavailable' });
+    } finally {
+      h.services.audit = realAudit;
+    }
+    const rows = await audits('voicemail.playback', v.id);
+    expect(rows.map((r) => r.details.phase)).toEqual(['started', 'completed']);
+    expect(rows[0]?.details).toMatchObject({ requestedBytes: 10, range: '10-19' });
+    expect(rows[1]?.details).toMatchObject({ bytes: 10, complete: true });
   });
 
   it('a client that goes away is audited with what it got, not the whole file', async () => {
@@ -305,7 +384,7 @@ describe('GET /api/voicemails/:id/audio', () => {
     await reader?.cancel();
     let row: { details: Record<string, unknown> } | undefined;
     for (let i = 0; i < 100 && !row; i += 1) {
-      row = (await audits('voicemail.playback', big.id))[0];
+      row = (await audits('voicemail.playback', big.id)).find((r) => r.details.phase === 'completed');
       if (!row) await new Promise((r) => setTimeout(r, 50));
     }
     expect(row?.details).toMatchObject({ via: 'api', complete: false });
@@ -410,7 +489,15 @@ describe('acknowledgement and dead letters', () => {
     const failed = await insertVoicemail(demo.id, { urgency: 'routine', state: 'failed', lastError: 'twilio fetch: timeout' });
     expect((await api('GET', '/api/voicemails/dead-letter', keys.staff)).status).toBe(403);
     const list = (await (await api('GET', '/api/voicemails/dead-letter', keys.admin)).json()) as { voicemails: Array<Record<string, unknown>> };
-    expect(list.voicemails).toContainEqual({ id: failed.id, recordingSid: failed.recordingSid, lastError: 'twilio fetch: timeout', attempts: 5, createdAt: expect.any(String) });
+    expect(list.voicemails).toContainEqual({
+      id: failed.id,
+      recordingSid: failed.recordingSid,
+      reason: 'store_failed',
+      state: 'failed',
+      lastError: 'twilio fetch: timeout',
+      attempts: 5,
+      createdAt: expect.any(String),
+    });
     expect((await api('POST', `/api/voicemails/${failed.id}/retry`, keys.staff)).status).toBe(403);
     const retry = await api('POST', `/api/voicemails/${failed.id}/retry`, keys.admin);
     expect(retry.status).toBe(202);
@@ -482,7 +569,8 @@ describe('the provider access line', () => {
     expect(text).toContain('You have 1 new urgent voicemail.');
     expect(text).toContain(`Message 1, reference ${urgent.referenceCode.split('').join(' ')}.`);
     expect(text).toContain('Press 1 to mark it heard and hear the next, 2 to hear it again, 9 to end.');
-    expect(text).toContain('Marked as heard. There are no more new urgent voicemails. Goodbye.');
+    // Nothing left: the menu without messages (a page may still be acknowledged), then goodbye on silence.
+    expect(text).toContain('Marked as heard. There are no more new urgent voicemails. To acknowledge a page, press 3. To end the call, press 9. Goodbye.');
     const plays = result.transcript.filter((e): e is Extract<typeof e, { kind: 'play' }> => e.kind === 'play');
     expect(plays).toHaveLength(1);
     const url = plays[0]?.url ?? '';
@@ -503,11 +591,23 @@ describe('the provider access line', () => {
     expect((await bytesOf(audio)).equals(urgent.plaintext)).toBe(true);
     expect((await fetch(h.baseUrl + url.slice(TEST_PUBLIC_BASE_URL.length))).status).toBe(404);
     const played = await playbackAudits(urgent.id, 1);
+    expect((await playbackAudits(urgent.id, 1, 'started'))[0]).toMatchObject({ actor: 'playback_token', details: { via: 'link', requestedBytes: 50_000, issuedTo: `provider:${providerId}` } });
     expect(played[0]).toMatchObject({ actor: 'playback_token', details: { via: 'link', bytes: 50_000, issuedTo: `provider:${providerId}` } });
 
     // Nothing left: the next call hears so, with no audio.
     const later = await call(PROVIDER_PHONE, [`${PROVIDER_PIN}#`]);
-    expect(heard(later)).toContain('You have no new urgent voicemails. Goodbye.');
+    expect(heard(later)).toContain('You have no new urgent voicemails. To acknowledge a page, press 3. To end the call, press 9. Goodbye.');
+    expect(later.transcript.some((e) => e.kind === 'play')).toBe(false);
+  });
+
+  it('a voicemail stored while Twilio still holds its copy is offered too', async () => {
+    const v = await storedVoicemail(demo.id, 8_000, 'urgent', 'stored');
+    const result = await call(PROVIDER_PHONE, [`${PROVIDER_PIN}#`, '1']);
+    expect(result.errors, formatTranscript(result)).toEqual([]);
+    expect(heard(result)).toContain(`Message 1, reference ${v.referenceCode.split('').join(' ')}.`);
+    expect(result.transcript.filter((e) => e.kind === 'play')).toHaveLength(1);
+    const row = await h.services.db.selectFrom('voicemails').select('acknowledged_by').where('id', '=', v.id).executeTakeFirstOrThrow();
+    expect(row.acknowledged_by).toBe(`provider:${providerId}`);
   });
 
   it('2 plays it again with a fresh link; 9 ends without acknowledging', async () => {

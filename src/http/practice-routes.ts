@@ -25,7 +25,10 @@ export const PracticePatchSchema = z
     weeklyHours: WeeklyHoursSchema,
     holidays: HolidaysSchema,
     voicemailRetentionDays: z.number().int().min(1).max(3650),
-    voicemailTranscription: z.boolean(),
+    // Off for good: Twilio transcribes only 2–120 s recordings, and a transcript would be PHI with nowhere safe to go.
+    voicemailTranscription: z.literal(false, { error: 'voicemail transcription is not supported (see README, Voicemail)' }),
+    /** The provider access line; it must be one of the practice's numbers (its voice URL is /twilio/voice/access). */
+    accessNumber: E164Schema.nullable(),
   })
   .partial()
   .refine((p) => Object.keys(p).length > 0, { message: 'nothing to change' });
@@ -62,6 +65,10 @@ export function practiceRouter(services: Services): express.Router {
     if (!(await permit(services, req, res, ['admin'], id.data, id.data))) return;
     const patch = PracticePatchSchema.safeParse(req.body);
     if (!patch.success) return badRequest(res, problems(patch.error));
+    const access = patch.data.accessNumber;
+    if (access && !(await listPracticeNumbers(services.db, id.data)).some((n) => n.e164 === access)) {
+      return badRequest(res, "accessNumber: must be one of the practice's numbers; add it first with PUT /api/practices/{id}/numbers/{e164}");
+    }
     const updated = await updatePractice(services.db, id.data, patch.data);
     invalidatePracticeCache(services);
     if (!updated) return void res.status(404).json({ error: 'not_found' });

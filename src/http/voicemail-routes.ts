@@ -79,7 +79,8 @@ export function voicemailRouter(services: Services): express.Router {
     if (!(await permit(services, req, res, ['admin'], principal.practiceId, id.data))) return;
     const row = await getVoicemail(services.db, principal.practiceId, id.data);
     if (!row) return notFound(res);
-    if (row.state !== 'failed') return void res.status(409).json({ error: 'conflict', message: `only a failed voicemail can be retried; this one is ${row.state}` });
+    const deadLettered = row.state === 'failed' || ((row.state === 'stored' || row.state === 'complete') && row.dead_letter_reason !== null);
+    if (!deadLettered) return void res.status(409).json({ error: 'conflict', message: `only a dead-lettered voicemail can be retried; this one is ${row.state}` });
     if (!(await retryVoicemail(services, principal.practiceId, id.data))) {
       return void res.status(409).json({ error: 'conflict', message: 'the voicemail changed state; read it again' });
     }
@@ -89,9 +90,9 @@ export function voicemailRouter(services: Services): express.Router {
       practiceId: principal.practiceId,
       callSid: row.call_sid,
       subjectId: row.id,
-      details: { previousError: row.last_error, attempts: row.attempts },
+      details: { previousError: row.last_error, attempts: row.attempts, previousState: row.state, reason: row.dead_letter_reason ?? 'store_failed' },
     });
-    res.status(202).json({ id: row.id, state: 'received' });
+    res.status(202).json({ id: row.id, state: row.state === 'failed' ? 'received' : row.state });
   });
 
   router.post('/voicemails/:id/playback-link', async (req, res) => {

@@ -18,6 +18,8 @@ export interface Practice {
   voicemailRetentionDays: number;
   /** Twilio transcription of voicemails: off unless the practice turns it on. */
   voicemailTranscription: boolean;
+  /** The provider access line (voice URL /twilio/voice/access) voicemail notifications name; null: none set. */
+  accessNumber: string | null;
 }
 
 const columns = [
@@ -33,6 +35,7 @@ const columns = [
   'holidays',
   'voicemail_retention_days',
   'voicemail_transcription',
+  'access_number',
 ] as const;
 
 interface Row {
@@ -48,6 +51,7 @@ interface Row {
   holidays: unknown;
   voicemail_retention_days: number;
   voicemail_transcription: boolean;
+  access_number: string | null;
 }
 
 function toPractice(row: Row): Practice {
@@ -68,6 +72,7 @@ function toPractice(row: Row): Practice {
     holidays: holidays.success ? holidays.data : DEFAULT_HOLIDAYS,
     voicemailRetentionDays: row.voicemail_retention_days,
     voicemailTranscription: row.voicemail_transcription,
+    accessNumber: row.access_number,
   };
 }
 
@@ -110,6 +115,7 @@ export async function listPracticeNumbers(db: Db, practiceId: string): Promise<P
 export interface PracticeSettings {
   voicemailRetentionDays: number;
   voicemailTranscription: boolean;
+  accessNumber: string | null;
   name: string;
   greetingName: string | null;
   timeZone: string;
@@ -132,6 +138,7 @@ function settingsColumns(s: Partial<PracticeSettings>): Record<string, unknown> 
     ...(s.holidays !== undefined ? { holidays: JSON.stringify(s.holidays) } : {}),
     ...(s.voicemailRetentionDays !== undefined ? { voicemail_retention_days: s.voicemailRetentionDays } : {}),
     ...(s.voicemailTranscription !== undefined ? { voicemail_transcription: s.voicemailTranscription } : {}),
+    ...(s.accessNumber !== undefined ? { access_number: s.accessNumber } : {}),
   };
 }
 

@@ -1,10 +1,12 @@
 import { timingSafeEqual } from 'node:crypto';
 import twilio from 'twilio';
-import { blindIndex } from '../adapters/keyring.js';
+import { z } from 'zod';
+import { blindIndex, type Keyring } from '../adapters/keyring.js';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
 import { EMERGENCY_DISCLAIMER, unknownNumber, type StepEvent } from '../calls/fail-safe.js';
 import { recordCallEvent } from '../calls/records.js';
 import { normaliseE164, type VoiceWebhook } from '../calls/twilio-params.js';
+import { acknowledgePageByKeypad, type KeypadAckResult } from '../oncall/paging.js';
 import { PHONE_INDEX, pinHash } from '../patients/store.js';
 import { findPracticeByNumber } from '../practices/store.js';
 import type { Services } from '../services.js';
@@ -15,7 +17,9 @@ import { acknowledgeVoicemail, getVoicemail, issuePlaybackToken, pendingUrgentId
  * The provider access line: a practice points one of its numbers at /twilio/voice/access. The
  * caller ID must be an active provider of the practice that owns the number and the PIN must
  * match that provider's; until then nothing is said about voicemails. Then each unacknowledged
- * urgent voicemail is played (oldest first) through a fresh single-use playback link.
+ * urgent voicemail is played (oldest first) through a fresh single-use playback link. From the
+ * menu (with or without a message in hand) the provider may also acknowledge a page by keying
+ * its six-digit reference (the one the SMS page gives), which stops its repeats.
  *
  * `decideAccess` and `renderAccess` are pure; `handleAccessIncoming` / `handleAccessAction` do
  * the I/O around them (Redis state with ids only, the lockout, acknowledgements, audit).
@@ -29,20 +33,44 @@ export const ACCESS_ACTION_PATH = '/twilio/voice/access-action';
 export const PIN_FINISH_KEY = '#';
 export const MARK_HEARD = '1';
 export const REPEAT_MESSAGE = '2';
+export const ACK_PAGE = '3';
 export const END_CALL = '9';
 export const MAX_PIN_TRIES = 3;
 export const ACCESS_STATE_TTL_SECONDS = 60 * 60;
-const PIN_PATTERN = /^\d{4,8}$/;
+/** A provider's access-line PIN: 4 to 8 digits. */
+export const PROVIDER_PIN_PATTERN = /^\d{4,8}$/;
+const PIN_PATTERN = PROVIDER_PIN_PATTERN;
+
+/** For the providers API: `pin` on create and patch. The message never echoes the input. */
+export const ProviderPinSchema = z
+  .string({ error: 'expected a PIN of 4 to 8 digits, as a string' })
+  .regex(PROVIDER_PIN_PATTERN, { error: 'expected a PIN of 4 to 8 digits, as a string' });
+
+/**
+ * The only value of a provider's PIN ever stored (providers.pin_hash): a keyed hash (HMAC with
+ * the blind-index key) salted by the provider's id, the same the access line checks a PIN
+ * against. Throws on anything but 4–8 digits. Never store, log or return the PIN itself.
+ */
+export function providerPinHash(k: Keyring, providerId: string, pin: string): string {
+  if (!PROVIDER_PIN_PATTERN.test(pin)) throw new RangeError('a provider PIN is 4 to 8 digits');
+  return pinHash(k, providerId, pin);
+}
 
 // ---------------------------------------------------------------------------
 // Pure: state, events, decisions, TwiML
+
+/**
+ * `listen`: verified, at the menu (with `current` the message in hand, or null when none is
+ * left); `page_ref`: keying a page reference, back to the menu after.
+ */
+export type AccessPhase = 'pin' | 'listen' | 'page_ref' | 'done';
 
 /** Per-call state, in Redis under `access:<CallSid>`: ids and counters only. */
 export interface AccessState {
   practiceId: string;
   /** The step the next action URL carries. */
   step: number;
-  phase: 'pin' | 'listen' | 'done';
+  phase: AccessPhase;
   tries: number;
   providerId: string | null;
   /** Urgent voicemails found at verification, oldest first. */
@@ -63,17 +91,23 @@ export type PinOutcome =
 export type AccessEvent =
   | { kind: 'pin'; outcome: PinOutcome }
   /** `pending`: which of the queue are still unacknowledged and playable now. */
-  | { kind: 'key'; digits: string | null; pending: readonly string[] };
+  | { kind: 'key'; digits: string | null; pending: readonly string[] }
+  /** The reference keyed in `page_ref`, already tried (the claimed step's one side effect). */
+  | { kind: 'page_ref'; result: KeypadAckResult };
 
 export type Speech =
   | { kind: 'ask_pin'; first: boolean; reason: 'start' | 'not_accepted' | 'timeout' }
   | { kind: 'locked' }
   | { kind: 'refused' }
+  /** Verified, no urgent voicemail waiting: the menu without messages. */
   | { kind: 'none' }
   | { kind: 'message'; voicemailId: string; number: number; intro: number | null; acked: boolean }
-  /** The menu again, without the audio: after a key that means nothing, or when the audio is gone. */
-  | { kind: 'menu_again'; voicemailId: string; reason: 'invalid_key' | 'unavailable' }
+  /** The menu again, without the audio (the message's, or the one without messages when null): after a key that means nothing, or when the audio is gone. */
+  | { kind: 'menu_again'; voicemailId: string | null; reason: 'invalid_key' | 'unavailable' }
   | { kind: 'none_left'; acked: boolean }
+  | { kind: 'ask_page_ref' }
+  /** What became of the keyed reference, then the menu it came from. Never anything about the call it was for. */
+  | { kind: 'page_result'; result: KeypadAckResult; voicemailId: string | null }
   | { kind: 'goodbye' };
 
 export type AccessEffect = { kind: 'ack'; voicemailId: string };
@@ -108,7 +142,7 @@ export function decideAccess(state: AccessState, event: AccessEvent): AccessDeci
       case 'match': {
         const verified: StepEvent = { action: AuditAction.AccessLineVerified, subjectId: o.providerId, details: { attempt, urgentWaiting: o.urgent.length } };
         const first = o.urgent[0];
-        if (first === undefined) return next({ phase: 'done', tries: attempt, providerId: o.providerId }, { kind: 'none' }, [], [verified]);
+        if (first === undefined) return next({ phase: 'listen', tries: attempt, providerId: o.providerId, queue: [], current: null }, { kind: 'none' }, [], [verified]);
         return next(
           { phase: 'listen', tries: attempt, providerId: o.providerId, queue: o.urgent, current: first, number: 1 },
           { kind: 'message', voicemailId: first, number: 1, intro: o.urgent.length, acked: false },
@@ -132,25 +166,39 @@ export function decideAccess(state: AccessState, event: AccessEvent): AccessDeci
     }
   }
 
+  // Past the PIN: only a verified provider goes on.
+  if (state.providerId === null) return next({ phase: 'done', current: null }, { kind: 'goodbye' });
+
+  if (state.phase === 'page_ref') {
+    if (event.kind !== 'page_ref') return next({}, state.last);
+    // Back to the menu it came from: the message in hand, if any.
+    return next({ phase: 'listen' }, { kind: 'page_result', result: event.result, voicemailId: state.current });
+  }
+
   // phase 'listen'
-  if (event.kind !== 'key' || state.current === null) return next({}, state.last);
+  if (event.kind !== 'key') return next({}, state.last);
   const current = state.current;
   const pending = new Set(event.pending);
   switch (event.digits) {
     case MARK_HEARD: {
+      if (current === null) break;
       const after = state.queue.slice(state.queue.indexOf(current) + 1).find((id) => pending.has(id));
       const ack: AccessEffect = { kind: 'ack', voicemailId: current };
-      if (after === undefined) return next({ phase: 'done', current: null }, { kind: 'none_left', acked: true }, [ack]);
+      if (after === undefined) return next({ current: null }, { kind: 'none_left', acked: true }, [ack]);
       const number = state.number + 1;
       return next({ current: after, number }, { kind: 'message', voicemailId: after, number, intro: null, acked: true }, [ack]);
     }
     case REPEAT_MESSAGE:
+      if (current === null) break;
       return next({}, { kind: 'message', voicemailId: current, number: state.number, intro: null, acked: false });
+    case ACK_PAGE:
+      return next({ phase: 'page_ref' }, { kind: 'ask_page_ref' });
     case END_CALL:
       return next({ phase: 'done', current: null }, { kind: 'goodbye' });
     default:
-      return next({}, { kind: 'menu_again', voicemailId: current, reason: 'invalid_key' });
+      break;
   }
+  return next({}, { kind: 'menu_again', voicemailId: current, reason: 'invalid_key' });
 }
 
 function spokenDigits(s: string): string {
@@ -165,13 +213,24 @@ export interface RenderContext {
   message?: { referenceCode: string; playUrl: string };
 }
 
+/** What the caller hears about a keyed page reference: the outcome only, never the call it was for. */
+const PAGE_RESULT: Record<KeypadAckResult, string> = {
+  acknowledged: 'The page is acknowledged. Paging has stopped.',
+  already: 'That page was already acknowledged.',
+  not_found: 'We could not find a page with that reference.',
+  timeout: 'We did not receive a reference.',
+};
+
 /** Pure: the TwiML for one thing said. */
 export function renderAccess(speech: Speech, ctx: RenderContext): string {
   const vr = new VoiceResponse();
   const action = `${ACCESS_ACTION_PATH}?s=${ctx.step}`;
-  const menu = (): void => {
+  /** The menu: the message's when one is in hand, else the one without messages. */
+  const menu = (withMessage: boolean): void => {
     const g = vr.gather({ input: ['dtmf'], numDigits: 1, timeout: 10, action, method: 'POST' });
-    g.say(VOICE, `Press ${MARK_HEARD} to mark it heard and hear the next, ${REPEAT_MESSAGE} to hear it again, ${END_CALL} to end.`);
+    if (withMessage) g.say(VOICE, `Press ${MARK_HEARD} to mark it heard and hear the next, ${REPEAT_MESSAGE} to hear it again, ${END_CALL} to end.`);
+    g.say(VOICE, `To acknowledge a page, press ${ACK_PAGE}.`);
+    if (!withMessage) g.say(VOICE, `To end the call, press ${END_CALL}.`);
     // No key: the Gather falls through.
     vr.say(VOICE, 'Goodbye.');
     vr.hangup();
@@ -197,8 +256,8 @@ export function renderAccess(speech: Speech, ctx: RenderContext): string {
       vr.hangup();
       break;
     case 'none':
-      vr.say(VOICE, 'You have no new urgent voicemails. Goodbye.');
-      vr.hangup();
+      vr.say(VOICE, 'You have no new urgent voicemails.');
+      menu(false);
       break;
     case 'message': {
       if (!ctx.message) throw new Error('renderAccess: a message needs its reference code and playback URL');
@@ -206,16 +265,26 @@ export function renderAccess(speech: Speech, ctx: RenderContext): string {
       if (speech.intro !== null) vr.say(VOICE, `You have ${speech.intro} new urgent ${speech.intro === 1 ? 'voicemail' : 'voicemails'}.`);
       vr.say(VOICE, `Message ${speech.number}, reference ${spokenDigits(ctx.message.referenceCode)}.`);
       vr.play(ctx.message.playUrl);
-      menu();
+      menu(true);
       break;
     }
     case 'menu_again':
       vr.say(VOICE, speech.reason === 'invalid_key' ? 'Sorry, that key is not valid.' : 'That message is no longer available.');
-      menu();
+      menu(speech.voicemailId !== null);
       break;
     case 'none_left':
-      vr.say(VOICE, `${speech.acked ? 'Marked as heard. ' : ''}There are no more new urgent voicemails. Goodbye.`);
-      vr.hangup();
+      vr.say(VOICE, `${speech.acked ? 'Marked as heard. ' : ''}There are no more new urgent voicemails.`);
+      menu(false);
+      break;
+    case 'ask_page_ref': {
+      // Silence posts too (an empty reference): the answer says so and goes back to the menu.
+      const g = vr.gather({ input: ['dtmf'], finishOnKey: PIN_FINISH_KEY, timeout: 10, action, method: 'POST', actionOnEmptyResult: true });
+      g.say(VOICE, 'Enter the six-digit page reference, then press pound.');
+      break;
+    }
+    case 'page_result':
+      vr.say(VOICE, PAGE_RESULT[speech.result]);
+      menu(speech.voicemailId !== null);
       break;
     case 'goodbye':
       vr.say(VOICE, 'Goodbye.');
@@ -272,7 +341,7 @@ async function checkPin(services: Services, practiceId: string, p: VoiceWebhook,
   // Every candidate is hashed and compared, match or not: the time taken says nothing.
   let match: string | null = null;
   for (const provider of providers) {
-    const ok = valid && provider.pin_hash !== null && sameDigest(provider.pin_hash, pinHash(services.keyring, provider.id, digits));
+    const ok = valid && provider.pin_hash !== null && sameDigest(provider.pin_hash, providerPinHash(services.keyring, provider.id, digits));
     if (ok && match === null) match = provider.id;
   }
   if (match) {
@@ -352,6 +421,25 @@ const SESSION_LOST = ((): string => {
   return vr.toString();
 })();
 
+/** What the caller did at this step, with what it needs read (or, for a page reference, done) first. Runs once per claimed step. */
+async function accessEvent(services: Services, state: AccessState, p: VoiceWebhook, now: Date): Promise<AccessEvent> {
+  switch (state.phase) {
+    case 'pin':
+      return { kind: 'pin', outcome: await checkPin(services, state.practiceId, p, now) };
+    case 'page_ref':
+      // Only a verified provider is ever in this phase; acknowledgePageByKeypad audits an acknowledgement.
+      if (state.providerId === null) return { kind: 'key', digits: null, pending: [] };
+      return { kind: 'page_ref', result: await acknowledgePageByKeypad(services, { practiceId: state.practiceId, providerId: state.providerId, digits: p.Digits }) };
+    case 'listen':
+    case 'done': {
+      const digits = p.Digits && /^[0-9*#]$/.test(p.Digits) ? p.Digits : null;
+      return { kind: 'key', digits, pending: state.phase === 'listen' ? await pendingUrgentIds(services.db, state.practiceId, state.queue) : [] };
+    }
+    default:
+      return state.phase satisfies never;
+  }
+}
+
 /** The answer to one of the access line's Gathers (`?s=<step>`). */
 export async function handleAccessAction(services: Services, step: number, p: VoiceWebhook): Promise<string> {
   const now = services.clock();
@@ -362,12 +450,7 @@ export async function handleAccessAction(services: Services, step: number, p: Vo
   // A retried or stale webhook (or a concurrent duplicate) hears the last answer again, with no side effect.
   if (step !== state.step || !(await claimStep(services, p.CallSid, step))) return render(services, state, state.last, practiceName, now);
 
-  let event: AccessEvent;
-  if (state.phase === 'pin') event = { kind: 'pin', outcome: await checkPin(services, state.practiceId, p, now) };
-  else {
-    const digits = p.Digits && /^[0-9*#]$/.test(p.Digits) ? p.Digits : null;
-    event = { kind: 'key', digits, pending: state.phase === 'listen' ? await pendingUrgentIds(services.db, state.practiceId, state.queue) : [] };
-  }
+  const event = await accessEvent(services, state, p, now);
   const decision = decideAccess(state, event);
   for (const effect of decision.effects) {
     if (!decision.state.providerId) continue;

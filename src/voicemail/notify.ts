@@ -6,9 +6,18 @@ import { listPracticeAdmins } from '../oncall/store.js';
 
 /**
  * A new voicemail is announced without PHI: the practice, "new urgent voicemail", a reference
- * code and the access number. Urgent ones go by SMS to whoever is first in the on-call chain now
- * (or the practice's admins); routine ones wait in the practice inbox (the API list). An urgent
- * voicemail left after the chain was exhausted is already covered by that call's page.
+ * code and the provider access line. Urgent ones go by SMS to whoever is first in the on-call
+ * chain now (or the practice's admins); routine ones wait in the practice inbox (the API list).
+ * An urgent voicemail left after the chain was exhausted is already covered by that call's page.
+ *
+ * At least once, per recipient: a recipient is recorded (voicemail_notifications) only after
+ * Twilio accepted their SMS, and `notified_at` only once everyone has been told. A failed send
+ * throws, so the job retries and tells only those not told yet. A retry may repeat an SMS whose
+ * acceptance was lost on the way back; it never drops one.
+ *
+ * The access line: the practice's `accessNumber` setting. Without one the SMS says "call the
+ * provider access line" with no number (the patient line or the fallback number would be the
+ * wrong place to listen), and is sent from the practice's first number.
  */
 
 interface VoicemailRow {
@@ -19,26 +28,40 @@ interface VoicemailRow {
   reference_code: string;
 }
 
-function spoken(e164: string | undefined): string {
-  const m = e164 ? /^\+1(\d{3})(\d{3})(\d{4})$/.exec(e164) : null;
-  return m ? `${m[1]}-${m[2]}-${m[3]}` : (e164 ?? '');
+function spoken(e164: string): string {
+  const m = /^\+1(\d{3})(\d{3})(\d{4})$/.exec(e164);
+  return m ? `${m[1]}-${m[2]}-${m[3]}` : e164;
 }
 
 /** Pure: the SMS text. */
-export function voicemailNoticeText(practiceName: string, referenceCode: string, accessNumber: string | undefined): string {
-  return `${practiceName}: new urgent voicemail. Ref ${referenceCode}.${accessNumber ? ` Call ${spoken(accessNumber)} to listen.` : ''}`;
+export function voicemailNoticeText(practiceName: string, referenceCode: string, accessNumber: string | null): string {
+  const listen = accessNumber ? `Call ${spoken(accessNumber)} to listen.` : 'Call the provider access line to listen.';
+  return `${practiceName}: new urgent voicemail. Ref ${referenceCode}. ${listen}`;
+}
+
+interface Recipient {
+  /** `provider:<id>`: the key of voicemail_notifications. */
+  key: string;
+  to: string;
+}
+
+/** The first of the on-call chain now, or else the practice's admins; their SMS number. */
+async function recipientsFor(services: Services, practiceId: string): Promise<Recipient[]> {
+  const plan = await resolvePlan(services.db, practiceId, null, services.clock());
+  const first = plan.targets.find((t) => t.providerId !== null);
+  if (first?.providerId) {
+    const p = await services.db
+      .selectFrom('providers')
+      .select(['id', 'phone', 'sms_phone'])
+      .where('id', '=', first.providerId)
+      .where('practice_id', '=', practiceId)
+      .executeTakeFirst();
+    if (p) return [{ key: `provider:${p.id}`, to: p.sms_phone ?? p.phone }];
+  }
+  return (await listPracticeAdmins(services.db, practiceId)).map((a) => ({ key: `provider:${a.id}`, to: a.smsPhone ?? a.phone }));
 }
 
 export async function notifyNewVoicemail(services: Services, v: VoicemailRow): Promise<void> {
-  // Claim the notification first, so a retried job never sends it twice.
-  const claimed = await services.db
-    .updateTable('voicemails')
-    .set({ notified_at: services.clock() })
-    .where('id', '=', v.id)
-    .where('notified_at', 'is', null)
-    .executeTakeFirst();
-  if (Number(claimed.numUpdatedRows) === 0) return;
-
   let channel: 'sms' | 'inbox' | 'page' = 'inbox';
   let recipients = 0;
   if (v.urgency === 'urgent') {
@@ -47,19 +70,42 @@ export async function notifyNewVoicemail(services: Services, v: VoicemailRow): P
       channel = 'page';
     } else {
       const [practice, numbers] = await Promise.all([getPractice(services.db, v.practice_id), listPracticeNumbers(services.db, v.practice_id)]);
-      const access = numbers[0]?.e164;
-      const plan = await resolvePlan(services.db, v.practice_id, null, services.clock());
-      const first = plan.targets[0];
-      const to = first ? [first.number] : (await listPracticeAdmins(services.db, v.practice_id)).map((a) => a.smsPhone ?? a.phone);
-      if (practice && access) {
-        for (const number of to) {
-          await services.twilio.sendSms({ to: number, from: access, body: voicemailNoticeText(practice.greetingName, v.reference_code, access) });
-          recipients += 1;
+      const from = practice?.accessNumber ?? numbers[0]?.e164;
+      const to = practice && from ? await recipientsFor(services, v.practice_id) : [];
+      if (practice && from && to.length > 0) {
+        const told = new Set(
+          (await services.db.selectFrom('voicemail_notifications').select('recipient').where('voicemail_id', '=', v.id).execute()).map((r) => r.recipient),
+        );
+        const body = voicemailNoticeText(practice.greetingName, v.reference_code, practice.accessNumber);
+        let failure: unknown = null;
+        for (const r of to) {
+          if (told.has(r.key)) continue;
+          try {
+            const { sid } = await services.twilio.sendSms({ to: r.to, from, body });
+            await services.db
+              .insertInto('voicemail_notifications')
+              .values({ voicemail_id: v.id, recipient: r.key, message_sid: sid, sent_at: services.clock() })
+              .onConflict((oc) => oc.doNothing())
+              .execute();
+            told.add(r.key);
+          } catch (err) {
+            // Tell the others now; the job retries this one.
+            failure ??= err;
+          }
         }
+        if (failure !== null) throw failure;
+        recipients = to.filter((r) => told.has(r.key)).length;
         channel = 'sms';
       }
     }
   }
+  const marked = await services.db
+    .updateTable('voicemails')
+    .set({ notified_at: services.clock() })
+    .where('id', '=', v.id)
+    .where('notified_at', 'is', null)
+    .executeTakeFirst();
+  if (Number(marked.numUpdatedRows) === 0) return;
   await services.audit({
     action: AuditAction.VoicemailNotified,
     actor: 'system:voicemail',

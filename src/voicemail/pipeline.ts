@@ -1,13 +1,15 @@
 import { randomInt } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import { UnrecoverableError } from 'bullmq';
+import { UnrecoverableError, type JobsOptions } from 'bullmq';
+import { sql } from 'kysely';
 import type { Services } from '../services.js';
 import { AuditAction } from '../audit/events.js';
-import { TwilioRestError } from '../adapters/twilio-rest.js';
+import { TwilioRestError, type RecordingMedia } from '../adapters/twilio-rest.js';
 import { decryptingStream, encryptingStream, sha256Stream } from '../adapters/envelope.js';
 import { getCall } from '../calls/records.js';
-import { loadCall } from '../calls/state-store.js';
+import { logger } from '../log/logger.js';
 import { notifyNewVoicemail } from './notify.js';
+import { placeholderSeconds, silentWav, usesPlaceholderMedia } from './placeholder.js';
 
 /**
  * The voicemail pipeline. A recording is PHI the moment it is spoken: fetch it from Twilio
@@ -15,6 +17,11 @@ import { notifyNewVoicemail } from './notify.js';
  * streams, store it under a key with no PHI, read it back and check the digest, and only then
  * delete Twilio's copy. One BullMQ job per RecordingSid; every step re-reads the row first, so
  * a retry or a duplicate callback is harmless. Nothing is ever held whole in memory.
+ *
+ * Once stored and verified a voicemail is available (announced, listed, playable) whether or
+ * not Twilio's copy is gone yet: deletion at Twilio is retried on its own, and if it runs out
+ * of attempts the voicemail lands in the dead-letter list as `twilio_delete_failed` (the audio
+ * safe and playable) until the upkeep sweep or an admin retries it.
  */
 
 export interface VoicemailJobData {
@@ -22,6 +29,27 @@ export interface VoicemailJobData {
 }
 
 export const voicemailJobId = (recordingSid: string): string => `voicemail-${recordingSid}`;
+
+/**
+ * Retries: exponential from 5 s, capped at 10 min, with jitter (the worker's custom strategy,
+ * ./worker.ts); 20 attempts ride out about two hours of storage, KMS or Twilio outage before
+ * the dead-letter list, and the upkeep sweep retries transient failures after that.
+ */
+export const VOICEMAIL_BACKOFF_TYPE = 'voicemail';
+export const VOICEMAIL_ATTEMPTS = 20;
+export const VOICEMAIL_BACKOFF_BASE_MS = 5_000;
+export const VOICEMAIL_BACKOFF_CAP_MS = 10 * 60_000;
+export const VOICEMAIL_JOB_OPTIONS: JobsOptions = {
+  attempts: VOICEMAIL_ATTEMPTS,
+  backoff: { type: VOICEMAIL_BACKOFF_TYPE, delay: VOICEMAIL_BACKOFF_BASE_MS },
+};
+
+/** Pure: the wait before retry `attemptsMade` (1 = the first retry), 50–100% of min(base·2^(n-1), cap). */
+export function voicemailBackoffMs(attemptsMade: number, baseMs = VOICEMAIL_BACKOFF_BASE_MS, random: number = Math.random()): number {
+  const exp = Math.max(0, Math.min(attemptsMade - 1, 30));
+  const ceiling = Math.min(baseMs * 2 ** exp, VOICEMAIL_BACKOFF_CAP_MS);
+  return Math.floor(ceiling * (0.5 + 0.5 * random));
+}
 
 /** The encryption context: binds the ciphertext to its practice, voicemail and recording. */
 export function voicemailContext(v: { practice_id: string; id: string; recording_sid: string }): Record<string, string> {
@@ -55,18 +83,62 @@ export function checkRecordingUrl(raw: string | undefined, apiBaseUrl: string, a
   return { ok: true };
 }
 
-/** Records a completed recording (once per RecordingSid) and queues its job. */
+/** The patient the call verified, from the audit log (PostgreSQL), not from the call's Redis state. */
+async function verifiedPatientOf(services: Services, callSid: string): Promise<string | null> {
+  const row = await services.db
+    .selectFrom('audit_log')
+    .select('subject_id')
+    .where('call_sid', '=', callSid)
+    .where('action', '=', AuditAction.VerificationSucceeded)
+    .orderBy('seq', 'desc')
+    .executeTakeFirst();
+  return row?.subject_id ?? null;
+}
+
+/**
+ * Puts a voicemail's job on the queue (jobId from the RecordingSid: a repeat is a no-op while
+ * the job waits or runs). A finished job of the same id is removed first, so a requeue after
+ * completion or failure really runs again.
+ */
+export async function enqueueVoicemail(services: Services, v: { id: string; recording_sid: string }): Promise<'queued' | 'already_queued'> {
+  const jobId = voicemailJobId(v.recording_sid);
+  const existing = await services.queues.voicemail.getJob(jobId);
+  if (existing) {
+    const state = await existing.getState();
+    if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return 'already_queued';
+    await existing.remove();
+  }
+  await services.queues.voicemail.add('store', { voicemailId: v.id } satisfies VoicemailJobData, { ...VOICEMAIL_JOB_OPTIONS, jobId });
+  return 'queued';
+}
+
+/**
+ * Records a completed recording (once per RecordingSid) and queues its job. `verified` is the
+ * caller's verification state as the call recorded it (the recording callback's signed `v=`);
+ * without it (the reconciler, an older caller) the audit log of the call decides.
+ */
 export async function receiveRecording(
   services: Services,
-  input: { callSid: string; recordingSid: string; durationSeconds: number | null; urgency: 'urgent' | 'routine'; node: string | null; source: 'callback' | 'reconciler' },
+  input: {
+    callSid: string;
+    recordingSid: string;
+    durationSeconds: number | null;
+    urgency: 'urgent' | 'routine';
+    node: string | null;
+    source: 'callback' | 'reconciler';
+    verified?: boolean;
+  },
 ): Promise<{ voicemailId: string; created: boolean } | null> {
   const call = await getCall(services.db, input.callSid);
   if (!call?.practiceId) return null;
-  const state = await loadCall(services.redis, input.callSid).catch(() => null);
-  const patientId = state?.state.verifiedPatientId ?? null;
+  const auditedPatient = await verifiedPatientOf(services, input.callSid);
+  const verified = input.verified ?? auditedPatient !== null;
+  // Only a verified caller's message is linked to the patient.
+  const patientId = verified ? auditedPatient : null;
   let created = false;
-  let row = await services.db.selectFrom('voicemails').select('id').where('recording_sid', '=', input.recordingSid).executeTakeFirst();
+  let row = await services.db.selectFrom('voicemails').select(['id', 'recording_sid']).where('recording_sid', '=', input.recordingSid).executeTakeFirst();
   for (let i = 0; i < 5 && !row; i += 1) {
+    const now = services.clock();
     row = await services.db
       .insertInto('voicemails')
       .values({
@@ -75,16 +147,17 @@ export async function receiveRecording(
         recording_sid: input.recordingSid,
         reference_code: String(randomInt(0, 1_000_000)).padStart(6, '0'),
         urgency: input.urgency,
-        caller_verified: patientId !== null,
+        caller_verified: verified,
         patient_id: patientId,
         flow_node: input.node,
         duration_seconds: input.durationSeconds,
+        updated_at: now,
       })
       .onConflict((oc) => oc.doNothing())
-      .returning('id')
+      .returning(['id', 'recording_sid'])
       .executeTakeFirst();
     if (row) created = true;
-    else row = await services.db.selectFrom('voicemails').select('id').where('recording_sid', '=', input.recordingSid).executeTakeFirst();
+    else row = await services.db.selectFrom('voicemails').select(['id', 'recording_sid']).where('recording_sid', '=', input.recordingSid).executeTakeFirst();
   }
   if (!row) throw new Error('could not record the voicemail');
   if (created) {
@@ -94,27 +167,85 @@ export async function receiveRecording(
       practiceId: call.practiceId,
       callSid: input.callSid,
       subjectId: row.id,
-      details: { recordingSid: input.recordingSid, urgency: input.urgency, verified: patientId !== null, source: input.source },
+      details: { recordingSid: input.recordingSid, urgency: input.urgency, verified, source: input.source },
     });
   }
-  await services.queues.voicemail.add('store', { voicemailId: row.id } satisfies VoicemailJobData, { jobId: voicemailJobId(input.recordingSid) });
+  // If this fails (Redis down) the row stays `received`: the upkeep sweep queues it later.
+  await enqueueVoicemail(services, row);
   return { voicemailId: row.id, created };
 }
 
-type Row = Awaited<ReturnType<typeof loadRow>>;
+type Row = NonNullable<Awaited<ReturnType<typeof loadRow>>>;
 
 async function loadRow(services: Services, id: string) {
   return services.db.selectFrom('voicemails').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-/** Errors a retry will not fix end the job at once (it lands in the dead-letter list). */
-function classify(err: unknown): Error {
-  if (err instanceof TwilioRestError && !err.retryable) return new UnrecoverableError(`twilio ${err.operation}: ${err.reason}${err.status ? ` ${err.status}` : ''}`);
-  return err instanceof Error ? err : new Error(String(err));
+// ---------------------------------------------------------------------------
+// Failures: coded, never PHI (no URLs, numbers, bodies or SDK messages)
+
+export type PipelineStep = 'store' | 'notify' | 'delete';
+
+class StepFailure extends Error {
+  constructor(
+    readonly step: PipelineStep,
+    readonly cause: unknown,
+  ) {
+    super(`voicemail ${step} failed`);
+    this.name = 'StepFailure';
+  }
 }
 
-async function fetchEncryptStore(services: Services, v: NonNullable<Row>): Promise<void> {
-  const media = await services.twilio.fetchRecordingMedia(v.recording_sid, 'wav');
+class VerificationFailed extends Error {
+  constructor() {
+    super('stored voicemail failed verification');
+    this.name = 'VerificationFailed';
+  }
+}
+
+export interface FailureInfo {
+  /** `<step>: <code>`, e.g. `store: twilio fetchRecordingMedia: not_ready 404`. */
+  code: string;
+  /** Whether a later retry may fix it. */
+  transient: boolean;
+}
+
+const SAFE_CODE = /^[A-Za-z][A-Za-z0-9_.-]{0,60}$/;
+
+/** Pure: what a failure is called in the row, the audit log and BullMQ (all in clear text). */
+export function describeFailure(err: unknown): FailureInfo {
+  const step = err instanceof StepFailure ? `${err.step}: ` : '';
+  const cause = err instanceof StepFailure ? err.cause : err;
+  if (cause instanceof TwilioRestError) {
+    return { code: `${step}twilio ${cause.operation}: ${cause.reason}${cause.status ? ` ${cause.status}` : ''}`, transient: cause.retryable };
+  }
+  if (cause instanceof VerificationFailed) return { code: `${step}verification_failed`, transient: true };
+  if (cause instanceof UnrecoverableError) return { code: `${step}unrecoverable`, transient: false };
+  const e = cause as { name?: unknown; code?: unknown } | null;
+  const name = typeof e?.name === 'string' && SAFE_CODE.test(e.name) ? e.name : 'Error';
+  const sys = typeof e?.code === 'string' && /^[A-Z][A-Z0-9_]{1,40}$/.test(e.code) ? ` ${e.code}` : '';
+  return { code: `${step}${name}${sys}`, transient: true };
+}
+
+async function step<T>(name: PipelineStep, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw new StepFailure(name, err);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Steps
+
+async function fetchEncryptStore(services: Services, v: Row): Promise<void> {
+  const simulated = usesPlaceholderMedia(services);
+  const media: RecordingMedia = simulated
+    ? (() => {
+        const wav = silentWav(placeholderSeconds(v.duration_seconds));
+        return { stream: wav.stream, contentType: wav.contentType, contentLength: wav.bytes };
+      })()
+    : await services.twilio.fetchRecordingMedia(v.recording_sid, 'wav');
   const enc = encryptingStream(services.keyring, voicemailContext(v));
   const key = storageKey(v);
   const [stored] = await Promise.all([
@@ -133,8 +264,9 @@ async function fetchEncryptStore(services: Services, v: NonNullable<Row>): Promi
   await pipeline(await services.storage.get(key), decryptingStream(services.keyring, voicemailContext(v)), check.stream);
   if (check.digest() !== digest || check.bytes() !== bytes) {
     await services.storage.delete(key).catch(() => undefined);
-    throw new Error('stored voicemail failed verification');
+    throw new VerificationFailed();
   }
+  const now = services.clock();
   await services.db
     .updateTable('voicemails')
     .set({
@@ -144,9 +276,11 @@ async function fetchEncryptStore(services: Services, v: NonNullable<Row>): Promi
       plaintext_bytes: bytes,
       plaintext_sha256: digest,
       ciphertext_bytes: stored.bytes,
-      stored_at: services.clock(),
+      simulated,
+      stored_at: now,
       last_error: null,
-      updated_at: services.clock(),
+      last_error_transient: false,
+      updated_at: now,
     })
     .where('id', '=', v.id)
     .where('state', '=', 'received')
@@ -157,21 +291,22 @@ async function fetchEncryptStore(services: Services, v: NonNullable<Row>): Promi
     practiceId: v.practice_id,
     callSid: v.call_sid,
     subjectId: v.id,
-    details: { storage: services.storage.kind, keyring: services.keyring.kind, plaintextBytes: bytes, ciphertextBytes: stored.bytes, sha256: digest },
+    details: { storage: services.storage.kind, keyring: services.keyring.kind, plaintextBytes: bytes, ciphertextBytes: stored.bytes, sha256: digest, simulated },
   });
 }
 
-async function deleteAtTwilio(services: Services, v: NonNullable<Row>): Promise<void> {
-  const result = await services.twilio.deleteRecording(v.recording_sid);
-  await services.db
-    .updateTable('voicemails')
-    .set({ state: 'complete', twilio_deleted_at: services.clock(), updated_at: services.clock() })
-    .where('id', '=', v.id)
-    .where('state', '=', 'stored')
-    .execute();
+/** Deletes Twilio's copy and records it. A simulated (log mode) voicemail has none: recorded as such. */
+export async function deleteAtTwilio(services: Services, v: Pick<Row, 'id' | 'practice_id' | 'call_sid' | 'recording_sid' | 'simulated'>, by: 'pipeline' | 'retention'): Promise<void> {
+  const result = v.simulated ? 'log_mode' : await services.twilio.deleteRecording(v.recording_sid);
+  const now = services.clock();
+  if (by === 'pipeline') {
+    await services.db.updateTable('voicemails').set({ state: 'complete', twilio_deleted_at: now, updated_at: now }).where('id', '=', v.id).where('state', '=', 'stored').execute();
+  } else {
+    await services.db.updateTable('voicemails').set({ twilio_deleted_at: now, updated_at: now }).where('id', '=', v.id).where('twilio_deleted_at', 'is', null).execute();
+  }
   await services.audit({
     action: AuditAction.VoicemailTwilioDeleted,
-    actor: 'system:voicemail',
+    actor: by === 'retention' ? 'system:retention' : 'system:voicemail',
     practiceId: v.practice_id,
     callSid: v.call_sid,
     subjectId: v.id,
@@ -179,46 +314,126 @@ async function deleteAtTwilio(services: Services, v: NonNullable<Row>): Promise<
   });
 }
 
-/** The worker: moves one voicemail as far along as it can go. */
-export async function processVoicemailJob(services: Services, data: VoicemailJobData): Promise<string> {
-  try {
-    let v = await loadRow(services, data.voicemailId);
+// ---------------------------------------------------------------------------
+// The job
+
+export interface AttemptInfo {
+  /** 1 for the first attempt. */
+  number: number;
+  /** No retry follows if this attempt fails. */
+  last: boolean;
+}
+
+/** Moves one voicemail as far along as it can go; throws a StepFailure if a step failed. */
+async function advance(services: Services, id: string): Promise<string> {
+  let v = await loadRow(services, id);
+  if (!v) return 'gone';
+  if (v.state === 'received') {
+    const current = v;
+    await step('store', () => fetchEncryptStore(services, current));
+    v = await loadRow(services, id);
     if (!v) return 'gone';
-    await services.db.updateTable('voicemails').set({ attempts: v.attempts + 1 }).where('id', '=', v.id).execute();
-    if (v.state === 'received') {
-      await fetchEncryptStore(services, v);
-      v = await loadRow(services, data.voicemailId);
-      if (!v) return 'gone';
-    }
-    if (v.state === 'stored') {
-      await deleteAtTwilio(services, v);
-      v = await loadRow(services, data.voicemailId);
-      if (!v) return 'gone';
-    }
-    if (v.state === 'complete' && !v.notified_at) await notifyNewVoicemail(services, v);
-    return v.state;
+  }
+  if (v.state !== 'stored' && v.state !== 'complete') return v.state;
+  // Stored and verified: announce it now, whatever happens at Twilio. Each step on its own.
+  const failures: StepFailure[] = [];
+  const current = v;
+  if (!current.notified_at) await step('notify', () => notifyNewVoicemail(services, current)).catch((e: StepFailure) => failures.push(e));
+  if (current.state === 'stored') await step('delete', () => deleteAtTwilio(services, current, 'pipeline')).catch((e: StepFailure) => failures.push(e));
+  if (failures.length > 0) throw failures.find((f) => describeFailure(f).transient) ?? failures[0];
+  v = await loadRow(services, id);
+  if (!v) return 'gone';
+  if (v.state === 'complete' && v.notified_at && (v.dead_letter_reason !== null || v.last_error !== null)) {
+    // Off the dead-letter list: every step is done.
+    await services.db
+      .updateTable('voicemails')
+      .set({ dead_letter_reason: null, dead_lettered_at: null, last_error: null, last_error_transient: false, updated_at: services.clock() })
+      .where('id', '=', v.id)
+      .execute();
+  }
+  return v.state;
+}
+
+/** The worker's processor (./worker.ts). Failed attempts are recorded; the last one dead-letters. */
+export async function processVoicemailJob(services: Services, data: VoicemailJobData, attempt: AttemptInfo = { number: 1, last: false }): Promise<string> {
+  const updated = await services.db
+    .updateTable('voicemails')
+    .set({ attempts: sql<number>`attempts + 1` })
+    .where('id', '=', data.voicemailId)
+    .executeTakeFirst();
+  if (Number(updated.numUpdatedRows) === 0) return 'gone';
+  try {
+    return await advance(services, data.voicemailId);
   } catch (err) {
-    throw classify(err);
+    const failure = describeFailure(err);
+    const final = attempt.last || !failure.transient;
+    try {
+      await recordFailure(services, data.voicemailId, failure, attempt.number, final);
+    } catch (recordErr) {
+      // The sweep finds the row by its state later; the job's own failure still stands.
+      logger.error('could not record a voicemail failure', { err: recordErr, voicemailId: data.voicemailId });
+    }
+    // Only the code goes to BullMQ (stored in clear in Redis), never an SDK's message.
+    throw failure.transient ? new Error(failure.code) : new UnrecoverableError(failure.code);
   }
 }
 
-/** Called when a job has used its last attempt (or failed for good): the dead-letter list. */
-export async function markFailed(services: Services, data: VoicemailJobData, reason: string): Promise<void> {
-  const v = await loadRow(services, data.voicemailId);
-  if (!v || v.state !== 'received') return;
-  // Reason codes only: no URLs, numbers or bodies.
-  const code = reason.replace(/[^\w .:-]/g, '').slice(0, 120);
-  await services.db.updateTable('voicemails').set({ state: 'failed', last_error: code, updated_at: services.clock() }).where('id', '=', v.id).execute();
-  await services.audit({ action: AuditAction.VoicemailFailed, actor: 'system:voicemail', practiceId: v.practice_id, callSid: v.call_sid, subjectId: v.id, details: { reason: code } });
+/** Records a failed attempt on the row and in the audit log; the last one lands in the dead-letter list. */
+async function recordFailure(services: Services, id: string, failure: FailureInfo, attempt: number, final: boolean): Promise<void> {
+  const v = await loadRow(services, id);
+  if (!v) return;
+  const now = services.clock();
+  const base = { action: AuditAction.VoicemailFailed, actor: 'system:voicemail', practiceId: v.practice_id, callSid: v.call_sid, subjectId: v.id } as const;
+  const error = failure.code.slice(0, 120);
+  if (!final) {
+    await services.db.updateTable('voicemails').set({ last_error: error, last_error_transient: failure.transient, updated_at: now }).where('id', '=', v.id).execute();
+    await services.audit({ ...base, details: { attempt, final: false, error, transient: failure.transient } });
+    return;
+  }
+  if (v.state === 'received') {
+    await services.db
+      .updateTable('voicemails')
+      .set({ state: 'failed', last_error: error, last_error_transient: failure.transient, updated_at: now })
+      .where('id', '=', v.id)
+      .where('state', '=', 'received')
+      .execute();
+    await services.audit({ ...base, details: { attempt, final: true, reason: 'store_failed', error, transient: failure.transient } });
+    return;
+  }
+  const reason = v.state === 'stored' ? 'twilio_delete_failed' : v.state === 'complete' && !v.notified_at ? 'notify_failed' : null;
+  if (reason === null) return;
+  await services.db
+    .updateTable('voicemails')
+    .set({ dead_letter_reason: reason, dead_lettered_at: now, last_error: error, last_error_transient: failure.transient, updated_at: now })
+    .where('id', '=', v.id)
+    .execute();
+  await services.audit({ ...base, details: { attempt, final: true, reason, error, transient: failure.transient } });
 }
 
-/** Puts a dead-lettered voicemail back on the queue (admin). */
+/**
+ * Puts a dead-lettered voicemail back on the queue (an admin): a failed
+ * one goes back to `received`; a stored one whose deletion or notification ran out of attempts
+ * keeps its state (and its place in the dead-letter list until the job succeeds).
+ */
 export async function retryVoicemail(services: Services, practiceId: string, id: string): Promise<boolean> {
   const v = await services.db.selectFrom('voicemails').selectAll().where('id', '=', id).where('practice_id', '=', practiceId).executeTakeFirst();
-  if (!v || v.state !== 'failed') return false;
-  await services.db.updateTable('voicemails').set({ state: 'received', last_error: null, updated_at: services.clock() }).where('id', '=', id).execute();
-  const old = await services.queues.voicemail.getJob(voicemailJobId(v.recording_sid));
-  await old?.remove().catch(() => undefined);
-  await services.queues.voicemail.add('store', { voicemailId: id } satisfies VoicemailJobData, { jobId: voicemailJobId(v.recording_sid) });
+  if (!v) return false;
+  const now = services.clock();
+  // An admin's retry gives the upkeep sweep its full budget of requeues again.
+  const reset = { requeues: 0 };
+  if (v.state === 'failed') {
+    const moved = await services.db
+      .updateTable('voicemails')
+      .set({ state: 'received', last_error: null, last_error_transient: false, updated_at: now, ...reset })
+      .where('id', '=', id)
+      .where('state', '=', 'failed')
+      .executeTakeFirst();
+    if (Number(moved.numUpdatedRows) === 0) return false;
+  } else if (v.dead_letter_reason !== null && (v.state === 'stored' || v.state === 'complete')) {
+    await services.db.updateTable('voicemails').set({ updated_at: now, ...reset }).where('id', '=', id).execute();
+  } else {
+    return false;
+  }
+  await enqueueVoicemail(services, v);
   return true;
 }

@@ -6,7 +6,7 @@ import type { Selectable } from 'kysely';
 import type { VoicemailsTable, VoicemailState } from '../adapters/db-schema.js';
 import { decryptingStream } from '../adapters/envelope.js';
 import { StorageNotFoundError } from '../adapters/storage.js';
-import { AuditAction } from '../audit/events.js';
+import { AuditAction, type AuditEvent } from '../audit/events.js';
 import { logger } from '../log/logger.js';
 import type { Services } from '../services.js';
 import { voicemailContext } from './pipeline.js';
@@ -14,7 +14,9 @@ import { voicemailContext } from './pipeline.js';
 /**
  * Listening to a stored voicemail: the audio is decrypted on the fly from object storage and
  * streamed, never held whole in memory; a range is served by decrypting from the start and
- * skipping to it. Every playback is audited with the bytes actually sent. Single-use playback
+ * skipping to it. Every playback is audited twice: before the first byte leaves (who, which,
+ * the range asked for — no audit, no audio: 503) and once it ends, with the bytes actually
+ * sent. Single-use playback
  * links (for Twilio's <Play> on the access line, or a provider's phone) are 32 random bytes;
  * only their SHA-256 is stored.
  */
@@ -91,8 +93,10 @@ function drained(w: Writable): Promise<void> {
 }
 
 /**
- * Streams a voicemail's plaintext (or one range of it) into `res`, and audits the bytes sent
- * once the response finishes or closes. Answers 404 when the audio is gone, 409 when it is not
+ * Streams a voicemail's plaintext (or one range of it) into `res`. A `started` audit row is
+ * written before any audio is sent — if it cannot be written the answer is 503 and nothing is
+ * sent — and a `completed` row with the bytes actually sent once the stream ends (finished,
+ * cut short by the client, or failed). Answers 404 when the audio is gone, 409 when it is not
  * stored yet, 416 for an unsatisfiable range. `head` sends the headers only (nothing audited:
  * no audio left the service).
  */
@@ -144,31 +148,25 @@ export async function streamVoicemail(
     return;
   }
 
-  let sent = 0;
-  let audited = false;
-  const writeAudit = (): void => {
-    if (audited) return;
-    audited = true;
-    services
-      .audit({
-        action: AuditAction.VoicemailPlayback,
-        actor: audit.actor,
-        practiceId: row.practice_id,
-        callSid: row.call_sid,
-        subjectId: row.id,
-        details: {
-          bytes: sent,
-          range: range.kind === 'partial' ? `${range.start}-${range.end}` : null,
-          via: audit.via,
-          complete: sent === length,
-          ...audit.details,
-        },
-      })
-      .catch((err: unknown) => logger.error('playback audit write failed', { err, voicemailId: row.id }));
-  };
-  res.once('finish', writeAudit);
-  res.once('close', writeAudit);
+  const playbackEvent = (details: Record<string, string | number | boolean | null>): AuditEvent => ({
+    action: AuditAction.VoicemailPlayback,
+    actor: audit.actor,
+    practiceId: row.practice_id,
+    callSid: row.call_sid,
+    subjectId: row.id,
+    details: { ...details, range: range.kind === 'partial' ? `${range.start}-${range.end}` : null, via: audit.via, ...audit.details },
+  });
+  try {
+    await services.audit(playbackEvent({ phase: 'started', requestedBytes: length }));
+  } catch (err) {
+    source.destroy();
+    logger.error('playback audit write failed: playback refused', { err, voicemailId: row.id });
+    res.setHeader('Retry-After', '30');
+    json(503, { error: 'audit_unavailable', message: 'this playback cannot be recorded right now, so it is not served; try again shortly' });
+    return;
+  }
 
+  let sent = 0;
   const plain = decryptingStream(services.keyring, voicemailContext(row));
   source.on('error', (err: Error) => plain.destroy(err));
   source.pipe(plain);
@@ -204,12 +202,15 @@ export async function streamVoicemail(
     source.destroy();
     plain.destroy();
   }
-  if (res.destroyed) return;
-  if (failure === null && remaining === 0) {
+  const ok = failure === null && remaining === 0 && !res.destroyed;
+  if (ok) {
     begin();
     res.end();
-    return;
   }
+  await services
+    .audit(playbackEvent({ phase: 'completed', bytes: sent, complete: sent === length }))
+    .catch((err: unknown) => logger.error('playback completion audit write failed', { err, voicemailId: row.id }));
+  if (ok || res.destroyed) return;
   logger.error('voicemail playback failed', { err: failure ?? new Error('stored audio shorter than recorded'), voicemailId: row.id });
   if (!res.headersSent) {
     json(500, { error: 'internal_error', message: 'the audio could not be read; it has been logged' });
@@ -298,12 +299,14 @@ export interface VoicemailSummary {
   createdAt: string;
   storedAt: string | null;
   acknowledgedAt: string | null;
+  /** Log mode: a generated placeholder was stored, not a real recording. */
+  simulated: boolean;
 }
 
 export async function listVoicemails(db: Db, practiceId: string, f: VoicemailFilter): Promise<VoicemailSummary[]> {
   let q = db
     .selectFrom('voicemails')
-    .select(['id', 'reference_code', 'urgency', 'state', 'call_sid', 'caller_verified', 'duration_seconds', 'created_at', 'stored_at', 'acknowledged_at'])
+    .select(['id', 'reference_code', 'urgency', 'state', 'call_sid', 'caller_verified', 'duration_seconds', 'created_at', 'stored_at', 'acknowledged_at', 'simulated'])
     .where('practice_id', '=', practiceId)
     .orderBy('created_at', 'desc')
     .orderBy('id')
@@ -324,19 +327,42 @@ export async function listVoicemails(db: Db, practiceId: string, f: VoicemailFil
     createdAt: r.created_at.toISOString(),
     storedAt: r.stored_at?.toISOString() ?? null,
     acknowledgedAt: r.acknowledged_at?.toISOString() ?? null,
+    simulated: r.simulated,
   }));
 }
 
-export async function listDeadLetter(db: Db, practiceId: string): Promise<Array<{ id: string; recordingSid: string; lastError: string | null; attempts: number; createdAt: string }>> {
+export type DeadLetterReason = 'store_failed' | 'twilio_delete_failed' | 'notify_failed';
+
+export interface DeadLetterEntry {
+  id: string;
+  recordingSid: string;
+  /** `store_failed`: no stored copy (Twilio keeps its own); otherwise stored and playable, a later step failed. */
+  reason: DeadLetterReason;
+  state: VoicemailState;
+  lastError: string | null;
+  attempts: number;
+  createdAt: string;
+}
+
+/** Voicemails whose job ran out of attempts: never stored, or stored with Twilio's copy or the announcement outstanding. */
+export async function listDeadLetter(db: Db, practiceId: string): Promise<DeadLetterEntry[]> {
   const rows = await db
     .selectFrom('voicemails')
-    .select(['id', 'recording_sid', 'last_error', 'attempts', 'created_at'])
+    .select(['id', 'recording_sid', 'state', 'dead_letter_reason', 'last_error', 'attempts', 'created_at'])
     .where('practice_id', '=', practiceId)
-    .where('state', '=', 'failed')
+    .where((eb) => eb.or([eb('state', '=', 'failed'), eb.and([eb('state', 'in', ['stored', 'complete']), eb('dead_letter_reason', 'is not', null)])]))
     .orderBy('created_at')
     .limit(500)
     .execute();
-  return rows.map((r) => ({ id: r.id, recordingSid: r.recording_sid, lastError: r.last_error, attempts: r.attempts, createdAt: r.created_at.toISOString() }));
+  return rows.map((r) => ({
+    id: r.id,
+    recordingSid: r.recording_sid,
+    reason: r.state === 'failed' ? 'store_failed' : (r.dead_letter_reason ?? 'store_failed'),
+    state: r.state,
+    lastError: r.last_error,
+    attempts: r.attempts,
+    createdAt: r.created_at.toISOString(),
+  }));
 }
 
 /** Urgent voicemails nobody has acknowledged yet, ready to hear, oldest first (ids only). */
@@ -347,7 +373,8 @@ export async function pendingUrgentIds(db: Db, practiceId: string, within?: read
     .select('id')
     .where('practice_id', '=', practiceId)
     .where('urgency', '=', 'urgent')
-    .where('state', '=', 'complete')
+    // Stored and verified is enough: Twilio's copy may still be waiting to be deleted.
+    .where('state', 'in', ['stored', 'complete'])
     .where('acknowledged_at', 'is', null)
     .orderBy('created_at')
     .orderBy('id')
