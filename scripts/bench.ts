@@ -15,9 +15,10 @@ import { benchAbort } from './bench/abort.js';
 import type { Bench } from './bench/types.js';
 import { voicemailBench } from './bench/voicemail.js';
 import { webhookBench } from './bench/webhook.js';
+import { campaignBench } from './bench/campaign.js';
 
 /** Add further sections here; they run in this order. */
-const benches: Bench[] = [webhookBench, voicemailBench];
+const benches: Bench[] = [webhookBench, voicemailBench, campaignBench];
 
 const USAGE = `usage: npm run bench -- [name ...] [--list]\nsections:\n${benches.map((b) => `  ${b.name.padEnd(10)} ${b.description}`).join('\n')}`;
 

@@ -1,8 +1,10 @@
 import { migrateToLatest } from '../src/adapters/migrate.js';
-import { cliConfig, cliDb } from './cli-support.js';
+import { createDb } from '../src/adapters/postgres.js';
+import { cliConfig } from './cli-support.js';
 
 const config = cliConfig();
-const db = cliDb(config);
+// Without the service's statement timeouts: a long migration must finish.
+const db = createDb(config.database.url, config.database.schema, 1, { statementMs: 0, queryMs: 0 });
 try {
   const applied = await migrateToLatest(db, config.database.schema);
   process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import { createDb, pingDb, type Db } from './adapters/postgres.js';
 import { migrateToLatest } from './adapters/migrate.js';
+import { preloadFallbackNumbers } from './calls/fallback-numbers.js';
 import { createRedis, pingRedis } from './adapters/redis.js';
 import { createStorage, type Storage } from './adapters/storage.js';
 import { createKeyring, type Keyring } from './adapters/keyring.js';
@@ -13,8 +14,8 @@ import { loadFlows } from './calls/flow-loader.js';
 import { createQueues, startWorker, type Queues } from './adapters/queue.js';
 import { createTwilioRest, type TwilioRest } from './adapters/twilio-rest.js';
 import { processPageJob, type PageJobData } from './oncall/paging.js';
-import { markFailed, processVoicemailJob, type VoicemailJobData } from './voicemail/pipeline.js';
-import { processMaintenanceJob, scheduleMaintenance, type MaintenanceJobData } from './voicemail/maintenance.js';
+import { startVoicemailWorker } from './voicemail/worker.js';
+import { processMaintenanceJob, scheduleMaintenance, type MaintenanceJobData } from './maintenance.js';
 import { processDropJob } from './rvm/drop-worker.js';
 import type { DropJobData } from './rvm/campaigns.js';
 
@@ -55,7 +56,15 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
 
     const db = createDb(config.database.url, config.database.schema);
     closers.push(() => db.destroy());
-    if (opts.migrate !== false) await migrateToLatest(db, config.database.schema);
+    if (opts.migrate !== false) {
+      // Migrations on a pool of their own, without the service's statement timeouts: a long one must finish.
+      const migrationDb = createDb(config.database.url, config.database.schema, 1, { statementMs: 0, queryMs: 0 });
+      try {
+        await migrateToLatest(migrationDb, config.database.schema);
+      } finally {
+        await migrationDb.destroy();
+      }
+    }
 
     const redis = createRedis(config.redis.url, config.redis.keyPrefix);
     closers.push(async () => {
@@ -108,15 +117,13 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
         for (const close of closers.reverse()) await close().catch(() => undefined);
       },
     };
+    // Every practice number's fallback, in memory before the first call: a PostgreSQL outage
+    // still forwards callers to their practice's fallback line.
+    await preloadFallbackNumbers(services);
     if (opts.workers !== false) {
       const pages = startWorker<PageJobData>(config, 'pages', async (job) => processPageJob(services, job.data));
-      const voicemail = startWorker<VoicemailJobData>(config, 'voicemail', async (job) => processVoicemailJob(services, job.data), 2);
-      // A job out of attempts (or failed for good) lands in the dead-letter list.
-      voicemail.on('failed', (job, err) => {
-        if (!job) return;
-        const final = err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
-        if (final) void markFailed(services, job.data, err.message).catch(() => undefined);
-      });
+      // Its own backoff; a job out of attempts (or failed for good) dead-letters itself.
+      const voicemail = startVoicemailWorker(services);
       const maintenance = startWorker<MaintenanceJobData>(config, 'maintenance', async (job) => processMaintenanceJob(services, job.data), 1);
       // Drops: the worker knows when BullMQ will not try a job again, so a provider error on the
       // last attempt becomes the drop's recorded failure rather than a silent dead job.

@@ -18,6 +18,7 @@ export interface PracticesTable {
   holidays: ColumnType<unknown, string | undefined, string>;
   voicemail_retention_days: Generated<number>;
   voicemail_transcription: Generated<boolean>;
+  access_number: string | null;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -108,6 +109,8 @@ export interface ProvidersTable {
   is_practice_admin: Generated<boolean>;
   active: Generated<boolean>;
   pin_hash: string | null;
+  feed_token_hash: string | null;
+  feed_token_created_at: Date | null;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -154,7 +157,7 @@ export interface CallLegsTable {
   call_sid: string;
   leg_sid: string | null;
   practice_id: string | null;
-  kind: 'dial' | 'page';
+  kind: 'parent' | 'dial' | 'page';
   tier: number | null;
   round: number | null;
   provider_id: string | null;
@@ -178,6 +181,21 @@ export interface PagesTable {
   acknowledged_at: Date | null;
   acknowledged_by: string | null;
   created_at: CreatedAt;
+}
+
+export type PageDeliveryStatus = 'queued' | 'retrying' | 'sent' | 'failed' | 'cancelled' | 'superseded';
+
+export interface PageDeliveriesTable {
+  page_id: string;
+  round: number;
+  provider_id: string;
+  number_tried: string;
+  status: Generated<PageDeliveryStatus>;
+  attempts: Generated<number>;
+  message_sid: string | null;
+  error_code: string | null;
+  created_at: Date;
+  updated_at: Date;
 }
 
 export type VoicemailState = 'received' | 'stored' | 'complete' | 'failed' | 'expired';
@@ -207,8 +225,20 @@ export interface VoicemailsTable {
   audio_deleted_at: Date | null;
   acknowledged_at: Date | null;
   acknowledged_by: string | null;
+  simulated: Generated<boolean>;
+  last_error_transient: Generated<boolean>;
+  dead_letter_reason: 'twilio_delete_failed' | 'notify_failed' | null;
+  dead_lettered_at: Date | null;
+  requeues: Generated<number>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
+}
+
+export interface VoicemailNotificationsTable {
+  voicemail_id: string;
+  recipient: string;
+  message_sid: string;
+  sent_at: Date;
 }
 
 export interface PlaybackTokensTable {
@@ -331,8 +361,10 @@ export interface Database {
   escalation_policies: EscalationPoliciesTable;
   call_legs: CallLegsTable;
   pages: PagesTable;
+  page_deliveries: PageDeliveriesTable;
   voicemails: VoicemailsTable;
   playback_tokens: PlaybackTokensTable;
+  voicemail_notifications: VoicemailNotificationsTable;
   consent_disclosures: ConsentDisclosuresTable;
   consents: ConsentsTable;
   opt_outs: OptOutsTable;

@@ -6,6 +6,8 @@ import * as m0002 from './migrations/0002-call-flows.js';
 import * as m0003 from './migrations/0003-oncall.js';
 import * as m0004 from './migrations/0004-voicemail.js';
 import * as m0005 from './migrations/0005-rvm.js';
+import * as m0006 from './migrations/0006-oncall-legs.js';
+import * as m0007 from './migrations/0007-voicemail-upkeep.js';
 
 /** Every migration, in order. Names sort the same way they apply. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -14,6 +16,8 @@ const MIGRATIONS: Record<string, Migration> = {
   '0003-oncall': m0003,
   '0004-voicemail': m0004,
   '0005-rvm': m0005,
+  '0006-oncall-legs': m0006,
+  '0007-voicemail-upkeep': m0007,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

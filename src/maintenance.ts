@@ -1,0 +1,41 @@
+import type { Services } from './services.js';
+import { applyRetention, reconcileRecordings, RECONCILE_EVERY_MS, RETENTION_EVERY_MS, sweepVoicemails, VOICEMAIL_SWEEP_EVERY_MS } from './voicemail/maintenance.js';
+import { sweepPages } from './oncall/paging.js';
+import { sweepSentDrops } from './rvm/drop-worker.js';
+
+/**
+ * The repeating upkeep jobs of every domain, on one BullMQ queue ('maintenance'): what each
+ * task runs and how often. Each task is idempotent; a scheduler id per task makes registering
+ * them again (every start of every instance) a no-op.
+ */
+
+const TASKS = {
+  /** Twilio's recordings compared with ours: any callback that never came is queued. */
+  reconcile: { everyMs: RECONCILE_EVERY_MS, run: reconcileRecordings },
+  /** Voicemail audio past the practice's retention deleted (Twilio's copy first). */
+  retention: { everyMs: RETENTION_EVERY_MS, run: applyRetention },
+  /** Voicemails stranded without a job, or dead-lettered for a passing reason, queued again. */
+  'voicemail-sweep': { everyMs: VOICEMAIL_SWEEP_EVERY_MS, run: sweepVoicemails },
+  /** Open pages whose next round or sends were never queued, queued again. */
+  'page-sweep': { everyMs: 5 * 60_000, run: sweepPages },
+  /** Drops sent with no final word from the provider for a day, closed as failed. */
+  'drop-sweep': { everyMs: 30 * 60_000, run: sweepSentDrops },
+} as const satisfies Record<string, { everyMs: number; run: (services: Services) => Promise<unknown> }>;
+
+export type MaintenanceTask = keyof typeof TASKS;
+export interface MaintenanceJobData {
+  task: MaintenanceTask;
+}
+
+export async function processMaintenanceJob(services: Services, data: MaintenanceJobData): Promise<unknown> {
+  const task = TASKS[data.task] as (typeof TASKS)[MaintenanceTask] | undefined;
+  if (!task) throw new Error('unknown maintenance task');
+  return task.run(services);
+}
+
+/** Registers the repeating jobs (idempotent: a scheduler id per task). */
+export async function scheduleMaintenance(services: Services): Promise<void> {
+  for (const [name, task] of Object.entries(TASKS)) {
+    await services.queues.maintenance.upsertJobScheduler(name, { every: task.everyMs }, { name, data: { task: name } satisfies { task: string } });
+  }
+}
