@@ -1,7 +1,6 @@
 import type { Services } from '../services.js';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
-import { blindIndex } from '../adapters/keyring.js';
-import { PHONE_INDEX } from '../patients/store.js';
+import { phoneIndex } from '../patients/store.js';
 import { nextAppointment } from '../patients/appointments.js';
 import { findPracticeByNumber, type Practice } from '../practices/store.js';
 import { parseEntry } from '../verification/entry.js';
@@ -154,15 +153,15 @@ async function verifyOutcome(services: Services, state: CallState, nodeId: strin
   if (digits === '') return { kind: 'verify', node: nodeId, outcome: 'timeout' };
   const caller = normaliseE164(p.From);
   if (!caller) return { kind: 'verify', node: nodeId, outcome: 'no_caller_id' };
-  const phoneIndex = blindIndex(services.keyring.indexKey, PHONE_INDEX, caller);
-  if (await isLockedOut(services.redis, phoneIndex, now)) return { kind: 'verify', node: nodeId, outcome: 'locked' };
+  const callerIndex = phoneIndex(services.keyring, caller);
+  if (await isLockedOut(services.redis, callerIndex, now)) return { kind: 'verify', node: nodeId, outcome: 'locked' };
   const entry = parseEntry(digits, n.method, now);
   const patientId = entry.kind === 'invalid' ? null : await matchPatient(services.db, services.keyring, state.practiceId, caller, entry);
   if (patientId) {
-    await clearFailures(services.redis, phoneIndex);
+    await clearFailures(services.redis, callerIndex);
     return { kind: 'verify', node: nodeId, outcome: 'match', patientId };
   }
-  const lockedNow = await recordFailure(services.redis, phoneIndex, now);
+  const lockedNow = await recordFailure(services.redis, callerIndex, now);
   return { kind: 'verify', node: nodeId, outcome: entry.kind === 'invalid' ? 'invalid' : 'no_match', lockedNow };
 }
 
@@ -288,7 +287,7 @@ async function flowWebhook(services: Services, req: FlowRequest, p: VoiceWebhook
         callSid: p.CallSid,
         practiceId,
         direction: p.Direction ?? 'inbound',
-        fromIndex: from ? blindIndex(services.keyring.indexKey, PHONE_INDEX, from) : null,
+        fromIndex: from ? phoneIndex(services.keyring, from) : null,
         toNumber: practiceId ? p.To : null,
         status: p.CallStatus ?? 'in-progress',
         key,

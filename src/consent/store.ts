@@ -1,10 +1,10 @@
 import { sql } from 'kysely';
 import type { Db } from '../adapters/postgres.js';
 import type { ConsentChannel, DropVendor } from '../adapters/db-schema.js';
-import { blindIndex, type Keyring } from '../adapters/keyring.js';
+import type { Keyring } from '../adapters/keyring.js';
 import { AuditAction } from '../audit/events.js';
 import type { AuditWriter } from '../audit/store.js';
-import { PHONE_INDEX } from '../patients/store.js';
+import { phoneIndex } from '../patients/store.js';
 import type { ConsentEntry, ConsentInputType, ConsentState, OptOutSource } from './consent.js';
 
 /** Queries of the consent registry, the opt-out list and vendor BAAs. */
@@ -153,9 +153,6 @@ export async function currentConsents(db: Db, practiceId: string, patientIds: re
 // Opt-outs
 // ---------------------------------------------------------------------------
 
-export function phoneIndexOf(keyring: Keyring, phone: string): string {
-  return blindIndex(keyring.indexKey, PHONE_INDEX, phone);
-}
 
 /**
  * Records that a number opted out of the practice's drops (idempotent), and appends a revocation
@@ -168,14 +165,14 @@ export async function recordOptOut(
   audit: AuditWriter,
   input: { practiceId: string; phone: string; source: OptOutSource; recordedBy: string },
 ): Promise<'recorded' | 'already'> {
-  const phoneIndex = phoneIndexOf(keyring, input.phone);
+  const index = phoneIndex(keyring, input.phone);
   const inserted = await db
     .insertInto('opt_outs')
-    .values({ practice_id: input.practiceId, phone_index: phoneIndex, source: input.source, recorded_by: input.recordedBy })
+    .values({ practice_id: input.practiceId, phone_index: index, source: input.source, recorded_by: input.recordedBy })
     .onConflict((oc) => oc.columns(['practice_id', 'phone_index']).doNothing())
     .returning('created_at')
     .executeTakeFirst();
-  const patients = await db.selectFrom('patients').select('id').where('practice_id', '=', input.practiceId).where('phone_index', '=', phoneIndex).execute();
+  const patients = await db.selectFrom('patients').select('id').where('practice_id', '=', input.practiceId).where('phone_index', '=', index).execute();
   const channels: ConsentChannel[] = input.source === 'sms_stop' ? ['rvm', 'sms'] : ['rvm'];
   const revocations = [];
   for (const channel of channels) {
@@ -205,7 +202,7 @@ export async function recordOptOut(
 }
 
 export async function isOptedOut(db: Db, keyring: Keyring, practiceId: string, phone: string): Promise<boolean> {
-  const row = await db.selectFrom('opt_outs').select('phone_index').where('practice_id', '=', practiceId).where('phone_index', '=', phoneIndexOf(keyring, phone)).executeTakeFirst();
+  const row = await db.selectFrom('opt_outs').select('phone_index').where('practice_id', '=', practiceId).where('phone_index', '=', phoneIndex(keyring, phone)).executeTakeFirst();
   return row !== undefined;
 }
 

@@ -1,8 +1,7 @@
 import type { Services } from '../services.js';
 import { AuditAction } from '../audit/events.js';
 import { getPractice } from '../practices/store.js';
-import { blindIndex } from '../adapters/keyring.js';
-import { firstNameOf, PHONE_INDEX, phoneOf } from '../patients/store.js';
+import { firstNameOf, phoneIndex, phoneOf } from '../patients/store.js';
 import { loadCall, setWhisperOutcome } from '../calls/state-store.js';
 import type { VoiceWebhook } from '../calls/twilio-params.js';
 import { whisperAnswer, whisperTwiml } from './whisper.js';
@@ -52,7 +51,7 @@ async function parentCallbackNumber(services: Services, parentCallSid: string, p
   const parent = await services.db.selectFrom('calls').select(['from_index', 'practice_id']).where('call_sid', '=', parentCallSid).executeTakeFirst();
   if (!parent?.from_index || parent.practice_id !== practiceId) return null;
   const phone = await phoneOf(services.db, services.keyring, practiceId, patientId);
-  if (!phone || blindIndex(services.keyring.indexKey, PHONE_INDEX, phone) !== parent.from_index) return null;
+  if (!phone || phoneIndex(services.keyring, phone) !== parent.from_index) return null;
   return phone;
 }
 

@@ -4,6 +4,11 @@ import { blindIndex, decryptField, encryptField, type Keyring } from '../adapter
 /** Blind-index purpose for caller phone numbers (E.164). */
 export const PHONE_INDEX = 'phone-e164';
 
+/** The blind index of a phone number (E.164): the only form in which numbers are looked up. */
+export function phoneIndex(k: Keyring, e164: string): string {
+  return blindIndex(k.indexKey, PHONE_INDEX, e164);
+}
+
 /** Keyed hash of a PIN, salted by the patient's id: useless without the index key. */
 export function pinHash(k: Keyring, patientId: string, pin: string): string {
   return blindIndex(k.indexKey, `pin:${patientId}`, pin);
@@ -31,7 +36,7 @@ export async function createPatient(db: Db, keyring: Keyring, p: NewPatient): Pr
     .values({
       id,
       practice_id: p.practiceId,
-      phone_index: blindIndex(keyring.indexKey, PHONE_INDEX, p.phone),
+      phone_index: phoneIndex(keyring, p.phone),
       first_name_enc: p.firstName ? await encryptField(keyring, p.firstName, ctx('first_name')) : null,
       last_name_enc: p.lastName ? await encryptField(keyring, p.lastName, ctx('last_name')) : null,
       dob_enc: await encryptField(keyring, p.dateOfBirth, ctx('dob')),
@@ -44,12 +49,18 @@ export async function createPatient(db: Db, keyring: Keyring, p: NewPatient): Pr
   return id;
 }
 
+/** The practice's patients with this number, oldest first. */
+export async function patientIdsByPhone(db: Db, keyring: Keyring, practiceId: string, phone: string): Promise<string[]> {
+  const rows = await db.selectFrom('patients').select('id').where('practice_id', '=', practiceId).where('phone_index', '=', phoneIndex(keyring, phone)).orderBy('created_at').execute();
+  return rows.map((r) => r.id);
+}
+
 export async function countPatientsByPhone(db: Db, keyring: Keyring, practiceId: string, phone: string): Promise<number> {
   const row = await db
     .selectFrom('patients')
     .select((eb) => eb.fn.countAll<string>().as('n'))
     .where('practice_id', '=', practiceId)
-    .where('phone_index', '=', blindIndex(keyring.indexKey, PHONE_INDEX, phone))
+    .where('phone_index', '=', phoneIndex(keyring, phone))
     .executeTakeFirstOrThrow();
   return Number(row.n);
 }

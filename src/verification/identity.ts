@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Db } from '../adapters/postgres.js';
-import { blindIndex, decryptField, type Keyring } from '../adapters/keyring.js';
-import { PHONE_INDEX, pinHash } from '../patients/store.js';
+import { decryptField, type Keyring } from '../adapters/keyring.js';
+import { phoneIndex, pinHash } from '../patients/store.js';
 import type { Entry } from './entry.js';
 
 function sameHex(a: string, b: string): boolean {
@@ -20,7 +20,7 @@ export async function matchPatient(db: Db, k: Keyring, practiceId: string, calle
     .selectFrom('patients')
     .select(['id', 'dob_enc', 'pin_hash'])
     .where('practice_id', '=', practiceId)
-    .where('phone_index', '=', blindIndex(k.indexKey, PHONE_INDEX, callerE164))
+    .where('phone_index', '=', phoneIndex(k, callerE164))
     .limit(20)
     .execute();
   for (const c of candidates) {

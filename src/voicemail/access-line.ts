@@ -1,13 +1,13 @@
 import { timingSafeEqual } from 'node:crypto';
 import twilio from 'twilio';
 import { z } from 'zod';
-import { blindIndex, type Keyring } from '../adapters/keyring.js';
+import { type Keyring } from '../adapters/keyring.js';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
 import { EMERGENCY_DISCLAIMER, unknownNumber, type StepEvent } from '../calls/fail-safe.js';
 import { recordCallEvent } from '../calls/records.js';
 import { normaliseE164, type VoiceWebhook } from '../calls/twilio-params.js';
 import { acknowledgePageByKeypad, type KeypadAckResult } from '../oncall/paging.js';
-import { PHONE_INDEX, pinHash } from '../patients/store.js';
+import { phoneIndex, pinHash } from '../patients/store.js';
 import { findPracticeByNumber } from '../practices/store.js';
 import type { Services } from '../services.js';
 import { clearFailures, isLockedOut, recordFailure } from '../verification/lockout.js';
@@ -328,8 +328,8 @@ async function checkPin(services: Services, practiceId: string, p: VoiceWebhook,
   if (digits === '' || digits === 'timeout') return { kind: 'timeout' };
   const caller = normaliseE164(p.From);
   if (!caller) return { kind: 'no_match', reason: 'no_caller_id', lockedNow: false };
-  const phoneIndex = blindIndex(services.keyring.indexKey, PHONE_INDEX, caller);
-  if (await isLockedOut(services.redis, phoneIndex, now)) return { kind: 'locked' };
+  const callerIndex = phoneIndex(services.keyring, caller);
+  if (await isLockedOut(services.redis, callerIndex, now)) return { kind: 'locked' };
   const providers = await services.db
     .selectFrom('providers')
     .select(['id', 'pin_hash'])
@@ -345,10 +345,10 @@ async function checkPin(services: Services, practiceId: string, p: VoiceWebhook,
     if (ok && match === null) match = provider.id;
   }
   if (match) {
-    await clearFailures(services.redis, phoneIndex);
+    await clearFailures(services.redis, callerIndex);
     return { kind: 'match', providerId: match, urgent: await pendingUrgentIds(services.db, practiceId) };
   }
-  const lockedNow = await recordFailure(services.redis, phoneIndex, now);
+  const lockedNow = await recordFailure(services.redis, callerIndex, now);
   return { kind: 'no_match', reason: providers.length === 0 ? 'not_provider' : valid ? 'wrong_pin' : 'invalid', lockedNow };
 }
 
@@ -398,7 +398,7 @@ export async function handleAccessIncoming(services: Services, p: VoiceWebhook):
         callSid: p.CallSid,
         practiceId: practice.id,
         direction: p.Direction ?? 'inbound',
-        fromIndex: from ? blindIndex(services.keyring.indexKey, PHONE_INDEX, from) : null,
+        fromIndex: from ? phoneIndex(services.keyring, from) : null,
         toNumber: p.To,
         status: p.CallStatus ?? 'ringing',
         key: 'access',
