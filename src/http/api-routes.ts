@@ -10,6 +10,7 @@ import { practiceRouter } from './practice-routes.js';
 import { oncallRouter } from './oncall-routes.js';
 import { voicemailRouter } from './voicemail-routes.js';
 import { rvmRouter } from './rvm-routes.js';
+import { badRequest } from './responses.js';
 
 const CallSid = z.string().regex(/^CA[0-9a-f]{32}$/);
 const AuditQuery = z.object({
@@ -18,10 +19,6 @@ const AuditQuery = z.object({
   callSid: CallSid.optional(),
   limit: z.coerce.number().int().min(1).max(5000).default(1000),
 });
-
-function badRequest(res: express.Response, message: string): void {
-  res.status(400).json({ error: 'bad_request', message });
-}
 
 export function apiRouter(services: Services): express.Router {
   const router = express.Router();

@@ -39,6 +39,7 @@ import {
   type StoreResult,
 } from '../oncall/store.js';
 import { permit, principalOf } from './api-auth.js';
+import { badRequest, notFound } from './responses.js';
 
 /**
  * On-call administration under /api/oncall: providers, schedules and overrides, escalation
@@ -88,14 +89,6 @@ function problems(err: z.ZodError): string {
       return path ? `${path}: ${message}` : message;
     })
     .join('; ');
-}
-
-function badRequest(res: express.Response, message: string): void {
-  res.status(400).json({ error: 'bad_request', message });
-}
-
-function notFound(res: express.Response): void {
-  res.status(404).json({ error: 'not_found' });
 }
 
 /** Sends 404 or 400 for a failed store write; returns the value otherwise. */

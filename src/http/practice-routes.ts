@@ -7,6 +7,7 @@ import { E164Schema, HolidaysSchema, TimeZoneSchema, WeeklyHoursSchema } from '.
 import { getPractice, listPracticeNumbers, removePracticeNumber, updatePractice, upsertPracticeNumber } from '../practices/store.js';
 import { permit, principalOf } from './api-auth.js';
 import { invalidatePracticeCache } from '../calls/voice-service.js';
+import { badRequest, zodProblems } from './responses.js';
 
 const Uuid = z.string().uuid();
 
@@ -33,14 +34,6 @@ export const PracticePatchSchema = z
   .partial()
   .refine((p) => Object.keys(p).length > 0, { message: 'nothing to change' });
 
-function problems(err: z.ZodError): string {
-  return err.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
-}
-
-function badRequest(res: express.Response, message: string): void {
-  res.status(400).json({ error: 'bad_request', message });
-}
-
 /** Practice settings and phone numbers, managed by the practice's admins. */
 export function practiceRouter(services: Services): express.Router {
   const router = express.Router();
@@ -64,7 +57,7 @@ export function practiceRouter(services: Services): express.Router {
     if (!id.success) return badRequest(res, 'practiceId must be a UUID');
     if (!(await permit(services, req, res, ['admin'], id.data, id.data))) return;
     const patch = PracticePatchSchema.safeParse(req.body);
-    if (!patch.success) return badRequest(res, problems(patch.error));
+    if (!patch.success) return badRequest(res, zodProblems(patch.error));
     const access = patch.data.accessNumber;
     if (access && !(await listPracticeNumbers(services.db, id.data)).some((n) => n.e164 === access)) {
       return badRequest(res, "accessNumber: must be one of the practice's numbers; add it first with PUT /api/practices/{id}/numbers/{e164}");
@@ -89,7 +82,7 @@ export function practiceRouter(services: Services): express.Router {
     if (!number.success) return badRequest(res, 'the number must be E.164, such as +12025550100 (URL-encode the +)');
     if (!(await permit(services, req, res, ['admin'], id.data, id.data))) return;
     const body = z.strictObject({ flowId: z.string().min(1).max(60) }).safeParse(req.body ?? {});
-    if (!body.success) return badRequest(res, problems(body.error));
+    if (!body.success) return badRequest(res, zodProblems(body.error));
     if (!services.flows.has(body.data.flowId)) {
       return badRequest(res, `flowId: no flow "${body.data.flowId}"; known: ${[...services.flows.keys()].join(', ')}`);
     }

@@ -4,14 +4,13 @@ import type { Services } from '../services.js';
 import type { ApiRole } from '../auth/api-keys.js';
 import { permit, principalOf } from './api-auth.js';
 import { E164Schema, TimeZoneSchema } from '../practices/settings.js';
-import { createPatient } from '../patients/store.js';
+import { createPatient, patientIdsByPhone } from '../patients/store.js';
 import { AuditAction } from '../audit/events.js';
 import { ConsentInput, DisclosureInput, VendorBaaInput } from '../consent/consent.js';
 import {
   consentHistory,
   countOptOuts,
   isOptedOut,
-  phoneIndexOf,
   listDisclosures,
   listVendorBaas,
   recordConsent,
@@ -36,6 +35,7 @@ import {
 } from '../rvm/campaigns.js';
 import { handleVendorWebhook } from '../rvm/drop-service.js';
 import { RVM_SIGNATURE_HEADER } from '../rvm/providers/http-provider.js';
+import { badRequest, zodProblems } from './responses.js';
 
 /**
  * Admin API of the ringless-voicemail domain: patients (to address drops), consent and its
@@ -46,14 +46,6 @@ import { RVM_SIGNATURE_HEADER } from '../rvm/providers/http-provider.js';
 const Uuid = z.string().uuid();
 const WRITE: readonly ApiRole[] = ['admin', 'staff'];
 const READ: readonly ApiRole[] = ['admin', 'staff', 'auditor'];
-
-function problems(err: z.ZodError): string {
-  return err.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
-}
-
-function badRequest(res: express.Response, message: string): void {
-  res.status(400).json({ error: 'bad_request', message });
-}
 
 function fail(res: express.Response, r: { status: number; message: string }): void {
   res.status(r.status).json({ error: r.status === 404 ? 'not_found' : r.status === 409 ? 'conflict' : 'bad_request', message: r.message });
@@ -95,7 +87,7 @@ export function rvmRouter(services: Services): express.Router {
     const practiceId = principalOf(res).practiceId;
     if (!(await permit(services, req, res, WRITE, practiceId))) return;
     const body = PatientInput.safeParse(req.body);
-    if (!body.success) return badRequest(res, problems(body.error));
+    if (!body.success) return badRequest(res, zodProblems(body.error));
     const id = await createPatient(services.db, services.keyring, { practiceId, ...body.data });
     await services.audit({ action: AuditAction.AdminPatientCreated, actor: actorOf(res), practiceId, subjectId: id, details: { fields: Object.keys(body.data).sort() } });
     res.status(201).json({ id });
@@ -106,15 +98,8 @@ export function rvmRouter(services: Services): express.Router {
     const practiceId = principalOf(res).practiceId;
     if (!(await permit(services, req, res, WRITE, practiceId))) return;
     const body = z.strictObject({ phone: E164Schema }).safeParse(req.body);
-    if (!body.success) return badRequest(res, problems(body.error));
-    const rows = await services.db
-      .selectFrom('patients')
-      .select('id')
-      .where('practice_id', '=', practiceId)
-      .where('phone_index', '=', phoneIndexOf(services.keyring, body.data.phone))
-      .orderBy('created_at')
-      .execute();
-    res.json({ patientIds: rows.map((r) => r.id) });
+    if (!body.success) return badRequest(res, zodProblems(body.error));
+    res.json({ patientIds: await patientIdsByPhone(services.db, services.keyring, practiceId, body.data.phone) });
   });
 
   // --- Consent ----------------------------------------------------------------
@@ -128,7 +113,7 @@ export function rvmRouter(services: Services): express.Router {
     const practiceId = principalOf(res).practiceId;
     if (!(await permit(services, req, res, ['admin'], practiceId))) return;
     const body = DisclosureInput.safeParse(req.body);
-    if (!body.success) return badRequest(res, problems(body.error));
+    if (!body.success) return badRequest(res, zodProblems(body.error));
     const r = await recordDisclosure(services.db, services.audit, practiceId, body.data, actorOf(res));
     if (!r.ok) return fail(res, r);
     res.status(201).json(r.value);
@@ -150,7 +135,7 @@ export function rvmRouter(services: Services): express.Router {
     const practiceId = principalOf(res).practiceId;
     if (!(await permit(services, req, res, WRITE, practiceId, id.data))) return;
     const body = ConsentInput.safeParse(req.body);
-    if (!body.success) return badRequest(res, problems(body.error));
+    if (!body.success) return badRequest(res, zodProblems(body.error));
     const r = await recordConsent(services.db, services.audit, { practiceId, patientId: id.data, consent: body.data, recordedBy: actorOf(res) });
     if (!r.ok) return fail(res, r);
     res.status(201).json(r.value);
@@ -161,7 +146,7 @@ export function rvmRouter(services: Services): express.Router {
     const practiceId = principalOf(res).practiceId;
     if (!(await permit(services, req, res, WRITE, practiceId))) return;
     const body = z.strictObject({ phone: E164Schema }).safeParse(req.body);
-    if (!body.success) return badRequest(res, problems(body.error));
+    if (!body.success) return badRequest(res, zodProblems(body.error));
     const source = principalOf(res).role === 'staff' ? 'staff' : 'api';
     const result = await recordOptOut(services.db, services.keyring, services.audit, { practiceId, phone: body.data.phone, source, recordedBy: actorOf(res) });
     res.status(result === 'recorded' ? 201 : 200).json({ result });
@@ -171,7 +156,7 @@ export function rvmRouter(services: Services): express.Router {
     const practiceId = principalOf(res).practiceId;
     if (!(await permit(services, req, res, READ, practiceId))) return;
     const body = z.strictObject({ phone: E164Schema }).safeParse(req.body);
-    if (!body.success) return badRequest(res, problems(body.error));
+    if (!body.success) return badRequest(res, zodProblems(body.error));
     res.json({ optedOut: await isOptedOut(services.db, services.keyring, practiceId, body.data.phone) });
   });
 
@@ -192,7 +177,7 @@ export function rvmRouter(services: Services): express.Router {
     const practiceId = principalOf(res).practiceId;
     if (!(await permit(services, req, res, ['admin'], practiceId))) return;
     const body = VendorBaaInput.safeParse(req.body);
-    if (!body.success) return badRequest(res, problems(body.error));
+    if (!body.success) return badRequest(res, zodProblems(body.error));
     const r = await recordVendorBaa(services.db, services.audit, practiceId, body.data, actorOf(res));
     if (!r.ok) return fail(res, r);
     res.status(201).json(r.value);
@@ -209,7 +194,7 @@ export function rvmRouter(services: Services): express.Router {
     const practiceId = principalOf(res).practiceId;
     if (!(await permit(services, req, res, ['admin'], practiceId))) return;
     const body = TemplateInput.safeParse(req.body);
-    if (!body.success) return badRequest(res, problems(body.error));
+    if (!body.success) return badRequest(res, zodProblems(body.error));
     const r = await createPracticeTemplate(services.db, services.audit, { practiceId, ...body.data, createdBy: actorOf(res) });
     if (!r.ok) {
       return void res.status(400).json({
@@ -232,7 +217,7 @@ export function rvmRouter(services: Services): express.Router {
     const practiceId = principalOf(res).practiceId;
     if (!(await permit(services, req, res, ['admin'], practiceId))) return;
     const body = CampaignInputSchema.safeParse(req.body);
-    if (!body.success) return badRequest(res, problems(body.error));
+    if (!body.success) return badRequest(res, zodProblems(body.error));
     const { patientIds, ...input } = body.data;
     const created = await createCampaign(services, { ...input, practiceId, createdBy: actorOf(res) });
     if (!created.ok) return fail(res, created);
@@ -260,7 +245,7 @@ export function rvmRouter(services: Services): express.Router {
         offset: z.coerce.number().int().min(0).default(0),
       })
       .safeParse(req.query);
-    if (!q.success) return badRequest(res, problems(q.error));
+    if (!q.success) return badRequest(res, zodProblems(q.error));
     const practiceId = principalOf(res).practiceId;
     if (!(await permit(services, req, res, READ, practiceId, id.data))) return;
     if (!(await campaignOf(services.db, practiceId, id.data))) return void res.status(404).json({ error: 'not_found' });
@@ -297,7 +282,7 @@ export function rvmRouter(services: Services): express.Router {
       ids = parsed.value;
     } else {
       const body = z.strictObject({ patientIds: z.array(z.string().max(64)).min(1).max(200_000) }).safeParse(req.body);
-      if (!body.success) return badRequest(res, `${problems(body.error)} (or send text/csv with a patient_id column)`);
+      if (!body.success) return badRequest(res, `${zodProblems(body.error)} (or send text/csv with a patient_id column)`);
       ids = body.data.patientIds;
     }
     const r = await addRecipients(services, practiceId, id.data, ids, actorOf(res));

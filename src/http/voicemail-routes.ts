@@ -15,6 +15,7 @@ import {
   streamVoicemail,
 } from '../voicemail/playback.js';
 import { permit, principalOf } from './api-auth.js';
+import { badRequest, notFound } from './responses.js';
 
 const Uuid = z.string().uuid();
 const ListQuery = z.strictObject({
@@ -24,14 +25,6 @@ const ListQuery = z.strictObject({
   to: z.coerce.date().optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
-
-function badRequest(res: express.Response, message: string): void {
-  res.status(400).json({ error: 'bad_request', message });
-}
-
-function notFound(res: express.Response): void {
-  res.status(404).json({ error: 'not_found' });
-}
 
 /** Voicemails of the key's practice: metadata, listening, acknowledgement, the dead-letter list. */
 export function voicemailRouter(services: Services): express.Router {

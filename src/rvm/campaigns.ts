@@ -81,16 +81,24 @@ export function callbackLine(numbers: readonly PracticeNumber[]): string | null 
   return numbers.find((n) => n.flowId === DROP_CALLBACK_FLOW)?.e164 ?? null;
 }
 
+export type CampaignMessage =
+  | { ok: true; text: string; seconds: number; callerId: string; audioUrl?: string }
+  | { ok: false; reason: 'no_campaign' | 'template_invalid' | 'no_caller_id' | 'audio_mismatch' };
+
 /** The rendered, PHI-checked message of a campaign, and the line it comes from. */
-export async function campaignMessage(
-  services: Services,
-  campaignId: string,
-): Promise<
-  { ok: true; text: string; seconds: number; callerId: string; audioUrl?: string } | { ok: false; reason: 'no_campaign' | 'template_invalid' | 'no_caller_id' | 'audio_mismatch' }
-> {
+export async function campaignMessage(services: Services, campaignId: string): Promise<CampaignMessage> {
   const campaign = await services.db.selectFrom('campaigns').select(['practice_id', 'template_id', 'template_params', 'audio_file']).where('id', '=', campaignId).executeTakeFirst();
   const practice = campaign ? await getPractice(services.db, campaign.practice_id) : null;
   if (!campaign || !practice) return { ok: false, reason: 'no_campaign' };
+  return messageFor(services, campaign, practice);
+}
+
+/** `campaignMessage` for a campaign and practice already loaded (the drop worker has both). */
+export async function messageFor(
+  services: Services,
+  campaign: { template_id: string; template_params: Partial<Record<TemplatePlaceholder, string>>; audio_file: string | null },
+  practice: Practice,
+): Promise<CampaignMessage> {
   const rendered = await renderFor(services.db, practice, campaign.template_id, campaign.template_params);
   if (!rendered.ok) return { ok: false, reason: rendered.reason };
   if (campaign.audio_file) {

@@ -6,7 +6,7 @@ import { getPractice } from '../practices/store.js';
 import { phoneOf } from '../patients/store.js';
 import { hasVendorBaa } from '../consent/store.js';
 import { reserveSlot } from './rate-limit.js';
-import { campaignMessage, completeIfDone, dropJobId, loadFacts, type DropJobData } from './campaigns.js';
+import { completeIfDone, messageFor, dropJobId, loadFacts, type DropJobData } from './campaigns.js';
 import { decide } from './eligibility.js';
 import { createDropProvider } from './providers/index.js';
 import { DropProviderError } from './types.js';
@@ -114,7 +114,7 @@ export async function processDropJob(services: Services, data: DropJobData, last
     await finishDrop(services, drop.id, 'failed', 'no_vendor_baa', ['queued']);
     return 'failed';
   }
-  const message = await campaignMessage(services, campaign.id);
+  const message = await messageFor(services, campaign, practice);
   if (!message.ok) {
     await finishDrop(services, drop.id, 'failed', message.reason, ['queued']);
     return 'failed';
