@@ -22,18 +22,11 @@ import {
 } from '../src/adapters/storage.js';
 import { startKmsDouble, type KmsDouble } from './support/kms-double.js';
 import { S3_DOUBLE_CREDENTIALS, startS3Double, type S3Double } from './support/s3-double.js';
+import { randomWav } from './support/wav.js';
 
 const MiB = 1024 * 1024;
 const CONTEXT = { purpose: 'voicemail-recording', recordingId: 'rec-0001', practiceId: 'prac-01' };
 
-/** A "WAV": RIFF....WAVE header then random bytes. */
-function fakeWav(size: number): Buffer {
-  const buf = randomBytes(size);
-  buf.write('RIFF', 0, 'ascii');
-  buf.writeUInt32LE(size - 8, 4);
-  buf.write('WAVEfmt ', 8, 'ascii');
-  return buf;
-}
 
 /** Streams a buffer in 64 KiB chunks (Readable.from(buffer) would send it as one chunk). */
 function chunked(buf: Buffer, size = 64 * 1024): Readable {
@@ -130,7 +123,7 @@ describe('envelope encryption (local keyring)', () => {
   let k: Keyring;
   let storage: Storage;
   let config: Config;
-  const wav = fakeWav(5 * MiB);
+  const wav = randomWav(5 * MiB - 44);
   let sealed: { ciphertext: Buffer; digest: string; bytes: number };
 
   beforeAll(async () => {
@@ -284,7 +277,7 @@ describe('envelope encryption (KMS keyring against a loopback KMS)', () => {
   });
 
   it('round-trips, with a data key generated and unwrapped by KMS', async () => {
-    const wav = fakeWav(MiB + 123);
+    const wav = randomWav(MiB + 123 - 44);
     kms.calls.length = 0;
     const sealed = await encryptBuffer(k, CONTEXT, wav);
     expect(kms.calls.map((c) => c.target)).toEqual(['TrentService.GenerateDataKey']);
@@ -312,7 +305,7 @@ describe('envelope encryption (KMS keyring against a loopback KMS)', () => {
     try {
       const key = 'recordings/kms-down.enc';
       const enc = encryptingStream(k, CONTEXT);
-      chunked(fakeWav(2 * MiB)).pipe(enc.stream);
+      chunked(randomWav(2 * MiB - 44)).pipe(enc.stream);
       await expect(storage.put(key, enc.stream)).rejects.toThrow();
       expect(await storage.head(key)).toBeNull();
       const left = await readdir(path.join(config.dataDir, 'recordings', 'recordings')).catch(() => []);

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +6,8 @@ import { verifyChain } from '../src/audit/store.js';
 import { CallSimulator, formatTranscript } from '../src/simulator/simulator.js';
 import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
+import { until } from './support/until.js';
+import { randomWav } from './support/wav.js';
 
 /**
  * The issue's "done means", end to end: a simulated call leaves a voicemail; the pipeline
@@ -16,34 +17,6 @@ import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js
 
 const PATIENT = '+12025550123';
 const PRACTICE = '+12025550100';
-
-function wav(seconds: number): Buffer {
-  const data = randomBytes(seconds * 16_000);
-  const header = Buffer.alloc(44);
-  header.write('RIFF', 0);
-  header.writeUInt32LE(36 + data.length, 4);
-  header.write('WAVEfmt ', 8);
-  header.writeUInt32LE(16, 16);
-  header.writeUInt16LE(1, 20);
-  header.writeUInt16LE(1, 22);
-  header.writeUInt32LE(8000, 24);
-  header.writeUInt32LE(16_000, 28);
-  header.writeUInt16LE(2, 32);
-  header.writeUInt16LE(16, 34);
-  header.write('data', 36);
-  header.writeUInt32LE(data.length, 40);
-  return Buffer.concat([header, data]);
-}
-
-async function until<T>(fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('a voicemail from call to playback', () => {
   let h: Harness;
@@ -67,7 +40,7 @@ describe('a voicemail from call to playback', () => {
       accountSid: TEST_ACCOUNT_SID,
       twilioApiBaseUrl: double.baseUrl,
       onRecording: ({ recordingSid, callSid, seconds }) => {
-        const bytes = wav(seconds);
+        const bytes = randomWav(seconds * 16_000);
         media.set(recordingSid, bytes);
         double.addRecording({ sid: recordingSid, callSid, bytes });
       },
@@ -80,7 +53,7 @@ describe('a voicemail from call to playback', () => {
     if (!plaintext) throw new Error('no recording was made');
 
     // Stored encrypted and verified; Twilio's copy deleted only after that.
-    const v = await until(async () => {
+    const v = await until('the voicemail complete and announced', async () => {
       const row = await h.services.db.selectFrom('voicemails').selectAll().where('recording_sid', '=', recordingSid).executeTakeFirst();
       return row?.state === 'complete' && row.notified_at ? row : undefined;
     });
@@ -110,7 +83,7 @@ describe('a voicemail from call to playback', () => {
     expect(Buffer.from(await audio.arrayBuffer()).equals(plaintext.subarray(100, 1100))).toBe(true);
 
     // Every step in the audit log, in order, and the chain intact.
-    const trail = await until(async () => {
+    const trail = await until('the playback completed audit', async () => {
       const rows = await h.services.db
         .selectFrom('audit_log')
         .select(['action', 'actor', 'subject_id', 'details'])

@@ -22,6 +22,8 @@ import { DEFAULT_TEST_NOW, startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
 import { S3_DOUBLE_CREDENTIALS, startS3Double } from './support/s3-double.js';
 import { startKmsDouble } from './support/kms-double.js';
+import { until } from './support/until.js';
+import { randomWav } from './support/wav.js';
 
 /**
  * The voicemail pipeline end to end: a simulated call leaves a message, the recording callback
@@ -33,35 +35,8 @@ const PATIENT = '+12025550123';
 const PRACTICE = '+12025550100';
 const ACCESS_NUMBER = '+12025550103';
 
-/** A short WAV: a RIFF header and random 8 kHz 16-bit mono samples. */
-function wav(seconds: number): Buffer {
-  const data = randomBytes(Math.max(1, seconds) * 16_000);
-  const header = Buffer.alloc(44);
-  header.write('RIFF', 0);
-  header.writeUInt32LE(36 + data.length, 4);
-  header.write('WAVEfmt ', 8);
-  header.writeUInt32LE(16, 16);
-  header.writeUInt16LE(1, 20);
-  header.writeUInt16LE(1, 22);
-  header.writeUInt32LE(8000, 24);
-  header.writeUInt32LE(16_000, 28);
-  header.writeUInt16LE(2, 32);
-  header.writeUInt16LE(16, 34);
-  header.write('data', 36);
-  header.writeUInt32LE(data.length, 40);
-  return Buffer.concat([header, data]);
-}
-
-async function until<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, ms = 20_000, onPoll?: () => Promise<void>): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 150));
-    await onPoll?.();
-  }
-}
+/** Bytes of a second of 8 kHz 16-bit mono audio. */
+const SECOND = 16_000;
 
 interface Rig {
   h: Harness;
@@ -84,7 +59,7 @@ async function rig(name: string, env: Record<string, string> = {}, opts: { media
     accountSid: TEST_ACCOUNT_SID,
     twilioApiBaseUrl: double.baseUrl,
     onRecording: ({ recordingSid, callSid, seconds }) => {
-      const bytes = wav(seconds);
+      const bytes = randomWav(Math.max(1, seconds) * SECOND);
       media.set(recordingSid, bytes);
       double.addRecording({ sid: recordingSid, callSid, bytes, ready: settings.mediaReady });
     },
@@ -100,6 +75,7 @@ async function kick(r: Rig, recordingSid: string): Promise<void> {
 
 async function stateOf(r: Rig, recordingSid: string, state: string, ms = 30_000) {
   return until(
+    `the voicemail ${state}`,
     async () => {
       const row = await voicemailOf(r, recordingSid);
       return row?.state === state ? row : undefined;
@@ -112,7 +88,7 @@ async function stateOf(r: Rig, recordingSid: string, state: string, ms = 30_000)
 /** An urgent voicemail nobody was paged for: a recording the callback never reported, found by the reconciler. */
 async function urgentViaReconciler(r: Rig): Promise<{ recordingSid: string; callSid: string; bytes: Buffer }> {
   const result = await r.sim.placeCall({ from: PATIENT, to: PRACTICE, digits: ['1', '2'], hangupAfterSteps: 2 });
-  const bytes = wav(2);
+  const bytes = randomWav(2 * SECOND);
   const recordingSid = r.double.addRecording({ callSid: result.callSid, bytes });
   r.media.set(recordingSid, bytes);
   await reconcileRecordings(r.h.services);
@@ -153,6 +129,24 @@ async function actionsFor(r: Rig, voicemailId: string): Promise<string[]> {
   return rows.map((x) => x.action);
 }
 
+/** The voicemail's job, once BullMQ has filed it as completed. */
+async function jobCompleted(r: Rig, recordingSid: string) {
+  return until('the job completed', async () => {
+    const job = await r.h.services.queues.voicemail.getJob(voicemailJobId(recordingSid));
+    return job && (await job.getState()) === 'completed' ? job : undefined;
+  });
+}
+
+/** Leaves a message whose recording is not ready at the double (404 on fetch) until the test says so; later recordings are ready again. */
+async function leaveMessageMediaNotReady(r: Rig): Promise<string> {
+  r.settings.mediaReady = false;
+  try {
+    return (await leaveMessage(r)).recordingSid;
+  } finally {
+    r.settings.mediaReady = true;
+  }
+}
+
 function requestIndex(r: Rig, method: string, recordingSid: string): number {
   return r.double.requests.findIndex((q) => q.method === method && q.path.includes(recordingSid));
 }
@@ -169,7 +163,7 @@ describe('voicemail on local disk with the local key', () => {
 
   it('a message ends encrypted on disk, verified, then deleted at Twilio, every step audited', async () => {
     const { recordingSid } = await leaveMessage(r);
-    const v = await until(async () => {
+    const v = await until('the voicemail complete', async () => {
       const row = await voicemailOf(r, recordingSid);
       return row?.state === 'complete' ? row : undefined;
     });
@@ -198,10 +192,14 @@ describe('voicemail on local disk with the local key', () => {
     expect(fetched).toBeGreaterThanOrEqual(0);
     expect(deleted).toBeGreaterThan(fetched);
     expect(r.double.recordings.get(recordingSid)?.deleted).toBe(true);
-    const actions = await actionsFor(r, v.id);
+    // The row turns complete just before the deletion's audit row is written.
+    const actions = await until('the twilio_deleted audit', async () => {
+      const a = await actionsFor(r, v.id);
+      return a.includes('voicemail.twilio_deleted') ? a : undefined;
+    });
     expect(actions.indexOf('voicemail.stored')).toBeGreaterThan(actions.indexOf('voicemail.received'));
     expect(actions.indexOf('voicemail.twilio_deleted')).toBeGreaterThan(actions.indexOf('voicemail.stored'));
-    await until(async () => (await actionsFor(r, v.id)).includes('voicemail.notified'));
+    await until('the notified audit', async () => (await actionsFor(r, v.id)).includes('voicemail.notified'));
     // Job payloads carry ids only.
     const job = await r.h.services.queues.voicemail.getJob(`voicemail-${recordingSid}`);
     expect(Object.keys((job?.data ?? {}) as object)).toEqual(['voicemailId']);
@@ -212,7 +210,11 @@ describe('voicemail on local disk with the local key', () => {
     const callback = result.requests.find((q) => q.params.RecordingStatus === 'completed');
     if (!callback?.params.RecordingSid) throw new Error('no callback');
     const sid = callback.params.RecordingSid;
-    await until(async () => (await voicemailOf(r, sid))?.state === 'complete');
+    const done = await until('the voicemail complete', async () => {
+      const row = await voicemailOf(r, sid);
+      return row?.state === 'complete' ? row : undefined;
+    });
+    const finished = await jobCompleted(r, sid);
     const res = await fetch(r.h.baseUrl + callback.path, {
       method: 'POST',
       headers: {
@@ -226,6 +228,11 @@ describe('voicemail on local disk with the local key', () => {
     const rows = await r.h.services.db.selectFrom('voicemails').select('id').where('recording_sid', '=', sid).execute();
     expect(rows).toHaveLength(1);
     expect(r.double.requests.filter((q) => q.method === 'GET' && q.path.includes(sid))).toHaveLength(1);
+    // Its job is not run again: the finished one stays, and the row saw no further attempt.
+    const after = await r.h.services.queues.voicemail.getJob(voicemailJobId(sid));
+    expect(after?.timestamp).toBe(finished.timestamp);
+    expect(await after?.getState()).toBe('completed');
+    expect((await voicemailOf(r, sid))?.attempts).toBe(done.attempts);
   });
 
   it('a RecordingUrl that is not the configured Twilio account is refused; nothing is fetched', async () => {
@@ -255,22 +262,16 @@ describe('voicemail on local disk with the local key', () => {
   });
 
   it('media not ready yet: the attempt is recorded and retried (not dead-lettered), then stored', async () => {
-    r.settings.mediaReady = false;
-    let sid: string;
-    try {
-      sid = (await leaveMessage(r)).recordingSid;
-    } finally {
-      r.settings.mediaReady = true;
-    }
+    const sid = await leaveMessageMediaNotReady(r);
     // The first attempt met a 404: recorded on the row and in the audit log, and a retry waits.
-    const pending = await until(async () => {
+    const pending = await until('the first failed attempt', async () => {
       const row = await voicemailOf(r, sid);
       return row?.last_error ? row : undefined;
     });
     expect(pending.state).toBe('received');
     expect(pending.last_error).toBe('store: twilio fetchRecordingMedia: not_ready 404');
     expect(pending.last_error_transient).toBe(true);
-    const job = await until(async () => {
+    const job = await until('the delayed retry', async () => {
       const j = await r.h.services.queues.voicemail.getJob(voicemailJobId(sid));
       return j && (await j.getState()) === 'delayed' ? j : undefined;
     });
@@ -302,13 +303,13 @@ describe('voicemail on local disk with the local key', () => {
       if (!row || row.state !== 'received') return realGet(key);
       tampered += 1;
       const enc = encryptingStream(r.h.services.keyring, voicemailContext(row));
-      Readable.from([wav(1)]).pipe(enc.stream);
+      Readable.from([randomWav(SECOND)]).pipe(enc.stream);
       return enc.stream as unknown as Readable;
     };
     let sid: string;
     try {
       sid = (await leaveMessage(r)).recordingSid;
-      const failed = await until(async () => {
+      const failed = await until('the failed verification', async () => {
         const row = await voicemailOf(r, sid);
         return row?.last_error ? row : undefined;
       });
@@ -332,17 +333,17 @@ describe('voicemail on local disk with the local key', () => {
     // Whatever the seed says: this practice has no access number set here.
     await updatePractice(r.h.services.db, r.h.services.seeded?.id ?? '', { accessNumber: null });
     const result = await r.sim.placeCall({ from: PATIENT, to: PRACTICE, digits: ['1', '2'], hangupAfterSteps: 2 });
-    const sid = r.double.addRecording({ callSid: result.callSid, bytes: wav(2) });
+    const sid = r.double.addRecording({ callSid: result.callSid, bytes: randomWav(2 * SECOND) });
     expect(await voicemailOf(r, sid)).toBeUndefined();
     const outcome = await reconcileRecordings(r.h.services);
     expect(outcome.queued).toBe(1);
-    const v = await until(async () => {
+    const v = await until('the voicemail complete', async () => {
       const row = await voicemailOf(r, sid);
       return row?.state === 'complete' ? row : undefined;
     });
     // Unknown urgency counts as urgent, and nobody was paged for this call: the on-call doctor gets an SMS.
     expect(v.urgency).toBe('urgent');
-    await until(() => smsFor(r, v.reference_code).length > 0);
+    await until('the SMS', async () => smsFor(r, v.reference_code).length > 0);
     const sms = smsFor(r, v.reference_code)[0];
     // No access number set: the SMS names the access line without a number (never the patient line).
     expect(sms?.form.get('Body')).toBe(`Demo Family Medicine: new urgent voicemail. Ref ${v.reference_code}. Call the provider access line to listen.`);
@@ -366,7 +367,7 @@ describe('voicemail on local disk with the local key', () => {
     try {
       const { recordingSid } = await urgentViaReconciler(r);
       const v = await stateOf(r, recordingSid, 'complete');
-      await until(() => smsFor(r, v.reference_code).length > 0);
+      await until('the SMS', async () => smsFor(r, v.reference_code).length > 0);
       const sms = smsFor(r, v.reference_code)[0];
       expect(sms?.form.get('Body')).toBe(`Demo Family Medicine: new urgent voicemail. Ref ${v.reference_code}. Call 202-555-0103 to listen.`);
       expect(sms?.form.get('From')).toBe(ACCESS_NUMBER);
@@ -391,14 +392,15 @@ describe('voicemail on local disk with the local key', () => {
     try {
       const left = await urgentViaReconciler(r);
       sid = left.recordingSid;
-      const stored = await until(async () => {
+      const stored = await until('the voicemail stored and announced', async () => {
         const row = await voicemailOf(r, sid);
         return row?.state === 'stored' && row.notified_at ? row : undefined;
       });
       id = stored.id;
       // Available while Twilio's copy is still there: announced, listed, playable, offered on the access line.
       expect(smsFor(r, stored.reference_code)).toHaveLength(1);
-      expect(await actionsFor(r, id)).toContain('voicemail.notified');
+      // notified_at is set just before the audit row is written.
+      await until('the notified audit', async () => (await actionsFor(r, id)).includes('voicemail.notified'));
       const list = (await (await api('/api/voicemails?state=stored', provider)).json()) as { voicemails: Array<{ id: string }> };
       expect(list.voicemails.map((x) => x.id)).toContain(id);
       const audio = await api(`/api/voicemails/${id}/audio`, provider);
@@ -408,6 +410,7 @@ describe('voicemail on local disk with the local key', () => {
 
       // Every attempt fails; the last lands in the dead-letter list with the audio safe.
       const dead = await until(
+        'the dead-letter list',
         async () => {
           const row = await voicemailOf(r, sid);
           return row?.dead_letter_reason ? row : undefined;
@@ -422,17 +425,17 @@ describe('voicemail on local disk with the local key', () => {
         expect.objectContaining({ id, reason: 'twilio_delete_failed', state: 'stored', lastError: 'delete: twilio deleteRecording: http 503', attempts: VOICEMAIL_ATTEMPTS }),
       );
       expect((await api(`/api/voicemails/${id}/audio`, provider)).status).toBe(200);
-      const lastAudit = await until(async () => (await failedAudits(r, id)).find((d) => d.final === true));
+      const lastAudit = await until('the final failed audit', async () => (await failedAudits(r, id)).find((d) => d.final === true));
       expect(lastAudit).toMatchObject({ reason: 'twilio_delete_failed', attempt: VOICEMAIL_ATTEMPTS });
       // BullMQ has filed the job as failed: nothing runs it any more.
-      await until(async () => ((await (await r.h.services.queues.voicemail.getJob(voicemailJobId(sid)))?.getState()) === 'failed' ? true : undefined));
+      await until('the job failed', async () => ((await (await r.h.services.queues.voicemail.getJob(voicemailJobId(sid)))?.getState()) === 'failed' ? true : undefined));
     } finally {
       twilioRest.deleteRecording = realDelete;
     }
     // Later, the sweep tries again; Twilio deletes it, and it leaves the dead-letter list.
     const swept = await sweepVoicemails(r.h.services, minutesAfterNow(31));
     expect(swept.requeued).toBeGreaterThanOrEqual(1);
-    const done = await until(async () => {
+    const done = await until('the voicemail complete, off the dead-letter list', async () => {
       const row = await voicemailOf(r, sid);
       return row?.state === 'complete' && row.dead_letter_reason === null ? row : undefined;
     });
@@ -444,18 +447,12 @@ describe('voicemail on local disk with the local key', () => {
   });
 
   it('out of attempts for good: the real path to the dead-letter list, each failed attempt audited; the sweep retries a transient one', async () => {
-    r.settings.mediaReady = false;
-    let sid: string;
-    try {
-      sid = (await leaveMessage(r)).recordingSid;
-    } finally {
-      r.settings.mediaReady = true;
-    }
+    const sid = await leaveMessageMediaNotReady(r);
     const failed = await stateOf(r, sid, 'failed', 60_000);
     expect(failed.attempts).toBe(VOICEMAIL_ATTEMPTS);
     expect(failed.last_error).toBe('store: twilio fetchRecordingMedia: not_ready 404');
     // The row is marked first, then the audit row, then BullMQ files the job as failed.
-    const audits = await until(async () => {
+    const audits = await until('every failed attempt audited', async () => {
       const rows = await failedAudits(r, failed.id);
       return rows.length >= VOICEMAIL_ATTEMPTS ? rows : undefined;
     });
@@ -464,7 +461,7 @@ describe('voicemail on local disk with the local key', () => {
     expect(audits.at(-1)).toEqual({ attempt: VOICEMAIL_ATTEMPTS, final: true, reason: 'store_failed', error: 'store: twilio fetchRecordingMedia: not_ready 404', transient: true });
     // Codes only: no URL, number or account in any of them.
     expect(JSON.stringify(audits)).not.toMatch(/https?:|\+1202|AC1/);
-    const job = await until(async () => {
+    const job = await until('the job failed', async () => {
       const j = await r.h.services.queues.voicemail.getJob(voicemailJobId(sid));
       // Read again once failed: the first read may predate the failure.
       return j && (await j.getState()) === 'failed' ? r.h.services.queues.voicemail.getJob(voicemailJobId(sid)) : undefined;
@@ -536,7 +533,7 @@ describe('voicemail on local disk with the local key', () => {
     await r.h.services.redis.del(`call:${result.callSid}`);
     const sid = `RE${'7'.repeat(32)}`;
     const params = { ...callback.params, RecordingSid: sid, RecordingUrl: `${r.double.baseUrl}/2010-04-01/Accounts/${TEST_ACCOUNT_SID}/Recordings/${sid}` };
-    r.double.addRecording({ sid, callSid: result.callSid, bytes: wav(1) });
+    r.double.addRecording({ sid, callSid: result.callSid, bytes: randomWav(SECOND) });
     const res = await fetch(r.h.baseUrl + callback.path, {
       method: 'POST',
       headers: {
@@ -546,7 +543,7 @@ describe('voicemail on local disk with the local key', () => {
       body: new URLSearchParams(params).toString(),
     });
     expect(res.status).toBe(200);
-    const second = await until(() => voicemailOf(r, sid));
+    const second = await until('the second voicemail', () => voicemailOf(r, sid));
     expect(second.caller_verified).toBe(true);
     expect(second.patient_id).toBe(first.patient_id);
 
@@ -554,6 +551,52 @@ describe('voicemail on local disk with the local key', () => {
     const unverified = await receiveRecording(r.h.services, { callSid: result.callSid, recordingSid: `RE${'6'.repeat(32)}`, durationSeconds: 1, urgency: 'routine', node: 'message', source: 'callback', verified: false });
     const third = await r.h.services.db.selectFrom('voicemails').selectAll().where('id', '=', unverified?.voicemailId ?? '').executeTakeFirstOrThrow();
     expect(third).toMatchObject({ caller_verified: false, patient_id: null });
+  });
+
+  it('a recording callback reads only what it needs: the call once, the audit log only for a new row that may be verified', async () => {
+    const result = await r.sim.placeCall({ from: PATIENT, to: PRACTICE, digits: ['1', '2'], hangupAfterSteps: 2 });
+    const practiceId = r.h.services.seeded?.id ?? '';
+    // Every SELECT receiveRecording runs (the job's own queries go through the real services).
+    const reads: string[] = [];
+    const db = r.h.services.db.withPlugin({
+      transformQuery: (args) => {
+        if (args.node.kind === 'SelectQueryNode') reads.push(JSON.stringify(args.node));
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    });
+    const services = { ...r.h.services, db };
+    const readsOf = (table: string): number => reads.filter((q) => q.includes(`"name":"${table}"`)).length;
+    const [known, unsigned, orphan] = ['8', 'a', '9'].map((c) => `RE${c.repeat(32)}`) as [string, string, string];
+    for (const sid of [known, unsigned]) r.double.addRecording({ sid, callSid: result.callSid, bytes: randomWav(SECOND) });
+    const input = { callSid: result.callSid, durationSeconds: 1, urgency: 'routine' as const, node: 'message', source: 'callback' as const };
+
+    // The practice given (the callback has loaded the call): the call is not read again.
+    const given = await receiveRecording(services, { ...input, practiceId, recordingSid: known });
+    expect(given?.created).toBe(true);
+    expect(readsOf('calls')).toBe(0);
+    expect(readsOf('audit_log')).toBe(1); // verification unknown: the audit log decides
+    expect(await receiveRecording(services, { ...input, practiceId: null, recordingSid: orphan })).toBeNull();
+    expect(await voicemailOf(r, orphan)).toBeUndefined();
+
+    // Signed "unverified": the audit log is not read.
+    reads.length = 0;
+    const unverified = await receiveRecording(services, { ...input, verified: false, recordingSid: unsigned });
+    expect(unverified?.created).toBe(true);
+    expect(readsOf('calls')).toBe(1);
+    expect(readsOf('audit_log')).toBe(0);
+
+    // A repeat of a known recording, its job done: no audit log read, and the job is not run again.
+    const done = await stateOf(r, known, 'complete');
+    const job = await jobCompleted(r, known);
+    reads.length = 0;
+    const repeat = await receiveRecording(services, { ...input, recordingSid: known });
+    expect(repeat).toEqual({ voicemailId: done.id, created: false });
+    expect(readsOf('audit_log')).toBe(0);
+    const after = await r.h.services.queues.voicemail.getJob(voicemailJobId(known));
+    expect(after?.timestamp).toBe(job.timestamp);
+    expect(await after?.getState()).toBe('completed');
+    await stateOf(r, unsigned, 'complete');
   });
 
   it('notification is at least once, per recipient: a failed SMS is retried, a sent one is not repeated', async () => {
@@ -607,7 +650,7 @@ describe('voicemail on local disk with the local key', () => {
 
   it('retention deletes expired audio and records it; the row and the audit trail stay', async () => {
     const { recordingSid } = await leaveMessage(r);
-    const v = await until(async () => {
+    const v = await until('the voicemail complete', async () => {
       const row = await voicemailOf(r, recordingSid);
       return row?.state === 'complete' ? row : undefined;
     });
@@ -630,7 +673,7 @@ describe('voicemail on local disk with the local key', () => {
     let v;
     try {
       const { recordingSid } = await leaveMessage(r);
-      v = await until(async () => {
+      v = await until('the voicemail stored, its deletion failing', async () => {
         const row = await voicemailOf(r, recordingSid);
         return row?.state === 'stored' && row.last_error ? row : undefined;
       });
@@ -683,7 +726,7 @@ describe('voicemail in S3 with a KMS key', () => {
 
   it('stores through KMS envelope encryption into S3: the object is ciphertext, decryptable only with its context', async () => {
     const { recordingSid } = await leaveMessage(r);
-    const v = await until(async () => {
+    const v = await until('the voicemail complete', async () => {
       const row = await voicemailOf(r, recordingSid);
       return row?.state === 'complete' ? row : undefined;
     });
@@ -734,7 +777,7 @@ describe('voicemail in S3 with a KMS key', () => {
   it('storage down, then up: nothing is lost and Twilio keeps its copy until the stored one is verified', async () => {
     await s3.stop();
     const { recordingSid } = await leaveMessage(r);
-    const pending = await until(() => voicemailOf(r, recordingSid));
+    const pending = await until('the voicemail row', () => voicemailOf(r, recordingSid));
     await new Promise((x) => setTimeout(x, 2_500));
     expect((await voicemailOf(r, recordingSid))?.state).toBe('received');
     expect(requestIndex(r, 'DELETE', recordingSid)).toBe(-1);
@@ -773,12 +816,16 @@ describe('log mode (no Twilio account: the quick start)', () => {
     const result = await sim.placeCall({ from: PATIENT, to: PRACTICE, digits: ['1', '2'], recordings: [{ durationSeconds: 3, digits: '#' }] });
     expect(result.errors).toEqual([]);
     const sid = result.requests.find((q) => q.params.RecordingStatus === 'completed')?.params.RecordingSid ?? '';
-    const v = await until(async () => {
+    const v = await until('the voicemail complete', async () => {
       const row = await h.services.db.selectFrom('voicemails').selectAll().where('recording_sid', '=', sid).executeTakeFirst();
       return row?.state === 'complete' ? row : undefined;
     });
     expect(v).toMatchObject({ simulated: true, content_type: 'audio/wav', plaintext_bytes: String(44 + 3 * 16_000) });
-    const audit = await h.services.db.selectFrom('audit_log').select(['action', 'details']).where('subject_id', '=', v.id).orderBy('seq').execute();
+    // The row turns complete just before the deletion's audit row is written.
+    const audit = await until('the twilio_deleted audit', async () => {
+      const rows = await h.services.db.selectFrom('audit_log').select(['action', 'details']).where('subject_id', '=', v.id).orderBy('seq').execute();
+      return rows.some((a) => a.action === 'voicemail.twilio_deleted') ? rows : undefined;
+    });
     expect(audit.map((a) => a.action)).toEqual(expect.arrayContaining(['voicemail.received', 'voicemail.stored', 'voicemail.twilio_deleted', 'voicemail.notified']));
     expect(audit.find((a) => a.action === 'voicemail.stored')?.details).toMatchObject({ simulated: true, keyring: 'local', storage: 'local' });
     expect(audit.find((a) => a.action === 'voicemail.twilio_deleted')?.details).toMatchObject({ result: 'log_mode' });

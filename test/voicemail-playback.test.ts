@@ -15,6 +15,7 @@ import type { AuditEvent } from '../src/audit/events.js';
 import { DEFAULT_TEST_NOW, startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { simulatorFor } from './support/simulate.js';
 import { randomTwilioSid, startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
+import { randomWav } from './support/wav.js';
 
 /**
  * Listening to voicemails: the API (metadata, streamed decryption with ranges, roles, practice
@@ -41,25 +42,6 @@ interface Stored {
   callSid: string;
   referenceCode: string;
   plaintext: Buffer;
-}
-
-/** A WAV of `bytes` bytes: a RIFF header and random samples. */
-function wav(bytes: number): Buffer {
-  const data = randomBytes(bytes - 44);
-  const header = Buffer.alloc(44);
-  header.write('RIFF', 0);
-  header.writeUInt32LE(36 + data.length, 4);
-  header.write('WAVEfmt ', 8);
-  header.writeUInt32LE(16, 16);
-  header.writeUInt16LE(1, 20);
-  header.writeUInt16LE(1, 22);
-  header.writeUInt32LE(8000, 24);
-  header.writeUInt32LE(16_000, 28);
-  header.writeUInt16LE(2, 32);
-  header.writeUInt16LE(16, 34);
-  header.write('data', 36);
-  header.writeUInt32LE(data.length, 40);
-  return Buffer.concat([header, data]);
 }
 
 let createdSeq = 0;
@@ -90,7 +72,7 @@ async function insertVoicemail(practiceId: string, init: { urgency?: 'urgent' | 
 /** A voicemail as the pipeline leaves it: encrypted in storage under its context, state complete (or stored: Twilio's copy not deleted yet). */
 async function storedVoicemail(practiceId: string, bytes: number, urgency: 'urgent' | 'routine' = 'urgent', state: 'complete' | 'stored' = 'complete'): Promise<Stored> {
   const v = await insertVoicemail(practiceId, { urgency });
-  const plaintext = wav(bytes);
+  const plaintext = randomWav(bytes - 44);
   const row = { id: v.id, practice_id: practiceId, recording_sid: v.recordingSid };
   const enc = encryptingStream(h.services.keyring, voicemailContext(row));
   const key = storageKey(row);
@@ -501,7 +483,15 @@ describe('acknowledgement and dead letters', () => {
     expect((await api('POST', `/api/voicemails/${failed.id}/retry`, keys.staff)).status).toBe(403);
     const retry = await api('POST', `/api/voicemails/${failed.id}/retry`, keys.admin);
     expect(retry.status).toBe(202);
-    expect(await audits('voicemail.requeued', failed.id)).toMatchObject([{ details: { previousError: 'twilio fetch: timeout', attempts: 5 } }]);
+    expect(await retry.json()).toEqual({ id: failed.id, state: 'received' });
+    expect(await audits('voicemail.requeued', failed.id)).toEqual([
+      {
+        actor: expect.stringMatching(/^api_key:/),
+        call_sid: failed.callSid,
+        practice_id: demo.id,
+        details: { previousError: 'twilio fetch: timeout', attempts: 5, previousState: 'failed', reason: 'store_failed' },
+      },
+    ]);
     const job = await h.services.queues.voicemail.getJob(voicemailJobId(failed.recordingSid));
     expect(job?.data).toEqual({ voicemailId: failed.id });
     const dead = (await (await api('GET', '/api/voicemails/dead-letter', keys.admin)).json()) as { voicemails: Array<{ id: string }> };
@@ -509,8 +499,28 @@ describe('acknowledgement and dead letters', () => {
     if ((await h.services.db.selectFrom('voicemails').select('state').where('id', '=', failed.id).executeTakeFirstOrThrow()).state === 'received') {
       expect(dead.voicemails.some((v) => v.id === failed.id)).toBe(false);
     }
-    expect((await api('POST', `/api/voicemails/${main.id}/retry`, keys.admin)).status).toBe(409);
-    expect((await api('POST', `/api/voicemails/${failed.id}/retry`, keys.otherAdmin)).status).toBe(404);
+    const notDead = await api('POST', `/api/voicemails/${main.id}/retry`, keys.admin);
+    expect(notDead.status).toBe(409);
+    expect(await notDead.json()).toEqual({ error: 'conflict', message: 'only a dead-lettered voicemail can be retried; this one is complete' });
+    expect(await audits('voicemail.requeued', main.id)).toEqual([]);
+    const elsewhere = await api('POST', `/api/voicemails/${failed.id}/retry`, keys.otherAdmin);
+    expect(elsewhere.status).toBe(404);
+    expect(await elsewhere.json()).toEqual({ error: 'not_found' });
+    expect(await audits('voicemail.requeued', failed.id)).toHaveLength(1);
+  });
+
+  it("admins requeue a stored voicemail whose Twilio deletion ran out of attempts: it keeps its state, the sweep's budget is reset", async () => {
+    const v = await storedVoicemail(demo.id, 1000, 'routine', 'stored');
+    await h.services.db.updateTable('voicemails').set({ dead_letter_reason: 'twilio_delete_failed', last_error: 'delete: twilio deleteRecording: http 503', requeues: 7 }).where('id', '=', v.id).execute();
+    const retry = await api('POST', `/api/voicemails/${v.id}/retry`, keys.admin);
+    expect(retry.status).toBe(202);
+    expect(await retry.json()).toEqual({ id: v.id, state: 'stored' });
+    expect((await h.services.db.selectFrom('voicemails').select('requeues').where('id', '=', v.id).executeTakeFirstOrThrow()).requeues).toBe(0);
+    expect(await audits('voicemail.requeued', v.id)).toMatchObject([
+      { actor: expect.stringMatching(/^api_key:/), details: { previousState: 'stored', reason: 'twilio_delete_failed', previousError: 'delete: twilio deleteRecording: http 503' } },
+    ]);
+    const recordingSid = (await h.services.db.selectFrom('voicemails').select('recording_sid').where('id', '=', v.id).executeTakeFirstOrThrow()).recording_sid;
+    expect((await h.services.queues.voicemail.getJob(voicemailJobId(recordingSid)))?.data).toEqual({ voicemailId: v.id });
   });
 });
 

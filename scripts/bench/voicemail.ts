@@ -24,6 +24,7 @@ import { decryptingStream, encryptingStream } from '../../src/adapters/envelope.
 import { createKeyring, type EncryptionContext, type Keyring } from '../../src/adapters/keyring.js';
 import { createStorage, type Storage } from '../../src/adapters/storage.js';
 import { loadConfig } from '../../src/config.js';
+import { wavHeader } from '../../src/voicemail/placeholder.js';
 import { throwIfAborted } from './abort.js';
 import type { Scope } from './scope.js';
 import { fixed, formatTable } from './table.js';
@@ -52,23 +53,6 @@ export function benchContext(run: string): EncryptionContext {
 /** One random 64 KiB block; the first chunk of every recording starts with a WAV header. */
 export function makeBlock(): Buffer {
   return randomBytes(CHUNK_BYTES);
-}
-
-function wavHeader(dataBytes: number): Buffer {
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0, 'ascii');
-  h.writeUInt32LE(36 + dataBytes, 4);
-  h.write('WAVEfmt ', 8, 'ascii');
-  h.writeUInt32LE(16, 16); // fmt chunk size
-  h.writeUInt16LE(1, 20); // PCM
-  h.writeUInt16LE(1, 22); // mono
-  h.writeUInt32LE(8_000, 24); // 8 kHz, as Twilio records
-  h.writeUInt32LE(16_000, 28); // byte rate
-  h.writeUInt16LE(2, 32); // block align
-  h.writeUInt16LE(16, 34); // bits per sample
-  h.write('data', 36, 'ascii');
-  h.writeUInt32LE(dataBytes, 40);
-  return h;
 }
 
 /** The 50 MiB recording as a stream: CHUNKS fresh copies of `block` (the first with a WAV header). */

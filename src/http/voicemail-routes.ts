@@ -1,7 +1,6 @@
 import express from 'express';
 import { z } from 'zod';
 import type { Services } from '../services.js';
-import { AuditAction } from '../audit/events.js';
 import { retryVoicemail } from '../voicemail/pipeline.js';
 import {
   acknowledgeVoicemail,
@@ -70,22 +69,19 @@ export function voicemailRouter(services: Services): express.Router {
     if (!id.success) return badRequest(res, 'id must be a UUID');
     const principal = principalOf(res);
     if (!(await permit(services, req, res, ['admin'], principal.practiceId, id.data))) return;
-    const row = await getVoicemail(services.db, principal.practiceId, id.data);
-    if (!row) return notFound(res);
-    const deadLettered = row.state === 'failed' || ((row.state === 'stored' || row.state === 'complete') && row.dead_letter_reason !== null);
-    if (!deadLettered) return void res.status(409).json({ error: 'conflict', message: `only a dead-lettered voicemail can be retried; this one is ${row.state}` });
-    if (!(await retryVoicemail(services, principal.practiceId, id.data))) {
-      return void res.status(409).json({ error: 'conflict', message: 'the voicemail changed state; read it again' });
+    const retry = await retryVoicemail(services, { practiceId: principal.practiceId, id: id.data, actor: `api_key:${principal.keyId}` });
+    switch (retry.result) {
+      case 'not_found':
+        return notFound(res);
+      case 'not_dead_lettered':
+        return void res.status(409).json({ error: 'conflict', message: `only a dead-lettered voicemail can be retried; this one is ${retry.state}` });
+      case 'changed':
+        return void res.status(409).json({ error: 'conflict', message: 'the voicemail changed state; read it again' });
+      case 'requeued':
+        return void res.status(202).json({ id: retry.id, state: retry.state });
+      default:
+        return retry satisfies never;
     }
-    await services.audit({
-      action: AuditAction.VoicemailRequeued,
-      actor: `api_key:${principal.keyId}`,
-      practiceId: principal.practiceId,
-      callSid: row.call_sid,
-      subjectId: row.id,
-      details: { previousError: row.last_error, attempts: row.attempts, previousState: row.state, reason: row.dead_letter_reason ?? 'store_failed' },
-    });
-    res.status(202).json({ id: row.id, state: row.state === 'failed' ? 'received' : row.state });
   });
 
   router.post('/voicemails/:id/playback-link', async (req, res) => {

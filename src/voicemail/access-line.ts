@@ -39,7 +39,6 @@ export const MAX_PIN_TRIES = 3;
 export const ACCESS_STATE_TTL_SECONDS = 60 * 60;
 /** A provider's access-line PIN: 4 to 8 digits. */
 export const PROVIDER_PIN_PATTERN = /^\d{4,8}$/;
-const PIN_PATTERN = PROVIDER_PIN_PATTERN;
 
 /** For the providers API: `pin` on create and patch. The message never echoes the input. */
 export const ProviderPinSchema = z
@@ -337,7 +336,7 @@ async function checkPin(services: Services, practiceId: string, p: VoiceWebhook,
     .where('active', '=', true)
     .where((eb) => eb.or([eb('phone', '=', caller), eb('sms_phone', '=', caller)]))
     .execute();
-  const valid = PIN_PATTERN.test(digits);
+  const valid = PROVIDER_PIN_PATTERN.test(digits);
   // Every candidate is hashed and compared, match or not: the time taken says nothing.
   let match: string | null = null;
   for (const provider of providers) {

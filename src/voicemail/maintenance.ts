@@ -108,16 +108,16 @@ export async function applyRetention(services: Services): Promise<{ deleted: num
 
 export const VOICEMAIL_SWEEP_EVERY_MS = 5 * 60_000;
 /** A row in the pipeline untouched this long has no job moving it (a job touches it at every attempt). */
-export const STUCK_AFTER_MS = 15 * 60_000;
+const STUCK_AFTER_MS = 15 * 60_000;
 /** A dead-lettered failure that may pass is retried after this long… */
-export const DEAD_LETTER_RETRY_AFTER_MS = 30 * 60_000;
+const DEAD_LETTER_RETRY_AFTER_MS = 30 * 60_000;
 /** …at most this many times (an admin's retry resets the count). */
-export const MAX_SWEEP_REQUEUES = 48;
+const MAX_SWEEP_REQUEUES = 48;
 /** An announcement still owed is retried this long after the voicemail arrived, no longer. */
-export const NOTIFY_WITHIN_MS = 24 * 60 * 60_000;
+const NOTIFY_WITHIN_MS = 24 * 60 * 60_000;
 const SWEEP_BATCH = 200;
 
-export type SweepReason = 'stuck' | 'dead_letter_retry';
+type SweepReason = 'stuck' | 'dead_letter_retry';
 
 /**
  * Puts back on the queue what would otherwise stay where it is: rows `received`/`stored` (or

@@ -2,6 +2,7 @@ import type { Services } from '../services.js';
 import { AuditAction } from '../audit/events.js';
 import { getPractice, listPracticeNumbers } from '../practices/store.js';
 import { resolvePlan } from '../oncall/escalation.js';
+import { pageNumbers, spokenNumber } from '../oncall/paging.js';
 import { listPracticeAdmins } from '../oncall/store.js';
 
 /**
@@ -17,7 +18,9 @@ import { listPracticeAdmins } from '../oncall/store.js';
  *
  * The access line: the practice's `accessNumber` setting. Without one the SMS says "call the
  * provider access line" with no number (the patient line or the fallback number would be the
- * wrong place to listen), and is sent from the practice's first number.
+ * wrong place to listen). It is sent from the access line when that is one of the practice's
+ * numbers, else from the practice's lowest-sorted number: the same numbers as a page
+ * (`pageNumbers`).
  */
 
 interface VoicemailRow {
@@ -28,14 +31,9 @@ interface VoicemailRow {
   reference_code: string;
 }
 
-function spoken(e164: string): string {
-  const m = /^\+1(\d{3})(\d{3})(\d{4})$/.exec(e164);
-  return m ? `${m[1]}-${m[2]}-${m[3]}` : e164;
-}
-
 /** Pure: the SMS text. */
 export function voicemailNoticeText(practiceName: string, referenceCode: string, accessNumber: string | null): string {
-  const listen = accessNumber ? `Call ${spoken(accessNumber)} to listen.` : 'Call the provider access line to listen.';
+  const listen = accessNumber ? `Call ${spokenNumber(accessNumber)} to listen.` : 'Call the provider access line to listen.';
   return `${practiceName}: new urgent voicemail. Ref ${referenceCode}. ${listen}`;
 }
 
@@ -70,7 +68,7 @@ export async function notifyNewVoicemail(services: Services, v: VoicemailRow): P
       channel = 'page';
     } else {
       const [practice, numbers] = await Promise.all([getPractice(services.db, v.practice_id), listPracticeNumbers(services.db, v.practice_id)]);
-      const from = practice?.accessNumber ?? numbers[0]?.e164;
+      const { from } = pageNumbers(practice?.accessNumber ?? null, numbers.map((n) => n.e164));
       const to = practice && from ? await recipientsFor(services, v.practice_id) : [];
       if (practice && from && to.length > 0) {
         const told = new Set(

@@ -1,7 +1,8 @@
 import { randomInt } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { UnrecoverableError, type JobsOptions } from 'bullmq';
-import { sql } from 'kysely';
+import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kysely';
+import type { Database } from '../adapters/db-schema.js';
 import type { Services } from '../services.js';
 import { AuditAction } from '../audit/events.js';
 import { TwilioRestError, type RecordingMedia } from '../adapters/twilio-rest.js';
@@ -115,7 +116,11 @@ export async function enqueueVoicemail(services: Services, v: { id: string; reco
 /**
  * Records a completed recording (once per RecordingSid) and queues its job. `verified` is the
  * caller's verification state as the call recorded it (the recording callback's signed `v=`);
- * without it (the reconciler, an older caller) the audit log of the call decides.
+ * without it (the reconciler, an older caller) the audit log of the call decides. `practiceId`:
+ * the call's practice when the caller has already loaded the call (else it is read here).
+ *
+ * Only a row still `received` is queued: a repeated callback after the job has stored it (or
+ * given up) changes nothing. The upkeep sweep and an admin's retry requeue the rest.
  */
 export async function receiveRecording(
   services: Services,
@@ -127,51 +132,57 @@ export async function receiveRecording(
     node: string | null;
     source: 'callback' | 'reconciler';
     verified?: boolean;
+    practiceId?: string | null;
   },
 ): Promise<{ voicemailId: string; created: boolean } | null> {
-  const call = await getCall(services.db, input.callSid);
-  if (!call?.practiceId) return null;
-  const auditedPatient = await verifiedPatientOf(services, input.callSid);
-  const verified = input.verified ?? auditedPatient !== null;
-  // Only a verified caller's message is linked to the patient.
-  const patientId = verified ? auditedPatient : null;
+  const practiceId = input.practiceId !== undefined ? input.practiceId : ((await getCall(services.db, input.callSid))?.practiceId ?? null);
+  if (!practiceId) return null;
+  const existing = () => services.db.selectFrom('voicemails').select(['id', 'recording_sid', 'state']).where('recording_sid', '=', input.recordingSid).executeTakeFirst();
   let created = false;
-  let row = await services.db.selectFrom('voicemails').select(['id', 'recording_sid']).where('recording_sid', '=', input.recordingSid).executeTakeFirst();
-  for (let i = 0; i < 5 && !row; i += 1) {
-    const now = services.clock();
-    row = await services.db
-      .insertInto('voicemails')
-      .values({
-        practice_id: call.practiceId,
-        call_sid: input.callSid,
-        recording_sid: input.recordingSid,
-        reference_code: String(randomInt(0, 1_000_000)).padStart(6, '0'),
-        urgency: input.urgency,
-        caller_verified: verified,
-        patient_id: patientId,
-        flow_node: input.node,
-        duration_seconds: input.durationSeconds,
-        updated_at: now,
-      })
-      .onConflict((oc) => oc.doNothing())
-      .returning(['id', 'recording_sid'])
-      .executeTakeFirst();
-    if (row) created = true;
-    else row = await services.db.selectFrom('voicemails').select(['id', 'recording_sid']).where('recording_sid', '=', input.recordingSid).executeTakeFirst();
+  let verified = false;
+  let row = await existing();
+  if (!row) {
+    // The audit log is read only for a new row, and only when the callback did not say "unverified".
+    const auditedPatient = input.verified === false ? null : await verifiedPatientOf(services, input.callSid);
+    verified = input.verified ?? auditedPatient !== null;
+    // Only a verified caller's message is linked to the patient.
+    const patientId = verified ? auditedPatient : null;
+    for (let i = 0; i < 5 && !row; i += 1) {
+      const now = services.clock();
+      row = await services.db
+        .insertInto('voicemails')
+        .values({
+          practice_id: practiceId,
+          call_sid: input.callSid,
+          recording_sid: input.recordingSid,
+          reference_code: String(randomInt(0, 1_000_000)).padStart(6, '0'),
+          urgency: input.urgency,
+          caller_verified: verified,
+          patient_id: patientId,
+          flow_node: input.node,
+          duration_seconds: input.durationSeconds,
+          updated_at: now,
+        })
+        .onConflict((oc) => oc.doNothing())
+        .returning(['id', 'recording_sid', 'state'])
+        .executeTakeFirst();
+      if (row) created = true;
+      else row = await existing();
+    }
   }
   if (!row) throw new Error('could not record the voicemail');
   if (created) {
     await services.audit({
       action: AuditAction.VoicemailReceived,
       actor: input.source === 'callback' ? 'twilio' : 'system:reconciler',
-      practiceId: call.practiceId,
+      practiceId,
       callSid: input.callSid,
       subjectId: row.id,
       details: { recordingSid: input.recordingSid, urgency: input.urgency, verified, source: input.source },
     });
   }
-  // If this fails (Redis down) the row stays `received`: the upkeep sweep queues it later.
-  await enqueueVoicemail(services, row);
+  // If this fails (Redis down) the row stays `received`: a repeated callback or the upkeep sweep queues it later.
+  if (row.state === 'received') await enqueueVoicemail(services, row);
   return { voicemailId: row.id, created };
 }
 
@@ -240,12 +251,7 @@ async function step<T>(name: PipelineStep, fn: () => Promise<T>): Promise<T> {
 
 async function fetchEncryptStore(services: Services, v: Row): Promise<void> {
   const simulated = usesPlaceholderMedia(services);
-  const media: RecordingMedia = simulated
-    ? (() => {
-        const wav = silentWav(placeholderSeconds(v.duration_seconds));
-        return { stream: wav.stream, contentType: wav.contentType, contentLength: wav.bytes };
-      })()
-    : await services.twilio.fetchRecordingMedia(v.recording_sid, 'wav');
+  const media: RecordingMedia = simulated ? silentWav(placeholderSeconds(v.duration_seconds)) : await services.twilio.fetchRecordingMedia(v.recording_sid, 'wav');
   const enc = encryptingStream(services.keyring, voicemailContext(v));
   const key = storageKey(v);
   const [stored] = await Promise.all([
@@ -347,7 +353,7 @@ async function advance(services: Services, id: string): Promise<string> {
     // Off the dead-letter list: every step is done.
     await services.db
       .updateTable('voicemails')
-      .set({ dead_letter_reason: null, dead_lettered_at: null, last_error: null, last_error_transient: false, updated_at: services.clock() })
+      .set({ dead_letter_reason: null, last_error: null, last_error_transient: false, updated_at: services.clock() })
       .where('id', '=', v.id)
       .execute();
   }
@@ -355,7 +361,7 @@ async function advance(services: Services, id: string): Promise<string> {
 }
 
 /** The worker's processor (./worker.ts). Failed attempts are recorded; the last one dead-letters. */
-export async function processVoicemailJob(services: Services, data: VoicemailJobData, attempt: AttemptInfo = { number: 1, last: false }): Promise<string> {
+export async function processVoicemailJob(services: Services, data: VoicemailJobData, attempt: AttemptInfo): Promise<string> {
   const updated = await services.db
     .updateTable('voicemails')
     .set({ attempts: sql<number>`attempts + 1` })
@@ -404,20 +410,42 @@ async function recordFailure(services: Services, id: string, failure: FailureInf
   if (reason === null) return;
   await services.db
     .updateTable('voicemails')
-    .set({ dead_letter_reason: reason, dead_lettered_at: now, last_error: error, last_error_transient: failure.transient, updated_at: now })
+    .set({ dead_letter_reason: reason, last_error: error, last_error_transient: failure.transient, updated_at: now })
     .where('id', '=', v.id)
     .execute();
   await services.audit({ ...base, details: { attempt, final: true, reason, error, transient: failure.transient } });
 }
 
 /**
- * Puts a dead-lettered voicemail back on the queue (an admin): a failed
+ * Pure: whether a voicemail is in the dead-letter list: its store failed for good, or it is
+ * stored but its Twilio deletion or announcement ran out of attempts. `deadLetteredWhere` is the
+ * same rule for queries (the dead-letter list).
+ */
+export function isDeadLettered(v: Pick<Row, 'state' | 'dead_letter_reason'>): boolean {
+  return v.state === 'failed' || ((v.state === 'stored' || v.state === 'complete') && v.dead_letter_reason !== null);
+}
+
+export function deadLetteredWhere(eb: ExpressionBuilder<Database, 'voicemails'>): Expression<SqlBool> {
+  return eb.or([eb('state', '=', 'failed'), eb.and([eb('state', 'in', ['stored', 'complete']), eb('dead_letter_reason', 'is not', null)])]);
+}
+
+export type RetryResult =
+  | { result: 'not_found' }
+  | { result: 'not_dead_lettered'; state: Row['state'] }
+  /** It left the dead-letter list between reading and requeueing it. */
+  | { result: 'changed' }
+  | { result: 'requeued'; id: string; state: Row['state'] };
+
+/**
+ * Puts a dead-lettered voicemail back on the queue (an admin, `actor`), audited: a failed
  * one goes back to `received`; a stored one whose deletion or notification ran out of attempts
  * keeps its state (and its place in the dead-letter list until the job succeeds).
  */
-export async function retryVoicemail(services: Services, practiceId: string, id: string): Promise<boolean> {
+export async function retryVoicemail(services: Services, input: { practiceId: string; id: string; actor: string }): Promise<RetryResult> {
+  const { practiceId, id } = input;
   const v = await services.db.selectFrom('voicemails').selectAll().where('id', '=', id).where('practice_id', '=', practiceId).executeTakeFirst();
-  if (!v) return false;
+  if (!v) return { result: 'not_found' };
+  if (!isDeadLettered(v)) return { result: 'not_dead_lettered', state: v.state };
   const now = services.clock();
   // An admin's retry gives the upkeep sweep its full budget of requeues again.
   const reset = { requeues: 0 };
@@ -428,12 +456,18 @@ export async function retryVoicemail(services: Services, practiceId: string, id:
       .where('id', '=', id)
       .where('state', '=', 'failed')
       .executeTakeFirst();
-    if (Number(moved.numUpdatedRows) === 0) return false;
-  } else if (v.dead_letter_reason !== null && (v.state === 'stored' || v.state === 'complete')) {
-    await services.db.updateTable('voicemails').set({ updated_at: now, ...reset }).where('id', '=', id).execute();
+    if (Number(moved.numUpdatedRows) === 0) return { result: 'changed' };
   } else {
-    return false;
+    await services.db.updateTable('voicemails').set({ updated_at: now, ...reset }).where('id', '=', id).execute();
   }
   await enqueueVoicemail(services, v);
-  return true;
+  await services.audit({
+    action: AuditAction.VoicemailRequeued,
+    actor: input.actor,
+    practiceId,
+    callSid: v.call_sid,
+    subjectId: v.id,
+    details: { previousError: v.last_error, attempts: v.attempts, previousState: v.state, reason: v.dead_letter_reason ?? 'store_failed' },
+  });
+  return { result: 'requeued', id: v.id, state: v.state === 'failed' ? 'received' : v.state };
 }

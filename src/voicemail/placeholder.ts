@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { twilioRestMode } from '../adapters/twilio-rest.js';
+import { twilioRestMode, type RecordingMedia } from '../adapters/twilio-rest.js';
 import type { Services } from '../services.js';
 
 /**
@@ -10,11 +10,11 @@ import type { Services } from '../services.js';
  * Never with a real Twilio account: both the adapter and the configuration must say log mode.
  */
 
-export const PLACEHOLDER_SAMPLE_RATE = 8_000; // Twilio records 8 kHz mono
+const PLACEHOLDER_SAMPLE_RATE = 8_000; // Twilio records 8 kHz mono
 const BYTES_PER_SAMPLE = 2;
 const HEADER_BYTES = 44;
 const CHUNK_BYTES = 64 * 1024;
-export const PLACEHOLDER_MAX_SECONDS = 3_600;
+const PLACEHOLDER_MAX_SECONDS = 3_600;
 
 /** Pure: the seconds of silence for a recording of `durationSeconds` (unknown or odd values: 1 s). */
 export function placeholderSeconds(durationSeconds: number | null): number {
@@ -40,14 +40,14 @@ export function wavHeader(dataBytes: number): Buffer {
   return h;
 }
 
-/** A silent WAV of `seconds`, streamed in 64 KiB chunks (never built whole). */
-export function silentWav(seconds: number): { stream: Readable; bytes: number; contentType: string } {
+/** A silent WAV of `seconds` as recording media, streamed in 64 KiB chunks (never built whole). */
+export function silentWav(seconds: number): RecordingMedia {
   const dataBytes = seconds * PLACEHOLDER_SAMPLE_RATE * BYTES_PER_SAMPLE;
   function* chunks(): Generator<Buffer> {
     yield wavHeader(dataBytes);
     for (let left = dataBytes; left > 0; left -= CHUNK_BYTES) yield Buffer.alloc(Math.min(CHUNK_BYTES, left));
   }
-  return { stream: Readable.from(chunks()), bytes: HEADER_BYTES + dataBytes, contentType: 'audio/wav' };
+  return { stream: Readable.from(chunks()), contentType: 'audio/wav', contentLength: HEADER_BYTES + dataBytes };
 }
 
 /** Whether the pipeline stores placeholders: only in log mode, by the adapter and the configuration both. */

@@ -9,7 +9,7 @@ import { StorageNotFoundError } from '../adapters/storage.js';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
 import { logger } from '../log/logger.js';
 import type { Services } from '../services.js';
-import { voicemailContext } from './pipeline.js';
+import { deadLetteredWhere, voicemailContext } from './pipeline.js';
 
 /**
  * Listening to a stored voicemail: the audio is decrypted on the fly from object storage and
@@ -350,7 +350,7 @@ export async function listDeadLetter(db: Db, practiceId: string): Promise<DeadLe
     .selectFrom('voicemails')
     .select(['id', 'recording_sid', 'state', 'dead_letter_reason', 'last_error', 'attempts', 'created_at'])
     .where('practice_id', '=', practiceId)
-    .where((eb) => eb.or([eb('state', '=', 'failed'), eb.and([eb('state', 'in', ['stored', 'complete']), eb('dead_letter_reason', 'is not', null)])]))
+    .where(deadLetteredWhere)
     .orderBy('created_at')
     .limit(500)
     .execute();

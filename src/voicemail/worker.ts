@@ -1,5 +1,5 @@
-import { Worker } from 'bullmq';
-import { bullConnection, bullPrefix } from '../adapters/queue.js';
+import type { Worker } from 'bullmq';
+import { isLastAttempt, startWorker } from '../adapters/queue.js';
 import type { Services } from '../services.js';
 import { processVoicemailJob, VOICEMAIL_BACKOFF_BASE_MS, VOICEMAIL_BACKOFF_TYPE, voicemailBackoffMs, type VoicemailJobData } from './pipeline.js';
 
@@ -10,27 +10,18 @@ import { processVoicemailJob, VOICEMAIL_BACKOFF_BASE_MS, VOICEMAIL_BACKOFF_TYPE,
  * a fire-and-forget 'failed' listener.
  */
 export function startVoicemailWorker(services: Services, concurrency = 2): Worker<VoicemailJobData> {
-  const worker = new Worker<VoicemailJobData>(
+  return startWorker<VoicemailJobData>(
+    services.config,
     'voicemail',
-    async (job) => {
-      const number = job.attemptsMade + 1;
-      return processVoicemailJob(services, job.data, { number, last: number >= (job.opts.attempts ?? 1) });
-    },
+    async (job) => processVoicemailJob(services, job.data, { number: job.attemptsMade + 1, last: isLastAttempt(job) }),
+    concurrency,
     {
-      connection: bullConnection(services.config),
-      prefix: bullPrefix(services.config),
-      concurrency,
-      autorun: true,
-      settings: {
-        backoffStrategy: (attemptsMade, type, _err, job) => {
-          const backoff = job?.opts.backoff;
-          const base = typeof backoff === 'object' && typeof backoff.delay === 'number' ? backoff.delay : VOICEMAIL_BACKOFF_BASE_MS;
-          // Only our type reaches a custom strategy; anything else retries at once rather than never.
-          return type === VOICEMAIL_BACKOFF_TYPE ? voicemailBackoffMs(attemptsMade, base) : 0;
-        },
+      backoffStrategy: (attemptsMade, type, _err, job) => {
+        const backoff = job?.opts.backoff;
+        const base = typeof backoff === 'object' && typeof backoff.delay === 'number' ? backoff.delay : VOICEMAIL_BACKOFF_BASE_MS;
+        // Only our type reaches a custom strategy; anything else retries at once rather than never.
+        return type === VOICEMAIL_BACKOFF_TYPE ? voicemailBackoffMs(attemptsMade, base) : 0;
       },
     },
   );
-  worker.on('error', () => undefined);
-  return worker;
 }

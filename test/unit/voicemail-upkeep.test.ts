@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { DEV_TWILIO_AUTH_TOKEN, loadConfig } from '../../src/config.js';
 import { TwilioRestError } from '../../src/adapters/twilio-rest.js';
 import { voicemailNoticeText } from '../../src/voicemail/notify.js';
-import { describeFailure, VOICEMAIL_ATTEMPTS, VOICEMAIL_BACKOFF_CAP_MS, voicemailBackoffMs } from '../../src/voicemail/pipeline.js';
+import { describeFailure, isDeadLettered, VOICEMAIL_ATTEMPTS, VOICEMAIL_BACKOFF_CAP_MS, voicemailBackoffMs } from '../../src/voicemail/pipeline.js';
 import { placeholderSeconds, silentWav, usesPlaceholderMedia, wavHeader } from '../../src/voicemail/placeholder.js';
 
 describe('voicemail retry schedule', () => {
@@ -40,6 +40,17 @@ describe('failure codes (row, audit log, BullMQ)', () => {
   });
 });
 
+describe('the dead-letter list', () => {
+  it('holds a failed store, and a stored voicemail whose deletion or announcement ran out of attempts', () => {
+    expect(isDeadLettered({ state: 'failed', dead_letter_reason: null })).toBe(true);
+    expect(isDeadLettered({ state: 'stored', dead_letter_reason: 'twilio_delete_failed' })).toBe(true);
+    expect(isDeadLettered({ state: 'complete', dead_letter_reason: 'notify_failed' })).toBe(true);
+    for (const state of ['received', 'stored', 'complete', 'expired'] as const) expect(isDeadLettered({ state, dead_letter_reason: null })).toBe(false);
+    expect(isDeadLettered({ state: 'received', dead_letter_reason: 'notify_failed' })).toBe(false);
+    expect(isDeadLettered({ state: 'expired', dead_letter_reason: 'twilio_delete_failed' })).toBe(false);
+  });
+});
+
 describe('notification text', () => {
   it('names the access line, or says to call it when none is set; never the patient line', () => {
     expect(voicemailNoticeText('Demo', '012345', '+12025550103')).toBe('Demo: new urgent voicemail. Ref 012345. Call 202-555-0103 to listen.');
@@ -60,7 +71,9 @@ describe('log-mode placeholder audio', () => {
     expect(chunks.length).toBeGreaterThan(2);
     expect(Math.max(...chunks.map((c) => c.length))).toBeLessThanOrEqual(64 * 1024);
     const all = Buffer.concat(chunks);
-    expect(all.length).toBe(wav.bytes);
+    expect(wav.contentType).toBe('audio/wav');
+    expect(all.length).toBe(wav.contentLength);
+    expect(wav.contentLength).toBe(44 + 10 * 16_000);
     expect(all.subarray(0, 44).equals(wavHeader(10 * 16_000))).toBe(true);
     expect(all.subarray(0, 4).toString('latin1')).toBe('RIFF');
     expect(all.readUInt32LE(24)).toBe(8_000);

@@ -15,7 +15,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       ADD COLUMN last_error_transient boolean NOT NULL DEFAULT false,
       -- A stored voicemail whose job ran out of attempts on a later step (the audio is safe).
       ADD COLUMN dead_letter_reason text CHECK (dead_letter_reason IN ('twilio_delete_failed', 'notify_failed')),
-      ADD COLUMN dead_lettered_at timestamptz,
       -- How often the upkeep sweep put it back on the queue.
       ADD COLUMN requeues integer NOT NULL DEFAULT 0;
     CREATE INDEX voicemails_upkeep_idx ON voicemails (updated_at)
@@ -39,7 +38,7 @@ export async function down(db: Kysely<unknown>): Promise<void> {
     DROP INDEX voicemails_upkeep_idx;
     ALTER TABLE voicemails
       DROP COLUMN simulated, DROP COLUMN last_error_transient, DROP COLUMN dead_letter_reason,
-      DROP COLUMN dead_lettered_at, DROP COLUMN requeues;
+      DROP COLUMN requeues;
     ALTER TABLE practices DROP COLUMN access_number;
   `.execute(db);
 }
