@@ -248,6 +248,10 @@ describe('on-call schedules through the admin API', () => {
     expect(foreignMember.status).toBe(400);
     expect(foreignMember.body.message).toBe('rotation.members.1: no such provider in this practice');
 
+    const emptyPatch = await send('PATCH', `/api/oncall/providers/${dan}`, admin, {});
+    expect(emptyPatch.status).toBe(400);
+    expect(emptyPatch.body.message).toBe('nothing to change');
+
     const ring = await send('POST', '/api/oncall/policies', admin, { name: 'Urgent', tiers: [{ target: { kind: 'schedule', scheduleId }, ringSeconds: 5 }] });
     expect(ring.status).toBe(400);
     expect(ring.body.message).toBe('tiers.0.ringSeconds: at least 10 seconds');

@@ -6,8 +6,11 @@ import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, 
 import { simulatorFor, TEST_IDENTITIES } from './support/simulate.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
 import { randomBytes } from 'node:crypto';
-import { setWhisperOutcome } from '../src/calls/state-store.js';
-import { VoiceWebhookSchema } from '../src/calls/twilio-params.js';
+import type { Keyring } from '../src/adapters/keyring.js';
+import { phoneIndex } from '../src/patients/store.js';
+import type { Services } from '../src/services.js';
+import { getWhisperOutcome, setWhisperOutcome } from '../src/calls/state-store.js';
+import { VoiceWebhookSchema, type VoiceWebhook } from '../src/calls/twilio-params.js';
 import { handleWhisper } from '../src/oncall/whisper-service.js';
 import type { TimelineEntry } from '../src/oncall/timeline.js';
 
@@ -221,6 +224,33 @@ describe('the handoff call', () => {
     expect(twiml).not.toContain('0 1 7 7');
   });
 
+  it("a machine on the provider's leg is hung up on without decrypting anything of the verified caller's", async () => {
+    const result = await sim.placeCall({
+      from: PATIENT,
+      to: PRACTICE,
+      digits: ['1', '3', '1', '04151980#', '1', '1'],
+      dialOutcomes: [{ status: 'completed', whisperDigits: '1' }],
+    });
+    const child = (answeredBy: string): VoiceWebhook =>
+      VoiceWebhookSchema.parse({
+        CallSid: `CA${randomBytes(16).toString('hex')}`,
+        AccountSid: TEST_ACCOUNT_SID,
+        ParentCallSid: result.callSid,
+        From: PRACTICE,
+        To: PRIMARY,
+        CallStatus: 'in-progress',
+        Direction: 'outbound-dial',
+        AnsweredBy: answeredBy,
+      });
+    // A keyring that cannot decrypt: any decryption throws.
+    const undecryptable: Services = { ...h.services, keyring: { ...h.services.keyring, keyring: {} as Keyring['keyring'] } };
+    const q = { parent: result.callSid, attempt: 7 };
+    expect(await handleWhisper(undecryptable, q, child('machine_end_beep'))).toBe('<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>');
+    expect(await getWhisperOutcome(h.services.redis, result.callSid, 7)).toBe('machine');
+    // The control: a person is told the caller's name, so that needs decryption.
+    await expect(handleWhisper(undecryptable, q, child('human'))).rejects.toThrow();
+  });
+
   it('an override puts someone else on call for tier 1', async () => {
     const schedule = await h.services.db.selectFrom('oncall_schedules').select('id').executeTakeFirstOrThrow();
     const backup = await h.services.db.selectFrom('providers').select('id').where('phone', '=', BACKUP).executeTakeFirstOrThrow();
@@ -314,8 +344,19 @@ describe('all tiers fail: urgent voicemail, pages until acknowledged', () => {
     expect(heard(stranger)).toContain('We could not acknowledge that reference.');
     expect((await h.services.db.selectFrom('pages').select('status').where('id', '=', page.id).executeTakeFirstOrThrow()).status).toBe('open');
 
+    // A provider who keys nothing, or a reference that is not six digits: nothing acknowledged.
+    expect(heard(await sim.placeCall({ from: BACKUP, to: PRACTICE, digits: ['1', '*', null] }))).toContain('We did not receive a reference.');
+    const taken = new Set((await h.services.db.selectFrom('pages').select('reference_code').execute()).map((p) => p.reference_code));
+    const wrong = ['000000', '111111', '222222', '333333'].find((r) => !taken.has(r)) ?? '';
+    // (Twilio's literal "timeout", which the webhook schema lets through, is no reference either.)
+    for (const digits of [`${page.reference_code.slice(1)}#`, `${wrong}#`, 'timeout']) {
+      expect(heard(await sim.placeCall({ from: BACKUP, to: PRACTICE, digits: ['1', '*', digits] }))).toContain('We could not acknowledge that reference.');
+    }
+    expect((await h.services.db.selectFrom('pages').select('status').where('id', '=', page.id).executeTakeFirstOrThrow()).status).toBe('open');
+
     const doctor = await sim.placeCall({ from: BACKUP, to: PRACTICE, digits: ['1', '*', `${page.reference_code}#`] });
     expect(heard(doctor)).toContain('The page is acknowledged. Paging has stopped.');
+    expect(heard(await sim.placeCall({ from: PRIMARY, to: PRACTICE, digits: ['1', '*', `${page.reference_code}#`] }))).toContain('That page was already acknowledged.');
     const acked = await h.services.db.selectFrom('pages').selectAll().where('id', '=', page.id).executeTakeFirstOrThrow();
     expect(acked.status).toBe('acknowledged');
     expect(acked.acknowledged_by).toMatch(/^provider:[0-9a-f-]{36}$/);
@@ -343,5 +384,32 @@ describe('all tiers fail: urgent voicemail, pages until acknowledged', () => {
     // Job payloads carry ids only.
     const jobs = await h.services.queues.pages.getJobs(['completed', 'delayed', 'waiting', 'active']);
     for (const job of jobs) expect(Object.keys(job.data as object).sort()).toEqual(job.name === 'page-send' ? ['pageId', 'providerId', 'round'] : ['pageId', 'round']);
+  });
+});
+
+describe('inbound SMS', () => {
+  async function postSms(params: Record<string, string>): Promise<string> {
+    const res = await fetch(`${h.baseUrl}/twilio/sms/incoming`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-twilio-signature': twilio.getExpectedTwilioSignature(TEST_AUTH_TOKEN, `${TEST_PUBLIC_BASE_URL}/twilio/sms/incoming`, params),
+      },
+      body: new URLSearchParams(params).toString(),
+    });
+    return res.text();
+  }
+
+  it("STOP to a practice number puts the sender on that practice's opt-out list; to any other number, on none", async () => {
+    const sender = '+12025550166';
+    const optOuts = (): Promise<Array<{ practice_id: string; source: string }>> =>
+      h.services.db.selectFrom('opt_outs').select(['practice_id', 'source']).where('phone_index', '=', phoneIndex(h.services.keyring, sender)).execute();
+    const sms = (to: string): Record<string, string> => ({ MessageSid: `SM${randomBytes(16).toString('hex')}`, AccountSid: TEST_ACCOUNT_SID, From: sender, To: to, Body: 'STOP' });
+
+    expect(await postSms(sms('+12025550198'))).toBe('<?xml version="1.0" encoding="UTF-8"?><Response/>');
+    expect(await optOuts()).toEqual([]);
+    expect(await postSms(sms(PRACTICE))).toBe('<?xml version="1.0" encoding="UTF-8"?><Response/>');
+    const practice = await h.services.db.selectFrom('practice_numbers').select('practice_id').where('e164', '=', PRACTICE).executeTakeFirstOrThrow();
+    expect(await optOuts()).toEqual([{ practice_id: practice.practice_id, source: 'sms_stop' }]);
   });
 });

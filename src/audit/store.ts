@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../adapters/postgres.js';
-import { checkLink, nextRecord, type AuditEvent, type AuditRecord, type ChainProblem } from './events.js';
+import { checkLink, nextRecord, type AuditActionName, type AuditEvent, type AuditRecord, type ChainProblem } from './events.js';
 
 export type AuditWriter = (event: AuditEvent | AuditEvent[]) => Promise<void>;
 
@@ -161,6 +161,12 @@ export async function readAudit(db: Db, filter: ExportFilter): Promise<Array<Aud
   if (filter.callSid) q = q.where('call_sid', '=', filter.callSid);
   if (filter.limit) q = q.limit(filter.limit);
   return ((await q.execute()) as StoredRow[]).map(toRecord);
+}
+
+/** Whether the log holds an event with this action about this subject (e.g. a page that already gave up). */
+export async function hasAuditEvent(db: Db, action: AuditActionName, subjectId: string): Promise<boolean> {
+  const row = await db.selectFrom('audit_log').select('seq').where('action', '=', action).where('subject_id', '=', subjectId).limit(1).executeTakeFirst();
+  return row !== undefined;
 }
 
 /** Streams a range in pages, for exports larger than memory should hold. */

@@ -26,6 +26,7 @@ import {
   listProviders,
   listSchedules,
   loadSchedules,
+  nonEmpty,
   PolicyInputSchema,
   PolicyPatchSchema,
   ProviderInputSchema,
@@ -51,15 +52,12 @@ const READERS: readonly ApiRole[] = ['admin', 'staff', 'provider', 'auditor'];
 const WRITERS: readonly ApiRole[] = ['admin'];
 const MS_PER_DAY = 86_400_000;
 export const MAX_SHIFTS_QUERY_DAYS = 62;
-export { ICS_FEED_DAYS };
 /** Where calendar apps fetch a provider's feed with its token (no API key): mounted outside /api. */
 export const FEED_PATH = '/feeds/oncall.ics';
 
 /** A provider as the API shows it, with its PIN (`pin`: 4–8 digits; null on a patch clears it). Never echoed. */
 const ProviderCreateBody = ProviderInputSchema.extend({ pin: ProviderPinSchema.optional() });
-const ProviderPatchBody = ProviderInputSchema.extend({ pin: ProviderPinSchema.nullable() })
-  .partial()
-  .refine((p) => Object.keys(p).length > 0, { message: 'nothing to change' });
+const ProviderPatchBody = ProviderInputSchema.extend({ pin: ProviderPinSchema.nullable() }).partial().refine(nonEmpty, { message: 'nothing to change' });
 
 const Uuid = z.uuid();
 const ISO_MESSAGE = 'expected an ISO 8601 date-time with offset, such as 2026-11-01T12:00:00Z';

@@ -8,9 +8,9 @@ import { WHISPER_PATH, type WhisperOutcome } from './whisper.js';
  */
 
 /** Where Twilio posts call status callbacks (already routed: /twilio/voice/status). */
-export const CALL_STATUS_PATH = '/twilio/voice/status';
+const CALL_STATUS_PATH = '/twilio/voice/status';
 /** Every progress event of the child leg, so its ring, answer and end times land in its call record. */
-export const DIAL_LEG_EVENTS = ['initiated', 'ringing', 'answered', 'completed'] as const;
+const DIAL_LEG_EVENTS = ['initiated', 'ringing', 'answered', 'completed'] as const;
 
 type NumberAttributes = VoiceResponse.NumberAttributes;
 

@@ -17,7 +17,7 @@ export const ICS_FEED_DAYS = 60;
  * piece at most MAX_OVERRIDE_DAYS, a rotation piece at most a week), so the piece in progress
  * is never clipped — its start, and so its UID, is its real one.
  */
-export const ICS_LOOKBACK_DAYS = MAX_OVERRIDE_DAYS + 1;
+const ICS_LOOKBACK_DAYS = MAX_OVERRIDE_DAYS + 1;
 
 /** The window of shifts the feed at `now` is computed from. */
 export function feedWindow(now: Date): { from: Date; to: Date } {

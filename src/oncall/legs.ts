@@ -28,8 +28,7 @@ export async function finishParentLeg(
   input: { callSid: string; practiceId: string | null; status: string; durationSeconds: number | null; at: Date },
 ): Promise<boolean> {
   if (!FINAL_STATUSES.has(input.status)) return false;
-  const call = await db.selectFrom('calls').select('created_at').where('call_sid', '=', input.callSid).executeTakeFirst();
-  const startedAt = call?.created_at ?? new Date(input.at.getTime() - 1000 * (input.durationSeconds ?? 0));
+  const fallback = new Date(input.at.getTime() - 1000 * (input.durationSeconds ?? 0));
   await db
     .insertInto('call_legs')
     .values({
@@ -39,7 +38,7 @@ export async function finishParentLeg(
       kind: 'parent',
       outcome: input.status,
       duration_seconds: input.durationSeconds,
-      started_at: startedAt,
+      started_at: (eb) => eb.fn.coalesce(eb.selectFrom('calls').select('created_at').where('call_sid', '=', input.callSid), eb.val(fallback)),
       ended_at: input.at,
     })
     .onConflict((oc) =>
@@ -52,18 +51,21 @@ export async function finishParentLeg(
   return true;
 }
 
-export interface DialLegRow {
-  callSid: string;
-  practiceId: string;
-  /** DialCallSid: the child leg. */
+/** What a call leg of any kind records (the call_legs columns, camelCased); the timeline builds on it. */
+export interface LegFields {
   legSid: string | null;
   tier: number | null;
   round: number | null;
   providerId: string | null;
   numberTried: string | null;
   outcome: string;
-  /** DialCallDuration. */
   durationSeconds: number | null;
+}
+
+/** A finished dial leg: `legSid` is the DialCallSid (the child leg), `durationSeconds` the DialCallDuration. */
+export interface DialLegRow extends LegFields {
+  callSid: string;
+  practiceId: string;
   /** When the `<Dial action>` arrived (the service's clock). */
   endedAt: Date;
 }
@@ -73,9 +75,8 @@ export interface DialLegRow {
  * in its call record, service clock), or else its talk time back from the end.
  */
 export async function recordDialLegRow(db: Db, leg: DialLegRow): Promise<void> {
-  const child = leg.legSid ? await db.selectFrom('calls').select('created_at').where('call_sid', '=', leg.legSid).executeTakeFirst() : undefined;
   const fallback = new Date(leg.endedAt.getTime() - 1000 * (leg.durationSeconds ?? 0));
-  const startedAt = child && child.created_at.getTime() <= leg.endedAt.getTime() ? child.created_at : fallback;
+  const legSid = leg.legSid;
   await db
     .insertInto('call_legs')
     .values({
@@ -89,7 +90,14 @@ export async function recordDialLegRow(db: Db, leg: DialLegRow): Promise<void> {
       number_tried: leg.numberTried,
       outcome: leg.outcome,
       duration_seconds: leg.durationSeconds,
-      started_at: startedAt,
+      // The child's call record, unless it is stamped after the action arrived; else the fallback.
+      started_at: (eb) =>
+        legSid
+          ? eb.fn.coalesce(
+              eb.selectFrom('calls').select('created_at').where('call_sid', '=', legSid).where('created_at', '<=', leg.endedAt),
+              eb.val(fallback),
+            )
+          : eb.val(fallback),
       ended_at: leg.endedAt,
     })
     .execute();

@@ -5,6 +5,7 @@ import type { Services } from '../services.js';
 import type { EscalationTier, PagesTable } from '../adapters/db-schema.js';
 import { TwilioRestError } from '../adapters/twilio-rest.js';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
+import { hasAuditEvent } from '../audit/store.js';
 import { logger } from '../log/logger.js';
 import { getPractice, listPracticeNumbers } from '../practices/store.js';
 import { loadProviders, onCallFor } from './escalation.js';
@@ -32,9 +33,9 @@ export interface PageJobData {
 /** Rounds stop here even if nobody ever acknowledges (at the default interval, four hours); then the page gives up, audited. */
 export const MAX_PAGE_ROUNDS = 24;
 /** Tries of one recipient's SMS before it is recorded as failed. */
-export const PAGE_SEND_ATTEMPTS = 6;
+const PAGE_SEND_ATTEMPTS = 6;
 /** First retry delay of a recipient's SMS; doubles each time, with jitter. */
-export const PAGE_SEND_BACKOFF_MS = 3_000;
+const PAGE_SEND_BACKOFF_MS = 3_000;
 const DEFAULT_INTERVAL_SECONDS = 600;
 const DEFAULT_MAX_REPEATS = 3;
 const SWEEP_LIMIT = 500;
@@ -43,7 +44,7 @@ export type PageJobResult = 'acknowledged' | 'sent' | 'already_sent' | 'gone' | 
 
 type PageRow = Selectable<PagesTable>;
 
-function spokenNumber(e164: string | undefined): string {
+export function spokenNumber(e164: string | undefined): string {
   const m = e164 ? /^\+1(\d{3})(\d{3})(\d{4})$/.exec(e164) : null;
   return m ? `${m[1]}-${m[2]}-${m[3]}` : (e164 ?? '');
 }
@@ -100,7 +101,7 @@ export function pageJobId(pageId: string, round: number): string {
   return `page-${pageId}-${round}`;
 }
 
-export function pageSendJobId(pageId: string, round: number, providerId: string): string {
+function pageSendJobId(pageId: string, round: number, providerId: string): string {
   return `page-${pageId}-${round}-${providerId}`;
 }
 
@@ -230,13 +231,7 @@ async function processPageRound(services: Services, data: PageJobData): Promise<
 
 /** One interval after the last round, a page nobody acknowledged gives up, once and audited. */
 async function giveUp(services: Services, page: PageRow): Promise<PageJobResult> {
-  const already = await services.db
-    .selectFrom('audit_log')
-    .select('seq')
-    .where('action', '=', AuditAction.PageGaveUp)
-    .where('subject_id', '=', page.id)
-    .executeTakeFirst();
-  if (already) return 'gave_up';
+  if (await hasAuditEvent(services.db, AuditAction.PageGaveUp, page.id)) return 'gave_up';
   await services.audit({
     action: AuditAction.PageGaveUp,
     actor: 'system',
@@ -249,7 +244,7 @@ async function giveUp(services: Services, page: PageRow): Promise<PageJobResult>
 }
 
 /** Why a send failed, as a short code (never Twilio's text, which may echo the number), and whether a retry may help. */
-export function sendFailure(err: unknown): { code: string; transient: boolean } {
+function sendFailure(err: unknown): { code: string; transient: boolean } {
   if (err instanceof TwilioRestError) {
     const code = err.twilioCode !== null ? `twilio_${err.twilioCode}` : err.status !== null ? `http_${err.status}` : err.reason;
     return { code, transient: err.retryable };
@@ -259,13 +254,13 @@ export function sendFailure(err: unknown): { code: string; transient: boolean } 
 
 async function processPageSend(services: Services, data: Required<PageJobData>): Promise<PageJobResult> {
   const { pageId, round, providerId } = data;
+  // The key of this job's delivery row: every query below is about it alone.
+  const thisDelivery = { page_id: pageId, round, provider_id: providerId };
   const page = await services.db.selectFrom('pages').selectAll().where('id', '=', pageId).executeTakeFirst();
   const delivery = await services.db
     .selectFrom('page_deliveries')
     .selectAll()
-    .where('page_id', '=', pageId)
-    .where('round', '=', round)
-    .where('provider_id', '=', providerId)
+    .where((eb) => eb.and(thisDelivery))
     .executeTakeFirst();
   if (!page || !delivery) return 'gone';
   if (delivery.status !== 'queued' && delivery.status !== 'retrying') return 'already_sent';
@@ -273,9 +268,7 @@ async function processPageSend(services: Services, data: Required<PageJobData>):
     await services.db
       .updateTable('page_deliveries')
       .set({ status, updated_at: services.clock() })
-      .where('page_id', '=', pageId)
-      .where('round', '=', round)
-      .where('provider_id', '=', providerId)
+      .where((eb) => eb.and(thisDelivery))
       .where('status', 'in', ['queued', 'retrying'])
       .execute();
   };
@@ -292,9 +285,7 @@ async function processPageSend(services: Services, data: Required<PageJobData>):
   const tried = await services.db
     .updateTable('page_deliveries')
     .set({ attempts: sql<number>`attempts + 1`, updated_at: services.clock() })
-    .where('page_id', '=', pageId)
-    .where('round', '=', round)
-    .where('provider_id', '=', providerId)
+    .where((eb) => eb.and(thisDelivery))
     .where('status', 'in', ['queued', 'retrying'])
     .returning('attempts')
     .executeTakeFirst();
@@ -316,9 +307,7 @@ async function processPageSend(services: Services, data: Required<PageJobData>):
     await services.db
       .updateTable('page_deliveries')
       .set({ status: final ? 'failed' : 'retrying', error_code: code, updated_at: now })
-      .where('page_id', '=', pageId)
-      .where('round', '=', round)
-      .where('provider_id', '=', providerId)
+      .where((eb) => eb.and(thisDelivery))
       .execute();
     if (final) await recordPageLeg(services, page, delivery.number_tried, { round, providerId, sid: null, outcome: 'failed', at: now });
     await services.audit({
@@ -336,9 +325,7 @@ async function processPageSend(services: Services, data: Required<PageJobData>):
   await services.db
     .updateTable('page_deliveries')
     .set({ status: 'sent', message_sid: sid, error_code: null, updated_at: now })
-    .where('page_id', '=', pageId)
-    .where('round', '=', round)
-    .where('provider_id', '=', providerId)
+    .where((eb) => eb.and(thisDelivery))
     .execute();
   await recordPageLeg(services, page, delivery.number_tried, { round, providerId, sid, outcome: 'sent', at: now });
   return 'sent';
@@ -444,7 +431,7 @@ export async function acknowledgePage(
 }
 
 /** The keys a provider enters to acknowledge a page: its 6-digit reference, then #. */
-export const PAGE_REFERENCE = /^\d{6}$/;
+const PAGE_REFERENCE = /^\d{6}$/;
 
 export type KeypadAckResult = 'acknowledged' | 'already' | 'not_found' | 'timeout';
 

@@ -4,6 +4,7 @@ import type { Services } from '../services.js';
 import { acknowledgePage } from './paging.js';
 import { isStopMessage } from '../consent/consent.js';
 import { recordOptOut } from '../consent/store.js';
+import { findPracticeByNumber } from '../practices/store.js';
 
 /**
  * Inbound SMS to a practice number. STOP (or another opt-out keyword) from any number puts it on
@@ -28,9 +29,9 @@ export async function handleSmsIncoming(services: Services, body: Record<string,
   if (!parsed.success) return EMPTY;
   const sms = parsed.data;
   if (isStopMessage(sms.Body)) {
-    const practice = await services.db.selectFrom('practice_numbers').select('practice_id').where('e164', '=', sms.To).executeTakeFirst();
-    if (practice) {
-      await recordOptOut(services.db, services.keyring, services.audit, { practiceId: practice.practice_id, phone: sms.From, source: 'sms_stop', recordedBy: `sms:${sms.MessageSid}` });
+    const found = await findPracticeByNumber(services.db, sms.To);
+    if (found) {
+      await recordOptOut(services.db, services.keyring, services.audit, { practiceId: found.practice.id, phone: sms.From, source: 'sms_stop', recordedBy: `sms:${sms.MessageSid}` });
     }
     return EMPTY;
   }

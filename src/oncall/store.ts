@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Db } from '../adapters/postgres.js';
 import type { Database, EscalationTier } from '../adapters/db-schema.js';
 import { E164Schema, TimeZoneSchema } from '../practices/settings.js';
+import { getPractice } from '../practices/store.js';
 import { RotationSchema, ScheduleSchema, type Override, type OverrideInput, type Rotation, type Schedule } from './schedule-schema.js';
 
 /**
@@ -32,7 +33,7 @@ function invalid(message: string): { ok: false; reason: 'invalid'; message: stri
 type Executor = Db | Transaction<Database>;
 
 /** Rejects a patch with nothing in it. */
-function nonEmpty(p: object): boolean {
+export function nonEmpty(p: object): boolean {
   return Object.keys(p).length > 0;
 }
 
@@ -65,8 +66,7 @@ export const ProviderInputSchema = z.strictObject({
 });
 export type ProviderInput = z.output<typeof ProviderInputSchema>;
 
-export const ProviderPatchSchema = ProviderInputSchema.partial().refine(nonEmpty, { message: 'nothing to change' });
-export type ProviderPatch = z.output<typeof ProviderPatchSchema>;
+export type ProviderPatch = Partial<ProviderInput>;
 
 const providerColumns = [
   'id',
@@ -116,7 +116,7 @@ function toProvider(r: ProviderRow): Provider {
  * What the store writes without parsing: the access-line PIN as its keyed hash (made by the
  * caller, who holds the keyring; null clears it), under the id it was made for.
  */
-export interface ProviderSecrets {
+interface ProviderSecrets {
   id?: string;
   pinHash?: string | null;
 }
@@ -286,7 +286,7 @@ async function checkMembers(db: Executor, practiceId: string, rotation: Rotation
 export async function createSchedule(db: Db, practiceId: string, input: ScheduleInput): Promise<StoreResult<ScheduleRecord>> {
   const problem = await checkMembers(db, practiceId, input.rotation);
   if (problem) return invalid(problem);
-  const timeZone = input.timeZone ?? (await db.selectFrom('practices').select('time_zone').where('id', '=', practiceId).executeTakeFirst())?.time_zone;
+  const timeZone = input.timeZone ?? (await getPractice(db, practiceId))?.timeZone;
   if (!timeZone) return notFound;
   const row = await db
     .insertInto('oncall_schedules')

@@ -2,6 +2,7 @@ import type { Db } from '../adapters/postgres.js';
 import type { CallStatusEntry } from '../adapters/db-schema.js';
 import { AuditAction } from '../audit/events.js';
 import { readAudit } from '../audit/store.js';
+import type { LegFields } from './legs.js';
 
 /**
  * A call's timeline: every audited step, leg and page SMS, in the order they happened.
@@ -24,42 +25,28 @@ export interface TimelineAuditEvent {
   details: Record<string, unknown>;
 }
 
-export interface TimelineLeg {
+export interface TimelineLeg extends LegFields {
   id: string;
   kind: 'parent' | 'dial' | 'page';
-  legSid: string | null;
-  tier: number | null;
-  round: number | null;
-  providerId: string | null;
-  numberTried: string | null;
-  outcome: string;
-  durationSeconds: number | null;
   startedAt: Date;
   endedAt: Date | null;
 }
 
 /** A child leg's progress (initiated, ringing, answered, completed) from its status callbacks. */
-export interface LegProgress {
+interface LegProgress {
   status: string;
   at: string;
 }
 
 export type TimelineEntry =
   | { kind: 'event'; at: string; seq: number; action: string; leg: string | null; subjectId: string | null; details: Record<string, unknown> }
-  | {
+  | (LegFields & {
       kind: 'parent_leg' | 'dial_leg' | 'page_sms';
       at: string;
       endedAt: string | null;
       seq: null;
-      legSid: string | null;
-      tier: number | null;
-      round: number | null;
-      providerId: string | null;
-      numberTried: string | null;
-      outcome: string;
-      durationSeconds: number | null;
       progress?: LegProgress[];
-    };
+    });
 
 type LegEntry = Exclude<TimelineEntry, { kind: 'event' }>;
 
@@ -145,22 +132,15 @@ export function buildTimeline(
 }
 
 /** A leg as the call's `legs` list shows it (in timeline order). */
-export interface CallLeg {
-  legSid: string | null;
+interface CallLeg extends LegFields {
   kind: TimelineLeg['kind'];
-  tier: number | null;
-  round: number | null;
-  providerId: string | null;
-  numberTried: string | null;
-  outcome: string;
-  durationSeconds: number | null;
   at: string;
   endedAt: string | null;
 }
 
 const LEG_KIND = { parent_leg: 'parent', dial_leg: 'dial', page_sms: 'page' } as const;
 
-export interface CallTimeline {
+interface CallTimeline {
   legs: CallLeg[];
   pages: Array<{ id: string; referenceCode: string; status: string; roundsSent: number; adminPaged: boolean; acknowledgedAt: string | null; acknowledgedBy: string | null }>;
   timeline: TimelineEntry[];

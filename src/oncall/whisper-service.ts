@@ -1,10 +1,10 @@
 import type { Services } from '../services.js';
 import { AuditAction } from '../audit/events.js';
 import { getPractice } from '../practices/store.js';
-import { firstNameOf, phoneIndex, phoneOf } from '../patients/store.js';
+import { firstNameOf, phoneOf } from '../patients/store.js';
 import { loadCall, setWhisperOutcome } from '../calls/state-store.js';
 import type { VoiceWebhook } from '../calls/twilio-params.js';
-import { whisperAnswer, whisperTwiml } from './whisper.js';
+import { isMachine, whisperAnswer, whisperTwiml, type WhisperInput } from './whisper.js';
 
 /**
  * The provider's leg of an on-call dial: the whisper and the provider's key. The outcome is
@@ -25,12 +25,12 @@ export async function handleWhisper(services: Services, q: WhisperQuery, p: Voic
   const practice = await getPractice(services.db, stored.state.practiceId);
   if (!practice) return HANGUP;
   const patientId = stored.state.verifiedPatientId;
-  const firstName = patientId ? await firstNameOf(services.db, services.keyring, practice.id, patientId) : null;
-  const callbackNumber = patientId && firstName ? await parentCallbackNumber(services, q.parent, practice.id, patientId) : null;
+  // A machine is hung up on without a word: nothing of the caller's is decrypted for it.
+  const caller = patientId && !isMachine(p.AnsweredBy) ? await verifiedCaller(services, practice.id, patientId) : null;
   const { twiml, outcome } = whisperTwiml({
     practiceName: practice.greetingName,
     // Minimum necessary: a verified caller's first name and callback number, nothing else.
-    verifiedCaller: firstName ? { firstName, callbackNumber } : null,
+    verifiedCaller: caller,
     answeredBy: p.AnsweredBy,
     query: `parent=${q.parent}&a=${q.attempt}`,
   });
@@ -42,17 +42,18 @@ export async function handleWhisper(services: Services, q: WhisperQuery, p: Voic
 }
 
 /**
- * The verified caller's callback number, from the parent call, never from the provider's leg
- * (whose caller ID is whatever the <Dial> presents). The parent call's record keeps only the
- * blind index of its caller ID: the number is the verified patient's own (decrypted), spoken
- * only if it is the number the parent call came from. Otherwise no number is spoken.
+ * The verified caller's first name and callback number (the patient's own, decrypted), or null
+ * without a first name. The callback number comes from the patient record, never from the
+ * provider's leg (whose caller ID is whatever the <Dial> presents): verification matched this
+ * patient by the blind index of the parent call's caller ID (matchPatient), so it is the number
+ * the parent call came from.
  */
-async function parentCallbackNumber(services: Services, parentCallSid: string, practiceId: string, patientId: string): Promise<string | null> {
-  const parent = await services.db.selectFrom('calls').select(['from_index', 'practice_id']).where('call_sid', '=', parentCallSid).executeTakeFirst();
-  if (!parent?.from_index || parent.practice_id !== practiceId) return null;
-  const phone = await phoneOf(services.db, services.keyring, practiceId, patientId);
-  if (!phone || phoneIndex(services.keyring, phone) !== parent.from_index) return null;
-  return phone;
+async function verifiedCaller(services: Services, practiceId: string, patientId: string): Promise<WhisperInput['verifiedCaller']> {
+  const [firstName, callbackNumber] = await Promise.all([
+    firstNameOf(services.db, services.keyring, practiceId, patientId),
+    phoneOf(services.db, services.keyring, practiceId, patientId),
+  ]);
+  return firstName ? { firstName, callbackNumber } : null;
 }
 
 export async function handleWhisperAnswer(services: Services, q: WhisperQuery, p: VoiceWebhook): Promise<string> {

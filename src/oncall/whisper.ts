@@ -32,10 +32,15 @@ function spoken(e164: string): string {
   return (m ? `${m[1]}${m[2]}${m[3]}` : e164.replace(/^\+/, '')).split('').join(' ');
 }
 
+/** Whether Twilio's machine detection (AnsweredBy) found a machine or fax rather than a person. */
+export function isMachine(answeredBy: string | undefined): boolean {
+  return answeredBy !== undefined && /^(machine|fax)/.test(answeredBy);
+}
+
 /** The whisper: a machine (the provider's voicemail) is hung up on; a person is asked to accept. */
 export function whisperTwiml(input: WhisperInput): { twiml: string; outcome: WhisperOutcome | null } {
   const vr = new VoiceResponse();
-  if (input.answeredBy && /^(machine|fax)/.test(input.answeredBy)) {
+  if (isMachine(input.answeredBy)) {
     vr.hangup();
     return { twiml: vr.toString(), outcome: 'machine' };
   }

@@ -3,7 +3,7 @@ import type { EscalationTier } from '../../src/adapters/db-schema.js';
 import { buildPlan, type ProviderPhone } from '../../src/oncall/escalation.js';
 import { pageNumbers, pageRecipients, pageText } from '../../src/oncall/paging.js';
 import { childLegDetails, dialLegOutcome, oncallNumberAttributes, readOncallDial } from '../../src/oncall/dial.js';
-import { ACCEPT_CALL, DECLINE_CALL, WHISPER_ANSWER_PATH, whisperAnswer, whisperTwiml, type WhisperInput } from '../../src/oncall/whisper.js';
+import { ACCEPT_CALL, DECLINE_CALL, isMachine, WHISPER_ANSWER_PATH, whisperAnswer, whisperTwiml, type WhisperInput } from '../../src/oncall/whisper.js';
 import { parseTwiml, type TwimlVerb } from '../../src/simulator/twiml.js';
 
 // ---------------------------------------------------------------------------
@@ -97,6 +97,13 @@ const whisper = (overrides: Partial<WhisperInput> = {}): WhisperInput => ({
 function said(verbs: TwimlVerb[]): string[] {
   return verbs.flatMap((v): string[] => (v.verb === 'Say' ? [v.text] : v.verb === 'Gather' ? said(v.children) : []));
 }
+
+describe('isMachine', () => {
+  it("is Twilio's machine and fax answers, never a person or an unknown", () => {
+    for (const answeredBy of ['machine_start', 'machine_end_beep', 'machine_end_silence', 'machine_end_other', 'fax']) expect(isMachine(answeredBy)).toBe(true);
+    for (const answeredBy of ['human', 'unknown', '', undefined]) expect(isMachine(answeredBy)).toBe(false);
+  });
+});
 
 describe('whisperTwiml', () => {
   it('a machine or fax is hung up on, as a machine', () => {
