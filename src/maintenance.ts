@@ -22,7 +22,7 @@ const TASKS = {
   'drop-sweep': { everyMs: 30 * 60_000, run: sweepSentDrops },
 } as const satisfies Record<string, { everyMs: number; run: (services: Services) => Promise<unknown> }>;
 
-export type MaintenanceTask = keyof typeof TASKS;
+type MaintenanceTask = keyof typeof TASKS;
 export interface MaintenanceJobData {
   task: MaintenanceTask;
 }

@@ -11,7 +11,7 @@ import { seedDemoIfEmpty } from './practices/seed.js';
 import type { Practice } from './practices/store.js';
 import type { Flow } from './calls/flow-types.js';
 import { loadFlows } from './calls/flow-loader.js';
-import { createQueues, startWorker, type Queues } from './adapters/queue.js';
+import { createQueues, isLastAttempt, startWorker, type Queues } from './adapters/queue.js';
 import { createTwilioRest, type TwilioRest } from './adapters/twilio-rest.js';
 import { processPageJob, type PageJobData } from './oncall/paging.js';
 import { startVoicemailWorker } from './voicemail/worker.js';
@@ -130,7 +130,7 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
       const drops = startWorker<DropJobData>(
         config,
         'drops',
-        async (job) => processDropJob(services, job.data, job.attemptsMade + 1 >= (job.opts.attempts ?? 1)),
+        async (job) => processDropJob(services, job.data, isLastAttempt(job)),
         2,
       );
       if (opts.schedule !== false) await scheduleMaintenance(services);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callRecorder, getCall, recordCallEvent, type CallEvent } from '../src/calls/records.js';
+import { callRecorder, getCall, practiceOfCall, recordCallEvent, type CallEvent } from '../src/calls/records.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { randomSid } from './support/twilio-request.js';
 
@@ -43,5 +43,22 @@ describe('callRecorder', () => {
     const record = callRecorder(h.services.db);
     expect(await Promise.all([record(event(sid, 'incoming'), now), record(event(sid, 'flow:1'), now)])).toEqual([false, true]);
     expect(await recordCallEvent(h.services.db, event(sid, 'flow:1'), now)).toBe(false);
+  });
+});
+
+describe('practiceOfCall', () => {
+  it('is null for an unknown call, then the first practice the call was recorded with', async () => {
+    const db = h.services.db;
+    const sid = randomSid('CA');
+    const practice = await db.selectFrom('practices').select('id').executeTakeFirstOrThrow();
+    expect(await practiceOfCall(db, sid)).toBeNull();
+    expect(await recordCallEvent(db, event(sid, 'incoming'), now)).toBe(true);
+    expect(await practiceOfCall(db, sid)).toBeNull();
+    expect(await recordCallEvent(db, { ...event(sid, 'flow:1'), practiceId: practice.id }, now)).toBe(true);
+    expect(await practiceOfCall(db, sid)).toBe(practice.id);
+    // A later event that knows no practice (a status callback) does not take it away.
+    expect(await recordCallEvent(db, event(sid, 'status:completed:1', 'completed'), now)).toBe(true);
+    expect(await practiceOfCall(db, sid)).toBe(practice.id);
+    expect((await getCall(db, sid))?.statusHistory.map((e) => e.key)).toEqual(['incoming', 'flow:1', 'status:completed:1']);
   });
 });

@@ -5,14 +5,17 @@ import type * as PracticeStore from '../src/practices/store.js';
 import { startHarness, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { inboundParams, postTwilio } from './support/twilio-request.js';
 
-/** When on, the practice lookup waits forever: PostgreSQL hanging, whatever the pool's own timeouts. */
-const lookup = vi.hoisted(() => ({ hangs: false }));
+/** When on, the practice lookup waits forever: PostgreSQL hanging, whatever the pool's own timeouts. `hung` counts those lookups. */
+const lookup = vi.hoisted(() => ({ hangs: false, hung: 0 }));
 vi.mock('../src/practices/store.js', async (importOriginal) => {
   const real = await importOriginal<typeof PracticeStore>();
   return {
     ...real,
-    findPracticeByNumber: (...args: Parameters<typeof real.findPracticeByNumber>) =>
-      lookup.hangs ? new Promise<never>(() => undefined) : real.findPracticeByNumber(...args),
+    findPracticeByNumber: (...args: Parameters<typeof real.findPracticeByNumber>) => {
+      if (!lookup.hangs) return real.findPracticeByNumber(...args);
+      lookup.hung += 1;
+      return new Promise<never>(() => undefined);
+    },
   };
 });
 
@@ -246,10 +249,33 @@ describe("Twilio's fallback URL and the fail-safe answers", () => {
     expect(res.status).toBe(200);
     expect(res.body).toContain('hang up and dial 911');
     expect(res.body).toContain('<Number>+13125550199</Number>');
+    // The lookup also taught this instance the number's fallback: a later failure on it forwards there too.
+    const bad = await postTwilio(h, '/twilio/voice/incoming', inboundParams({ To: '+13125550100', Called: '+13125550100', CallSid: 'nope' }));
+    expect(bad.body).toContain('<Number>+13125550199</Number>');
+  });
+
+  it('the last-resort error handler answers a /twilio request with the practice fallback number', async () => {
+    const services = h.services as { -readonly [K in keyof Services]: Services[K] };
+    const { audit } = services;
+    // An audit write that throws at once (rather than rejecting) escapes the fallback route to the app's error handler.
+    services.audit = (event) => {
+      if (!Array.isArray(event) && event.action === 'twilio.fallback') throw new Error('audit unavailable');
+      return audit(event);
+    };
+    try {
+      const res = await postTwilio(h, '/twilio/voice/fallback', inboundParams({ ErrorCode: '11200' }));
+      expect(res.status).toBe(200);
+      expect(res.contentType).toMatch(/xml/);
+      expect(res.body).toContain('hang up and dial 911');
+      expect(res.body).toContain('<Number>+12025550199</Number>');
+    } finally {
+      services.audit = audit;
+    }
   });
 
   it('answers within its time budget when PostgreSQL hangs (lookup and audit write)', async () => {
-    // (The lookup runs whether or not the number is cached, so the warm instance shows the budget.)
+    // A fresh instance (its fallback numbers preloaded, no practice cached), so the lookup runs and the budget shows.
+    await h.restart();
     const services = h.services as { -readonly [K in keyof Services]: Services[K] };
     const { audit } = services;
     // The writes of these two answers hang; everything else (background jobs) is left alone.
@@ -262,7 +288,10 @@ describe("Twilio's fallback URL and the fail-safe answers", () => {
       const took = Date.now() - started;
       expect(res.status).toBe(200);
       expect(res.body).toContain('hang up and dial 911');
+      // The number's last known fallback, from memory.
+      expect(res.body).toContain('<Number>+12025550199</Number>');
       expect(took).toBeLessThan(4_000);
+      expect(lookup.hung).toBeGreaterThan(0);
 
       // A malformed webhook is answered at once too: the audit write happens behind the answer.
       const t0 = Date.now();

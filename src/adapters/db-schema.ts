@@ -228,7 +228,6 @@ export interface VoicemailsTable {
   simulated: Generated<boolean>;
   last_error_transient: Generated<boolean>;
   dead_letter_reason: 'twilio_delete_failed' | 'notify_failed' | null;
-  dead_lettered_at: Date | null;
   requeues: Generated<number>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;

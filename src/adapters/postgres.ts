@@ -20,7 +20,7 @@ export interface DbTimeouts {
   idleInTransactionMs: number;
 }
 
-export const DEFAULT_DB_TIMEOUTS: DbTimeouts = {
+const DEFAULT_DB_TIMEOUTS: DbTimeouts = {
   connectMs: 3_000,
   statementMs: 4_000,
   // Later than the server's own limit, so that a live server's cancellation is what a slow query reports.

@@ -1,4 +1,4 @@
-import { Queue, Worker, type ConnectionOptions, type Job, type JobsOptions, type Processor } from 'bullmq';
+import { Queue, Worker, type ConnectionOptions, type Job, type JobsOptions, type Processor, type WorkerOptions } from 'bullmq';
 import type { Config } from '../config.js';
 
 /**
@@ -66,10 +66,22 @@ export function createQueues(config: Config): Queues {
   };
 }
 
-export function startWorker<T>(config: Config, name: QueueName, processor: Processor<T>, concurrency = 4): Worker<T> {
-  const worker = new Worker<T>(name, processor, { connection: bullConnection(config), prefix: bullPrefix(config), concurrency, autorun: true });
+/** `settings`: the worker's own advanced settings, such as a custom backoff strategy. */
+export function startWorker<T>(config: Config, name: QueueName, processor: Processor<T>, concurrency = 4, settings?: WorkerOptions['settings']): Worker<T> {
+  const worker = new Worker<T>(name, processor, {
+    connection: bullConnection(config),
+    prefix: bullPrefix(config),
+    concurrency,
+    autorun: true,
+    ...(settings ? { settings } : {}),
+  });
   worker.on('error', () => undefined);
   return worker;
+}
+
+/** True when BullMQ will not try the job again should this attempt fail (attemptsMade counts the attempts before it). */
+export function isLastAttempt(job: Job): boolean {
+  return job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 }
 
 export type { Job };

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
  * A command without an answer after this long fails: a Redis that hangs (rather than refusing
  * connections) must not hold a webhook past Twilio's 15 s. No blocking commands use this client.
  */
-export const REDIS_COMMAND_TIMEOUT_MS = 2_000;
+const REDIS_COMMAND_TIMEOUT_MS = 2_000;
 
 /** A client whose every key carries `keyPrefix` (tests use one prefix per file). */
 export function createRedis(url: string, keyPrefix: string): Redis {

@@ -61,7 +61,7 @@ export interface EscalationPlan {
 }
 
 /** Something the edge must do after the engine has answered. */
-export type Effect = { kind: 'page'; policyId: string | null } | { kind: 'opt_out'; node: string };
+export type Effect = { kind: 'page'; policyId: string | null } | { kind: 'opt_out' };
 
 export interface CallState {
   flowId: string;
@@ -377,7 +377,7 @@ function runFrom(turn: Turn, startId: string, opts: { reprompt?: boolean } = {})
           go(n.next, 'no_caller_id');
           continue;
         }
-        turn.effects.push({ kind: 'opt_out', node: id });
+        turn.effects.push({ kind: 'opt_out' });
         turn.speak(n.prompt);
         go(n.next, 'opted_out');
         continue;

@@ -34,7 +34,7 @@ function entryOf(services: Services): Entry {
 }
 
 /** Reads every practice number with its fallback number and replaces the map with it. */
-export async function refreshFallbackNumbers(services: Services): Promise<number> {
+async function refreshFallbackNumbers(services: Services): Promise<number> {
   const entry = entryOf(services);
   const ticket = (entry.started += 1);
   const rows = await services.db

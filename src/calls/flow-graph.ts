@@ -42,7 +42,7 @@ export function stopsForCaller(kind: NodeKind): boolean {
  * success do: every other edge is also taken when nobody does anything (a <Gather> that times
  * out, a <Dial> answered by nobody, a <Record> of silence, a language node's default).
  */
-export function edgeNeedsKeypress(kind: NodeKind, label: string): boolean {
+function edgeNeedsKeypress(kind: NodeKind, label: string): boolean {
   switch (kind) {
     case 'menu':
       return label.startsWith('key ');
@@ -108,6 +108,9 @@ interface Edge {
   to: string;
 }
 
+/** A step of a path: the node left, and the edge taken out of it. */
+type Hop = { from: string; label: string };
+
 /** Edges to nodes that exist (unknown targets are reported once, by checkTargets). */
 function edges(flow: Flow, node: FlowNode, opts: { skipVerifySuccess?: boolean } = {}): Edge[] {
   return edgesOf(node)
@@ -128,8 +131,8 @@ function walk(
   flow: Flow,
   from: string,
   opts: { skipVerifySuccess?: boolean } = {},
-): Map<string, { from: string; label: string } | null> {
-  const seen = new Map<string, { from: string; label: string } | null>([[from, null]]);
+): Map<string, Hop | null> {
+  const seen = new Map<string, Hop | null>([[from, null]]);
   const queue = [from];
   for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
     const node = nodeOf(flow, id);
@@ -143,13 +146,41 @@ function walk(
   return seen;
 }
 
+/** `main_menu (key 3)`: a node and the edge taken out of it, unless `next`. */
+function hopText(hop: Hop): string {
+  return hop.label === 'next' ? hop.from : `${hop.from} (${hop.label})`;
+}
+
 /** `greeting → main_menu (key 3) → next_appointment`: the edge taken out of each node, unless `next`. */
 function pathTo(seen: ReturnType<typeof walk>, to: string): string {
   const steps: string[] = [to];
-  for (let step = seen.get(to); step; step = seen.get(step.from)) {
-    steps.unshift(step.label === 'next' ? step.from : `${step.from} (${step.label})`);
-  }
+  for (let step = seen.get(to); step; step = seen.get(step.from)) steps.unshift(hopText(step));
   return steps.join(' → ');
+}
+
+/**
+ * The shortest way from `start` back to itself along the edges `follow` accepts (breadth
+ * first): each node left on the way, with the edge taken out of it. Null when there is none.
+ */
+function cycleThrough(flow: Flow, start: string, follow: (node: FlowNode, e: Edge) => boolean): Hop[] | null {
+  const parent = new Map<string, Hop>();
+  const queue = [start];
+  for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+    const current = nodeOf(flow, id);
+    if (current === undefined) continue;
+    for (const e of edges(flow, current)) {
+      if (!follow(current, e)) continue;
+      if (e.to === start) {
+        const hops: Hop[] = [{ from: id, label: e.label }];
+        for (let p = parent.get(id); p !== undefined; p = parent.get(p.from)) hops.unshift(p);
+        return hops;
+      }
+      if (parent.has(e.to)) continue;
+      parent.set(e.to, { from: id, label: e.label });
+      queue.push(e.to);
+    }
+  }
+  return null;
 }
 
 function checkTargets(flow: Flow): FlowProblem[] {
@@ -185,33 +216,13 @@ function checkSilentCycles(flow: Flow): FlowProblem[] {
   for (const node of Object.values(flow.nodes)) {
     if (!silent(node.id) || covered.has(node.id)) continue;
     // Shortest way back to this node through silent nodes only.
-    const parent = new Map<string, string>();
-    const queue = [node.id];
-    let closing: string | undefined;
-    search: for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
-      const current = nodeOf(flow, id);
-      if (current === undefined) continue;
-      for (const e of edges(flow, current)) {
-        if (!silent(e.to)) continue;
-        if (e.to === node.id) {
-          closing = id;
-          break search;
-        }
-        if (parent.has(e.to)) continue;
-        parent.set(e.to, id);
-        queue.push(e.to);
-      }
-    }
-    if (closing === undefined) continue;
-    const cycle = [closing];
-    for (let p = parent.get(closing); p !== undefined; p = parent.get(p)) cycle.unshift(p);
-    if (cycle[0] !== node.id) cycle.unshift(node.id);
-    cycle.push(node.id);
-    for (const id of cycle) covered.add(id);
+    const hops = cycleThrough(flow, node.id, (_from, e) => silent(e.to));
+    if (hops === null) continue;
+    for (const h of hops) covered.add(h.from);
     problems.push({
       file: flow.file,
       node: node.id,
-      message: `loop with no caller input (say/hours/disclose only): ${cycle.join(' → ')}`,
+      message: `loop with no caller input (say/hours/disclose only): ${[...hops.map((h) => h.from), node.id].join(' → ')}`,
     });
   }
   return problems;
@@ -227,35 +238,16 @@ function checkSilentCycles(flow: Flow): FlowProblem[] {
 function checkUnattendedCycles(flow: Flow): FlowProblem[] {
   const problems: FlowProblem[] = [];
   const covered = new Set<string>();
-  const unattended = (node: FlowNode): Edge[] => edges(flow, node).filter((e) => !edgeNeedsKeypress(node.kind, e.label));
   for (const node of Object.values(flow.nodes)) {
     if (!stopsForCaller(node.kind) || covered.has(node.id)) continue;
     // Shortest way back to this node along edges that need no keypress.
-    const parent = new Map<string, { from: string; label: string }>();
-    const queue = [node.id];
-    let closing: { from: string; label: string } | undefined;
-    search: for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
-      const current = nodeOf(flow, id);
-      if (current === undefined) continue;
-      for (const e of unattended(current)) {
-        if (e.to === node.id) {
-          closing = { from: id, label: e.label };
-          break search;
-        }
-        if (parent.has(e.to)) continue;
-        parent.set(e.to, { from: id, label: e.label });
-        queue.push(e.to);
-      }
-    }
-    if (closing === undefined) continue;
-    const hops: Array<{ from: string; label: string }> = [closing];
-    for (let p = parent.get(closing.from); p !== undefined; p = parent.get(p.from)) hops.unshift(p);
-    const path = [...hops.map((h) => (h.label === 'next' ? h.from : `${h.from} (${h.label})`)), node.id];
+    const hops = cycleThrough(flow, node.id, (from, e) => !edgeNeedsKeypress(from.kind, e.label));
+    if (hops === null) continue;
     for (const h of hops) covered.add(h.from);
     problems.push({
       file: flow.file,
       node: node.id,
-      message: `loop that can repeat without a caller keypress (nobody answering a dial or a silent caller keeps it going): ${path.join(' → ')}`,
+      message: `loop that can repeat without a caller keypress (nobody answering a dial or a silent caller keeps it going): ${[...hops.map(hopText), node.id].join(' → ')}`,
     });
   }
   return problems;

@@ -15,23 +15,13 @@ export interface CallEvent {
   seq?: number;
 }
 
-/** One row per CallSid, with its status history; idempotent per `key`. */
-/** Returns true when the event is new, false when a retried webhook already recorded it. */
+/**
+ * One row per CallSid, with its status history; idempotent per `key`. Returns true when the
+ * event is new, false when a retried webhook already recorded it.
+ */
 export async function recordCallEvent(db: Db, e: CallEvent, now: Date): Promise<boolean> {
-  const entry = JSON.stringify([{ key: e.key, status: e.status, source: e.source, at: now.toISOString(), ...(e.seq !== undefined ? { seq: e.seq } : {}) }]);
-  const probe = JSON.stringify([{ key: e.key }]);
-  const result = await sql`
-    INSERT INTO calls (call_sid, practice_id, direction, from_index, to_number, status, status_history, created_at, updated_at)
-    VALUES (${e.callSid}, ${e.practiceId}, ${e.direction}, ${e.fromIndex}, ${e.toNumber}, ${e.status}, ${entry}::jsonb, ${now}, ${now})
-    ON CONFLICT (call_sid) DO UPDATE SET
-      status = EXCLUDED.status,
-      practice_id = COALESCE(calls.practice_id, EXCLUDED.practice_id),
-      from_index = COALESCE(calls.from_index, EXCLUDED.from_index),
-      status_history = calls.status_history || EXCLUDED.status_history,
-      updated_at = EXCLUDED.updated_at
-    WHERE NOT calls.status_history @> ${probe}::jsonb
-  `.execute(db);
-  return Number(result.numAffectedRows ?? 0) > 0;
+  const [isNew] = await recordCallEvents(db, [{ e, now }]);
+  return isNew ?? false;
 }
 
 /**
@@ -83,7 +73,7 @@ export function callRecorder(db: Db, writers = CALL_RECORD_WRITERS): CallRecorde
 }
 
 /**
- * recordCallEvent for many events: one upsert statement for every call in the batch, in call
+ * Call events written together: one upsert statement for every call in the batch, in call
  * SID order (so that writers on several instances lock rows in the same order). A call with
  * more than one event in the batch gets its later ones in a following statement, in order.
  */
@@ -148,4 +138,10 @@ export async function getCall(db: Db, callSid: string): Promise<CallRecord | nul
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   };
+}
+
+/** The practice a call belongs to (null: no such call, or a number no practice owns): that column only, not the status history. */
+export async function practiceOfCall(db: Db, callSid: string): Promise<string | null> {
+  const row = await db.selectFrom('calls').select('practice_id').where('call_sid', '=', callSid).executeTakeFirst();
+  return row?.practice_id ?? null;
 }

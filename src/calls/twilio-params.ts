@@ -6,17 +6,20 @@ const sid = (prefix: string): z.ZodString => z.string().regex(new RegExp(`^${pre
 // Caller ID may be a number, a SIP URI, or a word such as "anonymous"; bounded and printable.
 const party = z.string().max(256).regex(/^[\x20-\x7e]*$/);
 
+/** A call's SID: CA and 32 lowercase hex characters. */
+export const CallSidSchema = sid('CA');
+
 export const VoiceWebhookSchema = z.object({
-  CallSid: sid('CA'),
+  CallSid: CallSidSchema,
   AccountSid: sid('AC'),
   From: party.optional().default(''),
   To: party.optional().default(''),
   CallStatus: z.enum(['queued', 'initiated', 'ringing', 'in-progress', 'completed', 'busy', 'failed', 'no-answer', 'canceled']).optional(),
   Direction: z.string().max(32).optional(),
   Digits: z.string().max(32).regex(/^[0-9*#]*$|^hangup$|^timeout$/).optional(),
-  ParentCallSid: sid('CA').optional(),
+  ParentCallSid: CallSidSchema.optional(),
   DialCallStatus: z.enum(['completed', 'answered', 'busy', 'no-answer', 'failed', 'canceled']).optional(),
-  DialCallSid: sid('CA').optional(),
+  DialCallSid: CallSidSchema.optional(),
   DialCallDuration: z.coerce.number().int().min(0).optional(),
   CallDuration: z.coerce.number().int().min(0).optional(),
   SequenceNumber: z.coerce.number().int().min(0).optional(),

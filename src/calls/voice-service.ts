@@ -6,7 +6,7 @@ import { findPracticeByNumber, type Practice } from '../practices/store.js';
 import { parseEntry } from '../verification/entry.js';
 import { matchPatient } from '../verification/identity.js';
 import { clearFailures, isLockedOut, recordFailure } from '../verification/lockout.js';
-import { callRecorder, getCall, type CallRecorder } from './records.js';
+import { callRecorder, practiceOfCall, type CallRecorder } from './records.js';
 import { checkRecordingUrl, receiveRecording } from '../voicemail/pipeline.js';
 import {
   initialState,
@@ -21,7 +21,7 @@ import {
   type PracticeContext,
 } from './engine.js';
 import { resolvePlan } from '../oncall/escalation.js';
-import { acknowledgePage, openPage } from '../oncall/paging.js';
+import { acknowledgePageByKeypad, openPage } from '../oncall/paging.js';
 import { dialLegOutcome } from '../oncall/dial.js';
 import { finishParentLeg, recordDialLegRow } from '../oncall/legs.js';
 import type { WhisperOutcome } from '../oncall/whisper.js';
@@ -43,13 +43,19 @@ import { logger } from '../log/logger.js';
 
 export type FlowRequest = { kind: 'incoming' } | { kind: 'action'; step: number; node: string; empty: boolean };
 
+/** The caller's number (E.164) and its blind index, computed once per webhook. */
+interface Caller {
+  phone: string;
+  index: string;
+}
+
 /**
  * Practices seen recently, by number: fresh entries (under PRACTICE_CACHE_MS old) save a
  * database round trip on every webhook. Admin changes on this instance clear it at once;
  * other instances follow within PRACTICE_CACHE_MS. Where the fail-safe answer forwards a
  * caller is kept apart, in ./fallback-numbers.ts: preloaded at start and never just cleared.
  */
-export const PRACTICE_CACHE_MS = 5_000;
+const PRACTICE_CACHE_MS = 5_000;
 type PracticeCache = Map<string, { found: { practice: Practice; flowId: string }; at: number }>;
 /** One cache per running service (tests run several side by side in one process). */
 const practiceCaches = new WeakMap<Services, PracticeCache>();
@@ -81,16 +87,13 @@ export function invalidatePracticeCache(services: Services): void {
   refreshFallbackNumbersSoon(services);
 }
 
-export function cachedFallbackNumber(services: Services, to: string | undefined): string | null {
-  return fallbackNumberFor(services, to);
-}
-
 /** Twilio's fallback URL, or any failure: the disclaimer and a way to a human. */
 export function failSafeTwiml(services: Services, to: string | undefined): string {
-  return failSafe(cachedFallbackNumber(services, to));
+  return failSafe(fallbackNumberFor(services, to));
 }
 
-async function loadPractice(services: Services, to: string): Promise<{ practice: Practice; flowId: string } | null> {
+/** The practice that owns a number, from the cache when fresh; every lookup also refreshes the number's fallback entry. */
+export async function loadPractice(services: Services, to: string): Promise<{ practice: Practice; flowId: string } | null> {
   const cache = cacheOf(services);
   const cached = cache.get(to);
   if (cached && Date.now() - cached.at < PRACTICE_CACHE_MS) return cached.found;
@@ -144,19 +147,18 @@ async function runEngine(
  * Turns the webhook answering a verify node into an outcome. Side effects (failure counts,
  * lockouts) happen here, once: a retried webhook replays the stored outcome instead.
  */
-async function verifyOutcome(services: Services, state: CallState, nodeId: string, flow: Flow, p: VoiceWebhook, now: Date): Promise<EngineEvent> {
+async function verifyOutcome(services: Services, state: CallState, nodeId: string, flow: Flow, p: VoiceWebhook, caller: Caller | null, now: Date): Promise<EngineEvent> {
   const n = flow.nodes[nodeId];
   if (!n || n.kind !== 'verify') throw new Error('not a verify node');
   // The call has used its tries: the entry is not looked at (no match, no failure counted).
   if ((state.verifyTries ?? 0) >= n.maxTries) return { kind: 'verify', node: nodeId, outcome: 'exhausted' };
   const digits = p.Digits ?? '';
   if (digits === '') return { kind: 'verify', node: nodeId, outcome: 'timeout' };
-  const caller = normaliseE164(p.From);
   if (!caller) return { kind: 'verify', node: nodeId, outcome: 'no_caller_id' };
-  const callerIndex = phoneIndex(services.keyring, caller);
+  const callerIndex = caller.index;
   if (await isLockedOut(services.redis, callerIndex, now)) return { kind: 'verify', node: nodeId, outcome: 'locked' };
   const entry = parseEntry(digits, n.method, now);
-  const patientId = entry.kind === 'invalid' ? null : await matchPatient(services.db, services.keyring, state.practiceId, caller, entry);
+  const patientId = entry.kind === 'invalid' ? null : await matchPatient(services.db, services.keyring, state.practiceId, caller.phone, entry);
   if (patientId) {
     await clearFailures(services.redis, callerIndex);
     return { kind: 'verify', node: nodeId, outcome: 'match', patientId };
@@ -180,12 +182,20 @@ async function pageAckOutcome(services: Services, practiceId: string, p: VoiceWe
         .executeTakeFirst()
     : undefined;
   if (!provider) return 'not_provider';
-  if (!/^\d{6}$/.test(digits)) return 'not_found';
-  const ack = await acknowledgePage(services, { practiceId, referenceCode: digits, by: `provider:${provider.id}`, via: 'keypad' });
-  return ack.result;
+  // Twilio's literal "timeout" is no reference here (acknowledgePageByKeypad would take it for a timeout).
+  if (digits === 'timeout') return 'not_found';
+  return acknowledgePageByKeypad(services, { practiceId, providerId: provider.id, digits: p.Digits });
 }
 
-async function eventFor(services: Services, flow: Flow, state: CallState, req: Extract<FlowRequest, { kind: 'action' }>, p: VoiceWebhook, now: Date): Promise<EngineEvent> {
+async function eventFor(
+  services: Services,
+  flow: Flow,
+  state: CallState,
+  req: Extract<FlowRequest, { kind: 'action' }>,
+  p: VoiceWebhook,
+  caller: Caller | null,
+  now: Date,
+): Promise<EngineEvent> {
   const n = flow.nodes[req.node];
   if (!n) return { kind: 'gather', node: state.waitingAt ?? flow.start, digits: null };
   switch (n.kind) {
@@ -193,7 +203,7 @@ async function eventFor(services: Services, flow: Flow, state: CallState, req: E
     case 'language':
       return { kind: 'gather', node: req.node, digits: p.Digits ? p.Digits : null };
     case 'verify':
-      return verifyOutcome(services, state, req.node, flow, p, now);
+      return verifyOutcome(services, state, req.node, flow, p, caller, now);
     case 'dial_oncall': {
       const attempt = state.escalation?.node === req.node ? whisperId(state.escalation) : -1;
       const whisper = (await getWhisperOutcome(services.redis, p.CallSid, attempt)) as WhisperOutcome | null;
@@ -220,9 +230,9 @@ async function eventFor(services: Services, flow: Flow, state: CallState, req: E
  * Twilio gives up on a webhook after 15 s in all. Whatever hangs (PostgreSQL or Redis that
  * accept connections but never answer), a flow webhook answers fail-safe before this.
  */
-export const FLOW_WEBHOOK_DEADLINE_MS = 9_000;
+const FLOW_WEBHOOK_DEADLINE_MS = 9_000;
 /** A concurrent duplicate waits this long for the first delivery's answer to replay it. */
-export const DUPLICATE_WAIT_MS = 4_000;
+const DUPLICATE_WAIT_MS = 4_000;
 const DUPLICATE_POLL_MS = 20;
 
 /** One voice webhook of a call flow in, TwiML out. Throws on infrastructure failure (the route answers fail-safe). */
@@ -281,13 +291,15 @@ async function flowWebhook(services: Services, req: FlowRequest, p: VoiceWebhook
   const now = services.clock();
   const found = await loadPractice(services, p.To);
   const from = normaliseE164(p.From);
+  // Blind-indexed once: for the call record and, at a verify node, the lockout.
+  const caller: Caller | null = from ? { phone: from, index: phoneIndex(services.keyring, from) } : null;
   const record = async (key: string, practiceId: string | null): Promise<boolean> =>
     recorderOf(services)(
       {
         callSid: p.CallSid,
         practiceId,
         direction: p.Direction ?? 'inbound',
-        fromIndex: from ? phoneIndex(services.keyring, from) : null,
+        fromIndex: caller?.index ?? null,
         toNumber: practiceId ? p.To : null,
         status: p.CallStatus ?? 'in-progress',
         key,
@@ -348,7 +360,7 @@ async function flowWebhook(services: Services, req: FlowRequest, p: VoiceWebhook
     before = stored.state;
   }
 
-  const event: EngineEvent = req.kind === 'incoming' ? { kind: 'start' } : await eventFor(services, flow, before, req, p, now);
+  const event: EngineEvent = req.kind === 'incoming' ? { kind: 'start' } : await eventFor(services, flow, before, req, p, caller, now);
   const result = await runEngine(services, flow, before, event, ctx);
   const started: StepEvent[] =
     req.kind === 'incoming' ? [{ action: AuditAction.CallLegStarted, leg: 'parent', details: { direction: p.Direction ?? 'inbound', flowId: flow.id } }] : [];
@@ -395,7 +407,7 @@ async function recordDialLeg(
 /** A call status callback: record it; nothing to say to the caller. */
 export async function handleCallStatus(services: Services, p: VoiceWebhook): Promise<void> {
   // A child leg's To is the provider's phone: its practice is its parent call's.
-  const practiceId = p.ParentCallSid ? ((await getCall(services.db, p.ParentCallSid))?.practiceId ?? null) : ((await loadPractice(services, p.To))?.practice.id ?? null);
+  const practiceId = p.ParentCallSid ? await practiceOfCall(services.db, p.ParentCallSid) : ((await loadPractice(services, p.To))?.practice.id ?? null);
   const status = p.CallStatus ?? 'unknown';
   const leg = p.ParentCallSid ? 'child' : 'parent';
   const isNew = await recorderOf(services)(
@@ -436,8 +448,7 @@ export async function handleCallStatus(services: Services, p: VoiceWebhook): Pro
  */
 export async function handleRecordingStatus(services: Services, p: VoiceWebhook, meta: { node: string | null; urgency: string | null; verified: boolean }): Promise<void> {
   // Recording callbacks carry no To/From: the call record says whose call it was.
-  const call = await getCall(services.db, p.CallSid);
-  const practiceId = call?.practiceId ?? null;
+  const practiceId = await practiceOfCall(services.db, p.CallSid);
   await services.audit({
     action: AuditAction.VoicemailRecordingStatus,
     actor: 'twilio',
@@ -467,6 +478,7 @@ export async function handleRecordingStatus(services: Services, p: VoiceWebhook,
     return;
   }
   await receiveRecording(services, {
+    practiceId,
     callSid: p.CallSid,
     recordingSid: p.RecordingSid,
     durationSeconds: p.RecordingDuration ?? null,

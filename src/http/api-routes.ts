@@ -2,6 +2,7 @@ import express from 'express';
 import { z } from 'zod';
 import type { Services } from '../services.js';
 import { getCall } from '../calls/records.js';
+import { CallSidSchema } from '../calls/twilio-params.js';
 import { readAudit } from '../audit/store.js';
 import { apiJsonBody, apiNotFound, permit, principalOf, requireApiKey } from './api-auth.js';
 import { acknowledgePage } from '../oncall/paging.js';
@@ -12,11 +13,10 @@ import { voicemailRouter } from './voicemail-routes.js';
 import { rvmRouter } from './rvm-routes.js';
 import { badRequest } from './responses.js';
 
-const CallSid = z.string().regex(/^CA[0-9a-f]{32}$/);
 const AuditQuery = z.object({
   from: z.coerce.date().optional(),
   to: z.coerce.date().optional(),
-  callSid: CallSid.optional(),
+  callSid: CallSidSchema.optional(),
   limit: z.coerce.number().int().min(1).max(5000).default(1000),
 });
 
@@ -38,7 +38,7 @@ export function apiRouter(services: Services): express.Router {
   router.use(rvmRouter(services));
 
   router.get('/calls/:callSid', async (req, res) => {
-    const sid = CallSid.safeParse(req.params.callSid);
+    const sid = CallSidSchema.safeParse(req.params.callSid);
     if (!sid.success) return badRequest(res, 'callSid must be CA followed by 32 hex characters');
     const call = await getCall(services.db, sid.data);
     // Unknown calls and calls with no practice are checked against the key's own practice.

@@ -1,7 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Services } from '../services.js';
 import { logger } from '../log/logger.js';
-import { failSafe } from '../calls/fail-safe.js';
+import { failSafeTwiml } from '../calls/voice-service.js';
 import { apiRouter } from './api-routes.js';
 import { requestContext } from './request-context.js';
 import { routeLabel } from '../log/route-label.js';
@@ -57,7 +57,9 @@ export function createApp(services: Services): express.Express {
     }
     if (res.headersSent) return;
     if (req.originalUrl.startsWith('/twilio/')) {
-      res.status(200).type('text/xml').send(failSafe(services.config.fallbackNumber));
+      // The practice's own fallback line when the body was read and names the number called.
+      const to = (req.body as Record<string, unknown> | undefined)?.To;
+      res.status(200).type('text/xml').send(failSafeTwiml(services, typeof to === 'string' ? to : undefined));
       return;
     }
     res.status(status >= 400 && status < 500 ? status : 500).json({

@@ -10,7 +10,7 @@ const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
  * The proxy's X-Request-Id when it is well-formed and holds nothing the redaction would remove
  * (it is logged on every line as it is: a client could otherwise send a phone number or a date).
  */
-export function acceptRequestId(incoming: string | undefined): string | null {
+function acceptRequestId(incoming: string | undefined): string | null {
   return incoming && SAFE_REQUEST_ID.test(incoming) && redactString(incoming) === incoming ? incoming : null;
 }
 

@@ -38,7 +38,7 @@ export async function listen(app: express.Express, port: number, host: string): 
   };
 }
 
-export interface ShutdownResult {
+interface ShutdownResult {
   /** True when the drain and the close both finished within the budget. */
   clean: boolean;
   drainedMs: number;

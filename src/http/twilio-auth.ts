@@ -6,9 +6,9 @@ import { logger } from '../log/logger.js';
 import { routeLabel } from '../log/route-label.js';
 
 /** Twilio's webhooks are a few kilobytes; anything near this is not from Twilio. */
-export const TWILIO_BODY_LIMIT = '64kb';
+const TWILIO_BODY_LIMIT = '64kb';
 
-export type SignatureRejection = 'missing' | 'invalid' | 'unreadable_body';
+type SignatureRejection = 'missing' | 'invalid' | 'unreadable_body';
 
 /** Pure: does the signature match the URL and parameters under any accepted token? */
 export function isValidTwilioSignature(

@@ -2,28 +2,27 @@ import express, { type Request, type Response } from 'express';
 import { AuditAction } from '../audit/events.js';
 import type { Services } from '../services.js';
 import { logger, setLogContext } from '../log/logger.js';
-import { parseVoiceWebhook, type VoiceWebhook } from '../calls/twilio-params.js';
+import { CallSidSchema, normaliseE164, parseVoiceWebhook, type VoiceWebhook } from '../calls/twilio-params.js';
 import {
   failSafeTwiml as failSafeFor,
   handleCallStatus,
   handleFlowWebhook,
   handleRecordingStatus,
+  loadPractice,
   type FlowRequest,
 } from '../calls/voice-service.js';
+import { NODE_ID } from '../calls/flow-schema.js';
 import { verifyTwilioSignature } from './twilio-auth.js';
 import { routeLabel } from '../log/route-label.js';
-import { emptyTwiml, failSafe, hangupTwiml } from '../calls/fail-safe.js';
-import { findPracticeByNumber } from '../practices/store.js';
+import { emptyTwiml, hangupTwiml } from '../calls/fail-safe.js';
 import { handleWhisper, handleWhisperAnswer, type WhisperQuery } from '../oncall/whisper-service.js';
 import { handleSmsIncoming } from '../oncall/sms-service.js';
 import { handleAccessAction, handleAccessIncoming } from '../voicemail/access-line.js';
 import { handleDropAnswer, handleDropStatus } from '../rvm/drop-service.js';
 
 const EMPTY_TWIML = emptyTwiml();
-const NODE_ID = /^[a-z][a-z0-9_]{0,40}$/;
-const E164 = /^\+[1-9]\d{6,14}$/;
 /** Twilio gives up on a webhook at 15 s; the fallback answer never waits longer than this on PostgreSQL. */
-export const FALLBACK_LOOKUP_MS = 2_000;
+const FALLBACK_LOOKUP_MS = 2_000;
 
 function sendTwiml(res: Response, twiml: string): void {
   res.status(200).type('text/xml').send(twiml);
@@ -47,13 +46,13 @@ function voiceRoute(services: Services, handle: (p: VoiceWebhook, req: Request) 
   return async (req: Request, res: Response): Promise<void> => {
     const to = bodyField(req, 'To');
     // The caller's leg gets the fail-safe; a provider's leg (the whisper) is simply hung up.
-    const failSafeTwiml = (services_: Services, to_: string | undefined): string => onFailure ?? failSafeFor(services_, to_);
+    const failure = (): string => onFailure ?? failSafeFor(services, to);
     const parsed = parseVoiceWebhook(req.body);
     if (!parsed.ok) {
       const route = routeLabel(req, '/twilio');
       logger.warn('malformed twilio webhook', { route, fields: parsed.fields });
       // Answer first: the caller must not wait on an audit write (PostgreSQL may be what is failing).
-      sendTwiml(res, failSafeTwiml(services, to));
+      sendTwiml(res, failure());
       void services
         .audit({ action: AuditAction.TwilioWebhookMalformed, actor: 'twilio', details: { route, fields: parsed.fields.slice(0, 20) } })
         .catch((err: unknown) => logger.error('audit write failed', { err }));
@@ -62,11 +61,11 @@ function voiceRoute(services: Services, handle: (p: VoiceWebhook, req: Request) 
     setLogContext({ callSid: parsed.value.CallSid });
     try {
       const twiml = await handle(parsed.value, req);
-      sendTwiml(res, twiml ?? failSafeTwiml(services, to));
+      sendTwiml(res, twiml ?? failure());
     } catch (err) {
       const route = routeLabel(req, '/twilio');
       logger.error('voice webhook failed; answering fail-safe', { err, route });
-      sendTwiml(res, failSafeTwiml(services, to));
+      sendTwiml(res, failure());
       void services
         .audit({ action: AuditAction.CallFailSafe, actor: 'system', callSid: parsed.value.CallSid, leg: 'parent', details: { route, reason: 'error' } })
         .catch(() => undefined);
@@ -85,7 +84,7 @@ function flowAction(req: Request): FlowRequest | null {
 function whisperQuery(req: Request): WhisperQuery | null {
   const parent = queryString(req, 'parent');
   const a = queryString(req, 'a');
-  if (!parent || !/^CA[0-9a-f]{32}$/.test(parent) || !a || !/^\d{1,3}$/.test(a)) return null;
+  if (!parent || !CallSidSchema.safeParse(parent).success || !a || !/^\d{1,3}$/.test(a)) return null;
   return { parent, attempt: Number(a) };
 }
 
@@ -93,24 +92,26 @@ const HANGUP_TWIML = hangupTwiml();
 
 /**
  * Twilio's fallback URL: the disclaimer, then the practice's fallback number. The practice is
- * looked up (a fresh instance has nothing cached) within FALLBACK_LOOKUP_MS; if PostgreSQL
- * fails or is slow, the last known number for it (or FALLBACK_NUMBER) is used instead.
+ * loaded within FALLBACK_LOOKUP_MS (from the practice cache when fresh; a lookup that succeeds
+ * refreshes the number's fallback entry, which a fresh instance may lack). Whatever happened —
+ * found, not found, failed or slow — the answer forwards to the number's fallback entry, else
+ * FALLBACK_NUMBER.
  */
 async function fallbackTwiml(services: Services, to: string | undefined): Promise<string> {
-  if (!to || !E164.test(to)) return failSafeFor(services, to);
+  const number = to === undefined ? null : normaliseE164(to);
+  if (!number) return failSafeFor(services, to);
   let timer: NodeJS.Timeout | undefined;
   const budget = new Promise<null>((resolve) => {
     timer = setTimeout(() => resolve(null), FALLBACK_LOOKUP_MS);
   });
   try {
-    const found = await Promise.race([findPracticeByNumber(services.db, to), budget]);
-    if (found?.practice.fallbackNumber) return failSafe(found.practice.fallbackNumber);
+    await Promise.race([loadPractice(services, number), budget]);
   } catch (err) {
     logger.warn('fallback: practice lookup failed; using the last known number', { err });
   } finally {
     clearTimeout(timer);
   }
-  return failSafeFor(services, to);
+  return failSafeFor(services, number);
 }
 
 export function twilioRouter(services: Services): express.Router {
@@ -205,7 +206,7 @@ export function twilioRouter(services: Services): express.Router {
       .audit({
         action: AuditAction.TwilioFallback,
         actor: 'twilio',
-        callSid: callSid && /^CA[0-9a-f]{32}$/.test(callSid) ? callSid : null,
+        callSid: CallSidSchema.safeParse(callSid).data ?? null,
         leg: 'parent',
         details: { errorCode: errorCode && /^\d{1,6}$/.test(errorCode) ? errorCode : null },
       })

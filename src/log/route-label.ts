@@ -8,7 +8,7 @@
 import type { Request } from 'express';
 import { redactString } from './redact.js';
 
-export const MAX_ROUTE_LENGTH = 120;
+const MAX_ROUTE_LENGTH = 120;
 
 /** Single-use playback links carry their credential in the path. */
 const PLAYBACK = /^\/playback\/[^/]+/;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Services } from '../services.js';
 import { AuditAction } from '../audit/events.js';
 import { logger } from '../log/logger.js';
+import { CallSidSchema } from '../calls/twilio-params.js';
 import { campaignMessage } from './campaigns.js';
 import { recordDropOutcome } from './drop-worker.js';
 import { dropAction, dropHangupTwiml, dropOutcome, dropTwiml, FINAL_CALL_STATUSES, toAnsweredBy } from './drop-twiml.js';
@@ -13,8 +14,8 @@ import { RvmWebhookSchema, verifyRvmSignature } from './providers/http-provider.
  */
 
 const DropId = z.string().uuid();
-const AnswerParams = z.object({ CallSid: z.string().regex(/^CA[0-9a-f]{32}$/), AnsweredBy: z.string().max(40).optional() });
-const StatusParams = z.object({ CallSid: z.string().regex(/^CA[0-9a-f]{32}$/), CallStatus: z.string().max(20) });
+const AnswerParams = z.object({ CallSid: CallSidSchema, AnsweredBy: z.string().max(40).optional() });
+const StatusParams = z.object({ CallSid: CallSidSchema, CallStatus: z.string().max(20) });
 
 /** The TwiML of a Twilio drop call; plays nothing unless the drop is one we placed and still sending. */
 export async function handleDropAnswer(services: Services, dropIdRaw: string | undefined, body: unknown): Promise<string> {
