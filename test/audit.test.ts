@@ -103,6 +103,37 @@ describe('audit log', () => {
     }
   });
 
+  it('group-commit writers on separate pools, interleaved with locked appends, extend one chain and lose nothing', async () => {
+    // Each writer appends after the head it wrote last without reading it again; another
+    // writer's rows in between make that statement fail as a whole, and it re-reads the head.
+    const other = await startHarness('audit_writers', { SEED_DEMO: 'false' });
+    const pools = Array.from({ length: 3 }, () => createDb(other.config.database.url, other.schema, 2));
+    try {
+      const [a, b] = [auditWriter(pools[0] as Db), auditWriter(pools[1] as Db)];
+      const locked = pools[2] as Db;
+      for (let round = 0; round < 5; round += 1) {
+        await Promise.all([
+          ...Array.from({ length: 6 }, (_, i) => a({ action: AuditAction.ApiRequest, actor: 'writer-a', details: { round, i, note: 'a "quoted", {braced} \\ NULL, ünïcödé' } })),
+          ...Array.from({ length: 6 }, (_, i) => b([{ action: AuditAction.ApiRequest, actor: 'writer-b', details: { round, i } }, { action: AuditAction.CallTransition, actor: 'writer-b' }])),
+          appendAudit(locked, { action: AuditAction.ApiRequest, actor: 'locked', details: { round } }),
+        ]);
+      }
+      const counts = await sql<{ actor: string; n: string }>`SELECT actor, count(*) AS n FROM audit_log GROUP BY actor ORDER BY actor`.execute(other.services.db);
+      expect(counts.rows.map((r) => [r.actor, Number(r.n)])).toEqual([
+        ['locked', 5],
+        ['writer-a', 30],
+        ['writer-b', 60],
+      ]);
+      expect(await verifyChain(other.services.db)).toEqual({ ok: true, rows: 95 });
+      // Time never runs backwards along the chain.
+      const backwards = await sql<{ n: string }>`SELECT count(*) AS n FROM audit_log a JOIN audit_log b ON b.seq = a.seq + 1 WHERE b.at < a.at`.execute(other.services.db);
+      expect(Number(backwards.rows[0]?.n)).toBe(0);
+    } finally {
+      await Promise.all(pools.map((p) => p.destroy()));
+      await other.close();
+    }
+  });
+
   it('audit:export writes a range as jsonl and as csv', async () => {
     const jsonl = await cli('audit-export', ['--from', '2000-01-01', '--to', '2999-01-01', '--format', 'jsonl']);
     const lines = jsonl.stdout.trim().split('\n');

@@ -34,38 +34,60 @@ function toRecord(row: StoredRow): AuditRecord & { hash: string } {
   };
 }
 
+/** The newest row of the chain: what the next row links to, and the time it must not precede. */
+export interface ChainHead {
+  seq: number;
+  hash: string;
+  at: Date;
+}
+
+/** The lock every writer of the chain takes, inside its transaction. */
+const CHAIN_LOCK = sql`pg_advisory_xact_lock(hashtext(current_schema() || '.audit_log'))`;
+
+/** The rows that extend the chain from `head` (null: an empty log), all stamped `at` or later. */
+function chainRows(events: AuditEvent[], head: ChainHead | null, now: Date): { rows: AuditRecord[]; head: ChainHead } {
+  // Time never runs backwards along the chain, whatever the clocks of the writers say.
+  const at = head && head.at.getTime() > now.getTime() ? head.at : now;
+  let prev = head ? { seq: head.seq, hash: head.hash } : null;
+  const rows = events.map((event) => {
+    const rec = nextRecord(event, prev, at);
+    prev = { seq: rec.seq, hash: rec.hash };
+    return rec;
+  });
+  if (!prev) throw new Error('no audit rows to write');
+  return { rows, head: { ...(prev as { seq: number; hash: string }), at } };
+}
+
+function storedRow(rec: AuditRecord & { hash: string }) {
+  return {
+    seq: String(rec.seq),
+    at: new Date(rec.at),
+    practice_id: rec.practiceId,
+    actor: rec.actor,
+    action: rec.action,
+    call_sid: rec.callSid,
+    leg: rec.leg,
+    subject_id: rec.subjectId,
+    details: JSON.stringify(rec.details),
+    prev_hash: rec.prevHash,
+    hash: rec.hash,
+  };
+}
+
 /**
- * The one function that writes audit rows: appends events in one transaction, in order.
- * Writers serialise on a transaction-scoped advisory lock, so concurrent processes extend the
- * chain one at a time; the UNIQUE(prev_hash) constraint makes a fork impossible even without it.
+ * The one function that reads the chain's head and writes audit rows: appends events in one
+ * transaction, in order. Writers serialise on a transaction-scoped advisory lock, so concurrent
+ * processes extend the chain one at a time; the UNIQUE(prev_hash) constraint makes a fork
+ * impossible even without it.
  */
-export async function appendAuditMany(db: Db, events: AuditEvent[], now: Date = new Date()): Promise<{ seq: number; hash: string } | null> {
+export async function appendAuditMany(db: Db, events: AuditEvent[], now: Date = new Date()): Promise<ChainHead | null> {
   if (events.length === 0) return null;
   return db.transaction().execute(async (trx) => {
-    await sql`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.audit_log'))`.execute(trx);
+    await sql`SELECT ${CHAIN_LOCK}`.execute(trx);
     const last = await trx.selectFrom('audit_log').select(['seq', 'hash', 'at']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
-    // Time never runs backwards along the chain, whatever the clocks of the writers say.
-    const at = last && last.at.getTime() > now.getTime() ? last.at : now;
-    let prev = last ? { seq: Number(last.seq), hash: last.hash } : null;
-    const rows = events.map((event) => {
-      const rec = nextRecord(event, prev, at);
-      prev = { seq: rec.seq, hash: rec.hash };
-      return {
-        seq: String(rec.seq),
-        at: new Date(rec.at),
-        practice_id: rec.practiceId,
-        actor: rec.actor,
-        action: rec.action,
-        call_sid: rec.callSid,
-        leg: rec.leg,
-        subject_id: rec.subjectId,
-        details: JSON.stringify(rec.details),
-        prev_hash: rec.prevHash,
-        hash: rec.hash,
-      };
-    });
-    await trx.insertInto('audit_log').values(rows).execute();
-    return prev;
+    const { rows, head } = chainRows(events, last ? { seq: Number(last.seq), hash: last.hash, at: last.at } : null, now);
+    await trx.insertInto('audit_log').values(rows.map((r) => storedRow(r as AuditRecord & { hash: string }))).execute();
+    return head;
   });
 }
 
@@ -75,15 +97,65 @@ export async function appendAudit(db: Db, event: AuditEvent, now: Date = new Dat
   return last;
 }
 
+/** Rows per statement of appendAfter; a larger batch goes through appendAuditMany. */
+const APPEND_AFTER_MAX_ROWS = 2_000;
+
+/** Two rows claimed the same place in the chain: the head this writer knew was not the newest. */
+function isChainConflict(err: unknown): boolean {
+  const e = err as { code?: unknown; table?: unknown };
+  return e.code === '23505' && (e.table === undefined || e.table === 'audit_log');
+}
+
+/**
+ * Appends after a head this writer already knows (it wrote that row itself), in one statement:
+ * no transaction to open, no head to read. The statement still takes the chain's lock before it
+ * writes a row, so it never interleaves with a locked writer. If another writer has extended the
+ * chain since, the first row claims a `prev_hash` (and `seq`) already taken: the unique
+ * constraints refuse the whole statement, nothing is written, and null is returned (the caller
+ * then appends through appendAuditMany, which reads the real head).
+ */
+async function appendAfter(db: Db, head: ChainHead, events: AuditEvent[], now: Date): Promise<ChainHead | null> {
+  const { rows, head: next } = chainRows(events, head, now);
+  const r = rows.map((rec) => storedRow(rec as AuditRecord & { hash: string }));
+  // One array per column: the statement's text (and plan) is the same whatever the batch's size.
+  const col = <K extends keyof ReturnType<typeof storedRow>>(k: K): Array<ReturnType<typeof storedRow>[K]> => r.map((row) => row[k]);
+  try {
+    await sql`
+      WITH chain_lock AS (SELECT ${CHAIN_LOCK})
+      INSERT INTO audit_log (seq, at, practice_id, actor, action, call_sid, leg, subject_id, details, prev_hash, hash)
+      SELECT v.* FROM unnest(
+        ${col('seq')}::bigint[], ${col('at')}::timestamptz[], ${col('practice_id')}::uuid[], ${col('actor')}::text[], ${col('action')}::text[],
+        ${col('call_sid')}::text[], ${col('leg')}::text[], ${col('subject_id')}::text[], ${col('details')}::jsonb[], ${col('prev_hash')}::text[], ${col('hash')}::text[]
+      ) AS v (seq, at, practice_id, actor, action, call_sid, leg, subject_id, details, prev_hash, hash)
+      CROSS JOIN chain_lock
+    `.execute(db);
+    return next;
+  } catch (err) {
+    if (isChainConflict(err)) return null;
+    throw err;
+  }
+}
+
 /**
  * The service's audit writer, with group commit: events from concurrent requests that arrive
- * while a write is in flight are written together in the next transaction. Every caller still
+ * while a write is in flight are written together in the next statement. Every caller still
  * waits until its own events are committed, so nothing is acknowledged before it is durable;
  * the chain's serialisation (one lock, one fsync) is paid once per batch instead of per request.
+ * While this writer is the only one extending the chain, each batch is one statement
+ * (appendAfter, from the head it wrote last); after another writer's rows, it reads the head
+ * again under the lock.
  */
 export function auditWriter(db: Db, clock: () => Date = () => new Date()): AuditWriter {
   let queue: Array<{ events: AuditEvent[]; resolve: () => void; reject: (err: unknown) => void }> = [];
   let writing = false;
+  /** The head this writer wrote last; null when unknown (at start, after a conflict or an error). */
+  let head: ChainHead | null = null;
+
+  const append = async (events: AuditEvent[]): Promise<void> => {
+    const now = clock();
+    const after = head !== null && events.length <= APPEND_AFTER_MAX_ROWS ? await appendAfter(db, head, events, now) : null;
+    head = after ?? (await appendAuditMany(db, events, now));
+  };
 
   const flush = async (): Promise<void> => {
     writing = true;
@@ -91,15 +163,19 @@ export function auditWriter(db: Db, clock: () => Date = () => new Date()): Audit
       const batch = queue;
       queue = [];
       try {
-        await appendAuditMany(db, batch.flatMap((b) => b.events), clock());
+        await append(batch.flatMap((b) => b.events));
         for (const b of batch) b.resolve();
       } catch (err) {
+        head = null;
         // One bad batch must not take the others with it: retry each caller's events alone.
         if (batch.length === 1) {
           batch[0]?.reject(err);
         } else {
           for (const b of batch) {
-            await appendAuditMany(db, b.events, clock()).then(b.resolve, b.reject);
+            await append(b.events).then(b.resolve, (e: unknown) => {
+              head = null;
+              b.reject(e);
+            });
           }
         }
       }
