@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import { logger, withLogContext } from '../log/logger.js';
+import { isLogged, logger, withLogContext } from '../log/logger.js';
 import { redactString } from '../log/redact.js';
 import { routeLabel } from '../log/route-label.js';
 
@@ -21,6 +21,8 @@ export function requestContext(req: Request, res: Response, next: NextFunction):
   const started = process.hrtime.bigint();
   withLogContext({ requestId }, () => {
     res.on('finish', () => {
+      // Below the active level (LOG_LEVEL=warn or error): skip building a line that would be dropped.
+      if (!isLogged('info')) return;
       // The matched route pattern, or the path with numbers and dates redacted: never the raw
       // path (it can carry a caller's number), the query string, the body or a playback token.
       logger.info('request', {

@@ -3,8 +3,10 @@
  *
  * Redaction lives in the logger's top-level `format`, which winston applies
  * before an entry reaches any transport, so a transport added later (a file,
- * a test capture) cannot bypass it. `requestId` and `callSid` come from an
- * AsyncLocalStorage context set by the HTTP edge.
+ * a test capture) cannot bypass it. The same format drops, before any
+ * redaction work, an entry that no transport would write at its level (winston
+ * itself filters by level only later, in each transport). `requestId` and
+ * `callSid` come from an AsyncLocalStorage context set by the HTTP edge.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Writable } from 'node:stream';
@@ -69,11 +71,9 @@ function contextValue(value: string | undefined): string | null {
  * (including winston's SPLAT copy of the raw metadata) is carried over except
  * through redactValue.
  */
-function redactInfo(info: Info, now: Date = new Date()): winston.Logform.TransformableInfo {
+function redactInfo(info: Info, level: string, now: Date = new Date()): winston.Logform.TransformableInfo {
   const stamped = info[CONTEXT];
   const ctx = stamped === undefined ? storage.getStore() : (stamped ?? undefined);
-  const rawLevel = (info as Record<symbol, unknown>)[LEVEL] ?? info.level;
-  const level = sanitizeString(String(rawLevel));
   const out: Record<string | symbol, unknown> = {
     level,
     message: redactMessage(info.message),
@@ -100,7 +100,60 @@ function redactInfo(info: Info, now: Date = new Date()): winston.Logform.Transfo
   return out as winston.Logform.TransformableInfo;
 }
 
-const redactFormat = winston.format((info) => redactInfo(info as Info));
+/** The level an entry is written at, as redactInfo will write it (and so as the transports will filter it). */
+function entryLevel(info: Info): string {
+  const rawLevel = (info as Record<symbol, unknown>)[LEVEL] ?? info.level;
+  // The common case, one of the logger's own level names, needs no scrubbing.
+  return typeof rawLevel === 'string' && Object.hasOwn(winston.config.npm.levels, rawLevel)
+    ? rawLevel
+    : sanitizeString(String(rawLevel));
+}
+
+/**
+ * winston-transport's `_write`, which filters entries by level as `anyTransportTakes` assumes (the Stream
+ * transport inherits it). Should that ever stop being so, every transport counts as taking every entry.
+ */
+const TRANSPORT_WRITE: unknown = winston.transports.Stream.prototype._write;
+
+type LevelledTransport = winston.transport & { levels?: Record<string, number> };
+
+/**
+ * Would any transport of `instance` write an entry at `level`? winston filters by level only in each
+ * transport, after the logger's format has run: a transport writes an entry when its own level, else
+ * the logger's, is at least as verbose (no level at all: everything). This mirrors that rule; a
+ * transport that replaces `_write` filters by its own rules and is assumed to take every entry.
+ */
+function anyTransportTakes(instance: winston.Logger, level: string): boolean {
+  for (const transport of instance.transports as LevelledTransport[]) {
+    if (transport._write !== TRANSPORT_WRITE) return true;
+    const effective = transport.level || instance.level;
+    if (!effective) return true;
+    const levels = transport.levels ?? instance.levels;
+    const limit = Object.hasOwn(levels, effective) ? levels[effective] : undefined;
+    const value = Object.hasOwn(levels, level) ? levels[level] : undefined;
+    if (typeof limit === 'number' && typeof value === 'number' && limit >= value) return true;
+  }
+  return false;
+}
+
+/**
+ * The logger's top-level format: an entry no transport would write (below every active level) is
+ * dropped here, before any redaction work (winston runs this format before the transports filter by
+ * level); every other entry is redacted in full.
+ */
+const redactFormat = (instance: () => winston.Logger): winston.Logform.Format =>
+  winston.format((info) => {
+    const level = entryLevel(info as Info);
+    return anyTransportTakes(instance(), level) ? redactInfo(info as Info, level) : false;
+  })();
+
+/**
+ * Whether an entry at `level` would be written by `instance` (default: the default logger) right now.
+ * Lets a caller skip building metadata that would only be dropped.
+ */
+export function isLogged(level: string, instance: winston.Logger = logger): boolean {
+  return anyTransportTakes(instance, level);
+}
 
 function levelFromEnv(): string {
   const fromEnv = process.env['LOG_LEVEL'];
@@ -117,9 +170,12 @@ function levelFromEnv(): string {
 export function createLogger(
   opts: { level?: string; stream?: NodeJS.WritableStream; service?: string } = {},
 ): winston.Logger {
-  const instance = winston.createLogger({
+  const instance: winston.Logger = winston.createLogger({
     level: opts.level ?? levelFromEnv(),
-    format: winston.format.combine(redactFormat(), winston.format.json()),
+    format: winston.format.combine(
+      redactFormat(() => instance),
+      winston.format.json(),
+    ),
     transports: [new winston.transports.Stream({ stream: opts.stream ?? process.stdout })],
     ...(opts.service === undefined ? {} : { defaultMeta: { service: opts.service } }),
   });

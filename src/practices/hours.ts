@@ -29,18 +29,28 @@ const WEEKDAY_BY_SHORT_NAME: Readonly<Record<string, Weekday>> = {
   Sun: 'sun',
 };
 
+/** Zones remembered at once; far more than a deployment uses, so eviction is only a bound. */
+const MAX_ZONES = 64;
+
+interface ZoneEntry {
+  formatter: Intl.DateTimeFormat;
+  /** The last instant asked for, as a whole epoch second, and its answer (see localParts). */
+  second: number;
+  parts: LocalParts | null;
+}
+
 /**
  * One formatter per zone; building one is far dearer than using it. Keyed case-insensitively because
- * Intl matches zone names that way, which also bounds the cache by the number of real zones.
+ * Intl matches zone names that way. Bounded: past MAX_ZONES the oldest zone is forgotten.
  */
-const formatters = new Map<string, Intl.DateTimeFormat>();
+const zones = new Map<string, ZoneEntry>();
 
-function formatterFor(timeZone: string): Intl.DateTimeFormat {
+function zoneEntry(timeZone: string): ZoneEntry {
   const key = timeZone.toLowerCase();
-  let formatter = formatters.get(key);
-  if (!formatter) {
+  let entry = zones.get(key);
+  if (!entry) {
     // Throws RangeError for an unknown zone, before anything is cached.
-    formatter = new Intl.DateTimeFormat('en-US', {
+    const formatter = new Intl.DateTimeFormat('en-US', {
       timeZone,
       year: 'numeric',
       month: '2-digit',
@@ -50,16 +60,39 @@ function formatterFor(timeZone: string): Intl.DateTimeFormat {
       minute: '2-digit',
       hourCycle: 'h23',
     });
-    formatters.set(key, formatter);
+    entry = remember(zones, MAX_ZONES, key, { formatter, second: Number.NaN, parts: null });
   }
-  return formatter;
+  return entry;
 }
 
-/** The local date, weekday and minutes since local midnight of the instant `now` in `timeZone`. */
+/** Adds `value` to a bounded cache (past `max` entries the oldest is forgotten) and returns it. */
+function remember<V>(cache: Map<string, V>, max: number, key: string, value: V): V {
+  if (cache.size >= max) cache.delete(cache.keys().next().value as string);
+  cache.set(key, value);
+  return value;
+}
+
+/**
+ * The local date, weekday and minutes since local midnight of the instant `now` in `timeZone`.
+ * The answer for the last whole second asked per zone is remembered: zone offsets and their
+ * transitions (tzdata) are whole seconds, so every instant of one UTC second has the same local
+ * minute, DST changes included. Callers get a fresh object each time.
+ */
 export function localParts(now: Date, timeZone: string): LocalParts {
-  if (Number.isNaN(now.getTime())) throw new RangeError('now is an invalid Date');
+  const ms = now.getTime();
+  if (Number.isNaN(ms)) throw new RangeError('now is an invalid Date');
+  const entry = zoneEntry(timeZone);
+  const second = Math.floor(ms / 1000);
+  if (entry.parts === null || entry.second !== second) {
+    entry.parts = computeLocalParts(entry.formatter, now);
+    entry.second = second;
+  }
+  return { ...entry.parts };
+}
+
+function computeLocalParts(formatter: Intl.DateTimeFormat, now: Date): LocalParts {
   const parts: Partial<Record<Intl.DateTimeFormatPartTypes, string>> = {};
-  for (const part of formatterFor(timeZone).formatToParts(now)) parts[part.type] = part.value;
+  for (const part of formatter.formatToParts(now)) parts[part.type] = part.value;
 
   const weekday = WEEKDAY_BY_SHORT_NAME[parts.weekday ?? ''];
   const year = Number(parts.year);
@@ -177,7 +210,22 @@ function floatingDate(name: NamedHoliday, year: number): Date | undefined {
  * checked too. Where two holidays share a date, the one actually on that date names it.
  */
 export function holidayDates(year: number, named: readonly NamedHoliday[]): Map<string, NamedHoliday> {
+  return new Map(cachedHolidayDates(year, named));
+}
+
+/** (holiday list, year) pairs remembered at once: a few per practice and year in use. */
+const MAX_HOLIDAY_YEARS = 256;
+/** Keyed by year and the JSON of the list (unambiguous whatever the names hold); values are never handed out. */
+const holidayCache = new Map<string, ReadonlyMap<string, NamedHoliday>>();
+
+function cachedHolidayDates(year: number, named: readonly NamedHoliday[]): ReadonlyMap<string, NamedHoliday> {
   if (!Number.isInteger(year) || year < 1 || year > 9998) throw new RangeError('year must be an integer 1–9998');
+  const key = `${year}:${JSON.stringify(named)}`;
+  // Computed before it is cached: a list that throws is never remembered.
+  return holidayCache.get(key) ?? remember(holidayCache, MAX_HOLIDAY_YEARS, key, computeHolidayDates(year, named));
+}
+
+function computeHolidayDates(year: number, named: readonly NamedHoliday[]): Map<string, NamedHoliday> {
   const actual = new Map<string, NamedHoliday>();
   const observedOnly = new Map<string, NamedHoliday>();
   const prefix = `${pad(year, 4)}-`;
@@ -213,7 +261,7 @@ export function isHoliday(localDate: string, holidays: Holidays): boolean {
   if (!m) throw new RangeError('expected a local date YYYY-MM-DD');
   if (holidays.dates.includes(localDate)) return true;
   if (holidays.named.length === 0) return false;
-  return holidayDates(Number(m[1]), holidays.named).has(localDate);
+  return cachedHolidayDates(Number(m[1]), holidays.named).has(localDate);
 }
 
 // ---------------------------------------------------------------------------
