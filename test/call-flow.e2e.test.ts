@@ -7,7 +7,7 @@ import { invalidatePracticeCache } from '../src/calls/voice-service.js';
 import { loadCall } from '../src/calls/state-store.js';
 import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { simulatorFor, TEST_IDENTITIES } from './support/simulate.js';
-import { postTwilio } from './support/twilio-request.js';
+import { inboundParams, postTwilio } from './support/twilio-request.js';
 
 /**
  * Whole calls to the demo practice through the simulator, on the default after-hours flow.
@@ -368,6 +368,21 @@ describe('retries and privacy', () => {
     expect(await h.services.redis.zcard(failKey.slice(h.config.redis.keyPrefix.length))).toBe(1);
     const events = await auditFor(reached.callSid);
     expect(events.filter((e) => e.action === 'verification.failed')).toHaveLength(1);
+  });
+
+  it('the first webhook of a call delivered three times at once: one call started, all answered alike', async () => {
+    const params = inboundParams({ From: PATIENT, To: PRACTICE });
+    const answers = await Promise.all([1, 2, 3].map(() => postTwilio(h, '/twilio/voice/incoming', params)));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+    expect(answers[0]?.body).toContain('<Gather');
+    expect(new Set(answers.map((a) => a.body)).size).toBe(1);
+    const events = await auditFor(params.CallSid ?? '');
+    expect(events.filter((e) => e.action === 'call.leg.started')).toHaveLength(1);
+    expect(events.map((e) => e.action)).not.toContain('call.fail_safe');
+    const legs = await h.services.db.selectFrom('call_legs').select(['kind', 'outcome']).where('call_sid', '=', params.CallSid ?? '').execute();
+    expect(legs).toEqual([{ kind: 'parent', outcome: 'in-progress' }]);
+    // The saved state is the one the answers lead to: the caller's next key is taken.
+    expect((await loadCall(h.services.redis, params.CallSid ?? ''))?.state.step).toBe(1);
   });
 
   it('a call keeps the flow it started with when its number is given another flow mid-call', async () => {

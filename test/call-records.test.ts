@@ -46,6 +46,31 @@ describe('callRecorder', () => {
   });
 });
 
+describe('the parent leg', () => {
+  it('is opened in the same statement as the first event that asks for it, once, even when the webhook is retried', async () => {
+    const db = h.services.db;
+    const practice = await db.selectFrom('practices').select('id').executeTakeFirstOrThrow();
+    const record = callRecorder(db);
+    const opened = new Date('2026-11-26T03:00:01.250Z');
+    const calls = Array.from({ length: 5 }, () => randomSid('CA'));
+    const first = (sid: string): CallEvent => ({ ...event(sid, 'incoming'), practiceId: practice.id, openParentLegAt: opened });
+    // Each call's first webhook twice at once (a retry), and an unrelated call without a leg.
+    const plain = randomSid('CA');
+    await Promise.all([...calls.flatMap((sid) => [record(first(sid), now), record(first(sid), now)]), record(event(plain, 'incoming'), now)]);
+    const legs = await db
+      .selectFrom('call_legs')
+      .select(['call_sid', 'leg_sid', 'practice_id', 'kind', 'outcome', 'started_at'])
+      .where('call_sid', 'in', [...calls, plain])
+      .execute();
+    expect(legs).toHaveLength(calls.length);
+    for (const sid of calls) {
+      expect(legs.filter((l) => l.call_sid === sid)).toEqual([
+        { call_sid: sid, leg_sid: sid, practice_id: practice.id, kind: 'parent', outcome: 'in-progress', started_at: opened },
+      ]);
+    }
+  });
+});
+
 describe('practiceOfCall', () => {
   it('is null for an unknown call, then the first practice the call was recorded with', async () => {
     const db = h.services.db;

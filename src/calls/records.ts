@@ -13,6 +13,11 @@ export interface CallEvent {
   key: string;
   source: string;
   seq?: number;
+  /**
+   * The call's first webhook: its parent leg (call_legs, kind 'parent') is opened in the same
+   * statement, as of this time, unless it exists already.
+   */
+  openParentLegAt?: Date;
 }
 
 /**
@@ -35,7 +40,7 @@ export async function recordCallEvent(db: Db, e: CallEvent, now: Date): Promise<
  */
 export type CallRecorder = (e: CallEvent, now: Date) => Promise<boolean>;
 
-export const CALL_RECORD_WRITERS = 3;
+export const CALL_RECORD_WRITERS = 1;
 
 interface Pending {
   e: CallEvent;
@@ -92,22 +97,37 @@ async function recordCallEvents(db: Db, events: Array<{ e: CallEvent; now: Date 
       }
     }
     round.sort((a, b) => (a.e.callSid < b.e.callSid ? -1 : a.e.callSid > b.e.callSid ? 1 : 0));
-    const rows = round.map(({ e, now }) => {
-      const entry = JSON.stringify([{ key: e.key, status: e.status, source: e.source, at: now.toISOString(), ...(e.seq !== undefined ? { seq: e.seq } : {}) }]);
-      return sql`(${e.callSid}, ${e.practiceId}, ${e.direction}, ${e.fromIndex}, ${e.toNumber}, ${e.status}, ${entry}::jsonb, ${now}, ${now})`;
-    });
+    const col = <T>(f: (item: (typeof round)[number]) => T): T[] => round.map(f);
+    const entries = col(({ e, now }) =>
+      JSON.stringify([{ key: e.key, status: e.status, source: e.source, at: now.toISOString(), ...(e.seq !== undefined ? { seq: e.seq } : {}) }]),
+    );
+    // One array per column: the statement's text (and plan) is the same whatever the batch's size.
+    // A parent leg is opened in the same statement (so in the same commit) for each event that asks.
     // The probe is built from each row's own entry: skip the update when its key is recorded already.
     const result = await sql<{ call_sid: string }>`
-      INSERT INTO calls (call_sid, practice_id, direction, from_index, to_number, status, status_history, created_at, updated_at)
-      VALUES ${sql.join(rows)}
-      ON CONFLICT (call_sid) DO UPDATE SET
-        status = EXCLUDED.status,
-        practice_id = COALESCE(calls.practice_id, EXCLUDED.practice_id),
-        from_index = COALESCE(calls.from_index, EXCLUDED.from_index),
-        status_history = calls.status_history || EXCLUDED.status_history,
-        updated_at = EXCLUDED.updated_at
-      WHERE NOT calls.status_history @> jsonb_build_array(jsonb_build_object('key', EXCLUDED.status_history -> 0 -> 'key'))
-      RETURNING call_sid
+      WITH input AS (
+        SELECT * FROM unnest(
+          ${col(({ e }) => e.callSid)}::text[], ${col(({ e }) => e.practiceId)}::uuid[], ${col(({ e }) => e.direction)}::text[],
+          ${col(({ e }) => e.fromIndex)}::text[], ${col(({ e }) => e.toNumber)}::text[], ${col(({ e }) => e.status)}::text[],
+          ${entries}::jsonb[], ${col(({ now }) => now)}::timestamptz[], ${col(({ e }) => e.openParentLegAt ?? null)}::timestamptz[]
+        ) AS t (call_sid, practice_id, direction, from_index, to_number, status, entry, at, open_leg_at)
+      ), upserted AS (
+        INSERT INTO calls (call_sid, practice_id, direction, from_index, to_number, status, status_history, created_at, updated_at)
+        SELECT call_sid, practice_id, direction, from_index, to_number, status, entry, at, at FROM input
+        ON CONFLICT (call_sid) DO UPDATE SET
+          status = EXCLUDED.status,
+          practice_id = COALESCE(calls.practice_id, EXCLUDED.practice_id),
+          from_index = COALESCE(calls.from_index, EXCLUDED.from_index),
+          status_history = calls.status_history || EXCLUDED.status_history,
+          updated_at = EXCLUDED.updated_at
+        WHERE NOT calls.status_history @> jsonb_build_array(jsonb_build_object('key', EXCLUDED.status_history -> 0 -> 'key'))
+        RETURNING call_sid
+      ), opened AS (
+        INSERT INTO call_legs (call_sid, leg_sid, practice_id, kind, outcome, started_at)
+        SELECT call_sid, call_sid, practice_id, 'parent', 'in-progress', open_leg_at FROM input WHERE open_leg_at IS NOT NULL
+        ON CONFLICT (call_sid) WHERE kind = 'parent' DO NOTHING
+      )
+      SELECT call_sid FROM upserted
     `.execute(db);
     const written = new Set(result.rows.map((r) => r.call_sid));
     for (const item of round) isNew[item.index] = written.has(item.e.callSid);

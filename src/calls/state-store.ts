@@ -46,6 +46,26 @@ export async function getWhisperOutcome(redis: Redis, callSid: string, attempt: 
   return redis.get(`${key(callSid)}:attempt:${attempt}`);
 }
 
+/** Claims step 0 (NX) and, only if the claim is won, saves the state: one round trip. */
+const START_CALL = `
+if redis.call('SET', KEYS[1], '1', 'EX', ARGV[1], 'NX') then
+  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1])
+  return 1
+end
+return 0
+`;
+
+/**
+ * A call's first webhook: claims its step 0 and saves the state it leads to, atomically and in
+ * one round trip. True for the first delivery; false for a duplicate, which saves nothing (the
+ * first delivery's state is already there for it to replay).
+ */
+export async function startCall(redis: Redis, callSid: string, entry: ReplayEntry, state: CallState): Promise<boolean> {
+  const stored = JSON.stringify({ state, replay: [entry] } satisfies StoredCall);
+  const won = await redis.eval(START_CALL, 2, `${key(callSid)}:step:0`, key(callSid), CALL_STATE_TTL_SECONDS, stored);
+  return won === 1;
+}
+
 export async function saveCall(redis: Redis, callSid: string, prior: StoredCall | null, entry: ReplayEntry, state: CallState): Promise<void> {
   const replay = [...(prior?.replay ?? []), entry].slice(-REPLAY_DEPTH);
   await redis.set(key(callSid), JSON.stringify({ state, replay } satisfies StoredCall), 'EX', CALL_STATE_TTL_SECONDS);

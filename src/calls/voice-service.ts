@@ -28,10 +28,9 @@ import type { WhisperOutcome } from '../oncall/whisper.js';
 import { failSafe, unknownNumber, type StepEvent } from './fail-safe.js';
 import { fallbackNumberFor, refreshFallbackNumbersSoon, rememberFallbackNumber } from './fallback-numbers.js';
 import type { Flow } from './flow-types.js';
-import { claimStep, getWhisperOutcome, loadCall, saveCall, type ReplayEntry, type StoredCall } from './state-store.js';
+import { claimStep, getWhisperOutcome, loadCall, saveCall, startCall, type ReplayEntry, type StoredCall } from './state-store.js';
 import { normaliseE164, type VoiceWebhook } from './twilio-params.js';
 import { recordOptOut } from '../consent/store.js';
-import { startParentLeg } from '../oncall/legs.js';
 import { logger } from '../log/logger.js';
 
 /**
@@ -293,6 +292,7 @@ async function flowWebhook(services: Services, req: FlowRequest, p: VoiceWebhook
   const from = normaliseE164(p.From);
   // Blind-indexed once: for the call record and, at a verify node, the lockout.
   const caller: Caller | null = from ? { phone: from, index: phoneIndex(services.keyring, from) } : null;
+  // The first webhook of a practice's call also opens its parent leg, in the same commit.
   const record = async (key: string, practiceId: string | null): Promise<boolean> =>
     recorderOf(services)(
       {
@@ -304,6 +304,7 @@ async function flowWebhook(services: Services, req: FlowRequest, p: VoiceWebhook
         status: p.CallStatus ?? 'in-progress',
         key,
         source: req.kind === 'incoming' ? 'incoming' : `flow:${req.node}`,
+        ...(req.kind === 'incoming' && practiceId ? { openParentLegAt: now } : {}),
       },
       now,
     );
@@ -330,13 +331,10 @@ async function flowWebhook(services: Services, req: FlowRequest, p: VoiceWebhook
   let before: CallState;
   let stored: StoredCall | null;
   if (req.kind === 'incoming') {
-    // The number's current flow, for a call that starts now.
+    // The number's current flow, for a call that starts now. Its first step is claimed below,
+    // with the state it leads to (nothing before that has a side effect).
     const current = services.flows.get(found.flowId);
     if (!current) return failSafeFor('unknown_flow', { flowId: found.flowId });
-    if (!(await claimStep(services.redis, p.CallSid, 0))) {
-      const entry = replayEntry(services, await awaitFirstDelivery(services, p.CallSid, 0), 0, ctx.practice);
-      return entry ? replayTwiml(services, entry, ctx, practice.fallbackNumber) : failSafe(practice.fallbackNumber);
-    }
     flow = current;
     before = initialState(flow, ctx.practice);
     stored = null;
@@ -362,15 +360,21 @@ async function flowWebhook(services: Services, req: FlowRequest, p: VoiceWebhook
 
   const event: EngineEvent = req.kind === 'incoming' ? { kind: 'start' } : await eventFor(services, flow, before, req, p, caller, now);
   const result = await runEngine(services, flow, before, event, ctx);
+  const entry: ReplayEntry = { step: requestStep, before, event };
+  // The engine is pure: a call's first answer is worked out before its step is claimed, and the
+  // claim saves the state in the same round trip. A duplicate answers as the first did.
+  if (req.kind === 'incoming' && !(await startCall(services.redis, p.CallSid, entry, result.state))) {
+    const first = replayEntry(services, await awaitFirstDelivery(services, p.CallSid, 0), 0, ctx.practice);
+    return first ? replayTwiml(services, first, ctx, practice.fallbackNumber) : failSafe(practice.fallbackNumber);
+  }
   const started: StepEvent[] =
     req.kind === 'incoming' ? [{ action: AuditAction.CallLegStarted, leg: 'parent', details: { direction: p.Direction ?? 'inbound', flowId: flow.id } }] : [];
   // The state, the call record and the audit events are independent writes: do them at once.
   await Promise.all([
-    saveCall(services.redis, p.CallSid, stored, { step: requestStep, before, event }, result.state),
+    req.kind === 'incoming' ? Promise.resolve() : saveCall(services.redis, p.CallSid, stored, entry, result.state),
     record(req.kind === 'incoming' ? 'incoming' : `flow:${req.step}`, practice.id),
     services.audit(auditEvents(practice.id, p.CallSid, [...started, ...result.events])),
     event.kind === 'dial_done' ? recordDialLeg(services, practice.id, before, event, p, now) : Promise.resolve(),
-    req.kind === 'incoming' ? startParentLeg(services.db, { callSid: p.CallSid, practiceId: practice.id, at: now }) : Promise.resolve(),
   ]);
   for (const effect of result.effects) {
     if (effect.kind === 'page') await openPage(services, { practiceId: practice.id, callSid: p.CallSid, policyId: effect.policyId });

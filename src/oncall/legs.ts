@@ -3,20 +3,12 @@ import type { Db } from '../adapters/postgres.js';
 /**
  * The call-legs table: the parent call, each `<Dial>` child leg and each page SMS, stamped with
  * the service's clock (the one the audit log uses), never the database's. Numbers kept here are
- * providers' work numbers; the caller's number is never stored.
+ * providers' work numbers; the caller's number is never stored. The parent leg is opened with
+ * the call record's first entry, in the same statement (../calls/records.ts).
  */
 
 /** Final statuses of a call (Twilio's CallStatus); anything else is still going on. */
 const FINAL_STATUSES: ReadonlySet<string> = new Set(['completed', 'busy', 'failed', 'no-answer', 'canceled']);
-
-/** Opens the parent leg of a call when it starts (idempotent: one parent row per call). */
-export async function startParentLeg(db: Db, input: { callSid: string; practiceId: string | null; at: Date }): Promise<void> {
-  await db
-    .insertInto('call_legs')
-    .values({ call_sid: input.callSid, leg_sid: input.callSid, practice_id: input.practiceId, kind: 'parent', outcome: 'in-progress', started_at: input.at })
-    .onConflict((oc) => oc.column('call_sid').where('kind', '=', 'parent').doNothing())
-    .execute();
-}
 
 /**
  * Closes the parent leg from the parent call's status callback: its final status and duration.
