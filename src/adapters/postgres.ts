@@ -34,6 +34,14 @@ function isReadTimeout(err: unknown): boolean {
 }
 
 /**
+ * A statement whose text starts with this marker is prepared once per connection under that
+ * name and then only executed (no parse, and a plan PostgreSQL may keep): for the hot batch
+ * statements, whose text is the same whatever their parameters. The text must never vary
+ * under one name.
+ */
+export const PREPARED = /^\/\* prepared: ([a-z_]{1,40}) \*\//;
+
+/**
  * Kysely releases a connection without a word about what happened on it. A query that timed
  * out on the client is still pending on its connection (pg answers in order), so every later
  * query there would wait behind it: such a connection is destroyed instead of going back to
@@ -45,7 +53,11 @@ function dropTimedOutConnections(pool: pg.Pool): PostgresPool {
       const client = await pool.connect();
       let timedOut = false;
       const query = ((...args: Parameters<pg.PoolClient['query']>) => {
-        const result = (client.query as (...a: unknown[]) => unknown)(...args);
+        const [text, values] = args as unknown[];
+        const name = typeof text === 'string' ? PREPARED.exec(text)?.[1] : undefined;
+        const result = name
+          ? (client.query as (config: pg.QueryConfig) => unknown)({ name, text: text as string, values: values as unknown[] })
+          : (client.query as (...a: unknown[]) => unknown)(...args);
         if (result instanceof Promise) {
           return result.catch((err: unknown) => {
             if (isReadTimeout(err)) timedOut = true;

@@ -120,7 +120,7 @@ async function appendAfter(db: Db, head: ChainHead, events: AuditEvent[], now: D
   // One array per column: the statement's text (and plan) is the same whatever the batch's size.
   const col = <K extends keyof ReturnType<typeof storedRow>>(k: K): Array<ReturnType<typeof storedRow>[K]> => r.map((row) => row[k]);
   try {
-    await sql`
+    await sql`/* prepared: audit_append_after */
       WITH chain_lock AS (SELECT ${CHAIN_LOCK})
       INSERT INTO audit_log (seq, at, practice_id, actor, action, call_sid, leg, subject_id, details, prev_hash, hash)
       SELECT v.* FROM unnest(

@@ -179,8 +179,15 @@ class Turn {
     else target.say(VOICES[lang], this.text(prompt, lang));
   }
 
+  /**
+   * Transitions taken one after another in one webhook are one audit event, listing them in
+   * order (`steps`): every transition is recorded, in a row per run instead of a row each.
+   */
   transition(from: string, to: string, via: string): void {
-    this.events.push({ action: AuditAction.CallTransition, leg: 'parent', details: { from, to, via } });
+    const last = this.events.at(-1);
+    const steps = last?.action === AuditAction.CallTransition ? last.details?.['steps'] : undefined;
+    if (Array.isArray(steps)) steps.push({ from, to, via });
+    else this.events.push({ action: AuditAction.CallTransition, leg: 'parent', details: { steps: [{ from, to, via }] } });
   }
 }
 

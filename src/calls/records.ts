@@ -104,7 +104,7 @@ async function recordCallEvents(db: Db, events: Array<{ e: CallEvent; now: Date 
     // One array per column: the statement's text (and plan) is the same whatever the batch's size.
     // A parent leg is opened in the same statement (so in the same commit) for each event that asks.
     // The probe is built from each row's own entry: skip the update when its key is recorded already.
-    const result = await sql<{ call_sid: string }>`
+    const result = await sql<{ call_sid: string }>`/* prepared: call_records */
       WITH input AS (
         SELECT * FROM unnest(
           ${col(({ e }) => e.callSid)}::text[], ${col(({ e }) => e.practiceId)}::uuid[], ${col(({ e }) => e.direction)}::text[],

@@ -145,7 +145,9 @@ const gather = (verbs: TwimlVerb[]): GatherVerb => only(verbs, 'Gather');
 const dial = (verbs: TwimlVerb[]): DialVerb => only(verbs, 'Dial');
 const record = (verbs: TwimlVerb[]): RecordVerb => only(verbs, 'Record');
 const actions = (events: StepEvent[]): string[] => events.map((e) => e.action);
-const transitions = (events: StepEvent[]): unknown[] => events.filter((e) => e.action === AuditAction.CallTransition).map((e) => e.details);
+/** Every transition, in order: consecutive ones are one event's `steps`. */
+const transitions = (events: StepEvent[]): unknown[] =>
+  events.filter((e) => e.action === AuditAction.CallTransition).flatMap((e) => e.details?.['steps'] as unknown[]);
 
 function numberNoun(d: DialVerb): NumberNoun {
   expect(d.nouns).toHaveLength(1);
@@ -187,6 +189,20 @@ describe('start', () => {
     expect(r.state).toMatchObject({ step: 1, waitingAt: 'language', done: false, lang: 'en' });
     expect(transitions(r.events)).toContainEqual({ from: 'hours', to: 'language', via: 'closed' });
     expect(actions(r.events)).not.toContain(AuditAction.CallDial);
+    // The transitions of one webhook, one after another, are one audit event listing them in order.
+    expect(r.events).toEqual([
+      {
+        action: AuditAction.CallTransition,
+        leg: 'parent',
+        details: {
+          steps: [
+            { from: 'greeting', to: 'disclaimer', via: 'next' },
+            { from: 'disclaimer', to: 'hours', via: 'next' },
+            { from: 'hours', to: 'language', via: 'closed' },
+          ],
+        },
+      },
+    ]);
   });
 
   it('in open hours: forwards to the front desk', () => {
