@@ -108,10 +108,10 @@ describe('no test identity in any log line or audit row', () => {
 
     // And the scan looked where it matters: the identities reached logged and audited places, as placeholders.
     const logText = lines.join('\n');
-    expect(logText).toContain('"route":"/nope/[phone]/[date]"');
-    expect(logText).toContain('"route":"/twilio/voice/[phone]/[date]"');
-    expect(auditText).toContain('"route":"/patients/[phone]"');
-    expect(auditText).toContain('"route":"/voice/[date]"');
+    expect(logText).toContain('"route":"/:segment/:segment/:segment"');
+    expect(logText).toContain('"route":"/twilio/voice/:segment/:segment"');
+    expect(auditText).toContain('"route":"/patients/:segment"');
+    expect(auditText).toContain('"route":"/voice/:segment"');
     expect(audit.some((r) => r.action === 'verification.succeeded')).toBe(true);
   }, 60_000);
 });

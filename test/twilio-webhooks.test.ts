@@ -220,7 +220,7 @@ describe('what a refused request leaves in the audit log', () => {
     const res = await postTwilio(h, '/twilio/voice/04151980', inboundParams(), 'none');
     expect(res.status).toBe(403);
     const row = await lastAuditRow();
-    expect(row).toEqual({ action: 'twilio.signature_rejected', details: { route: '/voice/[date]', reason: 'missing' } });
+    expect(row).toEqual({ action: 'twilio.signature_rejected', details: { route: '/voice/:segment', reason: 'missing' } });
     const phone = await postTwilio(h, '/twilio/voice/%2B12025550123', inboundParams(), 'none');
     expect(phone.status).toBe(403);
     expect(JSON.stringify(await lastAuditRow())).not.toMatch(/2025550123|0415/);

@@ -23,8 +23,9 @@ export function requestContext(req: Request, res: Response, next: NextFunction):
     res.on('finish', () => {
       // Below the active level (LOG_LEVEL=warn or error): skip building a line that would be dropped.
       if (!isLogged('info')) return;
-      // The matched route pattern, or the path with numbers and dates redacted: never the raw
-      // path (it can carry a caller's number), the query string, the body or a playback token.
+      // The matched route pattern, or the path's shape (our route words, other segments as
+      // placeholders): never the raw path (it can carry a caller's number or a name), the
+      // query string, the body or a playback token.
       logger.info('request', {
         method: req.method,
         route: routeLabel(req),
