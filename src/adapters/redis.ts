@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { TIMED_OUT, withDeadline } from './deadline.js';
 
 /**
  * A command without an answer after this long fails: a Redis that hangs (rather than refusing
@@ -23,15 +24,5 @@ export function createRedis(url: string, keyPrefix: string): Redis {
 }
 
 export async function pingRedis(client: Redis, timeoutMs = 1_000): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      client.ping(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error('timed out')), timeoutMs);
-      }),
-    ]);
-  } finally {
-    if (timer) clearTimeout(timer);
-  }
+  if ((await withDeadline(client.ping(), timeoutMs)) === TIMED_OUT) throw new Error('timed out');
 }

@@ -31,6 +31,7 @@ import type { Flow } from './flow-types.js';
 import { claimStep, getWhisperOutcome, loadCall, saveCall, startCall, type ReplayEntry, type StoredCall } from './state-store.js';
 import { normaliseE164, type VoiceWebhook } from './twilio-params.js';
 import { recordOptOut } from '../consent/store.js';
+import { TIMED_OUT, withDeadline } from '../adapters/deadline.js';
 import { logger } from '../log/logger.js';
 
 /**
@@ -236,16 +237,8 @@ const DUPLICATE_POLL_MS = 20;
 
 /** One voice webhook of a call flow in, TwiML out. Throws on infrastructure failure (the route answers fail-safe). */
 export async function handleFlowWebhook(services: Services, req: FlowRequest, p: VoiceWebhook, deadlineMs = FLOW_WEBHOOK_DEADLINE_MS): Promise<string> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<null>((resolve) => {
-    timer = setTimeout(() => resolve(null), deadlineMs);
-  });
-  try {
-    const twiml = await Promise.race([flowWebhook(services, req, p), deadline]);
-    if (twiml !== null) return twiml;
-  } finally {
-    clearTimeout(timer);
-  }
+  const twiml = await withDeadline(flowWebhook(services, req, p), deadlineMs);
+  if (twiml !== TIMED_OUT) return twiml;
   // Out of time: the caller hears the disclaimer and goes to a human. Nothing more is awaited
   // (the audit write may be what hangs); the work still running finishes or fails on its own.
   logger.error('flow webhook out of time; answering fail-safe', { deadlineMs });

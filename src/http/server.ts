@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type express from 'express';
+import { TIMED_OUT, withDeadline } from '../adapters/deadline.js';
 
 export interface RunningServer {
   server: http.Server;
@@ -61,19 +62,9 @@ export async function shutdownWithin(
   const started = now();
   const deadline = started + budgetMs;
   const closeReserveMs = Math.min(opts.closeReserveMs ?? 2_000, Math.floor(budgetMs / 2));
-  const within = async (work: Promise<void>, ms: number): Promise<boolean> => {
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<false>((resolve) => {
-      timer = setTimeout(() => resolve(false), Math.max(0, ms));
-      timer.unref();
-    });
-    try {
-      // A step that fails still counts as finished: the next one must run regardless.
-      return await Promise.race([work.then(() => true, () => true), expired]);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+  // A step that fails still counts as finished: the next one must run regardless.
+  const within = async (work: Promise<void>, ms: number): Promise<boolean> =>
+    (await withDeadline(work.then(() => true, () => true), Math.max(0, ms), { unref: true })) !== TIMED_OUT;
   const drainBudget = Math.max(0, budgetMs - closeReserveMs);
   // The drain forces open connections closed at its own timeout; the race is a second guard.
   const drained = await within(steps.drain(drainBudget), Math.min(drainBudget + 50, budgetMs));

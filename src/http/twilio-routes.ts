@@ -13,6 +13,7 @@ import {
 } from '../calls/voice-service.js';
 import { NODE_ID } from '../calls/flow-schema.js';
 import { verifyTwilioSignature } from './twilio-auth.js';
+import { withDeadline } from '../adapters/deadline.js';
 import { routeLabel } from '../log/route-label.js';
 import { emptyTwiml, hangupTwiml } from '../calls/fail-safe.js';
 import { handleWhisper, handleWhisperAnswer, type WhisperQuery } from '../oncall/whisper-service.js';
@@ -100,16 +101,10 @@ const HANGUP_TWIML = hangupTwiml();
 async function fallbackTwiml(services: Services, to: string | undefined): Promise<string> {
   const number = to === undefined ? null : normaliseE164(to);
   if (!number) return failSafeFor(services, to);
-  let timer: NodeJS.Timeout | undefined;
-  const budget = new Promise<null>((resolve) => {
-    timer = setTimeout(() => resolve(null), FALLBACK_LOOKUP_MS);
-  });
   try {
-    await Promise.race([loadPractice(services, number), budget]);
+    await withDeadline(loadPractice(services, number), FALLBACK_LOOKUP_MS);
   } catch (err) {
     logger.warn('fallback: practice lookup failed; using the last known number', { err });
-  } finally {
-    clearTimeout(timer);
   }
   return failSafeFor(services, number);
 }
