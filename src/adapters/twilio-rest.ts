@@ -25,6 +25,8 @@ import { randomBytes } from 'node:crypto';
 import { Readable, finished } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { DEV_TWILIO_AUTH_TOKEN, type Config } from '../config.js';
+// Imports zod only, so no cycle: the one definition of a CallSid.
+import { CALL_SID_PATTERN } from '../calls/twilio-params.js';
 import { logger } from '../log/logger.js';
 
 export const TWILIO_DEFAULT_API_BASE_URL = 'https://api.twilio.com';
@@ -41,7 +43,6 @@ const OUTBOX_LIMIT = 1000;
 const E164 = /^\+[1-9]\d{6,14}$/;
 export const RECORDING_SID = /^RE[0-9a-f]{32}$/;
 const MESSAGE_SID = /^(?:SM|MM)[0-9a-f]{32}$/;
-const CALL_SID = /^CA[0-9a-f]{32}$/;
 const SMS_MAX_LENGTH = 1600;
 const CALL_EVENTS: ReadonlySet<string> = new Set(['initiated', 'ringing', 'answered', 'completed']);
 const MACHINE_DETECTION: ReadonlySet<string> = new Set(['Enable', 'DetectMessageEnd']);
@@ -379,7 +380,7 @@ function createRealTwilioRest(
       if (input.asyncAmd !== undefined) form.set('AsyncAmd', input.asyncAmd ? 'true' : 'false');
       if (input.asyncAmdStatusCallback !== undefined) form.set('AsyncAmdStatusCallback', input.asyncAmdStatusCallback);
       if (input.timeout !== undefined) form.set('Timeout', String(input.timeout));
-      return createResource('createCall', 'Calls.json', form, CALL_SID);
+      return createResource('createCall', 'Calls.json', form, CALL_SID_PATTERN);
     },
 
     async fetchRecordingMedia(recordingSid, format) {

@@ -19,7 +19,22 @@ function apiRoute(req: Request): string {
   return routeLabel(req, '/api');
 }
 
-async function auditQuietly(services: Services, event: Parameters<Services['audit']>[0]): Promise<void> {
+type AuditInput = Parameters<Services['audit']>[0];
+
+/**
+ * The `api.request` row for an answer given without permit(): who asked (the key, if any), the
+ * method and route, and the status sent, with the reason when it is not the handler's own.
+ */
+function apiRequestEvent(req: Request, principal: ApiPrincipal | undefined, status: number, reason?: 'unreadable_body' | 'not_found'): AuditInput {
+  return {
+    action: AuditAction.ApiRequest,
+    actor: principal ? `api_key:${principal.keyId}` : 'unauthenticated',
+    practiceId: principal?.practiceId ?? null,
+    details: { method: req.method, route: apiRoute(req), role: principal?.role ?? null, status, ...(reason ? { reason } : {}) },
+  };
+}
+
+async function auditQuietly(services: Services, event: AuditInput): Promise<void> {
   try {
     await services.audit(event);
   } catch (err) {
@@ -51,12 +66,7 @@ export function requireApiKey(services: Services) {
     res.locals.principal = principal;
     res.on('finish', () => {
       if (res.locals[AUDITED] === true) return;
-      void auditQuietly(services, {
-        action: AuditAction.ApiRequest,
-        actor: `api_key:${principal.keyId}`,
-        practiceId: principal.practiceId,
-        details: { method: req.method, route: apiRoute(req), role: principal.role, status: res.statusCode },
-      });
+      void auditQuietly(services, apiRequestEvent(req, principal, res.statusCode));
     });
     next();
   };
@@ -81,12 +91,7 @@ export function apiJsonBody(services: Services) {
       const principal = res.locals.principal as ApiPrincipal | undefined;
       logger.warn('api body refused', { route: apiRoute(req), errorType: type, statusCode: code });
       res.locals[AUDITED] = true;
-      void auditQuietly(services, {
-        action: AuditAction.ApiRequest,
-        actor: principal ? `api_key:${principal.keyId}` : 'unauthenticated',
-        practiceId: principal?.practiceId ?? null,
-        details: { method: req.method, route: apiRoute(req), role: principal?.role ?? null, status: code, reason: 'unreadable_body' },
-      }).then(() => {
+      void auditQuietly(services, apiRequestEvent(req, principal, code, 'unreadable_body')).then(() => {
         res.status(code).json({ error: 'bad_request', message: 'the request body could not be read as JSON' });
       });
     });
@@ -98,12 +103,7 @@ export function apiNotFound(services: Services) {
   return async (req: Request, res: Response): Promise<void> => {
     const principal = principalOf(res);
     res.locals[AUDITED] = true;
-    await auditQuietly(services, {
-      action: AuditAction.ApiRequest,
-      actor: `api_key:${principal.keyId}`,
-      practiceId: principal.practiceId,
-      details: { method: req.method, route: apiRoute(req), role: principal.role, status: 404, reason: 'not_found' },
-    });
+    await auditQuietly(services, apiRequestEvent(req, principal, 404, 'not_found'));
     res.status(404).json({ error: 'not_found' });
   };
 }
