@@ -14,7 +14,7 @@ export function principalOf(res: Response): ApiPrincipal {
   return p;
 }
 
-/** `/api/...` as an audit route: the matched pattern, or the path with numbers and dates redacted. */
+/** `/api/...` as an audit route: the matched pattern, or the path's shape (our route words; other segments as placeholders). */
 function apiRoute(req: Request): string {
   return routeLabel(req, '/api');
 }
@@ -98,7 +98,7 @@ export function apiJsonBody(services: Services) {
   };
 }
 
-/** The last /api handler: 404 for a path no route serves, audited (path redacted). */
+/** The last /api handler: 404 for a path no route serves, audited (by the path's shape, never the path). */
 export function apiNotFound(services: Services) {
   return async (req: Request, res: Response): Promise<void> => {
     const principal = principalOf(res);
