@@ -1,7 +1,7 @@
 import { describe, it, expect, vi } from 'vitest';
-import { Writable } from 'node:stream';
 import winston from 'winston';
 import { createLogger, isLogged } from '../../src/log/logger.js';
+import { memoryStream } from '../support/memory-stream.js';
 
 /**
  * Entries below every active level are dropped before the redacting format does any work, and what is
@@ -13,16 +13,6 @@ const LEVELS = Object.keys(winston.config.npm.levels);
 const rank = (level: string): number => winston.config.npm.levels[level] ?? Number.NaN;
 const PHI = ['+12025550123', '2025550123', '1980-04-15', 'Jane'];
 
-function memoryStream(): { stream: Writable; lines: string[] } {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer | string, _encoding, callback): void {
-      lines.push(...chunk.toString().split('\n').filter((l) => l.length > 0));
-      callback();
-    },
-  });
-  return { stream, lines };
-}
 
 /** Metadata whose nested value counts how often it is read: winston copies metadata shallowly, only redaction walks into it. */
 function probe(): { meta: Record<string, unknown>; reads: () => number } {

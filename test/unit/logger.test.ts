@@ -1,5 +1,4 @@
 import { describe, it, expect } from 'vitest';
-import { Writable } from 'node:stream';
 import { setImmediate as tick } from 'node:timers/promises';
 import winston from 'winston';
 import {
@@ -10,6 +9,7 @@ import {
   setLogContext,
   withLogContext,
 } from '../../src/log/logger.js';
+import { memoryStream } from '../support/memory-stream.js';
 
 const CALL_SID = 'CA0123456789abcdef0123456789abcdef';
 const OTHER_CALL_SID = 'CAfedcba9876543210fedcba9876543210';
@@ -17,16 +17,6 @@ const IDENTITIES = ['Jane', 'Doe', '1980-04-15', '04151980', '+12025550123', '20
 
 type Line = Record<string, unknown>;
 
-function memoryStream(): { stream: Writable; lines: string[] } {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer | string, _encoding, callback): void {
-      lines.push(...chunk.toString().split('\n').filter((l) => l.length > 0));
-      callback();
-    },
-  });
-  return { stream, lines };
-}
 
 function memoryLogger(): { log: winston.Logger; lines: string[]; parsed: () => Line[] } {
   const { stream, lines } = memoryStream();
