@@ -46,6 +46,27 @@ describe('callRecorder', () => {
   });
 });
 
+describe('a batch that fails', () => {
+  it('is written whole or not at all, so each event retried on its own is reported new rightly', async () => {
+    const record = callRecorder(h.services.db);
+    const sid = randomSid('CA');
+    const other = randomSid('CA');
+    // Two events of one call in one batch (two statements): the second names a practice that
+    // does not exist, so its statement fails after the first one's.
+    // The first event keeps the writer busy, so the next three queue up as one batch.
+    const results = await Promise.allSettled([
+      record(event(randomSid('CA'), 'incoming'), now),
+      record(event(sid, 'incoming'), now),
+      record(event(other, 'incoming'), now),
+      record({ ...event(sid, 'flow:1'), practiceId: '00000000-0000-4000-8000-000000000000' }, now),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
+    expect(results.slice(0, 3).map((r) => (r.status === 'fulfilled' ? r.value : null))).toEqual([true, true, true]);
+    expect((await getCall(h.services.db, sid))?.statusHistory.map((e) => e.key)).toEqual(['incoming']);
+    expect((await getCall(h.services.db, other))?.statusHistory.map((e) => e.key)).toEqual(['incoming']);
+  });
+});
+
 describe('the parent leg', () => {
   it('is opened in the same statement as the first event that asks for it, once, even when the webhook is retried', async () => {
     const db = h.services.db;

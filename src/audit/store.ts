@@ -80,12 +80,25 @@ function storedRow(rec: AuditRecord & { hash: string }) {
  * processes extend the chain one at a time; the UNIQUE(prev_hash) constraint makes a fork
  * impossible even without it.
  */
-export async function appendAuditMany(db: Db, events: AuditEvent[], now: Date = new Date()): Promise<ChainHead | null> {
+export async function appendAuditMany(
+  db: Db,
+  events: AuditEvent[],
+  now: Date = new Date(),
+  opts: { unlessCommitted?: string } = {},
+): Promise<ChainHead | null> {
   if (events.length === 0) return null;
   return db.transaction().execute(async (trx) => {
     await sql`SELECT ${CHAIN_LOCK}`.execute(trx);
     const last = await trx.selectFrom('audit_log').select(['seq', 'hash', 'at']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
-    const { rows, head } = chainRows(events, last ? { seq: Number(last.seq), hash: last.hash, at: last.at } : null, now);
+    const known = last ? { seq: Number(last.seq), hash: last.hash, at: last.at } : null;
+    // These events were sent once already and the answer was lost: if that write committed
+    // (its last row's hash is in the log), they are not written twice. Under the lock, a write
+    // still committing has finished.
+    if (opts.unlessCommitted !== undefined && known) {
+      const done = await trx.selectFrom('audit_log').select(['seq', 'hash', 'at']).where('hash', '=', opts.unlessCommitted).executeTakeFirst();
+      if (done) return known;
+    }
+    const { rows, head } = chainRows(events, known, now);
     await trx.insertInto('audit_log').values(rows.map((r) => storedRow(r as AuditRecord & { hash: string }))).execute();
     return head;
   });
@@ -107,20 +120,21 @@ function isChainConflict(err: unknown): boolean {
 }
 
 /**
- * Appends after a head this writer already knows (it wrote that row itself), in one statement:
- * no transaction to open, no head to read. The statement still takes the chain's lock before it
- * writes a row, so it never interleaves with a locked writer. If another writer has extended the
- * chain since, the first row claims a `prev_hash` (and `seq`) already taken: the unique
- * constraints refuse the whole statement, nothing is written, and null is returned (the caller
- * then appends through appendAuditMany, which reads the real head).
+ * Appends rows chained from a head this writer already knows (it wrote that row itself), in one
+ * statement: no transaction to open, no head to read. The statement still takes the chain's lock
+ * before it writes a row, so it never interleaves with a locked writer. It writes nothing, and
+ * answers false, when that head is not the chain's newest row: another writer has extended the
+ * chain since (the first row claims a `prev_hash` and `seq` already taken, and the unique
+ * constraints refuse the whole statement), or the head is no longer there at all (a database
+ * restored or failed over behind the process's back). The caller then appends through
+ * appendAuditMany, which reads the real head.
  */
-async function appendAfter(db: Db, head: ChainHead, events: AuditEvent[], now: Date): Promise<ChainHead | null> {
-  const { rows, head: next } = chainRows(events, head, now);
+async function appendAfter(db: Db, head: ChainHead, rows: AuditRecord[]): Promise<boolean> {
   const r = rows.map((rec) => storedRow(rec as AuditRecord & { hash: string }));
   // One array per column: the statement's text (and plan) is the same whatever the batch's size.
   const col = <K extends keyof ReturnType<typeof storedRow>>(k: K): Array<ReturnType<typeof storedRow>[K]> => r.map((row) => row[k]);
   try {
-    await sql`/* prepared: audit_append_after */
+    const result = await sql`/* prepared: audit_append_after */
       WITH chain_lock AS (SELECT ${CHAIN_LOCK})
       INSERT INTO audit_log (seq, at, practice_id, actor, action, call_sid, leg, subject_id, details, prev_hash, hash)
       SELECT v.* FROM unnest(
@@ -128,13 +142,17 @@ async function appendAfter(db: Db, head: ChainHead, events: AuditEvent[], now: D
         ${col('call_sid')}::text[], ${col('leg')}::text[], ${col('subject_id')}::text[], ${col('details')}::jsonb[], ${col('prev_hash')}::text[], ${col('hash')}::text[]
       ) AS v (seq, at, practice_id, actor, action, call_sid, leg, subject_id, details, prev_hash, hash)
       CROSS JOIN chain_lock
+      WHERE EXISTS (SELECT 1 FROM audit_log WHERE seq = ${String(head.seq)}::bigint AND hash = ${head.hash}::text)
     `.execute(db);
-    return next;
+    return Number(result.numAffectedRows ?? 0) === rows.length;
   } catch (err) {
-    if (isChainConflict(err)) return null;
+    if (isChainConflict(err)) return false;
     throw err;
   }
 }
+
+/** After another writer's rows got in the way, this many batches read the head under the lock first. */
+const LOCKED_BATCHES_AFTER_CONFLICT = 8;
 
 /**
  * The service's audit writer, with group commit: events from concurrent requests that arrive
@@ -142,19 +160,40 @@ async function appendAfter(db: Db, head: ChainHead, events: AuditEvent[], now: D
  * waits until its own events are committed, so nothing is acknowledged before it is durable;
  * the chain's serialisation (one lock, one fsync) is paid once per batch instead of per request.
  * While this writer is the only one extending the chain, each batch is one statement
- * (appendAfter, from the head it wrote last); after another writer's rows, it reads the head
- * again under the lock.
+ * (appendAfter, from the head it wrote last); after another writer's rows it reads the head
+ * again under the lock, for a few batches (several writers would otherwise keep colliding).
  */
 export function auditWriter(db: Db, clock: () => Date = () => new Date()): AuditWriter {
   let queue: Array<{ events: AuditEvent[]; resolve: () => void; reject: (err: unknown) => void }> = [];
   let writing = false;
   /** The head this writer wrote last; null when unknown (at start, after a conflict or an error). */
   let head: ChainHead | null = null;
+  let lockedBatches = 0;
 
   const append = async (events: AuditEvent[]): Promise<void> => {
     const now = clock();
-    const after = head !== null && events.length <= APPEND_AFTER_MAX_ROWS ? await appendAfter(db, head, events, now) : null;
-    head = after ?? (await appendAuditMany(db, events, now));
+    const known = head;
+    head = null;
+    if (known !== null && lockedBatches === 0 && events.length <= APPEND_AFTER_MAX_ROWS) {
+      const next = chainRows(events, known, now);
+      let written: boolean;
+      try {
+        written = await appendAfter(db, known, next.rows);
+      } catch {
+        // No answer is not no commit (a lost connection, a client-side timeout): under the
+        // lock, find out whether these rows are in, and write them only if they are not.
+        head = await appendAuditMany(db, events, now, { unlessCommitted: next.head.hash });
+        return;
+      }
+      if (written) {
+        head = next.head;
+        return;
+      }
+      lockedBatches = LOCKED_BATCHES_AFTER_CONFLICT;
+    } else if (lockedBatches > 0) {
+      lockedBatches -= 1;
+    }
+    head = await appendAuditMany(db, events, now);
   };
 
   const flush = async (): Promise<void> => {
@@ -166,17 +205,11 @@ export function auditWriter(db: Db, clock: () => Date = () => new Date()): Audit
         await append(batch.flatMap((b) => b.events));
         for (const b of batch) b.resolve();
       } catch (err) {
-        head = null;
         // One bad batch must not take the others with it: retry each caller's events alone.
         if (batch.length === 1) {
           batch[0]?.reject(err);
         } else {
-          for (const b of batch) {
-            await append(b.events).then(b.resolve, (e: unknown) => {
-              head = null;
-              b.reject(e);
-            });
-          }
+          for (const b of batch) await append(b.events).then(b.resolve, b.reject);
         }
       }
     }

@@ -32,11 +32,11 @@ export async function recordCallEvent(db: Db, e: CallEvent, now: Date): Promise<
 /**
  * Call records with group commit, as the audit writer does: events from concurrent webhooks
  * that arrive while writes are in flight go to PostgreSQL together in the next statement —
- * one commit (one WAL flush) for the lot instead of one per webhook. Unlike the audit chain,
- * call records need no single writer: up to CALL_RECORD_WRITERS statements run at once, so a
- * webhook that finds the writers idle is written at once, without waiting for a batch. Every
- * caller still waits until its own event is committed, and learns whether it was new, exactly
- * as with recordCallEvent.
+ * one commit (one WAL flush) for the lot instead of one per webhook. Call records need no
+ * single writer, but one (CALL_RECORD_WRITERS) makes the batches larger, which is what saves
+ * work under load; a webhook that finds the writer idle is written at once. Every caller still
+ * waits until its own event is committed, and learns whether it was new, exactly as with
+ * recordCallEvent. A batch that fails is retried call by call, the calls side by side.
  */
 export type CallRecorder = (e: CallEvent, now: Date) => Promise<boolean>;
 
@@ -62,9 +62,18 @@ export function callRecorder(db: Db, writers = CALL_RECORD_WRITERS): CallRecorde
         const isNew = await recordCallEvents(db, batch);
         batch.forEach((b, i) => b.resolve(isNew[i] ?? false));
       } catch (err) {
-        // One bad event must not take the others with it: write each on its own.
+        // One bad event must not take the others with it: write each on its own, each call's
+        // events in order, the calls at once (a slow database must not add up retry after retry).
         if (batch.length === 1) batch[0]?.reject(err);
-        else for (const b of batch) await recordCallEvent(db, b.e, b.now).then(b.resolve, b.reject);
+        else {
+          const byCall = new Map<string, Pending[]>();
+          for (const b of batch) byCall.set(b.e.callSid, [...(byCall.get(b.e.callSid) ?? []), b]);
+          await Promise.all(
+            [...byCall.values()].map(async (events) => {
+              for (const b of events) await recordCallEvent(db, b.e, b.now).then(b.resolve, b.reject);
+            }),
+          );
+        }
       }
     }
     writing -= 1;
@@ -80,9 +89,16 @@ export function callRecorder(db: Db, writers = CALL_RECORD_WRITERS): CallRecorde
 /**
  * Call events written together: one upsert statement for every call in the batch, in call
  * SID order (so that writers on several instances lock rows in the same order). A call with
- * more than one event in the batch gets its later ones in a following statement, in order.
+ * more than one event in the batch gets its later ones in a following statement, in order, and
+ * then all the statements are one transaction: a batch is written whole or not at all, so a
+ * retry learns rightly which events are new.
  */
 async function recordCallEvents(db: Db, events: Array<{ e: CallEvent; now: Date }>): Promise<boolean[]> {
+  const calls = new Set(events.map(({ e }) => e.callSid));
+  return calls.size === events.length ? recordCallRounds(db, events) : db.transaction().execute((trx) => recordCallRounds(trx, events));
+}
+
+async function recordCallRounds(db: Db, events: Array<{ e: CallEvent; now: Date }>): Promise<boolean[]> {
   const isNew: boolean[] = events.map(() => false);
   let pending = events.map((item, index) => ({ ...item, index }));
   while (pending.length > 0) {
