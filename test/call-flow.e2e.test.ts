@@ -355,6 +355,18 @@ describe('retries and privacy', () => {
     expect((await auditFor(result.callSid)).filter((e) => e.action === 'call.leg.started')).toHaveLength(1);
   });
 
+  it('a first webhook retried after the practice has opened gets the after-hours answer it first got', async () => {
+    now = new Date('2026-11-25T12:59:59Z'); // Wednesday 07:59:59 EST: closed
+    const params = inboundParams({ From: PATIENT, To: PRACTICE });
+    const first = await postTwilio(h, '/twilio/voice/incoming', params);
+    expect(first.body).toContain('<Gather');
+    now = new Date('2026-11-25T13:00:05Z'); // 08:00:05: open, the flow would transfer to the front desk now
+    const retry = await postTwilio(h, '/twilio/voice/incoming', params);
+    expect(retry.body).toBe(first.body);
+    const fresh = await postTwilio(h, '/twilio/voice/incoming', inboundParams({ From: PATIENT, To: PRACTICE }));
+    expect(fresh.body).toContain('<Dial');
+  });
+
   it('two identical verify webhooks at once: one failure counted, both answered alike', async () => {
     // The caller reaches the date-of-birth prompt and keys a wrong date; Twilio delivers it twice at once.
     const reached = await call(['1', '3', '1'], { hangupAfterSteps: 4 });

@@ -14,6 +14,8 @@ export interface ReplayEntry {
   step: number;
   before: CallState;
   event: EngineEvent;
+  /** When the step first ran (ISO): its replay runs as of then (office hours, the next appointment). */
+  at?: string;
 }
 
 export interface StoredCall {

@@ -252,7 +252,8 @@ export async function handleFlowWebhook(services: Services, req: FlowRequest, p:
 async function replayTwiml(services: Services, entry: ReplayEntry, ctx: EngineContext, fallbackNumber: string | null): Promise<string> {
   const flow = services.flows.get(entry.before.flowId);
   if (!flow) return failSafe(fallbackNumber);
-  return (await runEngine(services, flow, entry.before, entry.event, ctx)).twiml;
+  const asFirst = entry.at ? { ...ctx, now: new Date(entry.at) } : ctx;
+  return (await runEngine(services, flow, entry.before, entry.event, asFirst)).twiml;
 }
 
 /**
@@ -353,7 +354,7 @@ async function flowWebhook(services: Services, req: FlowRequest, p: VoiceWebhook
 
   const event: EngineEvent = req.kind === 'incoming' ? { kind: 'start' } : await eventFor(services, flow, before, req, p, caller, now);
   const result = await runEngine(services, flow, before, event, ctx);
-  const entry: ReplayEntry = { step: requestStep, before, event };
+  const entry: ReplayEntry = { step: requestStep, before, event, at: now.toISOString() };
   // The engine is pure: a call's first answer is worked out before its step is claimed, and the
   // claim saves the state in the same round trip. A duplicate answers as the first did.
   if (req.kind === 'incoming' && !(await startCall(services.redis, p.CallSid, entry, result.state))) {
