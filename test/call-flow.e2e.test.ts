@@ -4,7 +4,7 @@ import { captureLogs } from '../src/log/logger.js';
 import { CallSimulator, heard, type CallResult } from '../src/simulator/simulator.js';
 import { verifyChain } from '../src/audit/store.js';
 import { invalidatePracticeCache } from '../src/calls/voice-service.js';
-import { loadCall } from '../src/calls/state-store.js';
+import { callKey, loadCall } from '../src/calls/state-store.js';
 import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { simulatorFor, TEST_IDENTITIES } from './support/simulate.js';
 import { inboundParams, postTwilio } from './support/twilio-request.js';
@@ -251,7 +251,7 @@ describe('identity verification before disclosure', () => {
     // As if this call had used its three tries on an earlier visit.
     const stored = await loadCall(h.services.redis, reached.callSid);
     if (!stored) throw new Error('no call state');
-    await h.services.redis.set(`call:${reached.callSid}`, JSON.stringify({ ...stored, state: { ...stored.state, verifyTries: 3 } }));
+    await h.services.redis.set(callKey(reached.callSid), JSON.stringify({ ...stored, state: { ...stored.state, verifyTries: 3 } }));
     const res = await postTwilio(h, gatherAction(prompt.body), { ...prompt.params, Digits: '01011990', FinishedOnKey: '#', CallStatus: 'in-progress' });
     expect(res.status).toBe(200);
     expect(res.body).toContain('You have used all the tries to verify your identity on this call.');

@@ -24,6 +24,7 @@ import { S3_DOUBLE_CREDENTIALS, startS3Double } from './support/s3-double.js';
 import { startKmsDouble } from './support/kms-double.js';
 import { until } from './support/until.js';
 import { randomWav } from './support/wav.js';
+import { callKey } from '../src/calls/state-store.js';
 
 /**
  * The voicemail pipeline end to end: a simulated call leaves a message, the recording callback
@@ -530,7 +531,7 @@ describe('voicemail on local disk with the local key', () => {
     expect(first.patient_id).toMatch(/^[0-9a-f-]{36}$/);
 
     // The call's Redis state is gone (expired, flushed, or Redis failing): still verified.
-    await r.h.services.redis.del(`call:${result.callSid}`);
+    await r.h.services.redis.del(callKey(result.callSid));
     const sid = `RE${'7'.repeat(32)}`;
     const params = { ...callback.params, RecordingSid: sid, RecordingUrl: `${r.double.baseUrl}/2010-04-01/Accounts/${TEST_ACCOUNT_SID}/Recordings/${sid}` };
     r.double.addRecording({ sid, callSid: result.callSid, bytes: randomWav(SECOND) });

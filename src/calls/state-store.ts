@@ -23,7 +23,9 @@ export interface StoredCall {
   replay: ReplayEntry[];
 }
 
-const key = (callSid: string): string => `call:${callSid}`;
+/** Every key of one call carries the call SID as a hash tag: one slot, so the call's scripts also run on Redis Cluster. */
+export const callKey = (callSid: string): string => `call:{${callSid}}`;
+const key = callKey;
 
 export async function loadCall(redis: Redis, callSid: string): Promise<StoredCall | null> {
   const raw = await redis.get(key(callSid));
