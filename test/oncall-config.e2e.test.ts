@@ -5,6 +5,7 @@ import type { CallResult } from '../src/simulator/simulator.js';
 import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
 import { simulatorFor } from './support/simulate.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
+import { until } from './support/until.js';
 
 /**
  * Done means: a practice configures providers, a schedule (with an override) and a policy
@@ -63,16 +64,6 @@ function ringTimeouts(result: CallResult): number[] {
 
 function smsTo(number: string): string[] {
   return double.requests.filter((r) => r.path.endsWith('/Messages.json') && r.form.get('To') === number).map((r) => r.form.get('Body') ?? '');
-}
-
-async function until<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('configured through the API, walked by a call', () => {
@@ -146,8 +137,8 @@ describe('configured through the API, walked by a call', () => {
     expect(exhausted?.details).toMatchObject({ attempts: 4, policyId: ids.policy });
 
     // The page goes to the chain as configured: Cal (on his SMS number) and Ben; not Ana, not yet the admin.
-    const page = await until(async () => ((await api('GET', '/api/pages')).body.pages as Body[]).find((p) => p.callSid === result.callSid));
-    await until(() => smsTo(CAL_SMS).length >= 1 && smsTo(BEN).length >= 1);
+    const page = await until('the page in the API', async () => ((await api('GET', '/api/pages')).body.pages as Body[]).find((p) => p.callSid === result.callSid));
+    await until('the Cal and Ben SMS', () => smsTo(CAL_SMS).length >= 1 && smsTo(BEN).length >= 1);
     expect(smsTo(ANA)).toEqual([]);
     expect(smsTo(CAL)).toEqual([]);
     expect(smsTo(DEE)).toEqual([]);

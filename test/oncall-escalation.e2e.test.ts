@@ -5,6 +5,7 @@ import { heard, type CallResult, type CallSimulator, type DialOutcome } from '..
 import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { simulatorFor, TEST_IDENTITIES } from './support/simulate.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
+import { until } from './support/until.js';
 import { randomBytes } from 'node:crypto';
 import type { Keyring } from '../src/adapters/keyring.js';
 import { phoneIndex } from '../src/patients/store.js';
@@ -70,16 +71,6 @@ function smsTo(number: string): Array<{ body: string }> {
   return double.requests
     .filter((r) => r.method === 'POST' && r.path.endsWith('/Messages.json') && r.form.get('To') === number)
     .map((r) => ({ body: r.form.get('Body') ?? '' }));
-}
-
-async function until<T>(fn: () => Promise<T | undefined> | T | undefined, ms = 8_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('the handoff call', () => {
@@ -297,14 +288,14 @@ describe('all tiers fail: urgent voicemail, pages until acknowledged', () => {
     expect(voicemail.details).toMatchObject({ urgency: 'urgent' });
 
     // The first round reaches both tiers.
-    const page = await until(() => h.services.db.selectFrom('pages').selectAll().where('call_sid', '=', result.callSid).executeTakeFirst());
-    await until(() => smsTo(PRIMARY).length >= 1 && smsTo(BACKUP).length >= 1);
+    const page = await until('the page', () => h.services.db.selectFrom('pages').selectAll().where('call_sid', '=', result.callSid).executeTakeFirst());
+    await until('the primary and backup SMS', () => smsTo(PRIMARY).length >= 1 && smsTo(BACKUP).length >= 1);
     const text = smsTo(PRIMARY)[0]?.body ?? '';
     expect(text).toBe(`Demo Family Medicine: urgent voicemail waiting. Ref ${page.reference_code}. Call 202-555-0103 or reply ACK ${page.reference_code} to acknowledge.`);
     for (const identity of TEST_IDENTITIES) expect(JSON.stringify(double.requests.slice(before).map((r) => r.form.toString()))).not.toContain(encodeURIComponent(identity));
 
     // Repeats, then the practice admin after the policy's one repeat.
-    await until(() => smsTo(MANAGER).length >= 1, 10_000);
+    await until('the manager SMS', () => smsTo(MANAGER).length >= 1, 10_000);
     expect(smsTo(PRIMARY).length).toBeGreaterThanOrEqual(2);
 
     // The on-call doctor replies by SMS (a signed Twilio webhook): paging stops.
@@ -338,7 +329,7 @@ describe('all tiers fail: urgent voicemail, pages until acknowledged', () => {
   it('a provider acknowledges by keypad on the practice line (*, then the reference); a stranger cannot', async () => {
     await h.services.db.updateTable('escalation_policies').set({ page_interval_seconds: 600, page_max_repeats: 3 }).execute();
     const result = await urgentCall([{ status: 'no-answer' }, { status: 'no-answer' }, { status: 'no-answer' }, { status: 'no-answer' }]);
-    const page = await until(() => h.services.db.selectFrom('pages').selectAll().where('call_sid', '=', result.callSid).executeTakeFirst());
+    const page = await until('the page', () => h.services.db.selectFrom('pages').selectAll().where('call_sid', '=', result.callSid).executeTakeFirst());
 
     const stranger = await sim.placeCall({ from: '+12025550142', to: PRACTICE, digits: ['1', '*', `${page.reference_code}#`] });
     expect(heard(stranger)).toContain('We could not acknowledge that reference.');
@@ -367,12 +358,12 @@ describe('all tiers fail: urgent voicemail, pages until acknowledged', () => {
   it('pages survive a restart of the service; the API acknowledges too', async () => {
     await h.services.db.updateTable('escalation_policies').set({ page_interval_seconds: 2, page_max_repeats: 5 }).execute();
     const result = await urgentCall([{ status: 'no-answer' }, { status: 'no-answer' }, { status: 'no-answer' }, { status: 'no-answer' }]);
-    const page = await until(() => h.services.db.selectFrom('pages').selectAll().where('call_sid', '=', result.callSid).executeTakeFirst());
-    await until(async () => (await h.services.db.selectFrom('pages').select('rounds_sent').where('id', '=', page.id).executeTakeFirstOrThrow()).rounds_sent >= 1 || undefined);
+    const page = await until('the page', () => h.services.db.selectFrom('pages').selectAll().where('call_sid', '=', result.callSid).executeTakeFirst());
+    await until('the first round sent', async () => (await h.services.db.selectFrom('pages').select('rounds_sent').where('id', '=', page.id).executeTakeFirstOrThrow()).rounds_sent >= 1 || undefined);
 
     // Stop everything between rounds; the delayed job for round 1 waits in Redis.
     await h.restart();
-    await until(async () => (await h.services.db.selectFrom('pages').select('rounds_sent').where('id', '=', page.id).executeTakeFirstOrThrow()).rounds_sent >= 2 || undefined, 10_000);
+    await until('the second round sent', async () => (await h.services.db.selectFrom('pages').select('rounds_sent').where('id', '=', page.id).executeTakeFirstOrThrow()).rounds_sent >= 2 || undefined, 10_000);
 
     const res = await fetch(`${h.baseUrl}/api/pages/${page.id}/ack`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}` } });
     expect(await res.json()).toMatchObject({ result: 'acknowledged', referenceCode: page.reference_code });

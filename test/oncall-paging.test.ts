@@ -13,6 +13,7 @@ import {
 } from '../src/oncall/paging.js';
 import { createPolicy, getDefaultPolicy } from '../src/oncall/store.js';
 import { startHarness, type Harness } from './support/harness.js';
+import { until } from './support/until.js';
 
 /**
  * Paging against the real PostgreSQL and Redis (BullMQ workers running), with Twilio's SMS
@@ -79,16 +80,6 @@ function smsTo(number: string, after = 0): SendSmsInput[] {
   return sent.slice(after).filter((s) => s.to === number);
 }
 
-async function until<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 async function deliveries(pageId: string, round: number): Promise<Array<{ provider_id: string; status: string; attempts: number; error_code: string | null }>> {
   return h.services.db
     .selectFrom('page_deliveries')
@@ -116,7 +107,7 @@ describe('one failing number never stops the paging', () => {
     const pageId = await openPage(h.services, { practiceId, callSid: newCallSid(), policyId: defaultPolicyId });
 
     const settled = (rows: Awaited<ReturnType<typeof deliveries>>): boolean => rows.length === 2 && rows.every((d) => d.status === 'sent' || d.status === 'failed');
-    const round0 = await until(async () => {
+    const round0 = await until('round 0 settled', async () => {
       const rows = await deliveries(pageId, 0);
       return settled(rows) ? rows : undefined;
     });
@@ -153,7 +144,7 @@ describe('one failing number never stops the paging', () => {
     const before = sent.length;
     const pageId = await openPage(h.services, { practiceId, callSid: newCallSid(), policyId: defaultPolicyId });
     // Rounds 0, 1 and 2 (the admin's) each reach the backup, and each fails for the primary alone.
-    await until(async () => smsTo(MANAGER, before).length >= 1 && smsTo(BACKUP, before).length >= 3 && (await auditOf(pageId, 'page.send_failed')).length >= 3, 15_000);
+    await until('the manager texted and the backup retried', async () => smsTo(MANAGER, before).length >= 1 && smsTo(BACKUP, before).length >= 3 && (await auditOf(pageId, 'page.send_failed')).length >= 3, 15_000);
     await stop(pageId);
     expect(smsTo(PRIMARY, before)).toHaveLength(0);
     const failed = await auditOf(pageId, 'page.send_failed');
@@ -174,14 +165,14 @@ describe("a page follows its own policy", () => {
     });
     if (!written.ok) throw new Error('policy not created');
     const pageId = await openPage(h.services, { practiceId, callSid: newCallSid(), policyId: written.value.policy.id });
-    await until(async () => (await deliveries(pageId, 0)).length > 0 || undefined);
+    await until('round 0 deliveries', async () => (await deliveries(pageId, 0)).length > 0 || undefined);
     expect((await deliveries(pageId, 0)).map((d) => d.provider_id)).toEqual([ids[BACKUP]]);
     expect((await h.services.queues.pages.getJob(pageJobId(pageId, 1)))?.opts.delay).toBe(7 * 60_000);
     await stop(pageId);
 
     // No policy of its own (or it was deleted): the default's tiers.
     const fallback = await openPage(h.services, { practiceId, callSid: newCallSid(), policyId: null });
-    await until(async () => (await deliveries(fallback, 0)).length > 0 || undefined);
+    await until('the fallback page deliveries', async () => (await deliveries(fallback, 0)).length > 0 || undefined);
     expect((await deliveries(fallback, 0)).map((d) => d.provider_id).sort()).toEqual([ids[PRIMARY], ids[BACKUP]].sort());
     await stop(fallback);
   });
@@ -210,8 +201,8 @@ describe('a page is never silently lost', () => {
       // …and the sweep finds the open page with no round sent and no job.
       const swept = await sweepPages(h.services);
       expect(swept.rounds).toBeGreaterThanOrEqual(1);
-      await until(() => smsTo(BACKUP, before).length >= 1);
-      await until(async () => (await h.services.db.selectFrom('pages').select('rounds_sent').where('id', '=', pageId).executeTakeFirstOrThrow()).rounds_sent === 1 || undefined);
+      await until('the backup SMS', () => smsTo(BACKUP, before).length >= 1);
+      await until('one round sent', async () => (await h.services.db.selectFrom('pages').select('rounds_sent').where('id', '=', pageId).executeTakeFirstOrThrow()).rounds_sent === 1 || undefined);
       // Swept again: nothing to do for it.
       await sweepPages(h.services);
       expect(smsTo(BACKUP, before)).toHaveLength(1);
@@ -224,14 +215,14 @@ describe('a page is never silently lost', () => {
   it('openPage again for an open page with no round sent queues its first round', async () => {
     const callSid = newCallSid();
     const pageId = await openPage(h.services, { practiceId, callSid, policyId: defaultPolicyId });
-    await until(async () => (await h.services.db.selectFrom('pages').select('rounds_sent').where('id', '=', pageId).executeTakeFirstOrThrow()).rounds_sent === 1 || undefined);
+    await until('one round sent', async () => (await h.services.db.selectFrom('pages').select('rounds_sent').where('id', '=', pageId).executeTakeFirstOrThrow()).rounds_sent === 1 || undefined);
     // Simulate the lost job: roll the page back to "nothing sent" and drop its round-0 job.
     await stop(pageId);
     await h.services.db.updateTable('pages').set({ status: 'open', rounds_sent: 0, acknowledged_at: null, acknowledged_by: null }).where('id', '=', pageId).execute();
     await (await h.services.queues.pages.getJob(pageJobId(pageId, 0)))?.remove();
     await openPage(h.services, { practiceId, callSid, policyId: defaultPolicyId });
     expect(await h.services.queues.pages.getJob(pageJobId(pageId, 0))).toBeDefined();
-    await until(async () => (await h.services.db.selectFrom('pages').select('rounds_sent').where('id', '=', pageId).executeTakeFirstOrThrow()).rounds_sent === 1 || undefined);
+    await until('one round sent', async () => (await h.services.db.selectFrom('pages').select('rounds_sent').where('id', '=', pageId).executeTakeFirstOrThrow()).rounds_sent === 1 || undefined);
     await stop(pageId);
   });
 });
@@ -239,7 +230,7 @@ describe('a page is never silently lost', () => {
 describe('giving up', () => {
   it(`after round ${MAX_PAGE_ROUNDS} nobody acknowledged: the page gives up once, audited`, async () => {
     const pageId = await openPage(h.services, { practiceId, callSid: newCallSid(), policyId: defaultPolicyId });
-    await until(async () => (await h.services.db.selectFrom('pages').select('rounds_sent').where('id', '=', pageId).executeTakeFirstOrThrow()).rounds_sent === 1 || undefined);
+    await until('one round sent', async () => (await h.services.db.selectFrom('pages').select('rounds_sent').where('id', '=', pageId).executeTakeFirstOrThrow()).rounds_sent === 1 || undefined);
     await (await h.services.queues.pages.getJob(pageJobId(pageId, 1)))?.remove();
     await h.services.db.updateTable('pages').set({ rounds_sent: MAX_PAGE_ROUNDS - 1 }).where('id', '=', pageId).execute();
 
@@ -271,7 +262,7 @@ describe('the access number and the keypad', () => {
     try {
       const before = sent.length;
       const pageId = await openPage(h.services, { practiceId, callSid: newCallSid(), policyId: defaultPolicyId });
-      const [sms] = await until(() => (smsTo(BACKUP, before).length > 0 ? smsTo(BACKUP, before) : undefined));
+      const [sms] = await until('the backup SMS', () => (smsTo(BACKUP, before).length > 0 ? smsTo(BACKUP, before) : undefined));
       const ref = (await h.services.db.selectFrom('pages').select('reference_code').where('id', '=', pageId).executeTakeFirstOrThrow()).reference_code;
       expect(sms).toMatchObject({ from: '+12025550102', body: `Demo Family Medicine: urgent voicemail waiting. Ref ${ref}. Call 202-555-0102 or reply ACK ${ref} to acknowledge.` });
       await stop(pageId);
