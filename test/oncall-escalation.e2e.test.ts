@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import twilio from 'twilio';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { heard, type CallResult, type CallSimulator, type DialOutcome } from '../src/simulator/simulator.js';
-import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
+import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
 import { simulatorFor, TEST_IDENTITIES } from './support/simulate.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
+import { postTwilio } from './support/twilio-request.js';
 import { until } from './support/until.js';
 import { randomBytes } from 'node:crypto';
 import type { Keyring } from '../src/adapters/keyring.js';
@@ -300,15 +300,8 @@ describe('all tiers fail: urgent voicemail, pages until acknowledged', () => {
 
     // The on-call doctor replies by SMS (a signed Twilio webhook): paging stops.
     const params = { MessageSid: `SM${'a'.repeat(32)}`, AccountSid: TEST_ACCOUNT_SID, From: PRIMARY, To: PRACTICE, Body: `ack ${page.reference_code}` };
-    const res = await fetch(`${h.baseUrl}/twilio/sms/incoming`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        'x-twilio-signature': twilio.getExpectedTwilioSignature(TEST_AUTH_TOKEN, `${TEST_PUBLIC_BASE_URL}/twilio/sms/incoming`, params),
-      },
-      body: new URLSearchParams(params).toString(),
-    });
-    expect(await res.text()).toContain(`Acknowledged, ref ${page.reference_code}.`);
+    const res = await postTwilio(h, '/twilio/sms/incoming', params);
+    expect(res.body).toContain(`Acknowledged, ref ${page.reference_code}.`);
     const acked = await h.services.db.selectFrom('pages').selectAll().where('id', '=', page.id).executeTakeFirstOrThrow();
     expect(acked.status).toBe('acknowledged');
     const sentAtAck = smsTo(PRIMARY).length + smsTo(BACKUP).length + smsTo(MANAGER).length;
@@ -380,15 +373,7 @@ describe('all tiers fail: urgent voicemail, pages until acknowledged', () => {
 
 describe('inbound SMS', () => {
   async function postSms(params: Record<string, string>): Promise<string> {
-    const res = await fetch(`${h.baseUrl}/twilio/sms/incoming`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        'x-twilio-signature': twilio.getExpectedTwilioSignature(TEST_AUTH_TOKEN, `${TEST_PUBLIC_BASE_URL}/twilio/sms/incoming`, params),
-      },
-      body: new URLSearchParams(params).toString(),
-    });
-    return res.text();
+    return (await postTwilio(h, '/twilio/sms/incoming', params)).body;
   }
 
   it("STOP to a practice number puts the sender on that practice's opt-out list; to any other number, on none", async () => {

@@ -103,14 +103,8 @@ describe('Twilio signature check', () => {
 
   it('refuses a tampered parameter', async () => {
     const params = inboundParams();
-    const res = await fetch(`${h.baseUrl}/twilio/voice/incoming`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        'x-twilio-signature': (await import('twilio')).default.getExpectedTwilioSignature('test-auth-token-0123456789abcdef', `${TEST_PUBLIC_BASE_URL}/twilio/voice/incoming`, params),
-      },
-      body: new URLSearchParams({ ...params, To: '+12025550111' }).toString(),
-    });
+    // Signed over the original parameters; the body carries a changed To.
+    const res = await postRaw('/twilio/voice/incoming', new URLSearchParams({ ...params, To: '+12025550111' }).toString(), 'application/x-www-form-urlencoded', params);
     expect(res.status).toBe(403);
   });
 });
