@@ -3,11 +3,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { verifyChain } from '../src/audit/store.js';
-import { CallSimulator, formatTranscript } from '../src/simulator/simulator.js';
-import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
+import { formatTranscript } from '../src/simulator/simulator.js';
+import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
+import { recordingSimulatorFor } from './support/simulate.js';
 import { until } from './support/until.js';
-import { randomWav } from './support/wav.js';
 
 /**
  * The issue's "done means", end to end: a simulated call leaves a voicemail; the pipeline
@@ -21,7 +21,6 @@ const PRACTICE = '+12025550100';
 describe('a voicemail from call to playback', () => {
   let h: Harness;
   let double: TwilioDouble;
-  const media = new Map<string, Buffer>();
 
   beforeAll(async () => {
     double = await startTwilioDouble({ accountSid: TEST_ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
@@ -33,18 +32,7 @@ describe('a voicemail from call to playback', () => {
   });
 
   it('is recorded, stored encrypted, deleted at Twilio, listed, played with a range, and audited at every step', async () => {
-    const sim = new CallSimulator({
-      targetBaseUrl: h.baseUrl,
-      publicBaseUrl: TEST_PUBLIC_BASE_URL,
-      authToken: TEST_AUTH_TOKEN,
-      accountSid: TEST_ACCOUNT_SID,
-      twilioApiBaseUrl: double.baseUrl,
-      onRecording: ({ recordingSid, callSid, seconds }) => {
-        const bytes = randomWav(seconds * 16_000);
-        media.set(recordingSid, bytes);
-        double.addRecording({ sid: recordingSid, callSid, bytes });
-      },
-    });
+    const { sim, media } = recordingSimulatorFor(h, double);
     // English, then "prescription refill": the office message box.
     const call = await sim.placeCall({ from: PATIENT, to: PRACTICE, digits: ['1', '2'], recordings: [{ durationSeconds: 4, digits: '#' }] });
     expect(call.errors, formatTranscript(call)).toEqual([]);

@@ -4,7 +4,6 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import twilio from 'twilio';
 import { sql } from 'kysely';
 import { CallSimulator } from '../src/simulator/simulator.js';
 import { decryptingStream, encryptingStream, sha256Stream } from '../src/adapters/envelope.js';
@@ -20,6 +19,8 @@ import { pendingUrgentIds } from '../src/voicemail/playback.js';
 import { createPractice, updatePractice, upsertPracticeNumber } from '../src/practices/store.js';
 import { DEFAULT_TEST_NOW, startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
+import { postTwilio } from './support/twilio-request.js';
+import { recordingSimulatorFor } from './support/simulate.js';
 import { S3_DOUBLE_CREDENTIALS, startS3Double } from './support/s3-double.js';
 import { startKmsDouble } from './support/kms-double.js';
 import { until } from './support/until.js';
@@ -51,20 +52,8 @@ interface Rig {
 async function rig(name: string, env: Record<string, string> = {}, opts: { mediaReady?: boolean } = {}): Promise<Rig> {
   const double = await startTwilioDouble({ accountSid: TEST_ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
   const h = await startHarness(name, { TWILIO_API_BASE_URL: double.baseUrl, ...env });
-  const media = new Map<string, Buffer>();
   const settings = { mediaReady: opts.mediaReady ?? true };
-  const sim = new CallSimulator({
-    targetBaseUrl: h.baseUrl,
-    publicBaseUrl: TEST_PUBLIC_BASE_URL,
-    authToken: TEST_AUTH_TOKEN,
-    accountSid: TEST_ACCOUNT_SID,
-    twilioApiBaseUrl: double.baseUrl,
-    onRecording: ({ recordingSid, callSid, seconds }) => {
-      const bytes = randomWav(Math.max(1, seconds) * SECOND);
-      media.set(recordingSid, bytes);
-      double.addRecording({ sid: recordingSid, callSid, bytes, ready: settings.mediaReady });
-    },
-  });
+  const { sim, media } = recordingSimulatorFor(h, double, { ready: () => settings.mediaReady });
   return { h, double, sim, media, settings };
 }
 
@@ -216,14 +205,7 @@ describe('voicemail on local disk with the local key', () => {
       return row?.state === 'complete' ? row : undefined;
     });
     const finished = await jobCompleted(r, sid);
-    const res = await fetch(r.h.baseUrl + callback.path, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        'x-twilio-signature': twilio.getExpectedTwilioSignature(TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL + callback.path, callback.params),
-      },
-      body: new URLSearchParams(callback.params).toString(),
-    });
+    const res = await postTwilio(r.h, callback.path, callback.params);
     expect(res.status).toBe(200);
     await new Promise((x) => setTimeout(x, 500));
     const rows = await r.h.services.db.selectFrom('voicemails').select('id').where('recording_sid', '=', sid).execute();
@@ -248,14 +230,7 @@ describe('voicemail on local disk with the local key', () => {
       RecordingDuration: '5',
     };
     const pathAndQuery = '/twilio/voice/recording-status?n=message&u=routine&v=0';
-    await fetch(r.h.baseUrl + pathAndQuery, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        'x-twilio-signature': twilio.getExpectedTwilioSignature(TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL + pathAndQuery, params),
-      },
-      body: new URLSearchParams(params).toString(),
-    });
+    await postTwilio(r.h, pathAndQuery, params);
     expect(await voicemailOf(r, forgedSid)).toBeUndefined();
     const refused = await r.h.services.db.selectFrom('audit_log').select('details').where('action', '=', 'voicemail.recording_url_refused').executeTakeFirstOrThrow();
     expect(refused.details).toEqual({ reason: 'foreign_host' });
@@ -535,14 +510,7 @@ describe('voicemail on local disk with the local key', () => {
     const sid = `RE${'7'.repeat(32)}`;
     const params = { ...callback.params, RecordingSid: sid, RecordingUrl: `${r.double.baseUrl}/2010-04-01/Accounts/${TEST_ACCOUNT_SID}/Recordings/${sid}` };
     r.double.addRecording({ sid, callSid: result.callSid, bytes: randomWav(SECOND) });
-    const res = await fetch(r.h.baseUrl + callback.path, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        'x-twilio-signature': twilio.getExpectedTwilioSignature(TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL + callback.path, params),
-      },
-      body: new URLSearchParams(params).toString(),
-    });
+    const res = await postTwilio(r.h, callback.path, params);
     expect(res.status).toBe(200);
     const second = await until('the second voicemail', () => voicemailOf(r, sid));
     expect(second.caller_verified).toBe(true);
