@@ -10,10 +10,6 @@
  * never decrypts it), with a realistic mix: 5% without consent, 2% revoked, 2% opted out, 3% with
  * a drop earlier today, 10% each in Chicago, Denver and Los Angeles, 5% in Florida.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { sql } from 'kysely';
 import { loadConfig } from '../../src/config.js';
 import { startServices } from '../../src/services.js';
@@ -22,7 +18,7 @@ import { planCampaign } from '../../src/rvm/campaigns.js';
 import type { Practice } from '../../src/practices/store.js';
 import { dropIsolation } from '../../test/support/harness.js';
 import { throwIfAborted } from './abort.js';
-import type { Scope } from './scope.js';
+import { benchIsolation, type Scope } from './scope.js';
 import { fixed, formatTable } from './table.js';
 import type { Bench } from './types.js';
 
@@ -97,11 +93,7 @@ async function bulkInsertBaseline(db: Db, campaignId: string): Promise<number> {
 }
 
 async function run(scope: Scope): Promise<string[]> {
-  const tag = randomBytes(4).toString('hex');
-  const schema = `bench_${tag}`;
-  const keyPrefix = `bench-${tag}:`;
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'ahl-bench-'));
-  scope.defer(`remove ${dataDir}`, () => rm(dataDir, { recursive: true, force: true }));
+  const { schema, keyPrefix, dataDir } = await benchIsolation(scope);
   const config = loadConfig({
     ...(process.env as Record<string, string>),
     NODE_ENV: 'development',

@@ -10,9 +10,6 @@
  * bench therefore closes the practice all week (in its own schema) before the first request,
  * and fails if the service answers anything but the after-hours path.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
@@ -22,7 +19,7 @@ import { dropIsolation } from '../../test/support/harness.js';
 import { startChild, type ChildServer } from './child.js';
 import { loadProblems, runLoad, type LoadFigures, type LoadSpec } from './load.js';
 import { runPaced, type PacedFigures } from './paced.js';
-import type { Scope } from './scope.js';
+import { benchIsolation, type Scope } from './scope.js';
 import { fixed, formatTable } from './table.js';
 import { inboundCallParams, signedForm, signedTwilioRequest } from './twilio-signing.js';
 import type { Bench } from './types.js';
@@ -158,11 +155,7 @@ async function closePracticeAllWeek(databaseUrl: string, schema: string): Promis
 }
 
 async function run(scope: Scope): Promise<string[]> {
-  const tag = randomBytes(4).toString('hex');
-  const schema = `bench_${tag}`;
-  const keyPrefix = `bench-${tag}:`;
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'ahl-bench-'));
-  scope.defer(`remove ${dataDir}`, () => rm(dataDir, { recursive: true, force: true }));
+  const { schema, keyPrefix, dataDir } = await benchIsolation(scope);
   // Registered before the children, so it runs after they have stopped.
   const urls = loadConfig({ DATABASE_URL: process.env['DATABASE_URL'], REDIS_URL: process.env['REDIS_URL'] });
   scope.defer(`drop schema ${schema} and Redis keys ${keyPrefix}*`, () => dropIsolation(urls, schema, keyPrefix));
