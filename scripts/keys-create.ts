@@ -2,9 +2,7 @@ import { parseArgs } from 'node:util';
 import { API_ROLES, createApiKey, type ApiRole } from '../src/auth/api-keys.js';
 import { appendAudit } from '../src/audit/store.js';
 import { AuditAction } from '../src/audit/events.js';
-import { resolvePractice } from '../src/practices/store.js';
-import { migrateToLatest } from '../src/adapters/migrate.js';
-import { cliConfig, cliDb, fail } from './cli-support.js';
+import { cliConfig, cliDb, cliPractice, fail } from './cli-support.js';
 
 const { values } = parseArgs({
   options: {
@@ -22,9 +20,7 @@ if (values.label !== undefined && !/^[\w .-]{1,80}$/.test(values.label)) fail('-
 const config = cliConfig();
 const db = cliDb(config);
 try {
-  await migrateToLatest(db, config.database.schema);
-  const practice = await resolvePractice(db, values.practice);
-  if (!practice) fail(`--practice: no practice "${values.practice}"`);
+  const practice = await cliPractice(db, config, values.practice);
   const created = await createApiKey(db, { role: role as ApiRole, practiceId: practice.id, ...(values.label ? { label: values.label } : {}) });
   await appendAudit(db, {
     action: AuditAction.AdminApiKeyCreated,

@@ -14,11 +14,9 @@ import { spawn } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { migrateToLatest } from '../src/adapters/migrate.js';
-import { resolvePractice } from '../src/practices/store.js';
 import { AUDIO_FILE, renderFor, transcriptPath } from '../src/rvm/campaigns.js';
 import { TEMPLATE_PLACEHOLDERS, type TemplatePlaceholder } from '../src/rvm/types.js';
-import { cliConfig, cliDb, fail } from './cli-support.js';
+import { cliConfig, cliDb, cliPractice, fail } from './cli-support.js';
 
 const { values } = parseArgs({
   options: {
@@ -50,9 +48,7 @@ function tts(out: string, text: string): Promise<void> {
 const config = cliConfig();
 const db = cliDb(config);
 try {
-  await migrateToLatest(db, config.database.schema);
-  const practice = await resolvePractice(db, values.practice);
-  if (!practice) fail(`--practice: no practice "${values.practice}"`);
+  const practice = await cliPractice(db, config, values.practice);
   const rendered = await renderFor(db, practice, values.template, params);
   if (!rendered.ok) fail(`the message cannot be rendered: ${rendered.problems.map((p) => `${p.kind} "${p.term}"`).join(', ')}`);
   const out = values.out ?? `${values.template}-${practice.slug}.wav`;
