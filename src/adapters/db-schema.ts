@@ -346,6 +346,21 @@ export interface DropsTable {
   updated_at: UpdatedAt;
 }
 
+export interface VerificationLockoutsTable {
+  id: Generated<string>;
+  practice_id: string;
+  scope: 'number' | 'patient' | 'provider';
+  patient_id: string | null;
+  provider_id: string | null;
+  phone_index: string | null;
+  line: 'patient' | 'access';
+  earlier: Generated<number>;
+  started_at: Date;
+  locked_until: Date;
+  cleared_at: Date | null;
+  cleared_by: string | null;
+}
+
 export interface Database {
   practices: PracticesTable;
   practice_numbers: PracticeNumbersTable;
@@ -371,4 +386,5 @@ export interface Database {
   drop_templates: DropTemplatesTable;
   campaigns: CampaignsTable;
   drops: DropsTable;
+  verification_lockouts: VerificationLockoutsTable;
 }

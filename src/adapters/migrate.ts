@@ -8,6 +8,7 @@ import * as m0004 from './migrations/0004-voicemail.js';
 import * as m0005 from './migrations/0005-rvm.js';
 import * as m0006 from './migrations/0006-oncall-legs.js';
 import * as m0007 from './migrations/0007-voicemail-upkeep.js';
+import * as m0008 from './migrations/0008-verification-lockouts.js';
 
 /** Every migration, in order. Names sort the same way they apply. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -18,6 +19,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0005-rvm': m0005,
   '0006-oncall-legs': m0006,
   '0007-voicemail-upkeep': m0007,
+  '0008-verification-lockouts': m0008,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

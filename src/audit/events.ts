@@ -20,6 +20,8 @@ export const AuditAction = {
   VerificationSucceeded: 'verification.succeeded',
   VerificationFailed: 'verification.failed',
   VerificationRefused: 'verification.refused',
+  VerificationLockedOut: 'verification.locked_out',
+  VerificationLockoutCleared: 'verification.lockout_cleared',
   VoicemailTaken: 'voicemail.taken',
   VoicemailReceived: 'voicemail.received',
   VoicemailRecordingUrlRefused: 'voicemail.recording_url_refused',

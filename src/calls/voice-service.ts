@@ -4,8 +4,8 @@ import { phoneIndex } from '../patients/store.js';
 import { nextAppointment } from '../patients/appointments.js';
 import { findPracticeByNumber, type Practice } from '../practices/store.js';
 import { parseEntry } from '../verification/entry.js';
-import { matchPatient } from '../verification/identity.js';
-import { clearFailures, isLockedOut, recordFailure } from '../verification/lockout.js';
+import { matchAmong, patientCandidates } from '../verification/identity.js';
+import { guardedTry } from '../verification/attempts.js';
 import { callRecorder, practiceOfCall, type CallRecorder } from './records.js';
 import { checkRecordingUrl, receiveRecording } from '../voicemail/pipeline.js';
 import {
@@ -155,16 +155,18 @@ async function verifyOutcome(services: Services, state: CallState, nodeId: strin
   const digits = p.Digits ?? '';
   if (digits === '') return { kind: 'verify', node: nodeId, outcome: 'timeout' };
   if (!caller) return { kind: 'verify', node: nodeId, outcome: 'no_caller_id' };
-  const callerIndex = caller.index;
-  if (await isLockedOut(services.redis, callerIndex, now)) return { kind: 'verify', node: nodeId, outcome: 'locked' };
   const entry = parseEntry(digits, n.method, now);
-  const patientId = entry.kind === 'invalid' ? null : await matchPatient(services.db, services.keyring, state.practiceId, caller.phone, entry);
-  if (patientId) {
-    await clearFailures(services.redis, callerIndex);
-    return { kind: 'verify', node: nodeId, outcome: 'match', patientId };
-  }
-  const lockedNow = await recordFailure(services.redis, callerIndex, now);
-  return { kind: 'verify', node: nodeId, outcome: entry.kind === 'invalid' ? 'invalid' : 'no_match', lockedNow };
+  const candidates = await patientCandidates(services.db, state.practiceId, caller.index);
+  // The try is reserved (number and patients) before anything is compared: concurrent calls cannot all pass.
+  const tried = await guardedTry(
+    services,
+    { practiceId: state.practiceId, phoneIndex: caller.index, line: 'patient', callSid: p.CallSid, now },
+    candidates.map((c) => ({ kind: 'patient', id: c.id }) as const),
+    async (open) => matchAmong(services.keyring, state.practiceId, candidates.filter((c) => open.some((o) => o.id === c.id)), entry),
+  );
+  if (tried.kind === 'refused') return { kind: 'verify', node: nodeId, outcome: 'locked' };
+  if (tried.kind === 'match') return { kind: 'verify', node: nodeId, outcome: 'match', patientId: tried.value };
+  return { kind: 'verify', node: nodeId, outcome: entry.kind === 'invalid' ? 'invalid' : 'no_match', lockedNow: tried.lockedNow };
 }
 
 /** Staff line: the caller ID must be an active provider of the practice; the keys a page's reference. */

@@ -10,19 +10,28 @@ function sameHex(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/**
- * Finds the practice's patient whose phone is the caller ID and whose date of birth or PIN is
- * the entry. Caller ID is matched by blind index; dates of birth are decrypted only here.
- */
-export async function matchPatient(db: Db, k: Keyring, practiceId: string, callerE164: string, entry: Entry): Promise<string | null> {
-  if (entry.kind === 'invalid') return null;
-  const candidates = await db
+/** A patient the caller's number could be: the practice's patients registered with it (ids and ciphertext only). */
+export interface PatientCandidate {
+  id: string;
+  dob_enc: Buffer;
+  pin_hash: string | null;
+}
+
+/** The practice's patients whose phone is the caller ID, by its blind index (nothing is decrypted). */
+export async function patientCandidates(db: Db, practiceId: string, callerIndex: string): Promise<PatientCandidate[]> {
+  return db
     .selectFrom('patients')
     .select(['id', 'dob_enc', 'pin_hash'])
     .where('practice_id', '=', practiceId)
-    .where('phone_index', '=', phoneIndex(k, callerE164))
+    .where('phone_index', '=', callerIndex)
+    .orderBy('id')
     .limit(20)
     .execute();
+}
+
+/** The candidate whose date of birth or PIN is the entry; dates of birth are decrypted only here. */
+export async function matchAmong(k: Keyring, practiceId: string, candidates: readonly PatientCandidate[], entry: Entry): Promise<string | null> {
+  if (entry.kind === 'invalid') return null;
   for (const c of candidates) {
     if (entry.kind === 'pin') {
       if (c.pin_hash && sameHex(c.pin_hash, pinHash(k, c.id, entry.pin))) return c.id;
@@ -32,4 +41,14 @@ export async function matchPatient(db: Db, k: Keyring, practiceId: string, calle
     }
   }
   return null;
+}
+
+/**
+ * Finds the practice's patient whose phone is the caller ID and whose date of birth or PIN is
+ * the entry. Caller ID is matched by blind index. No lockout: verification goes through
+ * guardedTry (./attempts.ts), which calls matchAmong.
+ */
+export async function matchPatient(db: Db, k: Keyring, practiceId: string, callerE164: string, entry: Entry): Promise<string | null> {
+  if (entry.kind === 'invalid') return null;
+  return matchAmong(k, practiceId, await patientCandidates(db, practiceId, phoneIndex(k, callerE164)), entry);
 }

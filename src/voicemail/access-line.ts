@@ -10,7 +10,7 @@ import { acknowledgePageByKeypad, type KeypadAckResult } from '../oncall/paging.
 import { phoneIndex, pinHash } from '../patients/store.js';
 import { findPracticeByNumber } from '../practices/store.js';
 import type { Services } from '../services.js';
-import { clearFailures, isLockedOut, recordFailure } from '../verification/lockout.js';
+import { guardedTry } from '../verification/attempts.js';
 import { acknowledgeVoicemail, getVoicemail, issuePlaybackToken, pendingUrgentIds, playability, playbackUrl } from './playback.js';
 
 /**
@@ -328,7 +328,6 @@ async function checkPin(services: Services, practiceId: string, p: VoiceWebhook,
   const caller = normaliseE164(p.From);
   if (!caller) return { kind: 'no_match', reason: 'no_caller_id', lockedNow: false };
   const callerIndex = phoneIndex(services.keyring, caller);
-  if (await isLockedOut(services.redis, callerIndex, now)) return { kind: 'locked' };
   const providers = await services.db
     .selectFrom('providers')
     .select(['id', 'pin_hash'])
@@ -337,18 +336,25 @@ async function checkPin(services: Services, practiceId: string, p: VoiceWebhook,
     .where((eb) => eb.or([eb('phone', '=', caller), eb('sms_phone', '=', caller)]))
     .execute();
   const valid = PROVIDER_PIN_PATTERN.test(digits);
-  // Every candidate is hashed and compared, match or not: the time taken says nothing.
-  let match: string | null = null;
-  for (const provider of providers) {
-    const ok = valid && provider.pin_hash !== null && sameDigest(provider.pin_hash, providerPinHash(services.keyring, provider.id, digits));
-    if (ok && match === null) match = provider.id;
-  }
-  if (match) {
-    await clearFailures(services.redis, callerIndex);
-    return { kind: 'match', providerId: match, urgent: await pendingUrgentIds(services.db, practiceId) };
-  }
-  const lockedNow = await recordFailure(services.redis, callerIndex, now);
-  return { kind: 'no_match', reason: providers.length === 0 ? 'not_provider' : valid ? 'wrong_pin' : 'invalid', lockedNow };
+  // The try is reserved (number and providers) before anything is compared: concurrent calls cannot all pass.
+  const tried = await guardedTry(
+    services,
+    { practiceId, phoneIndex: callerIndex, line: 'access', callSid: p.CallSid, now },
+    providers.map((pr) => ({ kind: 'provider', id: pr.id }) as const),
+    async (open) => {
+      // Every open candidate is hashed and compared, match or not: the time taken says nothing.
+      let match: string | null = null;
+      for (const provider of providers) {
+        if (!open.some((o) => o.id === provider.id)) continue;
+        const ok = valid && provider.pin_hash !== null && sameDigest(provider.pin_hash, providerPinHash(services.keyring, provider.id, digits));
+        if (ok && match === null) match = provider.id;
+      }
+      return match;
+    },
+  );
+  if (tried.kind === 'refused') return { kind: 'locked' };
+  if (tried.kind === 'match') return { kind: 'match', providerId: tried.value, urgent: await pendingUrgentIds(services.db, practiceId) };
+  return { kind: 'no_match', reason: providers.length === 0 ? 'not_provider' : valid ? 'wrong_pin' : 'invalid', lockedNow: tried.lockedNow };
 }
 
 /** Renders a speech, issuing a fresh playback link when it plays a message. */

@@ -1,0 +1,102 @@
+import type { Services } from '../services.js';
+import { AuditAction, type AuditEvent } from '../audit/events.js';
+import { clearLock, lockedUntil, reserveTry, settleFailure, settleSuccess, type LockScope, type StartedLock } from './lockout.js';
+import { getLockout, insertLockout, markLockoutCleared, type Lockout, type LockoutLine } from './lockout-store.js';
+
+/**
+ * One verification try with its lockout around it: reserved before the entry is compared (see
+ * ./lockout.ts), settled after, and any lockout it starts recorded and audited. Used by the
+ * patient line (date of birth / PIN) and the provider access line (PIN) alike.
+ */
+
+export type Candidate = Extract<LockScope, { kind: 'patient' | 'provider' }>;
+
+export interface TryContext {
+  practiceId: string;
+  /** The caller number's blind index. */
+  phoneIndex: string;
+  line: LockoutLine;
+  callSid: string;
+  now: Date;
+}
+
+export type TryResult<T> = { kind: 'refused' } | { kind: 'match'; value: T } | { kind: 'no_match'; lockedNow: boolean };
+
+type Deps = Pick<Services, 'db' | 'redis' | 'audit'>;
+
+/**
+ * Reserves the try for the number and the candidates, compares (only against the candidates
+ * still open), and settles: a match gives the try back and resets the number's count; anything
+ * else stays counted. `compare` returns the match, or null.
+ */
+export async function guardedTry<T>(services: Deps, ctx: TryContext, candidates: readonly Candidate[], compare: (open: Candidate[]) => Promise<T | null>): Promise<TryResult<T>> {
+  const number = { kind: 'number', practiceId: ctx.practiceId, phoneIndex: ctx.phoneIndex } as const;
+  const reservation = await reserveTry(services.redis, number, candidates, ctx.now);
+  if (!reservation.ok) return { kind: 'refused' };
+  const { reserved } = reservation;
+  // If the comparison throws, the try stays reserved (counted until its window passes).
+  const value = await compare(reserved.candidates);
+  if (value !== null) {
+    await settleSuccess(services.redis, reserved);
+    return { kind: 'match', value };
+  }
+  const started = await settleFailure(services.redis, reserved, ctx.now);
+  if (started.length > 0) await recordStartedLockouts(services, ctx, started);
+  return { kind: 'no_match', lockedNow: started.length > 0 };
+}
+
+/**
+ * THE place a lockout starts (after Redis has set it): each is recorded for the practice's
+ * morning report and audited. Hook lockout metrics here.
+ */
+export async function recordStartedLockouts(services: Pick<Services, 'db' | 'audit'>, ctx: TryContext, started: readonly StartedLock[]): Promise<void> {
+  const events: AuditEvent[] = [];
+  for (const s of started) {
+    const id = await insertLockout(services.db, { practiceId: ctx.practiceId, scope: s.scope, line: ctx.line, earlier: s.earlier, startedAt: ctx.now, lockedUntil: s.until });
+    events.push({
+      action: AuditAction.VerificationLockedOut,
+      actor: 'system',
+      practiceId: ctx.practiceId,
+      callSid: ctx.callSid,
+      subjectId: id,
+      details: {
+        scope: s.scope.kind,
+        line: ctx.line,
+        earlier: s.earlier,
+        lockedUntil: s.until.toISOString(),
+        ...(s.scope.kind === 'patient' ? { patientId: s.scope.id } : {}),
+        ...(s.scope.kind === 'provider' ? { providerId: s.scope.id } : {}),
+      },
+    });
+  }
+  await services.audit(events);
+}
+
+export type ClearResult = { result: 'cleared'; lockout: Lockout } | { result: 'not_found' } | { result: 'not_current'; lockout: Lockout };
+
+/**
+ * Staff clear a lockout in force: the scope is open again (with a fresh count), the row says
+ * who cleared it, and the audit log too. A lockout already over or cleared is left alone (its
+ * scope may be under a newer lockout, which has a row of its own).
+ */
+export async function clearLockout(services: Pick<Services, 'db' | 'redis' | 'audit'>, input: { practiceId: string; id: string; by: string; now: Date }): Promise<ClearResult> {
+  const found = await getLockout(services.db, input.practiceId, input.id);
+  if (!found) return { result: 'not_found' };
+  const { lockout, scope } = found;
+  if (lockout.clearedAt !== null || new Date(lockout.lockedUntil) <= input.now) return { result: 'not_current', lockout };
+  // Redis first: if the row cannot be marked after, the lockout still shows and may be cleared again.
+  const until = await lockedUntil(services.redis, scope, input.now);
+  await clearLock(services.redis, scope);
+  if (!(await markLockoutCleared(services.db, input.practiceId, input.id, input.by, input.now))) {
+    const again = await getLockout(services.db, input.practiceId, input.id);
+    return again ? { result: 'not_current', lockout: again.lockout } : { result: 'not_found' };
+  }
+  await services.audit({
+    action: AuditAction.VerificationLockoutCleared,
+    actor: input.by,
+    practiceId: input.practiceId,
+    subjectId: input.id,
+    details: { scope: scope.kind, wasLocked: until !== null },
+  });
+  return { result: 'cleared', lockout: { ...lockout, clearedAt: input.now.toISOString(), clearedBy: input.by } };
+}
