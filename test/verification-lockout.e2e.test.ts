@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
-import { phoneIndex } from '../src/patients/store.js';
+import { createPatient, phoneIndex } from '../src/patients/store.js';
 import { heard, type CallSimulator } from '../src/simulator/simulator.js';
 import { MAX_FAILURES } from '../src/verification/lockout.js';
 import { listLockouts } from '../src/verification/lockout-store.js';
@@ -22,7 +22,7 @@ const PROVIDER_PIN = '7391';
 const CALLS = 30;
 
 const T0 = new Date('2026-11-26T03:00:00Z'); // after hours in New York
-const now = T0;
+let now = T0;
 let h: Harness;
 let sim: CallSimulator;
 let practiceId: string;
@@ -156,5 +156,41 @@ describe('the provider access line', () => {
     const answer = await postTwilio(h, '/twilio/voice/access-action?s=1', { ...late, CallStatus: 'in-progress', Digits: `${PROVIDER_PIN}#` });
     expect(answer.body).toContain('Too many attempts');
     expect(await audits('access.verified', [late.CallSid ?? ''])).toEqual([]);
+  });
+});
+
+describe('repeated lockouts', () => {
+  it('a number’s second lockout lasts twice as long; ten failures in a day lock the patient, whom staff can clear', async () => {
+    const phone = '+12025550178';
+    const dob = '1971-02-03';
+    const patientId = await createPatient(h.services.db, h.services.keyring, { practiceId, phone, dateOfBirth: dob });
+    const placed = async (entries: string[]): Promise<string> =>
+      (await sim.placeCall({ from: phone, to: PRACTICE, digits: ['1', '3', '1', ...entries.map((e) => `${e}#`), '9'] })).callSid;
+    const sids: string[] = [];
+    const start = new Date(T0.getTime() + 86_400_000);
+    now = start;
+    sids.push(await placed(['01011990', '01011991', '01011992']), await placed(['01011993', '01011994']));
+    const second = new Date(start.getTime() + 16 * 60_000); // the first lockout is over
+    now = second;
+    sids.push(await placed(['01011995', '01011996', '01011997']), await placed(['01011998', '01011999']));
+    const started = (await audits('verification.locked_out', sids)).map((e) => e.details);
+    expect(started).toEqual([
+      { scope: 'number', line: 'patient', earlier: 0, lockedUntil: new Date(start.getTime() + 15 * 60_000).toISOString() },
+      { scope: 'number', line: 'patient', earlier: 1, lockedUntil: new Date(second.getTime() + 30 * 60_000).toISOString() },
+      { scope: 'patient', line: 'patient', earlier: 0, patientId, lockedUntil: new Date(second.getTime() + 60 * 60_000).toISOString() },
+    ]);
+
+    // The number's lockout is over, the patient's is not: the right date of birth is refused.
+    now = new Date(second.getTime() + 31 * 60_000);
+    const refused = await sim.placeCall({ from: phone, to: PRACTICE, digits: ['1', '3', '1', '02031971#', '9'] });
+    expect(heard(refused)).not.toContain('Your next appointment');
+    expect((await audits('verification.refused', [refused.callSid])).map((e) => e.details.reason)).toEqual(['locked']);
+
+    const current = (await api('GET', '/lockouts', keys.staff)).body.lockouts as Array<{ id: string; scope: string; patientId: string | null }>;
+    const patientLock = current.find((l) => l.scope === 'patient');
+    expect(patientLock?.patientId).toBe(patientId);
+    expect((await api('POST', `/lockouts/${patientLock?.id ?? ''}/clear`, keys.admin)).status).toBe(200);
+    const verified = await sim.placeCall({ from: phone, to: PRACTICE, digits: ['1', '3', '1', '02031971#', '9'] });
+    expect((await audits('verification.succeeded', [verified.callSid])).map((e) => e.subject_id)).toEqual([patientId]);
   });
 });
