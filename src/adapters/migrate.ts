@@ -8,6 +8,7 @@ import * as m0004 from './migrations/0004-voicemail.js';
 import * as m0005 from './migrations/0005-rvm.js';
 import * as m0006 from './migrations/0006-oncall-legs.js';
 import * as m0007 from './migrations/0007-voicemail-upkeep.js';
+import * as m0009 from './migrations/0009-api-key-lifecycle.js';
 
 /** Every migration, in order. Names sort the same way they apply. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -18,6 +19,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0005-rvm': m0005,
   '0006-oncall-legs': m0006,
   '0007-voicemail-upkeep': m0007,
+  '0009-api-key-lifecycle': m0009,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -11,6 +11,7 @@ import { practiceRouter } from './practice-routes.js';
 import { oncallRouter } from './oncall-routes.js';
 import { voicemailRouter } from './voicemail-routes.js';
 import { rvmRouter } from './rvm-routes.js';
+import { keyRouter } from './key-routes.js';
 import { badRequest } from './responses.js';
 
 const AuditQuery = z.object({
@@ -36,6 +37,7 @@ export function apiRouter(services: Services): express.Router {
   router.use(oncallRouter(services));
   router.use(voicemailRouter(services));
   router.use(rvmRouter(services));
+  router.use(keyRouter(services));
 
   router.get('/calls/:callSid', async (req, res) => {
     const sid = CallSidSchema.safeParse(req.params.callSid);
