@@ -13,8 +13,7 @@
  * AHL_URL (default http://127.0.0.1:$PORT). The key is never printed.
  */
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
-import { fail } from './cli-support.js';
+import { cliArgs, fail, usageExit } from './cli-support.js';
 import { progressLine } from '../src/rvm/progress.js';
 
 const USAGE = `usage: npm run campaign -- <list|templates|create|recipients|dry-run|start|pause|resume|cancel|watch> [id] [options]
@@ -23,7 +22,7 @@ const USAGE = `usage: npm run campaign -- <list|templates|create|recipients|dry-
   watch       <id> [--interval seconds]
 environment: AHL_API_KEY (required), AHL_URL (default http://127.0.0.1:$PORT or :3000)`;
 
-const { values, positionals } = parseArgs({
+const { values, positionals } = cliArgs(USAGE, {
   allowPositionals: true,
   options: {
     name: { type: 'string' },
@@ -34,15 +33,11 @@ const { values, positionals } = parseArgs({
     'human-answer': { type: 'string' },
     'audio-file': { type: 'string' },
     interval: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
   },
 });
 
 const [command, id] = positionals;
-if (values.help || !command) {
-  console.log(USAGE);
-  process.exit(command ? 0 : 2);
-}
+if (!command) usageExit(USAGE, 'expected a command');
 const key = process.env['AHL_API_KEY'];
 if (!key) fail('AHL_API_KEY: expected an API key (npm run keys:create -- --role admin --practice demo)');
 const base = (process.env['AHL_URL'] ?? `http://127.0.0.1:${process.env['PORT'] ?? '3000'}`).replace(/\/+$/, '');
