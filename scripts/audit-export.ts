@@ -1,8 +1,10 @@
-import { parseArgs } from 'node:util';
 import { csvHeader, iterateAudit, toCsvLine, toJsonLine } from '../src/audit/store.js';
-import { cliConfig, cliDb, fail } from './cli-support.js';
+import { cliArgs, cliConfig, cliDb, fail } from './cli-support.js';
 
-const { values } = parseArgs({
+const USAGE = `usage: npm run audit:export -- [--from <ISO date>] [--to <ISO date>] [--format csv|jsonl] [--practice <id>]
+  Writes a range of the audit log to standard output (default jsonl).`;
+
+const { values } = cliArgs(USAGE, {
   options: {
     from: { type: 'string' },
     to: { type: 'string' },

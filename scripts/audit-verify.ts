@@ -1,6 +1,7 @@
 import { verifyChain } from '../src/audit/store.js';
-import { cliConfig, cliDb } from './cli-support.js';
+import { cliArgs, cliConfig, cliDb } from './cli-support.js';
 
+cliArgs('usage: npm run audit:verify\n  Walks the audit hash chain; prints OK or the first bad row (exit 1).', { options: {} });
 const config = cliConfig();
 const db = cliDb(config);
 try {

@@ -16,6 +16,7 @@ import type { Bench } from './bench/types.js';
 import { voicemailBench } from './bench/voicemail.js';
 import { webhookBench } from './bench/webhook.js';
 import { campaignBench } from './bench/campaign.js';
+import { usageExit, wantsHelp } from './cli-support.js';
 
 /** Add further sections here; they run in this order. */
 const benches: Bench[] = [webhookBench, voicemailBench, campaignBench];
@@ -40,15 +41,13 @@ function onSignal(signal: NodeJS.Signals): void {
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
-  if (args.includes('--help') || args.includes('-h') || args.includes('--list')) {
+  if (wantsHelp(args)) usageExit(USAGE);
+  if (args.includes('--list')) {
     console.log(USAGE);
     return 0;
   }
   const unknown = args.filter((a) => !benches.some((b) => b.name === a));
-  if (unknown.length) {
-    console.error(`unknown bench section${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}\n${USAGE}`);
-    return 2;
-  }
+  if (unknown.length) usageExit(USAGE, `unknown bench section${unknown.length > 1 ? 's' : ''} or option: ${unknown.join(', ')}`);
   const selected = args.length ? benches.filter((b) => args.includes(b.name)) : benches;
 
   process.on('SIGINT', onSignal);

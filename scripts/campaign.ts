@@ -13,9 +13,9 @@
  * AHL_URL (default http://127.0.0.1:$PORT). The key is never printed.
  */
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
-import { fail } from './cli-support.js';
+import { cliArgs, fail, usageExit } from './cli-support.js';
 import { progressLine } from '../src/rvm/progress.js';
+import { parseRecipientCsv } from '../src/rvm/campaigns.js';
 
 const USAGE = `usage: npm run campaign -- <list|templates|create|recipients|dry-run|start|pause|resume|cancel|watch> [id] [options]
   create      --name <text> --template <id> --provider rvm_http|twilio [--csv file] [--rate per-minute] [--human-answer message|hangup] [--audio-file name.wav]
@@ -23,7 +23,7 @@ const USAGE = `usage: npm run campaign -- <list|templates|create|recipients|dry-
   watch       <id> [--interval seconds]
 environment: AHL_API_KEY (required), AHL_URL (default http://127.0.0.1:$PORT or :3000)`;
 
-const { values, positionals } = parseArgs({
+const { values, positionals } = cliArgs(USAGE, {
   allowPositionals: true,
   options: {
     name: { type: 'string' },
@@ -34,15 +34,11 @@ const { values, positionals } = parseArgs({
     'human-answer': { type: 'string' },
     'audio-file': { type: 'string' },
     interval: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
   },
 });
 
 const [command, id] = positionals;
-if (values.help || !command) {
-  console.log(USAGE);
-  process.exit(command ? 0 : 2);
-}
+if (!command) usageExit(USAGE, 'expected a command');
 const key = process.env['AHL_API_KEY'];
 if (!key) fail('AHL_API_KEY: expected an API key (npm run keys:create -- --role admin --practice demo)');
 const base = (process.env['AHL_URL'] ?? `http://127.0.0.1:${process.env['PORT'] ?? '3000'}`).replace(/\/+$/, '');
@@ -82,6 +78,8 @@ async function main(): Promise<void> {
     }
     case 'create': {
       if (!values.name || !values.template || !values.provider) fail(`create: --name, --template and --provider are required\n${USAGE}`);
+      // The recipients travel with the create request: no campaign is left behind without them.
+      const patientIds = values.csv ? await readCsv(values.csv) : undefined;
       const created = await call('POST', '/api/campaigns', {
         name: values.name,
         templateId: values.template,
@@ -89,10 +87,13 @@ async function main(): Promise<void> {
         ...(values.rate ? { ratePerMinute: Number(values.rate) } : {}),
         ...(values['human-answer'] ? { humanAnswer: values['human-answer'] } : {}),
         ...(values['audio-file'] ? { audioFile: values['audio-file'] } : {}),
+        ...(patientIds ? { patientIds } : {}),
       });
       console.log(`created campaign ${String(created.id)} (${String(created.seconds)} s message):\n  ${String(created.text)}`);
       for (const n of (created.notices as string[] | undefined) ?? []) console.log(`note: ${n}`);
-      if (values.csv) await addCsv(String(created.id), values.csv);
+      const recipients = created.recipients as { added: number; rows: RecipientReportRow[] } | undefined;
+      if (recipients) printRecipients(recipients.rows);
+      else console.log(`no recipients yet: npm run campaign -- recipients ${String(created.id)} --csv <file> (start refuses an empty campaign)`);
       return;
     }
     case 'recipients': {
@@ -132,6 +133,30 @@ async function main(): Promise<void> {
   }
 }
 
+type RecipientReportRow = { row: number; result: string; message?: string };
+
+/** The patient ids of a CSV file with a patient_id column (rows that are not ids are reported by the service). */
+async function readCsv(file: string): Promise<Array<string | null>> {
+  let csv: string;
+  try {
+    csv = await readFile(file, 'utf8');
+  } catch {
+    fail(`--csv: cannot read ${file}`);
+  }
+  const parsed = parseRecipientCsv(csv);
+  if (!parsed.ok) fail(`--csv: ${parsed.message}`);
+  return parsed.value;
+}
+
+function printRecipients(rows: RecipientReportRow[]): void {
+  const summary: Record<string, number> = {};
+  for (const row of rows) summary[row.result] = (summary[row.result] ?? 0) + 1;
+  console.log(`recipients: ${Object.entries(summary).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
+  const notAdded = rows.filter((row) => row.result !== 'added');
+  for (const row of notAdded.slice(0, 50)) console.log(`  row ${row.row}: ${row.result}${row.message ? ` (${row.message})` : ''}`);
+  if (notAdded.length > 50) console.log(`  … and ${notAdded.length - 50} more rows not added`);
+}
+
 async function addCsv(campaignId: string, file: string): Promise<void> {
   let csv: string;
   try {
@@ -139,7 +164,7 @@ async function addCsv(campaignId: string, file: string): Promise<void> {
   } catch {
     fail(`--csv: cannot read ${file}`);
   }
-  const r = (await call('POST', `/api/campaigns/${campaignId}/recipients`, csv, 'text/csv')) as { added: number; summary: Record<string, number>; rows: Array<{ row: number; result: string; message?: string }> };
+  const r = (await call('POST', `/api/campaigns/${campaignId}/recipients`, csv, 'text/csv')) as { added: number; summary: Record<string, number>; rows: RecipientReportRow[] };
   console.log(`recipients: ${Object.entries(r.summary).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   for (const row of r.rows.slice(0, 50)) console.log(`  row ${row.row}: ${row.result}${row.message ? ` (${row.message})` : ''}`);
   if (r.rows.length > 50) console.log(`  … and ${r.rows.length - 50} more rows not added`);

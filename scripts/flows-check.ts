@@ -4,8 +4,12 @@
  */
 import { checkFlowDir, problemsOf } from '../src/calls/flow-loader.js';
 import { formatFlowProblem } from '../src/calls/flow-schema.js';
+import { cliArgs, usageExit } from './cli-support.js';
 
-const dir = process.argv[2] ?? 'callflows';
+const USAGE = 'usage: npm run flows:check [-- <dir>]\n  Checks every call flow in <dir> (default callflows/); exit 1 on any problem.';
+const { positionals } = cliArgs(USAGE, { options: {}, allowPositionals: true });
+if (positionals.length > 1) usageExit(USAGE, 'expected at most one directory');
+const dir = positionals[0] ?? 'callflows';
 const report = await checkFlowDir(dir);
 for (const { file, flow, problems } of report.files) {
   if (flow !== undefined && problems.length === 0) console.log(`OK ${file}: ${Object.keys(flow.nodes).length} nodes`);

@@ -1,14 +1,18 @@
-import { parseArgs } from 'node:util';
-import { API_ROLES, createApiKey, type ApiRole } from '../src/auth/api-keys.js';
+import { API_ROLES, createApiKey, DEFAULT_KEY_LIFETIME, parseExpiresIn, type ApiRole } from '../src/auth/api-keys.js';
 import { appendAudit } from '../src/audit/store.js';
 import { AuditAction } from '../src/audit/events.js';
-import { cliConfig, cliDb, cliPractice, fail } from './cli-support.js';
+import { cliArgs, cliConfig, cliDb, cliPractice, fail } from './cli-support.js';
 
-const { values } = parseArgs({
+const USAGE = `usage: npm run keys:create -- --role ${API_ROLES.join('|')} --practice <id or slug> [--label text] [--expires-in 90d|12h|6w|1y|none]
+  Creates an API key for the practice and prints it once (only its hash is stored).
+  --expires-in  how long the key is valid: a number and h, d, w or y (at most 5y), or none; default ${DEFAULT_KEY_LIFETIME}`;
+
+const { values } = cliArgs(USAGE, {
   options: {
     role: { type: 'string' },
     practice: { type: 'string' },
     label: { type: 'string' },
+    'expires-in': { type: 'string' },
   },
 });
 
@@ -16,21 +20,32 @@ const role = values.role;
 if (!role || !(API_ROLES as readonly string[]).includes(role)) fail(`--role: expected one of ${API_ROLES.join(', ')}`);
 if (!values.practice) fail('--practice: expected a practice id (UUID) or slug, such as demo');
 if (values.label !== undefined && !/^[\w .-]{1,80}$/.test(values.label)) fail('--label: expected up to 80 letters, digits, spaces, dots or dashes');
+const lifetime = parseExpiresIn(values['expires-in'] ?? DEFAULT_KEY_LIFETIME);
+if (!lifetime.ok) fail(`--expires-in: ${lifetime.message}`);
 
 const config = cliConfig();
 const db = cliDb(config);
 try {
   const practice = await cliPractice(db, config, values.practice);
-  const created = await createApiKey(db, { role: role as ApiRole, practiceId: practice.id, ...(values.label ? { label: values.label } : {}) });
+  const now = new Date();
+  const expiresAt = lifetime.ms === null ? null : new Date(now.getTime() + lifetime.ms);
+  const created = await createApiKey(db, {
+    role: role as ApiRole,
+    practiceId: practice.id,
+    expiresAt,
+    now,
+    ...(values.label ? { label: values.label } : {}),
+  });
   await appendAudit(db, {
     action: AuditAction.AdminApiKeyCreated,
     actor: 'cli:keys-create',
     practiceId: practice.id,
     subjectId: created.id,
-    details: { role: role as string },
+    details: { role: role as string, expiresAt: expiresAt?.toISOString() ?? null },
   });
   process.stdout.write(
-    `Created ${role} key ${created.id} for ${practice.name} (${practice.id}).\n` +
+    `Created ${role} key ${created.id} for ${practice.name} (${practice.id}), ` +
+      `${expiresAt ? `expires ${expiresAt.toISOString()}` : 'never expires'}.\n` +
       `Key (shown once, store it now):\n${created.key}\n`,
   );
 } finally {

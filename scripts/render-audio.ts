@@ -13,12 +13,13 @@
 import { spawn } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { AUDIO_FILE, renderFor, transcriptPath } from '../src/rvm/campaigns.js';
 import { TEMPLATE_PLACEHOLDERS, type TemplatePlaceholder } from '../src/rvm/types.js';
-import { cliConfig, cliDb, cliPractice, fail } from './cli-support.js';
+import { cliArgs, cliConfig, cliDb, cliPractice, fail } from './cli-support.js';
 
-const { values } = parseArgs({
+const USAGE = 'usage: npm run audio:render -- --practice <id or slug> --template <id> [--param name=value ...] [--out file.wav]';
+
+const { values } = cliArgs(USAGE, {
   options: {
     practice: { type: 'string' },
     template: { type: 'string' },
@@ -26,7 +27,7 @@ const { values } = parseArgs({
     out: { type: 'string' },
   },
 });
-if (!values.practice || !values.template) fail('usage: npm run audio:render -- --practice <id or slug> --template <id> [--param name=value ...] [--out file.wav]');
+if (!values.practice || !values.template) fail(USAGE);
 const params: Partial<Record<TemplatePlaceholder, string>> = {};
 for (const p of values.param ?? []) {
   const m = /^([a-z_]+)=(.*)$/s.exec(p);

@@ -9,10 +9,10 @@
  * Reads PUBLIC_BASE_URL, TWILIO_AUTH_TOKEN, TWILIO_ACCOUNT_SID and PORT with the service's own
  * development defaults. Exits 1 when the call produced errors, 2 on bad arguments.
  */
-import { parseArgs } from 'node:util';
 import { DEV_DEFAULTS, publicBaseUrlFor } from '../src/simulator/defaults.js';
 import { CallSimulator, type DialOutcome, type DialStatus, type RecordingOutcome } from '../src/simulator/simulator.js';
 import { formatTranscript } from '../src/simulator/transcript.js';
+import { cliArgs } from './cli-support.js';
 
 const DIAL_STATUSES: readonly DialStatus[] = ['completed', 'answered', 'no-answer', 'busy', 'failed', 'canceled'];
 
@@ -39,7 +39,7 @@ function integer(raw: string, what: string): number {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = cliArgs(USAGE, {
     options: {
       from: { type: 'string' },
       to: { type: 'string' },
@@ -54,15 +54,10 @@ async function main(): Promise<number> {
       'incoming-path': { type: 'string' },
       'status-path': { type: 'string' },
       json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
     allowPositionals: false,
   });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
   const from = values.from ?? DEV_DEFAULTS.demoCallerNumber;
   const to = values.to ?? DEV_DEFAULTS.demoPracticeNumber;
   for (const number of [from, to]) {

@@ -65,7 +65,7 @@ const envSchema = z
     AUDIO_DIR: z.string().min(1).default('audio'),
     LOCAL_MASTER_KEY_FILE: z.string().min(1).optional(),
     LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
-    SEED_DEMO: bool(true),
+    SEED_DEMO: bool(true), // unset under NODE_ENV=production: false (loadConfig)
     FALLBACK_NUMBER: z.string().regex(E164, { message: 'expected an E.164 number such as +12025550199' }).optional(),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
     RVM_API_URL: url('an absolute URL of the ringless-voicemail vendor API').optional(),
@@ -181,7 +181,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     audioDir: path.resolve(e.AUDIO_DIR),
     localMasterKeyFile: path.resolve(e.LOCAL_MASTER_KEY_FILE ?? path.join(dataDir, 'master.key')),
     logLevel: e.LOG_LEVEL,
-    seedDemo: e.SEED_DEMO,
+    // A production start on an empty database must not invent a practice unless asked to.
+    seedDemo: cleaned.SEED_DEMO === undefined && e.NODE_ENV === 'production' ? false : e.SEED_DEMO,
     ...(e.FALLBACK_NUMBER ? { fallbackNumber: e.FALLBACK_NUMBER } : {}),
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     rvm: {

@@ -127,7 +127,7 @@ describe('npm run keys:create', () => {
     const who = await get('/api/whoami', key);
     expect(who).toMatchObject({ status: 200, body: { role: 'auditor', practiceId: demo.id } });
     const created = await h.services.db.selectFrom('audit_log').selectAll().where('action', '=', 'admin.api_key_created').executeTakeFirstOrThrow();
-    expect(created.details).toEqual({ role: 'auditor' });
+    expect(created.details).toEqual({ role: 'auditor', expiresAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as unknown });
     const bad = await promisify(execFile)('npx', ['tsx', 'scripts/keys-create.ts', '--role', 'root', '--practice', 'demo'], {
       env: { ...process.env, DATABASE_SCHEMA: h.schema },
     }).catch((e: { stderr: string }) => e);

@@ -73,4 +73,14 @@ describe('configuration', () => {
       'BLIND_INDEX_KEY: required when KMS_KEY_ID is set (the caller-ID index key must not live on local disk)',
     );
   });
+
+  it('seeds the demo practice by default, except under NODE_ENV=production unless SEED_DEMO asks for it', () => {
+    const prod = { NODE_ENV: 'production', PUBLIC_BASE_URL: 'https://ahl.example.org', TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`, TWILIO_AUTH_TOKEN: 'real-token-0123456789abcdef' };
+    expect(loadConfig({}).seedDemo).toBe(true);
+    expect(loadConfig({ NODE_ENV: 'test' }).seedDemo).toBe(true);
+    expect(loadConfig({ SEED_DEMO: 'false' }).seedDemo).toBe(false);
+    expect(loadConfig(prod).seedDemo).toBe(false);
+    expect(loadConfig({ ...prod, SEED_DEMO: '' }).seedDemo).toBe(false);
+    expect(loadConfig({ ...prod, SEED_DEMO: 'true' }).seedDemo).toBe(true);
+  });
 });

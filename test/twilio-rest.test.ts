@@ -313,8 +313,25 @@ describe('twilio REST adapter (log mode)', () => {
     expect(lines[0]).toContain(sms.sid);
     expect(lines[1]).toContain(call.sid);
     for (const line of lines) {
-      for (const secret of [TO, FROM, TO.slice(2), SECRET_BODY]) expect(line).not.toContain(secret);
+      for (const secret of [TO, FROM, TO.slice(2)]) expect(line).not.toContain(secret);
     }
+  });
+
+  it('logs the text of an SMS it does not send (pages and notices carry no PHI), through the same redaction', async () => {
+    const logRest = createTwilioRest(configFor({}), { fetchImpl: noFetch });
+    const logs = captureLogs();
+    try {
+      await logRest.sendSms({ to: TO, from: FROM, body: 'Demo Family Medicine: urgent message waiting. Call +12025550102 and press 1.' });
+    } finally {
+      logs.restore();
+    }
+    const [line, ...rest] = logs.lines();
+    expect(rest).toEqual([]);
+    const entry = JSON.parse(line ?? '{}') as Record<string, unknown>;
+    expect(entry.message).toBe('twilio log mode: sms not sent');
+    expect(entry.content).toContain('Demo Family Medicine: urgent message waiting. Call ');
+    expect(entry.content).toContain(' and press 1.');
+    for (const secret of [TO, FROM, '+12025550102', '2025550102']) expect(line).not.toContain(secret);
   });
 
   it('validates input and refuses media with a clear, non-retryable error', async () => {

@@ -84,6 +84,10 @@ export interface ApiKeysTable {
   label: string | null;
   created_at: CreatedAt;
   revoked_at: Date | null;
+  /** NULL: never expires (0009). */
+  expires_at: Date | null;
+  /** Written at most once a minute per key (0009). */
+  last_used_at: Date | null;
 }
 
 export interface AuditLogTable {

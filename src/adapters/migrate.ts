@@ -9,6 +9,7 @@ import * as m0005 from './migrations/0005-rvm.js';
 import * as m0006 from './migrations/0006-oncall-legs.js';
 import * as m0007 from './migrations/0007-voicemail-upkeep.js';
 import * as m0008 from './migrations/0008-verification-lockouts.js';
+import * as m0009 from './migrations/0009-api-key-lifecycle.js';
 
 /** Every migration, in order. Names sort the same way they apply. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -20,6 +21,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0006-oncall-legs': m0006,
   '0007-voicemail-upkeep': m0007,
   '0008-verification-lockouts': m0008,
+  '0009-api-key-lifecycle': m0009,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -55,6 +55,8 @@ export const AuditAction = {
   ApiAuthRejected: 'api.auth_rejected',
   ApiForbidden: 'api.forbidden',
   AdminApiKeyCreated: 'admin.api_key_created',
+  AdminApiKeyRevoked: 'admin.api_key_revoked',
+  AdminApiKeysListed: 'admin.api_keys_listed',
   AdminPracticeSeeded: 'admin.practice_seeded',
   CampaignCreated: 'campaign.created',
   CampaignStateChanged: 'campaign.state_changed',

@@ -5,6 +5,9 @@ import type { ApiRole } from '../adapters/db-schema.js';
 export const API_ROLES = ['admin', 'staff', 'provider', 'auditor'] as const satisfies readonly ApiRole[];
 export type { ApiRole };
 
+export const KEY_STATUSES = ['active', 'expired', 'revoked'] as const;
+export type KeyStatus = (typeof KEY_STATUSES)[number];
+
 const KEY_PREFIX = 'ahl_';
 const KEY_PATTERN = /^ahl_[A-Za-z0-9_-]{43}$/;
 
@@ -25,27 +28,58 @@ export function hashApiKey(key: string): string {
 
 export async function createApiKey(
   db: Db,
-  input: { role: ApiRole; practiceId: string; label?: string },
+  input: { role: ApiRole; practiceId: string; label?: string; expiresAt?: Date | null; now?: Date },
 ): Promise<{ id: string; key: string }> {
   const key = generateApiKey();
   const row = await db
     .insertInto('api_keys')
-    .values({ key_hash: hashApiKey(key), role: input.role, practice_id: input.practiceId, label: input.label ?? null })
+    .values({
+      key_hash: hashApiKey(key),
+      role: input.role,
+      practice_id: input.practiceId,
+      label: input.label ?? null,
+      expires_at: input.expiresAt ?? null,
+      ...(input.now ? { created_at: input.now } : {}),
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   return { id: row.id, key };
 }
 
+/** Why a presented key was refused (audited; the caller only ever hears 401). */
+export type KeyRefusal = 'invalid_key' | 'revoked_key' | 'expired_key';
+
+export type KeyCheck = { ok: true; principal: ApiPrincipal; lastUsedAt: Date | null } | { ok: false; reason: KeyRefusal };
+
+/**
+ * Pure: may a stored key authenticate a request at `now`? A revoked key never does; a key with
+ * an expiry does until that instant (exclusive).
+ */
+export function keyState(row: { revoked_at: Date | null; expires_at: Date | null }, now: Date): KeyStatus {
+  if (row.revoked_at !== null) return 'revoked';
+  if (row.expires_at !== null && row.expires_at.getTime() <= now.getTime()) return 'expired';
+  return 'active';
+}
+
 /** Looks a presented key up by its hash (an equality match on a digest leaks nothing useful by timing). */
-export async function authenticateApiKey(db: Db, presented: string): Promise<ApiPrincipal | null> {
-  if (!KEY_PATTERN.test(presented)) return null;
+export async function checkApiKey(db: Db, presented: string, now: Date): Promise<KeyCheck> {
+  if (!KEY_PATTERN.test(presented)) return { ok: false, reason: 'invalid_key' };
   const row = await db
     .selectFrom('api_keys')
-    .select(['id', 'role', 'practice_id'])
+    .select(['id', 'role', 'practice_id', 'revoked_at', 'expires_at', 'last_used_at'])
     .where('key_hash', '=', hashApiKey(presented))
-    .where('revoked_at', 'is', null)
     .executeTakeFirst();
-  return row ? { keyId: row.id, role: row.role, practiceId: row.practice_id } : null;
+  if (!row) return { ok: false, reason: 'invalid_key' };
+  const state = keyState(row, now);
+  if (state === 'revoked') return { ok: false, reason: 'revoked_key' };
+  if (state === 'expired') return { ok: false, reason: 'expired_key' };
+  return { ok: true, principal: { keyId: row.id, role: row.role, practiceId: row.practice_id }, lastUsedAt: row.last_used_at };
+}
+
+/** The principal of a valid key at `now`, or null (revoked, expired, unknown or malformed). */
+export async function authenticateApiKey(db: Db, presented: string, now: Date = new Date()): Promise<ApiPrincipal | null> {
+  const check = await checkApiKey(db, presented, now);
+  return check.ok ? check.principal : null;
 }
 
 /** Pure: may this principal act on this practice with one of these roles? */
@@ -57,4 +91,110 @@ export function authorise(
   if (!allowed.includes(principal.role)) return { ok: false, reason: 'role' };
   if (practiceId !== null && practiceId !== principal.practiceId) return { ok: false, reason: 'practice' };
   return { ok: true };
+}
+
+/** last_used_at is written at most this often per key. */
+export const LAST_USED_RESOLUTION_MS = 60_000;
+
+/** Pure: should a request at `now` record itself as the key's last use? */
+export function lastUsedIsStale(lastUsedAt: Date | null, now: Date): boolean {
+  return lastUsedAt === null || now.getTime() - lastUsedAt.getTime() >= LAST_USED_RESOLUTION_MS;
+}
+
+/**
+ * Records a key's use at `now`, at most once a minute: the caller skips it while the value it
+ * read is fresh, and the WHERE clause keeps concurrent requests from writing it twice.
+ */
+export async function touchApiKey(db: Db, keyId: string, now: Date): Promise<boolean> {
+  const cutoff = new Date(now.getTime() - LAST_USED_RESOLUTION_MS);
+  const result = await db
+    .updateTable('api_keys')
+    .set({ last_used_at: now })
+    .where('id', '=', keyId)
+    .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', cutoff)]))
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+/** A key as shown to admins: never the key, never its hash. */
+export interface ApiKeySummary {
+  id: string;
+  role: ApiRole;
+  label: string | null;
+  status: KeyStatus;
+  createdAt: string;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+/** A practice's keys, newest first, with their state at `now`. */
+export async function listApiKeys(db: Db, practiceId: string, now: Date): Promise<ApiKeySummary[]> {
+  const rows = await db
+    .selectFrom('api_keys')
+    .select(['id', 'role', 'label', 'created_at', 'expires_at', 'last_used_at', 'revoked_at'])
+    .where('practice_id', '=', practiceId)
+    .orderBy('created_at', 'desc')
+    .orderBy('id')
+    .execute();
+  return rows.map((r) => ({
+    id: r.id,
+    role: r.role,
+    label: r.label,
+    status: keyState(r, now),
+    createdAt: r.created_at.toISOString(),
+    expiresAt: r.expires_at?.toISOString() ?? null,
+    lastUsedAt: r.last_used_at?.toISOString() ?? null,
+    revokedAt: r.revoked_at?.toISOString() ?? null,
+  }));
+}
+
+export type RevokeResult =
+  | { result: 'revoked'; key: ApiKeySummary; practiceId: string }
+  | { result: 'already_revoked'; key: ApiKeySummary; practiceId: string }
+  | { result: 'not_found' };
+
+/**
+ * Revokes a key at `now` (for good: a revoked key is never valid again). With `practiceId`, only
+ * that practice's key; an unknown id and another practice's key are both `not_found`.
+ */
+export async function revokeApiKey(db: Db, input: { keyId: string; practiceId?: string; now: Date }): Promise<RevokeResult> {
+  return db.transaction().execute(async (trx) => {
+    let q = trx.selectFrom('api_keys').select(['id', 'role', 'label', 'practice_id', 'created_at', 'expires_at', 'last_used_at', 'revoked_at']).where('id', '=', input.keyId);
+    if (input.practiceId !== undefined) q = q.where('practice_id', '=', input.practiceId);
+    const row = await q.forUpdate().executeTakeFirst();
+    if (!row) return { result: 'not_found' } as const;
+    const already = row.revoked_at !== null;
+    const revokedAt = row.revoked_at ?? input.now;
+    if (!already) await trx.updateTable('api_keys').set({ revoked_at: revokedAt }).where('id', '=', row.id).execute();
+    const key: ApiKeySummary = {
+      id: row.id,
+      role: row.role,
+      label: row.label,
+      status: 'revoked',
+      createdAt: row.created_at.toISOString(),
+      expiresAt: row.expires_at?.toISOString() ?? null,
+      lastUsedAt: row.last_used_at?.toISOString() ?? null,
+      revokedAt: revokedAt.toISOString(),
+    };
+    return { result: already ? 'already_revoked' : 'revoked', key, practiceId: row.practice_id } as const;
+  });
+}
+
+const EXPIRY_UNITS_MS = { h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000, y: 365 * 86_400_000 } as const;
+/** The longest expiry a key may be given: five years. */
+export const MAX_KEY_LIFETIME_MS = 5 * EXPIRY_UNITS_MS.y;
+export const DEFAULT_KEY_LIFETIME = '1y';
+
+/**
+ * Pure: `--expires-in` (`12h`, `90d`, `6w`, `1y`, or `none`) as milliseconds, `null` for a key
+ * that never expires, or an error message. At most five years.
+ */
+export function parseExpiresIn(text: string): { ok: true; ms: number | null } | { ok: false; message: string } {
+  if (text === 'none') return { ok: true, ms: null };
+  const m = /^([1-9]\d{0,4})([hdwy])$/.exec(text);
+  if (!m) return { ok: false, message: 'expected a number and a unit (h, d, w or y), such as 90d or 1y, or none' };
+  const ms = Number(m[1]) * EXPIRY_UNITS_MS[m[2] as keyof typeof EXPIRY_UNITS_MS];
+  if (ms > MAX_KEY_LIFETIME_MS) return { ok: false, message: 'expected at most 5y' };
+  return { ok: true, ms };
 }

@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { AuditAction } from '../audit/events.js';
-import { authenticateApiKey, authorise, type ApiPrincipal, type ApiRole } from '../auth/api-keys.js';
+import { authorise, checkApiKey, lastUsedIsStale, touchApiKey, type ApiPrincipal, type ApiRole } from '../auth/api-keys.js';
 import type { Services } from '../services.js';
 import { logger } from '../log/logger.js';
 import { routeLabel } from '../log/route-label.js';
@@ -42,6 +42,15 @@ async function auditQuietly(services: Services, event: AuditInput): Promise<void
   }
 }
 
+/** last_used_at, at most once a minute per key; a failed write costs the request nothing. */
+async function recordKeyUse(services: Services, keyId: string, now: Date): Promise<void> {
+  try {
+    await touchApiKey(services.db, keyId, now);
+  } catch (err) {
+    logger.warn('api key last-use not recorded', { err });
+  }
+}
+
 /**
  * Bearer-key authentication for /api/*: 401 without a valid key, audited either way. It runs
  * before the body is parsed, so nothing about an unauthenticated request is read but its line.
@@ -52,17 +61,20 @@ async function auditQuietly(services: Services, event: AuditInput): Promise<void
 export function requireApiKey(services: Services) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const match = /^Bearer ([^\s]{1,200})$/.exec(req.get('authorization') ?? '');
-    const principal = match?.[1] ? await authenticateApiKey(services.db, match[1]) : null;
+    const now = services.clock();
+    const check = match?.[1] ? await checkApiKey(services.db, match[1], now) : null;
+    const principal = check?.ok ? check.principal : null;
     if (!principal) {
       await services.audit({
         action: AuditAction.ApiAuthRejected,
         actor: 'unauthenticated',
-        details: { method: req.method, route: apiRoute(req), reason: match ? 'invalid_key' : 'missing_key' },
+        details: { method: req.method, route: apiRoute(req), reason: check && !check.ok ? check.reason : 'missing_key' },
       });
       res.setHeader('WWW-Authenticate', 'Bearer realm="api"');
       res.status(401).json({ error: 'unauthorized', message: 'a valid API key is required (Authorization: Bearer <key>)' });
       return;
     }
+    if (check?.ok && lastUsedIsStale(check.lastUsedAt, now)) await recordKeyUse(services, principal.keyId, now);
     res.locals.principal = principal;
     res.on('finish', () => {
       if (res.locals[AUDITED] === true) return;

@@ -12,6 +12,7 @@ import { oncallRouter } from './oncall-routes.js';
 import { voicemailRouter } from './voicemail-routes.js';
 import { rvmRouter } from './rvm-routes.js';
 import { lockoutRouter } from './lockout-routes.js';
+import { keyRouter } from './key-routes.js';
 import { badRequest } from './responses.js';
 
 const AuditQuery = z.object({
@@ -38,6 +39,7 @@ export function apiRouter(services: Services): express.Router {
   router.use(voicemailRouter(services));
   router.use(rvmRouter(services));
   router.use(lockoutRouter(services));
+  router.use(keyRouter(services));
 
   router.get('/calls/:callSid', async (req, res) => {
     const sid = CallSidSchema.safeParse(req.params.callSid);

@@ -34,6 +34,8 @@ const ROUTE_WORDS: ReadonlySet<string> = new Set([
   'voicemails', 'dead-letter', 'retry', 'playback-link', 'playback',
   // rvm-routes.ts
   'patients', 'lookup', 'consents', 'consent-disclosures', 'opt-outs', 'check', 'vendor-baas', 'drop-templates', 'campaigns', 'drops', 'recipients', 'dry-run', 'rvm', 'webhook',
+  // key-routes.ts
+  'api-keys', 'revoke',
   // twilio-routes.ts
   'voice', 'incoming', 'flow', 'whisper', 'whisper-answer', 'access', 'access-action', 'sms', 'status', 'recording-status', 'answer', 'fallback',
 ]);

@@ -442,6 +442,10 @@ export async function completeIfDone(services: Services, campaignId: string): Pr
   if (done) await services.audit({ action: AuditAction.CampaignStateChanged, actor: 'system:rvm', practiceId: done.practice_id, subjectId: campaignId, details: { state: 'completed' } });
 }
 
+async function hasRecipients(db: Db, campaignId: string): Promise<boolean> {
+  return (await db.selectFrom('drops').select('id').where('campaign_id', '=', campaignId).limit(1).executeTakeFirst()) !== undefined;
+}
+
 export type CampaignCommand = 'start' | 'pause' | 'resume' | 'cancel';
 export const CAMPAIGN_COMMANDS: readonly CampaignCommand[] = ['start', 'pause', 'resume', 'cancel'];
 
@@ -464,6 +468,10 @@ export async function commandCampaign(
   if (!campaign || !practice) return { ok: false, status: 404, message: 'campaign not found' };
   const t = TRANSITIONS[command];
   if (!t.from.includes(campaign.state)) return { ok: false, status: 409, message: `cannot ${command} a campaign that is ${campaign.state}` };
+  // A campaign whose recipients never arrived (an interrupted create) must not "complete" empty.
+  if (command === 'start' && !(await hasRecipients(services.db, campaignId))) {
+    return { ok: false, status: 409, message: `the campaign has no recipients: add them first (POST /api/campaigns/${campaignId}/recipients, or npm run campaign -- recipients ${campaignId} --csv <file>)` };
+  }
   if ((command === 'start' || command === 'resume') && !(await hasVendorBaa(services.db, practiceId, campaign.provider))) {
     return { ok: false, status: 409, message: `provider: no signed BAA with ${campaign.provider} is on record for this practice` };
   }
