@@ -15,13 +15,14 @@ import {
 } from '../voicemail/playback.js';
 import { permit, principalOf } from './api-auth.js';
 import { badRequest, notFound } from './responses.js';
+import { QueryInstantSchema } from './query-dates.js';
 
 const Uuid = z.string().uuid();
 const ListQuery = z.strictObject({
   state: z.enum(['received', 'stored', 'complete', 'failed', 'expired']).optional(),
   urgency: z.enum(['urgent', 'routine']).optional(),
-  from: z.coerce.date().optional(),
-  to: z.coerce.date().optional(),
+  from: QueryInstantSchema.optional(),
+  to: QueryInstantSchema.optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
 
