@@ -4,6 +4,7 @@ import { createApiKey } from '../src/auth/api-keys.js';
 import { apiRouter } from '../src/http/api-routes.js';
 import { findNul } from '../src/http/input-guard.js';
 import type { Practice } from '../src/practices/store.js';
+import { RvmWebhookSchema } from '../src/rvm/providers/http-provider.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { until } from './support/until.js';
 
@@ -146,6 +147,16 @@ describe('NUL bytes: 400 naming the field, on every /api route', () => {
     expect(findNul({ a: ['ok', { b: `x${NUL}` }] })).toEqual({ where: 'a.1.b' });
     expect(findNul(`x${NUL}`)).toEqual({ where: 'body' });
     expect(findNul({ a: 1, b: null, c: true, d: ['x'] })).toBeNull();
+  });
+});
+
+describe('outside /api', () => {
+  it("the ringless-voicemail vendor's webhook refuses an id it could not store (a NUL), naming the field", () => {
+    const body = { id: `vnd${NUL}1`, foreign_id: SOME_ID, status: 'delivered' };
+    const parsed = RvmWebhookSchema.safeParse(body);
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues.map((i) => i.path.join('.'))).toEqual(['id']);
+    expect(RvmWebhookSchema.safeParse({ ...body, id: 'vnd-1 A' }).success).toBe(true);
   });
 });
 
