@@ -52,12 +52,42 @@ describe('practice settings through the admin API', () => {
       greetingName: 'Demo Family Med',
     });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ greetingName: 'Demo Family Med', weeklyHours: { wed: [{ open: '08:00', close: '23:00' }], mon: [] } });
+    // Only Wednesday changed: the other days keep their hours.
+    expect(res.body).toMatchObject({ greetingName: 'Demo Family Med', weeklyHours: { wed: [{ open: '08:00', close: '23:00' }], mon: [{ open: '08:00', close: '17:00' }], sun: [] } });
     expect(await lastAudit()).toEqual({ action: 'admin.practice_updated', details: { fields: ['greetingName', 'weeklyHours'] } });
 
     const after = await sim.placeCall({ from: '+12025550142', to: '+12025550100', dialOutcomes: [{ status: 'completed' }] });
     expect(heard(after)).toContain('Thank you for calling Demo Family Med.');
     expect(after.transcript).toContainEqual(expect.objectContaining({ kind: 'dial', numbers: ['+12025550101'] }));
+  });
+
+  it('weeklyHours is merged per day: a day given replaces that day only, null or [] closes it', async () => {
+    const path = `/api/practices/${demo.id}`;
+    const start = (await send('GET', path, admin)).body.weeklyHours as Record<string, unknown>;
+    const thu = await send('PATCH', path, admin, { weeklyHours: { thu: [{ open: '09:00', close: '13:00' }] } });
+    expect(thu.status).toBe(200);
+    expect(thu.body.weeklyHours).toEqual({ ...start, thu: [{ open: '09:00', close: '13:00' }] });
+
+    const closed = await send('PATCH', path, admin, { weeklyHours: { fri: null, sat: [] } });
+    expect(closed.body.weeklyHours).toEqual({ ...start, thu: [{ open: '09:00', close: '13:00' }], fri: [], sat: [] });
+
+    // Two admins changing different days at once: both changes stay.
+    const [a, b] = await Promise.all([
+      send('PATCH', path, admin, { weeklyHours: { mon: [{ open: '07:00', close: '12:00' }] } }),
+      send('PATCH', path, admin, { weeklyHours: { tue: [{ open: '10:00', close: '18:00' }] } }),
+    ]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    const after = (await send('GET', path, admin)).body.weeklyHours as Record<string, unknown>;
+    expect(after).toMatchObject({ mon: [{ open: '07:00', close: '12:00' }], tue: [{ open: '10:00', close: '18:00' }], thu: [{ open: '09:00', close: '13:00' }] });
+
+    const empty = await send('PATCH', path, admin, { weeklyHours: {} });
+    expect(empty.status).toBe(400);
+    expect(empty.body.message).toMatch(/^weeklyHours: name at least one day/);
+    const unknownDay = await send('PATCH', path, admin, { weeklyHours: { thursday: [] } });
+    expect(unknownDay.status).toBe(400);
+    expect(unknownDay.body.message).toMatch(/^weeklyHours/);
+    // Put the demo's hours back for the tests after this one.
+    await send('PATCH', path, admin, { weeklyHours: start });
   });
 
   it('refuses bad settings with the field named, and changes nothing', async () => {

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
+import express from 'express';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encryptingStream } from '../src/adapters/envelope.js';
@@ -9,7 +10,7 @@ import { PHONE_INDEX } from '../src/patients/store.js';
 import { createPractice, type Practice } from '../src/practices/store.js';
 import { heard, formatTranscript, type CallResult } from '../src/simulator/simulator.js';
 import { storageKey, voicemailContext, voicemailJobId } from '../src/voicemail/pipeline.js';
-import { parseRange, playability } from '../src/voicemail/playback.js';
+import { playability, rangeRequest, type RangeRequest } from '../src/voicemail/playback.js';
 import { decideAccess, initialAccessState, MAX_PIN_TRIES, providerPinHash, ProviderPinSchema } from '../src/voicemail/access-line.js';
 import type { AuditEvent } from '../src/audit/events.js';
 import { DEFAULT_TEST_NOW, startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
@@ -149,7 +150,13 @@ afterAll(async () => {
   await twilioDouble?.close();
 });
 
-describe('range parsing (pure)', () => {
+/** What a route does: Express's own `req.range(size)` on a request carrying `header`, then rangeRequest. */
+function parseRange(header: string | undefined, size: number): RangeRequest {
+  const req = Object.assign(Object.create(express.request) as express.Request, { headers: header === undefined ? {} : { range: header } });
+  return rangeRequest(req.range(size), size, req.get('range'));
+}
+
+describe('range parsing (Express req.range, then pure)', () => {
   it.each([
     [undefined, { kind: 'full' }],
     ['bytes=0-99', { kind: 'partial', start: 0, end: 99 }],
@@ -159,10 +166,14 @@ describe('range parsing (pure)', () => {
     ['bytes=900-5000', { kind: 'partial', start: 900, end: 999 }],
     ['bytes=1000-', { kind: 'unsatisfiable' }],
     ['bytes=-0', { kind: 'unsatisfiable' }],
-    ['bytes=5-1', { kind: 'full' }],
+    // An invalid range-spec: RFC 9110 lets a server ignore or reject it; range-parser rejects it.
+    ['bytes=5-1', { kind: 'unsatisfiable' }],
     ['bytes=0-1,5-6', { kind: 'full' }],
     ['items=0-1', { kind: 'full' }],
     ['bytes=-', { kind: 'full' }],
+    ['bytes=0-99, 5', { kind: 'full' }],
+    [' bytes = 0-99', { kind: 'partial', start: 0, end: 99 }],
+    ['bytes=-0005000', { kind: 'partial', start: 0, end: 999 }],
   ])('%s', (header, expected) => {
     expect(parseRange(header, 1000)).toEqual(expected);
   });

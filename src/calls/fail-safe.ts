@@ -16,17 +16,43 @@ export const EMERGENCY_DISCLAIMER_ES = 'Si tiene una emergencia médica, cuelgue
 /** An audit event a call step causes; the edge adds actor, practice and call SID. */
 export type StepEvent = Omit<AuditEvent, 'actor' | 'callSid' | 'practiceId'>;
 
-/** The disclaimer first (in English and Spanish), then a human if we know a number. */
+/**
+ * Where the fail-safe `<Dial>` reports how it ended (relative: Twilio resolves it against the URL
+ * it was requesting, always one of our /twilio routes). Answered by `failSafeDialResult`.
+ */
+export const FAIL_SAFE_DIAL_PATH = '/twilio/voice/fail-safe-dial';
+export const COULD_NOT_CONNECT = 'We could not connect your call. Please call back in a few minutes. Goodbye.';
+
+/**
+ * The disclaimer first (in English and Spanish), then a human if we know a number. The `<Dial>`
+ * has an action, so what follows it is decided by how the dial ended (`failSafeDialResult`): a
+ * caller who was connected never hears "we could not connect your call" when the other side hangs up.
+ */
 export function failSafe(fallbackNumber: string | null | undefined): string {
   const vr = new VoiceResponse();
   vr.say(VOICE, EMERGENCY_DISCLAIMER);
   vr.say(VOICE_ES, EMERGENCY_DISCLAIMER_ES);
   if (fallbackNumber) {
     vr.say(VOICE, 'Please hold while we connect your call.');
-    vr.dial({ timeout: 30 }).number(fallbackNumber);
-    vr.say(VOICE, 'We could not connect your call. Please call back in a few minutes. Goodbye.');
-  } else {
-    vr.say(VOICE, 'We are sorry, we cannot take your call right now. Please call back in a few minutes. Goodbye.');
+    vr.dial({ timeout: 30, action: FAIL_SAFE_DIAL_PATH, method: 'POST' }).number(fallbackNumber);
+    return vr.toString();
+  }
+  vr.say(VOICE, 'We are sorry, we cannot take your call right now. Please call back in a few minutes. Goodbye.');
+  vr.hangup();
+  return vr.toString();
+}
+
+/**
+ * Pure: the answer to the fail-safe `<Dial>`'s action. Connected (`completed`, `answered`): the
+ * call is over, hang up. Anything else — busy, no answer, failed, canceled, or no status at all —
+ * the caller is still on the line: the disclaimer again, the apology, then hang up.
+ */
+export function failSafeDialResult(dialCallStatus: string | undefined): string {
+  const vr = new VoiceResponse();
+  if (dialCallStatus !== 'completed' && dialCallStatus !== 'answered') {
+    vr.say(VOICE, EMERGENCY_DISCLAIMER);
+    vr.say(VOICE_ES, EMERGENCY_DISCLAIMER_ES);
+    vr.say(VOICE, COULD_NOT_CONNECT);
   }
   vr.hangup();
   return vr.toString();

@@ -14,10 +14,12 @@ import { rvmRouter } from './rvm-routes.js';
 import { lockoutRouter } from './lockout-routes.js';
 import { keyRouter } from './key-routes.js';
 import { badRequest } from './responses.js';
+import { refuseNulBytes } from './input-guard.js';
+import { QueryInstantSchema } from './query-dates.js';
 
 const AuditQuery = z.object({
-  from: z.coerce.date().optional(),
-  to: z.coerce.date().optional(),
+  from: QueryInstantSchema.optional(),
+  to: QueryInstantSchema.optional(),
   callSid: CallSidSchema.optional(),
   limit: z.coerce.number().int().min(1).max(5000).default(1000),
 });
@@ -27,6 +29,8 @@ export function apiRouter(services: Services): express.Router {
   // The key first: nothing of an unauthenticated request's body is read, parsed or logged.
   router.use(requireApiKey(services));
   router.use(apiJsonBody(services));
+  // A NUL byte anywhere in the body, query or path: 400 naming the field, before any route runs.
+  router.use(refuseNulBytes());
 
   router.get('/whoami', async (req, res) => {
     if (!(await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], null))) return;

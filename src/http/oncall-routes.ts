@@ -69,6 +69,8 @@ const ShiftsQuery = NowQuery.extend({
   from: z.string({ error: `required: ${ISO_MESSAGE}` }).pipe(IsoInstant),
   to: z.string({ error: `required: ${ISO_MESSAGE}` }).pipe(IsoInstant),
 }).superRefine((q, ctx) => {
+  // Zod runs this even when from or to already failed (they are then still strings): compare only dates.
+  if (!(q.from instanceof Date) || !(q.to instanceof Date)) return;
   const span = q.to.getTime() - q.from.getTime();
   if (span <= 0) ctx.addIssue({ code: 'custom', message: 'must be after from', path: ['to'] });
   else if (span > MAX_SHIFTS_QUERY_DAYS * MS_PER_DAY) ctx.addIssue({ code: 'custom', message: `at most ${MAX_SHIFTS_QUERY_DAYS} days after from`, path: ['to'] });

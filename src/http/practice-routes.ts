@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Services } from '../services.js';
 import { AuditAction } from '../audit/events.js';
 import { LANGUAGES } from '../calls/flow-types.js';
-import { E164Schema, HolidaysSchema, TimeZoneSchema, WeeklyHoursSchema } from '../practices/settings.js';
+import { E164Schema, HolidaysSchema, TimeZoneSchema, WeeklyHoursPatchSchema } from '../practices/settings.js';
 import { getPractice, listPracticeNumbers, removePracticeNumber, updatePractice, upsertPracticeNumber } from '../practices/store.js';
 import { permit, principalOf } from './api-auth.js';
 import { invalidatePracticeCache } from '../calls/voice-service.js';
@@ -23,7 +23,8 @@ export const PracticePatchSchema = z
       .array(z.enum(LANGUAGES))
       .min(1)
       .refine((l) => new Set(l).size === l.length, { message: 'languages must not repeat' }),
-    weeklyHours: WeeklyHoursSchema,
+    /** Per day: a day given replaces that day only (`null` or `[]` closes it); the others keep their hours. */
+    weeklyHours: WeeklyHoursPatchSchema,
     holidays: HolidaysSchema,
     voicemailRetentionDays: z.number().int().min(1).max(3650),
     // Off for good: Twilio transcribes only 2–120 s recordings, and a transcript would be PHI with nowhere safe to go.
@@ -62,7 +63,8 @@ export function practiceRouter(services: Services): express.Router {
     if (access && !(await listPracticeNumbers(services.db, id.data)).some((n) => n.e164 === access)) {
       return badRequest(res, "accessNumber: must be one of the practice's numbers; add it first with PUT /api/practices/{id}/numbers/{e164}");
     }
-    const updated = await updatePractice(services.db, id.data, patch.data);
+    const { weeklyHours, ...settings } = patch.data;
+    const updated = await updatePractice(services.db, id.data, settings, weeklyHours ? { weeklyHoursDays: weeklyHours } : {});
     invalidatePracticeCache(services);
     if (!updated) return void res.status(404).json({ error: 'not_found' });
     await services.audit({

@@ -15,7 +15,7 @@ import { NODE_ID } from '../calls/flow-schema.js';
 import { verifyTwilioSignature } from './twilio-auth.js';
 import { withDeadline } from '../adapters/deadline.js';
 import { routeLabel } from '../log/route-label.js';
-import { emptyTwiml, hangupTwiml } from '../calls/fail-safe.js';
+import { emptyTwiml, FAIL_SAFE_DIAL_PATH, failSafeDialResult, hangupTwiml } from '../calls/fail-safe.js';
 import { handleWhisper, handleWhisperAnswer, type WhisperQuery } from '../oncall/whisper-service.js';
 import { handleSmsIncoming } from '../oncall/sms-service.js';
 import { handleAccessAction, handleAccessIncoming } from '../voicemail/access-line.js';
@@ -207,6 +207,11 @@ export function twilioRouter(services: Services): express.Router {
       })
       .catch((err: unknown) => logger.error('audit write failed', { err }));
     sendTwiml(res, await fallbackTwiml(services, to));
+  });
+  // The fail-safe <Dial>'s action: the apology only when the dial did not connect. No database,
+  // nothing that can fail: it must answer while PostgreSQL or Redis is down.
+  router.post(FAIL_SAFE_DIAL_PATH.slice('/twilio'.length), (req, res) => {
+    sendTwiml(res, failSafeDialResult(bodyField(req, 'DialCallStatus')));
   });
   // Unknown Twilio path (after a valid signature): still answer with TwiML.
   router.use((req, res) => {

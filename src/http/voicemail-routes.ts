@@ -10,20 +10,28 @@ import {
   listVoicemails,
   playability,
   playbackUrl,
+  rangeRequest,
   redeemPlaybackLink,
   streamVoicemail,
+  type RangeOf,
 } from '../voicemail/playback.js';
 import { permit, principalOf } from './api-auth.js';
 import { badRequest, notFound } from './responses.js';
+import { QueryInstantSchema } from './query-dates.js';
 
 const Uuid = z.string().uuid();
 const ListQuery = z.strictObject({
   state: z.enum(['received', 'stored', 'complete', 'failed', 'expired']).optional(),
   urgency: z.enum(['urgent', 'routine']).optional(),
-  from: z.coerce.date().optional(),
-  to: z.coerce.date().optional(),
+  from: QueryInstantSchema.optional(),
+  to: QueryInstantSchema.optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
+
+/** The request's Range header as Express reads it (`req.range`), for a body of the size the playback finds. */
+function rangeOf(req: express.Request): RangeOf {
+  return (size) => rangeRequest(req.range(size), size, req.get('range'));
+}
 
 /** Voicemails of the key's practice: metadata, listening, acknowledgement, the dead-letter list. */
 export function voicemailRouter(services: Services): express.Router {
@@ -51,7 +59,7 @@ export function voicemailRouter(services: Services): express.Router {
     if (!(await permit(services, req, res, ['admin', 'staff', 'provider'], principal.practiceId, id.data))) return;
     const row = await getVoicemail(services.db, principal.practiceId, id.data);
     if (!row) return notFound(res);
-    await streamVoicemail(services, row, res, req.get('range'), { actor: `api_key:${principal.keyId}`, via: 'api' }, { head: req.method === 'HEAD' });
+    await streamVoicemail(services, row, res, rangeOf(req), { actor: `api_key:${principal.keyId}`, via: 'api' }, { head: req.method === 'HEAD' });
   });
 
   router.post('/voicemails/:id/ack', async (req, res) => {
@@ -114,7 +122,7 @@ export function playbackRouter(services: Services): express.Router {
     if (req.method === 'HEAD') return void res.status(405).setHeader('Allow', 'GET').end();
     const link = await redeemPlaybackLink(services.db, req.params.token, services.clock());
     if (!link) return notFound(res);
-    await streamVoicemail(services, link.row, res, req.get('range'), { actor: 'playback_token', via: 'link', details: { issuedTo: link.issuedTo } });
+    await streamVoicemail(services, link.row, res, rangeOf(req), { actor: 'playback_token', via: 'link', details: { issuedTo: link.issuedTo } });
   });
   return router;
 }

@@ -15,7 +15,12 @@ export interface ProviderPhone {
   active: boolean;
 }
 
-/** Pure: tiers → targets. A tier whose schedule has nobody on call, or whose provider is inactive, is skipped. */
+/**
+ * Pure: tiers → targets. A tier whose schedule has nobody on call, or whose provider is inactive,
+ * is skipped; so is a tier that would ring the number the tier before it just rang (the person
+ * on call is often also the next tier): within a round nobody is dialled twice in a row. The
+ * next round still starts from the first tier.
+ */
 export function buildPlan(
   policy: { id: string; tiers: EscalationTier[]; repeat: number } | null,
   providers: ReadonlyMap<string, ProviderPhone>,
@@ -30,7 +35,9 @@ export function buildPlan(
   policy.tiers.forEach((tier, i) => {
     const providerId = tier.target.kind === 'provider' ? tier.target.providerId : (onCall.get(tier.target.scheduleId) ?? null);
     const provider = providerId ? providers.get(providerId) : undefined;
-    if (provider?.active) targets.push({ tier: i + 1, providerId: provider.id, number: provider.phone, ringSeconds: tier.ringSeconds });
+    if (!provider?.active) return;
+    if (targets[targets.length - 1]?.number === provider.phone) return;
+    targets.push({ tier: i + 1, providerId: provider.id, number: provider.phone, ringSeconds: tier.ringSeconds });
   });
   return { policyId: policy.id, targets, rounds: policy.repeat + 1 };
 }

@@ -111,7 +111,7 @@ class RotationClock {
   /** The instant of hand-off `k` (k ≥ 0), which starts shift k: on its local date at handoffTime. */
   handoff(k: number): number {
     const days = k === 0 ? 0 : this.firstDays + (k - 1) * this.stepDays;
-    return zonedToUtc(addLocalDays(this.rotation.startDate, days), this.rotation.handoffTime, this.timeZone).getTime();
+    return zonedToUtc(addLocalDays(this.rotation.startDate, days), this.rotation.handoffTime, this.timeZone, 'forward').getTime();
   }
 
   member(k: number): string {
@@ -138,8 +138,8 @@ class RotationClock {
  * The rotation shift covering `at`, or null before the first hand-off. Shift k starts at hand-off k
  * and ends at hand-off k+1; hand-off 0 is startDate at handoffTime. Daily hand-offs follow on each
  * later date; weekly ones on each `handoffWeekday` after startDate (so when startDate is not that
- * weekday, the first shift is shorter than a week). A hand-off time that falls in a DST gap happens at
- * the end of the gap.
+ * weekday, the first shift is shorter than a week). A hand-off time that falls in a DST gap moves
+ * forward by the gap's length (RFC 5545): 02:30 on a spring-forward day is 03:30.
  */
 export function rotationShiftAt(rotation: Rotation, timeZone: string, at: Date): RotationShift | null {
   assertValidDate(at, 'at');

@@ -132,14 +132,20 @@ function offsetAt(ms: number, timeZone: string): number {
  *
  * - An ambiguous wall time (the repeated hour when clocks go back) maps to its FIRST occurrence:
  *   01:30 on 2026-11-01 in America/New_York is 01:30 EDT, 05:30Z.
- * - A wall time that does not exist (skipped when clocks go forward) maps to the first instant after
- *   the gap: 02:30 on 2026-03-08 in America/New_York is 03:00 EDT, 07:00Z.
+ * - A wall time that does not exist (skipped when clocks go forward), by `gap`:
+ *   - `'end'` (the default): the first instant the clock reads at or past it, the end of the gap:
+ *     02:30 on 2026-03-08 in America/New_York is 03:00 EDT, 07:00Z. Right for windows ("not before
+ *     08:00", "not after 21:00"), which must not open or stay open later than their wall times.
+ *   - `'forward'`: read with the offset in force before the gap, so it moves forward by the gap's
+ *     length (RFC 5545 §3.3.5; zoneinfo-based libraries and Temporal's 'compatible' do the same):
+ *     02:30 is 03:30 EDT, 07:30Z. Right for events such as on-call hand-offs, which calendar apps
+ *     reading the same rule place there. A wall time at the gap's start (02:00) is 03:00 EDT either way.
  *
  * Offsets are found by probing Intl a day either side, so any zone Intl knows works, including
  * half-hour shifts (Australia/Lord_Howe) and zones that skip a whole day. Throws RangeError on a
  * malformed date or time or an unknown zone.
  */
-export function zonedToUtc(localDate: string, clock: string, timeZone: string): Date {
+export function zonedToUtc(localDate: string, clock: string, timeZone: string, gap: 'end' | 'forward' = 'end'): Date {
   const c = CLOCK.exec(clock);
   if (!c) throw new RangeError(CLOCK_MESSAGE);
   const wall = dayNumber(localDate) * MS_PER_DAY + (Number(c[1]) * 60 + Number(c[2])) * 60 * MS_PER_SECOND;
@@ -151,7 +157,8 @@ export function zonedToUtc(localDate: string, clock: string, timeZone: string): 
 
   // A gap: the clock jumps from before `wall` to after it. Find the first second whose wall clock is
   // at or past `wall` — the instant of the jump. Before it the clock reads earlier than `wall`, from it
-  // on later, so the predicate is monotonic over [wall − max offset, wall − min offset].
+  // on later, so the predicate is monotonic over [wall − max offset, wall − min offset]. 'forward'
+  // then reads `wall` with the offset in force just before the jump: later by the gap's length.
   let lo = (wall - Math.max(...offsets)) / MS_PER_SECOND;
   let hi = (wall - Math.min(...offsets)) / MS_PER_SECOND;
   if (wallClockMs(hi * MS_PER_SECOND, timeZone) < wall) throw new Error('zone offset probing failed');
@@ -160,5 +167,5 @@ export function zonedToUtc(localDate: string, clock: string, timeZone: string): 
     if (wallClockMs(mid * MS_PER_SECOND, timeZone) >= wall) hi = mid;
     else lo = mid + 1;
   }
-  return new Date(hi * MS_PER_SECOND);
+  return new Date(gap === 'forward' ? wall - offsetAt((hi - 1) * MS_PER_SECOND, timeZone) : hi * MS_PER_SECOND);
 }

@@ -103,6 +103,36 @@ export const WeeklyHoursSchema = z.strictObject({
 });
 export type WeeklyHours = z.infer<typeof WeeklyHoursSchema>;
 
+/** One day in a patch of the weekly hours: its intervals, or `null` (like `[]`) for closed all day. */
+function dayPatchSchema(day: Weekday) {
+  return WeeklyHoursSchema.shape[day].unwrap().nullable().optional();
+}
+
+/**
+ * A change to the weekly hours, day by day: a day given replaces that day only (`null` or `[]`
+ * closes it); days not given keep their hours. At least one day.
+ */
+export const WeeklyHoursPatchSchema = z
+  .strictObject({
+    mon: dayPatchSchema('mon'),
+    tue: dayPatchSchema('tue'),
+    wed: dayPatchSchema('wed'),
+    thu: dayPatchSchema('thu'),
+    fri: dayPatchSchema('fri'),
+    sat: dayPatchSchema('sat'),
+    sun: dayPatchSchema('sun'),
+  })
+  .refine((p) => Object.values(p).some((d) => d !== undefined), { error: 'name at least one day (mon … sun); days not named keep their hours' })
+  .transform((p): Partial<WeeklyHours> => {
+    const days: Partial<WeeklyHours> = {};
+    for (const day of WEEKDAYS) {
+      const value = p[day];
+      if (value !== undefined) days[day] = value ?? [];
+    }
+    return days;
+  });
+export type WeeklyHoursPatch = z.output<typeof WeeklyHoursPatchSchema>;
+
 // ---------------------------------------------------------------------------
 // Holidays
 // ---------------------------------------------------------------------------

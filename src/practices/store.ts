@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db } from '../adapters/postgres.js';
 import type { Language } from '../calls/flow-types.js';
 import { DEFAULT_HOLIDAYS, DEFAULT_WEEKLY_HOURS, HolidaysSchema, WeeklyHoursSchema, type Holidays, type WeeklyHours } from './settings.js';
@@ -163,8 +164,20 @@ export async function createPractice(
   });
 }
 
-export async function updatePractice(db: Db, id: string, patch: Partial<PracticeSettings>): Promise<Practice | null> {
-  const values = settingsColumns(patch);
+/**
+ * Changes a practice's settings. `weeklyHoursDays` changes the days it names and keeps the others
+ * (merged in the same UPDATE, so two admins changing different days both win).
+ */
+export async function updatePractice(
+  db: Db,
+  id: string,
+  patch: Partial<PracticeSettings>,
+  opts: { weeklyHoursDays?: Partial<WeeklyHours> } = {},
+): Promise<Practice | null> {
+  const values = {
+    ...settingsColumns(patch),
+    ...(opts.weeklyHoursDays !== undefined ? { weekly_hours: sql<string>`weekly_hours || ${JSON.stringify(opts.weeklyHoursDays)}::jsonb` } : {}),
+  };
   if (Object.keys(values).length === 0) return getPractice(db, id);
   const row = await db
     .updateTable('practices')

@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { sql } from 'kysely';
+import { CsvError, parse } from 'csv-parse/sync';
 import type { Services } from '../services.js';
 import type { Db } from '../adapters/postgres.js';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
@@ -253,23 +254,28 @@ export async function addRecipients(
 }
 
 /**
- * CSV with a header row naming a `patient_id` column (other columns are ignored); one recipient
- * a row. Quoted fields are unquoted; a row with the wrong number of fields is reported invalid.
+ * CSV (RFC 4180, read by csv-parse) with a header row naming a `patient_id` column (other columns
+ * are ignored); one recipient a row. Quoted fields may hold commas, quotes (`""`) and line breaks;
+ * fields are trimmed; a row with the wrong number of fields is reported invalid (null). A file that
+ * cannot be read as CSV (an unclosed quote…) is refused with the error's kind and line, never its text.
  */
 export function parseRecipientCsv(csv: string): Result<Array<string | null>> {
-  const lines = csv.replace(/^\uFEFF/, '').split(/\r?\n/);
-  while (lines.length > 0 && (lines[lines.length - 1] ?? '').trim() === '') lines.pop();
-  const split = (line: string): string[] => line.split(',').map((f) => f.trim().replace(/^"(.*)"$/, '$1').trim());
-  const header = split(lines[0] ?? '').map((h) => h.toLowerCase());
+  let records: string[][];
+  try {
+    // Blank lines at the end are not rows; blank lines inside are (reported invalid).
+    records = parse(csv.replace(/(?:\r?\n[ \t]*)+$/, ''), { bom: true, relax_column_count: true, trim: true, skip_empty_lines: false });
+  } catch (err) {
+    if (!(err instanceof CsvError)) throw err;
+    const line = typeof err.lines === 'number' ? ` near line ${err.lines}` : '';
+    return { ok: false, status: 400, message: `csv: could not be read (${err.code})${line}` };
+  }
+  const header = (records[0] ?? []).map((h) => h.toLowerCase());
   const col = header.indexOf('patient_id');
   if (col === -1) return { ok: false, status: 400, message: 'csv: the header row must name a patient_id column' };
-  if (lines.length - 1 > 200_000) return { ok: false, status: 400, message: 'csv: at most 200,000 rows' };
+  if (records.length - 1 > 200_000) return { ok: false, status: 400, message: 'csv: at most 200,000 rows' };
   return {
     ok: true,
-    value: lines.slice(1).map((line) => {
-      const fields = split(line);
-      return fields.length === header.length ? fields[col] || null : null;
-    }),
+    value: records.slice(1).map((fields) => (fields.length === header.length ? fields[col] || null : null)),
   };
 }
 

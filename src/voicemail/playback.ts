@@ -38,25 +38,34 @@ export type RangeRequest =
   | { kind: 'unsatisfiable' };
 
 /**
- * Pure: one `Range: bytes=…` header against a body of `size` bytes. Absent, malformed and
- * multi-range headers are ignored (the whole body is sent, as RFC 9110 allows); a single range
- * that starts past the end, or an empty suffix, is unsatisfiable.
+ * What Express's `req.range(size)` answers (range-parser): undefined without a Range header, -2
+ * for a malformed one, -1 when no range in it is satisfiable (or valid), else the ranges, with
+ * their unit as `type`.
  */
-export function parseRange(header: string | undefined, size: number): RangeRequest {
-  if (header === undefined) return { kind: 'full' };
-  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
-  if (!m) return { kind: 'full' };
-  const [, first = '', last = ''] = m;
-  if (first === '' && last === '') return { kind: 'full' };
-  if (first === '') {
-    const suffix = Number(last);
-    if (suffix === 0 || size === 0) return { kind: 'unsatisfiable' };
-    return { kind: 'partial', start: Math.max(0, size - suffix), end: size - 1 };
+export type ParsedRanges = undefined | -1 | -2 | (Array<{ start: number; end: number }> & { type: string });
+
+/** The range a playback serves, given the body's size: routes pass `(size) => rangeRequest(req.range(size), size, req.get('range'))`. */
+export type RangeOf = (size: number) => RangeRequest;
+
+/** `bytes=-N`, N > 0: a suffix range, the one case range-parser gets wrong when N exceeds the body. */
+const SUFFIX_RANGE = /^\s*bytes\s*=\s*-\s*0*[1-9]\d*\s*$/i;
+
+/**
+ * Pure: Express's reading of the Range header (`req.range(size)`) as what to send. No header, a
+ * malformed one, another unit and several ranges: the whole body (RFC 9110 lets a server ignore
+ * Range). One range: that range, clipped to the body. None satisfiable — a start past the end,
+ * `bytes=-0`, an invalid `bytes=5-1` — is 416. A suffix longer than the body (`bytes=-5000` of
+ * 1000 bytes) is the whole body (RFC 9110 §14.1.1); range-parser calls it unsatisfiable, so the
+ * raw header is consulted for that case only.
+ */
+export function rangeRequest(parsed: ParsedRanges, size: number, header?: string): RangeRequest {
+  if (parsed === undefined || parsed === -2) return { kind: 'full' };
+  if (parsed === -1) {
+    return size > 0 && header !== undefined && SUFFIX_RANGE.test(header) ? { kind: 'partial', start: 0, end: size - 1 } : { kind: 'unsatisfiable' };
   }
-  const start = Number(first);
-  if (last !== '' && Number(last) < start) return { kind: 'full' }; // invalid range-spec: ignore the header
-  if (start >= size) return { kind: 'unsatisfiable' };
-  return { kind: 'partial', start, end: last === '' ? size - 1 : Math.min(Number(last), size - 1) };
+  const only = parsed.length === 1 ? parsed[0] : undefined;
+  if (parsed.type.trim().toLowerCase() !== 'bytes' || only === undefined) return { kind: 'full' };
+  return { kind: 'partial', start: only.start, end: only.end };
 }
 
 export type Playability = { ok: true; key: string; size: number } | { ok: false; reason: 'not_stored' | 'gone' };
@@ -104,7 +113,7 @@ export async function streamVoicemail(
   services: Services,
   row: VoicemailRow,
   res: ServerResponse,
-  rangeHeader: string | undefined,
+  rangeOf: RangeOf,
   audit: PlaybackAudit,
   opts: { head?: boolean } = {},
 ): Promise<void> {
@@ -120,7 +129,7 @@ export async function streamVoicemail(
     return;
   }
   const { size } = playable;
-  const range = parseRange(rangeHeader, size);
+  const range = rangeOf(size);
   res.setHeader('Accept-Ranges', 'bytes');
   if (range.kind === 'unsatisfiable') {
     res.setHeader('Content-Range', `bytes */${size}`);

@@ -15,7 +15,7 @@ import {
   type Facts,
   type PracticeContext,
 } from '../../src/calls/engine.js';
-import { EMERGENCY_DISCLAIMER, EMERGENCY_DISCLAIMER_ES, failSafe, type StepEvent } from '../../src/calls/fail-safe.js';
+import { EMERGENCY_DISCLAIMER, EMERGENCY_DISCLAIMER_ES, FAIL_SAFE_DIAL_PATH, failSafe, type StepEvent } from '../../src/calls/fail-safe.js';
 import { checkFlowGraph } from '../../src/calls/flow-graph.js';
 import { loadFlowFile } from '../../src/calls/flow-loader.js';
 import type { Flow, FlowNode } from '../../src/calls/flow-types.js';
@@ -914,7 +914,8 @@ describe('MAX_STEPS loop guard', () => {
     expect(texts(r.verbs).slice(0, 2)).toEqual([EMERGENCY_DISCLAIMER, EMERGENCY_DISCLAIMER_ES]);
     const d = dial(r.verbs);
     expect(dialNumber(d)).toBe(FALLBACK);
-    expect(d.action).toBeUndefined();
+    // Not back into the flow: the fail-safe's own action, which only apologises when the dial failed.
+    expect(d.action).toBe(FAIL_SAFE_DIAL_PATH);
     expect(r.state).toMatchObject({ done: true, waitingAt: null, step: MAX_STEPS + 1 });
     expect(r.events).toEqual([{ action: AuditAction.CallFailSafe, leg: 'parent', details: { reason: 'max_steps' } }]);
   });

@@ -66,6 +66,29 @@ describe('buildPlan', () => {
     expect(plan).toEqual({ policyId: 'pol-1', targets: [{ tier: 4, providerId: 'prov-a', number: '+12025550111', ringSeconds: 15 }], rounds: 3 });
   });
 
+  it('never rings the same number twice in a row within a round (on call and also the next tier)', () => {
+    // The demo's shape: a schedule tier, then a named backup who is also on the rotation.
+    const plan = buildPlan(
+      { id: 'pol-1', tiers: [schedule('sch-1', 20), provider('prov-b', 30), provider('prov-c', 30)], repeat: 1 },
+      PROVIDERS,
+      new Map([['sch-1', 'prov-b']]),
+      FALLBACK,
+    );
+    expect(plan.targets).toEqual([
+      { tier: 1, providerId: 'prov-b', number: '+12025550122', ringSeconds: 20 },
+      { tier: 3, providerId: 'prov-c', number: '+12025550133', ringSeconds: 30 },
+    ]);
+    // Two providers sharing one phone (a shared on-call handset) count as one number.
+    const shared = new Map([...PROVIDERS, phone('prov-d', '+12025550133')]);
+    const viaShared = buildPlan({ id: 'pol-1', tiers: [provider('prov-c'), provider('prov-d'), provider('prov-a')], repeat: 0 }, shared, new Map(), FALLBACK);
+    expect(viaShared.targets.map((t) => t.providerId)).toEqual(['prov-c', 'prov-a']);
+    // Not twice in a row is all: A, B, A still rings A again after B, and a skipped tier between does not hide a repeat.
+    const abA = buildPlan({ id: 'pol-1', tiers: [provider('prov-a'), provider('prov-b'), provider('prov-a')], repeat: 0 }, PROVIDERS, new Map(), FALLBACK);
+    expect(abA.targets.map((t) => t.providerId)).toEqual(['prov-a', 'prov-b', 'prov-a']);
+    const gap = buildPlan({ id: 'pol-1', tiers: [provider('prov-a'), provider('prov-gone'), provider('prov-a')], repeat: 0 }, PROVIDERS, new Map(), FALLBACK);
+    expect(gap.targets.map((t) => t.tier)).toEqual([1]);
+  });
+
   it('a policy whose tiers all resolve to nobody is an empty plan (not the fallback)', () => {
     const plan = buildPlan({ id: 'pol-1', tiers: [schedule('sch-empty')], repeat: 1 }, PROVIDERS, new Map([['sch-empty', null]]), FALLBACK);
     expect(plan).toEqual({ policyId: 'pol-1', targets: [], rounds: 2 });

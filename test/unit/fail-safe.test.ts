@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EMERGENCY_DISCLAIMER, emptyTwiml, failSafe, hangupTwiml } from '../../src/calls/fail-safe.js';
+import { COULD_NOT_CONNECT, EMERGENCY_DISCLAIMER, emptyTwiml, FAIL_SAFE_DIAL_PATH, failSafe, failSafeDialResult, hangupTwiml } from '../../src/calls/fail-safe.js';
 import { parseTwiml } from '../../src/simulator/twiml.js';
 
 describe('fail-safe TwiML', () => {
@@ -17,5 +17,23 @@ describe('fail-safe TwiML', () => {
     const verbs = parseTwiml(failSafe('+12025550199'));
     expect(verbs[0]).toMatchObject({ verb: 'Say', text: EMERGENCY_DISCLAIMER });
     expect(verbs).toContainEqual(expect.objectContaining({ verb: 'Dial' }));
+  });
+
+  it('failSafe: the <Dial> has an action, and nothing after it apologises', () => {
+    const verbs = parseTwiml(failSafe('+12025550199'));
+    const last = verbs[verbs.length - 1];
+    expect(last).toMatchObject({ verb: 'Dial', action: FAIL_SAFE_DIAL_PATH, method: 'POST' });
+    expect(failSafe('+12025550199')).not.toContain(COULD_NOT_CONNECT);
+  });
+
+  it('failSafeDialResult: hangs up after a connected dial, apologises after any other', () => {
+    expect(parseTwiml(failSafeDialResult('completed'))).toEqual([{ verb: 'Hangup' }]);
+    expect(parseTwiml(failSafeDialResult('answered'))).toEqual([{ verb: 'Hangup' }]);
+    for (const status of ['busy', 'no-answer', 'failed', 'canceled', undefined, 'something-new']) {
+      const verbs = parseTwiml(failSafeDialResult(status));
+      expect(verbs[0]).toMatchObject({ verb: 'Say', text: EMERGENCY_DISCLAIMER });
+      expect(verbs).toContainEqual(expect.objectContaining({ verb: 'Say', text: COULD_NOT_CONNECT }));
+      expect(verbs[verbs.length - 1]).toEqual({ verb: 'Hangup' });
+    }
   });
 });

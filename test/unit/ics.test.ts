@@ -198,4 +198,26 @@ describe('providerFeedEvents: stable UIDs', () => {
     expect(later.filter((e) => e.end.getTime() <= Date.parse('2026-12-20T00:00:00Z')).every((e) => uids.has(e.uid))).toBe(true);
     expect(later.every((e) => e.end.getTime() > Date.parse('2026-11-05T15:00:00Z'))).toBe(true);
   });
+
+  it('the last event is a whole shift: the same end in every download, never cut at now + 60 days', () => {
+    // p1 and p2 alternate daily at 08:00 New York; p1's shift of 2027-01-04 starts 2 h before the first download's horizon.
+    const first = feedAt(new Date('2026-11-05T15:00:00Z'), 'p1');
+    const later = feedAt(new Date('2026-11-05T21:00:00Z'), 'p1');
+    const last = first[first.length - 1];
+    expect(last?.start.toISOString()).toBe('2027-01-04T13:00:00.000Z');
+    expect(last?.end.toISOString()).toBe('2027-01-05T13:00:00.000Z'); // the next 08:00 hand-off, not now + 60 days (2027-01-04T15:00Z)
+    const sameLater = later.find((e) => e.uid === last?.uid);
+    expect(sameLater?.end).toEqual(last?.end);
+    // Every event runs from one hand-off to another.
+    expect(first.every((e) => e.start.getUTCMinutes() === 0 && e.end.getTime() - e.start.getTime() >= 23 * 3_600_000)).toBe(true);
+  });
+
+  it('an override reaching past the horizon keeps its own end', () => {
+    const withLong: Schedule = {
+      ...schedule,
+      overrides: [{ id: 'ovr-2', providerId: 'p9', start: new Date('2027-01-01T12:00:00Z'), end: new Date('2027-01-20T12:00:00Z'), createdAt: new Date('2026-09-01T00:00:00Z') }],
+    };
+    const events = providerFeedEvents({ schedules: [withLong], providerId: 'p9', practiceName: 'Demo', now: new Date('2026-11-05T15:00:00Z') });
+    expect(events.map((e) => [e.start.toISOString(), e.end.toISOString()])).toEqual([['2027-01-01T12:00:00.000Z', '2027-01-20T12:00:00.000Z']]);
+  });
 });

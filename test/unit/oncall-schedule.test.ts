@@ -66,7 +66,7 @@ describe('zonedToUtc', () => {
     expect(iso(zonedToUtc('2026-06-15', '08:00', 'UTC'))).toBe('2026-06-15T08:00:00.000Z');
   });
 
-  it('maps a wall time in the spring-forward gap to the first instant after the gap', () => {
+  it('by default maps a wall time in the spring-forward gap to the first instant after the gap', () => {
     expect(iso(zonedToUtc('2026-03-08', '01:59', NY))).toBe('2026-03-08T06:59:00.000Z');
     expect(iso(zonedToUtc('2026-03-08', '02:00', NY))).toBe('2026-03-08T07:00:00.000Z');
     expect(iso(zonedToUtc('2026-03-08', '02:30', NY))).toBe('2026-03-08T07:00:00.000Z');
@@ -98,6 +98,24 @@ describe('zonedToUtc', () => {
     // DST starts 2026-10-04 02:00 AEST → 03:00 AEDT; 02:30 does not exist.
     expect(iso(zonedToUtc('2026-10-04', '02:30', SYDNEY))).toBe('2026-10-03T16:00:00.000Z');
     expect(iso(zonedToUtc('2026-10-04', '08:00', SYDNEY))).toBe('2026-10-03T21:00:00.000Z');
+  });
+
+  it("'forward' moves a wall time in a gap forward by the gap's length (RFC 5545), for hand-offs", () => {
+    const forward = (date: string, clock: string, zone: string): string => iso(zonedToUtc(date, clock, zone, 'forward'));
+    expect(forward('2026-03-08', '01:59', NY)).toBe('2026-03-08T06:59:00.000Z');
+    expect(forward('2026-03-08', '02:00', NY)).toBe('2026-03-08T07:00:00.000Z');
+    // 02:30 EST does not exist; read with the offset before the gap (−5) it is 07:30Z, 03:30 EDT.
+    expect(forward('2026-03-08', '02:30', NY)).toBe('2026-03-08T07:30:00.000Z');
+    expect(forward('2026-03-08', '02:59', NY)).toBe('2026-03-08T07:59:00.000Z');
+    expect(forward('2026-03-08', '03:00', NY)).toBe('2026-03-08T07:00:00.000Z');
+    expect(forward('2026-03-29', '01:30', LONDON)).toBe('2026-03-29T01:30:00.000Z'); // 02:30 BST
+    expect(forward('2026-10-04', '02:30', SYDNEY)).toBe('2026-10-03T16:30:00.000Z'); // 03:30 AEDT
+    expect(forward('2026-10-04', '02:15', LORD_HOWE)).toBe('2026-10-03T15:45:00.000Z'); // 02:45 +11: half an hour on
+    // Apia went from 2011-12-29 23:59:59 −10 straight to 2011-12-31 00:00 +14: a whole day on.
+    expect(forward('2011-12-30', '12:00', 'Pacific/Apia')).toBe('2011-12-30T22:00:00.000Z');
+    // Times that exist are the same either way, the repeated hour included.
+    expect(forward('2026-11-01', '01:30', NY)).toBe('2026-11-01T05:30:00.000Z');
+    expect(forward('2026-06-15', '08:00', NY)).toBe('2026-06-15T12:00:00.000Z');
   });
 
   it('handles a half-hour DST shift (Australia/Lord_Howe)', () => {
@@ -185,11 +203,11 @@ describe('rotationShiftAt: daily hand-off at 08:00 New York', () => {
     expect(s?.start).toEqual(at('2028-11-30T13:00:00Z'));
   });
 
-  it('hands off at the end of the gap when the hand-off time does not exist that day', () => {
+  it("hands off later by the gap's length when the hand-off time does not exist that day (02:30 → 03:30, RFC 5545)", () => {
     const rotation = daily('2026-03-07', '02:30');
-    const s = rotationShiftAt(rotation, NY, at('2026-03-08T06:59:59Z'));
-    expect(s).toEqual({ providerId: A, start: at('2026-03-07T07:30:00Z'), end: at('2026-03-08T07:00:00Z'), index: 0 });
-    expect(rotationShiftAt(rotation, NY, at('2026-03-08T07:00:00Z'))?.end).toEqual(at('2026-03-09T06:30:00Z'));
+    const s = rotationShiftAt(rotation, NY, at('2026-03-08T07:29:59Z'));
+    expect(s).toEqual({ providerId: A, start: at('2026-03-07T07:30:00Z'), end: at('2026-03-08T07:30:00Z'), index: 0 });
+    expect(rotationShiftAt(rotation, NY, at('2026-03-08T07:30:00Z'))).toEqual({ providerId: B, start: at('2026-03-08T07:30:00Z'), end: at('2026-03-09T06:30:00Z'), index: 1 });
   });
 
   it('follows Europe/London and Australia/Sydney wall clocks', () => {

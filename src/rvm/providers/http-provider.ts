@@ -91,7 +91,8 @@ export function verifyRvmSignature(
 
 /** The vendor's status webhook body. */
 export const RvmWebhookSchema = z.object({
-  id: z.string().min(1).max(100),
+  // Printable: the id is stored (drops.provider_ref), and PostgreSQL refuses a NUL in text.
+  id: z.string().min(1).max(100).regex(/^[\x20-\x7e]+$/),
   foreign_id: z.string().uuid(),
   status: z.enum(['delivered', 'failed']),
   reason: z
