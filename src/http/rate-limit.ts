@@ -26,6 +26,9 @@ import type { Services } from '../services.js';
 export type LimitName = 'apiSource' | 'apiKey' | 'authFailures' | 'twilioUnsigned';
 export type EdgeLimiters = Record<LimitName, RateLimiterRedis>;
 
+/** The limits' names in audit counts. */
+const LIMIT_CODES: Record<LimitName, string> = { apiSource: 'api_source', apiKey: 'api_key', authFailures: 'auth_failures', twilioUnsigned: 'twilio_unsigned' };
+
 const WINDOW_S = 60;
 const limiters = new WeakMap<Services, EdgeLimiters>();
 
@@ -97,7 +100,7 @@ export async function refuseRateLimited(
   verdict: { retryAfterS: number },
   format: 'json' | 'text',
 ): Promise<void> {
-  await countRefusal(services, { source: requestSource(req), kind: `rate_limited:${limit}` });
+  await countRefusal(services, { source: requestSource(req), kind: `rate_limited:${LIMIT_CODES[limit]}` });
   if (res.headersSent) return;
   res.setHeader('Retry-After', String(verdict.retryAfterS));
   if (format === 'json') res.status(429).json({ error: 'rate_limited', message: `too many requests; retry after ${verdict.retryAfterS} s` });
