@@ -49,7 +49,10 @@ export function parseFormBody(text: string): Record<string, string | string[]> {
  * against PUBLIC_BASE_URL + the original URL (never the Host header: the service runs behind
  * TLS-terminating proxies). Only a verified request gets `req.body` and reaches a route.
  * A body that cannot be read (too large, broken encoding, aborted) cannot have its signature
- * checked: 403, like a missing or wrong signature. Every refusal is audited; nothing else is done.
+ * checked: 403, like a missing or wrong signature. Every refusal is counted in the source's refusal
+ * summary (../audit/refusals.ts; a row each while the minute's budget lasts); nothing else is done.
+ * Failed checks spend the source's budget (RATE_LIMIT_TWILIO_UNSIGNED_PER_SOURCE): beyond it, 429.
+ * A signed request whose AccountSid is not ours: 403.
  */
 export function verifyTwilioSignature(services: Services) {
   const readRaw = express.raw({ type: () => true, limit: TWILIO_BODY_LIMIT });
