@@ -88,6 +88,15 @@ describe('/api limits', () => {
   });
 });
 
+describe('calendar feed tokens', () => {
+  it('bad feed tokens spend the same budget of failed credentials: 404s, then 429', async () => {
+    const feed = async (): Promise<number> =>
+      (await fetch(`${h.baseUrl}/feeds/oncall.ics?token=${'x'.repeat(43)}`, { headers: { 'x-forwarded-for': '198.51.100.40' } })).status;
+    for (let i = 0; i < 3; i += 1) expect(await feed()).toBe(404);
+    expect(await feed()).toBe(429);
+  });
+});
+
 describe('/twilio limits', () => {
   it('unsigned requests: 403 until the budget is spent, then 429; a signed webhook from the same source is still answered', async () => {
     const params = inboundParams();
