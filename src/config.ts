@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { DEV_DEFAULTS, publicBaseUrlFor } from './simulator/defaults.js';
@@ -17,6 +18,21 @@ const bool = (def: boolean): z.ZodType<boolean> =>
     .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' })
     .optional()
     .transform((v) => (v === undefined ? def : v === 'true' || v === '1' || v === 'yes'));
+
+/** A request budget per minute (rate limits, ./http/rate-limit.ts). */
+const perMinute = (def: number): z.ZodType<number> =>
+  z.coerce.number({ message: 'expected a whole number of requests per minute' }).int().min(1).max(1_000_000).default(def);
+
+/** One TRUSTED_PROXIES entry: an address, a CIDR range, or one of Express's named ranges. */
+function isProxyEntry(entry: string): boolean {
+  if (entry === 'loopback' || entry === 'linklocal' || entry === 'uniquelocal') return true;
+  const [addr, bits, extra] = entry.split('/');
+  if (extra !== undefined || addr === undefined) return false;
+  const family = isIP(addr);
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
 
 const url = (what: string): z.ZodString =>
   z.string().url({ message: `expected ${what}` });
@@ -71,6 +87,17 @@ const envSchema = z
     RVM_API_URL: url('an absolute URL of the ringless-voicemail vendor API').optional(),
     RVM_API_KEY: z.string().min(16, { message: 'expected the vendor API key (16+ characters)' }).optional(),
     RVM_WEBHOOK_SECRET: z.string().min(16, { message: 'expected the vendor webhook signing secret (16+ characters)' }).optional(),
+    TRUSTED_PROXIES: z
+      .string()
+      .refine((v) => v.split(',').every((p) => isProxyEntry(p.trim())), {
+        message: 'expected a comma-separated list of IP addresses, CIDR ranges, loopback, linklocal or uniquelocal',
+      })
+      .optional(),
+    RATE_LIMIT_API_PER_SOURCE: perMinute(1200),
+    RATE_LIMIT_API_PER_KEY: perMinute(600),
+    RATE_LIMIT_AUTH_FAILURES_PER_SOURCE: perMinute(60),
+    RATE_LIMIT_TWILIO_UNSIGNED_PER_SOURCE: perMinute(60),
+    AUDIT_REFUSALS_IN_FULL_PER_MINUTE: z.coerce.number({ message: 'expected a whole number' }).int().min(0).max(1000).default(20),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production') {
@@ -130,6 +157,12 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Ringless-voicemail vendor over HTTP (src/rvm/providers/http-provider.ts); all unset: no vendor. */
   rvm: { apiUrl?: string; apiKey?: string; webhookSecret?: string };
+  /** Proxies whose X-Forwarded-For names the client (Express's `trust proxy`); empty: the socket's address is the source. */
+  trustedProxies: string[];
+  /** Requests per source or key per minute (./http/rate-limit.ts). */
+  rateLimits: { apiPerSource: number; apiPerKey: number; authFailuresPerSource: number; twilioUnsignedPerSource: number };
+  /** Refusals per source per minute audited one row each; the rest only counted in the minute's summary row. */
+  auditRefusalsInFullPerMinute: number;
 }
 
 export class ConfigError extends Error {
@@ -190,6 +223,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       ...(e.RVM_API_KEY ? { apiKey: e.RVM_API_KEY } : {}),
       ...(e.RVM_WEBHOOK_SECRET ? { webhookSecret: e.RVM_WEBHOOK_SECRET } : {}),
     },
+    trustedProxies: (e.TRUSTED_PROXIES ?? '').split(',').map((p) => p.trim()).filter((p) => p !== ''),
+    rateLimits: {
+      apiPerSource: e.RATE_LIMIT_API_PER_SOURCE,
+      apiPerKey: e.RATE_LIMIT_API_PER_KEY,
+      authFailuresPerSource: e.RATE_LIMIT_AUTH_FAILURES_PER_SOURCE,
+      twilioUnsignedPerSource: e.RATE_LIMIT_TWILIO_UNSIGNED_PER_SOURCE,
+    },
+    auditRefusalsInFullPerMinute: e.AUDIT_REFUSALS_IN_FULL_PER_MINUTE,
   };
   return config;
 }

@@ -2,6 +2,7 @@ import type { Services } from './services.js';
 import { applyRetention, reconcileRecordings, RECONCILE_EVERY_MS, RETENTION_EVERY_MS, sweepVoicemails, VOICEMAIL_SWEEP_EVERY_MS } from './voicemail/maintenance.js';
 import { sweepPages } from './oncall/paging.js';
 import { sweepSentDrops } from './rvm/drop-worker.js';
+import { flushRefusalSummaries } from './audit/refusals.js';
 
 /**
  * The repeating upkeep jobs of every domain, on one BullMQ queue ('maintenance'): what each
@@ -20,6 +21,8 @@ const TASKS = {
   'page-sweep': { everyMs: 5 * 60_000, run: sweepPages },
   /** Drops sent with no final word from the provider for a day, closed as failed. */
   'drop-sweep': { everyMs: 30 * 60_000, run: sweepSentDrops },
+  /** Refused requests' per-source minutes that have closed, summarised (one audit row each). */
+  'refusal-summaries': { everyMs: 60_000, run: (services) => flushRefusalSummaries(services) },
 } as const satisfies Record<string, { everyMs: number; run: (services: Services) => Promise<unknown> }>;
 
 type MaintenanceTask = keyof typeof TASKS;

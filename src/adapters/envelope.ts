@@ -85,6 +85,13 @@ interface WrapHooks {
   ended?: () => void;
   /** Output is only passed on while this returns true; a chunk arriving earlier destroys the stream. */
   released?: () => boolean;
+  /**
+   * On destroy, end the SDK stream instead of destroying it. The encrypt stream joins its inner
+   * streams with a callback-less readable-stream pipeline(), which rethrows a premature close
+   * outside every handler (an uncaught exception): a download cut off mid-recording would crash
+   * the process. Ended, the SDK finishes its message quietly and the output drains away unread.
+   */
+  endOnDestroy?: boolean;
 }
 
 /**
@@ -141,7 +148,12 @@ class SdkStreamWrapper extends Duplex {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    this.#inner.destroy();
+    if (this.#hooks.endOnDestroy) {
+      if (!this.#inner.writableEnded) this.#inner.end();
+      this.#inner.resume();
+    } else {
+      this.#inner.destroy();
+    }
     cb(err);
   }
 }
@@ -167,6 +179,7 @@ export function encryptingStream(k: Keyring, context: EncryptionContext): Encryp
     ended: () => {
       digest = hash.digest('hex');
     },
+    endOnDestroy: true,
   });
   return {
     stream,

@@ -37,6 +37,30 @@ export const JSON_TIMEOUT_MS = 10_000;
 export const MEDIA_HEADERS_TIMEOUT_MS = 10_000;
 /** Media: the whole download (the stream errors if it is not consumed in this time). */
 export const MEDIA_BODY_TIMEOUT_MS = 10 * 60_000;
+/** Media: redirects followed at most (Twilio answers with one, to its media store). */
+export const MEDIA_MAX_REDIRECTS = 3;
+/**
+ * Where Twilio sends a recording's media (a redirect from api.twilio.com): its own hosts
+ * (*.twilio.com, including regional API edges, and *.twiliocdn.com) and its S3 buckets
+ * (named com.twilio… / com-twilio…, virtual-hosted or path-style). HTTPS only.
+ */
+const TWILIO_MEDIA_HOST = /^(?:[a-z0-9-]+\.)*(?:twilio\.com|twiliocdn\.com)$/;
+const S3_HOST = /^(?:(?<bucket>[a-z0-9.-]+)\.)?s3(?:[.-](?:external-1|[a-z]{2}(?:-[a-z]+)+-\d))?\.amazonaws\.com$/;
+const TWILIO_BUCKET = /^(?:com\.twilio\.|com-twilio-)[a-z0-9.-]+$|^media\.twiliocdn\.com$/;
+
+/** Pure: may a recording's media be fetched from this URL (a redirect's target)? */
+export function isTwilioMediaUrl(url: URL, apiBaseUrl: string): boolean {
+  // The configured API origin itself (a test double, or api.twilio.com).
+  if (url.origin === new URL(apiBaseUrl).origin) return true;
+  if (url.protocol !== 'https:' || url.port !== '' || url.username !== '' || url.password !== '') return false;
+  const host = url.hostname.toLowerCase();
+  if (TWILIO_MEDIA_HOST.test(host)) return true;
+  const s3 = S3_HOST.exec(host);
+  if (s3 === null) return false;
+  const bucket = s3.groups?.bucket ?? url.pathname.split('/')[1] ?? '';
+  return TWILIO_BUCKET.test(bucket);
+}
+
 /** Log mode keeps at most this many outbox entries (the oldest are dropped). */
 const OUTBOX_LIMIT = 1000;
 
@@ -347,6 +371,40 @@ function createRealTwilioRest(
     return { res, json, signal };
   }
 
+  /**
+   * GET with redirects handled here, not by fetch: each hop must be Twilio's own media host
+   * (isTwilioMediaUrl), at most MEDIA_MAX_REDIRECTS of them, and the Authorization header goes
+   * only to the configured API origin (a media host's signed URL needs none). A redirect
+   * anywhere else is refused: the media is never fetched from a host we do not trust.
+   */
+  async function fetchMediaFollowingTwilioRedirects(first: string, signal: AbortSignal): Promise<Response> {
+    const op = 'fetchRecordingMedia';
+    let url = first;
+    for (let hop = 0; ; hop += 1) {
+      const sameOrigin = new URL(url).origin === new URL(base).origin;
+      const res = await fetchImpl(url, {
+        method: 'GET',
+        headers: sameOrigin ? { ...headers, accept: '*/*' } : { accept: '*/*', 'user-agent': headers['user-agent'] },
+        redirect: 'manual',
+        signal,
+      });
+      if (![301, 302, 303, 307, 308].includes(res.status)) return res;
+      discard(res);
+      const location = res.headers.get('location');
+      let next: URL | null = null;
+      try {
+        next = location === null ? null : new URL(location, url);
+      } catch {
+        next = null;
+      }
+      // The Location is never put in the error or the log: a signed URL is a credential.
+      if (next === null) throw badResponse(op, res.status, 'redirect without a usable location');
+      if (!isTwilioMediaUrl(next, base)) throw badResponse(op, res.status, "redirect to a host that is not Twilio's");
+      if (hop + 1 >= MEDIA_MAX_REDIRECTS) throw badResponse(op, res.status, 'too many redirects');
+      url = next.toString();
+    }
+  }
+
   async function failure(op: TwilioOperation, res: Response): Promise<TwilioRestError> {
     return httpError(op, res.status, await readTwilioCode(res));
   }
@@ -399,12 +457,7 @@ function createRealTwilioRest(
       };
       let res: Response;
       try {
-        // Redirects are followed; fetch drops the Authorization header on a cross-origin hop.
-        res = await fetchImpl(`${base}${accountPath}/Recordings/${recordingSid}.${format}`, {
-          method: 'GET',
-          headers: { ...headers, accept: '*/*' },
-          signal: controller.signal,
-        });
+        res = await fetchMediaFollowingTwilioRedirects(`${base}${accountPath}/Recordings/${recordingSid}.${format}`, controller.signal);
       } catch (err) {
         stopTimers();
         throw transportError(op, err, controller.signal, mediaHeadersTimeoutMs);

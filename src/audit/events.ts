@@ -51,6 +51,8 @@ export const AuditAction = {
   TwilioSignatureRejected: 'twilio.signature_rejected',
   TwilioWebhookMalformed: 'twilio.webhook_malformed',
   TwilioFallback: 'twilio.fallback',
+  TwilioAccountRefused: 'twilio.account_refused',
+  HttpRefusalsSummary: 'http.refusals_summary',
   ApiRequest: 'api.request',
   ApiAuthRejected: 'api.auth_rejected',
   ApiForbidden: 'api.forbidden',

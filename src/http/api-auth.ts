@@ -1,9 +1,10 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { AuditAction } from '../audit/events.js';
+import { AuditAction, type AuditEvent } from '../audit/events.js';
 import { authorise, checkApiKey, lastUsedIsStale, touchApiKey, type ApiPrincipal, type ApiRole } from '../auth/api-keys.js';
 import type { Services } from '../services.js';
 import { logger } from '../log/logger.js';
 import { routeLabel } from '../log/route-label.js';
+import { consumeLimit, countRefusal, limitSpent, limitersFor, refuseRateLimited, requestSource } from './rate-limit.js';
 
 /** Set once the request's access has been audited (by permit or one of the handlers below). */
 const AUDITED = 'apiAudited';
@@ -25,7 +26,7 @@ type AuditInput = Parameters<Services['audit']>[0];
  * The `api.request` row for an answer given without permit(): who asked (the key, if any), the
  * method and route, and the status sent, with the reason when it is not the handler's own.
  */
-function apiRequestEvent(req: Request, principal: ApiPrincipal | undefined, status: number, reason?: 'unreadable_body' | 'not_found'): AuditInput {
+function apiRequestEvent(req: Request, principal: ApiPrincipal | undefined, status: number, reason?: 'unreadable_body' | 'not_found'): AuditEvent {
   return {
     action: AuditAction.ApiRequest,
     actor: principal ? `api_key:${principal.keyId}` : 'unauthenticated',
@@ -59,21 +60,32 @@ async function recordKeyUse(services: Services, keyId: string, now: Date): Promi
  * error), when its response finishes.
  */
 export function requireApiKey(services: Services) {
+  const limiters = limitersFor(services);
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    // Per source first (every request), then the source's failed-key budget, before any lookup.
+    const source = requestSource(req);
+    const perSource = await consumeLimit(limiters.apiSource, source);
+    if (!perSource.ok) return refuseRateLimited(services, req, res, 'apiSource', perSource, 'json');
+    const failures = await limitSpent(limiters.authFailures, source);
+    if (!failures.ok) return refuseRateLimited(services, req, res, 'authFailures', failures, 'json');
     const match = /^Bearer ([^\s]{1,200})$/.exec(req.get('authorization') ?? '');
     const now = services.clock();
     const check = match?.[1] ? await checkApiKey(services.db, match[1], now) : null;
     const principal = check?.ok ? check.principal : null;
     if (!principal) {
-      await services.audit({
-        action: AuditAction.ApiAuthRejected,
-        actor: 'unauthenticated',
-        details: { method: req.method, route: apiRoute(req), reason: check && !check.ok ? check.reason : 'missing_key' },
+      const reason = check && !check.ok ? check.reason : 'missing_key';
+      await consumeLimit(limiters.authFailures, source);
+      await countRefusal(services, {
+        source,
+        kind: `${AuditAction.ApiAuthRejected}:${reason}`,
+        event: { action: AuditAction.ApiAuthRejected, actor: 'unauthenticated', details: { method: req.method, route: apiRoute(req), reason } },
       });
       res.setHeader('WWW-Authenticate', 'Bearer realm="api"');
       res.status(401).json({ error: 'unauthorized', message: 'a valid API key is required (Authorization: Bearer <key>)' });
       return;
     }
+    const perKey = await consumeLimit(limiters.apiKey, principal.keyId);
+    if (!perKey.ok) return refuseRateLimited(services, req, res, 'apiKey', perKey, 'json');
     if (check?.ok && lastUsedIsStale(check.lastUsedAt, now)) await recordKeyUse(services, principal.keyId, now);
     res.locals.principal = principal;
     res.on('finish', () => {
@@ -115,7 +127,8 @@ export function apiNotFound(services: Services) {
   return async (req: Request, res: Response): Promise<void> => {
     const principal = principalOf(res);
     res.locals[AUDITED] = true;
-    await auditQuietly(services, apiRequestEvent(req, principal, 404, 'not_found'));
+    // Counted per source; one row each only while the source's minute has in-full budget.
+    await countRefusal(services, { source: requestSource(req), kind: 'api.request:not_found', event: apiRequestEvent(req, principal, 404, 'not_found') });
     res.status(404).json({ error: 'not_found' });
   };
 }

@@ -9,12 +9,17 @@ import { twilioRouter } from './twilio-routes.js';
 import { playbackRouter } from './voicemail-routes.js';
 import { rvmWebhookRouter } from './rvm-routes.js';
 import { oncallFeedRouter } from './oncall-routes.js';
+import { queryLengthCap, securityHeaders } from './headers.js';
 
 export function createApp(services: Services): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // The client's address comes from X-Forwarded-For only through the proxies named in TRUSTED_PROXIES.
+  app.set('trust proxy', services.config.trustedProxies.length > 0 ? services.config.trustedProxies : false);
   app.use(requestContext);
+  app.use(securityHeaders(services.config));
+  app.use(queryLengthCap);
   app.use((_req, res, next) => {
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('X-Content-Type-Options', 'nosniff');

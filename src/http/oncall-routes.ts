@@ -41,6 +41,7 @@ import {
 } from '../oncall/store.js';
 import { permit, principalOf } from './api-auth.js';
 import { badRequest, notFound } from './responses.js';
+import { consumeLimit, countRefusal, limitSpent, limitersFor, refuseRateLimited, requestSource } from './rate-limit.js';
 
 /**
  * On-call administration under /api/oncall: providers, schedules and overrides, escalation
@@ -132,10 +133,21 @@ function sendIcs(res: express.Response, ics: string): void {
 export function oncallFeedRouter(services: Services): express.Router {
   const router = express.Router();
   router.get(FEED_PATH, async (req, res) => {
+    // A source that spent its budget of failed credentials (API keys and feed tokens alike): 429 before any lookup.
+    const source = requestSource(req);
+    const spent = await limitSpent(limitersFor(services).authFailures, source);
+    if (!spent.ok) return refuseRateLimited(services, req, res, 'authFailures', spent, 'json');
     const token = typeof req.query.token === 'string' && FEED_TOKEN_PATTERN.test(req.query.token) ? req.query.token : null;
     const provider = token ? await findProviderByFeedTokenHash(services.db, feedTokenHash(services.keyring, token)) : null;
     if (!provider || !provider.active) {
-      await services.audit({ action: AuditAction.ApiAuthRejected, actor: 'unauthenticated', details: { method: req.method, route: FEED_PATH, reason: token ? 'invalid_feed_token' : 'missing_feed_token' } });
+      const reason = token ? 'invalid_feed_token' : 'missing_feed_token';
+      await consumeLimit(limitersFor(services).authFailures, source);
+      // Counted per source; a row each only while the source's minute has in-full budget.
+      await countRefusal(services, {
+        source,
+        kind: `${AuditAction.ApiAuthRejected}:${reason}`,
+        event: { action: AuditAction.ApiAuthRejected, actor: 'unauthenticated', details: { method: req.method, route: FEED_PATH, reason } },
+      });
       return notFound(res);
     }
     const body = await renderProviderFeed(services, provider);

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type express from 'express';
 import { TIMED_OUT, withDeadline } from '../adapters/deadline.js';
 
@@ -10,9 +11,37 @@ export interface RunningServer {
   drain(timeoutMs: number): Promise<void>;
 }
 
+/**
+ * A request Node's parser refuses before Express sees it (headers or URL over the 16 KiB limit,
+ * a malformed request line) gets its answer in JSON like every other refusal, never Node's
+ * plain text. The request is not echoed.
+ */
+export function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const body = JSON.stringify(
+    status === 431
+      ? { error: 'headers_too_large', message: 'the request line or headers are too large' }
+      : status === 408
+        ? { error: 'request_timeout', message: 'the request took too long to arrive' }
+        : { error: 'bad_request', message: 'the request could not be read' },
+  );
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}\r\n` +
+      'Content-Type: application/json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      'Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n' +
+      body,
+  );
+}
+
 export async function listen(app: express.Express, port: number, host: string): Promise<RunningServer> {
   const server = http.createServer(app);
   server.keepAliveTimeout = 65_000; // longer than typical load balancer idle timeouts
+  server.on('clientError', answerClientError);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -11,6 +11,7 @@ import { getCall } from '../calls/records.js';
 import { logger } from '../log/logger.js';
 import { notifyNewVoicemail } from './notify.js';
 import { placeholderSeconds, silentWav, usesPlaceholderMedia } from './placeholder.js';
+import { MediaLengthMismatch, mediaLengthCheck } from './media-check.js';
 
 /**
  * The voicemail pipeline. A recording is PHI the moment it is spoken: fetch it from Twilio
@@ -254,13 +255,20 @@ async function fetchEncryptStore(services: Services, v: Row): Promise<void> {
   const media: RecordingMedia = simulated ? silentWav(placeholderSeconds(v.duration_seconds)) : await services.twilio.fetchRecordingMedia(v.recording_sid, 'wav');
   const enc = encryptingStream(services.keyring, voicemailContext(v));
   const key = storageKey(v);
+  // Real media must be as long as Twilio reported (./media-check.ts): a mismatch keeps nothing.
+  const length = mediaLengthCheck({ contentLength: media.contentLength, reportedSeconds: simulated ? null : v.duration_seconds });
   const [stored] = await Promise.all([
     services.storage.put(key, enc.stream, { contentType: 'application/octet-stream' }),
-    pipeline(media.stream, enc.stream).catch((err: unknown) => {
+    pipeline(media.stream, length.stream, enc.stream).catch((err: unknown) => {
       enc.stream.destroy(err instanceof Error ? err : new Error(String(err)));
       throw err;
     }),
   ]);
+  const mismatch = length.problem();
+  if (mismatch !== null) {
+    await services.storage.delete(key);
+    throw new MediaLengthMismatch(mismatch);
+  }
   const digest = enc.plaintextDigest();
   const bytes = enc.plaintextBytes();
 
