@@ -71,6 +71,9 @@ const envSchema = z
     RVM_API_URL: url('an absolute URL of the ringless-voicemail vendor API').optional(),
     RVM_API_KEY: z.string().min(16, { message: 'expected the vendor API key (16+ characters)' }).optional(),
     RVM_WEBHOOK_SECRET: z.string().min(16, { message: 'expected the vendor webhook signing secret (16+ characters)' }).optional(),
+    METRICS_TOKEN: z.string().regex(/^[\x21-\x7e]{24,512}$/, { message: 'expected a bearer token of 24 to 512 printable characters, no spaces' }).optional(),
+    METRICS_PORT: z.coerce.number({ message: 'expected a TCP port number' }).int().min(0).max(65535).optional(),
+    METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production') {
@@ -130,6 +133,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Ringless-voicemail vendor over HTTP (src/rvm/providers/http-provider.ts); all unset: no vendor. */
   rvm: { apiUrl?: string; apiKey?: string; webhookSecret?: string };
+  /** GET /metrics (src/http/metrics-routes.ts): behind the token; on its own port and host when `port` is set. */
+  metrics: { token?: string; port?: number; host: string };
 }
 
 export class ConfigError extends Error {
@@ -188,6 +193,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       ...(e.RVM_API_URL ? { apiUrl: e.RVM_API_URL.replace(/\/+$/, '') } : {}),
       ...(e.RVM_API_KEY ? { apiKey: e.RVM_API_KEY } : {}),
       ...(e.RVM_WEBHOOK_SECRET ? { webhookSecret: e.RVM_WEBHOOK_SECRET } : {}),
+    },
+    metrics: {
+      ...(e.METRICS_TOKEN ? { token: e.METRICS_TOKEN } : {}),
+      ...(e.METRICS_PORT !== undefined ? { port: e.METRICS_PORT } : {}),
+      host: e.METRICS_HOST,
     },
   };
   return config;

@@ -348,6 +348,7 @@ async function checkPin(services: Services, practiceId: string, p: VoiceWebhook,
     return { kind: 'match', providerId: match, urgent: await pendingUrgentIds(services.db, practiceId) };
   }
   const lockedNow = await recordFailure(services.redis, callerIndex, now);
+  if (lockedNow) services.metrics.countLockout('access_line');
   return { kind: 'no_match', reason: providers.length === 0 ? 'not_provider' : valid ? 'wrong_pin' : 'invalid', lockedNow };
 }
 

@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { createMetrics, statusClass } from '../../src/adapters/metrics.js';
+
+describe('metrics', () => {
+  it('a source that hangs is reported down; the scrape still answers with the others', async () => {
+    const metrics = createMetrics({ sourceTimeoutMs: 20 });
+    metrics.setSources({
+      queueCounts: async () => ({ waiting: 2 }),
+      voicemailStates: () => new Promise(() => undefined),
+      dropStatuses: async () => {
+        throw new Error('database down');
+      },
+    });
+    const { body } = await metrics.scrape();
+    expect(body).toContain('ahl_metrics_source_up{source="voicemails"} 0');
+    expect(body).toContain('ahl_metrics_source_up{source="drops"} 0');
+    expect(body).toContain('ahl_metrics_source_up{source="queues"} 1');
+    expect(body).toContain('ahl_queue_jobs{queue="pages",state="waiting"} 2');
+    expect(body).not.toMatch(/^ahl_voicemails\{/m);
+  });
+
+  it('keeps label sets closed: unknown reasons, states and methods do not become series', async () => {
+    const metrics = createMetrics();
+    metrics.setSources({
+      queueCounts: async () => ({ 'caller +12025550123': 1 }),
+      voicemailStates: async () => ({ complete: 3, '+12025550123': 9 }),
+      dropStatuses: async () => ({}),
+    });
+    metrics.countFailSafe('no_state');
+    metrics.countFailSafe('Avery +12025550123');
+    metrics.observeRequest('BREW', '/twilio/voice/incoming', 200, 0.01);
+    const { body } = await metrics.scrape();
+    expect(body).toContain('ahl_failsafe_answers_total{reason="no_state"} 1');
+    expect(body).toContain('ahl_failsafe_answers_total{reason="other"} 1');
+    expect(body).toContain('ahl_http_responses_total{method="OTHER",route="/twilio/voice/incoming",status="200"} 1');
+    expect(body).toContain('ahl_voicemails{state="complete"} 3');
+    expect(body).not.toContain('2025550123');
+    expect(body).not.toContain('Avery');
+    expect(body).not.toContain('BREW');
+  });
+
+  it('two instances keep separate counts (no global registry)', async () => {
+    const a = createMetrics();
+    const b = createMetrics();
+    a.countLockout('caller');
+    expect((await a.scrape()).body).toContain('ahl_verification_lockouts_total{line="caller"} 1');
+    expect((await b.scrape()).body).not.toContain('ahl_verification_lockouts_total{line="caller"}');
+  });
+
+  it('status classes', () => {
+    expect(statusClass(200)).toBe('2xx');
+    expect(statusClass(404)).toBe('4xx');
+    expect(statusClass(999)).toBe('other');
+  });
+});
