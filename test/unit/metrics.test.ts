@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createMetrics, statusClass } from '../../src/adapters/metrics.js';
+import { ConfigError, loadConfig } from '../../src/config.js';
 
 describe('metrics', () => {
   it('a source that hangs is reported down; the scrape still answers with the others', async () => {
@@ -51,5 +52,27 @@ describe('metrics', () => {
     expect(statusClass(200)).toBe('2xx');
     expect(statusClass(404)).toBe('4xx');
     expect(statusClass(999)).toBe('other');
+  });
+
+  it('configuration: METRICS_TOKEN and METRICS_PORT are checked, named and never echoed', () => {
+    expect(loadConfig({}).metrics).toEqual({ host: '127.0.0.1' });
+    const token = 'a-metrics-token-of-enough-length';
+    expect(loadConfig({ METRICS_TOKEN: token, METRICS_PORT: '9464', METRICS_HOST: '10.0.0.5' }).metrics).toEqual({ token, port: 9464, host: '10.0.0.5' });
+    for (const [env, name] of [
+      [{ METRICS_TOKEN: 'too-short' }, 'METRICS_TOKEN'],
+      [{ METRICS_TOKEN: 'has a space in it, which is not allowed' }, 'METRICS_TOKEN'],
+      [{ METRICS_PORT: 'ninety' }, 'METRICS_PORT'],
+      [{ METRICS_PORT: '70000' }, 'METRICS_PORT'],
+    ] as const) {
+      let problems: string[] = [];
+      try {
+        loadConfig(env);
+      } catch (err) {
+        if (err instanceof ConfigError) problems = err.problems;
+      }
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(new RegExp(`^${name}: `));
+      expect(problems[0]).not.toContain(Object.values(env)[0]);
+    }
   });
 });
