@@ -89,6 +89,7 @@ export function createMetrics(opts: { sourceTimeoutMs?: number } = {}): Metrics 
   const registers = [registry];
   collectDefaultMetrics({ register: registry });
   let sources: MetricsSources | null = null;
+  let inflight: Promise<void> | null = null;
 
   const sourceUp = new Gauge({
     name: 'ahl_metrics_source_up',
@@ -221,7 +222,11 @@ export function createMetrics(opts: { sourceTimeoutMs?: number } = {}): Metrics 
       sources = s;
     },
     scrape: async () => {
-      await refresh();
+      // Concurrent scrapes share one read: a slow database is not asked again while it is still answering.
+      inflight ??= refresh().finally(() => {
+        inflight = null;
+      });
+      await inflight;
       return { contentType: registry.contentType, body: await registry.metrics() };
     },
   };

@@ -20,6 +20,30 @@ describe('metrics', () => {
     expect(body).not.toMatch(/^ahl_voicemails\{/m);
   });
 
+  it('concurrent scrapes read the sources once', async () => {
+    const metrics = createMetrics();
+    let reads = 0;
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    metrics.setSources({
+      queueCounts: async () => ({}),
+      voicemailStates: async () => {
+        reads += 1;
+        await gate;
+        return { stored: 1 };
+      },
+      dropStatuses: async () => ({}),
+    });
+    const scrapes = [metrics.scrape(), metrics.scrape(), metrics.scrape()];
+    release();
+    for (const { body } of await Promise.all(scrapes)) expect(body).toContain('ahl_voicemails{state="stored"} 1');
+    expect(reads).toBe(1);
+    await metrics.scrape();
+    expect(reads).toBe(2);
+  });
+
   it('keeps label sets closed: unknown reasons, states and methods do not become series', async () => {
     const metrics = createMetrics();
     metrics.setSources({
