@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/http/app.js';
+import { captureLogs } from '../src/log/logger.js';
 import { createMetricsApp } from '../src/http/metrics-routes.js';
 import { listen, type RunningServer } from '../src/http/server.js';
 import type { Services } from '../src/services.js';
@@ -144,14 +145,21 @@ describe('series', () => {
     expectNoPhi(text);
   });
 
-  it('counts fail-safe answers by reason: a malformed webhook, an action with no call state', async () => {
-    const malformed = await postTwilio(h, '/twilio/voice/incoming', { From: PATIENT, To: PRACTICE });
-    expect(malformed.body).toContain('911');
-    const stray = await postTwilio(h, '/twilio/voice/flow?s=3&n=main_menu', inboundParams({ Digits: '1' }));
-    expect(stray.body).toContain('911');
+  it('counts fail-safe answers by reason', async () => {
+    const answers = [
+      await postTwilio(h, '/twilio/voice/incoming', { From: PATIENT, To: PRACTICE }),
+      await postTwilio(h, '/twilio/voice/flow?s=3&n=main_menu', inboundParams({ Digits: '1' })),
+      await postTwilio(h, '/twilio/voice/flow', inboundParams()),
+      await postTwilio(h, '/twilio/voice/fallback', inboundParams({ ErrorCode: '11200' })),
+      await postTwilio(h, '/twilio/voice/no-such-route', inboundParams()),
+    ];
+    for (const res of answers) expect(res.body).toContain('911');
     const text = await scrape();
     expect(value(text, 'ahl_failsafe_answers_total', { reason: 'malformed' })).toBe(1);
     expect(value(text, 'ahl_failsafe_answers_total', { reason: 'no_state' })).toBe(1);
+    expect(value(text, 'ahl_failsafe_answers_total', { reason: 'unusable_request' })).toBe(1);
+    expect(value(text, 'ahl_failsafe_answers_total', { reason: 'twilio_fallback' })).toBe(1);
+    expect(value(text, 'ahl_failsafe_answers_total', { reason: 'unknown_route' })).toBe(1);
     expectNoPhi(text);
   });
 
@@ -162,9 +170,14 @@ describe('series', () => {
     extra.push(server);
     const params = inboundParams({ ErrorCode: '11200' });
     const headers = { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': twilio.getExpectedTwilioSignature(TEST_AUTH_TOKEN, `${TEST_PUBLIC_BASE_URL}/twilio/voice/fallback`, params) };
-    const res = await fetch(`http://127.0.0.1:${server.port}/twilio/voice/fallback`, { method: 'POST', headers, body: new URLSearchParams(params).toString() });
-    expect(res.status).toBe(200);
-    expect(await res.text()).toContain('911');
+    const logs = captureLogs();
+    try {
+      const res = await fetch(`http://127.0.0.1:${server.port}/twilio/voice/fallback`, { method: 'POST', headers, body: new URLSearchParams(params).toString() });
+      expect(res.status).toBe(200);
+      expect(await res.text()).toContain('911');
+    } finally {
+      logs.restore();
+    }
     expect(value(await scrape(), 'ahl_failsafe_answers_total', { reason: 'last_resort' })).toBe(1);
   });
 
