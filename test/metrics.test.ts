@@ -221,9 +221,16 @@ describe('series', () => {
     await sim.placeCall({ from: PATIENT, to: PRACTICE, digits: ['1', '3', '1', '01011990#', '01011991#', '01011992#', '9'] });
     expect(value(await scrape(), 'ahl_verification_lockouts_total', { line: 'caller' }) ?? 0).toBe(0);
     await sim.placeCall({ from: PATIENT, to: PRACTICE, digits: ['1', '3', '1', '01011993#', '01011994#', '9'] });
+    expect(value(await scrape(), 'ahl_verification_lockouts_total', { line: 'caller' })).toBe(1);
+    // The provider access line: a number that is no provider's, five wrong PINs over two calls.
+    const stranger = '+12025550177';
+    await sim.placeCall({ from: stranger, to: PRACTICE, incomingPath: '/twilio/voice/access', digits: ['0000#', '1111#', '2222#'] });
+    await sim.placeCall({ from: stranger, to: PRACTICE, incomingPath: '/twilio/voice/access', digits: ['3333#', '4444#'] });
     const text = await scrape();
     expect(value(text, 'ahl_verification_lockouts_total', { line: 'caller' })).toBe(1);
+    expect(value(text, 'ahl_verification_lockouts_total', { line: 'access_line' })).toBe(1);
     expectNoPhi(text);
+    expect(text).not.toContain('2025550177');
     // Only closed label sets: no label value looks like an id, a number or a raw path.
     for (const s of parse(text)) {
       for (const v of Object.values(s.labels)) expect(v).not.toMatch(/[0-9a-f]{8}-[0-9a-f]{4}|CA[0-9a-f]{32}|\d{7,}/);
