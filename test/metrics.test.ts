@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/http/app.js';
 import { captureLogs } from '../src/log/logger.js';
+import { handleFlowWebhook } from '../src/calls/voice-service.js';
+import { parseVoiceWebhook } from '../src/calls/twilio-params.js';
 import { createMetricsApp } from '../src/http/metrics-routes.js';
 import { listen, type RunningServer } from '../src/http/server.js';
 import type { Services } from '../src/services.js';
@@ -179,6 +181,26 @@ describe('series', () => {
       logs.restore();
     }
     expect(value(await scrape(), 'ahl_failsafe_answers_total', { reason: 'last_resort' })).toBe(1);
+  });
+
+  it('counts the fail-safe answer of a webhook whose handling failed', async () => {
+    const failing: Services = { ...h.services, audit: () => Promise.reject(new Error('audit unavailable')) };
+    const server = await listen(createApp(failing), 0, '127.0.0.1');
+    extra.push(server);
+    const params = inboundParams();
+    const headers = { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': twilio.getExpectedTwilioSignature(TEST_AUTH_TOKEN, `${TEST_PUBLIC_BASE_URL}/twilio/voice/incoming`, params) };
+    const res = await fetch(`http://127.0.0.1:${server.port}/twilio/voice/incoming`, { method: 'POST', headers, body: new URLSearchParams(params).toString() });
+    expect(await res.text()).toContain('911');
+    expect(value(await scrape(), 'ahl_failsafe_answers_total', { reason: 'error' })).toBe(1);
+  });
+
+  it('counts the fail-safe answer of a flow webhook out of time', async () => {
+    // An audit write that never answers (a hung PostgreSQL): the webhook cannot finish.
+    const hung: Services = { ...h.services, audit: () => new Promise<void>(() => undefined) };
+    const parsed = parseVoiceWebhook(inboundParams());
+    if (!parsed.ok) throw new Error('test parameters do not parse');
+    expect(await handleFlowWebhook(hung, { kind: 'incoming' }, parsed.value, 50)).toContain('911');
+    expect(value(await scrape(), 'ahl_failsafe_answers_total', { reason: 'deadline' })).toBe(1);
   });
 
   it('counts job outcomes per queue: completed, retried, failed', async () => {
