@@ -156,6 +156,8 @@ describe('series', () => {
       await postTwilio(h, '/twilio/voice/no-such-route', inboundParams()),
     ];
     for (const res of answers) expect(res.body).toContain('911');
+    // A provider's leg that fails is hung up: not a fail-safe answer.
+    expect((await postTwilio(h, '/twilio/voice/whisper', { From: PATIENT, To: PRACTICE })).body).toContain('<Hangup/>');
     const text = await scrape();
     expect(value(text, 'ahl_failsafe_answers_total', { reason: 'malformed' })).toBe(1);
     expect(value(text, 'ahl_failsafe_answers_total', { reason: 'no_state' })).toBe(1);
