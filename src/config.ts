@@ -102,6 +102,9 @@ const envSchema = z
     if (env.RVM_API_URL && !env.RVM_API_KEY) {
       ctx.addIssue({ code: 'custom', path: ['RVM_API_KEY'], message: 'required when RVM_API_URL is set' });
     }
+    if (env.METRICS_PORT !== undefined && env.METRICS_PORT !== 0 && env.METRICS_PORT === env.PORT) {
+      ctx.addIssue({ code: 'custom', path: ['METRICS_PORT'], message: 'expected a port other than PORT' });
+    }
     if (env.RVM_API_URL && !env.RVM_WEBHOOK_SECRET) {
       ctx.addIssue({ code: 'custom', path: ['RVM_WEBHOOK_SECRET'], message: 'required when RVM_API_URL is set (vendor status webhooks are signed with it)' });
     }

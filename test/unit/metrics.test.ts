@@ -87,6 +87,7 @@ describe('metrics', () => {
       [{ METRICS_TOKEN: 'has a space in it, which is not allowed' }, 'METRICS_TOKEN'],
       [{ METRICS_PORT: 'ninety' }, 'METRICS_PORT'],
       [{ METRICS_PORT: '70000' }, 'METRICS_PORT'],
+      [{ METRICS_PORT: '3000' }, 'METRICS_PORT'],
     ] as const) {
       let problems: string[] = [];
       try {
