@@ -98,6 +98,9 @@ const envSchema = z
     RATE_LIMIT_AUTH_FAILURES_PER_SOURCE: perMinute(60),
     RATE_LIMIT_TWILIO_UNSIGNED_PER_SOURCE: perMinute(60),
     AUDIT_REFUSALS_IN_FULL_PER_MINUTE: z.coerce.number({ message: 'expected a whole number' }).int().min(0).max(1000).default(20),
+    METRICS_TOKEN: z.string().regex(/^[\x21-\x7e]{24,512}$/, { message: 'expected a bearer token of 24 to 512 printable characters, no spaces' }).optional(),
+    METRICS_PORT: z.coerce.number({ message: 'expected a TCP port number' }).int().min(0).max(65535).optional(),
+    METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production') {
@@ -125,6 +128,9 @@ const envSchema = z
     }
     if (env.RVM_API_URL && !env.RVM_API_KEY) {
       ctx.addIssue({ code: 'custom', path: ['RVM_API_KEY'], message: 'required when RVM_API_URL is set' });
+    }
+    if (env.METRICS_PORT !== undefined && env.METRICS_PORT !== 0 && env.METRICS_PORT === env.PORT) {
+      ctx.addIssue({ code: 'custom', path: ['METRICS_PORT'], message: 'expected a port other than PORT' });
     }
     if (env.RVM_API_URL && !env.RVM_WEBHOOK_SECRET) {
       ctx.addIssue({ code: 'custom', path: ['RVM_WEBHOOK_SECRET'], message: 'required when RVM_API_URL is set (vendor status webhooks are signed with it)' });
@@ -163,6 +169,8 @@ export interface Config {
   rateLimits: { apiPerSource: number; apiPerKey: number; authFailuresPerSource: number; twilioUnsignedPerSource: number };
   /** Refusals per source per minute audited one row each; the rest only counted in the minute's summary row. */
   auditRefusalsInFullPerMinute: number;
+  /** GET /metrics (src/http/metrics-routes.ts): behind the token; on its own port and host when `port` is set. */
+  metrics: { token?: string; port?: number; host: string };
 }
 
 export class ConfigError extends Error {
@@ -231,6 +239,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       twilioUnsignedPerSource: e.RATE_LIMIT_TWILIO_UNSIGNED_PER_SOURCE,
     },
     auditRefusalsInFullPerMinute: e.AUDIT_REFUSALS_IN_FULL_PER_MINUTE,
+    metrics: {
+      ...(e.METRICS_TOKEN ? { token: e.METRICS_TOKEN } : {}),
+      ...(e.METRICS_PORT !== undefined ? { port: e.METRICS_PORT } : {}),
+      host: e.METRICS_HOST,
+    },
   };
   return config;
 }

@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig } from './config.js';
 import { startServices } from './services.js';
 import { createApp } from './http/app.js';
+import { createMetricsApp } from './http/metrics-routes.js';
 import { listen, shutdownWithin } from './http/server.js';
 import { logger } from './log/logger.js';
 import { AuditAction } from './audit/events.js';
@@ -25,10 +26,13 @@ async function main(): Promise<void> {
   const services = await startServices(config);
   const app = createApp(services);
   const running = await listen(app, config.port, config.host);
+  // METRICS_PORT: /metrics on a port of its own (loopback unless METRICS_HOST says otherwise).
+  const metricsServer = config.metrics.port === undefined ? null : await listen(createMetricsApp(services), config.metrics.port, config.metrics.host);
   await services.audit({ action: AuditAction.SystemStarted, actor: 'system', details: { storage: services.storage.kind, keyring: services.keyring.kind } });
 
   const local = `http://127.0.0.1:${running.port}`;
   logger.info('listening', { port: running.port, storage: services.storage.kind, keyring: services.keyring.kind });
+  if (metricsServer) logger.info('metrics listening', { port: metricsServer.port });
   process.stdout.write(
     [
       `After-hours line listening on ${local}  (Twilio webhooks: ${config.publicBaseUrl}/twilio/voice/incoming)`,
@@ -52,7 +56,10 @@ async function main(): Promise<void> {
     // Last resort, should the event loop itself be stuck; the steps end EXIT_MARGIN_MS before it.
     const hardStop = setTimeout(() => process.exit(1), budget);
     hardStop.unref();
-    const steps = { drain: (ms: number) => running.drain(ms), close: () => services.close() };
+    const drain = async (ms: number): Promise<void> => {
+      await Promise.all([running.drain(ms), metricsServer?.drain(ms)]);
+    };
+    const steps = { drain, close: () => services.close() };
     const result = await shutdownWithin(Math.max(50, budget - EXIT_MARGIN_MS), steps);
     if (result.clean) logger.info('stopped', { event: signal, durationMs: result.totalMs });
     else logger.warn('stopped before everything closed (shutdown budget spent)', { event: signal, durationMs: result.totalMs });

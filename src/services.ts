@@ -18,6 +18,8 @@ import { startVoicemailWorker } from './voicemail/worker.js';
 import { processMaintenanceJob, scheduleMaintenance, type MaintenanceJobData } from './maintenance.js';
 import { processDropJob } from './rvm/drop-worker.js';
 import type { DropJobData } from './rvm/campaigns.js';
+import { createMetrics, type Metrics } from './adapters/metrics.js';
+import { metricsSources } from './adapters/metrics-sources.js';
 
 /** Everything the service talks to, started in order and closed in reverse (Medplum's initAppServices). */
 export interface Services {
@@ -30,6 +32,8 @@ export interface Services {
   audit: AuditWriter;
   twilio: TwilioRest;
   queues: Queues;
+  /** Prometheus metrics of this instance (src/adapters/metrics.ts), served at /metrics. */
+  metrics: Metrics;
   clock: () => Date;
   seeded: Practice | null;
   readiness(): Promise<{ ready: boolean; checks: Record<string, string> }>;
@@ -76,10 +80,12 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
     await storage.init();
     closers.push(() => storage.close());
 
-    const audit = auditWriter(db, clock);
+    const metrics = createMetrics();
+    const audit = auditWriter(db, clock, { onBatch: metrics.observeAuditBatch });
     const twilio = opts.twilio ?? createTwilioRest(config);
     const queues = createQueues(config);
     closers.push(() => queues.close());
+    metrics.setSources(metricsSources(db, queues));
     const seeded = config.seedDemo ? await seedDemoIfEmpty(db, keyring, audit, clock()) : null;
 
     const check = async (fn: () => Promise<void>): Promise<string> => {
@@ -102,6 +108,7 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
       audit,
       twilio,
       queues,
+      metrics,
       clock,
       seeded,
       readiness: async () => {
@@ -133,6 +140,7 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
         async (job) => processDropJob(services, job.data, isLastAttempt(job)),
         2,
       );
+      for (const [name, worker] of [['pages', pages], ['voicemail', voicemail], ['maintenance', maintenance], ['drops', drops]] as const) metrics.watchWorker(name, worker);
       if (opts.schedule !== false) await scheduleMaintenance(services);
       // Workers stop first, before the pools they use.
       closers.push(() => pages.close(), () => voicemail.close(), () => maintenance.close(), () => drops.close());

@@ -163,7 +163,7 @@ const LOCKED_BATCHES_AFTER_CONFLICT = 8;
  * (appendAfter, from the head it wrote last); after another writer's rows it reads the head
  * again under the lock, for a few batches (several writers would otherwise keep colliding).
  */
-export function auditWriter(db: Db, clock: () => Date = () => new Date()): AuditWriter {
+export function auditWriter(db: Db, clock: () => Date = () => new Date(), hooks: { onBatch?: (rows: number, seconds: number) => void } = {}): AuditWriter {
   let queue: Array<{ events: AuditEvent[]; resolve: () => void; reject: (err: unknown) => void }> = [];
   let writing = false;
   /** The head this writer wrote last; null when unknown (at start, after a conflict or an error). */
@@ -202,7 +202,9 @@ export function auditWriter(db: Db, clock: () => Date = () => new Date()): Audit
       const batch = queue;
       queue = [];
       try {
+        const started = performance.now();
         await append(batch.flatMap((b) => b.events));
+        hooks.onBatch?.(batch.reduce((n, b) => n + b.events.length, 0), (performance.now() - started) / 1000);
         for (const b of batch) b.resolve();
       } catch (err) {
         // One bad batch must not take the others with it: retry each caller's events alone.

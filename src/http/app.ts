@@ -10,6 +10,7 @@ import { playbackRouter } from './voicemail-routes.js';
 import { rvmWebhookRouter } from './rvm-routes.js';
 import { oncallFeedRouter } from './oncall-routes.js';
 import { queryLengthCap, securityHeaders } from './headers.js';
+import { metricsRouter, requestMetrics } from './metrics-routes.js';
 
 export function createApp(services: Services): express.Express {
   const app = express();
@@ -20,6 +21,7 @@ export function createApp(services: Services): express.Express {
   app.use(requestContext);
   app.use(securityHeaders(services.config));
   app.use(queryLengthCap);
+  app.use(requestMetrics(services.metrics));
   app.use((_req, res, next) => {
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('X-Content-Type-Options', 'nosniff');
@@ -29,6 +31,8 @@ export function createApp(services: Services): express.Express {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  // Prometheus: behind METRICS_TOKEN, and only here when METRICS_PORT does not serve it instead.
+  app.use(metricsRouter(services));
   app.get('/readyz', async (_req, res) => {
     const { ready, checks } = await services.readiness();
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks });
@@ -64,6 +68,7 @@ export function createApp(services: Services): express.Express {
     if (req.originalUrl.startsWith('/twilio/')) {
       // The practice's own fallback line when the body was read and names the number called.
       const to = (req.body as Record<string, unknown> | undefined)?.To;
+      services.metrics.countFailSafe('last_resort');
       res.status(200).type('text/xml').send(failSafeTwiml(services, typeof to === 'string' ? to : undefined));
       return;
     }

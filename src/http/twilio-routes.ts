@@ -20,6 +20,7 @@ import { handleWhisper, handleWhisperAnswer, type WhisperQuery } from '../oncall
 import { handleSmsIncoming } from '../oncall/sms-service.js';
 import { handleAccessAction, handleAccessIncoming } from '../voicemail/access-line.js';
 import { handleDropAnswer, handleDropStatus } from '../rvm/drop-service.js';
+import type { FailSafeReason } from '../adapters/metrics.js';
 
 const EMPTY_TWIML = emptyTwiml();
 /** Twilio gives up on a webhook at 15 s; the fallback answer never waits longer than this on PostgreSQL. */
@@ -47,13 +48,17 @@ function voiceRoute(services: Services, handle: (p: VoiceWebhook, req: Request) 
   return async (req: Request, res: Response): Promise<void> => {
     const to = bodyField(req, 'To');
     // The caller's leg gets the fail-safe; a provider's leg (the whisper) is simply hung up.
-    const failure = (): string => onFailure ?? failSafeFor(services, to);
+    const failure = (reason: FailSafeReason): string => {
+      if (onFailure !== undefined) return onFailure;
+      services.metrics.countFailSafe(reason);
+      return failSafeFor(services, to);
+    };
     const parsed = parseVoiceWebhook(req.body);
     if (!parsed.ok) {
       const route = routeLabel(req, '/twilio');
       logger.warn('malformed twilio webhook', { route, fields: parsed.fields });
       // Answer first: the caller must not wait on an audit write (PostgreSQL may be what is failing).
-      sendTwiml(res, failure());
+      sendTwiml(res, failure('malformed'));
       void services
         .audit({ action: AuditAction.TwilioWebhookMalformed, actor: 'twilio', details: { route, fields: parsed.fields.slice(0, 20) } })
         .catch((err: unknown) => logger.error('audit write failed', { err }));
@@ -62,11 +67,11 @@ function voiceRoute(services: Services, handle: (p: VoiceWebhook, req: Request) 
     setLogContext({ callSid: parsed.value.CallSid });
     try {
       const twiml = await handle(parsed.value, req);
-      sendTwiml(res, twiml ?? failure());
+      sendTwiml(res, twiml ?? failure('unusable_request'));
     } catch (err) {
       const route = routeLabel(req, '/twilio');
       logger.error('voice webhook failed; answering fail-safe', { err, route });
-      sendTwiml(res, failure());
+      sendTwiml(res, failure('error'));
       void services
         .audit({ action: AuditAction.CallFailSafe, actor: 'system', callSid: parsed.value.CallSid, leg: 'parent', details: { route, reason: 'error' } })
         .catch(() => undefined);
@@ -206,6 +211,7 @@ export function twilioRouter(services: Services): express.Router {
         details: { errorCode: errorCode && /^\d{1,6}$/.test(errorCode) ? errorCode : null },
       })
       .catch((err: unknown) => logger.error('audit write failed', { err }));
+    services.metrics.countFailSafe('twilio_fallback');
     sendTwiml(res, await fallbackTwiml(services, to));
   });
   // The fail-safe <Dial>'s action: the apology only when the dial did not connect. No database,
@@ -216,6 +222,7 @@ export function twilioRouter(services: Services): express.Router {
   // Unknown Twilio path (after a valid signature): still answer with TwiML.
   router.use((req, res) => {
     logger.warn('unknown twilio route', { route: routeLabel(req, '/twilio') });
+    services.metrics.countFailSafe('unknown_route');
     sendTwiml(res, failSafeFor(services, bodyField(req, 'To')));
   });
   return router;

@@ -22,7 +22,7 @@ export interface TryContext {
 
 export type TryResult<T> = { kind: 'refused' } | { kind: 'match'; value: T } | { kind: 'no_match'; lockedNow: boolean };
 
-type Deps = Pick<Services, 'db' | 'redis' | 'audit'>;
+type Deps = Pick<Services, 'db' | 'redis' | 'audit' | 'metrics'>;
 
 /**
  * Reserves the try for the number and the candidates, compares (only against the candidates
@@ -47,11 +47,12 @@ export async function guardedTry<T>(services: Deps, ctx: TryContext, candidates:
 
 /**
  * THE place a lockout starts (after Redis has set it): each is recorded for the practice's
- * morning report and audited. Hook lockout metrics here.
+ * morning report and audited. Counted in the metrics here too.
  */
-export async function recordStartedLockouts(services: Pick<Services, 'db' | 'audit'>, ctx: TryContext, started: readonly StartedLock[]): Promise<void> {
+export async function recordStartedLockouts(services: Pick<Services, 'db' | 'audit' | 'metrics'>, ctx: TryContext, started: readonly StartedLock[]): Promise<void> {
   const events: AuditEvent[] = [];
   for (const s of started) {
+    services.metrics.countLockout(ctx.line === 'patient' ? 'caller' : 'access_line');
     const id = await insertLockout(services.db, { practiceId: ctx.practiceId, scope: s.scope, line: ctx.line, earlier: s.earlier, startedAt: ctx.now, lockedUntil: s.until });
     events.push({
       action: AuditAction.VerificationLockedOut,
