@@ -13,7 +13,7 @@ import { voicemailRouter } from './voicemail-routes.js';
 import { rvmRouter } from './rvm-routes.js';
 import { badRequest } from './responses.js';
 
-const AuditQuery = z.object({
+export const AuditQuery = z.object({
   from: z.coerce.date().optional(),
   to: z.coerce.date().optional(),
   callSid: CallSidSchema.optional(),

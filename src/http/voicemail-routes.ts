@@ -17,7 +17,7 @@ import { permit, principalOf } from './api-auth.js';
 import { badRequest, notFound } from './responses.js';
 
 const Uuid = z.string().uuid();
-const ListQuery = z.strictObject({
+export const ListQuery = z.strictObject({
   state: z.enum(['received', 'stored', 'complete', 'failed', 'expired']).optional(),
   urgency: z.enum(['urgent', 'routine']).optional(),
   from: z.coerce.date().optional(),
