@@ -43,6 +43,12 @@ function routerRoutes(app: express.Express): string[] {
   return out;
 }
 
+type Param = { name: string; in: string; required?: boolean; schema?: unknown };
+type Operation = { operationId?: string; parameters?: Param[]; responses: Record<string, unknown>; description?: string; 'x-roles'?: string[]; requestBody?: { content: Record<string, { example?: unknown; schema?: unknown }> } };
+
+const operations = (): Array<{ path: string; method: string; op: Operation }> =>
+  Object.entries(served.paths ?? {}).flatMap(([path, item]) => Object.entries(item as Record<string, Operation>).map(([method, op]) => ({ path, method, op })));
+
 const documented = (): string[] => ROUTES.map((r) => `${r.method} ${r.path}`);
 
 beforeAll(async () => {
@@ -87,6 +93,8 @@ describe('the route list', () => {
     expect(actual.filter((r) => !docs.includes(r)), 'routes missing from ROUTES in src/http/openapi.ts').toEqual([]);
     expect(docs.filter((r) => !actual.includes(r)), 'documented routes no router serves').toEqual([]);
     expect(new Set(docs).size, 'a route documented twice').toBe(docs.length);
+    const ids = operations().map((o) => o.op.operationId);
+    expect(new Set(ids).size, 'operationIds are unique').toBe(ROUTES.length);
   });
 
   it('puts every documented route in the document, OpenAPI style', () => {
@@ -99,13 +107,7 @@ describe('the route list', () => {
   });
 });
 
-type Param = { name: string; in: string; required?: boolean };
-type Operation = { parameters?: Param[]; responses: Record<string, unknown>; description?: string; 'x-roles'?: string[]; requestBody?: { content: Record<string, { example?: unknown }> } };
-
 describe('operations', () => {
-  const operations = (): Array<{ path: string; method: string; op: Operation }> =>
-    Object.entries(served.paths ?? {}).flatMap(([path, item]) => Object.entries(item as Record<string, Operation>).map(([method, op]) => ({ path, method, op })));
-
   it('declare each path parameter, required, and no path parameter the path lacks', () => {
     for (const { path, method, op } of operations()) {
       const inPath = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]).sort();
@@ -113,6 +115,17 @@ describe('operations', () => {
       expect(declared.map((p) => p.name).sort(), `${method} ${path}`).toEqual(inPath);
       for (const p of declared) expect(p.required, `${method} ${path} {${p.name}}`).toBe(true);
     }
+  });
+
+  it('let no query, path or form field be null (text carries none; the generator marks coerced fields nullable)', () => {
+    let forms = 0;
+    for (const { path, method, op } of operations()) {
+      for (const p of op.parameters ?? []) expect(JSON.stringify(p.schema), `${method} ${path} ${p.name}`).not.toContain('"null"');
+      const form = op.requestBody?.content['application/x-www-form-urlencoded']?.schema;
+      if (form) forms++;
+      if (form) expect(JSON.stringify(form), `${method} ${path}`).not.toContain('"null"');
+    }
+    expect(forms).toBeGreaterThan(5);
   });
 
   it('name the roles of every /api route (x-roles and the description) and document 401 and 403', () => {

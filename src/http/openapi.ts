@@ -46,6 +46,8 @@ export interface RouteBody {
   /** Default application/json; Twilio posts application/x-www-form-urlencoded. */
   contentType?: string;
   description?: string;
+  /** Other media types the route also takes (CSV recipients). */
+  alternatives?: Record<string, z.ZodType>;
 }
 
 export interface RouteDoc {
@@ -495,7 +497,12 @@ export const ROUTES: readonly RouteDoc[] = [
     summary: 'Add recipients: JSON patientIds, or text/csv with a patient_id column',
     access: api(ADMIN),
     params: CampaignParams,
-    body: { schema: RecipientsBody, example: { patientIds: [EX.patientId] }, description: 'or `text/csv` (a `patient_id` column)' },
+    body: {
+      schema: RecipientsBody,
+      example: { patientIds: [EX.patientId] },
+      description: 'JSON patientIds, or `text/csv` with a `patient_id` column',
+      alternatives: { 'text/csv': z.string().meta({ description: 'CSV with a header row naming a patient_id column' }) },
+    },
     ok: { status: 200, description: 'how many were added, and why the others were not', schema: z.object({ added: z.number().int(), summary: z.record(z.string(), z.number().int()), rows: z.array(Obj('a refused row')) }) },
   },
   { method: 'post', path: '/api/campaigns/:campaignId/dry-run', summary: 'What a start would send, and what it would skip', access: api(RVM_WRITE), params: CampaignParams, ok: { status: 200, description: 'the dry run', schema: Obj('dry-run result') } },
@@ -568,6 +575,12 @@ function securityOf(access: Access): RouteConfig['security'] {
   }
 }
 
+/** `post /api/pages/:pageId/ack` → `postApiPagesPageIdAck`: stable names for generated clients. */
+export function operationIdOf(method: Method, expressPath: string): string {
+  const words = expressPath.split(/[^A-Za-z0-9]+/).filter((w) => w.length > 0);
+  return method + words.map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('');
+}
+
 function tagOf(path: string): string {
   if (path.startsWith('/twilio/')) return 'twilio';
   if (path.startsWith('/api/')) return path.split('/')[2] ?? 'api';
@@ -585,6 +598,7 @@ export function openApiRegistry(routes: readonly RouteDoc[] = ROUTES): OpenAPIRe
     registry.registerPath({
       method: route.method,
       path: toOpenApiPath(route.path),
+      operationId: operationIdOf(route.method, route.path),
       summary: route.summary,
       description: descriptionOf(route),
       tags: [tagOf(route.path)],
@@ -594,7 +608,16 @@ export function openApiRegistry(routes: readonly RouteDoc[] = ROUTES): OpenAPIRe
         ...(route.params ? { params: route.params } : {}),
         ...(route.query ? { query: route.query } : {}),
         ...(body
-          ? { body: { required: true, ...(body.description ? { description: body.description } : {}), content: { [body.contentType ?? 'application/json']: { schema: body.schema, example: body.example } } } }
+          ? {
+              body: {
+                required: true,
+                ...(body.description ? { description: body.description } : {}),
+                content: {
+                  [body.contentType ?? 'application/json']: { schema: body.schema, example: body.example },
+                  ...Object.fromEntries(Object.entries(body.alternatives ?? {}).map(([type, schema]) => [type, { schema }])),
+                },
+              },
+            }
           : {}),
       },
       responses: responsesOf(route),
@@ -605,9 +628,29 @@ export function openApiRegistry(routes: readonly RouteDoc[] = ROUTES): OpenAPIRe
 
 export type OpenApiDocument = ReturnType<OpenApiGeneratorV31['generateDocument']>;
 
+/**
+ * The generator marks coerced fields (`z.coerce.number()`, `z.coerce.date()`) nullable, as zod
+ * would coerce a JSON null. Query strings, path segments and form fields carry text, never a null:
+ * drop it there (JSON bodies keep theirs, where null means something).
+ */
+function withoutTextNulls(doc: OpenApiDocument): OpenApiDocument {
+  const strip = (schema: unknown): void => {
+    const s = schema as { type?: unknown } | undefined;
+    if (Array.isArray(s?.type) && s.type.includes('null') && s.type.length === 2) s.type = s.type.find((t) => t !== 'null');
+  };
+  for (const item of Object.values(doc.paths ?? {})) {
+    for (const op of Object.values(item as Record<string, { parameters?: Array<{ schema?: unknown }>; requestBody?: { content?: Record<string, { schema?: unknown }> } }>)) {
+      for (const p of op.parameters ?? []) strip(p.schema);
+      const form = op.requestBody?.content?.['application/x-www-form-urlencoded']?.schema as { properties?: Record<string, unknown> } | undefined;
+      for (const prop of Object.values(form?.properties ?? {})) strip(prop);
+    }
+  }
+  return doc;
+}
+
 /** The whole document; `serverUrl` is PUBLIC_BASE_URL. */
 export function openApiDocument(serverUrl: string, routes: readonly RouteDoc[] = ROUTES): OpenApiDocument {
-  return new OpenApiGeneratorV31(openApiRegistry(routes).definitions).generateDocument({
+  const doc = new OpenApiGeneratorV31(openApiRegistry(routes).definitions).generateDocument({
     openapi: '3.1.0',
     info: {
       title: 'After-hours line',
@@ -616,4 +659,5 @@ export function openApiDocument(serverUrl: string, routes: readonly RouteDoc[] =
     },
     servers: [{ url: serverUrl }],
   });
+  return withoutTextNulls(doc);
 }
