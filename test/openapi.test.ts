@@ -138,6 +138,17 @@ describe('operations', () => {
     }
   });
 
+  it('document no success answer with the error shape, and give alternatives the success body', () => {
+    for (const r of ROUTES) {
+      const op = (served.paths?.[toOpenApiPath(r.path)] as Record<string, Operation>)[r.method];
+      const responses = (op?.responses ?? {}) as Record<string, { content?: unknown }>;
+      for (const [code, response] of Object.entries(responses).filter(([c]) => Number(c) < 400)) {
+        expect(JSON.stringify(response.content ?? null), `${r.method} ${r.path} ${code}`).not.toContain('#/components/schemas/Error');
+        expect(response.content, `${r.method} ${r.path} ${code}`).toEqual(responses[String(r.ok.status)]?.content);
+      }
+    }
+  });
+
   it('give each route with parameters or a body a 400 with the error shape', () => {
     for (const r of ROUTES.filter((x) => x.params || x.query || x.body)) {
       const op = (served.paths?.[toOpenApiPath(r.path)] as Record<string, Operation>)[r.method];

@@ -62,8 +62,11 @@ export interface RouteDoc {
   body?: RouteBody;
   /** The success answer; `schema` when it is JSON with a known shape. */
   ok: { status: number; description: string; schema?: z.ZodType; contentType?: string };
-  /** Further answers besides the usual errors (400/401/403/404 are added by access and inputs). */
-  also?: Record<number, string>;
+  /**
+   * Further answers besides the usual errors (400/401/403/404 are added by access and inputs):
+   * below 400 with the success answer's body, from 400 with the error shape, unless `same`.
+   */
+  also?: Record<number, string | { description: string; same: 'ok' | 'error' }>;
 }
 
 // ---------------------------------------------------------------------------
@@ -192,7 +195,7 @@ export const ROUTES: readonly RouteDoc[] = [
     summary: 'Readiness: PostgreSQL, Redis and storage reachable',
     access: { kind: 'public' },
     ok: { status: 200, description: 'ready', schema: z.object({ status: z.enum(['ready', 'not_ready']), checks: z.record(z.string(), z.string()) }) },
-    also: { 503: 'not ready: the failing check is named' },
+    also: { 503: { description: 'not ready: the failing check is named', same: 'ok' } },
   },
   { method: 'get', path: OPENAPI_PATH, summary: 'This document (OpenAPI 3.1)', description: 'No API key needed: it documents routes, not data.', access: { kind: 'public' }, ok: { status: 200, description: 'the OpenAPI document', schema: Obj('OpenAPI 3.1 document') } },
 
@@ -380,6 +383,7 @@ export const ROUTES: readonly RouteDoc[] = [
     summary: 'Who is on call now, per schedule, and the layer that decided it',
     access: api(ANY),
     query: NowQuery,
+    also: { 404: 'no such schedule' },
     ok: { status: 200, description: 'who is on call', schema: z.object({ at: Instant, onCall: z.array(z.looseObject({ scheduleId: z.uuid(), name: z.string(), providerId: z.uuid().nullable(), providerName: z.string().nullable(), layer: z.enum(['none', 'rotation', 'override']) })) }) },
   },
   {
@@ -388,6 +392,7 @@ export const ROUTES: readonly RouteDoc[] = [
     summary: 'The effective shift timeline in [from, to) (at most 62 days)',
     access: api(ANY),
     query: ShiftsQuery,
+    also: { 404: 'no such schedule' },
     ok: { status: 200, description: 'the shifts', schema: z.object({ from: Instant, to: Instant, shifts: z.array(z.looseObject({ scheduleId: z.uuid(), providerId: z.uuid(), layer: z.enum(['rotation', 'override']), start: Instant, end: Instant })) }) },
   },
 
@@ -538,9 +543,14 @@ function responsesOf(route: RouteDoc): Record<number, ResponseConfig> {
     if (route.params) out[404] = err('not found');
   }
   if (route.access.kind === 'twilio') out[403] = { description: 'missing or wrong X-Twilio-Signature' };
-  for (const [status, description] of Object.entries(route.also ?? {})) out[Number(status)] = err(description);
   const ok = route.ok;
-  out[ok.status] = { description: ok.description, ...(ok.schema ? { content: json(ok.schema, ok.contentType) } : {}) };
+  const success = (description: string): ResponseConfig => ({ description, ...(ok.schema ? { content: json(ok.schema, ok.contentType) } : {}) });
+  for (const [code, also] of Object.entries(route.also ?? {})) {
+    const status = Number(code);
+    const { description, same } = typeof also === 'string' ? { description: also, same: status < 400 ? 'ok' : 'error' } : also;
+    out[status] = same === 'ok' ? success(description) : err(description);
+  }
+  out[ok.status] = success(ok.description);
   return out;
 }
 
