@@ -1,6 +1,6 @@
 import type express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API_ROLES } from '../src/auth/api-keys.js';
+import { API_ROLES, createApiKey } from '../src/auth/api-keys.js';
 import { createApp } from '../src/http/app.js';
 import { OPENAPI_PATH, openApiDocument, ROUTES, toOpenApiPath, type OpenApiDocument } from '../src/http/openapi.js';
 import { startHarness, type Harness } from './support/harness.js';
@@ -175,5 +175,54 @@ describe('examples', () => {
   it('a broken example is caught (the check above is not vacuous)', () => {
     const patch = ROUTES.find((r) => r.method === 'patch' && r.path === '/api/practices/:practiceId');
     expect(patch?.body?.schema.safeParse({ voicemailTranscription: true }).success).toBe(false);
+  });
+});
+
+describe('answers', () => {
+  it('of the read routes match their documented schemas', async () => {
+    const practice = h.services.seeded;
+    if (!practice) throw new Error('demo practice was not seeded');
+    const { key } = await createApiKey(h.services.db, { role: 'admin', practiceId: practice.id });
+    const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> => {
+      const res = await fetch(h.baseUrl + path, {
+        method,
+        headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+      return { status: res.status, body: await res.json() };
+    };
+    const doc = (method: string, path: string): (typeof ROUTES)[number] => {
+      const r = ROUTES.find((x) => x.method === method && x.path === path);
+      if (!r) throw new Error(`${method} ${path} is not documented`);
+      return r;
+    };
+    const provider = await call('POST', '/api/oncall/providers', doc('post', '/api/oncall/providers').body?.example);
+    const providerId = (provider.body as { id: string }).id;
+    const policyExample = { name: 'Nights', tiers: [{ target: { kind: 'provider', providerId }, ringSeconds: 25 }] };
+    const checks: Array<[string, string, string, unknown?]> = [
+      ['post', '/api/oncall/providers', '', provider],
+      ['get', '/healthz', '/healthz'],
+      ['get', '/api/whoami', '/api/whoami'],
+      ['get', '/api/flows', '/api/flows'],
+      ['get', '/api/practices/:practiceId', `/api/practices/${practice.id}`],
+      ['get', '/api/oncall/providers', '/api/oncall/providers'],
+      ['get', '/api/oncall/providers/:id', `/api/oncall/providers/${providerId}`],
+      ['post', '/api/oncall/policies', '/api/oncall/policies', policyExample],
+      ['get', '/api/oncall/policies', '/api/oncall/policies'],
+      ['get', '/api/oncall/now', '/api/oncall/now'],
+      ['get', '/api/oncall/shifts', '/api/oncall/shifts?from=2026-11-25T00:00:00Z&to=2026-11-27T00:00:00Z'],
+      ['get', '/api/voicemails', '/api/voicemails'],
+      ['get', '/api/pages', '/api/pages'],
+      ['post', '/api/opt-outs/check', '/api/opt-outs/check', doc('post', '/api/opt-outs/check').body?.example],
+      ['get', '/api/opt-outs', '/api/opt-outs'],
+    ];
+    for (const [method, path, url, body] of checks) {
+      const r = doc(method, path);
+      // The first entry reuses the answer already fetched.
+      const res = url === '' ? (body as { status: number; body: unknown }) : await call(method.toUpperCase(), url, body);
+      expect(res.status, `${method} ${url || path}`).toBe(r.ok.status);
+      const parsed = r.ok.schema?.safeParse(res.body);
+      expect(parsed?.success ? [] : parsed?.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`), `${method} ${path}`).toEqual([]);
+    }
   });
 });
