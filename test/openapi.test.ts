@@ -209,12 +209,15 @@ describe('answers', () => {
       ['get', '/api/oncall/providers/:id', `/api/oncall/providers/${providerId}`],
       ['post', '/api/oncall/policies', '/api/oncall/policies', policyExample],
       ['get', '/api/oncall/policies', '/api/oncall/policies'],
+      ['post', '/api/oncall/schedules', '/api/oncall/schedules', { name: 'Nights', rotation: { members: [providerId], length: 'daily', handoffTime: '19:00', startDate: '2026-11-01' } }],
+      ['get', '/api/oncall/schedules', '/api/oncall/schedules'],
       ['get', '/api/oncall/now', '/api/oncall/now'],
       ['get', '/api/oncall/shifts', '/api/oncall/shifts?from=2026-11-25T00:00:00Z&to=2026-11-27T00:00:00Z'],
       ['get', '/api/voicemails', '/api/voicemails'],
       ['get', '/api/pages', '/api/pages'],
       ['post', '/api/opt-outs/check', '/api/opt-outs/check', doc('post', '/api/opt-outs/check').body?.example],
       ['get', '/api/opt-outs', '/api/opt-outs'],
+      ['get', '/api/audit', '/api/audit?limit=50'],
     ];
     for (const [method, path, url, body] of checks) {
       const r = doc(method, path);

@@ -144,6 +144,23 @@ const ProviderSchema = z.object({
   updatedAt: Instant,
 }).meta({ id: 'Provider' });
 const PolicySchema = z.looseObject({ id: z.uuid(), name: z.string(), repeat: z.number().int(), pageIntervalMinutes: z.number(), pageMaxRepeats: z.number().int(), isDefault: z.boolean() }).meta({ id: 'EscalationPolicy' });
+const ScheduleSchema = z
+  .looseObject({ id: z.uuid(), practiceId: z.uuid(), name: z.string(), timeZone: z.string(), rotation: z.looseObject({ members: z.array(z.uuid()), length: z.enum(['daily', 'weekly']) }), createdAt: Instant, updatedAt: Instant })
+  .meta({ id: 'Schedule' });
+const PageSchema = z
+  .object({
+    id: z.uuid(),
+    callSid: CallSidSchema,
+    referenceCode: z.string(),
+    status: z.enum(['open', 'acknowledged']),
+    roundsSent: z.number().int(),
+    adminPaged: z.boolean(),
+    createdAt: Instant,
+    acknowledgedAt: Instant.nullable(),
+  })
+  .meta({ id: 'Page' });
+/** An audit row as stored (hash-chained); `details` holds ids and codes, never PHI. */
+const AuditEventSchema = z.looseObject({ seq: z.number().int(), at: Instant, practiceId: z.uuid().nullable(), actor: z.string(), action: z.string(), details: z.record(z.string(), z.unknown()) }).meta({ id: 'AuditEvent' });
 const VoicemailSummarySchema = z.object({
   id: z.uuid(),
   referenceCode: z.string(),
@@ -341,7 +358,7 @@ export const ROUTES: readonly RouteDoc[] = [
     ok: { status: 201, description: 'the token and the feed URL', schema: z.object({ token: z.string(), url: z.string(), issuedAt: Instant }) },
   },
   { method: 'delete', path: '/api/oncall/providers/:id/feed-token', summary: "Revoke a provider's calendar-feed token", access: api(ADMIN), params: IdParams, query: PracticeQuery, ok: { status: 204, description: 'revoked' } },
-  { method: 'get', path: '/api/oncall/schedules', summary: 'List schedules', access: api(ANY), query: PracticeQuery, ok: { status: 200, description: 'the schedules', schema: z.object({ schedules: z.array(Obj('a schedule')) }) } },
+  { method: 'get', path: '/api/oncall/schedules', summary: 'List schedules', access: api(ANY), query: PracticeQuery, ok: { status: 200, description: 'the schedules', schema: z.object({ schedules: z.array(ScheduleSchema) }) } },
   {
     method: 'post',
     path: '/api/oncall/schedules',
@@ -349,9 +366,9 @@ export const ROUTES: readonly RouteDoc[] = [
     access: api(ADMIN),
     query: PracticeQuery,
     body: { schema: ScheduleInputSchema, example: { name: 'Weeknights', timeZone: 'America/New_York', rotation: rotationExample } },
-    ok: { status: 201, description: 'the schedule', schema: Obj('a schedule') },
+    ok: { status: 201, description: 'the schedule', schema: ScheduleSchema },
   },
-  { method: 'get', path: '/api/oncall/schedules/:id', summary: 'A schedule with its current and future overrides', access: api(ANY), params: IdParams, query: PracticeQuery, ok: { status: 200, description: 'the schedule', schema: Obj('a schedule with `overrides`') } },
+  { method: 'get', path: '/api/oncall/schedules/:id', summary: 'A schedule with its current and future overrides', access: api(ANY), params: IdParams, query: PracticeQuery, ok: { status: 200, description: 'the schedule with its current and future overrides', schema: ScheduleSchema.extend({ overrides: z.array(Obj('an override')) }) } },
   {
     method: 'patch',
     path: '/api/oncall/schedules/:id',
@@ -360,7 +377,7 @@ export const ROUTES: readonly RouteDoc[] = [
     params: IdParams,
     query: PracticeQuery,
     body: { schema: SchedulePatchSchema, example: { rotation: { members: [EX.providerId], length: 'daily', handoffTime: '19:00', startDate: '2026-12-01' } } },
-    ok: { status: 200, description: 'the schedule as changed', schema: Obj('a schedule') },
+    ok: { status: 200, description: 'the schedule as changed', schema: ScheduleSchema },
   },
   {
     method: 'post',
@@ -397,7 +414,7 @@ export const ROUTES: readonly RouteDoc[] = [
   },
 
   // --- /api: pages, voicemails, calls, audit --------------------------------------------
-  { method: 'get', path: '/api/pages', summary: "The practice's latest 200 pages", access: api(ANY), query: PagesQuery, ok: { status: 200, description: 'the pages', schema: z.object({ pages: z.array(Obj('a page')) }) } },
+  { method: 'get', path: '/api/pages', summary: "The practice's latest 200 pages", access: api(ANY), query: PagesQuery, ok: { status: 200, description: 'the pages', schema: z.object({ pages: z.array(PageSchema) }) } },
   { method: 'post', path: '/api/pages/:pageId/ack', summary: 'Acknowledge a page', access: api(HANDLERS), params: PageParams, ok: { status: 200, description: 'acknowledged (or already)', schema: PageAckSchema } },
   { method: 'get', path: '/api/voicemails', summary: 'Voicemail metadata (no audio, no transcript)', access: api(ANY), query: VoicemailListQuery, ok: { status: 200, description: 'the voicemails', schema: z.object({ voicemails: z.array(VoicemailSummarySchema) }) } },
   { method: 'get', path: '/api/voicemails/dead-letter', summary: 'Voicemails whose processing failed for good', access: api(ADMIN), ok: { status: 200, description: 'the dead-lettered voicemails', schema: z.object({ voicemails: z.array(Obj('a voicemail')) }) } },
@@ -422,7 +439,7 @@ export const ROUTES: readonly RouteDoc[] = [
     also: { 409: 'not stored yet' },
   },
   { method: 'get', path: '/api/calls/:callSid', summary: 'A call record with its ordered timeline', access: api(['admin', 'staff', 'auditor']), params: CallParams, ok: { status: 200, description: 'the call and its timeline', schema: z.looseObject({ call: Obj('the call record') }) } },
-  { method: 'get', path: '/api/audit', summary: "The practice's audit log", access: api(['admin', 'auditor']), query: AuditQuery, ok: { status: 200, description: 'audit events, oldest first', schema: z.object({ events: z.array(Obj('an audit event')) }) } },
+  { method: 'get', path: '/api/audit', summary: "The practice's audit log", access: api(['admin', 'auditor']), query: AuditQuery, ok: { status: 200, description: 'audit events, oldest first', schema: z.object({ events: z.array(AuditEventSchema) }) } },
 
   // --- /api: patients, consent, opt-outs, BAAs (ringless voicemail) ------------------------
   {
