@@ -82,6 +82,19 @@ describe('GET /api/openapi.json', () => {
   });
 });
 
+describe('references', () => {
+  it('every $ref points to a component the document holds, and every operation has a success answer', () => {
+    const refs = [...JSON.stringify(served).matchAll(/"\$ref":"#\/components\/([A-Za-z]+)\/([^"]+)"/g)];
+    expect(refs.length).toBeGreaterThan(0);
+    for (const [, kind, name] of refs) {
+      expect((served.components as Record<string, Record<string, unknown> | undefined>)[kind ?? '']?.[name ?? ''], `${kind}/${name}`).toBeDefined();
+    }
+    for (const { path, method, op } of operations()) {
+      expect(Object.keys(op.responses).some((c) => /^2\d\d$/.test(c)), `${method} ${path}`).toBe(true);
+    }
+  });
+});
+
 describe('the route list', () => {
   it('documents every route the routers serve, and only those', () => {
     const actual = routerRoutes(createApp(h.services));
