@@ -90,7 +90,6 @@ const Instant = z.iso.datetime({ offset: true });
 const Obj = (description: string): z.ZodType => z.looseObject({}).meta({ description });
 
 const EX = {
-  practiceId: '6f1c2a4e-8b9d-4c6e-9f1a-2b3c4d5e6f70',
   providerId: '0b7d3c1e-2f4a-4b6c-8d9e-1a2b3c4d5e6f',
   providerId2: '1c8e4d2f-3a5b-4c7d-9e0f-2b3c4d5e6f70',
   scheduleId: '2d9f5e3a-4b6c-4d8e-8f1a-3c4d5e6f7081',
