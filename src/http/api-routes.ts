@@ -17,7 +17,7 @@ import { badRequest } from './responses.js';
 import { refuseNulBytes } from './input-guard.js';
 import { QueryInstantSchema } from './query-dates.js';
 
-const AuditQuery = z.object({
+export const AuditQuery = z.object({
   from: QueryInstantSchema.optional(),
   to: QueryInstantSchema.optional(),
   callSid: CallSidSchema.optional(),

@@ -11,6 +11,7 @@ import { rvmWebhookRouter } from './rvm-routes.js';
 import { oncallFeedRouter } from './oncall-routes.js';
 import { queryLengthCap, securityHeaders } from './headers.js';
 import { metricsRouter, requestMetrics } from './metrics-routes.js';
+import { OPENAPI_PATH, openApiDocument } from './openapi.js';
 
 export function createApp(services: Services): express.Express {
   const app = express();
@@ -41,6 +42,11 @@ export function createApp(services: Services): express.Express {
   // Pre-rendered prompts (no PHI) that <Play> fetches; Twilio requests them unsigned.
   app.use('/audio', express.static(services.config.audioDir, { index: false, dotfiles: 'ignore', fallthrough: true, maxAge: '1h' }));
   app.use('/twilio', twilioRouter(services));
+  // The API's OpenAPI document, built once: it documents routes, not data, so no key is needed.
+  const openApiJson = JSON.stringify(openApiDocument(services.config.publicBaseUrl));
+  app.get(OPENAPI_PATH, (_req, res) => {
+    res.type('application/json').send(openApiJson);
+  });
   app.use('/api', apiRouter(services));
   app.use(rvmWebhookRouter(services));
   // Providers' calendar feeds: the per-provider token in the URL is the credential (calendar apps send no headers).

@@ -57,16 +57,16 @@ export const MAX_SHIFTS_QUERY_DAYS = 62;
 export const FEED_PATH = '/feeds/oncall.ics';
 
 /** A provider as the API shows it, with its PIN (`pin`: 4–8 digits; null on a patch clears it). Never echoed. */
-const ProviderCreateBody = ProviderInputSchema.extend({ pin: ProviderPinSchema.optional() });
-const ProviderPatchBody = ProviderInputSchema.extend({ pin: ProviderPinSchema.nullable() }).partial().refine(nonEmpty, { message: 'nothing to change' });
+export const ProviderCreateBody = ProviderInputSchema.extend({ pin: ProviderPinSchema.optional() });
+export const ProviderPatchBody = ProviderInputSchema.extend({ pin: ProviderPinSchema.nullable() }).partial().refine(nonEmpty, { message: 'nothing to change' });
 
 const Uuid = z.uuid();
 const ISO_MESSAGE = 'expected an ISO 8601 date-time with offset, such as 2026-11-01T12:00:00Z';
 const IsoInstant = z.iso.datetime({ offset: true, error: ISO_MESSAGE }).transform((s) => new Date(s));
 
-const PracticeQuery = z.object({ practiceId: z.uuid({ error: 'expected a practice id (uuid)' }).optional() });
-const NowQuery = PracticeQuery.extend({ scheduleId: z.uuid({ error: 'expected a schedule id (uuid)' }).optional() });
-const ShiftsQuery = NowQuery.extend({
+export const PracticeQuery = z.object({ practiceId: z.uuid({ error: 'expected a practice id (uuid)' }).optional() });
+export const NowQuery = PracticeQuery.extend({ scheduleId: z.uuid({ error: 'expected a schedule id (uuid)' }).optional() });
+export const ShiftsQuery = NowQuery.extend({
   from: z.string({ error: `required: ${ISO_MESSAGE}` }).pipe(IsoInstant),
   to: z.string({ error: `required: ${ISO_MESSAGE}` }).pipe(IsoInstant),
 }).superRefine((q, ctx) => {

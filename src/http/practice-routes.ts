@@ -11,6 +11,9 @@ import { badRequest, zodProblems } from './responses.js';
 
 const Uuid = z.string().uuid();
 
+/** The body of `PUT /api/practices/:practiceId/numbers/:e164`: which flow the number runs. */
+export const PracticeNumberBody = z.strictObject({ flowId: z.string().min(1).max(60) });
+
 /** Settings a practice admin may change. Strict: an unknown field is an error, not ignored. */
 export const PracticePatchSchema = z
   .strictObject({
@@ -83,7 +86,7 @@ export function practiceRouter(services: Services): express.Router {
     if (!id.success) return badRequest(res, 'practiceId must be a UUID');
     if (!number.success) return badRequest(res, 'the number must be E.164, such as +12025550100 (URL-encode the +)');
     if (!(await permit(services, req, res, ['admin'], id.data, id.data))) return;
-    const body = z.strictObject({ flowId: z.string().min(1).max(60) }).safeParse(req.body ?? {});
+    const body = PracticeNumberBody.safeParse(req.body ?? {});
     if (!body.success) return badRequest(res, zodProblems(body.error));
     if (!services.flows.has(body.data.flowId)) {
       return badRequest(res, `flowId: no flow "${body.data.flowId}"; known: ${[...services.flows.keys()].join(', ')}`);

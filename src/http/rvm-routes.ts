@@ -51,7 +51,7 @@ function fail(res: express.Response, r: { status: number; message: string }): vo
   res.status(r.status).json({ error: r.status === 404 ? 'not_found' : r.status === 409 ? 'conflict' : 'bad_request', message: r.message });
 }
 
-const PatientInput = z.strictObject({
+export const PatientInput = z.strictObject({
   phone: E164Schema,
   firstName: z.string().trim().min(1).max(80).optional(),
   lastName: z.string().trim().min(1).max(80).optional(),
@@ -61,13 +61,13 @@ const PatientInput = z.strictObject({
   timeZone: TimeZoneSchema.optional(),
 });
 
-const TemplateInput = z.strictObject({
+export const TemplateInput = z.strictObject({
   name: z.string().trim().min(1).max(120),
   purpose: z.enum(['appointment_reminder', 'callback_request', 'office_closure', 'recall', 'billing_callback']),
   text: z.string().trim().min(1).max(2000),
 });
 
-const CampaignInputSchema = z.strictObject({
+export const CampaignInputSchema = z.strictObject({
   name: z.string().trim().min(1).max(120),
   templateId: z.string().min(1).max(80),
   templateParams: z.partialRecord(z.enum(TEMPLATE_PLACEHOLDERS), z.string().max(120)).default({}),
@@ -77,6 +77,18 @@ const CampaignInputSchema = z.strictObject({
   audioFile: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,80}[.](wav|mp3)$/, { message: 'expected a file name in audio/ such as recall-demo.wav' }).optional(),
   patientIds: z.array(z.string().max(64)).max(200_000).optional(),
 });
+
+/** A phone number in a body (never a URL): patient lookup, opt-out and opt-out check. */
+export const PhoneBody = z.strictObject({ phone: E164Schema });
+
+export const DropsQuery = z.object({
+  status: z.enum(['pending', 'queued', 'sent', 'delivered', 'failed', 'skipped', 'cancelled']).optional(),
+  limit: z.coerce.number().int().min(1).max(5000).default(500),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+
+/** JSON recipients (the route also takes text/csv with a patient_id column). */
+export const RecipientsBody = z.strictObject({ patientIds: z.array(z.string().max(64)).min(1).max(200_000) });
 
 export function rvmRouter(services: Services): express.Router {
   const router = express.Router();
@@ -97,7 +109,7 @@ export function rvmRouter(services: Services): express.Router {
   router.post('/patients/lookup', async (req, res) => {
     const practiceId = principalOf(res).practiceId;
     if (!(await permit(services, req, res, WRITE, practiceId))) return;
-    const body = z.strictObject({ phone: E164Schema }).safeParse(req.body);
+    const body = PhoneBody.safeParse(req.body);
     if (!body.success) return badRequest(res, zodProblems(body.error));
     res.json({ patientIds: await patientIdsByPhone(services.db, services.keyring, practiceId, body.data.phone) });
   });
@@ -145,7 +157,7 @@ export function rvmRouter(services: Services): express.Router {
   router.post('/opt-outs', async (req, res) => {
     const practiceId = principalOf(res).practiceId;
     if (!(await permit(services, req, res, WRITE, practiceId))) return;
-    const body = z.strictObject({ phone: E164Schema }).safeParse(req.body);
+    const body = PhoneBody.safeParse(req.body);
     if (!body.success) return badRequest(res, zodProblems(body.error));
     const source = principalOf(res).role === 'staff' ? 'staff' : 'api';
     const result = await recordOptOut(services.db, services.keyring, services.audit, { practiceId, phone: body.data.phone, source, recordedBy: actorOf(res) });
@@ -155,7 +167,7 @@ export function rvmRouter(services: Services): express.Router {
   router.post('/opt-outs/check', async (req, res) => {
     const practiceId = principalOf(res).practiceId;
     if (!(await permit(services, req, res, READ, practiceId))) return;
-    const body = z.strictObject({ phone: E164Schema }).safeParse(req.body);
+    const body = PhoneBody.safeParse(req.body);
     if (!body.success) return badRequest(res, zodProblems(body.error));
     res.json({ optedOut: await isOptedOut(services.db, services.keyring, practiceId, body.data.phone) });
   });
@@ -238,13 +250,7 @@ export function rvmRouter(services: Services): express.Router {
   router.get('/campaigns/:campaignId/drops', async (req, res) => {
     const id = Uuid.safeParse(req.params.campaignId);
     if (!id.success) return badRequest(res, 'campaignId must be a UUID');
-    const q = z
-      .object({
-        status: z.enum(['pending', 'queued', 'sent', 'delivered', 'failed', 'skipped', 'cancelled']).optional(),
-        limit: z.coerce.number().int().min(1).max(5000).default(500),
-        offset: z.coerce.number().int().min(0).default(0),
-      })
-      .safeParse(req.query);
+    const q = DropsQuery.safeParse(req.query);
     if (!q.success) return badRequest(res, zodProblems(q.error));
     const practiceId = principalOf(res).practiceId;
     if (!(await permit(services, req, res, READ, practiceId, id.data))) return;
@@ -281,7 +287,7 @@ export function rvmRouter(services: Services): express.Router {
       if (!parsed.ok) return fail(res, parsed);
       ids = parsed.value;
     } else {
-      const body = z.strictObject({ patientIds: z.array(z.string().max(64)).min(1).max(200_000) }).safeParse(req.body);
+      const body = RecipientsBody.safeParse(req.body);
       if (!body.success) return badRequest(res, `${zodProblems(body.error)} (or send text/csv with a patient_id column)`);
       ids = body.data.patientIds;
     }

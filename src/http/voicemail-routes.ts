@@ -20,7 +20,7 @@ import { badRequest, notFound } from './responses.js';
 import { QueryInstantSchema } from './query-dates.js';
 
 const Uuid = z.string().uuid();
-const ListQuery = z.strictObject({
+export const ListQuery = z.strictObject({
   state: z.enum(['received', 'stored', 'complete', 'failed', 'expired']).optional(),
   urgency: z.enum(['urgent', 'routine']).optional(),
   from: QueryInstantSchema.optional(),

@@ -13,7 +13,7 @@ import { findPracticeByNumber } from '../practices/store.js';
  * the reference code) acknowledges the page. Anything else gets no reply.
  */
 
-const SmsSchema = z.object({
+export const SmsSchema = z.object({
   MessageSid: z.string().regex(/^(SM|MM)[0-9a-f]{32}$/),
   AccountSid: z.string().regex(/^AC[0-9a-f]{32}$/),
   From: z.string().regex(/^\+[1-9]\d{6,14}$/),

@@ -14,8 +14,8 @@ import { RvmWebhookSchema, verifyRvmSignature } from './providers/http-provider.
  */
 
 const DropId = z.string().uuid();
-const AnswerParams = z.object({ CallSid: CallSidSchema, AnsweredBy: z.string().max(40).optional() });
-const StatusParams = z.object({ CallSid: CallSidSchema, CallStatus: z.string().max(20) });
+export const AnswerParams = z.object({ CallSid: CallSidSchema, AnsweredBy: z.string().max(40).optional() });
+export const StatusParams = z.object({ CallSid: CallSidSchema, CallStatus: z.string().max(20) });
 
 /** The TwiML of a Twilio drop call; plays nothing unless the drop is one we placed and still sending. */
 export async function handleDropAnswer(services: Services, dropIdRaw: string | undefined, body: unknown): Promise<string> {

@@ -1,0 +1,689 @@
+import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig, type RouteConfig } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+import { API_ROLES, type ApiRole } from '../auth/api-keys.js';
+import { CallSidSchema, VoiceWebhookSchema } from '../calls/twilio-params.js';
+import { NODE_ID } from '../calls/flow-schema.js';
+import { LANGUAGES } from '../calls/flow-types.js';
+import { CONSENT_CHANNELS, ConsentInput, DisclosureInput, VendorBaaInput } from '../consent/consent.js';
+import { FEED_TOKEN_PATTERN } from '../oncall/feed.js';
+import { OverrideInputSchema } from '../oncall/schedule-schema.js';
+import { SmsSchema } from '../oncall/sms-service.js';
+import { PolicyInputSchema, PolicyPatchSchema, ScheduleInputSchema, SchedulePatchSchema } from '../oncall/store.js';
+import { E164Schema, HolidaysSchema, WeeklyHoursSchema } from '../practices/settings.js';
+import { CAMPAIGN_COMMANDS } from '../rvm/campaigns.js';
+import { AnswerParams, StatusParams } from '../rvm/drop-service.js';
+import { RVM_SIGNATURE_HEADER, RvmWebhookSchema } from '../rvm/providers/http-provider.js';
+import { AUDIO_CONTENT_TYPE, PLAYBACK_TOKEN_PATTERN } from '../voicemail/playback.js';
+import { AuditQuery } from './api-routes.js';
+import { FEED_PATH, NowQuery, PracticeQuery, ProviderCreateBody, ProviderPatchBody, ShiftsQuery } from './oncall-routes.js';
+import { PracticeNumberBody, PracticePatchSchema } from './practice-routes.js';
+import { CampaignInputSchema, DropsQuery, PatientInput, PhoneBody, RecipientsBody, TemplateInput } from './rvm-routes.js';
+import { ListQuery as VoicemailListQuery } from './voicemail-routes.js';
+
+/**
+ * The OpenAPI 3.1 document of every HTTP route, built from the zod schemas the routes validate
+ * with. ROUTES below is the one list: a new route is one entry there (test/openapi.test.ts walks
+ * the Express routers and fails for a route missing from it). Paths are written as Express
+ * mounts them (`/api/practices/:practiceId`); the document shows them OpenAPI style.
+ */
+
+export const OPENAPI_PATH = '/api/openapi.json';
+
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+/** Who may call a route: an API key with one of `roles`, Twilio's signature, the vendor's, a URL token, or anyone. */
+type Access =
+  | { kind: 'apiKey'; roles: readonly ApiRole[] }
+  | { kind: 'twilio' }
+  | { kind: 'rvmVendor' }
+  | { kind: 'urlToken' }
+  | { kind: 'public' };
+
+export interface RouteBody {
+  schema: z.ZodType;
+  /** A request that passes `schema`: shown in the document and checked by the tests. */
+  example: unknown;
+  /** Default application/json; Twilio posts application/x-www-form-urlencoded. */
+  contentType?: string;
+  description?: string;
+  /** Other media types the route also takes (CSV recipients). */
+  alternatives?: Record<string, z.ZodType>;
+}
+
+export interface RouteDoc {
+  method: Method;
+  /** Express style, as mounted: `/api/oncall/providers/:id`. */
+  path: string;
+  summary: string;
+  description?: string;
+  access: Access;
+  params?: z.ZodObject;
+  query?: z.ZodObject;
+  body?: RouteBody;
+  /** The success answer; `schema` when it is JSON with a known shape. */
+  ok: { status: number; description: string; schema?: z.ZodType; contentType?: string };
+  /**
+   * Further answers besides the usual errors (400/401/403/404 are added by access and inputs):
+   * below 400 with the success answer's body, from 400 with the error shape, unless `same`.
+   */
+  also?: Record<number, string | { description: string; same: 'ok' | 'error' }>;
+}
+
+// ---------------------------------------------------------------------------
+// Shared pieces
+// ---------------------------------------------------------------------------
+
+const ANY: readonly ApiRole[] = API_ROLES;
+const ADMIN: readonly ApiRole[] = ['admin'];
+const RVM_WRITE: readonly ApiRole[] = ['admin', 'staff'];
+const RVM_READ: readonly ApiRole[] = ['admin', 'staff', 'auditor'];
+const HANDLERS: readonly ApiRole[] = ['admin', 'staff', 'provider'];
+
+const api = (roles: readonly ApiRole[]): Access => ({ kind: 'apiKey', roles });
+const TWILIO: Access = { kind: 'twilio' };
+
+/** The API's error answer, one shape everywhere. */
+export const ErrorSchema = z.object({ error: z.string(), message: z.string().optional() }).meta({ id: 'Error', description: 'error code and a human-readable message (never echoing the input)' });
+
+const uuid = (description: string): z.ZodType => z.uuid().meta({ description });
+const Instant = z.iso.datetime({ offset: true });
+const Obj = (description: string): z.ZodType => z.looseObject({}).meta({ description });
+
+const EX = {
+  providerId: '0b7d3c1e-2f4a-4b6c-8d9e-1a2b3c4d5e6f',
+  providerId2: '1c8e4d2f-3a5b-4c7d-9e0f-2b3c4d5e6f70',
+  scheduleId: '2d9f5e3a-4b6c-4d8e-8f1a-3c4d5e6f7081',
+  patientId: '3e0a6f4b-5c7d-4e9f-9a2b-4d5e6f708192',
+  dropId: '4f1b7a5c-6d8e-4f0a-8b3c-5e6f708192a3',
+  callSid: `CA${'0123456789abcdef'.repeat(2)}`,
+  accountSid: `AC${'0123456789abcdef'.repeat(2)}`,
+  practiceNumber: '+12025550100',
+  callerNumber: '+12025550123',
+} as const;
+
+const PracticeIdParams = z.object({ practiceId: uuid('the practice') });
+const PracticeNumberParams = PracticeIdParams.extend({ e164: E164Schema.meta({ description: 'an E.164 number, URL-encoded (%2B12025550100)' }) });
+const IdParams = z.object({ id: uuid('the resource') });
+const OverrideParams = z.object({ id: uuid('the schedule'), overrideId: uuid('the override') });
+const PageParams = z.object({ pageId: uuid('the page') });
+const PatientParams = z.object({ patientId: uuid('the patient') });
+const CampaignParams = z.object({ campaignId: uuid('the campaign') });
+const CampaignCommandParams = CampaignParams.extend({ command: z.enum(CAMPAIGN_COMMANDS as [string, ...string[]]) });
+const CallParams = z.object({ callSid: CallSidSchema.meta({ description: 'CA followed by 32 hex characters' }) });
+/** `GET /api/pages?status=`: anything but open/acknowledged lists every page. */
+const PagesQuery = z.object({ status: z.enum(['open', 'acknowledged']).optional() });
+
+const PracticeSchema = z.looseObject({
+  id: z.uuid(),
+  slug: z.string(),
+  name: z.string(),
+  greetingName: z.string(),
+  timeZone: z.string(),
+  fallbackNumber: E164Schema.nullable(),
+  frontDeskNumber: E164Schema.nullable(),
+  languages: z.array(z.enum(LANGUAGES)),
+  weeklyHours: WeeklyHoursSchema,
+  holidays: HolidaysSchema,
+  voicemailRetentionDays: z.number().int(),
+  voicemailTranscription: z.boolean(),
+  accessNumber: E164Schema.nullable(),
+  numbers: z.array(z.looseObject({ e164: E164Schema, flowId: z.string() })),
+}).meta({ id: 'Practice' });
+const ProviderSchema = z.object({
+  id: z.uuid(),
+  practiceId: z.uuid(),
+  displayName: z.string(),
+  phone: E164Schema,
+  smsPhone: E164Schema.nullable(),
+  isPracticeAdmin: z.boolean(),
+  active: z.boolean(),
+  hasPin: z.boolean(),
+  feedTokenIssuedAt: Instant.nullable(),
+  createdAt: Instant,
+  updatedAt: Instant,
+}).meta({ id: 'Provider' });
+const PolicySchema = z.looseObject({ id: z.uuid(), name: z.string(), repeat: z.number().int(), pageIntervalMinutes: z.number(), pageMaxRepeats: z.number().int(), isDefault: z.boolean() }).meta({ id: 'EscalationPolicy' });
+const ScheduleSchema = z
+  .looseObject({ id: z.uuid(), practiceId: z.uuid(), name: z.string(), timeZone: z.string(), rotation: z.looseObject({ members: z.array(z.uuid()), length: z.enum(['daily', 'weekly']) }), createdAt: Instant, updatedAt: Instant })
+  .meta({ id: 'Schedule' });
+const PageSchema = z
+  .object({
+    id: z.uuid(),
+    callSid: CallSidSchema,
+    referenceCode: z.string(),
+    status: z.enum(['open', 'acknowledged']),
+    roundsSent: z.number().int(),
+    adminPaged: z.boolean(),
+    createdAt: Instant,
+    acknowledgedAt: Instant.nullable(),
+  })
+  .meta({ id: 'Page' });
+/** An audit row as stored (hash-chained); `details` holds ids and codes, never PHI. */
+const AuditEventSchema = z.looseObject({ seq: z.number().int(), at: Instant, practiceId: z.uuid().nullable(), actor: z.string(), action: z.string(), details: z.record(z.string(), z.unknown()) }).meta({ id: 'AuditEvent' });
+const VoicemailSummarySchema = z.object({
+  id: z.uuid(),
+  referenceCode: z.string(),
+  urgency: z.enum(['urgent', 'routine']),
+  state: z.string(),
+  callSid: CallSidSchema,
+  callerVerified: z.boolean(),
+  durationSeconds: z.number().int().nullable(),
+  createdAt: Instant,
+  storedAt: Instant.nullable(),
+  acknowledgedAt: Instant.nullable(),
+  simulated: z.boolean(),
+}).meta({ id: 'VoicemailSummary' });
+const VoicemailAckSchema = z.object({ result: z.enum(['acknowledged', 'already_acknowledged']), acknowledgedAt: Instant, acknowledgedBy: z.string().nullable() });
+const PageAckSchema = z.object({ result: z.enum(['acknowledged', 'already']), pageId: z.uuid(), referenceCode: z.string() });
+const TWIML = 'text/xml';
+const TwimlSchema = z.string().meta({ description: 'TwiML: <Response>…</Response>' });
+
+const twilioQuery = {
+  step: z.string().regex(/^\d{1,4}$/).meta({ description: 'the flow step number' }),
+  node: z.string().regex(NODE_ID).meta({ description: "the flow node's id" }),
+  drop: z.uuid().meta({ description: 'the drop id' }),
+};
+const WhisperQuery = z.object({ parent: CallSidSchema.meta({ description: "the caller's CallSid" }), a: z.string().regex(/^\d{1,3}$/).meta({ description: 'the attempt number' }) });
+const FallbackBody = z.object({ CallSid: CallSidSchema.optional(), To: z.string().max(256).optional(), ErrorCode: z.string().max(16).optional(), ErrorUrl: z.string().max(2000).optional() });
+
+const voiceExample = { CallSid: EX.callSid, AccountSid: EX.accountSid, From: EX.callerNumber, To: EX.practiceNumber, CallStatus: 'ringing', Direction: 'inbound' };
+const voiceBody = (extra: Record<string, string> = {}, description?: string): RouteBody => ({
+  schema: VoiceWebhookSchema,
+  example: { ...voiceExample, ...extra },
+  contentType: 'application/x-www-form-urlencoded',
+  ...(description ? { description } : {}),
+});
+const twiml = (description = 'TwiML for the call (always 200: a failure answers the fail-safe)'): RouteDoc['ok'] => ({ status: 200, description, schema: TwimlSchema, contentType: TWIML });
+
+const rotationExample = { members: [EX.providerId, EX.providerId2], length: 'weekly', handoffTime: '08:00', handoffWeekday: 'mon', startDate: '2026-11-02' };
+const policyExample = { name: 'Nights', tiers: [{ target: { kind: 'schedule', scheduleId: EX.scheduleId }, ringSeconds: 25 }], repeat: 1, pageIntervalMinutes: 10, pageMaxRepeats: 3, isDefault: true };
+
+// ---------------------------------------------------------------------------
+// The routes
+// ---------------------------------------------------------------------------
+
+export const ROUTES: readonly RouteDoc[] = [
+  // --- Service --------------------------------------------------------------
+  { method: 'get', path: '/healthz', summary: 'Liveness: the process is up', access: { kind: 'public' }, ok: { status: 200, description: 'up', schema: z.object({ status: z.literal('ok') }) } },
+  {
+    method: 'get',
+    path: '/readyz',
+    summary: 'Readiness: PostgreSQL, Redis and storage reachable',
+    access: { kind: 'public' },
+    ok: { status: 200, description: 'ready', schema: z.object({ status: z.enum(['ready', 'not_ready']), checks: z.record(z.string(), z.string()) }) },
+    also: { 503: { description: 'not ready: the failing check is named', same: 'ok' } },
+  },
+  { method: 'get', path: OPENAPI_PATH, summary: 'This document (OpenAPI 3.1)', description: 'No API key needed: it documents routes, not data.', access: { kind: 'public' }, ok: { status: 200, description: 'the OpenAPI document', schema: Obj('OpenAPI 3.1 document') } },
+
+  // --- Twilio webhooks --------------------------------------------------------
+  { method: 'post', path: '/twilio/voice/incoming', summary: "A call arrives (the number's voice URL)", access: TWILIO, body: voiceBody(), ok: twiml() },
+  { method: 'post', path: '/twilio/voice/flow', summary: "The call flow's <Gather>, <Dial> and <Record> actions", access: TWILIO, query: z.object({ s: twilioQuery.step, n: twilioQuery.node, empty: z.literal('1').optional().meta({ description: 'set when the <Gather> got no input' }) }), body: voiceBody({ CallStatus: 'in-progress', Digits: '1' }), ok: twiml() },
+  { method: 'post', path: '/twilio/voice/whisper', summary: "The provider's leg before it is bridged (the whisper)", access: TWILIO, query: WhisperQuery, body: voiceBody({ CallStatus: 'in-progress', Direction: 'outbound-api', ParentCallSid: EX.callSid }), ok: twiml('TwiML for the provider leg (a failure hangs that leg up)') },
+  { method: 'post', path: '/twilio/voice/whisper-answer', summary: "The provider's keypress on the whisper", access: TWILIO, query: WhisperQuery, body: voiceBody({ CallStatus: 'in-progress', Direction: 'outbound-api', Digits: '1' }), ok: twiml('TwiML for the provider leg (a failure hangs that leg up)') },
+  { method: 'post', path: '/twilio/voice/access', summary: 'The provider access line: a call arrives', access: TWILIO, body: voiceBody(), ok: twiml() },
+  { method: 'post', path: '/twilio/voice/access-action', summary: "The access line's <Gather> actions", access: TWILIO, query: z.object({ s: twilioQuery.step }), body: voiceBody({ CallStatus: 'in-progress', Digits: '1234#' }), ok: twiml() },
+  {
+    method: 'post',
+    path: '/twilio/sms/incoming',
+    summary: "The practice number's messaging webhook (page ACK, STOP)",
+    access: TWILIO,
+    body: { schema: SmsSchema, example: { MessageSid: `SM${'0123456789abcdef'.repeat(2)}`, AccountSid: EX.accountSid, From: EX.callerNumber, To: EX.practiceNumber, Body: 'STOP' }, contentType: 'application/x-www-form-urlencoded' },
+    ok: twiml('TwiML (<Response/> or a <Message>)'),
+  },
+  { method: 'post', path: '/twilio/voice/status', summary: 'Call status callbacks', access: TWILIO, body: voiceBody({ CallStatus: 'completed', CallDuration: '42', SequenceNumber: '0' }), ok: twiml('an empty <Response/>') },
+  {
+    method: 'post',
+    path: '/twilio/voice/recording-status',
+    summary: 'Recording status callbacks (voicemails)',
+    access: TWILIO,
+    query: z.object({ n: twilioQuery.node.optional(), u: z.enum(['urgent', 'routine']).optional(), v: z.literal('1').optional().meta({ description: 'the caller was verified' }) }),
+    body: voiceBody({ CallStatus: 'completed', RecordingSid: `RE${'0123456789abcdef'.repeat(2)}`, RecordingStatus: 'completed', RecordingDuration: '17', RecordingUrl: `https://api.twilio.com/2010-04-01/Accounts/${EX.accountSid}/Recordings/RE${'0123456789abcdef'.repeat(2)}` }),
+    ok: twiml('an empty <Response/>'),
+  },
+  {
+    method: 'post',
+    path: '/twilio/rvm/answer',
+    summary: "A Twilio voicemail drop's TwiML once the greeting ended",
+    access: TWILIO,
+    query: z.object({ d: twilioQuery.drop }),
+    body: { schema: AnswerParams, example: { CallSid: EX.callSid, AnsweredBy: 'machine_end_beep' }, contentType: 'application/x-www-form-urlencoded' },
+    ok: twiml('the drop message, or a hang-up'),
+  },
+  {
+    method: 'post',
+    path: '/twilio/rvm/status',
+    summary: "A Twilio voicemail drop's call status",
+    access: TWILIO,
+    query: z.object({ d: twilioQuery.drop }),
+    body: { schema: StatusParams, example: { CallSid: EX.callSid, CallStatus: 'completed' }, contentType: 'application/x-www-form-urlencoded' },
+    ok: twiml('an empty <Response/>'),
+  },
+  {
+    method: 'post',
+    path: '/twilio/voice/fallback',
+    summary: "Twilio's fallback URL: the disclaimer and the practice's fallback number",
+    access: TWILIO,
+    body: { schema: FallbackBody, example: { CallSid: EX.callSid, To: EX.practiceNumber, ErrorCode: '11200', ErrorUrl: 'https://ahl.example.com/twilio/voice/incoming' }, contentType: 'application/x-www-form-urlencoded' },
+    ok: twiml(),
+  },
+
+  // --- Other unauthenticated edges ---------------------------------------------
+  {
+    method: 'post',
+    path: '/rvm/webhook',
+    summary: "The ringless-voicemail vendor's drop status",
+    description: `The vendor signs the raw body with RVM_WEBHOOK_SECRET (${RVM_SIGNATURE_HEADER}).`,
+    access: { kind: 'rvmVendor' },
+    body: { schema: RvmWebhookSchema, example: { id: 'vendor-drop-81723', foreign_id: EX.dropId, status: 'delivered' } },
+    ok: { status: 200, description: 'recorded (or already final)', schema: z.object({ result: z.enum(['recorded', 'already_final']) }) },
+    also: { 400: 'not a drop status', 401: 'missing or wrong signature', 404: 'no such drop', 503: 'no vendor configured' },
+  },
+  {
+    method: 'get',
+    path: FEED_PATH,
+    summary: "A provider's on-call shifts as an iCalendar feed (for calendar apps)",
+    description: 'No API key: the feed token (POST /api/oncall/providers/{id}/feed-token) is the credential.',
+    access: { kind: 'urlToken' },
+    query: z.object({ token: z.string().regex(FEED_TOKEN_PATTERN).meta({ description: 'the feed token' }) }),
+    ok: { status: 200, description: 'the next 60 days of shifts', schema: z.string(), contentType: 'text/calendar' },
+    also: { 404: 'unknown or revoked token' },
+  },
+  {
+    method: 'get',
+    path: '/playback/:token',
+    summary: 'A single-use voicemail link (<Play> on the access line)',
+    description: 'No API key: the single-use token (POST /api/voicemails/{id}/playback-link, valid 5 minutes) is the credential. Range requests are answered 206.',
+    access: { kind: 'urlToken' },
+    params: z.object({ token: z.string().regex(PLAYBACK_TOKEN_PATTERN).meta({ description: 'the playback token' }) }),
+    ok: { status: 200, description: 'the audio', schema: z.string().meta({ format: 'binary' }), contentType: AUDIO_CONTENT_TYPE },
+    also: { 206: 'part of the audio (Range)', 404: 'unknown, used or expired token', 416: 'range not satisfiable' },
+  },
+
+  // --- /api: keys, practices, flows ----------------------------------------------
+  { method: 'get', path: '/api/whoami', summary: 'The calling key', access: api(ANY), ok: { status: 200, description: "the key's id, role and practice", schema: z.object({ keyId: z.uuid(), role: z.enum(API_ROLES), practiceId: z.uuid() }) } },
+  { method: 'get', path: '/api/flows', summary: 'The call flows a number can run', access: api(ANY), ok: { status: 200, description: 'the loaded flows', schema: z.object({ flows: z.array(z.object({ id: z.string(), description: z.string() })) }) } },
+  { method: 'get', path: '/api/practices/:practiceId', summary: 'Practice settings and numbers', access: api(ANY), params: PracticeIdParams, ok: { status: 200, description: 'the practice', schema: PracticeSchema } },
+  {
+    method: 'patch',
+    path: '/api/practices/:practiceId',
+    summary: 'Change practice settings',
+    access: api(ADMIN),
+    params: PracticeIdParams,
+    body: { schema: PracticePatchSchema, example: { greetingName: 'Riverside Family Medicine', weeklyHours: { mon: [{ open: '08:00', close: '17:00' }], fri: [{ open: '08:00', close: '12:00' }] }, holidays: { dates: ['2026-12-24'], named: ['thanksgiving'] } } },
+    ok: { status: 200, description: 'the practice as changed', schema: PracticeSchema },
+  },
+  {
+    method: 'put',
+    path: '/api/practices/:practiceId/numbers/:e164',
+    summary: 'Add a number, or change the flow it runs',
+    access: api(ADMIN),
+    params: PracticeNumberParams,
+    body: { schema: PracticeNumberBody, example: { flowId: 'after-hours' } },
+    ok: { status: 200, description: 'changed (201: added)', schema: z.object({ e164: E164Schema, flowId: z.string() }) },
+    also: { 201: 'added', 409: 'the number belongs to another practice' },
+  },
+  { method: 'delete', path: '/api/practices/:practiceId/numbers/:e164', summary: 'Remove a number', access: api(ADMIN), params: PracticeNumberParams, ok: { status: 204, description: 'removed' } },
+
+  // --- /api/oncall ------------------------------------------------------------------
+  { method: 'get', path: '/api/oncall/providers', summary: 'List providers', access: api(ANY), query: PracticeQuery, ok: { status: 200, description: 'the providers', schema: z.object({ providers: z.array(ProviderSchema) }) } },
+  {
+    method: 'post',
+    path: '/api/oncall/providers',
+    summary: 'Add a provider (with an optional access-line PIN)',
+    access: api(ADMIN),
+    query: PracticeQuery,
+    body: { schema: ProviderCreateBody, example: { displayName: 'Dr. Rivera', phone: '+12025550142', smsPhone: null, pin: '4821' } },
+    ok: { status: 201, description: 'the provider (the PIN is never shown)', schema: ProviderSchema },
+  },
+  { method: 'get', path: '/api/oncall/providers/:id', summary: 'A provider', access: api(ANY), params: IdParams, query: PracticeQuery, ok: { status: 200, description: 'the provider', schema: ProviderSchema } },
+  {
+    method: 'patch',
+    path: '/api/oncall/providers/:id',
+    summary: 'Change a provider (pin null clears it)',
+    access: api(ADMIN),
+    params: IdParams,
+    query: PracticeQuery,
+    body: { schema: ProviderPatchBody, example: { active: false, pin: null } },
+    ok: { status: 200, description: 'the provider as changed', schema: ProviderSchema },
+  },
+  { method: 'get', path: '/api/oncall/providers/:id/shifts.ics', summary: "A provider's shifts for the next 60 days (iCalendar)", access: api(ANY), params: IdParams, query: PracticeQuery, ok: { status: 200, description: 'the feed', schema: z.string(), contentType: 'text/calendar' } },
+  {
+    method: 'post',
+    path: '/api/oncall/providers/:id/feed-token',
+    summary: "Issue a provider's calendar-feed token (replaces any earlier one; shown once)",
+    access: api(ADMIN),
+    params: IdParams,
+    query: PracticeQuery,
+    ok: { status: 201, description: 'the token and the feed URL', schema: z.object({ token: z.string(), url: z.string(), issuedAt: Instant }) },
+  },
+  { method: 'delete', path: '/api/oncall/providers/:id/feed-token', summary: "Revoke a provider's calendar-feed token", access: api(ADMIN), params: IdParams, query: PracticeQuery, ok: { status: 204, description: 'revoked' } },
+  { method: 'get', path: '/api/oncall/schedules', summary: 'List schedules', access: api(ANY), query: PracticeQuery, ok: { status: 200, description: 'the schedules', schema: z.object({ schedules: z.array(ScheduleSchema) }) } },
+  {
+    method: 'post',
+    path: '/api/oncall/schedules',
+    summary: "Add a schedule (timeZone defaults to the practice's)",
+    access: api(ADMIN),
+    query: PracticeQuery,
+    body: { schema: ScheduleInputSchema, example: { name: 'Weeknights', timeZone: 'America/New_York', rotation: rotationExample } },
+    ok: { status: 201, description: 'the schedule', schema: ScheduleSchema },
+  },
+  { method: 'get', path: '/api/oncall/schedules/:id', summary: 'A schedule with its current and future overrides', access: api(ANY), params: IdParams, query: PracticeQuery, ok: { status: 200, description: 'the schedule with its current and future overrides', schema: ScheduleSchema.extend({ overrides: z.array(Obj('an override')) }) } },
+  {
+    method: 'patch',
+    path: '/api/oncall/schedules/:id',
+    summary: 'Change a schedule',
+    access: api(ADMIN),
+    params: IdParams,
+    query: PracticeQuery,
+    body: { schema: SchedulePatchSchema, example: { rotation: { members: [EX.providerId], length: 'daily', handoffTime: '19:00', startDate: '2026-12-01' } } },
+    ok: { status: 200, description: 'the schedule as changed', schema: ScheduleSchema },
+  },
+  {
+    method: 'post',
+    path: '/api/oncall/schedules/:id/overrides',
+    summary: 'Add an override (the latest-created wins where overrides overlap)',
+    access: api(ADMIN),
+    params: IdParams,
+    query: PracticeQuery,
+    body: { schema: OverrideInputSchema, example: { providerId: EX.providerId2, start: '2026-12-24T17:00:00-05:00', end: '2026-12-26T08:00:00-05:00' } },
+    ok: { status: 201, description: 'the override, and what it shadows', schema: z.object({ override: Obj('the override'), resolution: z.object({ rule: z.string(), shadows: z.array(z.uuid()), message: z.string() }).optional() }) },
+  },
+  { method: 'delete', path: '/api/oncall/schedules/:id/overrides/:overrideId', summary: 'Delete an override', access: api(ADMIN), params: OverrideParams, query: PracticeQuery, ok: { status: 204, description: 'deleted' } },
+  { method: 'get', path: '/api/oncall/policies', summary: 'List escalation policies', access: api(ANY), query: PracticeQuery, ok: { status: 200, description: 'the policies', schema: z.object({ policies: z.array(PolicySchema) }) } },
+  { method: 'post', path: '/api/oncall/policies', summary: 'Add an escalation policy', access: api(ADMIN), query: PracticeQuery, body: { schema: PolicyInputSchema, example: policyExample }, ok: { status: 201, description: 'the policy', schema: PolicySchema } },
+  { method: 'get', path: '/api/oncall/policies/:id', summary: 'An escalation policy', access: api(ANY), params: IdParams, query: PracticeQuery, ok: { status: 200, description: 'the policy', schema: PolicySchema } },
+  { method: 'patch', path: '/api/oncall/policies/:id', summary: 'Change an escalation policy', access: api(ADMIN), params: IdParams, query: PracticeQuery, body: { schema: PolicyPatchSchema, example: { pageIntervalMinutes: 5, isDefault: true } }, ok: { status: 200, description: 'the policy as changed', schema: PolicySchema } },
+  {
+    method: 'get',
+    path: '/api/oncall/now',
+    summary: 'Who is on call now, per schedule, and the layer that decided it',
+    access: api(ANY),
+    query: NowQuery,
+    also: { 404: 'no such schedule' },
+    ok: { status: 200, description: 'who is on call', schema: z.object({ at: Instant, onCall: z.array(z.looseObject({ scheduleId: z.uuid(), name: z.string(), providerId: z.uuid().nullable(), providerName: z.string().nullable(), layer: z.enum(['none', 'rotation', 'override']) })) }) },
+  },
+  {
+    method: 'get',
+    path: '/api/oncall/shifts',
+    summary: 'The effective shift timeline in [from, to) (at most 62 days)',
+    access: api(ANY),
+    query: ShiftsQuery,
+    also: { 404: 'no such schedule' },
+    ok: { status: 200, description: 'the shifts', schema: z.object({ from: Instant, to: Instant, shifts: z.array(z.looseObject({ scheduleId: z.uuid(), providerId: z.uuid(), layer: z.enum(['rotation', 'override']), start: Instant, end: Instant })) }) },
+  },
+
+  // --- /api: pages, voicemails, calls, audit --------------------------------------------
+  { method: 'get', path: '/api/pages', summary: "The practice's latest 200 pages", access: api(ANY), query: PagesQuery, ok: { status: 200, description: 'the pages', schema: z.object({ pages: z.array(PageSchema) }) } },
+  { method: 'post', path: '/api/pages/:pageId/ack', summary: 'Acknowledge a page', access: api(HANDLERS), params: PageParams, ok: { status: 200, description: 'acknowledged (or already)', schema: PageAckSchema } },
+  { method: 'get', path: '/api/voicemails', summary: 'Voicemail metadata (no audio, no transcript)', access: api(ANY), query: VoicemailListQuery, ok: { status: 200, description: 'the voicemails', schema: z.object({ voicemails: z.array(VoicemailSummarySchema) }) } },
+  { method: 'get', path: '/api/voicemails/dead-letter', summary: 'Voicemails whose processing failed for good', access: api(ADMIN), ok: { status: 200, description: 'the dead-lettered voicemails', schema: z.object({ voicemails: z.array(Obj('a voicemail')) }) } },
+  {
+    method: 'get',
+    path: '/api/voicemails/:id/audio',
+    summary: 'The decrypted audio (Range supported; HEAD for the headers)',
+    access: api(HANDLERS),
+    params: IdParams,
+    ok: { status: 200, description: 'the audio', schema: z.string().meta({ format: 'binary' }), contentType: AUDIO_CONTENT_TYPE },
+    also: { 206: 'part of the audio (Range)', 409: 'not stored yet', 416: 'range not satisfiable' },
+  },
+  { method: 'post', path: '/api/voicemails/:id/ack', summary: 'Acknowledge a voicemail', access: api(HANDLERS), params: IdParams, ok: { status: 200, description: 'acknowledged (or already)', schema: VoicemailAckSchema } },
+  { method: 'post', path: '/api/voicemails/:id/retry', summary: 'Requeue a dead-lettered voicemail', access: api(ADMIN), params: IdParams, ok: { status: 202, description: 'requeued', schema: z.object({ id: z.uuid(), state: z.string() }) }, also: { 409: 'not dead-lettered, or changed meanwhile' } },
+  {
+    method: 'post',
+    path: '/api/voicemails/:id/playback-link',
+    summary: 'A single-use playback link, valid 5 minutes',
+    access: api(HANDLERS),
+    params: IdParams,
+    ok: { status: 201, description: 'the link', schema: z.object({ url: z.string(), expiresAt: Instant }) },
+    also: { 409: 'not stored yet' },
+  },
+  { method: 'get', path: '/api/calls/:callSid', summary: 'A call record with its ordered timeline', access: api(['admin', 'staff', 'auditor']), params: CallParams, ok: { status: 200, description: 'the call and its timeline', schema: z.looseObject({ call: Obj('the call record') }) } },
+  { method: 'get', path: '/api/audit', summary: "The practice's audit log", access: api(['admin', 'auditor']), query: AuditQuery, ok: { status: 200, description: 'audit events, oldest first', schema: z.object({ events: z.array(AuditEventSchema) }) } },
+
+  // --- /api: patients, consent, opt-outs, BAAs (ringless voicemail) ------------------------
+  {
+    method: 'post',
+    path: '/api/patients',
+    summary: 'Add a patient (stored encrypted, number blind-indexed)',
+    access: api(RVM_WRITE),
+    body: { schema: PatientInput, example: { phone: EX.callerNumber, dateOfBirth: '1980-04-12', usState: 'FL', timeZone: 'America/New_York' } },
+    ok: { status: 201, description: "the patient's id", schema: z.object({ id: z.uuid() }) },
+  },
+  { method: 'post', path: '/api/patients/lookup', summary: "The ids of the practice's patients with a number (in the body, never the URL)", access: api(RVM_WRITE), body: { schema: PhoneBody, example: { phone: EX.callerNumber } }, ok: { status: 200, description: 'matching ids', schema: z.object({ patientIds: z.array(z.uuid()) }) } },
+  { method: 'get', path: '/api/consent-disclosures', summary: 'Versioned consent disclosure texts', access: api(RVM_READ), ok: { status: 200, description: 'the disclosures', schema: z.object({ disclosures: z.array(Obj('a disclosure')) }) } },
+  {
+    method: 'post',
+    path: '/api/consent-disclosures',
+    summary: 'Record a disclosure text (never changed once recorded)',
+    access: api(ADMIN),
+    body: { schema: DisclosureInput, example: { version: 'rvm-2026-11', channel: 'rvm', text: 'We may leave you prerecorded voicemail reminders about appointments. Reply STOP or call us to opt out.' } },
+    ok: { status: 201, description: 'the disclosure', schema: Obj('a disclosure') },
+    also: { 409: 'that version exists' },
+  },
+  {
+    method: 'get',
+    path: '/api/patients/:patientId/consents',
+    summary: "A patient's consent history and current state per channel",
+    access: api(RVM_READ),
+    params: PatientParams,
+    ok: { status: 200, description: 'history and state', schema: z.object({ patientId: z.uuid(), current: z.record(z.enum(CONSENT_CHANNELS), z.string()), history: z.array(Obj('a consent entry')) }) },
+  },
+  {
+    method: 'post',
+    path: '/api/patients/:patientId/consents',
+    summary: 'Record a consent grant or revocation (append-only)',
+    access: api(RVM_WRITE),
+    params: PatientParams,
+    body: { schema: ConsentInput, example: { channel: 'rvm', action: 'granted', source: 'paper_form', disclosureVersion: 'rvm-2026-11', evidenceRef: 'scan-2026-11-20-0042' } },
+    ok: { status: 201, description: 'the consent entry', schema: Obj('a consent entry') },
+  },
+  {
+    method: 'post',
+    path: '/api/opt-outs',
+    summary: 'Opt a number out of drops',
+    access: api(RVM_WRITE),
+    body: { schema: PhoneBody, example: { phone: EX.callerNumber } },
+    ok: { status: 201, description: 'recorded (200: already opted out)', schema: z.object({ result: z.string() }) },
+    also: { 200: 'already opted out' },
+  },
+  { method: 'post', path: '/api/opt-outs/check', summary: 'Whether a number is opted out', access: api(RVM_READ), body: { schema: PhoneBody, example: { phone: EX.callerNumber } }, ok: { status: 200, description: 'the answer', schema: z.object({ optedOut: z.boolean() }) } },
+  { method: 'get', path: '/api/opt-outs', summary: 'Opt-out counts by source', access: api(RVM_READ), ok: { status: 200, description: 'counts', schema: z.object({ bySource: z.record(z.string(), z.number().int()) }) } },
+  { method: 'get', path: '/api/vendor-baas', summary: 'Signed vendor BAAs', access: api(RVM_READ), ok: { status: 200, description: 'the BAAs', schema: z.object({ baas: z.array(Obj('a BAA')) }) } },
+  { method: 'post', path: '/api/vendor-baas', summary: 'Record a signed vendor BAA', access: api(ADMIN), body: { schema: VendorBaaInput, example: { vendor: 'twilio', signedAt: '2026-10-01', documentRef: 'contracts/twilio-baa-2026.pdf' } }, ok: { status: 201, description: 'the BAA', schema: Obj('a BAA') } },
+
+  // --- /api: drop templates and campaigns --------------------------------------------------
+  { method: 'get', path: '/api/drop-templates', summary: "Built-in and the practice's own drop templates", access: api(RVM_READ), ok: { status: 200, description: 'the templates', schema: z.object({ templates: z.array(Obj('a template')) }) } },
+  {
+    method: 'post',
+    path: '/api/drop-templates',
+    summary: "Add a practice template (checked for PHI and placeholders; 400 template_rejected names the problems)",
+    access: api(ADMIN),
+    body: { schema: TemplateInput, example: { name: 'Flu shots', purpose: 'recall', text: 'Hello, this is {practice_name}. Flu shots are available; please call {callback_number} to book. To stop these messages, press 9 or call us.' } },
+    ok: { status: 201, description: 'the template', schema: Obj('a template') },
+  },
+  { method: 'get', path: '/api/campaigns', summary: 'List campaigns', access: api(RVM_READ), ok: { status: 200, description: 'the campaigns', schema: z.object({ campaigns: z.array(Obj('a campaign')) }) } },
+  {
+    method: 'post',
+    path: '/api/campaigns',
+    summary: 'Create a campaign (optionally with its recipients)',
+    access: api(ADMIN),
+    body: { schema: CampaignInputSchema, example: { name: 'November recall', templateId: 'recall', templateParams: { callback_number: '(202) 555-0100' }, provider: 'twilio', ratePerMinute: 30, patientIds: [EX.patientId] } },
+    ok: { status: 201, description: 'the campaign (with `recipients` when patientIds were given)', schema: Obj('a campaign') },
+  },
+  { method: 'get', path: '/api/campaigns/:campaignId', summary: "A campaign's progress", access: api(RVM_READ), params: CampaignParams, ok: { status: 200, description: 'progress', schema: Obj('campaign progress') } },
+  { method: 'get', path: '/api/campaigns/:campaignId/drops', summary: "A campaign's drops", access: api(RVM_READ), params: CampaignParams, query: DropsQuery, ok: { status: 200, description: 'the drops', schema: z.object({ drops: z.array(Obj('a drop')) }) } },
+  {
+    method: 'post',
+    path: '/api/campaigns/:campaignId/recipients',
+    summary: 'Add recipients: JSON patientIds, or text/csv with a patient_id column',
+    access: api(ADMIN),
+    params: CampaignParams,
+    body: {
+      schema: RecipientsBody,
+      example: { patientIds: [EX.patientId] },
+      description: 'JSON patientIds, or `text/csv` with a `patient_id` column',
+      alternatives: { 'text/csv': z.string().meta({ description: 'CSV with a header row naming a patient_id column' }) },
+    },
+    ok: { status: 200, description: 'how many were added, and why the others were not', schema: z.object({ added: z.number().int(), summary: z.record(z.string(), z.number().int()), rows: z.array(Obj('a refused row')) }) },
+  },
+  { method: 'post', path: '/api/campaigns/:campaignId/dry-run', summary: 'What a start would send, and what it would skip', access: api(RVM_WRITE), params: CampaignParams, ok: { status: 200, description: 'the dry run', schema: Obj('dry-run result') } },
+  {
+    method: 'post',
+    path: '/api/campaigns/:campaignId/:command',
+    summary: `Start, pause, resume or cancel a campaign (${CAMPAIGN_COMMANDS.join(', ')})`,
+    access: api(ADMIN),
+    params: CampaignCommandParams,
+    ok: { status: 200, description: 'the campaign after the command', schema: Obj('a campaign') },
+    also: { 409: 'not allowed in its state' },
+  },
+];
+
+// ---------------------------------------------------------------------------
+// The document
+// ---------------------------------------------------------------------------
+
+/** `/api/practices/:practiceId` → `/api/practices/{practiceId}`. */
+export function toOpenApiPath(expressPath: string): string {
+  return expressPath.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}');
+}
+
+const json = (schema: z.ZodType, contentType = 'application/json'): NonNullable<ResponseConfig['content']> => ({ [contentType]: { schema } });
+
+function responsesOf(route: RouteDoc): Record<number, ResponseConfig> {
+  const out: Record<number, ResponseConfig> = {};
+  const err = (description: string): ResponseConfig => ({ description, content: json(ErrorSchema) });
+  if (route.params || route.query || route.body) out[400] = err('bad input: the message names the field');
+  if (route.access.kind === 'apiKey') {
+    out[401] = err('no valid API key');
+    out[403] = err('the role or practice does not fit');
+    if (route.params) out[404] = err('not found');
+  }
+  if (route.access.kind === 'twilio') out[403] = { description: 'missing or wrong X-Twilio-Signature' };
+  const ok = route.ok;
+  const success = (description: string): ResponseConfig => ({ description, ...(ok.schema ? { content: json(ok.schema, ok.contentType) } : {}) });
+  for (const [code, also] of Object.entries(route.also ?? {})) {
+    const status = Number(code);
+    const { description, same } = typeof also === 'string' ? { description: also, same: status < 400 ? 'ok' : 'error' } : also;
+    out[status] = same === 'ok' ? success(description) : err(description);
+  }
+  out[ok.status] = success(ok.description);
+  return out;
+}
+
+function descriptionOf(route: RouteDoc): string {
+  const access = route.access;
+  const who =
+    access.kind === 'apiKey'
+      ? `Roles: ${access.roles.join(', ')}.`
+      : access.kind === 'twilio'
+        ? 'Twilio webhook: signed with X-Twilio-Signature; always answered with TwiML.'
+        : access.kind === 'rvmVendor'
+          ? 'Ringless-voicemail vendor webhook.'
+          : access.kind === 'urlToken'
+            ? 'No API key: a token in the URL is the credential.'
+            : 'No credential needed.';
+  return route.description ? `${who} ${route.description}` : who;
+}
+
+function securityOf(access: Access): RouteConfig['security'] {
+  switch (access.kind) {
+    case 'apiKey':
+      return [{ apiKey: [] }];
+    case 'twilio':
+      return [{ twilioSignature: [] }];
+    case 'rvmVendor':
+      return [{ rvmSignature: [] }];
+    case 'urlToken':
+    case 'public':
+      return [];
+    default:
+      return access satisfies never;
+  }
+}
+
+/** `post /api/pages/:pageId/ack` → `postApiPagesPageIdAck`: stable names for generated clients. */
+export function operationIdOf(method: Method, expressPath: string): string {
+  const words = expressPath.split(/[^A-Za-z0-9]+/).filter((w) => w.length > 0);
+  return method + words.map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('');
+}
+
+function tagOf(path: string): string {
+  if (path.startsWith('/twilio/')) return 'twilio';
+  if (path.startsWith('/api/')) return path.split('/')[2] ?? 'api';
+  return 'service';
+}
+
+/** The registry of every route in ROUTES. */
+export function openApiRegistry(routes: readonly RouteDoc[] = ROUTES): OpenAPIRegistry {
+  const registry = new OpenAPIRegistry();
+  registry.registerComponent('securitySchemes', 'apiKey', { type: 'http', scheme: 'bearer', description: 'an API key from `npm run keys:create`' });
+  registry.registerComponent('securitySchemes', 'twilioSignature', { type: 'apiKey', in: 'header', name: 'X-Twilio-Signature', description: "Twilio's request signature" });
+  registry.registerComponent('securitySchemes', 'rvmSignature', { type: 'apiKey', in: 'header', name: RVM_SIGNATURE_HEADER, description: 'HMAC of the raw body with RVM_WEBHOOK_SECRET' });
+  for (const route of routes) {
+    const body = route.body;
+    registry.registerPath({
+      method: route.method,
+      path: toOpenApiPath(route.path),
+      operationId: operationIdOf(route.method, route.path),
+      summary: route.summary,
+      description: descriptionOf(route),
+      tags: [tagOf(route.path)],
+      security: securityOf(route.access),
+      ...(route.access.kind === 'apiKey' ? { 'x-roles': [...route.access.roles] } : {}),
+      request: {
+        ...(route.params ? { params: route.params } : {}),
+        ...(route.query ? { query: route.query } : {}),
+        ...(body
+          ? {
+              body: {
+                required: true,
+                ...(body.description ? { description: body.description } : {}),
+                content: {
+                  [body.contentType ?? 'application/json']: { schema: body.schema, example: body.example },
+                  ...Object.fromEntries(Object.entries(body.alternatives ?? {}).map(([type, schema]) => [type, { schema }])),
+                },
+              },
+            }
+          : {}),
+      },
+      responses: responsesOf(route),
+    });
+  }
+  return registry;
+}
+
+export type OpenApiDocument = ReturnType<OpenApiGeneratorV31['generateDocument']>;
+
+/**
+ * The generator marks coerced fields (`z.coerce.number()`, `z.coerce.date()`) nullable, as zod
+ * would coerce a JSON null. Query strings, path segments and form fields carry text, never a null:
+ * drop it there (JSON bodies keep theirs, where null means something).
+ */
+function withoutTextNulls(doc: OpenApiDocument): OpenApiDocument {
+  const strip = (schema: unknown): void => {
+    const s = schema as { type?: unknown } | undefined;
+    if (Array.isArray(s?.type) && s.type.includes('null') && s.type.length === 2) s.type = s.type.find((t) => t !== 'null');
+  };
+  for (const item of Object.values(doc.paths ?? {})) {
+    for (const op of Object.values(item as Record<string, { parameters?: Array<{ schema?: unknown }>; requestBody?: { content?: Record<string, { schema?: unknown }> } }>)) {
+      for (const p of op.parameters ?? []) strip(p.schema);
+      const form = op.requestBody?.content?.['application/x-www-form-urlencoded']?.schema as { properties?: Record<string, unknown> } | undefined;
+      for (const prop of Object.values(form?.properties ?? {})) strip(prop);
+    }
+  }
+  return doc;
+}
+
+/** The whole document; `serverUrl` is PUBLIC_BASE_URL. */
+export function openApiDocument(serverUrl: string, routes: readonly RouteDoc[] = ROUTES): OpenApiDocument {
+  const doc = new OpenApiGeneratorV31(openApiRegistry(routes).definitions).generateDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'After-hours line',
+      version: '1.0.0',
+      description: 'Twilio webhooks, the admin API (/api, Bearer API keys; every call audited) and the token-authenticated feeds. Generated from the zod schemas the routes validate with.',
+    },
+    servers: [{ url: serverUrl }],
+  });
+  return withoutTextNulls(doc);
+}
