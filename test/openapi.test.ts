@@ -52,7 +52,7 @@ const operations = (): Array<{ path: string; method: string; op: Operation }> =>
 const documented = (): string[] => ROUTES.map((r) => `${r.method} ${r.path}`);
 
 beforeAll(async () => {
-  h = await startHarness('openapi');
+  h = await startHarness('openapi', { METRICS_TOKEN: 'metrics-token-for-the-openapi-test' });
   const res = await fetch(`${h.baseUrl}${OPENAPI_PATH}`);
   expect(res.status).toBe(200);
   served = (await res.json()) as OpenApiDocument;

@@ -19,6 +19,8 @@ import { FEED_PATH, NowQuery, PracticeQuery, ProviderCreateBody, ProviderPatchBo
 import { PracticeNumberBody, PracticePatchSchema } from './practice-routes.js';
 import { CampaignInputSchema, DropsQuery, PatientInput, PhoneBody, RecipientsBody, TemplateInput } from './rvm-routes.js';
 import { ListQuery as VoicemailListQuery } from './voicemail-routes.js';
+import { ClearLockoutResponse, LockoutIdParams, LockoutListQuery, LockoutListResponse } from './lockout-routes.js';
+import { ApiKeyListResponseSchema, ApiKeyPathParamsSchema, ApiKeyRevokeResponseSchema } from './key-routes.js';
 
 /**
  * The OpenAPI 3.1 document of every HTTP route, built from the zod schemas the routes validate
@@ -37,6 +39,7 @@ type Access =
   | { kind: 'twilio' }
   | { kind: 'rvmVendor' }
   | { kind: 'urlToken' }
+  | { kind: 'metricsToken' }
   | { kind: 'public' };
 
 export interface RouteBody {
@@ -213,6 +216,14 @@ export const ROUTES: readonly RouteDoc[] = [
     ok: { status: 200, description: 'ready', schema: z.object({ status: z.enum(['ready', 'not_ready']), checks: z.record(z.string(), z.string()) }) },
     also: { 503: { description: 'not ready: the failing check is named', same: 'ok' } },
   },
+  {
+    method: 'get',
+    path: '/metrics',
+    summary: 'Prometheus scrape (no PHI in any label)',
+    access: { kind: 'metricsToken' },
+    ok: { status: 200, description: 'Prometheus text exposition', schema: z.string(), contentType: 'text/plain' },
+    also: { 401: 'no valid METRICS_TOKEN' },
+  },
   { method: 'get', path: OPENAPI_PATH, summary: 'This document (OpenAPI 3.1)', description: 'No API key needed: it documents routes, not data.', access: { kind: 'public' }, ok: { status: 200, description: 'the OpenAPI document', schema: Obj('OpenAPI 3.1 document') } },
 
   // --- Twilio webhooks --------------------------------------------------------
@@ -229,6 +240,14 @@ export const ROUTES: readonly RouteDoc[] = [
     access: TWILIO,
     body: { schema: SmsSchema, example: { MessageSid: `SM${'0123456789abcdef'.repeat(2)}`, AccountSid: EX.accountSid, From: EX.callerNumber, To: EX.practiceNumber, Body: 'STOP' }, contentType: 'application/x-www-form-urlencoded' },
     ok: twiml('TwiML (<Response/> or a <Message>)'),
+  },
+  {
+    method: 'post',
+    path: '/twilio/voice/fail-safe-dial',
+    summary: "The fail-safe <Dial>'s action: speaks only when the fallback line was not reached",
+    access: TWILIO,
+    body: voiceBody({ CallStatus: 'in-progress', DialCallStatus: 'no-answer' }),
+    ok: twiml('TwiML: a hang-up after a connected call; the disclaimer and "we could not connect your call" otherwise'),
   },
   { method: 'post', path: '/twilio/voice/status', summary: 'Call status callbacks', access: TWILIO, body: voiceBody({ CallStatus: 'completed', CallDuration: '42', SequenceNumber: '0' }), ok: twiml('an empty <Response/>') },
   {
@@ -492,6 +511,41 @@ export const ROUTES: readonly RouteDoc[] = [
   { method: 'post', path: '/api/vendor-baas', summary: 'Record a signed vendor BAA', access: api(ADMIN), body: { schema: VendorBaaInput, example: { vendor: 'twilio', signedAt: '2026-10-01', documentRef: 'contracts/twilio-baa-2026.pdf' } }, ok: { status: 201, description: 'the BAA', schema: Obj('a BAA') } },
 
   // --- /api: drop templates and campaigns --------------------------------------------------
+  // --- /api: verification lockouts and API keys --------------------------------------------
+  {
+    method: 'get',
+    path: '/api/lockouts',
+    summary: "The practice's verification lockouts (ids only, never a number)",
+    access: api(['admin', 'staff', 'auditor']),
+    query: LockoutListQuery,
+    ok: { status: 200, description: 'the lockouts', schema: LockoutListResponse },
+  },
+  {
+    method: 'post',
+    path: '/api/lockouts/:id/clear',
+    summary: 'Clear a lockout in force (audited; the back-off history is kept)',
+    access: api(['admin', 'staff']),
+    params: LockoutIdParams,
+    ok: { status: 200, description: 'the cleared lockout', schema: ClearLockoutResponse },
+    also: { 409: 'the lockout is over or already cleared' },
+  },
+  {
+    method: 'get',
+    path: '/api/practices/:practiceId/api-keys',
+    summary: "The practice's API keys: label, role, expiry, last use, status (never the secret or its hash)",
+    access: api(ADMIN),
+    params: ApiKeyPathParamsSchema.pick({ practiceId: true }),
+    ok: { status: 200, description: 'the keys', schema: ApiKeyListResponseSchema },
+  },
+  {
+    method: 'post',
+    path: '/api/practices/:practiceId/api-keys/:keyId/revoke',
+    summary: 'Revoke an API key at once (audited)',
+    access: api(ADMIN),
+    params: ApiKeyPathParamsSchema,
+    ok: { status: 200, description: 'revoked (or already revoked)', schema: ApiKeyRevokeResponseSchema },
+  },
+
   { method: 'get', path: '/api/drop-templates', summary: "Built-in and the practice's own drop templates", access: api(RVM_READ), ok: { status: 200, description: 'the templates', schema: z.object({ templates: z.array(Obj('a template')) }) } },
   {
     method: 'post',
@@ -553,6 +607,11 @@ function responsesOf(route: RouteDoc): Record<number, ResponseConfig> {
   const out: Record<number, ResponseConfig> = {};
   const err = (description: string): ResponseConfig => ({ description, content: json(ErrorSchema) });
   if (route.params || route.query || route.body) out[400] = err('bad input: the message names the field');
+  if (route.access.kind === 'apiKey' || route.access.kind === 'urlToken') {
+    out[429] = { description: 'too many requests from this source or key (Retry-After says when to try again)', headers: { 'Retry-After': { schema: { type: 'integer' }, description: 'seconds' } }, content: json(ErrorSchema) };
+  }
+  out[414] = err('query string too long');
+  out[431] = err('request headers too large');
   if (route.access.kind === 'apiKey') {
     out[401] = err('no valid API key');
     out[403] = err('the role or practice does not fit');
@@ -581,7 +640,9 @@ function descriptionOf(route: RouteDoc): string {
           ? 'Ringless-voicemail vendor webhook.'
           : access.kind === 'urlToken'
             ? 'No API key: a token in the URL is the credential.'
-            : 'No credential needed.';
+            : access.kind === 'metricsToken'
+              ? 'Bearer METRICS_TOKEN (not an API key); 404 when METRICS_TOKEN is unset or METRICS_PORT serves it instead.'
+              : 'No credential needed.';
   return route.description ? `${who} ${route.description}` : who;
 }
 
@@ -593,6 +654,8 @@ function securityOf(access: Access): RouteConfig['security'] {
       return [{ twilioSignature: [] }];
     case 'rvmVendor':
       return [{ rvmSignature: [] }];
+    case 'metricsToken':
+      return [{ metricsToken: [] }];
     case 'urlToken':
     case 'public':
       return [];
@@ -618,6 +681,7 @@ export function openApiRegistry(routes: readonly RouteDoc[] = ROUTES): OpenAPIRe
   const registry = new OpenAPIRegistry();
   registry.registerComponent('securitySchemes', 'apiKey', { type: 'http', scheme: 'bearer', description: 'an API key from `npm run keys:create`' });
   registry.registerComponent('securitySchemes', 'twilioSignature', { type: 'apiKey', in: 'header', name: 'X-Twilio-Signature', description: "Twilio's request signature" });
+  registry.registerComponent('securitySchemes', 'metricsToken', { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, for the Prometheus scrape only' });
   registry.registerComponent('securitySchemes', 'rvmSignature', { type: 'apiKey', in: 'header', name: RVM_SIGNATURE_HEADER, description: 'HMAC of the raw body with RVM_WEBHOOK_SECRET' });
   for (const route of routes) {
     const body = route.body;
