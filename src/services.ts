@@ -18,6 +18,8 @@ import { startVoicemailWorker } from './voicemail/worker.js';
 import { processMaintenanceJob, scheduleMaintenance, type MaintenanceJobData } from './maintenance.js';
 import { processDropJob } from './rvm/drop-worker.js';
 import type { DropJobData } from './rvm/campaigns.js';
+import { createRecordingSpool, type RecordingSpool } from './voicemail/spool.js';
+import { startVoicemailRecovery } from './voicemail/recovery.js';
 
 /** Everything the service talks to, started in order and closed in reverse (Medplum's initAppServices). */
 export interface Services {
@@ -30,6 +32,8 @@ export interface Services {
   audit: AuditWriter;
   twilio: TwilioRest;
   queues: Queues;
+  /** Recording callbacks kept on local disk while PostgreSQL cannot take them (voicemail/spool.ts). */
+  recordingSpool: RecordingSpool;
   clock: () => Date;
   seeded: Practice | null;
   readiness(): Promise<{ ready: boolean; checks: Record<string, string> }>;
@@ -102,6 +106,7 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
       audit,
       twilio,
       queues,
+      recordingSpool: createRecordingSpool(config.dataDir),
       clock,
       seeded,
       readiness: async () => {
@@ -136,6 +141,9 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
       if (opts.schedule !== false) await scheduleMaintenance(services);
       // Workers stop first, before the pools they use.
       closers.push(() => pages.close(), () => voicemail.close(), () => maintenance.close(), () => drops.close());
+      // Start-up recovery (what a crash left), spool replay and reconcile-on-recovery; stops before the workers.
+      const recovery = startVoicemailRecovery(services);
+      closers.push(() => recovery.close());
     }
     return services;
   } catch (err) {
