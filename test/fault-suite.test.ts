@@ -36,8 +36,9 @@ interface Counts {
   recordingsRetried: number;
   voicemailsLost: number;
   exits: number;
+  backendsTerminated: number;
 }
-const counts: Counts = { webhooks: 0, withoutTwiml: 0, recordingsAcknowledged: 0, recordingsRetried: 0, voicemailsLost: 0, exits: 0 };
+const counts: Counts = { webhooks: 0, withoutTwiml: 0, recordingsAcknowledged: 0, recordingsRetried: 0, voicemailsLost: 0, exits: 0, backendsTerminated: 0 };
 const failures: string[] = [];
 
 let pg: FaultProxy;
@@ -163,7 +164,9 @@ async function terminateProxiedBackends(): Promise<number> {
   const { rows } = await sql<{ n: number }>`
     SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
     WHERE client_port = ANY(${ports}::int[]) AND client_addr IN ('127.0.0.1', '::1') AND pid <> pg_backend_pid()`.execute(db);
-  return rows[0]?.n ?? 0;
+  const n = rows[0]?.n ?? 0;
+  counts.backendsTerminated += n;
+  return n;
 }
 
 /** Moves delayed voicemail retries along (their backoff is the pipeline's business, not this suite's). */
@@ -244,13 +247,20 @@ describe('the fault suite', () => {
   });
 
   it('PostgreSQL dropping connections (backends terminated, sockets cut) under load, with jobs in flight', { timeout: 40_000 }, async () => {
+    // A voicemail job held mid-fetch (its media waits until released): in flight for sure.
+    const hold = double.holdNextMedia(0);
+    const first = recordingCallback('pg dropping (job in flight)');
+    await until('a voicemail job fetching its media', () => double.requests.some((r) => r.method === 'GET' && r.path.includes('/Recordings/') && !r.finished));
     const load = burst('pg dropping', 3);
-    // Voicemail jobs from the outages above are being replayed and stored now.
-    await terminateProxiedBackends();
-    pg.drop();
-    await new Promise((r) => setTimeout(r, 200));
-    await terminateProxiedBackends();
-    await load;
+    try {
+      await terminateProxiedBackends();
+      pg.drop();
+      await new Promise((r) => setTimeout(r, 200));
+      await terminateProxiedBackends();
+    } finally {
+      hold.release();
+    }
+    await Promise.all([first, load]);
   });
 
   it('Redis stopped: callers get TwiML, recordings are recorded without waiting on the queue', { timeout: 30_000 }, async () => {
@@ -300,6 +310,7 @@ describe('the fault suite', () => {
     expect(viaReconciler).toBe(0);
     expect(acknowledged.length).toBeGreaterThanOrEqual(15);
     expect(counts).toMatchObject({ withoutTwiml: 0, voicemailsLost: 0, exits: 0 });
+    expect(counts.backendsTerminated).toBeGreaterThan(0);
     expect(child.exitCode).toBeNull();
   });
 });
