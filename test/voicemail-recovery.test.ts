@@ -231,3 +231,32 @@ describe('logs of the faults above', () => {
     expect(text).not.toContain('2025550123');
   });
 });
+
+describe('the periodic recovery pass', () => {
+  it('leaves a row touched in the last 30 s alone (its callback may be queueing it now), takes an older one', async () => {
+    const { callSid, recordingSid } = await callWithRecording();
+    const now = h.services.clock();
+    const row = await h.services.db
+      .insertInto('voicemails')
+      .values({
+        practice_id: await demoPracticeId(),
+        call_sid: callSid,
+        recording_sid: recordingSid,
+        reference_code: '111111',
+        urgency: 'routine',
+        caller_verified: false,
+        patient_id: null,
+        flow_node: 'message',
+        duration_seconds: 1,
+        updated_at: new Date(now.getTime() - 10_000),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    await recoverVoicemails(h.services, { untouchedForMs: 30_000 });
+    expect(await h.services.queues.voicemail.getJob(voicemailJobId(recordingSid))).toBeUndefined();
+    await h.services.db.updateTable('voicemails').set({ updated_at: new Date(now.getTime() - 60_000) }).where('id', '=', row.id).execute();
+    const result = await recoverVoicemails(h.services, { untouchedForMs: 30_000 });
+    expect(result.requeued).toBeGreaterThanOrEqual(1);
+    await completeVoicemail(recordingSid);
+  });
+});

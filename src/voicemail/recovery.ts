@@ -26,15 +26,28 @@ import { reconcileRecordings } from './maintenance.js';
 
 export const RECOVERY_TICK_MS = 5_000;
 export const RECOVER_EVERY_MS = 60_000;
+/**
+ * The periodic pass leaves rows touched more recently alone (their callback or job may be queueing
+ * them right now). Passes after a fault, and at start-up, take every row.
+ */
+export const RECOVER_UNTOUCHED_MS = 30_000;
 const RECOVER_BATCH = 500;
 
-/** Queues every voicemail still in the pipeline without a live job. Idempotent (jobId per RecordingSid). */
-export async function recoverVoicemails(services: Pick<Services, 'db' | 'queues' | 'audit' | 'clock'>): Promise<{ requeued: number; alreadyQueued: number }> {
-  const rows = await services.db
+/**
+ * Queues every voicemail still in the pipeline without a live job (`untouchedForMs`: only rows not
+ * updated for that long). Idempotent (jobId per RecordingSid).
+ */
+export async function recoverVoicemails(
+  services: Pick<Services, 'db' | 'queues' | 'audit' | 'clock'>,
+  opts: { untouchedForMs?: number } = {},
+): Promise<{ requeued: number; alreadyQueued: number }> {
+  let query = services.db
     .selectFrom('voicemails')
     .select(['id', 'practice_id', 'call_sid', 'recording_sid', 'state'])
     .where('dead_letter_reason', 'is', null)
-    .where('state', 'in', ['received', 'stored'])
+    .where('state', 'in', ['received', 'stored']);
+  if (opts.untouchedForMs !== undefined) query = query.where('updated_at', '<', new Date(services.clock().getTime() - opts.untouchedForMs));
+  const rows = await query
     .orderBy('created_at')
     .limit(RECOVER_BATCH)
     .execute();
@@ -102,8 +115,9 @@ export function startVoicemailRecovery(services: Services, opts: { tickMs?: numb
     const now = Date.now();
     // A voicemail whose job could not be queued since the last pass (Redis down or hung) is owed one.
     const enqueueFailed = lastQueueFailureAt(services.queues.voicemail) >= lastRecover;
-    if (queueWasDown || enqueueFailed || now - lastRecover >= recoverEveryMs) {
-      const result = await recoverVoicemails(services).catch((err: unknown) => {
+    const afterFault = queueWasDown || enqueueFailed || lastRecover === Number.NEGATIVE_INFINITY;
+    if (afterFault || now - lastRecover >= recoverEveryMs) {
+      const result = await recoverVoicemails(services, afterFault ? {} : { untouchedForMs: RECOVER_UNTOUCHED_MS }).catch((err: unknown) => {
         queueWasDown = true;
         throw err;
       });
