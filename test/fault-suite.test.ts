@@ -95,11 +95,11 @@ async function callerWebhook(label: string, pathAndQuery: string, params: Record
   }
 }
 
-/** A callback no caller hears (status): valid TwiML, or at least no 5xx. */
-async function statusWebhook(label: string, callSid: string): Promise<void> {
+/** A callback no caller hears (status, SMS): a 200 with valid TwiML (an empty <Response/> will do). */
+async function quietWebhook(label: string, pathAndQuery: string, params: Record<string, string>): Promise<void> {
   counts.webhooks += 1;
   try {
-    const res = await postTwilio(target, '/twilio/voice/status', inboundParams({ CallSid: callSid, CallStatus: 'completed', CallDuration: '30' }));
+    const res = await postTwilio(target, pathAndQuery, params);
     if (res.status !== 200) throw new Error(`status ${res.status}`);
     parseTwiml(res.body);
   } catch (err) {
@@ -144,14 +144,30 @@ async function recordingCallback(label: string): Promise<void> {
   failures.push(`${label}: recording never acknowledged`);
 }
 
-/** Every kind of webhook at once: new calls, flow steps of known calls, status and recording callbacks. */
+/**
+ * Every kind of webhook at once: new calls, flow steps of known calls, status callbacks, the
+ * fallback URL, the provider's whisper leg, the access line, SMS and recording callbacks.
+ */
 async function burst(label: string, size = 1): Promise<void> {
   const work: Array<Promise<void>> = [];
   for (let i = 0; i < size; i += 1) {
     work.push(callerWebhook(`${label} incoming`, '/twilio/voice/incoming', inboundParams()));
     const known = calls[calls.length - 1 - i] ?? calls[0] ?? '';
     work.push(callerWebhook(`${label} flow`, '/twilio/voice/flow?s=3&n=language', inboundParams({ CallSid: known, Digits: '1' })));
-    work.push(statusWebhook(`${label} status`, known));
+    work.push(quietWebhook(`${label} status`, '/twilio/voice/status', inboundParams({ CallSid: known, CallStatus: 'completed', CallDuration: '30' })));
+    work.push(callerWebhook(`${label} fallback`, '/twilio/voice/fallback', inboundParams({ ErrorCode: '11200' })));
+    work.push(callerWebhook(`${label} whisper`, `/twilio/voice/whisper?parent=${known}&a=1`, inboundParams({ To: '+12025550177', Direction: 'outbound-api' })));
+    work.push(callerWebhook(`${label} access line`, '/twilio/voice/access', inboundParams({ To: '+12025550103' })));
+    work.push(
+      quietWebhook(`${label} sms`, '/twilio/sms/incoming', {
+        MessageSid: `SM${randomBytes(16).toString('hex')}`,
+        AccountSid: TEST_ACCOUNT_SID,
+        From: '+12025550177',
+        To: '+12025550100',
+        Body: 'ACK 123456',
+        NumMedia: '0',
+      }),
+    );
     work.push(recordingCallback(label), recordingCallback(label));
   }
   await Promise.all(work);
