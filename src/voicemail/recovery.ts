@@ -12,7 +12,7 @@ import { reconcileRecordings } from './maintenance.js';
  * Recovery of voicemail after a fault, in every instance that runs the workers, on a local timer
  * (not a BullMQ job: Redis may be what failed):
  *
- * - at start-up and then every RECOVER_EVERY_MS, rows left `received` or `stored` (a crash between
+ * - at start-up and then every RECOVER_EVERY_MS (rows untouched for RECOVER_UNTOUCHED_MS), rows left `received` or `stored` (a crash between
  *   the row and its job, a job lost with Redis) are queued again — an urgent message is no longer
  *   15 minutes late after a crash; a job already waiting, delayed or running is left alone;
  * - every tick, spooled recording callbacks (./spool.ts) are replayed once PostgreSQL answers;
@@ -25,7 +25,7 @@ import { reconcileRecordings } from './maintenance.js';
  */
 
 export const RECOVERY_TICK_MS = 5_000;
-export const RECOVER_EVERY_MS = 60_000;
+export const RECOVER_EVERY_MS = 30_000;
 /**
  * The periodic pass leaves rows touched more recently alone (their callback or job may be queueing
  * them right now). Passes after a fault, and at start-up, take every row.
