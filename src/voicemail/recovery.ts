@@ -100,9 +100,9 @@ export function startVoicemailRecovery(services: Services, opts: { tickMs?: numb
     if (dbWasDown || replayed.done > 0) {
       dbWasDown = false;
       // Callbacks Twilio gave up on while PostgreSQL was away: found now, not in 15 minutes.
+      // Once: should Twilio's API fail now, the reconciler's own 15-minute timer tries again.
       const reconciled = await reconcileRecordings(services).catch((err: unknown) => {
-        dbWasDown = true;
-        logger.warn('reconciler after recovery failed; trying again next tick', { err });
+        logger.warn('reconciler after recovery failed; its timer will try again', { err });
         return null;
       });
       if (reconciled) logger.info('reconciled after the database came back', { count: reconciled.queued });
