@@ -12,13 +12,15 @@ import { reconcileRecordings } from './maintenance.js';
  * Recovery of voicemail after a fault, in every instance that runs the workers, on a local timer
  * (not a BullMQ job: Redis may be what failed):
  *
- * - at start-up and then every RECOVER_EVERY_MS (rows untouched for RECOVER_UNTOUCHED_MS), rows left `received` or `stored` (a crash between
- *   the row and its job, a job lost with Redis) are queued again — an urgent message is no longer
- *   15 minutes late after a crash; a job already waiting, delayed or running is left alone;
+ * - at start-up, and then every RECOVER_EVERY_MS (rows untouched for RECOVER_UNTOUCHED_MS), rows
+ *   left `received` or `stored` (a crash between the row and its job, a job lost with Redis) are
+ *   queued again — an urgent message is no longer 15 minutes late after a crash; a job already
+ *   waiting, delayed or running is left alone;
  * - every tick, spooled recording callbacks (./spool.ts) are replayed once PostgreSQL answers;
  * - when PostgreSQL answers again after failing (or spooled callbacks were replayed), the
  *   reconciler runs at once instead of waiting for its 15-minute timer;
- * - when the queue's Redis is back after failing, stranded rows are queued at once.
+ * - when the queue's Redis is back after failing (or a voicemail's job could not be queued since
+ *   the last pass), stranded rows are queued at once.
  *
  * A job whose worker died mid-run is BullMQ's: another worker's stalled-job check moves it back to
  * waiting once its lock (30 s) lapses.
@@ -106,7 +108,8 @@ export function startVoicemailRecovery(services: Services, opts: { tickMs?: numb
         return null;
       });
       if (reconciled) logger.info('reconciled after the database came back', { count: reconciled.queued });
-      lastRecover = Number.NEGATIVE_INFINITY;
+      // Nothing else to queue: a job that met the outage is still in BullMQ (retrying), and a row
+      // whose job could not be queued is owed one through the queue's failure, below.
     }
     if (!(await queueIsReady(services.queues.voicemail))) {
       queueWasDown = true;
@@ -117,10 +120,7 @@ export function startVoicemailRecovery(services: Services, opts: { tickMs?: numb
     const enqueueFailed = lastQueueFailureAt(services.queues.voicemail) >= lastRecover;
     const afterFault = queueWasDown || enqueueFailed || lastRecover === Number.NEGATIVE_INFINITY;
     if (afterFault || now - lastRecover >= recoverEveryMs) {
-      const result = await recoverVoicemails(services, afterFault ? {} : { untouchedForMs: RECOVER_UNTOUCHED_MS }).catch((err: unknown) => {
-        queueWasDown = true;
-        throw err;
-      });
+      const result = await recoverVoicemails(services, afterFault ? {} : { untouchedForMs: RECOVER_UNTOUCHED_MS });
       queueWasDown = false;
       lastRecover = now;
       if (result.requeued > 0) logger.info('stranded voicemails queued again', { count: result.requeued });
