@@ -20,6 +20,8 @@ import { processDropJob } from './rvm/drop-worker.js';
 import type { DropJobData } from './rvm/campaigns.js';
 import { createMetrics, type Metrics } from './adapters/metrics.js';
 import { metricsSources } from './adapters/metrics-sources.js';
+import { createRecordingSpool, type RecordingSpool } from './voicemail/spool.js';
+import { startVoicemailRecovery } from './voicemail/recovery.js';
 
 /** Everything the service talks to, started in order and closed in reverse (Medplum's initAppServices). */
 export interface Services {
@@ -34,6 +36,8 @@ export interface Services {
   queues: Queues;
   /** Prometheus metrics of this instance (src/adapters/metrics.ts), served at /metrics. */
   metrics: Metrics;
+  /** Recording callbacks kept on local disk while PostgreSQL cannot take them (voicemail/spool.ts). */
+  recordingSpool: RecordingSpool;
   clock: () => Date;
   seeded: Practice | null;
   readiness(): Promise<{ ready: boolean; checks: Record<string, string> }>;
@@ -109,6 +113,7 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
       twilio,
       queues,
       metrics,
+      recordingSpool: createRecordingSpool(config.dataDir),
       clock,
       seeded,
       readiness: async () => {
@@ -144,6 +149,9 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
       if (opts.schedule !== false) await scheduleMaintenance(services);
       // Workers stop first, before the pools they use.
       closers.push(() => pages.close(), () => voicemail.close(), () => maintenance.close(), () => drops.close());
+      // Start-up recovery (what a crash left), spool replay and reconcile-on-recovery; stops before the workers.
+      const recovery = startVoicemailRecovery(services);
+      closers.push(() => recovery.close());
     }
     return services;
   } catch (err) {

@@ -1,5 +1,6 @@
 import { Queue, Worker, type ConnectionOptions, type Job, type JobsOptions, type Processor, type WorkerOptions } from 'bullmq';
 import type { Config } from '../config.js';
+import { TIMED_OUT, withDeadline } from './deadline.js';
 
 /**
  * BullMQ queues and workers. BullMQ namespaces its keys with its own `prefix` (it does not
@@ -85,3 +86,46 @@ export function isLastAttempt(job: Job): boolean {
 }
 
 export type { Job };
+
+/**
+ * How long a webhook waits on a BullMQ command. BullMQ's connections retry for ever and queue
+ * commands while Redis is away (maxRetriesPerRequest: null); a webhook must not wait on that.
+ */
+export const QUEUE_COMMAND_MS = 2_000;
+
+/** Redis (for this queue) is unreachable or did not answer in time: nothing was queued. */
+export class QueueUnavailableError extends Error {
+  constructor(readonly reason: 'not_connected' | 'timed_out') {
+    super(`queue unavailable: ${reason}`);
+    this.name = 'QueueUnavailableError';
+  }
+}
+
+/** Whether the queue's connection is up now (never waits on a reconnect). */
+export async function queueIsReady(queue: Queue): Promise<boolean> {
+  const client = await withDeadline(queue.getBackend().client, 50);
+  return client !== TIMED_OUT && client.status === 'ready';
+}
+
+/**
+ * Runs BullMQ commands only on a connection that is up, within `ms`: with Redis down this fails at
+ * once instead of waiting in the offline queue; with Redis hung it fails after `ms` (the commands
+ * may still run later: callers use idempotent jobIds).
+ */
+export async function queueCommand<T>(queue: Queue, work: () => Promise<T>, ms = QUEUE_COMMAND_MS): Promise<T> {
+  const fail = (reason: QueueUnavailableError['reason']): never => {
+    LAST_FAILURE.set(queue, Date.now());
+    throw new QueueUnavailableError(reason);
+  };
+  if (!(await queueIsReady(queue))) fail('not_connected');
+  const result = await withDeadline(work(), ms);
+  if (result === TIMED_OUT) return fail('timed_out');
+  return result;
+}
+
+const LAST_FAILURE = new WeakMap<Queue, number>();
+
+/** When queueCommand last failed on this queue (epoch ms; 0: never): what was not queued then is owed. */
+export function lastQueueFailureAt(queue: Queue): number {
+  return LAST_FAILURE.get(queue) ?? 0;
+}

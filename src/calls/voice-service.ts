@@ -33,6 +33,7 @@ import { normaliseE164, type VoiceWebhook } from './twilio-params.js';
 import { recordOptOut } from '../consent/store.js';
 import { TIMED_OUT, withDeadline } from '../adapters/deadline.js';
 import { logger } from '../log/logger.js';
+import type { SpoolEntry, SpoolOutcome } from '../voicemail/spool.js';
 
 /**
  * The I/O around the call-flow engine: load the practice and the call state, resolve what
@@ -488,4 +489,65 @@ export async function handleRecordingStatus(services: Services, p: VoiceWebhook,
     // From the callback URL's `v`, which Twilio's signature covers: whether the caller was verified.
     verified: meta.verified,
   });
+}
+
+/** A recording callback not made durable within this long is spooled instead (Twilio gives 15 s in all). */
+export const RECORDING_CALLBACK_DEADLINE_MS = 6_000;
+
+export type RecordingCallbackOutcome = 'recorded' | 'spooled' | 'ignored';
+
+/**
+ * The recording callback, made durable before it is acknowledged: recorded in PostgreSQL
+ * (handleRecordingStatus) within `deadlineMs`, or else — the database down or hung — a completed
+ * recording we would accept is appended to the local spool (fsynced) and replayed once PostgreSQL
+ * answers (./../voicemail/recovery.ts). Throws only when neither worked: the route then answers
+ * 503 so that Twilio retries. A handler still running after the deadline finishes on its own;
+ * a duplicate is harmless (one voicemail per RecordingSid).
+ */
+export async function acceptRecordingStatus(
+  services: Services,
+  p: VoiceWebhook,
+  meta: { node: string | null; urgency: string | null; verified: boolean },
+  deadlineMs = RECORDING_CALLBACK_DEADLINE_MS,
+): Promise<RecordingCallbackOutcome> {
+  let reason: string;
+  try {
+    if ((await withDeadline(handleRecordingStatus(services, p, meta), deadlineMs)) !== TIMED_OUT) return 'recorded';
+    reason = 'deadline';
+  } catch (err) {
+    logger.warn('recording callback not recorded', { err });
+    reason = 'error';
+  }
+  if (p.RecordingStatus !== 'completed' || !p.RecordingSid) return 'ignored';
+  const check = checkRecordingUrl(p.RecordingUrl, services.config.twilio.apiBaseUrl, services.config.twilio.accountSid, p.RecordingSid);
+  // What would be refused is not kept (its refusal is audited when PostgreSQL answers a resend).
+  if (!check.ok || p.AccountSid !== services.config.twilio.accountSid) return 'ignored';
+  await services.recordingSpool.append({
+    v: 1,
+    at: services.clock().toISOString(),
+    callSid: p.CallSid,
+    accountSid: p.AccountSid,
+    recordingSid: p.RecordingSid,
+    durationSeconds: p.RecordingDuration ?? null,
+    node: meta.node,
+    urgency: meta.urgency === 'urgent' || meta.urgency === 'routine' ? meta.urgency : null,
+    verified: meta.verified,
+  });
+  logger.warn('recording callback spooled until the database answers', { reason });
+  return 'spooled';
+}
+
+/** Replays one spooled recording callback (no deadline: the spool's replay runs in the background). */
+export async function replaySpooledRecording(services: Services, e: SpoolEntry): Promise<SpoolOutcome> {
+  const p: VoiceWebhook = {
+    CallSid: e.callSid,
+    AccountSid: e.accountSid,
+    From: '',
+    To: '',
+    RecordingSid: e.recordingSid,
+    RecordingStatus: 'completed',
+    ...(e.durationSeconds !== null ? { RecordingDuration: e.durationSeconds } : {}),
+  };
+  await handleRecordingStatus(services, p, { node: e.node, urgency: e.urgency, verified: e.verified });
+  return 'done';
 }

@@ -7,7 +7,7 @@ import {
   failSafeTwiml as failSafeFor,
   handleCallStatus,
   handleFlowWebhook,
-  handleRecordingStatus,
+  acceptRecordingStatus,
   loadPractice,
   type FlowRequest,
 } from '../calls/voice-service.js';
@@ -21,12 +21,15 @@ import { handleSmsIncoming } from '../oncall/sms-service.js';
 import { handleAccessAction, handleAccessIncoming } from '../voicemail/access-line.js';
 import { handleDropAnswer, handleDropStatus } from '../rvm/drop-service.js';
 import type { FailSafeReason } from '../adapters/metrics.js';
+import { boundTwilioRoutes, TWILIO_ROUTE_DEADLINE_MS, type TimeoutAnswer } from './twilio-deadline.js';
 
 const EMPTY_TWIML = emptyTwiml();
 /** Twilio gives up on a webhook at 15 s; the fallback answer never waits longer than this on PostgreSQL. */
 const FALLBACK_LOOKUP_MS = 2_000;
 
 function sendTwiml(res: Response, twiml: string): void {
+  // Past the route's deadline the safe answer has gone already (./twilio-deadline.ts).
+  if (res.headersSent) return;
   res.status(200).type('text/xml').send(twiml);
 }
 
@@ -114,10 +117,31 @@ async function fallbackTwiml(services: Services, to: string | undefined): Promis
   return failSafeFor(services, number);
 }
 
+/** What a Twilio route answers when it runs out of time: each route's own safe answer. */
+function timeoutAnswer(services: Services, req: Request): TimeoutAnswer {
+  switch (req.path) {
+    case '/voice/whisper':
+    case '/voice/whisper-answer':
+    case '/rvm/answer':
+      return { status: 200, twiml: HANGUP_TWIML };
+    case '/voice/recording-status':
+      // Not durable yet: Twilio must retry.
+      return { status: 503, twiml: EMPTY_TWIML };
+    case '/sms/incoming':
+    case '/voice/status':
+    case '/rvm/status':
+      return { status: 200, twiml: EMPTY_TWIML };
+    default:
+      services.metrics.countFailSafe('deadline');
+      return { status: 200, twiml: failSafeFor(services, bodyField(req, 'To')) };
+  }
+}
+
 export function twilioRouter(services: Services): express.Router {
   const router = express.Router();
   // Reads the (bounded) body itself and checks the signature before any route sees the request.
   router.use(verifyTwilioSignature(services));
+  router.use(boundTwilioRoutes(TWILIO_ROUTE_DEADLINE_MS, (req) => timeoutAnswer(services, req)));
 
   router.post('/voice/incoming', voiceRoute(services, (p) => handleFlowWebhook(services, { kind: 'incoming' }, p)));
   router.post(
@@ -166,19 +190,33 @@ export function twilioRouter(services: Services): express.Router {
       return EMPTY_TWIML;
     }),
   );
-  router.post(
-    '/voice/recording-status',
-    voiceRoute(services, async (p, req) => {
-      const node = queryString(req, 'n');
-      const urgency = queryString(req, 'u');
-      await handleRecordingStatus(services, p, {
+  // Acknowledged (200) only once durable: in PostgreSQL or the local spool; else 503, so Twilio retries.
+  router.post('/voice/recording-status', async (req, res) => {
+    const parsed = parseVoiceWebhook(req.body);
+    if (!parsed.ok) {
+      const route = routeLabel(req, '/twilio');
+      logger.warn('malformed twilio webhook', { route, fields: parsed.fields });
+      sendTwiml(res, EMPTY_TWIML);
+      void services
+        .audit({ action: AuditAction.TwilioWebhookMalformed, actor: 'twilio', details: { route, fields: parsed.fields.slice(0, 20) } })
+        .catch((err: unknown) => logger.error('audit write failed', { err }));
+      return;
+    }
+    setLogContext({ callSid: parsed.value.CallSid });
+    const node = queryString(req, 'n');
+    const urgency = queryString(req, 'u');
+    try {
+      await acceptRecordingStatus(services, parsed.value, {
         node: node && NODE_ID.test(node) ? node : null,
         urgency: urgency === 'urgent' || urgency === 'routine' ? urgency : null,
         verified: queryString(req, 'v') === '1',
       });
-      return EMPTY_TWIML;
-    }),
-  );
+      sendTwiml(res, EMPTY_TWIML);
+    } catch (err) {
+      logger.error('recording callback neither recorded nor spooled; asking Twilio to retry', { err });
+      if (!res.headersSent) res.status(503).type('text/xml').send(EMPTY_TWIML);
+    }
+  });
   // A Twilio voicemail drop: its TwiML once the greeting ended, and its final status. On any
   // failure the drop call plays nothing (it is our outbound call: there is no caller to keep safe).
   router.post('/rvm/answer', async (req, res) => {

@@ -4,6 +4,7 @@ import { UnrecoverableError, type JobsOptions } from 'bullmq';
 import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kysely';
 import type { Database } from '../adapters/db-schema.js';
 import type { Services } from '../services.js';
+import { queueCommand } from '../adapters/queue.js';
 import { AuditAction } from '../audit/events.js';
 import { TwilioRestError, type RecordingMedia } from '../adapters/twilio-rest.js';
 import { decryptingStream, encryptingStream, sha256Stream } from '../adapters/envelope.js';
@@ -102,16 +103,20 @@ async function verifiedPatientOf(services: Services, callSid: string): Promise<s
  * the job waits or runs). A finished job of the same id is removed first, so a requeue after
  * completion or failure really runs again.
  */
-export async function enqueueVoicemail(services: Services, v: { id: string; recording_sid: string }): Promise<'queued' | 'already_queued'> {
+export async function enqueueVoicemail(services: Pick<Services, 'queues'>, v: { id: string; recording_sid: string }): Promise<'queued' | 'already_queued'> {
   const jobId = voicemailJobId(v.recording_sid);
-  const existing = await services.queues.voicemail.getJob(jobId);
-  if (existing) {
-    const state = await existing.getState();
-    if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return 'already_queued';
-    await existing.remove();
-  }
-  await services.queues.voicemail.add('store', { voicemailId: v.id } satisfies VoicemailJobData, { ...VOICEMAIL_JOB_OPTIONS, jobId });
-  return 'queued';
+  const queue = services.queues.voicemail;
+  // Never waits on BullMQ's offline queue: with Redis down or hung this fails within QUEUE_COMMAND_MS.
+  return queueCommand(queue, async () => {
+    const existing = await queue.getJob(jobId);
+    if (existing) {
+      const state = await existing.getState();
+      if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return 'already_queued';
+      await existing.remove();
+    }
+    await queue.add('store', { voicemailId: v.id } satisfies VoicemailJobData, { ...VOICEMAIL_JOB_OPTIONS, jobId });
+    return 'queued';
+  });
 }
 
 /**
@@ -182,8 +187,15 @@ export async function receiveRecording(
       details: { recordingSid: input.recordingSid, urgency: input.urgency, verified, source: input.source },
     });
   }
-  // If this fails (Redis down) the row stays `received`: a repeated callback or the upkeep sweep queues it later.
-  if (row.state === 'received') await enqueueVoicemail(services, row);
+  // The row is durable: if Redis is down or hung, it stays `received` and the recovery loop
+  // (./recovery.ts) queues it once Redis answers; the callback is not held waiting.
+  if (row.state === 'received') {
+    try {
+      await enqueueVoicemail(services, row);
+    } catch (err) {
+      logger.warn('voicemail recorded; its job is queued once Redis answers', { err, voicemailId: row.id });
+    }
+  }
   return { voicemailId: row.id, created };
 }
 
