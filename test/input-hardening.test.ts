@@ -91,6 +91,8 @@ const BODY_ROUTES: Record<string, { body: Record<string, unknown>; field: string
   'POST /campaigns/:campaignId/recipients': { body: { patientIds: [SOME_ID, `x${NUL}`] }, field: 'patientIds.1' },
   'POST /campaigns/:campaignId/dry-run': { body: { note: NUL }, field: 'note' },
   'POST /campaigns/:campaignId/:command': { body: { note: NUL }, field: 'note' },
+  'POST /lockouts/:id/clear': { body: { note: NUL }, field: 'note' },
+  'POST /practices/:practiceId/api-keys/:keyId/revoke': { body: { note: NUL }, field: 'note' },
 };
 
 function concrete(route: string): [string, string] {

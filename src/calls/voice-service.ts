@@ -248,6 +248,7 @@ export async function handleFlowWebhook(services: Services, req: FlowRequest, p:
   void services
     .audit({ action: AuditAction.CallFailSafe, actor: 'system', callSid: p.CallSid, leg: 'parent', details: { reason: 'deadline' } })
     .catch(() => undefined);
+  services.metrics.countFailSafe('deadline');
   return failSafeTwiml(services, p.To);
 }
 
@@ -317,6 +318,7 @@ async function flowWebhook(services: Services, req: FlowRequest, p: VoiceWebhook
   const ctx: EngineContext = { now, callSid: p.CallSid, practice: practiceContext(practice), publicBaseUrl: services.config.publicBaseUrl, facts: {}, hasCallerId: from !== null };
   const failSafeFor = async (reason: string, details: Record<string, unknown> = {}): Promise<string> => {
     await services.audit({ action: AuditAction.CallFailSafe, actor: 'system', practiceId: practice.id, callSid: p.CallSid, leg: 'parent', details: { reason, ...details } });
+    services.metrics.countFailSafe(reason);
     return failSafe(practice.fallbackNumber);
   };
   const requestStep = req.kind === 'incoming' ? 0 : req.step;
@@ -346,7 +348,9 @@ async function flowWebhook(services: Services, req: FlowRequest, p: VoiceWebhook
     }
     if (!(await claimStep(services.redis, p.CallSid, requestStep))) {
       const entry = replayEntry(services, await awaitFirstDelivery(services, p.CallSid, requestStep), requestStep, ctx.practice);
-      return entry ? replayTwiml(services, entry, ctx, practice.fallbackNumber) : failSafe(practice.fallbackNumber);
+      if (entry) return replayTwiml(services, entry, ctx, practice.fallbackNumber);
+      services.metrics.countFailSafe('duplicate_unanswered');
+      return failSafe(practice.fallbackNumber);
     }
     // The flow the call started with, even if the number has been given another since.
     const started = services.flows.get(stored.state.flowId);
@@ -357,12 +361,15 @@ async function flowWebhook(services: Services, req: FlowRequest, p: VoiceWebhook
 
   const event: EngineEvent = req.kind === 'incoming' ? { kind: 'start' } : await eventFor(services, flow, before, req, p, caller, now);
   const result = await runEngine(services, flow, before, event, ctx);
+  for (const e of result.events) if (e.action === AuditAction.CallFailSafe) services.metrics.countFailSafe(String(e.details?.['reason']));
   const entry: ReplayEntry = { step: requestStep, before, event, at: now.toISOString() };
   // The engine is pure: a call's first answer is worked out before its step is claimed, and the
   // claim saves the state in the same round trip. A duplicate answers as the first did.
   if (req.kind === 'incoming' && !(await startCall(services.redis, p.CallSid, entry, result.state))) {
     const first = replayEntry(services, await awaitFirstDelivery(services, p.CallSid, 0), 0, ctx.practice);
-    return first ? replayTwiml(services, first, ctx, practice.fallbackNumber) : failSafe(practice.fallbackNumber);
+    if (first) return replayTwiml(services, first, ctx, practice.fallbackNumber);
+    services.metrics.countFailSafe('duplicate_unanswered');
+    return failSafe(practice.fallbackNumber);
   }
   const started: StepEvent[] =
     req.kind === 'incoming' ? [{ action: AuditAction.CallLegStarted, leg: 'parent', details: { direction: p.Direction ?? 'inbound', flowId: flow.id } }] : [];

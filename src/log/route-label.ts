@@ -36,8 +36,10 @@ const ROUTE_WORDS: ReadonlySet<string> = new Set([
   'patients', 'lookup', 'consents', 'consent-disclosures', 'opt-outs', 'check', 'vendor-baas', 'drop-templates', 'campaigns', 'drops', 'recipients', 'dry-run', 'rvm', 'webhook',
   // key-routes.ts
   'api-keys', 'revoke',
+  // lockout-routes.ts, metrics-routes.ts, openapi.ts
+  'lockouts', 'clear', 'metrics', 'openapi.json',
   // twilio-routes.ts
-  'voice', 'incoming', 'flow', 'whisper', 'whisper-answer', 'access', 'access-action', 'sms', 'status', 'recording-status', 'answer', 'fallback',
+  'voice', 'incoming', 'flow', 'whisper', 'whisper-answer', 'access', 'access-action', 'sms', 'status', 'recording-status', 'answer', 'fallback', 'fail-safe-dial',
 ]);
 
 function decode(path: string): string {

@@ -54,8 +54,9 @@ export async function startHarness(name: string, env: Record<string, string> = {
     PUBLIC_BASE_URL: TEST_PUBLIC_BASE_URL,
     TWILIO_ACCOUNT_SID: TEST_ACCOUNT_SID,
     TWILIO_AUTH_TOKEN: TEST_AUTH_TOKEN,
-    // Nothing in a test reaches the real Twilio: tests that need its API point this at the loopback double.
-    TWILIO_API_BASE_URL: 'http://127.0.0.1:9',
+    // Nothing in a test reaches the real Twilio: with the test account, its API is a closed loopback
+    // port unless the test points it at the loopback double (the development token keeps log mode).
+    ...(env.TWILIO_AUTH_TOKEN === undefined ? { TWILIO_API_BASE_URL: 'http://127.0.0.1:9' } : {}),
     SHUTDOWN_TIMEOUT_MS: '2000',
     ...env,
   });
