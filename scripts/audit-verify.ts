@@ -1,16 +1,28 @@
+import { parseArgs } from 'node:util';
+import { checkpointSinks, fileCheckpointSink, readCheckpoints } from '../src/audit/checkpoints.js';
+import { SYSTEM_CHAIN } from '../src/audit/events.js';
 import { verifyChain } from '../src/audit/store.js';
-import { cliConfig, cliDb } from './cli-support.js';
+import { cliConfig, cliDb, cliPractice } from './cli-support.js';
+
+// npm run audit:verify [-- --practice <id|slug|system>] [--checkpoints <file>]
+const { values } = parseArgs({ options: { practice: { type: 'string' }, checkpoints: { type: 'string' } } });
 
 const config = cliConfig();
 const db = cliDb(config);
 try {
-  const result = await verifyChain(db);
-  if (result.ok) {
-    process.stdout.write(`OK: ${result.rows} audit rows, chain intact\n`);
-  } else {
-    process.stdout.write(`BAD: row seq=${result.problem?.seq}: ${result.problem?.reason} (${result.rows} rows before it verified)\n`);
-    process.exitCode = 1;
+  const chains = values.practice === undefined ? undefined : values.practice === SYSTEM_CHAIN ? [SYSTEM_CHAIN] : [(await cliPractice(db, config, values.practice)).id];
+  const sinks = values.checkpoints ? [fileCheckpointSink(values.checkpoints)] : checkpointSinks(config);
+  const checkpoints = await readCheckpoints(sinks);
+  const result = await verifyChain(db, { ...(chains ? { chains } : {}), checkpoints });
+  for (const c of result.chains) {
+    if (c.ok) process.stdout.write(`OK ${c.chain}: ${c.rows} rows, chain intact\n`);
+    else if (c.problem) process.stdout.write(`BAD ${c.chain}: row seq=${c.problem.seq}: ${c.problem.reason} (${c.rows} rows before it verified)\n`);
+    else if (c.missing) {
+      process.stdout.write(`MISSING ${c.chain}: rows seq=${c.missing.from}..${c.missing.to} (the checkpoint of ${c.missing.checkpointAt} saw them; ${c.rows} rows verified)\n`);
+    }
   }
+  if (result.chains.length === 0) process.stdout.write('OK: no audit rows\n');
+  if (!result.ok) process.exitCode = 1;
 } finally {
   await db.destroy();
 }

@@ -71,6 +71,9 @@ const envSchema = z
     RVM_API_URL: url('an absolute URL of the ringless-voicemail vendor API').optional(),
     RVM_API_KEY: z.string().min(16, { message: 'expected the vendor API key (16+ characters)' }).optional(),
     RVM_WEBHOOK_SECRET: z.string().min(16, { message: 'expected the vendor webhook signing secret (16+ characters)' }).optional(),
+    AUDIT_CHECKPOINT_FILE: z.string().min(1).optional(),
+    AUDIT_CHECKPOINT_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'expected an S3 bucket name (with Object Lock enabled)' }).optional(),
+    AUDIT_CHECKPOINT_RETAIN_DAYS: z.coerce.number({ message: 'expected a number of days' }).int().min(1).max(36_500).default(2_190),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production') {
@@ -130,6 +133,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Ringless-voicemail vendor over HTTP (src/rvm/providers/http-provider.ts); all unset: no vendor. */
   rvm: { apiUrl?: string; apiKey?: string; webhookSecret?: string };
+  /** Where audit chain heads are checkpointed (src/audit/checkpoints.ts): the file always, the Object Lock bucket when set. */
+  auditCheckpoints: { file: string; bucket?: string; retainDays: number };
 }
 
 export class ConfigError extends Error {
@@ -188,6 +193,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       ...(e.RVM_API_URL ? { apiUrl: e.RVM_API_URL.replace(/\/+$/, '') } : {}),
       ...(e.RVM_API_KEY ? { apiKey: e.RVM_API_KEY } : {}),
       ...(e.RVM_WEBHOOK_SECRET ? { webhookSecret: e.RVM_WEBHOOK_SECRET } : {}),
+    },
+    auditCheckpoints: {
+      file: path.resolve(e.AUDIT_CHECKPOINT_FILE ?? path.join(dataDir, 'audit-checkpoints.jsonl')),
+      ...(e.AUDIT_CHECKPOINT_BUCKET ? { bucket: e.AUDIT_CHECKPOINT_BUCKET } : {}),
+      retainDays: e.AUDIT_CHECKPOINT_RETAIN_DAYS,
     },
   };
   return config;

@@ -8,6 +8,7 @@ import * as m0004 from './migrations/0004-voicemail.js';
 import * as m0005 from './migrations/0005-rvm.js';
 import * as m0006 from './migrations/0006-oncall-legs.js';
 import * as m0007 from './migrations/0007-voicemail-upkeep.js';
+import * as m0010 from './migrations/0010-audit-chains.js';
 
 /** Every migration, in order. Names sort the same way they apply. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -18,6 +19,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0005-rvm': m0005,
   '0006-oncall-legs': m0006,
   '0007-voicemail-upkeep': m0007,
+  '0010-audit-chains': m0010,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
