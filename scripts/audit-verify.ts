@@ -7,10 +7,14 @@ import { cliConfig, cliDb, cliPractice } from './cli-support.js';
 // npm run audit:verify [-- --practice <id|slug|system>] [--checkpoints <file>]
 const { values } = parseArgs({ options: { practice: { type: 'string' }, checkpoints: { type: 'string' } } });
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 const config = cliConfig();
 const db = cliDb(config);
 try {
-  const chains = values.practice === undefined ? undefined : values.practice === SYSTEM_CHAIN ? [SYSTEM_CHAIN] : [(await cliPractice(db, config, values.practice)).id];
+  // A chain by its practice's id (also of a practice since removed), by slug, or `system`.
+  const ref = values.practice;
+  const chains = ref === undefined ? undefined : ref === SYSTEM_CHAIN || UUID.test(ref) ? [ref] : [(await cliPractice(db, config, ref)).id];
   const sinks = values.checkpoints ? [fileCheckpointSink(values.checkpoints)] : checkpointSinks(config);
   const checkpoints = await readCheckpoints(sinks);
   const result = await verifyChain(db, { ...(chains ? { chains } : {}), checkpoints });
