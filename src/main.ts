@@ -4,6 +4,7 @@ import { createApp } from './http/app.js';
 import { listen, shutdownWithin } from './http/server.js';
 import { logger } from './log/logger.js';
 import { AuditAction } from './audit/events.js';
+import { auditWriterStats } from './audit/store.js';
 import { DEMO } from './practices/seed.js';
 
 /** Kept back from SHUTDOWN_TIMEOUT_MS for the last log line and the exit itself. */
@@ -54,6 +55,9 @@ async function main(): Promise<void> {
     hardStop.unref();
     const steps = { drain: (ms: number) => running.drain(ms), close: () => services.close() };
     const result = await shutdownWithin(Math.max(50, budget - EXIT_MARGIN_MS), steps);
+    // What this instance's audit writer did: lock waits and collisions mean instances shared a chain.
+    const audit = auditWriterStats(services.audit);
+    if (audit) process.stdout.write(`audit writer: ${audit.batches} batches, ${audit.rows} rows, ${audit.lockWaits} lock waits, ${audit.conflicts} chain collisions\n`);
     if (result.clean) logger.info('stopped', { event: signal, durationMs: result.totalMs });
     else logger.warn('stopped before everything closed (shutdown budget spent)', { event: signal, durationMs: result.totalMs });
     process.exit(result.clean ? 0 : 1);

@@ -5,7 +5,7 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
-import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
+import { Migrator, sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditAction, GENESIS_HASH, canonicalJson, hashRecord, jcs, type AuditEvent } from '../src/audit/events.js';
 import { checkpointer, fileCheckpointSink, readCheckpoints, s3CheckpointSink } from '../src/audit/checkpoints.js';
@@ -113,7 +113,7 @@ describe('one chain per practice', () => {
 
   it('tells onBatch each committed batch: its size and how often it went again', async () => {
     const batches: Array<[number, number]> = [];
-    const write = auditWriter(db, () => new Date(), { onBatch: (size, ms, retries) => batches.push([size, retries]) });
+    const write = auditWriter(db, () => new Date(), { onBatch: (size, _ms, retries) => batches.push([size, retries]) });
     await write([ev(practiceA, 'x'), ev(practiceA, 'y')]);
     expect(batches).toEqual([[2, 0]]);
     expect(auditWriterStats(write)).toMatchObject({ batches: 1, rows: 2 });
