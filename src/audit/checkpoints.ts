@@ -16,6 +16,8 @@ import { chainHeads } from './store.js';
  */
 
 export const CHECKPOINT_EVERY_MS = 60_000;
+/** How long a stop waits for its last checkpoint. */
+const STOP_WAIT_MS = 1_500;
 
 export const Checkpoint = z.object({
   chain: z.string().min(1).max(64),
@@ -189,9 +191,12 @@ export function startCheckpoints(db: Db, config: Config, clock: () => Date, ever
   void run();
   return {
     run,
+    // The last checkpoint gets a bounded wait: a database that hangs must not spend the shutdown budget.
     stop: async () => {
       clearInterval(timer);
-      await run();
+      let timeout: NodeJS.Timeout | undefined;
+      await Promise.race([run(), new Promise<void>((resolve) => (timeout = setTimeout(resolve, STOP_WAIT_MS)))]);
+      clearTimeout(timeout);
     },
   };
 }
