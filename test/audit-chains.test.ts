@@ -8,7 +8,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { Migrator, sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditAction, GENESIS_HASH, canonicalJson, hashRecord, jcs, type AuditEvent } from '../src/audit/events.js';
-import { checkpointer, fileCheckpointSink, readCheckpoints, s3CheckpointSink } from '../src/audit/checkpoints.js';
+import { checkpointer, fileCheckpointSink, readCheckpoints, s3CheckpointSink, startCheckpoints } from '../src/audit/checkpoints.js';
 import { appendAuditMany, auditWriter, auditWriterStats, chainHeads, verifyChain } from '../src/audit/store.js';
 import { createDb, type Db } from '../src/adapters/postgres.js';
 import { migrateToLatest } from '../src/adapters/migrate.js';
@@ -20,6 +20,8 @@ import * as m0005 from '../src/adapters/migrations/0005-rvm.js';
 import * as m0006 from '../src/adapters/migrations/0006-oncall-legs.js';
 import * as m0007 from '../src/adapters/migrations/0007-voicemail-upkeep.js';
 import { dropIsolation, startHarness, type Harness } from './support/harness.js';
+import { S3_DOUBLE_CREDENTIALS, startS3Double } from './support/s3-double.js';
+import { until } from './support/until.js';
 
 const run = promisify(execFile);
 
@@ -243,9 +245,9 @@ describe('checkpoints of chain heads', () => {
       expect(out.stdout).toContain(`MISSING ${practiceA}: rows seq=4..5`);
       expect(out.stdout).toContain('OK system: 1 rows');
 
-      // The file is only ever appended to: one line per moved head, each a checkpoint.
+      // The file is only ever appended to (the restarted instance's own start checkpoint may follow).
       const lines = (await readFile(file, 'utf8')).trim().split('\n');
-      expect(lines.length).toBe(taken.length);
+      expect(lines.slice(0, taken.length).map((l) => JSON.parse(l) as unknown)).toEqual(taken);
     } finally {
       await other.close();
     }
@@ -296,6 +298,43 @@ describe('checkpoints of chain heads', () => {
       expect(put?.body).toContain(JSON.stringify(cp));
     } finally {
       server.close();
+    }
+  });
+
+  it('takes a checkpoint on its timer, not only at start and stop', async () => {
+    const file = `${h.config.dataDir}/timer-checkpoints.jsonl`;
+    const config = { ...h.config, auditCheckpoints: { ...h.config.auditCheckpoints, file } };
+    const headOf = async (): Promise<number | undefined> => (await chainHeads(db)).find((c) => c.chain === practiceA)?.seq;
+    const checkpointed = async (seq: number | undefined): Promise<boolean> => (await readCheckpoints([fileCheckpointSink(file)])).some((c) => c.chain === practiceA && c.seq === seq);
+    await appendAuditMany(db, [ev(practiceA, 'before-start')]);
+    const taker = startCheckpoints(db, config, () => new Date(), 100);
+    try {
+      const first = await headOf();
+      await until('the start checkpoint', () => checkpointed(first));
+      // Only the timer can take the next one.
+      await appendAuditMany(db, [ev(practiceA, 'after-start')]);
+      const moved = await headOf();
+      await until('a timed checkpoint of the moved head', () => checkpointed(moved));
+    } finally {
+      await taker.stop();
+    }
+  });
+
+  it('reads back what it put in the loopback S3', async () => {
+    const s3 = await startS3Double('audit-checkpoints');
+    try {
+      const client = new S3Client({ region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true, credentials: S3_DOUBLE_CREDENTIALS });
+      const sink = s3CheckpointSink(client, s3.bucket, 'audit-checkpoints/t/', 1);
+      const at = new Date().toISOString();
+      const cps = [
+        { chain: 'system', seq: 2, hash: 'b'.repeat(64), at, checkpointAt: at },
+        { chain: practiceA, seq: 9, hash: 'c'.repeat(64), at, checkpointAt: at },
+      ];
+      await sink.write(cps.slice(0, 1));
+      await sink.write(cps.slice(1));
+      expect((await sink.read()).sort((x, y) => x.seq - y.seq)).toEqual(cps);
+    } finally {
+      await s3.dispose();
     }
   });
 });
