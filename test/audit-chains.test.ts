@@ -113,6 +113,18 @@ describe('one chain per practice', () => {
     expect(await verifyChain(db, { chains: [practiceA, practiceB] })).toMatchObject({ ok: true });
   });
 
+  it('files a practice id written in upper case under the practice\'s chain, and it verifies', async () => {
+    const other = await startHarness('audit_case', { SEED_DEMO: 'false' });
+    try {
+      await other.services.audit([ev(practiceA, 'lower'), ev(practiceA.toUpperCase(), 'upper')]);
+      const rows = await other.services.db.selectFrom('audit_log').select(['chain_id', 'chain_seq']).execute();
+      expect(rows.map((r) => [r.chain_id, Number(r.chain_seq)]).sort()).toEqual([[practiceA, 1], [practiceA, 2]]);
+      expect(await verifyChain(other.services.db)).toMatchObject({ ok: true, rows: 2 });
+    } finally {
+      await other.close();
+    }
+  });
+
   it('tells onBatch each committed batch: its size and how often it went again', async () => {
     const batches: Array<[number, number]> = [];
     const write = auditWriter(db, () => new Date(), { onBatch: (size, _ms, retries) => batches.push([size, retries]) });

@@ -105,7 +105,8 @@ export type HashVersion = 1 | 2;
 
 /** Each practice has a chain of its own (its id); events with no practice go to the system chain. */
 export function chainOf(event: Pick<AuditEvent, 'practiceId'>): string {
-  return event.practiceId ?? SYSTEM_CHAIN;
+  // The table stores practice ids as uuid (lower case): the chain id and the hashed id match what is read back.
+  return event.practiceId ? event.practiceId.toLowerCase() : SYSTEM_CHAIN;
 }
 
 /** A row of a chain, as hashed (plus the chain it belongs to and the encoding of its hash). */
@@ -183,7 +184,7 @@ export function nextRecord(
     seq: prev ? prev.seq + 1 : 1,
     // A Date holds whole milliseconds: the row stores exactly this instant (the table refuses finer).
     at: new Date(Math.trunc(now.getTime())).toISOString(),
-    practiceId: event.practiceId ?? null,
+    practiceId: event.practiceId ? event.practiceId.toLowerCase() : null,
     actor: event.actor,
     action: event.action,
     callSid: event.callSid ?? null,

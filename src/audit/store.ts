@@ -466,7 +466,8 @@ export async function verifyChain(db: Db, opts: { chains?: string[]; checkpoints
   const checkpoints = opts.checkpoints ?? [];
   const inDb = (await chainHeads(db)).map((h) => h.chain);
   const all = new Set([...inDb, ...checkpoints.map((c) => c.chain)]);
-  const chains = (opts.chains ?? [...all]).filter((c) => opts.chains !== undefined || all.has(c)).sort((a, b) => (a === LEGACY_CHAIN ? -1 : b === LEGACY_CHAIN ? 1 : a.localeCompare(b)));
+  // The legacy chain first (it is the oldest), then the others by id.
+  const chains = (opts.chains ?? [...all]).sort((a, b) => (a === LEGACY_CHAIN ? -1 : b === LEGACY_CHAIN ? 1 : a.localeCompare(b)));
   const results: ChainVerifyResult[] = [];
   for (const chain of chains) {
     results.push(await verifyOneChain(db, chain, checkpoints.filter((c) => c.chain === chain), opts.pageSize ?? 1000));
