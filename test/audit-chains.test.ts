@@ -332,6 +332,20 @@ describe('checkpoints of chain heads', () => {
     }
   });
 
+  it('takes a last checkpoint when it stops', async () => {
+    const file = `${h.config.dataDir}/stop-checkpoints.jsonl`;
+    const config = { ...h.config, auditCheckpoints: { ...h.config.auditCheckpoints, file } };
+    await appendAuditMany(db, [ev(practiceB, 'before-start')]);
+    const taker = startCheckpoints(db, config, () => new Date(), 3_600_000);
+    // The start checkpoint first, so that only the stop can take the next head.
+    const started = (await chainHeads(db)).find((c) => c.chain === practiceB);
+    await until('the start checkpoint', async () => (await readCheckpoints([fileCheckpointSink(file)])).some((c) => c.chain === practiceB && c.seq === started?.seq));
+    await appendAuditMany(db, [ev(practiceB, 'before-stop')]);
+    const head = (await chainHeads(db)).find((c) => c.chain === practiceB);
+    await taker.stop();
+    expect((await readCheckpoints([fileCheckpointSink(file)])).filter((c) => c.chain === practiceB).at(-1)).toMatchObject({ seq: head?.seq, hash: head?.hash });
+  });
+
   it('reads back what it put in the loopback S3', async () => {
     const s3 = await startS3Double('audit-checkpoints');
     try {
