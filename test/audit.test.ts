@@ -167,10 +167,10 @@ describe('audit log', () => {
       const head = await appendAuditMany(db2, [{ action: AuditAction.ApiRequest, actor: 'sent-once' }]);
       if (!head) throw new Error('nothing written');
       // The same events again, as after an error with no answer: their last hash is in the log.
-      const again = await appendAuditMany(db2, [{ action: AuditAction.ApiRequest, actor: 'sent-once' }], new Date(), { unlessCommitted: head.hash });
+      const again = await appendAuditMany(db2, [{ action: AuditAction.ApiRequest, actor: 'sent-once' }], new Date(), { unlessCommitted: { seq: head.seq, hash: head.hash } });
       expect(again).toMatchObject({ seq: head.seq, hash: head.hash });
       // A hash that is not in the log: the events are written.
-      await appendAuditMany(db2, [{ action: AuditAction.ApiRequest, actor: 'not-sent' }], new Date(), { unlessCommitted: 'f'.repeat(64) });
+      await appendAuditMany(db2, [{ action: AuditAction.ApiRequest, actor: 'not-sent' }], new Date(), { unlessCommitted: { seq: head.seq + 1, hash: 'f'.repeat(64) } });
       const rows = await db2.selectFrom('audit_log').select('actor').orderBy('seq').execute();
       expect(rows.map((r) => r.actor)).toEqual(['sent-once', 'not-sent']);
       expect(await verifyChain(db2)).toMatchObject({ ok: true, rows: 2 });

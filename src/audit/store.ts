@@ -122,7 +122,7 @@ async function appendLocked(
   chain: string,
   events: AuditEvent[],
   now: Date,
-  unlessCommitted: string | undefined,
+  unlessCommitted: { seq: number; hash: string } | undefined,
   onWait: () => void,
 ): Promise<ChainHead> {
   const tried = await sql<{ got: boolean }>`SELECT pg_try_advisory_xact_lock(${lockKeys(chain)}) AS got`.execute(trx);
@@ -139,10 +139,16 @@ async function appendLocked(
     .executeTakeFirst();
   const known = last ? { seq: Number(last.chain_seq), hash: last.hash, at: last.at } : null;
   // These events were sent once already and the answer was lost: if that write committed
-  // (its last row's hash is in the chain), they are not written twice. Under the lock, a write
-  // still committing has finished.
+  // (its last row is in the chain, at the place and with the hash it was sent with), they are
+  // not written twice. Under the lock, a write still committing has finished.
   if (unlessCommitted !== undefined && known) {
-    const done = await trx.selectFrom('audit_log').select('chain_seq').where('chain_id', '=', chain).where('hash', '=', unlessCommitted).executeTakeFirst();
+    const done = await trx
+      .selectFrom('audit_log')
+      .select('chain_seq')
+      .where('chain_id', '=', chain)
+      .where('chain_seq', '=', String(unlessCommitted.seq))
+      .where('hash', '=', unlessCommitted.hash)
+      .executeTakeFirst();
     if (done) return known;
   }
   const { rows, head } = chainRows(events, chain, known, now);
@@ -155,14 +161,14 @@ async function appendLocked(
  * chain): under each chain's transaction-scoped advisory lock (taken in chain order, so two
  * such writers never deadlock), after the head read there. UNIQUE(chain_id, prev_hash) makes
  * a fork impossible even without the lock. Answers the head of the last event's chain.
- * `unlessCommitted` (events of one chain only): the hash the last of these events had when
- * they were sent before without an answer; if it is in the chain, nothing is written.
+ * `unlessCommitted` (events of one chain only): the place and hash the last of these events had
+ * when they were sent before without an answer; if that row is in the chain, nothing is written.
  */
 export async function appendAuditMany(
   db: Db,
   events: AuditEvent[],
   now: Date = new Date(),
-  opts: { unlessCommitted?: string; onLockWait?: () => void } = {},
+  opts: { unlessCommitted?: { seq: number; hash: string }; onLockWait?: () => void } = {},
 ): Promise<ChainHead | null> {
   if (events.length === 0) return null;
   const groups = byChain(events);
@@ -300,7 +306,7 @@ export function auditWriter(db: Db, clock: () => Date = () => new Date(), opts: 
           // No answer is not no commit (a lost connection, a client-side timeout): under the
           // lock, find out whether these rows are in, and write them only if they are not.
           retries += 1;
-          head = await appendAuditMany(db, events, now, { unlessCommitted: next.head.hash, onLockWait });
+          head = await appendAuditMany(db, events, now, { unlessCommitted: { seq: next.head.seq, hash: next.head.hash }, onLockWait });
           return retries;
         }
         if (outcome === 'written') {
