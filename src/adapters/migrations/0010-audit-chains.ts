@@ -8,8 +8,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     -- practice ('system'), each with its own sequence, head and lock. The rows written before
     -- this migration stay one chain, 'legacy', verified with the encoding they were hashed with
     -- (hash_version 1). 'seq' stays the table's key: the global order rows were written in.
+    -- Chain ids and hashes are ASCII: byte order ("C") keeps their index comparisons cheap.
     ALTER TABLE audit_log
-      ADD COLUMN chain_id text,
+      ADD COLUMN chain_id text COLLATE "C",
       ADD COLUMN chain_seq bigint,
       ADD COLUMN hash_version smallint;
 
@@ -22,6 +23,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     -- written; jsonb would renormalise numbers and key order).
     ALTER TABLE audit_log ALTER COLUMN details DROP DEFAULT;
     ALTER TABLE audit_log ALTER COLUMN details TYPE json USING details::json;
+    ALTER TABLE audit_log ALTER COLUMN prev_hash TYPE text COLLATE "C";
     ALTER TABLE audit_log ALTER COLUMN details SET DEFAULT '{}'::json;
 
     ALTER TABLE audit_log
