@@ -1,8 +1,9 @@
 import { csvHeader, iterateAudit, toCsvLine, toJsonLine } from '../src/audit/store.js';
-import { cliArgs, cliConfig, cliDb, fail } from './cli-support.js';
+import { SYSTEM_CHAIN } from '../src/audit/events.js';
+import { cliArgs, cliConfig, cliDb, cliPractice, fail } from './cli-support.js';
 
-const USAGE = `usage: npm run audit:export -- [--from <ISO date>] [--to <ISO date>] [--format csv|jsonl] [--practice <id>]
-  Writes a range of the audit log to standard output (default jsonl).`;
+const USAGE = `usage: npm run audit:export -- [--from <ISO date>] [--to <ISO date>] [--format csv|jsonl] [--practice <id|slug|system>]
+  Writes a range of the audit log to standard output (default jsonl): one practice's chain, the system chain, or all.`;
 
 const { values } = cliArgs(USAGE, {
   options: {
@@ -24,7 +25,6 @@ const format = values.format;
 if (format !== 'csv' && format !== 'jsonl') fail('--format: expected csv or jsonl');
 const from = date('from', values.from);
 const to = date('to', values.to);
-if (values.practice && !/^[0-9a-f-]{36}$/.test(values.practice)) fail('--practice: expected a practice id (UUID)');
 
 // `npm run audit:export ... | head`: once the reader has gone, stop quietly (exit 0, no stack).
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -36,8 +36,11 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 const config = cliConfig();
 const db = cliDb(config);
 try {
+  // --practice <id|slug>: that practice's rows (its chain); --practice system: the system chain; neither: every chain.
+  const scope =
+    values.practice === undefined ? {} : values.practice === SYSTEM_CHAIN ? { chain: SYSTEM_CHAIN } : { practiceId: (await cliPractice(db, config, values.practice)).id };
   if (format === 'csv') process.stdout.write(`${csvHeader()}\n`);
-  for await (const rec of iterateAudit(db, { ...(from ? { from } : {}), ...(to ? { to } : {}), ...(values.practice ? { practiceId: values.practice } : {}) })) {
+  for await (const rec of iterateAudit(db, { ...(from ? { from } : {}), ...(to ? { to } : {}), ...scope })) {
     const line = format === 'csv' ? toCsvLine(rec) : toJsonLine(rec);
     if (!process.stdout.write(`${line}\n`)) await new Promise((r) => process.stdout.once('drain', r));
   }

@@ -101,6 +101,9 @@ const envSchema = z
     METRICS_TOKEN: z.string().regex(/^[\x21-\x7e]{24,512}$/, { message: 'expected a bearer token of 24 to 512 printable characters, no spaces' }).optional(),
     METRICS_PORT: z.coerce.number({ message: 'expected a TCP port number' }).int().min(0).max(65535).optional(),
     METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+    AUDIT_CHECKPOINT_FILE: z.string().min(1).optional(),
+    AUDIT_CHECKPOINT_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'expected an S3 bucket name (with Object Lock enabled)' }).optional(),
+    AUDIT_CHECKPOINT_RETAIN_DAYS: z.coerce.number({ message: 'expected a number of days' }).int().min(1).max(36_500).default(2_190),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production') {
@@ -171,6 +174,8 @@ export interface Config {
   auditRefusalsInFullPerMinute: number;
   /** GET /metrics (src/http/metrics-routes.ts): behind the token; on its own port and host when `port` is set. */
   metrics: { token?: string; port?: number; host: string };
+  /** Where audit chain heads are checkpointed (src/audit/checkpoints.ts): the file always, the Object Lock bucket when set. */
+  auditCheckpoints: { file: string; bucket?: string; retainDays: number };
 }
 
 export class ConfigError extends Error {
@@ -243,6 +248,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       ...(e.METRICS_TOKEN ? { token: e.METRICS_TOKEN } : {}),
       ...(e.METRICS_PORT !== undefined ? { port: e.METRICS_PORT } : {}),
       host: e.METRICS_HOST,
+    },
+    auditCheckpoints: {
+      file: path.resolve(e.AUDIT_CHECKPOINT_FILE ?? path.join(dataDir, 'audit-checkpoints.jsonl')),
+      ...(e.AUDIT_CHECKPOINT_BUCKET ? { bucket: e.AUDIT_CHECKPOINT_BUCKET } : {}),
+      retainDays: e.AUDIT_CHECKPOINT_RETAIN_DAYS,
     },
   };
   return config;

@@ -5,6 +5,7 @@ import { createMetricsApp } from './http/metrics-routes.js';
 import { listen, shutdownWithin } from './http/server.js';
 import { logger } from './log/logger.js';
 import { AuditAction } from './audit/events.js';
+import { auditWriterStats } from './audit/store.js';
 import { DEMO } from './practices/seed.js';
 
 /** Kept back from SHUTDOWN_TIMEOUT_MS for the last log line and the exit itself. */
@@ -61,6 +62,9 @@ async function main(): Promise<void> {
     };
     const steps = { drain, close: () => services.close() };
     const result = await shutdownWithin(Math.max(50, budget - EXIT_MARGIN_MS), steps);
+    // What this instance's audit writer did: lock waits and collisions mean instances shared a chain.
+    const audit = auditWriterStats(services.audit);
+    if (audit) process.stdout.write(`audit writer: ${audit.batches} batches, ${audit.rows} rows, ${audit.lockWaits} lock waits, ${audit.conflicts} chain collisions\n`);
     if (result.clean) logger.info('stopped', { event: signal, durationMs: result.totalMs });
     else logger.warn('stopped before everything closed (shutdown budget spent)', { event: signal, durationMs: result.totalMs });
     process.exit(result.clean ? 0 : 1);

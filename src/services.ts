@@ -7,6 +7,7 @@ import { createRedis, pingRedis } from './adapters/redis.js';
 import { createStorage, type Storage } from './adapters/storage.js';
 import { createKeyring, type Keyring } from './adapters/keyring.js';
 import { auditWriter, type AuditWriter } from './audit/store.js';
+import { startCheckpoints } from './audit/checkpoints.js';
 import { seedDemoIfEmpty } from './practices/seed.js';
 import type { Practice } from './practices/store.js';
 import type { Flow } from './calls/flow-types.js';
@@ -85,7 +86,10 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
     closers.push(() => storage.close());
 
     const metrics = createMetrics();
-    const audit = auditWriter(db, clock, { onBatch: metrics.observeAuditBatch });
+    const audit = auditWriter(db, clock, { onBatch: (size, ms) => metrics.observeAuditBatch(size, ms / 1000) });
+    // Chain heads checkpointed at start, every minute and on the way out (before the pool closes).
+    const checkpoints = startCheckpoints(db, config, clock);
+    closers.push(() => checkpoints.stop());
     const twilio = opts.twilio ?? createTwilioRest(config);
     const queues = createQueues(config);
     closers.push(() => queues.close());

@@ -35,7 +35,7 @@ describe('audit log', () => {
     expect(rows[0]?.hash).toBe(a.hash);
     expect(rows[1]?.prev_hash).toBe(a.hash);
     expect(rows[1]?.hash).toBe(b.hash);
-    expect(await verifyChain(db)).toEqual({ ok: true, rows: 2 });
+    expect(await verifyChain(db)).toMatchObject({ ok: true, rows: 2 });
   });
 
   it('refuses UPDATE, DELETE and TRUNCATE in the database itself', async () => {
@@ -64,18 +64,18 @@ describe('audit log', () => {
 
   it('audit:verify prints OK, then finds a row a superuser tampered with', async () => {
     const ok = await cli('audit-verify');
-    expect(ok.stdout).toMatch(/^OK: 42 audit rows/);
+    expect(ok.stdout).toBe('OK system: 42 rows, chain intact\n');
 
     // A superuser can switch the trigger off; the hash chain still gives them away.
     await db.connection().execute(async (conn) => {
       await sql`SET session_replication_role = replica`.execute(conn);
-      await sql`UPDATE audit_log SET actor = 'someone-else' WHERE seq = 7`.execute(conn);
+      await sql`UPDATE audit_log SET actor = 'someone-else' WHERE chain_seq = 7`.execute(conn);
       await sql`SET session_replication_role = origin`.execute(conn);
     });
-    expect(await verifyChain(db)).toMatchObject({ ok: false, problem: { seq: 7, reason: 'hash does not match the row contents' } });
+    expect(await verifyChain(db)).toMatchObject({ ok: false, chains: [{ chain: 'system', ok: false, problem: { seq: 7, reason: 'hash does not match the row contents' } }] });
     const bad = await cli('audit-verify').catch((err: { stdout: string; code: number }) => err);
     expect('code' in bad ? bad.code : 0).toBe(1);
-    expect(bad.stdout).toMatch(/^BAD: row seq=7/);
+    expect(bad.stdout).toMatch(/^BAD system: row seq=7/);
   });
 
   it('the group-commit writer batches concurrent events, and one bad event fails only its own caller', async () => {
@@ -97,7 +97,7 @@ describe('audit log', () => {
       const rows = await other.services.db.selectFrom('audit_log').select(['seq', 'actor']).orderBy('seq').execute();
       expect(rows).toHaveLength(32);
       expect(new Set(rows.map((r) => r.actor)).size).toBe(31);
-      expect(await verifyChain(other.services.db)).toEqual({ ok: true, rows: 32 });
+      expect(await verifyChain(other.services.db)).toMatchObject({ ok: true, rows: 32 });
     } finally {
       await other.close();
     }
@@ -124,9 +124,9 @@ describe('audit log', () => {
         ['writer-a', 30],
         ['writer-b', 60],
       ]);
-      expect(await verifyChain(other.services.db)).toEqual({ ok: true, rows: 95 });
+      expect(await verifyChain(other.services.db)).toMatchObject({ ok: true, rows: 95 });
       // Time never runs backwards along the chain.
-      const backwards = await sql<{ n: string }>`SELECT count(*) AS n FROM audit_log a JOIN audit_log b ON b.seq = a.seq + 1 WHERE b.at < a.at`.execute(other.services.db);
+      const backwards = await sql<{ n: string }>`SELECT count(*) AS n FROM audit_log a JOIN audit_log b ON b.chain_id = a.chain_id AND b.chain_seq = a.chain_seq + 1 WHERE b.at < a.at`.execute(other.services.db);
       expect(Number(backwards.rows[0]?.n)).toBe(0);
     } finally {
       await Promise.all(pools.map((p) => p.destroy()));
@@ -143,18 +143,18 @@ describe('audit log', () => {
       // The last two rows are lost (as a superuser could; the trigger is bypassed).
       await db2.connection().execute(async (conn) => {
         await sql`SET session_replication_role = replica`.execute(conn);
-        await sql`DELETE FROM audit_log WHERE seq > 3`.execute(conn);
+        await sql`DELETE FROM audit_log WHERE chain_seq > 3`.execute(conn);
         await sql`SET session_replication_role = origin`.execute(conn);
       });
       await write({ action: AuditAction.ApiRequest, actor: 'after' });
-      const rows = await db2.selectFrom('audit_log').select(['seq', 'actor']).orderBy('seq').execute();
-      expect(rows.map((r) => [Number(r.seq), r.actor])).toEqual([
+      const rows = await db2.selectFrom('audit_log').select(['chain_seq', 'actor']).orderBy('chain_seq').execute();
+      expect(rows.map((r) => [Number(r.chain_seq), r.actor])).toEqual([
         [1, 'before-1'],
         [2, 'before-2'],
         [3, 'before-3'],
         [4, 'after'],
       ]);
-      expect(await verifyChain(db2)).toEqual({ ok: true, rows: 4 });
+      expect(await verifyChain(db2)).toMatchObject({ ok: true, rows: 4 });
     } finally {
       await other.close();
     }
@@ -167,13 +167,13 @@ describe('audit log', () => {
       const head = await appendAuditMany(db2, [{ action: AuditAction.ApiRequest, actor: 'sent-once' }]);
       if (!head) throw new Error('nothing written');
       // The same events again, as after an error with no answer: their last hash is in the log.
-      const again = await appendAuditMany(db2, [{ action: AuditAction.ApiRequest, actor: 'sent-once' }], new Date(), { unlessCommitted: head.hash });
+      const again = await appendAuditMany(db2, [{ action: AuditAction.ApiRequest, actor: 'sent-once' }], new Date(), { unlessCommitted: { seq: head.seq, hash: head.hash } });
       expect(again).toMatchObject({ seq: head.seq, hash: head.hash });
       // A hash that is not in the log: the events are written.
-      await appendAuditMany(db2, [{ action: AuditAction.ApiRequest, actor: 'not-sent' }], new Date(), { unlessCommitted: 'f'.repeat(64) });
+      await appendAuditMany(db2, [{ action: AuditAction.ApiRequest, actor: 'not-sent' }], new Date(), { unlessCommitted: { seq: head.seq + 1, hash: 'f'.repeat(64) } });
       const rows = await db2.selectFrom('audit_log').select('actor').orderBy('seq').execute();
       expect(rows.map((r) => r.actor)).toEqual(['sent-once', 'not-sent']);
-      expect(await verifyChain(db2)).toEqual({ ok: true, rows: 2 });
+      expect(await verifyChain(db2)).toMatchObject({ ok: true, rows: 2 });
     } finally {
       await other.close();
     }
@@ -187,7 +187,7 @@ describe('audit log', () => {
 
     const csv = await cli('audit-export', ['--format', 'csv']);
     const rows = csv.stdout.trim().split('\n');
-    expect(rows[0]).toBe('seq,at,practiceId,actor,action,callSid,leg,subjectId,details,prevHash,hash');
+    expect(rows[0]).toBe('seq,at,practiceId,actor,action,callSid,leg,subjectId,details,prevHash,hash,chain,hashVersion');
     expect(rows).toHaveLength(43);
 
     const empty = await cli('audit-export', ['--from', '2999-01-01', '--format', 'jsonl']);

@@ -31,6 +31,10 @@ const AUTH_TOKEN = 'bench-auth-token-0123456789abcde'; // 32 characters
 const ACCOUNT_SID = `AC${'be0c'.repeat(8)}`;
 const PRACTICE_NUMBER = '+12025550100'; // the demo practice, seeded on start
 const CALLER_NUMBER = '+12025550123';
+/** A second practice (a copy of the demo one), served by a second instance at the same time. */
+const SECOND_PRACTICE_NUMBER = '+12025550177';
+/** The line each service prints when it stops (src/main.ts). */
+const AUDIT_STATS = /audit writer: (\d+) batches, (\d+) rows, (\d+) lock waits, (\d+) chain collisions/;
 
 const WARMUP_SEC = 1.5;
 const RUN_SEC = 8;
@@ -65,20 +69,20 @@ interface TargetFigures {
   paced: PacedFigures;
 }
 
-function makeRequest(): LoadSpec['requests'] {
+function makeRequest(practiceNumber = PRACTICE_NUMBER): LoadSpec['requests'] {
   return [
     signedTwilioRequest({
       path: PATH,
       publicBaseUrl: PUBLIC_BASE_URL,
       authToken: AUTH_TOKEN,
-      makeParams: () => inboundCallParams(ACCOUNT_SID, PRACTICE_NUMBER, CALLER_NUMBER),
+      makeParams: () => inboundCallParams(ACCOUNT_SID, practiceNumber, CALLER_NUMBER),
     }),
   ];
 }
 
 /** One signed call before any load, so a signing or seeding mistake fails at once and clearly. Returns the kind of answer. */
-async function probe(target: ChildServer): Promise<string> {
-  const { body, headers } = signedForm(AUTH_TOKEN, PUBLIC_BASE_URL + PATH, inboundCallParams(ACCOUNT_SID, PRACTICE_NUMBER, CALLER_NUMBER));
+async function probe(target: ChildServer, practiceNumber = PRACTICE_NUMBER): Promise<string> {
+  const { body, headers } = signedForm(AUTH_TOKEN, PUBLIC_BASE_URL + PATH, inboundCallParams(ACCOUNT_SID, practiceNumber, CALLER_NUMBER));
   const res = await fetch(target.baseUrl + PATH, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
   const text = await res.text();
   if (res.status === 403) {
@@ -152,6 +156,90 @@ async function closePracticeAllWeek(databaseUrl: string, schema: string): Promis
   } finally {
     await db.destroy();
   }
+}
+
+/** A second practice: the demo one copied under another id, slug and number (its audit rows are a chain of their own). */
+async function addSecondPractice(databaseUrl: string, schema: string): Promise<void> {
+  const db = createDb(databaseUrl, schema, 1);
+  try {
+    await sql`
+      WITH copy AS (
+        INSERT INTO practices
+        SELECT (jsonb_populate_record(NULL::practices, to_jsonb(d) || jsonb_build_object('id', gen_random_uuid(), 'slug', 'bench-second', 'access_number', NULL))).*
+        FROM practices d LIMIT 1
+        RETURNING id
+      )
+      INSERT INTO practice_numbers (e164, practice_id) SELECT ${SECOND_PRACTICE_NUMBER}, id FROM copy
+    `.execute(db);
+  } finally {
+    await db.destroy();
+  }
+}
+
+interface AuditStats {
+  batches: number;
+  rows: number;
+  lockWaits: number;
+  collisions: number;
+}
+
+/** Stops a service and reads the audit writer's figures it prints on the way out. */
+async function stopForAuditStats(target: ChildServer): Promise<AuditStats> {
+  await target.stop();
+  // The exit can be reported before the last of the output has been read.
+  for (let i = 0; i < 40; i += 1) {
+    const m = AUDIT_STATS.exec(target.outputTail());
+    if (m) return { batches: Number(m[1]), rows: Number(m[2]), lockWaits: Number(m[3]), collisions: Number(m[4]) };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${target.name} did not report its audit writer's figures when it stopped:\n${target.outputTail()}`);
+}
+
+/**
+ * Two service instances on one database, each serving its own practice at the same time, against
+ * the one instance measured above. Each practice's audit rows are a chain of their own, with their
+ * own lock: the instances should never wait for each other's lock nor collide in a chain.
+ */
+async function twoInstances(scope: Scope, first: ChildServer, oneInstance: TargetFigures, serviceEnv: Record<string, string>, databaseUrl: string, schema: string, problems: string[]): Promise<void> {
+  await addSecondPractice(databaseUrl, schema);
+  const second = await startChild(scope, { name: 'service-2', script: 'src/main.ts', cwd: REPO_ROOT, env: serviceEnv });
+  await probe(second, SECOND_PRACTICE_NUMBER);
+  const both = (label: string, durationSec: number): Promise<LoadFigures[]> =>
+    Promise.all(
+      ([[first, PRACTICE_NUMBER], [second, SECOND_PRACTICE_NUMBER]] as const).map(([target, number]) =>
+        runLoad({ url: target.baseUrl, label, connections: CONNECTIONS, durationSec, verifyBody: isPracticeAnswer, requests: makeRequest(number) }),
+      ),
+    );
+  process.stdout.write(`  two instances, two practices at once: warm-up ${WARMUP_SEC} s`);
+  await both('warm-up', WARMUP_SEC);
+  process.stdout.write(`, throughput ${RUN_SEC} s\n`);
+  const figures = await both('throughput', RUN_SEC);
+  figures.forEach((f, i) => problems.push(...loadProblems(`instance ${i + 1}`, f)));
+  const stats = await Promise.all([first, second].map(stopForAuditStats));
+  const total = figures.reduce((n, f) => n + f.requestsPerSec, 0);
+  console.log('');
+  console.log('two instances, two practices at once (a chain and a lock each), against one instance and one practice:');
+  console.log(
+    formatTable([
+      ['target', 'req/s', 'p50 ms', 'p99 ms', 'requests', 'non-2xx', 'audit batches', 'lock waits', 'chain collisions'],
+      ...figures.map((f, i) => [
+        `instance ${i + 1}, practice ${i + 1}`,
+        fixed(f.requestsPerSec, 0),
+        wholeMs(f.p50Ms),
+        wholeMs(f.p99Ms),
+        String(f.total),
+        String(f.non2xx),
+        String(stats[i]?.batches ?? 0),
+        String(stats[i]?.lockWaits ?? 0),
+        String(stats[i]?.collisions ?? 0),
+      ]),
+      ['both instances', fixed(total, 0), '', '', String(figures.reduce((n, f) => n + f.total, 0)), '', '', '', ''],
+      ['one instance (above)', fixed(oneInstance.throughput.requestsPerSec, 0), wholeMs(oneInstance.throughput.p50Ms), wholeMs(oneInstance.throughput.p99Ms), '', '', '', '', ''],
+    ]),
+  );
+  const waits = stats.reduce((n, s) => n + s.lockWaits + s.collisions, 0);
+  console.log(`lock waits and chain collisions between the instances (whole run of each, expected 0): ${waits}`);
+  console.log(`throughput, two instances / one instance: ${fixed(total / oneInstance.throughput.requestsPerSec, 2)} (all processes share the same 2 cores)`);
 }
 
 async function run(scope: Scope): Promise<string[]> {
@@ -241,6 +329,8 @@ async function run(scope: Scope): Promise<string[]> {
   console.log(
     `target: at least ${TARGET_RATIO * 100}% of the bare route's throughput: ${fixed(ratio * 100, 0)}% ${verdict(ratio >= TARGET_RATIO)}`,
   );
+  await bare.stop();
+  await twoInstances(scope, service, serviceFig, serviceEnv, urls.database.url, schema, problems);
   return problems;
 }
 

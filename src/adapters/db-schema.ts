@@ -91,7 +91,7 @@ export interface ApiKeysTable {
 }
 
 export interface AuditLogTable {
-  seq: string; // bigint, as text to keep precision
+  seq: Generated<string>; // bigint, as text to keep precision: the global order rows were written in
   at: Date;
   practice_id: string | null;
   actor: string;
@@ -102,6 +102,12 @@ export interface AuditLogTable {
   details: JSONColumnType<Record<string, unknown>>;
   prev_hash: string;
   hash: string;
+  /** The hash chain: a practice id, 'system', or 'legacy' (rows before 0010). */
+  chain_id: string;
+  /** Position in the chain, from 1. */
+  chain_seq: string;
+  /** 1: legacy encoding; 2: RFC 8785 (docs/audit-log.md). */
+  hash_version: number;
 }
 
 export interface ProvidersTable {

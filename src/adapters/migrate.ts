@@ -10,6 +10,7 @@ import * as m0006 from './migrations/0006-oncall-legs.js';
 import * as m0007 from './migrations/0007-voicemail-upkeep.js';
 import * as m0008 from './migrations/0008-verification-lockouts.js';
 import * as m0009 from './migrations/0009-api-key-lifecycle.js';
+import * as m0010 from './migrations/0010-audit-chains.js';
 
 /** Every migration, in order. Names sort the same way they apply. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -22,6 +23,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0007-voicemail-upkeep': m0007,
   '0008-verification-lockouts': m0008,
   '0009-api-key-lifecycle': m0009,
+  '0010-audit-chains': m0010,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -1,4 +1,8 @@
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+
+/** RFC 8785 (the `canonicalize` package: CommonJS, whose typings say `export default`, which Node's ESM loader does not give). */
+const canonicalize = createRequire(import.meta.url)('canonicalize') as (input: unknown) => string | undefined;
 
 /**
  * Audit events: built by pure functions, written by one function (./store.ts).
@@ -97,8 +101,26 @@ export interface AuditEvent {
   details?: Record<string, DetailValue>;
 }
 
-/** A row of the chain, as hashed. */
+/** The chain of events with no practice (start-ups, rejected signatures, unknown numbers). */
+export const SYSTEM_CHAIN = 'system';
+/** Rows written before chains were per practice (migration 0010): one chain, hash version 1. */
+export const LEGACY_CHAIN = 'legacy';
+/** The encoding new rows are hashed with (docs/audit-log.md). */
+export const HASH_VERSION = 2;
+export type HashVersion = 1 | 2;
+
+/** Each practice has a chain of its own (its id); events with no practice go to the system chain. */
+export function chainOf(event: Pick<AuditEvent, 'practiceId'>): string {
+  // The table stores practice ids as uuid (lower case): the chain id and the hashed id match what is read back.
+  return event.practiceId ? event.practiceId.toLowerCase() : SYSTEM_CHAIN;
+}
+
+/** A row of a chain, as hashed (plus the chain it belongs to and the encoding of its hash). */
 export interface AuditRecord {
+  /** The chain: a practice id, `system`, or `legacy` (version 1 rows). */
+  chain: string;
+  hashVersion: HashVersion;
+  /** Position in its chain, from 1. */
   seq: number;
   at: string; // ISO-8601 with milliseconds, UTC
   practiceId: string | null;
@@ -111,7 +133,10 @@ export interface AuditRecord {
   prevHash: string;
 }
 
-/** JSON with object keys sorted at every depth: the same value always encodes to the same bytes. */
+/**
+ * Version 1 (rows before migration 0010): JSON with object keys sorted at every depth. Kept only
+ * to verify those rows; it does not pin numbers down (docs/audit-log.md).
+ */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') {
     if (typeof value === 'number' && !Number.isFinite(value)) throw new Error('non-finite number in audit record');
@@ -123,20 +148,49 @@ export function canonicalJson(value: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
 }
 
-export function hashRecord(record: AuditRecord): string {
-  return createHash('sha256').update(canonicalJson(record), 'utf8').digest('hex');
+/** RFC 8785 (JSON Canonicalization Scheme): the bytes version 2 hashes, and the text its `details` are stored as. */
+export function jcs(value: unknown): string {
+  const text = canonicalize(value);
+  if (text === undefined) throw new Error('audit record cannot be encoded');
+  return text;
 }
 
-/** Pure: the next record of the chain after `prev` (or the genesis). */
+/** The object a row's hash covers, by version (docs/audit-log.md, "Encoding"). */
+function hashedObject(record: AuditRecord): Record<string, unknown> {
+  const common = {
+    seq: record.seq,
+    at: record.at,
+    practiceId: record.practiceId,
+    actor: record.actor,
+    action: record.action,
+    callSid: record.callSid,
+    leg: record.leg,
+    subjectId: record.subjectId,
+    details: record.details,
+    prevHash: record.prevHash,
+  };
+  return record.hashVersion === 1 ? common : { v: 2, chain: record.chain, ...common };
+}
+
+export function hashRecord(record: AuditRecord): string {
+  const text = record.hashVersion === 1 ? canonicalJson(hashedObject(record)) : jcs(hashedObject(record));
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/** Pure: the next record of `chain` after `prev` (or its genesis), hashed with the current version. */
 export function nextRecord(
   event: AuditEvent,
   prev: { seq: number; hash: string } | null,
   now: Date,
+  chain: string = chainOf(event),
 ): AuditRecord & { hash: string } {
   const record: AuditRecord = {
+    chain,
+    hashVersion: HASH_VERSION,
     seq: prev ? prev.seq + 1 : 1,
-    at: now.toISOString(),
-    practiceId: event.practiceId ?? null,
+    // A Date holds whole milliseconds: the row stores exactly this instant (the table refuses finer).
+    at: new Date(Math.trunc(now.getTime())).toISOString(),
+    practiceId: event.practiceId ? event.practiceId.toLowerCase() : null,
     actor: event.actor,
     action: event.action,
     callSid: event.callSid ?? null,
@@ -150,18 +204,35 @@ export function nextRecord(
 
 export type ChainProblem = { seq: number; reason: string };
 
+/** A stored row as read back: the record, its hash, and the exact text of `at` and `details` the table holds. */
+export interface StoredForCheck extends AuditRecord {
+  hash: string;
+  /** Microseconds past the millisecond in the stored `at` (0 unless someone wrote a finer time). */
+  atSubMs: number;
+  /** The stored `details` text, byte for byte. */
+  detailsText: string;
+}
+
 /**
  * Pure: checks one stored row against its predecessor. Returns null when it holds.
  */
 export function checkLink(
-  row: AuditRecord & { hash: string },
+  row: AuditRecord & { hash: string } & Partial<Pick<StoredForCheck, 'atSubMs' | 'detailsText'>>,
   prev: { seq: number; hash: string } | null,
 ): ChainProblem | null {
   const expectedSeq = prev ? prev.seq + 1 : 1;
   if (row.seq !== expectedSeq) return { seq: row.seq, reason: `sequence gap: expected ${expectedSeq}` };
   const expectedPrev = prev ? prev.hash : GENESIS_HASH;
   if (row.prevHash !== expectedPrev) return { seq: row.seq, reason: 'prev_hash does not match the previous row' };
-  const { hash, ...record } = row;
+  if (row.atSubMs !== undefined && row.atSubMs !== 0) return { seq: row.seq, reason: 'at holds more than the hashed milliseconds' };
+  if (row.hashVersion === 2) {
+    if (row.chain !== chainOf(row)) return { seq: row.seq, reason: `row of practice ${row.practiceId ?? 'none'} in chain ${row.chain}` };
+    // Version 2 stores details as their RFC 8785 text: any other text (a number's digits past
+    // what a double holds, spacing, key order) is a change the parsed value would hide.
+    if (row.detailsText !== undefined && row.detailsText !== jcs(row.details)) return { seq: row.seq, reason: 'details are not the text that was hashed' };
+  }
+  const { hash, chain, hashVersion, seq, at, practiceId, actor, action, callSid, leg, subjectId, details, prevHash } = row;
+  const record: AuditRecord = { chain, hashVersion, seq, at, practiceId, actor, action, callSid, leg, subjectId, details, prevHash };
   if (hashRecord(record) !== hash) return { seq: row.seq, reason: 'hash does not match the row contents' };
   return null;
 }
