@@ -5,13 +5,14 @@ import { clearLockout } from '../verification/attempts.js';
 import { currentLockouts, listLockouts } from '../verification/lockout-store.js';
 import { permit, principalOf } from './api-auth.js';
 import { badRequest, notFound, zodProblems } from './responses.js';
+import { QueryInstantSchema } from './query-dates.js';
 
 /** `:id` of a lockout. */
 export const LockoutIdParams = z.strictObject({ id: z.uuid({ error: 'id must be a UUID' }) });
 
 /** GET /api/lockouts: no query for the lockouts in force; `from` and `to` (both) for those that started in [from, to). */
 export const LockoutListQuery = z
-  .strictObject({ from: z.coerce.date().optional(), to: z.coerce.date().optional() })
+  .strictObject({ from: QueryInstantSchema.optional(), to: QueryInstantSchema.optional() })
   .refine((q) => (q.from === undefined) === (q.to === undefined), { error: 'from and to go together', path: ['to'] })
   .refine((q) => !q.from || !q.to || q.from < q.to, { error: 'must be after from', path: ['to'] });
 
