@@ -7,7 +7,8 @@ import { parseVoiceWebhook } from '../src/calls/twilio-params.js';
 import { createMetricsApp } from '../src/http/metrics-routes.js';
 import { listen, type RunningServer } from '../src/http/server.js';
 import type { Services } from '../src/services.js';
-import { startHarness, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
+import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
+import { createDb } from '../src/adapters/postgres.js';
 import { simulatorFor, TEST_IDENTITIES } from './support/simulate.js';
 import { inboundParams, postTwilio, randomSid } from './support/twilio-request.js';
 import { until } from './support/until.js';
@@ -194,6 +195,35 @@ describe('series', () => {
     const res = await fetch(`http://127.0.0.1:${server.port}/twilio/voice/incoming`, { method: 'POST', headers, body: new URLSearchParams(params).toString() });
     expect(await res.text()).toContain('911');
     expect(value(await scrape(), 'ahl_failsafe_answers_total', { reason: 'error' })).toBe(1);
+  });
+
+  it('counts a status callback or a text that could not be stored as unprocessed, never as a fail-safe answer', async () => {
+    // PostgreSQL refusing every connection (a closed loopback port): nothing can be stored.
+    const down = createDb('postgres://postgres@127.0.0.1:9/test', h.schema, 1, { connectMs: 200 });
+    const failing: Services = { ...h.services, db: down, audit: () => Promise.reject(new Error('audit unavailable')) };
+    const server = await listen(createApp(failing), 0, '127.0.0.1');
+    extra.push(server);
+    const post = async (path: string, params: Record<string, string>): Promise<Response> => {
+      const headers = { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': twilio.getExpectedTwilioSignature(TEST_AUTH_TOKEN, `${TEST_PUBLIC_BASE_URL}${path}`, params) };
+      return fetch(`http://127.0.0.1:${server.port}${path}`, { method: 'POST', headers, body: new URLSearchParams(params).toString() });
+    };
+    const before = value(await scrape(), 'ahl_failsafe_answers_total', { reason: 'error' }) ?? 0;
+    const logs = captureLogs();
+    try {
+      const status = await post('/twilio/voice/status', inboundParams({ CallStatus: 'completed', CallDuration: '42' }));
+      expect(status.status).toBe(200);
+      expect(await status.text()).not.toContain('<Dial');
+      const sms = await post('/twilio/sms/incoming', { MessageSid: `SM${'0'.repeat(32)}`, AccountSid: TEST_ACCOUNT_SID, From: PATIENT, To: PRACTICE, Body: 'STOP', NumMedia: '0' });
+      expect(sms.status).toBe(200);
+    } finally {
+      logs.restore();
+      await down.destroy();
+    }
+    const text = await scrape();
+    expect(value(text, 'ahl_twilio_unprocessed_total', { route: 'call_status' })).toBe(1);
+    expect(value(text, 'ahl_twilio_unprocessed_total', { route: 'sms_incoming' })).toBe(1);
+    expect(value(text, 'ahl_failsafe_answers_total', { reason: 'error' }) ?? 0).toBe(before);
+    expectNoPhi(text);
   });
 
   it('counts the fail-safe answer of a flow webhook out of time', async () => {

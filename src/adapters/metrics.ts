@@ -34,6 +34,10 @@ export const FAIL_SAFE_REASONS = [
 ] as const;
 export type FailSafeReason = (typeof FAIL_SAFE_REASONS)[number];
 
+/** Twilio callbacks answered 200 although their effect could not be stored (Twilio does not resend them). */
+export const UNPROCESSED_ROUTES = ['sms_incoming', 'call_status', 'rvm_status'] as const;
+export type UnprocessedRoute = (typeof UNPROCESSED_ROUTES)[number];
+
 /** Which line a verification lockout started on. */
 export type LockoutLine = 'caller' | 'access_line';
 
@@ -58,6 +62,8 @@ export interface Metrics {
   /** One committed audit batch: rows written, seconds from its start to its commit. */
   observeAuditBatch(rows: number, seconds: number): void;
   countLockout(line: LockoutLine): void;
+  /** A Twilio callback answered without its effect stored (an error or the route's deadline): to alert on. */
+  countUnprocessed(route: UnprocessedRoute): void;
   countJobOutcome(queue: QueueName, outcome: 'completed' | 'retried' | 'failed'): void;
   /** Counts a BullMQ worker's job outcomes from its events. */
   watchWorker(queue: QueueName, worker: Worker): void;
@@ -126,6 +132,12 @@ export function createMetrics(opts: { sourceTimeoutMs?: number } = {}): Metrics 
     name: 'ahl_failsafe_answers_total',
     help: 'Fail-safe TwiML answers (emergency disclaimer, then the fallback line) by reason',
     labelNames: ['reason'] as const,
+    registers,
+  });
+  const unprocessed = new Counter({
+    name: 'ahl_twilio_unprocessed_total',
+    help: 'Twilio callbacks answered although their effect could not be stored (Twilio does not resend them): text messages, call and drop status',
+    labelNames: ['route'] as const,
     registers,
   });
   const auditRows = new Histogram({
@@ -210,6 +222,9 @@ export function createMetrics(opts: { sourceTimeoutMs?: number } = {}): Metrics 
     },
     countLockout: (line) => {
       lockouts.inc({ line });
+    },
+    countUnprocessed: (route) => {
+      unprocessed.inc({ route });
     },
     countJobOutcome,
     watchWorker: (queue, worker) => {

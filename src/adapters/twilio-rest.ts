@@ -400,7 +400,7 @@ function createRealTwilioRest(
       // The Location is never put in the error or the log: a signed URL is a credential.
       if (next === null) throw badResponse(op, res.status, 'redirect without a usable location');
       if (!isTwilioMediaUrl(next, base)) throw badResponse(op, res.status, "redirect to a host that is not Twilio's");
-      if (hop + 1 >= MEDIA_MAX_REDIRECTS) throw badResponse(op, res.status, 'too many redirects');
+      if (hop >= MEDIA_MAX_REDIRECTS) throw badResponse(op, res.status, 'too many redirects');
       url = next.toString();
     }
   }

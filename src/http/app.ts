@@ -20,9 +20,10 @@ export function createApp(services: Services): express.Express {
   // The client's address comes from X-Forwarded-For only through the proxies named in TRUSTED_PROXIES.
   app.set('trust proxy', services.config.trustedProxies.length > 0 ? services.config.trustedProxies : false);
   app.use(requestContext);
+  // First, so that every answer is timed and counted, the early refusals (414) included.
+  app.use(requestMetrics(services.metrics));
   app.use(securityHeaders(services.config));
   app.use(queryLengthCap);
-  app.use(requestMetrics(services.metrics));
   app.use((_req, res, next) => {
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('X-Content-Type-Options', 'nosniff');

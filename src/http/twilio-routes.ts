@@ -20,10 +20,22 @@ import { handleWhisper, handleWhisperAnswer, type WhisperQuery } from '../oncall
 import { handleSmsIncoming } from '../oncall/sms-service.js';
 import { handleAccessAction, handleAccessIncoming } from '../voicemail/access-line.js';
 import { handleDropAnswer, handleDropStatus } from '../rvm/drop-service.js';
-import type { FailSafeReason } from '../adapters/metrics.js';
+import type { FailSafeReason, UnprocessedRoute } from '../adapters/metrics.js';
 import { boundTwilioRoutes, TWILIO_ROUTE_DEADLINE_MS, type TimeoutAnswer } from './twilio-deadline.js';
 
 const EMPTY_TWIML = emptyTwiml();
+
+const UNPROCESSED_BY_PATH: Readonly<Record<string, UnprocessedRoute>> = {
+  '/sms/incoming': 'sms_incoming',
+  '/voice/status': 'call_status',
+  '/rvm/status': 'rvm_status',
+};
+
+/** A callback answered 200 whose effect was not stored (Twilio will not send it again): counted and logged. */
+function unprocessed(services: Services, route: UnprocessedRoute, why: 'error' | 'deadline'): void {
+  services.metrics.countUnprocessed(route);
+  logger.error('twilio callback answered but not processed; Twilio will not resend it', { route, why });
+}
 /** Twilio gives up on a webhook at 15 s; the fallback answer never waits longer than this on PostgreSQL. */
 const FALLBACK_LOOKUP_MS = 2_000;
 
@@ -47,7 +59,12 @@ function queryString(req: Request, name: string): string | undefined {
  * Every voice route: verified signature, parsed parameters, one domain call. Whatever
  * goes wrong, Twilio gets valid TwiML that keeps the caller safe — never a 5xx.
  */
-function voiceRoute(services: Services, handle: (p: VoiceWebhook, req: Request) => Promise<string | null>, onFailure?: string) {
+function voiceRoute(
+  services: Services,
+  handle: (p: VoiceWebhook, req: Request) => Promise<string | null>,
+  onFailure?: string,
+  onError?: () => void,
+) {
   return async (req: Request, res: Response): Promise<void> => {
     const to = bodyField(req, 'To');
     // The caller's leg gets the fail-safe; a provider's leg (the whisper) is simply hung up.
@@ -73,6 +90,13 @@ function voiceRoute(services: Services, handle: (p: VoiceWebhook, req: Request) 
       sendTwiml(res, twiml ?? failure('unusable_request'));
     } catch (err) {
       const route = routeLabel(req, '/twilio');
+      if (onError) {
+        // Not a caller's turn (a status callback): nothing fail-safe was answered.
+        logger.error('twilio callback failed', { err, route });
+        sendTwiml(res, failure('error'));
+        onError();
+        return;
+      }
       logger.error('voice webhook failed; answering fail-safe', { err, route });
       sendTwiml(res, failure('error'));
       void services
@@ -130,6 +154,8 @@ function timeoutAnswer(services: Services, req: Request): TimeoutAnswer {
     case '/sms/incoming':
     case '/voice/status':
     case '/rvm/status':
+      // Twilio does not resend these: counted and logged so that an operator sees what was lost.
+      unprocessed(services, UNPROCESSED_BY_PATH[req.path] ?? 'sms_incoming', 'deadline');
       return { status: 200, twiml: EMPTY_TWIML };
     default:
       services.metrics.countFailSafe('deadline');
@@ -180,15 +206,22 @@ export function twilioRouter(services: Services): express.Router {
       sendTwiml(res, await handleSmsIncoming(services, req.body as Record<string, unknown>));
     } catch (err) {
       logger.error('sms webhook failed', { err });
+      unprocessed(services, 'sms_incoming', 'error');
       sendTwiml(res, EMPTY_TWIML);
     }
   });
   router.post(
     '/voice/status',
-    voiceRoute(services, async (p) => {
-      await handleCallStatus(services, p);
-      return EMPTY_TWIML;
-    }),
+    voiceRoute(
+      services,
+      async (p) => {
+        await handleCallStatus(services, p);
+        return EMPTY_TWIML;
+      },
+      // A status callback is not a caller's turn: no fail-safe <Dial> to answer it.
+      EMPTY_TWIML,
+      () => unprocessed(services, 'call_status', 'error'),
+    ),
   );
   // Acknowledged (200) only once durable: in PostgreSQL or the local spool; else 503, so Twilio retries.
   router.post('/voice/recording-status', async (req, res) => {
@@ -232,6 +265,8 @@ export function twilioRouter(services: Services): express.Router {
       await handleDropStatus(services, queryString(req, 'd'), req.body);
     } catch (err) {
       logger.error('drop status failed', { err });
+      // The drop is closed as failed by its 24-hour sweep if no final word ever comes.
+      unprocessed(services, 'rvm_status', 'error');
     }
     sendTwiml(res, EMPTY_TWIML);
   });
