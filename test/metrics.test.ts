@@ -241,8 +241,10 @@ describe('series', () => {
     await h.services.queues.pages.add('round', { pageId: 'not-a-page', round: 0 }, { jobId: `metrics-bad-${randomUUID()}`, attempts: 2, backoff: { type: 'fixed', delay: 10 } });
     const text = await until('job outcomes', async () => {
       const t = await scrape();
+      // The gauge is read on scrape: it can lag the worker's event by a scrape.
       return (value(t, 'ahl_queue_job_outcomes_total', { queue: 'pages', outcome: 'failed' }) ?? 0) >= 1 &&
-        (value(t, 'ahl_queue_job_outcomes_total', { queue: 'pages', outcome: 'completed' }) ?? 0) >= 1
+        (value(t, 'ahl_queue_job_outcomes_total', { queue: 'pages', outcome: 'completed' }) ?? 0) >= 1 &&
+        (value(t, 'ahl_queue_jobs', { queue: 'pages', state: 'failed' }) ?? 0) >= 1
         ? t
         : null;
     });
