@@ -13,6 +13,7 @@
  * AHL_URL (default http://127.0.0.1:$PORT). The key is never printed.
  */
 import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
 import { cliArgs, fail, usageExit } from './cli-support.js';
 import { progressLine } from '../src/rvm/progress.js';
 import { parseRecipientCsv } from '../src/rvm/campaigns.js';
@@ -43,7 +44,10 @@ const key = process.env['AHL_API_KEY'];
 if (!key) fail('AHL_API_KEY: expected an API key (npm run keys:create -- --role admin --practice demo)');
 const base = (process.env['AHL_URL'] ?? `http://127.0.0.1:${process.env['PORT'] ?? '3000'}`).replace(/\/+$/, '');
 
-async function call(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Record<string, unknown>> {
+type Reply = { ok: true; json: Record<string, unknown> } | { ok: false; problem: string };
+
+/** One request to the service; a refusal or an unreachable service is returned, not fatal. */
+async function request(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Reply> {
   let res: Response;
   try {
     res = await fetch(base + path, {
@@ -52,11 +56,17 @@ async function call(method: string, path: string, body?: unknown, contentType = 
       ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
     });
   } catch {
-    fail(`cannot reach the service at ${base} (is it running? set AHL_URL)`);
+    return { ok: false, problem: `cannot reach the service at ${base} (is it running? set AHL_URL)` };
   }
   const json = (await res.json().catch(() => ({}))) as Record<string, unknown>;
-  if (!res.ok) fail(`${method} ${path}: ${res.status} ${typeof json.message === 'string' ? json.message : String(json.error ?? '')}`);
-  return json;
+  if (!res.ok) return { ok: false, problem: `${method} ${path}: ${res.status} ${typeof json.message === 'string' ? json.message : String(json.error ?? '')}` };
+  return { ok: true, json };
+}
+
+async function call(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Record<string, unknown>> {
+  const r = await request(method, path, body, contentType);
+  if (!r.ok) fail(r.problem);
+  return r.json;
 }
 
 function needId(): string {
@@ -78,8 +88,10 @@ async function main(): Promise<void> {
     }
     case 'create': {
       if (!values.name || !values.template || !values.provider) fail(`create: --name, --template and --provider are required\n${USAGE}`);
-      // The recipients travel with the create request: no campaign is left behind without them.
-      const patientIds = values.csv ? await readCsv(values.csv) : undefined;
+      // The file is read and checked before anything is created; its rows then go as text/csv to the
+      // recipients route (row-by-row report, 16 MB), not as JSON in the create (256 kB, no report).
+      const file = values.csv;
+      const csv = file === undefined ? undefined : await readCsv(file);
       const created = await call('POST', '/api/campaigns', {
         name: values.name,
         templateId: values.template,
@@ -87,13 +99,23 @@ async function main(): Promise<void> {
         ...(values.rate ? { ratePerMinute: Number(values.rate) } : {}),
         ...(values['human-answer'] ? { humanAnswer: values['human-answer'] } : {}),
         ...(values['audio-file'] ? { audioFile: values['audio-file'] } : {}),
-        ...(patientIds ? { patientIds } : {}),
       });
-      console.log(`created campaign ${String(created.id)} (${String(created.seconds)} s message):\n  ${String(created.text)}`);
+      const campaignId = String(created.id);
+      console.log(`created campaign ${campaignId} (${String(created.seconds)} s message):\n  ${String(created.text)}`);
       for (const n of (created.notices as string[] | undefined) ?? []) console.log(`note: ${n}`);
-      const recipients = created.recipients as { added: number; rows: RecipientReportRow[] } | undefined;
-      if (recipients) printRecipients(recipients.rows);
-      else console.log(`no recipients yet: npm run campaign -- recipients ${String(created.id)} --csv <file> (start refuses an empty campaign)`);
+      if (file === undefined || csv === undefined) {
+        console.log(`no recipients yet: npm run campaign -- recipients ${campaignId} --csv <file> (start refuses an empty campaign)`);
+        return;
+      }
+      const added = await request('POST', `/api/campaigns/${campaignId}/recipients`, csv, 'text/csv');
+      if (!added.ok) {
+        fail(
+          `recipients were not added: ${added.problem}\n` +
+            `campaign ${campaignId} was created without them; start refuses it (409) until they are added:\n` +
+            `  npm run campaign -- recipients ${campaignId} --csv ${file}`,
+        );
+      }
+      printReport(added.json);
       return;
     }
     case 'recipients': {
@@ -133,10 +155,19 @@ async function main(): Promise<void> {
   }
 }
 
-type RecipientReportRow = { row: number; result: string; message?: string };
+/** The recipients route's answer: counts by result, and the rows that were not added. */
+const RecipientReport = z.object({
+  added: z.number(),
+  summary: z.record(z.string(), z.number()),
+  rows: z.array(z.object({ row: z.number(), result: z.string(), message: z.string().optional() })),
+});
 
-/** The patient ids of a CSV file with a patient_id column (rows that are not ids are reported by the service). */
-async function readCsv(file: string): Promise<Array<string | null>> {
+/**
+ * The text of a CSV file with a patient_id column, checked here (readable, the header, at most
+ * 200,000 rows) so that a file the service would refuse whole creates no campaign. Rows that are
+ * not ids are the service's to report, row by row.
+ */
+async function readCsv(file: string): Promise<string> {
   let csv: string;
   try {
     csv = await readFile(file, 'utf8');
@@ -145,29 +176,21 @@ async function readCsv(file: string): Promise<Array<string | null>> {
   }
   const parsed = parseRecipientCsv(csv);
   if (!parsed.ok) fail(`--csv: ${parsed.message}`);
-  return parsed.value;
+  return csv;
 }
 
-function printRecipients(rows: RecipientReportRow[]): void {
-  const summary: Record<string, number> = {};
-  for (const row of rows) summary[row.result] = (summary[row.result] ?? 0) + 1;
-  console.log(`recipients: ${Object.entries(summary).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
-  const notAdded = rows.filter((row) => row.result !== 'added');
-  for (const row of notAdded.slice(0, 50)) console.log(`  row ${row.row}: ${row.result}${row.message ? ` (${row.message})` : ''}`);
-  if (notAdded.length > 50) console.log(`  … and ${notAdded.length - 50} more rows not added`);
+function printReport(json: Record<string, unknown>): void {
+  const parsed = RecipientReport.safeParse(json);
+  if (!parsed.success) fail('recipients: the service answered with no row-by-row report');
+  const r = parsed.data;
+  console.log(`recipients: ${Object.entries(r.summary).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
+  for (const row of r.rows.slice(0, 50)) console.log(`  row ${row.row}: ${row.result}${row.message ? ` (${row.message})` : ''}`);
+  if (r.rows.length > 50) console.log(`  … and ${r.rows.length - 50} more rows not added`);
 }
 
 async function addCsv(campaignId: string, file: string): Promise<void> {
-  let csv: string;
-  try {
-    csv = await readFile(file, 'utf8');
-  } catch {
-    fail(`--csv: cannot read ${file}`);
-  }
-  const r = (await call('POST', `/api/campaigns/${campaignId}/recipients`, csv, 'text/csv')) as { added: number; summary: Record<string, number>; rows: RecipientReportRow[] };
-  console.log(`recipients: ${Object.entries(r.summary).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-  for (const row of r.rows.slice(0, 50)) console.log(`  row ${row.row}: ${row.result}${row.message ? ` (${row.message})` : ''}`);
-  if (r.rows.length > 50) console.log(`  … and ${r.rows.length - 50} more rows not added`);
+  const csv = await readCsv(file);
+  printReport(await call('POST', `/api/campaigns/${campaignId}/recipients`, csv, 'text/csv'));
 }
 
 await main();

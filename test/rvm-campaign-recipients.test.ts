@@ -8,7 +8,7 @@ import { createApiKey } from '../src/auth/api-keys.js';
 import type { Practice } from '../src/practices/store.js';
 import { startHarness, type Harness } from './support/harness.js';
 
-/** A campaign is never left to "complete" empty: start refuses one without recipients, and the CLI sends them with the create. */
+/** A campaign is never left to "complete" empty: start refuses one without recipients; the CLI adds a CSV's after the create (test/campaign-cli.test.ts). */
 
 let h: Harness;
 let demo: Practice;
@@ -57,7 +57,7 @@ describe('campaign recipients', () => {
     expect((await api('POST', `/api/campaigns/${id}/start`)).status).toBe(200);
   });
 
-  it('campaign create --csv sends the recipients with the create; an unreadable file creates nothing', async () => {
+  it('campaign create --csv adds the recipients; an unreadable file creates nothing', async () => {
     const run = promisify(execFile);
     const env = { ...process.env, AHL_URL: h.baseUrl, AHL_API_KEY: admin };
     const cli = (args: string[]): Promise<{ stdout: string; stderr: string }> => run(process.execPath, ['--import', 'tsx', 'scripts/campaign.ts', ...args], { env });
