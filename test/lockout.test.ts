@@ -9,6 +9,7 @@ import {
   clearLock,
   lockDurationMs,
   lockedUntil,
+  releaseTry,
   reserveTry,
   scopeKeys,
   settleFailure,
@@ -228,5 +229,23 @@ describe('verification lockout: the patient, across numbers', () => {
     await settleSuccess(redis, right);
     expect(await redis.zcard(scopeKeys(p).tries)).toBe(limit - 1);
     expect(await wrong(aNumber(), [p])).toEqual([{ scope: p, until: later(HOUR), earlier: 0 }]);
+  });
+});
+
+describe('verification lockout: a try that could not be compared', () => {
+  it('is given back everywhere: released tries never refuse nor lock, and leave nothing pending', async () => {
+    const n = aNumber();
+    const p = aPatient();
+    for (let i = 0; i < LOCK_POLICIES.patient.limit + 1; i += 1) {
+      const r = await reserve(n, [p]);
+      if (!r) throw new Error(`refused at try ${i + 1}`);
+      await releaseTry(redis, r);
+    }
+    for (const scope of [n, p]) {
+      expect(await redis.zcard(scopeKeys(scope).tries)).toBe(0);
+      expect(await redis.zcard(scopeKeys(scope).pending)).toBe(0);
+    }
+    // The full count is still there for real failures.
+    expect(await wrongTimes(n, MAX_FAILURES - 1, [p])).toEqual([[], [], [], []]);
   });
 });

@@ -1,8 +1,10 @@
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { createPatient, phoneIndex } from '../src/patients/store.js';
 import { heard, type CallSimulator } from '../src/simulator/simulator.js';
-import { MAX_FAILURES } from '../src/verification/lockout.js';
+import { guardedTry } from '../src/verification/attempts.js';
+import { LOCK_POLICIES, MAX_FAILURES, scopeKeys } from '../src/verification/lockout.js';
 import { listLockouts } from '../src/verification/lockout-store.js';
 import { providerPinHash } from '../src/voicemail/access-line.js';
 import { startHarness, type Harness } from './support/harness.js';
@@ -192,5 +194,23 @@ describe('repeated lockouts', () => {
     expect((await api('POST', `/lockouts/${patientLock?.id ?? ''}/clear`, keys.admin)).status).toBe(200);
     const verified = await sim.placeCall({ from: phone, to: PRACTICE, digits: ['1', '3', '1', '02031971#', '9'] });
     expect((await audits('verification.succeeded', [verified.callSid])).map((e) => e.subject_id)).toEqual([patientId]);
+  });
+});
+
+describe('a comparison that throws (KMS, keyring or database failure)', () => {
+  it(`leaves no reservation: after ${LOCK_POLICIES.patient.limit} throwing tries the right entry still matches, with no lockout`, async () => {
+    const ctx = { practiceId, phoneIndex: randomBytes(32).toString('hex'), line: 'patient' as const, callSid: `CA${randomBytes(16).toString('hex')}`, now };
+    const patient = { kind: 'patient', id: randomUUID() } as const;
+    const failingDecrypt = async (): Promise<string | null> => {
+      throw new Error('KMS unavailable');
+    };
+    for (let i = 0; i < LOCK_POLICIES.patient.limit; i += 1) {
+      await expect(guardedTry(h.services, ctx, [patient], failingDecrypt)).rejects.toThrow('KMS unavailable');
+    }
+    expect(await h.services.redis.zcard(scopeKeys(patient).pending)).toBe(0);
+    expect(await h.services.redis.zcard(scopeKeys({ kind: 'number', practiceId, phoneIndex: ctx.phoneIndex }).pending)).toBe(0);
+    const right = await guardedTry(h.services, ctx, [patient], async (open) => (open.some((o) => o.id === patient.id) ? patient.id : null));
+    expect(right).toEqual({ kind: 'match', value: patient.id });
+    expect(await audits('verification.locked_out', [ctx.callSid])).toEqual([]);
   });
 });

@@ -153,6 +153,18 @@ end
 return 1
 `;
 
+/**
+ * KEYS: per scope, tries and pending. ARGV: member. The comparison could not be made (it threw):
+ * the try is given back in every scope, as if it had never been reserved.
+ */
+const RELEASE_SCRIPT = `
+for i = 1, #KEYS / 2 do
+  redis.call('ZREM', KEYS[2*i-1], ARGV[1])
+  redis.call('ZREM', KEYS[2*i], ARGV[1])
+end
+return 1
+`;
+
 /** A try reserved in its scopes: compare the entry only against `candidates`, then settle it. */
 export interface ReservedTry {
   member: string;
@@ -223,6 +235,18 @@ export async function settleSuccess(redis: Redis, reserved: ReservedTry): Promis
     return [k.tries, k.pending];
   });
   await redis.eval(SUCCESS_SCRIPT, keys.length, ...keys, reserved.member);
+}
+
+/**
+ * The reserved try was never compared (the comparison threw: a KMS or database failure): it is
+ * given back everywhere, so a failure of ours cannot count against the caller or lock anyone out.
+ */
+export async function releaseTry(redis: Redis, reserved: ReservedTry): Promise<void> {
+  const keys = [reserved.number, ...reserved.candidates].flatMap((s) => {
+    const k = scopeKeys(s);
+    return [k.tries, k.pending];
+  });
+  await redis.eval(RELEASE_SCRIPT, keys.length, ...keys, reserved.member);
 }
 
 /** When the scope's lockout ends, or null when it is not locked at `now`. */
