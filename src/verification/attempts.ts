@@ -1,6 +1,8 @@
 import type { Services } from '../services.js';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
 import { clearLock, lockedUntil, releaseTry, reserveTry, settleFailure, settleSuccess, type LockScope, type StartedLock } from './lockout.js';
+import { logger } from '../log/logger.js';
+import { notifyAccessLockout } from './lockout-notice.js';
 import { getLockout, insertLockout, markLockoutCleared, type Lockout, type LockoutLine } from './lockout-store.js';
 
 /**
@@ -22,7 +24,7 @@ export interface TryContext {
 
 export type TryResult<T> = { kind: 'refused' } | { kind: 'match'; value: T } | { kind: 'no_match'; lockedNow: boolean };
 
-type Deps = Pick<Services, 'db' | 'redis' | 'audit' | 'metrics'>;
+type Deps = Pick<Services, 'db' | 'redis' | 'audit' | 'metrics' | 'twilio'>;
 
 /**
  * Reserves the try for the number and the candidates, compares (only against the candidates
@@ -31,7 +33,8 @@ type Deps = Pick<Services, 'db' | 'redis' | 'audit' | 'metrics'>;
  * (never counted) and the error rethrown.
  */
 export async function guardedTry<T>(services: Deps, ctx: TryContext, candidates: readonly Candidate[], compare: (open: Candidate[]) => Promise<T | null>): Promise<TryResult<T>> {
-  const number = { kind: 'number', practiceId: ctx.practiceId, phoneIndex: ctx.phoneIndex } as const;
+  // The access line counts the number apart from the patient line, and locks it for less (./lockout.ts).
+  const number = { kind: 'number', practiceId: ctx.practiceId, phoneIndex: ctx.phoneIndex, ...(ctx.line === 'access' ? { access: true as const } : {}) } as const;
   const reservation = await reserveTry(services.redis, number, candidates, ctx.now);
   if (!reservation.ok) return { kind: 'refused' };
   const { reserved } = reservation;
@@ -56,9 +59,11 @@ export async function guardedTry<T>(services: Deps, ctx: TryContext, candidates:
 
 /**
  * THE place a lockout starts (after Redis has set it): each is recorded for the practice's
- * morning report and audited. Counted in the metrics here too.
+ * morning report and audited. Counted in the metrics here too. On the access line the practice's
+ * admins are also told at once by SMS (./lockout-notice.ts), in the background: the provider's
+ * call is not held up by Twilio's REST API.
  */
-export async function recordStartedLockouts(services: Pick<Services, 'db' | 'audit' | 'metrics'>, ctx: TryContext, started: readonly StartedLock[]): Promise<void> {
+export async function recordStartedLockouts(services: Pick<Services, 'db' | 'audit' | 'metrics' | 'twilio'>, ctx: TryContext, started: readonly StartedLock[]): Promise<void> {
   const events: AuditEvent[] = [];
   for (const s of started) {
     services.metrics.countLockout(ctx.line === 'patient' ? 'caller' : 'access_line');
@@ -80,6 +85,9 @@ export async function recordStartedLockouts(services: Pick<Services, 'db' | 'aud
     });
   }
   await services.audit(events);
+  if (ctx.line === 'access' && started.length > 0) {
+    void notifyAccessLockout(services, ctx.practiceId).catch((err: unknown) => logger.warn('access-line lockout notice failed', { err, practiceId: ctx.practiceId }));
+  }
 }
 
 export type ClearResult = { result: 'cleared'; lockout: Lockout } | { result: 'not_found' } | { result: 'not_current'; lockout: Lockout };
