@@ -198,6 +198,21 @@ describe('the provider access line', () => {
     expect(answer.body).not.toContain('Too many attempts');
     expect((await audits('access.verified', [call.CallSid ?? ''])).map((e) => e.actor)).toEqual([`provider:${providerId}`]);
   });
+
+  it('a number that is no provider’s locks on the access line without a notice (strangers cannot flood the admins)', async () => {
+    const stranger = '+12025550177';
+    const sids: string[] = [];
+    for (const digits of [['0000#', '1111#', '2222#'], ['3333#', '4444#']]) {
+      sids.push((await sim.placeCall({ from: stranger, to: PRACTICE, incomingPath: '/twilio/voice/access', digits })).callSid);
+    }
+    expect((await audits('verification.locked_out', sids)).map((e) => e.details)).toMatchObject([{ scope: 'number', line: 'access' }]);
+    // The provider's number locks again after it: that notice arrives, the stranger's never came.
+    for (const digits of [['0000#', '1111#', '2222#'], ['3333#', '4444#']]) {
+      await sim.placeCall({ from: PROVIDER_PHONE, to: PRACTICE, incomingPath: '/twilio/voice/access', digits });
+    }
+    await until('the second notice', () => smsTo(ADMIN_PHONE).length >= 2);
+    expect(smsTo(ADMIN_PHONE)).toHaveLength(2);
+  });
 });
 
 describe('repeated lockouts', () => {

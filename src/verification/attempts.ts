@@ -53,17 +53,23 @@ export async function guardedTry<T>(services: Deps, ctx: TryContext, candidates:
     return { kind: 'match', value };
   }
   const started = await settleFailure(services.redis, reserved, ctx.now);
-  if (started.length > 0) await recordStartedLockouts(services, ctx, started);
+  if (started.length > 0) {
+    await recordStartedLockouts(services, ctx, started);
+    // A provider kept from the urgent voicemails: the admins hear of it at once, in the background
+    // (the provider's call is not held up by Twilio's REST API). A number that is no provider's
+    // locks silently (recorded and audited all the same), so strangers cannot flood the admins.
+    if (ctx.line === 'access' && candidates.length > 0) {
+      void notifyAccessLockout(services, ctx.practiceId).catch((err: unknown) => logger.warn('access-line lockout notice failed', { err, practiceId: ctx.practiceId }));
+    }
+  }
   return { kind: 'no_match', lockedNow: started.length > 0 };
 }
 
 /**
  * THE place a lockout starts (after Redis has set it): each is recorded for the practice's
- * morning report and audited. Counted in the metrics here too. On the access line the practice's
- * admins are also told at once by SMS (./lockout-notice.ts), in the background: the provider's
- * call is not held up by Twilio's REST API.
+ * morning report and audited. Counted in the metrics here too.
  */
-export async function recordStartedLockouts(services: Pick<Services, 'db' | 'audit' | 'metrics' | 'twilio'>, ctx: TryContext, started: readonly StartedLock[]): Promise<void> {
+export async function recordStartedLockouts(services: Pick<Services, 'db' | 'audit' | 'metrics'>, ctx: TryContext, started: readonly StartedLock[]): Promise<void> {
   const events: AuditEvent[] = [];
   for (const s of started) {
     services.metrics.countLockout(ctx.line === 'patient' ? 'caller' : 'access_line');
@@ -85,9 +91,6 @@ export async function recordStartedLockouts(services: Pick<Services, 'db' | 'aud
     });
   }
   await services.audit(events);
-  if (ctx.line === 'access' && started.length > 0) {
-    void notifyAccessLockout(services, ctx.practiceId).catch((err: unknown) => logger.warn('access-line lockout notice failed', { err, practiceId: ctx.practiceId }));
-  }
 }
 
 export type ClearResult = { result: 'cleared'; lockout: Lockout } | { result: 'not_found' } | { result: 'not_current'; lockout: Lockout };
