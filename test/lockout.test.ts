@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  ACCESS_NUMBER_POLICY,
   LOCK_MS,
   LOCK_POLICIES,
   MAX_FAILURES,
@@ -9,6 +10,7 @@ import {
   clearLock,
   lockDurationMs,
   lockedUntil,
+  releaseTry,
   reserveTry,
   scopeKeys,
   settleFailure,
@@ -228,5 +230,72 @@ describe('verification lockout: the patient, across numbers', () => {
     await settleSuccess(redis, right);
     expect(await redis.zcard(scopeKeys(p).tries)).toBe(limit - 1);
     expect(await wrong(aNumber(), [p])).toEqual([{ scope: p, until: later(HOUR), earlier: 0 }]);
+  });
+});
+
+describe('verification lockout: a try that could not be compared', () => {
+  it('is given back everywhere: released tries never refuse nor lock, and leave nothing pending', async () => {
+    const n = aNumber();
+    const p = aPatient();
+    for (let i = 0; i < LOCK_POLICIES.patient.limit + 1; i += 1) {
+      const r = await reserve(n, [p]);
+      if (!r) throw new Error(`refused at try ${i + 1}`);
+      await releaseTry(redis, r);
+    }
+    for (const scope of [n, p]) {
+      expect(await redis.zcard(scopeKeys(scope).tries)).toBe(0);
+      expect(await redis.zcard(scopeKeys(scope).pending)).toBe(0);
+    }
+    // The full count is still there for real failures.
+    expect(await wrongTimes(n, MAX_FAILURES - 1, [p])).toEqual([[], [], [], []]);
+  });
+});
+
+describe('verification lockout: the provider access line stays short', () => {
+  const aProvider = (): Candidate => ({ kind: 'provider', id: randomUUID() });
+  const onAccess = (n: NumberScope): NumberScope => ({ ...n, access: true });
+
+  /** Locks `scope` through `n` once per round, each round after the last lockout ended; the lengths. */
+  async function lockRounds(rounds: number, n: () => NumberScope, candidates: Candidate[], failures: number, which: LockScope['kind']): Promise<number[]> {
+    let at = T0;
+    const lengths: number[] = [];
+    for (let i = 0; i < rounds; i += 1) {
+      const tries: Array<StartedLock[] | null> = [];
+      for (let t = 0; t < failures; t += 1) tries.push(await wrong(n(), candidates, at));
+      const started = tries.flat().filter((s): s is StartedLock => s !== null && s.scope.kind === which);
+      const lock = started[0];
+      if (!lock) throw new Error(`no ${which} lockout in round ${i + 1}`);
+      lengths.push(lock.until.getTime() - at.getTime());
+      at = new Date(lock.until.getTime() + MINUTE);
+    }
+    return lengths;
+  }
+
+  it('a provider locks for 15 minutes, doubling to at most an hour however often it repeats', async () => {
+    const policy = LOCK_POLICIES.provider;
+    expect([0, 1, 2, 3, 30].map((e) => lockDurationMs(policy, e))).toEqual([15 * MINUTE, 30 * MINUTE, HOUR, HOUR, HOUR]);
+    const p = aProvider();
+    // A fresh number per failure: only the provider's own count reaches its limit.
+    expect(await lockRounds(5, () => onAccess(aNumber()), [p], policy.limit, 'provider')).toEqual([15 * MINUTE, 30 * MINUTE, HOUR, HOUR, HOUR]);
+  });
+
+  it('a number on the access line locks for 15 minutes, doubling to at most an hour (the patient line: 4 hours)', async () => {
+    expect([0, 1, 2, 3, 30].map((e) => lockDurationMs(ACCESS_NUMBER_POLICY, e))).toEqual([LOCK_MS, 2 * LOCK_MS, HOUR, HOUR, HOUR]);
+    const n = onAccess(aNumber());
+    expect(await lockRounds(5, () => n, [], MAX_FAILURES, 'number')).toEqual([LOCK_MS, 2 * LOCK_MS, HOUR, HOUR, HOUR]);
+    const patientLine = aNumber();
+    expect(await lockRounds(5, () => patientLine, [], MAX_FAILURES, 'number')).toEqual([LOCK_MS, 2 * LOCK_MS, 4 * LOCK_MS, 8 * LOCK_MS, 4 * HOUR]);
+  });
+
+  it('the access line counts a number apart from the patient line: a spoofed number locked on one line is open on the other', async () => {
+    const n = aNumber();
+    await wrongTimes(n, MAX_FAILURES);
+    expect(await reserve(n)).toBeNull();
+    expect(await reserve(onAccess(n))).not.toBeNull();
+    const m = aNumber();
+    await wrongTimes(onAccess(m), MAX_FAILURES);
+    expect(await reserve(onAccess(m))).toBeNull();
+    expect(await reserve(m)).not.toBeNull();
+    expect(scopeKeys(onAccess(m)).lock).toBe(`verify-lock:access:${PRACTICE}:${m.phoneIndex}`);
   });
 });

@@ -1,13 +1,18 @@
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { createPatient, phoneIndex } from '../src/patients/store.js';
 import { heard, type CallSimulator } from '../src/simulator/simulator.js';
-import { MAX_FAILURES } from '../src/verification/lockout.js';
+import { guardedTry } from '../src/verification/attempts.js';
+import { LOCK_POLICIES, MAX_FAILURES, scopeKeys } from '../src/verification/lockout.js';
 import { listLockouts } from '../src/verification/lockout-store.js';
 import { providerPinHash } from '../src/voicemail/access-line.js';
-import { startHarness, type Harness } from './support/harness.js';
+import { accessLockoutNoticeText } from '../src/verification/lockout-notice.js';
+import { TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, startHarness, type Harness } from './support/harness.js';
 import { simulatorFor } from './support/simulate.js';
+import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
 import { inboundParams, postTwilio } from './support/twilio-request.js';
+import { until } from './support/until.js';
 
 /**
  * The verification lockout under concurrent calls, on both lines, and the staff action that
@@ -19,18 +24,21 @@ const DOB = '04151980';
 const PRACTICE = '+12025550100';
 const PROVIDER_PHONE = '+12025550111'; // Dr. Morgan Primary in the demo seed
 const PROVIDER_PIN = '7391';
+const ADMIN_PHONE = '+12025550113'; // Jordan Manager, the demo practice's admin
 const CALLS = 30;
 
 const T0 = new Date('2026-11-26T03:00:00Z'); // after hours in New York
 let now = T0;
 let h: Harness;
+let double: TwilioDouble;
 let sim: CallSimulator;
 let practiceId: string;
 let providerId: string;
 const keys: Record<string, string> = {};
 
 beforeAll(async () => {
-  h = await startHarness('verification_lockout', {}, { clock: () => now });
+  double = await startTwilioDouble({ accountSid: TEST_ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
+  h = await startHarness('verification_lockout', { TWILIO_API_BASE_URL: double.baseUrl }, { clock: () => now });
   sim = simulatorFor(h, () => now);
   if (!h.services.seeded) throw new Error('demo practice was not seeded');
   practiceId = h.services.seeded.id;
@@ -41,7 +49,12 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await h?.close();
+  await double?.close();
 });
+
+function smsTo(number: string): string[] {
+  return double.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/Messages.json') && r.form.get('To') === number).map((r) => r.form.get('Body') ?? '');
+}
 
 type AuditRow = { action: string; call_sid: string | null; subject_id: string | null; actor: string; details: Record<string, unknown> };
 async function audits(action: string, callSids?: string[]): Promise<AuditRow[]> {
@@ -149,13 +162,56 @@ describe('the provider access line', () => {
     const reasons = (await audits('access.refused', sids)).map((e) => e.details.reason);
     expect(reasons.filter((r) => r === 'wrong_pin').length).toBeLessThanOrEqual(MAX_FAILURES);
     expect(reasons.filter((r) => r === 'wrong_pin').length + reasons.filter((r) => r === 'locked').length).toBe(CALLS);
-    expect((await audits('verification.locked_out', sids)).map((e) => e.details)).toMatchObject([{ scope: 'number', line: 'access' }]);
+    // The access line locks the number for 15 minutes (never past an hour), not the patient line's 4 hours.
+    expect((await audits('verification.locked_out', sids)).map((e) => e.details)).toMatchObject([
+      { scope: 'number', line: 'access', earlier: 0, lockedUntil: new Date(now.getTime() + 15 * 60_000).toISOString() },
+    ]);
+    // The practice's admin is told at once, with no provider, number or PHI in the text.
+    const notices = await until('the admin notice', () => (smsTo(ADMIN_PHONE).length > 0 ? smsTo(ADMIN_PHONE) : null));
+    expect(notices).toEqual([accessLockoutNoticeText(h.services.seeded?.greetingName ?? '')]);
+    expect(notices[0]).toMatch(/locked out of the access line.*Clear it/);
+    expect(notices[0]).not.toContain('2025550111');
+    expect(smsTo(PROVIDER_PHONE)).toEqual([]);
 
     const late = inboundParams({ From: PROVIDER_PHONE, Caller: PROVIDER_PHONE, To: PRACTICE });
     await postTwilio(h, '/twilio/voice/access', late);
     const answer = await postTwilio(h, '/twilio/voice/access-action?s=1', { ...late, CallStatus: 'in-progress', Digits: `${PROVIDER_PIN}#` });
     expect(answer.body).toContain('Too many attempts');
     expect(await audits('access.verified', [late.CallSid ?? ''])).toEqual([]);
+  });
+
+  it('staff clear the access-line lockout; a lockout of the same number on the patient line (a spoof) does not keep the provider out', async () => {
+    const current = (await api('GET', '/lockouts', keys.staff)).body.lockouts as Array<{ id: string; line: string }>;
+    const access = current.find((l) => l.line === 'access');
+    expect((await api('POST', `/lockouts/${access?.id ?? ''}/clear`, keys.staff)).status).toBe(200);
+
+    // Someone spoofing the provider's number keys wrong dates of birth on the patient line until it locks.
+    const spoofed: string[] = [];
+    for (const entries of [['01011990', '01011991', '01011992'], ['01011993', '01011994']]) {
+      spoofed.push((await sim.placeCall({ from: PROVIDER_PHONE, to: PRACTICE, digits: ['1', '3', '1', ...entries.map((e) => `${e}#`), '9'] })).callSid);
+    }
+    expect((await audits('verification.locked_out', spoofed)).map((e) => e.details)).toMatchObject([{ scope: 'number', line: 'patient' }]);
+
+    const call = inboundParams({ From: PROVIDER_PHONE, Caller: PROVIDER_PHONE, To: PRACTICE });
+    await postTwilio(h, '/twilio/voice/access', call);
+    const answer = await postTwilio(h, '/twilio/voice/access-action?s=1', { ...call, CallStatus: 'in-progress', Digits: `${PROVIDER_PIN}#` });
+    expect(answer.body).not.toContain('Too many attempts');
+    expect((await audits('access.verified', [call.CallSid ?? ''])).map((e) => e.actor)).toEqual([`provider:${providerId}`]);
+  });
+
+  it('a number that is no provider’s locks on the access line without a notice (strangers cannot flood the admins)', async () => {
+    const stranger = '+12025550177';
+    const sids: string[] = [];
+    for (const digits of [['0000#', '1111#', '2222#'], ['3333#', '4444#']]) {
+      sids.push((await sim.placeCall({ from: stranger, to: PRACTICE, incomingPath: '/twilio/voice/access', digits })).callSid);
+    }
+    expect((await audits('verification.locked_out', sids)).map((e) => e.details)).toMatchObject([{ scope: 'number', line: 'access' }]);
+    // The provider's number locks again after it: that notice arrives, the stranger's never came.
+    for (const digits of [['0000#', '1111#', '2222#'], ['3333#', '4444#']]) {
+      await sim.placeCall({ from: PROVIDER_PHONE, to: PRACTICE, incomingPath: '/twilio/voice/access', digits });
+    }
+    await until('the second notice', () => smsTo(ADMIN_PHONE).length >= 2);
+    expect(smsTo(ADMIN_PHONE)).toHaveLength(2);
   });
 });
 
@@ -192,5 +248,23 @@ describe('repeated lockouts', () => {
     expect((await api('POST', `/lockouts/${patientLock?.id ?? ''}/clear`, keys.admin)).status).toBe(200);
     const verified = await sim.placeCall({ from: phone, to: PRACTICE, digits: ['1', '3', '1', '02031971#', '9'] });
     expect((await audits('verification.succeeded', [verified.callSid])).map((e) => e.subject_id)).toEqual([patientId]);
+  });
+});
+
+describe('a comparison that throws (KMS, keyring or database failure)', () => {
+  it(`leaves no reservation: after ${LOCK_POLICIES.patient.limit} throwing tries the right entry still matches, with no lockout`, async () => {
+    const ctx = { practiceId, phoneIndex: randomBytes(32).toString('hex'), line: 'patient' as const, callSid: `CA${randomBytes(16).toString('hex')}`, now };
+    const patient = { kind: 'patient', id: randomUUID() } as const;
+    const failingDecrypt = async (): Promise<string | null> => {
+      throw new Error('KMS unavailable');
+    };
+    for (let i = 0; i < LOCK_POLICIES.patient.limit; i += 1) {
+      await expect(guardedTry(h.services, ctx, [patient], failingDecrypt)).rejects.toThrow('KMS unavailable');
+    }
+    expect(await h.services.redis.zcard(scopeKeys(patient).pending)).toBe(0);
+    expect(await h.services.redis.zcard(scopeKeys({ kind: 'number', practiceId, phoneIndex: ctx.phoneIndex }).pending)).toBe(0);
+    const right = await guardedTry(h.services, ctx, [patient], async (open) => (open.some((o) => o.id === patient.id) ? patient.id : null));
+    expect(right).toEqual({ kind: 'match', value: patient.id });
+    expect(await audits('verification.locked_out', [ctx.callSid])).toEqual([]);
   });
 });

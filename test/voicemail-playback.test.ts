@@ -575,7 +575,7 @@ describe('the provider access line', () => {
     expect(result.errors, formatTranscript(result)).toEqual([]);
     assertSaysNothingAboutVoicemails(result);
     const index = blindIndex(h.services.keyring.indexKey, PHONE_INDEX, PROVIDER_PHONE);
-    expect(await h.services.redis.zcard(`verify-fail:${demo.id}:${index}`)).toBe(3);
+    expect(await h.services.redis.zcard(`verify-fail:access:${demo.id}:${index}`)).toBe(3);
   });
 
   it('the provider with the right PIN hears the urgent voicemail, plays it and acknowledges it with 1', async () => {
@@ -604,7 +604,7 @@ describe('the provider access line', () => {
     expect(verified).toEqual([{ actor: `provider:${providerId}`, subject_id: providerId }]);
     // A success clears the failures of the number.
     const index = blindIndex(h.services.keyring.indexKey, PHONE_INDEX, PROVIDER_PHONE);
-    expect(await h.services.redis.zcard(`verify-fail:${demo.id}:${index}`)).toBe(0);
+    expect(await h.services.redis.zcard(`verify-fail:access:${demo.id}:${index}`)).toBe(0);
 
     // The link Twilio's <Play> fetches: the audio, once, audited as issued to the provider.
     const audio = await fetch(h.baseUrl + url.slice(TEST_PUBLIC_BASE_URL.length));
@@ -644,7 +644,7 @@ describe('the provider access line', () => {
     await h.services.db.updateTable('voicemails').set({ acknowledged_at: now, acknowledged_by: 'test' }).where('id', '=', v.id).execute();
   });
 
-  it('five failures from the number lock it out, across calls and shared with patient verification', async () => {
+  it('five failures from the number lock it out, across calls (counted apart from the patient line)', async () => {
     await storedVoicemail(demo.id, 1000, 'urgent');
     const first = await call(PROVIDER_PHONE, ['0000#', '1111#', '2222#']);
     expect(heard(first)).toContain('That PIN was not accepted. Goodbye.');
@@ -654,6 +654,6 @@ describe('the provider access line', () => {
     expect(heard(third)).toContain('Too many attempts');
     for (const r of [first, second, third]) assertSaysNothingAboutVoicemails(r);
     const index = blindIndex(h.services.keyring.indexKey, PHONE_INDEX, PROVIDER_PHONE);
-    expect(await h.services.redis.get(`verify-lock:${demo.id}:${index}`)).not.toBeNull();
+    expect(await h.services.redis.get(`verify-lock:access:${demo.id}:${index}`)).not.toBeNull();
   });
 });

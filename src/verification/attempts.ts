@@ -1,6 +1,8 @@
 import type { Services } from '../services.js';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
-import { clearLock, lockedUntil, reserveTry, settleFailure, settleSuccess, type LockScope, type StartedLock } from './lockout.js';
+import { clearLock, lockedUntil, releaseTry, reserveTry, settleFailure, settleSuccess, type LockScope, type StartedLock } from './lockout.js';
+import { logger } from '../log/logger.js';
+import { notifyAccessLockout } from './lockout-notice.js';
 import { getLockout, insertLockout, markLockoutCleared, type Lockout, type LockoutLine } from './lockout-store.js';
 
 /**
@@ -22,26 +24,44 @@ export interface TryContext {
 
 export type TryResult<T> = { kind: 'refused' } | { kind: 'match'; value: T } | { kind: 'no_match'; lockedNow: boolean };
 
-type Deps = Pick<Services, 'db' | 'redis' | 'audit' | 'metrics'>;
+type Deps = Pick<Services, 'db' | 'redis' | 'audit' | 'metrics' | 'twilio'>;
 
 /**
  * Reserves the try for the number and the candidates, compares (only against the candidates
  * still open), and settles: a match gives the try back and resets the number's count; anything
- * else stays counted. `compare` returns the match, or null.
+ * else stays counted. `compare` returns the match, or null; if it throws, the try is given back
+ * (never counted) and the error rethrown.
  */
 export async function guardedTry<T>(services: Deps, ctx: TryContext, candidates: readonly Candidate[], compare: (open: Candidate[]) => Promise<T | null>): Promise<TryResult<T>> {
-  const number = { kind: 'number', practiceId: ctx.practiceId, phoneIndex: ctx.phoneIndex } as const;
+  // The access line counts the number apart from the patient line, and locks it for less (./lockout.ts).
+  const number = { kind: 'number', practiceId: ctx.practiceId, phoneIndex: ctx.phoneIndex, ...(ctx.line === 'access' ? { access: true as const } : {}) } as const;
   const reservation = await reserveTry(services.redis, number, candidates, ctx.now);
   if (!reservation.ok) return { kind: 'refused' };
   const { reserved } = reservation;
-  // If the comparison throws, the try stays reserved (counted until its window passes).
-  const value = await compare(reserved.candidates);
+  let value: T | null;
+  try {
+    value = await compare(reserved.candidates);
+  } catch (err) {
+    // Our failure (KMS, keyring, database), not a wrong entry: the try is given back, or it
+    // would stay pending for the scope's whole window and count towards a lockout nobody
+    // recorded. The caller still hears the fail-safe answer.
+    await releaseTry(services.redis, reserved).catch(() => undefined);
+    throw err;
+  }
   if (value !== null) {
     await settleSuccess(services.redis, reserved);
     return { kind: 'match', value };
   }
   const started = await settleFailure(services.redis, reserved, ctx.now);
-  if (started.length > 0) await recordStartedLockouts(services, ctx, started);
+  if (started.length > 0) {
+    await recordStartedLockouts(services, ctx, started);
+    // A provider kept from the urgent voicemails: the admins hear of it at once, in the background
+    // (the provider's call is not held up by Twilio's REST API). A number that is no provider's
+    // locks silently (recorded and audited all the same), so strangers cannot flood the admins.
+    if (ctx.line === 'access' && candidates.length > 0) {
+      void notifyAccessLockout(services, ctx.practiceId).catch((err: unknown) => logger.warn('access-line lockout notice failed', { err, practiceId: ctx.practiceId }));
+    }
+  }
   return { kind: 'no_match', lockedNow: started.length > 0 };
 }
 

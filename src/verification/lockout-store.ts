@@ -121,7 +121,7 @@ export async function getLockout(db: Db, practiceId: string, id: string): Promis
   if (!r) return null;
   const scope: LockScope | null =
     r.scope === 'number' && r.phone_index
-      ? { kind: 'number', practiceId, phoneIndex: r.phone_index }
+      ? { kind: 'number', practiceId, phoneIndex: r.phone_index, ...(r.line === 'access' ? { access: true as const } : {}) }
       : r.scope === 'patient' && r.patient_id
         ? { kind: 'patient', id: r.patient_id }
         : r.scope === 'provider' && r.provider_id

@@ -16,8 +16,14 @@ import type { Redis } from 'ioredis';
  *   out the number's window still meets a limit. A success gives back only its own try.
  * A lockout lasts its scope's base time, doubled for each earlier lockout of the same scope
  * within its memory (so only repeated lockouts grow it), up to a cap.
+ *
+ * The provider access line is where urgent voicemails are heard, so a lockout there (anyone can
+ * spoof a provider's number) must stay short: the number is counted apart from the patient line
+ * (`access: true`, keys of its own) and both it and the provider lock for 15 minutes, doubling
+ * to at most an hour (`ACCESS_NUMBER_POLICY`, `LOCK_POLICIES.provider`). The practice's admins
+ * are told at once (./lockout-notice.ts) and can clear it.
  */
-export type LockScope = { kind: 'number'; practiceId: string; phoneIndex: string } | { kind: 'patient'; id: string } | { kind: 'provider'; id: string };
+export type LockScope = { kind: 'number'; practiceId: string; phoneIndex: string; access?: true } | { kind: 'patient'; id: string } | { kind: 'provider'; id: string };
 export type LockScopeKind = LockScope['kind'];
 
 export interface LockPolicy {
@@ -39,8 +45,16 @@ const DAY = 24 * HOUR;
 export const LOCK_POLICIES: Record<LockScopeKind, LockPolicy> = {
   number: { limit: MAX_FAILURES, windowMs: WINDOW_MS, lockMs: LOCK_MS, maxLockMs: 4 * HOUR, memoryMs: DAY },
   patient: { limit: 10, windowMs: DAY, lockMs: HOUR, maxLockMs: DAY, memoryMs: 7 * DAY },
-  provider: { limit: 10, windowMs: DAY, lockMs: HOUR, maxLockMs: DAY, memoryMs: 7 * DAY },
+  provider: { limit: 10, windowMs: DAY, lockMs: LOCK_MS, maxLockMs: HOUR, memoryMs: 7 * DAY },
 };
+
+/** A number on the provider access line: the patient line's burst limit, but never locked past an hour. */
+export const ACCESS_NUMBER_POLICY: LockPolicy = { ...LOCK_POLICIES.number, maxLockMs: HOUR };
+
+/** The policy a scope is counted and locked by. */
+export function policyOf(s: LockScope): LockPolicy {
+  return s.kind === 'number' && s.access ? ACCESS_NUMBER_POLICY : LOCK_POLICIES[s.kind];
+}
 
 /** Pure: how long a lockout lasts after `earlier` lockouts of the same scope within its memory. */
 export function lockDurationMs(policy: LockPolicy, earlier: number): number {
@@ -49,7 +63,8 @@ export function lockDurationMs(policy: LockPolicy, earlier: number): number {
 
 /** The Redis key names of a scope (`verify-fail:` holds a number's tries). Ids and blind indexes only. */
 function scopeName(s: LockScope): string {
-  return s.kind === 'number' ? `${s.practiceId}:${s.phoneIndex}` : `${s.kind}:${s.id}`;
+  if (s.kind === 'number') return s.access ? `access:${s.practiceId}:${s.phoneIndex}` : `${s.practiceId}:${s.phoneIndex}`;
+  return `${s.kind}:${s.id}`;
 }
 export function scopeKeys(s: LockScope): { tries: string; pending: string; lock: string; history: string } {
   const name = scopeName(s);
@@ -153,6 +168,18 @@ end
 return 1
 `;
 
+/**
+ * KEYS: per scope, tries and pending. ARGV: member. The comparison could not be made (it threw):
+ * the try is given back in every scope, as if it had never been reserved.
+ */
+const RELEASE_SCRIPT = `
+for i = 1, #KEYS / 2 do
+  redis.call('ZREM', KEYS[2*i-1], ARGV[1])
+  redis.call('ZREM', KEYS[2*i], ARGV[1])
+end
+return 1
+`;
+
 /** A try reserved in its scopes: compare the entry only against `candidates`, then settle it. */
 export interface ReservedTry {
   member: string;
@@ -190,7 +217,7 @@ export async function reserveTry(
     const k = scopeKeys(s);
     return [k.tries, k.pending, k.lock];
   });
-  const args = scopes.flatMap((s) => [String(LOCK_POLICIES[s.kind].limit), String(LOCK_POLICIES[s.kind].windowMs)]);
+  const args = scopes.flatMap((s) => [String(policyOf(s).limit), String(policyOf(s).windowMs)]);
   const reply = (await redis.eval(RESERVE_SCRIPT, keys.length, ...keys, String(at), member, ...args)) as number[];
   if (reply[0] !== 1) return { ok: false };
   return { ok: true, reserved: { member, at, number, candidates: candidates.filter((_, i) => reply[i + 1] === 1) } };
@@ -204,7 +231,7 @@ export async function settleFailure(redis: Redis, reserved: ReservedTry, now: Da
     return [k.tries, k.pending, k.lock, k.history];
   });
   const args = scopes.flatMap((s) => {
-    const p = LOCK_POLICIES[s.kind];
+    const p = policyOf(s);
     return [p.limit, p.windowMs, p.lockMs, p.maxLockMs, p.memoryMs].map(String);
   });
   const reply = (await redis.eval(FAIL_SCRIPT, keys.length, ...keys, String(now.getTime()), reserved.member, ...args)) as number[];
@@ -223,6 +250,18 @@ export async function settleSuccess(redis: Redis, reserved: ReservedTry): Promis
     return [k.tries, k.pending];
   });
   await redis.eval(SUCCESS_SCRIPT, keys.length, ...keys, reserved.member);
+}
+
+/**
+ * The reserved try was never compared (the comparison threw: a KMS or database failure): it is
+ * given back everywhere, so a failure of ours cannot count against the caller or lock anyone out.
+ */
+export async function releaseTry(redis: Redis, reserved: ReservedTry): Promise<void> {
+  const keys = [reserved.number, ...reserved.candidates].flatMap((s) => {
+    const k = scopeKeys(s);
+    return [k.tries, k.pending];
+  });
+  await redis.eval(RELEASE_SCRIPT, keys.length, ...keys, reserved.member);
 }
 
 /** When the scope's lockout ends, or null when it is not locked at `now`. */

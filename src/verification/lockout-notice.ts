@@ -1,0 +1,42 @@
+import type { Services } from '../services.js';
+import { logger } from '../log/logger.js';
+import { pageNumbers } from '../oncall/paging.js';
+import { listPracticeAdmins } from '../oncall/store.js';
+import { getPractice, listPracticeNumbers } from '../practices/store.js';
+
+/**
+ * A lockout on the provider access line keeps a provider from the urgent voicemails, and caller
+ * ID can be spoofed: the practice's admins are told at once by SMS, so someone can check with
+ * the provider and clear it (`POST /api/lockouts/:id/clear`) instead of waiting it out. The text
+ * names the practice only: not the provider, not the number. Sent from the same number as a
+ * page (`pageNumbers`: the access line when it is the practice's, else its lowest-sorted number).
+ *
+ * Best effort, at most once per lockout: the lockout itself is already recorded and audited
+ * (and in the morning report); a send that fails is logged, not retried.
+ */
+
+/** Pure: the SMS text. */
+export function accessLockoutNoticeText(practiceName: string): string {
+  return `${practiceName}: a provider was locked out of the access line. Clear it in the console or API (lockouts).`;
+}
+
+/** Sends the notice to each active admin of the practice; returns how many sends Twilio accepted. */
+export async function notifyAccessLockout(services: Pick<Services, 'db' | 'twilio'>, practiceId: string): Promise<number> {
+  const [practice, numbers, admins] = await Promise.all([getPractice(services.db, practiceId), listPracticeNumbers(services.db, practiceId), listPracticeAdmins(services.db, practiceId)]);
+  const { from } = pageNumbers(practice?.accessNumber ?? null, numbers.map((n) => n.e164));
+  if (!practice || !from || admins.length === 0) {
+    logger.warn('access-line lockout: no admin could be told by SMS', { practiceId, admins: admins.length });
+    return 0;
+  }
+  const body = accessLockoutNoticeText(practice.greetingName);
+  let accepted = 0;
+  for (const admin of admins) {
+    try {
+      await services.twilio.sendSms({ to: admin.smsPhone ?? admin.phone, from, body });
+      accepted += 1;
+    } catch (err) {
+      logger.warn('access-line lockout notice not sent', { err, practiceId, providerId: admin.id });
+    }
+  }
+  return accepted;
+}
