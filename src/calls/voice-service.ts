@@ -26,6 +26,7 @@ import { dialLegOutcome } from '../oncall/dial.js';
 import { finishParentLeg, recordDialLegRow } from '../oncall/legs.js';
 import type { WhisperOutcome } from '../oncall/whisper.js';
 import { failSafe, unknownNumber, type StepEvent } from './fail-safe.js';
+import { renderTwiml } from './render-twiml.js';
 import { fallbackNumberFor, refreshFallbackNumbersSoon, rememberFallbackNumber } from './fallback-numbers.js';
 import type { Flow } from './flow-types.js';
 import { claimStep, getWhisperOutcome, loadCall, saveCall, startCall, type ReplayEntry, type StoredCall } from './state-store.js';
@@ -134,7 +135,8 @@ async function runEngine(
   let facts: Facts = {};
   for (let i = 0; i < 4; i += 1) {
     const result = step(flow, state, event, { ...ctx, facts });
-    if (result.kind === 'twiml') return result;
+    // The edge: the engine's verbs become the TwiML document here.
+    if (result.kind === 'verbs') return { state: result.state, twiml: renderTwiml(result.verbs), events: result.events, effects: result.effects };
     if (result.fact === 'escalation') {
       facts = { ...facts, escalation: await resolvePlan(services.db, state.practiceId, ctx.practice.fallbackNumber, ctx.now) };
     } else {
