@@ -17,12 +17,13 @@ export interface SayVoice {
 export type SpeechVerb = { verb: 'say'; voice: SayVoice; text: string } | { verb: 'play'; url: string };
 
 export interface GatherAttributes {
+  input?: Array<'dtmf' | 'speech'>;
   numDigits?: number;
   finishOnKey?: string;
   timeout: number;
   action: string;
   method: 'POST';
-  actionOnEmptyResult: boolean;
+  actionOnEmptyResult?: boolean;
   language?: VoiceLanguage;
 }
 
