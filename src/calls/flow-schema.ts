@@ -35,21 +35,8 @@ export class FlowError extends Error {
 export { AUDIO_FILE, Bounds, FLOW_ID, KEYPAD_KEY, MAX_PROMPT_TEXT, NODE_ID, PLACEHOLDERS, badPlaceholders } from './flow-fields.js';
 
 
-/** The kinds a file may use, in the order of the schema (for messages). */
-export const NODE_KINDS = [
-  'say',
-  'menu',
-  'hours',
-  'language',
-  'verify',
-  'disclose',
-  'dial_oncall',
-  'voicemail',
-  'transfer',
-  'page_ack',
-  'opt_out',
-  'hangup',
-] as const satisfies ReadonlyArray<FlowNode['kind']>;
+/** The kinds a file may use, in the order of the descriptors' registry (for messages). */
+export const NODE_KINDS = Object.keys(NODES) as ReadonlyArray<FlowNode['kind']>;
 
 /** Each kind's schema, from its descriptor (./nodes/), in the order of NODE_KINDS. */
 const NODE_SCHEMAS = NODE_KINDS.map((kind) => NODES[kind].schema) as unknown as readonly [NodeSchema, ...NodeSchema[]];

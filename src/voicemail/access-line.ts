@@ -24,7 +24,10 @@ import { acknowledgeVoicemail, getVoicemail, issuePlaybackToken, pendingUrgentId
  * its six-digit reference (the one the SMS page gives), which stops its repeats.
  *
  * `decideAccess` and `renderAccess` are pure; `handleAccessIncoming` / `handleAccessAction` do
- * the I/O around them (Redis state with ids only, the lockout, acknowledgements, audit).
+ * the I/O around them (the call store's state with ids only, the lockout, acknowledgements,
+ * audit). Over 400 lines because the line's decisions, what it says and their I/O are read
+ * together when the line changes; the state, claims and replays are the call runtime's
+ * (calls/state-store.ts).
  */
 
 const VOICE: SayVoice = { voice: 'Polly.Joanna', language: 'en-US' };
