@@ -1,9 +1,7 @@
 import { z } from 'zod';
-import { intBetween, Bounds, keyed, language as languageField, nodeRef, promptSchema, type NodeWithoutId } from '../flow-fields.js';
+import { Bounds, intBetween, keyed, language, nodeRef, promptSchema, type NodeWithoutId } from '../flow-fields.js';
 import type { LanguageNode } from '../flow-types.js';
 import { nextEdge, noKeypress, type NodeDescriptor } from './descriptor.js';
-
-const language = languageField;
 
 /** `language`: choose the language for the rest of the call (no choice when the practice offers one). */
 export const languageChoice: NodeDescriptor<'language'> = {
