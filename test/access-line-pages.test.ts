@@ -258,6 +258,49 @@ describe('acknowledging a page on the access line', () => {
   });
 });
 
+describe('the access line on the call runtime: a duplicate webhook replays its own step', () => {
+  async function startedCall(): Promise<{ post: (path: string, digits?: string) => Promise<string>; page: OpenedPage }> {
+    const page = await openTestPage();
+    const params = inboundParams({ From: PROVIDER_PHONE, Caller: PROVIDER_PHONE, To: PRACTICE_NUMBER, Called: PRACTICE_NUMBER });
+    const post = async (path: string, digits?: string): Promise<string> => {
+      const res = await postTwilio(h, path, { ...params, CallStatus: 'in-progress', ...(digits === undefined ? {} : { Digits: digits }) });
+      expect(res.status).toBe(200);
+      return res.body;
+    };
+    return { post, page };
+  }
+
+  it('a step retried after the call has moved on hears its own answer again, and acknowledges nothing twice', async () => {
+    const { post, page } = await startedCall();
+    const greeting = await post(ACCESS);
+    await post(`${ACCESS_ACTION}?s=1`, `${PROVIDER_PIN}#`);
+    await post(`${ACCESS_ACTION}?s=2`, ACK_PAGE);
+    const answer = await post(`${ACCESS_ACTION}?s=3`, `${page.ref}#`);
+    expect(answer).toContain(ACKED);
+    // The call moves on (a key that means nothing: the menu again)...
+    const later = await post(`${ACCESS_ACTION}?s=4`, '7');
+    expect(later).toContain('Sorry, that key is not valid.');
+    // ...then Twilio's retry of step 3 arrives: step 3's answer, not the last one, and one acknowledgement.
+    expect(await post(`${ACCESS_ACTION}?s=3`, `${page.ref}#`)).toBe(answer);
+    expect(await ackAudits(page.id)).toHaveLength(1);
+    // The call's first webhook delivered again: the greeting, not the menu.
+    expect(await post(ACCESS)).toBe(greeting);
+    // And the call goes on from where it was.
+    expect(await post(`${ACCESS_ACTION}?s=5`, END_CALL)).toContain('Goodbye.');
+  });
+
+  it('the same webhook delivered twice at once: both hear the same answer; one acknowledgement', async () => {
+    const { post, page } = await startedCall();
+    await post(ACCESS);
+    await post(`${ACCESS_ACTION}?s=1`, `${PROVIDER_PIN}#`);
+    await post(`${ACCESS_ACTION}?s=2`, ACK_PAGE);
+    const [a, b] = await Promise.all([post(`${ACCESS_ACTION}?s=3`, `${page.ref}#`), post(`${ACCESS_ACTION}?s=3`, `${page.ref}#`)]);
+    expect(a).toContain(ACKED);
+    expect(b).toBe(a);
+    expect(await ackAudits(page.id)).toHaveLength(1);
+  });
+});
+
 describe('the page option is out of reach until the PIN is verified', () => {
   function assertNoPageOption(result: CallResult): void {
     expect(result.errors, formatTranscript(result)).toEqual([]);

@@ -1,14 +1,14 @@
-import twilio from 'twilio';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
+import { renderTwiml } from './render-twiml.js';
+import { HANGUP, say, type SayVoice, type Verb } from './verbs.js';
 
 /**
  * What a caller hears when the normal path cannot run: a number no practice owns, bad input,
  * a PostgreSQL or Redis outage, Twilio's fallback URL. Pure. Nothing about the caller is spoken.
  */
 
-const { VoiceResponse } = twilio.twiml;
-const VOICE = { voice: 'Polly.Joanna', language: 'en-US' } as const;
-const VOICE_ES = { voice: 'Polly.Lupe', language: 'es-US' } as const;
+const VOICE: SayVoice = { voice: 'Polly.Joanna', language: 'en-US' };
+const VOICE_ES: SayVoice = { voice: 'Polly.Lupe', language: 'es-US' };
 
 export const EMERGENCY_DISCLAIMER = 'If this is a medical emergency, hang up and dial 911.';
 export const EMERGENCY_DISCLAIMER_ES = 'Si tiene una emergencia médica, cuelgue y marque el 911.';
@@ -29,17 +29,20 @@ export const COULD_NOT_CONNECT = 'We could not connect your call. Please call ba
  * caller who was connected never hears "we could not connect your call" when the other side hangs up.
  */
 export function failSafe(fallbackNumber: string | null | undefined): string {
-  const vr = new VoiceResponse();
-  vr.say(VOICE, EMERGENCY_DISCLAIMER);
-  vr.say(VOICE_ES, EMERGENCY_DISCLAIMER_ES);
+  return renderTwiml(failSafeVerbs(fallbackNumber));
+}
+
+/** The fail-safe answer as verbs (for the engine's loop guard). */
+export function failSafeVerbs(fallbackNumber: string | null | undefined): Verb[] {
+  const disclaimer = [say(VOICE, EMERGENCY_DISCLAIMER), say(VOICE_ES, EMERGENCY_DISCLAIMER_ES)];
   if (fallbackNumber) {
-    vr.say(VOICE, 'Please hold while we connect your call.');
-    vr.dial({ timeout: 30, action: FAIL_SAFE_DIAL_PATH, method: 'POST' }).number(fallbackNumber);
-    return vr.toString();
+    return [
+      ...disclaimer,
+      say(VOICE, 'Please hold while we connect your call.'),
+      { verb: 'dial', attributes: { timeout: 30, action: FAIL_SAFE_DIAL_PATH, method: 'POST' }, number: fallbackNumber },
+    ];
   }
-  vr.say(VOICE, 'We are sorry, we cannot take your call right now. Please call back in a few minutes. Goodbye.');
-  vr.hangup();
-  return vr.toString();
+  return [...disclaimer, say(VOICE, 'We are sorry, we cannot take your call right now. Please call back in a few minutes. Goodbye.'), HANGUP];
 }
 
 /**
@@ -48,24 +51,18 @@ export function failSafe(fallbackNumber: string | null | undefined): string {
  * the caller is still on the line: the disclaimer again, the apology, then hang up.
  */
 export function failSafeDialResult(dialCallStatus: string | undefined): string {
-  const vr = new VoiceResponse();
+  const verbs: Verb[] = [];
   if (dialCallStatus !== 'completed' && dialCallStatus !== 'answered') {
-    vr.say(VOICE, EMERGENCY_DISCLAIMER);
-    vr.say(VOICE_ES, EMERGENCY_DISCLAIMER_ES);
-    vr.say(VOICE, COULD_NOT_CONNECT);
+    verbs.push(say(VOICE, EMERGENCY_DISCLAIMER), say(VOICE_ES, EMERGENCY_DISCLAIMER_ES), say(VOICE, COULD_NOT_CONNECT));
   }
-  vr.hangup();
-  return vr.toString();
+  verbs.push(HANGUP);
+  return renderTwiml(verbs);
 }
 
 /** TwiML that does nothing: the answer to callbacks (status, recording) where nobody listens. */
-const EMPTY_TWIML = new VoiceResponse().toString();
+const EMPTY_TWIML = renderTwiml([]);
 /** TwiML that ends the call: for a leg that must not go on (a provider's whisper, a failed drop). */
-const HANGUP_TWIML = (() => {
-  const vr = new VoiceResponse();
-  vr.hangup();
-  return vr.toString();
-})();
+const HANGUP_TWIML = renderTwiml([HANGUP]);
 
 export function emptyTwiml(): string {
   return EMPTY_TWIML;
@@ -77,9 +74,10 @@ export function hangupTwiml(): string {
 
 /** A call has arrived at a number no practice owns: polite, generic, audited. */
 export function unknownNumber(): { twiml: string; events: StepEvent[] } {
-  const vr = new VoiceResponse();
-  vr.say(VOICE, EMERGENCY_DISCLAIMER);
-  vr.say(VOICE, 'We are sorry, this number is not in service. Please check the number and call again. Goodbye.');
-  vr.hangup();
-  return { twiml: vr.toString(), events: [{ action: AuditAction.CallUnknownNumber, leg: 'parent', details: {} }] };
+  const verbs: Verb[] = [
+    say(VOICE, EMERGENCY_DISCLAIMER),
+    say(VOICE, 'We are sorry, this number is not in service. Please check the number and call again. Goodbye.'),
+    HANGUP,
+  ];
+  return { twiml: renderTwiml(verbs), events: [{ action: AuditAction.CallUnknownNumber, leg: 'parent', details: {} }] };
 }

@@ -1,5 +1,8 @@
 import type { FlowProblem } from './flow-schema.js';
-import { LANGUAGES, edgesOf, type Flow, type FlowNode, type Language, type NodeKind, type Prompt } from './flow-types.js';
+import { LANGUAGES, type Flow, type FlowNode, type Language, type NodeKind } from './flow-types.js';
+import { NODES, edgesOf, promptsOf } from './nodes/index.js';
+
+export { edgesOf, promptsOf } from './nodes/index.js';
 
 /**
  * Graph rules over a parsed flow (pure). Each returns problems; none means the flow may run.
@@ -7,96 +10,27 @@ import { LANGUAGES, edgesOf, type Flow, type FlowNode, type Language, type NodeK
  * - no loop of nodes that never wait for the caller (the webhook would spin);
  * - no loop that can go round again without the caller pressing a key (an unanswered <Dial>,
  *   a silent <Record>, a menu's timeouts): the call would repeat until the step limit;
- * - a `disclose` node is reachable only through a `verify` node's `success` edge;
+ * - a node that reads patient facts (a `disclose`) is reachable only through a `verify` node's
+ *   `success` edge;
  * - a `verify` node's `failure` branch still reaches help (dial_oncall or voicemail);
  * - every prompt a caller can hear has text in every language the caller can choose.
  */
 
 /**
- * Whether the webhook stops at this node: a <Gather> waits for keys (INPUT_KINDS), a <Dial> or
- * <Record> ends the document. The others run straight on to their next node.
+ * Whether the webhook stops at this node: a <Gather> waits for keys, a <Dial> or <Record> ends
+ * the document. The others run straight on to their next node. (The kind's descriptor says.)
  */
 export function stopsForCaller(kind: NodeKind): boolean {
-  switch (kind) {
-    case 'menu':
-    case 'language':
-    case 'verify':
-    case 'dial_oncall':
-    case 'voicemail':
-    case 'transfer':
-    case 'page_ack':
-      return true;
-    case 'say':
-    case 'hours':
-    case 'disclose':
-    case 'opt_out':
-    case 'hangup':
-      return false;
-    default:
-      return kind satisfies never;
-  }
+  return NODES[kind].waitsForCaller;
 }
 
-/**
- * Whether taking this edge needs the caller to press keys. Only a menu's keys and a verify's
- * success do: every other edge is also taken when nobody does anything (a <Gather> that times
- * out, a <Dial> answered by nobody, a <Record> of silence, a language node's default).
- */
+/** Whether taking this edge needs the caller to press keys (the kind's descriptor says). */
 function edgeNeedsKeypress(kind: NodeKind, label: string): boolean {
-  switch (kind) {
-    case 'menu':
-      return label.startsWith('key ');
-    case 'verify':
-      return label === 'success';
-    case 'say':
-    case 'hours':
-    case 'language':
-    case 'disclose':
-    case 'dial_oncall':
-    case 'voicemail':
-    case 'transfer':
-    case 'page_ack':
-    case 'opt_out':
-    case 'hangup':
-      return false;
-    default:
-      return kind satisfies never;
-  }
+  return NODES[kind].needsKeypress(label);
 }
 
 /** Kinds where a failed verification still gets help. */
 const HELP_KINDS: ReadonlySet<NodeKind> = new Set(['dial_oncall', 'voicemail']);
-
-/** Every prompt of a node, named by its field in the file. */
-export function promptsOf(node: FlowNode): Array<{ field: string; prompt: Prompt }> {
-  switch (node.kind) {
-    case 'say':
-    case 'language':
-    case 'dial_oncall':
-    case 'voicemail':
-    case 'transfer':
-    case 'page_ack':
-    case 'opt_out':
-      return [{ field: 'prompt', prompt: node.prompt }];
-    case 'menu':
-      return [
-        { field: 'prompt', prompt: node.prompt },
-        { field: 'invalid', prompt: node.invalid },
-      ];
-    case 'verify':
-      return [
-        { field: 'prompt', prompt: node.prompt },
-        { field: 'retry_prompt', prompt: node.retryPrompt },
-      ];
-    case 'hangup':
-      return node.prompt === undefined ? [] : [{ field: 'prompt', prompt: node.prompt }];
-    case 'hours':
-    case 'disclose':
-      return [];
-    default:
-      return node satisfies never;
-  }
-}
 
 /** Edge labels as the file spells them (`onExhausted` → `on_exhausted`). */
 function fileLabel(label: string): string {
@@ -253,15 +187,15 @@ function checkUnattendedCycles(flow: Flow): FlowProblem[] {
   return problems;
 }
 
-/** The disclosure rule: no way from start to a disclose node that skips every verify success. */
+/** The disclosure rule: no way from start to a node that reads patient facts that skips every verify success. */
 function checkDisclosure(flow: Flow): FlowProblem[] {
   const seen = walk(flow, flow.start, { skipVerifySuccess: true });
   return Object.values(flow.nodes)
-    .filter((node) => node.kind === 'disclose' && seen.has(node.id))
+    .filter((node) => NODES[node.kind].readsPatientFacts && seen.has(node.id))
     .map((node) => ({
       file: flow.file,
       node: node.id,
-      message: `disclose reachable without verification: ${pathTo(seen, node.id)}`,
+      message: `${node.kind} reachable without verification: ${pathTo(seen, node.id)}`,
     }));
 }
 

@@ -1,7 +1,8 @@
 /**
  * Call flows are data: one YAML file per flow in callflows/, checked against the schema in
  * ./flow-schema.ts when loaded. These are the types the engine (./engine.ts) interprets.
- * Node kinds are a closed union: handle them with an exhaustive switch.
+ * Node kinds are a closed union; what each kind means lives in its descriptor in ./nodes/
+ * (a new kind does not compile until it has one).
  */
 
 export const LANGUAGES = ['en', 'es'] as const;
@@ -182,47 +183,4 @@ export interface Flow {
   nodes: Record<string, FlowNode>;
   /** File the flow came from, for error messages. */
   file: string;
-}
-
-/** Node kinds that wait for the caller's keypad input (a <Gather>). */
-export const INPUT_KINDS: ReadonlySet<NodeKind> = new Set(['menu', 'language', 'verify', 'page_ack']);
-
-/** Every edge out of a node, labelled, for graph checks. */
-export function edgesOf(node: FlowNode): Array<{ label: string; to: string }> {
-  switch (node.kind) {
-    case 'say':
-    case 'disclose':
-    case 'language':
-    case 'page_ack':
-    case 'opt_out':
-      return [{ label: 'next', to: node.next }];
-    case 'menu':
-      return [
-        ...Object.entries(node.options).map(([key, to]) => ({ label: `key ${key}`, to })),
-        { label: 'onExhausted', to: node.onExhausted },
-      ];
-    case 'hours':
-      return [
-        { label: 'open', to: node.open },
-        { label: 'closed', to: node.closed },
-        { label: 'holiday', to: node.holiday },
-      ];
-    case 'verify':
-      return [
-        { label: 'success', to: node.success },
-        { label: 'failure', to: node.failure },
-      ];
-    case 'dial_oncall':
-    case 'transfer':
-      return [
-        { label: 'next', to: node.next },
-        { label: 'onFail', to: node.onFail },
-      ];
-    case 'voicemail':
-      return [{ label: 'next', to: node.next }];
-    case 'hangup':
-      return [];
-    default:
-      return node satisfies never;
-  }
 }

@@ -6,6 +6,9 @@ const sid = (prefix: string): z.ZodString => z.string().regex(new RegExp(`^${pre
 // Caller ID may be a number, a SIP URI, or a word such as "anonymous"; bounded and printable.
 const party = z.string().max(256).regex(/^[\x20-\x7e]*$/);
 
+/** How a `<Dial>` ended (its action's DialCallStatus). */
+export type DialResultStatus = 'completed' | 'answered' | 'busy' | 'no-answer' | 'failed' | 'canceled';
+
 /** A call's SID: CA and 32 lowercase hex characters (also what the REST adapter accepts back from Twilio). */
 export const CALL_SID_PATTERN = /^CA[0-9a-f]{32}$/;
 export const CallSidSchema = z.string().regex(CALL_SID_PATTERN);

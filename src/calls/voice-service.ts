@@ -26,9 +26,10 @@ import { dialLegOutcome } from '../oncall/dial.js';
 import { finishParentLeg, recordDialLegRow } from '../oncall/legs.js';
 import type { WhisperOutcome } from '../oncall/whisper.js';
 import { failSafe, unknownNumber, type StepEvent } from './fail-safe.js';
+import { renderTwiml } from './render-twiml.js';
 import { fallbackNumberFor, refreshFallbackNumbersSoon, rememberFallbackNumber } from './fallback-numbers.js';
 import type { Flow } from './flow-types.js';
-import { claimStep, getWhisperOutcome, loadCall, saveCall, startCall, type ReplayEntry, type StoredCall } from './state-store.js';
+import { awaitFirstDelivery, claimStep, getWhisperOutcome, loadCall, saveCall, startCall, type ReplayEntry, type StoredCall } from './state-store.js';
 import { normaliseE164, type VoiceWebhook } from './twilio-params.js';
 import { recordOptOut } from '../consent/store.js';
 import { TIMED_OUT, withDeadline } from '../adapters/deadline.js';
@@ -134,7 +135,8 @@ async function runEngine(
   let facts: Facts = {};
   for (let i = 0; i < 4; i += 1) {
     const result = step(flow, state, event, { ...ctx, facts });
-    if (result.kind === 'twiml') return result;
+    // The edge: the engine's verbs become the TwiML document here.
+    if (result.kind === 'verbs') return { state: result.state, twiml: renderTwiml(result.verbs), events: result.events, effects: result.effects };
     if (result.fact === 'escalation') {
       facts = { ...facts, escalation: await resolvePlan(services.db, state.practiceId, ctx.practice.fallbackNumber, ctx.now) };
     } else {
@@ -234,9 +236,6 @@ async function eventFor(
  * accept connections but never answer), a flow webhook answers fail-safe before this.
  */
 const FLOW_WEBHOOK_DEADLINE_MS = 9_000;
-/** A concurrent duplicate waits this long for the first delivery's answer to replay it. */
-const DUPLICATE_WAIT_MS = 4_000;
-const DUPLICATE_POLL_MS = 20;
 
 /** One voice webhook of a call flow in, TwiML out. Throws on infrastructure failure (the route answers fail-safe). */
 export async function handleFlowWebhook(services: Services, req: FlowRequest, p: VoiceWebhook, deadlineMs = FLOW_WEBHOOK_DEADLINE_MS): Promise<string> {
@@ -258,21 +257,6 @@ async function replayTwiml(services: Services, entry: ReplayEntry, ctx: EngineCo
   if (!flow) return failSafe(fallbackNumber);
   const asFirst = entry.at ? { ...ctx, now: new Date(entry.at) } : ctx;
   return (await runEngine(services, flow, entry.before, entry.event, asFirst)).twiml;
-}
-
-/**
- * A duplicate of a step whose first delivery holds the claim: wait until the first has saved
- * what it did (at once if it is long done). Null if it never does (it failed, and its caller
- * got the fail-safe answer).
- */
-async function awaitFirstDelivery(services: Services, callSid: string, step: number): Promise<StoredCall | null> {
-  const until = Date.now() + DUPLICATE_WAIT_MS;
-  for (;;) {
-    const stored = await loadCall(services.redis, callSid);
-    if (stored && stored.state.step > step) return stored;
-    if (Date.now() >= until) return null;
-    await new Promise((resolve) => setTimeout(resolve, DUPLICATE_POLL_MS));
-  }
 }
 
 /** What a step started from, to answer its duplicate. A call's start is always known, even once out of the replay list. */
@@ -347,7 +331,7 @@ async function flowWebhook(services: Services, req: FlowRequest, p: VoiceWebhook
       return failSafeFor(stored ? 'stale_action' : 'no_state');
     }
     if (!(await claimStep(services.redis, p.CallSid, requestStep))) {
-      const entry = replayEntry(services, await awaitFirstDelivery(services, p.CallSid, requestStep), requestStep, ctx.practice);
+      const entry = replayEntry(services, await awaitFirstDelivery(services.redis, p.CallSid, requestStep), requestStep, ctx.practice);
       if (entry) return replayTwiml(services, entry, ctx, practice.fallbackNumber);
       services.metrics.countFailSafe('duplicate_unanswered');
       return failSafe(practice.fallbackNumber);
@@ -366,7 +350,7 @@ async function flowWebhook(services: Services, req: FlowRequest, p: VoiceWebhook
   // The engine is pure: a call's first answer is worked out before its step is claimed, and the
   // claim saves the state in the same round trip. A duplicate answers as the first did.
   if (req.kind === 'incoming' && !(await startCall(services.redis, p.CallSid, entry, result.state))) {
-    const first = replayEntry(services, await awaitFirstDelivery(services, p.CallSid, 0), 0, ctx.practice);
+    const first = replayEntry(services, await awaitFirstDelivery(services.redis, p.CallSid, 0), 0, ctx.practice);
     if (first) return replayTwiml(services, first, ctx, practice.fallbackNumber);
     services.metrics.countFailSafe('duplicate_unanswered');
     return failSafe(practice.fallbackNumber);

@@ -1,5 +1,5 @@
-import type VoiceResponse from 'twilio/lib/twiml/VoiceResponse.js';
-import type { DialResultStatus } from '../calls/engine.js';
+import type { DialResultStatus } from '../calls/twilio-params.js';
+import type { NumberAttributes } from '../calls/verbs.js';
 import { WHISPER_PATH, type WhisperOutcome } from './whisper.js';
 
 /**
@@ -11,8 +11,6 @@ import { WHISPER_PATH, type WhisperOutcome } from './whisper.js';
 const CALL_STATUS_PATH = '/twilio/voice/status';
 /** Every progress event of the child leg, so its ring, answer and end times land in its call record. */
 const DIAL_LEG_EVENTS = ['initiated', 'ringing', 'answered', 'completed'] as const;
-
-type NumberAttributes = VoiceResponse.NumberAttributes;
 
 /** The `<Number>` of one on-call attempt: the whisper the provider must accept, machine detection, progress callbacks. */
 export function oncallNumberAttributes(parentCallSid: string, whisperId: number): NumberAttributes {

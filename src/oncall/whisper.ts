@@ -1,4 +1,5 @@
-import twilio from 'twilio';
+import { renderTwiml } from '../calls/render-twiml.js';
+import { HANGUP, say, type SayVoice, type SpeechVerb } from '../calls/verbs.js';
 
 /**
  * What the provider hears before being bridged to the caller (the `<Number url>` whisper), and
@@ -8,8 +9,7 @@ import twilio from 'twilio';
  * callback number (minimum necessary).
  */
 
-const { VoiceResponse } = twilio.twiml;
-const VOICE = { voice: 'Polly.Joanna', language: 'en-US' } as const;
+const VOICE: SayVoice = { voice: 'Polly.Joanna', language: 'en-US' };
 
 export const ACCEPT_CALL = '1';
 export const DECLINE_CALL = '2';
@@ -39,29 +39,20 @@ export function isMachine(answeredBy: string | undefined): boolean {
 
 /** The whisper: a machine (the provider's voicemail) is hung up on; a person is asked to accept. */
 export function whisperTwiml(input: WhisperInput): { twiml: string; outcome: WhisperOutcome | null } {
-  const vr = new VoiceResponse();
-  if (isMachine(input.answeredBy)) {
-    vr.hangup();
-    return { twiml: vr.toString(), outcome: 'machine' };
-  }
-  const g = vr.gather({ numDigits: 1, timeout: 8, action: `${WHISPER_ANSWER_PATH}?${input.query}`, method: 'POST', actionOnEmptyResult: true });
-  g.say(VOICE, `This is the after-hours line for ${input.practiceName}. Urgent after-hours call.`);
+  if (isMachine(input.answeredBy)) return { twiml: renderTwiml([HANGUP]), outcome: 'machine' };
+  const speech: SpeechVerb[] = [say(VOICE, `This is the after-hours line for ${input.practiceName}. Urgent after-hours call.`)];
   if (input.verifiedCaller) {
     const back = input.verifiedCaller.callbackNumber ? `, calling from ${spoken(input.verifiedCaller.callbackNumber)}` : '';
-    g.say(VOICE, `The caller is ${input.verifiedCaller.firstName}${back}.`);
+    speech.push(say(VOICE, `The caller is ${input.verifiedCaller.firstName}${back}.`));
   }
-  g.say(VOICE, `Press ${ACCEPT_CALL} to accept, or ${DECLINE_CALL} to decline.`);
-  return { twiml: vr.toString(), outcome: null };
+  speech.push(say(VOICE, `Press ${ACCEPT_CALL} to accept, or ${DECLINE_CALL} to decline.`));
+  const gather = { numDigits: 1, timeout: 8, action: `${WHISPER_ANSWER_PATH}?${input.query}`, method: 'POST', actionOnEmptyResult: true } as const;
+  return { twiml: renderTwiml([{ verb: 'gather', attributes: gather, speech }]), outcome: null };
 }
 
 /** The provider's key: 1 bridges (the document ends), anything else hangs up their leg. */
 export function whisperAnswer(digits: string | undefined): { twiml: string; outcome: WhisperOutcome } {
-  const vr = new VoiceResponse();
-  if (digits === ACCEPT_CALL) {
-    vr.say(VOICE, 'Connecting you now.');
-    return { twiml: vr.toString(), outcome: 'accepted' };
-  }
-  vr.say(VOICE, digits === DECLINE_CALL ? 'Declined. We will try the next provider.' : 'No response. Goodbye.');
-  vr.hangup();
-  return { twiml: vr.toString(), outcome: digits === DECLINE_CALL ? 'declined' : 'no_response' };
+  if (digits === ACCEPT_CALL) return { twiml: renderTwiml([say(VOICE, 'Connecting you now.')]), outcome: 'accepted' };
+  const text = digits === DECLINE_CALL ? 'Declined. We will try the next provider.' : 'No response. Goodbye.';
+  return { twiml: renderTwiml([say(VOICE, text), HANGUP]), outcome: digits === DECLINE_CALL ? 'declined' : 'no_response' };
 }

@@ -1,10 +1,12 @@
 import { timingSafeEqual } from 'node:crypto';
-import twilio from 'twilio';
 import { z } from 'zod';
 import { type Keyring } from '../adapters/keyring.js';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
 import { EMERGENCY_DISCLAIMER, unknownNumber, type StepEvent } from '../calls/fail-safe.js';
 import { recordCallEvent } from '../calls/records.js';
+import { renderTwiml } from '../calls/render-twiml.js';
+import { HANGUP, say, type SayVoice, type SpeechVerb, type Verb } from '../calls/verbs.js';
+import { awaitFirstDelivery, claimStep, loadCall, saveCall, startCall, type ReplayEntry, type StoredCall } from '../calls/state-store.js';
 import { normaliseE164, type VoiceWebhook } from '../calls/twilio-params.js';
 import { acknowledgePageByKeypad, type KeypadAckResult } from '../oncall/paging.js';
 import { phoneIndex, pinHash } from '../patients/store.js';
@@ -22,11 +24,13 @@ import { acknowledgeVoicemail, getVoicemail, issuePlaybackToken, pendingUrgentId
  * its six-digit reference (the one the SMS page gives), which stops its repeats.
  *
  * `decideAccess` and `renderAccess` are pure; `handleAccessIncoming` / `handleAccessAction` do
- * the I/O around them (Redis state with ids only, the lockout, acknowledgements, audit).
+ * the I/O around them (the call store's state with ids only, the lockout, acknowledgements,
+ * audit). Over 400 lines because the line's decisions, what it says and their I/O are read
+ * together when the line changes; the state, claims and replays are the call runtime's
+ * (calls/state-store.ts).
  */
 
-const { VoiceResponse } = twilio.twiml;
-const VOICE = { voice: 'Polly.Joanna', language: 'en-US' } as const;
+const VOICE: SayVoice = { voice: 'Polly.Joanna', language: 'en-US' };
 
 export const ACCESS_PATH = '/twilio/voice/access';
 export const ACCESS_ACTION_PATH = '/twilio/voice/access-action';
@@ -36,7 +40,6 @@ export const REPEAT_MESSAGE = '2';
 export const ACK_PAGE = '3';
 export const END_CALL = '9';
 export const MAX_PIN_TRIES = 3;
-export const ACCESS_STATE_TTL_SECONDS = 60 * 60;
 /** A provider's access-line PIN: 4 to 8 digits. */
 export const PROVIDER_PIN_PATTERN = /^\d{4,8}$/;
 
@@ -64,7 +67,7 @@ export function providerPinHash(k: Keyring, providerId: string, pin: string): st
  */
 export type AccessPhase = 'pin' | 'listen' | 'page_ref' | 'done';
 
-/** Per-call state, in Redis under `access:<CallSid>`: ids and counters only. */
+/** Per-call state, in Redis under the call's key (calls/state-store.ts): ids and counters only. */
 export interface AccessState {
   practiceId: string;
   /** The step the next action URL carries. */
@@ -220,79 +223,84 @@ const PAGE_RESULT: Record<KeypadAckResult, string> = {
   timeout: 'We did not receive a reference.',
 };
 
-/** Pure: the TwiML for one thing said. */
+/** Pure: the TwiML for one thing said (verbs, rendered as the call flows' are). */
 export function renderAccess(speech: Speech, ctx: RenderContext): string {
-  const vr = new VoiceResponse();
+  const out: Verb[] = [];
+  const sayIt = (text: string): void => {
+    out.push(say(VOICE, text));
+  };
   const action = `${ACCESS_ACTION_PATH}?s=${ctx.step}`;
   /** The menu: the message's when one is in hand, else the one without messages. */
   const menu = (withMessage: boolean): void => {
-    const g = vr.gather({ input: ['dtmf'], numDigits: 1, timeout: 10, action, method: 'POST' });
-    if (withMessage) g.say(VOICE, `Press ${MARK_HEARD} to mark it heard and hear the next, ${REPEAT_MESSAGE} to hear it again, ${END_CALL} to end.`);
-    g.say(VOICE, `To acknowledge a page, press ${ACK_PAGE}.`);
-    if (!withMessage) g.say(VOICE, `To end the call, press ${END_CALL}.`);
+    const g: SpeechVerb[] = [];
+    if (withMessage) g.push(say(VOICE, `Press ${MARK_HEARD} to mark it heard and hear the next, ${REPEAT_MESSAGE} to hear it again, ${END_CALL} to end.`));
+    g.push(say(VOICE, `To acknowledge a page, press ${ACK_PAGE}.`));
+    if (!withMessage) g.push(say(VOICE, `To end the call, press ${END_CALL}.`));
+    out.push({ verb: 'gather', attributes: { input: ['dtmf'], numDigits: 1, timeout: 10, action, method: 'POST' }, speech: g });
     // No key: the Gather falls through.
-    vr.say(VOICE, 'Goodbye.');
-    vr.hangup();
+    sayIt('Goodbye.');
+    out.push(HANGUP);
+  };
+  /** A Gather for keys ending with #; silence posts too (an empty entry). */
+  const askKeys = (text: string): void => {
+    out.push({ verb: 'gather', attributes: { input: ['dtmf'], finishOnKey: PIN_FINISH_KEY, timeout: 10, action, method: 'POST', actionOnEmptyResult: true }, speech: [say(VOICE, text)] });
   };
   switch (speech.kind) {
     case 'ask_pin': {
       if (speech.first) {
-        vr.say(VOICE, EMERGENCY_DISCLAIMER);
-        vr.say(VOICE, `This is the provider line for ${ctx.practiceName}.`);
+        sayIt(EMERGENCY_DISCLAIMER);
+        sayIt(`This is the provider line for ${ctx.practiceName}.`);
       } else {
-        vr.say(VOICE, speech.reason === 'timeout' ? 'We did not receive a PIN.' : 'That PIN was not accepted.');
+        sayIt(speech.reason === 'timeout' ? 'We did not receive a PIN.' : 'That PIN was not accepted.');
       }
-      const g = vr.gather({ input: ['dtmf'], finishOnKey: PIN_FINISH_KEY, timeout: 10, action, method: 'POST', actionOnEmptyResult: true });
-      g.say(VOICE, 'Please enter your PIN, then press pound.');
+      askKeys('Please enter your PIN, then press pound.');
       break;
     }
     case 'locked':
-      vr.say(VOICE, 'Too many attempts. Please try again later. Goodbye.');
-      vr.hangup();
+      sayIt('Too many attempts. Please try again later. Goodbye.');
+      out.push(HANGUP);
       break;
     case 'refused':
-      vr.say(VOICE, 'That PIN was not accepted. Goodbye.');
-      vr.hangup();
+      sayIt('That PIN was not accepted. Goodbye.');
+      out.push(HANGUP);
       break;
     case 'none':
-      vr.say(VOICE, 'You have no new urgent voicemails.');
+      sayIt('You have no new urgent voicemails.');
       menu(false);
       break;
     case 'message': {
       if (!ctx.message) throw new Error('renderAccess: a message needs its reference code and playback URL');
-      if (speech.acked) vr.say(VOICE, 'Marked as heard.');
-      if (speech.intro !== null) vr.say(VOICE, `You have ${speech.intro} new urgent ${speech.intro === 1 ? 'voicemail' : 'voicemails'}.`);
-      vr.say(VOICE, `Message ${speech.number}, reference ${spokenDigits(ctx.message.referenceCode)}.`);
-      vr.play(ctx.message.playUrl);
+      if (speech.acked) sayIt('Marked as heard.');
+      if (speech.intro !== null) sayIt(`You have ${speech.intro} new urgent ${speech.intro === 1 ? 'voicemail' : 'voicemails'}.`);
+      sayIt(`Message ${speech.number}, reference ${spokenDigits(ctx.message.referenceCode)}.`);
+      out.push({ verb: 'play', url: ctx.message.playUrl });
       menu(true);
       break;
     }
     case 'menu_again':
-      vr.say(VOICE, speech.reason === 'invalid_key' ? 'Sorry, that key is not valid.' : 'That message is no longer available.');
+      sayIt(speech.reason === 'invalid_key' ? 'Sorry, that key is not valid.' : 'That message is no longer available.');
       menu(speech.voicemailId !== null);
       break;
     case 'none_left':
-      vr.say(VOICE, `${speech.acked ? 'Marked as heard. ' : ''}There are no more new urgent voicemails.`);
+      sayIt(`${speech.acked ? 'Marked as heard. ' : ''}There are no more new urgent voicemails.`);
       menu(false);
       break;
-    case 'ask_page_ref': {
+    case 'ask_page_ref':
       // Silence posts too (an empty reference): the answer says so and goes back to the menu.
-      const g = vr.gather({ input: ['dtmf'], finishOnKey: PIN_FINISH_KEY, timeout: 10, action, method: 'POST', actionOnEmptyResult: true });
-      g.say(VOICE, 'Enter the six-digit page reference, then press pound.');
+      askKeys('Enter the six-digit page reference, then press pound.');
       break;
-    }
     case 'page_result':
-      vr.say(VOICE, PAGE_RESULT[speech.result]);
+      sayIt(PAGE_RESULT[speech.result]);
       menu(speech.voicemailId !== null);
       break;
     case 'goodbye':
-      vr.say(VOICE, 'Goodbye.');
-      vr.hangup();
+      sayIt('Goodbye.');
+      out.push(HANGUP);
       break;
     default:
       return speech satisfies never;
   }
-  return vr.toString();
+  return renderTwiml(out);
 }
 
 /** Pure: equal-length hex digests compared in constant time. */
@@ -305,20 +313,26 @@ export function sameDigest(a: string, b: string): boolean {
 // ---------------------------------------------------------------------------
 // I/O
 
-const stateKey = (callSid: string): string => `access:${callSid}`;
+/**
+ * The access line runs on the call flows' runtime (calls/state-store.ts): its state under the
+ * call's key, each step claimed once, and the last few steps kept with what they started from,
+ * so that a duplicate webhook replays its own step (`replayAccess`) instead of hearing whatever
+ * the call last said. `event` is null for the call's start (step 0).
+ */
+type AccessStored = StoredCall<AccessState, AccessEvent | null>;
+type AccessReplay = ReplayEntry<AccessState, AccessEvent | null>;
 
-async function loadState(services: Services, callSid: string): Promise<AccessState | null> {
-  const raw = await services.redis.get(stateKey(callSid));
-  return raw ? (JSON.parse(raw) as AccessState) : null;
+/** A stored call that is an access-line call (not a call flow's, under a forged or reused SID). */
+function isAccessCall(stored: StoredCall<{ step: number }, unknown> | null): stored is AccessStored {
+  const state = stored?.state as Partial<AccessState> | undefined;
+  return typeof state?.phase === 'string' && typeof state.practiceId === 'string' && Array.isArray(state.queue);
 }
 
-async function saveState(services: Services, callSid: string, state: AccessState): Promise<void> {
-  await services.redis.set(stateKey(callSid), JSON.stringify(state), 'EX', ACCESS_STATE_TTL_SECONDS);
-}
-
-/** Exactly one webhook per step acts, even if Twilio delivers it twice at once. */
-async function claimStep(services: Services, callSid: string, step: number): Promise<boolean> {
-  return (await services.redis.set(`${stateKey(callSid)}:step:${step}`, '1', 'EX', ACCESS_STATE_TTL_SECONDS, 'NX')) === 'OK';
+/** Pure: a step re-decided from what it started from (the same state and speech as its first delivery). */
+export function replayAccess(entry: AccessReplay): { state: AccessState; speech: Speech } {
+  if (entry.event === null) return { state: entry.before, speech: entry.before.last };
+  const decision = decideAccess(entry.before, entry.event);
+  return { state: decision.state, speech: decision.speech };
 }
 
 /** The caller's PIN against the providers of the practice registered with the caller's number. */
@@ -392,39 +406,44 @@ export async function handleAccessIncoming(services: Services, p: VoiceWebhook):
     return answer.twiml;
   }
   const { practice } = found;
-  const existing = await loadState(services, p.CallSid);
-  if (existing) return render(services, existing, existing.last, practice.greetingName, now); // a retried webhook
   const state = initialAccessState(practice.id);
+  // The call's first step is claimed with the state it leads to; a duplicate saves nothing and replays it.
+  if (!(await startCall<AccessState, AccessEvent | null>(services.redis, p.CallSid, { step: 0, before: state, event: null, at: now.toISOString() }, state))) {
+    return replayStep(services, await awaitFirstDelivery(services.redis, p.CallSid, 0), 0, practice.greetingName, now);
+  }
   const from = normaliseE164(p.From);
-  const [isNew] = await Promise.all([
-    recordCallEvent(
-      services.db,
-      {
-        callSid: p.CallSid,
-        practiceId: practice.id,
-        direction: p.Direction ?? 'inbound',
-        fromIndex: from ? phoneIndex(services.keyring, from) : null,
-        toNumber: p.To,
-        status: p.CallStatus ?? 'ringing',
-        key: 'access',
-        source: 'access',
-      },
-      now,
-    ),
-    saveState(services, p.CallSid, state),
-  ]);
+  const isNew = await recordCallEvent(
+    services.db,
+    {
+      callSid: p.CallSid,
+      practiceId: practice.id,
+      direction: p.Direction ?? 'inbound',
+      fromIndex: from ? phoneIndex(services.keyring, from) : null,
+      toNumber: p.To,
+      status: p.CallStatus ?? 'ringing',
+      key: 'access',
+      source: 'access',
+    },
+    now,
+  );
   if (isNew) {
     await services.audit({ action: AuditAction.CallLegStarted, actor: 'twilio', practiceId: practice.id, callSid: p.CallSid, leg: 'parent', details: { direction: p.Direction ?? 'inbound', line: 'access' } });
   }
   return render(services, state, state.last, practice.greetingName, now);
 }
 
-const SESSION_LOST = ((): string => {
-  const vr = new VoiceResponse();
-  vr.say(VOICE, 'Sorry, this call could not continue. Please call again. Goodbye.');
-  vr.hangup();
-  return vr.toString();
-})();
+/** The answer to a duplicate of `step`: its replay, or (out of the replay list, or the first delivery never saved) the session-lost goodbye. */
+async function replayStep(services: Services, stored: StoredCall<AccessState, AccessEvent | null> | null, step: number, practiceName: string, now: Date): Promise<string> {
+  if (!isAccessCall(stored)) return SESSION_LOST;
+  // A call's start is always known, even once out of the replay list.
+  const start = initialAccessState(stored.state.practiceId);
+  const entry = stored.replay.find((r) => r.step === step) ?? (step === 0 ? { step: 0, before: start, event: null } : undefined);
+  if (!entry) return SESSION_LOST;
+  const { state, speech } = replayAccess(entry);
+  return render(services, state, speech, practiceName, now);
+}
+
+const SESSION_LOST = renderTwiml([say(VOICE, 'Sorry, this call could not continue. Please call again. Goodbye.'), HANGUP]);
 
 /** What the caller did at this step, with what it needs read (or, for a page reference, done) first. Runs once per claimed step. */
 async function accessEvent(services: Services, state: AccessState, p: VoiceWebhook, now: Date): Promise<AccessEvent> {
@@ -448,12 +467,17 @@ async function accessEvent(services: Services, state: AccessState, p: VoiceWebho
 /** The answer to one of the access line's Gathers (`?s=<step>`). */
 export async function handleAccessAction(services: Services, step: number, p: VoiceWebhook): Promise<string> {
   const now = services.clock();
-  const state = await loadState(services, p.CallSid);
-  if (!state) return SESSION_LOST;
+  const stored = await loadCall<AccessState, AccessEvent | null>(services.redis, p.CallSid);
+  if (!isAccessCall(stored)) return SESSION_LOST;
+  const state = stored.state;
   const practice = await findPracticeByNumber(services.db, p.To);
   const practiceName = practice?.practice.id === state.practiceId ? practice.practice.greetingName : '';
-  // A retried or stale webhook (or a concurrent duplicate) hears the last answer again, with no side effect.
-  if (step !== state.step || !(await claimStep(services, p.CallSid, step))) return render(services, state, state.last, practiceName, now);
+  // A retried webhook of an earlier step replays that step, with no side effect.
+  if (step < state.step && stored.replay.some((r) => r.step === step)) return replayStep(services, stored, step, practiceName, now);
+  // A stale or forged step (or one out of the replay list) hears the last answer again, with no side effect.
+  if (step !== state.step) return render(services, state, state.last, practiceName, now);
+  // A concurrent duplicate waits for the first delivery and replays it.
+  if (!(await claimStep(services.redis, p.CallSid, step))) return replayStep(services, await awaitFirstDelivery(services.redis, p.CallSid, step), step, practiceName, now);
 
   const event = await accessEvent(services, state, p, now);
   const decision = decideAccess(state, event);
@@ -461,6 +485,7 @@ export async function handleAccessAction(services: Services, step: number, p: Vo
     if (!decision.state.providerId) continue;
     await acknowledgeVoicemail(services, { practiceId: state.practiceId, id: effect.voicemailId, by: `provider:${decision.state.providerId}`, via: 'access_line', accessCallSid: p.CallSid });
   }
-  await Promise.all([saveState(services, p.CallSid, decision.state), services.audit(auditEvents(decision.state, p.CallSid, decision.events))]);
+  const entry: AccessReplay = { step, before: state, event, at: now.toISOString() };
+  await Promise.all([saveCall(services.redis, p.CallSid, stored, entry, decision.state), services.audit(auditEvents(decision.state, p.CallSid, decision.events))]);
   return render(services, decision.state, decision.speech, practiceName, now);
 }

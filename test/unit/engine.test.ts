@@ -18,6 +18,7 @@ import {
 import { EMERGENCY_DISCLAIMER, EMERGENCY_DISCLAIMER_ES, FAIL_SAFE_DIAL_PATH, failSafe, type StepEvent } from '../../src/calls/fail-safe.js';
 import { checkFlowGraph } from '../../src/calls/flow-graph.js';
 import { loadFlowFile } from '../../src/calls/flow-loader.js';
+import { renderTwiml } from '../../src/calls/render-twiml.js';
 import type { Flow, FlowNode } from '../../src/calls/flow-types.js';
 import { WHISPER_PATH, type WhisperOutcome } from '../../src/oncall/whisper.js';
 import type { WeeklyHours } from '../../src/practices/settings.js';
@@ -106,11 +107,13 @@ function escalating(attempt: number, plan: EscalationPlan = PLAN, extra: Partial
 const withPlan = (plan: EscalationPlan = PLAN): EngineContext => ctx({ facts: { escalation: plan } });
 const whisperUrl = (attempt: number): string => `${WHISPER_PATH}?parent=${CALL_SID}&a=${attempt}`;
 
-type TwimlResult = Extract<EngineResult, { kind: 'twiml' }>;
+type TwimlResult = Omit<Extract<EngineResult, { kind: 'verbs' }>, 'verbs'> & { twiml: string };
 
+/** The engine's verbs, rendered as the edge renders them. */
 function twimlOf(result: EngineResult): TwimlResult {
-  if (result.kind !== 'twiml') throw new Error(`expected TwiML, engine asked for ${result.fact}`);
-  return result;
+  if (result.kind !== 'verbs') throw new Error(`expected verbs, engine asked for ${result.fact}`);
+  const { verbs, ...rest } = result;
+  return { ...rest, twiml: renderTwiml(verbs) };
 }
 
 function run(state: CallState, event: EngineEvent, c: EngineContext = ctx(), f: Flow = flow): TwimlResult & { verbs: TwimlVerb[] } {
@@ -605,7 +608,7 @@ describe('defense in depth: disclose without verify', () => {
     const state = initialState(unsafe, practice());
     for (const facts of [{}, { nextAppointment: APPOINTMENT }, { nextAppointment: null }] satisfies Facts[]) {
       const result = step(unsafe, state, { kind: 'start' }, ctx({ facts }));
-      expect(result.kind).toBe('twiml');
+      expect(result.kind).toBe('verbs');
       const r = twimlOf(result);
       const said = texts(parseTwiml(r.twiml));
       expect(said).toEqual(['Hello.', 'Goodbye.']);

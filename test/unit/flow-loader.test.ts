@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkFlowGraph } from '../../src/calls/flow-graph.js';
 import { checkFlowDir, defaultAudioDir, loadFlowFile, loadFlows } from '../../src/calls/flow-loader.js';
 import { FlowError, type FlowProblem } from '../../src/calls/flow-schema.js';
-import { edgesOf } from '../../src/calls/flow-types.js';
+import { edgesOf } from '../../src/calls/nodes/index.js';
 
 const ROOT = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const CALLFLOWS = path.join(ROOT, 'callflows');

@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import type { Language } from '../flow-types.js';
+import { nodeRef, promptSchema, type NodeWithoutId } from '../flow-fields.js';
+import type { OptOutNode } from '../flow-types.js';
+import { neverWaits, nextEdge, noKeypress, type NodeDescriptor } from './descriptor.js';
+
+const NO_CALLER_ID_OPT_OUT: Record<Language, string> = {
+  en: 'We could not identify the number you are calling from. Please call us from the phone that received the message.',
+  es: 'No pudimos identificar el número desde el que llama. Por favor, llámenos desde el teléfono que recibió el mensaje.',
+};
+
+/** `opt_out`: the caller's number goes on the practice's drop opt-out list (an effect the edge carries out). */
+export const optOut: NodeDescriptor<'opt_out'> = {
+  schema: z
+    .strictObject({ kind: z.literal('opt_out'), prompt: promptSchema, next: nodeRef })
+    .transform((n): NodeWithoutId<OptOutNode> => ({ kind: n.kind, prompt: n.prompt, next: n.next })),
+  edges: nextEdge,
+  waitsForCaller: false,
+  needsKeypress: noKeypress,
+  prompts: (n) => [{ field: 'prompt', prompt: n.prompt }],
+  readsPatientFacts: false,
+  run: (turn, n) => {
+    if (!turn.ctx.hasCallerId) {
+      turn.say(NO_CALLER_ID_OPT_OUT);
+      return { to: n.next, via: 'no_caller_id' };
+    }
+    turn.effects.push({ kind: 'opt_out' });
+    turn.speak(n.prompt);
+    return { to: n.next, via: 'opted_out' };
+  },
+  resume: neverWaits,
+};

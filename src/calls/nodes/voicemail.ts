@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import { AuditAction } from '../../audit/events.js';
+import { Bounds, intBetween, nodeRef, promptSchema, urgency, type NodeWithoutId } from '../flow-fields.js';
+import type { VoicemailNode } from '../flow-types.js';
+import { RECORDING_STATUS_PATH } from '../turn.js';
+import { nextEdge, noKeypress, type NodeDescriptor } from './descriptor.js';
+
+/** `voicemail`: take a message; the recording callback carries the node, urgency and whether the caller was verified. */
+export const voicemail: NodeDescriptor<'voicemail'> = {
+  schema: z
+    .strictObject({
+      kind: z.literal('voicemail'),
+      prompt: promptSchema,
+      urgency,
+      max_length_seconds: intBetween(Bounds.voicemailMaxLengthSeconds),
+      next: nodeRef,
+    })
+    .transform(
+      (n): NodeWithoutId<VoicemailNode> => ({
+        kind: n.kind,
+        prompt: n.prompt,
+        urgency: n.urgency,
+        maxLengthSeconds: n.max_length_seconds,
+        next: n.next,
+      }),
+    ),
+  edges: nextEdge,
+  waitsForCaller: true,
+  needsKeypress: noKeypress,
+  prompts: (n) => [{ field: 'prompt', prompt: n.prompt }],
+  readsPatientFacts: false,
+  run: (turn, n) => {
+    turn.speak(n.prompt);
+    turn.verbs.push({
+      verb: 'record',
+      attributes: {
+        action: turn.actionUrl(n.id),
+        method: 'POST',
+        maxLength: n.maxLengthSeconds,
+        playBeep: true,
+        finishOnKey: '#',
+        timeout: 8,
+        trim: 'trim-silence',
+        recordingStatusCallback: `${RECORDING_STATUS_PATH}?n=${encodeURIComponent(n.id)}&u=${n.urgency}&v=${turn.state.verifiedPatientId ? 1 : 0}`,
+        recordingStatusCallbackMethod: 'POST',
+        recordingStatusCallbackEvent: ['completed', 'absent'],
+      },
+    });
+    // Twilio skips the action when nothing was recorded and runs the next verb instead.
+    turn.verbs.push({ verb: 'redirect', method: 'POST', url: turn.actionUrl(n.id, '&empty=1') });
+    turn.waitAt(n.id);
+    return 'stop';
+  },
+  resume: (turn, n, event) => {
+    if (event.kind !== 'record_done') return 'reprompt';
+    turn.events.push({ action: AuditAction.VoicemailTaken, leg: 'parent', details: { node: n.id, urgency: n.urgency, recorded: event.recorded, verified: turn.state.verifiedPatientId !== null } });
+    return { to: n.next, via: event.recorded ? 'recorded' : 'nothing_recorded' };
+  },
+};

@@ -1,0 +1,183 @@
+import { AuditAction } from '../audit/events.js';
+import type { Holidays, WeeklyHours } from '../practices/settings.js';
+import type { EscalationPlan } from '../oncall/escalation.js';
+import type { WhisperOutcome } from '../oncall/whisper.js';
+import type { StepEvent } from './fail-safe.js';
+import type { Flow, FlowNode, Language, Prompt } from './flow-types.js';
+import type { DialResultStatus } from './twilio-params.js';
+import type { GatherAttributes, SayVoice, SpeechVerb, Verb } from './verbs.js';
+
+/**
+ * What the engine (./engine.ts) and the node descriptors (./nodes/) share: the call state, the
+ * events that resume a waiting call, and the `Turn` — one webhook's worth of work (the verbs
+ * being built, the audit events and effects it causes). Pure: nothing here does I/O.
+ */
+
+export const FLOW_PATH = '/twilio/voice/flow';
+export const RECORDING_STATUS_PATH = '/twilio/voice/recording-status';
+/** Key that repeats a menu when the flow does not map it. */
+export const REPEAT_KEY = '0';
+
+export const VOICES: Record<Language, SayVoice> = {
+  en: { voice: 'Polly.Joanna', language: 'en-US' },
+  es: { voice: 'Polly.Lupe', language: 'es-US' },
+};
+
+export interface PracticeContext {
+  id: string;
+  name: string;
+  greetingName: string;
+  timeZone: string;
+  weeklyHours: WeeklyHours;
+  holidays: Holidays;
+  languages: Language[];
+  frontDeskNumber: string | null;
+  fallbackNumber: string | null;
+}
+
+/** Something the edge must do after the engine has answered. */
+export type Effect = { kind: 'page'; policyId: string | null } | { kind: 'opt_out' };
+
+export interface CallState {
+  flowId: string;
+  practiceId: string;
+  lang: Language;
+  /** Number of TwiML documents issued; every action URL carries it, so a retried webhook is recognised. */
+  step: number;
+  /** The node whose <Gather>, <Dial> or <Record> the next webhook answers. */
+  waitingAt: string | null;
+  /** Menu retries, per menu node; a menu entered afresh from another node starts again at 0. */
+  attempts: Record<string, number>;
+  /**
+   * Verification tries this call has used, across every visit to every verify node: a call
+   * gets a verify node's `maxTries` in all, however often the caller comes back to it.
+   * (Optional: states saved before the counter existed count as 0.)
+   */
+  verifyTries?: number;
+  verifiedPatientId: string | null;
+  /**
+   * Where the on-call chain stands: attempt n rings targets[n % targets.length]. `base` + n
+   * numbers the dial's whisper, unique within the call even if the caller reaches a chain twice.
+   */
+  escalation?: { node: string; plan: EscalationPlan; attempt: number; base: number } | null;
+  /** How many on-call dials this call has made: the next whisper's number. */
+  whisperSeq?: number;
+  done: boolean;
+}
+
+/** `exhausted`: the call had no tries left; the edge did not even look at the entry. */
+export type VerifyOutcome = 'match' | 'no_match' | 'invalid' | 'timeout' | 'locked' | 'no_caller_id' | 'exhausted';
+
+export type EngineEvent =
+  | { kind: 'start' }
+  | { kind: 'gather'; node: string; digits: string | null }
+  | { kind: 'verify'; node: string; outcome: VerifyOutcome; patientId?: string; lockedNow?: boolean }
+  | { kind: 'dial_done'; node: string; status: DialResultStatus | null; whisper?: WhisperOutcome | null; childCallSid?: string | null; durationSeconds?: number | null }
+  | { kind: 'record_done'; node: string; recorded: boolean }
+  | { kind: 'page_ack'; node: string; outcome: PageAckOutcome };
+
+/** An event that answers a node's wait (everything but the call's start). */
+export type ResumeEvent = Exclude<EngineEvent, { kind: 'start' }>;
+
+export type PageAckOutcome = 'acknowledged' | 'already' | 'not_found' | 'not_provider' | 'timeout';
+
+/** Facts about the verified patient that the edge loads when the engine asks. */
+export interface Facts {
+  nextAppointment?: { id: string; startsAt: Date } | null;
+  escalation?: EscalationPlan;
+}
+
+export interface EngineContext {
+  now: Date;
+  callSid: string;
+  practice: PracticeContext;
+  publicBaseUrl: string;
+  facts: Facts;
+  /** Whether the call has a usable caller ID (an opt-out needs the number). */
+  hasCallerId?: boolean;
+}
+
+/** Thrown by a node that needs a fact the edge must load; the engine answers `needs`. */
+export class NeedsFact {
+  constructor(
+    readonly fact: 'nextAppointment' | 'escalation',
+    readonly patientId: string | null = null,
+  ) {}
+}
+
+/** One webhook's worth of work: the verbs being built and the events it causes. */
+export class Turn {
+  readonly verbs: Verb[] = [];
+  readonly events: StepEvent[] = [];
+  readonly effects: Effect[] = [];
+  constructor(
+    readonly flow: Flow,
+    public state: CallState,
+    readonly ctx: EngineContext,
+  ) {}
+
+  actionUrl(node: string, extra = ''): string {
+    return `${FLOW_PATH}?s=${this.state.step}&n=${encodeURIComponent(node)}${extra}`;
+  }
+
+  text(prompt: Prompt, lang: Language): string {
+    const raw = prompt.text[lang] ?? prompt.text.en;
+    const p = this.ctx.practice;
+    return raw
+      .replaceAll('{practice_name}', p.greetingName)
+      .replaceAll('{callback_number}', spokenNumber(p.frontDeskNumber ?? p.fallbackNumber));
+  }
+
+  /** Speaks a prompt into the document, or into a <Gather>'s speech. */
+  speak(prompt: Prompt, into?: SpeechVerb[], lang: Language = this.state.lang): void {
+    const audio = prompt.audio?.[lang];
+    const target: Array<Verb | SpeechVerb> = into ?? this.verbs;
+    if (audio) target.push({ verb: 'play', url: `${this.ctx.publicBaseUrl}/audio/${encodeURIComponent(audio)}` });
+    else target.push({ verb: 'say', voice: VOICES[lang], text: this.text(prompt, lang) });
+  }
+
+  /** Speaks fixed text in the call's language. */
+  say(text: Record<Language, string>): void {
+    this.verbs.push({ verb: 'say', voice: VOICES[this.state.lang], text: text[this.state.lang] });
+  }
+
+  /** Adds a <Gather>; what it speaks goes into the returned list. */
+  gather(attributes: GatherAttributes): SpeechVerb[] {
+    const speech: SpeechVerb[] = [];
+    this.verbs.push({ verb: 'gather', attributes, speech });
+    return speech;
+  }
+
+  /** The call waits at `node` for the next webhook. */
+  waitAt(node: string): void {
+    this.state = { ...this.state, waitingAt: node };
+  }
+
+  /**
+   * Transitions taken one after another in one webhook are one audit event, listing them in
+   * order (`steps`): every transition is recorded, in a row per run instead of a row each.
+   */
+  transition(from: string, to: string, via: string): void {
+    const last = this.events.at(-1);
+    const steps = last?.action === AuditAction.CallTransition ? last.details?.['steps'] : undefined;
+    if (Array.isArray(steps)) steps.push({ from, to, via });
+    else this.events.push({ action: AuditAction.CallTransition, leg: 'parent', details: { steps: [{ from, to, via }] } });
+  }
+}
+
+function spokenNumber(e164: string | null): string {
+  if (!e164) return '';
+  const m = /^\+1(\d{3})(\d{3})(\d{4})$/.exec(e164);
+  return m ? `${m[1]}-${m[2]}-${m[3]}` : e164.replace(/^\+/, '');
+}
+
+export function nodeOf(flow: Flow, id: string): FlowNode {
+  const n = flow.nodes[id];
+  if (!n) throw new Error(`flow ${flow.id}: no node ${id}`);
+  return n;
+}
+
+/** The whisper number of the chain's current attempt (the `a` of the whisper URL). */
+export function whisperId(esc: NonNullable<CallState['escalation']>): number {
+  return esc.base + esc.attempt;
+}
