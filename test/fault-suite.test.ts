@@ -362,7 +362,7 @@ describe('the fault suite', () => {
     await load;
   });
 
-  it('afterwards: 0 voicemails lost, 0 callers without TwiML, 0 process exits', { timeout: 90_000 }, async () => {
+  it('afterwards: 0 voicemails lost, 0 recording callbacks answered non-2xx, 0 callers without TwiML, pages sent once, 0 process exits', { timeout: 90_000 }, async () => {
     await until(
       'every recording stored as a voicemail',
       async () => {
