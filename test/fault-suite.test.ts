@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import { loadConfig, type Config } from '../src/config.js';
 import { createDb, type Db } from '../src/adapters/postgres.js';
 import { createQueues, type Queues } from '../src/adapters/queue.js';
 import { parseTwiml } from '../src/simulator/twiml.js';
+import { pageJobId, type PageJobData } from '../src/oncall/paging.js';
 import { dropIsolation, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
@@ -20,27 +21,35 @@ import { randomWav } from './support/wav.js';
  * The fault suite. The real service runs as a child process (so that a crash is a process exit,
  * as in production), reaching PostgreSQL and Redis through loopback fault proxies: each is
  * stopped (connections cut and refused), hung (connections up, no byte moves) and dropping
- * (every connection cut under load, PostgreSQL backends terminated) while every kind of webhook
- * and voicemail jobs are in flight. Nothing here measures time. At the end:
- * 0 voicemails lost, 0 callers left without TwiML, 0 process exits.
+ * (every connection cut under load, PostgreSQL backends terminated) while every kind of webhook,
+ * voicemail jobs and (when connections drop) a page's round are in flight. Nothing here measures
+ * speed, but Twilio's own limit holds: it waits 15 s for a webhook's answer, so a webhook not
+ * answered within TWILIO_LIMIT_MS counts as a caller left without TwiML. Recording callbacks are
+ * sent as Twilio sends ours: once (our <Record> URLs carry no `#rc=`, so a non-2xx is not resent).
+ * At the end: 0 voicemails lost, 0 recording callbacks answered non-2xx, 0 callers left without
+ * TwiML, the pages in flight sent once each, 0 process exits.
  */
 
 const PG_URL = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test');
 const REDIS_URL = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
 const ROOT = path.resolve(import.meta.dirname, '..');
+/** Twilio gives up on a webhook after 15 s; a margin under it for the loopback round trip. */
+const TWILIO_LIMIT_MS = 14_000;
 
 interface Counts {
   webhooks: number;
   withoutTwiml: number;
   recordingsAcknowledged: number;
-  recordingsRetried: number;
+  /** Answered anything but a 2xx: Twilio would not resend it (no `#rc=`); only the reconciler would find it. */
+  recordingsNot2xx: number;
   voicemailsLost: number;
   exits: number;
   backendsTerminated: number;
   /** Voicemails the reconciler (run when PostgreSQL returns) recorded before their own callback did: not lost, reported. */
   foundByReconciler: number;
+  pagesInFlight: number;
 }
-const counts: Counts = { webhooks: 0, withoutTwiml: 0, recordingsAcknowledged: 0, recordingsRetried: 0, voicemailsLost: 0, exits: 0, backendsTerminated: 0, foundByReconciler: 0 };
+const counts: Counts = { webhooks: 0, withoutTwiml: 0, recordingsAcknowledged: 0, recordingsNot2xx: 0, pagesInFlight: 0, voicemailsLost: 0, exits: 0, backendsTerminated: 0, foundByReconciler: 0 };
 const failures: string[] = [];
 
 let pg: FaultProxy;
@@ -56,6 +65,15 @@ let childErr = '';
 /** Calls known to the service (answered while everything was up), each used for one recording. */
 const calls: string[] = [];
 const acknowledged: string[] = [];
+/** Every recording whose callback was sent (acknowledged or not): each must become a voicemail. */
+const recorded: string[] = [];
+/** Pages whose round was in flight during a fault: each round sent, once per recipient. */
+const pagesInFlight: Array<{ id: string; referenceCode: string }> = [];
+
+/** A webhook as Twilio posts it: abandoned once Twilio's limit passes. */
+function postAsTwilio(pathAndQuery: string, params: Record<string, string>): ReturnType<typeof postTwilio> {
+  return postTwilio(target, pathAndQuery, params, 'valid', { signal: AbortSignal.timeout(TWILIO_LIMIT_MS) });
+}
 
 function via(proxy: FaultProxy, url: URL): string {
   const u = new URL(url.href);
@@ -88,7 +106,7 @@ async function startChild(env: Record<string, string>): Promise<{ proc: ChildPro
 async function callerWebhook(label: string, pathAndQuery: string, params: Record<string, string>): Promise<void> {
   counts.webhooks += 1;
   try {
-    const res = await postTwilio(target, pathAndQuery, params);
+    const res = await postAsTwilio(pathAndQuery, params);
     const verbs = res.status === 200 && res.contentType.includes('xml') ? parseTwiml(res.body) : [];
     if (verbs.length === 0) throw new Error(`status ${res.status}`);
   } catch (err) {
@@ -101,7 +119,7 @@ async function callerWebhook(label: string, pathAndQuery: string, params: Record
 async function quietWebhook(label: string, pathAndQuery: string, params: Record<string, string>): Promise<void> {
   counts.webhooks += 1;
   try {
-    const res = await postTwilio(target, pathAndQuery, params);
+    const res = await postAsTwilio(pathAndQuery, params);
     if (res.status !== 200) throw new Error(`status ${res.status}`);
     parseTwiml(res.body);
   } catch (err) {
@@ -111,14 +129,15 @@ async function quietWebhook(label: string, pathAndQuery: string, params: Record<
 }
 
 /**
- * A completed recording's callback, sent as Twilio does: a 2xx ends it; anything else is retried
- * (the connection override `#rc=` in the callback URL, see the README). Acknowledged recordings
- * must all become voicemails.
+ * A completed recording's callback, sent as Twilio sends ours: once. A 2xx ends it; anything else
+ * (or no answer within Twilio's limit) is not resent, since our <Record> URLs add no `#rc=` (see the
+ * README): it is counted, and the recording must still become a voicemail.
  */
 async function recordingCallback(label: string): Promise<void> {
   const callSid = calls.shift();
   if (!callSid) throw new Error('out of calls');
   const sid = double.addRecording({ callSid, bytes: randomWav(16_000), ready: true, duration: 1 });
+  recorded.push(sid);
   const params = {
     AccountSid: TEST_ACCOUNT_SID,
     CallSid: callSid,
@@ -128,22 +147,54 @@ async function recordingCallback(label: string): Promise<void> {
     RecordingDuration: '1',
   };
   counts.webhooks += 1;
-  for (let attempt = 1; attempt <= 5; attempt += 1) {
-    try {
-      const res = await postTwilio(target, '/twilio/voice/recording-status?n=message&u=routine&v=0', params);
-      if (res.status >= 200 && res.status < 300) {
-        parseTwiml(res.body);
-        counts.recordingsAcknowledged += 1;
-        acknowledged.push(sid);
-        return;
-      }
-    } catch (err) {
-      failures.push(`${label} recording: ${err instanceof Error ? err.message : String(err)}`);
+  try {
+    const res = await postAsTwilio('/twilio/voice/recording-status?n=message&u=routine&v=0', params);
+    if (res.status >= 200 && res.status < 300) {
+      parseTwiml(res.body);
+      counts.recordingsAcknowledged += 1;
+      acknowledged.push(sid);
+      return;
     }
-    counts.recordingsRetried += 1;
-    await new Promise((r) => setTimeout(r, 1_000));
+    failures.push(`${label} recording: status ${res.status}`);
+  } catch (err) {
+    failures.push(`${label} recording: ${err instanceof Error ? err.message : String(err)}`);
   }
-  failures.push(`${label}: recording never acknowledged`);
+  counts.recordingsNot2xx += 1;
+}
+
+/**
+ * A page of a known call with its first round queued, its SMS held at the Twilio double until
+ * `release()`: once this resolves, the round job has run and a send job is mid-request.
+ */
+async function pageInFlight(): Promise<{ release(): void }> {
+  const callSid = calls.shift();
+  if (!callSid) throw new Error('out of calls');
+  const { practice_id: practiceId } = await db.selectFrom('calls').select('practice_id').where('call_sid', '=', callSid).executeTakeFirstOrThrow();
+  if (!practiceId) throw new Error('a call without a practice');
+  const referenceCode = String(randomInt(0, 1_000_000)).padStart(6, '0');
+  const page = await db
+    .insertInto('pages')
+    .values({ practice_id: practiceId, call_sid: callSid, policy_id: null, reference_code: referenceCode })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  pagesInFlight.push({ id: page.id, referenceCode });
+  counts.pagesInFlight += 1;
+  const hold = double.holdNextMessage(`Ref ${referenceCode}.`);
+  await queues.pages.add('page', { pageId: page.id, round: 0 } satisfies PageJobData, { jobId: pageJobId(page.id, 0) });
+  await until('the page\'s SMS in flight', () => double.requests.some((r) => r.method === 'POST' && r.path.endsWith('/Messages.json') && r.form.get('Body')?.includes(referenceCode) && !r.finished));
+  return hold;
+}
+
+/** The page's SMS at the double: of its first round (not a reminder), by recipient. */
+function pageMessagesByRecipient(referenceCode: string): Map<string, number> {
+  const byTo = new Map<string, number>();
+  for (const r of double.requests) {
+    const body = r.form.get('Body') ?? '';
+    if (r.method !== 'POST' || !r.path.endsWith('/Messages.json') || r.status !== 201 || !body.includes(`Ref ${referenceCode}.`) || body.includes('(reminder)')) continue;
+    const to = r.form.get('To') ?? '';
+    byTo.set(to, (byTo.get(to) ?? 0) + 1);
+  }
+  return byTo;
 }
 
 /**
@@ -187,9 +238,10 @@ async function terminateProxiedBackends(): Promise<number> {
   return n;
 }
 
-/** Moves delayed voicemail retries along (their backoff is the pipeline's business, not this suite's). */
+/** Moves delayed voicemail and page-send retries along (their backoff is the workers' business, not this suite's); a page's next round stays delayed. */
 async function promoteDelayed(): Promise<void> {
   for (const job of await queues.voicemail.getDelayed()) await job.promote().catch(() => undefined);
+  for (const job of await queues.pages.getDelayed()) if (job.name === 'page-send') await job.promote().catch(() => undefined);
 }
 
 beforeAll(async () => {
@@ -265,6 +317,8 @@ describe('the fault suite', () => {
   });
 
   it('PostgreSQL dropping connections (backends terminated, sockets cut) under load, with jobs in flight', { timeout: 40_000 }, async () => {
+    // A page's round in flight: its SMS held at the double, released once connections are cut.
+    const page = await pageInFlight();
     // A voicemail job held mid-fetch (its media waits until released): in flight for sure.
     const hold = double.holdNextMedia(0);
     const first = recordingCallback('pg dropping (job in flight)');
@@ -277,6 +331,7 @@ describe('the fault suite', () => {
       await terminateProxiedBackends();
     } finally {
       hold.release();
+      page.release();
     }
     await Promise.all([first, load]);
   });
@@ -299,33 +354,61 @@ describe('the fault suite', () => {
     }
   });
 
-  it('Redis dropping connections under load', { timeout: 30_000 }, async () => {
+  it('Redis dropping connections under load, with a page round in flight', { timeout: 30_000 }, async () => {
+    const page = await pageInFlight();
     const load = burst('redis dropping', 2);
     redis.drop();
+    page.release();
     await load;
   });
 
-  it('afterwards: 0 voicemails lost, 0 callers without TwiML, 0 process exits', { timeout: 90_000 }, async () => {
+  it('afterwards: 0 voicemails lost, 0 recording callbacks answered non-2xx, 0 callers without TwiML, pages sent once, 0 process exits', { timeout: 90_000 }, async () => {
     await until(
-      'every acknowledged recording stored as a voicemail',
+      'every recording stored as a voicemail',
       async () => {
         if (child.exitCode !== null) return true;
-        const rows = await db.selectFrom('voicemails').select(['recording_sid', 'state']).where('recording_sid', 'in', acknowledged).execute();
-        return rows.filter((r) => r.state === 'complete').length === acknowledged.length;
+        const rows = await db.selectFrom('voicemails').select(['recording_sid', 'state']).where('recording_sid', 'in', recorded).execute();
+        return rows.filter((r) => r.state === 'complete').length === recorded.length;
       },
       75_000,
       promoteDelayed,
     ).catch(() => undefined);
-    const rows = await db.selectFrom('voicemails').select(['recording_sid', 'state']).where('recording_sid', 'in', acknowledged).execute();
+    const rows = await db.selectFrom('voicemails').select(['recording_sid', 'state']).where('recording_sid', 'in', recorded).execute();
     const complete = new Set(rows.filter((r) => r.state === 'complete').map((r) => r.recording_sid));
-    counts.voicemailsLost = acknowledged.filter((sid) => !complete.has(sid)).length;
+    counts.voicemailsLost = recorded.filter((sid) => !complete.has(sid)).length;
+    // Each page in flight: its round sent, every recipient's SMS sent (none lost), and exactly once (none duplicated).
+    const pageIds = pagesInFlight.map((p) => p.id);
+    await until(
+      'every page in flight sent',
+      async () => {
+        const open = await db.selectFrom('page_deliveries').select('page_id').where('page_id', 'in', pageIds).where('round', '=', 0).where('status', '!=', 'sent').execute();
+        const sent = await db.selectFrom('pages').select('id').where('id', 'in', pageIds).where('rounds_sent', '>=', 1).execute();
+        return open.length === 0 && sent.length === pageIds.length;
+      },
+      30_000,
+      promoteDelayed,
+    ).catch(() => undefined);
+    const pageRows = await db.selectFrom('pages').select(['id', 'rounds_sent']).where('id', 'in', pageIds).execute();
+    const deliveries = await db.selectFrom('page_deliveries').select(['page_id', 'status', 'number_tried']).where('page_id', 'in', pageIds).where('round', '=', 0).execute();
+    const pageOutcomes = pagesInFlight.map((p) => {
+      const mine = deliveries.filter((d) => d.page_id === p.id);
+      const messages = pageMessagesByRecipient(p.referenceCode);
+      return {
+        roundSent: (pageRows.find((r) => r.id === p.id)?.rounds_sent ?? 0) >= 1,
+        recipients: mine.length > 0,
+        lost: mine.filter((d) => d.status !== 'sent' || !messages.has(d.number_tried)).length,
+        duplicated: [...messages.values()].filter((n) => n > 1).length,
+      };
+    });
     const received = await db.selectFrom('audit_log').select('details').where('action', '=', 'voicemail.received').execute();
     counts.foundByReconciler = received.filter((r) => (r.details as { source?: string }).source !== 'callback').length;
     process.stdout.write(`fault suite: ${JSON.stringify(counts)}\n`);
+    if (counts.exits > 0) process.stdout.write(`CHILDERR ${childErr}\n`);
     expect(failures).toEqual([]);
     expect(counts.recordingsAcknowledged).toBe(acknowledged.length);
     expect(acknowledged.length).toBeGreaterThanOrEqual(15);
-    expect(counts).toMatchObject({ withoutTwiml: 0, voicemailsLost: 0, exits: 0 });
+    expect(counts).toMatchObject({ withoutTwiml: 0, recordingsNot2xx: 0, voicemailsLost: 0, exits: 0, pagesInFlight: 2 });
+    expect(pageOutcomes).toEqual(pagesInFlight.map(() => ({ roundSent: true, recipients: true, lost: 0, duplicated: 0 })));
     expect(counts.backendsTerminated).toBeGreaterThan(0);
     expect(child.exitCode).toBeNull();
   });

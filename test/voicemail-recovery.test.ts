@@ -1,11 +1,11 @@
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { voicemailJobId } from '../src/voicemail/pipeline.js';
-import { createRecordingSpool, type SpoolEntry } from '../src/voicemail/spool.js';
-import { recoverVoicemails, RECOVERY_TICK_MS } from '../src/voicemail/recovery.js';
+import { createRecordingSpool, SPOOL_DEAD_FILE, SPOOL_MAX_TRIES, type SpoolEntry } from '../src/voicemail/spool.js';
+import { recoverVoicemails, RECOVERY_TICK_MS, startVoicemailRecovery } from '../src/voicemail/recovery.js';
 import { captureLogs } from '../src/log/logger.js';
 import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
@@ -101,7 +101,7 @@ describe('a recording callback while PostgreSQL is down', () => {
     expect(await h.services.recordingSpool.pending()).toBe(0);
   });
 
-  it('when it can be neither recorded nor spooled, the answer is a 503 (Twilio retries), never a 200', { timeout: 30_000 }, async () => {
+  it('when it can be neither recorded nor spooled, the answer is a 503 (the last resort: Twilio does not resend it, the reconciler finds it), never a 200', { timeout: 30_000 }, async () => {
     const { params } = await callWithRecording();
     const spool = h.services.recordingSpool;
     h.services.recordingSpool = { ...spool, append: () => Promise.reject(new Error('disk full')) };
@@ -134,19 +134,19 @@ describe('when PostgreSQL comes back', () => {
   });
 });
 
-describe('the spool file', () => {
-  const entry = (): SpoolEntry => ({
-    v: 1,
-    at: new Date().toISOString(),
-    callSid: `CA${randomBytes(16).toString('hex')}`,
-    accountSid: TEST_ACCOUNT_SID,
-    recordingSid: `RE${randomBytes(16).toString('hex')}`,
-    durationSeconds: 3,
-    node: 'message',
-    urgency: 'routine',
-    verified: false,
-  });
+const entry = (): SpoolEntry => ({
+  v: 1,
+  at: new Date().toISOString(),
+  callSid: `CA${randomBytes(16).toString('hex')}`,
+  accountSid: TEST_ACCOUNT_SID,
+  recordingSid: `RE${randomBytes(16).toString('hex')}`,
+  durationSeconds: 3,
+  node: 'message',
+  urgency: 'routine',
+  verified: false,
+});
 
+describe('the spool file', () => {
   it('keeps what must wait, skips a torn line, and replays a file a crash left mid-replay', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'ahl-spool-'));
     try {
@@ -166,7 +166,7 @@ describe('the spool file', () => {
       });
       // The older (crash-left) file first; b must wait, and d after it waits untried (the database failed again).
       expect(seen).toEqual([c.recordingSid, a.recordingSid, b.recordingSid]);
-      expect(first).toEqual({ done: 2, kept: 2, unreadable: 1 });
+      expect(first).toEqual({ done: 2, kept: 2, unreadable: 1, deadLettered: [] });
       expect(await spool.pending()).toBe(2);
 
       const again: string[] = [];
@@ -175,11 +175,125 @@ describe('the spool file', () => {
         return 'done';
       });
       expect(again).toEqual([b.recordingSid, d.recordingSid]);
-      expect(second).toEqual({ done: 2, kept: 0, unreadable: 0 });
+      expect(second).toEqual({ done: 2, kept: 0, unreadable: 0, deadLettered: [] });
       expect(await spool.pending()).toBe(0);
       expect((await readdir(spool.dir)).filter((f) => f.endsWith('.replay'))).toEqual([]);
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a slow replay', () => {
+  it('does not hold up a callback arriving meanwhile: it is spooled before the replay ends', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ahl-spool-'));
+    try {
+      const spool = createRecordingSpool(dir);
+      const [a, b] = [entry(), entry()];
+      await spool.append(a);
+      const order: string[] = [];
+      let releaseHandle = (): void => undefined;
+      const handleHeld = new Promise<void>((r) => (releaseHandle = r));
+      let handling = (): void => undefined;
+      const inHandle = new Promise<void>((r) => (handling = r));
+      // The replay's handling of `a` takes as long as the callback below needs.
+      const replay = spool.replay(async () => {
+        handling();
+        await handleHeld;
+        return 'done';
+      });
+      void replay.then(() => order.push('replay ended'));
+      await inHandle;
+      const appended = spool.append(b).then(() => order.push('callback spooled'));
+      // Not a timing assertion: should the append wait on the replay, this lets the replay end (and the order below fails).
+      const safety = setTimeout(releaseHandle, 3_000);
+      await appended;
+      order.push('handle released');
+      releaseHandle();
+      clearTimeout(safety);
+      expect(await replay).toEqual({ done: 1, kept: 0, unreadable: 0, deadLettered: [] });
+      expect(order).toEqual(['callback spooled', 'handle released', 'replay ended']);
+      // b waits in the live file for the next replay.
+      expect(await spool.pending()).toBe(1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a spooled entry that keeps failing', () => {
+  it('is dead-lettered after the tries allowed, and the entries behind it are replayed', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ahl-spool-'));
+    try {
+      const spool = createRecordingSpool(dir);
+      const [stuck, next] = [entry(), entry()];
+      await spool.append(stuck);
+      await spool.append(next);
+      const handle = async (e: SpoolEntry): Promise<'done' | 'retry'> => {
+        if (e.recordingSid === stuck.recordingSid) throw new Error('fails every time');
+        return 'done';
+      };
+      expect(await spool.replay(handle, { maxTries: 3 })).toEqual({ done: 0, kept: 2, unreadable: 0, deadLettered: [] });
+      expect(await spool.replay(handle, { maxTries: 3 })).toEqual({ done: 0, kept: 2, unreadable: 0, deadLettered: [] });
+      expect(await spool.replay(handle, { maxTries: 3 })).toEqual({ done: 1, kept: 0, unreadable: 0, deadLettered: [stuck.recordingSid] });
+      expect(await spool.pending()).toBe(0);
+      const dead = (await readFile(path.join(spool.dir, SPOOL_DEAD_FILE), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as SpoolEntry);
+      expect(dead).toEqual([{ ...stuck, tries: 3 }]);
+      expect(await spool.replay(handle, { maxTries: 3 })).toEqual({ done: 0, kept: 0, unreadable: 0, deadLettered: [] });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('holds up no recovery: stranded voicemails are still queued, and the entry is dead-lettered, audited and logged', { timeout: 40_000 }, async () => {
+    const { callSid, recordingSid } = await callWithRecording();
+    // A voicemail stranded without a job (as a crash leaves it).
+    await h.services.db
+      .insertInto('voicemails')
+      .values({
+        practice_id: await demoPracticeId(),
+        call_sid: callSid,
+        recording_sid: recordingSid,
+        reference_code: '222222',
+        urgency: 'routine',
+        caller_verified: false,
+        patient_id: null,
+        flow_node: 'message',
+        duration_seconds: 1,
+        updated_at: h.services.clock(),
+      })
+      .execute();
+    const spool = h.services.recordingSpool;
+    const stuck = entry();
+    await spool.append(stuck);
+    // Replaying this entry fails every time (whatever the reason); the others replay as usual.
+    h.services.recordingSpool = {
+      ...spool,
+      replay: (handle, opts) => spool.replay((e) => (e.recordingSid === stuck.recordingSid ? Promise.reject(new Error('stuck')) : handle(e)), opts),
+    };
+    const recovery = startVoicemailRecovery(h.services, { tickMs: 3_600_000 });
+    try {
+      // The first pass (a start-up one) tries the stuck entry, keeps it, and still queues the stranded voicemail.
+      await recovery.tick();
+      expect(await h.services.recordingSpool.pending()).toBeGreaterThanOrEqual(1);
+      expect(await h.services.queues.voicemail.getJob(voicemailJobId(recordingSid))).toBeDefined();
+      await completeVoicemail(recordingSid);
+      // Pass after pass, until its tries are spent: then it is set aside.
+      const audited = await until(
+        'the stuck entry dead-lettered',
+        () => h.services.db.selectFrom('audit_log').select(['actor', 'call_sid', 'subject_id', 'details']).where('action', '=', 'voicemail.spool_dead_lettered').execute().then((rows) => rows.length > 0 && rows),
+        30_000,
+        () => recovery.tick(),
+      );
+      expect(audited).toEqual([{ actor: 'system:recovery', call_sid: null, subject_id: stuck.recordingSid, details: {} }]);
+      expect(await h.services.recordingSpool.pending()).toBe(0);
+      const dead = await readFile(path.join(spool.dir, SPOOL_DEAD_FILE), 'utf8');
+      expect(dead).toContain(stuck.recordingSid);
+      expect(JSON.parse(dead.trim().split('\n').at(-1) ?? '{}')).toMatchObject({ recordingSid: stuck.recordingSid, tries: SPOOL_MAX_TRIES });
+      expect(logs.lines().some((l) => l.includes('dead-lettered') && l.includes(stuck.recordingSid))).toBe(true);
+    } finally {
+      await recovery.close();
+      h.services.recordingSpool = spool;
     }
   });
 });

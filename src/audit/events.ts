@@ -38,6 +38,7 @@ export const AuditAction = {
   VoicemailAcknowledged: 'voicemail.acknowledged',
   VoicemailAudioDeleted: 'voicemail.audio_deleted',
   VoicemailReconciled: 'voicemail.reconciled',
+  VoicemailSpoolDeadLettered: 'voicemail.spool_dead_lettered',
   AccessLineVerified: 'access.verified',
   AccessLineRefused: 'access.refused',
   OncallConnected: 'oncall.connected',

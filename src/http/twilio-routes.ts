@@ -149,7 +149,7 @@ function timeoutAnswer(services: Services, req: Request): TimeoutAnswer {
     case '/rvm/answer':
       return { status: 200, twiml: HANGUP_TWIML };
     case '/voice/recording-status':
-      // Not durable yet: Twilio must retry.
+      // Not durable yet, so never a 2xx. Our <Record> URLs add no #rc, so Twilio does not resend it: the reconciler finds the recording.
       return { status: 503, twiml: EMPTY_TWIML };
     case '/sms/incoming':
     case '/voice/status':
@@ -223,7 +223,8 @@ export function twilioRouter(services: Services): express.Router {
       () => unprocessed(services, 'call_status', 'error'),
     ),
   );
-  // Acknowledged (200) only once durable: in PostgreSQL or the local spool; else 503, so Twilio retries.
+  // Acknowledged (200) only once durable: in PostgreSQL or the local spool. The 503 is the last resort, when neither took it:
+  // Twilio does not resend it (no #rc on our <Record> URLs); the reconciler finds the recording at Twilio.
   router.post('/voice/recording-status', async (req, res) => {
     const parsed = parseVoiceWebhook(req.body);
     if (!parsed.ok) {

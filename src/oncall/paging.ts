@@ -4,6 +4,7 @@ import { sql, type Selectable } from 'kysely';
 import type { Services } from '../services.js';
 import type { EscalationTier, PagesTable } from '../adapters/db-schema.js';
 import { TwilioRestError } from '../adapters/twilio-rest.js';
+import { retryBriefly } from '../adapters/retry-briefly.js';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
 import { hasAuditEvent } from '../audit/store.js';
 import { logger } from '../log/logger.js';
@@ -322,11 +323,14 @@ async function processPageSend(services: Services, data: Required<PageJobData>):
     throw new Error(`page sms failed, will retry: ${code}`);
   }
   const now = services.clock();
-  await services.db
-    .updateTable('page_deliveries')
-    .set({ status: 'sent', message_sid: sid, error_code: null, updated_at: now })
-    .where((eb) => eb.and(thisDelivery))
-    .execute();
+  // Sent: recorded through a brief database fault too, since a retry of this job would send the SMS again.
+  await retryBriefly(() =>
+    services.db
+      .updateTable('page_deliveries')
+      .set({ status: 'sent', message_sid: sid, error_code: null, updated_at: now })
+      .where((eb) => eb.and(thisDelivery))
+      .execute(),
+  );
   await recordPageLeg(services, page, delivery.number_tried, { round, providerId, sid, outcome: 'sent', at: now });
   return 'sent';
 }

@@ -16,7 +16,9 @@ import { reconcileRecordings } from './maintenance.js';
  *   left `received` or `stored` (a crash between the row and its job, a job lost with Redis) are
  *   queued again — an urgent message is no longer 15 minutes late after a crash; a job already
  *   waiting, delayed or running is left alone;
- * - every tick, spooled recording callbacks (./spool.ts) are replayed once PostgreSQL answers;
+ * - every tick, spooled recording callbacks (./spool.ts) are replayed once PostgreSQL answers; an
+ *   entry that failed SPOOL_MAX_TRIES replays is dead-lettered (audited, logged), and entries still
+ *   waiting do not hold up the passes below;
  * - when PostgreSQL answers again after failing (or spooled callbacks were replayed), the
  *   reconciler runs at once instead of waiting for its 15-minute timer;
  * - when the queue's Redis is back after failing (or a voicemail's job could not be queued since
@@ -98,7 +100,14 @@ export function startVoicemailRecovery(services: Services, opts: { tickMs?: numb
     }
     const replayed = await services.recordingSpool.replay((e) => replaySpooledRecording(services, e));
     if (replayed.done > 0 || replayed.kept > 0) logger.info('spooled recording callbacks replayed', { count: replayed.done, waiting: replayed.kept });
-    if (replayed.kept > 0) return;
+    for (const recordingSid of replayed.deadLettered) {
+      // Kept in spool/dead.jsonl; the reconciler still finds the recording at Twilio.
+      logger.error('spooled recording callback dead-lettered after repeated failed replays', { recordingSid });
+      await services
+        .audit({ action: AuditAction.VoicemailSpoolDeadLettered, actor: 'system:recovery', practiceId: null, subjectId: recordingSid })
+        .catch((err: unknown) => logger.error('audit write failed', { err }));
+    }
+    // Entries still waiting (the database failed again, or one entry keeps failing) hold up nothing below.
     if (dbWasDown || replayed.done > 0) {
       dbWasDown = false;
       // Callbacks Twilio gave up on while PostgreSQL was away: found now, not in 15 minutes.

@@ -16,7 +16,13 @@ import { logger } from '../log/logger.js';
  * arriving meanwhile start a new file), hands each entry to the caller, appends the entries that
  * must wait back to the live file, and only then deletes the moved file. A crash mid-replay
  * leaves the moved file, replayed again next time: entries must be idempotent (they are: one
- * voicemail per RecordingSid).
+ * voicemail per RecordingSid). Appends wait only for the rename and for the append back, never
+ * for the handling of an entry (which has no deadline of its own): a callback arriving during a
+ * slow replay is spooled and answered at once.
+ *
+ * An entry tried and not done counts a try (`tries`, kept in the entry); after SPOOL_MAX_TRIES it
+ * is dead-lettered: moved to `spool/dead.jsonl` (kept, never replayed again) so it cannot hold up
+ * the entries behind it. The caller audits and logs it.
  */
 
 export const SpoolEntrySchema = z.object({
@@ -30,6 +36,8 @@ export const SpoolEntrySchema = z.object({
   node: z.string().max(64).nullable(),
   urgency: z.enum(['urgent', 'routine']).nullable(),
   verified: z.boolean(),
+  /** Replays that tried this entry and did not finish it. */
+  tries: z.number().int().min(0).max(1_000).optional(),
 });
 export type SpoolEntry = z.infer<typeof SpoolEntrySchema>;
 
@@ -42,11 +50,25 @@ export interface RecordingSpool {
   append(entry: SpoolEntry): Promise<void>;
   /** Entries waiting (live file and any replay left by a crash). */
   pending(): Promise<number>;
-  /** Offers every waiting entry to `handle`, one at a time; one replay at a time. */
-  replay(handle: (entry: SpoolEntry) => Promise<SpoolOutcome>): Promise<{ done: number; kept: number; unreadable: number }>;
+  /**
+   * Offers every waiting entry to `handle`, one at a time; one replay at a time. `deadLettered`:
+   * the RecordingSids of the entries moved to the dead-letter file by this replay.
+   */
+  replay(handle: (entry: SpoolEntry) => Promise<SpoolOutcome>, opts?: { maxTries?: number }): Promise<SpoolReplayResult>;
 }
 
+export interface SpoolReplayResult {
+  done: number;
+  kept: number;
+  unreadable: number;
+  deadLettered: string[];
+}
+
+/** Replays that may try an entry and fail before it is dead-lettered. */
+export const SPOOL_MAX_TRIES = 5;
+
 const LIVE = 'recordings.jsonl';
+export const SPOOL_DEAD_FILE = 'dead.jsonl';
 const REPLAY = /^recordings\.[0-9a-z-]{1,40}\.replay$/;
 
 async function appendDurably(file: string, text: string): Promise<void> {
@@ -99,6 +121,13 @@ export function createRecordingSpool(dataDir: string): RecordingSpool {
     turn = next.catch(() => undefined);
     return next;
   };
+  // One replay at a time (its moved files are its own while it runs).
+  let replaying: Promise<unknown> = Promise.resolve();
+  const oneReplay = <T>(work: () => Promise<T>): Promise<T> => {
+    const next = replaying.then(work, work);
+    replaying = next.catch(() => undefined);
+    return next;
+  };
   let dirReady = false;
   const ensureDir = async (): Promise<void> => {
     if (dirReady) return;
@@ -137,43 +166,63 @@ export function createRecordingSpool(dataDir: string): RecordingSpool {
       for (const f of await replayFiles()) n += (await readEntries(path.join(dir, f))).entries.length;
       return n;
     },
-    replay: (handle) =>
-      inTurn(async () => {
-        const result = { done: 0, kept: 0, unreadable: 0 };
-        const { entries: liveEntries } = await readEntries(live);
-        if (liveEntries.length > 0) {
-          const stamp = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
-          await rename(live, path.join(dir, `recordings.${stamp}.replay`));
-          await syncDir(dir);
-        }
-        for (const f of await replayFiles()) {
+    replay: (handle, opts = {}) =>
+      oneReplay(async () => {
+        const maxTries = opts.maxTries ?? SPOOL_MAX_TRIES;
+        const result: SpoolReplayResult = { done: 0, kept: 0, unreadable: 0, deadLettered: [] };
+        // In turn with appends: only the rename (an append never has its file moved mid-write).
+        const files = await inTurn(async () => {
+          const { entries: liveEntries } = await readEntries(live);
+          if (liveEntries.length > 0) {
+            const stamp = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+            await rename(live, path.join(dir, `recordings.${stamp}.replay`));
+            await syncDir(dir);
+          }
+          return replayFiles();
+        });
+        // Moved files belong to this replay alone (one replay at a time): read and handled outside the turn.
+        for (const f of files) {
           const file = path.join(dir, f);
           const { entries, unreadable } = await readEntries(file);
           result.unreadable += unreadable;
           const keep: SpoolEntry[] = [];
+          const dead: SpoolEntry[] = [];
           let stalled = false;
           for (const entry of entries) {
-            // Once one entry must wait (the database failed again), the rest wait with it.
-            let outcome: SpoolOutcome = 'retry';
-            if (!stalled) {
-              try {
-                outcome = await handle(entry);
-              } catch (err) {
-                logger.warn('spooled recording not replayed yet', { err });
-              }
-              stalled = outcome === 'retry';
+            // Once one entry must wait (the database failed again), the rest wait with it, untried.
+            if (stalled) {
+              keep.push(entry);
+              continue;
             }
-            if (outcome === 'done') result.done += 1;
-            else keep.push(entry);
+            let outcome: SpoolOutcome = 'retry';
+            try {
+              outcome = await handle(entry);
+            } catch (err) {
+              logger.warn('spooled recording not replayed yet', { err });
+            }
+            if (outcome === 'done') {
+              result.done += 1;
+              continue;
+            }
+            const tried = { ...entry, tries: (entry.tries ?? 0) + 1 };
+            if (tried.tries >= maxTries) {
+              // This entry fails where others might not: set aside, so it cannot block the rest.
+              dead.push(tried);
+              result.deadLettered.push(entry.recordingSid);
+            } else {
+              keep.push(tried);
+              stalled = true;
+            }
           }
-          // What must wait goes back to the live file (durably) before the moved file goes.
-          if (keep.length > 0) {
+          // What must wait goes back to the live file (durably) before the moved file goes: in turn with appends.
+          await inTurn(async () => {
             await ensureDir();
-            await appendDurably(live, keep.map((e) => JSON.stringify(e) + '\n').join(''));
-          }
+            if (dead.length > 0) await appendDurably(path.join(dir, SPOOL_DEAD_FILE), dead.map((e) => JSON.stringify(e) + '\n').join(''));
+            if (keep.length > 0) await appendDurably(live, keep.map((e) => JSON.stringify(e) + '\n').join(''));
+            await unlink(file);
+            await syncDir(dir);
+          });
           result.kept += keep.length;
-          await unlink(file);
-          await syncDir(dir);
         }
         return result;
       }),

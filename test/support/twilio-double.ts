@@ -49,6 +49,8 @@ export interface TwilioDouble {
   failNext(n: number, status: number): void;
   /** The next media response stops after `afterBytes` until `release()` (to observe streaming). */
   holdNextMedia(afterBytes: number): { release(): void };
+  /** The next Messages.json POST whose Body contains `bodyIncludes` is answered only on `release()` (an SMS send in flight). */
+  holdNextMessage(bodyIncludes: string): { release(): void };
   /** Adds a recording and returns its sid. */
   addRecording(init?: Partial<DoubleRecording> & { sid?: string }): string;
   close(): Promise<void>;
@@ -73,6 +75,7 @@ export async function startTwilioDouble(opts: { accountSid: string; authToken: s
   const recordings = new Map<string, DoubleRecording>();
   let failures: { remaining: number; status: number } = { remaining: 0, status: 500 };
   let hold: { afterBytes: number; released: Promise<void> } | null = null;
+  let messageHold: { bodyIncludes: string; released: Promise<void> } | null = null;
 
   function sendJson(res: http.ServerResponse, rec: RecordedRequest, status: number, body: unknown): void {
     const text = JSON.stringify(body);
@@ -256,7 +259,14 @@ export async function startTwilioDouble(opts: { accountSid: string; authToken: s
     if (!rec.path.startsWith(`${accountPath}/`)) return twilioError(res, rec, 404, 20404, 'The requested resource was not found');
 
     const rest = rec.path.slice(accountPath.length);
-    if (rec.method === 'POST' && rest === '/Messages.json') return created(res, rec, 'message');
+    if (rec.method === 'POST' && rest === '/Messages.json') {
+      const held = messageHold;
+      if (held !== null && (rec.form.get('Body') ?? '').includes(held.bodyIncludes)) {
+        messageHold = null;
+        await held.released;
+      }
+      return created(res, rec, 'message');
+    }
     if (rec.method === 'POST' && rest === '/Calls.json') return created(res, rec, 'call');
     if (rec.method === 'GET' && rest === '/Recordings.json') return listRecordings(res, rec);
 
@@ -306,6 +316,14 @@ export async function startTwilioDouble(opts: { accountSid: string; authToken: s
         release = resolve;
       });
       hold = { afterBytes, released };
+      return { release };
+    },
+    holdNextMessage(bodyIncludes) {
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      messageHold = { bodyIncludes, released };
       return { release };
     },
     addRecording(init = {}) {

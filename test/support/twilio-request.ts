@@ -20,12 +20,16 @@ export function inboundParams(overrides: Record<string, string> = {}): Record<st
   };
 }
 
-/** Posts a form to the harness as Twilio would, signed against the public URL (or not, or wrongly). */
+/**
+ * Posts a form to the harness as Twilio would, signed against the public URL (or not, or wrongly).
+ * `signal` aborts the request and the reading of the answer (e.g. `AbortSignal.timeout(...)` for Twilio's limit).
+ */
 export async function postTwilio(
   h: Harness,
   pathAndQuery: string,
   params: Record<string, string>,
   sign: 'valid' | 'none' | 'wrong' | { token: string } | { url: string } = 'valid',
+  opts: { signal?: AbortSignal } = {},
 ): Promise<{ status: number; body: string; contentType: string }> {
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
   if (sign !== 'none') {
@@ -33,6 +37,6 @@ export async function postTwilio(
     const url = typeof sign === 'object' && 'url' in sign ? sign.url : TEST_PUBLIC_BASE_URL + pathAndQuery;
     headers['x-twilio-signature'] = twilio.getExpectedTwilioSignature(token, url, params);
   }
-  const res = await fetch(h.baseUrl + pathAndQuery, { method: 'POST', headers, body: new URLSearchParams(params).toString() });
+  const res = await fetch(h.baseUrl + pathAndQuery, { method: 'POST', headers, body: new URLSearchParams(params).toString(), ...(opts.signal ? { signal: opts.signal } : {}) });
   return { status: res.status, body: await res.text(), contentType: res.headers.get('content-type') ?? '' };
 }
