@@ -247,7 +247,7 @@ export function twilioRouter(services: Services): express.Router {
       });
       sendTwiml(res, EMPTY_TWIML);
     } catch (err) {
-      logger.error('recording callback neither recorded nor spooled; asking Twilio to retry', { err });
+      logger.error('recording callback neither recorded nor spooled; answering 503 (the reconciler finds the recording at Twilio)', { err });
       if (!res.headersSent) res.status(503).type('text/xml').send(EMPTY_TWIML);
     }
   });
