@@ -6,6 +6,11 @@ import type { Flow, FlowNode, Language, Prompt } from './flow-types.js';
 import { failSafe, type StepEvent } from './fail-safe.js';
 import type { WhisperOutcome } from '../oncall/whisper.js';
 import { childLegDetails, oncallNumberAttributes, readOncallDial } from '../oncall/dial.js';
+import type { DialTarget, EscalationPlan } from '../oncall/escalation.js';
+import type { DialResultStatus } from './twilio-params.js';
+
+// Defined beside the code that resolves (oncall/escalation.ts) and reads (calls/twilio-params.ts) them; re-exported for the engine's callers.
+export type { DialTarget, EscalationPlan, DialResultStatus };
 
 /**
  * The call-flow engine. Pure: (flow, call state, event, context) → (new state, TwiML, audit
@@ -44,22 +49,6 @@ export interface PracticeContext {
   fallbackNumber: string | null;
 }
 
-/** One phone to ring in an escalation chain. Providers' work numbers, not PHI. */
-export interface DialTarget {
-  tier: number;
-  providerId: string | null;
-  number: string;
-  ringSeconds: number;
-}
-
-/** The escalation chain for one urgent call, resolved when the call reaches it. */
-export interface EscalationPlan {
-  policyId: string | null;
-  targets: DialTarget[];
-  /** How many times the whole chain is tried (1 + the policy's repeats). */
-  rounds: number;
-}
-
 /** Something the edge must do after the engine has answered. */
 export type Effect = { kind: 'page'; policyId: string | null } | { kind: 'opt_out' };
 
@@ -92,7 +81,6 @@ export interface CallState {
 
 /** `exhausted`: the call had no tries left; the edge did not even look at the entry. */
 export type VerifyOutcome = 'match' | 'no_match' | 'invalid' | 'timeout' | 'locked' | 'no_caller_id' | 'exhausted';
-export type DialResultStatus = 'completed' | 'answered' | 'busy' | 'no-answer' | 'failed' | 'canceled';
 
 export type EngineEvent =
   | { kind: 'start' }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CALL_SID_PATTERN } from '../adapters/twilio-ids.js';
 
 /** What our voice webhooks accept from Twilio. Anything else is malformed and gets safe TwiML. */
 
@@ -6,9 +7,12 @@ const sid = (prefix: string): z.ZodString => z.string().regex(new RegExp(`^${pre
 // Caller ID may be a number, a SIP URI, or a word such as "anonymous"; bounded and printable.
 const party = z.string().max(256).regex(/^[\x20-\x7e]*$/);
 
-/** A call's SID: CA and 32 lowercase hex characters (also what the REST adapter accepts back from Twilio). */
-export const CALL_SID_PATTERN = /^CA[0-9a-f]{32}$/;
+// A call's SID pattern is the Twilio adapter's (../adapters/twilio-ids.ts); re-exported for the domain's callers.
+export { CALL_SID_PATTERN };
 export const CallSidSchema = z.string().regex(CALL_SID_PATTERN);
+
+/** What Twilio's <Dial action> reports in DialCallStatus. */
+export type DialResultStatus = 'completed' | 'answered' | 'busy' | 'no-answer' | 'failed' | 'canceled';
 
 export const VoiceWebhookSchema = z.object({
   CallSid: CallSidSchema,

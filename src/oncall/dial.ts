@@ -1,5 +1,5 @@
 import type VoiceResponse from 'twilio/lib/twiml/VoiceResponse.js';
-import type { DialResultStatus } from '../calls/engine.js';
+import type { DialResultStatus } from '../calls/twilio-params.js';
 import { WHISPER_PATH, type WhisperOutcome } from './whisper.js';
 
 /**

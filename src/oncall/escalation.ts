@@ -1,6 +1,5 @@
 import type { Db } from '../adapters/postgres.js';
 import type { EscalationTier } from '../adapters/db-schema.js';
-import type { DialTarget, EscalationPlan } from '../calls/engine.js';
 import { whoIsOnCall } from './schedule.js';
 import { getDefaultPolicy, listProviders, loadSchedule, type Provider } from './store.js';
 
@@ -8,6 +7,22 @@ import { getDefaultPolicy, listProviders, loadSchedule, type Provider } from './
  * Resolving an escalation policy into the phones to ring for one urgent call, at the moment the
  * call reaches the chain. Pure part: `buildPlan`. I/O part: `resolvePlan`.
  */
+
+/** One phone to ring in an escalation chain. Providers' work numbers, not PHI. */
+export interface DialTarget {
+  tier: number;
+  providerId: string | null;
+  number: string;
+  ringSeconds: number;
+}
+
+/** The escalation chain for one urgent call, resolved when the call reaches it. */
+export interface EscalationPlan {
+  policyId: string | null;
+  targets: DialTarget[];
+  /** How many times the whole chain is tried (1 + the policy's repeats). */
+  rounds: number;
+}
 
 export interface ProviderPhone {
   id: string;
