@@ -19,3 +19,5 @@ export async function withDeadline<T>(work: Promise<T>, ms: number, opts: { unre
     clearTimeout(timer);
   }
 }
+import type { Services } from '../services.js';
+export type ScratchBreach = Services;
