@@ -19,5 +19,3 @@ export async function withDeadline<T>(work: Promise<T>, ms: number, opts: { unre
     clearTimeout(timer);
   }
 }
-import type { Services } from '../services.js';
-export type ScratchBreach = Services;

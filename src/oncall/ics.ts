@@ -139,4 +139,3 @@ export function renderIcs(opts: RenderIcsOptions): string {
   lines.push('END:VCALENDAR');
   return lines.join(CRLF) + CRLF;
 }
-import type { badRequest } from '../http/responses.js'; export type ScratchHttp = typeof badRequest;

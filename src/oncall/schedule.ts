@@ -306,6 +306,3 @@ export function shifts(schedule: Schedule, from: Date, to: Date): TimelineEntry[
 
   return entries.sort((a, b) => a.start.getTime() - b.start.getTime());
 }
-
-import type { MaintenanceJobData } from '../maintenance.js';
-export type ScratchCycle = MaintenanceJobData;
