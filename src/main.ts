@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from './config.js';
 import { startServices } from './services.js';
+import { startWorkers } from './workers.js';
 import { createApp } from './http/app.js';
 import { createMetricsApp } from './http/metrics-routes.js';
 import { listen, shutdownWithin } from './http/server.js';
@@ -25,6 +26,8 @@ async function main(): Promise<void> {
   logger.level = config.logLevel;
 
   const services = await startServices(config);
+  // The job workers, the maintenance schedule and the fallback numbers (./workers.ts); they stop before the adapters.
+  const workers = await startWorkers(services);
   const app = createApp(services);
   const running = await listen(app, config.port, config.host);
   // METRICS_PORT: /metrics on a port of its own (loopback unless METRICS_HOST says otherwise).
@@ -60,7 +63,11 @@ async function main(): Promise<void> {
     const drain = async (ms: number): Promise<void> => {
       await Promise.all([running.drain(ms), metricsServer?.drain(ms)]);
     };
-    const steps = { drain, close: () => services.close() };
+    const close = async (): Promise<void> => {
+      await workers.close();
+      await services.close();
+    };
+    const steps = { drain, close };
     const result = await shutdownWithin(Math.max(50, budget - EXIT_MARGIN_MS), steps);
     // What this instance's audit writer did: lock waits and collisions mean instances shared a chain.
     const audit = auditWriterStats(services.audit);

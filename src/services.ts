@@ -1,57 +1,45 @@
-import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
-import { createDb, pingDb, type Db } from './adapters/postgres.js';
+import type { AppContext } from './app-context.js';
+import { createDb, pingDb } from './adapters/postgres.js';
 import { migrateToLatest } from './adapters/migrate.js';
-import { preloadFallbackNumbers } from './calls/fallback-numbers.js';
 import { createRedis, pingRedis } from './adapters/redis.js';
-import { createStorage, type Storage } from './adapters/storage.js';
-import { createKeyring, type Keyring } from './adapters/keyring.js';
-import { auditWriter, type AuditWriter } from './audit/store.js';
+import { createStorage } from './adapters/storage.js';
+import { createKeyring } from './adapters/keyring.js';
+import { auditWriter } from './audit/store.js';
 import { startCheckpoints } from './audit/checkpoints.js';
 import { seedDemoIfEmpty } from './practices/seed.js';
 import type { Practice } from './practices/store.js';
 import type { Flow } from './calls/flow-types.js';
 import { loadFlows } from './calls/flow-loader.js';
-import { createQueues, isLastAttempt, startWorker, type Queues } from './adapters/queue.js';
+import { createQueues } from './adapters/queue.js';
 import { createTwilioRest, type TwilioRest } from './adapters/twilio-rest.js';
-import { processPageJob, type PageJobData } from './oncall/paging.js';
-import { startVoicemailWorker } from './voicemail/worker.js';
-import { processMaintenanceJob, scheduleMaintenance, type MaintenanceJobData } from './maintenance.js';
-import { processDropJob } from './rvm/drop-worker.js';
-import type { DropJobData } from './rvm/campaigns.js';
-import { createMetrics, type Metrics } from './adapters/metrics.js';
+import { createMetrics } from './adapters/metrics.js';
 import { metricsSources } from './adapters/metrics-sources.js';
 import { createRecordingSpool, type RecordingSpool } from './voicemail/spool.js';
-import { startVoicemailRecovery } from './voicemail/recovery.js';
+import { createPracticeCaches, type PracticeCaches } from './practices/caches.js';
 
-/** Everything the service talks to, started in order and closed in reverse (Medplum's initAppServices). */
-export interface Services {
-  config: Config;
-  db: Db;
-  redis: Redis;
-  storage: Storage;
-  keyring: Keyring;
+/**
+ * The adapters (./app-context.ts) started in order and closed in reverse (Medplum's
+ * initAppServices), plus what start-up adds: the loaded call flows, the recording spool, the
+ * instance's caches. The job workers are started apart, by `startWorkers` (./workers.ts).
+ * Domain functions still taking the whole of `Services` keep compiling; new ones take
+ * `Pick<AppContext, …>`.
+ */
+export interface Services extends AppContext {
   flows: Map<string, Flow>;
-  audit: AuditWriter;
-  twilio: TwilioRest;
-  queues: Queues;
-  /** Prometheus metrics of this instance (src/adapters/metrics.ts), served at /metrics. */
-  metrics: Metrics;
   /** Recording callbacks kept on local disk while PostgreSQL cannot take them (voicemail/spool.ts). */
   recordingSpool: RecordingSpool;
-  clock: () => Date;
+  /** Per-instance caches (practices by number, fallback numbers), with their invalidation (practices/caches.ts). */
+  caches: PracticeCaches;
   seeded: Practice | null;
   readiness(): Promise<{ ready: boolean; checks: Record<string, string> }>;
+  /** Closes the adapters in reverse order. Stop the workers (`startWorkers(…).close()`) first. */
   close(): Promise<void>;
 }
 
 export interface StartOptions {
   clock?: () => Date;
   migrate?: boolean;
-  /** Run the job workers in this process (default true). */
-  workers?: boolean;
-  /** Register the repeating maintenance jobs (reconciler, retention); default true. */
-  schedule?: boolean;
   twilio?: TwilioRest;
 }
 
@@ -118,6 +106,7 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
       queues,
       metrics,
       recordingSpool: createRecordingSpool(config.dataDir),
+      caches: createPracticeCaches(db, config),
       clock,
       seeded,
       readiness: async () => {
@@ -133,30 +122,6 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
         for (const close of closers.reverse()) await close().catch(() => undefined);
       },
     };
-    // Every practice number's fallback, in memory before the first call: a PostgreSQL outage
-    // still forwards callers to their practice's fallback line.
-    await preloadFallbackNumbers(services);
-    if (opts.workers !== false) {
-      const pages = startWorker<PageJobData>(config, 'pages', async (job) => processPageJob(services, job.data));
-      // Its own backoff; a job out of attempts (or failed for good) dead-letters itself.
-      const voicemail = startVoicemailWorker(services);
-      const maintenance = startWorker<MaintenanceJobData>(config, 'maintenance', async (job) => processMaintenanceJob(services, job.data), 1);
-      // Drops: the worker knows when BullMQ will not try a job again, so a provider error on the
-      // last attempt becomes the drop's recorded failure rather than a silent dead job.
-      const drops = startWorker<DropJobData>(
-        config,
-        'drops',
-        async (job) => processDropJob(services, job.data, isLastAttempt(job)),
-        2,
-      );
-      for (const [name, worker] of [['pages', pages], ['voicemail', voicemail], ['maintenance', maintenance], ['drops', drops]] as const) metrics.watchWorker(name, worker);
-      if (opts.schedule !== false) await scheduleMaintenance(services);
-      // Workers stop first, before the pools they use.
-      closers.push(() => pages.close(), () => voicemail.close(), () => maintenance.close(), () => drops.close());
-      // Start-up recovery (what a crash left), spool replay and reconcile-on-recovery; stops before the workers.
-      const recovery = startVoicemailRecovery(services);
-      closers.push(() => recovery.close());
-    }
     return services;
   } catch (err) {
     for (const close of closers.reverse()) await close().catch(() => undefined);

@@ -47,7 +47,7 @@ async function callWithoutPractices(): Promise<CallResult> {
 describe('fallback numbers without PostgreSQL', () => {
   it('after a restart, before any call: the first caller is still forwarded to the practice fallback number', async () => {
     await h.restart();
-    // What the service start does (src/services.ts), so that nothing depends on calls having come in.
+    // What the workers' start does (src/workers.ts), so that nothing depends on calls having come in.
     await preloadFallbackNumbers(h.services);
     expect(fallbackNumberFor(h.services, PRACTICE)).toBe(PRACTICE_FALLBACK);
 

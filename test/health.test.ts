@@ -68,7 +68,7 @@ async function closedPort(): Promise<number> {
  * setting changed; no migrations, seed or workers, so it starts even with PostgreSQL down.
  */
 async function startVariant(patch: Partial<Config>): Promise<{ readyz: () => Promise<{ status: number; body: { status: string; checks: Record<string, string> } }>; close: () => Promise<void> }> {
-  const services = await startServices({ ...h.config, seedDemo: false, ...patch }, { migrate: false, workers: false, schedule: false });
+  const services = await startServices({ ...h.config, seedDemo: false, ...patch }, { migrate: false });
   const server = await listen(createApp(services), 0, '127.0.0.1');
   return {
     readyz: async () => {

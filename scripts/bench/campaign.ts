@@ -104,7 +104,7 @@ async function run(scope: Scope): Promise<string[]> {
     SEED_DEMO: 'true',
   });
   scope.defer(`drop schema ${schema} and Redis keys ${keyPrefix}*`, () => dropIsolation(config, schema, keyPrefix));
-  const services = await startServices(config, { clock: () => NOW, workers: false, schedule: false });
+  const services = await startServices(config, { clock: () => NOW });
   scope.defer('close services', () => services.close());
   const practice = services.seeded;
   if (!practice) throw new Error('demo practice was not seeded');

@@ -26,7 +26,7 @@ import { Readable, finished } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { DEV_TWILIO_AUTH_TOKEN, type Config } from '../config.js';
 // Imports zod only, so no cycle: the one definition of a CallSid.
-import { CALL_SID_PATTERN } from '../calls/twilio-params.js';
+import { CALL_SID_PATTERN } from './twilio-ids.js';
 import { logger } from '../log/logger.js';
 
 export const TWILIO_DEFAULT_API_BASE_URL = 'https://api.twilio.com';

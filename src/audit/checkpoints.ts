@@ -2,11 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Db } from '../adapters/postgres.js';
 import { logger } from '../log/logger.js';
 import { chainHeads } from './store.js';
+import { Checkpoint } from './checkpoint.js';
+
+// The record's shape lives in ./checkpoint.ts (the store reads it too); re-exported for the CLIs.
+export { Checkpoint };
 
 /**
  * Checkpoints of each chain's head, kept where the database's owner cannot rewrite them: an
@@ -19,16 +22,6 @@ export const CHECKPOINT_EVERY_MS = 60_000;
 /** How long a stop waits for its last checkpoint. */
 const STOP_WAIT_MS = 1_500;
 
-export const Checkpoint = z.object({
-  chain: z.string().min(1).max(64),
-  seq: z.number().int().min(1),
-  hash: z.string().regex(/^[0-9a-f]{64}$/),
-  /** The head row's time. */
-  at: z.string().datetime(),
-  /** When the checkpoint was taken. */
-  checkpointAt: z.string().datetime(),
-});
-export type Checkpoint = z.infer<typeof Checkpoint>;
 
 export interface CheckpointSink {
   kind: 'file' | 's3';

@@ -13,7 +13,7 @@ import {
   type HashVersion,
   type StoredForCheck,
 } from './events.js';
-import type { Checkpoint } from './checkpoints.js';
+import type { Checkpoint } from './checkpoint.js';
 
 export type AuditWriter = (event: AuditEvent | AuditEvent[]) => Promise<void>;
 

@@ -2,7 +2,7 @@ import type { Services } from '../services.js';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
 import { phoneIndex } from '../patients/store.js';
 import { nextAppointment } from '../patients/appointments.js';
-import { findPracticeByNumber, type Practice } from '../practices/store.js';
+import type { Practice } from '../practices/store.js';
 import { parseEntry } from '../verification/entry.js';
 import { matchAmong, patientCandidates } from '../verification/identity.js';
 import { guardedTry } from '../verification/attempts.js';
@@ -27,7 +27,7 @@ import { finishParentLeg, recordDialLegRow } from '../oncall/legs.js';
 import type { WhisperOutcome } from '../oncall/whisper.js';
 import { failSafe, unknownNumber, type StepEvent } from './fail-safe.js';
 import { renderTwiml } from './render-twiml.js';
-import { fallbackNumberFor, refreshFallbackNumbersSoon, rememberFallbackNumber } from './fallback-numbers.js';
+import { fallbackNumberFor } from './fallback-numbers.js';
 import type { Flow } from './flow-types.js';
 import { awaitFirstDelivery, claimStep, getWhisperOutcome, loadCall, saveCall, startCall, type ReplayEntry, type StoredCall } from './state-store.js';
 import { normaliseE164, type VoiceWebhook } from './twilio-params.js';
@@ -51,26 +51,6 @@ interface Caller {
   index: string;
 }
 
-/**
- * Practices seen recently, by number: fresh entries (under PRACTICE_CACHE_MS old) save a
- * database round trip on every webhook. Admin changes on this instance clear it at once;
- * other instances follow within PRACTICE_CACHE_MS. Where the fail-safe answer forwards a
- * caller is kept apart, in ./fallback-numbers.ts: preloaded at start and never just cleared.
- */
-const PRACTICE_CACHE_MS = 5_000;
-type PracticeCache = Map<string, { found: { practice: Practice; flowId: string }; at: number }>;
-/** One cache per running service (tests run several side by side in one process). */
-const practiceCaches = new WeakMap<Services, PracticeCache>();
-
-function cacheOf(services: Services): PracticeCache {
-  let cache = practiceCaches.get(services);
-  if (!cache) {
-    cache = new Map();
-    practiceCaches.set(services, cache);
-  }
-  return cache;
-}
-
 /** One group-committing call-record writer per running service. */
 const recorders = new WeakMap<Services, CallRecorder>();
 
@@ -83,10 +63,9 @@ function recorderOf(services: Services): CallRecorder {
   return recorder;
 }
 
-/** After an admin change: fresh lookups from now on; the fallback numbers are reloaded, not dropped. */
+/** After an admin change: fresh lookups from now on; the fallback numbers are reloaded, not dropped (../practices/caches.ts). */
 export function invalidatePracticeCache(services: Services): void {
-  cacheOf(services).clear();
-  refreshFallbackNumbersSoon(services);
+  services.caches.invalidate();
 }
 
 /** Twilio's fallback URL, or any failure: the disclaimer and a way to a human. */
@@ -96,14 +75,7 @@ export function failSafeTwiml(services: Services, to: string | undefined): strin
 
 /** The practice that owns a number, from the cache when fresh; every lookup also refreshes the number's fallback entry. */
 export async function loadPractice(services: Services, to: string): Promise<{ practice: Practice; flowId: string } | null> {
-  const cache = cacheOf(services);
-  const cached = cache.get(to);
-  if (cached && Date.now() - cached.at < PRACTICE_CACHE_MS) return cached.found;
-  const found = await findPracticeByNumber(services.db, to);
-  if (found) cache.set(to, { found, at: Date.now() });
-  else cache.delete(to);
-  rememberFallbackNumber(services, to, found?.practice ?? null);
-  return found;
+  return services.caches.practices.lookup(to);
 }
 
 function practiceContext(p: Practice): PracticeContext {

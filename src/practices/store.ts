@@ -204,3 +204,13 @@ export async function removePracticeNumber(db: Db, practiceId: string, e164: str
   const res = await db.deleteFrom('practice_numbers').where('e164', '=', e164).where('practice_id', '=', practiceId).executeTakeFirst();
   return Number(res.numDeletedRows) > 0;
 }
+
+/** Every practice number with its practice's fallback number (the fail-safe's map, ./caches.ts). */
+export async function listFallbackNumbers(db: Db): Promise<Array<{ number: string; fallbackNumber: string | null }>> {
+  const rows = await db
+    .selectFrom('practice_numbers')
+    .innerJoin('practices', 'practices.id', 'practice_numbers.practice_id')
+    .select(['practice_numbers.e164', 'practices.fallback_number'])
+    .execute();
+  return rows.map((r) => ({ number: r.e164, fallbackNumber: r.fallback_number }));
+}

@@ -6,6 +6,7 @@ import { sql } from 'kysely';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../src/config.js';
 import { startServices, type Services } from '../../src/services.js';
+import { startWorkers, type RunningWorkers } from '../../src/workers.js';
 import { createApp } from '../../src/http/app.js';
 import { listen, type RunningServer } from '../../src/http/server.js';
 import { createDb } from '../../src/adapters/postgres.js';
@@ -60,10 +61,23 @@ export async function startHarness(name: string, env: Record<string, string> = {
     SHUTDOWN_TIMEOUT_MS: '2000',
     ...env,
   });
+  // The workers as src/main.ts starts them (src/workers.ts), stopped before the adapters.
+  let workers: RunningWorkers | null = null;
   const start = async (): Promise<{ services: Services; server: RunningServer }> => {
     const services = await startServices(config, { clock: opts.clock ?? ((): Date => DEFAULT_TEST_NOW) });
+    try {
+      workers = await startWorkers(services);
+    } catch (err) {
+      await services.close();
+      throw err;
+    }
     const server = await listen(createApp(services), 0, '127.0.0.1');
     return { services, server };
+  };
+  const stop = async (): Promise<void> => {
+    await workers?.close();
+    workers = null;
+    await h.services.close();
   };
   const first = await start();
   const h: Harness = {
@@ -75,7 +89,7 @@ export async function startHarness(name: string, env: Record<string, string> = {
     keyPrefix,
     restart: async () => {
       await h.server.drain(1_000);
-      await h.services.close();
+      await stop();
       const next = await start();
       h.services = next.services;
       h.server = next.server;
@@ -83,7 +97,7 @@ export async function startHarness(name: string, env: Record<string, string> = {
     },
     close: async () => {
       await h.server.drain(1_000);
-      await h.services.close();
+      await stop();
       await dropIsolation(config, schema, keyPrefix);
       await rm(dataDir, { recursive: true, force: true });
     },
