@@ -186,3 +186,15 @@ export async function insertPageLeg(
     })
     .execute();
 }
+
+/** The active provider who texts from `from` to one of a practice's numbers (`to`): who an SMS "ACK" comes from. */
+export async function providerBySmsSender(db: Db, to: string, from: string): Promise<{ providerId: string; practiceId: string } | undefined> {
+  return db
+    .selectFrom('practice_numbers')
+    .innerJoin('providers', 'providers.practice_id', 'practice_numbers.practice_id')
+    .select(['providers.id as providerId', 'providers.practice_id as practiceId'])
+    .where('practice_numbers.e164', '=', to)
+    .where((eb) => eb.or([eb('providers.phone', '=', from), eb('providers.sms_phone', '=', from)]))
+    .where('providers.active', '=', true)
+    .executeTakeFirst();
+}
