@@ -53,8 +53,14 @@ const READ: readonly ApiRole[] = ['admin', 'staff', 'auditor'];
 const REFUSAL_STATUS = { invalid: 400, not_found: 404, conflict: 409 } as const satisfies Record<Refusal, number>;
 const REFUSAL_ERROR = { invalid: 'bad_request', not_found: 'not_found', conflict: 'conflict' } as const satisfies Record<Refusal, string>;
 
+/** A domain refusal as the API answers it. */
+export function refusalAnswer(r: { reason: Refusal; message: string }): { status: number; body: { error: string; message: string } } {
+  return { status: REFUSAL_STATUS[r.reason], body: { error: REFUSAL_ERROR[r.reason], message: r.message } };
+}
+
 function fail(res: express.Response, r: { reason: Refusal; message: string }): void {
-  res.status(REFUSAL_STATUS[r.reason]).json({ error: REFUSAL_ERROR[r.reason], message: r.message });
+  const answer = refusalAnswer(r);
+  res.status(answer.status).json(answer.body);
 }
 
 export const PatientInput = z.strictObject({
@@ -328,19 +334,19 @@ export function rvmRouter(services: Services): express.Router {
 }
 
 /** A vendor webhook's outcome as HTTP: 503 unconfigured, 401 bad signature, 400 malformed, 404 unknown drop, else 200. */
-function sendVendorWebhookResult(res: express.Response, r: VendorWebhookResult): void {
+export function vendorWebhookAnswer(r: VendorWebhookResult): { status: number; body: Record<string, string> } {
   switch (r.result) {
     case 'not_configured':
-      return void res.status(503).json({ error: 'not_configured' });
+      return { status: 503, body: { error: 'not_configured' } };
     case 'unauthorized':
-      return void res.status(401).json({ error: 'unauthorized' });
+      return { status: 401, body: { error: 'unauthorized' } };
     case 'malformed':
-      return void res.status(400).json({ error: 'bad_request', message: r.message });
+      return { status: 400, body: { error: 'bad_request', message: r.message } };
     case 'unknown_drop':
-      return void res.status(404).json({ error: 'not_found' });
+      return { status: 404, body: { error: 'not_found' } };
     case 'recorded':
     case 'already_final':
-      return void res.status(200).json({ result: r.result });
+      return { status: 200, body: { result: r.result } };
     default:
       return r satisfies never;
   }
@@ -355,7 +361,8 @@ export function rvmWebhookRouter(services: Services): express.Router {
   router.post('/rvm/webhook', express.text({ type: () => true, limit: '64kb' }), async (req, res) => {
     const raw = typeof req.body === 'string' ? req.body : '';
     const result = await handleVendorWebhook(services, raw, req.get(RVM_SIGNATURE_HEADER));
-    sendVendorWebhookResult(res, result);
+    const answer = vendorWebhookAnswer(result);
+    res.status(answer.status).json(answer.body);
   });
   return router;
 }
