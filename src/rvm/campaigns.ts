@@ -42,6 +42,9 @@ export { campaignOf } from './campaign-store.js';
  * over the allowed windows at the campaign's rate, as BullMQ delayed jobs (one per drop and
  * schedule version, ids only). The worker (./drop-worker.ts) checks everything again before it
  * sends.
+ *
+ * Over 400 lines because a campaign's life (message, recipients, dry run, plan, commands,
+ * progress) is one set of rules read together; its queries are in ./campaign-store.ts.
  */
 
 export interface DropJobData {

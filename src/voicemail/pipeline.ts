@@ -42,6 +42,9 @@ import {
  * not Twilio's copy is gone yet: deletion at Twilio is retried on its own, and if it runs out
  * of attempts the voicemail lands in the dead-letter list as `twilio_delete_failed` (the audio
  * safe and playable) until the upkeep sweep or an admin retries it.
+ *
+ * Over 400 lines because the job's steps, their coded failures and the admin's retry share one
+ * state machine and are read together; its queries are in ./store.ts.
  */
 
 export interface VoicemailJobData {
