@@ -24,7 +24,6 @@ import { createPracticeTemplate, listPracticeTemplates } from '../rvm/templates-
 import {
   addRecipients,
   CAMPAIGN_COMMANDS,
-  campaignOf,
   campaignProgress,
   commandCampaign,
   createCampaign,
@@ -34,7 +33,7 @@ import {
   type CampaignCommand,
   type Refusal,
 } from '../rvm/campaigns.js';
-import { listDrops } from '../rvm/campaign-store.js';
+import { campaignOf, listDrops } from '../rvm/campaign-store.js';
 import { handleVendorWebhook, type VendorWebhookResult } from '../rvm/drop-service.js';
 import { RVM_SIGNATURE_HEADER } from '../rvm/providers/http-provider.js';
 import { badRequest, zodProblems } from './responses.js';

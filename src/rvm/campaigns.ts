@@ -34,8 +34,6 @@ import {
   type WaitingDrop,
 } from './campaign-store.js';
 
-export { campaignOf } from './campaign-store.js';
-
 /**
  * Campaigns of ringless-voicemail drops: recipients, a dry run, start / pause / resume / cancel,
  * and the plan: every waiting drop decided (pure, ./eligibility.ts) and given a send time spread
