@@ -538,3 +538,15 @@ export function toCsvLine(rec: StoredAuditRecord): string {
 export function toJsonLine(rec: StoredAuditRecord): string {
   return JSON.stringify(rec);
 }
+
+/** The subject of a call's latest event of one action (the patient a call verified, say), or null. */
+export async function latestSubjectOfCall(db: Db, callSid: string, action: AuditActionName): Promise<string | null> {
+  const row = await db.selectFrom('audit_log').select('subject_id').where('call_sid', '=', callSid).where('action', '=', action).orderBy('seq', 'desc').executeTakeFirst();
+  return row?.subject_id ?? null;
+}
+
+/** The details of a call's latest event of one action, or undefined. */
+export async function latestDetailsOfCall(db: Db, callSid: string, action: AuditActionName): Promise<unknown> {
+  const row = await db.selectFrom('audit_log').select('details').where('call_sid', '=', callSid).where('action', '=', action).orderBy('seq', 'desc').executeTakeFirst();
+  return row?.details;
+}

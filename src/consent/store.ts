@@ -9,7 +9,8 @@ import type { ConsentEntry, ConsentInputType, ConsentState, OptOutSource } from 
 
 /** Queries of the consent registry, the opt-out list and vendor BAAs. */
 
-export type StoreResult<T> = { ok: true; value: T } | { ok: false; status: 400 | 404 | 409; message: string };
+/** A refusal says why in domain terms (`invalid` input, `not_found`, a `conflict` with what is recorded); the route maps it to HTTP. */
+export type StoreResult<T> = { ok: true; value: T } | { ok: false; reason: 'invalid' | 'not_found' | 'conflict'; message: string };
 
 // ---------------------------------------------------------------------------
 // Disclosures
@@ -37,7 +38,7 @@ export async function recordDisclosure(
     .onConflict((oc) => oc.columns(['practice_id', 'version']).doNothing())
     .returningAll()
     .executeTakeFirst();
-  if (!row) return { ok: false, status: 409, message: `version: "${input.version}" is already recorded; a disclosure never changes, add a new version` };
+  if (!row) return { ok: false, reason: 'conflict', message: `version: "${input.version}" is already recorded; a disclosure never changes, add a new version` };
   await audit({ action: AuditAction.ConsentDisclosureRecorded, actor: recordedBy, practiceId, subjectId: input.version, details: { channel: input.channel, length: input.text.length } });
   return { ok: true, value: { version: row.version, channel: row.channel, text: row.text, recordedBy: row.recorded_by, createdAt: row.created_at.toISOString() } };
 }
@@ -63,7 +64,7 @@ export async function recordConsent(
   input: { practiceId: string; patientId: string; consent: ConsentInputType; recordedBy: string },
 ): Promise<StoreResult<ConsentEntry>> {
   const { practiceId, patientId, consent } = input;
-  if (!(await patientExists(db, practiceId, patientId))) return { ok: false, status: 404, message: 'no such patient in this practice' };
+  if (!(await patientExists(db, practiceId, patientId))) return { ok: false, reason: 'not_found', message: 'no such patient in this practice' };
   if (consent.action === 'granted') {
     const disclosure = await db
       .selectFrom('consent_disclosures')
@@ -71,9 +72,9 @@ export async function recordConsent(
       .where('practice_id', '=', practiceId)
       .where('version', '=', consent.disclosureVersion ?? '')
       .executeTakeFirst();
-    if (!disclosure) return { ok: false, status: 400, message: `disclosureVersion: no disclosure "${consent.disclosureVersion}" is recorded for this practice` };
+    if (!disclosure) return { ok: false, reason: 'invalid', message: `disclosureVersion: no disclosure "${consent.disclosureVersion}" is recorded for this practice` };
     if (disclosure.channel !== consent.channel) {
-      return { ok: false, status: 400, message: `disclosureVersion: "${consent.disclosureVersion}" is the ${disclosure.channel} disclosure, not the ${consent.channel} one` };
+      return { ok: false, reason: 'invalid', message: `disclosureVersion: "${consent.disclosureVersion}" is the ${disclosure.channel} disclosure, not the ${consent.channel} one` };
     }
   }
   const row = await db
@@ -254,7 +255,7 @@ export async function recordVendorBaa(
     .onConflict((oc) => oc.columns(['practice_id', 'vendor']).doNothing())
     .returningAll()
     .executeTakeFirst();
-  if (!row) return { ok: false, status: 409, message: `vendor: a BAA with ${input.vendor} is already on record for this practice` };
+  if (!row) return { ok: false, reason: 'conflict', message: `vendor: a BAA with ${input.vendor} is already on record for this practice` };
   await audit({ action: AuditAction.VendorBaaRecorded, actor: recordedBy, practiceId, subjectId: row.id, details: { vendor: row.vendor, signedAt: input.signedAt } });
   return { ok: true, value: toBaa(row) };
 }

@@ -6,6 +6,7 @@ import { CallSidSchema } from '../calls/twilio-params.js';
 import { readAudit } from '../audit/store.js';
 import { apiJsonBody, apiNotFound, permit, principalOf, requireApiKey } from './api-auth.js';
 import { acknowledgePage } from '../oncall/paging.js';
+import { listPages } from '../oncall/paging-store.js';
 import { loadCallTimeline } from '../oncall/timeline.js';
 import { practiceRouter } from './practice-routes.js';
 import { oncallRouter } from './oncall-routes.js';
@@ -61,9 +62,7 @@ export function apiRouter(services: Services): express.Router {
     const practiceId = principalOf(res).practiceId;
     if (!(await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], practiceId))) return;
     const status = req.query.status === 'open' || req.query.status === 'acknowledged' ? req.query.status : undefined;
-    let q = services.db.selectFrom('pages').selectAll().where('practice_id', '=', practiceId).orderBy('created_at', 'desc').limit(200);
-    if (status) q = q.where('status', '=', status);
-    const rows = await q.execute();
+    const rows = await listPages(services.db, practiceId, status);
     res.json({
       pages: rows.map((pg) => ({ id: pg.id, callSid: pg.call_sid, referenceCode: pg.reference_code, status: pg.status, roundsSent: pg.rounds_sent, adminPaged: pg.admin_paged, createdAt: pg.created_at.toISOString(), acknowledgedAt: pg.acknowledged_at?.toISOString() ?? null })),
     });

@@ -24,7 +24,6 @@ import { createPracticeTemplate, listPracticeTemplates } from '../rvm/templates-
 import {
   addRecipients,
   CAMPAIGN_COMMANDS,
-  campaignOf,
   campaignProgress,
   commandCampaign,
   createCampaign,
@@ -32,8 +31,10 @@ import {
   listCampaigns,
   parseRecipientCsv,
   type CampaignCommand,
+  type Refusal,
 } from '../rvm/campaigns.js';
-import { handleVendorWebhook } from '../rvm/drop-service.js';
+import { campaignOf, listDrops } from '../rvm/campaign-store.js';
+import { handleVendorWebhook, type VendorWebhookResult } from '../rvm/drop-service.js';
 import { RVM_SIGNATURE_HEADER } from '../rvm/providers/http-provider.js';
 import { badRequest, zodProblems } from './responses.js';
 
@@ -47,8 +48,18 @@ const Uuid = z.string().uuid();
 const WRITE: readonly ApiRole[] = ['admin', 'staff'];
 const READ: readonly ApiRole[] = ['admin', 'staff', 'auditor'];
 
-function fail(res: express.Response, r: { status: number; message: string }): void {
-  res.status(r.status).json({ error: r.status === 404 ? 'not_found' : r.status === 409 ? 'conflict' : 'bad_request', message: r.message });
+/** A domain refusal as HTTP: invalid → 400, not_found → 404, conflict → 409. */
+const REFUSAL_STATUS = { invalid: 400, not_found: 404, conflict: 409 } as const satisfies Record<Refusal, number>;
+const REFUSAL_ERROR = { invalid: 'bad_request', not_found: 'not_found', conflict: 'conflict' } as const satisfies Record<Refusal, string>;
+
+/** A domain refusal as the API answers it. */
+export function refusalAnswer(r: { reason: Refusal; message: string }): { status: number; body: { error: string; message: string } } {
+  return { status: REFUSAL_STATUS[r.reason], body: { error: REFUSAL_ERROR[r.reason], message: r.message } };
+}
+
+function fail(res: express.Response, r: { reason: Refusal; message: string }): void {
+  const answer = refusalAnswer(r);
+  res.status(answer.status).json(answer.body);
 }
 
 export const PatientInput = z.strictObject({
@@ -255,9 +266,7 @@ export function rvmRouter(services: Services): express.Router {
     const practiceId = principalOf(res).practiceId;
     if (!(await permit(services, req, res, READ, practiceId, id.data))) return;
     if (!(await campaignOf(services.db, practiceId, id.data))) return void res.status(404).json({ error: 'not_found' });
-    let query = services.db.selectFrom('drops').selectAll().where('campaign_id', '=', id.data).orderBy('created_at').orderBy('id').limit(q.data.limit).offset(q.data.offset);
-    if (q.data.status) query = query.where('status', '=', q.data.status);
-    const rows = await query.execute();
+    const rows = await listDrops(services.db, id.data, q.data);
     res.json({
       drops: rows.map((d) => ({
         id: d.id,
@@ -323,6 +332,25 @@ export function rvmRouter(services: Services): express.Router {
   return router;
 }
 
+/** A vendor webhook's outcome as HTTP: 503 unconfigured, 401 bad signature, 400 malformed, 404 unknown drop, else 200. */
+export function vendorWebhookAnswer(r: VendorWebhookResult): { status: number; body: Record<string, string> } {
+  switch (r.result) {
+    case 'not_configured':
+      return { status: 503, body: { error: 'not_configured' } };
+    case 'unauthorized':
+      return { status: 401, body: { error: 'unauthorized' } };
+    case 'malformed':
+      return { status: 400, body: { error: 'bad_request', message: r.message } };
+    case 'unknown_drop':
+      return { status: 404, body: { error: 'not_found' } };
+    case 'recorded':
+    case 'already_final':
+      return { status: 200, body: { result: r.result } };
+    default:
+      return r satisfies never;
+  }
+}
+
 /**
  * The ringless-voicemail vendor's status webhook (`POST /rvm/webhook`). Not a Twilio route: the
  * vendor signs the raw body with the shared secret (X-RVM-Signature), checked before parsing.
@@ -332,7 +360,8 @@ export function rvmWebhookRouter(services: Services): express.Router {
   router.post('/rvm/webhook', express.text({ type: () => true, limit: '64kb' }), async (req, res) => {
     const raw = typeof req.body === 'string' ? req.body : '';
     const result = await handleVendorWebhook(services, raw, req.get(RVM_SIGNATURE_HEADER));
-    res.status(result.status).json(result.body);
+    const answer = vendorWebhookAnswer(result);
+    res.status(answer.status).json(answer.body);
   });
   return router;
 }

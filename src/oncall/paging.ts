@@ -1,8 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { UnrecoverableError, type JobsOptions } from 'bullmq';
-import { sql, type Selectable } from 'kysely';
 import type { Services } from '../services.js';
-import type { EscalationTier, PagesTable } from '../adapters/db-schema.js';
+import type { EscalationTier } from '../adapters/db-schema.js';
 import { TwilioRestError } from '../adapters/twilio-rest.js';
 import { retryBriefly } from '../adapters/retry-briefly.js';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
@@ -11,6 +10,26 @@ import { logger } from '../log/logger.js';
 import { getPractice, listPracticeNumbers } from '../practices/store.js';
 import { loadProviders, onCallFor } from './escalation.js';
 import { getDefaultPolicy, getPolicy, type EscalationPolicy } from './store.js';
+import {
+  claimRound,
+  countDeliveryAttempt,
+  findPageByCall,
+  findPracticePage,
+  getDelivery,
+  getPage,
+  insertDeliveries,
+  insertPage,
+  insertPageLeg,
+  listOpenPages,
+  markAcknowledged,
+  recordDeliveryFailure,
+  recordDeliverySent,
+  settleWaitingDelivery,
+  waitingDeliveriesOfOpenPages,
+  waitingRecipients,
+  type DeliveryKey,
+  type PageRow,
+} from './paging-store.js';
 
 /**
  * Paging: when an urgent call's chain falls to voicemail, every provider of the chain is paged
@@ -42,8 +61,6 @@ const DEFAULT_MAX_REPEATS = 3;
 const SWEEP_LIMIT = 500;
 
 export type PageJobResult = 'acknowledged' | 'sent' | 'already_sent' | 'gone' | 'gave_up' | 'superseded';
-
-type PageRow = Selectable<PagesTable>;
 
 export function spokenNumber(e164: string | undefined): string {
   const m = e164 ? /^\+1(\d{3})(\d{3})(\d{4})$/.exec(e164) : null;
@@ -126,7 +143,7 @@ async function queueSend(services: Services, pageId: string, round: number, prov
  * a page whose first job was lost is picked up by the next call here or by `sweepPages`.
  */
 export async function openPage(services: Services, input: { practiceId: string; callSid: string; policyId: string | null }): Promise<string> {
-  const existing = await services.db.selectFrom('pages').select(['id', 'status', 'rounds_sent']).where('call_sid', '=', input.callSid).executeTakeFirst();
+  const existing = await findPageByCall(services.db, input.callSid);
   if (existing) {
     if (existing.status === 'open' && existing.rounds_sent === 0) await queueFirstRound(services, existing.id);
     return existing.id;
@@ -134,15 +151,9 @@ export async function openPage(services: Services, input: { practiceId: string; 
   let id: string | null = null;
   for (let i = 0; i < 5 && !id; i += 1) {
     const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
-    const row = await services.db
-      .insertInto('pages')
-      .values({ practice_id: input.practiceId, call_sid: input.callSid, policy_id: input.policyId, reference_code: code })
-      .onConflict((oc) => oc.doNothing())
-      .returning('id')
-      .executeTakeFirst();
-    id = row?.id ?? null;
+    id = (await insertPage(services.db, { ...input, referenceCode: code })) ?? null;
     if (!id) {
-      const same = await services.db.selectFrom('pages').select('id').where('call_sid', '=', input.callSid).executeTakeFirst();
+      const same = await findPageByCall(services.db, input.callSid);
       if (same) return same.id;
     }
   }
@@ -173,7 +184,7 @@ export async function processPageJob(services: Services, data: PageJobData): Pro
 }
 
 async function processPageRound(services: Services, data: PageJobData): Promise<PageJobResult> {
-  const page = await services.db.selectFrom('pages').selectAll().where('id', '=', data.pageId).executeTakeFirst();
+  const page = await getPage(services.db, data.pageId);
   if (!page) return 'gone';
   if (page.status === 'acknowledged') return 'acknowledged';
   if (data.round >= MAX_PAGE_ROUNDS) return giveUp(services, page);
@@ -195,31 +206,11 @@ async function processPageRound(services: Services, data: PageJobData): Promise<
     const p = providers.get(id);
     return p ? [{ page_id: page.id, round: data.round, provider_id: id, number_tried: p.smsPhone ?? p.phone, created_at: now, updated_at: now }] : [];
   });
-  if (deliveries.length > 0) {
-    await services.db
-      .insertInto('page_deliveries')
-      .values(deliveries)
-      .onConflict((oc) => oc.columns(['page_id', 'round', 'provider_id']).doNothing())
-      .execute();
-  }
-  const pending = await services.db
-    .selectFrom('page_deliveries')
-    .select('provider_id')
-    .where('page_id', '=', page.id)
-    .where('round', '=', data.round)
-    .where('status', 'in', ['queued', 'retrying'])
-    .execute();
-  for (const d of pending) await queueSend(services, page.id, data.round, d.provider_id);
+  await insertDeliveries(services.db, deliveries);
+  for (const providerId of await waitingRecipients(services.db, page.id, data.round)) await queueSend(services, page.id, data.round, providerId);
 
   // Exactly one run of a round claims it and audits it.
-  const claimed = await services.db
-    .updateTable('pages')
-    .set({ rounds_sent: data.round + 1, ...(escalateToAdmins ? { admin_paged: true } : {}) })
-    .where('id', '=', page.id)
-    .where('rounds_sent', '<=', data.round)
-    .returning('id')
-    .executeTakeFirst();
-  if (!claimed) return 'already_sent';
+  if (!(await claimRound(services.db, page.id, data.round, escalateToAdmins))) return 'already_sent';
   const events: AuditEvent[] = [
     { action: AuditAction.PageSent, actor: 'system', practiceId: page.practice_id, callSid: page.call_sid, subjectId: page.id, details: { round: data.round, recipients: deliveries.length } },
     ...(escalateToAdmins && !page.admin_paged
@@ -256,23 +247,12 @@ function sendFailure(err: unknown): { code: string; transient: boolean } {
 async function processPageSend(services: Services, data: Required<PageJobData>): Promise<PageJobResult> {
   const { pageId, round, providerId } = data;
   // The key of this job's delivery row: every query below is about it alone.
-  const thisDelivery = { page_id: pageId, round, provider_id: providerId };
-  const page = await services.db.selectFrom('pages').selectAll().where('id', '=', pageId).executeTakeFirst();
-  const delivery = await services.db
-    .selectFrom('page_deliveries')
-    .selectAll()
-    .where((eb) => eb.and(thisDelivery))
-    .executeTakeFirst();
+  const thisDelivery: DeliveryKey = { page_id: pageId, round, provider_id: providerId };
+  const page = await getPage(services.db, pageId);
+  const delivery = await getDelivery(services.db, thisDelivery);
   if (!page || !delivery) return 'gone';
   if (delivery.status !== 'queued' && delivery.status !== 'retrying') return 'already_sent';
-  const settle = async (status: 'cancelled' | 'superseded'): Promise<void> => {
-    await services.db
-      .updateTable('page_deliveries')
-      .set({ status, updated_at: services.clock() })
-      .where((eb) => eb.and(thisDelivery))
-      .where('status', 'in', ['queued', 'retrying'])
-      .execute();
-  };
+  const settle = (status: 'cancelled' | 'superseded'): Promise<void> => settleWaitingDelivery(services.db, thisDelivery, status, services.clock());
   if (page.status === 'acknowledged') {
     await settle('cancelled');
     return 'acknowledged';
@@ -283,14 +263,8 @@ async function processPageSend(services: Services, data: Required<PageJobData>):
     return 'superseded';
   }
 
-  const tried = await services.db
-    .updateTable('page_deliveries')
-    .set({ attempts: sql<number>`attempts + 1`, updated_at: services.clock() })
-    .where((eb) => eb.and(thisDelivery))
-    .where('status', 'in', ['queued', 'retrying'])
-    .returning('attempts')
-    .executeTakeFirst();
-  if (!tried) return 'already_sent';
+  const attempts = await countDeliveryAttempt(services.db, thisDelivery, services.clock());
+  if (attempts === undefined) return 'already_sent';
 
   const [practice, numbers] = await Promise.all([getPractice(services.db, page.practice_id), listPracticeNumbers(services.db, page.practice_id)]);
   if (!practice) return 'gone';
@@ -303,13 +277,9 @@ async function processPageSend(services: Services, data: Required<PageJobData>):
     sid = (await services.twilio.sendSms({ to: delivery.number_tried, from, body })).sid;
   } catch (err) {
     const { code, transient } = err instanceof UnrecoverableError ? { code: err.message, transient: false } : sendFailure(err);
-    const final = !transient || tried.attempts >= PAGE_SEND_ATTEMPTS;
+    const final = !transient || attempts >= PAGE_SEND_ATTEMPTS;
     const now = services.clock();
-    await services.db
-      .updateTable('page_deliveries')
-      .set({ status: final ? 'failed' : 'retrying', error_code: code, updated_at: now })
-      .where((eb) => eb.and(thisDelivery))
-      .execute();
+    await recordDeliveryFailure(services.db, thisDelivery, final, code, now);
     if (final) await recordPageLeg(services, page, delivery.number_tried, { round, providerId, sid: null, outcome: 'failed', at: now });
     await services.audit({
       action: AuditAction.PageSendFailed,
@@ -317,20 +287,14 @@ async function processPageSend(services: Services, data: Required<PageJobData>):
       practiceId: page.practice_id,
       callSid: page.call_sid,
       subjectId: page.id,
-      details: { round, providerId, attempt: tried.attempts, reason: code, final },
+      details: { round, providerId, attempt: attempts, reason: code, final },
     });
     if (final) throw new UnrecoverableError(`page sms failed for good: ${code}`);
     throw new Error(`page sms failed, will retry: ${code}`);
   }
   const now = services.clock();
   // Sent: recorded through a brief database fault too, since a retry of this job would send the SMS again.
-  await retryBriefly(() =>
-    services.db
-      .updateTable('page_deliveries')
-      .set({ status: 'sent', message_sid: sid, error_code: null, updated_at: now })
-      .where((eb) => eb.and(thisDelivery))
-      .execute(),
-  );
+  await retryBriefly(() => recordDeliverySent(services.db, thisDelivery, sid, now));
   await recordPageLeg(services, page, delivery.number_tried, { round, providerId, sid, outcome: 'sent', at: now });
   return 'sent';
 }
@@ -341,20 +305,7 @@ async function recordPageLeg(
   numberTried: string,
   leg: { round: number; providerId: string; sid: string | null; outcome: 'sent' | 'failed'; at: Date },
 ): Promise<void> {
-  await services.db
-    .insertInto('call_legs')
-    .values({
-      call_sid: page.call_sid,
-      leg_sid: leg.sid,
-      practice_id: page.practice_id,
-      kind: 'page',
-      round: leg.round,
-      provider_id: leg.providerId,
-      number_tried: numberTried,
-      outcome: leg.outcome,
-      started_at: leg.at,
-    })
-    .execute();
+  await insertPageLeg(services.db, page, numberTried, leg);
 }
 
 /**
@@ -363,14 +314,7 @@ async function recordPageLeg(
  * sent whose job is gone gets its job back. Idempotent, by job id.
  */
 export async function sweepPages(services: Services): Promise<{ rounds: number; sends: number }> {
-  const open = await services.db
-    .selectFrom('pages')
-    .select(['id', 'rounds_sent'])
-    .where('status', '=', 'open')
-    .where('rounds_sent', '<', MAX_PAGE_ROUNDS)
-    .orderBy('created_at')
-    .limit(SWEEP_LIMIT)
-    .execute();
+  const open = await listOpenPages(services.db, MAX_PAGE_ROUNDS, SWEEP_LIMIT);
   let rounds = 0;
   for (const page of open) {
     const job = await services.queues.pages.getJob(pageJobId(page.id, page.rounds_sent));
@@ -382,14 +326,7 @@ export async function sweepPages(services: Services): Promise<{ rounds: number; 
       rounds += 1;
     }
   }
-  const waiting = await services.db
-    .selectFrom('page_deliveries')
-    .innerJoin('pages', 'pages.id', 'page_deliveries.page_id')
-    .select(['page_deliveries.page_id', 'page_deliveries.round', 'page_deliveries.provider_id'])
-    .where('pages.status', '=', 'open')
-    .where('page_deliveries.status', 'in', ['queued', 'retrying'])
-    .limit(SWEEP_LIMIT)
-    .execute();
+  const waiting = await waitingDeliveriesOfOpenPages(services.db, SWEEP_LIMIT);
   let sends = 0;
   for (const d of waiting) {
     if (await services.queues.pages.getJob(pageSendJobId(d.page_id, d.round, d.provider_id))) continue;
@@ -406,20 +343,13 @@ export async function acknowledgePage(
   services: Services,
   input: { practiceId: string; pageId?: string; referenceCode?: string; by: string; via: 'api' | 'sms' | 'keypad' },
 ): Promise<AckResult> {
-  let q = services.db.selectFrom('pages').selectAll().where('practice_id', '=', input.practiceId);
-  if (input.pageId) q = q.where('id', '=', input.pageId);
-  else if (input.referenceCode) q = q.where('reference_code', '=', input.referenceCode);
-  else q = q.where('status', '=', 'open').orderBy('created_at', 'desc').limit(1);
-  const page = await q.executeTakeFirst();
+  const page = await findPracticePage(services.db, input.practiceId, {
+    ...(input.pageId ? { pageId: input.pageId } : {}),
+    ...(input.referenceCode ? { referenceCode: input.referenceCode } : {}),
+  });
   if (!page) return { result: 'not_found' };
   if (page.status === 'acknowledged') return { result: 'already', pageId: page.id, referenceCode: page.reference_code };
-  const updated = await services.db
-    .updateTable('pages')
-    .set({ status: 'acknowledged', acknowledged_at: services.clock(), acknowledged_by: input.by })
-    .where('id', '=', page.id)
-    .where('status', '=', 'open')
-    .executeTakeFirst();
-  if (Number(updated.numUpdatedRows) === 0) return { result: 'already', pageId: page.id, referenceCode: page.reference_code };
+  if (!(await markAcknowledged(services.db, page.id, input.by, services.clock()))) return { result: 'already', pageId: page.id, referenceCode: page.reference_code };
   await services.audit({
     action: AuditAction.PageAcknowledged,
     actor: input.by,

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import twilio from 'twilio';
 import type { Services } from '../services.js';
 import { acknowledgePage } from './paging.js';
+import { providerBySmsSender } from './paging-store.js';
 import { isStopMessage } from '../consent/consent.js';
 import { recordOptOut } from '../consent/store.js';
 import { findPracticeByNumber } from '../practices/store.js';
@@ -37,14 +38,7 @@ export async function handleSmsIncoming(services: Services, body: Record<string,
   }
   const m = ACK.exec(sms.Body);
   if (!m) return EMPTY;
-  const row = await services.db
-    .selectFrom('practice_numbers')
-    .innerJoin('providers', 'providers.practice_id', 'practice_numbers.practice_id')
-    .select(['providers.id as providerId', 'providers.practice_id as practiceId'])
-    .where('practice_numbers.e164', '=', sms.To)
-    .where((eb) => eb.or([eb('providers.phone', '=', sms.From), eb('providers.sms_phone', '=', sms.From)]))
-    .where('providers.active', '=', true)
-    .executeTakeFirst();
+  const row = await providerBySmsSender(services.db, sms.To, sms.From);
   if (!row) return EMPTY;
   const ack = await acknowledgePage(services, {
     practiceId: row.practiceId,

@@ -1,6 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { sql } from 'kysely';
 import { CsvError, parse } from 'csv-parse/sync';
 import type { Services } from '../services.js';
 import type { Db } from '../adapters/postgres.js';
@@ -13,6 +12,27 @@ import { resolveTemplate } from './templates-store.js';
 import { assignSendTimes, decideMany, summarise, type Decision, type DryRunReport, type RecipientFacts } from './eligibility.js';
 import { providerConfigured } from './providers/index.js';
 import type { TemplatePlaceholder } from './types.js';
+import {
+  campaignOf,
+  CHUNK,
+  dropCounts,
+  finishWaitingDrops,
+  hasRecipients,
+  hasUnfinishedDrops,
+  insertCampaign,
+  insertDrops,
+  knownPatientIds,
+  listCampaignRows,
+  loadCampaign,
+  markCompleted,
+  patientContactFacts,
+  queueDropsAt,
+  queuedSpan,
+  recentDropsOf,
+  transitionCampaign,
+  waitingDrops,
+  type WaitingDrop,
+} from './campaign-store.js';
 
 /**
  * Campaigns of ringless-voicemail drops: recipients, a dry run, start / pause / resume / cancel,
@@ -20,6 +40,9 @@ import type { TemplatePlaceholder } from './types.js';
  * over the allowed windows at the campaign's rate, as BullMQ delayed jobs (one per drop and
  * schedule version, ids only). The worker (./drop-worker.ts) checks everything again before it
  * sends.
+ *
+ * Over 400 lines because a campaign's life (message, recipients, dry run, plan, commands,
+ * progress) is one set of rules read together; its queries are in ./campaign-store.ts.
  */
 
 export interface DropJobData {
@@ -27,14 +50,18 @@ export interface DropJobData {
   version: number;
 }
 
-const CHUNK = 5_000;
 const WEEK_MS = 7 * 24 * 3_600_000;
 /** The drop callback line: a practice number running this flow gets drops' callbacks and opt-outs. */
 export const DROP_CALLBACK_FLOW = 'drop-callback';
 
 export const dropJobId = (dropId: string, version: number): string => `drop-${dropId}-${version}`;
 
-export type Result<T> = { ok: true; value: T } | { ok: false; status: 400 | 404 | 409; message: string };
+/**
+ * What a campaign operation can come to. A refusal says why in domain terms (the route maps it to
+ * HTTP): `invalid` input, `not_found`, or a `conflict` with the campaign's state or the practice's set-up.
+ */
+export type Refusal = 'invalid' | 'not_found' | 'conflict';
+export type Result<T> = { ok: true; value: T } | { ok: false; reason: Refusal; message: string };
 
 export interface CampaignInput {
   practiceId: string;
@@ -88,7 +115,7 @@ export type CampaignMessage =
 
 /** The rendered, PHI-checked message of a campaign, and the line it comes from. */
 export async function campaignMessage(services: Services, campaignId: string): Promise<CampaignMessage> {
-  const campaign = await services.db.selectFrom('campaigns').select(['practice_id', 'template_id', 'template_params', 'audio_file']).where('id', '=', campaignId).executeTakeFirst();
+  const campaign = await loadCampaign(services.db, campaignId);
   const practice = campaign ? await getPractice(services.db, campaign.practice_id) : null;
   if (!campaign || !practice) return { ok: false, reason: 'no_campaign' };
   return messageFor(services, campaign, practice);
@@ -131,49 +158,35 @@ export async function createCampaign(
   input: CampaignInput,
 ): Promise<Result<{ id: string; text: string; seconds: number; notices: string[] }>> {
   const practice = await getPractice(services.db, input.practiceId);
-  if (!practice) return { ok: false, status: 404, message: 'practice not found' };
+  if (!practice) return { ok: false, reason: 'not_found', message: 'practice not found' };
   if (!(await hasVendorBaa(services.db, input.practiceId, input.provider))) {
-    return { ok: false, status: 409, message: `provider: no signed BAA with ${input.provider} is on record for this practice (POST /api/vendor-baas)` };
+    return { ok: false, reason: 'conflict', message: `provider: no signed BAA with ${input.provider} is on record for this practice (POST /api/vendor-baas)` };
   }
   if (!providerConfigured(services, input.provider)) {
-    return { ok: false, status: 409, message: `provider: ${input.provider} is not configured on this service (RVM_API_URL, RVM_API_KEY)` };
+    return { ok: false, reason: 'conflict', message: `provider: ${input.provider} is not configured on this service (RVM_API_URL, RVM_API_KEY)` };
   }
   const rendered = await renderFor(services.db, practice, input.templateId, input.templateParams);
   if (!rendered.ok && rendered.reason === 'no_caller_id') {
     return {
       ok: false,
-      status: 409,
+      reason: 'conflict',
       message: `the practice has no drop callback line: give one of its numbers the ${DROP_CALLBACK_FLOW} flow (PUT /api/practices/${practice.id}/numbers/<number> with {"flowId":"${DROP_CALLBACK_FLOW}"})`,
     };
   }
   if (!rendered.ok) {
-    return { ok: false, status: 400, message: `template: ${rendered.problems.map((p) => `${p.kind} "${p.term}"`).join(', ')}` };
+    return { ok: false, reason: 'invalid', message: `template: ${rendered.problems.map((p) => `${p.kind} "${p.term}"`).join(', ')}` };
   }
   if (input.audioFile) {
     const problem = await checkAudioFile(services.config.audioDir, input.audioFile, rendered.text);
-    if (problem) return { ok: false, status: 400, message: problem };
+    if (problem) return { ok: false, reason: 'invalid', message: problem };
   }
   const template = await resolveTemplate(services.db, practice.id, input.templateId);
-  const row = await services.db
-    .insertInto('campaigns')
-    .values({
-      practice_id: input.practiceId,
-      name: input.name,
-      template_id: input.templateId,
-      template_params: JSON.stringify(input.templateParams),
-      provider: input.provider,
-      human_answer: input.humanAnswer,
-      rate_per_minute: input.ratePerMinute,
-      audio_file: input.audioFile ?? null,
-      created_by: input.createdBy,
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow();
+  const id = await insertCampaign(services.db, { ...input, audioFile: input.audioFile ?? null });
   await services.audit({
     action: AuditAction.CampaignCreated,
     actor: input.createdBy,
     practiceId: input.practiceId,
-    subjectId: row.id,
+    subjectId: id,
     details: { templateId: input.templateId, provider: input.provider, ratePerMinute: input.ratePerMinute, seconds: rendered.seconds },
   });
   const notices = [
@@ -182,11 +195,7 @@ export async function createCampaign(
       ? ['This purpose is outside the FCC healthcare exemption: only patients with a current ringless-voicemail consent receive it (as for every drop).']
       : []),
   ];
-  return { ok: true, value: { id: row.id, text: rendered.text, seconds: rendered.seconds, notices } };
-}
-
-export async function campaignOf(db: Db, practiceId: string, id: string) {
-  return db.selectFrom('campaigns').selectAll().where('id', '=', id).where('practice_id', '=', practiceId).executeTakeFirst();
+  return { ok: true, value: { id, text: rendered.text, seconds: rendered.seconds, notices } };
 }
 
 export interface RecipientRow {
@@ -207,22 +216,13 @@ export async function addRecipients(
   actor: string,
 ): Promise<Result<{ rows: RecipientRow[]; added: number }>> {
   const campaign = await campaignOf(services.db, practiceId, campaignId);
-  if (!campaign) return { ok: false, status: 404, message: 'campaign not found' };
-  if (campaign.state !== 'draft' && campaign.state !== 'paused') return { ok: false, status: 409, message: `recipients can be added to a draft or paused campaign; this one is ${campaign.state}` };
+  if (!campaign) return { ok: false, reason: 'not_found', message: 'campaign not found' };
+  if (campaign.state !== 'draft' && campaign.state !== 'paused') return { ok: false, reason: 'conflict', message: `recipients can be added to a draft or paused campaign; this one is ${campaign.state}` };
   const report: RecipientRow[] = patientIds.map((id, i) =>
     id && UUID.test(id) ? { row: i + 1, patientId: id.toLowerCase(), result: 'added' } : { row: i + 1, patientId: id, result: 'invalid', message: 'patient_id must be a UUID' },
   );
   const valid = [...new Set(report.filter((r) => r.result === 'added').map((r) => r.patientId ?? ''))];
-  const known = new Set<string>();
-  for (let i = 0; i < valid.length; i += CHUNK) {
-    const rows = await services.db
-      .selectFrom('patients')
-      .select('id')
-      .where('practice_id', '=', practiceId)
-      .where(sql<boolean>`id = ANY(${valid.slice(i, i + CHUNK)}::uuid[])`)
-      .execute();
-    for (const r of rows) known.add(r.id);
-  }
+  const known = await knownPatientIds(services.db, practiceId, valid);
   const seen = new Set<string>();
   const toInsert: string[] = [];
   for (const r of report) {
@@ -234,16 +234,7 @@ export async function addRecipients(
       toInsert.push(r.patientId);
     }
   }
-  const inserted = new Set<string>();
-  for (let i = 0; i < toInsert.length; i += CHUNK) {
-    const rows = await services.db
-      .insertInto('drops')
-      .values(toInsert.slice(i, i + CHUNK).map((patientId) => ({ campaign_id: campaignId, practice_id: practiceId, patient_id: patientId, provider: campaign.provider })))
-      .onConflict((oc) => oc.columns(['campaign_id', 'patient_id']).doNothing())
-      .returning('patient_id')
-      .execute();
-    for (const r of rows) inserted.add(r.patient_id);
-  }
+  const inserted = await insertDrops(services.db, { id: campaignId, practiceId, provider: campaign.provider }, toInsert);
   for (const r of report) {
     if (r.result === 'added' && r.patientId && !inserted.has(r.patientId)) Object.assign(r, { result: 'duplicate', message: 'already a recipient' });
   }
@@ -267,12 +258,12 @@ export function parseRecipientCsv(csv: string): Result<Array<string | null>> {
   } catch (err) {
     if (!(err instanceof CsvError)) throw err;
     const line = typeof err.lines === 'number' ? ` near line ${err.lines}` : '';
-    return { ok: false, status: 400, message: `csv: could not be read (${err.code})${line}` };
+    return { ok: false, reason: 'invalid', message: `csv: could not be read (${err.code})${line}` };
   }
   const header = (records[0] ?? []).map((h) => h.toLowerCase());
   const col = header.indexOf('patient_id');
-  if (col === -1) return { ok: false, status: 400, message: 'csv: the header row must name a patient_id column' };
-  if (records.length - 1 > 200_000) return { ok: false, status: 400, message: 'csv: at most 200,000 rows' };
+  if (col === -1) return { ok: false, reason: 'invalid', message: 'csv: the header row must name a patient_id column' };
+  if (records.length - 1 > 200_000) return { ok: false, reason: 'invalid', message: 'csv: at most 200,000 rows' };
   return {
     ok: true,
     value: records.slice(1).map((fields) => (fields.length === header.length ? fields[col] || null : null)),
@@ -285,21 +276,9 @@ export async function loadFacts(db: Db, practice: Practice, patientIds: readonly
   for (let i = 0; i < patientIds.length; i += CHUNK) {
     const ids = patientIds.slice(i, i + CHUNK);
     const [patients, consents, recent] = await Promise.all([
-      db
-        .selectFrom('patients')
-        .select(['id', 'phone_index', sql<boolean>`phone_enc IS NOT NULL`.as('has_phone'), 'us_state', 'time_zone'])
-        .where('practice_id', '=', practice.id)
-        .where(sql<boolean>`id = ANY(${ids}::uuid[])`)
-        .execute(),
+      patientContactFacts(db, practice.id, ids),
       currentConsents(db, practice.id, ids, 'rvm'),
-      db
-        .selectFrom('drops')
-        .select(['patient_id', 'sent_at'])
-        .where('practice_id', '=', practice.id)
-        .where(sql<boolean>`patient_id = ANY(${ids}::uuid[])`)
-        .where('status', 'in', ['sent', 'delivered', 'failed'])
-        .where('sent_at', '>', new Date(now.getTime() - WEEK_MS))
-        .execute(),
+      recentDropsOf(db, practice.id, ids, new Date(now.getTime() - WEEK_MS)),
     ]);
     const optedOut = await optedOutAmong(db, practice.id, patients.map((p) => p.phone_index));
     const recentBy = new Map<string, Date[]>();
@@ -324,15 +303,6 @@ export async function loadFacts(db: Db, practice: Practice, patientIds: readonly
   return facts;
 }
 
-interface WaitingDrop {
-  id: string;
-  patient_id: string;
-}
-
-async function waitingDrops(db: Db, campaignId: string): Promise<WaitingDrop[]> {
-  return db.selectFrom('drops').select(['id', 'patient_id']).where('campaign_id', '=', campaignId).where('status', 'in', ['pending', 'queued']).execute();
-}
-
 /** Pure enough to share: each waiting drop's decision, from bulk-loaded facts. */
 function decideAll(drops: readonly WaitingDrop[], facts: readonly RecipientFacts[], now: Date, practice: Practice): Array<{ drop: WaitingDrop; decision: Decision }> {
   const decided = decideMany(facts, now, practice.holidays, practice.timeZone);
@@ -343,7 +313,7 @@ function decideAll(drops: readonly WaitingDrop[], facts: readonly RecipientFacts
 export async function dryRun(services: Services, practiceId: string, campaignId: string): Promise<Result<DryRunReport & { notices: string[] }>> {
   const campaign = await campaignOf(services.db, practiceId, campaignId);
   const practice = await getPractice(services.db, practiceId);
-  if (!campaign || !practice) return { ok: false, status: 404, message: 'campaign not found' };
+  if (!campaign || !practice) return { ok: false, reason: 'not_found', message: 'campaign not found' };
   const drops = await waitingDrops(services.db, campaignId);
   const now = services.clock();
   const facts = await loadFacts(services.db, practice, drops.map((d) => d.patient_id), now);
@@ -375,14 +345,9 @@ export async function planCampaign(
   for (let i = 0; i < sendable.length; i += CHUNK) {
     const ids = sendable.slice(i, i + CHUNK).map((d) => d.drop.id);
     const at = times.slice(i, i + CHUNK).map((t) => t.toISOString());
-    const rows = await sql<{ id: string; schedule_version: number; scheduled_for: Date }>`
-      UPDATE drops SET status = 'queued', schedule_version = drops.schedule_version + 1, scheduled_for = u.at, updated_at = ${now}
-      FROM unnest(${ids}::uuid[], ${at}::timestamptz[]) AS u(id, at)
-      WHERE drops.id = u.id AND drops.status IN ('pending', 'queued')
-      RETURNING drops.id, drops.schedule_version, drops.scheduled_for
-    `.execute(services.db);
+    const rows = await queueDropsAt(services.db, ids, at, now);
     await services.queues.drops.addBulk(
-      rows.rows.map((r) => ({
+      rows.map((r) => ({
         name: 'drop',
         data: { dropId: r.id, version: r.schedule_version } satisfies DropJobData,
         opts: { jobId: dropJobId(r.id, r.schedule_version), delay: Math.max(0, r.scheduled_for.getTime() - now.getTime()) },
@@ -411,13 +376,8 @@ export async function finishMany(
   const now = services.clock();
   for (let i = 0; i < drops.length; i += CHUNK) {
     const part = drops.slice(i, i + CHUNK);
-    const rows = await sql<{ id: string; reason: string }>`
-      UPDATE drops SET status = ${status}, reason = u.reason, final_at = ${now}, updated_at = ${now}
-      FROM unnest(${part.map((d) => d.id)}::uuid[], ${part.map((d) => d.reason)}::text[]) AS u(id, reason)
-      WHERE drops.id = u.id AND drops.status IN ('pending', 'queued')
-      RETURNING drops.id, u.reason
-    `.execute(services.db);
-    const events: AuditEvent[] = rows.rows.map((r) => ({
+    const rows = await finishWaitingDrops(services.db, status, part, now);
+    const events: AuditEvent[] = rows.map((r) => ({
       action: AuditAction.DropFinal,
       actor: 'system:rvm',
       practiceId,
@@ -430,26 +390,9 @@ export async function finishMany(
 
 /** A running campaign with nothing left to send or hear about is completed. */
 export async function completeIfDone(services: Services, campaignId: string): Promise<void> {
-  const left = await services.db
-    .selectFrom('drops')
-    .select('id')
-    .where('campaign_id', '=', campaignId)
-    .where('status', 'in', ['pending', 'queued', 'sent'])
-    .limit(1)
-    .executeTakeFirst();
-  if (left) return;
-  const done = await services.db
-    .updateTable('campaigns')
-    .set({ state: 'completed', updated_at: services.clock() })
-    .where('id', '=', campaignId)
-    .where('state', '=', 'running')
-    .returning('practice_id')
-    .executeTakeFirst();
-  if (done) await services.audit({ action: AuditAction.CampaignStateChanged, actor: 'system:rvm', practiceId: done.practice_id, subjectId: campaignId, details: { state: 'completed' } });
-}
-
-async function hasRecipients(db: Db, campaignId: string): Promise<boolean> {
-  return (await db.selectFrom('drops').select('id').where('campaign_id', '=', campaignId).limit(1).executeTakeFirst()) !== undefined;
+  if (await hasUnfinishedDrops(services.db, campaignId)) return;
+  const practiceId = await markCompleted(services.db, campaignId, services.clock());
+  if (practiceId) await services.audit({ action: AuditAction.CampaignStateChanged, actor: 'system:rvm', practiceId, subjectId: campaignId, details: { state: 'completed' } });
 }
 
 export type CampaignCommand = 'start' | 'pause' | 'resume' | 'cancel';
@@ -471,24 +414,18 @@ export async function commandCampaign(
 ): Promise<Result<{ state: string; queued?: number; skipped?: number; notices: string[] }>> {
   const campaign = await campaignOf(services.db, practiceId, campaignId);
   const practice = await getPractice(services.db, practiceId);
-  if (!campaign || !practice) return { ok: false, status: 404, message: 'campaign not found' };
+  if (!campaign || !practice) return { ok: false, reason: 'not_found', message: 'campaign not found' };
   const t = TRANSITIONS[command];
-  if (!t.from.includes(campaign.state)) return { ok: false, status: 409, message: `cannot ${command} a campaign that is ${campaign.state}` };
+  if (!t.from.includes(campaign.state)) return { ok: false, reason: 'conflict', message: `cannot ${command} a campaign that is ${campaign.state}` };
   // A campaign whose recipients never arrived (an interrupted create) must not "complete" empty.
   if (command === 'start' && !(await hasRecipients(services.db, campaignId))) {
-    return { ok: false, status: 409, message: `the campaign has no recipients: add them first (POST /api/campaigns/${campaignId}/recipients, or npm run campaign -- recipients ${campaignId} --csv <file>)` };
+    return { ok: false, reason: 'conflict', message: `the campaign has no recipients: add them first (POST /api/campaigns/${campaignId}/recipients, or npm run campaign -- recipients ${campaignId} --csv <file>)` };
   }
   if ((command === 'start' || command === 'resume') && !(await hasVendorBaa(services.db, practiceId, campaign.provider))) {
-    return { ok: false, status: 409, message: `provider: no signed BAA with ${campaign.provider} is on record for this practice` };
+    return { ok: false, reason: 'conflict', message: `provider: no signed BAA with ${campaign.provider} is on record for this practice` };
   }
   const now = services.clock();
-  const updated = await services.db
-    .updateTable('campaigns')
-    .set({ state: t.to, updated_at: now, ...(command === 'start' ? { started_at: now } : {}) })
-    .where('id', '=', campaignId)
-    .where('state', '=', campaign.state)
-    .executeTakeFirst();
-  if (Number(updated.numUpdatedRows) === 0) return { ok: false, status: 409, message: 'the campaign changed meanwhile; try again' };
+  if (!(await transitionCampaign(services.db, campaignId, campaign.state, t.to, now, command === 'start'))) return { ok: false, reason: 'conflict', message: 'the campaign changed meanwhile; try again' };
   await services.audit({ action: AuditAction.CampaignStateChanged, actor, practiceId, subjectId: campaignId, details: { state: t.to, command } });
   const notices = campaign.provider === 'twilio' ? [TWILIO_RINGS_NOTICE] : [];
   switch (command) {
@@ -535,21 +472,8 @@ const FINAL_STATUSES: readonly DropStatus[] = ['delivered', 'failed', 'skipped',
 
 export async function campaignProgress(services: Services, practiceId: string, campaignId: string): Promise<Result<CampaignProgress>> {
   const campaign = await campaignOf(services.db, practiceId, campaignId);
-  if (!campaign) return { ok: false, status: 404, message: 'campaign not found' };
-  const [rows, times] = await Promise.all([
-    services.db
-      .selectFrom('drops')
-      .select(['status', 'reason', (eb) => eb.fn.countAll<string>().as('n')])
-      .where('campaign_id', '=', campaignId)
-      .groupBy(['status', 'reason'])
-      .execute(),
-    services.db
-      .selectFrom('drops')
-      .select([(eb) => eb.fn.min('scheduled_for').as('next'), (eb) => eb.fn.max('scheduled_for').as('last')])
-      .where('campaign_id', '=', campaignId)
-      .where('status', '=', 'queued')
-      .executeTakeFirst(),
-  ]);
+  if (!campaign) return { ok: false, reason: 'not_found', message: 'campaign not found' };
+  const [rows, times] = await Promise.all([dropCounts(services.db, campaignId), queuedSpan(services.db, campaignId)]);
   const counts: Record<DropStatus, number> = { pending: 0, queued: 0, sent: 0, delivered: 0, failed: 0, skipped: 0, cancelled: 0 };
   const reasons: Record<string, number> = {};
   for (const r of rows) {
@@ -584,6 +508,6 @@ export async function campaignProgress(services: Services, practiceId: string, c
 }
 
 export async function listCampaigns(db: Db, practiceId: string): Promise<Array<{ id: string; name: string; state: string; provider: DropVendor; createdAt: string }>> {
-  const rows = await db.selectFrom('campaigns').select(['id', 'name', 'state', 'provider', 'created_at']).where('practice_id', '=', practiceId).orderBy('created_at', 'desc').limit(200).execute();
+  const rows = await listCampaignRows(db, practiceId);
   return rows.map((r) => ({ id: r.id, name: r.name, state: r.state, provider: r.provider, createdAt: r.created_at.toISOString() }));
 }

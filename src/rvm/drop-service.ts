@@ -7,6 +7,7 @@ import { campaignMessage } from './campaigns.js';
 import { recordDropOutcome } from './drop-worker.js';
 import { dropAction, dropHangupTwiml, dropOutcome, dropTwiml, FINAL_CALL_STATUSES, toAnsweredBy } from './drop-twiml.js';
 import { RvmWebhookSchema, verifyRvmSignature } from './providers/http-provider.js';
+import { dropForAnswer, dropForStatus, dropProviderOf, setAnsweredBy } from './campaign-store.js';
 
 /**
  * The edges of a drop after it was placed: Twilio's requests for the drop call (its TwiML once
@@ -22,12 +23,7 @@ export async function handleDropAnswer(services: Services, dropIdRaw: string | u
   const dropId = DropId.safeParse(dropIdRaw);
   const params = AnswerParams.safeParse(body);
   if (!dropId.success || !params.success) return dropHangupTwiml();
-  const drop = await services.db
-    .selectFrom('drops')
-    .innerJoin('campaigns', 'campaigns.id', 'drops.campaign_id')
-    .select(['drops.id', 'drops.status', 'drops.provider_ref', 'drops.practice_id', 'drops.campaign_id', 'campaigns.human_answer'])
-    .where('drops.id', '=', dropId.data)
-    .executeTakeFirst();
+  const drop = await dropForAnswer(services.db, dropId.data);
   // Only the call we placed for this drop: the CallSid must be the one the provider returned
   // (or not yet stored, when Twilio is quicker than our write after createCall).
   if (!drop || drop.status !== 'sent' || (drop.provider_ref !== null && drop.provider_ref !== params.data.CallSid)) return dropHangupTwiml();
@@ -35,7 +31,7 @@ export async function handleDropAnswer(services: Services, dropIdRaw: string | u
   if (!message.ok) return dropHangupTwiml();
   const answeredBy = toAnsweredBy(params.data.AnsweredBy);
   const { twiml, played } = dropTwiml({ answeredBy, text: message.text, audioUrl: message.audioUrl, humanAnswer: drop.human_answer });
-  await services.db.updateTable('drops').set({ answered_by: answeredBy, updated_at: services.clock() }).where('id', '=', drop.id).execute();
+  await setAnsweredBy(services.db, drop.id, answeredBy, services.clock());
   await services.audit({
     action: AuditAction.DropAnswered,
     actor: 'twilio',
@@ -54,29 +50,30 @@ export async function handleDropStatus(services: Services, dropIdRaw: string | u
   if (!dropId.success || !params.success) return;
   const status = FINAL_CALL_STATUSES.find((s) => s === params.data.CallStatus);
   if (!status) return; // an intermediate status: nothing final yet
-  const drop = await services.db
-    .selectFrom('drops')
-    .innerJoin('campaigns', 'campaigns.id', 'drops.campaign_id')
-    .select(['drops.id', 'drops.provider_ref', 'drops.answered_by', 'campaigns.human_answer'])
-    .where('drops.id', '=', dropId.data)
-    .executeTakeFirst();
+  const drop = await dropForStatus(services.db, dropId.data);
   if (!drop || (drop.provider_ref !== null && drop.provider_ref !== params.data.CallSid)) return;
   const played = drop.answered_by === null ? null : dropAction(toAnsweredBy(drop.answered_by), drop.human_answer);
   const outcome = dropOutcome(status, played);
   await recordDropOutcome(services, drop.id, { ...outcome, providerRef: params.data.CallSid, callSid: params.data.CallSid });
 }
 
-export type VendorWebhookResult = { status: 200 | 400 | 401 | 404 | 503; body: Record<string, string> };
+/** What a vendor webhook came to, in domain terms; the route (../http/rvm-routes.ts) answers it in HTTP. */
+export type VendorWebhookResult =
+  | { result: 'not_configured' }
+  | { result: 'unauthorized' }
+  | { result: 'malformed'; message: string }
+  | { result: 'unknown_drop' }
+  | { result: 'recorded' | 'already_final' };
 
 /** The vendor's status webhook: signature first (raw body), then the drop's final state. */
 export async function handleVendorWebhook(services: Services, rawBody: string, signature: string | undefined): Promise<VendorWebhookResult> {
   const secret = services.config.rvm.webhookSecret;
-  if (!secret) return { status: 503, body: { error: 'not_configured' } };
+  if (!secret) return { result: 'not_configured' };
   const verdict = verifyRvmSignature(secret, signature, rawBody, Math.floor(Date.now() / 1000));
   if (!verdict.ok) {
     logger.warn('rvm webhook signature rejected', { reason: verdict.reason });
     await services.audit({ action: AuditAction.DropWebhookRejected, actor: 'rvm_http', details: { reason: verdict.reason } });
-    return { status: 401, body: { error: 'unauthorized' } };
+    return { result: 'unauthorized' };
   }
   let json: unknown;
   try {
@@ -87,14 +84,14 @@ export async function handleVendorWebhook(services: Services, rawBody: string, s
   const parsed = RvmWebhookSchema.safeParse(json);
   if (!parsed.success) {
     await services.audit({ action: AuditAction.DropWebhookRejected, actor: 'rvm_http', details: { reason: 'malformed', fields: parsed.error.issues.map((i) => i.path.join('.')).slice(0, 10) } });
-    return { status: 400, body: { error: 'bad_request', message: 'expected { id, foreign_id, status: delivered|failed, reason? }' } };
+    return { result: 'malformed', message: 'expected { id, foreign_id, status: delivered|failed, reason? }' };
   }
-  const drop = await services.db.selectFrom('drops').select(['id', 'provider_ref', 'provider']).where('id', '=', parsed.data.foreign_id).executeTakeFirst();
-  if (!drop || drop.provider !== 'rvm_http' || (drop.provider_ref !== null && drop.provider_ref !== parsed.data.id)) return { status: 404, body: { error: 'not_found' } };
+  const drop = await dropProviderOf(services.db, parsed.data.foreign_id);
+  if (!drop || drop.provider !== 'rvm_http' || (drop.provider_ref !== null && drop.provider_ref !== parsed.data.id)) return { result: 'unknown_drop' };
   const changed = await recordDropOutcome(services, drop.id, {
     status: parsed.data.status,
     reason: parsed.data.reason ? parsed.data.reason.toLowerCase().replace(/[ -]+/g, '_') : parsed.data.status === 'delivered' ? 'delivered' : 'vendor_failed',
     providerRef: parsed.data.id,
   });
-  return { status: 200, body: { result: changed ? 'recorded' : 'already_final' } };
+  return { result: changed ? 'recorded' : 'already_final' };
 }

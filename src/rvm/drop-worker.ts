@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import type { Services } from '../services.js';
 import { AuditAction } from '../audit/events.js';
 import type { DropStatus } from '../adapters/db-schema.js';
@@ -10,6 +9,7 @@ import { completeIfDone, messageFor, dropJobId, loadFacts, type DropJobData } fr
 import { decide } from './eligibility.js';
 import { createDropProvider } from './providers/index.js';
 import { DropProviderError } from './types.js';
+import { claimDropSent, finishDropRow, loadCampaign, loadDrop, lockPatientForDrop, rescheduleDrop, setProviderRef, staleSentDrops, unclaimDrop } from './campaign-store.js';
 
 /**
  * The drop worker: re-reads the drop, its campaign and every fact, re-checks every rule
@@ -36,13 +36,7 @@ export async function finishDrop(
   extra: { providerRef?: string; callSid?: string } = {},
 ): Promise<boolean> {
   const now = services.clock();
-  const row = await services.db
-    .updateTable('drops')
-    .set({ status, reason, final_at: now, updated_at: now, ...(extra.providerRef ? { provider_ref: extra.providerRef } : {}) })
-    .where('id', '=', dropId)
-    .where('status', 'in', [...from])
-    .returning(['campaign_id', 'practice_id', 'attempts'])
-    .executeTakeFirst();
+  const row = await finishDropRow(services.db, dropId, status, reason, from, now, extra.providerRef);
   if (!row) return false;
   await services.audit({
     action: AuditAction.DropFinal,
@@ -82,14 +76,7 @@ async function reschedule(
   // Deferred drops of a campaign keep the campaign's pace: each takes the next free slot at or after `until`.
   const at = await reserveSlot(services.redis, `rate:campaign:${campaignId}`, ratePerMinute / 60, until.getTime(), now.getTime());
   const next = version + 1;
-  const moved = await services.db
-    .updateTable('drops')
-    .set({ schedule_version: next, scheduled_for: new Date(at), updated_at: now })
-    .where('id', '=', dropId)
-    .where('status', '=', 'queued')
-    .where('schedule_version', '=', version)
-    .executeTakeFirst();
-  if (Number(moved.numUpdatedRows) === 0) return;
+  if (!(await rescheduleDrop(services.db, dropId, version, new Date(at), now))) return;
   await services.queues.drops.add('drop', { dropId, version: next } satisfies DropJobData, { jobId: dropJobId(dropId, next), delay: Math.max(0, at - now.getTime()) });
   await services.audit({ action: AuditAction.DropScheduled, actor: 'system:rvm', practiceId: drop.practice_id, subjectId: dropId, details: { campaignId, reason, at: new Date(at).toISOString() } });
 }
@@ -99,10 +86,10 @@ async function reschedule(
  * error becomes the drop's final failure instead of another try.
  */
 export async function processDropJob(services: Services, data: DropJobData, lastAttempt: boolean): Promise<DropJobResult> {
-  const drop = await services.db.selectFrom('drops').selectAll().where('id', '=', data.dropId).executeTakeFirst();
+  const drop = await loadDrop(services.db, data.dropId);
   if (!drop || drop.schedule_version !== data.version) return 'stale';
   if (drop.status !== 'queued') return 'done';
-  const campaign = await services.db.selectFrom('campaigns').selectAll().where('id', '=', drop.campaign_id).executeTakeFirst();
+  const campaign = await loadCampaign(services.db, drop.campaign_id);
   const practice = await getPractice(services.db, drop.practice_id);
   if (!campaign || !practice) return 'gone';
   if (campaign.state === 'paused' || campaign.state === 'draft') return 'paused'; // resume plans a new version
@@ -123,19 +110,12 @@ export async function processDropJob(services: Services, data: DropJobData, last
 
   // Check and claim under the patient's lock: every rule, as of now, then 'sent'.
   const verdict = await services.db.transaction().execute(async (trx) => {
-    await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`drop-patient:${drop.patient_id}`}, 0))`.execute(trx);
+    await lockPatientForDrop(trx, drop.patient_id);
     const [facts] = await loadFacts(trx, practice, [drop.patient_id], now);
     if (!facts) return { kind: 'exclude' as const, reason: 'unknown_patient' as const };
     const decision = decide(facts, now, practice.holidays, practice.timeZone);
     if (decision.kind !== 'send') return decision;
-    const claimed = await trx
-      .updateTable('drops')
-      .set({ status: 'sent', sent_at: now, attempts: drop.attempts + 1, updated_at: now })
-      .where('id', '=', drop.id)
-      .where('status', '=', 'queued')
-      .where('schedule_version', '=', data.version)
-      .executeTakeFirst();
-    return Number(claimed.numUpdatedRows) === 1 ? decision : { kind: 'raced' as const };
+    return (await claimDropSent(trx, drop.id, data.version, drop.attempts + 1, now)) ? decision : { kind: 'raced' as const };
   });
   switch (verdict.kind) {
     case 'raced':
@@ -167,7 +147,7 @@ export async function processDropJob(services: Services, data: DropJobData, last
       ...(message.audioUrl ? { audioUrl: message.audioUrl } : {}),
       humanAnswer: campaign.human_answer,
     });
-    await services.db.updateTable('drops').set({ provider_ref: providerRef, updated_at: services.clock() }).where('id', '=', drop.id).execute();
+    await setProviderRef(services.db, drop.id, providerRef, services.clock());
     await services.audit({
       action: AuditAction.DropSent,
       actor: 'system:rvm',
@@ -188,7 +168,7 @@ export async function processDropJob(services: Services, data: DropJobData, last
     });
     if (retryable && !lastAttempt) {
       // Not placed: back to the queue, same version; BullMQ retries the job with backoff.
-      await services.db.updateTable('drops').set({ status: 'queued', sent_at: null, updated_at: services.clock() }).where('id', '=', drop.id).where('status', '=', 'sent').execute();
+      await unclaimDrop(services.db, drop.id, services.clock());
       throw err;
     }
     await finishDrop(services, drop.id, 'failed', retryable ? 'provider_error_retries_exhausted' : 'provider_refused', ['sent']);
@@ -199,8 +179,7 @@ export async function processDropJob(services: Services, data: DropJobData, last
 /** Closes drops that never got a final word: 'sent' for longer than SENT_TIMEOUT_MS. */
 export async function sweepSentDrops(services: Services): Promise<{ closed: number }> {
   const cutoff = new Date(services.clock().getTime() - SENT_TIMEOUT_MS);
-  const stuck = await services.db.selectFrom('drops').select('id').where('status', '=', 'sent').where('sent_at', '<', cutoff).limit(1000).execute();
   let closed = 0;
-  for (const d of stuck) if (await finishDrop(services, d.id, 'failed', 'no_final_status', ['sent'])) closed += 1;
+  for (const id of await staleSentDrops(services.db, cutoff)) if (await finishDrop(services, id, 'failed', 'no_final_status', ['sent'])) closed += 1;
   return { closed };
 }

@@ -1,8 +1,9 @@
-import { sql } from 'kysely';
 import type { Services } from '../services.js';
 import { AuditAction } from '../audit/events.js';
 import { deleteAtTwilio, enqueueVoicemail, receiveRecording } from './pipeline.js';
 import { logger } from '../log/logger.js';
+import { latestDetailsOfCall } from '../audit/store.js';
+import { countRequeue, dueForRetention, hasRecording, markExpired, requeueFailed, sweepCandidates } from './store.js';
 
 /**
  * Scheduled upkeep of voicemail: the reconciler (nothing lost even if a recording callback
@@ -25,17 +26,9 @@ export async function reconcileRecordings(services: Services): Promise<{ seen: n
   for await (const rec of services.twilio.listRecordings({ dateCreatedAfter: since, pageSize: 100 })) {
     seen += 1;
     if (rec.status !== 'completed') continue;
-    const known = await services.db.selectFrom('voicemails').select('id').where('recording_sid', '=', rec.sid).executeTakeFirst();
-    if (known) continue;
+    if (await hasRecording(services.db, rec.sid)) continue;
     // Urgency from what the call recorded when the message was taken; unknown counts as urgent.
-    const taken = await services.db
-      .selectFrom('audit_log')
-      .select('details')
-      .where('call_sid', '=', rec.callSid)
-      .where('action', '=', 'voicemail.taken')
-      .orderBy('seq', 'desc')
-      .executeTakeFirst();
-    const takenDetails = taken?.details as { urgency?: string; verified?: unknown } | undefined;
+    const takenDetails = (await latestDetailsOfCall(services.db, rec.callSid, AuditAction.VoicemailTaken)) as { urgency?: string; verified?: unknown } | undefined;
     const urgency = takenDetails?.urgency === 'routine' ? 'routine' : 'urgent';
     const result = await receiveRecording(services, {
       callSid: rec.callSid,
@@ -61,24 +54,7 @@ export async function reconcileRecordings(services: Services): Promise<{ seen: n
  */
 export async function applyRetention(services: Services): Promise<{ deleted: number; twilioPending: number }> {
   const now = services.clock();
-  const due = await services.db
-    .selectFrom('voicemails')
-    .innerJoin('practices', 'practices.id', 'voicemails.practice_id')
-    .select([
-      'voicemails.id',
-      'voicemails.practice_id',
-      'voicemails.call_sid',
-      'voicemails.recording_sid',
-      'voicemails.simulated',
-      'voicemails.storage_key',
-      'voicemails.twilio_deleted_at',
-      'practices.voicemail_retention_days',
-    ])
-    .where('voicemails.state', 'in', ['stored', 'complete'])
-    .where('voicemails.storage_key', 'is not', null)
-    .where(sql<boolean>`voicemails.created_at < ${now}::timestamptz - make_interval(days => practices.voicemail_retention_days)`)
-    .limit(500)
-    .execute();
+  const due = await dueForRetention(services.db, now, 500);
   let deleted = 0;
   let twilioPending = 0;
   for (const v of due) {
@@ -92,7 +68,7 @@ export async function applyRetention(services: Services): Promise<{ deleted: num
       }
     }
     if (v.storage_key) await services.storage.delete(v.storage_key);
-    await services.db.updateTable('voicemails').set({ state: 'expired', audio_deleted_at: now, updated_at: now }).where('id', '=', v.id).execute();
+    await markExpired(services.db, v.id, now);
     await services.audit({
       action: AuditAction.VoicemailAudioDeleted,
       actor: 'system:retention',
@@ -132,32 +108,7 @@ export async function sweepVoicemails(services: Services, now: Date = services.c
   const retryBefore = new Date(now.getTime() - DEAD_LETTER_RETRY_AFTER_MS);
   const notifyAfter = new Date(now.getTime() - NOTIFY_WITHIN_MS);
   const transientAfter = new Date(now.getTime() - RECONCILE_WINDOW_MS);
-  const rows = await services.db
-    .selectFrom('voicemails')
-    .select(['id', 'practice_id', 'call_sid', 'recording_sid', 'state', 'last_error', 'dead_letter_reason', 'requeues'])
-    .where((eb) =>
-      eb.or([
-        // Stuck in the pipeline, not dead-lettered.
-        eb.and([
-          eb('dead_letter_reason', 'is', null),
-          eb('updated_at', '<', stuckBefore),
-          eb.or([eb('state', 'in', ['received', 'stored']), eb.and([eb('state', '=', 'complete'), eb('notified_at', 'is', null), eb('created_at', '>', notifyAfter)])]),
-        ]),
-        // Dead-lettered, and a later try may succeed.
-        eb.and([
-          eb('updated_at', '<', retryBefore),
-          eb('requeues', '<', MAX_SWEEP_REQUEUES),
-          eb.or([
-            eb.and([eb('state', '=', 'failed'), eb('last_error_transient', '=', true), eb('created_at', '>', transientAfter)]),
-            eb.and([eb('state', 'in', ['stored', 'complete']), eb('dead_letter_reason', '=', 'twilio_delete_failed')]),
-            eb.and([eb('state', 'in', ['stored', 'complete']), eb('dead_letter_reason', '=', 'notify_failed'), eb('created_at', '>', notifyAfter)]),
-          ]),
-        ]),
-      ]),
-    )
-    .orderBy('updated_at')
-    .limit(SWEEP_BATCH)
-    .execute();
+  const rows = await sweepCandidates(services.db, { stuckBefore, retryBefore, notifyAfter, transientAfter, maxRequeues: MAX_SWEEP_REQUEUES, limit: SWEEP_BATCH });
   let requeued = 0;
   let alreadyQueued = 0;
   for (const v of rows) {
@@ -166,24 +117,14 @@ export async function sweepVoicemails(services: Services, now: Date = services.c
       if (v.state === 'failed') {
         // Back to `received` before the job exists, so the job finds work to do. Should the
         // enqueue fail, the row is an ordinary stuck one for the next sweep.
-        const moved = await services.db
-          .updateTable('voicemails')
-          .set((eb) => ({ state: 'received' as const, requeues: eb('requeues', '+', 1), updated_at: now }))
-          .where('id', '=', v.id)
-          .where('state', '=', 'failed')
-          .executeTakeFirst();
-        if (Number(moved.numUpdatedRows) === 0) continue;
+        if (!(await requeueFailed(services.db, v.id, now))) continue;
         await enqueueVoicemail(services, v);
       } else {
         if ((await enqueueVoicemail(services, v)) === 'already_queued') {
           alreadyQueued += 1;
           continue;
         }
-        await services.db
-          .updateTable('voicemails')
-          .set((eb) => ({ requeues: eb('requeues', '+', 1), updated_at: now }))
-          .where('id', '=', v.id)
-          .execute();
+        await countRequeue(services.db, v.id, now);
       }
       await services.audit({
         action: AuditAction.VoicemailRequeued,

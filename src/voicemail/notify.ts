@@ -3,7 +3,9 @@ import { AuditAction } from '../audit/events.js';
 import { getPractice, listPracticeNumbers } from '../practices/store.js';
 import { resolvePlan } from '../oncall/escalation.js';
 import { pageNumbers, spokenNumber } from '../oncall/paging.js';
-import { listPracticeAdmins } from '../oncall/store.js';
+import { getProvider, listPracticeAdmins } from '../oncall/store.js';
+import { findPageByCall } from '../oncall/paging-store.js';
+import { markNotified, notifiedRecipients, recordNotification } from './store.js';
 
 /**
  * A new voicemail is announced without PHI: the practice, "new urgent voicemail", a reference
@@ -48,13 +50,8 @@ async function recipientsFor(services: Services, practiceId: string): Promise<Re
   const plan = await resolvePlan(services.db, practiceId, null, services.clock());
   const first = plan.targets.find((t) => t.providerId !== null);
   if (first?.providerId) {
-    const p = await services.db
-      .selectFrom('providers')
-      .select(['id', 'phone', 'sms_phone'])
-      .where('id', '=', first.providerId)
-      .where('practice_id', '=', practiceId)
-      .executeTakeFirst();
-    if (p) return [{ key: `provider:${p.id}`, to: p.sms_phone ?? p.phone }];
+    const p = await getProvider(services.db, practiceId, first.providerId);
+    if (p) return [{ key: `provider:${p.id}`, to: p.smsPhone ?? p.phone }];
   }
   return (await listPracticeAdmins(services.db, practiceId)).map((a) => ({ key: `provider:${a.id}`, to: a.smsPhone ?? a.phone }));
 }
@@ -63,7 +60,7 @@ export async function notifyNewVoicemail(services: Services, v: VoicemailRow): P
   let channel: 'sms' | 'inbox' | 'page' = 'inbox';
   let recipients = 0;
   if (v.urgency === 'urgent') {
-    const page = await services.db.selectFrom('pages').select('id').where('call_sid', '=', v.call_sid).executeTakeFirst();
+    const page = await findPageByCall(services.db, v.call_sid);
     if (page) {
       channel = 'page';
     } else {
@@ -71,20 +68,14 @@ export async function notifyNewVoicemail(services: Services, v: VoicemailRow): P
       const { from } = pageNumbers(practice?.accessNumber ?? null, numbers.map((n) => n.e164));
       const to = practice && from ? await recipientsFor(services, v.practice_id) : [];
       if (practice && from && to.length > 0) {
-        const told = new Set(
-          (await services.db.selectFrom('voicemail_notifications').select('recipient').where('voicemail_id', '=', v.id).execute()).map((r) => r.recipient),
-        );
+        const told = await notifiedRecipients(services.db, v.id);
         const body = voicemailNoticeText(practice.greetingName, v.reference_code, practice.accessNumber);
         let failure: unknown = null;
         for (const r of to) {
           if (told.has(r.key)) continue;
           try {
             const { sid } = await services.twilio.sendSms({ to: r.to, from, body });
-            await services.db
-              .insertInto('voicemail_notifications')
-              .values({ voicemail_id: v.id, recipient: r.key, message_sid: sid, sent_at: services.clock() })
-              .onConflict((oc) => oc.doNothing())
-              .execute();
+            await recordNotification(services.db, { voicemailId: v.id, recipient: r.key, messageSid: sid, at: services.clock() });
             told.add(r.key);
           } catch (err) {
             // Tell the others now; the job retries this one.
@@ -97,13 +88,7 @@ export async function notifyNewVoicemail(services: Services, v: VoicemailRow): P
       }
     }
   }
-  const marked = await services.db
-    .updateTable('voicemails')
-    .set({ notified_at: services.clock() })
-    .where('id', '=', v.id)
-    .where('notified_at', 'is', null)
-    .executeTakeFirst();
-  if (Number(marked.numUpdatedRows) === 0) return;
+  if (!(await markNotified(services.db, v.id, services.clock()))) return;
   await services.audit({
     action: AuditAction.VoicemailNotified,
     actor: 'system:voicemail',

@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { UnrecoverableError, type JobsOptions } from 'bullmq';
-import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kysely';
+import type { Expression, ExpressionBuilder, SqlBool } from 'kysely';
 import type { Database } from '../adapters/db-schema.js';
 import type { Services } from '../services.js';
 import { queueCommand } from '../adapters/queue.js';
@@ -13,6 +13,23 @@ import { logger } from '../log/logger.js';
 import { notifyNewVoicemail } from './notify.js';
 import { placeholderSeconds, silentWav, usesPlaceholderMedia } from './placeholder.js';
 import { MediaLengthMismatch, mediaLengthCheck } from './media-check.js';
+import { latestSubjectOfCall } from '../audit/store.js';
+import {
+  clearDeadLetter,
+  countAttempt,
+  findByRecordingSid,
+  insertReceived,
+  loadPracticeVoicemail,
+  loadVoicemail,
+  markDeadLettered,
+  markStoreFailed,
+  markStored,
+  markTwilioDeleted,
+  recordTransientFailure,
+  reopenFailed,
+  resetRequeues,
+  type VoicemailRecord,
+} from './store.js';
 
 /**
  * The voicemail pipeline. A recording is PHI the moment it is spoken: fetch it from Twilio
@@ -25,6 +42,9 @@ import { MediaLengthMismatch, mediaLengthCheck } from './media-check.js';
  * not Twilio's copy is gone yet: deletion at Twilio is retried on its own, and if it runs out
  * of attempts the voicemail lands in the dead-letter list as `twilio_delete_failed` (the audio
  * safe and playable) until the upkeep sweep or an admin retries it.
+ *
+ * Over 400 lines because the job's steps, their coded failures and the admin's retry share one
+ * state machine and are read together; its queries are in ./store.ts.
  */
 
 export interface VoicemailJobData {
@@ -88,14 +108,7 @@ export function checkRecordingUrl(raw: string | undefined, apiBaseUrl: string, a
 
 /** The patient the call verified, from the audit log (PostgreSQL), not from the call's Redis state. */
 async function verifiedPatientOf(services: Services, callSid: string): Promise<string | null> {
-  const row = await services.db
-    .selectFrom('audit_log')
-    .select('subject_id')
-    .where('call_sid', '=', callSid)
-    .where('action', '=', AuditAction.VerificationSucceeded)
-    .orderBy('seq', 'desc')
-    .executeTakeFirst();
-  return row?.subject_id ?? null;
+  return latestSubjectOfCall(services.db, callSid, AuditAction.VerificationSucceeded);
 }
 
 /**
@@ -143,7 +156,7 @@ export async function receiveRecording(
 ): Promise<{ voicemailId: string; created: boolean } | null> {
   const practiceId = input.practiceId !== undefined ? input.practiceId : ((await getCall(services.db, input.callSid))?.practiceId ?? null);
   if (!practiceId) return null;
-  const existing = () => services.db.selectFrom('voicemails').select(['id', 'recording_sid', 'state']).where('recording_sid', '=', input.recordingSid).executeTakeFirst();
+  const existing = () => findByRecordingSid(services.db, input.recordingSid);
   let created = false;
   let verified = false;
   let row = await existing();
@@ -155,23 +168,18 @@ export async function receiveRecording(
     const patientId = verified ? auditedPatient : null;
     for (let i = 0; i < 5 && !row; i += 1) {
       const now = services.clock();
-      row = await services.db
-        .insertInto('voicemails')
-        .values({
-          practice_id: practiceId,
-          call_sid: input.callSid,
-          recording_sid: input.recordingSid,
-          reference_code: String(randomInt(0, 1_000_000)).padStart(6, '0'),
-          urgency: input.urgency,
-          caller_verified: verified,
-          patient_id: patientId,
-          flow_node: input.node,
-          duration_seconds: input.durationSeconds,
-          updated_at: now,
-        })
-        .onConflict((oc) => oc.doNothing())
-        .returning(['id', 'recording_sid', 'state'])
-        .executeTakeFirst();
+      row = await insertReceived(services.db, {
+        practiceId,
+        callSid: input.callSid,
+        recordingSid: input.recordingSid,
+        referenceCode: String(randomInt(0, 1_000_000)).padStart(6, '0'),
+        urgency: input.urgency,
+        callerVerified: verified,
+        patientId,
+        flowNode: input.node,
+        durationSeconds: input.durationSeconds,
+        at: now,
+      });
       if (row) created = true;
       else row = await existing();
     }
@@ -199,10 +207,10 @@ export async function receiveRecording(
   return { voicemailId: row.id, created };
 }
 
-type Row = NonNullable<Awaited<ReturnType<typeof loadRow>>>;
+type Row = VoicemailRecord;
 
-async function loadRow(services: Services, id: string) {
-  return services.db.selectFrom('voicemails').selectAll().where('id', '=', id).executeTakeFirst();
+async function loadRow(services: Services, id: string): Promise<Row | undefined> {
+  return loadVoicemail(services.db, id);
 }
 
 // ---------------------------------------------------------------------------
@@ -293,24 +301,7 @@ async function fetchEncryptStore(services: Services, v: Row): Promise<void> {
     throw new VerificationFailed();
   }
   const now = services.clock();
-  await services.db
-    .updateTable('voicemails')
-    .set({
-      state: 'stored',
-      storage_key: key,
-      content_type: media.contentType,
-      plaintext_bytes: bytes,
-      plaintext_sha256: digest,
-      ciphertext_bytes: stored.bytes,
-      simulated,
-      stored_at: now,
-      last_error: null,
-      last_error_transient: false,
-      updated_at: now,
-    })
-    .where('id', '=', v.id)
-    .where('state', '=', 'received')
-    .execute();
+  await markStored(services.db, v.id, { storageKey: key, contentType: media.contentType, plaintextBytes: bytes, plaintextSha256: digest, ciphertextBytes: stored.bytes, simulated, at: now });
   await services.audit({
     action: AuditAction.VoicemailStored,
     actor: 'system:voicemail',
@@ -325,11 +316,7 @@ async function fetchEncryptStore(services: Services, v: Row): Promise<void> {
 export async function deleteAtTwilio(services: Services, v: Pick<Row, 'id' | 'practice_id' | 'call_sid' | 'recording_sid' | 'simulated'>, by: 'pipeline' | 'retention'): Promise<void> {
   const result = v.simulated ? 'log_mode' : await services.twilio.deleteRecording(v.recording_sid);
   const now = services.clock();
-  if (by === 'pipeline') {
-    await services.db.updateTable('voicemails').set({ state: 'complete', twilio_deleted_at: now, updated_at: now }).where('id', '=', v.id).where('state', '=', 'stored').execute();
-  } else {
-    await services.db.updateTable('voicemails').set({ twilio_deleted_at: now, updated_at: now }).where('id', '=', v.id).where('twilio_deleted_at', 'is', null).execute();
-  }
+  await markTwilioDeleted(services.db, v.id, by, now);
   await services.audit({
     action: AuditAction.VoicemailTwilioDeleted,
     actor: by === 'retention' ? 'system:retention' : 'system:voicemail',
@@ -371,23 +358,14 @@ async function advance(services: Services, id: string): Promise<string> {
   if (!v) return 'gone';
   if (v.state === 'complete' && v.notified_at && (v.dead_letter_reason !== null || v.last_error !== null)) {
     // Off the dead-letter list: every step is done.
-    await services.db
-      .updateTable('voicemails')
-      .set({ dead_letter_reason: null, last_error: null, last_error_transient: false, updated_at: services.clock() })
-      .where('id', '=', v.id)
-      .execute();
+    await clearDeadLetter(services.db, v.id, services.clock());
   }
   return v.state;
 }
 
 /** The worker's processor (./worker.ts). Failed attempts are recorded; the last one dead-letters. */
 export async function processVoicemailJob(services: Services, data: VoicemailJobData, attempt: AttemptInfo): Promise<string> {
-  const updated = await services.db
-    .updateTable('voicemails')
-    .set({ attempts: sql<number>`attempts + 1` })
-    .where('id', '=', data.voicemailId)
-    .executeTakeFirst();
-  if (Number(updated.numUpdatedRows) === 0) return 'gone';
+  if (!(await countAttempt(services.db, data.voicemailId))) return 'gone';
   try {
     return await advance(services, data.voicemailId);
   } catch (err) {
@@ -412,27 +390,18 @@ async function recordFailure(services: Services, id: string, failure: FailureInf
   const base = { action: AuditAction.VoicemailFailed, actor: 'system:voicemail', practiceId: v.practice_id, callSid: v.call_sid, subjectId: v.id } as const;
   const error = failure.code.slice(0, 120);
   if (!final) {
-    await services.db.updateTable('voicemails').set({ last_error: error, last_error_transient: failure.transient, updated_at: now }).where('id', '=', v.id).execute();
+    await recordTransientFailure(services.db, v.id, { error, transient: failure.transient }, now);
     await services.audit({ ...base, details: { attempt, final: false, error, transient: failure.transient } });
     return;
   }
   if (v.state === 'received') {
-    await services.db
-      .updateTable('voicemails')
-      .set({ state: 'failed', last_error: error, last_error_transient: failure.transient, updated_at: now })
-      .where('id', '=', v.id)
-      .where('state', '=', 'received')
-      .execute();
+    await markStoreFailed(services.db, v.id, { error, transient: failure.transient }, now);
     await services.audit({ ...base, details: { attempt, final: true, reason: 'store_failed', error, transient: failure.transient } });
     return;
   }
   const reason = v.state === 'stored' ? 'twilio_delete_failed' : v.state === 'complete' && !v.notified_at ? 'notify_failed' : null;
   if (reason === null) return;
-  await services.db
-    .updateTable('voicemails')
-    .set({ dead_letter_reason: reason, last_error: error, last_error_transient: failure.transient, updated_at: now })
-    .where('id', '=', v.id)
-    .execute();
+  await markDeadLettered(services.db, v.id, reason, { error, transient: failure.transient }, now);
   await services.audit({ ...base, details: { attempt, final: true, reason, error, transient: failure.transient } });
 }
 
@@ -463,22 +432,15 @@ export type RetryResult =
  */
 export async function retryVoicemail(services: Services, input: { practiceId: string; id: string; actor: string }): Promise<RetryResult> {
   const { practiceId, id } = input;
-  const v = await services.db.selectFrom('voicemails').selectAll().where('id', '=', id).where('practice_id', '=', practiceId).executeTakeFirst();
+  const v = await loadPracticeVoicemail(services.db, practiceId, id);
   if (!v) return { result: 'not_found' };
   if (!isDeadLettered(v)) return { result: 'not_dead_lettered', state: v.state };
   const now = services.clock();
   // An admin's retry gives the upkeep sweep its full budget of requeues again.
-  const reset = { requeues: 0 };
   if (v.state === 'failed') {
-    const moved = await services.db
-      .updateTable('voicemails')
-      .set({ state: 'received', last_error: null, last_error_transient: false, updated_at: now, ...reset })
-      .where('id', '=', id)
-      .where('state', '=', 'failed')
-      .executeTakeFirst();
-    if (Number(moved.numUpdatedRows) === 0) return { result: 'changed' };
+    if (!(await reopenFailed(services.db, id, now))) return { result: 'changed' };
   } else {
-    await services.db.updateTable('voicemails').set({ updated_at: now, ...reset }).where('id', '=', id).execute();
+    await resetRequeues(services.db, id, now);
   }
   await enqueueVoicemail(services, v);
   await services.audit({

@@ -7,6 +7,7 @@ import { withDeadline } from '../adapters/deadline.js';
 import { replaySpooledRecording } from '../calls/voice-service.js';
 import { enqueueVoicemail } from './pipeline.js';
 import { reconcileRecordings } from './maintenance.js';
+import { unfinishedVoicemails } from './store.js';
 
 /**
  * Recovery of voicemail after a fault, in every instance that runs the workers, on a local timer
@@ -45,16 +46,8 @@ export async function recoverVoicemails(
   services: Pick<Services, 'db' | 'queues' | 'audit' | 'clock'>,
   opts: { untouchedForMs?: number } = {},
 ): Promise<{ requeued: number; alreadyQueued: number }> {
-  let query = services.db
-    .selectFrom('voicemails')
-    .select(['id', 'practice_id', 'call_sid', 'recording_sid', 'state'])
-    .where('dead_letter_reason', 'is', null)
-    .where('state', 'in', ['received', 'stored']);
-  if (opts.untouchedForMs !== undefined) query = query.where('updated_at', '<', new Date(services.clock().getTime() - opts.untouchedForMs));
-  const rows = await query
-    .orderBy('created_at')
-    .limit(RECOVER_BATCH)
-    .execute();
+  const untouchedSince = opts.untouchedForMs !== undefined ? new Date(services.clock().getTime() - opts.untouchedForMs) : undefined;
+  const rows = await unfinishedVoicemails(services.db, RECOVER_BATCH, untouchedSince);
   let requeued = 0;
   let alreadyQueued = 0;
   for (const v of rows) {

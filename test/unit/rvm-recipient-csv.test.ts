@@ -16,9 +16,9 @@ describe('parseRecipientCsv', () => {
   });
 
   it('refuses a file without a patient_id column, or one that is not CSV, without quoting it', () => {
-    expect(parseRecipientCsv('id,note\n1,2')).toMatchObject({ ok: false, status: 400, message: 'csv: the header row must name a patient_id column' });
+    expect(parseRecipientCsv('id,note\n1,2')).toMatchObject({ ok: false, reason: 'invalid', message: 'csv: the header row must name a patient_id column' });
     const broken = parseRecipientCsv(`patient_id,note\n${A},"Jane Doe never closed`);
-    expect(broken).toMatchObject({ ok: false, status: 400 });
+    expect(broken).toMatchObject({ ok: false, reason: 'invalid' });
     expect(!broken.ok && broken.message).toMatch(/^csv: could not be read \(CSV_[A-Z_]+\)/);
     expect(JSON.stringify(broken)).not.toContain('Jane');
   });

@@ -1,0 +1,318 @@
+import { sql, type Selectable, type Transaction } from 'kysely';
+import type { Db } from '../adapters/postgres.js';
+import type { CampaignsTable, Database, DropStatus, DropVendor, DropsTable } from '../adapters/db-schema.js';
+import type { TemplatePlaceholder } from './types.js';
+
+/**
+ * The ringless-voicemail domain's query module for campaigns and their drops: campaigns.ts plans
+ * and commands, drop-worker.ts sends, the API lists; every read and write of `campaigns` and
+ * `drops` for them happens here. It also reads `patients` for what eligibility needs (bulk, by id).
+ * Bulk statements work in chunks of CHUNK rows (a campaign may have 100,000 recipients).
+ */
+
+export const CHUNK = 5_000;
+
+export type CampaignRow = Selectable<CampaignsTable>;
+export type DropRow = Selectable<DropsTable>;
+
+// ---------------------------------------------------------------------------
+// Campaigns
+
+export async function campaignOf(db: Db, practiceId: string, id: string): Promise<CampaignRow | undefined> {
+  return db.selectFrom('campaigns').selectAll().where('id', '=', id).where('practice_id', '=', practiceId).executeTakeFirst();
+}
+
+/** A campaign by id alone: for workers, which carry the id of a campaign they were given. */
+export async function loadCampaign(db: Db, id: string): Promise<CampaignRow | undefined> {
+  return db.selectFrom('campaigns').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function insertCampaign(
+  db: Db,
+  c: {
+    practiceId: string;
+    name: string;
+    templateId: string;
+    templateParams: Partial<Record<TemplatePlaceholder, string>>;
+    provider: DropVendor;
+    humanAnswer: 'message' | 'hangup';
+    ratePerMinute: number;
+    audioFile: string | null;
+    createdBy: string;
+  },
+): Promise<string> {
+  const row = await db
+    .insertInto('campaigns')
+    .values({
+      practice_id: c.practiceId,
+      name: c.name,
+      template_id: c.templateId,
+      template_params: JSON.stringify(c.templateParams),
+      provider: c.provider,
+      human_answer: c.humanAnswer,
+      rate_per_minute: c.ratePerMinute,
+      audio_file: c.audioFile,
+      created_by: c.createdBy,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
+}
+
+/** Moves a campaign from the state it was read in; false when it changed meanwhile. */
+export async function transitionCampaign(db: Db, id: string, from: string, to: 'running' | 'paused' | 'cancelled', at: Date, started: boolean): Promise<boolean> {
+  const updated = await db
+    .updateTable('campaigns')
+    .set({ state: to, updated_at: at, ...(started ? { started_at: at } : {}) })
+    .where('id', '=', id)
+    .where('state', '=', from as CampaignRow['state'])
+    .executeTakeFirst();
+  return Number(updated.numUpdatedRows) > 0;
+}
+
+/** Completes a running campaign; its practice when it did (once). */
+export async function markCompleted(db: Db, id: string, at: Date): Promise<string | undefined> {
+  const done = await db.updateTable('campaigns').set({ state: 'completed', updated_at: at }).where('id', '=', id).where('state', '=', 'running').returning('practice_id').executeTakeFirst();
+  return done?.practice_id;
+}
+
+export async function listCampaignRows(db: Db, practiceId: string): Promise<Array<Pick<CampaignRow, 'id' | 'name' | 'state' | 'provider' | 'created_at'>>> {
+  return db.selectFrom('campaigns').select(['id', 'name', 'state', 'provider', 'created_at']).where('practice_id', '=', practiceId).orderBy('created_at', 'desc').limit(200).execute();
+}
+
+// ---------------------------------------------------------------------------
+// Recipients and eligibility facts
+
+/** Which of these ids are patients of the practice. */
+export async function knownPatientIds(db: Db, practiceId: string, ids: readonly string[]): Promise<Set<string>> {
+  const known = new Set<string>();
+  for (let i = 0; i < ids.length; i += CHUNK) {
+    const rows = await db
+      .selectFrom('patients')
+      .select('id')
+      .where('practice_id', '=', practiceId)
+      .where(sql<boolean>`id = ANY(${ids.slice(i, i + CHUNK)}::uuid[])`)
+      .execute();
+    for (const r of rows) known.add(r.id);
+  }
+  return known;
+}
+
+/** Adds drops for these patients (a patient already a recipient is skipped); the patients added. */
+export async function insertDrops(db: Db, campaign: { id: string; practiceId: string; provider: DropVendor }, patientIds: readonly string[]): Promise<Set<string>> {
+  const inserted = new Set<string>();
+  for (let i = 0; i < patientIds.length; i += CHUNK) {
+    const rows = await db
+      .insertInto('drops')
+      .values(patientIds.slice(i, i + CHUNK).map((patientId) => ({ campaign_id: campaign.id, practice_id: campaign.practiceId, patient_id: patientId, provider: campaign.provider })))
+      .onConflict((oc) => oc.columns(['campaign_id', 'patient_id']).doNothing())
+      .returning('patient_id')
+      .execute();
+    for (const r of rows) inserted.add(r.patient_id);
+  }
+  return inserted;
+}
+
+export interface PatientContactFacts {
+  id: string;
+  phone_index: string;
+  has_phone: boolean;
+  us_state: string | null;
+  time_zone: string | null;
+}
+
+/** What eligibility needs from `patients` (at most CHUNK ids): no PHI, only whether a phone is on file. */
+export async function patientContactFacts(db: Db, practiceId: string, ids: readonly string[]): Promise<PatientContactFacts[]> {
+  return db
+    .selectFrom('patients')
+    .select(['id', 'phone_index', sql<boolean>`phone_enc IS NOT NULL`.as('has_phone'), 'us_state', 'time_zone'])
+    .where('practice_id', '=', practiceId)
+    .where(sql<boolean>`id = ANY(${ids}::uuid[])`)
+    .execute();
+}
+
+/** The drops these patients (at most CHUNK) were sent since `since`, by any campaign of the practice. */
+export async function recentDropsOf(db: Db, practiceId: string, ids: readonly string[], since: Date): Promise<Array<Pick<DropRow, 'patient_id' | 'sent_at'>>> {
+  return db
+    .selectFrom('drops')
+    .select(['patient_id', 'sent_at'])
+    .where('practice_id', '=', practiceId)
+    .where(sql<boolean>`patient_id = ANY(${ids}::uuid[])`)
+    .where('status', 'in', ['sent', 'delivered', 'failed'])
+    .where('sent_at', '>', since)
+    .execute();
+}
+
+// ---------------------------------------------------------------------------
+// Drops
+
+export interface WaitingDrop {
+  id: string;
+  patient_id: string;
+}
+
+export async function waitingDrops(db: Db, campaignId: string): Promise<WaitingDrop[]> {
+  return db.selectFrom('drops').select(['id', 'patient_id']).where('campaign_id', '=', campaignId).where('status', 'in', ['pending', 'queued']).execute();
+}
+
+export async function hasRecipients(db: Db, campaignId: string): Promise<boolean> {
+  return (await db.selectFrom('drops').select('id').where('campaign_id', '=', campaignId).limit(1).executeTakeFirst()) !== undefined;
+}
+
+/** Whether a campaign still has a drop to send or to hear about. */
+export async function hasUnfinishedDrops(db: Db, campaignId: string): Promise<boolean> {
+  const left = await db.selectFrom('drops').select('id').where('campaign_id', '=', campaignId).where('status', 'in', ['pending', 'queued', 'sent']).limit(1).executeTakeFirst();
+  return left !== undefined;
+}
+
+/** Queues waiting drops (at most CHUNK) at their send times, each with a new schedule version. */
+export async function queueDropsAt(db: Db, ids: readonly string[], at: readonly string[], now: Date): Promise<Array<{ id: string; schedule_version: number; scheduled_for: Date }>> {
+  const rows = await sql<{ id: string; schedule_version: number; scheduled_for: Date }>`
+    UPDATE drops SET status = 'queued', schedule_version = drops.schedule_version + 1, scheduled_for = u.at, updated_at = ${now}
+    FROM unnest(${ids}::uuid[], ${at}::timestamptz[]) AS u(id, at)
+    WHERE drops.id = u.id AND drops.status IN ('pending', 'queued')
+    RETURNING drops.id, drops.schedule_version, drops.scheduled_for
+  `.execute(db);
+  return rows.rows;
+}
+
+/** Gives waiting drops (at most CHUNK) one final status, each its reason; the drops it changed. */
+export async function finishWaitingDrops(
+  db: Db,
+  status: Extract<DropStatus, 'skipped' | 'cancelled'>,
+  drops: ReadonlyArray<{ id: string; reason: string }>,
+  now: Date,
+): Promise<Array<{ id: string; reason: string }>> {
+  const rows = await sql<{ id: string; reason: string }>`
+    UPDATE drops SET status = ${status}, reason = u.reason, final_at = ${now}, updated_at = ${now}
+    FROM unnest(${drops.map((d) => d.id)}::uuid[], ${drops.map((d) => d.reason)}::text[]) AS u(id, reason)
+    WHERE drops.id = u.id AND drops.status IN ('pending', 'queued')
+    RETURNING drops.id, u.reason
+  `.execute(db);
+  return rows.rows;
+}
+
+/** A campaign's drops by status and reason. */
+export async function dropCounts(db: Db, campaignId: string): Promise<Array<{ status: DropStatus; reason: string | null; n: string }>> {
+  return db
+    .selectFrom('drops')
+    .select(['status', 'reason', (eb) => eb.fn.countAll<string>().as('n')])
+    .where('campaign_id', '=', campaignId)
+    .groupBy(['status', 'reason'])
+    .execute();
+}
+
+/** The first and last send times of a campaign's queued drops. */
+export async function queuedSpan(db: Db, campaignId: string): Promise<{ next: unknown; last: unknown } | undefined> {
+  return db
+    .selectFrom('drops')
+    .select([(eb) => eb.fn.min('scheduled_for').as('next'), (eb) => eb.fn.max('scheduled_for').as('last')])
+    .where('campaign_id', '=', campaignId)
+    .where('status', '=', 'queued')
+    .executeTakeFirst();
+}
+
+/** A page of a campaign's drops, oldest first, optionally of one status. */
+export async function listDrops(db: Db, campaignId: string, page: { limit: number; offset: number; status?: DropStatus | undefined }): Promise<DropRow[]> {
+  let query = db.selectFrom('drops').selectAll().where('campaign_id', '=', campaignId).orderBy('created_at').orderBy('id').limit(page.limit).offset(page.offset);
+  if (page.status) query = query.where('status', '=', page.status);
+  return query.execute();
+}
+
+export async function loadDrop(db: Db, id: string): Promise<DropRow | undefined> {
+  return db.selectFrom('drops').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** Gives a drop a final status if it is still in one of `from`; what the audit needs when it did. */
+export async function finishDropRow(
+  db: Db,
+  id: string,
+  status: Extract<DropStatus, 'delivered' | 'failed' | 'skipped' | 'cancelled'>,
+  reason: string | null,
+  from: readonly DropStatus[],
+  at: Date,
+  providerRef?: string,
+): Promise<Pick<DropRow, 'campaign_id' | 'practice_id' | 'attempts'> | undefined> {
+  return db
+    .updateTable('drops')
+    .set({ status, reason, final_at: at, updated_at: at, ...(providerRef ? { provider_ref: providerRef } : {}) })
+    .where('id', '=', id)
+    .where('status', 'in', [...from])
+    .returning(['campaign_id', 'practice_id', 'attempts'])
+    .executeTakeFirst();
+}
+
+/** Moves a queued drop of this schedule version to a new time; false when it was no longer that. */
+export async function rescheduleDrop(db: Db, id: string, version: number, at: Date, now: Date): Promise<boolean> {
+  const moved = await db
+    .updateTable('drops')
+    .set({ schedule_version: version + 1, scheduled_for: at, updated_at: now })
+    .where('id', '=', id)
+    .where('status', '=', 'queued')
+    .where('schedule_version', '=', version)
+    .executeTakeFirst();
+  return Number(moved.numUpdatedRows) > 0;
+}
+
+/** Takes the patient's drop lock for the rest of the transaction: one drop decision per patient at a time. */
+export async function lockPatientForDrop(trx: Transaction<Database>, patientId: string): Promise<void> {
+  await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`drop-patient:${patientId}`}, 0))`.execute(trx);
+}
+
+/** Claims a queued drop of this version as sent (in the caller's transaction); false when another run did. */
+export async function claimDropSent(trx: Transaction<Database>, id: string, version: number, attempts: number, at: Date): Promise<boolean> {
+  const claimed = await trx
+    .updateTable('drops')
+    .set({ status: 'sent', sent_at: at, attempts, updated_at: at })
+    .where('id', '=', id)
+    .where('status', '=', 'queued')
+    .where('schedule_version', '=', version)
+    .executeTakeFirst();
+  return Number(claimed.numUpdatedRows) === 1;
+}
+
+export async function setProviderRef(db: Db, id: string, providerRef: string, at: Date): Promise<void> {
+  await db.updateTable('drops').set({ provider_ref: providerRef, updated_at: at }).where('id', '=', id).execute();
+}
+
+/** A sent drop the provider did not place goes back to queued (same version) for BullMQ's retry. */
+export async function unclaimDrop(db: Db, id: string, at: Date): Promise<void> {
+  await db.updateTable('drops').set({ status: 'queued', sent_at: null, updated_at: at }).where('id', '=', id).where('status', '=', 'sent').execute();
+}
+
+/** Drops still 'sent' since before the cutoff (at most 1000). */
+export async function staleSentDrops(db: Db, cutoff: Date): Promise<string[]> {
+  const rows = await db.selectFrom('drops').select('id').where('status', '=', 'sent').where('sent_at', '<', cutoff).limit(1000).execute();
+  return rows.map((r) => r.id);
+}
+
+/** A drop with its campaign's human-answer choice: what Twilio's answer callback needs. */
+export async function dropForAnswer(
+  db: Db,
+  id: string,
+): Promise<(Pick<DropRow, 'id' | 'status' | 'provider_ref' | 'practice_id' | 'campaign_id'> & Pick<CampaignRow, 'human_answer'>) | undefined> {
+  return db
+    .selectFrom('drops')
+    .innerJoin('campaigns', 'campaigns.id', 'drops.campaign_id')
+    .select(['drops.id', 'drops.status', 'drops.provider_ref', 'drops.practice_id', 'drops.campaign_id', 'campaigns.human_answer'])
+    .where('drops.id', '=', id)
+    .executeTakeFirst();
+}
+
+/** A drop with what decides its final state from Twilio's status callback. */
+export async function dropForStatus(db: Db, id: string): Promise<(Pick<DropRow, 'id' | 'provider_ref' | 'answered_by'> & Pick<CampaignRow, 'human_answer'>) | undefined> {
+  return db
+    .selectFrom('drops')
+    .innerJoin('campaigns', 'campaigns.id', 'drops.campaign_id')
+    .select(['drops.id', 'drops.provider_ref', 'drops.answered_by', 'campaigns.human_answer'])
+    .where('drops.id', '=', id)
+    .executeTakeFirst();
+}
+
+export async function setAnsweredBy(db: Db, id: string, answeredBy: string, at: Date): Promise<void> {
+  await db.updateTable('drops').set({ answered_by: answeredBy, updated_at: at }).where('id', '=', id).execute();
+}
+
+export async function dropProviderOf(db: Db, id: string): Promise<Pick<DropRow, 'id' | 'provider_ref' | 'provider'> | undefined> {
+  return db.selectFrom('drops').select(['id', 'provider_ref', 'provider']).where('id', '=', id).executeTakeFirst();
+}
