@@ -7,6 +7,7 @@ import { logger } from './log/logger.js';
 import { AuditAction } from './audit/events.js';
 import { auditWriterStats } from './audit/store.js';
 import { DEMO } from './practices/seed.js';
+import { loadLogModeTwilio } from './log-mode.js';
 
 /** Kept back from SHUTDOWN_TIMEOUT_MS for the last log line and the exit itself. */
 const EXIT_MARGIN_MS = 150;
@@ -24,7 +25,9 @@ async function main(): Promise<void> {
   }
   logger.level = config.logLevel;
 
-  const services = await startServices(config);
+  // Log mode (no Twilio account) runs on the development stand-in from devtools/ (./log-mode.ts).
+  const twilio = await loadLogModeTwilio(config);
+  const services = await startServices(config, twilio === undefined ? {} : { twilio });
   const app = createApp(services);
   const running = await listen(app, config.port, config.host);
   // METRICS_PORT: /metrics on a port of its own (loopback unless METRICS_HOST says otherwise).

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SendSmsInput, TwilioRest } from '../src/adapters/twilio-rest.js';
 import { acknowledgePage, openPage } from '../src/oncall/paging.js';
 import { getDefaultPolicy } from '../src/oncall/store.js';
-import { formatTranscript, heard, type CallResult } from '../src/simulator/simulator.js';
+import { formatTranscript, heard, type CallResult } from '../devtools/simulator/simulator.js';
 import { ACK_PAGE, decideAccess, END_CALL, initialAccessState, providerPinHash, renderAccess, type AccessState } from '../src/voicemail/access-line.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { simulatorFor } from './support/simulate.js';

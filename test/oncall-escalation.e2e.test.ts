@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
-import { heard, type CallResult, type CallSimulator, type DialOutcome } from '../src/simulator/simulator.js';
+import { heard, type CallResult, type CallSimulator, type DialOutcome } from '../devtools/simulator/simulator.js';
 import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
 import { simulatorFor, TEST_IDENTITIES } from './support/simulate.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';

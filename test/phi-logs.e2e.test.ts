@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { captureLogs } from '../src/log/logger.js';
 import { createApiKey } from '../src/auth/api-keys.js';
-import type { CallSimulator } from '../src/simulator/simulator.js';
+import type { CallSimulator } from '../devtools/simulator/simulator.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { simulatorFor } from './support/simulate.js';
 import { inboundParams, postTwilio } from './support/twilio-request.js';

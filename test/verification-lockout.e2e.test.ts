@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { createPatient, phoneIndex } from '../src/patients/store.js';
-import { heard, type CallSimulator } from '../src/simulator/simulator.js';
+import { heard, type CallSimulator } from '../devtools/simulator/simulator.js';
 import { MAX_FAILURES } from '../src/verification/lockout.js';
 import { listLockouts } from '../src/verification/lockout-store.js';
 import { providerPinHash } from '../src/voicemail/access-line.js';

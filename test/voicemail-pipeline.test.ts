@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { CallSimulator } from '../src/simulator/simulator.js';
+import { CallSimulator } from '../devtools/simulator/simulator.js';
 import { decryptingStream, encryptingStream, sha256Stream } from '../src/adapters/envelope.js';
 import { applyRetention, reconcileRecordings, sweepVoicemails } from '../src/voicemail/maintenance.js';
 import { createKeyring } from '../src/adapters/keyring.js';
