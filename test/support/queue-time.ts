@@ -53,3 +53,8 @@ export async function runJobNow(queue: Queue, what: string, name: string, data: 
     return state === 'completed' || state === 'failed' ? { id, name, state, returnvalue: fresh?.returnvalue } : undefined;
   });
 }
+
+/** Promotes the delayed jobs `match` picks, if any, without waiting for them (for `until`'s onPoll). */
+export async function promoteDelayed(queue: Queue, match: (job: Job) => boolean): Promise<void> {
+  for (const job of (await queue.getDelayed()).filter(match)) await job.promote().catch(() => undefined);
+}
