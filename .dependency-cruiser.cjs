@@ -5,12 +5,8 @@
 /** The domain folders under src/ (rvm may become drops or voicemail-drops; both names are listed). */
 const DOMAINS = 'calls|oncall|voicemail|rvm|drops|voicemail-drops|consent|verification|practices|patients|auth|time';
 
-/**
- * The one exception: the import-free development defaults (ports, demo numbers) that the
- * configuration and the demo seed read. They live under src/simulator/ today; when the simulator
- * moves to devtools/ they stay in src/ (then this exception goes).
- */
-const DEV_DEFAULTS = '^src/simulator/defaults\\.ts$';
+/** The import-free development defaults (ports, demo numbers) that the configuration and the demo seed read. */
+const DEV_DEFAULTS = '^src/dev-defaults\\.ts$';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -75,8 +71,8 @@ module.exports = {
       name: 'src-not-to-devtools-or-tests',
       severity: 'error',
       comment: 'Product code never imports the simulator, the development stand-ins (devtools/) or test code.',
-      from: { path: '^src/', pathNot: '^src/simulator/' },
-      to: { path: ['^src/simulator/', '^devtools/', '^test/'], pathNot: DEV_DEFAULTS },
+      from: { path: '^src/' },
+      to: { path: ['^src/simulator/', '^devtools/', '^test/'] },
     },
     {
       name: 'not-to-unresolvable',

@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # Production image: compiled JavaScript on a current Node LTS, run as a non-root user.
 # `npm run build` (tsconfig.build.json) compiles src/ and the operational scripts only, so the
-# image needs neither test/ nor scripts/bench/. In the image, run the tools with node, e.g.
+# image needs neither test/ nor scripts/bench/, nor devtools/ (the call simulator and log mode's
+# Twilio stand-in: development only; production never runs in log mode, src/log-mode.ts). In the image, run the tools with node, e.g.
 #   node dist/scripts/migrate.js | keys-create.js | keys-list.js | keys-revoke.js | audit-verify.js | audit-export.js | flows-check.js
 # (tsx is a development dependency and is pruned). The service runs as `node` directly (PID 1,
 # with its own SIGTERM handler), so the stop signal reaches it with no npm or shell in between.

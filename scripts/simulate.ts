@@ -9,9 +9,9 @@
  * Reads PUBLIC_BASE_URL, TWILIO_AUTH_TOKEN, TWILIO_ACCOUNT_SID and PORT with the service's own
  * development defaults. Exits 1 when the call produced errors, 2 on bad arguments.
  */
-import { DEV_DEFAULTS, publicBaseUrlFor } from '../src/simulator/defaults.js';
-import { CallSimulator, type DialOutcome, type DialStatus, type RecordingOutcome } from '../src/simulator/simulator.js';
-import { formatTranscript } from '../src/simulator/transcript.js';
+import { DEV_DEFAULTS, publicBaseUrlFor } from '../src/dev-defaults.js';
+import { CallSimulator, type DialOutcome, type DialStatus, type RecordingOutcome } from '../devtools/simulator/simulator.js';
+import { formatTranscript } from '../devtools/simulator/transcript.js';
 import { cliArgs } from './cli-support.js';
 
 const DIAL_STATUSES: readonly DialStatus[] = ['completed', 'answered', 'no-answer', 'busy', 'failed', 'canceled'];

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
-import { DEV_DEFAULTS, publicBaseUrlFor } from './simulator/defaults.js';
+import { DEV_DEFAULTS, publicBaseUrlFor } from './dev-defaults.js';
 
 /**
  * The service's whole configuration, read once from the environment.

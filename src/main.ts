@@ -8,6 +8,7 @@ import { logger } from './log/logger.js';
 import { AuditAction } from './audit/events.js';
 import { auditWriterStats } from './audit/store.js';
 import { DEMO } from './practices/seed.js';
+import { loadLogModeTwilio } from './log-mode.js';
 
 /** Kept back from SHUTDOWN_TIMEOUT_MS for the last log line and the exit itself. */
 const EXIT_MARGIN_MS = 150;
@@ -25,7 +26,9 @@ async function main(): Promise<void> {
   }
   logger.level = config.logLevel;
 
-  const services = await startServices(config);
+  // Log mode (no Twilio account) runs on the development stand-in from devtools/ (./log-mode.ts).
+  const twilio = await loadLogModeTwilio(config);
+  const services = await startServices(config, twilio === undefined ? {} : { twilio });
   // The job workers, the maintenance schedule and the fallback numbers (./workers.ts); they stop before the adapters.
   const workers = await startWorkers(services);
   const app = createApp(services);

@@ -3,12 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SendSmsInput, TwilioRest } from '../src/adapters/twilio-rest.js';
 import { acknowledgePage, openPage } from '../src/oncall/paging.js';
 import { getDefaultPolicy } from '../src/oncall/store.js';
-import { formatTranscript, heard, type CallResult } from '../src/simulator/simulator.js';
+import { formatTranscript, heard, type CallResult } from '../devtools/simulator/simulator.js';
 import { ACK_PAGE, decideAccess, END_CALL, initialAccessState, providerPinHash, renderAccess, type AccessState } from '../src/voicemail/access-line.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { simulatorFor } from './support/simulate.js';
 import { until } from './support/until.js';
 import { inboundParams, postTwilio } from './support/twilio-request.js';
+import { pageRound, pendingJobs, runDelayedNow, runJobNow } from './support/queue-time.js';
 
 /**
  * Acknowledging a page on the provider access line: after the PIN, 3 and the page's reference
@@ -59,8 +60,8 @@ beforeAll(async () => {
   const policy = await getDefaultPolicy(h.services.db, practiceId);
   if (!policy) throw new Error('no default policy');
   policyId = policy.id;
-  // Rounds a second apart: a page that is not acknowledged is seen repeating within the test.
-  await h.services.db.updateTable('escalation_policies').set({ page_interval_seconds: 1, page_max_repeats: 20 }).where('id', '=', policyId).execute();
+  // Rounds ten minutes apart: a test runs the next one now by promoting its delayed job (runDelayedNow).
+  await h.services.db.updateTable('escalation_policies').set({ page_interval_seconds: 600, page_max_repeats: 20 }).where('id', '=', policyId).execute();
 });
 afterAll(async () => {
   await h?.close();
@@ -156,7 +157,9 @@ describe('access-line page acknowledgement decisions (pure)', () => {
 describe('acknowledging a page on the access line', () => {
   it('the provider keys the PIN, 3, the reference and #: the page is acknowledged and its repeats stop', async () => {
     const page = await openTestPage();
-    // Paging repeats while nobody acknowledges.
+    // Paging repeats while nobody acknowledges: the first round, then (ten minutes on) the second.
+    await until('the first round of the page', async () => pagesFor(page.ref).length >= 1 && (await pageRow(page.id)).rounds_sent >= 1);
+    expect(await runDelayedNow(h.services.queues.pages, 'the second round', pageRound(page.id))).toEqual([expect.objectContaining({ state: 'completed', returnvalue: 'sent' })]);
     await until('two rounds of the page', async () => pagesFor(page.ref).length >= 2 && (await pageRow(page.id)).rounds_sent >= 2);
 
     const result = await call(PROVIDER_PHONE, [`${PROVIDER_PIN}#`, ACK_PAGE, `${page.ref}#`, END_CALL]);
@@ -175,10 +178,14 @@ describe('acknowledging a page on the access line', () => {
     const verified = await h.services.db.selectFrom('audit_log').select('subject_id').where('call_sid', '=', result.callSid).where('action', '=', 'access.verified').execute();
     expect(verified).toEqual([{ subject_id: providerId }]);
 
-    // No further rounds reach anyone (they were a second apart).
+    // No further rounds reach anyone: the next round's timer is gone, and one that fired anyway
+    // (its removal lost a race) finds the page acknowledged and sends nothing.
     const atAck = pagesFor(page.ref).length;
-    await new Promise((r) => setTimeout(r, 2_500));
+    expect(await pendingJobs(h.services.queues.pages, pageRound(page.id))).toEqual([]);
+    const late = await runJobNow(h.services.queues.pages, 'a late round', 'page', { pageId: page.id, round: (await pageRow(page.id)).rounds_sent });
+    expect(late).toMatchObject({ state: 'completed', returnvalue: 'acknowledged' });
     expect(pagesFor(page.ref)).toHaveLength(atAck);
+    expect(await pendingJobs(h.services.queues.pages, (job) => (job.data as { pageId?: unknown }).pageId === page.id)).toEqual([]);
   });
 
   it('a wrong reference is refused and acknowledges nothing; so is a short one; silence is said; an acknowledged page says so', async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { captureLogs } from '../src/log/logger.js';
-import { CallSimulator, heard, type CallResult } from '../src/simulator/simulator.js';
+import { CallSimulator, heard, type CallResult } from '../devtools/simulator/simulator.js';
 import { verifyChain } from '../src/audit/store.js';
 import { invalidatePracticeCache } from '../src/calls/voice-service.js';
 import { callKey, loadCall } from '../src/calls/state-store.js';

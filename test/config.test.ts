@@ -60,7 +60,7 @@ describe('configuration', () => {
   });
 
   it('the public URL defaults to the service on its own port, the same rule the simulator uses', async () => {
-    const { publicBaseUrlFor } = await import('../src/simulator/defaults.js');
+    const { publicBaseUrlFor } = await import('../src/dev-defaults.js');
     expect(loadConfig({ PORT: '3100' }).publicBaseUrl).toBe('http://localhost:3100');
     for (const env of [{ PORT: '3100' }, { PORT: '3100', PUBLIC_BASE_URL: 'https://ahl.example.org/' }, {}]) {
       const c = loadConfig(env);

@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COULD_NOT_CONNECT, EMERGENCY_DISCLAIMER, FAIL_SAFE_DIAL_PATH } from '../src/calls/fail-safe.js';
-import { heard, type CallResult, type DialStatus } from '../src/simulator/simulator.js';
-import { parseTwiml } from '../src/simulator/twiml.js';
+import { heard, type CallResult, type DialStatus } from '../devtools/simulator/simulator.js';
+import { parseTwiml } from '../devtools/simulator/twiml.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { simulatorFor } from './support/simulate.js';
 import { inboundParams, postTwilio } from './support/twilio-request.js';

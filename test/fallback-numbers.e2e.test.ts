@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { fallbackNumberFor, preloadFallbackNumbers } from '../src/calls/fallback-numbers.js';
 import { captureLogs } from '../src/log/logger.js';
-import { heard, type CallResult } from '../src/simulator/simulator.js';
+import { heard, type CallResult } from '../devtools/simulator/simulator.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { simulatorFor } from './support/simulate.js';
 

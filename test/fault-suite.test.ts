@@ -8,7 +8,7 @@ import { sql } from 'kysely';
 import { loadConfig, type Config } from '../src/config.js';
 import { createDb, type Db } from '../src/adapters/postgres.js';
 import { createQueues, type Queues } from '../src/adapters/queue.js';
-import { parseTwiml } from '../src/simulator/twiml.js';
+import { parseTwiml } from '../devtools/simulator/twiml.js';
 import { pageJobId, type PageJobData } from '../src/oncall/paging.js';
 import { dropIsolation, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';

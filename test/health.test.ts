@@ -11,7 +11,7 @@ import { startHarness, type Harness } from './support/harness.js';
 import { dropIsolation } from './support/harness.js';
 import { inboundParams } from './support/twilio-request.js';
 import { loadConfig, type Config } from '../src/config.js';
-import { DEV_DEFAULTS } from '../src/simulator/defaults.js';
+import { DEV_DEFAULTS } from '../src/dev-defaults.js';
 import { startServices } from '../src/services.js';
 import { createApp } from '../src/http/app.js';
 import { listen } from '../src/http/server.js';

@@ -6,7 +6,7 @@ import { pinHash } from '../src/patients/store.js';
 import { getDefaultPolicy, listPracticeAdmins, loadSchedule } from '../src/oncall/store.js';
 import { FEED_PATH, oncallFeedRouter } from '../src/http/oncall-routes.js';
 import { listen } from '../src/http/server.js';
-import { heard } from '../src/simulator/simulator.js';
+import { heard } from '../devtools/simulator/simulator.js';
 import { startHarness, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { simulatorFor } from './support/simulate.js';
 

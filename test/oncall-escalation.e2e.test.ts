@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
-import { heard, type CallResult, type CallSimulator, type DialOutcome } from '../src/simulator/simulator.js';
+import { heard, type CallResult, type CallSimulator, type DialOutcome } from '../devtools/simulator/simulator.js';
 import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
 import { simulatorFor, TEST_IDENTITIES } from './support/simulate.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
 import { postTwilio } from './support/twilio-request.js';
 import { until } from './support/until.js';
+import { pageRound, pendingJobs, promoteDelayed, runDelayedNow, runJobNow } from './support/queue-time.js';
 import { randomBytes } from 'node:crypto';
 import type { Keyring } from '../src/adapters/keyring.js';
 import { phoneIndex } from '../src/patients/store.js';
@@ -273,7 +274,8 @@ describe('the handoff call', () => {
 
 describe('all tiers fail: urgent voicemail, pages until acknowledged', () => {
   it('walks the chain twice, takes an urgent voicemail, pages every tier without PHI; an SMS ACK stops the pages', async () => {
-    await h.services.db.updateTable('escalation_policies').set({ page_interval_seconds: 1, page_max_repeats: 1 }).execute();
+    // Rounds ten minutes apart: the test runs each one now by promoting its delayed job.
+    await h.services.db.updateTable('escalation_policies').set({ page_interval_seconds: 600, page_max_repeats: 1 }).execute();
     const before = double.requests.length;
     const result = await urgentCall([{ status: 'no-answer' }, { status: 'busy' }, { status: 'no-answer' }, { status: 'completed', answeredBy: 'machine_start' }]);
     expect(dialled(result)).toEqual([PRIMARY, BACKUP, PRIMARY, BACKUP]);
@@ -295,8 +297,11 @@ describe('all tiers fail: urgent voicemail, pages until acknowledged', () => {
     for (const identity of TEST_IDENTITIES) expect(JSON.stringify(double.requests.slice(before).map((r) => r.form.toString()))).not.toContain(encodeURIComponent(identity));
 
     // Repeats, then the practice admin after the policy's one repeat.
-    await until('the manager SMS', () => smsTo(MANAGER).length >= 1, 10_000);
+    const pages = h.services.queues.pages;
+    await until('the manager SMS', () => smsTo(MANAGER).length >= 1, 20_000, () => promoteDelayed(pages, pageRound(page.id)));
     expect(smsTo(PRIMARY).length).toBeGreaterThanOrEqual(2);
+    // Every SMS of the rounds so far has gone out: only the next round's timer is left.
+    await until('the sends of the last round', async () => (await pendingJobs(pages, (job) => job.name === 'page-send')).length === 0);
 
     // The on-call doctor replies by SMS (a signed Twilio webhook): paging stops.
     const params = { MessageSid: `SM${'a'.repeat(32)}`, AccountSid: TEST_ACCOUNT_SID, From: PRIMARY, To: PRACTICE, Body: `ack ${page.reference_code}` };
@@ -305,7 +310,9 @@ describe('all tiers fail: urgent voicemail, pages until acknowledged', () => {
     const acked = await h.services.db.selectFrom('pages').selectAll().where('id', '=', page.id).executeTakeFirstOrThrow();
     expect(acked.status).toBe('acknowledged');
     const sentAtAck = smsTo(PRIMARY).length + smsTo(BACKUP).length + smsTo(MANAGER).length;
-    await new Promise((r) => setTimeout(r, 2_500));
+    // The next round's timer is gone; one that fired anyway finds the page acknowledged.
+    expect(await pendingJobs(pages, pageRound(page.id))).toEqual([]);
+    expect(await runJobNow(pages, 'a late round', 'page', { pageId: page.id, round: acked.rounds_sent })).toMatchObject({ state: 'completed', returnvalue: 'acknowledged' });
     expect(smsTo(PRIMARY).length + smsTo(BACKUP).length + smsTo(MANAGER).length).toBe(sentAtAck);
 
     // The call's timeline accounts for every leg and page, in order.
@@ -349,21 +356,24 @@ describe('all tiers fail: urgent voicemail, pages until acknowledged', () => {
   });
 
   it('pages survive a restart of the service; the API acknowledges too', async () => {
-    await h.services.db.updateTable('escalation_policies').set({ page_interval_seconds: 2, page_max_repeats: 5 }).execute();
+    await h.services.db.updateTable('escalation_policies').set({ page_interval_seconds: 600, page_max_repeats: 5 }).execute();
     const result = await urgentCall([{ status: 'no-answer' }, { status: 'no-answer' }, { status: 'no-answer' }, { status: 'no-answer' }]);
     const page = await until('the page', () => h.services.db.selectFrom('pages').selectAll().where('call_sid', '=', result.callSid).executeTakeFirst());
     await until('the first round sent', async () => (await h.services.db.selectFrom('pages').select('rounds_sent').where('id', '=', page.id).executeTakeFirstOrThrow()).rounds_sent >= 1 || undefined);
 
-    // Stop everything between rounds; the delayed job for round 1 waits in Redis.
+    // Stop everything between rounds; the delayed job for round 1 waits in Redis, and runs (now) after the restart.
     await h.restart();
-    await until('the second round sent', async () => (await h.services.db.selectFrom('pages').select('rounds_sent').where('id', '=', page.id).executeTakeFirstOrThrow()).rounds_sent >= 2 || undefined, 10_000);
+    expect(await runDelayedNow(h.services.queues.pages, 'round 1 after the restart', pageRound(page.id))).toEqual([expect.objectContaining({ state: 'completed', returnvalue: 'sent' })]);
+    expect((await h.services.db.selectFrom('pages').select('rounds_sent').where('id', '=', page.id).executeTakeFirstOrThrow()).rounds_sent).toBe(2);
 
     const res = await fetch(`${h.baseUrl}/api/pages/${page.id}/ack`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}` } });
     expect(await res.json()).toMatchObject({ result: 'acknowledged', referenceCode: page.reference_code });
     const again = await fetch(`${h.baseUrl}/api/pages/${page.id}/ack`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}` } });
     expect(await again.json()).toMatchObject({ result: 'already' });
     const rounds = (await h.services.db.selectFrom('pages').select('rounds_sent').where('id', '=', page.id).executeTakeFirstOrThrow()).rounds_sent;
-    await new Promise((r) => setTimeout(r, 3_000));
+    // No round after the acknowledgement: its timer is gone, and a late one sends nothing.
+    expect(await pendingJobs(h.services.queues.pages, pageRound(page.id))).toEqual([]);
+    expect(await runJobNow(h.services.queues.pages, 'a late round', 'page', { pageId: page.id, round: rounds })).toMatchObject({ state: 'completed', returnvalue: 'acknowledged' });
     expect((await h.services.db.selectFrom('pages').select('rounds_sent').where('id', '=', page.id).executeTakeFirstOrThrow()).rounds_sent).toBe(rounds);
     // Job payloads carry ids only.
     const jobs = await h.services.queues.pages.getJobs(['completed', 'delayed', 'waiting', 'active']);

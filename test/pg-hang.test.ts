@@ -6,7 +6,7 @@ import { preloadFallbackNumbers } from '../src/calls/fallback-numbers.js';
 import { handleFlowWebhook } from '../src/calls/voice-service.js';
 import type { VoiceWebhook } from '../src/calls/twilio-params.js';
 import { EMERGENCY_DISCLAIMER } from '../src/calls/fail-safe.js';
-import { parseTwiml } from '../src/simulator/twiml.js';
+import { parseTwiml } from '../devtools/simulator/twiml.js';
 import { captureLogs } from '../src/log/logger.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { startFreezableProxy, type FreezableProxy } from './support/tcp-proxy.js';

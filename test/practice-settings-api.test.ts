@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { createPractice, type Practice } from '../src/practices/store.js';
-import { heard } from '../src/simulator/simulator.js';
+import { heard } from '../devtools/simulator/simulator.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { simulatorFor } from './support/simulate.js';
 

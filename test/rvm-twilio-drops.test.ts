@@ -11,7 +11,7 @@ import { DEMO } from '../src/practices/seed.js';
 import type { Practice } from '../src/practices/store.js';
 import { acquireSlot, reserveSlot } from '../src/rvm/rate-limit.js';
 import { OPT_OUT_KEY } from '../src/rvm/templates.js';
-import { heard } from '../src/simulator/simulator.js';
+import { heard } from '../devtools/simulator/simulator.js';
 import { until } from './support/until.js';
 import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
 import { simulatorFor } from './support/simulate.js';

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
-import { DEV_DEFAULTS } from '../src/simulator/defaults.js';
+import { DEV_DEFAULTS } from '../src/dev-defaults.js';
 
 /**
  * `npm run simulate` against a service started with PORT set: the CLI must send to that port and

@@ -4,10 +4,11 @@ import { loadConfig, type Config } from '../src/config.js';
 import {
   createTwilioRest,
   twilioRestMode,
+  LogModeUnavailable,
   TwilioRestError,
-  type LogTwilioRest,
   type TwilioRest,
 } from '../src/adapters/twilio-rest.js';
+import { createLogTwilioRest, type LogTwilioRest } from '../devtools/twilio-log-mode.js';
 import { captureLogs } from '../src/log/logger.js';
 import { randomTwilioSid, startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
 
@@ -277,10 +278,6 @@ describe('twilio REST adapter (real mode, against the loopback double)', () => {
 });
 
 describe('twilio REST adapter (log mode)', () => {
-  const noFetch: typeof fetch = () => {
-    throw new Error('log mode must not make HTTP requests');
-  };
-
   it('is chosen only outside production, with the development token and the default API URL', () => {
     expect(twilioRestMode(configFor({}))).toBe('log');
     expect(twilioRestMode(configFor({ TWILIO_API_BASE_URL: double.baseUrl }))).toBe('twilio');
@@ -288,8 +285,12 @@ describe('twilio REST adapter (log mode)', () => {
     expect(twilioRestMode({ ...configFor({}), env: 'production' })).toBe('twilio');
   });
 
+  it('is never made by the product itself: log mode without the stand-in from devtools/ is an explicit error', () => {
+    expect(() => createTwilioRest(configFor({}))).toThrow(LogModeUnavailable);
+  });
+
   it('returns fake sids, keeps an outbox, logs redacted lines and sends nothing', async () => {
-    const logRest = createTwilioRest(configFor({}), { fetchImpl: noFetch });
+    const logRest = createLogTwilioRest(configFor({}));
     expect(logRest.kind).toBe('log');
     const logs = captureLogs();
     let sms: { sid: string };
@@ -303,7 +304,7 @@ describe('twilio REST adapter (log mode)', () => {
     expect(sms.sid).toMatch(/^SM[0-9a-f]{32}$/);
     expect(call.sid).toMatch(/^CA[0-9a-f]{32}$/);
 
-    const outbox = (logRest as LogTwilioRest).outbox;
+    const outbox = logRest.outbox;
     expect(outbox).toHaveLength(2);
     expect(outbox[0]).toMatchObject({ type: 'sms', sid: sms.sid, to: TO, from: FROM, body: SECRET_BODY });
     expect(outbox[1]).toMatchObject({ type: 'call', sid: call.sid, to: TO, url: 'https://ahl.example.test/x', machineDetection: 'Enable' });
@@ -318,7 +319,7 @@ describe('twilio REST adapter (log mode)', () => {
   });
 
   it('logs the text of an SMS it does not send (pages and notices carry no PHI), through the same redaction', async () => {
-    const logRest = createTwilioRest(configFor({}), { fetchImpl: noFetch });
+    const logRest = createLogTwilioRest(configFor({}));
     const logs = captureLogs();
     try {
       await logRest.sendSms({ to: TO, from: FROM, body: 'Demo Family Medicine: urgent message waiting. Call +12025550102 and press 1.' });
@@ -334,16 +335,19 @@ describe('twilio REST adapter (log mode)', () => {
     for (const secret of [TO, FROM, '+12025550102', '2025550102']) expect(line).not.toContain(secret);
   });
 
-  it('validates input and refuses media with a clear, non-retryable error', async () => {
-    const logRest = createTwilioRest(configFor({}), { fetchImpl: noFetch });
+  it('validates input and serves placeholder media: silence as long as the recording, marked as such', async () => {
+    const logRest: LogTwilioRest = createLogTwilioRest(configFor({}));
     expect(await caught(logRest.sendSms({ to: 'nope', from: FROM, body: 'x' }))).toMatchObject({ reason: 'invalid_input' });
-    const media = await caught(logRest.fetchRecordingMedia(randomTwilioSid('RE'), 'wav'));
-    expect(media).toMatchObject({ reason: 'not_configured', retryable: false });
-    expect(media.message).toContain('no Twilio account configured');
+    expect(await caught(logRest.fetchRecordingMedia('RE-not-a-sid', 'wav'))).toMatchObject({ reason: 'invalid_input' });
+    const media = await logRest.fetchRecordingMedia(randomTwilioSid('RE'), 'wav', { durationSeconds: 2 });
+    const bytes: Buffer[] = [];
+    for await (const chunk of media.stream) bytes.push(chunk as Buffer);
+    expect(media).toMatchObject({ placeholder: true, contentType: 'audio/wav', contentLength: 44 + 2 * 16_000 });
+    expect(Buffer.concat(bytes).length).toBe(44 + 2 * 16_000);
     expect(await logRest.deleteRecording(randomTwilioSid('RE'))).toBe('not_found');
     const listed = [];
     for await (const r of logRest.listRecordings({})) listed.push(r);
     expect(listed).toEqual([]);
-    expect((logRest as LogTwilioRest).outbox).toHaveLength(0);
+    expect(logRest.outbox).toHaveLength(0);
   });
 });

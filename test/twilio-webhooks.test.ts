@@ -1,30 +1,27 @@
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { sql } from 'kysely';
 import type { Services } from '../src/services.js';
-import type * as PracticeStore from '../src/practices/store.js';
 import { startHarness, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { inboundParams, postTwilio } from './support/twilio-request.js';
+import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 
-/** When on, the practice lookup waits forever: PostgreSQL hanging, whatever the pool's own timeouts. `hung` counts those lookups. */
-const lookup = vi.hoisted(() => ({ hangs: false, hung: 0 }));
-vi.mock('../src/practices/store.js', async (importOriginal) => {
-  const real = await importOriginal<typeof PracticeStore>();
-  return {
-    ...real,
-    findPracticeByNumber: (...args: Parameters<typeof real.findPracticeByNumber>) => {
-      if (!lookup.hangs) return real.findPracticeByNumber(...args);
-      lookup.hung += 1;
-      return new Promise<never>(() => undefined);
-    },
-  };
-});
+const PG_URL = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test');
 
 let h: Harness;
+/** PostgreSQL through a loopback fault proxy: `pg.hang()` stalls every query (lookups, audit writes) as a hung database does. */
+let pg: FaultProxy;
 beforeAll(async () => {
-  h = await startHarness('webhooks', { TWILIO_AUTH_TOKEN_SECONDARY: 'rotating-token-0123456789abcdef' });
+  pg = await startFaultProxy(Number(PG_URL.port || 5432), PG_URL.hostname);
+  const viaProxy = new URL(PG_URL.href);
+  viaProxy.hostname = '127.0.0.1';
+  viaProxy.port = String(pg.port);
+  h = await startHarness('webhooks', { TWILIO_AUTH_TOKEN_SECONDARY: 'rotating-token-0123456789abcdef', DATABASE_URL: viaProxy.href });
 });
 afterAll(async () => {
+  pg.restore();
   await h.close();
+  await pg.close();
 });
 
 async function auditActions(): Promise<string[]> {
@@ -270,12 +267,11 @@ describe("Twilio's fallback URL and the fail-safe answers", () => {
   it('answers within its time budget when PostgreSQL hangs (lookup and audit write)', async () => {
     // A fresh instance (its fallback numbers preloaded, no practice cached), so the lookup runs and the budget shows.
     await h.restart();
-    const services = h.services as { -readonly [K in keyof Services]: Services[K] };
-    const { audit } = services;
-    // The writes of these two answers hang; everything else (background jobs) is left alone.
-    services.audit = (event) =>
-      !Array.isArray(event) && (event.action === 'twilio.fallback' || event.action === 'twilio.webhook_malformed') ? new Promise<void>(() => undefined) : audit(event);
-    lookup.hangs = true;
+    // Every pool connection open and idle, so the lookup is sent on one (not stuck connecting, which the pool's own connect timeout ends).
+    await Promise.all(Array.from({ length: 10 }, () => sql`SELECT pg_sleep(0.05)`.execute(h.services.db)));
+    // PostgreSQL hangs: the practice lookup and the audit writes get no answer until the pool's query timeout.
+    const sentBefore = pg.heldBytes();
+    pg.hang();
     try {
       const started = Date.now();
       const res = await postTwilio(h, '/twilio/voice/fallback', inboundParams());
@@ -285,7 +281,8 @@ describe("Twilio's fallback URL and the fail-safe answers", () => {
       // The number's last known fallback, from memory.
       expect(res.body).toContain('<Number>+12025550199</Number>');
       expect(took).toBeLessThan(4_000);
-      expect(lookup.hung).toBeGreaterThan(0);
+      // The service did ask PostgreSQL (held back by the hang): the answer came despite it.
+      expect(pg.heldBytes()).toBeGreaterThan(sentBefore);
 
       // A malformed webhook is answered at once too: the audit write happens behind the answer.
       const t0 = Date.now();
@@ -294,8 +291,7 @@ describe("Twilio's fallback URL and the fail-safe answers", () => {
       expect(bad.body).toContain('hang up and dial 911');
       expect(Date.now() - t0).toBeLessThan(1_000);
     } finally {
-      lookup.hangs = false;
-      services.audit = audit;
+      pg.restore();
     }
   }, 15_000);
 });

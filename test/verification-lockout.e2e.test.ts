@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { createPatient, phoneIndex } from '../src/patients/store.js';
-import { heard, type CallSimulator } from '../src/simulator/simulator.js';
+import { heard, type CallSimulator } from '../devtools/simulator/simulator.js';
 import { guardedTry } from '../src/verification/attempts.js';
 import { LOCK_POLICIES, MAX_FAILURES, scopeKeys } from '../src/verification/lockout.js';
 import { listLockouts } from '../src/verification/lockout-store.js';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { verifyChain } from '../src/audit/store.js';
-import { formatTranscript } from '../src/simulator/simulator.js';
+import { formatTranscript } from '../devtools/simulator/simulator.js';
 import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
 import { recordingSimulatorFor } from './support/simulate.js';

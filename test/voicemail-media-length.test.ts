@@ -9,7 +9,7 @@ import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js
 import { recordingSimulatorFor } from './support/simulate.js';
 import { until } from './support/until.js';
 import { randomWav } from './support/wav.js';
-import type { CallSimulator } from '../src/simulator/simulator.js';
+import type { CallSimulator } from '../devtools/simulator/simulator.js';
 
 /** Bytes of a second of 8 kHz 16-bit mono audio. */
 const SECOND = 16_000;

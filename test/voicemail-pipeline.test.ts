@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { CallSimulator } from '../src/simulator/simulator.js';
+import { CallSimulator } from '../devtools/simulator/simulator.js';
 import { decryptingStream, encryptingStream, sha256Stream } from '../src/adapters/envelope.js';
 import { applyRetention, reconcileRecordings, sweepVoicemails } from '../src/voicemail/maintenance.js';
 import { createKeyring } from '../src/adapters/keyring.js';
@@ -24,6 +24,7 @@ import { recordingSimulatorFor } from './support/simulate.js';
 import { S3_DOUBLE_CREDENTIALS, startS3Double } from './support/s3-double.js';
 import { startKmsDouble } from './support/kms-double.js';
 import { until } from './support/until.js';
+import { pendingJobs } from './support/queue-time.js';
 import { randomWav } from './support/wav.js';
 import { callKey } from '../src/calls/state-store.js';
 
@@ -207,7 +208,8 @@ describe('voicemail on local disk with the local key', () => {
     const finished = await jobCompleted(r, sid);
     const res = await postTwilio(r.h, callback.path, callback.params);
     expect(res.status).toBe(200);
-    await new Promise((x) => setTimeout(x, 500));
+    // The callback was answered once its job was durable: had it queued another, the queue would hold it now.
+    expect(await pendingJobs(r.h.services.queues.voicemail, (job) => (job.data as { voicemailId?: unknown }).voicemailId === done.id)).toEqual([]);
     const rows = await r.h.services.db.selectFrom('voicemails').select('id').where('recording_sid', '=', sid).execute();
     expect(rows).toHaveLength(1);
     expect(r.double.requests.filter((q) => q.method === 'GET' && q.path.includes(sid))).toHaveLength(1);
@@ -747,7 +749,8 @@ describe('voicemail in S3 with a KMS key', () => {
     await s3.stop();
     const { recordingSid } = await leaveMessage(r);
     const pending = await until('the voicemail row', () => voicemailOf(r, recordingSid));
-    await new Promise((x) => setTimeout(x, 2_500));
+    // An attempt has met the outage (not a wait for one to happen): the row stays received and Twilio's copy stays.
+    await until('a failed attempt to store', async () => (await voicemailOf(r, recordingSid))?.last_error?.startsWith('store: '));
     expect((await voicemailOf(r, recordingSid))?.state).toBe('received');
     expect(requestIndex(r, 'DELETE', recordingSid)).toBe(-1);
     expect(r.double.recordings.get(recordingSid)?.deleted).toBe(false);

@@ -8,7 +8,7 @@ import { blindIndex } from '../src/adapters/keyring.js';
 import { createApiKey, type ApiRole } from '../src/auth/api-keys.js';
 import { PHONE_INDEX } from '../src/patients/store.js';
 import { createPractice, type Practice } from '../src/practices/store.js';
-import { heard, formatTranscript, type CallResult } from '../src/simulator/simulator.js';
+import { heard, formatTranscript, type CallResult } from '../devtools/simulator/simulator.js';
 import { storageKey, voicemailContext, voicemailJobId } from '../src/voicemail/pipeline.js';
 import { playability, rangeRequest, type RangeRequest } from '../src/voicemail/playback.js';
 import { decideAccess, initialAccessState, MAX_PIN_TRIES, providerPinHash, ProviderPinSchema } from '../src/voicemail/access-line.js';

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { voicemailJobId } from '../src/voicemail/pipeline.js';
 import { createRecordingSpool, SPOOL_DEAD_FILE, SPOOL_MAX_TRIES, type SpoolEntry } from '../src/voicemail/spool.js';
-import { recoverVoicemails, RECOVERY_TICK_MS, startVoicemailRecovery } from '../src/voicemail/recovery.js';
+import { recoverVoicemails, startVoicemailRecovery } from '../src/voicemail/recovery.js';
 import { captureLogs } from '../src/log/logger.js';
 import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
@@ -121,12 +121,19 @@ describe('when PostgreSQL comes back', () => {
   it('the reconciler runs at once: a recording whose callback never got through is found, not 15 minutes later', { timeout: 40_000 }, async () => {
     // Twilio has the recording; its callback never reached us (Twilio gave up while PostgreSQL was away).
     const { recordingSid } = await callWithRecording();
-    pg.stop();
+    // The recovery loop's passes run here, one by one, instead of waiting RECOVERY_TICK_MS for its timer.
+    const recovery = startVoicemailRecovery(h.services, { tickMs: 3_600_000 });
     try {
-      // Long enough for the recovery loop (every RECOVERY_TICK_MS) to find PostgreSQL down.
-      await new Promise((r) => setTimeout(r, RECOVERY_TICK_MS + 1_000));
+      await recovery.tick(); // its start-up pass
+      pg.stop();
+      try {
+        await recovery.tick(); // finds PostgreSQL down
+      } finally {
+        pg.restore();
+      }
+      await recovery.tick(); // PostgreSQL is back: the reconciler runs in this very pass
     } finally {
-      pg.restore();
+      await recovery.close();
     }
     const v = await completeVoicemail(recordingSid);
     const received = await h.services.db.selectFrom('audit_log').select('details').where('action', '=', 'voicemail.received').where('subject_id', '=', v.id).execute();

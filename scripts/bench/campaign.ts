@@ -13,6 +13,7 @@
 import { sql } from 'kysely';
 import { loadConfig } from '../../src/config.js';
 import { startServices } from '../../src/services.js';
+import { loadLogModeTwilio } from '../../src/log-mode.js';
 import { createDb, type Db } from '../../src/adapters/postgres.js';
 import { planCampaign } from '../../src/rvm/campaigns.js';
 import type { Practice } from '../../src/practices/store.js';
@@ -104,7 +105,9 @@ async function run(scope: Scope): Promise<string[]> {
     SEED_DEMO: 'true',
   });
   scope.defer(`drop schema ${schema} and Redis keys ${keyPrefix}*`, () => dropIsolation(config, schema, keyPrefix));
-  const services = await startServices(config, { clock: () => NOW });
+  // With the development defaults (no Twilio account) Twilio is log mode's stand-in, as for `npm start`.
+  const twilio = await loadLogModeTwilio(config);
+  const services = await startServices(config, { clock: () => NOW, ...(twilio === undefined ? {} : { twilio }) });
   scope.defer('close services', () => services.close());
   const practice = services.seeded;
   if (!practice) throw new Error('demo practice was not seeded');

@@ -24,7 +24,7 @@ import { decryptingStream, encryptingStream } from '../../src/adapters/envelope.
 import { createKeyring, type EncryptionContext, type Keyring } from '../../src/adapters/keyring.js';
 import { createStorage, type Storage } from '../../src/adapters/storage.js';
 import { loadConfig } from '../../src/config.js';
-import { wavHeader } from '../../src/voicemail/placeholder.js';
+import { wavHeader } from '../../devtools/placeholder-media.js';
 import { throwIfAborted } from './abort.js';
 import type { Scope } from './scope.js';
 import { fixed, formatTable } from './table.js';

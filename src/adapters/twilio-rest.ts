@@ -21,13 +21,11 @@
  * echo the number) or the auth token: only the operation, the HTTP status and Twilio's
  * numeric error code.
  */
-import { randomBytes } from 'node:crypto';
 import { Readable, finished } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { DEV_TWILIO_AUTH_TOKEN, type Config } from '../config.js';
 // Imports zod only, so no cycle: the one definition of a CallSid.
 import { CALL_SID_PATTERN } from './twilio-ids.js';
-import { logger } from '../log/logger.js';
 
 export const TWILIO_DEFAULT_API_BASE_URL = 'https://api.twilio.com';
 const API_VERSION = '2010-04-01';
@@ -60,9 +58,6 @@ export function isTwilioMediaUrl(url: URL, apiBaseUrl: string): boolean {
   const bucket = s3.groups?.bucket ?? url.pathname.split('/')[1] ?? '';
   return TWILIO_BUCKET.test(bucket);
 }
-
-/** Log mode keeps at most this many outbox entries (the oldest are dropped). */
-const OUTBOX_LIMIT = 1000;
 
 const E164 = /^\+[1-9]\d{6,14}$/;
 export const RECORDING_SID = /^RE[0-9a-f]{32}$/;
@@ -98,6 +93,17 @@ export interface RecordingMedia {
   stream: Readable;
   contentType: string;
   contentLength: number | null;
+  /**
+   * Set only by log mode's stand-in (devtools/twilio-log-mode.ts): generated silence, not a
+   * caller's recording. The pipeline marks the voicemail `simulated` from it.
+   */
+  placeholder?: true;
+}
+
+/** What the caller already knows of a recording. Twilio's API ignores it; log mode's stand-in serves silence that long. */
+export interface RecordingMediaHint {
+  /** The callback's RecordingDuration (seconds), or null when it did not say. */
+  durationSeconds: number | null;
 }
 
 export interface RecordingSummary {
@@ -120,21 +126,10 @@ export interface TwilioRest {
    * reason 'not_ready'; the caller's retry budget bounds how long a recording that never
    * appears (deleted, or another account's) keeps being asked for.
    */
-  fetchRecordingMedia(recordingSid: string, format: 'wav' | 'mp3'): Promise<RecordingMedia>;
+  fetchRecordingMedia(recordingSid: string, format: 'wav' | 'mp3', hint?: RecordingMediaHint): Promise<RecordingMedia>;
   deleteRecording(recordingSid: string): Promise<'deleted' | 'not_found'>;
   /** Newest first (Twilio's order), following `next_page_uri` until the last page. */
   listRecordings(opts: { dateCreatedAfter?: Date; pageSize?: number }): AsyncIterable<RecordingSummary>;
-}
-
-export type OutboxEntry =
-  | ({ type: 'sms'; sid: string; at: Date } & SendSmsInput)
-  | ({ type: 'call'; sid: string; at: Date } & CreateCallInput);
-
-/** Log mode: places nothing; what would have been sent is kept in memory. */
-export interface LogTwilioRest extends TwilioRest {
-  kind: 'log';
-  /** A copy of what would have been sent, oldest first (holds numbers and bodies: tests and the simulator only). */
-  readonly outbox: readonly OutboxEntry[];
 }
 
 export type TwilioRestErrorReason =
@@ -184,16 +179,29 @@ export function twilioRestMode(config: Config): 'twilio' | 'log' {
   return config.env !== 'production' && devToken && defaultBase ? 'log' : 'twilio';
 }
 
+/**
+ * Log mode's stand-in is development code (devtools/twilio-log-mode.ts), which the product never
+ * imports and the production image does not contain: main.ts loads it (src/log-mode.ts) and
+ * hands it to startServices, as tests do. Reaching here in log mode means nobody did.
+ */
+export class LogModeUnavailable extends Error {
+  override readonly name = 'LogModeUnavailable';
+  constructor() {
+    super('no Twilio account configured (log mode), and no log-mode stand-in was given: load devtools/twilio-log-mode.ts (src/log-mode.ts)');
+  }
+}
+
 export function createTwilioRest(
   config: Config,
   opts: { fetchImpl?: typeof fetch; timeoutMs?: number; mediaHeadersTimeoutMs?: number; mediaBodyTimeoutMs?: number } = {},
 ): TwilioRest {
-  if (twilioRestMode(config) === 'log') return createLogTwilioRest();
+  if (twilioRestMode(config) === 'log') throw new LogModeUnavailable();
   return createRealTwilioRest(config, opts);
 }
 
 // ---------------------------------------------------------------------------
-// Input checks (shared by both modes). Values are never echoed in the error.
+// Input checks (shared with log mode's stand-in, devtools/twilio-log-mode.ts). Values are
+// never echoed in the error.
 // ---------------------------------------------------------------------------
 
 function invalid(operation: TwilioOperation, what: string): TwilioRestError {
@@ -217,11 +225,11 @@ function checkUrl(op: TwilioOperation, field: string, value: unknown): void {
   if (!ok) throw invalid(op, `${field} (expected an absolute http(s) URL)`);
 }
 
-function checkRecordingSid(op: TwilioOperation, sid: unknown): asserts sid is string {
+export function checkRecordingSid(op: TwilioOperation, sid: unknown): asserts sid is string {
   if (typeof sid !== 'string' || !RECORDING_SID.test(sid)) throw invalid(op, 'RecordingSid (expected RE followed by 32 hex characters)');
 }
 
-function checkSms(input: SendSmsInput): void {
+export function checkSms(input: SendSmsInput): void {
   const op = 'sendSms';
   checkE164(op, 'to', input.to);
   checkE164(op, 'from', input.from);
@@ -231,7 +239,7 @@ function checkSms(input: SendSmsInput): void {
   if (input.statusCallback !== undefined) checkUrl(op, 'statusCallback', input.statusCallback);
 }
 
-function checkCall(input: CreateCallInput): void {
+export function checkCall(input: CreateCallInput): void {
   const op = 'createCall';
   checkE164(op, 'to', input.to);
   checkE164(op, 'from', input.from);
@@ -252,11 +260,11 @@ function checkCall(input: CreateCallInput): void {
   }
 }
 
-function checkMediaFormat(op: TwilioOperation, format: unknown): asserts format is 'wav' | 'mp3' {
+export function checkMediaFormat(op: TwilioOperation, format: unknown): asserts format is 'wav' | 'mp3' {
   if (format !== 'wav' && format !== 'mp3') throw invalid(op, 'format (expected wav or mp3)');
 }
 
-function checkListOptions(opts: { dateCreatedAfter?: Date; pageSize?: number }): void {
+export function checkListOptions(opts: { dateCreatedAfter?: Date; pageSize?: number }): void {
   const op = 'listRecordings';
   if (opts.pageSize !== undefined && !(Number.isInteger(opts.pageSize) && opts.pageSize >= 1 && opts.pageSize <= 1000)) {
     throw invalid(op, 'pageSize (expected 1–1000)');
@@ -552,69 +560,5 @@ function toSummary(op: TwilioOperation, status: number, item: unknown): Recordin
     dateCreated,
     status: typeof r.status === 'string' ? r.status : 'unknown',
     duration: Number.isFinite(duration) ? duration : -1,
-  };
-}
-
-// ---------------------------------------------------------------------------
-// Log mode
-// ---------------------------------------------------------------------------
-
-function fakeSid(prefix: 'SM' | 'CA'): string {
-  return prefix + randomBytes(16).toString('hex');
-}
-
-function createLogTwilioRest(): LogTwilioRest {
-  const outbox: OutboxEntry[] = [];
-  const keep = (entry: OutboxEntry): void => {
-    outbox.push(entry);
-    if (outbox.length > OUTBOX_LIMIT) outbox.splice(0, outbox.length - OUTBOX_LIMIT);
-  };
-  const notConfigured = (op: TwilioOperation): TwilioRestError =>
-    new TwilioRestError({ operation: op, reason: 'not_configured', retryable: false, detail: 'no Twilio account configured (log mode)' });
-
-  return {
-    kind: 'log',
-    get outbox(): readonly OutboxEntry[] {
-      return outbox.map((entry) => ({ ...entry }));
-    },
-
-    async sendSms(input) {
-      checkSms(input);
-      const sid = fakeSid('SM');
-      keep({ type: 'sms', sid, at: new Date(), ...input });
-      // Numbers only under `to`/`from`, which the redactor masks. The text is shown so a new user
-      // sees what a page or notice says: it carries no PHI by design (pages and notices are
-      // generic), and still passes the redactor like every line (numbers, dates, digit runs).
-      logger.info('twilio log mode: sms not sent', { sid, to: input.to, from: input.from, content: input.body });
-      return { sid };
-    },
-
-    async createCall(input) {
-      checkCall(input);
-      const sid = fakeSid('CA');
-      keep({ type: 'call', sid, at: new Date(), ...input, ...(input.statusCallbackEvent ? { statusCallbackEvent: [...input.statusCallbackEvent] } : {}) });
-      logger.info('twilio log mode: call not placed', { sid, to: input.to, from: input.from });
-      return { sid };
-    },
-
-    async fetchRecordingMedia(recordingSid, format) {
-      checkRecordingSid('fetchRecordingMedia', recordingSid);
-      checkMediaFormat('fetchRecordingMedia', format);
-      throw notConfigured('fetchRecordingMedia');
-    },
-
-    async deleteRecording(recordingSid) {
-      checkRecordingSid('deleteRecording', recordingSid);
-      // Nothing exists at Twilio in log mode.
-      return 'not_found';
-    },
-
-    listRecordings(opts) {
-      checkListOptions(opts);
-      async function* none(): AsyncGenerator<RecordingSummary> {
-        // No account, no recordings.
-      }
-      return none();
-    },
   };
 }

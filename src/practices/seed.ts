@@ -3,7 +3,7 @@ import type { Db } from '../adapters/postgres.js';
 import type { Keyring } from '../adapters/keyring.js';
 import { AuditAction } from '../audit/events.js';
 import type { AuditWriter } from '../audit/store.js';
-import { DEV_DEFAULTS } from '../simulator/defaults.js';
+import { DEV_DEFAULTS } from '../dev-defaults.js';
 import { createPatient } from '../patients/store.js';
 import { createAppointment } from '../patients/appointments.js';
 import { getPractice, type Practice } from './store.js';

@@ -11,7 +11,6 @@ import { decryptingStream, encryptingStream, sha256Stream } from '../adapters/en
 import { getCall } from '../calls/records.js';
 import { logger } from '../log/logger.js';
 import { notifyNewVoicemail } from './notify.js';
-import { placeholderSeconds, silentWav, usesPlaceholderMedia } from './placeholder.js';
 import { MediaLengthMismatch, mediaLengthCheck } from './media-check.js';
 import { latestSubjectOfCall } from '../audit/store.js';
 import {
@@ -271,12 +270,13 @@ async function step<T>(name: PipelineStep, fn: () => Promise<T>): Promise<T> {
 // Steps
 
 async function fetchEncryptStore(services: Services, v: Row): Promise<void> {
-  const simulated = usesPlaceholderMedia(services);
-  const media: RecordingMedia = simulated ? silentWav(placeholderSeconds(v.duration_seconds)) : await services.twilio.fetchRecordingMedia(v.recording_sid, 'wav');
+  const media: RecordingMedia = await services.twilio.fetchRecordingMedia(v.recording_sid, 'wav', { durationSeconds: v.duration_seconds });
+  // Log mode's stand-in serves generated silence: stored the same way, marked on the row and audit.
+  const simulated = media.placeholder === true;
   const enc = encryptingStream(services.keyring, voicemailContext(v));
   const key = storageKey(v);
-  // Real media must be as long as Twilio reported (./media-check.ts): a mismatch keeps nothing.
-  const length = mediaLengthCheck({ contentLength: media.contentLength, reportedSeconds: simulated ? null : v.duration_seconds });
+  // Media must be as long as Twilio reported (./media-check.ts): a mismatch keeps nothing.
+  const length = mediaLengthCheck({ contentLength: media.contentLength, reportedSeconds: v.duration_seconds });
   const [stored] = await Promise.all([
     services.storage.put(key, enc.stream, { contentType: 'application/octet-stream' }),
     pipeline(media.stream, length.stream, enc.stream).catch((err: unknown) => {

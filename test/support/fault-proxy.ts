@@ -17,6 +17,8 @@ export interface FaultProxy {
   drop(): void;
   restore(): void;
   upstreamPorts(): number[];
+  /** Bytes the clients sent that a hang holds back (not yet forwarded): proof they asked something. */
+  heldBytes(): number;
   close(): Promise<void>;
 }
 
@@ -77,6 +79,7 @@ export async function startFaultProxy(targetPort: number, targetHost = '127.0.0.
       }
     },
     upstreamPorts: () => [...pairs].map((p) => p.upstream.localPort).filter((p): p is number => typeof p === 'number'),
+    heldBytes: () => [...pairs].reduce((sum, p) => sum + p.client.readableLength, 0),
     close: async () => {
       cutAll();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -10,6 +10,8 @@ import { startWorkers, type RunningWorkers } from '../../src/workers.js';
 import { createApp } from '../../src/http/app.js';
 import { listen, type RunningServer } from '../../src/http/server.js';
 import { createDb } from '../../src/adapters/postgres.js';
+import { twilioRestMode } from '../../src/adapters/twilio-rest.js';
+import { createLogTwilioRest } from '../../devtools/twilio-log-mode.js';
 
 export const TEST_PUBLIC_BASE_URL = 'https://ahl.example.test:8443';
 export const TEST_AUTH_TOKEN = 'test-auth-token-0123456789abcdef';
@@ -64,7 +66,9 @@ export async function startHarness(name: string, env: Record<string, string> = {
   // The workers as src/main.ts starts them (src/workers.ts), stopped before the adapters.
   let workers: RunningWorkers | null = null;
   const start = async (): Promise<{ services: Services; server: RunningServer }> => {
-    const services = await startServices(config, { clock: opts.clock ?? ((): Date => DEFAULT_TEST_NOW) });
+    // Log mode (the development token) runs on the stand-in from devtools/, as `npm start` does.
+    const twilio = twilioRestMode(config) === 'log' ? { twilio: createLogTwilioRest(config) } : {};
+    const services = await startServices(config, { clock: opts.clock ?? ((): Date => DEFAULT_TEST_NOW), ...twilio });
     try {
       workers = await startWorkers(services);
     } catch (err) {

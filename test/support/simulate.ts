@@ -1,4 +1,4 @@
-import { CallSimulator } from '../../src/simulator/simulator.js';
+import { CallSimulator } from '../../devtools/simulator/simulator.js';
 import { TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './harness.js';
 import type { TwilioDouble } from './twilio-double.js';
 import { randomWav } from './wav.js';

@@ -22,7 +22,7 @@ import { renderTwiml } from '../../src/calls/render-twiml.js';
 import type { Flow, FlowNode } from '../../src/calls/flow-types.js';
 import { WHISPER_PATH, type WhisperOutcome } from '../../src/oncall/whisper.js';
 import type { WeeklyHours } from '../../src/practices/settings.js';
-import { parseTwiml, type DialVerb, type GatherVerb, type NumberNoun, type RecordVerb, type TwimlVerb } from '../../src/simulator/twiml.js';
+import { parseTwiml, type DialVerb, type GatherVerb, type NumberNoun, type RecordVerb, type TwimlVerb } from '../../devtools/simulator/twiml.js';
 
 // ---------------------------------------------------------------------------
 // Fixtures

@@ -4,7 +4,7 @@ import { buildPlan, type ProviderPhone } from '../../src/oncall/escalation.js';
 import { pageNumbers, pageRecipients, pageText } from '../../src/oncall/paging.js';
 import { childLegDetails, dialLegOutcome, oncallNumberAttributes, readOncallDial } from '../../src/oncall/dial.js';
 import { ACCEPT_CALL, DECLINE_CALL, isMachine, WHISPER_ANSWER_PATH, whisperAnswer, whisperTwiml, type WhisperInput } from '../../src/oncall/whisper.js';
-import { parseTwiml, type TwimlVerb } from '../../src/simulator/twiml.js';
+import { parseTwiml, type TwimlVerb } from '../../devtools/simulator/twiml.js';
 
 // ---------------------------------------------------------------------------
 // buildPlan

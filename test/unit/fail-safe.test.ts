@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { COULD_NOT_CONNECT, EMERGENCY_DISCLAIMER, emptyTwiml, FAIL_SAFE_DIAL_PATH, failSafe, failSafeDialResult, hangupTwiml } from '../../src/calls/fail-safe.js';
-import { parseTwiml } from '../../src/simulator/twiml.js';
+import { parseTwiml } from '../../devtools/simulator/twiml.js';
 
 describe('fail-safe TwiML', () => {
   it('emptyTwiml: a well-formed document with no verbs', () => {

@@ -3,8 +3,8 @@ import type { Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CallSimulator, formatTranscript, heard, type CallResult, type CallScript } from '../../src/simulator/simulator.js';
-import { parseTwiml, TwimlError } from '../../src/simulator/twiml.js';
+import { CallSimulator, formatTranscript, heard, type CallResult, type CallScript } from '../../devtools/simulator/simulator.js';
+import { parseTwiml, TwimlError } from '../../devtools/simulator/twiml.js';
 
 const AUTH_TOKEN = 'test-auth-token';
 const ACCOUNT_SID = `AC${'1'.repeat(32)}`;

@@ -4,7 +4,8 @@ import { DEV_TWILIO_AUTH_TOKEN, loadConfig } from '../../src/config.js';
 import { TwilioRestError } from '../../src/adapters/twilio-rest.js';
 import { voicemailNoticeText } from '../../src/voicemail/notify.js';
 import { describeFailure, isDeadLettered, VOICEMAIL_ATTEMPTS, VOICEMAIL_BACKOFF_CAP_MS, voicemailBackoffMs } from '../../src/voicemail/pipeline.js';
-import { placeholderSeconds, silentWav, usesPlaceholderMedia, wavHeader } from '../../src/voicemail/placeholder.js';
+import { placeholderSeconds, silentWav, wavHeader } from '../../devtools/placeholder-media.js';
+import { createLogTwilioRest } from '../../devtools/twilio-log-mode.js';
 
 describe('voicemail retry schedule', () => {
   it('doubles from 5 s, is capped at 10 min, with jitter of at most half', () => {
@@ -80,13 +81,15 @@ describe('log-mode placeholder audio', () => {
     expect(all.subarray(44).every((b) => b === 0)).toBe(true);
   });
 
-  it('is used only in log mode, by both the adapter and the configuration', () => {
+  it('is served only by the log-mode stand-in, which exists only for a log-mode configuration', async () => {
     const logConfig = loadConfig({ NODE_ENV: 'development', TWILIO_AUTH_TOKEN: DEV_TWILIO_AUTH_TOKEN });
     const realConfig = loadConfig({ NODE_ENV: 'development', TWILIO_AUTH_TOKEN: 'a-real-token-0123456789abcdef' });
-    expect(usesPlaceholderMedia({ twilio: { kind: 'log' } as never, config: logConfig })).toBe(true);
-    expect(usesPlaceholderMedia({ twilio: { kind: 'twilio' } as never, config: logConfig })).toBe(false);
-    expect(usesPlaceholderMedia({ twilio: { kind: 'log' } as never, config: realConfig })).toBe(false);
     const doubleConfig = loadConfig({ NODE_ENV: 'development', TWILIO_AUTH_TOKEN: DEV_TWILIO_AUTH_TOKEN, TWILIO_API_BASE_URL: 'http://127.0.0.1:9' });
-    expect(usesPlaceholderMedia({ twilio: { kind: 'log' } as never, config: doubleConfig })).toBe(false);
+    expect(() => createLogTwilioRest(realConfig)).toThrow(/only for log mode/);
+    expect(() => createLogTwilioRest(doubleConfig)).toThrow(/only for log mode/);
+    expect(() => createLogTwilioRest({ ...logConfig, env: 'production' })).toThrow(/only for log mode/);
+    const media = await createLogTwilioRest(logConfig).fetchRecordingMedia(`RE${'a'.repeat(32)}`, 'wav', { durationSeconds: 4 });
+    expect(media).toMatchObject({ placeholder: true, contentType: 'audio/wav', contentLength: 44 + 4 * 16_000 });
+    media.stream.destroy();
   });
 });

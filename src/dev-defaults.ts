@@ -1,5 +1,7 @@
 /**
- * Development defaults shared by the service's config and the call simulator CLI.
+ * Development defaults shared by the service's config and the call simulator CLI
+ * (devtools/simulator, scripts/simulate.ts). They live in src/ because the product reads them
+ * (config, demo seed) and src/ never imports devtools/.
  *
  * Keep this file free of imports: `src/config.ts` and `scripts/simulate.ts` both read it,
  * and neither should pull the other's dependencies in. These values are for local

@@ -1,13 +1,12 @@
 import { Readable } from 'node:stream';
-import { twilioRestMode, type RecordingMedia } from '../adapters/twilio-rest.js';
-import type { Services } from '../services.js';
+import type { RecordingMedia } from '../src/adapters/twilio-rest.js';
 
 /**
  * Log mode (no Twilio account configured: `npm start` with the development defaults) has no
- * recording to fetch. So that a new user still sees the whole pipeline work, the pipeline then
- * stores a generated placeholder — silence as long as the recording — through the real
- * encrypt → store → verify path, and marks the voicemail `simulated` (row, list and audit).
- * Never with a real Twilio account: both the adapter and the configuration must say log mode.
+ * recording to fetch. So that a new user still sees the whole pipeline work, the stand-in
+ * (./twilio-log-mode.ts) serves a generated placeholder — silence as long as the recording —
+ * which the pipeline stores through the real encrypt → store → verify path and marks
+ * `simulated` (row, list and audit). Also the WAV header tests and benches build audio with.
  */
 
 const PLACEHOLDER_SAMPLE_RATE = 8_000; // Twilio records 8 kHz mono
@@ -48,9 +47,4 @@ export function silentWav(seconds: number): RecordingMedia {
     for (let left = dataBytes; left > 0; left -= CHUNK_BYTES) yield Buffer.alloc(Math.min(CHUNK_BYTES, left));
   }
   return { stream: Readable.from(chunks()), contentType: 'audio/wav', contentLength: HEADER_BYTES + dataBytes };
-}
-
-/** Whether the pipeline stores placeholders: only in log mode, by the adapter and the configuration both. */
-export function usesPlaceholderMedia(services: Pick<Services, 'twilio' | 'config'>): boolean {
-  return services.twilio.kind === 'log' && twilioRestMode(services.config) === 'log';
 }

@@ -1,0 +1,60 @@
+import type { Job, Queue } from 'bullmq';
+import { until } from './until.js';
+
+export interface FinishedJob {
+  id: string;
+  name: string;
+  state: string;
+  returnvalue: unknown;
+}
+
+/**
+ * Moves a queue's time forward instead of waiting for it: waits until a delayed job that
+ * `match` picks exists (a worker has scheduled it), promotes every such job (BullMQ's
+ * `Job.promote`: due now) and returns once the worker has finished them, with each one's final
+ * state and return value. A job the worker retries (delayed again by its backoff) is not
+ * finished: this waits on, and names `what` if it times out.
+ */
+export async function runDelayedNow(queue: Queue, what: string, match: (job: Job) => boolean): Promise<FinishedJob[]> {
+  const due = await until(`${what} (delayed)`, async () => {
+    const jobs = (await queue.getDelayed()).filter(match);
+    return jobs.length > 0 ? jobs : undefined;
+  });
+  for (const job of due) await job.promote();
+  return until(`${what} (finished)`, async () => {
+    const done = await Promise.all(
+      due.map(async (job): Promise<FinishedJob> => {
+        const id = job.id ?? '';
+        const fresh = await queue.getJob(id);
+        return { id, name: job.name, state: fresh ? await fresh.getState() : 'missing', returnvalue: fresh?.returnvalue };
+      }),
+    );
+    return done.every((d) => d.state === 'completed' || d.state === 'failed') ? done : undefined;
+  });
+}
+
+/** The pages queue's next round of one page (a `page` job, not a recipient's `page-send`). */
+export function pageRound(pageId: string): (job: Job) => boolean {
+  return (job) => job.name === 'page' && (job.data as { pageId?: unknown }).pageId === pageId;
+}
+
+/** The jobs `match` picks that are still to run (delayed, waiting, active or prioritized). */
+export async function pendingJobs(queue: Queue, match: (job: Job) => boolean): Promise<Job[]> {
+  return (await queue.getJobs(['delayed', 'waiting', 'active', 'prioritized'])).filter(match);
+}
+
+/** Adds a job due now (e.g. a timer that fired after all) and returns once the worker has finished it. */
+export async function runJobNow(queue: Queue, what: string, name: string, data: object): Promise<FinishedJob> {
+  const job = await queue.add(name, data);
+  const id = job.id ?? '';
+  return until(`${what} (finished)`, async () => {
+    const fresh = await queue.getJob(id);
+    const state = fresh ? await fresh.getState() : 'missing';
+    return state === 'completed' || state === 'failed' ? { id, name, state, returnvalue: fresh?.returnvalue } : undefined;
+  });
+}
+
+/** Promotes the delayed jobs `match` picks, if any, without waiting for them (for `until`'s onPoll). */
+export async function promoteDelayed(queue: Queue, match: (job: Job) => boolean): Promise<void> {
+  for (const job of (await queue.getDelayed()).filter(match)) await job.promote().catch(() => undefined);
+}
