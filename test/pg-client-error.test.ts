@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { createDb, type Db } from '../src/adapters/postgres.js';
@@ -96,6 +97,47 @@ describe('a PostgreSQL backend terminated under a checked-out client', () => {
       expect(rows).toEqual([{ n: 1 }]);
     } finally {
       await db.destroy();
+    }
+  });
+
+  it('a backend terminated as the connection opens ("ready" and the FATAL in one read): the query fails, the process lives', async () => {
+    uncaught = [];
+    const pgUrl = new URL(URL_);
+    // A proxy that holds what the server sends until flush(), then delivers it in one write.
+    let held: { down: net.Socket; bytes: Buffer[]; upPort: number | undefined } | undefined;
+    const proxy = net.createServer((down) => {
+      const up = net.connect(Number(pgUrl.port || 5432), pgUrl.hostname);
+      const h = { down, bytes: [] as Buffer[], upPort: undefined as number | undefined };
+      held ??= h;
+      up.on('connect', () => (h.upPort = up.localPort));
+      up.on('data', (d: Buffer) => h.bytes.push(d));
+      up.on('error', () => undefined);
+      down.on('data', (d: Buffer) => up.write(d));
+      down.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const proxied = new URL(URL_);
+    proxied.hostname = '127.0.0.1';
+    proxied.port = String((proxy.address() as net.AddressInfo).port);
+    const db = createDb(proxied.href, 'public', 1);
+    try {
+      const outcome = sql`SELECT 1`.execute(db).then(
+        () => 'answered',
+        () => 'failed',
+      );
+      // The server has answered the start-up (authentication ok, ready for query): all held here.
+      const h = await until('the connection held at the proxy', () => (held?.upPort !== undefined && held.bytes.length > 0 ? held : null));
+      await until('start-up answered', () => Buffer.concat(h.bytes).includes(Buffer.from('Z\0\0\0\x05', 'latin1')));
+      await sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE client_port = ${h.upPort} AND client_addr = '127.0.0.1'`.execute(admin);
+      await until('the FATAL held too', () => Buffer.concat(h.bytes).includes(Buffer.from('57P01')));
+      h.down.write(Buffer.concat(h.bytes));
+      h.down.end();
+      expect(await outcome).toBe('failed');
+      await new Promise((r) => setTimeout(r, 50));
+      expect(uncaught).toEqual([]);
+    } finally {
+      await db.destroy().catch(() => undefined);
+      proxy.close();
     }
   });
 });

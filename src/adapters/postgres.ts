@@ -118,6 +118,10 @@ export function createDb(url: string, schema: string, max = 10, timeouts: Partia
   });
   // An idle client that dies (server restart) must not crash the process.
   pool.on('error', () => undefined);
+  // A new client is watched from its first moment: pg-pool emits 'connect' before it hands the
+  // client out, and a backend terminated as the connection opens can put "ready" and the FATAL in
+  // one socket read, leaving no gap for a listener added after `pool.connect()` resolves.
+  pool.on('connect', (client) => watchForLoss(client));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool: dropTimedOutConnections(pool) }) });
 }
 
