@@ -7,7 +7,7 @@ import { readAudit } from '../audit/store.js';
 import { apiJsonBody, apiNotFound, permit, principalOf, requireApiKey } from './api-auth.js';
 import { acknowledgePage } from '../oncall/paging.js';
 import { listPages } from '../oncall/paging-store.js';
-import { loadCallTimeline } from '../oncall/timeline.js';
+import { loadCallTimeline } from '../calls/timeline.js';
 import { practiceRouter } from './practice-routes.js';
 import { oncallRouter } from './oncall-routes.js';
 import { voicemailRouter } from './voicemail-routes.js';
