@@ -13,7 +13,8 @@ import { E164Schema, HolidaysSchema, WeeklyHoursSchema } from '../practices/sett
 import { CAMPAIGN_COMMANDS } from '../drops/campaigns.js';
 import { AnswerParams, StatusParams } from '../drops/drop-service.js';
 import { RVM_SIGNATURE_HEADER, RvmWebhookSchema } from '../drops/providers/http-provider.js';
-import { AUDIO_CONTENT_TYPE, PLAYBACK_TOKEN_PATTERN } from '../voicemail/playback.js';
+import { PLAYBACK_TOKEN_PATTERN } from '../voicemail/playback-store.js';
+import { AUDIO_CONTENT_TYPE } from '../voicemail/stream.js';
 import { AuditQuery } from './api-routes.js';
 import { FEED_PATH, NowQuery, PracticeQuery, ProviderCreateBody, ProviderPatchBody, ShiftsQuery } from './oncall-routes.js';
 import { PracticeNumberBody, PracticePatchSchema } from './practice-routes.js';

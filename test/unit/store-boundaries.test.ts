@@ -18,6 +18,7 @@ const DECIDERS = [
   'src/voicemail/maintenance.ts',
   'src/voicemail/notify.ts',
   'src/voicemail/recovery.ts',
+  'src/voicemail/stream.ts',
   'src/drops/campaigns.ts',
   'src/drops/drop-worker.ts',
   'src/drops/drop-service.ts',
