@@ -11,7 +11,7 @@ import { loadCallTimeline } from '../calls/timeline.js';
 import { practiceRouter } from './practice-routes.js';
 import { oncallRouter } from './oncall-routes.js';
 import { voicemailRouter } from './voicemail-routes.js';
-import { rvmRouter } from './rvm-routes.js';
+import { rvmRouter } from './drops-routes.js';
 import { lockoutRouter } from './lockout-routes.js';
 import { keyRouter } from './key-routes.js';
 import { badRequest } from './responses.js';

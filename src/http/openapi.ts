@@ -18,7 +18,7 @@ import { AUDIO_CONTENT_TYPE } from '../voicemail/stream.js';
 import { AuditQuery } from './api-routes.js';
 import { FEED_PATH, NowQuery, PracticeQuery, ProviderCreateBody, ProviderPatchBody, ShiftsQuery } from './oncall-routes.js';
 import { PracticeNumberBody, PracticePatchSchema } from './practice-routes.js';
-import { CampaignInputSchema, DropsQuery, PatientInput, PhoneBody, RecipientsBody, TemplateInput } from './rvm-routes.js';
+import { CampaignInputSchema, DropsQuery, PatientInput, PhoneBody, RecipientsBody, TemplateInput } from './drops-routes.js';
 import { ListQuery as VoicemailListQuery } from './voicemail-routes.js';
 import { ClearLockoutResponse, LockoutIdParams, LockoutListQuery, LockoutListResponse } from './lockout-routes.js';
 import { ApiKeyListResponseSchema, ApiKeyPathParamsSchema, ApiKeyRevokeResponseSchema } from './key-routes.js';
