@@ -2,8 +2,8 @@
  * Layer rules for src/ (docs/architecture.md, "Layers"): http → domains → adapters → config.
  * Run by `npm run lint`. Type-only imports count: a cycle through types is still a cycle.
  */
-/** The domain folders under src/ (rvm may become drops or voicemail-drops; both names are listed). */
-const DOMAINS = 'calls|oncall|voicemail|rvm|drops|voicemail-drops|consent|verification|practices|patients|auth|time';
+/** The domain folders under src/ (drops/ holds the ringless-voicemail drops). */
+const DOMAINS = 'calls|oncall|voicemail|drops|consent|verification|practices|patients|auth|time';
 
 /** The import-free development defaults (ports, demo numbers) that the configuration and the demo seed read. */
 const DEV_DEFAULTS = '^src/dev-defaults\\.ts$';

@@ -14,7 +14,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY scripts ./scripts
-# Emits dist/src (with src/rvm/data/*.json, through resolveJsonModule) and dist/scripts.
+# Emits dist/src (with src/drops/data/*.json, through resolveJsonModule) and dist/scripts.
 RUN npm run build && npm prune --omit=dev
 
 FROM node:22-bookworm-slim AS runtime

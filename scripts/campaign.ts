@@ -15,8 +15,8 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { cliArgs, fail, usageExit } from './cli-support.js';
-import { progressLine } from '../src/rvm/progress.js';
-import { parseRecipientCsv } from '../src/rvm/campaigns.js';
+import { progressLine } from '../src/drops/progress.js';
+import { parseRecipientCsv } from '../src/drops/campaigns.js';
 
 const USAGE = `usage: npm run campaign -- <list|templates|create|recipients|dry-run|start|pause|resume|cancel|watch> [id] [options]
   create      --name <text> --template <id> --provider rvm_http|twilio [--csv file] [--rate per-minute] [--human-answer message|hangup] [--audio-file name.wav]

@@ -13,8 +13,8 @@
 import { spawn } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { AUDIO_FILE, renderFor, transcriptPath } from '../src/rvm/campaigns.js';
-import { TEMPLATE_PLACEHOLDERS, type TemplatePlaceholder } from '../src/rvm/types.js';
+import { AUDIO_FILE, renderFor, transcriptPath } from '../src/drops/campaigns.js';
+import { TEMPLATE_PLACEHOLDERS, type TemplatePlaceholder } from '../src/drops/types.js';
 import { cliArgs, cliConfig, cliDb, cliPractice, fail } from './cli-support.js';
 
 const USAGE = 'usage: npm run audio:render -- --practice <id or slug> --template <id> [--param name=value ...] [--out file.wav]';

@@ -164,7 +164,7 @@ export interface Config {
   seedDemo: boolean;
   fallbackNumber?: string;
   shutdownTimeoutMs: number;
-  /** Ringless-voicemail vendor over HTTP (src/rvm/providers/http-provider.ts); all unset: no vendor. */
+  /** Ringless-voicemail vendor over HTTP (src/drops/providers/http-provider.ts); all unset: no vendor. */
   rvm: { apiUrl?: string; apiKey?: string; webhookSecret?: string };
   /** Proxies whose X-Forwarded-For names the client (Express's `trust proxy`); empty: the socket's address is the source. */
   trustedProxies: string[];

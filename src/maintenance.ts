@@ -1,7 +1,7 @@
 import type { Services } from './services.js';
 import { applyRetention, reconcileRecordings, RECONCILE_EVERY_MS, RETENTION_EVERY_MS, sweepVoicemails, VOICEMAIL_SWEEP_EVERY_MS } from './voicemail/maintenance.js';
 import { sweepPages } from './oncall/paging.js';
-import { sweepSentDrops } from './rvm/drop-worker.js';
+import { sweepSentDrops } from './drops/drop-worker.js';
 import { flushRefusalSummaries } from './audit/refusals.js';
 
 /**

@@ -5,8 +5,8 @@ import { processPageJob, type PageJobData } from './oncall/paging.js';
 import { startVoicemailWorker } from './voicemail/worker.js';
 import { startVoicemailRecovery } from './voicemail/recovery.js';
 import { processMaintenanceJob, scheduleMaintenance, type MaintenanceJobData } from './maintenance.js';
-import { processDropJob } from './rvm/drop-worker.js';
-import type { DropJobData } from './rvm/campaigns.js';
+import { processDropJob } from './drops/drop-worker.js';
+import type { DropJobData } from './drops/campaigns.js';
 
 /**
  * What this instance runs besides answering requests (Medplum's workers/index.ts): the fallback

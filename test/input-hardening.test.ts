@@ -6,7 +6,7 @@ import { createApiKey } from '../src/auth/api-keys.js';
 import { apiRouter } from '../src/http/api-routes.js';
 import { findNul } from '../src/http/input-guard.js';
 import type { Practice } from '../src/practices/store.js';
-import { RvmWebhookSchema } from '../src/rvm/providers/http-provider.js';
+import { RvmWebhookSchema } from '../src/drops/providers/http-provider.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { until } from './support/until.js';
 

@@ -14,7 +14,7 @@ import type { Services } from '../src/services.js';
 import { getWhisperOutcome, setWhisperOutcome } from '../src/calls/state-store.js';
 import { VoiceWebhookSchema, type VoiceWebhook } from '../src/calls/twilio-params.js';
 import { handleWhisper } from '../src/oncall/whisper-service.js';
-import type { TimelineEntry } from '../src/oncall/timeline.js';
+import type { TimelineEntry } from '../src/calls/timeline.js';
 
 /**
  * Urgent calls walking the demo escalation chain, through the simulator: tier 1 is the

@@ -15,7 +15,7 @@ import { createApiKey } from '../src/auth/api-keys.js';
 import { DEV_TWILIO_AUTH_TOKEN, loadConfig } from '../src/config.js';
 import { receiveRecording, voicemailContext, voicemailJobId, VOICEMAIL_ATTEMPTS } from '../src/voicemail/pipeline.js';
 import { notifyNewVoicemail } from '../src/voicemail/notify.js';
-import { pendingUrgentIds } from '../src/voicemail/playback.js';
+import { pendingUrgentIds } from '../src/voicemail/playback-store.js';
 import { createPractice, updatePractice, upsertPracticeNumber } from '../src/practices/store.js';
 import { DEFAULT_TEST_NOW, startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';

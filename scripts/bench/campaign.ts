@@ -1,6 +1,6 @@
 /**
  * Bench "campaign": plans a 100,000-recipient ringless-voicemail campaign the way `start` does
- * (`planCampaign` in ../../src/rvm/campaigns.ts: bulk-load consent, opt-outs, recent drops, zones
+ * (`planCampaign` in ../../src/drops/campaigns.ts: bulk-load consent, opt-outs, recent drops, zones
  * and states; decide every recipient; spread send times at the campaign's rate; update the drops
  * and queue one BullMQ delayed job each; audit the exclusions), against a plain bulk insert of the
  * same 100,000 drop rows into a table of the same shape, in the same run and the same database.
@@ -15,7 +15,7 @@ import { loadConfig } from '../../src/config.js';
 import { startServices } from '../../src/services.js';
 import { loadLogModeTwilio } from '../../src/log-mode.js';
 import { createDb, type Db } from '../../src/adapters/postgres.js';
-import { planCampaign } from '../../src/rvm/campaigns.js';
+import { planCampaign } from '../../src/drops/campaigns.js';
 import type { Practice } from '../../src/practices/store.js';
 import { dropIsolation } from '../../test/support/harness.js';
 import { throwIfAborted } from './abort.js';

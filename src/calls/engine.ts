@@ -88,8 +88,11 @@ function resume(turn: Turn, event: Exclude<EngineEvent, { kind: 'start' }>): voi
   runFrom(turn, next.to);
 }
 
-/** The engine's one entry point. */
-export function step(flow: Flow, state: CallState, event: EngineEvent, ctx: EngineContext): EngineResult {
+/**
+ * The engine's one entry point: advances a call by one webhook (one count of the state's `step`
+ * counter), from its state and the event it waited for, to the next state, verbs and audit events.
+ */
+export function advance(flow: Flow, state: CallState, event: EngineEvent, ctx: EngineContext): EngineResult {
   const turn = new Turn(flow, { ...state, step: state.step + 1 }, ctx);
   try {
     if (event.kind === 'start') {

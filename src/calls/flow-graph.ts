@@ -88,7 +88,7 @@ function hopText(hop: Hop): string {
 /** `greeting → main_menu (key 3) → next_appointment`: the edge taken out of each node, unless `next`. */
 function pathTo(seen: ReturnType<typeof walk>, to: string): string {
   const steps: string[] = [to];
-  for (let step = seen.get(to); step; step = seen.get(step.from)) steps.unshift(hopText(step));
+  for (let hop = seen.get(to); hop; hop = seen.get(hop.from)) steps.unshift(hopText(hop));
   return steps.join(' → ');
 }
 

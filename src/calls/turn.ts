@@ -159,8 +159,8 @@ export class Turn {
    */
   transition(from: string, to: string, via: string): void {
     const last = this.events.at(-1);
-    const steps = last?.action === AuditAction.CallTransition ? last.details?.['steps'] : undefined;
-    if (Array.isArray(steps)) steps.push({ from, to, via });
+    const transitions = last?.action === AuditAction.CallTransition ? last.details?.['steps'] : undefined;
+    if (Array.isArray(transitions)) transitions.push({ from, to, via });
     else this.events.push({ action: AuditAction.CallTransition, leg: 'parent', details: { steps: [{ from, to, via }] } });
   }
 }

@@ -10,7 +10,7 @@ import { callRecorder, practiceOfCall, type CallRecorder } from './records.js';
 import { checkRecordingUrl, receiveRecording } from '../voicemail/pipeline.js';
 import {
   initialState,
-  step,
+  advance,
   whisperId,
   type CallState,
   type Effect,
@@ -78,17 +78,17 @@ export async function loadPractice(services: Services, to: string): Promise<{ pr
   return services.caches.practices.lookup(to);
 }
 
-function practiceContext(p: Practice): PracticeContext {
+function practiceContext(practice: Practice): PracticeContext {
   return {
-    id: p.id,
-    name: p.name,
-    greetingName: p.greetingName,
-    timeZone: p.timeZone,
-    weeklyHours: p.weeklyHours,
-    holidays: p.holidays,
-    languages: p.languages,
-    frontDeskNumber: p.frontDeskNumber,
-    fallbackNumber: p.fallbackNumber,
+    id: practice.id,
+    name: practice.name,
+    greetingName: practice.greetingName,
+    timeZone: practice.timeZone,
+    weeklyHours: practice.weeklyHours,
+    holidays: practice.holidays,
+    languages: practice.languages,
+    frontDeskNumber: practice.frontDeskNumber,
+    fallbackNumber: practice.fallbackNumber,
   };
 }
 
@@ -106,7 +106,7 @@ async function runEngine(
 ): Promise<{ state: CallState; twiml: string; events: StepEvent[]; effects: Effect[] }> {
   let facts: Facts = {};
   for (let i = 0; i < 4; i += 1) {
-    const result = step(flow, state, event, { ...ctx, facts });
+    const result = advance(flow, state, event, { ...ctx, facts });
     // The edge: the engine's verbs become the TwiML document here.
     if (result.kind === 'verbs') return { state: result.state, twiml: renderTwiml(result.verbs), events: result.events, effects: result.effects };
     if (result.fact === 'escalation') {
@@ -122,20 +122,20 @@ async function runEngine(
  * Turns the webhook answering a verify node into an outcome. Side effects (failure counts,
  * lockouts) happen here, once: a retried webhook replays the stored outcome instead.
  */
-async function verifyOutcome(services: Services, state: CallState, nodeId: string, flow: Flow, p: VoiceWebhook, caller: Caller | null, now: Date): Promise<EngineEvent> {
-  const n = flow.nodes[nodeId];
-  if (!n || n.kind !== 'verify') throw new Error('not a verify node');
+async function verifyOutcome(services: Services, state: CallState, nodeId: string, flow: Flow, webhook: VoiceWebhook, caller: Caller | null, now: Date): Promise<EngineEvent> {
+  const node = flow.nodes[nodeId];
+  if (!node || node.kind !== 'verify') throw new Error('not a verify node');
   // The call has used its tries: the entry is not looked at (no match, no failure counted).
-  if ((state.verifyTries ?? 0) >= n.maxTries) return { kind: 'verify', node: nodeId, outcome: 'exhausted' };
-  const digits = p.Digits ?? '';
+  if ((state.verifyTries ?? 0) >= node.maxTries) return { kind: 'verify', node: nodeId, outcome: 'exhausted' };
+  const digits = webhook.Digits ?? '';
   if (digits === '') return { kind: 'verify', node: nodeId, outcome: 'timeout' };
   if (!caller) return { kind: 'verify', node: nodeId, outcome: 'no_caller_id' };
-  const entry = parseEntry(digits, n.method, now);
+  const entry = parseEntry(digits, node.method, now);
   const candidates = await patientCandidates(services.db, state.practiceId, caller.index);
   // The try is reserved (number and patients) before anything is compared: concurrent calls cannot all pass.
   const tried = await guardedTry(
     services,
-    { practiceId: state.practiceId, phoneIndex: caller.index, line: 'patient', callSid: p.CallSid, now },
+    { practiceId: state.practiceId, phoneIndex: caller.index, line: 'patient', callSid: webhook.CallSid, now },
     candidates.map((c) => ({ kind: 'patient', id: c.id }) as const),
     async (open) => matchAmong(services.keyring, state.practiceId, candidates.filter((c) => open.some((o) => o.id === c.id)), entry),
   );
@@ -145,10 +145,10 @@ async function verifyOutcome(services: Services, state: CallState, nodeId: strin
 }
 
 /** Staff line: the caller ID must be an active provider of the practice; the keys a page's reference. */
-async function pageAckOutcome(services: Services, practiceId: string, p: VoiceWebhook): Promise<PageAckOutcome> {
-  const digits = (p.Digits ?? '').replace(/#$/, '');
+async function pageAckOutcome(services: Services, practiceId: string, webhook: VoiceWebhook): Promise<PageAckOutcome> {
+  const digits = (webhook.Digits ?? '').replace(/#$/, '');
   if (digits === '') return 'timeout';
-  const caller = normaliseE164(p.From);
+  const caller = normaliseE164(webhook.From);
   const provider = caller
     ? await services.db
         .selectFrom('providers')
@@ -161,7 +161,7 @@ async function pageAckOutcome(services: Services, practiceId: string, p: VoiceWe
   if (!provider) return 'not_provider';
   // Twilio's literal "timeout" is no reference here (acknowledgePageByKeypad would take it for a timeout).
   if (digits === 'timeout') return 'not_found';
-  return acknowledgePageByKeypad(services, { practiceId, providerId: provider.id, digits: p.Digits });
+  return acknowledgePageByKeypad(services, { practiceId, providerId: provider.id, digits: webhook.Digits });
 }
 
 async function eventFor(
@@ -169,29 +169,29 @@ async function eventFor(
   flow: Flow,
   state: CallState,
   req: Extract<FlowRequest, { kind: 'action' }>,
-  p: VoiceWebhook,
+  webhook: VoiceWebhook,
   caller: Caller | null,
   now: Date,
 ): Promise<EngineEvent> {
-  const n = flow.nodes[req.node];
-  if (!n) return { kind: 'gather', node: state.waitingAt ?? flow.start, digits: null };
-  switch (n.kind) {
+  const node = flow.nodes[req.node];
+  if (!node) return { kind: 'gather', node: state.waitingAt ?? flow.start, digits: null };
+  switch (node.kind) {
     case 'menu':
     case 'language':
-      return { kind: 'gather', node: req.node, digits: p.Digits ? p.Digits : null };
+      return { kind: 'gather', node: req.node, digits: webhook.Digits ? webhook.Digits : null };
     case 'verify':
-      return verifyOutcome(services, state, req.node, flow, p, caller, now);
+      return verifyOutcome(services, state, req.node, flow, webhook, caller, now);
     case 'dial_oncall': {
       const attempt = state.escalation?.node === req.node ? whisperId(state.escalation) : -1;
-      const whisper = (await getWhisperOutcome(services.redis, p.CallSid, attempt)) as WhisperOutcome | null;
-      return { kind: 'dial_done', node: req.node, status: p.DialCallStatus ?? null, whisper, childCallSid: p.DialCallSid ?? null, durationSeconds: p.DialCallDuration ?? null };
+      const whisper = (await getWhisperOutcome(services.redis, webhook.CallSid, attempt)) as WhisperOutcome | null;
+      return { kind: 'dial_done', node: req.node, status: webhook.DialCallStatus ?? null, whisper, childCallSid: webhook.DialCallSid ?? null, durationSeconds: webhook.DialCallDuration ?? null };
     }
     case 'transfer':
-      return { kind: 'dial_done', node: req.node, status: p.DialCallStatus ?? null };
+      return { kind: 'dial_done', node: req.node, status: webhook.DialCallStatus ?? null };
     case 'voicemail':
-      return { kind: 'record_done', node: req.node, recorded: !req.empty && p.RecordingSid !== undefined };
+      return { kind: 'record_done', node: req.node, recorded: !req.empty && webhook.RecordingSid !== undefined };
     case 'page_ack':
-      return { kind: 'page_ack', node: req.node, outcome: await pageAckOutcome(services, state.practiceId, p) };
+      return { kind: 'page_ack', node: req.node, outcome: await pageAckOutcome(services, state.practiceId, webhook) };
     case 'say':
     case 'hours':
     case 'disclose':
@@ -199,7 +199,7 @@ async function eventFor(
     case 'hangup':
       return { kind: 'gather', node: req.node, digits: null };
     default:
-      return n satisfies never;
+      return node satisfies never;
   }
 }
 
@@ -210,17 +210,17 @@ async function eventFor(
 const FLOW_WEBHOOK_DEADLINE_MS = 9_000;
 
 /** One voice webhook of a call flow in, TwiML out. Throws on infrastructure failure (the route answers fail-safe). */
-export async function handleFlowWebhook(services: Services, req: FlowRequest, p: VoiceWebhook, deadlineMs = FLOW_WEBHOOK_DEADLINE_MS): Promise<string> {
-  const twiml = await withDeadline(flowWebhook(services, req, p), deadlineMs);
+export async function handleFlowWebhook(services: Services, req: FlowRequest, webhook: VoiceWebhook, deadlineMs = FLOW_WEBHOOK_DEADLINE_MS): Promise<string> {
+  const twiml = await withDeadline(flowWebhook(services, req, webhook), deadlineMs);
   if (twiml !== TIMED_OUT) return twiml;
   // Out of time: the caller hears the disclaimer and goes to a human. Nothing more is awaited
   // (the audit write may be what hangs); the work still running finishes or fails on its own.
   logger.error('flow webhook out of time; answering fail-safe', { deadlineMs });
   void services
-    .audit({ action: AuditAction.CallFailSafe, actor: 'system', callSid: p.CallSid, leg: 'parent', details: { reason: 'deadline' } })
+    .audit({ action: AuditAction.CallFailSafe, actor: 'system', callSid: webhook.CallSid, leg: 'parent', details: { reason: 'deadline' } })
     .catch(() => undefined);
   services.metrics.countFailSafe('deadline');
-  return failSafeTwiml(services, p.To);
+  return failSafeTwiml(services, webhook.To);
 }
 
 /** The answer a retried webhook gets: the same step re-run from the state it started from, with no side effect. */
@@ -240,22 +240,22 @@ function replayEntry(services: Services, stored: StoredCall | null, step: number
   return flow ? { step: 0, before: initialState(flow, practice), event: { kind: 'start' } } : null;
 }
 
-async function flowWebhook(services: Services, req: FlowRequest, p: VoiceWebhook): Promise<string> {
+async function flowWebhook(services: Services, req: FlowRequest, webhook: VoiceWebhook): Promise<string> {
   const now = services.clock();
-  const found = await loadPractice(services, p.To);
-  const from = normaliseE164(p.From);
+  const found = await loadPractice(services, webhook.To);
+  const from = normaliseE164(webhook.From);
   // Blind-indexed once: for the call record and, at a verify node, the lockout.
   const caller: Caller | null = from ? { phone: from, index: phoneIndex(services.keyring, from) } : null;
   // The first webhook of a practice's call also opens its parent leg, in the same commit.
   const record = async (key: string, practiceId: string | null): Promise<boolean> =>
     recorderOf(services)(
       {
-        callSid: p.CallSid,
+        callSid: webhook.CallSid,
         practiceId,
-        direction: p.Direction ?? 'inbound',
+        direction: webhook.Direction ?? 'inbound',
         fromIndex: caller?.index ?? null,
-        toNumber: practiceId ? p.To : null,
-        status: p.CallStatus ?? 'in-progress',
+        toNumber: practiceId ? webhook.To : null,
+        status: webhook.CallStatus ?? 'in-progress',
         key,
         source: req.kind === 'incoming' ? 'incoming' : `flow:${req.node}`,
         ...(req.kind === 'incoming' && practiceId ? { openParentLegAt: now } : {}),
@@ -266,14 +266,14 @@ async function flowWebhook(services: Services, req: FlowRequest, p: VoiceWebhook
   if (!found) {
     const answer = unknownNumber();
     if (await record(req.kind === 'incoming' ? 'incoming' : `flow:${req.step}`, null)) {
-      await services.audit(auditEvents(null, p.CallSid, answer.events));
+      await services.audit(auditEvents(null, webhook.CallSid, answer.events));
     }
     return answer.twiml;
   }
   const { practice } = found;
-  const ctx: EngineContext = { now, callSid: p.CallSid, practice: practiceContext(practice), publicBaseUrl: services.config.publicBaseUrl, facts: {}, hasCallerId: from !== null };
+  const ctx: EngineContext = { now, callSid: webhook.CallSid, practice: practiceContext(practice), publicBaseUrl: services.config.publicBaseUrl, facts: {}, hasCallerId: from !== null };
   const failSafeFor = async (reason: string, details: Record<string, unknown> = {}): Promise<string> => {
-    await services.audit({ action: AuditAction.CallFailSafe, actor: 'system', practiceId: practice.id, callSid: p.CallSid, leg: 'parent', details: { reason, ...details } });
+    await services.audit({ action: AuditAction.CallFailSafe, actor: 'system', practiceId: practice.id, callSid: webhook.CallSid, leg: 'parent', details: { reason, ...details } });
     services.metrics.countFailSafe(reason);
     return failSafe(practice.fallbackNumber);
   };
@@ -294,7 +294,7 @@ async function flowWebhook(services: Services, req: FlowRequest, p: VoiceWebhook
     before = initialState(flow, ctx.practice);
     stored = null;
   } else {
-    stored = await loadCall(services.redis, p.CallSid);
+    stored = await loadCall(services.redis, webhook.CallSid);
     // A retried webhook of an earlier step: re-run it from the stored state.
     const replay = stored && requestStep < stored.state.step ? stored.replay.find((r) => r.step === requestStep) : undefined;
     if (replay) return replayTwiml(services, replay, ctx, practice.fallbackNumber);
@@ -302,8 +302,8 @@ async function flowWebhook(services: Services, req: FlowRequest, p: VoiceWebhook
       // No state (expired, Redis restarted) or an action from another turn: keep the caller safe.
       return failSafeFor(stored ? 'stale_action' : 'no_state');
     }
-    if (!(await claimStep(services.redis, p.CallSid, requestStep))) {
-      const entry = replayEntry(services, await awaitFirstDelivery(services.redis, p.CallSid, requestStep), requestStep, ctx.practice);
+    if (!(await claimStep(services.redis, webhook.CallSid, requestStep))) {
+      const entry = replayEntry(services, await awaitFirstDelivery(services.redis, webhook.CallSid, requestStep), requestStep, ctx.practice);
       if (entry) return replayTwiml(services, entry, ctx, practice.fallbackNumber);
       services.metrics.countFailSafe('duplicate_unanswered');
       return failSafe(practice.fallbackNumber);
@@ -315,30 +315,30 @@ async function flowWebhook(services: Services, req: FlowRequest, p: VoiceWebhook
     before = stored.state;
   }
 
-  const event: EngineEvent = req.kind === 'incoming' ? { kind: 'start' } : await eventFor(services, flow, before, req, p, caller, now);
+  const event: EngineEvent = req.kind === 'incoming' ? { kind: 'start' } : await eventFor(services, flow, before, req, webhook, caller, now);
   const result = await runEngine(services, flow, before, event, ctx);
   for (const e of result.events) if (e.action === AuditAction.CallFailSafe) services.metrics.countFailSafe(String(e.details?.['reason']));
   const entry: ReplayEntry = { step: requestStep, before, event, at: now.toISOString() };
   // The engine is pure: a call's first answer is worked out before its step is claimed, and the
   // claim saves the state in the same round trip. A duplicate answers as the first did.
-  if (req.kind === 'incoming' && !(await startCall(services.redis, p.CallSid, entry, result.state))) {
-    const first = replayEntry(services, await awaitFirstDelivery(services.redis, p.CallSid, 0), 0, ctx.practice);
+  if (req.kind === 'incoming' && !(await startCall(services.redis, webhook.CallSid, entry, result.state))) {
+    const first = replayEntry(services, await awaitFirstDelivery(services.redis, webhook.CallSid, 0), 0, ctx.practice);
     if (first) return replayTwiml(services, first, ctx, practice.fallbackNumber);
     services.metrics.countFailSafe('duplicate_unanswered');
     return failSafe(practice.fallbackNumber);
   }
   const started: StepEvent[] =
-    req.kind === 'incoming' ? [{ action: AuditAction.CallLegStarted, leg: 'parent', details: { direction: p.Direction ?? 'inbound', flowId: flow.id } }] : [];
+    req.kind === 'incoming' ? [{ action: AuditAction.CallLegStarted, leg: 'parent', details: { direction: webhook.Direction ?? 'inbound', flowId: flow.id } }] : [];
   // The state, the call record and the audit events are independent writes: do them at once.
   await Promise.all([
-    req.kind === 'incoming' ? Promise.resolve() : saveCall(services.redis, p.CallSid, stored, entry, result.state),
+    req.kind === 'incoming' ? Promise.resolve() : saveCall(services.redis, webhook.CallSid, stored, entry, result.state),
     record(req.kind === 'incoming' ? 'incoming' : `flow:${req.step}`, practice.id),
-    services.audit(auditEvents(practice.id, p.CallSid, [...started, ...result.events])),
-    event.kind === 'dial_done' ? recordDialLeg(services, practice.id, before, event, p, now) : Promise.resolve(),
+    services.audit(auditEvents(practice.id, webhook.CallSid, [...started, ...result.events])),
+    event.kind === 'dial_done' ? recordDialLeg(services, practice.id, before, event, webhook, now) : Promise.resolve(),
   ]);
   for (const effect of result.effects) {
-    if (effect.kind === 'page') await openPage(services, { practiceId: practice.id, callSid: p.CallSid, policyId: effect.policyId });
-    else if (effect.kind === 'opt_out' && from) await recordOptOut(services.db, services.keyring, services.audit, { practiceId: practice.id, phone: from, source: 'keypad', recordedBy: `call:${p.CallSid}` });
+    if (effect.kind === 'page') await openPage(services, { practiceId: practice.id, callSid: webhook.CallSid, policyId: effect.policyId });
+    else if (effect.kind === 'opt_out' && from) await recordOptOut(services.db, services.keyring, services.audit, { practiceId: practice.id, phone: from, source: 'keypad', recordedBy: `call:${webhook.CallSid}` });
   }
   return result.twiml;
 }
@@ -349,57 +349,57 @@ async function recordDialLeg(
   practiceId: string,
   before: CallState,
   event: Extract<EngineEvent, { kind: 'dial_done' }>,
-  p: VoiceWebhook,
+  webhook: VoiceWebhook,
   now: Date,
 ): Promise<void> {
   const esc = before.escalation?.node === event.node ? before.escalation : null;
   const target = esc ? esc.plan.targets[esc.attempt % esc.plan.targets.length] : undefined;
   await recordDialLegRow(services.db, {
-    callSid: p.CallSid,
+    callSid: webhook.CallSid,
     practiceId,
-    legSid: p.DialCallSid ?? null,
+    legSid: webhook.DialCallSid ?? null,
     tier: target?.tier ?? null,
     round: esc && target ? Math.floor(esc.attempt / esc.plan.targets.length) : null,
     providerId: target?.providerId ?? null,
     numberTried: target?.number ?? null,
     outcome: dialLegOutcome(event.status, event.whisper),
-    durationSeconds: p.DialCallDuration ?? null,
+    durationSeconds: webhook.DialCallDuration ?? null,
     endedAt: now,
   });
 }
 
 /** A call status callback: record it; nothing to say to the caller. */
-export async function handleCallStatus(services: Services, p: VoiceWebhook): Promise<void> {
+export async function handleCallStatus(services: Services, webhook: VoiceWebhook): Promise<void> {
   // A child leg's To is the provider's phone: its practice is its parent call's.
-  const practiceId = p.ParentCallSid ? await practiceOfCall(services.db, p.ParentCallSid) : ((await loadPractice(services, p.To))?.practice.id ?? null);
-  const status = p.CallStatus ?? 'unknown';
-  const leg = p.ParentCallSid ? 'child' : 'parent';
+  const practiceId = webhook.ParentCallSid ? await practiceOfCall(services.db, webhook.ParentCallSid) : ((await loadPractice(services, webhook.To))?.practice.id ?? null);
+  const status = webhook.CallStatus ?? 'unknown';
+  const leg = webhook.ParentCallSid ? 'child' : 'parent';
   const isNew = await recorderOf(services)(
     {
-      callSid: p.CallSid,
+      callSid: webhook.CallSid,
       practiceId,
-      direction: p.Direction ?? 'inbound',
+      direction: webhook.Direction ?? 'inbound',
       fromIndex: null,
-      toNumber: practiceId ? p.To : null,
+      toNumber: practiceId ? webhook.To : null,
       status,
-      key: `status:${status}:${p.SequenceNumber ?? 0}`,
+      key: `status:${status}:${webhook.SequenceNumber ?? 0}`,
       source: 'status-callback',
-      ...(p.SequenceNumber !== undefined ? { seq: p.SequenceNumber } : {}),
+      ...(webhook.SequenceNumber !== undefined ? { seq: webhook.SequenceNumber } : {}),
     },
     services.clock(),
   );
-  if (!p.ParentCallSid) await finishParentLeg(services.db, { callSid: p.CallSid, practiceId, status, durationSeconds: p.CallDuration ?? null, at: services.clock() });
+  if (!webhook.ParentCallSid) await finishParentLeg(services.db, { callSid: webhook.CallSid, practiceId, status, durationSeconds: webhook.CallDuration ?? null, at: services.clock() });
   if (isNew) {
     await services.audit({
       action: AuditAction.CallLegStatus,
       actor: 'twilio',
       practiceId,
-      callSid: p.CallSid,
+      callSid: webhook.CallSid,
       leg,
       details: {
         status,
-        ...(p.CallDuration !== undefined ? { durationSeconds: p.CallDuration } : {}),
-        ...(p.ParentCallSid ? { parentCallSid: p.ParentCallSid } : {}),
+        ...(webhook.CallDuration !== undefined ? { durationSeconds: webhook.CallDuration } : {}),
+        ...(webhook.ParentCallSid ? { parentCallSid: webhook.ParentCallSid } : {}),
       },
     });
   }
@@ -410,42 +410,42 @@ export async function handleCallStatus(services: Services, p: VoiceWebhook): Pro
  * of the voicemail pipeline; its media is fetched only from a URL we build, so a RecordingUrl
  * pointing anywhere but the configured account on the Twilio API host is refused.
  */
-export async function handleRecordingStatus(services: Services, p: VoiceWebhook, meta: { node: string | null; urgency: string | null; verified: boolean }): Promise<void> {
+export async function handleRecordingStatus(services: Services, webhook: VoiceWebhook, meta: { node: string | null; urgency: string | null; verified: boolean }): Promise<void> {
   // Recording callbacks carry no To/From: the call record says whose call it was.
-  const practiceId = await practiceOfCall(services.db, p.CallSid);
+  const practiceId = await practiceOfCall(services.db, webhook.CallSid);
   await services.audit({
     action: AuditAction.VoicemailRecordingStatus,
     actor: 'twilio',
     practiceId,
-    callSid: p.CallSid,
+    callSid: webhook.CallSid,
     leg: 'parent',
-    subjectId: p.RecordingSid ?? null,
+    subjectId: webhook.RecordingSid ?? null,
     details: {
-      status: p.RecordingStatus ?? 'unknown',
-      ...(p.RecordingDuration !== undefined ? { durationSeconds: p.RecordingDuration } : {}),
+      status: webhook.RecordingStatus ?? 'unknown',
+      ...(webhook.RecordingDuration !== undefined ? { durationSeconds: webhook.RecordingDuration } : {}),
       node: meta.node,
       urgency: meta.urgency,
       verified: meta.verified,
     },
   });
-  if (p.RecordingStatus !== 'completed' || !p.RecordingSid) return;
-  const check = checkRecordingUrl(p.RecordingUrl, services.config.twilio.apiBaseUrl, services.config.twilio.accountSid, p.RecordingSid);
-  if (!check.ok || p.AccountSid !== services.config.twilio.accountSid) {
+  if (webhook.RecordingStatus !== 'completed' || !webhook.RecordingSid) return;
+  const check = checkRecordingUrl(webhook.RecordingUrl, services.config.twilio.apiBaseUrl, services.config.twilio.accountSid, webhook.RecordingSid);
+  if (!check.ok || webhook.AccountSid !== services.config.twilio.accountSid) {
     await services.audit({
       action: AuditAction.VoicemailRecordingUrlRefused,
       actor: 'twilio',
       practiceId,
-      callSid: p.CallSid,
-      subjectId: p.RecordingSid,
+      callSid: webhook.CallSid,
+      subjectId: webhook.RecordingSid,
       details: { reason: check.ok ? 'foreign_account' : check.reason },
     });
     return;
   }
   await receiveRecording(services, {
     practiceId,
-    callSid: p.CallSid,
-    recordingSid: p.RecordingSid,
-    durationSeconds: p.RecordingDuration ?? null,
+    callSid: webhook.CallSid,
+    recordingSid: webhook.RecordingSid,
+    durationSeconds: webhook.RecordingDuration ?? null,
     urgency: meta.urgency === 'urgent' ? 'urgent' : 'routine',
     node: meta.node,
     source: 'callback',
@@ -469,29 +469,29 @@ export type RecordingCallbackOutcome = 'recorded' | 'spooled' | 'ignored';
  */
 export async function acceptRecordingStatus(
   services: Services,
-  p: VoiceWebhook,
+  webhook: VoiceWebhook,
   meta: { node: string | null; urgency: string | null; verified: boolean },
   deadlineMs = RECORDING_CALLBACK_DEADLINE_MS,
 ): Promise<RecordingCallbackOutcome> {
   let reason: string;
   try {
-    if ((await withDeadline(handleRecordingStatus(services, p, meta), deadlineMs)) !== TIMED_OUT) return 'recorded';
+    if ((await withDeadline(handleRecordingStatus(services, webhook, meta), deadlineMs)) !== TIMED_OUT) return 'recorded';
     reason = 'deadline';
   } catch (err) {
     logger.warn('recording callback not recorded', { err });
     reason = 'error';
   }
-  if (p.RecordingStatus !== 'completed' || !p.RecordingSid) return 'ignored';
-  const check = checkRecordingUrl(p.RecordingUrl, services.config.twilio.apiBaseUrl, services.config.twilio.accountSid, p.RecordingSid);
+  if (webhook.RecordingStatus !== 'completed' || !webhook.RecordingSid) return 'ignored';
+  const check = checkRecordingUrl(webhook.RecordingUrl, services.config.twilio.apiBaseUrl, services.config.twilio.accountSid, webhook.RecordingSid);
   // What would be refused is not kept (its refusal is audited when PostgreSQL answers a resend).
-  if (!check.ok || p.AccountSid !== services.config.twilio.accountSid) return 'ignored';
+  if (!check.ok || webhook.AccountSid !== services.config.twilio.accountSid) return 'ignored';
   await services.recordingSpool.append({
     v: 1,
     at: services.clock().toISOString(),
-    callSid: p.CallSid,
-    accountSid: p.AccountSid,
-    recordingSid: p.RecordingSid,
-    durationSeconds: p.RecordingDuration ?? null,
+    callSid: webhook.CallSid,
+    accountSid: webhook.AccountSid,
+    recordingSid: webhook.RecordingSid,
+    durationSeconds: webhook.RecordingDuration ?? null,
     node: meta.node,
     urgency: meta.urgency === 'urgent' || meta.urgency === 'routine' ? meta.urgency : null,
     verified: meta.verified,
@@ -502,7 +502,7 @@ export async function acceptRecordingStatus(
 
 /** Replays one spooled recording callback (no deadline: the spool's replay runs in the background). */
 export async function replaySpooledRecording(services: Services, e: SpoolEntry): Promise<SpoolOutcome> {
-  const p: VoiceWebhook = {
+  const webhook: VoiceWebhook = {
     CallSid: e.callSid,
     AccountSid: e.accountSid,
     From: '',
@@ -511,6 +511,6 @@ export async function replaySpooledRecording(services: Services, e: SpoolEntry):
     RecordingStatus: 'completed',
     ...(e.durationSeconds !== null ? { RecordingDuration: e.durationSeconds } : {}),
   };
-  await handleRecordingStatus(services, p, { node: e.node, urgency: e.urgency, verified: e.verified });
+  await handleRecordingStatus(services, webhook, { node: e.node, urgency: e.urgency, verified: e.verified });
   return 'done';
 }

@@ -7,7 +7,7 @@ import { requestContext } from './request-context.js';
 import { routeLabel } from '../log/route-label.js';
 import { twilioRouter } from './twilio-routes.js';
 import { playbackRouter } from './voicemail-routes.js';
-import { rvmWebhookRouter } from './rvm-routes.js';
+import { rvmWebhookRouter } from './drops-routes.js';
 import { oncallFeedRouter } from './oncall-routes.js';
 import { queryLengthCap, securityHeaders } from './headers.js';
 import { metricsRouter, requestMetrics } from './metrics-routes.js';

@@ -19,7 +19,7 @@ import { emptyTwiml, FAIL_SAFE_DIAL_PATH, failSafeDialResult, hangupTwiml } from
 import { handleWhisper, handleWhisperAnswer, type WhisperQuery } from '../oncall/whisper-service.js';
 import { handleSmsIncoming } from '../oncall/sms-service.js';
 import { handleAccessAction, handleAccessIncoming } from '../voicemail/access-line.js';
-import { handleDropAnswer, handleDropStatus } from '../rvm/drop-service.js';
+import { handleDropAnswer, handleDropStatus } from '../drops/drop-service.js';
 import type { FailSafeReason, UnprocessedRoute } from '../adapters/metrics.js';
 import { boundTwilioRoutes, TWILIO_ROUTE_DEADLINE_MS, type TimeoutAnswer } from './twilio-deadline.js';
 

@@ -10,11 +10,9 @@ import {
   listVoicemails,
   playability,
   playbackUrl,
-  rangeRequest,
   redeemPlaybackLink,
-  streamVoicemail,
-  type RangeOf,
-} from '../voicemail/playback.js';
+} from '../voicemail/playback-store.js';
+import { rangeRequest, streamVoicemail, type RangeOf } from '../voicemail/stream.js';
 import { permit, principalOf } from './api-auth.js';
 import { badRequest, notFound } from './responses.js';
 import { QueryInstantSchema } from './query-dates.js';

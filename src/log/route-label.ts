@@ -32,7 +32,7 @@ const ROUTE_WORDS: ReadonlySet<string> = new Set([
   'oncall', 'providers', 'shifts.ics', 'feed-token', 'schedules', 'overrides', 'policies', 'now', 'shifts', 'feeds', 'oncall.ics',
   // voicemail-routes.ts
   'voicemails', 'dead-letter', 'retry', 'playback-link', 'playback',
-  // rvm-routes.ts
+  // drops-routes.ts
   'patients', 'lookup', 'consents', 'consent-disclosures', 'opt-outs', 'check', 'vendor-baas', 'drop-templates', 'campaigns', 'drops', 'recipients', 'dry-run', 'rvm', 'webhook',
   // key-routes.ts
   'api-keys', 'revoke',

@@ -1,7 +1,6 @@
-import { localParts } from '../practices/hours.js';
 import { WEEKDAYS } from '../practices/settings.js';
 import type { Override, Rotation, Schedule } from './schedule-schema.js';
-import { addLocalDays, daysBetween, weekdayOf, zonedToUtc } from './zoned-time.js';
+import { addLocalDays, daysBetween, localParts, weekdayOf, zonedToUtc } from '../time/zoned.js';
 
 /**
  * Who is on call, decided purely from the schedule, an instant and the schedule's time zone

@@ -1,69 +1,17 @@
-import { clockToMinutes, type Holidays, type NamedHoliday, type Weekday, type WeeklyHours } from './settings.js';
+import { isoDate, localParts, utcMidnight } from '../time/zoned.js';
+import { clockToMinutes, type Holidays, type NamedHoliday, type WeeklyHours } from './settings.js';
 
 /**
  * Is the practice open right now? Pure: the caller passes `now` and the practice's time zone.
- * Everything is decided on the practice's local wall clock (local date, local weekday, local minutes).
+ * Everything is decided on the practice's local wall clock (local date, local weekday, local minutes),
+ * read by `localParts` (src/time/zoned.ts); the US holiday rules are here.
  */
 
 export type HoursStatus = 'open' | 'closed' | 'holiday';
 
-export interface LocalParts {
-  /** Local calendar date, `YYYY-MM-DD`. */
-  date: string;
-  weekday: Weekday;
-  /** Whole minutes since local midnight, 0–1439. */
-  minutes: number;
-}
-
 // ---------------------------------------------------------------------------
-// Local wall clock
+// US holidays
 // ---------------------------------------------------------------------------
-
-const WEEKDAY_BY_SHORT_NAME: Readonly<Record<string, Weekday>> = {
-  Mon: 'mon',
-  Tue: 'tue',
-  Wed: 'wed',
-  Thu: 'thu',
-  Fri: 'fri',
-  Sat: 'sat',
-  Sun: 'sun',
-};
-
-/** Zones remembered at once; far more than a deployment uses, so eviction is only a bound. */
-const MAX_ZONES = 64;
-
-interface ZoneEntry {
-  formatter: Intl.DateTimeFormat;
-  /** The last instant asked for, as a whole epoch second, and its answer (see localParts). */
-  second: number;
-  parts: LocalParts | null;
-}
-
-/**
- * One formatter per zone; building one is far dearer than using it. Keyed case-insensitively because
- * Intl matches zone names that way. Bounded: past MAX_ZONES the oldest zone is forgotten.
- */
-const zones = new Map<string, ZoneEntry>();
-
-function zoneEntry(timeZone: string): ZoneEntry {
-  const key = timeZone.toLowerCase();
-  let entry = zones.get(key);
-  if (!entry) {
-    // Throws RangeError for an unknown zone, before anything is cached.
-    const formatter = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      weekday: 'short',
-      hour: '2-digit',
-      minute: '2-digit',
-      hourCycle: 'h23',
-    });
-    entry = remember(zones, MAX_ZONES, key, { formatter, second: Number.NaN, parts: null });
-  }
-  return entry;
-}
 
 /** Adds `value` to a bounded cache (past `max` entries the oldest is forgotten) and returns it. */
 function remember<V>(cache: Map<string, V>, max: number, key: string, value: V): V {
@@ -72,58 +20,9 @@ function remember<V>(cache: Map<string, V>, max: number, key: string, value: V):
   return value;
 }
 
-/**
- * The local date, weekday and minutes since local midnight of the instant `now` in `timeZone`.
- * The answer for the last whole second asked per zone is remembered: zone offsets and their
- * transitions (tzdata) are whole seconds, so every instant of one UTC second has the same local
- * minute, DST changes included. Callers get a fresh object each time.
- */
-export function localParts(now: Date, timeZone: string): LocalParts {
-  const ms = now.getTime();
-  if (Number.isNaN(ms)) throw new RangeError('now is an invalid Date');
-  const entry = zoneEntry(timeZone);
-  const second = Math.floor(ms / 1000);
-  if (entry.parts === null || entry.second !== second) {
-    entry.parts = computeLocalParts(entry.formatter, now);
-    entry.second = second;
-  }
-  return { ...entry.parts };
-}
-
-function computeLocalParts(formatter: Intl.DateTimeFormat, now: Date): LocalParts {
-  const parts: Partial<Record<Intl.DateTimeFormatPartTypes, string>> = {};
-  for (const part of formatter.formatToParts(now)) parts[part.type] = part.value;
-
-  const weekday = WEEKDAY_BY_SHORT_NAME[parts.weekday ?? ''];
-  const year = Number(parts.year);
-  const month = Number(parts.month);
-  const day = Number(parts.day);
-  // Some engines print midnight as hour 24 of the same (new) day despite hourCycle h23.
-  const hour = Number(parts.hour) % 24;
-  const minute = Number(parts.minute);
-  if (weekday === undefined || ![year, month, day, hour, minute].every(Number.isInteger)) {
-    throw new Error('unexpected Intl.DateTimeFormat output');
-  }
-  return { date: isoDate(year, month, day), weekday, minutes: hour * 60 + minute };
-}
-
-// ---------------------------------------------------------------------------
-// US holidays
-// ---------------------------------------------------------------------------
-
-function pad(n: number, width: number): string {
-  return String(n).padStart(width, '0');
-}
-
-function isoDate(year: number, month: number, day: number): string {
-  return `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}`;
-}
-
 /** A UTC-midnight Date for a calendar day; month is 1-based. Safe for years 0–99, unlike Date.UTC. */
 function utcDay(year: number, month: number, day: number): Date {
-  const d = new Date(0);
-  d.setUTCFullYear(year, month - 1, day);
-  return d;
+  return new Date(utcMidnight(year, month, day));
 }
 
 function isoOf(d: Date): string {
@@ -228,7 +127,7 @@ function cachedHolidayDates(year: number, named: readonly NamedHoliday[]): Reado
 function computeHolidayDates(year: number, named: readonly NamedHoliday[]): Map<string, NamedHoliday> {
   const actual = new Map<string, NamedHoliday>();
   const observedOnly = new Map<string, NamedHoliday>();
-  const prefix = `${pad(year, 4)}-`;
+  const prefix = isoDate(year, 1, 1).slice(0, 5);
 
   for (const name of named) {
     const floating = floatingDate(name, year);

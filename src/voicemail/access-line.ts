@@ -13,7 +13,7 @@ import { phoneIndex, pinHash } from '../patients/store.js';
 import { findPracticeByNumber } from '../practices/store.js';
 import type { Services } from '../services.js';
 import { guardedTry } from '../verification/attempts.js';
-import { acknowledgeVoicemail, getVoicemail, issuePlaybackToken, pendingUrgentIds, playability, playbackUrl } from './playback.js';
+import { acknowledgeVoicemail, getVoicemail, issuePlaybackToken, pendingUrgentIds, playability, playbackUrl } from './playback-store.js';
 
 /**
  * The provider access line: a practice points one of its numbers at /twilio/voice/access. The

@@ -258,7 +258,7 @@ export function describeFailure(err: unknown): FailureInfo {
   return { code: `${step}${name}${sys}`, transient: true };
 }
 
-async function step<T>(name: PipelineStep, fn: () => Promise<T>): Promise<T> {
+async function runPipelineStep<T>(name: PipelineStep, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
@@ -343,7 +343,7 @@ async function advance(services: Services, id: string): Promise<string> {
   if (!v) return 'gone';
   if (v.state === 'received') {
     const current = v;
-    await step('store', () => fetchEncryptStore(services, current));
+    await runPipelineStep('store', () => fetchEncryptStore(services, current));
     v = await loadRow(services, id);
     if (!v) return 'gone';
   }
@@ -351,8 +351,8 @@ async function advance(services: Services, id: string): Promise<string> {
   // Stored and verified: announce it now, whatever happens at Twilio. Each step on its own.
   const failures: StepFailure[] = [];
   const current = v;
-  if (!current.notified_at) await step('notify', () => notifyNewVoicemail(services, current)).catch((e: StepFailure) => failures.push(e));
-  if (current.state === 'stored') await step('delete', () => deleteAtTwilio(services, current, 'pipeline')).catch((e: StepFailure) => failures.push(e));
+  if (!current.notified_at) await runPipelineStep('notify', () => notifyNewVoicemail(services, current)).catch((e: StepFailure) => failures.push(e));
+  if (current.state === 'stored') await runPipelineStep('delete', () => deleteAtTwilio(services, current, 'pipeline')).catch((e: StepFailure) => failures.push(e));
   if (failures.length > 0) throw failures.find((f) => describeFailure(f).transient) ?? failures[0];
   v = await loadRow(services, id);
   if (!v) return 'gone';

@@ -6,7 +6,7 @@ import type { VoicemailsTable } from '../adapters/db-schema.js';
  * The voicemail pipeline's query module: the `voicemails` rows as the store job, its failures
  * and an admin's retry move them along. pipeline.ts decides and does the I/O outside the
  * database; every read and write of the table for it happens here. The API's reads, playback
- * tokens and the provider's "heard" mark are in ./playback.ts.
+ * tokens and the provider's "heard" mark are in ./playback-store.ts.
  */
 
 export type VoicemailRecord = Selectable<VoicemailsTable>;

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { signRvmWebhook } from '../../src/rvm/providers/http-provider.js';
+import { signRvmWebhook } from '../../src/drops/providers/http-provider.js';
 
 export interface VendorDropRequest {
   authorized: boolean;

@@ -5,7 +5,7 @@ import {
   MAX_STEPS,
   RECORDING_STATUS_PATH,
   initialState,
-  step,
+  advance,
   type CallState,
   type DialResultStatus,
   type EngineContext,
@@ -117,7 +117,7 @@ function twimlOf(result: EngineResult): TwimlResult {
 }
 
 function run(state: CallState, event: EngineEvent, c: EngineContext = ctx(), f: Flow = flow): TwimlResult & { verbs: TwimlVerb[] } {
-  const result = twimlOf(step(f, state, event, c));
+  const result = twimlOf(advance(f, state, event, c));
   return { ...result, verbs: parseTwiml(result.twiml) };
 }
 
@@ -426,10 +426,10 @@ describe('verify and disclose', () => {
 
   it('asks for the next appointment only after a match, then speaks it in the practice time zone', () => {
     const s = waitingAt('verify_caller', { verifyTries: 1 });
-    const needs = step(flow, s, match, ctx());
+    const needs = advance(flow, s, match, ctx());
     expect(needs).toEqual({ kind: 'needs', fact: 'nextAppointment', patientId: PATIENT_ID });
     // Still asking while the fact is missing.
-    expect(step(flow, s, match, ctx({ facts: {} })).kind).toBe('needs');
+    expect(advance(flow, s, match, ctx({ facts: {} })).kind).toBe('needs');
 
     const r = run(s, match, ctx({ facts: { nextAppointment: APPOINTMENT } }));
     expect(r.state.verifiedPatientId).toBe(PATIENT_ID);
@@ -607,7 +607,7 @@ describe('defense in depth: disclose without verify', () => {
   it('speaks no appointment, emits call.disclosure_refused and never asks for facts', () => {
     const state = initialState(unsafe, practice());
     for (const facts of [{}, { nextAppointment: APPOINTMENT }, { nextAppointment: null }] satisfies Facts[]) {
-      const result = step(unsafe, state, { kind: 'start' }, ctx({ facts }));
+      const result = advance(unsafe, state, { kind: 'start' }, ctx({ facts }));
       expect(result.kind).toBe('verbs');
       const r = twimlOf(result);
       const said = texts(parseTwiml(r.twiml));
@@ -661,7 +661,7 @@ describe('dial_oncall: escalation chain', () => {
     whisper === undefined ? { kind: 'dial_done', node: 'urgent', status } : { kind: 'dial_done', node: 'urgent', status, whisper };
 
   it('asks for the escalation plan, then rings tier 1 with the whisper and machine detection', () => {
-    expect(step(flow, waitingAt('main_menu'), pressOne, ctx())).toEqual({ kind: 'needs', fact: 'escalation' });
+    expect(advance(flow, waitingAt('main_menu'), pressOne, ctx())).toEqual({ kind: 'needs', fact: 'escalation' });
 
     const r = run(waitingAt('main_menu'), pressOne, withPlan());
     expect(r.verbs.map((v) => v.verb)).toEqual(['Say', 'Dial']);
@@ -677,7 +677,7 @@ describe('dial_oncall: escalation chain', () => {
   });
 
   it('a dial_done with no chain in progress does not connect: it asks for the plan', () => {
-    expect(step(flow, waitingAt('urgent'), done('completed', 'accepted'), ctx())).toEqual({ kind: 'needs', fact: 'escalation' });
+    expect(advance(flow, waitingAt('urgent'), done('completed', 'accepted'), ctx())).toEqual({ kind: 'needs', fact: 'escalation' });
     const r = run(waitingAt('urgent'), done('completed', 'accepted'), withPlan());
     expect(actions(r.events)).not.toContain(AuditAction.OncallConnected);
     expect(numberNoun(dial(r.verbs))).toMatchObject({ number: TIER1, url: whisperUrl(0) });
@@ -689,7 +689,7 @@ describe('dial_oncall: escalation chain', () => {
     expect(connected.state.whisperSeq).toBe(2);
     const again = waitingAt('main_menu', { whisperSeq: connected.state.whisperSeq });
     const press1: EngineEvent = { kind: 'gather', node: 'main_menu', digits: '1' };
-    expect(step(flow, again, press1, ctx())).toEqual({ kind: 'needs', fact: 'escalation' });
+    expect(advance(flow, again, press1, ctx())).toEqual({ kind: 'needs', fact: 'escalation' });
     const r = run(again, press1, withPlan());
     expect(numberNoun(dial(r.verbs))).toMatchObject({ number: TIER1, url: whisperUrl(2) });
   });
@@ -697,7 +697,7 @@ describe('dial_oncall: escalation chain', () => {
   it('a chain for another node is not reused: provider_line asks for its own plan', () => {
     const s = waitingAt('main_menu', { escalation: { node: 'urgent', plan: PLAN, attempt: 3, base: 0 }, whisperSeq: 4 });
     const press5: EngineEvent = { kind: 'gather', node: 'main_menu', digits: '5' };
-    expect(step(flow, s, press5, ctx())).toEqual({ kind: 'needs', fact: 'escalation' });
+    expect(advance(flow, s, press5, ctx())).toEqual({ kind: 'needs', fact: 'escalation' });
     const r = run(s, press5, withPlan());
     expect(r.state.escalation).toEqual({ node: 'provider_line', plan: PLAN, attempt: 0, base: 4 });
     expect(numberNoun(dial(r.verbs))).toMatchObject({ number: TIER1, url: whisperUrl(4) }); // whisper numbers never repeat within a call

@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { holidayDates, hoursStatus, isHoliday, localParts, type LocalParts } from '../../src/practices/hours.js';
+import { holidayDates, hoursStatus, isHoliday } from '../../src/practices/hours.js';
+import { localParts, type LocalParts } from '../../src/time/zoned.js';
 import { DEFAULT_HOLIDAYS, DEFAULT_WEEKLY_HOURS, NAMED_HOLIDAYS, type NamedHoliday } from '../../src/practices/settings.js';
 
 /**

@@ -1,5 +1,6 @@
 import { describe, it, expect, vi } from 'vitest';
-import { holidayDates, hoursStatus, isHoliday, localParts } from '../../src/practices/hours.js';
+import { holidayDates, hoursStatus, isHoliday } from '../../src/practices/hours.js';
+import { localParts } from '../../src/time/zoned.js';
 import {
   DEFAULT_HOLIDAYS,
   DEFAULT_WEEKLY_HOURS,

@@ -15,7 +15,7 @@ import {
   type Rotation,
   type Schedule,
 } from '../../src/oncall/schedule-schema.js';
-import { addLocalDays, daysBetween, weekdayOf, zonedToUtc } from '../../src/oncall/zoned-time.js';
+import { addLocalDays, daysBetween, weekdayOf, zonedToUtc } from '../../src/time/zoned.js';
 
 const NY = 'America/New_York';
 const LONDON = 'Europe/London';

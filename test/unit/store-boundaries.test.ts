@@ -18,9 +18,10 @@ const DECIDERS = [
   'src/voicemail/maintenance.ts',
   'src/voicemail/notify.ts',
   'src/voicemail/recovery.ts',
-  'src/rvm/campaigns.ts',
-  'src/rvm/drop-worker.ts',
-  'src/rvm/drop-service.ts',
+  'src/voicemail/stream.ts',
+  'src/drops/campaigns.ts',
+  'src/drops/drop-worker.ts',
+  'src/drops/drop-service.ts',
 ];
 
 function routeFiles(): string[] {

@@ -41,24 +41,24 @@ export const dialOnCall: NodeDescriptor<'dial_oncall'> = {
   schema: z
     .strictObject({ kind: z.literal('dial_oncall'), prompt: promptSchema, urgency, on_fail: nodeRef, next: nodeRef })
     .transform(
-      (n): NodeWithoutId<DialOnCallNode> => ({
-        kind: n.kind,
-        prompt: n.prompt,
-        urgency: n.urgency,
-        onFail: n.on_fail,
-        next: n.next,
+      (raw): NodeWithoutId<DialOnCallNode> => ({
+        kind: raw.kind,
+        prompt: raw.prompt,
+        urgency: raw.urgency,
+        onFail: raw.on_fail,
+        next: raw.next,
       }),
     ),
-  edges: (n) => [
-    { label: 'next', to: n.next },
-    { label: 'onFail', to: n.onFail },
+  edges: (node) => [
+    { label: 'next', to: node.next },
+    { label: 'onFail', to: node.onFail },
   ],
   waitsForCaller: true,
   needsKeypress: noKeypress,
-  prompts: (n) => [{ field: 'prompt', prompt: n.prompt }],
+  prompts: (node) => [{ field: 'prompt', prompt: node.prompt }],
   readsPatientFacts: false,
-  run: (turn, n) => {
-    const id = n.id;
+  run: (turn, node) => {
+    const id = node.id;
     if (turn.state.escalation?.node !== id) {
       const plan = turn.ctx.facts.escalation;
       if (!plan) throw new NeedsFact('escalation');
@@ -67,16 +67,16 @@ export const dialOnCall: NodeDescriptor<'dial_oncall'> = {
         turn.state = { ...turn.state, escalation: null };
         turn.events.push({ action: AuditAction.OncallExhausted, leg: 'parent', details: { node: id, attempts: 0, policyId: plan.policyId } });
         turn.effects.push({ kind: 'page', policyId: plan.policyId });
-        return { to: n.onFail, via: 'nobody_on_call' };
+        return { to: node.onFail, via: 'nobody_on_call' };
       }
-      turn.speak(n.prompt);
+      turn.speak(node.prompt);
     }
-    dialAttempt(turn, id, n.urgency);
+    dialAttempt(turn, id, node.urgency);
     return 'stop';
   },
-  resume: (turn, n, event) => {
+  resume: (turn, node, event) => {
     if (event.kind !== 'dial_done') return 'reprompt';
-    const id = n.id;
+    const id = node.id;
     const esc = turn.state.escalation;
     if (!esc || esc.node !== id) return 'reprompt';
     const total = esc.plan.targets.length * esc.plan.rounds;
@@ -90,17 +90,17 @@ export const dialOnCall: NodeDescriptor<'dial_oncall'> = {
       turn.events.push({ action: AuditAction.OncallConnected, leg: 'parent', subjectId: target?.providerId ?? null, details: { node: id, tier: target?.tier ?? null, round, attempt: esc.attempt, ...leg } });
       // The chain is over: reaching this node again in the same call starts a fresh one.
       turn.state = { ...turn.state, escalation: null };
-      return { to: n.next, via: 'accepted' };
+      return { to: node.next, via: 'accepted' };
     }
     turn.events.push({ action: AuditAction.OncallAttemptFailed, leg: 'parent', subjectId: target?.providerId ?? null, details: { node: id, tier: target?.tier ?? null, round, attempt: esc.attempt, outcome, ...leg } });
     if (esc.attempt + 1 < total) {
       turn.state = { ...turn.state, escalation: { ...esc, attempt: esc.attempt + 1 } };
-      dialAttempt(turn, id, n.urgency);
+      dialAttempt(turn, id, node.urgency);
       return 'stop';
     }
     turn.state = { ...turn.state, escalation: null };
     turn.events.push({ action: AuditAction.OncallExhausted, leg: 'parent', details: { node: id, attempts: total, policyId: esc.plan.policyId } });
     turn.effects.push({ kind: 'page', policyId: esc.plan.policyId });
-    return { to: n.onFail, via: 'chain_exhausted' };
+    return { to: node.onFail, via: 'chain_exhausted' };
   },
 };

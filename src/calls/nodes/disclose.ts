@@ -29,18 +29,18 @@ export const disclose: NodeDescriptor<'disclose'> = {
       what: z.enum(['next_appointment'], typeError('must be next_appointment')),
       next: nodeRef,
     })
-    .transform((n): NodeWithoutId<DiscloseNode> => ({ ...n })),
+    .transform((raw): NodeWithoutId<DiscloseNode> => ({ ...raw })),
   edges: nextEdge,
   waitsForCaller: false,
   needsKeypress: noKeypress,
   prompts: () => [],
   readsPatientFacts: true,
-  run: (turn, n) => {
+  run: (turn, node) => {
     const patientId = turn.state.verifiedPatientId;
     if (!patientId) {
       // Unreachable for a flow that passed the load-time check; refuse all the same.
-      turn.events.push({ action: AuditAction.DisclosureRefused, leg: 'parent', details: { node: n.id, reason: 'not_verified' } });
-      return { to: n.next, via: 'refused' };
+      turn.events.push({ action: AuditAction.DisclosureRefused, leg: 'parent', details: { node: node.id, reason: 'not_verified' } });
+      return { to: node.next, via: 'refused' };
     }
     if (turn.ctx.facts.nextAppointment === undefined) throw new NeedsFact('nextAppointment', patientId);
     const appt = turn.ctx.facts.nextAppointment;
@@ -50,9 +50,9 @@ export const disclose: NodeDescriptor<'disclose'> = {
       action: AuditAction.Disclosure,
       leg: 'parent',
       subjectId: patientId,
-      details: { node: n.id, what: n.what, appointmentId: appt?.id ?? null },
+      details: { node: node.id, what: node.what, appointmentId: appt?.id ?? null },
     });
-    return { to: n.next, via: 'next' };
+    return { to: node.next, via: 'next' };
   },
   resume: neverWaits,
 };

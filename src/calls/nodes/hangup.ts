@@ -7,14 +7,14 @@ import { neverWaits, noKeypress, type NodeDescriptor } from './descriptor.js';
 export const hangup: NodeDescriptor<'hangup'> = {
   schema: z
     .strictObject({ kind: z.literal('hangup'), prompt: promptSchema.optional() })
-    .transform((n): NodeWithoutId<HangupNode> => (n.prompt === undefined ? { kind: n.kind } : { kind: n.kind, prompt: n.prompt })),
+    .transform((raw): NodeWithoutId<HangupNode> => (raw.prompt === undefined ? { kind: raw.kind } : { kind: raw.kind, prompt: raw.prompt })),
   edges: () => [],
   waitsForCaller: false,
   needsKeypress: noKeypress,
-  prompts: (n) => (n.prompt === undefined ? [] : [{ field: 'prompt', prompt: n.prompt }]),
+  prompts: (node) => (node.prompt === undefined ? [] : [{ field: 'prompt', prompt: node.prompt }]),
   readsPatientFacts: false,
-  run: (turn, n) => {
-    if (n.prompt) turn.speak(n.prompt);
+  run: (turn, node) => {
+    if (node.prompt) turn.speak(node.prompt);
     turn.verbs.push({ verb: 'hangup' });
     turn.state = { ...turn.state, waitingAt: null, done: true };
     return 'stop';

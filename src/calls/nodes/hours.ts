@@ -8,19 +8,19 @@ import { neverWaits, noKeypress, type NodeDescriptor } from './descriptor.js';
 export const hours: NodeDescriptor<'hours'> = {
   schema: z
     .strictObject({ kind: z.literal('hours'), open: nodeRef, closed: nodeRef, holiday: nodeRef })
-    .transform((n): NodeWithoutId<HoursNode> => ({ ...n })),
-  edges: (n) => [
-    { label: 'open', to: n.open },
-    { label: 'closed', to: n.closed },
-    { label: 'holiday', to: n.holiday },
+    .transform((raw): NodeWithoutId<HoursNode> => ({ ...raw })),
+  edges: (node) => [
+    { label: 'open', to: node.open },
+    { label: 'closed', to: node.closed },
+    { label: 'holiday', to: node.holiday },
   ],
   waitsForCaller: false,
   needsKeypress: noKeypress,
   prompts: () => [],
   readsPatientFacts: false,
-  run: (turn, n) => {
+  run: (turn, node) => {
     const status = hoursStatus(turn.ctx.now, turn.ctx.practice.timeZone, turn.ctx.practice.weeklyHours, turn.ctx.practice.holidays);
-    return { to: n[status], via: status };
+    return { to: node[status], via: status };
   },
   resume: neverWaits,
 };

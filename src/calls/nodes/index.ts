@@ -39,8 +39,8 @@ export const NODES: { readonly [K in NodeKind]: NodeDescriptor<K> } = {
  * The descriptor of a node's kind, typed for any node. (TypeScript cannot correlate `NODES[n.kind]`
  * with `n` on its own; each descriptor is typed for its kind where it is defined.)
  */
-function descriptorOf(n: FlowNode): NodeDescriptor<NodeKind> {
-  return NODES[n.kind] as unknown as NodeDescriptor<NodeKind>;
+function descriptorOf(node: FlowNode): NodeDescriptor<NodeKind> {
+  return NODES[node.kind] as unknown as NodeDescriptor<NodeKind>;
 }
 
 /** Every edge out of a node, labelled, for graph checks. */

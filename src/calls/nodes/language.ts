@@ -15,37 +15,37 @@ export const languageChoice: NodeDescriptor<'language'> = {
       next: nodeRef,
     })
     .transform(
-      (n): NodeWithoutId<LanguageNode> => ({
-        kind: n.kind,
-        prompt: n.prompt,
-        options: n.options,
-        timeoutSeconds: n.timeout_seconds,
-        default: n.default,
-        next: n.next,
+      (raw): NodeWithoutId<LanguageNode> => ({
+        kind: raw.kind,
+        prompt: raw.prompt,
+        options: raw.options,
+        timeoutSeconds: raw.timeout_seconds,
+        default: raw.default,
+        next: raw.next,
       }),
     ),
   edges: nextEdge,
   waitsForCaller: true,
   // No key, or a wrong one, takes the default: the edge needs nothing from the caller.
   needsKeypress: noKeypress,
-  prompts: (n) => [{ field: 'prompt', prompt: n.prompt }],
+  prompts: (node) => [{ field: 'prompt', prompt: node.prompt }],
   readsPatientFacts: false,
-  run: (turn, n) => {
+  run: (turn, node) => {
     if (turn.ctx.practice.languages.length < 2) {
-      turn.state = { ...turn.state, lang: turn.ctx.practice.languages[0] ?? n.default };
-      return { to: n.next, via: 'single_language' };
+      turn.state = { ...turn.state, lang: turn.ctx.practice.languages[0] ?? node.default };
+      return { to: node.next, via: 'single_language' };
     }
-    const g = turn.gather({ numDigits: 1, timeout: n.timeoutSeconds, action: turn.actionUrl(n.id), method: 'POST', actionOnEmptyResult: true });
+    const g = turn.gather({ numDigits: 1, timeout: node.timeoutSeconds, action: turn.actionUrl(node.id), method: 'POST', actionOnEmptyResult: true });
     // The choice is offered in every language, each in its own voice.
-    for (const lang of turn.ctx.practice.languages) turn.speak(n.prompt, g, lang);
-    turn.waitAt(n.id);
+    for (const lang of turn.ctx.practice.languages) turn.speak(node.prompt, g, lang);
+    turn.waitAt(node.id);
     return 'stop';
   },
-  resume: (turn, n, event) => {
+  resume: (turn, node, event) => {
     if (event.kind !== 'gather') return 'reprompt';
     const digits = event.digits ?? '';
-    const chosen = (digits.length === 1 ? n.options[digits] : undefined) ?? n.default;
+    const chosen = (digits.length === 1 ? node.options[digits] : undefined) ?? node.default;
     turn.state = { ...turn.state, lang: turn.ctx.practice.languages.includes(chosen) ? chosen : (turn.ctx.practice.languages[0] ?? 'en') };
-    return { to: n.next, via: `language ${turn.state.lang}` };
+    return { to: node.next, via: `language ${turn.state.lang}` };
   },
 };

@@ -17,45 +17,45 @@ export const menu: NodeDescriptor<'menu'> = {
       on_exhausted: nodeRef,
     })
     .transform(
-      (n): NodeWithoutId<MenuNode> => ({
-        kind: n.kind,
-        prompt: n.prompt,
-        options: n.options,
-        timeoutSeconds: n.timeout_seconds,
-        retries: n.retries,
-        invalid: n.invalid,
-        onExhausted: n.on_exhausted,
+      (raw): NodeWithoutId<MenuNode> => ({
+        kind: raw.kind,
+        prompt: raw.prompt,
+        options: raw.options,
+        timeoutSeconds: raw.timeout_seconds,
+        retries: raw.retries,
+        invalid: raw.invalid,
+        onExhausted: raw.on_exhausted,
       }),
     ),
-  edges: (n) => [
-    ...Object.entries(n.options).map(([key, to]) => ({ label: `key ${key}`, to })),
-    { label: 'onExhausted', to: n.onExhausted },
+  edges: (node) => [
+    ...Object.entries(node.options).map(([key, to]) => ({ label: `key ${key}`, to })),
+    { label: 'onExhausted', to: node.onExhausted },
   ],
   waitsForCaller: true,
   needsKeypress: (label) => label.startsWith('key '),
-  prompts: (n) => [
-    { field: 'prompt', prompt: n.prompt },
-    { field: 'invalid', prompt: n.invalid },
+  prompts: (node) => [
+    { field: 'prompt', prompt: node.prompt },
+    { field: 'invalid', prompt: node.invalid },
   ],
   readsPatientFacts: false,
-  run: (turn, n, reprompt) => {
+  run: (turn, node, reprompt) => {
     // A caller who comes back to a menu from elsewhere gets all its retries again.
-    if (!reprompt && (turn.state.attempts[n.id] ?? 0) > 0) turn.state = { ...turn.state, attempts: { ...turn.state.attempts, [n.id]: 0 } };
-    const g = turn.gather({ numDigits: 1, timeout: n.timeoutSeconds, action: turn.actionUrl(n.id), method: 'POST', actionOnEmptyResult: true, language: VOICES[turn.state.lang].language });
-    turn.speak(n.prompt, g);
-    turn.waitAt(n.id);
+    if (!reprompt && (turn.state.attempts[node.id] ?? 0) > 0) turn.state = { ...turn.state, attempts: { ...turn.state.attempts, [node.id]: 0 } };
+    const g = turn.gather({ numDigits: 1, timeout: node.timeoutSeconds, action: turn.actionUrl(node.id), method: 'POST', actionOnEmptyResult: true, language: VOICES[turn.state.lang].language });
+    turn.speak(node.prompt, g);
+    turn.waitAt(node.id);
     return 'stop';
   },
-  resume: (turn, n, event) => {
+  resume: (turn, node, event) => {
     if (event.kind !== 'gather') return 'reprompt';
     const digits = event.digits ?? '';
-    const target = digits.length === 1 ? n.options[digits] : undefined;
+    const target = digits.length === 1 ? node.options[digits] : undefined;
     if (target) return { to: target, via: `key ${digits}` };
     if (digits === REPEAT_KEY) return 'reprompt';
-    const tries = (turn.state.attempts[n.id] ?? 0) + 1;
-    turn.state = { ...turn.state, attempts: { ...turn.state.attempts, [n.id]: tries } };
-    if (tries >= n.retries) return { to: n.onExhausted, via: digits === '' ? 'timeout' : 'invalid' };
-    if (digits !== '') turn.speak(n.invalid);
+    const tries = (turn.state.attempts[node.id] ?? 0) + 1;
+    turn.state = { ...turn.state, attempts: { ...turn.state.attempts, [node.id]: tries } };
+    if (tries >= node.retries) return { to: node.onExhausted, via: digits === '' ? 'timeout' : 'invalid' };
+    if (digits !== '') turn.speak(node.invalid);
     return 'reprompt';
   },
 };

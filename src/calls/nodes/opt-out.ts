@@ -13,20 +13,20 @@ const NO_CALLER_ID_OPT_OUT: Record<Language, string> = {
 export const optOut: NodeDescriptor<'opt_out'> = {
   schema: z
     .strictObject({ kind: z.literal('opt_out'), prompt: promptSchema, next: nodeRef })
-    .transform((n): NodeWithoutId<OptOutNode> => ({ kind: n.kind, prompt: n.prompt, next: n.next })),
+    .transform((raw): NodeWithoutId<OptOutNode> => ({ kind: raw.kind, prompt: raw.prompt, next: raw.next })),
   edges: nextEdge,
   waitsForCaller: false,
   needsKeypress: noKeypress,
-  prompts: (n) => [{ field: 'prompt', prompt: n.prompt }],
+  prompts: (node) => [{ field: 'prompt', prompt: node.prompt }],
   readsPatientFacts: false,
-  run: (turn, n) => {
+  run: (turn, node) => {
     if (!turn.ctx.hasCallerId) {
       turn.say(NO_CALLER_ID_OPT_OUT);
-      return { to: n.next, via: 'no_caller_id' };
+      return { to: node.next, via: 'no_caller_id' };
     }
     turn.effects.push({ kind: 'opt_out' });
-    turn.speak(n.prompt);
-    return { to: n.next, via: 'opted_out' };
+    turn.speak(node.prompt);
+    return { to: node.next, via: 'opted_out' };
   },
   resume: neverWaits,
 };

@@ -17,21 +17,21 @@ const PAGE_ACK_REPLY: Record<PageAckOutcome, Record<Language, string>> = {
 export const pageAck: NodeDescriptor<'page_ack'> = {
   schema: z
     .strictObject({ kind: z.literal('page_ack'), prompt: promptSchema, timeout_seconds: intBetween(Bounds.verifyTimeoutSeconds), next: nodeRef })
-    .transform((n): NodeWithoutId<PageAckNode> => ({ kind: n.kind, prompt: n.prompt, timeoutSeconds: n.timeout_seconds, next: n.next })),
+    .transform((raw): NodeWithoutId<PageAckNode> => ({ kind: raw.kind, prompt: raw.prompt, timeoutSeconds: raw.timeout_seconds, next: raw.next })),
   edges: nextEdge,
   waitsForCaller: true,
   needsKeypress: noKeypress,
-  prompts: (n) => [{ field: 'prompt', prompt: n.prompt }],
+  prompts: (node) => [{ field: 'prompt', prompt: node.prompt }],
   readsPatientFacts: false,
-  run: (turn, n) => {
-    const g = turn.gather({ finishOnKey: '#', timeout: n.timeoutSeconds, action: turn.actionUrl(n.id), method: 'POST', actionOnEmptyResult: true, language: VOICES[turn.state.lang].language });
-    turn.speak(n.prompt, g);
-    turn.waitAt(n.id);
+  run: (turn, node) => {
+    const g = turn.gather({ finishOnKey: '#', timeout: node.timeoutSeconds, action: turn.actionUrl(node.id), method: 'POST', actionOnEmptyResult: true, language: VOICES[turn.state.lang].language });
+    turn.speak(node.prompt, g);
+    turn.waitAt(node.id);
     return 'stop';
   },
-  resume: (turn, n, event) => {
+  resume: (turn, node, event) => {
     if (event.kind !== 'page_ack') return 'reprompt';
     turn.say(PAGE_ACK_REPLY[event.outcome]);
-    return { to: n.next, via: `page_ack ${event.outcome}` };
+    return { to: node.next, via: `page_ack ${event.outcome}` };
   },
 };

@@ -8,22 +8,22 @@ export const say: NodeDescriptor<'say'> = {
   schema: z
     .strictObject({ kind: z.literal('say'), prompt: promptSchema, all_languages: z.boolean().optional(), next: nodeRef })
     .transform(
-      (n): NodeWithoutId<SayNode> => ({
-        kind: n.kind,
-        prompt: n.prompt,
-        ...(n.all_languages === undefined ? {} : { allLanguages: n.all_languages }),
-        next: n.next,
+      (raw): NodeWithoutId<SayNode> => ({
+        kind: raw.kind,
+        prompt: raw.prompt,
+        ...(raw.all_languages === undefined ? {} : { allLanguages: raw.all_languages }),
+        next: raw.next,
       }),
     ),
   edges: nextEdge,
   waitsForCaller: false,
   needsKeypress: noKeypress,
-  prompts: (n) => [{ field: 'prompt', prompt: n.prompt }],
+  prompts: (node) => [{ field: 'prompt', prompt: node.prompt }],
   readsPatientFacts: false,
-  run: (turn, n) => {
-    const langs = n.allLanguages ? turn.ctx.practice.languages : [turn.state.lang];
-    for (const lang of langs) turn.speak(n.prompt, undefined, lang);
-    return { to: n.next, via: 'next' };
+  run: (turn, node) => {
+    const langs = node.allLanguages ? turn.ctx.practice.languages : [turn.state.lang];
+    for (const lang of langs) turn.speak(node.prompt, undefined, lang);
+    return { to: node.next, via: 'next' };
   },
   resume: neverWaits,
 };

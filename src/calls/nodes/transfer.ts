@@ -16,35 +16,35 @@ export const transfer: NodeDescriptor<'transfer'> = {
       next: nodeRef,
     })
     .transform(
-      (n): NodeWithoutId<TransferNode> => ({
-        kind: n.kind,
-        prompt: n.prompt,
-        to: n.to,
-        timeoutSeconds: n.timeout_seconds,
-        onFail: n.on_fail,
-        next: n.next,
+      (raw): NodeWithoutId<TransferNode> => ({
+        kind: raw.kind,
+        prompt: raw.prompt,
+        to: raw.to,
+        timeoutSeconds: raw.timeout_seconds,
+        onFail: raw.on_fail,
+        next: raw.next,
       }),
     ),
-  edges: (n) => [
-    { label: 'next', to: n.next },
-    { label: 'onFail', to: n.onFail },
+  edges: (node) => [
+    { label: 'next', to: node.next },
+    { label: 'onFail', to: node.onFail },
   ],
   waitsForCaller: true,
   needsKeypress: noKeypress,
-  prompts: (n) => [{ field: 'prompt', prompt: n.prompt }],
+  prompts: (node) => [{ field: 'prompt', prompt: node.prompt }],
   readsPatientFacts: false,
-  run: (turn, n) => {
-    const number = n.to === 'front_desk' ? turn.ctx.practice.frontDeskNumber : turn.ctx.practice.fallbackNumber;
-    if (!number) return { to: n.onFail, via: 'no_number' };
-    turn.speak(n.prompt);
-    turn.verbs.push({ verb: 'dial', attributes: { action: turn.actionUrl(n.id), method: 'POST', timeout: n.timeoutSeconds, answerOnBridge: true }, number });
-    turn.events.push({ action: AuditAction.CallDial, leg: 'parent', details: { node: n.id, target: n.to } });
-    turn.waitAt(n.id);
+  run: (turn, node) => {
+    const number = node.to === 'front_desk' ? turn.ctx.practice.frontDeskNumber : turn.ctx.practice.fallbackNumber;
+    if (!number) return { to: node.onFail, via: 'no_number' };
+    turn.speak(node.prompt);
+    turn.verbs.push({ verb: 'dial', attributes: { action: turn.actionUrl(node.id), method: 'POST', timeout: node.timeoutSeconds, answerOnBridge: true }, number });
+    turn.events.push({ action: AuditAction.CallDial, leg: 'parent', details: { node: node.id, target: node.to } });
+    turn.waitAt(node.id);
     return 'stop';
   },
-  resume: (_turn, n, event) => {
+  resume: (_turn, node, event) => {
     if (event.kind !== 'dial_done') return 'reprompt';
     const connected = event.status === 'completed' || event.status === 'answered';
-    return connected ? { to: n.next, via: `dial ${event.status}` } : { to: n.onFail, via: `dial ${event.status ?? 'unknown'}` };
+    return connected ? { to: node.next, via: `dial ${event.status}` } : { to: node.onFail, via: `dial ${event.status ?? 'unknown'}` };
   },
 };

@@ -38,66 +38,66 @@ export const verify: NodeDescriptor<'verify'> = {
       failure: nodeRef,
     })
     .transform(
-      (n): NodeWithoutId<VerifyNode> => ({
-        kind: n.kind,
-        method: n.method,
-        prompt: n.prompt,
-        retryPrompt: n.retry_prompt,
-        timeoutSeconds: n.timeout_seconds,
-        maxTries: n.max_tries,
-        success: n.success,
-        failure: n.failure,
+      (raw): NodeWithoutId<VerifyNode> => ({
+        kind: raw.kind,
+        method: raw.method,
+        prompt: raw.prompt,
+        retryPrompt: raw.retry_prompt,
+        timeoutSeconds: raw.timeout_seconds,
+        maxTries: raw.max_tries,
+        success: raw.success,
+        failure: raw.failure,
       }),
     ),
-  edges: (n) => [
-    { label: 'success', to: n.success },
-    { label: 'failure', to: n.failure },
+  edges: (node) => [
+    { label: 'success', to: node.success },
+    { label: 'failure', to: node.failure },
   ],
   waitsForCaller: true,
   needsKeypress: (label) => label === 'success',
-  prompts: (n) => [
-    { field: 'prompt', prompt: n.prompt },
-    { field: 'retry_prompt', prompt: n.retryPrompt },
+  prompts: (node) => [
+    { field: 'prompt', prompt: node.prompt },
+    { field: 'retry_prompt', prompt: node.retryPrompt },
   ],
   readsPatientFacts: false,
-  run: (turn, n, reprompt) => {
-    if ((turn.state.verifyTries ?? 0) >= n.maxTries) {
+  run: (turn, node, reprompt) => {
+    if ((turn.state.verifyTries ?? 0) >= node.maxTries) {
       // The call has used its tries (on this visit or an earlier one): no new chance.
-      triesExhausted(turn, n.id);
-      return { to: n.failure, via: 'tries_exhausted' };
+      triesExhausted(turn, node.id);
+      return { to: node.failure, via: 'tries_exhausted' };
     }
-    const g = turn.gather({ finishOnKey: '#', timeout: n.timeoutSeconds, action: turn.actionUrl(n.id), method: 'POST', actionOnEmptyResult: true, language: VOICES[turn.state.lang].language });
-    turn.speak(reprompt ? n.retryPrompt : n.prompt, g);
-    turn.waitAt(n.id);
+    const g = turn.gather({ finishOnKey: '#', timeout: node.timeoutSeconds, action: turn.actionUrl(node.id), method: 'POST', actionOnEmptyResult: true, language: VOICES[turn.state.lang].language });
+    turn.speak(reprompt ? node.retryPrompt : node.prompt, g);
+    turn.waitAt(node.id);
     return 'stop';
   },
-  resume: (turn, n, event) => {
+  resume: (turn, node, event) => {
     if (event.kind !== 'verify') return 'reprompt';
-    const id = n.id;
+    const id = node.id;
     const used = turn.state.verifyTries ?? 0;
     // At most maxTries a call, across every visit: an answer beyond them is not even looked at.
-    if (event.outcome === 'exhausted' || used >= n.maxTries) {
+    if (event.outcome === 'exhausted' || used >= node.maxTries) {
       triesExhausted(turn, id);
-      return { to: n.failure, via: 'tries_exhausted' };
+      return { to: node.failure, via: 'tries_exhausted' };
     }
     if (event.outcome === 'match' && event.patientId) {
       turn.state = { ...turn.state, verifiedPatientId: event.patientId, verifyTries: used + 1 };
       turn.events.push({ action: AuditAction.VerificationSucceeded, leg: 'parent', subjectId: event.patientId, details: { node: id, try: used + 1 } });
-      return { to: n.success, via: 'verified' };
+      return { to: node.success, via: 'verified' };
     }
     if (event.outcome === 'locked' || event.outcome === 'no_caller_id') {
       turn.events.push({ action: AuditAction.VerificationRefused, leg: 'parent', details: { node: id, reason: event.outcome } });
       turn.say(LOCKED_MESSAGE);
-      return { to: n.failure, via: event.outcome };
+      return { to: node.failure, via: event.outcome };
     }
     const tries = used + 1;
     turn.state = { ...turn.state, verifyTries: tries };
     turn.events.push({ action: AuditAction.VerificationFailed, leg: 'parent', details: { node: id, try: tries, reason: event.outcome, lockedOut: event.lockedNow === true } });
     if (event.lockedNow) {
       turn.say(LOCKED_MESSAGE);
-      return { to: n.failure, via: 'locked' };
+      return { to: node.failure, via: 'locked' };
     }
-    if (tries >= n.maxTries) return { to: n.failure, via: 'failed' };
+    if (tries >= node.maxTries) return { to: node.failure, via: 'failed' };
     return 'reprompt';
   },
 };

@@ -16,44 +16,44 @@ export const voicemail: NodeDescriptor<'voicemail'> = {
       next: nodeRef,
     })
     .transform(
-      (n): NodeWithoutId<VoicemailNode> => ({
-        kind: n.kind,
-        prompt: n.prompt,
-        urgency: n.urgency,
-        maxLengthSeconds: n.max_length_seconds,
-        next: n.next,
+      (raw): NodeWithoutId<VoicemailNode> => ({
+        kind: raw.kind,
+        prompt: raw.prompt,
+        urgency: raw.urgency,
+        maxLengthSeconds: raw.max_length_seconds,
+        next: raw.next,
       }),
     ),
   edges: nextEdge,
   waitsForCaller: true,
   needsKeypress: noKeypress,
-  prompts: (n) => [{ field: 'prompt', prompt: n.prompt }],
+  prompts: (node) => [{ field: 'prompt', prompt: node.prompt }],
   readsPatientFacts: false,
-  run: (turn, n) => {
-    turn.speak(n.prompt);
+  run: (turn, node) => {
+    turn.speak(node.prompt);
     turn.verbs.push({
       verb: 'record',
       attributes: {
-        action: turn.actionUrl(n.id),
+        action: turn.actionUrl(node.id),
         method: 'POST',
-        maxLength: n.maxLengthSeconds,
+        maxLength: node.maxLengthSeconds,
         playBeep: true,
         finishOnKey: '#',
         timeout: 8,
         trim: 'trim-silence',
-        recordingStatusCallback: `${RECORDING_STATUS_PATH}?n=${encodeURIComponent(n.id)}&u=${n.urgency}&v=${turn.state.verifiedPatientId ? 1 : 0}`,
+        recordingStatusCallback: `${RECORDING_STATUS_PATH}?n=${encodeURIComponent(node.id)}&u=${node.urgency}&v=${turn.state.verifiedPatientId ? 1 : 0}`,
         recordingStatusCallbackMethod: 'POST',
         recordingStatusCallbackEvent: ['completed', 'absent'],
       },
     });
     // Twilio skips the action when nothing was recorded and runs the next verb instead.
-    turn.verbs.push({ verb: 'redirect', method: 'POST', url: turn.actionUrl(n.id, '&empty=1') });
-    turn.waitAt(n.id);
+    turn.verbs.push({ verb: 'redirect', method: 'POST', url: turn.actionUrl(node.id, '&empty=1') });
+    turn.waitAt(node.id);
     return 'stop';
   },
-  resume: (turn, n, event) => {
+  resume: (turn, node, event) => {
     if (event.kind !== 'record_done') return 'reprompt';
-    turn.events.push({ action: AuditAction.VoicemailTaken, leg: 'parent', details: { node: n.id, urgency: n.urgency, recorded: event.recorded, verified: turn.state.verifiedPatientId !== null } });
-    return { to: n.next, via: event.recorded ? 'recorded' : 'nothing_recorded' };
+    turn.events.push({ action: AuditAction.VoicemailTaken, leg: 'parent', details: { node: node.id, urgency: node.urgency, recorded: event.recorded, verified: turn.state.verifiedPatientId !== null } });
+    return { to: node.next, via: event.recorded ? 'recorded' : 'nothing_recorded' };
   },
 };

@@ -2,7 +2,7 @@ import type { Db } from '../adapters/postgres.js';
 import type { CallStatusEntry } from '../adapters/db-schema.js';
 import { AuditAction } from '../audit/events.js';
 import { readAudit } from '../audit/store.js';
-import type { LegFields } from './legs.js';
+import type { LegFields } from '../oncall/legs.js';
 
 /**
  * A call's timeline: every audited step, leg and page SMS, in the order they happened.

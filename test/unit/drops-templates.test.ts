@@ -10,8 +10,8 @@ import {
   speakPhoneNumber,
   validateTemplate,
   type TemplateProblem,
-} from '../../src/rvm/templates.js';
-import type { DropTemplate, TemplatePlaceholder, TemplatePurpose } from '../../src/rvm/types.js';
+} from '../../src/drops/templates.js';
+import type { DropTemplate, TemplatePlaceholder, TemplatePurpose } from '../../src/drops/types.js';
 
 const PARAMS: Record<TemplatePlaceholder, string> = {
   practice_name: 'Demo Family Medicine',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildTimeline, type TimelineAuditEvent, type TimelineEntry, type TimelineLeg } from '../../src/oncall/timeline.js';
+import { buildTimeline, type TimelineAuditEvent, type TimelineEntry, type TimelineLeg } from '../../src/calls/timeline.js';
 
 /**
  * The call timeline, pure: audit events in chain order, each leg right after the event that

@@ -1,8 +1,11 @@
 import { WEEKDAYS, type Weekday } from '../practices/settings.js';
 
 /**
- * Wall-clock arithmetic in IANA time zones with nothing but Intl: the instant at which a zone's clock
- * reads a given local date and time, and calendar-day arithmetic on local dates. Pure.
+ * The time module. Wall-clock arithmetic in IANA time zones with nothing but Intl: the instant at
+ * which a zone's clock reads a given local date and time (`zonedToUtc`), the local date, weekday and
+ * minutes of an instant (`localParts`), and calendar-day arithmetic on local dates. Pure (the
+ * formatters are cached per zone). Practice hours, on-call schedules and the drops' calling rules
+ * all read time through here.
  */
 
 const MS_PER_SECOND = 1000;
@@ -23,8 +26,13 @@ function pad(n: number, width: number): string {
   return String(n).padStart(width, '0');
 }
 
+/** A local date `YYYY-MM-DD` from its parts; month is 1-based. */
+export function isoDate(year: number, month: number, day: number): string {
+  return `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}`;
+}
+
 /** Milliseconds of UTC midnight of a proleptic-Gregorian day; month is 1-based. Safe for years 0–99. */
-function utcMidnight(year: number, month: number, day: number): number {
+export function utcMidnight(year: number, month: number, day: number): number {
   const d = new Date(0);
   d.setUTCFullYear(year, month - 1, day);
   return d.getTime();
@@ -168,4 +176,99 @@ export function zonedToUtc(localDate: string, clock: string, timeZone: string, g
     else lo = mid + 1;
   }
   return new Date(gap === 'forward' ? wall - offsetAt((hi - 1) * MS_PER_SECOND, timeZone) : hi * MS_PER_SECOND);
+}
+
+// ---------------------------------------------------------------------------
+// Instant → local wall clock
+// ---------------------------------------------------------------------------
+
+export interface LocalParts {
+  /** Local calendar date, `YYYY-MM-DD`. */
+  date: string;
+  weekday: Weekday;
+  /** Whole minutes since local midnight, 0–1439. */
+  minutes: number;
+}
+
+const WEEKDAY_BY_SHORT_NAME: Readonly<Record<string, Weekday>> = {
+  Mon: 'mon',
+  Tue: 'tue',
+  Wed: 'wed',
+  Thu: 'thu',
+  Fri: 'fri',
+  Sat: 'sat',
+  Sun: 'sun',
+};
+
+/** Zones remembered at once; far more than a deployment uses, so eviction is only a bound. */
+const MAX_ZONES = 64;
+
+interface ZoneEntry {
+  formatter: Intl.DateTimeFormat;
+  /** The last instant asked for, as a whole epoch second, and its answer (see localParts). */
+  second: number;
+  parts: LocalParts | null;
+}
+
+/**
+ * One formatter per zone; building one is far dearer than using it. Keyed case-insensitively because
+ * Intl matches zone names that way. Bounded: past MAX_ZONES the oldest zone is forgotten.
+ */
+const zones = new Map<string, ZoneEntry>();
+
+function zoneEntry(timeZone: string): ZoneEntry {
+  const key = timeZone.toLowerCase();
+  let entry = zones.get(key);
+  if (!entry) {
+    // Throws RangeError for an unknown zone, before anything is cached.
+    const formatter = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      weekday: 'short',
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
+    });
+    if (zones.size >= MAX_ZONES) zones.delete(zones.keys().next().value as string);
+    entry = { formatter, second: Number.NaN, parts: null };
+    zones.set(key, entry);
+  }
+  return entry;
+}
+
+/**
+ * The local date, weekday and minutes since local midnight of the instant `now` in `timeZone`.
+ * The answer for the last whole second asked per zone is remembered: zone offsets and their
+ * transitions (tzdata) are whole seconds, so every instant of one UTC second has the same local
+ * minute, DST changes included. Callers get a fresh object each time.
+ */
+export function localParts(now: Date, timeZone: string): LocalParts {
+  const ms = now.getTime();
+  if (Number.isNaN(ms)) throw new RangeError('now is an invalid Date');
+  const entry = zoneEntry(timeZone);
+  const second = Math.floor(ms / 1000);
+  if (entry.parts === null || entry.second !== second) {
+    entry.parts = computeLocalParts(entry.formatter, now);
+    entry.second = second;
+  }
+  return { ...entry.parts };
+}
+
+function computeLocalParts(formatter: Intl.DateTimeFormat, now: Date): LocalParts {
+  const parts: Partial<Record<Intl.DateTimeFormatPartTypes, string>> = {};
+  for (const part of formatter.formatToParts(now)) parts[part.type] = part.value;
+
+  const weekday = WEEKDAY_BY_SHORT_NAME[parts.weekday ?? ''];
+  const year = Number(parts.year);
+  const month = Number(parts.month);
+  const day = Number(parts.day);
+  // Some engines print midnight as hour 24 of the same (new) day despite hourCycle h23.
+  const hour = Number(parts.hour) % 24;
+  const minute = Number(parts.minute);
+  if (weekday === undefined || ![year, month, day, hour, minute].every(Number.isInteger)) {
+    throw new Error('unexpected Intl.DateTimeFormat output');
+  }
+  return { date: isoDate(year, month, day), weekday, minutes: hour * 60 + minute };
 }

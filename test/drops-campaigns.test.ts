@@ -5,7 +5,7 @@ import { createPatient } from '../src/patients/store.js';
 import { captureLogs } from '../src/log/logger.js';
 import { DEMO } from '../src/practices/seed.js';
 import { createPractice, type Practice } from '../src/practices/store.js';
-import { processDropJob } from '../src/rvm/drop-worker.js';
+import { processDropJob } from '../src/drops/drop-worker.js';
 import { until } from './support/until.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { startRvmDouble, type RvmDouble } from './support/rvm-double.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { addLocalDays, weekdayOf, zonedToUtc } from '../oncall/zoned-time.js';
-import { isHoliday, localParts } from '../practices/hours.js';
+import { addLocalDays, localParts, weekdayOf, zonedToUtc } from '../time/zoned.js';
+import { isHoliday } from '../practices/hours.js';
 import { WEEKDAYS, type Holidays, type Weekday } from '../practices/settings.js';
 import rawCallingRules from './data/calling-rules.json' with { type: 'json' };
 import type { SkipReason } from './types.js';

@@ -13,8 +13,8 @@ import {
   parseCallingRules,
   type DropLimits,
   type MayDropInput,
-} from '../../src/rvm/calling-rules.js';
-import shippedRules from '../../src/rvm/data/calling-rules.json' with { type: 'json' };
+} from '../../src/drops/calling-rules.js';
+import shippedRules from '../../src/drops/data/calling-rules.json' with { type: 'json' };
 
 const NY = 'America/New_York';
 const LA = 'America/Los_Angeles';

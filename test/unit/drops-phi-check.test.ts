@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { checkPhi, loadPhiTerms, type PhiProblem, type PhiProblemKind } from '../../src/rvm/phi-check.js';
+import { checkPhi, loadPhiTerms, type PhiProblem, type PhiProblemKind } from '../../src/drops/phi-check.js';
 
 const problemsOf = (text: string, opts?: Parameters<typeof checkPhi>[1]): PhiProblem[] => {
   const r = checkPhi(text, opts);

@@ -19,8 +19,8 @@ import {
   recordVendorBaa,
 } from '../consent/store.js';
 import { currentState } from '../consent/consent.js';
-import { TEMPLATE_PLACEHOLDERS } from '../rvm/types.js';
-import { createPracticeTemplate, listPracticeTemplates } from '../rvm/templates-store.js';
+import { TEMPLATE_PLACEHOLDERS } from '../drops/types.js';
+import { createPracticeTemplate, listPracticeTemplates } from '../drops/templates-store.js';
 import {
   addRecipients,
   CAMPAIGN_COMMANDS,
@@ -32,10 +32,10 @@ import {
   parseRecipientCsv,
   type CampaignCommand,
   type Refusal,
-} from '../rvm/campaigns.js';
-import { campaignOf, listDrops } from '../rvm/campaign-store.js';
-import { handleVendorWebhook, type VendorWebhookResult } from '../rvm/drop-service.js';
-import { RVM_SIGNATURE_HEADER } from '../rvm/providers/http-provider.js';
+} from '../drops/campaigns.js';
+import { campaignOf, listDrops } from '../drops/campaign-store.js';
+import { handleVendorWebhook, type VendorWebhookResult } from '../drops/drop-service.js';
+import { RVM_SIGNATURE_HEADER } from '../drops/providers/http-provider.js';
 import { badRequest, zodProblems } from './responses.js';
 
 /**

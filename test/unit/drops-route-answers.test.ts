@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { refusalAnswer, vendorWebhookAnswer } from '../../src/http/rvm-routes.js';
+import { refusalAnswer, vendorWebhookAnswer } from '../../src/http/drops-routes.js';
 
 /** Domain results carry no HTTP status: the route maps them, and the API answers as before. */
 

@@ -57,7 +57,7 @@ export async function handleDropStatus(services: Services, dropIdRaw: string | u
   await recordDropOutcome(services, drop.id, { ...outcome, providerRef: params.data.CallSid, callSid: params.data.CallSid });
 }
 
-/** What a vendor webhook came to, in domain terms; the route (../http/rvm-routes.ts) answers it in HTTP. */
+/** What a vendor webhook came to, in domain terms; the route (../http/drops-routes.ts) answers it in HTTP. */
 export type VendorWebhookResult =
   | { result: 'not_configured' }
   | { result: 'unauthorized' }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { assignSendTimes, decide, decideMany, summarise, type RecipientFacts } from '../../src/rvm/eligibility.js';
+import { assignSendTimes, decide, decideMany, summarise, type RecipientFacts } from '../../src/drops/eligibility.js';
 import { DEFAULT_HOLIDAYS } from '../../src/practices/settings.js';
-import { progressLine } from '../../src/rvm/progress.js';
+import { progressLine } from '../../src/drops/progress.js';
 
 const NY = 'America/New_York';
 // Tuesday 2026-12-01 15:00Z: 10:00 in New York, 07:00 in Los Angeles.
