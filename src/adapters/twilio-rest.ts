@@ -1,3 +1,4 @@
+// Over 400 lines because every Twilio REST call we make (SMS, calls, recording media and its redirect rules, deletion, listing) shares one error model and one set of input checks.
 /**
  * The only place the service talks to Twilio's REST API (2010-04-01): send an SMS, place a
  * call, stream a recording's media, delete a recording, list recordings.

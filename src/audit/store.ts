@@ -1,3 +1,4 @@
+// Over 400 lines because the writer (group commit, one-statement append, locked fallback), the verifier and the export share the chain's row format and must change together.
 import { sql } from 'kysely';
 import type { Db } from '../adapters/postgres.js';
 import {

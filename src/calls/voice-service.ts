@@ -1,3 +1,4 @@
+// Over 400 lines because it is the whole I/O edge of the call path (practice and state, step claims, facts, engine, records, rendering); the decisions themselves live in engine.ts and nodes/.
 import type { Services } from '../services.js';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
 import { phoneIndex } from '../patients/store.js';

@@ -1,3 +1,4 @@
+// Over 400 lines because the calling rules (windows, caps, holidays, and the deferral to the next allowed moment) are one pure decision with its data types: split, the deferral would re-derive what the checks already know.
 import { z } from 'zod';
 import { addLocalDays, localParts, weekdayOf, zonedToUtc } from '../time/zoned.js';
 import { isHoliday } from '../practices/hours.js';

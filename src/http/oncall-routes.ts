@@ -1,3 +1,4 @@
+// Over 400 lines because it is the whole on-call admin API (providers, schedules, overrides, policies, feeds): many thin routes, each parse, permit, one store call, render; split it by resource when it grows again.
 import { randomUUID } from 'node:crypto';
 import express from 'express';
 import { z } from 'zod';

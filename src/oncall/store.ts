@@ -1,3 +1,4 @@
+// Over 400 lines because providers, schedules, overrides and policies are one store over the on-call tables, whose checks cross them (every id must belong to the same practice).
 import { sql, type Transaction } from 'kysely';
 import { z } from 'zod';
 import type { Db } from '../adapters/postgres.js';
