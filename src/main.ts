@@ -37,21 +37,8 @@ async function main(): Promise<void> {
   const metricsServer = config.metrics.port === undefined ? null : await listen(createMetricsApp(services), config.metrics.port, config.metrics.host);
   await services.audit({ action: AuditAction.SystemStarted, actor: 'system', details: { storage: services.storage.kind, keyring: services.keyring.kind } });
 
-  const local = `http://127.0.0.1:${running.port}`;
-  logger.info('listening', { port: running.port, storage: services.storage.kind, keyring: services.keyring.kind });
-  if (metricsServer) logger.info('metrics listening', { port: metricsServer.port });
-  process.stdout.write(
-    [
-      `After-hours line listening on ${local}  (Twilio webhooks: ${config.publicBaseUrl}/twilio/voice/incoming)`,
-      `  storage: ${services.storage.kind === 'local' ? `local disk (${config.dataDir})` : 'S3'}; keys: ${services.keyring.kind === 'local' ? `local master key (${config.localMasterKeyFile})` : 'KMS'}`,
-      services.seeded ? `  seeded demo practice "${DEMO.name}" (id ${services.seeded.id}), number ${DEMO.number}` : '',
-      `  try a call: npm run simulate -- --digits 1,2 --recording 15:#`,
-      '',
-    ]
-      .filter(Boolean)
-      .join('\n') + '\n',
-  );
-
+  // The stop is in place before the service says it is listening: a SIGTERM sent as soon as the
+  // banner appears must not meet the default action (an immediate kill).
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
@@ -81,6 +68,22 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+
+  const local = `http://127.0.0.1:${running.port}`;
+  logger.info('listening', { port: running.port, storage: services.storage.kind, keyring: services.keyring.kind });
+  if (metricsServer) logger.info('metrics listening', { port: metricsServer.port });
+  process.stdout.write(
+    [
+      `After-hours line listening on ${local}  (Twilio webhooks: ${config.publicBaseUrl}/twilio/voice/incoming)`,
+      `  storage: ${services.storage.kind === 'local' ? `local disk (${config.dataDir})` : 'S3'}; keys: ${services.keyring.kind === 'local' ? `local master key (${config.localMasterKeyFile})` : 'KMS'}`,
+      services.seeded ? `  seeded demo practice "${DEMO.name}" (id ${services.seeded.id}), number ${DEMO.number}` : '',
+      `  try a call: npm run simulate -- --digits 1,2 --recording 15:#`,
+      '',
+    ]
+      .filter(Boolean)
+      .join('\n') + '\n',
+  );
+
 }
 
 main().catch((err: unknown) => {

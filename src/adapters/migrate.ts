@@ -28,6 +28,16 @@ const MIGRATIONS: Record<string, Migration> = {
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
+/** Kysely's migrator reads the catalog of every schema before it starts; a relation dropped meanwhile fails that read. */
+const CATALOG_RACE_CODES: ReadonlySet<string> = new Set(['42P01', '3F000']);
+const CATALOG_RACE_TRIES = 10;
+
+function isCatalogRace(result: MigrationResultSet): boolean {
+  // Before any migration ran (no result names one), and the error is a relation or schema gone.
+  const code = (result.error as { code?: unknown } | undefined)?.code;
+  return (result.results ?? []).length === 0 && typeof code === 'string' && CATALOG_RACE_CODES.has(code);
+}
+
 export async function migrateToLatest(db: Db, schema: string): Promise<string[]> {
   await ensureSchema(db, schema);
   const migrator = new Migrator({
@@ -35,7 +45,13 @@ export async function migrateToLatest(db: Db, schema: string): Promise<string[]>
     provider,
     migrationTableSchema: schema,
   });
-  const result: MigrationResultSet = await migrator.migrateToLatest();
+  let result: MigrationResultSet = await migrator.migrateToLatest();
+  // Another schema's table dropped while the migrator listed them all (test schemas come and go
+  // beside each other; a second service's deploy): nothing of ours ran, so it is tried again.
+  for (let tries = 1; result.error && isCatalogRace(result) && tries < CATALOG_RACE_TRIES; tries += 1) {
+    await new Promise((r) => setTimeout(r, 20 * tries + Math.floor(Math.random() * 20)));
+    result = await migrator.migrateToLatest();
+  }
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error');
     const reason = result.error instanceof Error ? result.error.message : String(result.error);
