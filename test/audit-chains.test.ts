@@ -9,7 +9,7 @@ import { Migrator, sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditAction, GENESIS_HASH, canonicalJson, hashRecord, jcs, type AuditEvent } from '../src/audit/events.js';
 import { checkpointer, fileCheckpointSink, readCheckpoints, s3CheckpointSink, startCheckpoints } from '../src/audit/checkpoints.js';
-import { appendAuditMany, auditWriter, auditWriterStats, chainHeads, verifyChain } from '../src/audit/store.js';
+import { appendAuditMany, auditWriter, auditWriterStats, chainHeads, chainLockKeys, verifyChain } from '../src/audit/store.js';
 import { createDb, type Db } from '../src/adapters/postgres.js';
 import { migrateToLatest } from '../src/adapters/migrate.js';
 import * as m0001 from '../src/adapters/migrations/0001-platform.js';
@@ -111,6 +111,42 @@ describe('one chain per practice', () => {
       await Promise.all(pools.map((p) => p.destroy()));
     }
     expect(await verifyChain(db, { chains: [practiceA, practiceB] })).toMatchObject({ ok: true });
+  });
+
+  it('holds one chain\'s lock without stopping a writer of another chain; a writer of the held chain waits for it', async () => {
+    const write = auditWriter(db);
+    // Each writer's first batch reads its head under the lock; from then on it appends in one statement.
+    await write(ev(practiceA, 'held-warm'));
+    await write(ev(practiceB, 'free-warm'));
+    const holder = createDb(h.config.database.url, h.schema, 1);
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let locked: () => void = () => undefined;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    try {
+      // Chain A's lock (the keys the writers use), held by a transaction on another connection.
+      const holding = holder.transaction().execute(async (trx) => {
+        await sql`SELECT pg_advisory_xact_lock(${chainLockKeys(practiceA)})`.execute(trx);
+        locked();
+        await released;
+      });
+      await isLocked;
+      let aDone = false;
+      const aWrite = write(ev(practiceA, 'held')).then(() => (aDone = true));
+      // Chain B is not held up by chain A's lock.
+      await write(ev(practiceB, 'free'));
+      await write([ev(practiceB, 'free-2'), ev(practiceB, 'free-3')]);
+      const inA = await db.selectFrom('audit_log').select('seq').where('chain_id', '=', practiceA).where('actor', '=', 'held').execute();
+      expect(aDone).toBe(false);
+      expect(inA).toEqual([]);
+      release();
+      await holding;
+      await aWrite;
+      expect(aDone).toBe(true);
+    } finally {
+      release();
+      await holder.destroy();
+    }
   });
 
   it('files a practice id written in upper case under the practice\'s chain, and it verifies', async () => {

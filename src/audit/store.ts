@@ -65,6 +65,8 @@ export interface ChainHead {
 
 /** A chain's lock (two keys: the table in this schema, the chain), taken inside the writer's transaction. */
 const lockKeys = (chain: string): ReturnType<typeof sql> => sql`hashtext(current_schema() || '.audit_log'), hashtext(${chain}::text)`;
+/** The arguments of a chain's advisory lock, for a test or a tool that must take the very lock the writers take. */
+export const chainLockKeys = (chain: string): ReturnType<typeof sql> => lockKeys(chain);
 
 /** The rows that extend `chain` from `head` (null: an empty chain), all stamped `at` or later. */
 function chainRows(events: AuditEvent[], chain: string, head: ChainHead | null, now: Date): { rows: Array<AuditRecord & { hash: string }>; head: ChainHead } {
@@ -219,7 +221,7 @@ async function appendAfter(db: Db, chain: string, head: ChainHead, rows: Array<A
   const col = <K extends keyof ReturnType<typeof storedRow>>(k: K): Array<ReturnType<typeof storedRow>[K]> => r.map((row) => row[k]);
   try {
     const result = await sql`/* prepared: audit_append_chain */
-      WITH chain_lock AS (SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.audit_log'), hashtext(${chain}::text)))
+      WITH chain_lock AS (SELECT pg_advisory_xact_lock(${lockKeys(chain)}))
       INSERT INTO audit_log (chain_id, chain_seq, hash_version, at, practice_id, actor, action, call_sid, leg, subject_id, details, prev_hash, hash)
       SELECT ${chain}::text, v.chain_seq, 2, v.at, v.practice_id, v.actor, v.action, v.call_sid, v.leg, v.subject_id, v.details, v.prev_hash, v.hash
       FROM unnest(
