@@ -182,6 +182,26 @@ describe('one chain per practice', () => {
   });
 });
 
+describe('audit:export of one practice', () => {
+  it('exports the practice\'s chain only (not the legacy rows that name it), by id also of a practice since removed', async () => {
+    const other = await startHarness('audit_export', { SEED_DEMO: 'false' });
+    try {
+      const d = other.services.db;
+      // A version 1 row of the legacy chain that names practice A: a fragment of another chain.
+      await asSuperuser(d, sql`INSERT INTO audit_log (chain_id, chain_seq, hash_version, at, practice_id, actor, action, details, prev_hash, hash)
+        VALUES ('legacy', 1, 1, '2026-11-01T03:00:00.000Z'::timestamptz, ${practiceA}::uuid, 'old', 'api.request', '{}'::json, ${GENESIS_HASH}, ${'d'.repeat(64)})`);
+      await appendAuditMany(d, [ev(practiceA, 'new-1'), ev(practiceA, 'new-2'), ev(practiceB, 'other')]);
+      // practice A is no row of the practices table (as after its removal): its id still names its chain.
+      const out = await cli('audit-export', ['--practice', practiceA.toUpperCase()], { DATABASE_SCHEMA: other.schema, DATA_DIR: other.config.dataDir });
+      expect(out.code).toBe(0);
+      const lines = out.stdout.trim().split('\n').map((l) => JSON.parse(l) as { chain: string; seq: number; actor: string });
+      expect(lines.map((l) => [l.chain, l.seq, l.actor])).toEqual([[practiceA, 1, 'new-1'], [practiceA, 2, 'new-2']]);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
 describe('hash coverage', () => {
   it('hashes version 2 rows as RFC 8785 text, which pins numbers the old encoding left loose', () => {
     const record = {
