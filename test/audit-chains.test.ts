@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { appendFile, readFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
@@ -319,6 +319,33 @@ describe('checkpoints of chain heads', () => {
     } finally {
       await other.close();
     }
+  });
+
+  it('appends after a line torn by a crash on a line of its own, and reads past an unreadable line with a warning', async () => {
+    const file = `${h.config.dataDir}/torn-checkpoints.jsonl`;
+    const sink = fileCheckpointSink(file);
+    const at = new Date().toISOString();
+    // Checkpoints of a chain the verify below does not walk (only the last line is of its chain).
+    const elsewhere = randomUUID();
+    const cp = (seq: number): { chain: string; seq: number; hash: string; at: string; checkpointAt: string } => ({ chain: elsewhere, seq, hash: String(seq).repeat(64), at, checkpointAt: at });
+    await sink.write([cp(1)]);
+    // A crash mid-append: half a line, no newline.
+    await appendFile(file, JSON.stringify(cp(2)).slice(0, 20));
+    await sink.write([cp(3)]);
+    const lines = (await readFile(file, 'utf8')).split('\n');
+    expect(lines[2]).toBe(JSON.stringify(cp(3)));
+    const unreadable: Array<[string, number]> = [];
+    expect(await readCheckpoints([sink], (where, line) => unreadable.push([where, line]))).toEqual([cp(1), cp(3)]);
+    expect(unreadable).toEqual([[file, 2]]);
+
+    // audit:verify warns of the line and verifies against the others.
+    await appendAuditMany(db, [ev(null, 'torn')]);
+    const head = (await chainHeads(db)).find((c) => c.chain === 'system');
+    await sink.write([{ chain: 'system', seq: head?.seq ?? 0, hash: head?.hash ?? '', at, checkpointAt: at }]);
+    const out = await cli('audit-verify', ['--practice', 'system', '--checkpoints', file]);
+    expect(out.stdout).toContain(`WARNING ${file}: line 2 is not a checkpoint (skipped)`);
+    expect(out.stdout).toMatch(/^OK system: \d+ rows, chain intact$/m);
+    expect(out.code).toBe(0);
   });
 
   it('checkpoints only the chains that moved since the last one', async () => {
