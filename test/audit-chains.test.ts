@@ -348,6 +348,22 @@ describe('checkpoints of chain heads', () => {
     expect(out.code).toBe(0);
   });
 
+  it('finds a tail cut that the chain has grown over again: the row at the checkpoint\'s place has another hash', async () => {
+    const chain = randomUUID();
+    for (let i = 1; i <= 5; i += 1) await appendAuditMany(db, [ev(chain, `row-${i}`)]);
+    const head = (await chainHeads(db)).find((c) => c.chain === chain);
+    expect(head?.seq).toBe(5);
+    const at = new Date().toISOString();
+    const checkpoints = [{ chain, seq: 5, hash: head?.hash ?? '', at, checkpointAt: at }];
+    expect(await verifyChain(db, { chains: [chain], checkpoints })).toMatchObject({ ok: true, rows: 5 });
+    // The newest two rows go, and three new ones take seq 4..6: no row is missing past the checkpoint.
+    await asSuperuser(db, sql`DELETE FROM audit_log WHERE chain_id = ${chain} AND chain_seq > 3`);
+    for (let i = 1; i <= 3; i += 1) await appendAuditMany(db, [ev(chain, `again-${i}`)]);
+    const result = await verifyChain(db, { chains: [chain], checkpoints });
+    expect(result).toMatchObject({ ok: false, rows: 4, chains: [{ chain, ok: false, problem: { seq: 5, reason: `hash differs from the checkpoint of ${at}` } }] });
+    expect(result.chains[0]?.missing).toBeUndefined();
+  });
+
   it('checkpoints only the chains that moved since the last one', async () => {
     const written: string[][] = [];
     const sink = { kind: 'file' as const, write: async (cps: Array<{ chain: string }>) => void written.push(cps.map((c) => c.chain)), read: async () => [] };
