@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { appendFile, readFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
 import { Migrator, sql, type Kysely } from 'kysely';
@@ -146,6 +146,78 @@ describe('one chain per practice', () => {
     } finally {
       release();
       await holder.destroy();
+    }
+  });
+
+  it('writes a batch whose write got no answer, and whose check also failed, once: each caller\'s retry asks whether it committed', async () => {
+    // A proxy before PostgreSQL that passes the statement carrying `trigger` but cuts the client
+    // off when its answer comes (the write commits; the writer never hears), then cuts the next
+    // connection or statement too (the check under the lock fails): the double failure.
+    const trigger = `lost-${randomUUID().slice(0, 8)}`;
+    const target = new URL(h.config.database.url);
+    let armed = true;
+    let failNext = false;
+    const upstreams = new Set<net.Socket>();
+    const server = net.createServer((client) => {
+      if (failNext) {
+        failNext = false;
+        client.destroy();
+        return;
+      }
+      const upstream = net.connect(Number(target.port || 5432), target.hostname);
+      upstreams.add(upstream);
+      let cut = false;
+      client.on('data', (chunk: Buffer) => {
+        if (failNext) {
+          failNext = false;
+          client.destroy();
+          return;
+        }
+        if (armed && chunk.includes(trigger)) {
+          armed = false;
+          cut = true;
+        }
+        upstream.write(chunk);
+      });
+      upstream.on('data', (chunk: Buffer) => {
+        if (!cut) {
+          client.write(chunk);
+          return;
+        }
+        // The server finishes its work on a connection kept open; only the client loses it.
+        if (!client.destroyed) {
+          failNext = true;
+          client.destroy();
+        }
+      });
+      const done = (): void => {
+        if (!cut) upstream.destroy();
+        client.destroy();
+      };
+      client.on('close', done).on('error', done);
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = new URL(h.config.database.url);
+    url.host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const pool = createDb(url.toString(), h.schema, 2);
+    const chain = randomUUID();
+    try {
+      const write = auditWriter(pool);
+      await write(ev(chain, 'warm'));
+      // The first goes alone; the two behind it go as one batch (two callers), the one cut off.
+      const first = write(ev(chain, 'first'));
+      const one = write(ev(chain, `${trigger}-1`));
+      const two = write(ev(chain, `${trigger}-2`));
+      await Promise.all([first, one, two]);
+      expect(armed).toBe(false);
+      const rows = await db.selectFrom('audit_log').select('actor').where('chain_id', '=', chain).orderBy('chain_seq').execute();
+      expect(rows.map((r) => r.actor)).toEqual(['warm', 'first', `${trigger}-1`, `${trigger}-2`]);
+      expect(await verifyChain(db, { chains: [chain] })).toMatchObject({ ok: true, rows: 4 });
+    } finally {
+      await pool.destroy();
+      for (const u of upstreams) u.destroy();
+      server.close();
     }
   });
 

@@ -289,8 +289,13 @@ export function auditWriter(db: Db, clock: () => Date = () => new Date(), opts: 
     let head: ChainHead | null = null;
     let lockedBatches = 0;
 
-    /** Writes one batch; answers how often it had to go again. */
-    const append = async (events: AuditEvent[]): Promise<number> => {
+    /**
+     * Writes one batch; answers how often it had to go again. `sent` is shared by every attempt
+     * at the same events (the batch, then each caller's part of it): once a write of them got no
+     * answer, it holds that write's last row, and every later attempt writes only if that row is
+     * not in the chain (the lost write did not commit), so events are never written twice.
+     */
+    const append = async (events: AuditEvent[], sent: { lost?: { seq: number; hash: string } } = {}): Promise<number> => {
       let retries = 0;
       const onLockWait = (): void => {
         stats.lockWaits += 1;
@@ -299,6 +304,11 @@ export function auditWriter(db: Db, clock: () => Date = () => new Date(), opts: 
       const now = clock();
       const known = head;
       head = null;
+      if (sent.lost !== undefined) {
+        retries += 1;
+        head = await appendAuditMany(db, events, now, { unlessCommitted: sent.lost, onLockWait });
+        return retries;
+      }
       if (known !== null && lockedBatches === 0 && events.length <= APPEND_AFTER_MAX_ROWS) {
         const next = chainRows(events, chain, known, now);
         let outcome: 'written' | 'conflict';
@@ -308,7 +318,8 @@ export function auditWriter(db: Db, clock: () => Date = () => new Date(), opts: 
           // No answer is not no commit (a lost connection, a client-side timeout): under the
           // lock, find out whether these rows are in, and write them only if they are not.
           retries += 1;
-          head = await appendAuditMany(db, events, now, { unlessCommitted: { seq: next.head.seq, hash: next.head.hash }, onLockWait });
+          sent.lost = { seq: next.head.seq, hash: next.head.hash };
+          head = await appendAuditMany(db, events, now, { unlessCommitted: sent.lost, onLockWait });
           return retries;
         }
         if (outcome === 'written') {
@@ -338,8 +349,9 @@ export function auditWriter(db: Db, clock: () => Date = () => new Date(), opts: 
         queue = [];
         const events = batch.flatMap((b) => b.events);
         const started = performance.now();
+        const sent: { lost?: { seq: number; hash: string } } = {};
         try {
-          done(events.length, started, await append(events));
+          done(events.length, started, await append(events, sent));
           for (const b of batch) b.resolve();
         } catch (err) {
           // One bad batch must not take the others with it: retry each caller's events alone.
@@ -348,7 +360,7 @@ export function auditWriter(db: Db, clock: () => Date = () => new Date(), opts: 
           } else {
             for (const b of batch) {
               const again = performance.now();
-              await append(b.events).then((retries) => {
+              await append(b.events, sent).then((retries) => {
                 done(b.events.length, again, retries);
                 b.resolve();
               }, b.reject);
