@@ -5,6 +5,8 @@ import { cliArgs, cliConfig, cliDb, cliPractice, fail } from './cli-support.js';
 const USAGE = `usage: npm run audit:export -- [--from <ISO date>] [--to <ISO date>] [--format csv|jsonl] [--practice <id|slug|system>]
   Writes a range of the audit log to standard output (default jsonl): one practice's chain, the system chain, or all.`;
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 const { values } = cliArgs(USAGE, {
   options: {
     from: { type: 'string' },
@@ -36,9 +38,12 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 const config = cliConfig();
 const db = cliDb(config);
 try {
-  // --practice <id|slug>: that practice's rows (its chain); --practice system: the system chain; neither: every chain.
-  const scope =
-    values.practice === undefined ? {} : values.practice === SYSTEM_CHAIN ? { chain: SYSTEM_CHAIN } : { practiceId: (await cliPractice(db, config, values.practice)).id };
+  // --practice <id|slug>: that practice's chain (by id also of a practice since removed; not the
+  // legacy rows that name it, which belong to the legacy chain); --practice system: the system chain; neither: every chain.
+  const ref = values.practice;
+  const chain =
+    ref === undefined ? undefined : ref === SYSTEM_CHAIN ? SYSTEM_CHAIN : UUID.test(ref.toLowerCase()) ? ref.toLowerCase() : (await cliPractice(db, config, ref)).id;
+  const scope = chain === undefined ? {} : { chain };
   if (format === 'csv') process.stdout.write(`${csvHeader()}\n`);
   for await (const rec of iterateAudit(db, { ...(from ? { from } : {}), ...(to ? { to } : {}), ...scope })) {
     const line = format === 'csv' ? toCsvLine(rec) : toJsonLine(rec);

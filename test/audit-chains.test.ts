@@ -1,15 +1,15 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { appendFile, readFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { S3Client } from '@aws-sdk/client-s3';
 import { Migrator, sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditAction, GENESIS_HASH, canonicalJson, hashRecord, jcs, type AuditEvent } from '../src/audit/events.js';
 import { checkpointer, fileCheckpointSink, readCheckpoints, s3CheckpointSink, startCheckpoints } from '../src/audit/checkpoints.js';
-import { appendAuditMany, auditWriter, auditWriterStats, chainHeads, verifyChain } from '../src/audit/store.js';
+import { appendAuditMany, auditWriter, auditWriterStats, chainHeads, chainLockKeys, verifyChain } from '../src/audit/store.js';
 import { createDb, type Db } from '../src/adapters/postgres.js';
 import { migrateToLatest } from '../src/adapters/migrate.js';
 import * as m0001 from '../src/adapters/migrations/0001-platform.js';
@@ -113,6 +113,114 @@ describe('one chain per practice', () => {
     expect(await verifyChain(db, { chains: [practiceA, practiceB] })).toMatchObject({ ok: true });
   });
 
+  it('holds one chain\'s lock without stopping a writer of another chain; a writer of the held chain waits for it', async () => {
+    const write = auditWriter(db);
+    // Each writer's first batch reads its head under the lock; from then on it appends in one statement.
+    await write(ev(practiceA, 'held-warm'));
+    await write(ev(practiceB, 'free-warm'));
+    const holder = createDb(h.config.database.url, h.schema, 1);
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let locked: () => void = () => undefined;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    try {
+      // Chain A's lock (the keys the writers use), held by a transaction on another connection.
+      const holding = holder.transaction().execute(async (trx) => {
+        await sql`SELECT pg_advisory_xact_lock(${chainLockKeys(practiceA)})`.execute(trx);
+        locked();
+        await released;
+      });
+      await isLocked;
+      let aDone = false;
+      const aWrite = write(ev(practiceA, 'held')).then(() => (aDone = true));
+      // Chain B is not held up by chain A's lock.
+      await write(ev(practiceB, 'free'));
+      await write([ev(practiceB, 'free-2'), ev(practiceB, 'free-3')]);
+      const inA = await db.selectFrom('audit_log').select('seq').where('chain_id', '=', practiceA).where('actor', '=', 'held').execute();
+      expect(aDone).toBe(false);
+      expect(inA).toEqual([]);
+      release();
+      await holding;
+      await aWrite;
+      expect(aDone).toBe(true);
+    } finally {
+      release();
+      await holder.destroy();
+    }
+  });
+
+  it('writes a batch whose write got no answer, and whose check also failed, once: each caller\'s retry asks whether it committed', async () => {
+    // A proxy before PostgreSQL that passes the statement carrying `trigger` but cuts the client
+    // off when its answer comes (the write commits; the writer never hears), then cuts the next
+    // connection or statement too (the check under the lock fails): the double failure.
+    const trigger = `lost-${randomUUID().slice(0, 8)}`;
+    const target = new URL(h.config.database.url);
+    let armed = true;
+    let failNext = false;
+    const upstreams = new Set<net.Socket>();
+    const server = net.createServer((client) => {
+      if (failNext) {
+        failNext = false;
+        client.destroy();
+        return;
+      }
+      const upstream = net.connect(Number(target.port || 5432), target.hostname);
+      upstreams.add(upstream);
+      let cut = false;
+      client.on('data', (chunk: Buffer) => {
+        if (failNext) {
+          failNext = false;
+          client.destroy();
+          return;
+        }
+        if (armed && chunk.includes(trigger)) {
+          armed = false;
+          cut = true;
+        }
+        upstream.write(chunk);
+      });
+      upstream.on('data', (chunk: Buffer) => {
+        if (!cut) {
+          client.write(chunk);
+          return;
+        }
+        // The server finishes its work on a connection kept open; only the client loses it.
+        if (!client.destroyed) {
+          failNext = true;
+          client.destroy();
+        }
+      });
+      const done = (): void => {
+        if (!cut) upstream.destroy();
+        client.destroy();
+      };
+      client.on('close', done).on('error', done);
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = new URL(h.config.database.url);
+    url.host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const pool = createDb(url.toString(), h.schema, 2);
+    const chain = randomUUID();
+    try {
+      const write = auditWriter(pool);
+      await write(ev(chain, 'warm'));
+      // The first goes alone; the two behind it go as one batch (two callers), the one cut off.
+      const first = write(ev(chain, 'first'));
+      const one = write(ev(chain, `${trigger}-1`));
+      const two = write(ev(chain, `${trigger}-2`));
+      await Promise.all([first, one, two]);
+      expect(armed).toBe(false);
+      const rows = await db.selectFrom('audit_log').select('actor').where('chain_id', '=', chain).orderBy('chain_seq').execute();
+      expect(rows.map((r) => r.actor)).toEqual(['warm', 'first', `${trigger}-1`, `${trigger}-2`]);
+      expect(await verifyChain(db, { chains: [chain] })).toMatchObject({ ok: true, rows: 4 });
+    } finally {
+      await pool.destroy();
+      for (const u of upstreams) u.destroy();
+      server.close();
+    }
+  });
+
   it('files a practice id written in upper case under the practice\'s chain, and it verifies', async () => {
     const other = await startHarness('audit_case', { SEED_DEMO: 'false' });
     try {
@@ -143,6 +251,26 @@ describe('one chain per practice', () => {
     const system = await cli('audit-export', ['--practice', 'system', '--format', 'jsonl']);
     const lines = system.stdout.trim().split('\n').map((l) => JSON.parse(l) as { chain: string; seq: number });
     expect(lines.map((l) => [l.chain, l.seq])).toEqual([['system', 1]]);
+  });
+});
+
+describe('audit:export of one practice', () => {
+  it('exports the practice\'s chain only (not the legacy rows that name it), by id also of a practice since removed', async () => {
+    const other = await startHarness('audit_export', { SEED_DEMO: 'false' });
+    try {
+      const d = other.services.db;
+      // A version 1 row of the legacy chain that names practice A: a fragment of another chain.
+      await asSuperuser(d, sql`INSERT INTO audit_log (chain_id, chain_seq, hash_version, at, practice_id, actor, action, details, prev_hash, hash)
+        VALUES ('legacy', 1, 1, '2026-11-01T03:00:00.000Z'::timestamptz, ${practiceA}::uuid, 'old', 'api.request', '{}'::json, ${GENESIS_HASH}, ${'d'.repeat(64)})`);
+      await appendAuditMany(d, [ev(practiceA, 'new-1'), ev(practiceA, 'new-2'), ev(practiceB, 'other')]);
+      // practice A is no row of the practices table (as after its removal): its id still names its chain.
+      const out = await cli('audit-export', ['--practice', practiceA.toUpperCase()], { DATABASE_SCHEMA: other.schema, DATA_DIR: other.config.dataDir });
+      expect(out.code).toBe(0);
+      const lines = out.stdout.trim().split('\n').map((l) => JSON.parse(l) as { chain: string; seq: number; actor: string });
+      expect(lines.map((l) => [l.chain, l.seq, l.actor])).toEqual([[practiceA, 1, 'new-1'], [practiceA, 2, 'new-2']]);
+    } finally {
+      await other.close();
+    }
   });
 });
 
@@ -263,6 +391,49 @@ describe('checkpoints of chain heads', () => {
     } finally {
       await other.close();
     }
+  });
+
+  it('appends after a line torn by a crash on a line of its own, and reads past an unreadable line with a warning', async () => {
+    const file = `${h.config.dataDir}/torn-checkpoints.jsonl`;
+    const sink = fileCheckpointSink(file);
+    const at = new Date().toISOString();
+    // Checkpoints of a chain the verify below does not walk (only the last line is of its chain).
+    const elsewhere = randomUUID();
+    const cp = (seq: number): { chain: string; seq: number; hash: string; at: string; checkpointAt: string } => ({ chain: elsewhere, seq, hash: String(seq).repeat(64), at, checkpointAt: at });
+    await sink.write([cp(1)]);
+    // A crash mid-append: half a line, no newline.
+    await appendFile(file, JSON.stringify(cp(2)).slice(0, 20));
+    await sink.write([cp(3)]);
+    const lines = (await readFile(file, 'utf8')).split('\n');
+    expect(lines[2]).toBe(JSON.stringify(cp(3)));
+    const unreadable: Array<[string, number]> = [];
+    expect(await readCheckpoints([sink], (where, line) => unreadable.push([where, line]))).toEqual([cp(1), cp(3)]);
+    expect(unreadable).toEqual([[file, 2]]);
+
+    // audit:verify warns of the line and verifies against the others.
+    await appendAuditMany(db, [ev(null, 'torn')]);
+    const head = (await chainHeads(db)).find((c) => c.chain === 'system');
+    await sink.write([{ chain: 'system', seq: head?.seq ?? 0, hash: head?.hash ?? '', at, checkpointAt: at }]);
+    const out = await cli('audit-verify', ['--practice', 'system', '--checkpoints', file]);
+    expect(out.stdout).toContain(`WARNING ${file}: line 2 is not a checkpoint (skipped)`);
+    expect(out.stdout).toMatch(/^OK system: \d+ rows, chain intact$/m);
+    expect(out.code).toBe(0);
+  });
+
+  it('finds a tail cut that the chain has grown over again: the row at the checkpoint\'s place has another hash', async () => {
+    const chain = randomUUID();
+    for (let i = 1; i <= 5; i += 1) await appendAuditMany(db, [ev(chain, `row-${i}`)]);
+    const head = (await chainHeads(db)).find((c) => c.chain === chain);
+    expect(head?.seq).toBe(5);
+    const at = new Date().toISOString();
+    const checkpoints = [{ chain, seq: 5, hash: head?.hash ?? '', at, checkpointAt: at }];
+    expect(await verifyChain(db, { chains: [chain], checkpoints })).toMatchObject({ ok: true, rows: 5 });
+    // The newest two rows go, and three new ones take seq 4..6: no row is missing past the checkpoint.
+    await asSuperuser(db, sql`DELETE FROM audit_log WHERE chain_id = ${chain} AND chain_seq > 3`);
+    for (let i = 1; i <= 3; i += 1) await appendAuditMany(db, [ev(chain, `again-${i}`)]);
+    const result = await verifyChain(db, { chains: [chain], checkpoints });
+    expect(result).toMatchObject({ ok: false, rows: 4, chains: [{ chain, ok: false, problem: { seq: 5, reason: `hash differs from the checkpoint of ${at}` } }] });
+    expect(result.chains[0]?.missing).toBeUndefined();
   });
 
   it('checkpoints only the chains that moved since the last one', async () => {

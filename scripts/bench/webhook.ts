@@ -239,6 +239,7 @@ async function twoInstances(scope: Scope, first: ChildServer, oneInstance: Targe
   );
   const waits = stats.reduce((n, s) => n + s.lockWaits + s.collisions, 0);
   console.log(`lock waits and chain collisions between the instances (whole run of each, expected 0): ${waits}`);
+  if (waits !== 0) problems.push(`two instances on two practices: ${waits} lock waits or chain collisions between them (expected 0: a chain and a lock each)`);
   console.log(`throughput, two instances / one instance: ${fixed(total / oneInstance.throughput.requestsPerSec, 2)} (all processes share the same 2 cores)`);
 }
 

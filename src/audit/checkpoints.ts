@@ -23,28 +23,41 @@ export const CHECKPOINT_EVERY_MS = 60_000;
 const STOP_WAIT_MS = 1_500;
 
 
+/** Told of a line that is not a checkpoint (a write torn by a crash): where, and its line number from 1. */
+export type OnUnreadableCheckpoint = (where: string, line: number) => void;
+
 export interface CheckpointSink {
   kind: 'file' | 's3';
   write(checkpoints: Checkpoint[]): Promise<void>;
-  read(): Promise<Checkpoint[]>;
+  /** The checkpoints held; a line that is not one is skipped and told to `onUnreadable`. */
+  read(onUnreadable?: OnUnreadableCheckpoint): Promise<Checkpoint[]>;
 }
 
-function parseLines(text: string, where: string): Checkpoint[] {
-  return text
-    .split('\n')
-    .map((line, i) => ({ line, i }))
-    .filter(({ line }) => line.trim() !== '')
-    .map(({ line, i }) => {
-      let value: unknown;
-      try {
-        value = JSON.parse(line);
-      } catch {
-        value = undefined;
-      }
-      const parsed = Checkpoint.safeParse(value);
-      if (!parsed.success) throw new Error(`${where}: line ${i + 1} is not a checkpoint`);
-      return parsed.data;
-    });
+function parseLines(text: string, where: string, onUnreadable: OnUnreadableCheckpoint = () => undefined): Checkpoint[] {
+  const out: Checkpoint[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      value = undefined;
+    }
+    const parsed = Checkpoint.safeParse(value);
+    // One torn line (a crash mid-append) must not make every other checkpoint unreadable.
+    if (parsed.success) out.push(parsed.data);
+    else onUnreadable(where, i + 1);
+  });
+  return out;
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 const toLines = (checkpoints: Checkpoint[]): string => checkpoints.map((c) => `${JSON.stringify(c)}\n`).join('');
@@ -56,15 +69,25 @@ export function fileCheckpointSink(file: string): CheckpointSink {
     write: async (checkpoints) => {
       if (checkpoints.length === 0) return;
       await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-      const handle = await open(file, 'a', 0o600);
+      const handle = await open(file, 'a+', 0o600);
       try {
-        await handle.write(toLines(checkpoints));
+        const { size } = await handle.stat();
+        // After a crash mid-append the file ends in a partial line: start on a line of our own.
+        let torn = false;
+        if (size > 0) {
+          const last = Buffer.alloc(1);
+          await handle.read(last, 0, 1, size - 1);
+          torn = last[0] !== 0x0a;
+        }
+        await handle.write(`${torn ? '\n' : ''}${toLines(checkpoints)}`);
         await handle.sync();
+        // A file just created is durable only once its directory entry is.
+        if (size === 0) await syncDirectory(path.dirname(file));
       } finally {
         await handle.close();
       }
     },
-    read: async () => {
+    read: async (onUnreadable) => {
       let text: string;
       try {
         text = await readFile(file, 'utf8');
@@ -72,7 +95,7 @@ export function fileCheckpointSink(file: string): CheckpointSink {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
         throw err;
       }
-      return parseLines(text, file);
+      return parseLines(text, file, onUnreadable);
     },
   };
 }
@@ -102,7 +125,7 @@ export function s3CheckpointSink(client: S3Client, bucket: string, prefix: strin
         }),
       );
     },
-    read: async () => {
+    read: async (onUnreadable) => {
       const out: Checkpoint[] = [];
       let token: string | undefined;
       do {
@@ -110,7 +133,7 @@ export function s3CheckpointSink(client: S3Client, bucket: string, prefix: strin
         for (const obj of page.Contents ?? []) {
           if (!obj.Key) continue;
           const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: obj.Key }));
-          out.push(...parseLines((await got.Body?.transformToString('utf8')) ?? '', `s3://${bucket}/${obj.Key}`));
+          out.push(...parseLines((await got.Body?.transformToString('utf8')) ?? '', `s3://${bucket}/${obj.Key}`, onUnreadable));
         }
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (token);
@@ -161,8 +184,8 @@ export function checkpointSinks(config: Config): CheckpointSink[] {
 }
 
 /** Every checkpoint the configured sinks hold. */
-export async function readCheckpoints(sinks: CheckpointSink[]): Promise<Checkpoint[]> {
-  return (await Promise.all(sinks.map((s) => s.read()))).flat();
+export async function readCheckpoints(sinks: CheckpointSink[], onUnreadable?: OnUnreadableCheckpoint): Promise<Checkpoint[]> {
+  return (await Promise.all(sinks.map((s) => s.read(onUnreadable)))).flat();
 }
 
 /**

@@ -66,6 +66,8 @@ export interface ChainHead {
 
 /** A chain's lock (two keys: the table in this schema, the chain), taken inside the writer's transaction. */
 const lockKeys = (chain: string): ReturnType<typeof sql> => sql`hashtext(current_schema() || '.audit_log'), hashtext(${chain}::text)`;
+/** The arguments of a chain's advisory lock, for a test or a tool that must take the very lock the writers take. */
+export const chainLockKeys = (chain: string): ReturnType<typeof sql> => lockKeys(chain);
 
 /** The rows that extend `chain` from `head` (null: an empty chain), all stamped `at` or later. */
 function chainRows(events: AuditEvent[], chain: string, head: ChainHead | null, now: Date): { rows: Array<AuditRecord & { hash: string }>; head: ChainHead } {
@@ -220,7 +222,7 @@ async function appendAfter(db: Db, chain: string, head: ChainHead, rows: Array<A
   const col = <K extends keyof ReturnType<typeof storedRow>>(k: K): Array<ReturnType<typeof storedRow>[K]> => r.map((row) => row[k]);
   try {
     const result = await sql`/* prepared: audit_append_chain */
-      WITH chain_lock AS (SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.audit_log'), hashtext(${chain}::text)))
+      WITH chain_lock AS (SELECT pg_advisory_xact_lock(${lockKeys(chain)}))
       INSERT INTO audit_log (chain_id, chain_seq, hash_version, at, practice_id, actor, action, call_sid, leg, subject_id, details, prev_hash, hash)
       SELECT ${chain}::text, v.chain_seq, 2, v.at, v.practice_id, v.actor, v.action, v.call_sid, v.leg, v.subject_id, v.details, v.prev_hash, v.hash
       FROM unnest(
@@ -288,8 +290,13 @@ export function auditWriter(db: Db, clock: () => Date = () => new Date(), opts: 
     let head: ChainHead | null = null;
     let lockedBatches = 0;
 
-    /** Writes one batch; answers how often it had to go again. */
-    const append = async (events: AuditEvent[]): Promise<number> => {
+    /**
+     * Writes one batch; answers how often it had to go again. `sent` is shared by every attempt
+     * at the same events (the batch, then each caller's part of it): once a write of them got no
+     * answer, it holds that write's last row, and every later attempt writes only if that row is
+     * not in the chain (the lost write did not commit), so events are never written twice.
+     */
+    const append = async (events: AuditEvent[], sent: { lost?: { seq: number; hash: string } } = {}): Promise<number> => {
       let retries = 0;
       const onLockWait = (): void => {
         stats.lockWaits += 1;
@@ -298,6 +305,11 @@ export function auditWriter(db: Db, clock: () => Date = () => new Date(), opts: 
       const now = clock();
       const known = head;
       head = null;
+      if (sent.lost !== undefined) {
+        retries += 1;
+        head = await appendAuditMany(db, events, now, { unlessCommitted: sent.lost, onLockWait });
+        return retries;
+      }
       if (known !== null && lockedBatches === 0 && events.length <= APPEND_AFTER_MAX_ROWS) {
         const next = chainRows(events, chain, known, now);
         let outcome: 'written' | 'conflict';
@@ -307,7 +319,8 @@ export function auditWriter(db: Db, clock: () => Date = () => new Date(), opts: 
           // No answer is not no commit (a lost connection, a client-side timeout): under the
           // lock, find out whether these rows are in, and write them only if they are not.
           retries += 1;
-          head = await appendAuditMany(db, events, now, { unlessCommitted: { seq: next.head.seq, hash: next.head.hash }, onLockWait });
+          sent.lost = { seq: next.head.seq, hash: next.head.hash };
+          head = await appendAuditMany(db, events, now, { unlessCommitted: sent.lost, onLockWait });
           return retries;
         }
         if (outcome === 'written') {
@@ -337,8 +350,9 @@ export function auditWriter(db: Db, clock: () => Date = () => new Date(), opts: 
         queue = [];
         const events = batch.flatMap((b) => b.events);
         const started = performance.now();
+        const sent: { lost?: { seq: number; hash: string } } = {};
         try {
-          done(events.length, started, await append(events));
+          done(events.length, started, await append(events, sent));
           for (const b of batch) b.resolve();
         } catch (err) {
           // One bad batch must not take the others with it: retry each caller's events alone.
@@ -347,7 +361,7 @@ export function auditWriter(db: Db, clock: () => Date = () => new Date(), opts: 
           } else {
             for (const b of batch) {
               const again = performance.now();
-              await append(b.events).then((retries) => {
+              await append(b.events, sent).then((retries) => {
                 done(b.events.length, again, retries);
                 b.resolve();
               }, b.reject);
