@@ -30,12 +30,26 @@ const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
 /** Kysely's migrator reads the catalog of every schema before it starts; a relation dropped meanwhile fails that read. */
 const CATALOG_RACE_CODES: ReadonlySet<string> = new Set(['42P01', '3F000']);
-const CATALOG_RACE_TRIES = 10;
+const CATALOG_RACE_TRIES = 12;
 
 function isCatalogRace(result: MigrationResultSet): boolean {
   // Before any migration ran (no result names one), and the error is a relation or schema gone.
   const code = (result.error as { code?: unknown } | undefined)?.code;
   return (result.results ?? []).length === 0 && typeof code === 'string' && CATALOG_RACE_CODES.has(code);
+}
+
+/**
+ * Runs `migrate` again while it fails on a relation dropped beside it before any migration ran:
+ * another schema's table dropped while the migrator listed them all (test schemas come and go
+ * beside each other; a second service's deploy). Nothing of ours ran, so it is safe to repeat.
+ */
+export async function retryingCatalogRaces(migrate: () => Promise<MigrationResultSet>, pauseMs = 50): Promise<MigrationResultSet> {
+  let result = await migrate();
+  for (let tries = 1; result.error && isCatalogRace(result) && tries < CATALOG_RACE_TRIES; tries += 1) {
+    await new Promise((r) => setTimeout(r, pauseMs * tries + Math.floor(Math.random() * pauseMs)));
+    result = await migrate();
+  }
+  return result;
 }
 
 export async function migrateToLatest(db: Db, schema: string): Promise<string[]> {
@@ -45,13 +59,7 @@ export async function migrateToLatest(db: Db, schema: string): Promise<string[]>
     provider,
     migrationTableSchema: schema,
   });
-  let result: MigrationResultSet = await migrator.migrateToLatest();
-  // Another schema's table dropped while the migrator listed them all (test schemas come and go
-  // beside each other; a second service's deploy): nothing of ours ran, so it is tried again.
-  for (let tries = 1; result.error && isCatalogRace(result) && tries < CATALOG_RACE_TRIES; tries += 1) {
-    await new Promise((r) => setTimeout(r, 20 * tries + Math.floor(Math.random() * 20)));
-    result = await migrator.migrateToLatest();
-  }
+  const result = await retryingCatalogRaces(() => migrator.migrateToLatest());
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error');
     const reason = result.error instanceof Error ? result.error.message : String(result.error);
