@@ -9,7 +9,7 @@ import { EMERGENCY_DISCLAIMER } from '../src/calls/fail-safe.js';
 import { parseTwiml } from '../devtools/simulator/twiml.js';
 import { captureLogs } from '../src/log/logger.js';
 import { startHarness, type Harness } from './support/harness.js';
-import { startFreezableProxy, type FreezableProxy } from './support/tcp-proxy.js';
+import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 import { inboundParams, postTwilio } from './support/twilio-request.js';
 
 /**
@@ -23,7 +23,7 @@ const REDIS_URL = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
 const PRACTICE = '+12025550100';
 const PRACTICE_FALLBACK = '+12025550199';
 
-let proxy: FreezableProxy;
+let proxy: FaultProxy;
 let logs: ReturnType<typeof captureLogs>;
 
 function viaProxy(): string {
@@ -35,10 +35,10 @@ function viaProxy(): string {
 
 beforeAll(async () => {
   logs = captureLogs();
-  proxy = await startFreezableProxy(Number(REAL_URL.port || 5432), REAL_URL.hostname);
+  proxy = await startFaultProxy(Number(REAL_URL.port || 5432), REAL_URL.hostname);
 });
 afterAll(async () => {
-  proxy.thaw();
+  proxy.restore();
   await proxy.close();
   logs.restore();
 });
@@ -49,13 +49,13 @@ describe('the database pool against a hung PostgreSQL', () => {
     try {
       await sql`SELECT 1`.execute(db);
       // The one open connection goes silent; new connections still work.
-      proxy.freezeExisting();
+      proxy.hangExisting();
       await expect(sql`SELECT 1`.execute(db)).rejects.toThrow('Query read timeout');
       // Reused, the silent connection would keep every later query waiting behind the lost one.
       const { rows } = await sql<{ ok: number }>`SELECT 1 AS ok`.execute(db);
       expect(rows).toEqual([{ ok: 1 }]);
     } finally {
-      proxy.thaw();
+      proxy.restore();
       await db.destroy();
     }
   });
@@ -64,10 +64,10 @@ describe('the database pool against a hung PostgreSQL', () => {
     const db = createDb(viaProxy(), 'public', 2);
     try {
       await sql`SELECT 1`.execute(db);
-      proxy.freeze();
+      proxy.hang();
       await expect(sql`SELECT 1`.execute(db)).rejects.toThrow();
     } finally {
-      proxy.thaw();
+      proxy.restore();
       await db.destroy();
     }
   });
@@ -82,12 +82,12 @@ describe('the database pool against a hung PostgreSQL', () => {
   });
 
   it('opening a connection to a server that never answers fails', async () => {
-    proxy.freeze();
+    proxy.hang();
     const db = createDb(viaProxy(), 'public', 1, { connectMs: 300 });
     try {
       await expect(sql`SELECT 1`.execute(db)).rejects.toThrow(/timeout/i);
     } finally {
-      proxy.thaw();
+      proxy.restore();
       await db.destroy();
     }
   });
@@ -95,15 +95,15 @@ describe('the database pool against a hung PostgreSQL', () => {
 
 describe('Redis that hangs', () => {
   it('a command gets an error instead of waiting for ever', { timeout: 30_000 }, async () => {
-    const redisProxy = await startFreezableProxy(Number(REDIS_URL.port || 6379), REDIS_URL.hostname);
+    const redisProxy = await startFaultProxy(Number(REDIS_URL.port || 6379), REDIS_URL.hostname);
     const redis = createRedis(`redis://127.0.0.1:${redisProxy.port}`, 'test-pg-hang:');
     try {
       await redis.connect();
       await redis.ping();
-      redisProxy.freeze();
+      redisProxy.hang();
       await expect(redis.get('anything')).rejects.toThrow(/timed out/i);
     } finally {
-      redisProxy.thaw();
+      redisProxy.restore();
       redis.disconnect();
       await redisProxy.close();
     }
@@ -118,12 +118,12 @@ describe('an incoming call while PostgreSQL hangs', () => {
     await preloadFallbackNumbers(h.services);
   });
   afterAll(async () => {
-    proxy.thaw();
+    proxy.restore();
     await h.close();
   });
 
   it('answers with the disclaimer and forwards to the practice fallback number', { timeout: 30_000 }, async () => {
-    proxy.freeze();
+    proxy.hang();
     try {
       const res = await postTwilio(h, '/twilio/voice/incoming', inboundParams({ To: PRACTICE }));
       expect(res.status).toBe(200);
@@ -132,7 +132,7 @@ describe('an incoming call while PostgreSQL hangs', () => {
       expect(verbs).toContainEqual(expect.objectContaining({ verb: 'Dial' }));
       expect(res.body).toContain(PRACTICE_FALLBACK);
     } finally {
-      proxy.thaw();
+      proxy.restore();
     }
   });
 

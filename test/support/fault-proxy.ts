@@ -5,6 +5,7 @@ import net from 'node:net';
  * the shared servers (other test files use them):
  * - `stop()`: every open connection is cut and new ones are closed at once (a stopped server);
  * - `hang()`: connections stay up and accept new ones, but no byte moves (a stalled path);
+ * - `hangExisting()`: the connections open now stall; new ones work (one stuck connection);
  * - `drop()`: every open connection is cut once; new ones work (a failover, a network blip);
  * - `restore()`: back to forwarding (what was held during a hang moves on).
  * `upstreamPorts()` are the local ports of the proxy's own connections to the server: for
@@ -14,6 +15,7 @@ export interface FaultProxy {
   port: number;
   stop(): void;
   hang(): void;
+  hangExisting(): void;
   drop(): void;
   restore(): void;
   upstreamPorts(): number[];
@@ -50,6 +52,12 @@ export async function startFaultProxy(targetPort: number, targetHost = '127.0.0.
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as net.AddressInfo).port;
+  const pauseAll = (): void => {
+    for (const { client, upstream } of pairs) {
+      client.pause();
+      upstream.pause();
+    }
+  };
   const cutAll = (): void => {
     for (const { client, upstream } of pairs) {
       client.destroy();
@@ -65,11 +73,9 @@ export async function startFaultProxy(targetPort: number, targetHost = '127.0.0.
     },
     hang: () => {
       mode = 'hung';
-      for (const { client, upstream } of pairs) {
-        client.pause();
-        upstream.pause();
-      }
+      pauseAll();
     },
+    hangExisting: pauseAll,
     drop: cutAll,
     restore: () => {
       mode = 'pass';
