@@ -8,9 +8,6 @@ import { logger } from '../log/logger.js';
 import { chainHeads } from './store.js';
 import { Checkpoint } from './checkpoint.js';
 
-// The record's shape lives in ./checkpoint.ts (the store reads it too); re-exported for the CLIs.
-export { Checkpoint };
-
 /**
  * Checkpoints of each chain's head, kept where the database's owner cannot rewrite them: an
  * append-only local file (fsynced) by default, S3 with Object Lock in compliance mode in

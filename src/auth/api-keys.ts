@@ -76,12 +76,6 @@ export async function checkApiKey(db: Db, presented: string, now: Date): Promise
   return { ok: true, principal: { keyId: row.id, role: row.role, practiceId: row.practice_id }, lastUsedAt: row.last_used_at };
 }
 
-/** The principal of a valid key at `now`, or null (revoked, expired, unknown or malformed). */
-export async function authenticateApiKey(db: Db, presented: string, now: Date = new Date()): Promise<ApiPrincipal | null> {
-  const check = await checkApiKey(db, presented, now);
-  return check.ok ? check.principal : null;
-}
-
 /** Pure: may this principal act on this practice with one of these roles? */
 export function authorise(
   principal: ApiPrincipal,

@@ -14,15 +14,6 @@ export async function preloadFallbackNumbers(services: WithFallbacks): Promise<n
   return services.caches.fallbackNumbers.preload();
 }
 
-/** After an admin change: reload in the background; until it is done (or if it fails) the old entries stay. */
-export function refreshFallbackNumbersSoon(services: WithFallbacks): void {
-  services.caches.fallbackNumbers.refreshSoon();
-}
-
-/** A practice lookup just succeeded: its number's entry is current. `null` practice: the number is no longer anyone's. */
-export function rememberFallbackNumber(services: WithFallbacks, number: string, practice: { fallbackNumber: string | null } | null): void {
-  services.caches.fallbackNumbers.remember(number, practice);
-}
 
 /** The practice's fallback number for a called number, else FALLBACK_NUMBER, else null (the caller is asked to call back). */
 export function fallbackNumberFor(services: WithFallbacks, to: string | undefined): string | null {

@@ -26,7 +26,6 @@ export function createApp(services: Services): express.Express {
   app.use(queryLengthCap);
   app.use((_req, res, next) => {
     res.setHeader('Cache-Control', 'no-store');
-    res.setHeader('X-Content-Type-Options', 'nosniff');
     next();
   });
 

@@ -3,7 +3,7 @@ import helmet from 'helmet';
 import type { Config } from '../config.js';
 
 /** Longest query string served: ours are a few short ids; anything longer is refused (JSON 414). */
-export const MAX_QUERY_LENGTH = 2048;
+const MAX_QUERY_LENGTH = 2048;
 
 /**
  * The service serves JSON, TwiML, audio (/audio, playback links) and the console at /console/
@@ -11,7 +11,7 @@ export const MAX_QUERY_LENGTH = 2048;
  * Nothing may frame it, nothing leaks a URL in a Referer (playback and feed tokens live in
  * paths), and in production browsers are told to use HTTPS only.
  */
-export const CONTENT_SECURITY_POLICY: Record<string, string[]> = {
+const CONTENT_SECURITY_POLICY: Record<string, string[]> = {
   'default-src': ["'self'"],
   'script-src': ["'self'"],
   'style-src': ["'self'"],

@@ -6,7 +6,7 @@ import { logger } from '../log/logger.js';
 import { routeLabel } from '../log/route-label.js';
 
 /** A request no route matched: one label for all of them, so a scanner cannot mint series. */
-export const UNMATCHED_ROUTE = 'unmatched';
+const UNMATCHED_ROUTE = 'unmatched';
 
 /**
  * The label a request's metrics carry: the matched route pattern (src/log/route-label.ts, never

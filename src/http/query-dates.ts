@@ -6,7 +6,7 @@ import { z } from 'zod';
  * `z.coerce.date()` took `1` (the year 2001), and years PostgreSQL cannot store (it answered 500).
  */
 
-export const QUERY_INSTANT_MESSAGE = 'expected an ISO 8601 date-time with offset (2026-11-01T12:00:00Z) or a date (2026-11-01)';
+const QUERY_INSTANT_MESSAGE = 'expected an ISO 8601 date-time with offset (2026-11-01T12:00:00Z) or a date (2026-11-01)';
 
 export const QueryInstantSchema = z
   .string({ error: QUERY_INSTANT_MESSAGE })

@@ -16,7 +16,7 @@ export interface RunningServer {
  * a malformed request line) gets its answer in JSON like every other refusal, never Node's
  * plain text. The request is not echoed.
  */
-export function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
   if (err.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
     return;

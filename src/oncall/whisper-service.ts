@@ -45,7 +45,7 @@ export async function handleWhisper(services: Services, q: WhisperQuery, p: Voic
  * The verified caller's first name and callback number (the patient's own, decrypted), or null
  * without a first name. The callback number comes from the patient record, never from the
  * provider's leg (whose caller ID is whatever the <Dial> presents): verification matched this
- * patient by the blind index of the parent call's caller ID (matchPatient), so it is the number
+ * patient by the blind index of the parent call's caller ID (patientCandidates), so it is the number
  * the parent call came from.
  */
 async function verifiedCaller(services: Services, practiceId: string, patientId: string): Promise<WhisperInput['verifiedCaller']> {

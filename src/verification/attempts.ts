@@ -69,7 +69,7 @@ export async function guardedTry<T>(services: Deps, ctx: TryContext, candidates:
  * THE place a lockout starts (after Redis has set it): each is recorded for the practice's
  * morning report and audited. Counted in the metrics here too.
  */
-export async function recordStartedLockouts(services: Pick<Services, 'db' | 'audit' | 'metrics'>, ctx: TryContext, started: readonly StartedLock[]): Promise<void> {
+async function recordStartedLockouts(services: Pick<Services, 'db' | 'audit' | 'metrics'>, ctx: TryContext, started: readonly StartedLock[]): Promise<void> {
   const events: AuditEvent[] = [];
   for (const s of started) {
     services.metrics.countLockout(ctx.line === 'patient' ? 'caller' : 'access_line');

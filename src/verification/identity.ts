@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Db } from '../adapters/postgres.js';
 import { decryptField, type Keyring } from '../adapters/keyring.js';
-import { phoneIndex, pinHash } from '../patients/store.js';
+import { pinHash } from '../patients/store.js';
 import type { Entry } from './entry.js';
 
 function sameHex(a: string, b: string): boolean {
@@ -41,14 +41,4 @@ export async function matchAmong(k: Keyring, practiceId: string, candidates: rea
     }
   }
   return null;
-}
-
-/**
- * Finds the practice's patient whose phone is the caller ID and whose date of birth or PIN is
- * the entry. Caller ID is matched by blind index. No lockout: verification goes through
- * guardedTry (./attempts.ts), which calls matchAmong.
- */
-export async function matchPatient(db: Db, k: Keyring, practiceId: string, callerE164: string, entry: Entry): Promise<string | null> {
-  if (entry.kind === 'invalid') return null;
-  return matchAmong(k, practiceId, await patientCandidates(db, practiceId, phoneIndex(k, callerE164)), entry);
 }

@@ -3,7 +3,7 @@ import { AuditAction } from '../audit/events.js';
 import { deleteAtTwilio, enqueueVoicemail, receiveRecording } from './pipeline.js';
 import { logger } from '../log/logger.js';
 import { latestDetailsOfCall } from '../audit/store.js';
-import { countRequeue, dueForRetention, hasRecording, markExpired, requeueFailed, sweepCandidates } from './store.js';
+import { countRequeue, dueForRetention, findByRecordingSid, markExpired, requeueFailed, sweepCandidates } from './store.js';
 
 /**
  * Scheduled upkeep of voicemail: the reconciler (nothing lost even if a recording callback
@@ -26,7 +26,7 @@ export async function reconcileRecordings(services: Services): Promise<{ seen: n
   for await (const rec of services.twilio.listRecordings({ dateCreatedAfter: since, pageSize: 100 })) {
     seen += 1;
     if (rec.status !== 'completed') continue;
-    if (await hasRecording(services.db, rec.sid)) continue;
+    if ((await findByRecordingSid(services.db, rec.sid)) !== undefined) continue;
     // Urgency from what the call recorded when the message was taken; unknown counts as urgent.
     const takenDetails = (await latestDetailsOfCall(services.db, rec.callSid, AuditAction.VoicemailTaken)) as { urgency?: string; verified?: unknown } | undefined;
     const urgency = takenDetails?.urgency === 'routine' ? 'routine' : 'urgent';

@@ -177,10 +177,6 @@ export async function markNotified(db: Db, id: string, at: Date): Promise<boolea
 // ---------------------------------------------------------------------------
 // Upkeep (./maintenance.ts, ./recovery.ts)
 
-export async function hasRecording(db: Db, recordingSid: string): Promise<boolean> {
-  return (await db.selectFrom('voicemails').select('id').where('recording_sid', '=', recordingSid).executeTakeFirst()) !== undefined;
-}
-
 export interface RetentionDue extends Pick<VoicemailRecord, 'id' | 'practice_id' | 'call_sid' | 'recording_sid' | 'simulated' | 'storage_key' | 'twilio_deleted_at'> {
   voicemail_retention_days: number;
 }
