@@ -43,18 +43,15 @@ export const PREPARED = /^\/\* prepared: ([a-z_]{1,40}) \*\//;
 
 /** Clients whose connection failed (their backend died): never back into the pool. */
 const LOST = new WeakSet<pg.PoolClient>();
-const WATCHED = new WeakSet<pg.PoolClient>();
 
 /**
  * The pool listens for errors only on idle clients: a backend that dies while a client is checked
  * out (pg_terminate_backend, a server restart, a failover) makes that client emit an 'error'
  * nobody hears, and Node exits with every call in flight. Each client gets a listener of its own
- * for its whole life (once: clients are reused); the query in flight fails on its own, and the
- * client is destroyed when it is released.
+ * for its whole life, when the pool makes it (createDb); the query in flight fails on its own,
+ * and the client is destroyed when it is released.
  */
 function watchForLoss(client: pg.PoolClient): void {
-  if (WATCHED.has(client)) return;
-  WATCHED.add(client);
   client.on('error', () => {
     LOST.add(client);
   });
@@ -71,7 +68,6 @@ function dropTimedOutConnections(pool: pg.Pool): PostgresPool {
     connect: async (): Promise<PostgresPoolClient> => {
       const client = await pool.connect();
       let timedOut = false;
-      watchForLoss(client);
       const query = ((...args: Parameters<pg.PoolClient['query']>) => {
         const [text, values] = args as unknown[];
         const name = typeof text === 'string' ? PREPARED.exec(text)?.[1] : undefined;

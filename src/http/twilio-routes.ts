@@ -70,7 +70,8 @@ function voiceRoute(
     // The caller's leg gets the fail-safe; a provider's leg (the whisper) is simply hung up.
     const failure = (reason: FailSafeReason): string => {
       if (onFailure !== undefined) return onFailure;
-      services.metrics.countFailSafe(reason);
+      // Past the route's deadline its safe answer has gone and was counted already.
+      if (!res.headersSent) services.metrics.countFailSafe(reason);
       return failSafeFor(services, to);
     };
     const parsed = parseVoiceWebhook(req.body);
@@ -93,8 +94,9 @@ function voiceRoute(
       if (onError) {
         // Not a caller's turn (a status callback): nothing fail-safe was answered.
         logger.error('twilio callback failed', { err, route });
+        // Past the route's deadline the deadline answer was counted already.
+        if (!res.headersSent) onError();
         sendTwiml(res, failure('error'));
-        onError();
         return;
       }
       logger.error('voice webhook failed; answering fail-safe', { err, route });
@@ -206,7 +208,8 @@ export function twilioRouter(services: Services): express.Router {
       sendTwiml(res, await handleSmsIncoming(services, req.body as Record<string, unknown>));
     } catch (err) {
       logger.error('sms webhook failed', { err });
-      unprocessed(services, 'sms_incoming', 'error');
+      // Past the route's deadline the deadline answer was counted already.
+      if (!res.headersSent) unprocessed(services, 'sms_incoming', 'error');
       sendTwiml(res, EMPTY_TWIML);
     }
   });
@@ -267,7 +270,7 @@ export function twilioRouter(services: Services): express.Router {
     } catch (err) {
       logger.error('drop status failed', { err });
       // The drop is closed as failed by its 24-hour sweep if no final word ever comes.
-      unprocessed(services, 'rvm_status', 'error');
+      if (!res.headersSent) unprocessed(services, 'rvm_status', 'error');
     }
     sendTwiml(res, EMPTY_TWIML);
   });
