@@ -3,7 +3,7 @@
  * Run by `npm run lint`. Type-only imports count: a cycle through types is still a cycle.
  */
 /** The domain folders under src/ (drops/ holds the ringless-voicemail drops). */
-const DOMAINS = 'calls|oncall|voicemail|drops|consent|verification|practices|patients|auth|time';
+const DOMAINS = 'calls|oncall|voicemail|drops|consent|verification|practices|patients|auth|time|tenancy';
 
 /** The import-free development defaults (ports, demo numbers) that the configuration and the demo seed read. */
 const DEV_DEFAULTS = '^src/dev-defaults\\.ts$';
@@ -66,6 +66,21 @@ module.exports = {
       comment: 'src/app-context.ts names the adapters only, so any module may import it without closing a cycle.',
       from: { path: '^src/app-context\\.ts$' },
       to: { path: '^src/', pathNot: '^src/(adapters/|audit/store\\.ts$|config\\.ts$|log/)' },
+    },
+    {
+      name: 'scope-minted-by-auth',
+      severity: 'error',
+      comment:
+        'A PracticeScope is minted (src/tenancy/mint.ts) only where the acting practice has been established: the API permit check, the Twilio webhook routes (the number called), worker start-up and the CLIs. Everything else receives one.',
+      from: { pathNot: ['^src/http/(api-auth|twilio-routes|twilio-auth)\\.ts$', '^src/(workers|maintenance|main|services)\\.ts$', '^scripts/', '^src/tenancy/'] },
+      to: { path: '^src/tenancy/mint\\.ts$' },
+    },
+    {
+      name: 'routes-use-request-scopes',
+      severity: 'error',
+      comment: 'A route reaches a practice through the scope its permit check minted (ahl_tenant, row-level security), never through a worker scope.',
+      from: { path: '^src/http/' },
+      to: { path: '^src/tenancy/system-scope\\.ts$' },
     },
     {
       name: 'src-not-to-devtools-or-tests',

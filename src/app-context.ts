@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
-import type { Db } from './adapters/postgres.js';
+import type { Db, TenantDbs } from './adapters/postgres.js';
 import type { Storage } from './adapters/storage.js';
 import type { Keyring } from './adapters/keyring.js';
 import type { Queues } from './adapters/queue.js';
@@ -20,7 +20,10 @@ import type { AuditWriter } from './audit/store.js';
  */
 export interface AppContext {
   config: Config;
+  /** The `ahl_system` role: crosses practices (workers, sweeps, the lookups that find a practice). */
   db: Db;
+  /** `ahl_tenant` connections, one practice each, under row-level security; reached through a `PracticeScope` (src/tenancy/). */
+  tenants: TenantDbs;
   redis: Redis;
   storage: Storage;
   keyring: Keyring;

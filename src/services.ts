@@ -1,6 +1,6 @@
 import type { Config } from './config.js';
 import type { AppContext } from './app-context.js';
-import { createDb, pingDb } from './adapters/postgres.js';
+import { createDb, createTenantDbs, pingDb } from './adapters/postgres.js';
 import { migrateToLatest } from './adapters/migrate.js';
 import { createRedis, pingRedis } from './adapters/redis.js';
 import { createStorage } from './adapters/storage.js';
@@ -51,10 +51,9 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
     const flows = await loadFlows(config.callflowsDir, { audioDir: config.audioDir });
     const keyring = await createKeyring(config);
 
-    const db = createDb(config.database.url, config.database.schema);
-    closers.push(() => db.destroy());
     if (opts.migrate !== false) {
-      // Migrations on a pool of their own, without the service's statement timeouts: a long one must finish.
+      // Migrations on a pool of their own, as the connecting user (the tables' owner), without the
+      // service's statement timeouts: a long one must finish.
       const migrationDb = createDb(config.database.url, config.database.schema, 1, { statementMs: 0, queryMs: 0 });
       try {
         await migrateToLatest(migrationDb, config.database.schema);
@@ -62,6 +61,12 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
         await migrationDb.destroy();
       }
     }
+    // The service itself never runs as the owner: `ahl_system` where it must cross practices,
+    // `ahl_tenant` (row-level security, one practice per connection) for a request's own work.
+    const db = createDb(config.database.url, config.database.schema, 10, {}, 'ahl_system');
+    closers.push(() => db.destroy());
+    const tenants = createTenantDbs(config.database.url, config.database.schema, 10);
+    closers.push(() => tenants.destroy());
 
     const redis = createRedis(config.redis.url, config.redis.keyPrefix);
     closers.push(async () => {
@@ -97,6 +102,7 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
     const services: Services = {
       config,
       db,
+      tenants,
       redis,
       storage,
       keyring,

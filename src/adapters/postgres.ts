@@ -98,13 +98,26 @@ function dropTimedOutConnections(pool: pg.Pool): PostgresPool {
  * Opens a pool whose connections all use `schema` as their search path, so the same
  * queries serve production (`public`) and tests (one schema per test file).
  */
-export function createDb(url: string, schema: string, max = 10, timeouts: Partial<DbTimeouts> = {}): Db {
+export function createDb(url: string, schema: string, max = 10, timeouts: Partial<DbTimeouts> = {}, role: DbRole | null = null): Db {
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: dropTimedOutConnections(openPool(url, schema, max, timeouts, role)) }) });
+}
+
+/**
+ * The roles the running service takes (made by migration 0011; src/adapters/migrations/rls.ts):
+ * `ahl_system` crosses practices (workers, sweeps, the lookups that find a practice), `ahl_tenant`
+ * sees one practice's rows, the one its connection names. `null`: the connecting user itself
+ * (migrations, CLIs that run before them, test set-up).
+ */
+export type DbRole = 'ahl_system' | 'ahl_tenant';
+
+function openPool(url: string, schema: string, max: number, timeouts: Partial<DbTimeouts>, role: DbRole | null): pg.Pool {
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error('invalid schema name');
   const t = { ...DEFAULT_DB_TIMEOUTS, ...timeouts };
   const pool = new pg.Pool({
     connectionString: url,
     max,
-    options: `-c search_path=${schema}`,
+    // The role is taken as the session starts (no statement of its own), like the search path.
+    options: `-c search_path=${schema}${role ? ` -c role=${role}` : ''}`,
     connectionTimeoutMillis: t.connectMs,
     idleTimeoutMillis: 30_000,
     ...(t.statementMs > 0 ? { statement_timeout: t.statementMs } : {}),
@@ -118,7 +131,57 @@ export function createDb(url: string, schema: string, max = 10, timeouts: Partia
   // client out, and a backend terminated as the connection opens can put "ready" and the FATAL in
   // one socket read, leaving no gap for a listener added after `pool.connect()` resolves.
   pool.on('connect', (client) => watchForLoss(client));
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: dropTimedOutConnections(pool) }) });
+  return pool;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Names the practice on a tenant connection for as long as it is checked out (every checkout names it again). */
+const NAME_PRACTICE = "/* prepared: name_practice */ SELECT set_config('app.practice_id', $1, false)";
+
+/**
+ * Connections in the `ahl_tenant` role, one pool for every practice: each checkout names its
+ * practice before the first statement, so PostgreSQL's row-level security shows and accepts that
+ * practice's rows only. Only the scope minting of src/tenancy/ reaches `forPractice`.
+ */
+export interface TenantDbs {
+  forPractice(practiceId: string): Db;
+  destroy(): Promise<void>;
+}
+
+export function createTenantDbs(url: string, schema: string, max = 10, timeouts: Partial<DbTimeouts> = {}): TenantDbs {
+  const shared = dropTimedOutConnections(openPool(url, schema, max, timeouts, 'ahl_tenant'));
+  const byPractice = new Map<string, Db>();
+  return {
+    forPractice(practiceId: string): Db {
+      if (!UUID.test(practiceId)) throw new Error('a practice scope needs a practice id');
+      const known = byPractice.get(practiceId);
+      if (known) return known;
+      const named: PostgresPool = {
+        connect: async (): Promise<PostgresPoolClient> => {
+          const client = await shared.connect();
+          try {
+            await client.query(NAME_PRACTICE, [practiceId]);
+          } catch (err) {
+            client.release();
+            throw err;
+          }
+          return client;
+        },
+        // The pool is everyone's: it ends with `destroy`, never with one practice's handle.
+        end: async () => undefined,
+      };
+      const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: named }) });
+      // Practices are few; should an instance ever see many, the oldest handles go (they hold no connection).
+      if (byPractice.size >= 2_000) byPractice.delete(byPractice.keys().next().value as string);
+      byPractice.set(practiceId, db);
+      return db;
+    },
+    destroy: async () => {
+      byPractice.clear();
+      await shared.end();
+    },
+  };
 }
 
 export async function ensureSchema(db: Db, schema: string): Promise<void> {

@@ -3,6 +3,8 @@ import { AuditAction, type AuditEvent } from '../audit/events.js';
 import { authorise, checkApiKey, lastUsedIsStale, touchApiKey, type ApiPrincipal, type ApiRole } from '../auth/api-keys.js';
 import type { Services } from '../services.js';
 import { logger } from '../log/logger.js';
+import { tenantScope } from '../tenancy/mint.js';
+import type { PracticeScope } from '../tenancy/scope.js';
 import { routeLabel } from '../log/route-label.js';
 import { consumeLimit, countRefusal, limitSpent, limitersFor, refuseRateLimited, requestSource } from './rate-limit.js';
 
@@ -135,7 +137,9 @@ export function apiNotFound(services: Services) {
 
 /**
  * Role and practice check for one request. Audits the access (allowed or not) and sends
- * 403 when it does not fit; returns whether the handler may go on.
+ * 403 when it does not fit. When it fits, mints the request's `PracticeScope` (the practice
+ * checked, or the key's own when none is named): the only way a route reaches a practice's
+ * rows, through `ahl_tenant` connections that row-level security holds to that practice.
  */
 export async function permit(
   services: Services,
@@ -144,7 +148,7 @@ export async function permit(
   roles: readonly ApiRole[],
   practiceId: string | null,
   subjectId: string | null = null,
-): Promise<boolean> {
+): Promise<PracticeScope | null> {
   const principal = principalOf(res);
   const verdict = authorise(principal, roles, practiceId);
   const actor = `api_key:${principal.keyId}`;
@@ -159,8 +163,9 @@ export async function permit(
       details: { ...base, reason: verdict.reason, ...(practiceId ? { targetPracticeId: practiceId } : {}) },
     });
     res.status(403).json({ error: 'forbidden', message: verdict.reason === 'role' ? 'your role may not do this' : 'this belongs to another practice' });
-    return false;
+    return null;
   }
-  await services.audit({ action: AuditAction.ApiRequest, actor, practiceId: practiceId ?? principal.practiceId, subjectId, details: base });
-  return true;
+  const scoped = practiceId ?? principal.practiceId;
+  await services.audit({ action: AuditAction.ApiRequest, actor, practiceId: scoped, subjectId, details: base });
+  return tenantScope(services, scoped);
 }
