@@ -50,9 +50,11 @@ function cli(script: string, args: string[] = [], env: Record<string, string> = 
 /** As a superuser could: with the append-only triggers bypassed. */
 async function asSuperuser(target: Db, statement: ReturnType<typeof sql>): Promise<void> {
   await target.connection().execute(async (conn) => {
+    await sql`SET ROLE NONE`.execute(conn);
     await sql`SET session_replication_role = replica`.execute(conn);
     await statement.execute(conn);
     await sql`SET session_replication_role = origin`.execute(conn);
+    await sql`RESET ROLE`.execute(conn);
   });
 }
 

@@ -68,9 +68,11 @@ describe('audit log', () => {
 
     // A superuser can switch the trigger off; the hash chain still gives them away.
     await db.connection().execute(async (conn) => {
-      await sql`SET session_replication_role = replica`.execute(conn);
+      await sql`SET ROLE NONE`.execute(conn);
+    await sql`SET session_replication_role = replica`.execute(conn);
       await sql`UPDATE audit_log SET actor = 'someone-else' WHERE chain_seq = 7`.execute(conn);
       await sql`SET session_replication_role = origin`.execute(conn);
+    await sql`RESET ROLE`.execute(conn);
     });
     expect(await verifyChain(db)).toMatchObject({ ok: false, chains: [{ chain: 'system', ok: false, problem: { seq: 7, reason: 'hash does not match the row contents' } }] });
     const bad = await cli('audit-verify').catch((err: { stdout: string; code: number }) => err);
@@ -142,9 +144,11 @@ describe('audit log', () => {
       for (let i = 1; i <= 5; i += 1) await write({ action: AuditAction.ApiRequest, actor: `before-${i}` });
       // The last two rows are lost (as a superuser could; the trigger is bypassed).
       await db2.connection().execute(async (conn) => {
-        await sql`SET session_replication_role = replica`.execute(conn);
+        await sql`SET ROLE NONE`.execute(conn);
+    await sql`SET session_replication_role = replica`.execute(conn);
         await sql`DELETE FROM audit_log WHERE chain_seq > 3`.execute(conn);
         await sql`SET session_replication_role = origin`.execute(conn);
+    await sql`RESET ROLE`.execute(conn);
       });
       await write({ action: AuditAction.ApiRequest, actor: 'after' });
       const rows = await db2.selectFrom('audit_log').select(['chain_seq', 'actor']).orderBy('chain_seq').execute();

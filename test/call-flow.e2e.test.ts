@@ -5,7 +5,7 @@ import { CallSimulator, heard, type CallResult } from '../devtools/simulator/sim
 import { verifyChain } from '../src/audit/store.js';
 import { invalidatePracticeCache } from '../src/calls/voice-service.js';
 import { callKey, loadCall } from '../src/calls/state-store.js';
-import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
+import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness, asOwner } from './support/harness.js';
 import { simulatorFor, TEST_IDENTITIES } from './support/simulate.js';
 import { inboundParams, postTwilio } from './support/twilio-request.js';
 
@@ -315,16 +315,16 @@ describe('failing safe', () => {
     const result = await simCall;
     expect(result.errors).toEqual([]);
     // Tables vanish under the running call: the next query fails as it would with the server down.
-    await sql`ALTER TABLE practice_numbers RENAME TO practice_numbers_gone`.execute(h.services.db);
-    await sql`ALTER TABLE calls RENAME TO calls_gone`.execute(h.services.db);
+    await asOwner(h.services.db, sql`ALTER TABLE practice_numbers RENAME TO practice_numbers_gone`);
+    await asOwner(h.services.db, sql`ALTER TABLE calls RENAME TO calls_gone`);
     try {
       const broken = await call(['1', '1']);
       expect(broken.requests.every((r) => r.status === 200)).toBe(true);
       expect(heard(broken)).toContain('If this is a medical emergency, hang up and dial 911.');
       expect(broken.transcript).toContainEqual(expect.objectContaining({ kind: 'dial', numbers: ['+12025550199'] }));
     } finally {
-      await sql`ALTER TABLE practice_numbers_gone RENAME TO practice_numbers`.execute(h.services.db);
-      await sql`ALTER TABLE calls_gone RENAME TO calls`.execute(h.services.db);
+      await asOwner(h.services.db, sql`ALTER TABLE practice_numbers_gone RENAME TO practice_numbers`);
+      await asOwner(h.services.db, sql`ALTER TABLE calls_gone RENAME TO calls`);
     }
   });
 });

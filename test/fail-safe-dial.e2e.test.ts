@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COULD_NOT_CONNECT, EMERGENCY_DISCLAIMER, FAIL_SAFE_DIAL_PATH } from '../src/calls/fail-safe.js';
 import { heard, type CallResult, type DialStatus } from '../devtools/simulator/simulator.js';
 import { parseTwiml } from '../devtools/simulator/twiml.js';
-import { startHarness, type Harness } from './support/harness.js';
+import { startHarness, type Harness, asOwner } from './support/harness.js';
 import { simulatorFor } from './support/simulate.js';
 import { inboundParams, postTwilio } from './support/twilio-request.js';
 
@@ -52,7 +52,7 @@ describe('fail-safe <Dial> action', () => {
   });
 
   it('answers without PostgreSQL, and a request with no status gets the apology', async () => {
-    await sql`ALTER TABLE practice_numbers RENAME TO practice_numbers_gone`.execute(h.services.db);
+    await asOwner(h.services.db, sql`ALTER TABLE practice_numbers RENAME TO practice_numbers_gone`);
     try {
       const done = await postTwilio(h, FAIL_SAFE_DIAL_PATH, inboundParams({ CallStatus: 'in-progress', DialCallStatus: 'completed' }));
       expect(done.status).toBe(200);
@@ -61,7 +61,7 @@ describe('fail-safe <Dial> action', () => {
       expect(missing.status).toBe(200);
       expect(parseTwiml(missing.body)).toContainEqual(expect.objectContaining({ verb: 'Say', text: COULD_NOT_CONNECT }));
     } finally {
-      await sql`ALTER TABLE practice_numbers_gone RENAME TO practice_numbers`.execute(h.services.db);
+      await asOwner(h.services.db, sql`ALTER TABLE practice_numbers_gone RENAME TO practice_numbers`);
     }
   });
 

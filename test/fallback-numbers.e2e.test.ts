@@ -4,7 +4,7 @@ import { createApiKey } from '../src/auth/api-keys.js';
 import { fallbackNumberFor, preloadFallbackNumbers } from '../src/calls/fallback-numbers.js';
 import { captureLogs } from '../src/log/logger.js';
 import { heard, type CallResult } from '../devtools/simulator/simulator.js';
-import { startHarness, type Harness } from './support/harness.js';
+import { startHarness, type Harness, asOwner } from './support/harness.js';
 import { simulatorFor } from './support/simulate.js';
 
 /**
@@ -36,11 +36,11 @@ afterAll(async () => {
 
 /** A call placed while the practice tables cannot be read (as with PostgreSQL failing). */
 async function callWithoutPractices(): Promise<CallResult> {
-  await sql`ALTER TABLE practice_numbers RENAME TO practice_numbers_gone`.execute(h.services.db);
+  await asOwner(h.services.db, sql`ALTER TABLE practice_numbers RENAME TO practice_numbers_gone`);
   try {
     return await simulatorFor(h, () => now).placeCall({ from: '+12025550142', to: PRACTICE, digits: ['1'] });
   } finally {
-    await sql`ALTER TABLE practice_numbers_gone RENAME TO practice_numbers`.execute(h.services.db);
+    await asOwner(h.services.db, sql`ALTER TABLE practice_numbers_gone RENAME TO practice_numbers`);
   }
 }
 

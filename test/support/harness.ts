@@ -9,7 +9,7 @@ import { startServices, type Services } from '../../src/services.js';
 import { startWorkers, type RunningWorkers } from '../../src/workers.js';
 import { createApp } from '../../src/http/app.js';
 import { listen, type RunningServer } from '../../src/http/server.js';
-import { createDb } from '../../src/adapters/postgres.js';
+import { type Db, createDb } from '../../src/adapters/postgres.js';
 import { twilioRestMode } from '../../src/adapters/twilio-rest.js';
 import { createLogTwilioRest } from '../../devtools/twilio-log-mode.js';
 
@@ -128,4 +128,20 @@ export async function dropIsolation(config: Config, schema: string, keyPrefix: s
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * Runs statements as the connecting user (the tables' owner, a superuser here) on one pinned
+ * connection of `db`: what a test does behind the service's back (renaming a table, bypassing
+ * the audit triggers). The service's own pools run as `ahl_system` / `ahl_tenant` (migration 0011).
+ */
+export async function asOwner(db: Db, ...statements: Array<{ execute(db: Db): Promise<unknown> }>): Promise<void> {
+  await db.connection().execute(async (conn) => {
+    await sql`SET ROLE NONE`.execute(conn);
+    try {
+      for (const statement of statements) await statement.execute(conn as unknown as Db);
+    } finally {
+      await sql`RESET ROLE`.execute(conn);
+    }
+  });
 }
