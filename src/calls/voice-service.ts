@@ -33,6 +33,7 @@ import type { Flow } from './flow-types.js';
 import { awaitFirstDelivery, claimStep, getWhisperOutcome, loadCall, saveCall, startCall, type ReplayEntry, type StoredCall } from './state-store.js';
 import { normaliseE164, type VoiceWebhook } from './twilio-params.js';
 import { recordOptOut } from '../consent/store.js';
+import { systemScope } from '../tenancy/system-scope.js';
 import { TIMED_OUT, withDeadline } from '../adapters/deadline.js';
 import { logger } from '../log/logger.js';
 import type { SpoolEntry, SpoolOutcome } from '../voicemail/spool.js';
@@ -339,7 +340,7 @@ async function flowWebhook(services: Services, req: FlowRequest, webhook: VoiceW
   ]);
   for (const effect of result.effects) {
     if (effect.kind === 'page') await openPage(services, { practiceId: practice.id, callSid: webhook.CallSid, policyId: effect.policyId });
-    else if (effect.kind === 'opt_out' && from) await recordOptOut(services.db, services.keyring, services.audit, { practiceId: practice.id, phone: from, source: 'keypad', recordedBy: `call:${webhook.CallSid}` });
+    else if (effect.kind === 'opt_out' && from) await recordOptOut(services, systemScope(services, practice.id), { phone: from, source: 'keypad', recordedBy: `call:${webhook.CallSid}` });
   }
   return result.twiml;
 }

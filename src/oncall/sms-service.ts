@@ -5,6 +5,7 @@ import { acknowledgePage } from './paging.js';
 import { providerBySmsSender } from './paging-store.js';
 import { isStopMessage } from '../consent/consent.js';
 import { recordOptOut } from '../consent/store.js';
+import { systemScope } from '../tenancy/system-scope.js';
 import { findPracticeByNumber } from '../practices/store.js';
 
 /**
@@ -32,7 +33,7 @@ export async function handleSmsIncoming(services: Services, body: Record<string,
   if (isStopMessage(sms.Body)) {
     const found = await findPracticeByNumber(services.db, sms.To);
     if (found) {
-      await recordOptOut(services.db, services.keyring, services.audit, { practiceId: found.practice.id, phone: sms.From, source: 'sms_stop', recordedBy: `sms:${sms.MessageSid}` });
+      await recordOptOut(services, systemScope(services, found.practice.id), { phone: sms.From, source: 'sms_stop', recordedBy: `sms:${sms.MessageSid}` });
     }
     return EMPTY;
   }
