@@ -4,6 +4,7 @@ import { createApiKey } from '../src/auth/api-keys.js';
 import { createPractice, type Practice } from '../src/practices/store.js';
 import { pinHash } from '../src/patients/store.js';
 import { getDefaultPolicy, listPracticeAdmins, loadSchedule } from '../src/oncall/store.js';
+import { tenantScope } from '../src/tenancy/mint.js';
 import { FEED_PATH, oncallFeedRouter } from '../src/http/oncall-routes.js';
 import { listen } from '../src/http/server.js';
 import { heard } from '../devtools/simulator/simulator.js';
@@ -165,9 +166,9 @@ describe('on-call schedules through the admin API', () => {
     expect((await auditFor(secondId)).at(-1)).toEqual({ action: 'admin.override_changed', details: { change: 'deleted', scheduleId } });
     expect((await send('DELETE', `/api/oncall/schedules/${scheduleId}/overrides/${secondId}`, admin)).status).toBe(404);
 
-    const schedule = await loadSchedule(h.services.db, clinic.id, scheduleId);
+    const schedule = await loadSchedule(tenantScope(h.services, clinic.id), scheduleId);
     expect(schedule?.overrides.map((o) => o.id)).toEqual([firstId]);
-    expect(await loadSchedule(h.services.db, other.id, scheduleId)).toBeNull();
+    expect(await loadSchedule(tenantScope(h.services, other.id), scheduleId)).toBeNull();
   });
 
   it('keeps the hand-off at 08:00 local across the end of DST (12:00Z, then 13:00Z)', async () => {
@@ -302,17 +303,17 @@ describe('on-call schedules through the admin API', () => {
     const second = await send('POST', '/api/oncall/policies', admin, { name: 'Backup', tiers: [{ target: { kind: 'provider', providerId: bob }, ringSeconds: 30 }] });
     expect(second.body.isDefault).toBe(false);
     const secondId = second.body.id as string;
-    expect((await getDefaultPolicy(h.services.db, clinic.id))?.id).toBe(firstId);
+    expect((await getDefaultPolicy(tenantScope(h.services, clinic.id)))?.id).toBe(firstId);
 
     const promoted = await send('PATCH', `/api/oncall/policies/${secondId}`, admin, { isDefault: true });
     expect(promoted.status).toBe(200);
-    expect((await getDefaultPolicy(h.services.db, clinic.id))?.id).toBe(secondId);
+    expect((await getDefaultPolicy(tenantScope(h.services, clinic.id)))?.id).toBe(secondId);
     expect((await send('GET', `/api/oncall/policies/${firstId}`, staff)).body.isDefault).toBe(false);
     expect((await auditFor(secondId)).at(-1)).toEqual({
       action: 'admin.policy_changed',
       details: { change: 'updated', fields: ['isDefault'], isDefault: true, clearedDefaultIds: [firstId] },
     });
-    expect(await getDefaultPolicy(h.services.db, other.id)).toBeNull();
+    expect(await getDefaultPolicy(tenantScope(h.services, other.id))).toBeNull();
   });
 
   it('staff cannot write; another practice can neither read nor touch these rows', async () => {
