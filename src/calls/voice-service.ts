@@ -25,6 +25,7 @@ import { resolvePlan } from '../oncall/escalation.js';
 import { acknowledgePageByKeypad, openPage } from '../oncall/paging.js';
 import { dialLegOutcome } from '../oncall/dial.js';
 import { finishParentLeg, recordDialLegRow } from '../oncall/legs.js';
+import { systemScope } from '../tenancy/system-scope.js';
 import type { WhisperOutcome } from '../oncall/whisper.js';
 import { failSafe, unknownNumber, type StepEvent } from './fail-safe.js';
 import { renderTwiml } from './render-twiml.js';
@@ -112,7 +113,7 @@ async function runEngine(
     // The edge: the engine's verbs become the TwiML document here.
     if (result.kind === 'verbs') return { state: result.state, twiml: renderTwiml(result.verbs), events: result.events, effects: result.effects };
     if (result.fact === 'escalation') {
-      facts = { ...facts, escalation: await resolvePlan(services.db, state.practiceId, ctx.practice.fallbackNumber, ctx.now) };
+      facts = { ...facts, escalation: await resolvePlan(systemScope(services, state.practiceId), ctx.practice.fallbackNumber, ctx.now) };
     } else {
       facts = { ...facts, nextAppointment: await nextAppointment(services.db, state.practiceId, result.patientId, ctx.now) };
     }
@@ -163,7 +164,7 @@ async function pageAckOutcome(services: Services, practiceId: string, webhook: V
   if (!provider) return 'not_provider';
   // Twilio's literal "timeout" is no reference here (acknowledgePageByKeypad would take it for a timeout).
   if (digits === 'timeout') return 'not_found';
-  return acknowledgePageByKeypad(services, { practiceId, providerId: provider.id, digits: webhook.Digits });
+  return acknowledgePageByKeypad(services, systemScope(services, practiceId), { providerId: provider.id, digits: webhook.Digits });
 }
 
 async function eventFor(

@@ -1,4 +1,4 @@
-import type { Services } from '../services.js';
+import type { AppContext } from '../app-context.js';
 import { AuditAction } from '../audit/events.js';
 import { getPractice } from '../practices/store.js';
 import { firstNameOf, phoneOf } from '../patients/store.js';
@@ -18,7 +18,10 @@ export interface WhisperQuery {
 
 const HANGUP = '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>';
 
-export async function handleWhisper(services: Services, q: WhisperQuery, p: VoiceWebhook): Promise<string> {
+/** What the whisper uses: the parent call's state (Redis), the practice, the verified caller's first name and number (decrypted), the audit log. */
+export type WhisperDeps = Pick<AppContext, 'redis' | 'db' | 'keyring' | 'audit'>;
+
+export async function handleWhisper(services: WhisperDeps, q: WhisperQuery, p: VoiceWebhook): Promise<string> {
   if (p.ParentCallSid && p.ParentCallSid !== q.parent) return HANGUP;
   const stored = await loadCall(services.redis, q.parent);
   if (!stored) return HANGUP;
@@ -48,7 +51,7 @@ export async function handleWhisper(services: Services, q: WhisperQuery, p: Voic
  * patient by the blind index of the parent call's caller ID (patientCandidates), so it is the number
  * the parent call came from.
  */
-async function verifiedCaller(services: Services, practiceId: string, patientId: string): Promise<WhisperInput['verifiedCaller']> {
+async function verifiedCaller(services: Pick<AppContext, 'db' | 'keyring'>, practiceId: string, patientId: string): Promise<WhisperInput['verifiedCaller']> {
   const [firstName, callbackNumber] = await Promise.all([
     firstNameOf(services.db, services.keyring, practiceId, patientId),
     phoneOf(services.db, services.keyring, practiceId, patientId),
@@ -56,7 +59,7 @@ async function verifiedCaller(services: Services, practiceId: string, patientId:
   return firstName ? { firstName, callbackNumber } : null;
 }
 
-export async function handleWhisperAnswer(services: Services, q: WhisperQuery, p: VoiceWebhook): Promise<string> {
+export async function handleWhisperAnswer(services: Pick<AppContext, 'redis' | 'audit'>, q: WhisperQuery, p: VoiceWebhook): Promise<string> {
   if (p.ParentCallSid && p.ParentCallSid !== q.parent) return HANGUP;
   const stored = await loadCall(services.redis, q.parent);
   if (!stored) return HANGUP;

@@ -12,6 +12,7 @@ import { acknowledgePageByKeypad, type KeypadAckResult } from '../oncall/paging.
 import { phoneIndex, pinHash } from '../patients/store.js';
 import { findPracticeByNumber } from '../practices/store.js';
 import type { Services } from '../services.js';
+import { systemScope } from '../tenancy/system-scope.js';
 import { guardedTry } from '../verification/attempts.js';
 import { acknowledgeVoicemail, getVoicemail, issuePlaybackToken, pendingUrgentIds, playability, playbackUrl } from './playback-store.js';
 
@@ -453,7 +454,7 @@ async function accessEvent(services: Services, state: AccessState, p: VoiceWebho
     case 'page_ref':
       // Only a verified provider is ever in this phase; acknowledgePageByKeypad audits an acknowledgement.
       if (state.providerId === null) return { kind: 'key', digits: null, pending: [] };
-      return { kind: 'page_ref', result: await acknowledgePageByKeypad(services, { practiceId: state.practiceId, providerId: state.providerId, digits: p.Digits }) };
+      return { kind: 'page_ref', result: await acknowledgePageByKeypad(services, systemScope(services, state.practiceId), { providerId: state.providerId, digits: p.Digits }) };
     case 'listen':
     case 'done': {
       const digits = p.Digits && /^[0-9*#]$/.test(p.Digits) ? p.Digits : null;

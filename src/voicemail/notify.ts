@@ -5,6 +5,7 @@ import { resolvePlan } from '../oncall/escalation.js';
 import { pageNumbers, spokenNumber } from '../oncall/paging.js';
 import { getProvider, listPracticeAdmins } from '../oncall/store.js';
 import { findPageByCall } from '../oncall/paging-store.js';
+import { systemScope } from '../tenancy/system-scope.js';
 import { markNotified, notifiedRecipients, recordNotification } from './store.js';
 
 /**
@@ -47,10 +48,11 @@ interface Recipient {
 
 /** The first of the on-call chain now, or else the practice's admins; their SMS number. */
 async function recipientsFor(services: Services, practiceId: string): Promise<Recipient[]> {
-  const plan = await resolvePlan(services.db, practiceId, null, services.clock());
+  const scope = systemScope(services, practiceId);
+  const plan = await resolvePlan(scope, null, services.clock());
   const first = plan.targets.find((t) => t.providerId !== null);
   if (first?.providerId) {
-    const p = await getProvider(services.db, practiceId, first.providerId);
+    const p = await getProvider(scope, first.providerId);
     if (p) return [{ key: `provider:${p.id}`, to: p.smsPhone ?? p.phone }];
   }
   return (await listPracticeAdmins(services.db, practiceId)).map((a) => ({ key: `provider:${a.id}`, to: a.smsPhone ?? a.phone }));
