@@ -114,6 +114,7 @@ function sweepTable(): Record<string, SweepEntry> {
       foreign: [
         { what: "B's practice", probe: { path: `/api/practices/${B.id}`, body: { greetingName: 'Taken over' } } },
         { what: "B's practice, B's number as access line", probe: { path: `/api/practices/${B.id}`, body: { accessNumber: B.mainNumber } } },
+        { what: "B's number as A's access line", id: B.mainNumber, unknown: freshNumber(), probe: (e164) => ({ path: `/api/practices/${A.id}`, body: { accessNumber: e164 } }) },
       ],
     },
     'put /api/practices/:practiceId/numbers/:e164': {
