@@ -34,7 +34,6 @@ import type { Flow } from './flow-types.js';
 import { awaitFirstDelivery, claimStep, getWhisperOutcome, loadCall, saveCall, startCall, type ReplayEntry, type StoredCall } from './state-store.js';
 import { normaliseE164, type VoiceWebhook } from './twilio-params.js';
 import { recordOptOut } from '../consent/store.js';
-import { systemScope } from '../tenancy/system-scope.js';
 import { TIMED_OUT, withDeadline } from '../adapters/deadline.js';
 import { logger } from '../log/logger.js';
 import type { SpoolEntry, SpoolOutcome } from '../voicemail/spool.js';

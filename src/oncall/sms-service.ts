@@ -6,7 +6,6 @@ import { acknowledgePage, type AckDeps } from './paging.js';
 import { providerBySmsSender } from './paging-store.js';
 import { isStopMessage } from '../consent/consent.js';
 import { recordOptOut } from '../consent/store.js';
-import { systemScope } from '../tenancy/system-scope.js';
 import { findPracticeByNumber } from '../practices/store.js';
 
 /**
