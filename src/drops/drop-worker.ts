@@ -3,6 +3,7 @@ import { AuditAction } from '../audit/events.js';
 import type { DropStatus } from '../adapters/db-schema.js';
 import { getPractice } from '../practices/store.js';
 import { phoneOf } from '../patients/store.js';
+import { systemScope } from '../tenancy/system-scope.js';
 import { hasVendorBaa } from '../consent/store.js';
 import { reserveSlot } from './rate-limit.js';
 import { completeIfDone, messageFor, dropJobId, loadFacts, type DropJobData } from './campaigns.js';
@@ -132,7 +133,7 @@ export async function processDropJob(services: Services, data: DropJobData, last
       return verdict satisfies never;
   }
 
-  const to = await phoneOf(services.db, services.keyring, practice.id, drop.patient_id);
+  const to = await phoneOf(systemScope(services, practice.id), services.keyring, drop.patient_id);
   if (!to) {
     await finishDrop(services, drop.id, 'failed', 'no_phone', ['sent']);
     return 'failed';
