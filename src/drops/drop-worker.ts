@@ -143,7 +143,7 @@ export async function processDropJob(services: DropJobDeps, data: DropJobData, l
       return verdict satisfies never;
   }
 
-  const to = await phoneOf(services.db, services.keyring, practice.id, drop.patient_id);
+  const to = await phoneOf(systemScope(services, practice.id), services.keyring, drop.patient_id);
   if (!to) {
     await finishDrop(services, drop.id, 'failed', 'no_phone', ['sent']);
     return 'failed';

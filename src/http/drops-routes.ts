@@ -119,11 +119,11 @@ export function rvmRouter(services: Services): express.Router {
 
   // Finding a patient by number: the number in the body (never a URL), matched by blind index.
   router.post('/patients/lookup', async (req, res) => {
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, WRITE, practiceId))) return;
+    const scope = await permit(services, req, res, WRITE, principalOf(res).practiceId);
+    if (!scope) return;
     const body = PhoneBody.safeParse(req.body);
     if (!body.success) return badRequest(res, zodProblems(body.error));
-    res.json({ patientIds: await patientIdsByPhone(services.db, services.keyring, practiceId, body.data.phone) });
+    res.json({ patientIds: await patientIdsByPhone(scope, services.keyring, body.data.phone) });
   });
 
   // --- Consent ----------------------------------------------------------------
