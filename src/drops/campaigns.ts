@@ -6,6 +6,7 @@ import type { Db } from '../adapters/postgres.js';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
 import type { DropStatus, DropVendor } from '../adapters/db-schema.js';
 import { getPractice, listPracticeNumbers, type Practice, type PracticeNumber } from '../practices/store.js';
+import { systemScope } from '../tenancy/system-scope.js';
 import { currentConsents, hasVendorBaa, optedOutAmong } from '../consent/store.js';
 import { renderTemplate } from './templates.js';
 import { resolveTemplate } from './templates-store.js';
@@ -116,7 +117,7 @@ export type CampaignMessage =
 /** The rendered, PHI-checked message of a campaign, and the line it comes from. */
 export async function campaignMessage(services: Services, campaignId: string): Promise<CampaignMessage> {
   const campaign = await loadCampaign(services.db, campaignId);
-  const practice = campaign ? await getPractice(services.db, campaign.practice_id) : null;
+  const practice = campaign ? await getPractice(systemScope(services, campaign.practice_id)) : null;
   if (!campaign || !practice) return { ok: false, reason: 'no_campaign' };
   return messageFor(services, campaign, practice);
 }
@@ -145,7 +146,7 @@ export async function renderFor(
 ): Promise<{ ok: true; text: string; seconds: number; callerId: string } | { ok: false; reason: 'template_invalid' | 'no_caller_id'; problems: Array<{ kind: string; term: string }> }> {
   const template = await resolveTemplate(db, practice.id, templateId);
   if (!template) return { ok: false, reason: 'template_invalid', problems: [{ kind: 'unknown_template', term: templateId }] };
-  const callerId = callbackLine(await listPracticeNumbers(db, practice.id));
+  const callerId = callbackLine(await listPracticeNumbers(systemScope({ db }, practice.id)));
   if (!callerId) return { ok: false, reason: 'no_caller_id', problems: [{ kind: 'no_drop_callback_line', term: `a practice number running the ${DROP_CALLBACK_FLOW} flow` }] };
   // The practice's name and callback line are always the practice's own, never the campaign's.
   const rendered = renderTemplate(template, { ...params, practice_name: practice.greetingName, callback_number: callerId });
@@ -157,7 +158,7 @@ export async function createCampaign(
   services: Services,
   input: CampaignInput,
 ): Promise<Result<{ id: string; text: string; seconds: number; notices: string[] }>> {
-  const practice = await getPractice(services.db, input.practiceId);
+  const practice = await getPractice(systemScope(services, input.practiceId));
   if (!practice) return { ok: false, reason: 'not_found', message: 'practice not found' };
   if (!(await hasVendorBaa(services.db, input.practiceId, input.provider))) {
     return { ok: false, reason: 'conflict', message: `provider: no signed BAA with ${input.provider} is on record for this practice (POST /api/vendor-baas)` };
@@ -312,7 +313,7 @@ function decideAll(drops: readonly WaitingDrop[], facts: readonly RecipientFacts
 
 export async function dryRun(services: Services, practiceId: string, campaignId: string): Promise<Result<DryRunReport & { notices: string[] }>> {
   const campaign = await campaignOf(services.db, practiceId, campaignId);
-  const practice = await getPractice(services.db, practiceId);
+  const practice = await getPractice(systemScope(services, practiceId));
   if (!campaign || !practice) return { ok: false, reason: 'not_found', message: 'campaign not found' };
   const drops = await waitingDrops(services.db, campaignId);
   const now = services.clock();
@@ -413,7 +414,7 @@ export async function commandCampaign(
   actor: string,
 ): Promise<Result<{ state: string; queued?: number; skipped?: number; notices: string[] }>> {
   const campaign = await campaignOf(services.db, practiceId, campaignId);
-  const practice = await getPractice(services.db, practiceId);
+  const practice = await getPractice(systemScope(services, practiceId));
   if (!campaign || !practice) return { ok: false, reason: 'not_found', message: 'campaign not found' };
   const t = TRANSITIONS[command];
   if (!t.from.includes(campaign.state)) return { ok: false, reason: 'conflict', message: `cannot ${command} a campaign that is ${campaign.state}` };

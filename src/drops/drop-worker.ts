@@ -2,6 +2,7 @@ import type { Services } from '../services.js';
 import { AuditAction } from '../audit/events.js';
 import type { DropStatus } from '../adapters/db-schema.js';
 import { getPractice } from '../practices/store.js';
+import { systemScope } from '../tenancy/system-scope.js';
 import { phoneOf } from '../patients/store.js';
 import { hasVendorBaa } from '../consent/store.js';
 import { reserveSlot } from './rate-limit.js';
@@ -90,7 +91,7 @@ export async function processDropJob(services: Services, data: DropJobData, last
   if (!drop || drop.schedule_version !== data.version) return 'stale';
   if (drop.status !== 'queued') return 'done';
   const campaign = await loadCampaign(services.db, drop.campaign_id);
-  const practice = await getPractice(services.db, drop.practice_id);
+  const practice = await getPractice(systemScope(services, drop.practice_id));
   if (!campaign || !practice) return 'gone';
   if (campaign.state === 'paused' || campaign.state === 'draft') return 'paused'; // resume plans a new version
   if (campaign.state !== 'running') {

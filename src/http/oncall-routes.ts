@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Services } from '../services.js';
 import { AuditAction, type DetailValue } from '../audit/events.js';
 import type { ApiRole } from '../auth/api-keys.js';
-import { getPractice } from '../practices/store.js';
+import { resolvePractice } from '../practices/store.js';
 import { renderIcs } from '../oncall/ics.js';
 import { FEED_TOKEN_PATTERN, feedTokenHash, feedWindow, ICS_FEED_DAYS, newFeedToken, providerFeedEvents } from '../oncall/feed.js';
 import { providerPinHash, ProviderPinSchema } from '../voicemail/access-line.js';
@@ -113,7 +113,7 @@ function fieldsOf(body: object): string[] {
 
 /** The provider's feed as iCalendar text, with how many events it holds; null if the practice is gone. */
 async function renderProviderFeed(services: Services, provider: Provider): Promise<{ ics: string; events: number } | null> {
-  const practice = await getPractice(services.db, provider.practiceId);
+  const practice = await resolvePractice(services.db, provider.practiceId);
   if (!practice) return null;
   const now = services.clock();
   const schedules = await loadSchedules(services.db, provider.practiceId, { window: feedWindow(now) });

@@ -8,6 +8,7 @@ import { AuditAction, type AuditEvent } from '../audit/events.js';
 import { hasAuditEvent } from '../audit/store.js';
 import { logger } from '../log/logger.js';
 import { getPractice, listPracticeNumbers } from '../practices/store.js';
+import { systemScope } from '../tenancy/system-scope.js';
 import { loadProviders, onCallFor } from './escalation.js';
 import { getDefaultPolicy, getPolicy, type EscalationPolicy } from './store.js';
 import {
@@ -266,7 +267,7 @@ async function processPageSend(services: Services, data: Required<PageJobData>):
   const attempts = await countDeliveryAttempt(services.db, thisDelivery, services.clock());
   if (attempts === undefined) return 'already_sent';
 
-  const [practice, numbers] = await Promise.all([getPractice(services.db, page.practice_id), listPracticeNumbers(services.db, page.practice_id)]);
+  const [practice, numbers] = await Promise.all([getPractice(systemScope(services, page.practice_id)), listPracticeNumbers(systemScope(services, page.practice_id))]);
   if (!practice) return 'gone';
   const { named, from } = pageNumbers(practice.accessNumber ?? null, numbers.map((n) => n.e164));
   const body = pageText(practice.greetingName, page.reference_code, named, round);

@@ -5,6 +5,7 @@ import type { Db } from '../adapters/postgres.js';
 import type { Database, EscalationTier } from '../adapters/db-schema.js';
 import { E164Schema, TimeZoneSchema } from '../practices/settings.js';
 import { getPractice } from '../practices/store.js';
+import { systemScope } from '../tenancy/system-scope.js';
 import { RotationSchema, ScheduleSchema, type Override, type OverrideInput, type Rotation, type Schedule } from './schedule-schema.js';
 
 /**
@@ -287,7 +288,7 @@ async function checkMembers(db: Executor, practiceId: string, rotation: Rotation
 export async function createSchedule(db: Db, practiceId: string, input: ScheduleInput): Promise<StoreResult<ScheduleRecord>> {
   const problem = await checkMembers(db, practiceId, input.rotation);
   if (problem) return invalid(problem);
-  const timeZone = input.timeZone ?? (await getPractice(db, practiceId))?.timeZone;
+  const timeZone = input.timeZone ?? (await getPractice(systemScope({ db }, practiceId)))?.timeZone;
   if (!timeZone) return notFound;
   const row = await db
     .insertInto('oncall_schedules')
