@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TwilioRestError, type SendSmsInput, type TwilioRest } from '../src/adapters/twilio-rest.js';
 import { updatePractice } from '../src/practices/store.js';
+import { tenantScope } from '../src/tenancy/mint.js';
 import {
   acknowledgePage,
   acknowledgePageByKeypad,
@@ -12,7 +13,6 @@ import {
   sweepPages,
 } from '../src/oncall/paging.js';
 import { createPolicy, getDefaultPolicy } from '../src/oncall/store.js';
-import { tenantScope } from '../src/tenancy/mint.js';
 import { systemScope } from '../src/tenancy/system-scope.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { until } from './support/until.js';
@@ -260,7 +260,7 @@ describe('giving up', () => {
 
 describe('the access number and the keypad', () => {
   it("the page names the practice's provider access line when it has one, and is sent from it", async () => {
-    await updatePractice(h.services.db, practiceId, { accessNumber: '+12025550102' });
+    await updatePractice(tenantScope(h.services, practiceId), { accessNumber: '+12025550102' });
     try {
       const before = sent.length;
       const pageId = await openPage(h.services, { practiceId, callSid: newCallSid(), policyId: defaultPolicyId });
@@ -269,7 +269,7 @@ describe('the access number and the keypad', () => {
       expect(sms).toMatchObject({ from: '+12025550102', body: `Demo Family Medicine: urgent voicemail waiting. Ref ${ref}. Call 202-555-0102 or reply ACK ${ref} to acknowledge.` });
       await stop(pageId);
     } finally {
-      await updatePractice(h.services.db, practiceId, { accessNumber: null });
+      await updatePractice(tenantScope(h.services, practiceId), { accessNumber: null });
     }
   });
 

@@ -123,7 +123,7 @@ export type CampaignMessage =
 /** The rendered, PHI-checked message of a campaign of the scope's practice, and the line it comes from. */
 export async function campaignMessage(deps: Pick<AppContext, 'config'>, scope: PracticeScope, campaignId: string): Promise<CampaignMessage> {
   const campaign = await campaignOf(scope, campaignId);
-  const practice = campaign ? await getPractice(scope.db, scope.practiceId) : null;
+  const practice = campaign ? await getPractice(scope) : null;
   if (!campaign || !practice) return { ok: false, reason: 'no_campaign' };
   return messageFor(deps, scope, campaign, practice);
 }
@@ -154,7 +154,7 @@ export async function renderFor(
 ): Promise<{ ok: true; text: string; seconds: number; callerId: string } | { ok: false; reason: 'template_invalid' | 'no_caller_id'; problems: Array<{ kind: string; term: string }> }> {
   const template = await resolveTemplate(scope, templateId);
   if (!template) return { ok: false, reason: 'template_invalid', problems: [{ kind: 'unknown_template', term: templateId }] };
-  const callerId = callbackLine(await listPracticeNumbers(scope.db, scope.practiceId));
+  const callerId = callbackLine(await listPracticeNumbers(scope));
   if (!callerId) return { ok: false, reason: 'no_caller_id', problems: [{ kind: 'no_drop_callback_line', term: `a practice number running the ${DROP_CALLBACK_FLOW} flow` }] };
   // The practice's name and callback line are always the practice's own, never the campaign's.
   const rendered = renderTemplate(template, { ...params, practice_name: practice.greetingName, callback_number: callerId });
@@ -167,7 +167,7 @@ export async function createCampaign(
   scope: PracticeScope,
   input: CampaignInput,
 ): Promise<Result<{ id: string; text: string; seconds: number; notices: string[] }>> {
-  const practice = await getPractice(scope.db, scope.practiceId);
+  const practice = await getPractice(scope);
   if (!practice) return { ok: false, reason: 'not_found', message: 'practice not found' };
   if (!(await hasVendorBaa(scope, input.provider))) {
     return { ok: false, reason: 'conflict', message: `provider: no signed BAA with ${input.provider} is on record for this practice (POST /api/vendor-baas)` };
@@ -322,7 +322,7 @@ function decideAll(drops: readonly WaitingDrop[], facts: readonly RecipientFacts
 
 export async function dryRun(services: Pick<AppContext, 'clock'>, scope: PracticeScope, campaignId: string): Promise<Result<DryRunReport & { notices: string[] }>> {
   const campaign = await campaignOf(scope, campaignId);
-  const practice = await getPractice(scope.db, scope.practiceId);
+  const practice = await getPractice(scope);
   if (!campaign || !practice) return { ok: false, reason: 'not_found', message: 'campaign not found' };
   const drops = await waitingDrops(scope, campaignId);
   const now = services.clock();
@@ -424,7 +424,7 @@ export async function commandCampaign(
   actor: string,
 ): Promise<Result<{ state: string; queued?: number; skipped?: number; notices: string[] }>> {
   const campaign = await campaignOf(scope, campaignId);
-  const practice = await getPractice(scope.db, scope.practiceId);
+  const practice = await getPractice(scope);
   if (!campaign || !practice) return { ok: false, reason: 'not_found', message: 'campaign not found' };
   const t = TRANSITIONS[command];
   if (!t.from.includes(campaign.state)) return { ok: false, reason: 'conflict', message: `cannot ${command} a campaign that is ${campaign.state}` };

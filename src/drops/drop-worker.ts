@@ -99,7 +99,7 @@ export async function processDropJob(services: DropJobDeps, data: DropJobData, l
   if (!drop || drop.schedule_version !== data.version) return 'stale';
   if (drop.status !== 'queued') return 'done';
   const campaign = await loadCampaign(services.db, drop.campaign_id);
-  const practice = await getPractice(services.db, drop.practice_id);
+  const practice = await getPractice(systemScope(services, drop.practice_id));
   if (!campaign || !practice) return 'gone';
   const scope = systemScope(services, practice.id);
   if (campaign.state === 'paused' || campaign.state === 'draft') return 'paused'; // resume plans a new version

@@ -114,7 +114,7 @@ function fieldsOf(body: object): string[] {
 
 /** The provider's feed as iCalendar text, with how many events it holds; null if the practice is gone. `scope` is the provider's practice. */
 async function renderProviderFeed(services: Pick<AppContext, 'clock'>, scope: PracticeScope, provider: Provider): Promise<{ ics: string; events: number } | null> {
-  const practice = await getPractice(scope.db, scope.practiceId);
+  const practice = await getPractice(scope);
   if (!practice) return null;
   const now = services.clock();
   const schedules = await loadSchedules(scope, { window: feedWindow(now) });

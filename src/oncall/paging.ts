@@ -280,7 +280,7 @@ async function processPageSend(services: PageWorkerDeps, data: Required<PageJobD
   const attempts = await countDeliveryAttempt(services.db, thisDelivery, services.clock());
   if (attempts === undefined) return 'already_sent';
 
-  const [practice, numbers] = await Promise.all([getPractice(services.db, page.practice_id), listPracticeNumbers(services.db, page.practice_id)]);
+  const [practice, numbers] = await Promise.all([getPractice(systemScope(services, page.practice_id)), listPracticeNumbers(systemScope(services, page.practice_id))]);
   if (!practice) return 'gone';
   const { named, from } = pageNumbers(practice.accessNumber ?? null, numbers.map((n) => n.e164));
   const body = pageText(practice.greetingName, page.reference_code, named, round);

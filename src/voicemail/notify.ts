@@ -1,11 +1,11 @@
-import type { Services } from '../services.js';
+import type { AppContext } from '../app-context.js';
+import { systemScope } from '../tenancy/system-scope.js';
 import { AuditAction } from '../audit/events.js';
 import { getPractice, listPracticeNumbers } from '../practices/store.js';
 import { resolvePlan } from '../oncall/escalation.js';
 import { pageNumbers, spokenNumber } from '../oncall/paging.js';
 import { getProvider, listPracticeAdmins } from '../oncall/store.js';
 import { findPageByCall } from '../oncall/paging-store.js';
-import { systemScope } from '../tenancy/system-scope.js';
 import { markNotified, notifiedRecipients, recordNotification } from './store.js';
 
 /**
@@ -47,7 +47,7 @@ interface Recipient {
 }
 
 /** The first of the on-call chain now, or else the practice's admins; their SMS number. */
-async function recipientsFor(services: Services, practiceId: string): Promise<Recipient[]> {
+async function recipientsFor(services: Pick<AppContext, 'db' | 'clock'>, practiceId: string): Promise<Recipient[]> {
   const scope = systemScope(services, practiceId);
   const plan = await resolvePlan(scope, null, services.clock());
   const first = plan.targets.find((t) => t.providerId !== null);
@@ -58,7 +58,10 @@ async function recipientsFor(services: Services, practiceId: string): Promise<Re
   return (await listPracticeAdmins(services.db, practiceId)).map((a) => ({ key: `provider:${a.id}`, to: a.smsPhone ?? a.phone }));
 }
 
-export async function notifyNewVoicemail(services: Services, v: VoicemailRow): Promise<void> {
+/** What announcing a voicemail uses: the practice's people and numbers, Twilio's SMS, the audit log. */
+export type NotifyDeps = Pick<AppContext, 'db' | 'twilio' | 'audit' | 'clock'>;
+
+export async function notifyNewVoicemail(services: NotifyDeps, v: VoicemailRow): Promise<void> {
   let channel: 'sms' | 'inbox' | 'page' = 'inbox';
   let recipients = 0;
   if (v.urgency === 'urgent') {
@@ -66,7 +69,9 @@ export async function notifyNewVoicemail(services: Services, v: VoicemailRow): P
     if (page) {
       channel = 'page';
     } else {
-      const [practice, numbers] = await Promise.all([getPractice(services.db, v.practice_id), listPracticeNumbers(services.db, v.practice_id)]);
+      // The voicemail job's: the practice comes from the row, on the system role (./worker.ts).
+      const scope = systemScope(services, v.practice_id);
+      const [practice, numbers] = await Promise.all([getPractice(scope), listPracticeNumbers(scope)]);
       const { from } = pageNumbers(practice?.accessNumber ?? null, numbers.map((n) => n.e164));
       const to = practice && from ? await recipientsFor(services, v.practice_id) : [];
       if (practice && from && to.length > 0) {
