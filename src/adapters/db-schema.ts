@@ -19,6 +19,8 @@ export interface PracticesTable {
   voicemail_retention_days: Generated<number>;
   voicemail_transcription: Generated<boolean>;
   access_number: string | null;
+  /** NULL: active; set: suspended (0012). */
+  suspended_at: Date | null;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -75,12 +77,15 @@ export interface CallsTable {
 }
 
 export type ApiRole = 'admin' | 'staff' | 'provider' | 'auditor';
+/** A key's role: a practice's (ApiRole), or the platform `operator`, whose key has no practice (0012). */
+export type ApiKeyRole = ApiRole | 'operator';
 
 export interface ApiKeysTable {
   id: Generated<string>;
   key_hash: string;
-  role: ApiRole;
-  practice_id: string;
+  role: ApiKeyRole;
+  /** NULL exactly for an operator key (0012). */
+  practice_id: string | null;
   label: string | null;
   created_at: CreatedAt;
   revoked_at: Date | null;

@@ -278,6 +278,8 @@ async function flowWebhook(services: Services, req: FlowRequest, webhook: VoiceW
     services.metrics.countFailSafe(reason);
     return failSafe(practice.fallbackNumber);
   };
+  // A suspended practice's callers are never dropped: the emergency disclaimer and its fallback line.
+  if (practice.suspended) return failSafeFor('practice_suspended');
   const requestStep = req.kind === 'incoming' ? 0 : req.step;
 
   // Exactly one delivery of a step has side effects (lockout failures, page acknowledgements,
