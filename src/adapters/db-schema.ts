@@ -1,3 +1,4 @@
+// Over 400 lines because it is one row type per table, as the migrations create them: the schema in one place, checked against them by test/db-schema-drift.test.ts.
 import type { ColumnType, Generated, JSONColumnType } from 'kysely';
 
 /** Row types of every table, as the migrations in ./migrations create them. */
@@ -19,8 +20,7 @@ export interface PracticesTable {
   voicemail_retention_days: Generated<number>;
   voicemail_transcription: Generated<boolean>;
   access_number: string | null;
-  /** NULL: active; set: suspended (0012). */
-  suspended_at: Date | null;
+  suspended_at: Date | null; // NULL: active; set: suspended (0012)
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -77,15 +77,13 @@ export interface CallsTable {
 }
 
 export type ApiRole = 'admin' | 'staff' | 'provider' | 'auditor';
-/** A key's role: a practice's (ApiRole), or the platform `operator`, whose key has no practice (0012). */
-export type ApiKeyRole = ApiRole | 'operator';
+export type ApiKeyRole = ApiRole | 'operator'; // operator: the platform's key, with no practice (0012)
 
 export interface ApiKeysTable {
   id: Generated<string>;
   key_hash: string;
   role: ApiKeyRole;
-  /** NULL exactly for an operator key (0012). */
-  practice_id: string | null;
+  practice_id: string | null; // NULL exactly for an operator key (0012)
   label: string | null;
   created_at: CreatedAt;
   revoked_at: Date | null;
