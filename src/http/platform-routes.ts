@@ -64,10 +64,10 @@ export function platformRouter(services: Services): express.Router {
   });
 
   router.post('/practices', async (req, res) => {
-    const body = PracticeCreateSchema.safeParse(req.body ?? {});
-    if (!body.success) return badRequest(res, zodProblems(body.error));
     const scope = await permitOperator(services, req, res);
     if (!scope) return;
+    const body = PracticeCreateSchema.safeParse(req.body ?? {});
+    if (!body.success) return badRequest(res, zodProblems(body.error));
     const created = await createPracticeWithDefaults(scope.db, body.data);
     if (!created.ok) {
       const message = created.reason === 'slug_taken' ? 'slug: another practice has that slug' : 'number: that number belongs to another practice';
@@ -92,11 +92,11 @@ export function platformRouter(services: Services): express.Router {
     router.post(path, async (req, res) => {
       const params = PracticeIdParams.safeParse(req.params);
       if (!params.success) return badRequest(res, 'practiceId must be a UUID');
-      const body = SuspensionBody.safeParse(req.body);
-      if (!body.success) return badRequest(res, zodProblems(body.error));
       const { practiceId } = params.data;
       const scope = await permitOperator(services, req, res, practiceId);
       if (!scope) return;
+      const body = SuspensionBody.safeParse(req.body);
+      if (!body.success) return badRequest(res, zodProblems(body.error));
       const change = await setPracticeSuspended(scope.db, practiceId, suspended, services.clock());
       if (change === 'not_found') return notFound(res);
       services.caches.invalidate();
@@ -116,14 +116,14 @@ export function platformRouter(services: Services): express.Router {
   router.post('/practices/:practiceId/lines/:e164/connect', async (req, res) => {
     const params = LineParams.safeParse(req.params);
     if (!params.success) return badRequest(res, zodProblems(params.error));
-    const body = ConnectLineBody.safeParse(req.body ?? {});
-    if (!body.success) return badRequest(res, zodProblems(body.error));
     const { practiceId, e164 } = params.data;
     // The operator connects any practice's lines; a practice's admin only its own.
     const allowed = isOperator(keyPrincipalOf(res))
       ? await permitOperator(services, req, res, practiceId)
       : await permit(services, req, res, ['admin'], practiceId, practiceId);
     if (!allowed) return;
+    const body = ConnectLineBody.safeParse(req.body ?? {});
+    if (!body.success) return badRequest(res, zodProblems(body.error));
     const { kind, flowId } = body.data;
     if (flowId !== undefined && !services.flows.has(flowId)) {
       return badRequest(res, `flowId: no flow "${flowId}"; known: ${[...services.flows.keys()].join(', ')}`);
