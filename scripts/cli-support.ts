@@ -3,6 +3,7 @@ import { loadConfig, ConfigError, type Config } from '../src/config.js';
 import { createDb, type Db } from '../src/adapters/postgres.js';
 import { migrateToLatest } from '../src/adapters/migrate.js';
 import { resolvePractice, type Practice } from '../src/practices/store.js';
+import type { WebhookDifference } from '../src/practices/lines.js';
 
 /** Shared start-up for the command-line tools: config (or a clear error), a database handle. */
 export function cliConfig(): Config {
@@ -59,4 +60,9 @@ export function cliArgs<T extends ParseArgsConfig>(usage: string, config: T, arg
     const message = err instanceof Error ? err.message : String(err);
     usageExit(usage, message.split('\n')[0] ?? message);
   }
+}
+
+/** numbers:connect and numbers:check: one line per field Twilio holds differently, what it should be and what it is. */
+export function printDifferences(differences: readonly WebhookDifference[]): void {
+  for (const d of differences) process.stdout.write(`  ${d.field.padEnd(20)} expected ${d.expected || '(none)'}, Twilio has ${d.actual || '(none)'}\n`);
 }

@@ -95,6 +95,10 @@ const BODY_ROUTES: Record<string, { body: Record<string, unknown>; field: string
   'POST /campaigns/:campaignId/:command': { body: { note: NUL }, field: 'note' },
   'POST /lockouts/:id/clear': { body: { note: NUL }, field: 'note' },
   'POST /practices/:practiceId/api-keys/:keyId/revoke': { body: { note: NUL }, field: 'note' },
+  'POST /practices': { body: { slug: 'new-clinic', name: `New${NUL}Clinic`, timeZone: 'America/Chicago' }, field: 'name' },
+  'POST /practices/:practiceId/suspend': { body: { note: NUL }, field: 'note' },
+  'POST /practices/:practiceId/reactivate': { body: { note: NUL }, field: 'note' },
+  'POST /practices/:practiceId/lines/:e164/connect': { body: { kind: `main${NUL}` }, field: 'kind' },
 };
 
 function concrete(route: string): [string, string] {

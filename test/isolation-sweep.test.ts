@@ -405,7 +405,8 @@ function normalised(a: Answer, id: string): string {
 }
 
 function apiKeyRoles(route: RouteDoc): readonly ApiRole[] {
-  return route.access.kind === 'apiKey' ? route.access.roles : API_ROLES;
+  // The sweep's keys are practice keys; the operator's platform routes are swept apart (practices-onboarding).
+  return route.access.kind === 'apiKey' ? route.access.roles.filter((r): r is ApiRole => r !== 'operator') : API_ROLES;
 }
 
 const isRefusal = (probe: Refused | AsUnknown): probe is Refused => !('unknown' in probe);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API_ROLES, createApiKey } from '../src/auth/api-keys.js';
+import { API_ROLES, createApiKey, OPERATOR_ROLE } from '../src/auth/api-keys.js';
 import { createApp } from '../src/http/app.js';
 import { OPENAPI_PATH, openApiDocument, ROUTES, toOpenApiPath, type OpenApiDocument } from '../src/http/openapi.js';
 import { startHarness, type Harness } from './support/harness.js';
@@ -116,7 +116,7 @@ describe('operations', () => {
     for (const { path, method, op } of operations().filter((o) => o.path.startsWith('/api/') && o.path !== OPENAPI_PATH)) {
       const roles = op['x-roles'] ?? [];
       expect(roles.length, `${method} ${path}`).toBeGreaterThan(0);
-      for (const role of roles) expect(API_ROLES).toContain(role);
+      for (const role of roles) expect([...API_ROLES, OPERATOR_ROLE]).toContain(role);
       expect(op.description).toContain(`Roles: ${roles.join(', ')}`);
       expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(['401', '403']));
     }

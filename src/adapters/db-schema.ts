@@ -1,3 +1,4 @@
+// Over 400 lines because it is one row type per table, as the migrations create them: the schema in one place, checked against them by test/db-schema-drift.test.ts.
 import type { ColumnType, Generated, JSONColumnType } from 'kysely';
 
 /** Row types of every table, as the migrations in ./migrations create them. */
@@ -19,6 +20,7 @@ export interface PracticesTable {
   voicemail_retention_days: Generated<number>;
   voicemail_transcription: Generated<boolean>;
   access_number: string | null;
+  suspended_at: Date | null; // NULL: active; set: suspended (0012)
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -75,12 +77,13 @@ export interface CallsTable {
 }
 
 export type ApiRole = 'admin' | 'staff' | 'provider' | 'auditor';
+export type ApiKeyRole = ApiRole | 'operator'; // operator: the platform's key, with no practice (0012)
 
 export interface ApiKeysTable {
   id: Generated<string>;
   key_hash: string;
-  role: ApiRole;
-  practice_id: string;
+  role: ApiKeyRole;
+  practice_id: string | null; // NULL exactly for an operator key (0012)
   label: string | null;
   created_at: CreatedAt;
   revoked_at: Date | null;

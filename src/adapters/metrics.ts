@@ -31,6 +31,7 @@ export const FAIL_SAFE_REASONS = [
   'twilio_fallback',
   'unknown_route',
   'last_resort',
+  'practice_suspended',
 ] as const;
 export type FailSafeReason = (typeof FAIL_SAFE_REASONS)[number];
 

@@ -67,7 +67,7 @@ const SMS_MAX_LENGTH = 1600;
 const CALL_EVENTS: ReadonlySet<string> = new Set(['initiated', 'ringing', 'answered', 'completed']);
 const MACHINE_DETECTION: ReadonlySet<string> = new Set(['Enable', 'DetectMessageEnd']);
 
-export type TwilioOperation = 'sendSms' | 'createCall' | 'fetchRecordingMedia' | 'deleteRecording' | 'listRecordings';
+export type TwilioOperation = 'sendSms' | 'createCall' | 'fetchRecordingMedia' | 'deleteRecording' | 'listRecordings' | 'findIncomingNumber' | 'updateIncomingNumber';
 
 export interface SendSmsInput {
   to: string;
@@ -284,7 +284,7 @@ function isRetryableStatus(status: number): boolean {
 }
 
 /** Twilio's numeric error code from an error body, reading at most a few KB. Never its message. */
-async function readTwilioCode(res: Response): Promise<number | null> {
+export async function readTwilioCode(res: Response): Promise<number | null> {
   try {
     const text = await res.text();
     if (text.length > 64 * 1024) return null;
@@ -299,7 +299,7 @@ async function readTwilioCode(res: Response): Promise<number | null> {
   return null;
 }
 
-function httpError(op: TwilioOperation, status: number, twilioCode: number | null): TwilioRestError {
+export function httpError(op: TwilioOperation, status: number, twilioCode: number | null): TwilioRestError {
   const code = twilioCode === null ? '' : ` (Twilio error ${twilioCode})`;
   return new TwilioRestError({ operation: op, reason: 'http', status, retryable: isRetryableStatus(status), twilioCode, detail: `HTTP ${status}${code}` });
 }
@@ -310,7 +310,7 @@ function isTimeout(err: unknown, signal: AbortSignal): boolean {
 }
 
 /** A network failure, without the underlying message (which may name the URL); only a system code such as ECONNREFUSED. */
-function transportError(op: TwilioOperation, err: unknown, signal: AbortSignal, timeoutMs: number): TwilioRestError {
+export function transportError(op: TwilioOperation, err: unknown, signal: AbortSignal, timeoutMs: number): TwilioRestError {
   if (err instanceof TwilioRestError) return err;
   if (isTimeout(err, signal)) {
     return new TwilioRestError({ operation: op, reason: 'timeout', retryable: true, detail: `timed out after ${timeoutMs} ms` });
@@ -320,7 +320,7 @@ function transportError(op: TwilioOperation, err: unknown, signal: AbortSignal, 
   return new TwilioRestError({ operation: op, reason: 'network', retryable: true, detail: `network error${code}` });
 }
 
-function badResponse(op: TwilioOperation, status: number, what: string): TwilioRestError {
+export function badResponse(op: TwilioOperation, status: number, what: string): TwilioRestError {
   return new TwilioRestError({ operation: op, reason: 'bad_response', status, retryable: false, detail: `unexpected response (${what})` });
 }
 

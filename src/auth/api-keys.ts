@@ -1,10 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Db } from '../adapters/postgres.js';
-import type { ApiRole } from '../adapters/db-schema.js';
+import type { ApiKeyRole, ApiRole } from '../adapters/db-schema.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 
+/** A practice's roles: every key with one of them belongs to exactly one practice. */
 export const API_ROLES = ['admin', 'staff', 'provider', 'auditor'] as const satisfies readonly ApiRole[];
-export type { ApiRole };
+/** The platform role: a key with no practice that creates, lists, suspends and reactivates practices, and reads no practice's data. */
+export const OPERATOR_ROLE = 'operator' as const satisfies ApiKeyRole;
+export type { ApiKeyRole, ApiRole };
 
 export const KEY_STATUSES = ['active', 'expired', 'revoked'] as const;
 export type KeyStatus = (typeof KEY_STATUSES)[number];
@@ -12,11 +15,29 @@ export type KeyStatus = (typeof KEY_STATUSES)[number];
 const KEY_PREFIX = 'ahl_';
 const KEY_PATTERN = /^ahl_[A-Za-z0-9_-]{43}$/;
 
+/** A practice's key: what every practice-data route deals with. */
 export interface ApiPrincipal {
   keyId: string;
   role: ApiRole;
   practiceId: string;
 }
+
+/** The platform operator's key: no practice; only the platform routes (src/http/platform-routes.ts) accept it. */
+export interface OperatorPrincipal {
+  keyId: string;
+  role: typeof OPERATOR_ROLE;
+  practiceId: null;
+}
+
+/** Whoever a valid key names. */
+export type KeyPrincipal = ApiPrincipal | OperatorPrincipal;
+
+export function isOperator(principal: KeyPrincipal): principal is OperatorPrincipal {
+  return principal.role === OPERATOR_ROLE;
+}
+
+/** What a new key is for: a practice's role and its practice, or the operator role and none (the table's CHECK agrees). */
+export type KeyOwner = { role: ApiRole; practiceId: string } | { role: typeof OPERATOR_ROLE; practiceId: null };
 
 /** 256 random bits. Shown once; only the SHA-256 is stored (a high-entropy key needs no slow hash). */
 export function generateApiKey(): string {
@@ -29,7 +50,7 @@ export function hashApiKey(key: string): string {
 
 export async function createApiKey(
   db: Db,
-  input: { role: ApiRole; practiceId: string; label?: string; expiresAt?: Date | null; now?: Date },
+  input: KeyOwner & { label?: string; expiresAt?: Date | null; now?: Date },
 ): Promise<{ id: string; key: string }> {
   const key = generateApiKey();
   const row = await db
@@ -50,7 +71,15 @@ export async function createApiKey(
 /** Why a presented key was refused (audited; the caller only ever hears 401). */
 export type KeyRefusal = 'invalid_key' | 'revoked_key' | 'expired_key';
 
-export type KeyCheck = { ok: true; principal: ApiPrincipal; lastUsedAt: Date | null } | { ok: false; reason: KeyRefusal };
+export type KeyCheck =
+  | { ok: true; principal: KeyPrincipal; lastUsedAt: Date | null; /** The key's practice is suspended (its key gets 403). */ practiceSuspended: boolean }
+  | { ok: false; reason: KeyRefusal };
+
+/** Pure: the principal a stored key names; null for a row the table's CHECK would never hold (a practice role without a practice). */
+function principalOfRow(row: { id: string; role: ApiKeyRole; practice_id: string | null }): KeyPrincipal | null {
+  if (row.role === OPERATOR_ROLE) return { keyId: row.id, role: row.role, practiceId: null };
+  return row.practice_id === null ? null : { keyId: row.id, role: row.role, practiceId: row.practice_id };
+}
 
 /**
  * Pure: may a stored key authenticate a request at `now`? A revoked key never does; a key with
@@ -67,23 +96,25 @@ export async function checkApiKey(db: Db, presented: string, now: Date): Promise
   if (!KEY_PATTERN.test(presented)) return { ok: false, reason: 'invalid_key' };
   const row = await db
     .selectFrom('api_keys')
-    .select(['id', 'role', 'practice_id', 'revoked_at', 'expires_at', 'last_used_at'])
+    .leftJoin('practices', 'practices.id', 'api_keys.practice_id')
+    .select(['api_keys.id', 'api_keys.role', 'api_keys.practice_id', 'api_keys.revoked_at', 'api_keys.expires_at', 'api_keys.last_used_at', 'practices.suspended_at'])
     .where('key_hash', '=', hashApiKey(presented))
     .executeTakeFirst();
-  if (!row) return { ok: false, reason: 'invalid_key' };
+  const principal = row ? principalOfRow(row) : null;
+  if (!row || !principal) return { ok: false, reason: 'invalid_key' };
   const state = keyState(row, now);
   if (state === 'revoked') return { ok: false, reason: 'revoked_key' };
   if (state === 'expired') return { ok: false, reason: 'expired_key' };
-  return { ok: true, principal: { keyId: row.id, role: row.role, practiceId: row.practice_id }, lastUsedAt: row.last_used_at };
+  return { ok: true, principal, lastUsedAt: row.last_used_at, practiceSuspended: row.suspended_at !== null };
 }
 
-/** Pure: may this principal act on this practice with one of these roles? */
+/** Pure: may this principal act on this practice with one of these roles? An operator key never may: it reads no practice's data. */
 export function authorise(
-  principal: ApiPrincipal,
+  principal: KeyPrincipal,
   allowed: readonly ApiRole[],
   practiceId: string | null,
 ): { ok: true } | { ok: false; reason: 'role' | 'practice' } {
-  if (!allowed.includes(principal.role)) return { ok: false, reason: 'role' };
+  if (isOperator(principal) || !allowed.includes(principal.role)) return { ok: false, reason: 'role' };
   if (practiceId !== null && practiceId !== principal.practiceId) return { ok: false, reason: 'practice' };
   return { ok: true };
 }
@@ -114,7 +145,7 @@ export async function touchApiKey(db: Db, keyId: string, now: Date): Promise<boo
 /** A key as shown to admins: never the key, never its hash. */
 export interface ApiKeySummary {
   id: string;
-  role: ApiRole;
+  role: ApiKeyRole;
   label: string | null;
   status: KeyStatus;
   createdAt: string;
@@ -145,8 +176,8 @@ export async function listApiKeys(scope: PracticeScope, now: Date): Promise<ApiK
 }
 
 export type RevokeResult =
-  | { result: 'revoked'; key: ApiKeySummary; practiceId: string }
-  | { result: 'already_revoked'; key: ApiKeySummary; practiceId: string }
+  | { result: 'revoked'; key: ApiKeySummary; practiceId: string | null }
+  | { result: 'already_revoked'; key: ApiKeySummary; practiceId: string | null }
   | { result: 'not_found' };
 
 /**

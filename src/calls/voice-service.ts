@@ -338,6 +338,8 @@ async function flowWebhook(deps: FlowDeps, scopeFor: ScopeFor, req: FlowRequest,
     deps.metrics.countFailSafe(reason);
     return failSafe(practice.fallbackNumber);
   };
+  // A suspended practice's callers are never dropped: the emergency disclaimer and its fallback line.
+  if (practice.suspended) return failSafeFor('practice_suspended');
   const requestStep = req.kind === 'incoming' ? 0 : req.step;
 
   // Exactly one delivery of a step has side effects (lockout failures, page acknowledgements,

@@ -1,22 +1,33 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
-import { authorise, checkApiKey, lastUsedIsStale, touchApiKey, type ApiPrincipal, type ApiRole } from '../auth/api-keys.js';
+import { authorise, checkApiKey, isOperator, lastUsedIsStale, touchApiKey, type ApiPrincipal, type ApiRole, type KeyPrincipal } from '../auth/api-keys.js';
 import type { Services } from '../services.js';
 import type { AppContext } from '../app-context.js';
 import { feedTokenHash } from '../oncall/feed.js';
 import { findProviderByFeedTokenHash, type Provider } from '../oncall/store.js';
 import { logger } from '../log/logger.js';
-import { tenantScope } from '../tenancy/mint.js';
-import type { PracticeScope } from '../tenancy/scope.js';
+import { platformScope, tenantScope } from '../tenancy/mint.js';
+import type { PlatformScope, PracticeScope } from '../tenancy/scope.js';
 import { routeLabel } from '../log/route-label.js';
 import { consumeLimit, countRefusal, limitSpent, limitersFor, refuseRateLimited, requestSource } from './rate-limit.js';
 
 /** Set once the request's access has been audited (by permit or one of the handlers below). */
 const AUDITED = 'apiAudited';
 
-export function principalOf(res: Response): ApiPrincipal {
-  const p = res.locals.principal as ApiPrincipal | undefined;
+/** Whoever the request's key names: a practice's key or the operator's. */
+export function keyPrincipalOf(res: Response): KeyPrincipal {
+  const p = res.locals.principal as KeyPrincipal | undefined;
   if (!p) throw new Error('route mounted without requireApiKey');
+  return p;
+}
+
+/**
+ * The practice key behind a practice-data route. An operator key never gets this far:
+ * `refuseOperatorKeys` answers it 403 before any practice-data route runs.
+ */
+export function principalOf(res: Response): ApiPrincipal {
+  const p = keyPrincipalOf(res);
+  if (isOperator(p)) throw new Error('practice route mounted before refuseOperatorKeys');
   return p;
 }
 
@@ -31,7 +42,7 @@ type AuditInput = Parameters<Services['audit']>[0];
  * The `api.request` row for an answer given without permit(): who asked (the key, if any), the
  * method and route, and the status sent, with the reason when it is not the handler's own.
  */
-function apiRequestEvent(req: Request, principal: ApiPrincipal | undefined, status: number, reason?: 'unreadable_body' | 'not_found'): AuditEvent {
+function apiRequestEvent(req: Request, principal: KeyPrincipal | undefined, status: number, reason?: 'unreadable_body' | 'not_found'): AuditEvent {
   return {
     action: AuditAction.ApiRequest,
     actor: principal ? `api_key:${principal.keyId}` : 'unauthenticated',
@@ -77,7 +88,7 @@ export function requireApiKey(services: Services) {
     const now = services.clock();
     const check = match?.[1] ? await checkApiKey(services.db, match[1], now) : null;
     const principal = check?.ok ? check.principal : null;
-    if (!principal) {
+    if (!principal || !check?.ok) {
       const reason = check && !check.ok ? check.reason : 'missing_key';
       await consumeLimit(limiters.authFailures, source);
       await countRefusal(services, {
@@ -91,7 +102,9 @@ export function requireApiKey(services: Services) {
     }
     const perKey = await consumeLimit(limiters.apiKey, principal.keyId);
     if (!perKey.ok) return refuseRateLimited(services, req, res, 'apiKey', perKey, 'json');
-    if (check?.ok && lastUsedIsStale(check.lastUsedAt, now)) await recordKeyUse(services, principal.keyId, now);
+    if (lastUsedIsStale(check.lastUsedAt, now)) await recordKeyUse(services, principal.keyId, now);
+    // A suspended practice's keys are known, valid and refused: 403, audited, before any route runs.
+    if (check.practiceSuspended) return refusePracticeSuspended(services, req, res, principal);
     res.locals.principal = principal;
     res.on('finish', () => {
       if (res.locals[AUDITED] === true) return;
@@ -117,7 +130,7 @@ export function apiJsonBody(services: Services) {
       const status = (err as { status?: unknown }).status;
       const code = typeof status === 'number' && status >= 400 && status < 500 ? status : 400;
       // Mounted after requireApiKey, so there is a principal; should it ever not be, still answer.
-      const principal = res.locals.principal as ApiPrincipal | undefined;
+      const principal = res.locals.principal as KeyPrincipal | undefined;
       logger.warn('api body refused', { route: apiRoute(req), errorType: type, statusCode: code });
       res.locals[AUDITED] = true;
       void auditQuietly(services, apiRequestEvent(req, principal, code, 'unreadable_body')).then(() => {
@@ -130,7 +143,7 @@ export function apiJsonBody(services: Services) {
 /** The last /api handler: 404 for a path no route serves, audited (by the path's shape, never the path). */
 export function apiNotFound(services: Services) {
   return async (req: Request, res: Response): Promise<void> => {
-    const principal = principalOf(res);
+    const principal = keyPrincipalOf(res);
     res.locals[AUDITED] = true;
     // Counted per source; one row each only while the source's minute has in-full budget.
     await countRefusal(services, { source: requestSource(req), kind: 'api.request:not_found', event: apiRequestEvent(req, principal, 404, 'not_found') });
@@ -152,20 +165,22 @@ export async function permit(
   practiceId: string | null,
   subjectId: string | null = null,
 ): Promise<PracticeScope | null> {
-  const principal = principalOf(res);
+  const principal = keyPrincipalOf(res);
   const verdict = authorise(principal, roles, practiceId);
   const actor = `api_key:${principal.keyId}`;
   const base = { method: req.method, route: apiRoute(req), role: principal.role };
   res.locals[AUDITED] = true;
-  if (!verdict.ok) {
+  // authorise refuses an operator key; the second test only tells the compiler so.
+  if (!verdict.ok || isOperator(principal)) {
+    const reason = verdict.ok ? 'role' : verdict.reason;
     await services.audit({
       action: AuditAction.ApiForbidden,
       actor,
       practiceId: principal.practiceId,
       subjectId,
-      details: { ...base, reason: verdict.reason, ...(practiceId ? { targetPracticeId: practiceId } : {}) },
+      details: { ...base, reason, ...(practiceId ? { targetPracticeId: practiceId } : {}) },
     });
-    res.status(403).json({ error: 'forbidden', message: verdict.reason === 'role' ? 'your role may not do this' : 'this belongs to another practice' });
+    res.status(403).json({ error: 'forbidden', message: reason === 'role' ? 'your role may not do this' : 'this belongs to another practice' });
     return null;
   }
   const scoped = practiceId ?? principal.practiceId;
@@ -184,4 +199,52 @@ export async function permitFeedToken(services: Pick<AppContext, 'db' | 'keyring
   const provider = await findProviderByFeedTokenHash(services.db, feedTokenHash(services.keyring, token));
   if (!provider?.active) return null;
   return { provider, scope: tenantScope(services, provider.practiceId) };
+}
+
+async function refusePracticeSuspended(services: Services, req: Request, res: Response, principal: KeyPrincipal): Promise<void> {
+  await services.audit({
+    action: AuditAction.ApiForbidden,
+    actor: `api_key:${principal.keyId}`,
+    practiceId: principal.practiceId,
+    details: { method: req.method, route: apiRoute(req), role: principal.role, reason: 'practice_suspended' },
+  });
+  res.status(403).json({ error: 'forbidden', message: 'practice suspended' });
+}
+
+/**
+ * Mounted after the platform routes and before every practice-data route: an operator key
+ * reads no practice's data, so whatever else it asks for is 403 (audited), never a route of a
+ * practice. `permit` refuses it as well, should a route ever be mounted before this.
+ */
+export function refuseOperatorKeys(services: Services) {
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    const principal = keyPrincipalOf(res);
+    if (!isOperator(principal)) return next();
+    res.locals[AUDITED] = true;
+    await services.audit({
+      action: AuditAction.ApiForbidden,
+      actor: `api_key:${principal.keyId}`,
+      practiceId: null,
+      details: { method: req.method, route: apiRoute(req), role: principal.role, reason: 'role' },
+    });
+    res.status(403).json({ error: 'forbidden', message: 'your role may not do this' });
+  };
+}
+
+/**
+ * The platform routes' check: an operator key passes (audited, `api.request`) and gets the
+ * `PlatformScope` that crosses practices; any practice key gets 403 (audited, `api.forbidden`).
+ */
+export async function permitOperator(services: Services, req: Request, res: Response, subjectId: string | null = null): Promise<PlatformScope | null> {
+  const principal = keyPrincipalOf(res);
+  const actor = `api_key:${principal.keyId}`;
+  const base = { method: req.method, route: apiRoute(req), role: principal.role };
+  res.locals[AUDITED] = true;
+  if (!isOperator(principal)) {
+    await services.audit({ action: AuditAction.ApiForbidden, actor, practiceId: principal.practiceId, subjectId, details: { ...base, reason: 'role' } });
+    res.status(403).json({ error: 'forbidden', message: 'only a platform operator key may do this' });
+    return null;
+  }
+  await services.audit({ action: AuditAction.ApiRequest, actor, practiceId: null, subjectId, details: base });
+  return platformScope(services);
 }

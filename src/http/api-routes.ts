@@ -4,7 +4,9 @@ import type { Services } from '../services.js';
 import { practiceOfCall } from '../calls/records.js';
 import { CallSidSchema } from '../calls/twilio-params.js';
 import { readAudit } from '../audit/store.js';
-import { apiJsonBody, apiNotFound, permit, principalOf, requireApiKey } from './api-auth.js';
+import { apiJsonBody, apiNotFound, keyPrincipalOf, permit, permitOperator, principalOf, refuseOperatorKeys, requireApiKey } from './api-auth.js';
+import { isOperator } from '../auth/api-keys.js';
+import { platformRouter } from './platform-routes.js';
 import { acknowledgePage } from '../oncall/paging.js';
 import { listPages } from '../oncall/paging-store.js';
 import { loadCallTimeline } from '../calls/timeline.js';
@@ -34,10 +36,15 @@ export function apiRouter(services: Services): express.Router {
   router.use(refuseNulBytes());
 
   router.get('/whoami', async (req, res) => {
-    if (!(await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], null))) return;
-    const p = principalOf(res);
-    res.json({ keyId: p.keyId, role: p.role, practiceId: p.practiceId });
+    const key = keyPrincipalOf(res);
+    const allowed = isOperator(key) ? await permitOperator(services, req, res) : await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], null);
+    if (!allowed) return;
+    res.json({ keyId: key.keyId, role: key.role, practiceId: key.practiceId });
   });
+
+  // The platform routes (the operator's, and line connection), then nothing more for an operator key.
+  router.use(platformRouter(services));
+  router.use(refuseOperatorKeys(services));
 
   router.use(practiceRouter(services));
   router.use(oncallRouter(services));

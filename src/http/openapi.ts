@@ -1,7 +1,7 @@
 // Over 400 lines because it lists every route with its schemas and an example: one entry per route, in one place, is the point.
 import { OpenAPIRegistry, OpenApiGeneratorV31, type ResponseConfig, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import { API_ROLES, type ApiRole } from '../auth/api-keys.js';
+import { API_ROLES, OPERATOR_ROLE, type ApiKeyRole, type ApiRole } from '../auth/api-keys.js';
 import { CallSidSchema, VoiceWebhookSchema } from '../calls/twilio-params.js';
 import { NODE_ID } from '../calls/flow-schema.js';
 import { LANGUAGES } from '../calls/flow-types.js';
@@ -23,6 +23,8 @@ import { CampaignInputSchema, DropsQuery, PatientInput, PhoneBody, RecipientsBod
 import { ListQuery as VoicemailListQuery } from './voicemail-routes.js';
 import { ClearLockoutResponse, LockoutIdParams, LockoutListQuery, LockoutListResponse } from './lockout-routes.js';
 import { ApiKeyListResponseSchema, ApiKeyPathParamsSchema, ApiKeyRevokeResponseSchema } from './key-routes.js';
+import { ConnectedLineSchema, ConnectLineBody, PracticeSummarySchema } from './platform-routes.js';
+import { PracticeCreateSchema } from '../practices/onboarding.js';
 
 /**
  * The OpenAPI 3.1 document of every HTTP route, built from the zod schemas the routes validate
@@ -37,7 +39,7 @@ type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
 /** Who may call a route: an API key with one of `roles`, Twilio's signature, the vendor's, a URL token, or anyone. */
 type Access =
-  | { kind: 'apiKey'; roles: readonly ApiRole[] }
+  | { kind: 'apiKey'; roles: readonly ApiKeyRole[] }
   | { kind: 'twilio' }
   | { kind: 'rvmVendor' }
   | { kind: 'urlToken' }
@@ -84,7 +86,9 @@ const RVM_WRITE: readonly ApiRole[] = ['admin', 'staff'];
 const RVM_READ: readonly ApiRole[] = ['admin', 'staff', 'auditor'];
 const HANDLERS: readonly ApiRole[] = ['admin', 'staff', 'provider'];
 
-const api = (roles: readonly ApiRole[]): Access => ({ kind: 'apiKey', roles });
+const api = (roles: readonly ApiKeyRole[]): Access => ({ kind: 'apiKey', roles });
+/** The platform operator's key (no practice): the platform routes only. */
+const OPERATOR: readonly ApiKeyRole[] = [OPERATOR_ROLE];
 const TWILIO: Access = { kind: 'twilio' };
 
 /** The API's error answer, one shape everywhere. */
@@ -132,6 +136,7 @@ const PracticeSchema = z.looseObject({
   voicemailRetentionDays: z.number().int(),
   voicemailTranscription: z.boolean(),
   accessNumber: E164Schema.nullable(),
+  suspended: z.boolean(),
   numbers: z.array(z.looseObject({ e164: E164Schema, flowId: z.string() })),
 }).meta({ id: 'Practice' });
 const ProviderSchema = z.object({
@@ -321,7 +326,53 @@ export const ROUTES: readonly RouteDoc[] = [
   },
 
   // --- /api: keys, practices, flows ----------------------------------------------
-  { method: 'get', path: '/api/whoami', summary: 'The calling key', access: api(ANY), ok: { status: 200, description: "the key's id, role and practice", schema: z.object({ keyId: z.uuid(), role: z.enum(API_ROLES), practiceId: z.uuid() }) } },
+  {
+    method: 'get',
+    path: '/api/whoami',
+    summary: 'The calling key',
+    access: api([...ANY, OPERATOR_ROLE]),
+    ok: { status: 200, description: "the key's id, role and practice (null for the operator)", schema: z.object({ keyId: z.uuid(), role: z.enum([...API_ROLES, OPERATOR_ROLE]), practiceId: z.uuid().nullable() }) },
+  },
+
+  // --- the platform: practices moving in (src/http/platform-routes.ts) ------------------
+  { method: 'get', path: '/api/practices', summary: 'Every practice, active or suspended', access: api(OPERATOR), ok: { status: 200, description: 'the practices (no patient data)', schema: z.object({ practices: z.array(PracticeSummarySchema) }) } },
+  {
+    method: 'post',
+    path: '/api/practices',
+    summary: 'Create a practice with default hours, languages and retention',
+    description: 'Its first number, when given, is a main line running the after-hours flow; connect it at Twilio with the lines route.',
+    access: api(OPERATOR),
+    body: { schema: PracticeCreateSchema, example: { slug: 'riverside-peds', name: 'Riverside Pediatrics', timeZone: 'America/Chicago', number: '+12025550150', fallbackNumber: '+12025550151' } },
+    ok: { status: 201, description: 'the practice', schema: PracticeSchema.omit({ numbers: true }) },
+    also: { 409: 'the slug or the number belongs to another practice' },
+  },
+  {
+    method: 'post',
+    path: '/api/practices/:practiceId/suspend',
+    summary: "Suspend a practice: its calls get the fail-safe answer (disclaimer, fallback line), its keys 403",
+    access: api(OPERATOR),
+    params: PracticeIdParams,
+    ok: { status: 200, description: 'suspended (change: unchanged when it already was)', schema: z.object({ id: z.uuid(), status: z.literal('suspended'), change: z.enum(['changed', 'unchanged']) }) },
+  },
+  {
+    method: 'post',
+    path: '/api/practices/:practiceId/reactivate',
+    summary: 'Reactivate a suspended practice',
+    access: api(OPERATOR),
+    params: PracticeIdParams,
+    ok: { status: 200, description: 'active again (change: unchanged when it already was)', schema: z.object({ id: z.uuid(), status: z.literal('active'), change: z.enum(['changed', 'unchanged']) }) },
+  },
+  {
+    method: 'post',
+    path: '/api/practices/:practiceId/lines/:e164/connect',
+    summary: "Make a number a line (main, access, drop_callback) and configure it at Twilio",
+    description: "Sets the number's voice URL, voice fallback URL, status callback and SMS URL from PUBLIC_BASE_URL through Twilio's IncomingPhoneNumbers API, reads them back and lists any difference. The operator may connect any practice's lines, a practice's admin its own.",
+    access: api([OPERATOR_ROLE, 'admin']),
+    params: PracticeNumberParams,
+    body: { schema: ConnectLineBody, example: { kind: 'main', flowId: 'after-hours' } },
+    ok: { status: 200, description: 'connected (201: the number is new to the practice)', schema: ConnectedLineSchema },
+    also: { 201: 'connected, the number new to the practice', 409: 'the number belongs to another practice, or the Twilio account has no such number', 502: 'Twilio refused or failed', 503: 'no Twilio account configured' },
+  },
   { method: 'get', path: '/api/flows', summary: 'The call flows a number can run', access: api(ANY), ok: { status: 200, description: 'the loaded flows', schema: z.object({ flows: z.array(z.object({ id: z.string(), description: z.string() })) }) } },
   { method: 'get', path: '/api/practices/:practiceId', summary: 'Practice settings and numbers', access: api(ANY), params: PracticeIdParams, ok: { status: 200, description: 'the practice', schema: PracticeSchema } },
   {

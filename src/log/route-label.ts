@@ -26,8 +26,8 @@ const ROUTE_WORDS: ReadonlySet<string> = new Set([
   'healthz', 'readyz', 'audio', 'twilio', 'api',
   // api-routes.ts
   'whoami', 'calls', 'pages', 'ack', 'audit',
-  // practice-routes.ts
-  'flows', 'practices', 'numbers',
+  // practice-routes.ts, platform-routes.ts
+  'flows', 'practices', 'numbers', 'suspend', 'reactivate', 'lines', 'connect',
   // oncall-routes.ts (and FEED_PATH)
   'oncall', 'providers', 'shifts.ics', 'feed-token', 'schedules', 'overrides', 'policies', 'now', 'shifts', 'feeds', 'oncall.ics',
   // voicemail-routes.ts

@@ -22,6 +22,8 @@ export interface Practice {
   voicemailTranscription: boolean;
   /** The provider access line (voice URL /twilio/voice/access) voicemail notifications name; null: none set. */
   accessNumber: string | null;
+  /** Suspended by the platform operator: its calls get the fail-safe answer, its keys 403 (src/practices/onboarding.ts). */
+  suspended: boolean;
 }
 
 const columns = [
@@ -38,6 +40,7 @@ const columns = [
   'voicemail_retention_days',
   'voicemail_transcription',
   'access_number',
+  'suspended_at',
 ] as const;
 
 interface Row {
@@ -54,6 +57,7 @@ interface Row {
   voicemail_retention_days: number;
   voicemail_transcription: boolean;
   access_number: string | null;
+  suspended_at: Date | null;
 }
 
 function toPractice(row: Row): Practice {
@@ -75,6 +79,7 @@ function toPractice(row: Row): Practice {
     voicemailRetentionDays: row.voicemail_retention_days,
     voicemailTranscription: row.voicemail_transcription,
     accessNumber: row.access_number,
+    suspended: row.suspended_at !== null,
   };
 }
 

@@ -1,5 +1,5 @@
 import type { AppContext } from '../app-context.js';
-import type { PracticeScope } from './scope.js';
+import type { PlatformScope, PracticeScope } from './scope.js';
 
 /**
  * Where a `PracticeScope` is made. Importing this module is reserved (.dependency-cruiser.cjs,
@@ -11,4 +11,9 @@ import type { PracticeScope } from './scope.js';
 /** A request's scope: `ahl_tenant` connections naming the practice, held to it by row-level security. */
 export function tenantScope(ctx: Pick<AppContext, 'tenants'>, practiceId: string): PracticeScope {
   return { practiceId, db: ctx.tenants.forPractice(practiceId), role: 'tenant' } as PracticeScope;
+}
+
+/** The operator's scope (src/http/api-auth.ts `permitOperator`): the `ahl_system` pool, for work across practices. */
+export function platformScope(ctx: Pick<AppContext, 'db'>): PlatformScope {
+  return { db: ctx.db } as PlatformScope;
 }

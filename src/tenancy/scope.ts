@@ -19,3 +19,16 @@ export interface PracticeScope {
   readonly role: 'tenant' | 'system';
   readonly [minted]: true;
 }
+
+declare const platformMinted: unique symbol;
+
+/**
+ * The platform operator's handle: the `ahl_system` pool, which crosses practices, for the few
+ * platform routes (create, list, suspend, reactivate practices; connect their lines). Minted
+ * only by `platformScope` (./mint.ts), which the API's `permitOperator` calls once an operator
+ * key has been checked; it names no practice, so no practice-data store function takes one.
+ */
+export interface PlatformScope {
+  readonly db: Db;
+  readonly [platformMinted]: true;
+}

@@ -6,7 +6,9 @@
  * every request, answers Messages.json and Calls.json as Twilio does (201 and a queued
  * resource), serves recording media from `recordings` in 64 KiB chunks with backpressure
  * (404 while not ready or once deleted), deletes (204 / 404) and lists recordings newest
- * first with `next_page_uri` paging.
+ * first with `next_page_uri` paging. IncomingPhoneNumbers: lists the account's numbers by
+ * `PhoneNumber` and updates one's webhooks, keeping what was configured (`incomingNumbers`); a
+ * number's `sticky` fields keep their value whatever an update says (Twilio not applying a change).
  */
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -40,11 +42,42 @@ export interface RecordedRequest {
   finished: boolean;
 }
 
+/** One of the account's numbers, with its webhooks as Twilio would hold them. */
+export interface DoubleIncomingNumber {
+  phoneNumber: string;
+  voiceUrl: string;
+  voiceMethod: string;
+  voiceFallbackUrl: string;
+  voiceFallbackMethod: string;
+  statusCallback: string;
+  statusCallbackMethod: string;
+  smsUrl: string;
+  smsMethod: string;
+  /** Form fields (VoiceUrl, SmsUrl, …) an update does not change. */
+  sticky: Set<string>;
+}
+
+/** Form field of an update → the number's field. */
+const NUMBER_FIELDS = {
+  VoiceUrl: 'voiceUrl',
+  VoiceMethod: 'voiceMethod',
+  VoiceFallbackUrl: 'voiceFallbackUrl',
+  VoiceFallbackMethod: 'voiceFallbackMethod',
+  StatusCallback: 'statusCallback',
+  StatusCallbackMethod: 'statusCallbackMethod',
+  SmsUrl: 'smsUrl',
+  SmsMethod: 'smsMethod',
+} as const;
+
 export interface TwilioDouble {
   baseUrl: string;
   accountSid: string;
   requests: RecordedRequest[];
   recordings: Map<string, DoubleRecording>;
+  /** The account's numbers by their PN sid. */
+  incomingNumbers: Map<string, DoubleIncomingNumber>;
+  /** Adds a number to the account (no webhooks yet) and returns its sid. */
+  addIncomingNumber(phoneNumber: string, init?: Partial<DoubleIncomingNumber>): string;
   /** The next `n` requests (any path, before auth) answer `status` with a Twilio-shaped error body. */
   failNext(n: number, status: number): void;
   /** The next media response stops after `afterBytes` until `release()` (to observe streaming). */
@@ -73,6 +106,7 @@ export async function startTwilioDouble(opts: { accountSid: string; authToken: s
   const accountPath = `/2010-04-01/Accounts/${accountSid}`;
   const requests: RecordedRequest[] = [];
   const recordings = new Map<string, DoubleRecording>();
+  const incomingNumbers = new Map<string, DoubleIncomingNumber>();
   let failures: { remaining: number; status: number } = { remaining: 0, status: 500 };
   let hold: { afterBytes: number; released: Promise<void> } | null = null;
   let messageHold: { bodyIncludes: string; released: Promise<void> } | null = null;
@@ -169,6 +203,40 @@ export async function startTwilioDouble(opts: { accountSid: string; authToken: s
       previous_page_uri: page > 0 ? pageUri(page - 1) : null,
       next_page_uri: hasNext ? pageUri(page + 1) : null,
     });
+  }
+
+  function publicNumber(sid: string, n: DoubleIncomingNumber): Record<string, unknown> {
+    return {
+      account_sid: accountSid,
+      sid,
+      phone_number: n.phoneNumber,
+      friendly_name: n.phoneNumber,
+      voice_url: n.voiceUrl,
+      voice_method: n.voiceMethod,
+      voice_fallback_url: n.voiceFallbackUrl,
+      voice_fallback_method: n.voiceFallbackMethod,
+      status_callback: n.statusCallback,
+      status_callback_method: n.statusCallbackMethod,
+      sms_url: n.smsUrl,
+      sms_method: n.smsMethod,
+      uri: `${accountPath}/IncomingPhoneNumbers/${sid}.json`,
+    };
+  }
+
+  function listNumbers(res: http.ServerResponse, rec: RecordedRequest): void {
+    const wanted = rec.query.get('PhoneNumber');
+    const found = [...incomingNumbers.entries()].filter(([, n]) => wanted === null || n.phoneNumber === wanted);
+    sendJson(res, rec, 200, { incoming_phone_numbers: found.map(([sid, n]) => publicNumber(sid, n)), page: 0, page_size: 50, next_page_uri: null });
+  }
+
+  function updateNumber(res: http.ServerResponse, rec: RecordedRequest, sid: string): void {
+    const n = incomingNumbers.get(sid);
+    if (n === undefined) return twilioError(res, rec, 404, 20404, 'The requested resource was not found');
+    for (const [form, field] of Object.entries(NUMBER_FIELDS)) {
+      const value = rec.form.get(form);
+      if (value !== null && !n.sticky.has(form)) n[field] = value;
+    }
+    sendJson(res, rec, 200, publicNumber(sid, n));
   }
 
   function created(res: http.ServerResponse, rec: RecordedRequest, kind: 'message' | 'call'): void {
@@ -269,6 +337,9 @@ export async function startTwilioDouble(opts: { accountSid: string; authToken: s
     }
     if (rec.method === 'POST' && rest === '/Calls.json') return created(res, rec, 'call');
     if (rec.method === 'GET' && rest === '/Recordings.json') return listRecordings(res, rec);
+    if (rec.method === 'GET' && rest === '/IncomingPhoneNumbers.json') return listNumbers(res, rec);
+    const numberPath = /^\/IncomingPhoneNumbers\/(PN[0-9a-f]{32})\.json$/.exec(rest);
+    if (rec.method === 'POST' && numberPath !== null) return updateNumber(res, rec, numberPath[1] ?? '');
 
     const media = /^\/Recordings\/(RE[0-9a-f]{32})\.(wav|mp3|json)$/.exec(rest);
     if (media !== null) {
@@ -307,6 +378,24 @@ export async function startTwilioDouble(opts: { accountSid: string; authToken: s
     accountSid,
     requests,
     recordings,
+    incomingNumbers,
+    addIncomingNumber(phoneNumber, init = {}) {
+      const sid = randomTwilioSid('PN');
+      incomingNumbers.set(sid, {
+        phoneNumber,
+        voiceUrl: '',
+        voiceMethod: 'POST',
+        voiceFallbackUrl: '',
+        voiceFallbackMethod: 'POST',
+        statusCallback: '',
+        statusCallbackMethod: 'POST',
+        smsUrl: '',
+        smsMethod: 'POST',
+        sticky: new Set(),
+        ...init,
+      });
+      return sid;
+    },
     failNext(n, status) {
       failures = { remaining: n, status };
     },

@@ -22,6 +22,7 @@ const DECIDERS = [
   'src/drops/campaigns.ts',
   'src/drops/drop-worker.ts',
   'src/drops/drop-service.ts',
+  'src/practices/lines.ts',
 ];
 
 function routeFiles(): string[] {
