@@ -55,6 +55,12 @@ export class ImportReportBuilder {
     this.report.invalid += 1;
     for (const p of problems) this.add({ row, outcome: 'invalid', field: p.field, reason: p.reason });
   }
+  /** The report with its entries in row order (rows checked against the database are reported a batch later). */
+  finish(committed: boolean): ImportReport {
+    this.report.entries.sort((a, b) => a.row - b.row);
+    this.report.committed = committed;
+    return this.report;
+  }
   duplicate(row: number, field: string, reason: string, existingId?: string): void {
     this.report.duplicate += 1;
     this.add({ row, outcome: 'duplicate', field, reason, ...(existingId ? { existingId } : {}) });

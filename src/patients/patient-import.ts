@@ -91,12 +91,11 @@ export async function importPatients(scope: PracticeScope, k: Keyring, source: R
   } catch (err) {
     if (err instanceof ImportFileError) {
       report.invalid(err.entry.row, [{ field: err.entry.field, reason: err.entry.reason }]);
-      return report.report;
+      return report.finish(false);
     }
     if (!(err instanceof RollBack)) throw err;
   }
-  report.report.committed = !opts.dryRun && report.report.invalid === 0;
-  return report.report;
+  return report.finish(!opts.dryRun && report.report.invalid === 0);
 }
 
 interface PlannedRow {
