@@ -19,6 +19,7 @@ const SCRIPTS = [
   'numbers-check',
   'flows-check',
   'campaign',
+  'patients-import',
   'render-audio',
   'bench',
 ] as const;
