@@ -3,7 +3,7 @@ import type { Services } from '../services.js';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
 import { phoneIndex } from '../patients/store.js';
 import { nextAppointment } from '../patients/appointments.js';
-import type { Practice } from '../practices/store.js';
+import type { NumberLookup, Practice } from '../practices/store.js';
 import { parseEntry } from '../verification/entry.js';
 import { matchAmong, patientCandidates } from '../verification/identity.js';
 import { guardedTry } from '../verification/attempts.js';
@@ -22,6 +22,7 @@ import {
   type PracticeContext,
 } from './engine.js';
 import { resolvePlan } from '../oncall/escalation.js';
+import { flowKey } from './flow-resolver.js';
 import { acknowledgePageByKeypad, openPage } from '../oncall/paging.js';
 import { dialLegOutcome } from '../oncall/dial.js';
 import { finishParentLeg, recordDialLegRow } from '../oncall/legs.js';
@@ -75,12 +76,13 @@ export function failSafeTwiml(services: Services, to: string | undefined): strin
 }
 
 /** The practice that owns a number, from the cache when fresh; every lookup also refreshes the number's fallback entry. */
-export async function loadPractice(services: Services, to: string): Promise<{ practice: Practice; flowId: string } | null> {
+export async function loadPractice(services: Services, to: string): Promise<NumberLookup | null> {
   return services.caches.practices.lookup(to);
 }
 
-function practiceContext(practice: Practice): PracticeContext {
+function practiceContext(practice: Practice, contacts: Readonly<Record<string, string>> = {}): PracticeContext {
   return {
+    contacts,
     id: practice.id,
     name: practice.name,
     greetingName: practice.greetingName,
@@ -111,7 +113,7 @@ async function runEngine(
     // The edge: the engine's verbs become the TwiML document here.
     if (result.kind === 'verbs') return { state: result.state, twiml: renderTwiml(result.verbs), events: result.events, effects: result.effects };
     if (result.fact === 'escalation') {
-      facts = { ...facts, escalation: await resolvePlan(services.db, state.practiceId, ctx.practice.fallbackNumber, ctx.now) };
+      facts = { ...facts, escalation: await resolvePlan(services.db, state.practiceId, ctx.practice.fallbackNumber, ctx.now, result.policy), escalationPolicy: result.policy };
     } else {
       facts = { ...facts, nextAppointment: await nextAppointment(services.db, state.practiceId, result.patientId, ctx.now) };
     }
@@ -226,18 +228,18 @@ export async function handleFlowWebhook(services: Services, req: FlowRequest, we
 
 /** The answer a retried webhook gets: the same step re-run from the state it started from, with no side effect. */
 async function replayTwiml(services: Services, entry: ReplayEntry, ctx: EngineContext, fallbackNumber: string | null): Promise<string> {
-  const flow = services.flows.get(entry.before.flowId);
+  const flow = await services.flowResolver.get(entry.before.practiceId, entry.before.flowId);
   if (!flow) return failSafe(fallbackNumber);
   const asFirst = entry.at ? { ...ctx, now: new Date(entry.at) } : ctx;
   return (await runEngine(services, flow, entry.before, entry.event, asFirst)).twiml;
 }
 
 /** What a step started from, to answer its duplicate. A call's start is always known, even once out of the replay list. */
-function replayEntry(services: Services, stored: StoredCall | null, step: number, practice: PracticeContext): ReplayEntry | null {
+async function replayEntry(services: Services, stored: StoredCall | null, step: number, practice: PracticeContext): Promise<ReplayEntry | null> {
   if (!stored) return null;
   const entry = stored.replay.find((r) => r.step === step);
   if (entry) return entry;
-  const flow = step === 0 ? services.flows.get(stored.state.flowId) : undefined;
+  const flow = step === 0 ? await services.flowResolver.get(stored.state.practiceId, stored.state.flowId) : null;
   return flow ? { step: 0, before: initialState(flow, practice), event: { kind: 'start' } } : null;
 }
 
@@ -272,7 +274,7 @@ async function flowWebhook(services: Services, req: FlowRequest, webhook: VoiceW
     return answer.twiml;
   }
   const { practice } = found;
-  const ctx: EngineContext = { now, callSid: webhook.CallSid, practice: practiceContext(practice), publicBaseUrl: services.config.publicBaseUrl, facts: {}, hasCallerId: from !== null };
+  const ctx: EngineContext = { now, callSid: webhook.CallSid, practice: practiceContext(practice, found.contacts), publicBaseUrl: services.config.publicBaseUrl, facts: {}, hasCallerId: from !== null };
   const failSafeFor = async (reason: string, details: Record<string, unknown> = {}): Promise<string> => {
     await services.audit({ action: AuditAction.CallFailSafe, actor: 'system', practiceId: practice.id, callSid: webhook.CallSid, leg: 'parent', details: { reason, ...details } });
     services.metrics.countFailSafe(reason);
@@ -289,8 +291,9 @@ async function flowWebhook(services: Services, req: FlowRequest, webhook: VoiceW
   if (req.kind === 'incoming') {
     // The number's current flow, for a call that starts now. Its first step is claimed below,
     // with the state it leads to (nothing before that has a side effect).
-    const current = services.flows.get(found.flowId);
-    if (!current) return failSafeFor('unknown_flow', { flowId: found.flowId });
+    const key = flowKey(found.flowId, found.flowVersion);
+    const current = await services.flowResolver.get(practice.id, key);
+    if (!current) return failSafeFor('unknown_flow', { flowId: key });
     flow = current;
     before = initialState(flow, ctx.practice);
     stored = null;
@@ -304,13 +307,13 @@ async function flowWebhook(services: Services, req: FlowRequest, webhook: VoiceW
       return failSafeFor(stored ? 'stale_action' : 'no_state');
     }
     if (!(await claimStep(services.redis, webhook.CallSid, requestStep))) {
-      const entry = replayEntry(services, await awaitFirstDelivery(services.redis, webhook.CallSid, requestStep), requestStep, ctx.practice);
+      const entry = await replayEntry(services, await awaitFirstDelivery(services.redis, webhook.CallSid, requestStep), requestStep, ctx.practice);
       if (entry) return replayTwiml(services, entry, ctx, practice.fallbackNumber);
       services.metrics.countFailSafe('duplicate_unanswered');
       return failSafe(practice.fallbackNumber);
     }
     // The flow the call started with, even if the number has been given another since.
-    const started = services.flows.get(stored.state.flowId);
+    const started = await services.flowResolver.get(practice.id, stored.state.flowId);
     if (!started) return failSafeFor('unknown_flow', { flowId: stored.state.flowId });
     flow = started;
     before = stored.state;
@@ -323,7 +326,7 @@ async function flowWebhook(services: Services, req: FlowRequest, webhook: VoiceW
   // The engine is pure: a call's first answer is worked out before its step is claimed, and the
   // claim saves the state in the same round trip. A duplicate answers as the first did.
   if (req.kind === 'incoming' && !(await startCall(services.redis, webhook.CallSid, entry, result.state))) {
-    const first = replayEntry(services, await awaitFirstDelivery(services.redis, webhook.CallSid, 0), 0, ctx.practice);
+    const first = await replayEntry(services, await awaitFirstDelivery(services.redis, webhook.CallSid, 0), 0, ctx.practice);
     if (first) return replayTwiml(services, first, ctx, practice.fallbackNumber);
     services.metrics.countFailSafe('duplicate_unanswered');
     return failSafe(practice.fallbackNumber);

@@ -28,6 +28,8 @@ const ROUTE_WORDS: ReadonlySet<string> = new Set([
   'whoami', 'calls', 'pages', 'ack', 'audit',
   // practice-routes.ts
   'flows', 'practices', 'numbers',
+  // flow-routes.ts
+  'source', 'versions', 'lines', 'flow', 'rollback', 'contacts',
   // oncall-routes.ts (and FEED_PATH)
   'oncall', 'providers', 'shifts.ics', 'feed-token', 'schedules', 'overrides', 'policies', 'now', 'shifts', 'feeds', 'oncall.ics',
   // voicemail-routes.ts

@@ -1,7 +1,7 @@
 import type { Db } from '../adapters/postgres.js';
 import type { EscalationTier } from '../adapters/db-schema.js';
 import { whoIsOnCall } from './schedule.js';
-import { getDefaultPolicy, listProviders, loadSchedule, type Provider } from './store.js';
+import { getDefaultPolicy, getPolicyByName, listProviders, loadSchedule, type Provider } from './store.js';
 
 /**
  * Resolving an escalation policy into the phones to ring for one urgent call, at the moment the
@@ -73,8 +73,14 @@ export async function onCallFor(db: Db, practiceId: string, tiers: EscalationTie
   return result;
 }
 
-export async function resolvePlan(db: Db, practiceId: string, fallbackNumber: string | null, now: Date): Promise<EscalationPlan> {
-  const policy = await getDefaultPolicy(db, practiceId);
+/**
+ * The plan for a call reaching `dial_oncall`: the named policy's when the node names one and the
+ * practice still has it, else the default policy's (a renamed or removed policy must not leave a
+ * caller without anyone to ring).
+ */
+export async function resolvePlan(db: Db, practiceId: string, fallbackNumber: string | null, now: Date, policyName: string | null = null): Promise<EscalationPlan> {
+  const named = policyName === null ? null : await getPolicyByName(db, practiceId, policyName);
+  const policy = named ?? (await getDefaultPolicy(db, practiceId));
   if (!policy) return buildPlan(null, new Map(), new Map(), fallbackNumber);
   const [providers, onCall] = await Promise.all([loadProviders(db, practiceId), onCallFor(db, practiceId, policy.tiers, now)]);
   return buildPlan(policy, providers, onCall, fallbackNumber);

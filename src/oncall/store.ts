@@ -646,6 +646,18 @@ export async function listPolicies(db: Db, practiceId: string): Promise<Escalati
   return rows.map(toPolicy);
 }
 
+/** The practice's escalation policy of that name (a flow's `dial_oncall` names one), or null. */
+export async function getPolicyByName(db: Db, practiceId: string, name: string): Promise<EscalationPolicy | null> {
+  const row = await db
+    .selectFrom('escalation_policies')
+    .select(policyColumns)
+    .where('practice_id', '=', practiceId)
+    .where('name', '=', name)
+    .orderBy('created_at')
+    .executeTakeFirst();
+  return row ? toPolicy(row) : null;
+}
+
 /** The practice's default escalation policy, or null when none is marked default. */
 export async function getDefaultPolicy(db: Db, practiceId: string): Promise<EscalationPolicy | null> {
   const row = await db
