@@ -4,6 +4,8 @@ import { z } from 'zod';
 import type { Services } from '../services.js';
 import { AuditAction } from '../audit/events.js';
 import { checkFlowText } from '../calls/flow-loader.js';
+import { missingReferences } from '../calls/flow-references.js';
+import { listPolicies } from '../oncall/store.js';
 import { FLOW_ID } from '../calls/flow-fields.js';
 import { activateLineFlow, getFlowVersion, listLineFlows, listPracticeFlows, previousLineFlow, saveFlowVersion, type LineFlow } from '../calls/flow-store.js';
 import { invalidatePracticeCache } from '../calls/voice-service.js';
@@ -104,9 +106,14 @@ export function flowRouter(services: Services): express.Router {
     const body = FlowUploadBody.safeParse(req.body ?? {});
     if (!body.success) return badRequest(res, zodProblems(body.error));
     const report = await checkFlowText(body.data.source, body.data.format, 'upload', { audioDir: services.config.audioDir });
-    if (!report.flow || report.problems.length > 0) {
-      const n = report.problems.length;
-      return void res.status(400).json({ error: 'invalid_flow', message: `the flow was refused (${n} problem${n === 1 ? '' : 's'})`, problems: report.problems });
+    const problems = [...report.problems];
+    if (report.flow && problems.length === 0) {
+      const [contacts, policies] = await Promise.all([listContacts(scope), listPolicies(scope.db, scope.practiceId)]);
+      problems.push(...missingReferences(report.flow, 'upload', { contacts: new Set(contacts.map((c) => c.key)), policies: new Set(policies.map((p) => p.name)) }));
+    }
+    if (!report.flow || problems.length > 0) {
+      const n = problems.length;
+      return void res.status(400).json({ error: 'invalid_flow', message: `the flow was refused (${n} problem${n === 1 ? '' : 's'})`, problems });
     }
     const saved = await saveFlowVersion(scope, { flowId: report.flow.id, format: body.data.format, source: body.data.source, description: report.flow.description, by: actorOf(res) });
     await services.audit({
