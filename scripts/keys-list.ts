@@ -1,4 +1,5 @@
 import { listApiKeys } from '../src/auth/api-keys.js';
+import { systemScope } from '../src/tenancy/system-scope.js';
 import { appendAudit } from '../src/audit/store.js';
 import { AuditAction } from '../src/audit/events.js';
 import { cliArgs, cliConfig, cliDb, cliPractice, fail } from './cli-support.js';
@@ -18,7 +19,7 @@ const config = cliConfig();
 const db = cliDb(config);
 try {
   const practice = await cliPractice(db, config, values.practice);
-  const keys = await listApiKeys(db, practice.id, new Date());
+  const keys = await listApiKeys(systemScope({ db }, practice.id), new Date());
   await appendAudit(db, {
     action: AuditAction.AdminApiKeysListed,
     actor: 'cli:keys-list',

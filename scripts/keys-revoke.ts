@@ -1,4 +1,4 @@
-import { revokeApiKey } from '../src/auth/api-keys.js';
+import { revokeAnyApiKey } from '../src/auth/api-keys.js';
 import { appendAudit } from '../src/audit/store.js';
 import { AuditAction } from '../src/audit/events.js';
 import { migrateToLatest } from '../src/adapters/migrate.js';
@@ -16,7 +16,7 @@ const config = cliConfig();
 const db = cliDb(config);
 try {
   await migrateToLatest(db, config.database.schema);
-  const revoked = await revokeApiKey(db, { keyId: values.key.toLowerCase(), now: new Date() });
+  const revoked = await revokeAnyApiKey(db, { keyId: values.key.toLowerCase(), now: new Date() });
   if (revoked.result === 'not_found') fail(`--key: no API key ${values.key}`);
   if (revoked.result === 'already_revoked') {
     process.stdout.write(`Key ${revoked.key.id} was already revoked at ${revoked.key.revokedAt ?? '?'}.\n`);

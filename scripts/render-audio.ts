@@ -15,6 +15,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AUDIO_FILE, renderFor, transcriptPath } from '../src/drops/campaigns.js';
 import { TEMPLATE_PLACEHOLDERS, type TemplatePlaceholder } from '../src/drops/types.js';
+import { systemScope } from '../src/tenancy/system-scope.js';
 import { cliArgs, cliConfig, cliDb, cliPractice, fail } from './cli-support.js';
 
 const USAGE = 'usage: npm run audio:render -- --practice <id or slug> --template <id> [--param name=value ...] [--out file.wav]';
@@ -50,7 +51,7 @@ const config = cliConfig();
 const db = cliDb(config);
 try {
   const practice = await cliPractice(db, config, values.practice);
-  const rendered = await renderFor(db, practice, values.template, params);
+  const rendered = await renderFor(systemScope({ db }, practice.id), practice, values.template, params);
   if (!rendered.ok) fail(`the message cannot be rendered: ${rendered.problems.map((p) => `${p.kind} "${p.term}"`).join(', ')}`);
   const out = values.out ?? `${values.template}-${practice.slug}.wav`;
   if (!AUDIO_FILE.test(out)) fail('--out: expected a file name such as recall-demo.wav (lower case, digits, . _ -)');

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SendSmsInput, TwilioRest } from '../src/adapters/twilio-rest.js';
 import { acknowledgePage, openPage } from '../src/oncall/paging.js';
 import { getDefaultPolicy } from '../src/oncall/store.js';
+import { tenantScope } from '../src/tenancy/mint.js';
 import { formatTranscript, heard, type CallResult } from '../devtools/simulator/simulator.js';
 import { ACK_PAGE, decideAccess, END_CALL, initialAccessState, providerPinHash, renderAccess, type AccessState } from '../src/voicemail/access-line.js';
 import { startHarness, type Harness } from './support/harness.js';
@@ -57,7 +58,7 @@ beforeAll(async () => {
   const provider = await h.services.db.selectFrom('providers').select('id').where('practice_id', '=', practiceId).where('phone', '=', PROVIDER_PHONE).executeTakeFirstOrThrow();
   providerId = provider.id;
   await h.services.db.updateTable('providers').set({ pin_hash: providerPinHash(h.services.keyring, providerId, PROVIDER_PIN) }).where('id', '=', providerId).execute();
-  const policy = await getDefaultPolicy(h.services.db, practiceId);
+  const policy = await getDefaultPolicy(tenantScope(h.services, practiceId));
   if (!policy) throw new Error('no default policy');
   policyId = policy.id;
   // Rounds ten minutes apart: a test runs the next one now by promoting its delayed job (runDelayedNow).
@@ -203,7 +204,7 @@ describe('acknowledging a page on the access line', () => {
     expect((await pageRow(page.id)).status).toBe('open');
     expect(await ackAudits(page.id)).toEqual([]);
 
-    await acknowledgePage(h.services, { practiceId, pageId: page.id, by: 'test', via: 'api' });
+    await acknowledgePage(h.services, tenantScope(h.services, practiceId), { pageId: page.id, by: 'test', via: 'api' });
     const again = await call(PROVIDER_PHONE, [`${PROVIDER_PIN}#`, ACK_PAGE, `${page.ref}#`]);
     expect(answerTo(again, `${page.ref}#`)).toBe('That page was already acknowledged.');
     expect((await pageRow(page.id)).acknowledged_by).toBe('test');
@@ -324,7 +325,7 @@ describe('the page option is out of reach until the PIN is verified', () => {
     expect(heard(result)).toContain('That PIN was not accepted. Goodbye.');
     expect((await pageRow(page.id)).status).toBe('open');
     expect(await ackAudits(page.id)).toEqual([]);
-    await acknowledgePage(h.services, { practiceId, pageId: page.id, by: 'test', via: 'api' });
+    await acknowledgePage(h.services, tenantScope(h.services, practiceId), { pageId: page.id, by: 'test', via: 'api' });
   });
 
   it('the provider with a wrong PIN: likewise', async () => {
@@ -333,6 +334,6 @@ describe('the page option is out of reach until the PIN is verified', () => {
     assertNoPageOption(result);
     expect((await pageRow(page.id)).status).toBe('open');
     expect(await ackAudits(page.id)).toEqual([]);
-    await acknowledgePage(h.services, { practiceId, pageId: page.id, by: 'test', via: 'api' });
+    await acknowledgePage(h.services, tenantScope(h.services, practiceId), { pageId: page.id, by: 'test', via: 'api' });
   });
 });

@@ -2,7 +2,12 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { captureLogs } from '../src/log/logger.js';
 import { createApiKey, type ApiRole } from '../src/auth/api-keys.js';
 import { createPractice, type Practice } from '../src/practices/store.js';
-import { startHarness, type Harness } from './support/harness.js';
+import { randomBytes, randomInt } from 'node:crypto';
+import { sql } from 'kysely';
+import { loadCallTimeline } from '../src/calls/timeline.js';
+import { tenantScope } from '../src/tenancy/mint.js';
+import { systemScope } from '../src/tenancy/system-scope.js';
+import { asOwner, startHarness, type Harness } from './support/harness.js';
 import { inboundParams, postTwilio } from './support/twilio-request.js';
 
 let h: Harness;
@@ -112,6 +117,57 @@ describe('roles and practices', () => {
     expect(res.status).toBe(400);
     expect(res.body.message).toBe('practiceId must be a UUID');
     expect((await get('/api/audit?from=yesterday', keys.admin)).status).toBe(400);
+  });
+});
+
+describe("the call, page and audit routes run as the key's practice, under row-level security", () => {
+  const randomSid = (): string => `CA${randomBytes(16).toString('hex')}`;
+  /** A page of the practice for a call (as paging opens one), written directly. */
+  async function insertPage(practiceId: string, callSid: string): Promise<string> {
+    const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
+    const row = await h.services.db.insertInto('pages').values({ practice_id: practiceId, call_sid: callSid, reference_code: code }).returning('id').executeTakeFirstOrThrow();
+    return row.id;
+  }
+  const TABLES = ['call_legs', 'pages'];
+  const grant = (verb: 'GRANT' | 'REVOKE') =>
+    TABLES.map((t) => sql`${sql.raw(verb)} SELECT, INSERT, UPDATE, DELETE ON ${sql.id(t)} ${sql.raw(verb === 'GRANT' ? 'TO' : 'FROM')} ahl_system`);
+
+  it('with the system role shut out of call legs and pages, the timeline, page list and acknowledgement still answer', async () => {
+    const callSid = randomSid();
+    expect((await postTwilio(h, '/twilio/voice/incoming', inboundParams({ CallSid: callSid }))).status).toBe(200);
+    const mine = await insertPage(demo.id, callSid);
+    const theirs = await insertPage(other.id, randomSid());
+    await asOwner(h.services.db, ...grant('REVOKE'));
+    try {
+      await expect(h.services.db.selectFrom('pages').select('id').execute()).rejects.toThrow(/permission denied/);
+      const call = await get(`/api/calls/${callSid}`, keys.staff);
+      expect(call.status).toBe(200);
+      expect(call.body.pages).toEqual([expect.objectContaining({ id: mine, status: 'open' })]);
+      const pages = await get('/api/pages', keys.staff);
+      expect(pages.status).toBe(200);
+      const ids = (pages.body.pages as Array<{ id: string }>).map((pg) => pg.id);
+      expect(ids).toContain(mine);
+      expect(ids).not.toContain(theirs);
+      const ack = await fetch(`${h.baseUrl}/api/pages/${mine}/ack`, { method: 'POST', headers: { authorization: `Bearer ${keys.staff}` } });
+      expect(ack.status).toBe(200);
+      expect(await ack.json()).toMatchObject({ result: 'acknowledged', pageId: mine });
+      // Another practice's page is not found by this practice's key.
+      const foreign = await fetch(`${h.baseUrl}/api/pages/${theirs}/ack`, { method: 'POST', headers: { authorization: `Bearer ${keys.staff}` } });
+      expect(foreign.status).toBe(404);
+    } finally {
+      await asOwner(h.services.db, ...grant('GRANT'));
+    }
+    const theirsNow = await h.services.db.selectFrom('pages').select('status').where('id', '=', theirs).executeTakeFirstOrThrow();
+    expect(theirsNow.status).toBe('open');
+  });
+
+  it("a call's timeline is read for its own practice only: the call itself is not found for another", async () => {
+    const callSid = randomSid();
+    expect((await postTwilio(h, '/twilio/voice/incoming', inboundParams({ CallSid: callSid }))).status).toBe(200);
+    expect((await loadCallTimeline(tenantScope(h.services, demo.id), callSid))?.call).toMatchObject({ callSid, practiceId: demo.id });
+    expect(await loadCallTimeline(tenantScope(h.services, other.id), callSid)).toBeNull();
+    // The query names the practice too: even the system role, which crosses practices, finds no call of another.
+    expect(await loadCallTimeline(systemScope(h.services, other.id), callSid)).toBeNull();
   });
 });
 

@@ -13,6 +13,7 @@ import { simulatorFor, TEST_IDENTITIES } from './support/simulate.js';
 import { inboundParams, postTwilio, randomSid } from './support/twilio-request.js';
 import { until } from './support/until.js';
 import twilio from 'twilio';
+import { tenantScope } from '../src/tenancy/mint.js';
 
 /**
  * /metrics against the real service: the token, the series that webhooks, fail-safe answers,
@@ -231,7 +232,7 @@ describe('series', () => {
     const hung: Services = { ...h.services, audit: () => new Promise<void>(() => undefined) };
     const parsed = parseVoiceWebhook(inboundParams());
     if (!parsed.ok) throw new Error('test parameters do not parse');
-    expect(await handleFlowWebhook(hung, { kind: 'incoming' }, parsed.value, 50)).toContain('911');
+    expect(await handleFlowWebhook(hung, (id) => tenantScope(hung, id), { kind: 'incoming' }, parsed.value, 50)).toContain('911');
     expect(value(await scrape(), 'ahl_failsafe_answers_total', { reason: 'deadline' })).toBe(1);
   });
 

@@ -1,13 +1,17 @@
 import express from 'express';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { createPractice, type Practice } from '../src/practices/store.js';
 import { pinHash } from '../src/patients/store.js';
-import { getDefaultPolicy, listPracticeAdmins, loadSchedule } from '../src/oncall/store.js';
+import { getDefaultPolicy, getProvider, listPolicies, listPracticeAdmins, listProviders, loadSchedule, updateProvider } from '../src/oncall/store.js';
+import { tenantScope } from '../src/tenancy/mint.js';
+import type { PracticeScope } from '../src/tenancy/scope.js';
+import { systemScope } from '../src/tenancy/system-scope.js';
 import { FEED_PATH, oncallFeedRouter } from '../src/http/oncall-routes.js';
 import { listen } from '../src/http/server.js';
 import { heard } from '../devtools/simulator/simulator.js';
-import { startHarness, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
+import { asOwner, startHarness, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { simulatorFor } from './support/simulate.js';
 
 let h: Harness;
@@ -165,9 +169,9 @@ describe('on-call schedules through the admin API', () => {
     expect((await auditFor(secondId)).at(-1)).toEqual({ action: 'admin.override_changed', details: { change: 'deleted', scheduleId } });
     expect((await send('DELETE', `/api/oncall/schedules/${scheduleId}/overrides/${secondId}`, admin)).status).toBe(404);
 
-    const schedule = await loadSchedule(h.services.db, clinic.id, scheduleId);
+    const schedule = await loadSchedule(tenantScope(h.services, clinic.id), scheduleId);
     expect(schedule?.overrides.map((o) => o.id)).toEqual([firstId]);
-    expect(await loadSchedule(h.services.db, other.id, scheduleId)).toBeNull();
+    expect(await loadSchedule(tenantScope(h.services, other.id), scheduleId)).toBeNull();
   });
 
   it('keeps the hand-off at 08:00 local across the end of DST (12:00Z, then 13:00Z)', async () => {
@@ -302,17 +306,17 @@ describe('on-call schedules through the admin API', () => {
     const second = await send('POST', '/api/oncall/policies', admin, { name: 'Backup', tiers: [{ target: { kind: 'provider', providerId: bob }, ringSeconds: 30 }] });
     expect(second.body.isDefault).toBe(false);
     const secondId = second.body.id as string;
-    expect((await getDefaultPolicy(h.services.db, clinic.id))?.id).toBe(firstId);
+    expect((await getDefaultPolicy(tenantScope(h.services, clinic.id)))?.id).toBe(firstId);
 
     const promoted = await send('PATCH', `/api/oncall/policies/${secondId}`, admin, { isDefault: true });
     expect(promoted.status).toBe(200);
-    expect((await getDefaultPolicy(h.services.db, clinic.id))?.id).toBe(secondId);
+    expect((await getDefaultPolicy(tenantScope(h.services, clinic.id)))?.id).toBe(secondId);
     expect((await send('GET', `/api/oncall/policies/${firstId}`, staff)).body.isDefault).toBe(false);
     expect((await auditFor(secondId)).at(-1)).toEqual({
       action: 'admin.policy_changed',
       details: { change: 'updated', fields: ['isDefault'], isDefault: true, clearedDefaultIds: [firstId] },
     });
-    expect(await getDefaultPolicy(h.services.db, other.id)).toBeNull();
+    expect(await getDefaultPolicy(tenantScope(h.services, other.id))).toBeNull();
   });
 
   it('staff cannot write; another practice can neither read nor touch these rows', async () => {
@@ -434,5 +438,60 @@ describe('provider PINs, calendar feed tokens and schedule time zones', () => {
     } finally {
       await feeds.drain(1_000);
     }
+  });
+});
+
+describe('the on-call API runs as the practice, under row-level security', () => {
+  /** The on-call tables, as the service's system role (`ahl_system`, services.db) would reach them. */
+  const ONCALL_TABLES = ['providers', 'oncall_schedules', 'oncall_overrides', 'escalation_policies'];
+  const grant = (verb: 'GRANT' | 'REVOKE') =>
+    ONCALL_TABLES.map((t) => sql`${sql.raw(verb)} SELECT, INSERT, UPDATE, DELETE ON ${sql.id(t)} ${sql.raw(verb === 'GRANT' ? 'TO' : 'FROM')} ahl_system`);
+
+  it('with the system role shut out of the on-call tables, every on-call route still answers: each runs on its tenant scope', async () => {
+    await asOwner(h.services.db, ...grant('REVOKE'));
+    try {
+      // The shut-out is real: the system pool can no longer read them.
+      await expect(h.services.db.selectFrom('providers').select('id').execute()).rejects.toThrow(/permission denied/);
+
+      const providers = await send('GET', '/api/oncall/providers', staff);
+      expect(providers.status).toBe(200);
+      expect((providers.body.providers as Body[]).map((p) => p.id)).toContain(alice);
+      const created = await send('POST', '/api/oncall/providers', admin, { displayName: 'Dr. Tenant', phone: '+12025550168' });
+      expect(created.status).toBe(201);
+      expect((await send('PATCH', `/api/oncall/providers/${created.body.id as string}`, admin, { active: false })).status).toBe(200);
+      expect((await send('GET', `/api/oncall/providers/${alice}`, staff)).status).toBe(200);
+      const ics = await fetch(`${h.baseUrl}/api/oncall/providers/${alice}/shifts.ics`, { headers: { authorization: `Bearer ${staff}` } });
+      expect(ics.status).toBe(200);
+      expect(await ics.text()).toContain('BEGIN:VEVENT');
+      expect((await send('GET', '/api/oncall/schedules', staff)).status).toBe(200);
+      expect((await send('GET', `/api/oncall/schedules/${scheduleId}`, staff)).status).toBe(200);
+      expect((await send('PATCH', `/api/oncall/schedules/${scheduleId}`, admin, { name: 'Nights' })).status).toBe(200);
+      const override = await send('POST', `/api/oncall/schedules/${scheduleId}/overrides`, admin, { providerId: bob, start: '2027-01-04T00:00:00Z', end: '2027-01-05T00:00:00Z' });
+      expect(override.status).toBe(201);
+      const overrideId = (override.body.override as Body).id as string;
+      expect((await send('DELETE', `/api/oncall/schedules/${scheduleId}/overrides/${overrideId}`, admin)).status).toBe(204);
+      expect((await send('GET', '/api/oncall/policies', staff)).status).toBe(200);
+      expect((await send('GET', '/api/oncall/now', staff)).status).toBe(200);
+      expect((await send('GET', `/api/oncall/shifts?from=2026-11-01T00:00:00Z&to=2026-11-03T00:00:00Z`, staff)).status).toBe(200);
+      const policy = await send('POST', '/api/oncall/policies', admin, { name: 'Tenant tier', tiers: [{ target: { kind: 'schedule', scheduleId }, ringSeconds: 20 }] });
+      expect(policy.status).toBe(201);
+      expect((await send('PATCH', `/api/oncall/policies/${policy.body.id as string}`, admin, { name: 'Tenant tier 2' })).status).toBe(200);
+    } finally {
+      await asOwner(h.services.db, ...grant('GRANT'));
+    }
+  });
+
+  it("a store call reaches its scope's practice only, even when its query names another", async () => {
+    const [elsewhere] = await listProviders(systemScope(h.services, other.id));
+    if (!elsewhere) throw new Error('the other practice has no provider');
+    // The clinic's tenant connection, with the other practice's id in the queries: PostgreSQL shows nothing of it.
+    const crossed = { ...tenantScope(h.services, clinic.id), practiceId: other.id } as PracticeScope;
+    expect(await listProviders(crossed)).toEqual([]);
+    expect(await getProvider(crossed, elsewhere.id)).toBeNull();
+    expect(await updateProvider(crossed, elsewhere.id, { displayName: 'Hijacked' })).toBeNull();
+    expect(await listPolicies(crossed)).toEqual([]);
+    expect((await getProvider(systemScope(h.services, other.id), elsewhere.id))?.displayName).toBe(elsewhere.displayName);
+    // And the scope's own practice only, through the explicit filter, with the practice the connection names.
+    expect((await listProviders(tenantScope(h.services, other.id))).map((p) => p.id)).toEqual([elsewhere.id]);
   });
 });

@@ -15,6 +15,7 @@ import { getWhisperOutcome, setWhisperOutcome } from '../src/calls/state-store.j
 import { VoiceWebhookSchema, type VoiceWebhook } from '../src/calls/twilio-params.js';
 import { handleWhisper } from '../src/oncall/whisper-service.js';
 import type { TimelineEntry } from '../src/calls/timeline.js';
+import { tenantScope } from '../src/tenancy/mint.js';
 
 /**
  * Urgent calls walking the demo escalation chain, through the simulator: tier 1 is the
@@ -211,7 +212,7 @@ describe('the handoff call', () => {
       Direction: 'outbound-dial',
       AnsweredBy: 'human',
     });
-    const twiml = await handleWhisper(h.services, { parent: result.callSid, attempt: 0 }, child);
+    const twiml = await handleWhisper(h.services, (id) => tenantScope(h.services, id), { parent: result.callSid, attempt: 0 }, child);
     expect(twiml).toContain('The caller is Avery, calling from 2 0 2 5 5 5 0 1 2 3.');
     expect(twiml).not.toContain('0 1 7 7');
   });
@@ -237,10 +238,10 @@ describe('the handoff call', () => {
     // A keyring that cannot decrypt: any decryption throws.
     const undecryptable: Services = { ...h.services, keyring: { ...h.services.keyring, keyring: {} as Keyring['keyring'] } };
     const q = { parent: result.callSid, attempt: 7 };
-    expect(await handleWhisper(undecryptable, q, child('machine_end_beep'))).toBe('<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>');
+    expect(await handleWhisper(undecryptable, (id) => tenantScope(undecryptable, id), q, child('machine_end_beep'))).toBe('<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>');
     expect(await getWhisperOutcome(h.services.redis, result.callSid, 7)).toBe('machine');
     // The control: a person is told the caller's name, so that needs decryption.
-    await expect(handleWhisper(undecryptable, q, child('human'))).rejects.toThrow();
+    await expect(handleWhisper(undecryptable, (id) => tenantScope(undecryptable, id), q, child('human'))).rejects.toThrow();
   });
 
   it('an override puts someone else on call for tier 1', async () => {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TwilioRestError, type SendSmsInput, type TwilioRest } from '../src/adapters/twilio-rest.js';
 import { updatePractice } from '../src/practices/store.js';
+import { tenantScope } from '../src/tenancy/mint.js';
 import {
   acknowledgePage,
   acknowledgePageByKeypad,
@@ -12,6 +13,7 @@ import {
   sweepPages,
 } from '../src/oncall/paging.js';
 import { createPolicy, getDefaultPolicy } from '../src/oncall/store.js';
+import { systemScope } from '../src/tenancy/system-scope.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { until } from './support/until.js';
 
@@ -59,7 +61,7 @@ beforeAll(async () => {
     },
   };
   for (const p of await h.services.db.selectFrom('providers').select(['id', 'phone']).where('practice_id', '=', practiceId).execute()) ids[p.phone] = p.id;
-  const policy = await getDefaultPolicy(h.services.db, practiceId);
+  const policy = await getDefaultPolicy(tenantScope(h.services, practiceId));
   if (!policy) throw new Error('no default policy');
   defaultPolicyId = policy.id;
 });
@@ -96,7 +98,7 @@ async function auditOf(pageId: string, action: string): Promise<Array<Record<str
 }
 
 async function stop(pageId: string): Promise<void> {
-  await acknowledgePage(h.services, { practiceId, pageId, by: 'test', via: 'api' });
+  await acknowledgePage(h.services, tenantScope(h.services, practiceId), { pageId, by: 'test', via: 'api' });
 }
 
 describe('one failing number never stops the paging', () => {
@@ -155,7 +157,7 @@ describe('one failing number never stops the paging', () => {
 
 describe("a page follows its own policy", () => {
   it("the policy stored on the page decides who is paged and how often, not the practice's current default", async () => {
-    const written = await createPolicy(h.services.db, practiceId, {
+    const written = await createPolicy(tenantScope(h.services, practiceId), {
       name: 'Backup only',
       tiers: [{ target: { kind: 'provider', providerId: ids[BACKUP] ?? '' }, ringSeconds: 20 }],
       repeat: 0,
@@ -258,7 +260,7 @@ describe('giving up', () => {
 
 describe('the access number and the keypad', () => {
   it("the page names the practice's provider access line when it has one, and is sent from it", async () => {
-    await updatePractice(h.services.db, practiceId, { accessNumber: '+12025550102' });
+    await updatePractice(tenantScope(h.services, practiceId), { accessNumber: '+12025550102' });
     try {
       const before = sent.length;
       const pageId = await openPage(h.services, { practiceId, callSid: newCallSid(), policyId: defaultPolicyId });
@@ -267,7 +269,7 @@ describe('the access number and the keypad', () => {
       expect(sms).toMatchObject({ from: '+12025550102', body: `Demo Family Medicine: urgent voicemail waiting. Ref ${ref}. Call 202-555-0102 or reply ACK ${ref} to acknowledge.` });
       await stop(pageId);
     } finally {
-      await updatePractice(h.services.db, practiceId, { accessNumber: null });
+      await updatePractice(tenantScope(h.services, practiceId), { accessNumber: null });
     }
   });
 
@@ -275,10 +277,10 @@ describe('the access number and the keypad', () => {
     const pageId = await openPage(h.services, { practiceId, callSid: newCallSid(), policyId: defaultPolicyId });
     const ref = (await h.services.db.selectFrom('pages').select('reference_code').where('id', '=', pageId).executeTakeFirstOrThrow()).reference_code;
     const backup = ids[BACKUP] ?? '';
-    expect(await acknowledgePageByKeypad(h.services, { practiceId, providerId: backup, digits: '' })).toBe('timeout');
-    expect(await acknowledgePageByKeypad(h.services, { practiceId, providerId: backup, digits: '12#' })).toBe('not_found');
-    expect(await acknowledgePageByKeypad(h.services, { practiceId, providerId: backup, digits: `${ref}#` })).toBe('acknowledged');
-    expect(await acknowledgePageByKeypad(h.services, { practiceId, providerId: backup, digits: `${ref}#` })).toBe('already');
+    expect(await acknowledgePageByKeypad(h.services, systemScope(h.services, practiceId), { providerId: backup, digits: '' })).toBe('timeout');
+    expect(await acknowledgePageByKeypad(h.services, systemScope(h.services, practiceId), { providerId: backup, digits: '12#' })).toBe('not_found');
+    expect(await acknowledgePageByKeypad(h.services, systemScope(h.services, practiceId), { providerId: backup, digits: `${ref}#` })).toBe('acknowledged');
+    expect(await acknowledgePageByKeypad(h.services, systemScope(h.services, practiceId), { providerId: backup, digits: `${ref}#` })).toBe('already');
     const page = await h.services.db.selectFrom('pages').select(['status', 'acknowledged_by']).where('id', '=', pageId).executeTakeFirstOrThrow();
     expect(page).toEqual({ status: 'acknowledged', acknowledged_by: `provider:${backup}` });
     expect(await auditOf(pageId, 'page.acknowledged')).toEqual([expect.objectContaining({ via: 'keypad' })]);

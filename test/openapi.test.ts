@@ -1,9 +1,9 @@
-import type express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_ROLES, createApiKey } from '../src/auth/api-keys.js';
 import { createApp } from '../src/http/app.js';
 import { OPENAPI_PATH, openApiDocument, ROUTES, toOpenApiPath, type OpenApiDocument } from '../src/http/openapi.js';
 import { startHarness, type Harness } from './support/harness.js';
+import { routerRoutes } from './support/router-routes.js';
 
 /**
  * The OpenAPI document against the routers themselves: every (method, path) an Express router
@@ -13,35 +13,6 @@ import { startHarness, type Harness } from './support/harness.js';
 
 let h: Harness;
 let served: OpenApiDocument;
-
-interface RouterLayer {
-  route?: { path: unknown; methods: Record<string, boolean | undefined> };
-  handle?: unknown;
-  rawPath?: unknown;
-}
-
-/** Every `method path` the app's routers serve, walking mounted routers (paths Express style). */
-function routerRoutes(app: express.Express): string[] {
-  const out: string[] = [];
-  const walk = (stack: readonly RouterLayer[], prefix: string): void => {
-    for (const layer of stack) {
-      if (layer.route) {
-        const paths = Array.isArray(layer.route.path) ? (layer.route.path as unknown[]) : [layer.route.path];
-        for (const method of Object.keys(layer.route.methods).filter((m) => layer.route?.methods[m] === true)) {
-          // `_all` (router.all) is listed as such, so it cannot slip through undocumented.
-          for (const p of paths) out.push(`${method} ${prefix}${String(p)}`);
-        }
-        continue;
-      }
-      const inner = (layer.handle as { stack?: unknown } | undefined)?.stack;
-      if (!Array.isArray(inner)) continue; // plain middleware (auth, parsers, static files)
-      if (typeof layer.rawPath !== 'string') throw new Error(`a router mounted on a non-string path: ${String(layer.rawPath)}`);
-      walk(inner as RouterLayer[], prefix + (layer.rawPath === '/' ? '' : layer.rawPath));
-    }
-  };
-  walk((app as unknown as { router: { stack: RouterLayer[] } }).router.stack, '');
-  return out;
-}
 
 type Param = { name: string; in: string; required?: boolean; schema?: unknown };
 type Operation = { operationId?: string; parameters?: Param[]; responses: Record<string, unknown>; description?: string; 'x-roles'?: string[]; requestBody?: { content: Record<string, { example?: unknown; schema?: unknown }> } };

@@ -11,6 +11,7 @@ import { captureLogs } from '../src/log/logger.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 import { inboundParams, postTwilio } from './support/twilio-request.js';
+import { tenantScope } from '../src/tenancy/mint.js';
 
 /**
  * PostgreSQL that hangs instead of refusing connections: the service reaches it through a
@@ -140,7 +141,7 @@ describe('an incoming call while PostgreSQL hangs', () => {
     const audit = h.services.audit;
     h.services.audit = () => new Promise<void>(() => undefined);
     try {
-      const twiml = await handleFlowWebhook(h.services, { kind: 'incoming' }, inboundParams({ To: PRACTICE }) as unknown as VoiceWebhook, 300);
+      const twiml = await handleFlowWebhook(h.services, (id) => tenantScope(h.services, id), { kind: 'incoming' }, inboundParams({ To: PRACTICE }) as unknown as VoiceWebhook, 300);
       expect(parseTwiml(twiml)[0]).toMatchObject({ verb: 'Say', text: EMERGENCY_DISCLAIMER });
       expect(twiml).toContain(PRACTICE_FALLBACK);
     } finally {

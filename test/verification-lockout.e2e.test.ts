@@ -6,6 +6,7 @@ import { heard, type CallSimulator } from '../devtools/simulator/simulator.js';
 import { guardedTry } from '../src/verification/attempts.js';
 import { LOCK_POLICIES, MAX_FAILURES, scopeKeys } from '../src/verification/lockout.js';
 import { listLockouts } from '../src/verification/lockout-store.js';
+import { tenantScope } from '../src/tenancy/mint.js';
 import { providerPinHash } from '../src/voicemail/access-line.js';
 import { accessLockoutNoticeText } from '../src/verification/lockout-notice.js';
 import { TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, startHarness, type Harness } from './support/harness.js';
@@ -136,7 +137,7 @@ describe('the patient line', () => {
     expect(heard(result)).toContain('Your next appointment is on');
 
     // The morning report's query still lists it, cleared.
-    const day = await listLockouts(h.services.db, practiceId, new Date(T0.getTime() - 3_600_000), new Date(T0.getTime() + 3_600_000));
+    const day = await listLockouts(tenantScope(h.services, practiceId), new Date(T0.getTime() - 3_600_000), new Date(T0.getTime() + 3_600_000));
     expect(day).toMatchObject([{ id: lockoutId, clearedAt: now.toISOString() }]);
   });
 

@@ -17,6 +17,7 @@ import { receiveRecording, voicemailContext, voicemailJobId, VOICEMAIL_ATTEMPTS 
 import { notifyNewVoicemail } from '../src/voicemail/notify.js';
 import { pendingUrgentIds } from '../src/voicemail/playback-store.js';
 import { createPractice, updatePractice, upsertPracticeNumber } from '../src/practices/store.js';
+import { tenantScope } from '../src/tenancy/mint.js';
 import { DEFAULT_TEST_NOW, startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
 import { postTwilio } from './support/twilio-request.js';
@@ -309,7 +310,7 @@ describe('voicemail on local disk with the local key', () => {
 
   it('the reconciler finds a recording whose callback never came', async () => {
     // Whatever the seed says: this practice has no access number set here.
-    await updatePractice(r.h.services.db, r.h.services.seeded?.id ?? '', { accessNumber: null });
+    await updatePractice(tenantScope(r.h.services, r.h.services.seeded?.id ?? ''), { accessNumber: null });
     const result = await r.sim.placeCall({ from: PATIENT, to: PRACTICE, digits: ['1', '2'], hangupAfterSteps: 2 });
     const sid = r.double.addRecording({ callSid: result.callSid, bytes: randomWav(2 * SECOND) });
     expect(await voicemailOf(r, sid)).toBeUndefined();
@@ -338,7 +339,7 @@ describe('voicemail on local disk with the local key', () => {
     expect(refused.status).toBe(400);
     expect(await refused.text()).not.toContain('5550104');
     expect((await patch({ accessNumber: 'nonsense' })).status).toBe(400);
-    await upsertPracticeNumber(r.h.services.db, practiceId, ACCESS_NUMBER, 'after-hours');
+    await upsertPracticeNumber(tenantScope(r.h.services, practiceId), ACCESS_NUMBER, 'after-hours');
     const ok = await patch({ accessNumber: ACCESS_NUMBER });
     expect(ok.status).toBe(200);
     expect(await ok.json()).toMatchObject({ accessNumber: ACCESS_NUMBER });
@@ -384,7 +385,7 @@ describe('voicemail on local disk with the local key', () => {
       const audio = await api(`/api/voicemails/${id}/audio`, provider);
       expect(audio.status).toBe(200);
       expect(Buffer.from(await audio.arrayBuffer()).equals(left.bytes)).toBe(true);
-      expect(await pendingUrgentIds(r.h.services.db, practiceId)).toContain(id);
+      expect(await pendingUrgentIds(tenantScope(r.h.services, practiceId))).toContain(id);
 
       // Every attempt fails; the last lands in the dead-letter list with the audio safe.
       const dead = await until(

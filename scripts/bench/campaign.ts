@@ -16,6 +16,7 @@ import { startServices } from '../../src/services.js';
 import { loadLogModeTwilio } from '../../src/log-mode.js';
 import { createDb, type Db } from '../../src/adapters/postgres.js';
 import { planCampaign } from '../../src/drops/campaigns.js';
+import { tenantScope } from '../../src/tenancy/mint.js';
 import type { Practice } from '../../src/practices/store.js';
 import { dropIsolation } from '../../test/support/harness.js';
 import { throwIfAborted } from './abort.js';
@@ -124,7 +125,7 @@ async function run(scope: Scope): Promise<string[]> {
   const baselineSeconds = await bulkInsertBaseline(bulkDb, campaignId);
   throwIfAborted();
   const started = process.hrtime.bigint();
-  const planned = await planCampaign(services, { id: campaignId, practice_id: practice.id, rate_per_minute: 600 }, practice);
+  const planned = await planCampaign(services, tenantScope(services, practice.id), { id: campaignId, rate_per_minute: 600 }, practice);
   const planSeconds = Number(process.hrtime.bigint() - started) / 1e9;
 
   const problems: string[] = [];

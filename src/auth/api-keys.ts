@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Db } from '../adapters/postgres.js';
 import type { ApiRole } from '../adapters/db-schema.js';
+import type { PracticeScope } from '../tenancy/scope.js';
 
 export const API_ROLES = ['admin', 'staff', 'provider', 'auditor'] as const satisfies readonly ApiRole[];
 export type { ApiRole };
@@ -122,12 +123,12 @@ export interface ApiKeySummary {
   revokedAt: string | null;
 }
 
-/** A practice's keys, newest first, with their state at `now`. */
-export async function listApiKeys(db: Db, practiceId: string, now: Date): Promise<ApiKeySummary[]> {
-  const rows = await db
+/** The scope's practice's keys, newest first, with their state at `now`. */
+export async function listApiKeys(scope: PracticeScope, now: Date): Promise<ApiKeySummary[]> {
+  const rows = await scope.db
     .selectFrom('api_keys')
     .select(['id', 'role', 'label', 'created_at', 'expires_at', 'last_used_at', 'revoked_at'])
-    .where('practice_id', '=', practiceId)
+    .where('practice_id', '=', scope.practiceId)
     .orderBy('created_at', 'desc')
     .orderBy('id')
     .execute();
@@ -149,10 +150,19 @@ export type RevokeResult =
   | { result: 'not_found' };
 
 /**
- * Revokes a key at `now` (for good: a revoked key is never valid again). With `practiceId`, only
- * that practice's key; an unknown id and another practice's key are both `not_found`.
+ * Revokes one of the scope's practice's keys at `now` (for good: a revoked key is never valid
+ * again); an unknown id and another practice's key are both `not_found`.
  */
-export async function revokeApiKey(db: Db, input: { keyId: string; practiceId?: string; now: Date }): Promise<RevokeResult> {
+export async function revokeApiKey(scope: PracticeScope, input: { keyId: string; now: Date }): Promise<RevokeResult> {
+  return revokeKey(scope.db, { ...input, practiceId: scope.practiceId });
+}
+
+/** The command line's revoke (`npm run keys:revoke -- --key <id>`): any practice's key, found by its id alone. */
+export async function revokeAnyApiKey(db: Db, input: { keyId: string; now: Date }): Promise<RevokeResult> {
+  return revokeKey(db, input);
+}
+
+async function revokeKey(db: Db, input: { keyId: string; practiceId?: string; now: Date }): Promise<RevokeResult> {
   return db.transaction().execute(async (trx) => {
     let q = trx.selectFrom('api_keys').select(['id', 'role', 'label', 'practice_id', 'created_at', 'expires_at', 'last_used_at', 'revoked_at']).where('id', '=', input.keyId);
     if (input.practiceId !== undefined) q = q.where('practice_id', '=', input.practiceId);
@@ -160,7 +170,7 @@ export async function revokeApiKey(db: Db, input: { keyId: string; practiceId?: 
     if (!row) return { result: 'not_found' } as const;
     const already = row.revoked_at !== null;
     const revokedAt = row.revoked_at ?? input.now;
-    if (!already) await trx.updateTable('api_keys').set({ revoked_at: revokedAt }).where('id', '=', row.id).execute();
+    if (!already) await trx.updateTable('api_keys').set({ revoked_at: revokedAt }).where('id', '=', row.id).where('practice_id', '=', row.practice_id).execute();
     const key: ApiKeySummary = {
       id: row.id,
       role: row.role,

@@ -37,6 +37,9 @@ export async function recordCallEvent(db: Db, e: CallEvent, now: Date): Promise<
  * work under load; a webhook that finds the writer idle is written at once. Every caller still
  * waits until its own event is committed, and learns whether it was new, exactly as with
  * recordCallEvent. A batch that fails is retried call by call, the calls side by side.
+ * A writer is bound to one database handle: the webhook path keeps one per practice's tenant
+ * handle (row-level security: a batch never mixes practices) and one on the system role for
+ * calls to numbers no practice owns (./voice-service.ts, `recordCall`).
  */
 export type CallRecorder = (e: CallEvent, now: Date) => Promise<boolean>;
 

@@ -1,8 +1,9 @@
-import type { Db } from '../adapters/postgres.js';
 import type { CallStatusEntry } from '../adapters/db-schema.js';
 import { AuditAction } from '../audit/events.js';
 import { readAudit } from '../audit/store.js';
 import type { LegFields } from '../oncall/legs.js';
+import type { PracticeScope } from '../tenancy/scope.js';
+import type { CallRecord } from './records.js';
 
 /**
  * A call's timeline: every audited step, leg and page SMS, in the order they happened.
@@ -13,7 +14,8 @@ import type { LegFields } from '../oncall/legs.js';
  * naming its child call SID (or its tier and round), a page SMS after its round's `page.sent` —
  * so the order never depends on two clocks agreeing. A leg with no such event goes by its own
  * time (the service's clock, as the audit log's): after every event at or before it.
- * `buildTimeline` is pure; `loadCallTimeline` reads what it needs.
+ * `buildTimeline` is pure; `loadCallTimeline` reads what it needs, for one practice: the call,
+ * its legs, pages, audit events and child legs are each read only if they are that practice's.
  */
 
 export interface TimelineAuditEvent {
@@ -141,21 +143,47 @@ interface CallLeg extends LegFields {
 const LEG_KIND = { parent_leg: 'parent', dial_leg: 'dial', page_sms: 'page' } as const;
 
 interface CallTimeline {
+  call: CallRecord;
   legs: CallLeg[];
   pages: Array<{ id: string; referenceCode: string; status: string; roundsSent: number; adminPaged: boolean; acknowledgedAt: string | null; acknowledgedBy: string | null }>;
   timeline: TimelineEntry[];
   audit: Awaited<ReturnType<typeof readAudit>>;
 }
 
-/** Everything the timeline of one call needs: its audit events, legs, pages and child legs' progress. */
-export async function loadCallTimeline(db: Db, callSid: string, practiceId: string): Promise<CallTimeline> {
+/** The call record, if the call is the scope's practice's (a call of another practice, or of none, is not found). */
+async function practiceCall(scope: PracticeScope, callSid: string): Promise<CallRecord | null> {
+  const row = await scope.db.selectFrom('calls').selectAll().where('practice_id', '=', scope.practiceId).where('call_sid', '=', callSid).executeTakeFirst();
+  if (!row) return null;
+  return {
+    callSid: row.call_sid,
+    practiceId: row.practice_id,
+    direction: row.direction,
+    status: row.status,
+    statusHistory: row.status_history,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  };
+}
+
+/**
+ * One call of the scope's practice with everything its timeline needs: its audit events, legs,
+ * pages and child legs' progress. Null when the practice has no such call.
+ */
+export async function loadCallTimeline(scope: PracticeScope, callSid: string): Promise<CallTimeline | null> {
+  const { db, practiceId } = scope;
+  const call = await practiceCall(scope, callSid);
+  if (!call) return null;
   const [audit, legRows, pages] = await Promise.all([
     readAudit(db, { callSid, practiceId }),
-    db.selectFrom('call_legs').selectAll().where('call_sid', '=', callSid).execute(),
-    db.selectFrom('pages').selectAll().where('call_sid', '=', callSid).execute(),
+    db.selectFrom('call_legs').selectAll().where('practice_id', '=', practiceId).where('call_sid', '=', callSid).execute(),
+    db.selectFrom('pages').selectAll().where('practice_id', '=', practiceId).where('call_sid', '=', callSid).execute(),
   ]);
   const childSids = legRows.flatMap((l) => (l.kind === 'dial' && l.leg_sid ? [l.leg_sid] : []));
-  const children = childSids.length > 0 ? await db.selectFrom('calls').select(['call_sid', 'status_history']).where('call_sid', 'in', childSids).execute() : [];
+  // A child leg's call record carries its parent's practice (calls/voice-service.ts, handleCallStatus).
+  const children =
+    childSids.length > 0
+      ? await db.selectFrom('calls').select(['call_sid', 'status_history']).where('practice_id', '=', practiceId).where('call_sid', 'in', childSids).execute()
+      : [];
   const progress = new Map(
     children.map((c) => [
       c.call_sid,
@@ -177,6 +205,7 @@ export async function loadCallTimeline(db: Db, callSid: string, practiceId: stri
   }));
   const timeline = buildTimeline(audit, legs, progress);
   return {
+    call,
     legs: timeline
       .filter((t): t is LegEntry => t.kind !== 'event')
       .map((t) => ({

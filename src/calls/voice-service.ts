@@ -1,5 +1,8 @@
 // Over 400 lines because it is the whole I/O edge of the call path (practice and state, step claims, facts, engine, records, rendering); the decisions themselves live in engine.ts and nodes/.
 import type { Services } from '../services.js';
+import type { AppContext } from '../app-context.js';
+import type { Db } from '../adapters/postgres.js';
+import type { PracticeScope } from '../tenancy/scope.js';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
 import { phoneIndex } from '../patients/store.js';
 import { nextAppointment } from '../patients/appointments.js';
@@ -7,7 +10,7 @@ import type { NumberLookup, Practice } from '../practices/store.js';
 import { parseEntry } from '../verification/entry.js';
 import { matchAmong, patientCandidates } from '../verification/identity.js';
 import { guardedTry } from '../verification/attempts.js';
-import { callRecorder, practiceOfCall, type CallRecorder } from './records.js';
+import { callRecorder, practiceOfCall, type CallEvent, type CallRecorder } from './records.js';
 import { checkRecordingUrl, receiveRecording } from '../voicemail/pipeline.js';
 import {
   initialState,
@@ -53,31 +56,68 @@ interface Caller {
   index: string;
 }
 
-/** One group-committing call-record writer per running service. */
-const recorders = new WeakMap<Services, CallRecorder>();
+/**
+ * Mints the request scope of the practice a webhook has found by the number called (or by its
+ * call record). Only the Twilio routes may mint one (.dependency-cruiser.cjs,
+ * `scope-minted-by-auth`), and the practice is known only once the lookup here has run: so the
+ * route hands this function down, and the call path's practice-owned reads and writes (patients,
+ * appointments, the call record, its legs) run in the `ahl_tenant` role, held to that practice.
+ */
+export type ScopeFor = (practiceId: string) => PracticeScope;
 
-function recorderOf(services: Services): CallRecorder {
-  let recorder = recorders.get(services);
+/** The practice caches: the lookup of a practice by its number, and the fail-safe's fallback numbers. */
+type PracticeLookup = Pick<Services, 'caches'>;
+
+/**
+ * What the flow webhook uses itself, and what the domain functions it calls take (their own
+ * parameter types: narrowing one of them narrows this).
+ */
+export type FlowDeps = Pick<Services, 'flowResolver' | 'caches' | 'config' | 'db' | 'redis' | 'keyring' | 'audit' | 'metrics' | 'clock'> & EventDeps & Parameters<typeof openPage>[0];
+
+/** What turning a webhook into the engine's event takes: the whisper outcome (Redis), the identity check and its lockout, a page's acknowledgement. */
+type EventDeps = Pick<AppContext, 'redis' | 'keyring'> & Parameters<typeof guardedTry>[0] & Parameters<typeof acknowledgePageByKeypad>[0];
+
+/**
+ * One group-committing call-record writer per database handle: the system pool's (calls to
+ * numbers no practice owns) and each practice's tenant handle, so that a batch never mixes practices.
+ */
+const recorders = new WeakMap<Db, CallRecorder>();
+
+function recorderFor(db: Db): CallRecorder {
+  let recorder = recorders.get(db);
   if (!recorder) {
-    recorder = callRecorder(services.db);
-    recorders.set(services, recorder);
+    recorder = callRecorder(db);
+    recorders.set(db, recorder);
   }
   return recorder;
 }
 
+/**
+ * Records a call event under its practice's scope; a call to a number no practice owns (`null`)
+ * is recorded by the system role, there being no practice to hold it to. The record's practice
+ * is the scope's, never given apart from it.
+ */
+function recordCall(system: Db, scope: PracticeScope | null, e: Omit<CallEvent, 'practiceId'>, now: Date): Promise<boolean> {
+  return recorderFor(scope?.db ?? system)({ ...e, practiceId: scope?.practiceId ?? null }, now);
+}
+
 /** After an admin change: fresh lookups from now on; the fallback numbers are reloaded, not dropped (../practices/caches.ts). */
-export function invalidatePracticeCache(services: Services): void {
-  services.caches.invalidate();
+export function invalidatePracticeCache(deps: PracticeLookup): void {
+  deps.caches.invalidate();
 }
 
 /** Twilio's fallback URL, or any failure: the disclaimer and a way to a human. */
-export function failSafeTwiml(services: Services, to: string | undefined): string {
-  return failSafe(fallbackNumberFor(services, to));
+export function failSafeTwiml(deps: PracticeLookup, to: string | undefined): string {
+  return failSafe(fallbackNumberFor(deps, to));
 }
 
-/** The practice that owns a number, from the cache when fresh; every lookup also refreshes the number's fallback entry. */
-export async function loadPractice(services: Services, to: string): Promise<NumberLookup | null> {
-  return services.caches.practices.lookup(to);
+/**
+ * The practice that owns a number, from the cache when fresh; every lookup also refreshes the
+ * number's fallback entry. It runs in the system role: finding whose number was called crosses
+ * practices by nature, and only then is there a practice to scope the rest of the webhook to.
+ */
+export async function loadPractice(deps: PracticeLookup, to: string): Promise<NumberLookup | null> {
+  return deps.caches.practices.lookup(to);
 }
 
 function practiceContext(practice: Practice, contacts: Readonly<Record<string, string>> = {}): PracticeContext {
@@ -99,9 +139,9 @@ function auditEvents(practiceId: string | null, callSid: string, events: StepEve
   return events.map((e) => ({ ...e, actor: 'twilio', practiceId, callSid }));
 }
 
-/** Runs the engine, loading a fact it asks for and running it again. */
+/** Runs the engine, loading a fact it asks for (under the practice's scope) and running it again. */
 async function runEngine(
-  services: Services,
+  scope: PracticeScope,
   flow: Flow,
   state: CallState,
   event: EngineEvent,
@@ -113,9 +153,9 @@ async function runEngine(
     // The edge: the engine's verbs become the TwiML document here.
     if (result.kind === 'verbs') return { state: result.state, twiml: renderTwiml(result.verbs), events: result.events, effects: result.effects };
     if (result.fact === 'escalation') {
-      facts = { ...facts, escalation: await resolvePlan(services.db, state.practiceId, ctx.practice.fallbackNumber, ctx.now, result.policy), escalationPolicy: result.policy };
+      facts = { ...facts, escalation: await resolvePlan(scope, ctx.practice.fallbackNumber, ctx.now, result.policy), escalationPolicy: result.policy };
     } else {
-      facts = { ...facts, nextAppointment: await nextAppointment(services.db, state.practiceId, result.patientId, ctx.now) };
+      facts = { ...facts, nextAppointment: await nextAppointment(scope, result.patientId, ctx.now) };
     }
   }
   throw new Error('engine kept asking for facts');
@@ -125,7 +165,16 @@ async function runEngine(
  * Turns the webhook answering a verify node into an outcome. Side effects (failure counts,
  * lockouts) happen here, once: a retried webhook replays the stored outcome instead.
  */
-async function verifyOutcome(services: Services, state: CallState, nodeId: string, flow: Flow, webhook: VoiceWebhook, caller: Caller | null, now: Date): Promise<EngineEvent> {
+async function verifyOutcome(
+  deps: Pick<AppContext, 'keyring'> & Parameters<typeof guardedTry>[0],
+  scope: PracticeScope,
+  state: CallState,
+  nodeId: string,
+  flow: Flow,
+  webhook: VoiceWebhook,
+  caller: Caller | null,
+  now: Date,
+): Promise<EngineEvent> {
   const node = flow.nodes[nodeId];
   if (!node || node.kind !== 'verify') throw new Error('not a verify node');
   // The call has used its tries: the entry is not looked at (no match, no failure counted).
@@ -134,13 +183,14 @@ async function verifyOutcome(services: Services, state: CallState, nodeId: strin
   if (digits === '') return { kind: 'verify', node: nodeId, outcome: 'timeout' };
   if (!caller) return { kind: 'verify', node: nodeId, outcome: 'no_caller_id' };
   const entry = parseEntry(digits, node.method, now);
-  const candidates = await patientCandidates(services.db, state.practiceId, caller.index);
+  // The practice's patients only: the tenant role's row-level security holds the read to it.
+  const candidates = await patientCandidates(scope.db, scope.practiceId, caller.index);
   // The try is reserved (number and patients) before anything is compared: concurrent calls cannot all pass.
   const tried = await guardedTry(
-    services,
-    { practiceId: state.practiceId, phoneIndex: caller.index, line: 'patient', callSid: webhook.CallSid, now },
+    deps,
+    { practiceId: scope.practiceId, phoneIndex: caller.index, line: 'patient', callSid: webhook.CallSid, now },
     candidates.map((c) => ({ kind: 'patient', id: c.id }) as const),
-    async (open) => matchAmong(services.keyring, state.practiceId, candidates.filter((c) => open.some((o) => o.id === c.id)), entry),
+    async (open) => matchAmong(deps.keyring, scope.practiceId, candidates.filter((c) => open.some((o) => o.id === c.id)), entry),
   );
   if (tried.kind === 'refused') return { kind: 'verify', node: nodeId, outcome: 'locked' };
   if (tried.kind === 'match') return { kind: 'verify', node: nodeId, outcome: 'match', patientId: tried.value };
@@ -148,15 +198,15 @@ async function verifyOutcome(services: Services, state: CallState, nodeId: strin
 }
 
 /** Staff line: the caller ID must be an active provider of the practice; the keys a page's reference. */
-async function pageAckOutcome(services: Services, practiceId: string, webhook: VoiceWebhook): Promise<PageAckOutcome> {
+async function pageAckOutcome(deps: Parameters<typeof acknowledgePageByKeypad>[0], scope: PracticeScope, webhook: VoiceWebhook): Promise<PageAckOutcome> {
   const digits = (webhook.Digits ?? '').replace(/#$/, '');
   if (digits === '') return 'timeout';
   const caller = normaliseE164(webhook.From);
   const provider = caller
-    ? await services.db
+    ? await scope.db
         .selectFrom('providers')
         .select('id')
-        .where('practice_id', '=', practiceId)
+        .where('practice_id', '=', scope.practiceId)
         .where('active', '=', true)
         .where((eb) => eb.or([eb('phone', '=', caller), eb('sms_phone', '=', caller)]))
         .executeTakeFirst()
@@ -164,11 +214,12 @@ async function pageAckOutcome(services: Services, practiceId: string, webhook: V
   if (!provider) return 'not_provider';
   // Twilio's literal "timeout" is no reference here (acknowledgePageByKeypad would take it for a timeout).
   if (digits === 'timeout') return 'not_found';
-  return acknowledgePageByKeypad(services, { practiceId, providerId: provider.id, digits: webhook.Digits });
+  return acknowledgePageByKeypad(deps, scope, { providerId: provider.id, digits: webhook.Digits });
 }
 
 async function eventFor(
-  services: Services,
+  deps: EventDeps,
+  scope: PracticeScope,
   flow: Flow,
   state: CallState,
   req: Extract<FlowRequest, { kind: 'action' }>,
@@ -183,10 +234,10 @@ async function eventFor(
     case 'language':
       return { kind: 'gather', node: req.node, digits: webhook.Digits ? webhook.Digits : null };
     case 'verify':
-      return verifyOutcome(services, state, req.node, flow, webhook, caller, now);
+      return verifyOutcome(deps, scope, state, req.node, flow, webhook, caller, now);
     case 'dial_oncall': {
       const attempt = state.escalation?.node === req.node ? whisperId(state.escalation) : -1;
-      const whisper = (await getWhisperOutcome(services.redis, webhook.CallSid, attempt)) as WhisperOutcome | null;
+      const whisper = (await getWhisperOutcome(deps.redis, webhook.CallSid, attempt)) as WhisperOutcome | null;
       return { kind: 'dial_done', node: req.node, status: webhook.DialCallStatus ?? null, whisper, childCallSid: webhook.DialCallSid ?? null, durationSeconds: webhook.DialCallDuration ?? null };
     }
     case 'transfer':
@@ -194,7 +245,7 @@ async function eventFor(
     case 'voicemail':
       return { kind: 'record_done', node: req.node, recorded: !req.empty && webhook.RecordingSid !== undefined };
     case 'page_ack':
-      return { kind: 'page_ack', node: req.node, outcome: await pageAckOutcome(services, state.practiceId, webhook) };
+      return { kind: 'page_ack', node: req.node, outcome: await pageAckOutcome(deps, scope, webhook) };
     case 'say':
     case 'hours':
     case 'disclose':
@@ -213,55 +264,62 @@ async function eventFor(
 const FLOW_WEBHOOK_DEADLINE_MS = 9_000;
 
 /** One voice webhook of a call flow in, TwiML out. Throws on infrastructure failure (the route answers fail-safe). */
-export async function handleFlowWebhook(services: Services, req: FlowRequest, webhook: VoiceWebhook, deadlineMs = FLOW_WEBHOOK_DEADLINE_MS): Promise<string> {
-  const twiml = await withDeadline(flowWebhook(services, req, webhook), deadlineMs);
+export async function handleFlowWebhook(
+  deps: FlowDeps,
+  scopeFor: ScopeFor,
+  req: FlowRequest,
+  webhook: VoiceWebhook,
+  deadlineMs = FLOW_WEBHOOK_DEADLINE_MS,
+): Promise<string> {
+  const twiml = await withDeadline(flowWebhook(deps, scopeFor, req, webhook), deadlineMs);
   if (twiml !== TIMED_OUT) return twiml;
   // Out of time: the caller hears the disclaimer and goes to a human. Nothing more is awaited
   // (the audit write may be what hangs); the work still running finishes or fails on its own.
   logger.error('flow webhook out of time; answering fail-safe', { deadlineMs });
-  void services
+  void deps
     .audit({ action: AuditAction.CallFailSafe, actor: 'system', callSid: webhook.CallSid, leg: 'parent', details: { reason: 'deadline' } })
     .catch(() => undefined);
-  services.metrics.countFailSafe('deadline');
-  return failSafeTwiml(services, webhook.To);
+  deps.metrics.countFailSafe('deadline');
+  return failSafeTwiml(deps, webhook.To);
 }
 
 /** The answer a retried webhook gets: the same step re-run from the state it started from, with no side effect. */
-async function replayTwiml(services: Services, entry: ReplayEntry, ctx: EngineContext, fallbackNumber: string | null): Promise<string> {
-  const flow = await services.flowResolver.get(entry.before.practiceId, entry.before.flowId);
+async function replayTwiml(deps: Pick<Services, 'flowResolver'>, scope: PracticeScope, entry: ReplayEntry, ctx: EngineContext, fallbackNumber: string | null): Promise<string> {
+  const flow = await deps.flowResolver.get(scope.practiceId, entry.before.flowId);
   if (!flow) return failSafe(fallbackNumber);
   const asFirst = entry.at ? { ...ctx, now: new Date(entry.at) } : ctx;
-  return (await runEngine(services, flow, entry.before, entry.event, asFirst)).twiml;
+  return (await runEngine(scope, flow, entry.before, entry.event, asFirst)).twiml;
 }
 
 /** What a step started from, to answer its duplicate. A call's start is always known, even once out of the replay list. */
-async function replayEntry(services: Services, stored: StoredCall | null, step: number, practice: PracticeContext): Promise<ReplayEntry | null> {
+async function replayEntry(deps: Pick<Services, 'flowResolver'>, stored: StoredCall | null, step: number, practice: PracticeContext): Promise<ReplayEntry | null> {
   if (!stored) return null;
   const entry = stored.replay.find((r) => r.step === step);
   if (entry) return entry;
-  const flow = step === 0 ? await services.flowResolver.get(stored.state.practiceId, stored.state.flowId) : null;
+  const flow = step === 0 ? await deps.flowResolver.get(practice.id, stored.state.flowId) : null;
   return flow ? { step: 0, before: initialState(flow, practice), event: { kind: 'start' } } : null;
 }
 
-async function flowWebhook(services: Services, req: FlowRequest, webhook: VoiceWebhook): Promise<string> {
-  const now = services.clock();
-  const found = await loadPractice(services, webhook.To);
+async function flowWebhook(deps: FlowDeps, scopeFor: ScopeFor, req: FlowRequest, webhook: VoiceWebhook): Promise<string> {
+  const now = deps.clock();
+  const found = await loadPractice(deps, webhook.To);
   const from = normaliseE164(webhook.From);
   // Blind-indexed once: for the call record and, at a verify node, the lockout.
-  const caller: Caller | null = from ? { phone: from, index: phoneIndex(services.keyring, from) } : null;
+  const caller: Caller | null = from ? { phone: from, index: phoneIndex(deps.keyring, from) } : null;
   // The first webhook of a practice's call also opens its parent leg, in the same commit.
-  const record = async (key: string, practiceId: string | null): Promise<boolean> =>
-    recorderOf(services)(
+  const record = async (key: string, scope: PracticeScope | null): Promise<boolean> =>
+    recordCall(
+      deps.db,
+      scope,
       {
         callSid: webhook.CallSid,
-        practiceId,
         direction: webhook.Direction ?? 'inbound',
         fromIndex: caller?.index ?? null,
-        toNumber: practiceId ? webhook.To : null,
+        toNumber: scope ? webhook.To : null,
         status: webhook.CallStatus ?? 'in-progress',
         key,
         source: req.kind === 'incoming' ? 'incoming' : `flow:${req.node}`,
-        ...(req.kind === 'incoming' && practiceId ? { openParentLegAt: now } : {}),
+        ...(req.kind === 'incoming' && scope ? { openParentLegAt: now } : {}),
       },
       now,
     );
@@ -269,15 +327,17 @@ async function flowWebhook(services: Services, req: FlowRequest, webhook: VoiceW
   if (!found) {
     const answer = unknownNumber();
     if (await record(req.kind === 'incoming' ? 'incoming' : `flow:${req.step}`, null)) {
-      await services.audit(auditEvents(null, webhook.CallSid, answer.events));
+      await deps.audit(auditEvents(null, webhook.CallSid, answer.events));
     }
     return answer.twiml;
   }
   const { practice } = found;
-  const ctx: EngineContext = { now, callSid: webhook.CallSid, practice: practiceContext(practice, found.contacts), publicBaseUrl: services.config.publicBaseUrl, facts: {}, hasCallerId: from !== null };
+  // From here on the webhook acts for this practice: its reads and writes of practice rows go through this scope.
+  const scope = scopeFor(practice.id);
+  const ctx: EngineContext = { now, callSid: webhook.CallSid, practice: practiceContext(practice, found.contacts), publicBaseUrl: deps.config.publicBaseUrl, facts: {}, hasCallerId: from !== null };
   const failSafeFor = async (reason: string, details: Record<string, unknown> = {}): Promise<string> => {
-    await services.audit({ action: AuditAction.CallFailSafe, actor: 'system', practiceId: practice.id, callSid: webhook.CallSid, leg: 'parent', details: { reason, ...details } });
-    services.metrics.countFailSafe(reason);
+    await deps.audit({ action: AuditAction.CallFailSafe, actor: 'system', practiceId: practice.id, callSid: webhook.CallSid, leg: 'parent', details: { reason, ...details } });
+    deps.metrics.countFailSafe(reason);
     return failSafe(practice.fallbackNumber);
   };
   const requestStep = req.kind === 'incoming' ? 0 : req.step;
@@ -292,65 +352,64 @@ async function flowWebhook(services: Services, req: FlowRequest, webhook: VoiceW
     // The number's current flow, for a call that starts now. Its first step is claimed below,
     // with the state it leads to (nothing before that has a side effect).
     const key = flowKey(found.flowId, found.flowVersion);
-    const current = await services.flowResolver.get(practice.id, key);
+    const current = await deps.flowResolver.get(practice.id, key);
     if (!current) return failSafeFor('unknown_flow', { flowId: key });
     flow = current;
     before = initialState(flow, ctx.practice);
     stored = null;
   } else {
-    stored = await loadCall(services.redis, webhook.CallSid);
+    stored = await loadCall(deps.redis, webhook.CallSid);
     // A retried webhook of an earlier step: re-run it from the stored state.
     const replay = stored && requestStep < stored.state.step ? stored.replay.find((r) => r.step === requestStep) : undefined;
-    if (replay) return replayTwiml(services, replay, ctx, practice.fallbackNumber);
+    if (replay) return replayTwiml(deps, scope, replay, ctx, practice.fallbackNumber);
     if (!stored || stored.state.step !== req.step || stored.state.waitingAt !== req.node) {
       // No state (expired, Redis restarted) or an action from another turn: keep the caller safe.
       return failSafeFor(stored ? 'stale_action' : 'no_state');
     }
-    if (!(await claimStep(services.redis, webhook.CallSid, requestStep))) {
-      const entry = await replayEntry(services, await awaitFirstDelivery(services.redis, webhook.CallSid, requestStep), requestStep, ctx.practice);
-      if (entry) return replayTwiml(services, entry, ctx, practice.fallbackNumber);
-      services.metrics.countFailSafe('duplicate_unanswered');
+    if (!(await claimStep(deps.redis, webhook.CallSid, requestStep))) {
+      const entry = await replayEntry(deps, await awaitFirstDelivery(deps.redis, webhook.CallSid, requestStep), requestStep, ctx.practice);
+      if (entry) return replayTwiml(deps, scope, entry, ctx, practice.fallbackNumber);
+      deps.metrics.countFailSafe('duplicate_unanswered');
       return failSafe(practice.fallbackNumber);
     }
     // The flow the call started with, even if the number has been given another since.
-    const started = await services.flowResolver.get(practice.id, stored.state.flowId);
+    const started = await deps.flowResolver.get(practice.id, stored.state.flowId);
     if (!started) return failSafeFor('unknown_flow', { flowId: stored.state.flowId });
     flow = started;
     before = stored.state;
   }
 
-  const event: EngineEvent = req.kind === 'incoming' ? { kind: 'start' } : await eventFor(services, flow, before, req, webhook, caller, now);
-  const result = await runEngine(services, flow, before, event, ctx);
-  for (const e of result.events) if (e.action === AuditAction.CallFailSafe) services.metrics.countFailSafe(String(e.details?.['reason']));
+  const event: EngineEvent = req.kind === 'incoming' ? { kind: 'start' } : await eventFor(deps, scope, flow, before, req, webhook, caller, now);
+  const result = await runEngine(scope, flow, before, event, ctx);
+  for (const e of result.events) if (e.action === AuditAction.CallFailSafe) deps.metrics.countFailSafe(String(e.details?.['reason']));
   const entry: ReplayEntry = { step: requestStep, before, event, at: now.toISOString() };
   // The engine is pure: a call's first answer is worked out before its step is claimed, and the
   // claim saves the state in the same round trip. A duplicate answers as the first did.
-  if (req.kind === 'incoming' && !(await startCall(services.redis, webhook.CallSid, entry, result.state))) {
-    const first = await replayEntry(services, await awaitFirstDelivery(services.redis, webhook.CallSid, 0), 0, ctx.practice);
-    if (first) return replayTwiml(services, first, ctx, practice.fallbackNumber);
-    services.metrics.countFailSafe('duplicate_unanswered');
+  if (req.kind === 'incoming' && !(await startCall(deps.redis, webhook.CallSid, entry, result.state))) {
+    const first = await replayEntry(deps, await awaitFirstDelivery(deps.redis, webhook.CallSid, 0), 0, ctx.practice);
+    if (first) return replayTwiml(deps, scope, first, ctx, practice.fallbackNumber);
+    deps.metrics.countFailSafe('duplicate_unanswered');
     return failSafe(practice.fallbackNumber);
   }
   const started: StepEvent[] =
     req.kind === 'incoming' ? [{ action: AuditAction.CallLegStarted, leg: 'parent', details: { direction: webhook.Direction ?? 'inbound', flowId: flow.id } }] : [];
   // The state, the call record and the audit events are independent writes: do them at once.
   await Promise.all([
-    req.kind === 'incoming' ? Promise.resolve() : saveCall(services.redis, webhook.CallSid, stored, entry, result.state),
-    record(req.kind === 'incoming' ? 'incoming' : `flow:${req.step}`, practice.id),
-    services.audit(auditEvents(practice.id, webhook.CallSid, [...started, ...result.events])),
-    event.kind === 'dial_done' ? recordDialLeg(services, practice.id, before, event, webhook, now) : Promise.resolve(),
+    req.kind === 'incoming' ? Promise.resolve() : saveCall(deps.redis, webhook.CallSid, stored, entry, result.state),
+    record(req.kind === 'incoming' ? 'incoming' : `flow:${req.step}`, scope),
+    deps.audit(auditEvents(practice.id, webhook.CallSid, [...started, ...result.events])),
+    event.kind === 'dial_done' ? recordDialLeg(scope, before, event, webhook, now) : Promise.resolve(),
   ]);
   for (const effect of result.effects) {
-    if (effect.kind === 'page') await openPage(services, { practiceId: practice.id, callSid: webhook.CallSid, policyId: effect.policyId });
-    else if (effect.kind === 'opt_out' && from) await recordOptOut(services.db, services.keyring, services.audit, { practiceId: practice.id, phone: from, source: 'keypad', recordedBy: `call:${webhook.CallSid}` });
+    if (effect.kind === 'page') await openPage(deps, { practiceId: practice.id, callSid: webhook.CallSid, policyId: effect.policyId });
+    else if (effect.kind === 'opt_out' && from) await recordOptOut(deps, scope, { phone: from, source: 'keypad', recordedBy: `call:${webhook.CallSid}` });
   }
   return result.twiml;
 }
 
 /** One <Dial> child leg: who was tried, at which tier and round, and how it ended. */
 async function recordDialLeg(
-  services: Services,
-  practiceId: string,
+  scope: PracticeScope,
   before: CallState,
   event: Extract<EngineEvent, { kind: 'dial_done' }>,
   webhook: VoiceWebhook,
@@ -358,9 +417,9 @@ async function recordDialLeg(
 ): Promise<void> {
   const esc = before.escalation?.node === event.node ? before.escalation : null;
   const target = esc ? esc.plan.targets[esc.attempt % esc.plan.targets.length] : undefined;
-  await recordDialLegRow(services.db, {
+  await recordDialLegRow(scope.db, {
     callSid: webhook.CallSid,
-    practiceId,
+    practiceId: scope.practiceId,
     legSid: webhook.DialCallSid ?? null,
     tier: target?.tier ?? null,
     round: esc && target ? Math.floor(esc.attempt / esc.plan.targets.length) : null,
@@ -372,29 +431,35 @@ async function recordDialLeg(
   });
 }
 
-/** A call status callback: record it; nothing to say to the caller. */
-export async function handleCallStatus(services: Services, webhook: VoiceWebhook): Promise<void> {
+/**
+ * A call status callback: record it; nothing to say to the caller. The call's practice is found
+ * in the system role (its parent call's record, or the number called); its record and parent leg
+ * are then written under that practice's scope.
+ */
+export async function handleCallStatus(deps: PracticeLookup & Pick<AppContext, 'db' | 'audit' | 'clock'>, scopeFor: ScopeFor, webhook: VoiceWebhook): Promise<void> {
   // A child leg's To is the provider's phone: its practice is its parent call's.
-  const practiceId = webhook.ParentCallSid ? await practiceOfCall(services.db, webhook.ParentCallSid) : ((await loadPractice(services, webhook.To))?.practice.id ?? null);
+  const practiceId = webhook.ParentCallSid ? await practiceOfCall(deps.db, webhook.ParentCallSid) : ((await loadPractice(deps, webhook.To))?.practice.id ?? null);
+  const scope = practiceId ? scopeFor(practiceId) : null;
   const status = webhook.CallStatus ?? 'unknown';
   const leg = webhook.ParentCallSid ? 'child' : 'parent';
-  const isNew = await recorderOf(services)(
+  const isNew = await recordCall(
+    deps.db,
+    scope,
     {
       callSid: webhook.CallSid,
-      practiceId,
       direction: webhook.Direction ?? 'inbound',
       fromIndex: null,
-      toNumber: practiceId ? webhook.To : null,
+      toNumber: scope ? webhook.To : null,
       status,
       key: `status:${status}:${webhook.SequenceNumber ?? 0}`,
       source: 'status-callback',
       ...(webhook.SequenceNumber !== undefined ? { seq: webhook.SequenceNumber } : {}),
     },
-    services.clock(),
+    deps.clock(),
   );
-  if (!webhook.ParentCallSid) await finishParentLeg(services.db, { callSid: webhook.CallSid, practiceId, status, durationSeconds: webhook.CallDuration ?? null, at: services.clock() });
+  if (!webhook.ParentCallSid) await finishParentLeg(scope?.db ?? deps.db, { callSid: webhook.CallSid, practiceId, status, durationSeconds: webhook.CallDuration ?? null, at: deps.clock() });
   if (isNew) {
-    await services.audit({
+    await deps.audit({
       action: AuditAction.CallLegStatus,
       actor: 'twilio',
       practiceId,
@@ -409,15 +474,18 @@ export async function handleCallStatus(services: Services, webhook: VoiceWebhook
   }
 }
 
+/** What a recording callback takes: the call's practice (a system lookup), the audit, and what the voicemail intake takes. */
+type RecordingDeps = Pick<AppContext, 'db' | 'audit' | 'config'> & Parameters<typeof receiveRecording>[0];
+
 /**
  * Twilio's recording status callback. A completed recording becomes a voicemail row and a job
  * of the voicemail pipeline; its media is fetched only from a URL we build, so a RecordingUrl
  * pointing anywhere but the configured account on the Twilio API host is refused.
  */
-export async function handleRecordingStatus(services: Services, webhook: VoiceWebhook, meta: { node: string | null; urgency: string | null; verified: boolean }): Promise<void> {
+export async function handleRecordingStatus(deps: RecordingDeps, webhook: VoiceWebhook, meta: { node: string | null; urgency: string | null; verified: boolean }): Promise<void> {
   // Recording callbacks carry no To/From: the call record says whose call it was.
-  const practiceId = await practiceOfCall(services.db, webhook.CallSid);
-  await services.audit({
+  const practiceId = await practiceOfCall(deps.db, webhook.CallSid);
+  await deps.audit({
     action: AuditAction.VoicemailRecordingStatus,
     actor: 'twilio',
     practiceId,
@@ -433,9 +501,9 @@ export async function handleRecordingStatus(services: Services, webhook: VoiceWe
     },
   });
   if (webhook.RecordingStatus !== 'completed' || !webhook.RecordingSid) return;
-  const check = checkRecordingUrl(webhook.RecordingUrl, services.config.twilio.apiBaseUrl, services.config.twilio.accountSid, webhook.RecordingSid);
-  if (!check.ok || webhook.AccountSid !== services.config.twilio.accountSid) {
-    await services.audit({
+  const check = checkRecordingUrl(webhook.RecordingUrl, deps.config.twilio.apiBaseUrl, deps.config.twilio.accountSid, webhook.RecordingSid);
+  if (!check.ok || webhook.AccountSid !== deps.config.twilio.accountSid) {
+    await deps.audit({
       action: AuditAction.VoicemailRecordingUrlRefused,
       actor: 'twilio',
       practiceId,
@@ -445,7 +513,7 @@ export async function handleRecordingStatus(services: Services, webhook: VoiceWe
     });
     return;
   }
-  await receiveRecording(services, {
+  await receiveRecording(deps, {
     practiceId,
     callSid: webhook.CallSid,
     recordingSid: webhook.RecordingSid,
@@ -472,26 +540,26 @@ export type RecordingCallbackOutcome = 'recorded' | 'spooled' | 'ignored';
  * a duplicate is harmless (one voicemail per RecordingSid).
  */
 export async function acceptRecordingStatus(
-  services: Services,
+  deps: RecordingDeps & Pick<Services, 'recordingSpool' | 'clock'>,
   webhook: VoiceWebhook,
   meta: { node: string | null; urgency: string | null; verified: boolean },
   deadlineMs = RECORDING_CALLBACK_DEADLINE_MS,
 ): Promise<RecordingCallbackOutcome> {
   let reason: string;
   try {
-    if ((await withDeadline(handleRecordingStatus(services, webhook, meta), deadlineMs)) !== TIMED_OUT) return 'recorded';
+    if ((await withDeadline(handleRecordingStatus(deps, webhook, meta), deadlineMs)) !== TIMED_OUT) return 'recorded';
     reason = 'deadline';
   } catch (err) {
     logger.warn('recording callback not recorded', { err });
     reason = 'error';
   }
   if (webhook.RecordingStatus !== 'completed' || !webhook.RecordingSid) return 'ignored';
-  const check = checkRecordingUrl(webhook.RecordingUrl, services.config.twilio.apiBaseUrl, services.config.twilio.accountSid, webhook.RecordingSid);
+  const check = checkRecordingUrl(webhook.RecordingUrl, deps.config.twilio.apiBaseUrl, deps.config.twilio.accountSid, webhook.RecordingSid);
   // What would be refused is not kept (its refusal is audited when PostgreSQL answers a resend).
-  if (!check.ok || webhook.AccountSid !== services.config.twilio.accountSid) return 'ignored';
-  await services.recordingSpool.append({
+  if (!check.ok || webhook.AccountSid !== deps.config.twilio.accountSid) return 'ignored';
+  await deps.recordingSpool.append({
     v: 1,
-    at: services.clock().toISOString(),
+    at: deps.clock().toISOString(),
     callSid: webhook.CallSid,
     accountSid: webhook.AccountSid,
     recordingSid: webhook.RecordingSid,
@@ -505,7 +573,7 @@ export async function acceptRecordingStatus(
 }
 
 /** Replays one spooled recording callback (no deadline: the spool's replay runs in the background). */
-export async function replaySpooledRecording(services: Services, e: SpoolEntry): Promise<SpoolOutcome> {
+export async function replaySpooledRecording(deps: RecordingDeps, e: SpoolEntry): Promise<SpoolOutcome> {
   const webhook: VoiceWebhook = {
     CallSid: e.callSid,
     AccountSid: e.accountSid,
@@ -515,6 +583,6 @@ export async function replaySpooledRecording(services: Services, e: SpoolEntry):
     RecordingStatus: 'completed',
     ...(e.durationSeconds !== null ? { RecordingDuration: e.durationSeconds } : {}),
   };
-  await handleRecordingStatus(services, webhook, { node: e.node, urgency: e.urgency, verified: e.verified });
+  await handleRecordingStatus(deps, webhook, { node: e.node, urgency: e.urgency, verified: e.verified });
   return 'done';
 }

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
-import type { Db } from '../adapters/postgres.js';
+import type { AppContext } from '../app-context.js';
+import type { PracticeScope } from '../tenancy/scope.js';
 import type { ConsentChannel, DropVendor } from '../adapters/db-schema.js';
 import type { Keyring } from '../adapters/keyring.js';
 import { AuditAction } from '../audit/events.js';
@@ -7,7 +8,11 @@ import type { AuditWriter } from '../audit/store.js';
 import { phoneIndex } from '../patients/store.js';
 import type { ConsentEntry, ConsentInputType, ConsentState, OptOutSource } from './consent.js';
 
-/** Queries of the consent registry, the opt-out list and vendor BAAs. */
+/**
+ * Queries of the consent registry, the opt-out list and vendor BAAs. Each takes the practice's
+ * `PracticeScope` (a request's, held to the practice by row-level security, or a worker's) and
+ * still names the practice in its filter: defence in depth, and the filter uses the index.
+ */
 
 /** A refusal says why in domain terms (`invalid` input, `not_found`, a `conflict` with what is recorded); the route maps it to HTTP. */
 export type StoreResult<T> = { ok: true; value: T } | { ok: false; reason: 'invalid' | 'not_found' | 'conflict'; message: string };
@@ -26,12 +31,12 @@ export interface Disclosure {
 
 /** Stores a new disclosure version; a version, once stored, never changes. */
 export async function recordDisclosure(
-  db: Db,
+  scope: PracticeScope,
   audit: AuditWriter,
-  practiceId: string,
   input: { version: string; channel: ConsentChannel; text: string },
   recordedBy: string,
 ): Promise<StoreResult<Disclosure>> {
+  const { db, practiceId } = scope;
   const row = await db
     .insertInto('consent_disclosures')
     .values({ practice_id: practiceId, version: input.version, channel: input.channel, text: input.text, recorded_by: recordedBy })
@@ -43,7 +48,8 @@ export async function recordDisclosure(
   return { ok: true, value: { version: row.version, channel: row.channel, text: row.text, recordedBy: row.recorded_by, createdAt: row.created_at.toISOString() } };
 }
 
-export async function listDisclosures(db: Db, practiceId: string): Promise<Disclosure[]> {
+export async function listDisclosures(scope: PracticeScope): Promise<Disclosure[]> {
+  const { db, practiceId } = scope;
   const rows = await db.selectFrom('consent_disclosures').selectAll().where('practice_id', '=', practiceId).orderBy('created_at').execute();
   return rows.map((r) => ({ version: r.version, channel: r.channel, text: r.text, recordedBy: r.recorded_by, createdAt: r.created_at.toISOString() }));
 }
@@ -52,19 +58,20 @@ export async function listDisclosures(db: Db, practiceId: string): Promise<Discl
 // Consent history
 // ---------------------------------------------------------------------------
 
-async function patientExists(db: Db, practiceId: string, patientId: string): Promise<boolean> {
-  const row = await db.selectFrom('patients').select('id').where('id', '=', patientId).where('practice_id', '=', practiceId).executeTakeFirst();
+async function patientExists(scope: PracticeScope, patientId: string): Promise<boolean> {
+  const row = await scope.db.selectFrom('patients').select('id').where('id', '=', patientId).where('practice_id', '=', scope.practiceId).executeTakeFirst();
   return row !== undefined;
 }
 
 /** Appends a grant or a revocation to a patient's history. */
 export async function recordConsent(
-  db: Db,
+  scope: PracticeScope,
   audit: AuditWriter,
-  input: { practiceId: string; patientId: string; consent: ConsentInputType; recordedBy: string },
+  input: { patientId: string; consent: ConsentInputType; recordedBy: string },
 ): Promise<StoreResult<ConsentEntry>> {
-  const { practiceId, patientId, consent } = input;
-  if (!(await patientExists(db, practiceId, patientId))) return { ok: false, reason: 'not_found', message: 'no such patient in this practice' };
+  const { db, practiceId } = scope;
+  const { patientId, consent } = input;
+  if (!(await patientExists(scope, patientId))) return { ok: false, reason: 'not_found', message: 'no such patient in this practice' };
   if (consent.action === 'granted') {
     const disclosure = await db
       .selectFrom('consent_disclosures')
@@ -126,21 +133,25 @@ function toEntry(r: {
 }
 
 /** A patient's whole history, oldest first; null when the patient is not the practice's. */
-export async function consentHistory(db: Db, practiceId: string, patientId: string): Promise<ConsentEntry[] | null> {
-  if (!(await patientExists(db, practiceId, patientId))) return null;
-  const rows = await db.selectFrom('consents').selectAll().where('practice_id', '=', practiceId).where('patient_id', '=', patientId).orderBy('seq').execute();
+export async function consentHistory(scope: PracticeScope, patientId: string): Promise<ConsentEntry[] | null> {
+  if (!(await patientExists(scope, patientId))) return null;
+  const rows = await scope.db.selectFrom('consents').selectAll().where('practice_id', '=', scope.practiceId).where('patient_id', '=', patientId).orderBy('seq').execute();
   return rows.map(toEntry);
 }
 
 /** The current state of one channel for many patients at once (patients with no entry are absent). */
-export async function currentConsents(db: Db, practiceId: string, patientIds: readonly string[], channel: ConsentChannel): Promise<Map<string, { state: Exclude<ConsentState, 'none'>; consentId: string }>> {
+export async function currentConsents(
+  scope: PracticeScope,
+  patientIds: readonly string[],
+  channel: ConsentChannel,
+): Promise<Map<string, { state: Exclude<ConsentState, 'none'>; consentId: string }>> {
   const out = new Map<string, { state: Exclude<ConsentState, 'none'>; consentId: string }>();
   if (patientIds.length === 0) return out;
-  const rows = await db
+  const rows = await scope.db
     .selectFrom('consents')
     .select(['patient_id', 'action', 'id'])
     .distinctOn('patient_id')
-    .where('practice_id', '=', practiceId)
+    .where('practice_id', '=', scope.practiceId)
     .where('channel', '=', channel)
     .where(sql<boolean>`patient_id = ANY(${patientIds}::uuid[])`)
     .orderBy('patient_id')
@@ -154,6 +165,8 @@ export async function currentConsents(db: Db, practiceId: string, patientIds: re
 // Opt-outs
 // ---------------------------------------------------------------------------
 
+/** What recording an opt-out needs beside the practice's scope: the blind-index key and the audit log. */
+export type OptOutDeps = Pick<AppContext, 'keyring' | 'audit'>;
 
 /**
  * Records that a number opted out of the practice's drops (idempotent), and appends a revocation
@@ -161,27 +174,27 @@ export async function currentConsents(db: Db, practiceId: string, patientIds: re
  * so their consent history shows it too. Nothing about the number is logged or audited.
  */
 export async function recordOptOut(
-  db: Db,
-  keyring: Keyring,
-  audit: AuditWriter,
-  input: { practiceId: string; phone: string; source: OptOutSource; recordedBy: string },
+  deps: OptOutDeps,
+  scope: PracticeScope,
+  input: { phone: string; source: OptOutSource; recordedBy: string },
 ): Promise<'recorded' | 'already'> {
-  const index = phoneIndex(keyring, input.phone);
+  const { db, practiceId } = scope;
+  const index = phoneIndex(deps.keyring, input.phone);
   const inserted = await db
     .insertInto('opt_outs')
-    .values({ practice_id: input.practiceId, phone_index: index, source: input.source, recorded_by: input.recordedBy })
+    .values({ practice_id: practiceId, phone_index: index, source: input.source, recorded_by: input.recordedBy })
     .onConflict((oc) => oc.columns(['practice_id', 'phone_index']).doNothing())
     .returning('created_at')
     .executeTakeFirst();
-  const patients = await db.selectFrom('patients').select('id').where('practice_id', '=', input.practiceId).where('phone_index', '=', index).execute();
+  const patients = await db.selectFrom('patients').select('id').where('practice_id', '=', practiceId).where('phone_index', '=', index).execute();
   const channels: ConsentChannel[] = input.source === 'sms_stop' ? ['rvm', 'sms'] : ['rvm'];
   const revocations = [];
   for (const channel of channels) {
-    const states = await currentConsents(db, input.practiceId, patients.map((p) => p.id), channel);
+    const states = await currentConsents(scope, patients.map((p) => p.id), channel);
     for (const [patientId, s] of states) {
       if (s.state !== 'granted') continue;
       revocations.push({
-        practice_id: input.practiceId,
+        practice_id: practiceId,
         patient_id: patientId,
         channel,
         action: 'revoked' as const,
@@ -193,37 +206,37 @@ export async function recordOptOut(
     }
   }
   if (revocations.length > 0) await db.insertInto('consents').values(revocations).execute();
-  await audit({
+  await deps.audit({
     action: AuditAction.OptOutRecorded,
     actor: input.recordedBy,
-    practiceId: input.practiceId,
+    practiceId: practiceId,
     details: { source: input.source, result: inserted ? 'recorded' : 'already', patients: patients.length, consentsRevoked: revocations.length },
   });
   return inserted ? 'recorded' : 'already';
 }
 
-export async function isOptedOut(db: Db, keyring: Keyring, practiceId: string, phone: string): Promise<boolean> {
-  const row = await db.selectFrom('opt_outs').select('phone_index').where('practice_id', '=', practiceId).where('phone_index', '=', phoneIndex(keyring, phone)).executeTakeFirst();
+export async function isOptedOut(scope: PracticeScope, keyring: Keyring, phone: string): Promise<boolean> {
+  const row = await scope.db.selectFrom('opt_outs').select('phone_index').where('practice_id', '=', scope.practiceId).where('phone_index', '=', phoneIndex(keyring, phone)).executeTakeFirst();
   return row !== undefined;
 }
 
 /** Which of these blind indexes opted out of the practice's drops. */
-export async function optedOutAmong(db: Db, practiceId: string, phoneIndexes: readonly string[]): Promise<Set<string>> {
+export async function optedOutAmong(scope: PracticeScope, phoneIndexes: readonly string[]): Promise<Set<string>> {
   if (phoneIndexes.length === 0) return new Set();
-  const rows = await db
+  const rows = await scope.db
     .selectFrom('opt_outs')
     .select('phone_index')
-    .where('practice_id', '=', practiceId)
+    .where('practice_id', '=', scope.practiceId)
     .where(sql<boolean>`phone_index = ANY(${[...new Set(phoneIndexes)]}::text[])`)
     .execute();
   return new Set(rows.map((r) => r.phone_index));
 }
 
-export async function countOptOuts(db: Db, practiceId: string): Promise<Record<string, number>> {
-  const rows = await db
+export async function countOptOuts(scope: PracticeScope): Promise<Record<string, number>> {
+  const rows = await scope.db
     .selectFrom('opt_outs')
     .select(['source', (eb) => eb.fn.countAll<string>().as('n')])
-    .where('practice_id', '=', practiceId)
+    .where('practice_id', '=', scope.practiceId)
     .groupBy('source')
     .execute();
   return Object.fromEntries(rows.map((r) => [r.source, Number(r.n)]));
@@ -243,12 +256,12 @@ export interface VendorBaa {
 }
 
 export async function recordVendorBaa(
-  db: Db,
+  scope: PracticeScope,
   audit: AuditWriter,
-  practiceId: string,
   input: { vendor: DropVendor; signedAt: string; documentRef: string },
   recordedBy: string,
 ): Promise<StoreResult<VendorBaa>> {
+  const { db, practiceId } = scope;
   const row = await db
     .insertInto('vendor_baas')
     .values({ practice_id: practiceId, vendor: input.vendor, signed_at: input.signedAt, document_ref: input.documentRef, recorded_by: recordedBy })
@@ -264,12 +277,12 @@ function toBaa(r: { id: string; vendor: DropVendor; signed_at: Date; document_re
   return { id: r.id, vendor: r.vendor, signedAt: r.signed_at.toISOString().slice(0, 10), documentRef: r.document_ref, recordedBy: r.recorded_by, createdAt: r.created_at.toISOString() };
 }
 
-export async function listVendorBaas(db: Db, practiceId: string): Promise<VendorBaa[]> {
-  const rows = await db.selectFrom('vendor_baas').selectAll().where('practice_id', '=', practiceId).orderBy('created_at').execute();
+export async function listVendorBaas(scope: PracticeScope): Promise<VendorBaa[]> {
+  const rows = await scope.db.selectFrom('vendor_baas').selectAll().where('practice_id', '=', scope.practiceId).orderBy('created_at').execute();
   return rows.map(toBaa);
 }
 
-export async function hasVendorBaa(db: Db, practiceId: string, vendor: DropVendor): Promise<boolean> {
-  const row = await db.selectFrom('vendor_baas').select('id').where('practice_id', '=', practiceId).where('vendor', '=', vendor).executeTakeFirst();
+export async function hasVendorBaa(scope: PracticeScope, vendor: DropVendor): Promise<boolean> {
+  const row = await scope.db.selectFrom('vendor_baas').select('id').where('practice_id', '=', scope.practiceId).where('vendor', '=', vendor).executeTakeFirst();
   return row !== undefined;
 }

@@ -1,6 +1,7 @@
 import { sql, type Selectable, type Transaction } from 'kysely';
 import type { Db } from '../adapters/postgres.js';
 import type { CampaignsTable, Database, DropStatus, DropVendor, DropsTable } from '../adapters/db-schema.js';
+import type { PracticeScope } from '../tenancy/scope.js';
 import type { TemplatePlaceholder } from './types.js';
 
 /**
@@ -8,6 +9,11 @@ import type { TemplatePlaceholder } from './types.js';
  * and commands, drop-worker.ts sends, the API lists; every read and write of `campaigns` and
  * `drops` for them happens here. It also reads `patients` for what eligibility needs (bulk, by id).
  * Bulk statements work in chunks of CHUNK rows (a campaign may have 100,000 recipients).
+ *
+ * What the API reaches takes the practice's `PracticeScope` and names the practice in every
+ * filter (row-level security holds a request's scope to it as well). What only the drop worker,
+ * the sweep and the providers' callbacks reach goes by a drop's or campaign's id on the system
+ * role: they find the practice through the row.
  */
 
 export const CHUNK = 5_000;
@@ -18,8 +24,8 @@ export type DropRow = Selectable<DropsTable>;
 // ---------------------------------------------------------------------------
 // Campaigns
 
-export async function campaignOf(db: Db, practiceId: string, id: string): Promise<CampaignRow | undefined> {
-  return db.selectFrom('campaigns').selectAll().where('id', '=', id).where('practice_id', '=', practiceId).executeTakeFirst();
+export async function campaignOf(scope: PracticeScope, id: string): Promise<CampaignRow | undefined> {
+  return scope.db.selectFrom('campaigns').selectAll().where('id', '=', id).where('practice_id', '=', scope.practiceId).executeTakeFirst();
 }
 
 /** A campaign by id alone: for workers, which carry the id of a campaign they were given. */
@@ -28,9 +34,8 @@ export async function loadCampaign(db: Db, id: string): Promise<CampaignRow | un
 }
 
 export async function insertCampaign(
-  db: Db,
+  scope: PracticeScope,
   c: {
-    practiceId: string;
     name: string;
     templateId: string;
     templateParams: Partial<Record<TemplatePlaceholder, string>>;
@@ -41,10 +46,10 @@ export async function insertCampaign(
     createdBy: string;
   },
 ): Promise<string> {
-  const row = await db
+  const row = await scope.db
     .insertInto('campaigns')
     .values({
-      practice_id: c.practiceId,
+      practice_id: scope.practiceId,
       name: c.name,
       template_id: c.templateId,
       template_params: JSON.stringify(c.templateParams),
@@ -60,37 +65,51 @@ export async function insertCampaign(
 }
 
 /** Moves a campaign from the state it was read in; false when it changed meanwhile. */
-export async function transitionCampaign(db: Db, id: string, from: string, to: 'running' | 'paused' | 'cancelled', at: Date, started: boolean): Promise<boolean> {
-  const updated = await db
+export async function transitionCampaign(
+  scope: PracticeScope,
+  id: string,
+  from: string,
+  to: 'running' | 'paused' | 'cancelled',
+  at: Date,
+  started: boolean,
+): Promise<boolean> {
+  const updated = await scope.db
     .updateTable('campaigns')
     .set({ state: to, updated_at: at, ...(started ? { started_at: at } : {}) })
     .where('id', '=', id)
+    .where('practice_id', '=', scope.practiceId)
     .where('state', '=', from as CampaignRow['state'])
     .executeTakeFirst();
   return Number(updated.numUpdatedRows) > 0;
 }
 
-/** Completes a running campaign; its practice when it did (once). */
-export async function markCompleted(db: Db, id: string, at: Date): Promise<string | undefined> {
-  const done = await db.updateTable('campaigns').set({ state: 'completed', updated_at: at }).where('id', '=', id).where('state', '=', 'running').returning('practice_id').executeTakeFirst();
-  return done?.practice_id;
+/** Completes a running campaign; true when this call did (once). */
+export async function markCompleted(scope: PracticeScope, id: string, at: Date): Promise<boolean> {
+  const done = await scope.db
+    .updateTable('campaigns')
+    .set({ state: 'completed', updated_at: at })
+    .where('id', '=', id)
+    .where('practice_id', '=', scope.practiceId)
+    .where('state', '=', 'running')
+    .executeTakeFirst();
+  return Number(done.numUpdatedRows) > 0;
 }
 
-export async function listCampaignRows(db: Db, practiceId: string): Promise<Array<Pick<CampaignRow, 'id' | 'name' | 'state' | 'provider' | 'created_at'>>> {
-  return db.selectFrom('campaigns').select(['id', 'name', 'state', 'provider', 'created_at']).where('practice_id', '=', practiceId).orderBy('created_at', 'desc').limit(200).execute();
+export async function listCampaignRows(scope: PracticeScope): Promise<Array<Pick<CampaignRow, 'id' | 'name' | 'state' | 'provider' | 'created_at'>>> {
+  return scope.db.selectFrom('campaigns').select(['id', 'name', 'state', 'provider', 'created_at']).where('practice_id', '=', scope.practiceId).orderBy('created_at', 'desc').limit(200).execute();
 }
 
 // ---------------------------------------------------------------------------
 // Recipients and eligibility facts
 
 /** Which of these ids are patients of the practice. */
-export async function knownPatientIds(db: Db, practiceId: string, ids: readonly string[]): Promise<Set<string>> {
+export async function knownPatientIds(scope: PracticeScope, ids: readonly string[]): Promise<Set<string>> {
   const known = new Set<string>();
   for (let i = 0; i < ids.length; i += CHUNK) {
-    const rows = await db
+    const rows = await scope.db
       .selectFrom('patients')
       .select('id')
-      .where('practice_id', '=', practiceId)
+      .where('practice_id', '=', scope.practiceId)
       .where(sql<boolean>`id = ANY(${ids.slice(i, i + CHUNK)}::uuid[])`)
       .execute();
     for (const r of rows) known.add(r.id);
@@ -99,12 +118,12 @@ export async function knownPatientIds(db: Db, practiceId: string, ids: readonly 
 }
 
 /** Adds drops for these patients (a patient already a recipient is skipped); the patients added. */
-export async function insertDrops(db: Db, campaign: { id: string; practiceId: string; provider: DropVendor }, patientIds: readonly string[]): Promise<Set<string>> {
+export async function insertDrops(scope: PracticeScope, campaign: { id: string; provider: DropVendor }, patientIds: readonly string[]): Promise<Set<string>> {
   const inserted = new Set<string>();
   for (let i = 0; i < patientIds.length; i += CHUNK) {
-    const rows = await db
+    const rows = await scope.db
       .insertInto('drops')
-      .values(patientIds.slice(i, i + CHUNK).map((patientId) => ({ campaign_id: campaign.id, practice_id: campaign.practiceId, patient_id: patientId, provider: campaign.provider })))
+      .values(patientIds.slice(i, i + CHUNK).map((patientId) => ({ campaign_id: campaign.id, practice_id: scope.practiceId, patient_id: patientId, provider: campaign.provider })))
       .onConflict((oc) => oc.columns(['campaign_id', 'patient_id']).doNothing())
       .returning('patient_id')
       .execute();
@@ -122,21 +141,21 @@ export interface PatientContactFacts {
 }
 
 /** What eligibility needs from `patients` (at most CHUNK ids): no PHI, only whether a phone is on file. */
-export async function patientContactFacts(db: Db, practiceId: string, ids: readonly string[]): Promise<PatientContactFacts[]> {
-  return db
+export async function patientContactFacts(scope: PracticeScope, ids: readonly string[]): Promise<PatientContactFacts[]> {
+  return scope.db
     .selectFrom('patients')
     .select(['id', 'phone_index', sql<boolean>`phone_enc IS NOT NULL`.as('has_phone'), 'us_state', 'time_zone'])
-    .where('practice_id', '=', practiceId)
+    .where('practice_id', '=', scope.practiceId)
     .where(sql<boolean>`id = ANY(${ids}::uuid[])`)
     .execute();
 }
 
 /** The drops these patients (at most CHUNK) were sent since `since`, by any campaign of the practice. */
-export async function recentDropsOf(db: Db, practiceId: string, ids: readonly string[], since: Date): Promise<Array<Pick<DropRow, 'patient_id' | 'sent_at'>>> {
-  return db
+export async function recentDropsOf(scope: PracticeScope, ids: readonly string[], since: Date): Promise<Array<Pick<DropRow, 'patient_id' | 'sent_at'>>> {
+  return scope.db
     .selectFrom('drops')
     .select(['patient_id', 'sent_at'])
-    .where('practice_id', '=', practiceId)
+    .where('practice_id', '=', scope.practiceId)
     .where(sql<boolean>`patient_id = ANY(${ids}::uuid[])`)
     .where('status', 'in', ['sent', 'delivered', 'failed'])
     .where('sent_at', '>', since)
@@ -151,34 +170,44 @@ export interface WaitingDrop {
   patient_id: string;
 }
 
-export async function waitingDrops(db: Db, campaignId: string): Promise<WaitingDrop[]> {
-  return db.selectFrom('drops').select(['id', 'patient_id']).where('campaign_id', '=', campaignId).where('status', 'in', ['pending', 'queued']).execute();
+/** A campaign's drops, only ever of the scope's practice. */
+function campaignDrops(scope: PracticeScope, campaignId: string) {
+  return scope.db.selectFrom('drops').where('campaign_id', '=', campaignId).where('practice_id', '=', scope.practiceId);
 }
 
-export async function hasRecipients(db: Db, campaignId: string): Promise<boolean> {
-  return (await db.selectFrom('drops').select('id').where('campaign_id', '=', campaignId).limit(1).executeTakeFirst()) !== undefined;
+export async function waitingDrops(scope: PracticeScope, campaignId: string): Promise<WaitingDrop[]> {
+  return campaignDrops(scope, campaignId).select(['id', 'patient_id']).where('status', 'in', ['pending', 'queued']).execute();
+}
+
+export async function hasRecipients(scope: PracticeScope, campaignId: string): Promise<boolean> {
+  return (await campaignDrops(scope, campaignId).select('id').limit(1).executeTakeFirst()) !== undefined;
 }
 
 /** Whether a campaign still has a drop to send or to hear about. */
-export async function hasUnfinishedDrops(db: Db, campaignId: string): Promise<boolean> {
-  const left = await db.selectFrom('drops').select('id').where('campaign_id', '=', campaignId).where('status', 'in', ['pending', 'queued', 'sent']).limit(1).executeTakeFirst();
+export async function hasUnfinishedDrops(scope: PracticeScope, campaignId: string): Promise<boolean> {
+  const left = await campaignDrops(scope, campaignId).select('id').where('status', 'in', ['pending', 'queued', 'sent']).limit(1).executeTakeFirst();
   return left !== undefined;
 }
 
 /** Queues waiting drops (at most CHUNK) at their send times, each with a new schedule version. */
-export async function queueDropsAt(db: Db, ids: readonly string[], at: readonly string[], now: Date): Promise<Array<{ id: string; schedule_version: number; scheduled_for: Date }>> {
+export async function queueDropsAt(
+  scope: PracticeScope,
+  ids: readonly string[],
+  at: readonly string[],
+  now: Date,
+): Promise<Array<{ id: string; schedule_version: number; scheduled_for: Date }>> {
   const rows = await sql<{ id: string; schedule_version: number; scheduled_for: Date }>`
     UPDATE drops SET status = 'queued', schedule_version = drops.schedule_version + 1, scheduled_for = u.at, updated_at = ${now}
     FROM unnest(${ids}::uuid[], ${at}::timestamptz[]) AS u(id, at)
-    WHERE drops.id = u.id AND drops.status IN ('pending', 'queued')
+    WHERE drops.id = u.id AND drops.practice_id = ${scope.practiceId} AND drops.status IN ('pending', 'queued')
     RETURNING drops.id, drops.schedule_version, drops.scheduled_for
-  `.execute(db);
+  `.execute(scope.db);
   return rows.rows;
 }
 
 /** Gives waiting drops (at most CHUNK) one final status, each its reason; the drops it changed. */
 export async function finishWaitingDrops(
-  db: Db,
+  scope: PracticeScope,
   status: Extract<DropStatus, 'skipped' | 'cancelled'>,
   drops: ReadonlyArray<{ id: string; reason: string }>,
   now: Date,
@@ -186,35 +215,31 @@ export async function finishWaitingDrops(
   const rows = await sql<{ id: string; reason: string }>`
     UPDATE drops SET status = ${status}, reason = u.reason, final_at = ${now}, updated_at = ${now}
     FROM unnest(${drops.map((d) => d.id)}::uuid[], ${drops.map((d) => d.reason)}::text[]) AS u(id, reason)
-    WHERE drops.id = u.id AND drops.status IN ('pending', 'queued')
+    WHERE drops.id = u.id AND drops.practice_id = ${scope.practiceId} AND drops.status IN ('pending', 'queued')
     RETURNING drops.id, u.reason
-  `.execute(db);
+  `.execute(scope.db);
   return rows.rows;
 }
 
 /** A campaign's drops by status and reason. */
-export async function dropCounts(db: Db, campaignId: string): Promise<Array<{ status: DropStatus; reason: string | null; n: string }>> {
-  return db
-    .selectFrom('drops')
+export async function dropCounts(scope: PracticeScope, campaignId: string): Promise<Array<{ status: DropStatus; reason: string | null; n: string }>> {
+  return campaignDrops(scope, campaignId)
     .select(['status', 'reason', (eb) => eb.fn.countAll<string>().as('n')])
-    .where('campaign_id', '=', campaignId)
     .groupBy(['status', 'reason'])
     .execute();
 }
 
 /** The first and last send times of a campaign's queued drops. */
-export async function queuedSpan(db: Db, campaignId: string): Promise<{ next: unknown; last: unknown } | undefined> {
-  return db
-    .selectFrom('drops')
+export async function queuedSpan(scope: PracticeScope, campaignId: string): Promise<{ next: unknown; last: unknown } | undefined> {
+  return campaignDrops(scope, campaignId)
     .select([(eb) => eb.fn.min('scheduled_for').as('next'), (eb) => eb.fn.max('scheduled_for').as('last')])
-    .where('campaign_id', '=', campaignId)
     .where('status', '=', 'queued')
     .executeTakeFirst();
 }
 
 /** A page of a campaign's drops, oldest first, optionally of one status. */
-export async function listDrops(db: Db, campaignId: string, page: { limit: number; offset: number; status?: DropStatus | undefined }): Promise<DropRow[]> {
-  let query = db.selectFrom('drops').selectAll().where('campaign_id', '=', campaignId).orderBy('created_at').orderBy('id').limit(page.limit).offset(page.offset);
+export async function listDrops(scope: PracticeScope, campaignId: string, page: { limit: number; offset: number; status?: DropStatus | undefined }): Promise<DropRow[]> {
+  let query = campaignDrops(scope, campaignId).selectAll().orderBy('created_at').orderBy('id').limit(page.limit).offset(page.offset);
   if (page.status) query = query.where('status', '=', page.status);
   return query.execute();
 }

@@ -1,8 +1,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CsvError, parse } from 'csv-parse/sync';
-import type { Services } from '../services.js';
-import type { Db } from '../adapters/postgres.js';
+import type { AppContext } from '../app-context.js';
+import type { PracticeScope } from '../tenancy/scope.js';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
 import type { DropStatus, DropVendor } from '../adapters/db-schema.js';
 import { getPractice, listPracticeNumbers, type Practice, type PracticeNumber } from '../practices/store.js';
@@ -23,7 +23,6 @@ import {
   insertDrops,
   knownPatientIds,
   listCampaignRows,
-  loadCampaign,
   markCompleted,
   patientContactFacts,
   queueDropsAt,
@@ -40,6 +39,10 @@ import {
  * over the allowed windows at the campaign's rate, as BullMQ delayed jobs (one per drop and
  * schedule version, ids only). The worker (./drop-worker.ts) checks everything again before it
  * sends.
+ *
+ * Every operation acts for one practice through its `PracticeScope`: the request's (the admin
+ * API) or, for the drop worker and the providers' callbacks, a system scope for the practice of
+ * the drop in hand.
  *
  * Over 400 lines because a campaign's life (message, recipients, dry run, plan, commands,
  * progress) is one set of rules read together; its queries are in ./campaign-store.ts.
@@ -63,8 +66,12 @@ export const dropJobId = (dropId: string, version: number): string => `drop-${dr
 export type Refusal = 'invalid' | 'not_found' | 'conflict';
 export type Result<T> = { ok: true; value: T } | { ok: false; reason: Refusal; message: string };
 
+/** What planning a campaign touches: its drops are queued as BullMQ jobs, each step audited, at the injected time. */
+export type PlanDeps = Pick<AppContext, 'audit' | 'clock' | 'queues'>;
+/** What giving drops a final state touches beside the scope: the audit log and the time. */
+export type FinishDeps = Pick<AppContext, 'audit' | 'clock'>;
+
 export interface CampaignInput {
-  practiceId: string;
   name: string;
   templateId: string;
   templateParams: Partial<Record<TemplatePlaceholder, string>>;
@@ -113,21 +120,22 @@ export type CampaignMessage =
   | { ok: true; text: string; seconds: number; callerId: string; audioUrl?: string }
   | { ok: false; reason: 'no_campaign' | 'template_invalid' | 'no_caller_id' | 'audio_mismatch' };
 
-/** The rendered, PHI-checked message of a campaign, and the line it comes from. */
-export async function campaignMessage(services: Services, campaignId: string): Promise<CampaignMessage> {
-  const campaign = await loadCampaign(services.db, campaignId);
-  const practice = campaign ? await getPractice(services.db, campaign.practice_id) : null;
+/** The rendered, PHI-checked message of a campaign of the scope's practice, and the line it comes from. */
+export async function campaignMessage(deps: Pick<AppContext, 'config'>, scope: PracticeScope, campaignId: string): Promise<CampaignMessage> {
+  const campaign = await campaignOf(scope, campaignId);
+  const practice = campaign ? await getPractice(scope) : null;
   if (!campaign || !practice) return { ok: false, reason: 'no_campaign' };
-  return messageFor(services, campaign, practice);
+  return messageFor(deps, scope, campaign, practice);
 }
 
 /** `campaignMessage` for a campaign and practice already loaded (the drop worker has both). */
 export async function messageFor(
-  services: Services,
+  services: Pick<AppContext, 'config'>,
+  scope: PracticeScope,
   campaign: { template_id: string; template_params: Partial<Record<TemplatePlaceholder, string>>; audio_file: string | null },
   practice: Practice,
 ): Promise<CampaignMessage> {
-  const rendered = await renderFor(services.db, practice, campaign.template_id, campaign.template_params);
+  const rendered = await renderFor(scope, practice, campaign.template_id, campaign.template_params);
   if (!rendered.ok) return { ok: false, reason: rendered.reason };
   if (campaign.audio_file) {
     // Checked again at send time: the file on disk may have changed since the campaign was created.
@@ -137,15 +145,16 @@ export async function messageFor(
   return { ok: true, text: rendered.text, seconds: rendered.seconds, callerId: rendered.callerId };
 }
 
+/** `practice` is the scope's own (its name and callback line go into the message). */
 export async function renderFor(
-  db: Db,
+  scope: PracticeScope,
   practice: Practice,
   templateId: string,
   params: Partial<Record<TemplatePlaceholder, string>>,
 ): Promise<{ ok: true; text: string; seconds: number; callerId: string } | { ok: false; reason: 'template_invalid' | 'no_caller_id'; problems: Array<{ kind: string; term: string }> }> {
-  const template = await resolveTemplate(db, practice.id, templateId);
+  const template = await resolveTemplate(scope, templateId);
   if (!template) return { ok: false, reason: 'template_invalid', problems: [{ kind: 'unknown_template', term: templateId }] };
-  const callerId = callbackLine(await listPracticeNumbers(db, practice.id));
+  const callerId = callbackLine(await listPracticeNumbers(scope));
   if (!callerId) return { ok: false, reason: 'no_caller_id', problems: [{ kind: 'no_drop_callback_line', term: `a practice number running the ${DROP_CALLBACK_FLOW} flow` }] };
   // The practice's name and callback line are always the practice's own, never the campaign's.
   const rendered = renderTemplate(template, { ...params, practice_name: practice.greetingName, callback_number: callerId });
@@ -154,18 +163,19 @@ export async function renderFor(
 }
 
 export async function createCampaign(
-  services: Services,
+  services: Pick<AppContext, 'audit' | 'config'>,
+  scope: PracticeScope,
   input: CampaignInput,
 ): Promise<Result<{ id: string; text: string; seconds: number; notices: string[] }>> {
-  const practice = await getPractice(services.db, input.practiceId);
+  const practice = await getPractice(scope);
   if (!practice) return { ok: false, reason: 'not_found', message: 'practice not found' };
-  if (!(await hasVendorBaa(services.db, input.practiceId, input.provider))) {
+  if (!(await hasVendorBaa(scope, input.provider))) {
     return { ok: false, reason: 'conflict', message: `provider: no signed BAA with ${input.provider} is on record for this practice (POST /api/vendor-baas)` };
   }
   if (!providerConfigured(services, input.provider)) {
     return { ok: false, reason: 'conflict', message: `provider: ${input.provider} is not configured on this service (RVM_API_URL, RVM_API_KEY)` };
   }
-  const rendered = await renderFor(services.db, practice, input.templateId, input.templateParams);
+  const rendered = await renderFor(scope, practice, input.templateId, input.templateParams);
   if (!rendered.ok && rendered.reason === 'no_caller_id') {
     return {
       ok: false,
@@ -180,12 +190,12 @@ export async function createCampaign(
     const problem = await checkAudioFile(services.config.audioDir, input.audioFile, rendered.text);
     if (problem) return { ok: false, reason: 'invalid', message: problem };
   }
-  const template = await resolveTemplate(services.db, practice.id, input.templateId);
-  const id = await insertCampaign(services.db, { ...input, audioFile: input.audioFile ?? null });
+  const template = await resolveTemplate(scope, input.templateId);
+  const id = await insertCampaign(scope, { ...input, audioFile: input.audioFile ?? null });
   await services.audit({
     action: AuditAction.CampaignCreated,
     actor: input.createdBy,
-    practiceId: input.practiceId,
+    practiceId: scope.practiceId,
     subjectId: id,
     details: { templateId: input.templateId, provider: input.provider, ratePerMinute: input.ratePerMinute, seconds: rendered.seconds },
   });
@@ -209,20 +219,20 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Adds recipients by patient id, and reports on each row. Only a draft or paused campaign takes new ones. */
 export async function addRecipients(
-  services: Services,
-  practiceId: string,
+  services: Pick<AppContext, 'audit'>,
+  scope: PracticeScope,
   campaignId: string,
   patientIds: Array<string | null>,
   actor: string,
 ): Promise<Result<{ rows: RecipientRow[]; added: number }>> {
-  const campaign = await campaignOf(services.db, practiceId, campaignId);
+  const campaign = await campaignOf(scope, campaignId);
   if (!campaign) return { ok: false, reason: 'not_found', message: 'campaign not found' };
   if (campaign.state !== 'draft' && campaign.state !== 'paused') return { ok: false, reason: 'conflict', message: `recipients can be added to a draft or paused campaign; this one is ${campaign.state}` };
   const report: RecipientRow[] = patientIds.map((id, i) =>
     id && UUID.test(id) ? { row: i + 1, patientId: id.toLowerCase(), result: 'added' } : { row: i + 1, patientId: id, result: 'invalid', message: 'patient_id must be a UUID' },
   );
   const valid = [...new Set(report.filter((r) => r.result === 'added').map((r) => r.patientId ?? ''))];
-  const known = await knownPatientIds(services.db, practiceId, valid);
+  const known = await knownPatientIds(scope, valid);
   const seen = new Set<string>();
   const toInsert: string[] = [];
   for (const r of report) {
@@ -234,13 +244,13 @@ export async function addRecipients(
       toInsert.push(r.patientId);
     }
   }
-  const inserted = await insertDrops(services.db, { id: campaignId, practiceId, provider: campaign.provider }, toInsert);
+  const inserted = await insertDrops(scope, { id: campaignId, provider: campaign.provider }, toInsert);
   for (const r of report) {
     if (r.result === 'added' && r.patientId && !inserted.has(r.patientId)) Object.assign(r, { result: 'duplicate', message: 'already a recipient' });
   }
   const counts: Record<string, number> = {};
   for (const r of report) counts[r.result] = (counts[r.result] ?? 0) + 1;
-  await services.audit({ action: AuditAction.CampaignRecipientsAdded, actor, practiceId, subjectId: campaignId, details: { rows: report.length, ...counts } });
+  await services.audit({ action: AuditAction.CampaignRecipientsAdded, actor, practiceId: scope.practiceId, subjectId: campaignId, details: { rows: report.length, ...counts } });
   return { ok: true, value: { rows: report, added: inserted.size } };
 }
 
@@ -270,17 +280,17 @@ export function parseRecipientCsv(csv: string): Result<Array<string | null>> {
   };
 }
 
-/** Loads, in bulk, what eligibility needs about each recipient. */
-export async function loadFacts(db: Db, practice: Practice, patientIds: readonly string[], now: Date): Promise<RecipientFacts[]> {
+/** Loads, in bulk, what eligibility needs about each recipient; `practice` is the scope's own. */
+export async function loadFacts(scope: PracticeScope, practice: Practice, patientIds: readonly string[], now: Date): Promise<RecipientFacts[]> {
   const facts: RecipientFacts[] = [];
   for (let i = 0; i < patientIds.length; i += CHUNK) {
     const ids = patientIds.slice(i, i + CHUNK);
     const [patients, consents, recent] = await Promise.all([
-      patientContactFacts(db, practice.id, ids),
-      currentConsents(db, practice.id, ids, 'rvm'),
-      recentDropsOf(db, practice.id, ids, new Date(now.getTime() - WEEK_MS)),
+      patientContactFacts(scope, ids),
+      currentConsents(scope, ids, 'rvm'),
+      recentDropsOf(scope, ids, new Date(now.getTime() - WEEK_MS)),
     ]);
-    const optedOut = await optedOutAmong(db, practice.id, patients.map((p) => p.phone_index));
+    const optedOut = await optedOutAmong(scope, patients.map((p) => p.phone_index));
     const recentBy = new Map<string, Date[]>();
     for (const r of recent) {
       if (!r.sent_at) continue;
@@ -310,13 +320,13 @@ function decideAll(drops: readonly WaitingDrop[], facts: readonly RecipientFacts
   return drops.map((drop) => ({ drop, decision: byPatient.get(drop.patient_id) ?? { kind: 'exclude', reason: 'unknown_patient' } }));
 }
 
-export async function dryRun(services: Services, practiceId: string, campaignId: string): Promise<Result<DryRunReport & { notices: string[] }>> {
-  const campaign = await campaignOf(services.db, practiceId, campaignId);
-  const practice = await getPractice(services.db, practiceId);
+export async function dryRun(services: Pick<AppContext, 'clock'>, scope: PracticeScope, campaignId: string): Promise<Result<DryRunReport & { notices: string[] }>> {
+  const campaign = await campaignOf(scope, campaignId);
+  const practice = await getPractice(scope);
   if (!campaign || !practice) return { ok: false, reason: 'not_found', message: 'campaign not found' };
-  const drops = await waitingDrops(services.db, campaignId);
+  const drops = await waitingDrops(scope, campaignId);
   const now = services.clock();
-  const facts = await loadFacts(services.db, practice, drops.map((d) => d.patient_id), now);
+  const facts = await loadFacts(scope, practice, drops.map((d) => d.patient_id), now);
   const report = summarise(decideAll(drops, facts, now, practice).map((d) => d.decision));
   return { ok: true, value: { ...report, notices: campaign.provider === 'twilio' ? [TWILIO_RINGS_NOTICE] : [] } };
 }
@@ -327,13 +337,14 @@ export async function dryRun(services: Services, practiceId: string, campaignId:
  * than its recipient's next allowed moment. Bulk statements throughout (100,000 recipients).
  */
 export async function planCampaign(
-  services: Services,
-  campaign: { id: string; practice_id: string; rate_per_minute: number },
+  services: PlanDeps,
+  scope: PracticeScope,
+  campaign: { id: string; rate_per_minute: number },
   practice: Practice,
 ): Promise<{ queued: number; skipped: number }> {
   const now = services.clock();
-  const drops = await waitingDrops(services.db, campaign.id);
-  const facts = await loadFacts(services.db, practice, drops.map((d) => d.patient_id), now);
+  const drops = await waitingDrops(scope, campaign.id);
+  const facts = await loadFacts(scope, practice, drops.map((d) => d.patient_id), now);
   const decisions = decideAll(drops, facts, now, practice);
   const sendable = decisions.filter((d) => d.decision.kind !== 'exclude');
   const times = assignSendTimes(
@@ -341,11 +352,11 @@ export async function planCampaign(
     campaign.rate_per_minute,
   );
   const excluded = decisions.flatMap((d) => (d.decision.kind === 'exclude' ? [{ id: d.drop.id, reason: d.decision.reason }] : []));
-  await finishMany(services, campaign.id, campaign.practice_id, 'skipped', excluded);
+  await finishMany(services, scope, campaign.id, 'skipped', excluded);
   for (let i = 0; i < sendable.length; i += CHUNK) {
     const ids = sendable.slice(i, i + CHUNK).map((d) => d.drop.id);
     const at = times.slice(i, i + CHUNK).map((t) => t.toISOString());
-    const rows = await queueDropsAt(services.db, ids, at, now);
+    const rows = await queueDropsAt(scope, ids, at, now);
     await services.queues.drops.addBulk(
       rows.map((r) => ({
         name: 'drop',
@@ -357,30 +368,30 @@ export async function planCampaign(
   await services.audit({
     action: AuditAction.CampaignStateChanged,
     actor: 'system:rvm',
-    practiceId: campaign.practice_id,
+    practiceId: scope.practiceId,
     subjectId: campaign.id,
     details: { planned: true, queued: sendable.length, skipped: excluded.length, firstAt: times[0]?.toISOString() ?? null },
   });
-  await completeIfDone(services, campaign.id);
+  await completeIfDone(services, scope, campaign.id);
   return { queued: sendable.length, skipped: excluded.length };
 }
 
 /** Gives many drops of one campaign the same final status (each with its reason), audited one by one. */
 export async function finishMany(
-  services: Services,
+  services: FinishDeps,
+  scope: PracticeScope,
   campaignId: string,
-  practiceId: string,
   status: Extract<DropStatus, 'skipped' | 'cancelled'>,
   drops: ReadonlyArray<{ id: string; reason: string }>,
 ): Promise<void> {
   const now = services.clock();
   for (let i = 0; i < drops.length; i += CHUNK) {
     const part = drops.slice(i, i + CHUNK);
-    const rows = await finishWaitingDrops(services.db, status, part, now);
+    const rows = await finishWaitingDrops(scope, status, part, now);
     const events: AuditEvent[] = rows.map((r) => ({
       action: AuditAction.DropFinal,
       actor: 'system:rvm',
-      practiceId,
+      practiceId: scope.practiceId,
       subjectId: r.id,
       details: { campaignId, status, reason: r.reason },
     }));
@@ -389,10 +400,10 @@ export async function finishMany(
 }
 
 /** A running campaign with nothing left to send or hear about is completed. */
-export async function completeIfDone(services: Services, campaignId: string): Promise<void> {
-  if (await hasUnfinishedDrops(services.db, campaignId)) return;
-  const practiceId = await markCompleted(services.db, campaignId, services.clock());
-  if (practiceId) await services.audit({ action: AuditAction.CampaignStateChanged, actor: 'system:rvm', practiceId, subjectId: campaignId, details: { state: 'completed' } });
+export async function completeIfDone(services: FinishDeps, scope: PracticeScope, campaignId: string): Promise<void> {
+  if (await hasUnfinishedDrops(scope, campaignId)) return;
+  const completed = await markCompleted(scope, campaignId, services.clock());
+  if (completed) await services.audit({ action: AuditAction.CampaignStateChanged, actor: 'system:rvm', practiceId: scope.practiceId, subjectId: campaignId, details: { state: 'completed' } });
 }
 
 export type CampaignCommand = 'start' | 'pause' | 'resume' | 'cancel';
@@ -406,32 +417,32 @@ const TRANSITIONS: Record<CampaignCommand, { from: string[]; to: 'running' | 'pa
 };
 
 export async function commandCampaign(
-  services: Services,
-  practiceId: string,
+  services: PlanDeps,
+  scope: PracticeScope,
   campaignId: string,
   command: CampaignCommand,
   actor: string,
 ): Promise<Result<{ state: string; queued?: number; skipped?: number; notices: string[] }>> {
-  const campaign = await campaignOf(services.db, practiceId, campaignId);
-  const practice = await getPractice(services.db, practiceId);
+  const campaign = await campaignOf(scope, campaignId);
+  const practice = await getPractice(scope);
   if (!campaign || !practice) return { ok: false, reason: 'not_found', message: 'campaign not found' };
   const t = TRANSITIONS[command];
   if (!t.from.includes(campaign.state)) return { ok: false, reason: 'conflict', message: `cannot ${command} a campaign that is ${campaign.state}` };
   // A campaign whose recipients never arrived (an interrupted create) must not "complete" empty.
-  if (command === 'start' && !(await hasRecipients(services.db, campaignId))) {
+  if (command === 'start' && !(await hasRecipients(scope, campaignId))) {
     return { ok: false, reason: 'conflict', message: `the campaign has no recipients: add them first (POST /api/campaigns/${campaignId}/recipients, or npm run campaign -- recipients ${campaignId} --csv <file>)` };
   }
-  if ((command === 'start' || command === 'resume') && !(await hasVendorBaa(services.db, practiceId, campaign.provider))) {
+  if ((command === 'start' || command === 'resume') && !(await hasVendorBaa(scope, campaign.provider))) {
     return { ok: false, reason: 'conflict', message: `provider: no signed BAA with ${campaign.provider} is on record for this practice` };
   }
   const now = services.clock();
-  if (!(await transitionCampaign(services.db, campaignId, campaign.state, t.to, now, command === 'start'))) return { ok: false, reason: 'conflict', message: 'the campaign changed meanwhile; try again' };
-  await services.audit({ action: AuditAction.CampaignStateChanged, actor, practiceId, subjectId: campaignId, details: { state: t.to, command } });
+  if (!(await transitionCampaign(scope, campaignId, campaign.state, t.to, now, command === 'start'))) return { ok: false, reason: 'conflict', message: 'the campaign changed meanwhile; try again' };
+  await services.audit({ action: AuditAction.CampaignStateChanged, actor, practiceId: scope.practiceId, subjectId: campaignId, details: { state: t.to, command } });
   const notices = campaign.provider === 'twilio' ? [TWILIO_RINGS_NOTICE] : [];
   switch (command) {
     case 'cancel': {
-      const waiting = await waitingDrops(services.db, campaignId);
-      await finishMany(services, campaignId, practiceId, 'cancelled', waiting.map((d) => ({ id: d.id, reason: 'campaign_cancelled' })));
+      const waiting = await waitingDrops(scope, campaignId);
+      await finishMany(services, scope, campaignId, 'cancelled', waiting.map((d) => ({ id: d.id, reason: 'campaign_cancelled' })));
       return { ok: true, value: { state: t.to, notices } };
     }
     case 'pause':
@@ -439,7 +450,7 @@ export async function commandCampaign(
       return { ok: true, value: { state: t.to, notices } };
     case 'start':
     case 'resume': {
-      const planned = await planCampaign(services, campaign, practice);
+      const planned = await planCampaign(services, scope, campaign, practice);
       return { ok: true, value: { state: t.to, ...planned, notices } };
     }
     default:
@@ -470,10 +481,10 @@ export interface CampaignProgress {
 
 const FINAL_STATUSES: readonly DropStatus[] = ['delivered', 'failed', 'skipped', 'cancelled'];
 
-export async function campaignProgress(services: Services, practiceId: string, campaignId: string): Promise<Result<CampaignProgress>> {
-  const campaign = await campaignOf(services.db, practiceId, campaignId);
+export async function campaignProgress(scope: PracticeScope, campaignId: string): Promise<Result<CampaignProgress>> {
+  const campaign = await campaignOf(scope, campaignId);
   if (!campaign) return { ok: false, reason: 'not_found', message: 'campaign not found' };
-  const [rows, times] = await Promise.all([dropCounts(services.db, campaignId), queuedSpan(services.db, campaignId)]);
+  const [rows, times] = await Promise.all([dropCounts(scope, campaignId), queuedSpan(scope, campaignId)]);
   const counts: Record<DropStatus, number> = { pending: 0, queued: 0, sent: 0, delivered: 0, failed: 0, skipped: 0, cancelled: 0 };
   const reasons: Record<string, number> = {};
   for (const r of rows) {
@@ -507,7 +518,7 @@ export async function campaignProgress(services: Services, practiceId: string, c
   };
 }
 
-export async function listCampaigns(db: Db, practiceId: string): Promise<Array<{ id: string; name: string; state: string; provider: DropVendor; createdAt: string }>> {
-  const rows = await listCampaignRows(db, practiceId);
+export async function listCampaigns(scope: PracticeScope): Promise<Array<{ id: string; name: string; state: string; provider: DropVendor; createdAt: string }>> {
+  const rows = await listCampaignRows(scope);
   return rows.map((r) => ({ id: r.id, name: r.name, state: r.state, provider: r.provider, createdAt: r.created_at.toISOString() }));
 }

@@ -1,17 +1,20 @@
 import { z } from 'zod';
-import type { Services } from '../services.js';
+import type { AppContext } from '../app-context.js';
+import { systemScope } from '../tenancy/system-scope.js';
 import { AuditAction } from '../audit/events.js';
 import { logger } from '../log/logger.js';
 import { CallSidSchema } from '../calls/twilio-params.js';
 import { campaignMessage } from './campaigns.js';
-import { recordDropOutcome } from './drop-worker.js';
+import { recordDropOutcome, type DropFinishDeps } from './drop-worker.js';
 import { dropAction, dropHangupTwiml, dropOutcome, dropTwiml, FINAL_CALL_STATUSES, toAnsweredBy } from './drop-twiml.js';
 import { RvmWebhookSchema, verifyRvmSignature } from './providers/http-provider.js';
 import { dropForAnswer, dropForStatus, dropProviderOf, setAnsweredBy } from './campaign-store.js';
 
 /**
  * The edges of a drop after it was placed: Twilio's requests for the drop call (its TwiML once
- * the greeting ended, and its final status) and the vendor's signed status webhook.
+ * the greeting ended, and its final status) and the vendor's signed status webhook. Each finds
+ * its drop by id on the system role (the request names no practice, only a drop), then acts for
+ * that drop's practice.
  */
 
 const DropId = z.string().uuid();
@@ -19,7 +22,7 @@ export const AnswerParams = z.object({ CallSid: CallSidSchema, AnsweredBy: z.str
 export const StatusParams = z.object({ CallSid: CallSidSchema, CallStatus: z.string().max(20) });
 
 /** The TwiML of a Twilio drop call; plays nothing unless the drop is one we placed and still sending. */
-export async function handleDropAnswer(services: Services, dropIdRaw: string | undefined, body: unknown): Promise<string> {
+export async function handleDropAnswer(services: DropFinishDeps & Pick<AppContext, 'config'>, dropIdRaw: string | undefined, body: unknown): Promise<string> {
   const dropId = DropId.safeParse(dropIdRaw);
   const params = AnswerParams.safeParse(body);
   if (!dropId.success || !params.success) return dropHangupTwiml();
@@ -27,7 +30,7 @@ export async function handleDropAnswer(services: Services, dropIdRaw: string | u
   // Only the call we placed for this drop: the CallSid must be the one the provider returned
   // (or not yet stored, when Twilio is quicker than our write after createCall).
   if (!drop || drop.status !== 'sent' || (drop.provider_ref !== null && drop.provider_ref !== params.data.CallSid)) return dropHangupTwiml();
-  const message = await campaignMessage(services, drop.campaign_id);
+  const message = await campaignMessage(services, systemScope(services, drop.practice_id), drop.campaign_id);
   if (!message.ok) return dropHangupTwiml();
   const answeredBy = toAnsweredBy(params.data.AnsweredBy);
   const { twiml, played } = dropTwiml({ answeredBy, text: message.text, audioUrl: message.audioUrl, humanAnswer: drop.human_answer });
@@ -44,7 +47,7 @@ export async function handleDropAnswer(services: Services, dropIdRaw: string | u
 }
 
 /** Twilio's final status of a drop call: the drop's final state. */
-export async function handleDropStatus(services: Services, dropIdRaw: string | undefined, body: unknown): Promise<void> {
+export async function handleDropStatus(services: DropFinishDeps, dropIdRaw: string | undefined, body: unknown): Promise<void> {
   const dropId = DropId.safeParse(dropIdRaw);
   const params = StatusParams.safeParse(body);
   if (!dropId.success || !params.success) return;
@@ -66,7 +69,7 @@ export type VendorWebhookResult =
   | { result: 'recorded' | 'already_final' };
 
 /** The vendor's status webhook: signature first (raw body), then the drop's final state. */
-export async function handleVendorWebhook(services: Services, rawBody: string, signature: string | undefined): Promise<VendorWebhookResult> {
+export async function handleVendorWebhook(services: DropFinishDeps & Pick<AppContext, 'config'>, rawBody: string, signature: string | undefined): Promise<VendorWebhookResult> {
   const secret = services.config.rvm.webhookSecret;
   if (!secret) return { result: 'not_configured' };
   const verdict = verifyRvmSignature(secret, signature, rawBody, Math.floor(Date.now() / 1000));

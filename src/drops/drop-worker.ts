@@ -1,13 +1,14 @@
-import type { Services } from '../services.js';
+import type { AppContext } from '../app-context.js';
+import { systemScope } from '../tenancy/system-scope.js';
 import { AuditAction } from '../audit/events.js';
 import type { DropStatus } from '../adapters/db-schema.js';
 import { getPractice } from '../practices/store.js';
 import { phoneOf } from '../patients/store.js';
 import { hasVendorBaa } from '../consent/store.js';
 import { reserveSlot } from './rate-limit.js';
-import { completeIfDone, messageFor, dropJobId, loadFacts, type DropJobData } from './campaigns.js';
+import { completeIfDone, messageFor, dropJobId, loadFacts, type DropJobData, type FinishDeps } from './campaigns.js';
 import { decide } from './eligibility.js';
-import { createDropProvider } from './providers/index.js';
+import { createDropProvider, type DropProviderDeps } from './providers/index.js';
 import { DropProviderError } from './types.js';
 import { claimDropSent, finishDropRow, loadCampaign, loadDrop, lockPatientForDrop, rescheduleDrop, setProviderRef, staleSentDrops, unclaimDrop } from './campaign-store.js';
 
@@ -20,15 +21,23 @@ import { claimDropSent, finishDropRow, loadCampaign, loadDrop, lockPatientForDro
  * under a per-patient lock, before the provider is asked. A crash after the claim can lose a
  * drop (the sweep records it as failed) but never sends it twice; two campaigns cannot both
  * pass the daily cap for one patient.
+ *
+ * The worker and the sweep cross practices (the `ahl_system` role): they find a drop by its id,
+ * and act for its practice through a system scope for that practice.
  */
 
 /** A drop still 'sent' after this long without a final word from the provider is closed as failed. */
 export const SENT_TIMEOUT_MS = 24 * 3_600_000;
 
+/** What closing a drop touches: the drops (by id, any practice), the audit log, the time. */
+export type DropFinishDeps = Pick<AppContext, 'db'> & FinishDeps;
+/** Everything a drop job touches: the database, the pace (Redis), the queue, the blind index, the provider's adapter. */
+export type DropJobDeps = DropFinishDeps & DropProviderDeps & Pick<AppContext, 'queues' | 'keyring'>;
+
 export type DropJobResult = 'stale' | 'done' | 'gone' | 'paused' | 'cancelled' | 'skipped' | 'deferred' | 'failed' | 'sent' | 'raced' | 'retry';
 
 export async function finishDrop(
-  services: Services,
+  services: DropFinishDeps,
   dropId: string,
   status: Extract<DropStatus, 'delivered' | 'failed' | 'skipped' | 'cancelled'>,
   reason: string | null,
@@ -46,13 +55,13 @@ export async function finishDrop(
     subjectId: dropId,
     details: { campaignId: row.campaign_id, status, reason, attempts: row.attempts },
   });
-  await completeIfDone(services, row.campaign_id);
+  await completeIfDone(services, systemScope(services, row.practice_id), row.campaign_id);
   return true;
 }
 
 /** A provider's final word on a sent drop (vendor webhook, or Twilio's status callback). */
 export async function recordDropOutcome(
-  services: Services,
+  services: DropFinishDeps,
   dropId: string,
   outcome: { status: 'delivered' | 'failed'; reason: string; providerRef?: string; callSid?: string },
 ): Promise<boolean> {
@@ -63,7 +72,7 @@ export async function recordDropOutcome(
 }
 
 async function reschedule(
-  services: Services,
+  services: Pick<AppContext, 'db' | 'redis' | 'queues' | 'audit'>,
   drop: { id: string; practice_id: string; campaign_id: string },
   ratePerMinute: number,
   version: number,
@@ -85,23 +94,24 @@ async function reschedule(
  * One drop job. `lastAttempt`: BullMQ will not retry this job again, so a retryable provider
  * error becomes the drop's final failure instead of another try.
  */
-export async function processDropJob(services: Services, data: DropJobData, lastAttempt: boolean): Promise<DropJobResult> {
+export async function processDropJob(services: DropJobDeps, data: DropJobData, lastAttempt: boolean): Promise<DropJobResult> {
   const drop = await loadDrop(services.db, data.dropId);
   if (!drop || drop.schedule_version !== data.version) return 'stale';
   if (drop.status !== 'queued') return 'done';
   const campaign = await loadCampaign(services.db, drop.campaign_id);
-  const practice = await getPractice(services.db, drop.practice_id);
+  const practice = await getPractice(systemScope(services, drop.practice_id));
   if (!campaign || !practice) return 'gone';
+  const scope = systemScope(services, practice.id);
   if (campaign.state === 'paused' || campaign.state === 'draft') return 'paused'; // resume plans a new version
   if (campaign.state !== 'running') {
     await finishDrop(services, drop.id, 'cancelled', 'campaign_cancelled', ['queued']);
     return 'cancelled';
   }
-  if (!(await hasVendorBaa(services.db, practice.id, campaign.provider))) {
+  if (!(await hasVendorBaa(scope, campaign.provider))) {
     await finishDrop(services, drop.id, 'failed', 'no_vendor_baa', ['queued']);
     return 'failed';
   }
-  const message = await messageFor(services, campaign, practice);
+  const message = await messageFor(services, scope, campaign, practice);
   if (!message.ok) {
     await finishDrop(services, drop.id, 'failed', message.reason, ['queued']);
     return 'failed';
@@ -111,7 +121,8 @@ export async function processDropJob(services: Services, data: DropJobData, last
   // Check and claim under the patient's lock: every rule, as of now, then 'sent'.
   const verdict = await services.db.transaction().execute(async (trx) => {
     await lockPatientForDrop(trx, drop.patient_id);
-    const [facts] = await loadFacts(trx, practice, [drop.patient_id], now);
+    // The facts are read in the transaction that holds the lock: a scope over it, for this practice.
+    const [facts] = await loadFacts(systemScope({ db: trx }, practice.id), practice, [drop.patient_id], now);
     if (!facts) return { kind: 'exclude' as const, reason: 'unknown_patient' as const };
     const decision = decide(facts, now, practice.holidays, practice.timeZone);
     if (decision.kind !== 'send') return decision;
@@ -132,7 +143,7 @@ export async function processDropJob(services: Services, data: DropJobData, last
       return verdict satisfies never;
   }
 
-  const to = await phoneOf(services.db, services.keyring, practice.id, drop.patient_id);
+  const to = await phoneOf(systemScope(services, practice.id), services.keyring, drop.patient_id);
   if (!to) {
     await finishDrop(services, drop.id, 'failed', 'no_phone', ['sent']);
     return 'failed';
@@ -177,7 +188,7 @@ export async function processDropJob(services: Services, data: DropJobData, last
 }
 
 /** Closes drops that never got a final word: 'sent' for longer than SENT_TIMEOUT_MS. */
-export async function sweepSentDrops(services: Services): Promise<{ closed: number }> {
+export async function sweepSentDrops(services: DropFinishDeps): Promise<{ closed: number }> {
   const cutoff = new Date(services.clock().getTime() - SENT_TIMEOUT_MS);
   let closed = 0;
   for (const id of await staleSentDrops(services.db, cutoff)) if (await finishDrop(services, id, 'failed', 'no_final_status', ['sent'])) closed += 1;

@@ -1,4 +1,4 @@
-import type { Db } from '../adapters/postgres.js';
+import type { PracticeScope } from '../tenancy/scope.js';
 import type { AuditWriter } from '../audit/store.js';
 import { AuditAction } from '../audit/events.js';
 import { getTemplate, listTemplates, validateTemplate } from './templates.js';
@@ -25,16 +25,16 @@ export function isHealthcareExempt(purpose: TemplatePurpose): boolean {
   return purpose !== 'billing_callback';
 }
 
-export async function resolveTemplate(db: Db, practiceId: string, templateId: string): Promise<DropTemplate | null> {
+export async function resolveTemplate(scope: PracticeScope, templateId: string): Promise<DropTemplate | null> {
   const builtIn = getTemplate(templateId);
   if (builtIn) return builtIn;
   if (!UUID.test(templateId)) return null;
-  const row = await db.selectFrom('drop_templates').selectAll().where('id', '=', templateId).where('practice_id', '=', practiceId).executeTakeFirst();
+  const row = await scope.db.selectFrom('drop_templates').selectAll().where('id', '=', templateId).where('practice_id', '=', scope.practiceId).executeTakeFirst();
   return row ? { id: row.id, purpose: row.purpose, text: row.text, healthcareExempt: isHealthcareExempt(row.purpose) } : null;
 }
 
-export async function listPracticeTemplates(db: Db, practiceId: string): Promise<TemplateSummary[]> {
-  const own = await db.selectFrom('drop_templates').selectAll().where('practice_id', '=', practiceId).orderBy('created_at').execute();
+export async function listPracticeTemplates(scope: PracticeScope): Promise<TemplateSummary[]> {
+  const own = await scope.db.selectFrom('drop_templates').selectAll().where('practice_id', '=', scope.practiceId).orderBy('created_at').execute();
   return [
     ...listTemplates().map((t) => ({ id: t.id, name: t.id, purpose: t.purpose, text: t.text, builtIn: true, healthcareExempt: t.healthcareExempt })),
     ...own.map((t) => ({ id: t.id, name: t.name, purpose: t.purpose, text: t.text, builtIn: false, healthcareExempt: isHealthcareExempt(t.purpose) })),
@@ -43,17 +43,17 @@ export async function listPracticeTemplates(db: Db, practiceId: string): Promise
 
 /** Stores a practice's template, or says which words or placeholders failed the check. */
 export async function createPracticeTemplate(
-  db: Db,
+  scope: PracticeScope,
   audit: AuditWriter,
-  input: { practiceId: string; name: string; purpose: TemplatePurpose; text: string; createdBy: string },
+  input: { name: string; purpose: TemplatePurpose; text: string; createdBy: string },
 ): Promise<{ ok: true; value: TemplateSummary } | { ok: false; problems: ReturnType<typeof validateTemplate> }> {
   const problems = validateTemplate({ purpose: input.purpose, text: input.text });
   if (problems.length > 0) return { ok: false, problems };
-  const row = await db
+  const row = await scope.db
     .insertInto('drop_templates')
-    .values({ practice_id: input.practiceId, name: input.name, purpose: input.purpose, text: input.text, created_by: input.createdBy })
+    .values({ practice_id: scope.practiceId, name: input.name, purpose: input.purpose, text: input.text, created_by: input.createdBy })
     .returningAll()
     .executeTakeFirstOrThrow();
-  await audit({ action: AuditAction.DropTemplateCreated, actor: input.createdBy, practiceId: input.practiceId, subjectId: row.id, details: { purpose: row.purpose, length: row.text.length } });
+  await audit({ action: AuditAction.DropTemplateCreated, actor: input.createdBy, practiceId: scope.practiceId, subjectId: row.id, details: { purpose: row.purpose, length: row.text.length } });
   return { ok: true, value: { id: row.id, name: row.name, purpose: row.purpose, text: row.text, builtIn: false, healthcareExempt: isHealthcareExempt(row.purpose) } };
 }

@@ -2,6 +2,9 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { AuditAction, type AuditEvent } from '../audit/events.js';
 import { authorise, checkApiKey, lastUsedIsStale, touchApiKey, type ApiPrincipal, type ApiRole } from '../auth/api-keys.js';
 import type { Services } from '../services.js';
+import type { AppContext } from '../app-context.js';
+import { feedTokenHash } from '../oncall/feed.js';
+import { findProviderByFeedTokenHash, type Provider } from '../oncall/store.js';
 import { logger } from '../log/logger.js';
 import { tenantScope } from '../tenancy/mint.js';
 import type { PracticeScope } from '../tenancy/scope.js';
@@ -168,4 +171,17 @@ export async function permit(
   const scoped = practiceId ?? principal.practiceId;
   await services.audit({ action: AuditAction.ApiRequest, actor, practiceId: scoped, subjectId, details: base });
   return tenantScope(services, scoped);
+}
+
+/**
+ * The other credential: a provider's calendar-feed token (`GET /feeds/oncall.ics?token=`, for
+ * calendar apps, which cannot send an API key). The active provider it belongs to, and the scope
+ * of that provider's practice, minted here as permit mints a key's; null when the token names no
+ * active provider (the route answers 404 and audits the refusal).
+ */
+export async function permitFeedToken(services: Pick<AppContext, 'db' | 'keyring' | 'tenants'>, token: string): Promise<{ provider: Provider; scope: PracticeScope } | null> {
+  // Which practice the token belongs to is what this lookup finds, so it crosses practices (the system role).
+  const provider = await findProviderByFeedTokenHash(services.db, feedTokenHash(services.keyring, token));
+  if (!provider?.active) return null;
+  return { provider, scope: tenantScope(services, provider.practiceId) };
 }

@@ -1,7 +1,7 @@
 import express from 'express';
 import { z } from 'zod';
 import type { Services } from '../services.js';
-import { getCall } from '../calls/records.js';
+import { practiceOfCall } from '../calls/records.js';
 import { CallSidSchema } from '../calls/twilio-params.js';
 import { readAudit } from '../audit/store.js';
 import { apiJsonBody, apiNotFound, permit, principalOf, requireApiKey } from './api-auth.js';
@@ -51,20 +51,22 @@ export function apiRouter(services: Services): express.Router {
   router.get('/calls/:callSid', async (req, res) => {
     const sid = CallSidSchema.safeParse(req.params.callSid);
     if (!sid.success) return badRequest(res, 'callSid must be CA followed by 32 hex characters');
-    const call = await getCall(services.db, sid.data);
-    // Unknown calls and calls with no practice are checked against the key's own practice.
-    const owner = call?.practiceId ?? principalOf(res).practiceId;
-    if (!(await permit(services, req, res, ['admin', 'staff', 'auditor'], owner, sid.data))) return;
-    if (!call) return void res.status(404).json({ error: 'not_found' });
+    // Whose call it is decides 403 or not (a lookup that finds the practice, before any of its rows
+    // is read). Unknown calls and calls with no practice are checked against the key's own practice.
+    const owner = (await practiceOfCall(services.db, sid.data)) ?? principalOf(res).practiceId;
+    const scope = await permit(services, req, res, ['admin', 'staff', 'auditor'], owner, sid.data);
+    if (!scope) return;
     // One ordered timeline: every audited step, leg and page of the call, in the order they happened.
-    res.json({ call, ...(await loadCallTimeline(services.db, sid.data, owner)) });
+    const found = await loadCallTimeline(scope, sid.data);
+    if (!found) return void res.status(404).json({ error: 'not_found' });
+    res.json(found);
   });
 
   router.get('/pages', async (req, res) => {
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], practiceId))) return;
+    const scope = await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], principalOf(res).practiceId);
+    if (!scope) return;
     const status = req.query.status === 'open' || req.query.status === 'acknowledged' ? req.query.status : undefined;
-    const rows = await listPages(services.db, practiceId, status);
+    const rows = await listPages(scope, status);
     res.json({
       pages: rows.map((pg) => ({ id: pg.id, callSid: pg.call_sid, referenceCode: pg.reference_code, status: pg.status, roundsSent: pg.rounds_sent, adminPaged: pg.admin_paged, createdAt: pg.created_at.toISOString(), acknowledgedAt: pg.acknowledged_at?.toISOString() ?? null })),
     });
@@ -74,8 +76,9 @@ export function apiRouter(services: Services): express.Router {
     const id = z.string().uuid().safeParse(req.params.pageId);
     if (!id.success) return badRequest(res, 'pageId must be a UUID');
     const principal = principalOf(res);
-    if (!(await permit(services, req, res, ['admin', 'staff', 'provider'], principal.practiceId, id.data))) return;
-    const ack = await acknowledgePage(services, { practiceId: principal.practiceId, pageId: id.data, by: `api_key:${principal.keyId}`, via: 'api' });
+    const scope = await permit(services, req, res, ['admin', 'staff', 'provider'], principal.practiceId, id.data);
+    if (!scope) return;
+    const ack = await acknowledgePage(services, scope, { pageId: id.data, by: `api_key:${principal.keyId}`, via: 'api' });
     if (ack.result === 'not_found') return void res.status(404).json({ error: 'not_found' });
     res.json(ack);
   });
@@ -83,9 +86,9 @@ export function apiRouter(services: Services): express.Router {
   router.get('/audit', async (req, res) => {
     const q = AuditQuery.safeParse(req.query);
     if (!q.success) return badRequest(res, q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, ['admin', 'auditor'], practiceId))) return;
-    const rows = await readAudit(services.db, { ...q.data, practiceId });
+    const scope = await permit(services, req, res, ['admin', 'auditor'], principalOf(res).practiceId);
+    if (!scope) return;
+    const rows = await readAudit(scope.db, { ...q.data, practiceId: scope.practiceId });
     res.json({ events: rows });
   });
 

@@ -41,7 +41,8 @@ import { badRequest, zodProblems } from './responses.js';
 /**
  * Admin API of the ringless-voicemail domain: patients (to address drops), consent and its
  * disclosures, opt-outs, vendor BAAs, templates and campaigns. Every route is scoped to the
- * key's own practice.
+ * key's own practice: it reaches the practice's rows only through the `PracticeScope` its permit
+ * check returns (row-level security holds that scope to the practice).
  */
 
 const Uuid = z.string().uuid();
@@ -118,26 +119,26 @@ export function rvmRouter(services: Services): express.Router {
 
   // Finding a patient by number: the number in the body (never a URL), matched by blind index.
   router.post('/patients/lookup', async (req, res) => {
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, WRITE, practiceId))) return;
+    const scope = await permit(services, req, res, WRITE, principalOf(res).practiceId);
+    if (!scope) return;
     const body = PhoneBody.safeParse(req.body);
     if (!body.success) return badRequest(res, zodProblems(body.error));
-    res.json({ patientIds: await patientIdsByPhone(services.db, services.keyring, practiceId, body.data.phone) });
+    res.json({ patientIds: await patientIdsByPhone(scope, services.keyring, body.data.phone) });
   });
 
   // --- Consent ----------------------------------------------------------------
   router.get('/consent-disclosures', async (req, res) => {
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, READ, practiceId))) return;
-    res.json({ disclosures: await listDisclosures(services.db, practiceId) });
+    const scope = await permit(services, req, res, READ, principalOf(res).practiceId);
+    if (!scope) return;
+    res.json({ disclosures: await listDisclosures(scope) });
   });
 
   router.post('/consent-disclosures', async (req, res) => {
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, ['admin'], practiceId))) return;
+    const scope = await permit(services, req, res, ['admin'], principalOf(res).practiceId);
+    if (!scope) return;
     const body = DisclosureInput.safeParse(req.body);
     if (!body.success) return badRequest(res, zodProblems(body.error));
-    const r = await recordDisclosure(services.db, services.audit, practiceId, body.data, actorOf(res));
+    const r = await recordDisclosure(scope, services.audit, body.data, actorOf(res));
     if (!r.ok) return fail(res, r);
     res.status(201).json(r.value);
   });
@@ -145,9 +146,9 @@ export function rvmRouter(services: Services): express.Router {
   router.get('/patients/:patientId/consents', async (req, res) => {
     const id = Uuid.safeParse(req.params.patientId);
     if (!id.success) return badRequest(res, 'patientId must be a UUID');
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, READ, practiceId, id.data))) return;
-    const history = await consentHistory(services.db, practiceId, id.data);
+    const scope = await permit(services, req, res, READ, principalOf(res).practiceId, id.data);
+    if (!scope) return;
+    const history = await consentHistory(scope, id.data);
     if (!history) return void res.status(404).json({ error: 'not_found' });
     res.json({ patientId: id.data, current: currentState(history), history });
   });
@@ -155,70 +156,70 @@ export function rvmRouter(services: Services): express.Router {
   router.post('/patients/:patientId/consents', async (req, res) => {
     const id = Uuid.safeParse(req.params.patientId);
     if (!id.success) return badRequest(res, 'patientId must be a UUID');
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, WRITE, practiceId, id.data))) return;
+    const scope = await permit(services, req, res, WRITE, principalOf(res).practiceId, id.data);
+    if (!scope) return;
     const body = ConsentInput.safeParse(req.body);
     if (!body.success) return badRequest(res, zodProblems(body.error));
-    const r = await recordConsent(services.db, services.audit, { practiceId, patientId: id.data, consent: body.data, recordedBy: actorOf(res) });
+    const r = await recordConsent(scope, services.audit, { patientId: id.data, consent: body.data, recordedBy: actorOf(res) });
     if (!r.ok) return fail(res, r);
     res.status(201).json(r.value);
   });
 
   // --- Opt-outs (numbers in bodies, never in URLs) -----------------------------
   router.post('/opt-outs', async (req, res) => {
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, WRITE, practiceId))) return;
+    const scope = await permit(services, req, res, WRITE, principalOf(res).practiceId);
+    if (!scope) return;
     const body = PhoneBody.safeParse(req.body);
     if (!body.success) return badRequest(res, zodProblems(body.error));
     const source = principalOf(res).role === 'staff' ? 'staff' : 'api';
-    const result = await recordOptOut(services.db, services.keyring, services.audit, { practiceId, phone: body.data.phone, source, recordedBy: actorOf(res) });
+    const result = await recordOptOut(services, scope, { phone: body.data.phone, source, recordedBy: actorOf(res) });
     res.status(result === 'recorded' ? 201 : 200).json({ result });
   });
 
   router.post('/opt-outs/check', async (req, res) => {
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, READ, practiceId))) return;
+    const scope = await permit(services, req, res, READ, principalOf(res).practiceId);
+    if (!scope) return;
     const body = PhoneBody.safeParse(req.body);
     if (!body.success) return badRequest(res, zodProblems(body.error));
-    res.json({ optedOut: await isOptedOut(services.db, services.keyring, practiceId, body.data.phone) });
+    res.json({ optedOut: await isOptedOut(scope, services.keyring, body.data.phone) });
   });
 
   router.get('/opt-outs', async (req, res) => {
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, READ, practiceId))) return;
-    res.json({ bySource: await countOptOuts(services.db, practiceId) });
+    const scope = await permit(services, req, res, READ, principalOf(res).practiceId);
+    if (!scope) return;
+    res.json({ bySource: await countOptOuts(scope) });
   });
 
   // --- Vendor BAAs ---------------------------------------------------------------
   router.get('/vendor-baas', async (req, res) => {
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, READ, practiceId))) return;
-    res.json({ baas: await listVendorBaas(services.db, practiceId) });
+    const scope = await permit(services, req, res, READ, principalOf(res).practiceId);
+    if (!scope) return;
+    res.json({ baas: await listVendorBaas(scope) });
   });
 
   router.post('/vendor-baas', async (req, res) => {
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, ['admin'], practiceId))) return;
+    const scope = await permit(services, req, res, ['admin'], principalOf(res).practiceId);
+    if (!scope) return;
     const body = VendorBaaInput.safeParse(req.body);
     if (!body.success) return badRequest(res, zodProblems(body.error));
-    const r = await recordVendorBaa(services.db, services.audit, practiceId, body.data, actorOf(res));
+    const r = await recordVendorBaa(scope, services.audit, body.data, actorOf(res));
     if (!r.ok) return fail(res, r);
     res.status(201).json(r.value);
   });
 
   // --- Templates -----------------------------------------------------------------
   router.get('/drop-templates', async (req, res) => {
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, READ, practiceId))) return;
-    res.json({ templates: await listPracticeTemplates(services.db, practiceId) });
+    const scope = await permit(services, req, res, READ, principalOf(res).practiceId);
+    if (!scope) return;
+    res.json({ templates: await listPracticeTemplates(scope) });
   });
 
   router.post('/drop-templates', async (req, res) => {
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, ['admin'], practiceId))) return;
+    const scope = await permit(services, req, res, ['admin'], principalOf(res).practiceId);
+    if (!scope) return;
     const body = TemplateInput.safeParse(req.body);
     if (!body.success) return badRequest(res, zodProblems(body.error));
-    const r = await createPracticeTemplate(services.db, services.audit, { practiceId, ...body.data, createdBy: actorOf(res) });
+    const r = await createPracticeTemplate(scope, services.audit, { ...body.data, createdBy: actorOf(res) });
     if (!r.ok) {
       return void res.status(400).json({
         error: 'template_rejected',
@@ -231,29 +232,29 @@ export function rvmRouter(services: Services): express.Router {
 
   // --- Campaigns -----------------------------------------------------------------
   router.get('/campaigns', async (req, res) => {
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, READ, practiceId))) return;
-    res.json({ campaigns: await listCampaigns(services.db, practiceId) });
+    const scope = await permit(services, req, res, READ, principalOf(res).practiceId);
+    if (!scope) return;
+    res.json({ campaigns: await listCampaigns(scope) });
   });
 
   router.post('/campaigns', async (req, res) => {
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, ['admin'], practiceId))) return;
+    const scope = await permit(services, req, res, ['admin'], principalOf(res).practiceId);
+    if (!scope) return;
     const body = CampaignInputSchema.safeParse(req.body);
     if (!body.success) return badRequest(res, zodProblems(body.error));
     const { patientIds, ...input } = body.data;
-    const created = await createCampaign(services, { ...input, practiceId, createdBy: actorOf(res) });
+    const created = await createCampaign(services, scope, { ...input, createdBy: actorOf(res) });
     if (!created.ok) return fail(res, created);
-    const recipients = patientIds ? await addRecipients(services, practiceId, created.value.id, patientIds, actorOf(res)) : null;
+    const recipients = patientIds ? await addRecipients(services, scope, created.value.id, patientIds, actorOf(res)) : null;
     res.status(201).json({ ...created.value, ...(recipients?.ok ? { recipients: recipients.value } : {}) });
   });
 
   router.get('/campaigns/:campaignId', async (req, res) => {
     const id = Uuid.safeParse(req.params.campaignId);
     if (!id.success) return badRequest(res, 'campaignId must be a UUID');
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, READ, practiceId, id.data))) return;
-    const r = await campaignProgress(services, practiceId, id.data);
+    const scope = await permit(services, req, res, READ, principalOf(res).practiceId, id.data);
+    if (!scope) return;
+    const r = await campaignProgress(scope, id.data);
     if (!r.ok) return fail(res, r);
     res.json(r.value);
   });
@@ -263,10 +264,10 @@ export function rvmRouter(services: Services): express.Router {
     if (!id.success) return badRequest(res, 'campaignId must be a UUID');
     const q = DropsQuery.safeParse(req.query);
     if (!q.success) return badRequest(res, zodProblems(q.error));
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, READ, practiceId, id.data))) return;
-    if (!(await campaignOf(services.db, practiceId, id.data))) return void res.status(404).json({ error: 'not_found' });
-    const rows = await listDrops(services.db, id.data, q.data);
+    const scope = await permit(services, req, res, READ, principalOf(res).practiceId, id.data);
+    if (!scope) return;
+    if (!(await campaignOf(scope, id.data))) return void res.status(404).json({ error: 'not_found' });
+    const rows = await listDrops(scope, id.data, q.data);
     res.json({
       drops: rows.map((d) => ({
         id: d.id,
@@ -288,8 +289,8 @@ export function rvmRouter(services: Services): express.Router {
   router.post('/campaigns/:campaignId/recipients', express.text({ type: ['text/csv', 'text/plain'], limit: '16mb' }), async (req, res) => {
     const id = Uuid.safeParse(req.params.campaignId);
     if (!id.success) return badRequest(res, 'campaignId must be a UUID');
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, ['admin'], practiceId, id.data))) return;
+    const scope = await permit(services, req, res, ['admin'], principalOf(res).practiceId, id.data);
+    if (!scope) return;
     let ids: Array<string | null>;
     if (typeof req.body === 'string') {
       const parsed = parseRecipientCsv(req.body);
@@ -300,7 +301,7 @@ export function rvmRouter(services: Services): express.Router {
       if (!body.success) return badRequest(res, `${zodProblems(body.error)} (or send text/csv with a patient_id column)`);
       ids = body.data.patientIds;
     }
-    const r = await addRecipients(services, practiceId, id.data, ids, actorOf(res));
+    const r = await addRecipients(services, scope, id.data, ids, actorOf(res));
     if (!r.ok) return fail(res, r);
     const summary: Record<string, number> = {};
     for (const row of r.value.rows) summary[row.result] = (summary[row.result] ?? 0) + 1;
@@ -310,9 +311,9 @@ export function rvmRouter(services: Services): express.Router {
   router.post('/campaigns/:campaignId/dry-run', async (req, res) => {
     const id = Uuid.safeParse(req.params.campaignId);
     if (!id.success) return badRequest(res, 'campaignId must be a UUID');
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, ['admin', 'staff'], practiceId, id.data))) return;
-    const r = await dryRun(services, practiceId, id.data);
+    const scope = await permit(services, req, res, ['admin', 'staff'], principalOf(res).practiceId, id.data);
+    if (!scope) return;
+    const r = await dryRun(services, scope, id.data);
     if (!r.ok) return fail(res, r);
     res.json(r.value);
   });
@@ -322,9 +323,9 @@ export function rvmRouter(services: Services): express.Router {
     const command = z.enum(CAMPAIGN_COMMANDS as [CampaignCommand, ...CampaignCommand[]]).safeParse(req.params.command);
     if (!id.success) return badRequest(res, 'campaignId must be a UUID');
     if (!command.success) return void res.status(404).json({ error: 'not_found', message: `commands: ${CAMPAIGN_COMMANDS.join(', ')}` });
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, ['admin'], practiceId, id.data))) return;
-    const r = await commandCampaign(services, practiceId, id.data, command.data, actorOf(res));
+    const scope = await permit(services, req, res, ['admin'], principalOf(res).practiceId, id.data);
+    if (!scope) return;
+    const r = await commandCampaign(services, scope, id.data, command.data, actorOf(res));
     if (!r.ok) return fail(res, r);
     res.json(r.value);
   });

@@ -108,7 +108,7 @@ export function flowRouter(services: Services): express.Router {
     const report = await checkFlowText(body.data.source, body.data.format, 'upload', { audioDir: services.config.audioDir });
     const problems = [...report.problems];
     if (report.flow && problems.length === 0) {
-      const [contacts, policies] = await Promise.all([listContacts(scope), listPolicies(scope.db, scope.practiceId)]);
+      const [contacts, policies] = await Promise.all([listContacts(scope), listPolicies(scope)]);
       problems.push(...missingReferences(report.flow, 'upload', { contacts: new Set(contacts.map((c) => c.key)), policies: new Set(policies.map((p) => p.name)) }));
     }
     if (!report.flow || problems.length > 0) {

@@ -39,8 +39,9 @@ export function keyRouter(services: Services): express.Router {
   router.get('/practices/:practiceId/api-keys', async (req, res) => {
     const id = Uuid.safeParse(req.params.practiceId);
     if (!id.success) return badRequest(res, 'practiceId must be a UUID');
-    if (!(await permit(services, req, res, ['admin'], id.data, id.data))) return;
-    const keys = await listApiKeys(services.db, id.data, services.clock());
+    const scope = await permit(services, req, res, ['admin'], id.data, id.data);
+    if (!scope) return;
+    const keys = await listApiKeys(scope, services.clock());
     res.json(ApiKeyListResponseSchema.parse({ keys }));
   });
 
@@ -48,8 +49,9 @@ export function keyRouter(services: Services): express.Router {
     const params = ApiKeyPathParamsSchema.safeParse(req.params);
     if (!params.success) return badRequest(res, params.error.issues.map((i) => `${i.path.join('.')} must be a UUID`).join('; '));
     const { practiceId, keyId } = params.data;
-    if (!(await permit(services, req, res, ['admin'], practiceId, keyId))) return;
-    const revoked = await revokeApiKey(services.db, { keyId, practiceId, now: services.clock() });
+    const scope = await permit(services, req, res, ['admin'], practiceId, keyId);
+    if (!scope) return;
+    const revoked = await revokeApiKey(scope, { keyId, now: services.clock() });
     if (revoked.result === 'not_found') return notFound(res);
     if (revoked.result === 'revoked') {
       await services.audit({

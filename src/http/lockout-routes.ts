@@ -39,10 +39,10 @@ export function lockoutRouter(services: Services): express.Router {
   router.get('/lockouts', async (req, res) => {
     const q = LockoutListQuery.safeParse(req.query);
     if (!q.success) return badRequest(res, zodProblems(q.error));
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, ['admin', 'staff', 'auditor'], practiceId))) return;
+    const scope = await permit(services, req, res, ['admin', 'staff', 'auditor'], principalOf(res).practiceId);
+    if (!scope) return;
     const { from, to } = q.data;
-    const lockouts = from && to ? await listLockouts(services.db, practiceId, from, to) : await currentLockouts(services.db, practiceId, services.clock());
+    const lockouts = from && to ? await listLockouts(scope, from, to) : await currentLockouts(scope, services.clock());
     res.json({ lockouts });
   });
 
@@ -50,8 +50,9 @@ export function lockoutRouter(services: Services): express.Router {
     const params = LockoutIdParams.safeParse(req.params);
     if (!params.success) return badRequest(res, zodProblems(params.error));
     const principal = principalOf(res);
-    if (!(await permit(services, req, res, ['admin', 'staff'], principal.practiceId, params.data.id))) return;
-    const cleared = await clearLockout(services, { practiceId: principal.practiceId, id: params.data.id, by: `api_key:${principal.keyId}`, now: services.clock() });
+    const scope = await permit(services, req, res, ['admin', 'staff'], principal.practiceId, params.data.id);
+    if (!scope) return;
+    const cleared = await clearLockout(services, scope, { id: params.data.id, by: `api_key:${principal.keyId}`, now: services.clock() });
     switch (cleared.result) {
       case 'not_found':
         return notFound(res);

@@ -3,6 +3,8 @@ import { randomUUID } from 'node:crypto';
 import express from 'express';
 import { z } from 'zod';
 import type { Services } from '../services.js';
+import type { AppContext } from '../app-context.js';
+import type { PracticeScope } from '../tenancy/scope.js';
 import { AuditAction, type DetailValue } from '../audit/events.js';
 import type { ApiRole } from '../auth/api-keys.js';
 import { getPractice } from '../practices/store.js';
@@ -18,7 +20,6 @@ import {
   createProvider,
   createSchedule,
   deleteOverride,
-  findProviderByFeedTokenHash,
   getPolicy,
   getProvider,
   getSchedule,
@@ -40,7 +41,7 @@ import {
   type EscalationPolicy,
   type StoreResult,
 } from '../oncall/store.js';
-import { permit, principalOf } from './api-auth.js';
+import { permit, permitFeedToken, principalOf } from './api-auth.js';
 import { badRequest, notFound } from './responses.js';
 import { consumeLimit, countRefusal, limitSpent, limitersFor, refuseRateLimited, requestSource } from './rate-limit.js';
 
@@ -111,12 +112,12 @@ function fieldsOf(body: object): string[] {
   return Object.keys(body).sort();
 }
 
-/** The provider's feed as iCalendar text, with how many events it holds; null if the practice is gone. */
-async function renderProviderFeed(services: Services, provider: Provider): Promise<{ ics: string; events: number } | null> {
-  const practice = await getPractice(services.db, provider.practiceId);
+/** The provider's feed as iCalendar text, with how many events it holds; null if the practice is gone. `scope` is the provider's practice. */
+async function renderProviderFeed(services: Pick<AppContext, 'clock'>, scope: PracticeScope, provider: Provider): Promise<{ ics: string; events: number } | null> {
+  const practice = await getPractice(scope);
   if (!practice) return null;
   const now = services.clock();
-  const schedules = await loadSchedules(services.db, provider.practiceId, { window: feedWindow(now) });
+  const schedules = await loadSchedules(scope, { window: feedWindow(now) });
   const events = providerFeedEvents({ schedules, providerId: provider.id, practiceName: practice.name, now });
   return { ics: renderIcs({ calendarName: `On call: ${practice.name}`, events, now }), events: events.length };
 }
@@ -139,8 +140,8 @@ export function oncallFeedRouter(services: Services): express.Router {
     const spent = await limitSpent(limitersFor(services).authFailures, source);
     if (!spent.ok) return refuseRateLimited(services, req, res, 'authFailures', spent, 'json');
     const token = typeof req.query.token === 'string' && FEED_TOKEN_PATTERN.test(req.query.token) ? req.query.token : null;
-    const provider = token ? await findProviderByFeedTokenHash(services.db, feedTokenHash(services.keyring, token)) : null;
-    if (!provider || !provider.active) {
+    const feed = token ? await permitFeedToken(services, token) : null;
+    if (!feed) {
       const reason = token ? 'invalid_feed_token' : 'missing_feed_token';
       await consumeLimit(limitersFor(services).authFailures, source);
       // Counted per source; a row each only while the source's minute has in-full budget.
@@ -151,9 +152,10 @@ export function oncallFeedRouter(services: Services): express.Router {
       });
       return notFound(res);
     }
-    const body = await renderProviderFeed(services, provider);
+    const { provider, scope } = feed;
+    const body = await renderProviderFeed(services, scope, provider);
     if (body === null) return notFound(res);
-    await services.audit({ action: AuditAction.OncallFeedRead, actor: `feed_token:${provider.id}`, practiceId: provider.practiceId, subjectId: provider.id, details: { events: body.events, days: ICS_FEED_DAYS } });
+    await services.audit({ action: AuditAction.OncallFeedRead, actor: `feed_token:${provider.id}`, practiceId: scope.practiceId, subjectId: provider.id, details: { events: body.events, days: ICS_FEED_DAYS } });
     sendIcs(res, body.ics);
   });
   return router;
@@ -182,11 +184,11 @@ export function oncallRouter(services: Services): express.Router {
   async function audit(
     res: express.Response,
     action: (typeof AuditAction)[keyof typeof AuditAction],
-    practiceId: string,
+    scope: PracticeScope,
     subjectId: string,
     details: Record<string, DetailValue>,
   ): Promise<void> {
-    await services.audit({ action, actor: `api_key:${principalOf(res).keyId}`, practiceId, subjectId, details });
+    await services.audit({ action, actor: `api_key:${principalOf(res).keyId}`, practiceId: scope.practiceId, subjectId, details });
   }
 
   // -------------------------------------------------------------------------
@@ -195,27 +197,30 @@ export function oncallRouter(services: Services): express.Router {
 
   router.get('/oncall/providers', async (req, res) => {
     const practiceId = practiceOf(req, res);
-    if (!practiceId || !(await permit(services, req, res, READERS, practiceId))) return;
-    res.json({ providers: await listProviders(services.db, practiceId) });
+    const scope = practiceId && (await permit(services, req, res, READERS, practiceId));
+    if (!scope) return;
+    res.json({ providers: await listProviders(scope) });
   });
 
   router.post('/oncall/providers', async (req, res) => {
     const practiceId = practiceOf(req, res);
-    if (!practiceId || !(await permit(services, req, res, WRITERS, practiceId))) return;
+    const scope = practiceId && (await permit(services, req, res, WRITERS, practiceId));
+    if (!scope) return;
     const body = ProviderCreateBody.safeParse(req.body ?? {});
     if (!body.success) return badRequest(res, problems(body.error));
     const { pin, ...input } = body.data;
     const id = randomUUID();
-    const provider = await createProvider(services.db, practiceId, input, { id, ...(pin !== undefined ? { pinHash: providerPinHash(services.keyring, id, pin) } : {}) });
-    await audit(res, AuditAction.AdminProviderChanged, practiceId, provider.id, { change: 'created', fields: fieldsOf(body.data) });
+    const provider = await createProvider(scope, input, { id, ...(pin !== undefined ? { pinHash: providerPinHash(services.keyring, id, pin) } : {}) });
+    await audit(res, AuditAction.AdminProviderChanged, scope, provider.id, { change: 'created', fields: fieldsOf(body.data) });
     res.status(201).json(provider);
   });
 
   router.get('/oncall/providers/:id', async (req, res) => {
     const practiceId = practiceOf(req, res);
     const id = practiceId && idParam(req, res, 'id');
-    if (!practiceId || !id || !(await permit(services, req, res, READERS, practiceId, id))) return;
-    const provider = await getProvider(services.db, practiceId, id);
+    const scope = practiceId && id && (await permit(services, req, res, READERS, practiceId, id));
+    if (!scope) return;
+    const provider = await getProvider(scope, id);
     if (!provider) return notFound(res);
     res.json(provider);
   });
@@ -223,14 +228,15 @@ export function oncallRouter(services: Services): express.Router {
   router.patch('/oncall/providers/:id', async (req, res) => {
     const practiceId = practiceOf(req, res);
     const id = practiceId && idParam(req, res, 'id');
-    if (!practiceId || !id || !(await permit(services, req, res, WRITERS, practiceId, id))) return;
+    const scope = practiceId && id && (await permit(services, req, res, WRITERS, practiceId, id));
+    if (!scope) return;
     const patch = ProviderPatchBody.safeParse(req.body ?? {});
     if (!patch.success) return badRequest(res, problems(patch.error));
     const { pin, ...changes } = patch.data;
     const pinHash = pin === undefined ? undefined : pin === null ? null : providerPinHash(services.keyring, id, pin);
-    const provider = await updateProvider(services.db, practiceId, id, changes, pinHash !== undefined ? { pinHash } : {});
+    const provider = await updateProvider(scope, id, changes, pinHash !== undefined ? { pinHash } : {});
     if (!provider) return notFound(res);
-    await audit(res, AuditAction.AdminProviderChanged, practiceId, id, { change: 'updated', fields: fieldsOf(patch.data) });
+    await audit(res, AuditAction.AdminProviderChanged, scope, id, { change: 'updated', fields: fieldsOf(patch.data) });
     res.json(provider);
   });
 
@@ -242,12 +248,13 @@ export function oncallRouter(services: Services): express.Router {
   router.get('/oncall/providers/:id/shifts.ics', async (req, res) => {
     const practiceId = practiceOf(req, res);
     const id = practiceId && idParam(req, res, 'id');
-    if (!practiceId || !id || !(await permit(services, req, res, READERS, practiceId, id))) return;
-    const provider = await getProvider(services.db, practiceId, id);
+    const scope = practiceId && id && (await permit(services, req, res, READERS, practiceId, id));
+    if (!scope) return;
+    const provider = await getProvider(scope, id);
     if (!provider) return notFound(res);
-    const body = await renderProviderFeed(services, provider);
+    const body = await renderProviderFeed(services, scope, provider);
     if (body === null) return notFound(res);
-    await audit(res, AuditAction.OncallFeedRead, practiceId, provider.id, { events: body.events, days: ICS_FEED_DAYS });
+    await audit(res, AuditAction.OncallFeedRead, scope, provider.id, { events: body.events, days: ICS_FEED_DAYS });
     sendIcs(res, body.ics);
   });
 
@@ -258,20 +265,22 @@ export function oncallRouter(services: Services): express.Router {
   router.post('/oncall/providers/:id/feed-token', async (req, res) => {
     const practiceId = practiceOf(req, res);
     const id = practiceId && idParam(req, res, 'id');
-    if (!practiceId || !id || !(await permit(services, req, res, WRITERS, practiceId, id))) return;
+    const scope = practiceId && id && (await permit(services, req, res, WRITERS, practiceId, id));
+    if (!scope) return;
     const token = newFeedToken();
     const at = services.clock();
-    if (!(await setFeedTokenHash(services.db, practiceId, id, feedTokenHash(services.keyring, token), at))) return notFound(res);
-    await audit(res, AuditAction.AdminProviderChanged, practiceId, id, { change: 'feed_token_issued', fields: ['feedToken'] });
+    if (!(await setFeedTokenHash(scope, id, feedTokenHash(services.keyring, token), at))) return notFound(res);
+    await audit(res, AuditAction.AdminProviderChanged, scope, id, { change: 'feed_token_issued', fields: ['feedToken'] });
     res.status(201).json({ token, url: `${services.config.publicBaseUrl}${FEED_PATH}?token=${token}`, issuedAt: at });
   });
 
   router.delete('/oncall/providers/:id/feed-token', async (req, res) => {
     const practiceId = practiceOf(req, res);
     const id = practiceId && idParam(req, res, 'id');
-    if (!practiceId || !id || !(await permit(services, req, res, WRITERS, practiceId, id))) return;
-    if (!(await setFeedTokenHash(services.db, practiceId, id, null, services.clock()))) return notFound(res);
-    await audit(res, AuditAction.AdminProviderChanged, practiceId, id, { change: 'feed_token_revoked', fields: ['feedToken'] });
+    const scope = practiceId && id && (await permit(services, req, res, WRITERS, practiceId, id));
+    if (!scope) return;
+    if (!(await setFeedTokenHash(scope, id, null, services.clock()))) return notFound(res);
+    await audit(res, AuditAction.AdminProviderChanged, scope, id, { change: 'feed_token_revoked', fields: ['feedToken'] });
     res.status(204).end();
   });
 
@@ -281,18 +290,20 @@ export function oncallRouter(services: Services): express.Router {
 
   router.get('/oncall/schedules', async (req, res) => {
     const practiceId = practiceOf(req, res);
-    if (!practiceId || !(await permit(services, req, res, READERS, practiceId))) return;
-    res.json({ schedules: await listSchedules(services.db, practiceId) });
+    const scope = practiceId && (await permit(services, req, res, READERS, practiceId));
+    if (!scope) return;
+    res.json({ schedules: await listSchedules(scope) });
   });
 
   router.post('/oncall/schedules', async (req, res) => {
     const practiceId = practiceOf(req, res);
-    if (!practiceId || !(await permit(services, req, res, WRITERS, practiceId))) return;
+    const scope = practiceId && (await permit(services, req, res, WRITERS, practiceId));
+    if (!scope) return;
     const body = ScheduleInputSchema.safeParse(req.body ?? {});
     if (!body.success) return badRequest(res, problems(body.error));
-    const schedule = settle(res, await createSchedule(services.db, practiceId, body.data));
+    const schedule = settle(res, await createSchedule(scope, body.data));
     if (!schedule) return;
-    await audit(res, AuditAction.AdminScheduleChanged, practiceId, schedule.id, { change: 'created', fields: fieldsOf(body.data) });
+    await audit(res, AuditAction.AdminScheduleChanged, scope, schedule.id, { change: 'created', fields: fieldsOf(body.data) });
     res.status(201).json(schedule);
   });
 
@@ -300,23 +311,25 @@ export function oncallRouter(services: Services): express.Router {
   router.get('/oncall/schedules/:id', async (req, res) => {
     const practiceId = practiceOf(req, res);
     const id = practiceId && idParam(req, res, 'id');
-    if (!practiceId || !id || !(await permit(services, req, res, READERS, practiceId, id))) return;
-    const schedule = await getSchedule(services.db, practiceId, id);
+    const scope = practiceId && id && (await permit(services, req, res, READERS, practiceId, id));
+    if (!scope) return;
+    const schedule = await getSchedule(scope, id);
     if (!schedule) return notFound(res);
     const now = services.clock();
-    const overrides = (await listOverrides(services.db, practiceId, id, { from: now, to: new Date(8.64e15) })) ?? [];
+    const overrides = (await listOverrides(scope, id, { from: now, to: new Date(8.64e15) })) ?? [];
     res.json({ ...schedule, overrides });
   });
 
   router.patch('/oncall/schedules/:id', async (req, res) => {
     const practiceId = practiceOf(req, res);
     const id = practiceId && idParam(req, res, 'id');
-    if (!practiceId || !id || !(await permit(services, req, res, WRITERS, practiceId, id))) return;
+    const scope = practiceId && id && (await permit(services, req, res, WRITERS, practiceId, id));
+    if (!scope) return;
     const patch = SchedulePatchSchema.safeParse(req.body ?? {});
     if (!patch.success) return badRequest(res, problems(patch.error));
-    const schedule = settle(res, await updateSchedule(services.db, practiceId, id, patch.data));
+    const schedule = settle(res, await updateSchedule(scope, id, patch.data));
     if (!schedule) return;
-    await audit(res, AuditAction.AdminScheduleChanged, practiceId, id, { change: 'updated', fields: fieldsOf(patch.data) });
+    await audit(res, AuditAction.AdminScheduleChanged, scope, id, { change: 'updated', fields: fieldsOf(patch.data) });
     res.json(schedule);
   });
 
@@ -327,16 +340,17 @@ export function oncallRouter(services: Services): express.Router {
   router.post('/oncall/schedules/:id/overrides', async (req, res) => {
     const practiceId = practiceOf(req, res);
     const id = practiceId && idParam(req, res, 'id');
-    if (!practiceId || !id || !(await permit(services, req, res, WRITERS, practiceId, id))) return;
+    const scope = practiceId && id && (await permit(services, req, res, WRITERS, practiceId, id));
+    if (!scope) return;
     const body = OverrideInputSchema.safeParse(req.body ?? {});
     if (!body.success) return badRequest(res, problems(body.error));
-    const created = settle(res, await createOverride(services.db, practiceId, id, body.data));
+    const created = settle(res, await createOverride(scope, id, body.data));
     if (!created) return;
-    const overlapping = (await listOverrides(services.db, practiceId, id, { from: created.start, to: created.end })) ?? [];
+    const overlapping = (await listOverrides(scope, id, { from: created.start, to: created.end })) ?? [];
     const shadows = resolveOverlaps(overlapping)
       .shadowed.filter((s) => s.by === created.id)
       .map((s) => s.id);
-    await audit(res, AuditAction.AdminOverrideChanged, practiceId, created.id, {
+    await audit(res, AuditAction.AdminOverrideChanged, scope, created.id, {
       change: 'created',
       scheduleId: id,
       providerId: created.providerId,
@@ -360,9 +374,10 @@ export function oncallRouter(services: Services): express.Router {
     const practiceId = practiceOf(req, res);
     const id = practiceId && idParam(req, res, 'id');
     const overrideId = id && idParam(req, res, 'overrideId');
-    if (!practiceId || !id || !overrideId || !(await permit(services, req, res, WRITERS, practiceId, overrideId))) return;
-    if (!(await deleteOverride(services.db, practiceId, id, overrideId))) return notFound(res);
-    await audit(res, AuditAction.AdminOverrideChanged, practiceId, overrideId, { change: 'deleted', scheduleId: id });
+    const scope = practiceId && id && overrideId && (await permit(services, req, res, WRITERS, practiceId, overrideId));
+    if (!scope) return;
+    if (!(await deleteOverride(scope, id, overrideId))) return notFound(res);
+    await audit(res, AuditAction.AdminOverrideChanged, scope, overrideId, { change: 'deleted', scheduleId: id });
     res.status(204).end();
   });
 
@@ -372,18 +387,20 @@ export function oncallRouter(services: Services): express.Router {
 
   router.get('/oncall/policies', async (req, res) => {
     const practiceId = practiceOf(req, res);
-    if (!practiceId || !(await permit(services, req, res, READERS, practiceId))) return;
-    res.json({ policies: (await listPolicies(services.db, practiceId)).map(renderPolicy) });
+    const scope = practiceId && (await permit(services, req, res, READERS, practiceId));
+    if (!scope) return;
+    res.json({ policies: (await listPolicies(scope)).map(renderPolicy) });
   });
 
   router.post('/oncall/policies', async (req, res) => {
     const practiceId = practiceOf(req, res);
-    if (!practiceId || !(await permit(services, req, res, WRITERS, practiceId))) return;
+    const scope = practiceId && (await permit(services, req, res, WRITERS, practiceId));
+    if (!scope) return;
     const body = PolicyInputSchema.safeParse(req.body ?? {});
     if (!body.success) return badRequest(res, problems(body.error));
-    const written = settle(res, await createPolicy(services.db, practiceId, body.data));
+    const written = settle(res, await createPolicy(scope, body.data));
     if (!written) return;
-    await audit(res, AuditAction.AdminPolicyChanged, practiceId, written.policy.id, {
+    await audit(res, AuditAction.AdminPolicyChanged, scope, written.policy.id, {
       change: 'created',
       fields: fieldsOf(body.data),
       isDefault: written.policy.isDefault,
@@ -395,8 +412,9 @@ export function oncallRouter(services: Services): express.Router {
   router.get('/oncall/policies/:id', async (req, res) => {
     const practiceId = practiceOf(req, res);
     const id = practiceId && idParam(req, res, 'id');
-    if (!practiceId || !id || !(await permit(services, req, res, READERS, practiceId, id))) return;
-    const policy = await getPolicy(services.db, practiceId, id);
+    const scope = practiceId && id && (await permit(services, req, res, READERS, practiceId, id));
+    if (!scope) return;
+    const policy = await getPolicy(scope, id);
     if (!policy) return notFound(res);
     res.json(renderPolicy(policy));
   });
@@ -404,12 +422,13 @@ export function oncallRouter(services: Services): express.Router {
   router.patch('/oncall/policies/:id', async (req, res) => {
     const practiceId = practiceOf(req, res);
     const id = practiceId && idParam(req, res, 'id');
-    if (!practiceId || !id || !(await permit(services, req, res, WRITERS, practiceId, id))) return;
+    const scope = practiceId && id && (await permit(services, req, res, WRITERS, practiceId, id));
+    if (!scope) return;
     const patch = PolicyPatchSchema.safeParse(req.body ?? {});
     if (!patch.success) return badRequest(res, problems(patch.error));
-    const written = settle(res, await updatePolicy(services.db, practiceId, id, patch.data));
+    const written = settle(res, await updatePolicy(scope, id, patch.data));
     if (!written) return;
-    await audit(res, AuditAction.AdminPolicyChanged, practiceId, id, {
+    await audit(res, AuditAction.AdminPolicyChanged, scope, id, {
       change: 'updated',
       fields: fieldsOf(patch.data),
       isDefault: written.policy.isDefault,
@@ -427,11 +446,12 @@ export function oncallRouter(services: Services): express.Router {
     const q = NowQuery.safeParse({ practiceId: req.query.practiceId, scheduleId: req.query.scheduleId });
     if (!q.success) return badRequest(res, problems(q.error));
     const practiceId = q.data.practiceId ?? principalOf(res).practiceId;
-    if (!(await permit(services, req, res, READERS, practiceId, q.data.scheduleId ?? null))) return;
+    const scope = await permit(services, req, res, READERS, practiceId, q.data.scheduleId ?? null);
+    if (!scope) return;
     const at = services.clock();
     const [schedules, providers] = await Promise.all([
-      loadSchedules(services.db, practiceId, { ...(q.data.scheduleId ? { ids: [q.data.scheduleId] } : {}), window: { from: at, to: new Date(at.getTime() + 1) } }),
-      listProviders(services.db, practiceId),
+      loadSchedules(scope, { ...(q.data.scheduleId ? { ids: [q.data.scheduleId] } : {}), window: { from: at, to: new Date(at.getTime() + 1) } }),
+      listProviders(scope),
     ]);
     if (q.data.scheduleId && schedules.length === 0) return notFound(res);
     const names = new Map(providers.map((p) => [p.id, p.displayName]));
@@ -466,10 +486,11 @@ export function oncallRouter(services: Services): express.Router {
     if (!q.success) return badRequest(res, problems(q.error));
     const { from, to, scheduleId } = q.data;
     const practiceId = q.data.practiceId ?? principalOf(res).practiceId;
-    if (!(await permit(services, req, res, READERS, practiceId, scheduleId ?? null))) return;
+    const scope = await permit(services, req, res, READERS, practiceId, scheduleId ?? null);
+    if (!scope) return;
     const [schedules, providers] = await Promise.all([
-      loadSchedules(services.db, practiceId, { ...(scheduleId ? { ids: [scheduleId] } : {}), window: { from, to } }),
-      listProviders(services.db, practiceId),
+      loadSchedules(scope, { ...(scheduleId ? { ids: [scheduleId] } : {}), window: { from, to } }),
+      listProviders(scope),
     ]);
     if (scheduleId && schedules.length === 0) return notFound(res);
     const names = new Map(providers.map((p) => [p.id, p.displayName]));

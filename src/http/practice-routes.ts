@@ -43,31 +43,34 @@ export function practiceRouter(services: Services): express.Router {
   const router = express.Router();
 
   router.get('/flows', async (req, res) => {
-    if (!(await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], null))) return;
+    const scope = await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], null);
+    if (!scope) return;
     res.json({ flows: [...services.flows.values()].map((f) => ({ id: f.id, description: f.description })) });
   });
 
   router.get('/practices/:practiceId', async (req, res) => {
     const id = Uuid.safeParse(req.params.practiceId);
     if (!id.success) return badRequest(res, 'practiceId must be a UUID');
-    if (!(await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], id.data, id.data))) return;
-    const practice = await getPractice(services.db, id.data);
+    const scope = await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], id.data, id.data);
+    if (!scope) return;
+    const practice = await getPractice(scope);
     if (!practice) return void res.status(404).json({ error: 'not_found' });
-    res.json({ ...practice, numbers: await listPracticeNumbers(services.db, practice.id) });
+    res.json({ ...practice, numbers: await listPracticeNumbers(scope) });
   });
 
   router.patch('/practices/:practiceId', async (req, res) => {
     const id = Uuid.safeParse(req.params.practiceId);
     if (!id.success) return badRequest(res, 'practiceId must be a UUID');
-    if (!(await permit(services, req, res, ['admin'], id.data, id.data))) return;
+    const scope = await permit(services, req, res, ['admin'], id.data, id.data);
+    if (!scope) return;
     const patch = PracticePatchSchema.safeParse(req.body);
     if (!patch.success) return badRequest(res, zodProblems(patch.error));
     const access = patch.data.accessNumber;
-    if (access && !(await listPracticeNumbers(services.db, id.data)).some((n) => n.e164 === access)) {
+    if (access && !(await listPracticeNumbers(scope)).some((n) => n.e164 === access)) {
       return badRequest(res, "accessNumber: must be one of the practice's numbers; add it first with PUT /api/practices/{id}/numbers/{e164}");
     }
     const { weeklyHours, ...settings } = patch.data;
-    const updated = await updatePractice(services.db, id.data, settings, weeklyHours ? { weeklyHoursDays: weeklyHours } : {});
+    const updated = await updatePractice(scope, settings, weeklyHours ? { weeklyHoursDays: weeklyHours } : {});
     invalidatePracticeCache(services);
     if (!updated) return void res.status(404).json({ error: 'not_found' });
     await services.audit({
@@ -77,7 +80,7 @@ export function practiceRouter(services: Services): express.Router {
       subjectId: id.data,
       details: { fields: Object.keys(patch.data).sort() },
     });
-    res.json({ ...updated, numbers: await listPracticeNumbers(services.db, updated.id) });
+    res.json({ ...updated, numbers: await listPracticeNumbers(scope) });
   });
 
   router.put('/practices/:practiceId/numbers/:e164', async (req, res) => {
@@ -85,13 +88,14 @@ export function practiceRouter(services: Services): express.Router {
     const number = E164Schema.safeParse(req.params.e164);
     if (!id.success) return badRequest(res, 'practiceId must be a UUID');
     if (!number.success) return badRequest(res, 'the number must be E.164, such as +12025550100 (URL-encode the +)');
-    if (!(await permit(services, req, res, ['admin'], id.data, id.data))) return;
+    const scope = await permit(services, req, res, ['admin'], id.data, id.data);
+    if (!scope) return;
     const body = PracticeNumberBody.safeParse(req.body ?? {});
     if (!body.success) return badRequest(res, zodProblems(body.error));
     if (!services.flows.has(body.data.flowId)) {
       return badRequest(res, `flowId: no flow "${body.data.flowId}"; known: ${[...services.flows.keys()].join(', ')}`);
     }
-    const outcome = await upsertPracticeNumber(services.db, id.data, number.data, body.data.flowId);
+    const outcome = await upsertPracticeNumber(scope, number.data, body.data.flowId);
     invalidatePracticeCache(services);
     if (outcome === 'taken') return void res.status(409).json({ error: 'conflict', message: 'that number belongs to another practice' });
     await services.audit({
@@ -109,8 +113,9 @@ export function practiceRouter(services: Services): express.Router {
     const number = E164Schema.safeParse(req.params.e164);
     if (!id.success) return badRequest(res, 'practiceId must be a UUID');
     if (!number.success) return badRequest(res, 'the number must be E.164, such as +12025550100 (URL-encode the +)');
-    if (!(await permit(services, req, res, ['admin'], id.data, id.data))) return;
-    const removed = await removePracticeNumber(services.db, id.data, number.data);
+    const scope = await permit(services, req, res, ['admin'], id.data, id.data);
+    if (!scope) return;
+    const removed = await removePracticeNumber(scope, number.data);
     invalidatePracticeCache(services);
     if (!removed) return void res.status(404).json({ error: 'not_found' });
     await services.audit({

@@ -1,7 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import twilio from 'twilio';
 import { AuditAction } from '../audit/events.js';
-import type { Services } from '../services.js';
+import type { AppContext } from '../app-context.js';
 import { logger } from '../log/logger.js';
 import { routeLabel } from '../log/route-label.js';
 import { consumeLimit, countRefusal, limitSpent, limitersFor, refuseRateLimited, requestSource } from './rate-limit.js';
@@ -10,6 +10,12 @@ import { consumeLimit, countRefusal, limitSpent, limitersFor, refuseRateLimited,
 const TWILIO_BODY_LIMIT = '64kb';
 
 type SignatureRejection = 'missing' | 'invalid' | 'unreadable_body';
+
+/**
+ * What checking a webhook takes: the configuration (tokens, our account), and what the rate
+ * limiters and the refusal audit take (their own parameter types: narrowing them narrows this).
+ */
+type SignatureDeps = Pick<AppContext, 'config'> & Parameters<typeof limitersFor>[0] & Parameters<typeof refuseRateLimited>[0] & Parameters<typeof countRefusal>[0];
 
 /** Pure: does the signature match the URL and parameters under any accepted token? */
 export function isValidTwilioSignature(
@@ -54,7 +60,7 @@ export function parseFormBody(text: string): Record<string, string | string[]> {
  * Failed checks spend the source's budget (RATE_LIMIT_TWILIO_UNSIGNED_PER_SOURCE): beyond it, 429.
  * A signed request whose AccountSid is not ours: 403.
  */
-export function verifyTwilioSignature(services: Services) {
+export function verifyTwilioSignature(services: SignatureDeps) {
   const readRaw = express.raw({ type: () => true, limit: TWILIO_BODY_LIMIT });
   const limiters = limitersFor(services);
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
@@ -97,7 +103,7 @@ export function verifyTwilioSignature(services: Services) {
  * A failed check: counted against the source's budget of failed checks (429 once it is spent),
  * and audited through the refusal summary (one row each only while the source's minute lasts).
  */
-async function reject(services: Services, req: Request, res: Response, reason: SignatureRejection, bodyError?: string): Promise<void> {
+async function reject(services: SignatureDeps, req: Request, res: Response, reason: SignatureRejection, bodyError?: string): Promise<void> {
   const route = routeLabel(req, '/twilio');
   const source = requestSource(req);
   const verdict = await consumeLimit(limitersFor(services).twilioUnsigned, source);
@@ -112,7 +118,7 @@ async function reject(services: Services, req: Request, res: Response, reason: S
   if (!res.headersSent) res.status(403).type('text/plain').send('Forbidden');
 }
 
-async function refuseForeignAccount(services: Services, req: Request, res: Response): Promise<void> {
+async function refuseForeignAccount(services: SignatureDeps, req: Request, res: Response): Promise<void> {
   const route = routeLabel(req, '/twilio');
   // Neither AccountSid is logged or audited: only that it was not ours.
   logger.warn('twilio webhook for another account refused', { route });

@@ -1,6 +1,8 @@
 import express, { type Request, type Response } from 'express';
 import { AuditAction } from '../audit/events.js';
 import type { Services } from '../services.js';
+import type { AppContext } from '../app-context.js';
+import { tenantScope } from '../tenancy/mint.js';
 import { logger, setLogContext } from '../log/logger.js';
 import { CallSidSchema, normaliseE164, parseVoiceWebhook, type VoiceWebhook } from '../calls/twilio-params.js';
 import {
@@ -10,6 +12,7 @@ import {
   acceptRecordingStatus,
   loadPractice,
   type FlowRequest,
+  type ScopeFor,
 } from '../calls/voice-service.js';
 import { NODE_ID } from '../calls/flow-schema.js';
 import { verifyTwilioSignature } from './twilio-auth.js';
@@ -32,8 +35,8 @@ const UNPROCESSED_BY_PATH: Readonly<Record<string, UnprocessedRoute>> = {
 };
 
 /** A callback answered 200 whose effect was not stored (Twilio will not send it again): counted and logged. */
-function unprocessed(services: Services, route: UnprocessedRoute, why: 'error' | 'deadline'): void {
-  services.metrics.countUnprocessed(route);
+function unprocessed(deps: Pick<AppContext, 'metrics'>, route: UnprocessedRoute, why: 'error' | 'deadline'): void {
+  deps.metrics.countUnprocessed(route);
   logger.error('twilio callback answered but not processed; Twilio will not resend it', { route, why });
 }
 /** Twilio gives up on a webhook at 15 s; the fallback answer never waits longer than this on PostgreSQL. */
@@ -60,7 +63,7 @@ function queryString(req: Request, name: string): string | undefined {
  * goes wrong, Twilio gets valid TwiML that keeps the caller safe — never a 5xx.
  */
 function voiceRoute(
-  services: Services,
+  services: Pick<Services, 'metrics' | 'audit' | 'caches'>,
   handle: (p: VoiceWebhook, req: Request) => Promise<string | null>,
   onFailure?: string,
   onError?: () => void,
@@ -132,7 +135,7 @@ const HANGUP_TWIML = hangupTwiml();
  * found, not found, failed or slow — the answer forwards to the number's fallback entry, else
  * FALLBACK_NUMBER.
  */
-async function fallbackTwiml(services: Services, to: string | undefined): Promise<string> {
+async function fallbackTwiml(services: Pick<Services, 'caches'>, to: string | undefined): Promise<string> {
   const number = to === undefined ? null : normaliseE164(to);
   if (!number) return failSafeFor(services, to);
   try {
@@ -144,7 +147,7 @@ async function fallbackTwiml(services: Services, to: string | undefined): Promis
 }
 
 /** What a Twilio route answers when it runs out of time: each route's own safe answer. */
-function timeoutAnswer(services: Services, req: Request): TimeoutAnswer {
+function timeoutAnswer(services: Pick<Services, 'metrics' | 'caches'>, req: Request): TimeoutAnswer {
   switch (req.path) {
     case '/voice/whisper':
     case '/voice/whisper-answer':
@@ -170,13 +173,16 @@ export function twilioRouter(services: Services): express.Router {
   // Reads the (bounded) body itself and checks the signature before any route sees the request.
   router.use(verifyTwilioSignature(services));
   router.use(boundTwilioRoutes(TWILIO_ROUTE_DEADLINE_MS, (req) => timeoutAnswer(services, req)));
+  // A webhook finds its practice by the number called (or its call's record) in the system role;
+  // from then on it acts for that practice alone, in the tenant role (row-level security).
+  const scopeFor: ScopeFor = (practiceId) => tenantScope(services, practiceId);
 
-  router.post('/voice/incoming', voiceRoute(services, (p) => handleFlowWebhook(services, { kind: 'incoming' }, p)));
+  router.post('/voice/incoming', voiceRoute(services, (p) => handleFlowWebhook(services, scopeFor, { kind: 'incoming' }, p)));
   router.post(
     '/voice/flow',
     voiceRoute(services, async (p, req) => {
       const action = flowAction(req);
-      return action ? handleFlowWebhook(services, action, p) : null;
+      return action ? handleFlowWebhook(services, scopeFor, action, p) : null;
     }),
   );
   // The provider's leg: a failure here hangs up that leg (the chain moves on); it never bridges.
@@ -184,7 +190,7 @@ export function twilioRouter(services: Services): express.Router {
     '/voice/whisper',
     voiceRoute(services, async (p, req) => {
       const q = whisperQuery(req);
-      return q ? handleWhisper(services, q, p).catch(() => HANGUP_TWIML) : HANGUP_TWIML;
+      return q ? handleWhisper(services, scopeFor, q, p).catch(() => HANGUP_TWIML) : HANGUP_TWIML;
     }, HANGUP_TWIML),
   );
   router.post(
@@ -218,7 +224,7 @@ export function twilioRouter(services: Services): express.Router {
     voiceRoute(
       services,
       async (p) => {
-        await handleCallStatus(services, p);
+        await handleCallStatus(services, scopeFor, p);
         return EMPTY_TWIML;
       },
       // A status callback is not a caller's turn: no fail-safe <Dial> to answer it.

@@ -38,15 +38,15 @@ export function voicemailRouter(services: Services): express.Router {
   router.get('/voicemails', async (req, res) => {
     const q = ListQuery.safeParse(req.query);
     if (!q.success) return badRequest(res, q.error.issues.map((i) => `${i.path.join('.') || 'query'}: ${i.message}`).join('; '));
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], practiceId))) return;
-    res.json({ voicemails: await listVoicemails(services.db, practiceId, q.data) });
+    const scope = await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], principalOf(res).practiceId);
+    if (!scope) return;
+    res.json({ voicemails: await listVoicemails(scope, q.data) });
   });
 
   router.get('/voicemails/dead-letter', async (req, res) => {
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, ['admin'], practiceId))) return;
-    res.json({ voicemails: await listDeadLetter(services.db, practiceId) });
+    const scope = await permit(services, req, res, ['admin'], principalOf(res).practiceId);
+    if (!scope) return;
+    res.json({ voicemails: await listDeadLetter(scope) });
   });
 
   router.get('/voicemails/:id/audio', async (req, res) => {
@@ -54,8 +54,9 @@ export function voicemailRouter(services: Services): express.Router {
     if (!id.success) return badRequest(res, 'id must be a UUID');
     const principal = principalOf(res);
     // An auditor reads the metadata and the audit log, never the audio.
-    if (!(await permit(services, req, res, ['admin', 'staff', 'provider'], principal.practiceId, id.data))) return;
-    const row = await getVoicemail(services.db, principal.practiceId, id.data);
+    const scope = await permit(services, req, res, ['admin', 'staff', 'provider'], principal.practiceId, id.data);
+    if (!scope) return;
+    const row = await getVoicemail(scope, id.data);
     if (!row) return notFound(res);
     await streamVoicemail(services, row, res, rangeOf(req), { actor: `api_key:${principal.keyId}`, via: 'api' }, { head: req.method === 'HEAD' });
   });
@@ -64,8 +65,9 @@ export function voicemailRouter(services: Services): express.Router {
     const id = Uuid.safeParse(req.params.id);
     if (!id.success) return badRequest(res, 'id must be a UUID');
     const principal = principalOf(res);
-    if (!(await permit(services, req, res, ['admin', 'staff', 'provider'], principal.practiceId, id.data))) return;
-    const ack = await acknowledgeVoicemail(services, { practiceId: principal.practiceId, id: id.data, by: `api_key:${principal.keyId}`, via: 'api' });
+    const scope = await permit(services, req, res, ['admin', 'staff', 'provider'], principal.practiceId, id.data);
+    if (!scope) return;
+    const ack = await acknowledgeVoicemail(services, scope, { id: id.data, by: `api_key:${principal.keyId}`, via: 'api' });
     if (ack.result === 'not_found') return notFound(res);
     res.json(ack);
   });
@@ -74,8 +76,9 @@ export function voicemailRouter(services: Services): express.Router {
     const id = Uuid.safeParse(req.params.id);
     if (!id.success) return badRequest(res, 'id must be a UUID');
     const principal = principalOf(res);
-    if (!(await permit(services, req, res, ['admin'], principal.practiceId, id.data))) return;
-    const retry = await retryVoicemail(services, { practiceId: principal.practiceId, id: id.data, actor: `api_key:${principal.keyId}` });
+    const scope = await permit(services, req, res, ['admin'], principal.practiceId, id.data);
+    if (!scope) return;
+    const retry = await retryVoicemail(services, scope, { id: id.data, actor: `api_key:${principal.keyId}` });
     switch (retry.result) {
       case 'not_found':
         return notFound(res);
@@ -94,15 +97,18 @@ export function voicemailRouter(services: Services): express.Router {
     const id = Uuid.safeParse(req.params.id);
     if (!id.success) return badRequest(res, 'id must be a UUID');
     const principal = principalOf(res);
-    if (!(await permit(services, req, res, ['admin', 'staff', 'provider'], principal.practiceId, id.data))) return;
-    const row = await getVoicemail(services.db, principal.practiceId, id.data);
+    const scope = await permit(services, req, res, ['admin', 'staff', 'provider'], principal.practiceId, id.data);
+    if (!scope) return;
+    const row = await getVoicemail(scope, id.data);
     if (!row) return notFound(res);
     const playable = playability(row);
     if (!playable.ok) {
       if (playable.reason === 'not_stored') return void res.status(409).json({ error: 'not_stored', message: 'this voicemail is not stored yet; try again in a minute' });
       return notFound(res);
     }
-    const { token, expiresAt } = await issuePlaybackToken(services.db, row.id, `api_key:${principal.keyId}`, services.clock());
+    const issued = await issuePlaybackToken(scope, row.id, `api_key:${principal.keyId}`, services.clock());
+    if (!issued) return notFound(res);
+    const { token, expiresAt } = issued;
     res.status(201).json({ url: playbackUrl(services.config.publicBaseUrl, token), expiresAt: expiresAt.toISOString() });
   });
 
@@ -118,6 +124,7 @@ export function playbackRouter(services: Services): express.Router {
   const router = express.Router();
   router.get('/playback/:token', async (req, res) => {
     if (req.method === 'HEAD') return void res.status(405).setHeader('Allow', 'GET').end();
+    // No permit and no scope: the token, looked up by its hash across practices, is the credential.
     const link = await redeemPlaybackLink(services.db, req.params.token, services.clock());
     if (!link) return notFound(res);
     await streamVoicemail(services, link.row, res, rangeOf(req), { actor: 'playback_token', via: 'link', details: { issuedTo: link.issuedTo } });

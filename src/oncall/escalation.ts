@@ -1,5 +1,5 @@
-import type { Db } from '../adapters/postgres.js';
 import type { EscalationTier } from '../adapters/db-schema.js';
+import type { PracticeScope } from '../tenancy/scope.js';
 import { whoIsOnCall } from './schedule.js';
 import { getDefaultPolicy, getPolicyByName, listProviders, loadSchedule, type Provider } from './store.js';
 
@@ -58,30 +58,31 @@ export function buildPlan(
 }
 
 /** The practice's providers by id (the store's rows: display name, phones, admin flag, active). */
-export async function loadProviders(db: Db, practiceId: string): Promise<Map<string, Provider>> {
-  return new Map((await listProviders(db, practiceId)).map((p) => [p.id, p]));
+export async function loadProviders(scope: PracticeScope): Promise<Map<string, Provider>> {
+  return new Map((await listProviders(scope)).map((p) => [p.id, p]));
 }
 
 /** Who is on call now for each schedule a policy names. */
-export async function onCallFor(db: Db, practiceId: string, tiers: EscalationTier[], now: Date): Promise<Map<string, string | null>> {
+export async function onCallFor(scope: PracticeScope, tiers: EscalationTier[], now: Date): Promise<Map<string, string | null>> {
   const result = new Map<string, string | null>();
   for (const tier of tiers) {
     if (tier.target.kind !== 'schedule' || result.has(tier.target.scheduleId)) continue;
-    const schedule = await loadSchedule(db, practiceId, tier.target.scheduleId);
+    const schedule = await loadSchedule(scope, tier.target.scheduleId);
     result.set(tier.target.scheduleId, schedule ? whoIsOnCall(schedule, now).providerId : null);
   }
   return result;
 }
 
 /**
- * The plan for a call reaching `dial_oncall`: the named policy's when the node names one and the
- * practice still has it, else the default policy's (a renamed or removed policy must not leave a
- * caller without anyone to ring).
+ * The plan for a call reaching `dial_oncall`, resolved at `now` into the phones to ring: the named
+ * policy's when the node names one and the practice still has it, else the default policy's (a
+ * renamed or removed policy must not leave a caller without anyone to ring); the fallback line alone
+ * when the practice has neither.
  */
-export async function resolvePlan(db: Db, practiceId: string, fallbackNumber: string | null, now: Date, policyName: string | null = null): Promise<EscalationPlan> {
-  const named = policyName === null ? null : await getPolicyByName(db, practiceId, policyName);
-  const policy = named ?? (await getDefaultPolicy(db, practiceId));
+export async function resolvePlan(scope: PracticeScope, fallbackNumber: string | null, now: Date, policyName: string | null = null): Promise<EscalationPlan> {
+  const named = policyName === null ? null : await getPolicyByName(scope, policyName);
+  const policy = named ?? (await getDefaultPolicy(scope));
   if (!policy) return buildPlan(null, new Map(), new Map(), fallbackNumber);
-  const [providers, onCall] = await Promise.all([loadProviders(db, practiceId), onCallFor(db, practiceId, policy.tiers, now)]);
+  const [providers, onCall] = await Promise.all([loadProviders(scope), onCallFor(scope, policy.tiers, now)]);
   return buildPlan(policy, providers, onCall, fallbackNumber);
 }

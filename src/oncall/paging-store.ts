@@ -1,11 +1,14 @@
 import { sql, type Selectable } from 'kysely';
 import type { Db } from '../adapters/postgres.js';
 import type { PageDeliveriesTable, PagesTable } from '../adapters/db-schema.js';
+import type { PracticeScope } from '../tenancy/scope.js';
 
 /**
  * The paging domain's query module: pages, their per-recipient deliveries, and the page legs
  * written to the call's timeline. paging.ts decides; every read and write of these tables
- * happens here. Functions take the database and the ids they need, nothing else.
+ * happens here. What a practice's staff reach (list, find, acknowledge) takes the practice's
+ * scope and names the practice in its query; the worker's reads and writes by page id take the
+ * database (the `ahl_system` role: the job carries only the page id).
  */
 
 export type PageRow = Selectable<PagesTable>;
@@ -40,8 +43,8 @@ export async function getPage(db: Db, pageId: string): Promise<PageRow | undefin
 }
 
 /** A practice's page by id, by reference code, or (neither given) its latest open one. */
-export async function findPracticePage(db: Db, practiceId: string, by: { pageId?: string; referenceCode?: string }): Promise<PageRow | undefined> {
-  let q = db.selectFrom('pages').selectAll().where('practice_id', '=', practiceId);
+export async function findPracticePage(scope: PracticeScope, by: { pageId?: string; referenceCode?: string }): Promise<PageRow | undefined> {
+  let q = scope.db.selectFrom('pages').selectAll().where('practice_id', '=', scope.practiceId);
   if (by.pageId) q = q.where('id', '=', by.pageId);
   else if (by.referenceCode) q = q.where('reference_code', '=', by.referenceCode);
   else q = q.where('status', '=', 'open').orderBy('created_at', 'desc').limit(1);
@@ -49,8 +52,8 @@ export async function findPracticePage(db: Db, practiceId: string, by: { pageId?
 }
 
 /** A practice's latest pages (at most 200), newest first, optionally of one status. */
-export async function listPages(db: Db, practiceId: string, status?: 'open' | 'acknowledged'): Promise<PageRow[]> {
-  let q = db.selectFrom('pages').selectAll().where('practice_id', '=', practiceId).orderBy('created_at', 'desc').limit(200);
+export async function listPages(scope: PracticeScope, status?: 'open' | 'acknowledged'): Promise<PageRow[]> {
+  let q = scope.db.selectFrom('pages').selectAll().where('practice_id', '=', scope.practiceId).orderBy('created_at', 'desc').limit(200);
   if (status) q = q.where('status', '=', status);
   return q.execute();
 }
@@ -67,11 +70,12 @@ export async function claimRound(db: Db, pageId: string, round: number, escalate
   return claimed !== undefined;
 }
 
-/** Marks an open page acknowledged; false when it was no longer open. */
-export async function markAcknowledged(db: Db, pageId: string, by: string, at: Date): Promise<boolean> {
-  const updated = await db
+/** Marks an open page of the practice acknowledged; false when it was no longer open (or is not the practice's). */
+export async function markAcknowledged(scope: PracticeScope, pageId: string, by: string, at: Date): Promise<boolean> {
+  const updated = await scope.db
     .updateTable('pages')
     .set({ status: 'acknowledged', acknowledged_at: at, acknowledged_by: by })
+    .where('practice_id', '=', scope.practiceId)
     .where('id', '=', pageId)
     .where('status', '=', 'open')
     .executeTakeFirst();

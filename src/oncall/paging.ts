@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { UnrecoverableError, type JobsOptions } from 'bullmq';
-import type { Services } from '../services.js';
+import type { AppContext } from '../app-context.js';
 import type { EscalationTier } from '../adapters/db-schema.js';
 import { TwilioRestError } from '../adapters/twilio-rest.js';
 import { retryBriefly } from '../adapters/retry-briefly.js';
@@ -8,6 +8,8 @@ import { AuditAction, type AuditEvent } from '../audit/events.js';
 import { hasAuditEvent } from '../audit/store.js';
 import { logger } from '../log/logger.js';
 import { getPractice, listPracticeNumbers } from '../practices/store.js';
+import type { PracticeScope } from '../tenancy/scope.js';
+import { systemScope } from '../tenancy/system-scope.js';
 import { loadProviders, onCallFor } from './escalation.js';
 import { getDefaultPolicy, getPolicy, type EscalationPolicy } from './store.js';
 import {
@@ -61,6 +63,16 @@ const DEFAULT_MAX_REPEATS = 3;
 const SWEEP_LIMIT = 500;
 
 export type PageJobResult = 'acknowledged' | 'sent' | 'already_sent' | 'gone' | 'gave_up' | 'superseded';
+
+/** What opening a page uses: the pages table, the audit log and the pages queue. */
+export type OpenPageDeps = Pick<AppContext, 'db' | 'audit' | 'queues'>;
+/** What the pages worker uses: it re-reads the page, sends the SMS, audits and queues the next round. */
+export type PageWorkerDeps = Pick<AppContext, 'db' | 'audit' | 'clock' | 'queues' | 'twilio'>;
+/** What the sweep uses: the open pages and the queue it puts their jobs back on. */
+export type PageSweepDeps = Pick<AppContext, 'db' | 'queues'>;
+/** What an acknowledgement uses besides the practice's scope: the audit log, the clock, and the queue whose next round it drops. */
+export type AckDeps = Pick<AppContext, 'audit' | 'clock' | 'queues'>;
+type PageQueue = Pick<AppContext, 'queues'>;
 
 export function spokenNumber(e164: string | undefined): string {
   const m = e164 ? /^\+1(\d{3})(\d{3})(\d{4})$/.exec(e164) : null;
@@ -129,11 +141,11 @@ const SEND_JOB_OPTIONS: JobsOptions = {
   backoff: { type: 'exponential', delay: PAGE_SEND_BACKOFF_MS, jitter: 0.5 },
 };
 
-async function queueRound(services: Services, pageId: string, round: number, delayMs = 0): Promise<void> {
+async function queueRound(services: PageQueue, pageId: string, round: number, delayMs = 0): Promise<void> {
   await services.queues.pages.add('page', { pageId, round } satisfies PageJobData, { jobId: pageJobId(pageId, round), ...(delayMs > 0 ? { delay: delayMs } : {}) });
 }
 
-async function queueSend(services: Services, pageId: string, round: number, providerId: string): Promise<void> {
+async function queueSend(services: PageQueue, pageId: string, round: number, providerId: string): Promise<void> {
   await services.queues.pages.add('page-send', { pageId, round, providerId } satisfies PageJobData, { jobId: pageSendJobId(pageId, round, providerId), ...SEND_JOB_OPTIONS });
 }
 
@@ -142,7 +154,7 @@ async function queueSend(services: Services, pageId: string, round: number, prov
  * whose page is open and has sent no round queues that round again (idempotent, by job id), so
  * a page whose first job was lost is picked up by the next call here or by `sweepPages`.
  */
-export async function openPage(services: Services, input: { practiceId: string; callSid: string; policyId: string | null }): Promise<string> {
+export async function openPage(services: OpenPageDeps, input: { practiceId: string; callSid: string; policyId: string | null }): Promise<string> {
   const existing = await findPageByCall(services.db, input.callSid);
   if (existing) {
     if (existing.status === 'open' && existing.rounds_sent === 0) await queueFirstRound(services, existing.id);
@@ -164,7 +176,7 @@ export async function openPage(services: Services, input: { practiceId: string; 
 }
 
 /** Queues round 0. A queue failure is logged, not thrown: the page row exists, and the sweep (or the next openPage) queues it. */
-async function queueFirstRound(services: Services, pageId: string): Promise<void> {
+async function queueFirstRound(services: PageQueue, pageId: string): Promise<void> {
   try {
     await queueRound(services, pageId, 0);
   } catch (err) {
@@ -173,22 +185,24 @@ async function queueFirstRound(services: Services, pageId: string): Promise<void
 }
 
 /** The page's own policy; the practice's default only when it had none or it is gone. */
-async function policyOf(services: Services, page: PageRow): Promise<EscalationPolicy | null> {
-  const own = page.policy_id ? await getPolicy(services.db, page.practice_id, page.policy_id) : null;
-  return own ?? getDefaultPolicy(services.db, page.practice_id);
+async function policyOf(scope: PracticeScope, page: PageRow): Promise<EscalationPolicy | null> {
+  const own = page.policy_id ? await getPolicy(scope, page.policy_id) : null;
+  return own ?? getDefaultPolicy(scope);
 }
 
 /** The pages worker: a round, or one recipient's SMS. Re-reads everything first, so a retry is harmless. */
-export async function processPageJob(services: Services, data: PageJobData): Promise<PageJobResult> {
+export async function processPageJob(services: PageWorkerDeps, data: PageJobData): Promise<PageJobResult> {
   return data.providerId ? processPageSend(services, { ...data, providerId: data.providerId }) : processPageRound(services, data);
 }
 
-async function processPageRound(services: Services, data: PageJobData): Promise<PageJobResult> {
+async function processPageRound(services: PageWorkerDeps, data: PageJobData): Promise<PageJobResult> {
   const page = await getPage(services.db, data.pageId);
   if (!page) return 'gone';
   if (page.status === 'acknowledged') return 'acknowledged';
   if (data.round >= MAX_PAGE_ROUNDS) return giveUp(services, page);
-  const policy = await policyOf(services, page);
+  // The job carries the page id only; the page names its practice.
+  const scope = systemScope(services, page.practice_id);
+  const policy = await policyOf(scope, page);
   const interval = policy?.pageIntervalSeconds ?? DEFAULT_INTERVAL_SECONDS;
   const maxRepeats = policy?.pageMaxRepeats ?? DEFAULT_MAX_REPEATS;
 
@@ -197,8 +211,8 @@ async function processPageRound(services: Services, data: PageJobData): Promise<
   if (page.rounds_sent > data.round) return 'already_sent';
 
   const now = services.clock();
-  const providers = await loadProviders(services.db, page.practice_id);
-  const onCall = policy ? await onCallFor(services.db, page.practice_id, policy.tiers, now) : new Map<string, string | null>();
+  const providers = await loadProviders(scope);
+  const onCall = policy ? await onCallFor(scope, policy.tiers, now) : new Map<string, string | null>();
   const { providerIds, escalateToAdmins } = pageRecipients({ tiers: policy?.tiers ?? null, onCall, providers, round: data.round, maxRepeats });
 
   // One delivery per recipient of this round; a retried round adds nobody twice.
@@ -222,7 +236,7 @@ async function processPageRound(services: Services, data: PageJobData): Promise<
 }
 
 /** One interval after the last round, a page nobody acknowledged gives up, once and audited. */
-async function giveUp(services: Services, page: PageRow): Promise<PageJobResult> {
+async function giveUp(services: Pick<AppContext, 'db' | 'audit'>, page: PageRow): Promise<PageJobResult> {
   if (await hasAuditEvent(services.db, AuditAction.PageGaveUp, page.id)) return 'gave_up';
   await services.audit({
     action: AuditAction.PageGaveUp,
@@ -244,7 +258,7 @@ function sendFailure(err: unknown): { code: string; transient: boolean } {
   return { code: 'internal', transient: true };
 }
 
-async function processPageSend(services: Services, data: Required<PageJobData>): Promise<PageJobResult> {
+async function processPageSend(services: PageWorkerDeps, data: Required<PageJobData>): Promise<PageJobResult> {
   const { pageId, round, providerId } = data;
   // The key of this job's delivery row: every query below is about it alone.
   const thisDelivery: DeliveryKey = { page_id: pageId, round, provider_id: providerId };
@@ -266,7 +280,7 @@ async function processPageSend(services: Services, data: Required<PageJobData>):
   const attempts = await countDeliveryAttempt(services.db, thisDelivery, services.clock());
   if (attempts === undefined) return 'already_sent';
 
-  const [practice, numbers] = await Promise.all([getPractice(services.db, page.practice_id), listPracticeNumbers(services.db, page.practice_id)]);
+  const [practice, numbers] = await Promise.all([getPractice(systemScope(services, page.practice_id)), listPracticeNumbers(systemScope(services, page.practice_id))]);
   if (!practice) return 'gone';
   const { named, from } = pageNumbers(practice.accessNumber ?? null, numbers.map((n) => n.e164));
   const body = pageText(practice.greetingName, page.reference_code, named, round);
@@ -300,7 +314,7 @@ async function processPageSend(services: Services, data: Required<PageJobData>):
 }
 
 async function recordPageLeg(
-  services: Services,
+  services: Pick<AppContext, 'db'>,
   page: PageRow,
   numberTried: string,
   leg: { round: number; providerId: string; sid: string | null; outcome: 'sent' | 'failed'; at: Date },
@@ -313,7 +327,7 @@ async function recordPageLeg(
  * round has no job (lost, or failed for good) gets one now, and a delivery still waiting to be
  * sent whose job is gone gets its job back. Idempotent, by job id.
  */
-export async function sweepPages(services: Services): Promise<{ rounds: number; sends: number }> {
+export async function sweepPages(services: PageSweepDeps): Promise<{ rounds: number; sends: number }> {
   const open = await listOpenPages(services.db, MAX_PAGE_ROUNDS, SWEEP_LIMIT);
   let rounds = 0;
   for (const page of open) {
@@ -338,18 +352,19 @@ export async function sweepPages(services: Services): Promise<{ rounds: number; 
 
 export type AckResult = { result: 'acknowledged' | 'already'; pageId: string; referenceCode: string } | { result: 'not_found' };
 
-/** Acknowledges a page (by id, or by reference code within a practice). Later rounds then send nothing. */
+/** Acknowledges one of the scope's practice's pages (by id, or by reference code). Later rounds then send nothing. */
 export async function acknowledgePage(
-  services: Services,
-  input: { practiceId: string; pageId?: string; referenceCode?: string; by: string; via: 'api' | 'sms' | 'keypad' },
+  services: AckDeps,
+  scope: PracticeScope,
+  input: { pageId?: string; referenceCode?: string; by: string; via: 'api' | 'sms' | 'keypad' },
 ): Promise<AckResult> {
-  const page = await findPracticePage(services.db, input.practiceId, {
+  const page = await findPracticePage(scope, {
     ...(input.pageId ? { pageId: input.pageId } : {}),
     ...(input.referenceCode ? { referenceCode: input.referenceCode } : {}),
   });
   if (!page) return { result: 'not_found' };
   if (page.status === 'acknowledged') return { result: 'already', pageId: page.id, referenceCode: page.reference_code };
-  if (!(await markAcknowledged(services.db, page.id, input.by, services.clock()))) return { result: 'already', pageId: page.id, referenceCode: page.reference_code };
+  if (!(await markAcknowledged(scope, page.id, input.by, services.clock()))) return { result: 'already', pageId: page.id, referenceCode: page.reference_code };
   await services.audit({
     action: AuditAction.PageAcknowledged,
     actor: input.by,
@@ -373,10 +388,10 @@ export type KeypadAckResult = 'acknowledged' | 'already' | 'not_found' | 'timeou
  * A page acknowledged from a keypad by a provider already identified (the access line, after
  * the PIN): `digits` as Twilio's Gather posts them. Audited as via 'keypad', by the provider.
  */
-export async function acknowledgePageByKeypad(services: Services, input: { practiceId: string; providerId: string; digits: string | undefined }): Promise<KeypadAckResult> {
+export async function acknowledgePageByKeypad(services: AckDeps, scope: PracticeScope, input: { providerId: string; digits: string | undefined }): Promise<KeypadAckResult> {
   const digits = (input.digits ?? '').replace(/#$/, '');
   if (digits === '' || digits === 'timeout') return 'timeout';
   if (!PAGE_REFERENCE.test(digits)) return 'not_found';
-  const ack = await acknowledgePage(services, { practiceId: input.practiceId, referenceCode: digits, by: `provider:${input.providerId}`, via: 'keypad' });
+  const ack = await acknowledgePage(services, scope, { referenceCode: digits, by: `provider:${input.providerId}`, via: 'keypad' });
   return ack.result;
 }

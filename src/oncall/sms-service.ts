@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import twilio from 'twilio';
-import type { Services } from '../services.js';
-import { acknowledgePage } from './paging.js';
+import type { AppContext } from '../app-context.js';
+import { systemScope } from '../tenancy/system-scope.js';
+import { acknowledgePage, type AckDeps } from './paging.js';
 import { providerBySmsSender } from './paging-store.js';
 import { isStopMessage } from '../consent/consent.js';
 import { recordOptOut } from '../consent/store.js';
@@ -25,14 +26,17 @@ export const SmsSchema = z.object({
 const ACK = /^\s*ack\b\s*(\d{6})?\s*$/i;
 const EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
 
-export async function handleSmsIncoming(services: Services, body: Record<string, unknown>): Promise<string> {
+/** What an inbound SMS uses: the lookups by number, the opt-out register (keyed hashes) and what an acknowledgement uses. */
+export type SmsDeps = Pick<AppContext, 'db' | 'keyring'> & AckDeps;
+
+export async function handleSmsIncoming(services: SmsDeps, body: Record<string, unknown>): Promise<string> {
   const parsed = SmsSchema.safeParse(body);
   if (!parsed.success) return EMPTY;
   const sms = parsed.data;
   if (isStopMessage(sms.Body)) {
     const found = await findPracticeByNumber(services.db, sms.To);
     if (found) {
-      await recordOptOut(services.db, services.keyring, services.audit, { practiceId: found.practice.id, phone: sms.From, source: 'sms_stop', recordedBy: `sms:${sms.MessageSid}` });
+      await recordOptOut(services, systemScope(services, found.practice.id), { phone: sms.From, source: 'sms_stop', recordedBy: `sms:${sms.MessageSid}` });
     }
     return EMPTY;
   }
@@ -40,8 +44,8 @@ export async function handleSmsIncoming(services: Services, body: Record<string,
   if (!m) return EMPTY;
   const row = await providerBySmsSender(services.db, sms.To, sms.From);
   if (!row) return EMPTY;
-  const ack = await acknowledgePage(services, {
-    practiceId: row.practiceId,
+  // The sender and the number texted found the practice (a lookup across practices, on the system role).
+  const ack = await acknowledgePage(services, systemScope(services, row.practiceId), {
     ...(m[1] ? { referenceCode: m[1] } : {}),
     by: `provider:${row.providerId}`,
     via: 'sms',

@@ -5,12 +5,19 @@ import type { Db } from '../adapters/postgres.js';
 import type { Database, EscalationTier } from '../adapters/db-schema.js';
 import { E164Schema, TimeZoneSchema } from '../practices/settings.js';
 import { getPractice } from '../practices/store.js';
+import type { PracticeScope } from '../tenancy/scope.js';
+import { systemScope } from '../tenancy/system-scope.js';
 import { RotationSchema, ScheduleSchema, type Override, type OverrideInput, type Rotation, type Schedule } from './schedule-schema.js';
 
 /**
  * The on-call domain's one query module: providers, schedules (rotation + overrides) and
- * escalation policies. Every function takes the practice id and never reads or writes another
- * practice's rows: an id of another practice is simply not found.
+ * escalation policies. Every function acts for one practice and never reads or writes another
+ * practice's rows: an id of another practice is simply not found. The functions the admin API
+ * reaches take the request's `PracticeScope` (its `ahl_tenant` connection, which row-level
+ * security holds to the practice) and still name the practice in every query: defence in depth,
+ * and the practice's index. The call path and the workers pass `systemScope`. Two lookups take
+ * the database itself: the feed-token lookup, which finds the practice, and the practice admins
+ * the lockout notice and the voicemail notification read.
  *
  * Input schemas for the admin API live here too, so every writer checks the same rules; the
  * store itself adds the checks that need the database (ids must belong to the same practice).
@@ -122,13 +129,13 @@ interface ProviderSecrets {
   pinHash?: string | null;
 }
 
-export async function createProvider(db: Db, practiceId: string, input: ProviderInput, secrets: ProviderSecrets = {}): Promise<Provider> {
-  const row = await db
+export async function createProvider(scope: PracticeScope, input: ProviderInput, secrets: ProviderSecrets = {}): Promise<Provider> {
+  const row = await scope.db
     .insertInto('providers')
     .values({
       ...(secrets.id !== undefined ? { id: secrets.id } : {}),
       ...(secrets.pinHash !== undefined ? { pin_hash: secrets.pinHash } : {}),
-      practice_id: practiceId,
+      practice_id: scope.practiceId,
       display_name: input.displayName,
       phone: input.phone,
       sms_phone: input.smsPhone ?? null,
@@ -140,8 +147,8 @@ export async function createProvider(db: Db, practiceId: string, input: Provider
   return toProvider(row);
 }
 
-export async function updateProvider(db: Db, practiceId: string, id: string, patch: ProviderPatch, secrets: Omit<ProviderSecrets, 'id'> = {}): Promise<Provider | null> {
-  const row = await db
+export async function updateProvider(scope: PracticeScope, id: string, patch: ProviderPatch, secrets: Omit<ProviderSecrets, 'id'> = {}): Promise<Provider | null> {
+  const row = await scope.db
     .updateTable('providers')
     .set({
       ...(secrets.pinHash !== undefined ? { pin_hash: secrets.pinHash } : {}),
@@ -152,37 +159,37 @@ export async function updateProvider(db: Db, practiceId: string, id: string, pat
       ...(patch.active !== undefined ? { active: patch.active } : {}),
       updated_at: sql<Date>`now()`,
     })
-    .where('practice_id', '=', practiceId)
+    .where('practice_id', '=', scope.practiceId)
     .where('id', '=', id)
     .returning(providerColumns)
     .executeTakeFirst();
   return row ? toProvider(row) : null;
 }
 
-export async function getProvider(db: Db, practiceId: string, id: string): Promise<Provider | null> {
-  const row = await db.selectFrom('providers').select(providerColumns).where('practice_id', '=', practiceId).where('id', '=', id).executeTakeFirst();
+export async function getProvider(scope: PracticeScope, id: string): Promise<Provider | null> {
+  const row = await scope.db.selectFrom('providers').select(providerColumns).where('practice_id', '=', scope.practiceId).where('id', '=', id).executeTakeFirst();
   return row ? toProvider(row) : null;
 }
 
-export async function listProviders(db: Db, practiceId: string, opts: { activeOnly?: boolean } = {}): Promise<Provider[]> {
-  let q = db.selectFrom('providers').select(providerColumns).where('practice_id', '=', practiceId);
+export async function listProviders(scope: PracticeScope, opts: { activeOnly?: boolean } = {}): Promise<Provider[]> {
+  let q = scope.db.selectFrom('providers').select(providerColumns).where('practice_id', '=', scope.practiceId);
   if (opts.activeOnly) q = q.where('active', '=', true);
   const rows = await q.orderBy('display_name').orderBy('id').execute();
   return rows.map(toProvider);
 }
 
 /** Sets (or, with null, revokes) the provider's calendar-feed token hash; false if not the practice's provider. */
-export async function setFeedTokenHash(db: Db, practiceId: string, id: string, hash: string | null, at: Date): Promise<boolean> {
-  const res = await db
+export async function setFeedTokenHash(scope: PracticeScope, id: string, hash: string | null, at: Date): Promise<boolean> {
+  const res = await scope.db
     .updateTable('providers')
     .set({ feed_token_hash: hash, feed_token_created_at: hash === null ? null : at, updated_at: sql<Date>`now()` })
-    .where('practice_id', '=', practiceId)
+    .where('practice_id', '=', scope.practiceId)
     .where('id', '=', id)
     .executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
 }
 
-/** The provider whose calendar-feed token has this hash (any practice: the token names both). */
+/** The provider whose calendar-feed token has this hash (any practice: the token names both, so this is the system role's lookup that finds the practice). */
 export async function findProviderByFeedTokenHash(db: Db, hash: string): Promise<Provider | null> {
   const row = await db.selectFrom('providers').select(providerColumns).where('feed_token_hash', '=', hash).executeTakeFirst();
   return row ? toProvider(row) : null;
@@ -284,10 +291,11 @@ async function checkMembers(db: Executor, practiceId: string, rotation: Rotation
   return i >= 0 ? `rotation.members.${i}: no such provider in this practice` : null;
 }
 
-export async function createSchedule(db: Db, practiceId: string, input: ScheduleInput): Promise<StoreResult<ScheduleRecord>> {
+export async function createSchedule(scope: PracticeScope, input: ScheduleInput): Promise<StoreResult<ScheduleRecord>> {
+  const { db, practiceId } = scope;
   const problem = await checkMembers(db, practiceId, input.rotation);
   if (problem) return invalid(problem);
-  const timeZone = input.timeZone ?? (await getPractice(db, practiceId))?.timeZone;
+  const timeZone = input.timeZone ?? (await getPractice(systemScope({ db }, practiceId)))?.timeZone;
   if (!timeZone) return notFound;
   const row = await db
     .insertInto('oncall_schedules')
@@ -297,7 +305,8 @@ export async function createSchedule(db: Db, practiceId: string, input: Schedule
   return { ok: true, value: toScheduleRecord(row) };
 }
 
-export async function updateSchedule(db: Db, practiceId: string, id: string, patch: SchedulePatch): Promise<StoreResult<ScheduleRecord>> {
+export async function updateSchedule(scope: PracticeScope, id: string, patch: SchedulePatch): Promise<StoreResult<ScheduleRecord>> {
+  const { db, practiceId } = scope;
   if (patch.rotation) {
     const problem = await checkMembers(db, practiceId, patch.rotation);
     if (problem) return invalid(problem);
@@ -317,13 +326,13 @@ export async function updateSchedule(db: Db, practiceId: string, id: string, pat
   return row ? { ok: true, value: toScheduleRecord(row) } : notFound;
 }
 
-export async function getSchedule(db: Db, practiceId: string, id: string): Promise<ScheduleRecord | null> {
-  const row = await db.selectFrom('oncall_schedules').select(scheduleColumns).where('practice_id', '=', practiceId).where('id', '=', id).executeTakeFirst();
+export async function getSchedule(scope: PracticeScope, id: string): Promise<ScheduleRecord | null> {
+  const row = await scope.db.selectFrom('oncall_schedules').select(scheduleColumns).where('practice_id', '=', scope.practiceId).where('id', '=', id).executeTakeFirst();
   return row ? toScheduleRecord(row) : null;
 }
 
-export async function listSchedules(db: Db, practiceId: string): Promise<ScheduleRecord[]> {
-  const rows = await db.selectFrom('oncall_schedules').select(scheduleColumns).where('practice_id', '=', practiceId).orderBy('name').orderBy('id').execute();
+export async function listSchedules(scope: PracticeScope): Promise<ScheduleRecord[]> {
+  const rows = await scope.db.selectFrom('oncall_schedules').select(scheduleColumns).where('practice_id', '=', scope.practiceId).orderBy('name').orderBy('id').execute();
   return rows.map(toScheduleRecord);
 }
 
@@ -337,7 +346,8 @@ export interface Window {
  * The practice's schedules as the pure `Schedule` type, each with its overrides (all of them, or
  * only those overlapping `window`), sorted by name. `ids` narrows to those schedules.
  */
-export async function loadSchedules(db: Db, practiceId: string, opts: { ids?: readonly string[]; window?: Window } = {}): Promise<Schedule[]> {
+export async function loadSchedules(scope: PracticeScope, opts: { ids?: readonly string[]; window?: Window } = {}): Promise<Schedule[]> {
+  const { db, practiceId } = scope;
   if (opts.ids && opts.ids.length === 0) return [];
   let q = db.selectFrom('oncall_schedules').select(scheduleColumns).where('practice_id', '=', practiceId);
   if (opts.ids) q = q.where('id', 'in', [...opts.ids]);
@@ -377,8 +387,8 @@ export async function loadSchedules(db: Db, practiceId: string, opts: { ids?: re
 }
 
 /** One schedule of the practice with its overrides (all, or those overlapping `window`); null if not the practice's. */
-export async function loadSchedule(db: Db, practiceId: string, scheduleId: string, window?: Window): Promise<Schedule | null> {
-  const [schedule] = await loadSchedules(db, practiceId, { ids: [scheduleId], ...(window ? { window } : {}) });
+export async function loadSchedule(scope: PracticeScope, scheduleId: string, window?: Window): Promise<Schedule | null> {
+  const [schedule] = await loadSchedules(scope, { ids: [scheduleId], ...(window ? { window } : {}) });
   return schedule ?? null;
 }
 
@@ -400,7 +410,8 @@ function toOverrideRecord(r: { id: string; schedule_id: string; provider_id: str
  * Adds an override to a schedule of the practice. `createdAt` is the database's clock at insert, so
  * "latest-created wins" follows the real order of writes whatever clock the service runs on.
  */
-export async function createOverride(db: Db, practiceId: string, scheduleId: string, input: OverrideInput): Promise<StoreResult<OverrideRecord>> {
+export async function createOverride(scope: PracticeScope, scheduleId: string, input: OverrideInput): Promise<StoreResult<OverrideRecord>> {
+  const { db, practiceId } = scope;
   const schedule = await db.selectFrom('oncall_schedules').select('id').where('practice_id', '=', practiceId).where('id', '=', scheduleId).executeTakeFirst();
   if (!schedule) return notFound;
   if ((await foreignProviderIds(db, practiceId, [input.providerId])).size > 0) return invalid('providerId: no such provider in this practice');
@@ -413,7 +424,8 @@ export async function createOverride(db: Db, practiceId: string, scheduleId: str
 }
 
 /** Deletes one override of one of the practice's schedules; false when there is no such override there. */
-export async function deleteOverride(db: Db, practiceId: string, scheduleId: string, overrideId: string): Promise<boolean> {
+export async function deleteOverride(scope: PracticeScope, scheduleId: string, overrideId: string): Promise<boolean> {
+  const { db, practiceId } = scope;
   const res = await db
     .deleteFrom('oncall_overrides')
     .where('id', '=', overrideId)
@@ -424,10 +436,16 @@ export async function deleteOverride(db: Db, practiceId: string, scheduleId: str
 }
 
 /** Overrides of one of the practice's schedules (those overlapping `window`, if given), by start; null if no such schedule. */
-export async function listOverrides(db: Db, practiceId: string, scheduleId: string, window?: Window): Promise<OverrideRecord[] | null> {
+export async function listOverrides(scope: PracticeScope, scheduleId: string, window?: Window): Promise<OverrideRecord[] | null> {
+  const { db, practiceId } = scope;
   const schedule = await db.selectFrom('oncall_schedules').select('id').where('practice_id', '=', practiceId).where('id', '=', scheduleId).executeTakeFirst();
   if (!schedule) return null;
-  let q = db.selectFrom('oncall_overrides').select(overrideColumns).where('schedule_id', '=', scheduleId);
+  // The schedule was just found in the practice; the query names the practice again all the same.
+  let q = db
+    .selectFrom('oncall_overrides')
+    .select(overrideColumns)
+    .where('schedule_id', '=', scheduleId)
+    .where('schedule_id', 'in', db.selectFrom('oncall_schedules').select('id').where('practice_id', '=', practiceId));
   if (window) q = q.where('starts_at', '<', window.to).where('ends_at', '>', window.from);
   const rows = await q.orderBy('starts_at').orderBy('oncall_overrides.id').execute();
   return rows.map(toOverrideRecord);
@@ -584,8 +602,9 @@ export interface PolicyWrite {
   clearedDefaultIds: string[];
 }
 
-export async function createPolicy(db: Db, practiceId: string, input: PolicyInput): Promise<StoreResult<PolicyWrite>> {
-  return db.transaction().execute(async (trx) => {
+export async function createPolicy(scope: PracticeScope, input: PolicyInput): Promise<StoreResult<PolicyWrite>> {
+  const { practiceId } = scope;
+  return scope.db.transaction().execute(async (trx) => {
     await lockPolicies(trx, practiceId);
     const problem = await checkTiers(trx, practiceId, input.tiers);
     if (problem) return invalid(problem);
@@ -607,8 +626,9 @@ export async function createPolicy(db: Db, practiceId: string, input: PolicyInpu
   });
 }
 
-export async function updatePolicy(db: Db, practiceId: string, id: string, patch: PolicyPatch): Promise<StoreResult<PolicyWrite>> {
-  return db.transaction().execute(async (trx) => {
+export async function updatePolicy(scope: PracticeScope, id: string, patch: PolicyPatch): Promise<StoreResult<PolicyWrite>> {
+  const { practiceId } = scope;
+  return scope.db.transaction().execute(async (trx) => {
     await lockPolicies(trx, practiceId);
     const exists = await trx.selectFrom('escalation_policies').select('id').where('practice_id', '=', practiceId).where('id', '=', id).executeTakeFirst();
     if (!exists) return notFound;
@@ -636,22 +656,22 @@ export async function updatePolicy(db: Db, practiceId: string, id: string, patch
   });
 }
 
-export async function getPolicy(db: Db, practiceId: string, id: string): Promise<EscalationPolicy | null> {
-  const row = await db.selectFrom('escalation_policies').select(policyColumns).where('practice_id', '=', practiceId).where('id', '=', id).executeTakeFirst();
+export async function getPolicy(scope: PracticeScope, id: string): Promise<EscalationPolicy | null> {
+  const row = await scope.db.selectFrom('escalation_policies').select(policyColumns).where('practice_id', '=', scope.practiceId).where('id', '=', id).executeTakeFirst();
   return row ? toPolicy(row) : null;
 }
 
-export async function listPolicies(db: Db, practiceId: string): Promise<EscalationPolicy[]> {
-  const rows = await db.selectFrom('escalation_policies').select(policyColumns).where('practice_id', '=', practiceId).orderBy('name').orderBy('id').execute();
+export async function listPolicies(scope: PracticeScope): Promise<EscalationPolicy[]> {
+  const rows = await scope.db.selectFrom('escalation_policies').select(policyColumns).where('practice_id', '=', scope.practiceId).orderBy('name').orderBy('id').execute();
   return rows.map(toPolicy);
 }
 
 /** The practice's escalation policy of that name (a flow's `dial_oncall` names one), or null. */
-export async function getPolicyByName(db: Db, practiceId: string, name: string): Promise<EscalationPolicy | null> {
-  const row = await db
+export async function getPolicyByName(scope: PracticeScope, name: string): Promise<EscalationPolicy | null> {
+  const row = await scope.db
     .selectFrom('escalation_policies')
     .select(policyColumns)
-    .where('practice_id', '=', practiceId)
+    .where('practice_id', '=', scope.practiceId)
     .where('name', '=', name)
     .orderBy('created_at')
     .executeTakeFirst();
@@ -659,11 +679,11 @@ export async function getPolicyByName(db: Db, practiceId: string, name: string):
 }
 
 /** The practice's default escalation policy, or null when none is marked default. */
-export async function getDefaultPolicy(db: Db, practiceId: string): Promise<EscalationPolicy | null> {
-  const row = await db
+export async function getDefaultPolicy(scope: PracticeScope): Promise<EscalationPolicy | null> {
+  const row = await scope.db
     .selectFrom('escalation_policies')
     .select(policyColumns)
-    .where('practice_id', '=', practiceId)
+    .where('practice_id', '=', scope.practiceId)
     .where('is_default', '=', true)
     .executeTakeFirst();
   return row ? toPolicy(row) : null;

@@ -1,6 +1,8 @@
-import type { Services } from '../services.js';
+import type { AppContext } from '../app-context.js';
+import type { PracticeScope } from '../tenancy/scope.js';
 import { AuditAction } from '../audit/events.js';
 import { getPractice } from '../practices/store.js';
+import { systemScope } from '../tenancy/system-scope.js';
 import { firstNameOf, phoneOf } from '../patients/store.js';
 import { loadCall, setWhisperOutcome } from '../calls/state-store.js';
 import type { VoiceWebhook } from '../calls/twilio-params.js';
@@ -18,15 +20,19 @@ export interface WhisperQuery {
 
 const HANGUP = '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>';
 
-export async function handleWhisper(services: Services, q: WhisperQuery, p: VoiceWebhook): Promise<string> {
+/** What the whisper uses: the parent call's state (Redis), the practice, the verified caller's first name and number (decrypted), the audit log. */
+export type WhisperDeps = Pick<AppContext, 'redis' | 'db' | 'keyring' | 'audit'>;
+
+/** `scopeFor` mints the parent call's practice scope (the Twilio route's): the caller's details are read under it. */
+export async function handleWhisper(services: WhisperDeps, scopeFor: (practiceId: string) => PracticeScope, q: WhisperQuery, p: VoiceWebhook): Promise<string> {
   if (p.ParentCallSid && p.ParentCallSid !== q.parent) return HANGUP;
   const stored = await loadCall(services.redis, q.parent);
   if (!stored) return HANGUP;
-  const practice = await getPractice(services.db, stored.state.practiceId);
+  const practice = await getPractice(systemScope(services, stored.state.practiceId));
   if (!practice) return HANGUP;
   const patientId = stored.state.verifiedPatientId;
   // A machine is hung up on without a word: nothing of the caller's is decrypted for it.
-  const caller = patientId && !isMachine(p.AnsweredBy) ? await verifiedCaller(services, practice.id, patientId) : null;
+  const caller = patientId && !isMachine(p.AnsweredBy) ? await verifiedCaller(services, scopeFor(practice.id), patientId) : null;
   const { twiml, outcome } = whisperTwiml({
     practiceName: practice.greetingName,
     // Minimum necessary: a verified caller's first name and callback number, nothing else.
@@ -48,15 +54,15 @@ export async function handleWhisper(services: Services, q: WhisperQuery, p: Voic
  * patient by the blind index of the parent call's caller ID (patientCandidates), so it is the number
  * the parent call came from.
  */
-async function verifiedCaller(services: Services, practiceId: string, patientId: string): Promise<WhisperInput['verifiedCaller']> {
+async function verifiedCaller(services: Pick<AppContext, 'keyring'>, scope: PracticeScope, patientId: string): Promise<WhisperInput['verifiedCaller']> {
   const [firstName, callbackNumber] = await Promise.all([
-    firstNameOf(services.db, services.keyring, practiceId, patientId),
-    phoneOf(services.db, services.keyring, practiceId, patientId),
+    firstNameOf(scope, services.keyring, patientId),
+    phoneOf(scope, services.keyring, patientId),
   ]);
   return firstName ? { firstName, callbackNumber } : null;
 }
 
-export async function handleWhisperAnswer(services: Services, q: WhisperQuery, p: VoiceWebhook): Promise<string> {
+export async function handleWhisperAnswer(services: Pick<AppContext, 'redis' | 'audit'>, q: WhisperQuery, p: VoiceWebhook): Promise<string> {
   if (p.ParentCallSid && p.ParentCallSid !== q.parent) return HANGUP;
   const stored = await loadCall(services.redis, q.parent);
   if (!stored) return HANGUP;

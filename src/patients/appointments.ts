@@ -1,4 +1,5 @@
 import type { Db } from '../adapters/postgres.js';
+import type { PracticeScope } from '../tenancy/scope.js';
 
 export async function createAppointment(db: Db, a: { practiceId: string; patientId: string; startsAt: Date }): Promise<string> {
   const row = await db
@@ -10,11 +11,11 @@ export async function createAppointment(db: Db, a: { practiceId: string; patient
 }
 
 /** The patient's next scheduled appointment after `now`: its time only, nothing clinical. */
-export async function nextAppointment(db: Db, practiceId: string, patientId: string, now: Date): Promise<{ id: string; startsAt: Date } | null> {
-  const row = await db
+export async function nextAppointment(scope: PracticeScope, patientId: string, now: Date): Promise<{ id: string; startsAt: Date } | null> {
+  const row = await scope.db
     .selectFrom('appointments')
     .select(['id', 'starts_at'])
-    .where('practice_id', '=', practiceId)
+    .where('practice_id', '=', scope.practiceId)
     .where('patient_id', '=', patientId)
     .where('status', '=', 'scheduled')
     .where('starts_at', '>', now)

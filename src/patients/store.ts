@@ -1,4 +1,5 @@
 import type { Db } from '../adapters/postgres.js';
+import type { PracticeScope } from '../tenancy/scope.js';
 import { blindIndex, decryptField, encryptField, type Keyring } from '../adapters/keyring.js';
 
 /** Blind-index purpose for caller phone numbers (E.164). */
@@ -50,31 +51,33 @@ export async function createPatient(db: Db, keyring: Keyring, p: NewPatient): Pr
 }
 
 /** The practice's patients with this number, oldest first. */
-export async function patientIdsByPhone(db: Db, keyring: Keyring, practiceId: string, phone: string): Promise<string[]> {
-  const rows = await db.selectFrom('patients').select('id').where('practice_id', '=', practiceId).where('phone_index', '=', phoneIndex(keyring, phone)).orderBy('created_at').execute();
+export async function patientIdsByPhone(scope: PracticeScope, keyring: Keyring, phone: string): Promise<string[]> {
+  const rows = await scope.db.selectFrom('patients').select('id').where('practice_id', '=', scope.practiceId).where('phone_index', '=', phoneIndex(keyring, phone)).orderBy('created_at').execute();
   return rows.map((r) => r.id);
 }
 
-export async function countPatientsByPhone(db: Db, keyring: Keyring, practiceId: string, phone: string): Promise<number> {
-  const row = await db
+export async function countPatientsByPhone(scope: PracticeScope, keyring: Keyring, phone: string): Promise<number> {
+  const row = await scope.db
     .selectFrom('patients')
     .select((eb) => eb.fn.countAll<string>().as('n'))
-    .where('practice_id', '=', practiceId)
+    .where('practice_id', '=', scope.practiceId)
     .where('phone_index', '=', phoneIndex(keyring, phone))
     .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
 /** The patient's first name, decrypted: only for the whisper to a provider about a verified caller. */
-export async function firstNameOf(db: Db, keyring: Keyring, practiceId: string, patientId: string): Promise<string | null> {
-  const row = await db.selectFrom('patients').select('first_name_enc').where('id', '=', patientId).where('practice_id', '=', practiceId).executeTakeFirst();
+export async function firstNameOf(scope: PracticeScope, keyring: Keyring, patientId: string): Promise<string | null> {
+  const practiceId = scope.practiceId;
+  const row = await scope.db.selectFrom('patients').select('first_name_enc').where('id', '=', patientId).where('practice_id', '=', practiceId).executeTakeFirst();
   if (!row?.first_name_enc) return null;
   return decryptField(keyring, row.first_name_enc, { table: 'patients', field: 'first_name', patient: patientId, practice: practiceId });
 }
 
 /** The patient's phone number, decrypted: only to place a drop the patient consented to. */
-export async function phoneOf(db: Db, keyring: Keyring, practiceId: string, patientId: string): Promise<string | null> {
-  const row = await db.selectFrom('patients').select('phone_enc').where('id', '=', patientId).where('practice_id', '=', practiceId).executeTakeFirst();
+export async function phoneOf(scope: PracticeScope, keyring: Keyring, patientId: string): Promise<string | null> {
+  const practiceId = scope.practiceId;
+  const row = await scope.db.selectFrom('patients').select('phone_enc').where('id', '=', patientId).where('practice_id', '=', practiceId).executeTakeFirst();
   if (!row?.phone_enc) return null;
   return decryptField(keyring, row.phone_enc, { table: 'patients', field: 'phone', patient: patientId, practice: practiceId });
 }

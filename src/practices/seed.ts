@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../adapters/postgres.js';
+import { systemScope } from '../tenancy/system-scope.js';
 import type { Keyring } from '../adapters/keyring.js';
 import { AuditAction } from '../audit/events.js';
 import type { AuditWriter } from '../audit/store.js';
@@ -119,7 +120,7 @@ export async function seedDemoIfEmpty(db: Db, keyring: Keyring, audit: AuditWrit
     subjectId: seeded.practiceId,
     details: { patients: 1, patientIds: [seeded.patientId] },
   });
-  const practice = await getPractice(db, seeded.practiceId);
+  const practice = await getPractice(systemScope({ db }, seeded.practiceId));
   if (!practice) throw new Error('the demo practice vanished after it was seeded');
   return practice;
 }

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../adapters/postgres.js';
 import type { Language } from '../calls/flow-types.js';
+import type { PracticeScope } from '../tenancy/scope.js';
 import { DEFAULT_HOLIDAYS, DEFAULT_WEEKLY_HOURS, HolidaysSchema, WeeklyHoursSchema, type Holidays, type WeeklyHours } from './settings.js';
 
 export interface Practice {
@@ -102,8 +103,9 @@ export async function findPracticeByNumber(db: Db, e164: string): Promise<Number
   return row ? { practice: toPractice(row), flowId: row.flow_id, flowVersion: row.flow_version, contacts: row.contacts } : null;
 }
 
-export async function getPractice(db: Db, id: string): Promise<Practice | null> {
-  const row = await db.selectFrom('practices').select(columns).where('practices.id', '=', id).executeTakeFirst();
+/** The scope's own practice (settings as stored); null once it is gone. */
+export async function getPractice(scope: PracticeScope): Promise<Practice | null> {
+  const row = await scope.db.selectFrom('practices').select(columns).where('practices.id', '=', scope.practiceId).executeTakeFirst();
   return row ? toPractice(row) : null;
 }
 
@@ -123,8 +125,8 @@ export interface PracticeNumber {
   flowId: string;
 }
 
-export async function listPracticeNumbers(db: Db, practiceId: string): Promise<PracticeNumber[]> {
-  const rows = await db.selectFrom('practice_numbers').select(['e164', 'flow_id']).where('practice_id', '=', practiceId).orderBy('e164').execute();
+export async function listPracticeNumbers(scope: PracticeScope): Promise<PracticeNumber[]> {
+  const rows = await scope.db.selectFrom('practice_numbers').select(['e164', 'flow_id']).where('practice_id', '=', scope.practiceId).orderBy('e164').execute();
   return rows.map((r) => ({ e164: r.e164, flowId: r.flow_id }));
 }
 
@@ -184,8 +186,7 @@ export async function createPractice(
  * (merged in the same UPDATE, so two admins changing different days both win).
  */
 export async function updatePractice(
-  db: Db,
-  id: string,
+  scope: PracticeScope,
   patch: Partial<PracticeSettings>,
   opts: { weeklyHoursDays?: Partial<WeeklyHours> } = {},
 ): Promise<Practice | null> {
@@ -193,30 +194,41 @@ export async function updatePractice(
     ...settingsColumns(patch),
     ...(opts.weeklyHoursDays !== undefined ? { weekly_hours: sql<string>`weekly_hours || ${JSON.stringify(opts.weeklyHoursDays)}::jsonb` } : {}),
   };
-  if (Object.keys(values).length === 0) return getPractice(db, id);
-  const row = await db
+  if (Object.keys(values).length === 0) return getPractice(scope);
+  const row = await scope.db
     .updateTable('practices')
     .set({ ...values, updated_at: new Date() })
-    .where('id', '=', id)
+    .where('id', '=', scope.practiceId)
     .returning(columns)
     .executeTakeFirst();
   return row ? toPractice(row) : null;
 }
 
-/** Assigns a number to a practice (or changes its flow). Refuses a number another practice owns. */
-export async function upsertPracticeNumber(db: Db, practiceId: string, e164: string, flowId: string): Promise<'created' | 'updated' | 'taken'> {
-  const existing = await db.selectFrom('practice_numbers').select('practice_id').where('e164', '=', e164).executeTakeFirst();
-  if (existing && existing.practice_id !== practiceId) return 'taken';
-  if (existing) {
-    await db.updateTable('practice_numbers').set({ flow_id: flowId }).where('e164', '=', e164).execute();
-    return 'updated';
-  }
-  await db.insertInto('practice_numbers').values({ e164, practice_id: practiceId, flow_id: flowId }).execute();
-  return 'created';
+/**
+ * Assigns a number to the scope's practice (or changes its flow). Refuses a number another
+ * practice owns: under the tenant role that practice's row is invisible, so the insert is tried
+ * and the primary key (which row-level security does not hide) says whether the number is taken.
+ */
+export async function upsertPracticeNumber(scope: PracticeScope, e164: string, flowId: string): Promise<'created' | 'updated' | 'taken'> {
+  const updated = await scope.db
+    .updateTable('practice_numbers')
+    // A built-in flow by id: any version of the practice's own flow it ran is no longer in force.
+    .set({ flow_id: flowId, flow_version: null })
+    .where('e164', '=', e164)
+    .where('practice_id', '=', scope.practiceId)
+    .executeTakeFirst();
+  if (Number(updated.numUpdatedRows) > 0) return 'updated';
+  const inserted = await scope.db
+    .insertInto('practice_numbers')
+    .values({ e164, practice_id: scope.practiceId, flow_id: flowId })
+    .onConflict((oc) => oc.column('e164').doNothing())
+    .returning('e164')
+    .executeTakeFirst();
+  return inserted ? 'created' : 'taken';
 }
 
-export async function removePracticeNumber(db: Db, practiceId: string, e164: string): Promise<boolean> {
-  const res = await db.deleteFrom('practice_numbers').where('e164', '=', e164).where('practice_id', '=', practiceId).executeTakeFirst();
+export async function removePracticeNumber(scope: PracticeScope, e164: string): Promise<boolean> {
+  const res = await scope.db.deleteFrom('practice_numbers').where('e164', '=', e164).where('practice_id', '=', scope.practiceId).executeTakeFirst();
   return Number(res.numDeletedRows) > 0;
 }
 

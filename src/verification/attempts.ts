@@ -1,4 +1,5 @@
-import type { Services } from '../services.js';
+import type { AppContext } from '../app-context.js';
+import type { PracticeScope } from '../tenancy/scope.js';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
 import { clearLock, lockedUntil, releaseTry, reserveTry, settleFailure, settleSuccess, type LockScope, type StartedLock } from './lockout.js';
 import { logger } from '../log/logger.js';
@@ -24,7 +25,8 @@ export interface TryContext {
 
 export type TryResult<T> = { kind: 'refused' } | { kind: 'match'; value: T } | { kind: 'no_match'; lockedNow: boolean };
 
-type Deps = Pick<Services, 'db' | 'redis' | 'audit' | 'metrics' | 'twilio'>;
+/** A try on the call path: lockouts in Redis, started ones recorded (db) and audited, an access-line lockout's SMS. */
+export type GuardedTryDeps = Pick<AppContext, 'db' | 'redis' | 'audit' | 'metrics' | 'twilio'>;
 
 /**
  * Reserves the try for the number and the candidates, compares (only against the candidates
@@ -32,7 +34,7 @@ type Deps = Pick<Services, 'db' | 'redis' | 'audit' | 'metrics' | 'twilio'>;
  * else stays counted. `compare` returns the match, or null; if it throws, the try is given back
  * (never counted) and the error rethrown.
  */
-export async function guardedTry<T>(services: Deps, ctx: TryContext, candidates: readonly Candidate[], compare: (open: Candidate[]) => Promise<T | null>): Promise<TryResult<T>> {
+export async function guardedTry<T>(services: GuardedTryDeps, ctx: TryContext, candidates: readonly Candidate[], compare: (open: Candidate[]) => Promise<T | null>): Promise<TryResult<T>> {
   // The access line counts the number apart from the patient line, and locks it for less (./lockout.ts).
   const number = { kind: 'number', practiceId: ctx.practiceId, phoneIndex: ctx.phoneIndex, ...(ctx.line === 'access' ? { access: true as const } : {}) } as const;
   const reservation = await reserveTry(services.redis, number, candidates, ctx.now);
@@ -69,7 +71,7 @@ export async function guardedTry<T>(services: Deps, ctx: TryContext, candidates:
  * THE place a lockout starts (after Redis has set it): each is recorded for the practice's
  * morning report and audited. Counted in the metrics here too.
  */
-async function recordStartedLockouts(services: Pick<Services, 'db' | 'audit' | 'metrics'>, ctx: TryContext, started: readonly StartedLock[]): Promise<void> {
+async function recordStartedLockouts(services: Pick<AppContext, 'db' | 'audit' | 'metrics'>, ctx: TryContext, started: readonly StartedLock[]): Promise<void> {
   const events: AuditEvent[] = [];
   for (const s of started) {
     services.metrics.countLockout(ctx.line === 'patient' ? 'caller' : 'access_line');
@@ -100,22 +102,26 @@ export type ClearResult = { result: 'cleared'; lockout: Lockout } | { result: 'n
  * who cleared it, and the audit log too. A lockout already over or cleared is left alone (its
  * scope may be under a newer lockout, which has a row of its own).
  */
-export async function clearLockout(services: Pick<Services, 'db' | 'redis' | 'audit'>, input: { practiceId: string; id: string; by: string; now: Date }): Promise<ClearResult> {
-  const found = await getLockout(services.db, input.practiceId, input.id);
+export async function clearLockout(
+  services: Pick<AppContext, 'redis' | 'audit'>,
+  practice: PracticeScope,
+  input: { id: string; by: string; now: Date },
+): Promise<ClearResult> {
+  const found = await getLockout(practice, input.id);
   if (!found) return { result: 'not_found' };
   const { lockout, scope } = found;
   if (lockout.clearedAt !== null || new Date(lockout.lockedUntil) <= input.now) return { result: 'not_current', lockout };
   // Redis first: if the row cannot be marked after, the lockout still shows and may be cleared again.
   const until = await lockedUntil(services.redis, scope, input.now);
   await clearLock(services.redis, scope);
-  if (!(await markLockoutCleared(services.db, input.practiceId, input.id, input.by, input.now))) {
-    const again = await getLockout(services.db, input.practiceId, input.id);
+  if (!(await markLockoutCleared(practice, input.id, input.by, input.now))) {
+    const again = await getLockout(practice, input.id);
     return again ? { result: 'not_current', lockout: again.lockout } : { result: 'not_found' };
   }
   await services.audit({
     action: AuditAction.VerificationLockoutCleared,
     actor: input.by,
-    practiceId: input.practiceId,
+    practiceId: practice.practiceId,
     subjectId: input.id,
     details: { scope: scope.kind, wasLocked: until !== null },
   });

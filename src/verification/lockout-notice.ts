@@ -1,4 +1,5 @@
-import type { Services } from '../services.js';
+import type { AppContext } from '../app-context.js';
+import { systemScope } from '../tenancy/system-scope.js';
 import { logger } from '../log/logger.js';
 import { pageNumbers } from '../oncall/paging.js';
 import { listPracticeAdmins } from '../oncall/store.js';
@@ -21,8 +22,10 @@ export function accessLockoutNoticeText(practiceName: string): string {
 }
 
 /** Sends the notice to each active admin of the practice; returns how many sends Twilio accepted. */
-export async function notifyAccessLockout(services: Pick<Services, 'db' | 'twilio'>, practiceId: string): Promise<number> {
-  const [practice, numbers, admins] = await Promise.all([getPractice(services.db, practiceId), listPracticeNumbers(services.db, practiceId), listPracticeAdmins(services.db, practiceId)]);
+export async function notifyAccessLockout(services: Pick<AppContext, 'db' | 'twilio'>, practiceId: string): Promise<number> {
+  // Sent in the background of an access-line call (a webhook path, on the system role).
+  const scope = systemScope(services, practiceId);
+  const [practice, numbers, admins] = await Promise.all([getPractice(scope), listPracticeNumbers(scope), listPracticeAdmins(services.db, practiceId)]);
   const { from } = pageNumbers(practice?.accessNumber ?? null, numbers.map((n) => n.e164));
   if (!practice || !from || admins.length === 0) {
     logger.warn('access-line lockout: no admin could be told by SMS', { practiceId, admins: admins.length });

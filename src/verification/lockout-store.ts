@@ -1,4 +1,5 @@
 import type { Db } from '../adapters/postgres.js';
+import type { PracticeScope } from '../tenancy/scope.js';
 import type { LockScope } from './lockout.js';
 
 /**
@@ -83,11 +84,11 @@ export async function insertLockout(db: Db, l: NewLockout): Promise<string> {
 }
 
 /** Lockouts of the practice that started in [from, to), oldest first: for the morning report. */
-export async function listLockouts(db: Db, practiceId: string, from: Date, to: Date): Promise<Lockout[]> {
-  const rows = await db
+export async function listLockouts(scope: PracticeScope, from: Date, to: Date): Promise<Lockout[]> {
+  const rows = await scope.db
     .selectFrom('verification_lockouts')
     .select(COLUMNS)
-    .where('practice_id', '=', practiceId)
+    .where('practice_id', '=', scope.practiceId)
     .where('started_at', '>=', from)
     .where('started_at', '<', to)
     .orderBy('started_at')
@@ -97,11 +98,11 @@ export async function listLockouts(db: Db, practiceId: string, from: Date, to: D
 }
 
 /** Lockouts of the practice in force at `now` (not cleared, not over), newest first. */
-export async function currentLockouts(db: Db, practiceId: string, now: Date): Promise<Lockout[]> {
-  const rows = await db
+export async function currentLockouts(scope: PracticeScope, now: Date): Promise<Lockout[]> {
+  const rows = await scope.db
     .selectFrom('verification_lockouts')
     .select(COLUMNS)
-    .where('practice_id', '=', practiceId)
+    .where('practice_id', '=', scope.practiceId)
     .where('cleared_at', 'is', null)
     .where('locked_until', '>', now)
     .orderBy('started_at', 'desc')
@@ -111,8 +112,9 @@ export async function currentLockouts(db: Db, practiceId: string, now: Date): Pr
 }
 
 /** One lockout of the practice with the scope it locks (for clearing it), or null. */
-export async function getLockout(db: Db, practiceId: string, id: string): Promise<{ lockout: Lockout; scope: LockScope } | null> {
-  const r = await db
+export async function getLockout(practice: PracticeScope, id: string): Promise<{ lockout: Lockout; scope: LockScope } | null> {
+  const { practiceId } = practice;
+  const r = await practice.db
     .selectFrom('verification_lockouts')
     .select([...COLUMNS, 'phone_index'])
     .where('practice_id', '=', practiceId)
@@ -131,11 +133,11 @@ export async function getLockout(db: Db, practiceId: string, id: string): Promis
 }
 
 /** Marks a lockout cleared; false if it was cleared already. */
-export async function markLockoutCleared(db: Db, practiceId: string, id: string, by: string, at: Date): Promise<boolean> {
-  const r = await db
+export async function markLockoutCleared(scope: PracticeScope, id: string, by: string, at: Date): Promise<boolean> {
+  const r = await scope.db
     .updateTable('verification_lockouts')
     .set({ cleared_at: at, cleared_by: by })
-    .where('practice_id', '=', practiceId)
+    .where('practice_id', '=', scope.practiceId)
     .where('id', '=', id)
     .where('cleared_at', 'is', null)
     .executeTakeFirst();

@@ -11,7 +11,8 @@ import { normaliseE164, type VoiceWebhook } from '../calls/twilio-params.js';
 import { acknowledgePageByKeypad, type KeypadAckResult } from '../oncall/paging.js';
 import { phoneIndex, pinHash } from '../patients/store.js';
 import { findPracticeByNumber } from '../practices/store.js';
-import type { Services } from '../services.js';
+import type { AppContext } from '../app-context.js';
+import { systemScope } from '../tenancy/system-scope.js';
 import { guardedTry } from '../verification/attempts.js';
 import { acknowledgeVoicemail, getVoicemail, issuePlaybackToken, pendingUrgentIds, playability, playbackUrl } from './playback-store.js';
 
@@ -335,8 +336,18 @@ export function replayAccess(entry: AccessReplay): { state: AccessState; speech:
   return { state: decision.state, speech: decision.speech };
 }
 
+/**
+ * What the line's steps use. The access line is a webhook path: its practice comes from the number
+ * called, and its reads stay on the system role (`db`, and `systemScope` for the stores that take a
+ * scope) until the webhook path mints its own request scope. Page acknowledgement brings its own.
+ */
+type RenderDeps = Pick<AppContext, 'db' | 'config'>;
+type IncomingDeps = RenderDeps & Pick<AppContext, 'redis' | 'keyring' | 'audit' | 'clock'>;
+type PinDeps = Parameters<typeof guardedTry>[0] & Pick<AppContext, 'keyring'>;
+export type AccessLineDeps = IncomingDeps & PinDeps & Parameters<typeof acknowledgePageByKeypad>[0];
+
 /** The caller's PIN against the providers of the practice registered with the caller's number. */
-async function checkPin(services: Services, practiceId: string, p: VoiceWebhook, now: Date): Promise<PinOutcome> {
+async function checkPin(services: PinDeps, practiceId: string, p: VoiceWebhook, now: Date): Promise<PinOutcome> {
   const digits = (p.Digits ?? '').replace(/#$/, '');
   if (digits === '' || digits === 'timeout') return { kind: 'timeout' };
   const caller = normaliseE164(p.From);
@@ -367,21 +378,22 @@ async function checkPin(services: Services, practiceId: string, p: VoiceWebhook,
     },
   );
   if (tried.kind === 'refused') return { kind: 'locked' };
-  if (tried.kind === 'match') return { kind: 'match', providerId: tried.value, urgent: await pendingUrgentIds(services.db, practiceId) };
+  if (tried.kind === 'match') return { kind: 'match', providerId: tried.value, urgent: await pendingUrgentIds(systemScope(services, practiceId)) };
   return { kind: 'no_match', reason: providers.length === 0 ? 'not_provider' : valid ? 'wrong_pin' : 'invalid', lockedNow: tried.lockedNow };
 }
 
 /** Renders a speech, issuing a fresh playback link when it plays a message. */
-async function render(services: Services, state: AccessState, speech: Speech, practiceName: string, now: Date): Promise<string> {
+async function render(services: RenderDeps, state: AccessState, speech: Speech, practiceName: string, now: Date): Promise<string> {
   const ctx: RenderContext = { step: state.step, practiceName };
   if (speech.kind === 'message') {
-    const row = await getVoicemail(services.db, state.practiceId, speech.voicemailId);
-    if (!row || !playability(row).ok || !state.providerId) {
+    const scope = systemScope(services, state.practiceId);
+    const row = await getVoicemail(scope, speech.voicemailId);
+    const issued = row && playability(row).ok && state.providerId ? await issuePlaybackToken(scope, row.id, `provider:${state.providerId}`, now) : null;
+    if (!row || !issued) {
       // Gone since the list was read (retention, or a race): move on rather than play nothing.
       return renderAccess({ kind: 'menu_again', voicemailId: speech.voicemailId, reason: 'unavailable' }, ctx);
     }
-    const { token } = await issuePlaybackToken(services.db, row.id, `provider:${state.providerId}`, now);
-    ctx.message = { referenceCode: row.reference_code, playUrl: playbackUrl(services.config.publicBaseUrl, token) };
+    ctx.message = { referenceCode: row.reference_code, playUrl: playbackUrl(services.config.publicBaseUrl, issued.token) };
   }
   return renderAccess(speech, ctx);
 }
@@ -397,7 +409,7 @@ function auditEvents(state: AccessState, callSid: string, events: StepEvent[]): 
 }
 
 /** A call arrives at an access-line number. */
-export async function handleAccessIncoming(services: Services, p: VoiceWebhook): Promise<string> {
+export async function handleAccessIncoming(services: IncomingDeps, p: VoiceWebhook): Promise<string> {
   const now = services.clock();
   const found = await findPracticeByNumber(services.db, p.To);
   if (!found) {
@@ -433,7 +445,7 @@ export async function handleAccessIncoming(services: Services, p: VoiceWebhook):
 }
 
 /** The answer to a duplicate of `step`: its replay, or (out of the replay list, or the first delivery never saved) the session-lost goodbye. */
-async function replayStep(services: Services, stored: StoredCall<AccessState, AccessEvent | null> | null, step: number, practiceName: string, now: Date): Promise<string> {
+async function replayStep(services: RenderDeps, stored: StoredCall<AccessState, AccessEvent | null> | null, step: number, practiceName: string, now: Date): Promise<string> {
   if (!isAccessCall(stored)) return SESSION_LOST;
   // A call's start is always known, even once out of the replay list.
   const start = initialAccessState(stored.state.practiceId);
@@ -446,18 +458,18 @@ async function replayStep(services: Services, stored: StoredCall<AccessState, Ac
 const SESSION_LOST = renderTwiml([say(VOICE, 'Sorry, this call could not continue. Please call again. Goodbye.'), HANGUP]);
 
 /** What the caller did at this step, with what it needs read (or, for a page reference, done) first. Runs once per claimed step. */
-async function accessEvent(services: Services, state: AccessState, p: VoiceWebhook, now: Date): Promise<AccessEvent> {
+async function accessEvent(services: AccessLineDeps, state: AccessState, p: VoiceWebhook, now: Date): Promise<AccessEvent> {
   switch (state.phase) {
     case 'pin':
       return { kind: 'pin', outcome: await checkPin(services, state.practiceId, p, now) };
     case 'page_ref':
       // Only a verified provider is ever in this phase; acknowledgePageByKeypad audits an acknowledgement.
       if (state.providerId === null) return { kind: 'key', digits: null, pending: [] };
-      return { kind: 'page_ref', result: await acknowledgePageByKeypad(services, { practiceId: state.practiceId, providerId: state.providerId, digits: p.Digits }) };
+      return { kind: 'page_ref', result: await acknowledgePageByKeypad(services, systemScope(services, state.practiceId), { providerId: state.providerId, digits: p.Digits }) };
     case 'listen':
     case 'done': {
       const digits = p.Digits && /^[0-9*#]$/.test(p.Digits) ? p.Digits : null;
-      return { kind: 'key', digits, pending: state.phase === 'listen' ? await pendingUrgentIds(services.db, state.practiceId, state.queue) : [] };
+      return { kind: 'key', digits, pending: state.phase === 'listen' ? await pendingUrgentIds(systemScope(services, state.practiceId), state.queue) : [] };
     }
     default:
       return state.phase satisfies never;
@@ -465,7 +477,7 @@ async function accessEvent(services: Services, state: AccessState, p: VoiceWebho
 }
 
 /** The answer to one of the access line's Gathers (`?s=<step>`). */
-export async function handleAccessAction(services: Services, step: number, p: VoiceWebhook): Promise<string> {
+export async function handleAccessAction(services: AccessLineDeps, step: number, p: VoiceWebhook): Promise<string> {
   const now = services.clock();
   const stored = await loadCall<AccessState, AccessEvent | null>(services.redis, p.CallSid);
   if (!isAccessCall(stored)) return SESSION_LOST;
@@ -483,7 +495,7 @@ export async function handleAccessAction(services: Services, step: number, p: Vo
   const decision = decideAccess(state, event);
   for (const effect of decision.effects) {
     if (!decision.state.providerId) continue;
-    await acknowledgeVoicemail(services, { practiceId: state.practiceId, id: effect.voicemailId, by: `provider:${decision.state.providerId}`, via: 'access_line', accessCallSid: p.CallSid });
+    await acknowledgeVoicemail(services, systemScope(services, state.practiceId), { id: effect.voicemailId, by: `provider:${decision.state.providerId}`, via: 'access_line', accessCallSid: p.CallSid });
   }
   const entry: AccessReplay = { step, before: state, event, at: now.toISOString() };
   await Promise.all([saveCall(services.redis, p.CallSid, stored, entry, decision.state), services.audit(auditEvents(decision.state, p.CallSid, decision.events))]);

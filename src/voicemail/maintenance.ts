@@ -1,6 +1,6 @@
-import type { Services } from '../services.js';
+import type { AppContext } from '../app-context.js';
 import { AuditAction } from '../audit/events.js';
-import { deleteAtTwilio, enqueueVoicemail, receiveRecording } from './pipeline.js';
+import { deleteAtTwilio, enqueueVoicemail, receiveRecording, type ReceiveDeps } from './pipeline.js';
 import { logger } from '../log/logger.js';
 import { latestDetailsOfCall } from '../audit/store.js';
 import { countRequeue, dueForRetention, findByRecordingSid, markExpired, requeueFailed, sweepCandidates } from './store.js';
@@ -19,7 +19,7 @@ export const RECONCILE_WINDOW_MS = 7 * 24 * 60 * 60_000;
 
 
 /** Compares Twilio's recordings for the account with ours and queues any we never heard of. */
-export async function reconcileRecordings(services: Services): Promise<{ seen: number; queued: number }> {
+export async function reconcileRecordings(services: ReceiveDeps & Pick<AppContext, 'twilio'>): Promise<{ seen: number; queued: number }> {
   const since = new Date(services.clock().getTime() - RECONCILE_WINDOW_MS);
   let seen = 0;
   let queued = 0;
@@ -52,7 +52,7 @@ export async function reconcileRecordings(services: Services): Promise<{ seen: n
  * first: a voicemail whose Twilio recording cannot be deleted now keeps its audio too (and is
  * tried again next run), so retention never leaves a copy at Twilio behind.
  */
-export async function applyRetention(services: Services): Promise<{ deleted: number; twilioPending: number }> {
+export async function applyRetention(services: Pick<AppContext, 'db' | 'audit' | 'clock' | 'twilio' | 'storage'>): Promise<{ deleted: number; twilioPending: number }> {
   const now = services.clock();
   const due = await dueForRetention(services.db, now, 500);
   let deleted = 0;
@@ -103,7 +103,7 @@ type SweepReason = 'stuck' | 'dead_letter_retry';
  * job's attempts), or whose Twilio deletion or announcement ran out of attempts. Idempotent:
  * a job already waiting, delayed or running under the voicemail's jobId is left alone.
  */
-export async function sweepVoicemails(services: Services, now: Date = services.clock()): Promise<{ requeued: number; alreadyQueued: number }> {
+export async function sweepVoicemails(services: Pick<AppContext, 'db' | 'audit' | 'clock' | 'queues'>, now: Date = services.clock()): Promise<{ requeued: number; alreadyQueued: number }> {
   const stuckBefore = new Date(now.getTime() - STUCK_AFTER_MS);
   const retryBefore = new Date(now.getTime() - DEAD_LETTER_RETRY_AFTER_MS);
   const notifyAfter = new Date(now.getTime() - NOTIFY_WITHIN_MS);

@@ -1,4 +1,5 @@
-import type { Services } from '../services.js';
+import type { AppContext } from '../app-context.js';
+import { systemScope } from '../tenancy/system-scope.js';
 import { AuditAction } from '../audit/events.js';
 import { getPractice, listPracticeNumbers } from '../practices/store.js';
 import { resolvePlan } from '../oncall/escalation.js';
@@ -46,17 +47,21 @@ interface Recipient {
 }
 
 /** The first of the on-call chain now, or else the practice's admins; their SMS number. */
-async function recipientsFor(services: Services, practiceId: string): Promise<Recipient[]> {
-  const plan = await resolvePlan(services.db, practiceId, null, services.clock());
+async function recipientsFor(services: Pick<AppContext, 'db' | 'clock'>, practiceId: string): Promise<Recipient[]> {
+  const scope = systemScope(services, practiceId);
+  const plan = await resolvePlan(scope, null, services.clock());
   const first = plan.targets.find((t) => t.providerId !== null);
   if (first?.providerId) {
-    const p = await getProvider(services.db, practiceId, first.providerId);
+    const p = await getProvider(scope, first.providerId);
     if (p) return [{ key: `provider:${p.id}`, to: p.smsPhone ?? p.phone }];
   }
   return (await listPracticeAdmins(services.db, practiceId)).map((a) => ({ key: `provider:${a.id}`, to: a.smsPhone ?? a.phone }));
 }
 
-export async function notifyNewVoicemail(services: Services, v: VoicemailRow): Promise<void> {
+/** What announcing a voicemail uses: the practice's people and numbers, Twilio's SMS, the audit log. */
+export type NotifyDeps = Pick<AppContext, 'db' | 'twilio' | 'audit' | 'clock'>;
+
+export async function notifyNewVoicemail(services: NotifyDeps, v: VoicemailRow): Promise<void> {
   let channel: 'sms' | 'inbox' | 'page' = 'inbox';
   let recipients = 0;
   if (v.urgency === 'urgent') {
@@ -64,7 +69,9 @@ export async function notifyNewVoicemail(services: Services, v: VoicemailRow): P
     if (page) {
       channel = 'page';
     } else {
-      const [practice, numbers] = await Promise.all([getPractice(services.db, v.practice_id), listPracticeNumbers(services.db, v.practice_id)]);
+      // The voicemail job's: the practice comes from the row, on the system role (./worker.ts).
+      const scope = systemScope(services, v.practice_id);
+      const [practice, numbers] = await Promise.all([getPractice(scope), listPracticeNumbers(scope)]);
       const { from } = pageNumbers(practice?.accessNumber ?? null, numbers.map((n) => n.e164));
       const to = practice && from ? await recipientsFor(services, v.practice_id) : [];
       if (practice && from && to.length > 0) {

@@ -3,7 +3,8 @@ import { pipeline } from 'node:stream/promises';
 import { UnrecoverableError, type JobsOptions } from 'bullmq';
 import type { Expression, ExpressionBuilder, SqlBool } from 'kysely';
 import type { Database } from '../adapters/db-schema.js';
-import type { Services } from '../services.js';
+import type { AppContext } from '../app-context.js';
+import type { PracticeScope } from '../tenancy/scope.js';
 import { queueCommand } from '../adapters/queue.js';
 import { AuditAction } from '../audit/events.js';
 import { TwilioRestError, type RecordingMedia } from '../adapters/twilio-rest.js';
@@ -105,8 +106,13 @@ export function checkRecordingUrl(raw: string | undefined, apiBaseUrl: string, a
   return { ok: true };
 }
 
+/** What the voicemail job reads and writes: the row (across practices, by id), the media at Twilio, storage, keys, audit. */
+export type VoicemailJobDeps = Pick<AppContext, 'db' | 'audit' | 'clock' | 'twilio' | 'storage' | 'keyring'>;
+/** Recording a voicemail and queueing its job (the recording callback, the reconciler). */
+export type ReceiveDeps = Pick<AppContext, 'db' | 'audit' | 'clock' | 'queues'>;
+
 /** The patient the call verified, from the audit log (PostgreSQL), not from the call's Redis state. */
-async function verifiedPatientOf(services: Services, callSid: string): Promise<string | null> {
+async function verifiedPatientOf(services: Pick<AppContext, 'db'>, callSid: string): Promise<string | null> {
   return latestSubjectOfCall(services.db, callSid, AuditAction.VerificationSucceeded);
 }
 
@@ -115,7 +121,7 @@ async function verifiedPatientOf(services: Services, callSid: string): Promise<s
  * the job waits or runs). A finished job of the same id is removed first, so a requeue after
  * completion or failure really runs again.
  */
-export async function enqueueVoicemail(services: Pick<Services, 'queues'>, v: { id: string; recording_sid: string }): Promise<'queued' | 'already_queued'> {
+export async function enqueueVoicemail(services: Pick<AppContext, 'queues'>, v: { id: string; recording_sid: string }): Promise<'queued' | 'already_queued'> {
   const jobId = voicemailJobId(v.recording_sid);
   const queue = services.queues.voicemail;
   // Never waits on BullMQ's offline queue: with Redis down or hung this fails within QUEUE_COMMAND_MS.
@@ -141,7 +147,7 @@ export async function enqueueVoicemail(services: Pick<Services, 'queues'>, v: { 
  * given up) changes nothing. The upkeep sweep and an admin's retry requeue the rest.
  */
 export async function receiveRecording(
-  services: Services,
+  services: ReceiveDeps,
   input: {
     callSid: string;
     recordingSid: string;
@@ -208,7 +214,7 @@ export async function receiveRecording(
 
 type Row = VoicemailRecord;
 
-async function loadRow(services: Services, id: string): Promise<Row | undefined> {
+async function loadRow(services: Pick<AppContext, 'db'>, id: string): Promise<Row | undefined> {
   return loadVoicemail(services.db, id);
 }
 
@@ -269,7 +275,7 @@ async function runPipelineStep<T>(name: PipelineStep, fn: () => Promise<T>): Pro
 // ---------------------------------------------------------------------------
 // Steps
 
-async function fetchEncryptStore(services: Services, v: Row): Promise<void> {
+async function fetchEncryptStore(services: VoicemailJobDeps, v: Row): Promise<void> {
   const media: RecordingMedia = await services.twilio.fetchRecordingMedia(v.recording_sid, 'wav', { durationSeconds: v.duration_seconds });
   // Log mode's stand-in serves generated silence: stored the same way, marked on the row and audit.
   const simulated = media.placeholder === true;
@@ -313,7 +319,7 @@ async function fetchEncryptStore(services: Services, v: Row): Promise<void> {
 }
 
 /** Deletes Twilio's copy and records it. A simulated (log mode) voicemail has none: recorded as such. */
-export async function deleteAtTwilio(services: Services, v: Pick<Row, 'id' | 'practice_id' | 'call_sid' | 'recording_sid' | 'simulated'>, by: 'pipeline' | 'retention'): Promise<void> {
+export async function deleteAtTwilio(services: Pick<AppContext, 'db' | 'audit' | 'clock' | 'twilio'>, v: Pick<Row, 'id' | 'practice_id' | 'call_sid' | 'recording_sid' | 'simulated'>, by: 'pipeline' | 'retention'): Promise<void> {
   const result = v.simulated ? 'log_mode' : await services.twilio.deleteRecording(v.recording_sid);
   const now = services.clock();
   await markTwilioDeleted(services.db, v.id, by, now);
@@ -338,7 +344,7 @@ export interface AttemptInfo {
 }
 
 /** Moves one voicemail as far along as it can go; throws a StepFailure if a step failed. */
-async function advance(services: Services, id: string): Promise<string> {
+async function advance(services: VoicemailJobDeps, id: string): Promise<string> {
   let v = await loadRow(services, id);
   if (!v) return 'gone';
   if (v.state === 'received') {
@@ -364,7 +370,7 @@ async function advance(services: Services, id: string): Promise<string> {
 }
 
 /** The worker's processor (./worker.ts). Failed attempts are recorded; the last one dead-letters. */
-export async function processVoicemailJob(services: Services, data: VoicemailJobData, attempt: AttemptInfo): Promise<string> {
+export async function processVoicemailJob(services: VoicemailJobDeps, data: VoicemailJobData, attempt: AttemptInfo): Promise<string> {
   if (!(await countAttempt(services.db, data.voicemailId))) return 'gone';
   try {
     return await advance(services, data.voicemailId);
@@ -383,7 +389,7 @@ export async function processVoicemailJob(services: Services, data: VoicemailJob
 }
 
 /** Records a failed attempt on the row and in the audit log; the last one lands in the dead-letter list. */
-async function recordFailure(services: Services, id: string, failure: FailureInfo, attempt: number, final: boolean): Promise<void> {
+async function recordFailure(services: Pick<AppContext, 'db' | 'audit' | 'clock'>, id: string, failure: FailureInfo, attempt: number, final: boolean): Promise<void> {
   const v = await loadRow(services, id);
   if (!v) return;
   const now = services.clock();
@@ -430,23 +436,23 @@ export type RetryResult =
  * one goes back to `received`; a stored one whose deletion or notification ran out of attempts
  * keeps its state (and its place in the dead-letter list until the job succeeds).
  */
-export async function retryVoicemail(services: Services, input: { practiceId: string; id: string; actor: string }): Promise<RetryResult> {
-  const { practiceId, id } = input;
-  const v = await loadPracticeVoicemail(services.db, practiceId, id);
+export async function retryVoicemail(services: Pick<AppContext, 'audit' | 'clock' | 'queues'>, scope: PracticeScope, input: { id: string; actor: string }): Promise<RetryResult> {
+  const { id } = input;
+  const v = await loadPracticeVoicemail(scope, id);
   if (!v) return { result: 'not_found' };
   if (!isDeadLettered(v)) return { result: 'not_dead_lettered', state: v.state };
   const now = services.clock();
   // An admin's retry gives the upkeep sweep its full budget of requeues again.
   if (v.state === 'failed') {
-    if (!(await reopenFailed(services.db, id, now))) return { result: 'changed' };
+    if (!(await reopenFailed(scope, id, now))) return { result: 'changed' };
   } else {
-    await resetRequeues(services.db, id, now);
+    await resetRequeues(scope, id, now);
   }
   await enqueueVoicemail(services, v);
   await services.audit({
     action: AuditAction.VoicemailRequeued,
     actor: input.actor,
-    practiceId,
+    practiceId: scope.practiceId,
     callSid: v.call_sid,
     subjectId: v.id,
     details: { previousError: v.last_error, attempts: v.attempts, previousState: v.state, reason: v.dead_letter_reason ?? 'store_failed' },

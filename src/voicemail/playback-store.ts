@@ -3,7 +3,8 @@ import type { Db } from '../adapters/postgres.js';
 import type { Selectable } from 'kysely';
 import type { VoicemailsTable, VoicemailState } from '../adapters/db-schema.js';
 import { AuditAction } from '../audit/events.js';
-import type { Services } from '../services.js';
+import type { AppContext } from '../app-context.js';
+import type { PracticeScope } from '../tenancy/scope.js';
 import { deadLetteredWhere } from './pipeline.js';
 
 /**
@@ -45,15 +46,28 @@ export function playbackUrl(publicBaseUrl: string, token: string): string {
   return `${publicBaseUrl}${PLAYBACK_PATH}/${token}`;
 }
 
-/** A fresh single-use token for one voicemail, valid `PLAYBACK_LINK_TTL_MS`; only its hash is stored. */
-export async function issuePlaybackToken(db: Db, voicemailId: string, issuedTo: string, now: Date): Promise<{ token: string; expiresAt: Date }> {
+/**
+ * A fresh single-use token for one of the scope's voicemails, valid `PLAYBACK_LINK_TTL_MS`; only
+ * its hash is stored. The row is inserted from the voicemail it names, filtered by practice, so
+ * a token can never be made for another practice's voicemail (playback_tokens has no practice
+ * column of its own); null when the voicemail is not the practice's.
+ */
+export async function issuePlaybackToken(scope: PracticeScope, voicemailId: string, issuedTo: string, now: Date): Promise<{ token: string; expiresAt: Date } | null> {
   const token = randomBytes(32).toString('base64url');
   const expiresAt = new Date(now.getTime() + PLAYBACK_LINK_TTL_MS);
-  await db
+  const inserted = await scope.db
     .insertInto('playback_tokens')
-    .values({ token_hash: hashPlaybackToken(token), voicemail_id: voicemailId, issued_to: issuedTo, expires_at: expiresAt, created_at: now })
-    .execute();
-  return { token, expiresAt };
+    .columns(['token_hash', 'voicemail_id', 'issued_to', 'expires_at', 'created_at'])
+    .expression((eb) =>
+      eb
+        .selectFrom('voicemails')
+        .select((v) => [v.val(hashPlaybackToken(token)).as('token_hash'), 'id', v.val(issuedTo).as('issued_to'), v.val(expiresAt).as('expires_at'), v.val(now).as('created_at')])
+        .where('id', '=', voicemailId)
+        .where('practice_id', '=', scope.practiceId),
+    )
+    .returning('voicemail_id')
+    .executeTakeFirst();
+  return inserted ? { token, expiresAt } : null;
 }
 
 /**
@@ -78,7 +92,11 @@ export interface PlaybackLink {
   issuedTo: string;
 }
 
-/** Redeems a token and loads its voicemail, if the audio can still be played. */
+/**
+ * Redeems a token and loads its voicemail, if the audio can still be played. On the system role
+ * (`db`): the token is the credential and the only thing that says which practice it is for, as
+ * an API key is before the permit check.
+ */
 export async function redeemPlaybackLink(db: Db, token: string, now: Date): Promise<PlaybackLink | null> {
   const redeemed = await redeemPlaybackToken(db, token, now);
   if (!redeemed) return null;
@@ -89,8 +107,8 @@ export async function redeemPlaybackLink(db: Db, token: string, now: Date): Prom
 // ---------------------------------------------------------------------------
 // Queries shared by the API and the access line
 
-export async function getVoicemail(db: Db, practiceId: string, id: string): Promise<VoicemailRow | null> {
-  return (await db.selectFrom('voicemails').selectAll().where('id', '=', id).where('practice_id', '=', practiceId).executeTakeFirst()) ?? null;
+export async function getVoicemail(scope: PracticeScope, id: string): Promise<VoicemailRow | null> {
+  return (await scope.db.selectFrom('voicemails').selectAll().where('id', '=', id).where('practice_id', '=', scope.practiceId).executeTakeFirst()) ?? null;
 }
 
 export interface VoicemailFilter {
@@ -117,11 +135,11 @@ export interface VoicemailSummary {
   simulated: boolean;
 }
 
-export async function listVoicemails(db: Db, practiceId: string, f: VoicemailFilter): Promise<VoicemailSummary[]> {
-  let q = db
+export async function listVoicemails(scope: PracticeScope, f: VoicemailFilter): Promise<VoicemailSummary[]> {
+  let q = scope.db
     .selectFrom('voicemails')
     .select(['id', 'reference_code', 'urgency', 'state', 'call_sid', 'caller_verified', 'duration_seconds', 'created_at', 'stored_at', 'acknowledged_at', 'simulated'])
-    .where('practice_id', '=', practiceId)
+    .where('practice_id', '=', scope.practiceId)
     .orderBy('created_at', 'desc')
     .orderBy('id')
     .limit(f.limit);
@@ -159,11 +177,11 @@ export interface DeadLetterEntry {
 }
 
 /** Voicemails whose job ran out of attempts: never stored, or stored with Twilio's copy or the announcement outstanding. */
-export async function listDeadLetter(db: Db, practiceId: string): Promise<DeadLetterEntry[]> {
-  const rows = await db
+export async function listDeadLetter(scope: PracticeScope): Promise<DeadLetterEntry[]> {
+  const rows = await scope.db
     .selectFrom('voicemails')
     .select(['id', 'recording_sid', 'state', 'dead_letter_reason', 'last_error', 'attempts', 'created_at'])
-    .where('practice_id', '=', practiceId)
+    .where('practice_id', '=', scope.practiceId)
     .where(deadLetteredWhere)
     .orderBy('created_at')
     .limit(500)
@@ -180,12 +198,12 @@ export async function listDeadLetter(db: Db, practiceId: string): Promise<DeadLe
 }
 
 /** Urgent voicemails nobody has acknowledged yet, ready to hear, oldest first (ids only). */
-export async function pendingUrgentIds(db: Db, practiceId: string, within?: readonly string[]): Promise<string[]> {
+export async function pendingUrgentIds(scope: PracticeScope, within?: readonly string[]): Promise<string[]> {
   if (within && within.length === 0) return [];
-  let q = db
+  let q = scope.db
     .selectFrom('voicemails')
     .select('id')
-    .where('practice_id', '=', practiceId)
+    .where('practice_id', '=', scope.practiceId)
     .where('urgency', '=', 'urgent')
     // Stored and verified is enough: Twilio's copy may still be waiting to be deleted.
     .where('state', 'in', ['stored', 'complete'])
@@ -204,30 +222,31 @@ export type AckResult =
 
 /** Marks a voicemail heard/handled, once; the first acknowledgement stands and is audited. */
 export async function acknowledgeVoicemail(
-  services: Services,
-  input: { practiceId: string; id: string; by: string; via: 'api' | 'access_line'; accessCallSid?: string },
+  deps: Pick<AppContext, 'audit' | 'clock'>,
+  scope: PracticeScope,
+  input: { id: string; by: string; via: 'api' | 'access_line'; accessCallSid?: string },
 ): Promise<AckResult> {
-  const now = services.clock();
-  const updated = await services.db
+  const now = deps.clock();
+  const updated = await scope.db
     .updateTable('voicemails')
     .set({ acknowledged_at: now, acknowledged_by: input.by, updated_at: now })
     .where('id', '=', input.id)
-    .where('practice_id', '=', input.practiceId)
+    .where('practice_id', '=', scope.practiceId)
     .where('acknowledged_at', 'is', null)
     .returning(['id', 'call_sid'])
     .executeTakeFirst();
   if (updated) {
-    await services.audit({
+    await deps.audit({
       action: AuditAction.VoicemailAcknowledged,
       actor: input.by,
-      practiceId: input.practiceId,
+      practiceId: scope.practiceId,
       callSid: updated.call_sid,
       subjectId: updated.id,
       details: { via: input.via, ...(input.accessCallSid ? { accessCallSid: input.accessCallSid } : {}) },
     });
     return { result: 'acknowledged', acknowledgedAt: now.toISOString(), acknowledgedBy: input.by };
   }
-  const row = await getVoicemail(services.db, input.practiceId, input.id);
+  const row = await getVoicemail(scope, input.id);
   if (!row?.acknowledged_at) return { result: 'not_found' };
   return { result: 'already_acknowledged', acknowledgedAt: row.acknowledged_at.toISOString(), acknowledgedBy: row.acknowledged_by };
 }

@@ -1,3 +1,4 @@
+import type { AppContext } from '../app-context.js';
 import type { Services } from '../services.js';
 import { AuditAction } from '../audit/events.js';
 import { pingDb } from '../adapters/postgres.js';
@@ -43,7 +44,7 @@ const RECOVER_BATCH = 500;
  * updated for that long). Idempotent (jobId per RecordingSid).
  */
 export async function recoverVoicemails(
-  services: Pick<Services, 'db' | 'queues' | 'audit' | 'clock'>,
+  services: Pick<AppContext, 'db' | 'queues' | 'audit' | 'clock'>,
   opts: { untouchedForMs?: number } = {},
 ): Promise<{ requeued: number; alreadyQueued: number }> {
   const untouchedSince = opts.untouchedForMs !== undefined ? new Date(services.clock().getTime() - opts.untouchedForMs) : undefined;
@@ -74,7 +75,13 @@ export interface VoicemailRecovery {
   close(): Promise<void>;
 }
 
-export function startVoicemailRecovery(services: Services, opts: { tickMs?: number; recoverEveryMs?: number } = {}): VoicemailRecovery {
+/**
+ * What the recovery loop uses: the spool, what replaying a spooled callback takes (the call path's
+ * own dependencies, calls/voice-service.ts) and what the reconciler takes.
+ */
+export type RecoveryDeps = Pick<Services, 'recordingSpool'> & Parameters<typeof replaySpooledRecording>[0] & Parameters<typeof reconcileRecordings>[0];
+
+export function startVoicemailRecovery(services: RecoveryDeps, opts: { tickMs?: number; recoverEveryMs?: number } = {}): VoicemailRecovery {
   const tickMs = opts.tickMs ?? RECOVERY_TICK_MS;
   const recoverEveryMs = opts.recoverEveryMs ?? RECOVER_EVERY_MS;
   let dbWasDown = false;

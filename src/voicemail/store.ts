@@ -1,6 +1,7 @@
 import { sql, type Selectable } from 'kysely';
 import type { Db } from '../adapters/postgres.js';
 import type { VoicemailsTable } from '../adapters/db-schema.js';
+import type { PracticeScope } from '../tenancy/scope.js';
 
 /**
  * The voicemail pipeline's query module: the `voicemails` rows as the store job, its failures
@@ -17,9 +18,9 @@ export async function loadVoicemail(db: Db, id: string): Promise<VoicemailRecord
   return db.selectFrom('voicemails').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-/** A practice's voicemail by id (another practice's id is not found). */
-export async function loadPracticeVoicemail(db: Db, practiceId: string, id: string): Promise<VoicemailRecord | undefined> {
-  return db.selectFrom('voicemails').selectAll().where('id', '=', id).where('practice_id', '=', practiceId).executeTakeFirst();
+/** The scope's voicemail by id (another practice's id is not found). */
+export async function loadPracticeVoicemail(scope: PracticeScope, id: string): Promise<VoicemailRecord | undefined> {
+  return scope.db.selectFrom('voicemails').selectAll().where('id', '=', id).where('practice_id', '=', scope.practiceId).executeTakeFirst();
 }
 
 export async function findByRecordingSid(db: Db, recordingSid: string): Promise<Pick<VoicemailRecord, 'id' | 'recording_sid' | 'state'> | undefined> {
@@ -136,19 +137,20 @@ export async function markDeadLettered(db: Db, id: string, reason: 'twilio_delet
 }
 
 /** An admin's retry of a failed voicemail: back to received with a fresh requeue budget; false if it changed meanwhile. */
-export async function reopenFailed(db: Db, id: string, at: Date): Promise<boolean> {
-  const moved = await db
+export async function reopenFailed(scope: PracticeScope, id: string, at: Date): Promise<boolean> {
+  const moved = await scope.db
     .updateTable('voicemails')
     .set({ state: 'received', last_error: null, last_error_transient: false, updated_at: at, requeues: 0 })
     .where('id', '=', id)
+    .where('practice_id', '=', scope.practiceId)
     .where('state', '=', 'failed')
     .executeTakeFirst();
   return Number(moved.numUpdatedRows) > 0;
 }
 
 /** An admin's retry of a stored voicemail: a fresh requeue budget, state unchanged. */
-export async function resetRequeues(db: Db, id: string, at: Date): Promise<void> {
-  await db.updateTable('voicemails').set({ updated_at: at, requeues: 0 }).where('id', '=', id).execute();
+export async function resetRequeues(scope: PracticeScope, id: string, at: Date): Promise<void> {
+  await scope.db.updateTable('voicemails').set({ updated_at: at, requeues: 0 }).where('id', '=', id).where('practice_id', '=', scope.practiceId).execute();
 }
 
 // ---------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import { decryptingStream } from '../adapters/envelope.js';
 import { StorageNotFoundError } from '../adapters/storage.js';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
 import { logger } from '../log/logger.js';
-import type { Services } from '../services.js';
+import type { AppContext } from '../app-context.js';
 import { voicemailContext } from './pipeline.js';
 import { playability, type VoicemailRow } from './playback-store.js';
 
@@ -88,7 +88,7 @@ function drained(w: Writable): Promise<void> {
  * no audio left the service).
  */
 export async function streamVoicemail(
-  services: Services,
+  services: Pick<AppContext, 'storage' | 'keyring' | 'audit'>,
   row: VoicemailRow,
   res: ServerResponse,
   rangeOf: RangeOf,

@@ -1,7 +1,7 @@
 import type { Worker } from 'bullmq';
 import { isLastAttempt, startWorker } from '../adapters/queue.js';
-import type { Services } from '../services.js';
-import { processVoicemailJob, VOICEMAIL_BACKOFF_BASE_MS, VOICEMAIL_BACKOFF_TYPE, voicemailBackoffMs, type VoicemailJobData } from './pipeline.js';
+import type { AppContext } from '../app-context.js';
+import { processVoicemailJob, type VoicemailJobDeps, VOICEMAIL_BACKOFF_BASE_MS, VOICEMAIL_BACKOFF_TYPE, voicemailBackoffMs, type VoicemailJobData } from './pipeline.js';
 
 /**
  * The voicemail queue's worker. It has its own backoff strategy (exponential from 5 s, capped
@@ -9,7 +9,7 @@ import { processVoicemailJob, VOICEMAIL_BACKOFF_BASE_MS, VOICEMAIL_BACKOFF_TYPE,
  * attempt is the last, so the dead-letter list is written by the job itself — awaited, not from
  * a fire-and-forget 'failed' listener.
  */
-export function startVoicemailWorker(services: Services, concurrency = 2): Worker<VoicemailJobData> {
+export function startVoicemailWorker(services: VoicemailJobDeps & Pick<AppContext, 'config'>, concurrency = 2): Worker<VoicemailJobData> {
   return startWorker<VoicemailJobData>(
     services.config,
     'voicemail',

@@ -1,10 +1,13 @@
-import type { Services } from '../../services.js';
+import type { AppContext } from '../../app-context.js';
 import { DropProviderError, type DropProvider, type DropVendor } from '../types.js';
 import { createHttpDropProvider } from './http-provider.js';
 import { createTwilioDropProvider } from './twilio-provider.js';
 
+/** What building a provider's adapter reads: the configuration, and Twilio's client and Redis for Twilio drops. */
+export type DropProviderDeps = Pick<AppContext, 'config' | 'twilio' | 'redis'>;
+
 /** The adapter for a campaign's provider, from the service's configuration. */
-export function createDropProvider(services: Services, vendor: DropVendor): DropProvider {
+export function createDropProvider(services: DropProviderDeps, vendor: DropVendor): DropProvider {
   switch (vendor) {
     case 'rvm_http': {
       const { apiUrl, apiKey } = services.config.rvm;
@@ -24,6 +27,6 @@ export function createDropProvider(services: Services, vendor: DropVendor): Drop
 }
 
 /** Whether a provider can be used with the current configuration (said when a campaign is created). */
-export function providerConfigured(services: Services, vendor: DropVendor): boolean {
+export function providerConfigured(services: Pick<AppContext, 'config'>, vendor: DropVendor): boolean {
   return vendor === 'twilio' || Boolean(services.config.rvm.apiUrl && services.config.rvm.apiKey);
 }

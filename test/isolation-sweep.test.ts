@@ -1,0 +1,507 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDb, type Db } from '../src/adapters/postgres.js';
+import { API_ROLES, createApiKey, type ApiRole } from '../src/auth/api-keys.js';
+import { createApp } from '../src/http/app.js';
+import { ROUTES, type RouteDoc } from '../src/http/openapi.js';
+import { startHarness, type Harness } from './support/harness.js';
+import { routerRoutes } from './support/router-routes.js';
+import { callApi, insertFailedVoicemail, insertLockout, practiceSnapshot, seedPractice, TEMPLATE_TEXT, type PracticeFixture } from './support/two-practices.js';
+
+/**
+ * The isolation sweep (issue 11): every /api route, called with each of practice A's keys
+ * (admin, staff, provider, auditor), aimed at practice B: B's ids in the path, `?practiceId=B`
+ * where the route reads it, B's ids in bodies that name ids. Each such call is refused (403 or
+ * 404), or, where a body's id is refused row by row, answered exactly as an id that does not
+ * exist; no answer carries any of B's ids or names; and B's rows, read as the owner before and
+ * after, are unchanged. The same route with A's own ids answers every role as the route's
+ * documented roles say (2xx, or 403), so the sweep is known to reach the code it aims at.
+ *
+ * The route list is ROUTES in src/http/openapi.ts and what the routers mount: a route missing
+ * from the sweep table below fails the first test, so a new route cannot go unswept.
+ */
+
+let h: Harness;
+/** The tables' owner: seeds what only calls and workers write, and reads snapshots past row-level security. */
+let owner: Db;
+let A: PracticeFixture;
+let B: PracticeFixture;
+
+/** One request of the sweep. The method is the route's. */
+interface Probe {
+  path: string;
+  body?: unknown;
+  /** Sent as text/csv instead of JSON. */
+  csv?: string;
+}
+
+/** A request naming B that must be refused: 403 (the role, or another practice) or 404 (no such thing in A). */
+interface Refused {
+  what: string;
+  probe: Probe;
+  /** Other refusals this request may get, and why they leak nothing. */
+  alsoAllowed?: { statuses: readonly number[]; why: string };
+}
+
+/**
+ * A request whose body names one of B's ids where the route refuses unknown ids row by row or as
+ * invalid input: it must be answered exactly as the same request with an id that never existed.
+ */
+interface AsUnknown {
+  what: string;
+  id: string;
+  unknown: string;
+  probe: (id: string) => Probe;
+}
+
+interface SweepEntry {
+  /** The route with A's own ids, for `role` (called once per role; fresh rows where a call uses one up). */
+  own: (role: ApiRole) => Promise<Probe> | Probe;
+  /** The route aimed at B. Empty exactly when `noTarget` says why the route cannot name another practice. */
+  foreign: ReadonlyArray<Refused | AsUnknown>;
+  noTarget?: string;
+  /** For routes with no practice target: B's identifiers put where the route reads input, to see that nothing of B comes back. */
+  leak?: ReadonlyArray<{ what: string; probe: Probe; check?: (status: number, body: string) => void }>;
+}
+
+/** A leak probe's answer, when the role may call the route: exactly `expected`. */
+function expectJsonWhenOk(status: number, body: string, expected: unknown): void {
+  if (status === 200) expect(JSON.parse(body)).toEqual(expected);
+  else expect(status).toBe(403);
+}
+
+const KEY_PRACTICE_ONLY = "acts on the key's own practice only: no practice id in the path, ?practiceId= not read";
+
+let counter = 0;
+/** A number never used elsewhere in this file (555-01xx in another area code). */
+const freshNumber = (): string => `+14155550${String(100 + (counter++ % 900)).padStart(3, '0')}`;
+
+const enc = encodeURIComponent;
+const q = (practiceId: string): string => `?practiceId=${practiceId}`;
+
+/** A's admin making what a call uses up: an override, a campaign. */
+async function createdByA(path: string, body: unknown, pick: (b: Record<string, unknown>) => unknown = (b) => b.id): Promise<string> {
+  const res = await callApi(h, 'POST', path, A.keys.admin, body);
+  const id = pick(res.body);
+  if (res.status !== 201 || typeof id !== 'string') throw new Error(`POST ${path}: ${res.status} ${JSON.stringify(res.body)}`);
+  return id;
+}
+const freshOverride = (): Promise<string> =>
+  createdByA(`/api/oncall/schedules/${A.scheduleId}/overrides`, { providerId: A.providerId, start: '2027-01-04T17:00:00-05:00', end: '2027-01-05T08:00:00-05:00' }, (b) => (b.override as { id?: unknown } | undefined)?.id);
+const freshCampaign = (): Promise<string> => createdByA('/api/campaigns', { name: 'A spare campaign', templateId: 'recall', templateParams: { callback_number: '(312) 555-0100' }, provider: 'twilio' });
+
+/** The sweep table: one entry per /api route, `method path` as ROUTES writes it. */
+function sweepTable(): Record<string, SweepEntry> {
+  const rotation = (members: string[]): Record<string, unknown> => ({ members, length: 'weekly', handoffTime: '08:00', handoffWeekday: 'mon', startDate: '2026-11-02' });
+  const scheduleTier = (scheduleId: string): Record<string, unknown> => ({ target: { kind: 'schedule', scheduleId }, ringSeconds: 25 });
+  const providerTier = (providerId: string): Record<string, unknown> => ({ target: { kind: 'provider', providerId }, ringSeconds: 25 });
+  const campaignBody = (extra: Record<string, unknown>): Record<string, unknown> => ({ name: 'A sweep campaign', templateId: 'recall', templateParams: { callback_number: '(312) 555-0100' }, provider: 'twilio', ...extra });
+  const window = 'from=2026-11-25T00:00:00Z&to=2026-11-27T00:00:00Z';
+  /** B's provider, schedule, policy, override… by id in the path: 404 in A's practice, 403 with ?practiceId=B. */
+  const byId = (base: string, bId: string, suffix = ''): Refused[] => [
+    { what: "B's id, A's practice", probe: { path: `${base}/${bId}${suffix}` } },
+    { what: "B's id, ?practiceId=B", probe: { path: `${base}/${bId}${suffix}${q(B.id)}` } },
+  ];
+
+  return {
+    // --- keys, practices, flows -------------------------------------------------------------
+    'get /api/openapi.json': { own: () => ({ path: '/api/openapi.json' }), foreign: [], noTarget: 'the public document of the routes: no practice data' },
+    'get /api/whoami': { own: () => ({ path: '/api/whoami' }), foreign: [], noTarget: 'answers about the calling key itself' },
+    'get /api/flows': { own: () => ({ path: '/api/flows' }), foreign: [], noTarget: 'the call flows are files shared by every practice, not practice data' },
+    'get /api/practices/:practiceId': { own: () => ({ path: `/api/practices/${A.id}` }), foreign: [{ what: "B's practice", probe: { path: `/api/practices/${B.id}` } }] },
+    'patch /api/practices/:practiceId': {
+      own: () => ({ path: `/api/practices/${A.id}`, body: { greetingName: 'Alder greeting' } }),
+      foreign: [
+        { what: "B's practice", probe: { path: `/api/practices/${B.id}`, body: { greetingName: 'Taken over' } } },
+        { what: "B's practice, B's number as access line", probe: { path: `/api/practices/${B.id}`, body: { accessNumber: B.mainNumber } } },
+        { what: "B's number as A's access line", id: B.mainNumber, unknown: freshNumber(), probe: (e164) => ({ path: `/api/practices/${A.id}`, body: { accessNumber: e164 } }) },
+      ],
+    },
+    'put /api/practices/:practiceId/numbers/:e164': {
+      own: () => ({ path: `/api/practices/${A.id}/numbers/${enc(A.mainNumber)}`, body: { flowId: 'after-hours' } }),
+      foreign: [
+        { what: "B's practice", probe: { path: `/api/practices/${B.id}/numbers/${enc(freshNumber())}`, body: { flowId: 'after-hours' } } },
+        { what: "B's practice, B's number", probe: { path: `/api/practices/${B.id}/numbers/${enc(B.mainNumber)}`, body: { flowId: 'drop-callback' } } },
+        {
+          what: "B's number into A",
+          probe: { path: `/api/practices/${A.id}/numbers/${enc(B.callbackNumber)}`, body: { flowId: 'after-hours' } },
+          alsoAllowed: { statuses: [409], why: 'a number belongs to one practice: the answer says it is taken, never by whom' },
+        },
+      ],
+    },
+    'delete /api/practices/:practiceId/numbers/:e164': {
+      own: async () => {
+        const e164 = freshNumber();
+        await owner.insertInto('practice_numbers').values({ e164, practice_id: A.id }).execute();
+        return { path: `/api/practices/${A.id}/numbers/${enc(e164)}` };
+      },
+      foreign: [
+        { what: "B's practice and number", probe: { path: `/api/practices/${B.id}/numbers/${enc(B.callbackNumber)}` } },
+        { what: "B's number through A", probe: { path: `/api/practices/${A.id}/numbers/${enc(B.callbackNumber)}` } },
+      ],
+    },
+
+    // --- on call: providers ---------------------------------------------------------------------
+    'get /api/oncall/providers': { own: () => ({ path: '/api/oncall/providers' }), foreign: [{ what: '?practiceId=B', probe: { path: `/api/oncall/providers${q(B.id)}` } }] },
+    'post /api/oncall/providers': {
+      own: () => ({ path: '/api/oncall/providers', body: { displayName: 'Dr. Alder Extra', phone: freshNumber() } }),
+      foreign: [{ what: '?practiceId=B', probe: { path: `/api/oncall/providers${q(B.id)}`, body: { displayName: 'Dr. Intruder', phone: freshNumber() } } }],
+    },
+    'get /api/oncall/providers/:id': { own: () => ({ path: `/api/oncall/providers/${A.providerId}` }), foreign: byId('/api/oncall/providers', B.providerId) },
+    'patch /api/oncall/providers/:id': {
+      own: () => ({ path: `/api/oncall/providers/${A.providerId}`, body: { displayName: A.providerName } }),
+      foreign: [
+        ...byId('/api/oncall/providers', B.providerId).map((r) => ({ ...r, probe: { ...r.probe, body: { active: false, pin: null } } })),
+        { what: "A's provider, ?practiceId=B", probe: { path: `/api/oncall/providers/${A.providerId}${q(B.id)}`, body: { active: false } } },
+      ],
+    },
+    'get /api/oncall/providers/:id/shifts.ics': { own: () => ({ path: `/api/oncall/providers/${A.providerId}/shifts.ics` }), foreign: byId('/api/oncall/providers', B.providerId, '/shifts.ics') },
+    'post /api/oncall/providers/:id/feed-token': { own: () => ({ path: `/api/oncall/providers/${A.providerId}/feed-token` }), foreign: byId('/api/oncall/providers', B.providerId, '/feed-token') },
+    'delete /api/oncall/providers/:id/feed-token': { own: () => ({ path: `/api/oncall/providers/${A.providerId}/feed-token` }), foreign: byId('/api/oncall/providers', B.providerId, '/feed-token') },
+
+    // --- on call: schedules and overrides --------------------------------------------------------
+    'get /api/oncall/schedules': { own: () => ({ path: '/api/oncall/schedules' }), foreign: [{ what: '?practiceId=B', probe: { path: `/api/oncall/schedules${q(B.id)}` } }] },
+    'post /api/oncall/schedules': {
+      own: () => ({ path: '/api/oncall/schedules', body: { name: 'Alder weekends', rotation: rotation([A.providerId]) } }),
+      foreign: [
+        { what: '?practiceId=B', probe: { path: `/api/oncall/schedules${q(B.id)}`, body: { name: 'Intruder', rotation: rotation([B.providerId]) } } },
+        { what: "B's provider in A's rotation", id: B.providerId, unknown: randomUUID(), probe: (id) => ({ path: '/api/oncall/schedules', body: { name: 'Mixed', rotation: rotation([A.providerId, id]) } }) },
+      ],
+    },
+    'get /api/oncall/schedules/:id': { own: () => ({ path: `/api/oncall/schedules/${A.scheduleId}` }), foreign: byId('/api/oncall/schedules', B.scheduleId) },
+    'patch /api/oncall/schedules/:id': {
+      own: () => ({ path: `/api/oncall/schedules/${A.scheduleId}`, body: { name: A.scheduleName } }),
+      foreign: [
+        ...byId('/api/oncall/schedules', B.scheduleId).map((r) => ({ ...r, probe: { ...r.probe, body: { name: 'Renamed' } } })),
+        { what: "B's provider in A's rotation", id: B.providerId, unknown: randomUUID(), probe: (id) => ({ path: `/api/oncall/schedules/${A.scheduleId}`, body: { rotation: rotation([id]) } }) },
+      ],
+    },
+    'post /api/oncall/schedules/:id/overrides': {
+      own: () => ({ path: `/api/oncall/schedules/${A.scheduleId}/overrides`, body: { providerId: A.secondProviderId, start: '2027-02-01T17:00:00-05:00', end: '2027-02-02T08:00:00-05:00' } }),
+      foreign: [
+        ...byId('/api/oncall/schedules', B.scheduleId, '/overrides').map((r) => ({ ...r, probe: { ...r.probe, body: { providerId: B.providerId, start: '2027-02-01T17:00:00-05:00', end: '2027-02-02T08:00:00-05:00' } } })),
+        {
+          what: "B's provider on A's schedule",
+          id: B.providerId,
+          unknown: randomUUID(),
+          probe: (id) => ({ path: `/api/oncall/schedules/${A.scheduleId}/overrides`, body: { providerId: id, start: '2027-02-01T17:00:00-05:00', end: '2027-02-02T08:00:00-05:00' } }),
+        },
+      ],
+    },
+    'delete /api/oncall/schedules/:id/overrides/:overrideId': {
+      own: async () => ({ path: `/api/oncall/schedules/${A.scheduleId}/overrides/${await freshOverride()}` }),
+      foreign: [
+        ...byId('/api/oncall/schedules', B.scheduleId, `/overrides/${B.overrideId}`),
+        { what: "B's override under A's schedule", probe: { path: `/api/oncall/schedules/${A.scheduleId}/overrides/${B.overrideId}` } },
+      ],
+    },
+
+    // --- on call: policies, now, shifts ------------------------------------------------------------
+    'get /api/oncall/policies': { own: () => ({ path: '/api/oncall/policies' }), foreign: [{ what: '?practiceId=B', probe: { path: `/api/oncall/policies${q(B.id)}` } }] },
+    'post /api/oncall/policies': {
+      own: () => ({ path: '/api/oncall/policies', body: { name: 'Alder days', tiers: [scheduleTier(A.scheduleId)] } }),
+      foreign: [
+        { what: '?practiceId=B', probe: { path: `/api/oncall/policies${q(B.id)}`, body: { name: 'Intruder', tiers: [scheduleTier(B.scheduleId)], isDefault: true } } },
+        { what: "B's schedule as a tier", id: B.scheduleId, unknown: randomUUID(), probe: (id) => ({ path: '/api/oncall/policies', body: { name: 'Mixed', tiers: [scheduleTier(id)] } }) },
+        { what: "B's provider as a tier", id: B.providerId, unknown: randomUUID(), probe: (id) => ({ path: '/api/oncall/policies', body: { name: 'Mixed', tiers: [providerTier(id)] } }) },
+      ],
+    },
+    'get /api/oncall/policies/:id': { own: () => ({ path: `/api/oncall/policies/${A.policyId}` }), foreign: byId('/api/oncall/policies', B.policyId) },
+    'patch /api/oncall/policies/:id': {
+      own: () => ({ path: `/api/oncall/policies/${A.policyId}`, body: { pageIntervalMinutes: 10 } }),
+      foreign: [
+        ...byId('/api/oncall/policies', B.policyId).map((r) => ({ ...r, probe: { ...r.probe, body: { isDefault: false } } })),
+        { what: "B's schedule as A's tier", id: B.scheduleId, unknown: randomUUID(), probe: (id) => ({ path: `/api/oncall/policies/${A.policyId}`, body: { tiers: [scheduleTier(id)] } }) },
+      ],
+    },
+    'get /api/oncall/now': {
+      own: () => ({ path: '/api/oncall/now' }),
+      foreign: [
+        { what: '?practiceId=B', probe: { path: `/api/oncall/now${q(B.id)}` } },
+        { what: "B's schedule", probe: { path: `/api/oncall/now?scheduleId=${B.scheduleId}` } },
+        { what: "?practiceId=B and B's schedule", probe: { path: `/api/oncall/now${q(B.id)}&scheduleId=${B.scheduleId}` } },
+      ],
+    },
+    'get /api/oncall/shifts': {
+      own: () => ({ path: `/api/oncall/shifts?${window}` }),
+      foreign: [
+        { what: '?practiceId=B', probe: { path: `/api/oncall/shifts${q(B.id)}&${window}` } },
+        { what: "B's schedule", probe: { path: `/api/oncall/shifts?scheduleId=${B.scheduleId}&${window}` } },
+      ],
+    },
+
+    // --- pages, voicemails, calls, audit ------------------------------------------------------------
+    'get /api/pages': { own: () => ({ path: '/api/pages' }), foreign: [], noTarget: KEY_PRACTICE_ONLY, leak: [{ what: '?practiceId=B', probe: { path: `/api/pages${q(B.id)}` } }] },
+    'post /api/pages/:pageId/ack': { own: () => ({ path: `/api/pages/${A.pageId}/ack` }), foreign: [{ what: "B's page", probe: { path: `/api/pages/${B.pageId}/ack` } }] },
+    'get /api/voicemails': { own: () => ({ path: '/api/voicemails' }), foreign: [], noTarget: KEY_PRACTICE_ONLY, leak: [{ what: '?practiceId=B (a strict query: 400)', probe: { path: `/api/voicemails${q(B.id)}` } }] },
+    'get /api/voicemails/dead-letter': { own: () => ({ path: '/api/voicemails/dead-letter' }), foreign: [], noTarget: KEY_PRACTICE_ONLY, leak: [{ what: '?practiceId=B', probe: { path: `/api/voicemails/dead-letter${q(B.id)}` } }] },
+    'get /api/voicemails/:id/audio': { own: () => ({ path: `/api/voicemails/${A.voicemailId}/audio` }), foreign: [{ what: "B's voicemail", probe: { path: `/api/voicemails/${B.voicemailId}/audio` } }] },
+    'post /api/voicemails/:id/ack': { own: () => ({ path: `/api/voicemails/${A.voicemailId}/ack` }), foreign: [{ what: "B's voicemail", probe: { path: `/api/voicemails/${B.voicemailId}/ack` } }] },
+    'post /api/voicemails/:id/retry': {
+      own: async () => ({ path: `/api/voicemails/${await insertFailedVoicemail(owner, A.id)}/retry` }),
+      foreign: [{ what: "B's dead-lettered voicemail", probe: { path: `/api/voicemails/${B.failedVoicemailId}/retry` } }],
+    },
+    'post /api/voicemails/:id/playback-link': { own: () => ({ path: `/api/voicemails/${A.voicemailId}/playback-link` }), foreign: [{ what: "B's voicemail", probe: { path: `/api/voicemails/${B.voicemailId}/playback-link` } }] },
+    'get /api/calls/:callSid': { own: () => ({ path: `/api/calls/${A.callSid}` }), foreign: [{ what: "B's call", probe: { path: `/api/calls/${B.callSid}` } }] },
+    'get /api/audit': {
+      // A's own log also records A's refused attempts on B's ids (subject and target practice):
+      // the own call reads one call's events, which name nothing of B.
+      own: () => ({ path: `/api/audit?callSid=${A.callSid}&limit=50` }),
+      foreign: [],
+      noTarget: KEY_PRACTICE_ONLY,
+      leak: [{ what: "?practiceId=B and B's call", probe: { path: `/api/audit${q(B.id)}&callSid=${B.callSid}` } }],
+    },
+
+    // --- patients, consent, opt-outs, BAAs ---------------------------------------------------------
+    'post /api/patients': {
+      own: () => ({ path: '/api/patients', body: { phone: freshNumber(), dateOfBirth: '1990-01-02' } }),
+      foreign: [],
+      noTarget: "creates in the key's own practice; the body names no practice or id",
+    },
+    'post /api/patients/lookup': {
+      own: () => ({ path: '/api/patients/lookup', body: { phone: A.patientPhone } }),
+      foreign: [],
+      noTarget: "looks up the key's own practice only",
+      leak: [{ what: "B's patient's number", probe: { path: '/api/patients/lookup', body: { phone: B.patientPhone } }, check: (status, body) => expectJsonWhenOk(status, body, { patientIds: [] }) }],
+    },
+    'get /api/consent-disclosures': { own: () => ({ path: '/api/consent-disclosures' }), foreign: [], noTarget: KEY_PRACTICE_ONLY, leak: [{ what: '?practiceId=B', probe: { path: `/api/consent-disclosures${q(B.id)}` } }] },
+    'post /api/consent-disclosures': {
+      own: () => ({ path: '/api/consent-disclosures', body: { version: `rvm-alder-${counter++}`, channel: 'rvm', text: 'We may leave you prerecorded voicemail reminders. Reply STOP to opt out.' } }),
+      foreign: [],
+      noTarget: "records into the key's own practice; the body names no practice or id",
+    },
+    'get /api/patients/:patientId/consents': { own: () => ({ path: `/api/patients/${A.patientId}/consents` }), foreign: [{ what: "B's patient", probe: { path: `/api/patients/${B.patientId}/consents` } }] },
+    'post /api/patients/:patientId/consents': {
+      own: () => ({ path: `/api/patients/${A.patientId}/consents`, body: { channel: 'rvm', action: 'revoked', source: 'staff' } }),
+      foreign: [
+        { what: "B's patient", probe: { path: `/api/patients/${B.patientId}/consents`, body: { channel: 'rvm', action: 'revoked', source: 'staff' } } },
+        {
+          what: "B's disclosure version for A's patient",
+          id: B.disclosureVersion,
+          unknown: 'rvm-never-recorded',
+          probe: (version) => ({ path: `/api/patients/${A.patientId}/consents`, body: { channel: 'rvm', action: 'granted', source: 'paper_form', disclosureVersion: version, evidenceRef: 'scan-sweep' } }),
+        },
+      ],
+    },
+    'post /api/opt-outs': {
+      own: () => ({ path: '/api/opt-outs', body: { phone: A.optOutPhone } }),
+      foreign: [],
+      noTarget: "records into the key's own practice; the body names a number, not a practice",
+      leak: [{ what: "B's patient's number", probe: { path: '/api/opt-outs', body: { phone: B.patientPhone } } }],
+    },
+    'post /api/opt-outs/check': {
+      own: () => ({ path: '/api/opt-outs/check', body: { phone: A.optOutPhone } }),
+      foreign: [],
+      noTarget: "checks the key's own practice only",
+      leak: [{ what: "B's opted-out number", probe: { path: '/api/opt-outs/check', body: { phone: B.optOutPhone } }, check: (status, body) => expectJsonWhenOk(status, body, { optedOut: false }) }],
+    },
+    'get /api/opt-outs': { own: () => ({ path: '/api/opt-outs' }), foreign: [], noTarget: KEY_PRACTICE_ONLY, leak: [{ what: '?practiceId=B', probe: { path: `/api/opt-outs${q(B.id)}` } }] },
+    'get /api/vendor-baas': { own: () => ({ path: '/api/vendor-baas' }), foreign: [], noTarget: KEY_PRACTICE_ONLY, leak: [{ what: '?practiceId=B', probe: { path: `/api/vendor-baas${q(B.id)}` } }] },
+    'post /api/vendor-baas': {
+      own: () => ({ path: '/api/vendor-baas', body: { vendor: 'rvm_http', signedAt: '2026-10-02', documentRef: 'contracts/alder-rvm-baa.pdf' } }),
+      foreign: [],
+      noTarget: "records into the key's own practice; the body names no practice or id",
+    },
+
+    // --- lockouts and API keys ------------------------------------------------------------------------
+    'get /api/lockouts': { own: () => ({ path: '/api/lockouts' }), foreign: [], noTarget: KEY_PRACTICE_ONLY, leak: [{ what: '?practiceId=B (a strict query: 400)', probe: { path: `/api/lockouts${q(B.id)}` } }] },
+    'post /api/lockouts/:id/clear': {
+      own: async () => ({ path: `/api/lockouts/${await insertLockout(owner, A.id)}/clear` }),
+      foreign: [{ what: "B's lockout", probe: { path: `/api/lockouts/${B.lockoutId}/clear` } }],
+    },
+    'get /api/practices/:practiceId/api-keys': { own: () => ({ path: `/api/practices/${A.id}/api-keys` }), foreign: [{ what: "B's practice", probe: { path: `/api/practices/${B.id}/api-keys` } }] },
+    'post /api/practices/:practiceId/api-keys/:keyId/revoke': {
+      own: async () => ({ path: `/api/practices/${A.id}/api-keys/${(await createApiKey(h.services.db, { role: 'staff', practiceId: A.id, label: 'A spare' })).id}/revoke` }),
+      foreign: [
+        { what: "B's practice and key", probe: { path: `/api/practices/${B.id}/api-keys/${B.spareKeyId}/revoke` } },
+        { what: "B's key through A", probe: { path: `/api/practices/${A.id}/api-keys/${B.spareKeyId}/revoke` } },
+        { what: "B's admin key through A", probe: { path: `/api/practices/${A.id}/api-keys/${B.keyIds.admin}/revoke` } },
+      ],
+    },
+
+    // --- templates and campaigns ------------------------------------------------------------------------
+    'get /api/drop-templates': { own: () => ({ path: '/api/drop-templates' }), foreign: [], noTarget: KEY_PRACTICE_ONLY, leak: [{ what: '?practiceId=B', probe: { path: `/api/drop-templates${q(B.id)}` } }] },
+    'post /api/drop-templates': {
+      own: () => ({ path: '/api/drop-templates', body: { name: `Alder closure ${counter++}`, purpose: 'office_closure', text: TEMPLATE_TEXT } }),
+      foreign: [],
+      noTarget: "creates in the key's own practice; the body names no practice or id",
+    },
+    'get /api/campaigns': { own: () => ({ path: '/api/campaigns' }), foreign: [], noTarget: KEY_PRACTICE_ONLY, leak: [{ what: '?practiceId=B', probe: { path: `/api/campaigns${q(B.id)}` } }] },
+    'post /api/campaigns': {
+      own: () => ({ path: '/api/campaigns', body: campaignBody({ patientIds: [A.patientId] }) }),
+      foreign: [
+        { what: "B's patient as a recipient", id: B.patientId, unknown: randomUUID(), probe: (id) => ({ path: '/api/campaigns', body: campaignBody({ patientIds: [id] }) }) },
+        { what: "B's template", id: B.templateId, unknown: randomUUID(), probe: (id) => ({ path: '/api/campaigns', body: campaignBody({ templateId: id }) }) },
+      ],
+    },
+    'get /api/campaigns/:campaignId': { own: () => ({ path: `/api/campaigns/${A.campaignId}` }), foreign: [{ what: "B's campaign", probe: { path: `/api/campaigns/${B.campaignId}` } }] },
+    'get /api/campaigns/:campaignId/drops': { own: () => ({ path: `/api/campaigns/${A.campaignId}/drops` }), foreign: [{ what: "B's campaign", probe: { path: `/api/campaigns/${B.campaignId}/drops` } }] },
+    'post /api/campaigns/:campaignId/recipients': {
+      own: () => ({ path: `/api/campaigns/${A.campaignId}/recipients`, body: { patientIds: [A.patientId] } }),
+      foreign: [
+        { what: "B's campaign", probe: { path: `/api/campaigns/${B.campaignId}/recipients`, body: { patientIds: [B.patientId] } } },
+        { what: "B's campaign (CSV)", probe: { path: `/api/campaigns/${B.campaignId}/recipients`, csv: `patient_id\n${B.patientId}\n` } },
+        { what: "B's patient into A's campaign", id: B.patientId, unknown: randomUUID(), probe: (id) => ({ path: `/api/campaigns/${A.campaignId}/recipients`, body: { patientIds: [id] } }) },
+        { what: "B's patient into A's campaign (CSV)", id: B.patientId, unknown: randomUUID(), probe: (id) => ({ path: `/api/campaigns/${A.campaignId}/recipients`, csv: `patient_id\n${id}\n` }) },
+      ],
+    },
+    'post /api/campaigns/:campaignId/dry-run': { own: () => ({ path: `/api/campaigns/${A.campaignId}/dry-run` }), foreign: [{ what: "B's campaign", probe: { path: `/api/campaigns/${B.campaignId}/dry-run` } }] },
+    'post /api/campaigns/:campaignId/:command': {
+      own: async () => ({ path: `/api/campaigns/${await freshCampaign()}/cancel` }),
+      foreign: [
+        { what: "B's campaign, cancel", probe: { path: `/api/campaigns/${B.campaignId}/cancel` } },
+        { what: "B's campaign, start", probe: { path: `/api/campaigns/${B.campaignId}/start` } },
+      ],
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Sending and checking
+// ---------------------------------------------------------------------------
+
+interface Answer {
+  status: number;
+  /** The body as text (audio as latin1), for the leak check. */
+  text: string;
+}
+
+async function send(method: string, probe: Probe, key: string): Promise<Answer> {
+  const headers: Record<string, string> = { authorization: `Bearer ${key}` };
+  let body: string | undefined;
+  if (probe.csv !== undefined) {
+    headers['content-type'] = 'text/csv';
+    body = probe.csv;
+  } else if (probe.body !== undefined) {
+    headers['content-type'] = 'application/json';
+    body = JSON.stringify(probe.body);
+  }
+  const res = await fetch(h.baseUrl + probe.path, { method: method.toUpperCase(), headers, ...(body !== undefined ? { body } : {}) });
+  return { status: res.status, text: Buffer.from(await res.arrayBuffer()).toString('latin1') };
+}
+
+/** Every string that names B: its ids, names, numbers and key secrets. */
+function bIdentifiers(): string[] {
+  const out: string[] = [];
+  const walk = (v: unknown): void => {
+    if (typeof v === 'string') out.push(v);
+    else if (v && typeof v === 'object') for (const x of Object.values(v)) walk(x);
+  };
+  walk(B);
+  return out;
+}
+
+/** B's identifiers found in an answer, except `allowed` (the id the request itself carried, where it is echoed as unknown). */
+function bLeaks(text: string, allowed: string | null = null): string[] {
+  return bIdentifiers().filter((s) => s !== allowed && text.includes(s));
+}
+
+const UUIDS = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+const INSTANTS = /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)/g;
+
+/** An answer with the probed id marked, and the ids and instants that differ from call to call (new rows) blanked. */
+function normalised(a: Answer, id: string): string {
+  return `${a.status} ${a.text.split(id).join('<probed>').replace(UUIDS, '<uuid>').replace(INSTANTS, '<instant>')}`;
+}
+
+function apiKeyRoles(route: RouteDoc): readonly ApiRole[] {
+  return route.access.kind === 'apiKey' ? route.access.roles : API_ROLES;
+}
+
+const isRefusal = (probe: Refused | AsUnknown): probe is Refused => !('unknown' in probe);
+const routeKey = (r: { method: string; path: string }): string => `${r.method} ${r.path}`;
+
+// ---------------------------------------------------------------------------
+// The sweep
+// ---------------------------------------------------------------------------
+
+const API_ROUTES = ROUTES.filter((r) => r.path.startsWith('/api/'));
+let table: Record<string, SweepEntry>;
+
+beforeAll(async () => {
+  // One source sends the whole sweep: lift the per-source and per-key budgets.
+  h = await startHarness('isolation_sweep', { RATE_LIMIT_API_PER_SOURCE: '1000000', RATE_LIMIT_API_PER_KEY: '1000000' });
+  owner = createDb(h.config.database.url, h.schema, 2);
+  A = await seedPractice(h, owner, 'Alder', 1);
+  B = await seedPractice(h, owner, 'Bayside', 2);
+  table = sweepTable();
+}, 60_000);
+afterAll(async () => {
+  await owner?.destroy();
+  await h?.close();
+});
+
+describe('the sweep table', () => {
+  it('covers every documented and every mounted /api route, and nothing else', () => {
+    const documented = API_ROUTES.map(routeKey);
+    const mounted = routerRoutes(createApp(h.services)).filter((r) => r.split(' ')[1]?.startsWith('/api/'));
+    expect(mounted.length).toBeGreaterThan(50);
+    const swept = Object.keys(table);
+    expect(documented.filter((r) => !swept.includes(r)), 'documented routes missing from the sweep table').toEqual([]);
+    expect(mounted.filter((r) => !swept.includes(r)), 'mounted routes missing from the sweep table').toEqual([]);
+    expect(swept.filter((r) => !documented.includes(r)), 'sweep entries for no documented route').toEqual([]);
+  });
+
+  it('aims every route at B, or says why it cannot name another practice', () => {
+    for (const [route, entry] of Object.entries(table)) {
+      expect(entry.foreign.length > 0 !== (entry.noTarget !== undefined), route).toBe(true);
+    }
+    // The routes that can name B by id in the path, query or body are most of them.
+    expect(Object.values(table).filter((e) => e.foreign.length > 0).length).toBeGreaterThan(35);
+  });
+
+  it("B's fixture is complete and distinct from A's, so the leak check and the snapshot have something to find", async () => {
+    const snapshot = await practiceSnapshot(owner, h.schema, B.id);
+    const owned = ['practices', 'practice_numbers', 'api_keys', 'providers', 'oncall_schedules', 'oncall_overrides', 'escalation_policies', 'patients', 'consent_disclosures', 'consents', 'opt_outs', 'drop_templates', 'vendor_baas', 'campaigns', 'drops', 'calls', 'call_legs', 'pages', 'page_deliveries', 'voicemails', 'verification_lockouts', 'audit_log'];
+    expect(owned.filter((t) => (snapshot[t]?.length ?? 0) === 0), 'tables where B has no rows').toEqual([]);
+    const ids = bIdentifiers();
+    expect(ids.length).toBeGreaterThan(30);
+    expect(ids.every((s) => s.length >= 8)).toBe(true);
+    const a = JSON.stringify(A);
+    expect(ids.filter((s) => a.includes(s))).toEqual([]);
+  });
+});
+
+/**
+ * One role of A's keys against one route: every probe naming B, every leak probe, then A's own
+ * ids. The roles run side by side (the probes of one role do not depend on another's).
+ */
+async function sweepRole(key: string, route: RouteDoc, entry: SweepEntry, role: ApiRole): Promise<void> {
+  const apiKey = A.keys[role];
+  for (const probe of entry.foreign) {
+    const label = `${key} as A's ${role}: ${probe.what}`;
+    if (isRefusal(probe)) {
+      const answer = await send(route.method, probe.probe, apiKey);
+      expect([403, 404, ...(probe.alsoAllowed?.statuses ?? [])], `${label} (answered ${answer.status})`).toContain(answer.status);
+      expect(bLeaks(answer.text), label).toEqual([]);
+    } else {
+      const answer = await send(route.method, probe.probe(probe.id), apiKey);
+      const control = await send(route.method, probe.probe(probe.unknown), apiKey);
+      expect(answer.status, label).toBeLessThan(500);
+      expect(normalised(answer, probe.id), `${label}: answered unlike an id that does not exist`).toBe(normalised(control, probe.unknown));
+      expect(bLeaks(answer.text, probe.id), label).toEqual([]);
+    }
+  }
+  for (const leak of entry.leak ?? []) {
+    const label = `${key} as A's ${role}: ${leak.what}`;
+    const answer = await send(route.method, leak.probe, apiKey);
+    expect(answer.status, label).toBeLessThan(500);
+    expect(bLeaks(answer.text), label).toEqual([]);
+    leak.check?.(answer.status, answer.text);
+  }
+  const own = await send(route.method, await entry.own(role), apiKey);
+  const label = `${key} as A's ${role} on A's own ids (answered ${own.status}: ${own.text.slice(0, 200)})`;
+  if (apiKeyRoles(route).includes(role)) expect(own.status >= 200 && own.status < 300, label).toBe(true);
+  else expect(own.status, label).toBe(403);
+  expect(bLeaks(own.text), label).toEqual([]);
+}
+
+describe.each(API_ROUTES.map((r) => [routeKey(r), r] as const))('%s', (key, route) => {
+  it("refuses A's every role on B's ids, leaks nothing of B, changes nothing of B, and answers A's own ids by role", async () => {
+    const entry = table[key];
+    if (!entry) throw new Error(`${key} is not in the sweep table`);
+    const before = await practiceSnapshot(owner, h.schema, B.id);
+    await Promise.all(API_ROLES.map((role) => sweepRole(key, route, entry, role)));
+    expect(await practiceSnapshot(owner, h.schema, B.id), `${key} changed B's rows`).toEqual(before);
+  });
+});

@@ -1,0 +1,346 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { sql } from 'kysely';
+import type { Db } from '../../src/adapters/postgres.js';
+import { encryptingStream } from '../../src/adapters/envelope.js';
+import { API_ROLES, createApiKey, type ApiRole } from '../../src/auth/api-keys.js';
+import { storageKey, voicemailContext } from '../../src/voicemail/pipeline.js';
+import { DEFAULT_TEST_NOW, type Harness } from './harness.js';
+import { randomTwilioSid } from './twilio-double.js';
+import { randomWav } from './wav.js';
+
+/**
+ * Two practices with one of everything a practice owns, for the isolation sweep
+ * (test/isolation-sweep.test.ts): API keys of every role, providers, a schedule with an override,
+ * an escalation policy, a patient with consent, an opt-out, a drop template, a vendor BAA, a
+ * draft campaign, voicemails (one stored with audio, one dead-lettered), a page, a call with
+ * legs and a lockout in force. What the API can create is created through it, as the practice's
+ * admin; the rest (what calls and workers write) is inserted as the tables' owner.
+ *
+ * Each row is in the state where a wrongly allowed request would change it (the page open, the
+ * voicemail dead-lettered, the lockout in force, the campaign a draft), and out of reach of the
+ * background sweeps (the page's rounds spent, its deliveries sent), so the snapshot of a
+ * practice moves only if a request moved it.
+ */
+
+export interface PracticeFixture {
+  id: string;
+  name: string;
+  slug: string;
+  mainNumber: string;
+  callbackNumber: string;
+  /** API keys by role, and their ids. */
+  keys: Record<ApiRole, string>;
+  keyIds: Record<ApiRole, string>;
+  /** An admin key nobody uses: what a revoke aimed at this practice would revoke. */
+  spareKeyId: string;
+  providerId: string;
+  providerName: string;
+  providerPhone: string;
+  secondProviderId: string;
+  scheduleId: string;
+  scheduleName: string;
+  overrideId: string;
+  policyId: string;
+  policyName: string;
+  patientId: string;
+  patientPhone: string;
+  patientFirstName: string;
+  patientLastName: string;
+  disclosureVersion: string;
+  optOutPhone: string;
+  templateId: string;
+  templateName: string;
+  baaId: string;
+  campaignId: string;
+  campaignName: string;
+  voicemailId: string;
+  failedVoicemailId: string;
+  pageId: string;
+  callSid: string;
+  lockoutId: string;
+}
+
+export interface ApiAnswer {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+/** A JSON request to the API with a key. */
+export async function callApi(h: Harness, method: string, path: string, key: string, body?: unknown): Promise<ApiAnswer> {
+  const res = await fetch(h.baseUrl + path, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+/** The id of what a setup request created; throws with the answer when it did not. */
+async function created(h: Harness, key: string, path: string, body: unknown): Promise<string> {
+  const res = await callApi(h, 'POST', path, key, body);
+  const id = res.body.id;
+  if (res.status !== 201 || typeof id !== 'string') throw new Error(`setup POST ${path}: ${res.status} ${JSON.stringify(res.body)}`);
+  return id;
+}
+
+/** Phone numbers of practice `n` (1 or 2): +1312555<n><digit>, 555-01xx being reserved for fiction. */
+function phone(n: number, digit: number): string {
+  return `+131255501${n}${digit}`;
+}
+
+export const TEMPLATE_TEXT = 'Hello, this is {practice_name}. Our office will be closed on Friday. Please call {callback_number} if you need us. To stop these messages, call {callback_number} and press 8.';
+
+/**
+ * One practice and all its data. `word` makes its names unmistakable (a leak check looks for
+ * them in every answer); `n` keeps its numbers apart from the other practice's.
+ */
+export async function seedPractice(h: Harness, owner: Db, word: string, n: number): Promise<PracticeFixture> {
+  const slug = `${word.toLowerCase()}-clinic`;
+  const name = `${word} Family Clinic`;
+  const mainNumber = phone(n, 0);
+  const callbackNumber = phone(n, 1);
+  const practice = await owner
+    .insertInto('practices')
+    .values({ slug, name, time_zone: 'America/New_York', fallback_number: phone(n, 9), greeting_name: null, front_desk_number: null, access_number: null })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  const id = practice.id;
+  await owner
+    .insertInto('practice_numbers')
+    .values([
+      { e164: mainNumber, practice_id: id, flow_id: 'after-hours' },
+      { e164: callbackNumber, practice_id: id, flow_id: 'drop-callback' },
+    ])
+    .execute();
+
+  const keys = {} as Record<ApiRole, string>;
+  const keyIds = {} as Record<ApiRole, string>;
+  for (const role of API_ROLES) {
+    const k = await createApiKey(h.services.db, { role, practiceId: id, label: `${word} ${role}` });
+    keys[role] = k.key;
+    keyIds[role] = k.id;
+  }
+  const spareKeyId = (await createApiKey(h.services.db, { role: 'admin', practiceId: id, label: `${word} spare` })).id;
+  const admin = keys.admin;
+
+  const providerName = `Dr. ${word} Primary`;
+  const providerPhone = phone(n, 2);
+  const providerId = await created(h, admin, '/api/oncall/providers', { displayName: providerName, phone: providerPhone, smsPhone: providerPhone, pin: '4821' });
+  const secondProviderId = await created(h, admin, '/api/oncall/providers', { displayName: `Dr. ${word} Second`, phone: phone(n, 3), smsPhone: null });
+  const scheduleName = `${word} Weeknights`;
+  const scheduleId = await created(h, admin, '/api/oncall/schedules', {
+    name: scheduleName,
+    rotation: { members: [providerId, secondProviderId], length: 'weekly', handoffTime: '08:00', handoffWeekday: 'mon', startDate: '2026-11-02' },
+  });
+  const override = await callApi(h, 'POST', `/api/oncall/schedules/${scheduleId}/overrides`, admin, { providerId: secondProviderId, start: '2026-12-24T17:00:00-05:00', end: '2026-12-26T08:00:00-05:00' });
+  const overrideId = (override.body.override as { id?: string } | undefined)?.id;
+  if (override.status !== 201 || !overrideId) throw new Error(`setup override: ${override.status} ${JSON.stringify(override.body)}`);
+  const policyName = `${word} Nights policy`;
+  const policyId = await created(h, admin, '/api/oncall/policies', {
+    name: policyName,
+    tiers: [{ target: { kind: 'schedule', scheduleId }, ringSeconds: 25 }],
+    repeat: 1,
+    pageIntervalMinutes: 10,
+    pageMaxRepeats: 3,
+    isDefault: true,
+  });
+
+  const patientPhone = phone(n, 4);
+  const patientFirstName = `${word}ina`;
+  const patientLastName = `${word}son`;
+  const patientId = await created(h, admin, '/api/patients', { phone: patientPhone, firstName: patientFirstName, lastName: patientLastName, dateOfBirth: '1980-04-12', usState: 'FL', timeZone: 'America/New_York' });
+  const disclosureVersion = `rvm-${word.toLowerCase()}-2026`;
+  await expectCreated(h, admin, '/api/consent-disclosures', { version: disclosureVersion, channel: 'rvm', text: 'We may leave you prerecorded voicemail reminders about appointments. Reply STOP or call us to opt out.' });
+  await expectCreated(h, admin, `/api/patients/${patientId}/consents`, { channel: 'rvm', action: 'granted', source: 'paper_form', disclosureVersion, evidenceRef: `scan-${word.toLowerCase()}-1` });
+  const optOutPhone = phone(n, 5);
+  await expectCreated(h, admin, '/api/opt-outs', { phone: optOutPhone });
+  const templateName = `${word} closure notice`;
+  const templateId = await created(h, admin, '/api/drop-templates', { name: templateName, purpose: 'office_closure', text: TEMPLATE_TEXT });
+  const baaId = await created(h, admin, '/api/vendor-baas', { vendor: 'twilio', signedAt: '2026-10-01', documentRef: `contracts/${word.toLowerCase()}-twilio-baa.pdf` });
+  const campaignName = `${word} November recall`;
+  const campaignId = await created(h, admin, '/api/campaigns', { name: campaignName, templateId: 'recall', templateParams: { callback_number: '(312) 555-0100' }, provider: 'twilio', ratePerMinute: 30, patientIds: [patientId] });
+
+  const callSid = await insertCall(owner, { practiceId: id, to: mainNumber, providerId, providerPhone });
+  const pageId = await insertPage(owner, { practiceId: id, callSid, policyId, providerId, providerPhone });
+  const voicemailId = await insertStoredVoicemail(h, owner, id, callSid);
+  const failedVoicemailId = await insertFailedVoicemail(owner, id);
+  const lockoutId = await insertLockout(owner, id);
+
+  return {
+    id,
+    name,
+    slug,
+    mainNumber,
+    callbackNumber,
+    keys,
+    keyIds,
+    spareKeyId,
+    providerId,
+    providerName,
+    providerPhone,
+    secondProviderId,
+    scheduleId,
+    scheduleName,
+    overrideId,
+    policyId,
+    policyName,
+    patientId,
+    patientPhone,
+    patientFirstName,
+    patientLastName,
+    disclosureVersion,
+    optOutPhone,
+    templateId,
+    templateName,
+    baaId,
+    campaignId,
+    campaignName,
+    voicemailId,
+    failedVoicemailId,
+    pageId,
+    callSid,
+    lockoutId,
+  };
+}
+
+async function expectCreated(h: Harness, key: string, path: string, body: unknown): Promise<void> {
+  const res = await callApi(h, 'POST', path, key, body);
+  if (res.status !== 201) throw new Error(`setup POST ${path}: ${res.status} ${JSON.stringify(res.body)}`);
+}
+
+const minutes = (m: number): Date => new Date(DEFAULT_TEST_NOW.getTime() + m * 60_000);
+
+/** A finished inbound call with its parent leg and one unanswered dial leg to the provider. */
+async function insertCall(owner: Db, c: { practiceId: string; to: string; providerId: string; providerPhone: string }): Promise<string> {
+  const callSid = randomTwilioSid('CA');
+  await owner
+    .insertInto('calls')
+    .values({ call_sid: callSid, practice_id: c.practiceId, direction: 'inbound', from_index: null, to_number: c.to, status: 'completed', status_history: JSON.stringify([]) })
+    .execute();
+  await owner
+    .insertInto('call_legs')
+    .values([
+      { call_sid: callSid, leg_sid: callSid, practice_id: c.practiceId, kind: 'parent', tier: null, round: null, provider_id: null, number_tried: null, outcome: 'completed', duration_seconds: 95, started_at: minutes(-70), ended_at: minutes(-68) },
+      { call_sid: callSid, leg_sid: randomTwilioSid('CA'), practice_id: c.practiceId, kind: 'dial', tier: 1, round: 1, provider_id: c.providerId, number_tried: c.providerPhone, outcome: 'no-answer', duration_seconds: 0, started_at: minutes(-69), ended_at: minutes(-69) },
+    ])
+    .execute();
+  return callSid;
+}
+
+/** An open page whose rounds are spent and whose delivery was sent: the paging sweeps leave it alone, an ack would close it. */
+async function insertPage(owner: Db, p: { practiceId: string; callSid: string; policyId: string; providerId: string; providerPhone: string }): Promise<string> {
+  const page = await owner
+    .insertInto('pages')
+    .values({ practice_id: p.practiceId, call_sid: p.callSid, policy_id: p.policyId, reference_code: String(randomInt(100_000, 1_000_000)), status: 'open', rounds_sent: 99, acknowledged_at: null, acknowledged_by: null })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  await owner
+    .insertInto('page_deliveries')
+    .values({ page_id: page.id, round: 1, provider_id: p.providerId, number_tried: p.providerPhone, status: 'sent', attempts: 1, message_sid: randomTwilioSid('SM'), error_code: null, created_at: minutes(-68), updated_at: minutes(-68) })
+    .execute();
+  return page.id;
+}
+
+/** A voicemail as the pipeline leaves it: its audio encrypted in storage, notified, Twilio's copy deleted. */
+async function insertStoredVoicemail(h: Harness, owner: Db, practiceId: string, callSid: string): Promise<string> {
+  const recordingSid = randomTwilioSid('RE');
+  const row = await owner
+    .insertInto('voicemails')
+    .values({ practice_id: practiceId, call_sid: callSid, recording_sid: recordingSid, reference_code: String(randomInt(100_000, 1_000_000)), urgency: 'urgent', duration_seconds: 12, state: 'received', created_at: minutes(-68) })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  const keyed = { id: row.id, practice_id: practiceId, recording_sid: recordingSid };
+  const enc = encryptingStream(h.services.keyring, voicemailContext(keyed));
+  const key = storageKey(keyed);
+  const [stored] = await Promise.all([h.services.storage.put(key, enc.stream), pipeline(Readable.from([randomWav(4_000)]), enc.stream)]);
+  await owner
+    .updateTable('voicemails')
+    .set({
+      state: 'complete',
+      storage_key: key,
+      content_type: 'audio/x-wav',
+      plaintext_bytes: enc.plaintextBytes(),
+      plaintext_sha256: enc.plaintextDigest(),
+      ciphertext_bytes: stored.bytes,
+      stored_at: minutes(-67),
+      notified_at: minutes(-67),
+      twilio_deleted_at: minutes(-67),
+    })
+    .where('id', '=', row.id)
+    .execute();
+  return row.id;
+}
+
+/** A dead-lettered voicemail (failed for good, its requeue budget spent): only an admin's retry moves it. */
+export async function insertFailedVoicemail(owner: Db, practiceId: string): Promise<string> {
+  const row = await owner
+    .insertInto('voicemails')
+    .values({
+      practice_id: practiceId,
+      call_sid: randomTwilioSid('CA'),
+      recording_sid: randomTwilioSid('RE'),
+      reference_code: String(randomInt(100_000, 1_000_000)),
+      urgency: 'routine',
+      duration_seconds: 9,
+      state: 'failed',
+      attempts: 5,
+      last_error: 'fetch_failed',
+      last_error_transient: false,
+      requeues: 99,
+      created_at: minutes(-50),
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
+}
+
+/** A caller's number locked out of the patient line, in force for another hour. */
+export async function insertLockout(owner: Db, practiceId: string): Promise<string> {
+  const row = await owner
+    .insertInto('verification_lockouts')
+    .values({ practice_id: practiceId, scope: 'number', patient_id: null, provider_id: null, phone_index: randomBytes(32).toString('hex'), line: 'patient', earlier: 0, started_at: minutes(-5), locked_until: minutes(60), cleared_at: null, cleared_by: null })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
+}
+
+/** Tables whose rows belong to a practice through a parent row rather than a practice_id column. */
+const CHILD_TABLES: Record<string, { column: string; parent: string }> = {
+  oncall_overrides: { column: 'schedule_id', parent: 'oncall_schedules' },
+  page_deliveries: { column: 'page_id', parent: 'pages' },
+  playback_tokens: { column: 'voicemail_id', parent: 'voicemails' },
+  voicemail_notifications: { column: 'voicemail_id', parent: 'voicemails' },
+};
+
+/**
+ * Every row a practice owns, read as the tables' owner (row-level security does not apply), per
+ * table, in a stable order, in one round trip. The tables come from the schema itself: a new
+ * table with a practice_id column is in the snapshot the day it lands; one without it must be a
+ * child table named above (or the snapshot refuses to run).
+ */
+export async function practiceSnapshot(owner: Db, schema: string, practiceId: string): Promise<Record<string, string[]>> {
+  const columns = await sql<{ table_name: string; has_practice: boolean }>`
+    SELECT table_name, bool_or(column_name = 'practice_id') AS has_practice
+    FROM information_schema.columns WHERE table_schema = ${schema} AND table_name NOT LIKE 'kysely_%'
+    GROUP BY table_name ORDER BY table_name`.execute(owner);
+  const selects = columns.rows.map(({ table_name: table, has_practice: hasPractice }) => {
+    const child = CHILD_TABLES[table];
+    const where =
+      table === 'practices'
+        ? sql`t.id = ${practiceId}`
+        : hasPractice
+          ? sql`t.practice_id = ${practiceId}`
+          : child
+            ? sql`${sql.ref(`t.${child.column}`)} IN (SELECT id FROM ${sql.table(child.parent)} WHERE practice_id = ${practiceId})`
+            : null;
+    if (!where) throw new Error(`table ${table} has no practice_id and is not a known child table: add it to CHILD_TABLES in test/support/two-practices.ts`);
+    return sql`SELECT ${table}::text AS tbl, to_jsonb(t)::text AS r FROM ${sql.table(table)} t WHERE ${where}`;
+  });
+  const rows = await sql<{ tbl: string; r: string }>`SELECT tbl, r FROM (${sql.join(selects, sql` UNION ALL `)}) AS everything ORDER BY tbl, r`.execute(owner);
+  const out: Record<string, string[]> = Object.fromEntries(columns.rows.map((c) => [c.table_name, [] as string[]]));
+  for (const { tbl, r } of rows.rows) out[tbl]?.push(r);
+  return out;
+}
