@@ -11,6 +11,7 @@ import { seedDemoIfEmpty } from './practices/seed.js';
 import type { Practice } from './practices/store.js';
 import type { Flow } from './calls/flow-types.js';
 import { loadFlows } from './calls/flow-loader.js';
+import { createFlowResolver, type FlowResolver } from './calls/flow-resolver.js';
 import { createQueues } from './adapters/queue.js';
 import { createTwilioRest, type TwilioRest } from './adapters/twilio-rest.js';
 import { createMetrics } from './adapters/metrics.js';
@@ -27,6 +28,8 @@ import { createPracticeCaches, type PracticeCaches } from './practices/caches.js
  */
 export interface Services extends AppContext {
   flows: Map<string, Flow>;
+  /** The flow a call runs: a built-in one, or a stored version of a practice's own (parsed once, kept). */
+  flowResolver: FlowResolver;
   /** Recording callbacks kept on local disk while PostgreSQL cannot take them (voicemail/spool.ts). */
   recordingSpool: RecordingSpool;
   /** Per-instance caches (practices by number, fallback numbers), with their invalidation (practices/caches.ts). */
@@ -107,6 +110,7 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
       storage,
       keyring,
       flows,
+      flowResolver: createFlowResolver(db, flows, config.audioDir),
       audit,
       twilio,
       queues,

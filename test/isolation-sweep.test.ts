@@ -92,6 +92,15 @@ const freshOverride = (): Promise<string> =>
   createdByA(`/api/oncall/schedules/${A.scheduleId}/overrides`, { providerId: A.providerId, start: '2027-01-04T17:00:00-05:00', end: '2027-01-05T08:00:00-05:00' }, (b) => (b.override as { id?: unknown } | undefined)?.id);
 const freshCampaign = (): Promise<string> => createdByA('/api/campaigns', { name: 'A spare campaign', templateId: 'recall', templateParams: { callback_number: '(312) 555-0100' }, provider: 'twilio' });
 
+/** A practice flow small enough to upload in the sweep. */
+const SWEEP_FLOW = 'id: sweep-flow\ndescription: Sweep\nstart: bye\nnodes:\n  bye:\n    kind: hangup\n    prompt:\n      text:\n        en: "Goodbye."\n';
+/** A's flow `sweep-flow` version 1, uploaded once. */
+async function ensureSweepFlow(): Promise<void> {
+  const res = await callApi(h, 'GET', `/api/practices/${A.id}/flows/sweep-flow/versions/1`, A.keys.admin);
+  if (res.status === 200) return;
+  await createdByA(`/api/practices/${A.id}/flows`, { format: 'yaml', source: SWEEP_FLOW }, (b) => b.flowId);
+}
+
 /** The sweep table: one entry per /api route, `method path` as ROUTES writes it. */
 function sweepTable(): Record<string, SweepEntry> {
   const rotation = (members: string[]): Record<string, unknown> => ({ members, length: 'weekly', handoffTime: '08:00', handoffWeekday: 'mon', startDate: '2026-11-02' });
@@ -163,6 +172,54 @@ function sweepTable(): Record<string, SweepEntry> {
           alsoAllowed: { statuses: [409, 502, 503], why: 'a number belongs to one practice: taken (never by whom), or refused before Twilio is reached' },
         },
       ],
+    },
+    // --- a practice's own flows and contacts -----------------------------------------------------
+    'get /api/flows/:flowId/source': { own: () => ({ path: '/api/flows/after-hours/source' }), foreign: [], noTarget: 'the built-in flows are files shared by every practice, not practice data' },
+    'get /api/practices/:practiceId/flows': { own: () => ({ path: `/api/practices/${A.id}/flows` }), foreign: [{ what: "B's practice", probe: { path: `/api/practices/${B.id}/flows` } }] },
+    'post /api/practices/:practiceId/flows': {
+      own: () => ({ path: `/api/practices/${A.id}/flows`, body: { format: 'yaml', source: SWEEP_FLOW } }),
+      foreign: [{ what: "B's practice", probe: { path: `/api/practices/${B.id}/flows`, body: { format: 'yaml', source: SWEEP_FLOW } } }],
+    },
+    'get /api/practices/:practiceId/flows/:flowId/versions/:version': {
+      own: async () => {
+        await ensureSweepFlow();
+        return { path: `/api/practices/${A.id}/flows/sweep-flow/versions/1` };
+      },
+      foreign: [{ what: "B's practice", probe: { path: `/api/practices/${B.id}/flows/sweep-flow/versions/1` } }],
+    },
+    'put /api/practices/:practiceId/lines/:e164/flow': {
+      own: () => ({ path: `/api/practices/${A.id}/lines/${enc(A.mainNumber)}/flow`, body: { flowId: 'after-hours' } }),
+      foreign: [
+        { what: "B's practice and line", probe: { path: `/api/practices/${B.id}/lines/${enc(B.mainNumber)}/flow`, body: { flowId: 'after-hours' } } },
+        { what: "B's line through A", probe: { path: `/api/practices/${A.id}/lines/${enc(B.mainNumber)}/flow`, body: { flowId: 'after-hours' } } },
+      ],
+    },
+    'post /api/practices/:practiceId/lines/:e164/flow/rollback': {
+      own: async () => {
+        // Two activations, so there is one to roll back to.
+        for (let i = 0; i < 2; i += 1) await callApi(h, 'PUT', `/api/practices/${A.id}/lines/${enc(A.mainNumber)}/flow`, A.keys.admin, { flowId: 'after-hours' });
+        return { path: `/api/practices/${A.id}/lines/${enc(A.mainNumber)}/flow/rollback` };
+      },
+      foreign: [
+        { what: "B's practice and line", probe: { path: `/api/practices/${B.id}/lines/${enc(B.mainNumber)}/flow/rollback` } },
+        {
+          what: "B's line through A",
+          probe: { path: `/api/practices/${A.id}/lines/${enc(B.mainNumber)}/flow/rollback` },
+          alsoAllowed: { statuses: [409], why: "A's practice has no activation of that number: nothing to roll back, and nothing of B is read" },
+        },
+      ],
+    },
+    'get /api/practices/:practiceId/contacts': { own: () => ({ path: `/api/practices/${A.id}/contacts` }), foreign: [{ what: "B's practice", probe: { path: `/api/practices/${B.id}/contacts` } }] },
+    'put /api/practices/:practiceId/contacts/:key': {
+      own: () => ({ path: `/api/practices/${A.id}/contacts/nurse_line`, body: { label: 'Nurse line', number: freshNumber() } }),
+      foreign: [{ what: "B's practice", probe: { path: `/api/practices/${B.id}/contacts/nurse_line`, body: { label: 'Taken over', number: freshNumber() } } }],
+    },
+    'delete /api/practices/:practiceId/contacts/:key': {
+      own: async () => {
+        await callApi(h, 'PUT', `/api/practices/${A.id}/contacts/spare`, A.keys.admin, { label: 'Spare', number: freshNumber() });
+        return { path: `/api/practices/${A.id}/contacts/spare` };
+      },
+      foreign: [{ what: "B's practice", probe: { path: `/api/practices/${B.id}/contacts/nurse_line` } }],
     },
 
     // --- on call: providers ---------------------------------------------------------------------

@@ -29,6 +29,8 @@ export interface PracticeNumbersTable {
   e164: string;
   practice_id: string;
   flow_id: Generated<string>;
+  /** NULL: the built-in flow `flow_id`; a version: the practice's own flow of that id (practice_flows). */
+  flow_version: Generated<number | null>;
   created_at: CreatedAt;
 }
 
@@ -404,6 +406,37 @@ export interface VerificationLockoutsTable {
   cleared_by: string | null;
 }
 
+export interface PracticeFlowsTable {
+  practice_id: string;
+  flow_id: string;
+  version: number;
+  format: 'yaml' | 'json';
+  source: string;
+  description: string;
+  created_by: string;
+  created_at: CreatedAt;
+}
+
+export interface LineFlowActivationsTable {
+  id: Generated<string>;
+  practice_id: string;
+  e164: string;
+  flow_id: string;
+  flow_version: number | null;
+  activated_by: string;
+  activated_at: CreatedAt;
+}
+
+export interface PracticeContactsTable {
+  id: Generated<string>;
+  practice_id: string;
+  key: string;
+  label: string;
+  number: string;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
 export interface Database {
   practices: PracticesTable;
   practice_numbers: PracticeNumbersTable;
@@ -431,4 +464,7 @@ export interface Database {
   campaigns: CampaignsTable;
   drops: DropsTable;
   verification_lockouts: VerificationLockoutsTable;
+  practice_flows: PracticeFlowsTable;
+  line_flow_activations: LineFlowActivationsTable;
+  practice_contacts: PracticeContactsTable;
 }

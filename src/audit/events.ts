@@ -95,6 +95,9 @@ export const AuditAction = {
   AdminScheduleChanged: 'admin.schedule_changed',
   AdminOverrideChanged: 'admin.override_changed',
   AdminPolicyChanged: 'admin.policy_changed',
+  AdminFlowUploaded: 'admin.flow_uploaded',
+  AdminLineFlowActivated: 'admin.line_flow_activated',
+  AdminContactChanged: 'admin.contact_changed',
   OncallFeedRead: 'oncall.feed_read',
   SystemStarted: 'system.started',
 } as const;

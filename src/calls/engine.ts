@@ -42,7 +42,7 @@ export type EngineResult =
   | { kind: 'verbs'; state: CallState; verbs: Verb[]; events: StepEvent[]; effects: Effect[] }
   /** The engine needs a fact loaded; call again with it in `ctx.facts`. */
   | { kind: 'needs'; fact: 'nextAppointment'; patientId: string }
-  | { kind: 'needs'; fact: 'escalation' };
+  | { kind: 'needs'; fact: 'escalation'; policy: string | null };
 
 export function initialState(flow: Flow, practice: PracticeContext): CallState {
   return {
@@ -107,7 +107,7 @@ export function advance(flow: Flow, state: CallState, event: EngineEvent, ctx: E
     }
   } catch (err) {
     if (err instanceof NeedsFact) {
-      return err.fact === 'escalation' ? { kind: 'needs', fact: 'escalation' } : { kind: 'needs', fact: 'nextAppointment', patientId: err.patientId ?? '' };
+      return err.fact === 'escalation' ? { kind: 'needs', fact: 'escalation', policy: err.policy } : { kind: 'needs', fact: 'nextAppointment', patientId: err.patientId ?? '' };
     }
     throw err;
   }

@@ -91,6 +91,36 @@ async function checkAudio(flow: Flow, audioDir: string): Promise<FlowProblem[]> 
   return problems;
 }
 
+/** JSON text → plain data, or the parser's problem (JSON.parse names the position). */
+function parseJson(text: string, file: string): { doc: unknown } | { problems: FlowProblem[] } {
+  try {
+    return { doc: JSON.parse(text) as unknown };
+  } catch (err) {
+    return { problems: [{ file, message: `JSON syntax error: ${reason(err)}` }] };
+  }
+}
+
+export type FlowFormat = 'yaml' | 'json';
+
+/**
+ * Check a flow given as text (a practice's upload: YAML or JSON) exactly as a file in
+ * callflows/ is checked: schema, graph rules (the disclosure rule among them) and audio.
+ * `name` stands for the file in every problem. Never throws for a bad flow.
+ */
+export async function checkFlowText(text: string, format: FlowFormat, name: string, opts: LoadFlowsOptions = {}): Promise<FlowFileReport> {
+  const parsed = format === 'json' ? parseJson(text, name) : parseYaml(text, name);
+  if ('problems' in parsed) return { file: name, flow: undefined, problems: parsed.problems };
+  let flow: Flow;
+  try {
+    flow = parseFlowDocument(parsed.doc, name);
+  } catch (err) {
+    if (err instanceof FlowError) return { file: name, flow: undefined, problems: err.problems };
+    throw err;
+  }
+  const problems = [...checkFlowGraph(flow), ...(await checkAudio(flow, opts.audioDir ?? defaultAudioDir()))];
+  return { file: name, flow, problems };
+}
+
 /** Check one flow file completely (YAML, schema, id = file name, graph, audio). Never throws for a bad flow. */
 export async function checkFlowFile(file: string, opts: LoadFlowsOptions = {}): Promise<FlowFileReport> {
   let text: string;

@@ -107,6 +107,8 @@ export interface DialOnCallNode extends NodeBase {
   kind: 'dial_oncall';
   prompt: Prompt;
   urgency: 'urgent' | 'routine';
+  /** A named escalation policy of the practice ("patients of Dr Reyes"); absent: the practice's default. */
+  policy?: string;
   onFail: string;
   next: string;
 }
@@ -124,7 +126,10 @@ export interface VoicemailNode extends NodeBase {
 export interface TransferNode extends NodeBase {
   kind: 'transfer';
   prompt: Prompt;
-  to: 'front_desk' | 'fallback';
+  /** The practice's front desk or fallback number, or one of its contacts by key (`contact`). */
+  to: 'front_desk' | 'fallback' | 'contact';
+  /** With `to: contact`: the contact's key (a nurse line, an answering team, a hospital operator). */
+  contact?: string;
   timeoutSeconds: number;
   onFail: string;
   next: string;

@@ -33,6 +33,8 @@ export interface PracticeContext {
   languages: Language[];
   frontDeskNumber: string | null;
   fallbackNumber: string | null;
+  /** The practice's contacts by key (transfer targets): business numbers, not PHI. */
+  contacts?: Readonly<Record<string, string>>;
 }
 
 /** Something the edge must do after the engine has answered. */
@@ -85,6 +87,8 @@ export type PageAckOutcome = 'acknowledged' | 'already' | 'not_found' | 'not_pro
 export interface Facts {
   nextAppointment?: { id: string; startsAt: Date } | null;
   escalation?: EscalationPlan;
+  /** The named policy `escalation` was resolved for; null or absent: the practice's default. */
+  escalationPolicy?: string | null;
 }
 
 export interface EngineContext {
@@ -102,6 +106,8 @@ export class NeedsFact {
   constructor(
     readonly fact: 'nextAppointment' | 'escalation',
     readonly patientId: string | null = null,
+    /** For `escalation`: the named policy to resolve (null: the practice's default). */
+    readonly policy: string | null = null,
   ) {}
 }
 

@@ -6,7 +6,7 @@ import type { PracticeScope } from '../tenancy/scope.js';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
 import { phoneIndex } from '../patients/store.js';
 import { nextAppointment } from '../patients/appointments.js';
-import type { Practice } from '../practices/store.js';
+import type { NumberLookup, Practice } from '../practices/store.js';
 import { parseEntry } from '../verification/entry.js';
 import { matchAmong, patientCandidates } from '../verification/identity.js';
 import { guardedTry } from '../verification/attempts.js';
@@ -25,6 +25,7 @@ import {
   type PracticeContext,
 } from './engine.js';
 import { resolvePlan } from '../oncall/escalation.js';
+import { flowKey } from './flow-resolver.js';
 import { acknowledgePageByKeypad, openPage } from '../oncall/paging.js';
 import { dialLegOutcome } from '../oncall/dial.js';
 import { finishParentLeg, recordDialLegRow } from '../oncall/legs.js';
@@ -71,7 +72,7 @@ type PracticeLookup = Pick<Services, 'caches'>;
  * What the flow webhook uses itself, and what the domain functions it calls take (their own
  * parameter types: narrowing one of them narrows this).
  */
-export type FlowDeps = Pick<Services, 'flows' | 'caches' | 'config' | 'db' | 'redis' | 'keyring' | 'audit' | 'metrics' | 'clock'> & EventDeps & Parameters<typeof openPage>[0];
+export type FlowDeps = Pick<Services, 'flowResolver' | 'caches' | 'config' | 'db' | 'redis' | 'keyring' | 'audit' | 'metrics' | 'clock'> & EventDeps & Parameters<typeof openPage>[0];
 
 /** What turning a webhook into the engine's event takes: the whisper outcome (Redis), the identity check and its lockout, a page's acknowledgement. */
 type EventDeps = Pick<AppContext, 'redis' | 'keyring'> & Parameters<typeof guardedTry>[0] & Parameters<typeof acknowledgePageByKeypad>[0];
@@ -115,12 +116,13 @@ export function failSafeTwiml(deps: PracticeLookup, to: string | undefined): str
  * number's fallback entry. It runs in the system role: finding whose number was called crosses
  * practices by nature, and only then is there a practice to scope the rest of the webhook to.
  */
-export async function loadPractice(deps: PracticeLookup, to: string): Promise<{ practice: Practice; flowId: string } | null> {
+export async function loadPractice(deps: PracticeLookup, to: string): Promise<NumberLookup | null> {
   return deps.caches.practices.lookup(to);
 }
 
-function practiceContext(practice: Practice): PracticeContext {
+function practiceContext(practice: Practice, contacts: Readonly<Record<string, string>> = {}): PracticeContext {
   return {
+    contacts,
     id: practice.id,
     name: practice.name,
     greetingName: practice.greetingName,
@@ -151,7 +153,7 @@ async function runEngine(
     // The edge: the engine's verbs become the TwiML document here.
     if (result.kind === 'verbs') return { state: result.state, twiml: renderTwiml(result.verbs), events: result.events, effects: result.effects };
     if (result.fact === 'escalation') {
-      facts = { ...facts, escalation: await resolvePlan(scope, ctx.practice.fallbackNumber, ctx.now) };
+      facts = { ...facts, escalation: await resolvePlan(scope, ctx.practice.fallbackNumber, ctx.now, result.policy), escalationPolicy: result.policy };
     } else {
       facts = { ...facts, nextAppointment: await nextAppointment(scope, result.patientId, ctx.now) };
     }
@@ -282,19 +284,19 @@ export async function handleFlowWebhook(
 }
 
 /** The answer a retried webhook gets: the same step re-run from the state it started from, with no side effect. */
-async function replayTwiml(deps: Pick<Services, 'flows'>, scope: PracticeScope, entry: ReplayEntry, ctx: EngineContext, fallbackNumber: string | null): Promise<string> {
-  const flow = deps.flows.get(entry.before.flowId);
+async function replayTwiml(deps: Pick<Services, 'flowResolver'>, scope: PracticeScope, entry: ReplayEntry, ctx: EngineContext, fallbackNumber: string | null): Promise<string> {
+  const flow = await deps.flowResolver.get(scope.practiceId, entry.before.flowId);
   if (!flow) return failSafe(fallbackNumber);
   const asFirst = entry.at ? { ...ctx, now: new Date(entry.at) } : ctx;
   return (await runEngine(scope, flow, entry.before, entry.event, asFirst)).twiml;
 }
 
 /** What a step started from, to answer its duplicate. A call's start is always known, even once out of the replay list. */
-function replayEntry(deps: Pick<Services, 'flows'>, stored: StoredCall | null, step: number, practice: PracticeContext): ReplayEntry | null {
+async function replayEntry(deps: Pick<Services, 'flowResolver'>, stored: StoredCall | null, step: number, practice: PracticeContext): Promise<ReplayEntry | null> {
   if (!stored) return null;
   const entry = stored.replay.find((r) => r.step === step);
   if (entry) return entry;
-  const flow = step === 0 ? deps.flows.get(stored.state.flowId) : undefined;
+  const flow = step === 0 ? await deps.flowResolver.get(practice.id, stored.state.flowId) : null;
   return flow ? { step: 0, before: initialState(flow, practice), event: { kind: 'start' } } : null;
 }
 
@@ -332,7 +334,7 @@ async function flowWebhook(deps: FlowDeps, scopeFor: ScopeFor, req: FlowRequest,
   const { practice } = found;
   // From here on the webhook acts for this practice: its reads and writes of practice rows go through this scope.
   const scope = scopeFor(practice.id);
-  const ctx: EngineContext = { now, callSid: webhook.CallSid, practice: practiceContext(practice), publicBaseUrl: deps.config.publicBaseUrl, facts: {}, hasCallerId: from !== null };
+  const ctx: EngineContext = { now, callSid: webhook.CallSid, practice: practiceContext(practice, found.contacts), publicBaseUrl: deps.config.publicBaseUrl, facts: {}, hasCallerId: from !== null };
   const failSafeFor = async (reason: string, details: Record<string, unknown> = {}): Promise<string> => {
     await deps.audit({ action: AuditAction.CallFailSafe, actor: 'system', practiceId: practice.id, callSid: webhook.CallSid, leg: 'parent', details: { reason, ...details } });
     deps.metrics.countFailSafe(reason);
@@ -351,8 +353,9 @@ async function flowWebhook(deps: FlowDeps, scopeFor: ScopeFor, req: FlowRequest,
   if (req.kind === 'incoming') {
     // The number's current flow, for a call that starts now. Its first step is claimed below,
     // with the state it leads to (nothing before that has a side effect).
-    const current = deps.flows.get(found.flowId);
-    if (!current) return failSafeFor('unknown_flow', { flowId: found.flowId });
+    const key = flowKey(found.flowId, found.flowVersion);
+    const current = await deps.flowResolver.get(practice.id, key);
+    if (!current) return failSafeFor('unknown_flow', { flowId: key });
     flow = current;
     before = initialState(flow, ctx.practice);
     stored = null;
@@ -366,13 +369,13 @@ async function flowWebhook(deps: FlowDeps, scopeFor: ScopeFor, req: FlowRequest,
       return failSafeFor(stored ? 'stale_action' : 'no_state');
     }
     if (!(await claimStep(deps.redis, webhook.CallSid, requestStep))) {
-      const entry = replayEntry(deps, await awaitFirstDelivery(deps.redis, webhook.CallSid, requestStep), requestStep, ctx.practice);
+      const entry = await replayEntry(deps, await awaitFirstDelivery(deps.redis, webhook.CallSid, requestStep), requestStep, ctx.practice);
       if (entry) return replayTwiml(deps, scope, entry, ctx, practice.fallbackNumber);
       deps.metrics.countFailSafe('duplicate_unanswered');
       return failSafe(practice.fallbackNumber);
     }
     // The flow the call started with, even if the number has been given another since.
-    const started = deps.flows.get(stored.state.flowId);
+    const started = await deps.flowResolver.get(practice.id, stored.state.flowId);
     if (!started) return failSafeFor('unknown_flow', { flowId: stored.state.flowId });
     flow = started;
     before = stored.state;
@@ -385,7 +388,7 @@ async function flowWebhook(deps: FlowDeps, scopeFor: ScopeFor, req: FlowRequest,
   // The engine is pure: a call's first answer is worked out before its step is claimed, and the
   // claim saves the state in the same round trip. A duplicate answers as the first did.
   if (req.kind === 'incoming' && !(await startCall(deps.redis, webhook.CallSid, entry, result.state))) {
-    const first = replayEntry(deps, await awaitFirstDelivery(deps.redis, webhook.CallSid, 0), 0, ctx.practice);
+    const first = await replayEntry(deps, await awaitFirstDelivery(deps.redis, webhook.CallSid, 0), 0, ctx.practice);
     if (first) return replayTwiml(deps, scope, first, ctx, practice.fallbackNumber);
     deps.metrics.countFailSafe('duplicate_unanswered');
     return failSafe(practice.fallbackNumber);

@@ -17,6 +17,7 @@ import { rvmRouter } from './drops-routes.js';
 import { patientRouter } from './patient-routes.js';
 import { lockoutRouter } from './lockout-routes.js';
 import { keyRouter } from './key-routes.js';
+import { flowRouter } from './flow-routes.js';
 import { badRequest } from './responses.js';
 import { refuseNulBytes } from './input-guard.js';
 import { QueryInstantSchema } from './query-dates.js';
@@ -54,6 +55,7 @@ export function apiRouter(services: Services): express.Router {
   router.use(rvmRouter(services));
   router.use(lockoutRouter(services));
   router.use(keyRouter(services));
+  router.use(flowRouter(services));
 
   router.get('/calls/:callSid', async (req, res) => {
     const sid = CallSidSchema.safeParse(req.params.callSid);

@@ -28,6 +28,7 @@ import { ClearLockoutResponse, LockoutIdParams, LockoutListQuery, LockoutListRes
 import { ApiKeyListResponseSchema, ApiKeyPathParamsSchema, ApiKeyRevokeResponseSchema } from './key-routes.js';
 import { ConnectedLineSchema, ConnectLineBody, PracticeSummarySchema } from './platform-routes.js';
 import { PracticeCreateSchema } from '../practices/onboarding.js';
+import { ContactBody, FlowUploadBody, LineFlowBody } from './flow-routes.js';
 
 /**
  * The OpenAPI 3.1 document of every HTTP route, built from the zod schemas the routes validate
@@ -116,6 +117,11 @@ const EX = {
 const PracticeIdParams = z.object({ practiceId: uuid('the practice') });
 const PracticeNumberParams = PracticeIdParams.extend({ e164: E164Schema.meta({ description: 'an E.164 number, URL-encoded (%2B12025550100)' }) });
 const IdParams = z.object({ id: uuid('the resource') });
+const FlowIdParams = z.object({ flowId: z.string().meta({ description: 'a built-in flow id' }) });
+const ContactParams = PracticeIdParams.extend({ key: z.string().regex(/^[a-z][a-z0-9_]{0,39}$/).meta({ description: 'the contact key, as flows name it' }) });
+const FlowVersionSummarySchema = z.object({ version: z.number().int(), description: z.string(), createdAt: z.iso.datetime({ offset: true }), createdBy: z.string() });
+const LineFlowSchema = z.object({ e164: E164Schema, flowId: z.string(), version: z.number().int().nullable(), builtIn: z.boolean() });
+const ContactSchema = z.object({ key: z.string(), label: z.string(), number: E164Schema, updatedAt: z.iso.datetime({ offset: true }) });
 const OverrideParams = z.object({ id: uuid('the schedule'), overrideId: uuid('the override') });
 const PageParams = z.object({ pageId: uuid('the page') });
 const PatientParams = z.object({ patientId: uuid('the patient') });
@@ -413,6 +419,66 @@ export const ROUTES: readonly RouteDoc[] = [
     also: { 201: 'added', 409: 'the number belongs to another practice' },
   },
   { method: 'delete', path: '/api/practices/:practiceId/numbers/:e164', summary: 'Remove a number', access: api(ADMIN), params: PracticeNumberParams, ok: { status: 204, description: 'removed' } },
+
+  // --- /api: a practice's own phone trees and contacts ---------------------------------
+  { method: 'get', path: '/api/flows/:flowId/source', summary: "A built-in flow's YAML, to copy as a practice's own", access: api(ANY), params: FlowIdParams, ok: { status: 200, description: 'the flow file', schema: z.string(), contentType: 'text/yaml' } },
+  {
+    method: 'get',
+    path: '/api/practices/:practiceId/flows',
+    summary: "The built-in flows, the practice's own flows with their versions, and what each line runs",
+    access: api(ANY),
+    params: PracticeIdParams,
+    ok: { status: 200, description: 'flows and lines', schema: z.object({ builtIn: z.array(z.object({ flowId: z.string(), description: z.string() })), own: z.array(z.object({ flowId: z.string(), versions: z.array(FlowVersionSummarySchema) })), lines: z.array(LineFlowSchema) }) },
+  },
+  {
+    method: 'post',
+    path: '/api/practices/:practiceId/flows',
+    summary: "Upload a flow (YAML or JSON) as the next version of the practice's flow of that id",
+    description: 'Checked exactly as the built-in flows are (schema, graph rules, the disclosure rule, audio files). A refused flow answers 400 `invalid_flow` with every problem: `file` (always `upload`), `node` when the problem is in one node, `message`. Uploading does not change what any line runs: activate a version with PUT …/lines/{e164}/flow.',
+    access: api(ADMIN),
+    params: PracticeIdParams,
+    body: { schema: FlowUploadBody, example: { format: 'yaml', source: 'id: riverside\ndescription: Riverside after hours\nstart: greeting\nnodes: …' } },
+    ok: { status: 201, description: 'stored as a new version', schema: z.object({ flowId: z.string(), version: z.number().int(), description: z.string(), createdAt: Instant }) },
+    also: { 400: { description: 'invalid body, or `invalid_flow` with `problems: [{ file, node?, message }]`', same: 'error' } },
+  },
+  {
+    method: 'get',
+    path: '/api/practices/:practiceId/flows/:flowId/versions/:version',
+    summary: 'One version of a practice flow, as uploaded',
+    access: api(ANY),
+    params: PracticeIdParams.extend({ flowId: z.string(), version: z.string().regex(/^[1-9][0-9]*$/) }),
+    ok: { status: 200, description: 'the version', schema: FlowVersionSummarySchema.extend({ flowId: z.string(), format: z.enum(['yaml', 'json']), source: z.string() }) },
+  },
+  {
+    method: 'put',
+    path: '/api/practices/:practiceId/lines/:e164/flow',
+    summary: 'Run a flow on a line: a built-in one (no version) or a version of the practice\'s own',
+    access: api(ADMIN),
+    params: PracticeNumberParams,
+    body: { schema: LineFlowBody, example: { flowId: 'riverside', version: 2 } },
+    ok: { status: 200, description: 'what the line runs now', schema: LineFlowSchema },
+  },
+  {
+    method: 'post',
+    path: '/api/practices/:practiceId/lines/:e164/flow/rollback',
+    summary: 'Run again what the line ran before its latest activation',
+    access: api(ADMIN),
+    params: PracticeNumberParams,
+    ok: { status: 200, description: 'what the line runs now', schema: LineFlowSchema },
+    also: { 409: 'the line has no earlier activation' },
+  },
+  { method: 'get', path: '/api/practices/:practiceId/contacts', summary: "The practice's contacts (transfer targets of its flows)", access: api(ANY), params: PracticeIdParams, ok: { status: 200, description: 'the contacts', schema: z.object({ contacts: z.array(ContactSchema) }) } },
+  {
+    method: 'put',
+    path: '/api/practices/:practiceId/contacts/:key',
+    summary: 'Create or replace a contact',
+    access: api(ADMIN),
+    params: ContactParams,
+    body: { schema: ContactBody, example: { label: 'Nurse line', number: '+12025550142' } },
+    ok: { status: 200, description: 'replaced (201: created)', schema: ContactSchema },
+    also: { 201: 'created' },
+  },
+  { method: 'delete', path: '/api/practices/:practiceId/contacts/:key', summary: 'Remove a contact', access: api(ADMIN), params: ContactParams, ok: { status: 204, description: 'removed' } },
 
   // --- /api/oncall ------------------------------------------------------------------
   { method: 'get', path: '/api/oncall/providers', summary: 'List providers', access: api(ANY), query: PracticeQuery, ok: { status: 200, description: 'the providers', schema: z.object({ providers: z.array(ProviderSchema) }) } },

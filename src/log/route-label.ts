@@ -28,6 +28,8 @@ const ROUTE_WORDS: ReadonlySet<string> = new Set([
   'whoami', 'calls', 'pages', 'ack', 'audit',
   // practice-routes.ts, platform-routes.ts
   'flows', 'practices', 'numbers', 'suspend', 'reactivate', 'lines', 'connect',
+  // flow-routes.ts
+  'source', 'versions', 'flow', 'rollback', 'contacts',
   // oncall-routes.ts (and FEED_PATH)
   'oncall', 'providers', 'shifts.ics', 'feed-token', 'schedules', 'overrides', 'policies', 'now', 'shifts', 'feeds', 'oncall.ics',
   // voicemail-routes.ts

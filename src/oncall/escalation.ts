@@ -1,7 +1,7 @@
 import type { EscalationTier } from '../adapters/db-schema.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 import { whoIsOnCall } from './schedule.js';
-import { getDefaultPolicy, listProviders, loadSchedule, type Provider } from './store.js';
+import { getDefaultPolicy, getPolicyByName, listProviders, loadSchedule, type Provider } from './store.js';
 
 /**
  * Resolving an escalation policy into the phones to ring for one urgent call, at the moment the
@@ -73,9 +73,15 @@ export async function onCallFor(scope: PracticeScope, tiers: EscalationTier[], n
   return result;
 }
 
-/** The practice's default policy resolved at `now` into the phones to ring (the fallback line alone when it has none). */
-export async function resolvePlan(scope: PracticeScope, fallbackNumber: string | null, now: Date): Promise<EscalationPlan> {
-  const policy = await getDefaultPolicy(scope);
+/**
+ * The plan for a call reaching `dial_oncall`, resolved at `now` into the phones to ring: the named
+ * policy's when the node names one and the practice still has it, else the default policy's (a
+ * renamed or removed policy must not leave a caller without anyone to ring); the fallback line alone
+ * when the practice has neither.
+ */
+export async function resolvePlan(scope: PracticeScope, fallbackNumber: string | null, now: Date, policyName: string | null = null): Promise<EscalationPlan> {
+  const named = policyName === null ? null : await getPolicyByName(scope, policyName);
+  const policy = named ?? (await getDefaultPolicy(scope));
   if (!policy) return buildPlan(null, new Map(), new Map(), fallbackNumber);
   const [providers, onCall] = await Promise.all([loadProviders(scope), onCallFor(scope, policy.tiers, now)]);
   return buildPlan(policy, providers, onCall, fallbackNumber);

@@ -666,6 +666,18 @@ export async function listPolicies(scope: PracticeScope): Promise<EscalationPoli
   return rows.map(toPolicy);
 }
 
+/** The practice's escalation policy of that name (a flow's `dial_oncall` names one), or null. */
+export async function getPolicyByName(scope: PracticeScope, name: string): Promise<EscalationPolicy | null> {
+  const row = await scope.db
+    .selectFrom('escalation_policies')
+    .select(policyColumns)
+    .where('practice_id', '=', scope.practiceId)
+    .where('name', '=', name)
+    .orderBy('created_at')
+    .executeTakeFirst();
+  return row ? toPolicy(row) : null;
+}
+
 /** The practice's default escalation policy, or null when none is marked default. */
 export async function getDefaultPolicy(scope: PracticeScope): Promise<EscalationPolicy | null> {
   const row = await scope.db

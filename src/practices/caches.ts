@@ -1,7 +1,7 @@
 import type { Db } from '../adapters/postgres.js';
 import type { Config } from '../config.js';
 import { logger } from '../log/logger.js';
-import { findPracticeByNumber, listFallbackNumbers, type Practice } from './store.js';
+import { findPracticeByNumber, listFallbackNumbers, type NumberLookup } from './store.js';
 
 /**
  * The per-instance caches of practice data, in one place: built with the service
@@ -20,10 +20,7 @@ import { findPracticeByNumber, listFallbackNumbers, type Practice } from './stor
 
 export const PRACTICE_CACHE_MS = 5_000;
 
-export interface PracticeLookup {
-  practice: Practice;
-  flowId: string;
-}
+export type PracticeLookup = NumberLookup;
 
 export interface PracticeLookupCache {
   /** The practice that owns a number: from the cache when fresh, else from the database (and remembered). */

@@ -83,14 +83,29 @@ function toPractice(row: Row): Practice {
   };
 }
 
-export async function findPracticeByNumber(db: Db, e164: string): Promise<{ practice: Practice; flowId: string } | null> {
+/** What a called number runs: its practice, the flow (a built-in id, or the practice's own flow at `flowVersion`), the practice's contacts. */
+export interface NumberLookup {
+  practice: Practice;
+  flowId: string;
+  flowVersion: number | null;
+  /** The practice's contacts by key: where its flows may transfer a caller. */
+  contacts: Record<string, string>;
+}
+
+export async function findPracticeByNumber(db: Db, e164: string): Promise<NumberLookup | null> {
   const row = await db
     .selectFrom('practice_numbers')
     .innerJoin('practices', 'practices.id', 'practice_numbers.practice_id')
-    .select([...columns, 'practice_numbers.flow_id'])
+    .select([
+      ...columns,
+      'practice_numbers.flow_id',
+      'practice_numbers.flow_version',
+      // One round trip for the webhook: the contacts come with the practice.
+      sql<Record<string, string>>`(SELECT coalesce(jsonb_object_agg(c.key, c.number), '{}'::jsonb) FROM practice_contacts c WHERE c.practice_id = practices.id)`.as('contacts'),
+    ])
     .where('practice_numbers.e164', '=', e164)
     .executeTakeFirst();
-  return row ? { practice: toPractice(row), flowId: row.flow_id } : null;
+  return row ? { practice: toPractice(row), flowId: row.flow_id, flowVersion: row.flow_version, contacts: row.contacts } : null;
 }
 
 /** The scope's own practice (settings as stored); null once it is gone. */
@@ -202,7 +217,8 @@ export async function updatePractice(
 export async function upsertPracticeNumber(scope: PracticeScope, e164: string, flowId: string): Promise<'created' | 'updated' | 'taken'> {
   const updated = await scope.db
     .updateTable('practice_numbers')
-    .set({ flow_id: flowId })
+    // A built-in flow by id: any version of the practice's own flow it ran is no longer in force.
+    .set({ flow_id: flowId, flow_version: null })
     .where('e164', '=', e164)
     .where('practice_id', '=', scope.practiceId)
     .executeTakeFirst();

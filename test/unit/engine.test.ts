@@ -661,7 +661,7 @@ describe('dial_oncall: escalation chain', () => {
     whisper === undefined ? { kind: 'dial_done', node: 'urgent', status } : { kind: 'dial_done', node: 'urgent', status, whisper };
 
   it('asks for the escalation plan, then rings tier 1 with the whisper and machine detection', () => {
-    expect(advance(flow, waitingAt('main_menu'), pressOne, ctx())).toEqual({ kind: 'needs', fact: 'escalation' });
+    expect(advance(flow, waitingAt('main_menu'), pressOne, ctx())).toEqual({ kind: 'needs', fact: 'escalation', policy: null });
 
     const r = run(waitingAt('main_menu'), pressOne, withPlan());
     expect(r.verbs.map((v) => v.verb)).toEqual(['Say', 'Dial']);
@@ -677,7 +677,7 @@ describe('dial_oncall: escalation chain', () => {
   });
 
   it('a dial_done with no chain in progress does not connect: it asks for the plan', () => {
-    expect(advance(flow, waitingAt('urgent'), done('completed', 'accepted'), ctx())).toEqual({ kind: 'needs', fact: 'escalation' });
+    expect(advance(flow, waitingAt('urgent'), done('completed', 'accepted'), ctx())).toEqual({ kind: 'needs', fact: 'escalation', policy: null });
     const r = run(waitingAt('urgent'), done('completed', 'accepted'), withPlan());
     expect(actions(r.events)).not.toContain(AuditAction.OncallConnected);
     expect(numberNoun(dial(r.verbs))).toMatchObject({ number: TIER1, url: whisperUrl(0) });
@@ -689,7 +689,7 @@ describe('dial_oncall: escalation chain', () => {
     expect(connected.state.whisperSeq).toBe(2);
     const again = waitingAt('main_menu', { whisperSeq: connected.state.whisperSeq });
     const press1: EngineEvent = { kind: 'gather', node: 'main_menu', digits: '1' };
-    expect(advance(flow, again, press1, ctx())).toEqual({ kind: 'needs', fact: 'escalation' });
+    expect(advance(flow, again, press1, ctx())).toEqual({ kind: 'needs', fact: 'escalation', policy: null });
     const r = run(again, press1, withPlan());
     expect(numberNoun(dial(r.verbs))).toMatchObject({ number: TIER1, url: whisperUrl(2) });
   });
@@ -697,7 +697,7 @@ describe('dial_oncall: escalation chain', () => {
   it('a chain for another node is not reused: provider_line asks for its own plan', () => {
     const s = waitingAt('main_menu', { escalation: { node: 'urgent', plan: PLAN, attempt: 3, base: 0 }, whisperSeq: 4 });
     const press5: EngineEvent = { kind: 'gather', node: 'main_menu', digits: '5' };
-    expect(advance(flow, s, press5, ctx())).toEqual({ kind: 'needs', fact: 'escalation' });
+    expect(advance(flow, s, press5, ctx())).toEqual({ kind: 'needs', fact: 'escalation', policy: null });
     const r = run(s, press5, withPlan());
     expect(r.state.escalation).toEqual({ node: 'provider_line', plan: PLAN, attempt: 0, base: 4 });
     expect(numberNoun(dial(r.verbs))).toMatchObject({ number: TIER1, url: whisperUrl(4) }); // whisper numbers never repeat within a call

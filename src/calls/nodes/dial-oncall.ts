@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AuditAction } from '../../audit/events.js';
 import { childLegDetails, oncallNumberAttributes, readOncallDial } from '../../oncall/dial.js';
-import { nodeRef, promptSchema, urgency, type NodeWithoutId } from '../flow-fields.js';
+import { nodeRef, promptSchema, typeError, urgency, type NodeWithoutId } from '../flow-fields.js';
 import type { DialOnCallNode, Language } from '../flow-types.js';
 import { NeedsFact, whisperId, type Turn } from '../turn.js';
 import { noKeypress, type NodeDescriptor } from './descriptor.js';
@@ -39,12 +39,20 @@ function dialAttempt(turn: Turn, id: string, urgency: 'urgent' | 'routine'): voi
  */
 export const dialOnCall: NodeDescriptor<'dial_oncall'> = {
   schema: z
-    .strictObject({ kind: z.literal('dial_oncall'), prompt: promptSchema, urgency, on_fail: nodeRef, next: nodeRef })
+    .strictObject({
+      kind: z.literal('dial_oncall'),
+      prompt: promptSchema,
+      urgency,
+      policy: z.string(typeError('must be text')).trim().min(1, { error: 'must not be empty' }).max(80, { error: 'must be at most 80 characters' }).optional(),
+      on_fail: nodeRef,
+      next: nodeRef,
+    })
     .transform(
       (raw): NodeWithoutId<DialOnCallNode> => ({
         kind: raw.kind,
         prompt: raw.prompt,
         urgency: raw.urgency,
+        ...(raw.policy !== undefined ? { policy: raw.policy } : {}),
         onFail: raw.on_fail,
         next: raw.next,
       }),
@@ -61,7 +69,9 @@ export const dialOnCall: NodeDescriptor<'dial_oncall'> = {
     const id = node.id;
     if (turn.state.escalation?.node !== id) {
       const plan = turn.ctx.facts.escalation;
-      if (!plan) throw new NeedsFact('escalation');
+      const policy = node.policy ?? null;
+      // A plan loaded for another policy (two chains in one call) is not this node's.
+      if (!plan || (turn.ctx.facts.escalationPolicy ?? null) !== policy) throw new NeedsFact('escalation', null, policy);
       turn.state = { ...turn.state, escalation: { node: id, plan, attempt: 0, base: turn.state.whisperSeq ?? 0 } };
       if (plan.targets.length === 0) {
         turn.state = { ...turn.state, escalation: null };
