@@ -107,6 +107,10 @@ const BODY_ROUTES: Record<string, { body: Record<string, unknown>; field: string
   'POST /practices/:practiceId/suspend': { body: { note: NUL }, field: 'note' },
   'POST /practices/:practiceId/reactivate': { body: { note: NUL }, field: 'note' },
   'POST /practices/:practiceId/lines/:e164/connect': { body: { kind: `main${NUL}` }, field: 'kind' },
+  'POST /practices/:practiceId/flows': { body: { format: 'yaml', source: `id: x${NUL}` }, field: 'source' },
+  'PUT /practices/:practiceId/lines/:e164/flow': { body: { flowId: `after${NUL}hours` }, field: 'flowId' },
+  'POST /practices/:practiceId/lines/:e164/flow/rollback': { body: { note: NUL }, field: 'note' },
+  'PUT /practices/:practiceId/contacts/:key': { body: { label: `Nurse${NUL}line`, number: '+12025550177' }, field: 'label' },
 };
 
 function concrete(route: string): [string, string] {
@@ -115,6 +119,7 @@ function concrete(route: string): [string, string] {
     .replace(':practiceId', demo.id)
     .replace(':e164', encodeURIComponent('+12025550100'))
     .replace(':command', 'pause')
+    .replace(':key', 'nurse_line')
     .replace(/:[A-Za-z]+/g, SOME_ID);
   return [method, `/api${path}`];
 }
