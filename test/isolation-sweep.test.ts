@@ -91,6 +91,23 @@ async function createdByA(path: string, body: unknown, pick: (b: Record<string, 
 const freshOverride = (): Promise<string> =>
   createdByA(`/api/oncall/schedules/${A.scheduleId}/overrides`, { providerId: A.providerId, start: '2027-01-04T17:00:00-05:00', end: '2027-01-05T08:00:00-05:00' }, (b) => (b.override as { id?: unknown } | undefined)?.id);
 const freshCampaign = (): Promise<string> => createdByA('/api/campaigns', { name: 'A spare campaign', templateId: 'recall', templateParams: { callback_number: '(312) 555-0100' }, provider: 'twilio' });
+/** A patient of A's with no name (so never a name-and-birth-date duplicate): what a merge or a deactivation uses up. */
+const freshPatient = (): Promise<string> => createdByA('/api/patients', { phone: freshNumber(), dateOfBirth: '1990-01-02' });
+/** A start no other appointment of A's patient has: the day after the last one. */
+const freshStart = (): string => new Date(Date.UTC(2027, 2, 1, 14) + counter++ * 86_400_000).toISOString();
+const freshAppointment = (): Promise<string> => createdByA('/api/appointments', { patientId: A.patientId, startsAt: freshStart() });
+
+/**
+ * Two of A's patients alike in all but id, one per MRN an AsUnknown probe gives them: each
+ * PATCH sets a twin to the one MRN it ever has, so A's roles patching side by side read back
+ * what they wrote.
+ */
+const mrnTwins: Record<string, string> = {};
+const UNKNOWN_MRN = 'NEVER-ON-FILE-1';
+async function makeMrnTwins(): Promise<void> {
+  const phone = freshNumber();
+  for (const mrn of [B.secondPatientMrn, UNKNOWN_MRN]) mrnTwins[mrn] = await createdByA('/api/patients', { phone, dateOfBirth: '1991-03-04' });
+}
 
 /** A practice flow small enough to upload in the sweep. */
 const SWEEP_FLOW = 'id: sweep-flow\ndescription: Sweep\nstart: bye\nnodes:\n  bye:\n    kind: hangup\n    prompt:\n      text:\n        en: "Goodbye."\n';
@@ -108,6 +125,12 @@ function sweepTable(): Record<string, SweepEntry> {
   const providerTier = (providerId: string): Record<string, unknown> => ({ target: { kind: 'provider', providerId }, ringSeconds: 25 });
   const campaignBody = (extra: Record<string, unknown>): Record<string, unknown> => ({ name: 'A sweep campaign', templateId: 'recall', templateParams: { callback_number: '(312) 555-0100' }, provider: 'twilio', ...extra });
   const window = 'from=2026-11-25T00:00:00Z&to=2026-11-27T00:00:00Z';
+  /** A patient search (inactive records too) with B's identifiers: the roles that may search find nothing. */
+  const searchLeak = (what: string, criteria: Record<string, string>): NonNullable<SweepEntry['leak']>[number] => ({
+    what,
+    probe: { path: '/api/patients/search', body: { ...criteria, includeInactive: true } },
+    check: (status, body) => expectJsonWhenOk(status, body, { patients: [], limit: 25, offset: 0 }),
+  });
   /** B's provider, schedule, policy, override… by id in the path: 404 in A's practice, 403 with ?practiceId=B. */
   const byId = (base: string, bId: string, suffix = ''): Refused[] => [
     { what: "B's id, A's practice", probe: { path: `${base}/${bId}${suffix}` } },
@@ -345,6 +368,108 @@ function sweepTable(): Record<string, SweepEntry> {
       noTarget: "looks up the key's own practice only",
       leak: [{ what: "B's patient's number", probe: { path: '/api/patients/lookup', body: { phone: B.patientPhone } }, check: (status, body) => expectJsonWhenOk(status, body, { patientIds: [] }) }],
     },
+    // --- patient records and appointments ---------------------------------------------------------
+    'get /api/patients': {
+      own: () => ({ path: '/api/patients' }),
+      foreign: [],
+      noTarget: KEY_PRACTICE_ONLY,
+      leak: [
+        { what: '?practiceId=B (a strict query: 400)', probe: { path: `/api/patients${q(B.id)}` } },
+        { what: 'every patient, inactive ones too', probe: { path: '/api/patients?includeInactive=true&limit=100' } },
+      ],
+    },
+    'post /api/patients/search': {
+      own: () => ({ path: '/api/patients/search', body: { mrn: A.patientMrn } }),
+      foreign: [],
+      noTarget: "searches the key's own practice only; the body names a patient's identifiers, not a practice",
+      leak: [
+        searchLeak("B's patient's MRN", { mrn: B.patientMrn }),
+        searchLeak("B's patient's family name", { name: B.patientLastName }),
+        searchLeak("B's patient's full name", { name: `${B.patientFirstName} ${B.patientLastName}` }),
+        searchLeak("B's patient's date of birth", { dateOfBirth: B.patientDateOfBirth }),
+        searchLeak("B's patient's number", { phone: B.patientPhone }),
+        searchLeak("B's patient's every identifier", { name: B.patientLastName, dateOfBirth: B.patientDateOfBirth, phone: B.patientPhone, mrn: B.patientMrn }),
+      ],
+    },
+    'post /api/patients/import': {
+      own: () => ({ path: '/api/patients/import?dryRun=false', csv: `mrn,date_of_birth,phone\nSWEEP-IMPORT-${counter++},1990-01-02,${freshNumber()}\n` }),
+      foreign: [
+        // Upserted by MRN within the practice: B's MRN is a new one in A (a dry run, so nothing is written).
+        { what: "B's patient's MRN", id: B.patientMrn, unknown: 'NEVER-ON-FILE-2', probe: (mrn) => ({ path: '/api/patients/import', csv: `mrn,date_of_birth,phone\n${mrn},1990-01-02,+14155550999\n` }) },
+        // A new MRN with B's patient's name and birth date: a duplicate only of A's own patients.
+        {
+          what: "B's patient's name and date of birth",
+          id: B.patientLastName,
+          unknown: 'Nobodyson',
+          probe: (lastName) => ({ path: '/api/patients/import', csv: `mrn,first_name,last_name,date_of_birth,phone\nSWEEP-NEW-1,${B.patientFirstName},${lastName},${B.patientDateOfBirth},+14155550998\n` }),
+        },
+      ],
+    },
+    'get /api/patients/:patientId': { own: () => ({ path: `/api/patients/${A.patientId}` }), foreign: [{ what: "B's patient", probe: { path: `/api/patients/${B.patientId}` } }] },
+    'patch /api/patients/:patientId': {
+      own: () => ({ path: `/api/patients/${A.patientId}`, body: { usState: 'FL' } }),
+      foreign: [
+        { what: "B's patient", probe: { path: `/api/patients/${B.patientId}`, body: { usState: 'GA', pin: '1234' } } },
+        { what: "B's patient, new numbers", probe: { path: `/api/patients/${B.patientId}`, body: { phone: freshNumber() } } },
+        // The duplicate check looks at A's patients only: B's MRN is free in A. (The twin keeps
+        // it, so the MRN is B's second patient's, which no other probe names.)
+        { what: "B's second patient's MRN on A's patient", id: B.secondPatientMrn, unknown: UNKNOWN_MRN, probe: (mrn) => ({ path: `/api/patients/${mrnTwins[mrn] ?? 'missing-twin'}`, body: { mrn } }) },
+      ],
+    },
+    'post /api/patients/:patientId/deactivate': {
+      own: async () => ({ path: `/api/patients/${await freshPatient()}/deactivate` }),
+      foreign: [{ what: "B's patient", probe: { path: `/api/patients/${B.patientId}/deactivate` } }],
+    },
+    'post /api/patients/:patientId/merge': {
+      own: async () => ({ path: `/api/patients/${await freshPatient()}/merge`, body: { duplicateId: await freshPatient() } }),
+      foreign: [
+        { what: "A's patient into B's", probe: { path: `/api/patients/${B.patientId}/merge`, body: { duplicateId: A.patientId } } },
+        { what: "B's patient into A's", id: B.patientId, unknown: randomUUID(), probe: (id) => ({ path: `/api/patients/${A.patientId}/merge`, body: { duplicateId: id } }) },
+      ],
+    },
+    'get /api/patients/:patientId/next-appointment': {
+      own: () => ({ path: `/api/patients/${A.patientId}/next-appointment` }),
+      foreign: [
+        // The route answers any id it does not know with `next: null` (it reads appointments by
+        // patient within the practice and never looks the patient up): B's patient must be one.
+        { what: "B's patient (with a booked appointment)", id: B.patientId, unknown: randomUUID(), probe: (id) => ({ path: `/api/patients/${id}/next-appointment` }) },
+      ],
+    },
+    'get /api/appointments': {
+      own: () => ({ path: '/api/appointments' }),
+      foreign: [
+        { what: '?practiceId=B', probe: { path: `/api/appointments${q(B.id)}` }, alsoAllowed: { statuses: [400], why: 'a strict query: practiceId is not a parameter, and nothing is read' } },
+        { what: "B's patient", id: B.patientId, unknown: randomUUID(), probe: (id) => ({ path: `/api/appointments?patientId=${id}` }) },
+      ],
+    },
+    'post /api/appointments': {
+      own: () => ({ path: '/api/appointments', body: { patientId: A.patientId, startsAt: freshStart() } }),
+      foreign: [
+        { what: "B's patient", id: B.patientId, unknown: randomUUID(), probe: (id) => ({ path: '/api/appointments', body: { patientId: id, startsAt: '2027-01-11T15:00:00Z' } }) },
+        { what: "B's provider for A's patient", id: B.providerId, unknown: randomUUID(), probe: (id) => ({ path: '/api/appointments', body: { patientId: A.patientId, startsAt: '2027-01-11T15:00:00Z', providerId: id } }) },
+      ],
+    },
+    'post /api/appointments/import': {
+      own: () => ({ path: '/api/appointments/import?dryRun=false', csv: `mrn,starts_at\n${A.patientMrn},${freshStart()}\n` }),
+      foreign: [
+        // An invalid row: nothing is written, and the answer is a 400 with the report.
+        { what: "B's patient's MRN", id: B.patientMrn, unknown: 'NEVER-ON-FILE-3', probe: (mrn) => ({ path: '/api/appointments/import?dryRun=false', csv: `mrn,starts_at\n${mrn},2027-01-12T15:00:00Z\n` }) },
+        { what: "B's provider by id", id: B.providerId, unknown: randomUUID(), probe: (id) => ({ path: '/api/appointments/import?dryRun=false', csv: `mrn,starts_at,provider\n${A.patientMrn},2027-01-12T15:00:00Z,${id}\n` }) },
+        { what: "B's provider by name", id: B.providerName, unknown: 'Dr. Nobody Anywhere', probe: (name) => ({ path: '/api/appointments/import?dryRun=false', csv: `mrn,starts_at,provider\n${A.patientMrn},2027-01-12T15:00:00Z,${name}\n` }) },
+      ],
+    },
+    'get /api/appointments/:id': { own: () => ({ path: `/api/appointments/${A.appointmentId}` }), foreign: [{ what: "B's appointment", probe: { path: `/api/appointments/${B.appointmentId}` } }] },
+    'patch /api/appointments/:id': {
+      own: () => ({ path: `/api/appointments/${A.appointmentId}`, body: { locationName: 'Alder main office' } }),
+      foreign: [
+        { what: "B's appointment", probe: { path: `/api/appointments/${B.appointmentId}`, body: { status: 'no_show', locationName: 'Taken over' } } },
+        { what: "B's provider on A's appointment", id: B.providerId, unknown: randomUUID(), probe: (id) => ({ path: `/api/appointments/${A.appointmentId}`, body: { providerId: id } }) },
+      ],
+    },
+    'delete /api/appointments/:id': {
+      own: async () => ({ path: `/api/appointments/${await freshAppointment()}` }),
+      foreign: [{ what: "B's appointment", probe: { path: `/api/appointments/${B.appointmentId}` } }],
+    },
     'get /api/consent-disclosures': { own: () => ({ path: '/api/consent-disclosures' }), foreign: [], noTarget: KEY_PRACTICE_ONLY, leak: [{ what: '?practiceId=B', probe: { path: `/api/consent-disclosures${q(B.id)}` } }] },
     'post /api/consent-disclosures': {
       own: () => ({ path: '/api/consent-disclosures', body: { version: `rvm-alder-${counter++}`, channel: 'rvm', text: 'We may leave you prerecorded voicemail reminders. Reply STOP to opt out.' } }),
@@ -506,6 +631,7 @@ beforeAll(async () => {
   owner = createDb(h.config.database.url, h.schema, 2);
   A = await seedPractice(h, owner, 'Alder', 1);
   B = await seedPractice(h, owner, 'Bayside', 2);
+  await makeMrnTwins();
   table = sweepTable();
 }, 60_000);
 afterAll(async () => {
@@ -534,7 +660,7 @@ describe('the sweep table', () => {
 
   it("B's fixture is complete and distinct from A's, so the leak check and the snapshot have something to find", async () => {
     const snapshot = await practiceSnapshot(owner, h.schema, B.id);
-    const owned = ['practices', 'practice_numbers', 'api_keys', 'providers', 'oncall_schedules', 'oncall_overrides', 'escalation_policies', 'patients', 'consent_disclosures', 'consents', 'opt_outs', 'drop_templates', 'vendor_baas', 'campaigns', 'drops', 'calls', 'call_legs', 'pages', 'page_deliveries', 'voicemails', 'verification_lockouts', 'audit_log'];
+    const owned = ['practices', 'practice_numbers', 'api_keys', 'providers', 'oncall_schedules', 'oncall_overrides', 'escalation_policies', 'patients', 'patient_phones', 'appointments', 'consent_disclosures', 'consents', 'opt_outs', 'drop_templates', 'vendor_baas', 'campaigns', 'drops', 'calls', 'call_legs', 'pages', 'page_deliveries', 'voicemails', 'verification_lockouts', 'audit_log'];
     expect(owned.filter((t) => (snapshot[t]?.length ?? 0) === 0), 'tables where B has no rows').toEqual([]);
     const ids = bIdentifiers();
     expect(ids.length).toBeGreaterThan(30);

@@ -13,9 +13,9 @@ import { randomWav } from './wav.js';
 /**
  * Two practices with one of everything a practice owns, for the isolation sweep
  * (test/isolation-sweep.test.ts): API keys of every role, providers, a schedule with an override,
- * an escalation policy, a patient with consent, an opt-out, a drop template, a vendor BAA, a
- * draft campaign, voicemails (one stored with audio, one dead-lettered), a page, a call with
- * legs and a lockout in force. What the API can create is created through it, as the practice's
+ * an escalation policy, a patient with consent and a booked appointment (and a second patient),
+ * an opt-out, a drop template, a vendor BAA, a draft campaign, voicemails (one stored with
+ * audio, one dead-lettered), a page, a call with legs and a lockout in force. What the API can create is created through it, as the practice's
  * admin; the rest (what calls and workers write) is inserted as the tables' owner.
  *
  * Each row is in the state where a wrongly allowed request would change it (the page open, the
@@ -48,6 +48,13 @@ export interface PracticeFixture {
   patientPhone: string;
   patientFirstName: string;
   patientLastName: string;
+  patientDateOfBirth: string;
+  patientMrn: string;
+  /** A second patient, with an MRN and no name: the MRN is one a probe may give one of the other practice's patients. */
+  secondPatientId: string;
+  secondPatientMrn: string;
+  /** The patient's booked appointment, in the future of the harness clock. */
+  appointmentId: string;
   disclosureVersion: string;
   optOutPhone: string;
   templateId: string;
@@ -151,7 +158,11 @@ export async function seedPractice(h: Harness, owner: Db, word: string, n: numbe
   const patientPhone = phone(n, 4);
   const patientFirstName = `${word}ina`;
   const patientLastName = `${word}son`;
-  const patientId = await created(h, admin, '/api/patients', { phone: patientPhone, firstName: patientFirstName, lastName: patientLastName, dateOfBirth: '1980-04-12', usState: 'FL', timeZone: 'America/New_York' });
+  const patientDateOfBirth = `198${n}-04-12`;
+  const patientMrn = `${word.toUpperCase()}-MRN-${n}`;
+  const patientId = await created(h, admin, '/api/patients', { phone: patientPhone, firstName: patientFirstName, lastName: patientLastName, dateOfBirth: patientDateOfBirth, mrn: patientMrn, usState: 'FL', timeZone: 'America/New_York' });
+  const secondPatientMrn = `${word.toUpperCase()}-MRN-SECOND-${n}`;
+  const secondPatientId = await created(h, admin, '/api/patients', { phone: phone(n, 6), dateOfBirth: `197${n}-09-30`, mrn: secondPatientMrn });
   const disclosureVersion = `rvm-${word.toLowerCase()}-2026`;
   await expectCreated(h, admin, '/api/consent-disclosures', { version: disclosureVersion, channel: 'rvm', text: 'We may leave you prerecorded voicemail reminders about appointments. Reply STOP or call us to opt out.' });
   await expectCreated(h, admin, `/api/patients/${patientId}/consents`, { channel: 'rvm', action: 'granted', source: 'paper_form', disclosureVersion, evidenceRef: `scan-${word.toLowerCase()}-1` });
@@ -168,6 +179,7 @@ export async function seedPractice(h: Harness, owner: Db, word: string, n: numbe
   const voicemailId = await insertStoredVoicemail(h, owner, id, callSid);
   const failedVoicemailId = await insertFailedVoicemail(owner, id);
   const lockoutId = await insertLockout(owner, id);
+  const appointmentId = await insertAppointment(owner, { practiceId: id, patientId, providerId });
 
   return {
     id,
@@ -191,6 +203,11 @@ export async function seedPractice(h: Harness, owner: Db, word: string, n: numbe
     patientPhone,
     patientFirstName,
     patientLastName,
+    patientDateOfBirth,
+    patientMrn,
+    secondPatientId,
+    secondPatientMrn,
+    appointmentId,
     disclosureVersion,
     optOutPhone,
     templateId,
@@ -271,6 +288,16 @@ async function insertStoredVoicemail(h: Harness, owner: Db, practiceId: string, 
     })
     .where('id', '=', row.id)
     .execute();
+  return row.id;
+}
+
+/** A booked appointment a week ahead (what the booking system's import writes, so inserted as the owner). */
+async function insertAppointment(owner: Db, a: { practiceId: string; patientId: string; providerId: string }): Promise<string> {
+  const row = await owner
+    .insertInto('appointments')
+    .values({ practice_id: a.practiceId, patient_id: a.patientId, starts_at: minutes(7 * 24 * 60), status: 'booked', provider_id: a.providerId, location_name: null })
+    .returning('id')
+    .executeTakeFirstOrThrow();
   return row.id;
 }
 
