@@ -95,6 +95,9 @@ const BODY_ROUTES: Record<string, { body: Record<string, unknown>; field: string
   'POST /campaigns/:campaignId/:command': { body: { note: NUL }, field: 'note' },
   'POST /lockouts/:id/clear': { body: { note: NUL }, field: 'note' },
   'POST /practices/:practiceId/api-keys/:keyId/revoke': { body: { note: NUL }, field: 'note' },
+  'POST /fhir/import': { body: { note: NUL }, field: 'note' },
+  'PUT /fhir/source': { body: { clientId: `ahl${NUL}` }, field: 'clientId' },
+  'POST /fhir/sync': { body: { note: NUL }, field: 'note' },
 };
 
 function concrete(route: string): [string, string] {

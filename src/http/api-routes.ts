@@ -14,6 +14,7 @@ import { voicemailRouter } from './voicemail-routes.js';
 import { rvmRouter } from './drops-routes.js';
 import { lockoutRouter } from './lockout-routes.js';
 import { keyRouter } from './key-routes.js';
+import { fhirRouter } from './fhir-routes.js';
 import { badRequest } from './responses.js';
 import { refuseNulBytes } from './input-guard.js';
 import { QueryInstantSchema } from './query-dates.js';
@@ -45,6 +46,7 @@ export function apiRouter(services: Services): express.Router {
   router.use(rvmRouter(services));
   router.use(lockoutRouter(services));
   router.use(keyRouter(services));
+  router.use(fhirRouter(services));
 
   router.get('/calls/:callSid', async (req, res) => {
     const sid = CallSidSchema.safeParse(req.params.callSid);

@@ -52,7 +52,8 @@ export async function makeClientKeys(alg: 'RS384' | 'ES384' = 'ES384'): Promise<
   return { privateJwk: { ...(await exportJWK(privateKey)), kid, alg }, publicJwk: { ...(await exportJWK(publicKey)), kid, alg }, kid };
 }
 
-export async function startFhirDouble(opts: { clientId: string; publicJwk: JWK; clock: () => Date }): Promise<FhirDouble> {
+/** `maxCount`: the server's own page size cap, whatever `_count` asks (servers cap it). */
+export async function startFhirDouble(opts: { clientId: string; publicJwk: JWK; clock: () => Date; maxCount?: number }): Promise<FhirDouble> {
   const requests: FhirDoubleRequest[] = [];
   const store = new Map<string, Resource>();
   const tokens = new Set<string>();
@@ -85,7 +86,7 @@ export async function startFhirDouble(opts: { clientId: string; publicJwk: JWK; 
 
   function search(type: string, query: Record<string, string>): Bundle {
     const since = query._lastUpdated?.startsWith('gt') ? Date.parse(query._lastUpdated.slice(2)) : null;
-    const count = Math.min(Math.max(Number(query._count ?? 50), 1), 1000);
+    const count = Math.min(Math.max(Number(query._count ?? 50), 1), opts.maxCount ?? 1000);
     const offset = Number(query._offset ?? 0);
     const matches = [...store.values()]
       .filter((r) => r.resourceType === type && (since === null || Date.parse(r.meta?.lastUpdated ?? '') > since))
