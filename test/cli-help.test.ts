@@ -16,6 +16,7 @@ const SCRIPTS = [
   'keys-revoke',
   'flows-check',
   'campaign',
+  'patients-import',
   'render-audio',
   'bench',
 ] as const;

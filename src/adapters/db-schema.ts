@@ -1,4 +1,4 @@
-// Over 400 lines because it declares the row type of every table in one place, as test/db-schema-drift.test.ts compares them with the migrations.
+// Over 400 lines because it is the row type of every table, one interface each, in one place (test/db-schema-drift.test.ts compares it with the migrations).
 import type { ColumnType, Generated, JSONColumnType } from 'kysely';
 
 /** Row types of every table, as the migrations in ./migrations create them. */
@@ -43,16 +43,46 @@ export interface PatientsTable {
   phone_enc: Buffer | null;
   us_state: string | null;
   time_zone: string | null;
+  mrn_enc: Buffer | null;
+  /** Blind indexes (keyed HMAC of the normalised value), see src/patients/identifiers.ts. */
+  mrn_index: string | null;
+  family_name_index: string | null;
+  full_name_index: string | null;
+  dob_index: string | null;
+  preferred_language: string | null;
+  active: Generated<boolean>;
+  merged_into: string | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export type PhoneKind = 'mobile' | 'home' | 'work' | 'other';
+
+export interface PatientPhonesTable {
+  id: Generated<string>;
+  practice_id: string;
+  patient_id: string;
+  kind: PhoneKind;
+  phone_index: string;
+  phone_enc: Buffer | null;
+  /** The patient whose id the ciphertext's encryption context names (kept when a merge moves the number). */
+  sealed_for: string;
+  preferred: Generated<boolean>;
   created_at: CreatedAt;
 }
+
+export type AppointmentStatus = 'booked' | 'confirmed' | 'cancelled' | 'no_show' | 'completed';
 
 export interface AppointmentsTable {
   id: Generated<string>;
   practice_id: string;
   patient_id: string;
   starts_at: Date;
-  status: Generated<'scheduled' | 'cancelled' | 'completed'>;
+  status: Generated<AppointmentStatus>;
+  provider_id: string | null;
+  location_name: string | null;
   created_at: CreatedAt;
+  updated_at: UpdatedAt;
 }
 
 export interface CallStatusEntry {
@@ -404,6 +434,7 @@ export interface Database {
   practices: PracticesTable;
   practice_numbers: PracticeNumbersTable;
   patients: PatientsTable;
+  patient_phones: PatientPhonesTable;
   appointments: AppointmentsTable;
   calls: CallsTable;
   api_keys: ApiKeysTable;

@@ -3,6 +3,7 @@ import { mkdir, open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { KMS } from '@aws-sdk/client-kms';
 import {
+  AlgorithmSuiteIdentifier,
   buildClient,
   cacheClients,
   CommitmentPolicy,
@@ -20,6 +21,15 @@ import type { Config } from '../config.js';
  */
 
 const { encrypt, decrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
+
+/**
+ * How a field is sealed. `signed` (the SDK's default suite, ECDSA P-384 over each message) for
+ * existing callers; `unsigned` (AES-256-GCM, HKDF, key commitment: the recordings' suite) where a
+ * patient record is written in bulk: a signature only guards against a reader who may decrypt but
+ * not encrypt, which this service never has (the same keyring does both), and it costs about 4x.
+ * decryptField reads both.
+ */
+export type FieldSuite = 'signed' | 'unsigned';
 
 const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
 
@@ -99,8 +109,9 @@ export function blindIndex(indexKey: Buffer, purpose: string, value: string): st
 
 export type EncryptionContext = Record<string, string>;
 
-export async function encryptField(k: Keyring, plaintext: string, context: EncryptionContext): Promise<Buffer> {
-  const { result } = await encrypt(k.keyring, Buffer.from(plaintext, 'utf8'), { encryptionContext: context });
+export async function encryptField(k: Keyring, plaintext: string, context: EncryptionContext, suite: FieldSuite = 'signed'): Promise<Buffer> {
+  const options = suite === 'unsigned' ? { encryptionContext: context, suiteId: AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY } : { encryptionContext: context };
+  const { result } = await encrypt(k.keyring, Buffer.from(plaintext, 'utf8'), options);
   return result;
 }
 

@@ -12,6 +12,7 @@ import * as m0008 from './migrations/0008-verification-lockouts.js';
 import * as m0009 from './migrations/0009-api-key-lifecycle.js';
 import * as m0010 from './migrations/0010-audit-chains.js';
 import * as m0011 from './migrations/0011-tenancy.js';
+import * as m0013 from './migrations/0013-patient-records.js';
 import * as m0014 from './migrations/0014-fhir-sources.js';
 
 /** Every migration, in order. Names sort the same way they apply. */
@@ -27,6 +28,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0009-api-key-lifecycle': m0009,
   '0010-audit-chains': m0010,
   '0011-tenancy': m0011,
+  '0013-patient-records': m0013,
   '0014-fhir-sources': m0014,
 };
 

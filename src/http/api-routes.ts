@@ -12,6 +12,7 @@ import { practiceRouter } from './practice-routes.js';
 import { oncallRouter } from './oncall-routes.js';
 import { voicemailRouter } from './voicemail-routes.js';
 import { rvmRouter } from './drops-routes.js';
+import { patientRouter } from './patient-routes.js';
 import { lockoutRouter } from './lockout-routes.js';
 import { keyRouter } from './key-routes.js';
 import { fhirRouter } from './fhir-routes.js';
@@ -43,6 +44,7 @@ export function apiRouter(services: Services): express.Router {
   router.use(practiceRouter(services));
   router.use(oncallRouter(services));
   router.use(voicemailRouter(services));
+  router.use(patientRouter(services));
   router.use(rvmRouter(services));
   router.use(lockoutRouter(services));
   router.use(keyRouter(services));

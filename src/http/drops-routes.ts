@@ -3,9 +3,7 @@ import { z } from 'zod';
 import type { Services } from '../services.js';
 import type { ApiRole } from '../auth/api-keys.js';
 import { permit, principalOf } from './api-auth.js';
-import { E164Schema, TimeZoneSchema } from '../practices/settings.js';
-import { createPatient, patientIdsByPhone } from '../patients/store.js';
-import { AuditAction } from '../audit/events.js';
+import { E164Schema } from '../practices/settings.js';
 import { ConsentInput, DisclosureInput, VendorBaaInput } from '../consent/consent.js';
 import {
   consentHistory,
@@ -39,7 +37,7 @@ import { RVM_SIGNATURE_HEADER } from '../drops/providers/http-provider.js';
 import { badRequest, zodProblems } from './responses.js';
 
 /**
- * Admin API of the ringless-voicemail domain: patients (to address drops), consent and its
+ * Admin API of the ringless-voicemail domain: consent and its
  * disclosures, opt-outs, vendor BAAs, templates and campaigns. Every route is scoped to the
  * key's own practice.
  */
@@ -61,16 +59,6 @@ function fail(res: express.Response, r: { reason: Refusal; message: string }): v
   const answer = refusalAnswer(r);
   res.status(answer.status).json(answer.body);
 }
-
-export const PatientInput = z.strictObject({
-  phone: E164Schema,
-  firstName: z.string().trim().min(1).max(80).optional(),
-  lastName: z.string().trim().min(1).max(80).optional(),
-  dateOfBirth: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, { message: 'expected YYYY-MM-DD' }),
-  pin: z.string().regex(/^\d{4,6}$/, { message: 'expected 4 to 6 digits' }).optional(),
-  usState: z.string().regex(/^[A-Z]{2}$/, { message: 'expected a two-letter state code such as FL' }).optional(),
-  timeZone: TimeZoneSchema.optional(),
-});
 
 export const TemplateInput = z.strictObject({
   name: z.string().trim().min(1).max(120),
@@ -104,26 +92,6 @@ export const RecipientsBody = z.strictObject({ patientIds: z.array(z.string().ma
 export function rvmRouter(services: Services): express.Router {
   const router = express.Router();
   const actorOf = (res: express.Response): string => `api_key:${principalOf(res).keyId}`;
-
-  // --- Patients -------------------------------------------------------------
-  router.post('/patients', async (req, res) => {
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, WRITE, practiceId))) return;
-    const body = PatientInput.safeParse(req.body);
-    if (!body.success) return badRequest(res, zodProblems(body.error));
-    const id = await createPatient(services.db, services.keyring, { practiceId, ...body.data });
-    await services.audit({ action: AuditAction.AdminPatientCreated, actor: actorOf(res), practiceId, subjectId: id, details: { fields: Object.keys(body.data).sort() } });
-    res.status(201).json({ id });
-  });
-
-  // Finding a patient by number: the number in the body (never a URL), matched by blind index.
-  router.post('/patients/lookup', async (req, res) => {
-    const practiceId = principalOf(res).practiceId;
-    if (!(await permit(services, req, res, WRITE, practiceId))) return;
-    const body = PhoneBody.safeParse(req.body);
-    if (!body.success) return badRequest(res, zodProblems(body.error));
-    res.json({ patientIds: await patientIdsByPhone(services.db, services.keyring, practiceId, body.data.phone) });
-  });
 
   // --- Consent ----------------------------------------------------------------
   router.get('/consent-disclosures', async (req, res) => {

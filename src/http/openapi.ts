@@ -19,7 +19,10 @@ import { AUDIO_CONTENT_TYPE } from '../voicemail/stream.js';
 import { AuditQuery } from './api-routes.js';
 import { FEED_PATH, NowQuery, PracticeQuery, ProviderCreateBody, ProviderPatchBody, ShiftsQuery } from './oncall-routes.js';
 import { PracticeNumberBody, PracticePatchSchema } from './practice-routes.js';
-import { CampaignInputSchema, DropsQuery, PatientInput, PhoneBody, RecipientsBody, TemplateInput } from './drops-routes.js';
+import { CampaignInputSchema, DropsQuery, PhoneBody, RecipientsBody, TemplateInput } from './drops-routes.js';
+import { PatientInput, PatientListQuery, PatientPatch, PatientSearch } from '../patients/records.js';
+import { AppointmentInput, AppointmentListQuery, AppointmentPatch, APPOINTMENT_STATUSES } from '../patients/appointments.js';
+import { AppointmentIdParams, ImportQuery, IMPORT_MAX_BYTES, LookupBody, MergeBody, PatientIdParams } from './patient-routes.js';
 import { ListQuery as VoicemailListQuery } from './voicemail-routes.js';
 import { ClearLockoutResponse, LockoutIdParams, LockoutListQuery, LockoutListResponse } from './lockout-routes.js';
 import { ApiKeyListResponseSchema, ApiKeyPathParamsSchema, ApiKeyRevokeResponseSchema } from './key-routes.js';
@@ -118,6 +121,21 @@ const CampaignCommandParams = CampaignParams.extend({ command: z.enum(CAMPAIGN_C
 const CallParams = z.object({ callSid: CallSidSchema.meta({ description: 'CA followed by 32 hex characters' }) });
 /** `GET /api/pages?status=`: anything but open/acknowledged lists every page. */
 const PagesQuery = z.object({ status: z.enum(['open', 'acknowledged']).optional() });
+
+const PatientSummarySchema = z.looseObject({ id: z.uuid(), firstName: z.string().nullable(), lastName: z.string().nullable(), dateOfBirth: z.string(), mrn: z.string().nullable(), active: z.boolean(), mergedInto: z.uuid().nullable() });
+const AppointmentSchema = z.object({ id: z.uuid(), patientId: z.uuid(), startsAt: Instant, status: z.enum(APPOINTMENT_STATUSES), providerId: z.uuid().nullable(), locationName: z.string().nullable(), createdAt: Instant, updatedAt: Instant });
+const ImportReportSchema = z.looseObject({
+  kind: z.enum(['patients', 'appointments']),
+  dryRun: z.boolean(),
+  committed: z.boolean(),
+  rows: z.number(),
+  created: z.number(),
+  updated: z.number(),
+  duplicate: z.number(),
+  invalid: z.number(),
+  entries: z.array(z.object({ row: z.number(), outcome: z.enum(['invalid', 'duplicate']), field: z.string(), reason: z.string(), existingId: z.uuid().optional() })),
+  entriesTruncated: z.boolean(),
+});
 
 const PracticeSchema = z.looseObject({
   id: z.uuid(),
@@ -536,15 +554,105 @@ export const ROUTES: readonly RouteDoc[] = [
   { method: 'get', path: '/api/audit', summary: "The practice's audit log", access: api(['admin', 'auditor']), query: AuditQuery, ok: { status: 200, description: 'audit events, oldest first', schema: z.object({ events: z.array(AuditEventSchema) }) } },
 
   // --- /api: patients, consent, opt-outs, BAAs (ringless voicemail) ------------------------
+  // --- /api: patients and appointments (patient-routes.ts) ---------------------------------
+  { method: 'get', path: '/api/patients', summary: "A page of the practice's patients (active only unless includeInactive=true)", access: api(RVM_WRITE), query: PatientListQuery, ok: { status: 200, description: 'the page, decrypted', schema: z.object({ patients: z.array(PatientSummarySchema), limit: z.number(), offset: z.number() }) } },
   {
     method: 'post',
     path: '/api/patients',
-    summary: 'Add a patient (stored encrypted, number blind-indexed)',
+    summary: 'Add a patient (stored encrypted, identifiers blind-indexed)',
+    description: 'A patient with the same MRN, or the same name and date of birth, answers 409 with the existing id.',
     access: api(RVM_WRITE),
-    body: { schema: PatientInput, example: { phone: EX.callerNumber, dateOfBirth: '1980-04-12', usState: 'FL', timeZone: 'America/New_York' } },
+    body: {
+      schema: PatientInput,
+      example: { firstName: 'Avery', lastName: 'Quinn', dateOfBirth: '1980-04-12', mrn: 'MRN-1001', phones: [{ number: EX.callerNumber, kind: 'mobile', preferred: true }, { number: '+12025550124', kind: 'home' }], preferredLanguage: 'en', usState: 'FL', timeZone: 'America/New_York' },
+    },
     ok: { status: 201, description: "the patient's id", schema: z.object({ id: z.uuid() }) },
+    also: { 409: { description: 'a duplicate: the existing id', same: 'error' } },
   },
-  { method: 'post', path: '/api/patients/lookup', summary: "The ids of the practice's patients with a number (in the body, never the URL)", access: api(RVM_WRITE), body: { schema: PhoneBody, example: { phone: EX.callerNumber } }, ok: { status: 200, description: 'matching ids', schema: z.object({ patientIds: z.array(z.uuid()) }) } },
+  { method: 'post', path: '/api/patients/lookup', summary: "The ids of the practice's active patients with a number (in the body, never the URL)", access: api(RVM_WRITE), body: { schema: LookupBody, example: { phone: EX.callerNumber } }, ok: { status: 200, description: 'matching ids', schema: z.object({ patientIds: z.array(z.uuid()) }) } },
+  {
+    method: 'post',
+    path: '/api/patients/search',
+    summary: 'Find patients by name, date of birth, phone or MRN (exact match on blind indexes; criteria combine)',
+    description: 'A name matches the full name (given and family) or the family name alone, case, accents and spacing aside. Criteria are in the body, never the URL.',
+    access: api(RVM_WRITE),
+    body: { schema: PatientSearch, example: { name: 'Quinn', dateOfBirth: '1980-04-12' } },
+    ok: { status: 200, description: 'the matching page, decrypted', schema: z.object({ patients: z.array(PatientSummarySchema), limit: z.number(), offset: z.number() }) },
+  },
+  {
+    method: 'post',
+    path: '/api/patients/import',
+    summary: 'Import patients from CSV, upserted by MRN (dry run unless dryRun=false)',
+    description: `A text/csv body, streamed (at most ${IMPORT_MAX_BYTES} bytes). Columns: mrn and date_of_birth (required), first_name, last_name, phone, home_phone, preferred_phone (mobile or home), preferred_language, us_state, time_zone. One transaction: with any invalid row the answer is 400 naming the first row and field, with the report, and nothing is written. Row numbers count the header as row 1.`,
+    access: api(ADMIN),
+    query: ImportQuery,
+    body: { schema: z.string(), example: 'mrn,first_name,last_name,date_of_birth,phone\nMRN-1001,Avery,Quinn,1980-04-12,+12025550123\n', contentType: 'text/csv' },
+    ok: { status: 200, description: 'the report (counts, and invalid or duplicate rows by number and column)', schema: ImportReportSchema },
+    also: { 413: 'the body is too large' },
+  },
+  { method: 'get', path: '/api/patients/:patientId', summary: 'A patient, decrypted, with every number', access: api(RVM_WRITE), params: PatientIdParams, ok: { status: 200, description: 'the patient', schema: PatientSummarySchema } },
+  {
+    method: 'patch',
+    path: '/api/patients/:patientId',
+    summary: 'Edit a patient (phones given replace the numbers)',
+    access: api(RVM_WRITE),
+    params: PatientIdParams,
+    body: { schema: PatientPatch, example: { preferredLanguage: 'es', phones: [{ number: '+12025550124', kind: 'home', preferred: true }] } },
+    ok: { status: 200, description: 'the patient as changed', schema: PatientSummarySchema },
+    also: { 409: { description: 'the change would duplicate another patient: its id', same: 'error' } },
+  },
+  { method: 'post', path: '/api/patients/:patientId/deactivate', summary: 'Deactivate a patient (kept; no longer found by number)', access: api(RVM_WRITE), params: PatientIdParams, ok: { status: 200, description: 'deactivated', schema: z.object({ id: z.uuid(), active: z.literal(false) }) } },
+  {
+    method: 'post',
+    path: '/api/patients/:patientId/merge',
+    summary: 'Merge a duplicate into this patient',
+    description: 'In one transaction the duplicate becomes inactive (merged_into this patient) and its numbers, appointments, consents (copied: they are append-only), drops, voicemails and lockouts move here; rows that would clash stay with the duplicate. Nothing is deleted. Audited with both ids.',
+    access: api(ADMIN),
+    params: PatientIdParams,
+    body: { schema: MergeBody, example: { duplicateId: EX.patientId } },
+    ok: { status: 200, description: 'what moved', schema: z.object({ survivorId: z.uuid(), duplicateId: z.uuid(), moved: z.record(z.string(), z.number()) }) },
+  },
+  {
+    method: 'get',
+    path: '/api/patients/:patientId/next-appointment',
+    summary: 'The next appointment a caller would hear of now (booked or confirmed; cancelled and no-show never)',
+    access: api(HANDLERS),
+    params: PatientIdParams,
+    ok: { status: 200, description: 'the next appointment, or null', schema: z.object({ patientId: z.uuid(), next: z.object({ id: z.uuid(), startsAt: Instant }).nullable() }) },
+  },
+  { method: 'get', path: '/api/appointments', summary: 'Appointments, by start', access: api(HANDLERS), query: AppointmentListQuery, ok: { status: 200, description: 'the appointments', schema: z.object({ appointments: z.array(AppointmentSchema) }) } },
+  {
+    method: 'post',
+    path: '/api/appointments',
+    summary: 'Book an appointment',
+    access: api(RVM_WRITE),
+    body: { schema: AppointmentInput, example: { patientId: EX.patientId, startsAt: '2026-12-01T09:30:00-05:00', status: 'booked', providerId: EX.providerId, locationName: 'Main Street clinic' } },
+    ok: { status: 201, description: 'the appointment', schema: AppointmentSchema },
+    also: { 409: 'the patient already has an appointment at that time' },
+  },
+  {
+    method: 'post',
+    path: '/api/appointments/import',
+    summary: 'Import appointments from CSV, by patient MRN (dry run unless dryRun=false)',
+    description: `A text/csv body, streamed (at most ${IMPORT_MAX_BYTES} bytes). Columns: mrn and starts_at (ISO 8601 with offset) required, status (${APPOINTMENT_STATUSES.join(', ')}; booked if empty), provider (id or display name), location. Upserted by patient and start; one transaction, 400 naming the row and field when a row is invalid.`,
+    access: api(ADMIN),
+    query: ImportQuery,
+    body: { schema: z.string(), example: 'mrn,starts_at,status,location\nMRN-1001,2026-12-01T09:30:00-05:00,booked,Main Street clinic\n', contentType: 'text/csv' },
+    ok: { status: 200, description: 'the report', schema: ImportReportSchema },
+    also: { 413: 'the body is too large' },
+  },
+  { method: 'get', path: '/api/appointments/:id', summary: 'An appointment', access: api(HANDLERS), params: AppointmentIdParams, ok: { status: 200, description: 'the appointment', schema: AppointmentSchema } },
+  {
+    method: 'patch',
+    path: '/api/appointments/:id',
+    summary: 'Change an appointment (time, status, provider, place)',
+    access: api(RVM_WRITE),
+    params: AppointmentIdParams,
+    body: { schema: AppointmentPatch, example: { status: 'confirmed' } },
+    ok: { status: 200, description: 'the appointment', schema: AppointmentSchema },
+    also: { 409: 'the patient already has an appointment at that time' },
+  },
+  { method: 'delete', path: '/api/appointments/:id', summary: 'Cancel an appointment (never deleted)', access: api(RVM_WRITE), params: AppointmentIdParams, ok: { status: 200, description: 'the cancelled appointment', schema: AppointmentSchema } },
   { method: 'get', path: '/api/consent-disclosures', summary: 'Versioned consent disclosure texts', access: api(RVM_READ), ok: { status: 200, description: 'the disclosures', schema: z.object({ disclosures: z.array(Obj('a disclosure')) }) } },
   {
     method: 'post',

@@ -32,6 +32,8 @@ const ROUTE_WORDS: ReadonlySet<string> = new Set([
   'oncall', 'providers', 'shifts.ics', 'feed-token', 'schedules', 'overrides', 'policies', 'now', 'shifts', 'feeds', 'oncall.ics',
   // voicemail-routes.ts
   'voicemails', 'dead-letter', 'retry', 'playback-link', 'playback',
+  // patient-routes.ts
+  'search', 'import', 'deactivate', 'merge', 'next-appointment', 'appointments',
   // drops-routes.ts
   'patients', 'lookup', 'consents', 'consent-disclosures', 'opt-outs', 'check', 'vendor-baas', 'drop-templates', 'campaigns', 'drops', 'recipients', 'dry-run', 'rvm', 'webhook',
   // key-routes.ts

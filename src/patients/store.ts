@@ -1,5 +1,8 @@
+import { sql } from 'kysely';
 import type { Db } from '../adapters/postgres.js';
-import { blindIndex, decryptField, encryptField, type Keyring } from '../adapters/keyring.js';
+import type { PhoneKind } from '../adapters/db-schema.js';
+import { blindIndex, decryptField, encryptField, type FieldSuite, type Keyring } from '../adapters/keyring.js';
+import { dobIndex, familyNameIndex, fullNameIndex, mrnIndex, normaliseMrn } from './identifiers.js';
 
 /** Blind-index purpose for caller phone numbers (E.164). */
 export const PHONE_INDEX = 'phone-e164';
@@ -14,53 +17,136 @@ export function pinHash(k: Keyring, patientId: string, pin: string): string {
   return blindIndex(k.indexKey, `pin:${patientId}`, pin);
 }
 
+/** The fields of `patients` sealed by the application. */
+export type SealedField = 'first_name' | 'last_name' | 'dob' | 'phone' | 'mrn';
+
+/** A sealed field's encryption context: ids only (stored in clear in the message header). */
+export function fieldContext(field: SealedField, patientId: string, practiceId: string): Record<string, string> {
+  return { table: 'patients', field, patient: patientId, practice: practiceId };
+}
+
+export function sealField(k: Keyring, field: SealedField, value: string, patientId: string, practiceId: string, suite: FieldSuite = 'unsigned'): Promise<Buffer> {
+  return encryptField(k, value, fieldContext(field, patientId, practiceId), suite);
+}
+
+export function openField(k: Keyring, field: SealedField, ciphertext: Buffer, patientId: string, practiceId: string): Promise<string> {
+  return decryptField(k, ciphertext, fieldContext(field, patientId, practiceId));
+}
+
+export interface ExtraPhone {
+  phone: string; // E.164
+  kind: PhoneKind;
+}
+
 export interface NewPatient {
   practiceId: string;
-  phone: string; // E.164
+  /** The preferred number (E.164). */
+  phone: string;
+  /** What the preferred number is; mobile unless said. */
+  phoneKind?: PhoneKind;
+  /** Further numbers (home, work…), not preferred. */
+  otherPhones?: readonly ExtraPhone[];
   firstName?: string;
   lastName?: string;
   dateOfBirth: string; // YYYY-MM-DD
   pin?: string; // 4-6 digits
+  /** Medical record number, the practice's own identifier. */
+  mrn?: string;
+  preferredLanguage?: string;
   /** Two-letter US state, for calling-hour rules. */
   usState?: string;
   /** IANA zone of the patient, when known (otherwise the practice's). */
   timeZone?: string;
 }
 
-/** Stores a patient with names and date of birth encrypted and the phone only as a blind index. */
+/** The blind indexes of a patient's identifiers (what duplicates are found by). */
+export interface PatientIndexes {
+  mrn_index: string | null;
+  family_name_index: string | null;
+  full_name_index: string | null;
+  dob_index: string;
+}
+
+export function indexesOf(k: Keyring, p: Pick<NewPatient, 'firstName' | 'lastName' | 'dateOfBirth' | 'mrn'>): PatientIndexes {
+  return {
+    mrn_index: p.mrn ? mrnIndex(k, p.mrn) : null,
+    family_name_index: p.lastName ? familyNameIndex(k, p.lastName) : null,
+    full_name_index: p.firstName || p.lastName ? fullNameIndex(k, p.firstName, p.lastName) : null,
+    dob_index: dobIndex(k, p.dateOfBirth),
+  };
+}
+
+/** The sealed and indexed `patients` row and its `patient_phones` rows, ready to insert. */
+export async function sealPatient(k: Keyring, id: string, p: NewPatient) {
+  const seal = (field: SealedField, value: string): Promise<Buffer> => sealField(k, field, value, id, p.practiceId);
+  const [first, last, dob, phone, mrn] = await Promise.all([
+    p.firstName ? seal('first_name', p.firstName) : null,
+    p.lastName ? seal('last_name', p.lastName) : null,
+    seal('dob', p.dateOfBirth),
+    seal('phone', p.phone),
+    p.mrn ? seal('mrn', normaliseMrn(p.mrn)) : null,
+  ]);
+  const preferredIndex = phoneIndex(k, p.phone);
+  const patient = {
+    id,
+    practice_id: p.practiceId,
+    phone_index: preferredIndex,
+    phone_enc: phone,
+    first_name_enc: first,
+    last_name_enc: last,
+    dob_enc: dob,
+    mrn_enc: mrn,
+    ...indexesOf(k, p),
+    pin_hash: p.pin ? pinHash(k, id, p.pin) : null,
+    preferred_language: p.preferredLanguage ?? null,
+    us_state: p.usState ?? null,
+    time_zone: p.timeZone ?? null,
+  };
+  const phones = [{ practice_id: p.practiceId, patient_id: id, kind: p.phoneKind ?? 'mobile', phone_index: preferredIndex, phone_enc: phone, sealed_for: id, preferred: true }];
+  for (const extra of p.otherPhones ?? []) {
+    const index = phoneIndex(k, extra.phone);
+    if (phones.some((x) => x.phone_index === index)) continue;
+    phones.push({ practice_id: p.practiceId, patient_id: id, kind: extra.kind, phone_index: index, phone_enc: await seal('phone', extra.phone), sealed_for: id, preferred: false });
+  }
+  return { patient, phones };
+}
+
+/** Stores a patient: names, date of birth, numbers and MRN encrypted, searchable only through blind indexes. */
 export async function createPatient(db: Db, keyring: Keyring, p: NewPatient): Promise<string> {
   const id = crypto.randomUUID();
-  const ctx = (field: string): Record<string, string> => ({ table: 'patients', field, patient: id, practice: p.practiceId });
-  await db
-    .insertInto('patients')
-    .values({
-      id,
-      practice_id: p.practiceId,
-      phone_index: phoneIndex(keyring, p.phone),
-      first_name_enc: p.firstName ? await encryptField(keyring, p.firstName, ctx('first_name')) : null,
-      last_name_enc: p.lastName ? await encryptField(keyring, p.lastName, ctx('last_name')) : null,
-      dob_enc: await encryptField(keyring, p.dateOfBirth, ctx('dob')),
-      pin_hash: p.pin ? pinHash(keyring, id, p.pin) : null,
-      phone_enc: await encryptField(keyring, p.phone, ctx('phone')),
-      us_state: p.usState ?? null,
-      time_zone: p.timeZone ?? null,
-    })
-    .execute();
+  const { patient, phones } = await sealPatient(keyring, id, p);
+  const write = async (trx: Db): Promise<void> => {
+    await trx.insertInto('patients').values(patient).execute();
+    await trx.insertInto('patient_phones').values(phones).execute();
+  };
+  if (db.isTransaction) await write(db);
+  else await db.transaction().execute(write);
   return id;
 }
 
-/** The practice's patients with this number, oldest first. */
+/** The practice's active patients with this number (any of their numbers), oldest first. */
 export async function patientIdsByPhone(db: Db, keyring: Keyring, practiceId: string, phone: string): Promise<string[]> {
-  const rows = await db.selectFrom('patients').select('id').where('practice_id', '=', practiceId).where('phone_index', '=', phoneIndex(keyring, phone)).orderBy('created_at').execute();
+  const rows = await db
+    .selectFrom('patients')
+    .select('id')
+    .where('practice_id', '=', practiceId)
+    .where('active', '=', true)
+    .where(({ exists, selectFrom }) =>
+      exists(selectFrom('patient_phones as n').select(sql`1`.as('one')).whereRef('n.patient_id', '=', 'patients.id').where('n.practice_id', '=', practiceId).where('n.phone_index', '=', phoneIndex(keyring, phone))),
+    )
+    .orderBy('created_at')
+    .execute();
   return rows.map((r) => r.id);
 }
 
 export async function countPatientsByPhone(db: Db, keyring: Keyring, practiceId: string, phone: string): Promise<number> {
   const row = await db
-    .selectFrom('patients')
-    .select((eb) => eb.fn.countAll<string>().as('n'))
-    .where('practice_id', '=', practiceId)
-    .where('phone_index', '=', phoneIndex(keyring, phone))
+    .selectFrom('patient_phones as n')
+    .innerJoin('patients as p', 'p.id', 'n.patient_id')
+    .select(sql<string>`count(DISTINCT n.patient_id)`.as('n'))
+    .where('n.practice_id', '=', practiceId)
+    .where('n.phone_index', '=', phoneIndex(keyring, phone))
+    .where('p.active', '=', true)
     .executeTakeFirstOrThrow();
   return Number(row.n);
 }
@@ -69,12 +155,12 @@ export async function countPatientsByPhone(db: Db, keyring: Keyring, practiceId:
 export async function firstNameOf(db: Db, keyring: Keyring, practiceId: string, patientId: string): Promise<string | null> {
   const row = await db.selectFrom('patients').select('first_name_enc').where('id', '=', patientId).where('practice_id', '=', practiceId).executeTakeFirst();
   if (!row?.first_name_enc) return null;
-  return decryptField(keyring, row.first_name_enc, { table: 'patients', field: 'first_name', patient: patientId, practice: practiceId });
+  return openField(keyring, 'first_name', row.first_name_enc, patientId, practiceId);
 }
 
-/** The patient's phone number, decrypted: only to place a drop the patient consented to. */
+/** The patient's preferred phone number, decrypted: only to place a drop the patient consented to. */
 export async function phoneOf(db: Db, keyring: Keyring, practiceId: string, patientId: string): Promise<string | null> {
   const row = await db.selectFrom('patients').select('phone_enc').where('id', '=', patientId).where('practice_id', '=', practiceId).executeTakeFirst();
   if (!row?.phone_enc) return null;
-  return decryptField(keyring, row.phone_enc, { table: 'patients', field: 'phone', patient: patientId, practice: practiceId });
+  return openField(keyring, 'phone', row.phone_enc, patientId, practiceId);
 }

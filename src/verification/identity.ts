@@ -17,14 +17,17 @@ export interface PatientCandidate {
   pin_hash: string | null;
 }
 
-/** The practice's patients whose phone is the caller ID, by its blind index (nothing is decrypted). */
+/** The practice's active patients one of whose numbers is the caller ID, by its blind index (nothing is decrypted). */
 export async function patientCandidates(db: Db, practiceId: string, callerIndex: string): Promise<PatientCandidate[]> {
   return db
-    .selectFrom('patients')
-    .select(['id', 'dob_enc', 'pin_hash'])
-    .where('practice_id', '=', practiceId)
-    .where('phone_index', '=', callerIndex)
-    .orderBy('id')
+    .selectFrom('patients as p')
+    .innerJoin('patient_phones as n', 'n.patient_id', 'p.id')
+    .select(['p.id', 'p.dob_enc', 'p.pin_hash'])
+    .where('p.practice_id', '=', practiceId)
+    .where('p.active', '=', true)
+    .where('n.practice_id', '=', practiceId)
+    .where('n.phone_index', '=', callerIndex)
+    .orderBy('p.id')
     .limit(20)
     .execute();
 }

@@ -1,0 +1,294 @@
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import express from 'express';
+import { z } from 'zod';
+import type { Services } from '../services.js';
+import type { ApiRole } from '../auth/api-keys.js';
+import { AuditAction } from '../audit/events.js';
+import { E164Schema } from '../practices/settings.js';
+import { patientIdsByPhone } from '../patients/store.js';
+import { addPatient, deactivatePatient, listPatients, PatientInput, PatientListQuery, PatientPatch, PatientSearch, readPatient, searchPatients, updatePatient } from '../patients/records.js';
+import { mergePatients } from '../patients/merge.js';
+import {
+  addAppointment,
+  AppointmentInput,
+  AppointmentListQuery,
+  AppointmentPatch,
+  cancelAppointment,
+  changeAppointment,
+  getAppointment,
+  listAppointments,
+  nextAppointment,
+  type AppointmentRefusal,
+} from '../patients/appointments.js';
+import { importPatients } from '../patients/patient-import.js';
+import { importAppointments } from '../patients/appointment-import.js';
+import { ImportFileError, type ImportReport } from '../patients/csv-import.js';
+import type { PracticeScope } from '../tenancy/scope.js';
+import { permit, principalOf } from './api-auth.js';
+import { badRequest, notFound, zodProblems } from './responses.js';
+
+/**
+ * Patients and appointments in the admin API, scoped to the key's own practice. Names, dates of
+ * birth and numbers travel in bodies only (search is a POST), never in a URL; ids do.
+ */
+
+const WRITE: readonly ApiRole[] = ['admin', 'staff'];
+const READ: readonly ApiRole[] = ['admin', 'staff'];
+const APPOINTMENT_READ: readonly ApiRole[] = ['admin', 'staff', 'provider'];
+const ADMIN: readonly ApiRole[] = ['admin'];
+
+/** A CSV import's body: streamed, never buffered, up to this many bytes (about 400,000 patient rows). */
+export const IMPORT_MAX_BYTES = 64 * 1024 * 1024;
+
+export const PatientIdParams = z.object({ patientId: z.uuid({ message: 'expected a UUID' }) });
+export const AppointmentIdParams = z.object({ id: z.uuid({ message: 'expected a UUID' }) });
+/** A phone number in a body (never a URL). */
+export const LookupBody = z.strictObject({ phone: E164Schema });
+export const MergeBody = z.strictObject({ duplicateId: z.uuid({ message: 'expected a UUID' }) });
+/** Without `dryRun=false` an import only reads and reports. */
+export const ImportQuery = z.strictObject({ dryRun: z.enum(['true', 'false']).default('true') });
+
+function parseId(req: express.Request, res: express.Response): string | null {
+  const p = PatientIdParams.safeParse(req.params);
+  if (!p.success) {
+    badRequest(res, zodProblems(p.error));
+    return null;
+  }
+  return p.data.patientId;
+}
+
+function appointmentId(req: express.Request, res: express.Response): string | null {
+  const p = AppointmentIdParams.safeParse(req.params);
+  if (!p.success) {
+    badRequest(res, zodProblems(p.error));
+    return null;
+  }
+  return p.data.id;
+}
+
+function conflict(res: express.Response, existingId: string): void {
+  res.status(409).json({ error: 'conflict', message: 'a patient with the same MRN, or the same name and date of birth, exists', existingId });
+}
+
+function refuseAppointment(res: express.Response, r: AppointmentRefusal): void {
+  const status = { not_found: 404, conflict: 409, invalid: 400 }[r.reason];
+  res.status(status).json({ error: { not_found: 'not_found', conflict: 'conflict', invalid: 'bad_request' }[r.reason], message: r.message });
+}
+
+/** Refuses a body past `max` bytes as the import's own problem (the report names it). */
+function byteLimit(max: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+      seen += chunk.length;
+      if (seen > max) cb(new ImportFileError({ row: 0, outcome: 'invalid', field: 'body', reason: `larger than ${max} bytes` }));
+      else cb(null, chunk);
+    },
+  });
+}
+
+type Importer = (scope: PracticeScope, k: Services['keyring'], source: Readable, opts: { dryRun: boolean }) => Promise<ImportReport>;
+
+/** The CSV import routes: text/csv streamed through the importer; 400 with the report when a row is invalid. */
+function importRoute(services: Services, importer: Importer, action: (typeof AuditAction)['AdminPatientsImported' | 'AdminAppointmentsImported']) {
+  return async (req: express.Request, res: express.Response): Promise<void> => {
+    const scope = await permit(services, req, res, ADMIN, principalOf(res).practiceId);
+    if (!scope) return;
+    const query = ImportQuery.safeParse(req.query);
+    if (!query.success) return badRequest(res, zodProblems(query.error));
+    if (!req.is('text/csv')) return badRequest(res, 'content-type: expected text/csv');
+    if (Number(req.get('content-length') ?? 0) > IMPORT_MAX_BYTES) {
+      res.status(413).json({ error: 'too_large', message: `body: larger than ${IMPORT_MAX_BYTES} bytes` });
+      return;
+    }
+    const dryRun = query.data.dryRun === 'true';
+    const source = req.pipe(byteLimit(IMPORT_MAX_BYTES));
+    req.once('error', (err) => source.destroy(err));
+    const report = await importer(scope, services.keyring, source, { dryRun });
+    await services.audit({
+      action,
+      actor: `api_key:${principalOf(res).keyId}`,
+      practiceId: scope.practiceId,
+      details: { dryRun, committed: report.committed, rows: report.rows, created: report.created, updated: report.updated, duplicate: report.duplicate, invalid: report.invalid },
+    });
+    const first = report.entries.find((e) => e.outcome === 'invalid');
+    if (first && !dryRun) {
+      // Drain what the client still sends, so that it reads the answer.
+      req.resume();
+      res.status(400).json({ error: 'bad_request', message: `row ${first.row}: ${first.field}: ${first.reason}; nothing was imported`, report });
+      return;
+    }
+    res.json(report);
+  };
+}
+
+export function patientRouter(services: Services): express.Router {
+  const router = express.Router();
+  const actorOf = (res: express.Response): string => `api_key:${principalOf(res).keyId}`;
+  const k = services.keyring;
+
+  // --- Patients ---------------------------------------------------------------
+  router.get('/patients', async (req, res) => {
+    const scope = await permit(services, req, res, READ, principalOf(res).practiceId);
+    if (!scope) return;
+    const q = PatientListQuery.safeParse(req.query);
+    if (!q.success) return badRequest(res, zodProblems(q.error));
+    res.json({ patients: await listPatients(scope, k, q.data), limit: q.data.limit, offset: q.data.offset });
+  });
+
+  router.post('/patients', async (req, res) => {
+    const scope = await permit(services, req, res, WRITE, principalOf(res).practiceId);
+    if (!scope) return;
+    const body = PatientInput.safeParse(req.body);
+    if (!body.success) return badRequest(res, zodProblems(body.error));
+    const r = await addPatient(scope, k, body.data);
+    if (!r.ok) return conflict(res, r.existingId);
+    await services.audit({ action: AuditAction.AdminPatientCreated, actor: actorOf(res), practiceId: scope.practiceId, subjectId: r.id, details: { fields: Object.keys(body.data).sort() } });
+    res.status(201).json({ id: r.id });
+  });
+
+  // Finding a patient by number: the number in the body (never a URL), matched by blind index.
+  router.post('/patients/lookup', async (req, res) => {
+    const scope = await permit(services, req, res, WRITE, principalOf(res).practiceId);
+    if (!scope) return;
+    const body = LookupBody.safeParse(req.body);
+    if (!body.success) return badRequest(res, zodProblems(body.error));
+    res.json({ patientIds: await patientIdsByPhone(scope.db, k, scope.practiceId, body.data.phone) });
+  });
+
+  router.post('/patients/search', async (req, res) => {
+    const scope = await permit(services, req, res, READ, principalOf(res).practiceId);
+    if (!scope) return;
+    const body = PatientSearch.safeParse(req.body);
+    if (!body.success) return badRequest(res, zodProblems(body.error));
+    res.json({ patients: await searchPatients(scope, k, body.data), limit: body.data.limit, offset: body.data.offset });
+  });
+
+  router.post('/patients/import', importRoute(services, importPatients, AuditAction.AdminPatientsImported));
+
+  router.get('/patients/:patientId', async (req, res) => {
+    const id = parseId(req, res);
+    if (!id) return;
+    const scope = await permit(services, req, res, READ, principalOf(res).practiceId, id);
+    if (!scope) return;
+    const patient = await readPatient(scope, k, id);
+    if (!patient) return notFound(res);
+    res.json(patient);
+  });
+
+  router.patch('/patients/:patientId', async (req, res) => {
+    const id = parseId(req, res);
+    if (!id) return;
+    const scope = await permit(services, req, res, WRITE, principalOf(res).practiceId, id);
+    if (!scope) return;
+    const body = PatientPatch.safeParse(req.body);
+    if (!body.success) return badRequest(res, zodProblems(body.error));
+    const r = await updatePatient(scope, k, id, body.data);
+    if (!r.ok) return r.reason === 'not_found' ? notFound(res) : conflict(res, r.existingId);
+    await services.audit({ action: AuditAction.AdminPatientUpdated, actor: actorOf(res), practiceId: scope.practiceId, subjectId: id, details: { fields: r.changed } });
+    res.json(await readPatient(scope, k, id));
+  });
+
+  router.post('/patients/:patientId/deactivate', async (req, res) => {
+    const id = parseId(req, res);
+    if (!id) return;
+    const scope = await permit(services, req, res, WRITE, principalOf(res).practiceId, id);
+    if (!scope) return;
+    if (!(await deactivatePatient(scope, id))) return notFound(res);
+    await services.audit({ action: AuditAction.AdminPatientDeactivated, actor: actorOf(res), practiceId: scope.practiceId, subjectId: id, details: {} });
+    res.json({ id, active: false });
+  });
+
+  // The patient in the path survives; the body names the duplicate merged into it.
+  router.post('/patients/:patientId/merge', async (req, res) => {
+    const id = parseId(req, res);
+    if (!id) return;
+    const scope = await permit(services, req, res, ADMIN, principalOf(res).practiceId, id);
+    if (!scope) return;
+    const body = MergeBody.safeParse(req.body);
+    if (!body.success) return badRequest(res, zodProblems(body.error));
+    const r = await mergePatients(scope, id, body.data.duplicateId);
+    if (!r.ok) {
+      if (r.reason === 'not_found') return void res.status(404).json({ error: 'not_found', message: `${r.field}: no such patient` });
+      return badRequest(res, r.message);
+    }
+    const moved = { ...r.moved };
+    await services.audit({
+      action: AuditAction.AdminPatientsMerged,
+      actor: actorOf(res),
+      practiceId: scope.practiceId,
+      subjectId: id,
+      details: { survivorId: id, duplicateId: body.data.duplicateId, moved },
+    });
+    res.json({ survivorId: id, duplicateId: body.data.duplicateId, moved });
+  });
+
+  // What the call path would say today: the next booked or confirmed appointment.
+  router.get('/patients/:patientId/next-appointment', async (req, res) => {
+    const id = parseId(req, res);
+    if (!id) return;
+    const scope = await permit(services, req, res, APPOINTMENT_READ, principalOf(res).practiceId, id);
+    if (!scope) return;
+    const next = await nextAppointment(scope.db, scope.practiceId, id, services.clock());
+    res.json({ patientId: id, next: next ? { id: next.id, startsAt: next.startsAt.toISOString() } : null });
+  });
+
+  // --- Appointments -------------------------------------------------------------
+  router.get('/appointments', async (req, res) => {
+    const scope = await permit(services, req, res, APPOINTMENT_READ, principalOf(res).practiceId);
+    if (!scope) return;
+    const q = AppointmentListQuery.safeParse(req.query);
+    if (!q.success) return badRequest(res, zodProblems(q.error));
+    res.json({ appointments: await listAppointments(scope, q.data) });
+  });
+
+  router.post('/appointments', async (req, res) => {
+    const scope = await permit(services, req, res, WRITE, principalOf(res).practiceId);
+    if (!scope) return;
+    const body = AppointmentInput.safeParse(req.body);
+    if (!body.success) return badRequest(res, zodProblems(body.error));
+    const r = await addAppointment(scope, body.data);
+    if (!r.ok) return refuseAppointment(res, r);
+    await services.audit({ action: AuditAction.AdminAppointmentChanged, actor: actorOf(res), practiceId: scope.practiceId, subjectId: r.appointment.id, details: { change: 'created', status: r.appointment.status } });
+    res.status(201).json(r.appointment);
+  });
+
+  router.post('/appointments/import', importRoute(services, importAppointments, AuditAction.AdminAppointmentsImported));
+
+  router.get('/appointments/:id', async (req, res) => {
+    const id = appointmentId(req, res);
+    if (!id) return;
+    const scope = await permit(services, req, res, APPOINTMENT_READ, principalOf(res).practiceId, id);
+    if (!scope) return;
+    const a = await getAppointment(scope, id);
+    if (!a) return notFound(res);
+    res.json(a);
+  });
+
+  router.patch('/appointments/:id', async (req, res) => {
+    const id = appointmentId(req, res);
+    if (!id) return;
+    const scope = await permit(services, req, res, WRITE, principalOf(res).practiceId, id);
+    if (!scope) return;
+    const body = AppointmentPatch.safeParse(req.body);
+    if (!body.success) return badRequest(res, zodProblems(body.error));
+    const r = await changeAppointment(scope, id, body.data);
+    if (!r.ok) return refuseAppointment(res, r);
+    await services.audit({ action: AuditAction.AdminAppointmentChanged, actor: actorOf(res), practiceId: scope.practiceId, subjectId: id, details: { change: 'updated', fields: r.changed, status: r.appointment.status } });
+    res.json(r.appointment);
+  });
+
+  // An appointment is never deleted: DELETE cancels it (its history stays).
+  router.delete('/appointments/:id', async (req, res) => {
+    const id = appointmentId(req, res);
+    if (!id) return;
+    const scope = await permit(services, req, res, WRITE, principalOf(res).practiceId, id);
+    if (!scope) return;
+    const r = await cancelAppointment(scope, id);
+    if (!r.ok) return refuseAppointment(res, r);
+    await services.audit({ action: AuditAction.AdminAppointmentChanged, actor: actorOf(res), practiceId: scope.practiceId, subjectId: id, details: { change: 'cancelled', status: 'cancelled' } });
+    res.json(r.appointment);
+  });
+
+  return router;
+}
