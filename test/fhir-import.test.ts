@@ -25,7 +25,10 @@ const hl7Patient = JSON.parse(readFileSync(path.join(FIXTURES, 'patient-example.
 const hl7Appointment = JSON.parse(readFileSync(path.join(FIXTURES, 'appointment-example.json'), 'utf8')) as Appointment;
 
 /** HL7's Patient "example" given US numbers (its own are Australian local numbers, not E.164) and a US address. */
-function patient(id: string, mrn: string, phone: string, given = 'Peter'): Patient {
+/** Given names for the sync's patients: the same name and birth date under two MRNs would be a duplicate. */
+const GIVEN: Record<string, string> = { s1: 'Ann', s2: 'Bea', s3: 'Cal', s4: 'Dee', s5: 'Eve', s6: 'Fay', s7: 'Gus', s8: 'Hal' };
+
+function patient(id: string, mrn: string, phone: string, given = GIVEN[id] ?? 'Peter'): Patient {
   return {
     ...hl7Patient,
     id,
@@ -41,7 +44,7 @@ function appointment(id: string, patientId: string, start: string): Appointment 
 const ndjson = (resources: unknown[]): string => resources.map((r) => JSON.stringify(r)).join('\n') + '\n';
 
 /** What must never reach a log line: the test patients' names, date of birth and numbers. */
-const PHI = ['Chalmers', 'Peter', '1974-12-25', '2025550141', '2025550142', '2025550143', '2025550144', '2025550145', '2025550146', 'Severe burn', 'MRI'];
+const PHI = ['Chalmers', 'Peter', 'Janet', 'Averill', '2025550154', '1974-12-25', '2025550141', '2025550142', '2025550143', '2025550144', '2025550145', '2025550146', '2025550150', 'Severe burn', 'MRI'];
 
 let now = new Date(DEFAULT_TEST_NOW);
 let h: Harness;
@@ -90,6 +93,10 @@ async function appointmentCount(): Promise<number> {
   const row = await h.services.db.selectFrom('appointments').select((eb) => eb.fn.countAll<string>().as('n')).where('practice_id', '=', practiceId).executeTakeFirstOrThrow();
   return Number(row.n);
 }
+async function linkedId(type: 'Patient' | 'Appointment', resourceId: string): Promise<string> {
+  const row = await h.services.db.selectFrom('fhir_resource_links').select('local_id').where('practice_id', '=', practiceId).where('resource_type', '=', type).where('resource_id', '=', resourceId).executeTakeFirstOrThrow();
+  return row.local_id;
+}
 async function auditDetails(action: string): Promise<Array<Record<string, unknown>>> {
   const rows = await h.services.db.selectFrom('audit_log').select('details').where('action', '=', action).where('practice_id', '=', practiceId).orderBy('seq').execute();
   return rows.map((r) => r.details);
@@ -133,6 +140,17 @@ describe('NDJSON files (FHIR Bulk Data)', () => {
     const res = await call('POST', importUrl('Patient'), { ndjson: ndjson([...patients, patients[0]]) });
     expect(res.body).toMatchObject({ resources: 3, created: 0, updated: 2, duplicate: 1 });
     expect(await patientCount()).toBe(before);
+  });
+
+  it('a patient already on file (added through the API) is matched by MRN and updated, not added again', async () => {
+    const added = await call('POST', '/api/patients', { json: { firstName: 'Avery', lastName: 'Chalmers', dateOfBirth: '1974-12-25', mrn: 'M-77', phone: '+12025550153' } });
+    expect(added.status).toBe(201);
+    const before = await patientCount();
+    const res = await call('POST', importUrl('Patient'), { ndjson: ndjson([patient('p77', 'M-77', '202-555-0154', 'Averill')]) });
+    expect(res.body).toMatchObject({ created: 0, updated: 1 });
+    expect(await patientCount()).toBe(before);
+    expect(await linkedId('Patient', 'p77')).toBe(added.body.id);
+    expect((await call('GET', `/api/patients/${String(added.body.id)}`)).body).toMatchObject({ firstName: 'Averill', phones: [{ number: '+12025550154', kind: 'mobile', preferred: true }] });
   });
 
   it('a line that is not a resource of the named type refuses the file: 400 naming the line, nothing imported', async () => {
@@ -223,14 +241,20 @@ describe('the FHIR server (SMART Backend Services)', () => {
 
   it('the second run asks only for what changed since, and imports only that', async () => {
     fhir.put([patient('s2', '50002', '202-555-0146', 'Janet')], '2026-11-25T10:00:00Z');
+    fhir.put([{ ...appointment('sa1', 's1', '2026-12-01T15:00:00Z'), status: 'noshow' }], '2026-11-25T11:00:00Z');
     const before = fhir.requests.length;
     const res = await call('POST', '/api/fhir/sync');
-    expect(res.body).toMatchObject({ ok: true, patients: { resources: 1, created: 0, updated: 1 }, appointments: { resources: 0 } });
+    expect(res.body).toMatchObject({ ok: true, patients: { resources: 1, created: 0, updated: 1 }, appointments: { resources: 1, created: 0, updated: 1 } });
     const searches = fhir.requests.slice(before).filter((r) => r.path.startsWith('/fhir/'));
     expect(searches.map((r) => [r.path, r.query._lastUpdated])).toEqual([
       ['/fhir/Patient', 'gt2026-11-20T10:00:00Z'],
       ['/fhir/Appointment', 'gt2026-11-20T10:00:00Z'],
     ]);
+    // The changes reached the records: the new first name, the appointment's status.
+    const patientId = await linkedId('Patient', 's2');
+    expect((await call('GET', `/api/patients/${patientId}`)).body).toMatchObject({ firstName: 'Janet', mrn: '50002', usState: 'NY' });
+    const [appt] = await h.services.db.selectFrom('appointments').select('status').where('id', '=', await linkedId('Appointment', 'sa1')).execute();
+    expect(appt?.status).toBe('no_show');
   });
 
   it('an assertion the server refuses: the sync fails with the reason, nothing imported, cursors kept', async () => {

@@ -145,6 +145,10 @@ export async function applyAppointments(ctx: ApplyContext, batch: readonly Incom
       continue;
     }
     const written = await ctx.sink.appointment(ctx.tx, { ...record, patientId }, links.get(record.resourceId) ?? null);
+    if (!('appointmentId' in written)) {
+      note(report, origin, written.outcome, { field: written.field, reason: written.reason });
+      continue;
+    }
     report[written.outcome] += 1;
     newLinks.push({ resourceId: record.resourceId, localId: written.appointmentId });
   }

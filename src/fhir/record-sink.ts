@@ -11,10 +11,9 @@ export type PatientWrite =
   | { outcome: 'created' | 'updated'; patientId: string }
   | { outcome: 'invalid' | 'duplicate'; field: string; reason: string };
 
-export interface AppointmentWrite {
-  outcome: 'created' | 'updated';
-  appointmentId: string;
-}
+export type AppointmentWrite =
+  | { outcome: 'created' | 'updated'; appointmentId: string }
+  | { outcome: 'invalid' | 'duplicate'; field: string; reason: string };
 
 export interface FhirRecordSink {
   /** Creates or updates the patient: the one linked to this resource before, else the one with this MRN, else a new one. */
