@@ -143,7 +143,7 @@ describe('Appointment statuses', () => {
       booked: 'booked',
       arrived: 'booked',
       'checked-in': 'booked',
-      fulfilled: 'booked',
+      fulfilled: 'completed',
       cancelled: 'cancelled',
       'entered-in-error': 'cancelled',
       noshow: 'no_show',

@@ -46,7 +46,7 @@ export interface MappedPatient {
 }
 
 /** Our appointment statuses a FHIR status maps to (see APPOINTMENT_STATUS). */
-export type MappedAppointmentStatus = 'booked' | 'cancelled' | 'no_show';
+export type MappedAppointmentStatus = 'booked' | 'completed' | 'cancelled' | 'no_show';
 
 export interface MappedAppointment {
   resourceId: string;
@@ -66,8 +66,8 @@ export type MapResult<T> = { kind: 'record'; record: T } | { kind: 'invalid'; pr
 
 /**
  * FHIR Appointment.status → ours. Decided here, documented in the README:
- * - `booked`, `arrived`, `checked-in`, `fulfilled`: the appointment exists (booked). Past ones are
- *   never spoken; arrival and fulfilment are clinical workflow we do not track.
+ * - `booked`, `arrived`, `checked-in`: the appointment stands (booked); arrival is front-desk
+ *   workflow we do not track. `fulfilled`: completed (it happened; never spoken again).
  * - `cancelled`, and `entered-in-error` (an appointment that never was): cancelled, so one imported
  *   earlier as booked is never spoken again.
  * - `noshow`: no_show.
@@ -77,7 +77,7 @@ const APPOINTMENT_STATUS: Record<Appointment['status'], MappedAppointmentStatus 
   booked: 'booked',
   arrived: 'booked',
   'checked-in': 'booked',
-  fulfilled: 'booked',
+  fulfilled: 'completed',
   cancelled: 'cancelled',
   'entered-in-error': 'cancelled',
   noshow: 'no_show',

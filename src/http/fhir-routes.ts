@@ -37,7 +37,7 @@ function parsedUrl(u: string): URL | null {
   }
 }
 
-/** https, or http to this machine only (a test double, a local proxy): a token or a key never crosses a network in clear. */
+/** https, or http to this machine only outside production (a test double): a token or a key never crosses a network in clear. */
 const EndpointUrl = z
   .url({ protocol: /^https?$/ })
   .max(500)
@@ -108,6 +108,11 @@ export function fhirRouter(services: Services): express.Router {
     const body = FhirSourceBody.safeParse(req.body ?? {});
     if (!body.success) return badRequest(res, zodProblems(body.error));
     const { privateKey, ...rest } = body.data;
+    // Plain http to this machine is for development and tests; in production every endpoint is https.
+    if (services.config.env === 'production') {
+      const plain = (['baseUrl', 'tokenUrl'] as const).find((f) => new URL(rest[f]).protocol !== 'https:');
+      if (plain) return badRequest(res, `${plain}: must be https in production`);
+    }
     if (!(await keyFitsAlgorithm(privateKey as JWK, rest.algorithm))) return badRequest(res, `privateKey: not a private key usable with ${rest.algorithm}`);
     const { change, source } = await putFhirSource(scope, services.keyring, { ...rest, privateKeyJwk: JSON.stringify(privateKey), keyId: privateKey.kid }, services.clock());
     await services.audit({
