@@ -16,10 +16,11 @@ import type { Bench } from './bench/types.js';
 import { voicemailBench } from './bench/voicemail.js';
 import { webhookBench } from './bench/webhook.js';
 import { campaignBench } from './bench/campaign.js';
+import { importBench } from './bench/import.js';
 import { usageExit, wantsHelp } from './cli-support.js';
 
 /** Add further sections here; they run in this order. */
-const benches: Bench[] = [webhookBench, voicemailBench, campaignBench];
+const benches: Bench[] = [webhookBench, voicemailBench, campaignBench, importBench];
 
 const USAGE = `usage: npm run bench -- [name ...] [--list]\nsections:\n${benches.map((b) => `  ${b.name.padEnd(10)} ${b.description}`).join('\n')}`;
 

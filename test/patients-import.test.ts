@@ -1,3 +1,6 @@
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
@@ -160,5 +163,29 @@ describe('appointments import', () => {
       { row: 5, outcome: 'invalid', field: 'status', reason: expect.any(String) },
     ]);
     expect((await h.services.db.selectFrom('appointments').select('id').where('practice_id', '=', practice.id).execute()).length).toBe(2);
+  });
+});
+
+describe('npm run patients:import', () => {
+  it('imports a file for a practice named by slug: a dry run, then --commit; the report on standard output', async () => {
+    const file = path.join(h.config.dataDir, 'cli.csv');
+    await writeFile(file, [HEADER, 'D-1,Lou,Park,1955-03-04,+12025550501,,,'].join('\n'));
+    const run = (args: string[]): Promise<{ code: number | null; stdout: string }> =>
+      new Promise((resolve, reject) => {
+        const env = { ...process.env, DATABASE_SCHEMA: h.schema, DATA_DIR: h.config.dataDir, LOG_LEVEL: 'error' };
+        const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/patients-import.ts', '--practice', 'importing', ...args, file], { env, stdio: ['ignore', 'pipe', 'ignore'] });
+        let stdout = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        child.on('error', reject);
+        child.on('close', (code) => resolve({ code, stdout }));
+      });
+    const before = await patientCount();
+    const dry = await run([]);
+    expect(dry.code).toBe(0);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ dryRun: true, committed: false, created: 1 });
+    expect(await patientCount()).toBe(before);
+    const done = await run(['--commit']);
+    expect(JSON.parse(done.stdout)).toMatchObject({ dryRun: false, committed: true, created: 1 });
+    expect(await patientCount()).toBe(before + 1);
   });
 });
