@@ -205,6 +205,7 @@ describe('the FHIR server (SMART Backend Services)', () => {
       expect([res.status, res.body.message], JSON.stringify(over)).toEqual([400, expect.stringMatching(message)]);
     }
     expect((await call('GET', '/api/fhir/source')).status).toBe(404);
+    expect(await call('POST', '/api/fhir/sync')).toEqual({ status: 404, body: { error: 'not_found', reason: 'not_configured', message: 'no FHIR source: PUT /api/fhir/source first' } });
   });
 
   it('PUT stores the source; GET never returns the key', async () => {

@@ -284,14 +284,14 @@ const FHIR_ROUTES: readonly RouteDoc[] = [
     also: { 413: 'the body is too large (nothing imported)' },
   },
   { method: 'put', path: '/api/fhir/source', summary: "The practice's FHIR server (SMART Backend Services) and its sync schedule", access: api(ADMIN), body: { schema: FhirSourceBody, example: fhirSourceExample }, ok: { status: 200, description: 'replaced', schema: FhirSourceSchema }, also: { 201: { description: 'created', same: 'ok' } } },
-  { method: 'get', path: '/api/fhir/source', summary: "The practice's FHIR server connection (never the key)", access: api(['admin', 'auditor']), ok: { status: 200, description: 'the source', schema: FhirSourceSchema } },
+  { method: 'get', path: '/api/fhir/source', summary: "The practice's FHIR server connection (never the key)", access: api(['admin', 'auditor']), ok: { status: 200, description: 'the source', schema: FhirSourceSchema }, also: { 404: 'no FHIR source yet' } },
   {
     method: 'post',
     path: '/api/fhir/sync',
     summary: 'Sync from the FHIR server now (Patients, then Appointments, updated since the last run)',
     access: api(ADMIN),
     ok: { status: 200, description: 'counts per resource type', schema: FhirSyncSchema },
-    also: { 409: 'a sync of this practice is running', 502: 'the server or its token endpoint refused or failed (reason code and message; nothing imported)' },
+    also: { 404: 'no FHIR source yet (PUT /api/fhir/source)', 409: 'a sync of this practice is running', 502: 'the server or its token endpoint refused or failed (reason code and message; nothing imported)' },
   },
 ];
 
