@@ -295,7 +295,8 @@ describe('the FHIR server (SMART Backend Services)', () => {
     });
     // The three patients the failed runs left behind (s6, s7, s8) come in now.
     expect(source.lastResult).toMatchObject({ patients: { resources: 3, created: 3 } });
-    expect(await auditDetails('fhir.sync_completed')).toContainEqual(expect.objectContaining({ trigger: 'schedule' }));
+    // The audit row follows the source's update: wait for it rather than race it.
+    await until('the scheduled sync audited', async () => (await auditDetails('fhir.sync_completed')).find((d) => d.trigger === 'schedule'));
     expect((await queues.fhir.getJobs(['waiting', 'active', 'delayed'])).filter((j) => j.name === FHIR_SYNC_JOB)).toEqual([]);
   });
 });
