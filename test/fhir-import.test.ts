@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Appointment, Patient } from '@medplum/fhirtypes';
@@ -302,6 +303,15 @@ describe('the FHIR server (SMART Backend Services)', () => {
 });
 
 describe('privacy', () => {
+  it("the FHIR tables are held to their practice by row-level security", async () => {
+    const own = h.services.tenants.forPractice(practiceId);
+    const other = h.services.tenants.forPractice(randomUUID());
+    expect((await own.selectFrom('fhir_sources').select('practice_id').execute()).length).toBe(1);
+    expect(await other.selectFrom('fhir_sources').select('practice_id').execute()).toEqual([]);
+    expect((await own.selectFrom('fhir_resource_links').select('resource_id').execute()).length).toBeGreaterThan(0);
+    expect(await other.selectFrom('fhir_resource_links').select('resource_id').execute()).toEqual([]);
+  });
+
   it('no PHI in the logs or the audit rows', async () => {
     const lines = logs.lines().join('\n');
     const audit = JSON.stringify(await h.services.db.selectFrom('audit_log').select(['details', 'actor', 'action']).where('practice_id', '=', practiceId).execute());
