@@ -3,6 +3,7 @@ import { applyRetention, reconcileRecordings, RECONCILE_EVERY_MS, RETENTION_EVER
 import { sweepPages } from './oncall/paging.js';
 import { sweepSentDrops } from './drops/drop-worker.js';
 import { flushRefusalSummaries } from './audit/refusals.js';
+import { FHIR_SWEEP_EVERY_MS, sweepDueFhirSources } from './fhir/schedule.js';
 
 /**
  * The repeating upkeep jobs of every domain, on one BullMQ queue ('maintenance'): what each
@@ -23,6 +24,8 @@ const TASKS = {
   'drop-sweep': { everyMs: 30 * 60_000, run: sweepSentDrops },
   /** Refused requests' per-source minutes that have closed, summarised (one audit row each). */
   'refusal-summaries': { everyMs: 60_000, run: (services) => flushRefusalSummaries(services) },
+  /** Practices' FHIR servers whose sync is due on their schedule, queued (src/fhir/schedule.ts). */
+  'fhir-sync-sweep': { everyMs: FHIR_SWEEP_EVERY_MS, run: sweepDueFhirSources },
 } as const satisfies Record<string, { everyMs: number; run: (services: Services) => Promise<unknown> }>;
 
 type MaintenanceTask = keyof typeof TASKS;

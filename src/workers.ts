@@ -7,6 +7,7 @@ import { startVoicemailRecovery } from './voicemail/recovery.js';
 import { processMaintenanceJob, scheduleMaintenance, type MaintenanceJobData } from './maintenance.js';
 import { processDropJob } from './drops/drop-worker.js';
 import type { DropJobData } from './drops/campaigns.js';
+import { processFhirSyncJob, type FhirSyncJobData } from './fhir/schedule.js';
 
 /**
  * What this instance runs besides answering requests (Medplum's workers/index.ts): the fallback
@@ -55,9 +56,11 @@ export async function startWorkers(services: Services, opts: WorkerOptions = {})
         async (job) => processDropJob(services, job.data, isLastAttempt(job)),
         2,
       );
-      for (const [name, worker] of [['pages', pages], ['voicemail', voicemail], ['maintenance', maintenance], ['drops', drops]] as const) metrics.watchWorker(name, worker);
+      // FHIR server syncs queued by the schedule's sweep: one practice's at a time here (each holds its run in memory).
+      const fhir = startWorker<FhirSyncJobData>(config, 'fhir', async (job) => processFhirSyncJob(services, job.data), 1);
+      for (const [name, worker] of [['pages', pages], ['voicemail', voicemail], ['maintenance', maintenance], ['drops', drops], ['fhir', fhir]] as const) metrics.watchWorker(name, worker);
       // Workers stop first, before the pools they use (services.close(), after this handle's close).
-      closers.push(() => pages.close(), () => voicemail.close(), () => maintenance.close(), () => drops.close());
+      closers.push(() => pages.close(), () => voicemail.close(), () => maintenance.close(), () => drops.close(), () => fhir.close());
       if (opts.schedule !== false) await scheduleMaintenance(services);
       // Start-up recovery (what a crash left), spool replay and reconcile-on-recovery; stops before the workers.
       const recovery = startVoicemailRecovery(services);

@@ -111,6 +111,9 @@ const BODY_ROUTES: Record<string, { body: Record<string, unknown>; field: string
   'PUT /practices/:practiceId/lines/:e164/flow': { body: { flowId: `after${NUL}hours` }, field: 'flowId' },
   'POST /practices/:practiceId/lines/:e164/flow/rollback': { body: { note: NUL }, field: 'note' },
   'PUT /practices/:practiceId/contacts/:key': { body: { label: `Nurse${NUL}line`, number: '+12025550177' }, field: 'label' },
+  'POST /fhir/import': { body: { note: NUL }, field: 'note' },
+  'PUT /fhir/source': { body: { clientId: `ahl${NUL}` }, field: 'clientId' },
+  'POST /fhir/sync': { body: { note: NUL }, field: 'note' },
 };
 
 function concrete(route: string): [string, string] {

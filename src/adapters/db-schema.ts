@@ -391,6 +391,34 @@ export interface DropsTable {
   updated_at: UpdatedAt;
 }
 
+/** A practice's EHR connection (FHIR R4, SMART Backend Services); migration 0014. */
+export interface FhirSourcesTable {
+  practice_id: string;
+  base_url: string;
+  token_url: string;
+  client_id: string;
+  mrn_system: string;
+  private_key_enc: Buffer;
+  key_id: string;
+  algorithm: 'RS384' | 'ES384';
+  interval_minutes: number | null;
+  cursors: ColumnType<Record<string, string>, string | undefined, string>;
+  last_attempt_at: Date | null;
+  last_synced_at: Date | null;
+  last_result: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+/** Which of our rows (patients, appointments) a FHIR resource became; migration 0014. */
+export interface FhirResourceLinksTable {
+  practice_id: string;
+  resource_type: 'Patient' | 'Appointment';
+  resource_id: string;
+  local_id: string;
+  created_at: CreatedAt;
+}
+
 export interface VerificationLockoutsTable {
   id: Generated<string>;
   practice_id: string;
@@ -467,4 +495,6 @@ export interface Database {
   practice_flows: PracticeFlowsTable;
   line_flow_activations: LineFlowActivationsTable;
   practice_contacts: PracticeContactsTable;
+  fhir_sources: FhirSourcesTable;
+  fhir_resource_links: FhirResourceLinksTable;
 }

@@ -14,6 +14,7 @@ import * as m0010 from './migrations/0010-audit-chains.js';
 import * as m0011 from './migrations/0011-tenancy.js';
 import * as m0012 from './migrations/0012-practice-lines.js';
 import * as m0013 from './migrations/0013-patient-records.js';
+import * as m0014 from './migrations/0014-fhir-sources.js';
 import * as m0015 from './migrations/0015-practice-flows.js';
 
 /** Every migration, in order. Names sort the same way they apply. */
@@ -31,6 +32,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0011-tenancy': m0011,
   '0012-practice-lines': m0012,
   '0013-patient-records': m0013,
+  '0014-fhir-sources': m0014,
   '0015-practice-flows': m0015,
 };
 

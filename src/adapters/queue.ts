@@ -9,7 +9,7 @@ import { TIMED_OUT, withDeadline } from './deadline.js';
  * Job payloads carry ids only, never PHI: BullMQ stores them in clear text.
  */
 
-export const QUEUE_NAMES = ['pages', 'voicemail', 'maintenance', 'drops'] as const;
+export const QUEUE_NAMES = ['pages', 'voicemail', 'maintenance', 'drops', 'fhir'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
 export function bullPrefix(config: Config): string {
@@ -43,6 +43,8 @@ export interface Queues {
   voicemail: Queue;
   maintenance: Queue;
   drops: Queue;
+  /** A practice's FHIR server sync (src/fhir/), queued by the schedule's sweep. */
+  fhir: Queue;
   close(): Promise<void>;
 }
 
@@ -56,13 +58,15 @@ export function createQueues(config: Config): Queues {
   const voicemail = make('voicemail');
   const maintenance = make('maintenance');
   const drops = make('drops');
+  const fhir = make('fhir');
   return {
     pages,
     voicemail,
     maintenance,
     drops,
+    fhir,
     close: async () => {
-      await Promise.all([pages.close(), voicemail.close(), maintenance.close(), drops.close()]);
+      await Promise.all([pages.close(), voicemail.close(), maintenance.close(), drops.close(), fhir.close()]);
     },
   };
 }

@@ -99,6 +99,10 @@ export const AuditAction = {
   AdminLineFlowActivated: 'admin.line_flow_activated',
   AdminContactChanged: 'admin.contact_changed',
   OncallFeedRead: 'oncall.feed_read',
+  AdminFhirSourceUpdated: 'admin.fhir_source_updated',
+  FhirImported: 'fhir.imported',
+  FhirSyncCompleted: 'fhir.sync_completed',
+  FhirSyncFailed: 'fhir.sync_failed',
   SystemStarted: 'system.started',
 } as const;
 export type AuditActionName = (typeof AuditAction)[keyof typeof AuditAction];

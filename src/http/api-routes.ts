@@ -18,6 +18,7 @@ import { patientRouter } from './patient-routes.js';
 import { lockoutRouter } from './lockout-routes.js';
 import { keyRouter } from './key-routes.js';
 import { flowRouter } from './flow-routes.js';
+import { fhirRouter } from './fhir-routes.js';
 import { badRequest } from './responses.js';
 import { refuseNulBytes } from './input-guard.js';
 import { QueryInstantSchema } from './query-dates.js';
@@ -56,6 +57,7 @@ export function apiRouter(services: Services): express.Router {
   router.use(lockoutRouter(services));
   router.use(keyRouter(services));
   router.use(flowRouter(services));
+  router.use(fhirRouter(services));
 
   router.get('/calls/:callSid', async (req, res) => {
     const sid = CallSidSchema.safeParse(req.params.callSid);

@@ -29,6 +29,7 @@ import { ApiKeyListResponseSchema, ApiKeyPathParamsSchema, ApiKeyRevokeResponseS
 import { ConnectedLineSchema, ConnectLineBody, PracticeSummarySchema } from './platform-routes.js';
 import { PracticeCreateSchema } from '../practices/onboarding.js';
 import { ContactBody, FlowUploadBody, LineFlowBody } from './flow-routes.js';
+import { FhirImportQuery, FhirSourceBody, MAX_NDJSON_BYTES } from './fhir-routes.js';
 
 /**
  * The OpenAPI 3.1 document of every HTTP route, built from the zod schemas the routes validate
@@ -231,6 +232,79 @@ const twiml = (description = 'TwiML for the call (always 200: a failure answers 
 
 const rotationExample = { members: [EX.providerId, EX.providerId2], length: 'weekly', handoffTime: '08:00', handoffWeekday: 'mon', startDate: '2026-11-02' };
 const policyExample = { name: 'Nights', tiers: [{ target: { kind: 'schedule', scheduleId: EX.scheduleId }, ringSeconds: 25 }], repeat: 1, pageIntervalMinutes: 10, pageMaxRepeats: 3, isDefault: true };
+
+// Import from an EHR (FHIR R4): shapes of the answers (src/fhir/).
+const FhirCountsSchema = z.object({ resources: z.number().int(), created: z.number().int(), updated: z.number().int(), duplicate: z.number().int(), invalid: z.number().int(), skipped: z.number().int() });
+const FhirEntrySchema = z
+  .object({
+    line: z.number().int().optional().meta({ description: 'the NDJSON line (files)' }),
+    resource: z.string().optional().meta({ description: 'the resource, Patient/<id> (server sync)' }),
+    outcome: z.enum(['invalid', 'duplicate', 'skipped']),
+    field: z.string().meta({ description: 'the FHIR element at fault' }),
+    reason: z.string(),
+  })
+  .meta({ id: 'FhirImportEntry', description: 'where and why, never a value' });
+const FhirImportReportSchema = FhirCountsSchema.extend({
+  resourceType: z.enum(['Patient', 'Appointment']),
+  dryRun: z.boolean(),
+  committed: z.boolean(),
+  entries: z.array(FhirEntrySchema),
+  entriesTruncated: z.boolean(),
+}).meta({ id: 'FhirImportReport' });
+const FhirSourceSchema = z
+  .object({
+    practiceId: z.uuid(),
+    baseUrl: z.string(),
+    tokenUrl: z.string(),
+    clientId: z.string(),
+    mrnSystem: z.string(),
+    keyId: z.string(),
+    algorithm: z.enum(['RS384', 'ES384']),
+    intervalMinutes: z.number().int().nullable(),
+    lastAttemptAt: Instant.nullable(),
+    lastSyncedAt: Instant.nullable(),
+    lastResult: z.record(z.string(), z.unknown()).nullable().meta({ description: 'counts of the last run, or its error reason code' }),
+  })
+  .meta({ id: 'FhirSource', description: 'the connection; the private key is never returned' });
+const FhirSyncSchema = z.object({ ok: z.literal(true), patients: FhirCountsSchema, appointments: FhirCountsSchema, entries: z.array(FhirEntrySchema), entriesTruncated: z.boolean(), syncedAt: Instant });
+const fhirSourceExample = {
+  baseUrl: 'https://ehr.example.org/fhir/r4',
+  tokenUrl: 'https://ehr.example.org/oauth2/token',
+  clientId: 'after-hours-line',
+  mrnSystem: 'urn:oid:1.2.36.146.595.217.0.1',
+  privateKey: { kty: 'EC', crv: 'P-384', kid: 'ahl-2026-11', x: '…', y: '…', d: '…' },
+  algorithm: 'ES384',
+  intervalMinutes: 60,
+};
+
+const FHIR_ROUTES: readonly RouteDoc[] = [
+  {
+    method: 'post',
+    path: '/api/fhir/import',
+    summary: 'Import a FHIR Bulk Data NDJSON file (Patient.ndjson or Appointment.ndjson)',
+    description: `The body is the file itself, streamed (at most ${MAX_NDJSON_BYTES} bytes). Patients first: an Appointment names its patient by the Patient resource imported before (or by MRN). A line that is not a resource of the named type refuses the whole file (400 naming the line; nothing imported); a resource that cannot be mapped is reported by line and field and the others are imported. \`dryRun=true\` reports without writing.`,
+    access: api(ADMIN),
+    query: FhirImportQuery,
+    body: {
+      schema: z.string().meta({ description: 'one FHIR R4 resource (JSON) per line' }),
+      example: '{"resourceType":"Patient","id":"example","identifier":[{"system":"urn:oid:1.2.36.146.595.217.0.1","value":"12345"}],"birthDate":"1974-12-25"}\n',
+      contentType: 'application/x-ndjson',
+      alternatives: { 'application/fhir+ndjson': z.string() },
+    },
+    ok: { status: 200, description: 'the report (counts; invalid, duplicate and skipped resources by line and field)', schema: FhirImportReportSchema },
+    also: { 413: 'the body is too large (nothing imported)' },
+  },
+  { method: 'put', path: '/api/fhir/source', summary: "The practice's FHIR server (SMART Backend Services) and its sync schedule", access: api(ADMIN), body: { schema: FhirSourceBody, example: fhirSourceExample }, ok: { status: 200, description: 'replaced', schema: FhirSourceSchema }, also: { 201: { description: 'created', same: 'ok' } } },
+  { method: 'get', path: '/api/fhir/source', summary: "The practice's FHIR server connection (never the key)", access: api(['admin', 'auditor']), ok: { status: 200, description: 'the source', schema: FhirSourceSchema }, also: { 404: 'no FHIR source yet' } },
+  {
+    method: 'post',
+    path: '/api/fhir/sync',
+    summary: 'Sync from the FHIR server now (Patients, then Appointments, updated since the last run)',
+    access: api(ADMIN),
+    ok: { status: 200, description: 'counts per resource type', schema: FhirSyncSchema },
+    also: { 404: 'no FHIR source yet (PUT /api/fhir/source)', 409: 'a sync of this practice is running', 502: 'the server or its token endpoint refused or failed (reason code and message; nothing imported)' },
+  },
+];
 
 // ---------------------------------------------------------------------------
 // The routes
@@ -817,7 +891,9 @@ export const ROUTES: readonly RouteDoc[] = [
     ok: { status: 200, description: 'the campaign after the command', schema: Obj('a campaign') },
     also: { 409: 'not allowed in its state' },
   },
+  ...FHIR_ROUTES,
 ];
+
 
 // ---------------------------------------------------------------------------
 // The document

@@ -40,6 +40,8 @@ const ROUTE_WORDS: ReadonlySet<string> = new Set([
   'patients', 'lookup', 'consents', 'consent-disclosures', 'opt-outs', 'check', 'vendor-baas', 'drop-templates', 'campaigns', 'drops', 'recipients', 'dry-run', 'rvm', 'webhook',
   // key-routes.ts
   'api-keys', 'revoke',
+  // fhir-routes.ts
+  'fhir', 'import', 'source', 'sync',
   // lockout-routes.ts, metrics-routes.ts, openapi.ts
   'lockouts', 'clear', 'metrics', 'openapi.json',
   // twilio-routes.ts

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { z } from 'zod';
+import type { Db } from '../adapters/postgres.js';
 import type { Keyring } from '../adapters/keyring.js';
 import type { PhoneKind } from '../adapters/db-schema.js';
 import type { PracticeScope } from '../tenancy/scope.js';
@@ -234,7 +235,8 @@ export type PatientChange = { ok: true; changed: string[] } | { ok: false; reaso
  * (the first preferred unless one says so). The fields changed (names only) for the audit row.
  */
 export async function updatePatient(scope: PracticeScope, k: Keyring, id: string, patch: PatientPatchValue): Promise<PatientChange> {
-  return scope.db.transaction().execute(async (trx) => {
+  // Inside a caller's transaction (the FHIR import's) it runs in that one; otherwise in its own.
+  const run = async (trx: Db): Promise<PatientChange> => {
     const current = await trx.selectFrom('patients').select(['first_name_enc', 'last_name_enc', 'dob_enc', 'mrn_enc']).where('id', '=', id).where('practice_id', '=', scope.practiceId).forUpdate().executeTakeFirst();
     if (!current) return { ok: false, reason: 'not_found' } as const;
     const open = (field: SealedField, c: Buffer | null): Promise<string | undefined> => (c ? openField(k, field, c, id, scope.practiceId) : Promise.resolve(undefined));
@@ -273,7 +275,8 @@ export async function updatePatient(scope: PracticeScope, k: Keyring, id: string
     }
     await trx.updateTable('patients').set(set).where('id', '=', id).where('practice_id', '=', scope.practiceId).execute();
     return { ok: true, changed: Object.keys(patch).sort() } as const;
-  });
+  };
+  return scope.db.isTransaction ? run(scope.db) : scope.db.transaction().execute(run);
 }
 
 /** Deactivates a patient (kept, no longer found by number or listed by default); false when there is none. */
