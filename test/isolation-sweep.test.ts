@@ -1,3 +1,4 @@
+import { exportJWK, generateKeyPair } from 'jose';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, type Db } from '../src/adapters/postgres.js';
@@ -33,6 +34,8 @@ interface Probe {
   body?: unknown;
   /** Sent as text/csv instead of JSON. */
   csv?: string;
+  /** Sent as application/x-ndjson (a FHIR Bulk Data file) instead of JSON. */
+  ndjson?: string;
 }
 
 /** A request naming B that must be refused: 403 (the role, or another practice) or 404 (no such thing in A). */
@@ -63,7 +66,7 @@ interface SweepEntry {
   /** Besides a 2xx, what an allowed role's own request may answer, and why (e.g. no Twilio account in the sweep's harness). */
   ownAlso?: { statuses: readonly number[]; why: string };
   /** For routes with no practice target: B's identifiers put where the route reads input, to see that nothing of B comes back. */
-  leak?: ReadonlyArray<{ what: string; probe: Probe; check?: (status: number, body: string) => void }>;
+  leak?: ReadonlyArray<{ what: string; probe: Probe; check?: (status: number, body: string) => void; /** A 5xx this probe may get from a cloud the sweep does not run (a FHIR server). */ upstream5xx?: readonly number[] }>;
 }
 
 /** A leak probe's answer, when the role may call the route: exactly `expected`. */
@@ -107,6 +110,14 @@ const UNKNOWN_MRN = 'NEVER-ON-FILE-1';
 async function makeMrnTwins(): Promise<void> {
   const phone = freshNumber();
   for (const mrn of [B.secondPatientMrn, UNKNOWN_MRN]) mrnTwins[mrn] = await createdByA('/api/patients', { phone, dateOfBirth: '1991-03-04' });
+}
+
+const SWEEP_MRN_SYSTEM = 'urn:oid:2.16.840.1.113883.19.5';
+/** A FHIR source body for A (a fresh signing key each time; the server is never reached). */
+async function sweepFhirSource(): Promise<Record<string, unknown>> {
+  const { privateKey } = await generateKeyPair('ES384', { extractable: true });
+  const jwk = await exportJWK(privateKey);
+  return { baseUrl: 'https://ehr.example.org/fhir/r4', tokenUrl: 'https://ehr.example.org/oauth2/token', clientId: 'ahl-sweep', mrnSystem: SWEEP_MRN_SYSTEM, privateKey: { ...jwk, kid: 'sweep' }, algorithm: 'ES384', intervalMinutes: 60 };
 }
 
 /** A practice flow small enough to upload in the sweep. */
@@ -243,6 +254,48 @@ function sweepTable(): Record<string, SweepEntry> {
         return { path: `/api/practices/${A.id}/contacts/spare` };
       },
       foreign: [{ what: "B's practice", probe: { path: `/api/practices/${B.id}/contacts/nurse_line` } }],
+    },
+
+    // --- import from an EHR (FHIR R4): the key's own practice only ---------------------------------
+    'post /api/fhir/import': {
+      own: () => ({ path: `/api/fhir/import?resource=Patient&dryRun=true&mrnSystem=${enc(SWEEP_MRN_SYSTEM)}`, ndjson: `${JSON.stringify({ resourceType: 'Patient', id: `sweep-${counter++}`, identifier: [{ system: SWEEP_MRN_SYSTEM, value: `SWEEP-FHIR-${counter}` }], birthDate: '1990-01-02' })}\n` }),
+      foreign: [],
+      noTarget: KEY_PRACTICE_ONLY,
+      leak: [
+        { what: '?practiceId=B (a strict query: 400)', probe: { path: `/api/fhir/import?resource=Patient&practiceId=${B.id}`, ndjson: '{"resourceType":"Patient","id":"x"}\n' } },
+        {
+          what: "B's patient's MRN in an Appointment (dry run)",
+          probe: { path: `/api/fhir/import?resource=Appointment&dryRun=true&mrnSystem=${enc(SWEEP_MRN_SYSTEM)}`, ndjson: `${JSON.stringify({ resourceType: 'Appointment', id: 'sweep-appt', status: 'booked', start: '2027-01-12T15:00:00Z', participant: [{ actor: { identifier: { system: SWEEP_MRN_SYSTEM, value: B.patientMrn } }, status: 'accepted' }] })}\n` },
+        },
+      ],
+    },
+    'put /api/fhir/source': {
+      own: async () => ({ path: '/api/fhir/source', body: await sweepFhirSource() }),
+      foreign: [],
+      noTarget: KEY_PRACTICE_ONLY,
+      leak: [{ what: '?practiceId=B', probe: { path: `/api/fhir/source${q(B.id)}`, body: { clientId: 'x' } } }],
+    },
+    'get /api/fhir/source': {
+      own: () => ({ path: '/api/fhir/source' }),
+      ownAlso: { statuses: [404], why: "A's source may not be set yet when this route is swept (routes run in any order)" },
+      foreign: [],
+      noTarget: KEY_PRACTICE_ONLY,
+      leak: [{ what: '?practiceId=B', probe: { path: `/api/fhir/source${q(B.id)}` } }],
+    },
+    'post /api/fhir/sync': {
+      own: () => ({ path: '/api/fhir/sync' }),
+      ownAlso: { statuses: [404, 409, 502], why: 'no FHIR server runs in the sweep: no source yet (404), or the sync fails at the unreachable server (502)' },
+      foreign: [],
+      noTarget: KEY_PRACTICE_ONLY,
+      leak: [
+        {
+          what: '?practiceId=B (not read: A syncs its own source, if any)',
+          probe: { path: `/api/fhir/sync${q(B.id)}` },
+          // The sweep runs no FHIR server: A's own sync fails at it (502) or A has no source yet (404).
+          upstream5xx: [502],
+          check: (status) => expect([403, 404, 409, 502]).toContain(status),
+        },
+      ],
     },
 
     // --- on call: providers ---------------------------------------------------------------------
@@ -578,6 +631,9 @@ async function send(method: string, probe: Probe, key: string): Promise<Answer> 
   if (probe.csv !== undefined) {
     headers['content-type'] = 'text/csv';
     body = probe.csv;
+  } else if (probe.ndjson !== undefined) {
+    headers['content-type'] = 'application/x-ndjson';
+    body = probe.ndjson;
   } else if (probe.body !== undefined) {
     headers['content-type'] = 'application/json';
     body = JSON.stringify(probe.body);
@@ -693,7 +749,7 @@ async function sweepRole(key: string, route: RouteDoc, entry: SweepEntry, role: 
   for (const leak of entry.leak ?? []) {
     const label = `${key} as A's ${role}: ${leak.what}`;
     const answer = await send(route.method, leak.probe, apiKey);
-    expect(answer.status, label).toBeLessThan(500);
+    if (!(leak.upstream5xx ?? []).includes(answer.status)) expect(answer.status, label).toBeLessThan(500);
     expect(bLeaks(answer.text), label).toEqual([]);
     leak.check?.(answer.status, answer.text);
   }
