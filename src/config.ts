@@ -46,6 +46,9 @@ const envSchema = z
     DATABASE_URL: url('a postgres:// URL')
       .refine((v) => /^postgres(ql)?:\/\//.test(v), { message: 'expected a postgres:// URL' })
       .default('postgres://postgres@127.0.0.1:5432/test'),
+    DATABASE_TENANT_URL: url('a postgres:// URL that logs in as ahl_tenant')
+      .refine((v) => /^postgres(ql)?:\/\//.test(v), { message: 'expected a postgres:// URL' })
+      .optional(),
     DATABASE_SCHEMA: z
       .string()
       .regex(/^[a-z_][a-z0-9_]{0,62}$/, { message: 'expected a lower-case SQL identifier' })
@@ -140,13 +143,26 @@ const envSchema = z
     }
   });
 
+/** `url` logging in as `ahl_tenant` (no password: trust or peer authentication, as in development and CI). */
+function asTenant(url: string): string {
+  const u = new URL(url);
+  u.username = 'ahl_tenant';
+  u.password = '';
+  return u.toString();
+}
+
 export interface Config {
   env: 'development' | 'test' | 'production';
   port: number;
   host: string;
   /** The base URL Twilio requests and signs; never derived from the request. No trailing slash. */
   publicBaseUrl: string;
-  database: { url: string; schema: string };
+  /**
+   * `url`: the tables' owner (migrations) and, in the `ahl_system` role, workers and sweeps.
+   * `tenantUrl`: logs in as `ahl_tenant` itself, so a request's connection has no other role to
+   * return to (default: `url` with the user name `ahl_tenant`).
+   */
+  database: { url: string; tenantUrl: string; schema: string };
   redis: { url: string; keyPrefix: string };
   twilio: {
     accountSid: string;
@@ -207,7 +223,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     port: e.PORT,
     host: e.HOST,
     publicBaseUrl: publicBaseUrlFor(e.PUBLIC_BASE_URL, e.PORT),
-    database: { url: e.DATABASE_URL, schema: e.DATABASE_SCHEMA },
+    database: { url: e.DATABASE_URL, tenantUrl: e.DATABASE_TENANT_URL ?? asTenant(e.DATABASE_URL), schema: e.DATABASE_SCHEMA },
     redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX },
     twilio: {
       accountSid: e.TWILIO_ACCOUNT_SID ?? DEV_TWILIO_ACCOUNT_SID,

@@ -68,7 +68,7 @@ export async function startServices(config: Config, opts: StartOptions = {}): Pr
     // `ahl_tenant` (row-level security, one practice per connection) for a request's own work.
     const db = createDb(config.database.url, config.database.schema, 10, {}, 'ahl_system');
     closers.push(() => db.destroy());
-    const tenants = createTenantDbs(config.database.url, config.database.schema, 10);
+    const tenants = createTenantDbs(config.database.tenantUrl, config.database.schema, 10);
     closers.push(() => tenants.destroy());
 
     const redis = createRedis(config.redis.url, config.redis.keyPrefix);

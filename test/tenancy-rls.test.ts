@@ -37,7 +37,7 @@ beforeAll(async () => {
       .values({ practice_id: practice, display_name: `Provider ${n}`, phone: `+1202555010${n}` } as never)
       .execute();
   }
-  unscoped = createDb(h.services.config.database.url, h.schema, 1, {}, 'ahl_tenant');
+  unscoped = createDb(h.services.config.database.tenantUrl, h.schema, 1);
 });
 afterAll(async () => {
   await unscoped?.destroy();
@@ -50,6 +50,18 @@ describe('row-level security', () => {
     expect(sys.rows[0]?.u).toBe('ahl_system');
     const ten = await sql<{ u: string; p: string }>`SELECT current_user AS u, current_setting('app.practice_id') AS p`.execute(tenantScope(h.services, a).db);
     expect(ten.rows[0]).toEqual({ u: 'ahl_tenant', p: a });
+  });
+
+  it('a tenant connection logs in as ahl_tenant: no role to return to, no other practice after SET ROLE NONE', async () => {
+    const scopeA = tenantScope(h.services, a);
+    await scopeA.db.connection().execute(async (conn) => {
+      const who = await sql<{ s: string }>`SELECT session_user AS s`.execute(conn);
+      expect(who.rows[0]?.s).toBe('ahl_tenant');
+      await sql`SET ROLE NONE`.execute(conn);
+      const rows = await conn.selectFrom('providers').select('practice_id').execute();
+      expect(rows.map((r) => r.practice_id)).toEqual([a]);
+      await expect(sql`SET ROLE ahl_system`.execute(conn)).rejects.toThrow(/permission denied/);
+    });
   });
 
   it('refuses a tenant query that names no practice', async () => {

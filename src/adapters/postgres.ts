@@ -150,7 +150,8 @@ export interface TenantDbs {
 }
 
 export function createTenantDbs(url: string, schema: string, max = 10, timeouts: Partial<DbTimeouts> = {}): TenantDbs {
-  const shared = dropTimedOutConnections(openPool(url, schema, max, timeouts, 'ahl_tenant'));
+  // The URL logs in as ahl_tenant itself: no `-c role`, and no other role to return to.
+  const shared = dropTimedOutConnections(openPool(url, schema, max, timeouts, null));
   const byPractice = new Map<string, Db>();
   return {
     forPractice(practiceId: string): Db {

@@ -43,16 +43,23 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     DO $$
     BEGIN
+      -- ahl_tenant logs in as itself (DATABASE_TENANT_URL): a request's connection has no other
+      -- role to SET ROLE back to. Production gives it a password (ALTER ROLE … PASSWORD).
       BEGIN
-        CREATE ROLE ahl_tenant NOLOGIN NOINHERIT;
+        CREATE ROLE ahl_tenant LOGIN NOINHERIT;
       EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+      END;
+      BEGIN
+        ALTER ROLE ahl_tenant LOGIN;
+      -- Altered concurrently by another schema's migration: it is LOGIN either way.
+      EXCEPTION WHEN OTHERS THEN NULL;
       END;
       BEGIN
         CREATE ROLE ahl_system NOLOGIN NOINHERIT;
       EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
       END;
       BEGIN
-        EXECUTE format('GRANT ahl_tenant, ahl_system TO %I', current_user);
+        EXECUTE format('GRANT ahl_system TO %I', current_user);
       -- Granted already, or concurrently by another schema's migration; should it truly fail,
       -- the service's first connection says so (it cannot take the role).
       EXCEPTION WHEN OTHERS THEN NULL;
