@@ -76,10 +76,18 @@ module.exports = {
       to: { path: '^src/tenancy/mint\\.ts$' },
     },
     {
-      name: 'routes-use-request-scopes',
+      name: 'system-scopes-for-background-work',
       severity: 'error',
-      comment: 'A route reaches a practice through the scope its permit check minted (ahl_tenant, row-level security), never through a worker scope.',
-      from: { path: '^src/http/' },
+      comment:
+        "A worker's cross-practice scope (src/tenancy/system-scope.ts) is taken only by background work and start-up: the page and drop workers, the voicemail notifications, the FHIR schedule, the demo seed, the operator's onboarding (it crosses practices by nature), the provider-lockout notice to a practice's admins, and the CLIs. Routes and webhooks use the request scope minted for them (permit, or the Twilio route's scopeFor).",
+      from: {
+        pathNot: [
+          '^src/(drops/drop-worker|fhir/schedule|oncall/paging|voicemail/notify|practices/seed|practices/onboarding|verification/lockout-notice)\\.ts$',
+          '^src/(workers|maintenance|services|main)\\.ts$',
+          '^src/tenancy/',
+          '^scripts/',
+        ],
+      },
       to: { path: '^src/tenancy/system-scope\\.ts$' },
     },
     {

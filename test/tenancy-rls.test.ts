@@ -118,6 +118,20 @@ describe('row-level security', () => {
     expect((await tenantScope(h.services, b).db.selectFrom('oncall_overrides').select('id').execute()).length).toBe(1);
   });
 
+  it('every table with a practice_id, and every table the tenant role may touch, has row-level security and both policies', async () => {
+    const tables = await sql<{ t: string; rls: boolean; policies: string[] }>`
+      SELECT c.relname AS t, c.relrowsecurity AS rls,
+             coalesce((SELECT array_agg(p.polname ORDER BY p.polname) FROM pg_policy p WHERE p.polrelid = c.oid), '{}') AS policies
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = ${h.schema} AND c.relkind = 'r'
+        AND (EXISTS (SELECT 1 FROM information_schema.columns col WHERE col.table_schema = n.nspname AND col.table_name = c.relname AND col.column_name = 'practice_id')
+             OR has_table_privilege('ahl_tenant', c.oid, 'SELECT'))
+      ORDER BY 1`.execute(h.services.db);
+    expect(tables.rows.length).toBeGreaterThan(20);
+    const unguarded = tables.rows.filter((r) => !r.rls || !['system_rows', 'tenant_rows'].every((p) => r.policies.includes(p))).map((r) => r.t);
+    expect(unguarded).toEqual([]);
+  });
+
   it('a worker scope crosses practices through the system role', async () => {
     const rows = await systemScope(h.services, a).db.selectFrom('providers').select('practice_id').execute();
     const seen = new Set(rows.map((r) => r.practice_id));

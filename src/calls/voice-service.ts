@@ -63,7 +63,8 @@ interface Caller {
  * route hands this function down, and the call path's practice-owned reads and writes (patients,
  * appointments, the call record, its legs) run in the `ahl_tenant` role, held to that practice.
  */
-export type ScopeFor = (practiceId: string) => PracticeScope;
+export type { ScopeFor } from '../tenancy/scope.js';
+import type { ScopeFor } from '../tenancy/scope.js';
 
 /** The practice caches: the lookup of a practice by its number, and the fail-safe's fallback numbers. */
 type PracticeLookup = Pick<Services, 'caches'>;

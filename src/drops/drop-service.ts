@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { AppContext } from '../app-context.js';
-import { systemScope } from '../tenancy/system-scope.js';
+import type { ScopeFor } from '../tenancy/scope.js';
 import { AuditAction } from '../audit/events.js';
 import { logger } from '../log/logger.js';
 import { CallSidSchema } from '../calls/twilio-params.js';
@@ -22,7 +22,8 @@ export const AnswerParams = z.object({ CallSid: CallSidSchema, AnsweredBy: z.str
 export const StatusParams = z.object({ CallSid: CallSidSchema, CallStatus: z.string().max(20) });
 
 /** The TwiML of a Twilio drop call; plays nothing unless the drop is one we placed and still sending. */
-export async function handleDropAnswer(services: DropFinishDeps & Pick<AppContext, 'config'>, dropIdRaw: string | undefined, body: unknown): Promise<string> {
+/** `scopeFor` mints the request scope of the drop's practice, once the drop id has found it (the Twilio route's). */
+export async function handleDropAnswer(services: DropFinishDeps & Pick<AppContext, 'config'>, scopeFor: ScopeFor, dropIdRaw: string | undefined, body: unknown): Promise<string> {
   const dropId = DropId.safeParse(dropIdRaw);
   const params = AnswerParams.safeParse(body);
   if (!dropId.success || !params.success) return dropHangupTwiml();
@@ -30,7 +31,7 @@ export async function handleDropAnswer(services: DropFinishDeps & Pick<AppContex
   // Only the call we placed for this drop: the CallSid must be the one the provider returned
   // (or not yet stored, when Twilio is quicker than our write after createCall).
   if (!drop || drop.status !== 'sent' || (drop.provider_ref !== null && drop.provider_ref !== params.data.CallSid)) return dropHangupTwiml();
-  const message = await campaignMessage(services, systemScope(services, drop.practice_id), drop.campaign_id);
+  const message = await campaignMessage(services, scopeFor(drop.practice_id), drop.campaign_id);
   if (!message.ok) return dropHangupTwiml();
   const answeredBy = toAnsweredBy(params.data.AnsweredBy);
   const { twiml, played } = dropTwiml({ answeredBy, text: message.text, audioUrl: message.audioUrl, humanAnswer: drop.human_answer });

@@ -201,17 +201,17 @@ export function twilioRouter(services: Services): express.Router {
     }, HANGUP_TWIML),
   );
   // The provider access line (a number whose voice URL is /twilio/voice/access): PIN, then urgent voicemails.
-  router.post('/voice/access', voiceRoute(services, (p) => handleAccessIncoming(services, p)));
+  router.post('/voice/access', voiceRoute(services, (p) => handleAccessIncoming({ ...services, scopeFor }, p)));
   router.post(
     '/voice/access-action',
     voiceRoute(services, async (p, req) => {
       const s = queryString(req, 's');
-      return s && /^\d{1,4}$/.test(s) ? handleAccessAction(services, Number(s), p) : null;
+      return s && /^\d{1,4}$/.test(s) ? handleAccessAction({ ...services, scopeFor }, Number(s), p) : null;
     }),
   );
   router.post('/sms/incoming', async (req, res) => {
     try {
-      sendTwiml(res, await handleSmsIncoming(services, req.body as Record<string, unknown>));
+      sendTwiml(res, await handleSmsIncoming(services, scopeFor, req.body as Record<string, unknown>));
     } catch (err) {
       logger.error('sms webhook failed', { err });
       // Past the route's deadline the deadline answer was counted already.
@@ -264,7 +264,7 @@ export function twilioRouter(services: Services): express.Router {
   // failure the drop call plays nothing (it is our outbound call: there is no caller to keep safe).
   router.post('/rvm/answer', async (req, res) => {
     try {
-      sendTwiml(res, await handleDropAnswer(services, queryString(req, 'd'), req.body));
+      sendTwiml(res, await handleDropAnswer(services, scopeFor, queryString(req, 'd'), req.body));
     } catch (err) {
       logger.error('drop answer failed', { err });
       sendTwiml(res, HANGUP_TWIML);

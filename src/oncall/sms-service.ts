@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import twilio from 'twilio';
 import type { AppContext } from '../app-context.js';
-import { systemScope } from '../tenancy/system-scope.js';
+import type { ScopeFor } from '../tenancy/scope.js';
 import { acknowledgePage, type AckDeps } from './paging.js';
 import { providerBySmsSender } from './paging-store.js';
 import { isStopMessage } from '../consent/consent.js';
@@ -29,14 +29,15 @@ const EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
 /** What an inbound SMS uses: the lookups by number, the opt-out register (keyed hashes) and what an acknowledgement uses. */
 export type SmsDeps = Pick<AppContext, 'db' | 'keyring'> & AckDeps;
 
-export async function handleSmsIncoming(services: SmsDeps, body: Record<string, unknown>): Promise<string> {
+/** `scopeFor` mints the request scope of the practice the number texted belongs to (the Twilio route's). */
+export async function handleSmsIncoming(services: SmsDeps, scopeFor: ScopeFor, body: Record<string, unknown>): Promise<string> {
   const parsed = SmsSchema.safeParse(body);
   if (!parsed.success) return EMPTY;
   const sms = parsed.data;
   if (isStopMessage(sms.Body)) {
     const found = await findPracticeByNumber(services.db, sms.To);
     if (found) {
-      await recordOptOut(services, systemScope(services, found.practice.id), { phone: sms.From, source: 'sms_stop', recordedBy: `sms:${sms.MessageSid}` });
+      await recordOptOut(services, scopeFor(found.practice.id), { phone: sms.From, source: 'sms_stop', recordedBy: `sms:${sms.MessageSid}` });
     }
     return EMPTY;
   }
@@ -45,7 +46,7 @@ export async function handleSmsIncoming(services: SmsDeps, body: Record<string, 
   const row = await providerBySmsSender(services.db, sms.To, sms.From);
   if (!row) return EMPTY;
   // The sender and the number texted found the practice (a lookup across practices, on the system role).
-  const ack = await acknowledgePage(services, systemScope(services, row.practiceId), {
+  const ack = await acknowledgePage(services, scopeFor(row.practiceId), {
     ...(m[1] ? { referenceCode: m[1] } : {}),
     by: `provider:${row.providerId}`,
     via: 'sms',

@@ -6,7 +6,6 @@ import type { Database, EscalationTier } from '../adapters/db-schema.js';
 import { E164Schema, TimeZoneSchema } from '../practices/settings.js';
 import { getPractice } from '../practices/store.js';
 import type { PracticeScope } from '../tenancy/scope.js';
-import { systemScope } from '../tenancy/system-scope.js';
 import { RotationSchema, ScheduleSchema, type Override, type OverrideInput, type Rotation, type Schedule } from './schedule-schema.js';
 
 /**
@@ -295,7 +294,7 @@ export async function createSchedule(scope: PracticeScope, input: ScheduleInput)
   const { db, practiceId } = scope;
   const problem = await checkMembers(db, practiceId, input.rotation);
   if (problem) return invalid(problem);
-  const timeZone = input.timeZone ?? (await getPractice(systemScope({ db }, practiceId)))?.timeZone;
+  const timeZone = input.timeZone ?? (await getPractice(scope))?.timeZone;
   if (!timeZone) return notFound;
   const row = await db
     .insertInto('oncall_schedules')

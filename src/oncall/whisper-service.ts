@@ -2,7 +2,6 @@ import type { AppContext } from '../app-context.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 import { AuditAction } from '../audit/events.js';
 import { getPractice } from '../practices/store.js';
-import { systemScope } from '../tenancy/system-scope.js';
 import { firstNameOf, phoneOf } from '../patients/store.js';
 import { loadCall, setWhisperOutcome } from '../calls/state-store.js';
 import type { VoiceWebhook } from '../calls/twilio-params.js';
@@ -28,7 +27,7 @@ export async function handleWhisper(services: WhisperDeps, scopeFor: (practiceId
   if (p.ParentCallSid && p.ParentCallSid !== q.parent) return HANGUP;
   const stored = await loadCall(services.redis, q.parent);
   if (!stored) return HANGUP;
-  const practice = await getPractice(systemScope(services, stored.state.practiceId));
+  const practice = await getPractice(scopeFor(stored.state.practiceId));
   if (!practice) return HANGUP;
   const patientId = stored.state.verifiedPatientId;
   // A machine is hung up on without a word: nothing of the caller's is decrypted for it.

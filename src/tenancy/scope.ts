@@ -12,6 +12,9 @@ declare const minted: unique symbol;
  * .dependency-cruiser.cjs names who may import it): the API's permit check and the Twilio
  * webhook's number lookup for requests, and `systemScope` for workers and sweeps.
  */
+/** Mints a request's scope for the practice a webhook found by the number called (the Twilio routes pass it down). */
+export type ScopeFor = (practiceId: string) => PracticeScope;
+
 export interface PracticeScope {
   readonly practiceId: string;
   readonly db: Db;

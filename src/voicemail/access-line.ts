@@ -12,7 +12,7 @@ import { acknowledgePageByKeypad, type KeypadAckResult } from '../oncall/paging.
 import { phoneIndex, pinHash } from '../patients/store.js';
 import { findPracticeByNumber } from '../practices/store.js';
 import type { AppContext } from '../app-context.js';
-import { systemScope } from '../tenancy/system-scope.js';
+import type { ScopeFor } from '../tenancy/scope.js';
 import { guardedTry } from '../verification/attempts.js';
 import { acknowledgeVoicemail, getVoicemail, issuePlaybackToken, pendingUrgentIds, playability, playbackUrl } from './playback-store.js';
 
@@ -338,12 +338,12 @@ export function replayAccess(entry: AccessReplay): { state: AccessState; speech:
 
 /**
  * What the line's steps use. The access line is a webhook path: its practice comes from the number
- * called, and its reads stay on the system role (`db`, and `systemScope` for the stores that take a
- * scope) until the webhook path mints its own request scope. Page acknowledgement brings its own.
+ * called (a lookup across practices, on the system role), and its reads and writes of that
+ * practice's rows go through the request scope `scopeFor` mints (the Twilio route's).
  */
-type RenderDeps = Pick<AppContext, 'db' | 'config'>;
+type RenderDeps = Pick<AppContext, 'db' | 'config'> & { scopeFor: ScopeFor };
 type IncomingDeps = RenderDeps & Pick<AppContext, 'redis' | 'keyring' | 'audit' | 'clock' | 'metrics'>;
-type PinDeps = Parameters<typeof guardedTry>[0] & Pick<AppContext, 'keyring'>;
+type PinDeps = Parameters<typeof guardedTry>[0] & Pick<AppContext, 'keyring'> & { scopeFor: ScopeFor };
 export type AccessLineDeps = IncomingDeps & PinDeps & Parameters<typeof acknowledgePageByKeypad>[0];
 
 /** The caller's PIN against the providers of the practice registered with the caller's number. */
@@ -353,8 +353,8 @@ async function checkPin(services: PinDeps, practiceId: string, p: VoiceWebhook, 
   const caller = normaliseE164(p.From);
   if (!caller) return { kind: 'no_match', reason: 'no_caller_id', lockedNow: false };
   const callerIndex = phoneIndex(services.keyring, caller);
-  const providers = await services.db
-    .selectFrom('providers')
+  const providers = await services.scopeFor(practiceId)
+    .db.selectFrom('providers')
     .select(['id', 'pin_hash'])
     .where('practice_id', '=', practiceId)
     .where('active', '=', true)
@@ -378,7 +378,7 @@ async function checkPin(services: PinDeps, practiceId: string, p: VoiceWebhook, 
     },
   );
   if (tried.kind === 'refused') return { kind: 'locked' };
-  if (tried.kind === 'match') return { kind: 'match', providerId: tried.value, urgent: await pendingUrgentIds(systemScope(services, practiceId)) };
+  if (tried.kind === 'match') return { kind: 'match', providerId: tried.value, urgent: await pendingUrgentIds(services.scopeFor(practiceId)) };
   return { kind: 'no_match', reason: providers.length === 0 ? 'not_provider' : valid ? 'wrong_pin' : 'invalid', lockedNow: tried.lockedNow };
 }
 
@@ -386,7 +386,7 @@ async function checkPin(services: PinDeps, practiceId: string, p: VoiceWebhook, 
 async function render(services: RenderDeps, state: AccessState, speech: Speech, practiceName: string, now: Date): Promise<string> {
   const ctx: RenderContext = { step: state.step, practiceName };
   if (speech.kind === 'message') {
-    const scope = systemScope(services, state.practiceId);
+    const scope = services.scopeFor(state.practiceId);
     const row = await getVoicemail(scope, speech.voicemailId);
     const issued = row && playability(row).ok && state.providerId ? await issuePlaybackToken(scope, row.id, `provider:${state.providerId}`, now) : null;
     if (!row || !issued) {
@@ -471,11 +471,11 @@ async function accessEvent(services: AccessLineDeps, state: AccessState, p: Voic
     case 'page_ref':
       // Only a verified provider is ever in this phase; acknowledgePageByKeypad audits an acknowledgement.
       if (state.providerId === null) return { kind: 'key', digits: null, pending: [] };
-      return { kind: 'page_ref', result: await acknowledgePageByKeypad(services, systemScope(services, state.practiceId), { providerId: state.providerId, digits: p.Digits }) };
+      return { kind: 'page_ref', result: await acknowledgePageByKeypad(services, services.scopeFor(state.practiceId), { providerId: state.providerId, digits: p.Digits }) };
     case 'listen':
     case 'done': {
       const digits = p.Digits && /^[0-9*#]$/.test(p.Digits) ? p.Digits : null;
-      return { kind: 'key', digits, pending: state.phase === 'listen' ? await pendingUrgentIds(systemScope(services, state.practiceId), state.queue) : [] };
+      return { kind: 'key', digits, pending: state.phase === 'listen' ? await pendingUrgentIds(services.scopeFor(state.practiceId), state.queue) : [] };
     }
     default:
       return state.phase satisfies never;
@@ -501,7 +501,7 @@ export async function handleAccessAction(services: AccessLineDeps, step: number,
   const decision = decideAccess(state, event);
   for (const effect of decision.effects) {
     if (!decision.state.providerId) continue;
-    await acknowledgeVoicemail(services, systemScope(services, state.practiceId), { id: effect.voicemailId, by: `provider:${decision.state.providerId}`, via: 'access_line', accessCallSid: p.CallSid });
+    await acknowledgeVoicemail(services, services.scopeFor(state.practiceId), { id: effect.voicemailId, by: `provider:${decision.state.providerId}`, via: 'access_line', accessCallSid: p.CallSid });
   }
   const entry: AccessReplay = { step, before: state, event, at: now.toISOString() };
   await Promise.all([saveCall(services.redis, p.CallSid, stored, entry, decision.state), services.audit(auditEvents(decision.state, p.CallSid, decision.events))]);
