@@ -40,7 +40,11 @@ function uniqueViolation(err: unknown): string | null {
   return e.code === UNIQUE_VIOLATION ? String(e.constraint ?? '') : null;
 }
 
-/** Creates a practice with the defaults above; a slug or number another practice has is refused, nothing written. */
+/**
+ * Creates a practice with the defaults above; a slug or number another practice has is refused,
+ * nothing written. Inside a caller's transaction (the demo seed) a refusal has aborted that
+ * transaction too: the caller must give up, not go on.
+ */
 export async function createPracticeWithDefaults(db: Db, input: PracticeCreate): Promise<CreateOutcome> {
   try {
     const id = await inTransaction(db, async (trx) => {
