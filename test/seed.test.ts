@@ -42,6 +42,21 @@ describe('demo seed', () => {
     const practice = await seedDemoIfEmpty(h.services.db, h.services.keyring, h.services.audit, new Date('2026-11-26T03:00:00Z'));
     expect(practice).toMatchObject({ name: DEMO.name, fallbackNumber: DEMO.fallbackNumber, frontDeskNumber: DEMO.frontDeskNumber, languages: ['en', 'es'] });
     expect(await counts()).toMatchObject({ practices: 1, practice_numbers: 3, patients: 1, appointments: 1, providers: 3, consent_disclosures: 1 });
+    // Built as a practice moving in is: the store functions' own audit events, written once the seed committed (none for the failed try).
+    const audited = await h.services.db.selectFrom('audit_log').select(['action', 'actor']).where('practice_id', '=', practice?.id ?? '').orderBy('seq').execute();
+    expect(audited).toEqual([
+      { action: 'admin.practice_seeded', actor: 'system:seed' },
+      { action: 'consent.disclosure_recorded', actor: 'system:seed' },
+    ]);
+    expect(practice?.accessNumber).toBe(DEMO.accessNumber);
+    const lines = await h.services.db.selectFrom('practice_numbers').select(['e164', 'flow_id']).orderBy('e164').execute();
+    expect(lines).toEqual([
+      { e164: DEMO.number, flow_id: 'after-hours' },
+      { e164: DEMO.dropCallbackNumber, flow_id: 'drop-callback' },
+      { e164: DEMO.accessNumber, flow_id: 'after-hours' },
+    ]);
+    const policy = await h.services.db.selectFrom('escalation_policies').select(['name', 'repeat', 'page_interval_seconds', 'page_max_repeats', 'is_default']).executeTakeFirstOrThrow();
+    expect(policy).toEqual({ name: 'Urgent calls', repeat: 1, page_interval_seconds: 600, page_max_repeats: 3, is_default: true });
   });
 
   it('instances starting together on an empty database seed it once, and none of them fails', async () => {

@@ -1,8 +1,18 @@
-import { Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient } from 'kysely';
+import { Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { Database } from './db-schema.js';
 
 export type Db = Kysely<Database>;
+
+/**
+ * Runs `work` in a transaction: the caller's, when `db` already is one, else a new one. Kysely
+ * cannot open a transaction inside another, and a store function that needs one (several rows
+ * that stand or fall together) must still compose into a larger unit, as the demo seed builds a
+ * whole practice in one.
+ */
+export function inTransaction<T>(db: Db, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  return db.isTransaction ? work(db as Transaction<Database>) : db.transaction().execute(work);
+}
 
 /**
  * How long the service waits on PostgreSQL. Twilio gives a webhook 15 s in all, and a caller

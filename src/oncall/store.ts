@@ -1,7 +1,7 @@
 // Over 400 lines because providers, schedules, overrides and policies are one store over the on-call tables, whose checks cross them (every id must belong to the same practice).
 import { sql, type Transaction } from 'kysely';
 import { z } from 'zod';
-import type { Db } from '../adapters/postgres.js';
+import { inTransaction, type Db } from '../adapters/postgres.js';
 import type { Database, EscalationTier } from '../adapters/db-schema.js';
 import { E164Schema, TimeZoneSchema } from '../practices/settings.js';
 import { getPractice } from '../practices/store.js';
@@ -603,7 +603,7 @@ export interface PolicyWrite {
 
 export async function createPolicy(scope: PracticeScope, input: PolicyInput): Promise<StoreResult<PolicyWrite>> {
   const { practiceId } = scope;
-  return scope.db.transaction().execute(async (trx) => {
+  return inTransaction(scope.db, async (trx) => {
     await lockPolicies(trx, practiceId);
     const problem = await checkTiers(trx, practiceId, input.tiers);
     if (problem) return invalid(problem);

@@ -1,4 +1,4 @@
-import type { Db } from '../adapters/postgres.js';
+import { inTransaction, type Db } from '../adapters/postgres.js';
 
 /**
  * A practice's numbers as lines (./lines.ts): the queries. A line's kind is not stored on its
@@ -37,7 +37,7 @@ export type AssignOutcome = { result: 'created' | 'updated'; line: StoredLine } 
  * practice has. The number's row is locked, so two connects of one number cannot interleave.
  */
 export async function assignLine(db: Db, input: { practiceId: string; e164: string; flowId: string; access: boolean }): Promise<AssignOutcome> {
-  return db.transaction().execute(async (trx) => {
+  return inTransaction(db, async (trx) => {
     const practice = await trx.selectFrom('practices').select(['id', 'access_number']).where('id', '=', input.practiceId).forUpdate().executeTakeFirst();
     if (!practice) return { result: 'no_practice' } as const;
     const existing = await trx.selectFrom('practice_numbers').select(['practice_id']).where('e164', '=', input.e164).forUpdate().executeTakeFirst();

@@ -1,6 +1,6 @@
 import { systemScope } from '../tenancy/system-scope.js';
 import { z } from 'zod';
-import type { Db } from '../adapters/postgres.js';
+import { inTransaction, type Db } from '../adapters/postgres.js';
 import { E164Schema, TimeZoneSchema } from './settings.js';
 import { getPractice, type Practice } from './store.js';
 
@@ -40,10 +40,14 @@ function uniqueViolation(err: unknown): string | null {
   return e.code === UNIQUE_VIOLATION ? String(e.constraint ?? '') : null;
 }
 
-/** Creates a practice with the defaults above; a slug or number another practice has is refused, nothing written. */
+/**
+ * Creates a practice with the defaults above; a slug or number another practice has is refused,
+ * nothing written. Inside a caller's transaction (the demo seed) a refusal has aborted that
+ * transaction too: the caller must give up, not go on.
+ */
 export async function createPracticeWithDefaults(db: Db, input: PracticeCreate): Promise<CreateOutcome> {
   try {
-    const id = await db.transaction().execute(async (trx) => {
+    const id = await inTransaction(db, async (trx) => {
       const row = await trx
         .insertInto('practices')
         .values({ slug: input.slug, name: input.name, time_zone: input.timeZone, fallback_number: input.fallbackNumber ?? null, access_number: null })
