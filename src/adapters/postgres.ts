@@ -73,10 +73,19 @@ function watchForLoss(client: pg.PoolClient): void {
  * query there would wait behind it: such a connection is destroyed instead of going back to
  * the pool.
  */
-function dropTimedOutConnections(pool: pg.Pool): PostgresPool {
+function dropTimedOutConnections(pool: pg.Pool, onCheckout?: (client: pg.PoolClient) => Promise<void>): PostgresPool {
   return {
     connect: async (): Promise<PostgresPoolClient> => {
       const client = await pool.connect();
+      if (onCheckout) {
+        try {
+          await onCheckout(client);
+        } catch (err) {
+          // The connection is in an unknown state: never back into the pool.
+          client.release(err instanceof Error ? err : new Error('checkout failed'));
+          throw err;
+        }
+      }
       let timedOut = false;
       const query = ((...args: Parameters<pg.PoolClient['query']>) => {
         const [text, values] = args as unknown[];
@@ -146,12 +155,16 @@ function openPool(url: string, schema: string, max: number, timeouts: Partial<Db
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** Names the practice on a tenant connection for as long as it is checked out (every checkout names it again). */
-const NAME_PRACTICE = "/* prepared: name_practice */ SELECT set_config('app.practice_id', $1, false)";
+/**
+ * Names the practice on a tenant connection, for the session: set at a checkout for another
+ * practice than the one the connection last named (a checkout for the same practice finds it
+ * named already). Prepared once per connection.
+ */
+const NAME_PRACTICE_SQL = "SELECT set_config('app.practice_id', $1, false)";
 
 /**
- * Connections in the `ahl_tenant` role, one pool for every practice: each checkout names its
- * practice before the first statement, so PostgreSQL's row-level security shows and accepts that
+ * Connections in the `ahl_tenant` role, one pool for every practice: a checkout names its
+ * practice before the first statement (unless the connection names it already), so PostgreSQL's row-level security shows and accepts that
  * practice's rows only. Only the scope minting of src/tenancy/ reaches `forPractice`.
  */
 export interface TenantDbs {
@@ -161,28 +174,24 @@ export interface TenantDbs {
 
 export function createTenantDbs(url: string, schema: string, max = 10, timeouts: Partial<DbTimeouts> = {}): TenantDbs {
   // The URL logs in as ahl_tenant itself: no `-c role`, and no other role to return to.
-  const shared = dropTimedOutConnections(openPool(url, schema, max, timeouts, null));
+  const pool = openPool(url, schema, max, timeouts, null);
+  /** The practice each connection last named (session-level): a checkout for the same practice skips the statement. */
+  const named = new WeakMap<pg.PoolClient, string>();
   const byPractice = new Map<string, Db>();
   return {
     forPractice(practiceId: string): Db {
       if (!UUID.test(practiceId)) throw new Error('a practice scope needs a practice id');
       const known = byPractice.get(practiceId);
       if (known) return known;
-      const named: PostgresPool = {
-        connect: async (): Promise<PostgresPoolClient> => {
-          const client = await shared.connect();
-          try {
-            await client.query(NAME_PRACTICE, [practiceId]);
-          } catch (err) {
-            client.release();
-            throw err;
-          }
-          return client;
-        },
-        // The pool is everyone's: it ends with `destroy`, never with one practice's handle.
-        end: async () => undefined,
-      };
-      const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: named }) });
+      const naming = dropTimedOutConnections(pool, async (client) => {
+        if (named.get(client) === practiceId) return;
+        // Forget the old name first: a failure below leaves the connection unnamed, never misnamed.
+        named.delete(client);
+        await client.query({ name: 'name_practice', text: NAME_PRACTICE_SQL, values: [practiceId] });
+        named.set(client, practiceId);
+      });
+      // The pool is everyone's: it ends with `destroy`, never with one practice's handle.
+      const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: { connect: naming.connect, end: async () => undefined } }) });
       // Practices are few; should an instance ever see many, the oldest handles go (they hold no connection).
       if (byPractice.size >= 2_000) byPractice.delete(byPractice.keys().next().value as string);
       byPractice.set(practiceId, db);
@@ -190,7 +199,7 @@ export function createTenantDbs(url: string, schema: string, max = 10, timeouts:
     },
     destroy: async () => {
       byPractice.clear();
-      await shared.end();
+      await pool.end();
     },
   };
 }
