@@ -262,6 +262,20 @@ describe('GET /api/calls', () => {
   });
 });
 
+describe('a merged duplicate', () => {
+  it("hands its calls to the survivor: they are listed under the survivor's id", async () => {
+    const duplicatePhone = '+12025550187';
+    const created = await callApi(h, 'POST', '/api/patients', keys.admin, { phone: duplicatePhone, dateOfBirth: '1980-04-15' });
+    expect(created.status).toBe(201);
+    const duplicateId = String(created.body.id);
+    const call = await place(20, () => sim.placeCall({ from: duplicatePhone, to: PRACTICE, digits: ['1'], hangupAfterSteps: 2 }));
+    expect((await list(keys.staff, `?patientId=${duplicateId}`)).calls.map((c) => c.callSid)).toEqual([call.callSid]);
+    expect((await callApi(h, 'POST', `/api/patients/${patientId}/merge`, keys.admin, { duplicateId })).status).toBe(200);
+    expect((await list(keys.staff, `?patientId=${duplicateId}`)).calls).toEqual([]);
+    expect((await list(keys.staff, `?patientId=${patientId}`)).calls.map((c) => c.callSid)[0]).toBe(call.callSid);
+  });
+});
+
 describe('the masked number', () => {
   it('keeps the country code and the last four digits', () => {
     expect(maskCallerNumber('+12025550123')).toBe('+1******0123');
