@@ -9,6 +9,7 @@ import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, 
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
 import { randomWav } from './support/wav.js';
 import { callApi } from './support/two-practices.js';
+import { inboundParams, postTwilio } from './support/twilio-request.js';
 
 /**
  * Every call on record (issue 12, item 8): simulated calls to the demo practice, then
@@ -259,6 +260,15 @@ describe('GET /api/calls', () => {
     for (const n of [PATIENT, STRANGER, PATIENT.slice(2), STRANGER.slice(2)]) expect(everything).not.toContain(n);
     const audit = await h.services.db.selectFrom('audit_log').select('details').execute();
     for (const n of [PATIENT, STRANGER]) expect(JSON.stringify(audit)).not.toContain(n);
+  });
+});
+
+describe('the access line', () => {
+  it("a provider's session on the access line is not a caller's call: not listed", async () => {
+    const session = inboundParams({ From: '+12025550111', To: '+12025550103' });
+    expect((await postTwilio(h, '/twilio/voice/access', session)).status).toBe(200);
+    expect(await h.services.db.selectFrom('calls').select('call_sid').where('call_sid', '=', session.CallSid ?? '').execute()).toHaveLength(1);
+    expect((await list(keys.staff)).calls.map((c) => c.callSid)).not.toContain(session.CallSid);
   });
 });
 

@@ -77,7 +77,9 @@ export async function listCalls(deps: Pick<AppContext, 'keyring'>, scope: Practi
     ])
     .where('c.practice_id', '=', scope.practiceId)
     // The callers' calls: a provider's or a transfer's leg has its own row, listed with its parent's timeline instead.
-    .where('c.direction', '=', 'inbound');
+    .where('c.direction', '=', 'inbound')
+    // Providers' sessions on the access line (listening to voicemails) are not callers' calls.
+    .where(sql<boolean>`NOT c.status_history @> '[{"source": "access"}]'::jsonb`);
   if (q.from) query = query.where('c.created_at', '>=', q.from);
   if (q.to) query = query.where('c.created_at', '<', q.to);
   if (q.outcome) query = query.where('c.outcome', '=', q.outcome);
