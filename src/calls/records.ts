@@ -212,8 +212,11 @@ export interface CallRecord {
   updatedAt: string;
 }
 
+/** What a call record shows (never the sealed number: opening it is a PHI read, ./call-list.ts). */
+export const CALL_RECORD_COLUMNS = ['call_sid', 'practice_id', 'direction', 'status', 'status_history', 'created_at', 'updated_at'] as const;
+
 export async function getCall(db: Db, callSid: string): Promise<CallRecord | null> {
-  const row = await db.selectFrom('calls').selectAll().where('call_sid', '=', callSid).executeTakeFirst();
+  const row = await db.selectFrom('calls').select(CALL_RECORD_COLUMNS).where('call_sid', '=', callSid).executeTakeFirst();
   if (!row) return null;
   return {
     callSid: row.call_sid,
