@@ -399,6 +399,16 @@ function sweepTable(): Record<string, SweepEntry> {
       foreign: [{ what: "B's dead-lettered voicemail", probe: { path: `/api/voicemails/${B.failedVoicemailId}/retry` } }],
     },
     'post /api/voicemails/:id/playback-link': { own: () => ({ path: `/api/voicemails/${A.voicemailId}/playback-link` }), foreign: [{ what: "B's voicemail", probe: { path: `/api/voicemails/${B.voicemailId}/playback-link` } }] },
+    'get /api/calls': {
+      own: () => ({ path: '/api/calls' }),
+      foreign: [],
+      noTarget: KEY_PRACTICE_ONLY,
+      leak: [
+        { what: '?practiceId=B (a strict query: 400)', probe: { path: `/api/calls${q(B.id)}` } },
+        // B's call is matched to B's patient: through A's key, the same as a patient nobody has.
+        { what: "?patientId=B's patient", probe: { path: `/api/calls?patientId=${B.patientId}` }, check: (status, body) => expectJsonWhenOk(status, body, { calls: [], nextCursor: null }) },
+      ],
+    },
     'get /api/calls/:callSid': { own: () => ({ path: `/api/calls/${A.callSid}` }), foreign: [{ what: "B's call", probe: { path: `/api/calls/${B.callSid}` } }] },
     'get /api/audit': {
       // A's own log also records A's refused attempts on B's ids (subject and target practice):

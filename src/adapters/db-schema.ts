@@ -106,7 +106,22 @@ export interface CallsTable {
   status_history: JSONColumnType<CallStatusEntry[]>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
+  // 0016: every call on record
+  from_enc: Buffer | null; // the caller's number, sealed (context: table, field, call, practice)
+  patient_id: string | null;
+  match: CallMatch | null;
+  path: JSONColumnType<string[], string | undefined, string>; // menu choices taken: the chosen node ids, in order
+  outcome: CallOutcome | null;
+  urgency: 'urgent' | 'routine' | null;
+  ended_at: Date | null;
+  duration_seconds: number | null;
 }
+
+/** How the caller is known: verified in the call, by number only (a patient of the practice has it), or not at all. */
+export type CallMatch = 'verified' | 'number' | 'unknown';
+
+/** How a call ended up; `abandoned_at_menu` and `completed_other` are what is left when nothing else happened. */
+export type CallOutcome = 'handed_to_provider' | 'urgent_voicemail' | 'message' | 'transferred' | 'abandoned_at_menu' | 'fail_safe' | 'completed_other';
 
 export type ApiRole = 'admin' | 'staff' | 'provider' | 'auditor';
 export type ApiKeyRole = ApiRole | 'operator'; // operator: the platform's key, with no practice (0012)

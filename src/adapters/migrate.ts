@@ -16,6 +16,7 @@ import * as m0012 from './migrations/0012-practice-lines.js';
 import * as m0013 from './migrations/0013-patient-records.js';
 import * as m0014 from './migrations/0014-fhir-sources.js';
 import * as m0015 from './migrations/0015-practice-flows.js';
+import * as m0016 from './migrations/0016-call-records.js';
 
 /** Every migration, in order. Names sort the same way they apply. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -34,6 +35,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0013-patient-records': m0013,
   '0014-fhir-sources': m0014,
   '0015-practice-flows': m0015,
+  '0016-call-records': m0016,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -19,6 +19,8 @@ export const AuditAction = {
   CallUnknownNumber: 'call.unknown_number',
   CallFailSafe: 'call.fail_safe',
   CallDial: 'call.dial',
+  /** Calls listed with their callers' numbers decrypted (a PHI read): counts only. */
+  CallListRead: 'call.list_read',
   Disclosure: 'call.disclosure',
   DisclosureRefused: 'call.disclosure_refused',
   VerificationSucceeded: 'verification.succeeded',

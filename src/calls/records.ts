@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../adapters/postgres.js';
 import type { CallStatusEntry } from '../adapters/db-schema.js';
+import { FALLBACK_OUTCOMES, NO_PROGRESS, type CallProgress } from './call-progress.js';
 
 export interface CallEvent {
   callSid: string;
@@ -18,6 +19,17 @@ export interface CallEvent {
    * statement, as of this time, unless it exists already.
    */
   openParentLegAt?: Date;
+  /** The caller's number, sealed (./caller-number.ts): written by the call's first webhook. */
+  fromEnc?: Buffer | null;
+  /**
+   * The call's first webhook: find the practice's active patients with the caller's number (by
+   * its blind index) in the same statement; one of them is the call's patient, matched by number.
+   */
+  matchByNumber?: boolean;
+  /** What this webhook adds: menu choices, the outcome so far, a verified patient (./call-progress.ts). */
+  progress?: CallProgress;
+  /** The parent call's final status callback: when it ended and how long it lasted (Twilio's CallDuration). */
+  ended?: { at: Date; durationSeconds: number | null };
 }
 
 /**
@@ -123,22 +135,57 @@ async function recordCallRounds(db: Db, events: Array<{ e: CallEvent; now: Date 
     // One array per column: the statement's text (and plan) is the same whatever the batch's size.
     // A parent leg is opened in the same statement (so in the same commit) for each event that asks.
     // The probe is built from each row's own entry: skip the update when its key is recorded already.
+    const progress = col(({ e }) => e.progress ?? NO_PROGRESS);
     const result = await sql<{ call_sid: string }>`/* prepared: call_records */
       WITH input AS (
         SELECT * FROM unnest(
           ${col(({ e }) => e.callSid)}::text[], ${col(({ e }) => e.practiceId)}::uuid[], ${col(({ e }) => e.direction)}::text[],
           ${col(({ e }) => e.fromIndex)}::text[], ${col(({ e }) => e.toNumber)}::text[], ${col(({ e }) => e.status)}::text[],
-          ${entries}::jsonb[], ${col(({ now }) => now)}::timestamptz[], ${col(({ e }) => e.openParentLegAt ?? null)}::timestamptz[]
-        ) AS t (call_sid, practice_id, direction, from_index, to_number, status, entry, at, open_leg_at)
+          ${entries}::jsonb[], ${col(({ now }) => now)}::timestamptz[], ${col(({ e }) => e.openParentLegAt ?? null)}::timestamptz[],
+          ${col(({ e }) => e.fromEnc ?? null)}::bytea[], ${col(({ e }) => e.matchByNumber === true)}::boolean[],
+          ${progress.map((p) => JSON.stringify(p.path))}::jsonb[], ${progress.map((p) => p.outcome)}::text[], ${progress.map((p) => p.urgency)}::text[],
+          ${progress.map((p) => p.verifiedPatientId)}::uuid[],
+          ${col(({ e }) => e.ended?.at ?? null)}::timestamptz[], ${col(({ e }) => e.ended?.durationSeconds ?? null)}::int[]
+        ) AS t (call_sid, practice_id, direction, from_index, to_number, status, entry, at, open_leg_at,
+                from_enc, match_by_number, path, outcome, urgency, verified_patient, ended_at, duration_seconds)
+      ), known AS (
+        -- The caller among the practice's active patients, by number (the first webhook only):
+        -- one patient is the call's; several leave it open, still 'number'.
+        SELECT i.*, CASE
+            WHEN i.verified_patient IS NOT NULL THEN 'verified'
+            WHEN NOT i.match_by_number THEN NULL
+            WHEN m.patients > 0 THEN 'number'
+            ELSE 'unknown'
+          END AS match,
+          COALESCE(i.verified_patient, CASE WHEN m.patients = 1 THEN m.one_patient END) AS patient_id
+        FROM input i LEFT JOIN LATERAL (
+          SELECT count(DISTINCT n.patient_id) AS patients, (min(n.patient_id::text))::uuid AS one_patient
+          FROM patient_phones n JOIN patients p ON p.id = n.patient_id AND p.active
+          WHERE i.match_by_number AND n.practice_id = i.practice_id AND n.phone_index = i.from_index
+        ) m ON true
       ), upserted AS (
-        INSERT INTO calls (call_sid, practice_id, direction, from_index, to_number, status, status_history, created_at, updated_at)
-        SELECT call_sid, practice_id, direction, from_index, to_number, status, entry, at, at FROM input
+        INSERT INTO calls (call_sid, practice_id, direction, from_index, to_number, status, status_history, created_at, updated_at,
+                           from_enc, patient_id, match, path, outcome, urgency, ended_at, duration_seconds)
+        SELECT call_sid, practice_id, direction, from_index, to_number, status, entry, at, at,
+               from_enc, patient_id, match, path, outcome, urgency, ended_at, duration_seconds FROM known
         ON CONFLICT (call_sid) DO UPDATE SET
           status = EXCLUDED.status,
           practice_id = COALESCE(calls.practice_id, EXCLUDED.practice_id),
           from_index = COALESCE(calls.from_index, EXCLUDED.from_index),
           status_history = calls.status_history || EXCLUDED.status_history,
-          updated_at = EXCLUDED.updated_at
+          updated_at = EXCLUDED.updated_at,
+          from_enc = COALESCE(calls.from_enc, EXCLUDED.from_enc),
+          -- A verification names the patient; otherwise the first match stands.
+          patient_id = CASE WHEN EXCLUDED.match = 'verified' OR calls.match IS NULL THEN EXCLUDED.patient_id ELSE calls.patient_id END,
+          match = CASE WHEN EXCLUDED.match = 'verified' THEN 'verified' ELSE COALESCE(calls.match, EXCLUDED.match) END,
+          path = calls.path || EXCLUDED.path,
+          -- ./call-progress.ts: a fallback outcome only fills an empty one; any other replaces it.
+          outcome = CASE WHEN EXCLUDED.outcome IS NULL THEN calls.outcome
+                         WHEN EXCLUDED.outcome = ANY(${FALLBACK_OUTCOMES}::text[]) THEN COALESCE(calls.outcome, EXCLUDED.outcome)
+                         ELSE EXCLUDED.outcome END,
+          urgency = CASE WHEN EXCLUDED.outcome IS NULL OR EXCLUDED.outcome = ANY(${FALLBACK_OUTCOMES}::text[]) THEN calls.urgency ELSE EXCLUDED.urgency END,
+          ended_at = COALESCE(EXCLUDED.ended_at, calls.ended_at),
+          duration_seconds = COALESCE(EXCLUDED.duration_seconds, calls.duration_seconds)
         WHERE NOT calls.status_history @> jsonb_build_array(jsonb_build_object('key', EXCLUDED.status_history -> 0 -> 'key'))
         RETURNING call_sid
       ), opened AS (
@@ -165,8 +212,11 @@ export interface CallRecord {
   updatedAt: string;
 }
 
+/** What a call record shows (never the sealed number: opening it is a PHI read, ./call-list.ts). */
+export const CALL_RECORD_COLUMNS = ['call_sid', 'practice_id', 'direction', 'status', 'status_history', 'created_at', 'updated_at'] as const;
+
 export async function getCall(db: Db, callSid: string): Promise<CallRecord | null> {
-  const row = await db.selectFrom('calls').selectAll().where('call_sid', '=', callSid).executeTakeFirst();
+  const row = await db.selectFrom('calls').select(CALL_RECORD_COLUMNS).where('call_sid', '=', callSid).executeTakeFirst();
   if (!row) return null;
   return {
     callSid: row.call_sid,

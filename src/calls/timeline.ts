@@ -3,7 +3,7 @@ import { AuditAction } from '../audit/events.js';
 import { readAudit } from '../audit/store.js';
 import type { LegFields } from '../oncall/legs.js';
 import type { PracticeScope } from '../tenancy/scope.js';
-import type { CallRecord } from './records.js';
+import { CALL_RECORD_COLUMNS, type CallRecord } from './records.js';
 
 /**
  * A call's timeline: every audited step, leg and page SMS, in the order they happened.
@@ -152,7 +152,7 @@ interface CallTimeline {
 
 /** The call record, if the call is the scope's practice's (a call of another practice, or of none, is not found). */
 async function practiceCall(scope: PracticeScope, callSid: string): Promise<CallRecord | null> {
-  const row = await scope.db.selectFrom('calls').selectAll().where('practice_id', '=', scope.practiceId).where('call_sid', '=', callSid).executeTakeFirst();
+  const row = await scope.db.selectFrom('calls').select(CALL_RECORD_COLUMNS).where('practice_id', '=', scope.practiceId).where('call_sid', '=', callSid).executeTakeFirst();
   if (!row) return null;
   return {
     callSid: row.call_sid,

@@ -11,6 +11,8 @@ import { parseEntry } from '../verification/entry.js';
 import { matchAmong, patientCandidates } from '../verification/identity.js';
 import { guardedTry } from '../verification/attempts.js';
 import { callRecorder, practiceOfCall, type CallEvent, type CallRecorder } from './records.js';
+import { isFinalStatus, NO_PROGRESS, progressOf, type CallProgress } from './call-progress.js';
+import { sealCallerNumber } from './caller-number.js';
 import { checkRecordingUrl, receiveRecording } from '../voicemail/pipeline.js';
 import {
   initialState,
@@ -307,8 +309,9 @@ async function flowWebhook(deps: FlowDeps, scopeFor: ScopeFor, req: FlowRequest,
   const from = normaliseE164(webhook.From);
   // Blind-indexed once: for the call record and, at a verify node, the lockout.
   const caller: Caller | null = from ? { phone: from, index: phoneIndex(deps.keyring, from) } : null;
-  // The first webhook of a practice's call also opens its parent leg, in the same commit.
-  const record = async (key: string, scope: PracticeScope | null): Promise<boolean> =>
+  // The first webhook of a practice's call also opens its parent leg, keeps the caller's number
+  // (sealed) and looks it up among the practice's patients, all in the same statement.
+  const record = async (key: string, scope: PracticeScope | null, progress: CallProgress = NO_PROGRESS, fromEnc: Buffer | null = null): Promise<boolean> =>
     recordCall(
       deps.db,
       scope,
@@ -320,7 +323,8 @@ async function flowWebhook(deps: FlowDeps, scopeFor: ScopeFor, req: FlowRequest,
         status: webhook.CallStatus ?? 'in-progress',
         key,
         source: req.kind === 'incoming' ? 'incoming' : `flow:${req.node}`,
-        ...(req.kind === 'incoming' && scope ? { openParentLegAt: now } : {}),
+        ...(req.kind === 'incoming' && scope ? { openParentLegAt: now, fromEnc, matchByNumber: true } : {}),
+        progress,
       },
       now,
     );
@@ -335,15 +339,21 @@ async function flowWebhook(deps: FlowDeps, scopeFor: ScopeFor, req: FlowRequest,
   const { practice } = found;
   // From here on the webhook acts for this practice: its reads and writes of practice rows go through this scope.
   const scope = scopeFor(practice.id);
+  // Sealed while the rest of the webhook runs; it never fails the call (the record then has no number).
+  const requestStep = req.kind === 'incoming' ? 0 : req.step;
+  const sealing = req.kind === 'incoming' && from ? sealedCaller(deps, from, webhook.CallSid, practice.id) : Promise.resolve(null);
   const ctx: EngineContext = { now, callSid: webhook.CallSid, practice: practiceContext(practice, found.contacts), publicBaseUrl: deps.config.publicBaseUrl, facts: {}, hasCallerId: from !== null };
   const failSafeFor = async (reason: string, details: Record<string, unknown> = {}): Promise<string> => {
-    await deps.audit({ action: AuditAction.CallFailSafe, actor: 'system', practiceId: practice.id, callSid: webhook.CallSid, leg: 'parent', details: { reason, ...details } });
+    await Promise.all([
+      deps.audit({ action: AuditAction.CallFailSafe, actor: 'system', practiceId: practice.id, callSid: webhook.CallSid, leg: 'parent', details: { reason, ...details } }),
+      // On the call's record too (a step the engine never ran: keyed apart from the steps it did).
+      record(req.kind === 'incoming' ? 'incoming' : `fail-safe:${requestStep}`, scope, { ...NO_PROGRESS, outcome: 'fail_safe' }, await sealing),
+    ]);
     deps.metrics.countFailSafe(reason);
     return failSafe(practice.fallbackNumber);
   };
   // A suspended practice's callers are never dropped: the emergency disclaimer and its fallback line.
   if (practice.suspended) return failSafeFor('practice_suspended');
-  const requestStep = req.kind === 'incoming' ? 0 : req.step;
 
   // Exactly one delivery of a step has side effects (lockout failures, page acknowledgements,
   // opt-outs, the call record, audit events), even if Twilio delivers it twice at once: the
@@ -399,7 +409,7 @@ async function flowWebhook(deps: FlowDeps, scopeFor: ScopeFor, req: FlowRequest,
   // The state, the call record and the audit events are independent writes: do them at once.
   await Promise.all([
     req.kind === 'incoming' ? Promise.resolve() : saveCall(deps.redis, webhook.CallSid, stored, entry, result.state),
-    record(req.kind === 'incoming' ? 'incoming' : `flow:${req.step}`, scope),
+    record(req.kind === 'incoming' ? 'incoming' : `flow:${req.step}`, scope, progressOf(flow, result.events, result.state.done), await sealing),
     deps.audit(auditEvents(practice.id, webhook.CallSid, [...started, ...result.events])),
     event.kind === 'dial_done' ? recordDialLeg(scope, before, event, webhook, now) : Promise.resolve(),
   ]);
@@ -408,6 +418,16 @@ async function flowWebhook(deps: FlowDeps, scopeFor: ScopeFor, req: FlowRequest,
     else if (effect.kind === 'opt_out' && from) await recordOptOut(deps, scope, { phone: from, source: 'keypad', recordedBy: `call:${webhook.CallSid}` });
   }
   return result.twiml;
+}
+
+/** The caller's number sealed for the call record; null (and a warning, never the number) if sealing failed. */
+async function sealedCaller(deps: Pick<AppContext, 'keyring'>, from: string, callSid: string, practiceId: string): Promise<Buffer | null> {
+  try {
+    return await sealCallerNumber(deps.keyring, from, callSid, practiceId);
+  } catch (err) {
+    logger.warn('caller number not sealed; the call is recorded without it', { err });
+    return null;
+  }
 }
 
 /** One <Dial> child leg: who was tried, at which tier and round, and how it ended. */
@@ -445,6 +465,9 @@ export async function handleCallStatus(deps: PracticeLookup & Pick<AppContext, '
   const scope = practiceId ? scopeFor(practiceId) : null;
   const status = webhook.CallStatus ?? 'unknown';
   const leg = webhook.ParentCallSid ? 'child' : 'parent';
+  // A parent call's final status: it ended now, and if nothing else happened the caller hung up
+  // before reaching an outcome (a fallback outcome: it never replaces one, ./call-progress.ts).
+  const over = leg === 'parent' && isFinalStatus(status);
   const isNew = await recordCall(
     deps.db,
     scope,
@@ -457,6 +480,7 @@ export async function handleCallStatus(deps: PracticeLookup & Pick<AppContext, '
       key: `status:${status}:${webhook.SequenceNumber ?? 0}`,
       source: 'status-callback',
       ...(webhook.SequenceNumber !== undefined ? { seq: webhook.SequenceNumber } : {}),
+      ...(over ? { ended: { at: deps.clock(), durationSeconds: webhook.CallDuration ?? null }, progress: { ...NO_PROGRESS, outcome: 'abandoned_at_menu' } } : {}),
     },
     deps.clock(),
   );

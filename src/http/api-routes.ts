@@ -19,6 +19,7 @@ import { lockoutRouter } from './lockout-routes.js';
 import { keyRouter } from './key-routes.js';
 import { flowRouter } from './flow-routes.js';
 import { fhirRouter } from './fhir-routes.js';
+import { callRouter } from './call-routes.js';
 import { badRequest } from './responses.js';
 import { refuseNulBytes } from './input-guard.js';
 import { QueryInstantSchema } from './query-dates.js';
@@ -58,6 +59,7 @@ export function apiRouter(services: Services): express.Router {
   router.use(keyRouter(services));
   router.use(flowRouter(services));
   router.use(fhirRouter(services));
+  router.use(callRouter(services));
 
   router.get('/calls/:callSid', async (req, res) => {
     const sid = CallSidSchema.safeParse(req.params.callSid);

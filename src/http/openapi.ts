@@ -30,6 +30,7 @@ import { ConnectedLineSchema, ConnectLineBody, PracticeSummarySchema } from './p
 import { PracticeCreateSchema } from '../practices/onboarding.js';
 import { ContactBody, FlowUploadBody, LineFlowBody } from './flow-routes.js';
 import { FhirImportQuery, FhirSourceBody, MAX_NDJSON_BYTES } from './fhir-routes.js';
+import { CALL_OUTCOMES, CallListQuery } from './call-routes.js';
 
 /**
  * The OpenAPI 3.1 document of every HTTP route, built from the zod schemas the routes validate
@@ -84,6 +85,21 @@ export interface RouteDoc {
 // ---------------------------------------------------------------------------
 // Shared pieces
 // ---------------------------------------------------------------------------
+
+/** One call of `GET /api/calls` (src/calls/call-list.ts, ListedCall). */
+const ListedCallSchema = z.object({
+  callSid: CallSidSchema,
+  startedAt: z.iso.datetime(),
+  endedAt: z.iso.datetime().nullable(),
+  durationSeconds: z.number().int().nullable(),
+  status: z.string(),
+  callerNumber: z.string().nullable().meta({ description: 'E.164 (admin, staff, provider), or masked like +1******0123 (auditor); null: withheld' }),
+  patient: z.object({ match: z.enum(['verified', 'number', 'unknown']), patientId: z.uuid().nullable() }),
+  path: z.array(z.string()).meta({ description: 'the menu options taken, by name (the flow node each led to), in order' }),
+  outcome: z.enum(CALL_OUTCOMES).nullable(),
+  urgency: z.enum(['urgent', 'routine']).nullable(),
+  voicemailIds: z.array(z.uuid()),
+});
 
 const ANY: readonly ApiRole[] = API_ROLES;
 const ADMIN: readonly ApiRole[] = ['admin'];
@@ -666,6 +682,14 @@ export const ROUTES: readonly RouteDoc[] = [
     params: IdParams,
     ok: { status: 201, description: 'the link', schema: z.object({ url: z.string(), expiresAt: Instant }) },
     also: { 409: 'not stored yet' },
+  },
+  {
+    method: 'get',
+    path: '/api/calls',
+    summary: "Every call to the practice on record, newest first: the caller's number (masked for auditors), the patient matched, the menu path, the outcome, the duration and the call's voicemails",
+    access: api(ANY),
+    query: CallListQuery,
+    ok: { status: 200, description: 'a page of calls; nextCursor fetches the next (null: no more)', schema: z.object({ calls: z.array(ListedCallSchema), nextCursor: z.string().nullable() }) },
   },
   { method: 'get', path: '/api/calls/:callSid', summary: 'A call record with its ordered timeline', access: api(['admin', 'staff', 'auditor']), params: CallParams, ok: { status: 200, description: 'the call and its timeline', schema: z.looseObject({ call: Obj('the call record') }) } },
   { method: 'get', path: '/api/audit', summary: "The practice's audit log", access: api(['admin', 'auditor']), query: AuditQuery, ok: { status: 200, description: 'audit events, oldest first', schema: z.object({ events: z.array(AuditEventSchema) }) } },

@@ -24,7 +24,7 @@ const SEGMENT = ':segment';
 const ROUTE_WORDS: ReadonlySet<string> = new Set([
   // app.ts: probes, prompts, mount paths
   'healthz', 'readyz', 'audio', 'twilio', 'api',
-  // api-routes.ts
+  // api-routes.ts, call-routes.ts
   'whoami', 'calls', 'pages', 'ack', 'audit',
   // practice-routes.ts, platform-routes.ts
   'flows', 'practices', 'numbers', 'suspend', 'reactivate', 'lines', 'connect',

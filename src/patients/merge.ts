@@ -83,6 +83,8 @@ export async function mergePatients(scope: PracticeScope, survivorId: string, du
       )
       .executeTakeFirst();
     const voicemails = await trx.updateTable('voicemails').set({ patient_id: survivorId }).where('practice_id', '=', practice).where('patient_id', '=', duplicateId).executeTakeFirst();
+    // The duplicate's calls on record are the survivor's (GET /api/calls?patientId= finds them).
+    const calls = await trx.updateTable('calls').set({ patient_id: survivorId }).where('practice_id', '=', practice).where('patient_id', '=', duplicateId).executeTakeFirst();
     const lockouts = await trx.updateTable('verification_lockouts').set({ patient_id: survivorId }).where('practice_id', '=', practice).where('patient_id', '=', duplicateId).executeTakeFirst();
     await trx.updateTable('patients').set({ active: false, merged_into: survivorId, updated_at: new Date() }).where('id', '=', duplicateId).where('practice_id', '=', practice).execute();
     await trx.updateTable('patients').set({ updated_at: new Date() }).where('id', '=', survivorId).where('practice_id', '=', practice).execute();
@@ -95,6 +97,7 @@ export async function mergePatients(scope: PracticeScope, survivorId: string, du
         drops: count(drops),
         voicemails: count(voicemails),
         lockouts: count(lockouts),
+        calls: count(calls),
       },
     } as const;
   });

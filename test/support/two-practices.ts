@@ -174,7 +174,7 @@ export async function seedPractice(h: Harness, owner: Db, word: string, n: numbe
   const campaignName = `${word} November recall`;
   const campaignId = await created(h, admin, '/api/campaigns', { name: campaignName, templateId: 'recall', templateParams: { callback_number: '(312) 555-0100' }, provider: 'twilio', ratePerMinute: 30, patientIds: [patientId] });
 
-  const callSid = await insertCall(owner, { practiceId: id, to: mainNumber, providerId, providerPhone });
+  const callSid = await insertCall(owner, { practiceId: id, to: mainNumber, providerId, providerPhone, patientId });
   const pageId = await insertPage(owner, { practiceId: id, callSid, policyId, providerId, providerPhone });
   const voicemailId = await insertStoredVoicemail(h, owner, id, callSid);
   const failedVoicemailId = await insertFailedVoicemail(owner, id);
@@ -230,12 +230,12 @@ async function expectCreated(h: Harness, key: string, path: string, body: unknow
 
 const minutes = (m: number): Date => new Date(DEFAULT_TEST_NOW.getTime() + m * 60_000);
 
-/** A finished inbound call with its parent leg and one unanswered dial leg to the provider. */
-async function insertCall(owner: Db, c: { practiceId: string; to: string; providerId: string; providerPhone: string }): Promise<string> {
+/** A finished inbound call from the patient's number (matched by it) with its parent leg and one unanswered dial leg to the provider. */
+async function insertCall(owner: Db, c: { practiceId: string; to: string; providerId: string; providerPhone: string; patientId: string }): Promise<string> {
   const callSid = randomTwilioSid('CA');
   await owner
     .insertInto('calls')
-    .values({ call_sid: callSid, practice_id: c.practiceId, direction: 'inbound', from_index: null, to_number: c.to, status: 'completed', status_history: JSON.stringify([]) })
+    .values({ call_sid: callSid, practice_id: c.practiceId, direction: 'inbound', from_index: null, to_number: c.to, status: 'completed', status_history: JSON.stringify([]), patient_id: c.patientId, match: 'number', outcome: 'abandoned_at_menu', duration_seconds: 95 })
     .execute();
   await owner
     .insertInto('call_legs')
