@@ -108,6 +108,9 @@ function withNurseLine(template: string): string {
   );
 }
 
+/** The calls placed on the way, by what they are: checked in GET /api/calls at the end. */
+const calls: { verified?: string; transferred?: string } = {};
+
 describe('a practice moves in through the API', () => {
   it('the operator creates the practice (bad input: 400 naming the field)', async () => {
     const bad = await api('POST', '/api/practices', operatorKey, { json: { name: 'Riverside Pediatrics', slug: 'Riverside Peds', timeZone: 'America/Chicago' } });
@@ -232,6 +235,7 @@ describe('a practice moves in through the API', () => {
     // 1 English, 3 appointments, 1 hear my next appointment, date of birth, 9 end the call.
     const call = await sim.placeCall({ from: DANA.phone, to: MAIN, digits: ['1', '3', '1', DANA.dobKeys, '9'] });
     expect(call.errors).toEqual([]);
+    calls.verified = call.callSid;
     const text = heard(call);
     expect(text).toContain('Thank you for calling Riverside Pediatrics.');
     expect(text).toContain('For the nurse line, press 6.');
@@ -246,9 +250,20 @@ describe('a practice moves in through the API', () => {
     const sim = simulatorFor(h, () => now);
     const call = await sim.placeCall({ from: DANA.phone, to: MAIN, digits: ['1', '6'], dialOutcomes: [{ status: 'completed' }] });
     expect(call.errors).toEqual([]);
+    calls.transferred = call.callSid;
     expect(heard(call)).toContain('Connecting you to the nurse line.');
     expect(dials(call)).toEqual([[NURSE_LINE]]);
   });
 
-  it.todo('the call in GET /api/calls with its number and path (enabled when GET /api/calls lands)');
+  it('the calls are on record in GET /api/calls: the number to call back, the patient, the path by option name, the outcome', async () => {
+    const res = await admin('GET', '/api/calls');
+    expect(res.status).toBe(200);
+    const listed = res.body.calls as Array<{ callSid: string; callerNumber: string | null; patient: { match: string }; path: string[]; outcome: string | null; durationSeconds: number | null }>;
+    const verified = listed.find((c) => c.callSid === calls.verified);
+    expect(verified).toMatchObject({ callerNumber: DANA.phone, patient: { match: 'verified' } });
+    expect(verified?.path).toEqual(expect.arrayContaining(['appointments_menu']));
+    expect(verified?.durationSeconds).toBeGreaterThan(0);
+    const transferred = listed.find((c) => c.callSid === calls.transferred);
+    expect(transferred).toMatchObject({ callerNumber: DANA.phone, path: ['nurse_line'], outcome: 'transferred' });
+  });
 });
