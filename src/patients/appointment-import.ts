@@ -6,7 +6,7 @@ import type { Keyring } from '../adapters/keyring.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 import { MrnSchema, mrnIndex } from './identifiers.js';
 import { APPOINTMENT_STATUSES } from './appointments.js';
-import { ImportFileError, ImportReportBuilder, streamRows, type CsvShape, type ImportReport, type ValidRow } from './csv-import.js';
+import { ImportReportBuilder, runImport, streamRows, type CsvShape, type ImportReport, type ValidRow } from './csv-import.js';
 import type { ImportOptions } from './patient-import.js';
 
 /**
@@ -27,8 +27,6 @@ const AppointmentRow = z.strictObject({
 type AppointmentRowValue = z.infer<typeof AppointmentRow>;
 
 const SHAPE: CsvShape<AppointmentRowValue> = { columns: APPOINTMENT_COLUMNS, required: ['mrn', 'starts_at'], schema: AppointmentRow };
-
-class RollBack extends Error {}
 
 /** The practice's providers by id and by display name (lower-cased): a handful, read once per import. */
 async function providerLookup(db: Db, practiceId: string): Promise<Map<string, string>> {
@@ -52,21 +50,7 @@ export async function importAppointments(scope: PracticeScope, k: Keyring, sourc
       opts.onBatch?.(report.report.rows);
     });
   };
-  try {
-    if (opts.dryRun) await run(scope.db, false);
-    else
-      await scope.db.transaction().execute(async (trx) => {
-        await run(trx, true);
-        if (report.report.invalid > 0) throw new RollBack();
-      });
-  } catch (err) {
-    if (err instanceof ImportFileError) {
-      report.invalid(err.entry.row, [{ field: err.entry.field, reason: err.entry.reason }]);
-      return report.finish(false);
-    }
-    if (!(err instanceof RollBack)) throw err;
-  }
-  return report.finish(!opts.dryRun && report.report.invalid === 0);
+  return runImport(scope, report, opts.dryRun, run);
 }
 
 interface PlannedAppointment {

@@ -1,6 +1,8 @@
 import type { Readable } from 'node:stream';
 import { parse, CsvError } from 'csv-parse';
 import type { z } from 'zod';
+import type { Db } from '../adapters/postgres.js';
+import type { PracticeScope } from '../tenancy/scope.js';
 
 /**
  * The streamed skeleton both CSV imports share (patients, appointments): parse with csv-parse,
@@ -140,4 +142,35 @@ export async function streamRows<T>(source: Readable, shape: CsvShape<T>, report
   }
   if (!header) throw new ImportFileError({ row: 1, outcome: 'invalid', field: 'header', reason: 'the file is empty' });
   if (batch.length) await onBatch(batch);
+}
+
+/** Aborts an import's transaction so that nothing is written; the report is still answered. */
+class RollBack extends Error {}
+
+/**
+ * Runs one CSV import to its report: a dry run reads and checks on `scope.db` and writes nothing;
+ * otherwise everything is written in one transaction, rolled back whole if any row was invalid
+ * (nothing half-imported). A file that cannot be read as CSV is reported on its row.
+ */
+export async function runImport(
+  scope: PracticeScope,
+  report: ImportReportBuilder,
+  dryRun: boolean,
+  run: (db: Db, write: boolean) => Promise<void>,
+): Promise<ImportReport> {
+  try {
+    if (dryRun) await run(scope.db, false);
+    else
+      await scope.db.transaction().execute(async (trx) => {
+        await run(trx, true);
+        if (report.report.invalid > 0) throw new RollBack();
+      });
+  } catch (err) {
+    if (err instanceof ImportFileError) {
+      report.invalid(err.entry.row, [{ field: err.entry.field, reason: err.entry.reason }]);
+      return report.finish(false);
+    }
+    if (!(err instanceof RollBack)) throw err;
+  }
+  return report.finish(!dryRun && report.report.invalid === 0);
 }

@@ -6,7 +6,7 @@ import type { Keyring } from '../adapters/keyring.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 import { DateOfBirthSchema, E164Schema, LanguageSchema, MrnSchema, NameSchema, normaliseMrn, TimeZoneSchema, UsStateSchema } from './identifiers.js';
 import { indexesOf, sealPatient, type NewPatient } from './store.js';
-import { ImportFileError, ImportReportBuilder, streamRows, type CsvShape, type ImportReport, type ValidRow } from './csv-import.js';
+import { ImportReportBuilder, runImport, streamRows, type CsvShape, type ImportReport, type ValidRow } from './csv-import.js';
 
 /**
  * `POST /api/patients/import` and `npm run patients:import`: patients from CSV, upserted by MRN.
@@ -57,9 +57,6 @@ function toNewPatient(practiceId: string, r: PatientRowValue): NewPatient {
   };
 }
 
-/** Aborts the import's transaction so that nothing is written; the report is still answered. */
-class RollBack extends Error {}
-
 export interface ImportOptions {
   dryRun: boolean;
   /** Called after each batch with the rows read so far (progress; the tests watch memory with it). */
@@ -81,21 +78,7 @@ export async function importPatients(scope: PracticeScope, k: Keyring, source: R
     });
   };
 
-  try {
-    if (opts.dryRun) await run(scope.db, false);
-    else
-      await scope.db.transaction().execute(async (trx) => {
-        await run(trx, true);
-        if (report.report.invalid > 0) throw new RollBack();
-      });
-  } catch (err) {
-    if (err instanceof ImportFileError) {
-      report.invalid(err.entry.row, [{ field: err.entry.field, reason: err.entry.reason }]);
-      return report.finish(false);
-    }
-    if (!(err instanceof RollBack)) throw err;
-  }
-  return report.finish(!opts.dryRun && report.report.invalid === 0);
+  return runImport(scope, report, opts.dryRun, run);
 }
 
 interface PlannedRow {
