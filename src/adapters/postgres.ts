@@ -122,12 +122,12 @@ export function createDb(url: string, schema: string, max = 10, timeouts: Partia
 }
 
 /**
- * The roles the running service takes (made by migration 0011; src/adapters/migrations/rls.ts):
- * `ahl_system` crosses practices (workers, sweeps, the lookups that find a practice), `ahl_tenant`
- * sees one practice's rows, the one its connection names. `null`: the connecting user itself
- * (migrations, CLIs that run before them, test set-up).
+ * The role a pool of the connecting user takes at session start (made by migration 0011;
+ * src/adapters/migrations/rls.ts): `ahl_system` crosses practices (workers, sweeps, the lookups
+ * that find a practice). `null`: the connecting user itself (migrations, CLIs that run before
+ * them, test set-up). Request connections log in as `ahl_tenant` instead (createTenantDbs).
  */
-export type DbRole = 'ahl_system' | 'ahl_tenant';
+export type DbRole = 'ahl_system';
 
 function openPool(url: string, schema: string, max: number, timeouts: Partial<DbTimeouts>, role: DbRole | null): pg.Pool {
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error('invalid schema name');
