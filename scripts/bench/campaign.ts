@@ -11,16 +11,13 @@
  * a drop earlier today, 10% each in Chicago, Denver and Los Angeles, 5% in Florida.
  */
 import { sql } from 'kysely';
-import { loadConfig } from '../../src/config.js';
-import { startServices } from '../../src/services.js';
-import { loadLogModeTwilio } from '../../src/log-mode.js';
 import { createDb, type Db } from '../../src/adapters/postgres.js';
 import { planCampaign } from '../../src/drops/campaigns.js';
 import { tenantScope } from '../../src/tenancy/mint.js';
 import type { Practice } from '../../src/practices/store.js';
-import { dropIsolation } from '../../test/support/harness.js';
 import { throwIfAborted } from './abort.js';
-import { benchIsolation, type Scope } from './scope.js';
+import type { Scope } from './scope.js';
+import { startSeededService } from './seeded-service.js';
 import { fixed, formatTable } from './table.js';
 import type { Bench } from './types.js';
 
@@ -95,23 +92,7 @@ async function bulkInsertBaseline(db: Db, campaignId: string): Promise<number> {
 }
 
 async function run(scope: Scope): Promise<string[]> {
-  const { schema, keyPrefix, dataDir } = await benchIsolation(scope);
-  const config = loadConfig({
-    ...(process.env as Record<string, string>),
-    NODE_ENV: 'development',
-    DATABASE_SCHEMA: schema,
-    REDIS_KEY_PREFIX: keyPrefix,
-    DATA_DIR: dataDir,
-    LOG_LEVEL: 'error',
-    SEED_DEMO: 'true',
-  });
-  scope.defer(`drop schema ${schema} and Redis keys ${keyPrefix}*`, () => dropIsolation(config, schema, keyPrefix));
-  // With the development defaults (no Twilio account) Twilio is log mode's stand-in, as for `npm start`.
-  const twilio = await loadLogModeTwilio(config);
-  const services = await startServices(config, { clock: () => NOW, ...(twilio === undefined ? {} : { twilio }) });
-  scope.defer('close services', () => services.close());
-  const practice = services.seeded;
-  if (!practice) throw new Error('demo practice was not seeded');
+  const { config, services, practice, schema, keyPrefix } = await startSeededService(scope, { clock: () => NOW });
 
   console.log(`campaign: ${RECIPIENTS.toLocaleString('en-US')} recipients; schema ${schema}, Redis prefix ${keyPrefix}`);
   const seedStarted = Date.now();

@@ -12,14 +12,11 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { loadConfig } from '../../src/config.js';
-import { startServices } from '../../src/services.js';
-import { loadLogModeTwilio } from '../../src/log-mode.js';
 import { importPatients } from '../../src/patients/patient-import.js';
 import { tenantScope } from '../../src/tenancy/mint.js';
-import { dropIsolation } from '../../test/support/harness.js';
 import { throwIfAborted } from './abort.js';
-import { benchIsolation, type Scope } from './scope.js';
+import type { Scope } from './scope.js';
+import { startSeededService } from './seeded-service.js';
 import { fixed, formatTable } from './table.js';
 import type { Bench } from './types.js';
 
@@ -57,22 +54,7 @@ async function copyBaseline(url: string, schema: string, file: string): Promise<
 }
 
 async function run(scope: Scope): Promise<string[]> {
-  const { schema, keyPrefix, dataDir } = await benchIsolation(scope);
-  const config = loadConfig({
-    ...(process.env as Record<string, string>),
-    NODE_ENV: 'development',
-    DATABASE_SCHEMA: schema,
-    REDIS_KEY_PREFIX: keyPrefix,
-    DATA_DIR: dataDir,
-    LOG_LEVEL: 'error',
-    SEED_DEMO: 'true',
-  });
-  scope.defer(`drop schema ${schema} and Redis keys ${keyPrefix}*`, () => dropIsolation(config, schema, keyPrefix));
-  const twilio = await loadLogModeTwilio(config);
-  const services = await startServices(config, { ...(twilio === undefined ? {} : { twilio }) });
-  scope.defer('close services', () => services.close());
-  const practice = services.seeded;
-  if (!practice) throw new Error('demo practice was not seeded');
+  const { config, services, practice, schema, dataDir } = await startSeededService(scope);
 
   const file = path.join(dataDir, 'patients.csv');
   console.log(`import: ${IMPORT_ROWS.toLocaleString('en-US')} patients; schema ${schema}`);
