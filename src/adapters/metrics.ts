@@ -98,12 +98,13 @@ export function createMetrics(opts: { sourceTimeoutMs?: number } = {}): Metrics 
   let sources: MetricsSources | null = null;
   let inflight: Promise<void> | null = null;
 
-  const sourceUp = new Gauge({
-    name: 'ahl_metrics_source_up',
-    help: 'Whether a scrape-time source (queues, voicemails, drops) answered within its time limit on the last scrape',
-    labelNames: ['source'] as const,
-    registers,
-  });
+  // Every metric goes into this service's registry only; these keep each registration to its name, help and labels.
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> => new Counter({ name, help, labelNames, registers });
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]): Gauge<L> => new Gauge({ name, help, labelNames, registers });
+  const histogram = <L extends string>(name: string, help: string, buckets: number[], labelNames: readonly L[] = []): Histogram<L> =>
+    new Histogram({ name, help, labelNames, buckets, registers });
+
+  const sourceUp = gauge('ahl_metrics_source_up', 'Whether a scrape-time source (queues, voicemails, drops) answered within its time limit on the last scrape', ['source']);
   /** Runs a source within the time limit; null (and source down) when it failed or was late. */
   const read = async <T>(source: string, work: () => Promise<T>): Promise<T | null> => {
     try {
@@ -116,74 +117,31 @@ export function createMetrics(opts: { sourceTimeoutMs?: number } = {}): Metrics 
     }
   };
 
-  const requestSeconds = new Histogram({
-    name: 'ahl_http_request_duration_seconds',
-    help: 'Time to answer an HTTP request (Twilio webhooks included), by method, route pattern and status class',
-    labelNames: ['method', 'route', 'status_class'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers,
-  });
-  const responses = new Counter({
-    name: 'ahl_http_responses_total',
-    help: 'HTTP answers by method, route pattern and status code',
-    labelNames: ['method', 'route', 'status'] as const,
-    registers,
-  });
-  const failSafe = new Counter({
-    name: 'ahl_failsafe_answers_total',
-    help: 'Fail-safe TwiML answers (emergency disclaimer, then the fallback line) by reason',
-    labelNames: ['reason'] as const,
-    registers,
-  });
-  const unprocessed = new Counter({
-    name: 'ahl_twilio_unprocessed_total',
-    help: 'Twilio callbacks answered although their effect could not be stored (Twilio does not resend them): text messages, call and drop status',
-    labelNames: ['route'] as const,
-    registers,
-  });
-  const auditRows = new Histogram({
-    name: 'ahl_audit_batch_rows',
-    help: 'Audit rows committed per batch (group commit)',
-    buckets: BATCH_BUCKETS,
-    registers,
-  });
-  const auditSeconds = new Histogram({
-    name: 'ahl_audit_batch_duration_seconds',
-    help: 'Time from the start of an audit batch to its commit',
-    buckets: LATENCY_BUCKETS,
-    registers,
-  });
-  const lockouts = new Counter({
-    name: 'ahl_verification_lockouts_total',
-    help: 'Verification lockouts started (a caller number locked out after repeated failures), by line',
-    labelNames: ['line'] as const,
-    registers,
-  });
-  const jobOutcomes = new Counter({
-    name: 'ahl_queue_job_outcomes_total',
-    help: 'Job attempts by queue and outcome: completed, retried (will run again) or failed (no attempt left)',
-    labelNames: ['queue', 'outcome'] as const,
-    registers,
-  });
+  const requestSeconds = histogram(
+    'ahl_http_request_duration_seconds',
+    'Time to answer an HTTP request (Twilio webhooks included), by method, route pattern and status class',
+    LATENCY_BUCKETS,
+    ['method', 'route', 'status_class'],
+  );
+  const responses = counter('ahl_http_responses_total', 'HTTP answers by method, route pattern and status code', ['method', 'route', 'status']);
+  const failSafe = counter('ahl_failsafe_answers_total', 'Fail-safe TwiML answers (emergency disclaimer, then the fallback line) by reason', ['reason']);
+  const unprocessed = counter(
+    'ahl_twilio_unprocessed_total',
+    'Twilio callbacks answered although their effect could not be stored (Twilio does not resend them): text messages, call and drop status',
+    ['route'],
+  );
+  const auditRows = histogram('ahl_audit_batch_rows', 'Audit rows committed per batch (group commit)', BATCH_BUCKETS);
+  const auditSeconds = histogram('ahl_audit_batch_duration_seconds', 'Time from the start of an audit batch to its commit', LATENCY_BUCKETS);
+  const lockouts = counter('ahl_verification_lockouts_total', 'Verification lockouts started (a caller number locked out after repeated failures), by line', ['line']);
+  const jobOutcomes = counter(
+    'ahl_queue_job_outcomes_total',
+    'Job attempts by queue and outcome: completed, retried (will run again) or failed (no attempt left)',
+    ['queue', 'outcome'],
+  );
 
-  const queueJobs = new Gauge({
-    name: 'ahl_queue_jobs',
-    help: 'Jobs in each queue by state, read on scrape',
-    labelNames: ['queue', 'state'] as const,
-    registers,
-  });
-  const voicemails = new Gauge({
-    name: 'ahl_voicemails',
-    help: 'Voicemails by pipeline state, read on scrape',
-    labelNames: ['state'] as const,
-    registers,
-  });
-  const drops = new Gauge({
-    name: 'ahl_rvm_drops',
-    help: 'Ringless-voicemail drops by status, read on scrape',
-    labelNames: ['status'] as const,
-    registers,
-  });
+  const queueJobs = gauge('ahl_queue_jobs', 'Jobs in each queue by state, read on scrape', ['queue', 'state']);
+  const voicemails = gauge('ahl_voicemails', 'Voicemails by pipeline state, read on scrape', ['state']);
+  const drops = gauge('ahl_rvm_drops', 'Ringless-voicemail drops by status, read on scrape', ['status']);
   /** Reads every source at once (each within the time limit); a source that did not answer leaves its gauge empty. */
   const refresh = async (): Promise<void> => {
     const current = sources;

@@ -5,7 +5,7 @@ import type { WhisperOutcome } from '../oncall/whisper.js';
 import type { StepEvent } from './fail-safe.js';
 import type { Flow, FlowNode, Language, Prompt } from './flow-types.js';
 import type { DialResultStatus } from './twilio-params.js';
-import type { GatherAttributes, SayVoice, SpeechVerb, Verb } from './verbs.js';
+import type { GatherAttributes, NumberAttributes, SayVoice, SpeechVerb, Verb } from './verbs.js';
 
 /**
  * What the engine (./engine.ts) and the node descriptors (./nodes/) share: the call state, the
@@ -152,6 +152,12 @@ export class Turn {
     const speech: SpeechVerb[] = [];
     this.verbs.push({ verb: 'gather', attributes, speech });
     return speech;
+  }
+
+  /** Adds a <Dial> whose result comes back to `node`; the caller hears ringing until the far end answers. */
+  dial(node: string, timeout: number, number: string, numberAttributes?: NumberAttributes): void {
+    const attributes = { action: this.actionUrl(node), method: 'POST', timeout, answerOnBridge: true } as const;
+    this.verbs.push(numberAttributes ? { verb: 'dial', attributes, number, numberAttributes } : { verb: 'dial', attributes, number });
   }
 
   /** The call waits at `node` for the next webhook. */

@@ -56,6 +56,19 @@ export function nextEdge(node: { next: string }): Edge[] {
   return [{ label: 'next', to: node.next }];
 }
 
+/** The two edges of a node that dials: `next` when the call connects, `onFail` when it does not. */
+export function nextOrFailEdges(node: { next: string; onFail: string }): Edge[] {
+  return [
+    { label: 'next', to: node.next },
+    { label: 'onFail', to: node.onFail },
+  ];
+}
+
+/** The prompts of a node whose only prompt is its `prompt` field. */
+export function ownPrompt(node: { prompt: Prompt }): Array<{ field: string; prompt: Prompt }> {
+  return [{ field: 'prompt', prompt: node.prompt }];
+}
+
 export function noKeypress(): boolean {
   return false;
 }

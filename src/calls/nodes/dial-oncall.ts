@@ -4,7 +4,7 @@ import { childLegDetails, oncallNumberAttributes, readOncallDial } from '../../o
 import { nodeRef, promptSchema, typeError, urgency, type NodeWithoutId } from '../flow-fields.js';
 import type { DialOnCallNode, Language } from '../flow-types.js';
 import { NeedsFact, whisperId, type Turn } from '../turn.js';
-import { noKeypress, type NodeDescriptor } from './descriptor.js';
+import { nextOrFailEdges, noKeypress, ownPrompt, type NodeDescriptor } from './descriptor.js';
 
 const STILL_TRYING: Record<Language, string> = {
   en: 'We are still trying to reach the on-call provider. Please stay on the line.',
@@ -18,12 +18,7 @@ function dialAttempt(turn: Turn, id: string, urgency: 'urgent' | 'routine'): voi
   const target = esc.plan.targets[esc.attempt % esc.plan.targets.length];
   if (!target) throw new Error('empty escalation plan');
   if (esc.attempt > 0) turn.say(STILL_TRYING);
-  turn.verbs.push({
-    verb: 'dial',
-    attributes: { action: turn.actionUrl(id), method: 'POST', timeout: target.ringSeconds, answerOnBridge: true },
-    number: target.number,
-    numberAttributes: oncallNumberAttributes(turn.ctx.callSid, whisperId(esc)),
-  });
+  turn.dial(id, target.ringSeconds, target.number, oncallNumberAttributes(turn.ctx.callSid, whisperId(esc)));
   turn.events.push({
     action: AuditAction.CallDial,
     leg: 'parent',
@@ -57,13 +52,10 @@ export const dialOnCall: NodeDescriptor<'dial_oncall'> = {
         next: raw.next,
       }),
     ),
-  edges: (node) => [
-    { label: 'next', to: node.next },
-    { label: 'onFail', to: node.onFail },
-  ],
+  edges: nextOrFailEdges,
   waitsForCaller: true,
   needsKeypress: noKeypress,
-  prompts: (node) => [{ field: 'prompt', prompt: node.prompt }],
+  prompts: ownPrompt,
   readsPatientFacts: false,
   run: (turn, node) => {
     const id = node.id;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Bounds, intBetween, keyed, language, nodeRef, promptSchema, type NodeWithoutId } from '../flow-fields.js';
 import type { LanguageNode } from '../flow-types.js';
-import { nextEdge, noKeypress, type NodeDescriptor } from './descriptor.js';
+import { nextEdge, noKeypress, ownPrompt, type NodeDescriptor } from './descriptor.js';
 
 /** `language`: choose the language for the rest of the call (no choice when the practice offers one). */
 export const languageChoice: NodeDescriptor<'language'> = {
@@ -28,7 +28,7 @@ export const languageChoice: NodeDescriptor<'language'> = {
   waitsForCaller: true,
   // No key, or a wrong one, takes the default: the edge needs nothing from the caller.
   needsKeypress: noKeypress,
-  prompts: (node) => [{ field: 'prompt', prompt: node.prompt }],
+  prompts: ownPrompt,
   readsPatientFacts: false,
   run: (turn, node) => {
     if (turn.ctx.practice.languages.length < 2) {

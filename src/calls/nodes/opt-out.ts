@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Language } from '../flow-types.js';
 import { nodeRef, promptSchema, type NodeWithoutId } from '../flow-fields.js';
 import type { OptOutNode } from '../flow-types.js';
-import { neverWaits, nextEdge, noKeypress, type NodeDescriptor } from './descriptor.js';
+import { neverWaits, nextEdge, noKeypress, ownPrompt, type NodeDescriptor } from './descriptor.js';
 
 const NO_CALLER_ID_OPT_OUT: Record<Language, string> = {
   en: 'We could not identify the number you are calling from. Please call us from the phone that received the message.',
@@ -17,7 +17,7 @@ export const optOut: NodeDescriptor<'opt_out'> = {
   edges: nextEdge,
   waitsForCaller: false,
   needsKeypress: noKeypress,
-  prompts: (node) => [{ field: 'prompt', prompt: node.prompt }],
+  prompts: ownPrompt,
   readsPatientFacts: false,
   run: (turn, node) => {
     if (!turn.ctx.hasCallerId) {

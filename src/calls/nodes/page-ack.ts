@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { Bounds, intBetween, nodeRef, promptSchema, type NodeWithoutId } from '../flow-fields.js';
 import type { Language, PageAckNode } from '../flow-types.js';
 import { VOICES, type PageAckOutcome } from '../turn.js';
-import { nextEdge, noKeypress, type NodeDescriptor } from './descriptor.js';
+import { nextEdge, noKeypress, ownPrompt, type NodeDescriptor } from './descriptor.js';
 
 /** Deliberately the same answer for "no such page" and "you are not a provider": nothing to probe. */
 const PAGE_ACK_REPLY: Record<PageAckOutcome, Record<Language, string>> = {
@@ -21,7 +21,7 @@ export const pageAck: NodeDescriptor<'page_ack'> = {
   edges: nextEdge,
   waitsForCaller: true,
   needsKeypress: noKeypress,
-  prompts: (node) => [{ field: 'prompt', prompt: node.prompt }],
+  prompts: ownPrompt,
   readsPatientFacts: false,
   run: (turn, node) => {
     const g = turn.gather({ finishOnKey: '#', timeout: node.timeoutSeconds, action: turn.actionUrl(node.id), method: 'POST', actionOnEmptyResult: true, language: VOICES[turn.state.lang].language });

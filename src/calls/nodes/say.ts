@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { nodeRef, promptSchema, type NodeWithoutId } from '../flow-fields.js';
 import type { SayNode } from '../flow-types.js';
-import { neverWaits, nextEdge, noKeypress, type NodeDescriptor } from './descriptor.js';
+import { neverWaits, nextEdge, noKeypress, ownPrompt, type NodeDescriptor } from './descriptor.js';
 
 /** `say`: speak a prompt (in every language offered, with `all_languages`), then go on. */
 export const say: NodeDescriptor<'say'> = {
@@ -18,7 +18,7 @@ export const say: NodeDescriptor<'say'> = {
   edges: nextEdge,
   waitsForCaller: false,
   needsKeypress: noKeypress,
-  prompts: (node) => [{ field: 'prompt', prompt: node.prompt }],
+  prompts: ownPrompt,
   readsPatientFacts: false,
   run: (turn, node) => {
     const langs = node.allLanguages ? turn.ctx.practice.languages : [turn.state.lang];

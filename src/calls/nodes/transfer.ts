@@ -3,7 +3,7 @@ import { AuditAction } from '../../audit/events.js';
 import { Bounds, intBetween, nodeRef, promptSchema, typeError, type NodeWithoutId } from '../flow-fields.js';
 import type { TransferNode } from '../flow-types.js';
 import type { PracticeContext } from '../turn.js';
-import { noKeypress, type NodeDescriptor } from './descriptor.js';
+import { nextOrFailEdges, noKeypress, ownPrompt, type NodeDescriptor } from './descriptor.js';
 
 /** A contact key as flows name it (the practice_contacts.key check). */
 export const CONTACT_KEY = /^[a-z][a-z0-9_]{0,39}$/;
@@ -45,19 +45,16 @@ export const transfer: NodeDescriptor<'transfer'> = {
         next: raw.next,
       }),
     ),
-  edges: (node) => [
-    { label: 'next', to: node.next },
-    { label: 'onFail', to: node.onFail },
-  ],
+  edges: nextOrFailEdges,
   waitsForCaller: true,
   needsKeypress: noKeypress,
-  prompts: (node) => [{ field: 'prompt', prompt: node.prompt }],
+  prompts: ownPrompt,
   readsPatientFacts: false,
   run: (turn, node) => {
     const number = transferNumber(turn.ctx.practice, node);
     if (!number) return { to: node.onFail, via: 'no_number' };
     turn.speak(node.prompt);
-    turn.verbs.push({ verb: 'dial', attributes: { action: turn.actionUrl(node.id), method: 'POST', timeout: node.timeoutSeconds, answerOnBridge: true }, number });
+    turn.dial(node.id, node.timeoutSeconds, number);
     turn.events.push({ action: AuditAction.CallDial, leg: 'parent', details: { node: node.id, target: node.to === 'contact' ? `contact:${node.contact ?? ''}` : node.to } });
     turn.waitAt(node.id);
     return 'stop';

@@ -3,7 +3,7 @@ import { AuditAction } from '../../audit/events.js';
 import { Bounds, intBetween, nodeRef, promptSchema, urgency, type NodeWithoutId } from '../flow-fields.js';
 import type { VoicemailNode } from '../flow-types.js';
 import { RECORDING_STATUS_PATH } from '../turn.js';
-import { nextEdge, noKeypress, type NodeDescriptor } from './descriptor.js';
+import { nextEdge, noKeypress, ownPrompt, type NodeDescriptor } from './descriptor.js';
 
 /** `voicemail`: take a message; the recording callback carries the node, urgency and whether the caller was verified. */
 export const voicemail: NodeDescriptor<'voicemail'> = {
@@ -27,7 +27,7 @@ export const voicemail: NodeDescriptor<'voicemail'> = {
   edges: nextEdge,
   waitsForCaller: true,
   needsKeypress: noKeypress,
-  prompts: (node) => [{ field: 'prompt', prompt: node.prompt }],
+  prompts: ownPrompt,
   readsPatientFacts: false,
   run: (turn, node) => {
     turn.speak(node.prompt);
