@@ -45,7 +45,7 @@ describe("the caller's number on record, with a KMS that does not answer", () =>
     const webhook = inboundParams({ From: CALLER, Caller: CALLER }) as unknown as VoiceWebhook;
     try {
       // The webhook's deadline is well past the seal's wait: without a bound on the wait, the deadline answers fail-safe.
-      const twiml = await handleFlowWebhook(h.services, (id) => tenantScope(h.services, id), { kind: 'incoming' }, webhook, CALLER_SEAL_WAIT_MS * 4);
+      const twiml = await handleFlowWebhook(h.services, (id) => tenantScope(h.services, id), { kind: 'incoming' }, webhook, CALLER_SEAL_WAIT_MS * 8);
       expect(parseTwiml(twiml).some((v) => v.verb === 'Gather')).toBe(true);
     } finally {
       h.services.keyring = keyring;
