@@ -420,10 +420,21 @@ async function flowWebhook(deps: FlowDeps, scopeFor: ScopeFor, req: FlowRequest,
   return result.twiml;
 }
 
-/** The caller's number sealed for the call record; null (and a warning, never the number) if sealing failed. */
+/**
+ * How long a webhook waits for the caller's number to be sealed. With KMS each seal is a
+ * GenerateDataKey request, and a KMS that accepts it but never answers must not hold the
+ * caller's answer until the webhook's deadline (the fail-safe): the number is only a field of
+ * the call record, so past this the call is recorded without it.
+ */
+export const CALLER_SEAL_WAIT_MS = 1_000;
+
+/** The caller's number sealed for the call record; null (and a warning, never the number) if sealing failed or took too long. */
 async function sealedCaller(deps: Pick<AppContext, 'keyring'>, from: string, callSid: string, practiceId: string): Promise<Buffer | null> {
   try {
-    return await sealCallerNumber(deps.keyring, from, callSid, practiceId);
+    const sealed = await withDeadline(sealCallerNumber(deps.keyring, from, callSid, practiceId), CALLER_SEAL_WAIT_MS, { unref: true });
+    if (sealed !== TIMED_OUT) return sealed;
+    logger.warn('caller number not sealed in time; the call is recorded without it', { waitedMs: CALLER_SEAL_WAIT_MS });
+    return null;
   } catch (err) {
     logger.warn('caller number not sealed; the call is recorded without it', { err });
     return null;
