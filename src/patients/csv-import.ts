@@ -151,12 +151,15 @@ class RollBack extends Error {}
  * Runs one CSV import to its report: a dry run reads and checks on `scope.db` and writes nothing;
  * otherwise everything is written in one transaction, rolled back whole if any row was invalid
  * (nothing half-imported). A file that cannot be read as CSV is reported on its row.
+ * `onCommit` runs inside that transaction, last, with the finished report: what it writes (the
+ * import job's record of its outcome) commits with the rows or not at all.
  */
 export async function runImport(
   scope: PracticeScope,
   report: ImportReportBuilder,
   dryRun: boolean,
   run: (db: Db, write: boolean) => Promise<void>,
+  onCommit?: (db: Db, report: ImportReport) => Promise<void>,
 ): Promise<ImportReport> {
   try {
     if (dryRun) await run(scope.db, false);
@@ -164,6 +167,7 @@ export async function runImport(
       await scope.db.transaction().execute(async (trx) => {
         await run(trx, true);
         if (report.report.invalid > 0) throw new RollBack();
+        await onCommit?.(trx, report.finish(true));
       });
   } catch (err) {
     if (err instanceof ImportFileError) {
