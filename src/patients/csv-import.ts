@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { parse, CsvError } from 'csv-parse';
+import { sql } from 'kysely';
 import type { z } from 'zod';
 import type { Db } from '../adapters/postgres.js';
 import type { PracticeScope } from '../tenancy/scope.js';
@@ -144,6 +145,14 @@ export async function streamRows<T>(source: Readable, shape: CsvShape<T>, report
   if (batch.length) await onBatch(batch);
 }
 
+/**
+ * How long an import's transaction may sit idle between statements: while a batch is sealed (500
+ * rows, a few thousand Encryption SDK messages: seconds, more on a busy machine) it sends nothing.
+ * The pools' 10 s guard against a stalled client would end a healthy import on a loaded machine;
+ * the import reads from a file or from storage, never from a client that could stall.
+ */
+export const IMPORT_IDLE_IN_TRANSACTION_MS = 120_000;
+
 /** Aborts an import's transaction so that nothing is written; the report is still answered. */
 class RollBack extends Error {}
 
@@ -165,6 +174,7 @@ export async function runImport(
     if (dryRun) await run(scope.db, false);
     else
       await scope.db.transaction().execute(async (trx) => {
+        await sql`SELECT set_config('idle_in_transaction_session_timeout', ${String(IMPORT_IDLE_IN_TRANSACTION_MS)}, true)`.execute(trx);
         await run(trx, true);
         if (report.report.invalid > 0) throw new RollBack();
         await onCommit?.(trx, report.finish(true));
