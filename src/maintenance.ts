@@ -4,6 +4,7 @@ import { sweepPages } from './oncall/paging.js';
 import { sweepSentDrops } from './drops/drop-worker.js';
 import { flushRefusalSummaries } from './audit/refusals.js';
 import { FHIR_SWEEP_EVERY_MS, sweepDueFhirSources } from './fhir/schedule.js';
+import { IMPORT_SWEEP_EVERY_MS, sweepImports } from './patients/import-worker.js';
 
 /**
  * The repeating upkeep jobs of every domain, on one BullMQ queue ('maintenance'): what each
@@ -26,6 +27,8 @@ const TASKS = {
   'refusal-summaries': { everyMs: 60_000, run: (services) => flushRefusalSummaries(services) },
   /** Practices' FHIR servers whose sync is due on their schedule, queued (src/fhir/schedule.ts). */
   'fhir-sync-sweep': { everyMs: FHIR_SWEEP_EVERY_MS, run: sweepDueFhirSources },
+  /** CSV imports' stored uploads left after they finished deleted; imports unfinished after a day failed (src/patients/import-worker.ts). */
+  'import-sweep': { everyMs: IMPORT_SWEEP_EVERY_MS, run: sweepImports },
 } as const satisfies Record<string, { everyMs: number; run: (services: Services) => Promise<unknown> }>;
 
 type MaintenanceTask = keyof typeof TASKS;

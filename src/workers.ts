@@ -8,6 +8,8 @@ import { processMaintenanceJob, scheduleMaintenance, type MaintenanceJobData } f
 import { processDropJob } from './drops/drop-worker.js';
 import type { DropJobData } from './drops/campaigns.js';
 import { processFhirSyncJob, type FhirSyncJobData } from './fhir/schedule.js';
+import { processImportJob } from './patients/import-worker.js';
+import type { ImportJobData } from './patients/import-requests.js';
 
 /**
  * What this instance runs besides answering requests (Medplum's workers/index.ts): the fallback
@@ -58,9 +60,11 @@ export async function startWorkers(services: Services, opts: WorkerOptions = {})
       );
       // FHIR server syncs queued by the schedule's sweep: one practice's at a time here (each holds its run in memory).
       const fhir = startWorker<FhirSyncJobData>(config, 'fhir', async (job) => processFhirSyncJob(services, job.data), 1);
-      for (const [name, worker] of [['pages', pages], ['voicemail', voicemail], ['maintenance', maintenance], ['drops', drops], ['fhir', fhir]] as const) metrics.watchWorker(name, worker);
+      // CSV imports received by the API: one at a time here (each holds one transaction, and a system connection, for its whole file).
+      const imports = startWorker<ImportJobData>(config, 'imports', async (job) => processImportJob(services, job.data, isLastAttempt(job)), 1);
+      for (const [name, worker] of [['pages', pages], ['voicemail', voicemail], ['maintenance', maintenance], ['drops', drops], ['fhir', fhir], ['imports', imports]] as const) metrics.watchWorker(name, worker);
       // Workers stop first, before the pools they use (services.close(), after this handle's close).
-      closers.push(() => pages.close(), () => voicemail.close(), () => maintenance.close(), () => drops.close(), () => fhir.close());
+      closers.push(() => pages.close(), () => voicemail.close(), () => maintenance.close(), () => drops.close(), () => fhir.close(), () => imports.close());
       if (opts.schedule !== false) await scheduleMaintenance(services);
       // Start-up recovery (what a crash left), spool replay and reconcile-on-recovery; stops before the workers.
       const recovery = startVoicemailRecovery(services);

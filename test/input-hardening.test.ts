@@ -174,6 +174,17 @@ describe('NUL bytes: 400 naming the field, on every /api route', () => {
   });
 });
 
+describe('CSV imports: the job routes refuse bad ids and pages, naming the field', () => {
+  it('/api/imports and /api/imports/:id', async () => {
+    expect(await send('GET', '/api/imports?limit=many')).toEqual({ status: 400, body: { error: 'bad_request', message: expect.stringMatching(/^limit: /) } });
+    expect(await send('GET', '/api/imports?practiceId=x')).toEqual({ status: 400, body: { error: 'bad_request', message: expect.stringMatching(/practiceId/) } });
+    expect(await send('GET', '/api/imports/not-a-uuid')).toEqual({ status: 400, body: { error: 'bad_request', message: 'id: expected a UUID' } });
+    expect(await send('GET', `/api/imports/${SOME_ID}?offset=-1`)).toEqual({ status: 400, body: { error: 'bad_request', message: expect.stringMatching(/^offset: /) } });
+    expect(await send('GET', '/api/imports?offset=%00')).toEqual({ status: 400, body: { error: 'bad_request', message: 'query.offset: must not contain a NUL character (U+0000)' } });
+    expect((await send('GET', `/api/imports/${SOME_ID}`)).status).toBe(404);
+  });
+});
+
 describe('outside /api', () => {
   it("the ringless-voicemail vendor's webhook refuses an id it could not store (a NUL), naming the field", () => {
     const body = { id: `vnd${NUL}1`, foreign_id: SOME_ID, status: 'delivered' };

@@ -6,6 +6,7 @@ import { API_ROLES, createApiKey, type ApiRole } from '../src/auth/api-keys.js';
 import { createApp } from '../src/http/app.js';
 import { ROUTES, type RouteDoc } from '../src/http/openapi.js';
 import { startHarness, type Harness } from './support/harness.js';
+import { until } from './support/until.js';
 import { routerRoutes } from './support/router-routes.js';
 import { callApi, insertFailedVoicemail, insertLockout, practiceSnapshot, seedPractice, TEMPLATE_TEXT, type PracticeFixture } from './support/two-practices.js';
 
@@ -110,6 +111,39 @@ const UNKNOWN_MRN = 'NEVER-ON-FILE-1';
 async function makeMrnTwins(): Promise<void> {
   const phone = freshNumber();
   for (const mrn of [B.secondPatientMrn, UNKNOWN_MRN]) mrnTwins[mrn] = await createdByA('/api/patients', { phone, dateOfBirth: '1991-03-04' });
+}
+
+/** An unknown value as long as `value` (its letters replaced), so that answers that count bytes compare alike. */
+const sameLength = (value: string): string => value.replace(/[A-Za-z]/g, (c) => (c === c.toUpperCase() ? 'Q' : 'q'));
+
+/**
+ * CSV imports by A naming B's identifiers, and their twins naming nobody (sameLength), run to their
+ * reports before the sweep: `GET /api/imports/:id` of each pair must answer alike.
+ */
+const IMPORT_TWIN_PROBES: ReadonlyArray<{ what: string; value: () => string; path: string; csv: (v: string) => string }> = [
+  { what: "patients: B's patient's MRN", value: () => B.patientMrn, path: '/api/patients/import', csv: (mrn) => `mrn,date_of_birth,phone\n${mrn},1990-01-02,+14155550999\n` },
+  {
+    what: "patients: B's patient's name and date of birth under a new MRN",
+    value: () => B.patientLastName,
+    path: '/api/patients/import',
+    csv: (lastName) => `mrn,first_name,last_name,date_of_birth,phone\nSWEEP-NEW-1,${B.patientFirstName},${lastName},${B.patientDateOfBirth},+14155550998\n`,
+  },
+  { what: "appointments: B's patient's MRN", value: () => B.patientMrn, path: '/api/appointments/import?dryRun=false', csv: (mrn) => `mrn,starts_at\n${mrn},2027-01-12T15:00:00Z\n` },
+  { what: "appointments: B's provider by id", value: () => B.providerId, path: '/api/appointments/import?dryRun=false', csv: (id) => `mrn,starts_at,provider\n${A.patientMrn},2027-01-12T15:00:00Z,${id}\n` },
+  { what: "appointments: B's provider by name", value: () => B.providerName, path: '/api/appointments/import?dryRun=false', csv: (name) => `mrn,starts_at,provider\n${A.patientMrn},2027-01-12T15:00:00Z,${name}\n` },
+];
+/** Each probe's imports (B's value's and its twin's), by `what|value`. */
+const importTwins: Record<string, string> = {};
+async function makeImportTwins(): Promise<void> {
+  for (const t of IMPORT_TWIN_PROBES) {
+    for (const value of [t.value(), sameLength(t.value())]) {
+      const res = await fetch(h.baseUrl + t.path, { method: 'POST', headers: { authorization: `Bearer ${A.keys.admin}`, 'content-type': 'text/csv' }, body: t.csv(value) });
+      const id = ((await res.json()) as { id?: unknown }).id;
+      if (res.status !== 202 || typeof id !== 'string') throw new Error(`POST ${t.path}: ${res.status}`);
+      await until(`import ${id}`, async () => ['done', 'failed'].includes(String((await callApi(h, 'GET', `/api/imports/${id}`, A.keys.admin)).body.status)), 60_000);
+      importTwins[`${t.what}|${value}`] = id;
+    }
+  }
 }
 
 const SWEEP_MRN_SYSTEM = 'urn:oid:2.16.840.1.113883.19.5';
@@ -457,15 +491,9 @@ function sweepTable(): Record<string, SweepEntry> {
     'post /api/patients/import': {
       own: () => ({ path: '/api/patients/import?dryRun=false', csv: `mrn,date_of_birth,phone\nSWEEP-IMPORT-${counter++},1990-01-02,${freshNumber()}\n` }),
       foreign: [
-        // Upserted by MRN within the practice: B's MRN is a new one in A (a dry run, so nothing is written).
-        { what: "B's patient's MRN", id: B.patientMrn, unknown: 'NEVER-ON-FILE-2', probe: (mrn) => ({ path: '/api/patients/import', csv: `mrn,date_of_birth,phone\n${mrn},1990-01-02,+14155550999\n` }) },
-        // A new MRN with B's patient's name and birth date: a duplicate only of A's own patients.
-        {
-          what: "B's patient's name and date of birth",
-          id: B.patientLastName,
-          unknown: 'Nobodyson',
-          probe: (lastName) => ({ path: '/api/patients/import', csv: `mrn,first_name,last_name,date_of_birth,phone\nSWEEP-NEW-1,${B.patientFirstName},${lastName},${B.patientDateOfBirth},+14155550998\n` }),
-        },
+        // Queued whatever the file says (202, the import's id); what the import then makes of B's
+        // identifiers is swept at GET /api/imports/:id below (importTwins).
+        { what: "B's patient's MRN", id: B.patientMrn, unknown: sameLength(B.patientMrn), probe: (mrn) => ({ path: '/api/patients/import', csv: `mrn,date_of_birth,phone\n${mrn},1990-01-02,+14155550999\n` }) },
       ],
     },
     'get /api/patients/:patientId': { own: () => ({ path: `/api/patients/${A.patientId}` }), foreign: [{ what: "B's patient", probe: { path: `/api/patients/${B.patientId}` } }] },
@@ -514,11 +542,16 @@ function sweepTable(): Record<string, SweepEntry> {
     },
     'post /api/appointments/import': {
       own: () => ({ path: '/api/appointments/import?dryRun=false', csv: `mrn,starts_at\n${A.patientMrn},${freshStart()}\n` }),
+      foreign: [{ what: "B's provider by id", id: B.providerId, unknown: randomUUID(), probe: (id) => ({ path: '/api/appointments/import?dryRun=false', csv: `mrn,starts_at,provider\n${A.patientMrn},2027-01-12T15:00:00Z,${id}\n` }) }],
+    },
+    'get /api/imports': { own: () => ({ path: '/api/imports' }), foreign: [], noTarget: KEY_PRACTICE_ONLY, leak: [{ what: '?practiceId=B (a strict query: 400)', probe: { path: `/api/imports${q(B.id)}` } }] },
+    'get /api/imports/:id': {
+      own: () => ({ path: `/api/imports/${A.importId}` }),
       foreign: [
-        // An invalid row: nothing is written, and the answer is a 400 with the report.
-        { what: "B's patient's MRN", id: B.patientMrn, unknown: 'NEVER-ON-FILE-3', probe: (mrn) => ({ path: '/api/appointments/import?dryRun=false', csv: `mrn,starts_at\n${mrn},2027-01-12T15:00:00Z\n` }) },
-        { what: "B's provider by id", id: B.providerId, unknown: randomUUID(), probe: (id) => ({ path: '/api/appointments/import?dryRun=false', csv: `mrn,starts_at,provider\n${A.patientMrn},2027-01-12T15:00:00Z,${id}\n` }) },
-        { what: "B's provider by name", id: B.providerName, unknown: 'Dr. Nobody Anywhere', probe: (name) => ({ path: '/api/appointments/import?dryRun=false', csv: `mrn,starts_at,provider\n${A.patientMrn},2027-01-12T15:00:00Z,${name}\n` }) },
+        { what: "B's import", probe: { path: `/api/imports/${B.importId}` } },
+        // Imports A ran (to their reports) on files naming B's patient, against files naming nobody:
+        // each report must be the same (upserted by MRN within the practice; duplicates only of A's patients).
+        ...IMPORT_TWIN_PROBES.map((t) => ({ what: t.what, id: t.value(), unknown: sameLength(t.value()), probe: (v: string) => ({ path: `/api/imports/${importTwins[`${t.what}|${v}`] ?? 'missing-twin'}` }) })),
       ],
     },
     'get /api/appointments/:id': { own: () => ({ path: `/api/appointments/${A.appointmentId}` }), foreign: [{ what: "B's appointment", probe: { path: `/api/appointments/${B.appointmentId}` } }] },
@@ -698,8 +731,9 @@ beforeAll(async () => {
   A = await seedPractice(h, owner, 'Alder', 1);
   B = await seedPractice(h, owner, 'Bayside', 2);
   await makeMrnTwins();
+  await makeImportTwins();
   table = sweepTable();
-}, 60_000);
+}, 180_000);
 afterAll(async () => {
   await owner?.destroy();
   await h?.close();

@@ -3,6 +3,7 @@ import { createApiKey } from '../src/auth/api-keys.js';
 import { heard, type CallResult } from '../devtools/simulator/simulator.js';
 import { DEFAULT_TEST_NOW, startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { simulatorFor } from './support/simulate.js';
+import { until } from './support/until.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
 
 /**
@@ -11,7 +12,7 @@ import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js
  * operator`: something has to bootstrap) and the practice's first admin key (`keys:create --role
  * admin`: the API has no route that mints keys). Then: the operator creates the practice and
  * connects its main and access numbers at the Twilio double; the admin imports patients and
- * appointments by CSV and a patient with an appointment by FHIR NDJSON (bad files refused with
+ * appointments by CSV (each queued as a job and followed to its report) and a patient with an appointment by FHIR NDJSON (bad files refused with
  * the row or line named, nothing imported); adds a contact and uploads the after-hours template
  * with an option that transfers to it, and runs it on the main line; an imported patient calls,
  * verifies by date of birth and hears the imported appointment; another option reaches the contact.
@@ -78,6 +79,21 @@ async function appointments(): Promise<Array<{ patientId: string; startsAt: stri
   const res = await admin('GET', '/api/appointments');
   expect(res.status).toBe(200);
   return res.body.appointments as Array<{ patientId: string; startsAt: string }>;
+}
+
+/** A CSV import through the API: queued (202), then followed until it has finished; the import as GET /api/imports/:id shows it. */
+async function csvImport(path: string, csv: string): Promise<Record<string, unknown>> {
+  const queued = await admin('POST', path, { csv });
+  expect(queued.status).toBe(202);
+  return until(
+    'the import to finish',
+    async () => {
+      const r = await admin('GET', `/api/imports/${String(queued.body.id)}`);
+      expect(r.status).toBe(200);
+      return r.body.status === 'done' || r.body.status === 'failed' ? r.body : null;
+    },
+    60_000,
+  );
 }
 
 const dials = (call: CallResult): string[][] => call.transcript.flatMap((e) => (e.kind === 'dial' ? [e.numbers] : []));
@@ -159,30 +175,29 @@ describe('a practice moves in through the API', () => {
   it('the admin imports patients by CSV: a bad file is refused naming the row, and nothing of it is imported', async () => {
     const header = 'mrn,first_name,last_name,date_of_birth,phone,home_phone,preferred_language,us_state';
     const rows = [`${DANA.mrn},Dana,Ortiz,1975-06-09,${DANA.phone},,en,IL`, 'R-101,Eli,Ortiz,1978-02-03,+13125550182,+13125550183,es,IL'];
-    const bad = await admin('POST', '/api/patients/import?dryRun=false', { csv: [header, ...rows, 'R-102,Fay,Nolan,1980-02-30,+13125550184,,,IL'].join('\n') });
-    expect(bad.status).toBe(400);
-    expect(bad.body.message).toBe('row 4: date_of_birth: expected a real date from 1900-01-01 on; nothing was imported');
+    const bad = await csvImport('/api/patients/import?dryRun=false', [header, ...rows, 'R-102,Fay,Nolan,1980-02-30,+13125550184,,,IL'].join('\n'));
+    expect(bad).toMatchObject({ status: 'done', committed: false });
+    expect(bad.message).toBe('row 4: date_of_birth: expected a real date from 1900-01-01 on; nothing was imported');
     expect(await patientCount()).toBe(0);
 
-    const dry = await admin('POST', '/api/patients/import', { csv: [header, ...rows].join('\n') });
-    expect(dry.body).toMatchObject({ dryRun: true, committed: false, created: 2 });
+    const dry = await csvImport('/api/patients/import', [header, ...rows].join('\n'));
+    expect(dry.report).toMatchObject({ dryRun: true, committed: false, created: 2 });
     expect(await patientCount()).toBe(0);
-    const done = await admin('POST', '/api/patients/import?dryRun=false', { csv: [header, ...rows].join('\n') });
-    expect(done.status).toBe(200);
-    expect(done.body).toMatchObject({ committed: true, rows: 2, created: 2, invalid: 0 });
+    const done = await csvImport('/api/patients/import?dryRun=false', [header, ...rows].join('\n'));
+    expect(done).toMatchObject({ status: 'done', message: null });
+    expect(done.report).toMatchObject({ committed: true, rows: 2, created: 2, invalid: 0 });
     expect(await patientCount()).toBe(2);
   });
 
   it('the admin imports appointments by CSV: an unknown MRN is refused naming the row, nothing imported', async () => {
     const header = 'mrn,starts_at,status,provider,location';
     const good = `${DANA.mrn},2026-12-01T09:30:00-06:00,booked,,Riverside Main`;
-    const bad = await admin('POST', '/api/appointments/import?dryRun=false', { csv: [header, good, 'R-404,2026-12-02T10:00:00-06:00,booked,,'].join('\n') });
-    expect(bad.status).toBe(400);
-    expect(bad.body.message).toBe('row 3: mrn: no patient with this MRN; nothing was imported');
+    const bad = await csvImport('/api/appointments/import?dryRun=false', [header, good, 'R-404,2026-12-02T10:00:00-06:00,booked,,'].join('\n'));
+    expect(bad.message).toBe('row 3: mrn: no patient with this MRN; nothing was imported');
     expect(await appointments()).toEqual([]);
 
-    const done = await admin('POST', '/api/appointments/import?dryRun=false', { csv: [header, good].join('\n') });
-    expect(done.body).toMatchObject({ committed: true, created: 1 });
+    const done = await csvImport('/api/appointments/import?dryRun=false', [header, good].join('\n'));
+    expect(done.report).toMatchObject({ committed: true, created: 1 });
     expect((await appointments()).map((a) => a.startsAt)).toEqual(['2026-12-01T15:30:00.000Z']);
   });
 

@@ -480,6 +480,48 @@ export interface PracticeContactsTable {
   updated_at: UpdatedAt;
 }
 
+export type ImportKind = 'patients' | 'appointments';
+export type ImportStatus = 'queued' | 'running' | 'done' | 'failed';
+
+/** A CSV import run as a job; migration 0017. Counts and codes only: the upload is in storage, encrypted. */
+export interface ImportsTable {
+  id: string;
+  practice_id: string;
+  kind: ImportKind;
+  dry_run: boolean;
+  status: Generated<ImportStatus>;
+  /** The encrypted upload's storage key; NULL once deleted. */
+  upload_key: string | null;
+  /** Plaintext bytes received; NULL while the upload arrives. */
+  upload_bytes: number | null;
+  rows_read: Generated<number>;
+  committed: Generated<boolean>;
+  created_count: Generated<number>;
+  updated_count: Generated<number>;
+  duplicate_count: Generated<number>;
+  invalid_count: Generated<number>;
+  entries_truncated: Generated<boolean>;
+  failure: string | null;
+  attempts: Generated<number>;
+  created_by: string;
+  created_at: CreatedAt;
+  started_at: Date | null;
+  finished_at: Date | null;
+  updated_at: UpdatedAt;
+}
+
+/** An import's report, one invalid or duplicate row (number, column, reason) each; migration 0017. */
+export interface ImportEntriesTable {
+  import_id: string;
+  practice_id: string;
+  position: number;
+  row_number: number;
+  outcome: 'invalid' | 'duplicate';
+  field: string;
+  reason: string;
+  existing_id: string | null;
+}
+
 export interface Database {
   practices: PracticesTable;
   practice_numbers: PracticeNumbersTable;
@@ -512,4 +554,6 @@ export interface Database {
   practice_contacts: PracticeContactsTable;
   fhir_sources: FhirSourcesTable;
   fhir_resource_links: FhirResourceLinksTable;
+  imports: ImportsTable;
+  import_entries: ImportEntriesTable;
 }

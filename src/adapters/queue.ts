@@ -9,7 +9,7 @@ import { TIMED_OUT, withDeadline } from './deadline.js';
  * Job payloads carry ids only, never PHI: BullMQ stores them in clear text.
  */
 
-export const QUEUE_NAMES = ['pages', 'voicemail', 'maintenance', 'drops', 'fhir'] as const;
+export const QUEUE_NAMES = ['pages', 'voicemail', 'maintenance', 'drops', 'fhir', 'imports'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
 export function bullPrefix(config: Config): string {
@@ -45,6 +45,8 @@ export interface Queues {
   drops: Queue;
   /** A practice's FHIR server sync (src/fhir/), queued by the schedule's sweep. */
   fhir: Queue;
+  /** CSV imports received by the API, run by the worker (src/patients/import-worker.ts). */
+  imports: Queue;
   close(): Promise<void>;
 }
 
@@ -59,14 +61,16 @@ export function createQueues(config: Config): Queues {
   const maintenance = make('maintenance');
   const drops = make('drops');
   const fhir = make('fhir');
+  const imports = make('imports');
   return {
     pages,
     voicemail,
     maintenance,
     drops,
     fhir,
+    imports,
     close: async () => {
-      await Promise.all([pages.close(), voicemail.close(), maintenance.close(), drops.close(), fhir.close()]);
+      await Promise.all([pages.close(), voicemail.close(), maintenance.close(), drops.close(), fhir.close(), imports.close()]);
     },
   };
 }

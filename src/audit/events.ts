@@ -87,6 +87,10 @@ export const AuditAction = {
   AdminPatientsImported: 'admin.patients_imported',
   AdminAppointmentChanged: 'admin.appointment_changed',
   AdminAppointmentsImported: 'admin.appointments_imported',
+  /** A CSV import received by the API, stored encrypted and queued (its id the subject). */
+  AdminImportRequested: 'admin.import_requested',
+  /** The import job's outcome: done (with counts) or failed (with a reason code). */
+  ImportFinished: 'import.finished',
   AdminPracticeUpdated: 'admin.practice_updated',
   AdminNumberUpdated: 'admin.number_updated',
   AdminPracticeCreated: 'admin.practice_created',

@@ -15,6 +15,7 @@ import { oncallRouter } from './oncall-routes.js';
 import { voicemailRouter } from './voicemail-routes.js';
 import { rvmRouter } from './drops-routes.js';
 import { patientRouter } from './patient-routes.js';
+import { importRouter } from './import-routes.js';
 import { lockoutRouter } from './lockout-routes.js';
 import { keyRouter } from './key-routes.js';
 import { flowRouter } from './flow-routes.js';
@@ -53,6 +54,7 @@ export function apiRouter(services: Services): express.Router {
   router.use(practiceRouter(services));
   router.use(oncallRouter(services));
   router.use(voicemailRouter(services));
+  router.use(importRouter(services));
   router.use(patientRouter(services));
   router.use(rvmRouter(services));
   router.use(lockoutRouter(services));

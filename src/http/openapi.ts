@@ -22,7 +22,9 @@ import { PracticeNumberBody, PracticePatchSchema } from './practice-routes.js';
 import { CampaignInputSchema, DropsQuery, PhoneBody, RecipientsBody, TemplateInput } from './drops-routes.js';
 import { PatientInput, PatientListQuery, PatientPatch, PatientSearch } from '../patients/records.js';
 import { AppointmentInput, AppointmentListQuery, AppointmentPatch, APPOINTMENT_STATUSES } from '../patients/appointments.js';
-import { AppointmentIdParams, ImportQuery, IMPORT_MAX_BYTES, LookupBody, MergeBody, PatientIdParams } from './patient-routes.js';
+import { AppointmentIdParams, LookupBody, MergeBody, PatientIdParams } from './patient-routes.js';
+import { ImportIdParams, ImportQuery, IMPORT_MAX_BYTES } from './import-routes.js';
+import { IMPORT_FAILURES, ImportEntriesQuery, ImportListQuery, type ImportFailure } from '../patients/import-store.js';
 import { ListQuery as VoicemailListQuery } from './voicemail-routes.js';
 import { ClearLockoutResponse, LockoutIdParams, LockoutListQuery, LockoutListResponse } from './lockout-routes.js';
 import { ApiKeyListResponseSchema, ApiKeyPathParamsSchema, ApiKeyRevokeResponseSchema } from './key-routes.js';
@@ -162,6 +164,32 @@ const ImportReportSchema = z.looseObject({
   entries: z.array(z.object({ row: z.number(), outcome: z.enum(['invalid', 'duplicate']), field: z.string(), reason: z.string(), existingId: z.uuid().optional() })),
   entriesTruncated: z.boolean(),
 });
+
+const ImportAcceptedSchema = z.object({ id: z.uuid(), kind: z.enum(['patients', 'appointments']), dryRun: z.boolean(), status: z.literal('queued') }).meta({ id: 'ImportAccepted' });
+const ImportSummarySchema = z
+  .object({
+    id: z.uuid(),
+    kind: z.enum(['patients', 'appointments']),
+    dryRun: z.boolean(),
+    status: z.enum(['queued', 'running', 'done', 'failed']),
+    rowsRead: z.number().int(),
+    uploadBytes: z.number().int().nullable(),
+    committed: z.boolean(),
+    created: z.number().int(),
+    updated: z.number().int(),
+    duplicate: z.number().int(),
+    invalid: z.number().int(),
+    failure: z.enum(Object.keys(IMPORT_FAILURES) as [ImportFailure, ...ImportFailure[]]).nullable(),
+    createdBy: z.string(),
+    createdAt: Instant,
+    startedAt: Instant.nullable(),
+    finishedAt: Instant.nullable(),
+  })
+  .meta({ id: 'ImportSummary' });
+const ImportDetailSchema = ImportSummarySchema.extend({
+  message: z.string().nullable(),
+  report: ImportReportSchema.extend({ entriesTotal: z.number().int(), limit: z.number().int(), offset: z.number().int() }).nullable(),
+}).meta({ id: 'Import' });
 
 const PracticeSchema = z.looseObject({
   id: z.uuid(),
@@ -723,13 +751,13 @@ export const ROUTES: readonly RouteDoc[] = [
   {
     method: 'post',
     path: '/api/patients/import',
-    summary: 'Import patients from CSV, upserted by MRN (dry run unless dryRun=false)',
-    description: `A text/csv body, streamed (at most ${IMPORT_MAX_BYTES} bytes). Columns: mrn and date_of_birth (required), first_name, last_name, phone, home_phone, preferred_phone (mobile or home), preferred_language, us_state, time_zone. One transaction: with any invalid row the answer is 400 naming the first row and field, with the report, and nothing is written. Row numbers count the header as row 1.`,
+    summary: 'Import patients from CSV, upserted by MRN (dry run unless dryRun=false): queued as a job',
+    description: `A text/csv body, streamed into storage envelope-encrypted (at most ${IMPORT_MAX_BYTES} bytes); the answer (202) is the import's id at once, and GET /api/imports/{id} follows it to its report. Columns: mrn and date_of_birth (required), first_name, last_name, phone, home_phone, preferred_phone (mobile or home), preferred_language, us_state, time_zone. One transaction: with any invalid row nothing is written, and the import's message names the first row and field. Row numbers count the header as row 1.`,
     access: api(ADMIN),
     query: ImportQuery,
     body: { schema: z.string(), example: 'mrn,first_name,last_name,date_of_birth,phone\nMRN-1001,Avery,Quinn,1980-04-12,+12025550123\n', contentType: 'text/csv' },
-    ok: { status: 200, description: 'the report (counts, and invalid or duplicate rows by number and column)', schema: ImportReportSchema },
-    also: { 413: 'the body is too large' },
+    ok: { status: 202, description: "queued: the import's id (Location: /api/imports/{id})", schema: ImportAcceptedSchema },
+    also: { 413: 'the body is too large (nothing kept)', 503: 'the job could not be queued (nothing imported; try again)' },
   },
   { method: 'get', path: '/api/patients/:patientId', summary: 'A patient, decrypted, with every number', access: api(RVM_WRITE), params: PatientIdParams, ok: { status: 200, description: 'the patient', schema: PatientSummarySchema } },
   {
@@ -774,13 +802,24 @@ export const ROUTES: readonly RouteDoc[] = [
   {
     method: 'post',
     path: '/api/appointments/import',
-    summary: 'Import appointments from CSV, by patient MRN (dry run unless dryRun=false)',
-    description: `A text/csv body, streamed (at most ${IMPORT_MAX_BYTES} bytes). Columns: mrn and starts_at (ISO 8601 with offset) required, status (${APPOINTMENT_STATUSES.join(', ')}; booked if empty), provider (id or display name), location. Upserted by patient and start; one transaction, 400 naming the row and field when a row is invalid.`,
+    summary: 'Import appointments from CSV, by patient MRN (dry run unless dryRun=false): queued as a job',
+    description: `A text/csv body, streamed into storage envelope-encrypted (at most ${IMPORT_MAX_BYTES} bytes); 202 with the import's id, followed at GET /api/imports/{id}. Columns: mrn and starts_at (ISO 8601 with offset) required, status (${APPOINTMENT_STATUSES.join(', ')}; booked if empty), provider (id or display name), location. Upserted by patient and start; one transaction: with an invalid row nothing is written, and the message names the row and field.`,
     access: api(ADMIN),
     query: ImportQuery,
     body: { schema: z.string(), example: 'mrn,starts_at,status,location\nMRN-1001,2026-12-01T09:30:00-05:00,booked,Main Street clinic\n', contentType: 'text/csv' },
-    ok: { status: 200, description: 'the report', schema: ImportReportSchema },
-    also: { 413: 'the body is too large' },
+    ok: { status: 202, description: "queued: the import's id (Location: /api/imports/{id})", schema: ImportAcceptedSchema },
+    also: { 413: 'the body is too large (nothing kept)', 503: 'the job could not be queued (nothing imported; try again)' },
+  },
+  { method: 'get', path: '/api/imports', summary: "The practice's CSV imports, newest first (status, progress, counts)", access: api(ADMIN), query: ImportListQuery, ok: { status: 200, description: 'the imports', schema: z.object({ imports: z.array(ImportSummarySchema), limit: z.number().int(), offset: z.number().int() }) } },
+  {
+    method: 'get',
+    path: '/api/imports/:id',
+    summary: 'A CSV import: status, rows read, and once done its report (a page of its entries)',
+    description: 'status: queued, running, done (the report: committed or not) or failed (a reason code; nothing imported). message: the first invalid row of an import that wrote nothing, or why it failed. The entries (invalid and duplicate rows by number, column and reason, never a value) are paged with limit and offset.',
+    access: api(ADMIN),
+    params: ImportIdParams,
+    query: ImportEntriesQuery,
+    ok: { status: 200, description: 'the import', schema: ImportDetailSchema },
   },
   { method: 'get', path: '/api/appointments/:id', summary: 'An appointment', access: api(HANDLERS), params: AppointmentIdParams, ok: { status: 200, description: 'the appointment', schema: AppointmentSchema } },
   {

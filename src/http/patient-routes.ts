@@ -1,4 +1,3 @@
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import express from 'express';
 import { z } from 'zod';
 import type { Services } from '../services.js';
@@ -20,16 +19,13 @@ import {
   nextAppointment,
   type AppointmentRefusal,
 } from '../patients/appointments.js';
-import { importPatients } from '../patients/patient-import.js';
-import { importAppointments } from '../patients/appointment-import.js';
-import { ImportFileError, type ImportReport } from '../patients/csv-import.js';
-import type { PracticeScope } from '../tenancy/scope.js';
 import { permit, principalOf } from './api-auth.js';
 import { badRequest, notFound, zodProblems } from './responses.js';
 
 /**
  * Patients and appointments in the admin API, scoped to the key's own practice. Names, dates of
- * birth and numbers travel in bodies only (search is a POST), never in a URL; ids do.
+ * birth and numbers travel in bodies only (search is a POST), never in a URL; ids do. The CSV
+ * imports are in ./import-routes.ts.
  */
 
 const WRITE: readonly ApiRole[] = ['admin', 'staff'];
@@ -37,16 +33,11 @@ const READ: readonly ApiRole[] = ['admin', 'staff'];
 const APPOINTMENT_READ: readonly ApiRole[] = ['admin', 'staff', 'provider'];
 const ADMIN: readonly ApiRole[] = ['admin'];
 
-/** A CSV import's body: streamed, never buffered, up to this many bytes (about 400,000 patient rows). */
-export const IMPORT_MAX_BYTES = 64 * 1024 * 1024;
-
 export const PatientIdParams = z.object({ patientId: z.uuid({ message: 'expected a UUID' }) });
 export const AppointmentIdParams = z.object({ id: z.uuid({ message: 'expected a UUID' }) });
 /** A phone number in a body (never a URL). */
 export const LookupBody = z.strictObject({ phone: E164Schema });
 export const MergeBody = z.strictObject({ duplicateId: z.uuid({ message: 'expected a UUID' }) });
-/** Without `dryRun=false` an import only reads and reports. */
-export const ImportQuery = z.strictObject({ dryRun: z.enum(['true', 'false']).default('true') });
 
 function parseId(req: express.Request, res: express.Response): string | null {
   const p = PatientIdParams.safeParse(req.params);
@@ -73,53 +64,6 @@ function conflict(res: express.Response, existingId: string): void {
 function refuseAppointment(res: express.Response, r: AppointmentRefusal): void {
   const status = { not_found: 404, conflict: 409, invalid: 400 }[r.reason];
   res.status(status).json({ error: { not_found: 'not_found', conflict: 'conflict', invalid: 'bad_request' }[r.reason], message: r.message });
-}
-
-/** Refuses a body past `max` bytes as the import's own problem (the report names it). */
-function byteLimit(max: number): Transform {
-  let seen = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
-      seen += chunk.length;
-      if (seen > max) cb(new ImportFileError({ row: 0, outcome: 'invalid', field: 'body', reason: `larger than ${max} bytes` }));
-      else cb(null, chunk);
-    },
-  });
-}
-
-type Importer = (scope: PracticeScope, k: Services['keyring'], source: Readable, opts: { dryRun: boolean }) => Promise<ImportReport>;
-
-/** The CSV import routes: text/csv streamed through the importer; 400 with the report when a row is invalid. */
-function importRoute(services: Services, importer: Importer, action: (typeof AuditAction)['AdminPatientsImported' | 'AdminAppointmentsImported']) {
-  return async (req: express.Request, res: express.Response): Promise<void> => {
-    const scope = await permit(services, req, res, ADMIN, principalOf(res).practiceId);
-    if (!scope) return;
-    const query = ImportQuery.safeParse(req.query);
-    if (!query.success) return badRequest(res, zodProblems(query.error));
-    if (!req.is('text/csv')) return badRequest(res, 'content-type: expected text/csv');
-    if (Number(req.get('content-length') ?? 0) > IMPORT_MAX_BYTES) {
-      res.status(413).json({ error: 'too_large', message: `body: larger than ${IMPORT_MAX_BYTES} bytes` });
-      return;
-    }
-    const dryRun = query.data.dryRun === 'true';
-    const source = req.pipe(byteLimit(IMPORT_MAX_BYTES));
-    req.once('error', (err) => source.destroy(err));
-    const report = await importer(scope, services.keyring, source, { dryRun });
-    await services.audit({
-      action,
-      actor: `api_key:${principalOf(res).keyId}`,
-      practiceId: scope.practiceId,
-      details: { dryRun, committed: report.committed, rows: report.rows, created: report.created, updated: report.updated, duplicate: report.duplicate, invalid: report.invalid },
-    });
-    const first = report.entries.find((e) => e.outcome === 'invalid');
-    if (first && !dryRun) {
-      // Drain what the client still sends, so that it reads the answer.
-      req.resume();
-      res.status(400).json({ error: 'bad_request', message: `row ${first.row}: ${first.field}: ${first.reason}; nothing was imported`, report });
-      return;
-    }
-    res.json(report);
-  };
 }
 
 export function patientRouter(services: Services): express.Router {
@@ -163,8 +107,6 @@ export function patientRouter(services: Services): express.Router {
     if (!body.success) return badRequest(res, zodProblems(body.error));
     res.json({ patients: await searchPatients(scope, k, body.data), limit: body.data.limit, offset: body.data.offset });
   });
-
-  router.post('/patients/import', importRoute(services, importPatients, AuditAction.AdminPatientsImported));
 
   router.get('/patients/:patientId', async (req, res) => {
     const id = parseId(req, res);
@@ -252,8 +194,6 @@ export function patientRouter(services: Services): express.Router {
     await services.audit({ action: AuditAction.AdminAppointmentChanged, actor: actorOf(res), practiceId: scope.practiceId, subjectId: r.appointment.id, details: { change: 'created', status: r.appointment.status } });
     res.status(201).json(r.appointment);
   });
-
-  router.post('/appointments/import', importRoute(services, importAppointments, AuditAction.AdminAppointmentsImported));
 
   router.get('/appointments/:id', async (req, res) => {
     const id = appointmentId(req, res);

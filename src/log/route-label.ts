@@ -36,6 +36,8 @@ const ROUTE_WORDS: ReadonlySet<string> = new Set([
   'voicemails', 'dead-letter', 'retry', 'playback-link', 'playback',
   // patient-routes.ts
   'search', 'import', 'deactivate', 'merge', 'next-appointment', 'appointments',
+  // import-routes.ts
+  'imports',
   // drops-routes.ts
   'patients', 'lookup', 'consents', 'consent-disclosures', 'opt-outs', 'check', 'vendor-baas', 'drop-templates', 'campaigns', 'drops', 'recipients', 'dry-run', 'rvm', 'webhook',
   // key-routes.ts

@@ -50,7 +50,7 @@ export async function importAppointments(scope: PracticeScope, k: Keyring, sourc
       opts.onBatch?.(report.report.rows);
     });
   };
-  return runImport(scope, report, opts.dryRun, run);
+  return runImport(scope, report, opts.dryRun, run, opts.onCommit);
 }
 
 interface PlannedAppointment {

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { parse, CsvError } from 'csv-parse';
+import { sql } from 'kysely';
 import type { z } from 'zod';
 import type { Db } from '../adapters/postgres.js';
 import type { PracticeScope } from '../tenancy/scope.js';
@@ -144,6 +145,14 @@ export async function streamRows<T>(source: Readable, shape: CsvShape<T>, report
   if (batch.length) await onBatch(batch);
 }
 
+/**
+ * How long an import's transaction may sit idle between statements: while a batch is sealed (500
+ * rows, a few thousand Encryption SDK messages: seconds, more on a busy machine) it sends nothing.
+ * The pools' 10 s guard against a stalled client would end a healthy import on a loaded machine;
+ * the import reads from a file or from storage, never from a client that could stall.
+ */
+export const IMPORT_IDLE_IN_TRANSACTION_MS = 120_000;
+
 /** Aborts an import's transaction so that nothing is written; the report is still answered. */
 class RollBack extends Error {}
 
@@ -151,19 +160,24 @@ class RollBack extends Error {}
  * Runs one CSV import to its report: a dry run reads and checks on `scope.db` and writes nothing;
  * otherwise everything is written in one transaction, rolled back whole if any row was invalid
  * (nothing half-imported). A file that cannot be read as CSV is reported on its row.
+ * `onCommit` runs inside that transaction, last, with the finished report: what it writes (the
+ * import job's record of its outcome) commits with the rows or not at all.
  */
 export async function runImport(
   scope: PracticeScope,
   report: ImportReportBuilder,
   dryRun: boolean,
   run: (db: Db, write: boolean) => Promise<void>,
+  onCommit?: (db: Db, report: ImportReport) => Promise<void>,
 ): Promise<ImportReport> {
   try {
     if (dryRun) await run(scope.db, false);
     else
       await scope.db.transaction().execute(async (trx) => {
+        await sql`SELECT set_config('idle_in_transaction_session_timeout', ${String(IMPORT_IDLE_IN_TRANSACTION_MS)}, true)`.execute(trx);
         await run(trx, true);
         if (report.report.invalid > 0) throw new RollBack();
+        await onCommit?.(trx, report.finish(true));
       });
   } catch (err) {
     if (err instanceof ImportFileError) {

@@ -61,6 +61,8 @@ export interface ImportOptions {
   dryRun: boolean;
   /** Called after each batch with the rows read so far (progress; the tests watch memory with it). */
   onBatch?: (rowsRead: number) => void;
+  /** Runs in the import's transaction, after the last row, when it is about to commit (see runImport). */
+  onCommit?: (db: Db, report: ImportReport) => Promise<void>;
 }
 
 export async function importPatients(scope: PracticeScope, k: Keyring, source: Readable, opts: ImportOptions): Promise<ImportReport> {
@@ -78,7 +80,7 @@ export async function importPatients(scope: PracticeScope, k: Keyring, source: R
     });
   };
 
-  return runImport(scope, report, opts.dryRun, run);
+  return runImport(scope, report, opts.dryRun, run, opts.onCommit);
 }
 
 interface PlannedRow {
@@ -152,9 +154,32 @@ async function planBatch(
   return planned;
 }
 
+/**
+ * Rows of a batch sealed at once. Every field is its own Encryption SDK message: measured on an
+ * idle machine, about 675 µs each one after another and about 300 µs each with 50 in flight (the
+ * SDK's awaits overlap). A whole batch at once (500 rows, 2,500 messages) only adds memory and
+ * scheduling. A row's fields are sealed together, so about five times this many messages are in flight.
+ */
+export const SEAL_CONCURRENCY = 32;
+
+/** `fn` over `items` with at most `limit` in flight; results in the order of `items`. */
+export async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next;
+      next += 1;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return out;
+}
+
 /** Seals and upserts one batch: one INSERT … ON CONFLICT for the patients, one for their numbers. */
 async function writeBatch(db: Db, practiceId: string, k: Keyring, planned: PlannedRow[]): Promise<void> {
-  const sealed = await Promise.all(planned.map((p) => sealPatient(k, p.id, p.patient)));
+  const sealed = await mapBounded(planned, SEAL_CONCURRENCY, (p) => sealPatient(k, p.id, p.patient));
   const written = await db
     .insertInto('patients')
     .values(sealed.map((s) => s.patient))

@@ -80,14 +80,24 @@ export function indexesOf(k: Keyring, p: Pick<NewPatient, 'firstName' | 'lastNam
 /** The sealed and indexed `patients` row and its `patient_phones` rows, ready to insert. */
 export async function sealPatient(k: Keyring, id: string, p: NewPatient) {
   const seal = (field: SealedField, value: string): Promise<Buffer> => sealField(k, field, value, id, p.practiceId);
-  const [first, last, dob, phone, mrn] = await Promise.all([
-    p.firstName ? seal('first_name', p.firstName) : null,
-    p.lastName ? seal('last_name', p.lastName) : null,
-    seal('dob', p.dateOfBirth),
-    seal('phone', p.phone),
-    p.mrn ? seal('mrn', normaliseMrn(p.mrn)) : null,
-  ]);
   const preferredIndex = phoneIndex(k, p.phone);
+  // Further numbers, each once and never the preferred one again.
+  const extras: Array<ExtraPhone & { index: string }> = [];
+  for (const extra of p.otherPhones ?? []) {
+    const index = phoneIndex(k, extra.phone);
+    if (index !== preferredIndex && !extras.some((x) => x.index === index)) extras.push({ ...extra, index });
+  }
+  // Every field at once: each is its own SDK message, and their awaits overlap.
+  const [[first, last, dob, phone, mrn], extraSealed] = await Promise.all([
+    Promise.all([
+      p.firstName ? seal('first_name', p.firstName) : null,
+      p.lastName ? seal('last_name', p.lastName) : null,
+      seal('dob', p.dateOfBirth),
+      seal('phone', p.phone),
+      p.mrn ? seal('mrn', normaliseMrn(p.mrn)) : null,
+    ]),
+    Promise.all(extras.map((x) => seal('phone', x.phone))),
+  ]);
   const patient = {
     id,
     practice_id: p.practiceId,
@@ -104,11 +114,9 @@ export async function sealPatient(k: Keyring, id: string, p: NewPatient) {
     time_zone: p.timeZone ?? null,
   };
   const phones = [{ practice_id: p.practiceId, patient_id: id, kind: p.phoneKind ?? 'mobile', phone_index: preferredIndex, phone_enc: phone, sealed_for: id, preferred: true }];
-  for (const extra of p.otherPhones ?? []) {
-    const index = phoneIndex(k, extra.phone);
-    if (phones.some((x) => x.phone_index === index)) continue;
-    phones.push({ practice_id: p.practiceId, patient_id: id, kind: extra.kind, phone_index: index, phone_enc: await seal('phone', extra.phone), sealed_for: id, preferred: false });
-  }
+  extras.forEach((x, i) => {
+    phones.push({ practice_id: p.practiceId, patient_id: id, kind: x.kind, phone_index: x.index, phone_enc: extraSealed[i] as Buffer, sealed_for: id, preferred: false });
+  });
   return { patient, phones };
 }
 

@@ -1,4 +1,4 @@
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { sql } from 'kysely';
@@ -67,6 +67,8 @@ export interface PracticeFixture {
   pageId: string;
   callSid: string;
   lockoutId: string;
+  /** A finished (dry run) CSV import, with one report entry naming the patient. */
+  importId: string;
 }
 
 export interface ApiAnswer {
@@ -179,6 +181,7 @@ export async function seedPractice(h: Harness, owner: Db, word: string, n: numbe
   const voicemailId = await insertStoredVoicemail(h, owner, id, callSid);
   const failedVoicemailId = await insertFailedVoicemail(owner, id);
   const lockoutId = await insertLockout(owner, id);
+  const importId = await insertImport(owner, id, patientId);
   const appointmentId = await insertAppointment(owner, { practiceId: id, patientId, providerId });
 
   return {
@@ -220,6 +223,7 @@ export async function seedPractice(h: Harness, owner: Db, word: string, n: numbe
     pageId,
     callSid,
     lockoutId,
+    importId,
   };
 }
 
@@ -332,6 +336,20 @@ export async function insertLockout(owner: Db, practiceId: string): Promise<stri
     .returning('id')
     .executeTakeFirstOrThrow();
   return row.id;
+}
+
+/** A dry-run patients import as the worker leaves it: done, its upload deleted, one duplicate row reported. */
+async function insertImport(owner: Db, practiceId: string, patientId: string): Promise<string> {
+  const id = randomUUID();
+  await owner
+    .insertInto('imports')
+    .values({ id, practice_id: practiceId, kind: 'patients', dry_run: true, status: 'done', upload_key: null, upload_bytes: 120, rows_read: 2, created_count: 1, duplicate_count: 1, failure: null, created_by: 'api_key:seed', started_at: minutes(-40), finished_at: minutes(-39) })
+    .execute();
+  await owner
+    .insertInto('import_entries')
+    .values({ import_id: id, practice_id: practiceId, position: 0, row_number: 3, outcome: 'duplicate', field: 'mrn', reason: 'a new MRN, but the same name and date of birth as a patient on file', existing_id: patientId })
+    .execute();
+  return id;
 }
 
 /** Tables whose rows belong to a practice through a parent row rather than a practice_id column. */
