@@ -5,7 +5,10 @@ import type { Appointment, Patient } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { captureLogs } from '../src/log/logger.js';
+import { patientStoreSink } from '../src/fhir/patient-sink.js';
 import { FHIR_SYNC_JOB } from '../src/fhir/schedule.js';
+import { syncFhirSource } from '../src/fhir/sync.js';
+import { tenantScope } from '../src/tenancy/mint.js';
 import { makeClientKeys, startFhirDouble, type ClientKeys, type FhirDouble } from './support/fhir-double.js';
 import { startHarness, DEFAULT_TEST_NOW, type Harness } from './support/harness.js';
 import { runJobNow } from './support/queue-time.js';
@@ -176,7 +179,28 @@ describe('NDJSON files (FHIR Bulk Data)', () => {
       const r = await auditDetails('fhir.imported');
       return r.length >= 4 ? r : undefined;
     });
-    expect(rows[1]).toEqual({ resourceType: 'Patient', dryRun: false, committed: true, resources: 2, created: 2, updated: 0, duplicate: 0, invalid: 0, skipped: 0 });
+    expect(rows[1]).toEqual({ resourceType: 'Patient', dryRun: false, committed: true, resources: 2, created: 2, updated: 0, duplicate: 0, invalid: 0, skipped: 0, unchanged: 0 });
+  });
+
+  it('each file is a run in GET /api/fhir/runs (status and counts), refused ones too', async () => {
+    const res = await call('GET', '/api/fhir/runs');
+    expect(res.status).toBe(200);
+    const runs = res.body.runs as Array<Record<string, unknown>>;
+    // Newest first: the two refused files, the MRN match, the re-import, the Appointment and Patient files, the dry run.
+    expect(runs.map((r) => [r.kind, r.resourceType, r.status, r.reason])).toEqual([
+      ['ndjson', 'Patient', 'refused', 'bad_line'],
+      ['ndjson', 'Patient', 'refused', 'bad_line'],
+      ['ndjson', 'Patient', 'complete', null],
+      ['ndjson', 'Patient', 'complete', null],
+      ['ndjson', 'Appointment', 'complete', null],
+      ['ndjson', 'Patient', 'complete', null],
+      ['ndjson', 'Patient', 'dry_run', null],
+    ]);
+    expect(runs[4]).toMatchObject({ trigger: 'api', counts: { resources: 3, created: 1, skipped: 1, invalid: 1, unchanged: 0 } });
+    expect(runs[0]?.counts).toEqual({ line: 3 });
+    expect((await call('GET', '/api/fhir/runs?limit=1')).body.runs).toHaveLength(1);
+    expect((await call('GET', '/api/fhir/runs?limit=0')).body.message).toMatch(/^query\.limit: /);
+    expect((await call('GET', '/api/fhir/runs', { key: staffKey })).status).toBe(403);
   });
 });
 
@@ -195,6 +219,10 @@ describe('the FHIR server (SMART Backend Services)', () => {
   it('a bad source configuration: 400 naming the field', async () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [{ baseUrl: 'http://ehr.example.org/fhir' }, /^baseUrl: must be https/],
+      [{ baseUrl: 'https://169.254.169.254/latest/meta-data' }, /^baseUrl: must not be a private, link-local, metadata or reserved address$/],
+      [{ tokenUrl: 'https://10.0.0.5/oauth2/token' }, /^tokenUrl: must not be a private, link-local, metadata or reserved address$/],
+      [{ tokenUrl: 'https://[fd00:ec2::254]/token' }, /^tokenUrl: must not be a private/],
+      [{ baseUrl: 'http://192.168.1.20/fhir' }, /^baseUrl: must be https/],
       [{ tokenUrl: 'not a url' }, /^tokenUrl: /],
       [{ privateKey: { ...keys.publicJwk } }, /^privateKey\.d: /],
       [{ algorithm: 'RS384' }, /^privateKey: not a private key usable with RS384$/],
@@ -246,17 +274,31 @@ describe('the FHIR server (SMART Backend Services)', () => {
     fhir.put([{ ...appointment('sa1', 's1', '2026-12-01T15:00:00Z'), status: 'noshow' }], '2026-11-25T11:00:00Z');
     const before = fhir.requests.length;
     const res = await call('POST', '/api/fhir/sync');
-    expect(res.body).toMatchObject({ ok: true, patients: { resources: 1, created: 0, updated: 1 }, appointments: { resources: 1, created: 0, updated: 1 } });
+    // At or after the cursor (`ge`): what was applied at the cursor's instant comes again, unchanged, neither created nor updated.
+    expect(res.body).toMatchObject({ ok: true, complete: true, patients: { resources: 5, unchanged: 4, created: 0, updated: 1 }, appointments: { resources: 3, unchanged: 2, created: 0, updated: 1 } });
     const searches = fhir.requests.slice(before).filter((r) => r.path.startsWith('/fhir/'));
-    expect(searches.map((r) => [r.path, r.query._lastUpdated])).toEqual([
-      ['/fhir/Patient', 'gt2026-11-20T10:00:00Z'],
-      ['/fhir/Appointment', 'gt2026-11-20T10:00:00Z'],
+    expect(searches.filter((r) => r.query._offset === undefined).map((r) => [r.path, r.query._lastUpdated])).toEqual([
+      ['/fhir/Patient', 'ge2026-11-20T10:00:00Z'],
+      ['/fhir/Appointment', 'ge2026-11-20T10:00:00Z'],
     ]);
     // The changes reached the records: the new first name, the appointment's status.
     const patientId = await linkedId('Patient', 's2');
     expect((await call('GET', `/api/patients/${patientId}`)).body).toMatchObject({ firstName: 'Janet', mrn: '50002', usState: 'NY' });
     const [appt] = await h.services.db.selectFrom('appointments').select('status').where('id', '=', await linkedId('Appointment', 'sa1')).execute();
     expect(appt?.status).toBe('no_show');
+  });
+
+  it('a resource updated in the same instant as the cursor, not seen before, is imported; the one applied at that instant is not counted again', async () => {
+    // s9 reached the server's index after the last search, stamped the same instant as s2 (the cursor).
+    fhir.put([patient('s9', '50009', '202-555-0159', 'Ivy')], '2026-11-25T10:00:00Z');
+    const before = await patientCount();
+    const res = await call('POST', '/api/fhir/sync');
+    expect(res.body).toMatchObject({ ok: true, patients: { resources: 2, created: 1, updated: 0, unchanged: 1 }, appointments: { resources: 1, created: 0, updated: 0, unchanged: 1 } });
+    expect(await patientCount()).toBe(before + 1);
+    await linkedId('Patient', 's9');
+    // The cursor stays at the greatest lastUpdated committed.
+    const [row] = await h.services.db.selectFrom('fhir_sources').select('cursors').where('practice_id', '=', practiceId).execute();
+    expect(row?.cursors).toEqual({ Patient: '2026-11-25T10:00:00Z', Appointment: '2026-11-25T11:00:00Z' });
   });
 
   it('an assertion the server refuses: the sync fails with the reason, nothing imported, cursors kept', async () => {
@@ -294,11 +336,72 @@ describe('the FHIR server (SMART Backend Services)', () => {
       const s = (await call('GET', '/api/fhir/source')).body;
       return s.lastSyncedAt === now.toISOString() ? s : undefined;
     });
-    // The three patients the failed runs left behind (s6, s7, s8) come in now.
-    expect(source.lastResult).toMatchObject({ patients: { resources: 3, created: 3 } });
+    // The three patients the failed runs left behind (s6, s7, s8) come in now; s2 and s9 (at the cursor) are unchanged.
+    expect(source.lastResult).toMatchObject({ status: 'complete', patients: { resources: 5, created: 3, updated: 0, unchanged: 2 } });
+    expect(source).toMatchObject({ syncState: 'complete', continuing: false });
     // The audit row follows the source's update: wait for it rather than race it.
     await until('the scheduled sync audited', async () => (await auditDetails('fhir.sync_completed')).find((d) => d.trigger === 'schedule'));
     expect((await queues.fhir.getJobs(['waiting', 'active', 'delayed'])).filter((j) => j.name === FHIR_SYNC_JOB)).toEqual([]);
+  });
+});
+
+describe('the page budget: a long sync commits what it has and continues', () => {
+  const sweep = async (): Promise<unknown> => (await runJobNow(h.services.queues.maintenance, 'the FHIR sweep', 'fhir-sync-sweep', { task: 'fhir-sync-sweep' })).returnvalue;
+  const budgeted = (pageBudget: number): ReturnType<typeof syncFhirSource> =>
+    syncFhirSource(h.services, tenantScope(h.services, practiceId), { trigger: 'api', actor: 'test', sink: patientStoreSink, pageBudget });
+  const GIVEN_B = ['Ina', 'Jo', 'Kit', 'Lou', 'Max'];
+
+  it('a run out of pages commits what it fetched, records where it stopped (sealed), and says "partial, continuing"', async () => {
+    // Five patients in one instant: more than the budget's pages hold, so the cursor alone could not get past them.
+    fhir.put(GIVEN_B.map((given, i) => patient(`b${i + 1}`, `6000${i + 1}`, `202-555-016${i + 1}`, given)), '2026-11-27T09:00:00Z');
+    const before = await patientCount();
+    const res = await budgeted(2);
+    // Two pages of two: s7 and s8 (at the cursor, unchanged), then b1 and b2; Appointments wait for the Patients.
+    expect(res).toMatchObject({ ok: true, complete: false, continuing: true, patients: { resources: 4, unchanged: 2, created: 2 }, appointments: { resources: 0 } });
+    expect(await patientCount()).toBe(before + 2);
+    const source = (await call('GET', '/api/fhir/source')).body;
+    expect(source).toMatchObject({ syncState: 'partial', continuing: true, lastResult: { status: 'partial', patients: { created: 2 } } });
+    const [row] = await h.services.db.selectFrom('fhir_sources').select(['cursors', 'resume_enc', 'continuing']).where('practice_id', '=', practiceId).execute();
+    expect(row?.cursors.Patient).toBe('2026-11-27T09:00:00Z');
+    expect(row?.resume_enc).toBeInstanceOf(Buffer);
+    expect(row?.resume_enc?.toString('latin1')).not.toContain('_offset');
+    expect((await call('GET', '/api/fhir/runs?limit=1')).body.runs).toEqual([expect.objectContaining({ kind: 'sync', status: 'partial', reason: null, counts: { patients: expect.objectContaining({ created: 2 }), appointments: expect.objectContaining({ resources: 0 }) } })]);
+  });
+
+  it('the sweep queues the continuing source at once (its interval has not passed), and that run goes on from the next link', async () => {
+    const before = { patients: await patientCount(), requests: fhir.requests.length };
+    // Queued by this sweep (or by the maintenance queue's own, should its minute come first): the interval has not passed.
+    await sweep();
+    const source = await until('the continuing sync', async () => {
+      const s = (await call('GET', '/api/fhir/source')).body;
+      return s.syncState === 'complete' ? s : undefined;
+    });
+    expect(source).toMatchObject({ continuing: false, lastResult: { patients: { resources: 3, created: 3, unchanged: 0 } } });
+    expect(await patientCount()).toBe(before.patients + 3);
+    const patientSearches = fhir.requests.slice(before.requests).filter((r) => r.path === '/fhir/Patient');
+    // Not a new search from the cursor: straight on from the stored next link.
+    expect(patientSearches.map((r) => r.query._offset)).toEqual(['4', '6']);
+    expect(await sweep()).toEqual({ queued: 0 });
+    const runs = (await call('GET', '/api/fhir/runs?limit=2')).body.runs as Array<Record<string, unknown>>;
+    expect(runs.map((r) => [r.kind, r.trigger, r.status])).toEqual([
+      ['sync', 'schedule', 'complete'],
+      ['sync', 'api', 'partial'],
+    ]);
+  });
+
+  it('a next link the server has forgotten: the run searches again from the cursor, and counts nothing twice', async () => {
+    fhir.put([patient('c1', '70001', '202-555-0171', 'Ned'), patient('c2', '70002', '202-555-0172', 'Oda')], '2026-11-28T09:00:00Z');
+    // b1…b5 at the cursor fill the only page; it stops with a next link.
+    expect(await budgeted(1)).toMatchObject({ ok: true, complete: false, patients: { resources: 2, unchanged: 2, created: 0 } });
+    fhir.expireNextLinks(410);
+    const before = { patients: await patientCount(), requests: fhir.requests.length };
+    const res = await call('POST', '/api/fhir/sync');
+    expect(res.body).toMatchObject({ ok: true, complete: true, patients: { resources: 7, unchanged: 5, created: 2, updated: 0 } });
+    expect(await patientCount()).toBe(before.patients + 2);
+    const patientSearches = fhir.requests.slice(before.requests).filter((r) => r.path === '/fhir/Patient');
+    expect(patientSearches[0]).toMatchObject({ status: 410, query: { _offset: '2' } });
+    expect(patientSearches[1]).toMatchObject({ status: 200, query: { _lastUpdated: 'ge2026-11-27T09:00:00Z' } });
+    expect(patientSearches[1]?.query._offset).toBeUndefined();
   });
 });
 
