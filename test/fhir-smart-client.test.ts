@@ -1,6 +1,8 @@
 import type { Patient } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LookupAddress } from 'node:dns';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { refusedEndpoint, type Lookup } from '../src/fhir/guarded-http.js';
 import { createSmartClient, FhirSyncError, type SmartClient, type SmartClientOptions } from '../src/fhir/smart-client.js';
 import { makeClientKeys, startFhirDouble, type ClientKeys, type FhirDouble } from './support/fhir-double.js';
@@ -123,6 +125,23 @@ describe('server-side request forgery: where the client may connect', () => {
       ['/auth/token', 200, true],
       ['/fhir/Patient', 200, true],
     ]);
+  });
+
+  it('a redirect is never followed: the token endpoint answering 307 is a refusal, and the assertion goes nowhere else', async () => {
+    const redirector = http.createServer((_req, res) => {
+      res.writeHead(307, { location: fhir.tokenUrl });
+      res.end();
+    });
+    await new Promise<void>((resolve) => redirector.listen(0, '127.0.0.1', resolve));
+    try {
+      fhir.requests.length = 0;
+      const tokenUrl = `http://127.0.0.1:${(redirector.address() as AddressInfo).port}/token`;
+      await expect(all(client({ tokenUrl }))).rejects.toMatchObject({ reason: 'token_refused', message: 'the token endpoint refused the client assertion (HTTP 307)' });
+      expect(fhir.requests).toEqual([]);
+    } finally {
+      redirector.closeAllConnections();
+      await new Promise<void>((resolve) => redirector.close(() => resolve()));
+    }
   });
 
   it('endpoints are checked before they are stored: https, and no private, link-local or reserved literal', () => {
