@@ -5,10 +5,7 @@ import type { Appointment, Patient } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { captureLogs } from '../src/log/logger.js';
-import { patientStoreSink } from '../src/fhir/patient-sink.js';
 import { FHIR_SYNC_JOB } from '../src/fhir/schedule.js';
-import { syncFhirSource } from '../src/fhir/sync.js';
-import { tenantScope } from '../src/tenancy/mint.js';
 import { makeClientKeys, startFhirDouble, type ClientKeys, type FhirDouble } from './support/fhir-double.js';
 import { startHarness, DEFAULT_TEST_NOW, type Harness } from './support/harness.js';
 import { runJobNow } from './support/queue-time.js';
@@ -18,8 +15,10 @@ import { until } from './support/until.js';
  * Import from an EHR (FHIR R4), end to end against the real PostgreSQL and Redis: NDJSON files
  * through POST /api/fhir/import, and a loopback FHIR server (test/support/fhir-double.ts) synced
  * through PUT /api/fhir/source and POST /api/fhir/sync under SMART Backend Services, paging, the
- * incremental second run, a refused assertion and a foreign next link (nothing half-imported), the
- * schedule, bad source configuration, and no PHI in the logs.
+ * incremental second run (`ge` its cursor: nothing at the cursor's instant skipped, nothing counted
+ * twice), a refused assertion and a foreign next link (nothing half-imported), the schedule, bad
+ * source configuration (no private or metadata address), every run listed, and no PHI in the
+ * logs. The page budget has its own file (fhir-sync-budget.test.ts).
  */
 
 const FIXTURES = path.resolve(import.meta.dirname, 'fixtures/fhir');
@@ -342,66 +341,6 @@ describe('the FHIR server (SMART Backend Services)', () => {
     // The audit row follows the source's update: wait for it rather than race it.
     await until('the scheduled sync audited', async () => (await auditDetails('fhir.sync_completed')).find((d) => d.trigger === 'schedule'));
     expect((await queues.fhir.getJobs(['waiting', 'active', 'delayed'])).filter((j) => j.name === FHIR_SYNC_JOB)).toEqual([]);
-  });
-});
-
-describe('the page budget: a long sync commits what it has and continues', () => {
-  const sweep = async (): Promise<unknown> => (await runJobNow(h.services.queues.maintenance, 'the FHIR sweep', 'fhir-sync-sweep', { task: 'fhir-sync-sweep' })).returnvalue;
-  const budgeted = (pageBudget: number): ReturnType<typeof syncFhirSource> =>
-    syncFhirSource(h.services, tenantScope(h.services, practiceId), { trigger: 'api', actor: 'test', sink: patientStoreSink, pageBudget });
-  const GIVEN_B = ['Ina', 'Jo', 'Kit', 'Lou', 'Max'];
-
-  it('a run out of pages commits what it fetched, records where it stopped (sealed), and says "partial, continuing"', async () => {
-    // Five patients in one instant: more than the budget's pages hold, so the cursor alone could not get past them.
-    fhir.put(GIVEN_B.map((given, i) => patient(`b${i + 1}`, `6000${i + 1}`, `202-555-016${i + 1}`, given)), '2026-11-27T09:00:00Z');
-    const before = await patientCount();
-    const res = await budgeted(2);
-    // Two pages of two: s7 and s8 (at the cursor, unchanged), then b1 and b2; Appointments wait for the Patients.
-    expect(res).toMatchObject({ ok: true, complete: false, continuing: true, patients: { resources: 4, unchanged: 2, created: 2 }, appointments: { resources: 0 } });
-    expect(await patientCount()).toBe(before + 2);
-    const source = (await call('GET', '/api/fhir/source')).body;
-    expect(source).toMatchObject({ syncState: 'partial', continuing: true, lastResult: { status: 'partial', patients: { created: 2 } } });
-    const [row] = await h.services.db.selectFrom('fhir_sources').select(['cursors', 'resume_enc', 'continuing']).where('practice_id', '=', practiceId).execute();
-    expect(row?.cursors.Patient).toBe('2026-11-27T09:00:00Z');
-    expect(row?.resume_enc).toBeInstanceOf(Buffer);
-    expect(row?.resume_enc?.toString('latin1')).not.toContain('_offset');
-    expect((await call('GET', '/api/fhir/runs?limit=1')).body.runs).toEqual([expect.objectContaining({ kind: 'sync', status: 'partial', reason: null, counts: { patients: expect.objectContaining({ created: 2 }), appointments: expect.objectContaining({ resources: 0 }) } })]);
-  });
-
-  it('the sweep queues the continuing source at once (its interval has not passed), and that run goes on from the next link', async () => {
-    const before = { patients: await patientCount(), requests: fhir.requests.length };
-    // Queued by this sweep (or by the maintenance queue's own, should its minute come first): the interval has not passed.
-    await sweep();
-    const source = await until('the continuing sync', async () => {
-      const s = (await call('GET', '/api/fhir/source')).body;
-      return s.syncState === 'complete' ? s : undefined;
-    });
-    expect(source).toMatchObject({ continuing: false, lastResult: { patients: { resources: 3, created: 3, unchanged: 0 } } });
-    expect(await patientCount()).toBe(before.patients + 3);
-    const patientSearches = fhir.requests.slice(before.requests).filter((r) => r.path === '/fhir/Patient');
-    // Not a new search from the cursor: straight on from the stored next link.
-    expect(patientSearches.map((r) => r.query._offset)).toEqual(['4', '6']);
-    expect(await sweep()).toEqual({ queued: 0 });
-    const runs = (await call('GET', '/api/fhir/runs?limit=2')).body.runs as Array<Record<string, unknown>>;
-    expect(runs.map((r) => [r.kind, r.trigger, r.status])).toEqual([
-      ['sync', 'schedule', 'complete'],
-      ['sync', 'api', 'partial'],
-    ]);
-  });
-
-  it('a next link the server has forgotten: the run searches again from the cursor, and counts nothing twice', async () => {
-    fhir.put([patient('c1', '70001', '202-555-0171', 'Ned'), patient('c2', '70002', '202-555-0172', 'Oda')], '2026-11-28T09:00:00Z');
-    // b1…b5 at the cursor fill the only page; it stops with a next link.
-    expect(await budgeted(1)).toMatchObject({ ok: true, complete: false, patients: { resources: 2, unchanged: 2, created: 0 } });
-    fhir.expireNextLinks(410);
-    const before = { patients: await patientCount(), requests: fhir.requests.length };
-    const res = await call('POST', '/api/fhir/sync');
-    expect(res.body).toMatchObject({ ok: true, complete: true, patients: { resources: 7, unchanged: 5, created: 2, updated: 0 } });
-    expect(await patientCount()).toBe(before.patients + 2);
-    const patientSearches = fhir.requests.slice(before.requests).filter((r) => r.path === '/fhir/Patient');
-    expect(patientSearches[0]).toMatchObject({ status: 410, query: { _offset: '2' } });
-    expect(patientSearches[1]).toMatchObject({ status: 200, query: { _lastUpdated: 'ge2026-11-27T09:00:00Z' } });
-    expect(patientSearches[1]?.query._offset).toBeUndefined();
   });
 });
 
