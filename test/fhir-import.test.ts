@@ -15,8 +15,10 @@ import { until } from './support/until.js';
  * Import from an EHR (FHIR R4), end to end against the real PostgreSQL and Redis: NDJSON files
  * through POST /api/fhir/import, and a loopback FHIR server (test/support/fhir-double.ts) synced
  * through PUT /api/fhir/source and POST /api/fhir/sync under SMART Backend Services, paging, the
- * incremental second run, a refused assertion and a foreign next link (nothing half-imported), the
- * schedule, bad source configuration, and no PHI in the logs.
+ * incremental second run (`ge` its cursor: nothing at the cursor's instant skipped, nothing counted
+ * twice), a refused assertion and a foreign next link (nothing half-imported), the schedule, bad
+ * source configuration (no private or metadata address), every run listed, and no PHI in the
+ * logs. The page budget has its own file (fhir-sync-budget.test.ts).
  */
 
 const FIXTURES = path.resolve(import.meta.dirname, 'fixtures/fhir');
@@ -176,7 +178,28 @@ describe('NDJSON files (FHIR Bulk Data)', () => {
       const r = await auditDetails('fhir.imported');
       return r.length >= 4 ? r : undefined;
     });
-    expect(rows[1]).toEqual({ resourceType: 'Patient', dryRun: false, committed: true, resources: 2, created: 2, updated: 0, duplicate: 0, invalid: 0, skipped: 0 });
+    expect(rows[1]).toEqual({ resourceType: 'Patient', dryRun: false, committed: true, resources: 2, created: 2, updated: 0, duplicate: 0, invalid: 0, skipped: 0, unchanged: 0 });
+  });
+
+  it('each file is a run in GET /api/fhir/runs (status and counts), refused ones too', async () => {
+    const res = await call('GET', '/api/fhir/runs');
+    expect(res.status).toBe(200);
+    const runs = res.body.runs as Array<Record<string, unknown>>;
+    // Newest first: the two refused files, the MRN match, the re-import, the Appointment and Patient files, the dry run.
+    expect(runs.map((r) => [r.kind, r.resourceType, r.status, r.reason])).toEqual([
+      ['ndjson', 'Patient', 'refused', 'bad_line'],
+      ['ndjson', 'Patient', 'refused', 'bad_line'],
+      ['ndjson', 'Patient', 'complete', null],
+      ['ndjson', 'Patient', 'complete', null],
+      ['ndjson', 'Appointment', 'complete', null],
+      ['ndjson', 'Patient', 'complete', null],
+      ['ndjson', 'Patient', 'dry_run', null],
+    ]);
+    expect(runs[4]).toMatchObject({ trigger: 'api', counts: { resources: 3, created: 1, skipped: 1, invalid: 1, unchanged: 0 } });
+    expect(runs[0]?.counts).toEqual({ line: 3 });
+    expect((await call('GET', '/api/fhir/runs?limit=1')).body.runs).toHaveLength(1);
+    expect((await call('GET', '/api/fhir/runs?limit=0')).body.message).toMatch(/^query\.limit: /);
+    expect((await call('GET', '/api/fhir/runs', { key: staffKey })).status).toBe(403);
   });
 });
 
@@ -195,6 +218,10 @@ describe('the FHIR server (SMART Backend Services)', () => {
   it('a bad source configuration: 400 naming the field', async () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [{ baseUrl: 'http://ehr.example.org/fhir' }, /^baseUrl: must be https/],
+      [{ baseUrl: 'https://169.254.169.254/latest/meta-data' }, /^baseUrl: must not be a private, link-local, metadata or reserved address$/],
+      [{ tokenUrl: 'https://10.0.0.5/oauth2/token' }, /^tokenUrl: must not be a private, link-local, metadata or reserved address$/],
+      [{ tokenUrl: 'https://[fd00:ec2::254]/token' }, /^tokenUrl: must not be a private/],
+      [{ baseUrl: 'http://192.168.1.20/fhir' }, /^baseUrl: must be https/],
       [{ tokenUrl: 'not a url' }, /^tokenUrl: /],
       [{ privateKey: { ...keys.publicJwk } }, /^privateKey\.d: /],
       [{ algorithm: 'RS384' }, /^privateKey: not a private key usable with RS384$/],
@@ -246,17 +273,31 @@ describe('the FHIR server (SMART Backend Services)', () => {
     fhir.put([{ ...appointment('sa1', 's1', '2026-12-01T15:00:00Z'), status: 'noshow' }], '2026-11-25T11:00:00Z');
     const before = fhir.requests.length;
     const res = await call('POST', '/api/fhir/sync');
-    expect(res.body).toMatchObject({ ok: true, patients: { resources: 1, created: 0, updated: 1 }, appointments: { resources: 1, created: 0, updated: 1 } });
+    // At or after the cursor (`ge`): what was applied at the cursor's instant comes again, unchanged, neither created nor updated.
+    expect(res.body).toMatchObject({ ok: true, complete: true, patients: { resources: 5, unchanged: 4, created: 0, updated: 1 }, appointments: { resources: 3, unchanged: 2, created: 0, updated: 1 } });
     const searches = fhir.requests.slice(before).filter((r) => r.path.startsWith('/fhir/'));
-    expect(searches.map((r) => [r.path, r.query._lastUpdated])).toEqual([
-      ['/fhir/Patient', 'gt2026-11-20T10:00:00Z'],
-      ['/fhir/Appointment', 'gt2026-11-20T10:00:00Z'],
+    expect(searches.filter((r) => r.query._offset === undefined).map((r) => [r.path, r.query._lastUpdated])).toEqual([
+      ['/fhir/Patient', 'ge2026-11-20T10:00:00Z'],
+      ['/fhir/Appointment', 'ge2026-11-20T10:00:00Z'],
     ]);
     // The changes reached the records: the new first name, the appointment's status.
     const patientId = await linkedId('Patient', 's2');
     expect((await call('GET', `/api/patients/${patientId}`)).body).toMatchObject({ firstName: 'Janet', mrn: '50002', usState: 'NY' });
     const [appt] = await h.services.db.selectFrom('appointments').select('status').where('id', '=', await linkedId('Appointment', 'sa1')).execute();
     expect(appt?.status).toBe('no_show');
+  });
+
+  it('a resource updated in the same instant as the cursor, not seen before, is imported; the one applied at that instant is not counted again', async () => {
+    // s9 reached the server's index after the last search, stamped the same instant as s2 (the cursor).
+    fhir.put([patient('s9', '50009', '202-555-0159', 'Ivy')], '2026-11-25T10:00:00Z');
+    const before = await patientCount();
+    const res = await call('POST', '/api/fhir/sync');
+    expect(res.body).toMatchObject({ ok: true, patients: { resources: 2, created: 1, updated: 0, unchanged: 1 }, appointments: { resources: 1, created: 0, updated: 0, unchanged: 1 } });
+    expect(await patientCount()).toBe(before + 1);
+    await linkedId('Patient', 's9');
+    // The cursor stays at the greatest lastUpdated committed.
+    const [row] = await h.services.db.selectFrom('fhir_sources').select('cursors').where('practice_id', '=', practiceId).execute();
+    expect(row?.cursors).toEqual({ Patient: '2026-11-25T10:00:00Z', Appointment: '2026-11-25T11:00:00Z' });
   });
 
   it('an assertion the server refuses: the sync fails with the reason, nothing imported, cursors kept', async () => {
@@ -294,8 +335,9 @@ describe('the FHIR server (SMART Backend Services)', () => {
       const s = (await call('GET', '/api/fhir/source')).body;
       return s.lastSyncedAt === now.toISOString() ? s : undefined;
     });
-    // The three patients the failed runs left behind (s6, s7, s8) come in now.
-    expect(source.lastResult).toMatchObject({ patients: { resources: 3, created: 3 } });
+    // The three patients the failed runs left behind (s6, s7, s8) come in now; s2 and s9 (at the cursor) are unchanged.
+    expect(source.lastResult).toMatchObject({ status: 'complete', patients: { resources: 5, created: 3, updated: 0, unchanged: 2 } });
+    expect(source).toMatchObject({ syncState: 'complete', continuing: false });
     // The audit row follows the source's update: wait for it rather than race it.
     await until('the scheduled sync audited', async () => (await auditDetails('fhir.sync_completed')).find((d) => d.trigger === 'schedule'));
     expect((await queues.fhir.getJobs(['waiting', 'active', 'delayed'])).filter((j) => j.name === FHIR_SYNC_JOB)).toEqual([]);

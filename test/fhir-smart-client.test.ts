@@ -1,6 +1,10 @@
 import type { Patient } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSmartClient, FhirSyncError, type SmartClient } from '../src/fhir/smart-client.js';
+import type { LookupAddress } from 'node:dns';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { refusedEndpoint, type Lookup } from '../src/fhir/guarded-http.js';
+import { createSmartClient, FhirSyncError, type SmartClient, type SmartClientOptions } from '../src/fhir/smart-client.js';
 import { makeClientKeys, startFhirDouble, type ClientKeys, type FhirDouble } from './support/fhir-double.js';
 
 /**
@@ -16,7 +20,7 @@ let fhir: FhirDouble;
 
 const patients = (n: number): Patient[] => Array.from({ length: n }, (_, i) => ({ resourceType: 'Patient', id: `p${i}`, birthDate: '1980-01-01' }));
 
-function client(): SmartClient {
+function client(over: Partial<SmartClientOptions> = {}): SmartClient {
   return createSmartClient({
     baseUrl: fhir.baseUrl,
     tokenUrl: fhir.tokenUrl,
@@ -25,12 +29,20 @@ function client(): SmartClient {
     keyId: keys.kid,
     algorithm: 'RS384',
     clock: () => now,
+    allowLoopback: true,
+    ...over,
   });
+}
+
+/** A DNS stand-in: every name resolves to `address`. */
+function resolvingTo(address: string): Lookup {
+  const lookup = (_host: string, _opts: unknown, cb: (err: null, addresses: LookupAddress[]) => void): void => cb(null, [{ address, family: address.includes(':') ? 6 : 4 }]);
+  return lookup as unknown as Lookup;
 }
 
 async function all(c: SmartClient, since: string | null = null): Promise<string[]> {
   const ids: string[] = [];
-  for await (const page of c.search('Patient', since, 10)) ids.push(...page.map((r) => r.id ?? ''));
+  for await (const page of c.search('Patient', since, 10)) ids.push(...page.resources.map((r) => r.id ?? ''));
   return ids;
 }
 
@@ -68,7 +80,7 @@ describe('SMART Backend Services client', () => {
 
   it('an assertion signed with another key is refused with a reason, and nothing is searched', async () => {
     const other = await makeClientKeys('RS384');
-    const c = createSmartClient({ baseUrl: fhir.baseUrl, tokenUrl: fhir.tokenUrl, clientId: CLIENT_ID, privateKeyJwk: JSON.stringify(other.privateJwk), keyId: keys.kid, algorithm: 'RS384', clock: () => now });
+    const c = createSmartClient({ baseUrl: fhir.baseUrl, tokenUrl: fhir.tokenUrl, clientId: CLIENT_ID, privateKeyJwk: JSON.stringify(other.privateJwk), keyId: keys.kid, algorithm: 'RS384', clock: () => now, allowLoopback: true });
     fhir.requests.length = 0;
     await expect(all(c)).rejects.toMatchObject({ reason: 'token_refused' });
     expect(fhir.requests.map((r) => r.path)).toEqual(['/auth/token']);
@@ -83,5 +95,69 @@ describe('SMART Backend Services client', () => {
     } finally {
       fhir.failSearches(null);
     }
+  });
+});
+
+describe('server-side request forgery: where the client may connect', () => {
+  const port = (): string => new URL(fhir.baseUrl).port;
+
+  it('loopback is refused unless allowed (production): as an address, and as a name after DNS; nothing is sent', async () => {
+    fhir.requests.length = 0;
+    await expect(all(client({ allowLoopback: false }))).rejects.toMatchObject({ reason: 'address_refused', message: 'the token endpoint is at a loopback address: refused' });
+    const byName = { baseUrl: `http://localhost:${port()}/fhir`, tokenUrl: `http://localhost:${port()}/auth/token`, allowLoopback: false };
+    await expect(all(client(byName))).rejects.toMatchObject({ reason: 'address_refused' });
+    expect(fhir.requests).toEqual([]);
+  });
+
+  it('a name resolving to the metadata service, a private or an IPv4-mapped address is refused even where loopback is allowed', async () => {
+    for (const address of ['169.254.169.254', '10.1.2.3', '192.168.0.7', 'fd00:ec2::254', '::ffff:169.254.169.254', '0.0.0.0']) {
+      const c = client({ baseUrl: `http://ehr.example.test:${port()}/fhir`, tokenUrl: `http://ehr.example.test:${port()}/auth/token`, lookup: resolvingTo(address) });
+      await expect(all(c), address).rejects.toMatchObject({ reason: 'address_refused' });
+    }
+  });
+
+  it('the address the guard checked is the one connected to: a name resolving to the (allowed) loopback double is searched', async () => {
+    const c = client({ baseUrl: `http://ehr.example.test:${port()}/fhir`, tokenUrl: fhir.tokenUrl, lookup: resolvingTo('127.0.0.1') });
+    fhir.requests.length = 0;
+    // The first page is answered; its next link names 127.0.0.1, another origin than the name: refused.
+    await expect(all(c)).rejects.toMatchObject({ reason: 'foreign_next_link' });
+    expect(fhir.requests.map((r) => [r.path, r.status, r.authorized])).toEqual([
+      ['/auth/token', 200, true],
+      ['/fhir/Patient', 200, true],
+    ]);
+  });
+
+  it('a redirect is never followed: the token endpoint answering 307 is a refusal, and the assertion goes nowhere else', async () => {
+    const redirector = http.createServer((_req, res) => {
+      res.writeHead(307, { location: fhir.tokenUrl });
+      res.end();
+    });
+    await new Promise<void>((resolve) => redirector.listen(0, '127.0.0.1', resolve));
+    try {
+      fhir.requests.length = 0;
+      const tokenUrl = `http://127.0.0.1:${(redirector.address() as AddressInfo).port}/token`;
+      await expect(all(client({ tokenUrl }))).rejects.toMatchObject({ reason: 'token_refused', message: 'the token endpoint refused the client assertion (HTTP 307)' });
+      expect(fhir.requests).toEqual([]);
+    } finally {
+      redirector.closeAllConnections();
+      await new Promise<void>((resolve) => redirector.close(() => resolve()));
+    }
+  });
+
+  it('endpoints are checked before they are stored: https, and no private, link-local or reserved literal', () => {
+    const cases: Array<[string, boolean, string | null]> = [
+      ['https://ehr.example.org/fhir/r4', false, null],
+      ['http://127.0.0.1:8080/fhir', true, null],
+      ['http://localhost:8080/fhir', true, null],
+      ['http://127.0.0.1:8080/fhir', false, 'must be https'],
+      ['https://127.0.0.1/fhir', false, 'must not be a loopback address'],
+      ['https://localhost/fhir', false, 'must not be a loopback address'],
+      ['http://ehr.example.org/fhir', true, 'must be https (http only to a loopback address, in development and test)'],
+      ['https://169.254.169.254/latest', true, 'must not be a private, link-local, metadata or reserved address'],
+      ['https://[::ffff:a9fe:a9fe]/', true, 'must not be a private, link-local, metadata or reserved address'],
+      ['https://172.16.4.4/fhir', false, 'must not be a private, link-local, metadata or reserved address'],
+      ['https://100.64.0.1/fhir', false, 'must not be a private, link-local, metadata or reserved address'],
+    ];
+    for (const [url, allowLoopback, problem] of cases) expect(refusedEndpoint(url, allowLoopback), `${url} ${allowLoopback}`).toBe(problem);
   });
 });

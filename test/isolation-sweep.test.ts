@@ -316,6 +316,12 @@ function sweepTable(): Record<string, SweepEntry> {
       noTarget: KEY_PRACTICE_ONLY,
       leak: [{ what: '?practiceId=B', probe: { path: `/api/fhir/source${q(B.id)}` } }],
     },
+    'get /api/fhir/runs': {
+      own: () => ({ path: '/api/fhir/runs' }),
+      foreign: [],
+      noTarget: KEY_PRACTICE_ONLY,
+      leak: [{ what: '?practiceId=B (a strict query: 400)', probe: { path: `/api/fhir/runs${q(B.id)}` } }],
+    },
     'post /api/fhir/sync': {
       own: () => ({ path: '/api/fhir/sync' }),
       ownAlso: { statuses: [404, 409, 502], why: 'no FHIR server runs in the sweep: no source yet (404), or the sync fails at the unreachable server (502)' },

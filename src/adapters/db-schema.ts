@@ -421,6 +421,10 @@ export interface FhirSourcesTable {
   last_attempt_at: Date | null;
   last_synced_at: Date | null;
   last_result: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+  /** Migration 0018: the last run spent its page budget; the sweep queues the next at once. */
+  continuing: Generated<boolean>;
+  /** Migration 0018: where that run stopped (resource type and next link), envelope-encrypted. */
+  resume_enc: Buffer | null;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -431,7 +435,25 @@ export interface FhirResourceLinksTable {
   resource_type: 'Patient' | 'Appointment';
   resource_id: string;
   local_id: string;
+  /** Migration 0018: meta.lastUpdated of the version last applied (NULL: none given). */
+  last_updated: Date | null;
   created_at: CreatedAt;
+}
+
+/** Every FHIR import run (server syncs and NDJSON files), counts only; migration 0018. */
+export interface FhirRunsTable {
+  id: Generated<string>;
+  /** bigint identity (GENERATED ALWAYS): the order runs were recorded in. */
+  seq: ColumnType<string, never, never>;
+  practice_id: string;
+  kind: 'sync' | 'ndjson';
+  trigger: 'api' | 'schedule';
+  resource_type: 'Patient' | 'Appointment' | null;
+  status: 'complete' | 'partial' | 'failed' | 'dry_run' | 'refused';
+  reason: string | null;
+  counts: ColumnType<Record<string, unknown>, string | undefined, string>;
+  started_at: Date;
+  finished_at: Date;
 }
 
 export interface VerificationLockoutsTable {
@@ -556,4 +578,5 @@ export interface Database {
   fhir_resource_links: FhirResourceLinksTable;
   imports: ImportsTable;
   import_entries: ImportEntriesTable;
+  fhir_runs: FhirRunsTable;
 }

@@ -18,6 +18,7 @@ import * as m0014 from './migrations/0014-fhir-sources.js';
 import * as m0015 from './migrations/0015-practice-flows.js';
 import * as m0016 from './migrations/0016-call-records.js';
 import * as m0017 from './migrations/0017-imports.js';
+import * as m0018 from './migrations/0018-fhir-sync-runs.js';
 
 /** Every migration, in order. Names sort the same way they apply. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -38,6 +39,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0015-practice-flows': m0015,
   '0016-call-records': m0016,
   '0017-imports': m0017,
+  '0018-fhir-sync-runs': m0018,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -27,7 +27,7 @@ export async function importNdjson(scope: PracticeScope, keyring: Keyring, input
   const apply = opts.resourceType === 'Patient' ? applyPatients : applyAppointments;
   try {
     await inOneTransaction(scope, async (tx) => {
-      const ctx: ApplyContext = { tx, keyring, mrnSystem: opts.mrnSystem, now: opts.now, sink: opts.sink, seen: new Set() };
+      const ctx: ApplyContext = { tx, keyring, mrnSystem: opts.mrnSystem, now: opts.now, sink: opts.sink, seen: new Set(), skipApplied: false };
       let batch: IncomingResource[] = [];
       for await (const { line, resource } of readNdjson(input)) {
         if (resource.resourceType !== opts.resourceType) throw new NdjsonError(line, `resourceType: expected ${opts.resourceType}`);

@@ -7,7 +7,8 @@ import { syncFhirSource, type SyncOutcome } from './sync.js';
 /**
  * Each practice's FHIR server synced on its own schedule (`intervalMinutes` of its source): a
  * sweep every minute (src/maintenance.ts) queues a job for each source whose last attempt is an
- * interval old; the `fhir` queue's worker runs it. The job carries the practice id only, and its
+ * interval old, and for each one continuing a run that spent its page budget (whatever its
+ * interval, even none: it goes on until it has caught up); the `fhir` queue's worker runs it. The job carries the practice id only, and its
  * id is the practice's, so a source already queued is not queued twice.
  */
 
@@ -32,6 +33,6 @@ export async function sweepDueFhirSources(ctx: Pick<AppContext, 'db' | 'queues' 
 }
 
 /** The worker's part: the practice's sync, as the schedule (a system scope: the job carries a practice id a sweep found). */
-export async function processFhirSyncJob(ctx: Pick<AppContext, 'db' | 'keyring' | 'redis' | 'audit' | 'clock'>, data: FhirSyncJobData): Promise<SyncOutcome> {
+export async function processFhirSyncJob(ctx: Pick<AppContext, 'db' | 'keyring' | 'redis' | 'audit' | 'clock' | 'config'>, data: FhirSyncJobData): Promise<SyncOutcome> {
   return syncFhirSource(ctx, systemScope(ctx, data.practiceId), { trigger: 'schedule', actor: 'system:fhir-schedule', sink: patientStoreSink });
 }

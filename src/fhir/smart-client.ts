@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
+import { guardedRequest, RefusedDestination, ResponseTooLarge, type GuardedResponse, type Lookup } from './guarded-http.js';
 import type { FhirResourceType, SigningAlgorithm } from './source-store.js';
 
 /**
@@ -10,8 +11,11 @@ import type { FhirResourceType, SigningAlgorithm } from './source-store.js';
  * at the token endpoint for an access token (client credentials), and searches with that token,
  * paging through `Bundle.link[relation=next]`.
  *
- * Every request is bounded in time. A next link must stay on the base URL's origin (a server
- * pointing us elsewhere would get our token). Errors carry a reason code and a message that
+ * Every request is bounded in time and size, and goes out through ./guarded-http.ts: an endpoint
+ * whose name resolves to a private, link-local (metadata) or loopback address is refused before
+ * anything is sent (loopback only in development and test), and a redirect is never followed. A
+ * next link must stay on the base URL's origin (a server pointing us elsewhere would get our
+ * token). Errors carry a reason code and a message that
  * never repeats a server's body (it could quote PHI); the OAuth error code is kept, it is not PHI.
  */
 
@@ -22,13 +26,16 @@ export type FhirSyncFailure =
   | 'search_unreachable'
   | 'bad_bundle'
   | 'foreign_next_link'
-  | 'too_many_pages'
+  | 'paging_loop'
+  | 'address_refused'
   | 'bad_key';
 
 export class FhirSyncError extends Error {
   constructor(
     readonly reason: FhirSyncFailure,
     message: string,
+    /** The HTTP status of a refused search, when there was one. */
+    readonly httpStatus?: number,
   ) {
     super(message);
     this.name = 'FhirSyncError';
@@ -45,8 +52,10 @@ export interface SmartClientOptions {
   clock: () => Date;
   /** Per request (token or page). */
   requestTimeoutMs?: number;
-  /** Bound on pages per search, against a server whose next links never end. */
-  maxPages?: number;
+  /** Plain http and loopback addresses (development and test, the loopback doubles); never in production. */
+  allowLoopback: boolean;
+  /** DNS, for a test's stand-in; the system resolver otherwise. */
+  lookup?: Lookup;
 }
 
 /** The assertion lives at most this long (SMART: no more than five minutes). */
@@ -54,12 +63,25 @@ export const ASSERTION_LIFETIME_S = 300;
 /** A token is renewed this long before the server said it expires. */
 const TOKEN_SLACK_MS = 60_000;
 const DEFAULT_TIMEOUT_MS = 20_000;
-const DEFAULT_MAX_PAGES = 2_000;
+/** A page of 100 resources is well under this; a token answer far under. */
+const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
 const SCOPES = 'system/Patient.read system/Appointment.read';
 
+/** One page of a search: its matches, and the next page's (checked) URL, or null on the last. */
+export interface SearchPage {
+  resources: Resource[];
+  next: string | null;
+}
+
 export interface SmartClient {
-  /** The resources of `type` updated after `since` (all, when null), page by page. */
-  search(type: FhirResourceType, since: string | null, pageSize: number): AsyncGenerator<Resource[]>;
+  /**
+   * The resources of `type` updated at or after `since` (all, when null), sorted by
+   * meta.lastUpdated, page by page. `ge`, not `gt`: a resource updated in the same instant as the
+   * cursor but not seen yet is not skipped (the caller recognises the ones it has applied).
+   */
+  search(type: FhirResourceType, since: string | null, pageSize: number): AsyncGenerator<SearchPage>;
+  /** The pages from a next link an earlier run stopped at (same origin as the base URL, else refused). */
+  continueFrom(type: FhirResourceType, next: string): AsyncGenerator<SearchPage>;
 }
 
 /** An OAuth error code is a short token (`invalid_client`): kept; anything else is not repeated. */
@@ -68,21 +90,12 @@ function oauthErrorCode(body: unknown): string | null {
   return typeof code === 'string' && /^[a-z_]{1,40}$/.test(code) ? code : null;
 }
 
-async function readJson(res: Response): Promise<unknown> {
-  try {
-    return await res.json();
-  } catch {
-    return null;
-  }
-}
-
 function withoutTrailingSlash(url: string): string {
   return url.replace(/\/+$/, '');
 }
 
 export function createSmartClient(opts: SmartClientOptions): SmartClient {
   const timeoutMs = opts.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const maxPages = opts.maxPages ?? DEFAULT_MAX_PAGES;
   const base = new URL(withoutTrailingSlash(opts.baseUrl));
   let token: { value: string; until: number } | null = null;
 
@@ -105,6 +118,17 @@ export function createSmartClient(opts: SmartClientOptions): SmartClient {
       .sign(key);
   }
 
+  /** The request through the guard: a refused address, an overlong answer or no answer become the failure `unreachable` names. */
+  async function send(url: URL, req: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string }, unreachable: 'token_unreachable' | 'search_unreachable', what: string): Promise<GuardedResponse> {
+    try {
+      return await guardedRequest(url, { ...req, timeoutMs, maxBytes: MAX_ANSWER_BYTES, allowLoopback: opts.allowLoopback, ...(opts.lookup ? { lookup: opts.lookup } : {}) });
+    } catch (err) {
+      if (err instanceof RefusedDestination) throw new FhirSyncError('address_refused', `${what} is at a ${err.why === 'loopback' ? 'loopback' : 'private, link-local or reserved'} address: refused`);
+      if (err instanceof ResponseTooLarge) throw new FhirSyncError('bad_bundle', `${what} answered more than ${MAX_ANSWER_BYTES} bytes`);
+      throw new FhirSyncError(unreachable, `${what} did not answer (${(err as Error).name})`);
+    }
+  }
+
   async function accessToken(): Promise<string> {
     if (token && token.until > opts.clock().getTime()) return token.value;
     const form = new URLSearchParams({
@@ -113,20 +137,15 @@ export function createSmartClient(opts: SmartClientOptions): SmartClient {
       client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
       client_assertion: await assertion(),
     });
-    let res: Response;
-    try {
-      res = await fetch(opts.tokenUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-        body: form,
-        signal: AbortSignal.timeout(timeoutMs),
-        redirect: 'error',
-      });
-    } catch (err) {
-      throw new FhirSyncError('token_unreachable', `the token endpoint did not answer (${(err as Error).name})`);
-    }
-    const body = await readJson(res);
-    if (!res.ok) {
+    const res = await send(
+      new URL(opts.tokenUrl),
+      { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body: form.toString() },
+      'token_unreachable',
+      'the token endpoint',
+    );
+    const body = res.json;
+    // A redirect is not followed (it could send the assertion elsewhere): a refusal like any other.
+    if (res.status < 200 || res.status > 299) {
       const code = oauthErrorCode(body);
       throw new FhirSyncError('token_refused', `the token endpoint refused the client assertion (HTTP ${res.status}${code ? `, ${code}` : ''})`);
     }
@@ -154,40 +173,43 @@ export function createSmartClient(opts: SmartClientOptions): SmartClient {
 
   async function page(url: string): Promise<Bundle> {
     const bearer = await accessToken();
-    let res: Response;
-    try {
-      res = await fetch(url, { headers: { authorization: `Bearer ${bearer}`, accept: 'application/fhir+json' }, signal: AbortSignal.timeout(timeoutMs), redirect: 'error' });
-    } catch (err) {
-      throw new FhirSyncError('search_unreachable', `the FHIR server did not answer a search (${(err as Error).name})`);
-    }
-    const body = await readJson(res);
-    if (!res.ok) throw new FhirSyncError('search_refused', `the FHIR server refused a search (HTTP ${res.status})`);
+    const res = await send(new URL(url), { method: 'GET', headers: { authorization: `Bearer ${bearer}`, accept: 'application/fhir+json' } }, 'search_unreachable', 'the FHIR server');
+    const body = res.json;
+    // A redirect is not followed (it would carry the bearer token): a refusal like any other.
+    if (res.status < 200 || res.status > 299) throw new FhirSyncError('search_refused', `the FHIR server refused a search (HTTP ${res.status})`, res.status);
     if (!body || typeof body !== 'object' || (body as { resourceType?: unknown }).resourceType !== 'Bundle') {
       throw new FhirSyncError('bad_bundle', 'a search answered something other than a Bundle');
     }
     return body as Bundle;
   }
 
+  /** Pages from `url` on, each with its next link; the caller stops when its budget is spent. A link seen twice is a loop. */
+  async function* pages(type: FhirResourceType, url: string): AsyncGenerator<SearchPage> {
+    const seen = new Set<string>();
+    for (let current: string | null = url; current; ) {
+      if (seen.has(current)) throw new FhirSyncError('paging_loop', `the ${type} search's next links go round in a loop`);
+      seen.add(current);
+      const bundle = await page(current);
+      // Matches only: `include` entries (another type) and `outcome` entries are not ours to import.
+      const resources = (bundle.entry ?? [])
+        .filter((e) => e && typeof e === 'object' && (e.search?.mode === undefined || e.search.mode === 'match'))
+        .map((e) => e.resource)
+        .filter((r): r is Resource => !!r && typeof r === 'object' && r.resourceType === type);
+      current = nextUrl(bundle);
+      yield { resources, next: current };
+    }
+  }
+
   return {
-    async *search(type, since, pageSize) {
+    search(type, since, pageSize) {
       const first = new URL(`${base.toString().replace(/\/+$/, '')}/${type}`);
-      if (since) first.searchParams.set('_lastUpdated', `gt${since}`);
+      if (since) first.searchParams.set('_lastUpdated', `ge${since}`);
       first.searchParams.set('_count', String(pageSize));
       first.searchParams.set('_sort', '_lastUpdated');
-      let url: string | null = first.toString();
-      const seen = new Set<string>();
-      for (let pages = 0; url; pages += 1) {
-        if (pages >= maxPages || seen.has(url)) throw new FhirSyncError('too_many_pages', `the ${type} search did not end within ${maxPages} pages`);
-        seen.add(url);
-        const bundle = await page(url);
-        // Matches only: `include` entries (another type) and `outcome` entries are not ours to import.
-        const resources = (bundle.entry ?? [])
-          .filter((e) => e && typeof e === 'object' && (e.search?.mode === undefined || e.search.mode === 'match'))
-          .map((e) => e.resource)
-          .filter((r): r is Resource => !!r && typeof r === 'object' && r.resourceType === type);
-        yield resources;
-        url = nextUrl(bundle);
-      }
+      return pages(type, first.toString());
+    },
+    continueFrom(type, next) {
+      return pages(type, nextUrl({ resourceType: 'Bundle', type: 'searchset', link: [{ relation: 'next', url: next }] }) ?? next);
     },
   };
 }

@@ -37,14 +37,31 @@ export interface FhirSourceView {
   lastAttemptAt: string | null;
   lastSyncedAt: string | null;
   lastResult: Record<string, unknown> | null;
+  /**
+   * How the last run ended: `partial` with `continuing` is a run that spent its page budget,
+   * committed what it fetched, and is queued again at once to go on from where it stopped.
+   */
+  syncState: SyncState;
+  continuing: boolean;
+}
+
+export type SyncState = 'never' | 'complete' | 'partial' | 'failed';
+
+/** Where a run that spent its page budget stopped: the server's next link for that type. */
+export interface ResumePoint {
+  type: FhirResourceType;
+  next: string;
 }
 
 export interface FhirSourceForSync extends FhirSourceView {
   privateKeyJwk: string;
+  /** Per type, the greatest meta.lastUpdated committed: the next search asks `ge` it. */
   cursors: Partial<Record<FhirResourceType, string>>;
+  resume: ResumePoint | null;
 }
 
 const keyContext = (practiceId: string): Record<string, string> => ({ table: 'fhir_sources', field: 'private_key', practice: practiceId });
+const resumeContext = (practiceId: string): Record<string, string> => ({ table: 'fhir_sources', field: 'resume', practice: practiceId });
 
 type SourceRow = {
   practice_id: string;
@@ -58,7 +75,16 @@ type SourceRow = {
   last_attempt_at: Date | null;
   last_synced_at: Date | null;
   last_result: Record<string, unknown> | null;
+  continuing: boolean;
 };
+
+function stateOf(result: Record<string, unknown> | null): SyncState {
+  if (!result) return 'never';
+  const status = result.status;
+  if (status === 'complete' || status === 'partial' || status === 'failed') return status;
+  // A result recorded before runs had a status: an error code, or counts.
+  return 'error' in result ? 'failed' : 'complete';
+}
 
 function toView(r: SourceRow): FhirSourceView {
   return {
@@ -73,14 +99,16 @@ function toView(r: SourceRow): FhirSourceView {
     lastAttemptAt: r.last_attempt_at?.toISOString() ?? null,
     lastSyncedAt: r.last_synced_at?.toISOString() ?? null,
     lastResult: r.last_result,
+    syncState: stateOf(r.last_result),
+    continuing: r.continuing,
   };
 }
 
-const VIEW_COLUMNS = ['practice_id', 'base_url', 'token_url', 'client_id', 'mrn_system', 'key_id', 'algorithm', 'interval_minutes', 'last_attempt_at', 'last_synced_at', 'last_result'] as const;
+const VIEW_COLUMNS = ['practice_id', 'base_url', 'token_url', 'client_id', 'mrn_system', 'key_id', 'algorithm', 'interval_minutes', 'last_attempt_at', 'last_synced_at', 'last_result', 'continuing'] as const;
 
 /**
  * Creates or replaces the practice's source. A changed server (base URL) starts again from the
- * beginning (its cursors are cleared); otherwise the cursors are kept.
+ * beginning (its cursors and where a run stopped are cleared); otherwise they are kept.
  */
 export async function putFhirSource(scope: PracticeScope, keyring: Keyring, input: FhirSourceInput, now: Date): Promise<{ change: 'created' | 'updated'; source: FhirSourceView }> {
   const enc = await encryptField(keyring, input.privateKeyJwk, keyContext(scope.practiceId));
@@ -102,6 +130,8 @@ export async function putFhirSource(scope: PracticeScope, keyring: Keyring, inpu
       oc.column('practice_id').doUpdateSet({
         ...values,
         cursors: sql<string>`CASE WHEN fhir_sources.base_url = excluded.base_url THEN fhir_sources.cursors ELSE '{}'::jsonb END`,
+        resume_enc: sql<Buffer | null>`CASE WHEN fhir_sources.base_url = excluded.base_url THEN fhir_sources.resume_enc END`,
+        continuing: sql<boolean>`fhir_sources.continuing AND fhir_sources.base_url = excluded.base_url`,
       }),
     )
     .returning([...VIEW_COLUMNS, sql<boolean>`(xmax = 0)`.as('inserted')])
@@ -118,12 +148,13 @@ export async function getFhirSource(scope: PracticeScope): Promise<FhirSourceVie
 export async function loadFhirSourceForSync(scope: PracticeScope, keyring: Keyring): Promise<FhirSourceForSync | null> {
   const row = await scope.db
     .selectFrom('fhir_sources')
-    .select([...VIEW_COLUMNS, 'private_key_enc', 'cursors'])
+    .select([...VIEW_COLUMNS, 'private_key_enc', 'cursors', 'resume_enc'])
     .where('practice_id', '=', scope.practiceId)
     .executeTakeFirst();
   if (!row) return null;
   const privateKeyJwk = await decryptField(keyring, row.private_key_enc, keyContext(scope.practiceId));
-  return { ...toView(row), privateKeyJwk, cursors: row.cursors };
+  const resume = row.resume_enc ? (JSON.parse(await decryptField(keyring, row.resume_enc, resumeContext(scope.practiceId))) as ResumePoint) : null;
+  return { ...toView(row), privateKeyJwk, cursors: row.cursors, resume };
 }
 
 /** The practice's MRN system, when it has a source: what an NDJSON import reads MRNs by. */
@@ -132,13 +163,20 @@ export async function mrnSystemOf(scope: PracticeScope): Promise<string | null> 
   return row?.mrn_system ?? null;
 }
 
-/** Sources whose schedule says a sync is due at `now` (across practices: the scheduler's sweep). */
+/** Sources whose schedule says a sync is due at `now`, and those continuing a run that spent its budget (across practices: the scheduler's sweep). */
 export async function dueFhirSources(db: Db, now: Date): Promise<string[]> {
   const rows = await db
     .selectFrom('fhir_sources')
     .select('practice_id')
-    .where('interval_minutes', 'is not', null)
-    .where((eb) => eb.or([eb('last_attempt_at', 'is', null), eb('last_attempt_at', '<=', sql<Date>`${now}::timestamptz - make_interval(mins => interval_minutes)`)]))
+    .where((eb) =>
+      eb.or([
+        eb('continuing', '=', true),
+        eb.and([
+          eb('interval_minutes', 'is not', null),
+          eb.or([eb('last_attempt_at', 'is', null), eb('last_attempt_at', '<=', sql<Date>`${now}::timestamptz - make_interval(mins => interval_minutes)`)]),
+        ]),
+      ]),
+    )
     .orderBy('last_attempt_at', 'asc')
     .limit(500)
     .execute();
@@ -149,36 +187,64 @@ export async function recordFhirAttempt(scope: PracticeScope, now: Date): Promis
   await scope.db.updateTable('fhir_sources').set({ last_attempt_at: now }).where('practice_id', '=', scope.practiceId).execute();
 }
 
-/** A run's outcome: counts (or an error's reason code), and on success the cursors moved on. */
+/**
+ * A run's outcome: counts (or an error's reason code). A committed run moves the cursors on, and
+ * one that spent its budget says where it stopped (`resume`, sealed) and that it is continuing.
+ * A failed run keeps the cursors and the resume point, and stops continuing: its schedule (or an
+ * admin) tries again, not the next minute's sweep.
+ */
 export async function recordFhirResult(
   scope: PracticeScope,
-  outcome: { ok: true; at: Date; cursors: Partial<Record<FhirResourceType, string>>; result: Record<string, unknown> } | { ok: false; result: Record<string, unknown> },
+  keyring: Keyring,
+  outcome:
+    | { ok: true; at: Date; cursors: Partial<Record<FhirResourceType, string>>; resume: ResumePoint | null; complete: boolean; result: Record<string, unknown> }
+    | { ok: false; result: Record<string, unknown> },
 ): Promise<void> {
-  const set = outcome.ok
-    ? { last_synced_at: outcome.at, cursors: JSON.stringify(outcome.cursors), last_result: JSON.stringify(outcome.result) }
-    : { last_result: JSON.stringify(outcome.result) };
-  await scope.db.updateTable('fhir_sources').set(set).where('practice_id', '=', scope.practiceId).execute();
+  if (!outcome.ok) {
+    await scope.db.updateTable('fhir_sources').set({ last_result: JSON.stringify({ status: 'failed', ...outcome.result }), continuing: false }).where('practice_id', '=', scope.practiceId).execute();
+    return;
+  }
+  const resumeEnc = outcome.resume ? await encryptField(keyring, JSON.stringify(outcome.resume), resumeContext(scope.practiceId)) : null;
+  await scope.db
+    .updateTable('fhir_sources')
+    .set({
+      last_synced_at: outcome.at,
+      cursors: JSON.stringify(outcome.cursors),
+      last_result: JSON.stringify({ status: outcome.complete ? 'complete' : 'partial', ...outcome.result }),
+      continuing: !outcome.complete,
+      resume_enc: resumeEnc,
+    })
+    .where('practice_id', '=', scope.practiceId)
+    .execute();
 }
 
-/** Our row ids for these resources of one type, by resource id (those linked so far). */
-export async function linkedIds(db: Db, practiceId: string, type: FhirResourceType, resourceIds: readonly string[]): Promise<Map<string, string>> {
+/** What a link knows: our row, and the meta.lastUpdated of the version last applied to it. */
+export interface ResourceLink {
+  localId: string;
+  lastUpdated: Date | null;
+}
+
+/** Our rows for these resources of one type, by resource id (those linked so far). */
+export async function linkedIds(db: Db, practiceId: string, type: FhirResourceType, resourceIds: readonly string[]): Promise<Map<string, ResourceLink>> {
   if (resourceIds.length === 0) return new Map();
   const rows = await db
     .selectFrom('fhir_resource_links')
-    .select(['resource_id', 'local_id'])
+    .select(['resource_id', 'local_id', 'last_updated'])
     .where('practice_id', '=', practiceId)
     .where('resource_type', '=', type)
     .where('resource_id', 'in', [...new Set(resourceIds)])
     .execute();
-  return new Map(rows.map((r) => [r.resource_id, r.local_id]));
+  return new Map(rows.map((r) => [r.resource_id, { localId: r.local_id, lastUpdated: r.last_updated }]));
 }
 
-/** Records (or moves) the links of resources to our rows; `db` is the import's transaction. */
-export async function saveLinks(db: Db, practiceId: string, type: FhirResourceType, links: ReadonlyArray<{ resourceId: string; localId: string }>): Promise<void> {
+/** Records (or moves) the links of resources to our rows, with the version applied; `db` is the import's transaction. */
+export async function saveLinks(db: Db, practiceId: string, type: FhirResourceType, links: ReadonlyArray<{ resourceId: string; localId: string; lastUpdated: string | null }>): Promise<void> {
   if (links.length === 0) return;
   await db
     .insertInto('fhir_resource_links')
-    .values(links.map((l) => ({ practice_id: practiceId, resource_type: type, resource_id: l.resourceId, local_id: l.localId })))
-    .onConflict((oc) => oc.columns(['practice_id', 'resource_type', 'resource_id']).doUpdateSet({ local_id: (eb) => eb.ref('excluded.local_id') }))
+    .values(links.map((l) => ({ practice_id: practiceId, resource_type: type, resource_id: l.resourceId, local_id: l.localId, last_updated: l.lastUpdated === null ? null : new Date(l.lastUpdated) })))
+    .onConflict((oc) =>
+      oc.columns(['practice_id', 'resource_type', 'resource_id']).doUpdateSet({ local_id: (eb) => eb.ref('excluded.local_id'), last_updated: (eb) => eb.ref('excluded.last_updated') }),
+    )
     .execute();
 }

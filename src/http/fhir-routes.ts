@@ -8,6 +8,8 @@ import { countsOf } from '../fhir/apply.js';
 import { NdjsonError } from '../fhir/ndjson.js';
 import { importNdjson } from '../fhir/ndjson-import.js';
 import { patientStoreSink } from '../fhir/patient-sink.js';
+import { refusedEndpoint } from '../fhir/guarded-http.js';
+import { listFhirRuns, MAX_RUNS_LISTED, recordFhirRun, type FhirRunStatus } from '../fhir/run-store.js';
 import { getFhirSource, mrnSystemOf, putFhirSource } from '../fhir/source-store.js';
 import { syncFhirSource } from '../fhir/sync.js';
 import { permit, principalOf } from './api-auth.js';
@@ -19,7 +21,8 @@ import { badRequest, zodProblems } from './responses.js';
  *   (`application/x-ndjson` or `application/fhir+ndjson`), streamed, never held whole;
  * - `PUT /api/fhir/source` / `GET /api/fhir/source`: the FHIR server connection and its schedule
  *   (the private key goes in, never comes out);
- * - `POST /api/fhir/sync`: the server synced now.
+ * - `POST /api/fhir/sync`: the server synced now;
+ * - `GET /api/fhir/runs`: the latest runs, server syncs and NDJSON files alike (counts, status).
  * Every change is audited with counts only.
  */
 
@@ -75,6 +78,10 @@ export const FhirImportQuery = z.strictObject({
   mrnSystem: z.string().min(1).max(500).regex(PRINTABLE, { message: 'expected a URI or urn:oid' }).optional().meta({ description: "the MRN's identifier system; defaults to the source's" }),
 });
 
+export const FhirRunsQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(MAX_RUNS_LISTED).default(50),
+});
+
 class BodyTooLarge extends Error {}
 
 /** Passes the body through, failing once it passes `max` bytes. */
@@ -108,10 +115,12 @@ export function fhirRouter(services: Services): express.Router {
     const body = FhirSourceBody.safeParse(req.body ?? {});
     if (!body.success) return badRequest(res, zodProblems(body.error));
     const { privateKey, ...rest } = body.data;
-    // Plain http to this machine is for development and tests; in production every endpoint is https.
-    if (services.config.env === 'production') {
-      const plain = (['baseUrl', 'tokenUrl'] as const).find((f) => new URL(rest[f]).protocol !== 'https:');
-      if (plain) return badRequest(res, `${plain}: must be https in production`);
+    // Plain http and loopback addresses are for the loopback doubles of development and tests;
+    // private, link-local (metadata) and reserved addresses never (and again after DNS, at each sync).
+    const allowLoopback = services.config.env !== 'production';
+    for (const field of ['baseUrl', 'tokenUrl'] as const) {
+      const problem = refusedEndpoint(rest[field], allowLoopback);
+      if (problem) return badRequest(res, `${field}: ${problem}`);
     }
     if (!(await keyFitsAlgorithm(privateKey as JWK, rest.algorithm))) return badRequest(res, `privateKey: not a private key usable with ${rest.algorithm}`);
     const { change, source } = await putFhirSource(scope, services.keyring, { ...rest, privateKeyJwk: JSON.stringify(privateKey), keyId: privateKey.kid }, services.clock());
@@ -153,6 +162,10 @@ export function fhirRouter(services: Services): express.Router {
     if (!mrnSystem) return badRequest(res, 'query.mrnSystem: required while the practice has no FHIR source (PUT /api/fhir/source)');
     const body = req.pipe(capped(MAX_NDJSON_BYTES));
     req.once('error', (err) => body.destroy(err));
+    const startedAt = services.clock();
+    // The file's run, beside the server's syncs (GET /api/fhir/runs): counts and a reason code only.
+    const recordRun = (status: FhirRunStatus, reason: string | null, counts: Record<string, unknown>): Promise<string> =>
+      recordFhirRun(scope, { kind: 'ndjson', trigger: 'api', resourceType: query.data.resource, status, reason, counts, startedAt, finishedAt: services.clock() });
     try {
       const report = await importNdjson(scope, services.keyring, body, {
         resourceType: query.data.resource,
@@ -161,18 +174,33 @@ export function fhirRouter(services: Services): express.Router {
         now: services.clock(),
         sink: patientStoreSink,
       });
+      const runId = await recordRun(report.dryRun ? 'dry_run' : 'complete', null, { ...countsOf(report) });
       await services.audit({
         action: AuditAction.FhirImported,
         actor: actorOf(res),
         practiceId: scope.practiceId,
         details: { resourceType: report.resourceType, dryRun: report.dryRun, committed: report.committed, ...countsOf(report) },
       });
-      res.json(report);
+      res.json({ ...report, runId });
     } catch (err) {
-      if (err instanceof NdjsonError) return badRequest(res, `line ${err.line}: ${err.reason}; nothing was imported`);
-      if (err instanceof BodyTooLarge) return void res.status(413).json({ error: 'too_large', message: `the body is over ${MAX_NDJSON_BYTES} bytes; nothing was imported` });
+      if (err instanceof NdjsonError) {
+        await recordRun('refused', 'bad_line', { line: err.line });
+        return badRequest(res, `line ${err.line}: ${err.reason}; nothing was imported`);
+      }
+      if (err instanceof BodyTooLarge) {
+        await recordRun('refused', 'too_large', {});
+        return void res.status(413).json({ error: 'too_large', message: `the body is over ${MAX_NDJSON_BYTES} bytes; nothing was imported` });
+      }
       throw err;
     }
+  });
+
+  router.get('/fhir/runs', async (req, res) => {
+    const scope = await permit(services, req, res, ['admin', 'auditor'], principalOf(res).practiceId);
+    if (!scope) return;
+    const query = FhirRunsQuery.safeParse(req.query);
+    if (!query.success) return badRequest(res, query.error.issues.map((i) => `query.${i.path.join('.') || 'query'}: ${i.message}`).join('; '));
+    res.json({ runs: await listFhirRuns(scope, query.data.limit) });
   });
 
   return router;

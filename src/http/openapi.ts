@@ -31,7 +31,8 @@ import { ApiKeyListResponseSchema, ApiKeyPathParamsSchema, ApiKeyRevokeResponseS
 import { ConnectedLineSchema, ConnectLineBody, PracticeSummarySchema } from './platform-routes.js';
 import { PracticeCreateSchema } from '../practices/onboarding.js';
 import { ContactBody, FlowUploadBody, LineFlowBody } from './flow-routes.js';
-import { FhirImportQuery, FhirSourceBody, MAX_NDJSON_BYTES } from './fhir-routes.js';
+import { SYNC_PAGE_BUDGET, SYNC_PAGE_SIZE } from '../fhir/sync.js';
+import { FhirImportQuery, FhirRunsQuery, FhirSourceBody, MAX_NDJSON_BYTES } from './fhir-routes.js';
 import { CALL_OUTCOMES, CallListQuery } from './call-routes.js';
 
 /**
@@ -278,7 +279,15 @@ const rotationExample = { members: [EX.providerId, EX.providerId2], length: 'wee
 const policyExample = { name: 'Nights', tiers: [{ target: { kind: 'schedule', scheduleId: EX.scheduleId }, ringSeconds: 25 }], repeat: 1, pageIntervalMinutes: 10, pageMaxRepeats: 3, isDefault: true };
 
 // Import from an EHR (FHIR R4): shapes of the answers (src/fhir/).
-const FhirCountsSchema = z.object({ resources: z.number().int(), created: z.number().int(), updated: z.number().int(), duplicate: z.number().int(), invalid: z.number().int(), skipped: z.number().int() });
+const FhirCountsSchema = z.object({
+  resources: z.number().int(),
+  created: z.number().int(),
+  updated: z.number().int(),
+  duplicate: z.number().int(),
+  invalid: z.number().int(),
+  skipped: z.number().int(),
+  unchanged: z.number().int().meta({ description: 'a sync: already applied at this version (answered again at the cursor instant), not applied twice' }),
+});
 const FhirEntrySchema = z
   .object({
     line: z.number().int().optional().meta({ description: 'the NDJSON line (files)' }),
@@ -294,6 +303,7 @@ const FhirImportReportSchema = FhirCountsSchema.extend({
   committed: z.boolean(),
   entries: z.array(FhirEntrySchema),
   entriesTruncated: z.boolean(),
+  runId: z.uuid().meta({ description: 'the run, as GET /api/fhir/runs lists it' }),
 }).meta({ id: 'FhirImportReport' });
 const FhirSourceSchema = z
   .object({
@@ -307,10 +317,29 @@ const FhirSourceSchema = z
     intervalMinutes: z.number().int().nullable(),
     lastAttemptAt: Instant.nullable(),
     lastSyncedAt: Instant.nullable(),
-    lastResult: z.record(z.string(), z.unknown()).nullable().meta({ description: 'counts of the last run, or its error reason code' }),
+    lastResult: z.record(z.string(), z.unknown()).nullable().meta({ description: 'status and counts of the last run, or its error reason code' }),
+    syncState: z.enum(['never', 'complete', 'partial', 'failed']).meta({ description: 'how the last run ended; partial: it spent its page budget and committed what it fetched' }),
+    continuing: z.boolean().meta({ description: 'partial, continuing: the next run is queued at once and goes on from where the last stopped' }),
   })
   .meta({ id: 'FhirSource', description: 'the connection; the private key is never returned' });
-const FhirSyncSchema = z.object({ ok: z.literal(true), patients: FhirCountsSchema, appointments: FhirCountsSchema, entries: z.array(FhirEntrySchema), entriesTruncated: z.boolean(), syncedAt: Instant });
+const FhirRunSchema = z
+  .object({
+    id: z.uuid(),
+    kind: z.enum(['sync', 'ndjson']),
+    trigger: z.enum(['api', 'schedule']),
+    resourceType: z.enum(['Patient', 'Appointment']).nullable().meta({ description: "an NDJSON file's type; null for a sync (both)" }),
+    status: z.enum(['complete', 'partial', 'failed', 'dry_run', 'refused']),
+    reason: z.string().nullable().meta({ description: 'a reason code (token_refused, bad_line, …), never a server\'s words' }),
+    counts: z.record(z.string(), z.unknown()).meta({ description: 'a sync: counts per type (patients, appointments); a file: its counts (or the refused line)' }),
+    startedAt: Instant,
+    finishedAt: Instant,
+  })
+  .meta({ id: 'FhirRun' });
+const FhirSyncSchema = z.object({
+  ok: z.literal(true),
+  complete: z.boolean().meta({ description: 'false: the run spent its page budget, committed what it fetched, and continues on the next run (queued at once)' }),
+  continuing: z.boolean(),
+  patients: FhirCountsSchema, appointments: FhirCountsSchema, entries: z.array(FhirEntrySchema), entriesTruncated: z.boolean(), syncedAt: Instant });
 const fhirSourceExample = {
   baseUrl: 'https://ehr.example.org/fhir/r4',
   tokenUrl: 'https://ehr.example.org/oauth2/token',
@@ -344,9 +373,18 @@ const FHIR_ROUTES: readonly RouteDoc[] = [
     method: 'post',
     path: '/api/fhir/sync',
     summary: 'Sync from the FHIR server now (Patients, then Appointments, updated since the last run)',
+    description: `Each type is searched \`_lastUpdated=ge<cursor>\` sorted by lastUpdated. A run fetches at most its page budget (${SYNC_PAGE_BUDGET} pages of ${SYNC_PAGE_SIZE}): past it, it commits what it fetched, keeps where it stopped, answers \`complete: false\`, and the next run (queued within a minute) goes on from there.`,
     access: api(ADMIN),
     ok: { status: 200, description: 'counts per resource type', schema: FhirSyncSchema },
-    also: { 404: 'no FHIR source yet (PUT /api/fhir/source)', 409: 'a sync of this practice is running', 502: 'the server or its token endpoint refused or failed (reason code and message; nothing imported)' },
+    also: { 404: 'no FHIR source yet (PUT /api/fhir/source)', 409: 'a sync of this practice is running', 502: 'the server or its token endpoint refused or failed, or is at a refused address (reason code and message; nothing imported)' },
+  },
+  {
+    method: 'get',
+    path: '/api/fhir/runs',
+    summary: 'The latest import runs, server syncs and NDJSON files alike (status and counts), newest first',
+    access: api(['admin', 'auditor']),
+    query: FhirRunsQuery,
+    ok: { status: 200, description: 'the runs', schema: z.object({ runs: z.array(FhirRunSchema) }) },
   },
 ];
 

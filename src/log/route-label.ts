@@ -43,7 +43,7 @@ const ROUTE_WORDS: ReadonlySet<string> = new Set([
   // key-routes.ts
   'api-keys', 'revoke',
   // fhir-routes.ts
-  'fhir', 'import', 'source', 'sync',
+  'fhir', 'import', 'source', 'sync', 'runs',
   // lockout-routes.ts, metrics-routes.ts, openapi.ts
   'lockouts', 'clear', 'metrics', 'openapi.json',
   // twilio-routes.ts

@@ -4,7 +4,7 @@
  *   against the client's registered public JWK (signature, algorithm, iss = sub = client id,
  *   aud = this token URL, exp at most five minutes after iat, a jti not seen before); answers a
  *   bearer token, or 401 `invalid_client`.
- * - `GET /fhir/Patient` and `GET /fhir/Appointment`: search with `_lastUpdated=gt<instant>` and
+ * - `GET /fhir/Patient` and `GET /fhir/Appointment`: search with `_lastUpdated=ge<instant>` (or `gt`) and
  *   `_count`, sorted by meta.lastUpdated, paged through `Bundle.link[next]` (`_offset`); the
  *   bearer token is required (401 without).
  * It records every request it was asked, and can point its next links at another origin.
@@ -36,6 +36,8 @@ export interface FhirDouble {
   nextLinksTo(origin: string | null): void;
   /** Searches answer this status from now on (null: answer normally). */
   failSearches(status: number | null): void;
+  /** The next request for a later page (a next link) answers this status, once: a server that forgot its paging state. */
+  expireNextLinks(status: number | null): void;
   close(): Promise<void>;
 }
 
@@ -60,6 +62,7 @@ export async function startFhirDouble(opts: { clientId: string; publicJwk: JWK; 
   const jtis = new Set<string>();
   let foreignOrigin: string | null = null;
   let searchFailure: number | null = null;
+  let nextLinkFailure: number | null = null;
   let origin = '';
 
   const tokenUrl = (): string => `${origin}/auth/token`;
@@ -85,11 +88,12 @@ export async function startFhirDouble(opts: { clientId: string; publicJwk: JWK; 
   }
 
   function search(type: string, query: Record<string, string>): Bundle {
-    const since = query._lastUpdated?.startsWith('gt') ? Date.parse(query._lastUpdated.slice(2)) : null;
+    const prefix = query._lastUpdated?.slice(0, 2);
+    const since = prefix === 'gt' || prefix === 'ge' ? Date.parse(query._lastUpdated?.slice(2) ?? '') : null;
     const count = Math.min(Math.max(Number(query._count ?? 50), 1), opts.maxCount ?? 1000);
     const offset = Number(query._offset ?? 0);
     const matches = [...store.values()]
-      .filter((r) => r.resourceType === type && (since === null || Date.parse(r.meta?.lastUpdated ?? '') > since))
+      .filter((r) => r.resourceType === type && (since === null || (prefix === 'ge' ? Date.parse(r.meta?.lastUpdated ?? '') >= since : Date.parse(r.meta?.lastUpdated ?? '') > since)))
       .sort((a, b) => Date.parse(a.meta?.lastUpdated ?? '') - Date.parse(b.meta?.lastUpdated ?? '') || (a.id ?? '').localeCompare(b.id ?? ''));
     const pageOf = matches.slice(offset, offset + count);
     const link: NonNullable<Bundle['link']> = [{ relation: 'self', url: `${origin}/fhir/${type}?${new URLSearchParams(query).toString()}` }];
@@ -140,6 +144,11 @@ export async function startFhirDouble(opts: { clientId: string; publicJwk: JWK; 
         rec.authorized = tokens.has((req.headers.authorization ?? '').replace(/^Bearer /, ''));
         if (!rec.authorized) return send(401, { resourceType: 'OperationOutcome' });
         if (searchFailure !== null) return send(searchFailure, { resourceType: 'OperationOutcome' });
+        if (nextLinkFailure !== null && query._offset !== undefined) {
+          const status = nextLinkFailure;
+          nextLinkFailure = null;
+          return send(status, { resourceType: 'OperationOutcome' });
+        }
         send(200, search(match[1], query), 'application/fhir+json');
       })();
     });
@@ -159,6 +168,9 @@ export async function startFhirDouble(opts: { clientId: string; publicJwk: JWK; 
     },
     failSearches(status) {
       searchFailure = status;
+    },
+    expireNextLinks(status) {
+      nextLinkFailure = status;
     },
     close: () =>
       new Promise<void>((resolve) => {
