@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import express from 'express';
 import type { Config } from '../config.js';
+import { notFound } from './responses.js';
 
 /** Where the console lives: same origin as /api, so the session cookie and the CSRF check need no CORS. */
 export const CONSOLE_PATH = '/console';
@@ -20,19 +21,27 @@ export function consoleRouter(config: Pick<Config, 'consoleDir'>): express.Route
   const router = express.Router();
   const indexFile = path.join(config.consoleDir, 'index.html');
 
-  router.get(CONSOLE_PATH, (_req, res) => {
-    res.redirect(301, `${CONSOLE_PATH}/`);
+  // Static files, like /audio: middleware rather than documented routes (src/http/openapi.ts
+  // documents the API). /console alone becomes /console/, so relative URLs resolve under it.
+  router.use(CONSOLE_PATH, (req, res, next) => {
+    if ((req.method === 'GET' || req.method === 'HEAD') && req.originalUrl.split('?')[0] === CONSOLE_PATH) {
+      res.redirect(301, `${CONSOLE_PATH}/`);
+      return;
+    }
+    next();
   });
   router.use(
     `${CONSOLE_PATH}/assets`,
     express.static(path.join(config.consoleDir, 'assets'), {
       index: false,
       dotfiles: 'ignore',
-      fallthrough: false,
+      fallthrough: true,
       etag: true,
       setHeaders: (res) => res.setHeader('Cache-Control', IMMUTABLE),
     }),
   );
+  // A missing asset (an old page asking for last deploy's hash) is a 404, never the page itself.
+  router.use(`${CONSOLE_PATH}/assets`, (_req, res) => notFound(res));
   // Anything else the build put at its top level (an icon): revalidated, it has no hash in its name.
   router.use(
     CONSOLE_PATH,
@@ -44,12 +53,13 @@ export function consoleRouter(config: Pick<Config, 'consoleDir'>): express.Route
       setHeaders: (res, file) => res.setHeader('Cache-Control', path.basename(file) === 'index.html' ? 'no-store' : 'no-cache'),
     }),
   );
-  router.get(`${CONSOLE_PATH}/{*rest}`, async (_req, res) => {
+  router.use(CONSOLE_PATH, async (req, res, next) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return next();
     let html: string;
     try {
       html = await readFile(indexFile, 'utf8');
     } catch {
-      // Not built (a checkout started with `npm run start` skipped, or CONSOLE_DIR wrong): say how to fix it.
+      // Not built (the service started some other way than `npm start`, or CONSOLE_DIR is wrong): say how to fix it.
       res.status(503).type('text/plain').send('The console is not built: run `npm run build:web` (npm start builds it when missing).\n');
       return;
     }

@@ -232,11 +232,11 @@ function SsoLink() {
       <Divider label="or" labelPosition="center" />
       <TextInput label="Practice code" description="The short name your practice uses, e.g. demo" autoComplete="organization" value={slug} onChange={(e) => setSlug(e.currentTarget.value)} />
       {valid ? (
-        <Button component="a" href={ssoStartUrl(slug)} variant="default">
+        <Button component="a" href={ssoStartUrl(slug)} variant="default" className="wrap-button">
           Sign in with your practice's single sign-on
         </Button>
       ) : (
-        <Button variant="default" disabled>
+        <Button variant="default" disabled className="wrap-button">
           Sign in with your practice's single sign-on
         </Button>
       )}
