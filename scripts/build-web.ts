@@ -3,7 +3,8 @@ import { buildWeb, ensureWebBuilt, staleReason } from './web-bundle.js';
 
 const USAGE = `usage: npm run build:web [-- --if-stale | --check]
   Builds the staff console (web/) into web/dist, which the service serves at /console/.
-  --if-stale  build only when web/dist is missing or older than web/ (what npm start does)
+  --if-stale  build only when web/dist is missing or was built from other sources
+              (a hash of web/ and package-lock.json; what npm start does)
   --check     build nothing; exit 1 when the bundle is missing or stale`;
 
 const { values } = cliArgs(USAGE, { options: { 'if-stale': { type: 'boolean' }, check: { type: 'boolean' } } });
