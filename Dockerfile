@@ -14,8 +14,10 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY scripts ./scripts
-# Emits dist/src (with src/drops/data/*.json, through resolveJsonModule) and dist/scripts.
-RUN npm run build && npm prune --omit=dev
+COPY web ./web
+# Emits dist/src (with src/drops/data/*.json, through resolveJsonModule) and dist/scripts, and the
+# staff console's static bundle into web/dist (Vite and React are build-only: pruned after).
+RUN npm run build && npm run build:web && npm prune --omit=dev
 
 FROM node:22-bookworm-slim AS runtime
 ENV NODE_ENV=production \
@@ -26,6 +28,7 @@ RUN groupadd --system ahl && useradd --system --gid ahl --home-dir /app --shell 
     && mkdir -p /var/lib/ahl && chown ahl:ahl /var/lib/ahl && chmod 700 /var/lib/ahl
 COPY --from=build --chown=root:root /app/node_modules ./node_modules
 COPY --from=build --chown=root:root /app/dist ./dist
+COPY --from=build --chown=root:root /app/web/dist ./web/dist
 # package.json: "type": "module" for dist/, and the anchor flow-loader uses to find audio/.
 COPY --chown=root:root package.json ./
 COPY --chown=root:root callflows ./callflows

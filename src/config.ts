@@ -82,6 +82,7 @@ const envSchema = z
     DATA_DIR: z.string().min(1).default('.data'),
     CALLFLOWS_DIR: z.string().min(1).default('callflows'),
     AUDIO_DIR: z.string().min(1).default('audio'),
+    CONSOLE_DIR: z.string().min(1).default('web/dist'),
     LOCAL_MASTER_KEY_FILE: z.string().min(1).optional(),
     LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
     SEED_DEMO: bool(true), // unset under NODE_ENV=production: false (loadConfig)
@@ -175,6 +176,8 @@ export interface Config {
   dataDir: string;
   callflowsDir: string;
   audioDir: string;
+  /** The staff console's built bundle (web/ built by Vite), served at /console/. */
+  consoleDir: string;
   localMasterKeyFile: string;
   logLevel: string;
   seedDemo: boolean;
@@ -241,6 +244,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     dataDir,
     callflowsDir: path.resolve(e.CALLFLOWS_DIR),
     audioDir: path.resolve(e.AUDIO_DIR),
+    consoleDir: path.resolve(e.CONSOLE_DIR),
     localMasterKeyFile: path.resolve(e.LOCAL_MASTER_KEY_FILE ?? path.join(dataDir, 'master.key')),
     logLevel: e.LOG_LEVEL,
     // A production start on an empty database must not invent a practice unless asked to.

@@ -77,6 +77,7 @@ async function main(): Promise<void> {
       `After-hours line listening on ${local}  (Twilio webhooks: ${config.publicBaseUrl}/twilio/voice/incoming)`,
       `  storage: ${services.storage.kind === 'local' ? `local disk (${config.dataDir})` : 'S3'}; keys: ${services.keyring.kind === 'local' ? `local master key (${config.localMasterKeyFile})` : 'KMS'}`,
       services.seeded ? `  seeded demo practice "${DEMO.name}" (id ${services.seeded.id}), number ${DEMO.number}` : '',
+      `  staff console: ${local}/console/`,
       `  try a call: npm run simulate -- --digits 1,2 --recording 15:#`,
       '',
     ]

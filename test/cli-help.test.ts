@@ -22,6 +22,7 @@ const SCRIPTS = [
   'patients-import',
   'render-audio',
   'bench',
+  'build-web',
 ] as const;
 
 interface Run {

@@ -11,6 +11,7 @@ import { rvmWebhookRouter } from './drops-routes.js';
 import { oncallFeedRouter } from './oncall-routes.js';
 import { queryLengthCap, securityHeaders } from './headers.js';
 import { metricsRouter, requestMetrics } from './metrics-routes.js';
+import { consoleRouter } from './console-routes.js';
 import { OPENAPI_PATH, openApiDocument } from './openapi.js';
 
 export function createApp(services: Services): express.Express {
@@ -24,6 +25,8 @@ export function createApp(services: Services): express.Express {
   app.use(requestMetrics(services.metrics));
   app.use(securityHeaders(services.config));
   app.use(queryLengthCap);
+  // No answer is kept by a browser or a proxy: /api answers hold PHI (a shared computer's cache,
+  // the back button after sign-out). Only the console's hashed assets say otherwise (console-routes.ts).
   app.use((_req, res, next) => {
     res.setHeader('Cache-Control', 'no-store');
     next();
@@ -48,6 +51,8 @@ export function createApp(services: Services): express.Express {
     res.type('application/json').send(openApiJson);
   });
   app.use('/api', apiRouter(services));
+  // The staff console's bundle (web/): its own caching (hashed assets for a year, index.html never).
+  app.use(consoleRouter(services.config));
   app.use(rvmWebhookRouter(services));
   // Providers' calendar feeds: the per-provider token in the URL is the credential (calendar apps send no headers).
   app.use(oncallFeedRouter(services));

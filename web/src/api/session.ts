@@ -1,0 +1,63 @@
+import { useQuery, type QueryClient } from '@tanstack/react-query';
+import { api, setCsrfToken } from './client';
+import { ApiError } from './errors';
+import type { Session, SignInStep, TotpEnrolment } from './types';
+
+export const SESSION_KEY = ['session'] as const;
+
+/** The session, or null when signed out (a 401 here is an answer, not an error). */
+export async function fetchSession(): Promise<Session | null> {
+  try {
+    const session = await api<Session>('/api/session', { quietUnauthorized: true });
+    setCsrfToken(session.csrfToken);
+    return session;
+  } catch (err) {
+    if (err instanceof ApiError && (err.kind === 'unauthorized' || err.kind === 'not_found')) {
+      setCsrfToken(null);
+      return null;
+    }
+    throw err;
+  }
+}
+
+export function useSession() {
+  return useQuery({ queryKey: SESSION_KEY, queryFn: fetchSession, staleTime: 30_000, retry: false });
+}
+
+export function signIn(email: string, password: string): Promise<SignInStep> {
+  return api<SignInStep>('/api/auth/login', { method: 'POST', body: { email, password } });
+}
+
+export function verifyTotp(answer: { code: string } | { recoveryCode: string }): Promise<SignInStep> {
+  return api<SignInStep>('/api/auth/totp', { method: 'POST', body: answer });
+}
+
+export function enrolTotp(): Promise<TotpEnrolment> {
+  return api<TotpEnrolment>('/api/auth/totp/enrol', { method: 'POST', body: {} });
+}
+
+export function confirmTotp(code: string): Promise<SignInStep> {
+  return api<SignInStep>('/api/auth/totp/confirm', { method: 'POST', body: { code } });
+}
+
+export async function switchPractice(client: QueryClient, practiceId: string): Promise<void> {
+  await api('/api/session/practice', { method: 'POST', body: { practiceId } });
+  // Nothing read for one practice may show under another.
+  client.clear();
+  await client.fetchQuery({ queryKey: SESSION_KEY, queryFn: fetchSession });
+}
+
+/** Ends the session on the server (best effort: the page is cleared either way). */
+export async function signOut(): Promise<void> {
+  try {
+    await api('/api/auth/logout', { method: 'POST', body: {}, quietUnauthorized: true });
+  } catch {
+    // Already signed out, or the service is unreachable: the page forgets the session regardless.
+  }
+  setCsrfToken(null);
+}
+
+/** The role in the practice the session is working in. */
+export function activeRole(session: Session): Session['memberships'][number]['role'] | null {
+  return session.memberships.find((m) => m.practiceId === session.activePracticeId)?.role ?? null;
+}

@@ -1,0 +1,77 @@
+import { useEffect, useMemo } from 'react';
+import { Navigate, RouterProvider, createBrowserRouter, useNavigate, Outlet } from 'react-router';
+import { QueryClient, QueryClientProvider, useQueryClient } from '@tanstack/react-query';
+import { MantineProvider, type MantineColorSchemeManager } from '@mantine/core';
+import { setUnauthorizedHandler } from './api/client';
+import { SESSION_KEY } from './api/session';
+import { SignInPage } from './auth/sign-in';
+import { RequireSession } from './shell/shell';
+import { CallsPage } from './pages/calls';
+import { Empty } from './components/states';
+import { usePageTitle } from './components/page-title';
+
+/** Mantine keeps the colour scheme in localStorage by default; the console keeps nothing in browser storage. */
+const memoryColorScheme: MantineColorSchemeManager = {
+  get: (fallback) => fallback,
+  set: () => undefined,
+  subscribe: () => undefined,
+  unsubscribe: () => undefined,
+  clear: () => undefined,
+};
+
+/** Any request answered 401 (the session ended on the server): forget everything, go to sign-in. */
+function UnauthorizedToSignIn() {
+  const client = useQueryClient();
+  const navigate = useNavigate();
+  useEffect(() => {
+    setUnauthorizedHandler(() => {
+      client.clear();
+      client.setQueryData(SESSION_KEY, null);
+      void navigate('/sign-in', { replace: true, state: { reason: 'expired' } });
+    });
+    return () => setUnauthorizedHandler(null);
+  }, [client, navigate]);
+  return <Outlet />;
+}
+
+function NotFound() {
+  usePageTitle('Not found');
+  return <Empty>There is no page here.</Empty>;
+}
+
+export function createRouter() {
+  return createBrowserRouter(
+    [
+      {
+        element: <UnauthorizedToSignIn />,
+        children: [
+          { path: '/sign-in', element: <SignInPage /> },
+          {
+            path: '/',
+            element: <RequireSession />,
+            children: [
+              { index: true, element: <Navigate to="/calls" replace /> },
+              { path: 'calls', element: <CallsPage /> },
+              { path: '*', element: <NotFound /> },
+            ],
+          },
+        ],
+      },
+    ],
+    { basename: '/console' },
+  );
+}
+
+export function App() {
+  const client = useMemo(() => new QueryClient({ defaultOptions: { queries: { refetchOnWindowFocus: false, gcTime: 5 * 60_000 } } }), []);
+  const router = useMemo(() => createRouter(), []);
+  return (
+    // Styles come from the bundle's CSS file only (CSP style-src 'self'): Mantine's default
+    // variables are in its styles.css, so it injects no <style> element of its own.
+    <MantineProvider withCssVariables={false} withGlobalClasses={false} colorSchemeManager={memoryColorScheme} forceColorScheme="light">
+      <QueryClientProvider client={client}>
+        <RouterProvider router={router} />
+      </QueryClientProvider>
+    </MantineProvider>
+  );
+}

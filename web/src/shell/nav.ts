@@ -1,0 +1,21 @@
+/**
+ * The console's sections, in the order staff work through them. A section appears as a link
+ * once its page is built; until then it is listed, disabled, so people see what is coming.
+ */
+export interface Section {
+  label: string;
+  path: string;
+  built: boolean;
+}
+
+export const SECTIONS: readonly Section[] = [
+  { label: 'Overnight', path: '/overnight', built: false },
+  { label: 'Callbacks', path: '/callbacks', built: false },
+  { label: 'Voicemail', path: '/voicemail', built: false },
+  { label: 'Calls', path: '/calls', built: true },
+  { label: 'On call', path: '/on-call', built: false },
+  { label: 'Patients', path: '/patients', built: false },
+  { label: 'Campaigns', path: '/campaigns', built: false },
+  { label: 'Audit', path: '/audit', built: false },
+  { label: 'Settings', path: '/settings', built: false },
+];
