@@ -34,6 +34,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     -- The automatic reply to a patient's text; NULL: the built-in one (src/texts/replies.ts).
     ALTER TABLE practices ADD COLUMN sms_auto_reply text CHECK (length(sms_auto_reply) BETWEEN 1 AND 320);
 
+    -- One code for the doctor (issue 13, item 7): a voicemail left on a paged call takes its page's
+    -- reference code, so the code that plays the message also stops the paging. A call may leave
+    -- more than one recording, so a code is no longer unique among voicemails; new codes are
+    -- still drawn unused in both tables (src/oncall/paging-store.ts, src/voicemail/store.ts).
+    ALTER TABLE voicemails DROP CONSTRAINT voicemails_reference_code_key;
+    CREATE INDEX voicemails_reference_idx ON voicemails (practice_id, reference_code);
+
     -- START (UNSTOP, YES) removes a number's opt-out. opt_outs stays closed to UPDATE, and to a
     -- DELETE unless the transaction names the opt-in that removes it (src/consent/store.ts,
     -- removeOptOut; audited there): a stray DELETE is still refused.
@@ -58,6 +65,8 @@ export async function down(db: Kysely<unknown>): Promise<void> {
     CREATE TRIGGER opt_outs_no_update_delete BEFORE UPDATE OR DELETE ON opt_outs
       FOR EACH ROW EXECUTE FUNCTION consents_refuse_change();
     DROP FUNCTION opt_outs_refuse_change();
+    DROP INDEX voicemails_reference_idx;
+    ALTER TABLE voicemails ADD CONSTRAINT voicemails_reference_code_key UNIQUE (reference_code);
     ALTER TABLE practices DROP COLUMN sms_auto_reply;
     DROP TABLE patient_texts;
   `.execute(db);
