@@ -115,6 +115,29 @@ async function callerWebhook(label: string, pathAndQuery: string, params: Record
   }
 }
 
+/**
+ * A text, as Twilio delivers one: a 200 with valid TwiML; or, when it could not be stored (a 503,
+ * never a 2xx), the number's SMS fallback URL, which must answer 200 with TwiML (the reply, or
+ * "we could not receive your message").
+ */
+async function smsWebhook(label: string, params: Record<string, string>): Promise<void> {
+  counts.webhooks += 1;
+  try {
+    const res = await postAsTwilio('/twilio/sms/incoming', params);
+    if (res.status === 503) {
+      const fallback = await postAsTwilio('/twilio/sms/fallback', { ...params, ErrorCode: '11200' });
+      if (fallback.status !== 200) throw new Error(`fallback status ${fallback.status}`);
+      parseTwiml(fallback.body);
+      return;
+    }
+    if (res.status !== 200) throw new Error(`status ${res.status}`);
+    parseTwiml(res.body);
+  } catch (err) {
+    counts.withoutTwiml += 1;
+    failures.push(`${label}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
 /** A callback no caller hears (status, SMS): a 200 with valid TwiML (an empty <Response/> will do). */
 async function quietWebhook(label: string, pathAndQuery: string, params: Record<string, string>): Promise<void> {
   counts.webhooks += 1;
@@ -212,7 +235,7 @@ async function burst(label: string, size = 1): Promise<void> {
     work.push(callerWebhook(`${label} whisper`, `/twilio/voice/whisper?parent=${known}&a=1`, inboundParams({ To: '+12025550177', Direction: 'outbound-api' })));
     work.push(callerWebhook(`${label} access line`, '/twilio/voice/access', inboundParams({ To: '+12025550103' })));
     work.push(
-      quietWebhook(`${label} sms`, '/twilio/sms/incoming', {
+      smsWebhook(`${label} sms`, {
         MessageSid: `SM${randomBytes(16).toString('hex')}`,
         AccountSid: TEST_ACCOUNT_SID,
         From: '+12025550177',

@@ -63,6 +63,9 @@ describe('connecting a line configures the number at Twilio', () => {
       StatusCallbackMethod: 'POST',
       SmsUrl: url('/twilio/sms/incoming'),
       SmsMethod: 'POST',
+      // Requested when the SMS URL answers 5xx (a text not stored): the patient is told.
+      SmsFallbackUrl: url('/twilio/sms/fallback'),
+      SmsFallbackMethod: 'POST',
     });
     // Read back: a GET by the number after the update.
     const reads = double.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/IncomingPhoneNumbers.json') && r.query.get('PhoneNumber') === '+12025550160');

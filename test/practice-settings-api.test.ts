@@ -142,6 +142,20 @@ describe('practice settings through the admin API', () => {
     expect(call.requests.some((r) => r.body.includes('transcribe'))).toBe(false);
   });
 
+  it("the automatic reply to a patient's text: validated with the field named, stored, and null restores the built-in one", async () => {
+    const noEmergency = await send('PATCH', `/api/practices/${demo.id}`, admin, { smsAutoReply: 'We will call you back tomorrow.' });
+    expect(noEmergency.status).toBe(400);
+    expect(JSON.stringify(noEmergency.body)).toContain('smsAutoReply');
+    expect(JSON.stringify(noEmergency.body)).not.toContain('call you back tomorrow');
+    expect((await send('PATCH', `/api/practices/${demo.id}`, admin, { smsAutoReply: `${'a'.repeat(330)} 911` })).status).toBe(400);
+    expect((await send('PATCH', `/api/practices/${demo.id}`, admin, { smsAutoReply: 'Hi {first_name}: in an emergency call 911.' })).status).toBe(400);
+    const template = '{practice_name}: got it, we call back by 10 am. Emergency? Call 911.';
+    const ok = await send('PATCH', `/api/practices/${demo.id}`, admin, { smsAutoReply: template });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ smsAutoReply: template });
+    expect((await send('PATCH', `/api/practices/${demo.id}`, admin, { smsAutoReply: null })).body).toMatchObject({ smsAutoReply: null });
+  });
+
   it('lists the loaded flows', async () => {
     const res = await send('GET', '/api/flows', staff);
     expect(res.body.flows).toContainEqual(expect.objectContaining({ id: 'after-hours' }));

@@ -21,6 +21,7 @@ export interface PracticesTable {
   voicemail_transcription: Generated<boolean>;
   access_number: string | null;
   suspended_at: Date | null; // NULL: active; set: suspended (0012)
+  sms_auto_reply: string | null; // NULL: the built-in reply (0023)
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -346,6 +347,22 @@ export interface OptOutsTable {
 
 export type DropVendor = 'rvm_http' | 'twilio';
 
+/** A patient's text to a practice number (0023): the sender and the text sealed, the number's blind index. */
+export interface PatientTextsTable {
+  id: string;
+  practice_id: string;
+  message_sid: string;
+  from_index: string;
+  from_enc: Buffer;
+  body_enc: Buffer | null;
+  body_chars: number;
+  media_count: Generated<number>;
+  match: CallMatch;
+  patient_id: string | null;
+  received_at: Date;
+  task_id: string | null;
+}
+
 export type TemplatePurposeColumn = 'appointment_reminder' | 'callback_request' | 'office_closure' | 'recall' | 'billing_callback';
 
 export interface DropTemplatesTable {
@@ -566,6 +583,7 @@ export interface Database {
   consent_disclosures: ConsentDisclosuresTable;
   consents: ConsentsTable;
   opt_outs: OptOutsTable;
+  patient_texts: PatientTextsTable;
   vendor_baas: VendorBaasTable;
   drop_templates: DropTemplatesTable;
   campaigns: CampaignsTable;

@@ -20,6 +20,8 @@ export interface NumberWebhooks {
   voiceFallbackUrl: string;
   statusCallback: string;
   smsUrl: string;
+  /** Requested when the SMS URL fails or answers 5xx (a text not stored): src/http/twilio-routes.ts, /sms/fallback. */
+  smsFallbackUrl: string;
 }
 
 /** One of the account's numbers as Twilio reports it; a webhook Twilio has none for is `''`. */
@@ -30,6 +32,7 @@ export interface IncomingNumber extends NumberWebhooks {
   voiceFallbackMethod: string;
   statusCallbackMethod: string;
   smsMethod: string;
+  smsFallbackMethod: string;
 }
 
 export interface TwilioNumbers {
@@ -103,6 +106,8 @@ export function createTwilioNumbers(config: Config, opts: { fetchImpl?: typeof f
         StatusCallbackMethod: 'POST',
         SmsUrl: webhooks.smsUrl,
         SmsMethod: 'POST',
+        SmsFallbackUrl: webhooks.smsFallbackUrl,
+        SmsFallbackMethod: 'POST',
       });
       return toIncomingNumber(op, await request(op, 'POST', `/IncomingPhoneNumbers/${sid}.json`, form));
     },
@@ -127,5 +132,7 @@ function toIncomingNumber(op: TwilioOperation, raw: unknown): IncomingNumber {
     statusCallbackMethod: text(r.status_callback_method),
     smsUrl: text(r.sms_url),
     smsMethod: text(r.sms_method),
+    smsFallbackUrl: text(r.sms_fallback_url),
+    smsFallbackMethod: text(r.sms_fallback_method),
   };
 }

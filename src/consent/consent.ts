@@ -86,7 +86,17 @@ export const VendorBaaInput = z.strictObject({
 /** SMS keywords that opt a number out (the CTIA set Twilio also honours). */
 export const STOP_WORDS: ReadonlySet<string> = new Set(['stop', 'stopall', 'unsubscribe', 'cancel', 'end', 'quit', 'revoke', 'optout']);
 
+/** SMS keywords that undo an opt-out (CTIA; Twilio's default handling honours them too). */
+export const START_WORDS: ReadonlySet<string> = new Set(['start', 'unstop', 'yes']);
+/** SMS keywords that ask for the carrier-expected help reply. */
+export const HELP_WORDS: ReadonlySet<string> = new Set(['help', 'info']);
+
+/** Pure: an SMS body as a keyword is compared (trimmed, lower case, trailing . or ! dropped). */
+export function keywordOf(body: string): string {
+  return body.trim().toLowerCase().replace(/[.!]+$/, '');
+}
+
 /** Pure: whether an SMS body asks to stop. */
 export function isStopMessage(body: string): boolean {
-  return STOP_WORDS.has(body.trim().toLowerCase().replace(/[.!]+$/, ''));
+  return STOP_WORDS.has(keywordOf(body));
 }

@@ -3,6 +3,7 @@ import type { AppContext } from '../app-context.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 import type { ConsentChannel, DropVendor } from '../adapters/db-schema.js';
 import type { Keyring } from '../adapters/keyring.js';
+import { inTransaction } from '../adapters/postgres.js';
 import { AuditAction } from '../audit/events.js';
 import type { AuditWriter } from '../audit/store.js';
 import { phoneIndex } from '../patients/store.js';
@@ -213,6 +214,29 @@ export async function recordOptOut(
     details: { source: input.source, result: inserted ? 'recorded' : 'already', patients: patients.length, consentsRevoked: revocations.length },
   });
   return inserted ? 'recorded' : 'already';
+}
+
+/**
+ * START (UNSTOP, YES) from a number: its opt-out of the practice is removed, audited (never the
+ * number). The consents STOP revoked stay revoked: texting START is not a grant (a grant names a
+ * disclosure and evidence). opt_outs refuses a DELETE unless the transaction names this opt-in
+ * (migration 0023), so nothing else removes one by accident.
+ */
+export async function removeOptOut(deps: OptOutDeps, scope: PracticeScope, input: { phone: string; recordedBy: string }): Promise<'removed' | 'none'> {
+  const { practiceId } = scope;
+  const index = phoneIndex(deps.keyring, input.phone);
+  const removed = await inTransaction(scope.db, async (trx) => {
+    await sql`SELECT set_config('ahl.opt_in', 'sms_start', true)`.execute(trx);
+    const res = await trx.deleteFrom('opt_outs').where('practice_id', '=', practiceId).where('phone_index', '=', index).executeTakeFirst();
+    return Number(res.numDeletedRows) > 0;
+  });
+  await deps.audit({
+    action: AuditAction.OptOutRemoved,
+    actor: input.recordedBy,
+    practiceId,
+    details: { source: 'sms_start', result: removed ? 'removed' : 'none' },
+  });
+  return removed ? 'removed' : 'none';
 }
 
 export async function isOptedOut(scope: PracticeScope, keyring: Keyring, phone: string): Promise<boolean> {

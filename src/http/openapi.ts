@@ -8,7 +8,7 @@ import { LANGUAGES } from '../calls/flow-types.js';
 import { CONSENT_CHANNELS, ConsentInput, DisclosureInput, VendorBaaInput } from '../consent/consent.js';
 import { FEED_TOKEN_PATTERN } from '../oncall/feed.js';
 import { OverrideInputSchema } from '../oncall/schedule-schema.js';
-import { SmsSchema } from '../oncall/sms-service.js';
+import { SmsSchema } from '../texts/sms-incoming.js';
 import { PolicyInputSchema, PolicyPatchSchema, ScheduleInputSchema, SchedulePatchSchema } from '../oncall/store.js';
 import { E164Schema, HolidaysSchema, WeeklyHoursSchema } from '../practices/settings.js';
 import { CAMPAIGN_COMMANDS } from '../drops/campaigns.js';
@@ -206,6 +206,7 @@ const PracticeSchema = z.looseObject({
   voicemailRetentionDays: z.number().int(),
   voicemailTranscription: z.boolean(),
   accessNumber: E164Schema.nullable(),
+  smsAutoReply: z.string().nullable(),
   suspended: z.boolean(),
   numbers: z.array(z.looseObject({ e164: E164Schema, flowId: z.string() })),
 }).meta({ id: 'Practice' });
@@ -423,10 +424,18 @@ export const ROUTES: readonly RouteDoc[] = [
   {
     method: 'post',
     path: '/twilio/sms/incoming',
-    summary: "The practice number's messaging webhook (page ACK, STOP)",
+    summary: "The practice number's messaging webhook: a patient's text (stored, then the automatic reply), STOP, START, HELP, a provider's ACK",
     access: TWILIO,
-    body: { schema: SmsSchema, example: { MessageSid: `SM${'0123456789abcdef'.repeat(2)}`, AccountSid: EX.accountSid, From: EX.callerNumber, To: EX.practiceNumber, Body: 'STOP' }, contentType: 'application/x-www-form-urlencoded' },
-    ok: twiml('TwiML (<Response/> or a <Message>)'),
+    body: { schema: SmsSchema, example: { MessageSid: `SM${'0123456789abcdef'.repeat(2)}`, AccountSid: EX.accountSid, From: EX.callerNumber, To: EX.practiceNumber, Body: 'Please call me back', NumMedia: '0' }, contentType: 'application/x-www-form-urlencoded' },
+    ok: twiml('TwiML (<Response/> or a <Message>); 503 when the text could not be stored (Twilio then requests the SMS fallback URL)'),
+  },
+  {
+    method: 'post',
+    path: '/twilio/sms/fallback',
+    summary: "The practice number's SMS fallback URL: stores the text if it can now, else tells the patient it was not received",
+    access: TWILIO,
+    body: { schema: SmsSchema, example: { MessageSid: `SM${'0123456789abcdef'.repeat(2)}`, AccountSid: EX.accountSid, From: EX.callerNumber, To: EX.practiceNumber, Body: 'Please call me back', NumMedia: '0' }, contentType: 'application/x-www-form-urlencoded' },
+    ok: twiml('TwiML: the automatic reply once stored, else "we could not receive your message" with 911 and the number to call'),
   },
   {
     method: 'post',

@@ -30,7 +30,7 @@ export const ConnectLineBody = z
   })
   .refine((b) => b.flowId === undefined || b.kind === 'main', { message: 'only a main line runs a flow of its choosing', path: ['flowId'] });
 
-const WebhooksSchema = z.object({ voiceUrl: z.string(), voiceFallbackUrl: z.string(), statusCallback: z.string(), smsUrl: z.string() });
+const WebhooksSchema = z.object({ voiceUrl: z.string(), voiceFallbackUrl: z.string(), statusCallback: z.string(), smsUrl: z.string(), smsFallbackUrl: z.string() });
 export const ConnectedLineSchema = z.object({
   e164: E164Schema,
   kind: z.enum(LINE_KINDS),

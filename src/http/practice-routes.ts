@@ -8,6 +8,7 @@ import { getPractice, listPracticeNumbers, removePracticeNumber, updatePractice,
 import { permit, principalOf } from './api-auth.js';
 import { invalidatePracticeCache } from '../calls/voice-service.js';
 import { badRequest, zodProblems } from './responses.js';
+import { SmsAutoReplySchema } from '../texts/replies.js';
 
 const Uuid = z.string().uuid();
 
@@ -34,6 +35,8 @@ export const PracticePatchSchema = z
     voicemailTranscription: z.literal(false, { error: 'voicemail transcription is not supported (see README, Voicemail)' }),
     /** The provider access line; it must be one of the practice's numbers (its voice URL is /twilio/voice/access). */
     accessNumber: E164Schema.nullable(),
+    /** The automatic reply to a patient's text (must name 911; {practice_name}, {callback_number}); null: the built-in one. */
+    smsAutoReply: SmsAutoReplySchema.nullable(),
   })
   .partial()
   .refine((p) => Object.keys(p).length > 0, { message: 'nothing to change' });

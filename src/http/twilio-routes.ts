@@ -16,11 +16,11 @@ import {
 } from '../calls/voice-service.js';
 import { NODE_ID } from '../calls/flow-schema.js';
 import { verifyTwilioSignature } from './twilio-auth.js';
-import { withDeadline } from '../adapters/deadline.js';
+import { TIMED_OUT, withDeadline } from '../adapters/deadline.js';
 import { routeLabel } from '../log/route-label.js';
 import { emptyTwiml, FAIL_SAFE_DIAL_PATH, failSafeDialResult, hangupTwiml } from '../calls/fail-safe.js';
 import { handleWhisper, handleWhisperAnswer, type WhisperQuery } from '../oncall/whisper-service.js';
-import { handleSmsIncoming } from '../oncall/sms-service.js';
+import { handleSmsIncoming, smsNotReceivedTwiml } from '../texts/sms-incoming.js';
 import { handleAccessAction, handleAccessIncoming } from '../voicemail/access-line.js';
 import { handleDropAnswer, handleDropStatus } from '../drops/drop-service.js';
 import type { FailSafeReason, UnprocessedRoute } from '../adapters/metrics.js';
@@ -41,6 +41,8 @@ function unprocessed(deps: Pick<AppContext, 'metrics'>, route: UnprocessedRoute,
 }
 /** Twilio gives up on a webhook at 15 s; the fallback answer never waits longer than this on PostgreSQL. */
 const FALLBACK_LOOKUP_MS = 2_000;
+/** The SMS fallback's try at storing a text: well inside Twilio's 15 s, so the patient hears back either way. */
+const SMS_FALLBACK_MS = 8_000;
 
 function sendTwiml(res: Response, twiml: string): void {
   // Past the route's deadline the safe answer has gone already (./twilio-deadline.ts).
@@ -157,6 +159,12 @@ function timeoutAnswer(services: Pick<Services, 'metrics' | 'caches'>, req: Requ
       // Not durable yet, so never a 2xx. Our <Record> URLs add no #rc, so Twilio does not resend it: the reconciler finds the recording.
       return { status: 503, twiml: EMPTY_TWIML };
     case '/sms/incoming':
+      // Not stored (yet), so never a 2xx: Twilio then requests the number's SMS fallback URL (/twilio/sms/fallback).
+      unprocessed(services, 'sms_incoming', 'deadline');
+      return { status: 503, twiml: EMPTY_TWIML };
+    case '/sms/fallback':
+      // The patient is told the text was not received (it may still be stored by the run that ran out of time).
+      return { status: 200, twiml: smsNotReceivedTwiml(bodyField(req, 'To')) };
     case '/voice/status':
     case '/rvm/status':
       // Twilio does not resend these: counted and logged so that an operator sees what was lost.
@@ -209,14 +217,30 @@ export function twilioRouter(services: Services): express.Router {
       return s && /^\d{1,4}$/.test(s) ? handleAccessAction({ ...services, scopeFor }, Number(s), p) : null;
     }),
   );
+  // A text is answered 2xx only once stored (src/texts/sms-incoming.ts). Twilio never resends an SMS
+  // webhook; on a 5xx (or no answer in 15 s) it requests the number's SMS fallback URL instead, below.
   router.post('/sms/incoming', async (req, res) => {
     try {
       sendTwiml(res, await handleSmsIncoming(services, scopeFor, req.body as Record<string, unknown>));
     } catch (err) {
-      logger.error('sms webhook failed', { err });
+      logger.error('sms webhook failed; answering 503 (Twilio requests the SMS fallback URL)', { err });
       // Past the route's deadline the deadline answer was counted already.
-      if (!res.headersSent) unprocessed(services, 'sms_incoming', 'error');
-      sendTwiml(res, EMPTY_TWIML);
+      if (res.headersSent) return;
+      unprocessed(services, 'sms_incoming', 'error');
+      res.status(503).type('text/xml').send(EMPTY_TWIML);
+    }
+  });
+  // The SMS fallback URL: the same handling once more (a text already stored is not stored twice:
+  // its MessageSid), within SMS_FALLBACK_MS; if it still cannot be stored, the patient is told so
+  // (911, the number to call) rather than left waiting for a call back.
+  router.post('/sms/fallback', async (req, res) => {
+    try {
+      const answer = await withDeadline(handleSmsIncoming(services, scopeFor, req.body as Record<string, unknown>), SMS_FALLBACK_MS);
+      if (answer === TIMED_OUT) throw new Error('sms fallback out of time');
+      sendTwiml(res, answer);
+    } catch (err) {
+      logger.error('sms fallback could not store the text; the patient is told it was not received', { err });
+      sendTwiml(res, smsNotReceivedTwiml(bodyField(req, 'To')));
     }
   });
   router.post(

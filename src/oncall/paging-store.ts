@@ -23,19 +23,41 @@ export interface DeliveryKey {
   provider_id: string;
 }
 
-export async function findPageByCall(db: Db, callSid: string): Promise<Pick<PageRow, 'id' | 'status' | 'rounds_sent'> | undefined> {
-  return db.selectFrom('pages').select(['id', 'status', 'rounds_sent']).where('call_sid', '=', callSid).executeTakeFirst();
+export async function findPageByCall(db: Db, callSid: string): Promise<Pick<PageRow, 'id' | 'status' | 'rounds_sent' | 'reference_code'> | undefined> {
+  return db.selectFrom('pages').select(['id', 'status', 'rounds_sent', 'reference_code']).where('call_sid', '=', callSid).executeTakeFirst();
 }
 
-/** Inserts a page with a reference code; undefined when the call already has one or the code is taken. */
+/**
+ * Inserts a page with a reference code; undefined when the call already has one or the code is
+ * taken, by another page or by a voicemail of another call (one code names one page and the
+ * voicemail it announces: src/voicemail/store.ts draws its codes the same way).
+ */
 export async function insertPage(db: Db, page: { practiceId: string; callSid: string; policyId: string | null; referenceCode: string }): Promise<string | undefined> {
   const row = await db
     .insertInto('pages')
-    .values({ practice_id: page.practiceId, call_sid: page.callSid, policy_id: page.policyId, reference_code: page.referenceCode })
+    .columns(['practice_id', 'call_sid', 'policy_id', 'reference_code'])
+    .expression(
+      db
+        .selectNoFrom([
+          sql<string>`${page.practiceId}::uuid`.as('practice_id'),
+          sql<string>`${page.callSid}::text`.as('call_sid'),
+          sql<string | null>`${page.policyId}::uuid`.as('policy_id'),
+          sql<string>`${page.referenceCode}::text`.as('reference_code'),
+        ])
+        .where(({ not, exists, selectFrom }) =>
+          not(exists(selectFrom('voicemails').select('id').where('reference_code', '=', page.referenceCode).where('call_sid', '<>', page.callSid))),
+        ),
+    )
     .onConflict((oc) => oc.doNothing())
     .returning('id')
     .executeTakeFirst();
   return row?.id;
+}
+
+/** The reference code of a voicemail the call has left already (a recording before its page): the page takes it. */
+export async function voicemailCodeOfCall(db: Db, callSid: string): Promise<string | undefined> {
+  const row = await db.selectFrom('voicemails').select('reference_code').where('call_sid', '=', callSid).orderBy('created_at').limit(1).executeTakeFirst();
+  return row?.reference_code;
 }
 
 export async function getPage(db: Db, pageId: string): Promise<PageRow | undefined> {

@@ -29,6 +29,7 @@ import {
   settleWaitingDelivery,
   waitingDeliveriesOfOpenPages,
   waitingRecipients,
+  voicemailCodeOfCall,
   type DeliveryKey,
   type PageRow,
 } from './paging-store.js';
@@ -79,11 +80,22 @@ export function spokenNumber(e164: string | undefined): string {
   return m ? `${m[1]}-${m[2]}-${m[3]}` : (e164 ?? '');
 }
 
-/** Pure: the page text. Nothing about the caller or the message. */
-export function pageText(practiceName: string, referenceCode: string, accessNumber: string | undefined, round: number): string {
+/**
+ * Pure: the page text. Nothing about the caller or the message. The reference is the voicemail's
+ * too (one code: keyed on the access line it plays the message and stops the paging). `consoleUrl`
+ * (`pageConsoleUrl`) links the page's view in the staff console: an id, never PHI. Not sent until
+ * the console serves that view.
+ */
+export function pageText(practiceName: string, referenceCode: string, accessNumber: string | undefined, round: number, consoleUrl?: string): string {
   const again = round > 0 ? ' (reminder)' : '';
   const call = accessNumber ? ` Call ${spokenNumber(accessNumber)} or reply` : ' Reply';
-  return `${practiceName}: urgent voicemail waiting${again}. Ref ${referenceCode}.${call} ACK ${referenceCode} to acknowledge.`;
+  const link = consoleUrl ? ` ${consoleUrl}` : '';
+  return `${practiceName}: urgent voicemail waiting${again}. Ref ${referenceCode}.${call} ACK ${referenceCode} to acknowledge.${link}`;
+}
+
+/** Pure: the staff console's view of a page (the page's id only). */
+export function pageConsoleUrl(publicBaseUrl: string, pageId: string): string {
+  return `${publicBaseUrl.replace(/\/+$/, '')}/console/pages/${encodeURIComponent(pageId)}`;
 }
 
 /**
@@ -127,6 +139,11 @@ export function pageRecipients(input: {
   return { providerIds: [...ids], escalateToAdmins };
 }
 
+/** A fresh six-digit reference code (pages and voicemails draw theirs alike; the inserts refuse one in use). */
+export function randomReferenceCode(): string {
+  return String(randomInt(0, 1_000_000)).padStart(6, '0');
+}
+
 export function pageJobId(pageId: string, round: number): string {
   return `page-${pageId}-${round}`;
 }
@@ -161,8 +178,10 @@ export async function openPage(services: OpenPageDeps, input: { practiceId: stri
     return existing.id;
   }
   let id: string | null = null;
+  // One code per page and voicemail: a recording the call already left lends the page its code.
+  const voicemailCode = await voicemailCodeOfCall(services.db, input.callSid);
   for (let i = 0; i < 5 && !id; i += 1) {
-    const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
+    const code = i === 0 && voicemailCode !== undefined ? voicemailCode : randomReferenceCode();
     id = (await insertPage(services.db, { ...input, referenceCode: code })) ?? null;
     if (!id) {
       const same = await findPageByCall(services.db, input.callSid);

@@ -33,6 +33,7 @@ export function lineWebhooks(kind: LineKind, publicBaseUrl: string): NumberWebho
     voiceFallbackUrl: `${base}/twilio/voice/fallback`,
     statusCallback: `${base}/twilio/voice/status`,
     smsUrl: `${base}/twilio/sms/incoming`,
+    smsFallbackUrl: `${base}/twilio/sms/fallback`,
   };
 }
 
@@ -61,7 +62,7 @@ export function flowForKind(kind: LineKind, current: string | null, named: strin
 }
 
 export interface WebhookDifference {
-  field: keyof NumberWebhooks | 'voiceMethod' | 'voiceFallbackMethod' | 'statusCallbackMethod' | 'smsMethod';
+  field: keyof NumberWebhooks | 'voiceMethod' | 'voiceFallbackMethod' | 'statusCallbackMethod' | 'smsMethod' | 'smsFallbackMethod';
   expected: string;
   actual: string;
 }
@@ -77,6 +78,8 @@ export function webhookDifferences(expected: NumberWebhooks, actual: IncomingNum
     { field: 'statusCallbackMethod', expected: 'POST', actual: actual.statusCallbackMethod.toUpperCase() },
     { field: 'smsUrl', expected: expected.smsUrl, actual: actual.smsUrl },
     { field: 'smsMethod', expected: 'POST', actual: actual.smsMethod.toUpperCase() },
+    { field: 'smsFallbackUrl', expected: expected.smsFallbackUrl, actual: actual.smsFallbackUrl },
+    { field: 'smsFallbackMethod', expected: 'POST', actual: actual.smsFallbackMethod.toUpperCase() },
   ];
   return pairs.filter((p) => p.expected !== p.actual);
 }

@@ -22,6 +22,8 @@ export interface Practice {
   voicemailTranscription: boolean;
   /** The provider access line (voice URL /twilio/voice/access) voicemail notifications name; null: none set. */
   accessNumber: string | null;
+  /** The automatic reply to a patient's text (src/texts/replies.ts); null: the built-in one. */
+  smsAutoReply: string | null;
   /** Suspended by the platform operator: its calls get the fail-safe answer, its keys 403 (src/practices/onboarding.ts). */
   suspended: boolean;
 }
@@ -40,6 +42,7 @@ const columns = [
   'voicemail_retention_days',
   'voicemail_transcription',
   'access_number',
+  'sms_auto_reply',
   'suspended_at',
 ] as const;
 
@@ -57,6 +60,7 @@ interface Row {
   voicemail_retention_days: number;
   voicemail_transcription: boolean;
   access_number: string | null;
+  sms_auto_reply: string | null;
   suspended_at: Date | null;
 }
 
@@ -79,6 +83,7 @@ function toPractice(row: Row): Practice {
     voicemailRetentionDays: row.voicemail_retention_days,
     voicemailTranscription: row.voicemail_transcription,
     accessNumber: row.access_number,
+    smsAutoReply: row.sms_auto_reply,
     suspended: row.suspended_at !== null,
   };
 }
@@ -139,6 +144,7 @@ export interface PracticeSettings {
   voicemailRetentionDays: number;
   voicemailTranscription: boolean;
   accessNumber: string | null;
+  smsAutoReply: string | null;
   name: string;
   greetingName: string | null;
   timeZone: string;
@@ -162,6 +168,7 @@ function settingsColumns(s: Partial<PracticeSettings>): Record<string, unknown> 
     ...(s.voicemailRetentionDays !== undefined ? { voicemail_retention_days: s.voicemailRetentionDays } : {}),
     ...(s.voicemailTranscription !== undefined ? { voicemail_transcription: s.voicemailTranscription } : {}),
     ...(s.accessNumber !== undefined ? { access_number: s.accessNumber } : {}),
+    ...(s.smsAutoReply !== undefined ? { sms_auto_reply: s.smsAutoReply } : {}),
   };
 }
 

@@ -14,15 +14,16 @@ import { findPracticeByNumber } from '../practices/store.js';
 import type { AppContext } from '../app-context.js';
 import type { ScopeFor } from '../tenancy/scope.js';
 import { guardedTry } from '../verification/attempts.js';
-import { acknowledgeVoicemail, getVoicemail, issuePlaybackToken, pendingUrgentIds, playability, playbackUrl } from './playback-store.js';
+import { acknowledgeVoicemail, getVoicemail, issuePlaybackToken, pendingUrgentIds, playability, playableByReference, playbackUrl } from './playback-store.js';
 
 /**
  * The provider access line: a practice points one of its numbers at /twilio/voice/access. The
  * caller ID must be an active provider of the practice that owns the number and the PIN must
  * match that provider's; until then nothing is said about voicemails. Then each unacknowledged
  * urgent voicemail is played (oldest first) through a fresh single-use playback link. From the
- * menu (with or without a message in hand) the provider may also acknowledge a page by keying
- * its six-digit reference (the one the SMS page gives), which stops its repeats.
+ * menu (with or without a message in hand) the provider may also key a six-digit reference (the
+ * one the SMS page gives): it stops that page's repeats and plays the voicemail it announces,
+ * which carries the same reference. Marking a message heard stops its page too.
  *
  * `decideAccess` and `renderAccess` are pure; `handleAccessIncoming` / `handleAccessAction` do
  * the I/O around them (the call store's state with ids only, the lockout, acknowledgements,
@@ -41,6 +42,8 @@ export const REPEAT_MESSAGE = '2';
 export const ACK_PAGE = '3';
 export const END_CALL = '9';
 export const MAX_PIN_TRIES = 3;
+/** A page's (and its voicemail's) reference: six digits. */
+const PAGE_REFERENCE = /^\d{6}$/;
 /** A provider's access-line PIN: 4 to 8 digits. */
 export const PROVIDER_PIN_PATTERN = /^\d{4,8}$/;
 
@@ -95,8 +98,11 @@ export type AccessEvent =
   | { kind: 'pin'; outcome: PinOutcome }
   /** `pending`: which of the queue are still unacknowledged and playable now. */
   | { kind: 'key'; digits: string | null; pending: readonly string[] }
-  /** The reference keyed in `page_ref`, already tried (the claimed step's one side effect). */
-  | { kind: 'page_ref'; result: KeypadAckResult };
+  /**
+   * The reference keyed in `page_ref`, already tried (the claimed step's one side effect), and the
+   * playable voicemail with that reference, if any: one code stops the page and plays its message.
+   */
+  | { kind: 'page_ref'; result: KeypadAckResult; voicemailId?: string | null };
 
 export type Speech =
   | { kind: 'ask_pin'; first: boolean; reason: 'start' | 'not_accepted' | 'timeout' }
@@ -111,6 +117,8 @@ export type Speech =
   | { kind: 'ask_page_ref' }
   /** What became of the keyed reference, then the menu it came from. Never anything about the call it was for. */
   | { kind: 'page_result'; result: KeypadAckResult; voicemailId: string | null }
+  /** The keyed reference is a message's too: what became of its page, then the message and its menu. */
+  | { kind: 'keyed_message'; result: KeypadAckResult; voicemailId: string; number: number }
   | { kind: 'goodbye' };
 
 export type AccessEffect = { kind: 'ack'; voicemailId: string };
@@ -174,6 +182,11 @@ export function decideAccess(state: AccessState, event: AccessEvent): AccessDeci
 
   if (state.phase === 'page_ref') {
     if (event.kind !== 'page_ref') return next({}, state.last);
+    // The reference names a message: it is played now, and becomes the one in hand.
+    if (event.voicemailId) {
+      const number = state.number + 1;
+      return next({ phase: 'listen', current: event.voicemailId, number }, { kind: 'keyed_message', result: event.result, voicemailId: event.voicemailId, number });
+    }
     // Back to the menu it came from: the message in hand, if any.
     return next({ phase: 'listen' }, { kind: 'page_result', result: event.result, voicemailId: state.current });
   }
@@ -294,6 +307,15 @@ export function renderAccess(speech: Speech, ctx: RenderContext): string {
       sayIt(PAGE_RESULT[speech.result]);
       menu(speech.voicemailId !== null);
       break;
+    case 'keyed_message': {
+      if (!ctx.message) throw new Error('renderAccess: a message needs its reference code and playback URL');
+      // A message with no page (announced by SMS, not paged): nothing to say about a page.
+      if (speech.result !== 'not_found') sayIt(PAGE_RESULT[speech.result]);
+      sayIt(`Message reference ${spokenDigits(ctx.message.referenceCode)}.`);
+      out.push({ verb: 'play', url: ctx.message.playUrl });
+      menu(true);
+      break;
+    }
     case 'goodbye':
       sayIt('Goodbye.');
       out.push(HANGUP);
@@ -385,7 +407,7 @@ async function checkPin(services: PinDeps, practiceId: string, p: VoiceWebhook, 
 /** Renders a speech, issuing a fresh playback link when it plays a message. */
 async function render(services: RenderDeps, state: AccessState, speech: Speech, practiceName: string, now: Date): Promise<string> {
   const ctx: RenderContext = { step: state.step, practiceName };
-  if (speech.kind === 'message') {
+  if (speech.kind === 'message' || speech.kind === 'keyed_message') {
     const scope = services.scopeFor(state.practiceId);
     const row = await getVoicemail(scope, speech.voicemailId);
     const issued = row && playability(row).ok && state.providerId ? await issuePlaybackToken(scope, row.id, `provider:${state.providerId}`, now) : null;
@@ -471,7 +493,7 @@ async function accessEvent(services: AccessLineDeps, state: AccessState, p: Voic
     case 'page_ref':
       // Only a verified provider is ever in this phase; acknowledgePageByKeypad audits an acknowledgement.
       if (state.providerId === null) return { kind: 'key', digits: null, pending: [] };
-      return { kind: 'page_ref', result: await acknowledgePageByKeypad(services, services.scopeFor(state.practiceId), { providerId: state.providerId, digits: p.Digits }) };
+      return keyedReference(services, state.practiceId, state.providerId, p.Digits);
     case 'listen':
     case 'done': {
       const digits = p.Digits && /^[0-9*#]$/.test(p.Digits) ? p.Digits : null;
@@ -480,6 +502,27 @@ async function accessEvent(services: AccessLineDeps, state: AccessState, p: Voic
     default:
       return state.phase satisfies never;
   }
+}
+
+/**
+ * A reference keyed on the line: it acknowledges the page with that code (if any) and finds the
+ * practice's playable voicemail with the same code (if any): the code that plays the message
+ * stops the paging.
+ */
+async function keyedReference(services: AccessLineDeps, practiceId: string, providerId: string, digits: string | undefined): Promise<AccessEvent> {
+  const scope = services.scopeFor(practiceId);
+  const result = await acknowledgePageByKeypad(services, scope, { providerId, digits });
+  const code = (digits ?? '').replace(/#$/, '');
+  const voicemailId = PAGE_REFERENCE.test(code) ? await playableByReference(scope, code) : null;
+  return { kind: 'page_ref', result, voicemailId };
+}
+
+/** A message marked heard on the line stops its page too (they share one reference). Best effort: the mark stands either way. */
+async function acknowledgePageOfVoicemail(services: AccessLineDeps, practiceId: string, providerId: string, voicemailId: string): Promise<void> {
+  const scope = services.scopeFor(practiceId);
+  const row = await getVoicemail(scope, voicemailId);
+  if (!row) return;
+  await acknowledgePageByKeypad(services, scope, { providerId, digits: row.reference_code });
 }
 
 /** The answer to one of the access line's Gathers (`?s=<step>`). */
@@ -502,6 +545,7 @@ export async function handleAccessAction(services: AccessLineDeps, step: number,
   for (const effect of decision.effects) {
     if (!decision.state.providerId) continue;
     await acknowledgeVoicemail(services, services.scopeFor(state.practiceId), { id: effect.voicemailId, by: `provider:${decision.state.providerId}`, via: 'access_line', accessCallSid: p.CallSid });
+    await acknowledgePageOfVoicemail(services, state.practiceId, decision.state.providerId, effect.voicemailId);
   }
   const entry: AccessReplay = { step, before: state, event, at: now.toISOString() };
   await Promise.all([saveCall(services.redis, p.CallSid, stored, entry, decision.state), services.audit(auditEvents(decision.state, p.CallSid, decision.events))]);

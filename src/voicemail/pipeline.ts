@@ -1,4 +1,3 @@
-import { randomInt } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { UnrecoverableError, type JobsOptions } from 'bullmq';
 import type { Expression, ExpressionBuilder, SqlBool } from 'kysely';
@@ -12,6 +11,8 @@ import { decryptingStream, encryptingStream, sha256Stream } from '../adapters/en
 import { getCall } from '../calls/records.js';
 import { logger } from '../log/logger.js';
 import { notifyNewVoicemail } from './notify.js';
+import { randomReferenceCode } from '../oncall/paging.js';
+import { findPageByCall } from '../oncall/paging-store.js';
 import { MediaLengthMismatch, mediaLengthCheck } from './media-check.js';
 import { latestSubjectOfCall } from '../audit/store.js';
 import {
@@ -171,13 +172,15 @@ export async function receiveRecording(
     verified = input.verified ?? auditedPatient !== null;
     // Only a verified caller's message is linked to the patient.
     const patientId = verified ? auditedPatient : null;
+    // One code for the doctor: the call's page (opened when its chain fell to voicemail) lends its code.
+    const pageCode = (await findPageByCall(services.db, input.callSid))?.reference_code;
     for (let i = 0; i < 5 && !row; i += 1) {
       const now = services.clock();
       row = await insertReceived(services.db, {
         practiceId,
         callSid: input.callSid,
         recordingSid: input.recordingSid,
-        referenceCode: String(randomInt(0, 1_000_000)).padStart(6, '0'),
+        referenceCode: i === 0 && pageCode !== undefined ? pageCode : randomReferenceCode(),
         urgency: input.urgency,
         callerVerified: verified,
         patientId,

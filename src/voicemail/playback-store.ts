@@ -221,6 +221,19 @@ export type AckResult =
   | { result: 'not_found' };
 
 /** Marks a voicemail heard/handled, once; the first acknowledgement stands and is audited. */
+/** The practice's latest playable voicemail with this reference code (the code its page carries too), or null. */
+export async function playableByReference(scope: PracticeScope, referenceCode: string): Promise<string | null> {
+  const rows = await scope.db
+    .selectFrom('voicemails')
+    .select(['id', 'state', 'storage_key', 'plaintext_bytes', 'audio_deleted_at'])
+    .where('practice_id', '=', scope.practiceId)
+    .where('reference_code', '=', referenceCode)
+    .orderBy('created_at', 'desc')
+    .limit(5)
+    .execute();
+  return rows.find((r) => playability(r).ok)?.id ?? null;
+}
+
 export async function acknowledgeVoicemail(
   deps: Pick<AppContext, 'audit' | 'clock'>,
   scope: PracticeScope,

@@ -27,7 +27,11 @@ export async function findByRecordingSid(db: Db, recordingSid: string): Promise<
   return db.selectFrom('voicemails').select(['id', 'recording_sid', 'state']).where('recording_sid', '=', recordingSid).executeTakeFirst();
 }
 
-/** Inserts a received voicemail; undefined when its recording (or reference code) is already taken. */
+/**
+ * Inserts a received voicemail; undefined when its recording is already recorded, or when its
+ * reference code is in use by a page or a voicemail of another call (the call's own page lends
+ * its code: one code plays the message and stops the paging).
+ */
 export async function insertReceived(
   db: Db,
   v: {
@@ -43,20 +47,27 @@ export async function insertReceived(
     at: Date;
   },
 ): Promise<Pick<VoicemailRecord, 'id' | 'recording_sid' | 'state'> | undefined> {
+  const inUse = sql<boolean>`(EXISTS (SELECT 1 FROM pages WHERE reference_code = ${v.referenceCode} AND call_sid <> ${v.callSid})
+    OR EXISTS (SELECT 1 FROM voicemails WHERE reference_code = ${v.referenceCode} AND call_sid <> ${v.callSid}))`;
   return db
     .insertInto('voicemails')
-    .values({
-      practice_id: v.practiceId,
-      call_sid: v.callSid,
-      recording_sid: v.recordingSid,
-      reference_code: v.referenceCode,
-      urgency: v.urgency,
-      caller_verified: v.callerVerified,
-      patient_id: v.patientId,
-      flow_node: v.flowNode,
-      duration_seconds: v.durationSeconds,
-      updated_at: v.at,
-    })
+    .columns(['practice_id', 'call_sid', 'recording_sid', 'reference_code', 'urgency', 'caller_verified', 'patient_id', 'flow_node', 'duration_seconds', 'updated_at'])
+    .expression(
+      db
+        .selectNoFrom([
+          sql<string>`${v.practiceId}::uuid`.as('practice_id'),
+          sql<string>`${v.callSid}::text`.as('call_sid'),
+          sql<string>`${v.recordingSid}::text`.as('recording_sid'),
+          sql<string>`${v.referenceCode}::text`.as('reference_code'),
+          sql<string>`${v.urgency}::text`.as('urgency'),
+          sql<boolean>`${v.callerVerified}::boolean`.as('caller_verified'),
+          sql<string | null>`${v.patientId}::uuid`.as('patient_id'),
+          sql<string | null>`${v.flowNode}::text`.as('flow_node'),
+          sql<number | null>`${v.durationSeconds}::int`.as('duration_seconds'),
+          sql<Date>`${v.at}::timestamptz`.as('updated_at'),
+        ])
+        .where(sql<boolean>`NOT ${inUse}`),
+    )
     .onConflict((oc) => oc.doNothing())
     .returning(['id', 'recording_sid', 'state'])
     .executeTakeFirst();

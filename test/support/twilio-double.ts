@@ -53,6 +53,8 @@ export interface DoubleIncomingNumber {
   statusCallbackMethod: string;
   smsUrl: string;
   smsMethod: string;
+  smsFallbackUrl: string;
+  smsFallbackMethod: string;
   /** Form fields (VoiceUrl, SmsUrl, …) an update does not change. */
   sticky: Set<string>;
 }
@@ -67,6 +69,8 @@ const NUMBER_FIELDS = {
   StatusCallbackMethod: 'statusCallbackMethod',
   SmsUrl: 'smsUrl',
   SmsMethod: 'smsMethod',
+  SmsFallbackUrl: 'smsFallbackUrl',
+  SmsFallbackMethod: 'smsFallbackMethod',
 } as const;
 
 export interface TwilioDouble {
@@ -219,6 +223,8 @@ export async function startTwilioDouble(opts: { accountSid: string; authToken: s
       status_callback_method: n.statusCallbackMethod,
       sms_url: n.smsUrl,
       sms_method: n.smsMethod,
+      sms_fallback_url: n.smsFallbackUrl,
+      sms_fallback_method: n.smsFallbackMethod,
       uri: `${accountPath}/IncomingPhoneNumbers/${sid}.json`,
     };
   }
@@ -391,6 +397,8 @@ export async function startTwilioDouble(opts: { accountSid: string; authToken: s
         statusCallbackMethod: 'POST',
         smsUrl: '',
         smsMethod: 'POST',
+        smsFallbackUrl: '',
+        smsFallbackMethod: 'POST',
         sticky: new Set(),
         ...init,
       });

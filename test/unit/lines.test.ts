@@ -9,6 +9,8 @@ describe('lines', () => {
       voiceFallbackUrl: 'https://ahl.example/twilio/voice/fallback',
       statusCallback: 'https://ahl.example/twilio/voice/status',
       smsUrl: 'https://ahl.example/twilio/sms/incoming',
+      // Twilio requests it when the SMS URL answers 5xx (a text not stored): it tells the patient.
+      smsFallbackUrl: 'https://ahl.example/twilio/sms/fallback',
     });
     expect(lineWebhooks('main', 'https://ahl.example').voiceUrl).toBe('https://ahl.example/twilio/voice/incoming');
     expect(lineWebhooks('drop_callback', 'https://ahl.example').voiceUrl).toBe('https://ahl.example/twilio/voice/incoming');
@@ -28,7 +30,7 @@ describe('lines', () => {
 
   it('reports each webhook and method Twilio holds differently', () => {
     const expected = lineWebhooks('main', 'https://ahl.example');
-    const actual: IncomingNumber = { sid: 'PN0', phoneNumber: '+12025550100', ...expected, voiceMethod: 'post', voiceFallbackMethod: 'POST', statusCallbackMethod: 'POST', smsMethod: 'GET', smsUrl: '' };
+    const actual: IncomingNumber = { sid: 'PN0', phoneNumber: '+12025550100', ...expected, voiceMethod: 'post', voiceFallbackMethod: 'POST', statusCallbackMethod: 'POST', smsMethod: 'GET', smsUrl: '', smsFallbackMethod: 'POST' };
     expect(webhookDifferences(expected, actual)).toEqual([
       { field: 'smsUrl', expected: 'https://ahl.example/twilio/sms/incoming', actual: '' },
       { field: 'smsMethod', expected: 'POST', actual: 'GET' },

@@ -1,0 +1,105 @@
+import { randomUUID } from 'node:crypto';
+import type { AppContext } from '../app-context.js';
+import type { CallMatch } from '../adapters/db-schema.js';
+import { decryptField, encryptField, type Keyring } from '../adapters/keyring.js';
+import { AuditAction } from '../audit/events.js';
+import { phoneIndex } from '../patients/store.js';
+import type { PracticeScope } from '../tenancy/scope.js';
+import { getPatientText, insertPatientText } from './store.js';
+
+/**
+ * A patient's text to a practice number, kept (issue 13, item 6): sealed and stored before
+ * Twilio is answered, then handed on to become a callback task. The sender's number and the
+ * text are envelope-encrypted with ids only in the encryption context (the table, the field, the
+ * text's id, the practice), so a sealed value copied to another row does not open; the number is
+ * found again only through its blind index. Nothing of either is logged or audited.
+ */
+
+function textContext(field: 'from' | 'body', textId: string, practiceId: string): Record<string, string> {
+  return { table: 'patient_texts', field, text: textId, practice: practiceId };
+}
+
+export interface IncomingText {
+  messageSid: string;
+  /** The sender (E.164). */
+  from: string;
+  /** The text part ('' for media only). */
+  body: string;
+  mediaCount: number;
+  receivedAt: Date;
+}
+
+export interface StoredText {
+  id: string;
+  /** False when a retry of the same MessageSid found it stored already. */
+  created: boolean;
+  match: CallMatch;
+  patientId: string | null;
+}
+
+/** What storing a text uses besides the practice's scope: the keyring (sealing, blind index) and the audit log. */
+export type RecordTextDeps = Pick<AppContext, 'keyring' | 'audit'>;
+
+/**
+ * Seals and stores a text (idempotent per MessageSid and practice), audits its arrival once and
+ * calls `onPatientTextStored`. Returns the stored text's id. Throws when it could not be stored:
+ * the webhook then does not answer 2xx.
+ */
+export async function recordPatientText(deps: RecordTextDeps, scope: PracticeScope, text: IncomingText): Promise<StoredText> {
+  const id = randomUUID();
+  const { practiceId } = scope;
+  const [fromEnc, bodyEnc] = await Promise.all([
+    encryptField(deps.keyring, text.from, textContext('from', id, practiceId), 'unsigned'),
+    text.body === '' ? Promise.resolve(null) : encryptField(deps.keyring, text.body, textContext('body', id, practiceId), 'unsigned'),
+  ]);
+  const stored = await insertPatientText(scope, {
+    id,
+    messageSid: text.messageSid,
+    fromIndex: phoneIndex(deps.keyring, text.from),
+    fromEnc,
+    bodyEnc,
+    bodyChars: text.body.length,
+    mediaCount: text.mediaCount,
+    receivedAt: text.receivedAt,
+  });
+  if (stored.created) {
+    await deps.audit({
+      action: AuditAction.PatientTextReceived,
+      actor: 'twilio',
+      practiceId,
+      subjectId: stored.id,
+      details: { match: stored.match, mediaCount: text.mediaCount, withText: text.body !== '' },
+    });
+  }
+  // A retry calls it again: the task's creation is keyed by the text's id (source 'patient_text', sourceId).
+  await onPatientTextStored(deps, scope, { ...stored, receivedAt: text.receivedAt });
+  return stored;
+}
+
+/**
+ * THE CALL SITE OF THE CALLBACK TASK (issue 13, item 3; src/tasks/ is built beside this work).
+ * Called once a text is durable, on every delivery of it (a retry included), before Twilio is
+ * answered. It does nothing yet. Once src/tasks/ lands it becomes:
+ *
+ *   const taskId = await createTaskFor(scope, { source: 'patient_text', sourceId: text.id,
+ *     callbackNumber: <the sender, opened with openPatientTextNumber>, patientId: text.patientId ?? undefined,
+ *     match: text.match, reason: 'other', urgency: 'routine', now: text.receivedAt });
+ *   await linkPatientTextTask(scope, text.id, taskId);   // ./store.ts
+ *
+ * createTaskFor must be idempotent by (source, sourceId); a failure here should not lose the text
+ * (it is stored): let the tasks module's sweep pick up texts whose task_id is still NULL.
+ */
+export async function onPatientTextStored(_deps: RecordTextDeps, _scope: PracticeScope, _text: StoredText & { receivedAt: Date }): Promise<void> {
+  // Intentionally empty until src/tasks/ exists (see above).
+}
+
+/** A stored text opened: its sender and its text (for the task view; never logged). Undefined when not the practice's. */
+export async function openPatientText(keyring: Keyring, scope: PracticeScope, id: string): Promise<{ from: string; body: string; mediaCount: number } | undefined> {
+  const row = await getPatientText(scope, id);
+  if (!row) return undefined;
+  const [from, body] = await Promise.all([
+    decryptField(keyring, row.fromEnc, textContext('from', row.id, scope.practiceId)),
+    row.bodyEnc ? decryptField(keyring, row.bodyEnc, textContext('body', row.id, scope.practiceId)) : Promise.resolve(''),
+  ]);
+  return { from, body, mediaCount: row.mediaCount };
+}
