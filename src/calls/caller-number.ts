@@ -18,14 +18,3 @@ export function sealCallerNumber(k: Keyring, e164: string, callSid: string, prac
 export function openCallerNumber(k: Keyring, sealed: Buffer, callSid: string, practiceId: string): Promise<string> {
   return decryptField(k, sealed, callerContext(callSid, practiceId));
 }
-
-/**
- * The number as an auditor sees it: the country code and the last four digits ("+1******0123"),
- * enough to tell calls apart without revealing who called. Shorter numbers keep only the last two.
- */
-export function maskCallerNumber(e164: string): string {
-  const keep = e164.length > 8 ? 4 : 2;
-  const prefix = e164.startsWith('+1') ? '+1' : '+';
-  const hidden = e164.length - prefix.length - keep;
-  return `${prefix}${'*'.repeat(Math.max(hidden, 0))}${e164.slice(-keep)}`;
-}
