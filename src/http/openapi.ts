@@ -576,6 +576,7 @@ export const ROUTES: readonly RouteDoc[] = [
     method: 'post',
     path: '/api/oncall/providers',
     summary: 'Add a provider (with an optional access-line PIN)',
+    description: 'The practice\'s first provider, when the practice has no escalation policy yet, comes with a default one: "Default", ringing that provider (25 s), the chain twice, then pages (admin.policy_changed, change created_default).',
     access: api(ADMIN),
     query: PracticeQuery,
     body: { schema: ProviderCreateBody, example: { displayName: 'Dr. Rivera', phone: '+12025550142', smsPhone: null, pin: '4821' } },

@@ -579,7 +579,7 @@ async function checkTiers(db: Executor, practiceId: string, tiers: readonly Esca
 }
 
 /** Serialises policy writes of one practice, so "one default" holds without a unique-index race. */
-async function lockPolicies(trx: Transaction<Database>, practiceId: string): Promise<void> {
+export async function lockPolicies(trx: Transaction<Database>, practiceId: string): Promise<void> {
   await sql`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.escalation_policies.' || ${practiceId}))`.execute(trx);
 }
 
