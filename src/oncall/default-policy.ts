@@ -1,6 +1,6 @@
 import { inTransaction } from '../adapters/postgres.js';
 import type { PracticeScope } from '../tenancy/scope.js';
-import { createPolicy, createProvider, lockPolicies, type EscalationPolicy, type PolicyInput, type Provider, type ProviderInput } from './store.js';
+import { createPolicy, createProvider, hadOnCallBefore, lockPolicies, type EscalationPolicy, type PolicyInput, type Provider, type ProviderInput } from './store.js';
 
 /**
  * A practice's first escalation policy, made when its first provider is added (issue 12, item 1).
@@ -49,11 +49,7 @@ export async function addProvider(scope: PracticeScope, input: ProviderInput, se
     const tx = { ...scope, db: trx } as PracticeScope;
     await lockPolicies(trx, scope.practiceId);
     const provider = await createProvider(tx, input, secrets);
-    const [others, policies] = await Promise.all([
-      trx.selectFrom('providers').select('id').where('practice_id', '=', scope.practiceId).where('id', '!=', provider.id).limit(1).execute(),
-      trx.selectFrom('escalation_policies').select('id').where('practice_id', '=', scope.practiceId).limit(1).execute(),
-    ]);
-    if (others.length > 0 || policies.length > 0) return { provider, defaultPolicy: null };
+    if (await hadOnCallBefore(trx, scope.practiceId, provider.id)) return { provider, defaultPolicy: null };
     const made = await createPolicy(tx, defaultPolicyFor(provider));
     if (!made.ok) throw new Error(`the default escalation policy was refused: ${made.reason}`);
     return { provider, defaultPolicy: made.value.policy };
