@@ -100,7 +100,11 @@ describe('roles and practices', () => {
     const actions = (mine.body.audit as Array<{ action: string }>).map((a) => a.action);
     expect(actions[0]).toBe('call.leg.started');
     expect(actions.slice(1).every((a) => a === 'call.transition')).toBe(true);
-    expect((await get(`/api/calls/${params.CallSid}`, keys.otherAdmin)).status).toBe(403);
+    // Another practice's call answers exactly as a call that never was: no 403 against 404 to tell them apart.
+    const theirs = await get(`/api/calls/${params.CallSid}`, keys.otherAdmin);
+    const unknown = await get(`/api/calls/CA${'0'.repeat(32)}`, keys.otherAdmin);
+    expect(theirs).toEqual({ status: 404, body: { error: 'not_found' } });
+    expect(unknown).toEqual(theirs);
     expect((await get(`/api/calls/${params.CallSid}`, keys.provider)).status).toBe(403);
   });
 

@@ -449,7 +449,11 @@ function sweepTable(): Record<string, SweepEntry> {
         { what: "?patientId=B's patient", probe: { path: `/api/calls?patientId=${B.patientId}` }, check: (status, body) => expectJsonWhenOk(status, body, { calls: [], nextCursor: null }) },
       ],
     },
-    'get /api/calls/:callSid': { own: () => ({ path: `/api/calls/${A.callSid}` }), foreign: [{ what: "B's call", probe: { path: `/api/calls/${B.callSid}` } }] },
+    'get /api/calls/:callSid': {
+      own: () => ({ path: `/api/calls/${A.callSid}` }),
+      // Not only refused: answered exactly as a call that never was (no 403 against 404 to tell a call of B's exists).
+      foreign: [{ what: "B's call", id: B.callSid, unknown: `CA${'0'.repeat(32)}`, probe: (sid) => ({ path: `/api/calls/${sid}` }) }],
+    },
     'get /api/audit': {
       // A's own log also records A's refused attempts on B's ids (subject and target practice):
       // the own call reads one call's events, which name nothing of B.

@@ -49,7 +49,7 @@ const url = (path: string): string => `${TEST_PUBLIC_BASE_URL}${path}`;
 describe('connecting a line configures the number at Twilio', () => {
   it('a main line: the voice URL, fallback, status callback and SMS URL, all POST; read back equal; recorded and audited', async () => {
     const sid = double.addIncomingNumber('+12025550160');
-    const res = await connect(demo.id, '+12025550160', operator, { kind: 'main' });
+    const res = await connect(demo.id, '+12025550160', operator, { kind: 'main', assign: true });
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({ e164: '+12025550160', kind: 'main', flowId: 'after-hours', change: 'created', twilioSid: sid, differences: [] });
     const [update, ...more] = updatesOf(sid);
@@ -75,30 +75,34 @@ describe('connecting a line configures the number at Twilio', () => {
     expect(row).toEqual({ practice_id: demo.id, flow_id: 'after-hours' });
     const audit = await h.services.db.selectFrom('audit_log').select(['practice_id', 'details']).where('action', '=', 'admin.line_connected').execute();
     expect(audit).toEqual([{ practice_id: demo.id, details: { number: '+12025550160', kind: 'main', flowId: 'after-hours', change: 'created', differences: [], via: 'api' } }]);
+    const assigned = await h.services.db.selectFrom('audit_log').select(['practice_id', 'details']).where('action', '=', 'admin.line_assigned').execute();
+    expect(assigned).toEqual([{ practice_id: demo.id, details: { number: '+12025550160', via: 'api' } }]);
   });
 
   it("the kind decides the voice URL and the flow: an access line answers at /twilio/voice/access, a drop callback line runs the drop-callback flow; a practice's admin connects its own", async () => {
     const accessSid = double.addIncomingNumber('+12025550162');
+    const dropSid = double.addIncomingNumber('+12025550163');
+    // The operator assigns the numbers; the practice's admin connects them as its own lines.
+    for (const n of ['+12025550162', '+12025550163']) expect((await connect(demo.id, n, operator, { kind: 'main', assign: true })).status).toBe(201);
     const access = await connect(demo.id, '+12025550162', demoAdmin, { kind: 'access' });
-    expect(access.status).toBe(201);
-    expect(Object.fromEntries(updatesOf(accessSid)[0] ?? [])).toMatchObject({ VoiceUrl: url('/twilio/voice/access'), SmsUrl: url('/twilio/sms/incoming') });
+    expect(access.status).toBe(200);
+    expect(Object.fromEntries(updatesOf(accessSid)[1] ?? [])).toMatchObject({ VoiceUrl: url('/twilio/voice/access'), SmsUrl: url('/twilio/sms/incoming') });
     expect((await getPractice(systemScope(h.services, demo.id)))?.accessNumber).toBe('+12025550162');
 
-    const dropSid = double.addIncomingNumber('+12025550163');
     const drop = await connect(demo.id, '+12025550163', demoAdmin, { kind: 'drop_callback' });
     expect(drop.body).toMatchObject({ kind: 'drop_callback', flowId: 'drop-callback', differences: [] });
-    expect(Object.fromEntries(updatesOf(dropSid)[0] ?? [])).toMatchObject({ VoiceUrl: url('/twilio/voice/incoming') });
+    expect(Object.fromEntries(updatesOf(dropSid)[1] ?? [])).toMatchObject({ VoiceUrl: url('/twilio/voice/incoming') });
 
     // The access line becomes a main line again: no longer the practice's access number, and it runs a flow.
     const back = await connect(demo.id, '+12025550162', demoAdmin, { kind: 'main', flowId: 'after-hours' });
     expect(back).toMatchObject({ status: 200, body: { kind: 'main', change: 'updated' } });
-    expect(Object.fromEntries(updatesOf(accessSid)[1] ?? [])).toMatchObject({ VoiceUrl: url('/twilio/voice/incoming') });
+    expect(Object.fromEntries(updatesOf(accessSid)[2] ?? [])).toMatchObject({ VoiceUrl: url('/twilio/voice/incoming') });
     expect((await getPractice(systemScope(h.services, demo.id)))?.accessNumber).toBeNull();
   });
 
   it("reports what Twilio reads back differently", async () => {
     const sid = double.addIncomingNumber('+12025550164', { sticky: new Set(['SmsUrl']), smsUrl: 'https://old-answering-service.example/sms' });
-    const res = await connect(demo.id, '+12025550164', operator, { kind: 'main' });
+    const res = await connect(demo.id, '+12025550164', operator, { kind: 'main', assign: true });
     expect(res.status).toBe(201);
     expect(res.body.differences).toEqual([{ field: 'smsUrl', expected: url('/twilio/sms/incoming'), actual: 'https://old-answering-service.example/sms' }]);
     expect(updatesOf(sid)).toHaveLength(1);
@@ -106,8 +110,8 @@ describe('connecting a line configures the number at Twilio', () => {
 
   it('refuses: another practice\'s number (409), a number not in the account (409, nothing written), another practice\'s admin (403), bad input (400 naming the field)', async () => {
     double.addIncomingNumber('+13125550100');
-    expect(await connect(demo.id, '+13125550100', operator, { kind: 'main' })).toEqual({ status: 409, body: { error: 'conflict', message: 'that number belongs to another practice' } });
-    const missing = await connect(demo.id, '+12025550169', operator, { kind: 'main' });
+    expect(await connect(demo.id, '+13125550100', operator, { kind: 'main', assign: true })).toEqual({ status: 409, body: { error: 'conflict', message: 'that number belongs to another practice' } });
+    const missing = await connect(demo.id, '+12025550169', operator, { kind: 'main', assign: true });
     expect(missing).toMatchObject({ status: 409, body: { error: 'not_in_account' } });
     expect(await h.services.db.selectFrom('practice_numbers').select('e164').where('e164', '=', '+12025550169').executeTakeFirst()).toBeUndefined();
     expect((await connect(demo.id, '+12025550160', otherAdmin, { kind: 'main' })).status).toBe(403);
@@ -122,8 +126,41 @@ describe('connecting a line configures the number at Twilio', () => {
   it('answers 502 without a number or Twilio\'s text when Twilio fails', async () => {
     double.addIncomingNumber('+12025550165');
     double.failNext(1, 500);
-    const res = await connect(demo.id, '+12025550165', operator, { kind: 'main' });
+    const res = await connect(demo.id, '+12025550165', operator, { kind: 'main', assign: true });
     expect(res).toEqual({ status: 502, body: { error: 'twilio_error', message: 'twilio findIncomingNumber: HTTP 500 (Twilio error 20500)' } });
+  });
+});
+
+describe('a number is connected only to the practice it is registered to', () => {
+  const owner = async (e164: string): Promise<string | undefined> => (await h.services.db.selectFrom('practice_numbers').select('practice_id').where('e164', '=', e164).executeTakeFirst())?.practice_id;
+
+  it('an unregistered number in the account is not claimed without the operator\'s assign: 409, nothing written, Twilio untouched', async () => {
+    const sid = double.addIncomingNumber('+12025550166');
+    for (const key of [operator, demoAdmin]) {
+      expect(await connect(demo.id, '+12025550166', key, { kind: 'main' })).toEqual({
+        status: 409,
+        body: { error: 'not_registered', message: "that number is not one of the practice's: the operator assigns it with assign: true" },
+      });
+    }
+    expect(await owner('+12025550166')).toBeUndefined();
+    expect(updatesOf(sid)).toEqual([]);
+    expect(double.requests.filter((r) => r.query.get('PhoneNumber') === '+12025550166')).toEqual([]);
+    // A practice's admin may not assign one either.
+    const byAdmin = await connect(demo.id, '+12025550166', demoAdmin, { kind: 'main', assign: true });
+    expect(byAdmin).toEqual({ status: 400, body: { error: 'bad_request', message: 'assign: only a platform operator assigns a number to a practice' } });
+    expect(await owner('+12025550166')).toBeUndefined();
+  });
+
+  it("another practice's number is never moved: 409 whoever asks, with or without assign, and it stays theirs", async () => {
+    const sid = [...double.incomingNumbers].find(([, n]) => n.phoneNumber === '+13125550100')?.[0] ?? double.addIncomingNumber('+13125550100');
+    expect((await connect(demo.id, '+13125550100', operator, { kind: 'access', assign: true })).status).toBe(409);
+    // To the practice's admin it is just not one of theirs: nothing says another practice has it.
+    expect(await connect(demo.id, '+13125550100', demoAdmin, { kind: 'main' })).toMatchObject({ status: 409, body: { error: 'not_registered' } });
+    expect(await owner('+13125550100')).toBe(other.id);
+    expect((await getPractice(systemScope(h.services, demo.id)))?.accessNumber).not.toBe('+13125550100');
+    expect(updatesOf(sid)).toEqual([]);
+    // Its own practice's admin connects it: it is registered there.
+    expect(await connect(other.id, '+13125550100', otherAdmin, { kind: 'main' })).toMatchObject({ status: 200, body: { change: 'updated' } });
   });
 });
 

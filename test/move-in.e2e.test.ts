@@ -155,7 +155,7 @@ describe('a practice moves in through the API', () => {
     const main = await api('POST', `${lineUrl(MAIN)}/connect`, operatorKey, { json: { kind: 'main' } });
     expect(main.status).toBe(200);
     expect(main.body).toMatchObject({ e164: MAIN, kind: 'main', flowId: 'after-hours', change: 'updated', twilioSid: mainSid, differences: [] });
-    const access = await api('POST', `${lineUrl(ACCESS)}/connect`, operatorKey, { json: { kind: 'access' } });
+    const access = await api('POST', `${lineUrl(ACCESS)}/connect`, operatorKey, { json: { kind: 'access', assign: true } });
     expect(access.status).toBe(201);
     expect(access.body).toMatchObject({ e164: ACCESS, kind: 'access', differences: [] });
     // What Twilio now holds for each number: our webhooks under the public URL.

@@ -316,7 +316,8 @@ describe('on-call schedules through the admin API', () => {
       action: 'admin.policy_changed',
       details: { change: 'updated', fields: ['isDefault'], isDefault: true, clearedDefaultIds: [firstId] },
     });
-    expect(await getDefaultPolicy(tenantScope(h.services, other.id))).toBeNull();
+    // The other practice keeps its own default (made with its first provider): untouched by the clinic's.
+    expect(await getDefaultPolicy(tenantScope(h.services, other.id))).toMatchObject({ practiceId: other.id, name: 'Default', isDefault: true });
   });
 
   it('staff cannot write; another practice can neither read nor touch these rows', async () => {

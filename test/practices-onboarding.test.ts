@@ -130,8 +130,12 @@ describe('suspending a practice', () => {
     const access = await postTwilio(h, '/twilio/voice/access', inboundParams({ To: String(demo.accessNumber) }));
     expect(access.body).toContain(EMERGENCY_DISCLAIMER);
     expect(access.body).not.toContain('<Gather');
-    const failSafes = await h.services.db.selectFrom('audit_log').select('details').where('action', '=', 'call.fail_safe').execute();
-    expect(failSafes.filter((r) => r.details['reason'] === 'practice_suspended')).toHaveLength(2);
+    // One fail-safe for every line (src/calls/fail-safe-answer.ts): the same answer, the same row.
+    expect(access.body).toBe(call.body);
+    const failSafes = await h.services.db.selectFrom('audit_log').select(['actor', 'practice_id', 'leg', 'details']).where('action', '=', 'call.fail_safe').execute();
+    const suspendedRows = failSafes.filter((r) => r.details['reason'] === 'practice_suspended');
+    expect(suspendedRows).toHaveLength(2);
+    expect(suspendedRows[0]).toEqual(suspendedRows[1]);
 
     const listed = await send('GET', '/api/practices', operator);
     expect((listed.body.practices as Array<Record<string, unknown>>).find((p) => p.id === demo.id)).toMatchObject({ status: 'suspended', suspendedAt: expect.any(String) as unknown });

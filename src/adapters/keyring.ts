@@ -8,7 +8,9 @@ import {
   cacheClients,
   CommitmentPolicy,
   getClient,
+  getLocalCryptographicMaterialsCache,
   KmsKeyringNode,
+  NodeCachingMaterialsManager,
   RawAesKeyringNode,
   RawAesWrappingSuiteIdentifier,
   type KeyringNode,
@@ -123,3 +125,56 @@ export async function decryptField(k: Keyring, ciphertext: Buffer, context: Encr
   }
   return plaintext.toString('utf8');
 }
+
+/**
+ * Data-key caching for fields sealed many times under one context (the callers' numbers of one
+ * practice): the Encryption SDK's caching materials manager over the keyring, one per keyring.
+ * Without it every seal asks the keyring (KMS in production: one GenerateDataKey per call) for a
+ * fresh data key; with it, one data key seals a practice's fields for up to `maxAgeMs` or
+ * `maxMessages` messages, whichever comes first, and reading them back asks the keyring once per
+ * data key. The trade-off: a data key in memory protects more than one field (bounded by both
+ * limits), and the context can carry only what repeats (ids of the practice, never of the row);
+ * see docs/architecture.md "Caller numbers and data-key caching". Only the unsigned committing
+ * suite is used here (a signed suite is never cached by the SDK: its signing key is per message).
+ */
+export const FIELD_KEY_CACHE = { maxAgeMs: 5 * 60_000, maxMessages: 1_000, entries: 500 } as const;
+
+const cachingManagers = new WeakMap<KeyringNode, NodeCachingMaterialsManager>();
+
+function cachingManagerFor(k: Keyring): NodeCachingMaterialsManager {
+  let cmm = cachingManagers.get(k.keyring);
+  if (!cmm) {
+    cmm = new NodeCachingMaterialsManager({
+      backingMaterials: k.keyring,
+      cache: getLocalCryptographicMaterialsCache(FIELD_KEY_CACHE.entries),
+      partition: 'ahl-fields',
+      maxAge: FIELD_KEY_CACHE.maxAgeMs,
+      maxMessagesEncrypted: FIELD_KEY_CACHE.maxMessages,
+    });
+    cachingManagers.set(k.keyring, cmm);
+  }
+  return cmm;
+}
+
+/** Seals a field with a cached data key (see FIELD_KEY_CACHE): `context` must repeat across fields to help, so ids of the practice only. */
+export async function encryptFieldCached(k: Keyring, plaintext: string, context: EncryptionContext): Promise<Buffer> {
+  const { result } = await encrypt(cachingManagerFor(k), Buffer.from(plaintext, 'utf8'), {
+    encryptionContext: context,
+    suiteId: AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY,
+  });
+  return result;
+}
+
+/**
+ * Opens a field sealed by encryptFieldCached or encryptField (through the cache either way) if its
+ * stored context matches every key of one of `accepted` (a field may have been sealed under an
+ * earlier context, which stays readable); refused otherwise, naming no value.
+ */
+export async function decryptFieldCached(k: Keyring, ciphertext: Buffer, accepted: readonly EncryptionContext[]): Promise<string> {
+  const { plaintext, messageHeader } = await decrypt(cachingManagerFor(k), ciphertext);
+  const stored = messageHeader.encryptionContext;
+  const matches = accepted.some((context) => Object.entries(context).every(([key, value]) => stored[key] === value));
+  if (!matches) throw new Error('encryption context mismatch');
+  return plaintext.toString('utf8');
+}
+

@@ -100,6 +100,7 @@ export const AuditAction = {
   AdminPracticeSuspended: 'admin.practice_suspended',
   AdminPracticeReactivated: 'admin.practice_reactivated',
   AdminLineConnected: 'admin.line_connected',
+  AdminLineAssigned: 'admin.line_assigned',
   AdminProviderChanged: 'admin.provider_changed',
   AdminScheduleChanged: 'admin.schedule_changed',
   AdminOverrideChanged: 'admin.override_changed',

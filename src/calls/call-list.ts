@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { AppContext } from '../app-context.js';
 import type { CallMatch, CallOutcome } from '../adapters/db-schema.js';
 import type { PracticeScope } from '../tenancy/scope.js';
-import { maskCallerNumber, openCallerNumber } from './caller-number.js';
+import { openCallerNumber } from './caller-number.js';
 
 /**
  * Every call to the practice on record, newest first, with the number to call back: the
@@ -30,8 +30,15 @@ export interface CallCursor {
   callSid: string;
 }
 
-/** How the caller's number is shown: in full (staff call back), or masked (an auditor tells calls apart). */
+/**
+ * How the caller's number is shown: in full (staff call back), or masked (an auditor). A masked
+ * number is never decrypted: the call record keeps no clear hint of it (not even its last digits),
+ * so an auditor's list says only that a number is on record.
+ */
 export type NumberView = 'full' | 'masked';
+
+/** What an auditor sees where a number is on record. */
+export const MASKED_NUMBER = 'masked';
 
 export interface ListedCall {
   callSid: string;
@@ -39,7 +46,7 @@ export interface ListedCall {
   endedAt: string | null;
   durationSeconds: number | null;
   status: string;
-  /** E.164 (or masked); null: the number was withheld, or the call predates numbers on record. */
+  /** E.164, or `masked` (auditors); null: the number was withheld, or the call predates numbers on record. */
   callerNumber: string | null;
   patient: { match: CallMatch; patientId: string | null };
   /** The menu options taken, by name (the node each led to), in order. */
@@ -53,7 +60,7 @@ export interface ListedCall {
 export interface CallPage {
   calls: ListedCall[];
   nextCursor: CallCursor | null;
-  /** How many numbers were opened (decrypted) for this page: the PHI read the route audits. */
+  /** How many numbers were decrypted and returned in clear for this page: the PHI read the route audits (0 for a masked view). */
   numbersOpened: number;
 }
 
@@ -96,14 +103,14 @@ export async function listCalls(deps: Pick<AppContext, 'keyring'>, scope: Practi
   const last = page.at(-1);
   const calls = await Promise.all(
     page.map(async (r): Promise<ListedCall> => {
-      const number = r.from_enc ? await openCallerNumber(deps.keyring, r.from_enc, r.call_sid, scope.practiceId) : null;
+      const number = r.from_enc === null ? null : view === 'full' ? await openCallerNumber(deps.keyring, r.from_enc, r.call_sid, scope.practiceId) : MASKED_NUMBER;
       return {
         callSid: r.call_sid,
         startedAt: r.created_at.toISOString(),
         endedAt: r.ended_at?.toISOString() ?? null,
         durationSeconds: r.duration_seconds,
         status: r.status,
-        callerNumber: number === null ? null : view === 'full' ? number : maskCallerNumber(number),
+        callerNumber: number,
         patient: { match: r.match ?? 'unknown', patientId: r.patient_id },
         path: r.path,
         outcome: r.outcome,
@@ -115,7 +122,7 @@ export async function listCalls(deps: Pick<AppContext, 'keyring'>, scope: Practi
   return {
     calls,
     nextCursor: rows.length > q.limit && last ? { micros: last.created_us, callSid: last.call_sid } : null,
-    numbersOpened: page.filter((r) => r.from_enc).length,
+    numbersOpened: view === 'full' ? page.filter((r) => r.from_enc).length : 0,
   };
 }
 

@@ -33,6 +33,7 @@ import { dialLegOutcome } from '../oncall/dial.js';
 import { finishParentLeg, recordDialLegRow } from '../oncall/legs.js';
 import type { WhisperOutcome } from '../oncall/whisper.js';
 import { failSafe, unknownNumber, type StepEvent } from './fail-safe.js';
+import { answerFailSafe, PRACTICE_SUSPENDED } from './fail-safe-answer.js';
 import { renderTwiml } from './render-twiml.js';
 import { fallbackNumberFor } from './fallback-numbers.js';
 import type { Flow } from './flow-types.js';
@@ -341,19 +342,15 @@ async function flowWebhook(deps: FlowDeps, scopeFor: ScopeFor, req: FlowRequest,
   const scope = scopeFor(practice.id);
   // Sealed while the rest of the webhook runs; it never fails the call (the record then has no number).
   const requestStep = req.kind === 'incoming' ? 0 : req.step;
-  const sealing = req.kind === 'incoming' && from ? sealedCaller(deps, from, webhook.CallSid, practice.id) : Promise.resolve(null);
+  const sealing = req.kind === 'incoming' && from ? sealedCaller(deps, from, practice.id) : Promise.resolve(null);
   const ctx: EngineContext = { now, callSid: webhook.CallSid, practice: practiceContext(practice, found.contacts), publicBaseUrl: deps.config.publicBaseUrl, facts: {}, hasCallerId: from !== null };
-  const failSafeFor = async (reason: string, details: Record<string, unknown> = {}): Promise<string> => {
-    await Promise.all([
-      deps.audit({ action: AuditAction.CallFailSafe, actor: 'system', practiceId: practice.id, callSid: webhook.CallSid, leg: 'parent', details: { reason, ...details } }),
+  const failSafeFor = (reason: string, details: Record<string, unknown> = {}): Promise<string> =>
+    answerFailSafe(deps, { practiceId: practice.id, callSid: webhook.CallSid, fallbackNumber: practice.fallbackNumber }, reason, details, async () =>
       // On the call's record too (a step the engine never ran: keyed apart from the steps it did).
       record(req.kind === 'incoming' ? 'incoming' : `fail-safe:${requestStep}`, scope, { ...NO_PROGRESS, outcome: 'fail_safe' }, await sealing),
-    ]);
-    deps.metrics.countFailSafe(reason);
-    return failSafe(practice.fallbackNumber);
-  };
+    );
   // A suspended practice's callers are never dropped: the emergency disclaimer and its fallback line.
-  if (practice.suspended) return failSafeFor('practice_suspended');
+  if (practice.suspended) return failSafeFor(PRACTICE_SUSPENDED);
 
   // Exactly one delivery of a step has side effects (lockout failures, page acknowledgements,
   // opt-outs, the call record, audit events), even if Twilio delivers it twice at once: the
@@ -429,9 +426,9 @@ async function flowWebhook(deps: FlowDeps, scopeFor: ScopeFor, req: FlowRequest,
 export const CALLER_SEAL_WAIT_MS = 1_000;
 
 /** The caller's number sealed for the call record; null (and a warning, never the number) if sealing failed or took too long. */
-async function sealedCaller(deps: Pick<AppContext, 'keyring'>, from: string, callSid: string, practiceId: string): Promise<Buffer | null> {
+async function sealedCaller(deps: Pick<AppContext, 'keyring'>, from: string, practiceId: string): Promise<Buffer | null> {
   try {
-    const sealed = await withDeadline(sealCallerNumber(deps.keyring, from, callSid, practiceId), CALLER_SEAL_WAIT_MS, { unref: true });
+    const sealed = await withDeadline(sealCallerNumber(deps.keyring, from, practiceId), CALLER_SEAL_WAIT_MS, { unref: true });
     if (sealed !== TIMED_OUT) return sealed;
     logger.warn('caller number not sealed in time; the call is recorded without it', { waitedMs: CALLER_SEAL_WAIT_MS });
     return null;

@@ -248,3 +248,13 @@ export async function permitOperator(services: Services, req: Request, res: Resp
   await services.audit({ action: AuditAction.ApiRequest, actor, practiceId: null, subjectId, details: base });
   return platformScope(services);
 }
+
+/**
+ * The operator acting on one practice's rows (connecting its lines): checked as `permitOperator`
+ * checks, then held to that practice as a practice key is, through the practice's tenant scope,
+ * so row-level security keeps the work inside it.
+ */
+export async function permitOperatorFor(services: Services, req: Request, res: Response, practiceId: string): Promise<PracticeScope | null> {
+  const platform = await permitOperator(services, req, res, practiceId);
+  return platform ? tenantScope(services, practiceId) : null;
+}

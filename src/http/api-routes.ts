@@ -1,7 +1,6 @@
 import express from 'express';
 import { z } from 'zod';
 import type { Services } from '../services.js';
-import { practiceOfCall } from '../calls/records.js';
 import { CallSidSchema } from '../calls/twilio-params.js';
 import { readAudit } from '../audit/store.js';
 import { apiJsonBody, apiNotFound, keyPrincipalOf, permit, permitOperator, principalOf, refuseOperatorKeys, requireApiKey } from './api-auth.js';
@@ -66,10 +65,9 @@ export function apiRouter(services: Services): express.Router {
   router.get('/calls/:callSid', async (req, res) => {
     const sid = CallSidSchema.safeParse(req.params.callSid);
     if (!sid.success) return badRequest(res, 'callSid must be CA followed by 32 hex characters');
-    // Whose call it is decides 403 or not (a lookup that finds the practice, before any of its rows
-    // is read). Unknown calls and calls with no practice are checked against the key's own practice.
-    const owner = (await practiceOfCall(services.db, sid.data)) ?? principalOf(res).practiceId;
-    const scope = await permit(services, req, res, ['admin', 'staff', 'auditor'], owner, sid.data);
+    // The key's own practice, whatever the call: another practice's call is not found, exactly as an
+    // unknown one (no lookup across practices first, so 403 against 404 tells nobody a call exists).
+    const scope = await permit(services, req, res, ['admin', 'staff', 'auditor'], principalOf(res).practiceId, sid.data);
     if (!scope) return;
     // One ordered timeline: every audited step, leg and page of the call, in the order they happened.
     const found = await loadCallTimeline(scope, sid.data);

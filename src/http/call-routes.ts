@@ -38,11 +38,12 @@ export function callRouter(services: Services): express.Router {
     const principal = principalOf(res);
     const scope = await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], principal.practiceId);
     if (!scope) return;
-    // Staff call back: the number in full. An auditor tells calls apart: the number masked.
+    // Staff call back: the number in full. An auditor sees only that a number is on record (never decrypted).
     const view = principal.role === 'auditor' ? 'masked' : 'full';
     const page = await listCalls(services, scope, q.data, view);
-    // Opening callers' numbers is a read of PHI: recorded, with counts only.
-    if (page.numbersOpened > 0) {
+    // Every read of the list in clear is recorded, before the answer and whatever the page holds
+    // (counts only, never a number); a masked read opens nothing and has permit's api.request row.
+    if (view === 'full') {
       await services.audit({
         action: AuditAction.CallListRead,
         actor: `api_key:${principal.keyId}`,

@@ -6,6 +6,7 @@ import type { Services } from '../services.js';
 import type { AppContext } from '../app-context.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 import { AuditAction, type DetailValue } from '../audit/events.js';
+import { addProvider } from '../oncall/default-policy.js';
 import type { ApiRole } from '../auth/api-keys.js';
 import { getPractice } from '../practices/store.js';
 import { renderIcs } from '../oncall/ics.js';
@@ -17,7 +18,6 @@ import { resolveOverlaps, shifts, whoIsOnCall } from '../oncall/schedule.js';
 import {
   createOverride,
   createPolicy,
-  createProvider,
   createSchedule,
   deleteOverride,
   getPolicy,
@@ -210,8 +210,12 @@ export function oncallRouter(services: Services): express.Router {
     if (!body.success) return badRequest(res, problems(body.error));
     const { pin, ...input } = body.data;
     const id = randomUUID();
-    const provider = await createProvider(scope, input, { id, ...(pin !== undefined ? { pinHash: providerPinHash(services.keyring, id, pin) } : {}) });
+    // The practice's first provider, with no policy yet, comes with a default policy ringing them.
+    const { provider, defaultPolicy } = await addProvider(scope, input, { id, ...(pin !== undefined ? { pinHash: providerPinHash(services.keyring, id, pin) } : {}) });
     await audit(res, AuditAction.AdminProviderChanged, scope, provider.id, { change: 'created', fields: fieldsOf(body.data) });
+    if (defaultPolicy) {
+      await audit(res, AuditAction.AdminPolicyChanged, scope, defaultPolicy.id, { change: 'created_default', fields: [], isDefault: true, clearedDefaultIds: [], providerId: provider.id });
+    }
     res.status(201).json(provider);
   });
 

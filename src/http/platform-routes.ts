@@ -7,7 +7,7 @@ import { createTwilioNumbers } from '../adapters/twilio-numbers.js';
 import { connectLine, LINE_KINDS, type ConnectOutcome } from '../practices/lines.js';
 import { createPracticeWithDefaults, listPracticeSummaries, PracticeCreateSchema, setPracticeSuspended } from '../practices/onboarding.js';
 import { E164Schema } from '../practices/settings.js';
-import { keyPrincipalOf, permit, permitOperator } from './api-auth.js';
+import { keyPrincipalOf, permit, permitOperator, permitOperatorFor } from './api-auth.js';
 import { badRequest, notFound, zodProblems } from './responses.js';
 
 /**
@@ -22,11 +22,15 @@ const Uuid = z.string().uuid();
 export const PracticeIdParams = z.object({ practiceId: Uuid });
 export const LineParams = z.object({ practiceId: Uuid, e164: E164Schema });
 
-/** `POST /api/practices/:practiceId/lines/:e164/connect`: the line's kind; a `main` line may name its flow. */
+/**
+ * `POST /api/practices/:practiceId/lines/:e164/connect`: the line's kind; a `main` line may name
+ * its flow; `assign: true` (the operator only) makes a number the practice does not have yet its own.
+ */
 export const ConnectLineBody = z
   .strictObject({
     kind: z.enum(LINE_KINDS),
     flowId: z.string().min(1).max(60).optional(),
+    assign: z.boolean().optional(),
   })
   .refine((b) => b.flowId === undefined || b.kind === 'main', { message: 'only a main line runs a flow of its choosing', path: ['flowId'] });
 
@@ -117,28 +121,32 @@ export function platformRouter(services: Services): express.Router {
     const params = LineParams.safeParse(req.params);
     if (!params.success) return badRequest(res, zodProblems(params.error));
     const { practiceId, e164 } = params.data;
-    // The operator connects any practice's lines; a practice's admin only its own.
-    const allowed = isOperator(keyPrincipalOf(res))
-      ? await permitOperator(services, req, res, practiceId)
-      : await permit(services, req, res, ['admin'], practiceId, practiceId);
-    if (!allowed) return;
+    // The operator connects any practice's lines; a practice's admin only its own. Either way the
+    // work runs in that practice's scope: another practice's number is neither seen nor moved.
+    const operator = isOperator(keyPrincipalOf(res));
+    const scope = operator ? await permitOperatorFor(services, req, res, practiceId) : await permit(services, req, res, ['admin'], practiceId, practiceId);
+    if (!scope) return;
     const body = ConnectLineBody.safeParse(req.body ?? {});
     if (!body.success) return badRequest(res, zodProblems(body.error));
-    const { kind, flowId } = body.data;
+    const { kind, flowId, assign } = body.data;
+    if (assign === true && !operator) return badRequest(res, 'assign: only a platform operator assigns a number to a practice');
     if (flowId !== undefined && !services.flows.has(flowId)) {
       return badRequest(res, `flowId: no flow "${flowId}"; known: ${[...services.flows.keys()].join(', ')}`);
     }
-    // Who owns a number is a question across practices (as the webhook's lookup by number is).
     const outcome = await connectLine(
-      { db: services.db, numbers: createTwilioNumbers(services.config), publicBaseUrl: services.config.publicBaseUrl },
-      { practiceId, e164, kind, ...(flowId !== undefined ? { flowId } : {}) },
+      { scope, numbers: createTwilioNumbers(services.config), publicBaseUrl: services.config.publicBaseUrl },
+      { e164, kind, ...(flowId !== undefined ? { flowId } : {}), ...(assign !== undefined ? { assign } : {}) },
     );
     if (outcome.ok) {
       services.caches.invalidate();
       const line = outcome.line;
+      const actor = `api_key:${keyPrincipalOf(res).keyId}`;
+      if (line.change === 'created') {
+        await services.audit({ action: AuditAction.AdminLineAssigned, actor, practiceId, subjectId: practiceId, details: { number: e164, via: 'api' } });
+      }
       await services.audit({
         action: AuditAction.AdminLineConnected,
-        actor: `api_key:${keyPrincipalOf(res).keyId}`,
+        actor,
         practiceId,
         subjectId: practiceId,
         details: { number: e164, kind, flowId: line.flowId, change: line.change, differences: line.differences.map((d) => d.field), via: 'api' },
@@ -157,6 +165,8 @@ function refuseConnect(res: express.Response, outcome: Exclude<ConnectOutcome, {
       return notFound(res);
     case 'taken':
       return void res.status(409).json({ error: 'conflict', message: 'that number belongs to another practice' });
+    case 'not_registered':
+      return void res.status(409).json({ error: 'not_registered', message: "that number is not one of the practice's: the operator assigns it with assign: true" });
     case 'not_in_account':
       return void res.status(409).json({ error: 'not_in_account', message: 'the Twilio account has no such number: buy or port it into the account first' });
     case 'twilio_not_configured':

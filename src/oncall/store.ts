@@ -578,8 +578,19 @@ async function checkTiers(db: Executor, practiceId: string, tiers: readonly Esca
   return null;
 }
 
+/** Whether the practice had anything on call before `providerId`: another provider, or any policy (src/oncall/default-policy.ts). */
+export async function hadOnCallBefore(db: Executor, practiceId: string, providerId: string): Promise<boolean> {
+  const row = await db
+    .selectNoFrom((eb) => [
+      eb.exists(eb.selectFrom('providers').select('id').where('practice_id', '=', practiceId).where('id', '!=', providerId)).as('providers'),
+      eb.exists(eb.selectFrom('escalation_policies').select('id').where('practice_id', '=', practiceId)).as('policies'),
+    ])
+    .executeTakeFirstOrThrow();
+  return Boolean(row.providers) || Boolean(row.policies);
+}
+
 /** Serialises policy writes of one practice, so "one default" holds without a unique-index race. */
-async function lockPolicies(trx: Transaction<Database>, practiceId: string): Promise<void> {
+export async function lockPolicies(trx: Transaction<Database>, practiceId: string): Promise<void> {
   await sql`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.escalation_policies.' || ${practiceId}))`.execute(trx);
 }
 

@@ -2,6 +2,7 @@ import type { Db } from '../adapters/postgres.js';
 import type { IncomingNumber, NumberWebhooks, TwilioNumbers } from '../adapters/twilio-numbers.js';
 import { TwilioRestError } from '../adapters/twilio-rest.js';
 import { DROP_CALLBACK_FLOW } from '../drops/campaigns.js';
+import type { PracticeScope } from '../tenancy/scope.js';
 import { assignLine, lineFlow, listLines, type StoredLine } from './lines-store.js';
 
 /**
@@ -84,17 +85,38 @@ export function webhookDifferences(expected: NumberWebhooks, actual: IncomingNum
   return pairs.filter((p) => p.expected !== p.actual);
 }
 
-export interface ConnectDeps {
-  db: Db;
+interface TwilioDeps {
   /** null: no Twilio account configured (log mode). */
   numbers: TwilioNumbers | null;
   publicBaseUrl: string;
+}
+
+/** Connecting acts for one practice: its scope (the request's, or a CLI's), never the whole database. */
+export interface ConnectDeps extends TwilioDeps {
+  scope: PracticeScope;
+}
+
+/** Checking crosses practices (`numbers:check` without `--practice`): the platform's handle. */
+export interface CheckDeps extends TwilioDeps {
+  db: Db;
+}
+
+export interface ConnectInput {
+  e164: string;
+  kind: LineKind;
+  flowId?: string;
+  /**
+   * The number is not yet the practice's and the operator makes it so in this request. Without it
+   * only a number already registered to the practice is connected: nothing is claimed by accident.
+   */
+  assign?: boolean;
 }
 
 export interface ConnectedLine {
   e164: string;
   kind: LineKind;
   flowId: string;
+  /** `created`: the number was assigned to the practice by this request (`assign`); `updated`: it was already the practice's. */
   change: 'created' | 'updated';
   twilioSid: string;
   configured: NumberWebhooks;
@@ -104,24 +126,30 @@ export interface ConnectedLine {
 
 export type ConnectOutcome =
   | { ok: true; line: ConnectedLine }
-  | { ok: false; reason: 'no_practice' | 'taken' | 'not_in_account' | 'twilio_not_configured' }
+  | { ok: false; reason: 'no_practice' | 'taken' | 'not_registered' | 'not_in_account' | 'twilio_not_configured' }
   | { ok: false; reason: 'twilio_error'; error: TwilioRestError };
 
 /**
- * Connects a number as a line of a practice: Twilio must have it in the account (checked first,
- * so nothing is recorded for a number we cannot configure), then the line is recorded, then
- * Twilio is told its webhooks and read back. A Twilio failure after the line was recorded is
- * reported; running the command again finishes the job (and `numbers:check` shows the drift).
+ * Connects a number as a line of the scope's practice. The number must be the practice's already,
+ * or be assigned to it now (`assign`, the operator's explicit word): checked first, so Twilio is
+ * not asked about a number the practice may not touch. Then Twilio must have it in the account
+ * (so nothing is recorded for a number we cannot configure), then the line is recorded (a number
+ * of another practice is `taken`, never moved), then Twilio is told its webhooks and read back. A
+ * Twilio failure after the line was recorded is reported; running the command again finishes the
+ * job (and `numbers:check` shows the drift).
  */
-export async function connectLine(deps: ConnectDeps, input: { practiceId: string; e164: string; kind: LineKind; flowId?: string }): Promise<ConnectOutcome> {
+export async function connectLine(deps: ConnectDeps, input: ConnectInput): Promise<ConnectOutcome> {
   if (deps.numbers === null) return { ok: false, reason: 'twilio_not_configured' };
   const numbers = deps.numbers;
+  const current = await lineFlow(deps.scope, input.e164);
+  const assign = current === null;
+  if (assign && input.assign !== true) return { ok: false, reason: 'not_registered' };
   const twilio = await askTwilio(() => numbers.find(input.e164));
   if (!twilio.ok) return twilio.outcome;
   if (twilio.value === null) return { ok: false, reason: 'not_in_account' };
-  const flowId = flowForKind(input.kind, await lineFlow(deps.db, input.practiceId, input.e164), input.flowId);
-  const assigned = await assignLine(deps.db, { practiceId: input.practiceId, e164: input.e164, flowId, access: input.kind === 'access' });
-  if (assigned.result === 'taken' || assigned.result === 'no_practice') return { ok: false, reason: assigned.result };
+  const flowId = flowForKind(input.kind, current, input.flowId);
+  const assigned = await assignLine(deps.scope, { e164: input.e164, flowId, access: input.kind === 'access', claim: assign });
+  if (assigned.result !== 'created' && assigned.result !== 'updated') return { ok: false, reason: assigned.result };
   const configured = lineWebhooks(input.kind, deps.publicBaseUrl);
   const sid = twilio.value.sid;
   const updated = await askTwilio(() => numbers.update(sid, configured));
@@ -142,7 +170,7 @@ export interface LineCheck {
 }
 
 /** Every line (of one practice, or all) compared with Twilio's configuration of its number. */
-export async function checkLines(deps: ConnectDeps, practiceId?: string): Promise<{ ok: true; lines: LineCheck[] } | { ok: false; reason: 'twilio_not_configured' } | { ok: false; reason: 'twilio_error'; error: TwilioRestError }> {
+export async function checkLines(deps: CheckDeps, practiceId?: string): Promise<{ ok: true; lines: LineCheck[] } | { ok: false; reason: 'twilio_not_configured' } | { ok: false; reason: 'twilio_error'; error: TwilioRestError }> {
   if (deps.numbers === null) return { ok: false, reason: 'twilio_not_configured' };
   const numbers = deps.numbers;
   const lines: LineCheck[] = [];

@@ -12,10 +12,10 @@ import { getPractice, type Practice } from './store.js';
  * - hours Monday–Friday 08:00–17:00, the six federal holidays closed, English and Spanish,
  *   voicemail kept 90 days, transcription off (the column defaults, migrations 0002 and 0004);
  * - its first number, when given, as a `main` line running the `after-hours` flow;
- * - escalation: until an admin adds providers and a policy (`POST /api/oncall/policies`), an
- *   urgent call rings the practice's fallback number (src/oncall/escalation.ts `buildPlan` with
- *   no policy). No policy is made up here: a policy names schedules of providers, which a new
- *   practice does not have yet.
+ * - escalation: until the practice has a provider, an urgent call rings the practice's fallback
+ *   number (src/oncall/escalation.ts `buildPlan` with no policy). No policy is made here (a policy
+ *   names providers, which a new practice does not have yet): adding the first provider makes the
+ *   default one (src/oncall/default-policy.ts), unless the admin has made a policy already.
  */
 
 export const SLUG_PATTERN = /^[a-z0-9][a-z0-9-]{1,39}$/;

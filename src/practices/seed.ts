@@ -104,7 +104,7 @@ async function seedPractice(trx: Db, keyring: Keyring, audit: AuditWriter, now: 
     { e164: DEMO.dropCallbackNumber, flowId: flowForKind('drop_callback', null, undefined), access: false },
     { e164: DEMO.accessNumber, flowId: flowForKind('access', null, undefined), access: true },
   ]) {
-    const assigned = await assignLine(trx, { practiceId, ...line });
+    const assigned = await assignLine(scope, { ...line, claim: true });
     if (assigned.result !== 'created') throw new Error(`the demo line was refused: ${assigned.result}`);
   }
   const disclosure = await recordDisclosure(scope, audit, { ...DEMO.rvmDisclosure, channel: 'rvm' }, SEED_ACTOR);

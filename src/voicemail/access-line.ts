@@ -2,7 +2,8 @@ import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { type Keyring } from '../adapters/keyring.js';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
-import { EMERGENCY_DISCLAIMER, failSafe, unknownNumber, type StepEvent } from '../calls/fail-safe.js';
+import { EMERGENCY_DISCLAIMER, unknownNumber, type StepEvent } from '../calls/fail-safe.js';
+import { answerFailSafe, PRACTICE_SUSPENDED } from '../calls/fail-safe-answer.js';
 import { recordCallEvent } from '../calls/records.js';
 import { renderTwiml } from '../calls/render-twiml.js';
 import { HANGUP, say, type SayVoice, type SpeechVerb, type Verb } from '../calls/verbs.js';
@@ -440,12 +441,8 @@ export async function handleAccessIncoming(services: IncomingDeps, p: VoiceWebho
     return answer.twiml;
   }
   const { practice } = found;
-  if (practice.suspended) {
-    // A suspended practice's access line still answers: the disclaimer and its fallback line.
-    await services.audit({ action: AuditAction.CallFailSafe, actor: 'system', practiceId: practice.id, callSid: p.CallSid, leg: 'parent', details: { reason: 'practice_suspended' } });
-    services.metrics.countFailSafe('practice_suspended');
-    return failSafe(practice.fallbackNumber);
-  }
+  // A suspended practice's access line still answers, as its other lines do: the disclaimer and its fallback line.
+  if (practice.suspended) return answerFailSafe(services, { practiceId: practice.id, callSid: p.CallSid, fallbackNumber: practice.fallbackNumber }, PRACTICE_SUSPENDED);
   const state = initialAccessState(practice.id);
   // The call's first step is claimed with the state it leads to; a duplicate saves nothing and replays it.
   if (!(await startCall<AccessState, AccessEvent | null>(services.redis, p.CallSid, { step: 0, before: state, event: null, at: now.toISOString() }, state))) {
