@@ -13,6 +13,7 @@ import { guardedTry } from '../verification/attempts.js';
 import { callRecorder, practiceOfCall, type CallEvent, type CallRecorder } from './records.js';
 import { isFinalStatus, NO_PROGRESS, progressOf, type CallProgress } from './call-progress.js';
 import { sealCallerNumber } from './caller-number.js';
+import { keyedUsNumber, openKeyedDigits, sealCallbackNumber, storeCallbackNumber } from './callback-number.js';
 import { checkRecordingUrl, receiveRecording } from '../voicemail/pipeline.js';
 import {
   initialState,
@@ -23,6 +24,8 @@ import {
   type EngineContext,
   type EngineEvent,
   type Facts,
+  type CallbackEntry,
+  type SealedNumber,
   type PageAckOutcome,
   type PracticeContext,
 } from './engine.js';
@@ -144,6 +147,7 @@ function auditEvents(practiceId: string | null, callSid: string, events: StepEve
 
 /** Runs the engine, loading a fact it asks for (under the practice's scope) and running it again. */
 async function runEngine(
+  deps: Pick<AppContext, 'keyring'>,
   scope: PracticeScope,
   flow: Flow,
   state: CallState,
@@ -157,6 +161,9 @@ async function runEngine(
     if (result.kind === 'verbs') return { state: result.state, twiml: renderTwiml(result.verbs), events: result.events, effects: result.effects };
     if (result.fact === 'escalation') {
       facts = { ...facts, escalation: await resolvePlan(scope, ctx.practice.fallbackNumber, ctx.now, result.policy), escalationPolicy: result.policy };
+    } else if (result.fact === 'keyedNumber') {
+      // Opened only to be read back to the caller who keyed it: into the TwiML, nowhere else.
+      facts = { ...facts, keyedNumber: { sealed: result.sealed, digits: await openKeyedDigits(deps.keyring, result.sealed, ctx.callSid, scope.practiceId) } };
     } else {
       facts = { ...facts, nextAppointment: await nextAppointment(scope, result.patientId, ctx.now) };
     }
@@ -198,6 +205,39 @@ async function verifyOutcome(
   if (tried.kind === 'refused') return { kind: 'verify', node: nodeId, outcome: 'locked' };
   if (tried.kind === 'match') return { kind: 'verify', node: nodeId, outcome: 'match', patientId: tried.value };
   return { kind: 'verify', node: nodeId, outcome: entry.kind === 'invalid' ? 'invalid' : 'no_match', lockedNow: tried.lockedNow };
+}
+
+/**
+ * A callback_number node's answer. While it asks for a number, the keyed digits are judged and
+ * sealed here, at once: the engine, the call state and the replay list in Redis only ever see
+ * the sealed number (opened again only for the read-back). Otherwise one key, or silence.
+ */
+async function callbackEntry(deps: Pick<AppContext, 'keyring'>, state: CallState, nodeId: string, webhook: VoiceWebhook): Promise<CallbackEntry> {
+  const raw = webhook.Digits ?? '';
+  const keyed = /^[0-9*#]*$/.test(raw) ? raw : '';
+  if (keyed === '') return { kind: 'timeout' };
+  const progress = state.callback?.node === nodeId ? state.callback : null;
+  if (progress?.phase !== 'key') return { kind: 'key', digit: keyed };
+  const ten = keyedUsNumber(keyed);
+  if (ten === null) return { kind: 'invalid' };
+  return { kind: 'number', number: await sealCallbackNumber(deps.keyring, `+1${ten}`, webhook.CallSid, state.practiceId) };
+}
+
+/**
+ * The confirmed callback number onto the call record: the keyed one as sealed, or the caller's
+ * own sealed now. A failure costs the record its confirmation (the caller's number still
+ * stands, from_enc), never the caller their call: logged without the number.
+ */
+async function keepCallbackNumber(deps: Pick<AppContext, 'keyring'>, scope: PracticeScope, callSid: string, keyed: SealedNumber | null, from: string | null): Promise<void> {
+  try {
+    if (keyed) return await storeCallbackNumber(scope, callSid, keyed, 'keyed');
+    if (!from) return;
+    const sealed = await withDeadline(sealCallbackNumber(deps.keyring, from, callSid, scope.practiceId), CALLER_SEAL_WAIT_MS, { unref: true });
+    if (sealed === TIMED_OUT) logger.warn('callback number not sealed in time; the caller number stands', { waitedMs: CALLER_SEAL_WAIT_MS });
+    else await storeCallbackNumber(scope, callSid, sealed, 'caller');
+  } catch (err) {
+    logger.warn('callback number not kept; the caller number stands', { err });
+  }
 }
 
 /** Staff line: the caller ID must be an active provider of the practice; the keys a page's reference. */
@@ -249,6 +289,8 @@ async function eventFor(
       return { kind: 'record_done', node: req.node, recorded: !req.empty && webhook.RecordingSid !== undefined };
     case 'page_ack':
       return { kind: 'page_ack', node: req.node, outcome: await pageAckOutcome(deps, scope, webhook) };
+    case 'callback_number':
+      return { kind: 'callback', node: req.node, entry: await callbackEntry(deps, state, req.node, webhook) };
     case 'say':
     case 'hours':
     case 'disclose':
@@ -287,11 +329,11 @@ export async function handleFlowWebhook(
 }
 
 /** The answer a retried webhook gets: the same step re-run from the state it started from, with no side effect. */
-async function replayTwiml(deps: Pick<Services, 'flowResolver'>, scope: PracticeScope, entry: ReplayEntry, ctx: EngineContext, fallbackNumber: string | null): Promise<string> {
+async function replayTwiml(deps: Pick<Services, 'flowResolver' | 'keyring'>, scope: PracticeScope, entry: ReplayEntry, ctx: EngineContext, fallbackNumber: string | null): Promise<string> {
   const flow = await deps.flowResolver.get(scope.practiceId, entry.before.flowId);
   if (!flow) return failSafe(fallbackNumber);
   const asFirst = entry.at ? { ...ctx, now: new Date(entry.at) } : ctx;
-  return (await runEngine(scope, flow, entry.before, entry.event, asFirst)).twiml;
+  return (await runEngine(deps, scope, flow, entry.before, entry.event, asFirst)).twiml;
 }
 
 /** What a step started from, to answer its duplicate. A call's start is always known, even once out of the replay list. */
@@ -393,7 +435,7 @@ async function flowWebhook(deps: FlowDeps, scopeFor: ScopeFor, req: FlowRequest,
   }
 
   const event: EngineEvent = req.kind === 'incoming' ? { kind: 'start' } : await eventFor(deps, scope, flow, before, req, webhook, caller, now);
-  const result = await runEngine(scope, flow, before, event, ctx);
+  const result = await runEngine(deps, scope, flow, before, event, ctx);
   for (const e of result.events) if (e.action === AuditAction.CallFailSafe) deps.metrics.countFailSafe(String(e.details?.['reason']));
   const entry: ReplayEntry = { step: requestStep, before, event, at: now.toISOString() };
   // The engine is pure: a call's first answer is worked out before its step is claimed, and the
@@ -416,6 +458,7 @@ async function flowWebhook(deps: FlowDeps, scopeFor: ScopeFor, req: FlowRequest,
   for (const effect of result.effects) {
     if (effect.kind === 'page') await openPage(deps, { practiceId: practice.id, callSid: webhook.CallSid, policyId: effect.policyId });
     else if (effect.kind === 'opt_out' && from) await recordOptOut(deps, scope, { phone: from, source: 'keypad', recordedBy: `call:${webhook.CallSid}` });
+    else if (effect.kind === 'callback_number') await keepCallbackNumber(deps, scope, webhook.CallSid, effect.keyed, from);
   }
   return result.twiml;
 }
