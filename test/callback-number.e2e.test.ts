@@ -72,8 +72,8 @@ async function redisValues(): Promise<string[]> {
       const type = await h.services.redis.type(key);
       if (type === 'string') values.push(`${full}=${(await h.services.redis.get(key)) ?? ''}`);
       else if (type === 'hash') values.push(`${full}=${JSON.stringify(await h.services.redis.hgetall(key))}`);
-      else if (type === 'list') values.push(`${full}=${JSON.stringify(await h.services.redis.lrange(key, 0, -1))}`);
-      else if (type === 'zset') values.push(`${full}=${JSON.stringify(await h.services.redis.zrange(key, 0, -1))}`);
+      else if (type === 'list') values.push(`${full}=${JSON.stringify(await h.services.redis.lrange(key, '0', '-1'))}`);
+      else if (type === 'zset') values.push(`${full}=${JSON.stringify(await h.services.redis.zrange(key, '0', '-1'))}`);
       else if (type === 'set') values.push(`${full}=${JSON.stringify(await h.services.redis.smembers(key))}`);
       else values.push(full);
     }
