@@ -1,8 +1,12 @@
+import type { AppContext } from '../app-context.js';
+import { TIMED_OUT, withDeadline } from '../adapters/deadline.js';
 import { decryptField, encryptField, type Keyring } from '../adapters/keyring.js';
+import { logger } from '../log/logger.js';
 import { phoneIndex } from '../patients/store.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 import { openCallerNumber } from './caller-number.js';
-import type { SealedNumber } from './turn.js';
+import type { VoiceWebhook } from './twilio-params.js';
+import type { CallbackEntry, CallState, SealedNumber } from './turn.js';
 
 /**
  * The number to call back, as the caller confirmed it on the call (the callback_number node,
@@ -76,4 +80,48 @@ export async function callbackNumberFor(scope: PracticeScope, keyring: Keyring, 
   if (row.callback_number_enc) return { number: await openCallbackNumber(keyring, row.callback_number_enc, callSid, scope.practiceId), confirmed: true };
   if (row.from_enc) return { number: await openCallerNumber(keyring, row.from_enc, callSid, scope.practiceId), confirmed: false };
   return null;
+}
+
+/** How long sealing a number (a KMS request) may take on the call: past this, the caller goes on without it being kept. */
+const CALLBACK_SEAL_WAIT_MS = 3_000;
+
+/**
+ * A callback_number node's answer. While it asks for a number, the keyed digits are judged and
+ * sealed here, at once: the engine, the call state and the replay list in Redis only ever see
+ * the sealed number (opened again only for the read-back). Otherwise one key, or silence.
+ */
+export async function callbackEntry(deps: Pick<AppContext, 'keyring'>, state: CallState, nodeId: string, webhook: VoiceWebhook): Promise<CallbackEntry> {
+  const raw = webhook.Digits ?? '';
+  const keyed = /^[0-9*#]*$/.test(raw) ? raw : '';
+  if (keyed === '') return { kind: 'timeout' };
+  const progress = state.callback?.node === nodeId ? state.callback : null;
+  if (progress?.phase !== 'key') return { kind: 'key', digit: keyed };
+  const ten = keyedUsNumber(keyed);
+  if (ten === null) return { kind: 'invalid' };
+  try {
+    const sealed = await withDeadline(sealCallbackNumber(deps.keyring, `+1${ten}`, webhook.CallSid, state.practiceId), CALLBACK_SEAL_WAIT_MS, { unref: true });
+    if (sealed !== TIMED_OUT) return { kind: 'number', number: sealed };
+    logger.warn('keyed callback number not sealed in time; asked again', { waitedMs: CALLBACK_SEAL_WAIT_MS });
+  } catch (err) {
+    logger.warn('keyed callback number not sealed; asked again', { err });
+  }
+  // Never kept unsealed: the caller is asked again (and, tries used up, goes on to the message).
+  return { kind: 'timeout' };
+}
+
+/**
+ * The confirmed callback number onto the call record: the keyed one as sealed, or the caller's
+ * own sealed now. A failure costs the record its confirmation (the caller's number still
+ * stands, from_enc), never the caller their call: logged without the number.
+ */
+export async function keepCallbackNumber(deps: Pick<AppContext, 'keyring'>, scope: PracticeScope, callSid: string, keyed: SealedNumber | null, from: string | null): Promise<void> {
+  try {
+    if (keyed) return await storeCallbackNumber(scope, callSid, keyed, 'keyed');
+    if (!from) return;
+    const sealed = await withDeadline(sealCallbackNumber(deps.keyring, from, callSid, scope.practiceId), CALLBACK_SEAL_WAIT_MS, { unref: true });
+    if (sealed === TIMED_OUT) logger.warn('callback number not sealed in time; the caller number stands', { waitedMs: CALLBACK_SEAL_WAIT_MS });
+    else await storeCallbackNumber(scope, callSid, sealed, 'caller');
+  } catch (err) {
+    logger.warn('callback number not kept; the caller number stands', { err });
+  }
 }

@@ -13,7 +13,7 @@ import { guardedTry } from '../verification/attempts.js';
 import { callRecorder, practiceOfCall, type CallEvent, type CallRecorder } from './records.js';
 import { isFinalStatus, NO_PROGRESS, progressOf, type CallProgress } from './call-progress.js';
 import { sealCallerNumber } from './caller-number.js';
-import { keyedUsNumber, openKeyedDigits, sealCallbackNumber, storeCallbackNumber } from './callback-number.js';
+import { callbackEntry, keepCallbackNumber, openKeyedDigits } from './callback-number.js';
 import { checkRecordingUrl, receiveRecording } from '../voicemail/pipeline.js';
 import {
   initialState,
@@ -24,8 +24,6 @@ import {
   type EngineContext,
   type EngineEvent,
   type Facts,
-  type CallbackEntry,
-  type SealedNumber,
   type PageAckOutcome,
   type PracticeContext,
 } from './engine.js';
@@ -205,39 +203,6 @@ async function verifyOutcome(
   if (tried.kind === 'refused') return { kind: 'verify', node: nodeId, outcome: 'locked' };
   if (tried.kind === 'match') return { kind: 'verify', node: nodeId, outcome: 'match', patientId: tried.value };
   return { kind: 'verify', node: nodeId, outcome: entry.kind === 'invalid' ? 'invalid' : 'no_match', lockedNow: tried.lockedNow };
-}
-
-/**
- * A callback_number node's answer. While it asks for a number, the keyed digits are judged and
- * sealed here, at once: the engine, the call state and the replay list in Redis only ever see
- * the sealed number (opened again only for the read-back). Otherwise one key, or silence.
- */
-async function callbackEntry(deps: Pick<AppContext, 'keyring'>, state: CallState, nodeId: string, webhook: VoiceWebhook): Promise<CallbackEntry> {
-  const raw = webhook.Digits ?? '';
-  const keyed = /^[0-9*#]*$/.test(raw) ? raw : '';
-  if (keyed === '') return { kind: 'timeout' };
-  const progress = state.callback?.node === nodeId ? state.callback : null;
-  if (progress?.phase !== 'key') return { kind: 'key', digit: keyed };
-  const ten = keyedUsNumber(keyed);
-  if (ten === null) return { kind: 'invalid' };
-  return { kind: 'number', number: await sealCallbackNumber(deps.keyring, `+1${ten}`, webhook.CallSid, state.practiceId) };
-}
-
-/**
- * The confirmed callback number onto the call record: the keyed one as sealed, or the caller's
- * own sealed now. A failure costs the record its confirmation (the caller's number still
- * stands, from_enc), never the caller their call: logged without the number.
- */
-async function keepCallbackNumber(deps: Pick<AppContext, 'keyring'>, scope: PracticeScope, callSid: string, keyed: SealedNumber | null, from: string | null): Promise<void> {
-  try {
-    if (keyed) return await storeCallbackNumber(scope, callSid, keyed, 'keyed');
-    if (!from) return;
-    const sealed = await withDeadline(sealCallbackNumber(deps.keyring, from, callSid, scope.practiceId), CALLER_SEAL_WAIT_MS, { unref: true });
-    if (sealed === TIMED_OUT) logger.warn('callback number not sealed in time; the caller number stands', { waitedMs: CALLER_SEAL_WAIT_MS });
-    else await storeCallbackNumber(scope, callSid, sealed, 'caller');
-  } catch (err) {
-    logger.warn('callback number not kept; the caller number stands', { err });
-  }
 }
 
 /** Staff line: the caller ID must be an active provider of the practice; the keys a page's reference. */
