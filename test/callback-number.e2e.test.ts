@@ -5,6 +5,7 @@ import { callbackNumberFor, openCallbackNumber } from '../src/calls/callback-num
 import { tenantScope } from '../src/tenancy/mint.js';
 import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { simulatorFor } from './support/simulate.js';
+import { postTwilio } from './support/twilio-request.js';
 
 /**
  * The callback number confirmed on the call (the callback_number node), through whole calls to
@@ -196,5 +197,22 @@ describe('callback_number on the after-hours flow', () => {
     expect(text.indexOf(ASK)).toBeGreaterThan(text.indexOf('Please hold while we connect you to the on-call provider.'));
     expect(text.indexOf(READ_BACK)).toBeLessThan(text.indexOf('Please leave an urgent message after the tone'));
     expect(await storedNumber(result.callSid)).toBe(`+1${KEYED}`);
+  });
+
+  it('a retried webhook gets the same read-back (opened again from the sealed number) and keeps the number once', async () => {
+    // Twilio delivers the keyed webhook again, then the confirmation, after the call has gone on.
+    const result = await leaveMessage(['2', KEYED, '1']);
+    const keyedRequest = result.requests.find((r) => r.params['Digits'] === KEYED);
+    if (!keyedRequest) throw new Error('no keyed request');
+    const replay = await postTwilio(h, keyedRequest.path, keyedRequest.params);
+    expect(replay.status).toBe(200);
+    expect(replay.body).toBe(keyedRequest.body);
+    expect(replay.body).toContain('You entered 3, 1, 0, 5, 5, 5, 0, 1, 8, 8.');
+    const first = await callRow(result.callSid);
+    const confirm = result.requests[result.requests.indexOf(keyedRequest) + 1];
+    if (!confirm) throw new Error('no confirming request');
+    expect((await postTwilio(h, confirm.path, confirm.params)).body).toBe(confirm.body);
+    // The confirmation was not written again (a second seal would differ byte for byte).
+    expect((await callRow(result.callSid)).callback_number_enc).toEqual(first.callback_number_enc);
   });
 });
