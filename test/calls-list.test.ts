@@ -157,7 +157,7 @@ describe('GET /api/calls', () => {
     expect(byCall(res.calls, calls.message)).toMatchObject({
       callerNumber: PATIENT,
       patient: { match: 'number', patientId },
-      path: ['message'],
+      path: ['message_callback'],
       outcome: 'message',
       urgency: 'routine',
     });

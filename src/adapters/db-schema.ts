@@ -116,6 +116,10 @@ export interface CallsTable {
   urgency: 'urgent' | 'routine' | null;
   ended_at: Date | null;
   duration_seconds: number | null;
+  // 0022: the number to call back, confirmed on the call
+  callback_number_enc: Buffer | null; // sealed (context: table, field, call, practice)
+  callback_number_index: string | null; // its blind index (the patients' phone purpose)
+  callback_source: 'caller' | 'keyed' | null;
 }
 
 /** How the caller is known: verified in the call, by number only (a patient of the practice has it), or not at all. */

@@ -31,6 +31,8 @@ export {
   type PageAckOutcome,
   type PracticeContext,
   type VerifyOutcome,
+  type CallbackEntry,
+  type SealedNumber,
 } from './turn.js';
 export type { DialTarget, EscalationPlan } from '../oncall/escalation.js';
 export type { DialResultStatus } from './twilio-params.js';
@@ -42,7 +44,8 @@ export type EngineResult =
   | { kind: 'verbs'; state: CallState; verbs: Verb[]; events: StepEvent[]; effects: Effect[] }
   /** The engine needs a fact loaded; call again with it in `ctx.facts`. */
   | { kind: 'needs'; fact: 'nextAppointment'; patientId: string }
-  | { kind: 'needs'; fact: 'escalation'; policy: string | null };
+  | { kind: 'needs'; fact: 'escalation'; policy: string | null }
+  | { kind: 'needs'; fact: 'keyedNumber'; sealed: string };
 
 export function initialState(flow: Flow, practice: PracticeContext): CallState {
   return {
@@ -55,6 +58,7 @@ export function initialState(flow: Flow, practice: PracticeContext): CallState {
     verifyTries: 0,
     verifiedPatientId: null,
     escalation: null,
+    callback: null,
     done: false,
   };
 }
@@ -107,7 +111,9 @@ export function advance(flow: Flow, state: CallState, event: EngineEvent, ctx: E
     }
   } catch (err) {
     if (err instanceof NeedsFact) {
-      return err.fact === 'escalation' ? { kind: 'needs', fact: 'escalation', policy: err.policy } : { kind: 'needs', fact: 'nextAppointment', patientId: err.patientId ?? '' };
+      if (err.fact === 'escalation') return { kind: 'needs', fact: 'escalation', policy: err.policy };
+      if (err.fact === 'keyedNumber') return { kind: 'needs', fact: 'keyedNumber', sealed: err.sealed ?? '' };
+      return { kind: 'needs', fact: 'nextAppointment', patientId: err.patientId ?? '' };
     }
     throw err;
   }

@@ -11,6 +11,11 @@ export const FLOW_ID = /^[a-z][a-z0-9_-]{0,40}$/;
 export const AUDIO_FILE = /^[a-z0-9][a-z0-9._-]*\.(mp3|wav)$/;
 export const KEYPAD_KEY = /^[0-9*#]$/;
 export const PLACEHOLDERS = ['practice_name', 'callback_number'] as const;
+/**
+ * What the caller has just keyed, said back to them: allowed only in a callback_number node's
+ * read-back (its schema is the only one that admits it; flow-graph.ts checks no other prompt has it).
+ */
+export const KEYED_NUMBER = 'keyed_number';
 export const MAX_PROMPT_TEXT = 500;
 
 /** Bounds on the numbers a flow may set. */
@@ -22,6 +27,8 @@ export const Bounds = {
   verifyMaxTries: [1, 3],
   voicemailMaxLengthSeconds: [10, 300],
   transferTimeoutSeconds: [10, 60],
+  callbackTimeoutSeconds: [5, 20],
+  callbackMaxTries: [1, 5],
 } as const satisfies Record<string, readonly [number, number]>;
 
 /** Longest piece of the file quoted back in a message. */
@@ -44,29 +51,30 @@ export function intBetween([min, max]: readonly [number, number]) {
 
 export const nodeRef = z.string(typeError('must be a node id')).regex(NODE_ID, { error: 'must be a node id (a-z, 0-9, _)' });
 
-/** Every `{...}` in a prompt text that is not an allowed placeholder, and any stray brace. */
-export function badPlaceholders(text: string): string[] {
+/** Every `{...}` in a prompt text that is not an allowed placeholder (`extra`: a node's own), and any stray brace. */
+export function badPlaceholders(text: string, extra: readonly string[] = []): string[] {
   const bad: string[] = [];
   const rest = text.replace(/\{([^{}]*)\}/g, (whole, name: string) => {
-    if (!(PLACEHOLDERS as readonly string[]).includes(name)) bad.push(`unknown placeholder ${quote(whole)}`);
+    if (!(PLACEHOLDERS as readonly string[]).includes(name) && !extra.includes(name)) bad.push(`unknown placeholder ${quote(whole)}`);
     return '';
   });
   if (/[{}]/.test(rest)) bad.push('unmatched brace');
   return bad;
 }
 
-const promptText = z
-  .string(typeError('must be text'))
-  .min(1, { error: 'must not be empty' })
-  .max(MAX_PROMPT_TEXT, { error: `must be at most ${MAX_PROMPT_TEXT} characters` })
-  .superRefine((text, ctx) => {
-    for (const message of badPlaceholders(text)) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `${message} (allowed: ${PLACEHOLDERS.map((p) => `{${p}}`).join(', ')})`,
-      });
-    }
-  });
+/** A prompt's text in one language; `extra`: placeholders a node kind allows beyond PLACEHOLDERS. */
+function promptTextWith(extra: readonly string[]) {
+  const allowed = [...PLACEHOLDERS, ...extra].map((p) => `{${p}}`).join(', ');
+  return z
+    .string(typeError('must be text'))
+    .min(1, { error: 'must not be empty' })
+    .max(MAX_PROMPT_TEXT, { error: `must be at most ${MAX_PROMPT_TEXT} characters` })
+    .superRefine((text, ctx) => {
+      for (const message of badPlaceholders(text, extra)) ctx.addIssue({ code: 'custom', message: `${message} (allowed: ${allowed})` });
+    });
+}
+
+const promptText = promptTextWith([]);
 
 const audioFile = z
   .string(typeError('must be a file name'))
@@ -92,6 +100,17 @@ export const promptSchema = z
     const text = p.text.es === undefined ? { en: p.text.en } : { en: p.text.en, es: p.text.es };
     return Object.keys(audio).length > 0 ? { text, audio } : { text };
   });
+
+/**
+ * A spoken-only prompt (no recording: what it says is worked out on the call) that must use
+ * `placeholder`, a node's own: the callback_number node's read-back of the keyed digits.
+ */
+export function spokenPromptWith(placeholder: string) {
+  const text = promptTextWith([placeholder]).refine((t) => t.includes(`{${placeholder}}`), { error: `must say {${placeholder}}` });
+  return z
+    .strictObject({ text: z.strictObject({ en: text, es: text.optional() }) })
+    .transform((p): Prompt => ({ text: p.text.es === undefined ? { en: p.text.en } : { en: p.text.en, es: p.text.es } }));
+}
 
 export const language = z.enum(LANGUAGES, typeError(`must be one of ${LANGUAGES.join(', ')}`));
 

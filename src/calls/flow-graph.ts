@@ -1,3 +1,4 @@
+import { KEYED_NUMBER } from './flow-fields.js';
 import type { FlowProblem } from './flow-schema.js';
 import { LANGUAGES, type Flow, type FlowNode, type Language, type NodeKind } from './flow-types.js';
 import { NODES, edgesOf, promptsOf } from './nodes/index.js';
@@ -12,6 +13,8 @@ export { edgesOf, promptsOf } from './nodes/index.js';
  *   a silent <Record>, a menu's timeouts): the call would repeat until the step limit;
  * - a node that reads patient facts (a `disclose`) is reachable only through a `verify` node's
  *   `success` edge;
+ * - the caller's own keyed digits ({keyed_number}) are spoken only by a callback_number node's
+ *   read-back, which is therefore no disclosure and needs no verification;
  * - a `verify` node's `failure` branch still reaches help (dial_oncall or voicemail);
  * - every prompt a caller can hear has text in every language the caller can choose.
  */
@@ -199,6 +202,27 @@ function checkDisclosure(flow: Flow): FlowProblem[] {
     }));
 }
 
+/**
+ * The one prompt that may say what the caller keyed: a callback_number node's read-back, which
+ * says back the digits the caller has just pressed and nothing else (the node reads no patient
+ * facts, so the disclosure rule does not hold it behind a verify). The schemas admit the
+ * placeholder there only; this keeps it so should another kind's schema ever let it through.
+ */
+const KEYED_ECHO: Partial<Record<NodeKind, string>> = { callback_number: 'read_back' };
+
+function checkKeyedEcho(flow: Flow): FlowProblem[] {
+  const problems: FlowProblem[] = [];
+  for (const node of Object.values(flow.nodes)) {
+    for (const { field, prompt } of promptsOf(node)) {
+      if (KEYED_ECHO[node.kind] === field) continue;
+      if (Object.values(prompt.text).some((t) => t?.includes(`{${KEYED_NUMBER}}`) === true)) {
+        problems.push({ file: flow.file, node: node.id, message: `${field}: {${KEYED_NUMBER}} may only be read back by a callback_number node's read_back` });
+      }
+    }
+  }
+  return problems;
+}
+
 /** A caller who fails verification must still be able to reach the on-call provider or leave a message. */
 function checkVerifyFailure(flow: Flow): FlowProblem[] {
   const problems: FlowProblem[] = [];
@@ -269,6 +293,7 @@ export function checkFlowGraph(flow: Flow): FlowProblem[] {
     ...checkSilentCycles(flow),
     ...checkUnattendedCycles(flow),
     ...(startKnown ? checkDisclosure(flow) : []),
+    ...checkKeyedEcho(flow),
     ...checkVerifyFailure(flow),
     ...checkLanguages(flow),
   ];

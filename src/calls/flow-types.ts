@@ -14,8 +14,9 @@ export type LocalizedText = { en: string } & Partial<Record<Language, string>>;
 /**
  * Something the caller hears: text-to-speech per language, or a pre-rendered file from audio/
  * per language (with text kept as the transcript and as the fallback).
- * Text may contain the placeholders {practice_name} and {callback_number} only — never
- * anything about the caller.
+ * Text may contain the placeholders {practice_name} and {callback_number} (the practice's
+ * number) only — never anything about the caller; the one exception is a callback_number
+ * node's read-back, which says back the digits the caller has just keyed ({keyed_number}).
  */
 export interface Prompt {
   text: LocalizedText;
@@ -158,6 +159,32 @@ export interface OptOutNode extends NodeBase {
   next: string;
 }
 
+/**
+ * The number to call back, confirmed on the call: press 1 for the number the caller is calling
+ * from, 2 to key another (ten digits, a US number), which is read back digit by digit and
+ * confirmed with 1. A caller with no usable caller ID goes straight to keying. Wrong keys,
+ * invalid numbers, silence and "try again" count against `maxTries`; then `onFail`, where the
+ * caller's own number stands. Reading back what the caller just keyed is no disclosure: the
+ * node speaks nothing about a patient (the `{keyed_number}` placeholder is this node's alone).
+ */
+export interface CallbackNumberNode extends NodeBase {
+  kind: 'callback_number';
+  /** "press 1 for this number, 2 for another". */
+  prompt: Prompt;
+  /** Asks for the ten digits. */
+  keyPrompt: Prompt;
+  /** Text only, with `{keyed_number}`: the keyed digits, one by one, and how to confirm. */
+  readBack: Prompt;
+  /** After a wrong key or a number that is not a US number. */
+  invalid: Prompt;
+  timeoutSeconds: number;
+  maxTries: number;
+  /** A number confirmed (the caller's own or the keyed one). */
+  next: string;
+  /** Tries used up: the caller goes on with the number they call from (if any). */
+  onFail: string;
+}
+
 /** Say goodbye and end the call. */
 export interface HangupNode extends NodeBase {
   kind: 'hangup';
@@ -176,6 +203,7 @@ export type FlowNode =
   | TransferNode
   | PageAckNode
   | OptOutNode
+  | CallbackNumberNode
   | HangupNode;
 
 export type NodeKind = FlowNode['kind'];

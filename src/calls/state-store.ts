@@ -3,7 +3,8 @@ import type { CallState, EngineEvent } from './engine.js';
 
 /**
  * Call state in Redis, keyed by CallSid, with a TTL. It holds ids, counters and the language —
- * never PHI (no numbers, digits, names or dates). One runtime for every IVR: a call flow's
+ * never PHI in clear (no numbers, digits, names or dates): a callback number the caller keyed
+ * is held sealed (./callback-number.ts), as ciphertext and its blind index. One runtime for every IVR: a call flow's
  * state (the defaults, CallState and EngineEvent) and the provider access line's
  * (voicemail/access-line.ts) are stored, claimed and replayed by the same functions.
  */

@@ -38,7 +38,29 @@ export interface PracticeContext {
 }
 
 /** Something the edge must do after the engine has answered. */
-export type Effect = { kind: 'page'; policyId: string | null } | { kind: 'opt_out' };
+export type Effect =
+  | { kind: 'page'; policyId: string | null }
+  | { kind: 'opt_out' }
+  /** The number to call back, confirmed: the keyed one (sealed), or null for the caller's own. */
+  | { kind: 'callback_number'; keyed: SealedNumber | null };
+
+/**
+ * A number the caller keyed, as the edge hands it to the engine: sealed (envelope encryption,
+ * ./callback-number.ts; base64) with its blind index. Never in clear in the call state or the
+ * replay list in Redis; the edge opens it only to read it back (`Facts.keyedNumber`).
+ */
+export interface SealedNumber {
+  sealed: string;
+  index: string;
+}
+
+/** Where a callback_number node stands: which question its <Gather> asks, the tries used, the keyed number (sealed). */
+export interface CallbackProgress {
+  node: string;
+  phase: 'choose' | 'key' | 'confirm';
+  tries: number;
+  keyed: SealedNumber | null;
+}
 
 export interface CallState {
   flowId: string;
@@ -64,6 +86,8 @@ export interface CallState {
   escalation?: { node: string; plan: EscalationPlan; attempt: number; base: number } | null;
   /** How many on-call dials this call has made: the next whisper's number. */
   whisperSeq?: number;
+  /** A callback_number node being answered (absent or null: none). */
+  callback?: CallbackProgress | null;
   done: boolean;
 }
 
@@ -76,7 +100,14 @@ export type EngineEvent =
   | { kind: 'verify'; node: string; outcome: VerifyOutcome; patientId?: string; lockedNow?: boolean }
   | { kind: 'dial_done'; node: string; status: DialResultStatus | null; whisper?: WhisperOutcome | null; childCallSid?: string | null; durationSeconds?: number | null }
   | { kind: 'record_done'; node: string; recorded: boolean }
-  | { kind: 'page_ack'; node: string; outcome: PageAckOutcome };
+  | { kind: 'page_ack'; node: string; outcome: PageAckOutcome }
+  | { kind: 'callback'; node: string; entry: CallbackEntry };
+
+/**
+ * A callback_number node's <Gather> answered: one key (press 1 or 2), or in the keying phase
+ * the number already judged and sealed by the edge (the digits themselves never get here).
+ */
+export type CallbackEntry = { kind: 'key'; digit: string | null } | { kind: 'number'; number: SealedNumber } | { kind: 'invalid' } | { kind: 'timeout' };
 
 /** An event that answers a node's wait (everything but the call's start). */
 export type ResumeEvent = Exclude<EngineEvent, { kind: 'start' }>;
@@ -89,6 +120,8 @@ export interface Facts {
   escalation?: EscalationPlan;
   /** The named policy `escalation` was resolved for; null or absent: the practice's default. */
   escalationPolicy?: string | null;
+  /** A keyed callback number, opened for its read-back: the sealed form it was opened from, and the digits. */
+  keyedNumber?: { sealed: string; digits: string };
 }
 
 export interface EngineContext {
@@ -104,10 +137,12 @@ export interface EngineContext {
 /** Thrown by a node that needs a fact the edge must load; the engine answers `needs`. */
 export class NeedsFact {
   constructor(
-    readonly fact: 'nextAppointment' | 'escalation',
+    readonly fact: 'nextAppointment' | 'escalation' | 'keyedNumber',
     readonly patientId: string | null = null,
     /** For `escalation`: the named policy to resolve (null: the practice's default). */
     readonly policy: string | null = null,
+    /** For `keyedNumber`: the sealed number to open. */
+    readonly sealed: string | null = null,
   ) {}
 }
 

@@ -13,6 +13,7 @@ import { guardedTry } from '../verification/attempts.js';
 import { callRecorder, practiceOfCall, type CallEvent, type CallRecorder } from './records.js';
 import { isFinalStatus, NO_PROGRESS, progressOf, type CallProgress } from './call-progress.js';
 import { sealCallerNumber } from './caller-number.js';
+import { callbackEntry, keepCallbackNumber, openKeyedDigits } from './callback-number.js';
 import { checkRecordingUrl, receiveRecording } from '../voicemail/pipeline.js';
 import {
   initialState,
@@ -145,6 +146,7 @@ function auditEvents(practiceId: string | null, callSid: string, events: StepEve
 
 /** Runs the engine, loading a fact it asks for (under the practice's scope) and running it again. */
 async function runEngine(
+  deps: Pick<AppContext, 'keyring'>,
   scope: PracticeScope,
   flow: Flow,
   state: CallState,
@@ -158,6 +160,9 @@ async function runEngine(
     if (result.kind === 'verbs') return { state: result.state, twiml: renderTwiml(result.verbs), events: result.events, effects: result.effects };
     if (result.fact === 'escalation') {
       facts = { ...facts, escalation: await resolvePlan(scope, ctx.practice.fallbackNumber, ctx.now, result.policy), escalationPolicy: result.policy };
+    } else if (result.fact === 'keyedNumber') {
+      // Opened only to be read back to the caller who keyed it: into the TwiML, nowhere else.
+      facts = { ...facts, keyedNumber: { sealed: result.sealed, digits: await openKeyedDigits(deps.keyring, result.sealed, ctx.callSid, scope.practiceId) } };
     } else {
       facts = { ...facts, nextAppointment: await nextAppointment(scope, result.patientId, ctx.now) };
     }
@@ -250,6 +255,8 @@ async function eventFor(
       return { kind: 'record_done', node: req.node, recorded: !req.empty && webhook.RecordingSid !== undefined };
     case 'page_ack':
       return { kind: 'page_ack', node: req.node, outcome: await pageAckOutcome(deps, scope, webhook) };
+    case 'callback_number':
+      return { kind: 'callback', node: req.node, entry: await callbackEntry(deps, state, req.node, webhook) };
     case 'say':
     case 'hours':
     case 'disclose':
@@ -288,11 +295,11 @@ export async function handleFlowWebhook(
 }
 
 /** The answer a retried webhook gets: the same step re-run from the state it started from, with no side effect. */
-async function replayTwiml(deps: Pick<Services, 'flowResolver'>, scope: PracticeScope, entry: ReplayEntry, ctx: EngineContext, fallbackNumber: string | null): Promise<string> {
+async function replayTwiml(deps: Pick<Services, 'flowResolver' | 'keyring'>, scope: PracticeScope, entry: ReplayEntry, ctx: EngineContext, fallbackNumber: string | null): Promise<string> {
   const flow = await deps.flowResolver.get(scope.practiceId, entry.before.flowId);
   if (!flow) return failSafe(fallbackNumber);
   const asFirst = entry.at ? { ...ctx, now: new Date(entry.at) } : ctx;
-  return (await runEngine(scope, flow, entry.before, entry.event, asFirst)).twiml;
+  return (await runEngine(deps, scope, flow, entry.before, entry.event, asFirst)).twiml;
 }
 
 /** What a step started from, to answer its duplicate. A call's start is always known, even once out of the replay list. */
@@ -390,7 +397,7 @@ async function flowWebhook(deps: FlowDeps, scopeFor: ScopeFor, req: FlowRequest,
   }
 
   const event: EngineEvent = req.kind === 'incoming' ? { kind: 'start' } : await eventFor(deps, scope, flow, before, req, webhook, caller, now);
-  const result = await runEngine(scope, flow, before, event, ctx);
+  const result = await runEngine(deps, scope, flow, before, event, ctx);
   for (const e of result.events) if (e.action === AuditAction.CallFailSafe) deps.metrics.countFailSafe(String(e.details?.['reason']));
   const entry: ReplayEntry = { step: requestStep, before, event, at: now.toISOString() };
   // The engine is pure: a call's first answer is worked out before its step is claimed, and the
@@ -413,6 +420,7 @@ async function flowWebhook(deps: FlowDeps, scopeFor: ScopeFor, req: FlowRequest,
   for (const effect of result.effects) {
     if (effect.kind === 'page') await openPage(deps, { practiceId: practice.id, callSid: webhook.CallSid, policyId: effect.policyId });
     else if (effect.kind === 'opt_out' && from) await recordOptOut(deps, scope, { phone: from, source: 'keypad', recordedBy: `call:${webhook.CallSid}` });
+    else if (effect.kind === 'callback_number') await keepCallbackNumber(deps, scope, webhook.CallSid, effect.keyed, from);
   }
   return result.twiml;
 }

@@ -86,7 +86,7 @@ function practice(overrides: Partial<PracticeContext> = {}): PracticeContext {
 }
 
 function ctx(opts: { now?: Date; facts?: Facts; practice?: PracticeContext } = {}): EngineContext {
-  return { now: opts.now ?? AFTER_HOURS, callSid: CALL_SID, practice: opts.practice ?? practice(), publicBaseUrl: 'https://ahl.example.test', facts: opts.facts ?? {} };
+  return { now: opts.now ?? AFTER_HOURS, callSid: CALL_SID, practice: opts.practice ?? practice(), publicBaseUrl: 'https://ahl.example.test', facts: opts.facts ?? {}, hasCallerId: true };
 }
 
 let flow: Flow;
@@ -105,6 +105,8 @@ function escalating(attempt: number, plan: EscalationPlan = PLAN, extra: Partial
 }
 
 const withPlan = (plan: EscalationPlan = PLAN): EngineContext => ctx({ facts: { escalation: plan } });
+/** At a callback_number node (before every message), the caller presses 1: the number they call from. */
+const ownNumber = (state: CallState): TwimlResult & { verbs: TwimlVerb[] } => run(state, { kind: 'callback', node: state.waitingAt ?? '', entry: { kind: 'key', digit: '1' } });
 const whisperUrl = (attempt: number): string => `${WHISPER_PATH}?parent=${CALL_SID}&a=${attempt}`;
 
 type TwimlResult = Omit<Extract<EngineResult, { kind: 'verbs' }>, 'verbs'> & { twiml: string };
@@ -284,7 +286,11 @@ describe('step counter', () => {
 
     const r4 = run(r3.state, { kind: 'gather', node: 'main_menu', digits: '2' });
     expect(r4.state.step).toBe(4);
-    expect(record(r4.verbs).action).toBe(`${FLOW_PATH}?s=4&n=message`);
+    expect(gather(r4.verbs).action).toBe(`${FLOW_PATH}?s=4&n=message_callback`);
+
+    const r5 = ownNumber(r4.state);
+    expect(r5.state.step).toBe(5);
+    expect(record(r5.verbs).action).toBe(`${FLOW_PATH}?s=5&n=message`);
   });
 
   it('does not change the state it is given', () => {
@@ -356,12 +362,13 @@ describe('menu', () => {
     }
     const last = run(s, { kind: 'gather', node: 'main_menu', digits: '8' });
     expect(texts(last.verbs)).not.toContain(INVALID_EN);
-    expect(record(last.verbs).action).toBe(`${FLOW_PATH}?s=8&n=message`);
-    expect(last.state.waitingAt).toBe('message');
-    expect(transitions(last.events)).toContainEqual({ from: 'main_menu', to: 'message', via: 'invalid' });
+    // The message, after the callback number is asked for.
+    expect(gather(last.verbs).action).toBe(`${FLOW_PATH}?s=8&n=message_callback`);
+    expect(last.state.waitingAt).toBe('message_callback');
+    expect(transitions(last.events)).toContainEqual({ from: 'main_menu', to: 'message_callback', via: 'invalid' });
 
     const timedOut = run(waitingAt('main_menu', { attempts: { main_menu: 2 } }), { kind: 'gather', node: 'main_menu', digits: null });
-    expect(transitions(timedOut.events)).toContainEqual({ from: 'main_menu', to: 'message', via: 'timeout' });
+    expect(transitions(timedOut.events)).toContainEqual({ from: 'main_menu', to: 'message_callback', via: 'timeout' });
   });
 
   it('a menu entered afresh from another node gets all its retries again', () => {
@@ -404,7 +411,9 @@ describe('language', () => {
     const wrong = run(r.state, { kind: 'gather', node: 'main_menu', digits: '7' });
     expect(spoken(wrong.verbs)[0]).toEqual({ text: INVALID_ES, voice: 'Polly.Lupe', language: 'es-US' });
 
-    const vm = run(r.state, { kind: 'gather', node: 'main_menu', digits: '2' });
+    const cb = run(r.state, { kind: 'gather', node: 'main_menu', digits: '2' });
+    expect(texts(gather(cb.verbs).children)[0]).toMatch(/^Para que le devolvamos la llamada al número desde el que llama, oprima 1/);
+    const vm = ownNumber(cb.state);
     expect(texts(vm.verbs)[0]).toMatch(/^Por favor, deje un mensaje para el consultorio/);
   });
 
@@ -786,7 +795,7 @@ describe('dial_oncall: escalation chain', () => {
     // On the last attempt it exhausts the chain instead.
     const last = run(escalating(3), done('no-answer', 'accepted'));
     expect(actions(last.events)).not.toContain(AuditAction.OncallConnected);
-    expect(last.state.waitingAt).toBe('urgent_voicemail');
+    expect(last.state.waitingAt).toBe('urgent_callback');
     expect(last.effects).toEqual([{ kind: 'page', policyId: 'pol-1' }]);
   });
 
@@ -821,11 +830,14 @@ describe('dial_oncall: escalation chain', () => {
 
     const last = results.at(-1) as TwimlResult & { verbs: TwimlVerb[] };
     expect(last.verbs.some((v) => v.verb === 'Dial')).toBe(false);
-    expect(record(last.verbs).action).toBe(`${FLOW_PATH}?s=10&n=urgent_voicemail`);
-    expect(record(last.verbs).recordingStatusCallback).toBe(`${RECORDING_STATUS_PATH}?n=urgent_voicemail&u=urgent&v=0`);
-    expect(last.state.waitingAt).toBe('urgent_voicemail');
+    expect(last.state.waitingAt).toBe('urgent_callback');
     expect(last.events).toContainEqual({ action: AuditAction.OncallExhausted, leg: 'parent', details: { node: 'urgent', attempts: 4, policyId: 'pol-1' } });
-    expect(transitions(last.events)).toEqual([{ from: 'urgent', to: 'urgent_voicemail', via: 'chain_exhausted' }]);
+    expect(transitions(last.events)).toEqual([{ from: 'urgent', to: 'urgent_callback', via: 'chain_exhausted' }]);
+    // The callback number confirmed, the urgent message.
+    const vm = ownNumber(last.state);
+    expect(record(vm.verbs).action).toBe(`${FLOW_PATH}?s=11&n=urgent_voicemail`);
+    expect(record(vm.verbs).recordingStatusCallback).toBe(`${RECORDING_STATUS_PATH}?n=urgent_voicemail&u=urgent&v=0`);
+    expect(vm.state.waitingAt).toBe('urgent_voicemail');
     expect(results.flatMap((r) => actions(r.events)).filter((a) => a === AuditAction.OncallExhausted)).toHaveLength(1);
   });
 
@@ -835,13 +847,13 @@ describe('dial_oncall: escalation chain', () => {
       const r = run(waitingAt('main_menu'), pressOne, withPlan(empty));
       expect(r.verbs.some((v) => v.verb === 'Dial')).toBe(false);
       expect(texts(r.verbs)).not.toContain(HOLD_ONCALL_EN);
-      expect(record(r.verbs).recordingStatusCallback).toBe(`${RECORDING_STATUS_PATH}?n=urgent_voicemail&u=urgent&v=0`);
-      expect(r.state.waitingAt).toBe('urgent_voicemail');
+      expect(r.state.waitingAt).toBe('urgent_callback');
+      expect(record(ownNumber(r.state).verbs).recordingStatusCallback).toBe(`${RECORDING_STATUS_PATH}?n=urgent_voicemail&u=urgent&v=0`);
       expect(r.effects).toEqual([{ kind: 'page', policyId }]);
       expect(r.events).toContainEqual({ action: AuditAction.OncallExhausted, leg: 'parent', details: { node: 'urgent', attempts: 0, policyId } });
       expect(transitions(r.events)).toEqual([
         { from: 'main_menu', to: 'urgent', via: 'key 1' },
-        { from: 'urgent', to: 'urgent_voicemail', via: 'nobody_on_call' },
+        { from: 'urgent', to: 'urgent_callback', via: 'nobody_on_call' },
       ]);
       expect(actions(r.events)).not.toContain(AuditAction.CallDial);
     }
@@ -873,17 +885,17 @@ describe('dial_oncall: escalation chain', () => {
 
 describe('voicemail', () => {
   it('the Record verb carries urgency and verification in its status callback', () => {
-    const routine = run(waitingAt('main_menu'), { kind: 'gather', node: 'main_menu', digits: '2' });
+    const routine = ownNumber(run(waitingAt('main_menu'), { kind: 'gather', node: 'main_menu', digits: '2' }).state);
     const rec = record(routine.verbs);
     expect(rec.recordingStatusCallback).toBe(`${RECORDING_STATUS_PATH}?n=message&u=routine&v=0`);
-    expect(rec).toMatchObject({ action: `${FLOW_PATH}?s=6&n=message`, maxLength: 180, finishOnKey: '#', playBeep: true });
+    expect(rec).toMatchObject({ action: `${FLOW_PATH}?s=7&n=message`, maxLength: 180, finishOnKey: '#', playBeep: true });
     expect(rec.recordingStatusCallbackEvent).toEqual(['completed', 'absent']);
-    expect(routine.verbs.at(-1)).toEqual({ verb: 'Redirect', url: `${FLOW_PATH}?s=6&n=message&empty=1`, method: 'POST' });
+    expect(routine.verbs.at(-1)).toEqual({ verb: 'Redirect', url: `${FLOW_PATH}?s=7&n=message&empty=1`, method: 'POST' });
 
-    const verified = run(waitingAt('after_disclosure', { verifiedPatientId: PATIENT_ID }), { kind: 'gather', node: 'after_disclosure', digits: '2' });
+    const verified = ownNumber(run(waitingAt('after_disclosure', { verifiedPatientId: PATIENT_ID }), { kind: 'gather', node: 'after_disclosure', digits: '2' }).state);
     expect(record(verified.verbs).recordingStatusCallback).toBe(`${RECORDING_STATUS_PATH}?n=message&u=routine&v=1`);
 
-    const urgent = run(escalating(3), { kind: 'dial_done', node: 'urgent', status: 'no-answer' });
+    const urgent = ownNumber(run(escalating(3), { kind: 'dial_done', node: 'urgent', status: 'no-answer' }).state);
     expect(record(urgent.verbs).recordingStatusCallback).toBe(`${RECORDING_STATUS_PATH}?n=urgent_voicemail&u=urgent&v=0`);
   });
 

@@ -77,13 +77,18 @@ describe('the shipped after-hours flow', () => {
     expect(n.language).toMatchObject({ kind: 'language', options: { '1': 'en', '2': 'es' }, default: 'en', next: 'main_menu' });
     expect(n.main_menu).toMatchObject({
       kind: 'menu',
-      options: { '1': 'urgent', '2': 'message', '3': 'appointments_menu', '4': 'message', '5': 'provider_line' },
-      onExhausted: 'message',
+      options: { '1': 'urgent', '2': 'message_callback', '3': 'appointments_menu', '4': 'message_callback', '5': 'provider_line' },
+      onExhausted: 'message_callback',
     });
-    expect(n.urgent).toMatchObject({ kind: 'dial_oncall', urgency: 'urgent', onFail: 'urgent_voicemail' });
-    expect(n.provider_line).toMatchObject({ kind: 'dial_oncall', urgency: 'urgent', onFail: 'urgent_voicemail' });
+    expect(n.urgent).toMatchObject({ kind: 'dial_oncall', urgency: 'urgent', onFail: 'urgent_callback' });
+    expect(n.provider_line).toMatchObject({ kind: 'dial_oncall', urgency: 'urgent', onFail: 'urgent_callback' });
+    // Before every message, the number to call back at (confirmed, or the caller's own if they do not answer).
+    expect(n.urgent_callback).toMatchObject({ kind: 'callback_number', next: 'urgent_voicemail', onFail: 'urgent_voicemail' });
+    expect(n.message_callback).toMatchObject({ kind: 'callback_number', next: 'message', onFail: 'message' });
+    const intoMessages = Object.values(n).flatMap((from) => edgesOf(from).filter((e) => e.to === 'message' || e.to === 'urgent_voicemail').map(() => from.kind));
+    expect(new Set(intoMessages)).toEqual(new Set(['callback_number']));
     expect(n.urgent_voicemail).toMatchObject({ kind: 'voicemail', urgency: 'urgent' });
-    expect(n.appointments_menu).toMatchObject({ kind: 'menu', options: { '1': 'verify_caller', '2': 'message' } });
+    expect(n.appointments_menu).toMatchObject({ kind: 'menu', options: { '1': 'verify_caller', '2': 'message_callback' } });
     expect(n.verify_caller).toMatchObject({
       kind: 'verify',
       method: 'dob_or_pin',
@@ -236,7 +241,7 @@ describe('scripts/flows-check.ts', () => {
 
   it('prints OK for callflows/ by default', async () => {
     const { stdout } = await run(tsx, [script], { cwd: ROOT });
-    expect(stdout).toBe('OK callflows/after-hours.yaml: 17 nodes\nOK callflows/drop-callback.yaml: 12 nodes\n');
+    expect(stdout).toBe('OK callflows/after-hours.yaml: 19 nodes\nOK callflows/drop-callback.yaml: 12 nodes\n');
   });
 
   it('prints the problems and exits 1', async () => {

@@ -1,5 +1,6 @@
 import type { FlowNode, NodeKind, Prompt } from '../flow-types.js';
 import type { ResumeEvent, Turn } from '../turn.js';
+import { callbackNumber } from './callback-number.js';
 import type { Edge, Next, NodeDescriptor, ResumeNext } from './descriptor.js';
 import { dialOnCall } from './dial-oncall.js';
 import { disclose } from './disclose.js';
@@ -32,6 +33,7 @@ export const NODES: { readonly [K in NodeKind]: NodeDescriptor<K> } = {
   transfer,
   page_ack: pageAck,
   opt_out: optOut,
+  callback_number: callbackNumber,
   hangup,
 };
 
