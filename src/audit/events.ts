@@ -106,6 +106,14 @@ export const AuditAction = {
   FhirSyncCompleted: 'fhir.sync_completed',
   FhirSyncFailed: 'fhir.sync_failed',
   SystemStarted: 'system.started',
+  /** Callback tasks (src/tasks/): ids, codes and counts only, never the number or a note. */
+  TaskCreated: 'task.created',
+  TaskClaimed: 'task.claimed',
+  TaskAttempt: 'task.attempt',
+  TaskClosed: 'task.closed',
+  /** A task read with its callback number opened (a PHI read). */
+  TaskRead: 'task.read',
+  TaskOverdueAlerted: 'task.overdue_alerted',
 } as const;
 export type AuditActionName = (typeof AuditAction)[keyof typeof AuditAction];
 

@@ -34,6 +34,8 @@ export const PracticePatchSchema = z
     voicemailTranscription: z.literal(false, { error: 'voicemail transcription is not supported (see README, Voicemail)' }),
     /** The provider access line; it must be one of the practice's numbers (its voice URL is /twilio/voice/access). */
     accessNumber: E164Schema.nullable(),
+    /** Hours after the next opening by which a routine callback is due (src/tasks/due.ts). */
+    routineCallbackHours: z.number().int().min(0).max(72),
   })
   .partial()
   .refine((p) => Object.keys(p).length > 0, { message: 'nothing to change' });

@@ -24,6 +24,8 @@ export interface Practice {
   accessNumber: string | null;
   /** Suspended by the platform operator: its calls get the fail-safe answer, its keys 403 (src/practices/onboarding.ts). */
   suspended: boolean;
+  /** Hours after the next opening by which a routine callback task is due (src/tasks/due.ts). */
+  routineCallbackHours: number;
 }
 
 const columns = [
@@ -41,6 +43,7 @@ const columns = [
   'voicemail_transcription',
   'access_number',
   'suspended_at',
+  'routine_callback_hours',
 ] as const;
 
 interface Row {
@@ -58,6 +61,7 @@ interface Row {
   voicemail_transcription: boolean;
   access_number: string | null;
   suspended_at: Date | null;
+  routine_callback_hours: number;
 }
 
 function toPractice(row: Row): Practice {
@@ -80,6 +84,7 @@ function toPractice(row: Row): Practice {
     voicemailTranscription: row.voicemail_transcription,
     accessNumber: row.access_number,
     suspended: row.suspended_at !== null,
+    routineCallbackHours: row.routine_callback_hours,
   };
 }
 
@@ -147,6 +152,7 @@ export interface PracticeSettings {
   languages: Language[];
   weeklyHours: WeeklyHours;
   holidays: Holidays;
+  routineCallbackHours: number;
 }
 
 function settingsColumns(s: Partial<PracticeSettings>): Record<string, unknown> {
@@ -162,6 +168,7 @@ function settingsColumns(s: Partial<PracticeSettings>): Record<string, unknown> 
     ...(s.voicemailRetentionDays !== undefined ? { voicemail_retention_days: s.voicemailRetentionDays } : {}),
     ...(s.voicemailTranscription !== undefined ? { voicemail_transcription: s.voicemailTranscription } : {}),
     ...(s.accessNumber !== undefined ? { access_number: s.accessNumber } : {}),
+    ...(s.routineCallbackHours !== undefined ? { routine_callback_hours: s.routineCallbackHours } : {}),
   };
 }
 
