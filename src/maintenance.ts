@@ -4,6 +4,8 @@ import { sweepPages } from './oncall/paging.js';
 import { sweepSentDrops } from './drops/drop-worker.js';
 import { flushRefusalSummaries } from './audit/refusals.js';
 import { FHIR_SWEEP_EVERY_MS, sweepDueFhirSources } from './fhir/schedule.js';
+import { sweepOverdueTasks, TASK_SWEEP_EVERY_MS } from './tasks/overdue.js';
+import { sweepMissingVoicemailTasks } from './tasks/background.js';
 
 /**
  * The repeating upkeep jobs of every domain, on one BullMQ queue ('maintenance'): what each
@@ -26,6 +28,11 @@ const TASKS = {
   'refusal-summaries': { everyMs: 60_000, run: (services) => flushRefusalSummaries(services) },
   /** Practices' FHIR servers whose sync is due on their schedule, queued (src/fhir/schedule.ts). */
   'fhir-sync-sweep': { everyMs: FHIR_SWEEP_EVERY_MS, run: sweepDueFhirSources },
+  /** Stored voicemails without a callback task (a job that stopped in between) get theirs; then overdue tasks alert once (src/tasks/). */
+  'task-sweep': {
+    everyMs: TASK_SWEEP_EVERY_MS,
+    run: async (services) => ({ ...(await sweepMissingVoicemailTasks(services)), ...(await sweepOverdueTasks(services)) }),
+  },
 } as const satisfies Record<string, { everyMs: number; run: (services: Services) => Promise<unknown> }>;
 
 type MaintenanceTask = keyof typeof TASKS;

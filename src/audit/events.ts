@@ -38,6 +38,8 @@ export const AuditAction = {
   VoicemailNotified: 'voicemail.notified',
   VoicemailPlayback: 'voicemail.playback',
   VoicemailAcknowledged: 'voicemail.acknowledged',
+  /** Voicemails listed with their callers' numbers opened (a PHI read): counts only. */
+  VoicemailListRead: 'voicemail.list_read',
   VoicemailAudioDeleted: 'voicemail.audio_deleted',
   VoicemailReconciled: 'voicemail.reconciled',
   VoicemailSpoolDeadLettered: 'voicemail.spool_dead_lettered',
