@@ -12,20 +12,21 @@ import { voicemailsWithoutTask } from './store.js';
 /** How far back the sweep looks for voicemails without a task. */
 export const MISSING_TASK_WINDOW_MS = 7 * 24 * 3_600_000;
 
-export type VoicemailTaskDeps = CreateDeps & Pick<AppContext, 'db'>;
+export type VoicemailTaskDeps = CreateDeps & Pick<AppContext, 'db' | 'clock'>;
 
 /** The voicemail job's step: the task of the voicemail it has stored. */
 export async function ensureVoicemailTask(
   deps: VoicemailTaskDeps,
-  v: { id: string; practice_id: string; call_sid: string; urgency: 'urgent' | 'routine'; patient_id: string | null; caller_verified: boolean; created_at: Date },
+  v: { id: string; practice_id: string; call_sid: string; urgency: 'urgent' | 'routine'; patient_id: string | null; caller_verified: boolean },
 ): Promise<void> {
-  await createVoicemailTask(deps, systemScope(deps, v.practice_id), v);
+  await createVoicemailTask(deps, systemScope(deps, v.practice_id), v, deps.clock());
 }
 
 /** Stored voicemails of the last week with no task: their tasks created (the maintenance sweep). */
-export async function sweepMissingVoicemailTasks(deps: VoicemailTaskDeps & Pick<AppContext, 'clock'>): Promise<{ created: number }> {
-  const missing = await voicemailsWithoutTask(deps.db, new Date(deps.clock().getTime() - MISSING_TASK_WINDOW_MS));
+export async function sweepMissingVoicemailTasks(deps: VoicemailTaskDeps): Promise<{ created: number }> {
+  // The window is on the database's clock, as the rows' created_at is.
+  const missing = await voicemailsWithoutTask(deps.db, MISSING_TASK_WINDOW_MS);
   let created = 0;
-  for (const v of missing) if ((await createVoicemailTask(deps, systemScope(deps, v.practice_id), v)).created) created += 1;
+  for (const v of missing) if ((await createVoicemailTask(deps, systemScope(deps, v.practice_id), v, deps.clock())).created) created += 1;
   return { created };
 }

@@ -84,7 +84,8 @@ async function callbackNumberOf(deps: CreateDeps, scope: PracticeScope, call: { 
 export async function createVoicemailTask(
   deps: CreateDeps,
   scope: PracticeScope,
-  v: { id: string; call_sid: string; urgency: 'urgent' | 'routine'; patient_id: string | null; caller_verified: boolean; created_at: Date },
+  v: { id: string; call_sid: string; urgency: 'urgent' | 'routine'; patient_id: string | null; caller_verified: boolean },
+  now: Date,
 ): Promise<{ created: boolean; task: TaskRow }> {
   const call = await callForTask(scope, v.call_sid);
   const verified = v.caller_verified && v.patient_id !== null;
@@ -97,8 +98,7 @@ export async function createVoicemailTask(
     match: verified ? 'verified' : (call?.match ?? 'unknown'),
     reason: call?.reason ?? (v.urgency === 'urgent' ? 'clinical' : 'other'),
     urgency: v.urgency,
-    // Due from when the caller left it, not from when the pipeline got to it.
-    now: v.created_at,
+    now,
   });
 }
 

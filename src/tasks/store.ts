@@ -214,17 +214,17 @@ export async function markAlerted(db: Db, ids: readonly string[], now: Date): Pr
   return Number(res.numUpdatedRows);
 }
 
-/** Voicemails stored (or complete) in the last `sinceMs` with no task yet: the sweep creates theirs. */
+/** Voicemails stored (or complete) in the last `withinMs` with no task yet: the sweep creates theirs. */
 export async function voicemailsWithoutTask(
   db: Db,
-  since: Date,
+  withinMs: number,
   limit = 200,
 ): Promise<Array<{ id: string; practice_id: string; call_sid: string; urgency: 'urgent' | 'routine'; patient_id: string | null; caller_verified: boolean; created_at: Date }>> {
   return db
     .selectFrom('voicemails as v')
     .select(['v.id', 'v.practice_id', 'v.call_sid', 'v.urgency', 'v.patient_id', 'v.caller_verified', 'v.created_at'])
     .where('v.state', 'in', ['stored', 'complete'])
-    .where('v.created_at', '>=', since)
+    .where('v.created_at', '>=', sql<Date>`now() - ${withinMs} * interval '1 millisecond'`)
     .where((eb) =>
       eb.not(
         eb.exists(
