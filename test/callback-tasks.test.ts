@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TaskSource } from '../src/adapters/db-schema.js';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { formatTranscript } from '../devtools/simulator/simulator.js';
 import { processMaintenanceJob } from '../src/maintenance.js';
@@ -37,7 +38,7 @@ async function api(method: string, path: string, key: string, body?: unknown): P
   return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
 }
 
-function tasksOf(source: string) {
+function tasksOf(source: TaskSource) {
   return h.services.db.selectFrom('callback_tasks').selectAll().where('source', '=', source).orderBy('created_at').execute();
 }
 
