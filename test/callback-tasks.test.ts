@@ -80,7 +80,11 @@ describe('callback tasks', () => {
     // The number is sealed, never stored in clear.
     expect(task.callback_enc).not.toBeNull();
     expect(task.callback_enc?.toString('latin1')).not.toContain(PATIENT);
-    const audit = await h.services.db.selectFrom('audit_log').select(['actor', 'details']).where('action', '=', 'task.created').where('subject_id', '=', task.id).execute();
+    // The audit row follows the insert: wait for it, then there is exactly one.
+    const audit = await until('the task.created audit', async () => {
+      const rows = await h.services.db.selectFrom('audit_log').select(['actor', 'details']).where('action', '=', 'task.created').where('subject_id', '=', task.id).execute();
+      return rows.length > 0 ? rows : undefined;
+    });
     expect(audit).toHaveLength(1);
     expect(JSON.stringify(audit)).not.toContain(PATIENT.slice(2));
   });
@@ -139,6 +143,15 @@ describe('callback tasks', () => {
     for (const phi of [PATIENT.slice(2), 'Rang out', 'pharmacy']) expect(text).not.toContain(phi);
     const sealed = await h.services.db.selectFrom('callback_task_attempts').select('note_enc').where('task_id', '=', messageTaskId).executeTakeFirstOrThrow();
     expect(sealed.note_enc?.toString('latin1')).not.toContain('Rang out');
+  });
+
+  it('routineCallbackHours is a validated practice setting', async () => {
+    const admin = (await createApiKey(h.services.db, { role: 'admin', practiceId })).key;
+    const refused = await api('PATCH', `/api/practices/${practiceId}`, admin, { routineCallbackHours: 73 });
+    expect(refused.status).toBe(400);
+    expect(String(refused.body.message)).toContain('routineCallbackHours');
+    expect(await api('PATCH', `/api/practices/${practiceId}`, admin, { routineCallbackHours: 4 })).toMatchObject({ status: 200, body: { routineCallbackHours: 4 } });
+    expect(await api('PATCH', `/api/practices/${practiceId}`, admin, { routineCallbackHours: 2 })).toMatchObject({ status: 200, body: { routineCallbackHours: 2 } });
   });
 
   it('an overdue task alerts once, by SMS to the practice admin, with counts and a console link only', async () => {
