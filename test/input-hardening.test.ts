@@ -114,6 +114,9 @@ const BODY_ROUTES: Record<string, { body: Record<string, unknown>; field: string
   'POST /fhir/import': { body: { note: NUL }, field: 'note' },
   'PUT /fhir/source': { body: { clientId: `ahl${NUL}` }, field: 'clientId' },
   'POST /fhir/sync': { body: { note: NUL }, field: 'note' },
+  'POST /tasks/:id/claim': { body: { note: NUL }, field: 'note' },
+  'POST /tasks/:id/attempts': { body: { outcome: 'no_answer', note: `rang${NUL}` }, field: 'note' },
+  'POST /tasks/:id/close': { body: { outcome: 'done', note: `done${NUL}` }, field: 'note' },
 };
 
 function concrete(route: string): [string, string] {

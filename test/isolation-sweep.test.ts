@@ -8,7 +8,7 @@ import { ROUTES, type RouteDoc } from '../src/http/openapi.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { until } from './support/until.js';
 import { routerRoutes } from './support/router-routes.js';
-import { callApi, insertFailedVoicemail, insertLockout, practiceSnapshot, seedPractice, TEMPLATE_TEXT, type PracticeFixture } from './support/two-practices.js';
+import { callApi, insertFailedVoicemail, insertLockout, insertTask, practiceSnapshot, seedPractice, TEMPLATE_TEXT, type PracticeFixture } from './support/two-practices.js';
 
 /**
  * The isolation sweep (issue 11): every /api route, called with each of practice A's keys
@@ -453,6 +453,25 @@ function sweepTable(): Record<string, SweepEntry> {
       own: () => ({ path: `/api/calls/${A.callSid}` }),
       // Not only refused: answered exactly as a call that never was (no 403 against 404 to tell a call of B's exists).
       foreign: [{ what: "B's call", id: B.callSid, unknown: `CA${'0'.repeat(32)}`, probe: (sid) => ({ path: `/api/calls/${sid}` }) }],
+    },
+    'get /api/tasks': {
+      own: () => ({ path: '/api/tasks' }),
+      foreign: [],
+      noTarget: KEY_PRACTICE_ONLY,
+      leak: [
+        { what: '?practiceId=B (a strict query: 400)', probe: { path: `/api/tasks${q(B.id)}` } },
+        { what: "B's task listed through A's key: nothing", probe: { path: '/api/tasks?status=open&limit=200' }, check: (status, body) => expect(status !== 200 || !body.includes(B.taskId)).toBe(true) },
+      ],
+    },
+    'get /api/tasks/:id': { own: () => ({ path: `/api/tasks/${A.taskId}` }), foreign: [{ what: "B's task", probe: { path: `/api/tasks/${B.taskId}` } }] },
+    'post /api/tasks/:id/claim': { own: async () => ({ path: `/api/tasks/${await insertTask(owner, A.id)}/claim` }), foreign: [{ what: "B's task", probe: { path: `/api/tasks/${B.taskId}/claim` } }] },
+    'post /api/tasks/:id/attempts': {
+      own: async () => ({ path: `/api/tasks/${await insertTask(owner, A.id)}/attempts`, body: { outcome: 'no_answer' } }),
+      foreign: [{ what: "B's task", probe: { path: `/api/tasks/${B.taskId}/attempts`, body: { outcome: 'no_answer' } } }],
+    },
+    'post /api/tasks/:id/close': {
+      own: async () => ({ path: `/api/tasks/${await insertTask(owner, A.id)}/close`, body: { outcome: 'done' } }),
+      foreign: [{ what: "B's task", probe: { path: `/api/tasks/${B.taskId}/close`, body: { outcome: 'cancelled' } } }],
     },
     'get /api/audit': {
       // A's own log also records A's refused attempts on B's ids (subject and target practice):

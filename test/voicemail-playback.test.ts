@@ -240,7 +240,7 @@ describe('access-line decisions (pure)', () => {
 });
 
 describe('GET /api/voicemails', () => {
-  it('lists metadata only, for every role', async () => {
+  it('lists metadata and what calling back takes (issue 13, item 9), for every role; never the audio or the storage key', async () => {
     for (const role of ['admin', 'staff', 'provider', 'auditor']) {
       const res = await api('GET', '/api/voicemails', keys[role]);
       expect(res.status).toBe(200);
@@ -248,7 +248,7 @@ describe('GET /api/voicemails', () => {
       const item = body.voicemails.find((v) => v.id === main.id);
       expect(item).toBeDefined();
       expect(Object.keys(item ?? {}).sort()).toEqual(
-        ['acknowledgedAt', 'callSid', 'callerVerified', 'createdAt', 'durationSeconds', 'id', 'referenceCode', 'simulated', 'state', 'storedAt', 'urgency'].sort(),
+        ['acknowledgedAt', 'acknowledgedBy', 'callSid', 'callerNumber', 'callerVerified', 'createdAt', 'durationSeconds', 'id', 'patient', 'reason', 'referenceCode', 'simulated', 'state', 'storedAt', 'task', 'urgency'].sort(),
       );
       expect(item).toMatchObject({ referenceCode: main.referenceCode, urgency: 'urgent', state: 'complete', callSid: main.callSid, callerVerified: false, durationSeconds: 12, acknowledgedAt: null, simulated: false });
     }

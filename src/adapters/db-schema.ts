@@ -22,6 +22,7 @@ export interface PracticesTable {
   access_number: string | null;
   suspended_at: Date | null; // NULL: active; set: suspended (0012)
   sms_auto_reply: string | null; // NULL: the built-in reply (0023)
+  routine_callback_hours: Generated<number>; // 0021
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -120,7 +121,11 @@ export interface CallsTable {
   callback_number_enc: Buffer | null; // sealed (context: table, field, call, practice)
   callback_number_index: string | null; // its blind index (the patients' phone purpose)
   callback_source: 'caller' | 'keyed' | null;
+  reason: CallReason | null; // 0021: the reason of the path taken
 }
+
+/** Why the caller called: from the menu option or node that led to the message (0021). */
+export type CallReason = 'clinical' | 'refill' | 'appointment' | 'billing' | 'other';
 
 /** How the caller is known: verified in the call, by number only (a patient of the practice has it), or not at all. */
 export type CallMatch = 'verified' | 'number' | 'unknown';
@@ -296,6 +301,7 @@ export interface VoicemailsTable {
   requeues: Generated<number>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
+  acknowledged_note_enc: Buffer | null; // 0021
 }
 
 export interface VoicemailNotificationsTable {
@@ -565,6 +571,46 @@ export interface ImportEntriesTable {
   existing_id: string | null;
 }
 
+export type TaskSource = 'voicemail' | 'message' | 'abandoned_call' | 'patient_text' | 'outreach_reply';
+export type TaskStatus = 'open' | 'claimed' | 'done' | 'unreachable' | 'cancelled';
+export type AttemptOutcome = 'reached' | 'no_answer' | 'voicemail_left' | 'wrong_number' | 'other';
+
+export interface CallbackTasksTable {
+  id: string;
+  practice_id: string;
+  source: TaskSource;
+  source_id: string;
+  call_sid: string | null;
+  reason: CallReason;
+  urgency: 'urgent' | 'routine';
+  callback_enc: Buffer | null;
+  callback_index: string | null;
+  patient_id: string | null;
+  match: CallMatch;
+  status: Generated<TaskStatus>;
+  assignee: string | null;
+  claimed_at: Date | null;
+  due_at: Date;
+  alerted_at: Date | null;
+  closed_at: Date | null;
+  closed_by: string | null;
+  close_note_enc: Buffer | null;
+  attempts: Generated<number>;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface CallbackTaskAttemptsTable {
+  id: Generated<string>;
+  task_id: string;
+  practice_id: string;
+  at: Date;
+  actor: string;
+  outcome: AttemptOutcome;
+  note_enc: Buffer | null;
+  created_at: CreatedAt;
+}
+
 export interface Database {
   practices: PracticesTable;
   practice_numbers: PracticeNumbersTable;
@@ -601,4 +647,6 @@ export interface Database {
   imports: ImportsTable;
   import_entries: ImportEntriesTable;
   fhir_runs: FhirRunsTable;
+  callback_tasks: CallbackTasksTable;
+  callback_task_attempts: CallbackTaskAttemptsTable;
 }

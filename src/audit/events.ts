@@ -38,6 +38,8 @@ export const AuditAction = {
   VoicemailNotified: 'voicemail.notified',
   VoicemailPlayback: 'voicemail.playback',
   VoicemailAcknowledged: 'voicemail.acknowledged',
+  /** Voicemails listed with their callers' numbers opened (a PHI read): counts only. */
+  VoicemailListRead: 'voicemail.list_read',
   VoicemailAudioDeleted: 'voicemail.audio_deleted',
   VoicemailReconciled: 'voicemail.reconciled',
   VoicemailSpoolDeadLettered: 'voicemail.spool_dead_lettered',
@@ -114,6 +116,14 @@ export const AuditAction = {
   FhirSyncCompleted: 'fhir.sync_completed',
   FhirSyncFailed: 'fhir.sync_failed',
   SystemStarted: 'system.started',
+  /** Callback tasks (src/tasks/): ids, codes and counts only, never the number or a note. */
+  TaskCreated: 'task.created',
+  TaskClaimed: 'task.claimed',
+  TaskAttempt: 'task.attempt',
+  TaskClosed: 'task.closed',
+  /** A task read with its callback number opened (a PHI read). */
+  TaskRead: 'task.read',
+  TaskOverdueAlerted: 'task.overdue_alerted',
 } as const;
 export type AuditActionName = (typeof AuditAction)[keyof typeof AuditAction];
 

@@ -1,5 +1,5 @@
 import { AuditAction } from '../audit/events.js';
-import type { CallOutcome } from '../adapters/db-schema.js';
+import type { CallOutcome, CallReason } from '../adapters/db-schema.js';
 import type { StepEvent } from './fail-safe.js';
 import type { Flow } from './flow-types.js';
 
@@ -17,6 +17,8 @@ export interface CallProgress {
   urgency: 'urgent' | 'routine' | null;
   /** The patient the caller verified as in this webhook. */
   verifiedPatientId: string | null;
+  /** The reason of the path taken so far in this webhook: the last option or node that carried one (null: none). */
+  reason: CallReason | null;
 }
 
 /**
@@ -27,7 +29,7 @@ export interface CallProgress {
  */
 export const FALLBACK_OUTCOMES: readonly CallOutcome[] = ['abandoned_at_menu', 'completed_other'];
 
-export const NO_PROGRESS: CallProgress = { path: [], outcome: null, urgency: null, verifiedPatientId: null };
+export const NO_PROGRESS: CallProgress = { path: [], outcome: null, urgency: null, verifiedPatientId: null, reason: null };
 
 const URGENCY: Record<CallOutcome, 'urgent' | 'routine' | null> = {
   handed_to_provider: 'urgent',
@@ -82,6 +84,19 @@ function menuChoices(flow: Flow, e: StepEvent): string[] {
   return steps.filter(isStep).flatMap((s) => (flow.nodes[s.from]?.kind === 'menu' && s.via.startsWith('key ') ? [s.to] : []));
 }
 
+/** The reasons the steps of a transition event carry, in order: a menu option's (by its key), then the node it led to's own. */
+function reasonsOf(flow: Flow, e: StepEvent): CallReason[] {
+  if (e.action !== AuditAction.CallTransition || !Array.isArray(e.details?.['steps'])) return [];
+  const steps: unknown[] = e.details['steps'];
+  return steps.filter(isStep).flatMap((s) => {
+    const from = flow.nodes[s.from];
+    const to = flow.nodes[s.to];
+    const option = from?.kind === 'menu' && s.via.startsWith('key ') ? from.reasons?.[s.via.slice(4)] : undefined;
+    const own = to?.kind === 'voicemail' || to?.kind === 'dial_oncall' ? to.reason : undefined;
+    return [option, own].filter((r): r is CallReason => r !== undefined);
+  });
+}
+
 /**
  * A webhook's progress from its events, in order. `flowEnded`: the flow hung up (or went to the
  * fail-safe) in this webhook; without any other outcome the call then `completed_other`.
@@ -90,13 +105,15 @@ export function progressOf(flow: Flow, events: readonly StepEvent[], flowEnded: 
   let outcome: CallOutcome | null = null;
   let verifiedPatientId: string | null = null;
   const path: string[] = [];
+  let reason: CallReason | null = null;
   for (const e of events) {
     path.push(...menuChoices(flow, e));
+    reason = reasonsOf(flow, e).at(-1) ?? reason;
     outcome = outcomeOf(flow, e) ?? outcome;
     if (e.action === AuditAction.VerificationSucceeded && e.subjectId) verifiedPatientId = e.subjectId;
   }
   if (outcome === null && flowEnded) outcome = 'completed_other';
-  return { path, outcome, urgency: outcome ? URGENCY[outcome] : null, verifiedPatientId };
+  return { path, outcome, urgency: outcome ? URGENCY[outcome] : null, verifiedPatientId, reason };
 }
 
 /** Twilio's final call statuses: a parent call in one of these is over. */

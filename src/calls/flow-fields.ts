@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LANGUAGES, type FlowNode, type Prompt } from './flow-types.js';
+import { LANGUAGES, REASONS, type FlowNode, type Prompt } from './flow-types.js';
 
 /**
  * The pieces the call-flow file's schema is built from (ids, prompts, keypad keys, bounded
@@ -121,6 +121,9 @@ export function keyed<T extends z.ZodType<string>>(target: T) {
 }
 
 export const urgency = z.enum(['urgent', 'routine'], typeError('must be urgent or routine'));
+
+/** Why a caller calls, as a callback task records it (src/tasks/): carried by menu options and message nodes. */
+export const reason = z.enum(REASONS, typeError(`must be one of ${REASONS.join(', ')}`));
 
 /** A node as the schema builds it: the id comes from its key in `nodes`. */
 export type NodeWithoutId<N extends FlowNode> = N extends FlowNode ? Omit<N, 'id'> : never;

@@ -23,6 +23,10 @@ export interface Prompt {
   audio?: Partial<Record<Language, string>>;
 }
 
+/** Why the caller called: the reason a callback task carries (src/tasks/). */
+export const REASONS = ['clinical', 'refill', 'appointment', 'billing', 'other'] as const;
+export type Reason = (typeof REASONS)[number];
+
 /** A keypad key: '0'-'9', '*' or '#'. */
 export type Key = string;
 
@@ -51,6 +55,11 @@ export interface MenuNode extends NodeBase {
   kind: 'menu';
   prompt: Prompt;
   options: Record<Key, string>;
+  /**
+   * Why a caller presses an option (`refill` for "press 2 for a refill"), by key: the call keeps
+   * the reason of the last option taken that has one, and the message it leaves carries it.
+   */
+  reasons?: Partial<Record<Key, Reason>>;
   timeoutSeconds: number;
   retries: number;
   invalid: Prompt;
@@ -108,6 +117,8 @@ export interface DialOnCallNode extends NodeBase {
   kind: 'dial_oncall';
   prompt: Prompt;
   urgency: 'urgent' | 'routine';
+  /** The reason a call that reaches this node is about (overrides the menu's), if the node says. */
+  reason?: Reason;
   /** A named escalation policy of the practice ("patients of Dr Reyes"); absent: the practice's default. */
   policy?: string;
   onFail: string;
@@ -119,6 +130,8 @@ export interface VoicemailNode extends NodeBase {
   kind: 'voicemail';
   prompt: Prompt;
   urgency: 'urgent' | 'routine';
+  /** The reason a message left here is about (overrides the menu's), if the node says. */
+  reason?: Reason;
   maxLengthSeconds: number;
   next: string;
 }

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../adapters/postgres.js';
-import type { CallStatusEntry } from '../adapters/db-schema.js';
+import type { CallMatch, CallOutcome, CallReason, CallStatusEntry } from '../adapters/db-schema.js';
+import type { PracticeScope } from '../tenancy/scope.js';
 import { FALLBACK_OUTCOMES, NO_PROGRESS, type CallProgress } from './call-progress.js';
 
 export interface CallEvent {
@@ -144,10 +145,10 @@ async function recordCallRounds(db: Db, events: Array<{ e: CallEvent; now: Date 
           ${entries}::jsonb[], ${col(({ now }) => now)}::timestamptz[], ${col(({ e }) => e.openParentLegAt ?? null)}::timestamptz[],
           ${col(({ e }) => e.fromEnc ?? null)}::bytea[], ${col(({ e }) => e.matchByNumber === true)}::boolean[],
           ${progress.map((p) => JSON.stringify(p.path))}::jsonb[], ${progress.map((p) => p.outcome)}::text[], ${progress.map((p) => p.urgency)}::text[],
-          ${progress.map((p) => p.verifiedPatientId)}::uuid[],
+          ${progress.map((p) => p.verifiedPatientId)}::uuid[], ${progress.map((p) => p.reason)}::text[],
           ${col(({ e }) => e.ended?.at ?? null)}::timestamptz[], ${col(({ e }) => e.ended?.durationSeconds ?? null)}::int[]
         ) AS t (call_sid, practice_id, direction, from_index, to_number, status, entry, at, open_leg_at,
-                from_enc, match_by_number, path, outcome, urgency, verified_patient, ended_at, duration_seconds)
+                from_enc, match_by_number, path, outcome, urgency, verified_patient, reason, ended_at, duration_seconds)
       ), known AS (
         -- The caller among the practice's active patients, by number (the first webhook only):
         -- one patient is the call's; several leave it open, still 'number'.
@@ -165,9 +166,9 @@ async function recordCallRounds(db: Db, events: Array<{ e: CallEvent; now: Date 
         ) m ON true
       ), upserted AS (
         INSERT INTO calls (call_sid, practice_id, direction, from_index, to_number, status, status_history, created_at, updated_at,
-                           from_enc, patient_id, match, path, outcome, urgency, ended_at, duration_seconds)
+                           from_enc, patient_id, match, path, outcome, urgency, reason, ended_at, duration_seconds)
         SELECT call_sid, practice_id, direction, from_index, to_number, status, entry, at, at,
-               from_enc, patient_id, match, path, outcome, urgency, ended_at, duration_seconds FROM known
+               from_enc, patient_id, match, path, outcome, urgency, reason, ended_at, duration_seconds FROM known
         ON CONFLICT (call_sid) DO UPDATE SET
           status = EXCLUDED.status,
           practice_id = COALESCE(calls.practice_id, EXCLUDED.practice_id),
@@ -184,6 +185,8 @@ async function recordCallRounds(db: Db, events: Array<{ e: CallEvent; now: Date 
                          WHEN EXCLUDED.outcome = ANY(${FALLBACK_OUTCOMES}::text[]) THEN COALESCE(calls.outcome, EXCLUDED.outcome)
                          ELSE EXCLUDED.outcome END,
           urgency = CASE WHEN EXCLUDED.outcome IS NULL OR EXCLUDED.outcome = ANY(${FALLBACK_OUTCOMES}::text[]) THEN calls.urgency ELSE EXCLUDED.urgency END,
+          -- The latest reason on the path stands (./call-progress.ts).
+          reason = COALESCE(EXCLUDED.reason, calls.reason),
           ended_at = COALESCE(EXCLUDED.ended_at, calls.ended_at),
           duration_seconds = COALESCE(EXCLUDED.duration_seconds, calls.duration_seconds)
         WHERE NOT calls.status_history @> jsonb_build_array(jsonb_build_object('key', EXCLUDED.status_history -> 0 -> 'key'))
@@ -233,4 +236,56 @@ export async function getCall(db: Db, callSid: string): Promise<CallRecord | nul
 export async function practiceOfCall(db: Db, callSid: string): Promise<string | null> {
   const row = await db.selectFrom('calls').select('practice_id').where('call_sid', '=', callSid).executeTakeFirst();
   return row?.practice_id ?? null;
+}
+
+/** What a callback task takes from its call's record: the sealed number, the patient match, the reason, how it ended. */
+export interface CallForTask {
+  callSid: string;
+  fromEnc: Buffer | null;
+  fromIndex: string | null;
+  patientId: string | null;
+  match: CallMatch | null;
+  reason: CallReason | null;
+  outcome: CallOutcome | null;
+  urgency: 'urgent' | 'routine' | null;
+  direction: string;
+  /** The call went past its first webhook (the greeting): the caller answered or waited at a prompt. */
+  pastGreeting: boolean;
+  /** A provider's session on the access line, not a caller's call. */
+  accessLine: boolean;
+}
+
+export async function callForTask(scope: PracticeScope, callSid: string): Promise<CallForTask | null> {
+  const row = await scope.db
+    .selectFrom('calls')
+    .select([
+      'call_sid',
+      'from_enc',
+      'from_index',
+      'patient_id',
+      'match',
+      'reason',
+      'outcome',
+      'urgency',
+      'direction',
+      sql<boolean>`EXISTS (SELECT 1 FROM jsonb_array_elements(status_history) e WHERE e ->> 'source' LIKE 'flow:%')`.as('past_greeting'),
+      sql<boolean>`status_history @> '[{"source": "access"}]'::jsonb`.as('access_line'),
+    ])
+    .where('call_sid', '=', callSid)
+    .where('practice_id', '=', scope.practiceId)
+    .executeTakeFirst();
+  if (!row) return null;
+  return {
+    callSid: row.call_sid,
+    fromEnc: row.from_enc,
+    fromIndex: row.from_index,
+    patientId: row.patient_id,
+    match: row.match,
+    reason: row.reason,
+    outcome: row.outcome,
+    urgency: row.urgency,
+    direction: row.direction,
+    pastGreeting: row.past_greeting,
+    accessLine: row.access_line,
+  };
 }

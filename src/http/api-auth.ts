@@ -31,6 +31,15 @@ export function principalOf(res: Response): ApiPrincipal {
   return p;
 }
 
+/**
+ * Who is acting in this request, as the audit log and the records it writes name them: today the
+ * API key (`api_key:<id>`). The one place a request's actor is named: permit() audits with it,
+ * and routes that record who did something (a task's assignee, an acknowledgement) take it here.
+ */
+export function actorOf(res: Response): string {
+  return `api_key:${keyPrincipalOf(res).keyId}`;
+}
+
 /** `/api/...` as an audit route: the matched pattern, or the path's shape (our route words; other segments as placeholders). */
 function apiRoute(req: Request): string {
   return routeLabel(req, '/api');
@@ -167,7 +176,7 @@ export async function permit(
 ): Promise<PracticeScope | null> {
   const principal = keyPrincipalOf(res);
   const verdict = authorise(principal, roles, practiceId);
-  const actor = `api_key:${principal.keyId}`;
+  const actor = actorOf(res);
   const base = { method: req.method, route: apiRoute(req), role: principal.role };
   res.locals[AUDITED] = true;
   // authorise refuses an operator key; the second test only tells the compiler so.

@@ -20,6 +20,7 @@ import { keyRouter } from './key-routes.js';
 import { flowRouter } from './flow-routes.js';
 import { fhirRouter } from './fhir-routes.js';
 import { callRouter } from './call-routes.js';
+import { taskRouter } from './task-routes.js';
 import { badRequest } from './responses.js';
 import { refuseNulBytes } from './input-guard.js';
 import { QueryInstantSchema } from './query-dates.js';
@@ -61,6 +62,7 @@ export function apiRouter(services: Services): express.Router {
   router.use(flowRouter(services));
   router.use(fhirRouter(services));
   router.use(callRouter(services));
+  router.use(taskRouter(services));
 
   router.get('/calls/:callSid', async (req, res) => {
     const sid = CallSidSchema.safeParse(req.params.callSid);

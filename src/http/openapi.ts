@@ -25,7 +25,9 @@ import { AppointmentInput, AppointmentListQuery, AppointmentPatch, APPOINTMENT_S
 import { AppointmentIdParams, LookupBody, MergeBody, PatientIdParams } from './patient-routes.js';
 import { ImportIdParams, ImportQuery, IMPORT_MAX_BYTES } from './import-routes.js';
 import { IMPORT_FAILURES, ImportEntriesQuery, ImportListQuery, type ImportFailure } from '../patients/import-store.js';
-import { ListQuery as VoicemailListQuery } from './voicemail-routes.js';
+import { AckBody, ListQuery as VoicemailListQuery } from './voicemail-routes.js';
+import { ATTEMPT_OUTCOMES, AttemptBody, CloseBody, TASK_STATUSES, TaskListQuery } from './task-routes.js';
+import { REASONS } from '../calls/flow-types.js';
 import { ClearLockoutResponse, LockoutIdParams, LockoutListQuery, LockoutListResponse } from './lockout-routes.js';
 import { ApiKeyListResponseSchema, ApiKeyPathParamsSchema, ApiKeyRevokeResponseSchema } from './key-routes.js';
 import { ConnectedLineSchema, ConnectLineBody, PracticeSummarySchema } from './platform-routes.js';
@@ -208,6 +210,7 @@ const PracticeSchema = z.looseObject({
   accessNumber: E164Schema.nullable(),
   smsAutoReply: z.string().nullable(),
   suspended: z.boolean(),
+  routineCallbackHours: z.number().int(),
   numbers: z.array(z.looseObject({ e164: E164Schema, flowId: z.string() })),
 }).meta({ id: 'Practice' });
 const ProviderSchema = z.object({
@@ -252,8 +255,38 @@ const VoicemailSummarySchema = z.object({
   createdAt: Instant,
   storedAt: Instant.nullable(),
   acknowledgedAt: Instant.nullable(),
+  acknowledgedBy: z.string().nullable().meta({ description: 'the actor: user:<id> or api_key:<id> (provider:<id> on the access line)' }),
   simulated: z.boolean(),
+  callerNumber: z.string().nullable().meta({ description: "the caller's number (masked for auditors); null: withheld" }),
+  reason: z.enum(REASONS).nullable(),
+  patient: z.object({ match: z.enum(['verified', 'number', 'unknown']), patientId: z.uuid().nullable() }),
+  task: z.object({ id: z.uuid(), status: z.enum(TASK_STATUSES) }).nullable().meta({ description: 'the callback task it became (null: not yet)' }),
 }).meta({ id: 'VoicemailSummary' });
+const TaskSummarySchema = z.object({
+  id: z.uuid(),
+  source: z.enum(['voicemail', 'message', 'abandoned_call', 'patient_text', 'outreach_reply']),
+  sourceId: z.string(),
+  callSid: CallSidSchema.nullable(),
+  reason: z.enum(REASONS),
+  urgency: z.enum(['urgent', 'routine']),
+  status: z.enum(TASK_STATUSES),
+  assignee: z.string().nullable(),
+  patient: z.object({ match: z.enum(['verified', 'number', 'unknown']), patientId: z.uuid().nullable() }),
+  dueAt: Instant,
+  overdue: z.boolean(),
+  attempts: z.number().int(),
+  hasCallbackNumber: z.boolean(),
+  createdAt: Instant,
+  claimedAt: Instant.nullable(),
+  closedAt: Instant.nullable(),
+  closedBy: z.string().nullable(),
+}).meta({ id: 'CallbackTask' });
+const TaskDetailSchema = TaskSummarySchema.extend({
+  callbackNumber: z.string().nullable().meta({ description: 'E.164 (masked for auditors); null: withheld' }),
+  closeNote: z.string().nullable(),
+  attemptList: z.array(z.object({ id: z.uuid(), at: Instant, actor: z.string(), outcome: z.enum(ATTEMPT_OUTCOMES), note: z.string().nullable() })),
+}).meta({ id: 'CallbackTaskDetail' });
+const TASK_CONFLICT = 'the task is closed, or claimed by someone else (status and assignee in the answer)';
 const VoicemailAckSchema = z.object({ result: z.enum(['acknowledged', 'already_acknowledged']), acknowledgedAt: Instant, acknowledgedBy: z.string().nullable() });
 const PageAckSchema = z.object({ result: z.enum(['acknowledged', 'already']), pageId: z.uuid(), referenceCode: z.string() });
 const TWIML = 'text/xml';
@@ -748,7 +781,7 @@ export const ROUTES: readonly RouteDoc[] = [
     ok: { status: 200, description: 'the audio', schema: z.string().meta({ format: 'binary' }), contentType: AUDIO_CONTENT_TYPE },
     also: { 206: 'part of the audio (Range)', 409: 'not stored yet', 416: 'range not satisfiable' },
   },
-  { method: 'post', path: '/api/voicemails/:id/ack', summary: 'Acknowledge a voicemail', access: api(HANDLERS), params: IdParams, ok: { status: 200, description: 'acknowledged (or already)', schema: VoicemailAckSchema } },
+  { method: 'post', path: '/api/voicemails/:id/ack', summary: 'Acknowledge a voicemail (the request\'s actor; an optional note, kept encrypted)', access: api(HANDLERS), params: IdParams, body: { schema: AckBody, example: { note: 'called back, refill sent' } }, ok: { status: 200, description: 'acknowledged (or already)', schema: VoicemailAckSchema } },
   { method: 'post', path: '/api/voicemails/:id/retry', summary: 'Requeue a dead-lettered voicemail', access: api(ADMIN), params: IdParams, ok: { status: 202, description: 'requeued', schema: z.object({ id: z.uuid(), state: z.string() }) }, also: { 409: 'not dead-lettered, or changed meanwhile' } },
   {
     method: 'post',
@@ -768,6 +801,11 @@ export const ROUTES: readonly RouteDoc[] = [
     ok: { status: 200, description: 'a page of calls; nextCursor fetches the next (null: no more)', schema: z.object({ calls: z.array(ListedCallSchema), nextCursor: z.string().nullable() }) },
   },
   { method: 'get', path: '/api/calls/:callSid', summary: 'A call record with its ordered timeline', description: "Another practice's call answers 404, exactly as a call that never was.", access: api(['admin', 'staff', 'auditor']), params: CallParams, ok: { status: 200, description: 'the call and its timeline', schema: z.looseObject({ call: Obj('the call record') }) } },
+  { method: 'get', path: '/api/tasks', summary: 'Callback tasks: overdue first, then by due time', access: api(ANY), query: TaskListQuery, ok: { status: 200, description: 'the tasks (no numbers: read one task for its number)', schema: z.object({ tasks: z.array(TaskSummarySchema) }) } },
+  { method: 'get', path: '/api/tasks/:id', summary: 'A callback task with its attempts and the number to call back (masked for auditors)', access: api(ANY), params: IdParams, ok: { status: 200, description: 'the task', schema: TaskDetailSchema } },
+  { method: 'post', path: '/api/tasks/:id/claim', summary: 'Claim a callback task (the request\'s actor becomes its assignee)', access: api(HANDLERS), params: IdParams, ok: { status: 200, description: 'claimed', schema: TaskSummarySchema }, also: { 409: TASK_CONFLICT } },
+  { method: 'post', path: '/api/tasks/:id/attempts', summary: 'Record a try to reach the patient (an open task becomes the actor\'s)', access: api(HANDLERS), params: IdParams, body: { schema: AttemptBody, example: { outcome: 'no_answer', note: 'rang out' } }, ok: { status: 201, description: 'recorded', schema: TaskSummarySchema }, also: { 409: TASK_CONFLICT } },
+  { method: 'post', path: '/api/tasks/:id/close', summary: 'Close a callback task with its outcome', access: api(HANDLERS), params: IdParams, body: { schema: CloseBody, example: { outcome: 'done' } }, ok: { status: 200, description: 'closed', schema: TaskSummarySchema }, also: { 409: TASK_CONFLICT } },
   { method: 'get', path: '/api/audit', summary: "The practice's audit log", access: api(['admin', 'auditor']), query: AuditQuery, ok: { status: 200, description: 'audit events, oldest first', schema: z.object({ events: z.array(AuditEventSchema) }) } },
 
   // --- /api: patients, consent, opt-outs, BAAs (ringless voicemail) ------------------------

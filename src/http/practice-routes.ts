@@ -37,6 +37,8 @@ export const PracticePatchSchema = z
     accessNumber: E164Schema.nullable(),
     /** The automatic reply to a patient's text (must name 911; {practice_name}, {callback_number}); null: the built-in one. */
     smsAutoReply: SmsAutoReplySchema.nullable(),
+    /** Hours after the next opening by which a routine callback is due (src/tasks/due.ts). */
+    routineCallbackHours: z.number().int().min(0).max(72),
   })
   .partial()
   .refine((p) => Object.keys(p).length > 0, { message: 'nothing to change' });

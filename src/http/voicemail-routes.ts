@@ -13,8 +13,9 @@ import {
   redeemPlaybackLink,
 } from '../voicemail/playback-store.js';
 import { rangeRequest, streamVoicemail, type RangeOf } from '../voicemail/stream.js';
-import { permit, principalOf } from './api-auth.js';
-import { badRequest, notFound } from './responses.js';
+import { actorOf, permit, principalOf } from './api-auth.js';
+import { AuditAction } from '../audit/events.js';
+import { badRequest, notFound, zodProblems } from './responses.js';
 import { QueryInstantSchema } from './query-dates.js';
 
 const Uuid = z.string().uuid();
@@ -23,8 +24,12 @@ export const ListQuery = z.strictObject({
   urgency: z.enum(['urgent', 'routine']).optional(),
   from: QueryInstantSchema.optional(),
   to: QueryInstantSchema.optional(),
+  /** Only the voicemails still to handle: their callback task open or claimed, or none yet. */
+  unhandled: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
+
+export const AckBody = z.strictObject({ note: z.string().trim().min(1).max(2000).optional() });
 
 /** The request's Range header as Express reads it (`req.range`), for a body of the size the playback finds. */
 function rangeOf(req: express.Request): RangeOf {
@@ -38,9 +43,18 @@ export function voicemailRouter(services: Services): express.Router {
   router.get('/voicemails', async (req, res) => {
     const q = ListQuery.safeParse(req.query);
     if (!q.success) return badRequest(res, q.error.issues.map((i) => `${i.path.join('.') || 'query'}: ${i.message}`).join('; '));
-    const scope = await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], principalOf(res).practiceId);
+    const principal = principalOf(res);
+    const scope = await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], principal.practiceId);
     if (!scope) return;
-    res.json({ voicemails: await listVoicemails(scope, q.data) });
+    // As GET /api/calls: staff call back (the number in full); an auditor tells callers apart (masked).
+    const view = principal.role === 'auditor' ? 'masked' : 'full';
+    const voicemails = await listVoicemails(scope, q.data, { keyring: services.keyring, view });
+    const numbersOpened = voicemails.filter((v) => v.callerNumber !== null).length;
+    // Opening callers' numbers is a read of PHI: recorded, with counts only.
+    if (numbersOpened > 0) {
+      await services.audit({ action: AuditAction.VoicemailListRead, actor: actorOf(res), practiceId: scope.practiceId, details: { voicemails: voicemails.length, numbersOpened, view } });
+    }
+    res.json({ voicemails });
   });
 
   router.get('/voicemails/dead-letter', async (req, res) => {
@@ -64,10 +78,13 @@ export function voicemailRouter(services: Services): express.Router {
   router.post('/voicemails/:id/ack', async (req, res) => {
     const id = Uuid.safeParse(req.params.id);
     if (!id.success) return badRequest(res, 'id must be a UUID');
+    const body = AckBody.safeParse(req.body ?? {});
+    if (!body.success) return badRequest(res, zodProblems(body.error));
     const principal = principalOf(res);
     const scope = await permit(services, req, res, ['admin', 'staff', 'provider'], principal.practiceId, id.data);
     if (!scope) return;
-    const ack = await acknowledgeVoicemail(services, scope, { id: id.data, by: `api_key:${principal.keyId}`, via: 'api' });
+    // The person (or key) who acknowledged, as the audit log names them; the note kept sealed.
+    const ack = await acknowledgeVoicemail(services, scope, { id: id.data, by: actorOf(res), via: 'api', note: body.data.note });
     if (ack.result === 'not_found') return notFound(res);
     res.json(ack);
   });

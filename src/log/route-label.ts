@@ -46,6 +46,8 @@ const ROUTE_WORDS: ReadonlySet<string> = new Set([
   'fhir', 'import', 'source', 'sync', 'runs',
   // lockout-routes.ts, metrics-routes.ts, openapi.ts
   'lockouts', 'clear', 'metrics', 'openapi.json',
+  // task-routes.ts
+  'tasks', 'claim', 'attempts', 'close',
   // twilio-routes.ts
   'voice', 'incoming', 'flow', 'whisper', 'whisper-answer', 'access', 'access-action', 'sms', 'status', 'recording-status', 'answer', 'fallback', 'fail-safe-dial',
 ]);

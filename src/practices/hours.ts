@@ -1,4 +1,4 @@
-import { isoDate, localParts, utcMidnight } from '../time/zoned.js';
+import { addLocalDays, isoDate, localParts, utcMidnight, weekdayOf, zonedToUtc } from '../time/zoned.js';
 import { clockToMinutes, type Holidays, type NamedHoliday, type WeeklyHours } from './settings.js';
 
 /**
@@ -178,4 +178,26 @@ export function hoursStatus(now: Date, timeZone: string, hours: WeeklyHours, hol
     (interval) => clockToMinutes(interval.open) <= local.minutes && local.minutes < clockToMinutes(interval.close),
   );
   return open ? 'open' : 'closed';
+}
+
+/** How far ahead `nextOpening` looks: a practice closed longer than this has no next opening. */
+const OPENING_SEARCH_DAYS = 31;
+
+/**
+ * When the practice is next open, from `now`: `now` itself while it is open, else the start of the
+ * next open interval on a day that is not a holiday, on the practice's wall clock. Null when it is
+ * not open within `OPENING_SEARCH_DAYS` (no hours at all). Pure.
+ */
+export function nextOpening(now: Date, timeZone: string, hours: WeeklyHours, holidays: Holidays): Date | null {
+  if (hoursStatus(now, timeZone, hours, holidays) === 'open') return now;
+  const today = localParts(now, timeZone).date;
+  for (let d = 0; d <= OPENING_SEARCH_DAYS; d++) {
+    const date = addLocalDays(today, d);
+    if (isHoliday(date, holidays)) continue;
+    for (const interval of hours[weekdayOf(date)]) {
+      const opens = zonedToUtc(date, interval.open, timeZone);
+      if (opens.getTime() > now.getTime()) return opens;
+    }
+  }
+  return null;
 }

@@ -26,6 +26,8 @@ export interface Practice {
   smsAutoReply: string | null;
   /** Suspended by the platform operator: its calls get the fail-safe answer, its keys 403 (src/practices/onboarding.ts). */
   suspended: boolean;
+  /** Hours after the next opening by which a routine callback task is due (src/tasks/due.ts). */
+  routineCallbackHours: number;
 }
 
 const columns = [
@@ -44,6 +46,7 @@ const columns = [
   'access_number',
   'sms_auto_reply',
   'suspended_at',
+  'routine_callback_hours',
 ] as const;
 
 interface Row {
@@ -62,6 +65,7 @@ interface Row {
   access_number: string | null;
   sms_auto_reply: string | null;
   suspended_at: Date | null;
+  routine_callback_hours: number;
 }
 
 function toPractice(row: Row): Practice {
@@ -85,6 +89,7 @@ function toPractice(row: Row): Practice {
     accessNumber: row.access_number,
     smsAutoReply: row.sms_auto_reply,
     suspended: row.suspended_at !== null,
+    routineCallbackHours: row.routine_callback_hours,
   };
 }
 
@@ -153,6 +158,7 @@ export interface PracticeSettings {
   languages: Language[];
   weeklyHours: WeeklyHours;
   holidays: Holidays;
+  routineCallbackHours: number;
 }
 
 function settingsColumns(s: Partial<PracticeSettings>): Record<string, unknown> {
@@ -169,6 +175,7 @@ function settingsColumns(s: Partial<PracticeSettings>): Record<string, unknown> 
     ...(s.voicemailTranscription !== undefined ? { voicemail_transcription: s.voicemailTranscription } : {}),
     ...(s.accessNumber !== undefined ? { access_number: s.accessNumber } : {}),
     ...(s.smsAutoReply !== undefined ? { sms_auto_reply: s.smsAutoReply } : {}),
+    ...(s.routineCallbackHours !== undefined ? { routine_callback_hours: s.routineCallbackHours } : {}),
   };
 }
 

@@ -13,6 +13,7 @@ import { logger } from '../log/logger.js';
 import { notifyNewVoicemail } from './notify.js';
 import { randomReferenceCode } from '../oncall/paging.js';
 import { findPageByCall } from '../oncall/paging-store.js';
+import { ensureVoicemailTask } from '../tasks/background.js';
 import { MediaLengthMismatch, mediaLengthCheck } from './media-check.js';
 import { latestSubjectOfCall } from '../audit/store.js';
 import {
@@ -224,7 +225,7 @@ async function loadRow(services: Pick<AppContext, 'db'>, id: string): Promise<Ro
 // ---------------------------------------------------------------------------
 // Failures: coded, never PHI (no URLs, numbers, bodies or SDK messages)
 
-export type PipelineStep = 'store' | 'notify' | 'delete';
+export type PipelineStep = 'store' | 'task' | 'notify' | 'delete';
 
 class StepFailure extends Error {
   constructor(
@@ -360,6 +361,8 @@ async function advance(services: VoicemailJobDeps, id: string): Promise<string> 
   // Stored and verified: announce it now, whatever happens at Twilio. Each step on its own.
   const failures: StepFailure[] = [];
   const current = v;
+  // The callback task: created once (idempotent), before the announcement; a failure retries the job.
+  await runPipelineStep('task', () => ensureVoicemailTask(services, current)).catch((e: StepFailure) => failures.push(e));
   if (!current.notified_at) await runPipelineStep('notify', () => notifyNewVoicemail(services, current)).catch((e: StepFailure) => failures.push(e));
   if (current.state === 'stored') await runPipelineStep('delete', () => deleteAtTwilio(services, current, 'pipeline')).catch((e: StepFailure) => failures.push(e));
   if (failures.length > 0) throw failures.find((f) => describeFailure(f).transient) ?? failures[0];

@@ -6,6 +6,11 @@ import { AuditAction } from '../audit/events.js';
 import type { AppContext } from '../app-context.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 import { deadLetteredWhere } from './pipeline.js';
+import { sql } from 'kysely';
+import type { CallMatch, CallReason, TaskStatus } from '../adapters/db-schema.js';
+import { encryptField, type Keyring } from '../adapters/keyring.js';
+import { openCallerNumber } from '../calls/caller-number.js';
+import { MASKED_NUMBER } from '../calls/call-list.js';
 
 /**
  * The playback store: single-use playback links (for Twilio's <Play> on the access line, or a
@@ -116,10 +121,12 @@ export interface VoicemailFilter {
   urgency?: 'urgent' | 'routine' | undefined;
   from?: Date | undefined;
   to?: Date | undefined;
+  /** Only those still to handle: their callback task open or claimed, or no task yet. */
+  unhandled?: boolean | undefined;
   limit: number;
 }
 
-/** Metadata only: never the audio, the patient or the storage key. */
+/** Metadata and what calling back takes: never the audio or the storage key. */
 export interface VoicemailSummary {
   id: string;
   referenceCode: string;
@@ -131,36 +138,93 @@ export interface VoicemailSummary {
   createdAt: string;
   storedAt: string | null;
   acknowledgedAt: string | null;
+  acknowledgedBy: string | null;
   /** Log mode: a generated placeholder was stored, not a real recording. */
   simulated: boolean;
+  /** The caller's number from the call record (E.164, or masked for an auditor); null: withheld, or not asked for. */
+  callerNumber: string | null;
+  /** Why the caller called: the task's, else the call's (null: the path named none). */
+  reason: CallReason | null;
+  patient: { match: CallMatch; patientId: string | null };
+  /** The callback task this voicemail became (null: not yet, it is created once the audio is stored). */
+  task: { id: string; status: TaskStatus } | null;
 }
 
-export async function listVoicemails(scope: PracticeScope, f: VoicemailFilter): Promise<VoicemailSummary[]> {
+/** How the caller's number is opened for the list: the keyring, in full or masked. */
+export interface NumberOpening {
+  keyring: Keyring;
+  view: 'full' | 'masked';
+}
+
+export async function listVoicemails(scope: PracticeScope, f: VoicemailFilter, numbers?: NumberOpening): Promise<VoicemailSummary[]> {
   let q = scope.db
-    .selectFrom('voicemails')
-    .select(['id', 'reference_code', 'urgency', 'state', 'call_sid', 'caller_verified', 'duration_seconds', 'created_at', 'stored_at', 'acknowledged_at', 'simulated'])
-    .where('practice_id', '=', scope.practiceId)
-    .orderBy('created_at', 'desc')
-    .orderBy('id')
+    .selectFrom('voicemails as v')
+    .leftJoin('calls as c', (j) => j.onRef('c.call_sid', '=', 'v.call_sid').onRef('c.practice_id', '=', 'v.practice_id'))
+    .leftJoin('callback_tasks as t', (j) =>
+      j.onRef('t.practice_id', '=', 'v.practice_id').on('t.source', 'in', ['voicemail', 'message']).on(sql<boolean>`t.source_id = v.id::text`),
+    )
+    .select([
+      'v.id',
+      'v.reference_code',
+      'v.urgency',
+      'v.state',
+      'v.call_sid',
+      'v.caller_verified',
+      'v.patient_id',
+      'v.duration_seconds',
+      'v.created_at',
+      'v.stored_at',
+      'v.acknowledged_at',
+      'v.acknowledged_by',
+      'v.simulated',
+      'c.from_enc',
+      'c.match',
+      'c.patient_id as call_patient_id',
+      'c.reason as call_reason',
+      't.id as task_id',
+      't.status as task_status',
+      't.reason as task_reason',
+      't.match as task_match',
+      't.patient_id as task_patient_id',
+    ])
+    .where('v.practice_id', '=', scope.practiceId)
+    .orderBy('v.created_at', 'desc')
+    .orderBy('v.id')
     .limit(f.limit);
-  if (f.state) q = q.where('state', '=', f.state);
-  if (f.urgency) q = q.where('urgency', '=', f.urgency);
-  if (f.from) q = q.where('created_at', '>=', f.from);
-  if (f.to) q = q.where('created_at', '<', f.to);
+  if (f.state) q = q.where('v.state', '=', f.state);
+  if (f.urgency) q = q.where('v.urgency', '=', f.urgency);
+  if (f.from) q = q.where('v.created_at', '>=', f.from);
+  if (f.to) q = q.where('v.created_at', '<', f.to);
+  if (f.unhandled) q = q.where((eb) => eb.or([eb('t.id', 'is', null), eb('t.status', 'in', ['open', 'claimed'])]));
   const rows = await q.execute();
-  return rows.map((r) => ({
-    id: r.id,
-    referenceCode: r.reference_code,
-    urgency: r.urgency,
-    state: r.state,
-    callSid: r.call_sid,
-    callerVerified: r.caller_verified,
-    durationSeconds: r.duration_seconds,
-    createdAt: r.created_at.toISOString(),
-    storedAt: r.stored_at?.toISOString() ?? null,
-    acknowledgedAt: r.acknowledged_at?.toISOString() ?? null,
-    simulated: r.simulated,
-  }));
+  return Promise.all(
+    rows.map(async (r): Promise<VoicemailSummary> => {
+      const number = numbers && r.from_enc ? (numbers.view === 'full' ? await openCallerNumber(numbers.keyring, r.from_enc, r.call_sid, scope.practiceId) : MASKED_NUMBER) : null;
+      const verified = r.caller_verified && r.patient_id !== null;
+      return {
+        id: r.id,
+        referenceCode: r.reference_code,
+        urgency: r.urgency,
+        state: r.state,
+        callSid: r.call_sid,
+        callerVerified: r.caller_verified,
+        durationSeconds: r.duration_seconds,
+        createdAt: r.created_at.toISOString(),
+        storedAt: r.stored_at?.toISOString() ?? null,
+        acknowledgedAt: r.acknowledged_at?.toISOString() ?? null,
+        acknowledgedBy: r.acknowledged_by,
+        simulated: r.simulated,
+        callerNumber: number,
+        reason: r.task_reason ?? r.call_reason ?? null,
+        patient: r.task_match
+          ? { match: r.task_match, patientId: r.task_patient_id ?? null }
+          : verified
+            ? { match: 'verified', patientId: r.patient_id }
+            : { match: r.match ?? 'unknown', patientId: r.call_patient_id ?? null },
+        task: r.task_id && r.task_status ? { id: r.task_id, status: r.task_status } : null,
+      };
+    }),
+  );
 }
 
 export type DeadLetterReason = 'store_failed' | 'twilio_delete_failed' | 'notify_failed';
@@ -234,15 +298,21 @@ export async function playableByReference(scope: PracticeScope, referenceCode: s
   return rows.find((r) => playability(r).ok)?.id ?? null;
 }
 
+/** An acknowledgement's note, sealed (ids only in the context): what was done about the message. */
+function sealAckNote(k: Keyring, note: string, voicemailId: string, practiceId: string): Promise<Buffer> {
+  return encryptField(k, note, { table: 'voicemails', field: 'acknowledged_note', voicemail: voicemailId, practice: practiceId }, 'unsigned');
+}
+
 export async function acknowledgeVoicemail(
-  deps: Pick<AppContext, 'audit' | 'clock'>,
+  deps: Pick<AppContext, 'audit' | 'clock' | 'keyring'>,
   scope: PracticeScope,
-  input: { id: string; by: string; via: 'api' | 'access_line'; accessCallSid?: string },
+  input: { id: string; by: string; via: 'api' | 'access_line'; accessCallSid?: string; note?: string | undefined },
 ): Promise<AckResult> {
   const now = deps.clock();
+  const noteEnc = input.note ? await sealAckNote(deps.keyring, input.note, input.id, scope.practiceId) : null;
   const updated = await scope.db
     .updateTable('voicemails')
-    .set({ acknowledged_at: now, acknowledged_by: input.by, updated_at: now })
+    .set({ acknowledged_at: now, acknowledged_by: input.by, acknowledged_note_enc: noteEnc, updated_at: now })
     .where('id', '=', input.id)
     .where('practice_id', '=', scope.practiceId)
     .where('acknowledged_at', 'is', null)
@@ -255,7 +325,7 @@ export async function acknowledgeVoicemail(
       practiceId: scope.practiceId,
       callSid: updated.call_sid,
       subjectId: updated.id,
-      details: { via: input.via, ...(input.accessCallSid ? { accessCallSid: input.accessCallSid } : {}) },
+      details: { via: input.via, note: noteEnc !== null, ...(input.accessCallSid ? { accessCallSid: input.accessCallSid } : {}) },
     });
     return { result: 'acknowledged', acknowledgedAt: now.toISOString(), acknowledgedBy: input.by };
   }

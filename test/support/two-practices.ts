@@ -63,6 +63,8 @@ export interface PracticeFixture {
   campaignId: string;
   campaignName: string;
   voicemailId: string;
+  /** The voicemail's callback task, open and overdue. */
+  taskId: string;
   failedVoicemailId: string;
   pageId: string;
   callSid: string;
@@ -179,6 +181,7 @@ export async function seedPractice(h: Harness, owner: Db, word: string, n: numbe
   const callSid = await insertCall(owner, { practiceId: id, to: mainNumber, providerId, providerPhone, patientId });
   const pageId = await insertPage(owner, { practiceId: id, callSid, policyId, providerId, providerPhone });
   const voicemailId = await insertStoredVoicemail(h, owner, id, callSid);
+  const taskId = await insertTask(owner, id, voicemailId, callSid);
   const failedVoicemailId = await insertFailedVoicemail(owner, id);
   const lockoutId = await insertLockout(owner, id);
   const importId = await insertImport(owner, id, patientId);
@@ -219,6 +222,7 @@ export async function seedPractice(h: Harness, owner: Db, word: string, n: numbe
     campaignId,
     campaignName,
     voicemailId,
+    taskId,
     failedVoicemailId,
     pageId,
     callSid,
@@ -293,6 +297,16 @@ async function insertStoredVoicemail(h: Harness, owner: Db, practiceId: string, 
     .where('id', '=', row.id)
     .execute();
   return row.id;
+}
+
+/** A callback task (as the voicemail job creates one), open and overdue; a fresh source id unless given. */
+export async function insertTask(owner: Db, practiceId: string, voicemailId: string = randomUUID(), callSid: string | null = null): Promise<string> {
+  const id = randomUUID();
+  await owner
+    .insertInto('callback_tasks')
+    .values({ id, practice_id: practiceId, source: 'voicemail', source_id: voicemailId, call_sid: callSid, reason: 'clinical', urgency: 'urgent', callback_enc: null, callback_index: null, patient_id: null, match: 'unknown', due_at: minutes(-38) })
+    .execute();
+  return id;
 }
 
 /** A booked appointment a week ahead (what the booking system's import writes, so inserted as the owner). */

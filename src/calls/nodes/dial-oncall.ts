@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AuditAction } from '../../audit/events.js';
 import { childLegDetails, oncallNumberAttributes, readOncallDial } from '../../oncall/dial.js';
-import { nodeRef, promptSchema, typeError, urgency, type NodeWithoutId } from '../flow-fields.js';
+import { nodeRef, promptSchema, reason, typeError, urgency, type NodeWithoutId } from '../flow-fields.js';
 import type { DialOnCallNode, Language } from '../flow-types.js';
 import { NeedsFact, whisperId, type Turn } from '../turn.js';
 import { nextOrFailEdges, noKeypress, ownPrompt, type NodeDescriptor } from './descriptor.js';
@@ -38,6 +38,7 @@ export const dialOnCall: NodeDescriptor<'dial_oncall'> = {
       kind: z.literal('dial_oncall'),
       prompt: promptSchema,
       urgency,
+      reason: reason.optional(),
       policy: z.string(typeError('must be text')).trim().min(1, { error: 'must not be empty' }).max(80, { error: 'must be at most 80 characters' }).optional(),
       on_fail: nodeRef,
       next: nodeRef,
@@ -47,6 +48,7 @@ export const dialOnCall: NodeDescriptor<'dial_oncall'> = {
         kind: raw.kind,
         prompt: raw.prompt,
         urgency: raw.urgency,
+        ...(raw.reason !== undefined ? { reason: raw.reason } : {}),
         ...(raw.policy !== undefined ? { policy: raw.policy } : {}),
         onFail: raw.on_fail,
         next: raw.next,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Bounds, intBetween, keyed, nodeRef, promptSchema, type NodeWithoutId } from '../flow-fields.js';
+import { Bounds, intBetween, keyed, nodeRef, promptSchema, reason, type NodeWithoutId } from '../flow-fields.js';
 import type { MenuNode } from '../flow-types.js';
 import { REPEAT_KEY, VOICES } from '../turn.js';
 import type { NodeDescriptor } from './descriptor.js';
@@ -11,16 +11,24 @@ export const menu: NodeDescriptor<'menu'> = {
       kind: z.literal('menu'),
       prompt: promptSchema,
       options: keyed(nodeRef),
+      reasons: keyed(reason).optional(),
       timeout_seconds: intBetween(Bounds.menuTimeoutSeconds),
       retries: intBetween(Bounds.menuRetries),
       invalid: promptSchema,
       on_exhausted: nodeRef,
+    })
+    // A reason names an option's key: one for a key the menu does not offer is a typo.
+    .superRefine((raw, ctx) => {
+      for (const key of Object.keys(raw.reasons ?? {})) {
+        if (!(key in raw.options)) ctx.addIssue({ code: 'custom', path: ['reasons', key], message: `names key ${JSON.stringify(key)}, which is not one of the options` });
+      }
     })
     .transform(
       (raw): NodeWithoutId<MenuNode> => ({
         kind: raw.kind,
         prompt: raw.prompt,
         options: raw.options,
+        ...(raw.reasons !== undefined ? { reasons: raw.reasons } : {}),
         timeoutSeconds: raw.timeout_seconds,
         retries: raw.retries,
         invalid: raw.invalid,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AuditAction } from '../../audit/events.js';
-import { Bounds, intBetween, nodeRef, promptSchema, urgency, type NodeWithoutId } from '../flow-fields.js';
+import { Bounds, intBetween, nodeRef, promptSchema, reason, urgency, type NodeWithoutId } from '../flow-fields.js';
 import type { VoicemailNode } from '../flow-types.js';
 import { RECORDING_STATUS_PATH } from '../turn.js';
 import { nextEdge, noKeypress, ownPrompt, type NodeDescriptor } from './descriptor.js';
@@ -12,6 +12,7 @@ export const voicemail: NodeDescriptor<'voicemail'> = {
       kind: z.literal('voicemail'),
       prompt: promptSchema,
       urgency,
+      reason: reason.optional(),
       max_length_seconds: intBetween(Bounds.voicemailMaxLengthSeconds),
       next: nodeRef,
     })
@@ -20,6 +21,7 @@ export const voicemail: NodeDescriptor<'voicemail'> = {
         kind: raw.kind,
         prompt: raw.prompt,
         urgency: raw.urgency,
+        ...(raw.reason !== undefined ? { reason: raw.reason } : {}),
         maxLengthSeconds: raw.max_length_seconds,
         next: raw.next,
       }),

@@ -1,0 +1,101 @@
+import express from 'express';
+import { z } from 'zod';
+import type { Services } from '../services.js';
+import { REASONS } from '../calls/flow-types.js';
+import { claim, close, listTaskSummaries, readTask, recordAttempt, type ChangeResult } from '../tasks/work.js';
+import { actorOf, permit, principalOf } from './api-auth.js';
+import { badRequest, notFound, zodProblems } from './responses.js';
+
+export const TASK_STATUSES = ['open', 'claimed', 'done', 'unreachable', 'cancelled'] as const;
+export const ATTEMPT_OUTCOMES = ['reached', 'no_answer', 'voicemail_left', 'wrong_number', 'other'] as const;
+export const CLOSE_OUTCOMES = ['done', 'unreachable', 'cancelled'] as const;
+
+/** An actor as the audit log names one: `user:<id>` or `api_key:<id>`. */
+const ACTOR = /^(user|api_key):[A-Za-z0-9_-]{1,64}$/;
+
+export const TaskListQuery = z.strictObject({
+  status: z.enum(TASK_STATUSES).optional(),
+  reason: z.enum(REASONS).optional(),
+  urgency: z.enum(['urgent', 'routine']).optional(),
+  overdue: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
+  /** `me`: the request's own actor. */
+  assignee: z.union([z.literal('me'), z.string().regex(ACTOR, { error: 'expected me, user:<id> or api_key:<id>' })]).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  offset: z.coerce.number().int().min(0).max(100_000).default(0),
+});
+
+const Note = z.string().trim().min(1).max(2000);
+export const AttemptBody = z.strictObject({ outcome: z.enum(ATTEMPT_OUTCOMES), note: Note.optional() });
+export const CloseBody = z.strictObject({ outcome: z.enum(CLOSE_OUTCOMES), note: Note.optional() });
+const TaskId = z.string().uuid();
+
+/** A change's answer: the task, 404, or 409 with the task's state. */
+function answer(res: express.Response, r: ChangeResult, created = false): void {
+  switch (r.result) {
+    case 'ok':
+      return void res.status(created ? 201 : 200).json(r.task);
+    case 'not_found':
+      return notFound(res);
+    case 'conflict':
+      return void res.status(409).json({ error: 'conflict', message: `this task is ${r.status}${r.status === 'claimed' ? ' by someone else' : ''}`, status: r.status, assignee: r.assignee });
+    default:
+      return r satisfies never;
+  }
+}
+
+/** Callback tasks of the key's practice: every message a patient left, to call back (src/tasks/). */
+export function taskRouter(services: Services): express.Router {
+  const router = express.Router();
+
+  router.get('/tasks', async (req, res) => {
+    const q = TaskListQuery.safeParse(req.query);
+    if (!q.success) return badRequest(res, zodProblems(q.error));
+    const scope = await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], principalOf(res).practiceId);
+    if (!scope) return;
+    const { assignee, ...filter } = q.data;
+    const tasks = await listTaskSummaries(services, scope, { ...filter, assignee: assignee === 'me' ? actorOf(res) : assignee });
+    res.json({ tasks });
+  });
+
+  router.get('/tasks/:id', async (req, res) => {
+    const id = TaskId.safeParse(req.params.id);
+    if (!id.success) return badRequest(res, 'id must be a UUID');
+    const principal = principalOf(res);
+    const scope = await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], principal.practiceId, id.data);
+    if (!scope) return;
+    // Those who call back read the number; an auditor tells tasks apart (masked, no notes).
+    const task = await readTask(services, scope, id.data, actorOf(res), principal.role === 'auditor' ? 'masked' : 'full');
+    if (!task) return notFound(res);
+    res.json(task);
+  });
+
+  router.post('/tasks/:id/claim', async (req, res) => {
+    const id = TaskId.safeParse(req.params.id);
+    if (!id.success) return badRequest(res, 'id must be a UUID');
+    const scope = await permit(services, req, res, ['admin', 'staff', 'provider'], principalOf(res).practiceId, id.data);
+    if (!scope) return;
+    answer(res, await claim(services, scope, id.data, actorOf(res)));
+  });
+
+  router.post('/tasks/:id/attempts', async (req, res) => {
+    const id = TaskId.safeParse(req.params.id);
+    if (!id.success) return badRequest(res, 'id must be a UUID');
+    const body = AttemptBody.safeParse(req.body ?? {});
+    if (!body.success) return badRequest(res, zodProblems(body.error));
+    const scope = await permit(services, req, res, ['admin', 'staff', 'provider'], principalOf(res).practiceId, id.data);
+    if (!scope) return;
+    answer(res, await recordAttempt(services, scope, id.data, actorOf(res), body.data), true);
+  });
+
+  router.post('/tasks/:id/close', async (req, res) => {
+    const id = TaskId.safeParse(req.params.id);
+    if (!id.success) return badRequest(res, 'id must be a UUID');
+    const body = CloseBody.safeParse(req.body ?? {});
+    if (!body.success) return badRequest(res, zodProblems(body.error));
+    const scope = await permit(services, req, res, ['admin', 'staff', 'provider'], principalOf(res).practiceId, id.data);
+    if (!scope) return;
+    answer(res, await close(services, scope, id.data, actorOf(res), body.data));
+  });
+
+  return router;
+}

@@ -1,0 +1,32 @@
+import type { AppContext } from '../app-context.js';
+import { systemScope } from '../tenancy/system-scope.js';
+import { createVoicemailTask, type CreateDeps } from './create.js';
+import { voicemailsWithoutTask } from './store.js';
+
+/**
+ * The callback tasks the background work creates: a voicemail's, from the voicemail job (the
+ * practice from the row, on the system role) and from the sweep that finds a stored voicemail
+ * without one (a job that crashed between storing and creating). Both idempotent.
+ */
+
+/** How far back the sweep looks for voicemails without a task. */
+export const MISSING_TASK_WINDOW_MS = 7 * 24 * 3_600_000;
+
+export type VoicemailTaskDeps = CreateDeps & Pick<AppContext, 'db' | 'clock'>;
+
+/** The voicemail job's step: the task of the voicemail it has stored. */
+export async function ensureVoicemailTask(
+  deps: VoicemailTaskDeps,
+  v: { id: string; practice_id: string; call_sid: string; urgency: 'urgent' | 'routine'; patient_id: string | null; caller_verified: boolean },
+): Promise<void> {
+  await createVoicemailTask(deps, systemScope(deps, v.practice_id), v, deps.clock());
+}
+
+/** Stored voicemails of the last week with no task: their tasks created (the maintenance sweep). */
+export async function sweepMissingVoicemailTasks(deps: VoicemailTaskDeps): Promise<{ created: number }> {
+  // The window is on the database's clock, as the rows' created_at is.
+  const missing = await voicemailsWithoutTask(deps.db, MISSING_TASK_WINDOW_MS);
+  let created = 0;
+  for (const v of missing) if ((await createVoicemailTask(deps, systemScope(deps, v.practice_id), v, deps.clock())).created) created += 1;
+  return { created };
+}

@@ -1,0 +1,95 @@
+import type { AppContext } from '../app-context.js';
+import { AuditAction } from '../audit/events.js';
+import { resolvePlan } from '../oncall/escalation.js';
+import { pageNumbers } from '../oncall/paging.js';
+import { getProvider, listPracticeAdmins } from '../oncall/store.js';
+import { getPractice, listPracticeNumbers } from '../practices/store.js';
+import { systemScope } from '../tenancy/system-scope.js';
+import { logger } from '../log/logger.js';
+import { markAlerted, overdueUnalerted } from './store.js';
+
+/**
+ * Overdue callback tasks alert someone, once per task (`alerted_at`): urgent ones the first of
+ * the on-call chain now (else the practice's admins), routine ones the practice's admins. By
+ * SMS, with no PHI: the practice's name, how many are overdue and a console link by task id.
+ * A practice whose alert cannot go out (no sender number, nobody to tell, a failed send) keeps
+ * its tasks unalerted and is tried again at the next sweep.
+ */
+
+export const TASK_SWEEP_EVERY_MS = 5 * 60_000;
+
+export type OverdueDeps = Pick<AppContext, 'db' | 'twilio' | 'audit' | 'clock' | 'config'>;
+
+/** Pure: the alert's text. Counts and an id link, nothing about a patient. */
+export function overdueAlertText(practiceName: string, urgency: 'urgent' | 'routine', count: number, link: string): string {
+  const what = count === 1 ? `1 ${urgency} callback is overdue` : `${count} ${urgency} callbacks are overdue`;
+  return `${practiceName}: ${what}. ${link}`;
+}
+
+export function consoleTaskLink(publicBaseUrl: string, taskId: string): string {
+  return `${publicBaseUrl}/console/tasks/${taskId}`;
+}
+
+interface Recipient {
+  providerId: string;
+  to: string;
+}
+
+async function recipientsFor(deps: Pick<AppContext, 'db' | 'clock'>, practiceId: string, urgency: 'urgent' | 'routine'): Promise<Recipient[]> {
+  if (urgency === 'urgent') {
+    const scope = systemScope(deps, practiceId);
+    const first = (await resolvePlan(scope, null, deps.clock())).targets.find((t) => t.providerId !== null);
+    const p = first?.providerId ? await getProvider(scope, first.providerId) : null;
+    if (p) return [{ providerId: p.id, to: p.smsPhone ?? p.phone }];
+  }
+  return (await listPracticeAdmins(deps.db, practiceId)).map((a) => ({ providerId: a.id, to: a.smsPhone ?? a.phone }));
+}
+
+/** The maintenance sweep: every practice's overdue unalerted tasks, alerted by urgency. */
+export async function sweepOverdueTasks(deps: OverdueDeps): Promise<{ alerted: number; practices: number }> {
+  const now = deps.clock();
+  const due = await overdueUnalerted(deps.db, now);
+  const groups = new Map<string, { practiceId: string; urgency: 'urgent' | 'routine'; ids: string[] }>();
+  for (const t of due) {
+    const key = `${t.practice_id}|${t.urgency}`;
+    const g = groups.get(key) ?? { practiceId: t.practice_id, urgency: t.urgency, ids: [] };
+    g.ids.push(t.id);
+    groups.set(key, g);
+  }
+  let alerted = 0;
+  const practices = new Set<string>();
+  for (const g of groups.values()) {
+    try {
+      if (await alertGroup(deps, g, now)) {
+        alerted += g.ids.length;
+        practices.add(g.practiceId);
+      }
+    } catch (err) {
+      // The others still go; this practice's tasks stay unalerted for the next sweep.
+      logger.error('overdue task alert failed', { err, practiceId: g.practiceId });
+    }
+  }
+  return { alerted, practices: practices.size };
+}
+
+async function alertGroup(deps: OverdueDeps, g: { practiceId: string; urgency: 'urgent' | 'routine'; ids: string[] }, now: Date): Promise<boolean> {
+  const scope = systemScope(deps, g.practiceId);
+  const [practice, numbers] = await Promise.all([getPractice(scope), listPracticeNumbers(scope)]);
+  const { from } = pageNumbers(practice?.accessNumber ?? null, numbers.map((n) => n.e164));
+  const first = g.ids[0];
+  if (!practice || !from || !first) return false;
+  const to = await recipientsFor(deps, g.practiceId, g.urgency);
+  if (to.length === 0) return false;
+  // One link: the most overdue task; the console lists the rest.
+  const body = overdueAlertText(practice.greetingName, g.urgency, g.ids.length, consoleTaskLink(deps.config.publicBaseUrl, first));
+  for (const r of to) await deps.twilio.sendSms({ to: r.to, from, body });
+  const marked = await markAlerted(deps.db, g.ids, now);
+  await deps.audit({
+    action: AuditAction.TaskOverdueAlerted,
+    actor: 'system:tasks',
+    practiceId: g.practiceId,
+    subjectId: first,
+    details: { urgency: g.urgency, tasks: g.ids.length, marked, recipients: to.map((r) => `provider:${r.providerId}`), channel: 'sms' },
+  });
+  return true;
+}
