@@ -6,7 +6,7 @@ import { flushRefusalSummaries } from './audit/refusals.js';
 import { FHIR_SWEEP_EVERY_MS, sweepDueFhirSources } from './fhir/schedule.js';
 import { IMPORT_SWEEP_EVERY_MS, sweepImports } from './patients/import-worker.js';
 import { sweepOverdueTasks, TASK_SWEEP_EVERY_MS } from './tasks/overdue.js';
-import { sweepMissingVoicemailTasks } from './tasks/background.js';
+import { sweepMissingTextTasks, sweepMissingVoicemailTasks } from './tasks/background.js';
 
 /**
  * The repeating upkeep jobs of every domain, on one BullMQ queue ('maintenance'): what each
@@ -34,7 +34,7 @@ const TASKS = {
   /** Stored voicemails without a callback task (a job that stopped in between) get theirs; then overdue tasks alert once (src/tasks/). */
   'task-sweep': {
     everyMs: TASK_SWEEP_EVERY_MS,
-    run: async (services) => ({ ...(await sweepMissingVoicemailTasks(services)), ...(await sweepOverdueTasks(services)) }),
+    run: async (services) => ({ ...(await sweepMissingVoicemailTasks(services)), ...(await sweepMissingTextTasks(services)), ...(await sweepOverdueTasks(services)) }),
   },
 } as const satisfies Record<string, { everyMs: number; run: (services: Services) => Promise<unknown> }>;
 

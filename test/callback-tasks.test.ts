@@ -123,7 +123,7 @@ describe('callback tasks', () => {
     const detail = await api('GET', `/api/tasks/${messageTaskId}`, staff.key);
     expect(detail.body).toMatchObject({ callbackNumber: PATIENT, attemptList: [{ outcome: 'no_answer', actor, note: 'Rang out, left nothing' }] });
     const masked = await api('GET', `/api/tasks/${messageTaskId}`, auditor);
-    expect(masked.body).toMatchObject({ callbackNumber: '+1******0123', attemptList: [{ note: null }] });
+    expect(masked.body).toMatchObject({ callbackNumber: 'masked', attemptList: [{ note: null }] });
     expect((await api('POST', `/api/tasks/${messageTaskId}/close`, auditor, { outcome: 'done' })).status).toBe(403);
 
     const closed = await api('POST', `/api/tasks/${messageTaskId}/close`, staff.key, { outcome: 'done', note: 'Refill sent to pharmacy' });
@@ -178,7 +178,7 @@ describe('callback tasks', () => {
     const item = (list.body.voicemails as Array<Record<string, unknown>>).find((v) => v.id === voicemailId);
     expect(item).toMatchObject({ callerNumber: PATIENT, reason: 'refill', patient: { match: 'number' }, task: { id: messageTaskId, status: 'done' } });
     const masked = await api('GET', '/api/voicemails', auditor);
-    expect((masked.body.voicemails as Array<Record<string, unknown>>).find((v) => v.id === voicemailId)).toMatchObject({ callerNumber: '+1******0123' });
+    expect((masked.body.voicemails as Array<Record<string, unknown>>).find((v) => v.id === voicemailId)).toMatchObject({ callerNumber: 'masked' });
     // Its task is done: not unhandled.
     const unhandled = await api('GET', '/api/voicemails?unhandled=true', staff.key);
     expect((unhandled.body.voicemails as Array<{ id: string }>).map((v) => v.id)).not.toContain(voicemailId);

@@ -11,6 +11,8 @@ import { phoneIndex } from '../src/patients/store.js';
 import type { Services } from '../src/services.js';
 import { tenantScope } from '../src/tenancy/mint.js';
 import { openPatientText } from '../src/texts/patient-texts.js';
+import { sweepMissingTextTasks } from '../src/tasks/background.js';
+import { readTask } from '../src/tasks/work.js';
 import { DEFAULT_AUTO_REPLY, SmsAutoReplySchema } from '../src/texts/replies.js';
 import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { TEST_IDENTITIES } from './support/simulate.js';
@@ -86,7 +88,10 @@ describe("a patient's text", () => {
     const [row, ...more] = await textRows(params.MessageSid ?? '');
     expect(more).toEqual([]);
     if (!row) throw new Error('no row');
-    expect(row).toMatchObject({ practice_id: practiceId, match: 'number', media_count: 0, task_id: null, body_chars: SECRET_TEXT.length });
+    expect(row).toMatchObject({ practice_id: practiceId, match: 'number', media_count: 0, body_chars: SECRET_TEXT.length });
+    // It became a routine callback task before the answer, linked back to the text.
+    const task = await h.services.db.selectFrom('callback_tasks').selectAll().where('id', '=', row.task_id ?? '').executeTakeFirst();
+    expect(task).toMatchObject({ source: 'patient_text', source_id: row.id, reason: 'other', urgency: 'routine', match: 'number', patient_id: row.patient_id, status: 'open' });
     expect(row.patient_id).not.toBeNull();
     expect(row.from_index).toBe(phoneIndex(h.services.keyring, PATIENT));
     // No plaintext in the row: neither the text nor the number, in any column.
@@ -136,6 +141,26 @@ describe("a patient's text", () => {
     expect(SmsAutoReplySchema.safeParse('Hi {first_name}, call 911 in an emergency.').success).toBe(false);
     expect(SmsAutoReplySchema.safeParse('Dr. Smith will call back about your lab results. Emergency: 911.').success).toBe(false);
     expect(SmsAutoReplySchema.safeParse('Emergency: 911.\nSecond line').success).toBe(false);
+  });
+});
+
+describe("a text's callback task", () => {
+  it('is made by the task sweep for a text stored without one (its webhook failed in between), once', async () => {
+    const params = text('Please call me about my appointment', { From: STRANGER });
+    await postTwilio(h, '/twilio/sms/incoming', params);
+    const [row] = await textRows(params.MessageSid ?? '');
+    if (!row?.task_id) throw new Error('no task');
+    // As if the webhook had failed after storing: the text without its task.
+    await h.services.db.updateTable('patient_texts').set({ task_id: null }).where('id', '=', row.id).execute();
+    await h.services.db.deleteFrom('callback_tasks').where('id', '=', row.task_id).execute();
+
+    expect(await sweepMissingTextTasks(h.services)).toEqual({ textTasks: 1 });
+    const [after] = await textRows(params.MessageSid ?? '');
+    const task = await h.services.db.selectFrom('callback_tasks').selectAll().where('id', '=', after?.task_id ?? '').executeTakeFirst();
+    expect(task).toMatchObject({ source: 'patient_text', source_id: row.id, match: 'unknown', status: 'open' });
+    const detail = await readTask(h.services, tenantScope(h.services, practiceId), task?.id ?? '', 'test', 'full');
+    expect(detail?.callbackNumber).toBe(STRANGER);
+    expect(await sweepMissingTextTasks(h.services)).toEqual({ textTasks: 0 });
   });
 });
 

@@ -1,7 +1,9 @@
 import type { AppContext } from '../app-context.js';
 import { systemScope } from '../tenancy/system-scope.js';
 import { createVoicemailTask, type CreateDeps } from './create.js';
-import { voicemailsWithoutTask } from './store.js';
+import { voicemailsWithoutTask, textsWithoutTask } from './store.js';
+import { getPatientText } from '../texts/store.js';
+import { onPatientTextStored, openPatientText } from '../texts/patient-texts.js';
 
 /**
  * The callback tasks the background work creates: a voicemail's, from the voicemail job (the
@@ -29,4 +31,17 @@ export async function sweepMissingVoicemailTasks(deps: VoicemailTaskDeps): Promi
   let created = 0;
   for (const v of missing) if ((await createVoicemailTask(deps, systemScope(deps, v.practice_id), v, deps.clock())).created) created += 1;
   return { created };
+}
+
+/** Stored texts of the last week with no task (its webhook failed after storing): their tasks created and linked. */
+export async function sweepMissingTextTasks(deps: VoicemailTaskDeps): Promise<{ textTasks: number }> {
+  let textTasks = 0;
+  for (const t of await textsWithoutTask(deps.db, new Date(deps.clock().getTime() - MISSING_TASK_WINDOW_MS))) {
+    const scope = systemScope(deps, t.practice_id);
+    const [row, opened] = await Promise.all([getPatientText(scope, t.id), openPatientText(deps.keyring, scope, t.id)]);
+    if (!row || !opened) continue;
+    await onPatientTextStored(deps, scope, { id: row.id, created: false, match: row.match, patientId: row.patientId, receivedAt: row.receivedAt, from: opened.from });
+    textTasks += 1;
+  }
+  return { textTasks };
 }

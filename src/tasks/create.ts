@@ -4,6 +4,7 @@ import type { CallMatch, CallReason, TaskSource } from '../adapters/db-schema.js
 import { AuditAction } from '../audit/events.js';
 import { callForTask } from '../calls/records.js';
 import { openCallerNumber } from '../calls/caller-number.js';
+import { callbackNumberFor } from '../calls/callback-number.js';
 import { phoneIndex } from '../patients/store.js';
 import { getPractice } from '../practices/store.js';
 import { DEFAULT_HOLIDAYS, DEFAULT_WEEKLY_HOURS } from '../practices/settings.js';
@@ -72,8 +73,11 @@ export async function createTaskFor(deps: CreateDeps, scope: PracticeScope, inpu
   return result;
 }
 
-/** The number a call came from, opened from its record (null: withheld, or no record). */
+/** The number to call back: confirmed on the call, else the one it came from (null: withheld, or no record). */
 async function callbackNumberOf(deps: CreateDeps, scope: PracticeScope, call: { callSid: string; fromEnc: Buffer | null }): Promise<string | null> {
+  // The number the caller confirmed on the call (the callback_number node), else the one they called from.
+  const confirmed = await callbackNumberFor(scope, deps.keyring, call.callSid);
+  if (confirmed) return confirmed.number;
   return call.fromEnc ? openCallerNumber(deps.keyring, call.fromEnc, call.callSid, scope.practiceId) : null;
 }
 

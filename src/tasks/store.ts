@@ -241,3 +241,15 @@ export async function voicemailsWithoutTask(
     .limit(limit)
     .execute();
 }
+
+/** Stored patient texts received since `since` (the service's clock, as received_at is) with no task linked (a webhook that failed between the two; the sweep's work). */
+export async function textsWithoutTask(db: Db, since: Date, limit = 200): Promise<Array<{ id: string; practice_id: string }>> {
+  return db
+    .selectFrom('patient_texts')
+    .select(['id', 'practice_id'])
+    .where('task_id', 'is', null)
+    .where('received_at', '>=', since)
+    .orderBy('received_at')
+    .limit(limit)
+    .execute();
+}

@@ -5,7 +5,8 @@ import { decryptField, encryptField, type Keyring } from '../adapters/keyring.js
 import { AuditAction } from '../audit/events.js';
 import { phoneIndex } from '../patients/store.js';
 import type { PracticeScope } from '../tenancy/scope.js';
-import { getPatientText, insertPatientText } from './store.js';
+import { createTaskFor } from '../tasks/create.js';
+import { getPatientText, insertPatientText, linkPatientTextTask } from './store.js';
 
 /**
  * A patient's text to a practice number, kept (issue 13, item 6): sealed and stored before
@@ -72,25 +73,30 @@ export async function recordPatientText(deps: RecordTextDeps, scope: PracticeSco
     });
   }
   // A retry calls it again: the task's creation is keyed by the text's id (source 'patient_text', sourceId).
-  await onPatientTextStored(deps, scope, { ...stored, receivedAt: text.receivedAt });
+  await onPatientTextStored(deps, scope, { ...stored, receivedAt: text.receivedAt, from: text.from });
   return stored;
 }
 
 /**
- * THE CALL SITE OF THE CALLBACK TASK (issue 13, item 3; src/tasks/ is built beside this work).
- * Called once a text is durable, on every delivery of it (a retry included), before Twilio is
- * answered. It does nothing yet. Once src/tasks/ lands it becomes:
- *
- *   const taskId = await createTaskFor(scope, { source: 'patient_text', sourceId: text.id,
- *     callbackNumber: <the sender, opened with openPatientTextNumber>, patientId: text.patientId ?? undefined,
- *     match: text.match, reason: 'other', urgency: 'routine', now: text.receivedAt });
- *   await linkPatientTextTask(scope, text.id, taskId);   // ./store.ts
- *
- * createTaskFor must be idempotent by (source, sourceId); a failure here should not lose the text
- * (it is stored): let the tasks module's sweep pick up texts whose task_id is still NULL.
+ * A stored text becomes a callback task (routine, reason `other`: a text names no menu option),
+ * linked back to the text. Called once the text is durable, on every delivery of it (a retry
+ * included), before Twilio is answered; creation is idempotent by (source, text id). If it fails
+ * the webhook answers 503 and Twilio's SMS fallback stores again (a no-op) and retries this; the
+ * task sweep (`tasks/background.ts`) also makes the task of any text left without one.
  */
-export async function onPatientTextStored(_deps: RecordTextDeps, _scope: PracticeScope, _text: StoredText & { receivedAt: Date }): Promise<void> {
-  // Intentionally empty until src/tasks/ exists (see above).
+export async function onPatientTextStored(deps: RecordTextDeps, scope: PracticeScope, text: StoredText & { receivedAt: Date; from: string }): Promise<void> {
+  const { task } = await createTaskFor(deps, scope, {
+    source: 'patient_text',
+    sourceId: text.id,
+    callSid: null,
+    callbackNumber: text.from,
+    patientId: text.patientId,
+    match: text.match,
+    reason: 'other',
+    urgency: 'routine',
+    now: text.receivedAt,
+  });
+  await linkPatientTextTask(scope, text.id, task.id);
 }
 
 /** A stored text opened: its sender and its text (for the task view; never logged). Undefined when not the practice's. */
