@@ -106,6 +106,15 @@ const envSchema = z
     METRICS_HOST: z.string().min(1).default('127.0.0.1'),
     AUDIT_CHECKPOINT_FILE: z.string().min(1).optional(),
     AUDIT_CHECKPOINT_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'expected an S3 bucket name (with Object Lock enabled)' }).optional(),
+    SMTP_URL: url('an smtp:// or smtps:// URL')
+      .refine((v) => /^smtps?:\/\//.test(v), { message: 'expected an smtp:// or smtps:// URL' })
+      .optional(),
+    SMTP_HOST: z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, { message: 'expected a host name or address' }).optional(),
+    SMTP_PORT: z.coerce.number({ message: 'expected a TCP port number' }).int().min(1).max(65535).optional(),
+    SMTP_SECURE: bool(false),
+    SMTP_USER: z.string().min(1).max(256).optional(),
+    SMTP_PASSWORD: z.string().min(1).max(256).optional(),
+    SMTP_FROM: z.string().regex(/^[^\s<>@]+@[^\s<>@]+$|^[^<>]{0,80}<[^\s<>@]+@[^\s<>@]+>$/, { message: 'expected an address such as after-hours@example.org or Name <after-hours@example.org>' }).optional(),
     AUDIT_CHECKPOINT_RETAIN_DAYS: z.coerce.number({ message: 'expected a number of days' }).int().min(1).max(36_500).default(2_190),
   })
   .superRefine((env, ctx) => {
@@ -137,6 +146,18 @@ const envSchema = z
     }
     if (env.METRICS_PORT !== undefined && env.METRICS_PORT !== 0 && env.METRICS_PORT === env.PORT) {
       ctx.addIssue({ code: 'custom', path: ['METRICS_PORT'], message: 'expected a port other than PORT' });
+    }
+    if (env.SMTP_URL && env.SMTP_HOST) {
+      ctx.addIssue({ code: 'custom', path: ['SMTP_HOST'], message: 'set either SMTP_URL or SMTP_HOST, not both' });
+    }
+    if ((env.SMTP_URL || env.SMTP_HOST) && !env.SMTP_FROM) {
+      ctx.addIssue({ code: 'custom', path: ['SMTP_FROM'], message: 'required when SMTP_URL or SMTP_HOST is set (the sender of invitations and password resets)' });
+    }
+    if (!env.SMTP_HOST && (env.SMTP_PORT !== undefined || env.SMTP_USER || env.SMTP_PASSWORD)) {
+      ctx.addIssue({ code: 'custom', path: ['SMTP_HOST'], message: 'required when SMTP_PORT, SMTP_USER or SMTP_PASSWORD is set' });
+    }
+    if (env.SMTP_USER && !env.SMTP_PASSWORD) {
+      ctx.addIssue({ code: 'custom', path: ['SMTP_PASSWORD'], message: 'required when SMTP_USER is set' });
     }
     if (env.RVM_API_URL && !env.RVM_WEBHOOK_SECRET) {
       ctx.addIssue({ code: 'custom', path: ['RVM_WEBHOOK_SECRET'], message: 'required when RVM_API_URL is set (vendor status webhooks are signed with it)' });
@@ -192,6 +213,8 @@ export interface Config {
   metrics: { token?: string; port?: number; host: string };
   /** Where audit chain heads are checkpointed (src/audit/checkpoints.ts): the file always, the Object Lock bucket when set. */
   auditCheckpoints: { file: string; bucket?: string; retainDays: number };
+  /** Outgoing e-mail (invitations, password resets; src/adapters/mailer.ts); unset: links are shown to the admin instead. */
+  smtp?: { url: string; from: string } | { host: string; port: number; secure: boolean; user?: string; password?: string; from: string };
 }
 
 export class ConfigError extends Error {
@@ -199,6 +222,22 @@ export class ConfigError extends Error {
     super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.name = 'ConfigError';
   }
+}
+
+function smtpOf(e: z.output<typeof envSchema>): Pick<Config, 'smtp'> {
+  if (!e.SMTP_FROM) return {};
+  if (e.SMTP_URL) return { smtp: { url: e.SMTP_URL, from: e.SMTP_FROM } };
+  if (!e.SMTP_HOST) return {};
+  return {
+    smtp: {
+      host: e.SMTP_HOST,
+      port: e.SMTP_PORT ?? (e.SMTP_SECURE ? 465 : 587),
+      secure: e.SMTP_SECURE,
+      ...(e.SMTP_USER ? { user: e.SMTP_USER } : {}),
+      ...(e.SMTP_PASSWORD ? { password: e.SMTP_PASSWORD } : {}),
+      from: e.SMTP_FROM,
+    },
+  };
 }
 
 /** Pure: environment in, config out, or a ConfigError naming every bad variable. */
@@ -270,6 +309,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       ...(e.AUDIT_CHECKPOINT_BUCKET ? { bucket: e.AUDIT_CHECKPOINT_BUCKET } : {}),
       retainDays: e.AUDIT_CHECKPOINT_RETAIN_DAYS,
     },
+    ...smtpOf(e),
   };
   return config;
 }

@@ -21,6 +21,7 @@ export interface PracticesTable {
   voicemail_transcription: Generated<boolean>;
   access_number: string | null;
   suspended_at: Date | null; // NULL: active; set: suspended (0012)
+  idle_logoff_minutes: Generated<number>; // 5–60 (0020)
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -171,6 +172,8 @@ export interface ProvidersTable {
   pin_hash: string | null;
   feed_token_hash: string | null;
   feed_token_created_at: Date | null;
+  /** The provider's own account (0020); null: a provider who never signs in. */
+  user_id: string | null;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -480,6 +483,53 @@ export interface PracticeContactsTable {
   updated_at: UpdatedAt;
 }
 
+export type MemberRole = 'admin' | 'staff' | 'provider' | 'auditor';
+
+/** A person who signs in (0020): belongs to no practice; reached by the system pool only. */
+export interface UsersTable {
+  id: Generated<string>;
+  email: string;
+  display_name: string;
+  password_hash: string | null;
+  status: Generated<'active' | 'disabled'>;
+  totp_secret_enc: Buffer | null;
+  totp_confirmed_at: Date | null;
+  totp_last_step: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface MembershipsTable {
+  user_id: string;
+  practice_id: string;
+  role: MemberRole;
+  disabled_at: Date | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface RecoveryCodesTable {
+  id: Generated<string>;
+  user_id: string;
+  code_hash: string;
+  used_at: Date | null;
+  created_at: CreatedAt;
+}
+
+export interface InvitationsTable {
+  id: Generated<string>;
+  practice_id: string;
+  token_hash: string;
+  email: string;
+  role: MemberRole;
+  provider_id: string | null;
+  invited_by: string;
+  expires_at: Date;
+  accepted_at: Date | null;
+  accepted_user_id: string | null;
+  created_at: CreatedAt;
+}
+
 export interface Database {
   practices: PracticesTable;
   practice_numbers: PracticeNumbersTable;
@@ -512,4 +562,8 @@ export interface Database {
   practice_contacts: PracticeContactsTable;
   fhir_sources: FhirSourcesTable;
   fhir_resource_links: FhirResourceLinksTable;
+  users: UsersTable;
+  memberships: MembershipsTable;
+  recovery_codes: RecoveryCodesTable;
+  invitations: InvitationsTable;
 }

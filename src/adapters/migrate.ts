@@ -17,6 +17,7 @@ import * as m0013 from './migrations/0013-patient-records.js';
 import * as m0014 from './migrations/0014-fhir-sources.js';
 import * as m0015 from './migrations/0015-practice-flows.js';
 import * as m0016 from './migrations/0016-call-records.js';
+import * as m0020 from './migrations/0020-staff-accounts.js';
 
 /** Every migration, in order. Names sort the same way they apply. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -36,6 +37,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0014-fhir-sources': m0014,
   '0015-practice-flows': m0015,
   '0016-call-records': m0016,
+  '0020-staff-accounts': m0020,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -178,6 +178,7 @@ const PracticeSchema = z.looseObject({
   voicemailTranscription: z.boolean(),
   accessNumber: E164Schema.nullable(),
   suspended: z.boolean(),
+  idleLogoffMinutes: z.number().int(),
   numbers: z.array(z.looseObject({ e164: E164Schema, flowId: z.string() })),
 }).meta({ id: 'Practice' });
 const ProviderSchema = z.object({

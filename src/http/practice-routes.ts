@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Services } from '../services.js';
 import { AuditAction } from '../audit/events.js';
 import { LANGUAGES } from '../calls/flow-types.js';
-import { E164Schema, HolidaysSchema, TimeZoneSchema, WeeklyHoursPatchSchema } from '../practices/settings.js';
+import { E164Schema, HolidaysSchema, IdleLogoffMinutesSchema, TimeZoneSchema, WeeklyHoursPatchSchema } from '../practices/settings.js';
 import { getPractice, listPracticeNumbers, removePracticeNumber, updatePractice, upsertPracticeNumber } from '../practices/store.js';
 import { permit, principalOf } from './api-auth.js';
 import { invalidatePracticeCache } from '../calls/voice-service.js';
@@ -34,6 +34,8 @@ export const PracticePatchSchema = z
     voicemailTranscription: z.literal(false, { error: 'voicemail transcription is not supported (see README, Voicemail)' }),
     /** The provider access line; it must be one of the practice's numbers (its voice URL is /twilio/voice/access). */
     accessNumber: E164Schema.nullable(),
+    /** Automatic logoff after this many minutes without a request (HIPAA 164.312(a)(2)(iii)). */
+    idleLogoffMinutes: IdleLogoffMinutesSchema,
   })
   .partial()
   .refine((p) => Object.keys(p).length > 0, { message: 'nothing to change' });

@@ -22,6 +22,8 @@ export interface Practice {
   voicemailTranscription: boolean;
   /** The provider access line (voice URL /twilio/voice/access) voicemail notifications name; null: none set. */
   accessNumber: string | null;
+  /** Minutes of inactivity after which a signed-in person of this practice is signed out (5–60). */
+  idleLogoffMinutes: number;
   /** Suspended by the platform operator: its calls get the fail-safe answer, its keys 403 (src/practices/onboarding.ts). */
   suspended: boolean;
 }
@@ -41,6 +43,7 @@ const columns = [
   'voicemail_transcription',
   'access_number',
   'suspended_at',
+  'idle_logoff_minutes',
 ] as const;
 
 interface Row {
@@ -58,6 +61,7 @@ interface Row {
   voicemail_transcription: boolean;
   access_number: string | null;
   suspended_at: Date | null;
+  idle_logoff_minutes: number;
 }
 
 function toPractice(row: Row): Practice {
@@ -80,6 +84,7 @@ function toPractice(row: Row): Practice {
     voicemailTranscription: row.voicemail_transcription,
     accessNumber: row.access_number,
     suspended: row.suspended_at !== null,
+    idleLogoffMinutes: row.idle_logoff_minutes,
   };
 }
 
@@ -147,6 +152,7 @@ export interface PracticeSettings {
   languages: Language[];
   weeklyHours: WeeklyHours;
   holidays: Holidays;
+  idleLogoffMinutes: number;
 }
 
 function settingsColumns(s: Partial<PracticeSettings>): Record<string, unknown> {
@@ -162,6 +168,7 @@ function settingsColumns(s: Partial<PracticeSettings>): Record<string, unknown> 
     ...(s.voicemailRetentionDays !== undefined ? { voicemail_retention_days: s.voicemailRetentionDays } : {}),
     ...(s.voicemailTranscription !== undefined ? { voicemail_transcription: s.voicemailTranscription } : {}),
     ...(s.accessNumber !== undefined ? { access_number: s.accessNumber } : {}),
+    ...(s.idleLogoffMinutes !== undefined ? { idle_logoff_minutes: s.idleLogoffMinutes } : {}),
   };
 }
 
