@@ -53,7 +53,7 @@ export async function createSession(redis: Redis, input: Omit<SessionRecord, 'cs
   return { id, record };
 }
 
-export type SessionLookup = { ok: true; hash: string; record: SessionRecord } | { ok: false; reason: 'unknown' | 'idle' | 'absolute' };
+export type SessionLookup = { ok: true; hash: string; record: SessionRecord } | { ok: false; reason: 'unknown' } | { ok: false; reason: 'idle' | 'absolute'; userId: string };
 
 /** The session an id names at `now`; one past its idle or absolute limit is ended here. */
 export async function loadSession(redis: Redis, id: string, now: Date): Promise<SessionLookup> {
@@ -67,7 +67,7 @@ export async function loadSession(redis: Redis, id: string, now: Date): Promise<
   const reason = t - record.createdAt >= SESSION_ABSOLUTE_MS ? 'absolute' : t - record.lastSeenAt >= record.idleMs ? 'idle' : null;
   if (reason) {
     await destroySession(redis, hash, record.userId);
-    return { ok: false, reason };
+    return { ok: false, reason, userId: record.userId };
   }
   return { ok: true, hash, record };
 }

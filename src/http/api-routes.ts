@@ -4,7 +4,7 @@ import type { Services } from '../services.js';
 import { practiceOfCall } from '../calls/records.js';
 import { CallSidSchema } from '../calls/twilio-params.js';
 import { readAudit } from '../audit/store.js';
-import { apiJsonBody, apiNotFound, keyPrincipalOf, permit, permitOperator, principalOf, refuseOperatorKeys, requireApiKey } from './api-auth.js';
+import { actorOf, apiJsonBody, apiNotFound, isSessionPrincipal, keyPrincipalOf, permit, permitOperator, principalOf, refuseOperatorKeys, requireApiKey } from './api-auth.js';
 import { isOperator } from '../auth/api-keys.js';
 import { platformRouter } from './platform-routes.js';
 import { acknowledgePage } from '../oncall/paging.js';
@@ -43,7 +43,8 @@ export function apiRouter(services: Services): express.Router {
     const key = keyPrincipalOf(res);
     const allowed = isOperator(key) ? await permitOperator(services, req, res) : await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], null);
     if (!allowed) return;
-    res.json({ keyId: key.keyId, role: key.role, practiceId: key.practiceId });
+    // A key answers with its id; a signed-in person with theirs (GET /api/session says more).
+    res.json(isSessionPrincipal(key) ? { keyId: null, userId: key.userId, role: key.role, practiceId: key.practiceId } : { keyId: key.keyId, role: key.role, practiceId: key.practiceId });
   });
 
   // The platform routes (the operator's, and line connection), then nothing more for an operator key.
@@ -91,7 +92,7 @@ export function apiRouter(services: Services): express.Router {
     const principal = principalOf(res);
     const scope = await permit(services, req, res, ['admin', 'staff', 'provider'], principal.practiceId, id.data);
     if (!scope) return;
-    const ack = await acknowledgePage(services, scope, { pageId: id.data, by: `api_key:${principal.keyId}`, via: 'api' });
+    const ack = await acknowledgePage(services, scope, { pageId: id.data, by: actorOf(res), via: 'api' });
     if (ack.result === 'not_found') return void res.status(404).json({ error: 'not_found' });
     res.json(ack);
   });

@@ -444,9 +444,9 @@ export const ROUTES: readonly RouteDoc[] = [
   {
     method: 'get',
     path: '/api/whoami',
-    summary: 'The calling key',
+    summary: 'The calling key (or signed-in person)',
     access: api([...ANY, OPERATOR_ROLE]),
-    ok: { status: 200, description: "the key's id, role and practice (null for the operator)", schema: z.object({ keyId: z.uuid(), role: z.enum([...API_ROLES, OPERATOR_ROLE]), practiceId: z.uuid().nullable() }) },
+    ok: { status: 200, description: "the key's id, role and practice (null for the operator); for a session, keyId null and the person's userId", schema: z.object({ keyId: z.uuid().nullable(), userId: z.uuid().optional(), role: z.enum([...API_ROLES, OPERATOR_ROLE]), practiceId: z.uuid().nullable() }) },
   },
 
   // --- the platform: practices moving in (src/http/platform-routes.ts) ------------------

@@ -24,7 +24,7 @@ import { importPatients } from '../patients/patient-import.js';
 import { importAppointments } from '../patients/appointment-import.js';
 import { ImportFileError, type ImportReport } from '../patients/csv-import.js';
 import type { PracticeScope } from '../tenancy/scope.js';
-import { permit, principalOf } from './api-auth.js';
+import { actorOf, permit, principalOf } from './api-auth.js';
 import { badRequest, notFound, zodProblems } from './responses.js';
 
 /**
@@ -107,7 +107,7 @@ function importRoute(services: Services, importer: Importer, action: (typeof Aud
     const report = await importer(scope, services.keyring, source, { dryRun });
     await services.audit({
       action,
-      actor: `api_key:${principalOf(res).keyId}`,
+      actor: actorOf(res),
       practiceId: scope.practiceId,
       details: { dryRun, committed: report.committed, rows: report.rows, created: report.created, updated: report.updated, duplicate: report.duplicate, invalid: report.invalid },
     });
@@ -124,7 +124,6 @@ function importRoute(services: Services, importer: Importer, action: (typeof Aud
 
 export function patientRouter(services: Services): express.Router {
   const router = express.Router();
-  const actorOf = (res: express.Response): string => `api_key:${principalOf(res).keyId}`;
   const k = services.keyring;
 
   // --- Patients ---------------------------------------------------------------

@@ -5,7 +5,7 @@ import { AuditAction } from '../audit/events.js';
 import { LANGUAGES } from '../calls/flow-types.js';
 import { E164Schema, HolidaysSchema, IdleLogoffMinutesSchema, TimeZoneSchema, WeeklyHoursPatchSchema } from '../practices/settings.js';
 import { getPractice, listPracticeNumbers, removePracticeNumber, updatePractice, upsertPracticeNumber } from '../practices/store.js';
-import { permit, principalOf } from './api-auth.js';
+import { actorOf, permit } from './api-auth.js';
 import { invalidatePracticeCache } from '../calls/voice-service.js';
 import { badRequest, zodProblems } from './responses.js';
 
@@ -77,7 +77,7 @@ export function practiceRouter(services: Services): express.Router {
     if (!updated) return void res.status(404).json({ error: 'not_found' });
     await services.audit({
       action: AuditAction.AdminPracticeUpdated,
-      actor: `api_key:${principalOf(res).keyId}`,
+      actor: actorOf(res),
       practiceId: id.data,
       subjectId: id.data,
       details: { fields: Object.keys(patch.data).sort() },
@@ -102,7 +102,7 @@ export function practiceRouter(services: Services): express.Router {
     if (outcome === 'taken') return void res.status(409).json({ error: 'conflict', message: 'that number belongs to another practice' });
     await services.audit({
       action: AuditAction.AdminNumberUpdated,
-      actor: `api_key:${principalOf(res).keyId}`,
+      actor: actorOf(res),
       practiceId: id.data,
       subjectId: id.data,
       details: { number: number.data, flowId: body.data.flowId, change: outcome },
@@ -122,7 +122,7 @@ export function practiceRouter(services: Services): express.Router {
     if (!removed) return void res.status(404).json({ error: 'not_found' });
     await services.audit({
       action: AuditAction.AdminNumberUpdated,
-      actor: `api_key:${principalOf(res).keyId}`,
+      actor: actorOf(res),
       practiceId: id.data,
       subjectId: id.data,
       details: { number: number.data, change: 'removed' },
