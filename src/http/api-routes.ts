@@ -7,6 +7,8 @@ import { readAudit } from '../audit/store.js';
 import { actorOf, apiJsonBody, apiNotFound, isSessionPrincipal, keyPrincipalOf, permit, permitOperator, principalOf, refuseOperatorKeys, requireApiKey } from './api-auth.js';
 import { isOperator } from '../auth/api-keys.js';
 import { platformRouter } from './platform-routes.js';
+import { authRouter } from './auth-routes.js';
+import { userRouter } from './user-routes.js';
 import { acknowledgePage } from '../oncall/paging.js';
 import { listPages } from '../oncall/paging-store.js';
 import { loadCallTimeline } from '../calls/timeline.js';
@@ -33,7 +35,9 @@ export const AuditQuery = z.object({
 
 export function apiRouter(services: Services): express.Router {
   const router = express.Router();
-  // The key first: nothing of an unauthenticated request's body is read, parsed or logged.
+  // Signing in (no key, no full session yet): each of its routes limits, checks and parses for itself.
+  router.use(authRouter(services));
+  // The key (or session) first: nothing of an unauthenticated request's body is read, parsed or logged.
   router.use(requireApiKey(services));
   router.use(apiJsonBody(services));
   // A NUL byte anywhere in the body, query or path: 400 naming the field, before any route runs.
@@ -51,6 +55,7 @@ export function apiRouter(services: Services): express.Router {
   router.use(platformRouter(services));
   router.use(refuseOperatorKeys(services));
 
+  router.use(userRouter(services));
   router.use(practiceRouter(services));
   router.use(oncallRouter(services));
   router.use(voicemailRouter(services));
