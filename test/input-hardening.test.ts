@@ -114,6 +114,20 @@ const BODY_ROUTES: Record<string, { body: Record<string, unknown>; field: string
   'POST /fhir/import': { body: { note: NUL }, field: 'note' },
   'PUT /fhir/source': { body: { clientId: `ahl${NUL}` }, field: 'clientId' },
   'POST /fhir/sync': { body: { note: NUL }, field: 'note' },
+  'POST /auth/login': { body: { email: 'a@example.org', password: `x${NUL}` }, field: 'password' },
+  'POST /auth/totp/enrol': { body: { note: NUL }, field: 'note' },
+  'POST /auth/totp/confirm': { body: { code: `1${NUL}` }, field: 'code' },
+  'POST /auth/totp': { body: { code: `1${NUL}` }, field: 'code' },
+  'POST /auth/logout': { body: { note: NUL }, field: 'note' },
+  'POST /auth/invitations/accept': { body: { token: `t${NUL}`, password: 'x', displayName: 'D' }, field: 'token' },
+  'POST /auth/password-reset': { body: { email: `a${NUL}@example.org` }, field: 'email' },
+  'POST /auth/password-reset/complete': { body: { token: `t${NUL}`, password: 'x' }, field: 'token' },
+  'POST /session/practice': { body: { practiceId: `x${NUL}` }, field: 'practiceId' },
+  'POST /auth/logout-everywhere': { body: { note: NUL }, field: 'note' },
+  'POST /users/invitations': { body: { email: `a${NUL}@example.org`, role: 'staff' }, field: 'email' },
+  'PATCH /users/:id/membership': { body: { role: `staff${NUL}` }, field: 'role' },
+  'POST /users/:id/disable': { body: { note: NUL }, field: 'note' },
+  'POST /users/:id/reset-link': { body: { note: NUL }, field: 'note' },
 };
 
 function concrete(route: string): [string, string] {

@@ -35,6 +35,9 @@ export interface PracticeFixture {
   keyIds: Record<ApiRole, string>;
   /** An admin key nobody uses: what a revoke aimed at this practice would revoke. */
   spareKeyId: string;
+  /** A staff member's account (a user with a membership here only), and their e-mail. */
+  userId: string;
+  userEmail: string;
   providerId: string;
   providerName: string;
   providerPhone: string;
@@ -132,6 +135,10 @@ export async function seedPractice(h: Harness, owner: Db, word: string, n: numbe
   }
   const spareKeyId = (await createApiKey(h.services.db, { role: 'admin', practiceId: id, label: `${word} spare` })).id;
   const admin = keys.admin;
+  const userEmail = `${word.toLowerCase()}.staff@example.org`;
+  const user = await owner.insertInto('users').values({ email: userEmail, display_name: `${word} Staff`, password_hash: null }).returning('id').executeTakeFirstOrThrow();
+  await owner.insertInto('memberships').values({ user_id: user.id, practice_id: id, role: 'staff' }).execute();
+  const userId = user.id;
 
   const providerName = `Dr. ${word} Primary`;
   const providerPhone = phone(n, 2);
@@ -190,6 +197,8 @@ export async function seedPractice(h: Harness, owner: Db, word: string, n: numbe
     keys,
     keyIds,
     spareKeyId,
+    userId,
+    userEmail,
     providerId,
     providerName,
     providerPhone,
