@@ -11,6 +11,9 @@ import { acceptedStep, hashRecoveryCode, newRecoveryCodes, newTotpSecret, totpUr
 import {
   acceptInvitationRows,
   acceptTotpStep,
+  createInvitationAsSystem,
+  expirePendingInvitations,
+  hasMember,
   activeMemberships,
   createInvitation,
   findInvitationByTokenHash,
@@ -78,10 +81,22 @@ export async function invite(ctx: Ctx, scope: PracticeScope, input: { email: str
   return { invitationId: id, link, expiresAt: expiresAt.toISOString(), emailed };
 }
 
-/** The demo seed's first admin: an invitation made on the system pool, its link returned to print once. */
-export async function newInvitationToken(): Promise<{ token: string; hash: string }> {
+/** The demo practice's admin, invited at each start until they have accepted. */
+export const DEMO_ADMIN_EMAIL = 'admin@demo.example';
+
+/**
+ * At start in development (SEED_DEMO): while the demo practice has no admin who accepted, a fresh
+ * one-time invitation for `DEMO_ADMIN_EMAIL` (earlier ones end), whose link main.ts prints to the
+ * console, never to the log. Null once the demo admin has an account there.
+ */
+export async function demoAdminInvitation(ctx: Pick<AppContext, 'db' | 'config' | 'audit' | 'clock'>, practiceId: string): Promise<string | null> {
+  if (await hasMember(ctx.db, practiceId, DEMO_ADMIN_EMAIL)) return null;
+  const now = ctx.clock();
+  await expirePendingInvitations(ctx.db, practiceId, DEMO_ADMIN_EMAIL, now);
   const token = newToken();
-  return { token, hash: tokenHash(token) };
+  await createInvitationAsSystem(ctx.db, { practiceId, tokenHash: tokenHash(token), email: DEMO_ADMIN_EMAIL, role: 'admin', invitedBy: 'system:demo-seed', expiresAt: new Date(now.getTime() + INVITATION_TTL_MS) });
+  await ctx.audit({ action: AuditAction.UserInvited, actor: 'system:demo-seed', practiceId, details: { role: 'admin', emailed: false } });
+  return linkFor(ctx, 'invitation', token);
 }
 
 export type AcceptResult =

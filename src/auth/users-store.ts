@@ -223,6 +223,11 @@ export async function hasMember(db: Db, practiceId: string, email: string): Prom
   return r !== undefined;
 }
 
+/** Ends the practice's pending invitations for an e-mail (a new one replaces them). */
+export async function expirePendingInvitations(db: Db, practiceId: string, email: string, now: Date): Promise<void> {
+  await db.updateTable('invitations').set({ expires_at: now }).where('practice_id', '=', practiceId).where('email', '=', normaliseEmail(email)).where('accepted_at', 'is', null).where('expires_at', '>', now).execute();
+}
+
 /** A system-pool invitation (the demo seed's, for its first admin). */
 export async function createInvitationAsSystem(db: Db, input: { practiceId: string; tokenHash: string; email: string; role: MemberRole; invitedBy: string; expiresAt: Date }): Promise<void> {
   await db.insertInto('invitations').values({ practice_id: input.practiceId, token_hash: input.tokenHash, email: normaliseEmail(input.email), role: input.role, provider_id: null, invited_by: input.invitedBy, expires_at: input.expiresAt }).execute();
