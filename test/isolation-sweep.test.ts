@@ -750,7 +750,7 @@ let table: Record<string, SweepEntry>;
 
 beforeAll(async () => {
   // One source sends the whole sweep: lift the per-source and per-key budgets.
-  h = await startHarness('isolation_sweep', { RATE_LIMIT_API_PER_SOURCE: '1000000', RATE_LIMIT_API_PER_KEY: '1000000' });
+  h = await startHarness('isolation_sweep', { RATE_LIMIT_API_PER_SOURCE: '1000000', RATE_LIMIT_API_PER_KEY: '1000000', RATE_LIMIT_SIGN_IN_PER_SOURCE: '1000000' });
   owner = createDb(h.config.database.url, h.schema, 2);
   A = await seedPractice(h, owner, 'Alder', 1);
   B = await seedPractice(h, owner, 'Bayside', 2);

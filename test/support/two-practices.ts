@@ -344,7 +344,10 @@ export async function insertLockout(owner: Db, practiceId: string): Promise<stri
 }
 
 /** Tables whose rows belong to a practice through a parent row rather than a practice_id column. */
-const CHILD_TABLES: Record<string, { column: string; parent: string }> = {
+const CHILD_TABLES: Record<string, { column: string; parent: string; parentColumn?: string }> = {
+  // People belong to no practice: a practice's are those with a membership in it (0020).
+  users: { column: 'id', parent: 'memberships', parentColumn: 'user_id' },
+  recovery_codes: { column: 'user_id', parent: 'memberships', parentColumn: 'user_id' },
   oncall_overrides: { column: 'schedule_id', parent: 'oncall_schedules' },
   page_deliveries: { column: 'page_id', parent: 'pages' },
   playback_tokens: { column: 'voicemail_id', parent: 'voicemails' },
@@ -370,7 +373,7 @@ export async function practiceSnapshot(owner: Db, schema: string, practiceId: st
         : hasPractice
           ? sql`t.practice_id = ${practiceId}`
           : child
-            ? sql`${sql.ref(`t.${child.column}`)} IN (SELECT id FROM ${sql.table(child.parent)} WHERE practice_id = ${practiceId})`
+            ? sql`${sql.ref(`t.${child.column}`)} IN (SELECT ${sql.ref(child.parentColumn ?? 'id')} FROM ${sql.table(child.parent)} WHERE practice_id = ${practiceId})`
             : null;
     if (!where) throw new Error(`table ${table} has no practice_id and is not a known child table: add it to CHILD_TABLES in test/support/two-practices.ts`);
     return sql`SELECT ${table}::text AS tbl, to_jsonb(t)::text AS r FROM ${sql.table(table)} t WHERE ${where}`;
