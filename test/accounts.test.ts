@@ -2,6 +2,7 @@ import { SMTPServer } from 'smtp-server';
 import { TOTP, Secret } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
+import { DEMO_ADMIN_EMAIL, demoAdminInvitation } from '../src/auth/accounts.js';
 import { createPractice } from '../src/practices/store.js';
 import { startHarness, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 
@@ -241,5 +242,25 @@ describe('invitation → password → TOTP → session', () => {
     expect(text).not.toContain(EMAIL);
     expect(text).not.toContain(PASSWORD);
     expect(text).toContain(`user:${userId}`);
+  });
+
+  it('the idle logoff is a practice setting of 5 to 60 minutes', async () => {
+    expect((await call('PATCH', `/api/practices/${practiceId}`, { key: adminKey, body: { idleLogoffMinutes: 4 } })).status).toBe(400);
+    expect((await call('PATCH', `/api/practices/${practiceId}`, { key: adminKey, body: { idleLogoffMinutes: 61 } })).status).toBe(400);
+    const ok = await call('PATCH', `/api/practices/${practiceId}`, { key: adminKey, body: { idleLogoffMinutes: 30 } });
+    expect(ok.status).toBe(200);
+    expect(ok.body.idleLogoffMinutes).toBe(30);
+  });
+
+  it("the demo admin's link: a fresh one until accepted, none after", async () => {
+    const first = await demoAdminInvitation(h.services, practiceId);
+    const second = await demoAdminInvitation(h.services, practiceId);
+    const tokenOf = (link: string | null): string => /#token=(.+)$/.exec(link ?? '')?.[1] ?? '';
+    // The earlier link ended when the next was made.
+    expect((await call('POST', '/api/auth/invitations/accept', { body: { token: tokenOf(first), password: 'demo admin passphrase', displayName: 'Demo Admin' } })).status).toBe(404);
+    expect((await call('POST', '/api/auth/invitations/accept', { body: { token: tokenOf(second), password: 'demo admin passphrase', displayName: 'Demo Admin' } })).status).toBe(201);
+    expect(await demoAdminInvitation(h.services, practiceId)).toBeNull();
+    const list = await call('GET', '/api/users', { key: adminKey });
+    expect((list.body.users as Array<{ email: string; role: string }>).find((u) => u.email === DEMO_ADMIN_EMAIL)?.role).toBe('admin');
   });
 });
