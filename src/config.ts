@@ -101,12 +101,23 @@ const envSchema = z
     RATE_LIMIT_API_PER_KEY: perMinute(600),
     RATE_LIMIT_AUTH_FAILURES_PER_SOURCE: perMinute(60),
     RATE_LIMIT_TWILIO_UNSIGNED_PER_SOURCE: perMinute(60),
+    RATE_LIMIT_SIGN_IN_PER_SOURCE: perMinute(30),
+    RATE_LIMIT_SIGN_IN_FAILURES_PER_ACCOUNT: z.coerce.number({ message: 'expected a whole number of failed sign-ins per 15 minutes' }).int().min(1).max(1000).default(10),
     AUDIT_REFUSALS_IN_FULL_PER_MINUTE: z.coerce.number({ message: 'expected a whole number' }).int().min(0).max(1000).default(20),
     METRICS_TOKEN: z.string().regex(/^[\x21-\x7e]{24,512}$/, { message: 'expected a bearer token of 24 to 512 printable characters, no spaces' }).optional(),
     METRICS_PORT: z.coerce.number({ message: 'expected a TCP port number' }).int().min(0).max(65535).optional(),
     METRICS_HOST: z.string().min(1).default('127.0.0.1'),
     AUDIT_CHECKPOINT_FILE: z.string().min(1).optional(),
     AUDIT_CHECKPOINT_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'expected an S3 bucket name (with Object Lock enabled)' }).optional(),
+    SMTP_URL: url('an smtp:// or smtps:// URL')
+      .refine((v) => /^smtps?:\/\//.test(v), { message: 'expected an smtp:// or smtps:// URL' })
+      .optional(),
+    SMTP_HOST: z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, { message: 'expected a host name or address' }).optional(),
+    SMTP_PORT: z.coerce.number({ message: 'expected a TCP port number' }).int().min(1).max(65535).optional(),
+    SMTP_SECURE: bool(false),
+    SMTP_USER: z.string().min(1).max(256).optional(),
+    SMTP_PASSWORD: z.string().min(1).max(256).optional(),
+    SMTP_FROM: z.string().regex(/^[^\s<>@]+@[^\s<>@]+$|^[^<>]{0,80}<[^\s<>@]+@[^\s<>@]+>$/, { message: 'expected an address such as after-hours@example.org or Name <after-hours@example.org>' }).optional(),
     AUDIT_CHECKPOINT_RETAIN_DAYS: z.coerce.number({ message: 'expected a number of days' }).int().min(1).max(36_500).default(2_190),
   })
   .superRefine((env, ctx) => {
@@ -138,6 +149,18 @@ const envSchema = z
     }
     if (env.METRICS_PORT !== undefined && env.METRICS_PORT !== 0 && env.METRICS_PORT === env.PORT) {
       ctx.addIssue({ code: 'custom', path: ['METRICS_PORT'], message: 'expected a port other than PORT' });
+    }
+    if (env.SMTP_URL && env.SMTP_HOST) {
+      ctx.addIssue({ code: 'custom', path: ['SMTP_HOST'], message: 'set either SMTP_URL or SMTP_HOST, not both' });
+    }
+    if ((env.SMTP_URL || env.SMTP_HOST) && !env.SMTP_FROM) {
+      ctx.addIssue({ code: 'custom', path: ['SMTP_FROM'], message: 'required when SMTP_URL or SMTP_HOST is set (the sender of invitations and password resets)' });
+    }
+    if (!env.SMTP_HOST && (env.SMTP_PORT !== undefined || env.SMTP_USER || env.SMTP_PASSWORD)) {
+      ctx.addIssue({ code: 'custom', path: ['SMTP_HOST'], message: 'required when SMTP_PORT, SMTP_USER or SMTP_PASSWORD is set' });
+    }
+    if (env.SMTP_USER && !env.SMTP_PASSWORD) {
+      ctx.addIssue({ code: 'custom', path: ['SMTP_PASSWORD'], message: 'required when SMTP_USER is set' });
     }
     if (env.RVM_API_URL && !env.RVM_WEBHOOK_SECRET) {
       ctx.addIssue({ code: 'custom', path: ['RVM_WEBHOOK_SECRET'], message: 'required when RVM_API_URL is set (vendor status webhooks are signed with it)' });
@@ -188,13 +211,15 @@ export interface Config {
   /** Proxies whose X-Forwarded-For names the client (Express's `trust proxy`); empty: the socket's address is the source. */
   trustedProxies: string[];
   /** Requests per source or key per minute (./http/rate-limit.ts). */
-  rateLimits: { apiPerSource: number; apiPerKey: number; authFailuresPerSource: number; twilioUnsignedPerSource: number };
+  rateLimits: { apiPerSource: number; apiPerKey: number; authFailuresPerSource: number; twilioUnsignedPerSource: number; signInPerSource: number; signInFailuresPerAccount: number };
   /** Refusals per source per minute audited one row each; the rest only counted in the minute's summary row. */
   auditRefusalsInFullPerMinute: number;
   /** GET /metrics (src/http/metrics-routes.ts): behind the token; on its own port and host when `port` is set. */
   metrics: { token?: string; port?: number; host: string };
   /** Where audit chain heads are checkpointed (src/audit/checkpoints.ts): the file always, the Object Lock bucket when set. */
   auditCheckpoints: { file: string; bucket?: string; retainDays: number };
+  /** Outgoing e-mail (invitations, password resets; src/adapters/mailer.ts); unset: links are shown to the admin instead. */
+  smtp?: { url: string; from: string } | { host: string; port: number; secure: boolean; user?: string; password?: string; from: string };
 }
 
 export class ConfigError extends Error {
@@ -202,6 +227,22 @@ export class ConfigError extends Error {
     super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.name = 'ConfigError';
   }
+}
+
+function smtpOf(e: z.output<typeof envSchema>): Pick<Config, 'smtp'> {
+  if (!e.SMTP_FROM) return {};
+  if (e.SMTP_URL) return { smtp: { url: e.SMTP_URL, from: e.SMTP_FROM } };
+  if (!e.SMTP_HOST) return {};
+  return {
+    smtp: {
+      host: e.SMTP_HOST,
+      port: e.SMTP_PORT ?? (e.SMTP_SECURE ? 465 : 587),
+      secure: e.SMTP_SECURE,
+      ...(e.SMTP_USER ? { user: e.SMTP_USER } : {}),
+      ...(e.SMTP_PASSWORD ? { password: e.SMTP_PASSWORD } : {}),
+      from: e.SMTP_FROM,
+    },
+  };
 }
 
 /** Pure: environment in, config out, or a ConfigError naming every bad variable. */
@@ -262,6 +303,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       apiPerKey: e.RATE_LIMIT_API_PER_KEY,
       authFailuresPerSource: e.RATE_LIMIT_AUTH_FAILURES_PER_SOURCE,
       twilioUnsignedPerSource: e.RATE_LIMIT_TWILIO_UNSIGNED_PER_SOURCE,
+      signInPerSource: e.RATE_LIMIT_SIGN_IN_PER_SOURCE,
+      signInFailuresPerAccount: e.RATE_LIMIT_SIGN_IN_FAILURES_PER_ACCOUNT,
     },
     auditRefusalsInFullPerMinute: e.AUDIT_REFUSALS_IN_FULL_PER_MINUTE,
     metrics: {
@@ -274,6 +317,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       ...(e.AUDIT_CHECKPOINT_BUCKET ? { bucket: e.AUDIT_CHECKPOINT_BUCKET } : {}),
       retainDays: e.AUDIT_CHECKPOINT_RETAIN_DAYS,
     },
+    ...smtpOf(e),
   };
   return config;
 }

@@ -8,6 +8,8 @@ import { logger } from './log/logger.js';
 import { AuditAction } from './audit/events.js';
 import { auditWriterStats } from './audit/store.js';
 import { DEMO } from './practices/seed.js';
+import { resolvePractice } from './practices/store.js';
+import { DEMO_ADMIN_EMAIL, demoAdminInvitation } from './auth/accounts.js';
 import { loadLogModeTwilio } from './log-mode.js';
 
 /** Kept back from SHUTDOWN_TIMEOUT_MS for the last log line and the exit itself. */
@@ -69,6 +71,9 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 
+  // The demo admin's first sign-in: a one-time link on the console (stdout), never in the log.
+  const demo = config.seedDemo ? await resolvePractice(services.db, DEMO.slug) : null;
+  const demoInvite = demo ? await demoAdminInvitation(services, demo.id) : null;
   const local = `http://127.0.0.1:${running.port}`;
   logger.info('listening', { port: running.port, storage: services.storage.kind, keyring: services.keyring.kind });
   if (metricsServer) logger.info('metrics listening', { port: metricsServer.port });
@@ -79,6 +84,7 @@ async function main(): Promise<void> {
       services.seeded ? `  seeded demo practice "${DEMO.name}" (id ${services.seeded.id}), number ${DEMO.number}` : '',
       `  staff console: ${local}/console/`,
       `  try a call: npm run simulate -- --digits 1,2 --recording 15:#`,
+      demoInvite ? `  demo admin (${DEMO_ADMIN_EMAIL}): set a password and TOTP through this one-time link: ${demoInvite}` : '',
       '',
     ]
       .filter(Boolean)

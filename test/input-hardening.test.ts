@@ -117,6 +117,20 @@ const BODY_ROUTES: Record<string, { body: Record<string, unknown>; field: string
   'POST /tasks/:id/claim': { body: { note: NUL }, field: 'note' },
   'POST /tasks/:id/attempts': { body: { outcome: 'no_answer', note: `rang${NUL}` }, field: 'note' },
   'POST /tasks/:id/close': { body: { outcome: 'done', note: `done${NUL}` }, field: 'note' },
+  'POST /auth/login': { body: { email: 'a@example.org', password: `x${NUL}` }, field: 'password' },
+  'POST /auth/totp/enrol': { body: { note: NUL }, field: 'note' },
+  'POST /auth/totp/confirm': { body: { code: `1${NUL}` }, field: 'code' },
+  'POST /auth/totp': { body: { code: `1${NUL}` }, field: 'code' },
+  'POST /auth/logout': { body: { note: NUL }, field: 'note' },
+  'POST /auth/invitations/accept': { body: { token: `t${NUL}`, password: 'x', displayName: 'D' }, field: 'token' },
+  'POST /auth/password-reset': { body: { email: `a${NUL}@example.org` }, field: 'email' },
+  'POST /auth/password-reset/complete': { body: { token: `t${NUL}`, password: 'x' }, field: 'token' },
+  'POST /session/practice': { body: { practiceId: `x${NUL}` }, field: 'practiceId' },
+  'POST /auth/logout-everywhere': { body: { note: NUL }, field: 'note' },
+  'POST /users/invitations': { body: { email: `a${NUL}@example.org`, role: 'staff' }, field: 'email' },
+  'PATCH /users/:id/membership': { body: { role: `staff${NUL}` }, field: 'role' },
+  'POST /users/:id/disable': { body: { note: NUL }, field: 'note' },
+  'POST /users/:id/reset-link': { body: { note: NUL }, field: 'note' },
 };
 
 function concrete(route: string): [string, string] {

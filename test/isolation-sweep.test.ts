@@ -163,6 +163,13 @@ async function ensureSweepFlow(): Promise<void> {
   await createdByA(`/api/practices/${A.id}/flows`, { format: 'yaml', source: SWEEP_FLOW }, (b) => b.flowId);
 }
 
+/** A fresh person of A's (an account with a membership in A only): what a disable uses up. */
+async function spareUserOfA(): Promise<string> {
+  const user = await owner.insertInto('users').values({ email: `a-spare-${counter++}@example.org`, display_name: 'A spare', password_hash: null }).returning('id').executeTakeFirstOrThrow();
+  await owner.insertInto('memberships').values({ user_id: user.id, practice_id: A.id, role: 'staff' }).execute();
+  return user.id;
+}
+
 /** The sweep table: one entry per /api route, `method path` as ROUTES writes it. */
 function sweepTable(): Record<string, SweepEntry> {
   const rotation = (members: string[]): Record<string, unknown> => ({ members, length: 'weekly', handoffTime: '08:00', handoffWeekday: 'mon', startDate: '2026-11-02' });
@@ -640,6 +647,56 @@ function sweepTable(): Record<string, SweepEntry> {
       own: async () => ({ path: `/api/lockouts/${await insertLockout(owner, A.id)}/clear` }),
       foreign: [{ what: "B's lockout", probe: { path: `/api/lockouts/${B.lockoutId}/clear` } }],
     },
+    // --- staff accounts: signing in (no key), sessions (a key has none), a practice's people ---------
+    'post /api/auth/login': {
+      own: () => ({ path: '/api/auth/login', body: { email: 'nobody@example.org', password: 'not anyone at all here' } }),
+      ownAlso: { statuses: [401], why: 'no such account: signing in answers 401, with nothing of any practice' },
+      foreign: [],
+      noTarget: 'an e-mail and a password: no practice is named; the answer is the same for every account',
+    },
+    'post /api/auth/totp/enrol': { own: () => ({ path: '/api/auth/totp/enrol', body: {} }), ownAlso: { statuses: [401], why: 'a key has no session: the second factor needs the password stage' }, foreign: [], noTarget: "acts on the session's own person only" },
+    'post /api/auth/totp/confirm': { own: () => ({ path: '/api/auth/totp/confirm', body: { code: '123456' } }), ownAlso: { statuses: [401], why: 'a key has no session' }, foreign: [], noTarget: "acts on the session's own person only" },
+    'post /api/auth/totp': { own: () => ({ path: '/api/auth/totp', body: { code: '123456' } }), ownAlso: { statuses: [401], why: 'a key has no session' }, foreign: [], noTarget: "acts on the session's own person only" },
+    'post /api/auth/logout': { own: () => ({ path: '/api/auth/logout', body: {} }), ownAlso: { statuses: [401], why: 'a key has no session' }, foreign: [], noTarget: "ends the request's own session" },
+    'post /api/auth/logout-everywhere': { own: () => ({ path: '/api/auth/logout-everywhere', body: {} }), ownAlso: { statuses: [403], why: 'a key has no session' }, foreign: [], noTarget: "ends the session's own person's sessions" },
+    'post /api/auth/invitations/accept': {
+      own: () => ({ path: '/api/auth/invitations/accept', body: { token: 'x'.repeat(43), password: 'a long enough passphrase', displayName: 'Nobody' } }),
+      ownAlso: { statuses: [404], why: 'an unknown token: nothing is found, nothing of any practice is said' },
+      foreign: [],
+      noTarget: 'the token is the credential and names its own practice',
+    },
+    'post /api/auth/password-reset': { own: () => ({ path: '/api/auth/password-reset', body: { email: 'nobody@example.org' } }), foreign: [], noTarget: 'an e-mail only: always 202, no practice named' },
+    'post /api/auth/password-reset/complete': {
+      own: () => ({ path: '/api/auth/password-reset/complete', body: { token: 'x'.repeat(43), password: 'a long enough passphrase' } }),
+      ownAlso: { statuses: [404], why: 'an unknown token' },
+      foreign: [],
+      noTarget: 'the token is the credential and names its person',
+    },
+    'get /api/session': { own: () => ({ path: '/api/session' }), ownAlso: { statuses: [403], why: 'a key has no session' }, foreign: [], noTarget: "answers about the request's own session" },
+    'post /api/session/practice': {
+      own: () => ({ path: '/api/session/practice', body: { practiceId: A.id } }),
+      ownAlso: { statuses: [403], why: 'a key has no session' },
+      foreign: [{ what: "B's practice", probe: { path: '/api/session/practice', body: { practiceId: B.id } } }],
+    },
+    'get /api/users': { own: () => ({ path: '/api/users' }), foreign: [], noTarget: KEY_PRACTICE_ONLY },
+    'post /api/users/invitations': {
+      own: () => ({ path: '/api/users/invitations', body: { email: `sweep-${counter++}@example.org`, role: 'staff' } }),
+      foreign: [],
+      noTarget: KEY_PRACTICE_ONLY,
+      leak: [{ what: "B's provider as the invited provider", probe: { path: '/api/users/invitations', body: { email: 'sweep-leak@example.org', role: 'provider', providerId: B.providerId } }, check: (status) => expect([400, 403]).toContain(status) }],
+    },
+    'patch /api/users/:id/membership': {
+      own: () => ({ path: `/api/users/${A.userId}/membership`, body: { role: 'admin' } }),
+      foreign: [{ what: "B's person through A", probe: { path: `/api/users/${B.userId}/membership`, body: { role: 'staff' } } }],
+    },
+    'post /api/users/:id/disable': {
+      own: async () => ({ path: `/api/users/${await spareUserOfA()}/disable` }),
+      foreign: [{ what: "B's person through A", probe: { path: `/api/users/${B.userId}/disable` } }],
+    },
+    'post /api/users/:id/reset-link': {
+      own: () => ({ path: `/api/users/${A.userId}/reset-link` }),
+      foreign: [{ what: "B's person through A", probe: { path: `/api/users/${B.userId}/reset-link` } }],
+    },
     'get /api/practices/:practiceId/api-keys': { own: () => ({ path: `/api/practices/${A.id}/api-keys` }), foreign: [{ what: "B's practice", probe: { path: `/api/practices/${B.id}/api-keys` } }] },
     'post /api/practices/:practiceId/api-keys/:keyId/revoke': {
       own: async () => ({ path: `/api/practices/${A.id}/api-keys/${(await createApiKey(h.services.db, { role: 'staff', practiceId: A.id, label: 'A spare' })).id}/revoke` }),
@@ -755,7 +812,7 @@ let table: Record<string, SweepEntry>;
 
 beforeAll(async () => {
   // One source sends the whole sweep: lift the per-source and per-key budgets.
-  h = await startHarness('isolation_sweep', { RATE_LIMIT_API_PER_SOURCE: '1000000', RATE_LIMIT_API_PER_KEY: '1000000' });
+  h = await startHarness('isolation_sweep', { RATE_LIMIT_API_PER_SOURCE: '1000000', RATE_LIMIT_API_PER_KEY: '1000000', RATE_LIMIT_SIGN_IN_PER_SOURCE: '1000000' });
   owner = createDb(h.config.database.url, h.schema, 2);
   A = await seedPractice(h, owner, 'Alder', 1);
   B = await seedPractice(h, owner, 'Bayside', 2);

@@ -23,6 +23,7 @@ export interface PracticesTable {
   suspended_at: Date | null; // NULL: active; set: suspended (0012)
   sms_auto_reply: string | null; // NULL: the built-in reply (0023)
   routine_callback_hours: Generated<number>; // 0021
+  idle_logoff_minutes: Generated<number>; // 5–60 (0020)
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -181,6 +182,8 @@ export interface ProvidersTable {
   pin_hash: string | null;
   feed_token_hash: string | null;
   feed_token_created_at: Date | null;
+  /** The provider's own account (0020); null: a provider who never signs in. */
+  user_id: string | null;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -611,6 +614,53 @@ export interface CallbackTaskAttemptsTable {
   created_at: CreatedAt;
 }
 
+export type MemberRole = 'admin' | 'staff' | 'provider' | 'auditor';
+
+/** A person who signs in (0020): belongs to no practice; reached by the system pool only. */
+export interface UsersTable {
+  id: Generated<string>;
+  email: string;
+  display_name: string;
+  password_hash: string | null;
+  status: Generated<'active' | 'disabled'>;
+  totp_secret_enc: Buffer | null;
+  totp_confirmed_at: Date | null;
+  totp_last_step: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface MembershipsTable {
+  user_id: string;
+  practice_id: string;
+  role: MemberRole;
+  disabled_at: Date | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface RecoveryCodesTable {
+  id: Generated<string>;
+  user_id: string;
+  code_hash: string;
+  used_at: Date | null;
+  created_at: CreatedAt;
+}
+
+export interface InvitationsTable {
+  id: Generated<string>;
+  practice_id: string;
+  token_hash: string;
+  email: string;
+  role: MemberRole;
+  provider_id: string | null;
+  invited_by: string;
+  expires_at: Date;
+  accepted_at: Date | null;
+  accepted_user_id: string | null;
+  created_at: CreatedAt;
+}
+
 export interface Database {
   practices: PracticesTable;
   practice_numbers: PracticeNumbersTable;
@@ -649,4 +699,8 @@ export interface Database {
   fhir_runs: FhirRunsTable;
   callback_tasks: CallbackTasksTable;
   callback_task_attempts: CallbackTaskAttemptsTable;
+  users: UsersTable;
+  memberships: MembershipsTable;
+  recovery_codes: RecoveryCodesTable;
+  invitations: InvitationsTable;
 }

@@ -19,6 +19,7 @@ import * as m0015 from './migrations/0015-practice-flows.js';
 import * as m0016 from './migrations/0016-call-records.js';
 import * as m0017 from './migrations/0017-imports.js';
 import * as m0018 from './migrations/0018-fhir-sync-runs.js';
+import * as m0020 from './migrations/0020-staff-accounts.js';
 import * as m0021 from './migrations/0021-callback-tasks.js';
 import * as m0022 from './migrations/0022-callback-number.js';
 import * as m0023 from './migrations/0023-patient-texts.js';
@@ -43,6 +44,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0016-call-records': m0016,
   '0017-imports': m0017,
   '0018-fhir-sync-runs': m0018,
+  '0020-staff-accounts': m0020,
   '0021-callback-tasks': m0021,
   '0022-callback-number': m0022,
   '0023-patient-texts': m0023,

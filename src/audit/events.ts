@@ -124,6 +124,23 @@ export const AuditAction = {
   /** A task read with its callback number opened (a PHI read). */
   TaskRead: 'task.read',
   TaskOverdueAlerted: 'task.overdue_alerted',
+  /** Staff accounts (src/auth/): actor `user:<id>` once the person is known; never an e-mail or a password in details. */
+  UserInvited: 'user.invited',
+  UserInvitationAccepted: 'user.invitation_accepted',
+  UserSignedIn: 'user.signed_in',
+  UserSignInFailed: 'user.sign_in_failed',
+  UserMfaEnrolStarted: 'user.mfa_enrol_started',
+  UserMfaEnrolled: 'user.mfa_enrolled',
+  UserRecoveryCodeUsed: 'user.recovery_code_used',
+  UserSignedOut: 'user.signed_out',
+  UserSessionExpired: 'user.session_expired',
+  UserPracticeSwitched: 'user.practice_switched',
+  UserRoleChanged: 'user.role_changed',
+  UserDisabled: 'user.disabled',
+  UserPasswordResetRequested: 'user.password_reset_requested',
+  UserPasswordResetLinkIssued: 'user.password_reset_link_issued',
+  UserPasswordReset: 'user.password_reset',
+  UserCsrfRefused: 'user.csrf_refused',
 } as const;
 export type AuditActionName = (typeof AuditAction)[keyof typeof AuditAction];
 

@@ -1,6 +1,10 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
 import { authorise, checkApiKey, isOperator, lastUsedIsStale, touchApiKey, type ApiPrincipal, type ApiRole, type KeyPrincipal } from '../auth/api-keys.js';
+import { actorOfUser } from '../auth/accounts.js';
+import { destroySession, touchSession, type SessionRecord } from '../auth/sessions.js';
+import { sessionIdentity } from '../auth/users-store.js';
+import { clearSessionCookie, readSessionCookie, refuseCsrf, requestSession } from './session-auth.js';
 import type { Services } from '../services.js';
 import type { AppContext } from '../app-context.js';
 import { feedTokenHash } from '../oncall/feed.js';
@@ -14,30 +18,47 @@ import { consumeLimit, countRefusal, limitSpent, limitersFor, refuseRateLimited,
 /** Set once the request's access has been audited (by permit or one of the handlers below). */
 const AUDITED = 'apiAudited';
 
-/** Whoever the request's key names: a practice's key or the operator's. */
-export function keyPrincipalOf(res: Response): KeyPrincipal {
-  const p = res.locals.principal as KeyPrincipal | undefined;
+/** A signed-in person (src/auth/sessions.ts): their role in the session's active practice. */
+export interface SessionPrincipal {
+  userId: string;
+  role: ApiRole;
+  practiceId: string;
+  sessionHash: string;
+  session: SessionRecord;
+}
+
+/** Whoever authenticated the request: a key (a practice's or the operator's) or a person's session. */
+export type RequestPrincipal = KeyPrincipal | SessionPrincipal;
+
+export function isSessionPrincipal(p: RequestPrincipal): p is SessionPrincipal {
+  return 'userId' in p;
+}
+
+/** Whoever the request's key or session names. */
+export function keyPrincipalOf(res: Response): RequestPrincipal {
+  const p = res.locals.principal as RequestPrincipal | undefined;
   if (!p) throw new Error('route mounted without requireApiKey');
   return p;
 }
 
 /**
- * The practice key behind a practice-data route. An operator key never gets this far:
+ * The practice key or person behind a practice-data route. An operator key never gets this far:
  * `refuseOperatorKeys` answers it 403 before any practice-data route runs.
  */
-export function principalOf(res: Response): ApiPrincipal {
+export function principalOf(res: Response): ApiPrincipal | SessionPrincipal {
   const p = keyPrincipalOf(res);
-  if (isOperator(p)) throw new Error('practice route mounted before refuseOperatorKeys');
+  if (!isSessionPrincipal(p) && isOperator(p)) throw new Error('practice route mounted before refuseOperatorKeys');
   return p;
 }
 
-/**
- * Who is acting in this request, as the audit log and the records it writes name them: today the
- * API key (`api_key:<id>`). The one place a request's actor is named: permit() audits with it,
- * and routes that record who did something (a task's assignee, an acknowledgement) take it here.
- */
+/** The audit actor of a principal: `user:<id>` for a person, `api_key:<id>` for a key. */
+function actorName(p: RequestPrincipal): string {
+  return isSessionPrincipal(p) ? actorOfUser(p.userId) : `api_key:${p.keyId}`;
+}
+
+/** The audit actor of the request: the person (`user:<id>`) or the key (`api_key:<id>`). */
 export function actorOf(res: Response): string {
-  return `api_key:${keyPrincipalOf(res).keyId}`;
+  return actorName(keyPrincipalOf(res));
 }
 
 /** `/api/...` as an audit route: the matched pattern, or the path's shape (our route words; other segments as placeholders). */
@@ -51,10 +72,10 @@ type AuditInput = Parameters<Services['audit']>[0];
  * The `api.request` row for an answer given without permit(): who asked (the key, if any), the
  * method and route, and the status sent, with the reason when it is not the handler's own.
  */
-function apiRequestEvent(req: Request, principal: KeyPrincipal | undefined, status: number, reason?: 'unreadable_body' | 'not_found'): AuditEvent {
+function apiRequestEvent(req: Request, principal: RequestPrincipal | undefined, status: number, reason?: 'unreadable_body' | 'not_found'): AuditEvent {
   return {
     action: AuditAction.ApiRequest,
-    actor: principal ? `api_key:${principal.keyId}` : 'unauthenticated',
+    actor: principal ? actorName(principal) : 'unauthenticated',
     practiceId: principal?.practiceId ?? null,
     details: { method: req.method, route: apiRoute(req), role: principal?.role ?? null, status, ...(reason ? { reason } : {}) },
   };
@@ -93,6 +114,8 @@ export function requireApiKey(services: Services) {
     if (!perSource.ok) return refuseRateLimited(services, req, res, 'apiSource', perSource, 'json');
     const failures = await limitSpent(limiters.authFailures, source);
     if (!failures.ok) return refuseRateLimited(services, req, res, 'authFailures', failures, 'json');
+    // No Authorization header but a session cookie: a signed-in person (a key wins when both are sent).
+    if (req.get('authorization') === undefined && readSessionCookie(req) !== null) return authenticateSession(services, req, res, next);
     const match = /^Bearer ([^\s]{1,200})$/.exec(req.get('authorization') ?? '');
     const now = services.clock();
     const check = match?.[1] ? await checkApiKey(services.db, match[1], now) : null;
@@ -106,7 +129,7 @@ export function requireApiKey(services: Services) {
         event: { action: AuditAction.ApiAuthRejected, actor: 'unauthenticated', details: { method: req.method, route: apiRoute(req), reason } },
       });
       res.setHeader('WWW-Authenticate', 'Bearer realm="api"');
-      res.status(401).json({ error: 'unauthorized', message: 'a valid API key is required (Authorization: Bearer <key>)' });
+      res.status(401).json({ error: 'unauthorized', message: 'a valid API key (Authorization: Bearer <key>) or a signed-in session is required' });
       return;
     }
     const perKey = await consumeLimit(limiters.apiKey, principal.keyId);
@@ -121,6 +144,41 @@ export function requireApiKey(services: Services) {
     });
     next();
   };
+}
+
+/**
+ * A request with the session cookie: a full session whose person is active and still a member
+ * of its practice, and, for a state change, the CSRF checks; the idle clock restarts. Anything
+ * else is 401 (the cookie cleared) or 403 (CSRF), audited.
+ */
+async function authenticateSession(services: Services, req: Request, res: Response, next: NextFunction): Promise<void> {
+  const limiters = limitersFor(services);
+  const found = await requestSession(services, req, res, false);
+  const identity = found.ok ? await sessionIdentity(services.db, found.record.userId, found.record.practiceId) : null;
+  if (!found.ok || !identity?.active || !identity.role || found.record.practiceId === null) {
+    if (found.ok) {
+      await destroySession(services.redis, found.hash, found.record.userId);
+      clearSessionCookie(services, res);
+    }
+    await countRefusal(services, {
+      source: requestSource(req),
+      kind: `${AuditAction.ApiAuthRejected}:no_session`,
+      event: { action: AuditAction.ApiAuthRejected, actor: found.ok ? actorOfUser(found.record.userId) : 'unauthenticated', details: { method: req.method, route: apiRoute(req), reason: 'no_session' } },
+    });
+    res.status(401).json({ error: 'unauthorized', message: 'signed out: sign in again' });
+    return;
+  }
+  if (await refuseCsrf(services, req, res, found.record)) return;
+  const perUser = await consumeLimit(limiters.apiKey, `user:${found.record.userId}`);
+  if (!perUser.ok) return refuseRateLimited(services, req, res, 'apiKey', perUser, 'json');
+  const record = await touchSession(services.redis, found.hash, found.record, services.clock(), (identity.idleLogoffMinutes ?? 15) * 60_000);
+  const principal: SessionPrincipal = { userId: record.userId, role: identity.role, practiceId: found.record.practiceId, sessionHash: found.hash, session: record };
+  res.locals.principal = principal;
+  res.on('finish', () => {
+    if (res.locals[AUDITED] === true) return;
+    void auditQuietly(services, apiRequestEvent(req, principal, res.statusCode));
+  });
+  next();
 }
 
 /**
@@ -139,7 +197,7 @@ export function apiJsonBody(services: Services) {
       const status = (err as { status?: unknown }).status;
       const code = typeof status === 'number' && status >= 400 && status < 500 ? status : 400;
       // Mounted after requireApiKey, so there is a principal; should it ever not be, still answer.
-      const principal = res.locals.principal as KeyPrincipal | undefined;
+      const principal = res.locals.principal as RequestPrincipal | undefined;
       logger.warn('api body refused', { route: apiRoute(req), errorType: type, statusCode: code });
       res.locals[AUDITED] = true;
       void auditQuietly(services, apiRequestEvent(req, principal, code, 'unreadable_body')).then(() => {
@@ -176,11 +234,11 @@ export async function permit(
 ): Promise<PracticeScope | null> {
   const principal = keyPrincipalOf(res);
   const verdict = authorise(principal, roles, practiceId);
-  const actor = actorOf(res);
+  const actor = actorName(principal);
   const base = { method: req.method, route: apiRoute(req), role: principal.role };
   res.locals[AUDITED] = true;
   // authorise refuses an operator key; the second test only tells the compiler so.
-  if (!verdict.ok || isOperator(principal)) {
+  if (!verdict.ok || principal.practiceId === null) {
     const reason = verdict.ok ? 'role' : verdict.reason;
     await services.audit({
       action: AuditAction.ApiForbidden,
@@ -192,6 +250,7 @@ export async function permit(
     res.status(403).json({ error: 'forbidden', message: reason === 'role' ? 'your role may not do this' : 'this belongs to another practice' });
     return null;
   }
+  // A key's practice or the session's active one: the same scope either way.
   const scoped = practiceId ?? principal.practiceId;
   await services.audit({ action: AuditAction.ApiRequest, actor, practiceId: scoped, subjectId, details: base });
   return tenantScope(services, scoped);
@@ -228,7 +287,7 @@ async function refusePracticeSuspended(services: Services, req: Request, res: Re
 export function refuseOperatorKeys(services: Services) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const principal = keyPrincipalOf(res);
-    if (!isOperator(principal)) return next();
+    if (isSessionPrincipal(principal) || !isOperator(principal)) return next();
     res.locals[AUDITED] = true;
     await services.audit({
       action: AuditAction.ApiForbidden,
@@ -246,10 +305,10 @@ export function refuseOperatorKeys(services: Services) {
  */
 export async function permitOperator(services: Services, req: Request, res: Response, subjectId: string | null = null): Promise<PlatformScope | null> {
   const principal = keyPrincipalOf(res);
-  const actor = `api_key:${principal.keyId}`;
+  const actor = actorName(principal);
   const base = { method: req.method, route: apiRoute(req), role: principal.role };
   res.locals[AUDITED] = true;
-  if (!isOperator(principal)) {
+  if (isSessionPrincipal(principal) || !isOperator(principal)) {
     await services.audit({ action: AuditAction.ApiForbidden, actor, practiceId: principal.practiceId, subjectId, details: { ...base, reason: 'role' } });
     res.status(403).json({ error: 'forbidden', message: 'only a platform operator key may do this' });
     return null;

@@ -3,9 +3,11 @@ import { z } from 'zod';
 import type { Services } from '../services.js';
 import { CallSidSchema } from '../calls/twilio-params.js';
 import { readAudit } from '../audit/store.js';
-import { apiJsonBody, apiNotFound, keyPrincipalOf, permit, permitOperator, principalOf, refuseOperatorKeys, requireApiKey } from './api-auth.js';
+import { actorOf, apiJsonBody, apiNotFound, isSessionPrincipal, keyPrincipalOf, permit, permitOperator, principalOf, refuseOperatorKeys, requireApiKey } from './api-auth.js';
 import { isOperator } from '../auth/api-keys.js';
 import { platformRouter } from './platform-routes.js';
+import { authRouter } from './auth-routes.js';
+import { userRouter } from './user-routes.js';
 import { acknowledgePage } from '../oncall/paging.js';
 import { listPages } from '../oncall/paging-store.js';
 import { loadCallTimeline } from '../calls/timeline.js';
@@ -34,7 +36,9 @@ export const AuditQuery = z.object({
 
 export function apiRouter(services: Services): express.Router {
   const router = express.Router();
-  // The key first: nothing of an unauthenticated request's body is read, parsed or logged.
+  // Signing in (no key, no full session yet): each of its routes limits, checks and parses for itself.
+  router.use(authRouter(services));
+  // The key (or session) first: nothing of an unauthenticated request's body is read, parsed or logged.
   router.use(requireApiKey(services));
   router.use(apiJsonBody(services));
   // A NUL byte anywhere in the body, query or path: 400 naming the field, before any route runs.
@@ -44,13 +48,15 @@ export function apiRouter(services: Services): express.Router {
     const key = keyPrincipalOf(res);
     const allowed = isOperator(key) ? await permitOperator(services, req, res) : await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], null);
     if (!allowed) return;
-    res.json({ keyId: key.keyId, role: key.role, practiceId: key.practiceId });
+    // A key answers with its id; a signed-in person with theirs (GET /api/session says more).
+    res.json(isSessionPrincipal(key) ? { keyId: null, userId: key.userId, role: key.role, practiceId: key.practiceId } : { keyId: key.keyId, role: key.role, practiceId: key.practiceId });
   });
 
   // The platform routes (the operator's, and line connection), then nothing more for an operator key.
   router.use(platformRouter(services));
   router.use(refuseOperatorKeys(services));
 
+  router.use(userRouter(services));
   router.use(practiceRouter(services));
   router.use(oncallRouter(services));
   router.use(voicemailRouter(services));
@@ -93,7 +99,7 @@ export function apiRouter(services: Services): express.Router {
     const principal = principalOf(res);
     const scope = await permit(services, req, res, ['admin', 'staff', 'provider'], principal.practiceId, id.data);
     if (!scope) return;
-    const ack = await acknowledgePage(services, scope, { pageId: id.data, by: `api_key:${principal.keyId}`, via: 'api' });
+    const ack = await acknowledgePage(services, scope, { pageId: id.data, by: actorOf(res), via: 'api' });
     if (ack.result === 'not_found') return void res.status(404).json({ error: 'not_found' });
     res.json(ack);
   });

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Services } from '../services.js';
 import { AuditAction } from '../audit/events.js';
 import { decodeCallCursor, encodeCallCursor, listCalls, type CallCursor } from '../calls/call-list.js';
-import { permit, principalOf } from './api-auth.js';
+import { actorOf, permit, principalOf } from './api-auth.js';
 import { badRequest } from './responses.js';
 import { QueryInstantSchema } from './query-dates.js';
 
@@ -46,7 +46,7 @@ export function callRouter(services: Services): express.Router {
     if (view === 'full') {
       await services.audit({
         action: AuditAction.CallListRead,
-        actor: `api_key:${principal.keyId}`,
+        actor: actorOf(res),
         practiceId: scope.practiceId,
         details: { calls: page.calls.length, numbersOpened: page.numbersOpened, view },
       });

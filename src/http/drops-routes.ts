@@ -2,7 +2,7 @@ import express from 'express';
 import { z } from 'zod';
 import type { Services } from '../services.js';
 import type { ApiRole } from '../auth/api-keys.js';
-import { permit, principalOf } from './api-auth.js';
+import { actorOf, permit, principalOf } from './api-auth.js';
 import { E164Schema } from '../practices/settings.js';
 import { ConsentInput, DisclosureInput, VendorBaaInput } from '../consent/consent.js';
 import {
@@ -92,7 +92,6 @@ export const RecipientsBody = z.strictObject({ patientIds: z.array(z.string().ma
 
 export function rvmRouter(services: Services): express.Router {
   const router = express.Router();
-  const actorOf = (res: express.Response): string => `api_key:${principalOf(res).keyId}`;
 
   // --- Consent ----------------------------------------------------------------
   router.get('/consent-disclosures', async (req, res) => {

@@ -12,7 +12,7 @@ import { refusedEndpoint } from '../fhir/guarded-http.js';
 import { listFhirRuns, MAX_RUNS_LISTED, recordFhirRun, type FhirRunStatus } from '../fhir/run-store.js';
 import { getFhirSource, mrnSystemOf, putFhirSource } from '../fhir/source-store.js';
 import { syncFhirSource } from '../fhir/sync.js';
-import { permit, principalOf } from './api-auth.js';
+import { actorOf, permit, principalOf } from './api-auth.js';
 import { badRequest, zodProblems } from './responses.js';
 
 /**
@@ -107,7 +107,6 @@ async function keyFitsAlgorithm(jwk: JWK, algorithm: string): Promise<boolean> {
 
 export function fhirRouter(services: Services): express.Router {
   const router = express.Router();
-  const actorOf = (res: express.Response): string => `api_key:${principalOf(res).keyId}`;
 
   router.put('/fhir/source', async (req, res) => {
     const scope = await permit(services, req, res, ['admin'], principalOf(res).practiceId);

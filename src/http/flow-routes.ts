@@ -12,7 +12,7 @@ import { invalidatePracticeCache } from '../calls/voice-service.js';
 import { deleteContact, listContacts, putContact } from '../practices/contacts-store.js';
 import { E164Schema } from '../practices/settings.js';
 import type { PracticeScope } from '../tenancy/scope.js';
-import { permit, principalOf } from './api-auth.js';
+import { actorOf, permit } from './api-auth.js';
 import { badRequest, notFound, zodProblems } from './responses.js';
 
 /**
@@ -46,7 +46,6 @@ export const ContactBody = z.strictObject({
   number: E164Schema,
 });
 
-const actorOf = (res: express.Response): string => `api_key:${principalOf(res).keyId}`;
 
 const lineJson = (l: LineFlow): { e164: string; flowId: string; version: number | null; builtIn: boolean } => ({ ...l, builtIn: l.version === null });
 

@@ -6,7 +6,7 @@ import type { ImportKind } from '../adapters/db-schema.js';
 import { AuditAction } from '../audit/events.js';
 import { acceptImport } from '../patients/import-requests.js';
 import { ImportEntriesQuery, ImportListQuery, listImports, readImport } from '../patients/import-store.js';
-import { permit, principalOf } from './api-auth.js';
+import { actorOf, permit, principalOf } from './api-auth.js';
 import { badRequest, notFound, zodProblems } from './responses.js';
 
 /**
@@ -40,7 +40,7 @@ function importRoute(services: Services, kind: ImportKind) {
     if (!req.is('text/csv')) return badRequest(res, 'content-type: expected text/csv');
     if (Number(req.get('content-length') ?? 0) > IMPORT_MAX_BYTES) return tooLarge(res);
     const dryRun = query.data.dryRun === 'true';
-    const actor = `api_key:${principalOf(res).keyId}`;
+    const actor = actorOf(res);
     const accepted = await acceptImport(services, scope, { kind, dryRun, body: req, actor, maxBytes: IMPORT_MAX_BYTES });
     if (!accepted.ok) {
       if (accepted.reason === 'too_large') {

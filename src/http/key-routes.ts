@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Services } from '../services.js';
 import { AuditAction } from '../audit/events.js';
 import { API_ROLES, KEY_STATUSES, listApiKeys, revokeApiKey } from '../auth/api-keys.js';
-import { permit, principalOf } from './api-auth.js';
+import { actorOf, permit } from './api-auth.js';
 import { badRequest, notFound } from './responses.js';
 
 /**
@@ -56,7 +56,7 @@ export function keyRouter(services: Services): express.Router {
     if (revoked.result === 'revoked') {
       await services.audit({
         action: AuditAction.AdminApiKeyRevoked,
-        actor: `api_key:${principalOf(res).keyId}`,
+        actor: actorOf(res),
         practiceId,
         subjectId: keyId,
         details: { role: revoked.key.role, via: 'api' },

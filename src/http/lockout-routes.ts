@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Services } from '../services.js';
 import { clearLockout } from '../verification/attempts.js';
 import { currentLockouts, listLockouts } from '../verification/lockout-store.js';
-import { permit, principalOf } from './api-auth.js';
+import { actorOf, permit, principalOf } from './api-auth.js';
 import { badRequest, notFound, zodProblems } from './responses.js';
 import { QueryInstantSchema } from './query-dates.js';
 
@@ -52,7 +52,7 @@ export function lockoutRouter(services: Services): express.Router {
     const principal = principalOf(res);
     const scope = await permit(services, req, res, ['admin', 'staff'], principal.practiceId, params.data.id);
     if (!scope) return;
-    const cleared = await clearLockout(services, scope, { id: params.data.id, by: `api_key:${principal.keyId}`, now: services.clock() });
+    const cleared = await clearLockout(services, scope, { id: params.data.id, by: actorOf(res), now: services.clock() });
     switch (cleared.result) {
       case 'not_found':
         return notFound(res);

@@ -41,7 +41,7 @@ import {
   type EscalationPolicy,
   type StoreResult,
 } from '../oncall/store.js';
-import { permit, permitFeedToken, principalOf } from './api-auth.js';
+import { actorOf, permit, permitFeedToken, principalOf } from './api-auth.js';
 import { badRequest, notFound } from './responses.js';
 import { consumeLimit, countRefusal, limitSpent, limitersFor, refuseRateLimited, requestSource } from './rate-limit.js';
 
@@ -188,7 +188,7 @@ export function oncallRouter(services: Services): express.Router {
     subjectId: string,
     details: Record<string, DetailValue>,
   ): Promise<void> {
-    await services.audit({ action, actor: `api_key:${principalOf(res).keyId}`, practiceId: scope.practiceId, subjectId, details });
+    await services.audit({ action, actor: actorOf(res), practiceId: scope.practiceId, subjectId, details });
   }
 
   // -------------------------------------------------------------------------

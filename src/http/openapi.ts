@@ -36,6 +36,8 @@ import { ContactBody, FlowUploadBody, LineFlowBody } from './flow-routes.js';
 import { SYNC_PAGE_BUDGET, SYNC_PAGE_SIZE } from '../fhir/sync.js';
 import { FhirImportQuery, FhirRunsQuery, FhirSourceBody, MAX_NDJSON_BYTES } from './fhir-routes.js';
 import { CALL_OUTCOMES, CallListQuery } from './call-routes.js';
+import { AcceptInvitationBody, LoginBody, PasswordResetBody, PasswordResetCompleteBody, SecondFactorBody, TotpConfirmBody } from './auth-routes.js';
+import { InvitationBody, MemberSchema, MembershipPatchBody, SwitchPracticeBody, UserIdParams } from './user-routes.js';
 
 /**
  * The OpenAPI 3.1 document of every HTTP route, built from the zod schemas the routes validate
@@ -55,6 +57,8 @@ type Access =
   | { kind: 'rvmVendor' }
   | { kind: 'urlToken' }
   | { kind: 'metricsToken' }
+  /** The session cookie (`__Host-ahl_session`): a signed-in person, or one half-way (password done, second factor to come). */
+  | { kind: 'session'; stage: 'pending' | 'full' }
   | { kind: 'public' };
 
 export interface RouteBody {
@@ -211,6 +215,7 @@ const PracticeSchema = z.looseObject({
   smsAutoReply: z.string().nullable(),
   suspended: z.boolean(),
   routineCallbackHours: z.number().int(),
+  idleLogoffMinutes: z.number().int(),
   numbers: z.array(z.looseObject({ e164: E164Schema, flowId: z.string() })),
 }).meta({ id: 'Practice' });
 const ProviderSchema = z.object({
@@ -384,6 +389,28 @@ const fhirSourceExample = {
   intervalMinutes: 60,
 };
 
+const Csrf = z.object({ csrfToken: z.string().meta({ description: 'send it back as X-CSRF-Token on every state-changing request of this session' }) });
+const Done = Csrf.extend({ next: z.literal('done'), practiceId: z.uuid(), role: z.enum(API_ROLES) });
+const Empty = { schema: z.strictObject({}), example: {} };
+const ACCOUNT_ROUTES: readonly RouteDoc[] = [
+  { method: 'post', path: '/api/auth/login', summary: 'Sign in with e-mail and password (the first factor)', description: 'Sets the session cookie (password stage). The same 401 for an unknown e-mail, a wrong password or a disabled account. Limited per source and per account (429).', access: { kind: 'public' }, body: { schema: LoginBody, example: { email: 'dana@example.org', password: 'a long passphrase of yours' } }, ok: { status: 200, description: 'the second factor is next', schema: Csrf.extend({ next: z.enum(['totp', 'enrol_totp']) }) }, also: { 401: 'wrong e-mail or password', 429: 'too many attempts' } },
+  { method: 'post', path: '/api/auth/totp/enrol', summary: 'Start TOTP enrolment (password stage)', description: 'The secret and its otpauth:// URI, shown once.', access: { kind: 'session', stage: 'pending' }, body: Empty, ok: { status: 200, description: 'the secret', schema: z.object({ secret: z.string(), uri: z.string() }) }, also: { 409: 'already enrolled or signed in' } },
+  { method: 'post', path: '/api/auth/totp/confirm', summary: 'Confirm TOTP with a first code: the session becomes full', access: { kind: 'session', stage: 'pending' }, body: { schema: TotpConfirmBody, example: { code: '123456' } }, ok: { status: 200, description: 'signed in; ten recovery codes, shown once', schema: Done.extend({ recoveryCodes: z.array(z.string()) }) }, also: { 409: 'not enrolling' } },
+  { method: 'post', path: '/api/auth/totp', summary: 'The second factor: a TOTP code or a recovery code', access: { kind: 'session', stage: 'pending' }, body: { schema: SecondFactorBody, example: { code: '123456' } }, ok: { status: 200, description: 'signed in (a new session id)', schema: Done }, also: { 409: 'already signed in', 429: 'too many attempts' } },
+  { method: 'post', path: '/api/auth/logout', summary: 'Sign out (this session)', access: { kind: 'session', stage: 'pending' }, body: Empty, ok: { status: 204, description: 'signed out' } },
+  { method: 'post', path: '/api/auth/logout-everywhere', summary: 'Sign out every session of the signed-in person', access: api(ANY), body: Empty, ok: { status: 200, description: 'how many sessions ended', schema: z.object({ sessionsEnded: z.number().int() }) } },
+  { method: 'post', path: '/api/auth/invitations/accept', summary: 'Accept an invitation: a new account, or a new practice for an existing one (its password)', access: { kind: 'public' }, body: { schema: AcceptInvitationBody, example: { token: 'the token from the link', password: 'a long passphrase of yours', displayName: 'Dana Reyes' } }, ok: { status: 201, description: 'the account made', schema: z.object({ userId: z.uuid(), practiceId: z.uuid(), created: z.boolean() }) }, also: { 200: { description: 'an existing account joined the practice', same: 'ok' }, 401: 'this e-mail has an account: its password is needed' } },
+  { method: 'post', path: '/api/auth/password-reset', summary: 'Ask for a password reset link by e-mail', description: 'Always 202, whatever the e-mail: no account is revealed. Without SMTP no e-mail is sent; an admin issues a link instead.', access: { kind: 'public' }, body: { schema: PasswordResetBody, example: { email: 'dana@example.org' } }, ok: { status: 202, description: 'accepted', schema: z.object({ status: z.literal('accepted') }) } },
+  { method: 'post', path: '/api/auth/password-reset/complete', summary: 'Set a new password with a reset link (every session ends)', access: { kind: 'public' }, body: { schema: PasswordResetCompleteBody, example: { token: 'the token from the link', password: 'a new long passphrase' } }, ok: { status: 204, description: 'password changed' } },
+  { method: 'get', path: '/api/session', summary: 'The signed-in person: memberships, active practice, CSRF token, deadlines', access: api(ANY), ok: { status: 200, description: 'the session', schema: z.object({ user: z.object({ id: z.uuid(), email: z.string(), displayName: z.string() }), memberships: z.array(z.object({ practiceId: z.uuid(), practiceName: z.string(), role: z.enum(API_ROLES) })), activePracticeId: z.uuid(), role: z.enum(API_ROLES), csrfToken: z.string(), idleDeadline: Instant, absoluteDeadline: Instant }) }, also: { 403: { description: 'an API key has no session', same: 'error' } } },
+  { method: 'post', path: '/api/session/practice', summary: "Switch the session's active practice (a new session id)", access: api(ANY), body: { schema: SwitchPracticeBody, example: { practiceId: '3e0a6f4b-5c7d-4e9f-8a1b-4d5e6f708192' } }, ok: { status: 200, description: 'switched', schema: Csrf.extend({ activePracticeId: z.uuid(), role: z.enum(API_ROLES) }) } },
+  { method: 'get', path: '/api/users', summary: "The practice's people", access: api(ADMIN), ok: { status: 200, description: 'members', schema: z.object({ users: z.array(MemberSchema) }) } },
+  { method: 'post', path: '/api/users/invitations', summary: 'Invite a person (a one-time link, shown once; e-mailed when SMTP is configured)', access: api(ADMIN), body: { schema: InvitationBody, example: { email: 'dana@example.org', role: 'staff' } }, ok: { status: 201, description: 'the invitation', schema: z.object({ invitationId: z.uuid(), link: z.string(), expiresAt: Instant, emailed: z.boolean() }) } },
+  { method: 'patch', path: '/api/users/:id/membership', summary: "Change a person's role in the practice (their sessions end)", access: api(ADMIN), params: UserIdParams, body: { schema: MembershipPatchBody, example: { role: 'auditor' } }, ok: { status: 200, description: 'the member', schema: z.object({ user: MemberSchema }) } },
+  { method: 'post', path: '/api/users/:id/disable', summary: 'Disable a person in the practice (their sessions end)', access: api(ADMIN), params: UserIdParams, body: Empty, ok: { status: 200, description: 'the member', schema: z.object({ user: MemberSchema, sessionsEnded: z.number().int() }) } },
+  { method: 'post', path: '/api/users/:id/reset-link', summary: 'A one-time password reset link for a person of this practice only', access: api(ADMIN), params: UserIdParams, body: Empty, ok: { status: 201, description: 'the link, shown once', schema: z.object({ link: z.string(), expiresInSeconds: z.number().int() }) }, also: { 409: 'the person belongs to other practices too' } },
+];
+
 const FHIR_ROUTES: readonly RouteDoc[] = [
   {
     method: 'post',
@@ -551,9 +578,9 @@ export const ROUTES: readonly RouteDoc[] = [
   {
     method: 'get',
     path: '/api/whoami',
-    summary: 'The calling key',
+    summary: 'The calling key (or signed-in person)',
     access: api([...ANY, OPERATOR_ROLE]),
-    ok: { status: 200, description: "the key's id, role and practice (null for the operator)", schema: z.object({ keyId: z.uuid(), role: z.enum([...API_ROLES, OPERATOR_ROLE]), practiceId: z.uuid().nullable() }) },
+    ok: { status: 200, description: "the key's id, role and practice (null for the operator); for a session, keyId null and the person's userId", schema: z.object({ keyId: z.uuid().nullable(), userId: z.uuid().optional(), role: z.enum([...API_ROLES, OPERATOR_ROLE]), practiceId: z.uuid().nullable() }) },
   },
 
   // --- the platform: practices moving in (src/http/platform-routes.ts) ------------------
@@ -1041,6 +1068,7 @@ export const ROUTES: readonly RouteDoc[] = [
     also: { 409: 'not allowed in its state' },
   },
   ...FHIR_ROUTES,
+  ...ACCOUNT_ROUTES,
 ];
 
 
@@ -1094,14 +1122,19 @@ function descriptionOf(route: RouteDoc): string {
             ? 'No API key: a token in the URL is the credential.'
             : access.kind === 'metricsToken'
               ? 'Bearer METRICS_TOKEN (not an API key); 404 when METRICS_TOKEN is unset or METRICS_PORT serves it instead.'
-              : 'No credential needed.';
+              : access.kind === 'session'
+                ? 'The session cookie after the password step (Origin and X-CSRF-Token checked).'
+                : 'No credential needed.';
   return route.description ? `${who} ${route.description}` : who;
 }
 
 function securityOf(access: Access): RouteConfig['security'] {
   switch (access.kind) {
     case 'apiKey':
-      return [{ apiKey: [] }];
+      // An API key, or a signed-in person's session cookie (with X-CSRF-Token on a state change).
+      return [{ apiKey: [] }, { session: [] }];
+    case 'session':
+      return [{ session: [] }];
     case 'twilio':
       return [{ twilioSignature: [] }];
     case 'rvmVendor':
@@ -1132,6 +1165,7 @@ function tagOf(path: string): string {
 export function openApiRegistry(routes: readonly RouteDoc[] = ROUTES): OpenAPIRegistry {
   const registry = new OpenAPIRegistry();
   registry.registerComponent('securitySchemes', 'apiKey', { type: 'http', scheme: 'bearer', description: 'an API key from `npm run keys:create`' });
+  registry.registerComponent('securitySchemes', 'session', { type: 'apiKey', in: 'cookie', name: '__Host-ahl_session', description: 'a signed-in person (POST /api/auth/login, then /api/auth/totp); state changes also send X-CSRF-Token and an Origin of ours' });
   registry.registerComponent('securitySchemes', 'twilioSignature', { type: 'apiKey', in: 'header', name: 'X-Twilio-Signature', description: "Twilio's request signature" });
   registry.registerComponent('securitySchemes', 'metricsToken', { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, for the Prometheus scrape only' });
   registry.registerComponent('securitySchemes', 'rvmSignature', { type: 'apiKey', in: 'header', name: RVM_SIGNATURE_HEADER, description: 'HMAC of the raw body with RVM_WEBHOOK_SECRET' });

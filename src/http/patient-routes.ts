@@ -19,7 +19,7 @@ import {
   nextAppointment,
   type AppointmentRefusal,
 } from '../patients/appointments.js';
-import { permit, principalOf } from './api-auth.js';
+import { actorOf, permit, principalOf } from './api-auth.js';
 import { badRequest, notFound, zodProblems } from './responses.js';
 
 /**
@@ -68,7 +68,6 @@ function refuseAppointment(res: express.Response, r: AppointmentRefusal): void {
 
 export function patientRouter(services: Services): express.Router {
   const router = express.Router();
-  const actorOf = (res: express.Response): string => `api_key:${principalOf(res).keyId}`;
   const k = services.keyring;
 
   // --- Patients ---------------------------------------------------------------

@@ -7,7 +7,7 @@ import { createTwilioNumbers } from '../adapters/twilio-numbers.js';
 import { connectLine, LINE_KINDS, type ConnectOutcome } from '../practices/lines.js';
 import { createPracticeWithDefaults, listPracticeSummaries, PracticeCreateSchema, setPracticeSuspended } from '../practices/onboarding.js';
 import { E164Schema } from '../practices/settings.js';
-import { keyPrincipalOf, permit, permitOperator, permitOperatorFor } from './api-auth.js';
+import { actorOf, keyPrincipalOf, permit, permitOperator, permitOperatorFor } from './api-auth.js';
 import { badRequest, notFound, zodProblems } from './responses.js';
 
 /**
@@ -81,7 +81,7 @@ export function platformRouter(services: Services): express.Router {
     const practice = created.practice;
     await services.audit({
       action: AuditAction.AdminPracticeCreated,
-      actor: `api_key:${keyPrincipalOf(res).keyId}`,
+      actor: actorOf(res),
       practiceId: practice.id,
       subjectId: practice.id,
       details: { slug: practice.slug, numbers: body.data.number ? 1 : 0, via: 'api' },
@@ -107,7 +107,7 @@ export function platformRouter(services: Services): express.Router {
       if (change === 'changed') {
         await services.audit({
           action: suspended ? AuditAction.AdminPracticeSuspended : AuditAction.AdminPracticeReactivated,
-          actor: `api_key:${keyPrincipalOf(res).keyId}`,
+          actor: actorOf(res),
           practiceId,
           subjectId: practiceId,
           details: { via: 'api' },
@@ -140,7 +140,7 @@ export function platformRouter(services: Services): express.Router {
     if (outcome.ok) {
       services.caches.invalidate();
       const line = outcome.line;
-      const actor = `api_key:${keyPrincipalOf(res).keyId}`;
+      const actor = actorOf(res);
       if (line.change === 'created') {
         await services.audit({ action: AuditAction.AdminLineAssigned, actor, practiceId, subjectId: practiceId, details: { number: e164, via: 'api' } });
       }

@@ -3,9 +3,9 @@ import { z } from 'zod';
 import type { Services } from '../services.js';
 import { AuditAction } from '../audit/events.js';
 import { LANGUAGES } from '../calls/flow-types.js';
-import { E164Schema, HolidaysSchema, TimeZoneSchema, WeeklyHoursPatchSchema } from '../practices/settings.js';
+import { E164Schema, HolidaysSchema, IdleLogoffMinutesSchema, TimeZoneSchema, WeeklyHoursPatchSchema } from '../practices/settings.js';
 import { getPractice, listPracticeNumbers, removePracticeNumber, updatePractice, upsertPracticeNumber } from '../practices/store.js';
-import { permit, principalOf } from './api-auth.js';
+import { actorOf, permit } from './api-auth.js';
 import { invalidatePracticeCache } from '../calls/voice-service.js';
 import { badRequest, zodProblems } from './responses.js';
 import { SmsAutoReplySchema } from '../texts/replies.js';
@@ -39,6 +39,8 @@ export const PracticePatchSchema = z
     smsAutoReply: SmsAutoReplySchema.nullable(),
     /** Hours after the next opening by which a routine callback is due (src/tasks/due.ts). */
     routineCallbackHours: z.number().int().min(0).max(72),
+    /** Automatic logoff after this many minutes without a request (HIPAA 164.312(a)(2)(iii)). */
+    idleLogoffMinutes: IdleLogoffMinutesSchema,
   })
   .partial()
   .refine((p) => Object.keys(p).length > 0, { message: 'nothing to change' });
@@ -80,7 +82,7 @@ export function practiceRouter(services: Services): express.Router {
     if (!updated) return void res.status(404).json({ error: 'not_found' });
     await services.audit({
       action: AuditAction.AdminPracticeUpdated,
-      actor: `api_key:${principalOf(res).keyId}`,
+      actor: actorOf(res),
       practiceId: id.data,
       subjectId: id.data,
       details: { fields: Object.keys(patch.data).sort() },
@@ -105,7 +107,7 @@ export function practiceRouter(services: Services): express.Router {
     if (outcome === 'taken') return void res.status(409).json({ error: 'conflict', message: 'that number belongs to another practice' });
     await services.audit({
       action: AuditAction.AdminNumberUpdated,
-      actor: `api_key:${principalOf(res).keyId}`,
+      actor: actorOf(res),
       practiceId: id.data,
       subjectId: id.data,
       details: { number: number.data, flowId: body.data.flowId, change: outcome },
@@ -125,7 +127,7 @@ export function practiceRouter(services: Services): express.Router {
     if (!removed) return void res.status(404).json({ error: 'not_found' });
     await services.audit({
       action: AuditAction.AdminNumberUpdated,
-      actor: `api_key:${principalOf(res).keyId}`,
+      actor: actorOf(res),
       practiceId: id.data,
       subjectId: id.data,
       details: { number: number.data, change: 'removed' },

@@ -11,6 +11,9 @@ import type { Services } from '../services.js';
  * - `authFailures`: failed API-key checks per source; once spent, the source's /api requests
  *   are refused before any key lookup until the minute is over.
  * - `apiKey`: every authenticated /api request, per key.
+ * - `signInSource`: staff sign-in attempts (password, second factor, invitation, reset), per source.
+ * - `signInAccount`: failed sign-ins per account (its e-mail's hash, or the person's id at the
+ *   second factor), over 15 minutes: once spent, the account's sign-ins are refused until then.
  * - `twilioUnsigned`: /twilio requests that fail the signature check, per source. A validly
  *   signed webhook is never limited (it may be a live call); an unsigned request from a source
  *   whose budget is spent is refused before its body is read.
@@ -23,11 +26,11 @@ import type { Services } from '../services.js';
  * X-Forwarded-For when the request came through a proxy listed in TRUSTED_PROXIES.
  */
 
-export type LimitName = 'apiSource' | 'apiKey' | 'authFailures' | 'twilioUnsigned';
+export type LimitName = 'apiSource' | 'apiKey' | 'authFailures' | 'twilioUnsigned' | 'signInSource' | 'signInAccount';
 export type EdgeLimiters = Record<LimitName, RateLimiterRedis>;
 
 /** The limits' names in audit counts. */
-const LIMIT_CODES: Record<LimitName, string> = { apiSource: 'api_source', apiKey: 'api_key', authFailures: 'auth_failures', twilioUnsigned: 'twilio_unsigned' };
+const LIMIT_CODES: Record<LimitName, string> = { apiSource: 'api_source', apiKey: 'api_key', authFailures: 'auth_failures', twilioUnsigned: 'twilio_unsigned', signInSource: 'sign_in_source', signInAccount: 'sign_in_account' };
 
 const WINDOW_S = 60;
 const limiters = new WeakMap<Services, EdgeLimiters>();
@@ -37,19 +40,21 @@ export function limitersFor(services: Pick<Services, 'redis' | 'config'> & objec
   const known = limiters.get(services as Services);
   if (known) return known;
   const { rateLimits } = services.config;
-  const make = (name: LimitName, points: number): RateLimiterRedis =>
+  const make = (name: LimitName, points: number, duration: number = WINDOW_S): RateLimiterRedis =>
     new RateLimiterRedis({
       storeClient: services.redis,
       keyPrefix: `rl-${name}`,
       points,
-      duration: WINDOW_S,
-      insuranceLimiter: new RateLimiterMemory({ keyPrefix: `rl-${name}`, points, duration: WINDOW_S }),
+      duration,
+      insuranceLimiter: new RateLimiterMemory({ keyPrefix: `rl-${name}`, points, duration }),
     });
   const built: EdgeLimiters = {
     apiSource: make('apiSource', rateLimits.apiPerSource),
     apiKey: make('apiKey', rateLimits.apiPerKey),
     authFailures: make('authFailures', rateLimits.authFailuresPerSource),
     twilioUnsigned: make('twilioUnsigned', rateLimits.twilioUnsignedPerSource),
+    signInSource: make('signInSource', rateLimits.signInPerSource),
+    signInAccount: make('signInAccount', rateLimits.signInFailuresPerAccount, 15 * 60),
   };
   limiters.set(services as Services, built);
   return built;

@@ -72,7 +72,7 @@ export function voicemailRouter(services: Services): express.Router {
     if (!scope) return;
     const row = await getVoicemail(scope, id.data);
     if (!row) return notFound(res);
-    await streamVoicemail(services, row, res, rangeOf(req), { actor: `api_key:${principal.keyId}`, via: 'api' }, { head: req.method === 'HEAD' });
+    await streamVoicemail(services, row, res, rangeOf(req), { actor: actorOf(res), via: 'api' }, { head: req.method === 'HEAD' });
   });
 
   router.post('/voicemails/:id/ack', async (req, res) => {
@@ -95,7 +95,7 @@ export function voicemailRouter(services: Services): express.Router {
     const principal = principalOf(res);
     const scope = await permit(services, req, res, ['admin'], principal.practiceId, id.data);
     if (!scope) return;
-    const retry = await retryVoicemail(services, scope, { id: id.data, actor: `api_key:${principal.keyId}` });
+    const retry = await retryVoicemail(services, scope, { id: id.data, actor: actorOf(res) });
     switch (retry.result) {
       case 'not_found':
         return notFound(res);
@@ -123,7 +123,7 @@ export function voicemailRouter(services: Services): express.Router {
       if (playable.reason === 'not_stored') return void res.status(409).json({ error: 'not_stored', message: 'this voicemail is not stored yet; try again in a minute' });
       return notFound(res);
     }
-    const issued = await issuePlaybackToken(scope, row.id, `api_key:${principal.keyId}`, services.clock());
+    const issued = await issuePlaybackToken(scope, row.id, actorOf(res), services.clock());
     if (!issued) return notFound(res);
     const { token, expiresAt } = issued;
     res.status(201).json({ url: playbackUrl(services.config.publicBaseUrl, token), expiresAt: expiresAt.toISOString() });

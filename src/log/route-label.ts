@@ -48,6 +48,8 @@ const ROUTE_WORDS: ReadonlySet<string> = new Set([
   'lockouts', 'clear', 'metrics', 'openapi.json',
   // task-routes.ts
   'tasks', 'claim', 'attempts', 'close',
+  // auth-routes.ts, user-routes.ts
+  'auth', 'login', 'totp', 'enrol', 'confirm', 'logout', 'logout-everywhere', 'invitations', 'accept', 'password-reset', 'complete', 'session', 'practice', 'users', 'membership', 'disable', 'reset-link',
   // twilio-routes.ts
   'voice', 'incoming', 'flow', 'whisper', 'whisper-answer', 'access', 'access-action', 'sms', 'status', 'recording-status', 'answer', 'fallback', 'fail-safe-dial',
 ]);

@@ -35,6 +35,10 @@ export const E164Schema = z
 // Weekly opening hours
 // ---------------------------------------------------------------------------
 
+/** A practice's automatic logoff: 5 to 60 minutes of inactivity (default 15, the column's). */
+export const IdleLogoffMinutesSchema = z.number().int().min(5).max(60);
+export const DEFAULT_IDLE_LOGOFF_MINUTES = 15;
+
 export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 export type Weekday = (typeof WEEKDAYS)[number];
 

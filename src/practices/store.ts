@@ -24,6 +24,8 @@ export interface Practice {
   accessNumber: string | null;
   /** The automatic reply to a patient's text (src/texts/replies.ts); null: the built-in one. */
   smsAutoReply: string | null;
+  /** Minutes of inactivity after which a signed-in person of this practice is signed out (5–60). */
+  idleLogoffMinutes: number;
   /** Suspended by the platform operator: its calls get the fail-safe answer, its keys 403 (src/practices/onboarding.ts). */
   suspended: boolean;
   /** Hours after the next opening by which a routine callback task is due (src/tasks/due.ts). */
@@ -47,6 +49,7 @@ const columns = [
   'sms_auto_reply',
   'suspended_at',
   'routine_callback_hours',
+  'idle_logoff_minutes',
 ] as const;
 
 interface Row {
@@ -66,6 +69,7 @@ interface Row {
   sms_auto_reply: string | null;
   suspended_at: Date | null;
   routine_callback_hours: number;
+  idle_logoff_minutes: number;
 }
 
 function toPractice(row: Row): Practice {
@@ -90,6 +94,7 @@ function toPractice(row: Row): Practice {
     smsAutoReply: row.sms_auto_reply,
     suspended: row.suspended_at !== null,
     routineCallbackHours: row.routine_callback_hours,
+    idleLogoffMinutes: row.idle_logoff_minutes,
   };
 }
 
@@ -159,6 +164,7 @@ export interface PracticeSettings {
   weeklyHours: WeeklyHours;
   holidays: Holidays;
   routineCallbackHours: number;
+  idleLogoffMinutes: number;
 }
 
 function settingsColumns(s: Partial<PracticeSettings>): Record<string, unknown> {
@@ -176,6 +182,7 @@ function settingsColumns(s: Partial<PracticeSettings>): Record<string, unknown> 
     ...(s.accessNumber !== undefined ? { access_number: s.accessNumber } : {}),
     ...(s.smsAutoReply !== undefined ? { sms_auto_reply: s.smsAutoReply } : {}),
     ...(s.routineCallbackHours !== undefined ? { routine_callback_hours: s.routineCallbackHours } : {}),
+    ...(s.idleLogoffMinutes !== undefined ? { idle_logoff_minutes: s.idleLogoffMinutes } : {}),
   };
 }
 

@@ -35,6 +35,9 @@ export interface PracticeFixture {
   keyIds: Record<ApiRole, string>;
   /** An admin key nobody uses: what a revoke aimed at this practice would revoke. */
   spareKeyId: string;
+  /** A staff member's account (a user with a membership here only), and their e-mail. */
+  userId: string;
+  userEmail: string;
   providerId: string;
   providerName: string;
   providerPhone: string;
@@ -136,6 +139,10 @@ export async function seedPractice(h: Harness, owner: Db, word: string, n: numbe
   }
   const spareKeyId = (await createApiKey(h.services.db, { role: 'admin', practiceId: id, label: `${word} spare` })).id;
   const admin = keys.admin;
+  const userEmail = `${word.toLowerCase()}.staff@example.org`;
+  const user = await owner.insertInto('users').values({ email: userEmail, display_name: `${word} Staff`, password_hash: null }).returning('id').executeTakeFirstOrThrow();
+  await owner.insertInto('memberships').values({ user_id: user.id, practice_id: id, role: 'staff' }).execute();
+  const userId = user.id;
 
   const providerName = `Dr. ${word} Primary`;
   const providerPhone = phone(n, 2);
@@ -196,6 +203,8 @@ export async function seedPractice(h: Harness, owner: Db, word: string, n: numbe
     keys,
     keyIds,
     spareKeyId,
+    userId,
+    userEmail,
     providerId,
     providerName,
     providerPhone,
@@ -367,7 +376,10 @@ async function insertImport(owner: Db, practiceId: string, patientId: string): P
 }
 
 /** Tables whose rows belong to a practice through a parent row rather than a practice_id column. */
-const CHILD_TABLES: Record<string, { column: string; parent: string }> = {
+const CHILD_TABLES: Record<string, { column: string; parent: string; parentColumn?: string }> = {
+  // People belong to no practice: a practice's are those with a membership in it (0020).
+  users: { column: 'id', parent: 'memberships', parentColumn: 'user_id' },
+  recovery_codes: { column: 'user_id', parent: 'memberships', parentColumn: 'user_id' },
   oncall_overrides: { column: 'schedule_id', parent: 'oncall_schedules' },
   page_deliveries: { column: 'page_id', parent: 'pages' },
   playback_tokens: { column: 'voicemail_id', parent: 'voicemails' },
@@ -393,7 +405,7 @@ export async function practiceSnapshot(owner: Db, schema: string, practiceId: st
         : hasPractice
           ? sql`t.practice_id = ${practiceId}`
           : child
-            ? sql`${sql.ref(`t.${child.column}`)} IN (SELECT id FROM ${sql.table(child.parent)} WHERE practice_id = ${practiceId})`
+            ? sql`${sql.ref(`t.${child.column}`)} IN (SELECT ${sql.ref(child.parentColumn ?? 'id')} FROM ${sql.table(child.parent)} WHERE practice_id = ${practiceId})`
             : null;
     if (!where) throw new Error(`table ${table} has no practice_id and is not a known child table: add it to CHILD_TABLES in test/support/two-practices.ts`);
     return sql`SELECT ${table}::text AS tbl, to_jsonb(t)::text AS r FROM ${sql.table(table)} t WHERE ${where}`;

@@ -5,8 +5,17 @@ describe('edge configuration', () => {
   it('defaults: no trusted proxy, limits high enough for a practice', () => {
     const c = loadConfig({});
     expect(c.trustedProxies).toEqual([]);
-    expect(c.rateLimits).toEqual({ apiPerSource: 1200, apiPerKey: 600, authFailuresPerSource: 60, twilioUnsignedPerSource: 60 });
+    expect(c.rateLimits).toEqual({ apiPerSource: 1200, apiPerKey: 600, authFailuresPerSource: 60, twilioUnsignedPerSource: 60, signInPerSource: 30, signInFailuresPerAccount: 10 });
     expect(c.auditRefusalsInFullPerMinute).toBe(20);
+  });
+
+  it('SMTP: unset means no e-mail; a bad setting stops the start naming the variable', () => {
+    expect(loadConfig({}).smtp).toBeUndefined();
+    expect(loadConfig({ SMTP_URL: 'smtp://127.0.0.1:2525', SMTP_FROM: 'after-hours@example.org' }).smtp).toEqual({ url: 'smtp://127.0.0.1:2525', from: 'after-hours@example.org' });
+    expect(loadConfig({ SMTP_HOST: 'mail.example.org', SMTP_FROM: 'after-hours@example.org' }).smtp).toEqual({ host: 'mail.example.org', port: 587, secure: false, from: 'after-hours@example.org' });
+    expect(() => loadConfig({ SMTP_URL: 'smtp://127.0.0.1:2525' })).toThrow(/SMTP_FROM: required/);
+    expect(() => loadConfig({ SMTP_URL: 'http://mail.example.org', SMTP_FROM: 'a@example.org' })).toThrow(/SMTP_URL: /);
+    expect(() => loadConfig({ SMTP_PORT: '25' })).toThrow(/SMTP_HOST: required/);
   });
 
   it('TRUSTED_PROXIES takes addresses, CIDR ranges and named ranges', () => {

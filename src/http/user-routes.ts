@@ -1,0 +1,149 @@
+import express from 'express';
+import { z } from 'zod';
+import type { Services } from '../services.js';
+import { AuditAction } from '../audit/events.js';
+import { API_ROLES } from '../auth/api-keys.js';
+import { actorOfUser, completeSignIn, invite, issueResetToken } from '../auth/accounts.js';
+import { destroyUserSessions, SESSION_ABSOLUTE_MS } from '../auth/sessions.js';
+import { activeMemberships, disableMember, disableUserIfNoMembership, getMember, getUser, listMembers, otherPracticeCount, providerInPractice, setMemberRole } from '../auth/users-store.js';
+import { actorOf, isSessionPrincipal, keyPrincipalOf, permit, principalOf, type SessionPrincipal } from './api-auth.js';
+import { badRequest, notFound, zodProblems } from './responses.js';
+import { setSessionCookie } from './session-auth.js';
+
+/**
+ * A signed-in person's session (`/api/session`, sign out everywhere) and a practice's people for
+ * its admins (`/api/users`). Mounted after the credential check, so a key or a full session;
+ * the session routes answer 403 to a key (a key has no session).
+ */
+
+const Uuid = z.string().uuid();
+export const UserIdParams = z.object({ id: Uuid });
+export const InvitationBody = z.strictObject({ email: z.string().trim().min(3).max(254).regex(/^[^\s@]+@[^\s@]+$/, { message: 'expected an e-mail address' }), role: z.enum(API_ROLES), providerId: Uuid.optional() });
+export const MembershipPatchBody = z.strictObject({ role: z.enum(API_ROLES) });
+export const SwitchPracticeBody = z.strictObject({ practiceId: Uuid });
+
+export const MemberSchema = z.object({
+  userId: z.uuid(),
+  email: z.string(),
+  displayName: z.string(),
+  role: z.enum(API_ROLES),
+  status: z.enum(['active', 'disabled']),
+  totpEnabled: z.boolean(),
+  createdAt: z.iso.datetime(),
+});
+
+const ANY = ['admin', 'staff', 'provider', 'auditor'] as const;
+
+export function userRouter(services: Services): express.Router {
+  const router = express.Router();
+
+  /** The session behind a session route, or 403 for a key (audited by permit first). */
+  const sessionOf = (res: express.Response): SessionPrincipal | null => {
+    const p = keyPrincipalOf(res);
+    if (isSessionPrincipal(p)) return p;
+    res.status(403).json({ error: 'forbidden', message: 'an API key has no session: sign in as a person' });
+    return null;
+  };
+
+  router.get('/session', async (req, res) => {
+    if (!(await permit(services, req, res, ANY, null))) return;
+    const s = sessionOf(res);
+    if (!s) return;
+    const user = await getUser(services.db, s.userId);
+    if (!user) return notFound(res);
+    res.json({
+      user: { id: user.id, email: user.email, displayName: user.displayName },
+      memberships: await activeMemberships(services.db, s.userId),
+      activePracticeId: s.practiceId,
+      role: s.role,
+      csrfToken: s.session.csrf,
+      idleDeadline: new Date(s.session.lastSeenAt + s.session.idleMs).toISOString(),
+      absoluteDeadline: new Date(s.session.createdAt + SESSION_ABSOLUTE_MS).toISOString(),
+    });
+  });
+
+  router.post('/session/practice', async (req, res) => {
+    const input = SwitchPracticeBody.safeParse(req.body ?? {});
+    if (!input.success) return badRequest(res, zodProblems(input.error));
+    if (!(await permit(services, req, res, ANY, null))) return;
+    const s = sessionOf(res);
+    if (!s) return;
+    const target = (await activeMemberships(services.db, s.userId)).find((m) => m.practiceId === input.data.practiceId);
+    if (!target) return void res.status(403).json({ error: 'forbidden', message: 'you are not a member of that practice' });
+    const done = await completeSignIn(services, s.sessionHash, s.session, target.practiceId);
+    if (!done) return void res.status(401).json({ error: 'unauthorized', message: 'signed out: sign in again' });
+    setSessionCookie(services, res, done.id);
+    await services.audit({ action: AuditAction.UserPracticeSwitched, actor: actorOfUser(s.userId), practiceId: target.practiceId, subjectId: s.userId, details: { from: s.practiceId } });
+    res.json({ activePracticeId: done.membership.practiceId, role: done.membership.role, csrfToken: done.record.csrf });
+  });
+
+  router.post('/auth/logout-everywhere', async (req, res) => {
+    if (!(await permit(services, req, res, ANY, null))) return;
+    const s = sessionOf(res);
+    if (!s) return;
+    const ended = await destroyUserSessions(services.redis, s.userId);
+    await services.audit({ action: AuditAction.UserSignedOut, actor: actorOfUser(s.userId), practiceId: s.practiceId, subjectId: s.userId, details: { everywhere: true, sessionsEnded: ended } });
+    res.json({ sessionsEnded: ended });
+  });
+
+  router.get('/users', async (req, res) => {
+    const scope = await permit(services, req, res, ['admin'], principalOf(res).practiceId);
+    if (!scope) return;
+    res.json({ users: await listMembers(scope) });
+  });
+
+  router.post('/users/invitations', async (req, res) => {
+    const input = InvitationBody.safeParse(req.body ?? {});
+    if (!input.success) return badRequest(res, zodProblems(input.error));
+    const scope = await permit(services, req, res, ['admin'], principalOf(res).practiceId);
+    if (!scope) return;
+    const providerId = input.data.providerId ?? null;
+    if (providerId && !(await providerInPractice(scope, providerId))) return badRequest(res, 'providerId: no such provider in this practice');
+    const invited = await invite(services, scope, { email: input.data.email, role: input.data.role, providerId, actor: actorOf(res) });
+    res.status(201).json(invited);
+  });
+
+  router.patch('/users/:id/membership', async (req, res) => {
+    const id = UserIdParams.safeParse(req.params);
+    if (!id.success) return badRequest(res, 'id must be a UUID');
+    const input = MembershipPatchBody.safeParse(req.body ?? {});
+    if (!input.success) return badRequest(res, zodProblems(input.error));
+    const scope = await permit(services, req, res, ['admin'], principalOf(res).practiceId, id.data.id);
+    if (!scope) return;
+    const before = await getMember(scope, id.data.id);
+    if (!before || !(await setMemberRole(scope, id.data.id, input.data.role, services.clock()))) return notFound(res);
+    // A new role is a new privilege: the person signs in again.
+    const ended = await destroyUserSessions(services.redis, id.data.id);
+    await services.audit({ action: AuditAction.UserRoleChanged, actor: actorOf(res), practiceId: scope.practiceId, subjectId: id.data.id, details: { from: before.role, to: input.data.role, sessionsEnded: ended } });
+    res.json({ user: await getMember(scope, id.data.id) });
+  });
+
+  router.post('/users/:id/disable', async (req, res) => {
+    const id = UserIdParams.safeParse(req.params);
+    if (!id.success) return badRequest(res, 'id must be a UUID');
+    const scope = await permit(services, req, res, ['admin'], principalOf(res).practiceId, id.data.id);
+    if (!scope) return;
+    const now = services.clock();
+    if (!(await disableMember(scope, id.data.id, now))) return notFound(res);
+    const account = await disableUserIfNoMembership(services.db, id.data.id, now);
+    const ended = await destroyUserSessions(services.redis, id.data.id);
+    await services.audit({ action: AuditAction.UserDisabled, actor: actorOf(res), practiceId: scope.practiceId, subjectId: id.data.id, details: { sessionsEnded: ended, accountDisabled: account } });
+    res.json({ user: await getMember(scope, id.data.id), sessionsEnded: ended });
+  });
+
+  router.post('/users/:id/reset-link', async (req, res) => {
+    const id = UserIdParams.safeParse(req.params);
+    if (!id.success) return badRequest(res, 'id must be a UUID');
+    const scope = await permit(services, req, res, ['admin'], principalOf(res).practiceId, id.data.id);
+    if (!scope) return;
+    const member = await getMember(scope, id.data.id);
+    if (!member || member.status !== 'active') return notFound(res);
+    // Another practice relies on this password too: its reset is not one practice's admin's to give.
+    if ((await otherPracticeCount(services.db, id.data.id, scope.practiceId)) > 0) return void res.status(409).json({ error: 'conflict', message: 'this person belongs to other practices too: they reset their own password (POST /api/auth/password-reset)' });
+    const link = await issueResetToken(services, id.data.id);
+    await services.audit({ action: AuditAction.UserPasswordResetLinkIssued, actor: actorOf(res), practiceId: scope.practiceId, subjectId: id.data.id, details: {} });
+    res.status(201).json({ link, expiresInSeconds: 3600 });
+  });
+
+  return router;
+}
