@@ -7,6 +7,7 @@ import { FHIR_SWEEP_EVERY_MS, sweepDueFhirSources } from './fhir/schedule.js';
 import { IMPORT_SWEEP_EVERY_MS, sweepImports } from './patients/import-worker.js';
 import { sweepOverdueTasks, TASK_SWEEP_EVERY_MS } from './tasks/overdue.js';
 import { sweepMissingTextTasks, sweepMissingVoicemailTasks } from './tasks/background.js';
+import { MORNING_SWEEP_EVERY_MS, sweepMorningReports } from './reports/morning.js';
 
 /**
  * The repeating upkeep jobs of every domain, on one BullMQ queue ('maintenance'): what each
@@ -36,6 +37,8 @@ const TASKS = {
     everyMs: TASK_SWEEP_EVERY_MS,
     run: async (services) => ({ ...(await sweepMissingVoicemailTasks(services)), ...(await sweepMissingTextTasks(services)), ...(await sweepOverdueTasks(services)) }),
   },
+  /** At each practice's opening time, the morning report's summary to its admins, once per period (src/reports/morning.ts). */
+  'morning-report': { everyMs: MORNING_SWEEP_EVERY_MS, run: sweepMorningReports },
 } as const satisfies Record<string, { everyMs: number; run: (services: Services) => Promise<unknown> }>;
 
 type MaintenanceTask = keyof typeof TASKS;

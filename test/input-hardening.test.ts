@@ -249,4 +249,13 @@ describe('query dates: 400 naming the field, never 500', () => {
       expect((await send('GET', `${route}?from=2026-11-01&to=2026-11-02T00:00:00Z`)).status).toBe(200);
     }
   });
+
+  it('/api/reports/overnight refuses a date that is not a calendar date, naming the field; a NUL byte too', async () => {
+    for (const bad of ['1', 'yesterday', '2026-02-30', '2026-11-26T08:00:00Z', `2026-11-27${NUL}`]) {
+      const res = await send('GET', `/api/reports/overnight?date=${encodeURIComponent(bad)}`);
+      expect(res.status, bad).toBe(400);
+      expect(String(res.body.message)).toMatch(/date/);
+    }
+    expect((await send('GET', '/api/reports/overnight?date=2026-11-27')).status).toBe(200);
+  });
 });

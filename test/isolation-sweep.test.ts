@@ -470,6 +470,15 @@ function sweepTable(): Record<string, SweepEntry> {
         { what: "B's task listed through A's key: nothing", probe: { path: '/api/tasks?status=open&limit=200' }, check: (status, body) => expect(status !== 200 || !body.includes(B.taskId)).toBe(true) },
       ],
     },
+    'get /api/reports/overnight': {
+      own: () => ({ path: '/api/reports/overnight' }),
+      foreign: [],
+      noTarget: KEY_PRACTICE_ONLY,
+      leak: [
+        { what: '?practiceId=B (a strict query: 400)', probe: { path: `/api/reports/overnight${q(B.id)}` } },
+        { what: "B's practice or task named in A's report: never", probe: { path: '/api/reports/overnight' }, check: (status, body) => expect(status !== 200 || (!body.includes(B.id) && !body.includes(B.taskId))).toBe(true) },
+      ],
+    },
     'get /api/tasks/:id': { own: () => ({ path: `/api/tasks/${A.taskId}` }), foreign: [{ what: "B's task", probe: { path: `/api/tasks/${B.taskId}` } }] },
     'post /api/tasks/:id/claim': { own: async () => ({ path: `/api/tasks/${await insertTask(owner, A.id)}/claim` }), foreign: [{ what: "B's task", probe: { path: `/api/tasks/${B.taskId}/claim` } }] },
     'post /api/tasks/:id/attempts': {

@@ -661,6 +661,19 @@ export interface InvitationsTable {
   created_at: CreatedAt;
 }
 
+/** A morning report's summary, sent once per practice and period (0026). */
+export interface OvernightReportsTable {
+  practice_id: string;
+  period_date: string; // the local date the practice opens on
+  period_start: Date;
+  period_end: Date;
+  counts: ColumnType<Record<string, number>, string | undefined, string>;
+  recipients: Generated<number>;
+  claimed_at: Date | null;
+  sent_at: Date | null;
+  created_at: CreatedAt;
+}
+
 export interface Database {
   practices: PracticesTable;
   practice_numbers: PracticeNumbersTable;
@@ -703,4 +716,5 @@ export interface Database {
   memberships: MembershipsTable;
   recovery_codes: RecoveryCodesTable;
   invitations: InvitationsTable;
+  overnight_reports: OvernightReportsTable;
 }

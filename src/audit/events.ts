@@ -124,6 +124,8 @@ export const AuditAction = {
   /** A task read with its callback number opened (a PHI read). */
   TaskRead: 'task.read',
   TaskOverdueAlerted: 'task.overdue_alerted',
+  /** The morning report's summary sent to a practice's admins (counts only; recipients by id). */
+  ReportOvernightSent: 'report.overnight_sent',
   /** Staff accounts (src/auth/): actor `user:<id>` once the person is known; never an e-mail or a password in details. */
   UserInvited: 'user.invited',
   UserInvitationAccepted: 'user.invitation_accepted',

@@ -23,6 +23,7 @@ import { flowRouter } from './flow-routes.js';
 import { fhirRouter } from './fhir-routes.js';
 import { callRouter } from './call-routes.js';
 import { taskRouter } from './task-routes.js';
+import { reportRouter } from './report-routes.js';
 import { badRequest } from './responses.js';
 import { refuseNulBytes } from './input-guard.js';
 import { QueryInstantSchema } from './query-dates.js';
@@ -69,6 +70,7 @@ export function apiRouter(services: Services): express.Router {
   router.use(fhirRouter(services));
   router.use(callRouter(services));
   router.use(taskRouter(services));
+  router.use(reportRouter(services));
 
   router.get('/calls/:callSid', async (req, res) => {
     const sid = CallSidSchema.safeParse(req.params.callSid);

@@ -36,6 +36,7 @@ import { ContactBody, FlowUploadBody, LineFlowBody } from './flow-routes.js';
 import { SYNC_PAGE_BUDGET, SYNC_PAGE_SIZE } from '../fhir/sync.js';
 import { FhirImportQuery, FhirRunsQuery, FhirSourceBody, MAX_NDJSON_BYTES } from './fhir-routes.js';
 import { CALL_OUTCOMES, CallListQuery } from './call-routes.js';
+import { OvernightQuery } from './report-routes.js';
 import { AcceptInvitationBody, LoginBody, PasswordResetBody, PasswordResetCompleteBody, SecondFactorBody, TotpConfirmBody } from './auth-routes.js';
 import { InvitationBody, MemberSchema, MembershipPatchBody, SwitchPracticeBody, UserIdParams } from './user-routes.js';
 
@@ -291,6 +292,25 @@ const TaskDetailSchema = TaskSummarySchema.extend({
   closeNote: z.string().nullable(),
   attemptList: z.array(z.object({ id: z.uuid(), at: Instant, actor: z.string(), outcome: z.enum(ATTEMPT_OUTCOMES), note: z.string().nullable() })),
 }).meta({ id: 'CallbackTaskDetail' });
+const CountedSchema = z.object({ count: z.number().int(), list: z.string().nullable().meta({ description: 'the /api path and query that lists what is counted; null: no list route filters this way' }) });
+const OvernightReportSchema = z.object({
+  practiceId: z.uuid(),
+  date: z.string().meta({ description: 'the local date the practice opened on' }),
+  period: z.object({ start: Instant, end: Instant, timeZone: z.string() }),
+  asOf: Instant,
+  calls: z.object({ total: CountedSchema, byOutcome: z.record(z.string(), CountedSchema), byReason: z.record(z.string(), CountedSchema) }),
+  tasks: z.object({
+    created: CountedSchema,
+    open: CountedSchema,
+    claimed: CountedSchema,
+    overdue: CountedSchema,
+    urgentClaimed: z.array(z.object({ taskId: z.uuid(), assignee: z.string(), name: z.string().nullable().meta({ description: "the staff member's display name; null for a key" }), claimedAt: Instant })),
+  }),
+  voicemails: z.object({ urgent: CountedSchema, routine: CountedSchema, heard: CountedSchema, unheard: CountedSchema }),
+  lockouts: CountedSchema,
+  failedDeliveries: z.object({ drops: CountedSchema, pages: CountedSchema, sms: CountedSchema }),
+  failSafeAnswers: CountedSchema,
+}).meta({ id: 'OvernightReport' });
 const TASK_CONFLICT = 'the task is closed, or claimed by someone else (status and assignee in the answer)';
 const VoicemailAckSchema = z.object({ result: z.enum(['acknowledged', 'already_acknowledged']), acknowledgedAt: Instant, acknowledgedBy: z.string().nullable() });
 const PageAckSchema = z.object({ result: z.enum(['acknowledged', 'already']), pageId: z.uuid(), referenceCode: z.string() });
@@ -833,6 +853,16 @@ export const ROUTES: readonly RouteDoc[] = [
   { method: 'post', path: '/api/tasks/:id/claim', summary: 'Claim a callback task (the request\'s actor becomes its assignee)', access: api(HANDLERS), params: IdParams, ok: { status: 200, description: 'claimed', schema: TaskSummarySchema }, also: { 409: TASK_CONFLICT } },
   { method: 'post', path: '/api/tasks/:id/attempts', summary: 'Record a try to reach the patient (an open task becomes the actor\'s)', access: api(HANDLERS), params: IdParams, body: { schema: AttemptBody, example: { outcome: 'no_answer', note: 'rang out' } }, ok: { status: 201, description: 'recorded', schema: TaskSummarySchema }, also: { 409: TASK_CONFLICT } },
   { method: 'post', path: '/api/tasks/:id/close', summary: 'Close a callback task with its outcome', access: api(HANDLERS), params: IdParams, body: { schema: CloseBody, example: { outcome: 'done' } }, ok: { status: 200, description: 'closed', schema: TaskSummarySchema }, also: { 409: TASK_CONFLICT } },
+  {
+    method: 'get',
+    path: '/api/reports/overnight',
+    summary: "The morning report: the practice's closed period (previous closing to the opening on `date`, on its own clock) in counts, each with the filter that lists its items",
+    description: 'Without `date`, the latest period that has ended. Calls, voicemails, lockouts, failed deliveries and fail-safe answers are those of the period; tasks as they stand now. No patient data.',
+    access: api(ANY),
+    query: OvernightQuery,
+    ok: { status: 200, description: 'the report', schema: OvernightReportSchema },
+    also: { 404: 'the practice does not open on that date (or has no closed period in the last month)' },
+  },
   { method: 'get', path: '/api/audit', summary: "The practice's audit log", access: api(['admin', 'auditor']), query: AuditQuery, ok: { status: 200, description: 'audit events, oldest first', schema: z.object({ events: z.array(AuditEventSchema) }) } },
 
   // --- /api: patients, consent, opt-outs, BAAs (ringless voicemail) ------------------------
