@@ -142,11 +142,15 @@ async function taskCounts(scope: PracticeScope, start: Date, end: Date, asOf: Da
     .executeTakeFirstOrThrow();
 }
 
-/** Heard: acknowledged, or played through a playback link. */
+/**
+ * The voicemails left on the period's calls (by the call's start: the time the service's clock
+ * gave it). Heard: acknowledged, or played through a playback link.
+ */
 async function voicemailCounts(scope: PracticeScope, start: Date, end: Date) {
   const heard = sql<boolean>`(v.acknowledged_at IS NOT NULL OR EXISTS (SELECT 1 FROM playback_tokens t WHERE t.voicemail_id = v.id AND t.used_at IS NOT NULL))`;
   return scope.db
     .selectFrom('voicemails as v')
+    .innerJoin('calls as c', 'c.call_sid', 'v.call_sid')
     .select([
       sql<string>`count(*) FILTER (WHERE v.urgency = 'urgent')`.as('urgent'),
       sql<string>`count(*) FILTER (WHERE v.urgency = 'routine')`.as('routine'),
@@ -154,8 +158,8 @@ async function voicemailCounts(scope: PracticeScope, start: Date, end: Date) {
       sql<string>`count(*) FILTER (WHERE NOT ${heard})`.as('unheard'),
     ])
     .where('v.practice_id', '=', scope.practiceId)
-    .where('v.created_at', '>=', start)
-    .where('v.created_at', '<', end)
+    .where('c.created_at', '>=', start)
+    .where('c.created_at', '<', end)
     .executeTakeFirstOrThrow();
 }
 
