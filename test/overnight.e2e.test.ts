@@ -1,0 +1,194 @@
+import { randomBytes } from 'node:crypto';
+import { Secret, TOTP } from 'otpauth';
+import { SMTPServer } from 'smtp-server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiKey } from '../src/auth/api-keys.js';
+import { formatTranscript, heard } from '../devtools/simulator/simulator.js';
+import { DEMO } from '../src/practices/seed.js';
+import { sweepMorningReports } from '../src/reports/morning.js';
+import type { OvernightReport } from '../src/reports/overnight.js';
+import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
+import { recordingSimulatorFor, TEST_IDENTITIES } from './support/simulate.js';
+import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
+import { postTwilio } from './support/twilio-request.js';
+import { until } from './support/until.js';
+
+/**
+ * Issue 13's "Done means", end to end on the demo practice, with the clock moved rather than
+ * waited for: after hours a patient calls, keys another number to be called back at (read back,
+ * confirmed), leaves a routine message, and it becomes a task with the keyed number; a patient's
+ * text gets the automatic reply and becomes a task. At the opening the morning report's summary
+ * goes to the admins; a staff member signs in (invitation, password, TOTP), claims the message's
+ * task and closes it; the report lists the night; the audit rows name the person.
+ */
+
+const PATIENT = DEMO.patient.phone;
+const PRACTICE = DEMO.number;
+const KEYED = '3105550188';
+const STAFF_EMAIL = 'casey.frontdesk@example.org';
+const ADMIN_EMAIL = 'jordan.admin@example.org';
+const PASSWORD = 'a kettle of blue herons at dusk';
+const ORIGIN = new URL(TEST_PUBLIC_BASE_URL).origin;
+/** Mon 2026-11-30 22:00 and Tue 01:00 in New York (closed); Tue 08:00 (opening). */
+const NIGHT = new Date('2026-12-01T03:00:00Z');
+const LATER = new Date('2026-12-01T06:00:00Z');
+const OPENING = new Date('2026-12-01T13:00:00Z');
+
+let now = NIGHT;
+let h: Harness;
+let double: TwilioDouble;
+let smtp: SMTPServer;
+const mails: string[] = [];
+let practiceId: string;
+let adminKey: string;
+
+beforeAll(async () => {
+  smtp = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    onData(stream, _session, done) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        mails.push(Buffer.concat(chunks).toString('utf8').replace(/=\r\n/g, '').replace(/=3D/g, '='));
+        done();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
+  const port = (smtp.server.address() as { port: number }).port;
+  double = await startTwilioDouble({ accountSid: TEST_ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
+  h = await startHarness('overnight_e2e', { TWILIO_API_BASE_URL: double.baseUrl, SMTP_URL: `smtp://127.0.0.1:${port}`, SMTP_FROM: 'after-hours@example.org' }, { clock: () => now });
+  if (!h.services.seeded) throw new Error('demo practice was not seeded');
+  practiceId = h.services.seeded.id;
+  adminKey = (await createApiKey(h.services.db, { role: 'admin', practiceId })).key;
+  // The practice's admin account, who gets the summary by e-mail.
+  const admin = await h.services.db.insertInto('users').values({ email: ADMIN_EMAIL, display_name: 'Jordan Admin', password_hash: null }).returning('id').executeTakeFirstOrThrow();
+  await h.services.db.insertInto('memberships').values({ user_id: admin.id, practice_id: practiceId, role: 'admin', disabled_at: null }).execute();
+}, 60_000);
+afterAll(async () => {
+  await h?.close();
+  await double?.close();
+  await new Promise<void>((resolve) => smtp.close(() => resolve()));
+});
+
+interface Answer {
+  status: number;
+  body: Record<string, unknown>;
+  cookie: string | null;
+}
+
+/** A request as the console sends it: the session cookie, our Origin and the CSRF token; or an API key. */
+async function call(method: string, path: string, opts: { body?: unknown; cookie?: string | null; csrf?: string; key?: string } = {}): Promise<Answer> {
+  const headers: Record<string, string> = { origin: ORIGIN };
+  if (opts.body !== undefined) headers['content-type'] = 'application/json';
+  if (opts.cookie) headers.cookie = `__Host-ahl_session=${opts.cookie}`;
+  if (opts.csrf) headers['x-csrf-token'] = opts.csrf;
+  if (opts.key) headers.authorization = `Bearer ${opts.key}`;
+  const res = await fetch(h.baseUrl + path, { method, headers, ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}) });
+  const text = await res.text();
+  const set = res.headers.getSetCookie().find((c) => c.startsWith('__Host-ahl_session='));
+  const cookie = set ? (/^__Host-ahl_session=([^;]*)/.exec(set)?.[1] ?? null) : null;
+  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, cookie };
+}
+
+const codeAt = (secret: string, at: Date): string => new TOTP({ secret: Secret.fromBase32(secret), algorithm: 'SHA1', digits: 6, period: 30 }).generate({ timestamp: at.getTime() });
+
+/** Invited by the admin, accepted with a password, TOTP enrolled: a full session of a staff member. */
+async function signedInStaff(): Promise<{ userId: string; cookie: string; csrf: string }> {
+  const invite = await call('POST', '/api/users/invitations', { key: adminKey, body: { email: STAFF_EMAIL, role: 'staff' } });
+  expect(invite.status, JSON.stringify(invite.body)).toBe(201);
+  const token = /#token=([A-Za-z0-9_-]{43})$/.exec(invite.body.link as string)?.[1] ?? '';
+  const accepted = await call('POST', '/api/auth/invitations/accept', { body: { token, password: PASSWORD, displayName: 'Casey Frontdesk' } });
+  expect(accepted.status, JSON.stringify(accepted.body)).toBe(201);
+  const login = await call('POST', '/api/auth/login', { body: { email: STAFF_EMAIL, password: PASSWORD } });
+  expect(login.body.next).toBe('enrol_totp');
+  const csrf = login.body.csrfToken as string;
+  const enrol = await call('POST', '/api/auth/totp/enrol', { cookie: login.cookie, csrf });
+  const confirm = await call('POST', '/api/auth/totp/confirm', { body: { code: codeAt(enrol.body.secret as string, now) }, cookie: login.cookie, csrf });
+  expect(confirm.status, JSON.stringify(confirm.body)).toBe(200);
+  return { userId: accepted.body.userId as string, cookie: confirm.cookie ?? '', csrf: confirm.body.csrfToken as string };
+}
+
+describe('the night and the morning after', () => {
+  let messageTaskId = '';
+  let textTaskId = '';
+  let staff: { userId: string; cookie: string; csrf: string };
+
+  it('after hours: a call keys another callback number, leaves a routine message and becomes a task', async () => {
+    now = NIGHT;
+    const { sim } = recordingSimulatorFor(h, double);
+    // English; "leave a message"; 2: another number, keyed, read back, 1 to confirm; the message.
+    const result = await sim.placeCall({ from: PATIENT, to: PRACTICE, digits: ['1', '2', '2', KEYED, '1'], recordings: [{ durationSeconds: 6, digits: '#' }] });
+    expect(result.errors, formatTranscript(result)).toEqual([]);
+    expect(heard(result)).toContain('You entered 3, 1, 0, 5, 5, 5, 0, 1, 8, 8.');
+    const task = await until('the message task', () => h.services.db.selectFrom('callback_tasks').select(['id', 'urgency', 'source']).where('call_sid', '=', result.callSid).executeTakeFirst());
+    expect(task).toMatchObject({ urgency: 'routine', source: 'message' });
+    messageTaskId = task.id;
+  });
+
+  it("after hours: a patient's text gets the automatic reply and becomes a task", async () => {
+    now = LATER;
+    const messageSid = `SM${randomBytes(16).toString('hex')}`;
+    const res = await postTwilio(h, '/twilio/sms/incoming', { MessageSid: messageSid, AccountSid: TEST_ACCOUNT_SID, From: PATIENT, To: PRACTICE, Body: 'Can someone call me about my son?', NumMedia: '0' });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatch(/<Message>[^<]+<\/Message>/);
+    const row = await until('the text task', () => h.services.db.selectFrom('patient_texts').select(['task_id']).where('message_sid', '=', messageSid).where('task_id', 'is not', null).executeTakeFirst());
+    textTaskId = row.task_id ?? '';
+    expect(textTaskId).not.toBe('');
+  });
+
+  it('at the opening, the summary goes to the admins once', async () => {
+    now = OPENING;
+    await sweepMorningReports(h.services);
+    // The maintenance schedule runs the same sweep: whichever ran, it is stamped sent.
+    await until('the report sent', () => h.services.db.selectFrom('overnight_reports').select('sent_at').where('practice_id', '=', practiceId).where('sent_at', 'is not', null).executeTakeFirst());
+    await sweepMorningReports(h.services);
+    const sent = mails.filter((m) => m.includes('overnight report for 2026-12-01'));
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toContain(ADMIN_EMAIL);
+    expect(sent[0]).toContain('Callbacks: 2 new, 2 open');
+    for (const phi of [...TEST_IDENTITIES, KEYED, '310-555', 'my son']) expect((sent[0] ?? '').replace(ADMIN_EMAIL, ''), phi).not.toContain(phi);
+  });
+
+  it('a signed-in staff member reads the keyed number, claims the task and closes it', async () => {
+    now = new Date(OPENING.getTime() + 5 * 60_000);
+    staff = await signedInStaff();
+    const read = await call('GET', `/api/tasks/${messageTaskId}`, { cookie: staff.cookie });
+    expect(read.status, JSON.stringify(read.body)).toBe(200);
+    // The number keyed and confirmed on the call, not the one called from.
+    expect(read.body.callbackNumber).toBe(`+1${KEYED}`);
+    const claimed = await call('POST', `/api/tasks/${messageTaskId}/claim`, { cookie: staff.cookie, csrf: staff.csrf });
+    expect(claimed.status, JSON.stringify(claimed.body)).toBe(200);
+    expect(claimed.body.assignee).toBe(`user:${staff.userId}`);
+
+    // TODO(issue 13, item 5 — another engineer's): POST /api/tasks/:id/call here; the Twilio double
+    // must see the practice's number as the caller ID of the leg to the patient, and the outcome on the task.
+
+    const closed = await call('POST', `/api/tasks/${messageTaskId}/close`, { cookie: staff.cookie, csrf: staff.csrf, body: { outcome: 'done', note: 'called back' } });
+    expect(closed.status, JSON.stringify(closed.body)).toBe(200);
+    expect(closed.body.status).toBe('done');
+  });
+
+  it('the morning report lists all of it; the audit rows name the person', async () => {
+    const res = await call('GET', '/api/reports/overnight?date=2026-12-01', { cookie: staff.cookie });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const r = res.body as unknown as OvernightReport;
+    expect(r.calls.total.count).toBe(1);
+    expect(r.calls.byOutcome['message']?.count).toBe(1);
+    expect(r.voicemails.routine.count).toBe(1);
+    expect(r.tasks.created.count).toBe(2);
+    // The text's task is still open; the message's is done.
+    expect(r.tasks.open.count).toBe(1);
+    const open = await call('GET', r.tasks.open.list ?? '', { cookie: staff.cookie });
+    expect((open.body.tasks as Array<{ id: string }>).map((t) => t.id)).toEqual([textTaskId]);
+
+    const audit = await h.services.db.selectFrom('audit_log').select(['action', 'actor']).where('subject_id', '=', messageTaskId).where('action', 'in', ['task.claimed', 'task.closed']).orderBy('seq').execute();
+    expect(audit).toEqual([
+      { action: 'task.claimed', actor: `user:${staff.userId}` },
+      { action: 'task.closed', actor: `user:${staff.userId}` },
+    ]);
+    const report = await h.services.db.selectFrom('audit_log').select(['actor']).where('action', '=', 'report.overnight_sent').execute();
+    expect(report).toEqual([{ actor: 'system:reports' }]);
+  });
+});
