@@ -706,6 +706,35 @@ function sweepTable(): Record<string, SweepEntry> {
       own: () => ({ path: `/api/users/${A.userId}/reset-link` }),
       foreign: [{ what: "B's person through A", probe: { path: `/api/users/${B.userId}/reset-link` } }],
     },
+    // --- single sign-on: the browser's legs (no key), the practice's configuration ---------------
+    'get /api/auth/oidc/start': {
+      own: () => ({ path: '/api/auth/oidc/start?practice=no-such-practice' }),
+      ownAlso: { statuses: [303], why: 'a browser navigation: a redirect, to the console when the practice has no single sign-on' },
+      foreign: [],
+      noTarget: 'a practice code, public by design (the sign-in page asks for it); no key, nothing of any practice is answered but a redirect',
+      leak: [{ what: "B's practice code", probe: { path: `/api/auth/oidc/start?practice=${B.slug}` }, check: (status, body) => { expect(status).toBe(303); expect(body).not.toContain(B.id); } }],
+    },
+    'get /api/auth/oidc/callback': {
+      own: () => ({ path: '/api/auth/oidc/callback?state=unknown-state&code=x' }),
+      ownAlso: { statuses: [303], why: 'an unknown state: a redirect to the console, audited' },
+      foreign: [],
+      noTarget: 'the state is the credential and names its own practice',
+    },
+    'get /api/auth/pending': { own: () => ({ path: '/api/auth/pending' }), ownAlso: { statuses: [401], why: 'a key has no session' }, foreign: [], noTarget: "answers about the request's own sign-in" },
+    'put /api/practices/:practiceId/sso': {
+      own: () => ({ path: `/api/practices/${A.id}/sso`, body: { issuer: 'https://login.alder.example', clientId: 'ahl', clientSecret: 'a-sweep-secret', allowedDomains: ['alder.example'] } }),
+      foreign: [{ what: "B's practice", probe: { path: `/api/practices/${B.id}/sso`, body: { issuer: 'https://login.alder.example', clientId: 'ahl', clientSecret: 'x', allowedDomains: ['alder.example'] } } }],
+    },
+    'get /api/practices/:practiceId/sso': {
+      own: () => ({ path: `/api/practices/${A.id}/sso` }),
+      ownAlso: { statuses: [404], why: 'A has none until an admin puts one (roles run in any order)' },
+      foreign: [{ what: "B's practice", probe: { path: `/api/practices/${B.id}/sso` } }],
+    },
+    'delete /api/practices/:practiceId/sso': {
+      own: () => ({ path: `/api/practices/${A.id}/sso` }),
+      ownAlso: { statuses: [404], why: 'A has none (or it was removed by an earlier role)' },
+      foreign: [{ what: "B's practice", probe: { path: `/api/practices/${B.id}/sso` } }],
+    },
     'get /api/practices/:practiceId/api-keys': { own: () => ({ path: `/api/practices/${A.id}/api-keys` }), foreign: [{ what: "B's practice", probe: { path: `/api/practices/${B.id}/api-keys` } }] },
     'post /api/practices/:practiceId/api-keys/:keyId/revoke': {
       own: async () => ({ path: `/api/practices/${A.id}/api-keys/${(await createApiKey(h.services.db, { role: 'staff', practiceId: A.id, label: 'A spare' })).id}/revoke` }),
@@ -776,7 +805,8 @@ async function send(method: string, probe: Probe, key: string): Promise<Answer> 
     headers['content-type'] = 'application/json';
     body = JSON.stringify(probe.body);
   }
-  const res = await fetch(h.baseUrl + probe.path, { method: method.toUpperCase(), headers, ...(body !== undefined ? { body } : {}) });
+  // A redirect (single sign-on's navigations) is an answer like any other: never followed.
+  const res = await fetch(h.baseUrl + probe.path, { method: method.toUpperCase(), headers, redirect: 'manual', ...(body !== undefined ? { body } : {}) });
   return { status: res.status, text: Buffer.from(await res.arrayBuffer()).toString('latin1') };
 }
 

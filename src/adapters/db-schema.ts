@@ -436,6 +436,20 @@ export interface DropsTable {
   updated_at: UpdatedAt;
 }
 
+/** A practice's single sign-on (OpenID Connect); migration 0024. */
+export interface PracticeSsoTable {
+  practice_id: string;
+  issuer: string;
+  client_id: string;
+  /** Envelope-encrypted (context: table, field, practice); never returned by the API. */
+  client_secret_enc: Buffer;
+  allowed_domains: string[];
+  sso_satisfies_mfa: Generated<boolean>;
+  enabled: Generated<boolean>;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
 /** A practice's EHR connection (FHIR R4, SMART Backend Services); migration 0014. */
 export interface FhirSourcesTable {
   practice_id: string;
@@ -706,6 +720,7 @@ export interface Database {
   line_flow_activations: LineFlowActivationsTable;
   practice_contacts: PracticeContactsTable;
   fhir_sources: FhirSourcesTable;
+  practice_sso: PracticeSsoTable;
   fhir_resource_links: FhirResourceLinksTable;
   imports: ImportsTable;
   import_entries: ImportEntriesTable;

@@ -23,6 +23,7 @@ import * as m0020 from './migrations/0020-staff-accounts.js';
 import * as m0021 from './migrations/0021-callback-tasks.js';
 import * as m0022 from './migrations/0022-callback-number.js';
 import * as m0023 from './migrations/0023-patient-texts.js';
+import * as m0024 from './migrations/0024-practice-sso.js';
 import * as m0026 from './migrations/0026-overnight-reports.js';
 
 /** Every migration, in order. Names sort the same way they apply. */
@@ -49,6 +50,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0021-callback-tasks': m0021,
   '0022-callback-number': m0022,
   '0023-patient-texts': m0023,
+  '0024-practice-sso': m0024,
   '0026-overnight-reports': m0026,
 };
 

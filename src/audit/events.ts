@@ -143,6 +143,10 @@ export const AuditAction = {
   UserPasswordResetLinkIssued: 'user.password_reset_link_issued',
   UserPasswordReset: 'user.password_reset',
   UserCsrfRefused: 'user.csrf_refused',
+  /** Single sign-on (src/auth/oidc.ts): reason codes only, never a token, a claim or an e-mail. */
+  UserSsoStarted: 'user.sso_started',
+  UserSsoFailed: 'user.sso_failed',
+  AdminSsoUpdated: 'admin.sso_updated',
 } as const;
 export type AuditActionName = (typeof AuditAction)[keyof typeof AuditAction];
 

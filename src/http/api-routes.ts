@@ -8,6 +8,7 @@ import { isOperator } from '../auth/api-keys.js';
 import { platformRouter } from './platform-routes.js';
 import { authRouter } from './auth-routes.js';
 import { userRouter } from './user-routes.js';
+import { oidcSignInRouter, ssoAdminRouter } from './oidc-routes.js';
 import { acknowledgePage } from '../oncall/paging.js';
 import { listPages } from '../oncall/paging-store.js';
 import { loadCallTimeline } from '../calls/timeline.js';
@@ -39,6 +40,7 @@ export function apiRouter(services: Services): express.Router {
   const router = express.Router();
   // Signing in (no key, no full session yet): each of its routes limits, checks and parses for itself.
   router.use(authRouter(services));
+  router.use(oidcSignInRouter(services));
   // The key (or session) first: nothing of an unauthenticated request's body is read, parsed or logged.
   router.use(requireApiKey(services));
   router.use(apiJsonBody(services));
@@ -58,6 +60,7 @@ export function apiRouter(services: Services): express.Router {
   router.use(refuseOperatorKeys(services));
 
   router.use(userRouter(services));
+  router.use(ssoAdminRouter(services));
   router.use(practiceRouter(services));
   router.use(oncallRouter(services));
   router.use(voicemailRouter(services));

@@ -95,7 +95,8 @@ export function authRouter(services: Services): express.Router {
       await consumeLimit(limiters.signInAccount, s.record.userId);
       return void res.status(confirmed.reason === 'wrong_code' ? 401 : 409).json({ error: confirmed.reason === 'wrong_code' ? 'unauthorized' : 'conflict', message: confirmed.reason === 'wrong_code' ? 'wrong code' : 'start enrolment first' });
     }
-    const done = await completeSignIn(services, s.hash, s.record);
+    // A single sign-on's pending session names its practice; a password's names none (the first membership).
+    const done = await completeSignIn(services, s.hash, s.record, s.record.practiceId);
     if (!done) return void res.status(401).json(UNAUTHORIZED);
     setSessionCookie(services, res, done.id);
     res.json({ next: 'done', recoveryCodes: confirmed.recoveryCodes ?? [], csrfToken: done.record.csrf, practiceId: done.membership.practiceId, role: done.membership.role });
@@ -114,7 +115,8 @@ export function authRouter(services: Services): express.Router {
       await consumeLimit(limiters.signInAccount, s.record.userId);
       return void res.status(401).json({ error: 'unauthorized', message: checked.reason === 'not_enrolled' ? 'set up TOTP first' : 'wrong code' });
     }
-    const done = await completeSignIn(services, s.hash, s.record);
+    // A single sign-on's pending session names its practice; a password's names none (the first membership).
+    const done = await completeSignIn(services, s.hash, s.record, s.record.practiceId);
     if (!done) return void res.status(401).json(UNAUTHORIZED);
     setSessionCookie(services, res, done.id);
     res.json({ next: 'done', csrfToken: done.record.csrf, practiceId: done.membership.practiceId, role: done.membership.role });

@@ -50,6 +50,8 @@ const ROUTE_WORDS: ReadonlySet<string> = new Set([
   'tasks', 'claim', 'attempts', 'close',
   // auth-routes.ts, user-routes.ts
   'auth', 'login', 'totp', 'enrol', 'confirm', 'logout', 'logout-everywhere', 'invitations', 'accept', 'password-reset', 'complete', 'session', 'practice', 'users', 'membership', 'disable', 'reset-link',
+  // oidc-routes.ts
+  'oidc', 'start', 'callback', 'pending', 'sso', 'console',
   // twilio-routes.ts
   'voice', 'incoming', 'flow', 'whisper', 'whisper-answer', 'access', 'access-action', 'sms', 'status', 'recording-status', 'answer', 'fallback', 'fail-safe-dial',
 ]);

@@ -28,6 +28,16 @@ export function signIn(email: string, password: string): Promise<SignInStep> {
   return api<SignInStep>('/api/auth/login', { method: 'POST', body: { email, password } });
 }
 
+/**
+ * After a single sign-on that asks for TOTP (`/console/sign-in?sso=totp|enrol_totp`): the pending
+ * session's step and CSRF token, which no login answer gave this page.
+ */
+export async function resumeSsoSignIn(): Promise<Exclude<SignInStep['next'], 'done'>> {
+  const pending = await api<{ next: 'totp' | 'enrol_totp'; csrfToken: string }>('/api/auth/pending', { quietUnauthorized: true });
+  setCsrfToken(pending.csrfToken);
+  return pending.next;
+}
+
 export function verifyTotp(answer: { code: string } | { recoveryCode: string }): Promise<SignInStep> {
   return api<SignInStep>('/api/auth/totp', { method: 'POST', body: answer });
 }

@@ -4,7 +4,7 @@ import { useQueryClient } from '@tanstack/react-query';
 import { Alert, Anchor, Button, Checkbox, Code, Divider, List, Paper, PasswordInput, Stack, Text, TextInput, Title } from '@mantine/core';
 import QRCode from 'qrcode';
 import { ApiError, describeError } from '../api/errors';
-import { SESSION_KEY, confirmTotp, enrolTotp, fetchSession, signIn, verifyTotp } from '../api/session';
+import { SESSION_KEY, confirmTotp, enrolTotp, fetchSession, resumeSsoSignIn, signIn, verifyTotp } from '../api/session';
 import type { SignInStep, TotpEnrolment } from '../api/types';
 import { usePageTitle } from '../components/page-title';
 
@@ -29,6 +29,15 @@ export function SignInPage() {
   const location = useLocation();
   const client = useQueryClient();
   const reason = (location.state as { reason?: string } | null)?.reason;
+  const [params] = useSearchParams();
+  const sso = params.get('sso');
+  const [ssoError, setSsoError] = useState<'failed' | 'unavailable' | null>(sso === 'failed' || sso === 'unavailable' ? sso : null);
+
+  // Back from the practice's single sign-on with the second factor still to come.
+  useEffect(() => {
+    if (sso !== 'totp' && sso !== 'enrol_totp') return;
+    resumeSsoSignIn().then(setStep, () => setSsoError('failed'));
+  }, [sso]);
   const from = (location.state as { from?: string } | null)?.from;
 
   const advance = async (next: SignInStep['next']): Promise<void> => {
@@ -55,6 +64,16 @@ export function SignInPage() {
           {reason === 'expired' ? (
             <Alert color="yellow" title="Signed out">
               Your session ended. Sign in again to continue.
+            </Alert>
+          ) : null}
+          {ssoError === 'failed' ? (
+            <Alert color="red" title="Single sign-on did not sign you in">
+              Your practice's sign-in was not accepted here. Ask your practice's admin whether your account is set up, or sign in with your password.
+            </Alert>
+          ) : null}
+          {ssoError === 'unavailable' ? (
+            <Alert color="yellow" title="Single sign-on is not available">
+              This practice has no single sign-on set up, or its sign-in service could not be reached.
             </Alert>
           ) : null}
           {step === 'password' ? <PasswordStep onNext={advance} /> : null}
