@@ -33,6 +33,7 @@ let double: TwilioDouble;
 let practiceId: string;
 let staff: { key: string; id: string };
 let auditor: string;
+let auditorId: string;
 
 async function api(method: string, path: string, key: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(h.baseUrl + path, {
@@ -55,7 +56,9 @@ beforeAll(async () => {
   practiceId = h.services.seeded.id;
   const created = await createApiKey(h.services.db, { role: 'staff', practiceId });
   staff = { key: created.key, id: created.id };
-  auditor = (await createApiKey(h.services.db, { role: 'auditor', practiceId })).key;
+  const auditorKey = await createApiKey(h.services.db, { role: 'auditor', practiceId });
+  auditor = auditorKey.key;
+  auditorId = auditorKey.id;
 });
 afterAll(async () => {
   await h?.close();
@@ -185,6 +188,11 @@ describe('callback tasks', () => {
     expect(item).toMatchObject({ callerNumber: PATIENT, reason: 'refill', patient: { match: 'number' }, task: { id: messageTaskId, status: 'done' } });
     const masked = await api('GET', '/api/voicemails', auditor);
     expect((masked.body.voicemails as Array<Record<string, unknown>>).find((v) => v.id === voicemailId)).toMatchObject({ callerNumber: 'masked' });
+    // The audit counts numbers opened only for the full view: the auditor's masked list opened none.
+    const reads = await h.services.db.selectFrom('audit_log').select(['actor', 'details']).where('action', '=', 'voicemail.list_read').execute();
+    expect(reads.find((r) => r.actor === `api_key:${staff.id}`)?.details).toMatchObject({ view: 'full' });
+    expect((reads.find((r) => r.actor === `api_key:${staff.id}`)?.details as { numbersOpened: number }).numbersOpened).toBeGreaterThan(0);
+    expect(reads.filter((r) => r.actor === `api_key:${auditorId}`)).toEqual([]);
     // Its task is done: not unhandled.
     const unhandled = await api('GET', '/api/voicemails?unhandled=true', staff.key);
     expect((unhandled.body.voicemails as Array<{ id: string }>).map((v) => v.id)).not.toContain(voicemailId);
