@@ -271,12 +271,11 @@ describe('callback tasks: what the sweep guarantees (review items 2, 7, 10, 15)'
     const vm = await until('the voicemail task', async () => (await tasksOf('message')).find((t) => t.call_sid === call.callSid));
     // The job's task creation was lost; the message, urgent, was left an hour ago; the sweep runs five hours later.
     await h.services.db.deleteFrom('callback_tasks').where('id', '=', vm.id).execute();
-    const left = await h.services.db
-      .updateTable('voicemails')
-      .set({ urgency: 'urgent', created_at: sql<Date>`now() - interval '1 hour'` })
-      .where('id', '=', vm.source_id)
-      .returning('created_at')
-      .executeTakeFirstOrThrow();
+    const moved = await sql<{ created_at: Date }>`
+      UPDATE ${sql.id(h.schema, 'voicemails')} SET urgency = 'urgent', created_at = now() - interval '1 hour' WHERE id = ${vm.source_id}::uuid RETURNING created_at
+    `.execute(h.services.db);
+    const left = moved.rows[0];
+    if (!left) throw new Error('no voicemail');
     now = new Date(left.created_at.getTime() + 6 * 3_600_000);
     await processMaintenanceJob(h.services, { task: 'task-sweep' });
     const [task] = (await tasksOf('voicemail')).filter((t) => t.source_id === vm.source_id);

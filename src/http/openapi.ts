@@ -290,6 +290,10 @@ const TaskDetailSchema = TaskSummarySchema.extend({
   callbackNumber: z.string().nullable().meta({ description: 'E.164 (masked for auditors); null: withheld' }),
   closeNote: z.string().nullable(),
   attemptList: z.array(z.object({ id: z.uuid(), at: Instant, actor: z.string(), outcome: z.enum(ATTEMPT_OUTCOMES), note: z.string().nullable() })),
+  patientText: z
+    .object({ body: z.string(), mediaCount: z.number().int() })
+    .nullable()
+    .meta({ description: "a patient_text task's text as the patient sent it (opened, audited as a PHI read); null for other sources and for auditors" }),
 }).meta({ id: 'CallbackTaskDetail' });
 const TASK_CONFLICT = 'the task is closed, or claimed by someone else (status and assignee in the answer)';
 const VoicemailAckSchema = z.object({ result: z.enum(['acknowledged', 'already_acknowledged']), acknowledgedAt: Instant, acknowledgedBy: z.string().nullable() });
