@@ -6,8 +6,8 @@ import { flushRefusalSummaries } from './audit/refusals.js';
 import { FHIR_SWEEP_EVERY_MS, sweepDueFhirSources } from './fhir/schedule.js';
 import { IMPORT_SWEEP_EVERY_MS, sweepImports } from './patients/import-worker.js';
 import { sweepOverdueTasks, TASK_SWEEP_EVERY_MS } from './tasks/overdue.js';
-import { sweepMissingTextTasks, sweepMissingVoicemailTasks } from './tasks/background.js';
 import { MORNING_SWEEP_EVERY_MS, sweepMorningReports } from './reports/morning.js';
+import { sweepMissingAbandonedCallTasks, sweepMissingTextTasks, sweepMissingVoicemailTasks } from './tasks/background.js';
 
 /**
  * The repeating upkeep jobs of every domain, on one BullMQ queue ('maintenance'): what each
@@ -32,10 +32,15 @@ const TASKS = {
   'fhir-sync-sweep': { everyMs: FHIR_SWEEP_EVERY_MS, run: sweepDueFhirSources },
   /** CSV imports' stored uploads left after they finished deleted; imports unfinished after a day failed (src/patients/import-worker.ts). */
   'import-sweep': { everyMs: IMPORT_SWEEP_EVERY_MS, run: sweepImports },
-  /** Stored voicemails without a callback task (a job that stopped in between) get theirs; then overdue tasks alert once (src/tasks/). */
+  /** Stored voicemails, texts and abandoned calls without a callback task (a job or webhook that stopped in between) get theirs; then overdue tasks alert once (src/tasks/). */
   'task-sweep': {
     everyMs: TASK_SWEEP_EVERY_MS,
-    run: async (services) => ({ ...(await sweepMissingVoicemailTasks(services)), ...(await sweepMissingTextTasks(services)), ...(await sweepOverdueTasks(services)) }),
+    run: async (services) => ({
+      ...(await sweepMissingVoicemailTasks(services)),
+      ...(await sweepMissingTextTasks(services)),
+      ...(await sweepMissingAbandonedCallTasks(services)),
+      ...(await sweepOverdueTasks(services)),
+    }),
   },
   /** At each practice's opening time, the morning report's summary to its admins, once per period (src/reports/morning.ts). */
   'morning-report': { everyMs: MORNING_SWEEP_EVERY_MS, run: sweepMorningReports },

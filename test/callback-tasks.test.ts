@@ -1,8 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
 import type { TaskSource } from '../src/adapters/db-schema.js';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { formatTranscript } from '../devtools/simulator/simulator.js';
 import { processMaintenanceJob } from '../src/maintenance.js';
+import { sealCallbackNumber, storeCallbackNumber } from '../src/calls/callback-number.js';
+import { openTaskField } from '../src/tasks/sealed.js';
+import { sweepOverdueTasks } from '../src/tasks/overdue.js';
+import { URGENT_CALLBACK_MINUTES } from '../src/tasks/due.js';
+import { systemScope } from '../src/tenancy/system-scope.js';
 import { DEFAULT_TEST_NOW, startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
 import { recordingSimulatorFor, TEST_IDENTITIES } from './support/simulate.js';
@@ -27,6 +33,7 @@ let double: TwilioDouble;
 let practiceId: string;
 let staff: { key: string; id: string };
 let auditor: string;
+let auditorId: string;
 
 async function api(method: string, path: string, key: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(h.baseUrl + path, {
@@ -49,7 +56,9 @@ beforeAll(async () => {
   practiceId = h.services.seeded.id;
   const created = await createApiKey(h.services.db, { role: 'staff', practiceId });
   staff = { key: created.key, id: created.id };
-  auditor = (await createApiKey(h.services.db, { role: 'auditor', practiceId })).key;
+  const auditorKey = await createApiKey(h.services.db, { role: 'auditor', practiceId });
+  auditor = auditorKey.key;
+  auditorId = auditorKey.id;
 });
 afterAll(async () => {
   await h?.close();
@@ -179,6 +188,11 @@ describe('callback tasks', () => {
     expect(item).toMatchObject({ callerNumber: PATIENT, reason: 'refill', patient: { match: 'number' }, task: { id: messageTaskId, status: 'done' } });
     const masked = await api('GET', '/api/voicemails', auditor);
     expect((masked.body.voicemails as Array<Record<string, unknown>>).find((v) => v.id === voicemailId)).toMatchObject({ callerNumber: 'masked' });
+    // The audit counts numbers opened only for the full view: the auditor's masked list opened none.
+    const reads = await h.services.db.selectFrom('audit_log').select(['actor', 'details']).where('action', '=', 'voicemail.list_read').execute();
+    expect(reads.find((r) => r.actor === `api_key:${staff.id}`)?.details).toMatchObject({ view: 'full' });
+    expect((reads.find((r) => r.actor === `api_key:${staff.id}`)?.details as { numbersOpened: number }).numbersOpened).toBeGreaterThan(0);
+    expect(reads.filter((r) => r.actor === `api_key:${auditorId}`)).toEqual([]);
     // Its task is done: not unhandled.
     const unhandled = await api('GET', '/api/voicemails?unhandled=true', staff.key);
     expect((unhandled.body.voicemails as Array<{ id: string }>).map((v) => v.id)).not.toContain(voicemailId);
@@ -192,5 +206,79 @@ describe('callback tasks', () => {
     expect(row.acknowledged_by).toBe(`api_key:${staff.id}`);
     expect(row.acknowledged_note_enc).not.toBeNull();
     expect(row.acknowledged_note_enc?.toString('latin1')).not.toContain('Called back');
+  });
+});
+
+describe('callback tasks: what the sweep guarantees (review items 2, 7, 10, 15)', () => {
+  const KEYED = '+12025550177';
+  const smsCount = () => double.requests.filter((q) => q.method === 'POST' && q.path.endsWith('/Messages.json')).length;
+
+  it('an abandoned call whose task the status callback did not make gets it from the task sweep; a withheld caller ID with a confirmed number too', async () => {
+    const { sim } = recordingSimulatorFor(h, double);
+    const lost = await sim.placeCall({ from: PATIENT, to: PRACTICE, digits: ['1'], hangupAfterSteps: 2 });
+    await until('its task', async () => ((await tasksOf('abandoned_call')).some((t) => t.source_id === lost.callSid) ? true : undefined));
+    // The callback's creation failed: no task (as if it had thrown before the insert).
+    await h.services.db.deleteFrom('callback_tasks').where('source', '=', 'abandoned_call').where('source_id', '=', lost.callSid).execute();
+    // A withheld caller ID: no task at the callback (nobody to call back) ...
+    const anonymous = await sim.placeCall({ from: 'anonymous', to: PRACTICE, digits: ['1'], hangupAfterSteps: 2 });
+    const call = await h.services.db.selectFrom('calls').select(['from_enc', 'outcome']).where('call_sid', '=', anonymous.callSid).executeTakeFirstOrThrow();
+    expect(call).toEqual({ from_enc: null, outcome: 'abandoned_at_menu' });
+    // ... but the number the caller keyed and confirmed on the call is someone to call back.
+    const scope = systemScope(h.services, practiceId);
+    await storeCallbackNumber(scope, anonymous.callSid, await sealCallbackNumber(h.services.keyring, KEYED, anonymous.callSid, practiceId), 'keyed');
+
+    await processMaintenanceJob(h.services, { task: 'task-sweep' });
+    const rows = await tasksOf('abandoned_call');
+    const recreated = rows.find((t) => t.source_id === lost.callSid);
+    const withheld = rows.find((t) => t.source_id === anonymous.callSid);
+    expect(recreated).toMatchObject({ status: 'open', call_sid: lost.callSid });
+    expect(withheld).toMatchObject({ status: 'open', call_sid: anonymous.callSid });
+    if (!withheld?.callback_enc) throw new Error('the withheld caller ID task has no number');
+    expect(await openTaskField(h.services.keyring, 'callback', withheld.callback_enc, withheld.id, practiceId)).toBe(KEYED);
+    // Idempotent: a second sweep makes nothing more.
+    await processMaintenanceJob(h.services, { task: 'task-sweep' });
+    expect((await tasksOf('abandoned_call')).filter((t) => [lost.callSid, anonymous.callSid].includes(t.source_id))).toHaveLength(2);
+  });
+
+  it('two overdue sweeps at once alert a task once; a send that fails gives the claim back for the next sweep', async () => {
+    const [task] = await tasksOf('abandoned_call');
+    if (!task) throw new Error('no abandoned-call task');
+    // Only this task is overdue and unalerted.
+    await h.services.db.updateTable('callback_tasks').set({ alerted_at: new Date(0) }).execute();
+    await h.services.db.updateTable('callback_tasks').set({ alerted_at: null, status: 'open' }).where('id', '=', task.id).execute();
+    now = new Date(task.due_at.getTime() + 60_000);
+
+    const before = smsCount();
+    const [a, b] = await Promise.all([sweepOverdueTasks(h.services), sweepOverdueTasks(h.services)]);
+    expect(a.alerted + b.alerted).toBe(1);
+    expect(smsCount() - before).toBe(1);
+
+    // The send fails (a 400: not retried): the task stays unalerted, and the next sweep alerts it.
+    await h.services.db.updateTable('callback_tasks').set({ alerted_at: null }).where('id', '=', task.id).execute();
+    double.failNext(1, 400);
+    expect((await sweepOverdueTasks(h.services)).alerted).toBe(0);
+    const row = await h.services.db.selectFrom('callback_tasks').select('alerted_at').where('id', '=', task.id).executeTakeFirstOrThrow();
+    expect(row.alerted_at).toBeNull();
+    const again = smsCount();
+    expect((await sweepOverdueTasks(h.services)).alerted).toBe(1);
+    expect(smsCount() - again).toBe(1);
+  });
+
+  it("a voicemail's task is due from when the message was left, not from when the sweep ran", async () => {
+    const { sim } = recordingSimulatorFor(h, double);
+    const call = await sim.placeCall({ from: PATIENT, to: PRACTICE, digits: ['1', '2'], recordings: [{ durationSeconds: 4, digits: '#' }] });
+    expect(call.errors, formatTranscript(call)).toEqual([]);
+    const vm = await until('the voicemail task', async () => (await tasksOf('message')).find((t) => t.call_sid === call.callSid));
+    // The job's task creation was lost; the message, urgent, was left an hour ago; the sweep runs five hours later.
+    await h.services.db.deleteFrom('callback_tasks').where('id', '=', vm.id).execute();
+    const moved = await sql<{ created_at: Date }>`
+      UPDATE ${sql.id(h.schema, 'voicemails')} SET urgency = 'urgent', created_at = now() - interval '1 hour' WHERE id = ${vm.source_id}::uuid RETURNING created_at
+    `.execute(h.services.db);
+    const left = moved.rows[0];
+    if (!left) throw new Error('no voicemail');
+    now = new Date(left.created_at.getTime() + 6 * 3_600_000);
+    await processMaintenanceJob(h.services, { task: 'task-sweep' });
+    const [task] = (await tasksOf('voicemail')).filter((t) => t.source_id === vm.source_id);
+    expect(task?.due_at.toISOString()).toBe(new Date(left.created_at.getTime() + URGENT_CALLBACK_MINUTES * 60_000).toISOString());
   });
 });

@@ -1,7 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '../src/adapters/postgres.js';
+import { createApiKey } from '../src/auth/api-keys.js';
 import { createApp } from '../src/http/app.js';
 import { listen, type RunningServer } from '../src/http/server.js';
 import { captureLogs } from '../src/log/logger.js';
@@ -162,6 +163,44 @@ describe("a text's callback task", () => {
     expect(detail?.callbackNumber).toBe(STRANGER);
     expect(await sweepMissingTextTasks(h.services)).toEqual({ textTasks: 0 });
   });
+
+  it("GET /api/tasks/:id opens the patient's text for staff (audited as a PHI read), never for an auditor", async () => {
+    const params = text(SECRET_TEXT, { From: STRANGER });
+    await postTwilio(h, '/twilio/sms/incoming', params);
+    const [row] = await textRows(params.MessageSid ?? '');
+    if (!row?.task_id) throw new Error('no task');
+    const get = async (role: 'staff' | 'auditor') => {
+      const { key } = await createApiKey(h.services.db, { role, practiceId });
+      const res = await fetch(`${h.baseUrl}/api/tasks/${row.task_id}`, { headers: { authorization: `Bearer ${key}` } });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    expect(await get('staff')).toMatchObject({ status: 200, body: { source: 'patient_text', callbackNumber: STRANGER, patientText: { body: SECRET_TEXT, mediaCount: 0 } } });
+    expect(await get('auditor')).toMatchObject({ status: 200, body: { callbackNumber: 'masked', patientText: null } });
+    const reads = await h.services.db.selectFrom('audit_log').select('details').where('action', '=', 'task.read').where('subject_id', '=', row.task_id).orderBy('seq').execute();
+    expect(reads.map((r) => (r.details as { textOpened: boolean }).textOpened)).toEqual([true, false]);
+    expect(JSON.stringify(reads)).not.toContain('fever');
+  });
+
+  it("is linked to its task by a foreign key (a task removed unlinks it) and goes with its practice (ON DELETE CASCADE)", async () => {
+    const params = text('Is the clinic open Friday?', { From: STRANGER });
+    await postTwilio(h, '/twilio/sms/incoming', params);
+    const [row] = await textRows(params.MessageSid ?? '');
+    if (!row?.task_id) throw new Error('no task');
+    await h.services.db.deleteFrom('callback_tasks').where('id', '=', row.task_id).execute();
+    expect((await textRows(params.MessageSid ?? ''))[0]?.task_id).toBeNull();
+    // A link to no task is refused.
+    await expect(h.services.db.updateTable('patient_texts').set({ task_id: randomUUID() }).where('id', '=', row.id).execute()).rejects.toThrow(/foreign key/);
+    const fks = await sql<{ col: string; target: string; on_delete: string }>`
+      SELECT a.attname AS col, c.confrelid::regclass::text AS target, c.confdeltype AS on_delete
+      FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+      WHERE c.contype = 'f' AND c.conrelid = ${`${h.schema}.patient_texts`}::regclass AND a.attname IN ('practice_id', 'task_id')
+      ORDER BY a.attname
+    `.execute(h.services.db);
+    expect(fks.rows.map((r) => [r.col, r.target.replace(/^.*\./, ''), r.on_delete])).toEqual([
+      ['practice_id', 'practices', 'c'],
+      ['task_id', 'callback_tasks', 'n'],
+    ]);
+  });
 });
 
 describe('carrier keywords', () => {
@@ -205,10 +244,24 @@ describe('carrier keywords', () => {
     const removed = await h.services.db.selectFrom('audit_log').select(['actor', 'details']).where('action', '=', 'consent.opt_out_removed').execute();
     expect(removed).toEqual([{ actor: expect.stringMatching(/^sms:SM[0-9a-f]{32}$/), details: { source: 'sms_start', result: 'removed' } }]);
 
+    // YES from a number that is not opted out is a patient's answer: kept, auto-replied, a task.
+    const yes = text('Yes', { From: number });
+    const answered = await postTwilio(h, '/twilio/sms/incoming', yes);
+    expect(replyOf(answered.body)).toContain('911');
+    const [kept2] = await textRows(yes.MessageSid ?? '');
+    expect(kept2?.task_id).not.toBeNull();
+    // Opted out again, YES is a START.
+    await postTwilio(h, '/twilio/sms/incoming', text('STOP', { From: number }));
+    const yesStart = text('yes!', { From: number });
+    expect(replyOf((await postTwilio(h, '/twilio/sms/incoming', yesStart)).body)).toContain('you will receive our messages again');
+    expect(await optOut()).toEqual([]);
+    expect(await textRows(yesStart.MessageSid ?? '')).toEqual([]);
+
     // Replies again; START once more changes nothing but says so in the audit.
     expect(replyOf((await postTwilio(h, '/twilio/sms/incoming', text('call me', { From: number }))).body)).toContain('911');
     await postTwilio(h, '/twilio/sms/incoming', text('UNSTOP', { From: number }));
-    expect((await h.services.db.selectFrom('audit_log').select('details').where('action', '=', 'consent.opt_out_removed').execute()).map((r) => r.details)).toEqual([
+    expect((await h.services.db.selectFrom('audit_log').select('details').where('action', '=', 'consent.opt_out_removed').orderBy('seq').execute()).map((r) => r.details)).toEqual([
+      { source: 'sms_start', result: 'removed' },
       { source: 'sms_start', result: 'removed' },
       { source: 'sms_start', result: 'none' },
     ]);

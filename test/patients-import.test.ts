@@ -10,7 +10,7 @@ import { createPractice, type Practice } from '../src/practices/store.js';
 import { importPatients } from '../src/patients/patient-import.js';
 import { IMPORT_BATCH } from '../src/patients/csv-import.js';
 import { importJobId, importUploadContext, importUploadKey } from '../src/patients/import-requests.js';
-import { sweepImports } from '../src/patients/import-worker.js';
+import { processImportJob, sweepImports } from '../src/patients/import-worker.js';
 import { tenantScope } from '../src/tenancy/mint.js';
 import { searchPatients } from '../src/patients/records.js';
 import { asOwner, startHarness, type Harness } from './support/harness.js';
@@ -216,6 +216,25 @@ describe('patients import', { timeout: IMPORT_WAIT_MS + 30_000 }, () => {
     } finally {
       await asOwner(h.services.db, sql`ALTER TABLE patients DROP CONSTRAINT test_no_wyoming`);
     }
+  });
+
+  it('an import is claimed once: a second run of the same job (two at once) imports and audits nothing', async () => {
+    const queue = h.services.queues.imports;
+    await queue.pause();
+    let id = '';
+    let outcomes: Array<{ status: string }> = [];
+    try {
+      const r = await post('/api/patients/import?dryRun=false', [HEADER, 'G-1,Wren,Halloway,1971-02-03,+12025550602,,,'].join('\n'));
+      id = String(r.body.id);
+      const data = { importId: id, practiceId: practice.id };
+      outcomes = await Promise.all([processImportJob(h.services, data, false), processImportJob(h.services, data, false)]);
+    } finally {
+      await queue.resume();
+    }
+    expect(outcomes.map((o) => o.status).sort()).toEqual(['done', 'skipped']);
+    expect(await finished(id)).toMatchObject({ status: 'done', committed: true, created: 1 });
+    const audits = await h.services.db.selectFrom('audit_log').select('details').where('subject_id', '=', id).where('action', '=', 'import.finished').execute();
+    expect(audits.map((a) => (a.details as { status: string }).status)).toEqual(['done']);
   });
 
   it('the sweep deletes an upload a finished import left, and fails an import unfinished after a day', async () => {

@@ -373,7 +373,7 @@ export interface PatientTextsTable {
   match: CallMatch;
   patient_id: string | null;
   received_at: Date;
-  task_id: string | null;
+  task_id: string | null; // 0027: references callback_tasks (ON DELETE SET NULL)
 }
 
 export type TemplatePurposeColumn = 'appointment_reminder' | 'callback_request' | 'office_closure' | 'recall' | 'billing_callback';

@@ -253,6 +253,8 @@ export interface CallForTask {
   pastGreeting: boolean;
   /** A provider's session on the access line, not a caller's call. */
   accessLine: boolean;
+  /** The caller keyed and confirmed a number to call back (0022), whether or not their own was withheld. */
+  hasCallbackNumber: boolean;
 }
 
 export async function callForTask(scope: PracticeScope, callSid: string): Promise<CallForTask | null> {
@@ -268,6 +270,7 @@ export async function callForTask(scope: PracticeScope, callSid: string): Promis
       'outcome',
       'urgency',
       'direction',
+      sql<boolean>`callback_number_enc IS NOT NULL`.as('has_callback_number'),
       sql<boolean>`EXISTS (SELECT 1 FROM jsonb_array_elements(status_history) e WHERE e ->> 'source' LIKE 'flow:%')`.as('past_greeting'),
       sql<boolean>`status_history @> '[{"source": "access"}]'::jsonb`.as('access_line'),
     ])
@@ -287,5 +290,6 @@ export async function callForTask(scope: PracticeScope, callSid: string): Promis
     direction: row.direction,
     pastGreeting: row.past_greeting,
     accessLine: row.access_line,
+    hasCallbackNumber: row.has_callback_number,
   };
 }

@@ -87,7 +87,12 @@ export const VendorBaaInput = z.strictObject({
 export const STOP_WORDS: ReadonlySet<string> = new Set(['stop', 'stopall', 'unsubscribe', 'cancel', 'end', 'quit', 'revoke', 'optout']);
 
 /** SMS keywords that undo an opt-out (CTIA; Twilio's default handling honours them too). */
-export const START_WORDS: ReadonlySet<string> = new Set(['start', 'unstop', 'yes']);
+export const START_WORDS: ReadonlySet<string> = new Set(['start', 'unstop']);
+/**
+ * Words that undo an opt-out only when the number is opted out: otherwise "Yes" is a patient
+ * answering (a message like any other, kept and made a task), not a request to resubscribe.
+ */
+export const START_IF_OPTED_OUT_WORDS: ReadonlySet<string> = new Set(['yes']);
 /** SMS keywords that ask for the carrier-expected help reply. */
 export const HELP_WORDS: ReadonlySet<string> = new Set(['help', 'info']);
 

@@ -292,6 +292,10 @@ const TaskDetailSchema = TaskSummarySchema.extend({
   callbackNumber: z.string().nullable().meta({ description: 'E.164 (masked for auditors); null: withheld' }),
   closeNote: z.string().nullable(),
   attemptList: z.array(z.object({ id: z.uuid(), at: Instant, actor: z.string(), outcome: z.enum(ATTEMPT_OUTCOMES), note: z.string().nullable() })),
+  patientText: z
+    .object({ body: z.string(), mediaCount: z.number().int() })
+    .nullable()
+    .meta({ description: "a patient_text task's text as the patient sent it (opened, audited as a PHI read); null for other sources and for auditors" }),
 }).meta({ id: 'CallbackTaskDetail' });
 const CountedSchema = z.object({ count: z.number().int(), list: z.string().nullable().meta({ description: 'the /api path and query that lists what is counted; null: no list route filters this way' }) });
 const OvernightReportSchema = z.object({

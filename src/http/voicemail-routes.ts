@@ -49,7 +49,8 @@ export function voicemailRouter(services: Services): express.Router {
     // As GET /api/calls: staff call back (the number in full); an auditor tells callers apart (masked).
     const view = principal.role === 'auditor' ? 'masked' : 'full';
     const voicemails = await listVoicemails(scope, q.data, { keyring: services.keyring, view });
-    const numbersOpened = voicemails.filter((v) => v.callerNumber !== null).length;
+    // Only the full view decrypts: a masked number (an auditor's) opened nothing.
+    const numbersOpened = view === 'full' ? voicemails.filter((v) => v.callerNumber !== null).length : 0;
     // Opening callers' numbers is a read of PHI: recorded, with counts only.
     if (numbersOpened > 0) {
       await services.audit({ action: AuditAction.VoicemailListRead, actor: actorOf(res), practiceId: scope.practiceId, details: { voicemails: voicemails.length, numbersOpened, view } });

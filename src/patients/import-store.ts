@@ -236,14 +236,25 @@ export async function importForJob(db: Db, practiceId: string, id: string): Prom
     .executeTakeFirst();
 }
 
-/** An attempt starts: the row says running (progress from zero: a retry reads the file again). */
-export async function markRunning(db: Db, id: string, at: Date): Promise<void> {
-  await db
+/**
+ * How long a running import may go without a write (progress is written every second while it
+ * reads) before another run may take it over: its process is taken to be gone (a stalled job).
+ */
+export const IMPORT_LEASE_MS = 15 * 60_000;
+
+/**
+ * An attempt claims the import, exclusively: queued (new, or a failed attempt's retry) becomes
+ * running, as does a running one left with no write for `IMPORT_LEASE_MS`. False: another run
+ * has it (BullMQ re-running a job still at work) or it has finished; that run does nothing.
+ */
+export async function claimImport(db: Db, id: string, at: Date): Promise<boolean> {
+  const res = await db
     .updateTable('imports')
     .set((eb) => ({ status: 'running', attempts: eb('attempts', '+', 1), rows_read: 0, started_at: at, updated_at: at }))
     .where('id', '=', id)
-    .where('status', 'in', ['queued', 'running'])
-    .execute();
+    .where((eb) => eb.or([eb('status', '=', 'queued'), eb.and([eb('status', '=', 'running'), eb('updated_at', '<', new Date(at.getTime() - IMPORT_LEASE_MS))])]))
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
 }
 
 /** Progress, as the attempt reads (never backwards: a late write of an earlier count is ignored). */

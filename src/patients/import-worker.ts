@@ -9,7 +9,7 @@ import type { ImportReport } from './csv-import.js';
 import { importPatients } from './patient-import.js';
 import { importAppointments } from './appointment-import.js';
 import { importUploadContext, type ImportJobData } from './import-requests.js';
-import { importForJob, importsToSweep, markRunning, markUploadDeleted, noteProgress, recordFailure, recordReport, type ImportFailure, type ImportJobRow } from './import-store.js';
+import { claimImport, importForJob, importsToSweep, markUploadDeleted, noteProgress, recordFailure, recordReport, type ImportFailure, type ImportJobRow } from './import-store.js';
 
 /**
  * The `imports` queue's worker: one CSV import received by the API (./import-requests.ts), run
@@ -107,7 +107,8 @@ export async function processImportJob(deps: ImportWorkerDeps, data: ImportJobDa
   const row = await importForJob(deps.db, data.practiceId, data.importId);
   if (!row || row.status === 'done' || row.status === 'failed') return { status: 'skipped' };
   if (!row.upload_key) return finishFailed(deps, row, 'upload_unreadable');
-  await markRunning(deps.db, row.id, deps.clock());
+  // Claimed exclusively: a second run of the same job (a stalled job re-run) imports nothing twice and audits nothing.
+  if (!(await claimImport(deps.db, row.id, deps.clock()))) return { status: 'skipped' };
   const ids = { id: row.id, practiceId: row.practice_id };
   const progress = progressWriter(deps, row.id);
   const importer = row.kind === 'patients' ? importPatients : importAppointments;

@@ -1,14 +1,17 @@
 import type { AppContext } from '../app-context.js';
 import { systemScope } from '../tenancy/system-scope.js';
-import { createVoicemailTask, type CreateDeps } from './create.js';
-import { voicemailsWithoutTask, textsWithoutTask } from './store.js';
+import { createAbandonedCallTask, createVoicemailTask, type CreateDeps } from './create.js';
+import { abandonedCallsWithoutTask, voicemailsWithoutTask, textsWithoutTask } from './store.js';
 import { getPatientText } from '../texts/store.js';
 import { onPatientTextStored, openPatientText } from '../texts/patient-texts.js';
 
 /**
  * The callback tasks the background work creates: a voicemail's, from the voicemail job (the
  * practice from the row, on the system role) and from the sweep that finds a stored voicemail
- * without one (a job that crashed between storing and creating). Both idempotent.
+ * without one (a job that crashed between storing and creating); the sweep also makes the task of
+ * a text or an abandoned call whose webhook failed before its task was made. All idempotent. A
+ * task's due time counts from the message (the voicemail's row, the call's end), not from when
+ * the job or the sweep ran.
  */
 
 /** How far back the sweep looks for voicemails without a task. */
@@ -16,12 +19,20 @@ export const MISSING_TASK_WINDOW_MS = 7 * 24 * 3_600_000;
 
 export type VoicemailTaskDeps = CreateDeps & Pick<AppContext, 'db' | 'clock'>;
 
+/**
+ * When the message was left, as a task's due time counts from it: the row's time, but never
+ * later than the service's clock (the row's created_at is the database's clock).
+ */
+export function messageTime(at: Date, now: Date): Date {
+  return at.getTime() < now.getTime() ? at : now;
+}
+
 /** The voicemail job's step: the task of the voicemail it has stored. */
 export async function ensureVoicemailTask(
   deps: VoicemailTaskDeps,
-  v: { id: string; practice_id: string; call_sid: string; urgency: 'urgent' | 'routine'; patient_id: string | null; caller_verified: boolean },
+  v: { id: string; practice_id: string; call_sid: string; urgency: 'urgent' | 'routine'; patient_id: string | null; caller_verified: boolean; created_at: Date },
 ): Promise<void> {
-  await createVoicemailTask(deps, systemScope(deps, v.practice_id), v, deps.clock());
+  await createVoicemailTask(deps, systemScope(deps, v.practice_id), v, messageTime(v.created_at, deps.clock()));
 }
 
 /** Stored voicemails of the last week with no task: their tasks created (the maintenance sweep). */
@@ -29,7 +40,7 @@ export async function sweepMissingVoicemailTasks(deps: VoicemailTaskDeps): Promi
   // The window is on the database's clock, as the rows' created_at is.
   const missing = await voicemailsWithoutTask(deps.db, MISSING_TASK_WINDOW_MS);
   let created = 0;
-  for (const v of missing) if ((await createVoicemailTask(deps, systemScope(deps, v.practice_id), v, deps.clock())).created) created += 1;
+  for (const v of missing) if ((await createVoicemailTask(deps, systemScope(deps, v.practice_id), v, messageTime(v.created_at, deps.clock()))).created) created += 1;
   return { created };
 }
 
@@ -44,4 +55,19 @@ export async function sweepMissingTextTasks(deps: VoicemailTaskDeps): Promise<{ 
     textTasks += 1;
   }
   return { textTasks };
+}
+
+/**
+ * Calls of the last week that ended abandoned at the menu with no task: their status callback
+ * failed after the call was recorded, and Twilio does not resend a status callback (none of ours
+ * asks for retries), so this sweep is what makes their task. Same rule as the callback's.
+ */
+export async function sweepMissingAbandonedCallTasks(deps: VoicemailTaskDeps): Promise<{ abandonedTasks: number }> {
+  let abandonedTasks = 0;
+  const now = deps.clock();
+  for (const c of await abandonedCallsWithoutTask(deps.db, new Date(now.getTime() - MISSING_TASK_WINDOW_MS))) {
+    const made = await createAbandonedCallTask(deps, systemScope(deps, c.practice_id), c.call_sid, messageTime(c.ended_at, now));
+    if (made?.created) abandonedTasks += 1;
+  }
+  return { abandonedTasks };
 }

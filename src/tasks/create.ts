@@ -108,13 +108,16 @@ export async function createVoicemailTask(
 
 /**
  * A caller's call that ended (final status) past the greeting with no other outcome: the caller
- * hung up at a menu. Nothing is created for a withheld number (nobody to call back), an access
- * line session, a call with an outcome, or one that ended during the greeting.
+ * hung up at a menu. Nothing is created when there is no number at all (withheld and none
+ * confirmed on the call: nobody to call back), for an access line session, a call with an
+ * outcome, or one that ended during the greeting. `now` is when the call ended (the status
+ * callback's time, or the call's ended_at for the task sweep): the due time counts from it.
  */
 export async function createAbandonedCallTask(deps: CreateDeps, scope: PracticeScope, callSid: string, now: Date): Promise<{ created: boolean; task: TaskRow } | null> {
   const call = await callForTask(scope, callSid);
   if (!call || call.direction !== 'inbound' || call.accessLine || !call.pastGreeting) return null;
-  if (call.outcome !== 'abandoned_at_menu' || call.fromEnc === null) return null;
+  // A withheld caller ID with a number keyed and confirmed on the call still has someone to call back.
+  if (call.outcome !== 'abandoned_at_menu' || (call.fromEnc === null && !call.hasCallbackNumber)) return null;
   return createTaskFor(deps, scope, {
     source: 'abandoned_call',
     sourceId: callSid,

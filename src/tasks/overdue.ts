@@ -6,14 +6,17 @@ import { getProvider, listPracticeAdmins } from '../oncall/store.js';
 import { getPractice, listPracticeNumbers } from '../practices/store.js';
 import { systemScope } from '../tenancy/system-scope.js';
 import { logger } from '../log/logger.js';
-import { markAlerted, overdueUnalerted } from './store.js';
+import { claimAlerts, overdueUnalerted, releaseAlerts } from './store.js';
 
 /**
  * Overdue callback tasks alert someone, once per task (`alerted_at`): urgent ones the first of
  * the on-call chain now (else the practice's admins), routine ones the practice's admins. By
  * SMS, with no PHI: the practice's name, how many are overdue and a console link by task id.
- * A practice whose alert cannot go out (no sender number, nobody to tell, a failed send) keeps
- * its tasks unalerted and is tried again at the next sweep.
+ * The tasks are claimed (marked alerted) before anything is sent and only the ones this sweep
+ * marked are alerted, so two sweeps at once never alert a task twice. A practice whose alert
+ * cannot go out (no sender number, nobody to tell, no SMS sent at all) keeps its tasks unalerted
+ * (the claim given back) and is tried again at the next sweep; once one recipient has it, the
+ * alert counts as sent (a failed second recipient is logged, not re-sent to the first).
  */
 
 export const TASK_SWEEP_EVERY_MS = 5 * 60_000;
@@ -60,8 +63,9 @@ export async function sweepOverdueTasks(deps: OverdueDeps): Promise<{ alerted: n
   const practices = new Set<string>();
   for (const g of groups.values()) {
     try {
-      if (await alertGroup(deps, g, now)) {
-        alerted += g.ids.length;
+      const sent = await alertGroup(deps, g, now);
+      if (sent > 0) {
+        alerted += sent;
         practices.add(g.practiceId);
       }
     } catch (err) {
@@ -72,24 +76,43 @@ export async function sweepOverdueTasks(deps: OverdueDeps): Promise<{ alerted: n
   return { alerted, practices: practices.size };
 }
 
-async function alertGroup(deps: OverdueDeps, g: { practiceId: string; urgency: 'urgent' | 'routine'; ids: string[] }, now: Date): Promise<boolean> {
+/** Alerts one practice's overdue tasks of one urgency: the number of tasks this sweep alerted. */
+async function alertGroup(deps: OverdueDeps, g: { practiceId: string; urgency: 'urgent' | 'routine'; ids: string[] }, now: Date): Promise<number> {
   const scope = systemScope(deps, g.practiceId);
   const [practice, numbers] = await Promise.all([getPractice(scope), listPracticeNumbers(scope)]);
   const { from } = pageNumbers(practice?.accessNumber ?? null, numbers.map((n) => n.e164));
-  const first = g.ids[0];
-  if (!practice || !from || !first) return false;
+  if (!practice || !from) return 0;
   const to = await recipientsFor(deps, g.practiceId, g.urgency);
-  if (to.length === 0) return false;
+  if (to.length === 0) return 0;
+  // Claimed first: another sweep running now gets none of these.
+  const claimed = new Set(await claimAlerts(deps.db, g.ids, now));
+  const ids = g.ids.filter((id) => claimed.has(id));
+  const first = ids[0];
+  if (!first) return 0;
   // One link: the most overdue task; the console lists the rest.
-  const body = overdueAlertText(practice.greetingName, g.urgency, g.ids.length, consoleTaskLink(deps.config.publicBaseUrl, first));
-  for (const r of to) await deps.twilio.sendSms({ to: r.to, from, body });
-  const marked = await markAlerted(deps.db, g.ids, now);
+  const body = overdueAlertText(practice.greetingName, g.urgency, ids.length, consoleTaskLink(deps.config.publicBaseUrl, first));
+  let sent = 0;
+  let failure: unknown = null;
+  for (const r of to) {
+    try {
+      await deps.twilio.sendSms({ to: r.to, from, body });
+      sent += 1;
+    } catch (err) {
+      failure = err;
+      logger.error('overdue task alert: a recipient failed', { err, practiceId: g.practiceId, providerId: r.providerId });
+    }
+  }
+  if (sent === 0) {
+    // Nobody was told: the claim is given back, the next sweep tries again.
+    await releaseAlerts(deps.db, ids, now);
+    throw failure;
+  }
   await deps.audit({
     action: AuditAction.TaskOverdueAlerted,
     actor: 'system:tasks',
     practiceId: g.practiceId,
     subjectId: first,
-    details: { urgency: g.urgency, tasks: g.ids.length, marked, recipients: to.map((r) => `provider:${r.providerId}`), channel: 'sms' },
+    details: { urgency: g.urgency, tasks: ids.length, marked: ids.length, recipients: to.map((r) => `provider:${r.providerId}`), sent, channel: 'sms' },
   });
-  return true;
+  return ids.length;
 }

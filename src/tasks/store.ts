@@ -207,10 +207,27 @@ export async function overdueUnalerted(db: Db, now: Date, limit = 500): Promise<
     .execute();
 }
 
-/** Marks the alert sent, once: false when another sweep got there first. */
-export async function markAlerted(db: Db, ids: readonly string[], now: Date): Promise<number> {
+/**
+ * Claims the alert of these tasks before it is sent: marks those still unalerted and returns the
+ * ids this call marked, so of two sweeps at once each task goes to one only.
+ */
+export async function claimAlerts(db: Db, ids: readonly string[], now: Date): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const rows = await db
+    .updateTable('callback_tasks')
+    .set({ alerted_at: now })
+    .where('id', 'in', [...ids])
+    .where('alerted_at', 'is', null)
+    .where('status', 'in', [...OPEN_STATUSES])
+    .returning('id')
+    .execute();
+  return rows.map((r) => r.id);
+}
+
+/** Gives back a claim whose alert could not be sent (only the marks this claim made), for the next sweep. */
+export async function releaseAlerts(db: Db, ids: readonly string[], claimedAt: Date): Promise<number> {
   if (ids.length === 0) return 0;
-  const res = await db.updateTable('callback_tasks').set({ alerted_at: now }).where('id', 'in', [...ids]).where('alerted_at', 'is', null).executeTakeFirst();
+  const res = await db.updateTable('callback_tasks').set({ alerted_at: null }).where('id', 'in', [...ids]).where('alerted_at', '=', claimedAt).executeTakeFirst();
   return Number(res.numUpdatedRows);
 }
 
@@ -252,4 +269,35 @@ export async function textsWithoutTask(db: Db, since: Date, limit = 200): Promis
     .orderBy('received_at')
     .limit(limit)
     .execute();
+}
+
+/**
+ * Calls that ended since `since` (the service's clock, as ended_at is) abandoned at the menu with
+ * no abandoned-call task: a status callback whose task creation failed (Twilio does not resend
+ * it). Candidates only: createAbandonedCallTask applies the rest of the rule (past the greeting,
+ * inbound, not the access line, a number to call back).
+ */
+export async function abandonedCallsWithoutTask(db: Db, since: Date, limit = 200): Promise<Array<{ call_sid: string; practice_id: string; ended_at: Date }>> {
+  const rows = await db
+    .selectFrom('calls as c')
+    .select(['c.call_sid', 'c.practice_id', 'c.ended_at'])
+    .where('c.outcome', '=', 'abandoned_at_menu')
+    .where('c.practice_id', 'is not', null)
+    .where('c.ended_at', '>=', since)
+    .where((eb) =>
+      eb.not(
+        eb.exists(
+          eb
+            .selectFrom('callback_tasks as t')
+            .select(sql`1`.as('one'))
+            .whereRef('t.practice_id', '=', 'c.practice_id')
+            .where('t.source', '=', 'abandoned_call')
+            .whereRef('t.source_id', '=', 'c.call_sid'),
+        ),
+      ),
+    )
+    .orderBy('c.ended_at')
+    .limit(limit)
+    .execute();
+  return rows.flatMap((r) => (r.practice_id && r.ended_at ? [{ call_sid: r.call_sid, practice_id: r.practice_id, ended_at: r.ended_at }] : []));
 }

@@ -4,12 +4,13 @@ import type { AttemptOutcome, CallMatch, CallReason, TaskSource, TaskStatus } fr
 import { AuditAction } from '../audit/events.js';
 import { MASKED_NUMBER } from '../calls/call-list.js';
 import type { PracticeScope } from '../tenancy/scope.js';
+import { openPatientText } from '../texts/patient-texts.js';
 import { openTaskField, sealTaskField } from './sealed.js';
 import { addAttempt, claimTask, closeTask, getTask, listAttempts, listTasks, OPEN_STATUSES, type CloseOutcome, type TaskFilter, type TaskRow } from './store.js';
 
 /**
- * Working a callback task from the API: list, read (the number opened for those who call back,
- * masked for an auditor), claim, record an attempt, close. Every change is audited with the
+ * Working a callback task from the API: list, read (the number, and a patient_text task's text,
+ * opened for those who call back; masked or left out for an auditor), claim, record an attempt, close. Every change is audited with the
  * actor of the request (who claims is the assignee; who tries is the attempt's author), ids and
  * codes only: never the number or a note, which are sealed (./sealed.ts).
  */
@@ -74,6 +75,8 @@ export interface TaskDetail extends TaskSummary {
   /** The closing note (not for an auditor). */
   closeNote: string | null;
   attemptList: Array<{ id: string; at: string; actor: string; outcome: AttemptOutcome; note: string | null }>;
+  /** A patient_text task's text, what the patient asked (not for an auditor); null for other sources. */
+  patientText: { body: string; mediaCount: number } | null;
 }
 
 /** One task with its attempts; its number and notes opened (audited as a PHI read), masked and left out for an auditor. */
@@ -95,19 +98,28 @@ export async function readTask(deps: WorkDeps, scope: PracticeScope, id: string,
     })),
   );
   const closeNote = full && t.close_note_enc ? await openTaskField(k, 'close_note', t.close_note_enc, t.id, scope.practiceId) : null;
+  // Staff call back knowing the question: the text the task was made from, opened (its sender is the task's number).
+  const opened = full && t.source === 'patient_text' ? await openPatientText(k, scope, t.source_id) : undefined;
+  const patientText = opened ? { body: opened.body, mediaCount: opened.mediaCount } : null;
   await deps.audit({
     action: AuditAction.TaskRead,
     actor,
     practiceId: scope.practiceId,
     callSid: t.call_sid,
     subjectId: t.id,
-    details: { view, numberOpened: full && number !== null, notesOpened: attemptList.filter((a) => a.note !== null).length + (closeNote !== null ? 1 : 0) },
+    details: {
+      view,
+      numberOpened: full && number !== null,
+      notesOpened: attemptList.filter((a) => a.note !== null).length + (closeNote !== null ? 1 : 0),
+      textOpened: patientText !== null,
+    },
   });
   return {
     ...summarise(t, deps.clock()),
     callbackNumber: number,
     closeNote,
     attemptList,
+    patientText,
   };
 }
 

@@ -3,7 +3,7 @@ import twilio from 'twilio';
 import type { AppContext } from '../app-context.js';
 import type { ScopeFor } from '../tenancy/scope.js';
 import { AuditAction } from '../audit/events.js';
-import { HELP_WORDS, START_WORDS, STOP_WORDS, keywordOf } from '../consent/consent.js';
+import { HELP_WORDS, START_IF_OPTED_OUT_WORDS, START_WORDS, STOP_WORDS, keywordOf } from '../consent/consent.js';
 import { isOptedOut, recordOptOut, removeOptOut } from '../consent/store.js';
 import { findPracticeByNumber } from '../practices/store.js';
 import { handleProviderAck, parseAck } from '../oncall/sms-service.js';
@@ -15,7 +15,9 @@ import { autoReplyText, helpReplyText, mediaReplyText, notReceivedText, startRep
  * Inbound SMS to a practice number (`POST /twilio/sms/incoming`). In order:
  * - STOP (the CTIA opt-out words): the number goes on the practice's opt-out list; no reply
  *   (Twilio confirms a STOP itself).
- * - START, UNSTOP, YES: the number's opt-out is removed (audited) and the reply confirms it.
+ * - START, UNSTOP (and YES from a number that is opted out): the number's opt-out is removed
+ *   (audited) and the reply confirms it. A YES from a number that is not opted out is a patient's
+ *   text like any other.
  * - HELP, INFO: the carrier-expected help reply.
  * - "ACK [code]" from an active provider of the practice: acknowledges the page (src/oncall/sms-service.ts).
  * - Anything else is a patient's text: stored, sealed, before the answer (./patient-texts.ts),
@@ -79,7 +81,7 @@ export async function handleSmsIncoming(services: SmsDeps, scopeFor: ScopeFor, b
     await recordOptOut(services, scope, { phone: sms.From, source: 'sms_stop', recordedBy });
     return EMPTY;
   }
-  if (START_WORDS.has(keyword)) {
+  if (START_WORDS.has(keyword) || (START_IF_OPTED_OUT_WORDS.has(keyword) && (await isOptedOut(scope, services.keyring, sms.From)))) {
     await removeOptOut(services, scope, { phone: sms.From, recordedBy });
     return reply(startReplyText(ctx));
   }
