@@ -23,6 +23,7 @@ import * as m0020 from './migrations/0020-staff-accounts.js';
 import * as m0021 from './migrations/0021-callback-tasks.js';
 import * as m0022 from './migrations/0022-callback-number.js';
 import * as m0023 from './migrations/0023-patient-texts.js';
+import * as m0025 from './migrations/0025-task-calls.js';
 
 /** Every migration, in order. Names sort the same way they apply. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -48,6 +49,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0021-callback-tasks': m0021,
   '0022-callback-number': m0022,
   '0023-patient-texts': m0023,
+  '0025-task-calls': m0025,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -124,8 +124,14 @@ export const AuditAction = {
   /** A task read with its callback number opened (a PHI read). */
   TaskRead: 'task.read',
   TaskOverdueAlerted: 'task.overdue_alerted',
+  /** A call back through the practice line (src/tasks/call-back.ts): placed (or logged), the patient dialled, its outcome. */
+  TaskCallPlaced: 'task.call_placed',
+  TaskCallDialled: 'task.call_dialled',
+  TaskCallEnded: 'task.call_ended',
   /** Staff accounts (src/auth/): actor `user:<id>` once the person is known; never an e-mail or a password in details. */
   UserInvited: 'user.invited',
+  /** A person set or cleared their own phone (sealed; never the number in details). */
+  UserPhoneSet: 'user.phone_set',
   UserInvitationAccepted: 'user.invitation_accepted',
   UserSignedIn: 'user.signed_in',
   UserSignInFailed: 'user.sign_in_failed',
