@@ -302,6 +302,8 @@ const twilioQuery = {
   node: z.string().regex(NODE_ID).meta({ description: "the flow node's id" }),
   drop: z.uuid().meta({ description: 'the drop id' }),
 };
+/** A call back's opaque id (src/tasks/call-back.ts): the only thing its TwiML URLs carry. */
+const CallBackQuery = z.object({ c: z.uuid() });
 const WhisperQuery = z.object({ parent: CallSidSchema.meta({ description: "the caller's CallSid" }), a: z.string().regex(/^\d{1,3}$/).meta({ description: 'the attempt number' }) });
 const FallbackBody = z.object({ CallSid: CallSidSchema.optional(), To: z.string().max(256).optional(), ErrorCode: z.string().max(16).optional(), ErrorUrl: z.string().max(2000).optional() });
 
@@ -480,6 +482,10 @@ export const ROUTES: readonly RouteDoc[] = [
   { method: 'post', path: '/twilio/voice/flow', summary: "The call flow's <Gather>, <Dial> and <Record> actions", access: TWILIO, query: z.object({ s: twilioQuery.step, n: twilioQuery.node, empty: z.literal('1').optional().meta({ description: 'set when the <Gather> got no input' }) }), body: voiceBody({ CallStatus: 'in-progress', Digits: '1' }), ok: twiml() },
   { method: 'post', path: '/twilio/voice/whisper', summary: "The provider's leg before it is bridged (the whisper)", access: TWILIO, query: WhisperQuery, body: voiceBody({ CallStatus: 'in-progress', Direction: 'outbound-api', ParentCallSid: EX.callSid }), ok: twiml('TwiML for the provider leg (a failure hangs that leg up)') },
   { method: 'post', path: '/twilio/voice/whisper-answer', summary: "The provider's keypress on the whisper", access: TWILIO, query: WhisperQuery, body: voiceBody({ CallStatus: 'in-progress', Direction: 'outbound-api', Digits: '1' }), ok: twiml('TwiML for the provider leg (a failure hangs that leg up)') },
+  { method: 'post', path: '/twilio/callback/answer', summary: 'A call back: the person calling back answered their phone (which practice, press 1; nothing of the patient)', access: TWILIO, query: CallBackQuery, body: voiceBody({ CallStatus: 'in-progress', Direction: 'outbound-api' }), ok: twiml('TwiML for their leg (a failure hangs it up)') },
+  { method: 'post', path: '/twilio/callback/connect', summary: "A call back: their key; 1 dials the patient with the practice's number as caller ID", access: TWILIO, query: CallBackQuery, body: voiceBody({ CallStatus: 'in-progress', Direction: 'outbound-api', Digits: '1' }), ok: twiml('TwiML: the <Dial> to the patient, or goodbye') },
+  { method: 'post', path: '/twilio/callback/dialed', summary: "A call back: the <Dial> to the patient ended; its outcome becomes the task's attempt", access: TWILIO, query: CallBackQuery, body: voiceBody({ CallStatus: 'in-progress', Direction: 'outbound-api', DialCallStatus: 'completed' }), ok: twiml('TwiML: goodbye, or the access line menu') },
+  { method: 'post', path: '/twilio/callback/status', summary: "A call back: either leg's status callback (call records, timeline; their leg ending undialled settles it as not connected)", access: TWILIO, query: CallBackQuery, body: voiceBody({ CallStatus: 'completed', Direction: 'outbound-api' }), ok: twiml('an empty TwiML document') },
   { method: 'post', path: '/twilio/voice/access', summary: 'The provider access line: a call arrives', access: TWILIO, body: voiceBody(), ok: twiml() },
   { method: 'post', path: '/twilio/voice/access-action', summary: "The access line's <Gather> actions", access: TWILIO, query: z.object({ s: twilioQuery.step }), body: voiceBody({ CallStatus: 'in-progress', Digits: '1234#' }), ok: twiml() },
   {
