@@ -117,6 +117,8 @@ const BODY_ROUTES: Record<string, { body: Record<string, unknown>; field: string
   'POST /tasks/:id/claim': { body: { note: NUL }, field: 'note' },
   'POST /tasks/:id/attempts': { body: { outcome: 'no_answer', note: `rang${NUL}` }, field: 'note' },
   'POST /tasks/:id/close': { body: { outcome: 'done', note: `done${NUL}` }, field: 'note' },
+  'POST /tasks/:id/call': { body: { to: `me${NUL}` }, field: 'to' },
+  'PUT /me/phone': { body: { phone: `+12025550142${NUL}` }, field: 'phone' },
   'POST /auth/login': { body: { email: 'a@example.org', password: `x${NUL}` }, field: 'password' },
   'POST /auth/totp/enrol': { body: { note: NUL }, field: 'note' },
   'POST /auth/totp/confirm': { body: { code: `1${NUL}` }, field: 'code' },

@@ -489,6 +489,11 @@ function sweepTable(): Record<string, SweepEntry> {
       own: async () => ({ path: `/api/tasks/${await insertTask(owner, A.id)}/close`, body: { outcome: 'done' } }),
       foreign: [{ what: "B's task", probe: { path: `/api/tasks/${B.taskId}/close`, body: { outcome: 'cancelled' } } }],
     },
+    'post /api/tasks/:id/call': {
+      own: async () => ({ path: `/api/tasks/${await insertTask(owner, A.id)}/call`, body: { to: 'me' } }),
+      ownAlso: { statuses: [409], why: 'a key has no phone to ring (no_phone), or the task has no number' },
+      foreign: [{ what: "B's task", probe: { path: `/api/tasks/${B.taskId}/call`, body: { to: 'me' } } }],
+    },
     'get /api/audit': {
       // A's own log also records A's refused attempts on B's ids (subject and target practice):
       // the own call reads one call's events, which name nothing of B.
@@ -687,6 +692,7 @@ function sweepTable(): Record<string, SweepEntry> {
       ownAlso: { statuses: [403], why: 'a key has no session' },
       foreign: [{ what: "B's practice", probe: { path: '/api/session/practice', body: { practiceId: B.id } } }],
     },
+    'put /api/me/phone': { own: () => ({ path: '/api/me/phone', body: { phone: '+12025550142' } }), ownAlso: { statuses: [403], why: 'a key has no account' }, foreign: [], noTarget: "sets the session's own person's phone only" },
     'get /api/users': { own: () => ({ path: '/api/users' }), foreign: [], noTarget: KEY_PRACTICE_ONLY },
     'post /api/users/invitations': {
       own: () => ({ path: '/api/users/invitations', body: { email: `sweep-${counter++}@example.org`, role: 'staff' } }),

@@ -590,7 +590,27 @@ export interface ImportEntriesTable {
 
 export type TaskSource = 'voicemail' | 'message' | 'abandoned_call' | 'patient_text' | 'outreach_reply';
 export type TaskStatus = 'open' | 'claimed' | 'done' | 'unreachable' | 'cancelled';
-export type AttemptOutcome = 'reached' | 'no_answer' | 'voicemail_left' | 'wrong_number' | 'other';
+export type AttemptOutcome = 'reached' | 'no_answer' | 'voicemail_left' | 'wrong_number' | 'other' | 'busy' | 'failed' | 'not_connected' | 'logged'; // the last four: 0025
+
+/** What a call back through the practice line came to (0025). */
+export type TaskCallOutcome = 'reached' | 'no_answer' | 'busy' | 'failed' | 'not_connected' | 'logged';
+
+/** A call back through the practice line (0025): the opaque id its TwiML URLs carry. */
+export interface TaskCallsTable {
+  id: string;
+  practice_id: string;
+  task_id: string;
+  actor: string;
+  origin: 'api' | 'access_line';
+  caller_leg_sid: string | null;
+  patient_leg_sid: string | null;
+  caller_id: string;
+  state: 'placed' | 'logged' | 'dialling' | 'finished';
+  outcome: TaskCallOutcome | null;
+  attempt_id: string | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
 
 export interface CallbackTasksTable {
   id: string;
@@ -640,6 +660,8 @@ export interface UsersTable {
   totp_secret_enc: Buffer | null;
   totp_confirmed_at: Date | null;
   totp_last_step: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+  /** The person's own phone, sealed (0025): where a call back through the practice line rings them. */
+  phone_enc: Buffer | null;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -727,6 +749,7 @@ export interface Database {
   fhir_runs: FhirRunsTable;
   callback_tasks: CallbackTasksTable;
   callback_task_attempts: CallbackTaskAttemptsTable;
+  task_calls: TaskCallsTable;
   users: UsersTable;
   memberships: MembershipsTable;
   recovery_codes: RecoveryCodesTable;

@@ -24,6 +24,7 @@ import * as m0021 from './migrations/0021-callback-tasks.js';
 import * as m0022 from './migrations/0022-callback-number.js';
 import * as m0023 from './migrations/0023-patient-texts.js';
 import * as m0024 from './migrations/0024-practice-sso.js';
+import * as m0025 from './migrations/0025-task-calls.js';
 import * as m0026 from './migrations/0026-overnight-reports.js';
 import * as m0027 from './migrations/0027-patient-text-keys.js';
 
@@ -52,6 +53,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0022-callback-number': m0022,
   '0023-patient-texts': m0023,
   '0024-practice-sso': m0024,
+  '0025-task-calls': m0025,
   '0026-overnight-reports': m0026,
   '0027-patient-text-keys': m0027,
 };

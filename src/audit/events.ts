@@ -126,8 +126,14 @@ export const AuditAction = {
   TaskOverdueAlerted: 'task.overdue_alerted',
   /** The morning report's summary sent to a practice's admins (counts only; recipients by id). */
   ReportOvernightSent: 'report.overnight_sent',
+  /** A call back through the practice line (src/tasks/call-back.ts): placed (or logged), the patient dialled, its outcome. */
+  TaskCallPlaced: 'task.call_placed',
+  TaskCallDialled: 'task.call_dialled',
+  TaskCallEnded: 'task.call_ended',
   /** Staff accounts (src/auth/): actor `user:<id>` once the person is known; never an e-mail or a password in details. */
   UserInvited: 'user.invited',
+  /** A person set or cleared their own phone (sealed; never the number in details). */
+  UserPhoneSet: 'user.phone_set',
   UserInvitationAccepted: 'user.invitation_accepted',
   UserSignedIn: 'user.signed_in',
   UserSignInFailed: 'user.sign_in_failed',

@@ -32,13 +32,15 @@ export interface DialAttributes {
   method?: 'POST';
   timeout: number;
   answerOnBridge?: boolean;
+  /** The number shown to the called party (a practice's own number: src/tasks/call-back-twiml.ts). */
+  callerId?: string;
 }
 
-/** A `<Number>`'s attributes: the whisper URL, machine detection and the leg's progress callbacks. */
+/** A `<Number>`'s attributes: the whisper URL, machine detection and the leg's progress callbacks (a call back to a patient has no whisper). */
 export interface NumberAttributes {
-  url: string;
-  method: 'POST';
-  machineDetection: 'Enable';
+  url?: string;
+  method?: 'POST';
+  machineDetection?: 'Enable';
   statusCallback: string;
   statusCallbackEvent: Array<'initiated' | 'ringing' | 'answered' | 'completed'>;
   statusCallbackMethod: 'POST';

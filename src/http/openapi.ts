@@ -26,7 +26,7 @@ import { AppointmentIdParams, LookupBody, MergeBody, PatientIdParams } from './p
 import { ImportIdParams, ImportQuery, IMPORT_MAX_BYTES } from './import-routes.js';
 import { IMPORT_FAILURES, ImportEntriesQuery, ImportListQuery, type ImportFailure } from '../patients/import-store.js';
 import { AckBody, ListQuery as VoicemailListQuery } from './voicemail-routes.js';
-import { ATTEMPT_OUTCOMES, AttemptBody, CloseBody, TASK_STATUSES, TaskListQuery } from './task-routes.js';
+import { ATTEMPT_OUTCOMES, AttemptBody, CallBody, CloseBody, TASK_STATUSES, TaskListQuery } from './task-routes.js';
 import { REASONS } from '../calls/flow-types.js';
 import { ClearLockoutResponse, LockoutIdParams, LockoutListQuery, LockoutListResponse } from './lockout-routes.js';
 import { ApiKeyListResponseSchema, ApiKeyPathParamsSchema, ApiKeyRevokeResponseSchema } from './key-routes.js';
@@ -38,7 +38,7 @@ import { FhirImportQuery, FhirRunsQuery, FhirSourceBody, MAX_NDJSON_BYTES } from
 import { CALL_OUTCOMES, CallListQuery } from './call-routes.js';
 import { OvernightQuery } from './report-routes.js';
 import { AcceptInvitationBody, LoginBody, PasswordResetBody, PasswordResetCompleteBody, SecondFactorBody, TotpConfirmBody } from './auth-routes.js';
-import { InvitationBody, MemberSchema, MembershipPatchBody, SwitchPracticeBody, UserIdParams } from './user-routes.js';
+import { InvitationBody, MemberSchema, MembershipPatchBody, MyPhoneBody, SwitchPracticeBody, UserIdParams } from './user-routes.js';
 import { OidcCallbackQuery, OidcStartQuery, SsoBody, SsoParams, SsoView } from './oidc-routes.js';
 
 /**
@@ -291,7 +291,7 @@ const TaskSummarySchema = z.object({
 const TaskDetailSchema = TaskSummarySchema.extend({
   callbackNumber: z.string().nullable().meta({ description: 'E.164 (masked for auditors); null: withheld' }),
   closeNote: z.string().nullable(),
-  attemptList: z.array(z.object({ id: z.uuid(), at: Instant, actor: z.string(), outcome: z.enum(ATTEMPT_OUTCOMES), note: z.string().nullable() })),
+  attemptList: z.array(z.object({ id: z.uuid(), at: Instant, actor: z.string(), outcome: z.enum([...ATTEMPT_OUTCOMES, 'busy', 'failed', 'not_connected', 'logged']), note: z.string().nullable() })),
   patientText: z
     .object({ body: z.string(), mediaCount: z.number().int() })
     .nullable()
@@ -327,6 +327,8 @@ const twilioQuery = {
   node: z.string().regex(NODE_ID).meta({ description: "the flow node's id" }),
   drop: z.uuid().meta({ description: 'the drop id' }),
 };
+/** A call back's opaque id (src/tasks/call-back.ts): the only thing its TwiML URLs carry. */
+const CallBackQuery = z.object({ c: z.uuid() });
 const WhisperQuery = z.object({ parent: CallSidSchema.meta({ description: "the caller's CallSid" }), a: z.string().regex(/^\d{1,3}$/).meta({ description: 'the attempt number' }) });
 const FallbackBody = z.object({ CallSid: CallSidSchema.optional(), To: z.string().max(256).optional(), ErrorCode: z.string().max(16).optional(), ErrorUrl: z.string().max(2000).optional() });
 
@@ -428,6 +430,7 @@ const ACCOUNT_ROUTES: readonly RouteDoc[] = [
   { method: 'post', path: '/api/auth/password-reset', summary: 'Ask for a password reset link by e-mail', description: 'Always 202, whatever the e-mail: no account is revealed. Without SMTP no e-mail is sent; an admin issues a link instead.', access: { kind: 'public' }, body: { schema: PasswordResetBody, example: { email: 'dana@example.org' } }, ok: { status: 202, description: 'accepted', schema: z.object({ status: z.literal('accepted') }) } },
   { method: 'post', path: '/api/auth/password-reset/complete', summary: 'Set a new password with a reset link (every session ends)', access: { kind: 'public' }, body: { schema: PasswordResetCompleteBody, example: { token: 'the token from the link', password: 'a new long passphrase' } }, ok: { status: 204, description: 'password changed' } },
   { method: 'get', path: '/api/session', summary: 'The signed-in person: memberships, active practice, CSRF token, deadlines', access: api(ANY), ok: { status: 200, description: 'the session', schema: z.object({ user: z.object({ id: z.uuid(), email: z.string(), displayName: z.string() }), memberships: z.array(z.object({ practiceId: z.uuid(), practiceName: z.string(), role: z.enum(API_ROLES) })), activePracticeId: z.uuid(), role: z.enum(API_ROLES), csrfToken: z.string(), idleDeadline: Instant, absoluteDeadline: Instant }) }, also: { 403: { description: 'an API key has no session', same: 'error' } } },
+  { method: 'put', path: '/api/me/phone', summary: 'Set (or, with null, clear) your own phone: where a call back through the practice line rings you (stored encrypted, never shown back)', access: api(['admin', 'staff', 'provider']), body: { schema: MyPhoneBody, example: { phone: '+12025550142' } }, ok: { status: 200, description: 'whether a phone is set', schema: z.object({ hasPhone: z.boolean() }) }, also: { 403: 'an API key has no account' } },
   { method: 'post', path: '/api/session/practice', summary: "Switch the session's active practice (a new session id)", access: api(ANY), body: { schema: SwitchPracticeBody, example: { practiceId: '3e0a6f4b-5c7d-4e9f-8a1b-4d5e6f708192' } }, ok: { status: 200, description: 'switched', schema: Csrf.extend({ activePracticeId: z.uuid(), role: z.enum(API_ROLES) }) } },
   { method: 'get', path: '/api/users', summary: "The practice's people", access: api(ADMIN), ok: { status: 200, description: 'members', schema: z.object({ users: z.array(MemberSchema) }) } },
   { method: 'post', path: '/api/users/invitations', summary: 'Invite a person (a one-time link, shown once; e-mailed when SMTP is configured)', access: api(ADMIN), body: { schema: InvitationBody, example: { email: 'dana@example.org', role: 'staff' } }, ok: { status: 201, description: 'the invitation', schema: z.object({ invitationId: z.uuid(), link: z.string(), expiresAt: Instant, emailed: z.boolean() }) } },
@@ -511,6 +514,10 @@ export const ROUTES: readonly RouteDoc[] = [
   { method: 'post', path: '/twilio/voice/flow', summary: "The call flow's <Gather>, <Dial> and <Record> actions", access: TWILIO, query: z.object({ s: twilioQuery.step, n: twilioQuery.node, empty: z.literal('1').optional().meta({ description: 'set when the <Gather> got no input' }) }), body: voiceBody({ CallStatus: 'in-progress', Digits: '1' }), ok: twiml() },
   { method: 'post', path: '/twilio/voice/whisper', summary: "The provider's leg before it is bridged (the whisper)", access: TWILIO, query: WhisperQuery, body: voiceBody({ CallStatus: 'in-progress', Direction: 'outbound-api', ParentCallSid: EX.callSid }), ok: twiml('TwiML for the provider leg (a failure hangs that leg up)') },
   { method: 'post', path: '/twilio/voice/whisper-answer', summary: "The provider's keypress on the whisper", access: TWILIO, query: WhisperQuery, body: voiceBody({ CallStatus: 'in-progress', Direction: 'outbound-api', Digits: '1' }), ok: twiml('TwiML for the provider leg (a failure hangs that leg up)') },
+  { method: 'post', path: '/twilio/callback/answer', summary: 'A call back: the person calling back answered their phone (which practice, press 1; nothing of the patient)', access: TWILIO, query: CallBackQuery, body: voiceBody({ CallStatus: 'in-progress', Direction: 'outbound-api' }), ok: twiml('TwiML for their leg (a failure hangs it up)') },
+  { method: 'post', path: '/twilio/callback/connect', summary: "A call back: their key; 1 dials the patient with the practice's number as caller ID", access: TWILIO, query: CallBackQuery, body: voiceBody({ CallStatus: 'in-progress', Direction: 'outbound-api', Digits: '1' }), ok: twiml('TwiML: the <Dial> to the patient, or goodbye') },
+  { method: 'post', path: '/twilio/callback/dialed', summary: "A call back: the <Dial> to the patient ended; its outcome becomes the task's attempt", access: TWILIO, query: CallBackQuery, body: voiceBody({ CallStatus: 'in-progress', Direction: 'outbound-api', DialCallStatus: 'completed' }), ok: twiml('TwiML: goodbye, or the access line menu') },
+  { method: 'post', path: '/twilio/callback/status', summary: "A call back: either leg's status callback (call records, timeline; their leg ending undialled settles it as not connected)", access: TWILIO, query: CallBackQuery, body: voiceBody({ CallStatus: 'completed', Direction: 'outbound-api' }), ok: twiml('an empty TwiML document') },
   { method: 'post', path: '/twilio/voice/access', summary: 'The provider access line: a call arrives', access: TWILIO, body: voiceBody(), ok: twiml() },
   { method: 'post', path: '/twilio/voice/access-action', summary: "The access line's <Gather> actions", access: TWILIO, query: z.object({ s: twilioQuery.step }), body: voiceBody({ CallStatus: 'in-progress', Digits: '1234#' }), ok: twiml() },
   {
@@ -874,6 +881,18 @@ export const ROUTES: readonly RouteDoc[] = [
     query: OvernightQuery,
     ok: { status: 200, description: 'the report', schema: OvernightReportSchema },
     also: { 404: 'the practice does not open on that date (or has no closed period in the last month)' },
+  },
+  {
+    method: 'post',
+    path: '/api/tasks/:id/call',
+    summary: "Call the patient back from the practice's number: Twilio rings your own phone, says which practice and asks for 1, then dials the patient with the practice's number as caller ID",
+    description:
+      "Rings a provider's provider phone, anyone else's phone on their account (PUT /api/me/phone); never a number from the request, and yours is never shown to the patient. The outcome (reached, no_answer, busy, failed, not_connected) becomes an attempt on the task when the call ends; with no Twilio account configured the call is logged, not placed, and the attempt is recorded as logged at once. An API key has no phone (409 no_phone).",
+    access: api(HANDLERS),
+    params: IdParams,
+    body: { schema: CallBody, example: { to: 'me' } },
+    ok: { status: 201, description: 'placed (the outcome follows on the task) or logged', schema: z.object({ callId: z.uuid(), state: z.enum(['placed', 'logged']) }) },
+    also: { 409: 'the task is closed, has no number to call, you have no phone, or the practice has no number to call from', 502: 'Twilio refused the call (recorded as a failed attempt)' },
   },
   { method: 'get', path: '/api/audit', summary: "The practice's audit log", access: api(['admin', 'auditor']), query: AuditQuery, ok: { status: 200, description: 'audit events, oldest first', schema: z.object({ events: z.array(AuditEventSchema) }) } },
 

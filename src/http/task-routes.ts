@@ -3,7 +3,8 @@ import { z } from 'zod';
 import type { Services } from '../services.js';
 import { REASONS } from '../calls/flow-types.js';
 import { claim, close, listTaskSummaries, readTask, recordAttempt, type ChangeResult } from '../tasks/work.js';
-import { actorOf, permit, principalOf } from './api-auth.js';
+import { placeCallBack, type PlaceResult } from '../tasks/call-back.js';
+import { actorOf, isSessionPrincipal, permit, principalOf } from './api-auth.js';
 import { badRequest, notFound, zodProblems } from './responses.js';
 
 export const TASK_STATUSES = ['open', 'claimed', 'done', 'unreachable', 'cancelled'] as const;
@@ -28,6 +29,35 @@ const Note = z.string().trim().min(1).max(2000);
 export const AttemptBody = z.strictObject({ outcome: z.enum(ATTEMPT_OUTCOMES), note: Note.optional() });
 export const CloseBody = z.strictObject({ outcome: z.enum(CLOSE_OUTCOMES), note: Note.optional() });
 const TaskId = z.string().uuid();
+/**
+ * Where the call back rings: only `me`, the person's own phone (a provider's provider phone, else
+ * the phone on their account). Never a number from the request.
+ */
+export const CallBody = z.strictObject({ to: z.literal('me').default('me') });
+
+const REFUSALS = {
+  no_callback_number: 'this task has no number to call back',
+  no_phone: 'no phone to ring: a provider needs a provider phone linked to their account, anyone else a phone on their account (PUT /api/me/phone); an API key has none',
+  no_practice_number: 'the practice has no number to call from',
+} as const;
+
+/** A call back's answer: 201 placed (or logged), 404, 409 with the reason, 502 when Twilio refused. */
+function callAnswer(res: express.Response, r: PlaceResult): void {
+  switch (r.result) {
+    case 'ok':
+      return void res.status(201).json({ callId: r.callId, state: r.state });
+    case 'not_found':
+      return notFound(res);
+    case 'conflict':
+      return void res.status(409).json({ error: 'conflict', message: `this task is ${r.status}`, status: r.status });
+    case 'refused':
+      return void res.status(409).json({ error: r.reason, message: REFUSALS[r.reason] });
+    case 'twilio_error':
+      return void res.status(502).json({ error: 'call_failed', message: 'the call could not be placed; the attempt is recorded as failed', callId: r.callId });
+    default:
+      return r satisfies never;
+  }
+}
 
 /** A change's answer: the task, 404, or 409 with the task's state. */
 function answer(res: express.Response, r: ChangeResult, created = false): void {
@@ -95,6 +125,18 @@ export function taskRouter(services: Services): express.Router {
     const scope = await permit(services, req, res, ['admin', 'staff', 'provider'], principalOf(res).practiceId, id.data);
     if (!scope) return;
     answer(res, await close(services, scope, id.data, actorOf(res), body.data));
+  });
+
+  router.post('/tasks/:id/call', async (req, res) => {
+    const id = TaskId.safeParse(req.params.id);
+    if (!id.success) return badRequest(res, 'id must be a UUID');
+    const body = CallBody.safeParse(req.body ?? {});
+    if (!body.success) return badRequest(res, zodProblems(body.error));
+    const principal = principalOf(res);
+    const scope = await permit(services, req, res, ['admin', 'staff', 'provider'], principal.practiceId, id.data);
+    if (!scope) return;
+    const userId = isSessionPrincipal(principal) ? principal.userId : null;
+    callAnswer(res, await placeCallBack(services, scope, id.data, { actor: actorOf(res), userId, role: principal.role }));
   });
 
   return router;

@@ -21,7 +21,8 @@ import { routeLabel } from '../log/route-label.js';
 import { emptyTwiml, FAIL_SAFE_DIAL_PATH, failSafeDialResult, hangupTwiml } from '../calls/fail-safe.js';
 import { handleWhisper, handleWhisperAnswer, type WhisperQuery } from '../oncall/whisper-service.js';
 import { handleSmsIncoming, smsNotReceivedTwiml } from '../texts/sms-incoming.js';
-import { handleAccessAction, handleAccessIncoming } from '../voicemail/access-line.js';
+import { handleAccessAction, handleAccessIncoming, resumeAccessMenu } from '../voicemail/access-line.js';
+import { handleCallBackAnswer, handleCallBackConnect, handleCallBackDialed, handleCallBackStatus } from '../tasks/call-back.js';
 import { handleDropAnswer, handleDropStatus } from '../drops/drop-service.js';
 import type { FailSafeReason, UnprocessedRoute } from '../adapters/metrics.js';
 import { boundTwilioRoutes, TWILIO_ROUTE_DEADLINE_MS, type TimeoutAnswer } from './twilio-deadline.js';
@@ -130,6 +131,14 @@ function whisperQuery(req: Request): WhisperQuery | null {
 
 const HANGUP_TWIML = hangupTwiml();
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** `?c=<id>` on a call back's URLs (src/tasks/call-back.ts): its opaque id, nothing else. */
+function callBackId(req: Request): string | null {
+  const c = queryString(req, 'c');
+  return c && UUID.test(c) ? c : null;
+}
+
 /**
  * Twilio's fallback URL: the disclaimer, then the practice's fallback number. The practice is
  * loaded within FALLBACK_LOOKUP_MS (from the practice cache when fresh; a lookup that succeeds
@@ -153,6 +162,9 @@ function timeoutAnswer(services: Pick<Services, 'metrics' | 'caches'>, req: Requ
   switch (req.path) {
     case '/voice/whisper':
     case '/voice/whisper-answer':
+    case '/callback/answer':
+    case '/callback/connect':
+    case '/callback/dialed':
     case '/rvm/answer':
       return { status: 200, twiml: HANGUP_TWIML };
     case '/voice/recording-status':
@@ -166,6 +178,7 @@ function timeoutAnswer(services: Pick<Services, 'metrics' | 'caches'>, req: Requ
       // The patient is told the text was not received (it may still be stored by the run that ran out of time).
       return { status: 200, twiml: smsNotReceivedTwiml(bodyField(req, 'To')) };
     case '/voice/status':
+    case '/callback/status':
     case '/rvm/status':
       // Twilio does not resend these: counted and logged so that an operator sees what was lost.
       unprocessed(services, UNPROCESSED_BY_PATH[req.path] ?? 'sms_incoming', 'deadline');
@@ -216,6 +229,45 @@ export function twilioRouter(services: Services): express.Router {
       const s = queryString(req, 's');
       return s && /^\d{1,4}$/.test(s) ? handleAccessAction({ ...services, scopeFor }, Number(s), p) : null;
     }),
+  );
+  // A call back through the practice line (src/tasks/call-back.ts): the person's own leg, whom
+  // Twilio rang; on any failure that leg is hung up (it is our outbound call: no caller to keep safe).
+  router.post(
+    '/callback/answer',
+    voiceRoute(services, async (p, req) => {
+      const c = callBackId(req);
+      return c ? handleCallBackAnswer(services, scopeFor, c, p) : HANGUP_TWIML;
+    }, HANGUP_TWIML),
+  );
+  router.post(
+    '/callback/connect',
+    voiceRoute(services, async (p, req) => {
+      const c = callBackId(req);
+      return c ? handleCallBackConnect(services, scopeFor, c, p) : HANGUP_TWIML;
+    }, HANGUP_TWIML),
+  );
+  // The <Dial> to the patient ended: the outcome on the task; a provider on the access line goes back to its menu.
+  router.post(
+    '/callback/dialed',
+    voiceRoute(services, async (p, req) => {
+      const c = callBackId(req);
+      if (!c) return HANGUP_TWIML;
+      const done = await handleCallBackDialed(services, scopeFor, c, p);
+      return done.origin === 'access_line' ? resumeAccessMenu({ ...services, scopeFor }, p.CallSid) : done.twiml;
+    }, HANGUP_TWIML),
+  );
+  router.post(
+    '/callback/status',
+    voiceRoute(
+      services,
+      async (p, req) => {
+        const c = callBackId(req);
+        if (c) await handleCallBackStatus(services, scopeFor, c, p);
+        return EMPTY_TWIML;
+      },
+      EMPTY_TWIML,
+      () => unprocessed(services, 'call_status', 'error'),
+    ),
   );
   // A text is answered 2xx only once stored (src/texts/sms-incoming.ts). Twilio never resends an SMS
   // webhook; on a 5xx (or no answer in 15 s) it requests the number's SMS fallback URL instead, below.

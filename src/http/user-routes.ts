@@ -9,6 +9,8 @@ import { activeMemberships, disableMember, disableUserIfNoMembership, getMember,
 import { actorOf, isSessionPrincipal, keyPrincipalOf, permit, principalOf, type SessionPrincipal } from './api-auth.js';
 import { badRequest, notFound, zodProblems } from './responses.js';
 import { setSessionCookie } from './session-auth.js';
+import { setUserPhone } from '../auth/user-phone.js';
+import { E164Schema } from '../practices/settings.js';
 
 /**
  * A signed-in person's session (`/api/session`, sign out everywhere) and a practice's people for
@@ -21,6 +23,8 @@ export const UserIdParams = z.object({ id: Uuid });
 export const InvitationBody = z.strictObject({ email: z.string().trim().min(3).max(254).regex(/^[^\s@]+@[^\s@]+$/, { message: 'expected an e-mail address' }), role: z.enum(API_ROLES), providerId: Uuid.optional() });
 export const MembershipPatchBody = z.strictObject({ role: z.enum(API_ROLES) });
 export const SwitchPracticeBody = z.strictObject({ practiceId: Uuid });
+/** The person's own phone (E.164), where a call back through the practice line rings them; null clears it. */
+export const MyPhoneBody = z.strictObject({ phone: E164Schema.nullable() });
 
 export const MemberSchema = z.object({
   userId: z.uuid(),
@@ -84,6 +88,18 @@ export function userRouter(services: Services): express.Router {
     const ended = await destroyUserSessions(services.redis, s.userId);
     await services.audit({ action: AuditAction.UserSignedOut, actor: actorOfUser(s.userId), practiceId: s.practiceId, subjectId: s.userId, details: { everywhere: true, sessionsEnded: ended } });
     res.json({ sessionsEnded: ended });
+  });
+
+  // Sealed on the account; never echoed (the answer says only whether one is set).
+  router.put('/me/phone', async (req, res) => {
+    const input = MyPhoneBody.safeParse(req.body ?? {});
+    if (!input.success) return badRequest(res, zodProblems(input.error));
+    if (!(await permit(services, req, res, ['admin', 'staff', 'provider'], principalOf(res).practiceId))) return;
+    const s = sessionOf(res);
+    if (!s) return;
+    if (!(await setUserPhone(services.db, services.keyring, s.userId, input.data.phone, services.clock()))) return notFound(res);
+    await services.audit({ action: AuditAction.UserPhoneSet, actor: actorOfUser(s.userId), practiceId: s.practiceId, subjectId: s.userId, details: { set: input.data.phone !== null } });
+    res.json({ hasPhone: input.data.phone !== null });
   });
 
   router.get('/users', async (req, res) => {

@@ -47,13 +47,13 @@ const ROUTE_WORDS: ReadonlySet<string> = new Set([
   // lockout-routes.ts, metrics-routes.ts, openapi.ts
   'lockouts', 'clear', 'metrics', 'openapi.json',
   // task-routes.ts
-  'tasks', 'claim', 'attempts', 'close',
+  'tasks', 'claim', 'attempts', 'close', 'call',
   // auth-routes.ts, user-routes.ts
-  'auth', 'login', 'totp', 'enrol', 'confirm', 'logout', 'logout-everywhere', 'invitations', 'accept', 'password-reset', 'complete', 'session', 'practice', 'users', 'membership', 'disable', 'reset-link',
+  'auth', 'login', 'totp', 'enrol', 'confirm', 'logout', 'logout-everywhere', 'invitations', 'accept', 'password-reset', 'complete', 'session', 'practice', 'users', 'membership', 'disable', 'reset-link', 'me', 'phone',
   // oidc-routes.ts
   'oidc', 'start', 'callback', 'pending', 'sso', 'console',
   // twilio-routes.ts
-  'voice', 'incoming', 'flow', 'whisper', 'whisper-answer', 'access', 'access-action', 'sms', 'status', 'recording-status', 'answer', 'fallback', 'fail-safe-dial',
+  'voice', 'incoming', 'flow', 'whisper', 'whisper-answer', 'access', 'access-action', 'sms', 'status', 'recording-status', 'answer', 'fallback', 'fail-safe-dial', 'callback', 'dialed',
 ]);
 
 function decode(path: string): string {

@@ -15,6 +15,7 @@ import { findPracticeByNumber } from '../practices/store.js';
 import type { AppContext } from '../app-context.js';
 import type { ScopeFor } from '../tenancy/scope.js';
 import { guardedTry } from '../verification/attempts.js';
+import { accessCallBackVerbs, prepareAccessCallBack } from '../tasks/call-back.js';
 import { acknowledgeVoicemail, getVoicemail, issuePlaybackToken, pendingUrgentIds, playability, playableByReference, playbackUrl } from './playback-store.js';
 
 /**
@@ -41,6 +42,8 @@ export const PIN_FINISH_KEY = '#';
 export const MARK_HEARD = '1';
 export const REPEAT_MESSAGE = '2';
 export const ACK_PAGE = '3';
+/** With a message in hand: dial its caller from the practice's number (src/tasks/call-back.ts). */
+export const CALL_BACK = '4';
 export const END_CALL = '9';
 export const MAX_PIN_TRIES = 3;
 /** A page's (and its voicemail's) reference: six digits. */
@@ -97,8 +100,11 @@ export type PinOutcome =
 
 export type AccessEvent =
   | { kind: 'pin'; outcome: PinOutcome }
-  /** `pending`: which of the queue are still unacknowledged and playable now. */
-  | { kind: 'key'; digits: string | null; pending: readonly string[] }
+  /**
+   * `pending`: which of the queue are still unacknowledged and playable now; `callBack`: for the
+   * call-back key, the call back prepared for the message in hand (null: nothing to call).
+   */
+  | { kind: 'key'; digits: string | null; pending: readonly string[]; callBack?: string | null }
   /**
    * The reference keyed in `page_ref`, already tried (the claimed step's one side effect), and the
    * playable voicemail with that reference, if any: one code stops the page and plays its message.
@@ -113,7 +119,9 @@ export type Speech =
   | { kind: 'none' }
   | { kind: 'message'; voicemailId: string; number: number; intro: number | null; acked: boolean }
   /** The menu again, without the audio (the message's, or the one without messages when null): after a key that means nothing, or when the audio is gone. */
-  | { kind: 'menu_again'; voicemailId: string | null; reason: 'invalid_key' | 'unavailable' }
+  | { kind: 'menu_again'; voicemailId: string | null; reason: 'invalid_key' | 'unavailable' | 'no_call_back' | 'call_ended' }
+  /** The message's caller is dialled from the practice's number (the call back's id: its TwiML URLs carry it). */
+  | { kind: 'call_back'; voicemailId: string; callId: string }
   | { kind: 'none_left'; acked: boolean }
   | { kind: 'ask_page_ref' }
   /** What became of the keyed reference, then the menu it came from. Never anything about the call it was for. */
@@ -210,6 +218,10 @@ export function decideAccess(state: AccessState, event: AccessEvent): AccessDeci
       return next({}, { kind: 'message', voicemailId: current, number: state.number, intro: null, acked: false });
     case ACK_PAGE:
       return next({ phase: 'page_ref' }, { kind: 'ask_page_ref' });
+    case CALL_BACK:
+      if (current === null) break;
+      if (!event.callBack) return next({}, { kind: 'menu_again', voicemailId: current, reason: 'no_call_back' });
+      return next({}, { kind: 'call_back', voicemailId: current, callId: event.callBack });
     case END_CALL:
       return next({ phase: 'done', current: null }, { kind: 'goodbye' });
     default:
@@ -228,6 +240,8 @@ export interface RenderContext {
   practiceName: string;
   /** For `message`: the voicemail's reference code and a fresh single-use playback URL. */
   message?: { referenceCode: string; playUrl: string };
+  /** For `call_back`: the `<Dial>` to the patient (src/tasks/call-back.ts), built with the number opened. */
+  callBack?: Verb[];
 }
 
 /** What the caller hears about a keyed page reference: the outcome only, never the call it was for. */
@@ -236,6 +250,13 @@ const PAGE_RESULT: Record<KeypadAckResult, string> = {
   already: 'That page was already acknowledged.',
   not_found: 'We could not find a page with that reference.',
   timeout: 'We did not receive a reference.',
+};
+
+const MENU_AGAIN: Record<Extract<Speech, { kind: 'menu_again' }>['reason'], string> = {
+  invalid_key: 'Sorry, that key is not valid.',
+  unavailable: 'That message is no longer available.',
+  no_call_back: 'There is no number to call back for this message.',
+  call_ended: 'The call with the patient has ended.',
 };
 
 /** Pure: the TwiML for one thing said (verbs, rendered as the call flows' are). */
@@ -250,6 +271,7 @@ export function renderAccess(speech: Speech, ctx: RenderContext): string {
     const g: SpeechVerb[] = [];
     if (withMessage) g.push(say(VOICE, `Press ${MARK_HEARD} to mark it heard and hear the next, ${REPEAT_MESSAGE} to hear it again, ${END_CALL} to end.`));
     g.push(say(VOICE, `To acknowledge a page, press ${ACK_PAGE}.`));
+    if (withMessage) g.push(say(VOICE, `To call the patient back from the practice's number, press ${CALL_BACK}.`));
     if (!withMessage) g.push(say(VOICE, `To end the call, press ${END_CALL}.`));
     out.push({ verb: 'gather', attributes: { input: ['dtmf'], numDigits: 1, timeout: 10, action, method: 'POST' }, speech: g });
     // No key: the Gather falls through.
@@ -293,8 +315,13 @@ export function renderAccess(speech: Speech, ctx: RenderContext): string {
       break;
     }
     case 'menu_again':
-      sayIt(speech.reason === 'invalid_key' ? 'Sorry, that key is not valid.' : 'That message is no longer available.');
+      sayIt(MENU_AGAIN[speech.reason]);
       menu(speech.voicemailId !== null);
+      break;
+    case 'call_back':
+      if (!ctx.callBack) throw new Error('renderAccess: a call back needs its dial');
+      // The <Dial>'s action (/twilio/callback/dialed) records the outcome and brings the provider back to this menu.
+      out.push(...ctx.callBack);
       break;
     case 'none_left':
       sayIt(`${speech.acked ? 'Marked as heard. ' : ''}There are no more new urgent voicemails.`);
@@ -364,7 +391,7 @@ export function replayAccess(entry: AccessReplay): { state: AccessState; speech:
  * called (a lookup across practices, on the system role), and its reads and writes of that
  * practice's rows go through the request scope `scopeFor` mints (the Twilio route's).
  */
-type RenderDeps = Pick<AppContext, 'db' | 'config'> & { scopeFor: ScopeFor };
+type RenderDeps = Pick<AppContext, 'db' | 'config' | 'keyring' | 'audit' | 'clock'> & { scopeFor: ScopeFor };
 type IncomingDeps = RenderDeps & Pick<AppContext, 'redis' | 'keyring' | 'audit' | 'clock' | 'metrics'>;
 type PinDeps = Parameters<typeof guardedTry>[0] & Pick<AppContext, 'keyring'> & { scopeFor: ScopeFor };
 export type AccessLineDeps = IncomingDeps & PinDeps & Parameters<typeof acknowledgePageByKeypad>[0];
@@ -417,6 +444,12 @@ async function render(services: RenderDeps, state: AccessState, speech: Speech, 
       return renderAccess({ kind: 'menu_again', voicemailId: speech.voicemailId, reason: 'unavailable' }, ctx);
     }
     ctx.message = { referenceCode: row.reference_code, playUrl: playbackUrl(services.config.publicBaseUrl, issued.token) };
+  }
+  if (speech.kind === 'call_back') {
+    const dial = await accessCallBackVerbs(services, services.scopeFor(state.practiceId), speech.callId);
+    // Closed or called already since (a replay, a stale step): the menu again, nobody dialled.
+    if (!dial) return renderAccess({ kind: 'menu_again', voicemailId: speech.voicemailId, reason: 'no_call_back' }, ctx);
+    ctx.callBack = dial;
   }
   return renderAccess(speech, ctx);
 }
@@ -494,7 +527,12 @@ async function accessEvent(services: AccessLineDeps, state: AccessState, p: Voic
     case 'listen':
     case 'done': {
       const digits = p.Digits && /^[0-9*#]$/.test(p.Digits) ? p.Digits : null;
-      return { kind: 'key', digits, pending: state.phase === 'listen' ? await pendingUrgentIds(services.scopeFor(state.practiceId), state.queue) : [] };
+      const pending = state.phase === 'listen' ? await pendingUrgentIds(services.scopeFor(state.practiceId), state.queue) : [];
+      if (digits === CALL_BACK && state.phase === 'listen' && state.current !== null && state.providerId !== null) {
+        const prepared = await prepareAccessCallBack(services, services.scopeFor(state.practiceId), { voicemailId: state.current, providerId: state.providerId, accessCallSid: p.CallSid });
+        return { kind: 'key', digits, pending, callBack: prepared?.callId ?? null };
+      }
+      return { kind: 'key', digits, pending };
     }
     default:
       return state.phase satisfies never;
@@ -520,6 +558,16 @@ async function acknowledgePageOfVoicemail(services: AccessLineDeps, practiceId: 
   const row = await getVoicemail(scope, voicemailId);
   if (!row) return;
   await acknowledgePageByKeypad(services, scope, { providerId, digits: row.reference_code });
+}
+
+/**
+ * Back on the line after a call back keyed here (the `<Dial>`'s action, once its outcome is
+ * recorded): the menu of the message in hand, at the step the call is on.
+ */
+export async function resumeAccessMenu(services: RenderDeps & Pick<AppContext, 'redis'>, callSid: string): Promise<string> {
+  const stored = await loadCall<AccessState, AccessEvent | null>(services.redis, callSid);
+  if (!isAccessCall(stored) || stored.state.providerId === null) return SESSION_LOST;
+  return render(services, stored.state, { kind: 'menu_again', voicemailId: stored.state.current, reason: 'call_ended' }, '', services.clock());
 }
 
 /** The answer to one of the access line's Gathers (`?s=<step>`). */
