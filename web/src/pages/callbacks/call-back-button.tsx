@@ -18,7 +18,7 @@ export function CallBackButton({ taskId, size = 'md', fullWidth = false }: { tas
   const call = useMutation({ mutationFn: () => callBack(taskId) });
   return (
     <Stack gap="xs">
-      <Button size={size} fullWidth={fullWidth} color="teal" loading={call.isPending} onClick={() => call.mutate()}>
+      <Button size={size} fullWidth={fullWidth} loading={call.isPending} onClick={() => call.mutate()}>
         Call back from the practice line
       </Button>
       {call.isSuccess ? (

@@ -114,7 +114,7 @@ function TaskTable({ rows }: { rows: TaskSummary[] }) {
                 {when(t.dueAt)} {t.overdue ? <Badge color="red">Overdue</Badge> : null}
               </Table.Td>
               <Table.Td>{REASON_LABELS[t.reason]}</Table.Td>
-              <Table.Td>{t.urgency === 'urgent' ? <Badge color="orange">Urgent</Badge> : 'Routine'}</Table.Td>
+              <Table.Td>{t.urgency === 'urgent' ? <Badge color="red">Urgent</Badge> : 'Routine'}</Table.Td>
               <Table.Td>{MATCH_LABELS[t.patient.match]}</Table.Td>
               <Table.Td>{STATUS_LABELS[t.status]}</Table.Td>
               <Table.Td>{t.attempts}</Table.Td>

@@ -68,7 +68,7 @@ export function PageViewPage() {
       <Title order={1} size="h2">
         Page {page.referenceCode}
       </Title>
-      <Badge color={acknowledged ? 'teal' : 'red'} size="lg">
+      <Badge color={acknowledged ? 'dark' : 'red'} size="lg">
         {acknowledged ? 'Acknowledged' : 'Waiting for you'}
       </Badge>
       <Paper withBorder p="md">

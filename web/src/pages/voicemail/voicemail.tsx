@@ -43,8 +43,8 @@ function VoicemailCard({ v, listens }: { v: VoicemailSummary; listens: boolean }
             {heading}
           </Title>
           <Group gap="xs">
-            {v.urgency === 'urgent' ? <Badge color="orange">Urgent</Badge> : <Badge color="gray">Routine</Badge>}
-            {v.acknowledgedAt ? <Badge color="teal">Heard</Badge> : <Badge color="blue">New</Badge>}
+            {v.urgency === 'urgent' ? <Badge color="red">Urgent</Badge> : <Badge color="dark" variant="outline">Routine</Badge>}
+            {v.acknowledgedAt ? <Badge color="dark">Heard</Badge> : <Badge color="dark" variant="outline">New</Badge>}
           </Group>
         </Group>
         <dl className="facts">
