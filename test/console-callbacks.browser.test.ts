@@ -77,7 +77,9 @@ describe.skipIf(skip !== null)(`callbacks, voicemail and the page view in Chromi
     await page.getByLabel('Close as').selectOption('unreachable');
     await page.getByLabel('Closing note').fill('Three tries; letter sent');
     await page.getByRole('button', { name: 'Close the callback' }).click();
-    await page.getByText('Three tries; letter sent').waitFor();
+    // Closed: the forms go, the closing note is shown.
+    await page.getByRole('button', { name: 'Close the callback' }).waitFor({ state: 'detached' });
+    await page.getByText('Three tries; letter sent', { exact: true }).waitFor();
     const row = await owner.selectFrom('callback_tasks').select(['status', 'attempts']).where('id', '=', practice.taskId).executeTakeFirstOrThrow();
     expect(row).toEqual({ status: 'unreachable', attempts: 1 });
     await screenshot(page, 'callback-task');

@@ -242,7 +242,7 @@ function AttemptForm({ taskId, onDone }: { taskId: string; onDone: () => Promise
           </Alert>
         ) : null}
         <div>
-          <Button type="submit" variant="light" loading={add.isPending}>
+          <Button type="submit" loading={add.isPending}>
             Record attempt
           </Button>
         </div>
