@@ -1,14 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
+import { createDb } from '../src/adapters/postgres.js';
 import { browserTestsSkipReason, screenshot, seriousAxeViolations, startConsoleBrowser, tabOrder, type ConsoleBrowser } from './support/browser.js';
+import { createConsoleUser, signIn } from './support/console-user.js';
+import { seedPractice } from './support/two-practices.js';
 
 // page.evaluate takes expressions as text here: the test program is typed for Node, not the DOM.
 
 /**
- * The staff console in Debian's Chromium against the real service. Staff sessions are being
- * built in parallel (issue 13), so this covers what needs no session: the sign-in page (axe at
- * 1280 and 375 px, keyboard order, the CSP refusing nothing the bundle does, no browser storage)
- * and deep links. `checkCallsPage` is the Calls page's test, to be called once a session exists.
+ * The staff console in Debian's Chromium against the real service: the sign-in page (axe at
+ * 1280 and 375 px, keyboard order, the CSP refusing nothing the bundle does, no browser storage),
+ * deep links, and the Calls page signed in as a staff member (test/support/console-user.ts).
  */
 const skip = browserTestsSkipReason();
 
@@ -78,15 +80,29 @@ describe.skipIf(skip !== null)(`console in Chromium${skip ? ` (${skip})` : ''}`,
     expect(new URL(page.url()).pathname).toBe('/console/sign-in');
     await page.close();
   });
+
+  it('signed in with password and TOTP, a staff member works the Calls page', async () => {
+    const owner = createDb(b.harness.config.database.url, b.harness.schema, 1);
+    try {
+      const practice = await seedPractice(b.harness, owner, 'Calloway', 3);
+      const user = await createConsoleUser(b.harness, practice.id, 'staff');
+      const { page, problems } = await b.newPage();
+      page.setDefaultTimeout(20_000);
+      await signIn(page, b.harness.baseUrl, user);
+      await checkCallsPage(page, b.url('/calls'), [practice.patientFirstName, practice.patientLastName, practice.patientPhone, practice.patientDateOfBirth]);
+      expect(problems).toEqual([]);
+      await page.close();
+    } finally {
+      await owner.destroy();
+    }
+  }, 120_000);
 });
 
 /**
  * The Calls page, on a signed-in page of a practice that has calls: the list, a filter that lands
- * in the URL (codes only), axe at full width and at 375 px, the title free of PHI. Sessions (issue
- * 13) are not on this branch: the integrator calls this after signing `page` in, e.g.
- *   it('the Calls page', async () => { const { page } = await b.newPage(); await signIn(page); await checkCallsPage(page, b.url('/calls')); });
+ * in the URL (codes only), axe at full width and at 375 px, the title free of PHI.
  */
-export async function checkCallsPage(page: Page, callsUrl: string, phi: readonly string[] = []): Promise<void> {
+async function checkCallsPage(page: Page, callsUrl: string, phi: readonly string[] = []): Promise<void> {
   await page.setViewportSize({ width: 1280, height: 800 });
   const started = Date.now();
   await page.goto(callsUrl);

@@ -7,6 +7,9 @@ import { SESSION_KEY } from './api/session';
 import { SignInPage } from './auth/sign-in';
 import { RequireSession } from './shell/shell';
 import { CallsPage } from './pages/calls';
+import { CallbackTaskPage, CallbacksPage } from './pages/callbacks/callbacks';
+import { VoicemailPage } from './pages/voicemail/voicemail';
+import { PageViewPage } from './pages/page-view/page-view';
 import { Empty } from './components/states';
 import { usePageTitle } from './components/page-title';
 
@@ -52,6 +55,10 @@ export function createRouter() {
             children: [
               { index: true, element: <Navigate to="/calls" replace /> },
               { path: 'calls', element: <CallsPage /> },
+              { path: 'callbacks', element: <CallbacksPage /> },
+              { path: 'callbacks/:taskId', element: <CallbackTaskPage /> },
+              { path: 'voicemail', element: <VoicemailPage /> },
+              { path: 'pages/:pageId', element: <PageViewPage /> },
               { path: '*', element: <NotFound /> },
             ],
           },

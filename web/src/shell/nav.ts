@@ -10,8 +10,8 @@ export interface Section {
 
 export const SECTIONS: readonly Section[] = [
   { label: 'Overnight', path: '/overnight', built: false },
-  { label: 'Callbacks', path: '/callbacks', built: false },
-  { label: 'Voicemail', path: '/voicemail', built: false },
+  { label: 'Callbacks', path: '/callbacks', built: true },
+  { label: 'Voicemail', path: '/voicemail', built: true },
   { label: 'Calls', path: '/calls', built: true },
   { label: 'On call', path: '/on-call', built: false },
   { label: 'Patients', path: '/patients', built: false },

@@ -1,0 +1,74 @@
+import { api } from '../../api/client';
+
+/** GET /api/tasks and GET /api/tasks/:id, as the API answers them (src/tasks/work.ts). */
+export const TASK_STATUSES = ['open', 'claimed', 'done', 'unreachable', 'cancelled'] as const;
+export const TASK_REASONS = ['clinical', 'refill', 'appointment', 'billing', 'other'] as const;
+export const ATTEMPT_OUTCOMES = ['reached', 'no_answer', 'voicemail_left', 'wrong_number', 'other'] as const;
+export const CLOSE_OUTCOMES = ['done', 'unreachable', 'cancelled'] as const;
+
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
+export type CloseOutcome = (typeof CLOSE_OUTCOMES)[number];
+
+export interface TaskSummary {
+  id: string;
+  source: string;
+  sourceId: string;
+  callSid: string | null;
+  reason: (typeof TASK_REASONS)[number];
+  urgency: 'urgent' | 'routine';
+  status: TaskStatus;
+  assignee: string | null;
+  patient: { match: 'verified' | 'number' | 'unknown'; patientId: string | null };
+  dueAt: string;
+  overdue: boolean;
+  attempts: number;
+  hasCallbackNumber: boolean;
+  createdAt: string;
+  claimedAt: string | null;
+  closedAt: string | null;
+  closedBy: string | null;
+}
+
+export interface TaskDetail extends TaskSummary {
+  callbackNumber: string | null;
+  closeNote: string | null;
+  attemptList: Array<{ id: string; at: string; actor: string; outcome: AttemptOutcome; note: string | null }>;
+}
+
+export const STATUS_LABELS: Record<TaskStatus, string> = { open: 'Open', claimed: 'Claimed', done: 'Done', unreachable: 'Unreachable', cancelled: 'Cancelled' };
+export const REASON_LABELS: Record<TaskSummary['reason'], string> = { clinical: 'Clinical', refill: 'Refill', appointment: 'Appointment', billing: 'Billing', other: 'Other' };
+export const MATCH_LABELS: Record<TaskSummary['patient']['match'], string> = { verified: 'Verified', number: 'By number', unknown: 'Unknown' };
+export const ATTEMPT_LABELS: Record<AttemptOutcome, string> = { reached: 'Reached', no_answer: 'No answer', voicemail_left: 'Left a voicemail', wrong_number: 'Wrong number', other: 'Other' };
+
+/** The filters the queue keeps in its URL: codes only, never PHI. */
+export const TASK_FILTERS = ['status', 'reason', 'urgency', 'overdue', 'assignee'] as const;
+export type TaskFilters = Partial<Record<(typeof TASK_FILTERS)[number], string>>;
+
+export function taskFiltersOf(params: URLSearchParams): TaskFilters {
+  const filters: TaskFilters = {};
+  for (const key of TASK_FILTERS) {
+    const value = params.get(key);
+    if (value !== null && value !== '') filters[key] = value;
+  }
+  return filters;
+}
+
+/** Overdue first, then the soonest due: the order people should work the queue in. */
+export function queueOrder(tasks: readonly TaskSummary[]): TaskSummary[] {
+  return [...tasks].sort((a, b) => Number(b.overdue) - Number(a.overdue) || a.dueAt.localeCompare(b.dueAt) || a.id.localeCompare(b.id));
+}
+
+export const fetchTasks = (filters: TaskFilters, signal?: AbortSignal) => api<{ tasks: TaskSummary[] }>('/api/tasks', { query: { ...filters, limit: 200 }, signal });
+export const fetchTask = (id: string, signal?: AbortSignal) => api<TaskDetail>(`/api/tasks/${encodeURIComponent(id)}`, { signal });
+export const claimTask = (id: string) => api<TaskSummary>(`/api/tasks/${encodeURIComponent(id)}/claim`, { method: 'POST', body: {} });
+export const addAttempt = (id: string, outcome: AttemptOutcome, note: string) =>
+  api<TaskSummary>(`/api/tasks/${encodeURIComponent(id)}/attempts`, { method: 'POST', body: note.trim() ? { outcome, note: note.trim() } : { outcome } });
+export const closeTask = (id: string, outcome: CloseOutcome, note: string) =>
+  api<TaskSummary>(`/api/tasks/${encodeURIComponent(id)}/close`, { method: 'POST', body: note.trim() ? { outcome, note: note.trim() } : { outcome } });
+/** POST /api/tasks/:id/call: the practice line rings the person, then the patient (built in parallel; a 404 says so). */
+export const callBack = (id: string) => api<unknown>(`/api/tasks/${encodeURIComponent(id)}/call`, { method: 'POST', body: {} });
+
+export function when(iso: string): string {
+  return new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}
