@@ -127,6 +127,9 @@ export const AuditAction = {
   /** Staff accounts (src/auth/): actor `user:<id>` once the person is known; never an e-mail or a password in details. */
   UserInvited: 'user.invited',
   UserInvitationAccepted: 'user.invitation_accepted',
+  /** An invitation link refused (unknown, spent, expired, or an existing account's while not signed in as it). */
+  UserInvitationRefused: 'user.invitation_refused',
+  UserInvitationRevoked: 'user.invitation_revoked',
   UserSignedIn: 'user.signed_in',
   UserSignInFailed: 'user.sign_in_failed',
   UserMfaEnrolStarted: 'user.mfa_enrol_started',
