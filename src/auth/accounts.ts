@@ -82,7 +82,7 @@ export async function invite(ctx: Ctx, scope: PracticeScope, input: { email: str
   const now = ctx.clock();
   const expiresAt = new Date(now.getTime() + INVITATION_TTL_MS);
   await expirePendingInvitations(scope.db, scope.practiceId, input.email, now);
-  const { id } = await createInvitation(scope, { tokenHash: tokenHash(token), email: input.email, role: input.role, providerId: input.providerId, invitedBy: input.actor, expiresAt });
+  const { id } = await createInvitation(scope, { tokenHash: tokenHash(token), email: input.email, role: input.role, providerId: input.providerId, invitedBy: input.actor, createdAt: now, expiresAt });
   const link = linkFor(ctx, 'invitation', token);
   const emailed = await mail(ctx, input.email, 'You are invited to the after-hours line', `You have been invited to sign in to the after-hours line.\n\nAccept within 7 days: ${link}\n\nIf you did not expect this, ignore this message.`);
   await ctx.audit({ action: AuditAction.UserInvited, actor: input.actor, practiceId: scope.practiceId, subjectId: id, details: { role: input.role, emailed, ...(input.providerId ? { providerId: input.providerId } : {}) } });

@@ -145,11 +145,11 @@ export interface InvitationRow {
 
 export async function createInvitation(
   scope: PracticeScope,
-  input: { tokenHash: string; email: string; role: MemberRole; providerId: string | null; invitedBy: string; expiresAt: Date },
+  input: { tokenHash: string; email: string; role: MemberRole; providerId: string | null; invitedBy: string; createdAt: Date; expiresAt: Date },
 ): Promise<{ id: string }> {
   return scope.db
     .insertInto('invitations')
-    .values({ practice_id: scope.practiceId, token_hash: input.tokenHash, email: normaliseEmail(input.email), role: input.role, provider_id: input.providerId, invited_by: input.invitedBy, expires_at: input.expiresAt })
+    .values({ practice_id: scope.practiceId, token_hash: input.tokenHash, email: normaliseEmail(input.email), role: input.role, provider_id: input.providerId, invited_by: input.invitedBy, created_at: input.createdAt, expires_at: input.expiresAt })
     .returning('id')
     .executeTakeFirstOrThrow();
 }
