@@ -115,6 +115,8 @@ const envSchema = z
     SMTP_HOST: z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, { message: 'expected a host name or address' }).optional(),
     SMTP_PORT: z.coerce.number({ message: 'expected a TCP port number' }).int().min(1).max(65535).optional(),
     SMTP_SECURE: bool(false),
+    /** Production requires TLS (STARTTLS or SMTPS) for the links' bearer tokens; this relaxes it, for a relay on this host only. */
+    SMTP_ALLOW_PLAINTEXT_LOOPBACK: bool(false),
     SMTP_USER: z.string().min(1).max(256).optional(),
     SMTP_PASSWORD: z.string().min(1).max(256).optional(),
     SMTP_FROM: z.string().regex(/^[^\s<>@]+@[^\s<>@]+$|^[^<>]{0,80}<[^\s<>@]+@[^\s<>@]+>$/, { message: 'expected an address such as after-hours@example.org or Name <after-hours@example.org>' }).optional(),
@@ -158,6 +160,9 @@ const envSchema = z
     }
     if (!env.SMTP_HOST && (env.SMTP_PORT !== undefined || env.SMTP_USER || env.SMTP_PASSWORD)) {
       ctx.addIssue({ code: 'custom', path: ['SMTP_HOST'], message: 'required when SMTP_PORT, SMTP_USER or SMTP_PASSWORD is set' });
+    }
+    if (env.SMTP_ALLOW_PLAINTEXT_LOOPBACK && !isLoopbackHost(smtpHostOf(env))) {
+      ctx.addIssue({ code: 'custom', path: ['SMTP_ALLOW_PLAINTEXT_LOOPBACK'], message: 'only for an SMTP relay on this host (localhost, 127.0.0.1 or ::1)' });
     }
     if (env.SMTP_USER && !env.SMTP_PASSWORD) {
       ctx.addIssue({ code: 'custom', path: ['SMTP_PASSWORD'], message: 'required when SMTP_USER is set' });
@@ -219,8 +224,24 @@ export interface Config {
   /** Where audit chain heads are checkpointed (src/audit/checkpoints.ts): the file always, the Object Lock bucket when set. */
   auditCheckpoints: { file: string; bucket?: string; retainDays: number };
   /** Outgoing e-mail (invitations, password resets; src/adapters/mailer.ts); unset: links are shown to the admin instead. */
-  smtp?: { url: string; from: string } | { host: string; port: number; secure: boolean; user?: string; password?: string; from: string };
+  smtp?: ({ url: string; from: string } | { host: string; port: number; secure: boolean; user?: string; password?: string; from: string }) & {
+    /** Refuse to send without TLS (no clear-text fallback): production, unless SMTP_ALLOW_PLAINTEXT_LOOPBACK for a relay on this host. */
+    requireTls: boolean;
+  };
 }
+
+/** The SMTP server's host name, from SMTP_HOST or SMTP_URL (null: none, or an unreadable URL). */
+function smtpHostOf(env: { SMTP_URL?: string | undefined; SMTP_HOST?: string | undefined }): string | null {
+  if (env.SMTP_HOST) return env.SMTP_HOST;
+  if (!env.SMTP_URL) return null;
+  try {
+    return new URL(env.SMTP_URL).hostname;
+  } catch {
+    return null;
+  }
+}
+
+const isLoopbackHost = (host: string | null): boolean => host === 'localhost' || host === '[::1]' || host === '::1' || (host !== null && /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host));
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -231,10 +252,12 @@ export class ConfigError extends Error {
 
 function smtpOf(e: z.output<typeof envSchema>): Pick<Config, 'smtp'> {
   if (!e.SMTP_FROM) return {};
-  if (e.SMTP_URL) return { smtp: { url: e.SMTP_URL, from: e.SMTP_FROM } };
+  const requireTls = e.NODE_ENV === 'production' && !e.SMTP_ALLOW_PLAINTEXT_LOOPBACK;
+  if (e.SMTP_URL) return { smtp: { url: e.SMTP_URL, from: e.SMTP_FROM, requireTls } };
   if (!e.SMTP_HOST) return {};
   return {
     smtp: {
+      requireTls,
       host: e.SMTP_HOST,
       port: e.SMTP_PORT ?? (e.SMTP_SECURE ? 465 : 587),
       secure: e.SMTP_SECURE,

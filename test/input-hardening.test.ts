@@ -132,6 +132,7 @@ const BODY_ROUTES: Record<string, { body: Record<string, unknown>; field: string
   'POST /users/invitations': { body: { email: `a${NUL}@example.org`, role: 'staff' }, field: 'email' },
   'PATCH /users/:id/membership': { body: { role: `staff${NUL}` }, field: 'role' },
   'POST /users/:id/disable': { body: { note: NUL }, field: 'note' },
+  'POST /users/invitations/:id/revoke': { body: { note: NUL }, field: 'note' },
   'POST /users/:id/reset-link': { body: { note: NUL }, field: 'note' },
   'PUT /practices/:practiceId/sso': { body: { issuer: 'https://login.example.org', clientId: `ahl${NUL}`, clientSecret: 's', allowedDomains: ['example.org'] }, field: 'clientId' },
 };

@@ -170,6 +170,17 @@ async function spareUserOfA(): Promise<string> {
   return user.id;
 }
 
+/** A fresh pending invitation of A's: what a revoke uses up. */
+async function pendingInvitationOfA(): Promise<string> {
+  const n = counter++;
+  const r = await owner
+    .insertInto('invitations')
+    .values({ practice_id: A.id, token_hash: `sweep-invitation-${n}`, email: `a-invited-${n}@example.org`, role: 'staff', provider_id: null, invited_by: 'system:sweep', expires_at: new Date('2099-01-01T00:00:00Z') })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return r.id;
+}
+
 /** The sweep table: one entry per /api route, `method path` as ROUTES writes it. */
 function sweepTable(): Record<string, SweepEntry> {
   const rotation = (members: string[]): Record<string, unknown> => ({ members, length: 'weekly', handoffTime: '08:00', handoffWeekday: 'mon', startDate: '2026-11-02' });
@@ -699,6 +710,11 @@ function sweepTable(): Record<string, SweepEntry> {
       foreign: [],
       noTarget: KEY_PRACTICE_ONLY,
       leak: [{ what: "B's provider as the invited provider", probe: { path: '/api/users/invitations', body: { email: 'sweep-leak@example.org', role: 'provider', providerId: B.providerId } }, check: (status) => expect([400, 403]).toContain(status) }],
+    },
+    'get /api/users/invitations': { own: () => ({ path: '/api/users/invitations' }), foreign: [], noTarget: KEY_PRACTICE_ONLY },
+    'post /api/users/invitations/:id/revoke': {
+      own: async () => ({ path: `/api/users/invitations/${await pendingInvitationOfA()}/revoke` }),
+      foreign: [{ what: "B's invitation through A", probe: { path: `/api/users/invitations/${B.invitationId}/revoke` } }],
     },
     'patch /api/users/:id/membership': {
       own: () => ({ path: `/api/users/${A.userId}/membership`, body: { role: 'admin' } }),

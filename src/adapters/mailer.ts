@@ -1,13 +1,23 @@
 import nodemailer, { type Transporter } from 'nodemailer';
+import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import type { Config } from '../config.js';
 
 /**
  * Outgoing e-mail through SMTP (nodemailer), for invitations and password resets: plain text,
  * a link and nothing about patients. Built from SMTP_URL or SMTP_HOST… (config.ts validates
  * them); null when none is configured, and the caller shows the link to an admin instead.
+ * In production TLS is required (`requireTLS`: STARTTLS must succeed, no clear-text fallback),
+ * since the links are bearer tokens; SMTP_ALLOW_PLAINTEXT_LOOPBACK relaxes it for a local relay.
  */
 export interface Mailer {
   send(message: { to: string; subject: string; text: string }): Promise<void>;
+}
+
+/** nodemailer's SMTP options for the configured server (exported for the test of `requireTLS`). */
+export function transportOptions(smtp: NonNullable<Config['smtp']>): SMTPTransport.Options {
+  const tls = { requireTLS: smtp.requireTls };
+  if ('url' in smtp) return { url: smtp.url, ...tls };
+  return { host: smtp.host, port: smtp.port, secure: smtp.secure, ...tls, ...(smtp.user ? { auth: { user: smtp.user, pass: smtp.password ?? '' } } : {}) };
 }
 
 const built = new WeakMap<Config, Mailer | null>();
@@ -17,10 +27,7 @@ export function mailerFor(config: Config): Mailer | null {
   const smtp = config.smtp;
   let mailer: Mailer | null = null;
   if (smtp) {
-    const transport: Transporter =
-      'url' in smtp
-        ? nodemailer.createTransport(smtp.url)
-        : nodemailer.createTransport({ host: smtp.host, port: smtp.port, secure: smtp.secure, ...(smtp.user ? { auth: { user: smtp.user, pass: smtp.password ?? '' } } : {}) });
+    const transport: Transporter = nodemailer.createTransport(transportOptions(smtp));
     mailer = {
       send: async ({ to, subject, text }) => {
         await transport.sendMail({ from: smtp.from, to, subject, text });

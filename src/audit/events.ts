@@ -135,6 +135,9 @@ export const AuditAction = {
   /** A person set or cleared their own phone (sealed; never the number in details). */
   UserPhoneSet: 'user.phone_set',
   UserInvitationAccepted: 'user.invitation_accepted',
+  /** An invitation link refused (unknown, spent, expired, or an existing account's while not signed in as it). */
+  UserInvitationRefused: 'user.invitation_refused',
+  UserInvitationRevoked: 'user.invitation_revoked',
   UserSignedIn: 'user.signed_in',
   UserSignInFailed: 'user.sign_in_failed',
   UserMfaEnrolStarted: 'user.mfa_enrol_started',

@@ -66,19 +66,27 @@ async function mail(ctx: Pick<AppContext, 'config'>, to: string, subject: string
 
 export interface Invited {
   invitationId: string;
-  link: string;
+  /** Only when it was not e-mailed (no SMTP, or the send failed): the admin passes it on. */
+  link?: string;
   expiresAt: string;
   emailed: boolean;
 }
 
+/**
+ * A one-time invitation to the practice; earlier pending ones for the same e-mail there end (the
+ * newest link is the only one that works). Nothing says whether the e-mail has an account
+ * already: the answer is the same either way.
+ */
 export async function invite(ctx: Ctx, scope: PracticeScope, input: { email: string; role: MemberRole; providerId: string | null; actor: string }): Promise<Invited> {
   const token = newToken();
-  const expiresAt = new Date(ctx.clock().getTime() + INVITATION_TTL_MS);
-  const { id } = await createInvitation(scope, { tokenHash: tokenHash(token), email: input.email, role: input.role, providerId: input.providerId, invitedBy: input.actor, expiresAt });
+  const now = ctx.clock();
+  const expiresAt = new Date(now.getTime() + INVITATION_TTL_MS);
+  await expirePendingInvitations(scope.db, scope.practiceId, input.email, now);
+  const { id } = await createInvitation(scope, { tokenHash: tokenHash(token), email: input.email, role: input.role, providerId: input.providerId, invitedBy: input.actor, createdAt: now, expiresAt });
   const link = linkFor(ctx, 'invitation', token);
   const emailed = await mail(ctx, input.email, 'You are invited to the after-hours line', `You have been invited to sign in to the after-hours line.\n\nAccept within 7 days: ${link}\n\nIf you did not expect this, ignore this message.`);
   await ctx.audit({ action: AuditAction.UserInvited, actor: input.actor, practiceId: scope.practiceId, subjectId: id, details: { role: input.role, emailed, ...(input.providerId ? { providerId: input.providerId } : {}) } });
-  return { invitationId: id, link, expiresAt: expiresAt.toISOString(), emailed };
+  return { invitationId: id, ...(emailed ? {} : { link }), expiresAt: expiresAt.toISOString(), emailed };
 }
 
 /** The demo practice's admin, invited at each start until they have accepted. */
@@ -101,28 +109,33 @@ export async function demoAdminInvitation(ctx: Pick<AppContext, 'db' | 'config' 
 
 export type AcceptResult =
   | { ok: true; userId: string; created: boolean; practiceId: string }
-  | { ok: false; reason: 'invalid_token' | 'sign_in_required' | 'wrong_password' | PasswordProblem };
+  | { ok: false; reason: 'invalid_token' | 'sign_in_to_accept' | PasswordProblem };
 
 /**
- * Accepts an invitation: a new person with this password and name, or, when the invited
- * e-mail already has an account, that person after their own password (and no new one).
+ * Accepts an invitation: a new person with this password and name, or, when the invited e-mail
+ * already has an account, that person only while signed in as them (`signedInUserId`, the
+ * request's full session). No password of an existing account is ever checked here, so a link
+ * is no way to guess one; whoever holds it without that session gets `sign_in_to_accept`.
  */
-export async function acceptInvitation(ctx: Ctx, input: { token: string; password: string; displayName: string }): Promise<AcceptResult> {
+export async function acceptInvitation(ctx: Ctx, input: { token: string; password: string; displayName: string; signedInUserId: string | null }): Promise<AcceptResult> {
   const now = ctx.clock();
   const inv = LINK_TOKEN_PATTERN.test(input.token) ? await findInvitationByTokenHash(ctx.db, tokenHash(input.token)) : null;
-  if (!inv || inv.acceptedAt !== null || inv.expiresAt.getTime() <= now.getTime()) return { ok: false, reason: 'invalid_token' };
+  const refuse = async (reason: 'invalid_token' | 'sign_in_to_accept'): Promise<AcceptResult> => {
+    await ctx.audit({ action: AuditAction.UserInvitationRefused, actor: input.signedInUserId ? actorOfUser(input.signedInUserId) : 'unauthenticated', practiceId: inv?.practiceId ?? null, subjectId: inv?.id ?? null, details: { reason } });
+    return { ok: false, reason };
+  };
+  if (!inv || inv.acceptedAt !== null || inv.expiresAt.getTime() <= now.getTime()) return refuse('invalid_token');
   const existing = await findUserByEmail(ctx.db, inv.email);
   let result: { userId: string; created: boolean } | null;
   if (existing) {
-    if (existing.status !== 'active') return { ok: false, reason: 'invalid_token' };
-    if (!(await checkPassword(existing.passwordHash, input.password))) return { ok: false, reason: 'wrong_password' };
+    if (existing.status !== 'active' || existing.id !== input.signedInUserId) return refuse('sign_in_to_accept');
     result = await acceptInvitationRows(ctx.db, inv, { existingUserId: existing.id }, now);
   } else {
     const problem = passwordProblem(input.password);
     if (problem) return { ok: false, reason: problem };
     result = await acceptInvitationRows(ctx.db, inv, { email: inv.email, displayName: input.displayName, passwordHash: await hashPassword(input.password) }, now);
   }
-  if (!result) return { ok: false, reason: 'invalid_token' };
+  if (!result) return refuse('invalid_token');
   await ctx.audit({ action: AuditAction.UserInvitationAccepted, actor: actorOfUser(result.userId), practiceId: inv.practiceId, subjectId: inv.id, details: { role: inv.role, newAccount: result.created } });
   return { ok: true, userId: result.userId, created: result.created, practiceId: inv.practiceId };
 }
@@ -249,7 +262,11 @@ export async function issueResetToken(ctx: Pick<AppContext, 'redis' | 'config'>,
   return linkFor(ctx, 'reset', token);
 }
 
-/** `POST /api/auth/password-reset`: always accepted; a link is e-mailed only to an active account, and only with SMTP. */
+/**
+ * `POST /api/auth/password-reset`: always accepted; a link is e-mailed only to an active account,
+ * and only with SMTP. The route answers before this runs (the look-up and the send happen after
+ * the answer), so how long the answer takes says nothing about whether the account exists.
+ */
 export async function requestPasswordReset(ctx: Ctx, email: string): Promise<void> {
   const user = await findUserByEmail(ctx.db, email);
   if (!user || user.status !== 'active') {

@@ -72,11 +72,16 @@ export async function loadSession(redis: Redis, id: string, now: Date): Promise<
   return { ok: true, hash, record };
 }
 
-/** A request seen: the idle clock starts again (and the idle limit follows the practice's setting). */
-export async function touchSession(redis: Redis, hash: string, record: SessionRecord, now: Date, idleMs: number = record.idleMs): Promise<SessionRecord> {
+/**
+ * A request seen: the idle clock starts again (and the idle limit follows the practice's setting).
+ * Written only while the key still exists (SET … XX): a request in flight while the session is
+ * ended (sign-out, sign out everywhere, a new password, disabling) cannot write it back. Null:
+ * the session ended meanwhile.
+ */
+export async function touchSession(redis: Redis, hash: string, record: SessionRecord, now: Date, idleMs: number = record.idleMs): Promise<SessionRecord | null> {
   const next = { ...record, lastSeenAt: now.getTime(), idleMs };
-  await write(redis, hash, next);
-  return next;
+  const written = await redis.set(key(hash), JSON.stringify(next), 'EX', Math.ceil(SESSION_ABSOLUTE_MS / 1000), 'XX');
+  return written === 'OK' ? next : null;
 }
 
 /** Ends the old id and issues a new one for the changed session (a new stage or practice); sign-in time kept. */
@@ -90,12 +95,38 @@ export async function destroySession(redis: Redis, hash: string, userId: string)
   await redis.multi().del(key(hash)).srem(userKey(userId), hash).exec();
 }
 
-/** Every session of a person (sign out everywhere, disabling, a new password): how many were open. */
-export async function destroyUserSessions(redis: Redis, userId: string): Promise<number> {
-  const hashes = await redis.smembers(userKey(userId));
-  if (hashes.length > 0) await redis.del(...hashes.map(key));
-  await redis.del(userKey(userId));
-  return hashes.length;
+/**
+ * Every session of a person (sign out everywhere, a new password), or, with `practiceId`, only
+ * those acting for that practice (its admin's role change or disabling): how many were ended.
+ * Repeated until nothing of them is left, so a session made meanwhile (a sign-in completing
+ * while this runs) is ended too.
+ */
+export async function destroyUserSessions(redis: Redis, userId: string, practiceId?: string): Promise<number> {
+  let ended = 0;
+  for (let round = 0; round < 10; round += 1) {
+    const hashes = await redis.smembers(userKey(userId));
+    const doomed = practiceId === undefined ? hashes : await sessionsOfPractice(redis, hashes, practiceId);
+    if (doomed.length === 0) break;
+    const tx = redis.multi();
+    for (const h of doomed) tx.del(key(h));
+    tx.srem(userKey(userId), ...doomed);
+    const results = await tx.exec();
+    ended += (results ?? []).slice(0, doomed.length).filter(([err, n]) => err === null && n === 1).length;
+    if (practiceId !== undefined) break;
+  }
+  return ended;
+}
+
+/** Which of these sessions act for `practiceId` (a listed one already gone counts: its entry is dropped). */
+async function sessionsOfPractice(redis: Redis, hashes: string[], practiceId: string): Promise<string[]> {
+  if (hashes.length === 0) return [];
+  const texts = await redis.mget(...hashes.map(key));
+  return hashes.filter((_h, i) => {
+    const text = texts[i];
+    if (!text) return true;
+    const parsed = SessionRecord.safeParse(JSON.parse(text));
+    return !parsed.success || parsed.data.practiceId === practiceId;
+  });
 }
 
 /** The CSRF token a request sent, against the session's, in constant time. */

@@ -124,14 +124,6 @@ export async function setPasswordHash(db: Db, userId: string, passwordHash: stri
   await db.updateTable('users').set({ password_hash: passwordHash, updated_at: now }).where('id', '=', userId).execute();
 }
 
-/** A person is disabled for good once no practice has them active. */
-export async function disableUserIfNoMembership(db: Db, userId: string, now: Date): Promise<boolean> {
-  const left = await db.selectFrom('memberships').select('practice_id').where('user_id', '=', userId).where('disabled_at', 'is', null).executeTakeFirst();
-  if (left) return false;
-  await db.updateTable('users').set({ status: 'disabled', updated_at: now }).where('id', '=', userId).execute();
-  return true;
-}
-
 /** How many practices besides `practiceId` the person belongs to (an admin may not reset a password another practice relies on). */
 export async function otherPracticeCount(db: Db, userId: string, practiceId: string): Promise<number> {
   const r = await db.selectFrom('memberships').select((eb) => eb.fn.countAll<string>().as('n')).where('user_id', '=', userId).where('practice_id', '<>', practiceId).executeTakeFirstOrThrow();
@@ -148,15 +140,16 @@ export interface InvitationRow {
   providerId: string | null;
   expiresAt: Date;
   acceptedAt: Date | null;
+  createdAt: Date;
 }
 
 export async function createInvitation(
   scope: PracticeScope,
-  input: { tokenHash: string; email: string; role: MemberRole; providerId: string | null; invitedBy: string; expiresAt: Date },
+  input: { tokenHash: string; email: string; role: MemberRole; providerId: string | null; invitedBy: string; createdAt: Date; expiresAt: Date },
 ): Promise<{ id: string }> {
   return scope.db
     .insertInto('invitations')
-    .values({ practice_id: scope.practiceId, token_hash: input.tokenHash, email: normaliseEmail(input.email), role: input.role, provider_id: input.providerId, invited_by: input.invitedBy, expires_at: input.expiresAt })
+    .values({ practice_id: scope.practiceId, token_hash: input.tokenHash, email: normaliseEmail(input.email), role: input.role, provider_id: input.providerId, invited_by: input.invitedBy, created_at: input.createdAt, expires_at: input.expiresAt })
     .returning('id')
     .executeTakeFirstOrThrow();
 }
@@ -172,17 +165,18 @@ export async function findInvitationByTokenHash(db: Db, tokenHash: string): Prom
   const r = await db
     .selectFrom('invitations')
     .innerJoin('practices', 'practices.id', 'invitations.practice_id')
-    .select(['invitations.id', 'invitations.practice_id', 'invitations.email', 'invitations.role', 'invitations.provider_id', 'invitations.expires_at', 'invitations.accepted_at'])
+    .select(['invitations.id', 'invitations.practice_id', 'invitations.email', 'invitations.role', 'invitations.provider_id', 'invitations.expires_at', 'invitations.accepted_at', 'invitations.created_at'])
     .where('token_hash', '=', tokenHash)
     .where('practices.suspended_at', 'is', null)
     .executeTakeFirst();
-  return r ? { id: r.id, practiceId: r.practice_id, email: r.email, role: r.role, providerId: r.provider_id, expiresAt: r.expires_at, acceptedAt: r.accepted_at } : null;
+  return r ? { id: r.id, practiceId: r.practice_id, email: r.email, role: r.role, providerId: r.provider_id, expiresAt: r.expires_at, acceptedAt: r.accepted_at, createdAt: r.created_at } : null;
 }
 
 /**
  * Accepts an invitation in one transaction: a new person (with `passwordHash`) or an existing
- * one (`existingUserId`), the membership, the provider's link, the invitation spent. False when
- * it was spent meanwhile.
+ * one (`existingUserId`), the membership, the provider's link, the invitation spent. Null when
+ * it was spent meanwhile, or when an admin disabled the person's membership after it was made
+ * (an older invitation never reinstates a disabled membership; a new one may).
  */
 export async function acceptInvitationRows(
   db: Db,
@@ -193,6 +187,10 @@ export async function acceptInvitationRows(
   return db.transaction().execute(async (trx) => {
     const spent = await trx.updateTable('invitations').set({ accepted_at: now }).where('id', '=', inv.id).where('accepted_at', 'is', null).executeTakeFirst();
     if (spent.numUpdatedRows === 0n) return null;
+    if ('existingUserId' in who) {
+      const m = await trx.selectFrom('memberships').select('disabled_at').where('user_id', '=', who.existingUserId).where('practice_id', '=', inv.practiceId).forUpdate().executeTakeFirst();
+      if (m?.disabled_at && m.disabled_at.getTime() >= inv.createdAt.getTime()) return null;
+    }
     let userId: string;
     let created = false;
     if ('existingUserId' in who) userId = who.existingUserId;
@@ -276,12 +274,70 @@ export async function getMember(scope: PracticeScope, userId: string): Promise<M
   return r.rows[0] ? toMember(r.rows[0]) : null;
 }
 
-export async function setMemberRole(scope: PracticeScope, userId: string, role: MemberRole, now: Date): Promise<boolean> {
-  const r = await scope.db.updateTable('memberships').set({ role, updated_at: now }).where('practice_id', '=', scope.practiceId).where('user_id', '=', userId).executeTakeFirst();
-  return r.numUpdatedRows > 0n;
+export type MemberChange = 'done' | 'not_found' | 'last_admin';
+
+/** Whether, `userId` aside, the practice keeps an active admin (one whose membership and account are active). */
+async function otherActiveAdmin(db: Db, userId: string): Promise<boolean> {
+  const r = await sql<{ one: number }>`SELECT 1 AS one FROM ahl_practice_members() WHERE user_id <> ${userId} AND role = 'admin' AND disabled_at IS NULL AND user_status = 'active' LIMIT 1`.execute(db);
+  return r.rows.length > 0;
 }
 
-export async function disableMember(scope: PracticeScope, userId: string, now: Date): Promise<boolean> {
-  const r = await scope.db.updateTable('memberships').set({ disabled_at: now, updated_at: now }).where('practice_id', '=', scope.practiceId).where('user_id', '=', userId).executeTakeFirst();
+/**
+ * A new role for a member, or their membership disabled (the account itself stays: other
+ * practices may rely on it). Refused (`last_admin`) when it would leave the practice with no
+ * active admin; the practice's admin changes are serialised (an advisory lock), so two admins
+ * demoting each other at once cannot both pass.
+ */
+async function changeMember(scope: PracticeScope, userId: string, change: { role: MemberRole } | { disable: true }, now: Date): Promise<MemberChange> {
+  return scope.db.transaction().execute(async (trx) => {
+    await sql`SELECT pg_advisory_xact_lock(hashtext(${`practice_admins:${scope.practiceId}`}))`.execute(trx);
+    const m = await trx.selectFrom('memberships').select(['role', 'disabled_at']).where('practice_id', '=', scope.practiceId).where('user_id', '=', userId).executeTakeFirst();
+    if (!m) return 'not_found';
+    const losesAdmin = m.role === 'admin' && m.disabled_at === null && ('disable' in change || change.role !== 'admin');
+    if (losesAdmin && !(await otherActiveAdmin(trx, userId))) return 'last_admin';
+    const update = trx.updateTable('memberships').where('practice_id', '=', scope.practiceId).where('user_id', '=', userId);
+    if ('disable' in change) await update.set({ disabled_at: now, updated_at: now }).where('disabled_at', 'is', null).execute();
+    else await update.set({ role: change.role, updated_at: now }).execute();
+    return 'done';
+  });
+}
+
+export async function setMemberRole(scope: PracticeScope, userId: string, role: MemberRole, now: Date): Promise<MemberChange> {
+  return changeMember(scope, userId, { role }, now);
+}
+
+export async function disableMember(scope: PracticeScope, userId: string, now: Date): Promise<MemberChange> {
+  return changeMember(scope, userId, { disable: true }, now);
+}
+
+// --- a practice's pending invitations (through the scope) --------------------------------------
+
+export interface PendingInvitation {
+  invitationId: string;
+  email: string;
+  role: MemberRole;
+  providerId: string | null;
+  invitedBy: string;
+  createdAt: string;
+  expiresAt: string;
+}
+
+/** The practice's invitations neither accepted, expired nor revoked; newest first. */
+export async function listPendingInvitations(scope: PracticeScope, now: Date): Promise<PendingInvitation[]> {
+  const rows = await scope.db
+    .selectFrom('invitations')
+    .select(['id', 'email', 'role', 'provider_id', 'invited_by', 'created_at', 'expires_at'])
+    .where('practice_id', '=', scope.practiceId)
+    .where('accepted_at', 'is', null)
+    .where('expires_at', '>', now)
+    .orderBy('created_at', 'desc')
+    .orderBy('id')
+    .execute();
+  return rows.map((r) => ({ invitationId: r.id, email: r.email, role: r.role, providerId: r.provider_id, invitedBy: r.invited_by, createdAt: r.created_at.toISOString(), expiresAt: r.expires_at.toISOString() }));
+}
+
+/** Revokes a pending invitation (its link ends now): false when it is not the practice's or not pending. */
+export async function revokeInvitation(scope: PracticeScope, invitationId: string, now: Date): Promise<boolean> {
+  const r = await scope.db.updateTable('invitations').set({ expires_at: now }).where('id', '=', invitationId).where('practice_id', '=', scope.practiceId).where('accepted_at', 'is', null).where('expires_at', '>', now).executeTakeFirst();
   return r.numUpdatedRows > 0n;
 }

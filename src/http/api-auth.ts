@@ -172,6 +172,12 @@ async function authenticateSession(services: Services, req: Request, res: Respon
   const perUser = await consumeLimit(limiters.apiKey, `user:${found.record.userId}`);
   if (!perUser.ok) return refuseRateLimited(services, req, res, 'apiKey', perUser, 'json');
   const record = await touchSession(services.redis, found.hash, found.record, services.clock(), (identity.idleLogoffMinutes ?? 15) * 60_000);
+  if (!record) {
+    // Ended while this request was on its way (signed out meanwhile): nothing is written back.
+    clearSessionCookie(services, res);
+    res.status(401).json({ error: 'unauthorized', message: 'signed out: sign in again' });
+    return;
+  }
   const principal: SessionPrincipal = { userId: record.userId, role: identity.role, practiceId: found.record.practiceId, sessionHash: found.hash, session: record };
   res.locals.principal = principal;
   res.on('finish', () => {

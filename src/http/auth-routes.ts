@@ -7,6 +7,7 @@ import { acceptInvitation, actorOfUser, checkSecondFactor, completeSignIn, confi
 import { PASSWORD_MAX, PASSWORD_MESSAGES } from '../auth/passwords.js';
 import { destroySession } from '../auth/sessions.js';
 import { apiJsonBody } from './api-auth.js';
+import { logger } from '../log/logger.js';
 import { refuseNulBytes } from './input-guard.js';
 import { consumeLimit, limitSpent, limitersFor, refuseRateLimited, requestSource } from './rate-limit.js';
 import { badRequest, zodProblems } from './responses.js';
@@ -134,10 +135,13 @@ export function authRouter(services: Services): express.Router {
   router.post('/auth/invitations/accept', ...body, async (req, res) => {
     const input = AcceptInvitationBody.safeParse(req.body ?? {});
     if (!input.success) return badRequest(res, zodProblems(input.error));
-    const accepted = await acceptInvitation(services, input.data);
+    // An e-mail that has an account already is accepted only in that person's own full session (CSRF-checked).
+    const session = await requestSession(services, req, res, false);
+    if (session.ok && (await refuseCsrf(services, req, res, session.record))) return;
+    const accepted = await acceptInvitation(services, { ...input.data, signedInUserId: session.ok ? session.record.userId : null });
     if (!accepted.ok) {
       if (accepted.reason === 'too_short' || accepted.reason === 'too_long' || accepted.reason === 'common') return badRequest(res, PASSWORD_MESSAGES[accepted.reason]);
-      if (accepted.reason === 'wrong_password') return void res.status(401).json({ error: 'unauthorized', message: 'this e-mail has an account: give its password to add the practice' });
+      if (accepted.reason === 'sign_in_to_accept') return void res.status(409).json({ error: 'sign_in_to_accept', message: 'sign in first, then open the link again to accept' });
       return void res.status(404).json({ error: 'not_found', message: 'this invitation is unknown, spent or expired' });
     }
     res.status(accepted.created ? 201 : 200).json({ userId: accepted.userId, practiceId: accepted.practiceId, created: accepted.created });
@@ -147,12 +151,11 @@ export function authRouter(services: Services): express.Router {
     const input = PasswordResetBody.safeParse(req.body ?? {});
     if (!input.success) return badRequest(res, zodProblems(input.error));
     const spent = await limitSpent(limiters.signInAccount, accountKey(input.data.email));
-    if (spent.ok) {
-      await consumeLimit(limiters.signInAccount, accountKey(input.data.email));
-      await requestPasswordReset(services, input.data.email);
-    }
-    // The same answer whatever the e-mail: no account is revealed.
+    // The same answer whatever the e-mail, given before the account is looked up or anything is sent: neither the answer nor its timing reveals an account.
     res.status(202).json({ status: 'accepted' });
+    if (!spent.ok) return;
+    await consumeLimit(limiters.signInAccount, accountKey(input.data.email));
+    await requestPasswordReset(services, input.data.email).catch((err: unknown) => logger.warn('password reset request failed', { err }));
   });
 
   router.post('/auth/password-reset/complete', ...body, async (req, res) => {

@@ -7,7 +7,8 @@ import { routeLabel } from '../log/route-label.js';
 
 /**
  * The browser's credential: the `__Host-ahl_session` cookie (HttpOnly, SameSite=Strict, Path=/,
- * no Domain, Secure), and the CSRF checks every state-changing request it
+ * no Domain, always Secure: a `__Host-` cookie without it is refused by browsers, and they
+ * accept Secure cookies from http://localhost and 127.0.0.1, which count as secure contexts), and the CSRF checks every state-changing request it
  * authenticates must pass: an Origin equal to PUBLIC_BASE_URL's (or, in development, the
  * request's own host) and the session's token in `X-CSRF-Token`.
  */

@@ -5,7 +5,7 @@ import { AuditAction } from '../audit/events.js';
 import { API_ROLES } from '../auth/api-keys.js';
 import { actorOfUser, completeSignIn, invite, issueResetToken } from '../auth/accounts.js';
 import { destroyUserSessions, SESSION_ABSOLUTE_MS } from '../auth/sessions.js';
-import { activeMemberships, disableMember, disableUserIfNoMembership, getMember, getUser, listMembers, otherPracticeCount, providerInPractice, setMemberRole } from '../auth/users-store.js';
+import { activeMemberships, disableMember, expirePendingInvitations, getMember, getUser, listMembers, listPendingInvitations, otherPracticeCount, providerInPractice, revokeInvitation, setMemberRole, type MemberChange } from '../auth/users-store.js';
 import { actorOf, isSessionPrincipal, keyPrincipalOf, permit, principalOf, type SessionPrincipal } from './api-auth.js';
 import { badRequest, notFound, zodProblems } from './responses.js';
 import { setSessionCookie } from './session-auth.js';
@@ -20,6 +20,7 @@ import { E164Schema } from '../practices/settings.js';
 
 const Uuid = z.string().uuid();
 export const UserIdParams = z.object({ id: Uuid });
+export const InvitationIdParams = z.object({ id: Uuid });
 export const InvitationBody = z.strictObject({ email: z.string().trim().min(3).max(254).regex(/^[^\s@]+@[^\s@]+$/, { message: 'expected an e-mail address' }), role: z.enum(API_ROLES), providerId: Uuid.optional() });
 export const MembershipPatchBody = z.strictObject({ role: z.enum(API_ROLES) });
 export const SwitchPracticeBody = z.strictObject({ practiceId: Uuid });
@@ -34,6 +35,16 @@ export const MemberSchema = z.object({
   status: z.enum(['active', 'disabled']),
   totpEnabled: z.boolean(),
   createdAt: z.iso.datetime(),
+});
+
+export const PendingInvitationSchema = z.object({
+  invitationId: z.uuid(),
+  email: z.string(),
+  role: z.enum(API_ROLES),
+  providerId: z.uuid().nullable(),
+  invitedBy: z.string(),
+  createdAt: z.iso.datetime(),
+  expiresAt: z.iso.datetime(),
 });
 
 const ANY = ['admin', 'staff', 'provider', 'auditor'] as const;
@@ -105,7 +116,13 @@ export function userRouter(services: Services): express.Router {
   router.get('/users', async (req, res) => {
     const scope = await permit(services, req, res, ['admin'], principalOf(res).practiceId);
     if (!scope) return;
-    res.json({ users: await listMembers(scope) });
+    res.json({ users: await listMembers(scope), invitations: await listPendingInvitations(scope, services.clock()) });
+  });
+
+  router.get('/users/invitations', async (req, res) => {
+    const scope = await permit(services, req, res, ['admin'], principalOf(res).practiceId);
+    if (!scope) return;
+    res.json({ invitations: await listPendingInvitations(scope, services.clock()) });
   });
 
   router.post('/users/invitations', async (req, res) => {
@@ -119,6 +136,24 @@ export function userRouter(services: Services): express.Router {
     res.status(201).json(invited);
   });
 
+  router.post('/users/invitations/:id/revoke', async (req, res) => {
+    const id = InvitationIdParams.safeParse(req.params);
+    if (!id.success) return badRequest(res, 'id must be a UUID');
+    const scope = await permit(services, req, res, ['admin'], principalOf(res).practiceId, id.data.id);
+    if (!scope) return;
+    if (!(await revokeInvitation(scope, id.data.id, services.clock()))) return void res.status(404).json({ error: 'not_found', message: 'no pending invitation with this id' });
+    await services.audit({ action: AuditAction.UserInvitationRevoked, actor: actorOf(res), practiceId: scope.practiceId, subjectId: id.data.id, details: {} });
+    res.json({ invitationId: id.data.id, status: 'revoked' });
+  });
+
+  /** 404 for no such member, 409 for a change that would leave the practice without an active admin. */
+  const refusedChange = (res: express.Response, change: MemberChange): boolean => {
+    if (change === 'done') return false;
+    if (change === 'not_found') notFound(res);
+    else res.status(409).json({ error: 'last_admin', message: 'the practice would be left without an active admin: make someone else admin first' });
+    return true;
+  };
+
   router.patch('/users/:id/membership', async (req, res) => {
     const id = UserIdParams.safeParse(req.params);
     if (!id.success) return badRequest(res, 'id must be a UUID');
@@ -127,9 +162,10 @@ export function userRouter(services: Services): express.Router {
     const scope = await permit(services, req, res, ['admin'], principalOf(res).practiceId, id.data.id);
     if (!scope) return;
     const before = await getMember(scope, id.data.id);
-    if (!before || !(await setMemberRole(scope, id.data.id, input.data.role, services.clock()))) return notFound(res);
-    // A new role is a new privilege: the person signs in again.
-    const ended = await destroyUserSessions(services.redis, id.data.id);
+    if (!before) return notFound(res);
+    if (refusedChange(res, await setMemberRole(scope, id.data.id, input.data.role, services.clock()))) return;
+    // A new role is a new privilege: the person signs in again here (their sessions for other practices go on).
+    const ended = await destroyUserSessions(services.redis, id.data.id, scope.practiceId);
     await services.audit({ action: AuditAction.UserRoleChanged, actor: actorOf(res), practiceId: scope.practiceId, subjectId: id.data.id, details: { from: before.role, to: input.data.role, sessionsEnded: ended } });
     res.json({ user: await getMember(scope, id.data.id) });
   });
@@ -140,10 +176,13 @@ export function userRouter(services: Services): express.Router {
     const scope = await permit(services, req, res, ['admin'], principalOf(res).practiceId, id.data.id);
     if (!scope) return;
     const now = services.clock();
-    if (!(await disableMember(scope, id.data.id, now))) return notFound(res);
-    const account = await disableUserIfNoMembership(services.db, id.data.id, now);
-    const ended = await destroyUserSessions(services.redis, id.data.id);
-    await services.audit({ action: AuditAction.UserDisabled, actor: actorOf(res), practiceId: scope.practiceId, subjectId: id.data.id, details: { sessionsEnded: ended, accountDisabled: account } });
+    const member = await getMember(scope, id.data.id);
+    if (!member) return notFound(res);
+    // The membership is disabled, not the account (other practices may rely on it); its sessions here end, and so do the practice's pending invitations for the person.
+    if (refusedChange(res, await disableMember(scope, id.data.id, now))) return;
+    await expirePendingInvitations(scope.db, scope.practiceId, member.email, now);
+    const ended = await destroyUserSessions(services.redis, id.data.id, scope.practiceId);
+    await services.audit({ action: AuditAction.UserDisabled, actor: actorOf(res), practiceId: scope.practiceId, subjectId: id.data.id, details: { sessionsEnded: ended } });
     res.json({ user: await getMember(scope, id.data.id), sessionsEnded: ended });
   });
 

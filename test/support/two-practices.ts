@@ -38,6 +38,8 @@ export interface PracticeFixture {
   /** A staff member's account (a user with a membership here only), and their e-mail. */
   userId: string;
   userEmail: string;
+  /** A pending invitation of this practice's (what a revoke aimed at it would revoke). */
+  invitationId: string;
   providerId: string;
   providerName: string;
   providerPhone: string;
@@ -143,6 +145,12 @@ export async function seedPractice(h: Harness, owner: Db, word: string, n: numbe
   const user = await owner.insertInto('users').values({ email: userEmail, display_name: `${word} Staff`, password_hash: null }).returning('id').executeTakeFirstOrThrow();
   await owner.insertInto('memberships').values({ user_id: user.id, practice_id: id, role: 'staff' }).execute();
   const userId = user.id;
+  const invitation = await owner
+    .insertInto('invitations')
+    .values({ practice_id: id, token_hash: `fixture-invitation-${word.toLowerCase()}`, email: `${word.toLowerCase()}.invited@example.org`, role: 'staff', provider_id: null, invited_by: 'system:fixture', expires_at: new Date('2099-01-01T00:00:00Z') })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  const invitationId = invitation.id;
 
   const providerName = `Dr. ${word} Primary`;
   const providerPhone = phone(n, 2);
@@ -205,6 +213,7 @@ export async function seedPractice(h: Harness, owner: Db, word: string, n: numbe
     spareKeyId,
     userId,
     userEmail,
+    invitationId,
     providerId,
     providerName,
     providerPhone,
