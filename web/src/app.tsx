@@ -7,6 +7,9 @@ import { SESSION_KEY } from './api/session';
 import { SignInPage } from './auth/sign-in';
 import { RequireSession } from './shell/shell';
 import { CallsPage } from './pages/calls';
+import { PatientsSection } from './pages/patients/patients-page';
+import { OnCallPage } from './pages/oncall/oncall-page';
+import { SettingsPage } from './pages/settings/settings-page';
 import { Empty } from './components/states';
 import { usePageTitle } from './components/page-title';
 
@@ -52,6 +55,9 @@ export function createRouter() {
             children: [
               { index: true, element: <Navigate to="/calls" replace /> },
               { path: 'calls', element: <CallsPage /> },
+              { path: 'patients/*', element: <PatientsSection /> },
+              { path: 'on-call', element: <OnCallPage /> },
+              { path: 'settings', element: <SettingsPage /> },
               { path: '*', element: <NotFound /> },
             ],
           },
