@@ -100,14 +100,9 @@ export function ImportPage() {
           <Title order={2} size="h4" id="import-run-heading" mb="xs">
             {run.dryRun ? 'Dry run' : 'Import'}
           </Title>
-          <Progress
-            value={progress.value}
-            animated={progress.indeterminate || !progress.finished}
-            striped={!progress.finished}
-            size="lg"
-            aria-label={run.dryRun ? 'Dry run progress' : 'Import progress'}
-            aria-valuetext={progress.label}
-          />
+          <Progress.Root size="lg">
+            <Progress.Section value={progress.value} animated={!progress.finished} aria-label={run.dryRun ? 'Dry run progress' : 'Import progress'} />
+          </Progress.Root>
           <Text size="sm" role="status" aria-live="polite" mt={4}>
             {progress.label}
           </Text>

@@ -51,7 +51,7 @@ export function importProgress(detail: ImportDetail | undefined, expectedRows: n
 
 /** What the finished import came to, in one sentence. */
 export function importOutcome(detail: ImportDetail): string {
-  if (detail.status === 'failed') return `The import failed${detail.message ? `: ${detail.message}` : '.'} Nothing was imported.`;
+  if (detail.status === 'failed') return `The import failed${detail.message ? `: ${detail.message}.` : '.'} Nothing was imported.`;
   const counts = `${detail.created} new, ${detail.updated} updated, ${detail.duplicate} duplicate, ${detail.invalid} invalid`;
   if (detail.dryRun) return detail.invalid > 0 ? `Dry run: ${counts}. Fix the invalid rows before importing; nothing was written.` : `Dry run: ${counts}. Nothing was written yet.`;
   return detail.committed ? `Imported: ${counts}.` : `Nothing was imported: ${detail.message ?? counts}.`;
