@@ -7,7 +7,7 @@ import { routeLabel } from '../log/route-label.js';
 
 /**
  * The browser's credential: the `__Host-ahl_session` cookie (HttpOnly, SameSite=Strict, Path=/,
- * no Domain, Secure outside development), and the CSRF checks every state-changing request it
+ * no Domain, Secure), and the CSRF checks every state-changing request it
  * authenticates must pass: an Origin equal to PUBLIC_BASE_URL's (or, in development, the
  * request's own host) and the session's token in `X-CSRF-Token`.
  */
@@ -25,14 +25,16 @@ export function readSessionCookie(req: Request): string | null {
   return null;
 }
 
-export function setSessionCookie(services: Pick<Services, 'config'>, res: Response, id: string): void {
-  const secure = services.config.env === 'development' ? '' : '; Secure';
-  res.append('Set-Cookie', `${SESSION_COOKIE}=${id}; Path=/; HttpOnly; SameSite=Strict${secure}`);
+/*
+ * Secure always, development too: a browser refuses a `__Host-` cookie without it, and treats
+ * http://localhost and http://127.0.0.1 as secure, so `npm start`'s console signs in over plain http.
+ */
+export function setSessionCookie(_services: Pick<Services, 'config'>, res: Response, id: string): void {
+  res.append('Set-Cookie', `${SESSION_COOKIE}=${id}; Path=/; HttpOnly; SameSite=Strict; Secure`);
 }
 
-export function clearSessionCookie(services: Pick<Services, 'config'>, res: Response): void {
-  const secure = services.config.env === 'development' ? '' : '; Secure';
-  res.append('Set-Cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${secure}`);
+export function clearSessionCookie(_services: Pick<Services, 'config'>, res: Response): void {
+  res.append('Set-Cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure`);
 }
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);

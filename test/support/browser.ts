@@ -45,12 +45,14 @@ export interface ConsoleBrowser {
 
 /**
  * The real service (test/support/harness.ts: PostgreSQL, Redis, the workers) serving the console
- * bundle (built first when missing or stale), and Chromium with a fresh profile of its own.
+ * bundle (built first when missing or stale), and Chromium with a fresh profile of its own. The
+ * service runs in development, as `npm start` does: Chromium reaches it at http://127.0.0.1:<port>,
+ * which the CSRF Origin check accepts only there (elsewhere it wants PUBLIC_BASE_URL's origin).
  */
 export async function startConsoleBrowser(name: string, env: Record<string, string> = {}): Promise<ConsoleBrowser> {
   if (!existsSync(CHROMIUM_PATH)) throw new Error(`Chromium is missing at ${CHROMIUM_PATH}: apt-get install -y chromium (.ci/run does)`);
   await ensureWebBuilt();
-  const harness = await startHarness(name, env);
+  const harness = await startHarness(name, { NODE_ENV: 'development', ...env });
   const profile = await mkdtemp(path.join(os.tmpdir(), 'ahl-chromium-'));
   let context: BrowserContext;
   try {

@@ -24,20 +24,26 @@ export function useSession() {
   return useQuery({ queryKey: SESSION_KEY, queryFn: fetchSession, staleTime: 30_000, retry: false });
 }
 
-export function signIn(email: string, password: string): Promise<SignInStep> {
-  return api<SignInStep>('/api/auth/login', { method: 'POST', body: { email, password } });
+/** A sign-in step's answer: its CSRF token is the one the next step must send. */
+function stepTaken(step: SignInStep): SignInStep {
+  if (step.csrfToken !== undefined) setCsrfToken(step.csrfToken);
+  return step;
 }
 
-export function verifyTotp(answer: { code: string } | { recoveryCode: string }): Promise<SignInStep> {
-  return api<SignInStep>('/api/auth/totp', { method: 'POST', body: answer });
+export async function signIn(email: string, password: string): Promise<SignInStep> {
+  return stepTaken(await api<SignInStep>('/api/auth/login', { method: 'POST', body: { email, password } }));
+}
+
+export async function verifyTotp(answer: { code: string } | { recoveryCode: string }): Promise<SignInStep> {
+  return stepTaken(await api<SignInStep>('/api/auth/totp', { method: 'POST', body: answer }));
 }
 
 export function enrolTotp(): Promise<TotpEnrolment> {
   return api<TotpEnrolment>('/api/auth/totp/enrol', { method: 'POST', body: {} });
 }
 
-export function confirmTotp(code: string): Promise<SignInStep> {
-  return api<SignInStep>('/api/auth/totp/confirm', { method: 'POST', body: { code } });
+export async function confirmTotp(code: string): Promise<SignInStep> {
+  return stepTaken(await api<SignInStep>('/api/auth/totp/confirm', { method: 'POST', body: { code } }));
 }
 
 export async function switchPractice(client: QueryClient, practiceId: string): Promise<void> {

@@ -17,6 +17,8 @@ export interface Session {
 /** POST /api/auth/login and /api/auth/totp: what the sign-in asks for next. */
 export interface SignInStep {
   next: 'totp' | 'enrol_totp' | 'done';
+  /** The session's CSRF token: each step's answer carries the (rotated) session's. */
+  csrfToken?: string;
 }
 
 /** POST /api/auth/totp/enrol: shown once. */
