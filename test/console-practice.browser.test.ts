@@ -29,7 +29,7 @@ describe.skipIf(skip !== null)(`console practice pages in Chromium${skip ? ` (${
     const { db, keyring, audit } = b.harness.services;
     await seedDemoIfEmpty(db, keyring, audit, DEFAULT_TEST_NOW);
     const practice = await db.selectFrom('practices').select('id').where('slug', '=', DEMO.slug).executeTakeFirstOrThrow();
-    admin = await createConsoleUser(b.harness, { practiceId: practice.id, role: 'admin' });
+    admin = await createConsoleUser(b.harness, practice.id, 'admin');
     ({ page, problems } = await b.newPage());
     await signIn(page, b.harness.baseUrl, admin);
   }, 240_000);
@@ -100,7 +100,7 @@ describe.skipIf(skip !== null)(`console practice pages in Chromium${skip ? ` (${
     expect(await seriousAxeViolations(page)).toEqual([]);
     await expectPhoneWidthWorks();
     expect(problems).toEqual([]);
-  });
+  }, 180_000);
 
   it('Import a CSV: the dry run reports the invalid row by field, the bar reaches the report, then the import for real', async () => {
     await timed('Import page', async () => {
@@ -135,7 +135,7 @@ describe.skipIf(skip !== null)(`console practice pages in Chromium${skip ? ` (${
     ]);
     await expectPhoneWidthWorks();
     expect(problems).toEqual([]);
-  });
+  }, 180_000);
 
   it('On call: who is on call now, the week per schedule, an override added, the policies and calendar links', async () => {
     await timed('On call page', async () => {
@@ -168,7 +168,7 @@ describe.skipIf(skip !== null)(`console practice pages in Chromium${skip ? ` (${
     expect(await link.inputValue()).toMatch(/\/feeds\/oncall\.ics\?token=/);
     await expectPhoneWidthWorks();
     expect(problems).toEqual([]);
-  });
+  }, 180_000);
 
   it('Settings: open or closed right now, lines and phone trees, contacts, people and API keys (an admin sees them all)', async () => {
     await timed('Settings page', async () => {
@@ -201,5 +201,5 @@ describe.skipIf(skip !== null)(`console practice pages in Chromium${skip ? ` (${
     expect(await seriousAxeViolations(page)).toEqual([]);
     await expectNoPhiInBrowser();
     expect(problems).toEqual([]);
-  });
+  }, 180_000);
 });

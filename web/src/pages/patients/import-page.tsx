@@ -63,7 +63,7 @@ export function ImportPage() {
         Import a CSV
       </Title>
       <Text size="sm">
-        Patients (<span className="mono">mrn, first_name, last_name, date_of_birth, phone, …</span>) or appointments (<span className="mono">mrn, starts_at, status, provider, location</span>). A dry run reads the whole file and reports every invalid or
+        Patients (<code>mrn, first_name, last_name, date_of_birth, phone, …</code>) or appointments (<code>mrn, starts_at, status, provider, location</code>). A dry run reads the whole file and reports every invalid or
         duplicate row; nothing is written until you import it for real, and an invalid row stops the whole file.
       </Text>
       <form onSubmit={submit} aria-label="Upload a CSV" className="filters">

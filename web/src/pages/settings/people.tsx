@@ -186,7 +186,7 @@ export function KeysPanel({ practiceId }: { practiceId: string }) {
   return (
     <Stack gap="md">
       <Text size="sm">
-        A new key is made on the server with <span className="mono">npm run keys:create -- --role staff --practice …</span>, which shows it once; no page or API route mints one.
+        A new key is made on the server with <code>npm run keys:create -- --role staff --practice …</code>, which shows it once; no page or API route mints one.
       </Text>
       {keys.isPending ? <Loading label="Loading API keys" /> : null}
       {keys.isError ? <ErrorState error={keys.error} title="Could not load the API keys" onRetry={() => void keys.refetch()} /> : null}
