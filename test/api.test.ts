@@ -69,6 +69,8 @@ describe('API keys', () => {
     const res = await get(`/api/practices/${demo.id}`, keys.staff);
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ name: 'Demo Family Medicine', numbers: [{ e164: '+12025550100', flowId: 'after-hours' }, { e164: '+12025550102', flowId: 'drop-callback' }, { e164: '+12025550103', flowId: 'after-hours' }], timeZone: 'America/New_York' });
+    // The console's "open right now": Wednesday 22:00 in New York, closed; Thursday is Thanksgiving, so it opens Friday 08:00.
+    expect(res.body.hoursNow).toEqual({ status: 'closed', nextOpening: '2026-11-27T13:00:00.000Z' });
     const audit = await lastAudit();
     expect(audit.action).toBe('api.request');
     expect(audit.actor).toMatch(/^api_key:[0-9a-f-]{36}$/);

@@ -219,6 +219,8 @@ const PracticeSchema = z.looseObject({
   routineCallbackHours: z.number().int(),
   idleLogoffMinutes: z.number().int(),
   numbers: z.array(z.looseObject({ e164: E164Schema, flowId: z.string() })),
+  /** Open, closed or a holiday now (the service's clock, the practice's wall clock), and when it next opens. */
+  hoursNow: z.object({ status: z.enum(['open', 'closed', 'holiday']), nextOpening: Instant.nullable() }).optional(),
 }).meta({ id: 'Practice' });
 const ProviderSchema = z.object({
   id: z.uuid(),

@@ -9,6 +9,8 @@ import { actorOf, permit } from './api-auth.js';
 import { invalidatePracticeCache } from '../calls/voice-service.js';
 import { badRequest, zodProblems } from './responses.js';
 import { SmsAutoReplySchema } from '../texts/replies.js';
+import { hoursStatus, nextOpening } from '../practices/hours.js';
+import type { Practice } from '../practices/store.js';
 
 const Uuid = z.string().uuid();
 
@@ -45,6 +47,12 @@ export const PracticePatchSchema = z
   .partial()
   .refine((p) => Object.keys(p).length > 0, { message: 'nothing to change' });
 
+/** Open, closed or a holiday at `now` on the practice's wall clock, and when it next opens (the console's "open right now"). */
+function hoursNow(practice: Practice, now: Date): { status: 'open' | 'closed' | 'holiday'; nextOpening: string | null } {
+  const next = nextOpening(now, practice.timeZone, practice.weeklyHours, practice.holidays);
+  return { status: hoursStatus(now, practice.timeZone, practice.weeklyHours, practice.holidays), nextOpening: next ? next.toISOString() : null };
+}
+
 /** Practice settings and phone numbers, managed by the practice's admins. */
 export function practiceRouter(services: Services): express.Router {
   const router = express.Router();
@@ -62,7 +70,7 @@ export function practiceRouter(services: Services): express.Router {
     if (!scope) return;
     const practice = await getPractice(scope);
     if (!practice) return void res.status(404).json({ error: 'not_found' });
-    res.json({ ...practice, numbers: await listPracticeNumbers(scope) });
+    res.json({ ...practice, numbers: await listPracticeNumbers(scope), hoursNow: hoursNow(practice, services.clock()) });
   });
 
   router.patch('/practices/:practiceId', async (req, res) => {
@@ -87,7 +95,7 @@ export function practiceRouter(services: Services): express.Router {
       subjectId: id.data,
       details: { fields: Object.keys(patch.data).sort() },
     });
-    res.json({ ...updated, numbers: await listPracticeNumbers(scope) });
+    res.json({ ...updated, numbers: await listPracticeNumbers(scope), hoursNow: hoursNow(updated, services.clock()) });
   });
 
   router.put('/practices/:practiceId/numbers/:e164', async (req, res) => {

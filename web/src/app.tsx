@@ -10,6 +10,9 @@ import { CallsPage } from './pages/calls';
 import { CallbackTaskPage, CallbacksPage } from './pages/callbacks/callbacks';
 import { VoicemailPage } from './pages/voicemail/voicemail';
 import { PageViewPage } from './pages/page-view/page-view';
+import { PatientsSection } from './pages/patients/patients-page';
+import { OnCallPage } from './pages/oncall/oncall-page';
+import { SettingsPage } from './pages/settings/settings-page';
 import { Empty } from './components/states';
 import { usePageTitle } from './components/page-title';
 
@@ -59,6 +62,9 @@ export function createRouter() {
               { path: 'callbacks/:taskId', element: <CallbackTaskPage /> },
               { path: 'voicemail', element: <VoicemailPage /> },
               { path: 'pages/:pageId', element: <PageViewPage /> },
+              { path: 'patients/*', element: <PatientsSection /> },
+              { path: 'on-call', element: <OnCallPage /> },
+              { path: 'settings', element: <SettingsPage /> },
               { path: '*', element: <NotFound /> },
             ],
           },

@@ -29,6 +29,8 @@ export interface RequestOptions {
   method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   query?: Query;
   body?: unknown;
+  /** A file sent as it is (a CSV upload) with its content type, instead of a JSON `body`. */
+  upload?: { contentType: string; data: Blob | string };
   signal?: AbortSignal;
   /** The session probe itself: a 401 there means "signed out", not "send to sign-in". */
   quietUnauthorized?: boolean;
@@ -48,6 +50,7 @@ export async function api<T>(path: string, options: RequestOptions = {}): Promis
   const method = options.method ?? 'GET';
   const headers: Record<string, string> = { Accept: 'application/json' };
   if (options.body !== undefined) headers['Content-Type'] = 'application/json';
+  if (options.upload) headers['Content-Type'] = options.upload.contentType;
   if (method !== 'GET' && csrfToken !== null) headers['X-CSRF-Token'] = csrfToken;
   let res: Response;
   try {
@@ -56,7 +59,7 @@ export async function api<T>(path: string, options: RequestOptions = {}): Promis
       headers,
       credentials: 'same-origin',
       cache: 'no-store',
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      body: options.upload ? options.upload.data : options.body === undefined ? undefined : JSON.stringify(options.body),
       signal: options.signal,
     });
   } catch (err) {
@@ -76,6 +79,8 @@ export async function api<T>(path: string, options: RequestOptions = {}): Promis
 async function readBody(res: Response): Promise<unknown> {
   if (res.status === 204) return undefined;
   const type = res.headers.get('content-type') ?? '';
+  // A flow's source is YAML: text answers are read as text.
+  if (type.startsWith('text/')) return res.text();
   if (!type.includes('application/json')) return undefined;
   try {
     return await res.json();

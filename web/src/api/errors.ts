@@ -17,14 +17,17 @@ export class ApiError extends Error {
   /** The API's own error code (`bad_request`, `not_found`, …), when it sent one. */
   readonly code: string | null;
   readonly fields: FieldProblem[];
+  /** The answer's whole body, for a refusal that says more than its message (a flow's `problems`). */
+  readonly body: unknown;
 
-  constructor(kind: ApiErrorKind, status: number, code: string | null, message: string, fields: FieldProblem[] = []) {
+  constructor(kind: ApiErrorKind, status: number, code: string | null, message: string, fields: FieldProblem[] = [], body: unknown = undefined) {
     super(message);
     this.name = 'ApiError';
     this.kind = kind;
     this.status = status;
     this.code = code;
     this.fields = fields;
+    this.body = body;
   }
 
   /** The problem with one field (the last part of its path: `body.email` answers for `email`). */
@@ -77,11 +80,11 @@ export function toApiError(status: number, body: unknown): ApiError {
   const message = typeof record.message === 'string' ? record.message : '';
   if (kind === 'bad_request' && message !== '') {
     const fields = parseFieldProblems(message);
-    return new ApiError(kind, status, code, message, fields);
+    return new ApiError(kind, status, code, message, fields, body);
   }
   // Only a client error's message is the API's word to the user; a server error's is not shown.
   const shown = kind !== 'server' && message !== '' ? message : GENERIC[kind];
-  return new ApiError(kind, status, code, shown);
+  return new ApiError(kind, status, code, shown, [], kind === 'server' ? undefined : body);
 }
 
 export function networkError(): ApiError {

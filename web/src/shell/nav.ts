@@ -13,9 +13,9 @@ export const SECTIONS: readonly Section[] = [
   { label: 'Callbacks', path: '/callbacks', built: true },
   { label: 'Voicemail', path: '/voicemail', built: true },
   { label: 'Calls', path: '/calls', built: true },
-  { label: 'On call', path: '/on-call', built: false },
-  { label: 'Patients', path: '/patients', built: false },
+  { label: 'On call', path: '/on-call', built: true },
+  { label: 'Patients', path: '/patients', built: true },
   { label: 'Campaigns', path: '/campaigns', built: false },
   { label: 'Audit', path: '/audit', built: false },
-  { label: 'Settings', path: '/settings', built: false },
+  { label: 'Settings', path: '/settings', built: true },
 ];

@@ -1,0 +1,58 @@
+import { api } from '../../api/client';
+import type { Shift } from './week-layout';
+
+/** What the On call page reads and sends (src/http/oncall-routes.ts). Providers' work numbers, no PHI. */
+export interface OnCallNow {
+  scheduleId: string;
+  name: string;
+  providerId: string | null;
+  providerName: string | null;
+  layer: 'none' | 'rotation' | 'override';
+  shiftStart: string | null;
+  shiftEnd: string | null;
+}
+
+export interface Provider {
+  id: string;
+  displayName: string;
+  active: boolean;
+  feedTokenIssuedAt: string | null;
+}
+
+export interface Schedule {
+  id: string;
+  name: string;
+  timeZone: string;
+}
+
+export interface Policy {
+  id: string;
+  name: string;
+  tiers: Array<{ target: { kind: 'schedule'; scheduleId: string } | { kind: 'provider'; providerId: string }; ringSeconds: number }>;
+  repeat: number;
+  pageIntervalMinutes: number;
+  pageMaxRepeats: number;
+  isDefault: boolean;
+}
+
+export const fetchNow = (signal?: AbortSignal): Promise<{ at: string; onCall: OnCallNow[] }> => api('/api/oncall/now', { signal });
+export const fetchProviders = (signal?: AbortSignal): Promise<{ providers: Provider[] }> => api('/api/oncall/providers', { signal });
+export const fetchSchedules = (signal?: AbortSignal): Promise<{ schedules: Schedule[] }> => api('/api/oncall/schedules', { signal });
+export const fetchPolicies = (signal?: AbortSignal): Promise<{ policies: Policy[] }> => api('/api/oncall/policies', { signal });
+
+export function fetchShifts(scheduleId: string, from: Date, to: Date, signal?: AbortSignal): Promise<{ shifts: Shift[] }> {
+  return api('/api/oncall/shifts', { query: { scheduleId, from: from.toISOString(), to: to.toISOString() }, signal });
+}
+
+export function addOverride(scheduleId: string, body: { providerId: string; start: string; end: string }): Promise<{ override: { id: string }; resolution?: { message: string } }> {
+  return api(`/api/oncall/schedules/${encodeURIComponent(scheduleId)}/overrides`, { method: 'POST', body });
+}
+
+/** Issues (and so replaces) a provider's calendar-feed token: the link is in this answer only. */
+export function issueFeedToken(providerId: string): Promise<{ url: string; issuedAt: string }> {
+  return api(`/api/oncall/providers/${encodeURIComponent(providerId)}/feed-token`, { method: 'POST', body: {} });
+}
+
+export function revokeFeedToken(providerId: string): Promise<void> {
+  return api(`/api/oncall/providers/${encodeURIComponent(providerId)}/feed-token`, { method: 'DELETE' });
+}

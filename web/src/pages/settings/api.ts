@@ -1,0 +1,119 @@
+import { api } from '../../api/client';
+import type { Role } from '../../api/types';
+
+/** What the Settings page reads and sends (src/http/practice-routes.ts, flow-routes.ts, user-routes.ts, key-routes.ts). */
+export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+export type Weekday = (typeof WEEKDAYS)[number];
+export interface Interval {
+  open: string;
+  close: string;
+}
+export type WeeklyHours = Record<Weekday, Interval[]>;
+
+export const NAMED_HOLIDAYS = [
+  'new_years_day',
+  'mlk_day',
+  'presidents_day',
+  'memorial_day',
+  'juneteenth',
+  'independence_day',
+  'labor_day',
+  'columbus_day',
+  'veterans_day',
+  'thanksgiving',
+  'day_after_thanksgiving',
+  'christmas_eve',
+  'christmas_day',
+  'new_years_eve',
+] as const;
+export type NamedHoliday = (typeof NAMED_HOLIDAYS)[number];
+
+export interface Practice {
+  id: string;
+  name: string;
+  timeZone: string;
+  fallbackNumber: string | null;
+  weeklyHours: WeeklyHours;
+  holidays: { dates: string[]; named: NamedHoliday[] };
+  numbers: Array<{ e164: string; flowId: string; kind?: string }>;
+  hoursNow?: { status: 'open' | 'closed' | 'holiday'; nextOpening: string | null };
+}
+
+export interface Flows {
+  builtIn: Array<{ flowId: string; description: string }>;
+  own: Array<{ flowId: string; versions: Array<{ version: number; description: string; createdAt: string; createdBy: string }> }>;
+  lines: Array<{ e164: string; flowId: string; version: number | null; builtIn: boolean }>;
+}
+
+export interface FlowProblem {
+  file: string;
+  node?: string;
+  message: string;
+}
+
+export interface Contact {
+  key: string;
+  label: string;
+  number: string;
+  updatedAt: string;
+}
+
+export interface Member {
+  userId: string;
+  email: string;
+  displayName: string;
+  role: Role;
+  status: 'active' | 'disabled';
+  totpEnabled: boolean;
+  createdAt: string;
+}
+
+export interface ApiKey {
+  id: string;
+  role: Role;
+  label: string | null;
+  status: string;
+  createdAt: string;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+const p = (practiceId: string): string => `/api/practices/${encodeURIComponent(practiceId)}`;
+
+export const fetchPractice = (id: string, signal?: AbortSignal): Promise<Practice> => api(p(id), { signal });
+export const patchPractice = (id: string, body: { weeklyHours?: Partial<WeeklyHours>; holidays?: Practice['holidays'] }): Promise<Practice> => api(p(id), { method: 'PATCH', body });
+export const fetchFlows = (id: string, signal?: AbortSignal): Promise<Flows> => api(`${p(id)}/flows`, { signal });
+export const fetchBuiltInSource = (flowId: string, signal?: AbortSignal): Promise<string> => api(`/api/flows/${encodeURIComponent(flowId)}/source`, { signal });
+export const fetchVersion = (id: string, flowId: string, version: number, signal?: AbortSignal): Promise<{ source: string; format: string }> =>
+  api(`${p(id)}/flows/${encodeURIComponent(flowId)}/versions/${version}`, { signal });
+export const uploadFlow = (id: string, body: { format: 'yaml' | 'json'; source: string }): Promise<{ flowId: string; version: number }> => api(`${p(id)}/flows`, { method: 'POST', body });
+export const activateFlow = (id: string, e164: string, body: { flowId: string; version: number | null }): Promise<unknown> =>
+  api(`${p(id)}/lines/${encodeURIComponent(e164)}/flow`, { method: 'PUT', body });
+export const rollBack = (id: string, e164: string): Promise<unknown> => api(`${p(id)}/lines/${encodeURIComponent(e164)}/flow/rollback`, { method: 'POST', body: {} });
+export const fetchContacts = (id: string, signal?: AbortSignal): Promise<{ contacts: Contact[] }> => api(`${p(id)}/contacts`, { signal });
+export const putContact = (id: string, key: string, body: { label: string; number: string }): Promise<Contact> => api(`${p(id)}/contacts/${encodeURIComponent(key)}`, { method: 'PUT', body });
+export const deleteContact = (id: string, key: string): Promise<void> => api(`${p(id)}/contacts/${encodeURIComponent(key)}`, { method: 'DELETE' });
+export const fetchUsers = (signal?: AbortSignal): Promise<{ users: Member[] }> => api('/api/users', { signal });
+export const inviteUser = (body: { email: string; role: Role }): Promise<{ link: string; expiresAt: string; emailed: boolean }> => api('/api/users/invitations', { method: 'POST', body });
+export const changeRole = (userId: string, role: Role): Promise<unknown> => api(`/api/users/${encodeURIComponent(userId)}/membership`, { method: 'PATCH', body: { role } });
+export const disableUser = (userId: string): Promise<unknown> => api(`/api/users/${encodeURIComponent(userId)}/disable`, { method: 'POST', body: {} });
+export const fetchKeys = (id: string, signal?: AbortSignal): Promise<{ keys: ApiKey[] }> => api(`${p(id)}/api-keys`, { signal });
+export const revokeKey = (id: string, keyId: string): Promise<unknown> => api(`${p(id)}/api-keys/${encodeURIComponent(keyId)}/revoke`, { method: 'POST', body: {} });
+
+/** `08:00-12:00, 13:00-17:00` → intervals; empty → closed; null when it cannot be read. */
+export function parseDayHours(text: string): Interval[] | null {
+  const trimmed = text.trim();
+  if (trimmed === '' || /^closed$/i.test(trimmed)) return [];
+  const out: Interval[] = [];
+  for (const part of trimmed.split(',')) {
+    const m = /^\s*(\d{2}:\d{2})\s*[-–]\s*(\d{2}:\d{2})\s*$/.exec(part);
+    if (!m || !m[1] || !m[2]) return null;
+    out.push({ open: m[1], close: m[2] });
+  }
+  return out;
+}
+
+export function formatDayHours(intervals: readonly Interval[]): string {
+  return intervals.map((i) => `${i.open}-${i.close}`).join(', ');
+}

@@ -1,0 +1,234 @@
+import { useState, type FormEvent } from 'react';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { Alert, Badge, Button, Group, NativeSelect, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { ApiError } from '../../api/errors';
+import type { Role } from '../../api/types';
+import { Empty, ErrorState, Loading } from '../../components/states';
+import { changeRole, deleteContact, disableUser, fetchContacts, fetchKeys, fetchUsers, inviteUser, putContact, revokeKey, type Member } from './api';
+
+const ROLES: Role[] = ['admin', 'staff', 'provider', 'auditor'];
+const fieldError = (err: unknown, field: string): string | undefined => (err instanceof ApiError ? err.fieldProblem(field) : undefined);
+const day = (iso: string | null): string => (iso ? new Date(iso).toLocaleDateString(undefined, { dateStyle: 'medium' }) : '—');
+
+/** The numbers a phone tree may transfer to (a flow names them by key). */
+export function ContactsPanel({ practiceId, admin }: { practiceId: string; admin: boolean }) {
+  const client = useQueryClient();
+  const contacts = useQuery({ queryKey: ['settings', practiceId, 'contacts'], queryFn: ({ signal }) => fetchContacts(practiceId, signal), retry: false });
+  const [draft, setDraft] = useState({ key: '', label: '', number: '' });
+  const refresh = (): void => void client.invalidateQueries({ queryKey: ['settings', practiceId, 'contacts'] });
+  const save = useMutation({ mutationFn: () => putContact(practiceId, draft.key, { label: draft.label, number: draft.number }), onSuccess: () => (setDraft({ key: '', label: '', number: '' }), refresh()) });
+  const remove = useMutation({ mutationFn: (key: string) => deleteContact(practiceId, key), onSuccess: refresh });
+  const submit = (e: FormEvent): void => {
+    e.preventDefault();
+    save.mutate();
+  };
+  return (
+    <Stack gap="md">
+      {contacts.isPending ? <Loading label="Loading contacts" /> : null}
+      {contacts.isError ? <ErrorState error={contacts.error} title="Could not load the contacts" onRetry={() => void contacts.refetch()} /> : null}
+      {contacts.data?.contacts.length === 0 ? <Empty>No contacts yet.</Empty> : null}
+      {contacts.data && contacts.data.contacts.length > 0 ? (
+        <Table.ScrollContainer minWidth={420}>
+          <Table captionSide="top">
+            <Table.Caption className="visually-hidden">Contacts</Table.Caption>
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th scope="col">Key</Table.Th>
+                <Table.Th scope="col">Label</Table.Th>
+                <Table.Th scope="col">Number</Table.Th>
+                {admin ? <Table.Th scope="col">Actions</Table.Th> : null}
+              </Table.Tr>
+            </Table.Thead>
+            <Table.Tbody>
+              {contacts.data.contacts.map((c) => (
+                <Table.Tr key={c.key}>
+                  <Table.Td className="mono">{c.key}</Table.Td>
+                  <Table.Td>{c.label}</Table.Td>
+                  <Table.Td className="mono">{c.number}</Table.Td>
+                  {admin ? (
+                    <Table.Td>
+                      <Button size="xs" variant="subtle" color="red" onClick={() => remove.mutate(c.key)} aria-label={`Delete contact ${c.key}`}>
+                        Delete
+                      </Button>
+                    </Table.Td>
+                  ) : null}
+                </Table.Tr>
+              ))}
+            </Table.Tbody>
+          </Table>
+        </Table.ScrollContainer>
+      ) : null}
+      {remove.isError ? <ErrorState error={remove.error} title="Not deleted" /> : null}
+      {admin ? (
+        <form onSubmit={submit} aria-label="Add or change a contact" className="filters">
+          <TextInput label="Key" description="a-z, 0-9, _" required value={draft.key} onChange={(e) => setDraft({ ...draft, key: e.currentTarget.value })} error={fieldError(save.error, 'key')} />
+          <TextInput label="Label" required value={draft.label} onChange={(e) => setDraft({ ...draft, label: e.currentTarget.value })} error={fieldError(save.error, 'label')} />
+          <TextInput label="Number" placeholder="+13125550175" required value={draft.number} onChange={(e) => setDraft({ ...draft, number: e.currentTarget.value })} error={fieldError(save.error, 'number')} />
+          <div className="filters-actions">
+            <Button type="submit" loading={save.isPending}>
+              Save contact
+            </Button>
+          </div>
+        </form>
+      ) : null}
+    </Stack>
+  );
+}
+
+/** The practice's people: invite, change a role (they sign in again), disable. Admins only. */
+export function UsersPanel() {
+  const client = useQueryClient();
+  const users = useQuery({ queryKey: ['settings', 'users'], queryFn: ({ signal }) => fetchUsers(signal), retry: false });
+  const [invite, setInvite] = useState<{ email: string; role: Role }>({ email: '', role: 'staff' });
+  const refresh = (): void => void client.invalidateQueries({ queryKey: ['settings', 'users'] });
+  const send = useMutation({ mutationFn: () => inviteUser(invite), onSuccess: refresh });
+  const submit = (e: FormEvent): void => {
+    e.preventDefault();
+    send.mutate();
+  };
+  return (
+    <Stack gap="md">
+      {users.isPending ? <Loading label="Loading people" /> : null}
+      {users.isError ? <ErrorState error={users.error} title="Could not load the people" onRetry={() => void users.refetch()} /> : null}
+      {users.data ? (
+        <Table.ScrollContainer minWidth={620}>
+          <Table captionSide="top">
+            <Table.Caption className="visually-hidden">People in this practice</Table.Caption>
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th scope="col">Name</Table.Th>
+                <Table.Th scope="col">E-mail</Table.Th>
+                <Table.Th scope="col">Role</Table.Th>
+                <Table.Th scope="col">Status</Table.Th>
+                <Table.Th scope="col">Actions</Table.Th>
+              </Table.Tr>
+            </Table.Thead>
+            <Table.Tbody>
+              {users.data.users.map((u) => (
+                <UserRow key={u.userId} user={u} onChanged={refresh} />
+              ))}
+            </Table.Tbody>
+          </Table>
+        </Table.ScrollContainer>
+      ) : null}
+      <Title order={3} size="h4">
+        Invite someone
+      </Title>
+      <form onSubmit={submit} aria-label="Invite someone" className="filters">
+        <TextInput label="E-mail" type="email" required value={invite.email} onChange={(e) => setInvite({ ...invite, email: e.currentTarget.value })} error={fieldError(send.error, 'email')} />
+        <NativeSelect label="Role" value={invite.role} onChange={(e) => setInvite({ ...invite, role: e.currentTarget.value as Role })} data={ROLES} />
+        <div className="filters-actions">
+          <Button type="submit" loading={send.isPending}>
+            Send invitation
+          </Button>
+        </div>
+      </form>
+      {send.isError ? <ErrorState error={send.error} title="Not invited" /> : null}
+      {send.data ? (
+        <Alert color="green" role="status" title="Invited">
+          {send.data.emailed ? 'The invitation was e-mailed.' : 'Give them this link (it is shown once):'}
+          {!send.data.emailed ? <TextInput readOnly aria-label="Invitation link" value={send.data.link} mt={4} onFocus={(e) => e.currentTarget.select()} /> : null}
+        </Alert>
+      ) : null}
+    </Stack>
+  );
+}
+
+function UserRow({ user, onChanged }: { user: Member; onChanged: () => void }) {
+  const [role, setRole] = useState<Role>(user.role);
+  const change = useMutation({ mutationFn: () => changeRole(user.userId, role), onSuccess: onChanged });
+  const disable = useMutation({ mutationFn: () => disableUser(user.userId), onSuccess: onChanged });
+  const active = user.status === 'active';
+  return (
+    <Table.Tr>
+      <Table.Td>{user.displayName}</Table.Td>
+      <Table.Td className="break">{user.email}</Table.Td>
+      <Table.Td>
+        {active ? (
+          <Group gap={4} wrap="nowrap">
+            <NativeSelect size="xs" aria-label={`Role of ${user.email}`} value={role} onChange={(e) => setRole(e.currentTarget.value as Role)} data={ROLES} />
+            <Button size="xs" variant="default" disabled={role === user.role} loading={change.isPending} onClick={() => change.mutate()}>
+              Change
+            </Button>
+          </Group>
+        ) : (
+          user.role
+        )}
+        {change.isError ? <Text size="xs" c="red">{change.error.message}</Text> : null}
+      </Table.Td>
+      <Table.Td>
+        <Badge color={active ? 'green' : 'gray'} variant="light">
+          {user.status}
+        </Badge>
+        {active && !user.totpEnabled ? (
+          <Text size="xs" c="dimmed">
+            no authenticator yet
+          </Text>
+        ) : null}
+      </Table.Td>
+      <Table.Td>
+        {active ? (
+          <Button size="xs" variant="subtle" color="red" loading={disable.isPending} onClick={() => disable.mutate()} aria-label={`Disable ${user.email}`}>
+            Disable
+          </Button>
+        ) : null}
+        {disable.isError ? <Text size="xs" c="red">{disable.error.message}</Text> : null}
+      </Table.Td>
+    </Table.Tr>
+  );
+}
+
+/** The practice's API keys (never the key itself): revoke. Keys are created on the command line, where the key is shown once. */
+export function KeysPanel({ practiceId }: { practiceId: string }) {
+  const client = useQueryClient();
+  const keys = useQuery({ queryKey: ['settings', practiceId, 'keys'], queryFn: ({ signal }) => fetchKeys(practiceId, signal), retry: false });
+  const revoke = useMutation({ mutationFn: (keyId: string) => revokeKey(practiceId, keyId), onSuccess: () => void client.invalidateQueries({ queryKey: ['settings', practiceId, 'keys'] }) });
+  return (
+    <Stack gap="md">
+      <Text size="sm">
+        A new key is made on the server with <code>npm run keys:create -- --role staff --practice …</code>, which shows it once; no page or API route mints one.
+      </Text>
+      {keys.isPending ? <Loading label="Loading API keys" /> : null}
+      {keys.isError ? <ErrorState error={keys.error} title="Could not load the API keys" onRetry={() => void keys.refetch()} /> : null}
+      {keys.data?.keys.length === 0 ? <Empty>No API keys.</Empty> : null}
+      {keys.data && keys.data.keys.length > 0 ? (
+        <Table.ScrollContainer minWidth={640}>
+          <Table captionSide="top">
+            <Table.Caption className="visually-hidden">API keys</Table.Caption>
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th scope="col">Label</Table.Th>
+                <Table.Th scope="col">Role</Table.Th>
+                <Table.Th scope="col">Status</Table.Th>
+                <Table.Th scope="col">Created</Table.Th>
+                <Table.Th scope="col">Expires</Table.Th>
+                <Table.Th scope="col">Last used</Table.Th>
+                <Table.Th scope="col">Actions</Table.Th>
+              </Table.Tr>
+            </Table.Thead>
+            <Table.Tbody>
+              {keys.data.keys.map((k) => (
+                <Table.Tr key={k.id}>
+                  <Table.Td>{k.label ?? <span className="mono">{k.id.slice(0, 8)}</span>}</Table.Td>
+                  <Table.Td>{k.role}</Table.Td>
+                  <Table.Td>{k.status}</Table.Td>
+                  <Table.Td>{day(k.createdAt)}</Table.Td>
+                  <Table.Td>{day(k.expiresAt)}</Table.Td>
+                  <Table.Td>{day(k.lastUsedAt)}</Table.Td>
+                  <Table.Td>
+                    {k.status === 'active' ? (
+                      <Button size="xs" variant="subtle" color="red" onClick={() => revoke.mutate(k.id)} aria-label={`Revoke key ${k.label ?? k.id.slice(0, 8)}`}>
+                        Revoke
+                      </Button>
+                    ) : null}
+                  </Table.Td>
+                </Table.Tr>
+              ))}
+            </Table.Tbody>
+          </Table>
+        </Table.ScrollContainer>
+      ) : null}
+      {revoke.isError ? <ErrorState error={revoke.error} title="Not revoked" /> : null}
+    </Stack>
+  );
+}

@@ -1,0 +1,63 @@
+import '../practice-pages.css';
+import { useOutletContext } from 'react-router';
+import { useQuery } from '@tanstack/react-query';
+import { Stack, Tabs, Title } from '@mantine/core';
+import { activeRole } from '../../api/session';
+import type { Session } from '../../api/types';
+import { usePageTitle } from '../../components/page-title';
+import { ErrorState, Loading } from '../../components/states';
+import { fetchPractice } from './api';
+import { FlowsPanel } from './flows';
+import { HoursPanel } from './hours';
+import { ContactsPanel, KeysPanel, UsersPanel } from './people';
+
+/**
+ * Settings: hours and holidays (open or closed right now), lines and their flows, phone trees,
+ * contacts, and for admins the people and API keys. Others see what they may read; the write
+ * controls and admin tabs are hidden (the API refuses them anyway).
+ */
+export function SettingsPage() {
+  usePageTitle('Settings');
+  const session = useOutletContext<Session>();
+  const admin = activeRole(session) === 'admin';
+  const practiceId = session.activePracticeId ?? '';
+  const practice = useQuery({ queryKey: ['settings', practiceId, 'practice'], queryFn: ({ signal }) => fetchPractice(practiceId, signal), retry: false, enabled: practiceId !== '' });
+
+  return (
+    <Stack gap="md">
+      <Title order={1} size="h2">
+        Settings
+      </Title>
+      <Tabs defaultValue="hours" keepMounted={false}>
+        <Tabs.List className="settings-tabs">
+          <Tabs.Tab value="hours">Hours</Tabs.Tab>
+          <Tabs.Tab value="flows">Lines and phone trees</Tabs.Tab>
+          <Tabs.Tab value="contacts">Contacts</Tabs.Tab>
+          {admin ? <Tabs.Tab value="users">People</Tabs.Tab> : null}
+          {admin ? <Tabs.Tab value="keys">API keys</Tabs.Tab> : null}
+        </Tabs.List>
+        <Tabs.Panel value="hours" pt="md">
+          {practice.isPending ? <Loading label="Loading the practice" /> : null}
+          {practice.isError ? <ErrorState error={practice.error} title="Could not load the practice" onRetry={() => void practice.refetch()} /> : null}
+          {practice.data ? <HoursPanel practice={practice.data} admin={admin} /> : null}
+        </Tabs.Panel>
+        <Tabs.Panel value="flows" pt="md">
+          <FlowsPanel practiceId={practiceId} admin={admin} />
+        </Tabs.Panel>
+        <Tabs.Panel value="contacts" pt="md">
+          <ContactsPanel practiceId={practiceId} admin={admin} />
+        </Tabs.Panel>
+        {admin ? (
+          <Tabs.Panel value="users" pt="md">
+            <UsersPanel />
+          </Tabs.Panel>
+        ) : null}
+        {admin ? (
+          <Tabs.Panel value="keys" pt="md">
+            <KeysPanel practiceId={practiceId} />
+          </Tabs.Panel>
+        ) : null}
+      </Tabs>
+    </Stack>
+  );
+}
