@@ -11,7 +11,7 @@ export interface Session {
   activePracticeId: string | null;
   csrfToken: string;
   /** When the session ends unless something happens before (ISO 8601). */
-  idleExpiresAt: string;
+  idleDeadline: string;
 }
 
 /** POST /api/auth/login and /api/auth/totp: what the sign-in asks for next. */

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startIdleClock, WARN_BEFORE_MS } from './idle-clock';
 
 // The clock under fake timers: Date.now and setTimeout move only when the test says so.
-describe('idle clock (warning a minute before idleExpiresAt, then logoff)', () => {
+describe('idle clock (warning a minute before idleDeadline, then logoff)', () => {
   beforeEach(() => {
     vi.useFakeTimers({ now: new Date('2026-11-26T03:00:00Z') });
   });

@@ -1,13 +1,13 @@
 /**
  * The page's copy of the server's idle logoff (HIPAA 164.312(a)(2)(iii)): a warning a minute
  * before the session would end, then the logoff. The server decides; the page follows its
- * `idleExpiresAt` so that nothing stays on screen after the session is gone.
+ * `idleDeadline` so that nothing stays on screen after the session is gone.
  *
- * The idle window is what the server granted (idleExpiresAt − the moment it was read); each
+ * The idle window is what the server granted (idleDeadline − the moment it was read); each
  * answered request restarts it, as it restarts the server's.
  */
 export interface IdleClockOptions {
-  /** When the session ends if nothing happens (the server's idleExpiresAt). */
+  /** When the session ends if nothing happens (the server's idleDeadline). */
   expiresAt: number;
   /** How long before that to warn. */
   warnBeforeMs: number;

@@ -18,7 +18,7 @@ describe('idle warning in the page', () => {
     vi.useRealTimers();
   });
 
-  it('says nothing until a minute before idleExpiresAt, then warns with the seconds left, then logs off', () => {
+  it('says nothing until a minute before idleDeadline, then warns with the seconds left, then logs off', () => {
     const onLogoff = vi.fn();
     const expiresAt = new Date(Date.now() + 5 * 60_000).toISOString();
     render(

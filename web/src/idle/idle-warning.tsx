@@ -4,14 +4,14 @@ import { setActivityHandler } from '../api/client';
 import { startIdleClock, WARN_BEFORE_MS } from './idle-clock';
 
 /**
- * Runs the page's idle clock for the session: warns a minute before `idleExpiresAt`, calls
+ * Runs the page's idle clock for the session: warns a minute before `idleDeadline`, calls
  * `onLogoff` when it passes. Any answered request counts as activity (the server saw it too).
  */
-export function useIdleLogoff(idleExpiresAt: string, onLogoff: () => void): { warningUntil: number | null } {
+export function useIdleLogoff(idleDeadline: string, onLogoff: () => void): { warningUntil: number | null } {
   const [warningUntil, setWarningUntil] = useState<number | null>(null);
   useEffect(() => {
     const clock = startIdleClock({
-      expiresAt: Date.parse(idleExpiresAt),
+      expiresAt: Date.parse(idleDeadline),
       warnBeforeMs: WARN_BEFORE_MS,
       now: Date.now,
       onWarn: (at) => setWarningUntil(at),
@@ -24,7 +24,7 @@ export function useIdleLogoff(idleExpiresAt: string, onLogoff: () => void): { wa
       clock.stop();
       setActivityHandler(null);
     };
-  }, [idleExpiresAt, onLogoff]);
+  }, [idleDeadline, onLogoff]);
   return { warningUntil };
 }
 
