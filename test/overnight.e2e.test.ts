@@ -98,7 +98,10 @@ const codeAt = (secret: string, at: Date): string => new TOTP({ secret: Secret.f
 async function signedInStaff(): Promise<{ userId: string; cookie: string; csrf: string }> {
   const invite = await call('POST', '/api/users/invitations', { key: adminKey, body: { email: STAFF_EMAIL, role: 'staff' } });
   expect(invite.status, JSON.stringify(invite.body)).toBe(201);
-  const token = /#token=([A-Za-z0-9_-]{43})$/.exec(invite.body.link as string)?.[1] ?? '';
+  // SMTP is configured here, so the link is mailed, not shown.
+  expect(invite.body.link).toBeUndefined();
+  const mail = await until('the invitation e-mail', () => mails.find((m) => m.includes(STAFF_EMAIL) && /#token=/.test(m)));
+  const token = /#token=([A-Za-z0-9_-]{43})/.exec(mail)?.[1] ?? '';
   const accepted = await call('POST', '/api/auth/invitations/accept', { body: { token, password: PASSWORD, displayName: 'Casey Frontdesk' } });
   expect(accepted.status, JSON.stringify(accepted.body)).toBe(201);
   const login = await call('POST', '/api/auth/login', { body: { email: STAFF_EMAIL, password: PASSWORD } });
@@ -151,7 +154,7 @@ describe('the night and the morning after', () => {
     for (const phi of [...TEST_IDENTITIES, KEYED, '310-555', 'my son']) expect((sent[0] ?? '').replace(ADMIN_EMAIL, ''), phi).not.toContain(phi);
   });
 
-  it('a signed-in staff member reads the keyed number, claims the task and closes it', async () => {
+  it('a signed-in staff member reads the keyed number, claims the task, calls back from the practice's number and closes it', async () => {
     now = new Date(OPENING.getTime() + 5 * 60_000);
     staff = await signedInStaff();
     const read = await call('GET', `/api/tasks/${messageTaskId}`, { cookie: staff.cookie });
@@ -162,8 +165,24 @@ describe('the night and the morning after', () => {
     expect(claimed.status, JSON.stringify(claimed.body)).toBe(200);
     expect(claimed.body.assignee).toBe(`user:${staff.userId}`);
 
-    // TODO(issue 13, item 5 — another engineer's): POST /api/tasks/:id/call here; the Twilio double
-    // must see the practice's number as the caller ID of the leg to the patient, and the outcome on the task.
+    // The call back, from the practice's number: Twilio rings the staff member's own phone, then
+    // (1 pressed) dials the keyed number with the practice's number as caller ID.
+    const STAFF_PHONE = '+12025550177';
+    expect((await call('PUT', '/api/me/phone', { cookie: staff.cookie, csrf: staff.csrf, body: { phone: STAFF_PHONE } })).status).toBe(200);
+    const placed = await call('POST', `/api/tasks/${messageTaskId}/call`, { cookie: staff.cookie, csrf: staff.csrf, body: { to: 'me' } });
+    expect(placed.status, JSON.stringify(placed.body)).toBe(201);
+    const callId = placed.body.callId as string;
+    const [placedReq] = double.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/Calls.json'));
+    expect(placedReq?.form.get('To')).toBe(STAFF_PHONE);
+    expect(placedReq?.form.get('From')).toBe(PRACTICE);
+    const { caller_leg_sid: staffLeg } = await h.services.db.selectFrom('task_calls').select('caller_leg_sid').where('id', '=', callId).executeTakeFirstOrThrow();
+    const connect = await postTwilio(h, `/twilio/callback/connect?c=${callId}`, { CallSid: staffLeg, AccountSid: TEST_ACCOUNT_SID, From: PRACTICE, To: STAFF_PHONE, Digits: '1' });
+    expect(connect.body).toMatch(new RegExp(`<Dial[^>]*callerId="\\${PRACTICE}"`));
+    expect(/<Number[^>]*>([^<]*)<\/Number>/.exec(connect.body)?.[1]).toBe(`+1${KEYED}`);
+    const patientLeg = `CA${randomBytes(16).toString('hex')}`;
+    await postTwilio(h, `/twilio/callback/dialed?c=${callId}`, { CallSid: staffLeg, AccountSid: TEST_ACCOUNT_SID, From: PRACTICE, To: STAFF_PHONE, DialCallStatus: 'completed', DialCallSid: patientLeg, DialCallDuration: '30' });
+    const afterCall = await call('GET', `/api/tasks/${messageTaskId}`, { cookie: staff.cookie });
+    expect(afterCall.body.attemptList).toEqual([expect.objectContaining({ actor: `user:${staff.userId}`, outcome: 'reached' })]);
 
     const closed = await call('POST', `/api/tasks/${messageTaskId}/close`, { cookie: staff.cookie, csrf: staff.csrf, body: { outcome: 'done', note: 'called back' } });
     expect(closed.status, JSON.stringify(closed.body)).toBe(200);
