@@ -154,7 +154,7 @@ describe('the night and the morning after', () => {
     for (const phi of [...TEST_IDENTITIES, KEYED, '310-555', 'my son']) expect((sent[0] ?? '').replace(ADMIN_EMAIL, ''), phi).not.toContain(phi);
   });
 
-  it('a signed-in staff member reads the keyed number, claims the task, calls back from the practice's number and closes it', async () => {
+  it('a signed-in staff member reads the keyed number, claims the task, calls back from the practice number and closes it', async () => {
     now = new Date(OPENING.getTime() + 5 * 60_000);
     staff = await signedInStaff();
     const read = await call('GET', `/api/tasks/${messageTaskId}`, { cookie: staff.cookie });
