@@ -175,7 +175,7 @@ describe('the night and the morning after', () => {
     const [placedReq] = double.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/Calls.json'));
     expect(placedReq?.form.get('To')).toBe(STAFF_PHONE);
     expect(placedReq?.form.get('From')).toBe(PRACTICE);
-    const { caller_leg_sid: staffLeg } = await h.services.db.selectFrom('task_calls').select('caller_leg_sid').where('id', '=', callId).executeTakeFirstOrThrow();
+    const staffLeg = (await h.services.db.selectFrom('task_calls').select('caller_leg_sid').where('id', '=', callId).executeTakeFirstOrThrow()).caller_leg_sid ?? '';
     const connect = await postTwilio(h, `/twilio/callback/connect?c=${callId}`, { CallSid: staffLeg, AccountSid: TEST_ACCOUNT_SID, From: PRACTICE, To: STAFF_PHONE, Digits: '1' });
     expect(connect.body).toMatch(new RegExp(`<Dial[^>]*callerId="\\${PRACTICE}"`));
     expect(/<Number[^>]*>([^<]*)<\/Number>/.exec(connect.body)?.[1]).toBe(`+1${KEYED}`);
