@@ -8,6 +8,7 @@ import { sql } from 'kysely';
 import { loadConfig, type Config } from '../src/config.js';
 import { createDb, type Db } from '../src/adapters/postgres.js';
 import { createQueues, type Queues } from '../src/adapters/queue.js';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { parseTwiml } from '../devtools/simulator/twiml.js';
 import { pageJobId, type PageJobData } from '../src/oncall/paging.js';
 import { dropIsolation, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
@@ -115,6 +116,17 @@ async function callerWebhook(label: string, pathAndQuery: string, params: Record
   }
 }
 
+/** Messaging TwiML (what an SMS webhook answers): a well-formed <Response> holding <Message>s only, or empty. */
+function parseMessagingTwiml(xml: string): void {
+  if (XMLValidator.validate(xml) !== true) throw new Error('not well-formed XML');
+  const doc = new XMLParser().parse(xml) as Record<string, unknown>;
+  if (!('Response' in doc)) throw new Error('no <Response>');
+  const response = doc.Response;
+  const verbs = response !== null && typeof response === 'object' ? Object.keys(response) : [];
+  const other = verbs.filter((v) => v !== 'Message');
+  if (other.length > 0) throw new Error(`unexpected messaging verbs: ${other.join(', ')}`);
+}
+
 /**
  * A text, as Twilio delivers one: a 200 with valid TwiML; or, when it could not be stored (a 503,
  * never a 2xx), the number's SMS fallback URL, which must answer 200 with TwiML (the reply, or
@@ -127,11 +139,11 @@ async function smsWebhook(label: string, params: Record<string, string>): Promis
     if (res.status === 503) {
       const fallback = await postAsTwilio('/twilio/sms/fallback', { ...params, ErrorCode: '11200' });
       if (fallback.status !== 200) throw new Error(`fallback status ${fallback.status}`);
-      parseTwiml(fallback.body);
+      parseMessagingTwiml(fallback.body);
       return;
     }
     if (res.status !== 200) throw new Error(`status ${res.status}`);
-    parseTwiml(res.body);
+    parseMessagingTwiml(res.body);
   } catch (err) {
     counts.withoutTwiml += 1;
     failures.push(`${label}: ${err instanceof Error ? err.message : String(err)}`);
