@@ -73,6 +73,8 @@ export function userRouter(services: Services): express.Router {
       role: s.role,
       csrfToken: s.session.csrf,
       idleDeadline: new Date(s.session.lastSeenAt + s.session.idleMs).toISOString(),
+      // The window left by the service's own clock: a page times its logoff from this, whatever its clock says.
+      idleMsLeft: Math.max(0, s.session.lastSeenAt + s.session.idleMs - services.clock().getTime()),
       absoluteDeadline: new Date(s.session.createdAt + SESSION_ABSOLUTE_MS).toISOString(),
     });
   });

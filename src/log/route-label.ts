@@ -48,6 +48,8 @@ const ROUTE_WORDS: ReadonlySet<string> = new Set([
   'lockouts', 'clear', 'metrics', 'openapi.json',
   // task-routes.ts
   'tasks', 'claim', 'attempts', 'close', 'call',
+  // report-routes.ts
+  'reports', 'overnight',
   // auth-routes.ts, user-routes.ts
   'auth', 'login', 'totp', 'enrol', 'confirm', 'logout', 'logout-everywhere', 'invitations', 'accept', 'password-reset', 'complete', 'session', 'practice', 'users', 'membership', 'disable', 'reset-link', 'me', 'phone',
   // oidc-routes.ts

@@ -1,3 +1,4 @@
+// Over 400 lines because one page's life (open, rounds, each recipient's send, acknowledgement, the shared reference code) reads best in one place.
 import { randomInt } from 'node:crypto';
 import { UnrecoverableError, type JobsOptions } from 'bullmq';
 import type { AppContext } from '../app-context.js';

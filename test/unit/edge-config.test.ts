@@ -11,8 +11,8 @@ describe('edge configuration', () => {
 
   it('SMTP: unset means no e-mail; a bad setting stops the start naming the variable', () => {
     expect(loadConfig({}).smtp).toBeUndefined();
-    expect(loadConfig({ SMTP_URL: 'smtp://127.0.0.1:2525', SMTP_FROM: 'after-hours@example.org' }).smtp).toEqual({ url: 'smtp://127.0.0.1:2525', from: 'after-hours@example.org' });
-    expect(loadConfig({ SMTP_HOST: 'mail.example.org', SMTP_FROM: 'after-hours@example.org' }).smtp).toEqual({ host: 'mail.example.org', port: 587, secure: false, from: 'after-hours@example.org' });
+    expect(loadConfig({ SMTP_URL: 'smtp://127.0.0.1:2525', SMTP_FROM: 'after-hours@example.org' }).smtp).toEqual({ url: 'smtp://127.0.0.1:2525', from: 'after-hours@example.org', requireTls: false });
+    expect(loadConfig({ SMTP_HOST: 'mail.example.org', SMTP_FROM: 'after-hours@example.org' }).smtp).toEqual({ host: 'mail.example.org', port: 587, secure: false, from: 'after-hours@example.org', requireTls: false });
     expect(() => loadConfig({ SMTP_URL: 'smtp://127.0.0.1:2525' })).toThrow(/SMTP_FROM: required/);
     expect(() => loadConfig({ SMTP_URL: 'http://mail.example.org', SMTP_FROM: 'a@example.org' })).toThrow(/SMTP_URL: /);
     expect(() => loadConfig({ SMTP_PORT: '25' })).toThrow(/SMTP_HOST: required/);

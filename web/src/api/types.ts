@@ -12,6 +12,8 @@ export interface Session {
   csrfToken: string;
   /** When the session ends unless something happens before (ISO 8601). */
   idleDeadline: string;
+  /** Milliseconds until the idle logoff by the service's clock (the page's clock may differ). */
+  idleMsLeft: number;
 }
 
 /** POST /api/auth/login and /api/auth/totp: what the sign-in asks for next. */

@@ -1,11 +1,14 @@
 import { act, cleanup, render, screen } from '@testing-library/react';
+import { useState } from 'react';
 import { MantineProvider } from '@mantine/core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { IdleWarning, useIdleLogoff } from './idle-warning';
 
 // Mantine's env="test" renders the modal without its transition (no animation frames to wait for).
 function Frame({ expiresAt, onLogoff }: { expiresAt: string; onLogoff: () => void }) {
-  const { warningUntil } = useIdleLogoff(expiresAt, onLogoff);
+  // The service's clock may differ from the page's: the window left when the session was read is what counts.
+  const [msLeft] = useState(() => Date.parse(expiresAt) - Date.now());
+  const { warningUntil } = useIdleLogoff(expiresAt, msLeft, onLogoff);
   return <IdleWarning until={warningUntil} onStay={() => undefined} onSignOut={onLogoff} />;
 }
 

@@ -7,11 +7,12 @@ import { startIdleClock, WARN_BEFORE_MS } from './idle-clock';
  * Runs the page's idle clock for the session: warns a minute before `idleDeadline`, calls
  * `onLogoff` when it passes. Any answered request counts as activity (the server saw it too).
  */
-export function useIdleLogoff(idleDeadline: string, onLogoff: () => void): { warningUntil: number | null } {
+export function useIdleLogoff(idleDeadline: string, idleMsLeft: number, onLogoff: () => void): { warningUntil: number | null } {
   const [warningUntil, setWarningUntil] = useState<number | null>(null);
   useEffect(() => {
     const clock = startIdleClock({
-      expiresAt: Date.parse(idleDeadline),
+      // From the window the service reports, not its instant: the two clocks need not agree.
+      expiresAt: Date.now() + idleMsLeft,
       warnBeforeMs: WARN_BEFORE_MS,
       now: Date.now,
       onWarn: (at) => setWarningUntil(at),
@@ -24,6 +25,7 @@ export function useIdleLogoff(idleDeadline: string, onLogoff: () => void): { war
       clock.stop();
       setActivityHandler(null);
     };
+    // A new deadline (a fresh GET /api/session) restarts the clock; its window comes with it.
   }, [idleDeadline, onLogoff]);
   return { warningUntil };
 }

@@ -38,7 +38,7 @@ function Shell({ session }: { session: Session }) {
     [client, navigate],
   );
   const onIdle = useCallback(() => void leave('idle'), [leave]);
-  const { warningUntil } = useIdleLogoff(session.idleDeadline, onIdle);
+  const { warningUntil } = useIdleLogoff(session.idleDeadline, session.idleMsLeft, onIdle);
   const role = activeRole(session);
   const active = session.memberships.find((m) => m.practiceId === session.activePracticeId);
 
