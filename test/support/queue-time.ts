@@ -25,8 +25,11 @@ export async function runDelayedNow(queue: Queue, what: string, match: (job: Job
     const done = await Promise.all(
       due.map(async (job): Promise<FinishedJob> => {
         const id = job.id ?? '';
-        const fresh = await queue.getJob(id);
-        return { id, name: job.name, state: fresh ? await fresh.getState() : 'missing', returnvalue: fresh?.returnvalue };
+        // The state first, then the job read again: a job read while active and found completed a moment
+        // later would carry no return value yet.
+        const state = (await (await queue.getJob(id))?.getState()) ?? 'missing';
+        const fresh = state === 'completed' || state === 'failed' ? await queue.getJob(id) : undefined;
+        return { id, name: job.name, state, returnvalue: fresh?.returnvalue };
       }),
     );
     return done.every((d) => d.state === 'completed' || d.state === 'failed') ? done : undefined;
@@ -48,9 +51,9 @@ export async function runJobNow(queue: Queue, what: string, name: string, data: 
   const job = await queue.add(name, data);
   const id = job.id ?? '';
   return until(`${what} (finished)`, async () => {
-    const fresh = await queue.getJob(id);
-    const state = fresh ? await fresh.getState() : 'missing';
-    return state === 'completed' || state === 'failed' ? { id, name, state, returnvalue: fresh?.returnvalue } : undefined;
+    const state = (await (await queue.getJob(id))?.getState()) ?? 'missing';
+    if (state !== 'completed' && state !== 'failed') return undefined;
+    return { id, name, state, returnvalue: (await queue.getJob(id))?.returnvalue };
   });
 }
 
