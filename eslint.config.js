@@ -18,4 +18,9 @@ export default tseslint.config(
     },
   },
   { files: ['scripts/**/*.ts'], rules: { 'no-console': 'off' } },
+  // The console shares the server's types (web/src/api/server-types.ts), never its code.
+  {
+    files: ['web/**/*.ts', 'web/**/*.tsx'],
+    rules: { '@typescript-eslint/no-restricted-imports': ['error', { patterns: [{ group: ['**/src/**'], message: 'web/ imports only types from src/ (import type …)', allowTypeImports: true }] }] },
+  },
 );

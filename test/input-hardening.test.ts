@@ -97,6 +97,7 @@ const BODY_ROUTES: Record<string, { body: Record<string, unknown>; field: string
   'POST /opt-outs/check': { body: { phone: `+12025550177${NUL}` }, field: 'phone' },
   'POST /vendor-baas': { body: { vendor: 'twilio', signedAt: '2026-01-01', documentRef: `doc-1${NUL}` }, field: 'documentRef' },
   'POST /drop-templates': { body: { name: `Recall${NUL}`, purpose: 'recall', text: 'Please call us back.' }, field: 'name' },
+  'POST /drop-templates/check': { body: { purpose: 'recall', text: `Please call us back.${NUL}` }, field: 'text' },
   'POST /campaigns': { body: { name: `Recall${NUL}`, templateId: 'recall', provider: 'twilio' }, field: 'name' },
   'POST /campaigns/:campaignId/recipients': { body: { patientIds: [SOME_ID, `x${NUL}`] }, field: 'patientIds.1' },
   'POST /campaigns/:campaignId/dry-run': { body: { note: NUL }, field: 'note' },

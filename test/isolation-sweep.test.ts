@@ -774,6 +774,11 @@ function sweepTable(): Record<string, SweepEntry> {
       foreign: [],
       noTarget: "creates in the key's own practice; the body names no practice or id",
     },
+    'post /api/drop-templates/check': {
+      own: () => ({ path: '/api/drop-templates/check', body: { purpose: 'office_closure', text: TEMPLATE_TEXT } }),
+      foreign: [],
+      noTarget: 'checks the text in the body; it reads and stores nothing of any practice',
+    },
     'get /api/campaigns': { own: () => ({ path: '/api/campaigns' }), foreign: [], noTarget: KEY_PRACTICE_ONLY, leak: [{ what: '?practiceId=B', probe: { path: `/api/campaigns${q(B.id)}` } }] },
     'post /api/campaigns': {
       own: () => ({ path: '/api/campaigns', body: campaignBody({ patientIds: [A.patientId] }) }),

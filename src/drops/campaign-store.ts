@@ -99,6 +99,19 @@ export async function listCampaignRows(scope: PracticeScope): Promise<Array<Pick
   return scope.db.selectFrom('campaigns').select(['id', 'name', 'state', 'provider', 'created_at']).where('practice_id', '=', scope.practiceId).orderBy('created_at', 'desc').limit(200).execute();
 }
 
+/** Per campaign: its drops, and how many reached a final status (the list's progress), in one statement. */
+export async function dropTotals(scope: PracticeScope, campaignIds: readonly string[]): Promise<Map<string, { total: number; done: number }>> {
+  if (campaignIds.length === 0) return new Map();
+  const rows = await scope.db
+    .selectFrom('drops')
+    .select(['campaign_id', (eb) => eb.fn.countAll<string>().as('total'), sql<string>`count(*) filter (where status in ('delivered', 'failed', 'skipped', 'cancelled'))`.as('done')])
+    .where('practice_id', '=', scope.practiceId)
+    .where('campaign_id', 'in', campaignIds)
+    .groupBy('campaign_id')
+    .execute();
+  return new Map(rows.map((r) => [r.campaign_id, { total: Number(r.total), done: Number(r.done) }]));
+}
+
 // ---------------------------------------------------------------------------
 // Recipients and eligibility facts
 

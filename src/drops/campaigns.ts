@@ -16,6 +16,7 @@ import {
   campaignOf,
   CHUNK,
   dropCounts,
+  dropTotals,
   finishWaitingDrops,
   hasRecipients,
   hasUnfinishedDrops,
@@ -518,7 +519,19 @@ export async function campaignProgress(scope: PracticeScope, campaignId: string)
   };
 }
 
-export async function listCampaigns(scope: PracticeScope): Promise<Array<{ id: string; name: string; state: string; provider: DropVendor; createdAt: string }>> {
+export interface ListedCampaign {
+  id: string;
+  name: string;
+  state: string;
+  provider: DropVendor;
+  createdAt: string;
+  /** Recipients, and those whose drop reached a final status (the console's progress column). */
+  total: number;
+  done: number;
+}
+
+export async function listCampaigns(scope: PracticeScope): Promise<ListedCampaign[]> {
   const rows = await listCampaignRows(scope);
-  return rows.map((r) => ({ id: r.id, name: r.name, state: r.state, provider: r.provider, createdAt: r.created_at.toISOString() }));
+  const totals = await dropTotals(scope, rows.map((r) => r.id));
+  return rows.map((r) => ({ id: r.id, name: r.name, state: r.state, provider: r.provider, createdAt: r.created_at.toISOString(), ...(totals.get(r.id) ?? { total: 0, done: 0 }) }));
 }

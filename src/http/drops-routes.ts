@@ -19,6 +19,7 @@ import {
 import { currentState } from '../consent/consent.js';
 import { TEMPLATE_PLACEHOLDERS } from '../drops/types.js';
 import { createPracticeTemplate, listPracticeTemplates } from '../drops/templates-store.js';
+import { validateTemplate } from '../drops/templates.js';
 import {
   addRecipients,
   CAMPAIGN_COMMANDS,
@@ -77,6 +78,9 @@ export const CampaignInputSchema = z.strictObject({
   audioFile: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,80}[.](wav|mp3)$/, { message: 'expected a file name in audio/ such as recall-demo.wav' }).optional(),
   patientIds: z.array(z.string().max(64)).max(200_000).optional(),
 });
+
+/** What the PHI check reads: the purpose decides which placeholders are allowed. */
+export const TemplateCheckInput = TemplateInput.pick({ purpose: true, text: true });
 
 /** A phone number in a body (never a URL): patient lookup, opt-out and opt-out check. */
 export const PhoneBody = z.strictObject({ phone: E164Schema });
@@ -195,6 +199,16 @@ export function rvmRouter(services: Services): express.Router {
       });
     }
     res.status(201).json(r.value);
+  });
+
+  // The check alone, nothing stored: the console shows its verdict while the text is typed.
+  router.post('/drop-templates/check', async (req, res) => {
+    const scope = await permit(services, req, res, ['admin'], principalOf(res).practiceId);
+    if (!scope) return;
+    const body = TemplateCheckInput.safeParse(req.body);
+    if (!body.success) return badRequest(res, zodProblems(body.error));
+    const problems = validateTemplate(body.data);
+    res.json({ ok: problems.length === 0, problems });
   });
 
   // --- Campaigns -----------------------------------------------------------------

@@ -19,7 +19,7 @@ import { AUDIO_CONTENT_TYPE } from '../voicemail/stream.js';
 import { AuditQuery } from './api-routes.js';
 import { FEED_PATH, NowQuery, PracticeQuery, ProviderCreateBody, ProviderPatchBody, ShiftsQuery } from './oncall-routes.js';
 import { PracticeNumberBody, PracticePatchSchema } from './practice-routes.js';
-import { CampaignInputSchema, DropsQuery, PhoneBody, RecipientsBody, TemplateInput } from './drops-routes.js';
+import { CampaignInputSchema, DropsQuery, PhoneBody, RecipientsBody, TemplateCheckInput, TemplateInput } from './drops-routes.js';
 import { PatientInput, PatientListQuery, PatientPatch, PatientSearch } from '../patients/records.js';
 import { AppointmentInput, AppointmentListQuery, AppointmentPatch, APPOINTMENT_STATUSES } from '../patients/appointments.js';
 import { AppointmentIdParams, LookupBody, MergeBody, PatientIdParams } from './patient-routes.js';
@@ -1096,6 +1096,18 @@ export const ROUTES: readonly RouteDoc[] = [
     access: api(ADMIN),
     body: { schema: TemplateInput, example: { name: 'Flu shots', purpose: 'recall', text: 'Hello, this is {practice_name}. Flu shots are available; please call {callback_number} to book. To stop these messages, press 9 or call us.' } },
     ok: { status: 201, description: 'the template', schema: Obj('a template') },
+  },
+  {
+    method: 'post',
+    path: '/api/drop-templates/check',
+    summary: 'Run the PHI and placeholder check on a template text without storing it (the console shows the verdict as it is typed)',
+    access: api(ADMIN),
+    body: { schema: TemplateCheckInput, example: { purpose: 'recall', text: 'Hello, this is {practice_name}. Please call {callback_number}. To stop these messages, press 8.' } },
+    ok: {
+      status: 200,
+      description: 'the verdict: `ok`, and each problem (kind, the term as written, the list or pattern that caught it)',
+      schema: z.object({ ok: z.boolean(), problems: z.array(z.object({ kind: z.string(), term: z.string(), category: z.string().optional() })) }),
+    },
   },
   { method: 'get', path: '/api/campaigns', summary: 'List campaigns', access: api(RVM_READ), ok: { status: 200, description: 'the campaigns', schema: z.object({ campaigns: z.array(Obj('a campaign')) }) } },
   {

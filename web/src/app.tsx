@@ -13,6 +13,7 @@ import { PageViewPage } from './pages/page-view/page-view';
 import { PatientsSection } from './pages/patients/patients-page';
 import { OnCallPage } from './pages/oncall/oncall-page';
 import { SettingsPage } from './pages/settings/settings-page';
+import { CampaignsSection } from './pages/campaigns/campaigns-page';
 import { Empty } from './components/states';
 import { usePageTitle } from './components/page-title';
 
@@ -65,6 +66,7 @@ export function createRouter() {
               { path: 'patients/*', element: <PatientsSection /> },
               { path: 'on-call', element: <OnCallPage /> },
               { path: 'settings', element: <SettingsPage /> },
+              { path: 'campaigns/*', element: <CampaignsSection /> },
               { path: '*', element: <NotFound /> },
             ],
           },

@@ -15,7 +15,7 @@ export const SECTIONS: readonly Section[] = [
   { label: 'Calls', path: '/calls', built: true },
   { label: 'On call', path: '/on-call', built: true },
   { label: 'Patients', path: '/patients', built: true },
-  { label: 'Campaigns', path: '/campaigns', built: false },
+  { label: 'Campaigns', path: '/campaigns', built: true },
   { label: 'Audit', path: '/audit', built: false },
   { label: 'Settings', path: '/settings', built: true },
 ];

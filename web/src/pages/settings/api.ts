@@ -1,14 +1,17 @@
 import { api } from '../../api/client';
 import type { Role } from '../../api/types';
+import type { Holidays, NamedHoliday, OpenInterval, PracticeNumber, ServerPractice, VendorBaa, Weekday, WeeklyHours } from '../../api/server-types';
 
-/** What the Settings page reads and sends (src/http/practice-routes.ts, flow-routes.ts, user-routes.ts, key-routes.ts). */
-export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
-export type Weekday = (typeof WEEKDAYS)[number];
-export interface Interval {
-  open: string;
-  close: string;
-}
-export type WeeklyHours = Record<Weekday, Interval[]>;
+export type { NamedHoliday, VendorBaa, Weekday, WeeklyHours };
+export type Interval = OpenInterval;
+
+/**
+ * What the Settings page reads and sends (src/http/practice-routes.ts, flow-routes.ts,
+ * user-routes.ts, key-routes.ts, drops-routes.ts). The practice's shapes are the server's own
+ * (../../api/server-types.ts); the lists below are the values the page iterates, checked against
+ * those types in both directions, so a day or holiday added on the server fails the typecheck here.
+ */
+export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const satisfies readonly Weekday[];
 
 export const NAMED_HOLIDAYS = [
   'new_years_day',
@@ -25,18 +28,26 @@ export const NAMED_HOLIDAYS = [
   'christmas_eve',
   'christmas_day',
   'new_years_eve',
-] as const;
-export type NamedHoliday = (typeof NAMED_HOLIDAYS)[number];
+] as const satisfies readonly NamedHoliday[];
 
-export interface Practice {
-  id: string;
-  name: string;
-  timeZone: string;
-  fallbackNumber: string | null;
-  weeklyHours: WeeklyHours;
-  holidays: { dates: string[]; named: NamedHoliday[] };
-  numbers: Array<{ e164: string; flowId: string; kind?: string }>;
+/** Compile-time: every server value is in the page's list (the `satisfies` above checks the other way). */
+type Missing<All, Listed> = Exclude<All, Listed> extends never ? true : ['missing from the console', Exclude<All, Listed>];
+const everyWeekday: Missing<Weekday, (typeof WEEKDAYS)[number]> = true;
+const everyHoliday: Missing<NamedHoliday, (typeof NAMED_HOLIDAYS)[number]> = true;
+void everyWeekday;
+void everyHoliday;
+
+/** GET /api/practices/:id: the stored practice, its lines and whether it is open right now. */
+export type Practice = ServerPractice & {
+  numbers: Array<PracticeNumber & { kind?: string }>;
   hoursNow?: { status: 'open' | 'closed' | 'holiday'; nextOpening: string | null };
+};
+
+/** PATCH /api/practices/:id: the fields the console changes. */
+export interface PracticePatch {
+  weeklyHours?: Partial<WeeklyHours>;
+  holidays?: Holidays;
+  voicemailRetentionDays?: number;
 }
 
 export interface Flows {
@@ -82,7 +93,7 @@ export interface ApiKey {
 const p = (practiceId: string): string => `/api/practices/${encodeURIComponent(practiceId)}`;
 
 export const fetchPractice = (id: string, signal?: AbortSignal): Promise<Practice> => api(p(id), { signal });
-export const patchPractice = (id: string, body: { weeklyHours?: Partial<WeeklyHours>; holidays?: Practice['holidays'] }): Promise<Practice> => api(p(id), { method: 'PATCH', body });
+export const patchPractice = (id: string, body: PracticePatch): Promise<Practice> => api(p(id), { method: 'PATCH', body });
 export const fetchFlows = (id: string, signal?: AbortSignal): Promise<Flows> => api(`${p(id)}/flows`, { signal });
 export const fetchBuiltInSource = (flowId: string, signal?: AbortSignal): Promise<string> => api(`/api/flows/${encodeURIComponent(flowId)}/source`, { signal });
 export const fetchVersion = (id: string, flowId: string, version: number, signal?: AbortSignal): Promise<{ source: string; format: string }> =>
@@ -99,6 +110,8 @@ export const inviteUser = (body: { email: string; role: Role }): Promise<{ link:
 export const changeRole = (userId: string, role: Role): Promise<unknown> => api(`/api/users/${encodeURIComponent(userId)}/membership`, { method: 'PATCH', body: { role } });
 export const disableUser = (userId: string): Promise<unknown> => api(`/api/users/${encodeURIComponent(userId)}/disable`, { method: 'POST', body: {} });
 export const fetchKeys = (id: string, signal?: AbortSignal): Promise<{ keys: ApiKey[] }> => api(`${p(id)}/api-keys`, { signal });
+export const fetchBaas = (signal?: AbortSignal): Promise<{ baas: VendorBaa[] }> => api('/api/vendor-baas', { signal });
+export const recordBaa = (body: { vendor: VendorBaa['vendor']; signedAt: string; documentRef: string }): Promise<VendorBaa> => api('/api/vendor-baas', { method: 'POST', body });
 export const revokeKey = (id: string, keyId: string): Promise<unknown> => api(`${p(id)}/api-keys/${encodeURIComponent(keyId)}/revoke`, { method: 'POST', body: {} });
 
 /** `08:00-12:00, 13:00-17:00` → intervals; empty → closed; null when it cannot be read. */

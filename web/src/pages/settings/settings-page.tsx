@@ -9,17 +9,21 @@ import { ErrorState, Loading } from '../../components/states';
 import { fetchPractice } from './api';
 import { FlowsPanel } from './flows';
 import { HoursPanel } from './hours';
+import { BaasPanel, RetentionPanel } from './compliance';
 import { ContactsPanel, KeysPanel, UsersPanel } from './people';
 
 /**
  * Settings: hours and holidays (open or closed right now), lines and their flows, phone trees,
- * contacts, and for admins the people and API keys. Others see what they may read; the write
+ * contacts, vendor agreements, retention, and for admins the people and API keys. Others see what they may read; the write
  * controls and admin tabs are hidden (the API refuses them anyway).
  */
 export function SettingsPage() {
   usePageTitle('Settings');
   const session = useOutletContext<Session>();
-  const admin = activeRole(session) === 'admin';
+  const role = activeRole(session);
+  const admin = role === 'admin';
+  // A provider's role does not read the vendor agreements (the API answers 403).
+  const readsBaas = role !== 'provider';
   const practiceId = session.activePracticeId ?? '';
   const practice = useQuery({ queryKey: ['settings', practiceId, 'practice'], queryFn: ({ signal }) => fetchPractice(practiceId, signal), retry: false, enabled: practiceId !== '' });
 
@@ -35,6 +39,8 @@ export function SettingsPage() {
           <Tabs.Tab value="contacts">Contacts</Tabs.Tab>
           {admin ? <Tabs.Tab value="users">People</Tabs.Tab> : null}
           {admin ? <Tabs.Tab value="keys">API keys</Tabs.Tab> : null}
+          {readsBaas ? <Tabs.Tab value="baas">Vendor agreements</Tabs.Tab> : null}
+          <Tabs.Tab value="retention">Retention</Tabs.Tab>
         </Tabs.List>
         <Tabs.Panel value="hours" pt="md">
           {practice.isPending ? <Loading label="Loading the practice" /> : null}
@@ -57,6 +63,16 @@ export function SettingsPage() {
             <KeysPanel practiceId={practiceId} />
           </Tabs.Panel>
         ) : null}
+        {readsBaas ? (
+          <Tabs.Panel value="baas" pt="md">
+            <BaasPanel admin={admin} />
+          </Tabs.Panel>
+        ) : null}
+        <Tabs.Panel value="retention" pt="md">
+          {practice.isPending ? <Loading label="Loading the practice" /> : null}
+          {practice.isError ? <ErrorState error={practice.error} title="Could not load the practice" onRetry={() => void practice.refetch()} /> : null}
+          {practice.data ? <RetentionPanel practice={practice.data} admin={admin} /> : null}
+        </Tabs.Panel>
       </Tabs>
     </Stack>
   );
