@@ -48,11 +48,12 @@ export interface ConsoleBrowser {
  * bundle (built first when missing or stale), and Chromium with a fresh profile of its own. The
  * service runs in development, as `npm start` does: Chromium reaches it at http://127.0.0.1:<port>,
  * which the CSRF Origin check accepts only there (elsewhere it wants PUBLIC_BASE_URL's origin).
+ * `opts.clock`: the service's clock (a test that moves time, e.g. into calling hours).
  */
-export async function startConsoleBrowser(name: string, env: Record<string, string> = {}): Promise<ConsoleBrowser> {
+export async function startConsoleBrowser(name: string, env: Record<string, string> = {}, opts: { clock?: () => Date } = {}): Promise<ConsoleBrowser> {
   if (!existsSync(CHROMIUM_PATH)) throw new Error(`Chromium is missing at ${CHROMIUM_PATH}: apt-get install -y chromium (.ci/run does)`);
   await ensureWebBuilt();
-  const harness = await startHarness(name, { NODE_ENV: 'development', ...env });
+  const harness = await startHarness(name, { NODE_ENV: 'development', ...env }, opts);
   const profile = await mkdtemp(path.join(os.tmpdir(), 'ahl-chromium-'));
   let context: BrowserContext;
   try {

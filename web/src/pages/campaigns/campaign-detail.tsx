@@ -1,5 +1,5 @@
 import { Link, useOutletContext, useParams } from 'react-router';
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Alert, Badge, Button, Group, Progress, Stack, Table, Text, Title } from '@mantine/core';
 import { activeRole } from '../../api/session';
 import type { Session } from '../../api/types';
@@ -30,7 +30,15 @@ export function CampaignPage() {
   const poll = (state: string | undefined): number | false => (state === undefined || isSettled(state) || state === 'draft' ? false : POLL_MS);
   const progress = useQuery({ queryKey: ['campaign', campaignId], queryFn: ({ signal }) => fetchCampaign(campaignId, signal), retry: false, refetchInterval: (q) => poll(q.state.data?.campaign.state) });
   const state = progress.data?.campaign.state;
-  const drops = useQuery({ queryKey: ['campaign', campaignId, 'drops'], queryFn: ({ signal }) => fetchDrops(campaignId, signal), retry: false, enabled: progress.isSuccess, refetchInterval: poll(state) });
+  // The drops are read again whenever the counts move (and once more as the campaign settles), not on a timer of their own.
+  const moved = progress.data ? `${state}:${progress.data.done}:${progress.data.counts.sent}:${progress.data.counts.queued}` : '';
+  const drops = useQuery({
+    queryKey: ['campaign', campaignId, 'drops', moved],
+    queryFn: ({ signal }) => fetchDrops(campaignId, signal),
+    retry: false,
+    enabled: progress.isSuccess,
+    placeholderData: keepPreviousData,
+  });
   const command = useMutation({
     mutationFn: (c: 'pause' | 'resume' | 'cancel') => commandCampaign(campaignId, c),
     onSuccess: () => void client.invalidateQueries({ queryKey: ['campaign', campaignId] }),
@@ -40,7 +48,8 @@ export function CampaignPage() {
   if (progress.isError) return <ErrorState error={progress.error} title="Could not load the campaign" onRetry={() => void progress.refetch()} />;
   const p = progress.data;
   const bar = campaignBar(p);
-  const reasons = Object.entries(p.reasons);
+  // A delivered drop's "reason" is the vendor's word for it: only the drops that got none are explained.
+  const reasons = Object.entries(p.reasons).filter(([key]) => !key.startsWith('delivered:') && !key.startsWith('sent:'));
   return (
     <Stack gap="md">
       <Text size="sm">
@@ -152,7 +161,7 @@ export function CampaignPage() {
                         {d.status}
                       </Badge>
                     </Table.Td>
-                    <Table.Td>{d.reason ? reasonText(d.reason) : '—'}</Table.Td>
+                    <Table.Td>{d.reason && d.status !== 'delivered' && d.status !== 'sent' ? reasonText(d.reason) : '—'}</Table.Td>
                     <Table.Td>{d.attempts}</Table.Td>
                     <Table.Td>{time(d.sentAt)}</Table.Td>
                   </Table.Tr>

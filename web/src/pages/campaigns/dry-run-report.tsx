@@ -21,27 +21,25 @@ export function DryRunReport({ report }: { report: DryRun }) {
         </Alert>
       ))}
       {rows.length > 0 ? (
-        <Table.ScrollContainer minWidth={360}>
-          <Table captionSide="top">
-            <Table.Caption className="visually-hidden">Recipients who would not get a drop now, and why</Table.Caption>
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th scope="col">Reason</Table.Th>
-                <Table.Th scope="col">Drop</Table.Th>
-                <Table.Th scope="col">Recipients</Table.Th>
+        <Table captionSide="top">
+          <Table.Caption className="visually-hidden">Recipients who would not get a drop now, and why</Table.Caption>
+          <Table.Thead>
+            <Table.Tr>
+              <Table.Th scope="col">Reason</Table.Th>
+              <Table.Th scope="col">Drop</Table.Th>
+              <Table.Th scope="col">Recipients</Table.Th>
+            </Table.Tr>
+          </Table.Thead>
+          <Table.Tbody>
+            {rows.map((r) => (
+              <Table.Tr key={`${r.when}-${r.reason}`}>
+                <Table.Td>{reasonText(r.reason)}</Table.Td>
+                <Table.Td>{r.when}</Table.Td>
+                <Table.Td>{r.n}</Table.Td>
               </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {rows.map((r) => (
-                <Table.Tr key={`${r.when}-${r.reason}`}>
-                  <Table.Td>{reasonText(r.reason)}</Table.Td>
-                  <Table.Td>{r.when}</Table.Td>
-                  <Table.Td>{r.n}</Table.Td>
-                </Table.Tr>
-              ))}
-            </Table.Tbody>
-          </Table>
-        </Table.ScrollContainer>
+            ))}
+          </Table.Tbody>
+        </Table>
       ) : null}
     </section>
   );

@@ -37,29 +37,27 @@ export function BaasPanel({ admin }: { admin: boolean }) {
       {baas.isError ? <ErrorState error={baas.error} title="Could not load the agreements" onRetry={() => void baas.refetch()} /> : null}
       {baas.data?.baas.length === 0 ? <Empty>No agreement on record.</Empty> : null}
       {baas.data && baas.data.baas.length > 0 ? (
-        <Table.ScrollContainer minWidth={480}>
-          <Table captionSide="top">
-            <Table.Caption className="visually-hidden">Vendor agreements</Table.Caption>
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th scope="col">Vendor</Table.Th>
-                <Table.Th scope="col">Signed</Table.Th>
-                <Table.Th scope="col">Document</Table.Th>
-                <Table.Th scope="col">Recorded</Table.Th>
+        <Table captionSide="top">
+          <Table.Caption className="visually-hidden">Vendor agreements</Table.Caption>
+          <Table.Thead>
+            <Table.Tr>
+              <Table.Th scope="col">Vendor</Table.Th>
+              <Table.Th scope="col">Signed</Table.Th>
+              <Table.Th scope="col">Document</Table.Th>
+              <Table.Th scope="col">Recorded</Table.Th>
+            </Table.Tr>
+          </Table.Thead>
+          <Table.Tbody>
+            {baas.data.baas.map((b) => (
+              <Table.Tr key={b.id}>
+                <Table.Td>{VENDORS.find((v) => v.value === b.vendor)?.label ?? b.vendor}</Table.Td>
+                <Table.Td>{b.signedAt}</Table.Td>
+                <Table.Td className="break">{b.documentRef}</Table.Td>
+                <Table.Td>{new Date(b.createdAt).toLocaleDateString(undefined, { dateStyle: 'medium' })}</Table.Td>
               </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {baas.data.baas.map((b) => (
-                <Table.Tr key={b.id}>
-                  <Table.Td>{VENDORS.find((v) => v.value === b.vendor)?.label ?? b.vendor}</Table.Td>
-                  <Table.Td>{b.signedAt}</Table.Td>
-                  <Table.Td className="break">{b.documentRef}</Table.Td>
-                  <Table.Td>{new Date(b.createdAt).toLocaleDateString(undefined, { dateStyle: 'medium' })}</Table.Td>
-                </Table.Tr>
-              ))}
-            </Table.Tbody>
-          </Table>
-        </Table.ScrollContainer>
+            ))}
+          </Table.Tbody>
+        </Table>
       ) : null}
       {admin ? (
         <form onSubmit={submit} aria-label="Record an agreement" className="filters">
