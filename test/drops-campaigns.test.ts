@@ -159,6 +159,19 @@ describe('templates, consent and vendor agreements', () => {
     expect(stored).toHaveLength(0);
   });
 
+  it('checks a text without storing it: the same verdict as the save, for admins only', async () => {
+    const text = 'Hello from {practice_name}. Your diabetes follow-up is due on 04/15/2026. Call {callback_number}. To stop these messages, call {callback_number} and press 8.';
+    const refused = await api('POST', '/api/drop-templates/check', { purpose: 'recall', text });
+    expect(refused.status).toBe(200);
+    expect(refused.body.ok).toBe(false);
+    expect(refused.body.problems).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'clinical_term', term: 'diabetes' }), expect.objectContaining({ kind: 'date', term: '04/15/2026' })]));
+    const clean = await api('POST', '/api/drop-templates/check', { purpose: 'recall', text: 'Hello from {practice_name}. Please call {callback_number}. To stop these messages, call {callback_number} and press 8.' });
+    expect(clean.body).toEqual({ ok: true, problems: [] });
+    expect((await api('POST', '/api/drop-templates/check', { purpose: 'recall' })).body.message).toMatch(/^text: /);
+    expect((await api('POST', '/api/drop-templates/check', { purpose: 'recall', text }, staff)).status).toBe(403);
+    expect(await h.services.db.selectFrom('drop_templates').select('id').execute()).toHaveLength(0);
+  });
+
   it('accepts a generic template of the practice', async () => {
     const res = await api('POST', '/api/drop-templates', {
       name: 'Flu-season closure',
@@ -298,6 +311,9 @@ describe('a campaign from a CSV', () => {
       done: 8,
     });
     expect(progress.body.reasons).toMatchObject({ 'failed:carrier_rejected': 1, 'skipped:consent_revoked': 2, 'skipped:opted_out': 2, 'skipped:no_consent': 1 });
+    // The list carries each campaign's progress (the console's column).
+    const listed = (await api('GET', '/api/campaigns', undefined, staff)).body.campaigns as Array<Record<string, unknown>>;
+    expect(listed.find((c) => c.id === campaignId)).toMatchObject({ state: 'completed', total: 8, done: 8 });
 
     // Every recipient's final state is in the audit log too.
     const finals = await h.services.db.selectFrom('audit_log').select('subject_id').where('action', '=', 'drop.final').execute();
