@@ -58,7 +58,7 @@ export const REASONS: Record<SkipReason, string> = {
   duplicate: 'listed twice',
 };
 
-export const reasonText = (reason: string): string => (reason in REASONS ? REASONS[reason as SkipReason] : reason);
+export const reasonText = (reason: string): string => (Object.hasOwn(REASONS, reason) ? REASONS[reason as SkipReason] : reason);
 
 export const fetchCampaigns = (signal?: AbortSignal): Promise<{ campaigns: ListedCampaign[] }> => api('/api/campaigns', { signal });
 export const fetchCampaign = (id: string, signal?: AbortSignal): Promise<CampaignProgress> => api(`/api/campaigns/${encodeURIComponent(id)}`, { signal });
