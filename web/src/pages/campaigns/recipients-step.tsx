@@ -4,19 +4,19 @@ import { Alert, Button, Checkbox, Group, Stack, Table, Text, TextInput, Title } 
 import { ErrorState } from '../../components/states';
 import { searchPatients, type PatientSummary } from '../patients/api';
 import { fullName } from '../patients/patients-page';
-import { addRecipientIds, type RecipientsAnswer } from './api';
+import { addRecipientCsv, addRecipientIds, type RecipientsAnswer } from './api';
 
 /**
  * Step 3: recipients, from a CSV with a `patient_id` column (sent as the file, text/csv) or from
  * a patient search (the terms go in the request body, as on the Patients page). Each upload's
  * answer says how many were added and which rows were not, with the reason.
  */
-export function RecipientsStep({ campaignId, addCsv, onDone }: { campaignId: string; addCsv: (id: string, file: Blob) => Promise<RecipientsAnswer>; onDone: () => void }) {
+export function RecipientsStep({ campaignId, onDone }: { campaignId: string; onDone: () => void }) {
   const [added, setAdded] = useState(0);
   const [file, setFile] = useState<File | null>(null);
   const [name, setName] = useState('');
   const [picked, setPicked] = useState<Set<string>>(new Set());
-  const fromCsv = useMutation({ mutationFn: () => (file ? addCsv(campaignId, file) : Promise.reject(new Error('no file'))), onSuccess: (a) => setAdded((n) => n + a.added) });
+  const fromCsv = useMutation({ mutationFn: () => (file ? addRecipientCsv(campaignId, file) : Promise.reject(new Error('no file'))), onSuccess: (a) => setAdded((n) => n + a.added) });
   const fromSearch = useMutation({
     mutationFn: () => addRecipientIds(campaignId, [...picked]),
     onSuccess: (a) => {

@@ -5,7 +5,7 @@ import { Alert, Button, Group, NativeSelect, NumberInput, Stack, Text, TextInput
 import { ApiError } from '../../api/errors';
 import { usePageTitle } from '../../components/page-title';
 import { ErrorState, Loading } from '../../components/states';
-import { addRecipientCsv, checkTemplate, commandCampaign, createCampaign, createTemplate, dryRun, fetchTemplates, PURPOSES, type TemplatePurpose } from './api';
+import { checkTemplate, commandCampaign, createCampaign, createTemplate, dryRun, fetchTemplates, PURPOSES, type TemplatePurpose } from './api';
 import { RecipientsStep } from './recipients-step';
 import { DryRunReport } from './dry-run-report';
 
@@ -67,7 +67,7 @@ export function CampaignWizard() {
           }}
         />
       ) : null}
-      {step === 2 && campaignId ? <RecipientsStep campaignId={campaignId} addCsv={addRecipientCsv} onDone={() => setStep(3)} /> : null}
+      {step === 2 && campaignId ? <RecipientsStep campaignId={campaignId} onDone={() => setStep(3)} /> : null}
       {step === 3 && campaignId ? <StartStep campaignId={campaignId} onBack={() => setStep(2)} /> : null}
     </Stack>
   );
