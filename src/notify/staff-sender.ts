@@ -100,7 +100,7 @@ export async function notifyStaff(deps: Pick<AppContext, 'twilio' | 'config'>, n
       channels.add(c.channel);
     } catch (err) {
       failure ??= err;
-      logger.error(`${notice.what}: a ${c.channel === 'sms' ? 'SMS' : 'e-mail'} failed`, { err, practiceId: notice.practiceId, recipient: c.key });
+      logger.error(`${notice.what}: an ${c.channel === 'sms' ? 'SMS' : 'e-mail'} failed`, { err, practiceId: notice.practiceId, recipient: c.key });
     }
   }
   return { tried, reached, channels: [...channels].sort(), failure };
