@@ -7,7 +7,8 @@ import { FHIR_SWEEP_EVERY_MS, sweepDueFhirSources } from './fhir/schedule.js';
 import { IMPORT_SWEEP_EVERY_MS, sweepImports } from './patients/import-worker.js';
 import { sweepOverdueTasks, TASK_SWEEP_EVERY_MS } from './tasks/overdue.js';
 import { MORNING_SWEEP_EVERY_MS, sweepMorningReports } from './reports/morning.js';
-import { sweepMissingAbandonedCallTasks, sweepMissingTextTasks, sweepMissingVoicemailTasks } from './tasks/background.js';
+import { processCallbackTaskJob, sweepMissingAbandonedCallTasks, sweepMissingTextTasks, sweepMissingVoicemailTasks } from './tasks/background.js';
+import type { CallbackTaskJobData } from './tasks/queue-task.js';
 
 /**
  * The repeating upkeep jobs of every domain, on one BullMQ queue ('maintenance'): what each
@@ -47,11 +48,11 @@ const TASKS = {
 } as const satisfies Record<string, { everyMs: number; run: (services: Services) => Promise<unknown> }>;
 
 type MaintenanceTask = keyof typeof TASKS;
-export interface MaintenanceJobData {
-  task: MaintenanceTask;
-}
+/** A repeating upkeep task, or a one-off callback task a webhook queued (src/tasks/queue-task.ts). */
+export type MaintenanceJobData = { task: MaintenanceTask } | CallbackTaskJobData;
 
 export async function processMaintenanceJob(services: Services, data: MaintenanceJobData): Promise<unknown> {
+  if (data.task === 'callback-task') return processCallbackTaskJob(services, data);
   const task = TASKS[data.task] as (typeof TASKS)[MaintenanceTask] | undefined;
   if (!task) throw new Error('unknown maintenance task');
   return task.run(services);

@@ -4,6 +4,8 @@ import type { TaskSource } from '../src/adapters/db-schema.js';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { formatTranscript } from '../devtools/simulator/simulator.js';
 import { processMaintenanceJob } from '../src/maintenance.js';
+import { captureLogs } from '../src/log/logger.js';
+import { callbackTaskJobId } from '../src/tasks/queue-task.js';
 import { sealCallbackNumber, storeCallbackNumber } from '../src/calls/callback-number.js';
 import { openTaskField } from '../src/tasks/sealed.js';
 import { sweepOverdueTasks } from '../src/tasks/overdue.js';
@@ -109,6 +111,9 @@ describe('callback tasks', () => {
     });
     expect(rows.map((r) => r.source_id)).toEqual([abandoned.callSid]);
     expect(rows[0]).toMatchObject({ reason: 'other', urgency: 'routine', status: 'open', call_sid: abandoned.callSid });
+    // Made after the status callback was answered, by a job whose payload is ids only (BullMQ keeps it in clear).
+    const job = await h.services.queues.maintenance.getJob(callbackTaskJobId('abandoned_call', abandoned.callSid));
+    expect(job?.data).toEqual({ task: 'callback-task', source: 'abandoned_call', practiceId, sourceId: abandoned.callSid });
     const outcomes = await h.services.db.selectFrom('calls').select(['call_sid', 'outcome']).where('call_sid', 'in', [abandoned.callSid, early.callSid]).execute();
     expect(outcomes.every((o) => o.outcome === 'abandoned_at_menu')).toBe(true);
   });
@@ -168,8 +173,17 @@ describe('callback tasks', () => {
     if (!abandoned) throw new Error('no abandoned-call task');
     const smsBefore = double.requests.filter((q) => q.method === 'POST' && q.path.endsWith('/Messages.json')).length;
     now = new Date(abandoned.due_at.getTime() + 60_000);
-    await processMaintenanceJob(h.services, { task: 'task-sweep' });
-    await processMaintenanceJob(h.services, { task: 'task-sweep' });
+    const logs = captureLogs();
+    try {
+      await processMaintenanceJob(h.services, { task: 'task-sweep' });
+      await processMaintenanceJob(h.services, { task: 'task-sweep' });
+    } finally {
+      logs.restore();
+    }
+    // Nothing of the patient in what the sweep logged or audited either.
+    const audited = await h.services.db.selectFrom('audit_log').select('details').where('action', '=', 'task.overdue_alerted').where('subject_id', '=', abandoned.id).execute();
+    expect(audited).toHaveLength(1);
+    for (const out of [...logs.lines(), JSON.stringify(audited)]) for (const phi of TEST_IDENTITIES) expect(out, phi).not.toContain(phi);
     const sms = double.requests.filter((q) => q.method === 'POST' && q.path.endsWith('/Messages.json')).slice(smsBefore);
     expect(sms).toHaveLength(1);
     const body = sms[0]?.form.get('Body') ?? '';

@@ -13,12 +13,14 @@ import type { Services } from '../src/services.js';
 import { tenantScope } from '../src/tenancy/mint.js';
 import { openPatientText } from '../src/texts/patient-texts.js';
 import { sweepMissingTextTasks } from '../src/tasks/background.js';
+import { callbackTaskJobId } from '../src/tasks/queue-task.js';
 import { readTask } from '../src/tasks/work.js';
 import { DEFAULT_AUTO_REPLY, SmsAutoReplySchema } from '../src/texts/replies.js';
 import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { TEST_IDENTITIES } from './support/simulate.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
 import { postTwilio } from './support/twilio-request.js';
+import { until } from './support/until.js';
 import twilio from 'twilio';
 
 /**
@@ -64,6 +66,14 @@ async function textRows(messageSid: string) {
   return h.services.db.selectFrom('patient_texts').selectAll().where('message_sid', '=', messageSid).execute();
 }
 
+/** The stored text once its task is made: by the job the webhook queued after answering (src/tasks/queue-task.ts). */
+async function textWithTask(messageSid: string) {
+  return until('the text and its task', async () => {
+    const [row] = await textRows(messageSid);
+    return row?.task_id ? row : undefined;
+  });
+}
+
 /** What a <Message> says (the one reply), or null for an empty <Response/>. */
 function replyOf(twiml: string): string | null {
   const m = /<Message>([\s\S]*)<\/Message>/.exec(twiml);
@@ -90,8 +100,12 @@ describe("a patient's text", () => {
     expect(more).toEqual([]);
     if (!row) throw new Error('no row');
     expect(row).toMatchObject({ practice_id: practiceId, match: 'number', media_count: 0, body_chars: SECRET_TEXT.length });
-    // It became a routine callback task before the answer, linked back to the text.
-    const task = await h.services.db.selectFrom('callback_tasks').selectAll().where('id', '=', row.task_id ?? '').executeTakeFirst();
+    // Its task is made after the answer, by a job whose payload is ids only (BullMQ keeps it in clear).
+    const job = await h.services.queues.maintenance.getJob(callbackTaskJobId('patient_text', row.id));
+    expect(job?.data).toEqual({ task: 'callback-task', source: 'patient_text', practiceId, sourceId: row.id });
+    // It became a routine callback task, linked back to the text.
+    const linked = await textWithTask(params.MessageSid ?? '');
+    const task = await h.services.db.selectFrom('callback_tasks').selectAll().where('id', '=', linked.task_id ?? '').executeTakeFirst();
     expect(task).toMatchObject({ source: 'patient_text', source_id: row.id, reason: 'other', urgency: 'routine', match: 'number', patient_id: row.patient_id, status: 'open' });
     expect(row.patient_id).not.toBeNull();
     expect(row.from_index).toBe(phoneIndex(h.services.keyring, PATIENT));
@@ -100,7 +114,7 @@ describe("a patient's text", () => {
     for (const secret of [SECRET_TEXT, 'fever', PATIENT, PATIENT.slice(2)]) expect(raw).not.toContain(secret);
     // It opens with its own ids only.
     expect(await openPatientText(h.services.keyring, tenantScope(h.services, practiceId), row.id)).toEqual({ from: PATIENT, body: SECRET_TEXT, mediaCount: 0 });
-    const moved = { ...row, id: '00000000-0000-4000-8000-000000000000' };
+    const moved = { ...linked, id: '00000000-0000-4000-8000-000000000000' };
     await h.services.db.insertInto('patient_texts').values({ ...moved, message_sid: sid() }).execute();
     await expect(openPatientText(h.services.keyring, tenantScope(h.services, practiceId), moved.id)).rejects.toThrow();
 
@@ -146,12 +160,12 @@ describe("a patient's text", () => {
 });
 
 describe("a text's callback task", () => {
-  it('is made by the task sweep for a text stored without one (its webhook failed in between), once', async () => {
+  it('is made by the task sweep for a text stored without one (its job lost or failed), once', async () => {
     const params = text('Please call me about my appointment', { From: STRANGER });
     await postTwilio(h, '/twilio/sms/incoming', params);
-    const [row] = await textRows(params.MessageSid ?? '');
-    if (!row?.task_id) throw new Error('no task');
-    // As if the webhook had failed after storing: the text without its task.
+    const row = await textWithTask(params.MessageSid ?? '');
+    if (!row.task_id) throw new Error('no task');
+    // As if the job had been lost after the text was stored: the text without its task.
     await h.services.db.updateTable('patient_texts').set({ task_id: null }).where('id', '=', row.id).execute();
     await h.services.db.deleteFrom('callback_tasks').where('id', '=', row.task_id).execute();
 
@@ -167,8 +181,8 @@ describe("a text's callback task", () => {
   it("GET /api/tasks/:id opens the patient's text for staff (audited as a PHI read), never for an auditor", async () => {
     const params = text(SECRET_TEXT, { From: STRANGER });
     await postTwilio(h, '/twilio/sms/incoming', params);
-    const [row] = await textRows(params.MessageSid ?? '');
-    if (!row?.task_id) throw new Error('no task');
+    const row = await textWithTask(params.MessageSid ?? '');
+    if (!row.task_id) throw new Error('no task');
     const get = async (role: 'staff' | 'auditor') => {
       const { key } = await createApiKey(h.services.db, { role, practiceId });
       const res = await fetch(`${h.baseUrl}/api/tasks/${row.task_id}`, { headers: { authorization: `Bearer ${key}` } });
@@ -184,8 +198,8 @@ describe("a text's callback task", () => {
   it("is linked to its task by a foreign key (a task removed unlinks it) and goes with its practice (ON DELETE CASCADE)", async () => {
     const params = text('Is the clinic open Friday?', { From: STRANGER });
     await postTwilio(h, '/twilio/sms/incoming', params);
-    const [row] = await textRows(params.MessageSid ?? '');
-    if (!row?.task_id) throw new Error('no task');
+    const row = await textWithTask(params.MessageSid ?? '');
+    if (!row.task_id) throw new Error('no task');
     await h.services.db.deleteFrom('callback_tasks').where('id', '=', row.task_id).execute();
     expect((await textRows(params.MessageSid ?? ''))[0]?.task_id).toBeNull();
     // A link to no task is refused.
@@ -248,8 +262,7 @@ describe('carrier keywords', () => {
     const yes = text('Yes', { From: number });
     const answered = await postTwilio(h, '/twilio/sms/incoming', yes);
     expect(replyOf(answered.body)).toContain('911');
-    const [kept2] = await textRows(yes.MessageSid ?? '');
-    expect(kept2?.task_id).not.toBeNull();
+    expect((await textWithTask(yes.MessageSid ?? '')).task_id).not.toBeNull();
     // Opted out again, YES is a START.
     await postTwilio(h, '/twilio/sms/incoming', text('STOP', { From: number }));
     const yesStart = text('yes!', { From: number });

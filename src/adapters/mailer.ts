@@ -3,8 +3,9 @@ import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import type { Config } from '../config.js';
 
 /**
- * Outgoing e-mail through SMTP (nodemailer), for invitations and password resets: plain text,
- * a link and nothing about patients. Built from SMTP_URL or SMTP_HOST… (config.ts validates
+ * Outgoing e-mail through SMTP (nodemailer), for invitations and password resets and the morning
+ * report's summary (sent through src/notify/staff-sender.ts): plain text, a link and counts,
+ * nothing about patients. Built from SMTP_URL or SMTP_HOST… (config.ts validates
  * them); null when none is configured, and the caller shows the link to an admin instead.
  * In production TLS is required (`requireTLS`: STARTTLS must succeed, no clear-text fallback),
  * since the links are bearer tokens; SMTP_ALLOW_PLAINTEXT_LOOPBACK relaxes it for a local relay.

@@ -3,6 +3,7 @@ import type { AppContext } from '../app-context.js';
 import type { CallMatch, CallOutcome } from '../adapters/db-schema.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 import { openCallerNumber } from './caller-number.js';
+import { shownNumber, type NumberView } from './number-view.js';
 
 /**
  * Every call to the practice on record, newest first, with the number to call back: the
@@ -29,16 +30,6 @@ export interface CallCursor {
   micros: string;
   callSid: string;
 }
-
-/**
- * How the caller's number is shown: in full (staff call back), or masked (an auditor). A masked
- * number is never decrypted: the call record keeps no clear hint of it (not even its last digits),
- * so an auditor's list says only that a number is on record.
- */
-export type NumberView = 'full' | 'masked';
-
-/** What an auditor sees where a number is on record. */
-export const MASKED_NUMBER = 'masked';
 
 export interface ListedCall {
   callSid: string;
@@ -103,7 +94,8 @@ export async function listCalls(deps: Pick<AppContext, 'keyring'>, scope: Practi
   const last = page.at(-1);
   const calls = await Promise.all(
     page.map(async (r): Promise<ListedCall> => {
-      const number = r.from_enc === null ? null : view === 'full' ? await openCallerNumber(deps.keyring, r.from_enc, r.call_sid, scope.practiceId) : MASKED_NUMBER;
+      // Full or masked as the viewer's role decides (./number-view.ts); a masked number is never decrypted.
+      const number = await shownNumber(r.from_enc, view, (enc) => openCallerNumber(deps.keyring, enc, r.call_sid, scope.practiceId));
       return {
         callSid: r.call_sid,
         startedAt: r.created_at.toISOString(),

@@ -255,6 +255,8 @@ export interface CallForTask {
   accessLine: boolean;
   /** The caller keyed and confirmed a number to call back (0022), whether or not their own was withheld. */
   hasCallbackNumber: boolean;
+  /** When the call ended (null: still going): an abandoned call's task is due from it. */
+  endedAt: Date | null;
 }
 
 export async function callForTask(scope: PracticeScope, callSid: string): Promise<CallForTask | null> {
@@ -270,6 +272,7 @@ export async function callForTask(scope: PracticeScope, callSid: string): Promis
       'outcome',
       'urgency',
       'direction',
+      'ended_at',
       sql<boolean>`callback_number_enc IS NOT NULL`.as('has_callback_number'),
       sql<boolean>`EXISTS (SELECT 1 FROM jsonb_array_elements(status_history) e WHERE e ->> 'source' LIKE 'flow:%')`.as('past_greeting'),
       sql<boolean>`status_history @> '[{"source": "access"}]'::jsonb`.as('access_line'),
@@ -291,5 +294,6 @@ export async function callForTask(scope: PracticeScope, callSid: string): Promis
     pastGreeting: row.past_greeting,
     accessLine: row.access_line,
     hasCallbackNumber: row.has_callback_number,
+    endedAt: row.ended_at,
   };
 }

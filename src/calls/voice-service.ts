@@ -14,7 +14,7 @@ import { callRecorder, practiceOfCall, type CallEvent, type CallRecorder } from 
 import { isFinalStatus, NO_PROGRESS, progressOf, type CallProgress } from './call-progress.js';
 import { sealCallerNumber } from './caller-number.js';
 import { callbackEntry, keepCallbackNumber, openKeyedDigits } from './callback-number.js';
-import { createAbandonedCallTask } from '../tasks/create.js';
+import { queueCallbackTask } from '../tasks/queue-task.js';
 import { checkRecordingUrl, receiveRecording } from '../voicemail/pipeline.js';
 import {
   initialState,
@@ -476,7 +476,7 @@ async function recordDialLeg(
  * in the system role (its parent call's record, or the number called); its record and parent leg
  * are then written under that practice's scope.
  */
-export async function handleCallStatus(deps: PracticeLookup & Pick<AppContext, 'db' | 'audit' | 'clock' | 'keyring'>, scopeFor: ScopeFor, webhook: VoiceWebhook): Promise<void> {
+export async function handleCallStatus(deps: PracticeLookup & Pick<AppContext, 'db' | 'audit' | 'clock' | 'queues'>, scopeFor: ScopeFor, webhook: VoiceWebhook): Promise<void> {
   // A child leg's To is the provider's phone: its practice is its parent call's.
   const practiceId = webhook.ParentCallSid ? await practiceOfCall(deps.db, webhook.ParentCallSid) : ((await loadPractice(deps, webhook.To))?.practice.id ?? null);
   const scope = practiceId ? scopeFor(practiceId) : null;
@@ -502,9 +502,10 @@ export async function handleCallStatus(deps: PracticeLookup & Pick<AppContext, '
     deps.clock(),
   );
   if (!webhook.ParentCallSid) await finishParentLeg(scope?.db ?? deps.db, { callSid: webhook.CallSid, practiceId, status, durationSeconds: webhook.CallDuration ?? null, at: deps.clock() });
-  // A caller who hung up past the greeting with nothing else done: a callback task, before the
-  // callback is acknowledged (idempotent, so a repeated callback finds it there).
-  if (over && scope) await createAbandonedCallTask(deps, scope, webhook.CallSid, deps.clock());
+  // A caller who hung up past the greeting with nothing else done: a callback task, made by a
+  // queued job once the call's outcome is stored (ids only; the task sweep makes it if the job is
+  // lost), so the callback is not held up reading the call back and sealing its number.
+  if (over && scope) await queueCallbackTask(deps, { source: 'abandoned_call', practiceId: scope.practiceId, sourceId: webhook.CallSid });
   if (isNew) {
     await deps.audit({
       action: AuditAction.CallLegStatus,

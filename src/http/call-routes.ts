@@ -4,6 +4,7 @@ import type { Services } from '../services.js';
 import { AuditAction } from '../audit/events.js';
 import { decodeCallCursor, encodeCallCursor, listCalls, type CallCursor } from '../calls/call-list.js';
 import { actorOf, permit, principalOf } from './api-auth.js';
+import { numberViewFor } from '../calls/number-view.js';
 import { badRequest } from './responses.js';
 import { QueryInstantSchema } from './query-dates.js';
 
@@ -39,7 +40,7 @@ export function callRouter(services: Services): express.Router {
     const scope = await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], principal.practiceId);
     if (!scope) return;
     // Staff call back: the number in full. An auditor sees only that a number is on record (never decrypted).
-    const view = principal.role === 'auditor' ? 'masked' : 'full';
+    const view = numberViewFor(principal.role);
     const page = await listCalls(services, scope, q.data, view);
     // Every read of the list in clear is recorded, before the answer and whatever the page holds
     // (counts only, never a number); a masked read opens nothing and has permit's api.request row.

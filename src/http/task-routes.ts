@@ -5,6 +5,7 @@ import { REASONS } from '../calls/flow-types.js';
 import { claim, close, listTaskSummaries, readTask, recordAttempt, type ChangeResult } from '../tasks/work.js';
 import { placeCallBack, type PlaceResult } from '../tasks/call-back.js';
 import { actorOf, isSessionPrincipal, permit, principalOf } from './api-auth.js';
+import { numberViewFor } from '../calls/number-view.js';
 import { badRequest, notFound, zodProblems } from './responses.js';
 
 export const TASK_STATUSES = ['open', 'claimed', 'done', 'unreachable', 'cancelled'] as const;
@@ -94,7 +95,7 @@ export function taskRouter(services: Services): express.Router {
     const scope = await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], principal.practiceId, id.data);
     if (!scope) return;
     // Those who call back read the number; an auditor tells tasks apart (masked, no notes).
-    const task = await readTask(services, scope, id.data, actorOf(res), principal.role === 'auditor' ? 'masked' : 'full');
+    const task = await readTask(services, scope, id.data, actorOf(res), numberViewFor(principal.role));
     if (!task) return notFound(res);
     res.json(task);
   });

@@ -14,6 +14,7 @@ import {
 } from '../voicemail/playback-store.js';
 import { rangeRequest, streamVoicemail, type RangeOf } from '../voicemail/stream.js';
 import { actorOf, permit, principalOf } from './api-auth.js';
+import { numberViewFor } from '../calls/number-view.js';
 import { AuditAction } from '../audit/events.js';
 import { badRequest, notFound, zodProblems } from './responses.js';
 import { QueryInstantSchema } from './query-dates.js';
@@ -47,7 +48,7 @@ export function voicemailRouter(services: Services): express.Router {
     const scope = await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], principal.practiceId);
     if (!scope) return;
     // As GET /api/calls: staff call back (the number in full); an auditor tells callers apart (masked).
-    const view = principal.role === 'auditor' ? 'masked' : 'full';
+    const view = numberViewFor(principal.role);
     const voicemails = await listVoicemails(scope, q.data, { keyring: services.keyring, view });
     // Only the full view decrypts: a masked number (an auditor's) opened nothing.
     const numbersOpened = view === 'full' ? voicemails.filter((v) => v.callerNumber !== null).length : 0;

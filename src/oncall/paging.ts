@@ -8,7 +8,7 @@ import { retryBriefly } from '../adapters/retry-briefly.js';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
 import { hasAuditEvent } from '../audit/store.js';
 import { logger } from '../log/logger.js';
-import { getPractice, listPracticeNumbers } from '../practices/store.js';
+import { practiceSender, sendStaffSms } from '../notify/staff-sender.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 import { systemScope } from '../tenancy/system-scope.js';
 import { loadProviders, onCallFor } from './escalation.js';
@@ -97,19 +97,6 @@ export function pageText(practiceName: string, referenceCode: string, accessNumb
 /** Pure: the staff console's view of a page (the page's id only). */
 export function pageConsoleUrl(publicBaseUrl: string, pageId: string): string {
   return `${publicBaseUrl.replace(/\/+$/, '')}/console/pages/${encodeURIComponent(pageId)}`;
-}
-
-/**
- * Pure: the number a page names (the practice's provider access line when set, else its
- * lowest-sorted number) and the number it is sent from (the access line if it is one of the
- * practice's numbers, so a reply reaches the practice; else the lowest-sorted number).
- */
-export function pageNumbers(accessNumber: string | null, practiceNumbers: readonly string[]): { named: string | undefined; from: string | undefined } {
-  const sorted = [...practiceNumbers].sort();
-  return {
-    named: accessNumber ?? sorted[0],
-    from: accessNumber && sorted.includes(accessNumber) ? accessNumber : sorted[0],
-  };
 }
 
 export interface PageRecipients {
@@ -300,15 +287,14 @@ async function processPageSend(services: PageWorkerDeps, data: Required<PageJobD
   const attempts = await countDeliveryAttempt(services.db, thisDelivery, services.clock());
   if (attempts === undefined) return 'already_sent';
 
-  const [practice, numbers] = await Promise.all([getPractice(systemScope(services, page.practice_id)), listPracticeNumbers(systemScope(services, page.practice_id))]);
+  const { practice, named, from } = await practiceSender(systemScope(services, page.practice_id));
   if (!practice) return 'gone';
-  const { named, from } = pageNumbers(practice.accessNumber ?? null, numbers.map((n) => n.e164));
   const body = pageText(practice.greetingName, page.reference_code, named, round);
 
   let sid: string;
   try {
     if (!from) throw new UnrecoverableError('no_sender_number');
-    sid = (await services.twilio.sendSms({ to: delivery.number_tried, from, body })).sid;
+    sid = (await sendStaffSms(services, { to: delivery.number_tried, from, body })).sid;
   } catch (err) {
     const { code, transient } = err instanceof UnrecoverableError ? { code: err.message, transient: false } : sendFailure(err);
     const final = !transient || attempts >= PAGE_SEND_ATTEMPTS;

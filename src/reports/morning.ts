@@ -1,9 +1,8 @@
 import type { AppContext } from '../app-context.js';
-import { mailerFor } from '../adapters/mailer.js';
 import { AuditAction } from '../audit/events.js';
-import { pageNumbers } from '../oncall/paging.js';
+import { notifyStaff, practiceSender, type StaffContact } from '../notify/staff-sender.js';
 import { listPracticeAdmins } from '../oncall/store.js';
-import { getPractice, listPracticeNumbers } from '../practices/store.js';
+import { getPractice } from '../practices/store.js';
 import { systemScope } from '../tenancy/system-scope.js';
 import { logger } from '../log/logger.js';
 import { buildOvernightReport, type OvernightReport } from './overnight.js';
@@ -122,32 +121,15 @@ export async function sendMorningReport(deps: MorningDeps, practiceId: string): 
   const link = overnightLink(deps.config.publicBaseUrl, period.date);
   const text = summaryText(practice.greetingName, period.date, counts, link);
 
-  const reached: string[] = [];
-  const channels = new Set<'email' | 'sms'>();
-  const mailer = mailerFor(deps.config);
-  const emails = mailer ? await adminEmails(deps, practiceId) : [];
-  for (const a of emails) {
-    try {
-      await mailer?.send({ to: a.email, subject: `${practice.greetingName}: overnight report for ${period.date}`, text });
-      reached.push(`user:${a.userId}`);
-      channels.add('email');
-    } catch (err) {
-      logger.error('morning report e-mail failed', { err, practiceId });
-    }
-  }
-  const { from } = pageNumbers(practice.accessNumber, (await listPracticeNumbers(scope)).map((n) => n.e164));
-  const smsTo = from ? await listPracticeAdmins(deps.db, practiceId) : [];
-  for (const p of smsTo) {
-    try {
-      await deps.twilio.sendSms({ to: p.smsPhone ?? p.phone, from: from ?? '', body: text });
-      reached.push(`provider:${p.id}`);
-      channels.add('sms');
-    } catch (err) {
-      logger.error('morning report SMS failed', { err, practiceId });
-    }
-  }
-  const tried = emails.length + smsTo.length;
-  if (tried > 0 && reached.length === 0) {
+  // E-mail to the admin accounts, SMS to the providers who are practice admins (from a practice number).
+  const { from } = await practiceSender(scope);
+  const contacts: StaffContact[] = [
+    ...(await adminEmails(deps, practiceId)).map((a): StaffContact => ({ key: `user:${a.userId}`, channel: 'email', to: a.email })),
+    ...(await listPracticeAdmins(deps.db, practiceId)).map((p): StaffContact => ({ key: `provider:${p.id}`, channel: 'sms', to: p.smsPhone ?? p.phone })),
+  ];
+  const subject = `${practice.greetingName}: overnight report for ${period.date}`;
+  const { tried, reached, channels } = await notifyStaff(deps, { what: 'morning report', practiceId, from, subject, text }, contacts);
+  if (tried.length > 0 && reached.length === 0) {
     // Nobody got it: released for the next sweep.
     await deps.db.updateTable('overnight_reports').set({ claimed_at: null }).where('practice_id', '=', practiceId).where('period_date', '=', period.date).execute();
     return false;
@@ -163,7 +145,7 @@ export async function sendMorningReport(deps: MorningDeps, practiceId: string): 
     actor: 'system:reports',
     practiceId,
     subjectId: null,
-    details: { date: period.date, periodStart: period.start.toISOString(), periodEnd: period.end.toISOString(), counts, recipients: reached, channels: [...channels].sort() },
+    details: { date: period.date, periodStart: period.start.toISOString(), periodEnd: period.end.toISOString(), counts, recipients: reached, channels },
   });
   return true;
 }

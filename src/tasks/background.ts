@@ -1,9 +1,13 @@
 import type { AppContext } from '../app-context.js';
+import { logger } from '../log/logger.js';
 import { systemScope } from '../tenancy/system-scope.js';
 import { createAbandonedCallTask, createVoicemailTask, type CreateDeps } from './create.js';
 import { abandonedCallsWithoutTask, voicemailsWithoutTask, textsWithoutTask } from './store.js';
 import { getPatientText } from '../texts/store.js';
 import { onPatientTextStored, openPatientText } from '../texts/patient-texts.js';
+import { callForTask } from '../calls/records.js';
+import type { PracticeScope } from '../tenancy/scope.js';
+import type { CallbackTaskJobData } from './queue-task.js';
 
 /**
  * The callback tasks the background work creates: a voicemail's, from the voicemail job (the
@@ -44,17 +48,48 @@ export async function sweepMissingVoicemailTasks(deps: VoicemailTaskDeps): Promi
   return { created };
 }
 
-/** Stored texts of the last week with no task (its webhook failed after storing): their tasks created and linked. */
+/** A stored text's task, made and linked (its sender opened from the sealed row). False: no such text. */
+async function makeTextTask(deps: VoicemailTaskDeps, scope: PracticeScope, textId: string): Promise<boolean> {
+  const [row, opened] = await Promise.all([getPatientText(scope, textId), openPatientText(deps.keyring, scope, textId)]);
+  if (!row || !opened) return false;
+  await onPatientTextStored(deps, scope, { id: row.id, created: false, match: row.match, patientId: row.patientId, receivedAt: row.receivedAt, from: opened.from });
+  return true;
+}
+
+/** An abandoned call's task (the call read back), due from when it ended. */
+async function makeAbandonedCallTask(deps: VoicemailTaskDeps, scope: PracticeScope, callSid: string, endedAt: Date | null): Promise<boolean> {
+  const made = await createAbandonedCallTask(deps, scope, callSid, messageTime(endedAt ?? deps.clock(), deps.clock()));
+  return made?.created ?? false;
+}
+
+/** Stored texts of the last week with no task (its job lost, or failed for good): their tasks created and linked. */
 export async function sweepMissingTextTasks(deps: VoicemailTaskDeps): Promise<{ textTasks: number }> {
   let textTasks = 0;
   for (const t of await textsWithoutTask(deps.db, new Date(deps.clock().getTime() - MISSING_TASK_WINDOW_MS))) {
-    const scope = systemScope(deps, t.practice_id);
-    const [row, opened] = await Promise.all([getPatientText(scope, t.id), openPatientText(deps.keyring, scope, t.id)]);
-    if (!row || !opened) continue;
-    await onPatientTextStored(deps, scope, { id: row.id, created: false, match: row.match, patientId: row.patientId, receivedAt: row.receivedAt, from: opened.from });
-    textTasks += 1;
+    try {
+      if (await makeTextTask(deps, systemScope(deps, t.practice_id), t.id)) textTasks += 1;
+    } catch (err) {
+      // One text that will not open (or a passing fault) holds up none of the others; tried again next sweep.
+      logger.error('text task not made by the sweep', { err, practiceId: t.practice_id, textId: t.id });
+    }
   }
   return { textTasks };
+}
+
+/**
+ * The job a webhook queued once its record was stored (./queue-task.ts): the task of a patient's
+ * text or of an abandoned call. Re-reads the record, so a retry is harmless; creation is idempotent.
+ */
+export async function processCallbackTaskJob(deps: VoicemailTaskDeps, data: CallbackTaskJobData): Promise<{ created: boolean }> {
+  const scope = systemScope(deps, data.practiceId);
+  switch (data.source) {
+    case 'patient_text':
+      return { created: await makeTextTask(deps, scope, data.sourceId) };
+    case 'abandoned_call':
+      return { created: await makeAbandonedCallTask(deps, scope, data.sourceId, (await callForTask(scope, data.sourceId))?.endedAt ?? null) };
+    default:
+      return data.source satisfies never;
+  }
 }
 
 /**
@@ -66,8 +101,7 @@ export async function sweepMissingAbandonedCallTasks(deps: VoicemailTaskDeps): P
   let abandonedTasks = 0;
   const now = deps.clock();
   for (const c of await abandonedCallsWithoutTask(deps.db, new Date(now.getTime() - MISSING_TASK_WINDOW_MS))) {
-    const made = await createAbandonedCallTask(deps, systemScope(deps, c.practice_id), c.call_sid, messageTime(c.ended_at, now));
-    if (made?.created) abandonedTasks += 1;
+    if (await makeAbandonedCallTask(deps, systemScope(deps, c.practice_id), c.call_sid, c.ended_at)) abandonedTasks += 1;
   }
   return { abandonedTasks };
 }

@@ -1,9 +1,8 @@
 import type { AppContext } from '../app-context.js';
 import { AuditAction } from '../audit/events.js';
 import { resolvePlan } from '../oncall/escalation.js';
-import { pageNumbers } from '../oncall/paging.js';
+import { notifyStaff, practiceSender, type StaffContact } from '../notify/staff-sender.js';
 import { getProvider, listPracticeAdmins } from '../oncall/store.js';
-import { getPractice, listPracticeNumbers } from '../practices/store.js';
 import { systemScope } from '../tenancy/system-scope.js';
 import { logger } from '../log/logger.js';
 import { claimAlerts, overdueUnalerted, releaseAlerts } from './store.js';
@@ -33,19 +32,16 @@ export function consoleTaskLink(publicBaseUrl: string, taskId: string): string {
   return `${publicBaseUrl}/console/tasks/${taskId}`;
 }
 
-interface Recipient {
-  providerId: string;
-  to: string;
-}
-
-async function recipientsFor(deps: Pick<AppContext, 'db' | 'clock'>, practiceId: string, urgency: 'urgent' | 'routine'): Promise<Recipient[]> {
+/** Who an alert goes to, by SMS: the first of the on-call chain now for an urgent one (else the admins), the admins for a routine one. */
+async function recipientsFor(deps: Pick<AppContext, 'db' | 'clock'>, practiceId: string, urgency: 'urgent' | 'routine'): Promise<StaffContact[]> {
+  const sms = (p: { id: string; smsPhone: string | null; phone: string }): StaffContact => ({ key: `provider:${p.id}`, channel: 'sms', to: p.smsPhone ?? p.phone });
   if (urgency === 'urgent') {
     const scope = systemScope(deps, practiceId);
     const first = (await resolvePlan(scope, null, deps.clock())).targets.find((t) => t.providerId !== null);
     const p = first?.providerId ? await getProvider(scope, first.providerId) : null;
-    if (p) return [{ providerId: p.id, to: p.smsPhone ?? p.phone }];
+    if (p) return [sms(p)];
   }
-  return (await listPracticeAdmins(deps.db, practiceId)).map((a) => ({ providerId: a.id, to: a.smsPhone ?? a.phone }));
+  return (await listPracticeAdmins(deps.db, practiceId)).map(sms);
 }
 
 /** The maintenance sweep: every practice's overdue unalerted tasks, alerted by urgency. */
@@ -78,9 +74,7 @@ export async function sweepOverdueTasks(deps: OverdueDeps): Promise<{ alerted: n
 
 /** Alerts one practice's overdue tasks of one urgency: the number of tasks this sweep alerted. */
 async function alertGroup(deps: OverdueDeps, g: { practiceId: string; urgency: 'urgent' | 'routine'; ids: string[] }, now: Date): Promise<number> {
-  const scope = systemScope(deps, g.practiceId);
-  const [practice, numbers] = await Promise.all([getPractice(scope), listPracticeNumbers(scope)]);
-  const { from } = pageNumbers(practice?.accessNumber ?? null, numbers.map((n) => n.e164));
+  const { practice, from } = await practiceSender(systemScope(deps, g.practiceId));
   if (!practice || !from) return 0;
   const to = await recipientsFor(deps, g.practiceId, g.urgency);
   if (to.length === 0) return 0;
@@ -90,18 +84,9 @@ async function alertGroup(deps: OverdueDeps, g: { practiceId: string; urgency: '
   const first = ids[0];
   if (!first) return 0;
   // One link: the most overdue task; the console lists the rest.
-  const body = overdueAlertText(practice.greetingName, g.urgency, ids.length, consoleTaskLink(deps.config.publicBaseUrl, first));
-  let sent = 0;
-  let failure: unknown = null;
-  for (const r of to) {
-    try {
-      await deps.twilio.sendSms({ to: r.to, from, body });
-      sent += 1;
-    } catch (err) {
-      failure = err;
-      logger.error('overdue task alert: a recipient failed', { err, practiceId: g.practiceId, providerId: r.providerId });
-    }
-  }
+  const text = overdueAlertText(practice.greetingName, g.urgency, ids.length, consoleTaskLink(deps.config.publicBaseUrl, first));
+  const { reached, failure } = await notifyStaff(deps, { what: 'overdue task alert', practiceId: g.practiceId, from, subject: text, text }, to);
+  const sent = reached.length;
   if (sent === 0) {
     // Nobody was told: the claim is given back, the next sweep tries again.
     await releaseAlerts(deps.db, ids, now);
@@ -112,7 +97,7 @@ async function alertGroup(deps: OverdueDeps, g: { practiceId: string; urgency: '
     actor: 'system:tasks',
     practiceId: g.practiceId,
     subjectId: first,
-    details: { urgency: g.urgency, tasks: ids.length, marked: ids.length, recipients: to.map((r) => `provider:${r.providerId}`), sent, channel: 'sms' },
+    details: { urgency: g.urgency, tasks: ids.length, marked: ids.length, recipients: to.map((r) => r.key), sent, channel: 'sms' },
   });
   return ids.length;
 }

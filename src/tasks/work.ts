@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AppContext } from '../app-context.js';
 import type { AttemptOutcome, CallMatch, CallReason, TaskSource, TaskStatus } from '../adapters/db-schema.js';
 import { AuditAction } from '../audit/events.js';
-import { MASKED_NUMBER } from '../calls/call-list.js';
+import { shownNumber, type NumberView } from '../calls/number-view.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 import { openPatientText } from '../texts/patient-texts.js';
 import { openTaskField, sealTaskField } from './sealed.js';
@@ -16,7 +16,6 @@ import { addAttempt, claimTask, closeTask, getTask, listAttempts, listTasks, OPE
  */
 
 export type WorkDeps = Pick<AppContext, 'keyring' | 'audit' | 'clock'>;
-export type NumberView = 'full' | 'masked';
 
 export interface TaskSummary {
   id: string;
@@ -86,7 +85,7 @@ export async function readTask(deps: WorkDeps, scope: PracticeScope, id: string,
   const k = deps.keyring;
   const full = view === 'full';
   // An auditor's view opens nothing: the number is shown as masked without being decrypted.
-  const number = t.callback_enc ? (full ? await openTaskField(k, 'callback', t.callback_enc, t.id, scope.practiceId) : MASKED_NUMBER) : null;
+  const number = await shownNumber(t.callback_enc, view, (enc) => openTaskField(k, 'callback', enc, t.id, scope.practiceId));
   const attempts = await listAttempts(scope, t.id);
   const attemptList = await Promise.all(
     attempts.map(async (a) => ({

@@ -6,6 +6,7 @@ import { AuditAction } from '../audit/events.js';
 import { phoneIndex } from '../patients/store.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 import { createTaskFor } from '../tasks/create.js';
+import { queueCallbackTask } from '../tasks/queue-task.js';
 import { getPatientText, insertPatientText, linkPatientTextTask } from './store.js';
 
 /**
@@ -38,13 +39,15 @@ export interface StoredText {
   patientId: string | null;
 }
 
-/** What storing a text uses besides the practice's scope: the keyring (sealing, blind index) and the audit log. */
-export type RecordTextDeps = Pick<AppContext, 'keyring' | 'audit'>;
+/** What making a text's task uses besides the practice's scope: the keyring (sealing, blind index) and the audit log. */
+export type TextTaskDeps = Pick<AppContext, 'keyring' | 'audit'>;
+/** What storing a text uses: those, and the queue its task's job goes on. */
+export type RecordTextDeps = TextTaskDeps & Pick<AppContext, 'queues'>;
 
 /**
  * Seals and stores a text (idempotent per MessageSid and practice), audits its arrival once and
- * calls `onPatientTextStored`. Returns the stored text's id. Throws when it could not be stored:
- * the webhook then does not answer 2xx.
+ * queues its task's job (src/tasks/queue-task.ts, ids only). Returns the stored text's id. Throws
+ * when it could not be stored: the webhook then does not answer 2xx.
  */
 export async function recordPatientText(deps: RecordTextDeps, scope: PracticeScope, text: IncomingText): Promise<StoredText> {
   const id = randomUUID();
@@ -72,19 +75,18 @@ export async function recordPatientText(deps: RecordTextDeps, scope: PracticeSco
       details: { match: stored.match, mediaCount: text.mediaCount, withText: text.body !== '' },
     });
   }
-  // A retry calls it again: the task's creation is keyed by the text's id (source 'patient_text', sourceId).
-  await onPatientTextStored(deps, scope, { ...stored, receivedAt: text.receivedAt, from: text.from });
+  // The task is made after the answer: the job (one per text id; a retry queues nothing twice), or the task sweep if it is lost.
+  await queueCallbackTask(deps, { source: 'patient_text', practiceId, sourceId: stored.id });
   return stored;
 }
 
 /**
  * A stored text becomes a callback task (routine, reason `other`: a text names no menu option),
- * linked back to the text. Called once the text is durable, on every delivery of it (a retry
- * included), before Twilio is answered; creation is idempotent by (source, text id). If it fails
- * the webhook answers 503 and Twilio's SMS fallback stores again (a no-op) and retries this; the
- * task sweep (`tasks/background.ts`) also makes the task of any text left without one.
+ * linked back to the text. Run after Twilio was answered, by the text's job or the task sweep
+ * (`tasks/background.ts`), which makes the task of any text left without one; creation is
+ * idempotent by (source, text id).
  */
-export async function onPatientTextStored(deps: RecordTextDeps, scope: PracticeScope, text: StoredText & { receivedAt: Date; from: string }): Promise<void> {
+export async function onPatientTextStored(deps: TextTaskDeps, scope: PracticeScope, text: StoredText & { receivedAt: Date; from: string }): Promise<void> {
   const { task } = await createTaskFor(deps, scope, {
     source: 'patient_text',
     sourceId: text.id,

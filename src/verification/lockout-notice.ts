@@ -1,9 +1,8 @@
 import type { AppContext } from '../app-context.js';
 import { systemScope } from '../tenancy/system-scope.js';
 import { logger } from '../log/logger.js';
-import { pageNumbers } from '../oncall/paging.js';
+import { practiceSender, sendStaffSms } from '../notify/staff-sender.js';
 import { listPracticeAdmins } from '../oncall/store.js';
-import { getPractice, listPracticeNumbers } from '../practices/store.js';
 
 /**
  * A lockout on the provider access line keeps a provider from the urgent voicemails, and caller
@@ -25,8 +24,7 @@ export function accessLockoutNoticeText(practiceName: string): string {
 export async function notifyAccessLockout(services: Pick<AppContext, 'db' | 'twilio'>, practiceId: string): Promise<number> {
   // Sent in the background of an access-line call (a webhook path, on the system role).
   const scope = systemScope(services, practiceId);
-  const [practice, numbers, admins] = await Promise.all([getPractice(scope), listPracticeNumbers(scope), listPracticeAdmins(services.db, practiceId)]);
-  const { from } = pageNumbers(practice?.accessNumber ?? null, numbers.map((n) => n.e164));
+  const [{ practice, from }, admins] = await Promise.all([practiceSender(scope), listPracticeAdmins(services.db, practiceId)]);
   if (!practice || !from || admins.length === 0) {
     logger.warn('access-line lockout: no admin could be told by SMS', { practiceId, admins: admins.length });
     return 0;
@@ -35,7 +33,7 @@ export async function notifyAccessLockout(services: Pick<AppContext, 'db' | 'twi
   let accepted = 0;
   for (const admin of admins) {
     try {
-      await services.twilio.sendSms({ to: admin.smsPhone ?? admin.phone, from, body });
+      await sendStaffSms(services, { to: admin.smsPhone ?? admin.phone, from, body });
       accepted += 1;
     } catch (err) {
       logger.warn('access-line lockout notice not sent', { err, practiceId, providerId: admin.id });

@@ -1,9 +1,9 @@
 import type { AppContext } from '../app-context.js';
 import { systemScope } from '../tenancy/system-scope.js';
 import { AuditAction } from '../audit/events.js';
-import { getPractice, listPracticeNumbers } from '../practices/store.js';
+import { practiceSender, sendStaffSms } from '../notify/staff-sender.js';
 import { resolvePlan } from '../oncall/escalation.js';
-import { pageNumbers, spokenNumber } from '../oncall/paging.js';
+import { spokenNumber } from '../oncall/paging.js';
 import { getProvider, listPracticeAdmins } from '../oncall/store.js';
 import { findPageByCall } from '../oncall/paging-store.js';
 import { markNotified, notifiedRecipients, recordNotification } from './store.js';
@@ -70,9 +70,7 @@ export async function notifyNewVoicemail(services: NotifyDeps, v: VoicemailRow):
       channel = 'page';
     } else {
       // The voicemail job's: the practice comes from the row, on the system role (./worker.ts).
-      const scope = systemScope(services, v.practice_id);
-      const [practice, numbers] = await Promise.all([getPractice(scope), listPracticeNumbers(scope)]);
-      const { from } = pageNumbers(practice?.accessNumber ?? null, numbers.map((n) => n.e164));
+      const { practice, from } = await practiceSender(systemScope(services, v.practice_id));
       const to = practice && from ? await recipientsFor(services, v.practice_id) : [];
       if (practice && from && to.length > 0) {
         const told = await notifiedRecipients(services.db, v.id);
@@ -81,7 +79,7 @@ export async function notifyNewVoicemail(services: NotifyDeps, v: VoicemailRow):
         for (const r of to) {
           if (told.has(r.key)) continue;
           try {
-            const { sid } = await services.twilio.sendSms({ to: r.to, from, body });
+            const { sid } = await sendStaffSms(services, { to: r.to, from, body });
             await recordNotification(services.db, { voicemailId: v.id, recipient: r.key, messageSid: sid, at: services.clock() });
             told.add(r.key);
           } catch (err) {

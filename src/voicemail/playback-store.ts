@@ -10,7 +10,7 @@ import { sql } from 'kysely';
 import type { CallMatch, CallReason, TaskStatus } from '../adapters/db-schema.js';
 import { encryptField, type Keyring } from '../adapters/keyring.js';
 import { openCallerNumber } from '../calls/caller-number.js';
-import { MASKED_NUMBER } from '../calls/call-list.js';
+import { shownNumber, type NumberView } from '../calls/number-view.js';
 
 /**
  * The playback store: single-use playback links (for Twilio's <Play> on the access line, or a
@@ -153,7 +153,7 @@ export interface VoicemailSummary {
 /** How the caller's number is opened for the list: the keyring, in full or masked. */
 export interface NumberOpening {
   keyring: Keyring;
-  view: 'full' | 'masked';
+  view: NumberView;
 }
 
 export async function listVoicemails(scope: PracticeScope, f: VoicemailFilter, numbers?: NumberOpening): Promise<VoicemailSummary[]> {
@@ -199,7 +199,7 @@ export async function listVoicemails(scope: PracticeScope, f: VoicemailFilter, n
   const rows = await q.execute();
   return Promise.all(
     rows.map(async (r): Promise<VoicemailSummary> => {
-      const number = numbers && r.from_enc ? (numbers.view === 'full' ? await openCallerNumber(numbers.keyring, r.from_enc, r.call_sid, scope.practiceId) : MASKED_NUMBER) : null;
+      const number = numbers ? await shownNumber(r.from_enc, numbers.view, (enc) => openCallerNumber(numbers.keyring, enc, r.call_sid, scope.practiceId)) : null;
       const verified = r.caller_verified && r.patient_id !== null;
       return {
         id: r.id,

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { EscalationTier } from '../../src/adapters/db-schema.js';
 import { buildPlan, type ProviderPhone } from '../../src/oncall/escalation.js';
-import { pageNumbers, pageRecipients, pageText } from '../../src/oncall/paging.js';
+import { pageRecipients, pageText } from '../../src/oncall/paging.js';
+import { pageNumbers } from '../../src/notify/staff-sender.js';
 import { childLegDetails, dialLegOutcome, oncallNumberAttributes, readOncallDial } from '../../src/oncall/dial.js';
 import { ACCEPT_CALL, DECLINE_CALL, isMachine, WHISPER_ANSWER_PATH, whisperAnswer, whisperTwiml, type WhisperInput } from '../../src/oncall/whisper.js';
 import { parseTwiml, type TwimlVerb } from '../../devtools/simulator/twiml.js';
