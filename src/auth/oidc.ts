@@ -88,7 +88,51 @@ function guardedFetch(allowLoopback: boolean): client.CustomFetch {
   };
 }
 
-async function discover(ctx: Pick<AppContext, 'config'>, sso: SsoForSignIn): Promise<client.Configuration> {
+/** How long a provider's discovery document is used before it is fetched again. */
+export const DISCOVERY_TTL_MS = 10 * 60_000;
+
+interface CachedDiscovery {
+  /** The settings it was discovered for: issuer, client, a hash of the secret, their last change. */
+  fingerprint: string;
+  config: client.Configuration;
+  expiresAt: number;
+}
+
+/** Per service (its config object), per practice: each start and callback would otherwise fetch discovery again. */
+const discoveryCaches = new WeakMap<object, Map<string, CachedDiscovery>>();
+
+function discoveryCache(ctx: Pick<AppContext, 'config'>): Map<string, CachedDiscovery> {
+  let cache = discoveryCaches.get(ctx.config);
+  if (!cache) {
+    cache = new Map();
+    discoveryCaches.set(ctx.config, cache);
+  }
+  return cache;
+}
+
+const fingerprintOf = (sso: SsoForSignIn): string => sha256(JSON.stringify([sso.issuer, sso.clientId, sha256(sso.clientSecret), sso.updatedAt]));
+
+/**
+ * Drops a practice's cached discovery: its admin changed or removed the settings (another
+ * instance notices by the settings' fingerprint, which includes their last change).
+ */
+export function forgetDiscovery(ctx: Pick<AppContext, 'config'>, practiceId: string): void {
+  discoveryCache(ctx).delete(practiceId);
+}
+
+/** The provider's configuration for a practice: cached for DISCOVERY_TTL_MS while its settings stay the same. */
+async function discover(ctx: Pick<AppContext, 'config' | 'clock'>, sso: SsoForSignIn): Promise<client.Configuration> {
+  const cache = discoveryCache(ctx);
+  const fingerprint = fingerprintOf(sso);
+  const now = ctx.clock().getTime();
+  const hit = cache.get(sso.practiceId);
+  if (hit && hit.fingerprint === fingerprint && hit.expiresAt > now) return hit.config;
+  const config = await discoverNow(ctx, sso);
+  cache.set(sso.practiceId, { fingerprint, config, expiresAt: now + DISCOVERY_TTL_MS });
+  return config;
+}
+
+async function discoverNow(ctx: Pick<AppContext, 'config'>, sso: SsoForSignIn): Promise<client.Configuration> {
   const allowLoopback = loopbackAllowed(ctx);
   const insecure = new URL(sso.issuer).protocol === 'http:';
   return client.discovery(new URL(sso.issuer), sso.clientId, { client_secret: sso.clientSecret }, client.ClientSecretBasic(sso.clientSecret), {
