@@ -35,6 +35,8 @@ const ACCOUNTS: Record<string, { email: string; email_verified: boolean }> = {
   member: { email: MEMBER_EMAIL, email_verified: true },
   unverified: { email: 'uma.unverified@clinic.example', email_verified: false },
   outsider: { email: 'olga.outsider@clinic.example', email_verified: true },
+  // Another subject at the provider given the member's e-mail (a re-assigned address): not the member.
+  impostor: { email: MEMBER_EMAIL, email_verified: true },
 };
 let memberId: string;
 let outsiderId: string;
@@ -324,6 +326,27 @@ describe('signing in through the loopback provider', () => {
     expect(discoveries).toBe(before + 3);
     expect((await start()).status).toBe(303);
     expect(discoveries).toBe(before + 3);
+  });
+
+  it("the first sign-in binds the person to the provider's subject; the same e-mail with another subject is refused", async () => {
+    await api('PUT', `/api/practices/${practiceId}/sso`, { key: adminKey, body: ssoBody({ ssoSatisfiesMfa: true }) });
+    const bound = await h.services.db.selectFrom('sso_identities').select(['practice_id', 'issuer', 'subject', 'user_id']).execute();
+    expect(bound).toEqual([{ practice_id: practiceId, issuer, subject: 'member', user_id: memberId }]);
+    // The impostor's ID token carries the member's verified e-mail, under its own subject.
+    expect(await signInThrough('impostor')).toMatchObject({ location: '/console/sign-in?sso=failed', session: null });
+    expect((await auditRows('user.sso_failed')).at(-1)).toMatchObject({ actor: `user:${memberId}`, practice_id: practiceId, details: { step: 'callback', reason: 'subject_mismatch' } });
+    // The member, whose e-mail at the provider changed meanwhile, is found by the subject.
+    const member = ACCOUNTS.member;
+    if (!member) throw new Error('no member account');
+    member.email = 'sam.renamed@clinic.example';
+    try {
+      const back = await signInThrough('member');
+      expect(back.location).toBe('/console/');
+      expect((await api('GET', '/api/session', { cookie: back.session ?? '' })).body).toMatchObject({ user: { id: memberId } });
+    } finally {
+      member.email = MEMBER_EMAIL;
+    }
+    expect(await h.services.db.selectFrom('sso_identities').select('subject').execute()).toHaveLength(1);
   });
 
   it('a disabled configuration, or a practice with none, starts nothing', async () => {

@@ -8,8 +8,8 @@ import { refusedAddress, refusedEndpoint } from '../fhir/guarded-http.js';
 import { logger } from '../log/logger.js';
 import { actorOfUser, startSessionForVerifiedIdentity } from './accounts.js';
 import { PENDING_IDLE_MS, createSession, type SessionRecord } from './sessions.js';
-import { ssoByPracticeId, ssoBySlug, type SsoForSignIn } from './sso-store.js';
-import { activeMemberships, findUserByEmail } from './users-store.js';
+import { bindSubject, hasBoundSubject, ssoByPracticeId, ssoBySlug, userBySubject, type SsoForSignIn } from './sso-store.js';
+import { activeMemberships, findUserByEmail, getUser, type UserRow } from './users-store.js';
 
 /**
  * Single sign-on through a practice's OpenID Connect provider (issue 13, item 1). `start`
@@ -19,7 +19,9 @@ import { activeMemberships, findUserByEmail } from './users-store.js';
  * code (openid-client checks the ID token's signature, issuer, audience, expiry and nonce, the
  * state, PKCE and RFC 9207's `iss`), then decides who it names: a verified e-mail in one of the
  * practice's domains, of an active person with an active membership in that practice. No one
- * is created on the way (no just-in-time accounts): an admin invites first.
+ * is created on the way (no just-in-time accounts): an admin invites first. The first sign-in
+ * binds the person to the provider's subject (`sso_identities`); later ones find them by it, and
+ * their e-mail under another subject is refused (an address re-assigned at the provider).
  *
  * The session is the password sign-in's: full at once only when the practice's admin attested
  * that their provider enforces MFA (`ssoSatisfiesMfa`); otherwise a pending one, and TOTP is asked
@@ -48,7 +50,8 @@ export type OidcFailure =
   | 'domain_not_allowed'
   | 'unknown_account'
   | 'account_disabled'
-  | 'no_membership';
+  | 'no_membership'
+  | 'subject_mismatch';
 
 const sha256 = (s: string): string => createHash('sha256').update(s, 'utf8').digest('hex');
 const flowKey = (state: string): string => `oidc-flow:${sha256(state)}`;
@@ -237,6 +240,7 @@ export async function finishOidcSignIn(ctx: Ctx, params: CallbackParams, binding
   if (sso.practiceSuspended) return fail('practice_suspended');
 
   let claims: IdentityClaims;
+  let identity: { issuer: string; subject: string };
   try {
     const config = await discover(ctx, sso);
     const current = new URL(callbackUrl(ctx));
@@ -246,6 +250,7 @@ export async function finishOidcSignIn(ctx: Ctx, params: CallbackParams, binding
     const tokens = await client.authorizationCodeGrant(config, current, { pkceCodeVerifier: flow.verifier, expectedState: params.state, expectedNonce: flow.nonce, idTokenExpected: true });
     const idClaims = tokens.claims();
     if (!idClaims) return fail('code_exchange_failed', { code: 'NO_ID_TOKEN' });
+    identity = { issuer: idClaims.iss, subject: idClaims.sub };
     claims = { email: idClaims.email, email_verified: idClaims.email_verified };
     // Many providers put the e-mail in the ID token; those that follow OIDC Core 5.4 strictly put it at userinfo.
     if (claims.email === undefined) {
@@ -256,14 +261,21 @@ export async function finishOidcSignIn(ctx: Ctx, params: CallbackParams, binding
     return fail('code_exchange_failed', { code: errorCode(err) });
   }
 
+  // The practice's rule on e-mails holds for everyone; then the provider's subject first: once
+  // bound, it names the person whatever address it sends now.
   const verdict = verifiedEmail(claims, sso.allowedDomains);
   if (!verdict.ok) return fail(verdict.reason);
-  const user = await findUserByEmail(ctx.db, verdict.email);
+  const boundUserId = await userBySubject(ctx.db, flow.practiceId, identity.issuer, identity.subject);
+  const user: UserRow | null = boundUserId !== null ? await getUser(ctx.db, boundUserId) : await findUserByEmail(ctx.db, verdict.email);
   if (!user) return fail('unknown_account');
   actor = actorOfUser(user.id);
   userId = user.id;
+  // The person's e-mail under a subject that is not theirs (an address re-assigned at the provider): refused.
+  if (boundUserId === null && (await hasBoundSubject(ctx.db, flow.practiceId, identity.issuer, user.id))) return fail('subject_mismatch');
   if (user.status !== 'active') return fail('account_disabled');
   if (!(await activeMemberships(ctx.db, user.id)).some((m) => m.practiceId === flow.practiceId)) return fail('no_membership');
+  // A member's first sign-in through this provider: the subject is theirs from now on.
+  if (boundUserId === null && !(await bindSubject(ctx.db, flow.practiceId, identity.issuer, identity.subject, user.id, ctx.clock()))) return fail('subject_mismatch');
 
   if (sso.ssoSatisfiesMfa) {
     const session = await startSessionForVerifiedIdentity(ctx, { userId: user.id, practiceId: flow.practiceId, method: 'oidc' });
