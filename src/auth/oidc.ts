@@ -1,10 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { lookup } from 'node:dns/promises';
-import net from 'node:net';
 import * as client from 'openid-client';
 import type { AppContext } from '../app-context.js';
 import { AuditAction } from '../audit/events.js';
-import { refusedAddress, refusedEndpoint } from '../fhir/guarded-http.js';
+import { guardedFetch, refusedEndpoint } from '../adapters/guarded-http.js';
 import { logger } from '../log/logger.js';
 import { actorOfUser, startSessionForVerifiedIdentity } from './accounts.js';
 import { PENDING_IDLE_MS, createSession, type SessionRecord } from './sessions.js';
@@ -75,21 +73,8 @@ export function refusedIssuer(ctx: Pick<AppContext, 'config'>, issuer: string): 
   return url.search || url.hash || url.username || url.password ? 'must not carry a query, a fragment or credentials' : null;
 }
 
-/**
- * fetch for openid-client: every URL the provider's metadata names (token, keys, userinfo) is held
- * to the issuer's rules, and a name's addresses are checked after DNS before connecting (the
- * guarded FHIR client's rules, at resolution rather than inside the socket). Redirects are not followed.
- */
-function guardedFetch(allowLoopback: boolean): client.CustomFetch {
-  return async (url, options) => {
-    const target = new URL(url);
-    if (refusedEndpoint(target.href, allowLoopback)) throw new Error('refused destination');
-    const host = target.hostname.replace(/^\[(.*)\]$/, '$1');
-    const addresses = net.isIP(host) ? [host] : (await lookup(host, { all: true })).map((a) => a.address);
-    if (addresses.length === 0 || addresses.some((a) => refusedAddress(a, allowLoopback) !== null)) throw new Error('refused destination');
-    return fetch(url, { ...options, redirect: 'manual' } as RequestInit);
-  };
-}
+/** The most bytes read of any answer of the provider (discovery, keys, tokens, userinfo). */
+const PROVIDER_MAX_BYTES = 512 * 1024;
 
 /** How long a provider's discovery document is used before it is fetched again. */
 export const DISCOVERY_TTL_MS = 10 * 60_000;
@@ -139,7 +124,9 @@ async function discoverNow(ctx: Pick<AppContext, 'config'>, sso: SsoForSignIn): 
   const allowLoopback = loopbackAllowed(ctx);
   const insecure = new URL(sso.issuer).protocol === 'http:';
   return client.discovery(new URL(sso.issuer), sso.clientId, { client_secret: sso.clientSecret }, client.ClientSecretBasic(sso.clientSecret), {
-    [client.customFetch]: guardedFetch(allowLoopback),
+    // Every URL the provider's metadata names (token, keys, userinfo) goes through the same guard:
+    // addresses checked inside the connection's lookup, redirects never followed.
+    [client.customFetch]: guardedFetch({ allowLoopback, timeoutMs: PROVIDER_TIMEOUT_S * 1000, maxBytes: PROVIDER_MAX_BYTES }),
     timeout: PROVIDER_TIMEOUT_S,
     // Plain http only reaches here for a loopback issuer outside production (refusedIssuer).
     ...(insecure && allowLoopback ? { execute: [client.allowInsecureRequests] } : {}),
