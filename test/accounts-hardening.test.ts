@@ -122,9 +122,15 @@ describe('an invitation for an existing account (finding 1)', () => {
     // Signed in as Dana (for B), with the CSRF token: accepted, and Dana's password is unchanged.
     const own = await sessionFor(dana.id, B.id);
     expect((await call('POST', '/api/auth/invitations/accept', { body: { token: forExisting.token, password: 'x', displayName: 'X' }, cookie: own.cookie })).status).toBe(403);
-    const accepted = await call('POST', '/api/auth/invitations/accept', { body: { token: forExisting.token, password: 'x', displayName: 'X' }, ...own });
+    // The signed-in person sends the token alone (the console's accept page has no password to ask for).
+    const accepted = await call('POST', '/api/auth/invitations/accept', { body: { token: forExisting.token }, ...own });
     expect(accepted.status, JSON.stringify(accepted.body)).toBe(200);
     expect(accepted.body).toMatchObject({ userId: dana.id, practiceId: A.id, created: false });
+    // A new account needs its password and name: a 400 naming each field, the link not spent.
+    const bare = await call('POST', '/api/auth/invitations/accept', { body: { token: forNew.token } });
+    expect(bare.status).toBe(400);
+    expect(bare.body.message).toMatch(/password: /);
+    expect(bare.body.message).toMatch(/displayName: /);
     // A new address still makes an account with the link alone.
     expect((await call('POST', '/api/auth/invitations/accept', { body: { token: forNew.token, password: PASSWORD, displayName: 'New' } })).status).toBe(201);
   });

@@ -256,6 +256,8 @@ describe('invitation → password → TOTP → session', () => {
     const first = await demoAdminInvitation(h.services, practiceId);
     const second = await demoAdminInvitation(h.services, practiceId);
     const tokenOf = (link: string | null): string => /#token=(.+)$/.exec(link ?? '')?.[1] ?? '';
+    // The link opens the console's own page (served under /console/), the token in the fragment only.
+    expect(first?.startsWith(`${h.config.publicBaseUrl}/console/accept-invitation#token=`)).toBe(true);
     // The earlier link ended when the next was made.
     expect((await call('POST', '/api/auth/invitations/accept', { body: { token: tokenOf(first), password: 'demo admin passphrase', displayName: 'Demo Admin' } })).status).toBe(404);
     expect((await call('POST', '/api/auth/invitations/accept', { body: { token: tokenOf(second), password: 'demo admin passphrase', displayName: 'Demo Admin' } })).status).toBe(201);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LookupAddress } from 'node:dns';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { refusedEndpoint, type Lookup } from '../src/fhir/guarded-http.js';
+import { refusedEndpoint, type Lookup } from '../src/adapters/guarded-http.js';
 import { createSmartClient, FhirSyncError, type SmartClient, type SmartClientOptions } from '../src/fhir/smart-client.js';
 import { makeClientKeys, startFhirDouble, type ClientKeys, type FhirDouble } from './support/fhir-double.js';
 

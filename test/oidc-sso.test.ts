@@ -5,6 +5,7 @@ import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
 import { TOTP, Secret } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
+import { captureLogs } from '../src/log/logger.js';
 import { createPractice } from '../src/practices/store.js';
 import { startHarness, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 
@@ -34,12 +35,23 @@ const ACCOUNTS: Record<string, { email: string; email_verified: boolean }> = {
   member: { email: MEMBER_EMAIL, email_verified: true },
   unverified: { email: 'uma.unverified@clinic.example', email_verified: false },
   outsider: { email: 'olga.outsider@clinic.example', email_verified: true },
+  // Another subject at the provider given the member's e-mail (a re-assigned address): not the member.
+  impostor: { email: MEMBER_EMAIL, email_verified: true },
 };
 let memberId: string;
 let outsiderId: string;
+/** Requests for the provider's discovery document (cached per practice, issuer and client for 10 minutes). */
+let discoveries = 0;
+/** The service's clock, moved by the discovery cache's test. */
+let now = new Date('2026-11-26T03:00:00Z');
+/** Everything the service logs during this file, scanned at the end. */
+let logs: ReturnType<typeof captureLogs>;
+/** The authorization codes the provider issued (each reached our callback in its URL). */
+const codes: string[] = [];
 
 beforeAll(async () => {
-  h = await startHarness('oidc_sso', { RATE_LIMIT_SIGN_IN_PER_SOURCE: '100000' });
+  logs = captureLogs();
+  h = await startHarness('oidc_sso', { RATE_LIMIT_SIGN_IN_PER_SOURCE: '100000' }, { clock: () => now });
   idp = http.createServer();
   await new Promise<void>((resolve) => idp.listen(0, '127.0.0.1', resolve));
   issuer = `http://127.0.0.1:${(idp.address() as AddressInfo).port}`;
@@ -63,6 +75,9 @@ beforeAll(async () => {
     features: { devInteractions: { enabled: true } },
     cookies: { keys: ['loopback-provider-cookie-key'] },
   });
+  idp.on('request', (req: http.IncomingMessage) => {
+    if (req.url?.startsWith('/.well-known/openid-configuration')) discoveries += 1;
+  });
   idp.on('request', provider.callback());
 
   practiceId = (await createPractice(h.services.db, { slug: 'sso-clinic', name: 'SSO Clinic', timeZone: 'America/New_York', numbers: ['+12025550941'] })).id;
@@ -81,6 +96,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  logs?.restore();
   await h?.close();
   await new Promise<void>((resolve) => idp?.close(() => resolve()));
 });
@@ -145,6 +161,8 @@ async function atProvider(authorizationUrl: string, account: string): Promise<UR
 
 /** Our callback, as the browser reaches it (our public URL mapped to the test server), with its binding cookie. */
 async function callback(at: URL, binding: string | null): Promise<{ status: number; location: string; session: string | null }> {
+  const code = at.searchParams.get('code');
+  if (code) codes.push(code);
   const res = await fetch(`${h.baseUrl}${at.pathname}${at.search}`, { redirect: 'manual', headers: binding ? { cookie: `__Host-ahl_oidc=${binding}` } : {} });
   return { status: res.status, location: res.headers.get('location') ?? '', session: cookieOf(res, '__Host-ahl_session') };
 }
@@ -288,6 +306,49 @@ describe('signing in through the loopback provider', () => {
     expect((await api('GET', '/api/session', { cookie: full })).body.activePracticeId).toBe(practiceId);
   });
 
+  it("the provider's discovery is fetched once per practice and client for 10 minutes, and again when the settings change", async () => {
+    await api('PUT', `/api/practices/${practiceId}/sso`, { key: adminKey, body: ssoBody({ ssoSatisfiesMfa: true }) });
+    const before = discoveries;
+    expect((await start()).status).toBe(303);
+    expect(discoveries).toBe(before + 1);
+    // A second start and a whole sign-in (start and callback) use the cached document.
+    expect((await start()).status).toBe(303);
+    expect((await signInThrough('member')).location).toBe('/console/');
+    expect(discoveries).toBe(before + 1);
+    // Changed settings (another client secret): discovered again.
+    await api('PUT', `/api/practices/${practiceId}/sso`, { key: adminKey, body: ssoBody({ ssoSatisfiesMfa: true, clientSecret: `${CLIENT_SECRET}-rotated` }) });
+    await api('PUT', `/api/practices/${practiceId}/sso`, { key: adminKey, body: ssoBody({ ssoSatisfiesMfa: true }) });
+    expect((await start()).status).toBe(303);
+    expect(discoveries).toBe(before + 2);
+    // Ten minutes on: stale, discovered again.
+    now = new Date(now.getTime() + 10 * 60_000 + 1_000);
+    expect((await start()).status).toBe(303);
+    expect(discoveries).toBe(before + 3);
+    expect((await start()).status).toBe(303);
+    expect(discoveries).toBe(before + 3);
+  });
+
+  it("the first sign-in binds the person to the provider's subject; the same e-mail with another subject is refused", async () => {
+    await api('PUT', `/api/practices/${practiceId}/sso`, { key: adminKey, body: ssoBody({ ssoSatisfiesMfa: true }) });
+    const bound = await h.services.db.selectFrom('sso_identities').select(['practice_id', 'issuer', 'subject', 'user_id']).execute();
+    expect(bound).toEqual([{ practice_id: practiceId, issuer, subject: 'member', user_id: memberId }]);
+    // The impostor's ID token carries the member's verified e-mail, under its own subject.
+    expect(await signInThrough('impostor')).toMatchObject({ location: '/console/sign-in?sso=failed', session: null });
+    expect((await auditRows('user.sso_failed')).at(-1)).toMatchObject({ actor: `user:${memberId}`, practice_id: practiceId, details: { step: 'callback', reason: 'subject_mismatch' } });
+    // The member, whose e-mail at the provider changed meanwhile, is found by the subject.
+    const member = ACCOUNTS.member;
+    if (!member) throw new Error('no member account');
+    member.email = 'sam.renamed@clinic.example';
+    try {
+      const back = await signInThrough('member');
+      expect(back.location).toBe('/console/');
+      expect((await api('GET', '/api/session', { cookie: back.session ?? '' })).body).toMatchObject({ user: { id: memberId } });
+    } finally {
+      member.email = MEMBER_EMAIL;
+    }
+    expect(await h.services.db.selectFrom('sso_identities').select('subject').execute()).toHaveLength(1);
+  });
+
   it('a disabled configuration, or a practice with none, starts nothing', async () => {
     await api('PUT', `/api/practices/${practiceId}/sso`, { key: adminKey, body: ssoBody({ enabled: false }) });
     expect(await start()).toMatchObject({ status: 303, location: '/console/sign-in?sso=unavailable', binding: null });
@@ -296,6 +357,26 @@ describe('signing in through the loopback provider', () => {
     expect((await api('GET', '/api/auth/oidc/callback')).body.message).toMatch(/^state: /);
     expect((await api('DELETE', `/api/practices/${practiceId}/sso`, { key: adminKey })).status).toBe(204);
     expect((await api('GET', `/api/practices/${practiceId}/sso`, { key: adminKey })).status).toBe(404);
+  });
+
+  it('an unreachable provider and a failed exchange are logged without a token, code, e-mail or claim', async () => {
+    await api('PUT', `/api/practices/${practiceId}/sso`, { key: adminKey, body: ssoBody({ ssoSatisfiesMfa: true }) });
+    // A code the provider never issued (a failed exchange), then a provider that is not there.
+    const s = await start();
+    const at = await atProvider(s.location, 'member');
+    at.searchParams.set('code', `${at.searchParams.get('code') ?? ''}x`);
+    expect((await callback(at, s.binding)).location).toBe('/console/sign-in?sso=failed');
+    await api('PUT', `/api/practices/${practiceId}/sso`, { key: adminKey, body: ssoBody({ issuer: 'http://127.0.0.1:9' }) });
+    expect((await start()).location).toBe('/console/sign-in?sso=unavailable');
+    const lines = logs.lines();
+    expect(lines.some((l) => l.includes('sso discovery failed'))).toBe(true);
+    const text = lines.join('\n');
+    expect(codes.length).toBeGreaterThan(5);
+    for (const code of codes) expect(text).not.toContain(code);
+    for (const account of Object.values(ACCOUNTS)) expect(text).not.toContain(account.email);
+    expect(text).not.toContain(CLIENT_SECRET);
+    expect(text).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}/);
+    expect(text).not.toMatch(/email_verified|"sub"/);
   });
 
   it('no e-mail, token, code or secret in any audit row', async () => {

@@ -450,6 +450,15 @@ export interface PracticeSsoTable {
   updated_at: UpdatedAt;
 }
 
+/** A person's subject at their practice's identity provider, bound at the first SSO sign-in; migration 0029. */
+export interface SsoIdentitiesTable {
+  practice_id: string;
+  issuer: string;
+  subject: string;
+  user_id: string;
+  created_at: CreatedAt;
+}
+
 /** A practice's EHR connection (FHIR R4, SMART Backend Services); migration 0014. */
 export interface FhirSourcesTable {
   practice_id: string;
@@ -743,6 +752,7 @@ export interface Database {
   practice_contacts: PracticeContactsTable;
   fhir_sources: FhirSourcesTable;
   practice_sso: PracticeSsoTable;
+  sso_identities: SsoIdentitiesTable;
   fhir_resource_links: FhirResourceLinksTable;
   imports: ImportsTable;
   import_entries: ImportEntriesTable;

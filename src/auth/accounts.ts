@@ -47,7 +47,7 @@ export const LINK_TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 
 /** The link a person follows (the console's page reads the token from the fragment, never sent to a server log). */
 export function linkFor(ctx: Pick<AppContext, 'config'>, kind: 'invitation' | 'reset', token: string): string {
-  return `${ctx.config.publicBaseUrl}/${kind === 'invitation' ? 'accept-invitation' : 'reset-password'}#token=${token}`;
+  return `${ctx.config.publicBaseUrl}/console/${kind === 'invitation' ? 'accept-invitation' : 'reset-password'}#token=${token}`;
 }
 
 async function mail(ctx: Pick<AppContext, 'config'>, to: string, subject: string, text: string): Promise<boolean> {
@@ -109,7 +109,7 @@ export async function demoAdminInvitation(ctx: Pick<AppContext, 'db' | 'config' 
 
 export type AcceptResult =
   | { ok: true; userId: string; created: boolean; practiceId: string }
-  | { ok: false; reason: 'invalid_token' | 'sign_in_to_accept' | PasswordProblem };
+  | { ok: false; reason: 'invalid_token' | 'sign_in_to_accept' | 'details_missing' | PasswordProblem };
 
 /**
  * Accepts an invitation: a new person with this password and name, or, when the invited e-mail
@@ -117,7 +117,7 @@ export type AcceptResult =
  * request's full session). No password of an existing account is ever checked here, so a link
  * is no way to guess one; whoever holds it without that session gets `sign_in_to_accept`.
  */
-export async function acceptInvitation(ctx: Ctx, input: { token: string; password: string; displayName: string; signedInUserId: string | null }): Promise<AcceptResult> {
+export async function acceptInvitation(ctx: Ctx, input: { token: string; password?: string | undefined; displayName?: string | undefined; signedInUserId: string | null }): Promise<AcceptResult> {
   const now = ctx.clock();
   const inv = LINK_TOKEN_PATTERN.test(input.token) ? await findInvitationByTokenHash(ctx.db, tokenHash(input.token)) : null;
   const refuse = async (reason: 'invalid_token' | 'sign_in_to_accept'): Promise<AcceptResult> => {
@@ -131,6 +131,7 @@ export async function acceptInvitation(ctx: Ctx, input: { token: string; passwor
     if (existing.status !== 'active' || existing.id !== input.signedInUserId) return refuse('sign_in_to_accept');
     result = await acceptInvitationRows(ctx.db, inv, { existingUserId: existing.id }, now);
   } else {
+    if (input.password === undefined || input.displayName === undefined) return { ok: false, reason: 'details_missing' };
     const problem = passwordProblem(input.password);
     if (problem) return { ok: false, reason: problem };
     result = await acceptInvitationRows(ctx.db, inv, { email: inv.email, displayName: input.displayName, passwordHash: await hashPassword(input.password) }, now);

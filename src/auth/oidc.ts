@@ -1,15 +1,13 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { lookup } from 'node:dns/promises';
-import net from 'node:net';
 import * as client from 'openid-client';
 import type { AppContext } from '../app-context.js';
 import { AuditAction } from '../audit/events.js';
-import { refusedAddress, refusedEndpoint } from '../fhir/guarded-http.js';
+import { guardedFetch, refusedEndpoint } from '../adapters/guarded-http.js';
 import { logger } from '../log/logger.js';
 import { actorOfUser, startSessionForVerifiedIdentity } from './accounts.js';
 import { PENDING_IDLE_MS, createSession, type SessionRecord } from './sessions.js';
-import { ssoByPracticeId, ssoBySlug, type SsoForSignIn } from './sso-store.js';
-import { activeMemberships, findUserByEmail } from './users-store.js';
+import { bindSubject, hasBoundSubject, ssoByPracticeId, ssoBySlug, userBySubject, type SsoForSignIn } from './sso-store.js';
+import { activeMemberships, findUserByEmail, getUser, type UserRow } from './users-store.js';
 
 /**
  * Single sign-on through a practice's OpenID Connect provider (issue 13, item 1). `start`
@@ -19,7 +17,9 @@ import { activeMemberships, findUserByEmail } from './users-store.js';
  * code (openid-client checks the ID token's signature, issuer, audience, expiry and nonce, the
  * state, PKCE and RFC 9207's `iss`), then decides who it names: a verified e-mail in one of the
  * practice's domains, of an active person with an active membership in that practice. No one
- * is created on the way (no just-in-time accounts): an admin invites first.
+ * is created on the way (no just-in-time accounts): an admin invites first. The first sign-in
+ * binds the person to the provider's subject (`sso_identities`); later ones find them by it, and
+ * their e-mail under another subject is refused (an address re-assigned at the provider).
  *
  * The session is the password sign-in's: full at once only when the practice's admin attested
  * that their provider enforces MFA (`ssoSatisfiesMfa`); otherwise a pending one, and TOTP is asked
@@ -48,7 +48,8 @@ export type OidcFailure =
   | 'domain_not_allowed'
   | 'unknown_account'
   | 'account_disabled'
-  | 'no_membership';
+  | 'no_membership'
+  | 'subject_mismatch';
 
 const sha256 = (s: string): string => createHash('sha256').update(s, 'utf8').digest('hex');
 const flowKey = (state: string): string => `oidc-flow:${sha256(state)}`;
@@ -72,27 +73,60 @@ export function refusedIssuer(ctx: Pick<AppContext, 'config'>, issuer: string): 
   return url.search || url.hash || url.username || url.password ? 'must not carry a query, a fragment or credentials' : null;
 }
 
-/**
- * fetch for openid-client: every URL the provider's metadata names (token, keys, userinfo) is held
- * to the issuer's rules, and a name's addresses are checked after DNS before connecting (the
- * guarded FHIR client's rules, at resolution rather than inside the socket). Redirects are not followed.
- */
-function guardedFetch(allowLoopback: boolean): client.CustomFetch {
-  return async (url, options) => {
-    const target = new URL(url);
-    if (refusedEndpoint(target.href, allowLoopback)) throw new Error('refused destination');
-    const host = target.hostname.replace(/^\[(.*)\]$/, '$1');
-    const addresses = net.isIP(host) ? [host] : (await lookup(host, { all: true })).map((a) => a.address);
-    if (addresses.length === 0 || addresses.some((a) => refusedAddress(a, allowLoopback) !== null)) throw new Error('refused destination');
-    return fetch(url, { ...options, redirect: 'manual' } as RequestInit);
-  };
+/** The most bytes read of any answer of the provider (discovery, keys, tokens, userinfo). */
+const PROVIDER_MAX_BYTES = 512 * 1024;
+
+/** How long a provider's discovery document is used before it is fetched again. */
+export const DISCOVERY_TTL_MS = 10 * 60_000;
+
+interface CachedDiscovery {
+  /** The settings it was discovered for: issuer, client, a hash of the secret, their last change. */
+  fingerprint: string;
+  config: client.Configuration;
+  expiresAt: number;
 }
 
-async function discover(ctx: Pick<AppContext, 'config'>, sso: SsoForSignIn): Promise<client.Configuration> {
+/** Per service (its config object), per practice: each start and callback would otherwise fetch discovery again. */
+const discoveryCaches = new WeakMap<object, Map<string, CachedDiscovery>>();
+
+function discoveryCache(ctx: Pick<AppContext, 'config'>): Map<string, CachedDiscovery> {
+  let cache = discoveryCaches.get(ctx.config);
+  if (!cache) {
+    cache = new Map();
+    discoveryCaches.set(ctx.config, cache);
+  }
+  return cache;
+}
+
+const fingerprintOf = (sso: SsoForSignIn): string => sha256(JSON.stringify([sso.issuer, sso.clientId, sha256(sso.clientSecret), sso.updatedAt]));
+
+/**
+ * Drops a practice's cached discovery: its admin changed or removed the settings (another
+ * instance notices by the settings' fingerprint, which includes their last change).
+ */
+export function forgetDiscovery(ctx: Pick<AppContext, 'config'>, practiceId: string): void {
+  discoveryCache(ctx).delete(practiceId);
+}
+
+/** The provider's configuration for a practice: cached for DISCOVERY_TTL_MS while its settings stay the same. */
+async function discover(ctx: Pick<AppContext, 'config' | 'clock'>, sso: SsoForSignIn): Promise<client.Configuration> {
+  const cache = discoveryCache(ctx);
+  const fingerprint = fingerprintOf(sso);
+  const now = ctx.clock().getTime();
+  const hit = cache.get(sso.practiceId);
+  if (hit && hit.fingerprint === fingerprint && hit.expiresAt > now) return hit.config;
+  const config = await discoverNow(ctx, sso);
+  cache.set(sso.practiceId, { fingerprint, config, expiresAt: now + DISCOVERY_TTL_MS });
+  return config;
+}
+
+async function discoverNow(ctx: Pick<AppContext, 'config'>, sso: SsoForSignIn): Promise<client.Configuration> {
   const allowLoopback = loopbackAllowed(ctx);
   const insecure = new URL(sso.issuer).protocol === 'http:';
   return client.discovery(new URL(sso.issuer), sso.clientId, { client_secret: sso.clientSecret }, client.ClientSecretBasic(sso.clientSecret), {
-    [client.customFetch]: guardedFetch(allowLoopback),
+    // Every URL the provider's metadata names (token, keys, userinfo) goes through the same guard:
+    // addresses checked inside the connection's lookup, redirects never followed.
+    [client.customFetch]: guardedFetch({ allowLoopback, timeoutMs: PROVIDER_TIMEOUT_S * 1000, maxBytes: PROVIDER_MAX_BYTES }),
     timeout: PROVIDER_TIMEOUT_S,
     // Plain http only reaches here for a loopback issuer outside production (refusedIssuer).
     ...(insecure && allowLoopback ? { execute: [client.allowInsecureRequests] } : {}),
@@ -193,6 +227,7 @@ export async function finishOidcSignIn(ctx: Ctx, params: CallbackParams, binding
   if (sso.practiceSuspended) return fail('practice_suspended');
 
   let claims: IdentityClaims;
+  let identity: { issuer: string; subject: string };
   try {
     const config = await discover(ctx, sso);
     const current = new URL(callbackUrl(ctx));
@@ -202,6 +237,7 @@ export async function finishOidcSignIn(ctx: Ctx, params: CallbackParams, binding
     const tokens = await client.authorizationCodeGrant(config, current, { pkceCodeVerifier: flow.verifier, expectedState: params.state, expectedNonce: flow.nonce, idTokenExpected: true });
     const idClaims = tokens.claims();
     if (!idClaims) return fail('code_exchange_failed', { code: 'NO_ID_TOKEN' });
+    identity = { issuer: idClaims.iss, subject: idClaims.sub };
     claims = { email: idClaims.email, email_verified: idClaims.email_verified };
     // Many providers put the e-mail in the ID token; those that follow OIDC Core 5.4 strictly put it at userinfo.
     if (claims.email === undefined) {
@@ -212,14 +248,21 @@ export async function finishOidcSignIn(ctx: Ctx, params: CallbackParams, binding
     return fail('code_exchange_failed', { code: errorCode(err) });
   }
 
+  // The practice's rule on e-mails holds for everyone; then the provider's subject first: once
+  // bound, it names the person whatever address it sends now.
   const verdict = verifiedEmail(claims, sso.allowedDomains);
   if (!verdict.ok) return fail(verdict.reason);
-  const user = await findUserByEmail(ctx.db, verdict.email);
+  const boundUserId = await userBySubject(ctx.db, flow.practiceId, identity.issuer, identity.subject);
+  const user: UserRow | null = boundUserId !== null ? await getUser(ctx.db, boundUserId) : await findUserByEmail(ctx.db, verdict.email);
   if (!user) return fail('unknown_account');
   actor = actorOfUser(user.id);
   userId = user.id;
+  // The person's e-mail under a subject that is not theirs (an address re-assigned at the provider): refused.
+  if (boundUserId === null && (await hasBoundSubject(ctx.db, flow.practiceId, identity.issuer, user.id))) return fail('subject_mismatch');
   if (user.status !== 'active') return fail('account_disabled');
   if (!(await activeMemberships(ctx.db, user.id)).some((m) => m.practiceId === flow.practiceId)) return fail('no_membership');
+  // A member's first sign-in through this provider: the subject is theirs from now on.
+  if (boundUserId === null && !(await bindSubject(ctx.db, flow.practiceId, identity.issuer, identity.subject, user.id, ctx.clock()))) return fail('subject_mismatch');
 
   if (sso.ssoSatisfiesMfa) {
     const session = await startSessionForVerifiedIdentity(ctx, { userId: user.id, practiceId: flow.practiceId, method: 'oidc' });

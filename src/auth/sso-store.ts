@@ -108,3 +108,24 @@ export async function ssoByPracticeId(db: Db, keyring: Keyring, practiceId: stri
 async function withSecret(keyring: Keyring, row: ViewRow & { client_secret_enc: Buffer; suspended_at: Date | null }): Promise<SsoForSignIn> {
   return { ...toView(row), clientSecret: await decryptField(keyring, row.client_secret_enc, secretContext(row.practice_id)), practiceSuspended: row.suspended_at !== null };
 }
+
+/** The person a provider's subject was bound to in this practice, or null (system pool: no one is known yet). */
+export async function userBySubject(db: Db, practiceId: string, issuer: string, subject: string): Promise<string | null> {
+  const row = await db.selectFrom('sso_identities').select('user_id').where('practice_id', '=', practiceId).where('issuer', '=', issuer).where('subject', '=', subject).executeTakeFirst();
+  return row?.user_id ?? null;
+}
+
+/** Whether this person is bound to some subject of this provider in this practice already. */
+export async function hasBoundSubject(db: Db, practiceId: string, issuer: string, userId: string): Promise<boolean> {
+  const row = await db.selectFrom('sso_identities').select('subject').where('practice_id', '=', practiceId).where('issuer', '=', issuer).where('user_id', '=', userId).executeTakeFirst();
+  return row !== undefined;
+}
+
+/**
+ * Binds the person to the subject at their first sign-in through the provider. False when a
+ * concurrent first sign-in bound them (or the subject) first: the caller refuses rather than guess.
+ */
+export async function bindSubject(db: Db, practiceId: string, issuer: string, subject: string, userId: string, now: Date): Promise<boolean> {
+  const inserted = await db.insertInto('sso_identities').values({ practice_id: practiceId, issuer, subject, user_id: userId, created_at: now }).onConflict((oc) => oc.doNothing()).returning('user_id').executeTakeFirst();
+  return inserted !== undefined;
+}

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
-import { guardedRequest, RefusedDestination, ResponseTooLarge, type GuardedResponse, type Lookup } from './guarded-http.js';
+import { guardedRequest, RefusedDestination, ResponseTooLarge, type GuardedResponse, type Lookup } from '../adapters/guarded-http.js';
 import type { FhirResourceType, SigningAlgorithm } from './source-store.js';
 
 /**

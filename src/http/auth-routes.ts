@@ -27,7 +27,8 @@ const Token = z.string().min(1).max(200);
 export const LoginBody = z.strictObject({ email: Email, password: Password });
 export const SecondFactorBody = z.union([z.strictObject({ code: z.string().regex(/^\d{6}$/, { message: 'expected 6 digits' }) }), z.strictObject({ recoveryCode: z.string().min(8).max(40) })]);
 export const TotpConfirmBody = z.strictObject({ code: z.string().regex(/^\d{6}$/, { message: 'expected 6 digits' }) });
-export const AcceptInvitationBody = z.strictObject({ token: Token, password: Password, displayName: z.string().trim().min(1).max(120) });
+/** Password and name make a new account; a signed-in person joining another practice sends the token alone. */
+export const AcceptInvitationBody = z.strictObject({ token: Token, password: Password.optional(), displayName: z.string().trim().min(1).max(120).optional() });
 export const PasswordResetBody = z.strictObject({ email: Email });
 export const PasswordResetCompleteBody = z.strictObject({ token: Token, password: Password });
 
@@ -141,6 +142,7 @@ export function authRouter(services: Services): express.Router {
     const accepted = await acceptInvitation(services, { ...input.data, signedInUserId: session.ok ? session.record.userId : null });
     if (!accepted.ok) {
       if (accepted.reason === 'too_short' || accepted.reason === 'too_long' || accepted.reason === 'common') return badRequest(res, PASSWORD_MESSAGES[accepted.reason]);
+      if (accepted.reason === 'details_missing') return badRequest(res, (['password', 'displayName'] as const).filter((f) => input.data[f] === undefined).map((f) => `${f}: required for a new account`).join('; '));
       if (accepted.reason === 'sign_in_to_accept') return void res.status(409).json({ error: 'sign_in_to_accept', message: 'sign in first, then open the link again to accept' });
       return void res.status(404).json({ error: 'not_found', message: 'this invitation is unknown, spent or expired' });
     }

@@ -8,7 +8,7 @@ import { countsOf } from '../fhir/apply.js';
 import { NdjsonError } from '../fhir/ndjson.js';
 import { importNdjson } from '../fhir/ndjson-import.js';
 import { patientStoreSink } from '../fhir/patient-sink.js';
-import { refusedEndpoint } from '../fhir/guarded-http.js';
+import { refusedEndpoint } from '../adapters/guarded-http.js';
 import { listFhirRuns, MAX_RUNS_LISTED, recordFhirRun, type FhirRunStatus } from '../fhir/run-store.js';
 import { getFhirSource, mrnSystemOf, putFhirSource } from '../fhir/source-store.js';
 import { syncFhirSource } from '../fhir/sync.js';

@@ -2,7 +2,7 @@ import express, { type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { Services } from '../services.js';
 import { AuditAction } from '../audit/events.js';
-import { finishOidcSignIn, OIDC_FLOW_TTL_S, refusedIssuer, startOidcSignIn } from '../auth/oidc.js';
+import { finishOidcSignIn, forgetDiscovery, OIDC_FLOW_TTL_S, refusedIssuer, startOidcSignIn } from '../auth/oidc.js';
 import { deleteSso, getSso, putSso } from '../auth/sso-store.js';
 import { SLUG_PATTERN } from '../practices/onboarding.js';
 import { actorOf, permit } from './api-auth.js';
@@ -141,6 +141,7 @@ export function ssoAdminRouter(services: Services): express.Router {
     const problem = refusedIssuer(services, body.data.issuer);
     if (problem) return badRequest(res, `issuer: ${problem}`);
     const { change, sso } = await putSso(scope, services.keyring, body.data, services.clock());
+    forgetDiscovery(services, scope.practiceId);
     await services.audit({
       action: AuditAction.AdminSsoUpdated,
       actor: actorOf(res),
@@ -167,6 +168,7 @@ export function ssoAdminRouter(services: Services): express.Router {
     const scope = await permit(services, req, res, ['admin'], id.data.practiceId, id.data.practiceId);
     if (!scope) return;
     if (!(await deleteSso(scope))) return void res.status(404).json({ error: 'not_found' });
+    forgetDiscovery(services, scope.practiceId);
     await services.audit({ action: AuditAction.AdminSsoUpdated, actor: actorOf(res), practiceId: scope.practiceId, subjectId: scope.practiceId, details: { change: 'removed' } });
     res.status(204).end();
   });

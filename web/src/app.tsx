@@ -5,6 +5,8 @@ import { MantineProvider, type MantineColorSchemeManager } from '@mantine/core';
 import { setUnauthorizedHandler } from './api/client';
 import { SESSION_KEY } from './api/session';
 import { SignInPage } from './auth/sign-in';
+import { AcceptInvitationPage } from './auth/accept-invitation';
+import { ResetPasswordPage } from './auth/reset-password';
 import { RequireSession } from './shell/shell';
 import { CallsPage } from './pages/calls';
 import { CallbackTaskPage, CallbacksPage } from './pages/callbacks/callbacks';
@@ -53,6 +55,9 @@ export function createRouter() {
         element: <UnauthorizedToSignIn />,
         children: [
           { path: '/sign-in', element: <SignInPage /> },
+          // The links of invitations and password resets (src/auth/accounts.ts linkFor): outside the signed-in shell.
+          { path: '/accept-invitation', element: <AcceptInvitationPage /> },
+          { path: '/reset-password', element: <ResetPasswordPage /> },
           {
             path: '/',
             element: <RequireSession />,

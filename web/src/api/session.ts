@@ -77,3 +77,23 @@ export async function signOut(): Promise<void> {
 export function activeRole(session: Session): Session['memberships'][number]['role'] | null {
   return session.memberships.find((m) => m.practiceId === session.activePracticeId)?.role ?? null;
 }
+
+/** What accepting an invitation answers: the account (new or the signed-in person's) and the practice joined. */
+export interface AcceptedInvitation {
+  userId: string;
+  practiceId: string;
+  created: boolean;
+}
+
+/**
+ * Accepts an invitation with the token from the link: a new account (password and name), or, for
+ * a person signed in already, the token alone (the session's cookie and CSRF token say who).
+ */
+export function acceptInvitation(body: { token: string; password?: string; displayName?: string }): Promise<AcceptedInvitation> {
+  return api<AcceptedInvitation>('/api/auth/invitations/accept', { method: 'POST', body, quietUnauthorized: true });
+}
+
+/** Sets a new password with the token from a reset link (every session of the person ends). */
+export async function completePasswordReset(token: string, password: string): Promise<void> {
+  await api('/api/auth/password-reset/complete', { method: 'POST', body: { token, password }, quietUnauthorized: true });
+}

@@ -66,6 +66,16 @@ export function SignInPage() {
               Your session ended. Sign in again to continue.
             </Alert>
           ) : null}
+          {reason === 'accepted' ? (
+            <Alert color="green" title="Your account is ready">
+              Sign in with your e-mail and the password you chose. The first time, you then set up an authenticator app.
+            </Alert>
+          ) : null}
+          {reason === 'password_reset' ? (
+            <Alert color="green" title="Your new password is set">
+              Sign in with your new password.
+            </Alert>
+          ) : null}
           {ssoError === 'failed' ? (
             <Alert color="red" title="Single sign-on did not sign you in">
               Your practice's sign-in was not accepted here. Ask your practice's admin whether your account is set up, or sign in with your password.

@@ -4,7 +4,8 @@ import https from 'node:https';
 import net from 'node:net';
 
 /**
- * Outbound HTTP to an address a practice's admin typed (its EHR's FHIR and token endpoints),
+ * Outbound HTTP to an address a practice's admin typed (its EHR's FHIR and token endpoints, its
+ * OpenID provider's discovery, token, keys and userinfo endpoints): one guard for both,
  * guarded against server-side request forgery: the host's addresses are checked after DNS
  * resolution, inside the connection's own lookup (so the address checked is the one connected
  * to: a name that resolves elsewhere a second time gains nothing), and a private, loopback,
@@ -97,6 +98,13 @@ export interface GuardedResponse {
   json: unknown;
 }
 
+/** An answer as received: status, headers and the bytes of its body. */
+interface RawResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
 /** A lookup that answers only addresses we may connect to: every address of the name is checked. */
 function guardedLookup(resolve: Lookup, allowLoopback: boolean): net.LookupFunction {
   return (hostname, options, callback) => {
@@ -115,12 +123,48 @@ function guardedLookup(resolve: Lookup, allowLoopback: boolean): net.LookupFunct
 
 /** One request to `url` (http or https), its address guarded; rejects with RefusedDestination before sending anything to a refused one. */
 export async function guardedRequest(url: URL, req: GuardedRequest): Promise<GuardedResponse> {
+  const res = await guardedExchange(url, req);
+  let json: unknown = null;
+  try {
+    json = JSON.parse(res.body.toString('utf8'));
+  } catch {
+    json = null;
+  }
+  return { status: res.status, json };
+}
+
+/** Statuses whose answer has no body (a Response refuses one). */
+const NO_BODY = new Set([101, 204, 205, 304]);
+
+/**
+ * A `fetch` for clients that bring their own HTTP code (openid-client's `customFetch`): the same
+ * guarded exchange (addresses checked inside the connection's lookup, no redirect followed, a
+ * bounded answer), answered as a WHATWG Response.
+ */
+export function guardedFetch(opts: { allowLoopback: boolean; timeoutMs: number; maxBytes: number; lookup?: Lookup }): (url: string, init: { method: string; headers: Record<string, string>; body?: unknown }) => Promise<Response> {
+  return async (url, init) => {
+    const method = init.method.toUpperCase();
+    if (method !== 'GET' && method !== 'POST') throw new RefusedDestination('private');
+    // Every URL is held to the endpoint rules an admin's address is (https; plain http only to loopback where allowed).
+    if (refusedEndpoint(url, opts.allowLoopback) !== null) throw new RefusedDestination('private');
+    const body = init.body === undefined || init.body === null ? undefined : init.body instanceof URLSearchParams ? init.body.toString() : typeof init.body === 'string' ? init.body : Buffer.from(init.body as Uint8Array).toString('utf8');
+    const res = await guardedExchange(new URL(url), { method, headers: init.headers, ...(body !== undefined ? { body } : {}), timeoutMs: opts.timeoutMs, maxBytes: opts.maxBytes, allowLoopback: opts.allowLoopback, ...(opts.lookup ? { lookup: opts.lookup } : {}) });
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(res.headers)) {
+      if (value === undefined) continue;
+      for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
+    }
+    return new Response(NO_BODY.has(res.status) ? null : new Uint8Array(res.body), { status: res.status, headers });
+  };
+}
+
+async function guardedExchange(url: URL, req: GuardedRequest): Promise<RawResponse> {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new RefusedDestination('private');
   const literal = literalAddress(url.hostname);
   const literalRefusal = literal ? refusedAddress(literal, req.allowLoopback) : null;
   if (literalRefusal) throw new RefusedDestination(literalRefusal);
   const client = url.protocol === 'https:' ? https : http;
-  return new Promise<GuardedResponse>((resolve, reject) => {
+  return new Promise<RawResponse>((resolve, reject) => {
     const outgoing = client.request(
       url,
       {
@@ -138,15 +182,7 @@ export async function guardedRequest(url: URL, req: GuardedRequest): Promise<Gua
           chunks.push(chunk);
         });
         res.on('error', reject);
-        res.on('end', () => {
-          let json: unknown = null;
-          try {
-            json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-          } catch {
-            json = null;
-          }
-          resolve({ status: res.statusCode ?? 0, json });
-        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
       },
     );
     outgoing.on('error', reject);

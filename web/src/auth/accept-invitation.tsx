@@ -1,0 +1,171 @@
+import { useState, type FormEvent } from 'react';
+import { Link, useNavigate } from 'react-router';
+import { useQueryClient } from '@tanstack/react-query';
+import { Alert, Anchor, Button, Paper, PasswordInput, Stack, Text, TextInput, Title } from '@mantine/core';
+import { ApiError, describeError } from '../api/errors';
+import { SESSION_KEY, acceptInvitation, fetchSession, switchPractice, useSession } from '../api/session';
+import type { Session } from '../api/types';
+import { usePageTitle } from '../components/page-title';
+import { useLinkToken } from './link-token';
+
+/** The page an invitation's link opens (`/console/accept-invitation#token=…`). */
+export function AcceptInvitationPage() {
+  usePageTitle('Accept an invitation');
+  const token = useLinkToken();
+  const session = useSession();
+  return (
+    <main className="sign-in">
+      <Paper withBorder shadow="sm" p="lg" radius="md" className="sign-in-card">
+        <Stack gap="md">
+          <Title order={1} size="h2">
+            Accept your invitation
+          </Title>
+          {token === null ? <LinkIncomplete what="invitation" /> : null}
+          {token !== null && session.isPending ? <Text role="status">Checking whether you are signed in…</Text> : null}
+          {token !== null && session.isError ? <Alert color="red" role="alert">{describeError(session.error)}</Alert> : null}
+          {token !== null && session.isSuccess && session.data !== null ? <AcceptSignedIn token={token} session={session.data} /> : null}
+          {token !== null && session.isSuccess && session.data === null ? <AcceptNewAccount token={token} /> : null}
+        </Stack>
+      </Paper>
+    </main>
+  );
+}
+
+/** The link came without its token (cut short when copied, or opened a second time after the page took it). */
+export function LinkIncomplete({ what }: { what: 'invitation' | 'reset' }) {
+  return (
+    <Alert color="yellow" title="This link is incomplete">
+      {what === 'invitation'
+        ? 'Open the link in your invitation again (the whole link, as it was sent), or ask your practice’s admin for a new invitation.'
+        : 'Open the link you were sent again (the whole link), or ask your practice’s admin for a new one.'}
+    </Alert>
+  );
+}
+
+/** What the API's refusal of a link means to the person holding it. */
+function LinkRefused({ error }: { error: unknown }) {
+  if (error instanceof ApiError && error.kind === 'not_found') {
+    return (
+      <Alert color="red" role="alert" title="This invitation cannot be used">
+        It was used already, withdrawn, or it expired. Ask your practice’s admin for a new one.
+      </Alert>
+    );
+  }
+  if (error instanceof ApiError && error.code === 'sign_in_to_accept') {
+    return (
+      <Alert color="yellow" role="alert" title="You have an account already">
+        This e-mail address already has an account. <Anchor component={Link} to="/sign-in">Sign in</Anchor> first (as the person invited), then open the link in your invitation again to join this practice.
+      </Alert>
+    );
+  }
+  if (error instanceof ApiError && error.kind === 'bad_request' && error.fields.every((f) => f.field === 'password' || f.field === 'displayName')) return null;
+  return (
+    <Alert color="red" role="alert">
+      {describeError(error)}
+    </Alert>
+  );
+}
+
+function fieldError(error: unknown, field: string): string | undefined {
+  return error instanceof ApiError ? error.fieldProblem(field) : undefined;
+}
+
+/** A new person: a name and a password (the service's rules: at least 12 characters, not a common one), then the normal sign-in. */
+function AcceptNewAccount({ token }: { token: string }) {
+  const navigate = useNavigate();
+  const [displayName, setDisplayName] = useState('');
+  const [password, setPassword] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const submit = async (event: FormEvent): Promise<void> => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await acceptInvitation({ token, password, displayName: displayName.trim() });
+      setPassword('');
+      await navigate('/sign-in', { replace: true, state: { reason: 'accepted' } });
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form onSubmit={(e) => void submit(e)} noValidate aria-label="Create your account">
+      <Stack gap="sm">
+        <Text size="sm">Choose the name your colleagues will see and a password. Next you sign in with your e-mail and this password, and set up an authenticator app.</Text>
+        <TextInput label="Your name" autoComplete="name" required maxLength={120} value={displayName} onChange={(e) => setDisplayName(e.currentTarget.value)} error={fieldError(error, 'displayName')} />
+        <PasswordInput
+          label="Password"
+          description="At least 12 characters; a few unrelated words make a good one. Very common passwords are refused."
+          autoComplete="new-password"
+          required
+          value={password}
+          onChange={(e) => setPassword(e.currentTarget.value)}
+          error={fieldError(error, 'password')}
+        />
+        {error !== null ? <LinkRefused error={error} /> : null}
+        <Button type="submit" loading={busy}>
+          Create my account
+        </Button>
+      </Stack>
+    </form>
+  );
+}
+
+/** A person signed in already (an account in another practice): the session says who, the token says where. */
+function AcceptSignedIn({ token, session }: { token: string; session: Session }) {
+  const client = useQueryClient();
+  const navigate = useNavigate();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const [joined, setJoined] = useState<{ practiceId: string; practiceName: string } | null>(null);
+  const accept = async (): Promise<void> => {
+    setBusy(true);
+    setError(null);
+    try {
+      const accepted = await acceptInvitation({ token });
+      const fresh = await client.fetchQuery({ queryKey: SESSION_KEY, queryFn: fetchSession });
+      const name = fresh?.memberships.find((m) => m.practiceId === accepted.practiceId)?.practiceName ?? 'the practice';
+      setJoined({ practiceId: accepted.practiceId, practiceName: name });
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const open = async (): Promise<void> => {
+    if (!joined) return;
+    setBusy(true);
+    try {
+      await switchPractice(client, joined.practiceId);
+      await navigate('/calls', { replace: true });
+    } catch (err) {
+      setError(err);
+      setBusy(false);
+    }
+  };
+  if (joined) {
+    return (
+      <Stack gap="sm">
+        <Alert color="green" title="Invitation accepted">
+          You now belong to {joined.practiceName} too.
+        </Alert>
+        {error !== null ? <Alert color="red" role="alert">{describeError(error)}</Alert> : null}
+        <Button onClick={() => void open()} loading={busy}>
+          Open {joined.practiceName}
+        </Button>
+      </Stack>
+    );
+  }
+  return (
+    <Stack gap="sm">
+      <Text size="sm">You are signed in{session.user.email ? ` as ${session.user.email}` : ''}. Accept to add the invited practice to your account; your password and authenticator stay as they are.</Text>
+      {error !== null ? <LinkRefused error={error} /> : null}
+      <Button onClick={() => void accept()} loading={busy}>
+        Accept the invitation
+      </Button>
+    </Stack>
+  );
+}
