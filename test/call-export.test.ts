@@ -42,7 +42,7 @@ async function asSuperuser(statement: ReturnType<typeof sql>): Promise<void> {
 async function placeCall(): Promise<string> {
   const params = inboundParams();
   expect((await postTwilio(h, '/twilio/voice/incoming', params)).status).toBe(200);
-  return params.CallSid;
+  return String(params.CallSid);
 }
 
 describe('GET /api/calls/:callSid/export', () => {

@@ -9,6 +9,7 @@ import type { Filters } from './url-filters';
  */
 export type FilterField<K extends string> =
   | { key: K; label: string; kind: 'date' }
+  | { key: K; label: string; kind: 'text' }
   | { key: K; label: string; kind: 'select'; options: ReadonlyArray<{ value: string; label: string }>; anyLabel?: string };
 
 const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
@@ -34,6 +35,8 @@ export function FilterForm<K extends string>({ label, fields, initial, onApply }
       {fields.map((f) =>
         f.kind === 'date' ? (
           <TextInput key={f.key} label={f.label} type={dateInputType(draft[f.key])} value={draft[f.key] ?? ''} onChange={set(f.key)} />
+        ) : f.kind === 'text' ? (
+          <TextInput key={f.key} label={f.label} value={draft[f.key] ?? ''} onChange={set(f.key)} autoComplete="off" spellCheck={false} />
         ) : (
           <NativeSelect key={f.key} label={f.label} value={draft[f.key] ?? ''} onChange={set(f.key)} data={[{ value: '', label: f.anyLabel ?? 'Any' }, ...f.options]} />
         ),

@@ -1,3 +1,4 @@
+import './components.css';
 import { showNumber } from './format';
 
 /** A number, masked or withheld said in words (an auditor's "Masked" is a fact, not a blank). */
