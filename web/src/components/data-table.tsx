@@ -13,8 +13,8 @@ export interface Column<T> {
  */
 export function DataTable<T>({ caption, columns, rows, rowKey, minWidth = 700, striped = true }: { caption: string; columns: ReadonlyArray<Column<T>>; rows: readonly T[]; rowKey: (row: T) => string; minWidth?: number; striped?: boolean }) {
   return (
-    // A region that may scroll sideways (on a phone) is reachable by keyboard, named by its caption.
-    <Table.ScrollContainer type="native" minWidth={minWidth} tabIndex={0} role="region" aria-label={caption}>
+    // What scrolls sideways (on a phone) is reachable by keyboard; the table inside says what it is (its caption).
+    <Table.ScrollContainer type="native" minWidth={minWidth} tabIndex={0}>
       <Table striped={striped} highlightOnHover={striped} captionSide="top">
         <Table.Caption className="visually-hidden">{caption}</Table.Caption>
         <Table.Thead>
