@@ -255,6 +255,28 @@ describe('query dates: 400 naming the field, never 500', () => {
     }
   });
 
+  it('/api/audit refuses an action, actor or order that is not one (LIKE wildcards, spaces, NUL), naming the field; /api/audit/verify and /api/calls/:callSid/export theirs', async () => {
+    const bad: Array<[string, string]> = [
+      ['action', '%'],
+      ['action', 'call dial'],
+      ['action', `call.dial${NUL}`],
+      ['actor', 'user'],
+      ['actor', "user:1' OR 1=1"],
+      ['actor', `user:${NUL}`],
+      ['order', 'sideways'],
+    ];
+    for (const [field, value] of bad) {
+      const res = await send('GET', `/api/audit?${field}=${encodeURIComponent(value)}`);
+      expect(res.status, `${field}=${value}`).toBe(400);
+      expect(String(res.body.message), `${field}=${value}`).toMatch(new RegExp(`${field}`));
+    }
+    expect((await send('GET', '/api/audit?action=user.&actor=system:reports&order=newest')).status).toBe(200);
+    expect((await send('GET', `/api/audit/verify?x=${NUL}`)).status).toBe(400);
+    expect((await send('GET', '/api/audit/verify?practiceId=x')).body.message).toMatch(/practiceId|query/);
+    expect((await send('GET', `/api/calls/CA${NUL}/export`)).status).toBe(400);
+    expect((await send('GET', '/api/calls/nope/export')).body.message).toMatch(/callSid/);
+  });
+
   it('/api/reports/overnight refuses a date that is not a calendar date, naming the field; a NUL byte too', async () => {
     for (const bad of ['1', 'yesterday', '2026-02-30', '2026-11-26T08:00:00Z', `2026-11-27${NUL}`]) {
       const res = await send('GET', `/api/reports/overnight?date=${encodeURIComponent(bad)}`);

@@ -472,6 +472,11 @@ function sweepTable(): Record<string, SweepEntry> {
       // Not only refused: answered exactly as a call that never was (no 403 against 404 to tell a call of B's exists).
       foreign: [{ what: "B's call", id: B.callSid, unknown: `CA${'0'.repeat(32)}`, probe: (sid) => ({ path: `/api/calls/${sid}` }) }],
     },
+    'get /api/calls/:callSid/export': {
+      own: () => ({ path: `/api/calls/${A.callSid}/export` }),
+      // As the call itself: B's call exports exactly as a call that never was.
+      foreign: [{ what: "B's call", id: B.callSid, unknown: `CA${'0'.repeat(32)}`, probe: (sid) => ({ path: `/api/calls/${sid}/export` }) }],
+    },
     'get /api/tasks': {
       own: () => ({ path: '/api/tasks' }),
       foreign: [],
@@ -512,6 +517,15 @@ function sweepTable(): Record<string, SweepEntry> {
       foreign: [],
       noTarget: KEY_PRACTICE_ONLY,
       leak: [{ what: "?practiceId=B and B's call", probe: { path: `/api/audit${q(B.id)}&callSid=${B.callSid}` } }],
+    },
+    'get /api/audit/verify': {
+      own: () => ({ path: '/api/audit/verify' }),
+      foreign: [],
+      noTarget: KEY_PRACTICE_ONLY,
+      leak: [
+        { what: '?practiceId=B (a strict query: 400)', probe: { path: `/api/audit/verify${q(B.id)}` } },
+        { what: "A's chain only: B's id never named", probe: { path: '/api/audit/verify' }, check: (status, body) => expect(status !== 200 || !body.includes(B.id)).toBe(true) },
+      ],
     },
 
     // --- patients, consent, opt-outs, BAAs ---------------------------------------------------------

@@ -206,6 +206,8 @@ describe('answers', () => {
       ['post', '/api/opt-outs/check', '/api/opt-outs/check', doc('post', '/api/opt-outs/check').body?.example],
       ['get', '/api/opt-outs', '/api/opt-outs'],
       ['get', '/api/audit', '/api/audit?limit=50'],
+      ['get', '/api/audit', '/api/audit?limit=50&order=newest&action=api.'],
+      ['get', '/api/audit/verify', '/api/audit/verify'],
     ];
     for (const [method, path, url, body] of checks) {
       const r = doc(method, path);

@@ -21,6 +21,10 @@ export const AuditAction = {
   CallDial: 'call.dial',
   /** Calls listed with their callers' numbers decrypted (a PHI read): counts only. */
   CallListRead: 'call.list_read',
+  /** One call's record, timeline and audit events exported as a file (src/calls/call-export.ts): counts only. */
+  CallExported: 'call.exported',
+  /** The practice's chain verified on request (GET /api/audit/verify): the verdict and row count. */
+  AuditVerified: 'audit.verified',
   Disclosure: 'call.disclosure',
   DisclosureRefused: 'call.disclosure_refused',
   VerificationSucceeded: 'verification.succeeded',

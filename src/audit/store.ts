@@ -426,6 +426,8 @@ export interface ChainVerifyResult {
   problem?: ChainProblem;
   /** Rows a checkpoint saw that are gone from the end of the chain (`from`..`to`, inclusive). */
   missing?: { from: number; to: number; checkpointAt: string };
+  /** The walk stopped at `maxRows` (a bounded check, the API's): the rows after it were not verified. */
+  truncated?: true;
 }
 
 export interface VerifyResult {
@@ -440,16 +442,17 @@ interface CheckRow extends StoredRow {
 }
 
 /** Walks one chain in pages; every row is checked against its predecessor and any checkpoint of its place. */
-async function verifyOneChain(db: Db, chain: string, checkpoints: Checkpoint[], pageSize: number): Promise<ChainVerifyResult> {
+async function verifyOneChain(db: Db, chain: string, checkpoints: Checkpoint[], pageSize: number, maxRows = Infinity): Promise<ChainVerifyResult> {
   const expected = new Map(checkpoints.map((c) => [c.seq, c]));
   let prev: { seq: number; hash: string } | null = null;
   let rows = 0;
   for (;;) {
+    if (rows >= maxRows) return { chain, ok: true, rows, truncated: true };
     const page = (
       await sql<CheckRow>`
         SELECT *, details::text AS details_text, (extract(microseconds FROM at)::bigint % 1000)::int AS at_sub_ms
         FROM audit_log WHERE chain_id = ${chain} AND chain_seq > ${String(prev?.seq ?? 0)}::bigint
-        ORDER BY chain_seq LIMIT ${pageSize}
+        ORDER BY chain_seq LIMIT ${Math.min(pageSize, maxRows - rows)}
       `.execute(db)
     ).rows;
     if (page.length === 0) break;
@@ -475,7 +478,7 @@ async function verifyOneChain(db: Db, chain: string, checkpoints: Checkpoint[], 
  * Verifies every chain (or the chains named), each from its genesis, against the checkpoints
  * given: a chain that ends before a checkpoint's head has lost rows from its tail.
  */
-export async function verifyChain(db: Db, opts: { chains?: string[]; checkpoints?: Checkpoint[]; pageSize?: number } = {}): Promise<VerifyResult> {
+export async function verifyChain(db: Db, opts: { chains?: string[]; checkpoints?: Checkpoint[]; pageSize?: number; maxRows?: number } = {}): Promise<VerifyResult> {
   const checkpoints = opts.checkpoints ?? [];
   const inDb = (await chainHeads(db)).map((h) => h.chain);
   const all = new Set([...inDb, ...checkpoints.map((c) => c.chain)]);
@@ -483,9 +486,57 @@ export async function verifyChain(db: Db, opts: { chains?: string[]; checkpoints
   const chains = (opts.chains ?? [...all]).sort((a, b) => (a === LEGACY_CHAIN ? -1 : b === LEGACY_CHAIN ? 1 : a.localeCompare(b)));
   const results: ChainVerifyResult[] = [];
   for (const chain of chains) {
-    results.push(await verifyOneChain(db, chain, checkpoints.filter((c) => c.chain === chain), opts.pageSize ?? 1000));
+    results.push(await verifyOneChain(db, chain, checkpoints.filter((c) => c.chain === chain), opts.pageSize ?? 1000, opts.maxRows));
   }
   return { ok: results.every((r) => r.ok), rows: results.reduce((n, r) => n + r.rows, 0), chains: results };
+}
+
+/** What checking a stretch of one chain found: rows `from`..`to` each link to the one before. */
+export interface SegmentVerifyResult {
+  chain: string;
+  ok: boolean;
+  from: number;
+  to: number;
+  rows: number;
+  /** The hash the stretch starts from: the row before `from` (taken as read), or the genesis hash. */
+  anchorHash: string | null;
+  problem?: ChainProblem;
+}
+
+/**
+ * Checks the rows `from`..`to` of one chain link by link (one call's events, and every row between
+ * them): a row changed, removed or inserted inside the stretch breaks it. The row before `from` is
+ * the anchor, taken as read; the whole chain against the checkpoints is verifyChain's (audit:verify).
+ */
+export async function verifyChainSegment(db: Db, chain: string, from: number, to: number, pageSize = 1000): Promise<SegmentVerifyResult> {
+  const page = async (after: number): Promise<StoredForCheck[]> =>
+    (
+      await sql<CheckRow>`
+        SELECT *, details::text AS details_text, (extract(microseconds FROM at)::bigint % 1000)::int AS at_sub_ms
+        FROM audit_log WHERE chain_id = ${chain} AND chain_seq > ${String(after)}::bigint AND chain_seq <= ${String(to)}::bigint
+        ORDER BY chain_seq LIMIT ${pageSize}
+      `.execute(db)
+    ).rows.map((row): StoredForCheck => ({ ...toRecord(row), atSubMs: Number(row.at_sub_ms), detailsText: row.details_text }));
+  const result = (ok: boolean, rows: number, anchorHash: string | null, problem?: ChainProblem): SegmentVerifyResult => ({ chain, ok, from, to, rows, anchorHash, ...(problem ? { problem } : {}) });
+  let prev: { seq: number; hash: string } | null = null;
+  if (from > 1) {
+    const anchor = (await page(from - 2)).find((r) => r.seq === from - 1);
+    if (!anchor) return result(false, 0, null, { seq: from - 1, reason: 'the row before the stretch is missing' });
+    prev = { seq: anchor.seq, hash: anchor.hash };
+  }
+  const anchorHash = prev?.hash ?? null;
+  let checked = 0;
+  // Pages of the stretch, each row against the one before it (the first against the anchor).
+  for (let rows = await page(from - 1); rows.length > 0; rows = await page(prev?.seq ?? from - 1)) {
+    for (const rec of rows) {
+      const problem = checkLink(rec, prev);
+      if (problem) return result(false, checked, anchorHash, problem);
+      prev = { seq: rec.seq, hash: rec.hash };
+      checked += 1;
+    }
+  }
+  if ((prev?.seq ?? 0) < to) return result(false, checked, anchorHash, { seq: (prev?.seq ?? 0) + 1, reason: 'rows are missing from the stretch' });
+  return result(true, checked, anchorHash);
 }
 
 export interface ExportFilter {
@@ -495,15 +546,31 @@ export interface ExportFilter {
   /** One chain: a practice id or `system`. */
   chain?: string;
   callSid?: string;
+  /** One action (`voicemail.playback`), or every action under a prefix ending in a dot (`user.`). */
+  action?: string;
+  /** One actor, as the log names it (`user:<id>`, `api_key:<id>`, `system:reports`). */
+  actor?: string;
+  /** Newest first (the console's search); the export and the timeline read oldest first. */
+  newestFirst?: boolean;
   limit?: number;
 }
 
+/** The action filter: a name, or a prefix ending in a dot (its LIKE wildcards escaped). */
+function actionPattern(action: string): { op: '=' | 'like'; value: string } {
+  return action.endsWith('.') ? { op: 'like', value: `${action.replace(/[\\%_]/g, (c) => `\\${c}`)}%` } : { op: '=', value: action };
+}
+
 export async function readAudit(db: Db, filter: ExportFilter): Promise<StoredAuditRecord[]> {
-  let q = db.selectFrom('audit_log').selectAll().orderBy('seq', 'asc');
+  let q = db.selectFrom('audit_log').selectAll().orderBy('seq', filter.newestFirst ? 'desc' : 'asc');
   if (filter.from) q = q.where('at', '>=', filter.from);
   if (filter.to) q = q.where('at', '<', filter.to);
   if (filter.practiceId) q = q.where('practice_id', '=', filter.practiceId);
   if (filter.callSid) q = q.where('call_sid', '=', filter.callSid);
+  if (filter.action) {
+    const { op, value } = actionPattern(filter.action);
+    q = q.where('action', op, value);
+  }
+  if (filter.actor) q = q.where('actor', '=', filter.actor);
   if (filter.limit) q = q.limit(filter.limit);
   return ((await q.execute()) as StoredRow[]).map(toRecord);
 }

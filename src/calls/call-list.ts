@@ -17,6 +17,8 @@ export interface CallListQuery {
   outcome?: CallOutcome;
   urgency?: 'urgent' | 'routine';
   patientId?: string;
+  /** One call (a call's page reads its own row of the log). */
+  callSid?: string;
   limit: number;
   /** Where the previous page ended (its `nextCursor`). */
   cursor?: CallCursor;
@@ -83,6 +85,7 @@ export async function listCalls(deps: Pick<AppContext, 'keyring'>, scope: Practi
   if (q.outcome) query = query.where('c.outcome', '=', q.outcome);
   if (q.urgency) query = query.where('c.urgency', '=', q.urgency);
   if (q.patientId) query = query.where('c.patient_id', '=', q.patientId);
+  if (q.callSid) query = query.where('c.call_sid', '=', q.callSid);
   const cursor = q.cursor;
   if (cursor) query = query.where((eb) => eb(eb.refTuple('c.created_at', 'c.call_sid'), '<', eb.tuple(sql<Date>`timestamptz 'epoch' + ${cursor.micros}::bigint * interval '1 microsecond'`, cursor.callSid)));
   const rows = await query

@@ -11,7 +11,8 @@ import { userRouter } from './user-routes.js';
 import { oidcSignInRouter, ssoAdminRouter } from './oidc-routes.js';
 import { acknowledgePage } from '../oncall/paging.js';
 import { listPages } from '../oncall/paging-store.js';
-import { loadCallTimeline } from '../calls/timeline.js';
+import { loadCallView } from '../calls/call-export.js';
+import { AuditAction } from '../audit/events.js';
 import { practiceRouter } from './practice-routes.js';
 import { oncallRouter } from './oncall-routes.js';
 import { voicemailRouter } from './voicemail-routes.js';
@@ -25,6 +26,7 @@ import { fhirRouter } from './fhir-routes.js';
 import { callRouter } from './call-routes.js';
 import { taskRouter } from './task-routes.js';
 import { reportRouter } from './report-routes.js';
+import { auditRouter } from './audit-routes.js';
 import { badRequest } from './responses.js';
 import { refuseNulBytes } from './input-guard.js';
 import { QueryInstantSchema } from './query-dates.js';
@@ -33,6 +35,18 @@ export const AuditQuery = z.object({
   from: QueryInstantSchema.optional(),
   to: QueryInstantSchema.optional(),
   callSid: CallSidSchema.optional(),
+  action: z
+    .string()
+    .max(64)
+    .regex(/^[a-z_]+(\.[a-z_]+)*\.?$/, 'an action code (call.dial), or a prefix ending in a dot (user.)')
+    .optional()
+    .meta({ description: 'one action, or every action under a prefix ending in a dot' }),
+  actor: z
+    .string()
+    .max(100)
+    .regex(/^[a-z_]+:[A-Za-z0-9_.-]+$/, 'an actor as the log names it (user:<id>, api_key:<id>, system:reports)')
+    .optional(),
+  order: z.enum(['oldest', 'newest']).default('oldest'),
   limit: z.coerce.number().int().min(1).max(5000).default(1000),
 });
 
@@ -74,18 +88,26 @@ export function apiRouter(services: Services): express.Router {
   router.use(callRouter(services));
   router.use(taskRouter(services));
   router.use(reportRouter(services));
+  router.use(auditRouter(services));
 
   router.get('/calls/:callSid', async (req, res) => {
     const sid = CallSidSchema.safeParse(req.params.callSid);
     if (!sid.success) return badRequest(res, 'callSid must be CA followed by 32 hex characters');
     // The key's own practice, whatever the call: another practice's call is not found, exactly as an
     // unknown one (no lookup across practices first, so 403 against 404 tells nobody a call exists).
-    const scope = await permit(services, req, res, ['admin', 'staff', 'auditor'], principalOf(res).practiceId, sid.data);
+    const principal = principalOf(res);
+    const scope = await permit(services, req, res, ['admin', 'staff', 'auditor'], principal.practiceId, sid.data);
     if (!scope) return;
-    // One ordered timeline: every audited step, leg and page of the call, in the order they happened.
-    const found = await loadCallTimeline(scope, sid.data);
+    // One ordered timeline: every audited step, leg and page of the call, in the order they happened,
+    // with the call log's row; numbers masked for an auditor, as in the log.
+    const view = principal.role === 'auditor' ? 'masked' : 'full';
+    const found = await loadCallView(services, scope, sid.data, view);
     if (!found) return void res.status(404).json({ error: 'not_found' });
-    res.json(found);
+    const { numbersOpened, ...call } = found;
+    if (numbersOpened > 0) {
+      await services.audit({ action: AuditAction.CallListRead, actor: actorOf(res), practiceId: scope.practiceId, callSid: sid.data, details: { calls: 1, numbersOpened, view } });
+    }
+    res.json(call);
   });
 
   router.get('/pages', async (req, res) => {
@@ -114,7 +136,8 @@ export function apiRouter(services: Services): express.Router {
     if (!q.success) return badRequest(res, q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
     const scope = await permit(services, req, res, ['admin', 'auditor'], principalOf(res).practiceId);
     if (!scope) return;
-    const rows = await readAudit(scope.db, { ...q.data, practiceId: scope.practiceId });
+    const { order, ...filter } = q.data;
+    const rows = await readAudit(scope.db, { ...filter, newestFirst: order === 'newest', practiceId: scope.practiceId });
     res.json({ events: rows });
   });
 

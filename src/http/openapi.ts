@@ -37,6 +37,7 @@ import { SYNC_PAGE_BUDGET, SYNC_PAGE_SIZE } from '../fhir/sync.js';
 import { FhirImportQuery, FhirRunsQuery, FhirSourceBody, MAX_NDJSON_BYTES } from './fhir-routes.js';
 import { CALL_OUTCOMES, CallListQuery } from './call-routes.js';
 import { OvernightQuery } from './report-routes.js';
+import { AuditVerifyQuery } from './audit-routes.js';
 import { AcceptInvitationBody, LoginBody, PasswordResetBody, PasswordResetCompleteBody, SecondFactorBody, TotpConfirmBody } from './auth-routes.js';
 import { InvitationBody, InvitationIdParams, MemberSchema, MembershipPatchBody, MyPhoneBody, PendingInvitationSchema, SwitchPracticeBody, UserIdParams } from './user-routes.js';
 import { OidcCallbackQuery, OidcStartQuery, SsoBody, SsoParams, SsoView } from './oidc-routes.js';
@@ -318,6 +319,56 @@ const OvernightReportSchema = z.object({
   failedDeliveries: z.object({ drops: CountedSchema, pages: CountedSchema, sms: CountedSchema }),
   failSafeAnswers: CountedSchema,
 }).meta({ id: 'OvernightReport' });
+/** GET /api/calls/:callSid and its export (src/calls/call-export.ts): numbers masked for an auditor. */
+const TimelineLegSchema = z.object({
+  legSid: z.string().nullable(),
+  kind: z.enum(['parent', 'dial', 'page']),
+  tier: z.number().int().nullable(),
+  round: z.number().int().nullable(),
+  providerId: z.string().nullable(),
+  numberTried: z.string().nullable().meta({ description: 'the number dialled (a provider\'s); "masked" for an auditor' }),
+  outcome: z.string(),
+  durationSeconds: z.number().nullable(),
+  at: Instant,
+  endedAt: Instant.nullable(),
+});
+const CallViewSchema = z
+  .object({
+    call: z.looseObject({ callSid: z.string(), practiceId: z.uuid(), direction: z.string(), status: z.string(), createdAt: Instant }),
+    summary: ListedCallSchema.nullable().meta({ description: "the call log's row (null: a call the log does not list)" }),
+    legs: z.array(TimelineLegSchema),
+    pages: z.array(z.object({ id: z.uuid(), referenceCode: z.string(), status: z.string(), roundsSent: z.number().int(), adminPaged: z.boolean(), acknowledgedAt: Instant.nullable(), acknowledgedBy: z.string().nullable() })),
+    timeline: z.array(z.looseObject({ kind: z.enum(['event', 'parent_leg', 'dial_leg', 'page_sms']), at: Instant, seq: z.number().int().nullable() })),
+    audit: z.array(AuditEventSchema),
+  })
+  .meta({ id: 'CallView' });
+const ChainProblemSchema = z.object({ seq: z.number().int(), reason: z.string() });
+const CallExportSchema = z
+  .object({
+    kind: z.literal('after-hours-line.call-export'),
+    version: z.literal(1),
+    exportedAt: Instant,
+    exportedBy: z.string(),
+    practiceId: z.uuid(),
+    callSid: z.string(),
+    view: z.enum(['full', 'masked']),
+    call: CallViewSchema,
+    verification: z
+      .object({ chain: z.string(), ok: z.boolean(), from: z.number().int(), to: z.number().int(), rows: z.number().int(), anchorHash: z.string().nullable(), problem: ChainProblemSchema.optional() })
+      .nullable()
+      .meta({ description: "the stretch of the practice's chain from the call's first event to its last, checked link by link; null: no events" }),
+  })
+  .meta({ id: 'CallExport' });
+const ChainVerifySchema = z.object({
+  chain: z.string(),
+  ok: z.boolean(),
+  rows: z.number().int(),
+  problem: ChainProblemSchema.optional(),
+  missing: z.object({ from: z.number().int(), to: z.number().int(), checkpointAt: z.string() }).optional(),
+  truncated: z.boolean().meta({ description: 'the walk stopped at its bound; the rest was not verified (npm run audit:verify walks it all)' }),
+  checkpoints: z.number().int().meta({ description: "the practice's checkpoints compared" }),
+  verifiedAt: Instant,
+});
 const TASK_CONFLICT = 'the task is closed, or claimed by someone else (status and assignee in the answer)';
 const VoicemailAckSchema = z.object({ result: z.enum(['acknowledged', 'already_acknowledged']), acknowledgedAt: Instant, acknowledgedBy: z.string().nullable() });
 const PageAckSchema = z.object({ result: z.enum(['acknowledged', 'already']), pageId: z.uuid(), referenceCode: z.string() });
@@ -870,7 +921,24 @@ export const ROUTES: readonly RouteDoc[] = [
     query: CallListQuery,
     ok: { status: 200, description: 'a page of calls; nextCursor fetches the next (null: no more)', schema: z.object({ calls: z.array(ListedCallSchema), nextCursor: z.string().nullable() }) },
   },
-  { method: 'get', path: '/api/calls/:callSid', summary: 'A call record with its ordered timeline', description: "Another practice's call answers 404, exactly as a call that never was.", access: api(['admin', 'staff', 'auditor']), params: CallParams, ok: { status: 200, description: 'the call and its timeline', schema: z.looseObject({ call: Obj('the call record') }) } },
+  {
+    method: 'get',
+    path: '/api/calls/:callSid',
+    summary: "A call record with its ordered timeline, legs, pages, audit events and the call log's row",
+    description: "Another practice's call answers 404, exactly as a call that never was. Numbers masked for auditors; the caller's number read in clear is audited (call.list_read).",
+    access: api(['admin', 'staff', 'auditor']),
+    params: CallParams,
+    ok: { status: 200, description: 'the call and its timeline', schema: CallViewSchema },
+  },
+  {
+    method: 'get',
+    path: '/api/calls/:callSid/export',
+    summary: 'One call as a JSON file: the record, timeline, legs, pages, its audit events and the verification of the stretch of the chain they sit in',
+    description: 'Content-Disposition: attachment. Audited as call.exported (counts only) before the file is sent. Numbers masked for auditors.',
+    access: api(['admin', 'auditor']),
+    params: CallParams,
+    ok: { status: 200, description: 'the export', schema: CallExportSchema },
+  },
   { method: 'get', path: '/api/tasks', summary: 'Callback tasks: overdue first, then by due time', access: api(ANY), query: TaskListQuery, ok: { status: 200, description: 'the tasks (no numbers: read one task for its number)', schema: z.object({ tasks: z.array(TaskSummarySchema) }) } },
   { method: 'get', path: '/api/tasks/:id', summary: 'A callback task with its attempts and the number to call back (masked for auditors)', access: api(ANY), params: IdParams, ok: { status: 200, description: 'the task', schema: TaskDetailSchema } },
   { method: 'post', path: '/api/tasks/:id/claim', summary: 'Claim a callback task (the request\'s actor becomes its assignee)', access: api(HANDLERS), params: IdParams, ok: { status: 200, description: 'claimed', schema: TaskSummarySchema }, also: { 409: TASK_CONFLICT } },
@@ -898,7 +966,16 @@ export const ROUTES: readonly RouteDoc[] = [
     ok: { status: 201, description: 'placed (the outcome follows on the task) or logged', schema: z.object({ callId: z.uuid(), state: z.enum(['placed', 'logged']) }) },
     also: { 409: 'the task is closed, has no number to call, you have no phone, or the practice has no number to call from', 502: 'Twilio refused the call (recorded as a failed attempt)' },
   },
-  { method: 'get', path: '/api/audit', summary: "The practice's audit log", access: api(['admin', 'auditor']), query: AuditQuery, ok: { status: 200, description: 'audit events, oldest first', schema: z.object({ events: z.array(AuditEventSchema) }) } },
+  { method: 'get', path: '/api/audit', summary: "The practice's audit log, searched by time, call, action and actor", access: api(['admin', 'auditor']), query: AuditQuery, ok: { status: 200, description: 'audit events, oldest first (order=newest: newest first)', schema: z.object({ events: z.array(AuditEventSchema) }) } },
+  {
+    method: 'get',
+    path: '/api/audit/verify',
+    summary: "Verify the practice's audit chain against the checkpoints, as npm run audit:verify --practice does (bounded)",
+    description: 'Walks at most 200,000 rows (then truncated: true). Audited as audit.verified.',
+    access: api(['admin', 'auditor']),
+    query: AuditVerifyQuery,
+    ok: { status: 200, description: "the chain's verdict", schema: ChainVerifySchema },
+  },
 
   // --- /api: patients, consent, opt-outs, BAAs (ringless voicemail) ------------------------
   // --- /api: patients and appointments (patient-routes.ts) ---------------------------------

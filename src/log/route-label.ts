@@ -26,6 +26,8 @@ const ROUTE_WORDS: ReadonlySet<string> = new Set([
   'healthz', 'readyz', 'audio', 'twilio', 'api',
   // api-routes.ts, call-routes.ts
   'whoami', 'calls', 'pages', 'ack', 'audit',
+  // audit-routes.ts
+  'verify', 'export',
   // practice-routes.ts, platform-routes.ts
   'flows', 'practices', 'numbers', 'suspend', 'reactivate', 'lines', 'connect',
   // flow-routes.ts

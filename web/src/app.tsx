@@ -1,5 +1,5 @@
 import { useEffect, useMemo } from 'react';
-import { Navigate, RouterProvider, createBrowserRouter, useNavigate, Outlet } from 'react-router';
+import { Navigate, RouterProvider, createBrowserRouter, useNavigate, useOutletContext, Outlet } from 'react-router';
 import { QueryClient, QueryClientProvider, useQueryClient } from '@tanstack/react-query';
 import { MantineProvider, type MantineColorSchemeManager } from '@mantine/core';
 import { setUnauthorizedHandler } from './api/client';
@@ -16,6 +16,11 @@ import { PatientsSection } from './pages/patients/patients-page';
 import { OnCallPage } from './pages/oncall/oncall-page';
 import { SettingsPage } from './pages/settings/settings-page';
 import { CampaignsSection } from './pages/campaigns/campaigns-page';
+import { OvernightPage } from './pages/overnight/overnight-page';
+import { CallTimelinePage } from './pages/calls/call-timeline';
+import { AuditPage } from './pages/audit/audit-page';
+import { activeRole } from './api/session';
+import type { Session } from './api/types';
 import { Empty } from './components/states';
 import { usePageTitle } from './components/page-title';
 
@@ -43,6 +48,12 @@ function UnauthorizedToSignIn() {
   return <Outlet />;
 }
 
+/** The first page after sign-in: the morning report for admins and staff, the call log for the others. */
+function Home() {
+  const role = activeRole(useOutletContext<Session>());
+  return <Navigate to={role === 'admin' || role === 'staff' ? '/overnight' : '/calls'} replace />;
+}
+
 function NotFound() {
   usePageTitle('Not found');
   return <Empty>There is no page here.</Empty>;
@@ -62,7 +73,10 @@ export function createRouter() {
             path: '/',
             element: <RequireSession />,
             children: [
-              { index: true, element: <Navigate to="/calls" replace /> },
+              { index: true, element: <Home /> },
+              { path: 'overnight', element: <OvernightPage /> },
+              { path: 'calls/:callSid', element: <CallTimelinePage /> },
+              { path: 'audit', element: <AuditPage /> },
               { path: 'calls', element: <CallsPage /> },
               { path: 'callbacks', element: <CallbacksPage /> },
               { path: 'callbacks/:taskId', element: <CallbackTaskPage /> },

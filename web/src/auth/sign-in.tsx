@@ -46,7 +46,7 @@ export function SignInPage() {
       return;
     }
     await client.fetchQuery({ queryKey: SESSION_KEY, queryFn: fetchSession });
-    await navigate(from !== undefined && from.startsWith('/') && !from.startsWith('//') ? from : '/calls', { replace: true });
+    await navigate(from !== undefined && from.startsWith('/') && !from.startsWith('//') ? from : '/', { replace: true });
   };
 
   return (

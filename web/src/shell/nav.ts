@@ -9,13 +9,13 @@ export interface Section {
 }
 
 export const SECTIONS: readonly Section[] = [
-  { label: 'Overnight', path: '/overnight', built: false },
+  { label: 'Overnight', path: '/overnight', built: true },
   { label: 'Callbacks', path: '/callbacks', built: true },
   { label: 'Voicemail', path: '/voicemail', built: true },
   { label: 'Calls', path: '/calls', built: true },
   { label: 'On call', path: '/on-call', built: true },
   { label: 'Patients', path: '/patients', built: true },
   { label: 'Campaigns', path: '/campaigns', built: true },
-  { label: 'Audit', path: '/audit', built: false },
+  { label: 'Audit', path: '/audit', built: true },
   { label: 'Settings', path: '/settings', built: true },
 ];

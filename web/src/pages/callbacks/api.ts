@@ -1,4 +1,5 @@
 import { api } from '../../api/client';
+import type { Filters } from '../../components/url-filters';
 
 /** GET /api/tasks and GET /api/tasks/:id, as the API answers them (src/tasks/work.ts). */
 export const TASK_STATUSES = ['open', 'claimed', 'done', 'unreachable', 'cancelled'] as const;
@@ -43,16 +44,7 @@ export const ATTEMPT_LABELS: Record<AttemptOutcome, string> = { reached: 'Reache
 
 /** The filters the queue keeps in its URL: codes only, never PHI. */
 export const TASK_FILTERS = ['status', 'reason', 'urgency', 'overdue', 'assignee'] as const;
-export type TaskFilters = Partial<Record<(typeof TASK_FILTERS)[number], string>>;
-
-export function taskFiltersOf(params: URLSearchParams): TaskFilters {
-  const filters: TaskFilters = {};
-  for (const key of TASK_FILTERS) {
-    const value = params.get(key);
-    if (value !== null && value !== '') filters[key] = value;
-  }
-  return filters;
-}
+export type TaskFilters = Filters<(typeof TASK_FILTERS)[number]>;
 
 /** Overdue first, then the soonest due: the order people should work the queue in. */
 export function queueOrder(tasks: readonly TaskSummary[]): TaskSummary[] {
@@ -69,6 +61,4 @@ export const closeTask = (id: string, outcome: CloseOutcome, note: string) =>
 /** POST /api/tasks/:id/call: the practice line rings the person, then the patient (built in parallel; a 404 says so). */
 export const callBack = (id: string) => api<unknown>(`/api/tasks/${encodeURIComponent(id)}/call`, { method: 'POST', body: {} });
 
-export function when(iso: string): string {
-  return new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-}
+export { when } from '../../components/format';

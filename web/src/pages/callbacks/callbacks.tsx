@@ -1,12 +1,16 @@
-import { useState, type FormEvent } from 'react';
-import { Link, useOutletContext, useParams, useSearchParams } from 'react-router';
+import { useState } from 'react';
+import { Link, useOutletContext, useParams } from 'react-router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { Alert, Anchor, Badge, Button, Group, NativeSelect, Paper, Stack, Table, Text, Textarea, Title } from '@mantine/core';
+import { Alert, Anchor, Badge, Button, Group, NativeSelect, Paper, Stack, Text, Textarea, Title } from '@mantine/core';
 import { activeRole } from '../../api/session';
 import type { Session } from '../../api/types';
 import { describeError } from '../../api/errors';
 import { usePageTitle } from '../../components/page-title';
-import { Empty, ErrorState, Loading } from '../../components/states';
+import { ErrorState, Loading, QueryState } from '../../components/states';
+import { DataTable, type Column } from '../../components/data-table';
+import { FilterForm, type FilterField } from '../../components/filter-form';
+import { useUrlFilters } from '../../components/url-filters';
+import { PhoneNumber } from '../../components/phone-number';
 import {
   ATTEMPT_LABELS,
   ATTEMPT_OUTCOMES,
@@ -16,27 +20,49 @@ import {
   STATUS_LABELS,
   TASK_REASONS,
   TASK_STATUSES,
+  TASK_FILTERS,
   addAttempt,
   claimTask,
   closeTask,
   fetchTask,
   fetchTasks,
   queueOrder,
-  taskFiltersOf,
   when,
   type AttemptOutcome,
   type CloseOutcome,
-  type TaskFilters,
   type TaskSummary,
 } from './api';
 import { CallBackButton } from './call-back-button';
+
+const FIELDS: ReadonlyArray<FilterField<(typeof TASK_FILTERS)[number]>> = [
+  { key: 'status', label: 'Status', kind: 'select', options: TASK_STATUSES.map((s) => ({ value: s, label: STATUS_LABELS[s] })) },
+  { key: 'reason', label: 'Reason', kind: 'select', options: TASK_REASONS.map((r) => ({ value: r, label: REASON_LABELS[r] })) },
+  {
+    key: 'urgency',
+    label: 'Urgency',
+    kind: 'select',
+    options: [
+      { value: 'urgent', label: 'Urgent' },
+      { value: 'routine', label: 'Routine' },
+    ],
+  },
+  {
+    key: 'overdue',
+    label: 'Overdue',
+    kind: 'select',
+    options: [
+      { value: 'true', label: 'Overdue only' },
+      { value: 'false', label: 'Not overdue' },
+    ],
+  },
+  { key: 'assignee', label: 'Assignee', kind: 'select', options: [{ value: 'me', label: 'Me' }] },
+];
 
 /** The callback queue (GET /api/tasks): overdue first, filtered by codes kept in the URL. */
 export function CallbacksPage() {
   usePageTitle('Callbacks');
   const session = useOutletContext<Session>();
-  const [params, setParams] = useSearchParams();
-  const filters = taskFiltersOf(params);
+  const [filters, apply] = useUrlFilters(TASK_FILTERS);
   const tasks = useQuery({ queryKey: ['tasks', session.activePracticeId, filters], queryFn: ({ signal }) => fetchTasks(filters, signal), retry: false });
   const rows = tasks.data ? queueOrder(tasks.data.tasks) : [];
   return (
@@ -44,92 +70,36 @@ export function CallbacksPage() {
       <Title order={1} size="h2">
         Callbacks
       </Title>
-      <TaskFilterForm
-        initial={filters}
-        onApply={(next) => {
-          const search = new URLSearchParams();
-          for (const [key, value] of Object.entries(next)) if (value) search.set(key, value);
-          setParams(search);
-        }}
-      />
-      {tasks.isPending ? <Loading label="Loading callbacks" /> : null}
-      {tasks.isError ? <ErrorState error={tasks.error} title="Could not load the callbacks" onRetry={() => void tasks.refetch()} /> : null}
-      {tasks.isSuccess && rows.length === 0 ? <Empty>No callbacks match these filters.</Empty> : null}
-      {rows.length > 0 ? <TaskTable rows={rows} /> : null}
+      <FilterForm key={JSON.stringify(filters)} label="Filter callbacks" fields={FIELDS} initial={filters} onApply={apply} />
+      <QueryState query={tasks} loading="Loading callbacks" error="Could not load the callbacks" empty={rows.length === 0} emptyText="No callbacks match these filters." />
+      {rows.length > 0 ? <DataTable caption="Callbacks, overdue first" columns={TASK_COLUMNS} rows={rows} rowKey={(t) => t.id} /> : null}
     </Stack>
   );
 }
 
-function TaskFilterForm({ initial, onApply }: { initial: TaskFilters; onApply: (f: TaskFilters) => void }) {
-  const [draft, setDraft] = useState<TaskFilters>(initial);
-  const set = (key: keyof TaskFilters) => (e: { currentTarget: { value: string } }) => setDraft({ ...draft, [key]: e.currentTarget.value });
-  const submit = (e: FormEvent): void => {
-    e.preventDefault();
-    onApply(draft);
-  };
-  const any = { value: '', label: 'Any' };
-  return (
-    <form onSubmit={submit} aria-label="Filter callbacks" className="filters">
-      <NativeSelect label="Status" value={draft.status ?? ''} onChange={set('status')} data={[any, ...TASK_STATUSES.map((s) => ({ value: s, label: STATUS_LABELS[s] }))]} />
-      <NativeSelect label="Reason" value={draft.reason ?? ''} onChange={set('reason')} data={[any, ...TASK_REASONS.map((r) => ({ value: r, label: REASON_LABELS[r] }))]} />
-      <NativeSelect label="Urgency" value={draft.urgency ?? ''} onChange={set('urgency')} data={[any, { value: 'urgent', label: 'Urgent' }, { value: 'routine', label: 'Routine' }]} />
-      <NativeSelect label="Overdue" value={draft.overdue ?? ''} onChange={set('overdue')} data={[any, { value: 'true', label: 'Overdue only' }, { value: 'false', label: 'Not overdue' }]} />
-      <NativeSelect label="Assignee" value={draft.assignee ?? ''} onChange={set('assignee')} data={[any, { value: 'me', label: 'Me' }]} />
-      <div className="filters-actions">
-        <Button type="submit">Apply</Button>
-        <Button
-          variant="subtle"
-          onClick={() => {
-            setDraft({});
-            onApply({});
-          }}
-        >
-          Clear
-        </Button>
-      </div>
-    </form>
-  );
-}
-
-function TaskTable({ rows }: { rows: TaskSummary[] }) {
-  return (
-    <Table.ScrollContainer minWidth={700}>
-      <Table striped highlightOnHover captionSide="top">
-        <Table.Caption className="visually-hidden">Callbacks, overdue first</Table.Caption>
-        <Table.Thead>
-          <Table.Tr>
-            <Table.Th scope="col">Due</Table.Th>
-            <Table.Th scope="col">Reason</Table.Th>
-            <Table.Th scope="col">Urgency</Table.Th>
-            <Table.Th scope="col">Patient</Table.Th>
-            <Table.Th scope="col">Status</Table.Th>
-            <Table.Th scope="col">Attempts</Table.Th>
-            <Table.Th scope="col">Task</Table.Th>
-          </Table.Tr>
-        </Table.Thead>
-        <Table.Tbody>
-          {rows.map((t) => (
-            <Table.Tr key={t.id}>
-              <Table.Td>
-                {when(t.dueAt)} {t.overdue ? <Badge color="red">Overdue</Badge> : null}
-              </Table.Td>
-              <Table.Td>{REASON_LABELS[t.reason]}</Table.Td>
-              <Table.Td>{t.urgency === 'urgent' ? <Badge color="red">Urgent</Badge> : 'Routine'}</Table.Td>
-              <Table.Td>{MATCH_LABELS[t.patient.match]}</Table.Td>
-              <Table.Td>{STATUS_LABELS[t.status]}</Table.Td>
-              <Table.Td>{t.attempts}</Table.Td>
-              <Table.Td>
-                <Anchor component={Link} to={`/callbacks/${t.id}`}>
-                  Open task
-                </Anchor>
-              </Table.Td>
-            </Table.Tr>
-          ))}
-        </Table.Tbody>
-      </Table>
-    </Table.ScrollContainer>
-  );
-}
+const TASK_COLUMNS: ReadonlyArray<Column<TaskSummary>> = [
+  {
+    header: 'Due',
+    cell: (t) => (
+      <>
+        {when(t.dueAt)} {t.overdue ? <Badge color="red">Overdue</Badge> : null}
+      </>
+    ),
+  },
+  { header: 'Reason', cell: (t) => REASON_LABELS[t.reason] },
+  { header: 'Urgency', cell: (t) => (t.urgency === 'urgent' ? <Badge color="red">Urgent</Badge> : 'Routine') },
+  { header: 'Patient', cell: (t) => MATCH_LABELS[t.patient.match] },
+  { header: 'Status', cell: (t) => STATUS_LABELS[t.status] },
+  { header: 'Attempts', cell: (t) => t.attempts },
+  {
+    header: 'Task',
+    cell: (t) => (
+      <Anchor component={Link} to={`/callbacks/${t.id}`}>
+        Open task
+      </Anchor>
+    ),
+  },
+];
 
 /** One task: the number to call, why, who it may be, its attempts; claim, call back, record an attempt, close. */
 export function CallbackTaskPage() {
@@ -159,7 +129,9 @@ export function CallbackTaskPage() {
       <Paper withBorder p="md">
         <dl className="facts">
           <dt>Callback number</dt>
-          <dd>{t.callbackNumber ?? 'Not given'}</dd>
+          <dd>
+            <PhoneNumber number={t.callbackNumber} none="Not given" />
+          </dd>
           <dt>Reason</dt>
           <dd>{REASON_LABELS[t.reason]}</dd>
           <dt>Urgency</dt>

@@ -35,7 +35,7 @@ export function pickPage(pageId: string, pages: readonly PageRow[], voicemails: 
 }
 
 async function fetchPageBundle(pageId: string, signal: AbortSignal): Promise<PageBundle | null> {
-  const [{ pages }, { voicemails }] = await Promise.all([api<{ pages: PageRow[] }>('/api/pages', { signal }), fetchVoicemails(false, signal)]);
+  const [{ pages }, { voicemails }] = await Promise.all([api<{ pages: PageRow[] }>('/api/pages', { signal }), fetchVoicemails({}, signal)]);
   const picked = pickPage(pageId, pages, voicemails);
   if (!picked) return null;
   const task = picked.voicemail?.task ? await fetchTask(picked.voicemail.task.id, signal) : null;

@@ -1,17 +1,17 @@
 import { useState, type FormEvent } from 'react';
 import { Link, useParams } from 'react-router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { Badge, Button, Group, NativeSelect, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { Badge, Button, Group, NativeSelect, Stack, Text, TextInput, Title } from '@mantine/core';
 import { usePageTitle } from '../../components/page-title';
-import { Empty, ErrorState, Loading } from '../../components/states';
+import { Empty, ErrorState, QueryState } from '../../components/states';
+import { DataTable, type Column } from '../../components/data-table';
+import { PhoneNumber } from '../../components/phone-number';
+import { when } from '../../components/format';
 import { CONSENT_CHANNELS, readAppointments, readConsents, readPatient, updatePatient, type PatientPatch, type PatientView } from './api';
 import { fieldError, fullName } from './patients-page';
 
 const CHANNEL_LABELS = { voice: 'Voice calls', rvm: 'Ringless voicemail', sms: 'Text messages', email: 'E-mail' } as const;
 
-function when(iso: string): string {
-  return new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-}
 
 /** One patient (GET /api/patients/:id): numbers, consents per channel with their history, appointments; edit. The title never names them. */
 export function PatientDetail() {
@@ -25,8 +25,7 @@ export function PatientDetail() {
       <Text size="sm">
         <Link to="/patients">← Patients</Link>
       </Text>
-      {patient.isPending ? <Loading label="Loading the patient" /> : null}
-      {patient.isError ? <ErrorState error={patient.error} title="Could not load the patient" onRetry={() => void patient.refetch()} /> : null}
+      <QueryState query={patient} loading="Loading the patient" error="Could not load the patient" />
       {patient.data ? (
         <>
           <Group justify="space-between">
@@ -69,7 +68,7 @@ function PatientFacts({ patient }: { patient: PatientView }) {
         <ul className="plain-list">
           {patient.phones.map((n) => (
             <li key={n.id}>
-              <span className="mono">{n.number ?? '(removed)'}</span> {n.kind}
+              <PhoneNumber number={n.number} none="(removed)" /> {n.kind}
               {n.preferred ? (
                 <Badge size="xs" ml={6}>
                   preferred
@@ -143,6 +142,16 @@ function EditPatient({ patient, onDone }: { patient: PatientView; onDone: () => 
   );
 }
 
+type ConsentEntry = Awaited<ReturnType<typeof readConsents>>['history'][number];
+
+const CONSENT_COLUMNS: ReadonlyArray<Column<ConsentEntry>> = [
+  { header: 'When', cell: (e) => when(e.recordedAt) },
+  { header: 'Channel', cell: (e) => CHANNEL_LABELS[e.channel] },
+  { header: 'Action', cell: (e) => e.action },
+  { header: 'Source', cell: (e) => e.source },
+  { header: 'Disclosure', cell: (e) => e.disclosureVersion ?? '—' },
+];
+
 function ConsentsPanel({ patientId }: { patientId: string }) {
   const consents = useQuery({ queryKey: ['patient', patientId, 'consents'], queryFn: ({ signal }) => readConsents(patientId, signal), retry: false });
   return (
@@ -150,8 +159,7 @@ function ConsentsPanel({ patientId }: { patientId: string }) {
       <Title order={2} size="h4" id="consents-heading" mb="xs">
         Consents
       </Title>
-      {consents.isPending ? <Loading label="Loading consents" /> : null}
-      {consents.isError ? <ErrorState error={consents.error} title="Could not load the consents" onRetry={() => void consents.refetch()} /> : null}
+      <QueryState query={consents} loading="Loading consents" error="Could not load the consents" />
       {consents.data ? (
         <Stack gap="sm">
           <Group gap="xs">
@@ -167,31 +175,7 @@ function ConsentsPanel({ patientId }: { patientId: string }) {
           {consents.data.history.length === 0 ? (
             <Empty>No consent recorded.</Empty>
           ) : (
-            <Table.ScrollContainer minWidth={560}>
-              <Table captionSide="top">
-                <Table.Caption className="visually-hidden">Consent history, oldest first</Table.Caption>
-                <Table.Thead>
-                  <Table.Tr>
-                    <Table.Th scope="col">When</Table.Th>
-                    <Table.Th scope="col">Channel</Table.Th>
-                    <Table.Th scope="col">Action</Table.Th>
-                    <Table.Th scope="col">Source</Table.Th>
-                    <Table.Th scope="col">Disclosure</Table.Th>
-                  </Table.Tr>
-                </Table.Thead>
-                <Table.Tbody>
-                  {consents.data.history.map((e) => (
-                    <Table.Tr key={e.id}>
-                      <Table.Td>{when(e.recordedAt)}</Table.Td>
-                      <Table.Td>{CHANNEL_LABELS[e.channel]}</Table.Td>
-                      <Table.Td>{e.action}</Table.Td>
-                      <Table.Td>{e.source}</Table.Td>
-                      <Table.Td>{e.disclosureVersion ?? '—'}</Table.Td>
-                    </Table.Tr>
-                  ))}
-                </Table.Tbody>
-              </Table>
-            </Table.ScrollContainer>
+            <DataTable caption="Consent history, oldest first" columns={CONSENT_COLUMNS} rows={consents.data.history} rowKey={(e) => e.id} minWidth={560} striped={false} />
           )}
         </Stack>
       ) : null}
@@ -207,9 +191,7 @@ function AppointmentsPanel({ patientId }: { patientId: string }) {
       <Title order={2} size="h4" id="appointments-heading" mb="xs">
         Appointments
       </Title>
-      {appointments.isPending ? <Loading label="Loading appointments" /> : null}
-      {appointments.isError ? <ErrorState error={appointments.error} title="Could not load the appointments" onRetry={() => void appointments.refetch()} /> : null}
-      {appointments.isSuccess && rows.length === 0 ? <Empty>No appointments.</Empty> : null}
+      <QueryState query={appointments} loading="Loading appointments" error="Could not load the appointments" empty={rows.length === 0} emptyText="No appointments." />
       {rows.length > 0 ? (
         <ul className="plain-list">
           {rows.map((a) => (

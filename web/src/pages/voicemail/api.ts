@@ -1,4 +1,5 @@
 import { api } from '../../api/client';
+import type { Filters } from '../../components/url-filters';
 
 /** GET /api/voicemails as the API answers it (src/voicemail/playback-store.ts VoicemailSummary). */
 export interface VoicemailSummary {
@@ -20,8 +21,12 @@ export interface VoicemailSummary {
   task: { id: string; status: string } | null;
 }
 
-export const fetchVoicemails = (unhandled: boolean, signal?: AbortSignal) =>
-  api<{ voicemails: VoicemailSummary[] }>('/api/voicemails', { query: { unhandled: unhandled ? 'true' : undefined, limit: 200 }, signal });
+/** The inbox's filters kept in its URL (codes and instants; the Overnight page links them). */
+export const VOICEMAIL_FILTERS = ['unhandled', 'urgency', 'from', 'to'] as const;
+export type VoicemailFilters = Filters<(typeof VOICEMAIL_FILTERS)[number]>;
+
+export const fetchVoicemails = (filters: VoicemailFilters, signal?: AbortSignal) =>
+  api<{ voicemails: VoicemailSummary[] }>('/api/voicemails', { query: { ...filters, unhandled: filters.unhandled === 'true' ? 'true' : undefined, limit: 200 }, signal });
 export const acknowledgeVoicemail = (id: string, note: string) =>
   api<unknown>(`/api/voicemails/${encodeURIComponent(id)}/ack`, { method: 'POST', body: note.trim() ? { note: note.trim() } : {} });
 

@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { Link, useOutletContext, useSearchParams } from 'react-router';
+import { Link, useOutletContext } from 'react-router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Alert, Anchor, Badge, Button, Checkbox, Group, Paper, Stack, Text, TextInput, Title } from '@mantine/core';
 import { activeRole } from '../../api/session';
@@ -8,23 +8,37 @@ import { describeError } from '../../api/errors';
 import { usePageTitle } from '../../components/page-title';
 import { Empty, ErrorState, Loading } from '../../components/states';
 import { MATCH_LABELS, REASON_LABELS, STATUS_LABELS, when, type TaskStatus } from '../callbacks/api';
-import { acknowledgeVoicemail, fetchVoicemails, playable, type VoicemailSummary } from './api';
+import { VOICEMAIL_FILTERS, acknowledgeVoicemail, fetchVoicemails, playable, type VoicemailSummary } from './api';
+import { useUrlFilters } from '../../components/url-filters';
+import { PhoneNumber } from '../../components/phone-number';
 import { VoicemailPlayer } from './player';
 
 /** The voicemail inbox (GET /api/voicemails): caller, reason, patient match, its callback; play, acknowledge. */
 export function VoicemailPage() {
   usePageTitle('Voicemail');
   const session = useOutletContext<Session>();
-  const [params, setParams] = useSearchParams();
-  const unhandled = params.get('unhandled') === 'true';
-  const list = useQuery({ queryKey: ['voicemails', session.activePracticeId, unhandled], queryFn: ({ signal }) => fetchVoicemails(unhandled, signal), retry: false });
+  const [filters, apply] = useUrlFilters(VOICEMAIL_FILTERS);
+  const unhandled = filters.unhandled === 'true';
+  const narrowed = filters.urgency !== undefined || filters.from !== undefined || filters.to !== undefined;
+  const list = useQuery({ queryKey: ['voicemails', session.activePracticeId, filters], queryFn: ({ signal }) => fetchVoicemails(filters, signal), retry: false });
   const listens = activeRole(session) !== 'auditor';
   return (
     <Stack gap="md">
       <Title order={1} size="h2">
         Voicemail
       </Title>
-      <Checkbox label="Only those still to handle" checked={unhandled} onChange={(e) => setParams(e.currentTarget.checked ? new URLSearchParams({ unhandled: 'true' }) : new URLSearchParams())} />
+      <Checkbox label="Only those still to handle" checked={unhandled} onChange={(e) => apply({ ...filters, unhandled: e.currentTarget.checked ? 'true' : undefined })} />
+      {narrowed ? (
+        <Group gap="xs">
+          <Text size="sm">
+            Showing {filters.urgency ? `${filters.urgency} ` : ''}voicemail{filters.from ? ` from ${when(filters.from)}` : ''}
+            {filters.to ? ` to ${when(filters.to)}` : ''}.
+          </Text>
+          <Button size="compact-sm" variant="subtle" onClick={() => apply({ unhandled: filters.unhandled })}>
+            Show all
+          </Button>
+        </Group>
+      ) : null}
       {list.isPending ? <Loading label="Loading voicemail" /> : null}
       {list.isError ? <ErrorState error={list.error} title="Could not load the voicemail" onRetry={() => void list.refetch()} /> : null}
       {list.isSuccess && list.data.voicemails.length === 0 ? <Empty>No voicemail here.</Empty> : null}
@@ -51,7 +65,9 @@ function VoicemailCard({ v, listens }: { v: VoicemailSummary; listens: boolean }
           <dt>Left</dt>
           <dd>{when(v.createdAt)}</dd>
           <dt>Caller</dt>
-          <dd>{v.callerNumber ?? 'Withheld'}</dd>
+          <dd>
+            <PhoneNumber number={v.callerNumber} />
+          </dd>
           <dt>Reason</dt>
           <dd>{v.reason ? REASON_LABELS[v.reason] : 'Not given'}</dd>
           <dt>Patient</dt>
