@@ -1,7 +1,8 @@
 import type { AppContext } from '../app-context.js';
 import { verifyChainSegment, type SegmentVerifyResult } from '../audit/store.js';
 import type { PracticeScope } from '../tenancy/scope.js';
-import { listCalls, MASKED_NUMBER, type ListedCall, type NumberView } from './call-list.js';
+import { listCalls, type ListedCall } from './call-list.js';
+import { MASKED_NUMBER, type NumberView } from './number-view.js';
 import { loadCallTimeline, type TimelineEntry } from './timeline.js';
 
 /**
