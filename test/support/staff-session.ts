@@ -1,5 +1,6 @@
 import { Secret, TOTP } from 'otpauth';
 import type { MemberRole } from '../../src/adapters/db-schema.js';
+import { startSessionForVerifiedIdentity } from '../../src/auth/accounts.js';
 import { TOTP_PERIOD_S } from '../../src/auth/totp.js';
 import type { Harness } from './harness.js';
 import { until } from './until.js';
@@ -9,7 +10,9 @@ import { until } from './until.js';
  * `walkStaffAccount` goes the whole way a person does (an admin's invitation, accepted with a
  * password, TOTP enrolled and confirmed with a code computed here with otpauth), for tests of
  * what a signed-in person does. It yields the session cookie and its CSRF token. `insertAccount`
- * makes the rows an accepted invitation leaves, for tests that need the person but not the walk.
+ * makes the rows an accepted invitation leaves, for tests that need the person but not the walk;
+ * `staffSessionFor` adds a full session as a completed sign-in starts it, for tests whose
+ * subject is what the person does next.
  */
 
 export type ConsoleRole = MemberRole;
@@ -145,4 +148,15 @@ export async function insertAccount(h: Pick<Harness, 'services'>, account: Accou
   const user = await db.insertInto('users').values({ email: account.email, display_name: account.displayName, password_hash: account.passwordHash ?? null }).returning('id').executeTakeFirstOrThrow();
   for (const m of account.memberships) await db.insertInto('memberships').values({ user_id: user.id, practice_id: m.practiceId, role: m.role, disabled_at: null }).execute();
   return user.id;
+}
+
+/**
+ * A staff account of `practiceId` and a full session for it, made directly: the rows as an
+ * accepted invitation leaves them, the session as a verified sign-in starts it.
+ */
+export async function staffSessionFor(h: Pick<Harness, 'services'>, practiceId: string, person: { email: string; displayName: string }): Promise<{ userId: string; cookie: string; csrf: string }> {
+  const userId = await insertAccount(h, { ...person, memberships: [{ practiceId, role: 'staff' }] });
+  const started = await startSessionForVerifiedIdentity(h.services, { userId, practiceId, method: 'test' });
+  if (!started) throw new Error('staff-session: no session was started');
+  return { userId, cookie: started.id, csrf: started.record.csrf };
 }
