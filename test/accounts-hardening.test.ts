@@ -1,4 +1,3 @@
-import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { hashPassword } from '../src/auth/passwords.js';
@@ -6,7 +5,9 @@ import { createSession, destroyUserSessions, sessionHash, touchSession } from '.
 import { transportOptions } from '../src/adapters/mailer.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { createPractice } from '../src/practices/store.js';
-import { startHarness, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
+import { startHarness, type Harness } from './support/harness.js';
+import { startSmtpCapture, type SmtpCapture } from './support/smtp-capture.js';
+import { consoleCall, insertAccount, invitationToken, type ConsoleRequest } from './support/staff-session.js';
 
 /**
  * Staff accounts after review (findings 1, 3–6, 12–14): an invitation for an existing account
@@ -17,56 +18,27 @@ import { startHarness, TEST_PUBLIC_BASE_URL, type Harness } from './support/harn
  */
 
 let h: Harness;
-let smtp: SMTPServer;
-const mails: string[] = [];
-/** While set, the SMTP server holds each message until it is called (a slow relay). */
-let hold: Promise<void> | null = null;
-let release: () => void = () => undefined;
+let smtp: SmtpCapture;
 let now = new Date('2026-11-26T03:00:00Z');
 const clock = (): Date => now;
-const ORIGIN = new URL(TEST_PUBLIC_BASE_URL).origin;
 let A: { id: string; key: string };
 let B: { id: string; key: string };
 
 beforeAll(async () => {
-  smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    onData(stream, _session, done) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        mails.push(Buffer.concat(chunks).toString('utf8'));
-        void (hold ?? Promise.resolve()).then(() => done());
-      });
-    },
-  });
-  await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
-  const port = (smtp.server.address() as { port: number }).port;
-  h = await startHarness('accounts-hardening', { SMTP_URL: `smtp://127.0.0.1:${port}`, SMTP_FROM: 'after-hours@example.org', RATE_LIMIT_SIGN_IN_PER_SOURCE: '100000' }, { clock });
+  smtp = await startSmtpCapture();
+  h = await startHarness('accounts-hardening', { ...smtp.env, RATE_LIMIT_SIGN_IN_PER_SOURCE: '100000' }, { clock });
   const a = await createPractice(h.services.db, { slug: 'hard-a', name: 'Hardening A', timeZone: 'America/New_York', numbers: ['+12025550941'] });
   const b = await createPractice(h.services.db, { slug: 'hard-b', name: 'Hardening B', timeZone: 'America/New_York', numbers: ['+12025550942'] });
   A = { id: a.id, key: (await createApiKey(h.services.db, { role: 'admin', practiceId: a.id })).key };
   B = { id: b.id, key: (await createApiKey(h.services.db, { role: 'admin', practiceId: b.id })).key };
 }, 60_000);
 afterAll(async () => {
-  release();
+  smtp?.release();
   await h?.close();
-  await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  await smtp?.close();
 });
 
-interface Answer { status: number; body: Record<string, unknown>; setCookie: string[] }
-
-async function call(method: string, path: string, opts: { body?: unknown; cookie?: string; csrf?: string; key?: string } = {}): Promise<Answer> {
-  const headers: Record<string, string> = { origin: ORIGIN };
-  if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  if (opts.cookie) headers.cookie = `__Host-ahl_session=${opts.cookie}`;
-  if (opts.csrf) headers['x-csrf-token'] = opts.csrf;
-  if (opts.key) headers.authorization = `Bearer ${opts.key}`;
-  const res = await fetch(h.baseUrl + path, { method, headers, ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}) });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, setCookie: res.headers.getSetCookie() };
-}
+const call = (method: string, path: string, opts: ConsoleRequest = {}) => consoleCall(h, method, path, opts);
 
 let counter = 0;
 const PASSWORD = 'correct horse battery staple';
@@ -74,9 +46,8 @@ const PASSWORD = 'correct horse battery staple';
 /** An active person with a password and memberships (role per practice). */
 async function person(memberships: Array<{ practiceId: string; role: 'admin' | 'staff' }>): Promise<{ id: string; email: string }> {
   const email = `person-${counter++}@example.org`;
-  const u = await h.services.db.insertInto('users').values({ email, display_name: 'Someone', password_hash: await hashPassword(PASSWORD) }).returning('id').executeTakeFirstOrThrow();
-  for (const m of memberships) await h.services.db.insertInto('memberships').values({ user_id: u.id, practice_id: m.practiceId, role: m.role }).execute();
-  return { id: u.id, email };
+  const id = await insertAccount(h, { email, displayName: 'Someone', passwordHash: await hashPassword(PASSWORD), memberships });
+  return { id, email };
 }
 
 /** A full session of the person acting for a practice: its cookie and CSRF token. */
@@ -85,13 +56,12 @@ async function sessionFor(userId: string, practiceId: string): Promise<{ cookie:
   return { cookie: s.id, csrf: s.record.csrf };
 }
 
-const tokenIn = (mail: string): string => /#token=([A-Za-z0-9_-]{43})/.exec(mail.replace(/=\r?\n/g, '').replace(/=3D/g, '='))?.[1] ?? '';
-const lastMailTo = (email: string): string => [...mails].reverse().find((m) => m.includes(email)) ?? '';
+const lastMailTo = (email: string): string => [...smtp.mails].reverse().find((m) => m.includes(email)) ?? '';
 
 async function invite(key: string, email: string, role = 'staff'): Promise<{ invitationId: string; token: string; body: Record<string, unknown> }> {
   const res = await call('POST', '/api/users/invitations', { key, body: { email, role } });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
-  return { invitationId: res.body.invitationId as string, token: tokenIn(lastMailTo(email)), body: res.body };
+  return { invitationId: res.body.invitationId as string, token: invitationToken(lastMailTo(email)), body: res.body };
 }
 
 async function auditRows(action: string): Promise<Array<{ actor: string; details: unknown }>> {
@@ -237,15 +207,12 @@ describe('invitations end (finding 6)', () => {
 describe('password reset and e-mail (findings 13, 14)', () => {
   it('answers before the e-mail is sent (an existing account answers as an unknown one does)', async () => {
     const p = await person([{ practiceId: A.id, role: 'staff' }]);
-    hold = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    smtp.hold();
     // The relay holds the message: the answer must not wait for it.
     const res = await call('POST', '/api/auth/password-reset', { body: { email: p.email } });
     expect(res.status).toBe(202);
     expect(res.body).toEqual({ status: 'accepted' });
-    release();
-    hold = null;
+    smtp.release();
     for (let i = 0; i < 200 && !(await auditRows('user.password_reset_requested')).some((r) => r.actor === `user:${p.id}`); i += 1) await new Promise((r) => setTimeout(r, 25));
     const rows = await auditRows('user.password_reset_requested');
     expect(rows.find((r) => r.actor === `user:${p.id}`)?.details).toEqual({ sent: true });

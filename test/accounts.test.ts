@@ -1,10 +1,10 @@
-import { SMTPServer } from 'smtp-server';
-import { TOTP, Secret } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { DEMO_ADMIN_EMAIL, demoAdminInvitation } from '../src/auth/accounts.js';
 import { createPractice } from '../src/practices/store.js';
-import { startHarness, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
+import { startHarness, type Harness } from './support/harness.js';
+import { startSmtpCapture, type SmtpCapture } from './support/smtp-capture.js';
+import { consoleCall, invitationToken, totpCodeAt, type ConsoleRequest } from './support/staff-session.js';
 
 /**
  * Staff accounts end to end (issue 13, items 1–2): an admin's invitation e-mailed through a
@@ -15,59 +15,28 @@ import { startHarness, TEST_PUBLIC_BASE_URL, type Harness } from './support/harn
  */
 
 let h: Harness;
-let smtp: SMTPServer;
-const mails: string[] = [];
+let smtp: SmtpCapture;
 let now = new Date('2026-11-26T03:00:00Z');
 const clock = (): Date => now;
 let practiceId: string;
 let adminKey: string;
-const ORIGIN = new URL(TEST_PUBLIC_BASE_URL).origin;
 const EMAIL = 'dana.nurse@example.org';
 const PASSWORD = 'correct horse battery staple';
 
 beforeAll(async () => {
-  smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    onData(stream, _session, done) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        mails.push(Buffer.concat(chunks).toString('utf8'));
-        done();
-      });
-    },
-  });
-  await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
-  const port = (smtp.server.address() as { port: number }).port;
-  h = await startHarness('accounts', { SMTP_URL: `smtp://127.0.0.1:${port}`, SMTP_FROM: 'after-hours@example.org', RATE_LIMIT_SIGN_IN_FAILURES_PER_ACCOUNT: '5', RATE_LIMIT_SIGN_IN_PER_SOURCE: '100000' }, { clock });
+  smtp = await startSmtpCapture();
+  h = await startHarness('accounts', { ...smtp.env, RATE_LIMIT_SIGN_IN_FAILURES_PER_ACCOUNT: '5', RATE_LIMIT_SIGN_IN_PER_SOURCE: '100000' }, { clock });
   const practice = await createPractice(h.services.db, { slug: 'accounts', name: 'Accounts Clinic', timeZone: 'America/New_York', numbers: ['+12025550931'] });
   practiceId = practice.id;
   adminKey = (await createApiKey(h.services.db, { role: 'admin', practiceId })).key;
 }, 60_000);
 afterAll(async () => {
   await h?.close();
-  await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  await smtp?.close();
 });
 
-interface Answer { status: number; body: Record<string, unknown>; cookie: string | null }
-
 /** A browser-like request: the session cookie, our Origin and the CSRF token unless told otherwise. */
-async function call(method: string, path: string, opts: { body?: unknown; cookie?: string | null; csrf?: string; origin?: string | null; key?: string } = {}): Promise<Answer> {
-  const headers: Record<string, string> = {};
-  if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  if (opts.cookie) headers.cookie = `__Host-ahl_session=${opts.cookie}`;
-  if (opts.origin !== null) headers.origin = opts.origin ?? ORIGIN;
-  if (opts.csrf) headers['x-csrf-token'] = opts.csrf;
-  if (opts.key) headers.authorization = `Bearer ${opts.key}`;
-  const res = await fetch(h.baseUrl + path, { method, headers, ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}) });
-  const text = await res.text();
-  const set = res.headers.getSetCookie().find((c) => c.startsWith('__Host-ahl_session='));
-  const cookie = set ? (/^__Host-ahl_session=([^;]*)/.exec(set)?.[1] ?? null) : null;
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, cookie };
-}
-
-const codeAt = (secret: string, at: Date): string => new TOTP({ secret: Secret.fromBase32(secret), algorithm: 'SHA1', digits: 6, period: 30 }).generate({ timestamp: at.getTime() });
+const call = (method: string, path: string, opts: ConsoleRequest = {}) => consoleCall(h, method, path, opts);
 
 async function auditRows(action: string): Promise<Array<{ actor: string; subject_id: string | null; details: unknown }>> {
   await new Promise((r) => setTimeout(r, 50));
@@ -84,7 +53,7 @@ async function signIn(): Promise<{ cookie: string; csrf: string }> {
   expect(login.status).toBe(200);
   expect(login.body.next).toBe('totp');
   now = new Date(now.getTime() + 30_000);
-  const second = await call('POST', '/api/auth/totp', { body: { code: codeAt(secret, now) }, cookie: login.cookie, csrf: login.body.csrfToken as string });
+  const second = await call('POST', '/api/auth/totp', { body: { code: totpCodeAt(secret, now) }, cookie: login.cookie, csrf: login.body.csrfToken as string });
   expect(second.status, JSON.stringify(second.body)).toBe(200);
   return { cookie: second.cookie ?? '', csrf: second.body.csrfToken as string };
 }
@@ -97,8 +66,7 @@ describe('invitation → password → TOTP → session', () => {
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     expect(res.body.emailed).toBe(true);
     expect(res.body.link).toBeUndefined();
-    const mail = mails.find((m) => m.includes(EMAIL)) ?? '';
-    token = /#token=([A-Za-z0-9_-]{43})/.exec(mail.replace(/=\r?\n/g, '').replace(/=3D/g, '='))?.[1] ?? '';
+    token = invitationToken(smtp.mails.find((m) => m.includes(EMAIL)) ?? '');
     expect(token).not.toBe('');
     const invited = await auditRows('user.invited');
     expect(JSON.stringify(invited)).not.toContain(EMAIL);
@@ -138,7 +106,7 @@ describe('invitation → password → TOTP → session', () => {
     secret = enrol.body.secret as string;
     expect(enrol.body.uri).toMatch(/^otpauth:\/\/totp\//);
     expect((await call('POST', '/api/auth/totp/confirm', { body: { code: '000000' }, cookie: login.cookie, csrf })).status).toBe(401);
-    const confirm = await call('POST', '/api/auth/totp/confirm', { body: { code: codeAt(secret, now) }, cookie: login.cookie, csrf });
+    const confirm = await call('POST', '/api/auth/totp/confirm', { body: { code: totpCodeAt(secret, now) }, cookie: login.cookie, csrf });
     expect(confirm.status, JSON.stringify(confirm.body)).toBe(200);
     recoveryCodes = confirm.body.recoveryCodes as string[];
     expect(recoveryCodes).toHaveLength(10);
@@ -158,7 +126,7 @@ describe('invitation → password → TOTP → session', () => {
     const login = await call('POST', '/api/auth/login', { body: { email: EMAIL, password: PASSWORD } });
     const csrf = login.body.csrfToken as string;
     now = new Date(now.getTime() + 60_000);
-    const code = codeAt(secret, now);
+    const code = totpCodeAt(secret, now);
     expect((await call('POST', '/api/auth/totp', { body: { code }, cookie: login.cookie, csrf })).status).toBe(200);
     const login2 = await call('POST', '/api/auth/login', { body: { email: EMAIL, password: PASSWORD } });
     expect((await call('POST', '/api/auth/totp', { body: { code }, cookie: login2.cookie, csrf: login2.body.csrfToken as string })).status).toBe(401);

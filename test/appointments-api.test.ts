@@ -4,6 +4,7 @@ import { createApiKey } from '../src/auth/api-keys.js';
 import { createPractice, type Practice } from '../src/practices/store.js';
 import { createPatient } from '../src/patients/store.js';
 import { nextAppointment } from '../src/patients/appointments.js';
+import { callApi, type ApiAnswer } from './support/api-request.js';
 import { DEFAULT_TEST_NOW, startHarness, type Harness } from './support/harness.js';
 
 /** Appointments through the admin API: CRUD, statuses, and the next appointment a caller hears of. */
@@ -16,14 +17,8 @@ let patientId: string;
 let otherPatientId: string;
 let doctorId: string;
 
-async function api(method: string, path: string, body?: unknown, key = admin): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(h.baseUrl + path, {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+function api(method: string, path: string, body?: unknown, key = admin): Promise<ApiAnswer> {
+  return callApi(h, method, path, key, body);
 }
 
 const at = (hours: number): string => new Date(DEFAULT_TEST_NOW.getTime() + hours * 3_600_000).toISOString();

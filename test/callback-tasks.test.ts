@@ -11,6 +11,7 @@ import { openTaskField } from '../src/tasks/sealed.js';
 import { sweepOverdueTasks } from '../src/tasks/overdue.js';
 import { URGENT_CALLBACK_MINUTES } from '../src/tasks/due.js';
 import { systemScope } from '../src/tenancy/system-scope.js';
+import { callApi, type ApiAnswer } from './support/api-request.js';
 import { DEFAULT_TEST_NOW, startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
 import { recordingSimulatorFor, TEST_IDENTITIES } from './support/simulate.js';
@@ -37,14 +38,8 @@ let staff: { key: string; id: string };
 let auditor: string;
 let auditorId: string;
 
-async function api(method: string, path: string, key: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(h.baseUrl + path, {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+function api(method: string, path: string, key: string, body?: unknown): Promise<ApiAnswer> {
+  return callApi(h, method, path, key, body);
 }
 
 function tasksOf(source: TaskSource) {

@@ -7,7 +7,7 @@ import { CallSimulator, type CallResult } from '../devtools/simulator/simulator.
 import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
 import { randomWav } from './support/wav.js';
-import { callApi } from './support/two-practices.js';
+import { callApi } from './support/api-request.js';
 import { inboundParams, postTwilio } from './support/twilio-request.js';
 
 /**

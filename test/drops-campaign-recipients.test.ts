@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import type { Practice } from '../src/practices/store.js';
+import { callApi, type ApiAnswer } from './support/api-request.js';
 import { startHarness, type Harness } from './support/harness.js';
 
 /** A campaign is never left to "complete" empty: start refuses one without recipients; the CLI adds a CSV's after the create (test/campaign-cli.test.ts). */
@@ -31,13 +32,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function api(method: string, p: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(h.baseUrl + p, {
-    method,
-    headers: { authorization: `Bearer ${admin}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+function api(method: string, p: string, body?: unknown): Promise<ApiAnswer> {
+  return callApi(h, method, p, admin, body);
 }
 
 const campaignCount = async (): Promise<number> => (await h.services.db.selectFrom('campaigns').select('id').execute()).length;

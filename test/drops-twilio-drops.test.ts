@@ -12,6 +12,7 @@ import type { Practice } from '../src/practices/store.js';
 import { acquireSlot, reserveSlot } from '../src/drops/rate-limit.js';
 import { OPT_OUT_KEY } from '../src/drops/templates.js';
 import { heard } from '../devtools/simulator/simulator.js';
+import { callApi, type ApiAnswer } from './support/api-request.js';
 import { until } from './support/until.js';
 import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
 import { simulatorFor } from './support/simulate.js';
@@ -34,13 +35,8 @@ let audioDir: string;
 const PHONES = { machine: '+12025550161', human: '+12025550162', caller: '+12025550163' };
 const ids: Record<string, string> = {};
 
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(h.baseUrl + path, {
-    method,
-    headers: { authorization: `Bearer ${admin}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+function api(method: string, path: string, body?: unknown): Promise<ApiAnswer> {
+  return callApi(h, method, path, admin, body);
 }
 
 beforeAll(async () => {

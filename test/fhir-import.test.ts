@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import type { Appointment, Patient } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { captureLogs } from '../src/log/logger.js';
 import { FHIR_SYNC_JOB } from '../src/fhir/schedule.js';
 import { makeClientKeys, startFhirDouble, type ClientKeys, type FhirDouble } from './support/fhir-double.js';
+import { fhirPatient, hl7Appointment, MRN_SYSTEM } from './support/fhir-patients.js';
 import { startHarness, DEFAULT_TEST_NOW, type Harness } from './support/harness.js';
 import { runJobNow } from './support/queue-time.js';
 import { until } from './support/until.js';
@@ -21,25 +20,12 @@ import { until } from './support/until.js';
  * logs. The page budget has its own file (fhir-sync-budget.test.ts).
  */
 
-const FIXTURES = path.resolve(import.meta.dirname, 'fixtures/fhir');
-const MRN_SYSTEM = 'urn:oid:1.2.36.146.595.217.0.1';
 const CLIENT_ID = 'after-hours-line-test';
-const hl7Patient = JSON.parse(readFileSync(path.join(FIXTURES, 'patient-example.json'), 'utf8')) as Patient;
-const hl7Appointment = JSON.parse(readFileSync(path.join(FIXTURES, 'appointment-example.json'), 'utf8')) as Appointment;
-
-/** HL7's Patient "example" given US numbers (its own are Australian local numbers, not E.164) and a US address. */
 /** Given names for the sync's patients: the same name and birth date under two MRNs would be a duplicate. */
 const GIVEN: Record<string, string> = { s1: 'Ann', s2: 'Bea', s3: 'Cal', s4: 'Dee', s5: 'Eve', s6: 'Fay', s7: 'Gus', s8: 'Hal' };
 
 function patient(id: string, mrn: string, phone: string, given = GIVEN[id] ?? 'Peter'): Patient {
-  return {
-    ...hl7Patient,
-    id,
-    identifier: [{ ...hl7Patient.identifier?.[0], system: MRN_SYSTEM, value: mrn }],
-    name: [{ use: 'official', family: 'Chalmers', given: [given, 'James'] }],
-    telecom: [{ system: 'phone', value: phone, use: 'mobile', rank: 1 }],
-    address: [{ use: 'home', state: 'NY' }],
-  };
+  return fhirPatient(id, mrn, phone, given);
 }
 function appointment(id: string, patientId: string, start: string): Appointment {
   return { ...hl7Appointment, id, start, participant: [{ required: 'required', status: 'accepted', actor: { reference: `Patient/${patientId}`, display: 'Peter James Chalmers' } }] };

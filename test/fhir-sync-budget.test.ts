@@ -1,12 +1,10 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import type { Patient } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { patientStoreSink } from '../src/fhir/patient-sink.js';
 import { syncFhirSource, type SyncOutcome } from '../src/fhir/sync.js';
 import { tenantScope } from '../src/tenancy/mint.js';
 import { makeClientKeys, startFhirDouble, type ClientKeys, type FhirDouble } from './support/fhir-double.js';
+import { fhirPatient, MRN_SYSTEM } from './support/fhir-patients.js';
 import { startHarness, DEFAULT_TEST_NOW, type Harness } from './support/harness.js';
 import { runJobNow } from './support/queue-time.js';
 import { until } from './support/until.js';
@@ -20,21 +18,7 @@ import { until } from './support/until.js';
  * cursor alone could not get past them.
  */
 
-const FIXTURES = path.resolve(import.meta.dirname, 'fixtures/fhir');
-const MRN_SYSTEM = 'urn:oid:1.2.36.146.595.217.0.1';
 const CLIENT_ID = 'after-hours-line-budget';
-const hl7Patient = JSON.parse(readFileSync(path.join(FIXTURES, 'patient-example.json'), 'utf8')) as Patient;
-
-function patient(id: string, mrn: string, phone: string, given: string): Patient {
-  return {
-    ...hl7Patient,
-    id,
-    identifier: [{ ...hl7Patient.identifier?.[0], system: MRN_SYSTEM, value: mrn }],
-    name: [{ use: 'official', family: 'Chalmers', given: [given, 'James'] }],
-    telecom: [{ system: 'phone', value: phone, use: 'mobile', rank: 1 }],
-    address: [{ use: 'home', state: 'NY' }],
-  };
-}
 
 const now = new Date(DEFAULT_TEST_NOW);
 let h: Harness;
@@ -77,7 +61,7 @@ const budgeted = (pageBudget: number): Promise<SyncOutcome> => syncFhirSource(h.
 
 describe('the page budget: a long sync commits what it has and continues', () => {
   it('a run out of pages commits what it fetched, records where it stopped (sealed), and says "partial, continuing"', async () => {
-    fhir.put(['Ina', 'Jo', 'Kit', 'Lou', 'Max'].map((given, i) => patient(`b${i + 1}`, `6000${i + 1}`, `202-555-016${i + 1}`, given)), '2026-11-27T09:00:00Z');
+    fhir.put(['Ina', 'Jo', 'Kit', 'Lou', 'Max'].map((given, i) => fhirPatient(`b${i + 1}`, `6000${i + 1}`, `202-555-016${i + 1}`, given)), '2026-11-27T09:00:00Z');
     const before = await patientCount();
     // Two pages of two: b1 to b4. Appointments wait for the Patients.
     expect(await budgeted(2)).toMatchObject({ ok: true, complete: false, continuing: true, patients: { resources: 4, created: 4, unchanged: 0 }, appointments: { resources: 0 } });
@@ -113,7 +97,7 @@ describe('the page budget: a long sync commits what it has and continues', () =>
   });
 
   it('a next link the server has forgotten: the run searches again from the cursor, and counts nothing twice', async () => {
-    fhir.put([patient('c1', '70001', '202-555-0171', 'Ned'), patient('c2', '70002', '202-555-0172', 'Oda')], '2026-11-28T09:00:00Z');
+    fhir.put([fhirPatient('c1', '70001', '202-555-0171', 'Ned'), fhirPatient('c2', '70002', '202-555-0172', 'Oda')], '2026-11-28T09:00:00Z');
     // b1 and b2, at the cursor, fill the only page; it stops with a next link.
     expect(await budgeted(1)).toMatchObject({ ok: true, complete: false, patients: { resources: 2, unchanged: 2, created: 0 } });
     fhir.expireNextLinks(410);

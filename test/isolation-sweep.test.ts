@@ -8,7 +8,8 @@ import { ROUTES, type RouteDoc } from '../src/http/openapi.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { until } from './support/until.js';
 import { routerRoutes } from './support/router-routes.js';
-import { callApi, insertFailedVoicemail, insertLockout, insertTask, practiceSnapshot, seedPractice, TEMPLATE_TEXT, type PracticeFixture } from './support/two-practices.js';
+import { callApi } from './support/api-request.js';
+import { insertFailedVoicemail, insertLockout, insertTask, practiceSnapshot, seedPractice, TEMPLATE_TEXT, type PracticeFixture } from './support/two-practices.js';
 
 /**
  * The isolation sweep (issue 11): every /api route, called with each of practice A's keys

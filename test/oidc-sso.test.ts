@@ -2,12 +2,12 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
-import { TOTP, Secret } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { captureLogs } from '../src/log/logger.js';
 import { createPractice } from '../src/practices/store.js';
 import { startHarness, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
+import { consoleCall, insertAccount, totpCodeAt, type ConsoleAnswer, type ConsoleRequest } from './support/staff-session.js';
 
 /**
  * Single sign-on through OpenID Connect (issue 13, item 1), against `oidc-provider` running on
@@ -26,7 +26,6 @@ let issuer: string;
 let practiceId: string;
 let otherPracticeId: string;
 let adminKey: string;
-const ORIGIN = new URL(TEST_PUBLIC_BASE_URL).origin;
 const CLIENT_ID = 'ahl-sso-test';
 const CLIENT_SECRET = 'a-client-secret-for-the-loopback-provider';
 const CALLBACK = `${TEST_PUBLIC_BASE_URL}/api/auth/oidc/callback`;
@@ -83,14 +82,9 @@ beforeAll(async () => {
   practiceId = (await createPractice(h.services.db, { slug: 'sso-clinic', name: 'SSO Clinic', timeZone: 'America/New_York', numbers: ['+12025550941'] })).id;
   otherPracticeId = (await createPractice(h.services.db, { slug: 'other-clinic', name: 'Other Clinic', timeZone: 'America/New_York', numbers: ['+12025550942'] })).id;
   adminKey = (await createApiKey(h.services.db, { role: 'admin', practiceId })).key;
-  const person = async (email: string, memberOf: string): Promise<string> => {
-    const user = await h.services.db.insertInto('users').values({ email, display_name: 'SSO person', password_hash: null }).returning('id').executeTakeFirstOrThrow();
-    await h.services.db.insertInto('memberships').values({ user_id: user.id, practice_id: memberOf, role: 'staff' }).execute();
-    return user.id;
-  };
+  const person = (email: string, ...memberOf: string[]): Promise<string> => insertAccount(h, { email, displayName: 'SSO person', memberships: memberOf.map((id) => ({ practiceId: id, role: 'staff' as const })) });
   // The member belongs to another practice first: the SSO session must land in the SSO practice.
-  memberId = await person(MEMBER_EMAIL, otherPracticeId);
-  await h.services.db.insertInto('memberships').values({ user_id: memberId, practice_id: practiceId, role: 'staff' }).execute();
+  memberId = await person(MEMBER_EMAIL, otherPracticeId, practiceId);
   await person(ACCOUNTS.unverified?.email ?? '', practiceId);
   outsiderId = await person(ACCOUNTS.outsider?.email ?? '', otherPracticeId);
 }, 60_000);
@@ -101,16 +95,7 @@ afterAll(async () => {
   await new Promise<void>((resolve) => idp?.close(() => resolve()));
 });
 
-async function api(method: string, path: string, opts: { body?: unknown; key?: string; cookie?: string; csrf?: string } = {}): Promise<{ status: number; body: Record<string, unknown> }> {
-  const headers: Record<string, string> = { origin: ORIGIN };
-  if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  if (opts.key) headers.authorization = `Bearer ${opts.key}`;
-  if (opts.cookie) headers.cookie = `__Host-ahl_session=${opts.cookie}`;
-  if (opts.csrf) headers['x-csrf-token'] = opts.csrf;
-  const res = await fetch(h.baseUrl + path, { method, headers, ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}) });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
+const api = (method: string, path: string, opts: ConsoleRequest = {}): Promise<ConsoleAnswer> => consoleCall(h, method, path, opts);
 
 const ssoBody = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({ issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, allowedDomains: ['clinic.example'], ...extra });
 
@@ -296,13 +281,11 @@ describe('signing in through the loopback provider', () => {
     const csrf = step.body.csrfToken as string;
     const enrol = await api('POST', '/api/auth/totp/enrol', { cookie: pending, csrf, body: {} });
     expect(enrol.status).toBe(200);
-    const code = new TOTP({ secret: Secret.fromBase32(enrol.body.secret as string), algorithm: 'SHA1', digits: 6, period: 30 }).generate({ timestamp: h.services.clock().getTime() });
-    const res = await fetch(`${h.baseUrl}/api/auth/totp/confirm`, { method: 'POST', headers: { origin: ORIGIN, 'content-type': 'application/json', cookie: `__Host-ahl_session=${pending}`, 'x-csrf-token': csrf }, body: JSON.stringify({ code }) });
-    const done = (await res.json()) as Record<string, unknown>;
-    expect(res.status, JSON.stringify(done)).toBe(200);
+    const done = await api('POST', '/api/auth/totp/confirm', { cookie: pending, csrf, body: { code: totpCodeAt(enrol.body.secret as string, h.services.clock()) } });
+    expect(done.status, JSON.stringify(done.body)).toBe(200);
     // The SSO practice, not the person's first membership (the other clinic).
-    expect(done.practiceId).toBe(practiceId);
-    const full = cookieOf(res, '__Host-ahl_session') ?? '';
+    expect(done.body.practiceId).toBe(practiceId);
+    const full = done.cookie ?? '';
     expect((await api('GET', '/api/session', { cookie: full })).body.activePracticeId).toBe(practiceId);
   });
 

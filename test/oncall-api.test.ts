@@ -11,6 +11,7 @@ import { systemScope } from '../src/tenancy/system-scope.js';
 import { FEED_PATH, oncallFeedRouter } from '../src/http/oncall-routes.js';
 import { listen } from '../src/http/server.js';
 import { heard } from '../devtools/simulator/simulator.js';
+import { callApi, type ApiAnswer } from './support/api-request.js';
 import { asOwner, startHarness, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { simulatorFor } from './support/simulate.js';
 
@@ -45,14 +46,8 @@ afterAll(async () => {
   await h.close();
 });
 
-async function send(method: string, path: string, key: string, body?: unknown): Promise<{ status: number; body: Body }> {
-  const res = await fetch(h.baseUrl + path, {
-    method,
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Body) : {} };
+function send(method: string, path: string, key: string, body?: unknown): Promise<ApiAnswer> {
+  return callApi(h, method, path, key, body);
 }
 
 async function auditFor(subjectId: string): Promise<Array<{ action: string; details: Body }>> {

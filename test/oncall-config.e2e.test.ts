@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { createPractice } from '../src/practices/store.js';
 import type { CallResult } from '../devtools/simulator/simulator.js';
+import { callApi, type ApiAnswer } from './support/api-request.js';
 import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
 import { simulatorFor } from './support/simulate.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
@@ -32,14 +33,8 @@ const ids: Record<string, string> = {};
 
 type Body = Record<string, unknown>;
 
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: Body }> {
-  const res = await fetch(h.baseUrl + path, {
-    method,
-    headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Body) : {} };
+function api(method: string, path: string, body?: unknown): Promise<ApiAnswer> {
+  return callApi(h, method, path, admin, body);
 }
 
 beforeAll(async () => {

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { formatTranscript } from '../devtools/simulator/simulator.js';
@@ -10,6 +9,8 @@ import { sweepMorningReports } from '../src/reports/morning.js';
 import type { OvernightReport } from '../src/reports/overnight.js';
 import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { recordingSimulatorFor, TEST_IDENTITIES } from './support/simulate.js';
+import { startSmtpCapture, type SmtpCapture } from './support/smtp-capture.js';
+import { insertAccount } from './support/staff-session.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
 import { postTwilio } from './support/twilio-request.js';
 import { until } from './support/until.js';
@@ -38,40 +39,24 @@ const OPENING = new Date('2026-12-01T13:00:00Z');
 let now = AFTERNOON;
 let h: Harness;
 let double: TwilioDouble;
-let smtp: SMTPServer;
-const mails: string[] = [];
+let smtp: SmtpCapture;
 let practiceId: string;
 let staffKey: string;
 
 beforeAll(async () => {
-  smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    onData(stream, _session, done) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        // Quoted-printable undone: soft line breaks and the escaped '='.
-        mails.push(Buffer.concat(chunks).toString('utf8').replace(/=\r\n/g, '').replace(/=3D/g, '='));
-        done();
-      });
-    },
-  });
-  await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
-  const port = (smtp.server.address() as { port: number }).port;
+  smtp = await startSmtpCapture();
   double = await startTwilioDouble({ accountSid: TEST_ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
-  h = await startHarness('overnight_report', { TWILIO_API_BASE_URL: double.baseUrl, SMTP_URL: `smtp://127.0.0.1:${port}`, SMTP_FROM: 'after-hours@example.org' }, { clock: () => now });
+  h = await startHarness('overnight_report', { TWILIO_API_BASE_URL: double.baseUrl, ...smtp.env }, { clock: () => now });
   if (!h.services.seeded) throw new Error('demo practice was not seeded');
   practiceId = h.services.seeded.id;
   staffKey = (await createApiKey(h.services.db, { role: 'staff', practiceId })).key;
   // The practice's admin account (as an accepted invitation leaves it).
-  const user = await h.services.db.insertInto('users').values({ email: ADMIN_EMAIL, display_name: 'Morgan Admin', password_hash: null }).returning('id').executeTakeFirstOrThrow();
-  await h.services.db.insertInto('memberships').values({ user_id: user.id, practice_id: practiceId, role: 'admin', disabled_at: null }).execute();
+  await insertAccount(h, { email: ADMIN_EMAIL, displayName: 'Morgan Admin', memberships: [{ practiceId, role: 'admin' }] });
 }, 60_000);
 afterAll(async () => {
   await h?.close();
   await double?.close();
-  await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  await smtp?.close();
 });
 
 async function report(query = ''): Promise<OvernightReport> {
@@ -90,7 +75,7 @@ function smsBodies(): string[] {
 }
 
 function reportMails(date: string): string[] {
-  return mails.filter((m) => m.includes(`overnight report for ${date}`));
+  return smtp.mails.filter((m) => m.includes(`overnight report for ${date}`));
 }
 
 describe('the closed period', () => {

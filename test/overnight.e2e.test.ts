@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { Secret, TOTP } from 'otpauth';
-import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { formatTranscript, heard } from '../devtools/simulator/simulator.js';
 import { DEMO } from '../src/practices/seed.js';
 import { sweepMorningReports } from '../src/reports/morning.js';
 import type { OvernightReport } from '../src/reports/overnight.js';
-import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
+import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
 import { recordingSimulatorFor, TEST_IDENTITIES } from './support/simulate.js';
+import { startSmtpCapture, type SmtpCapture } from './support/smtp-capture.js';
+import { consoleCall, insertAccount, walkStaffAccount, type ConsoleRequest, type StaffSession } from './support/staff-session.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
 import { postTwilio } from './support/twilio-request.js';
 import { until } from './support/until.js';
@@ -28,7 +28,6 @@ const KEYED = '3105550188';
 const STAFF_EMAIL = 'casey.frontdesk@example.org';
 const ADMIN_EMAIL = 'jordan.admin@example.org';
 const PASSWORD = 'a kettle of blue herons at dusk';
-const ORIGIN = new URL(TEST_PUBLIC_BASE_URL).origin;
 /** Mon 2026-11-30 22:00 and Tue 01:00 in New York (closed); Tue 08:00 (opening). */
 const NIGHT = new Date('2026-12-01T03:00:00Z');
 const LATER = new Date('2026-12-01T06:00:00Z');
@@ -37,86 +36,33 @@ const OPENING = new Date('2026-12-01T13:00:00Z');
 let now = NIGHT;
 let h: Harness;
 let double: TwilioDouble;
-let smtp: SMTPServer;
-const mails: string[] = [];
+let smtp: SmtpCapture;
 let practiceId: string;
 let adminKey: string;
 
 beforeAll(async () => {
-  smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    onData(stream, _session, done) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        mails.push(Buffer.concat(chunks).toString('utf8').replace(/=\r\n/g, '').replace(/=3D/g, '='));
-        done();
-      });
-    },
-  });
-  await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
-  const port = (smtp.server.address() as { port: number }).port;
+  smtp = await startSmtpCapture();
   double = await startTwilioDouble({ accountSid: TEST_ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
-  h = await startHarness('overnight_e2e', { TWILIO_API_BASE_URL: double.baseUrl, SMTP_URL: `smtp://127.0.0.1:${port}`, SMTP_FROM: 'after-hours@example.org' }, { clock: () => now });
+  h = await startHarness('overnight_e2e', { TWILIO_API_BASE_URL: double.baseUrl, ...smtp.env }, { clock: () => now });
   if (!h.services.seeded) throw new Error('demo practice was not seeded');
   practiceId = h.services.seeded.id;
   adminKey = (await createApiKey(h.services.db, { role: 'admin', practiceId })).key;
   // The practice's admin account, who gets the summary by e-mail.
-  const admin = await h.services.db.insertInto('users').values({ email: ADMIN_EMAIL, display_name: 'Jordan Admin', password_hash: null }).returning('id').executeTakeFirstOrThrow();
-  await h.services.db.insertInto('memberships').values({ user_id: admin.id, practice_id: practiceId, role: 'admin', disabled_at: null }).execute();
+  await insertAccount(h, { email: ADMIN_EMAIL, displayName: 'Jordan Admin', memberships: [{ practiceId, role: 'admin' }] });
 }, 60_000);
 afterAll(async () => {
   await h?.close();
   await double?.close();
-  await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  await smtp?.close();
 });
 
-interface Answer {
-  status: number;
-  body: Record<string, unknown>;
-  cookie: string | null;
-}
-
 /** A request as the console sends it: the session cookie, our Origin and the CSRF token; or an API key. */
-async function call(method: string, path: string, opts: { body?: unknown; cookie?: string | null; csrf?: string; key?: string } = {}): Promise<Answer> {
-  const headers: Record<string, string> = { origin: ORIGIN };
-  if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  if (opts.cookie) headers.cookie = `__Host-ahl_session=${opts.cookie}`;
-  if (opts.csrf) headers['x-csrf-token'] = opts.csrf;
-  if (opts.key) headers.authorization = `Bearer ${opts.key}`;
-  const res = await fetch(h.baseUrl + path, { method, headers, ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}) });
-  const text = await res.text();
-  const set = res.headers.getSetCookie().find((c) => c.startsWith('__Host-ahl_session='));
-  const cookie = set ? (/^__Host-ahl_session=([^;]*)/.exec(set)?.[1] ?? null) : null;
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, cookie };
-}
-
-const codeAt = (secret: string, at: Date): string => new TOTP({ secret: Secret.fromBase32(secret), algorithm: 'SHA1', digits: 6, period: 30 }).generate({ timestamp: at.getTime() });
-
-/** Invited by the admin, accepted with a password, TOTP enrolled: a full session of a staff member. */
-async function signedInStaff(): Promise<{ userId: string; cookie: string; csrf: string }> {
-  const invite = await call('POST', '/api/users/invitations', { key: adminKey, body: { email: STAFF_EMAIL, role: 'staff' } });
-  expect(invite.status, JSON.stringify(invite.body)).toBe(201);
-  // SMTP is configured here, so the link is mailed, not shown.
-  expect(invite.body.link).toBeUndefined();
-  const mail = await until('the invitation e-mail', () => mails.find((m) => m.includes(STAFF_EMAIL) && /#token=/.test(m)));
-  const token = /#token=([A-Za-z0-9_-]{43})/.exec(mail)?.[1] ?? '';
-  const accepted = await call('POST', '/api/auth/invitations/accept', { body: { token, password: PASSWORD, displayName: 'Casey Frontdesk' } });
-  expect(accepted.status, JSON.stringify(accepted.body)).toBe(201);
-  const login = await call('POST', '/api/auth/login', { body: { email: STAFF_EMAIL, password: PASSWORD } });
-  expect(login.body.next).toBe('enrol_totp');
-  const csrf = login.body.csrfToken as string;
-  const enrol = await call('POST', '/api/auth/totp/enrol', { cookie: login.cookie, csrf });
-  const confirm = await call('POST', '/api/auth/totp/confirm', { body: { code: codeAt(enrol.body.secret as string, now) }, cookie: login.cookie, csrf });
-  expect(confirm.status, JSON.stringify(confirm.body)).toBe(200);
-  return { userId: accepted.body.userId as string, cookie: confirm.cookie ?? '', csrf: confirm.body.csrfToken as string };
-}
+const call = (method: string, path: string, opts: ConsoleRequest = {}) => consoleCall(h, method, path, opts);
 
 describe('the night and the morning after', () => {
   let messageTaskId = '';
   let textTaskId = '';
-  let staff: { userId: string; cookie: string; csrf: string };
+  let staff: StaffSession;
 
   it('after hours: a call keys another callback number, leaves a routine message and becomes a task', async () => {
     now = NIGHT;
@@ -147,7 +93,7 @@ describe('the night and the morning after', () => {
     // The maintenance schedule runs the same sweep: whichever ran, it is stamped sent.
     await until('the report sent', () => h.services.db.selectFrom('overnight_reports').select('sent_at').where('practice_id', '=', practiceId).where('sent_at', 'is not', null).executeTakeFirst());
     await sweepMorningReports(h.services);
-    const sent = mails.filter((m) => m.includes('overnight report for 2026-12-01'));
+    const sent = smtp.mails.filter((m) => m.includes('overnight report for 2026-12-01'));
     expect(sent).toHaveLength(1);
     expect(sent[0]).toContain(ADMIN_EMAIL);
     expect(sent[0]).toContain('Callbacks: 2 new, 2 open');
@@ -156,7 +102,8 @@ describe('the night and the morning after', () => {
 
   it('a signed-in staff member reads the keyed number, claims the task, calls back from the practice number and closes it', async () => {
     now = new Date(OPENING.getTime() + 5 * 60_000);
-    staff = await signedInStaff();
+    // Invited by the admin (the link mailed, not shown), accepted with a password, TOTP enrolled.
+    staff = await walkStaffAccount(h, { adminKey, email: STAFF_EMAIL, role: 'staff', password: PASSWORD, displayName: 'Casey Frontdesk', mails: smtp.mails });
     const read = await call('GET', `/api/tasks/${messageTaskId}`, { cookie: staff.cookie });
     expect(read.status, JSON.stringify(read.body)).toBe(200);
     // The number keyed and confirmed on the call, not the one called from.

@@ -7,6 +7,7 @@ import { countPatientsByPhone, patientIdsByPhone, phoneOf } from '../src/patient
 import { patientCandidates } from '../src/verification/identity.js';
 import { phoneIndex } from '../src/patients/store.js';
 import { normaliseName } from '../src/patients/identifiers.js';
+import { callApi, type ApiAnswer } from './support/api-request.js';
 import { startHarness, type Harness } from './support/harness.js';
 
 /**
@@ -28,14 +29,8 @@ const BLAKE = { firstName: 'Blake', lastName: 'Quinn-Stone', dateOfBirth: '1991-
 const CASEY = { firstName: 'Casey', lastName: 'Marlowe', dateOfBirth: '1975-01-05', mobile: '+12025550174' };
 const PHI = [AVERY, BLAKE, CASEY].flatMap((p) => Object.values(p)).filter((v) => !v.startsWith('mrn') && !v.startsWith('MRN'));
 
-async function api(method: string, path: string, body?: unknown, key = admin): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(h.baseUrl + path, {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+function api(method: string, path: string, body?: unknown, key = admin): Promise<ApiAnswer> {
+  return callApi(h, method, path, key, body);
 }
 
 const ids: Record<string, string> = {};

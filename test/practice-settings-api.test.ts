@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { createPractice, type Practice } from '../src/practices/store.js';
 import { heard } from '../devtools/simulator/simulator.js';
+import { callApi, type ApiAnswer } from './support/api-request.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { simulatorFor } from './support/simulate.js';
 
@@ -27,14 +28,8 @@ afterAll(async () => {
   await h.close();
 });
 
-async function send(method: string, path: string, key: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(h.baseUrl + path, {
-    method,
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+function send(method: string, path: string, key: string, body?: unknown): Promise<ApiAnswer> {
+  return callApi(h, method, path, key, body);
 }
 
 async function lastAudit(): Promise<{ action: string; details: Record<string, unknown> }> {

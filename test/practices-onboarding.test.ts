@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { EMERGENCY_DISCLAIMER } from '../src/calls/fail-safe.js';
 import type { Practice } from '../src/practices/store.js';
+import { callApi, type ApiAnswer } from './support/api-request.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { inboundParams, postTwilio } from './support/twilio-request.js';
 
@@ -24,14 +25,8 @@ afterAll(async () => {
   await h.close();
 });
 
-async function send(method: string, path: string, key: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(h.baseUrl + path, {
-    method,
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+function send(method: string, path: string, key: string, body?: unknown): Promise<ApiAnswer> {
+  return callApi(h, method, path, key, body);
 }
 
 async function auditRows(action: string): Promise<Array<{ actor: string; practice_id: string | null; subject_id: string | null; details: Record<string, unknown> }>> {

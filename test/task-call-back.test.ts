@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
-import { startSessionForVerifiedIdentity } from '../src/auth/accounts.js';
 import { captureLogs } from '../src/log/logger.js';
-import { sealTaskField } from '../src/tasks/sealed.js';
-import { asOwner, DEFAULT_TEST_NOW, startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
+import { openTaskWithNumber } from './support/callback-task.js';
+import { DEFAULT_TEST_NOW, startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
+import { consoleCall, staffSessionFor } from './support/staff-session.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
 import { postTwilio, randomSid } from './support/twilio-request.js';
 
@@ -21,7 +21,6 @@ import { postTwilio, randomSid } from './support/twilio-request.js';
 const PATIENT = '+12025550123';
 const PRACTICE = '+12025550100';
 const STAFF_PHONE = '+12025550177';
-const ORIGIN = new URL(TEST_PUBLIC_BASE_URL).origin;
 const now = DEFAULT_TEST_NOW;
 
 let h: Harness;
@@ -32,23 +31,15 @@ let session: { cookie: string; csrf: string };
 let staffKey: string;
 let logs: ReturnType<typeof captureLogs>;
 
+/** As the staff member's console (session cookie, Origin, CSRF token), or with the staff API key. */
 async function api(method: string, path: string, body?: unknown, auth: 'session' | 'key' = 'session'): Promise<{ status: number; body: Record<string, unknown> }> {
-  const headers: Record<string, string> = auth === 'session' ? { cookie: `__Host-ahl_session=${session.cookie}`, origin: ORIGIN, 'x-csrf-token': session.csrf } : { authorization: `Bearer ${staffKey}` };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(h.baseUrl + path, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+  const answer = await consoleCall(h, method, path, auth === 'session' ? { body, ...session } : { body, key: staffKey, origin: null });
+  return { status: answer.status, body: answer.body };
 }
 
-/** An open task with the patient's number sealed, as the task intake leaves one. */
-async function openTask(): Promise<string> {
-  const id = randomUUID();
-  const callbackEnc = await sealTaskField(h.services.keyring, 'callback', PATIENT, id, practiceId);
-  await asOwner(
-    h.services.db,
-    h.services.db.insertInto('callback_tasks').values({ id, practice_id: practiceId, source: 'voicemail', source_id: randomUUID(), call_sid: null, reason: 'clinical', urgency: 'urgent', callback_enc: callbackEnc, callback_index: null, patient_id: null, match: 'unknown', due_at: now }),
-  );
-  return id;
+/** An open, urgent task with the patient's number sealed, as the task intake leaves one. */
+function openTask(): Promise<string> {
+  return openTaskWithNumber(h, practiceId, { callback: PATIENT, reason: 'clinical', urgency: 'urgent', dueAt: now });
 }
 
 function callsPlaced() {
@@ -69,15 +60,9 @@ beforeAll(async () => {
   h = await startHarness('task_call_back', { TWILIO_API_BASE_URL: double.baseUrl }, { clock: () => now });
   if (!h.services.seeded) throw new Error('demo practice was not seeded');
   practiceId = h.services.seeded.id;
-  userId = randomUUID();
-  await asOwner(
-    h.services.db,
-    h.services.db.insertInto('users').values({ id: userId, email: 'casey@demo.example', display_name: 'Casey Staff' }),
-    h.services.db.insertInto('memberships').values({ user_id: userId, practice_id: practiceId, role: 'staff', disabled_at: null }),
-  );
-  const started = await startSessionForVerifiedIdentity(h.services, { userId, practiceId, method: 'test' });
-  if (!started) throw new Error('no session');
-  session = { cookie: started.id, csrf: started.record.csrf };
+  const staff = await staffSessionFor(h, practiceId, { email: 'casey@demo.example', displayName: 'Casey Staff' });
+  userId = staff.userId;
+  session = { cookie: staff.cookie, csrf: staff.csrf };
   staffKey = (await createApiKey(h.services.db, { role: 'staff', practiceId })).key;
 });
 afterAll(async () => {

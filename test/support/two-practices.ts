@@ -6,6 +6,7 @@ import type { Db } from '../../src/adapters/postgres.js';
 import { encryptingStream } from '../../src/adapters/envelope.js';
 import { API_ROLES, createApiKey, type ApiRole } from '../../src/auth/api-keys.js';
 import { storageKey, voicemailContext } from '../../src/voicemail/pipeline.js';
+import { callApi } from './api-request.js';
 import { DEFAULT_TEST_NOW, type Harness } from './harness.js';
 import { randomTwilioSid } from './twilio-double.js';
 import { randomWav } from './wav.js';
@@ -76,22 +77,6 @@ export interface PracticeFixture {
   lockoutId: string;
   /** A finished (dry run) CSV import, with one report entry naming the patient. */
   importId: string;
-}
-
-export interface ApiAnswer {
-  status: number;
-  body: Record<string, unknown>;
-}
-
-/** A JSON request to the API with a key. */
-export async function callApi(h: Harness, method: string, path: string, key: string, body?: unknown): Promise<ApiAnswer> {
-  const res = await fetch(h.baseUrl + path, {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
 }
 
 /** The id of what a setup request created; throws with the answer when it did not. */
