@@ -3,7 +3,7 @@
  * Run by `npm run lint`. Type-only imports count: a cycle through types is still a cycle.
  */
 /** The domain folders under src/ (drops/ holds the ringless-voicemail drops). */
-const DOMAINS = 'calls|oncall|notify|voicemail|drops|consent|verification|practices|patients|fhir|auth|time|tenancy';
+const DOMAINS = 'calls|oncall|notify|voicemail|drops|consent|verification|practices|patients|fhir|auth|time|tenancy|outreach';
 
 /** The import-free development defaults (ports, demo numbers) that the configuration and the demo seed read. */
 const DEV_DEFAULTS = '^src/dev-defaults\\.ts$';

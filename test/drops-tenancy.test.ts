@@ -41,7 +41,7 @@ beforeAll(async () => {
   await db.insertInto('opt_outs').values({ practice_id: b, phone_index: phoneIndex(h.services.keyring, B_PHONE), source: 'api', recorded_by: 'test' }).execute();
   await db.insertInto('vendor_baas').values({ practice_id: b, vendor: 'twilio', signed_at: '2026-01-05', document_ref: 'baa-b', recorded_by: 'test' }).execute();
   templateB = (
-    await db.insertInto('drop_templates').values({ practice_id: b, name: 'B recall', purpose: 'recall', text: 'Please call {practice_name} at {callback_number}.', created_by: 'test' }).returning('id').executeTakeFirstOrThrow()
+    await db.insertInto('drop_templates').values({ practice_id: b, name: 'B recall', purpose: 'recall', message_type: 'recall', text: 'Please call {practice_name} at {callback_number}.', created_by: 'test' }).returning('id').executeTakeFirstOrThrow()
   ).id;
   campaignB = (
     await db

@@ -66,6 +66,7 @@ function apiRoutes(router: express.Router): string[] {
 const BODY_ROUTES: Record<string, { body: Record<string, unknown>; field: string }> = {
   'PATCH /practices/:practiceId': { body: { name: `Demo${NUL}Clinic` }, field: 'name' },
   'PUT /practices/:practiceId/numbers/:e164': { body: { flowId: `after${NUL}hours` }, field: 'flowId' },
+  'PUT /practices/:practiceId/communication-matrix': { body: { recall: { sms: { allowed: true, detail: `none${NUL}` } } }, field: 'recall.sms.detail' },
   'POST /pages/:pageId/ack': { body: { note: NUL }, field: 'note' },
   'POST /oncall/providers': { body: { displayName: `Dr${NUL}`, phone: '+12025550161' }, field: 'displayName' },
   'PATCH /oncall/providers/:id': { body: { displayName: `Dr${NUL}` }, field: 'displayName' },

@@ -10,6 +10,7 @@ import { until } from './support/until.js';
 import { routerRoutes } from './support/router-routes.js';
 import { callApi } from './support/api-request.js';
 import { insertFailedVoicemail, insertLockout, insertTask, practiceSnapshot, seedPractice, TEMPLATE_TEXT, type PracticeFixture } from './support/two-practices.js';
+import { DEFAULT_MATRIX } from '../src/outreach/matrix.js';
 
 /**
  * The isolation sweep (issue 11): every /api route, called with each of practice A's keys
@@ -214,6 +215,14 @@ function sweepTable(): Record<string, SweepEntry> {
         { what: "B's practice, B's number as access line", probe: { path: `/api/practices/${B.id}`, body: { accessNumber: B.mainNumber } } },
         { what: "B's number as A's access line", id: B.mainNumber, unknown: freshNumber(), probe: (e164) => ({ path: `/api/practices/${A.id}`, body: { accessNumber: e164 } }) },
       ],
+    },
+    'get /api/practices/:practiceId/communication-matrix': {
+      own: () => ({ path: `/api/practices/${A.id}/communication-matrix` }),
+      foreign: [{ what: "B's practice", probe: { path: `/api/practices/${B.id}/communication-matrix` } }],
+    },
+    'put /api/practices/:practiceId/communication-matrix': {
+      own: () => ({ path: `/api/practices/${A.id}/communication-matrix`, body: DEFAULT_MATRIX }),
+      foreign: [{ what: "B's practice", probe: { path: `/api/practices/${B.id}/communication-matrix`, body: DEFAULT_MATRIX } }],
     },
     'put /api/practices/:practiceId/numbers/:e164': {
       own: () => ({ path: `/api/practices/${A.id}/numbers/${enc(A.mainNumber)}`, body: { flowId: 'after-hours' } }),
@@ -927,7 +936,7 @@ describe('the sweep table', () => {
 
   it("B's fixture is complete and distinct from A's, so the leak check and the snapshot have something to find", async () => {
     const snapshot = await practiceSnapshot(owner, h.schema, B.id);
-    const owned = ['practices', 'practice_numbers', 'api_keys', 'providers', 'oncall_schedules', 'oncall_overrides', 'escalation_policies', 'patients', 'patient_phones', 'appointments', 'consent_disclosures', 'consents', 'opt_outs', 'drop_templates', 'vendor_baas', 'campaigns', 'drops', 'calls', 'call_legs', 'pages', 'page_deliveries', 'voicemails', 'verification_lockouts', 'audit_log'];
+    const owned = ['practices', 'practice_numbers', 'api_keys', 'providers', 'oncall_schedules', 'oncall_overrides', 'escalation_policies', 'patients', 'patient_phones', 'appointments', 'consent_disclosures', 'consents', 'opt_outs', 'drop_templates', 'vendor_baas', 'campaigns', 'drops', 'calls', 'call_legs', 'pages', 'page_deliveries', 'voicemails', 'verification_lockouts', 'communication_matrices', 'audit_log'];
     expect(owned.filter((t) => (snapshot[t]?.length ?? 0) === 0), 'tables where B has no rows').toEqual([]);
     const ids = bIdentifiers();
     expect(ids.length).toBeGreaterThan(30);

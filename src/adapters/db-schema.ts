@@ -378,11 +378,15 @@ export interface PatientTextsTable {
 
 export type TemplatePurposeColumn = 'appointment_reminder' | 'callback_request' | 'office_closure' | 'recall' | 'billing_callback';
 
+export type TemplateMessageTypeColumn = TemplatePurposeColumn | 'appointment_confirmation' | 'results_ready';
+
 export interface DropTemplatesTable {
   id: Generated<string>;
   practice_id: string;
   name: string;
   purpose: TemplatePurposeColumn;
+  /** 0028: the template's row of the communication matrix (src/outreach/matrix.ts); never 'staff_page'. */
+  message_type: ColumnType<TemplateMessageTypeColumn, TemplateMessageTypeColumn, never>;
   text: string;
   created_by: string;
   created_at: CreatedAt;
@@ -719,6 +723,15 @@ export interface OvernightReportsTable {
   created_at: CreatedAt;
 }
 
+/** One version of a practice's communication matrix (0028); the highest is current. */
+export interface CommunicationMatricesTable {
+  practice_id: string;
+  version: number;
+  cells: ColumnType<unknown, string, never>;
+  created_by: string;
+  created_at: CreatedAt;
+}
+
 export interface Database {
   practices: PracticesTable;
   practice_numbers: PracticeNumbersTable;
@@ -765,4 +778,5 @@ export interface Database {
   recovery_codes: RecoveryCodesTable;
   invitations: InvitationsTable;
   overnight_reports: OvernightReportsTable;
+  communication_matrices: CommunicationMatricesTable;
 }

@@ -27,6 +27,7 @@ import * as m0024 from './migrations/0024-practice-sso.js';
 import * as m0025 from './migrations/0025-task-calls.js';
 import * as m0026 from './migrations/0026-overnight-reports.js';
 import * as m0027 from './migrations/0027-patient-text-keys.js';
+import * as m0028 from './migrations/0028-communication-matrix.js';
 import * as m0029 from './migrations/0029-sso-identities.js';
 
 /** Every migration, in order. Names sort the same way they apply. */
@@ -57,6 +58,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0025-task-calls': m0025,
   '0026-overnight-reports': m0026,
   '0027-patient-text-keys': m0027,
+  '0028-communication-matrix': m0028,
   '0029-sso-identities': m0029,
 };
 

@@ -160,6 +160,8 @@ export const AuditAction = {
   UserSsoStarted: 'user.sso_started',
   UserSsoFailed: 'user.sso_failed',
   AdminSsoUpdated: 'admin.sso_updated',
+  /** A new version of a practice's communication matrix (src/outreach/): the version and the cells that changed. */
+  AdminMatrixUpdated: 'admin.matrix_updated',
 } as const;
 export type AuditActionName = (typeof AuditAction)[keyof typeof AuditAction];
 

@@ -7,11 +7,13 @@ import { AuditAction, type AuditEvent } from '../audit/events.js';
 import type { DropStatus, DropVendor } from '../adapters/db-schema.js';
 import { getPractice, listPracticeNumbers, type Practice, type PracticeNumber } from '../practices/store.js';
 import { currentConsents, hasVendorBaa, optedOutAmong } from '../consent/store.js';
-import { renderTemplate } from './templates.js';
+import { renderTemplate, templateDetail } from './templates.js';
 import { resolveTemplate } from './templates-store.js';
+import { currentMatrix } from '../outreach/matrix-store.js';
+import { decideSend, type Detail, type SendDecision } from '../outreach/matrix.js';
 import { assignSendTimes, decideMany, summarise, type Decision, type DryRunReport, type RecipientFacts } from './eligibility.js';
 import { providerConfigured } from './providers/index.js';
-import type { TemplatePlaceholder } from './types.js';
+import type { DropTemplate, TemplateMessageType, TemplatePlaceholder } from './types.js';
 import {
   campaignOf,
   CHUNK,
@@ -117,8 +119,22 @@ export function callbackLine(numbers: readonly PracticeNumber[]): string | null 
   return numbers.find((n) => n.flowId === DROP_CALLBACK_FLOW)?.e164 ?? null;
 }
 
+/** A drop's row and detail in the communication matrix: its template's message type and what its words carry. */
+export interface MessageKind {
+  messageType: TemplateMessageType;
+  detail: Detail;
+}
+
+/** The practice's communication matrix on a message of this kind by ringless voicemail, and the matrix version that said so. */
+export async function matrixVerdict(scope: PracticeScope, kind: MessageKind): Promise<{ decision: SendDecision; version: number }> {
+  const matrix = await currentMatrix(scope);
+  return { decision: decideSend(matrix.matrix, kind.messageType, 'rvm', kind.detail), version: matrix.version };
+}
+
+const kindOf = (t: DropTemplate): MessageKind => ({ messageType: t.messageType, detail: templateDetail(t.text) });
+
 export type CampaignMessage =
-  | { ok: true; text: string; seconds: number; callerId: string; audioUrl?: string }
+  | ({ ok: true; text: string; seconds: number; callerId: string; audioUrl?: string } & MessageKind)
   | { ok: false; reason: 'no_campaign' | 'template_invalid' | 'no_caller_id' | 'audio_mismatch' };
 
 /** The rendered, PHI-checked message of a campaign of the scope's practice, and the line it comes from. */
@@ -138,12 +154,13 @@ export async function messageFor(
 ): Promise<CampaignMessage> {
   const rendered = await renderFor(scope, practice, campaign.template_id, campaign.template_params);
   if (!rendered.ok) return { ok: false, reason: rendered.reason };
+  const message = { ok: true as const, text: rendered.text, seconds: rendered.seconds, callerId: rendered.callerId, ...rendered.kind };
   if (campaign.audio_file) {
     // Checked again at send time: the file on disk may have changed since the campaign was created.
     if (await checkAudioFile(services.config.audioDir, campaign.audio_file, rendered.text)) return { ok: false, reason: 'audio_mismatch' };
-    return { ok: true, text: rendered.text, seconds: rendered.seconds, callerId: rendered.callerId, audioUrl: `${services.config.publicBaseUrl}/audio/${campaign.audio_file}` };
+    return { ...message, audioUrl: `${services.config.publicBaseUrl}/audio/${campaign.audio_file}` };
   }
-  return { ok: true, text: rendered.text, seconds: rendered.seconds, callerId: rendered.callerId };
+  return message;
 }
 
 /** `practice` is the scope's own (its name and callback line go into the message). */
@@ -152,7 +169,7 @@ export async function renderFor(
   practice: Practice,
   templateId: string,
   params: Partial<Record<TemplatePlaceholder, string>>,
-): Promise<{ ok: true; text: string; seconds: number; callerId: string } | { ok: false; reason: 'template_invalid' | 'no_caller_id'; problems: Array<{ kind: string; term: string }> }> {
+): Promise<{ ok: true; text: string; seconds: number; callerId: string; kind: MessageKind } | { ok: false; reason: 'template_invalid' | 'no_caller_id'; problems: Array<{ kind: string; term: string }> }> {
   const template = await resolveTemplate(scope, templateId);
   if (!template) return { ok: false, reason: 'template_invalid', problems: [{ kind: 'unknown_template', term: templateId }] };
   const callerId = callbackLine(await listPracticeNumbers(scope));
@@ -160,7 +177,7 @@ export async function renderFor(
   // The practice's name and callback line are always the practice's own, never the campaign's.
   const rendered = renderTemplate(template, { ...params, practice_name: practice.greetingName, callback_number: callerId });
   if (!rendered.ok) return { ok: false, reason: 'template_invalid', problems: rendered.problems };
-  return { ok: true, text: rendered.text, seconds: rendered.seconds, callerId };
+  return { ok: true, text: rendered.text, seconds: rendered.seconds, callerId, kind: kindOf(template) };
 }
 
 export async function createCampaign(
@@ -191,6 +208,8 @@ export async function createCampaign(
     const problem = await checkAudioFile(services.config.audioDir, input.audioFile, rendered.text);
     if (problem) return { ok: false, reason: 'invalid', message: problem };
   }
+  const matrix = await matrixVerdict(scope, rendered.kind);
+  if (!matrix.decision.ok) return { ok: false, reason: 'conflict', message: `communication matrix: ${matrix.decision.message}` };
   const template = await resolveTemplate(scope, input.templateId);
   const id = await insertCampaign(scope, { ...input, audioFile: input.audioFile ?? null });
   await services.audit({
@@ -198,7 +217,7 @@ export async function createCampaign(
     actor: input.createdBy,
     practiceId: scope.practiceId,
     subjectId: id,
-    details: { templateId: input.templateId, provider: input.provider, ratePerMinute: input.ratePerMinute, seconds: rendered.seconds },
+    details: { templateId: input.templateId, provider: input.provider, ratePerMinute: input.ratePerMinute, seconds: rendered.seconds, matrixCell: matrix.decision.allowed.cell, matrixVersion: matrix.version },
   });
   const notices = [
     ...(input.provider === 'twilio' ? [TWILIO_RINGS_NOTICE] : []),
@@ -304,6 +323,7 @@ export async function loadFacts(scope: PracticeScope, practice: Practice, patien
         patientId: p.id,
         hasPhone: p.has_phone,
         consent: consents.get(p.id)?.state ?? 'none',
+        consentId: consents.get(p.id)?.consentId ?? null,
         optedOut: optedOut.has(p.phone_index),
         timeZone: p.time_zone ?? practice.timeZone,
         usState: p.us_state,
@@ -435,6 +455,12 @@ export async function commandCampaign(
   }
   if ((command === 'start' || command === 'resume') && !(await hasVendorBaa(scope, campaign.provider))) {
     return { ok: false, reason: 'conflict', message: `provider: no signed BAA with ${campaign.provider} is on record for this practice` };
+  }
+  if (command === 'start' || command === 'resume') {
+    // The matrix may have changed since the campaign was created: asked again before any drop is planned.
+    const template = await resolveTemplate(scope, campaign.template_id);
+    const matrix = template ? await matrixVerdict(scope, kindOf(template)) : null;
+    if (matrix && !matrix.decision.ok) return { ok: false, reason: 'conflict', message: `communication matrix: ${matrix.decision.message}` };
   }
   const now = services.clock();
   if (!(await transitionCampaign(scope, campaignId, campaign.state, t.to, now, command === 'start'))) return { ok: false, reason: 'conflict', message: 'the campaign changed meanwhile; try again' };

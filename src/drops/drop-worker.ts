@@ -6,7 +6,7 @@ import { getPractice } from '../practices/store.js';
 import { phoneOf } from '../patients/store.js';
 import { hasVendorBaa } from '../consent/store.js';
 import { reserveSlot } from './rate-limit.js';
-import { completeIfDone, messageFor, dropJobId, loadFacts, type DropJobData, type FinishDeps } from './campaigns.js';
+import { completeIfDone, matrixVerdict, messageFor, dropJobId, loadFacts, type DropJobData, type FinishDeps } from './campaigns.js';
 import { decide } from './eligibility.js';
 import { createDropProvider, type DropProviderDeps } from './providers/index.js';
 import { DropProviderError } from './types.js';
@@ -42,7 +42,7 @@ export async function finishDrop(
   status: Extract<DropStatus, 'delivered' | 'failed' | 'skipped' | 'cancelled'>,
   reason: string | null,
   from: readonly DropStatus[],
-  extra: { providerRef?: string; callSid?: string } = {},
+  extra: { providerRef?: string; callSid?: string; matrixCell?: string } = {},
 ): Promise<boolean> {
   const now = services.clock();
   const row = await finishDropRow(services.db, dropId, status, reason, from, now, extra.providerRef);
@@ -53,7 +53,7 @@ export async function finishDrop(
     practiceId: row.practice_id,
     callSid: extra.callSid ?? null,
     subjectId: dropId,
-    details: { campaignId: row.campaign_id, status, reason, attempts: row.attempts },
+    details: { campaignId: row.campaign_id, status, reason, attempts: row.attempts, ...(extra.matrixCell ? { matrixCell: extra.matrixCell } : {}) },
   });
   await completeIfDone(services, systemScope(services, row.practice_id), row.campaign_id);
   return true;
@@ -116,9 +116,17 @@ export async function processDropJob(services: DropJobDeps, data: DropJobData, l
     await finishDrop(services, drop.id, 'failed', message.reason, ['queued']);
     return 'failed';
   }
+  // The communication matrix as of now: a cell closed since the campaign started stops this drop.
+  const matrix = await matrixVerdict(scope, message);
+  if (!matrix.decision.ok) {
+    await finishDrop(services, drop.id, 'skipped', `matrix_${matrix.decision.reason}`, ['queued'], { matrixCell: matrix.decision.cell });
+    return 'skipped';
+  }
+  const allowedBy = matrix.decision.allowed.cell;
   const now = services.clock();
 
   // Check and claim under the patient's lock: every rule, as of now, then 'sent'.
+  let consentId: string | null = null;
   const verdict = await services.db.transaction().execute(async (trx) => {
     await lockPatientForDrop(trx, drop.patient_id);
     // The facts are read in the transaction that holds the lock: a scope over it, for this practice.
@@ -126,6 +134,7 @@ export async function processDropJob(services: DropJobDeps, data: DropJobData, l
     if (!facts) return { kind: 'exclude' as const, reason: 'unknown_patient' as const };
     const decision = decide(facts, now, practice.holidays, practice.timeZone);
     if (decision.kind !== 'send') return decision;
+    consentId = facts.consentId;
     return (await claimDropSent(trx, drop.id, data.version, drop.attempts + 1, now)) ? decision : { kind: 'raced' as const };
   });
   switch (verdict.kind) {
@@ -164,7 +173,8 @@ export async function processDropJob(services: DropJobDeps, data: DropJobData, l
       actor: 'system:rvm',
       practiceId: practice.id,
       subjectId: drop.id,
-      details: { campaignId: campaign.id, provider: campaign.provider, providerRef, attempt: drop.attempts + 1 },
+      // The trace of why it could go (issue 15, item 6): the consent grant and the matrix cell and version that allowed it.
+      details: { campaignId: campaign.id, provider: campaign.provider, providerRef, attempt: drop.attempts + 1, consentId, matrixCell: allowedBy, matrixVersion: matrix.version },
     });
     return 'sent';
   } catch (err) {

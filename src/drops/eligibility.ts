@@ -12,6 +12,8 @@ export interface RecipientFacts {
   patientId: string;
   hasPhone: boolean;
   consent: 'granted' | 'revoked' | 'none';
+  /** The latest consent entry of the channel (the grant a drop goes out under, named in its audit event). */
+  consentId: string | null;
   optedOut: boolean;
   timeZone: string;
   usState: string | null;

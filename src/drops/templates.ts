@@ -1,5 +1,6 @@
 import { checkPhi, type PhiProblemKind } from './phi-check.js';
-import { TEMPLATE_PLACEHOLDERS, type DropTemplate, type TemplatePlaceholder, type TemplatePurpose } from './types.js';
+import type { Detail } from '../outreach/matrix.js';
+import { TEMPLATE_PLACEHOLDERS, type DropTemplate, type TemplateMessageType, type TemplatePlaceholder, type TemplatePurpose } from './types.js';
 
 /**
  * The ringless-voicemail template library and the rules every message keeps: generic enough to be
@@ -34,6 +35,27 @@ export const PURPOSE_PLACEHOLDERS: Readonly<Record<TemplatePurpose, readonly Tem
 };
 
 /**
+ * The message types a template of each purpose may be sent as: its own, or a kin that says the
+ * same words (a reminder's text confirms an appointment; a call-back request announces results
+ * waiting). A billing template can never pass as a recall: the matrix row follows the words.
+ */
+export const PURPOSE_MESSAGE_TYPES: Readonly<Record<TemplatePurpose, readonly TemplateMessageType[]>> = {
+  appointment_reminder: ['appointment_reminder', 'appointment_confirmation'],
+  callback_request: ['callback_request', 'results_ready'],
+  office_closure: ['office_closure'],
+  recall: ['recall'],
+  billing_callback: ['billing_callback'],
+};
+
+/** Placeholders that carry logistics (src/outreach/matrix.ts): an appointment's day and time, the office hours. */
+const LOGISTICS_PLACEHOLDERS: readonly TemplatePlaceholder[] = ['appointment_day', 'appointment_time', 'office_hours'];
+
+/** Pure: the detail a template's message carries, for its matrix cell: logistics when it names a day, a time or the hours. */
+export function templateDetail(text: string): Detail {
+  return placeholdersIn(text).some((name) => isPlaceholder(name) && LOGISTICS_PLACEHOLDERS.includes(name)) ? 'logistics' : 'none';
+}
+
+/**
  * Spoken words a placeholder may take at most, for the length estimate of an unrendered template:
  * a practice name of 80 characters (~5 per word), ten digits, 100 characters of hours,
  * "Wednesday, September 30", "12:30 PM".
@@ -50,6 +72,7 @@ export type TemplateProblemKind =
   | PhiProblemKind
   | 'empty'
   | 'invalid_purpose'
+  | 'invalid_message_type'
   | 'placeholder_not_allowed'
   | 'missing_placeholder'
   | 'missing_opt_out'
@@ -71,7 +94,7 @@ export interface TemplateProblem {
 export type RenderResult = { ok: true; text: string; seconds: number } | { ok: false; problems: TemplateProblem[] };
 
 const builtIn = (id: string, purpose: TemplatePurpose, text: string): DropTemplate =>
-  Object.freeze({ id, purpose, text, healthcareExempt: purpose !== 'billing_callback' });
+  Object.freeze({ id, purpose, messageType: purpose, text, healthcareExempt: purpose !== 'billing_callback' });
 
 export const TEMPLATES: readonly DropTemplate[] = Object.freeze([
   builtIn(

@@ -1,4 +1,5 @@
 import type { DropStatus, DropVendor } from '../adapters/db-schema.js';
+import type { MessageType } from '../outreach/matrix.js';
 
 /**
  * Shared shapes of the ringless-voicemail domain. Templates and rules are pure (./templates.ts,
@@ -14,9 +15,14 @@ export type TemplatePlaceholder = (typeof TEMPLATE_PLACEHOLDERS)[number];
 
 export type TemplatePurpose = 'appointment_reminder' | 'callback_request' | 'office_closure' | 'recall' | 'billing_callback';
 
+/** The communication matrix's rows a template may send as (src/outreach/matrix.ts): any but a page to staff. */
+export type TemplateMessageType = Exclude<MessageType, 'staff_page'>;
+
 export interface DropTemplate {
   id: string;
   purpose: TemplatePurpose;
+  /** Its row of the communication matrix (checked against the `rvm` column before it is created, used or sent). */
+  messageType: TemplateMessageType;
   /** Spoken text with {placeholders}; checked by the PHI check when loaded and when rendered. */
   text: string;
   /** Pre-rendered audio in audio/ (optional; text-to-speech otherwise). */

@@ -17,6 +17,7 @@ import { practiceRouter } from './practice-routes.js';
 import { oncallRouter } from './oncall-routes.js';
 import { voicemailRouter } from './voicemail-routes.js';
 import { rvmRouter } from './drops-routes.js';
+import { outreachRouter } from './outreach-routes.js';
 import { patientRouter } from './patient-routes.js';
 import { importRouter } from './import-routes.js';
 import { lockoutRouter } from './lockout-routes.js';
@@ -76,6 +77,7 @@ export function apiRouter(services: Services): express.Router {
   router.use(userRouter(services));
   router.use(ssoAdminRouter(services));
   router.use(practiceRouter(services));
+  router.use(outreachRouter(services));
   router.use(oncallRouter(services));
   router.use(voicemailRouter(services));
   router.use(importRouter(services));

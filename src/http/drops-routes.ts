@@ -18,6 +18,7 @@ import {
 } from '../consent/store.js';
 import { currentState } from '../consent/consent.js';
 import { TEMPLATE_PLACEHOLDERS } from '../drops/types.js';
+import { MESSAGE_TYPES } from '../outreach/matrix.js';
 import { createPracticeTemplate, listPracticeTemplates } from '../drops/templates-store.js';
 import { validateTemplate } from '../drops/templates.js';
 import {
@@ -65,6 +66,8 @@ function fail(res: express.Response, r: { reason: Refusal; message: string }): v
 export const TemplateInput = z.strictObject({
   name: z.string().trim().min(1).max(120),
   purpose: z.enum(['appointment_reminder', 'callback_request', 'office_closure', 'recall', 'billing_callback']),
+  /** Its row of the communication matrix; the purpose's own when absent (see PURPOSE_MESSAGE_TYPES). */
+  messageType: z.enum(MESSAGE_TYPES).exclude(['staff_page']).optional(),
   text: z.string().trim().min(1).max(2000),
 });
 
@@ -191,6 +194,9 @@ export function rvmRouter(services: Services): express.Router {
     const body = TemplateInput.safeParse(req.body);
     if (!body.success) return badRequest(res, zodProblems(body.error));
     const r = await createPracticeTemplate(scope, services.audit, { ...body.data, createdBy: actorOf(res) });
+    if (!r.ok && 'refused' in r) {
+      return void res.status(409).json({ error: 'matrix_refused', message: `communication matrix: ${r.refused.message}`, cell: r.refused.cell, matrixVersion: r.refused.matrixVersion });
+    }
     if (!r.ok) {
       return void res.status(400).json({
         error: 'template_rejected',

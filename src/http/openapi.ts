@@ -38,6 +38,7 @@ import { FhirImportQuery, FhirRunsQuery, FhirSourceBody, MAX_NDJSON_BYTES } from
 import { CALL_OUTCOMES, CallListQuery } from './call-routes.js';
 import { OvernightQuery } from './report-routes.js';
 import { AuditVerifyQuery } from './audit-routes.js';
+import { DEFAULT_MATRIX, MatrixSchema } from '../outreach/matrix.js';
 import { AcceptInvitationBody, LoginBody, PasswordResetBody, PasswordResetCompleteBody, SecondFactorBody, TotpConfirmBody } from './auth-routes.js';
 import { InvitationBody, InvitationIdParams, MemberSchema, MembershipPatchBody, MyPhoneBody, PendingInvitationSchema, SwitchPracticeBody, UserIdParams } from './user-routes.js';
 import { OidcCallbackQuery, OidcStartQuery, SsoBody, SsoParams, SsoView } from './oidc-routes.js';
@@ -158,6 +159,9 @@ const CampaignParams = z.object({ campaignId: uuid('the campaign') });
 const CampaignCommandParams = CampaignParams.extend({ command: z.enum(CAMPAIGN_COMMANDS as [string, ...string[]]) });
 const CallParams = z.object({ callSid: CallSidSchema.meta({ description: 'CA followed by 32 hex characters' }) });
 /** `GET /api/pages?status=`: anything but open/acknowledged lists every page. */
+const CommunicationMatrixAnswer = z
+  .object({ version: z.number().int(), isDefault: z.boolean(), updatedAt: Instant.nullable(), updatedBy: z.string().nullable(), matrix: MatrixSchema })
+  .meta({ id: 'CommunicationMatrix' });
 const PagesQuery = z.object({ status: z.enum(['open', 'acknowledged']).optional() });
 
 const PatientSummarySchema = z.looseObject({ id: z.uuid(), firstName: z.string().nullable(), lastName: z.string().nullable(), dateOfBirth: z.string(), mrn: z.string().nullable(), active: z.boolean(), mergedInto: z.uuid().nullable() });
@@ -726,6 +730,24 @@ export const ROUTES: readonly RouteDoc[] = [
     params: PracticeIdParams,
     body: { schema: PracticePatchSchema, example: { greetingName: 'Riverside Family Medicine', weeklyHours: { mon: [{ open: '08:00', close: '17:00' }], fri: [{ open: '08:00', close: '12:00' }] }, holidays: { dates: ['2026-12-24'], named: ['thanksgiving'] } } },
     ok: { status: 200, description: 'the practice as changed', schema: PracticeSchema },
+  },
+  {
+    method: 'get',
+    path: '/api/practices/:practiceId/communication-matrix',
+    summary: 'The communication matrix: per message type and channel, allowed or not and the most detail (none, logistics)',
+    description: 'version 0 and isDefault: the practice uses the defaults (src/outreach/matrix.ts says the rule of each).',
+    access: api(RVM_READ),
+    params: PracticeIdParams,
+    ok: { status: 200, description: 'the current version', schema: CommunicationMatrixAnswer },
+  },
+  {
+    method: 'put',
+    path: '/api/practices/:practiceId/communication-matrix',
+    summary: 'Replace the communication matrix (a new version, audited); every type and channel, staff_page × sms and × voice stay allowed',
+    access: api(ADMIN),
+    params: PracticeIdParams,
+    body: { schema: MatrixSchema, example: DEFAULT_MATRIX },
+    ok: { status: 200, description: 'the new current version', schema: CommunicationMatrixAnswer },
   },
   {
     method: 'put',

@@ -48,6 +48,8 @@ const ROUTE_WORDS: ReadonlySet<string> = new Set([
   'fhir', 'import', 'source', 'sync', 'runs',
   // lockout-routes.ts, metrics-routes.ts, openapi.ts
   'lockouts', 'clear', 'metrics', 'openapi.json',
+  // outreach-routes.ts
+  'communication-matrix',
   // task-routes.ts
   'tasks', 'claim', 'attempts', 'close', 'call',
   // report-routes.ts

@@ -10,6 +10,7 @@ import { callApi } from './api-request.js';
 import { DEFAULT_TEST_NOW, type Harness } from './harness.js';
 import { randomTwilioSid } from './twilio-double.js';
 import { randomWav } from './wav.js';
+import { DEFAULT_MATRIX } from '../../src/outreach/matrix.js';
 
 /**
  * Two practices with one of everything a practice owns, for the isolation sweep
@@ -174,6 +175,9 @@ export async function seedPractice(h: Harness, owner: Db, word: string, n: numbe
   await expectCreated(h, admin, '/api/opt-outs', { phone: optOutPhone });
   const templateName = `${word} closure notice`;
   const templateId = await created(h, admin, '/api/drop-templates', { name: templateName, purpose: 'office_closure', text: TEMPLATE_TEXT });
+  // A matrix of its own (version 1): billing callbacks never by e-mail.
+  const matrix = await callApi(h, 'PUT', `/api/practices/${id}/communication-matrix`, admin, { ...DEFAULT_MATRIX, billing_callback: { ...DEFAULT_MATRIX.billing_callback, email: { allowed: false, detail: 'none' } } });
+  if (matrix.status !== 200) throw new Error(`setup PUT communication-matrix: ${matrix.status} ${JSON.stringify(matrix.body)}`);
   const baaId = await created(h, admin, '/api/vendor-baas', { vendor: 'twilio', signedAt: '2026-10-01', documentRef: `contracts/${word.toLowerCase()}-twilio-baa.pdf` });
   const campaignName = `${word} November recall`;
   const campaignId = await created(h, admin, '/api/campaigns', { name: campaignName, templateId: 'recall', templateParams: { callback_number: '(312) 555-0100' }, provider: 'twilio', ratePerMinute: 30, patientIds: [patientId] });

@@ -8,7 +8,7 @@ const NY = 'America/New_York';
 const NOW = new Date('2026-12-01T15:00:00Z');
 
 function facts(over: Partial<RecipientFacts> = {}): RecipientFacts {
-  return { patientId: 'p', hasPhone: true, consent: 'granted', optedOut: false, timeZone: NY, usState: null, recentDrops: [], ...over };
+  return { patientId: 'p', hasPhone: true, consent: 'granted', consentId: 'c', optedOut: false, timeZone: NY, usState: null, recentDrops: [], ...over };
 }
 
 describe('decide', () => {

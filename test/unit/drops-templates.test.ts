@@ -23,7 +23,7 @@ const PARAMS: Record<TemplatePlaceholder, string> = {
 
 /** A custom template that passes every rule; each test adds the one thing it checks. */
 const custom = (middle: string): string => `Hello, this is {practice_name}. ${middle} Please call {callback_number}. ${OPT_OUT_SENTENCE}`;
-const mine = (text: string, purpose: TemplatePurpose = 'callback_request'): DropTemplate => ({ id: 'custom', purpose, text, healthcareExempt: true });
+const mine = (text: string, purpose: TemplatePurpose = 'callback_request'): DropTemplate => ({ id: 'custom', purpose, messageType: purpose, text, healthcareExempt: true });
 
 const problemsOf = (r: ReturnType<typeof renderTemplate>): TemplateProblem[] => (r.ok ? [] : r.problems);
 
