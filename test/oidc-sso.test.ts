@@ -4,7 +4,9 @@ import type { AddressInfo } from 'node:net';
 import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
 import { TOTP, Secret } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { completeSignIn } from '../src/auth/accounts.js';
 import { createApiKey } from '../src/auth/api-keys.js';
+import { createSession, sessionHash } from '../src/auth/sessions.js';
 import { createPractice } from '../src/practices/store.js';
 import { startHarness, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 
@@ -85,7 +87,7 @@ afterAll(async () => {
   await new Promise<void>((resolve) => idp?.close(() => resolve()));
 });
 
-async function api(method: string, path: string, opts: { body?: unknown; key?: string; cookie?: string; csrf?: string } = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+async function api(method: string, path: string, opts: { body?: unknown; key?: string; cookie?: string; csrf?: string } = {}): Promise<{ status: number; body: Record<string, unknown>; setCookie: string[] }> {
   const headers: Record<string, string> = { origin: ORIGIN };
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
   if (opts.key) headers.authorization = `Bearer ${opts.key}`;
@@ -93,7 +95,7 @@ async function api(method: string, path: string, opts: { body?: unknown; key?: s
   if (opts.csrf) headers['x-csrf-token'] = opts.csrf;
   const res = await fetch(h.baseUrl + path, { method, headers, ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}) });
   const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, setCookie: res.headers.getSetCookie() };
 }
 
 const ssoBody = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({ issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, allowedDomains: ['clinic.example'], ...extra });
@@ -213,6 +215,24 @@ describe('signing in through the loopback provider', () => {
     expect(signedIn.map((r) => r.details.step)).toEqual(['complete', 'sso']);
     expect(signedIn[0]?.details.method).toBe('oidc');
     expect(signedIn.every((r) => r.actor === `user:${memberId}` && r.practice_id === practiceId)).toBe(true);
+  });
+
+  it("a single sign-on session stays in the provider's practice: switching to another is refused (sign in again)", async () => {
+    const back = await signInThrough('member');
+    const cookie = back.session ?? '';
+    const before = await api('GET', '/api/session', { cookie });
+    expect(before.body.activePracticeId).toBe(practiceId);
+    // The person is a member of the other clinic too, but the provider vouched for this one only.
+    const moved = await api('POST', '/api/session/practice', { cookie, csrf: before.body.csrfToken as string, body: { practiceId: otherPracticeId } });
+    expect(moved.status, JSON.stringify(moved.body)).toBe(403);
+    expect(moved.body.message).toMatch(/sign in again/);
+    expect(moved.setCookie.some((c) => c.startsWith('__Host-ahl_session='))).toBe(false);
+    const after = await api('GET', '/api/session', { cookie });
+    expect(after).toMatchObject({ status: 200, body: { activePracticeId: practiceId } });
+    expect((await auditRows('api.forbidden')).at(-1)).toMatchObject({ actor: `user:${memberId}`, practice_id: practiceId, details: { reason: 'sign_in_again', signInMethod: 'oidc', targetPracticeId: otherPracticeId } });
+    // Completing a sign-in for a practice the person is not in refuses; it never lands in their first practice.
+    const pending = await createSession(h.services.redis, { userId: outsiderId, practiceId: null, stage: 'password', idleMs: 60_000, method: 'oidc' }, h.services.clock());
+    expect(await completeSignIn(h.services, sessionHash(pending.id), pending.record, practiceId)).toBeNull();
   });
 
   it('a state is spent by its first use: the same callback again is refused', async () => {

@@ -166,10 +166,14 @@ export async function signInWithPassword(ctx: Ctx, input: { email: string; passw
   return { ok: true, userId: user.id, sessionId: id, record, next };
 }
 
-/** The session made full: the id replaced, the first practice the person may act for made active. Null: none left. */
+/**
+ * The session made full: the id replaced, `practiceId` made active (none named: the first practice
+ * the person may act for). Null: that practice is not (or no longer) one of theirs, or, none
+ * named, none is left; a named practice never falls back to another.
+ */
 export async function completeSignIn(ctx: Ctx, hash: string, record: SessionRecord, practiceId: string | null = null): Promise<{ id: string; record: SessionRecord; membership: MembershipView } | null> {
   const memberships = await activeMemberships(ctx.db, record.userId);
-  const membership = memberships.find((m) => m.practiceId === practiceId) ?? memberships[0];
+  const membership = practiceId === null ? memberships[0] : memberships.find((m) => m.practiceId === practiceId);
   if (!membership) return null;
   const idle = await idleMsOf(ctx, membership.practiceId);
   const next = await rotateSession(ctx.redis, hash, record, { stage: 'full', practiceId: membership.practiceId, idleMs: idle }, ctx.clock());
