@@ -1,0 +1,85 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashPassword } from '../src/auth/passwords.js';
+import { createSession } from '../src/auth/sessions.js';
+import { createPractice } from '../src/practices/store.js';
+import { startHarness, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
+
+/**
+ * Staff accounts after the second review (issue 13): background polling never keeps a session
+ * alive, the per-account sign-in budget cannot be raced, reset tokens end together and have
+ * their own budget, a confirmed TOTP secret is never replaced. Time is moved, never waited for.
+ */
+
+let h: Harness;
+let now = new Date('2026-11-26T03:00:00Z');
+const clock = (): Date => now;
+const ORIGIN = new URL(TEST_PUBLIC_BASE_URL).origin;
+let A: { id: string };
+
+beforeAll(async () => {
+  h = await startHarness('accounts-review', { RATE_LIMIT_SIGN_IN_PER_SOURCE: '100000' }, { clock });
+  A = { id: (await createPractice(h.services.db, { slug: 'review-a', name: 'Review A', timeZone: 'America/New_York', numbers: ['+12025550951'] })).id };
+}, 60_000);
+afterAll(async () => {
+  await h?.close();
+});
+
+interface Answer { status: number; body: Record<string, unknown> }
+
+async function call(method: string, path: string, opts: { body?: unknown; cookie?: string; csrf?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
+  const headers: Record<string, string> = { origin: ORIGIN, ...opts.headers };
+  if (opts.body !== undefined) headers['content-type'] = 'application/json';
+  if (opts.cookie) headers.cookie = `__Host-ahl_session=${opts.cookie}`;
+  if (opts.csrf) headers['x-csrf-token'] = opts.csrf;
+  const res = await fetch(h.baseUrl + path, { method, headers, ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}) });
+  const text = await res.text();
+  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+let counter = 0;
+const PASSWORD = 'correct horse battery staple';
+
+async function person(practiceId: string): Promise<{ id: string; email: string }> {
+  const email = `review-${counter++}@example.org`;
+  const u = await h.services.db.insertInto('users').values({ email, display_name: 'Someone', password_hash: await hashPassword(PASSWORD) }).returning('id').executeTakeFirstOrThrow();
+  await h.services.db.insertInto('memberships').values({ user_id: u.id, practice_id: practiceId, role: 'staff' }).execute();
+  return { id: u.id, email };
+}
+
+const MINUTE = 60_000;
+const later = (ms: number): void => {
+  now = new Date(now.getTime() + ms);
+};
+
+describe('background polling and the idle logoff (item 2)', () => {
+  const BACKGROUND = { 'x-background': '1' };
+
+  it('background requests never restart the idle clock: past the window the session ends (idle, audited)', async () => {
+    await h.services.db.updateTable('practices').set({ idle_logoff_minutes: 5 }).where('id', '=', A.id).execute();
+    const p = await person(A.id);
+    const s = await createSession(h.services.redis, { userId: p.id, practiceId: A.id, stage: 'full', idleMs: 5 * MINUTE, method: 'password_totp' }, now);
+    // The on-call page's poll, once a minute: answered, but not the person's doing.
+    for (let i = 0; i < 4; i += 1) {
+      later(MINUTE);
+      expect((await call('GET', '/api/oncall/now', { cookie: s.id, headers: BACKGROUND })).status).toBe(200);
+    }
+    const seen = await call('GET', '/api/session', { cookie: s.id, headers: BACKGROUND });
+    expect(seen.status).toBe(200);
+    expect(seen.body.idleMsLeft).toBe(MINUTE);
+    later(MINUTE);
+    expect((await call('GET', '/api/oncall/now', { cookie: s.id, headers: BACKGROUND })).status).toBe(401);
+    const expired = await h.services.db.selectFrom('audit_log').select(['details']).where('action', '=', 'user.session_expired').where('subject_id', '=', p.id).execute();
+    expect(expired.map((r) => r.details)).toEqual([{ reason: 'idle' }]);
+  });
+
+  it("the person's own request within the window keeps the session alive", async () => {
+    const p = await person(A.id);
+    const s = await createSession(h.services.redis, { userId: p.id, practiceId: A.id, stage: 'full', idleMs: 5 * MINUTE, method: 'password_totp' }, now);
+    later(4 * MINUTE);
+    expect((await call('GET', '/api/oncall/now', { cookie: s.id })).status).toBe(200);
+    later(4 * MINUTE);
+    expect((await call('GET', '/api/oncall/now', { cookie: s.id, headers: BACKGROUND })).status).toBe(200);
+    later(2 * MINUTE);
+    expect((await call('GET', '/api/oncall/now', { cookie: s.id, headers: BACKGROUND })).status).toBe(401);
+  });
+});
