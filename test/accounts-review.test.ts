@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encryptField } from '../src/adapters/keyring.js';
 import { hashPassword } from '../src/auth/passwords.js';
+import { newTotpSecret } from '../src/auth/totp.js';
 import { createSession } from '../src/auth/sessions.js';
 import { createPractice } from '../src/practices/store.js';
 import { startHarness, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
@@ -15,9 +17,10 @@ let now = new Date('2026-11-26T03:00:00Z');
 const clock = (): Date => now;
 const ORIGIN = new URL(TEST_PUBLIC_BASE_URL).origin;
 let A: { id: string };
+const ACCOUNT_LIMIT = 5;
 
 beforeAll(async () => {
-  h = await startHarness('accounts-review', { RATE_LIMIT_SIGN_IN_PER_SOURCE: '100000' }, { clock });
+  h = await startHarness('accounts-review', { RATE_LIMIT_SIGN_IN_PER_SOURCE: '100000', RATE_LIMIT_SIGN_IN_FAILURES_PER_ACCOUNT: String(ACCOUNT_LIMIT), TRUSTED_PROXIES: 'loopback' }, { clock });
   A = { id: (await createPractice(h.services.db, { slug: 'review-a', name: 'Review A', timeZone: 'America/New_York', numbers: ['+12025550951'] })).id };
 }, 60_000);
 afterAll(async () => {
@@ -81,5 +84,34 @@ describe('background polling and the idle logoff (item 2)', () => {
     expect((await call('GET', '/api/oncall/now', { cookie: s.id, headers: BACKGROUND })).status).toBe(200);
     later(2 * MINUTE);
     expect((await call('GET', '/api/oncall/now', { cookie: s.id, headers: BACKGROUND })).status).toBe(401);
+  });
+});
+
+describe('the per-account sign-in budget cannot be raced (item 3)', () => {
+  const statuses = (answers: Answer[]): Record<number, number> => answers.reduce<Record<number, number>>((n, a) => ({ ...n, [a.status]: (n[a.status] ?? 0) + 1 }), {});
+
+  it('30 wrong codes at once on one pending session, from 30 sources: at most the budget is tried, the rest 429', async () => {
+    const p = await person(A.id);
+    const secret = newTotpSecret();
+    await h.services.db.updateTable('users').set({ totp_secret_enc: await encryptField(h.services.keyring, secret, { userId: p.id, field: 'totp_secret' }), totp_confirmed_at: now }).where('id', '=', p.id).execute();
+    const pending = await createSession(h.services.redis, { userId: p.id, practiceId: null, stage: 'password', idleMs: 15 * MINUTE, method: 'password_totp' }, now);
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, (_v, i) => call('POST', '/api/auth/totp', { cookie: pending.id, csrf: pending.record.csrf, body: { recoveryCode: `not-a-code-${i}` }, headers: { 'x-forwarded-for': `198.51.100.${i + 1}` } })),
+    );
+    expect(statuses(answers)).toEqual({ 401: ACCOUNT_LIMIT, 429: 30 - ACCOUNT_LIMIT });
+    const failed = await h.services.db.selectFrom('audit_log').select('seq').where('action', '=', 'user.sign_in_failed').where('subject_id', '=', p.id).execute();
+    expect(failed).toHaveLength(ACCOUNT_LIMIT);
+  });
+
+  it('the same for the password step; a right password gives its point back', async () => {
+    const p = await person(A.id);
+    expect((await call('POST', '/api/auth/login', { body: { email: p.email, password: PASSWORD } })).status).toBe(200);
+    expect((await call('POST', '/api/auth/login', { body: { email: p.email, password: PASSWORD } })).status).toBe(200);
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, (_v, i) => call('POST', '/api/auth/login', { body: { email: p.email, password: `wrong password ${i}` }, headers: { 'x-forwarded-for': `203.0.113.${i + 1}` } })),
+    );
+    expect(statuses(answers)).toEqual({ 401: ACCOUNT_LIMIT, 429: 30 - ACCOUNT_LIMIT });
+    const failed = await h.services.db.selectFrom('audit_log').select('seq').where('action', '=', 'user.sign_in_failed').where('subject_id', '=', p.id).execute();
+    expect(failed).toHaveLength(ACCOUNT_LIMIT);
   });
 });

@@ -14,6 +14,8 @@ import type { Services } from '../services.js';
  * - `signInSource`: staff sign-in attempts (password, second factor, invitation, reset), per source.
  * - `signInAccount`: failed sign-ins per account (its e-mail's hash, or the person's id at the
  *   second factor), over 15 minutes: once spent, the account's sign-ins are refused until then.
+ *   Each attempt takes its point before it is tried and a success gives it back, so concurrent
+ *   attempts cannot all pass a check made before any failure was counted.
  * - `twilioUnsigned`: /twilio requests that fail the signature check, per source. A validly
  *   signed webhook is never limited (it may be a live call); an unsigned request from a source
  *   whose budget is spent is refused before its body is read.
@@ -79,6 +81,18 @@ export async function consumeLimit(limiter: RateLimiterRedis, key: string): Prom
     if (err instanceof RateLimiterRes) return refused(err);
     logger.warn('rate limiter unavailable; request let through', { err });
     return { ok: true };
+  }
+}
+
+/**
+ * Gives back the point an attempt took (`consumeLimit` first, so concurrent attempts cannot all
+ * pass a check made before any is counted; the point returned when the attempt succeeded).
+ */
+export async function refundLimit(limiter: RateLimiterRedis, key: string): Promise<void> {
+  try {
+    await limiter.reward(key, 1);
+  } catch (err) {
+    logger.warn('rate limiter unavailable; point not given back', { err });
   }
 }
 
