@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encryptField } from '../src/adapters/keyring.js';
 import { hashPassword } from '../src/auth/passwords.js';
 import { newTotpSecret } from '../src/auth/totp.js';
+import { setTotpSecret } from '../src/auth/users-store.js';
 import { createSession } from '../src/auth/sessions.js';
 import { createPractice } from '../src/practices/store.js';
 import { startHarness, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
@@ -113,5 +114,19 @@ describe('the per-account sign-in budget cannot be raced (item 3)', () => {
     expect(statuses(answers)).toEqual({ 401: ACCOUNT_LIMIT, 429: 30 - ACCOUNT_LIMIT });
     const failed = await h.services.db.selectFrom('audit_log').select('seq').where('action', '=', 'user.sign_in_failed').where('subject_id', '=', p.id).execute();
     expect(failed).toHaveLength(ACCOUNT_LIMIT);
+  });
+});
+
+describe('a confirmed TOTP secret is never replaced (item 6)', () => {
+  it('an enrolment that passed its check before the confirmation does not overwrite the confirmed secret', async () => {
+    const p = await person(A.id);
+    const confirmedSecret = await encryptField(h.services.keyring, newTotpSecret(), { userId: p.id, field: 'totp_secret' });
+    await h.services.db.updateTable('users').set({ totp_secret_enc: confirmedSecret, totp_confirmed_at: now }).where('id', '=', p.id).execute();
+    // What startTotpEnrolment writes once its "not yet confirmed" check has passed.
+    const replaced = await setTotpSecret(h.services.db, p.id, await encryptField(h.services.keyring, newTotpSecret(), { userId: p.id, field: 'totp_secret' }), now);
+    expect(replaced).toBe(false);
+    const row = await h.services.db.selectFrom('users').select(['totp_secret_enc', 'totp_confirmed_at']).where('id', '=', p.id).executeTakeFirstOrThrow();
+    expect(row.totp_secret_enc?.equals(confirmedSecret)).toBe(true);
+    expect(row.totp_confirmed_at).not.toBeNull();
   });
 });

@@ -191,7 +191,7 @@ export async function startTotpEnrolment(ctx: Ctx, record: SessionRecord): Promi
   const user = await getUser(ctx.db, record.userId);
   if (!user || user.totpConfirmed) return { ok: false, reason: 'already_enrolled' };
   const secret = newTotpSecret();
-  await setTotpSecret(ctx.db, user.id, await encryptField(ctx.keyring, secret, { userId: user.id, field: 'totp_secret' }), ctx.clock());
+  if (!(await setTotpSecret(ctx.db, user.id, await encryptField(ctx.keyring, secret, { userId: user.id, field: 'totp_secret' }), ctx.clock()))) return { ok: false, reason: 'already_enrolled' };
   await ctx.audit({ action: AuditAction.UserMfaEnrolStarted, actor: actorOfUser(user.id), subjectId: user.id, details: { factor: 'totp' } });
   return { ok: true, secret, uri: totpUri(secret, user.email) };
 }

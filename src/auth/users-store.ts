@@ -92,8 +92,13 @@ export async function sessionIdentity(db: Db, userId: string, practiceId: string
   return { active: user.status === 'active', role: usable ? m.role : null, idleLogoffMinutes: m?.idle_logoff_minutes ?? null };
 }
 
-export async function setTotpSecret(db: Db, userId: string, enc: Buffer, now: Date): Promise<void> {
-  await db.updateTable('users').set({ totp_secret_enc: enc, totp_confirmed_at: null, totp_last_step: null, updated_at: now }).where('id', '=', userId).execute();
+/**
+ * A new (unconfirmed) TOTP secret, only while none is confirmed: an enrolment whose check ran
+ * before a confirmation landed cannot replace the confirmed secret. False: already confirmed.
+ */
+export async function setTotpSecret(db: Db, userId: string, enc: Buffer, now: Date): Promise<boolean> {
+  const r = await db.updateTable('users').set({ totp_secret_enc: enc, totp_confirmed_at: null, totp_last_step: null, updated_at: now }).where('id', '=', userId).where('totp_confirmed_at', 'is', null).executeTakeFirst();
+  return r.numUpdatedRows > 0n;
 }
 
 /** Records `step` as the last accepted code (and confirms enrolment), only if no later or equal step was: false means a replay. */
