@@ -235,6 +235,19 @@ describe('signing in through the loopback provider', () => {
     expect(await completeSignIn(h.services, sessionHash(pending.id), pending.record, practiceId)).toBeNull();
   });
 
+  it('the browser-binding cookie is Secure in development too (browsers refuse a __Host- cookie without it)', async () => {
+    const config = h.services.config as { env: string };
+    const env = config.env;
+    config.env = 'development';
+    try {
+      const res = await fetch(`${h.baseUrl}/api/auth/oidc/start?practice=sso-clinic`, { redirect: 'manual' });
+      const set = res.headers.getSetCookie().find((c) => c.startsWith('__Host-ahl_oidc=')) ?? '';
+      expect(set.split(/;\s*/)).toEqual(expect.arrayContaining(['Path=/', 'HttpOnly', 'Secure']));
+    } finally {
+      config.env = env;
+    }
+  });
+
   it('a state is spent by its first use: the same callback again is refused', async () => {
     const s = await start();
     const at = await atProvider(s.location, 'member');
