@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encryptField } from '../src/adapters/keyring.js';
+import { issueResetToken } from '../src/auth/accounts.js';
 import { hashPassword } from '../src/auth/passwords.js';
 import { newTotpSecret } from '../src/auth/totp.js';
 import { setTotpSecret } from '../src/auth/users-store.js';
@@ -128,5 +129,28 @@ describe('a confirmed TOTP secret is never replaced (item 6)', () => {
     const row = await h.services.db.selectFrom('users').select(['totp_secret_enc', 'totp_confirmed_at']).where('id', '=', p.id).executeTakeFirstOrThrow();
     expect(row.totp_secret_enc?.equals(confirmedSecret)).toBe(true);
     expect(row.totp_confirmed_at).not.toBeNull();
+  });
+});
+
+describe('reset tokens (item 4)', () => {
+  const tokenOf = (link: string): string => /#token=([A-Za-z0-9_-]{43})$/.exec(link)?.[1] ?? '';
+  const complete = async (link: string): Promise<number> => (await call('POST', '/api/auth/password-reset/complete', { body: { token: tokenOf(link), password: `a new passphrase ${counter++}` } })).status;
+
+  it("using one reset token ends the person's others", async () => {
+    const p = await person(A.id);
+    const first = await issueResetToken(h.services, p.id);
+    const second = await issueResetToken(h.services, p.id);
+    expect(await complete(second)).toBe(204);
+    expect(await complete(first)).toBe(404);
+  });
+
+  it('an admin-issued link is refused once the person belongs to another practice too (what issuing checked)', async () => {
+    const p = await person(A.id);
+    const link = await issueResetToken(h.services, p.id, A.id);
+    const other = await createPractice(h.services.db, { slug: `review-o${counter++}`, name: 'Review other', timeZone: 'America/New_York', numbers: [`+120255509${60 + counter}`] });
+    await h.services.db.insertInto('memberships').values({ user_id: p.id, practice_id: other.id, role: 'staff' }).execute();
+    expect(await complete(link)).toBe(404);
+    const own = await issueResetToken(h.services, p.id);
+    expect(await complete(own)).toBe(204);
   });
 });

@@ -204,7 +204,7 @@ export function userRouter(services: Services): express.Router {
     if (!member || member.status !== 'active') return notFound(res);
     // Another practice relies on this password too: its reset is not one practice's admin's to give.
     if ((await otherPracticeCount(services.db, id.data.id, scope.practiceId)) > 0) return void res.status(409).json({ error: 'conflict', message: 'this person belongs to other practices too: they reset their own password (POST /api/auth/password-reset)' });
-    const link = await issueResetToken(services, id.data.id);
+    const link = await issueResetToken(services, id.data.id, scope.practiceId);
     await services.audit({ action: AuditAction.UserPasswordResetLinkIssued, actor: actorOf(res), practiceId: scope.practiceId, subjectId: id.data.id, details: {} });
     res.status(201).json({ link, expiresInSeconds: 3600 });
   });
