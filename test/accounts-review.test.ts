@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encryptField } from '../src/adapters/keyring.js';
 import { issueResetToken } from '../src/auth/accounts.js';
@@ -154,3 +155,18 @@ describe('reset tokens (item 4)', () => {
     expect(await complete(own)).toBe(204);
   });
 });
+
+describe('password resets have their own budget (item 5)', () => {
+  it("anyone asking resets for a person's e-mail does not lock that person out of signing in", async () => {
+    const p = await person(A.id);
+    for (let i = 0; i < ACCOUNT_LIMIT + 2; i += 1) expect((await call('POST', '/api/auth/password-reset', { body: { email: p.email } })).status).toBe(202);
+    expect((await call('POST', '/api/auth/login', { body: { email: p.email, password: PASSWORD } })).status).toBe(200);
+    // Resets are still limited per account: past the budget none is looked up (so none is audited).
+    for (let i = 0; i < 200 && (await resetRequests()).length < ACCOUNT_LIMIT; i += 1) await new Promise((r) => setTimeout(r, 25));
+    expect(await h.services.redis.exists(`rl-passwordResetAccount:${createHash('sha256').update(p.email, 'utf8').digest('hex')}`)).toBe(1);
+  });
+});
+
+async function resetRequests(): Promise<unknown[]> {
+  return h.services.db.selectFrom('audit_log').select('seq').where('action', '=', 'user.password_reset_requested').execute();
+}

@@ -9,7 +9,7 @@ import { destroySession } from '../auth/sessions.js';
 import { apiJsonBody } from './api-auth.js';
 import { logger } from '../log/logger.js';
 import { refuseNulBytes } from './input-guard.js';
-import { consumeLimit, limitSpent, limitersFor, refundLimit, refuseRateLimited, requestSource } from './rate-limit.js';
+import { consumeLimit, limitersFor, refundLimit, refuseRateLimited, requestSource } from './rate-limit.js';
 import { badRequest, zodProblems } from './responses.js';
 import { clearSessionCookie, originAllowed, refuseCsrf, requestSession, setSessionCookie } from './session-auth.js';
 
@@ -144,11 +144,11 @@ export function authRouter(services: Services): express.Router {
   router.post('/auth/password-reset', ...body, async (req, res) => {
     const input = PasswordResetBody.safeParse(req.body ?? {});
     if (!input.success) return badRequest(res, zodProblems(input.error));
-    const spent = await limitSpent(limiters.signInAccount, accountKey(input.data.email));
+    // Its own budget (not the sign-in's): anyone may ask for someone's reset, and that must not lock them out.
+    const counted = await consumeLimit(limiters.passwordResetAccount, accountKey(input.data.email));
     // The same answer whatever the e-mail, given before the account is looked up or anything is sent: neither the answer nor its timing reveals an account.
     res.status(202).json({ status: 'accepted' });
-    if (!spent.ok) return;
-    await consumeLimit(limiters.signInAccount, accountKey(input.data.email));
+    if (!counted.ok) return;
     await requestPasswordReset(services, input.data.email).catch((err: unknown) => logger.warn('password reset request failed', { err }));
   });
 
