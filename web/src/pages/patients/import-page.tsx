@@ -33,7 +33,7 @@ export function ImportPage() {
 
   const detail = useQuery({
     queryKey: ['import', run?.id],
-    queryFn: pollingQueryFn((signal: AbortSignal) => readImport(run?.id ?? '', signal)),
+    queryFn: pollingQueryFn<ImportDetail>((signal) => readImport(run?.id ?? '', signal)),
     enabled: run !== null,
     retry: false,
     refetchInterval: (q) => (q.state.data && (q.state.data.status === 'done' || q.state.data.status === 'failed') ? false : POLL_MS),
