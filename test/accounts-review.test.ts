@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encryptField } from '../src/adapters/keyring.js';
 import { issueResetToken } from '../src/auth/accounts.js';
 import { hashPassword } from '../src/auth/passwords.js';
 import { newTotpSecret } from '../src/auth/totp.js';
 import { setTotpSecret } from '../src/auth/users-store.js';
-import { createSession } from '../src/auth/sessions.js';
+import { createSession, sessionHash } from '../src/auth/sessions.js';
 import { createPractice } from '../src/practices/store.js';
 import { startHarness, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 
@@ -170,3 +172,34 @@ describe('password resets have their own budget (item 5)', () => {
 async function resetRequests(): Promise<unknown[]> {
   return h.services.db.selectFrom('audit_log').select('seq').where('action', '=', 'user.password_reset_requested').execute();
 }
+
+describe('npm run users:disable (item 8)', () => {
+  const run = promisify(execFile);
+  const cli = (args: string[]): Promise<{ stdout: string; stderr: string }> =>
+    run(process.execPath, ['--import', 'tsx', 'scripts/users-disable.ts', ...args], { env: { ...process.env, DATABASE_SCHEMA: h.schema, REDIS_KEY_PREFIX: h.keyPrefix, DATA_DIR: h.config.dataDir } });
+
+  it('disables the account in every practice and ends its sessions, audited in each practice', async () => {
+    const B = await createPractice(h.services.db, { slug: 'review-b', name: 'Review B', timeZone: 'America/New_York', numbers: ['+12025550952'] });
+    const p = await person(A.id);
+    await h.services.db.insertInto('memberships').values({ user_id: p.id, practice_id: B.id, role: 'staff' }).execute();
+    const inA = await createSession(h.services.redis, { userId: p.id, practiceId: A.id, stage: 'full', idleMs: 15 * MINUTE, method: 'password_totp' }, now);
+    const inB = await createSession(h.services.redis, { userId: p.id, practiceId: B.id, stage: 'full', idleMs: 15 * MINUTE, method: 'password_totp' }, now);
+    expect((await call('GET', '/api/session', { cookie: inA.id })).status).toBe(200);
+    const done = await cli(['--email', p.email.toUpperCase()]);
+    expect(done.stdout).toContain(`Disabled account ${p.id}`);
+    expect(done.stdout).not.toContain(p.email);
+    const account = await h.services.db.selectFrom('users').select('status').where('id', '=', p.id).executeTakeFirstOrThrow();
+    expect(account.status).toBe('disabled');
+    expect(await h.services.redis.exists(`session:${sessionHash(inA.id)}`, `session:${sessionHash(inB.id)}`)).toBe(0);
+    expect((await call('GET', '/api/session', { cookie: inB.id })).status).toBe(401);
+    expect((await call('POST', '/api/auth/login', { body: { email: p.email, password: PASSWORD } })).status).toBe(401);
+    const rows = await h.services.db.selectFrom('audit_log').select(['actor', 'practice_id', 'details']).where('action', '=', 'user.disabled').where('subject_id', '=', p.id).execute();
+    expect(rows.map((r) => r.practice_id).sort()).toEqual([A.id, B.id].sort());
+    expect(rows.every((r) => r.actor === 'cli:users-disable' && (r.details as { scope: string }).scope === 'account')).toBe(true);
+    expect(JSON.stringify(rows)).not.toContain(p.email);
+    // Again: nothing more to do, said so; an unknown e-mail is refused (exit 2).
+    expect((await cli(['--email', p.email])).stdout).toContain('already disabled');
+    await expect(cli(['--email', 'nobody@example.org'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--email: no account') as unknown });
+    await expect(cli([])).rejects.toMatchObject({ code: 2 });
+  }, 60_000);
+});

@@ -129,6 +129,18 @@ export async function setPasswordHash(db: Db, userId: string, passwordHash: stri
   await db.updateTable('users').set({ password_hash: passwordHash, updated_at: now }).where('id', '=', userId).execute();
 }
 
+/**
+ * The account disabled (status `disabled`: no sign-in, no session, in any practice), in one
+ * statement so two operators cannot both "disable" it. The practices it belongs to (their ids,
+ * for an audit row each); null when it was disabled already.
+ */
+export async function setAccountDisabled(db: Db, userId: string, now: Date): Promise<string[] | null> {
+  const r = await db.updateTable('users').set({ status: 'disabled', updated_at: now }).where('id', '=', userId).where('status', '<>', 'disabled').executeTakeFirst();
+  if (r.numUpdatedRows === 0n) return null;
+  const rows = await db.selectFrom('memberships').select('practice_id').where('user_id', '=', userId).orderBy('practice_id').execute();
+  return rows.map((m) => m.practice_id);
+}
+
 /** How many practices besides `practiceId` the person belongs to (an admin may not reset a password another practice relies on). */
 export async function otherPracticeCount(db: Db, userId: string, practiceId: string): Promise<number> {
   const r = await db.selectFrom('memberships').select((eb) => eb.fn.countAll<string>().as('n')).where('user_id', '=', userId).where('practice_id', '<>', practiceId).executeTakeFirstOrThrow();
