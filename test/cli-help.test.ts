@@ -21,6 +21,7 @@ const SCRIPTS = [
   'campaign',
   'patients-import',
   'render-audio',
+  'users-disable',
   'bench',
   'build-web',
 ] as const;

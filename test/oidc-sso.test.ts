@@ -3,8 +3,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { completeSignIn } from '../src/auth/accounts.js';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { captureLogs } from '../src/log/logger.js';
+import { createSession, sessionHash } from '../src/auth/sessions.js';
 import { createPractice } from '../src/practices/store.js';
 import { startHarness, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { consoleCall, insertAccount, totpCodeAt, type ConsoleAnswer, type ConsoleRequest } from './support/staff-session.js';
@@ -216,6 +218,37 @@ describe('signing in through the loopback provider', () => {
     expect(signedIn.map((r) => r.details.step)).toEqual(['complete', 'sso']);
     expect(signedIn[0]?.details.method).toBe('oidc');
     expect(signedIn.every((r) => r.actor === `user:${memberId}` && r.practice_id === practiceId)).toBe(true);
+  });
+
+  it("a single sign-on session stays in the provider's practice: switching to another is refused (sign in again)", async () => {
+    const back = await signInThrough('member');
+    const cookie = back.session ?? '';
+    const before = await api('GET', '/api/session', { cookie });
+    expect(before.body.activePracticeId).toBe(practiceId);
+    // The person is a member of the other clinic too, but the provider vouched for this one only.
+    const moved = await api('POST', '/api/session/practice', { cookie, csrf: before.body.csrfToken as string, body: { practiceId: otherPracticeId } });
+    expect(moved.status, JSON.stringify(moved.body)).toBe(403);
+    expect(moved.body.message).toMatch(/sign in again/);
+    expect(moved.setCookie.some((c) => c.startsWith('__Host-ahl_session='))).toBe(false);
+    const after = await api('GET', '/api/session', { cookie });
+    expect(after).toMatchObject({ status: 200, body: { activePracticeId: practiceId } });
+    expect((await auditRows('api.forbidden')).at(-1)).toMatchObject({ actor: `user:${memberId}`, practice_id: practiceId, details: { reason: 'sign_in_again', signInMethod: 'oidc', targetPracticeId: otherPracticeId } });
+    // Completing a sign-in for a practice the person is not in refuses; it never lands in their first practice.
+    const pending = await createSession(h.services.redis, { userId: outsiderId, practiceId: null, stage: 'password', idleMs: 60_000, method: 'oidc' }, h.services.clock());
+    expect(await completeSignIn(h.services, sessionHash(pending.id), pending.record, practiceId)).toBeNull();
+  });
+
+  it('the browser-binding cookie is Secure in development too (browsers refuse a __Host- cookie without it)', async () => {
+    const config = h.services.config as { env: string };
+    const env = config.env;
+    config.env = 'development';
+    try {
+      const res = await fetch(`${h.baseUrl}/api/auth/oidc/start?practice=sso-clinic`, { redirect: 'manual' });
+      const set = res.headers.getSetCookie().find((c) => c.startsWith('__Host-ahl_oidc=')) ?? '';
+      expect(set.split(/;\s*/)).toEqual(expect.arrayContaining(['Path=/', 'HttpOnly', 'Secure']));
+    } finally {
+      config.env = env;
+    }
   });
 
   it('a state is spent by its first use: the same callback again is refused', async () => {

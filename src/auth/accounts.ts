@@ -19,6 +19,7 @@ import {
   findInvitationByTokenHash,
   findUserByEmail,
   getUser,
+  otherPracticeCount,
   replaceRecoveryCodes,
   setPasswordHash,
   setTotpSecret,
@@ -167,10 +168,14 @@ export async function signInWithPassword(ctx: Ctx, input: { email: string; passw
   return { ok: true, userId: user.id, sessionId: id, record, next };
 }
 
-/** The session made full: the id replaced, the first practice the person may act for made active. Null: none left. */
+/**
+ * The session made full: the id replaced, `practiceId` made active (none named: the first practice
+ * the person may act for). Null: that practice is not (or no longer) one of theirs, or, none
+ * named, none is left; a named practice never falls back to another.
+ */
 export async function completeSignIn(ctx: Ctx, hash: string, record: SessionRecord, practiceId: string | null = null): Promise<{ id: string; record: SessionRecord; membership: MembershipView } | null> {
   const memberships = await activeMemberships(ctx.db, record.userId);
-  const membership = memberships.find((m) => m.practiceId === practiceId) ?? memberships[0];
+  const membership = practiceId === null ? memberships[0] : memberships.find((m) => m.practiceId === practiceId);
   if (!membership) return null;
   const idle = await idleMsOf(ctx, membership.practiceId);
   const next = await rotateSession(ctx.redis, hash, record, { stage: 'full', practiceId: membership.practiceId, idleMs: idle }, ctx.clock());
@@ -188,7 +193,7 @@ export async function startTotpEnrolment(ctx: Ctx, record: SessionRecord): Promi
   const user = await getUser(ctx.db, record.userId);
   if (!user || user.totpConfirmed) return { ok: false, reason: 'already_enrolled' };
   const secret = newTotpSecret();
-  await setTotpSecret(ctx.db, user.id, await encryptField(ctx.keyring, secret, { userId: user.id, field: 'totp_secret' }), ctx.clock());
+  if (!(await setTotpSecret(ctx.db, user.id, await encryptField(ctx.keyring, secret, { userId: user.id, field: 'totp_secret' }), ctx.clock()))) return { ok: false, reason: 'already_enrolled' };
   await ctx.audit({ action: AuditAction.UserMfaEnrolStarted, actor: actorOfUser(user.id), subjectId: user.id, details: { factor: 'totp' } });
   return { ok: true, secret, uri: totpUri(secret, user.email) };
 }
@@ -255,12 +260,48 @@ export async function startSessionForVerifiedIdentity(ctx: Ctx, input: { userId:
 // --- password reset ------------------------------------------------------------------------------
 
 const resetKey = (hash: string): string => `password-reset:${hash}`;
+/** A person's outstanding reset tokens (their hashes): one used ends them all. */
+const resetUserKey = (userId: string): string => `password-resets:${userId}`;
 
-/** A one-time reset token for a person (1 hour), kept in Redis by its hash. */
-export async function issueResetToken(ctx: Pick<AppContext, 'redis' | 'config'>, userId: string): Promise<string> {
+/** What a reset token names: the person, and, for a link a practice's admin issued, that practice. */
+interface ResetGrant {
+  userId: string;
+  issuedFor?: string;
+}
+
+function parseGrant(text: string | null): ResetGrant | null {
+  if (!text) return null;
+  try {
+    const v = JSON.parse(text) as { userId?: unknown; issuedFor?: unknown };
+    return typeof v.userId === 'string' ? { userId: v.userId, ...(typeof v.issuedFor === 'string' ? { issuedFor: v.issuedFor } : {}) } : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A one-time reset token for a person (1 hour), kept in Redis by its hash and listed under the
+ * person. `issuedFor`: the practice whose admin issued it (its check is made again on use).
+ */
+export async function issueResetToken(ctx: Pick<AppContext, 'redis' | 'config'>, userId: string, issuedFor?: string): Promise<string> {
   const token = newToken();
-  await ctx.redis.set(resetKey(tokenHash(token)), userId, 'EX', RESET_TTL_S);
+  const hash = tokenHash(token);
+  const grant: ResetGrant = { userId, ...(issuedFor ? { issuedFor } : {}) };
+  await ctx.redis.multi().set(resetKey(hash), JSON.stringify(grant), 'EX', RESET_TTL_S).sadd(resetUserKey(userId), hash).expire(resetUserKey(userId), RESET_TTL_S).exec();
   return linkFor(ctx, 'reset', token);
+}
+
+/** Ends every outstanding reset token of the person. */
+async function endResetTokens(ctx: Pick<AppContext, 'redis'>, userId: string): Promise<void> {
+  const hashes = await ctx.redis.smembers(resetUserKey(userId));
+  await ctx.redis.del(resetUserKey(userId), ...hashes.map(resetKey));
+}
+
+/** Whether what issuing an admin's link checked still holds: an active member of that practice, and of no other. */
+async function grantStillHolds(ctx: Pick<AppContext, 'db'>, grant: ResetGrant): Promise<boolean> {
+  if (grant.issuedFor === undefined) return true;
+  const memberOfIt = (await activeMemberships(ctx.db, grant.userId)).some((m) => m.practiceId === grant.issuedFor);
+  return memberOfIt && (await otherPracticeCount(ctx.db, grant.userId, grant.issuedFor)) === 0;
 }
 
 /**
@@ -278,14 +319,17 @@ export async function requestPasswordReset(ctx: Ctx, email: string): Promise<voi
   await ctx.audit({ action: AuditAction.UserPasswordResetRequested, actor: actorOfUser(user.id), subjectId: user.id, details: { sent } });
 }
 
-/** Sets a new password with a reset token (spent on use); every session of the person ends. */
+/** Sets a new password with a reset token (spent on use, with the person's other tokens); every session of the person ends. */
 export async function resetPassword(ctx: Ctx, input: { token: string; password: string }): Promise<{ ok: true } | { ok: false; reason: 'invalid_token' | PasswordProblem }> {
   const problem = passwordProblem(input.password);
   if (!LINK_TOKEN_PATTERN.test(input.token)) return { ok: false, reason: 'invalid_token' };
   if (problem) return { ok: false, reason: problem };
-  const userId = await ctx.redis.getdel(resetKey(tokenHash(input.token)));
-  const user = userId ? await getUser(ctx.db, userId) : null;
-  if (!user || user.status !== 'active') return { ok: false, reason: 'invalid_token' };
+  const grant = parseGrant(await ctx.redis.getdel(resetKey(tokenHash(input.token))));
+  if (!grant) return { ok: false, reason: 'invalid_token' };
+  // One token used ends the others, whether or not this one is still good.
+  await endResetTokens(ctx, grant.userId);
+  const user = await getUser(ctx.db, grant.userId);
+  if (!user || user.status !== 'active' || !(await grantStillHolds(ctx, grant))) return { ok: false, reason: 'invalid_token' };
   await setPasswordHash(ctx.db, user.id, await hashPassword(input.password), ctx.clock());
   const ended = await destroyUserSessions(ctx.redis, user.id);
   await ctx.audit({ action: AuditAction.UserPasswordReset, actor: actorOfUser(user.id), subjectId: user.id, details: { sessionsEnded: ended } });

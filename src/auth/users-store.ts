@@ -92,8 +92,13 @@ export async function sessionIdentity(db: Db, userId: string, practiceId: string
   return { active: user.status === 'active', role: usable ? m.role : null, idleLogoffMinutes: m?.idle_logoff_minutes ?? null };
 }
 
-export async function setTotpSecret(db: Db, userId: string, enc: Buffer, now: Date): Promise<void> {
-  await db.updateTable('users').set({ totp_secret_enc: enc, totp_confirmed_at: null, totp_last_step: null, updated_at: now }).where('id', '=', userId).execute();
+/**
+ * A new (unconfirmed) TOTP secret, only while none is confirmed: an enrolment whose check ran
+ * before a confirmation landed cannot replace the confirmed secret. False: already confirmed.
+ */
+export async function setTotpSecret(db: Db, userId: string, enc: Buffer, now: Date): Promise<boolean> {
+  const r = await db.updateTable('users').set({ totp_secret_enc: enc, totp_confirmed_at: null, totp_last_step: null, updated_at: now }).where('id', '=', userId).where('totp_confirmed_at', 'is', null).executeTakeFirst();
+  return r.numUpdatedRows > 0n;
 }
 
 /** Records `step` as the last accepted code (and confirms enrolment), only if no later or equal step was: false means a replay. */
@@ -122,6 +127,18 @@ export async function useRecoveryCode(db: Db, userId: string, hash: string, now:
 
 export async function setPasswordHash(db: Db, userId: string, passwordHash: string, now: Date): Promise<void> {
   await db.updateTable('users').set({ password_hash: passwordHash, updated_at: now }).where('id', '=', userId).execute();
+}
+
+/**
+ * The account disabled (status `disabled`: no sign-in, no session, in any practice), in one
+ * statement so two operators cannot both "disable" it. The practices it belongs to (their ids,
+ * for an audit row each); null when it was disabled already.
+ */
+export async function setAccountDisabled(db: Db, userId: string, now: Date): Promise<string[] | null> {
+  const r = await db.updateTable('users').set({ status: 'disabled', updated_at: now }).where('id', '=', userId).where('status', '<>', 'disabled').executeTakeFirst();
+  if (r.numUpdatedRows === 0n) return null;
+  const rows = await db.selectFrom('memberships').select('practice_id').where('user_id', '=', userId).orderBy('practice_id').execute();
+  return rows.map((m) => m.practice_id);
 }
 
 /** How many practices besides `practiceId` the person belongs to (an admin may not reset a password another practice relies on). */

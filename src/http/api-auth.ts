@@ -146,10 +146,18 @@ export function requireApiKey(services: Services) {
   };
 }
 
+/** The header the console sends on a fetch it made by itself (a poll, a refetch), not at the person's asking. */
+export const BACKGROUND_HEADER = 'x-background';
+
+function isBackgroundRequest(req: Request): boolean {
+  return req.get(BACKGROUND_HEADER) === '1';
+}
+
 /**
  * A request with the session cookie: a full session whose person is active and still a member
- * of its practice, and, for a state change, the CSRF checks; the idle clock restarts. Anything
- * else is 401 (the cookie cleared) or 403 (CSRF), audited.
+ * of its practice, and, for a state change, the CSRF checks; the idle clock restarts, unless the
+ * request is a background one (`X-Background: 1`, the console's polling), which never keeps a
+ * session alive (automatic logoff). Anything else is 401 (the cookie cleared) or 403 (CSRF), audited.
  */
 async function authenticateSession(services: Services, req: Request, res: Response, next: NextFunction): Promise<void> {
   const limiters = limitersFor(services);
@@ -171,7 +179,8 @@ async function authenticateSession(services: Services, req: Request, res: Respon
   if (await refuseCsrf(services, req, res, found.record)) return;
   const perUser = await consumeLimit(limiters.apiKey, `user:${found.record.userId}`);
   if (!perUser.ok) return refuseRateLimited(services, req, res, 'apiKey', perUser, 'json');
-  const record = await touchSession(services.redis, found.hash, found.record, services.clock(), (identity.idleLogoffMinutes ?? 15) * 60_000);
+  // A page's own poll is no sign of a person: answered, the idle limit checked above, the idle clock left as it was.
+  const record = isBackgroundRequest(req) ? found.record : await touchSession(services.redis, found.hash, found.record, services.clock(), (identity.idleLogoffMinutes ?? 15) * 60_000);
   if (!record) {
     // Ended while this request was on its way (signed out meanwhile): nothing is written back.
     clearSessionCookie(services, res);

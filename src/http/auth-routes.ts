@@ -9,7 +9,7 @@ import { destroySession } from '../auth/sessions.js';
 import { apiJsonBody } from './api-auth.js';
 import { logger } from '../log/logger.js';
 import { refuseNulBytes } from './input-guard.js';
-import { consumeLimit, limitSpent, limitersFor, refuseRateLimited, requestSource } from './rate-limit.js';
+import { consumeLimit, limitersFor, refundLimit, refuseRateLimited, requestSource } from './rate-limit.js';
 import { badRequest, zodProblems } from './responses.js';
 import { clearSessionCookie, originAllowed, refuseCsrf, requestSession, setSessionCookie } from './session-auth.js';
 
@@ -56,13 +56,11 @@ export function authRouter(services: Services): express.Router {
     const input = LoginBody.safeParse(req.body ?? {});
     if (!input.success) return badRequest(res, zodProblems(input.error));
     const account = accountKey(input.data.email);
-    const spent = await limitSpent(limiters.signInAccount, account);
-    if (!spent.ok) return refuseRateLimited(services, req, res, 'signInAccount', spent, 'json');
+    const counted = await consumeLimit(limiters.signInAccount, account);
+    if (!counted.ok) return refuseRateLimited(services, req, res, 'signInAccount', counted, 'json');
     const result = await signInWithPassword(services, input.data);
-    if (!result.ok) {
-      await consumeLimit(limiters.signInAccount, account);
-      return void res.status(401).json(UNAUTHORIZED);
-    }
+    if (!result.ok) return void res.status(401).json(UNAUTHORIZED);
+    await refundLimit(limiters.signInAccount, account);
     setSessionCookie(services, res, result.sessionId);
     res.json({ next: result.next, csrfToken: result.record.csrf });
   });
@@ -90,13 +88,11 @@ export function authRouter(services: Services): express.Router {
     const s = await pending(req, res);
     if (!s) return;
     if (s.record.stage !== 'password') return void res.status(409).json({ error: 'conflict', message: 'already signed in' });
-    const spent = await limitSpent(limiters.signInAccount, s.record.userId);
-    if (!spent.ok) return refuseRateLimited(services, req, res, 'signInAccount', spent, 'json');
+    const counted = await consumeLimit(limiters.signInAccount, s.record.userId);
+    if (!counted.ok) return refuseRateLimited(services, req, res, 'signInAccount', counted, 'json');
     const confirmed = await confirmTotp(services, s.record, input.data.code);
-    if (!confirmed.ok) {
-      await consumeLimit(limiters.signInAccount, s.record.userId);
-      return void res.status(confirmed.reason === 'wrong_code' ? 401 : 409).json({ error: confirmed.reason === 'wrong_code' ? 'unauthorized' : 'conflict', message: confirmed.reason === 'wrong_code' ? 'wrong code' : 'start enrolment first' });
-    }
+    if (!confirmed.ok) return void res.status(confirmed.reason === 'wrong_code' ? 401 : 409).json({ error: confirmed.reason === 'wrong_code' ? 'unauthorized' : 'conflict', message: confirmed.reason === 'wrong_code' ? 'wrong code' : 'start enrolment first' });
+    await refundLimit(limiters.signInAccount, s.record.userId);
     // A single sign-on's pending session names its practice; a password's names none (the first membership).
     const done = await completeSignIn(services, s.hash, s.record, s.record.practiceId);
     if (!done) return void res.status(401).json(UNAUTHORIZED);
@@ -110,13 +106,11 @@ export function authRouter(services: Services): express.Router {
     const s = await pending(req, res);
     if (!s) return;
     if (s.record.stage !== 'password') return void res.status(409).json({ error: 'conflict', message: 'already signed in' });
-    const spent = await limitSpent(limiters.signInAccount, s.record.userId);
-    if (!spent.ok) return refuseRateLimited(services, req, res, 'signInAccount', spent, 'json');
+    const counted = await consumeLimit(limiters.signInAccount, s.record.userId);
+    if (!counted.ok) return refuseRateLimited(services, req, res, 'signInAccount', counted, 'json');
     const checked = await checkSecondFactor(services, s.record, 'code' in input.data ? { code: input.data.code } : { recoveryCode: input.data.recoveryCode });
-    if (!checked.ok) {
-      await consumeLimit(limiters.signInAccount, s.record.userId);
-      return void res.status(401).json({ error: 'unauthorized', message: checked.reason === 'not_enrolled' ? 'set up TOTP first' : 'wrong code' });
-    }
+    if (!checked.ok) return void res.status(401).json({ error: 'unauthorized', message: checked.reason === 'not_enrolled' ? 'set up TOTP first' : 'wrong code' });
+    await refundLimit(limiters.signInAccount, s.record.userId);
     // A single sign-on's pending session names its practice; a password's names none (the first membership).
     const done = await completeSignIn(services, s.hash, s.record, s.record.practiceId);
     if (!done) return void res.status(401).json(UNAUTHORIZED);
@@ -152,11 +146,11 @@ export function authRouter(services: Services): express.Router {
   router.post('/auth/password-reset', ...body, async (req, res) => {
     const input = PasswordResetBody.safeParse(req.body ?? {});
     if (!input.success) return badRequest(res, zodProblems(input.error));
-    const spent = await limitSpent(limiters.signInAccount, accountKey(input.data.email));
+    // Its own budget (not the sign-in's): anyone may ask for someone's reset, and that must not lock them out.
+    const counted = await consumeLimit(limiters.passwordResetAccount, accountKey(input.data.email));
     // The same answer whatever the e-mail, given before the account is looked up or anything is sent: neither the answer nor its timing reveals an account.
     res.status(202).json({ status: 'accepted' });
-    if (!spent.ok) return;
-    await consumeLimit(limiters.signInAccount, accountKey(input.data.email));
+    if (!counted.ok) return;
     await requestPasswordReset(services, input.data.email).catch((err: unknown) => logger.warn('password reset request failed', { err }));
   });
 

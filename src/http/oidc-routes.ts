@@ -78,9 +78,9 @@ function bindingCookie(req: Request): string | null {
   return null;
 }
 
-function setBindingCookie(services: Pick<Services, 'config'>, res: Response, value: string, maxAge: number): void {
-  const secure = services.config.env === 'development' ? '' : '; Secure';
-  res.append('Set-Cookie', `${OIDC_BINDING_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${secure}`);
+function setBindingCookie(_services: Pick<Services, 'config'>, res: Response, value: string, maxAge: number): void {
+  // Always Secure, as the session cookie: browsers refuse a `__Host-` cookie without it (and treat http://localhost as secure).
+  res.append('Set-Cookie', `${OIDC_BINDING_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAge}; Secure`);
 }
 
 /** The browser's two legs, mounted before the credential check. */

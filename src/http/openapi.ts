@@ -1341,7 +1341,7 @@ function tagOf(path: string): string {
 export function openApiRegistry(routes: readonly RouteDoc[] = ROUTES): OpenAPIRegistry {
   const registry = new OpenAPIRegistry();
   registry.registerComponent('securitySchemes', 'apiKey', { type: 'http', scheme: 'bearer', description: 'an API key from `npm run keys:create`' });
-  registry.registerComponent('securitySchemes', 'session', { type: 'apiKey', in: 'cookie', name: '__Host-ahl_session', description: 'a signed-in person (POST /api/auth/login, then /api/auth/totp); state changes also send X-CSRF-Token and an Origin of ours' });
+  registry.registerComponent('securitySchemes', 'session', { type: 'apiKey', in: 'cookie', name: '__Host-ahl_session', description: 'a signed-in person (POST /api/auth/login, then /api/auth/totp); state changes also send X-CSRF-Token and an Origin of ours; a request with X-Background: 1 (a page polling by itself) is answered without restarting the idle logoff' });
   registry.registerComponent('securitySchemes', 'twilioSignature', { type: 'apiKey', in: 'header', name: 'X-Twilio-Signature', description: "Twilio's request signature" });
   registry.registerComponent('securitySchemes', 'metricsToken', { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, for the Prometheus scrape only' });
   registry.registerComponent('securitySchemes', 'rvmSignature', { type: 'apiKey', in: 'header', name: RVM_SIGNATURE_HEADER, description: 'HMAC of the raw body with RVM_WEBHOOK_SECRET' });

@@ -14,6 +14,11 @@ import type { Services } from '../services.js';
  * - `signInSource`: staff sign-in attempts (password, second factor, invitation, reset), per source.
  * - `signInAccount`: failed sign-ins per account (its e-mail's hash, or the person's id at the
  *   second factor), over 15 minutes: once spent, the account's sign-ins are refused until then.
+ *   Each attempt takes its point before it is tried and a success gives it back, so concurrent
+ *   attempts cannot all pass a check made before any failure was counted.
+ * - `passwordResetAccount`: password-reset requests per account, the same number over 15
+ *   minutes, a budget of their own: asking resets for someone's e-mail never locks them out of
+ *   signing in.
  * - `twilioUnsigned`: /twilio requests that fail the signature check, per source. A validly
  *   signed webhook is never limited (it may be a live call); an unsigned request from a source
  *   whose budget is spent is refused before its body is read.
@@ -26,11 +31,11 @@ import type { Services } from '../services.js';
  * X-Forwarded-For when the request came through a proxy listed in TRUSTED_PROXIES.
  */
 
-export type LimitName = 'apiSource' | 'apiKey' | 'authFailures' | 'twilioUnsigned' | 'signInSource' | 'signInAccount';
+export type LimitName = 'apiSource' | 'apiKey' | 'authFailures' | 'twilioUnsigned' | 'signInSource' | 'signInAccount' | 'passwordResetAccount';
 export type EdgeLimiters = Record<LimitName, RateLimiterRedis>;
 
 /** The limits' names in audit counts. */
-const LIMIT_CODES: Record<LimitName, string> = { apiSource: 'api_source', apiKey: 'api_key', authFailures: 'auth_failures', twilioUnsigned: 'twilio_unsigned', signInSource: 'sign_in_source', signInAccount: 'sign_in_account' };
+const LIMIT_CODES: Record<LimitName, string> = { apiSource: 'api_source', apiKey: 'api_key', authFailures: 'auth_failures', twilioUnsigned: 'twilio_unsigned', signInSource: 'sign_in_source', signInAccount: 'sign_in_account', passwordResetAccount: 'password_reset_account' };
 
 const WINDOW_S = 60;
 const limiters = new WeakMap<Services, EdgeLimiters>();
@@ -55,6 +60,7 @@ export function limitersFor(services: Pick<Services, 'redis' | 'config'> & objec
     twilioUnsigned: make('twilioUnsigned', rateLimits.twilioUnsignedPerSource),
     signInSource: make('signInSource', rateLimits.signInPerSource),
     signInAccount: make('signInAccount', rateLimits.signInFailuresPerAccount, 15 * 60),
+    passwordResetAccount: make('passwordResetAccount', rateLimits.signInFailuresPerAccount, 15 * 60),
   };
   limiters.set(services as Services, built);
   return built;
@@ -79,6 +85,18 @@ export async function consumeLimit(limiter: RateLimiterRedis, key: string): Prom
     if (err instanceof RateLimiterRes) return refused(err);
     logger.warn('rate limiter unavailable; request let through', { err });
     return { ok: true };
+  }
+}
+
+/**
+ * Gives back the point an attempt took (`consumeLimit` first, so concurrent attempts cannot all
+ * pass a check made before any is counted; the point returned when the attempt succeeded).
+ */
+export async function refundLimit(limiter: RateLimiterRedis, key: string): Promise<void> {
+  try {
+    await limiter.reward(key, 1);
+  } catch (err) {
+    logger.warn('rate limiter unavailable; point not given back', { err });
   }
 }
 

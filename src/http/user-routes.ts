@@ -48,6 +48,8 @@ export const PendingInvitationSchema = z.object({
 });
 
 const ANY = ['admin', 'staff', 'provider', 'auditor'] as const;
+/** The one sign-in method whose session may change practice (src/auth/sessions.ts `method`). */
+const SWITCHABLE_METHOD = 'password_totp';
 
 export function userRouter(services: Services): express.Router {
   const router = express.Router();
@@ -85,6 +87,11 @@ export function userRouter(services: Services): express.Router {
     if (!(await permit(services, req, res, ANY, null))) return;
     const s = sessionOf(res);
     if (!s) return;
+    // Only a password + TOTP sign-in is the person's own for every practice; a single sign-on vouched for its practice alone.
+    if (s.session.method !== SWITCHABLE_METHOD) {
+      await services.audit({ action: AuditAction.ApiForbidden, actor: actorOfUser(s.userId), practiceId: s.practiceId, subjectId: s.userId, details: { method: req.method, route: '/api/session/practice', role: s.role, reason: 'sign_in_again', signInMethod: s.session.method, targetPracticeId: input.data.practiceId } });
+      return void res.status(403).json({ error: 'forbidden', message: 'this sign-in is for this practice only: sign in again to act for another' });
+    }
     const target = (await activeMemberships(services.db, s.userId)).find((m) => m.practiceId === input.data.practiceId);
     if (!target) return void res.status(403).json({ error: 'forbidden', message: 'you are not a member of that practice' });
     const done = await completeSignIn(services, s.sessionHash, s.session, target.practiceId);
@@ -197,7 +204,7 @@ export function userRouter(services: Services): express.Router {
     if (!member || member.status !== 'active') return notFound(res);
     // Another practice relies on this password too: its reset is not one practice's admin's to give.
     if ((await otherPracticeCount(services.db, id.data.id, scope.practiceId)) > 0) return void res.status(409).json({ error: 'conflict', message: 'this person belongs to other practices too: they reset their own password (POST /api/auth/password-reset)' });
-    const link = await issueResetToken(services, id.data.id);
+    const link = await issueResetToken(services, id.data.id, scope.practiceId);
     await services.audit({ action: AuditAction.UserPasswordResetLinkIssued, actor: actorOf(res), practiceId: scope.practiceId, subjectId: id.data.id, details: {} });
     res.status(201).json({ link, expiresInSeconds: 3600 });
   });

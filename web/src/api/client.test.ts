@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { api, setActivityHandler, setCsrfToken, setUnauthorizedHandler, withQuery } from './client';
+import { QueryClient } from '@tanstack/react-query';
+import { api, pollingQueryFn, setActivityHandler, setCsrfToken, setUnauthorizedHandler, withQuery } from './client';
 import { ApiError, parseFieldProblems, toApiError } from './errors';
 
 describe('error mapping', () => {
@@ -97,6 +98,26 @@ describe('api() against a loopback server', () => {
     answer = { status: 200, body: { calls: [] } };
     await api(`/api/calls`);
     expect(activity).toBe(1);
+  });
+
+  it("a polled query's refetches are background: X-Background sent, no activity; its first load is the person's", async () => {
+    let activity = 0;
+    setActivityHandler(() => activity++);
+    answer = { status: 200, body: { onCall: [] } };
+    const client = new QueryClient({ defaultOptions: { queries: { retry: false, staleTime: 0 } } });
+    const options = { queryKey: ['oncall', 'now'], queryFn: pollingQueryFn((signal) => api<{ onCall: unknown[] }>('/api/oncall/now', { signal })) };
+    await client.fetchQuery(options);
+    await client.fetchQuery(options);
+    await client.refetchQueries({ queryKey: ['oncall', 'now'] });
+    expect(seen.map((r) => r.headers['x-background'])).toEqual([undefined, '1', '1']);
+    expect(activity).toBe(1);
+    // Another key is a first load again; a plain call is the person's; `background` asks for it directly.
+    await client.fetchQuery({ ...options, queryKey: ['oncall', 'other'] });
+    await api('/api/calls');
+    await api('/api/calls', { background: true });
+    expect(seen.slice(3).map((r) => r.headers['x-background'])).toEqual([undefined, undefined, '1']);
+    expect(activity).toBe(3);
+    client.clear();
   });
 
   it('a 400 rejects with the fields named', async () => {

@@ -1,3 +1,4 @@
+import type { QueryFunctionContext } from '@tanstack/react-query';
 import { ApiError, networkError, toApiError } from './errors';
 
 /**
@@ -18,7 +19,7 @@ export function setUnauthorizedHandler(handler: (() => void) | null): void {
   onUnauthorized = handler;
 }
 
-/** Called after each answered request: the server's idle clock restarted, so does the page's. */
+/** Called after each answered request but a background one: the server's idle clock restarted, so does the page's. */
 export function setActivityHandler(handler: (() => void) | null): void {
   onActivity = handler;
 }
@@ -34,6 +35,27 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** The session probe itself: a 401 there means "signed out", not "send to sign-in". */
   quietUnauthorized?: boolean;
+  /**
+   * Not the person's doing (a poll): sent with `X-Background: 1`, so the server does not restart
+   * the session's idle clock, and its answer is no activity here either (automatic logoff).
+   */
+  background?: boolean;
+}
+
+/** The signals of a polled query's background fetches (see `pollingQueryFn`); `api()` reads them. */
+const backgroundSignals = new WeakSet<AbortSignal>();
+
+/**
+ * The `queryFn` of every query the page refreshes by itself (`refetchInterval`, refetch on
+ * focus). Its first load (no data for the key yet) is the person's doing; each later fetch is a
+ * background one: `api()` calls made with the query's signal send `X-Background: 1` and count as
+ * no activity, so a page left open on a poll still logs off when the person has gone.
+ */
+export function pollingQueryFn<T>(fetcher: (signal: AbortSignal) => Promise<T>): (context: QueryFunctionContext) => Promise<T> {
+  return (context) => {
+    if (context.client.getQueryData(context.queryKey) !== undefined) backgroundSignals.add(context.signal);
+    return fetcher(context.signal);
+  };
 }
 
 export function withQuery(path: string, query: Query | undefined): string {
@@ -52,6 +74,8 @@ export async function api<T>(path: string, options: RequestOptions = {}): Promis
   if (options.body !== undefined) headers['Content-Type'] = 'application/json';
   if (options.upload) headers['Content-Type'] = options.upload.contentType;
   if (method !== 'GET' && csrfToken !== null) headers['X-CSRF-Token'] = csrfToken;
+  const background = options.background === true || (options.signal !== undefined && backgroundSignals.has(options.signal));
+  if (background) headers['X-Background'] = '1';
   let res: Response;
   try {
     res = await fetch(withQuery(path, options.query), {
@@ -72,7 +96,7 @@ export async function api<T>(path: string, options: RequestOptions = {}): Promis
     if (error.kind === 'unauthorized' && !options.quietUnauthorized) onUnauthorized?.();
     throw error;
   }
-  onActivity?.();
+  if (!background) onActivity?.();
   return body as T;
 }
 

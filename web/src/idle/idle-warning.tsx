@@ -5,7 +5,8 @@ import { startIdleClock, WARN_BEFORE_MS } from './idle-clock';
 
 /**
  * Runs the page's idle clock for the session: warns a minute before `idleDeadline`, calls
- * `onLogoff` when it passes. Any answered request counts as activity (the server saw it too).
+ * `onLogoff` when it passes. Any answered request counts as activity (the server saw it too), but a
+ * background one (a poll, `X-Background: 1`), which the server does not count either.
  */
 export function useIdleLogoff(idleDeadline: string, idleMsLeft: number, onLogoff: () => void): { warningUntil: number | null } {
   const [warningUntil, setWarningUntil] = useState<number | null>(null);

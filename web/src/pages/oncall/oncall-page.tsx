@@ -5,6 +5,7 @@ import { useMutation, useQueries, useQuery, useQueryClient } from '@tanstack/rea
 import { Alert, Badge, Button, Card, Group, NativeSelect, Stack, Text, TextInput, Title } from '@mantine/core';
 import { activeRole } from '../../api/session';
 import { ApiError } from '../../api/errors';
+import { pollingQueryFn } from '../../api/client';
 import type { Session } from '../../api/types';
 import { usePageTitle } from '../../components/page-title';
 import { Empty, ErrorState, Loading } from '../../components/states';
@@ -71,7 +72,7 @@ export function OnCallPage() {
 }
 
 function NowPanel({ practice }: { practice: string | null }) {
-  const now = useQuery({ queryKey: ['oncall', practice, 'now'], queryFn: ({ signal }) => fetchNow(signal), retry: false, refetchInterval: 60_000 });
+  const now = useQuery({ queryKey: ['oncall', practice, 'now'], queryFn: pollingQueryFn((signal) => fetchNow(signal)), retry: false, refetchInterval: 60_000 });
   return (
     <section aria-labelledby="now-heading">
       <Title order={2} size="h3" id="now-heading" mb="xs">

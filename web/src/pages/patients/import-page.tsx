@@ -3,6 +3,7 @@ import { Link } from 'react-router';
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { Alert, Button, Group, NativeSelect, Progress, Stack, Table, Text, Title } from '@mantine/core';
 import { usePageTitle } from '../../components/page-title';
+import { pollingQueryFn } from '../../api/client';
 import { Empty, ErrorState } from '../../components/states';
 import { readImport, startImport, type ImportDetail, type ImportKind } from './api';
 import { countCsvRows, importOutcome, importProgress } from './import-progress';
@@ -32,7 +33,7 @@ export function ImportPage() {
 
   const detail = useQuery({
     queryKey: ['import', run?.id],
-    queryFn: ({ signal }) => readImport(run?.id ?? '', signal),
+    queryFn: pollingQueryFn<ImportDetail>((signal) => readImport(run?.id ?? '', signal)),
     enabled: run !== null,
     retry: false,
     refetchInterval: (q) => (q.state.data && (q.state.data.status === 'done' || q.state.data.status === 'failed') ? false : POLL_MS),
