@@ -7,6 +7,7 @@ import { FHIR_SWEEP_EVERY_MS, sweepDueFhirSources } from './fhir/schedule.js';
 import { IMPORT_SWEEP_EVERY_MS, sweepImports } from './patients/import-worker.js';
 import { sweepOverdueTasks, TASK_SWEEP_EVERY_MS } from './tasks/overdue.js';
 import { MORNING_SWEEP_EVERY_MS, sweepMorningReports } from './reports/morning.js';
+import { settleStaleCallBacks } from './tasks/call-back.js';
 import { sweepMissingAbandonedCallTasks, sweepMissingTextTasks, sweepMissingVoicemailTasks } from './tasks/background.js';
 
 /**
@@ -39,6 +40,7 @@ const TASKS = {
       ...(await sweepMissingVoicemailTasks(services)),
       ...(await sweepMissingTextTasks(services)),
       ...(await sweepMissingAbandonedCallTasks(services)),
+      ...(await settleStaleCallBacks(services)),
       ...(await sweepOverdueTasks(services)),
     }),
   },

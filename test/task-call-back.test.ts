@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { startSessionForVerifiedIdentity } from '../src/auth/accounts.js';
 import { captureLogs } from '../src/log/logger.js';
+import { settleStaleCallBacks } from '../src/tasks/call-back.js';
 import { sealTaskField } from '../src/tasks/sealed.js';
 import { asOwner, DEFAULT_TEST_NOW, startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
@@ -247,5 +248,32 @@ describe('calling a patient back from the practice number', () => {
       expect(all).not.toContain(number.slice(2));
       expect(logged).not.toContain(number.slice(2));
     }
+  });
+});
+
+describe('one call back at a time per task (a second request while one is open)', () => {
+  it('two requests at once: one places the call, the other answers 409 call_in_progress; Twilio is asked once', async () => {
+    const id = await openTask();
+    const before = callsPlaced().length;
+    const [a, b] = await Promise.all([api('POST', `/api/tasks/${id}/call`, {}), api('POST', `/api/tasks/${id}/call`, {})]);
+    expect([a.status, b.status].sort()).toEqual([201, 409]);
+    expect([a.body.error, b.body.error]).toContain('call_in_progress');
+    expect(callsPlaced().length - before).toBe(1);
+    expect(await h.services.db.selectFrom('task_calls').select('id').where('task_id', '=', id).execute()).toHaveLength(1);
+  });
+
+  it('a call back left with no outcome for over half an hour is settled failed by the task sweep; a new one can then be placed', async () => {
+    const id = await openTask();
+    const placed = await api('POST', `/api/tasks/${id}/call`, {});
+    expect(placed.status).toBe(201);
+    expect((await api('POST', `/api/tasks/${id}/call`, {})).body.error).toBe('call_in_progress');
+    const later = new Date(now.getTime() + 31 * 60_000);
+    // Within half an hour it stands (earlier tests' open calls began at the same instant).
+    expect(await settleStaleCallBacks({ ...h.services, clock: () => new Date(now.getTime() + 5 * 60_000) })).toEqual({ staleCalls: 0 });
+    expect(await taskCall(placed.body.callId as string)).toMatchObject({ state: 'placed', outcome: null });
+    expect((await settleStaleCallBacks({ ...h.services, clock: () => later })).staleCalls).toBeGreaterThanOrEqual(1);
+    expect(await taskCall(placed.body.callId as string)).toMatchObject({ state: 'finished', outcome: 'failed' });
+    expect(await attempts(id)).toEqual([{ actor: `user:${userId}`, outcome: 'failed' }]);
+    expect((await api('POST', `/api/tasks/${id}/call`, {})).status).toBe(201);
   });
 });

@@ -27,6 +27,7 @@ import * as m0024 from './migrations/0024-practice-sso.js';
 import * as m0025 from './migrations/0025-task-calls.js';
 import * as m0026 from './migrations/0026-overnight-reports.js';
 import * as m0027 from './migrations/0027-patient-text-keys.js';
+import * as m0031 from './migrations/0031-task-call-once.js';
 
 /** Every migration, in order. Names sort the same way they apply. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -56,6 +57,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0025-task-calls': m0025,
   '0026-overnight-reports': m0026,
   '0027-patient-text-keys': m0027,
+  '0031-task-call-once': m0031,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -8,9 +8,11 @@ import { recordCallEvent } from '../calls/records.js';
 import type { VoiceWebhook } from '../calls/twilio-params.js';
 import type { Verb } from '../calls/verbs.js';
 import { finishParentLeg, recordDialLegRow } from '../oncall/legs.js';
+import { logger } from '../log/logger.js';
 import { getPractice } from '../practices/store.js';
 import type { PracticeScope, ScopeFor } from '../tenancy/scope.js';
-import { getTaskCall, insertTaskCall, markDialling, practiceOfTaskCall, setCallerLeg, settleTaskCall, type TaskCallRow } from './call-store.js';
+import { systemScope } from '../tenancy/system-scope.js';
+import { getTaskCall, insertTaskCall, markDialling, practiceOfTaskCall, setCallerLeg, settleTaskCall, staleTaskCalls, type TaskCallRow } from './call-store.js';
 import {
   CALL_BACK_ANSWER_PATH,
   CALL_BACK_STATUS_PATH,
@@ -55,6 +57,7 @@ export type PlaceResult =
   | { result: 'ok'; callId: string; state: 'placed' | 'logged' }
   | { result: 'not_found' }
   | { result: 'conflict'; status: TaskRow['status'] }
+  | { result: 'in_progress' }
   | { result: 'refused'; reason: 'no_callback_number' | 'no_phone' | 'no_practice_number' }
   | { result: 'twilio_error'; callId: string };
 
@@ -105,6 +108,8 @@ export async function placeCallBack(deps: CallBackDeps, scope: PracticeScope, ta
   if (!callerId) return { result: 'refused', reason: 'no_practice_number' };
 
   const call = await insertTaskCall(scope, { id: randomUUID(), taskId, actor: who.actor, origin: 'api', callerLegSid: null, callerId, now });
+  // Another call back on this task is under way: the patient is not dialled twice.
+  if (!call) return { result: 'in_progress' };
   const base = deps.config.publicBaseUrl;
   let sid: string;
   try {
@@ -319,6 +324,30 @@ export async function handleCallBackStatus(deps: CallBackTwilioDeps, scopeFor: S
   if (leg === 'parent' && isFinal(status) && call.state === 'placed') await settle(deps, scope, call, 'not_connected', null);
 }
 
+/** How long a call back may stay without an outcome before the task sweep settles it as failed. */
+export const STALE_CALL_BACK_MS = 30 * 60_000;
+
+/**
+ * The task sweep's: call backs with no outcome after STALE_CALL_BACK_MS (Twilio's last callback
+ * lost, or a step that failed before settling) are settled failed, an attempt on the task, so
+ * the task can be called back again (only one call back at a time is let in). Each on its own:
+ * one that fails is logged by id and the rest still settle.
+ */
+export async function settleStaleCallBacks(deps: Pick<AppContext, 'db' | 'audit' | 'clock'>): Promise<{ staleCalls: number }> {
+  const before = new Date(deps.clock().getTime() - STALE_CALL_BACK_MS);
+  let staleCalls = 0;
+  for (const stale of await staleTaskCalls(deps.db, before)) {
+    try {
+      const scope = systemScope(deps, stale.practice_id);
+      const call = await getTaskCall(scope, stale.id);
+      if (call && (await settle(deps, scope, call, 'failed', null))) staleCalls += 1;
+    } catch (err) {
+      logger.error('stale call back could not be settled', { err, callId: stale.id, practiceId: stale.practice_id });
+    }
+  }
+  return { staleCalls };
+}
+
 // ---------------------------------------------------------------------------
 // The access line: the provider is on the phone already.
 
@@ -347,6 +376,7 @@ export async function prepareAccessCallBack(
     callerId,
     now: deps.clock(),
   });
+  if (!call) return null;
   await deps.audit({
     action: AuditAction.TaskCallPlaced,
     actor: call.actor,
