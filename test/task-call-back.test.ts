@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { startSessionForVerifiedIdentity } from '../src/auth/accounts.js';
 import { captureLogs } from '../src/log/logger.js';
@@ -275,5 +276,39 @@ describe('one call back at a time per task (a second request while one is open)'
     expect(await taskCall(placed.body.callId as string)).toMatchObject({ state: 'finished', outcome: 'failed' });
     expect(await attempts(id)).toEqual([{ actor: `user:${userId}`, outcome: 'failed' }]);
     expect((await api('POST', `/api/tasks/${id}/call`, {})).status).toBe(201);
+  });
+});
+
+describe('the <Dial> action failing', () => {
+  it("the caller's leg ending settles a call back left dialling (the patient leg's last status); the failure is not audited as a caller's fail-safe", async () => {
+    const id = await openTask();
+    const cid = (await api('POST', `/api/tasks/${id}/call`, {})).body.callId as string;
+    const leg = (await taskCall(cid)).caller_leg_sid ?? '';
+    const child = randomSid('CA');
+    const base = { CallSid: leg, AccountSid: TEST_ACCOUNT_SID, From: PRACTICE, To: STAFF_PHONE };
+    expect((await postTwilio(h, `/twilio/callback/connect?c=${cid}`, { ...base, Digits: '1' })).body).toContain('<Dial');
+    const childBase = { CallSid: child, ParentCallSid: leg, AccountSid: TEST_ACCOUNT_SID, From: PRACTICE, To: PATIENT, Direction: 'outbound-dial' };
+    await postTwilio(h, `/twilio/callback/status?c=${cid}`, { ...childBase, CallStatus: 'in-progress', SequenceNumber: '0' });
+    await postTwilio(h, `/twilio/callback/status?c=${cid}`, { ...childBase, CallStatus: 'completed', CallDuration: '30', SequenceNumber: '1' });
+    // The database refuses the <Dial> action's settling write (a fault for this one request).
+    await asOwner(
+      h.services.db,
+      sql`CREATE FUNCTION refuse_task_call_update() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused for the test'; END $$`,
+      sql`CREATE TRIGGER refuse_task_call_update BEFORE UPDATE ON task_calls FOR EACH ROW EXECUTE FUNCTION refuse_task_call_update()`,
+    );
+    try {
+      const dialed = await postTwilio(h, `/twilio/callback/dialed?c=${cid}`, { ...base, DialCallStatus: 'completed', DialCallSid: child, DialCallDuration: '30' });
+      expect(dialed.status).toBe(200);
+      expect(dialed.body).toContain('<Hangup');
+    } finally {
+      await asOwner(h.services.db, sql`DROP TRIGGER refuse_task_call_update ON task_calls`, sql`DROP FUNCTION refuse_task_call_update()`);
+    }
+    expect(await attempts(id)).toEqual([]);
+    expect((await taskCall(cid)).state).toBe('dialling');
+    await postTwilio(h, `/twilio/callback/status?c=${cid}`, { ...base, CallStatus: 'completed', CallDuration: '45', SequenceNumber: '3' });
+    expect(await attempts(id)).toEqual([{ actor: `user:${userId}`, outcome: 'reached' }]);
+    expect(await taskCall(cid)).toMatchObject({ state: 'finished', outcome: 'reached', patient_leg_sid: child });
+    const failSafe = await h.services.db.selectFrom('audit_log').select('action').where('call_sid', '=', leg).where('action', '=', 'call.fail_safe').execute();
+    expect(failSafe).toEqual([]);
   });
 });

@@ -59,6 +59,23 @@ export async function markDialling(scope: PracticeScope, id: string, now: Date):
   await scope.db.updateTable('task_calls').set({ state: 'dialling', updated_at: now }).where('id', '=', id).where('practice_id', '=', scope.practiceId).where('state', '=', 'placed').execute();
 }
 
+/** The patient's leg, once its first status callback names it (the `<Dial>` action may never come). */
+export async function setPatientLeg(scope: PracticeScope, id: string, legSid: string, now: Date): Promise<void> {
+  await scope.db.updateTable('task_calls').set({ patient_leg_sid: legSid, updated_at: now }).where('id', '=', id).where('practice_id', '=', scope.practiceId).where('patient_leg_sid', 'is', null).execute();
+}
+
+/** The last status recorded for a call back's patient leg (its call record); null when none was. */
+export async function patientLegStatus(scope: PracticeScope, id: string): Promise<string | null> {
+  const row = await scope.db
+    .selectFrom('task_calls as t')
+    .innerJoin('calls as c', (j) => j.onRef('c.call_sid', '=', 't.patient_leg_sid').onRef('c.practice_id', '=', 't.practice_id'))
+    .select('c.status')
+    .where('t.id', '=', id)
+    .where('t.practice_id', '=', scope.practiceId)
+    .executeTakeFirst();
+  return row?.status ?? null;
+}
+
 /**
  * Settles the call's outcome, once: the row that settles it gets the attempt's id; a repeated
  * callback (or the caller's leg ending after the dial settled it) finds it settled and gets null.
