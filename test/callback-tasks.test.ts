@@ -295,6 +295,28 @@ describe('callback tasks: what the sweep guarantees (review items 2, 7, 10, 15)'
     expect(smsCount() - again).toBe(1);
   });
 
+  it('one bad row (a stored text whose number cannot be opened) stops neither the rest of the sweep nor the overdue alerts', async () => {
+    const [task] = await tasksOf('abandoned_call');
+    if (!task) throw new Error('no abandoned-call task');
+    await h.services.db.updateTable('callback_tasks').set({ alerted_at: new Date(0) }).execute();
+    await h.services.db.updateTable('callback_tasks').set({ alerted_at: null, status: 'open' }).where('id', '=', task.id).execute();
+    now = new Date(task.due_at.getTime() + 60_000);
+    const textId = crypto.randomUUID();
+    await h.services.db
+      .insertInto('patient_texts')
+      .values({ id: textId, practice_id: practiceId, message_sid: `SM${'f'.repeat(32)}`, from_index: 'a'.repeat(64), from_enc: Buffer.from('not sealed'), body_enc: null, body_chars: 0, match: 'unknown', patient_id: null, received_at: now, task_id: null })
+      .execute();
+    try {
+      const before = smsCount();
+      await processMaintenanceJob(h.services, { task: 'task-sweep' });
+      expect(smsCount() - before).toBe(1);
+      const row = await h.services.db.selectFrom('callback_tasks').select('alerted_at').where('id', '=', task.id).executeTakeFirstOrThrow();
+      expect(row.alerted_at).not.toBeNull();
+    } finally {
+      await h.services.db.deleteFrom('patient_texts').where('id', '=', textId).execute();
+    }
+  });
+
   it("a voicemail's task is due from when the message was left, not from when the sweep ran", async () => {
     const { sim } = recordingSimulatorFor(h, double);
     const call = await sim.placeCall({ from: PATIENT, to: PRACTICE, digits: ['1', '2'], recordings: [{ durationSeconds: 4, digits: '#' }] });

@@ -4,6 +4,7 @@ import { createAbandonedCallTask, createVoicemailTask, type CreateDeps } from '.
 import { abandonedCallsWithoutTask, voicemailsWithoutTask, textsWithoutTask } from './store.js';
 import { getPatientText } from '../texts/store.js';
 import { onPatientTextStored, openPatientText } from '../texts/patient-texts.js';
+import { logger } from '../log/logger.js';
 
 /**
  * The callback tasks the background work creates: a voicemail's, from the voicemail job (the
@@ -40,7 +41,14 @@ export async function sweepMissingVoicemailTasks(deps: VoicemailTaskDeps): Promi
   // The window is on the database's clock, as the rows' created_at is.
   const missing = await voicemailsWithoutTask(deps.db, MISSING_TASK_WINDOW_MS);
   let created = 0;
-  for (const v of missing) if ((await createVoicemailTask(deps, systemScope(deps, v.practice_id), v, messageTime(v.created_at, deps.clock()))).created) created += 1;
+  for (const v of missing) {
+    try {
+      if ((await createVoicemailTask(deps, systemScope(deps, v.practice_id), v, messageTime(v.created_at, deps.clock()))).created) created += 1;
+    } catch (err) {
+      // One bad row never stops the rest: logged by id, tried again at the next sweep.
+      logger.error('task sweep: a voicemail task could not be made', { err, voicemailId: v.id, practiceId: v.practice_id });
+    }
+  }
   return { created };
 }
 
@@ -48,11 +56,15 @@ export async function sweepMissingVoicemailTasks(deps: VoicemailTaskDeps): Promi
 export async function sweepMissingTextTasks(deps: VoicemailTaskDeps): Promise<{ textTasks: number }> {
   let textTasks = 0;
   for (const t of await textsWithoutTask(deps.db, new Date(deps.clock().getTime() - MISSING_TASK_WINDOW_MS))) {
-    const scope = systemScope(deps, t.practice_id);
-    const [row, opened] = await Promise.all([getPatientText(scope, t.id), openPatientText(deps.keyring, scope, t.id)]);
-    if (!row || !opened) continue;
-    await onPatientTextStored(deps, scope, { id: row.id, created: false, match: row.match, patientId: row.patientId, receivedAt: row.receivedAt, from: opened.from });
-    textTasks += 1;
+    try {
+      const scope = systemScope(deps, t.practice_id);
+      const [row, opened] = await Promise.all([getPatientText(scope, t.id), openPatientText(deps.keyring, scope, t.id)]);
+      if (!row || !opened) continue;
+      await onPatientTextStored(deps, scope, { id: row.id, created: false, match: row.match, patientId: row.patientId, receivedAt: row.receivedAt, from: opened.from });
+      textTasks += 1;
+    } catch (err) {
+      logger.error('task sweep: a text task could not be made', { err, textId: t.id, practiceId: t.practice_id });
+    }
   }
   return { textTasks };
 }
@@ -66,8 +78,12 @@ export async function sweepMissingAbandonedCallTasks(deps: VoicemailTaskDeps): P
   let abandonedTasks = 0;
   const now = deps.clock();
   for (const c of await abandonedCallsWithoutTask(deps.db, new Date(now.getTime() - MISSING_TASK_WINDOW_MS))) {
-    const made = await createAbandonedCallTask(deps, systemScope(deps, c.practice_id), c.call_sid, messageTime(c.ended_at, now));
-    if (made?.created) abandonedTasks += 1;
+    try {
+      const made = await createAbandonedCallTask(deps, systemScope(deps, c.practice_id), c.call_sid, messageTime(c.ended_at, now));
+      if (made?.created) abandonedTasks += 1;
+    } catch (err) {
+      logger.error('task sweep: an abandoned-call task could not be made', { err, callSid: c.call_sid, practiceId: c.practice_id });
+    }
   }
   return { abandonedTasks };
 }
