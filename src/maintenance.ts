@@ -8,8 +8,7 @@ import { FHIR_SWEEP_EVERY_MS, sweepDueFhirSources } from './fhir/schedule.js';
 import { IMPORT_SWEEP_EVERY_MS, sweepImports } from './patients/import-worker.js';
 import { sweepOverdueTasks, TASK_SWEEP_EVERY_MS } from './tasks/overdue.js';
 import { MORNING_SWEEP_EVERY_MS, sweepMorningReports } from './reports/morning.js';
-import { settleStaleCallBacks } from './tasks/call-back.js';
-import { sweepMissingAbandonedCallTasks, sweepMissingTextTasks, sweepMissingVoicemailTasks } from './tasks/background.js';
+import { settleStaleCallBacks, sweepMissingAbandonedCallTasks, sweepMissingTextTasks, sweepMissingVoicemailTasks } from './tasks/background.js';
 
 /**
  * The repeating upkeep jobs of every domain, on one BullMQ queue ('maintenance'): what each

@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { startSessionForVerifiedIdentity } from '../src/auth/accounts.js';
 import { captureLogs } from '../src/log/logger.js';
-import { settleStaleCallBacks } from '../src/tasks/call-back.js';
+import { settleStaleCallBacks } from '../src/tasks/background.js';
 import { sealTaskField } from '../src/tasks/sealed.js';
 import { asOwner, DEFAULT_TEST_NOW, startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';

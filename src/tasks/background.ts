@@ -5,6 +5,8 @@ import { abandonedCallsWithoutTask, voicemailsWithoutTask, textsWithoutTask } fr
 import { getPatientText } from '../texts/store.js';
 import { onPatientTextStored, openPatientText } from '../texts/patient-texts.js';
 import { logger } from '../log/logger.js';
+import { settleStaleCallBack, STALE_CALL_BACK_MS } from './call-back.js';
+import { staleTaskCalls } from './call-store.js';
 
 /**
  * The callback tasks the background work creates: a voicemail's, from the voicemail job (the
@@ -86,4 +88,21 @@ export async function sweepMissingAbandonedCallTasks(deps: VoicemailTaskDeps): P
     }
   }
   return { abandonedTasks };
+}
+
+/**
+ * Call backs still without an outcome STALE_CALL_BACK_MS after they began are settled failed
+ * (./call-back.ts): a lost callback never holds its task for ever. Each on its own.
+ */
+export async function settleStaleCallBacks(deps: Pick<AppContext, 'db' | 'audit' | 'clock'>): Promise<{ staleCalls: number }> {
+  const before = new Date(deps.clock().getTime() - STALE_CALL_BACK_MS);
+  let staleCalls = 0;
+  for (const stale of await staleTaskCalls(deps.db, before)) {
+    try {
+      if (await settleStaleCallBack(deps, systemScope(deps, stale.practice_id), stale.id)) staleCalls += 1;
+    } catch (err) {
+      logger.error('stale call back could not be settled', { err, callId: stale.id, practiceId: stale.practice_id });
+    }
+  }
+  return { staleCalls };
 }

@@ -8,11 +8,9 @@ import { recordCallEvent } from '../calls/records.js';
 import type { DialResultStatus, VoiceWebhook } from '../calls/twilio-params.js';
 import type { Verb } from '../calls/verbs.js';
 import { finishParentLeg, recordDialLegRow } from '../oncall/legs.js';
-import { logger } from '../log/logger.js';
 import { getPractice } from '../practices/store.js';
 import type { PracticeScope, ScopeFor } from '../tenancy/scope.js';
-import { systemScope } from '../tenancy/system-scope.js';
-import { getTaskCall, insertTaskCall, markDialling, patientLegStatus, practiceOfTaskCall, setCallerLeg, setPatientLeg, settleTaskCall, staleTaskCalls, type TaskCallRow } from './call-store.js';
+import { getTaskCall, insertTaskCall, markDialling, patientLegStatus, practiceOfTaskCall, setCallerLeg, setPatientLeg, settleTaskCall, type TaskCallRow } from './call-store.js';
 import {
   CALL_BACK_ANSWER_PATH,
   CALL_BACK_STATUS_PATH,
@@ -341,24 +339,13 @@ async function dialledOutcome(scope: PracticeScope, call: TaskCallRow): Promise<
 export const STALE_CALL_BACK_MS = 30 * 60_000;
 
 /**
- * The task sweep's: call backs with no outcome after STALE_CALL_BACK_MS (Twilio's last callback
- * lost, or a step that failed before settling) are settled failed, an attempt on the task, so
- * the task can be called back again (only one call back at a time is let in). Each on its own:
- * one that fails is logged by id and the rest still settle.
+ * A call back with no outcome after STALE_CALL_BACK_MS (Twilio's last callback lost, or a step
+ * that failed before settling), settled failed: an attempt on the task, so the task can be called
+ * back again (only one call back at a time is let in). The task sweep's (./background.ts).
  */
-export async function settleStaleCallBacks(deps: Pick<AppContext, 'db' | 'audit' | 'clock'>): Promise<{ staleCalls: number }> {
-  const before = new Date(deps.clock().getTime() - STALE_CALL_BACK_MS);
-  let staleCalls = 0;
-  for (const stale of await staleTaskCalls(deps.db, before)) {
-    try {
-      const scope = systemScope(deps, stale.practice_id);
-      const call = await getTaskCall(scope, stale.id);
-      if (call && (await settle(deps, scope, call, 'failed', null))) staleCalls += 1;
-    } catch (err) {
-      logger.error('stale call back could not be settled', { err, callId: stale.id, practiceId: stale.practice_id });
-    }
-  }
-  return { staleCalls };
+export async function settleStaleCallBack(deps: Pick<AppContext, 'audit' | 'clock'>, scope: PracticeScope, callId: string): Promise<boolean> {
+  const call = await getTaskCall(scope, callId);
+  return call !== null && call.outcome === null && (await settle(deps, scope, call, 'failed', null));
 }
 
 // ---------------------------------------------------------------------------
