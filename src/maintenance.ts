@@ -1,4 +1,5 @@
 import type { Services } from './services.js';
+import { logger } from './log/logger.js';
 import { applyRetention, reconcileRecordings, RECONCILE_EVERY_MS, RETENTION_EVERY_MS, sweepVoicemails, VOICEMAIL_SWEEP_EVERY_MS } from './voicemail/maintenance.js';
 import { sweepPages } from './oncall/paging.js';
 import { sweepSentDrops } from './drops/drop-worker.js';
@@ -7,7 +8,7 @@ import { FHIR_SWEEP_EVERY_MS, sweepDueFhirSources } from './fhir/schedule.js';
 import { IMPORT_SWEEP_EVERY_MS, sweepImports } from './patients/import-worker.js';
 import { sweepOverdueTasks, TASK_SWEEP_EVERY_MS } from './tasks/overdue.js';
 import { MORNING_SWEEP_EVERY_MS, sweepMorningReports } from './reports/morning.js';
-import { processCallbackTaskJob, sweepMissingAbandonedCallTasks, sweepMissingTextTasks, sweepMissingVoicemailTasks } from './tasks/background.js';
+import { processCallbackTaskJob, settleStaleCallBacks, sweepMissingAbandonedCallTasks, sweepMissingTextTasks, sweepMissingVoicemailTasks } from './tasks/background.js';
 import type { CallbackTaskJobData } from './tasks/queue-task.js';
 
 /**
@@ -15,6 +16,16 @@ import type { CallbackTaskJobData } from './tasks/queue-task.js';
  * task runs and how often. Each task is idempotent; a scheduler id per task makes registering
  * them again (every start of every instance) a no-op.
  */
+
+/** One step of the task sweep: its result, or nothing when it failed (logged; the next sweep tries again). */
+async function taskSweepStep<T extends object>(step: string, run: () => Promise<T>): Promise<Partial<T>> {
+  try {
+    return await run();
+  } catch (err) {
+    logger.error('task sweep step failed', { err, step });
+    return {};
+  }
+}
 
 const TASKS = {
   /** Twilio's recordings compared with ours: any callback that never came is queued. */
@@ -36,11 +47,13 @@ const TASKS = {
   /** Stored voicemails, texts and abandoned calls without a callback task (a job or webhook that stopped in between) get theirs; then overdue tasks alert once (src/tasks/). */
   'task-sweep': {
     everyMs: TASK_SWEEP_EVERY_MS,
+    // Each step on its own: one that fails is logged and the later ones (the overdue alerts) still run.
     run: async (services) => ({
-      ...(await sweepMissingVoicemailTasks(services)),
-      ...(await sweepMissingTextTasks(services)),
-      ...(await sweepMissingAbandonedCallTasks(services)),
-      ...(await sweepOverdueTasks(services)),
+      ...(await taskSweepStep('voicemail-tasks', () => sweepMissingVoicemailTasks(services))),
+      ...(await taskSweepStep('text-tasks', () => sweepMissingTextTasks(services))),
+      ...(await taskSweepStep('abandoned-call-tasks', () => sweepMissingAbandonedCallTasks(services))),
+      ...(await taskSweepStep('stale-call-backs', () => settleStaleCallBacks(services))),
+      ...(await taskSweepStep('overdue-alerts', () => sweepOverdueTasks(services))),
     }),
   },
   /** At each practice's opening time, the morning report's summary to its admins, once per period (src/reports/morning.ts). */

@@ -145,6 +145,13 @@ describe('callback_number on the after-hours flow', () => {
     expect(leaks(logs.lines())).toEqual([]);
   });
 
+  it('a leading 1 (eleven digits, as people key a long-distance number) is not cut off: the ten after it are stored', async () => {
+    const result = await leaveMessage(['2', `1${KEYED}#`, '1'], PATIENT);
+    expect(result.errors).toEqual([]);
+    expect(heard(result)).toContain(READ_BACK);
+    expect(await storedNumber(result.callSid)).toBe(`+1${KEYED}`);
+  });
+
   it('a wrong number, then 2 to try again, then the right one: the right one is stored', async () => {
     const result = await leaveMessage(['2', KEYED_WRONG, '2', KEYED, '1']);
     expect(result.errors).toEqual([]);

@@ -249,6 +249,37 @@ describe('callback tasks: what the sweep guarantees (review items 2, 7, 10, 15)'
     expect((await tasksOf('abandoned_call')).filter((t) => [lost.callSid, anonymous.callSid].includes(t.source_id))).toHaveLength(2);
   });
 
+  it('more than a page of unusable abandoned calls (greeting hang-ups, access-line sessions, withheld numbers) does not stall the sweep', async () => {
+    const { sim } = recordingSimulatorFor(h, double);
+    const usable = await sim.placeCall({ from: PATIENT, to: PRACTICE, digits: ['1'], hangupAfterSteps: 2 });
+    await until('its task', async () => ((await tasksOf('abandoned_call')).some((t) => t.source_id === usable.callSid) ? true : undefined));
+    await h.services.db.deleteFrom('callback_tasks').where('source', '=', 'abandoned_call').where('source_id', '=', usable.callSid).execute();
+    await h.services.db.updateTable('calls').set({ ended_at: new Date(now.getTime() - 60_000) }).where('call_sid', '=', usable.callSid).execute();
+    // 201 calls the rule refuses, all ended before the usable one.
+    const flow = { source: 'flow:menu', status: 'in-progress', at: now.toISOString() };
+    const unusable = Array.from({ length: 201 }, (_, i) => {
+      const kind = i % 3;
+      return {
+        call_sid: `CA${(0xabc000 + i).toString(16).padStart(32, '0')}`,
+        practice_id: practiceId,
+        direction: 'inbound',
+        from_index: null,
+        to_number: PRACTICE,
+        status: 'completed',
+        // 0: hung up during the greeting; 1: a provider's access-line session; 2: a withheld number, none keyed.
+        status_history: JSON.stringify(kind === 0 ? [] : kind === 1 ? [{ source: 'access', status: 'in-progress', at: now.toISOString() }, flow] : [flow]),
+        from_enc: kind === 2 ? null : Buffer.from('sealed'),
+        outcome: 'abandoned_at_menu' as const,
+        ended_at: new Date(now.getTime() - 3_600_000 - i * 1000),
+      };
+    });
+    await h.services.db.insertInto('calls').values(unusable).execute();
+    await processMaintenanceJob(h.services, { task: 'task-sweep' });
+    const rows = await tasksOf('abandoned_call');
+    expect(rows.filter((t) => t.source_id === usable.callSid)).toHaveLength(1);
+    expect(rows.filter((t) => t.source_id.startsWith('CA0000000000000000000000000abc'))).toEqual([]);
+  });
+
   it('two overdue sweeps at once alert a task once; a send that fails gives the claim back for the next sweep', async () => {
     const [task] = await tasksOf('abandoned_call');
     if (!task) throw new Error('no abandoned-call task');
@@ -271,6 +302,28 @@ describe('callback tasks: what the sweep guarantees (review items 2, 7, 10, 15)'
     const again = smsCount();
     expect((await sweepOverdueTasks(h.services)).alerted).toBe(1);
     expect(smsCount() - again).toBe(1);
+  });
+
+  it('one bad row (a stored text whose number cannot be opened) stops neither the rest of the sweep nor the overdue alerts', async () => {
+    const [task] = await tasksOf('abandoned_call');
+    if (!task) throw new Error('no abandoned-call task');
+    await h.services.db.updateTable('callback_tasks').set({ alerted_at: new Date(0) }).execute();
+    await h.services.db.updateTable('callback_tasks').set({ alerted_at: null, status: 'open' }).where('id', '=', task.id).execute();
+    now = new Date(task.due_at.getTime() + 60_000);
+    const textId = crypto.randomUUID();
+    await h.services.db
+      .insertInto('patient_texts')
+      .values({ id: textId, practice_id: practiceId, message_sid: `SM${'f'.repeat(32)}`, from_index: 'a'.repeat(64), from_enc: Buffer.from('not sealed'), body_enc: null, body_chars: 0, match: 'unknown', patient_id: null, received_at: now, task_id: null })
+      .execute();
+    try {
+      const before = smsCount();
+      await processMaintenanceJob(h.services, { task: 'task-sweep' });
+      expect(smsCount() - before).toBe(1);
+      const row = await h.services.db.selectFrom('callback_tasks').select('alerted_at').where('id', '=', task.id).executeTakeFirstOrThrow();
+      expect(row.alerted_at).not.toBeNull();
+    } finally {
+      await h.services.db.deleteFrom('patient_texts').where('id', '=', textId).execute();
+    }
   });
 
   it("a voicemail's task is due from when the message was left, not from when the sweep ran", async () => {

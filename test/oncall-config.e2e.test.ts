@@ -3,7 +3,7 @@ import { createApiKey } from '../src/auth/api-keys.js';
 import { createPractice } from '../src/practices/store.js';
 import type { CallResult } from '../devtools/simulator/simulator.js';
 import { callApi, type ApiAnswer } from './support/api-request.js';
-import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
+import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { simulatorFor } from './support/simulate.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
 import { until } from './support/until.js';
@@ -137,7 +137,7 @@ describe('configured through the API, walked by a call', () => {
     expect(smsTo(ANA)).toEqual([]);
     expect(smsTo(CAL)).toEqual([]);
     expect(smsTo(DEE)).toEqual([]);
-    expect(smsTo(CAL_SMS)[0]).toBe(`Riverside Clinic: urgent voicemail waiting. Ref ${String(page.referenceCode)}. Call 312-555-0170 or reply ACK ${String(page.referenceCode)} to acknowledge.`);
+    expect(smsTo(CAL_SMS)[0]).toBe(`Riverside Clinic: urgent voicemail waiting. Ref ${String(page.referenceCode)}. Call 312-555-0170 or reply ACK ${String(page.referenceCode)} to acknowledge. ${TEST_PUBLIC_BASE_URL}/console/pages/${String(page.id)}`);
     const ack = await api('POST', `/api/pages/${String(page.id)}/ack`);
     expect(ack.body).toMatchObject({ result: 'acknowledged' });
   });

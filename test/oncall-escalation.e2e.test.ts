@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { heard, type CallResult, type CallSimulator, type DialOutcome } from '../devtools/simulator/simulator.js';
-import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
+import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { simulatorFor, TEST_IDENTITIES } from './support/simulate.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
 import { postTwilio } from './support/twilio-request.js';
@@ -294,7 +294,7 @@ describe('all tiers fail: urgent voicemail, pages until acknowledged', () => {
     const page = await until('the page', () => h.services.db.selectFrom('pages').selectAll().where('call_sid', '=', result.callSid).executeTakeFirst());
     await until('the primary and backup SMS', () => smsTo(PRIMARY).length >= 1 && smsTo(BACKUP).length >= 1);
     const text = smsTo(PRIMARY)[0]?.body ?? '';
-    expect(text).toBe(`Demo Family Medicine: urgent voicemail waiting. Ref ${page.reference_code}. Call 202-555-0103 or reply ACK ${page.reference_code} to acknowledge.`);
+    expect(text).toBe(`Demo Family Medicine: urgent voicemail waiting. Ref ${page.reference_code}. Call 202-555-0103 or reply ACK ${page.reference_code} to acknowledge. ${TEST_PUBLIC_BASE_URL}/console/pages/${page.id}`);
     for (const identity of TEST_IDENTITIES) expect(JSON.stringify(double.requests.slice(before).map((r) => r.form.toString()))).not.toContain(encodeURIComponent(identity));
 
     // Repeats, then the practice admin after the policy's one repeat.

@@ -14,7 +14,7 @@ import {
 } from '../src/oncall/paging.js';
 import { createPolicy, getDefaultPolicy } from '../src/oncall/store.js';
 import { systemScope } from '../src/tenancy/system-scope.js';
-import { startHarness, type Harness } from './support/harness.js';
+import { startHarness, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { until } from './support/until.js';
 
 /**
@@ -266,7 +266,10 @@ describe('the access number and the keypad', () => {
       const pageId = await openPage(h.services, { practiceId, callSid: newCallSid(), policyId: defaultPolicyId });
       const [sms] = await until('the backup SMS', () => (smsTo(BACKUP, before).length > 0 ? smsTo(BACKUP, before) : undefined));
       const ref = (await h.services.db.selectFrom('pages').select('reference_code').where('id', '=', pageId).executeTakeFirstOrThrow()).reference_code;
-      expect(sms).toMatchObject({ from: '+12025550102', body: `Demo Family Medicine: urgent voicemail waiting. Ref ${ref}. Call 202-555-0102 or reply ACK ${ref} to acknowledge.` });
+      const link = `${TEST_PUBLIC_BASE_URL}/console/pages/${pageId}`;
+      expect(sms).toMatchObject({ from: '+12025550102', body: `Demo Family Medicine: urgent voicemail waiting. Ref ${ref}. Call 202-555-0102 or reply ACK ${ref} to acknowledge. ${link}` });
+      // The page's console link by id; besides it, no digits but the reference and the access number.
+      expect(sms?.body.replace(link, '').replaceAll(ref, '').replace('202-555-0102', '')).not.toMatch(/\d/);
       await stop(pageId);
     } finally {
       await updatePractice(tenantScope(h.services, practiceId), { accessNumber: null });

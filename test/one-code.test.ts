@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatTranscript, heard, type CallSimulator } from '../devtools/simulator/simulator.js';
-import { pageText } from '../src/oncall/paging.js';
+import { pageConsoleUrl, pageText } from '../src/oncall/paging.js';
 import { providerPinHash } from '../src/voicemail/access-line.js';
 import { voicemailJobId } from '../src/voicemail/pipeline.js';
-import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
+import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { recordingSimulatorFor } from './support/simulate.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
 import { until } from './support/until.js';
@@ -88,7 +88,7 @@ describe('a page and the voicemail it announces share one reference code', () =>
     const code = page.reference_code;
     await until('the page SMS', () => double.requests.some((r) => r.path.endsWith('/Messages.json') && (r.form.get('Body') ?? '').includes(`Ref ${code}.`)));
     const sms = double.requests.find((r) => r.path.endsWith('/Messages.json') && (r.form.get('Body') ?? '').includes(`Ref ${code}.`));
-    expect(sms?.form.get('Body')).toBe(pageText('Demo Family Medicine', code, '+12025550103', 0));
+    expect(sms?.form.get('Body')).toBe(pageText('Demo Family Medicine', code, '+12025550103', 0, pageConsoleUrl(TEST_PUBLIC_BASE_URL, page.id)));
 
     const result = await sim.placeCall({ from: PROVIDER_PHONE, to: PRACTICE, incomingPath: ACCESS, digits: [`${PROVIDER_PIN}#`, '3', `${code}#`, '1', '9'] });
     expect(result.errors, formatTranscript(result)).toEqual([]);

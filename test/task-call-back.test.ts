@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { captureLogs } from '../src/log/logger.js';
+import { settleStaleCallBacks } from '../src/tasks/background.js';
 import { openTaskWithNumber } from './support/callback-task.js';
-import { DEFAULT_TEST_NOW, startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
+import { asOwner, DEFAULT_TEST_NOW, startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { consoleCall, staffSessionFor } from './support/staff-session.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
 import { postTwilio, randomSid } from './support/twilio-request.js';
@@ -232,5 +234,66 @@ describe('calling a patient back from the practice number', () => {
       expect(all).not.toContain(number.slice(2));
       expect(logged).not.toContain(number.slice(2));
     }
+  });
+});
+
+describe('one call back at a time per task (a second request while one is open)', () => {
+  it('two requests at once: one places the call, the other answers 409 call_in_progress; Twilio is asked once', async () => {
+    const id = await openTask();
+    const before = callsPlaced().length;
+    const [a, b] = await Promise.all([api('POST', `/api/tasks/${id}/call`, {}), api('POST', `/api/tasks/${id}/call`, {})]);
+    expect([a.status, b.status].sort()).toEqual([201, 409]);
+    expect([a.body.error, b.body.error]).toContain('call_in_progress');
+    expect(callsPlaced().length - before).toBe(1);
+    expect(await h.services.db.selectFrom('task_calls').select('id').where('task_id', '=', id).execute()).toHaveLength(1);
+  });
+
+  it('a call back left with no outcome for over half an hour is settled failed by the task sweep; a new one can then be placed', async () => {
+    const id = await openTask();
+    const placed = await api('POST', `/api/tasks/${id}/call`, {});
+    expect(placed.status).toBe(201);
+    expect((await api('POST', `/api/tasks/${id}/call`, {})).body.error).toBe('call_in_progress');
+    const later = new Date(now.getTime() + 31 * 60_000);
+    // Within half an hour it stands (earlier tests' open calls began at the same instant).
+    expect(await settleStaleCallBacks({ ...h.services, clock: () => new Date(now.getTime() + 5 * 60_000) })).toEqual({ staleCalls: 0 });
+    expect(await taskCall(placed.body.callId as string)).toMatchObject({ state: 'placed', outcome: null });
+    expect((await settleStaleCallBacks({ ...h.services, clock: () => later })).staleCalls).toBeGreaterThanOrEqual(1);
+    expect(await taskCall(placed.body.callId as string)).toMatchObject({ state: 'finished', outcome: 'failed' });
+    expect(await attempts(id)).toEqual([{ actor: `user:${userId}`, outcome: 'failed' }]);
+    expect((await api('POST', `/api/tasks/${id}/call`, {})).status).toBe(201);
+  });
+});
+
+describe('the <Dial> action failing', () => {
+  it("the caller's leg ending settles a call back left dialling (the patient leg's last status); the failure is not audited as a caller's fail-safe", async () => {
+    const id = await openTask();
+    const cid = (await api('POST', `/api/tasks/${id}/call`, {})).body.callId as string;
+    const leg = (await taskCall(cid)).caller_leg_sid ?? '';
+    const child = randomSid('CA');
+    const base = { CallSid: leg, AccountSid: TEST_ACCOUNT_SID, From: PRACTICE, To: STAFF_PHONE };
+    expect((await postTwilio(h, `/twilio/callback/connect?c=${cid}`, { ...base, Digits: '1' })).body).toContain('<Dial');
+    const childBase = { CallSid: child, ParentCallSid: leg, AccountSid: TEST_ACCOUNT_SID, From: PRACTICE, To: PATIENT, Direction: 'outbound-dial' };
+    await postTwilio(h, `/twilio/callback/status?c=${cid}`, { ...childBase, CallStatus: 'in-progress', SequenceNumber: '0' });
+    await postTwilio(h, `/twilio/callback/status?c=${cid}`, { ...childBase, CallStatus: 'completed', CallDuration: '30', SequenceNumber: '1' });
+    // The database refuses the <Dial> action's settling write (a fault for this one request).
+    await asOwner(
+      h.services.db,
+      sql`CREATE FUNCTION refuse_task_call_update() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused for the test'; END $$`,
+      sql`CREATE TRIGGER refuse_task_call_update BEFORE UPDATE ON task_calls FOR EACH ROW EXECUTE FUNCTION refuse_task_call_update()`,
+    );
+    try {
+      const dialed = await postTwilio(h, `/twilio/callback/dialed?c=${cid}`, { ...base, DialCallStatus: 'completed', DialCallSid: child, DialCallDuration: '30' });
+      expect(dialed.status).toBe(200);
+      expect(dialed.body).toContain('<Hangup');
+    } finally {
+      await asOwner(h.services.db, sql`DROP TRIGGER refuse_task_call_update ON task_calls`, sql`DROP FUNCTION refuse_task_call_update()`);
+    }
+    expect(await attempts(id)).toEqual([]);
+    expect((await taskCall(cid)).state).toBe('dialling');
+    await postTwilio(h, `/twilio/callback/status?c=${cid}`, { ...base, CallStatus: 'completed', CallDuration: '45', SequenceNumber: '3' });
+    expect(await attempts(id)).toEqual([{ actor: `user:${userId}`, outcome: 'reached' }]);
+    expect(await taskCall(cid)).toMatchObject({ state: 'finished', outcome: 'reached', patient_leg_sid: child });
+    const failSafe = await h.services.db.selectFrom('audit_log').select('action').where('call_sid', '=', leg).where('action', '=', 'call.fail_safe').execute();
+    expect(failSafe).toEqual([]);
   });
 });

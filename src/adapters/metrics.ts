@@ -36,7 +36,7 @@ export const FAIL_SAFE_REASONS = [
 export type FailSafeReason = (typeof FAIL_SAFE_REASONS)[number];
 
 /** Twilio callbacks answered 200 although their effect could not be stored (Twilio does not resend them). */
-export const UNPROCESSED_ROUTES = ['sms_incoming', 'call_status', 'rvm_status'] as const;
+export const UNPROCESSED_ROUTES = ['sms_incoming', 'call_status', 'rvm_status', 'call_back_dialed'] as const;
 export type UnprocessedRoute = (typeof UNPROCESSED_ROUTES)[number];
 
 /** Which line a verification lockout started on. */

@@ -986,7 +986,10 @@ export const ROUTES: readonly RouteDoc[] = [
     params: IdParams,
     body: { schema: CallBody, example: { to: 'me' } },
     ok: { status: 201, description: 'placed (the outcome follows on the task) or logged', schema: z.object({ callId: z.uuid(), state: z.enum(['placed', 'logged']) }) },
-    also: { 409: 'the task is closed, has no number to call, you have no phone, or the practice has no number to call from', 502: 'Twilio refused the call (recorded as a failed attempt)' },
+    also: {
+      409: 'the task is closed, has no number to call, you have no phone, the practice has no number to call from, or another call back on this task is under way (call_in_progress; one left without an outcome for 30 minutes is settled failed by the task sweep)',
+      502: 'Twilio refused the call (recorded as a failed attempt)',
+    },
   },
   { method: 'get', path: '/api/audit', summary: "The practice's audit log, searched by time, call, action and actor", access: api(['admin', 'auditor']), query: AuditQuery, ok: { status: 200, description: 'audit events, oldest first (order=newest: newest first)', schema: z.object({ events: z.array(AuditEventSchema) }) } },
   {

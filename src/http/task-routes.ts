@@ -51,6 +51,8 @@ function callAnswer(res: express.Response, r: PlaceResult): void {
       return notFound(res);
     case 'conflict':
       return void res.status(409).json({ error: 'conflict', message: `this task is ${r.status}`, status: r.status });
+    case 'in_progress':
+      return void res.status(409).json({ error: 'call_in_progress', message: 'a call back on this task is under way' });
     case 'refused':
       return void res.status(409).json({ error: r.reason, message: REFUSALS[r.reason] });
     case 'twilio_error':

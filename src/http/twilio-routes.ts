@@ -247,14 +247,21 @@ export function twilioRouter(services: Services): express.Router {
     }, HANGUP_TWIML),
   );
   // The <Dial> to the patient ended: the outcome on the task; a provider on the access line goes back to its menu.
+  // Its failure is its own (counted as call_back_dialed, not a caller's fail-safe): the caller's leg
+  // ending then settles the call back from the patient leg's status (handleCallBackStatus).
   router.post(
     '/callback/dialed',
-    voiceRoute(services, async (p, req) => {
-      const c = callBackId(req);
-      if (!c) return HANGUP_TWIML;
-      const done = await handleCallBackDialed(services, scopeFor, c, p);
-      return done.origin === 'access_line' ? resumeAccessMenu({ ...services, scopeFor }, p.CallSid) : done.twiml;
-    }, HANGUP_TWIML),
+    voiceRoute(
+      services,
+      async (p, req) => {
+        const c = callBackId(req);
+        if (!c) return HANGUP_TWIML;
+        const done = await handleCallBackDialed(services, scopeFor, c, p);
+        return done.origin === 'access_line' ? resumeAccessMenu({ ...services, scopeFor }, p.CallSid) : done.twiml;
+      },
+      HANGUP_TWIML,
+      () => unprocessed(services, 'call_back_dialed', 'error'),
+    ),
   );
   router.post(
     '/callback/status',

@@ -71,7 +71,7 @@ export type PageJobResult = 'acknowledged' | 'sent' | 'already_sent' | 'gone' | 
 /** What opening a page uses: the pages table, the audit log and the pages queue. */
 export type OpenPageDeps = Pick<AppContext, 'db' | 'audit' | 'queues'>;
 /** What the pages worker uses: it re-reads the page, sends the SMS, audits and queues the next round. */
-export type PageWorkerDeps = Pick<AppContext, 'db' | 'audit' | 'clock' | 'queues' | 'twilio'>;
+export type PageWorkerDeps = Pick<AppContext, 'db' | 'audit' | 'clock' | 'queues' | 'twilio' | 'config'>;
 /** What the sweep uses: the open pages and the queue it puts their jobs back on. */
 export type PageSweepDeps = Pick<AppContext, 'db' | 'queues'>;
 /** What an acknowledgement uses besides the practice's scope: the audit log, the clock, and the queue whose next round it drops. */
@@ -86,8 +86,7 @@ export function spokenNumber(e164: string | undefined): string {
 /**
  * Pure: the page text. Nothing about the caller or the message. The reference is the voicemail's
  * too (one code: keyed on the access line it plays the message and stops the paging). `consoleUrl`
- * (`pageConsoleUrl`) links the page's view in the staff console: an id, never PHI. Not sent until
- * the console serves that view.
+ * (`pageConsoleUrl`) links the page's view in the staff console (/console/pages/:pageId): an id, never PHI.
  */
 export function pageText(practiceName: string, referenceCode: string, accessNumber: string | undefined, round: number, consoleUrl?: string): string {
   const again = round > 0 ? ' (reminder)' : '';
@@ -296,7 +295,7 @@ async function processPageSend(services: PageWorkerDeps, data: Required<PageJobD
 
   const { practice, named, from } = await practiceSender(systemScope(services, page.practice_id));
   if (!practice) return 'gone';
-  const body = pageText(practice.greetingName, page.reference_code, named, round);
+  const body = pageText(practice.greetingName, page.reference_code, named, round, pageConsoleUrl(services.config.publicBaseUrl, page.id));
 
   let sid: string;
   try {

@@ -8,6 +8,8 @@ import { onPatientTextStored, openPatientText } from '../texts/patient-texts.js'
 import { callForTask } from '../calls/records.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 import type { CallbackTaskJobData } from './queue-task.js';
+import { settleStaleCallBack, STALE_CALL_BACK_MS } from './call-back.js';
+import { staleTaskCalls } from './call-store.js';
 
 /**
  * The callback tasks the background work creates: a voicemail's, from the voicemail job (the
@@ -44,7 +46,14 @@ export async function sweepMissingVoicemailTasks(deps: VoicemailTaskDeps): Promi
   // The window is on the database's clock, as the rows' created_at is.
   const missing = await voicemailsWithoutTask(deps.db, MISSING_TASK_WINDOW_MS);
   let created = 0;
-  for (const v of missing) if ((await createVoicemailTask(deps, systemScope(deps, v.practice_id), v, messageTime(v.created_at, deps.clock()))).created) created += 1;
+  for (const v of missing) {
+    try {
+      if ((await createVoicemailTask(deps, systemScope(deps, v.practice_id), v, messageTime(v.created_at, deps.clock()))).created) created += 1;
+    } catch (err) {
+      // One bad row never stops the rest: logged by id, tried again at the next sweep.
+      logger.error('task sweep: a voicemail task could not be made', { err, voicemailId: v.id, practiceId: v.practice_id });
+    }
+  }
   return { created };
 }
 
@@ -101,7 +110,28 @@ export async function sweepMissingAbandonedCallTasks(deps: VoicemailTaskDeps): P
   let abandonedTasks = 0;
   const now = deps.clock();
   for (const c of await abandonedCallsWithoutTask(deps.db, new Date(now.getTime() - MISSING_TASK_WINDOW_MS))) {
-    if (await makeAbandonedCallTask(deps, systemScope(deps, c.practice_id), c.call_sid, c.ended_at)) abandonedTasks += 1;
+    try {
+      if (await makeAbandonedCallTask(deps, systemScope(deps, c.practice_id), c.call_sid, c.ended_at)) abandonedTasks += 1;
+    } catch (err) {
+      logger.error('task sweep: an abandoned-call task could not be made', { err, callSid: c.call_sid, practiceId: c.practice_id });
+    }
   }
   return { abandonedTasks };
+}
+
+/**
+ * Call backs still without an outcome STALE_CALL_BACK_MS after they began are settled failed
+ * (./call-back.ts): a lost callback never holds its task for ever. Each on its own.
+ */
+export async function settleStaleCallBacks(deps: Pick<AppContext, 'db' | 'audit' | 'clock'>): Promise<{ staleCalls: number }> {
+  const before = new Date(deps.clock().getTime() - STALE_CALL_BACK_MS);
+  let staleCalls = 0;
+  for (const stale of await staleTaskCalls(deps.db, before)) {
+    try {
+      if (await settleStaleCallBack(deps, systemScope(deps, stale.practice_id), stale.id)) staleCalls += 1;
+    } catch (err) {
+      logger.error('stale call back could not be settled', { err, callId: stale.id, practiceId: stale.practice_id });
+    }
+  }
+  return { staleCalls };
 }

@@ -5,12 +5,12 @@ import { TwilioRestError } from '../adapters/twilio-rest.js';
 import { AuditAction } from '../audit/events.js';
 import { userPhone } from '../auth/user-phone.js';
 import { recordCallEvent } from '../calls/records.js';
-import type { VoiceWebhook } from '../calls/twilio-params.js';
+import type { DialResultStatus, VoiceWebhook } from '../calls/twilio-params.js';
 import type { Verb } from '../calls/verbs.js';
 import { finishParentLeg, recordDialLegRow } from '../oncall/legs.js';
 import { getPractice } from '../practices/store.js';
 import type { PracticeScope, ScopeFor } from '../tenancy/scope.js';
-import { getTaskCall, insertTaskCall, markDialling, practiceOfTaskCall, setCallerLeg, settleTaskCall, type TaskCallRow } from './call-store.js';
+import { getTaskCall, insertTaskCall, markDialling, patientLegStatus, practiceOfTaskCall, setCallerLeg, setPatientLeg, settleTaskCall, type TaskCallRow } from './call-store.js';
 import {
   CALL_BACK_ANSWER_PATH,
   CALL_BACK_STATUS_PATH,
@@ -55,6 +55,7 @@ export type PlaceResult =
   | { result: 'ok'; callId: string; state: 'placed' | 'logged' }
   | { result: 'not_found' }
   | { result: 'conflict'; status: TaskRow['status'] }
+  | { result: 'in_progress' }
   | { result: 'refused'; reason: 'no_callback_number' | 'no_phone' | 'no_practice_number' }
   | { result: 'twilio_error'; callId: string };
 
@@ -105,6 +106,8 @@ export async function placeCallBack(deps: CallBackDeps, scope: PracticeScope, ta
   if (!callerId) return { result: 'refused', reason: 'no_practice_number' };
 
   const call = await insertTaskCall(scope, { id: randomUUID(), taskId, actor: who.actor, origin: 'api', callerLegSid: null, callerId, now });
+  // Another call back on this task is under way: the patient is not dialled twice.
+  if (!call) return { result: 'in_progress' };
   const base = deps.config.publicBaseUrl;
   let sid: string;
   try {
@@ -274,7 +277,9 @@ export async function handleCallBackDialed(deps: CallBackTwilioDeps, scopeFor: S
  * A leg's progress (the caller's own leg, placed through the REST API; the patient's, the
  * `<Dial>`'s child): into the call records (each leg its row; the caller's also its parent leg),
  * audited. The caller's leg ending before the patient was dialled (no answer, busy, declined,
- * their voicemail) settles the call back as not connected.
+ * their voicemail) settles the call back as not connected; ending while the patient was being
+ * dialled and still unsettled (the `<Dial>` action failed) settles it from the patient leg's last
+ * status, else failed.
  */
 export async function handleCallBackStatus(deps: CallBackTwilioDeps, scopeFor: ScopeFor, callId: string, p: VoiceWebhook): Promise<void> {
   const found = await findCallBack(deps, scopeFor, callId);
@@ -316,7 +321,31 @@ export async function handleCallBackStatus(deps: CallBackTwilioDeps, scopeFor: S
       details: { status, callId: call.id, ...(p.CallDuration !== undefined ? { durationSeconds: p.CallDuration } : {}), ...(leg === 'child' ? { childCallSid: p.CallSid } : {}) },
     });
   }
-  if (leg === 'parent' && isFinal(status) && call.state === 'placed') await settle(deps, scope, call, 'not_connected', null);
+  if (leg === 'child') await setPatientLeg(scope, call.id, p.CallSid, now);
+  if (leg === 'parent' && isFinal(status)) {
+    if (call.state === 'placed') await settle(deps, scope, call, 'not_connected', null);
+    // Dialled, but the <Dial> action never settled it (it failed, or never came): the patient leg's last word.
+    else if (call.state === 'dialling') await settle(deps, scope, call, await dialledOutcome(scope, call), null);
+  }
+}
+
+/** A dialled call back's outcome from its patient leg's last recorded status; failed when there is none (or it never ended). */
+async function dialledOutcome(scope: PracticeScope, call: TaskCallRow): Promise<TaskCallOutcome> {
+  const status = await patientLegStatus(scope, call.id);
+  return status !== null && isFinal(status) ? dialOutcome(status as DialResultStatus) : 'failed';
+}
+
+/** How long a call back may stay without an outcome before the task sweep settles it as failed. */
+export const STALE_CALL_BACK_MS = 30 * 60_000;
+
+/**
+ * A call back with no outcome after STALE_CALL_BACK_MS (Twilio's last callback lost, or a step
+ * that failed before settling), settled failed: an attempt on the task, so the task can be called
+ * back again (only one call back at a time is let in). The task sweep's (./background.ts).
+ */
+export async function settleStaleCallBack(deps: Pick<AppContext, 'audit' | 'clock'>, scope: PracticeScope, callId: string): Promise<boolean> {
+  const call = await getTaskCall(scope, callId);
+  return call !== null && call.outcome === null && (await settle(deps, scope, call, 'failed', null));
 }
 
 // ---------------------------------------------------------------------------
@@ -347,6 +376,7 @@ export async function prepareAccessCallBack(
     callerId,
     now: deps.clock(),
   });
+  if (!call) return null;
   await deps.audit({
     action: AuditAction.TaskCallPlaced,
     actor: call.actor,

@@ -274,8 +274,10 @@ export async function textsWithoutTask(db: Db, since: Date, limit = 200): Promis
 /**
  * Calls that ended since `since` (the service's clock, as ended_at is) abandoned at the menu with
  * no abandoned-call task: a status callback whose task creation failed (Twilio does not resend
- * it). Candidates only: createAbandonedCallTask applies the rest of the rule (past the greeting,
- * inbound, not the access line, a number to call back).
+ * it). The whole rule is here, in SQL (inbound, past the greeting, not the access line, a number
+ * to call back: createAbandonedCallTask's, as callForTask reads it), newest first: calls that can
+ * never have a task are never selected, so however many there are they cannot fill the page and
+ * stall the sweep.
  */
 export async function abandonedCallsWithoutTask(db: Db, since: Date, limit = 200): Promise<Array<{ call_sid: string; practice_id: string; ended_at: Date }>> {
   const rows = await db
@@ -284,6 +286,10 @@ export async function abandonedCallsWithoutTask(db: Db, since: Date, limit = 200
     .where('c.outcome', '=', 'abandoned_at_menu')
     .where('c.practice_id', 'is not', null)
     .where('c.ended_at', '>=', since)
+    .where('c.direction', '=', 'inbound')
+    .where(sql<boolean>`EXISTS (SELECT 1 FROM jsonb_array_elements(c.status_history) e WHERE e ->> 'source' LIKE 'flow:%')`)
+    .where(sql<boolean>`NOT (c.status_history @> '[{"source": "access"}]'::jsonb)`)
+    .where((eb) => eb.or([eb('c.from_enc', 'is not', null), eb('c.callback_number_enc', 'is not', null)]))
     .where((eb) =>
       eb.not(
         eb.exists(
@@ -296,7 +302,7 @@ export async function abandonedCallsWithoutTask(db: Db, since: Date, limit = 200
         ),
       ),
     )
-    .orderBy('c.ended_at')
+    .orderBy('c.ended_at', 'desc')
     .limit(limit)
     .execute();
   return rows.flatMap((r) => (r.practice_id && r.ended_at ? [{ call_sid: r.call_sid, practice_id: r.practice_id, ended_at: r.ended_at }] : []));

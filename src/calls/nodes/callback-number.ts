@@ -5,6 +5,9 @@ import { NeedsFact, VOICES, type CallbackProgress, type Turn } from '../turn.js'
 import { nextOrFailEdges, type NodeDescriptor, type ResumeNext } from './descriptor.js';
 
 /** What the node says unless the flow says otherwise (every language the service speaks). */
+/** The most keys a keyed callback number takes: a leading 1 and ten digits (the caller may end ten with #). */
+const KEYED_MAX_DIGITS = 11;
+
 export const CALLBACK_DEFAULTS = {
   prompt: {
     text: {
@@ -113,7 +116,8 @@ export const callbackNumber: NodeDescriptor<'callback_number'> = {
     const lang = turn.state.lang;
     const common = { timeout: node.timeoutSeconds, action: turn.actionUrl(node.id), method: 'POST', actionOnEmptyResult: true, language: VOICES[lang].language } as const;
     if (p.phase === 'key') {
-      turn.speak(node.keyPrompt, turn.gather({ ...common, numDigits: 10, finishOnKey: '#' }));
+      // Eleven: "1" and ten digits is how many key a number (keyedUsNumber drops the 1); # ends ten.
+      turn.speak(node.keyPrompt, turn.gather({ ...common, numDigits: KEYED_MAX_DIGITS, finishOnKey: '#' }));
     } else if (p.phase === 'confirm' && p.keyed) {
       const opened = turn.ctx.facts.keyedNumber;
       if (opened?.sealed !== p.keyed.sealed) throw new NeedsFact('keyedNumber', null, null, p.keyed.sealed);
