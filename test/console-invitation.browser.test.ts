@@ -15,7 +15,8 @@ import { seedPractice, type PracticeFixture } from './support/two-practices.js';
  * to a password, the sign-in and TOTP enrolment, signed in; an invitation for an e-mail that has
  * an account already says to sign in first, and once signed in accepts with the session; a reset
  * link sets a new password. The token leaves the address bar as soon as the page has read it,
- * and reaches neither browser storage nor the service's log.
+ * and reaches neither browser storage nor the service's log. An invitation to a practice whose
+ * single sign-on is open to the invited e-mail asks for a name only, then starts that sign-in.
  */
 const skip = browserTestsSkipReason();
 
@@ -162,6 +163,35 @@ describe.skipIf(skip !== null)(`invitation and reset links in Chromium${skip ? `
     await signIn(page, b.harness.baseUrl, person);
     await page.waitForURL(/\/console\/calls/);
     expect(problems).toEqual([]);
+  }, 120_000);
+
+  it("an invitation to a practice with single sign-on → a name → \"Continue with single sign-on\": no password, the practice's sign-in starts", async () => {
+    const sso = await fetch(`${b.harness.baseUrl}/api/practices/${c.id}/sso`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${c.keys.admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ issuer: 'https://login.birch.example', clientId: 'after-hours-line', clientSecret: 'the-secret-the-provider-issued', allowedDomains: ['birch.example'], enabled: true }),
+    });
+    expect([200, 201]).toContain(sso.status);
+    const email = `sso.staff.${Date.now().toString(36)}@birch.example`;
+    const { link, token } = await invite(c, email);
+    await page.context().clearCookies();
+    // The provider is not reachable from here: the start of the single sign-on is where this test stops.
+    let started = '';
+    await page.route('**/api/auth/oidc/start*', async (route) => {
+      started = route.request().url();
+      await route.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><title>provider</title><main>provider</main>' });
+    });
+    await page.goto(opened(link));
+    await page.getByRole('button', { name: 'Continue with single sign-on' }).waitFor();
+    expect(await page.getByLabel(/^Password/).count()).toBe(0);
+    await linkPageIsClean(token);
+    await page.getByLabel(/^Your name/).fill('Sam Sso');
+    await page.getByRole('button', { name: 'Continue with single sign-on' }).click();
+    await page.waitForURL(/\/api\/auth\/oidc\/start\?practice=/);
+    expect(new URL(started).searchParams.get('practice')).toBe(c.slug);
+    const user = await owner.selectFrom('users').select(['id', 'display_name', 'password_hash']).where('email', '=', email).executeTakeFirstOrThrow();
+    expect(user).toMatchObject({ display_name: 'Sam Sso', password_hash: null });
+    await page.unroute('**/api/auth/oidc/start*');
   }, 120_000);
 
   it('no token reached the service log', () => {

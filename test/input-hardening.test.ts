@@ -126,6 +126,7 @@ const BODY_ROUTES: Record<string, { body: Record<string, unknown>; field: string
   'POST /auth/totp/confirm': { body: { code: `1${NUL}` }, field: 'code' },
   'POST /auth/totp': { body: { code: `1${NUL}` }, field: 'code' },
   'POST /auth/logout': { body: { note: NUL }, field: 'note' },
+  'POST /auth/invitations/inspect': { body: { token: `t${NUL}` }, field: 'token' },
   'POST /auth/invitations/accept': { body: { token: `t${NUL}`, password: 'x', displayName: 'D' }, field: 'token' },
   'POST /auth/password-reset': { body: { email: `a${NUL}@example.org` }, field: 'email' },
   'POST /auth/password-reset/complete': { body: { token: `t${NUL}`, password: 'x' }, field: 'token' },

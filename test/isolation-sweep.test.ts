@@ -708,6 +708,12 @@ function sweepTable(): Record<string, SweepEntry> {
     'post /api/auth/totp': { own: () => ({ path: '/api/auth/totp', body: { code: '123456' } }), ownAlso: { statuses: [401], why: 'a key has no session' }, foreign: [], noTarget: "acts on the session's own person only" },
     'post /api/auth/logout': { own: () => ({ path: '/api/auth/logout', body: {} }), ownAlso: { statuses: [401], why: 'a key has no session' }, foreign: [], noTarget: "ends the request's own session" },
     'post /api/auth/logout-everywhere': { own: () => ({ path: '/api/auth/logout-everywhere', body: {} }), ownAlso: { statuses: [403], why: 'a key has no session' }, foreign: [], noTarget: "ends the session's own person's sessions" },
+    'post /api/auth/invitations/inspect': {
+      own: () => ({ path: '/api/auth/invitations/inspect', body: { token: 'x'.repeat(43) } }),
+      ownAlso: { statuses: [404], why: 'an unknown token: nothing is found, nothing of any practice is said' },
+      foreign: [],
+      noTarget: 'the token is the credential and names its own practice',
+    },
     'post /api/auth/invitations/accept': {
       own: () => ({ path: '/api/auth/invitations/accept', body: { token: 'x'.repeat(43), password: 'a long enough passphrase', displayName: 'Nobody' } }),
       ownAlso: { statuses: [404], why: 'an unknown token: nothing is found, nothing of any practice is said' },

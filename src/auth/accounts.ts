@@ -24,9 +24,11 @@ import {
   setPasswordHash,
   setTotpSecret,
   useRecoveryCode,
+  type InvitationRow,
   type MemberRole,
   type MembershipView,
 } from './users-store.js';
+import { ssoOpenTo } from './sso-store.js';
 
 /**
  * Staff sign-in: password (argon2id), then TOTP, required for every role (each can reach PHI).
@@ -108,37 +110,74 @@ export async function demoAdminInvitation(ctx: Pick<AppContext, 'db' | 'config' 
   return linkFor(ctx, 'invitation', token);
 }
 
+/** What the accept page is told about a link: the practice's name, and whether its person may join through single sign-on (then its slug, where that starts). */
+export interface InvitationPreview {
+  practiceName: string;
+  sso: boolean;
+  ssoPractice: string | null;
+}
+
+/** The pending invitation a token names (unknown, spent and expired alike: null). */
+async function pendingInvitation(ctx: Pick<AppContext, 'db' | 'clock'>, token: string): Promise<InvitationRow | null> {
+  const inv = LINK_TOKEN_PATTERN.test(token) ? await findInvitationByTokenHash(ctx.db, tokenHash(token)) : null;
+  if (!inv || inv.acceptedAt !== null || inv.expiresAt.getTime() <= ctx.clock().getTime()) return null;
+  return inv;
+}
+
+/**
+ * `POST /api/auth/invitations/inspect`: what the accept page needs before it asks for anything.
+ * Only the practice's name and whether single sign-on is open to the invited e-mail (never the
+ * e-mail, the role or whether the e-mail has an account); null for a link that cannot be used.
+ * A read that changes nothing, so it is not audited; the route limits it per source.
+ */
+export async function inspectInvitation(ctx: Pick<AppContext, 'db' | 'clock'>, token: string): Promise<InvitationPreview | null> {
+  const inv = await pendingInvitation(ctx, token);
+  if (!inv) return null;
+  const sso = await ssoOpenTo(ctx.db, inv.practiceId, inv.email);
+  return { practiceName: inv.practiceName, sso, ssoPractice: sso ? inv.practiceSlug : null };
+}
+
 export type AcceptResult =
   | { ok: true; userId: string; created: boolean; practiceId: string }
-  | { ok: false; reason: 'invalid_token' | 'sign_in_to_accept' | 'details_missing' | PasswordProblem };
+  | { ok: false; reason: 'details_missing'; missing: Array<'password' | 'displayName'> }
+  | { ok: false; reason: 'invalid_token' | 'sign_in_to_accept' | PasswordProblem };
 
 /**
  * Accepts an invitation: a new person with this password and name, or, when the invited e-mail
  * already has an account, that person only while signed in as them (`signedInUserId`, the
  * request's full session). No password of an existing account is ever checked here, so a link
  * is no way to guess one; whoever holds it without that session gets `sign_in_to_accept`.
+ * A new person whose practice's single sign-on is open to their e-mail may omit the password:
+ * the account has none (a password sign-in answers as for a wrong one; a reset sets one).
  */
 export async function acceptInvitation(ctx: Ctx, input: { token: string; password?: string | undefined; displayName?: string | undefined; signedInUserId: string | null }): Promise<AcceptResult> {
   const now = ctx.clock();
-  const inv = LINK_TOKEN_PATTERN.test(input.token) ? await findInvitationByTokenHash(ctx.db, tokenHash(input.token)) : null;
+  const found = LINK_TOKEN_PATTERN.test(input.token) ? await findInvitationByTokenHash(ctx.db, tokenHash(input.token)) : null;
   const refuse = async (reason: 'invalid_token' | 'sign_in_to_accept'): Promise<AcceptResult> => {
-    await ctx.audit({ action: AuditAction.UserInvitationRefused, actor: input.signedInUserId ? actorOfUser(input.signedInUserId) : 'unauthenticated', practiceId: inv?.practiceId ?? null, subjectId: inv?.id ?? null, details: { reason } });
+    await ctx.audit({ action: AuditAction.UserInvitationRefused, actor: input.signedInUserId ? actorOfUser(input.signedInUserId) : 'unauthenticated', practiceId: found?.practiceId ?? null, subjectId: found?.id ?? null, details: { reason } });
     return { ok: false, reason };
   };
-  if (!inv || inv.acceptedAt !== null || inv.expiresAt.getTime() <= now.getTime()) return refuse('invalid_token');
+  const inv = await pendingInvitation(ctx, input.token);
+  if (!inv) return refuse('invalid_token');
   const existing = await findUserByEmail(ctx.db, inv.email);
   let result: { userId: string; created: boolean } | null;
+  let passwordSet = false;
   if (existing) {
     if (existing.status !== 'active' || existing.id !== input.signedInUserId) return refuse('sign_in_to_accept');
     result = await acceptInvitationRows(ctx.db, inv, { existingUserId: existing.id }, now);
   } else {
-    if (input.password === undefined || input.displayName === undefined) return { ok: false, reason: 'details_missing' };
-    const problem = passwordProblem(input.password);
+    const missing: Array<'password' | 'displayName'> = [];
+    if (input.password === undefined && !(await ssoOpenTo(ctx.db, inv.practiceId, inv.email))) missing.push('password');
+    if (input.displayName === undefined) missing.push('displayName');
+    if (missing.length > 0 || input.displayName === undefined) return { ok: false, reason: 'details_missing', missing };
+    const problem = input.password === undefined ? null : passwordProblem(input.password);
     if (problem) return { ok: false, reason: problem };
-    result = await acceptInvitationRows(ctx.db, inv, { email: inv.email, displayName: input.displayName, passwordHash: await hashPassword(input.password) }, now);
+    passwordSet = input.password !== undefined;
+    const passwordHash = input.password === undefined ? null : await hashPassword(input.password);
+    result = await acceptInvitationRows(ctx.db, inv, { email: inv.email, displayName: input.displayName, passwordHash }, now);
   }
   if (!result) return refuse('invalid_token');
-  await ctx.audit({ action: AuditAction.UserInvitationAccepted, actor: actorOfUser(result.userId), practiceId: inv.practiceId, subjectId: inv.id, details: { role: inv.role, newAccount: result.created } });
+  await ctx.audit({ action: AuditAction.UserInvitationAccepted, actor: actorOfUser(result.userId), practiceId: inv.practiceId, subjectId: inv.id, details: { role: inv.role, newAccount: result.created, ...(result.created ? { password: passwordSet } : {}) } });
   return { ok: true, userId: result.userId, created: result.created, practiceId: inv.practiceId };
 }
 

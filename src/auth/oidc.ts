@@ -6,7 +6,7 @@ import { guardedFetch, refusedEndpoint } from '../adapters/guarded-http.js';
 import { logger } from '../log/logger.js';
 import { actorOfUser, startSessionForVerifiedIdentity } from './accounts.js';
 import { PENDING_IDLE_MS, createSession, type SessionRecord } from './sessions.js';
-import { bindSubject, hasBoundSubject, ssoByPracticeId, ssoBySlug, userBySubject, type SsoForSignIn } from './sso-store.js';
+import { bindSubject, emailDomainAllowed, hasBoundSubject, ssoByPracticeId, ssoBySlug, userBySubject, type SsoForSignIn } from './sso-store.js';
 import { activeMemberships, findUserByEmail, getUser, type UserRow } from './users-store.js';
 
 /**
@@ -195,8 +195,7 @@ export function verifiedEmail(claims: IdentityClaims, allowedDomains: readonly s
   // Some providers send "true" as a string; anything else is not a verified address.
   if (claims.email_verified !== true && claims.email_verified !== 'true') return { ok: false, reason: 'email_unverified' };
   const email = claims.email.trim().toLowerCase();
-  const domain = email.slice(email.lastIndexOf('@') + 1);
-  return allowedDomains.includes(domain) ? { ok: true, email } : { ok: false, reason: 'domain_not_allowed' };
+  return emailDomainAllowed(email, allowedDomains) ? { ok: true, email } : { ok: false, reason: 'domain_not_allowed' };
 }
 
 /** A code from oauth4webapi (`OAUTH_JWT_CLAIM_COMPARISON_FAILED`…) for the audit; never a message (it can quote a claim). */

@@ -109,6 +109,27 @@ async function withSecret(keyring: Keyring, row: ViewRow & { client_secret_enc: 
   return { ...toView(row), clientSecret: await decryptField(keyring, row.client_secret_enc, secretContext(row.practice_id)), practiceSuspended: row.suspended_at !== null };
 }
 
+/** Pure: whether an e-mail's domain is one of the practice's allowed ones (what a single sign-on requires of the provider's e-mail). */
+export function emailDomainAllowed(email: string, allowedDomains: readonly string[]): boolean {
+  const normal = email.trim().toLowerCase();
+  return allowedDomains.includes(normal.slice(normal.lastIndexOf('@') + 1));
+}
+
+/**
+ * Whether the person invited with this e-mail could sign in to the practice through its single
+ * sign-on: one configured and enabled, the practice not suspended, the e-mail's domain allowed.
+ * System pool: an invitation's token, the only credential, names the practice.
+ */
+export async function ssoOpenTo(db: Db, practiceId: string, email: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('practice_sso')
+    .innerJoin('practices', 'practices.id', 'practice_sso.practice_id')
+    .select(['enabled', 'allowed_domains', 'practices.suspended_at'])
+    .where('practice_sso.practice_id', '=', practiceId)
+    .executeTakeFirst();
+  return row !== undefined && row.enabled && row.suspended_at === null && emailDomainAllowed(email, row.allowed_domains);
+}
+
 /** The person a provider's subject was bound to in this practice, or null (system pool: no one is known yet). */
 export async function userBySubject(db: Db, practiceId: string, issuer: string, subject: string): Promise<string | null> {
   const row = await db.selectFrom('sso_identities').select('user_id').where('practice_id', '=', practiceId).where('issuer', '=', issuer).where('subject', '=', subject).executeTakeFirst();

@@ -158,6 +158,9 @@ export interface InvitationRow {
   expiresAt: Date;
   acceptedAt: Date | null;
   createdAt: Date;
+  /** The inviting practice's name and slug: what the accept page shows, and where its single sign-on starts. */
+  practiceName: string;
+  practiceSlug: string;
 }
 
 export async function createInvitation(
@@ -182,23 +185,23 @@ export async function findInvitationByTokenHash(db: Db, tokenHash: string): Prom
   const r = await db
     .selectFrom('invitations')
     .innerJoin('practices', 'practices.id', 'invitations.practice_id')
-    .select(['invitations.id', 'invitations.practice_id', 'invitations.email', 'invitations.role', 'invitations.provider_id', 'invitations.expires_at', 'invitations.accepted_at', 'invitations.created_at'])
+    .select(['invitations.id', 'invitations.practice_id', 'invitations.email', 'invitations.role', 'invitations.provider_id', 'invitations.expires_at', 'invitations.accepted_at', 'invitations.created_at', 'practices.name', 'practices.slug'])
     .where('token_hash', '=', tokenHash)
     .where('practices.suspended_at', 'is', null)
     .executeTakeFirst();
-  return r ? { id: r.id, practiceId: r.practice_id, email: r.email, role: r.role, providerId: r.provider_id, expiresAt: r.expires_at, acceptedAt: r.accepted_at, createdAt: r.created_at } : null;
+  return r ? { id: r.id, practiceId: r.practice_id, email: r.email, role: r.role, providerId: r.provider_id, expiresAt: r.expires_at, acceptedAt: r.accepted_at, createdAt: r.created_at, practiceName: r.name, practiceSlug: r.slug } : null;
 }
 
 /**
- * Accepts an invitation in one transaction: a new person (with `passwordHash`) or an existing
- * one (`existingUserId`), the membership, the provider's link, the invitation spent. Null when
- * it was spent meanwhile, or when an admin disabled the person's membership after it was made
+ * Accepts an invitation in one transaction: a new person (with `passwordHash`, null for one who
+ * joins through single sign-on) or an existing one (`existingUserId`), the membership, the
+ * provider's link, the invitation spent. Null when it was spent meanwhile, or when an admin disabled the person's membership after it was made
  * (an older invitation never reinstates a disabled membership; a new one may).
  */
 export async function acceptInvitationRows(
   db: Db,
   inv: InvitationRow,
-  who: { existingUserId: string } | { email: string; displayName: string; passwordHash: string },
+  who: { existingUserId: string } | { email: string; displayName: string; passwordHash: string | null },
   now: Date,
 ): Promise<{ userId: string; created: boolean } | null> {
   return db.transaction().execute(async (trx) => {

@@ -3,7 +3,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { z } from 'zod';
 import type { Services } from '../services.js';
 import { AuditAction } from '../audit/events.js';
-import { acceptInvitation, actorOfUser, checkSecondFactor, completeSignIn, confirmTotp, requestPasswordReset, resetPassword, signInWithPassword, startTotpEnrolment } from '../auth/accounts.js';
+import { acceptInvitation, actorOfUser, checkSecondFactor, completeSignIn, confirmTotp, inspectInvitation, requestPasswordReset, resetPassword, signInWithPassword, startTotpEnrolment } from '../auth/accounts.js';
 import { PASSWORD_MAX, PASSWORD_MESSAGES } from '../auth/passwords.js';
 import { destroySession } from '../auth/sessions.js';
 import { apiJsonBody } from './api-auth.js';
@@ -27,7 +27,11 @@ const Token = z.string().min(1).max(200);
 export const LoginBody = z.strictObject({ email: Email, password: Password });
 export const SecondFactorBody = z.union([z.strictObject({ code: z.string().regex(/^\d{6}$/, { message: 'expected 6 digits' }) }), z.strictObject({ recoveryCode: z.string().min(8).max(40) })]);
 export const TotpConfirmBody = z.strictObject({ code: z.string().regex(/^\d{6}$/, { message: 'expected 6 digits' }) });
-/** Password and name make a new account; a signed-in person joining another practice sends the token alone. */
+export const InspectInvitationBody = z.strictObject({ token: Token });
+/**
+ * Password and name make a new account (the password may be left out when the practice's single
+ * sign-on is open to the invited e-mail); a signed-in person joining another practice sends the token alone.
+ */
 export const AcceptInvitationBody = z.strictObject({ token: Token, password: Password.optional(), displayName: z.string().trim().min(1).max(120).optional() });
 export const PasswordResetBody = z.strictObject({ email: Email });
 export const PasswordResetCompleteBody = z.strictObject({ token: Token, password: Password });
@@ -127,6 +131,15 @@ export function authRouter(services: Services): express.Router {
     res.status(204).end();
   });
 
+  // What the accept page may know before it asks for anything: the practice's name and whether single sign-on is open to the invited person.
+  router.post('/auth/invitations/inspect', ...body, async (req, res) => {
+    const input = InspectInvitationBody.safeParse(req.body ?? {});
+    if (!input.success) return badRequest(res, zodProblems(input.error));
+    const preview = await inspectInvitation(services, input.data.token);
+    if (!preview) return void res.status(404).json({ error: 'not_found', message: 'this invitation is unknown, spent or expired' });
+    res.json(preview);
+  });
+
   router.post('/auth/invitations/accept', ...body, async (req, res) => {
     const input = AcceptInvitationBody.safeParse(req.body ?? {});
     if (!input.success) return badRequest(res, zodProblems(input.error));
@@ -136,7 +149,7 @@ export function authRouter(services: Services): express.Router {
     const accepted = await acceptInvitation(services, { ...input.data, signedInUserId: session.ok ? session.record.userId : null });
     if (!accepted.ok) {
       if (accepted.reason === 'too_short' || accepted.reason === 'too_long' || accepted.reason === 'common') return badRequest(res, PASSWORD_MESSAGES[accepted.reason]);
-      if (accepted.reason === 'details_missing') return badRequest(res, (['password', 'displayName'] as const).filter((f) => input.data[f] === undefined).map((f) => `${f}: required for a new account`).join('; '));
+      if (accepted.reason === 'details_missing') return badRequest(res, accepted.missing.map((f) => `${f}: required for a new account`).join('; '));
       if (accepted.reason === 'sign_in_to_accept') return void res.status(409).json({ error: 'sign_in_to_accept', message: 'sign in first, then open the link again to accept' });
       return void res.status(404).json({ error: 'not_found', message: 'this invitation is unknown, spent or expired' });
     }

@@ -55,7 +55,7 @@ const ROUTE_WORDS: ReadonlySet<string> = new Set([
   // report-routes.ts
   'reports', 'overnight',
   // auth-routes.ts, user-routes.ts
-  'auth', 'login', 'totp', 'enrol', 'confirm', 'logout', 'logout-everywhere', 'invitations', 'accept', 'password-reset', 'complete', 'session', 'practice', 'users', 'membership', 'disable', 'reset-link', 'me', 'phone',
+  'auth', 'login', 'totp', 'enrol', 'confirm', 'logout', 'logout-everywhere', 'invitations', 'inspect', 'accept', 'password-reset', 'complete', 'session', 'practice', 'users', 'membership', 'disable', 'reset-link', 'me', 'phone',
   // oidc-routes.ts
   'oidc', 'start', 'callback', 'pending', 'sso', 'console',
   // twilio-routes.ts

@@ -85,6 +85,19 @@ export interface AcceptedInvitation {
   created: boolean;
 }
 
+/** What an invitation's link may tell its page before anything is asked: the practice, and whether it can be joined through single sign-on. */
+export interface InvitationPreview {
+  practiceName: string;
+  sso: boolean;
+  /** The practice's slug to start single sign-on with; null when sso is false. */
+  ssoPractice: string | null;
+}
+
+/** Reads what the page may know of an invitation (404 for a link that cannot be used). */
+export function inspectInvitation(token: string): Promise<InvitationPreview> {
+  return api<InvitationPreview>('/api/auth/invitations/inspect', { method: 'POST', body: { token }, quietUnauthorized: true });
+}
+
 /**
  * Accepts an invitation with the token from the link: a new account (password and name), or, for
  * a person signed in already, the token alone (the session's cookie and CSRF token say who).

@@ -1,12 +1,13 @@
 import { useState, type FormEvent } from 'react';
 import { Link, useNavigate } from 'react-router';
-import { useQueryClient } from '@tanstack/react-query';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { Alert, Anchor, Button, Paper, PasswordInput, Stack, Text, TextInput, Title } from '@mantine/core';
 import { ApiError, describeError } from '../api/errors';
-import { SESSION_KEY, acceptInvitation, fetchSession, switchPractice, useSession } from '../api/session';
+import { SESSION_KEY, acceptInvitation, fetchSession, inspectInvitation, switchPractice, useSession } from '../api/session';
 import type { Session } from '../api/types';
 import { usePageTitle } from '../components/page-title';
 import { useLinkToken } from './link-token';
+import { ssoStartUrl } from './sign-in';
 
 /** The page an invitation's link opens (`/console/accept-invitation#token=…`). */
 export function AcceptInvitationPage() {
@@ -70,8 +71,52 @@ function fieldError(error: unknown, field: string): string | undefined {
   return error instanceof ApiError ? error.fieldProblem(field) : undefined;
 }
 
-/** A new person: a name and a password (the service's rules: at least 12 characters, not a common one), then the normal sign-in. */
+/**
+ * A new person. The service first says what the link may tell (the practice, and whether its
+ * single sign-on is open to the invited person): then a name and "Continue with single sign-on"
+ * (the account has no password; the practice's sign-in starts at once), else a name and a password.
+ */
 function AcceptNewAccount({ token }: { token: string }) {
+  const preview = useQuery({ queryKey: ['invitation-preview', token], queryFn: () => inspectInvitation(token), retry: false, staleTime: Infinity, gcTime: 0 });
+  if (preview.isPending) return <Text role="status">Reading your invitation…</Text>;
+  if (preview.isError) return <LinkRefused error={preview.error} />;
+  if (preview.data.sso && preview.data.ssoPractice !== null) return <AcceptWithSso token={token} practiceName={preview.data.practiceName} practiceSlug={preview.data.ssoPractice} />;
+  return <AcceptWithPassword token={token} />;
+}
+
+/** Joining through the practice's single sign-on: a name, then the account is made and the practice's sign-in starts. */
+function AcceptWithSso({ token, practiceName, practiceSlug }: { token: string; practiceName: string; practiceSlug: string }) {
+  const [displayName, setDisplayName] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const submit = async (event: FormEvent): Promise<void> => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await acceptInvitation({ token, displayName: displayName.trim() });
+      window.location.assign(ssoStartUrl(practiceSlug));
+    } catch (err) {
+      setError(err);
+      setBusy(false);
+    }
+  };
+  return (
+    <form onSubmit={(e) => void submit(e)} noValidate aria-label="Join through single sign-on">
+      <Stack gap="sm">
+        <Text size="sm">{practiceName} signs you in through its single sign-on: no password is needed here. Choose the name your colleagues will see, then continue to your organisation’s sign-in.</Text>
+        <TextInput label="Your name" autoComplete="name" required maxLength={120} value={displayName} onChange={(e) => setDisplayName(e.currentTarget.value)} error={fieldError(error, 'displayName')} />
+        {error !== null ? <LinkRefused error={error} /> : null}
+        <Button type="submit" loading={busy}>
+          Continue with single sign-on
+        </Button>
+      </Stack>
+    </form>
+  );
+}
+
+/** A name and a password (the service's rules: at least 12 characters, not a common one), then the normal sign-in. */
+function AcceptWithPassword({ token }: { token: string }) {
   const navigate = useNavigate();
   const [displayName, setDisplayName] = useState('');
   const [password, setPassword] = useState('');
