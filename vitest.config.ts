@@ -8,6 +8,9 @@ import react from '@vitejs/plugin-react';
 export default defineConfig({
   test: {
     pool: 'forks',
+    // Most test files wait on PostgreSQL, Redis and sockets rather than the CPU: three files at a
+    // time on CI's two cores (Vitest's default there would be one). Override: VITEST_MAX_WORKERS.
+    maxWorkers: Number(process.env.VITEST_MAX_WORKERS ?? 3),
     testTimeout: 30_000,
     hookTimeout: 60_000,
     env: { NODE_ENV: 'test' },
