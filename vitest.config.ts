@@ -11,7 +11,7 @@ export default defineConfig({
     // Most test files wait on PostgreSQL, Redis and sockets rather than the CPU: three files at a
     // time on CI's two cores (Vitest's default there would be one). Override: VITEST_MAX_WORKERS.
     maxWorkers: Number(process.env.VITEST_MAX_WORKERS ?? 3),
-    testTimeout: 30_000,
+    testTimeout: 60_000,
     hookTimeout: 60_000,
     env: { NODE_ENV: 'test' },
     reporters: ['default'],

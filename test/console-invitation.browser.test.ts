@@ -101,7 +101,7 @@ describe.skipIf(skip !== null)(`invitation and reset links in Chromium${skip ? `
     expect(secret).toMatch(/^[A-Z2-7]+=*$/);
     await page.getByLabel(/^Authenticator code/).fill(totpCodeForStep(secret, totpStep(b.harness.services.clock())));
     await page.getByRole('button', { name: 'Finish set-up' }).click();
-    await page.waitForURL(/\/console\/calls/);
+    await page.waitForURL(/\/console\/(calls|overnight)/);
     const user = await owner.selectFrom('users').select(['id', 'display_name', 'totp_confirmed_at']).where('email', '=', email).executeTakeFirstOrThrow();
     expect(user.display_name).toBe('Robin Staff');
     expect(user.totp_confirmed_at).not.toBeNull();
@@ -135,7 +135,7 @@ describe.skipIf(skip !== null)(`invitation and reset links in Chromium${skip ? `
     const joined = await owner.selectFrom('memberships').select('role').where('user_id', '=', person.id).where('practice_id', '=', c.id).executeTakeFirstOrThrow();
     expect(joined.role).toBe('provider');
     await page.getByRole('button', { name: `Open ${c.name}` }).click();
-    await page.waitForURL(/\/console\/calls/);
+    await page.waitForURL(/\/console\/(calls|overnight)/);
     expect(problems).toEqual([]);
   }, 120_000);
 
@@ -161,7 +161,7 @@ describe.skipIf(skip !== null)(`invitation and reset links in Chromium${skip ? `
     await page.waitForURL(/\/console\/sign-in$/);
     await page.getByText('Your new password is set').waitFor();
     await signIn(page, b.harness.baseUrl, person);
-    await page.waitForURL(/\/console\/calls/);
+    await page.waitForURL(/\/console\/(calls|overnight)/);
     expect(problems).toEqual([]);
   }, 120_000);
 
