@@ -30,7 +30,14 @@ async function auditActions(): Promise<string[]> {
 }
 
 async function lastAuditRow(): Promise<{ action: string; details: unknown }> {
-  return h.services.db.selectFrom('audit_log').select(['action', 'details']).orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
+  return h.services.db
+    .selectFrom('audit_log')
+    .select(['action', 'details'])
+    // Callback tasks are queued and their `task.created` rows land whenever the worker gets to them.
+    .where('action', 'not like', 'task.%')
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirstOrThrow();
 }
 
 /** Posts a raw body (signed over `signedParams` when given) with its own content type. */
