@@ -39,7 +39,7 @@ const UMA = { firstName: 'Uma', lastName: 'Kristiansen', dateOfBirth: '1971-08-0
 const IMPORTED = { firstName: 'Ines', lastName: 'Castellanos', dateOfBirth: '1969-12-30', mrn: 'MRN-EM-5', phone: '+12025550185', email: 'ines.castellanos@example.org' };
 const PEOPLE = [ROWAN, SASHA, TEMPE, UMA, IMPORTED];
 /** Every identifying string of the test patients, in the forms it may appear. */
-const PHI = PEOPLE.flatMap((p) => [p.firstName, p.lastName, p.dateOfBirth, p.phone, p.phone.slice(2), p.mrn, ...('email' in p ? [p.email, p.email.toLowerCase()] : [])]);
+const PHI = PEOPLE.flatMap((p): string[] => [p.firstName, p.lastName, p.dateOfBirth, p.phone, p.phone.slice(2), p.mrn, ...('email' in p && typeof p.email === 'string' ? [p.email, p.email.toLowerCase()] : [])]);
 const ids: Record<string, string> = {};
 
 function api(method: string, path: string, body?: unknown, key = admin): Promise<ApiAnswer> {
