@@ -210,6 +210,24 @@ describe('sending a notice', () => {
   });
 });
 
+describe("the practice's portal link", () => {
+  it('is an https setting; without one the portal notice answers 409 and sends nothing', async () => {
+    const path = `/api/practices/${practice.id}`;
+    for (const bad of ['http://portal.example.org/', 'https://user:pw@portal.example.org/', 'https://portal.example.org/#x', 'portal.example.org']) {
+      const r = await api('PATCH', path, { patientPortalUrl: bad });
+      expect(r.status, bad).toBe(400);
+      expect(String(r.body.message)).toMatch(/^patientPortalUrl: /);
+    }
+    expect((await api('PATCH', path, { patientPortalUrl: null })).body.patientPortalUrl).toBeNull();
+    const before = smtp.mails.length;
+    const r = await notice(ids.rowan ?? '', { messageType: 'results_ready', templateId: 'portal_message' });
+    expect(r.status).toBe(409);
+    expect(r.body).toMatchObject({ error: 'no_portal_link' });
+    expect(smtp.mails.length).toBe(before);
+    expect((await api('PATCH', path, { patientPortalUrl: PORTAL })).body.patientPortalUrl).toBe(PORTAL);
+  });
+});
+
 describe('the unsubscribe link', () => {
   let link = '';
 
