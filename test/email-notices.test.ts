@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { captureLogs } from '../src/log/logger.js';
@@ -350,13 +351,45 @@ describe('templates', () => {
   });
 });
 
+describe('a relay that refuses', () => {
+  it('is a 502-style error and an email.failed row naming its code; the address (which the refusal quotes) is in neither, nor in the logs', async () => {
+    // A relay that refuses every recipient, quoting the address back as relays do.
+    const refusing = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      onRcptTo(address, _session, done) {
+        const err = new Error(`mailbox ${address.address} unavailable`) as Error & { responseCode: number };
+        err.responseCode = 550;
+        done(err);
+      },
+    });
+    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (refusing.server.address() as { port: number }).port;
+      const config = { ...h.config, smtp: { url: `smtp://127.0.0.1:${port}`, from: 'after-hours@example.org', requireTls: false } };
+      const p = await api('POST', '/api/patients', { firstName: 'Xan', lastName: 'Refusedale', dateOfBirth: '1977-07-07', phone: '+12025550188', email: 'xan.r@example.org' });
+      const id = String(p.body.id);
+      await grantEmail(id);
+      const err = await sendEmailNotice({ ...h.services, config }, systemScope(h.services, practice.id), { patientId: id, messageType: 'callback_request', templateId: 'call_office', origin: 'api', sendKey: 'refused-1' }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ name: 'EmailNoticeError', reason: 'relay_failed' });
+      expect(String((err as Error).message)).not.toContain('xan.r@example.org');
+      const [failed] = await auditRows('email.failed', id);
+      expect(failed?.details).toMatchObject({ code: 'EENVELOPE', responseCode: 550, sendKey: 'refused-1', matrixCell: 'callback_request × email' });
+      expect(JSON.stringify(failed)).not.toContain('xan.r@example.org');
+      expect(await auditRows('email.sent', id)).toEqual([]);
+    } finally {
+      await new Promise<void>((resolve) => refusing.close(() => resolve()));
+    }
+  });
+});
+
 describe('no PHI', () => {
   it('in any notice subject or body, the logs, or the audit log', async () => {
     expect(smtp.mails.length).toBeGreaterThan(2);
     const sent = smtp.mails.map(parseMail).map((m) => `${m.subject}\n${m.body}`).join('\n');
     const logged = logs.lines().join('\n');
     const audit = JSON.stringify(await h.services.db.selectFrom('audit_log').select(['actor', 'subject_id', 'details']).execute());
-    for (const secret of [...PHI, 'vale.m@example.org', 'Matrixson', '1983-02-14']) {
+    for (const secret of [...PHI, 'vale.m@example.org', 'Matrixson', '1983-02-14', 'xan.r@example.org', 'Refusedale']) {
       expect(sent, secret).not.toContain(secret);
       expect(logged, secret).not.toContain(secret);
       expect(audit, secret).not.toContain(secret);
