@@ -35,6 +35,8 @@ describe('HL7 R4 examples', () => {
       unreadablePhones: 2,
       // "Vic" is not a US state.
       usState: null,
+      // The example has phones only.
+      email: null,
       language: null,
       active: true,
     });
@@ -84,6 +86,23 @@ describe('Patient fields', () => {
       { e164: '+12025550141', use: 'home', rank: 2, preferred: false },
       { e164: '+12025550143', use: 'work', rank: null, preferred: false },
     ]);
+  });
+
+  it('e-mail: telecom system email, current, lowest rank first, trimmed and lower-cased; an unreadable one skipped', () => {
+    const mapped = (telecom: Patient['telecom']): string | null => record(mapPatient({ ...base, telecom }, { mrnSystem: MRN_SYSTEM, now: NOW })).email;
+    expect(
+      mapped([
+        { system: 'email', value: 'old@example.org', use: 'old' },
+        { system: 'email', value: 'ended@example.org', period: { end: '2020-01-01' } },
+        { system: 'email', value: 'not an address', rank: 1 },
+        { system: 'email', value: ' Second@Example.ORG ', rank: 3 },
+        { system: 'email', value: 'first@example.org', rank: 2 },
+        { system: 'phone', value: '2025550141' },
+      ]),
+    ).toBe('first@example.org');
+    expect(mapped([{ system: 'email', value: ' Peter.C@Example.ORG ' }])).toBe('peter.c@example.org');
+    expect(mapped([{ system: 'phone', value: '2025550141' }])).toBeNull();
+    expect(mapped([{ system: 'email', value: 'a@b.example, c@d.example' }])).toBeNull();
   });
 
   it('without ranks the first mobile is preferred', () => {

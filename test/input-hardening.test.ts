@@ -137,6 +137,9 @@ const BODY_ROUTES: Record<string, { body: Record<string, unknown>; field: string
   'POST /users/:id/disable': { body: { note: NUL }, field: 'note' },
   'POST /users/invitations/:id/revoke': { body: { note: NUL }, field: 'note' },
   'POST /users/:id/reset-link': { body: { note: NUL }, field: 'note' },
+  'POST /patients/:patientId/email-notices': { body: { messageType: 'callback_request', templateId: `call_office${NUL}` }, field: 'templateId' },
+  'POST /email-templates/check': { body: { body: `Please call {practice_name} at {callback_number}.${NUL}` }, field: 'body' },
+  'POST /email-opt-outs': { body: { email: `a${NUL}@example.org` }, field: 'email' },
   'PUT /practices/:practiceId/sso': { body: { issuer: 'https://login.example.org', clientId: `ahl${NUL}`, clientSecret: 's', allowedDomains: ['example.org'] }, field: 'clientId' },
 };
 

@@ -682,6 +682,21 @@ function sweepTable(): Record<string, SweepEntry> {
       noTarget: "checks the key's own practice only",
       leak: [{ what: "B's opted-out number", probe: { path: '/api/opt-outs/check', body: { phone: B.optOutPhone } }, check: (status, body) => expectJsonWhenOk(status, body, { optedOut: false }) }],
     },
+    'post /api/patients/:patientId/email-notices': {
+      own: () => ({ path: `/api/patients/${A.patientId}/email-notices`, body: { messageType: 'callback_request', templateId: 'call_office' } }),
+      foreign: [{ what: "B's patient", probe: { path: `/api/patients/${B.patientId}/email-notices`, body: { messageType: 'callback_request', templateId: 'call_office' } } }],
+    },
+    'get /api/email-templates': { own: () => ({ path: '/api/email-templates' }), foreign: [], noTarget: KEY_PRACTICE_ONLY, leak: [{ what: '?practiceId=B', probe: { path: `/api/email-templates${q(B.id)}` } }] },
+    'post /api/email-templates/check': {
+      own: () => ({ path: '/api/email-templates/check', body: { body: 'Please call {practice_name} at {callback_number}.', messageType: 'recall' } }),
+      foreign: [],
+      noTarget: "checks against the key's own practice's matrix only; the body names no practice or id",
+    },
+    'post /api/email-opt-outs': {
+      own: () => ({ path: '/api/email-opt-outs', body: { email: 'sweep-a@example.org' } }),
+      foreign: [],
+      noTarget: "records into the key's own practice; the body names an address, not a practice",
+    },
     'get /api/opt-outs': { own: () => ({ path: '/api/opt-outs' }), foreign: [], noTarget: KEY_PRACTICE_ONLY, leak: [{ what: '?practiceId=B', probe: { path: `/api/opt-outs${q(B.id)}` } }] },
     'get /api/vendor-baas': { own: () => ({ path: '/api/vendor-baas' }), foreign: [], noTarget: KEY_PRACTICE_ONLY, leak: [{ what: '?practiceId=B', probe: { path: `/api/vendor-baas${q(B.id)}` } }] },
     'post /api/vendor-baas': {

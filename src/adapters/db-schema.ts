@@ -22,6 +22,8 @@ export interface PracticesTable {
   access_number: string | null;
   suspended_at: Date | null; // NULL: active; set: suspended (0012)
   sms_auto_reply: string | null; // NULL: the built-in reply (0023)
+  /** The patient portal (https), the link of the portal notice e-mail (0033). */
+  patient_portal_url: string | null;
   routine_callback_hours: Generated<number>; // 0021
   idle_logoff_minutes: Generated<number>; // 5–60 (0020)
   created_at: CreatedAt;
@@ -56,6 +58,9 @@ export interface PatientsTable {
   full_name_index: string | null;
   dob_index: string | null;
   preferred_language: string | null;
+  /** The e-mail address, sealed (field 'email'), and its blind index (0033); both null or neither. */
+  email_enc: Buffer | null;
+  email_index: string | null;
   active: Generated<boolean>;
   merged_into: string | null;
   created_at: CreatedAt;
@@ -348,6 +353,15 @@ export interface ConsentsTable {
   recorded_by: string;
   evidence_ref: string | null;
   recorded_at: CreatedAt;
+}
+
+/** E-mail opt-outs per practice and address (blind index), 0033: never sent to again. */
+export interface EmailOptOutsTable {
+  practice_id: string;
+  email_index: string;
+  source: 'unsubscribe_link' | 'staff' | 'api';
+  recorded_by: string;
+  created_at: CreatedAt;
 }
 
 export interface OptOutsTable {
@@ -754,6 +768,7 @@ export interface Database {
   consent_disclosures: ConsentDisclosuresTable;
   consents: ConsentsTable;
   opt_outs: OptOutsTable;
+  email_opt_outs: EmailOptOutsTable;
   patient_texts: PatientTextsTable;
   vendor_baas: VendorBaasTable;
   drop_templates: DropTemplatesTable;

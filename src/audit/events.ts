@@ -86,6 +86,14 @@ export const AuditAction = {
   ConsentDisclosureRecorded: 'consent.disclosure_recorded',
   OptOutRecorded: 'consent.opt_out',
   OptOutRemoved: 'consent.opt_out_removed',
+  /** An address opted out of a practice's notice e-mails (src/consent/email-opt-outs.ts): source and counts, never the address. */
+  EmailOptOutRecorded: 'consent.email_opt_out',
+  /** A notice e-mail sent (src/outreach/email-notice.ts): template, consent id, matrix cell and version; never the address. */
+  EmailSent: 'email.sent',
+  /** A notice e-mail not sent: the reason (no_consent, opted_out, no_email, matrix) and the cell. */
+  EmailSkipped: 'email.skipped',
+  /** The relay refused or could not be reached: the error's code only. */
+  EmailFailed: 'email.failed',
   PatientTextReceived: 'text.received',
   SmsKeywordAnswered: 'text.keyword_answered',
   VendorBaaRecorded: 'admin.vendor_baa_recorded',

@@ -1,4 +1,5 @@
 import type { Address, Appointment, ContactPoint, HumanName, Identifier, Patient, PatientCommunication, Reference } from '@medplum/fhirtypes';
+import { EmailSchema } from '../patients/identifiers.js';
 
 /**
  * FHIR R4 Patient and Appointment resources as our records: pure, no I/O.
@@ -40,6 +41,8 @@ export interface MappedPatient {
   unreadablePhones: number;
   /** Two-letter US postal code, or null. */
   usState: string | null;
+  /** The current e-mail address (telecom system `email`, preferred by rank), lower case; null when none is readable. */
+  email: string | null;
   /** Primary language subtag, lower case (`en`, `es`), or null. */
   language: string | null;
   active: boolean;
@@ -169,6 +172,20 @@ export function phonesOf(telecom: unknown, now: Date): { phones: MappedPhone[]; 
   return { phones: preferred ? [preferred, ...phones.filter((p) => p !== preferred)] : [], unreadable };
 }
 
+/**
+ * The e-mail address (system `email`), current ones only (not `old`, not ended), the lowest rank
+ * first; one that is not a single valid address is skipped, never kept.
+ */
+export function emailOf(telecom: unknown, now: Date): string | null {
+  const current = list<ContactPoint>(telecom).filter((p) => p && typeof p === 'object' && p.system === 'email' && p.use !== 'old' && !ended(p, now));
+  const rankOf = (p: ContactPoint): number => (typeof p.rank === 'number' && Number.isInteger(p.rank) && p.rank > 0 ? p.rank : Number.MAX_SAFE_INTEGER);
+  for (const p of [...current].sort((a, b) => rankOf(a) - rankOf(b))) {
+    const parsed = EmailSchema.safeParse(p.value);
+    if (parsed.success) return parsed.data;
+  }
+  return null;
+}
+
 /** The US state of the home address (else the first current one), as its two-letter code. */
 export function usStateOf(addresses: unknown): string | null {
   const current = list<Address>(addresses).filter((a) => a && typeof a === 'object' && a.use !== 'old');
@@ -207,6 +224,7 @@ export function mapPatient(resource: Patient, opts: { mrnSystem: string; now: Da
       phones,
       unreadablePhones: unreadable,
       usState: usStateOf(resource.address),
+      email: emailOf(resource.telecom, opts.now),
       language: languageOf(resource.communication),
       active: resource.active !== false,
     },

@@ -27,6 +27,7 @@ const FHIR_ELEMENT: Record<string, string> = {
   phones: 'telecom',
   phone: 'telecom',
   usState: 'address',
+  email: 'telecom',
   preferredLanguage: 'communication',
 };
 
@@ -46,6 +47,7 @@ function patientInput(record: MappedPatient): { ok: true; input: PatientInputVal
     // A language the service does not speak is left out, not refused.
     ...(isLanguage(record.language) ? { preferredLanguage: record.language } : {}),
     ...(record.usState ? { usState: record.usState } : {}),
+    ...(record.email ? { email: record.email } : {}),
   };
   const parsed = PatientInput.safeParse(candidate);
   if (parsed.success) return { ok: true, input: parsed.data };

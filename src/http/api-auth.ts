@@ -10,6 +10,7 @@ import type { AppContext } from '../app-context.js';
 import { feedTokenHash } from '../oncall/feed.js';
 import { findProviderByFeedTokenHash, type Provider } from '../oncall/store.js';
 import { logger } from '../log/logger.js';
+import { verifyUnsubscribeToken, type UnsubscribeClaims } from '../outreach/unsubscribe-token.js';
 import { platformScope, tenantScope } from '../tenancy/mint.js';
 import type { PlatformScope, PracticeScope } from '../tenancy/scope.js';
 import { routeLabel } from '../log/route-label.js';
@@ -282,6 +283,17 @@ export async function permitFeedToken(services: Pick<AppContext, 'db' | 'keyring
   const provider = await findProviderByFeedTokenHash(services.db, feedTokenHash(services.keyring, token));
   if (!provider?.active) return null;
   return { provider, scope: tenantScope(services, provider.practiceId) };
+}
+
+/**
+ * A third: the signed token of a notice e-mail's unsubscribe link (`/u/<token>`,
+ * src/outreach/unsubscribe-token.ts). Its signature establishes the practice, whose scope is
+ * minted here; `expired` for a token past its time, null for anything else.
+ */
+export async function permitUnsubscribeToken(services: Pick<AppContext, 'keyring' | 'tenants' | 'clock'>, token: string): Promise<{ claims: UnsubscribeClaims; scope: PracticeScope } | 'expired' | null> {
+  const claims = await verifyUnsubscribeToken(services.keyring, token, services.clock());
+  if (claims === null || claims === 'expired') return claims;
+  return { claims, scope: tenantScope(services, claims.practiceId) };
 }
 
 async function refusePracticeSuspended(services: Services, req: Request, res: Response, principal: KeyPrincipal): Promise<void> {

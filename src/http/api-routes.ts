@@ -1,3 +1,4 @@
+import { emailRouter } from './email-routes.js';
 import express from 'express';
 import { z } from 'zod';
 import type { Services } from '../services.js';
@@ -82,6 +83,7 @@ export function apiRouter(services: Services): express.Router {
   router.use(voicemailRouter(services));
   router.use(importRouter(services));
   router.use(patientRouter(services));
+  router.use(emailRouter(services));
   router.use(rvmRouter(services));
   router.use(lockoutRouter(services));
   router.use(keyRouter(services));

@@ -1,3 +1,4 @@
+import { unsubscribeRouter } from './email-routes.js';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Services } from '../services.js';
 import { logger } from '../log/logger.js';
@@ -58,6 +59,8 @@ export function createApp(services: Services): express.Express {
   app.use(oncallFeedRouter(services));
   // Single-use voicemail links (<Play> on the access line): the token is the credential.
   app.use(playbackRouter(services));
+  // Notice e-mails' unsubscribe links (page and one-click POST): the signed token is the credential.
+  app.use(unsubscribeRouter(services));
 
   app.use((_req, res) => {
     res.status(404).json({ error: 'not_found' });

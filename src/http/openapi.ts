@@ -39,6 +39,9 @@ import { CALL_OUTCOMES, CallListQuery } from './call-routes.js';
 import { OvernightQuery } from './report-routes.js';
 import { AuditVerifyQuery } from './audit-routes.js';
 import { DEFAULT_MATRIX, MatrixSchema } from '../outreach/matrix.js';
+import { EMAIL_MESSAGE_TYPES, EMAIL_PLACEHOLDERS } from '../outreach/email-templates.js';
+import { EmailNoticeBody, EmailNoticeParams, EmailOptOutBody, EmailTemplateCheckBody, UnsubscribeParams } from './email-routes.js';
+import { UNSUBSCRIBE_TOKEN_DAYS } from '../outreach/unsubscribe-token.js';
 import { AcceptInvitationBody, InspectInvitationBody, LoginBody, PasswordResetBody, PasswordResetCompleteBody, SecondFactorBody, TotpConfirmBody } from './auth-routes.js';
 import { InvitationBody, InvitationIdParams, MemberSchema, MembershipPatchBody, MyPhoneBody, PendingInvitationSchema, SwitchPracticeBody, UserIdParams } from './user-routes.js';
 import { OidcCallbackQuery, OidcStartQuery, SsoBody, SsoParams, SsoView } from './oidc-routes.js';
@@ -165,6 +168,13 @@ const CommunicationMatrixAnswer = z
 const PagesQuery = z.object({ status: z.enum(['open', 'acknowledged']).optional() });
 
 const PatientSummarySchema = z.looseObject({ id: z.uuid(), firstName: z.string().nullable(), lastName: z.string().nullable(), dateOfBirth: z.string(), mrn: z.string().nullable(), active: z.boolean(), mergedInto: z.uuid().nullable() });
+const PatientDetailSchema = PatientSummarySchema.extend({ email: z.string().nullable().meta({ description: 'the address for notice e-mails (lower case), decrypted; null: none' }) });
+const EmailNoticeOutcomeSchema = z.object({
+  outcome: z.union([
+    z.object({ kind: z.literal('sent'), messageId: z.string() }),
+    z.object({ kind: z.literal('skipped'), reason: z.enum(['no_consent', 'opted_out', 'no_email', 'matrix']), cell: z.string().optional().meta({ description: 'the matrix cell that refused (`recall × email`), for reason matrix' }) }),
+  ]),
+});
 const AppointmentSchema = z.object({ id: z.uuid(), patientId: z.uuid(), startsAt: Instant, status: z.enum(APPOINTMENT_STATUSES), providerId: z.uuid().nullable(), locationName: z.string().nullable(), createdAt: Instant, updatedAt: Instant });
 const ImportReportSchema = z.looseObject({
   kind: z.enum(['patients', 'appointments']),
@@ -223,6 +233,7 @@ const PracticeSchema = z.looseObject({
   suspended: z.boolean(),
   routineCallbackHours: z.number().int(),
   idleLogoffMinutes: z.number().int(),
+  patientPortalUrl: z.string().nullable(),
   numbers: z.array(z.looseObject({ e164: E164Schema, flowId: z.string() })),
   /** Open, closed or a holiday now (the service's clock, the practice's wall clock), and when it next opens. */
   hoursNow: z.object({ status: z.enum(['open', 'closed', 'holiday']), nextOpening: Instant.nullable() }).optional(),
@@ -673,6 +684,27 @@ export const ROUTES: readonly RouteDoc[] = [
     also: { 206: 'part of the audio (Range)', 404: 'unknown, used or expired token', 416: 'range not satisfiable' },
   },
 
+  {
+    method: 'get',
+    path: '/u/:token',
+    summary: "A notice e-mail's unsubscribe link: a page with one button",
+    description: `No API key: the signed token (ids only: the practice and the address's blind index; valid ${UNSUBSCRIBE_TOKEN_DAYS} days) is the credential. HTML.`,
+    access: { kind: 'urlToken' },
+    params: UnsubscribeParams,
+    ok: { status: 200, description: 'the confirm page', schema: z.string(), contentType: 'text/html' },
+    also: { 404: 'not a valid token', 410: 'the token has expired' },
+  },
+  {
+    method: 'post',
+    path: '/u/:token',
+    summary: 'Unsubscribe (the page\'s button, or a mail client\'s one-click POST, RFC 8058)',
+    description: 'Records the opt-out of the address for the practice (idempotent) and answers 200. The body (`List-Unsubscribe=One-Click`) is not read.',
+    access: { kind: 'urlToken' },
+    params: UnsubscribeParams,
+    ok: { status: 200, description: 'unsubscribed (a short page)', schema: z.string(), contentType: 'text/html' },
+    also: { 404: 'not a valid token', 410: 'the token has expired' },
+  },
+
   // --- /api: keys, practices, flows ----------------------------------------------
   {
     method: 'get',
@@ -1014,7 +1046,7 @@ export const ROUTES: readonly RouteDoc[] = [
     access: api(RVM_WRITE),
     body: {
       schema: PatientInput,
-      example: { firstName: 'Avery', lastName: 'Quinn', dateOfBirth: '1980-04-12', mrn: 'MRN-1001', phones: [{ number: EX.callerNumber, kind: 'mobile', preferred: true }, { number: '+12025550124', kind: 'home' }], preferredLanguage: 'en', usState: 'FL', timeZone: 'America/New_York' },
+      example: { firstName: 'Avery', lastName: 'Quinn', dateOfBirth: '1980-04-12', mrn: 'MRN-1001', phones: [{ number: EX.callerNumber, kind: 'mobile', preferred: true }, { number: '+12025550124', kind: 'home' }], preferredLanguage: 'en', usState: 'FL', timeZone: 'America/New_York', email: 'avery.quinn@example.org' },
     },
     ok: { status: 201, description: "the patient's id", schema: z.object({ id: z.uuid() }) },
     also: { 409: { description: 'a duplicate: the existing id', same: 'error' } },
@@ -1033,14 +1065,14 @@ export const ROUTES: readonly RouteDoc[] = [
     method: 'post',
     path: '/api/patients/import',
     summary: 'Import patients from CSV, upserted by MRN (dry run unless dryRun=false): queued as a job',
-    description: `A text/csv body, streamed into storage envelope-encrypted (at most ${IMPORT_MAX_BYTES} bytes); the answer (202) is the import's id at once, and GET /api/imports/{id} follows it to its report. Columns: mrn and date_of_birth (required), first_name, last_name, phone, home_phone, preferred_phone (mobile or home), preferred_language, us_state, time_zone. One transaction: with any invalid row nothing is written, and the import's message names the first row and field. Row numbers count the header as row 1.`,
+    description: `A text/csv body, streamed into storage envelope-encrypted (at most ${IMPORT_MAX_BYTES} bytes); the answer (202) is the import's id at once, and GET /api/imports/{id} follows it to its report. Columns: mrn and date_of_birth (required), first_name, last_name, phone, home_phone, preferred_phone (mobile or home), preferred_language, us_state, time_zone, email (one address, for notice e-mails). One transaction: with any invalid row nothing is written, and the import's message names the first row and field. Row numbers count the header as row 1.`,
     access: api(ADMIN),
     query: ImportQuery,
     body: { schema: z.string(), example: 'mrn,first_name,last_name,date_of_birth,phone\nMRN-1001,Avery,Quinn,1980-04-12,+12025550123\n', contentType: 'text/csv' },
     ok: { status: 202, description: "queued: the import's id (Location: /api/imports/{id})", schema: ImportAcceptedSchema },
     also: { 413: 'the body is too large (nothing kept)', 503: 'the job could not be queued (nothing imported; try again)' },
   },
-  { method: 'get', path: '/api/patients/:patientId', summary: 'A patient, decrypted, with every number', access: api(RVM_WRITE), params: PatientIdParams, ok: { status: 200, description: 'the patient', schema: PatientSummarySchema } },
+  { method: 'get', path: '/api/patients/:patientId', summary: 'A patient, decrypted, with every number and the e-mail address', access: api(RVM_WRITE), params: PatientIdParams, ok: { status: 200, description: 'the patient', schema: PatientDetailSchema } },
   {
     method: 'patch',
     path: '/api/patients/:patientId',
@@ -1048,7 +1080,7 @@ export const ROUTES: readonly RouteDoc[] = [
     access: api(RVM_WRITE),
     params: PatientIdParams,
     body: { schema: PatientPatch, example: { preferredLanguage: 'es', phones: [{ number: '+12025550124', kind: 'home', preferred: true }] } },
-    ok: { status: 200, description: 'the patient as changed', schema: PatientSummarySchema },
+    ok: { status: 200, description: 'the patient as changed', schema: PatientDetailSchema },
     also: { 409: { description: 'the change would duplicate another patient: its id', same: 'error' } },
   },
   { method: 'post', path: '/api/patients/:patientId/deactivate', summary: 'Deactivate a patient (kept; no longer found by number)', access: api(RVM_WRITE), params: PatientIdParams, ok: { status: 200, description: 'deactivated', schema: z.object({ id: z.uuid(), active: z.literal(false) }) } },
@@ -1152,6 +1184,55 @@ export const ROUTES: readonly RouteDoc[] = [
   },
   { method: 'post', path: '/api/opt-outs/check', summary: 'Whether a number is opted out', access: api(RVM_READ), body: { schema: PhoneBody, example: { phone: EX.callerNumber } }, ok: { status: 200, description: 'the answer', schema: z.object({ optedOut: z.boolean() }) } },
   { method: 'get', path: '/api/opt-outs', summary: 'Opt-out counts by source', access: api(RVM_READ), ok: { status: 200, description: 'counts', schema: z.object({ bySource: z.record(z.string(), z.number().int()) }) } },
+  {
+    method: 'post',
+    path: '/api/patients/:patientId/email-notices',
+    summary: 'Send one notice e-mail to a patient now ("please call the office", "a message is waiting at your portal")',
+    description:
+      "Consults the practice's `<messageType> × email` matrix cell, then needs an address on the patient, the address not opted out and a current `email` consent grant; otherwise the outcome is skipped with the reason (and the cell, for `matrix`), nothing sent. Audited `email.sent` / `email.skipped` with the consent id, matrix cell and version, never the address. 409 when the practice cannot send notices (no SMTP relay, no front desk or fallback number, no patientPortalUrl for the portal notice); 502 when the relay refused.",
+    access: api(RVM_WRITE),
+    params: EmailNoticeParams,
+    body: { schema: EmailNoticeBody, example: { messageType: 'results_ready', templateId: 'portal_message' } },
+    ok: { status: 202, description: 'the outcome: sent (its Message-ID) or skipped (why)', schema: EmailNoticeOutcomeSchema },
+    also: { 404: 'no such patient in this practice', 409: 'the practice cannot send notices yet (the message says what is missing)', 502: 'the mail relay did not accept the notice' },
+  },
+  {
+    method: 'get',
+    path: '/api/email-templates',
+    summary: 'The built-in notice e-mails and their placeholders',
+    access: api(RVM_WRITE),
+    ok: {
+      status: 200,
+      description: 'the templates',
+      schema: z.object({ placeholders: z.array(z.enum(EMAIL_PLACEHOLDERS)), templates: z.array(z.object({ id: z.string(), description: z.string(), body: z.string(), messageTypes: z.array(z.enum(EMAIL_MESSAGE_TYPES)) })) }),
+    },
+  },
+  {
+    method: 'post',
+    path: '/api/email-templates/check',
+    summary: 'Check a notice body: the PHI check, the placeholders, and (with messageType) the matrix cell',
+    access: api(RVM_WRITE),
+    body: { schema: EmailTemplateCheckBody, example: { body: 'Hello,\n\n{practice_name} asks you to call the office at {callback_number}.', messageType: 'recall' } },
+    ok: {
+      status: 200,
+      description: 'the verdict',
+      schema: z.object({
+        ok: z.boolean(),
+        problems: z.array(z.looseObject({ kind: z.string(), term: z.string() })),
+        matrix: z.object({ cell: z.string(), allowed: z.boolean(), version: z.number().int(), message: z.string().optional() }).nullable(),
+      }),
+    },
+  },
+  {
+    method: 'post',
+    path: '/api/email-opt-outs',
+    summary: 'Opt an e-mail address out of the practice\'s notice e-mails (for good)',
+    description: 'By blind index; the email consent of every patient with the address is revoked too. The address is never logged or audited.',
+    access: api(RVM_WRITE),
+    body: { schema: EmailOptOutBody, example: { email: 'avery.quinn@example.org' } },
+    ok: { status: 201, description: 'recorded (200: already opted out)', schema: z.object({ result: z.enum(['recorded', 'already']) }) },
+    also: { 200: 'already opted out' },
+  },
   { method: 'get', path: '/api/vendor-baas', summary: 'Signed vendor BAAs', access: api(RVM_READ), ok: { status: 200, description: 'the BAAs', schema: z.object({ baas: z.array(Obj('a BAA')) }) } },
   { method: 'post', path: '/api/vendor-baas', summary: 'Record a signed vendor BAA', access: api(ADMIN), body: { schema: VendorBaaInput, example: { vendor: 'twilio', signedAt: '2026-10-01', documentRef: 'contracts/twilio-baa-2026.pdf' } }, ok: { status: 201, description: 'the BAA', schema: Obj('a BAA') } },
 

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Services } from '../services.js';
 import { AuditAction } from '../audit/events.js';
 import { LANGUAGES } from '../calls/flow-types.js';
-import { E164Schema, HolidaysSchema, IdleLogoffMinutesSchema, TimeZoneSchema, WeeklyHoursPatchSchema } from '../practices/settings.js';
+import { E164Schema, HolidaysSchema, IdleLogoffMinutesSchema, PortalUrlSchema, TimeZoneSchema, WeeklyHoursPatchSchema } from '../practices/settings.js';
 import { getPractice, listPracticeNumbers, removePracticeNumber, updatePractice, upsertPracticeNumber } from '../practices/store.js';
 import { actorOf, permit } from './api-auth.js';
 import { invalidatePracticeCache } from '../calls/voice-service.js';
@@ -43,6 +43,8 @@ export const PracticePatchSchema = z
     routineCallbackHours: z.number().int().min(0).max(72),
     /** Automatic logoff after this many minutes without a request (HIPAA 164.312(a)(2)(iii)). */
     idleLogoffMinutes: IdleLogoffMinutesSchema,
+    /** The patient portal (https), the link of the portal notice e-mail; null: none (that notice cannot be sent). */
+    patientPortalUrl: PortalUrlSchema.nullable(),
   })
   .partial()
   .refine((p) => Object.keys(p).length > 0, { message: 'nothing to change' });

@@ -48,8 +48,8 @@ const ROUTE_WORDS: ReadonlySet<string> = new Set([
   'fhir', 'import', 'source', 'sync', 'runs',
   // lockout-routes.ts, metrics-routes.ts, openapi.ts
   'lockouts', 'clear', 'metrics', 'openapi.json',
-  // outreach-routes.ts
-  'communication-matrix',
+  // outreach-routes.ts, email-routes.ts
+  'communication-matrix', 'email-notices', 'email-templates', 'email-opt-outs', 'u',
   // task-routes.ts
   'tasks', 'claim', 'attempts', 'close', 'call',
   // report-routes.ts

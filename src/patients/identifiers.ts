@@ -15,6 +15,7 @@ export const INDEX_PURPOSE = {
   fullName: 'name-full',
   dob: 'dob',
   mrn: 'mrn',
+  email: 'email',
 } as const;
 
 /** `José  DE la Cruz ` → `jose de la cruz`. */
@@ -47,6 +48,16 @@ export function mrnIndex(k: Keyring, mrn: string): string {
   return blindIndex(k.indexKey, INDEX_PURPOSE.mrn, normaliseMrn(mrn));
 }
 
+/** `  Jane.Doe@Example.ORG ` → `jane.doe@example.org`: as stored, sent to and indexed. */
+export function normaliseEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+/** The blind index of an e-mail address: how its opt-out and its patients are found (never the address). */
+export function emailIndex(k: Keyring, email: string): string {
+  return blindIndex(k.indexKey, INDEX_PURPOSE.email, normaliseEmail(email));
+}
+
 // ---------------------------------------------------------------------------
 // Field schemas shared by the API and the CSV import
 
@@ -67,6 +78,18 @@ export const MrnSchema = z
   .string()
   .trim()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$/, { message: 'expected 1 to 40 letters, digits, dots, dashes or underscores' });
+/**
+ * An e-mail address as a notice may be sent to: one mailbox (no display name, no list), at most
+ * 254 characters, printable ASCII, trimmed and lower-cased. The message never echoes the input.
+ */
+export const EmailSchema = z
+  .string()
+  .trim()
+  .max(254, { message: 'expected at most 254 characters' })
+  .refine(NO_NUL, { message: NUL_MESSAGE })
+  .pipe(z.email({ message: 'expected one e-mail address such as name@example.org' }))
+  .transform(normaliseEmail);
+
 export const UsStateSchema = z.string().regex(/^[A-Z]{2}$/, { message: 'expected a two-letter state code such as FL' });
 export const LanguageSchema = z.enum(LANGUAGES);
 export const PHONE_KINDS = ['mobile', 'home', 'work', 'other'] as const;

@@ -7,6 +7,8 @@ import type { PracticeScope } from '../tenancy/scope.js';
 import {
   DateOfBirthSchema,
   dobIndex,
+  EmailSchema,
+  emailIndex,
   E164Schema,
   familyNameIndex,
   fullNameIndex,
@@ -37,6 +39,8 @@ const PatientFields = {
   preferredLanguage: LanguageSchema.optional(),
   usState: UsStateSchema.optional(),
   timeZone: TimeZoneSchema.optional(),
+  /** For notices only (src/outreach/email-notice.ts); sealed, found by blind index, never logged. */
+  email: EmailSchema.optional(),
 };
 
 /** Numbers as given: at most one preferred, no number twice. */
@@ -62,6 +66,7 @@ export const PatientPatch = z
     preferredLanguage: LanguageSchema.nullable().optional(),
     usState: UsStateSchema.nullable().optional(),
     timeZone: TimeZoneSchema.nullable().optional(),
+    email: EmailSchema.nullable().optional(),
   })
   .superRefine((v, ctx) => {
     checkPhones(v, ctx, false);
@@ -118,6 +123,7 @@ export interface PatientView extends PatientSummary {
   preferredLanguage: string | null;
   usState: string | null;
   timeZone: string | null;
+  email: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -201,7 +207,7 @@ export async function searchPatients(scope: PracticeScope, k: Keyring, s: Patien
 export async function readPatient(scope: PracticeScope, k: Keyring, id: string): Promise<PatientView | null> {
   const row = await scope.db
     .selectFrom('patients')
-    .select([...SUMMARY_COLUMNS, 'preferred_language', 'us_state', 'time_zone', 'created_at', 'updated_at'])
+    .select([...SUMMARY_COLUMNS, 'preferred_language', 'us_state', 'time_zone', 'email_enc', 'created_at', 'updated_at'])
     .where('id', '=', id)
     .where('practice_id', '=', scope.practiceId)
     .executeTakeFirst();
@@ -223,6 +229,7 @@ export async function readPatient(scope: PracticeScope, k: Keyring, id: string):
     preferredLanguage: row.preferred_language,
     usState: row.us_state,
     timeZone: row.time_zone,
+    email: row.email_enc ? await openField(k, 'email', row.email_enc, id, scope.practiceId) : null,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   };
@@ -260,6 +267,10 @@ export async function updatePatient(scope: PracticeScope, k: Keyring, id: string
     if (patch.preferredLanguage !== undefined) set.preferred_language = patch.preferredLanguage;
     if (patch.usState !== undefined) set.us_state = patch.usState;
     if (patch.timeZone !== undefined) set.time_zone = patch.timeZone;
+    if (patch.email !== undefined) {
+      set.email_enc = await seal('email', patch.email);
+      set.email_index = patch.email ? emailIndex(k, patch.email) : null;
+    }
     const phones = phonesOf(patch);
     if (phones) {
       const preferredIndex = phoneIndex(k, phones.phone);

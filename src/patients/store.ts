@@ -3,7 +3,7 @@ import type { Db } from '../adapters/postgres.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 import type { PhoneKind } from '../adapters/db-schema.js';
 import { blindIndex, decryptField, encryptField, type FieldSuite, type Keyring } from '../adapters/keyring.js';
-import { dobIndex, familyNameIndex, fullNameIndex, mrnIndex, normaliseMrn } from './identifiers.js';
+import { dobIndex, emailIndex, familyNameIndex, fullNameIndex, mrnIndex, normaliseEmail, normaliseMrn } from './identifiers.js';
 
 /** Blind-index purpose for caller phone numbers (E.164). */
 export const PHONE_INDEX = 'phone-e164';
@@ -19,7 +19,7 @@ export function pinHash(k: Keyring, patientId: string, pin: string): string {
 }
 
 /** The fields of `patients` sealed by the application. */
-export type SealedField = 'first_name' | 'last_name' | 'dob' | 'phone' | 'mrn';
+export type SealedField = 'first_name' | 'last_name' | 'dob' | 'phone' | 'mrn' | 'email';
 
 /** A sealed field's encryption context: ids only (stored in clear in the message header). */
 export function fieldContext(field: SealedField, patientId: string, practiceId: string): Record<string, string> {
@@ -58,6 +58,8 @@ export interface NewPatient {
   usState?: string;
   /** IANA zone of the patient, when known (otherwise the practice's). */
   timeZone?: string;
+  /** E-mail address for notices (src/outreach/email-notice.ts), sealed and blind-indexed. */
+  email?: string;
 }
 
 /** The blind indexes of a patient's identifiers (what duplicates are found by). */
@@ -88,13 +90,14 @@ export async function sealPatient(k: Keyring, id: string, p: NewPatient) {
     if (index !== preferredIndex && !extras.some((x) => x.index === index)) extras.push({ ...extra, index });
   }
   // Every field at once: each is its own SDK message, and their awaits overlap.
-  const [[first, last, dob, phone, mrn], extraSealed] = await Promise.all([
+  const [[first, last, dob, phone, mrn, email], extraSealed] = await Promise.all([
     Promise.all([
       p.firstName ? seal('first_name', p.firstName) : null,
       p.lastName ? seal('last_name', p.lastName) : null,
       seal('dob', p.dateOfBirth),
       seal('phone', p.phone),
       p.mrn ? seal('mrn', normaliseMrn(p.mrn)) : null,
+      p.email ? seal('email', normaliseEmail(p.email)) : null,
     ]),
     Promise.all(extras.map((x) => seal('phone', x.phone))),
   ]);
@@ -107,6 +110,8 @@ export async function sealPatient(k: Keyring, id: string, p: NewPatient) {
     last_name_enc: last,
     dob_enc: dob,
     mrn_enc: mrn,
+    email_enc: email,
+    email_index: p.email ? emailIndex(k, p.email) : null,
     ...indexesOf(k, p),
     pin_hash: p.pin ? pinHash(k, id, p.pin) : null,
     preferred_language: p.preferredLanguage ?? null,
@@ -176,4 +181,19 @@ export async function phoneOf(scope: PracticeScope, keyring: Keyring, patientId:
   const row = await scope.db.selectFrom('patients').select('phone_enc').where('id', '=', patientId).where('practice_id', '=', practiceId).executeTakeFirst();
   if (!row?.phone_enc) return null;
   return openField(keyring, 'phone', row.phone_enc, patientId, practiceId);
+}
+
+/** Whether the practice has this patient (active or not). */
+export async function patientExists(scope: PracticeScope, patientId: string): Promise<boolean> {
+  const row = await scope.db.selectFrom('patients').select('id').where('id', '=', patientId).where('practice_id', '=', scope.practiceId).executeTakeFirst();
+  return row !== undefined;
+}
+
+/** The patient's e-mail address, decrypted: only to send a notice the patient consented to; null for an inactive record. */
+export async function emailOf(scope: PracticeScope, keyring: Keyring, patientId: string): Promise<{ email: string; index: string } | null> {
+  const practiceId = scope.practiceId;
+  // An inactive (deactivated or merged) record is sent nothing.
+  const row = await scope.db.selectFrom('patients').select(['email_enc', 'email_index']).where('id', '=', patientId).where('practice_id', '=', practiceId).where('active', '=', true).executeTakeFirst();
+  if (!row?.email_enc || !row.email_index) return null;
+  return { email: await openField(keyring, 'email', row.email_enc, patientId, practiceId), index: row.email_index };
 }

@@ -39,6 +39,20 @@ export const E164Schema = z
 export const IdleLogoffMinutesSchema = z.number().int().min(5).max(60);
 export const DEFAULT_IDLE_LOGOFF_MINUTES = 15;
 
+/** The patient portal's address: https, printable, no credentials or fragment (it goes into e-mails). */
+export const PortalUrlSchema = z
+  .string()
+  .max(300)
+  .regex(/^https:\/\/[^\s]+$/, { error: 'expected an https:// URL' })
+  .refine((v) => {
+    try {
+      const u = new URL(v);
+      return u.protocol === 'https:' && u.username === '' && u.password === '' && u.hash === '';
+    } catch {
+      return false;
+    }
+  }, { error: 'expected an https:// URL without credentials or #fragment' });
+
 export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 export type Weekday = (typeof WEEKDAYS)[number];
 

@@ -30,6 +30,8 @@ export interface Practice {
   suspended: boolean;
   /** Hours after the next opening by which a routine callback task is due (src/tasks/due.ts). */
   routineCallbackHours: number;
+  /** The patient portal (https), linked from the portal notice e-mail (src/outreach/email-notice.ts); null: none. */
+  patientPortalUrl: string | null;
 }
 
 const columns = [
@@ -47,6 +49,7 @@ const columns = [
   'voicemail_transcription',
   'access_number',
   'sms_auto_reply',
+  'patient_portal_url',
   'suspended_at',
   'routine_callback_hours',
   'idle_logoff_minutes',
@@ -67,6 +70,7 @@ interface Row {
   voicemail_transcription: boolean;
   access_number: string | null;
   sms_auto_reply: string | null;
+  patient_portal_url: string | null;
   suspended_at: Date | null;
   routine_callback_hours: number;
   idle_logoff_minutes: number;
@@ -95,6 +99,7 @@ function toPractice(row: Row): Practice {
     suspended: row.suspended_at !== null,
     routineCallbackHours: row.routine_callback_hours,
     idleLogoffMinutes: row.idle_logoff_minutes,
+    patientPortalUrl: row.patient_portal_url,
   };
 }
 
@@ -165,6 +170,7 @@ export interface PracticeSettings {
   holidays: Holidays;
   routineCallbackHours: number;
   idleLogoffMinutes: number;
+  patientPortalUrl: string | null;
 }
 
 function settingsColumns(s: Partial<PracticeSettings>): Record<string, unknown> {
@@ -183,6 +189,7 @@ function settingsColumns(s: Partial<PracticeSettings>): Record<string, unknown> 
     ...(s.smsAutoReply !== undefined ? { sms_auto_reply: s.smsAutoReply } : {}),
     ...(s.routineCallbackHours !== undefined ? { routine_callback_hours: s.routineCallbackHours } : {}),
     ...(s.idleLogoffMinutes !== undefined ? { idle_logoff_minutes: s.idleLogoffMinutes } : {}),
+    ...(s.patientPortalUrl !== undefined ? { patient_portal_url: s.patientPortalUrl } : {}),
   };
 }
 

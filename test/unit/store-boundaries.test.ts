@@ -25,6 +25,7 @@ const DECIDERS = [
   'src/practices/lines.ts',
   'src/patients/import-requests.ts',
   'src/patients/import-worker.ts',
+  'src/outreach/email-notice.ts',
 ];
 
 function routeFiles(): string[] {
