@@ -3,7 +3,9 @@ import { createApiKey } from '../src/auth/api-keys.js';
 import { createPatient } from '../src/patients/store.js';
 import { captureLogs } from '../src/log/logger.js';
 import { DEMO } from '../src/practices/seed.js';
-import type { Practice } from '../src/practices/store.js';
+import { createPractice, type Practice } from '../src/practices/store.js';
+import { handleDropAnswer } from '../src/drops/drop-service.js';
+import { tenantScope } from '../src/tenancy/mint.js';
 import { OPT_OUT_SENTENCE } from '../src/drops/templates.js';
 import { until } from './support/until.js';
 import { startHarness, type Harness } from './support/harness.js';
@@ -163,6 +165,11 @@ describe('a reminder campaign speaks each recipient’s own appointment', () => 
   let campaignId: string;
 
   it('takes a CSV naming an appointment for some rows; a row naming another patient’s appointment is refused', async () => {
+    const other = await createPractice(h.services.db, { slug: 'other-clinic', name: 'Other Clinic', timeZone: 'America/Chicago', numbers: ['+13125550188'] });
+    const otherPatient = await createPatient(h.services.db, h.services.keyring, { practiceId: other.id, phone: '+13125550189', firstName: 'Other', lastName: 'Person', dateOfBirth: '1970-01-02' });
+    const otherPracticeAppointment = (
+      await h.services.db.insertInto('appointments').values({ practice_id: other.id, patient_id: otherPatient, starts_at: new Date('2026-12-05T15:00:00Z') }).returning('id').executeTakeFirstOrThrow()
+    ).id;
     const template = await api('POST', '/api/drop-templates', { name: 'Reminder with place', purpose: 'appointment_reminder', text: REMINDER });
     expect(template.status, JSON.stringify(template.body)).toBe(201);
     const created = await api('POST', '/api/campaigns', { name: 'December reminders', templateId: template.body.id, provider: 'rvm_http', ratePerMinute: 600 });
@@ -178,6 +185,7 @@ describe('a reminder campaign speaks each recipient’s own appointment', () => 
       `${p('Elm').id},`,
       `${p('Fir').id},`,
       `${p('Alder').id},not-an-id`,
+      `${p('Elm').id},${otherPracticeAppointment}`, // another practice's appointment: never found
     ].join('\n');
     const res = await api('POST', `/api/campaigns/${campaignId}/recipients`, csv, admin, 'text/csv');
     expect(res.status, JSON.stringify(res.body)).toBe(200);
@@ -185,6 +193,7 @@ describe('a reminder campaign speaks each recipient’s own appointment', () => 
     expect(res.body.rows).toEqual([
       expect.objectContaining({ row: 3, result: 'invalid', message: 'appointment_id: no such appointment of this patient' }),
       expect.objectContaining({ row: 8, result: 'invalid', message: 'appointment_id must be a UUID' }),
+      expect.objectContaining({ row: 9, result: 'invalid', message: 'appointment_id: no such appointment of this patient' }),
     ]);
     expect(await dropOf(campaignId, 'Birch')).toMatchObject({ appointment_id: appointmentIds['birch-named'] });
     expect(await dropOf(campaignId, 'Alder')).toMatchObject({ appointment_id: null });
@@ -235,6 +244,21 @@ describe('a reminder campaign speaks each recipient’s own appointment', () => 
     expect(sentRows.find((r) => r.subject_id === alderDrop.id)?.details).toMatchObject({ appointmentId: appointmentIds['alder-next'] });
     const progress = await api('GET', `/api/campaigns/${campaignId}`, undefined, staff);
     expect(progress.body.reasons).toMatchObject({ 'skipped:no_appointment': 2, 'skipped:location_refused': 1 });
+  });
+
+  it('a Twilio drop’s answer plays the recipient’s own message: the appointment recorded when it was claimed', async () => {
+    const alder = await dropOf(campaignId, 'Alder');
+    // As for a Twilio drop whose call Twilio answers before our write of its CallSid.
+    await h.services.db.updateTable('drops').set({ provider_ref: null }).where('id', '=', alder.id).execute();
+    // An earlier appointment booked since: the drop still speaks of the one it was sent about.
+    await addAppointment('alder-new', p('Alder'), '2026-12-02T15:00:00Z', { location: 'North Campus' });
+    const twiml = await handleDropAnswer(h.services, (id) => tenantScope(h.services, id), alder.id, { CallSid: `CA${'b'.repeat(32)}`, AnsweredBy: 'machine_end_beep' });
+    expect(twiml).toContain('your appointment on Thursday, December 3 at 9:15 AM, at Main Street Office.');
+    // Cancelled meanwhile: nothing is played rather than a stale or another time.
+    await h.services.db.updateTable('appointments').set({ status: 'cancelled' }).where('id', '=', appointmentIds['alder-next'] ?? '').execute();
+    const after = await handleDropAnswer(h.services, (id) => tenantScope(h.services, id), alder.id, { CallSid: `CA${'b'.repeat(32)}`, AnsweredBy: 'machine_end_beep' });
+    expect(after).not.toContain('appointment');
+    expect(after).toContain('<Hangup/>');
   });
 
   it('a recall (no personal placeholder) goes to a patient with no appointment', async () => {
