@@ -20,7 +20,7 @@ import { parseRecipientCsv } from '../src/drops/campaigns.js';
 
 const USAGE = `usage: npm run campaign -- <list|templates|create|recipients|dry-run|start|pause|resume|cancel|watch> [id] [options]
   create      --name <text> --template <id> --provider rvm_http|twilio [--csv file] [--rate per-minute] [--human-answer message|hangup] [--audio-file name.wav]
-  recipients  <id> --csv <file with a patient_id column>
+  recipients  <id> --csv <file with a patient_id column, optionally appointment_id>
   watch       <id> [--interval seconds]
 environment: AHL_API_KEY (required), AHL_URL (default http://127.0.0.1:$PORT or :3000)`;
 

@@ -53,6 +53,7 @@ try {
   const practice = await cliPractice(db, config, values.practice);
   const rendered = await renderFor(systemScope({ db }, practice.id), practice, values.template, params);
   if (!rendered.ok) fail(`the message cannot be rendered: ${rendered.problems.map((p) => `${p.kind} "${p.term}"`).join(', ')}`);
+  if (rendered.personal.length > 0) fail(`a recording says the same words to everyone: this template speaks each recipient's own ${rendered.personal.map((n) => `{${n}}`).join(', ')} (use text-to-speech)`);
   const out = values.out ?? `${values.template}-${practice.slug}.wav`;
   if (!AUDIO_FILE.test(out)) fail('--out: expected a file name such as recall-demo.wav (lower case, digits, . _ -)');
   await mkdir(config.audioDir, { recursive: true });

@@ -440,6 +440,8 @@ export interface DropsTable {
   campaign_id: string;
   practice_id: string;
   patient_id: string;
+  /** The appointment the drop reminds of (migration 0037): named by the recipient list, or the next one, recorded when the drop is claimed. */
+  appointment_id: Generated<string | null>;
   status: Generated<DropStatus>;
   reason: string | null;
   provider: DropVendor;

@@ -31,6 +31,7 @@ import * as m0028 from './migrations/0028-communication-matrix.js';
 import * as m0029 from './migrations/0029-sso-identities.js';
 import * as m0031 from './migrations/0031-task-call-once.js';
 import * as m0033 from './migrations/0033-patient-email.js';
+import * as m0037 from './migrations/0037-drop-appointments.js';
 
 /** Every migration, in order. Names sort the same way they apply. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -64,6 +65,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0029-sso-identities': m0029,
   '0031-task-call-once': m0031,
   '0033-patient-email': m0033,
+  '0037-drop-appointments': m0037,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -130,13 +130,21 @@ export async function knownPatientIds(scope: PracticeScope, ids: readonly string
   return known;
 }
 
-/** Adds drops for these patients (a patient already a recipient is skipped); the patients added. */
-export async function insertDrops(scope: PracticeScope, campaign: { id: string; provider: DropVendor }, patientIds: readonly string[]): Promise<Set<string>> {
+/** Adds drops for these patients, each with the appointment it is about if named (a patient already a recipient is skipped); the patients added. */
+export async function insertDrops(
+  scope: PracticeScope,
+  campaign: { id: string; provider: DropVendor },
+  recipients: ReadonlyArray<{ patientId: string; appointmentId: string | null }>,
+): Promise<Set<string>> {
   const inserted = new Set<string>();
-  for (let i = 0; i < patientIds.length; i += CHUNK) {
+  for (let i = 0; i < recipients.length; i += CHUNK) {
     const rows = await scope.db
       .insertInto('drops')
-      .values(patientIds.slice(i, i + CHUNK).map((patientId) => ({ campaign_id: campaign.id, practice_id: scope.practiceId, patient_id: patientId, provider: campaign.provider })))
+      .values(
+        recipients
+          .slice(i, i + CHUNK)
+          .map((r) => ({ campaign_id: campaign.id, practice_id: scope.practiceId, patient_id: r.patientId, appointment_id: r.appointmentId, provider: campaign.provider })),
+      )
       .onConflict((oc) => oc.columns(['campaign_id', 'patient_id']).doNothing())
       .returning('patient_id')
       .execute();
@@ -181,6 +189,7 @@ export async function recentDropsOf(scope: PracticeScope, ids: readonly string[]
 export interface WaitingDrop {
   id: string;
   patient_id: string;
+  appointment_id: string | null;
 }
 
 /** A campaign's drops, only ever of the scope's practice. */
@@ -189,7 +198,7 @@ function campaignDrops(scope: PracticeScope, campaignId: string) {
 }
 
 export async function waitingDrops(scope: PracticeScope, campaignId: string): Promise<WaitingDrop[]> {
-  return campaignDrops(scope, campaignId).select(['id', 'patient_id']).where('status', 'in', ['pending', 'queued']).execute();
+  return campaignDrops(scope, campaignId).select(['id', 'patient_id', 'appointment_id']).where('status', 'in', ['pending', 'queued']).execute();
 }
 
 export async function hasRecipients(scope: PracticeScope, campaignId: string): Promise<boolean> {
@@ -297,11 +306,14 @@ export async function lockPatientForDrop(trx: Transaction<Database>, patientId: 
   await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`drop-patient:${patientId}`}, 0))`.execute(trx);
 }
 
-/** Claims a queued drop of this version as sent (in the caller's transaction); false when another run did. */
-export async function claimDropSent(trx: Transaction<Database>, id: string, version: number, attempts: number, at: Date): Promise<boolean> {
+/**
+ * Claims a queued drop of this version as sent (in the caller's transaction), recording the
+ * appointment its message speaks of; false when another run did.
+ */
+export async function claimDropSent(trx: Transaction<Database>, id: string, version: number, attempts: number, at: Date, appointmentId: string | null): Promise<boolean> {
   const claimed = await trx
     .updateTable('drops')
-    .set({ status: 'sent', sent_at: at, attempts, updated_at: at })
+    .set({ status: 'sent', sent_at: at, attempts, updated_at: at, ...(appointmentId ? { appointment_id: appointmentId } : {}) })
     .where('id', '=', id)
     .where('status', '=', 'queued')
     .where('schedule_version', '=', version)
@@ -328,11 +340,11 @@ export async function staleSentDrops(db: Db, cutoff: Date): Promise<string[]> {
 export async function dropForAnswer(
   db: Db,
   id: string,
-): Promise<(Pick<DropRow, 'id' | 'status' | 'provider_ref' | 'practice_id' | 'campaign_id'> & Pick<CampaignRow, 'human_answer'>) | undefined> {
+): Promise<(Pick<DropRow, 'id' | 'status' | 'provider_ref' | 'practice_id' | 'campaign_id' | 'patient_id' | 'appointment_id'> & Pick<CampaignRow, 'human_answer'>) | undefined> {
   return db
     .selectFrom('drops')
     .innerJoin('campaigns', 'campaigns.id', 'drops.campaign_id')
-    .select(['drops.id', 'drops.status', 'drops.provider_ref', 'drops.practice_id', 'drops.campaign_id', 'campaigns.human_answer'])
+    .select(['drops.id', 'drops.status', 'drops.provider_ref', 'drops.practice_id', 'drops.campaign_id', 'drops.patient_id', 'drops.appointment_id', 'campaigns.human_answer'])
     .where('drops.id', '=', id)
     .executeTakeFirst();
 }

@@ -7,13 +7,15 @@ import { AuditAction, type AuditEvent } from '../audit/events.js';
 import type { DropStatus, DropVendor } from '../adapters/db-schema.js';
 import { getPractice, listPracticeNumbers, type Practice, type PracticeNumber } from '../practices/store.js';
 import { currentConsents, hasVendorBaa, optedOutAmong } from '../consent/store.js';
-import { renderTemplate, templateDetail } from './templates.js';
+import { personalPlaceholdersIn, renderTemplate, templateDetail } from './templates.js';
+import { loadPersonal, personalMiss, recipientParams, type PersonalValues, type Recipient } from '../outreach/personal.js';
+import { appointmentsByIds } from '../patients/appointments.js';
 import { resolveTemplate } from './templates-store.js';
 import { currentMatrix } from '../outreach/matrix-store.js';
 import { decideSend, type Detail, type SendDecision } from '../outreach/matrix.js';
 import { assignSendTimes, decideMany, summarise, type Decision, type DryRunReport, type RecipientFacts } from './eligibility.js';
 import { providerConfigured } from './providers/index.js';
-import type { DropTemplate, TemplateMessageType, TemplatePlaceholder } from './types.js';
+import { isPersonalPlaceholder, PERSONAL_PLACEHOLDERS, type DropTemplate, type PersonalPlaceholder, type SkipReason, type TemplateMessageType, type TemplatePlaceholder } from './types.js';
 import {
   campaignOf,
   CHUNK,
@@ -107,6 +109,10 @@ export async function checkAudioFile(audioDir: string, audioFile: string, text: 
   return null;
 }
 
+/** Said when a campaign's template speaks each recipient's own appointment. */
+export const PERSONAL_NOTICE =
+  'Each recipient hears their own appointment\u2019s day, time (and location), from the appointment named in the recipient list or else their next booked or confirmed one; a recipient with none is skipped (no_appointment).';
+
 /** Said wherever a campaign chooses Twilio: unlike a ringless drop, it rings the phone. */
 export const TWILIO_RINGS_NOTICE =
   'Twilio voicemail drops place a real call: the recipient\u2019s phone rings, and a person who answers hears the message (or a polite hang-up, per humanAnswer).';
@@ -133,28 +139,50 @@ export async function matrixVerdict(scope: PracticeScope, kind: MessageKind): Pr
 
 const kindOf = (t: DropTemplate): MessageKind => ({ messageType: t.messageType, detail: templateDetail(t.text) });
 
-export type CampaignMessage =
-  | ({ ok: true; text: string; seconds: number; callerId: string; audioUrl?: string } & MessageKind)
-  | { ok: false; reason: 'no_campaign' | 'template_invalid' | 'no_caller_id' | 'audio_mismatch' };
+/** Why one recipient's message cannot speak their own appointment (src/outreach/personal.ts): they are skipped, with this reason. */
+export type PersonalSkip = Extract<SkipReason, 'no_appointment' | 'no_location' | 'location_refused'>;
+export const PERSONAL_SKIPS: readonly PersonalSkip[] = ['no_appointment', 'no_location', 'location_refused'];
+export const isPersonalSkip = (reason: string): reason is PersonalSkip => (PERSONAL_SKIPS as readonly string[]).includes(reason);
 
-/** The rendered, PHI-checked message of a campaign of the scope's practice, and the line it comes from. */
-export async function campaignMessage(deps: Pick<AppContext, 'config'>, scope: PracticeScope, campaignId: string): Promise<CampaignMessage> {
+export type CampaignMessage =
+  | ({ ok: true; text: string; seconds: number; callerId: string; audioUrl?: string; appointmentId: string | null } & MessageKind)
+  | { ok: false; reason: 'no_campaign' | 'template_invalid' | 'no_caller_id' | 'audio_mismatch' | PersonalSkip };
+
+/** The rendered, PHI-checked message of a campaign of the scope's practice for one recipient, and the line it comes from. */
+export async function campaignMessage(deps: Pick<AppContext, 'config' | 'clock'>, scope: PracticeScope, campaignId: string, recipient: Recipient): Promise<CampaignMessage> {
   const campaign = await campaignOf(scope, campaignId);
   const practice = campaign ? await getPractice(scope) : null;
   if (!campaign || !practice) return { ok: false, reason: 'no_campaign' };
-  return messageFor(deps, scope, campaign, practice);
+  return messageFor(deps, scope, campaign, practice, recipient);
 }
 
-/** `campaignMessage` for a campaign and practice already loaded (the drop worker has both). */
+/**
+ * `campaignMessage` for a campaign and practice already loaded (the drop worker has both): the
+ * template rendered with the practice's values, the campaign's and this recipient's own
+ * appointment (when the template speaks of it), as of the injected time.
+ */
 export async function messageFor(
-  services: Pick<AppContext, 'config'>,
+  services: Pick<AppContext, 'config' | 'clock'>,
   scope: PracticeScope,
   campaign: { template_id: string; template_params: Partial<Record<TemplatePlaceholder, string>>; audio_file: string | null },
   practice: Practice,
+  recipient: Recipient,
 ): Promise<CampaignMessage> {
-  const rendered = await renderFor(scope, practice, campaign.template_id, campaign.template_params);
+  const template = await resolveTemplate(scope, campaign.template_id);
+  if (!template) return { ok: false, reason: 'template_invalid' };
+  const uses = personalPlaceholdersIn(template.text);
+  let personal: PersonalValues | undefined;
+  let appointmentId: string | null = null;
+  if (uses.length > 0) {
+    const [found] = await loadPersonal(scope, practice, [recipient], services.clock());
+    const miss = found ? personalMiss(uses, found) : 'no_appointment';
+    if (miss || !found?.ok) return { ok: false, reason: miss ?? 'no_appointment' };
+    personal = found.values;
+    appointmentId = found.appointmentId;
+  }
+  const rendered = await renderWith(scope, practice, template, campaign.template_params, { personal });
   if (!rendered.ok) return { ok: false, reason: rendered.reason };
-  const message = { ok: true as const, text: rendered.text, seconds: rendered.seconds, callerId: rendered.callerId, ...rendered.kind };
+  const message = { ok: true as const, text: rendered.text, seconds: rendered.seconds, callerId: rendered.callerId, appointmentId, ...rendered.kind };
   if (campaign.audio_file) {
     // Checked again at send time: the file on disk may have changed since the campaign was created.
     if (await checkAudioFile(services.config.audioDir, campaign.audio_file, rendered.text)) return { ok: false, reason: 'audio_mismatch' };
@@ -163,22 +191,48 @@ export async function messageFor(
   return message;
 }
 
-/** `practice` is the scope's own (its name and callback line go into the message). */
-export async function renderFor(
-  scope: PracticeScope,
-  practice: Practice,
-  templateId: string,
-  params: Partial<Record<TemplatePlaceholder, string>>,
-): Promise<{ ok: true; text: string; seconds: number; callerId: string; kind: MessageKind } | { ok: false; reason: 'template_invalid' | 'no_caller_id'; problems: Array<{ kind: string; term: string }> }> {
+type Rendered =
+  | { ok: true; text: string; seconds: number; callerId: string; kind: MessageKind; personal: PersonalPlaceholder[] }
+  | { ok: false; reason: 'template_invalid' | 'no_caller_id'; problems: Array<{ kind: string; term: string }> };
+
+/**
+ * The campaign's message without a recipient: its preview and check. The per-recipient
+ * placeholders stay in the text as `{appointment_day}`… (listed in `personal`), counted at their
+ * longest. `practice` is the scope's own (its name and callback line go into the message).
+ */
+export async function renderFor(scope: PracticeScope, practice: Practice, templateId: string, params: Partial<Record<TemplatePlaceholder, string>>): Promise<Rendered> {
   const template = await resolveTemplate(scope, templateId);
   if (!template) return { ok: false, reason: 'template_invalid', problems: [{ kind: 'unknown_template', term: templateId }] };
+  return renderWith(scope, practice, template, params, 'preview');
+}
+
+/** One message: the preview (personal placeholders kept), or a recipient's (their values, if the template uses any). */
+async function renderWith(
+  scope: PracticeScope,
+  practice: Practice,
+  template: DropTemplate,
+  params: Partial<Record<TemplatePlaceholder, string>>,
+  recipient: 'preview' | { personal: PersonalValues | undefined },
+): Promise<Rendered> {
+  const preview = recipient === 'preview';
   const callerId = callbackLine(await listPracticeNumbers(scope));
   if (!callerId) return { ok: false, reason: 'no_caller_id', problems: [{ kind: 'no_drop_callback_line', term: `a practice number running the ${DROP_CALLBACK_FLOW} flow` }] };
   // The practice's name and callback line are always the practice's own, never the campaign's.
-  const rendered = renderTemplate(template, { ...params, practice_name: practice.greetingName, callback_number: callerId });
+  const values = recipientParams({ name: practice.greetingName, callbackNumber: callerId }, params, preview ? undefined : recipient.personal);
+  const rendered = renderTemplate(template, values, { keepPersonal: preview });
   if (!rendered.ok) return { ok: false, reason: 'template_invalid', problems: rendered.problems };
-  return { ok: true, text: rendered.text, seconds: rendered.seconds, callerId, kind: kindOf(template) };
+  return { ok: true, text: rendered.text, seconds: rendered.seconds, callerId, kind: kindOf(template), personal: preview ? personalPlaceholdersIn(template.text) : [] };
 }
+
+/** Why a campaign may not set these values: the personal placeholders are each recipient's own. Names the first such field. */
+export function campaignWideRefusal(params: Readonly<Record<string, unknown>>): string | null {
+  const name = Object.keys(params).find(isPersonalPlaceholder);
+  return name ? personalFieldMessage(name) : null;
+}
+
+/** The message of a refused campaign-wide personal value (the route's zod check says the same). */
+export const personalFieldMessage = (name: string): string =>
+  `templateParams.${name}: {${name}} is filled in for each recipient from their own appointment, and cannot be set for a whole campaign (personal placeholders: ${PERSONAL_PLACEHOLDERS.join(', ')})`;
 
 export async function createCampaign(
   services: Pick<AppContext, 'audit' | 'config'>,
@@ -193,6 +247,8 @@ export async function createCampaign(
   if (!providerConfigured(services, input.provider)) {
     return { ok: false, reason: 'conflict', message: `provider: ${input.provider} is not configured on this service (RVM_API_URL, RVM_API_KEY)` };
   }
+  const refusedParam = campaignWideRefusal(input.templateParams);
+  if (refusedParam) return { ok: false, reason: 'invalid', message: refusedParam };
   const rendered = await renderFor(scope, practice, input.templateId, input.templateParams);
   if (!rendered.ok && rendered.reason === 'no_caller_id') {
     return {
@@ -203,6 +259,9 @@ export async function createCampaign(
   }
   if (!rendered.ok) {
     return { ok: false, reason: 'invalid', message: `template: ${rendered.problems.map((p) => `${p.kind} "${p.term}"`).join(', ')}` };
+  }
+  if (input.audioFile && rendered.personal.length > 0) {
+    return { ok: false, reason: 'invalid', message: 'audioFile: a recording says the same words to everyone, and this template speaks each recipient\u2019s own appointment; use text-to-speech' };
   }
   if (input.audioFile) {
     const problem = await checkAudioFile(services.config.audioDir, input.audioFile, rendered.text);
@@ -220,6 +279,7 @@ export async function createCampaign(
     details: { templateId: input.templateId, provider: input.provider, ratePerMinute: input.ratePerMinute, seconds: rendered.seconds, matrixCell: matrix.decision.allowed.cell, matrixVersion: matrix.version },
   });
   const notices = [
+    ...(rendered.personal.length > 0 ? [PERSONAL_NOTICE] : []),
     ...(input.provider === 'twilio' ? [TWILIO_RINGS_NOTICE] : []),
     ...(template && !template.healthcareExempt
       ? ['This purpose is outside the FCC healthcare exemption: only patients with a current ringless-voicemail consent receive it (as for every drop).']
@@ -237,31 +297,52 @@ export interface RecipientRow {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Adds recipients by patient id, and reports on each row. Only a draft or paused campaign takes new ones. */
+/** One recipient as listed: a patient id and, optionally, the appointment the message is about. */
+export interface RecipientInput {
+  patientId: string | null;
+  appointmentId?: string | null;
+}
+
+/**
+ * Adds recipients by patient id (each optionally with the id of the appointment to remind them
+ * of: one of theirs, in this practice), and reports on each row. Only a draft or paused campaign
+ * takes new ones.
+ */
 export async function addRecipients(
   services: Pick<AppContext, 'audit'>,
   scope: PracticeScope,
   campaignId: string,
-  patientIds: Array<string | null>,
+  recipients: readonly RecipientInput[],
   actor: string,
 ): Promise<Result<{ rows: RecipientRow[]; added: number }>> {
   const campaign = await campaignOf(scope, campaignId);
   if (!campaign) return { ok: false, reason: 'not_found', message: 'campaign not found' };
   if (campaign.state !== 'draft' && campaign.state !== 'paused') return { ok: false, reason: 'conflict', message: `recipients can be added to a draft or paused campaign; this one is ${campaign.state}` };
-  const report: RecipientRow[] = patientIds.map((id, i) =>
-    id && UUID.test(id) ? { row: i + 1, patientId: id.toLowerCase(), result: 'added' } : { row: i + 1, patientId: id, result: 'invalid', message: 'patient_id must be a UUID' },
-  );
+  const appointmentOf = new Map<number, string>();
+  const report: RecipientRow[] = recipients.map(({ patientId: id, appointmentId }, i) => {
+    if (!id || !UUID.test(id)) return { row: i + 1, patientId: id, result: 'invalid', message: 'patient_id must be a UUID' };
+    if (appointmentId && !UUID.test(appointmentId)) return { row: i + 1, patientId: id.toLowerCase(), result: 'invalid', message: 'appointment_id must be a UUID' };
+    if (appointmentId) appointmentOf.set(i + 1, appointmentId.toLowerCase());
+    return { row: i + 1, patientId: id.toLowerCase(), result: 'added' };
+  });
   const valid = [...new Set(report.filter((r) => r.result === 'added').map((r) => r.patientId ?? ''))];
   const known = await knownPatientIds(scope, valid);
+  const appointmentPatient = new Map<string, string>();
+  const namedAppointments = [...new Set(appointmentOf.values())];
+  for (let i = 0; i < namedAppointments.length; i += CHUNK) {
+    for (const a of await appointmentsByIds(scope, namedAppointments.slice(i, i + CHUNK))) appointmentPatient.set(a.id, a.patientId);
+  }
   const seen = new Set<string>();
-  const toInsert: string[] = [];
+  const toInsert: Array<{ patientId: string; appointmentId: string | null }> = [];
   for (const r of report) {
     if (r.result !== 'added' || !r.patientId) continue;
+    const appointmentId = appointmentOf.get(r.row) ?? null;
     if (!known.has(r.patientId)) Object.assign(r, { result: 'unknown_patient', message: 'no such patient in this practice' });
+    else if (appointmentId && appointmentPatient.get(appointmentId) !== r.patientId) Object.assign(r, { result: 'invalid', message: 'appointment_id: no such appointment of this patient' });
     else if (seen.has(r.patientId)) Object.assign(r, { result: 'duplicate', message: 'listed twice' });
     else {
       seen.add(r.patientId);
-      toInsert.push(r.patientId);
+      toInsert.push({ patientId: r.patientId, appointmentId });
     }
   }
   const inserted = await insertDrops(scope, { id: campaignId, provider: campaign.provider }, toInsert);
@@ -274,13 +355,20 @@ export async function addRecipients(
   return { ok: true, value: { rows: report, added: inserted.size } };
 }
 
+/** `parseRecipientRows`, the patient ids alone. */
+export function parseRecipientCsv(csv: string): Result<Array<string | null>> {
+  const rows = parseRecipientRows(csv);
+  return rows.ok ? { ok: true, value: rows.value.map((r) => r.patientId) } : rows;
+}
+
 /**
- * CSV (RFC 4180, read by csv-parse) with a header row naming a `patient_id` column (other columns
- * are ignored); one recipient a row. Quoted fields may hold commas, quotes (`""`) and line breaks;
+ * CSV (RFC 4180, read by csv-parse) with a header row naming a `patient_id` column and,
+ * optionally, an `appointment_id` column (the appointment to remind each recipient of; empty: their
+ * next one, found at send time); other columns are ignored; one recipient a row. Quoted fields may hold commas, quotes (`""`) and line breaks;
  * fields are trimmed; a row with the wrong number of fields is reported invalid (null). A file that
  * cannot be read as CSV (an unclosed quote…) is refused with the error's kind and line, never its text.
  */
-export function parseRecipientCsv(csv: string): Result<Array<string | null>> {
+export function parseRecipientRows(csv: string): Result<Array<{ patientId: string | null; appointmentId: string | null }>> {
   let records: string[][];
   try {
     // Blank lines at the end are not rows; blank lines inside are (reported invalid).
@@ -294,9 +382,12 @@ export function parseRecipientCsv(csv: string): Result<Array<string | null>> {
   const col = header.indexOf('patient_id');
   if (col === -1) return { ok: false, reason: 'invalid', message: 'csv: the header row must name a patient_id column' };
   if (records.length - 1 > 200_000) return { ok: false, reason: 'invalid', message: 'csv: at most 200,000 rows' };
+  const appointmentCol = header.indexOf('appointment_id');
   return {
     ok: true,
-    value: records.slice(1).map((fields) => (fields.length === header.length ? fields[col] || null : null)),
+    value: records.slice(1).map((fields) =>
+      fields.length === header.length ? { patientId: fields[col] || null, appointmentId: appointmentCol === -1 ? null : fields[appointmentCol] || null } : { patientId: null, appointmentId: null },
+    ),
   };
 }
 
@@ -334,11 +425,35 @@ export async function loadFacts(scope: PracticeScope, practice: Practice, patien
   return facts;
 }
 
-/** Pure enough to share: each waiting drop's decision, from bulk-loaded facts. */
-function decideAll(drops: readonly WaitingDrop[], facts: readonly RecipientFacts[], now: Date, practice: Practice): Array<{ drop: WaitingDrop; decision: Decision }> {
+/** Pure enough to share: each waiting drop's decision, from bulk-loaded facts; a recipient who may get a drop but has no appointment to hear of is excluded. */
+function decideAll(
+  drops: readonly WaitingDrop[],
+  facts: readonly RecipientFacts[],
+  now: Date,
+  practice: Practice,
+  personal: ReadonlyMap<string, PersonalSkip>,
+): Array<{ drop: WaitingDrop; decision: Decision }> {
   const decided = decideMany(facts, now, practice.holidays, practice.timeZone);
   const byPatient = new Map(facts.map((f, i) => [f.patientId, decided[i]]));
-  return drops.map((drop) => ({ drop, decision: byPatient.get(drop.patient_id) ?? { kind: 'exclude', reason: 'unknown_patient' } }));
+  return drops.map((drop) => {
+    const decision: Decision = byPatient.get(drop.patient_id) ?? { kind: 'exclude', reason: 'unknown_patient' };
+    const miss = decision.kind === 'exclude' ? undefined : personal.get(drop.id);
+    return { drop, decision: miss ? { kind: 'exclude', reason: miss } : decision };
+  });
+}
+
+/** The waiting drops that cannot speak their recipient's own appointment, by drop id (none when the template does not use one). */
+async function personalMisses(scope: PracticeScope, practice: Practice, templateId: string, drops: readonly WaitingDrop[], now: Date): Promise<Map<string, PersonalSkip>> {
+  const template = await resolveTemplate(scope, templateId);
+  const uses = template ? personalPlaceholdersIn(template.text) : [];
+  const misses = new Map<string, PersonalSkip>();
+  if (uses.length === 0) return misses;
+  const found = await loadPersonal(scope, practice, drops.map((d) => ({ patientId: d.patient_id, appointmentId: d.appointment_id })), now);
+  drops.forEach((d, i) => {
+    const miss = found[i] ? personalMiss(uses, found[i]) : 'no_appointment';
+    if (miss) misses.set(d.id, miss);
+  });
+  return misses;
 }
 
 export async function dryRun(services: Pick<AppContext, 'clock'>, scope: PracticeScope, campaignId: string): Promise<Result<DryRunReport & { notices: string[] }>> {
@@ -348,7 +463,8 @@ export async function dryRun(services: Pick<AppContext, 'clock'>, scope: Practic
   const drops = await waitingDrops(scope, campaignId);
   const now = services.clock();
   const facts = await loadFacts(scope, practice, drops.map((d) => d.patient_id), now);
-  const report = summarise(decideAll(drops, facts, now, practice).map((d) => d.decision));
+  const personal = await personalMisses(scope, practice, campaign.template_id, drops, now);
+  const report = summarise(decideAll(drops, facts, now, practice, personal).map((d) => d.decision));
   return { ok: true, value: { ...report, notices: campaign.provider === 'twilio' ? [TWILIO_RINGS_NOTICE] : [] } };
 }
 
@@ -360,13 +476,14 @@ export async function dryRun(services: Pick<AppContext, 'clock'>, scope: Practic
 export async function planCampaign(
   services: PlanDeps,
   scope: PracticeScope,
-  campaign: { id: string; rate_per_minute: number },
+  campaign: { id: string; rate_per_minute: number; template_id: string },
   practice: Practice,
 ): Promise<{ queued: number; skipped: number }> {
   const now = services.clock();
   const drops = await waitingDrops(scope, campaign.id);
   const facts = await loadFacts(scope, practice, drops.map((d) => d.patient_id), now);
-  const decisions = decideAll(drops, facts, now, practice);
+  const personal = await personalMisses(scope, practice, campaign.template_id, drops, now);
+  const decisions = decideAll(drops, facts, now, practice, personal);
   const sendable = decisions.filter((d) => d.decision.kind !== 'exclude');
   const times = assignSendTimes(
     sendable.map((d) => (d.decision.kind === 'defer' ? d.decision.until : now)),

@@ -31,7 +31,8 @@ export async function handleDropAnswer(services: DropFinishDeps & Pick<AppContex
   // Only the call we placed for this drop: the CallSid must be the one the provider returned
   // (or not yet stored, when Twilio is quicker than our write after createCall).
   if (!drop || drop.status !== 'sent' || (drop.provider_ref !== null && drop.provider_ref !== params.data.CallSid)) return dropHangupTwiml();
-  const message = await campaignMessage(services, scopeFor(drop.practice_id), drop.campaign_id);
+  // The recipient's own message: the appointment recorded when the drop was claimed.
+  const message = await campaignMessage(services, scopeFor(drop.practice_id), drop.campaign_id, { patientId: drop.patient_id, appointmentId: drop.appointment_id });
   if (!message.ok) return dropHangupTwiml();
   const answeredBy = toAnsweredBy(params.data.AnsweredBy);
   const { twiml, played } = dropTwiml({ answeredBy, text: message.text, audioUrl: message.audioUrl, humanAnswer: drop.human_answer });

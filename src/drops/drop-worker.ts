@@ -6,7 +6,7 @@ import { getPractice } from '../practices/store.js';
 import { phoneOf } from '../patients/store.js';
 import { hasVendorBaa } from '../consent/store.js';
 import { reserveSlot } from './rate-limit.js';
-import { completeIfDone, matrixVerdict, messageFor, dropJobId, loadFacts, type DropJobData, type FinishDeps } from './campaigns.js';
+import { completeIfDone, matrixVerdict, messageFor, dropJobId, loadFacts, isPersonalSkip, type DropJobData, type FinishDeps } from './campaigns.js';
 import { decide } from './eligibility.js';
 import { createDropProvider, type DropProviderDeps } from './providers/index.js';
 import { DropProviderError } from './types.js';
@@ -111,7 +111,13 @@ export async function processDropJob(services: DropJobDeps, data: DropJobData, l
     await finishDrop(services, drop.id, 'failed', 'no_vendor_baa', ['queued']);
     return 'failed';
   }
-  const message = await messageFor(services, scope, campaign, practice);
+  // The recipient's own message: their appointment as of now (the linked one, else their next).
+  const message = await messageFor(services, scope, campaign, practice, { patientId: drop.patient_id, appointmentId: drop.appointment_id });
+  if (!message.ok && isPersonalSkip(message.reason)) {
+    // Never a blank, never a campaign-wide or another patient's time: no message for this recipient.
+    await finishDrop(services, drop.id, 'skipped', message.reason, ['queued']);
+    return 'skipped';
+  }
   if (!message.ok) {
     await finishDrop(services, drop.id, 'failed', message.reason, ['queued']);
     return 'failed';
@@ -135,7 +141,7 @@ export async function processDropJob(services: DropJobDeps, data: DropJobData, l
     const decision = decide(facts, now, practice.holidays, practice.timeZone);
     if (decision.kind !== 'send') return decision;
     consentId = facts.consentId;
-    return (await claimDropSent(trx, drop.id, data.version, drop.attempts + 1, now)) ? decision : { kind: 'raced' as const };
+    return (await claimDropSent(trx, drop.id, data.version, drop.attempts + 1, now, message.appointmentId)) ? decision : { kind: 'raced' as const };
   });
   switch (verdict.kind) {
     case 'raced':
@@ -174,7 +180,17 @@ export async function processDropJob(services: DropJobDeps, data: DropJobData, l
       practiceId: practice.id,
       subjectId: drop.id,
       // The trace of why it could go (issue 15, item 6): the consent grant and the matrix cell and version that allowed it.
-      details: { campaignId: campaign.id, provider: campaign.provider, providerRef, attempt: drop.attempts + 1, consentId, matrixCell: allowedBy, matrixVersion: matrix.version },
+      details: {
+        campaignId: campaign.id,
+        provider: campaign.provider,
+        providerRef,
+        attempt: drop.attempts + 1,
+        consentId,
+        matrixCell: allowedBy,
+        matrixVersion: matrix.version,
+        // The appointment the message spoke of, by id only (never its time).
+        ...(message.appointmentId ? { appointmentId: message.appointmentId } : {}),
+      },
     });
     return 'sent';
   } catch (err) {

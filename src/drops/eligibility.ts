@@ -23,7 +23,18 @@ export interface RecipientFacts {
 
 export type Decision = { kind: 'send'; at: Date } | { kind: 'defer'; reason: SkipReason; until: Date } | { kind: 'exclude'; reason: SkipReason };
 
-export const PERMANENT_REASONS: ReadonlySet<SkipReason> = new Set(['no_consent', 'consent_revoked', 'opted_out', 'no_phone', 'unknown_patient', 'duplicate']);
+export const PERMANENT_REASONS: ReadonlySet<SkipReason> = new Set([
+  'no_consent',
+  'consent_revoked',
+  'opted_out',
+  'no_phone',
+  'unknown_patient',
+  'duplicate',
+  // The template speaks the recipient's own appointment and there is none to speak of (src/outreach/personal.ts).
+  'no_appointment',
+  'no_location',
+  'location_refused',
+]);
 
 export function decide(f: RecipientFacts, now: Date, holidays: Holidays, practiceTimeZone: string): Decision {
   if (f.optedOut) return { kind: 'exclude', reason: 'opted_out' };

@@ -1,6 +1,6 @@
 import { checkPhi, type PhiProblemKind } from './phi-check.js';
 import type { Detail } from '../outreach/matrix.js';
-import { TEMPLATE_PLACEHOLDERS, type DropTemplate, type TemplateMessageType, type TemplatePlaceholder, type TemplatePurpose } from './types.js';
+import { isPersonalPlaceholder, PERSONAL_PLACEHOLDERS, TEMPLATE_PLACEHOLDERS, type DropTemplate, type PersonalPlaceholder, type TemplateMessageType, type TemplatePlaceholder, type TemplatePurpose } from './types.js';
 
 /**
  * The ringless-voicemail template library and the rules every message keeps: generic enough to be
@@ -21,11 +21,13 @@ export const WORDS_PER_MINUTE = 150;
 export const MAX_TEMPLATE_CHARS = 1000;
 export const MAX_PRACTICE_NAME_CHARS = 80;
 export const MAX_OFFICE_HOURS_CHARS = 100;
+/** An appointment's location name (appointments.location_name holds at most 120). */
+export const MAX_LOCATION_CHARS = 120;
 
 /** Placeholders every template must contain. */
 export const REQUIRED_PLACEHOLDERS = ['practice_name', 'callback_number'] as const satisfies readonly TemplatePlaceholder[];
 
-/** Placeholders each purpose may use: a day and a time only for appointment reminders. */
+/** Placeholders each purpose may use: an appointment's day, time and location only for appointment reminders. */
 export const PURPOSE_PLACEHOLDERS: Readonly<Record<TemplatePurpose, readonly TemplatePlaceholder[]>> = {
   appointment_reminder: TEMPLATE_PLACEHOLDERS,
   callback_request: ['practice_name', 'callback_number', 'office_hours'],
@@ -47,8 +49,8 @@ export const PURPOSE_MESSAGE_TYPES: Readonly<Record<TemplatePurpose, readonly Te
   billing_callback: ['billing_callback'],
 };
 
-/** Placeholders that carry logistics (src/outreach/matrix.ts): an appointment's day and time, the office hours. */
-const LOGISTICS_PLACEHOLDERS: readonly TemplatePlaceholder[] = ['appointment_day', 'appointment_time', 'office_hours'];
+/** Placeholders that carry logistics (src/outreach/matrix.ts): an appointment's day, time and place, the office hours. */
+const LOGISTICS_PLACEHOLDERS: readonly TemplatePlaceholder[] = ['appointment_day', 'appointment_time', 'appointment_location', 'office_hours'];
 
 /** Pure: the detail a template's message carries, for its matrix cell: logistics when it names a day, a time or the hours. */
 export function templateDetail(text: string): Detail {
@@ -58,7 +60,7 @@ export function templateDetail(text: string): Detail {
 /**
  * Spoken words a placeholder may take at most, for the length estimate of an unrendered template:
  * a practice name of 80 characters (~5 per word), ten digits, 100 characters of hours,
- * "Wednesday, September 30", "12:30 PM".
+ * "Wednesday, September 30", "12:30 PM", a location name of 120 characters.
  */
 export const PLACEHOLDER_WORST_CASE_WORDS: Readonly<Record<TemplatePlaceholder, number>> = {
   practice_name: 16,
@@ -66,6 +68,7 @@ export const PLACEHOLDER_WORST_CASE_WORDS: Readonly<Record<TemplatePlaceholder, 
   office_hours: 20,
   appointment_day: 3,
   appointment_time: 2,
+  appointment_location: 24,
 };
 
 export type TemplateProblemKind =
@@ -135,6 +138,12 @@ export function listTemplates(purpose?: TemplatePurpose): readonly DropTemplate[
 const PLACEHOLDER = /\{([a-z_]+)\}/g;
 const isPlaceholder = (name: string): name is TemplatePlaceholder => (TEMPLATE_PLACEHOLDERS as readonly string[]).includes(name);
 const placeholdersIn = (text: string): string[] => [...new Set([...text.matchAll(PLACEHOLDER)].map((m) => m[1] ?? ''))];
+
+/** Pure: the per-recipient placeholders a template's text uses (its recipients' own appointment), in list order. */
+export function personalPlaceholdersIn(text: string): PersonalPlaceholder[] {
+  const used = placeholdersIn(text);
+  return PERSONAL_PLACEHOLDERS.filter((name) => used.includes(name));
+}
 
 /**
  * Seconds the text takes to speak at 150 words per minute, to a tenth. Placeholders still in the
@@ -209,6 +218,7 @@ const APPOINTMENT_TIME = /^(?:[1-9]|1[0-2]):[0-5][0-9] (?:AM|PM)$/;
 const CALLBACK_NUMBER = /^\+1([2-9][0-9]{2})([2-9][0-9]{2})([0-9]{4})$/;
 const PRACTICE_NAME = /^[\p{L}\p{N}](?:[\p{L}\p{N}.,'’&()-]| (?! ))*$/u;
 const OFFICE_HOURS = /^[\p{L}\p{N}](?:[\p{L}\p{N}.,:;'’&()/-]| (?! ))*$/u;
+const LOCATION = /^[\p{L}\p{N}](?:[\p{L}\p{N}.,:'’&()/#-]| (?! ))*$/u;
 
 /** "+12025550100" → "2 0 2, 5 5 5, 0 1 0 0": text-to-speech reads it digit by digit. */
 export function speakPhoneNumber(e164: string): string | undefined {
@@ -241,7 +251,33 @@ const VALUE_RULES: Readonly<Record<TemplatePlaceholder, (v: string) => ValueChec
     return { ok: true, spoken: v };
   },
   appointment_time: (v) => (APPOINTMENT_TIME.test(v) ? { ok: true, spoken: v } : { ok: false, reason: 'a time like "2:30 PM"' }),
+  appointment_location: (v) =>
+    v.length <= MAX_LOCATION_CHARS && LOCATION.test(v) && /\p{L}/u.test(v)
+      ? { ok: true, spoken: v }
+      : { ok: false, reason: `1 to ${MAX_LOCATION_CHARS} characters: letters, digits, single spaces and . , : ' & ( ) / # -` },
 };
+
+/**
+ * Pure: one placeholder's value as it would be spoken, or why not: the value's own rule, then the
+ * PHI check on it (a location named for a specialty or a person is refused like any other text).
+ * The reason never repeats the value.
+ */
+export function checkValue(name: TemplatePlaceholder, value: string): { ok: true; spoken: string } | { ok: false; problems: TemplateProblem[] } {
+  const checked = VALUE_RULES[name](value);
+  if (!checked.ok) return { ok: false, problems: [{ kind: 'invalid_value', term: name, placeholder: name, reason: checked.reason }] };
+  const phi = checkPhi(checked.spoken, { placeholders: [], allowedNumbers: name === 'callback_number' ? [value] : [] });
+  if (!phi.ok) return { ok: false, problems: phi.problems.map((p) => ({ ...p, placeholder: name })) };
+  return checked;
+}
+
+export interface RenderOptions {
+  /**
+   * Leave the per-recipient placeholders ({appointment_day}, {appointment_time},
+   * {appointment_location}) in the text, unfilled: the campaign's preview and its check when it
+   * is created, before any recipient's values exist. Their length counts at its worst case.
+   */
+  keepPersonal?: boolean;
+}
 
 /**
  * Pure: the template with its placeholders filled, ready for text-to-speech, or every problem.
@@ -249,25 +285,21 @@ const VALUE_RULES: Readonly<Record<TemplatePlaceholder, (v: string) => ValueChec
  * text is PHI-checked too); the rendered text is PHI-checked again and must fit in MAX_SECONDS.
  * Values given for placeholders the template does not use are ignored.
  */
-export function renderTemplate(template: DropTemplate, params: Partial<Record<TemplatePlaceholder, string>>): RenderResult {
+export function renderTemplate(template: DropTemplate, params: Partial<Record<TemplatePlaceholder, string>>, opts: RenderOptions = {}): RenderResult {
   const problems = validateTemplate(template);
   const allowed: readonly string[] = PURPOSE_PLACEHOLDERS[template.purpose] ?? [];
   const spoken = new Map<string, string>();
   for (const name of placeholdersIn(template.text)) {
     if (!isPlaceholder(name) || !allowed.includes(name)) continue; // already a problem of the template
+    if (opts.keepPersonal && isPersonalPlaceholder(name)) continue;
     const value = params[name];
     if (value === undefined || value === '') {
       problems.push({ kind: 'missing_value', term: name, placeholder: name });
       continue;
     }
-    const checked = VALUE_RULES[name](value);
+    const checked = checkValue(name, value);
     if (!checked.ok) {
-      problems.push({ kind: 'invalid_value', term: name, placeholder: name, reason: checked.reason });
-      continue;
-    }
-    const phi = checkPhi(checked.spoken, { placeholders: [], allowedNumbers: name === 'callback_number' ? [value] : [] });
-    if (!phi.ok) {
-      problems.push(...phi.problems.map((p) => ({ ...p, placeholder: name })));
+      problems.push(...checked.problems);
       continue;
     }
     spoken.set(name, checked.spoken);
@@ -275,7 +307,7 @@ export function renderTemplate(template: DropTemplate, params: Partial<Record<Te
   if (problems.length > 0) return { ok: false, problems };
 
   const text = template.text.replace(PLACEHOLDER, (m, name: string) => spoken.get(name) ?? m);
-  const phi = checkPhi(text, { placeholders: [], allowedNumbers: params.callback_number ? [params.callback_number] : [] });
+  const phi = checkPhi(text, { placeholders: opts.keepPersonal ? PERSONAL_PLACEHOLDERS : [], allowedNumbers: params.callback_number ? [params.callback_number] : [] });
   if (!phi.ok) return { ok: false, problems: phi.problems };
   const seconds = estimateSeconds(text);
   if (seconds > MAX_SECONDS) return { ok: false, problems: [{ kind: 'too_long', term: `${seconds} s`, category: 'seconds' }] };

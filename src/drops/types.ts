@@ -10,8 +10,16 @@ import type { MessageType } from '../outreach/matrix.js';
 export type { DropStatus, DropVendor };
 
 /** Placeholders a template may use; nothing else is ever filled in. */
-export const TEMPLATE_PLACEHOLDERS = ['practice_name', 'callback_number', 'office_hours', 'appointment_day', 'appointment_time'] as const;
+export const TEMPLATE_PLACEHOLDERS = ['practice_name', 'callback_number', 'office_hours', 'appointment_day', 'appointment_time', 'appointment_location'] as const;
 export type TemplatePlaceholder = (typeof TEMPLATE_PLACEHOLDERS)[number];
+
+/**
+ * Per-recipient placeholders: each recipient's own appointment (src/outreach/personal.ts), filled
+ * in at send time, never set for a whole campaign.
+ */
+export const PERSONAL_PLACEHOLDERS = ['appointment_day', 'appointment_time', 'appointment_location'] as const satisfies readonly TemplatePlaceholder[];
+export type PersonalPlaceholder = (typeof PERSONAL_PLACEHOLDERS)[number];
+export const isPersonalPlaceholder = (name: string): name is PersonalPlaceholder => (PERSONAL_PLACEHOLDERS as readonly string[]).includes(name);
 
 export type TemplatePurpose = 'appointment_reminder' | 'callback_request' | 'office_closure' | 'recall' | 'billing_callback';
 
@@ -70,4 +78,10 @@ export type SkipReason =
   | 'outside_hours'
   | 'holiday'
   | 'unknown_patient'
-  | 'duplicate';
+  | 'duplicate'
+  /** The template speaks the recipient's own appointment, and they have no upcoming one (or the linked one was cancelled or is past). */
+  | 'no_appointment'
+  /** The template speaks the appointment's location, and it has none on record. */
+  | 'no_location'
+  /** The appointment's location name failed the value check or the PHI check (a clinical word, a name…). */
+  | 'location_refused';

@@ -17,7 +17,7 @@ import {
   recordVendorBaa,
 } from '../consent/store.js';
 import { currentState } from '../consent/consent.js';
-import { TEMPLATE_PLACEHOLDERS } from '../drops/types.js';
+import { isPersonalPlaceholder, TEMPLATE_PLACEHOLDERS } from '../drops/types.js';
 import { MESSAGE_TYPES } from '../outreach/matrix.js';
 import { createPracticeTemplate, listPracticeTemplates } from '../drops/templates-store.js';
 import { validateTemplate } from '../drops/templates.js';
@@ -29,8 +29,10 @@ import {
   createCampaign,
   dryRun,
   listCampaigns,
-  parseRecipientCsv,
+  parseRecipientRows,
+  personalFieldMessage,
   type CampaignCommand,
+  type RecipientInput,
   type Refusal,
 } from '../drops/campaigns.js';
 import { campaignOf, listDrops } from '../drops/campaign-store.js';
@@ -74,7 +76,15 @@ export const TemplateInput = z.strictObject({
 export const CampaignInputSchema = z.strictObject({
   name: z.string().trim().min(1).max(120),
   templateId: z.string().min(1).max(80),
-  templateParams: z.partialRecord(z.enum(TEMPLATE_PLACEHOLDERS), z.string().max(120)).default({}),
+  // Campaign-wide values only: the personal placeholders ({appointment_day}…) are each recipient's own.
+  templateParams: z
+    .partialRecord(z.enum(TEMPLATE_PLACEHOLDERS), z.string().max(120))
+    .superRefine((params, ctx) => {
+      for (const name of Object.keys(params).filter(isPersonalPlaceholder)) {
+        ctx.addIssue({ code: 'custom', path: [name], message: personalFieldMessage(name).replace(/^templateParams\.[a-z_]+: /, '') });
+      }
+    })
+    .default({}),
   provider: z.enum(['rvm_http', 'twilio']),
   humanAnswer: z.enum(['message', 'hangup']).default('message'),
   ratePerMinute: z.number().int().min(1).max(600).default(30),
@@ -232,7 +242,7 @@ export function rvmRouter(services: Services): express.Router {
     const { patientIds, ...input } = body.data;
     const created = await createCampaign(services, scope, { ...input, createdBy: actorOf(res) });
     if (!created.ok) return fail(res, created);
-    const recipients = patientIds ? await addRecipients(services, scope, created.value.id, patientIds, actorOf(res)) : null;
+    const recipients = patientIds ? await addRecipients(services, scope, created.value.id, patientIds.map((patientId) => ({ patientId })), actorOf(res)) : null;
     res.status(201).json({ ...created.value, ...(recipients?.ok ? { recipients: recipients.value } : {}) });
   });
 
@@ -272,23 +282,23 @@ export function rvmRouter(services: Services): express.Router {
     });
   });
 
-  // Recipients: JSON { patientIds: [...] } or a CSV body (text/csv) with a patient_id column.
+  // Recipients: JSON { patientIds: [...] } or a CSV body (text/csv) with a patient_id column (and optionally appointment_id).
   router.post('/campaigns/:campaignId/recipients', express.text({ type: ['text/csv', 'text/plain'], limit: '16mb' }), async (req, res) => {
     const id = Uuid.safeParse(req.params.campaignId);
     if (!id.success) return badRequest(res, 'campaignId must be a UUID');
     const scope = await permit(services, req, res, ['admin'], principalOf(res).practiceId, id.data);
     if (!scope) return;
-    let ids: Array<string | null>;
+    let recipients: RecipientInput[];
     if (typeof req.body === 'string') {
-      const parsed = parseRecipientCsv(req.body);
+      const parsed = parseRecipientRows(req.body);
       if (!parsed.ok) return fail(res, parsed);
-      ids = parsed.value;
+      recipients = parsed.value;
     } else {
       const body = RecipientsBody.safeParse(req.body);
       if (!body.success) return badRequest(res, `${zodProblems(body.error)} (or send text/csv with a patient_id column)`);
-      ids = body.data.patientIds;
+      recipients = body.data.patientIds.map((patientId) => ({ patientId }));
     }
-    const r = await addRecipients(services, scope, id.data, ids, actorOf(res));
+    const r = await addRecipients(services, scope, id.data, recipients, actorOf(res));
     if (!r.ok) return fail(res, r);
     const summary: Record<string, number> = {};
     for (const row of r.value.rows) summary[row.result] = (summary[row.result] ?? 0) + 1;

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { z } from 'zod';
 import type { Db } from '../adapters/postgres.js';
 import type { AppointmentStatus } from '../adapters/db-schema.js';
@@ -32,6 +33,54 @@ export async function nextAppointment(scope: PracticeScope, patientId: string, n
     .limit(1)
     .executeTakeFirst();
   return row ? { id: row.id, startsAt: row.starts_at } : null;
+}
+
+/** What a reminder may say of an appointment: when and where, nothing clinical (no provider, no reason). */
+export interface SpokenAppointment {
+  id: string;
+  patientId: string;
+  startsAt: Date;
+  status: AppointmentStatus;
+  locationName: string | null;
+}
+
+const SPOKEN_COLUMNS = ['id', 'patient_id', 'starts_at', 'status', 'location_name'] as const;
+const spoken = (r: { id: string; patient_id: string; starts_at: Date; status: AppointmentStatus; location_name: string | null }): SpokenAppointment => ({
+  id: r.id,
+  patientId: r.patient_id,
+  startsAt: r.starts_at,
+  status: r.status,
+  locationName: r.location_name,
+});
+
+/** Appointments of the practice by id (at most a few thousand ids a call), whatever their status. */
+export async function appointmentsByIds(scope: PracticeScope, ids: readonly string[]): Promise<SpokenAppointment[]> {
+  if (ids.length === 0) return [];
+  const rows = await scope.db
+    .selectFrom('appointments')
+    .select(SPOKEN_COLUMNS)
+    .where('practice_id', '=', scope.practiceId)
+    .where(sql<boolean>`id = ANY(${ids}::uuid[])`)
+    .execute();
+  return rows.map(spoken);
+}
+
+/** Each patient's next booked or confirmed appointment after `now`, in one statement (at most a few thousand patients a call). */
+export async function nextAppointments(scope: PracticeScope, patientIds: readonly string[], now: Date): Promise<SpokenAppointment[]> {
+  if (patientIds.length === 0) return [];
+  const rows = await scope.db
+    .selectFrom('appointments')
+    .distinctOn('patient_id')
+    .select(SPOKEN_COLUMNS)
+    .where('practice_id', '=', scope.practiceId)
+    .where(sql<boolean>`patient_id = ANY(${patientIds}::uuid[])`)
+    .where('status', 'in', SPOKEN_STATUSES)
+    .where('starts_at', '>', now)
+    .orderBy('patient_id')
+    .orderBy('starts_at')
+    .orderBy('id')
+    .execute();
+  return rows.map(spoken);
 }
 
 // ---------------------------------------------------------------------------

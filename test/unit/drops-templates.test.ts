@@ -19,6 +19,7 @@ const PARAMS: Record<TemplatePlaceholder, string> = {
   office_hours: 'closed Thursday and Friday for Thanksgiving, open again Monday at 8 AM',
   appointment_day: 'Tuesday, December 8',
   appointment_time: '2:30 PM',
+  appointment_location: 'Main Street Office',
 };
 
 /** A custom template that passes every rule; each test adds the one thing it checks. */

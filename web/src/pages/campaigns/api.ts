@@ -56,6 +56,9 @@ export const REASONS: Record<SkipReason, string> = {
   holiday: 'a holiday (sent later)',
   unknown_patient: 'not a patient of this practice',
   duplicate: 'listed twice',
+  no_appointment: 'no upcoming appointment to remind of',
+  no_location: 'the appointment has no location on record',
+  location_refused: "the appointment's location name failed the PHI check",
 };
 
 export const reasonText = (reason: string): string => (Object.hasOwn(REASONS, reason) ? REASONS[reason as SkipReason] : reason);

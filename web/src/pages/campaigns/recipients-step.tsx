@@ -7,7 +7,7 @@ import { fullName } from '../patients/patients-page';
 import { addRecipientCsv, addRecipientIds, type RecipientsAnswer } from './api';
 
 /**
- * Step 3: recipients, from a CSV with a `patient_id` column (sent as the file, text/csv) or from
+ * Step 3: recipients, from a CSV with a `patient_id` column (and optionally `appointment_id`; sent as the file, text/csv) or from
  * a patient search (the terms go in the request body, as on the Patients page). Each upload's
  * answer says how many were added and which rows were not, with the reason.
  */
@@ -46,7 +46,8 @@ export function RecipientsStep({ campaignId, onDone }: { campaignId: string; onD
           From a CSV
         </Title>
         <Text size="sm">
-          A header row naming a <code>patient_id</code> column (other columns are ignored), one patient a row.
+          A header row naming a <code>patient_id</code> column, one patient a row; for a reminder, an optional <code>appointment_id</code> column names the appointment each one hears about
+          (blank: their next one). Other columns are ignored.
         </Text>
         <form onSubmit={upload} aria-label="Recipients from a CSV" className="filters">
           <div className="file-field">

@@ -9,6 +9,19 @@ import { checkTemplate, commandCampaign, createCampaign, createTemplate, dryRun,
 import { RecipientsStep } from './recipients-step';
 import { DryRunReport } from './dry-run-report';
 
+/** A template that speaks each recipient's own appointment (the server fills these per recipient). */
+const PERSONAL = /\{appointment_(?:day|time|location)\}/;
+
+/** Said wherever a personal template is chosen: nobody types a day or a time for the campaign. */
+function PersonalNote() {
+  return (
+    <Alert color="blue" title="Each recipient hears their own appointment" mt="xs">
+      The day, time and location are taken from each recipient&rsquo;s appointment: the one named in the CSV&rsquo;s <code>appointment_id</code> column, or else their next booked or
+      confirmed one. Anyone with no upcoming appointment is skipped (the dry run counts them).
+    </Alert>
+  );
+}
+
 /** How long the text rests before the PHI check runs on it (each keystroke would be a request). */
 const CHECK_DELAY_MS = 300;
 const STEPS = ['Message', 'Campaign', 'Recipients', 'Dry run and start'] as const;
@@ -127,6 +140,7 @@ function MessageStep({ onChosen }: { onChosen: (templateId: string) => void }) {
             {selected.text}
           </Text>
         ) : null}
+        {selected && PERSONAL.test(selected.text) ? <PersonalNote /> : null}
       </section>
       <section aria-labelledby="new-template-heading">
         <Title order={2} size="h4" id="new-template-heading" mb="xs">
@@ -138,7 +152,7 @@ function MessageStep({ onChosen }: { onChosen: (templateId: string) => void }) {
             <NativeSelect label="Purpose" value={draft.purpose} onChange={(e) => setDraft({ ...draft, purpose: e.currentTarget.value as TemplatePurpose })} data={PURPOSES} />
             <Textarea
               label="Message"
-              description="Placeholders: {practice_name}, {callback_number} (both required), {office_hours}, {appointment_day}, {appointment_time}. No names, dates, conditions or numbers of a patient."
+              description="Placeholders: {practice_name}, {callback_number} (both required), {office_hours}; for reminders {appointment_day}, {appointment_time}, {appointment_location}, which each recipient hears from their own appointment. No names, dates, conditions or numbers of a patient."
               required
               autosize
               minRows={3}
@@ -146,6 +160,7 @@ function MessageStep({ onChosen }: { onChosen: (templateId: string) => void }) {
               onChange={(e) => setDraft({ ...draft, text: e.currentTarget.value })}
               error={fieldError(save.error, 'text')}
             />
+            {PERSONAL.test(draft.text) ? <PersonalNote /> : null}
             <div role="status" aria-live="polite" aria-label="PHI check">
               {draft.text.trim() === '' ? null : !current ? (
                 <Text size="sm" c="dimmed">
