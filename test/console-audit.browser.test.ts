@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { createDb, type Db } from '../src/adapters/postgres.js';
-import { browserTestsSkipReason, screenshot, seriousAxeViolations, startConsoleBrowser, type ConsoleBrowser } from './support/browser.js';
+import { browserTestsSkipReason, phiInBrowser, phoneWidthProblems, screenshot, seriousAxeViolations, startConsoleBrowser, type ConsoleBrowser } from './support/browser.js';
 import { createConsoleUser, signIn, type ConsoleUser } from './support/console-user.js';
 import { seedPractice, type PracticeFixture } from './support/two-practices.js';
 import { inboundParams, postTwilio } from './support/twilio-request.js';
@@ -51,18 +51,10 @@ describe.skipIf(skip !== null)(`call timeline, audit and overnight in Chromium${
 
   /** Nothing of the test patient in the title, the address or the browser's storage; axe passes; it fits a phone. */
   async function pageIsClean(name: string): Promise<void> {
-    const title = await page.title();
-    for (const identity of phi) {
-      expect(page.url()).not.toContain(identity);
-      expect(title).not.toContain(identity);
-    }
-    expect(await page.evaluate<number[]>('[localStorage.length, sessionStorage.length]')).toEqual([0, 0]);
+    expect(await phiInBrowser(page, phi)).toEqual([]);
     expect(await seriousAxeViolations(page)).toEqual([]);
     await screenshot(page, name);
-    await page.setViewportSize({ width: 375, height: 812 });
-    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(375);
-    expect(await seriousAxeViolations(page)).toEqual([]);
-    await page.setViewportSize({ width: 1280, height: 800 });
+    expect(await phoneWidthProblems(page)).toEqual([]);
   }
 
   it("an auditor opens a call from the log and sees its timeline, numbers masked", async () => {
