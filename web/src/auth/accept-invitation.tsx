@@ -6,7 +6,8 @@ import { ApiError, describeError } from '../api/errors';
 import { SESSION_KEY, acceptInvitation, fetchSession, inspectInvitation, switchPractice, useSession } from '../api/session';
 import type { Session } from '../api/types';
 import { ssoStartUrl } from './sign-in';
-import { fieldError, TokenLinkPage, TokenPasswordForm } from './token-password-form';
+import { TokenLinkPage, TokenPasswordForm } from './token-password-form';
+import { fieldError } from './use-submit';
 
 /** The page an invitation's link opens (`/console/accept-invitation#token=…`). */
 export function AcceptInvitationPage() {

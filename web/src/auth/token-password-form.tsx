@@ -1,9 +1,9 @@
-import { useState, type FormEvent, type ReactNode } from 'react';
+import { useState, type ReactNode } from 'react';
 import { useNavigate } from 'react-router';
 import { Alert, Button, Paper, PasswordInput, Stack, Text, Title } from '@mantine/core';
-import { ApiError } from '../api/errors';
 import { usePageTitle } from '../components/page-title';
 import { useLinkToken } from './link-token';
+import { fieldError, useSubmit } from './use-submit';
 
 /**
  * What the invitation and reset links share: a page that reads its one-time token from the
@@ -40,11 +40,6 @@ export function LinkIncomplete({ what }: { what: 'invitation' | 'reset' }) {
   );
 }
 
-/** The service's message for one field of a refused form, if it named that field. */
-export function fieldError(error: unknown, field: string): string | undefined {
-  return error instanceof ApiError ? error.fieldProblem(field) : undefined;
-}
-
 export interface TokenPasswordFormProps {
   /** The form's accessible name. */
   label: string;
@@ -65,22 +60,13 @@ export interface TokenPasswordFormProps {
 export function TokenPasswordForm({ label, intro, passwordLabel, submitLabel, fields, send, doneReason, refusal }: TokenPasswordFormProps) {
   const navigate = useNavigate();
   const [password, setPassword] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const submit = async (event: FormEvent): Promise<void> => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await send(password);
+  const { busy, error, submit } = useSubmit(
+    () => send(password),
+    async () => {
       setPassword('');
       await navigate('/sign-in', { replace: true, state: { reason: doneReason } });
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
+    },
+  );
   return (
     <form onSubmit={(e) => void submit(e)} noValidate aria-label={label}>
       <Stack gap="sm">
