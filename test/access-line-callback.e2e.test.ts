@@ -2,11 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatTranscript, heard, type CallResult, type CallSimulator } from '../devtools/simulator/simulator.js';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { captureLogs } from '../src/log/logger.js';
-import { providerPinHash } from '../src/voicemail/access-line.js';
-import { voicemailJobId } from '../src/voicemail/pipeline.js';
-import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
-import { recordingSimulatorFor, TEST_IDENTITIES } from './support/simulate.js';
-import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
+import { ACCESS, PATIENT, PRACTICE, PROVIDER_PHONE, PROVIDER_PIN, startAccessLineRig, urgentUnansweredCall, type AccessLineRig } from './support/access-line.js';
+import type { Harness } from './support/harness.js';
+import { TEST_IDENTITIES } from './support/simulate.js';
+import type { TwilioDouble } from './support/twilio-double.js';
 import { postTwilio } from './support/twilio-request.js';
 import { until } from './support/until.js';
 
@@ -22,14 +21,9 @@ import { until } from './support/until.js';
  * logs. Every webhook is signed and sent by the call simulator, media served by the Twilio double.
  */
 
-const PATIENT = '+12025550123';
-const PRACTICE = '+12025550100';
-const PROVIDER_PHONE = '+12025550111'; // Dr. Morgan Primary, paged by the demo's default policy
-const PROVIDER_PIN = '7391';
-const ACCESS = '/twilio/voice/access';
 const CALL_BACK = '4';
 
-const now = new Date('2026-11-26T03:00:00Z'); // Wednesday 22:00 in New York: after hours
+let rig: AccessLineRig;
 let h: Harness;
 let double: TwilioDouble;
 let sim: CallSimulator;
@@ -39,46 +33,17 @@ let logs: ReturnType<typeof captureLogs>;
 
 beforeAll(async () => {
   logs = captureLogs();
-  double = await startTwilioDouble({ accountSid: TEST_ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
-  h = await startHarness('access_callback', { TWILIO_API_BASE_URL: double.baseUrl }, { clock: () => now });
-  sim = recordingSimulatorFor(h, double).sim;
-  if (!h.services.seeded) throw new Error('demo practice was not seeded');
-  practiceId = h.services.seeded.id;
-  const provider = await h.services.db.selectFrom('providers').select('id').where('practice_id', '=', practiceId).where('phone', '=', PROVIDER_PHONE).executeTakeFirstOrThrow();
-  providerId = provider.id;
-  await h.services.db.updateTable('providers').set({ pin_hash: providerPinHash(h.services.keyring, providerId, PROVIDER_PIN) }).where('id', '=', providerId).execute();
-  // Rounds far apart: no repeat page runs by itself during the test.
-  await h.services.db.updateTable('escalation_policies').set({ page_interval_seconds: 3600, page_max_repeats: 5 }).execute();
+  rig = await startAccessLineRig('access_callback');
+  ({ h, double, sim, practiceId, providerId } = rig);
 });
 afterAll(async () => {
   logs?.restore();
-  await h?.close();
-  await double?.close();
+  await rig?.close();
 });
 
 /** An urgent call nobody answers: an urgent voicemail stored, and its task. */
 async function urgentVoicemailWithTask(): Promise<{ voicemailId: string; taskId: string }> {
-  const result = await sim.placeCall({
-    from: PATIENT,
-    to: PRACTICE,
-    digits: ['1', '1'],
-    dialOutcomes: [{ status: 'no-answer' }, { status: 'no-answer' }, { status: 'no-answer' }, { status: 'no-answer' }],
-    recordings: [{ durationSeconds: 3, digits: '#' }],
-  });
-  expect(result.errors, formatTranscript(result)).toEqual([]);
-  const voicemail = await until(
-    'the voicemail stored',
-    async () => {
-      const v = await h.services.db.selectFrom('voicemails').select(['id', 'state']).where('call_sid', '=', result.callSid).executeTakeFirst();
-      return v?.state === 'complete' ? v : undefined;
-    },
-    30_000,
-    async () => {
-      const v = await h.services.db.selectFrom('voicemails').select('recording_sid').where('call_sid', '=', result.callSid).executeTakeFirst();
-      const job = v ? await h.services.queues.voicemail.getJob(voicemailJobId(v.recording_sid)) : undefined;
-      if (job && (await job.getState()) === 'delayed') await job.promote().catch(() => undefined);
-    },
-  );
+  const { voicemail } = await urgentUnansweredCall(rig);
   const task = await until('the voicemail task', () =>
     h.services.db.selectFrom('callback_tasks').select(['id', 'status']).where('source', '=', 'voicemail').where('source_id', '=', voicemail.id).executeTakeFirst(),
   );

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { createApiKey, type ApiRole } from '../src/auth/api-keys.js';
+import { DEMO } from '../src/practices/seed.js';
 import type { Practice } from '../src/practices/store.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { inboundParams, postTwilio } from './support/twilio-request.js';
@@ -80,6 +81,33 @@ describe('GET /api/calls/:callSid/export', () => {
       expect(verify.body).toMatchObject({ ok: false, chain: demo.id, problem: { seq } });
     } finally {
       await tamper(original.actor);
+    }
+  });
+
+  it("holds the caller's number only as the number-view rule says (in full for an admin, masked for an auditor), and no patient identity in its name or headers", async () => {
+    // The demo patient's own phone: the call is matched to Avery Example.
+    const callSid = await placeCall();
+    const caller = inboundParams().From ?? '';
+    const patient = DEMO.patient;
+    const identities = [patient.firstName, patient.lastName, patient.dateOfBirth, caller, caller.slice(2), caller.slice(-4)];
+    for (const role of ['admin', 'auditor'] as const) {
+      const res = await get(`/api/calls/${callSid}/export`, role);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-disposition')).toBe(`attachment; filename="call-${callSid}.json"`);
+      const headers = [...res.headers.entries()].map(([name, value]) => `${name}: ${value}`).join('\n');
+      for (const identity of identities) expect(headers, `${role}: a header holds ${identity}`).not.toContain(identity);
+      const file = JSON.stringify(res.body);
+      for (const identity of [patient.firstName, patient.lastName, patient.dateOfBirth]) expect(file, `${role}: the file holds ${identity}`).not.toContain(identity);
+      const summary = (res.body.call as { summary: { callerNumber: string | null; patient: { match: string } } | null }).summary;
+      expect(summary?.patient.match).toBe('number');
+      if (role === 'admin') {
+        expect(res.body.view).toBe('full');
+        expect(summary?.callerNumber).toBe(caller);
+      } else {
+        expect(res.body.view).toBe('masked');
+        expect(summary?.callerNumber).toBe('masked');
+        for (const digits of [caller, caller.slice(2)]) expect(file, 'an auditor\'s file holds the number').not.toContain(digits);
+      }
     }
   });
 

@@ -5,6 +5,7 @@ import { createPatient } from '../src/patients/store.js';
 import { DEMO } from '../src/practices/seed.js';
 import type { Practice } from '../src/practices/store.js';
 import { DEFAULT_MATRIX, type CommunicationMatrix } from '../src/outreach/matrix.js';
+import { currentMatrix, forgetCachedMatrix, MATRIX_CACHE_TTL_MS, matrixFor } from '../src/outreach/matrix-store.js';
 import { openPage } from '../src/oncall/paging.js';
 import { getDefaultPolicy } from '../src/oncall/store.js';
 import { tenantScope } from '../src/tenancy/mint.js';
@@ -219,6 +220,48 @@ describe('drops consult the matrix', () => {
         matrixVersion: version,
       });
     }
+  });
+});
+
+describe("the send paths' copy of the matrix (this instance, 30 s)", () => {
+  it('after a PUT, the next drop send uses the new matrix at once: its version is in drop.sent', async () => {
+    // The drops just sent read the matrix: this instance holds it now. A campaign to a patient
+    // who had no drop yet (the others are under the frequency cap) waits for the morning...
+    now = MON_EVENING;
+    const fresh = await createPatient(h.services.db, h.services.keyring, { practiceId: practice.id, phone: '+12025550269', firstName: 'Matrix9', lastName: 'Tester', dateOfBirth: '1970-01-09' });
+    const grant = await api('POST', `/api/patients/${fresh}/consents`, { channel: 'rvm', action: 'granted', source: 'paper_form', disclosureVersion: DEMO.rvmDisclosure.version, evidenceRef: 'scan-9' }, staff);
+    expect(grant.status).toBe(201);
+    const created = await api('POST', '/api/campaigns', { name: 'After a PUT', templateId: 'recall', provider: 'rvm_http', ratePerMinute: 600, patientIds: [fresh] });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body.id as string;
+    expect((await api('POST', `/api/campaigns/${id}/start`, {})).status).toBe(200);
+    // ...the matrix changes (recall × rvm still open) and the drops go.
+    const version = await putMatrix(withCell(DEFAULT_MATRIX, 'recall', 'email', false));
+    now = TUE_1000_NY;
+    for (const job of await h.services.queues.drops.getDelayed()) await job.promote();
+    const rows = await settled(id, (r) => r.every((d) => d.status !== 'queued' && d.status !== 'pending'));
+    expect(rows).toHaveLength(1);
+    for (const d of rows) {
+      const sent = await until('drop.sent', async () => (await auditRows('drop.sent', d.id))[0]);
+      expect(sent.details).toMatchObject({ matrixCell: 'recall × rvm', matrixVersion: version });
+    }
+  });
+
+  it('a read within the TTL is served from the copy, not PostgreSQL; a save here or the TTL ends it', async () => {
+    const scope = tenantScope(h.services, practice.id);
+    // Time of its own, past anything the workers' reads set.
+    const t0 = performance.now() + 10 * MATRIX_CACHE_TTL_MS;
+    const held = await matrixFor(scope, t0);
+    expect(held.version).toBe((await currentMatrix(scope)).version);
+    // A row written behind this instance's back (as another instance's save would be).
+    await h.services.db.insertInto('communication_matrices').values({ practice_id: practice.id, version: held.version + 1, cells: JSON.stringify(DEFAULT_MATRIX), created_by: 'test' }).execute();
+    expect((await currentMatrix(scope)).version).toBe(held.version + 1);
+    expect((await matrixFor(scope, t0 + MATRIX_CACHE_TTL_MS - 1)).version).toBe(held.version);
+    expect((await matrixFor(scope, t0 + MATRIX_CACHE_TTL_MS)).version).toBe(held.version + 1);
+    // A save in this instance drops the copy at once.
+    const saved = await putMatrix(DEFAULT_MATRIX);
+    expect((await matrixFor(scope, t0 + MATRIX_CACHE_TTL_MS + 1)).version).toBe(saved);
+    forgetCachedMatrix(practice.id);
   });
 });
 

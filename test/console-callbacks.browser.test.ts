@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { createDb, type Db } from '../src/adapters/postgres.js';
-import { browserTestsSkipReason, screenshot, seriousAxeViolations, startConsoleBrowser, type ConsoleBrowser } from './support/browser.js';
-import { createConsoleUser, signIn } from './support/console-user.js';
+import { browserTestsSkipReason, phiInBrowser, screenshot, seriousAxeViolations, startConsoleBrowser, type ConsoleBrowser } from './support/browser.js';
+import { createConsoleUser, signedInPage, signIn } from './support/console-user.js';
 import { seedPractice, type PracticeFixture } from './support/two-practices.js';
 
 // page.evaluate takes expressions as text here: the test program is typed for Node, not the DOM.
@@ -30,9 +30,7 @@ describe.skipIf(skip !== null)(`callbacks, voicemail and the page view in Chromi
     practice = await seedPractice(b.harness, owner, 'Cedar', 4);
     phi = [practice.patientFirstName, practice.patientLastName, practice.patientPhone, practice.patientPhone.slice(2), practice.patientDateOfBirth, practice.patientMrn];
     const staff = await createConsoleUser(b.harness, practice.id, 'staff');
-    ({ page, problems } = await b.newPage());
-    page.setDefaultTimeout(20_000);
-    await signIn(page, b.harness.baseUrl, staff);
+    ({ page, problems } = await signedInPage(b, staff, { timeoutMs: 20_000 }));
   }, 240_000);
   afterAll(async () => {
     await owner?.destroy();
@@ -41,12 +39,7 @@ describe.skipIf(skip !== null)(`callbacks, voicemail and the page view in Chromi
 
   /** Nothing of the test patient in the title, the address or the browser's storage; axe passes. */
   async function pageIsClean(): Promise<void> {
-    const title = await page.title();
-    for (const identity of phi) {
-      expect(page.url()).not.toContain(identity);
-      expect(title).not.toContain(identity);
-    }
-    expect(await page.evaluate<number[]>('[localStorage.length, sessionStorage.length]')).toEqual([0, 0]);
+    expect(await phiInBrowser(page, phi)).toEqual([]);
     expect(await seriousAxeViolations(page)).toEqual([]);
   }
 

@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { createPatient } from '../src/patients/store.js';
-import { DEMO, seedDemoIfEmpty } from '../src/practices/seed.js';
+import { DEMO } from '../src/practices/seed.js';
 import { OPT_OUT_SENTENCE } from '../src/drops/templates.js';
-import { browserTestsSkipReason, screenshot, seriousAxeViolations, startConsoleBrowser, type ConsoleBrowser } from './support/browser.js';
-import { createConsoleUser, signIn, type ConsoleUser } from './support/console-user.js';
+import { browserTestsSkipReason, phiInBrowser, phoneWidthProblems, screenshot, seriousAxeViolations, startConsoleBrowser, timed, type ConsoleBrowser } from './support/browser.js';
+import { createConsoleUser, seededDemoPractice, signedInPage, type ConsoleUser } from './support/console-user.js';
 import { startRvmDouble, type RvmDouble } from './support/rvm-double.js';
 import { until } from './support/until.js';
 
@@ -49,9 +49,8 @@ describe.skipIf(skip !== null)(`console campaigns in Chromium${skip ? ` (${skip}
   beforeAll(async () => {
     vendor = await startRvmDouble({ apiKey: API_KEY, webhookSecret: SECRET, webhookTarget: () => `${b.harness.baseUrl}/rvm/webhook` });
     b = await startConsoleBrowser('console_campaigns', { RVM_API_URL: vendor.baseUrl, RVM_API_KEY: API_KEY, RVM_WEBHOOK_SECRET: SECRET }, { clock: () => TUE_MORNING });
-    const { db, keyring, audit } = b.harness.services;
-    await seedDemoIfEmpty(db, keyring, audit, TUE_MORNING);
-    practiceId = (await db.selectFrom('practices').select('id').where('slug', '=', DEMO.slug).executeTakeFirstOrThrow()).id;
+    const { db, keyring } = b.harness.services;
+    practiceId = await seededDemoPractice(b.harness, TUE_MORNING);
     const setupKey = (await createApiKey(db, { role: 'admin', practiceId, label: 'test set-up' })).key;
     spareKey = await createApiKey(db, { role: 'staff', practiceId, label: 'Old integration' });
     for (const p of PEOPLE) {
@@ -65,40 +64,12 @@ describe.skipIf(skip !== null)(`console campaigns in Chromium${skip ? ` (${skip}
       expect(res.status).toBe(201);
     }
     admin = await createConsoleUser(b.harness, practiceId, 'admin');
-    ({ page, problems } = await b.newPage());
-    await signIn(page, b.harness.baseUrl, admin);
+    ({ page, problems } = await signedInPage(b, admin));
   }, 240_000);
   afterAll(async () => {
     await b?.close();
     await vendor?.close();
   });
-
-  /** Nothing of the patients in the title, the URL or browser storage. */
-  async function expectNoPhiInBrowser(): Promise<void> {
-    const title = await page.title();
-    const stored = await page.evaluate<string>('JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])');
-    for (const identity of PHI) {
-      expect(decodeURIComponent(page.url())).not.toContain(identity);
-      expect(title).not.toContain(identity);
-      expect(stored).not.toContain(identity);
-    }
-    expect(await page.evaluate<number[]>('[localStorage.length, sessionStorage.length]')).toEqual([0, 0]);
-  }
-
-  /** At 375 px: no sideways scroll, axe still passes; back to 1280 after. */
-  async function expectPhoneWidthWorks(): Promise<void> {
-    await page.setViewportSize({ width: 375, height: 812 });
-    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(375);
-    expect(await seriousAxeViolations(page)).toEqual([]);
-    await page.setViewportSize({ width: 1280, height: 800 });
-  }
-
-  async function timed(label: string, ready: () => Promise<unknown>): Promise<void> {
-    const started = Date.now();
-    await ready();
-    // Measured, not asserted (issue 14: report the load time).
-    process.stdout.write(`console ${label} ready in ${Date.now() - started} ms\n`);
-  }
 
   it('Settings: the vendor BAA recorded, the retention changed, an API key revoked (401 from then on)', async () => {
     await timed('Settings page', async () => {
@@ -115,7 +86,7 @@ describe.skipIf(skip !== null)(`console campaigns in Chromium${skip ? ` (${skip}
     expect(await seriousAxeViolations(page)).toEqual([]);
     const baas = await b.harness.services.db.selectFrom('vendor_baas').select(['vendor', 'document_ref']).where('practice_id', '=', practiceId).execute();
     expect(baas).toEqual([{ vendor: 'rvm_http', document_ref: 'baa-vendor-2026' }]);
-    await expectPhoneWidthWorks();
+    expect(await phoneWidthProblems(page)).toEqual([]);
 
     await page.getByRole('tab', { name: 'Retention' }).click();
     const days = page.getByLabel('Keep voicemail audio for (days)');
@@ -188,7 +159,7 @@ describe.skipIf(skip !== null)(`console campaigns in Chromium${skip ? ` (${skip}
     await page.getByRole('button', { name: 'Add 1 selected' }).click();
     await page.getByText('3 recipients added so far.').waitFor();
     expect(await seriousAxeViolations(page)).toEqual([]);
-    await expectNoPhiInBrowser();
+    expect(await phiInBrowser(page, PHI)).toEqual([]);
     await page.getByRole('button', { name: 'Next: dry run' }).click();
 
     // Step 4: the dry run names the refusal, then start.
@@ -198,7 +169,7 @@ describe.skipIf(skip !== null)(`console campaigns in Chromium${skip ? ` (${skip}
     await expect(refusal.getByRole('cell').nth(1).textContent()).resolves.toBe('never');
     await expect(refusal.getByRole('cell').nth(2).textContent()).resolves.toBe('1');
     expect(await seriousAxeViolations(page)).toEqual([]);
-    await expectPhoneWidthWorks();
+    expect(await phoneWidthProblems(page)).toEqual([]);
     expect(await b.harness.services.db.selectFrom('campaigns').select('state').execute()).toEqual([{ state: 'draft' }]);
     await page.getByRole('button', { name: 'Start the campaign' }).click();
 
@@ -227,9 +198,9 @@ describe.skipIf(skip !== null)(`console campaigns in Chromium${skip ? ` (${skip}
     await page.getByRole('cell', { name: 'no ringless-voicemail consent on record' }).waitFor();
     await expect.poll(() => page.getByRole('table', { name: "Each drop's status" }).getByRole('row').filter({ hasText: 'delivered' }).count()).toBe(2);
     expect(await seriousAxeViolations(page)).toEqual([]);
-    await expectNoPhiInBrowser();
+    expect(await phiInBrowser(page, PHI)).toEqual([]);
     await screenshot(page, 'campaigns');
-    await expectPhoneWidthWorks();
+    expect(await phoneWidthProblems(page)).toEqual([]);
 
     // The list: the state and the progress of each campaign.
     await page.getByRole('link', { name: '← Campaigns' }).click();
@@ -237,7 +208,7 @@ describe.skipIf(skip !== null)(`console campaigns in Chromium${skip ? ` (${skip}
     await listed.getByText('completed').waitFor();
     await listed.getByText('3 of 3 finished (100 %)').waitFor();
     expect(await seriousAxeViolations(page)).toEqual([]);
-    await expectPhoneWidthWorks();
+    expect(await phoneWidthProblems(page)).toEqual([]);
     expect(problems).toEqual([]);
   }, 240_000);
 });

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { DEMO, seedDemoIfEmpty } from '../src/practices/seed.js';
+import { DEMO } from '../src/practices/seed.js';
 import { DEFAULT_TEST_NOW } from './support/harness.js';
-import { browserTestsSkipReason, screenshot, seriousAxeViolations, startConsoleBrowser, type ConsoleBrowser } from './support/browser.js';
-import { createConsoleUser, signIn, type ConsoleUser } from './support/console-user.js';
+import { browserTestsSkipReason, phiInBrowser, phoneWidthProblems, screenshot, seriousAxeViolations, startConsoleBrowser, timed, type ConsoleBrowser } from './support/browser.js';
+import { createConsoleUser, seededDemoPractice, signedInPage, type ConsoleUser } from './support/console-user.js';
 
 // page.evaluate takes expressions as text here: the test program is typed for Node, not the DOM.
 
@@ -26,44 +26,12 @@ describe.skipIf(skip !== null)(`console practice pages in Chromium${skip ? ` (${
 
   beforeAll(async () => {
     b = await startConsoleBrowser('console_practice');
-    const { db, keyring, audit } = b.harness.services;
-    await seedDemoIfEmpty(db, keyring, audit, DEFAULT_TEST_NOW);
-    const practice = await db.selectFrom('practices').select('id').where('slug', '=', DEMO.slug).executeTakeFirstOrThrow();
-    admin = await createConsoleUser(b.harness, practice.id, 'admin');
-    ({ page, problems } = await b.newPage());
-    await signIn(page, b.harness.baseUrl, admin);
+    admin = await createConsoleUser(b.harness, await seededDemoPractice(b.harness, DEFAULT_TEST_NOW), 'admin');
+    ({ page, problems } = await signedInPage(b, admin));
   }, 240_000);
   afterAll(async () => {
     await b?.close();
   });
-
-  /** Nothing of the patient in the title, the URL or browser storage. */
-  async function expectNoPhiInBrowser(): Promise<void> {
-    const title = await page.title();
-    const stored = await page.evaluate<string>('JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])');
-    for (const identity of PHI) {
-      expect(page.url()).not.toContain(identity);
-      expect(decodeURIComponent(page.url())).not.toContain(identity);
-      expect(title).not.toContain(identity);
-      expect(stored).not.toContain(identity);
-    }
-    expect(await page.evaluate<number[]>('[localStorage.length, sessionStorage.length]')).toEqual([0, 0]);
-  }
-
-  /** At 375 px: no sideways scroll, axe still passes; back to 1280 after. */
-  async function expectPhoneWidthWorks(): Promise<void> {
-    await page.setViewportSize({ width: 375, height: 812 });
-    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(375);
-    expect(await seriousAxeViolations(page)).toEqual([]);
-    await page.setViewportSize({ width: 1280, height: 800 });
-  }
-
-  async function timed(label: string, ready: () => Promise<unknown>): Promise<void> {
-    const started = Date.now();
-    await ready();
-    // Measured, not asserted (issue 14: report the load time).
-    process.stdout.write(`console ${label} ready in ${Date.now() - started} ms\n`);
-  }
 
   it('Patients: a search (terms in the body, never the URL), the patient opened by id, consents and appointments', async () => {
     await timed('Patients page', async () => {
@@ -82,10 +50,10 @@ describe.skipIf(skip !== null)(`console practice pages in Chromium${skip ? ` (${
     await link.waitFor();
     expect(new URL(page.url()).pathname).toBe('/console/patients');
     expect(new URL(page.url()).search).toBe('');
-    await expectNoPhiInBrowser();
+    expect(await phiInBrowser(page, PHI)).toEqual([]);
     expect(await seriousAxeViolations(page)).toEqual([]);
     await screenshot(page, 'patients');
-    await expectPhoneWidthWorks();
+    expect(await phoneWidthProblems(page)).toEqual([]);
 
     await timed('patient detail', async () => {
       await link.click();
@@ -96,9 +64,9 @@ describe.skipIf(skip !== null)(`console practice pages in Chromium${skip ? ` (${
     expect(new URL(page.url()).pathname).toMatch(/^\/console\/patients\/[0-9a-f-]{36}$/);
     expect(await page.title()).toBe('Patient · After-hours console');
     await page.getByText(/· booked/).first().waitFor();
-    await expectNoPhiInBrowser();
+    expect(await phiInBrowser(page, PHI)).toEqual([]);
     expect(await seriousAxeViolations(page)).toEqual([]);
-    await expectPhoneWidthWorks();
+    expect(await phoneWidthProblems(page)).toEqual([]);
     expect(problems).toEqual([]);
   }, 180_000);
 
@@ -133,7 +101,7 @@ describe.skipIf(skip !== null)(`console practice pages in Chromium${skip ? ` (${
       [true, false, 2],
       [false, true, 2],
     ]);
-    await expectPhoneWidthWorks();
+    expect(await phoneWidthProblems(page)).toEqual([]);
     expect(problems).toEqual([]);
   }, 180_000);
 
@@ -166,7 +134,7 @@ describe.skipIf(skip !== null)(`console practice pages in Chromium${skip ? ` (${
     await page.getByRole('button', { name: 'Issue a calendar link' }).first().click();
     const link = page.getByRole('textbox', { name: /^Calendar link for / });
     expect(await link.inputValue()).toMatch(/\/feeds\/oncall\.ics\?token=/);
-    await expectPhoneWidthWorks();
+    expect(await phoneWidthProblems(page)).toEqual([]);
     expect(problems).toEqual([]);
   }, 180_000);
 
@@ -181,7 +149,7 @@ describe.skipIf(skip !== null)(`console practice pages in Chromium${skip ? ` (${
     await page.getByRole('row', { name: /Monday/ }).getByText('08:00-17:00').waitFor();
     expect(await seriousAxeViolations(page)).toEqual([]);
     await screenshot(page, 'settings');
-    await expectPhoneWidthWorks();
+    expect(await phoneWidthProblems(page)).toEqual([]);
 
     await page.getByRole('tab', { name: 'Lines and phone trees' }).click();
     await page.getByText(DEMO.number, { exact: true }).waitFor();
@@ -199,7 +167,7 @@ describe.skipIf(skip !== null)(`console practice pages in Chromium${skip ? ` (${
     await page.getByRole('tab', { name: 'API keys' }).click();
     await page.getByText(/keys:create/).waitFor();
     expect(await seriousAxeViolations(page)).toEqual([]);
-    await expectNoPhiInBrowser();
+    expect(await phiInBrowser(page, PHI)).toEqual([]);
     expect(problems).toEqual([]);
   }, 180_000);
 });

@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatTranscript, heard, type CallSimulator } from '../devtools/simulator/simulator.js';
 import { pageConsoleUrl, pageText } from '../src/oncall/paging.js';
-import { providerPinHash } from '../src/voicemail/access-line.js';
-import { voicemailJobId } from '../src/voicemail/pipeline.js';
-import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
-import { recordingSimulatorFor } from './support/simulate.js';
-import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
+import { ACCESS, PRACTICE, PROVIDER_PHONE, PROVIDER_PIN, startAccessLineRig, urgentUnansweredCall, type AccessLineRig } from './support/access-line.js';
+import { TEST_ACCOUNT_SID, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
+import type { TwilioDouble } from './support/twilio-double.js';
 import { until } from './support/until.js';
 import { postTwilio } from './support/twilio-request.js';
 
@@ -16,60 +14,26 @@ import { postTwilio } from './support/twilio-request.js';
  * the call simulator, the real pipeline (media from the loopback Twilio double) and the pages worker.
  */
 
-const PATIENT = '+12025550123';
-const PRACTICE = '+12025550100';
-const PROVIDER_PHONE = '+12025550111'; // Dr. Morgan Primary, paged by the demo's default policy
-const PROVIDER_PIN = '7391';
-const ACCESS = '/twilio/voice/access';
 const ACKED = 'The page is acknowledged. Paging has stopped.';
 
-const now = new Date('2026-11-26T03:00:00Z'); // Wednesday 22:00 in New York: after hours
+let rig: AccessLineRig;
 let h: Harness;
 let double: TwilioDouble;
 let sim: CallSimulator;
 let providerId: string;
 
 beforeAll(async () => {
-  double = await startTwilioDouble({ accountSid: TEST_ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
-  h = await startHarness('one_code', { TWILIO_API_BASE_URL: double.baseUrl }, { clock: () => now });
-  sim = recordingSimulatorFor(h, double).sim;
-  if (!h.services.seeded) throw new Error('demo practice was not seeded');
-  const practiceId = h.services.seeded.id;
-  const provider = await h.services.db.selectFrom('providers').select('id').where('practice_id', '=', practiceId).where('phone', '=', PROVIDER_PHONE).executeTakeFirstOrThrow();
-  providerId = provider.id;
-  await h.services.db.updateTable('providers').set({ pin_hash: providerPinHash(h.services.keyring, providerId, PROVIDER_PIN) }).where('id', '=', providerId).execute();
-  // Rounds far apart: no repeat runs by itself during the test.
-  await h.services.db.updateTable('escalation_policies').set({ page_interval_seconds: 3600, page_max_repeats: 5 }).execute();
+  rig = await startAccessLineRig('one_code');
+  ({ h, double, sim, providerId } = rig);
 });
 afterAll(async () => {
-  await h?.close();
-  await double?.close();
+  await rig?.close();
 });
 
 /** An urgent call nobody answers: paged, and an urgent voicemail stored. Returns the page and the voicemail. */
 async function pagedVoicemail(): Promise<{ page: { id: string; reference_code: string; status: string }; voicemail: { id: string; reference_code: string } }> {
-  const result = await sim.placeCall({
-    from: PATIENT,
-    to: PRACTICE,
-    digits: ['1', '1'],
-    dialOutcomes: [{ status: 'no-answer' }, { status: 'no-answer' }, { status: 'no-answer' }, { status: 'no-answer' }],
-    recordings: [{ durationSeconds: 3, digits: '#' }],
-  });
-  expect(result.errors, formatTranscript(result)).toEqual([]);
-  const page = await until('the page', () => h.services.db.selectFrom('pages').select(['id', 'reference_code', 'status']).where('call_sid', '=', result.callSid).executeTakeFirst());
-  const voicemail = await until(
-    'the voicemail stored',
-    async () => {
-      const v = await h.services.db.selectFrom('voicemails').select(['id', 'reference_code', 'state', 'recording_sid']).where('call_sid', '=', result.callSid).executeTakeFirst();
-      return v?.state === 'complete' ? v : undefined;
-    },
-    30_000,
-    async () => {
-      const v = await h.services.db.selectFrom('voicemails').select('recording_sid').where('call_sid', '=', result.callSid).executeTakeFirst();
-      const job = v ? await h.services.queues.voicemail.getJob(voicemailJobId(v.recording_sid)) : undefined;
-      if (job && (await job.getState()) === 'delayed') await job.promote().catch(() => undefined);
-    },
-  );
+  const { callSid, voicemail } = await urgentUnansweredCall(rig);
+  const page = await until('the page', () => h.services.db.selectFrom('pages').select(['id', 'reference_code', 'status']).where('call_sid', '=', callSid).executeTakeFirst());
   return { page, voicemail };
 }
 

@@ -11,7 +11,7 @@ import { personalPlaceholdersIn, renderTemplate, templateDetail } from './templa
 import { loadPersonal, personalMiss, recipientParams, type PersonalValues, type Recipient } from '../outreach/personal.js';
 import { appointmentsByIds } from '../patients/appointments.js';
 import { resolveTemplate } from './templates-store.js';
-import { currentMatrix } from '../outreach/matrix-store.js';
+import { currentMatrix, type CurrentMatrix } from '../outreach/matrix-store.js';
 import { decideSend, type Detail, type SendDecision } from '../outreach/matrix.js';
 import { assignSendTimes, decideMany, summarise, type Decision, type DryRunReport, type RecipientFacts } from './eligibility.js';
 import { providerConfigured } from './providers/index.js';
@@ -131,9 +131,13 @@ export interface MessageKind {
   detail: Detail;
 }
 
-/** The practice's communication matrix on a message of this kind by ringless voicemail, and the matrix version that said so. */
-export async function matrixVerdict(scope: PracticeScope, kind: MessageKind): Promise<{ decision: SendDecision; version: number }> {
-  const matrix = await currentMatrix(scope);
+/**
+ * The practice's communication matrix on a message of this kind by ringless voicemail, and the
+ * matrix version that said so. `read`: how the matrix is read (the drop worker passes the
+ * instance's short cache, `matrixFor`; the API paths read it afresh).
+ */
+export async function matrixVerdict(scope: PracticeScope, kind: MessageKind, read: (scope: PracticeScope) => Promise<CurrentMatrix> = currentMatrix): Promise<{ decision: SendDecision; version: number }> {
+  const matrix = await read(scope);
   return { decision: decideSend(matrix.matrix, kind.messageType, 'rvm', kind.detail), version: matrix.version };
 }
 

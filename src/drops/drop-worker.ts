@@ -6,6 +6,7 @@ import { getPractice } from '../practices/store.js';
 import { phoneOf } from '../patients/store.js';
 import { hasVendorBaa } from '../consent/store.js';
 import { reserveSlot } from './rate-limit.js';
+import { matrixFor } from '../outreach/matrix-store.js';
 import { completeIfDone, matrixVerdict, messageFor, dropJobId, loadFacts, isPersonalSkip, type DropJobData, type FinishDeps } from './campaigns.js';
 import { decide } from './eligibility.js';
 import { createDropProvider, type DropProviderDeps } from './providers/index.js';
@@ -122,8 +123,9 @@ export async function processDropJob(services: DropJobDeps, data: DropJobData, l
     await finishDrop(services, drop.id, 'failed', message.reason, ['queued']);
     return 'failed';
   }
-  // The communication matrix as of now: a cell closed since the campaign started stops this drop.
-  const matrix = await matrixVerdict(scope, message);
+  // The communication matrix as of now (this instance's copy, at most 30 s old and dropped on a
+  // save here): a cell closed since the campaign started stops this drop.
+  const matrix = await matrixVerdict(scope, message, matrixFor);
   if (!matrix.decision.ok) {
     await finishDrop(services, drop.id, 'skipped', `matrix_${matrix.decision.reason}`, ['queued'], { matrixCell: matrix.decision.cell });
     return 'skipped';

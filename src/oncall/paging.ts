@@ -11,7 +11,7 @@ import { logger } from '../log/logger.js';
 import { practiceSender, sendStaffSms } from '../notify/staff-sender.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 import { systemScope } from '../tenancy/system-scope.js';
-import { currentMatrix } from '../outreach/matrix-store.js';
+import { matrixFor } from '../outreach/matrix-store.js';
 import { decideSend } from '../outreach/matrix.js';
 import { loadProviders, onCallFor } from './escalation.js';
 import { getDefaultPolicy, getPolicy, type EscalationPolicy } from './store.js';
@@ -234,8 +234,9 @@ async function processPageRound(services: PageWorkerDeps, data: PageJobData): Pr
   // Exactly one run of a round claims it and audits it.
   if (!(await claimRound(services.db, page.id, data.round, escalateToAdmins))) return 'already_sent';
   // The communication matrix's staff_page × sms is locked open (src/outreach/matrix.ts, R5): asked
-  // so the round names the cell and version it went under; it never holds a page back.
-  const matrix = await currentMatrix(scope);
+  // so the round names the cell and version it went under; it never holds a page back. Read from
+  // this instance's short cache (src/outreach/matrix-store.ts `matrixFor`).
+  const matrix = await matrixFor(scope);
   const cell = decideSend(matrix.matrix, 'staff_page', 'sms', 'none');
   const matrixTrace = { matrixCell: cell.ok ? cell.allowed.cell : cell.cell, matrixVersion: matrix.version };
   const events: AuditEvent[] = [

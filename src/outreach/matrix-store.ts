@@ -33,6 +33,34 @@ export async function currentMatrix(scope: PracticeScope): Promise<CurrentMatrix
   return { version: row.version, matrix: fromStored(row.cells), isDefault: false, updatedAt: row.created_at.toISOString(), updatedBy: row.created_by };
 }
 
+/** How long the send paths reuse a practice's matrix in this instance (see `matrixFor`). */
+export const MATRIX_CACHE_TTL_MS = 30_000;
+
+const cachedMatrices = new Map<string, { until: number; value: CurrentMatrix }>();
+/** Bumped by every save in this instance: a read that began before a save does not refill the cache. */
+const matrixGenerations = new Map<string, number>();
+
+/**
+ * The practice's current matrix for the send paths (each page round, each drop send): read as
+ * `currentMatrix` does, then reused in this instance for `MATRIX_CACHE_TTL_MS`, and dropped at
+ * once when `saveMatrix` runs here. Another instance's save is seen within the TTL. The API reads
+ * `currentMatrix`, never this. `nowMs`: a monotonic clock in milliseconds (tests pass their own).
+ */
+export async function matrixFor(scope: PracticeScope, nowMs: number = performance.now()): Promise<CurrentMatrix> {
+  const hit = cachedMatrices.get(scope.practiceId);
+  if (hit && hit.until > nowMs) return hit.value;
+  const generation = matrixGenerations.get(scope.practiceId) ?? 0;
+  const value = await currentMatrix(scope);
+  if ((matrixGenerations.get(scope.practiceId) ?? 0) === generation) cachedMatrices.set(scope.practiceId, { until: nowMs + MATRIX_CACHE_TTL_MS, value });
+  return value;
+}
+
+/** Forgets the practice's cached matrix in this instance (a save, or a test that wrote the table itself). */
+export function forgetCachedMatrix(practiceId: string): void {
+  matrixGenerations.set(practiceId, (matrixGenerations.get(practiceId) ?? 0) + 1);
+  cachedMatrices.delete(practiceId);
+}
+
 /** Pure: the cells whose value differs between two matrices (`recall × email`), for the audit event. */
 export function changedCells(before: CommunicationMatrix, after: CommunicationMatrix): string[] {
   const changed: string[] = [];
@@ -66,6 +94,7 @@ export async function saveMatrix(scope: PracticeScope, audit: AuditWriter, matri
       changed: changedCells(before.matrix, matrix),
     };
   });
+  forgetCachedMatrix(scope.practiceId);
   await audit({ action: AuditAction.AdminMatrixUpdated, actor, practiceId: scope.practiceId, subjectId: scope.practiceId, details: { version: saved.version, changed } });
   return saved;
 }

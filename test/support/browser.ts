@@ -126,3 +126,41 @@ export async function tabOrder(page: Page, presses: number): Promise<string[]> {
   }
   return names;
 }
+
+/**
+ * Where the page shows any of `phi` (a test patient's names, date of birth, numbers): its address
+ * (as sent and decoded), its title and browser storage; and browser storage that holds anything at
+ * all (the console keeps nothing there). Empty when the page is clean.
+ */
+export async function phiInBrowser(page: Page, phi: readonly string[]): Promise<string[]> {
+  const found: string[] = [];
+  const url = page.url();
+  const title = await page.title();
+  const stored = await page.evaluate<string>('JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])');
+  for (const identity of phi) {
+    if (url.includes(identity) || decodeURIComponent(url).includes(identity)) found.push(`address holds ${identity}`);
+    if (title.includes(identity)) found.push(`title holds ${identity}`);
+    if (stored.includes(identity)) found.push(`browser storage holds ${identity}`);
+  }
+  const [local, session] = await page.evaluate<number[]>('[localStorage.length, sessionStorage.length]');
+  if (local !== 0 || session !== 0) found.push(`browser storage is not empty (local ${local}, session ${session})`);
+  return found;
+}
+
+/** At 375 px: sideways scroll and axe's serious findings (empty when the page fits a phone); back to 1280 after. */
+export async function phoneWidthProblems(page: Page): Promise<string[]> {
+  await page.setViewportSize({ width: 375, height: 812 });
+  const problems: string[] = [];
+  const width = await page.evaluate<number>('document.documentElement.scrollWidth');
+  if (width > 375) problems.push(`scrolls sideways at 375 px (${width} px wide)`);
+  problems.push(...(await seriousAxeViolations(page)));
+  await page.setViewportSize({ width: 1280, height: 800 });
+  return problems;
+}
+
+/** Runs `ready` and prints how long it took (load times are reported, never asserted). */
+export async function timed(label: string, ready: () => Promise<unknown>): Promise<void> {
+  const started = Date.now();
+  await ready();
+  process.stdout.write(`console ${label} ready in ${Date.now() - started} ms\n`);
+}

@@ -1,6 +1,8 @@
 import type { Page } from 'playwright-core';
 import { createApiKey } from '../../src/auth/api-keys.js';
 import { totpStep, TOTP_PERIOD_S } from '../../src/auth/totp.js';
+import { DEMO, seedDemoIfEmpty } from '../../src/practices/seed.js';
+import type { ConsoleBrowser } from './browser.js';
 import type { Harness } from './harness.js';
 import { consoleCall, totpCodeAt, walkStaffAccount, type ConsoleRole } from './staff-session.js';
 
@@ -94,4 +96,22 @@ export async function signIn(page: Page, baseUrl: string, user: ConsoleUser): Pr
   await code.fill(nextTotpCode(user));
   await page.getByRole('button', { name: 'Verify' }).click();
   await page.waitForURL((url) => !url.pathname.startsWith('/console/sign-in'));
+}
+
+/** The demo practice (src/practices/seed.ts), seeded at `now` when the schema is empty: its id. */
+export async function seededDemoPractice(h: Pick<Harness, 'services'>, now: Date): Promise<string> {
+  const { db, keyring, audit } = h.services;
+  await seedDemoIfEmpty(db, keyring, audit, now);
+  return (await db.selectFrom('practices').select('id').where('slug', '=', DEMO.slug).executeTakeFirstOrThrow()).id;
+}
+
+/**
+ * A new tab of `b` signed in as `user` through the sign-in page, and what the tab complained of
+ * (test/support/browser.ts `newPage`). `timeoutMs`: the tab's default wait, when given.
+ */
+export async function signedInPage(b: ConsoleBrowser, user: ConsoleUser, opts: { timeoutMs?: number } = {}): Promise<{ page: Page; problems: string[] }> {
+  const opened = await b.newPage();
+  if (opts.timeoutMs !== undefined) opened.page.setDefaultTimeout(opts.timeoutMs);
+  await signIn(opened.page, b.harness.baseUrl, user);
+  return opened;
 }

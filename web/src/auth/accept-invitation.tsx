@@ -1,46 +1,29 @@
 import { useState, type FormEvent } from 'react';
 import { Link, useNavigate } from 'react-router';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
-import { Alert, Anchor, Button, Paper, PasswordInput, Stack, Text, TextInput, Title } from '@mantine/core';
+import { Alert, Anchor, Button, Stack, Text, TextInput } from '@mantine/core';
 import { ApiError, describeError } from '../api/errors';
 import { SESSION_KEY, acceptInvitation, fetchSession, inspectInvitation, switchPractice, useSession } from '../api/session';
 import type { Session } from '../api/types';
-import { usePageTitle } from '../components/page-title';
-import { useLinkToken } from './link-token';
 import { ssoStartUrl } from './sign-in';
+import { TokenLinkPage, TokenPasswordForm } from './token-password-form';
+import { fieldError } from './use-submit';
 
 /** The page an invitation's link opens (`/console/accept-invitation#token=…`). */
 export function AcceptInvitationPage() {
-  usePageTitle('Accept an invitation');
-  const token = useLinkToken();
-  const session = useSession();
   return (
-    <main className="sign-in">
-      <Paper withBorder shadow="sm" p="lg" radius="md" className="sign-in-card">
-        <Stack gap="md">
-          <Title order={1} size="h2">
-            Accept your invitation
-          </Title>
-          {token === null ? <LinkIncomplete what="invitation" /> : null}
-          {token !== null && session.isPending ? <Text role="status">Checking whether you are signed in…</Text> : null}
-          {token !== null && session.isError ? <Alert color="red" role="alert">{describeError(session.error)}</Alert> : null}
-          {token !== null && session.isSuccess && session.data !== null ? <AcceptSignedIn token={token} session={session.data} /> : null}
-          {token !== null && session.isSuccess && session.data === null ? <AcceptNewAccount token={token} /> : null}
-        </Stack>
-      </Paper>
-    </main>
+    <TokenLinkPage title="Accept an invitation" heading="Accept your invitation" what="invitation">
+      {(token) => <AcceptWithToken token={token} />}
+    </TokenLinkPage>
   );
 }
 
-/** The link came without its token (cut short when copied, or opened a second time after the page took it). */
-export function LinkIncomplete({ what }: { what: 'invitation' | 'reset' }) {
-  return (
-    <Alert color="yellow" title="This link is incomplete">
-      {what === 'invitation'
-        ? 'Open the link in your invitation again (the whole link, as it was sent), or ask your practice’s admin for a new invitation.'
-        : 'Open the link you were sent again (the whole link), or ask your practice’s admin for a new one.'}
-    </Alert>
-  );
+/** Signed in already (joining one more practice) or a new person: the session says which. */
+function AcceptWithToken({ token }: { token: string }) {
+  const session = useSession();
+  if (session.isPending) return <Text role="status">Checking whether you are signed in…</Text>;
+  if (session.isError) return <Alert color="red" role="alert">{describeError(session.error)}</Alert>;
+  return session.data !== null ? <AcceptSignedIn token={token} session={session.data} /> : <AcceptNewAccount token={token} />;
 }
 
 /** What the API's refusal of a link means to the person holding it. */
@@ -65,10 +48,6 @@ function LinkRefused({ error }: { error: unknown }) {
       {describeError(error)}
     </Alert>
   );
-}
-
-function fieldError(error: unknown, field: string): string | undefined {
-  return error instanceof ApiError ? error.fieldProblem(field) : undefined;
 }
 
 /**
@@ -117,45 +96,18 @@ function AcceptWithSso({ token, practiceName, practiceSlug }: { token: string; p
 
 /** A name and a password (the service's rules: at least 12 characters, not a common one), then the normal sign-in. */
 function AcceptWithPassword({ token }: { token: string }) {
-  const navigate = useNavigate();
   const [displayName, setDisplayName] = useState('');
-  const [password, setPassword] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const submit = async (event: FormEvent): Promise<void> => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await acceptInvitation({ token, password, displayName: displayName.trim() });
-      setPassword('');
-      await navigate('/sign-in', { replace: true, state: { reason: 'accepted' } });
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
   return (
-    <form onSubmit={(e) => void submit(e)} noValidate aria-label="Create your account">
-      <Stack gap="sm">
-        <Text size="sm">Choose the name your colleagues will see and a password. Next you sign in with your e-mail and this password, and set up an authenticator app.</Text>
-        <TextInput label="Your name" autoComplete="name" required maxLength={120} value={displayName} onChange={(e) => setDisplayName(e.currentTarget.value)} error={fieldError(error, 'displayName')} />
-        <PasswordInput
-          label="Password"
-          description="At least 12 characters; a few unrelated words make a good one. Very common passwords are refused."
-          autoComplete="new-password"
-          required
-          value={password}
-          onChange={(e) => setPassword(e.currentTarget.value)}
-          error={fieldError(error, 'password')}
-        />
-        {error !== null ? <LinkRefused error={error} /> : null}
-        <Button type="submit" loading={busy}>
-          Create my account
-        </Button>
-      </Stack>
-    </form>
+    <TokenPasswordForm
+      label="Create your account"
+      intro="Choose the name your colleagues will see and a password. Next you sign in with your e-mail and this password, and set up an authenticator app."
+      passwordLabel="Password"
+      submitLabel="Create my account"
+      fields={(error) => <TextInput label="Your name" autoComplete="name" required maxLength={120} value={displayName} onChange={(e) => setDisplayName(e.currentTarget.value)} error={fieldError(error, 'displayName')} />}
+      send={(password) => acceptInvitation({ token, password, displayName: displayName.trim() })}
+      doneReason="accepted"
+      refusal={(error) => <LinkRefused error={error} />}
+    />
   );
 }
 

@@ -1,4 +1,4 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useState } from 'react';
 import { useLocation, useNavigate, useSearchParams } from 'react-router';
 import { useQueryClient } from '@tanstack/react-query';
 import { Alert, Anchor, Button, Checkbox, Code, Divider, List, Paper, PasswordInput, Stack, Text, TextInput, Title } from '@mantine/core';
@@ -7,6 +7,7 @@ import { ApiError, describeError } from '../api/errors';
 import { SESSION_KEY, confirmTotp, enrolTotp, fetchSession, resumeSsoSignIn, signIn, verifyTotp } from '../api/session';
 import type { SignInStep, TotpEnrolment } from '../api/types';
 import { usePageTitle } from '../components/page-title';
+import { fieldError, useSubmit } from './use-submit';
 
 type Step = 'password' | 'totp' | 'enrol_totp';
 
@@ -94,28 +95,6 @@ export function SignInPage() {
       </Paper>
     </main>
   );
-}
-
-function useSubmit<T>(action: () => Promise<T>, then: (value: T) => Promise<void>) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const submit = async (event: FormEvent): Promise<void> => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await then(await action());
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
-  return { busy, error, submit };
-}
-
-function fieldError(error: unknown, field: string): string | undefined {
-  return error instanceof ApiError ? error.fieldProblem(field) : undefined;
 }
 
 /** A refusal not tied to one field (wrong password, too many attempts), said above the button. */

@@ -53,11 +53,20 @@ export function Empty({ children }: { children: React.ReactNode }) {
   );
 }
 
+/** What QueryState reads of a TanStack query. */
+export interface QueryLike {
+  isPending: boolean;
+  isError: boolean;
+  isSuccess: boolean;
+  error: unknown;
+  refetch: () => unknown;
+}
+
 /**
  * A request's three states said the same way on every page: loading, its error with a retry,
  * and, once answered, "nothing" when `empty` holds. What was found is the caller's to show.
  */
-export function QueryState({ query, loading, error, empty, emptyText }: { query: { isPending: boolean; isError: boolean; isSuccess: boolean; error: unknown; refetch: () => unknown }; loading: string; error: string; empty?: boolean; emptyText?: string }) {
+export function QueryState({ query, loading, error, empty, emptyText }: { query: QueryLike; loading: string; error: string; empty?: boolean; emptyText?: string }) {
   if (query.isPending) return <Loading label={loading} />;
   if (query.isError) return <ErrorState error={query.error} title={error} onRetry={() => void query.refetch()} />;
   if (query.isSuccess && empty && emptyText) return <Empty>{emptyText}</Empty>;

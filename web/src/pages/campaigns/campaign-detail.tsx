@@ -1,11 +1,12 @@
 import { Link, useOutletContext, useParams } from 'react-router';
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { Alert, Badge, Button, Group, Progress, Stack, Table, Text, Title } from '@mantine/core';
+import { Alert, Badge, Button, Group, Progress, Stack, Text, Title } from '@mantine/core';
 import { activeRole } from '../../api/session';
 import type { Session } from '../../api/types';
 import { usePageTitle } from '../../components/page-title';
-import { Empty, ErrorState, Loading } from '../../components/states';
-import { campaignBar, commandCampaign, fetchCampaign, fetchDrops, isSettled, reasonText, type DropStatus } from './api';
+import { QueryTable, type Column } from '../../components/data-table';
+import { ErrorState, Loading } from '../../components/states';
+import { campaignBar, commandCampaign, fetchCampaign, fetchDrops, isSettled, reasonText, type Drop, type DropStatus } from './api';
 import { StateBadge } from './campaigns-page';
 
 /** How often a campaign still under way is asked how far it got. */
@@ -48,7 +49,6 @@ export function CampaignPage() {
   if (progress.isError) return <ErrorState error={progress.error} title="Could not load the campaign" onRetry={() => void progress.refetch()} />;
   const p = progress.data;
   const bar = campaignBar(p);
-  // A delivered drop's "reason" is the vendor's word for it: only the drops that got none are explained.
   const reasons = Object.entries(p.reasons).filter(([key]) => !key.startsWith('delivered:') && !key.startsWith('sent:'));
   return (
     <Stack gap="md">
@@ -132,45 +132,41 @@ export function CampaignPage() {
         <Title order={2} size="h4" id="campaign-drops-heading" mb="xs">
           Drops
         </Title>
-        {drops.isPending && drops.fetchStatus !== 'idle' ? <Loading label="Loading the drops" /> : null}
-        {drops.isError ? <ErrorState error={drops.error} title="Could not load the drops" onRetry={() => void drops.refetch()} /> : null}
-        {drops.data?.drops.length === 0 ? <Empty>No recipients yet.</Empty> : null}
-        {drops.data && drops.data.drops.length > 0 ? (
-          <Table.ScrollContainer minWidth={560}>
-            <Table captionSide="top">
-              <Table.Caption className="visually-hidden">Each drop's status</Table.Caption>
-              <Table.Thead>
-                <Table.Tr>
-                  <Table.Th scope="col">Patient</Table.Th>
-                  <Table.Th scope="col">Status</Table.Th>
-                  <Table.Th scope="col">Why</Table.Th>
-                  <Table.Th scope="col">Attempts</Table.Th>
-                  <Table.Th scope="col">Sent</Table.Th>
-                </Table.Tr>
-              </Table.Thead>
-              <Table.Tbody>
-                {drops.data.drops.map((d) => (
-                  <Table.Tr key={d.id}>
-                    <Table.Td>
-                      <Link to={`/patients/${d.patientId}`} className="mono" aria-label={`Patient ${d.patientId.slice(0, 8)}`}>
-                        {d.patientId.slice(0, 8)}
-                      </Link>
-                    </Table.Td>
-                    <Table.Td>
-                      <Badge color={STATUS_COLOR[d.status]} variant="light">
-                        {d.status}
-                      </Badge>
-                    </Table.Td>
-                    <Table.Td>{d.reason && d.status !== 'delivered' && d.status !== 'sent' ? reasonText(d.reason) : '—'}</Table.Td>
-                    <Table.Td>{d.attempts}</Table.Td>
-                    <Table.Td>{time(d.sentAt)}</Table.Td>
-                  </Table.Tr>
-                ))}
-              </Table.Tbody>
-            </Table>
-          </Table.ScrollContainer>
-        ) : null}
+        <QueryTable
+          query={drops}
+          loading="Loading the drops"
+          error="Could not load the drops"
+          emptyText="No recipients yet."
+          caption="Each drop's status"
+          columns={DROP_COLUMNS}
+          rows={drops.data?.drops}
+          rowKey={(d) => d.id}
+          minWidth={560}
+          striped={false}
+        />
       </section>
     </Stack>
   );
 }
+
+const DROP_COLUMNS: ReadonlyArray<Column<Drop>> = [
+  {
+    header: 'Patient',
+    cell: (d) => (
+      <Link to={`/patients/${d.patientId}`} className="mono" aria-label={`Patient ${d.patientId.slice(0, 8)}`}>
+        {d.patientId.slice(0, 8)}
+      </Link>
+    ),
+  },
+  {
+    header: 'Status',
+    cell: (d) => (
+      <Badge color={STATUS_COLOR[d.status]} variant="light">
+        {d.status}
+      </Badge>
+    ),
+  },
+  { header: 'Why', cell: (d) => (d.reason && d.status !== 'delivered' && d.status !== 'sent' ? reasonText(d.reason) : '—') },
+  { header: 'Attempts', cell: (d) => d.attempts },
+  { header: 'Sent', cell: (d) => time(d.sentAt) },
+];

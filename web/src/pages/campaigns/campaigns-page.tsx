@@ -1,12 +1,12 @@
 import '../practice-pages.css';
 import { Link, Route, Routes, useOutletContext } from 'react-router';
 import { useQuery } from '@tanstack/react-query';
-import { Badge, Button, Group, Progress, Stack, Table, Text, Title } from '@mantine/core';
+import { Badge, Button, Group, Progress, Stack, Text, Title } from '@mantine/core';
 import { activeRole } from '../../api/session';
 import type { Session } from '../../api/types';
 import { usePageTitle } from '../../components/page-title';
-import { Empty, ErrorState, Loading } from '../../components/states';
-import { campaignBar, fetchCampaigns, isSettled } from './api';
+import { QueryTable, type Column } from '../../components/data-table';
+import { campaignBar, fetchCampaigns, isSettled, type ListedCampaign } from './api';
 import { CampaignPage } from './campaign-detail';
 import { CampaignWizard } from './wizard';
 
@@ -58,48 +58,39 @@ function CampaignList() {
         ) : null}
       </Group>
       <Text size="sm">Ringless voicemail to patients who agreed to receive it: the message names the practice and its number, never a condition or a date.</Text>
-      {list.isPending ? <Loading label="Loading campaigns" /> : null}
-      {list.isError ? <ErrorState error={list.error} title="Could not load the campaigns" onRetry={() => void list.refetch()} /> : null}
-      {list.data?.campaigns.length === 0 ? <Empty>No campaigns yet.</Empty> : null}
-      {list.data && list.data.campaigns.length > 0 ? (
-        <Table.ScrollContainer minWidth={640}>
-          <Table captionSide="top">
-            <Table.Caption className="visually-hidden">Campaigns</Table.Caption>
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th scope="col">Name</Table.Th>
-                <Table.Th scope="col">State</Table.Th>
-                <Table.Th scope="col">Progress</Table.Th>
-                <Table.Th scope="col">Through</Table.Th>
-                <Table.Th scope="col">Created</Table.Th>
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {list.data.campaigns.map((c) => {
-                const bar = campaignBar(c);
-                return (
-                  <Table.Tr key={c.id}>
-                    <Table.Td>
-                      <Link to={`/campaigns/${c.id}`}>{c.name}</Link>
-                    </Table.Td>
-                    <Table.Td>
-                      <StateBadge state={c.state} />
-                    </Table.Td>
-                    <Table.Td>
-                      <Progress value={bar.value} size="sm" aria-label={`Progress of ${c.name}`} />
-                      <Text size="xs" c="dimmed">
-                        {bar.label}
-                      </Text>
-                    </Table.Td>
-                    <Table.Td>{c.provider === 'twilio' ? 'Twilio' : 'Voicemail vendor'}</Table.Td>
-                    <Table.Td>{new Date(c.createdAt).toLocaleDateString(undefined, { dateStyle: 'medium' })}</Table.Td>
-                  </Table.Tr>
-                );
-              })}
-            </Table.Tbody>
-          </Table>
-        </Table.ScrollContainer>
-      ) : null}
+      <QueryTable
+        query={list}
+        loading="Loading campaigns"
+        error="Could not load the campaigns"
+        emptyText="No campaigns yet."
+        caption="Campaigns"
+        columns={CAMPAIGN_COLUMNS}
+        rows={list.data?.campaigns}
+        rowKey={(c) => c.id}
+        minWidth={640}
+        striped={false}
+      />
     </Stack>
+  );
+}
+
+const CAMPAIGN_COLUMNS: ReadonlyArray<Column<ListedCampaign>> = [
+  { header: 'Name', cell: (c) => <Link to={`/campaigns/${c.id}`}>{c.name}</Link> },
+  { header: 'State', cell: (c) => <StateBadge state={c.state} /> },
+  { header: 'Progress', cell: (c) => <CampaignProgress campaign={c} /> },
+  { header: 'Through', cell: (c) => (c.provider === 'twilio' ? 'Twilio' : 'Voicemail vendor') },
+  { header: 'Created', cell: (c) => new Date(c.createdAt).toLocaleDateString(undefined, { dateStyle: 'medium' }) },
+];
+
+/** How far a campaign's drops got: the bar (named for the campaign) and the counts in words. */
+function CampaignProgress({ campaign }: { campaign: ListedCampaign }) {
+  const bar = campaignBar(campaign);
+  return (
+    <>
+      <Progress value={bar.value} size="sm" aria-label={`Progress of ${campaign.name}`} />
+      <Text size="xs" c="dimmed">
+        {bar.label}
+      </Text>
+    </>
   );
 }

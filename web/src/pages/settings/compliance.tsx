@@ -1,8 +1,9 @@
 import { useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { Alert, Button, NativeSelect, NumberInput, Stack, Table, Text, TextInput } from '@mantine/core';
+import { Alert, Button, NativeSelect, NumberInput, Stack, Text, TextInput } from '@mantine/core';
 import { ApiError } from '../../api/errors';
-import { Empty, ErrorState, Loading } from '../../components/states';
+import { QueryTable, type Column } from '../../components/data-table';
+import { ErrorState } from '../../components/states';
 import { fetchBaas, patchPractice, recordBaa, type Practice, type VendorBaa } from './api';
 
 const VENDORS: Array<{ value: VendorBaa['vendor']; label: string }> = [
@@ -10,6 +11,13 @@ const VENDORS: Array<{ value: VendorBaa['vendor']; label: string }> = [
   { value: 'twilio', label: 'Twilio' },
 ];
 const fieldError = (err: unknown, field: string): string | undefined => (err instanceof ApiError ? err.fieldProblem(field) : undefined);
+
+const BAA_COLUMNS: ReadonlyArray<Column<VendorBaa>> = [
+  { header: 'Vendor', cell: (b) => VENDORS.find((v) => v.value === b.vendor)?.label ?? b.vendor },
+  { header: 'Signed', cell: (b) => b.signedAt },
+  { header: 'Document', cell: (b) => b.documentRef, className: 'break' },
+  { header: 'Recorded', cell: (b) => new Date(b.createdAt).toLocaleDateString(undefined, { dateStyle: 'medium' }) },
+];
 
 /**
  * The business associate agreements on record per vendor (GET/POST /api/vendor-baas): a campaign
@@ -33,32 +41,18 @@ export function BaasPanel({ admin }: { admin: boolean }) {
   return (
     <Stack gap="md">
       <Text size="sm">Drops go out through a vendor only once the practice's signed business associate agreement with it is on record.</Text>
-      {baas.isPending ? <Loading label="Loading the agreements" /> : null}
-      {baas.isError ? <ErrorState error={baas.error} title="Could not load the agreements" onRetry={() => void baas.refetch()} /> : null}
-      {baas.data?.baas.length === 0 ? <Empty>No agreement on record.</Empty> : null}
-      {baas.data && baas.data.baas.length > 0 ? (
-        <Table captionSide="top">
-          <Table.Caption className="visually-hidden">Vendor agreements</Table.Caption>
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th scope="col">Vendor</Table.Th>
-              <Table.Th scope="col">Signed</Table.Th>
-              <Table.Th scope="col">Document</Table.Th>
-              <Table.Th scope="col">Recorded</Table.Th>
-            </Table.Tr>
-          </Table.Thead>
-          <Table.Tbody>
-            {baas.data.baas.map((b) => (
-              <Table.Tr key={b.id}>
-                <Table.Td>{VENDORS.find((v) => v.value === b.vendor)?.label ?? b.vendor}</Table.Td>
-                <Table.Td>{b.signedAt}</Table.Td>
-                <Table.Td className="break">{b.documentRef}</Table.Td>
-                <Table.Td>{new Date(b.createdAt).toLocaleDateString(undefined, { dateStyle: 'medium' })}</Table.Td>
-              </Table.Tr>
-            ))}
-          </Table.Tbody>
-        </Table>
-      ) : null}
+      <QueryTable
+        query={baas}
+        loading="Loading the agreements"
+        error="Could not load the agreements"
+        emptyText="No agreement on record."
+        caption="Vendor agreements"
+        columns={BAA_COLUMNS}
+        rows={baas.data?.baas}
+        rowKey={(b) => b.id}
+        minWidth={480}
+        striped={false}
+      />
       {admin ? (
         <form onSubmit={submit} aria-label="Record an agreement" className="filters">
           <NativeSelect label="Vendor" value={draft.vendor} onChange={(e) => setDraft({ ...draft, vendor: e.currentTarget.value as VendorBaa['vendor'] })} data={VENDORS} />

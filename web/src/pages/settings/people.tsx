@@ -1,14 +1,30 @@
 import { useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { Alert, Badge, Button, Group, NativeSelect, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { Alert, Badge, Button, Group, NativeSelect, Stack, Text, TextInput, Title } from '@mantine/core';
 import { ApiError } from '../../api/errors';
 import type { Role } from '../../api/types';
-import { Empty, ErrorState, Loading } from '../../components/states';
-import { changeRole, deleteContact, disableUser, fetchContacts, fetchKeys, fetchUsers, inviteUser, putContact, revokeKey, type Member } from './api';
+import { QueryTable, type Column } from '../../components/data-table';
+import { ErrorState } from '../../components/states';
+import { changeRole, deleteContact, disableUser, fetchContacts, fetchKeys, fetchUsers, inviteUser, putContact, revokeKey, type ApiKey, type Contact, type Member } from './api';
 
 const ROLES: Role[] = ['admin', 'staff', 'provider', 'auditor'];
 const fieldError = (err: unknown, field: string): string | undefined => (err instanceof ApiError ? err.fieldProblem(field) : undefined);
 const day = (iso: string | null): string => (iso ? new Date(iso).toLocaleDateString(undefined, { dateStyle: 'medium' }) : '—');
+
+const CONTACT_COLUMNS: ReadonlyArray<Column<Contact>> = [
+  { header: 'Key', cell: (c) => c.key, className: 'mono' },
+  { header: 'Label', cell: (c) => c.label },
+  { header: 'Number', cell: (c) => c.number, className: 'mono' },
+];
+
+const KEY_COLUMNS: ReadonlyArray<Column<ApiKey>> = [
+  { header: 'Label', cell: (k) => k.label ?? <span className="mono">{k.id.slice(0, 8)}</span> },
+  { header: 'Role', cell: (k) => k.role },
+  { header: 'Status', cell: (k) => k.status },
+  { header: 'Created', cell: (k) => day(k.createdAt) },
+  { header: 'Expires', cell: (k) => day(k.expiresAt) },
+  { header: 'Last used', cell: (k) => day(k.lastUsedAt) },
+];
 
 /** The numbers a phone tree may transfer to (a flow names them by key). */
 export function ContactsPanel({ practiceId, admin }: { practiceId: string; admin: boolean }) {
@@ -24,40 +40,32 @@ export function ContactsPanel({ practiceId, admin }: { practiceId: string; admin
   };
   return (
     <Stack gap="md">
-      {contacts.isPending ? <Loading label="Loading contacts" /> : null}
-      {contacts.isError ? <ErrorState error={contacts.error} title="Could not load the contacts" onRetry={() => void contacts.refetch()} /> : null}
-      {contacts.data?.contacts.length === 0 ? <Empty>No contacts yet.</Empty> : null}
-      {contacts.data && contacts.data.contacts.length > 0 ? (
-        <Table.ScrollContainer minWidth={420}>
-          <Table captionSide="top">
-            <Table.Caption className="visually-hidden">Contacts</Table.Caption>
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th scope="col">Key</Table.Th>
-                <Table.Th scope="col">Label</Table.Th>
-                <Table.Th scope="col">Number</Table.Th>
-                {admin ? <Table.Th scope="col">Actions</Table.Th> : null}
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {contacts.data.contacts.map((c) => (
-                <Table.Tr key={c.key}>
-                  <Table.Td className="mono">{c.key}</Table.Td>
-                  <Table.Td>{c.label}</Table.Td>
-                  <Table.Td className="mono">{c.number}</Table.Td>
-                  {admin ? (
-                    <Table.Td>
-                      <Button size="xs" variant="subtle" color="red" onClick={() => remove.mutate(c.key)} aria-label={`Delete contact ${c.key}`}>
-                        Delete
-                      </Button>
-                    </Table.Td>
-                  ) : null}
-                </Table.Tr>
-              ))}
-            </Table.Tbody>
-          </Table>
-        </Table.ScrollContainer>
-      ) : null}
+      <QueryTable
+        query={contacts}
+        loading="Loading contacts"
+        error="Could not load the contacts"
+        emptyText="No contacts yet."
+        caption="Contacts"
+        columns={
+          admin
+            ? [
+                ...CONTACT_COLUMNS,
+                {
+                  header: 'Actions',
+                  cell: (c: Contact) => (
+                    <Button size="xs" variant="subtle" color="red" onClick={() => remove.mutate(c.key)} aria-label={`Delete contact ${c.key}`}>
+                      Delete
+                    </Button>
+                  ),
+                },
+              ]
+            : CONTACT_COLUMNS
+        }
+        rows={contacts.data?.contacts}
+        rowKey={(c) => c.key}
+        minWidth={420}
+        striped={false}
+      />
       {remove.isError ? <ErrorState error={remove.error} title="Not deleted" /> : null}
       {admin ? (
         <form onSubmit={submit} aria-label="Add or change a contact" className="filters">
@@ -88,29 +96,17 @@ export function UsersPanel() {
   };
   return (
     <Stack gap="md">
-      {users.isPending ? <Loading label="Loading people" /> : null}
-      {users.isError ? <ErrorState error={users.error} title="Could not load the people" onRetry={() => void users.refetch()} /> : null}
-      {users.data ? (
-        <Table.ScrollContainer minWidth={620}>
-          <Table captionSide="top">
-            <Table.Caption className="visually-hidden">People in this practice</Table.Caption>
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th scope="col">Name</Table.Th>
-                <Table.Th scope="col">E-mail</Table.Th>
-                <Table.Th scope="col">Role</Table.Th>
-                <Table.Th scope="col">Status</Table.Th>
-                <Table.Th scope="col">Actions</Table.Th>
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {users.data.users.map((u) => (
-                <UserRow key={u.userId} user={u} onChanged={refresh} />
-              ))}
-            </Table.Tbody>
-          </Table>
-        </Table.ScrollContainer>
-      ) : null}
+      <QueryTable
+        query={users}
+        loading="Loading people"
+        error="Could not load the people"
+        caption="People in this practice"
+        columns={USER_COLUMNS(refresh)}
+        rows={users.data?.users}
+        rowKey={(u) => u.userId}
+        minWidth={620}
+        striped={false}
+      />
       <Title order={3} size="h4">
         Invite someone
       </Title>
@@ -134,47 +130,62 @@ export function UsersPanel() {
   );
 }
 
-function UserRow({ user, onChanged }: { user: Member; onChanged: () => void }) {
-  const [role, setRole] = useState<Role>(user.role);
-  const change = useMutation({ mutationFn: () => changeRole(user.userId, role), onSuccess: onChanged });
-  const disable = useMutation({ mutationFn: () => disableUser(user.userId), onSuccess: onChanged });
-  const active = user.status === 'active';
-  return (
-    <Table.Tr>
-      <Table.Td>{user.displayName}</Table.Td>
-      <Table.Td className="break">{user.email}</Table.Td>
-      <Table.Td>
-        {active ? (
-          <Group gap={4} wrap="nowrap">
-            <NativeSelect size="xs" aria-label={`Role of ${user.email}`} value={role} onChange={(e) => setRole(e.currentTarget.value as Role)} data={ROLES} />
-            <Button size="xs" variant="default" disabled={role === user.role} loading={change.isPending} onClick={() => change.mutate()}>
-              Change
-            </Button>
-          </Group>
-        ) : (
-          user.role
-        )}
-        {change.isError ? <Text size="xs" c="red">{change.error.message}</Text> : null}
-      </Table.Td>
-      <Table.Td>
-        <Badge color={active ? 'green' : 'gray'} variant="light">
-          {user.status}
+/** The people table's columns; `onChanged` re-reads the list after a change of role or a disabling. */
+const USER_COLUMNS = (onChanged: () => void): ReadonlyArray<Column<Member>> => [
+  { header: 'Name', cell: (u) => u.displayName },
+  { header: 'E-mail', cell: (u) => u.email, className: 'break' },
+  { header: 'Role', cell: (u) => <RoleCell user={u} onChanged={onChanged} /> },
+  {
+    header: 'Status',
+    cell: (u) => (
+      <>
+        <Badge color={u.status === 'active' ? 'green' : 'gray'} variant="light">
+          {u.status}
         </Badge>
-        {active && !user.totpEnabled ? (
+        {u.status === 'active' && !u.totpEnabled ? (
           <Text size="xs" c="dimmed">
             no authenticator yet
           </Text>
         ) : null}
-      </Table.Td>
-      <Table.Td>
-        {active ? (
-          <Button size="xs" variant="subtle" color="red" loading={disable.isPending} onClick={() => disable.mutate()} aria-label={`Disable ${user.email}`}>
-            Disable
+      </>
+    ),
+  },
+  { header: 'Actions', cell: (u) => <DisableCell user={u} onChanged={onChanged} /> },
+];
+
+/** A person's role, changed here while they are active (they then sign in again). */
+function RoleCell({ user, onChanged }: { user: Member; onChanged: () => void }) {
+  const [role, setRole] = useState<Role>(user.role);
+  const change = useMutation({ mutationFn: () => changeRole(user.userId, role), onSuccess: onChanged });
+  return (
+    <>
+      {user.status === 'active' ? (
+        <Group gap={4} wrap="nowrap">
+          <NativeSelect size="xs" aria-label={`Role of ${user.email}`} value={role} onChange={(e) => setRole(e.currentTarget.value as Role)} data={ROLES} />
+          <Button size="xs" variant="default" disabled={role === user.role} loading={change.isPending} onClick={() => change.mutate()}>
+            Change
           </Button>
-        ) : null}
-        {disable.isError ? <Text size="xs" c="red">{disable.error.message}</Text> : null}
-      </Table.Td>
-    </Table.Tr>
+        </Group>
+      ) : (
+        user.role
+      )}
+      {change.isError ? <Text size="xs" c="red">{change.error.message}</Text> : null}
+    </>
+  );
+}
+
+/** Disabling an active person. */
+function DisableCell({ user, onChanged }: { user: Member; onChanged: () => void }) {
+  const disable = useMutation({ mutationFn: () => disableUser(user.userId), onSuccess: onChanged });
+  return (
+    <>
+      {user.status === 'active' ? (
+        <Button size="xs" variant="subtle" color="red" loading={disable.isPending} onClick={() => disable.mutate()} aria-label={`Disable ${user.email}`}>
+          Disable
+        </Button>
+      ) : null}
+      {disable.isError ? <Text size="xs" c="red">{disable.error.message}</Text> : null}
+    </>
   );
 }
 
@@ -188,46 +199,29 @@ export function KeysPanel({ practiceId }: { practiceId: string }) {
       <Text size="sm">
         A new key is made on the server with <code>npm run keys:create -- --role staff --practice …</code>, which shows it once; no page or API route mints one.
       </Text>
-      {keys.isPending ? <Loading label="Loading API keys" /> : null}
-      {keys.isError ? <ErrorState error={keys.error} title="Could not load the API keys" onRetry={() => void keys.refetch()} /> : null}
-      {keys.data?.keys.length === 0 ? <Empty>No API keys.</Empty> : null}
-      {keys.data && keys.data.keys.length > 0 ? (
-        <Table.ScrollContainer minWidth={640}>
-          <Table captionSide="top">
-            <Table.Caption className="visually-hidden">API keys</Table.Caption>
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th scope="col">Label</Table.Th>
-                <Table.Th scope="col">Role</Table.Th>
-                <Table.Th scope="col">Status</Table.Th>
-                <Table.Th scope="col">Created</Table.Th>
-                <Table.Th scope="col">Expires</Table.Th>
-                <Table.Th scope="col">Last used</Table.Th>
-                <Table.Th scope="col">Actions</Table.Th>
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {keys.data.keys.map((k) => (
-                <Table.Tr key={k.id}>
-                  <Table.Td>{k.label ?? <span className="mono">{k.id.slice(0, 8)}</span>}</Table.Td>
-                  <Table.Td>{k.role}</Table.Td>
-                  <Table.Td>{k.status}</Table.Td>
-                  <Table.Td>{day(k.createdAt)}</Table.Td>
-                  <Table.Td>{day(k.expiresAt)}</Table.Td>
-                  <Table.Td>{day(k.lastUsedAt)}</Table.Td>
-                  <Table.Td>
-                    {k.status === 'active' ? (
-                      <Button size="xs" variant="subtle" color="red" onClick={() => revoke.mutate(k.id)} aria-label={`Revoke key ${k.label ?? k.id.slice(0, 8)}`}>
-                        Revoke
-                      </Button>
-                    ) : null}
-                  </Table.Td>
-                </Table.Tr>
-              ))}
-            </Table.Tbody>
-          </Table>
-        </Table.ScrollContainer>
-      ) : null}
+      <QueryTable
+        query={keys}
+        loading="Loading API keys"
+        error="Could not load the API keys"
+        emptyText="No API keys."
+        caption="API keys"
+        columns={[
+          ...KEY_COLUMNS,
+          {
+            header: 'Actions',
+            cell: (k: ApiKey) =>
+              k.status === 'active' ? (
+                <Button size="xs" variant="subtle" color="red" onClick={() => revoke.mutate(k.id)} aria-label={`Revoke key ${k.label ?? k.id.slice(0, 8)}`}>
+                  Revoke
+                </Button>
+              ) : null,
+          },
+        ]}
+        rows={keys.data?.keys}
+        rowKey={(k) => k.id}
+        minWidth={640}
+        striped={false}
+      />
       {revoke.isError ? <ErrorState error={revoke.error} title="Not revoked" /> : null}
     </Stack>
   );
