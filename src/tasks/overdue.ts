@@ -44,10 +44,10 @@ async function recipientsFor(deps: Pick<AppContext, 'db' | 'clock'>, practiceId:
   return (await listPracticeAdmins(deps.db, practiceId)).map(sms);
 }
 
-/** The maintenance sweep: every practice's overdue unalerted tasks, alerted by urgency. */
-export async function sweepOverdueTasks(deps: OverdueDeps): Promise<{ alerted: number; practices: number }> {
+/** The maintenance sweep: every practice's overdue unalerted tasks (the most overdue `perPractice` of each practice and urgency), alerted by urgency. */
+export async function sweepOverdueTasks(deps: OverdueDeps, opts: { perPractice?: number } = {}): Promise<{ alerted: number; practices: number }> {
   const now = deps.clock();
-  const due = await overdueUnalerted(deps.db, now);
+  const due = await overdueUnalerted(deps.db, now, opts.perPractice);
   const groups = new Map<string, { practiceId: string; urgency: 'urgent' | 'routine'; ids: string[] }>();
   for (const t of due) {
     const key = `${t.practice_id}|${t.urgency}`;
