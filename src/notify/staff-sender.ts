@@ -76,7 +76,7 @@ export interface NoticeResult {
 }
 
 /** Whether the service can send on a channel now: an SMS needs a sender number, an e-mail a configured mailer. */
-function reachableContacts(deps: Pick<AppContext, 'config'>, contacts: readonly StaffContact[], from: string | undefined): StaffContact[] {
+export function reachableContacts(deps: Pick<AppContext, 'config'>, contacts: readonly StaffContact[], from: string | undefined): StaffContact[] {
   const mailer = mailerFor(deps.config);
   return contacts.filter((c) => (c.channel === 'sms' ? from !== undefined : mailer !== null));
 }
