@@ -12,7 +12,8 @@ import { latestClosedPeriod } from './period.js';
 /**
  * At each practice's opening time, the morning report's summary goes to the practice's admins:
  * by e-mail to the admin accounts (when SMTP is configured) and by SMS to the providers who are
- * practice admins (from a practice number). Counts and a console link only: no patient data.
+ * practice admins (from a practice number), each channel as the practice's communication matrix
+ * allows (`staff_page × email`, `staff_page × sms`). Counts and a console link only: no patient data.
  *
  * Once per practice and period: a row in `overnight_reports` (0026) is claimed before sending and
  * stamped `sent_at` after, so a second sweep (or a second instance) sends nothing. A claim left by
@@ -114,7 +115,7 @@ export async function sendMorningReport(deps: MorningDeps, practiceId: string): 
     ...(await listPracticeAdmins(deps.db, practiceId)).map((p): StaffContact => ({ key: `provider:${p.id}`, channel: 'sms', to: p.smsPhone ?? p.phone })),
   ];
   const subject = `${practice.greetingName}: overnight report for ${period.date}`;
-  const { tried, reached, channels } = await notifyStaff(deps, { what: 'morning report', practiceId, from, subject, text }, contacts);
+  const { tried, reached, channels, refused, matrix } = await notifyStaff(deps, { what: 'morning report', scope, from, subject, text }, contacts);
   if (tried.length > 0 && reached.length === 0) {
     // Nobody got it: released for the next sweep.
     await deps.db.updateTable('overnight_reports').set({ claimed_at: null }).where('practice_id', '=', practiceId).where('period_date', '=', period.date).execute();
@@ -131,7 +132,7 @@ export async function sendMorningReport(deps: MorningDeps, practiceId: string): 
     actor: 'system:reports',
     practiceId,
     subjectId: null,
-    details: { date: period.date, periodStart: period.start.toISOString(), periodEnd: period.end.toISOString(), counts, recipients: reached, channels },
+    details: { date: period.date, periodStart: period.start.toISOString(), periodEnd: period.end.toISOString(), counts, recipients: reached, channels, refused, matrixCells: matrix.cells, matrixVersion: matrix.version },
   });
   return true;
 }

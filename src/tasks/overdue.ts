@@ -93,7 +93,8 @@ export async function sweepOverdueTasks(deps: OverdueDeps, opts: { perPractice?:
 
 /** Alerts one practice's overdue tasks of one urgency: the number of tasks this sweep alerted. */
 async function alertGroup(deps: OverdueDeps, g: { practiceId: string; urgency: 'urgent' | 'routine'; ids: string[] }, now: Date): Promise<number> {
-  const { practice, from } = await practiceSender(systemScope(deps, g.practiceId));
+  const scope = systemScope(deps, g.practiceId);
+  const { practice, from } = await practiceSender(scope);
   if (!practice) return 0;
   // Only those the service can reach now (an SMS needs a practice number, an e-mail SMTP).
   const to = reachableContacts(deps, await recipientsFor(deps, g.practiceId, g.urgency), from);
@@ -105,19 +106,22 @@ async function alertGroup(deps: OverdueDeps, g: { practiceId: string; urgency: '
   if (!first) return 0;
   // One link: the most overdue task; the console lists the rest.
   const text = overdueAlertText(practice.greetingName, g.urgency, ids.length, consoleTaskLink(deps.config.publicBaseUrl, first));
-  const { reached, channels, failure } = await notifyStaff(deps, { what: 'overdue task alert', practiceId: g.practiceId, from, subject: text, text }, to);
+  // The communication matrix is asked per channel (staff_page × sms, × email) inside notifyStaff.
+  const { reached, channels, failure, refused, matrix } = await notifyStaff(deps, { what: 'overdue task alert', scope, from, subject: text, text }, to);
   const sent = reached.length;
   if (sent === 0) {
-    // Nobody was told: the claim is given back, the next sweep tries again.
+    // Nobody was told (every send failed, or the matrix refused every channel): the claim is
+    // given back, the next sweep tries again.
     await releaseAlerts(deps.db, ids, now);
-    throw failure;
+    if (failure !== null) throw failure;
+    return 0;
   }
   await deps.audit({
     action: AuditAction.TaskOverdueAlerted,
     actor: 'system:tasks',
     practiceId: g.practiceId,
     subjectId: first,
-    details: { urgency: g.urgency, tasks: ids.length, marked: ids.length, recipients: to.map((r) => r.key), reached, sent, channels },
+    details: { urgency: g.urgency, tasks: ids.length, marked: ids.length, recipients: to.map((r) => r.key), reached, sent, channels, refused, matrixCells: matrix.cells, matrixVersion: matrix.version },
   });
   return ids.length;
 }
