@@ -7,6 +7,7 @@ import { flushRefusalSummaries } from './audit/refusals.js';
 import { FHIR_SWEEP_EVERY_MS, sweepDueFhirSources } from './fhir/schedule.js';
 import { IMPORT_SWEEP_EVERY_MS, sweepImports } from './patients/import-worker.js';
 import { sweepOverdueTasks, TASK_SWEEP_EVERY_MS } from './tasks/overdue.js';
+import { purgeClosedTasks } from './tasks/retention.js';
 import { MORNING_SWEEP_EVERY_MS, sweepMorningReports } from './reports/morning.js';
 import { processCallbackTaskJob, settleStaleCallBacks, sweepMissingAbandonedCallTasks, sweepMissingTextTasks, sweepMissingVoicemailTasks } from './tasks/background.js';
 import type { CallbackTaskJobData } from './tasks/queue-task.js';
@@ -30,8 +31,14 @@ async function taskSweepStep<T extends object>(step: string, run: () => Promise<
 const TASKS = {
   /** Twilio's recordings compared with ours: any callback that never came is queued. */
   reconcile: { everyMs: RECONCILE_EVERY_MS, run: reconcileRecordings },
-  /** Voicemail audio past the practice's retention deleted (Twilio's copy first). */
-  retention: { everyMs: RETENTION_EVERY_MS, run: applyRetention },
+  /** Voicemail audio past the practice's retention deleted (Twilio's copy first); then closed callback tasks' sealed numbers, notes and texts past it erased (src/tasks/retention.ts). */
+  retention: {
+    everyMs: RETENTION_EVERY_MS,
+    run: async (services) => ({
+      ...(await taskSweepStep('voicemail-audio', () => applyRetention(services))),
+      tasksPurged: await taskSweepStep('closed-tasks', () => purgeClosedTasks(services)),
+    }),
+  },
   /** Voicemails stranded without a job, or dead-lettered for a passing reason, queued again. */
   'voicemail-sweep': { everyMs: VOICEMAIL_SWEEP_EVERY_MS, run: sweepVoicemails },
   /** Open pages whose next round or sends were never queued, queued again. */

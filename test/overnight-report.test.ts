@@ -42,6 +42,7 @@ let double: TwilioDouble;
 let smtp: SmtpCapture;
 let practiceId: string;
 let staffKey: string;
+let adminId: string;
 
 beforeAll(async () => {
   smtp = await startSmtpCapture();
@@ -51,7 +52,7 @@ beforeAll(async () => {
   practiceId = h.services.seeded.id;
   staffKey = (await createApiKey(h.services.db, { role: 'staff', practiceId })).key;
   // The practice's admin account (as an accepted invitation leaves it).
-  await insertAccount(h, { email: ADMIN_EMAIL, displayName: 'Morgan Admin', memberships: [{ practiceId, role: 'admin' }] });
+  adminId = await insertAccount(h, { email: ADMIN_EMAIL, displayName: 'Morgan Admin', memberships: [{ practiceId, role: 'admin' }] });
 }, 60_000);
 afterAll(async () => {
   await h?.close();
@@ -143,11 +144,43 @@ describe('the morning report', () => {
     expect(closed.status).toBe(404);
   });
 
-  it('names who took an urgent callback (staff, never a patient)', async () => {
-    await h.services.db.updateTable('callback_tasks').set({ urgency: 'urgent', status: 'claimed', assignee: 'api_key:someone', claimed_at: OPENING }).where('id', '=', messageTaskId).execute();
-    const r = await report();
-    expect(r.tasks.urgentClaimed).toEqual([{ taskId: messageTaskId, assignee: 'api_key:someone', name: null, claimedAt: OPENING.toISOString() }]);
+  it('names who took an urgent callback and who acknowledged each page (staff, never a patient)', async () => {
+    const provider = await h.services.db.selectFrom('providers').select(['id', 'display_name']).where('practice_id', '=', practiceId).orderBy('display_name').executeTakeFirstOrThrow();
+    const claim = async (assignee: string) => {
+      await h.services.db.updateTable('callback_tasks').set({ urgency: 'urgent', status: 'claimed', assignee, claimed_at: OPENING }).where('id', '=', messageTaskId).execute();
+      return (await report()).tasks.urgentClaimed;
+    };
+    expect(await claim('api_key:someone')).toEqual([{ taskId: messageTaskId, assignee: 'api_key:someone', name: null, claimedAt: OPENING.toISOString() }]);
+    expect(await claim(`provider:${provider.id}`)).toEqual([{ taskId: messageTaskId, assignee: `provider:${provider.id}`, name: provider.display_name, claimedAt: OPENING.toISOString() }]);
+    expect(await claim(`user:${adminId}`)).toEqual([{ taskId: messageTaskId, assignee: `user:${adminId}`, name: 'Morgan Admin', claimedAt: OPENING.toISOString() }]);
     await h.services.db.updateTable('callback_tasks').set({ urgency: 'routine', status: 'open', assignee: null, claimed_at: null }).where('id', '=', messageTaskId).execute();
+
+    // Two pages of the night: one the provider stopped on the access line, one still open; and one of the afternoon before.
+    // Their calls are of the day before (the report's call counts stay as they were), one each.
+    const page = async (code: string, createdAt: Date, ack: { at: Date; by: string } | null) => {
+      const callSid = `CA${code}${'0'.repeat(26)}`;
+      await h.services.db
+        .insertInto('calls')
+        .values({ call_sid: callSid, practice_id: practiceId, direction: 'inbound', from_index: null, to_number: PRACTICE, status: 'completed', status_history: JSON.stringify([]), patient_id: null, match: null, outcome: 'urgent_voicemail', created_at: new Date(AFTERNOON.getTime() - 86_400_000) })
+        .execute();
+      return h.services.db
+        .insertInto('pages')
+        .values({ practice_id: practiceId, call_sid: callSid, policy_id: null, reference_code: code, status: ack ? 'acknowledged' : 'open', acknowledged_at: ack?.at ?? null, acknowledged_by: ack?.by ?? null, created_at: createdAt })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+    };
+    const stopped = await page('918273', NIGHT, { at: new Date(NIGHT.getTime() + 120_000), by: `provider:${provider.id}` });
+    const open = await page('918274', LATE_NIGHT, null);
+    await page('918275', AFTERNOON, { at: AFTERNOON, by: `user:${adminId}` });
+    const r = await report();
+    expect(r.pages).toEqual([
+      { pageId: stopped.id, createdAt: NIGHT.toISOString(), status: 'acknowledged', acknowledgedAt: new Date(NIGHT.getTime() + 120_000).toISOString(), acknowledgedBy: `provider:${provider.id}`, name: provider.display_name },
+      { pageId: open.id, createdAt: LATE_NIGHT.toISOString(), status: 'open', acknowledgedAt: null, acknowledgedBy: null, name: null },
+    ]);
+    // The reference code plays the voicemail: never in the report.
+    expect(JSON.stringify(r)).not.toContain('918273');
+    await h.services.db.deleteFrom('pages').where('reference_code', 'in', ['918273', '918274', '918275']).execute();
+    await h.services.db.deleteFrom('calls').where('call_sid', 'like', 'CA91827%').execute();
   });
 
   it('at the opening, the summary goes once to the admins by e-mail and SMS, with counts, a link and no PHI', async () => {

@@ -46,7 +46,7 @@ describe('the staff-notification sender', () => {
     try {
       result = await notifyStaff(
         h.services,
-        { what: 'test notice', practiceId, from, subject: 'unused for SMS', text: 'Demo Family Medicine: 2 routine callbacks are overdue.' },
+        { what: 'test notice', scope: systemScope(h.services, practiceId), from, subject: 'unused for SMS', text: 'Demo Family Medicine: 2 routine callbacks are overdue.' },
         [
           { key: 'provider:first', channel: 'sms', to: FIRST },
           { key: 'provider:second', channel: 'sms', to: SECOND },
@@ -69,8 +69,8 @@ describe('the staff-notification sender', () => {
 
   it('without a sender number no SMS is tried, and nothing is reached', async () => {
     const before = double.requests.length;
-    const result = await notifyStaff(h.services, { what: 'test notice', practiceId, from: undefined, subject: 's', text: 't' }, [{ key: 'provider:first', channel: 'sms', to: FIRST }]);
-    expect(result).toEqual({ tried: [], reached: [], channels: [], failure: null });
+    const result = await notifyStaff(h.services, { what: 'test notice', scope: systemScope(h.services, practiceId), from: undefined, subject: 's', text: 't' }, [{ key: 'provider:first', channel: 'sms', to: FIRST }]);
+    expect(result).toEqual({ tried: [], reached: [], channels: [], failure: null, refused: [], matrix: { version: 0, cells: [] } });
     expect(double.requests.length).toBe(before);
   });
 });

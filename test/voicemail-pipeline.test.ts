@@ -612,7 +612,7 @@ describe('voicemail on local disk with the local key', () => {
       const after2 = await r.h.services.db.selectFrom('voicemails').select('notified_at').where('id', '=', row.id).executeTakeFirstOrThrow();
       expect(after2.notified_at).not.toBeNull();
       const notified = await r.h.services.db.selectFrom('audit_log').select('details').where('subject_id', '=', row.id).where('action', '=', 'voicemail.notified').execute();
-      expect(notified).toEqual([{ details: { channel: 'sms', recipients: 2, urgency: 'urgent' } }]);
+      expect(notified).toEqual([{ details: { channel: 'sms', recipients: 2, urgency: 'urgent', matrixCell: 'staff_page × sms', matrixVersion: 0 } }]);
       await notifyNewVoicemail(r.h.services, row);
       expect(attempts).toHaveLength(3);
     } finally {

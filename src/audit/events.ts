@@ -136,6 +136,8 @@ export const AuditAction = {
   /** A task read with its callback number opened (a PHI read). */
   TaskRead: 'task.read',
   TaskOverdueAlerted: 'task.overdue_alerted',
+  /** Closed tasks past the practice's retention erased (src/tasks/retention.ts): counts only, once per practice and sweep. */
+  TaskPurged: 'task.purged',
   /** The morning report's summary sent to a practice's admins (counts only; recipients by id). */
   ReportOvernightSent: 'report.overnight_sent',
   /** A call back through the practice line (src/tasks/call-back.ts): placed (or logged), the patient dialled, its outcome. */

@@ -348,8 +348,20 @@ const OvernightReportSchema = z.object({
     open: CountedSchema,
     claimed: CountedSchema,
     overdue: CountedSchema,
-    urgentClaimed: z.array(z.object({ taskId: z.uuid(), assignee: z.string(), name: z.string().nullable().meta({ description: "the staff member's display name; null for a key" }), claimedAt: Instant })),
+    urgentClaimed: z.array(z.object({ taskId: z.uuid(), assignee: z.string().meta({ description: 'user:<id>, provider:<id> or api_key:<id>' }), name: z.string().nullable().meta({ description: "the account's or provider's display name (staff); null for a key" }), claimedAt: Instant })),
   }),
+  pages: z
+    .array(
+      z.object({
+        pageId: z.uuid(),
+        createdAt: Instant,
+        status: z.enum(['open', 'acknowledged']),
+        acknowledgedAt: Instant.nullable(),
+        acknowledgedBy: z.string().nullable().meta({ description: 'provider:<id> (the access line), user:<id> or api_key:<id>; null while open' }),
+        name: z.string().nullable().meta({ description: "who acknowledged it: the provider's or account's display name (staff); null for a key or while open" }),
+      }),
+    )
+    .meta({ description: "the period's pages, oldest first (at most 200), and who acknowledged each" }),
   voicemails: z.object({ urgent: CountedSchema, routine: CountedSchema, heard: CountedSchema, unheard: CountedSchema }),
   lockouts: CountedSchema,
   failedDeliveries: z.object({ drops: CountedSchema, pages: CountedSchema, sms: CountedSchema }),

@@ -32,8 +32,13 @@ import { z } from 'zod';
  * - R5 Pages to staff reach the on-call by SMS (pages) and by voice (the urgent call's dial).
  *   They carry no PHI (a reference code and a number to call), so `none`; neither cell can be
  *   closed (`LOCKED_OPEN`, refused by `validateMatrix`): a practice that closed them would leave
- *   urgent calls and voicemails with nobody told. Staff pages never go by ringless voicemail or
- *   e-mail (not immediate enough for an urgent message).
+ *   urgent calls and voicemails with nobody told. Staff pages never go by ringless voicemail (not
+ *   immediate enough for an urgent message).
+ * - R6 Staff notices by e-mail (the morning report's summary, overdue-callback alerts to admin
+ *   accounts without a phone; src/notify/staff-sender.ts) are `staff_page × email`: open by
+ *   default with no detail, since they carry no PHI (a practice name, counts and a console link
+ *   by id). Closed, those notices go by SMS only (to whoever has a phone), so a practice may close
+ *   it; it is not locked. An urgent page never goes by e-mail: paging sends SMS only.
  */
 
 export const MESSAGE_TYPES = [
@@ -85,8 +90,8 @@ export const DEFAULT_MATRIX: CommunicationMatrix = {
   callback_request: { sms: open('none'), rvm: open('none'), voice: open('none'), email: open('none') },
   // R1: not left in a recorded message; a notice by text or e-mail to look at the portal or call.
   results_ready: { sms: open('none'), rvm: closed, voice: closed, email: open('none') },
-  // R5.
-  staff_page: { sms: open('none'), rvm: closed, voice: open('none'), email: closed },
+  // R5; R6 for e-mail (staff notices: counts and a link, no PHI).
+  staff_page: { sms: open('none'), rvm: closed, voice: open('none'), email: open('none') },
 };
 
 /** Cells no practice may close (R5): the way urgent calls and voicemails reach the on-call. */

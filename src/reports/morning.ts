@@ -1,6 +1,7 @@
 import type { AppContext } from '../app-context.js';
 import { AuditAction } from '../audit/events.js';
 import { notifyStaff, practiceSender, type StaffContact } from '../notify/staff-sender.js';
+import { practiceAdminUsers } from '../notify/admin-users.js';
 import { listPracticeAdmins } from '../oncall/store.js';
 import { getPractice } from '../practices/store.js';
 import { systemScope } from '../tenancy/system-scope.js';
@@ -11,7 +12,8 @@ import { latestClosedPeriod } from './period.js';
 /**
  * At each practice's opening time, the morning report's summary goes to the practice's admins:
  * by e-mail to the admin accounts (when SMTP is configured) and by SMS to the providers who are
- * practice admins (from a practice number). Counts and a console link only: no patient data.
+ * practice admins (from a practice number), each channel as the practice's communication matrix
+ * allows (`staff_page × email`, `staff_page × sms`). Counts and a console link only: no patient data.
  *
  * Once per practice and period: a row in `overnight_reports` (0026) is claimed before sending and
  * stamped `sent_at` after, so a second sweep (or a second instance) sends nothing. A claim left by
@@ -62,21 +64,6 @@ export function summaryText(practiceName: string, date: string, c: Record<string
   ].join(' ');
 }
 
-/** The e-mail addresses of the practice's active admin accounts (system pool: accounts belong to no practice). */
-async function adminEmails(deps: Pick<AppContext, 'db'>, practiceId: string): Promise<Array<{ userId: string; email: string }>> {
-  const rows = await deps.db
-    .selectFrom('memberships as m')
-    .innerJoin('users as u', 'u.id', 'm.user_id')
-    .select(['u.id', 'u.email'])
-    .where('m.practice_id', '=', practiceId)
-    .where('m.role', '=', 'admin')
-    .where('m.disabled_at', 'is', null)
-    .where('u.status', '=', 'active')
-    .orderBy('u.id')
-    .execute();
-  return rows.map((r) => ({ userId: r.id, email: r.email }));
-}
-
 /** The maintenance sweep: every active practice whose latest closed period ended lately and is unreported. */
 export async function sweepMorningReports(deps: MorningDeps): Promise<{ sent: number }> {
   const practices = await deps.db.selectFrom('practices').select('id').where('suspended_at', 'is', null).orderBy('id').execute();
@@ -124,11 +111,11 @@ export async function sendMorningReport(deps: MorningDeps, practiceId: string): 
   // E-mail to the admin accounts, SMS to the providers who are practice admins (from a practice number).
   const { from } = await practiceSender(scope);
   const contacts: StaffContact[] = [
-    ...(await adminEmails(deps, practiceId)).map((a): StaffContact => ({ key: `user:${a.userId}`, channel: 'email', to: a.email })),
+    ...(await practiceAdminUsers(deps, practiceId)).map((a): StaffContact => ({ key: `user:${a.userId}`, channel: 'email', to: a.email })),
     ...(await listPracticeAdmins(deps.db, practiceId)).map((p): StaffContact => ({ key: `provider:${p.id}`, channel: 'sms', to: p.smsPhone ?? p.phone })),
   ];
   const subject = `${practice.greetingName}: overnight report for ${period.date}`;
-  const { tried, reached, channels } = await notifyStaff(deps, { what: 'morning report', practiceId, from, subject, text }, contacts);
+  const { tried, reached, channels, refused, matrix } = await notifyStaff(deps, { what: 'morning report', scope, from, subject, text }, contacts);
   if (tried.length > 0 && reached.length === 0) {
     // Nobody got it: released for the next sweep.
     await deps.db.updateTable('overnight_reports').set({ claimed_at: null }).where('practice_id', '=', practiceId).where('period_date', '=', period.date).execute();
@@ -145,7 +132,7 @@ export async function sendMorningReport(deps: MorningDeps, practiceId: string): 
     actor: 'system:reports',
     practiceId,
     subjectId: null,
-    details: { date: period.date, periodStart: period.start.toISOString(), periodEnd: period.end.toISOString(), counts, recipients: reached, channels },
+    details: { date: period.date, periodStart: period.start.toISOString(), periodEnd: period.end.toISOString(), counts, recipients: reached, channels, refused, matrixCells: matrix.cells, matrixVersion: matrix.version },
   });
   return true;
 }

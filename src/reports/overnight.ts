@@ -8,7 +8,8 @@ import type { ClosedPeriod } from './period.js';
  * The morning report (issue 13, item 8): what happened while the practice was closed, as counts.
  * Each count comes with the API filter that lists its items (`list`), for the console to link;
  * null where no list route filters that way yet. Nothing about a patient is read or returned:
- * the only names are staff's, the display names of the people who took the urgent callbacks.
+ * the only names are staff's: the display names of the people (accounts and providers of this
+ * practice) who took the urgent callbacks and who acknowledged the night's pages.
  *
  * Calls, voicemails, lockouts, failed deliveries and fail-safe answers are those of the period;
  * tasks are the practice's as they stand at `asOf` (the report is read when the day's calling
@@ -23,11 +24,23 @@ export interface Counted {
 
 export interface UrgentClaim {
   taskId: string;
-  /** The audit actor who took it: `user:<id>` or `api_key:<id>`. */
+  /** The audit actor who took it: `user:<id>`, `provider:<id>` or `api_key:<id>`. */
   assignee: string;
-  /** The person's display name (staff, never a patient); null for a key. */
+  /** The person's display name (an account's or a provider's: staff, never a patient); null for a key. */
   name: string | null;
   claimedAt: string;
+}
+
+/** A page of the period (an urgent call's or voicemail's) and who stopped it. */
+export interface PageAck {
+  pageId: string;
+  createdAt: string;
+  status: 'open' | 'acknowledged';
+  acknowledgedAt: string | null;
+  /** The actor who acknowledged it: `provider:<id>` (the access line), `user:<id>` or `api_key:<id>`; null while open. */
+  acknowledgedBy: string | null;
+  /** Their display name (staff); null for a key or while open. */
+  name: string | null;
 }
 
 export interface OvernightReport {
@@ -37,6 +50,8 @@ export interface OvernightReport {
   asOf: string;
   calls: { total: Counted; byOutcome: Record<string, Counted>; byReason: Record<string, Counted> };
   tasks: { created: Counted; open: Counted; claimed: Counted; overdue: Counted; urgentClaimed: UrgentClaim[] };
+  /** The period's pages, oldest first (at most 200), with who acknowledged each. */
+  pages: PageAck[];
   voicemails: { urgent: Counted; routine: Counted; heard: Counted; unheard: Counted };
   lockouts: Counted;
   failedDeliveries: { drops: Counted; pages: Counted; sms: Counted };
@@ -65,13 +80,14 @@ export async function buildOvernightReport(
 ): Promise<OvernightReport> {
   const { start, end } = period;
   const window = { from: start.toISOString(), to: end.toISOString() };
-  const [calls, tasks, voicemails, lockouts, failed, urgentClaimed] = await Promise.all([
+  const [calls, tasks, voicemails, lockouts, failed, urgentClaimed, pages] = await Promise.all([
     callCounts(scope, start, end),
     taskCounts(scope, start, end, asOf),
     voicemailCounts(scope, start, end),
     scope.db.selectFrom('verification_lockouts').select((eb) => eb.fn.countAll<string>().as('n')).where('started_at', '>=', start).where('started_at', '<', end).executeTakeFirstOrThrow(),
     failedDeliveries(scope, start, end),
     urgentClaims(deps.db, scope, start, end),
+    periodPages(deps.db, scope, start, end),
   ]);
 
   const byOutcome: Record<string, Counted> = {};
@@ -100,6 +116,7 @@ export async function buildOvernightReport(
       overdue: { count: n(tasks.overdue), list: '/api/tasks?overdue=true' },
       urgentClaimed,
     },
+    pages,
     voicemails: {
       urgent: { count: n(voicemails.urgent), list: query('/api/voicemails', { ...window, urgency: 'urgent' }) },
       routine: { count: n(voicemails.routine), list: query('/api/voicemails', { ...window, urgency: 'routine' }) },
@@ -182,9 +199,27 @@ async function failedDeliveries(scope: PracticeScope, start: Date, end: Date) {
 }
 
 /**
- * The urgent tasks of the period someone has taken, and who: a person's display name is read
- * from the accounts (the system pool: users belong to no practice), for members of this practice only.
+ * The display names of staff actors (`user:<id>`: accounts with a membership of this practice,
+ * read from the system pool since accounts belong to no practice; `provider:<id>`: this
+ * practice's providers). Keys, and ids of anyone outside the practice, get no name.
  */
+export async function staffNames(db: Db, scope: PracticeScope, actors: ReadonlyArray<string | null>): Promise<Map<string, string>> {
+  const idsOf = (prefix: string): string[] => [...new Set(actors.flatMap((a) => (a?.startsWith(prefix) ? [a.slice(prefix.length)] : [])))].filter((id) => UUID.test(id));
+  const userIds = idsOf('user:');
+  const providerIds = idsOf('provider:');
+  const [users, providers] = await Promise.all([
+    userIds.length === 0
+      ? []
+      : db.selectFrom('users as u').innerJoin('memberships as m', 'm.user_id', 'u.id').select(['u.id', 'u.display_name']).where('m.practice_id', '=', scope.practiceId).where('u.id', 'in', userIds).execute(),
+    providerIds.length === 0 ? [] : scope.db.selectFrom('providers').select(['id', 'display_name']).where('practice_id', '=', scope.practiceId).where('id', 'in', providerIds).execute(),
+  ]);
+  const names = new Map<string, string>();
+  for (const u of users) names.set(`user:${u.id}`, u.display_name);
+  for (const p of providers) names.set(`provider:${p.id}`, p.display_name);
+  return names;
+}
+
+/** The urgent tasks of the period someone has taken, and who (`staffNames`). */
 async function urgentClaims(db: Db, scope: PracticeScope, start: Date, end: Date): Promise<UrgentClaim[]> {
   const rows = await scope.db
     .selectFrom('callback_tasks')
@@ -198,25 +233,32 @@ async function urgentClaims(db: Db, scope: PracticeScope, start: Date, end: Date
     .orderBy('id')
     .limit(200)
     .execute();
-  const userIds = [...new Set(rows.flatMap((r) => (r.assignee?.startsWith('user:') ? [r.assignee.slice('user:'.length)] : [])))].filter((id) => UUID.test(id));
-  const names = new Map<string, string>();
-  if (userIds.length > 0) {
-    const users = await db
-      .selectFrom('users as u')
-      .innerJoin('memberships as m', 'm.user_id', 'u.id')
-      .select(['u.id', 'u.display_name'])
-      .where('m.practice_id', '=', scope.practiceId)
-      .where('u.id', 'in', userIds)
-      .execute();
-    for (const u of users) names.set(u.id, u.display_name);
-  }
+  const names = await staffNames(db, scope, rows.map((r) => r.assignee));
   return rows.map((r) => {
     const assignee = r.assignee ?? '';
-    return {
-      taskId: r.id,
-      assignee,
-      name: assignee.startsWith('user:') ? (names.get(assignee.slice('user:'.length)) ?? null) : null,
-      claimedAt: (r.claimed_at ?? new Date(0)).toISOString(),
-    };
+    return { taskId: r.id, assignee, name: names.get(assignee) ?? null, claimedAt: (r.claimed_at ?? new Date(0)).toISOString() };
   });
+}
+
+/** The pages started in the period and who acknowledged each (`staffNames`); never the reference code (it plays the voicemail). */
+async function periodPages(db: Db, scope: PracticeScope, start: Date, end: Date): Promise<PageAck[]> {
+  const rows = await scope.db
+    .selectFrom('pages')
+    .select(['id', 'status', 'created_at', 'acknowledged_at', 'acknowledged_by'])
+    .where('practice_id', '=', scope.practiceId)
+    .where('created_at', '>=', start)
+    .where('created_at', '<', end)
+    .orderBy('created_at')
+    .orderBy('id')
+    .limit(200)
+    .execute();
+  const names = await staffNames(db, scope, rows.map((r) => r.acknowledged_by));
+  return rows.map((r) => ({
+    pageId: r.id,
+    createdAt: r.created_at.toISOString(),
+    status: r.status,
+    acknowledgedAt: r.acknowledged_at?.toISOString() ?? null,
+    acknowledgedBy: r.acknowledged_by,
+    name: r.acknowledged_by ? (names.get(r.acknowledged_by) ?? null) : null,
+  }));
 }

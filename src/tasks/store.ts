@@ -194,16 +194,25 @@ export async function closeTask(scope: PracticeScope, id: string, c: { outcome: 
 // ---------------------------------------------------------------------------
 // The sweep's (system database: across practices)
 
-/** Open or claimed tasks past due whose alert has not gone out, oldest due first. */
-export async function overdueUnalerted(db: Db, now: Date, limit = 500): Promise<Array<Pick<TaskRow, 'id' | 'practice_id' | 'urgency' | 'due_at'>>> {
+/** Open or claimed tasks past due whose alert has not gone out, oldest due first: at most `perPractice` of each practice and urgency. */
+export async function overdueUnalerted(db: Db, now: Date, perPractice = 200): Promise<Array<Pick<TaskRow, 'id' | 'practice_id' | 'urgency' | 'due_at'>>> {
+  // The most overdue `perPractice` of each practice and urgency (not of all practices together):
+  // a practice with many overdue tasks and nobody to tell (its tasks stay unalerted, sweep after
+  // sweep) never holds up the others' alerts, nor its routine backlog its urgent ones.
   return db
-    .selectFrom('callback_tasks')
-    .select(['id', 'practice_id', 'urgency', 'due_at'])
-    .where('status', 'in', [...OPEN_STATUSES])
-    .where('alerted_at', 'is', null)
-    .where('due_at', '<', now)
-    .orderBy('due_at')
-    .limit(limit)
+    .selectFrom((eb) =>
+      eb
+        .selectFrom('callback_tasks')
+        .select(['id', 'practice_id', 'urgency', 'due_at', sql<number>`row_number() over (partition by practice_id, urgency order by due_at, id)`.as('rank')])
+        .where('status', 'in', [...OPEN_STATUSES])
+        .where('alerted_at', 'is', null)
+        .where('due_at', '<', now)
+        .as('t'),
+    )
+    .select(['t.id', 't.practice_id', 't.urgency', 't.due_at'])
+    .where('t.rank', '<=', perPractice)
+    .orderBy('t.due_at')
+    .orderBy('t.id')
     .execute();
 }
 

@@ -1,7 +1,7 @@
 import type { AppContext } from '../app-context.js';
 import { systemScope } from '../tenancy/system-scope.js';
 import { logger } from '../log/logger.js';
-import { practiceSender, sendStaffSms } from '../notify/staff-sender.js';
+import { practiceSender, sendStaffSms, staffCell } from '../notify/staff-sender.js';
 import { listPracticeAdmins } from '../oncall/store.js';
 
 /**
@@ -27,6 +27,12 @@ export async function notifyAccessLockout(services: Pick<AppContext, 'db' | 'twi
   const [{ practice, from }, admins] = await Promise.all([practiceSender(scope), listPracticeAdmins(services.db, practiceId)]);
   if (!practice || !from || admins.length === 0) {
     logger.warn('access-line lockout: no admin could be told by SMS', { practiceId, admins: admins.length });
+    return 0;
+  }
+  // The communication matrix's staff_page × sms (locked open, so this never holds the notice back).
+  const cell = await staffCell(scope, 'sms');
+  if (!cell.allowed) {
+    logger.warn('access-line lockout notice: not sent, refused by the communication matrix', { practiceId, cell: cell.cell });
     return 0;
   }
   const body = accessLockoutNoticeText(practice.greetingName);

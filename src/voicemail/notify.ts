@@ -1,7 +1,8 @@
 import type { AppContext } from '../app-context.js';
 import { systemScope } from '../tenancy/system-scope.js';
 import { AuditAction } from '../audit/events.js';
-import { practiceSender, sendStaffSms } from '../notify/staff-sender.js';
+import { logger } from '../log/logger.js';
+import { practiceSender, sendStaffSms, staffCell } from '../notify/staff-sender.js';
 import { resolvePlan } from '../oncall/escalation.js';
 import { spokenNumber } from '../oncall/paging.js';
 import { getProvider, listPracticeAdmins } from '../oncall/store.js';
@@ -64,15 +65,21 @@ export type NotifyDeps = Pick<AppContext, 'db' | 'twilio' | 'audit' | 'clock'>;
 export async function notifyNewVoicemail(services: NotifyDeps, v: VoicemailRow): Promise<void> {
   let channel: 'sms' | 'inbox' | 'page' = 'inbox';
   let recipients = 0;
+  let matrixTrace: { matrixCell: string; matrixVersion: number } | Record<string, never> = {};
   if (v.urgency === 'urgent') {
     const page = await findPageByCall(services.db, v.call_sid);
     if (page) {
       channel = 'page';
     } else {
       // The voicemail job's: the practice comes from the row, on the system role (./worker.ts).
-      const { practice, from } = await practiceSender(systemScope(services, v.practice_id));
+      const scope = systemScope(services, v.practice_id);
+      const { practice, from } = await practiceSender(scope);
       const to = practice && from ? await recipientsFor(services, v.practice_id) : [];
-      if (practice && from && to.length > 0) {
+      // The communication matrix's staff_page × sms (locked open: asked so the notice names its cell).
+      const cell = await staffCell(scope, 'sms');
+      matrixTrace = { matrixCell: cell.cell, matrixVersion: cell.version };
+      if (!cell.allowed) logger.warn('voicemail notice: not sent, refused by the communication matrix', { practiceId: v.practice_id, voicemailId: v.id, cell: cell.cell });
+      if (practice && from && to.length > 0 && cell.allowed) {
         const told = await notifiedRecipients(services.db, v.id);
         const body = voicemailNoticeText(practice.greetingName, v.reference_code, practice.accessNumber);
         let failure: unknown = null;
@@ -100,6 +107,6 @@ export async function notifyNewVoicemail(services: NotifyDeps, v: VoicemailRow):
     practiceId: v.practice_id,
     callSid: v.call_sid,
     subjectId: v.id,
-    details: { channel, recipients, urgency: v.urgency },
+    details: { channel, recipients, urgency: v.urgency, ...matrixTrace },
   });
 }

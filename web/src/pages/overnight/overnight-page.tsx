@@ -131,6 +131,23 @@ function Report({ r }: { r: OvernightReport }) {
           </ul>
         </section>
       ) : null}
+      {r.pages.length > 0 ? (
+        <section aria-labelledby="night-pages">
+          <Title order={2} size="h4" id="night-pages" mb="xs">
+            Pages
+          </Title>
+          <ul className="plain-list">
+            {r.pages.map((p) => (
+              <li key={p.pageId}>
+                <Anchor component={Link} to={`/pages/${p.pageId}`}>
+                  {when(p.createdAt)}
+                </Anchor>{' '}
+                {p.acknowledgedAt ? `acknowledged by ${p.name ?? p.acknowledgedBy ?? 'unknown'}, ${when(p.acknowledgedAt)}` : 'not acknowledged'}
+              </li>
+            ))}
+          </ul>
+        </section>
+      ) : null}
     </Stack>
   );
 }

@@ -14,6 +14,8 @@ export interface OvernightReport {
   asOf: string;
   calls: { total: Counted; byOutcome: Record<string, Counted>; byReason: Record<string, Counted> };
   tasks: { created: Counted; open: Counted; claimed: Counted; overdue: Counted; urgentClaimed: Array<{ taskId: string; assignee: string; name: string | null; claimedAt: string }> };
+  /** The night's pages and who acknowledged each (a staff name; null for a key or while open). */
+  pages: Array<{ pageId: string; createdAt: string; status: 'open' | 'acknowledged'; acknowledgedAt: string | null; acknowledgedBy: string | null; name: string | null }>;
   voicemails: { urgent: Counted; routine: Counted; heard: Counted; unheard: Counted };
   lockouts: Counted;
   failedDeliveries: { drops: Counted; pages: Counted; sms: Counted };
