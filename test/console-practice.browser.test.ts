@@ -197,9 +197,42 @@ describe.skipIf(skip !== null)(`console practice pages in Chromium${skip ? ` (${
     await page.getByRole('tab', { name: 'People' }).click();
     await page.getByText(admin.email).waitFor();
     await page.getByRole('tab', { name: 'API keys' }).click();
-    await page.getByText(/keys:create/).waitFor();
+    await page.getByRole('form', { name: 'Create an API key' }).waitFor();
     expect(await seriousAxeViolations(page)).toEqual([]);
     await expectNoPhiInBrowser();
+    expect(problems).toEqual([]);
+  }, 180_000);
+
+  it('Settings → API keys: an admin makes a key, copies it from the one-time dialog; the key works, is nowhere in the browser, and is listed without it', async () => {
+    await page.goto(b.url('/settings'));
+    await page.getByRole('tab', { name: 'API keys' }).click();
+    const form = page.getByRole('form', { name: 'Create an API key' });
+    await form.getByLabel('Label').fill('Console made');
+    await form.getByLabel('Role').selectOption('auditor');
+    await form.getByLabel('Expires').selectOption('90d');
+    const answered = page.waitForResponse((r) => r.url().endsWith('/api-keys') && r.request().method() === 'POST');
+    await form.getByRole('button', { name: 'Create key' }).click();
+    const created = await answered;
+    expect(created.status()).toBe(201);
+    const dialog = page.getByRole('dialog', { name: 'Copy this key now' });
+    await dialog.waitFor();
+    const secret = await dialog.getByLabel('The new API key').inputValue();
+    expect(secret).toMatch(/^ahl_[A-Za-z0-9_-]{43}$/);
+    expect(await seriousAxeViolations(page)).toEqual([]);
+    // The key is the practice's auditor key, for 90 days.
+    const who = await fetch(`${b.harness.baseUrl}/api/whoami`, { headers: { authorization: `Bearer ${secret}` } });
+    expect(await who.json()).toMatchObject({ role: 'auditor' });
+    // Keyboard: the dialog's last button closes it; the secret is gone from the page.
+    await dialog.getByRole('button', { name: 'I have stored it' }).focus();
+    await page.keyboard.press('Enter');
+    await dialog.waitFor({ state: 'detached' });
+    expect(await page.content()).not.toContain(secret);
+    expect(page.url()).not.toContain(secret);
+    const stored = await page.evaluate<string>('JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])');
+    expect(stored).not.toContain(secret);
+    const row = page.getByRole('row').filter({ hasText: 'Console made' });
+    await row.getByText('auditor').waitFor();
+    await expectPhoneWidthWorks();
     expect(problems).toEqual([]);
   }, 180_000);
 });

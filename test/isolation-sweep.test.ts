@@ -788,6 +788,10 @@ function sweepTable(): Record<string, SweepEntry> {
       foreign: [{ what: "B's practice", probe: { path: `/api/practices/${B.id}/sso` } }],
     },
     'get /api/practices/:practiceId/api-keys': { own: () => ({ path: `/api/practices/${A.id}/api-keys` }), foreign: [{ what: "B's practice", probe: { path: `/api/practices/${B.id}/api-keys` } }] },
+    'post /api/practices/:practiceId/api-keys': {
+      own: () => ({ path: `/api/practices/${A.id}/api-keys`, body: { role: 'staff', label: 'A sweep' } }),
+      foreign: [{ what: "B's practice", probe: { path: `/api/practices/${B.id}/api-keys`, body: { role: 'staff', label: 'A sweep' } } }],
+    },
     'post /api/practices/:practiceId/api-keys/:keyId/revoke': {
       own: async () => ({ path: `/api/practices/${A.id}/api-keys/${(await createApiKey(h.services.db, { role: 'staff', practiceId: A.id, label: 'A spare' })).id}/revoke` }),
       foreign: [

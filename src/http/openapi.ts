@@ -29,7 +29,7 @@ import { AckBody, ListQuery as VoicemailListQuery } from './voicemail-routes.js'
 import { ATTEMPT_OUTCOMES, AttemptBody, CallBody, CloseBody, TASK_STATUSES, TaskListQuery } from './task-routes.js';
 import { REASONS } from '../calls/flow-types.js';
 import { ClearLockoutResponse, LockoutIdParams, LockoutListQuery, LockoutListResponse } from './lockout-routes.js';
-import { ApiKeyListResponseSchema, ApiKeyPathParamsSchema, ApiKeyRevokeResponseSchema } from './key-routes.js';
+import { ApiKeyCreateBody, ApiKeyCreatedSchema, ApiKeyListResponseSchema, ApiKeyPathParamsSchema, ApiKeyRevokeResponseSchema } from './key-routes.js';
 import { ConnectedLineSchema, ConnectLineBody, PracticeSummarySchema } from './platform-routes.js';
 import { PracticeCreateSchema } from '../practices/onboarding.js';
 import { ContactBody, FlowUploadBody, LineFlowBody } from './flow-routes.js';
@@ -1181,6 +1181,16 @@ export const ROUTES: readonly RouteDoc[] = [
     access: api(ADMIN),
     params: ApiKeyPathParamsSchema.pick({ practiceId: true }),
     ok: { status: 200, description: 'the keys', schema: ApiKeyListResponseSchema },
+  },
+  {
+    method: 'post',
+    path: '/api/practices/:practiceId/api-keys',
+    summary: 'Create an API key for the practice (a practice role); the key is in this answer only',
+    description: 'Only its SHA-256 is stored; audited with the key id and role, never the key. As `npm run keys:create`: expiresIn 12h, 90d, 6w, 1y (default) up to 5y, or none.',
+    access: api(ADMIN),
+    params: ApiKeyPathParamsSchema.pick({ practiceId: true }),
+    body: { schema: ApiKeyCreateBody, example: { role: 'staff', label: 'EHR bridge', expiresIn: '90d' } },
+    ok: { status: 201, description: 'the key, shown once', schema: ApiKeyCreatedSchema },
   },
   {
     method: 'post',

@@ -112,6 +112,21 @@ export const disableUser = (userId: string): Promise<unknown> => api(`/api/users
 export const fetchKeys = (id: string, signal?: AbortSignal): Promise<{ keys: ApiKey[] }> => api(`${p(id)}/api-keys`, { signal });
 export const fetchBaas = (signal?: AbortSignal): Promise<{ baas: VendorBaa[] }> => api('/api/vendor-baas', { signal });
 export const recordBaa = (body: { vendor: VendorBaa['vendor']; signedAt: string; documentRef: string }): Promise<VendorBaa> => api('/api/vendor-baas', { method: 'POST', body });
+/** How long a new key is valid (as `npm run keys:create -- --expires-in`); the API takes any `<n>h|d|w|y` up to 5y. */
+export const KEY_LIFETIMES = [
+  { value: '30d', label: '30 days' },
+  { value: '90d', label: '90 days' },
+  { value: '1y', label: '1 year' },
+  { value: '5y', label: '5 years' },
+  { value: 'none', label: 'Never expires' },
+] as const;
+export interface NewKey {
+  role: Role;
+  label?: string;
+  expiresIn: (typeof KEY_LIFETIMES)[number]['value'];
+}
+/** POST /api/practices/:id/api-keys: the key's summary and, this once, the secret (kept in the dialog's state only). */
+export const createKey = (id: string, body: NewKey): Promise<{ key: ApiKey; secret: string }> => api(`${p(id)}/api-keys`, { method: 'POST', body });
 export const revokeKey = (id: string, keyId: string): Promise<unknown> => api(`${p(id)}/api-keys/${encodeURIComponent(keyId)}/revoke`, { method: 'POST', body: {} });
 
 /** `08:00-12:00, 13:00-17:00` → intervals; empty → closed; null when it cannot be read. */
