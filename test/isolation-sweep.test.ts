@@ -528,6 +528,16 @@ function sweepTable(): Record<string, SweepEntry> {
       noTarget: KEY_PRACTICE_ONLY,
       leak: [{ what: "?practiceId=B and B's call", probe: { path: `/api/audit${q(B.id)}&callSid=${B.callSid}` } }],
     },
+    'get /api/audit/export': {
+      // As GET /api/audit: one call's events of A's own log (which also records A's refused attempts on B's ids).
+      own: () => ({ path: `/api/audit/export?callSid=${A.callSid}` }),
+      foreign: [],
+      noTarget: KEY_PRACTICE_ONLY,
+      leak: [
+        { what: "?practiceId=B and B's call (CSV)", probe: { path: `/api/audit/export${q(B.id)}&callSid=${B.callSid}` } },
+        { what: "?practiceId=B and B's call (NDJSON)", probe: { path: `/api/audit/export${q(B.id)}&callSid=${B.callSid}&format=ndjson` } },
+      ],
+    },
     'get /api/audit/verify': {
       own: () => ({ path: '/api/audit/verify' }),
       foreign: [],

@@ -16,7 +16,6 @@ import { AnswerParams, StatusParams } from '../drops/drop-service.js';
 import { RVM_SIGNATURE_HEADER, RvmWebhookSchema } from '../drops/providers/http-provider.js';
 import { PLAYBACK_TOKEN_PATTERN } from '../voicemail/playback-store.js';
 import { AUDIO_CONTENT_TYPE } from '../voicemail/stream.js';
-import { AuditQuery } from './api-routes.js';
 import { FEED_PATH, NowQuery, PracticeQuery, ProviderCreateBody, ProviderPatchBody, ShiftsQuery } from './oncall-routes.js';
 import { PracticeNumberBody, PracticePatchSchema } from './practice-routes.js';
 import { CampaignInputSchema, DropsQuery, PhoneBody, RecipientsBody, TemplateCheckInput, TemplateInput } from './drops-routes.js';
@@ -37,7 +36,7 @@ import { SYNC_PAGE_BUDGET, SYNC_PAGE_SIZE } from '../fhir/sync.js';
 import { FhirImportQuery, FhirRunsQuery, FhirSourceBody, MAX_NDJSON_BYTES } from './fhir-routes.js';
 import { CALL_OUTCOMES, CallListQuery } from './call-routes.js';
 import { OvernightQuery } from './report-routes.js';
-import { AuditVerifyQuery } from './audit-routes.js';
+import { AuditExportQuery, AuditQuery, AuditVerifyQuery } from './audit-routes.js';
 import { DEFAULT_MATRIX, MatrixSchema } from '../outreach/matrix.js';
 import { AcceptInvitationBody, InspectInvitationBody, LoginBody, PasswordResetBody, PasswordResetCompleteBody, SecondFactorBody, TotpConfirmBody } from './auth-routes.js';
 import { InvitationBody, InvitationIdParams, MemberSchema, MembershipPatchBody, MyPhoneBody, PendingInvitationSchema, SwitchPracticeBody, UserIdParams } from './user-routes.js';
@@ -991,6 +990,15 @@ export const ROUTES: readonly RouteDoc[] = [
       409: 'the task is closed, has no number to call, you have no phone, the practice has no number to call from, or another call back on this task is under way (call_in_progress; one left without an outcome for 30 minutes is settled failed by the task sweep)',
       502: 'Twilio refused the call (recorded as a failed attempt)',
     },
+  },
+  {
+    method: 'get',
+    path: '/api/audit/export',
+    summary: "The whole of an audit search as a file (CSV or NDJSON), streamed, oldest first",
+    description: 'The filters of GET /api/audit (no limit: every matching row of the practice). A download (Content-Disposition: attachment). CSV cells starting with = + - @ are prefixed with a quote. Audited as audit.exported with the format and the names of the filters used.',
+    access: api(['admin', 'auditor']),
+    query: AuditExportQuery,
+    ok: { status: 200, description: 'the rows, one a line', contentType: 'text/csv' },
   },
   { method: 'get', path: '/api/audit', summary: "The practice's audit log, searched by time, call, action and actor", access: api(['admin', 'auditor']), query: AuditQuery, ok: { status: 200, description: 'audit events, oldest first (order=newest: newest first)', schema: z.object({ events: z.array(AuditEventSchema) }) } },
   {
