@@ -203,6 +203,38 @@ describe.skipIf(skip !== null)(`console practice pages in Chromium${skip ? ` (${
     expect(problems).toEqual([]);
   }, 180_000);
 
+  it('Settings → Communication matrix: locked cells disabled with the reason; an admin closes a cell by keyboard and saves a new version', async () => {
+    await page.goto(b.url('/settings'));
+    await page.getByRole('tab', { name: 'Communication matrix' }).click();
+    await page.getByText('Version 0: the defaults (this practice has never changed them).').waitFor();
+    const locked = page.getByRole('checkbox', { name: 'Staff page by Voice call: allowed' });
+    expect(await locked.isDisabled()).toBe(true);
+    await page.getByText(/^Locked open: an urgent call must always be able to ring/).waitFor();
+    expect(await seriousAxeViolations(page)).toEqual([]);
+    await expectPhoneWidthWorks();
+
+    // Keyboard: Space closes "Results ready by e-mail"; recall by SMS (logistics by default) is lowered to no detail.
+    await page.getByRole('checkbox', { name: 'Results ready by E-mail: allowed' }).focus();
+    await page.keyboard.press('Space');
+    await page.getByRole('combobox', { name: 'Recall by SMS: detail' }).selectOption('none');
+    const saved = page.waitForResponse((r) => r.url().endsWith('/communication-matrix') && r.request().method() === 'PUT');
+    await page.getByRole('button', { name: 'Save the matrix' }).focus();
+    await page.keyboard.press('Enter');
+    expect((await saved).status()).toBe(200);
+    await page.getByText(/^Version 1, saved .* by user:[0-9a-f-]{36}\.$/).waitFor();
+    await page.getByText('The matrix is now version 1.').waitFor();
+    const practice = await b.harness.services.db.selectFrom('practices').select('id').where('slug', '=', DEMO.slug).executeTakeFirstOrThrow();
+    const rows = await b.harness.services.db.selectFrom('communication_matrices').select(['version', 'cells', 'created_by']).where('practice_id', '=', practice.id).execute();
+    expect(rows).toHaveLength(1);
+    const cells = rows[0]?.cells as Record<string, Record<string, { allowed: boolean; detail: string }>>;
+    expect(cells.results_ready?.email).toEqual({ allowed: false, detail: 'none' });
+    expect(cells.recall?.sms).toEqual({ allowed: true, detail: 'none' });
+    expect(rows[0]?.created_by).toBe(`user:${admin.id}`);
+    expect((await page.getByRole('checkbox', { name: 'Results ready by E-mail: allowed' }).isChecked())).toBe(false);
+    expect(await seriousAxeViolations(page)).toEqual([]);
+    expect(problems).toEqual([]);
+  }, 180_000);
+
   it('Settings → API keys: an admin makes a key, copies it from the one-time dialog; the key works, is nowhere in the browser, and is listed without it', async () => {
     await page.goto(b.url('/settings'));
     await page.getByRole('tab', { name: 'API keys' }).click();

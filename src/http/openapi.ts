@@ -37,7 +37,7 @@ import { FhirImportQuery, FhirRunsQuery, FhirSourceBody, MAX_NDJSON_BYTES } from
 import { CALL_OUTCOMES, CallListQuery } from './call-routes.js';
 import { OvernightQuery } from './report-routes.js';
 import { AuditExportQuery, AuditQuery, AuditVerifyQuery } from './audit-routes.js';
-import { DEFAULT_MATRIX, MatrixSchema } from '../outreach/matrix.js';
+import { CHANNELS, DEFAULT_MATRIX, MESSAGE_TYPES, MatrixSchema } from '../outreach/matrix.js';
 import { AcceptInvitationBody, InspectInvitationBody, LoginBody, PasswordResetBody, PasswordResetCompleteBody, SecondFactorBody, TotpConfirmBody } from './auth-routes.js';
 import { InvitationBody, InvitationIdParams, MemberSchema, MembershipPatchBody, MyPhoneBody, PendingInvitationSchema, SwitchPracticeBody, UserIdParams } from './user-routes.js';
 import { OidcCallbackQuery, OidcStartQuery, SsoBody, SsoParams, SsoView } from './oidc-routes.js';
@@ -159,7 +159,14 @@ const CampaignCommandParams = CampaignParams.extend({ command: z.enum(CAMPAIGN_C
 const CallParams = z.object({ callSid: CallSidSchema.meta({ description: 'CA followed by 32 hex characters' }) });
 /** `GET /api/pages?status=`: anything but open/acknowledged lists every page. */
 const CommunicationMatrixAnswer = z
-  .object({ version: z.number().int(), isDefault: z.boolean(), updatedAt: Instant.nullable(), updatedBy: z.string().nullable(), matrix: MatrixSchema })
+  .object({
+    version: z.number().int(),
+    isDefault: z.boolean(),
+    updatedAt: Instant.nullable(),
+    updatedBy: z.string().nullable(),
+    matrix: MatrixSchema,
+    locked: z.array(z.object({ type: z.enum(MESSAGE_TYPES), channel: z.enum(CHANNELS), why: z.string() })).meta({ description: 'the cells no practice may close (always allowed), and why' }),
+  })
   .meta({ id: 'CommunicationMatrix' });
 const PagesQuery = z.object({ status: z.enum(['open', 'acknowledged']).optional() });
 
