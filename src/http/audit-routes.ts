@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import express from 'express';
 import { z } from 'zod';
 import type { Services } from '../services.js';
@@ -46,6 +45,20 @@ export const AuditExportQuery = AuditQuery.pick({ from: true, to: true, callSid:
 
 const EXPORT_TYPES = { csv: 'text/csv; charset=utf-8', ndjson: 'application/x-ndjson; charset=utf-8' } as const;
 
+/** Waits until the answer's buffer drains or the client goes away; false when it went away. */
+function drained(res: express.Response): Promise<boolean> {
+  if (res.destroyed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve(!res.destroyed);
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
 /**
  * The audit log's console routes (issue 14): the practice's chain verified on request, as
  * `npm run audit:verify --practice` does (bounded), one call exported as a file with the
@@ -89,9 +102,8 @@ export function auditRouter(services: Services): express.Router {
     res.setHeader('Cache-Control', 'no-store');
     if (format === 'csv') res.write(`${csvHeader()}\n`);
     for await (const rec of iterateAudit(scope.db, { ...filter, practiceId: scope.practiceId })) {
-      if (res.destroyed) return;
-      // Backpressure: wait for the socket to drain before reading the next page's rows on.
-      if (!res.write(`${format === 'csv' ? toCsvLine(rec) : toJsonLine(rec)}\n`)) await once(res, 'drain');
+      // Backpressure: wait for the socket to drain before reading on; stop when the client has gone.
+      if (!res.write(`${format === 'csv' ? toCsvLine(rec) : toJsonLine(rec)}\n`) && !(await drained(res))) return;
     }
     res.end();
   });
