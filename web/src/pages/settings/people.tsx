@@ -191,9 +191,13 @@ export function KeysPanel({ practiceId }: { practiceId: string }) {
   // The secret lives here until the dialog closes: never in a URL, storage or the query cache.
   const [shown, setShown] = useState<{ secret: string; label: string } | null>(null);
   const create = useMutation({
-    mutationFn: () => createKey(practiceId, { role: draft.role, expiresIn: draft.expiresIn, ...(draft.label.trim() !== '' ? { label: draft.label.trim() } : {}) }),
-    onSuccess: (made) => {
+    // The secret goes straight to the dialog's state; the mutation keeps only the key's summary (no copy lingers in its cache).
+    mutationFn: async () => {
+      const made = await createKey(practiceId, { role: draft.role, expiresIn: draft.expiresIn, ...(draft.label.trim() !== '' ? { label: draft.label.trim() } : {}) });
       setShown({ secret: made.secret, label: made.key.label ?? made.key.id.slice(0, 8) });
+      return made.key;
+    },
+    onSuccess: () => {
       setDraft({ label: '', role: 'staff', expiresIn: '1y' });
       refresh();
     },
