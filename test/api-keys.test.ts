@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey, hashApiKey } from '../src/auth/api-keys.js';
+import { captureLogs } from '../src/log/logger.js';
 import { createPractice, type Practice } from '../src/practices/store.js';
 import { DEFAULT_TEST_NOW, startHarness, type Harness } from './support/harness.js';
 
@@ -126,6 +127,98 @@ describe('admin API', () => {
     const foreign = await createApiKey(h.services.db, { role: 'admin', practiceId: other.id });
     expect((await send('POST', `/api/practices/${demo.id}/api-keys/${foreign.id}/revoke`, adminKey)).status).toBe(404);
     expect((await send('GET', '/api/whoami', foreign.key)).status).toBe(200);
+  });
+});
+
+describe('creating a key from the console (POST /api/practices/:practiceId/api-keys)', () => {
+  async function create(body: unknown, key = adminKey, practiceId = demo.id): Promise<{ status: number; body: Record<string, unknown>; cache: string | null }> {
+    const res = await fetch(`${h.baseUrl}/api/practices/${practiceId}/api-keys`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown>, cache: res.headers.get('cache-control') };
+  }
+
+  it('returns the secret once (201, no-store), stores only its hash, audits the id and never the secret, and the key works', async () => {
+    const logs = captureLogs();
+    let made: Awaited<ReturnType<typeof create>>;
+    try {
+      made = await create({ label: 'EHR bridge', role: 'staff', expiresIn: '90d' });
+    } finally {
+      logs.restore();
+    }
+    expect(made.status).toBe(201);
+    expect(made.cache).toContain('no-store');
+    const secret = made.body.secret as string;
+    expect(secret).toMatch(/^ahl_[A-Za-z0-9_-]{43}$/);
+    const key = made.body.key as Record<string, unknown>;
+    expect(key).toEqual({
+      id: expect.any(String) as unknown,
+      role: 'staff',
+      label: 'EHR bridge',
+      status: 'active',
+      createdAt: now.toISOString(),
+      expiresAt: new Date(now.getTime() + 90 * 86_400_000).toISOString(),
+      lastUsedAt: null,
+      revokedAt: null,
+    });
+    const row = await h.services.db.selectFrom('api_keys').select(['key_hash', 'practice_id', 'role']).where('id', '=', key.id as string).executeTakeFirstOrThrow();
+    expect(row).toEqual({ key_hash: hashApiKey(secret), practice_id: demo.id, role: 'staff' });
+
+    const audited = await auditRows('admin.api_key_created', key.id as string);
+    expect(audited).toHaveLength(1);
+    expect(audited[0]).toMatchObject({ practice_id: demo.id, details: { role: 'staff', expiresAt: key.expiresAt, via: 'api' } });
+    expect(audited[0]?.actor).toMatch(/^api_key:[0-9a-f-]{36}$/);
+    // The secret is nowhere but in that one answer: not in the audit log, not in a log line.
+    const everyAuditRow = JSON.stringify(await h.services.db.selectFrom('audit_log').selectAll().execute());
+    expect(everyAuditRow).not.toContain(secret);
+    expect(everyAuditRow).not.toContain(hashApiKey(secret));
+    expect(logs.lines().length).toBeGreaterThan(0);
+    expect(logs.lines().join('\n')).not.toContain(secret);
+
+    expect(await send('GET', '/api/whoami', secret)).toMatchObject({ status: 200, body: { role: 'staff' } });
+    const listed = await send('GET', `/api/practices/${demo.id}/api-keys`, adminKey);
+    expect(JSON.stringify(listed.body)).not.toContain(secret);
+    expect((listed.body.keys as Array<{ id: string }>).some((k) => k.id === key.id)).toBe(true);
+  });
+
+  it('defaults to a year, takes none for a key that never expires, and leaves the label out when none is given', async () => {
+    const year = await create({ role: 'auditor' });
+    expect(year.status).toBe(201);
+    expect(year.body.key).toMatchObject({ label: null, role: 'auditor', expiresAt: new Date(now.getTime() + 365 * 86_400_000).toISOString() });
+    const never = await create({ role: 'provider', label: 'pager bridge', expiresIn: 'none' });
+    expect(never.body.key).toMatchObject({ expiresAt: null });
+  });
+
+  it('refuses bad input with a 400 naming the field, and makes nothing', async () => {
+    const before = (await h.services.db.selectFrom('api_keys').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n;
+    const cases: Array<[unknown, string]> = [
+      [{ role: 'operator' }, 'role'],
+      [{ role: 'owner' }, 'role'],
+      [{}, 'role'],
+      [{ role: 'staff', label: 'a<script>' }, 'label'],
+      [{ role: 'staff', label: 'x'.repeat(81) }, 'label'],
+      [{ role: 'staff', expiresIn: '6y' }, 'expiresIn'],
+      [{ role: 'staff', expiresIn: 'soon' }, 'expiresIn'],
+      [{ role: 'staff', practiceId: other.id }, 'practiceId'],
+    ];
+    for (const [body, field] of cases) {
+      const res = await create(body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.body.message as string).toMatch(new RegExp(`^${field}: `));
+    }
+    const after = (await h.services.db.selectFrom('api_keys').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n;
+    expect(after).toBe(before);
+  });
+
+  it("is for admins of that practice only: a staff key is refused, another practice's id is refused", async () => {
+    const staff = await createApiKey(h.services.db, { role: 'staff', practiceId: demo.id });
+    const count = async (): Promise<number> => (await h.services.db.selectFrom('api_keys').select('id').execute()).length;
+    const before = await count();
+    expect((await create({ role: 'admin' }, staff.key)).status).toBe(403);
+    expect((await create({ role: 'admin' }, adminKey, other.id)).status).toBe(403);
+    expect(await count()).toBe(before);
   });
 });
 

@@ -4,7 +4,7 @@ import { createApiKey } from '../src/auth/api-keys.js';
 import { createPatient } from '../src/patients/store.js';
 import { DEMO } from '../src/practices/seed.js';
 import type { Practice } from '../src/practices/store.js';
-import { DEFAULT_MATRIX, type CommunicationMatrix } from '../src/outreach/matrix.js';
+import { DEFAULT_MATRIX, LOCKED_OPEN, type CommunicationMatrix } from '../src/outreach/matrix.js';
 import { currentMatrix, forgetCachedMatrix, MATRIX_CACHE_TTL_MS, matrixFor } from '../src/outreach/matrix-store.js';
 import { openPage } from '../src/oncall/paging.js';
 import { getDefaultPolicy } from '../src/oncall/store.js';
@@ -111,6 +111,8 @@ describe('GET/PUT /api/practices/:id/communication-matrix', () => {
       const res = await api('GET', matrixPath(), undefined, key);
       expect(res.status).toBe(200);
       expect(res.body).toMatchObject({ version: 0, isDefault: true, matrix: DEFAULT_MATRIX });
+      // The cells no practice may close, with the reason, for the console to show them locked.
+      expect(res.body.locked).toEqual(LOCKED_OPEN.map(({ type, channel, why }) => ({ type, channel, why })));
     }
   });
 

@@ -13,7 +13,7 @@ import { until } from './support/until.js';
 /**
  * The console's record pages in Debian's Chromium against the real service (issue 14): an
  * auditor signs in with TOTP, opens a call from the log and sees its timeline, reconstructs it
- * from the Audit page (its events, the chain verified) and exports it; an admin lands on
+ * from the Audit page (its events, the chain verified), exports it and the whole search (CSV); an admin lands on
  * Overnight and follows a count to the list behind it. Each page: axe finds nothing serious, it
  * fits 375 px, and no PHI is in the title, the address or browser storage. Load times are
  * printed, never asserted.
@@ -117,6 +117,24 @@ describe.skipIf(skip !== null)(`call timeline, audit and overnight in Chromium${
     const exported = await b.harness.services.db.selectFrom('audit_log').select(['actor']).where('action', '=', 'call.exported').where('call_sid', '=', callSid).execute();
     expect(exported).toHaveLength(1);
     expect(exported[0]?.actor).toMatch(/^user:/);
+
+    // The whole search as CSV: a plain link (the filters in its address, nothing else), every row of the call.
+    const link = page.getByRole('link', { name: 'Export this search (CSV)' });
+    expect(await link.getAttribute('href')).toBe(`/api/audit/export?callSid=${callSid}&format=csv`);
+    const callRows = await b.harness.services.db.selectFrom('audit_log').select('seq').where('call_sid', '=', callSid).where('practice_id', '=', practice.id).execute();
+    expect(callRows.length).toBeGreaterThan(1);
+    await link.focus();
+    const [csv] = await Promise.all([page.waitForEvent('download'), page.keyboard.press('Enter')]);
+    expect(csv.suggestedFilename()).toMatch(/^audit-[0-9TZ-]+\.csv$/);
+    const lines = (await readFile((await csv.path()) ?? '', 'utf8')).trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^seq,at,practiceId,actor,action,callSid,/);
+    // Every row of the call (a queued event may have landed since the count, never fewer).
+    expect(lines.length - 1).toBeGreaterThanOrEqual(callRows.length);
+    expect(lines.slice(1).every((l) => l.includes(`,${callSid},`))).toBe(true);
+    for (const identity of phi) expect(lines.join('\n')).not.toContain(identity);
+    const searchExported = await b.harness.services.db.selectFrom('audit_log').select(['actor', 'details']).where('action', '=', 'audit.exported').execute();
+    expect(searchExported).toEqual([{ actor: expect.stringMatching(/^user:/) as unknown, details: { format: 'csv', filters: ['callSid'] } }]);
+    expect(page.url()).toBe(b.url(`/audit?callSid=${callSid}`));
 
     // From the reconstruction back to the timeline.
     await page.getByRole('link', { name: "Open the call's timeline" }).click();

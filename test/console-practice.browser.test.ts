@@ -165,9 +165,74 @@ describe.skipIf(skip !== null)(`console practice pages in Chromium${skip ? ` (${
     await page.getByRole('tab', { name: 'People' }).click();
     await page.getByText(admin.email).waitFor();
     await page.getByRole('tab', { name: 'API keys' }).click();
-    await page.getByText(/keys:create/).waitFor();
+    await page.getByRole('form', { name: 'Create an API key' }).waitFor();
     expect(await seriousAxeViolations(page)).toEqual([]);
     expect(await phiInBrowser(page, PHI)).toEqual([]);
+    expect(problems).toEqual([]);
+  }, 180_000);
+
+  it('Settings → Communication matrix: locked cells disabled with the reason; an admin closes a cell by keyboard and saves a new version', async () => {
+    await page.goto(b.url('/settings'));
+    await page.getByRole('tab', { name: 'Communication matrix' }).click();
+    await page.getByText('Version 0: the defaults (this practice has never changed them).').waitFor();
+    const locked = page.getByRole('checkbox', { name: 'Staff page by Voice call: allowed' });
+    expect(await locked.isDisabled()).toBe(true);
+    await page.getByText(/^Locked open: an urgent call must always be able to ring/).waitFor();
+    expect(await seriousAxeViolations(page)).toEqual([]);
+    await expectPhoneWidthWorks();
+
+    // Keyboard: Space closes "Results ready by e-mail"; recall by SMS (logistics by default) is lowered to no detail.
+    await page.getByRole('checkbox', { name: 'Results ready by E-mail: allowed' }).focus();
+    await page.keyboard.press('Space');
+    await page.getByRole('combobox', { name: 'Recall by SMS: detail' }).selectOption('none');
+    const saved = page.waitForResponse((r) => r.url().endsWith('/communication-matrix') && r.request().method() === 'PUT');
+    await page.getByRole('button', { name: 'Save the matrix' }).focus();
+    await page.keyboard.press('Enter');
+    expect((await saved).status()).toBe(200);
+    await page.getByText(/^Version 1, saved .* by user:[0-9a-f-]{36}\.$/).waitFor();
+    await page.getByText('The matrix is now version 1.').waitFor();
+    const practice = await b.harness.services.db.selectFrom('practices').select('id').where('slug', '=', DEMO.slug).executeTakeFirstOrThrow();
+    const rows = await b.harness.services.db.selectFrom('communication_matrices').select(['version', 'cells', 'created_by']).where('practice_id', '=', practice.id).execute();
+    expect(rows).toHaveLength(1);
+    const cells = rows[0]?.cells as Record<string, Record<string, { allowed: boolean; detail: string }>>;
+    expect(cells.results_ready?.email).toEqual({ allowed: false, detail: 'none' });
+    expect(cells.recall?.sms).toEqual({ allowed: true, detail: 'none' });
+    expect(rows[0]?.created_by).toBe(`user:${admin.id}`);
+    expect((await page.getByRole('checkbox', { name: 'Results ready by E-mail: allowed' }).isChecked())).toBe(false);
+    expect(await seriousAxeViolations(page)).toEqual([]);
+    expect(problems).toEqual([]);
+  }, 180_000);
+
+  it('Settings → API keys: an admin makes a key, copies it from the one-time dialog; the key works, is nowhere in the browser, and is listed without it', async () => {
+    await page.goto(b.url('/settings'));
+    await page.getByRole('tab', { name: 'API keys' }).click();
+    const form = page.getByRole('form', { name: 'Create an API key' });
+    await form.getByLabel('Label').fill('Console made');
+    await form.getByLabel('Role').selectOption('auditor');
+    await form.getByLabel('Expires').selectOption('90d');
+    const answered = page.waitForResponse((r) => r.url().endsWith('/api-keys') && r.request().method() === 'POST');
+    await form.getByRole('button', { name: 'Create key' }).click();
+    const created = await answered;
+    expect(created.status()).toBe(201);
+    const dialog = page.getByRole('dialog', { name: 'Copy this key now' });
+    await dialog.waitFor();
+    const secret = await dialog.getByLabel('The new API key').inputValue();
+    expect(secret).toMatch(/^ahl_[A-Za-z0-9_-]{43}$/);
+    expect(await seriousAxeViolations(page)).toEqual([]);
+    // The key is the practice's auditor key, for 90 days.
+    const who = await fetch(`${b.harness.baseUrl}/api/whoami`, { headers: { authorization: `Bearer ${secret}` } });
+    expect(await who.json()).toMatchObject({ role: 'auditor' });
+    // Keyboard: the dialog's last button closes it; the secret is gone from the page.
+    await dialog.getByRole('button', { name: 'I have stored it' }).focus();
+    await page.keyboard.press('Enter');
+    await dialog.waitFor({ state: 'detached' });
+    expect(await page.content()).not.toContain(secret);
+    expect(page.url()).not.toContain(secret);
+    const stored = await page.evaluate<string>('JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])');
+    expect(stored).not.toContain(secret);
+    const row = page.getByRole('row').filter({ hasText: 'Console made' });
+    await row.getByText('auditor').waitFor();
+    await expectPhoneWidthWorks();
     expect(problems).toEqual([]);
   }, 180_000);
 });

@@ -104,6 +104,7 @@ const BODY_ROUTES: Record<string, { body: Record<string, unknown>; field: string
   'POST /campaigns/:campaignId/dry-run': { body: { note: NUL }, field: 'note' },
   'POST /campaigns/:campaignId/:command': { body: { note: NUL }, field: 'note' },
   'POST /lockouts/:id/clear': { body: { note: NUL }, field: 'note' },
+  'POST /practices/:practiceId/api-keys': { body: { role: 'staff', label: `EHR${NUL}` }, field: 'label' },
   'POST /practices/:practiceId/api-keys/:keyId/revoke': { body: { note: NUL }, field: 'note' },
   'POST /practices': { body: { slug: 'new-clinic', name: `New${NUL}Clinic`, timeZone: 'America/Chicago' }, field: 'name' },
   'POST /practices/:practiceId/suspend': { body: { note: NUL }, field: 'note' },

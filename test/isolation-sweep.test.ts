@@ -528,6 +528,16 @@ function sweepTable(): Record<string, SweepEntry> {
       noTarget: KEY_PRACTICE_ONLY,
       leak: [{ what: "?practiceId=B and B's call", probe: { path: `/api/audit${q(B.id)}&callSid=${B.callSid}` } }],
     },
+    'get /api/audit/export': {
+      // As GET /api/audit: one call's events of A's own log (which also records A's refused attempts on B's ids).
+      own: () => ({ path: `/api/audit/export?callSid=${A.callSid}` }),
+      foreign: [],
+      noTarget: KEY_PRACTICE_ONLY,
+      leak: [
+        { what: "?practiceId=B and B's call (CSV)", probe: { path: `/api/audit/export${q(B.id)}&callSid=${B.callSid}` } },
+        { what: "?practiceId=B and B's call (NDJSON)", probe: { path: `/api/audit/export${q(B.id)}&callSid=${B.callSid}&format=ndjson` } },
+      ],
+    },
     'get /api/audit/verify': {
       own: () => ({ path: '/api/audit/verify' }),
       foreign: [],
@@ -803,6 +813,10 @@ function sweepTable(): Record<string, SweepEntry> {
       foreign: [{ what: "B's practice", probe: { path: `/api/practices/${B.id}/sso` } }],
     },
     'get /api/practices/:practiceId/api-keys': { own: () => ({ path: `/api/practices/${A.id}/api-keys` }), foreign: [{ what: "B's practice", probe: { path: `/api/practices/${B.id}/api-keys` } }] },
+    'post /api/practices/:practiceId/api-keys': {
+      own: () => ({ path: `/api/practices/${A.id}/api-keys`, body: { role: 'staff', label: 'A sweep' } }),
+      foreign: [{ what: "B's practice", probe: { path: `/api/practices/${B.id}/api-keys`, body: { role: 'staff', label: 'A sweep' } } }],
+    },
     'post /api/practices/:practiceId/api-keys/:keyId/revoke': {
       own: async () => ({ path: `/api/practices/${A.id}/api-keys/${(await createApiKey(h.services.db, { role: 'staff', practiceId: A.id, label: 'A spare' })).id}/revoke` }),
       foreign: [

@@ -25,6 +25,8 @@ export const AuditAction = {
   CallExported: 'call.exported',
   /** The practice's chain verified on request (GET /api/audit/verify): the verdict and row count. */
   AuditVerified: 'audit.verified',
+  /** A search of the audit log exported as a file (GET /api/audit/export): the format and the filters' names. */
+  AuditExported: 'audit.exported',
   Disclosure: 'call.disclosure',
   DisclosureRefused: 'call.disclosure_refused',
   VerificationSucceeded: 'verification.succeeded',

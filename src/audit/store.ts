@@ -581,7 +581,7 @@ export async function hasAuditEvent(db: Db, action: AuditActionName, subjectId: 
   return row !== undefined;
 }
 
-/** Streams a range in pages, for exports larger than memory should hold. */
+/** Streams a range (and the search's other filters) in pages, oldest first, for exports larger than memory should hold. */
 export async function* iterateAudit(db: Db, filter: ExportFilter, pageSize = 1000): AsyncGenerator<StoredAuditRecord> {
   let after = 0;
   for (;;) {
@@ -590,6 +590,12 @@ export async function* iterateAudit(db: Db, filter: ExportFilter, pageSize = 100
     if (filter.to) q = q.where('at', '<', filter.to);
     if (filter.practiceId) q = q.where('practice_id', '=', filter.practiceId);
     if (filter.chain) q = q.where('chain_id', '=', filter.chain);
+    if (filter.callSid) q = q.where('call_sid', '=', filter.callSid);
+    if (filter.action) {
+      const { op, value } = actionPattern(filter.action);
+      q = q.where('action', op, value);
+    }
+    if (filter.actor) q = q.where('actor', '=', filter.actor);
     const page = (await q.execute()) as StoredRow[];
     if (page.length === 0) return;
     for (const row of page) {

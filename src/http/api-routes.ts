@@ -28,29 +28,10 @@ import { fhirRouter } from './fhir-routes.js';
 import { callRouter } from './call-routes.js';
 import { taskRouter } from './task-routes.js';
 import { reportRouter } from './report-routes.js';
-import { auditRouter } from './audit-routes.js';
+import { AuditQuery, auditRouter } from './audit-routes.js';
 import { badRequest } from './responses.js';
 import { refuseNulBytes } from './input-guard.js';
-import { QueryInstantSchema } from './query-dates.js';
 
-export const AuditQuery = z.object({
-  from: QueryInstantSchema.optional(),
-  to: QueryInstantSchema.optional(),
-  callSid: CallSidSchema.optional(),
-  action: z
-    .string()
-    .max(64)
-    .regex(/^[a-z_]+(\.[a-z_]+)*\.?$/, 'an action code (call.dial), or a prefix ending in a dot (user.)')
-    .optional()
-    .meta({ description: 'one action, or every action under a prefix ending in a dot' }),
-  actor: z
-    .string()
-    .max(100)
-    .regex(/^[a-z_]+:[A-Za-z0-9_.-]+$/, 'an actor as the log names it (user:<id>, api_key:<id>, system:reports)')
-    .optional(),
-  order: z.enum(['oldest', 'newest']).default('oldest'),
-  limit: z.coerce.number().int().min(1).max(5000).default(1000),
-});
 
 export function apiRouter(services: Services): express.Router {
   const router = express.Router();

@@ -16,7 +16,6 @@ import { AnswerParams, StatusParams } from '../drops/drop-service.js';
 import { RVM_SIGNATURE_HEADER, RvmWebhookSchema } from '../drops/providers/http-provider.js';
 import { PLAYBACK_TOKEN_PATTERN } from '../voicemail/playback-store.js';
 import { AUDIO_CONTENT_TYPE } from '../voicemail/stream.js';
-import { AuditQuery } from './api-routes.js';
 import { FEED_PATH, NowQuery, PracticeQuery, ProviderCreateBody, ProviderPatchBody, ShiftsQuery } from './oncall-routes.js';
 import { PracticeNumberBody, PracticePatchSchema } from './practice-routes.js';
 import { CampaignInputSchema, DropsQuery, PhoneBody, RecipientsBody, TemplateCheckInput, TemplateInput } from './drops-routes.js';
@@ -29,7 +28,7 @@ import { AckBody, ListQuery as VoicemailListQuery } from './voicemail-routes.js'
 import { ATTEMPT_OUTCOMES, AttemptBody, CallBody, CloseBody, TASK_STATUSES, TaskListQuery } from './task-routes.js';
 import { REASONS } from '../calls/flow-types.js';
 import { ClearLockoutResponse, LockoutIdParams, LockoutListQuery, LockoutListResponse } from './lockout-routes.js';
-import { ApiKeyListResponseSchema, ApiKeyPathParamsSchema, ApiKeyRevokeResponseSchema } from './key-routes.js';
+import { ApiKeyCreateBody, ApiKeyCreatedSchema, ApiKeyListResponseSchema, ApiKeyPathParamsSchema, ApiKeyRevokeResponseSchema } from './key-routes.js';
 import { ConnectedLineSchema, ConnectLineBody, PracticeSummarySchema } from './platform-routes.js';
 import { PracticeCreateSchema } from '../practices/onboarding.js';
 import { ContactBody, FlowUploadBody, LineFlowBody } from './flow-routes.js';
@@ -37,8 +36,8 @@ import { SYNC_PAGE_BUDGET, SYNC_PAGE_SIZE } from '../fhir/sync.js';
 import { FhirImportQuery, FhirRunsQuery, FhirSourceBody, MAX_NDJSON_BYTES } from './fhir-routes.js';
 import { CALL_OUTCOMES, CallListQuery } from './call-routes.js';
 import { OvernightQuery } from './report-routes.js';
-import { AuditVerifyQuery } from './audit-routes.js';
-import { DEFAULT_MATRIX, MatrixSchema } from '../outreach/matrix.js';
+import { AuditExportQuery, AuditQuery, AuditVerifyQuery } from './audit-routes.js';
+import { CHANNELS, DEFAULT_MATRIX, MESSAGE_TYPES, MatrixSchema } from '../outreach/matrix.js';
 import { EMAIL_MESSAGE_TYPES, EMAIL_PLACEHOLDERS } from '../outreach/email-templates.js';
 import { EmailNoticeBody, EmailNoticeParams, EmailOptOutBody, EmailTemplateCheckBody, UnsubscribeParams } from './email-routes.js';
 import { UNSUBSCRIBE_TOKEN_DAYS } from '../outreach/unsubscribe-token.js';
@@ -184,7 +183,14 @@ const CampaignCommandParams = CampaignParams.extend({ command: z.enum(CAMPAIGN_C
 const CallParams = z.object({ callSid: CallSidSchema.meta({ description: 'CA followed by 32 hex characters' }) });
 /** `GET /api/pages?status=`: anything but open/acknowledged lists every page. */
 const CommunicationMatrixAnswer = z
-  .object({ version: z.number().int(), isDefault: z.boolean(), updatedAt: Instant.nullable(), updatedBy: z.string().nullable(), matrix: MatrixSchema })
+  .object({
+    version: z.number().int(),
+    isDefault: z.boolean(),
+    updatedAt: Instant.nullable(),
+    updatedBy: z.string().nullable(),
+    matrix: MatrixSchema,
+    locked: z.array(z.object({ type: z.enum(MESSAGE_TYPES), channel: z.enum(CHANNELS), why: z.string() })).meta({ description: 'the cells no practice may close (always allowed), and why' }),
+  })
   .meta({ id: 'CommunicationMatrix' });
 const PagesQuery = z.object({ status: z.enum(['open', 'acknowledged']).optional() });
 
@@ -985,6 +991,17 @@ export const ROUTES: readonly RouteDoc[] = [
       also: { 409: 'the task is closed, has no number to call, you have no phone, the practice has no number to call from, or another call back on this task is under way (call_in_progress; one left without an outcome for 30 minutes is settled failed by the task sweep)', 502: 'Twilio refused the call (recorded as a failed attempt)', },
     },
   ),
+  get(
+    '/api/audit/export',
+    'The whole of an audit search as a file (CSV or NDJSON), streamed, oldest first',
+    api(['admin', 'auditor']),
+    { status: 200, description: 'the rows, one a line', contentType: 'text/csv' },
+    {
+      description:
+        'The filters of GET /api/audit (no limit: every matching row of the practice). A download (Content-Disposition: attachment). CSV cells starting with = + - @ are prefixed with a quote. Audited as audit.exported with the format and the names of the filters used.',
+      query: AuditExportQuery,
+    },
+  ),
   get('/api/audit', "The practice's audit log, searched by time, call, action and actor", api(['admin', 'auditor']), ok('audit events, oldest first (order=newest: newest first)', listOf('events', AuditEventSchema)), { query: AuditQuery }),
   get(
     '/api/audit/verify',
@@ -1185,6 +1202,17 @@ export const ROUTES: readonly RouteDoc[] = [
     { params: LockoutIdParams, also: { 409: 'the lockout is over or already cleared' } },
   ),
   get('/api/practices/:practiceId/api-keys', "The practice's API keys: label, role, expiry, last use, status (never the secret or its hash)", api(ADMIN), ok('the keys', ApiKeyListResponseSchema), { params: ApiKeyPathParamsSchema.pick({ practiceId: true }) }),
+  post(
+    '/api/practices/:practiceId/api-keys',
+    'Create an API key for the practice (a practice role); the key is in this answer only',
+    api(ADMIN),
+    created('the key, shown once', ApiKeyCreatedSchema),
+    {
+      description: 'Only its SHA-256 is stored; audited with the key id and role, never the key. As `npm run keys:create`: expiresIn 12h, 90d, 6w, 1y (default) up to 5y, or none.',
+      params: ApiKeyPathParamsSchema.pick({ practiceId: true }),
+      body: { schema: ApiKeyCreateBody, example: { role: 'staff', label: 'EHR bridge', expiresIn: '90d' } },
+    },
+  ),
   post('/api/practices/:practiceId/api-keys/:keyId/revoke', 'Revoke an API key at once (audited)', api(ADMIN), ok('revoked (or already revoked)', ApiKeyRevokeResponseSchema), { params: ApiKeyPathParamsSchema }),
 
   get('/api/drop-templates', "Built-in and the practice's own drop templates", api(RVM_READ), ok('the templates', listOf('templates', Obj('a template')))),

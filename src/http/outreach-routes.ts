@@ -3,15 +3,17 @@ import { z } from 'zod';
 import type { Services } from '../services.js';
 import { actorOf, permit } from './api-auth.js';
 import { badRequest, zodProblems } from './responses.js';
-import { MatrixSchema } from '../outreach/matrix.js';
+import { LOCKED_OPEN, MatrixSchema } from '../outreach/matrix.js';
 import { currentMatrix, saveMatrix, type CurrentMatrix } from '../outreach/matrix-store.js';
 
 /** The communication matrix of a practice (src/outreach/matrix.ts): read by admins, staff and auditors, changed by admins. */
 
 const Uuid = z.string().uuid();
 
+/** The matrix as both routes answer it, with the cells no practice may close and why (the console shows them locked). */
 function answer(m: CurrentMatrix): Record<string, unknown> {
-  return { version: m.version, isDefault: m.isDefault, updatedAt: m.updatedAt, updatedBy: m.updatedBy, matrix: m.matrix };
+  const locked = LOCKED_OPEN.map(({ type, channel, why }) => ({ type, channel, why }));
+  return { version: m.version, isDefault: m.isDefault, updatedAt: m.updatedAt, updatedBy: m.updatedBy, matrix: m.matrix, locked };
 }
 
 export function outreachRouter(services: Services): express.Router {

@@ -13,3 +13,4 @@ export type { CampaignProgress, ListedCampaign, RecipientRow } from '../../../sr
 export type { DryRunReport } from '../../../src/drops/eligibility';
 export type { DropStatus, DropVendor, SkipReason, TemplatePurpose } from '../../../src/drops/types';
 export type { VendorBaa } from '../../../src/consent/store';
+export type { Channel as MatrixChannel, CommunicationMatrix, Detail as MatrixDetail, MessageType } from '../../../src/outreach/matrix';

@@ -1,4 +1,4 @@
-import { api } from '../../api/client';
+import { api, withQuery } from '../../api/client';
 import type { Filters } from '../../components/url-filters';
 import type { AuditEvent } from '../calls/call-view';
 
@@ -26,6 +26,17 @@ export const ACTION_FAMILIES: ReadonlyArray<{ value: string; label: string }> = 
 export const SEARCH_LIMIT = 200;
 
 export const searchAudit = (filters: AuditFilters, signal?: AbortSignal) => api<{ events: AuditEvent[] }>('/api/audit', { query: { ...filters, order: 'newest', limit: SEARCH_LIMIT }, signal });
+
+/**
+ * GET /api/audit/export: the whole of the current search (every row, not the page shown) as a
+ * file, fetched by a plain link so the browser downloads it (no blob URL that outlives the page).
+ * Only the search's filters (codes, ids, dates) and the format are in the address.
+ */
+export function auditExportUrl(filters: AuditFilters, format: 'csv' | 'ndjson'): string {
+  const query: Record<string, string | undefined> = {};
+  for (const key of AUDIT_FILTERS) query[key] = filters[key];
+  return withQuery('/api/audit/export', { ...query, format });
+}
 
 /** GET /api/audit/verify (src/http/audit-routes.ts). */
 export interface ChainVerdict {

@@ -12,7 +12,7 @@ import { FilterForm, type FilterField } from '../../components/filter-form';
 import { useUrlFilters } from '../../components/url-filters';
 import { whenExact } from '../../components/format';
 import { CALL_SID, exportUrl, type AuditEvent } from '../calls/call-view';
-import { ACTION_FAMILIES, AUDIT_FILTERS, SEARCH_LIMIT, searchAudit, verdictText, verifyAuditChain } from './audit-api';
+import { ACTION_FAMILIES, AUDIT_FILTERS, SEARCH_LIMIT, auditExportUrl, searchAudit, verdictText, verifyAuditChain } from './audit-api';
 
 const FIELDS: ReadonlyArray<FilterField<(typeof AUDIT_FILTERS)[number]>> = [
   { key: 'action', label: 'Type', kind: 'select', options: ACTION_FAMILIES },
@@ -24,8 +24,8 @@ const FIELDS: ReadonlyArray<FilterField<(typeof AUDIT_FILTERS)[number]>> = [
 
 /**
  * The practice's audit log (admins and auditors): search it by type, actor, dates and call;
- * reconstruct a call (its events here, its timeline a link away) and export it; check the
- * chain. The search's terms are codes and ids only, so they may sit in the address bar.
+ * reconstruct a call (its events here, its timeline a link away) and export it; export the
+ * whole search (CSV or NDJSON, a plain download link); check the chain. The search's terms are codes and ids only, so they may sit in the address bar.
  */
 export function AuditPage() {
   usePageTitle('Audit');
@@ -52,6 +52,15 @@ export function AuditPage() {
       </Title>
       <ChainCheck />
       <FilterForm key={JSON.stringify(filters)} label="Search the audit log" fields={FIELDS} initial={filters} onApply={apply} />
+      <Group gap="xs" aria-label="Export this search" role="group">
+        <Text size="sm">Every event of this search, not only those shown:</Text>
+        <Button component="a" href={auditExportUrl(filters, 'csv')} download variant="default" size="xs">
+          Export this search (CSV)
+        </Button>
+        <Button component="a" href={auditExportUrl(filters, 'ndjson')} download variant="default" size="xs">
+          Export this search (NDJSON)
+        </Button>
+      </Group>
       {call ? (
         <Paper withBorder p="md" component="section" aria-labelledby="reconstruction-heading">
           <Title order={2} size="h4" id="reconstruction-heading" mb="xs">

@@ -1,8 +1,8 @@
 import { api } from '../../api/client';
 import type { Role } from '../../api/types';
-import type { Holidays, NamedHoliday, OpenInterval, PracticeNumber, ServerPractice, VendorBaa, Weekday, WeeklyHours } from '../../api/server-types';
+import type { CommunicationMatrix, Holidays, MatrixChannel, MatrixDetail, MessageType, NamedHoliday, OpenInterval, PracticeNumber, ServerPractice, VendorBaa, Weekday, WeeklyHours } from '../../api/server-types';
 
-export type { NamedHoliday, VendorBaa, Weekday, WeeklyHours };
+export type { MatrixChannel, MatrixDetail, MessageType, NamedHoliday, VendorBaa, Weekday, WeeklyHours };
 export type Interval = OpenInterval;
 
 /**
@@ -30,12 +30,45 @@ export const NAMED_HOLIDAYS = [
   'new_years_eve',
 ] as const satisfies readonly NamedHoliday[];
 
+/** The communication matrix's rows, columns and detail levels, in the server's order (src/outreach/matrix.ts). */
+export const MESSAGE_TYPES = [
+  'appointment_reminder',
+  'appointment_confirmation',
+  'recall',
+  'office_closure',
+  'billing_callback',
+  'callback_request',
+  'results_ready',
+  'staff_page',
+] as const satisfies readonly MessageType[];
+export const MATRIX_CHANNELS = ['sms', 'rvm', 'voice', 'email'] as const satisfies readonly MatrixChannel[];
+export const MATRIX_DETAILS = ['none', 'logistics'] as const satisfies readonly MatrixDetail[];
+
 /** Compile-time: every server value is in the page's list (the `satisfies` above checks the other way). */
 type Missing<All, Listed> = Exclude<All, Listed> extends never ? true : ['missing from the console', Exclude<All, Listed>];
 const everyWeekday: Missing<Weekday, (typeof WEEKDAYS)[number]> = true;
 const everyHoliday: Missing<NamedHoliday, (typeof NAMED_HOLIDAYS)[number]> = true;
+const everyType: Missing<MessageType, (typeof MESSAGE_TYPES)[number]> = true;
+const everyChannel: Missing<MatrixChannel, (typeof MATRIX_CHANNELS)[number]> = true;
+const everyDetail: Missing<MatrixDetail, (typeof MATRIX_DETAILS)[number]> = true;
 void everyWeekday;
 void everyHoliday;
+void everyType;
+void everyChannel;
+void everyDetail;
+
+export type Matrix = CommunicationMatrix;
+/** GET and PUT /api/practices/:id/communication-matrix (src/http/outreach-routes.ts). */
+export interface MatrixAnswer {
+  version: number;
+  isDefault: boolean;
+  updatedAt: string | null;
+  /** Who saved it, as the audit log names them (`user:<id>`, `api_key:<id>`). */
+  updatedBy: string | null;
+  matrix: Matrix;
+  /** The cells no practice may close, and why. */
+  locked: Array<{ type: MessageType; channel: MatrixChannel; why: string }>;
+}
 
 /** GET /api/practices/:id: the stored practice, its lines and whether it is open right now. */
 export type Practice = ServerPractice & {
@@ -109,9 +142,26 @@ export const fetchUsers = (signal?: AbortSignal): Promise<{ users: Member[] }> =
 export const inviteUser = (body: { email: string; role: Role }): Promise<{ link: string; expiresAt: string; emailed: boolean }> => api('/api/users/invitations', { method: 'POST', body });
 export const changeRole = (userId: string, role: Role): Promise<unknown> => api(`/api/users/${encodeURIComponent(userId)}/membership`, { method: 'PATCH', body: { role } });
 export const disableUser = (userId: string): Promise<unknown> => api(`/api/users/${encodeURIComponent(userId)}/disable`, { method: 'POST', body: {} });
+export const fetchMatrix = (id: string, signal?: AbortSignal): Promise<MatrixAnswer> => api(`${p(id)}/communication-matrix`, { signal });
+export const putMatrix = (id: string, matrix: Matrix): Promise<MatrixAnswer> => api(`${p(id)}/communication-matrix`, { method: 'PUT', body: matrix });
 export const fetchKeys = (id: string, signal?: AbortSignal): Promise<{ keys: ApiKey[] }> => api(`${p(id)}/api-keys`, { signal });
 export const fetchBaas = (signal?: AbortSignal): Promise<{ baas: VendorBaa[] }> => api('/api/vendor-baas', { signal });
 export const recordBaa = (body: { vendor: VendorBaa['vendor']; signedAt: string; documentRef: string }): Promise<VendorBaa> => api('/api/vendor-baas', { method: 'POST', body });
+/** How long a new key is valid (as `npm run keys:create -- --expires-in`); the API takes any `<n>h|d|w|y` up to 5y. */
+export const KEY_LIFETIMES = [
+  { value: '30d', label: '30 days' },
+  { value: '90d', label: '90 days' },
+  { value: '1y', label: '1 year' },
+  { value: '5y', label: '5 years' },
+  { value: 'none', label: 'Never expires' },
+] as const;
+export interface NewKey {
+  role: Role;
+  label?: string;
+  expiresIn: (typeof KEY_LIFETIMES)[number]['value'];
+}
+/** POST /api/practices/:id/api-keys: the key's summary and, this once, the secret (kept in the dialog's state only). */
+export const createKey = (id: string, body: NewKey): Promise<{ key: ApiKey; secret: string }> => api(`${p(id)}/api-keys`, { method: 'POST', body });
 export const revokeKey = (id: string, keyId: string): Promise<unknown> => api(`${p(id)}/api-keys/${encodeURIComponent(keyId)}/revoke`, { method: 'POST', body: {} });
 
 /** `08:00-12:00, 13:00-17:00` → intervals; empty → closed; null when it cannot be read. */

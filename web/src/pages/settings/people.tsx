@@ -1,11 +1,11 @@
 import { useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { Alert, Badge, Button, Group, NativeSelect, Stack, Text, TextInput, Title } from '@mantine/core';
+import { Alert, Badge, Button, CopyButton, Group, Modal, NativeSelect, Stack, Text, TextInput, Title } from '@mantine/core';
 import { ApiError } from '../../api/errors';
 import type { Role } from '../../api/types';
 import { QueryTable, type Column } from '../../components/data-table';
 import { ErrorState } from '../../components/states';
-import { changeRole, deleteContact, disableUser, fetchContacts, fetchKeys, fetchUsers, inviteUser, putContact, revokeKey, type ApiKey, type Contact, type Member } from './api';
+import { KEY_LIFETIMES, changeRole, createKey, deleteContact, disableUser, fetchContacts, fetchKeys, fetchUsers, inviteUser, putContact, revokeKey, type ApiKey, type Contact, type Member, type NewKey } from './api';
 
 const ROLES: Role[] = ['admin', 'staff', 'provider', 'auditor'];
 const fieldError = (err: unknown, field: string): string | undefined => (err instanceof ApiError ? err.fieldProblem(field) : undefined);
@@ -189,16 +189,80 @@ function DisableCell({ user, onChanged }: { user: Member; onChanged: () => void 
   );
 }
 
-/** The practice's API keys (never the key itself): revoke. Keys are created on the command line, where the key is shown once. */
+/**
+ * The practice's API keys (never the key itself): create one (its secret shown once, in a dialog,
+ * held in this component's state only and dropped when the dialog closes), and revoke.
+ */
 export function KeysPanel({ practiceId }: { practiceId: string }) {
   const client = useQueryClient();
   const keys = useQuery({ queryKey: ['settings', practiceId, 'keys'], queryFn: ({ signal }) => fetchKeys(practiceId, signal), retry: false });
-  const revoke = useMutation({ mutationFn: (keyId: string) => revokeKey(practiceId, keyId), onSuccess: () => void client.invalidateQueries({ queryKey: ['settings', practiceId, 'keys'] }) });
+  const refresh = (): void => void client.invalidateQueries({ queryKey: ['settings', practiceId, 'keys'] });
+  const revoke = useMutation({ mutationFn: (keyId: string) => revokeKey(practiceId, keyId), onSuccess: refresh });
+  const [draft, setDraft] = useState<{ label: string; role: Role; expiresIn: NewKey['expiresIn'] }>({ label: '', role: 'staff', expiresIn: '1y' });
+  // The secret lives here until the dialog closes: never in a URL, storage or the query cache.
+  const [shown, setShown] = useState<{ secret: string; label: string } | null>(null);
+  const create = useMutation({
+    // The secret goes straight to the dialog's state; the mutation keeps only the key's summary (no copy lingers in its cache).
+    mutationFn: async () => {
+      const made = await createKey(practiceId, { role: draft.role, expiresIn: draft.expiresIn, ...(draft.label.trim() !== '' ? { label: draft.label.trim() } : {}) });
+      setShown({ secret: made.secret, label: made.key.label ?? made.key.id.slice(0, 8) });
+      return made.key;
+    },
+    onSuccess: () => {
+      setDraft({ label: '', role: 'staff', expiresIn: '1y' });
+      refresh();
+    },
+  });
+  const submit = (e: FormEvent): void => {
+    e.preventDefault();
+    create.mutate();
+  };
   return (
     <Stack gap="md">
-      <Text size="sm">
-        A new key is made on the server with <code>npm run keys:create -- --role staff --practice …</code>, which shows it once; no page or API route mints one.
-      </Text>
+      <Title order={3} size="h4">
+        Create a key
+      </Title>
+      <form onSubmit={submit} aria-label="Create an API key" className="filters">
+        <TextInput label="Label" description="What uses it (letters, digits, spaces, . _ -)" maxLength={80} value={draft.label} onChange={(e) => setDraft({ ...draft, label: e.currentTarget.value })} error={fieldError(create.error, 'label')} />
+        <NativeSelect label="Role" value={draft.role} onChange={(e) => setDraft({ ...draft, role: e.currentTarget.value as Role })} data={ROLES} error={fieldError(create.error, 'role')} />
+        <NativeSelect
+          label="Expires"
+          value={draft.expiresIn}
+          onChange={(e) => setDraft({ ...draft, expiresIn: e.currentTarget.value as NewKey['expiresIn'] })}
+          data={KEY_LIFETIMES.map((l) => ({ value: l.value, label: l.label }))}
+          error={fieldError(create.error, 'expiresIn')}
+        />
+        <div className="filters-actions">
+          <Button type="submit" loading={create.isPending}>
+            Create key
+          </Button>
+        </div>
+      </form>
+      {create.isError ? <ErrorState error={create.error} title="No key was made" /> : null}
+      {/* lockScroll off: the scroll lock injects a <style> element, which the CSP (style-src 'self') refuses. */}
+      <Modal opened={shown !== null} onClose={() => setShown(null)} title="Copy this key now" centered closeOnClickOutside={false} lockScroll={false} closeButtonProps={{ 'aria-label': 'Close' }}>
+        {shown ? (
+          <Stack gap="sm">
+            <Text size="sm">
+              This is the only time the key <strong>{shown.label}</strong> is shown. Store it where the program that uses it reads its secrets; it cannot be shown again (revoke it and make another if it is lost).
+            </Text>
+            <TextInput readOnly label="The new API key" value={shown.secret} className="mono" onFocus={(e) => e.currentTarget.select()} />
+            <Group justify="flex-end">
+              <CopyButton value={shown.secret}>
+                {({ copied, copy }) => (
+                  <Button variant="default" onClick={copy}>
+                    {copied ? 'Copied' : 'Copy the key'}
+                  </Button>
+                )}
+              </CopyButton>
+              <Button onClick={() => setShown(null)}>I have stored it</Button>
+            </Group>
+          </Stack>
+        ) : null}
+      </Modal>
+      <Title order={3} size="h4">
+        Keys
+      </Title>
       <QueryTable
         query={keys}
         loading="Loading API keys"

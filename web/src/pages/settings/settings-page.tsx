@@ -11,10 +11,11 @@ import { FlowsPanel } from './flows';
 import { HoursPanel } from './hours';
 import { BaasPanel, RetentionPanel } from './compliance';
 import { ContactsPanel, KeysPanel, UsersPanel } from './people';
+import { MatrixPanel } from './matrix';
 
 /**
  * Settings: hours and holidays (open or closed right now), lines and their flows, phone trees,
- * contacts, vendor agreements, retention, and for admins the people and API keys. Others see what they may read; the write
+ * contacts, the communication matrix, vendor agreements, retention, and for admins the people and API keys. Others see what they may read; the write
  * controls and admin tabs are hidden (the API refuses them anyway).
  */
 export function SettingsPage() {
@@ -24,6 +25,8 @@ export function SettingsPage() {
   const admin = role === 'admin';
   // A provider's role does not read the vendor agreements (the API answers 403).
   const readsBaas = role !== 'provider';
+  // Nor the communication matrix (admins change it; staff and auditors read it).
+  const readsMatrix = role !== 'provider';
   const practiceId = session.activePracticeId ?? '';
   const practice = useQuery({ queryKey: ['settings', practiceId, 'practice'], queryFn: ({ signal }) => fetchPractice(practiceId, signal), retry: false, enabled: practiceId !== '' });
 
@@ -37,6 +40,7 @@ export function SettingsPage() {
           <Tabs.Tab value="hours">Hours</Tabs.Tab>
           <Tabs.Tab value="flows">Lines and phone trees</Tabs.Tab>
           <Tabs.Tab value="contacts">Contacts</Tabs.Tab>
+          {readsMatrix ? <Tabs.Tab value="matrix">Communication matrix</Tabs.Tab> : null}
           {admin ? <Tabs.Tab value="users">People</Tabs.Tab> : null}
           {admin ? <Tabs.Tab value="keys">API keys</Tabs.Tab> : null}
           {readsBaas ? <Tabs.Tab value="baas">Vendor agreements</Tabs.Tab> : null}
@@ -53,6 +57,11 @@ export function SettingsPage() {
         <Tabs.Panel value="contacts" pt="md">
           <ContactsPanel practiceId={practiceId} admin={admin} />
         </Tabs.Panel>
+        {readsMatrix ? (
+          <Tabs.Panel value="matrix" pt="md">
+            <MatrixPanel practiceId={practiceId} admin={admin} />
+          </Tabs.Panel>
+        ) : null}
         {admin ? (
           <Tabs.Panel value="users" pt="md">
             <UsersPanel />
