@@ -23,13 +23,14 @@ describe.skipIf(skip !== null)(`callbacks, voicemail and the page view in Chromi
   let page: Page;
   let problems: string[];
   let phi: string[];
+  const staffName = 'Robin Callwell';
 
   beforeAll(async () => {
     b = await startConsoleBrowser('console_callbacks');
     owner = createDb(b.harness.config.database.url, b.harness.schema, 1);
     practice = await seedPractice(b.harness, owner, 'Cedar', 4);
     phi = [practice.patientFirstName, practice.patientLastName, practice.patientPhone, practice.patientPhone.slice(2), practice.patientDateOfBirth, practice.patientMrn];
-    const staff = await createConsoleUser(b.harness, practice.id, 'staff');
+    const staff = await createConsoleUser(b.harness, practice.id, 'staff', { displayName: staffName });
     ({ page, problems } = await b.newPage());
     page.setDefaultTimeout(20_000);
     await signIn(page, b.harness.baseUrl, staff);
@@ -111,6 +112,9 @@ describe.skipIf(skip !== null)(`callbacks, voicemail and the page view in Chromi
     await page.getByRole('form', { name: /^Acknowledge Voicemail/ }).first().getByLabel('Note (optional)').fill('Heard; callback queued');
     await page.getByRole('form', { name: /^Acknowledge Voicemail/ }).first().getByRole('button', { name: 'Mark heard' }).click();
     await page.getByText('Heard', { exact: true }).first().waitFor();
+    // The note comes back, with who left it and when.
+    await page.getByText('Heard; callback queued', { exact: true }).waitFor();
+    await page.getByText(new RegExp(` by ${staffName}$`)).first().waitFor();
     expect(problems).toEqual([]);
   }, 120_000);
 
