@@ -125,6 +125,10 @@ export const AuditAction = {
   TaskClaimed: 'task.claimed',
   TaskAttempt: 'task.attempt',
   TaskClosed: 'task.closed',
+  /** An admin gave a task to a person (details: previous and new assignee, actor ids). */
+  TaskAssigned: 'task.assigned',
+  /** An admin released a claimed task to open (details: the previous assignee). */
+  TaskReleased: 'task.released',
   /** A task read with its callback number opened (a PHI read). */
   TaskRead: 'task.read',
   TaskOverdueAlerted: 'task.overdue_alerted',

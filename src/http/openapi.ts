@@ -26,7 +26,7 @@ import { AppointmentIdParams, LookupBody, MergeBody, PatientIdParams } from './p
 import { ImportIdParams, ImportQuery, IMPORT_MAX_BYTES } from './import-routes.js';
 import { IMPORT_FAILURES, ImportEntriesQuery, ImportListQuery, type ImportFailure } from '../patients/import-store.js';
 import { AckBody, ListQuery as VoicemailListQuery } from './voicemail-routes.js';
-import { ATTEMPT_OUTCOMES, AttemptBody, CallBody, CloseBody, TASK_STATUSES, TaskListQuery } from './task-routes.js';
+import { ATTEMPT_OUTCOMES, AssignBody, AttemptBody, CallBody, CloseBody, TASK_STATUSES, TaskListQuery } from './task-routes.js';
 import { REASONS } from '../calls/flow-types.js';
 import { ClearLockoutResponse, LockoutIdParams, LockoutListQuery, LockoutListResponse } from './lockout-routes.js';
 import { ApiKeyListResponseSchema, ApiKeyPathParamsSchema, ApiKeyRevokeResponseSchema } from './key-routes.js';
@@ -969,6 +969,16 @@ export const ROUTES: readonly RouteDoc[] = [
   { method: 'get', path: '/api/tasks/:id', summary: 'A callback task with its attempts and the number to call back (masked for auditors)', access: api(ANY), params: IdParams, ok: { status: 200, description: 'the task', schema: TaskDetailSchema } },
   { method: 'post', path: '/api/tasks/:id/claim', summary: 'Claim a callback task (the request\'s actor becomes its assignee)', access: api(HANDLERS), params: IdParams, ok: { status: 200, description: 'claimed', schema: TaskSummarySchema }, also: { 409: TASK_CONFLICT } },
   { method: 'post', path: '/api/tasks/:id/attempts', summary: 'Record a try to reach the patient (an open task becomes the actor\'s)', access: api(HANDLERS), params: IdParams, body: { schema: AttemptBody, example: { outcome: 'no_answer', note: 'rang out' } }, ok: { status: 201, description: 'recorded', schema: TaskSummarySchema }, also: { 409: TASK_CONFLICT } },
+  {
+    method: 'post',
+    path: '/api/tasks/:id/assign',
+    summary: 'Give a callback task to a person of the practice, or release it to open (null); audited as task.assigned or task.released',
+    access: api(ADMIN),
+    params: IdParams,
+    body: { schema: AssignBody, example: { assignee: 'user:3f0c3a52-52a4-4a8e-9d1e-6d3f2b0f8e11' } },
+    ok: { status: 200, description: 'assigned or released', schema: TaskSummarySchema },
+    also: { 409: TASK_CONFLICT },
+  },
   { method: 'post', path: '/api/tasks/:id/close', summary: 'Close a callback task with its outcome', access: api(HANDLERS), params: IdParams, body: { schema: CloseBody, example: { outcome: 'done' } }, ok: { status: 200, description: 'closed', schema: TaskSummarySchema }, also: { 409: TASK_CONFLICT } },
   {
     method: 'get',

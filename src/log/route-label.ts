@@ -51,7 +51,7 @@ const ROUTE_WORDS: ReadonlySet<string> = new Set([
   // outreach-routes.ts
   'communication-matrix',
   // task-routes.ts
-  'tasks', 'claim', 'attempts', 'close', 'call',
+  'tasks', 'claim', 'attempts', 'close', 'call', 'assign',
   // report-routes.ts
   'reports', 'overnight',
   // auth-routes.ts, user-routes.ts
