@@ -27,6 +27,8 @@ const READ_BACK = 'You entered 3, 1, 0, 5, 5, 5, 0, 1, 8, 8. Press 1 if that is 
 const MESSAGE = 'Please leave a message for the office after the tone';
 
 let proxy: FaultProxy;
+/** In the last case the call's state in Redis is lost at the same moment (a Redis restart without persistence). */
+let loseStateToo = false;
 let h: Harness;
 let direct: pg.Client;
 let logs: ReturnType<typeof captureLogs>;
@@ -81,6 +83,7 @@ async function cutAtTheKeyedWrite(): Promise<{ cut: () => boolean; afterResponse
       const pid = stalled.rows[0]?.pid;
       if (pid !== undefined) {
         proxy.stop();
+        if (loseStateToo) await loseCallStates();
         await direct.query('SELECT pg_terminate_backend($1)', [pid]);
         cut = true;
       } else await new Promise((r) => setTimeout(r, 20));
@@ -198,10 +201,65 @@ describe('a confirmed keyed callback number when PostgreSQL is cut as it is writ
   });
 });
 
+/** Every call's state under the test's prefix deleted (their step claims and replay stay). */
+async function loseCallStates(): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await h.services.redis.scan(cursor, 'MATCH', `${h.keyPrefix}call:{*}`, 'COUNT', 500);
+    cursor = next;
+    for (const full of keys) if (/call:\{[^}]+\}$/.test(full)) await h.services.redis.del(full.slice(h.keyPrefix.length));
+  } while (cursor !== '0');
+}
+
+describe("when the call's state in Redis is lost at the same moment", () => {
+  it('the number is lost, but never silently: call.callback_number_lost on the call once PostgreSQL answers; the caller still goes on', { timeout: 60_000 }, async () => {
+    loseStateToo = true;
+    const fault = await cutAtTheKeyedWrite();
+    const sim = new CallSimulator({
+      targetBaseUrl: h.baseUrl,
+      publicBaseUrl: TEST_PUBLIC_BASE_URL,
+      authToken: TEST_AUTH_TOKEN,
+      accountSid: TEST_ACCOUNT_SID,
+      now: () => AFTER_HOURS,
+      fetchImpl: async (input, init) => {
+        const res = await fetch(input, init);
+        fault.afterResponse();
+        return res;
+      },
+    });
+    let result: CallResult;
+    try {
+      result = await sim.placeCall({ from: PATIENT, to: PRACTICE, digits: ['1', '2', '2', KEYED, '1'], hangupAfterSteps: 6 });
+    } finally {
+      fault.stopWatching();
+      proxy.restore();
+      loseStateToo = false;
+    }
+    expect(fault.cut()).toBe(true);
+    expect(result.errors).toEqual([]);
+    const text = heard(result);
+    expect(text).toContain(READ_BACK);
+    // The step's answer was worked out before the cut: the caller hears the flow go on.
+    expect(text.indexOf(MESSAGE)).toBeGreaterThan(text.indexOf(READ_BACK));
+    expect(await loadCall(h.services.redis, result.callSid)).toBeNull();
+    const lost = await until(
+      'the loss on the audit trail',
+      async () => {
+        const rows = await h.services.db.selectFrom('audit_log').select(['actor', 'details', 'call_sid']).where('action', '=', 'call.callback_number_lost').where('call_sid', '=', result.callSid).execute();
+        return rows.length > 0 ? rows : undefined;
+      },
+      45_000,
+    );
+    expect(lost).toEqual([{ actor: 'system', details: { source: 'keyed' }, call_sid: result.callSid }]);
+    expect(await storedNumber(result.callSid)).toBeNull();
+  });
+});
+
 describe('logs of the faults above', () => {
   it('say what happened, without the number', () => {
     const lines = logs.lines();
     expect(lines.some((l) => l.includes('holding it (sealed) in the call state'))).toBe(true);
+    expect(lines.some((l) => l.includes('keyed callback number neither written nor held'))).toBe(true);
     expect(lines.filter((l) => KEYED_SHAPES.some((shape) => l.includes(shape)))).toEqual([]);
   });
 });

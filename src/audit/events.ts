@@ -18,6 +18,8 @@ export const AuditAction = {
   CallTransition: 'call.transition',
   CallUnknownNumber: 'call.unknown_number',
   CallFailSafe: 'call.fail_safe',
+  /** A callback number the caller keyed and confirmed could be kept neither on the call record nor in the call state: lost (never the number). */
+  CallCallbackNumberLost: 'call.callback_number_lost',
   CallDial: 'call.dial',
   /** Calls listed with their callers' numbers decrypted (a PHI read): counts only. */
   CallListRead: 'call.list_read',

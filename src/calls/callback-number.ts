@@ -2,6 +2,7 @@ import type { AppContext } from '../app-context.js';
 import { TIMED_OUT, withDeadline } from '../adapters/deadline.js';
 import { decryptField, encryptField, type Keyring } from '../adapters/keyring.js';
 import { retryBriefly } from '../adapters/retry-briefly.js';
+import { AuditAction } from '../audit/events.js';
 import { logger } from '../log/logger.js';
 import { phoneIndex } from '../patients/store.js';
 import type { PracticeScope } from '../tenancy/scope.js';
@@ -124,7 +125,7 @@ const KEEP_FIRST_DELAY_MS = 100;
  * record its confirmation (from_enc still stands). Never the caller their call.
  */
 export async function keepCallbackNumber(
-  deps: Pick<AppContext, 'keyring' | 'redis'>,
+  deps: Pick<AppContext, 'keyring' | 'redis' | 'audit'>,
   scope: PracticeScope,
   callSid: string,
   keyed: SealedNumber | null,
@@ -141,7 +142,7 @@ export async function keepCallbackNumber(
   }
 }
 
-async function keepKeyedNumber(deps: Pick<AppContext, 'redis'>, scope: PracticeScope, callSid: string, keyed: SealedNumber): Promise<void> {
+async function keepKeyedNumber(deps: Pick<AppContext, 'redis' | 'audit'>, scope: PracticeScope, callSid: string, keyed: SealedNumber): Promise<void> {
   try {
     await retryBriefly(() => storeCallbackNumber(scope, callSid, keyed, 'keyed'), { attempts: KEEP_ATTEMPTS, firstDelayMs: KEEP_FIRST_DELAY_MS });
     return;
@@ -152,6 +153,24 @@ async function keepKeyedNumber(deps: Pick<AppContext, 'redis'>, scope: PracticeS
     await holdCallbackNumber(deps.redis, callSid, keyed);
   } catch (err) {
     logger.error('keyed callback number neither written nor held: the task will carry the calling number, unconfirmed', { err });
+    // Never silently: the loss goes on the call's audit trail (its timeline) once PostgreSQL answers.
+    void markNumberLost(deps, scope, callSid);
+  }
+}
+
+/** How long the loss of a keyed number keeps trying to reach the audit log: 7 tries over about a minute. */
+const LOST_MARK_ATTEMPTS = 7;
+const LOST_MARK_FIRST_DELAY_MS = 500;
+
+/** `call.callback_number_lost` on the call (no number), retried in the background while PostgreSQL is away. */
+async function markNumberLost(deps: Pick<AppContext, 'audit'>, scope: PracticeScope, callSid: string): Promise<void> {
+  try {
+    await retryBriefly(
+      () => deps.audit({ action: AuditAction.CallCallbackNumberLost, actor: 'system', practiceId: scope.practiceId, callSid, leg: 'parent', details: { source: 'keyed' } }),
+      { attempts: LOST_MARK_ATTEMPTS, firstDelayMs: LOST_MARK_FIRST_DELAY_MS },
+    );
+  } catch (err) {
+    logger.error('the loss of a keyed callback number could not be audited', { err });
   }
 }
 
