@@ -2,8 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { createDb, type Db } from '../src/adapters/postgres.js';
 import { browserTestsSkipReason, phiInBrowser, screenshot, seriousAxeViolations, startConsoleBrowser, type ConsoleBrowser } from './support/browser.js';
-import { createConsoleUser, signedInPage, signIn } from './support/console-user.js';
-import { seedPractice, type PracticeFixture } from './support/two-practices.js';
+import { createConsoleUser, signedInPage } from './support/console-user.js';
+import { insertTask, seedPractice, type PracticeFixture } from './support/two-practices.js';
+import { until } from './support/until.js';
 
 // page.evaluate takes expressions as text here: the test program is typed for Node, not the DOM.
 
@@ -23,13 +24,16 @@ describe.skipIf(skip !== null)(`callbacks, voicemail and the page view in Chromi
   let page: Page;
   let problems: string[];
   let phi: string[];
+  const staffName = 'Robin Callwell';
+  let staffId = '';
 
   beforeAll(async () => {
     b = await startConsoleBrowser('console_callbacks');
     owner = createDb(b.harness.config.database.url, b.harness.schema, 1);
     practice = await seedPractice(b.harness, owner, 'Cedar', 4);
     phi = [practice.patientFirstName, practice.patientLastName, practice.patientPhone, practice.patientPhone.slice(2), practice.patientDateOfBirth, practice.patientMrn];
-    const staff = await createConsoleUser(b.harness, practice.id, 'staff');
+    const staff = await createConsoleUser(b.harness, practice.id, 'staff', { displayName: staffName });
+    staffId = staff.id;
     ({ page, problems } = await signedInPage(b, staff, { timeoutMs: 20_000 }));
   }, 240_000);
   afterAll(async () => {
@@ -104,6 +108,32 @@ describe.skipIf(skip !== null)(`callbacks, voicemail and the page view in Chromi
     await page.getByRole('form', { name: /^Acknowledge Voicemail/ }).first().getByLabel('Note (optional)').fill('Heard; callback queued');
     await page.getByRole('form', { name: /^Acknowledge Voicemail/ }).first().getByRole('button', { name: 'Mark heard' }).click();
     await page.getByText('Heard', { exact: true }).first().waitFor();
+    // The note comes back, with who left it and when.
+    await page.getByText('Heard; callback queued', { exact: true }).waitFor();
+    await page.getByText(new RegExp(` by ${staffName}$`)).first().waitFor();
+    expect(problems).toEqual([]);
+  }, 120_000);
+
+  it('an admin reassigns a claimed callback to another person, then releases it to open', async () => {
+    const admin = await createConsoleUser(b.harness, practice.id, 'admin', { displayName: 'Avery Admin' });
+    const taskId = await insertTask(owner, practice.id);
+    await owner.updateTable('callback_tasks').set({ status: 'claimed', assignee: `user:${staffId}`, claimed_at: new Date() }).where('id', '=', taskId).execute();
+    await page.context().clearCookies();
+    await signIn(page, b.harness.baseUrl, admin);
+    await page.goto(b.url(`/callbacks/${taskId}`));
+    await page.getByRole('heading', { name: 'Callback', exact: true }).waitFor();
+    const form = page.getByRole('form', { name: 'Reassign the callback' });
+    // The practice's people who work callbacks, the current assignee aside.
+    await form.getByRole('option', { name: 'Avery Admin' }).waitFor({ state: 'attached' });
+    expect(await form.getByRole('option', { name: staffName }).count()).toBe(0);
+    await form.getByLabel('Reassign to').selectOption({ label: 'Avery Admin' });
+    await form.getByRole('button', { name: 'Reassign' }).click();
+    await until('the task reassigned', async () => (await owner.selectFrom('callback_tasks').select('assignee').where('id', '=', taskId).executeTakeFirstOrThrow()).assignee === `user:${admin.id}`);
+    await pageIsClean();
+    await form.getByRole('button', { name: 'Release' }).click();
+    // Released: open again, so the Claim button is back and the admin's form goes.
+    await page.getByRole('button', { name: 'Claim', exact: true }).waitFor();
+    expect(await owner.selectFrom('callback_tasks').select(['status', 'assignee']).where('id', '=', taskId).executeTakeFirstOrThrow()).toEqual({ status: 'open', assignee: null });
     expect(problems).toEqual([]);
   }, 120_000);
 

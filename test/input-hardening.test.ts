@@ -121,6 +121,7 @@ const BODY_ROUTES: Record<string, { body: Record<string, unknown>; field: string
   'POST /tasks/:id/attempts': { body: { outcome: 'no_answer', note: `rang${NUL}` }, field: 'note' },
   'POST /tasks/:id/close': { body: { outcome: 'done', note: `done${NUL}` }, field: 'note' },
   'POST /tasks/:id/call': { body: { to: `me${NUL}` }, field: 'to' },
+  'POST /tasks/:id/assign': { body: { assignee: `user:${NUL}` }, field: 'assignee' },
   'PUT /me/phone': { body: { phone: `+12025550142${NUL}` }, field: 'phone' },
   'POST /auth/login': { body: { email: 'a@example.org', password: `x${NUL}` }, field: 'password' },
   'POST /auth/totp/enrol': { body: { note: NUL }, field: 'note' },

@@ -515,6 +515,11 @@ function sweepTable(): Record<string, SweepEntry> {
       own: async () => ({ path: `/api/tasks/${await insertTask(owner, A.id)}/close`, body: { outcome: 'done' } }),
       foreign: [{ what: "B's task", probe: { path: `/api/tasks/${B.taskId}/close`, body: { outcome: 'cancelled' } } }],
     },
+    'post /api/tasks/:id/assign': {
+      own: async () => ({ path: `/api/tasks/${await insertTask(owner, A.id)}/assign`, body: { assignee: null } }),
+      foreign: [{ what: "B's task", probe: { path: `/api/tasks/${B.taskId}/assign`, body: { assignee: null } } }],
+      leak: [{ what: "A's task given to B's person", probe: { path: `/api/tasks/${A.taskId}/assign`, body: { assignee: `user:${B.userId}` } }, check: (status) => expect([400, 403]).toContain(status) }],
+    },
     'post /api/tasks/:id/call': {
       own: async () => ({ path: `/api/tasks/${await insertTask(owner, A.id)}/call`, body: { to: 'me' } }),
       ownAlso: { statuses: [409], why: 'a key has no phone to ring (no_phone), or the task has no number' },

@@ -18,6 +18,7 @@ import { DEFAULT_TEST_NOW, startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST
 import { simulatorFor } from './support/simulate.js';
 import { randomTwilioSid, startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
 import { randomWav } from './support/wav.js';
+import { consoleCall, staffSessionFor } from './support/staff-session.js';
 
 /**
  * Listening to voicemails: the API (metadata, streamed decryption with ranges, roles, practice
@@ -248,7 +249,7 @@ describe('GET /api/voicemails', () => {
       const item = body.voicemails.find((v) => v.id === main.id);
       expect(item).toBeDefined();
       expect(Object.keys(item ?? {}).sort()).toEqual(
-        ['acknowledgedAt', 'acknowledgedBy', 'callSid', 'callerNumber', 'callerVerified', 'createdAt', 'durationSeconds', 'id', 'patient', 'reason', 'referenceCode', 'simulated', 'state', 'storedAt', 'task', 'urgency'].sort(),
+        ['acknowledgedAt', 'acknowledgedBy', 'acknowledgedByName', 'acknowledgedNote', 'acknowledgedWithNote', 'callSid', 'callerNumber', 'callerVerified', 'createdAt', 'durationSeconds', 'id', 'patient', 'reason', 'referenceCode', 'simulated', 'state', 'storedAt', 'task', 'urgency'].sort(),
       );
       expect(item).toMatchObject({ referenceCode: main.referenceCode, urgency: 'urgent', state: 'complete', callSid: main.callSid, callerVerified: false, durationSeconds: 12, acknowledgedAt: null, simulated: false });
     }
@@ -477,6 +478,41 @@ describe('acknowledgement and dead letters', () => {
     expect(await audits('voicemail.acknowledged', v.id)).toHaveLength(1);
     expect((await api('POST', `/api/voicemails/${v.id}/ack`, keys.auditor)).status).toBe(403);
     expect((await api('POST', `/api/voicemails/${v.id}/ack`, keys.otherAdmin)).status).toBe(404);
+  });
+
+  it('the note left on acknowledgement comes back with who left it (by name) and when: opened for staff, never for an auditor', async () => {
+    const NOTE = 'Called back, advised fluids and rest';
+    const v = await storedVoicemail(demo.id, 2000, 'routine');
+    const person = await staffSessionFor(h, demo.id, { email: `ack-${randomUUID()}@example.test`, displayName: 'Dana Ackley' });
+    const ack = await consoleCall(h, 'POST', `/api/voicemails/${v.id}/ack`, { cookie: person.cookie, csrf: person.csrf, body: { note: NOTE } });
+    expect(ack.status).toBe(200);
+    // Sealed in the row, not in clear.
+    const row = await h.services.db.selectFrom('voicemails').select(['acknowledged_note_enc']).where('id', '=', v.id).executeTakeFirstOrThrow();
+    expect(row.acknowledged_note_enc?.toString('latin1')).not.toContain(NOTE);
+    const listed = async (key: string | undefined): Promise<Record<string, unknown> | undefined> => {
+      const body = (await (await api('GET', '/api/voicemails?limit=500', key)).json()) as { voicemails: Array<Record<string, unknown>> };
+      return body.voicemails.find((x) => x.id === v.id);
+    };
+    for (const role of ['admin', 'staff', 'provider']) {
+      expect(await listed(keys[role])).toMatchObject({
+        acknowledgedAt: expect.any(String),
+        acknowledgedBy: `user:${person.userId}`,
+        acknowledgedByName: 'Dana Ackley',
+        acknowledgedWithNote: true,
+        acknowledgedNote: NOTE,
+      });
+    }
+    // An auditor's numbers are masked: so is the note (never opened), though who and when stand.
+    expect(await listed(keys.auditor)).toMatchObject({ acknowledgedByName: 'Dana Ackley', acknowledgedWithNote: true, acknowledgedNote: null });
+    // The note's opening is audited with the list read, counts only.
+    const reads = await h.services.db.selectFrom('audit_log').select('details').where('action', '=', 'voicemail.list_read').orderBy('seq', 'desc').limit(1).execute();
+    expect(reads[0]?.details).toMatchObject({ notesOpened: expect.any(Number) });
+    expect(JSON.stringify(reads[0]?.details)).not.toContain(NOTE);
+    // An acknowledgement without a note: none, and none to hide.
+    const plain = await storedVoicemail(demo.id, 2000, 'routine');
+    expect((await api('POST', `/api/voicemails/${plain.id}/ack`, keys.staff)).status).toBe(200);
+    const p = ((await (await api('GET', '/api/voicemails?limit=500', keys.staff)).json()) as { voicemails: Array<Record<string, unknown>> }).voicemails.find((x) => x.id === plain.id);
+    expect(p).toMatchObject({ acknowledgedWithNote: false, acknowledgedNote: null, acknowledgedByName: null });
   });
 
   it('admins see failed voicemails and requeue them onto the pipeline', async () => {

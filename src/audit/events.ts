@@ -18,6 +18,8 @@ export const AuditAction = {
   CallTransition: 'call.transition',
   CallUnknownNumber: 'call.unknown_number',
   CallFailSafe: 'call.fail_safe',
+  /** A callback number the caller keyed and confirmed could be kept neither on the call record nor in the call state: lost (never the number). */
+  CallCallbackNumberLost: 'call.callback_number_lost',
   CallDial: 'call.dial',
   /** Calls listed with their callers' numbers decrypted (a PHI read): counts only. */
   CallListRead: 'call.list_read',
@@ -135,6 +137,10 @@ export const AuditAction = {
   TaskClaimed: 'task.claimed',
   TaskAttempt: 'task.attempt',
   TaskClosed: 'task.closed',
+  /** An admin gave a task to a person (details: previous and new assignee, actor ids). */
+  TaskAssigned: 'task.assigned',
+  /** An admin released a claimed task to open (details: the previous assignee). */
+  TaskReleased: 'task.released',
   /** A task read with its callback number opened (a PHI read). */
   TaskRead: 'task.read',
   TaskOverdueAlerted: 'task.overdue_alerted',

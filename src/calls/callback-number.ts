@@ -1,10 +1,13 @@
 import type { AppContext } from '../app-context.js';
 import { TIMED_OUT, withDeadline } from '../adapters/deadline.js';
 import { decryptField, encryptField, type Keyring } from '../adapters/keyring.js';
+import { retryBriefly } from '../adapters/retry-briefly.js';
+import { AuditAction } from '../audit/events.js';
 import { logger } from '../log/logger.js';
 import { phoneIndex } from '../patients/store.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 import { openCallerNumber } from './caller-number.js';
+import { holdCallbackNumber, loadCall } from './state-store.js';
 import type { VoiceWebhook } from './twilio-params.js';
 import type { CallbackEntry, CallState, SealedNumber } from './turn.js';
 
@@ -109,14 +112,27 @@ export async function callbackEntry(deps: Pick<AppContext, 'keyring'>, state: Ca
   return { kind: 'timeout' };
 }
 
+/** Tries a confirmed keyed number gets at PostgreSQL on the call (100 ms, then 200 ms apart): brief, the caller waits. */
+const KEEP_ATTEMPTS = 3;
+const KEEP_FIRST_DELAY_MS = 100;
+
 /**
  * The confirmed callback number onto the call record: the keyed one as sealed, or the caller's
- * own sealed now. A failure costs the record its confirmation (the caller's number still
- * stands, from_enc), never the caller their call: logged without the number.
+ * own sealed now. A keyed number exists nowhere else, so it is never dropped: tried again
+ * briefly, then (PostgreSQL still refusing) held sealed in the call's state in Redis, for the
+ * call's next webhook (`landHeldCallbackNumber`) or its task to land; if even that fails, the
+ * loss is logged as an error (never the number). The caller's own number costs at worst the
+ * record its confirmation (from_enc still stands). Never the caller their call.
  */
-export async function keepCallbackNumber(deps: Pick<AppContext, 'keyring'>, scope: PracticeScope, callSid: string, keyed: SealedNumber | null, from: string | null): Promise<void> {
+export async function keepCallbackNumber(
+  deps: Pick<AppContext, 'keyring' | 'redis' | 'audit'>,
+  scope: PracticeScope,
+  callSid: string,
+  keyed: SealedNumber | null,
+  from: string | null,
+): Promise<void> {
+  if (keyed) return keepKeyedNumber(deps, scope, callSid, keyed);
   try {
-    if (keyed) return await storeCallbackNumber(scope, callSid, keyed, 'keyed');
     if (!from) return;
     const sealed = await withDeadline(sealCallbackNumber(deps.keyring, from, callSid, scope.practiceId), CALLBACK_SEAL_WAIT_MS, { unref: true });
     if (sealed === TIMED_OUT) logger.warn('callback number not sealed in time; the caller number stands', { waitedMs: CALLBACK_SEAL_WAIT_MS });
@@ -124,4 +140,61 @@ export async function keepCallbackNumber(deps: Pick<AppContext, 'keyring'>, scop
   } catch (err) {
     logger.warn('callback number not kept; the caller number stands', { err });
   }
+}
+
+async function keepKeyedNumber(deps: Pick<AppContext, 'redis' | 'audit'>, scope: PracticeScope, callSid: string, keyed: SealedNumber): Promise<void> {
+  try {
+    await retryBriefly(() => storeCallbackNumber(scope, callSid, keyed, 'keyed'), { attempts: KEEP_ATTEMPTS, firstDelayMs: KEEP_FIRST_DELAY_MS });
+    return;
+  } catch (err) {
+    logger.warn('keyed callback number not written to the call record; holding it (sealed) in the call state', { err, attempts: KEEP_ATTEMPTS });
+  }
+  try {
+    await holdCallbackNumber(deps.redis, callSid, keyed);
+  } catch (err) {
+    logger.error('keyed callback number neither written nor held: the task will carry the calling number, unconfirmed', { err });
+    // Never silently: the loss goes on the call's audit trail (its timeline) once PostgreSQL answers.
+    void markNumberLost(deps, scope, callSid);
+  }
+}
+
+/** How long the loss of a keyed number keeps trying to reach the audit log: 7 tries over about a minute. */
+const LOST_MARK_ATTEMPTS = 7;
+const LOST_MARK_FIRST_DELAY_MS = 500;
+
+/** `call.callback_number_lost` on the call (no number), retried in the background while PostgreSQL is away. */
+async function markNumberLost(deps: Pick<AppContext, 'audit'>, scope: PracticeScope, callSid: string): Promise<void> {
+  try {
+    await retryBriefly(
+      () => deps.audit({ action: AuditAction.CallCallbackNumberLost, actor: 'system', practiceId: scope.practiceId, callSid, leg: 'parent', details: { source: 'keyed' } }),
+      { attempts: LOST_MARK_ATTEMPTS, firstDelayMs: LOST_MARK_FIRST_DELAY_MS },
+    );
+  } catch (err) {
+    logger.error('the loss of a keyed callback number could not be audited', { err });
+  }
+}
+
+/**
+ * A number held in the call state (`keepCallbackNumber`) onto the call record, one try: true
+ * when it landed (the state may let it go), false when PostgreSQL still refuses it.
+ */
+export async function landHeldCallbackNumber(scope: PracticeScope, callSid: string, held: SealedNumber): Promise<boolean> {
+  try {
+    await storeCallbackNumber(scope, callSid, held, 'keyed');
+    return true;
+  } catch (err) {
+    logger.warn('held callback number still not written to the call record; kept in the call state', { err });
+    return false;
+  }
+}
+
+/**
+ * The number held in a call's state in Redis (PostgreSQL refused it when it was confirmed),
+ * opened, and landed on the call record on the way; null when nothing is held (or the state is gone).
+ */
+export async function heldCallbackNumberFor(deps: Pick<AppContext, 'keyring' | 'redis'>, scope: PracticeScope, callSid: string): Promise<string | null> {
+  const held = (await loadCall(deps.redis, callSid))?.state.heldCallbackNumber ?? null;
+  if (!held) return null;
+  await landHeldCallbackNumber(scope, callSid, held);
+  return openCallbackNumber(deps.keyring, Buffer.from(held.sealed, 'base64'), callSid, scope.practiceId);
 }

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { CallState, EngineEvent } from './engine.js';
+import type { SealedNumber } from './turn.js';
 
 /**
  * Call state in Redis, keyed by CallSid, with a TTL. It holds ids, counters and the language —
@@ -102,4 +103,17 @@ export async function saveCall<S extends { step: number } = CallState, E = Engin
 ): Promise<void> {
   const replay = [...(prior?.replay ?? []), entry].slice(-REPLAY_DEPTH);
   await redis.set(key(callSid), JSON.stringify({ state, replay } satisfies StoredCall<S, E>), 'EX', CALL_STATE_TTL_SECONDS);
+}
+
+/**
+ * Puts a confirmed callback number (sealed) into the call's stored state, its TTL kept, for a
+ * later webhook or the call's task to land on the call record (PostgreSQL refused it when it was
+ * confirmed). Throws when there is no state to hold it in.
+ */
+export async function holdCallbackNumber(redis: Redis, callSid: string, number: SealedNumber): Promise<void> {
+  const raw = await redis.get(key(callSid));
+  if (raw === null) throw new Error('no call state to hold the callback number in');
+  const stored = JSON.parse(raw) as StoredCall;
+  stored.state = { ...stored.state, heldCallbackNumber: number };
+  await redis.set(key(callSid), JSON.stringify(stored), 'KEEPTTL');
 }

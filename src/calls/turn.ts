@@ -88,6 +88,12 @@ export interface CallState {
   whisperSeq?: number;
   /** A callback_number node being answered (absent or null: none). */
   callback?: CallbackProgress | null;
+  /**
+   * A keyed callback number the caller confirmed that PostgreSQL would not take when confirmed
+   * (./callback-number.ts keepCallbackNumber): held here, sealed, until a later webhook of the
+   * call or the call's task lands it on the call record. Absent or null: nothing held.
+   */
+  heldCallbackNumber?: SealedNumber | null;
   done: boolean;
 }
 

@@ -13,7 +13,7 @@ import { guardedTry } from '../verification/attempts.js';
 import { callRecorder, practiceOfCall, type CallEvent, type CallRecorder } from './records.js';
 import { isFinalStatus, NO_PROGRESS, progressOf, type CallProgress } from './call-progress.js';
 import { sealCallerNumber } from './caller-number.js';
-import { callbackEntry, keepCallbackNumber, openKeyedDigits } from './callback-number.js';
+import { callbackEntry, keepCallbackNumber, landHeldCallbackNumber, openKeyedDigits } from './callback-number.js';
 import { queueCallbackTask } from '../tasks/queue-task.js';
 import { checkRecordingUrl, receiveRecording } from '../voicemail/pipeline.js';
 import {
@@ -401,6 +401,9 @@ async function flowWebhook(deps: FlowDeps, scopeFor: ScopeFor, req: FlowRequest,
   const result = await runEngine(deps, scope, flow, before, event, ctx);
   for (const e of result.events) if (e.action === AuditAction.CallFailSafe) deps.metrics.countFailSafe(String(e.details?.['reason']));
   const entry: ReplayEntry = { step: requestStep, before, event, at: now.toISOString() };
+  // A confirmed number PostgreSQL refused earlier in the call, held in its state: landed now if it can be.
+  const held = result.state.heldCallbackNumber;
+  if (held && (await landHeldCallbackNumber(scope, webhook.CallSid, held))) result.state.heldCallbackNumber = null;
   // The engine is pure: a call's first answer is worked out before its step is claimed, and the
   // claim saves the state in the same round trip. A duplicate answers as the first did.
   if (req.kind === 'incoming' && !(await startCall(deps.redis, webhook.CallSid, entry, result.state))) {

@@ -25,7 +25,7 @@ import { AppointmentIdParams, LookupBody, MergeBody, PatientIdParams } from './p
 import { ImportIdParams, ImportQuery, IMPORT_MAX_BYTES } from './import-routes.js';
 import { IMPORT_FAILURES, ImportEntriesQuery, ImportListQuery, type ImportFailure } from '../patients/import-store.js';
 import { AckBody, ListQuery as VoicemailListQuery } from './voicemail-routes.js';
-import { ATTEMPT_OUTCOMES, AttemptBody, CallBody, CloseBody, TASK_STATUSES, TaskListQuery } from './task-routes.js';
+import { ATTEMPT_OUTCOMES, AssignBody, AttemptBody, CallBody, CloseBody, TASK_STATUSES, TaskListQuery } from './task-routes.js';
 import { REASONS } from '../calls/flow-types.js';
 import { ClearLockoutResponse, LockoutIdParams, LockoutListQuery, LockoutListResponse } from './lockout-routes.js';
 import { ApiKeyCreateBody, ApiKeyCreatedSchema, ApiKeyListResponseSchema, ApiKeyPathParamsSchema, ApiKeyRevokeResponseSchema } from './key-routes.js';
@@ -308,6 +308,9 @@ const VoicemailSummarySchema = z.object({
   storedAt: Instant.nullable(),
   acknowledgedAt: Instant.nullable(),
   acknowledgedBy: z.string().nullable().meta({ description: 'the actor: user:<id> or api_key:<id> (provider:<id> on the access line)' }),
+  acknowledgedByName: z.string().nullable().meta({ description: "who acknowledged, by name (a member's display name, a provider's); null for a key" }),
+  acknowledgedWithNote: z.boolean(),
+  acknowledgedNote: z.string().nullable().meta({ description: 'the note left on acknowledgement; null when none, and always for auditors (their numbers are masked too)' }),
   simulated: z.boolean(),
   callerNumber: z.string().nullable().meta({ description: "the caller's number (masked for auditors); null: withheld" }),
   reason: z.enum(REASONS).nullable(),
@@ -967,6 +970,13 @@ export const ROUTES: readonly RouteDoc[] = [
   get('/api/tasks/:id', 'A callback task with its attempts and the number to call back (masked for auditors)', api(ANY), ok('the task', TaskDetailSchema), { params: IdParams }),
   post('/api/tasks/:id/claim', 'Claim a callback task (the request\'s actor becomes its assignee)', api(HANDLERS), ok('claimed', TaskSummarySchema), { params: IdParams, also: { 409: TASK_CONFLICT } }),
   post('/api/tasks/:id/attempts', 'Record a try to reach the patient (an open task becomes the actor\'s)', api(HANDLERS), created('recorded', TaskSummarySchema), { params: IdParams, body: { schema: AttemptBody, example: { outcome: 'no_answer', note: 'rang out' } }, also: { 409: TASK_CONFLICT } }),
+  post(
+    '/api/tasks/:id/assign',
+    'Give a callback task to a person of the practice, or release it to open (null); audited as task.assigned or task.released',
+    api(ADMIN),
+    ok('assigned or released', TaskSummarySchema),
+    { params: IdParams, body: { schema: AssignBody, example: { assignee: 'user:3f0c3a52-52a4-4a8e-9d1e-6d3f2b0f8e11' } }, also: { 409: TASK_CONFLICT } },
+  ),
   post('/api/tasks/:id/close', 'Close a callback task with its outcome', api(HANDLERS), ok('closed', TaskSummarySchema), { params: IdParams, body: { schema: CloseBody, example: { outcome: 'done' } }, also: { 409: TASK_CONFLICT } }),
   get(
     '/api/reports/overnight',

@@ -2,7 +2,7 @@ import express from 'express';
 import { z } from 'zod';
 import type { Services } from '../services.js';
 import { REASONS } from '../calls/flow-types.js';
-import { claim, close, listTaskSummaries, readTask, recordAttempt, type ChangeResult } from '../tasks/work.js';
+import { assign, claim, close, listTaskSummaries, readTask, recordAttempt, type AssignResult, type ChangeResult } from '../tasks/work.js';
 import { placeCallBack, type PlaceResult } from '../tasks/call-back.js';
 import { actorOf, isSessionPrincipal, permit, principalOf } from './api-auth.js';
 import { numberViewFor } from '../calls/number-view.js';
@@ -30,6 +30,10 @@ const Note = z.string().trim().min(1).max(2000);
 export const AttemptBody = z.strictObject({ outcome: z.enum(ATTEMPT_OUTCOMES), note: Note.optional() });
 export const CloseBody = z.strictObject({ outcome: z.enum(CLOSE_OUTCOMES), note: Note.optional() });
 const TaskId = z.string().uuid();
+/** Whom an admin gives a task to: a person (`user:<uuid>`), or null to release it to open. */
+export const AssignBody = z.strictObject({
+  assignee: z.union([z.string().regex(/^user:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, { error: 'expected user:<id> or null' }), z.null()]),
+});
 /**
  * Where the call back rings: only `me`, the person's own phone (a provider's provider phone, else
  * the phone on their account). Never a number from the request.
@@ -128,6 +132,18 @@ export function taskRouter(services: Services): express.Router {
     const scope = await permit(services, req, res, ['admin', 'staff', 'provider'], principalOf(res).practiceId, id.data);
     if (!scope) return;
     answer(res, await close(services, scope, id.data, actorOf(res), body.data));
+  });
+
+  router.post('/tasks/:id/assign', async (req, res) => {
+    const id = TaskId.safeParse(req.params.id);
+    if (!id.success) return badRequest(res, 'id must be a UUID');
+    const body = AssignBody.safeParse(req.body ?? {});
+    if (!body.success) return badRequest(res, zodProblems(body.error));
+    const scope = await permit(services, req, res, ['admin'], principalOf(res).practiceId, id.data);
+    if (!scope) return;
+    const r: AssignResult = await assign(services, scope, id.data, actorOf(res), body.data.assignee);
+    if (r.result === 'not_assignable') return badRequest(res, 'assignee: not an active member of this practice who works callbacks');
+    answer(res, r);
   });
 
   router.post('/tasks/:id/call', async (req, res) => {

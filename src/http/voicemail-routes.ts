@@ -52,9 +52,10 @@ export function voicemailRouter(services: Services): express.Router {
     const voicemails = await listVoicemails(scope, q.data, { keyring: services.keyring, view });
     // Only the full view decrypts: a masked number (an auditor's) opened nothing.
     const numbersOpened = view === 'full' ? voicemails.filter((v) => v.callerNumber !== null).length : 0;
-    // Opening callers' numbers is a read of PHI: recorded, with counts only.
-    if (numbersOpened > 0) {
-      await services.audit({ action: AuditAction.VoicemailListRead, actor: actorOf(res), practiceId: scope.practiceId, details: { voicemails: voicemails.length, numbersOpened, view } });
+    const notesOpened = view === 'full' ? voicemails.filter((v) => v.acknowledgedNote !== null).length : 0;
+    // Opening callers' numbers (and acknowledgement notes) is a read of PHI: recorded, with counts only.
+    if (numbersOpened > 0 || notesOpened > 0) {
+      await services.audit({ action: AuditAction.VoicemailListRead, actor: actorOf(res), practiceId: scope.practiceId, details: { voicemails: voicemails.length, numbersOpened, notesOpened, view } });
     }
     res.json({ voicemails });
   });

@@ -51,7 +51,7 @@ const ROUTE_WORDS: ReadonlySet<string> = new Set([
   // outreach-routes.ts, email-routes.ts
   'communication-matrix', 'email-notices', 'email-templates', 'email-opt-outs', 'u',
   // task-routes.ts
-  'tasks', 'claim', 'attempts', 'close', 'call',
+  'tasks', 'claim', 'attempts', 'close', 'call', 'assign',
   // report-routes.ts
   'reports', 'overnight',
   // auth-routes.ts, user-routes.ts

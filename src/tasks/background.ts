@@ -1,7 +1,7 @@
 import type { AppContext } from '../app-context.js';
 import { logger } from '../log/logger.js';
 import { systemScope } from '../tenancy/system-scope.js';
-import { createAbandonedCallTask, createVoicemailTask, type CreateDeps } from './create.js';
+import { createAbandonedCallTask, createVoicemailTask, type CallTaskDeps } from './create.js';
 import { abandonedCallsWithoutTask, voicemailsWithoutTask, textsWithoutTask } from './store.js';
 import { getPatientText } from '../texts/store.js';
 import { onPatientTextStored, openPatientText } from '../texts/patient-texts.js';
@@ -23,7 +23,7 @@ import { staleTaskCalls } from './call-store.js';
 /** How far back the sweep looks for voicemails without a task. */
 export const MISSING_TASK_WINDOW_MS = 7 * 24 * 3_600_000;
 
-export type VoicemailTaskDeps = CreateDeps & Pick<AppContext, 'db' | 'clock'>;
+export type VoicemailTaskDeps = CallTaskDeps & Pick<AppContext, 'db' | 'clock'>;
 
 /**
  * When the message was left, as a task's due time counts from it: the row's time, but never

@@ -4,7 +4,7 @@ import type { CallMatch, CallReason, TaskSource } from '../adapters/db-schema.js
 import { AuditAction } from '../audit/events.js';
 import { callForTask } from '../calls/records.js';
 import { openCallerNumber } from '../calls/caller-number.js';
-import { callbackNumberFor } from '../calls/callback-number.js';
+import { callbackNumberFor, heldCallbackNumberFor } from '../calls/callback-number.js';
 import { phoneIndex } from '../patients/store.js';
 import { getPractice } from '../practices/store.js';
 import { DEFAULT_HOLIDAYS, DEFAULT_WEEKLY_HOURS } from '../practices/settings.js';
@@ -21,6 +21,8 @@ import { insertTask, type TaskRow } from './store.js';
  */
 
 export type CreateDeps = Pick<AppContext, 'keyring' | 'audit'>;
+/** A call's task also reads the call's state in Redis: a confirmed number PostgreSQL refused on the call is held there. */
+export type CallTaskDeps = CreateDeps & Pick<AppContext, 'redis'>;
 
 export interface TaskInput {
   source: TaskSource;
@@ -74,9 +76,13 @@ export async function createTaskFor(deps: CreateDeps, scope: PracticeScope, inpu
 }
 
 /** The number to call back: confirmed on the call, else the one it came from (null: withheld, or no record). */
-async function callbackNumberOf(deps: CreateDeps, scope: PracticeScope, call: { callSid: string; fromEnc: Buffer | null }): Promise<string | null> {
-  // The number the caller confirmed on the call (the callback_number node), else the one they called from.
+async function callbackNumberOf(deps: CallTaskDeps, scope: PracticeScope, call: { callSid: string; fromEnc: Buffer | null }): Promise<string | null> {
+  // The number the caller confirmed on the call (the callback_number node): on the record, or
+  // still held in the call state (PostgreSQL refused it on the call); else the one they called from.
   const confirmed = await callbackNumberFor(scope, deps.keyring, call.callSid);
+  if (confirmed?.confirmed) return confirmed.number;
+  const held = await heldCallbackNumberFor(deps, scope, call.callSid);
+  if (held) return held;
   if (confirmed) return confirmed.number;
   return call.fromEnc ? openCallerNumber(deps.keyring, call.fromEnc, call.callSid, scope.practiceId) : null;
 }
@@ -86,7 +92,7 @@ async function callbackNumberOf(deps: CreateDeps, scope: PracticeScope, call: { 
  * urgent one a `voicemail`; the number, patient and reason come from the call's record.
  */
 export async function createVoicemailTask(
-  deps: CreateDeps,
+  deps: CallTaskDeps,
   scope: PracticeScope,
   v: { id: string; call_sid: string; urgency: 'urgent' | 'routine'; patient_id: string | null; caller_verified: boolean },
   now: Date,
@@ -113,7 +119,7 @@ export async function createVoicemailTask(
  * outcome, or one that ended during the greeting. `now` is when the call ended (the status
  * callback's time, or the call's ended_at for the task sweep): the due time counts from it.
  */
-export async function createAbandonedCallTask(deps: CreateDeps, scope: PracticeScope, callSid: string, now: Date): Promise<{ created: boolean; task: TaskRow } | null> {
+export async function createAbandonedCallTask(deps: CallTaskDeps, scope: PracticeScope, callSid: string, now: Date): Promise<{ created: boolean; task: TaskRow } | null> {
   const call = await callForTask(scope, callSid);
   if (!call || call.direction !== 'inbound' || call.accessLine || !call.pastGreeting) return null;
   // A withheld caller ID with a number keyed and confirmed on the call still has someone to call back.

@@ -138,6 +138,32 @@ export async function claimTask(scope: PracticeScope, id: string, actor: string,
 }
 
 /**
+ * Gives an open or claimed task to `assignee` (claimed by them), or releases it to open (null),
+ * whoever held it: the task locked, so the previous assignee named is the one replaced. Null:
+ * no such task; `closed`: it is done, unreachable or cancelled (nothing changed).
+ */
+export async function assignTask(
+  scope: PracticeScope,
+  id: string,
+  assignee: string | null,
+  now: Date,
+): Promise<{ task: TaskRow; previous: string | null } | { closed: TaskRow } | null> {
+  return scope.db.transaction().execute(async (trx) => {
+    const t = await trx.selectFrom('callback_tasks').selectAll().where('id', '=', id).where('practice_id', '=', scope.practiceId).forUpdate().executeTakeFirst();
+    if (!t) return null;
+    if (!OPEN_STATUSES.includes(t.status)) return { closed: t };
+    const task = await trx
+      .updateTable('callback_tasks')
+      .set(assignee ? { status: 'claimed', assignee, claimed_at: now, updated_at: now } : { status: 'open', assignee: null, claimed_at: null, updated_at: now })
+      .where('id', '=', id)
+      .where('practice_id', '=', scope.practiceId)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return { task, previous: t.assignee };
+  });
+}
+
+/**
  * Records a try to reach the patient on an open or claimed task, in one transaction with the
  * task's count; an open task becomes the actor's. Null: no such task open.
  */

@@ -3,10 +3,11 @@ import type { AppContext } from '../app-context.js';
 import type { AttemptOutcome, CallMatch, CallReason, TaskSource, TaskStatus } from '../adapters/db-schema.js';
 import { AuditAction } from '../audit/events.js';
 import { shownNumber, type NumberView } from '../calls/number-view.js';
+import { getMember } from '../auth/users-store.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 import { openPatientText } from '../texts/patient-texts.js';
 import { openTaskField, sealTaskField } from './sealed.js';
-import { addAttempt, claimTask, closeTask, getTask, listAttempts, listTasks, OPEN_STATUSES, type CloseOutcome, type TaskFilter, type TaskRow } from './store.js';
+import { addAttempt, assignTask, claimTask, closeTask, getTask, listAttempts, listTasks, OPEN_STATUSES, type CloseOutcome, type TaskFilter, type TaskRow } from './store.js';
 
 /**
  * Working a callback task from the API: list, read (the number, and a patient_text task's text,
@@ -169,4 +170,34 @@ export async function close(deps: WorkDeps, scope: PracticeScope, id: string, ac
     details: { outcome: input.outcome, attempts: t.attempts, overdue: t.due_at.getTime() < now.getTime(), note: noteEnc !== null },
   });
   return { result: 'ok', task: summarise(t, now) };
+}
+
+/** Roles whose members work callbacks: whom a task may be given to. */
+const WORKS_CALLBACKS = new Set(['admin', 'staff', 'provider']);
+
+export type AssignResult = ChangeResult | { result: 'not_assignable' };
+
+/**
+ * An admin gives a task to a person of the practice (`user:<id>`, an active member who works
+ * callbacks: admin, staff or provider) or releases it to open (null). Audited as
+ * `task.assigned` or `task.released`, naming the previous and the new assignee.
+ */
+export async function assign(deps: WorkDeps, scope: PracticeScope, id: string, actor: string, assignee: string | null): Promise<AssignResult> {
+  if (assignee !== null) {
+    const member = await getMember(scope, assignee.slice('user:'.length));
+    if (member?.status !== 'active' || !WORKS_CALLBACKS.has(member.role)) return { result: 'not_assignable' };
+  }
+  const now = deps.clock();
+  const r = await assignTask(scope, id, assignee, now);
+  if (!r) return { result: 'not_found' };
+  if ('closed' in r) return { result: 'conflict', status: r.closed.status, assignee: r.closed.assignee };
+  await deps.audit({
+    action: assignee ? AuditAction.TaskAssigned : AuditAction.TaskReleased,
+    actor,
+    practiceId: scope.practiceId,
+    callSid: r.task.call_sid,
+    subjectId: r.task.id,
+    details: { previous: r.previous, assignee },
+  });
+  return { result: 'ok', task: summarise(r.task, now) };
 }

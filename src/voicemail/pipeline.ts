@@ -109,7 +109,7 @@ export function checkRecordingUrl(raw: string | undefined, apiBaseUrl: string, a
 }
 
 /** What the voicemail job reads and writes: the row (across practices, by id), the media at Twilio, storage, keys, audit. */
-export type VoicemailJobDeps = Pick<AppContext, 'db' | 'audit' | 'clock' | 'twilio' | 'storage' | 'keyring'>;
+export type VoicemailJobDeps = Pick<AppContext, 'db' | 'audit' | 'clock' | 'twilio' | 'storage' | 'keyring' | 'redis'>;
 /** Recording a voicemail and queueing its job (the recording callback, the reconciler). */
 export type ReceiveDeps = Pick<AppContext, 'db' | 'audit' | 'clock' | 'queues'>;
 

@@ -8,7 +8,7 @@ import type { PracticeScope } from '../tenancy/scope.js';
 import { deadLetteredWhere } from './pipeline.js';
 import { sql } from 'kysely';
 import type { CallMatch, CallReason, TaskStatus } from '../adapters/db-schema.js';
-import { encryptField, type Keyring } from '../adapters/keyring.js';
+import { decryptField, encryptField, type Keyring } from '../adapters/keyring.js';
 import { openCallerNumber } from '../calls/caller-number.js';
 import { shownNumber, type NumberView } from '../calls/number-view.js';
 
@@ -139,6 +139,12 @@ export interface VoicemailSummary {
   storedAt: string | null;
   acknowledgedAt: string | null;
   acknowledgedBy: string | null;
+  /** Who acknowledged, by name: a person's display name, a provider's (the access line); null for a key or one no longer known. */
+  acknowledgedByName: string | null;
+  /** Whether the acknowledgement left a note. */
+  acknowledgedWithNote: boolean;
+  /** The note, opened for those who see callers' numbers in full (number-view.ts); null for none, or for a masked view. */
+  acknowledgedNote: string | null;
   /** Log mode: a generated placeholder was stored, not a real recording. */
   simulated: boolean;
   /** The caller's number from the call record (E.164, or masked for an auditor); null: withheld, or not asked for. */
@@ -176,6 +182,7 @@ export async function listVoicemails(scope: PracticeScope, f: VoicemailFilter, n
       'v.stored_at',
       'v.acknowledged_at',
       'v.acknowledged_by',
+      'v.acknowledged_note_enc',
       'v.simulated',
       'c.from_enc',
       'c.match',
@@ -197,9 +204,12 @@ export async function listVoicemails(scope: PracticeScope, f: VoicemailFilter, n
   if (f.to) q = q.where('v.created_at', '<', f.to);
   if (f.unhandled) q = q.where((eb) => eb.or([eb('t.id', 'is', null), eb('t.status', 'in', ['open', 'claimed'])]));
   const rows = await q.execute();
+  const names = await ackNames(scope, rows.map((r) => r.acknowledged_by));
   return Promise.all(
     rows.map(async (r): Promise<VoicemailSummary> => {
       const number = numbers ? await shownNumber(r.from_enc, numbers.view, (enc) => openCallerNumber(numbers.keyring, enc, r.call_sid, scope.practiceId)) : null;
+      // The note follows the number's rule: opened for a full view only, never for a masked one.
+      const note = numbers ? await shownNumber(r.acknowledged_note_enc, numbers.view, (enc) => openAckNote(numbers.keyring, enc, r.id, scope.practiceId)) : null;
       const verified = r.caller_verified && r.patient_id !== null;
       return {
         id: r.id,
@@ -213,6 +223,9 @@ export async function listVoicemails(scope: PracticeScope, f: VoicemailFilter, n
         storedAt: r.stored_at?.toISOString() ?? null,
         acknowledgedAt: r.acknowledged_at?.toISOString() ?? null,
         acknowledgedBy: r.acknowledged_by,
+        acknowledgedByName: r.acknowledged_by ? (names.get(r.acknowledged_by) ?? null) : null,
+        acknowledgedWithNote: r.acknowledged_note_enc !== null,
+        acknowledgedNote: numbers?.view === 'full' ? note : null,
         simulated: r.simulated,
         callerNumber: number,
         reason: r.task_reason ?? r.call_reason ?? null,
@@ -298,10 +311,38 @@ export async function playableByReference(scope: PracticeScope, referenceCode: s
   return rows.find((r) => playability(r).ok)?.id ?? null;
 }
 
+const ackNoteContext = (voicemailId: string, practiceId: string): Record<string, string> => ({ table: 'voicemails', field: 'acknowledged_note', voicemail: voicemailId, practice: practiceId });
+
 /** An acknowledgement's note, sealed (ids only in the context): what was done about the message. */
 function sealAckNote(k: Keyring, note: string, voicemailId: string, practiceId: string): Promise<Buffer> {
-  return encryptField(k, note, { table: 'voicemails', field: 'acknowledged_note', voicemail: voicemailId, practice: practiceId }, 'unsigned');
+  return encryptField(k, note, ackNoteContext(voicemailId, practiceId), 'unsigned');
 }
+
+function openAckNote(k: Keyring, sealed: Buffer, voicemailId: string, practiceId: string): Promise<string> {
+  return decryptField(k, sealed, ackNoteContext(voicemailId, practiceId));
+}
+
+/**
+ * The names of those who acknowledged (`user:<id>`: the member's display name; `provider:<id>`:
+ * the provider's), read within the practice: someone who is not (or no longer) its member has none.
+ */
+async function ackNames(scope: PracticeScope, actors: Array<string | null>): Promise<Map<string, string>> {
+  const names = new Map<string, string>();
+  const ids = (prefix: string): string[] => [...new Set(actors.filter((a): a is string => a?.startsWith(prefix) ?? false).map((a) => a.slice(prefix.length)))].filter((id) => UUID.test(id));
+  const users = ids('user:');
+  const providers = ids('provider:');
+  if (users.length > 0) {
+    const r = await sql<{ user_id: string; display_name: string }>`SELECT user_id, display_name FROM ahl_practice_members() WHERE user_id = ANY(${users}::uuid[])`.execute(scope.db);
+    for (const row of r.rows) names.set(`user:${row.user_id}`, row.display_name);
+  }
+  if (providers.length > 0) {
+    const rows = await scope.db.selectFrom('providers').select(['id', 'display_name']).where('practice_id', '=', scope.practiceId).where('id', 'in', providers).execute();
+    for (const row of rows) names.set(`provider:${row.id}`, row.display_name);
+  }
+  return names;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export async function acknowledgeVoicemail(
   deps: Pick<AppContext, 'audit' | 'clock' | 'keyring'>,

@@ -58,6 +58,8 @@ export const addAttempt = (id: string, outcome: AttemptOutcome, note: string) =>
   api<TaskSummary>(`/api/tasks/${encodeURIComponent(id)}/attempts`, { method: 'POST', body: note.trim() ? { outcome, note: note.trim() } : { outcome } });
 export const closeTask = (id: string, outcome: CloseOutcome, note: string) =>
   api<TaskSummary>(`/api/tasks/${encodeURIComponent(id)}/close`, { method: 'POST', body: note.trim() ? { outcome, note: note.trim() } : { outcome } });
+/** POST /api/tasks/:id/assign (admin): a person (`user:<id>`) takes the task over, or null releases it to open. */
+export const assignTask = (id: string, assignee: string | null) => api<TaskSummary>(`/api/tasks/${encodeURIComponent(id)}/assign`, { method: 'POST', body: { assignee } });
 /** POST /api/tasks/:id/call: the practice line rings the person, then the patient (built in parallel; a 404 says so). */
 export const callBack = (id: string) => api<unknown>(`/api/tasks/${encodeURIComponent(id)}/call`, { method: 'POST', body: {} });
 

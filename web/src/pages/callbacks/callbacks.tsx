@@ -11,6 +11,7 @@ import { DataTable, type Column } from '../../components/data-table';
 import { FilterForm, type FilterField } from '../../components/filter-form';
 import { useUrlFilters } from '../../components/url-filters';
 import { PhoneNumber } from '../../components/phone-number';
+import { fetchUsers } from '../settings/api';
 import {
   ATTEMPT_LABELS,
   ATTEMPT_OUTCOMES,
@@ -22,6 +23,7 @@ import {
   TASK_STATUSES,
   TASK_FILTERS,
   addAttempt,
+  assignTask,
   claimTask,
   closeTask,
   fetchTask,
@@ -162,6 +164,7 @@ export function CallbackTaskPage() {
           {t.hasCallbackNumber ? <CallBackButton taskId={t.id} /> : null}
         </Group>
       ) : null}
+      {activeRole(session) === 'admin' && t.status === 'claimed' ? <AssignForm taskId={t.id} assignee={t.assignee} practiceId={session.activePracticeId} onDone={refresh} /> : null}
       {claim.isError ? (
         <Alert color="red" role="alert">
           {describeError(claim.error)}
@@ -184,6 +187,52 @@ export function CallbackTaskPage() {
       {canWork && open ? <AttemptForm taskId={t.id} onDone={refresh} /> : null}
       {canWork && open ? <CloseForm taskId={t.id} onDone={refresh} /> : null}
     </Stack>
+  );
+}
+
+/** An admin's hand on a claimed task: give it to another person of the practice, or release it to open. */
+function AssignForm({ taskId, assignee, practiceId, onDone }: { taskId: string; assignee: string | null; practiceId: string | null; onDone: () => Promise<void> }) {
+  const people = useQuery({ queryKey: ['users', practiceId], queryFn: ({ signal }) => fetchUsers(signal), retry: false });
+  const [to, setTo] = useState('');
+  const change = useMutation({
+    mutationFn: (next: string | null) => assignTask(taskId, next),
+    onSuccess: async () => {
+      setTo('');
+      await onDone();
+    },
+  });
+  const choices = (people.data?.users ?? []).filter((u) => u.status === 'active' && u.role !== 'auditor' && `user:${u.userId}` !== assignee);
+  return (
+    <form
+      aria-label="Reassign the callback"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (to) change.mutate(to);
+      }}
+    >
+      <Stack gap="sm">
+        {people.isError ? <ErrorState error={people.error} title="Could not load the practice's people" onRetry={() => void people.refetch()} /> : null}
+        <NativeSelect
+          label="Reassign to"
+          value={to}
+          onChange={(e) => setTo(e.currentTarget.value)}
+          data={[{ value: '', label: people.isPending ? 'Loading…' : 'Choose a person' }, ...choices.map((u) => ({ value: `user:${u.userId}`, label: u.displayName }))]}
+        />
+        {change.isError ? (
+          <Alert color="red" role="alert">
+            {describeError(change.error)}
+          </Alert>
+        ) : null}
+        <Group>
+          <Button type="submit" disabled={!to} loading={change.isPending && change.variables !== null}>
+            Reassign
+          </Button>
+          <Button type="button" variant="subtle" color="dark" onClick={() => change.mutate(null)} loading={change.isPending && change.variables === null}>
+            Release
+          </Button>
+        </Group>
+      </Stack>
+    </form>
   );
 }
 

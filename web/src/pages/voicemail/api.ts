@@ -14,6 +14,11 @@ export interface VoicemailSummary {
   storedAt: string | null;
   acknowledgedAt: string | null;
   acknowledgedBy: string | null;
+  /** Who acknowledged, by name (null for a key). */
+  acknowledgedByName: string | null;
+  acknowledgedWithNote: boolean;
+  /** The note, for those who see it (never an auditor). */
+  acknowledgedNote: string | null;
   simulated: boolean;
   callerNumber: string | null;
   reason: 'clinical' | 'refill' | 'appointment' | 'billing' | 'other' | null;

@@ -72,6 +72,21 @@ function VoicemailCard({ v, listens }: { v: VoicemailSummary; listens: boolean }
           <dd>{v.reason ? REASON_LABELS[v.reason] : 'Not given'}</dd>
           <dt>Patient</dt>
           <dd>{MATCH_LABELS[v.patient.match]}</dd>
+          {v.acknowledgedAt ? (
+            <>
+              <dt>Heard</dt>
+              <dd>
+                {when(v.acknowledgedAt)}
+                {v.acknowledgedByName ? ` by ${v.acknowledgedByName}` : ''}
+              </dd>
+              {v.acknowledgedWithNote ? (
+                <>
+                  <dt>Note</dt>
+                  <dd>{v.acknowledgedNote ?? 'Left (not shown to auditors)'}</dd>
+                </>
+              ) : null}
+            </>
+          ) : null}
           <dt>Callback</dt>
           <dd>
             {v.task ? (
