@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { createDb, type Db } from '../src/adapters/postgres.js';
 import { browserTestsSkipReason, phiInBrowser, screenshot, seriousAxeViolations, startConsoleBrowser, type ConsoleBrowser } from './support/browser.js';
-import { createConsoleUser, signedInPage } from './support/console-user.js';
+import { createConsoleUser, signedInPage, signIn } from './support/console-user.js';
 import { insertTask, seedPractice, type PracticeFixture } from './support/two-practices.js';
 import { until } from './support/until.js';
 
