@@ -10,6 +10,7 @@ import { completeIfDone, matrixVerdict, messageFor, dropJobId, loadFacts, type D
 import { decide } from './eligibility.js';
 import { createDropProvider, type DropProviderDeps } from './providers/index.js';
 import { DropProviderError } from './types.js';
+import { processSmsJob } from './sms-worker.js';
 import { claimDropSent, finishDropRow, loadCampaign, loadDrop, lockPatientForDrop, rescheduleDrop, setProviderRef, staleSentDrops, unclaimDrop } from './campaign-store.js';
 
 /**
@@ -33,8 +34,9 @@ export const SENT_TIMEOUT_MS = 24 * 3_600_000;
 export type DropFinishDeps = Pick<AppContext, 'db'> & FinishDeps;
 /** Everything a drop job touches: the database, the pace (Redis), the queue, the blind index, the provider's adapter. */
 export type DropJobDeps = DropFinishDeps & DropProviderDeps & Pick<AppContext, 'queues' | 'keyring'>;
+// An SMS campaign's row goes to ./sms-worker.ts with the same deps.
 
-export type DropJobResult = 'stale' | 'done' | 'gone' | 'paused' | 'cancelled' | 'skipped' | 'deferred' | 'failed' | 'sent' | 'raced' | 'retry';
+export type DropJobResult = 'stale' | 'done' | 'gone' | 'paused' | 'cancelled' | 'skipped' | 'refused' | 'deferred' | 'failed' | 'sent' | 'raced' | 'retry';
 
 export async function finishDrop(
   services: DropFinishDeps,
@@ -110,6 +112,11 @@ export async function processDropJob(services: DropJobDeps, data: DropJobData, l
   if (!(await hasVendorBaa(scope, campaign.provider))) {
     await finishDrop(services, drop.id, 'failed', 'no_vendor_baa', ['queued']);
     return 'failed';
+  }
+  if (campaign.channel === 'sms') {
+    return processSmsJob(services, drop, campaign, practice, data, lastAttempt, async (status, reason, from, matrixCell) => {
+      await finishDrop(services, drop.id, status, reason, from, matrixCell ? { matrixCell } : {});
+    });
   }
   const message = await messageFor(services, scope, campaign, practice);
   if (!message.ok) {

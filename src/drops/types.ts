@@ -13,6 +13,9 @@ export type { DropStatus, DropVendor };
 export const TEMPLATE_PLACEHOLDERS = ['practice_name', 'callback_number', 'office_hours', 'appointment_day', 'appointment_time'] as const;
 export type TemplatePlaceholder = (typeof TEMPLATE_PLACEHOLDERS)[number];
 
+/** What a template is written for: a drop's spoken words or an SMS's text. */
+export type TemplateChannel = 'rvm' | 'sms';
+
 export type TemplatePurpose = 'appointment_reminder' | 'callback_request' | 'office_closure' | 'recall' | 'billing_callback';
 
 /** The communication matrix's rows a template may send as (src/outreach/matrix.ts): any but a page to staff. */
@@ -25,6 +28,8 @@ export interface DropTemplate {
   messageType: TemplateMessageType;
   /** Spoken text with {placeholders}; checked by the PHI check when loaded and when rendered. */
   text: string;
+  /** Spoken (ringless voicemail, the default) or written (SMS: segments instead of seconds, no spoken opt-out). */
+  channel?: TemplateChannel;
   /** Pre-rendered audio in audio/ (optional; text-to-speech otherwise). */
   audio?: string;
   /** Healthcare-exempt purposes (47 CFR 64.1200(a)(9)(iv)); billing is not exempt. */
@@ -66,6 +71,7 @@ export type SkipReason =
   | 'no_phone'
   | 'daily_cap'
   | 'weekly_cap'
+  | 'sms_weekly_cap'
   | 'state_24h_cap'
   | 'outside_hours'
   | 'holiday'

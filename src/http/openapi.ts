@@ -223,6 +223,7 @@ const PracticeSchema = z.looseObject({
   suspended: z.boolean(),
   routineCallbackHours: z.number().int(),
   idleLogoffMinutes: z.number().int(),
+  messagingServiceSid: z.string().nullable().meta({ description: 'The Twilio Messaging Service patient SMS go out through (MG…); null: none, patient SMS are refused' }),
   numbers: z.array(z.looseObject({ e164: E164Schema, flowId: z.string() })),
   /** Open, closed or a holiday now (the service's clock, the practice's wall clock), and when it next opens. */
   hoursNow: z.object({ status: z.enum(['open', 'closed', 'holiday']), nextOpening: Instant.nullable() }).optional(),

@@ -11,6 +11,7 @@ import { badRequest, zodProblems } from './responses.js';
 import { SmsAutoReplySchema } from '../texts/replies.js';
 import { hoursStatus, nextOpening } from '../practices/hours.js';
 import type { Practice } from '../practices/store.js';
+import { MESSAGING_SERVICE_SID } from '../adapters/twilio-rest.js';
 
 const Uuid = z.string().uuid();
 
@@ -43,6 +44,8 @@ export const PracticePatchSchema = z
     routineCallbackHours: z.number().int().min(0).max(72),
     /** Automatic logoff after this many minutes without a request (HIPAA 164.312(a)(2)(iii)). */
     idleLogoffMinutes: IdleLogoffMinutesSchema,
+    /** The Twilio Messaging Service patient SMS go out through (A2P 10DLC); null: none, so patient SMS are refused. */
+    messagingServiceSid: z.string().regex(MESSAGING_SERVICE_SID, { message: 'expected a Twilio Messaging Service SID: MG and 32 lower-case hex digits' }).nullable(),
   })
   .partial()
   .refine((p) => Object.keys(p).length > 0, { message: 'nothing to change' });

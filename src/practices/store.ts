@@ -30,6 +30,8 @@ export interface Practice {
   suspended: boolean;
   /** Hours after the next opening by which a routine callback task is due (src/tasks/due.ts). */
   routineCallbackHours: number;
+  /** The Twilio Messaging Service (MG…) patient SMS go out through; null: none, so no patient SMS. */
+  messagingServiceSid: string | null;
 }
 
 const columns = [
@@ -50,6 +52,7 @@ const columns = [
   'suspended_at',
   'routine_callback_hours',
   'idle_logoff_minutes',
+  'messaging_service_sid',
 ] as const;
 
 interface Row {
@@ -70,6 +73,7 @@ interface Row {
   suspended_at: Date | null;
   routine_callback_hours: number;
   idle_logoff_minutes: number;
+  messaging_service_sid: string | null;
 }
 
 function toPractice(row: Row): Practice {
@@ -95,6 +99,7 @@ function toPractice(row: Row): Practice {
     suspended: row.suspended_at !== null,
     routineCallbackHours: row.routine_callback_hours,
     idleLogoffMinutes: row.idle_logoff_minutes,
+    messagingServiceSid: row.messaging_service_sid,
   };
 }
 
@@ -165,6 +170,7 @@ export interface PracticeSettings {
   holidays: Holidays;
   routineCallbackHours: number;
   idleLogoffMinutes: number;
+  messagingServiceSid: string | null;
 }
 
 function settingsColumns(s: Partial<PracticeSettings>): Record<string, unknown> {
@@ -183,6 +189,7 @@ function settingsColumns(s: Partial<PracticeSettings>): Record<string, unknown> 
     ...(s.smsAutoReply !== undefined ? { sms_auto_reply: s.smsAutoReply } : {}),
     ...(s.routineCallbackHours !== undefined ? { routine_callback_hours: s.routineCallbackHours } : {}),
     ...(s.idleLogoffMinutes !== undefined ? { idle_logoff_minutes: s.idleLogoffMinutes } : {}),
+    ...(s.messagingServiceSid !== undefined ? { messaging_service_sid: s.messagingServiceSid } : {}),
   };
 }
 
