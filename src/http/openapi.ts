@@ -19,6 +19,7 @@ import { AUDIO_CONTENT_TYPE } from '../voicemail/stream.js';
 import { AuditQuery } from './api-routes.js';
 import { FEED_PATH, NowQuery, PracticeQuery, ProviderCreateBody, ProviderPatchBody, ShiftsQuery } from './oncall-routes.js';
 import { PracticeNumberBody, PracticePatchSchema } from './practice-routes.js';
+import { SmsStatusParams } from '../drops/sms-status.js';
 import { CampaignInputSchema, DropsQuery, PhoneBody, RecipientsBody, TemplateCheckInput, TemplateInput } from './drops-routes.js';
 import { PatientInput, PatientListQuery, PatientPatch, PatientSearch } from '../patients/records.js';
 import { AppointmentInput, AppointmentListQuery, AppointmentPatch, APPOINTMENT_STATUSES } from '../patients/appointments.js';
@@ -617,6 +618,18 @@ export const ROUTES: readonly RouteDoc[] = [
   },
   {
     method: 'post',
+    path: '/twilio/sms/status',
+    summary: "A patient SMS's delivery status (queued, sent, delivered, undelivered, failed with the carrier's ErrorCode): moves its ledger row forward only",
+    access: TWILIO,
+    body: {
+      schema: SmsStatusParams,
+      example: { MessageSid: `SM${'0123456789abcdef'.repeat(2)}`, MessageStatus: 'undelivered', ErrorCode: '30003' },
+      contentType: 'application/x-www-form-urlencoded',
+    },
+    ok: twiml('an empty <Response/>, once the status is stored (503 when it could not be; 400 when malformed)'),
+  },
+  {
+    method: 'post',
     path: '/twilio/rvm/answer',
     summary: "A Twilio voicemail drop's TwiML once the greeting ended",
     access: TWILIO,
@@ -1209,8 +1222,20 @@ export const ROUTES: readonly RouteDoc[] = [
     body: { schema: TemplateCheckInput, example: { purpose: 'recall', text: 'Hello, this is {practice_name}. Please call {callback_number}. To stop these messages, press 8.' } },
     ok: {
       status: 200,
-      description: 'the verdict: `ok`, and each problem (kind, the term as written, the list or pattern that caught it)',
-      schema: z.object({ ok: z.boolean(), problems: z.array(z.object({ kind: z.string(), term: z.string(), category: z.string().optional() })) }),
+      description: 'the verdict: `ok`, and each problem (kind, the term as written, the list or pattern that caught it); for an SMS template (`channel: sms`) its length in segments',
+      schema: z.object({
+        ok: z.boolean(),
+        problems: z.array(z.object({ kind: z.string(), term: z.string(), category: z.string().optional() })),
+        sms: z
+          .object({
+            encoding: z.enum(['GSM-7', 'UCS-2']),
+            segments: z.number().int(),
+            units: z.number().int().meta({ description: 'GSM-7 septets or UCS-2 code units of the text as written' }),
+            worstCase: z.object({ encoding: z.enum(['GSM-7', 'UCS-2']), segments: z.number().int() }).meta({ description: 'placeholders at their longest, with the opt-out sentence of a first message' }),
+            maxSegments: z.number().int(),
+          })
+          .optional(),
+      }),
     },
   },
   { method: 'get', path: '/api/campaigns', summary: 'List campaigns', access: api(RVM_READ), ok: { status: 200, description: 'the campaigns', schema: z.object({ campaigns: z.array(Obj('a campaign')) }) } },

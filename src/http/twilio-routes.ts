@@ -1,3 +1,4 @@
+// Over 400 lines because every Twilio webhook's edge (signature, deadline answer, durable-before-2xx rule) is one router read together; the decisions are in the domains.
 import express, { type Request, type Response } from 'express';
 import { AuditAction } from '../audit/events.js';
 import type { Services } from '../services.js';

@@ -87,6 +87,18 @@ export function CampaignPage() {
             </li>
           ))}
         </ul>
+        {p.sms ? (
+          <ul className="plain-list" aria-label="Text messages by delivery status">
+            {(['delivered', 'undelivered', 'failed', 'sent', 'queued'] as const).map((s) => (
+              <li key={s}>
+                <Badge color={s === 'delivered' ? 'green' : s === 'sent' || s === 'queued' ? 'blue' : 'red'} variant="light">
+                  {s}
+                </Badge>{' '}
+                {p.sms?.[s] ?? 0}
+              </li>
+            ))}
+          </ul>
+        ) : null}
         {p.nextSendAt ? (
           <Text size="sm" c="dimmed">
             Next drop {time(p.nextSendAt)}; the last one planned {time(p.lastSendAt)}.
@@ -102,7 +114,7 @@ export function CampaignPage() {
                 const [status = '', reason = ''] = key.split(':');
                 return (
                   <li key={key}>
-                    {status}: {reasonText(reason)} — {n}
+                    {status}: {reasonText(reason, p.campaign.channel)} — {n}
                   </li>
                 );
               })}
@@ -161,7 +173,7 @@ export function CampaignPage() {
                         {d.status}
                       </Badge>
                     </Table.Td>
-                    <Table.Td>{d.reason && d.status !== 'delivered' && d.status !== 'sent' ? reasonText(d.reason) : '—'}</Table.Td>
+                    <Table.Td>{d.reason && d.status !== 'delivered' && d.status !== 'sent' ? reasonText(d.reason, progress.data?.campaign.channel) : '—'}</Table.Td>
                     <Table.Td>{d.attempts}</Table.Td>
                     <Table.Td>{time(d.sentAt)}</Table.Td>
                   </Table.Tr>
