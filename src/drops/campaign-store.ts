@@ -165,6 +165,12 @@ export async function patientContactFacts(scope: PracticeScope, ids: readonly st
     .execute();
 }
 
+/** A patient's number as its blind index (what opt-outs and the send ledger key on), or null. */
+export async function phoneIndexOf(scope: PracticeScope, patientId: string): Promise<string | null> {
+  const row = await scope.db.selectFrom('patients').select('phone_index').where('id', '=', patientId).where('practice_id', '=', scope.practiceId).executeTakeFirst();
+  return row?.phone_index ?? null;
+}
+
 /**
  * The drops these patients (at most CHUNK) were sent since `since`, by any ringless-voicemail
  * campaign of the practice. An SMS campaign's rows are not counted here: its messages are in the

@@ -7,7 +7,7 @@ import { phoneOf } from '../patients/store.js';
 import { acquireSlot, reserveSlot, TWILIO_SMS_PER_SECOND, twilioSmsRateKey } from './rate-limit.js';
 import { campaignOrigin, dropJobId, loadFacts, matrixVerdict, renderFor, type DropJobData } from './campaigns.js';
 import { decide } from './eligibility.js';
-import { claimDropSent, lockPatientForDrop, rescheduleDrop, setProviderRef, unclaimDrop, type CampaignRow, type DropRow } from './campaign-store.js';
+import { claimDropSent, lockPatientForDrop, phoneIndexOf, rescheduleDrop, setProviderRef, unclaimDrop, type CampaignRow, type DropRow } from './campaign-store.js';
 import type { TemplatePlaceholder } from './types.js';
 import { claimSend, closeUnsent, failSend, lastSmsTo, planSend, setSendRef, unclaimSend } from '../outreach/sends-store.js';
 import { opensConversation, smsLength, withOptOut } from '../outreach/sms-text.js';
@@ -55,10 +55,10 @@ export async function processSmsJob(
   const now = deps.clock();
   const template = await renderFor(scope, practice, campaign.template_id, { ...campaign.template_params, ...(await recipientParams(deps, practice.id, drop.patient_id)) });
   const messageType = template.ok ? template.kind.messageType : 'unknown';
-  const patient = await scope.db.selectFrom('patients').select('phone_index').where('id', '=', drop.patient_id).where('practice_id', '=', practice.id).executeTakeFirst();
+  const recipientIndex = await phoneIndexOf(scope, drop.patient_id);
   const send = await planSend(
     scope,
-    { patientId: drop.patient_id, channel: 'sms', messageType, origin: campaignOrigin(campaign.id), idempotencyKey: `drop:${drop.id}`, recipientIndex: patient?.phone_index ?? null },
+    { patientId: drop.patient_id, channel: 'sms', messageType, origin: campaignOrigin(campaign.id), idempotencyKey: `drop:${drop.id}`, recipientIndex },
     now,
   );
   if (send.status !== 'planned') return 'raced';
