@@ -97,6 +97,12 @@ describe('set-up', () => {
     const check = await api('POST', '/api/drop-templates/check', { purpose: 'recall', channel: 'sms', text: '{practice_name}: time to book your visit. Call {callback_number}.' });
     expect(check.status).toBe(200);
     expect(check.body).toMatchObject({ ok: true, sms: { encoding: 'GSM-7', segments: 1, maxSegments: 3 } });
+    const own = await api('POST', '/api/drop-templates', { name: 'Text recall', purpose: 'recall', channel: 'sms', text: '{practice_name}: time for your visit. Call {callback_number}.' });
+    expect(own.status, JSON.stringify(own.body)).toBe(201);
+    expect(own.body).toMatchObject({ channel: 'sms', builtIn: false });
+    const long = await api('POST', '/api/drop-templates', { name: 'Too long', purpose: 'recall', channel: 'sms', text: `{practice_name}: ${'please call us about booking. '.repeat(16)}{callback_number}` });
+    expect(long.status).toBe(400);
+    expect(String(long.body.message)).toMatch(/too_long "\d segments"/);
     const ucs = await api('POST', '/api/drop-templates/check', { purpose: 'recall', channel: 'sms', text: '{practice_name}: it’s time to book. Call {callback_number}.' });
     expect(ucs.body).toMatchObject({ sms: { encoding: 'UCS-2' } });
   });
@@ -123,10 +129,9 @@ describe('an SMS campaign', () => {
     const start = await api('POST', `/api/campaigns/${campaignId}/start`);
     expect(start.body).toMatchObject({ state: 'running', queued: 4, skipped: 2 });
 
-    await until('three sends tried', async () => {
-      const rows = await h.services.db.selectFrom('outreach_sends').select('status').where('status', 'in', ['queued', 'failed']).execute();
-      return rows.length === 3;
-    });
+    // Three sends tried to the end: each has its sms.sent audit row (written after Twilio answered, or refused, and the ledger was updated).
+    await until('three sends tried', async () => (await h.services.db.selectFrom('audit_log').select('action').where('action', '=', 'sms.sent').execute()).length === 3);
+    await until('the refused send closed', async () => (await h.services.db.selectFrom('drops').select('id').where('campaign_id', '=', campaignId).where('status', '=', 'failed').execute()).length === 1);
     // Patient messages (a staff notice may go out too: the STOP text above is a patient text the practice is told of).
     const patientNumbers: readonly string[] = Object.values(PHONES);
     const messages = twilioApi.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/Messages.json') && patientNumbers.includes(r.form.get('To') ?? ''));
