@@ -70,7 +70,9 @@ export function createLogTwilioRest(config: Config): LogTwilioRest {
       // Numbers only under `to`/`from`, which the redactor masks. The text is shown so a new user
       // sees what a page or notice says: it carries no PHI by design (pages and notices are
       // generic), and still passes the redactor like every line (numbers, dates, digit runs).
-      logger.info('twilio log mode: sms not sent', { sid, to: input.to, from: input.from, content: input.body });
+      // A patient SMS (through a Messaging Service) is logged without its text: it is a message to a patient.
+      if (input.messagingServiceSid !== undefined) logger.info('twilio log mode: patient sms not sent', { sid, to: input.to, messagingServiceSid: input.messagingServiceSid, length: input.body.length });
+      else logger.info('twilio log mode: sms not sent', { sid, to: input.to, from: input.from, content: input.body });
       return { sid };
     },
 

@@ -3,7 +3,7 @@
  *
  *   npm run campaign -- list
  *   npm run campaign -- templates
- *   npm run campaign -- create --name "December recall" --template recall --provider rvm_http [--csv recipients.csv] [--rate 30] [--human-answer message|hangup] [--audio-file name.wav]
+ *   npm run campaign -- create --name "December recall" --template recall --provider rvm_http [--csv recipients.csv] [--rate 30] [--human-answer message|hangup] [--audio-file name.wav] [--channel rvm|sms]
  *   npm run campaign -- recipients <id> --csv recipients.csv
  *   npm run campaign -- dry-run <id>
  *   npm run campaign -- start|pause|resume|cancel <id>
@@ -19,7 +19,7 @@ import { progressLine } from '../src/drops/progress.js';
 import { parseRecipientCsv } from '../src/drops/campaigns.js';
 
 const USAGE = `usage: npm run campaign -- <list|templates|create|recipients|dry-run|start|pause|resume|cancel|watch> [id] [options]
-  create      --name <text> --template <id> --provider rvm_http|twilio [--csv file] [--rate per-minute] [--human-answer message|hangup] [--audio-file name.wav]
+  create      --name <text> --template <id> --provider rvm_http|twilio [--csv file] [--rate per-minute] [--human-answer message|hangup] [--audio-file name.wav] [--channel rvm|sms (sms: provider twilio, an sms-… template)]
   recipients  <id> --csv <file with a patient_id column, optionally appointment_id>
   watch       <id> [--interval seconds]
 environment: AHL_API_KEY (required), AHL_URL (default http://127.0.0.1:$PORT or :3000)`;
@@ -34,6 +34,7 @@ const { values, positionals } = cliArgs(USAGE, {
     rate: { type: 'string' },
     'human-answer': { type: 'string' },
     'audio-file': { type: 'string' },
+    channel: { type: 'string' },
     interval: { type: 'string' },
   },
 });
@@ -99,6 +100,7 @@ async function main(): Promise<void> {
         ...(values.rate ? { ratePerMinute: Number(values.rate) } : {}),
         ...(values['human-answer'] ? { humanAnswer: values['human-answer'] } : {}),
         ...(values['audio-file'] ? { audioFile: values['audio-file'] } : {}),
+        ...(values.channel ? { channel: values.channel } : {}),
       });
       const campaignId = String(created.id);
       console.log(`created campaign ${campaignId} (${String(created.seconds)} s message):\n  ${String(created.text)}`);

@@ -78,6 +78,29 @@ describe('twilio REST adapter (real mode, against the loopback double)', () => {
     });
   });
 
+  it('sends a patient SMS through a Messaging Service: MessagingServiceSid instead of From; exactly one of them', async () => {
+    const service = `MG${'0123456789abcdef'.repeat(2)}`;
+    await rest.sendSms({ to: TO, messagingServiceSid: service, body: SECRET_BODY });
+    expect(Object.fromEntries(double.requests[0]!.form)).toEqual({ To: TO, MessagingServiceSid: service, Body: SECRET_BODY });
+    expect(await caught(rest.sendSms({ to: TO, from: FROM, messagingServiceSid: service, body: 'x' }))).toMatchObject({ reason: 'invalid_input' });
+    expect(await caught(rest.sendSms({ to: TO, body: 'x' }))).toMatchObject({ reason: 'invalid_input' });
+    expect(await caught(rest.sendSms({ to: TO, messagingServiceSid: 'MG123', body: 'x' }))).toMatchObject({ reason: 'invalid_input' });
+  });
+
+  it('a Messaging Service send in log mode is logged without its text (a message to a patient)', async () => {
+    const logRest = createLogTwilioRest(configFor({}));
+    const logs = captureLogs();
+    try {
+      await logRest.sendSms({ to: TO, messagingServiceSid: `MG${'0123456789abcdef'.repeat(2)}`, body: SECRET_BODY });
+    } finally {
+      logs.restore();
+    }
+    const [line] = logs.lines();
+    expect(JSON.parse(line ?? '{}')).toMatchObject({ message: 'twilio log mode: patient sms not sent' });
+    expect(line).not.toContain(SECRET_BODY);
+    expect(line).not.toContain(TO);
+  });
+
   it('creates a call with repeated StatusCallbackEvent, MachineDetection, AsyncAmd and Timeout', async () => {
     const { sid } = await rest.createCall({
       to: TO,

@@ -106,7 +106,7 @@ async function run(scope: Scope): Promise<string[]> {
   const baselineSeconds = await bulkInsertBaseline(bulkDb, campaignId);
   throwIfAborted();
   const started = process.hrtime.bigint();
-  const planned = await planCampaign(services, tenantScope(services, practice.id), { id: campaignId, rate_per_minute: 600, template_id: 'recall' }, practice);
+  const planned = await planCampaign(services, tenantScope(services, practice.id), { id: campaignId, rate_per_minute: 600, template_id: 'recall', channel: 'rvm' }, practice);
   const planSeconds = Number(process.hrtime.bigint() - started) / 1e9;
 
   const problems: string[] = [];

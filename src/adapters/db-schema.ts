@@ -26,6 +26,7 @@ export interface PracticesTable {
   patient_portal_url: string | null;
   routine_callback_hours: Generated<number>; // 0021
   idle_logoff_minutes: Generated<number>; // 5–60 (0020)
+  messaging_service_sid: string | null; // the practice's Twilio Messaging Service, MG… (0032)
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -401,6 +402,8 @@ export interface DropTemplatesTable {
   purpose: TemplatePurposeColumn;
   /** 0028: the template's row of the communication matrix (src/outreach/matrix.ts); never 'staff_page'. */
   message_type: ColumnType<TemplateMessageTypeColumn, TemplateMessageTypeColumn, never>;
+  /** 0032: spoken (rvm) or written (sms). */
+  channel: Generated<OutreachCampaignChannel>;
   text: string;
   created_by: string;
   created_at: CreatedAt;
@@ -427,6 +430,8 @@ export interface CampaignsTable {
   audio_file: string | null;
   state: Generated<'draft' | 'running' | 'paused' | 'cancelled' | 'completed'>;
   rate_per_minute: Generated<number>;
+  /** 0032: ringless voicemail (drops) or SMS. */
+  channel: Generated<OutreachCampaignChannel>;
   created_by: string;
   created_at: CreatedAt;
   started_at: Date | null;
@@ -748,6 +753,39 @@ export interface CommunicationMatricesTable {
   created_at: CreatedAt;
 }
 
+/** The channels a campaign (and a practice's template) sends on (0032). */
+export type OutreachCampaignChannel = 'rvm' | 'sms';
+
+/** Where a ledger row stands (0032): planned → queued → sent → delivered / undelivered / failed; or refused / skipped. */
+export type OutreachSendStatus = 'planned' | 'queued' | 'sent' | 'delivered' | 'undelivered' | 'failed' | 'refused' | 'skipped';
+
+/** The send ledger of patient messages other than drops (0032): ids, states and codes, never a body or a number. */
+export interface OutreachSendsTable {
+  id: Generated<string>;
+  practice_id: string;
+  patient_id: string;
+  /** 'sms' | 'email' today; text, so later channels need no migration. */
+  channel: string;
+  message_type: string;
+  origin: string;
+  idempotency_key: string;
+  status: Generated<OutreachSendStatus>;
+  reason: string | null;
+  error_code: string | null;
+  provider_ref: string | null;
+  recipient_index: string | null;
+  consent_id: string | null;
+  matrix_cell: string | null;
+  matrix_version: number | null;
+  segments: number | null;
+  opt_out_appended: Generated<boolean>;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+  sent_at: Date | null;
+  delivered_at: Date | null;
+  replied_at: Date | null;
+}
+
 export interface Database {
   practices: PracticesTable;
   practice_numbers: PracticeNumbersTable;
@@ -796,4 +834,5 @@ export interface Database {
   invitations: InvitationsTable;
   overnight_reports: OvernightReportsTable;
   communication_matrices: CommunicationMatricesTable;
+  outreach_sends: OutreachSendsTable;
 }

@@ -30,6 +30,7 @@ import * as m0027 from './migrations/0027-patient-text-keys.js';
 import * as m0028 from './migrations/0028-communication-matrix.js';
 import * as m0029 from './migrations/0029-sso-identities.js';
 import * as m0031 from './migrations/0031-task-call-once.js';
+import * as m0032 from './migrations/0032-outreach-sends.js';
 import * as m0033 from './migrations/0033-patient-email.js';
 import * as m0037 from './migrations/0037-drop-appointments.js';
 
@@ -64,6 +65,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0028-communication-matrix': m0028,
   '0029-sso-identities': m0029,
   '0031-task-call-once': m0031,
+  '0032-outreach-sends': m0032,
   '0033-patient-email': m0033,
   '0037-drop-appointments': m0037,
 };

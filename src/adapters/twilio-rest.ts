@@ -67,11 +67,17 @@ const SMS_MAX_LENGTH = 1600;
 const CALL_EVENTS: ReadonlySet<string> = new Set(['initiated', 'ringing', 'answered', 'completed']);
 const MACHINE_DETECTION: ReadonlySet<string> = new Set(['Enable', 'DetectMessageEnd']);
 
+/** A Twilio Messaging Service SID. */
+export const MESSAGING_SERVICE_SID = /^MG[0-9a-f]{32}$/;
+
 export type TwilioOperation = 'sendSms' | 'createCall' | 'fetchRecordingMedia' | 'deleteRecording' | 'listRecordings' | 'findIncomingNumber' | 'updateIncomingNumber';
 
 export interface SendSmsInput {
   to: string;
-  from: string;
+  /** The sending number; or, instead, `messagingServiceSid` (Twilio then picks the sender from the service's pool). */
+  from?: string;
+  /** A Twilio Messaging Service (MG + 32 hex): sent as MessagingServiceSid instead of From (patient SMS, A2P 10DLC). */
+  messagingServiceSid?: string;
   body: string;
   statusCallback?: string;
 }
@@ -233,7 +239,9 @@ export function checkRecordingSid(op: TwilioOperation, sid: unknown): asserts si
 export function checkSms(input: SendSmsInput): void {
   const op = 'sendSms';
   checkE164(op, 'to', input.to);
-  checkE164(op, 'from', input.from);
+  if ((input.from === undefined) === (input.messagingServiceSid === undefined)) throw invalid(op, 'from or messagingServiceSid (exactly one)');
+  if (input.from !== undefined) checkE164(op, 'from', input.from);
+  if (input.messagingServiceSid !== undefined && !MESSAGING_SERVICE_SID.test(input.messagingServiceSid)) throw invalid(op, 'messagingServiceSid (expected MG and 32 hex digits)');
   if (typeof input.body !== 'string' || input.body.length === 0 || input.body.length > SMS_MAX_LENGTH) {
     throw invalid(op, `body (expected 1–${SMS_MAX_LENGTH} characters)`);
   }
@@ -432,7 +440,9 @@ function createRealTwilioRest(
 
     async sendSms(input) {
       checkSms(input);
-      const form = new URLSearchParams({ To: input.to, From: input.from, Body: input.body });
+      const form = new URLSearchParams({ To: input.to, Body: input.body });
+      if (input.messagingServiceSid !== undefined) form.set('MessagingServiceSid', input.messagingServiceSid);
+      else form.set('From', input.from ?? '');
       if (input.statusCallback !== undefined) form.set('StatusCallback', input.statusCallback);
       return createResource('sendSms', 'Messages.json', form, MESSAGE_SID);
     },

@@ -85,6 +85,12 @@ export const AuditAction = {
   DropAnswered: 'drop.answered',
   DropFinal: 'drop.final',
   DropTemplateCreated: 'drop.template_created',
+  /** A patient SMS handed to Twilio (or refused by it): the ledger row, consent grant, matrix cell and version; ids only. */
+  SmsSent: 'sms.sent',
+  /** A patient SMS's ledger row refused or skipped before sending (no messaging service, the matrix…). */
+  SmsNotSent: 'sms.not_sent',
+  /** A delivery status callback moved a patient SMS's ledger row (queued, sent, delivered, undelivered, failed). */
+  SmsStatus: 'sms.status',
   DropWebhookRejected: 'drop.webhook_rejected',
   ConsentRecorded: 'consent.recorded',
   ConsentDisclosureRecorded: 'consent.disclosure_recorded',

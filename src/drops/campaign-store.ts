@@ -1,6 +1,6 @@
 import { sql, type Selectable, type Transaction } from 'kysely';
 import type { Db } from '../adapters/postgres.js';
-import type { CampaignsTable, Database, DropStatus, DropVendor, DropsTable } from '../adapters/db-schema.js';
+import type { CampaignsTable, Database, DropStatus, DropVendor, DropsTable, OutreachCampaignChannel } from '../adapters/db-schema.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 import type { TemplatePlaceholder } from './types.js';
 
@@ -44,6 +44,7 @@ export async function insertCampaign(
     ratePerMinute: number;
     audioFile: string | null;
     createdBy: string;
+    channel: OutreachCampaignChannel;
   },
 ): Promise<string> {
   const row = await scope.db
@@ -58,6 +59,7 @@ export async function insertCampaign(
       rate_per_minute: c.ratePerMinute,
       audio_file: c.audioFile,
       created_by: c.createdBy,
+      channel: c.channel,
     })
     .returning('id')
     .executeTakeFirstOrThrow();
@@ -95,8 +97,8 @@ export async function markCompleted(scope: PracticeScope, id: string, at: Date):
   return Number(done.numUpdatedRows) > 0;
 }
 
-export async function listCampaignRows(scope: PracticeScope): Promise<Array<Pick<CampaignRow, 'id' | 'name' | 'state' | 'provider' | 'created_at'>>> {
-  return scope.db.selectFrom('campaigns').select(['id', 'name', 'state', 'provider', 'created_at']).where('practice_id', '=', scope.practiceId).orderBy('created_at', 'desc').limit(200).execute();
+export async function listCampaignRows(scope: PracticeScope): Promise<Array<Pick<CampaignRow, 'id' | 'name' | 'state' | 'provider' | 'channel' | 'created_at'>>> {
+  return scope.db.selectFrom('campaigns').select(['id', 'name', 'state', 'provider', 'channel', 'created_at']).where('practice_id', '=', scope.practiceId).orderBy('created_at', 'desc').limit(200).execute();
 }
 
 /** Per campaign: its drops, and how many reached a final status (the list's progress), in one statement. */
@@ -171,15 +173,27 @@ export async function patientContactFacts(scope: PracticeScope, ids: readonly st
     .execute();
 }
 
-/** The drops these patients (at most CHUNK) were sent since `since`, by any campaign of the practice. */
+/** A patient's number as its blind index (what opt-outs and the send ledger key on), or null. */
+export async function phoneIndexOf(scope: PracticeScope, patientId: string): Promise<string | null> {
+  const row = await scope.db.selectFrom('patients').select('phone_index').where('id', '=', patientId).where('practice_id', '=', scope.practiceId).executeTakeFirst();
+  return row?.phone_index ?? null;
+}
+
+/**
+ * The drops these patients (at most CHUNK) were sent since `since`, by any ringless-voicemail
+ * campaign of the practice. An SMS campaign's rows are not counted here: its messages are in the
+ * send ledger (src/outreach/sends-store.ts, recentSmsOf), with every other SMS.
+ */
 export async function recentDropsOf(scope: PracticeScope, ids: readonly string[], since: Date): Promise<Array<Pick<DropRow, 'patient_id' | 'sent_at'>>> {
   return scope.db
     .selectFrom('drops')
-    .select(['patient_id', 'sent_at'])
-    .where('practice_id', '=', scope.practiceId)
-    .where(sql<boolean>`patient_id = ANY(${ids}::uuid[])`)
-    .where('status', 'in', ['sent', 'delivered', 'failed'])
-    .where('sent_at', '>', since)
+    .innerJoin('campaigns', 'campaigns.id', 'drops.campaign_id')
+    .select(['drops.patient_id', 'drops.sent_at'])
+    .where('drops.practice_id', '=', scope.practiceId)
+    .where('campaigns.channel', '=', 'rvm')
+    .where(sql<boolean>`drops.patient_id = ANY(${ids}::uuid[])`)
+    .where('drops.status', 'in', ['sent', 'delivered', 'failed'])
+    .where('drops.sent_at', '>', since)
     .execute();
 }
 

@@ -4,7 +4,7 @@ import { CsvError, parse } from 'csv-parse/sync';
 import type { AppContext } from '../app-context.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 import { AuditAction, type AuditEvent } from '../audit/events.js';
-import type { DropStatus, DropVendor } from '../adapters/db-schema.js';
+import type { DropStatus, DropVendor, OutreachCampaignChannel, OutreachSendStatus } from '../adapters/db-schema.js';
 import { getPractice, listPracticeNumbers, type Practice, type PracticeNumber } from '../practices/store.js';
 import { currentConsents, hasVendorBaa, optedOutAmong } from '../consent/store.js';
 import { personalPlaceholdersIn, renderTemplate, templateDetail } from './templates.js';
@@ -13,7 +13,8 @@ import { appointmentsByIds } from '../patients/appointments.js';
 import { resolveTemplate } from './templates-store.js';
 import { currentMatrix, type CurrentMatrix } from '../outreach/matrix-store.js';
 import { decideSend, type Detail, type SendDecision } from '../outreach/matrix.js';
-import { assignSendTimes, decideMany, summarise, type Decision, type DryRunReport, type RecipientFacts } from './eligibility.js';
+import { assignSendTimes, decideMany, summarise, type Decision, type DryRunReport, type RecipientFacts, type SendChannel } from './eligibility.js';
+import { recentSmsOf, sendCountsByOrigin } from '../outreach/sends-store.js';
 import { providerConfigured } from './providers/index.js';
 import { isPersonalPlaceholder, PERSONAL_PLACEHOLDERS, type DropTemplate, type PersonalPlaceholder, type SkipReason, type TemplateMessageType, type TemplatePlaceholder } from './types.js';
 import {
@@ -86,7 +87,12 @@ export interface CampaignInput {
   /** A pre-rendered recording in audio/ (`npm run audio:render`); its transcript must be the message. */
   audioFile?: string;
   createdBy: string;
+  /** Ringless voicemail (drops, the default) or SMS (through the practice's Twilio Messaging Service). */
+  channel?: OutreachCampaignChannel;
 }
+
+/** A campaign's origin in the send ledger (src/outreach/sends-store.ts). */
+export const campaignOrigin = (campaignId: string): string => `campaign:${campaignId}`;
 
 export const AUDIO_FILE = /^[a-z0-9][a-z0-9._-]{0,80}[.](wav|mp3)$/;
 
@@ -132,13 +138,18 @@ export interface MessageKind {
 }
 
 /**
- * The practice's communication matrix on a message of this kind by ringless voicemail, and the
- * matrix version that said so. `read`: how the matrix is read (the drop worker passes the
- * instance's short cache, `matrixFor`; the API paths read it afresh).
+ * The practice's communication matrix on a message of this kind by this channel (ringless
+ * voicemail unless said), and the matrix version that said so. `read`: how the matrix is read
+ * (the drop worker passes the instance's short cache, `matrixFor`; the API paths read it afresh).
  */
-export async function matrixVerdict(scope: PracticeScope, kind: MessageKind, read: (scope: PracticeScope) => Promise<CurrentMatrix> = currentMatrix): Promise<{ decision: SendDecision; version: number }> {
+export async function matrixVerdict(
+  scope: PracticeScope,
+  kind: MessageKind,
+  channel: SendChannel = 'rvm',
+  read: (scope: PracticeScope) => Promise<CurrentMatrix> = currentMatrix,
+): Promise<{ decision: SendDecision; version: number }> {
   const matrix = await read(scope);
-  return { decision: decideSend(matrix.matrix, kind.messageType, 'rvm', kind.detail), version: matrix.version };
+  return { decision: decideSend(matrix.matrix, kind.messageType, channel, kind.detail), version: matrix.version };
 }
 
 const kindOf = (t: DropTemplate): MessageKind => ({ messageType: t.messageType, detail: templateDetail(t.text) });
@@ -245,6 +256,18 @@ export async function createCampaign(
 ): Promise<Result<{ id: string; text: string; seconds: number; notices: string[] }>> {
   const practice = await getPractice(scope);
   if (!practice) return { ok: false, reason: 'not_found', message: 'practice not found' };
+  const channel = input.channel ?? 'rvm';
+  if (channel === 'sms') {
+    if (input.provider !== 'twilio') return { ok: false, reason: 'invalid', message: 'provider: SMS campaigns go through Twilio (provider "twilio")' };
+    if (input.audioFile) return { ok: false, reason: 'invalid', message: 'audioFile: an SMS campaign has no recording' };
+    if (!practice.messagingServiceSid) {
+      return { ok: false, reason: 'conflict', message: `the practice has no Twilio Messaging Service: set messagingServiceSid (PATCH /api/practices/${practice.id}) before sending patient SMS` };
+    }
+  }
+  const chosen = await resolveTemplate(scope, input.templateId);
+  if (chosen && (chosen.channel ?? 'rvm') !== channel) {
+    return { ok: false, reason: 'invalid', message: `templateId: a ${chosen.channel === 'sms' ? 'written (SMS)' : 'spoken (ringless voicemail)'} template cannot be sent as ${channel === 'sms' ? 'SMS' : 'ringless voicemail'}` };
+  }
   if (!(await hasVendorBaa(scope, input.provider))) {
     return { ok: false, reason: 'conflict', message: `provider: no signed BAA with ${input.provider} is on record for this practice (POST /api/vendor-baas)` };
   }
@@ -271,22 +294,22 @@ export async function createCampaign(
     const problem = await checkAudioFile(services.config.audioDir, input.audioFile, rendered.text);
     if (problem) return { ok: false, reason: 'invalid', message: problem };
   }
-  const matrix = await matrixVerdict(scope, rendered.kind);
+  const matrix = await matrixVerdict(scope, rendered.kind, channel);
   if (!matrix.decision.ok) return { ok: false, reason: 'conflict', message: `communication matrix: ${matrix.decision.message}` };
-  const template = await resolveTemplate(scope, input.templateId);
-  const id = await insertCampaign(scope, { ...input, audioFile: input.audioFile ?? null });
+  const template = chosen;
+  const id = await insertCampaign(scope, { ...input, audioFile: input.audioFile ?? null, channel });
   await services.audit({
     action: AuditAction.CampaignCreated,
     actor: input.createdBy,
     practiceId: scope.practiceId,
     subjectId: id,
-    details: { templateId: input.templateId, provider: input.provider, ratePerMinute: input.ratePerMinute, seconds: rendered.seconds, matrixCell: matrix.decision.allowed.cell, matrixVersion: matrix.version },
+    details: { channel, templateId: input.templateId, provider: input.provider, ratePerMinute: input.ratePerMinute, seconds: rendered.seconds, matrixCell: matrix.decision.allowed.cell, matrixVersion: matrix.version },
   });
   const notices = [
     ...(rendered.personal.length > 0 ? [PERSONAL_NOTICE] : []),
-    ...(input.provider === 'twilio' ? [TWILIO_RINGS_NOTICE] : []),
+    ...(input.provider === 'twilio' && channel === 'rvm' ? [TWILIO_RINGS_NOTICE] : []),
     ...(template && !template.healthcareExempt
-      ? ['This purpose is outside the FCC healthcare exemption: only patients with a current ringless-voicemail consent receive it (as for every drop).']
+      ? [`This purpose is outside the FCC healthcare exemption: only patients with a current ${channel === 'sms' ? 'SMS' : 'ringless-voicemail'} consent receive it (as for every ${channel === 'sms' ? 'patient SMS' : 'drop'}).`]
       : []),
   ];
   return { ok: true, value: { id, text: rendered.text, seconds: rendered.seconds, notices } };
@@ -396,22 +419,31 @@ export function parseRecipientRows(csv: string): Result<Array<{ patientId: strin
 }
 
 /** Loads, in bulk, what eligibility needs about each recipient; `practice` is the scope's own. */
-export async function loadFacts(scope: PracticeScope, practice: Practice, patientIds: readonly string[], now: Date): Promise<RecipientFacts[]> {
+export async function loadFacts(scope: PracticeScope, practice: Practice, patientIds: readonly string[], now: Date, channel: SendChannel = 'rvm'): Promise<RecipientFacts[]> {
   const facts: RecipientFacts[] = [];
   for (let i = 0; i < patientIds.length; i += CHUNK) {
     const ids = patientIds.slice(i, i + CHUNK);
-    const [patients, consents, recent] = await Promise.all([
+    const since = new Date(now.getTime() - WEEK_MS);
+    const [patients, consents, recent, sms] = await Promise.all([
       patientContactFacts(scope, ids),
-      currentConsents(scope, ids, 'rvm'),
-      recentDropsOf(scope, ids, new Date(now.getTime() - WEEK_MS)),
+      currentConsents(scope, ids, channel),
+      recentDropsOf(scope, ids, since),
+      recentSmsOf(scope, ids, since),
     ]);
+    // One opt-out list per practice and number, for every channel: a STOP stops drops and SMS alike.
     const optedOut = await optedOutAmong(scope, patients.map((p) => p.phone_index));
     const recentBy = new Map<string, Date[]>();
-    for (const r of recent) {
-      if (!r.sent_at) continue;
-      const list = recentBy.get(r.patient_id);
-      if (list) list.push(r.sent_at);
-      else recentBy.set(r.patient_id, [r.sent_at]);
+    const smsBy = new Map<string, Date[]>();
+    const add = (by: Map<string, Date[]>, patientId: string, at: Date): void => {
+      const list = by.get(patientId);
+      if (list) list.push(at);
+      else by.set(patientId, [at]);
+    };
+    for (const r of recent) if (r.sent_at) add(recentBy, r.patient_id, r.sent_at);
+    // Across channels: an SMS counts against the shared caps as a drop does.
+    for (const r of sms) {
+      add(recentBy, r.patient_id, r.sent_at);
+      add(smsBy, r.patient_id, r.sent_at);
     }
     for (const p of patients) {
       facts.push({
@@ -423,21 +455,23 @@ export async function loadFacts(scope: PracticeScope, practice: Practice, patien
         timeZone: p.time_zone ?? practice.timeZone,
         usState: p.us_state,
         recentDrops: (recentBy.get(p.id) ?? []).sort((a, b) => a.getTime() - b.getTime()),
+        recentSms: (smsBy.get(p.id) ?? []).sort((a, b) => a.getTime() - b.getTime()),
       });
     }
   }
   return facts;
 }
 
-/** Pure enough to share: each waiting drop's decision, from bulk-loaded facts; a recipient who may get a drop but has no appointment to hear of is excluded. */
+/** Pure enough to share: each waiting drop's decision, from bulk-loaded facts; a recipient who may get a message but has no appointment to be told of is excluded. */
 function decideAll(
   drops: readonly WaitingDrop[],
   facts: readonly RecipientFacts[],
   now: Date,
   practice: Practice,
+  channel: SendChannel,
   personal: ReadonlyMap<string, PersonalSkip>,
 ): Array<{ drop: WaitingDrop; decision: Decision }> {
-  const decided = decideMany(facts, now, practice.holidays, practice.timeZone);
+  const decided = decideMany(facts, now, practice.holidays, practice.timeZone, channel);
   const byPatient = new Map(facts.map((f, i) => [f.patientId, decided[i]]));
   return drops.map((drop) => {
     const decision: Decision = byPatient.get(drop.patient_id) ?? { kind: 'exclude', reason: 'unknown_patient' };
@@ -466,10 +500,10 @@ export async function dryRun(services: Pick<AppContext, 'clock'>, scope: Practic
   if (!campaign || !practice) return { ok: false, reason: 'not_found', message: 'campaign not found' };
   const drops = await waitingDrops(scope, campaignId);
   const now = services.clock();
-  const facts = await loadFacts(scope, practice, drops.map((d) => d.patient_id), now);
+  const facts = await loadFacts(scope, practice, drops.map((d) => d.patient_id), now, campaign.channel);
   const personal = await personalMisses(scope, practice, campaign.template_id, drops, now);
-  const report = summarise(decideAll(drops, facts, now, practice, personal).map((d) => d.decision));
-  return { ok: true, value: { ...report, notices: campaign.provider === 'twilio' ? [TWILIO_RINGS_NOTICE] : [] } };
+  const report = summarise(decideAll(drops, facts, now, practice, campaign.channel, personal).map((d) => d.decision));
+  return { ok: true, value: { ...report, notices: noticesOf(campaign) } };
 }
 
 /**
@@ -480,14 +514,14 @@ export async function dryRun(services: Pick<AppContext, 'clock'>, scope: Practic
 export async function planCampaign(
   services: PlanDeps,
   scope: PracticeScope,
-  campaign: { id: string; rate_per_minute: number; template_id: string },
+  campaign: { id: string; rate_per_minute: number; template_id: string; channel: SendChannel },
   practice: Practice,
 ): Promise<{ queued: number; skipped: number }> {
   const now = services.clock();
   const drops = await waitingDrops(scope, campaign.id);
-  const facts = await loadFacts(scope, practice, drops.map((d) => d.patient_id), now);
+  const facts = await loadFacts(scope, practice, drops.map((d) => d.patient_id), now, campaign.channel);
   const personal = await personalMisses(scope, practice, campaign.template_id, drops, now);
-  const decisions = decideAll(drops, facts, now, practice, personal);
+  const decisions = decideAll(drops, facts, now, practice, campaign.channel, personal);
   const sendable = decisions.filter((d) => d.decision.kind !== 'exclude');
   const times = assignSendTimes(
     sendable.map((d) => (d.decision.kind === 'defer' ? d.decision.until : now)),
@@ -580,13 +614,13 @@ export async function commandCampaign(
   if (command === 'start' || command === 'resume') {
     // The matrix may have changed since the campaign was created: asked again before any drop is planned.
     const template = await resolveTemplate(scope, campaign.template_id);
-    const matrix = template ? await matrixVerdict(scope, kindOf(template)) : null;
+    const matrix = template ? await matrixVerdict(scope, kindOf(template), campaign.channel) : null;
     if (matrix && !matrix.decision.ok) return { ok: false, reason: 'conflict', message: `communication matrix: ${matrix.decision.message}` };
   }
   const now = services.clock();
   if (!(await transitionCampaign(scope, campaignId, campaign.state, t.to, now, command === 'start'))) return { ok: false, reason: 'conflict', message: 'the campaign changed meanwhile; try again' };
   await services.audit({ action: AuditAction.CampaignStateChanged, actor, practiceId: scope.practiceId, subjectId: campaignId, details: { state: t.to, command } });
-  const notices = campaign.provider === 'twilio' ? [TWILIO_RINGS_NOTICE] : [];
+  const notices = noticesOf(campaign);
   switch (command) {
     case 'cancel': {
       const waiting = await waitingDrops(scope, campaignId);
@@ -606,11 +640,17 @@ export async function commandCampaign(
   }
 }
 
+/** What the console says beside a campaign: a Twilio drop rings the phone. */
+function noticesOf(campaign: { provider: DropVendor; channel: OutreachCampaignChannel }): string[] {
+  return campaign.provider === 'twilio' && campaign.channel === 'rvm' ? [TWILIO_RINGS_NOTICE] : [];
+}
+
 export interface CampaignProgress {
   campaign: {
     id: string;
     name: string;
     state: string;
+    channel: OutreachCampaignChannel;
     templateId: string;
     provider: DropVendor;
     humanAnswer: 'message' | 'hangup';
@@ -625,6 +665,8 @@ export interface CampaignProgress {
   nextSendAt: string | null;
   lastSendAt: string | null;
   notices: string[];
+  /** An SMS campaign: its messages in the send ledger by status (delivered, undelivered, failed…); null for drops. */
+  sms: Partial<Record<OutreachSendStatus, number>> | null;
 }
 
 const FINAL_STATUSES: readonly DropStatus[] = ['delivered', 'failed', 'skipped', 'cancelled'];
@@ -632,7 +674,11 @@ const FINAL_STATUSES: readonly DropStatus[] = ['delivered', 'failed', 'skipped',
 export async function campaignProgress(scope: PracticeScope, campaignId: string): Promise<Result<CampaignProgress>> {
   const campaign = await campaignOf(scope, campaignId);
   if (!campaign) return { ok: false, reason: 'not_found', message: 'campaign not found' };
-  const [rows, times] = await Promise.all([dropCounts(scope, campaignId), queuedSpan(scope, campaignId)]);
+  const [rows, times, sms] = await Promise.all([
+    dropCounts(scope, campaignId),
+    queuedSpan(scope, campaignId),
+    campaign.channel === 'sms' ? sendCountsByOrigin(scope, campaignOrigin(campaignId)) : Promise.resolve(null),
+  ]);
   const counts: Record<DropStatus, number> = { pending: 0, queued: 0, sent: 0, delivered: 0, failed: 0, skipped: 0, cancelled: 0 };
   const reasons: Record<string, number> = {};
   for (const r of rows) {
@@ -648,6 +694,7 @@ export async function campaignProgress(scope: PracticeScope, campaignId: string)
         id: campaign.id,
         name: campaign.name,
         state: campaign.state,
+        channel: campaign.channel,
         templateId: campaign.template_id,
         provider: campaign.provider,
         humanAnswer: campaign.human_answer,
@@ -661,7 +708,8 @@ export async function campaignProgress(scope: PracticeScope, campaignId: string)
       done: FINAL_STATUSES.reduce((a, s) => a + counts[s], 0),
       nextSendAt: iso(times?.next),
       lastSendAt: iso(times?.last),
-      notices: campaign.provider === 'twilio' ? [TWILIO_RINGS_NOTICE] : [],
+      notices: noticesOf(campaign),
+      sms,
     },
   };
 }
@@ -671,6 +719,7 @@ export interface ListedCampaign {
   name: string;
   state: string;
   provider: DropVendor;
+  channel: OutreachCampaignChannel;
   createdAt: string;
   /** Recipients, and those whose drop reached a final status (the console's progress column). */
   total: number;
@@ -680,5 +729,5 @@ export interface ListedCampaign {
 export async function listCampaigns(scope: PracticeScope): Promise<ListedCampaign[]> {
   const rows = await listCampaignRows(scope);
   const totals = await dropTotals(scope, rows.map((r) => r.id));
-  return rows.map((r) => ({ id: r.id, name: r.name, state: r.state, provider: r.provider, createdAt: r.created_at.toISOString(), ...(totals.get(r.id) ?? { total: 0, done: 0 }) }));
+  return rows.map((r) => ({ id: r.id, name: r.name, state: r.state, provider: r.provider, channel: r.channel, createdAt: r.created_at.toISOString(), ...(totals.get(r.id) ?? { total: 0, done: 0 }) }));
 }

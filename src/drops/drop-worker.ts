@@ -11,6 +11,7 @@ import { completeIfDone, matrixVerdict, messageFor, dropJobId, loadFacts, isPers
 import { decide } from './eligibility.js';
 import { createDropProvider, type DropProviderDeps } from './providers/index.js';
 import { DropProviderError } from './types.js';
+import { processSmsJob } from './sms-worker.js';
 import { claimDropSent, finishDropRow, loadCampaign, loadDrop, lockPatientForDrop, rescheduleDrop, setProviderRef, staleSentDrops, unclaimDrop } from './campaign-store.js';
 
 /**
@@ -34,8 +35,9 @@ export const SENT_TIMEOUT_MS = 24 * 3_600_000;
 export type DropFinishDeps = Pick<AppContext, 'db'> & FinishDeps;
 /** Everything a drop job touches: the database, the pace (Redis), the queue, the blind index, the provider's adapter. */
 export type DropJobDeps = DropFinishDeps & DropProviderDeps & Pick<AppContext, 'queues' | 'keyring'>;
+// An SMS campaign's row goes to ./sms-worker.ts with the same deps.
 
-export type DropJobResult = 'stale' | 'done' | 'gone' | 'paused' | 'cancelled' | 'skipped' | 'deferred' | 'failed' | 'sent' | 'raced' | 'retry';
+export type DropJobResult = 'stale' | 'done' | 'gone' | 'paused' | 'cancelled' | 'skipped' | 'refused' | 'deferred' | 'failed' | 'sent' | 'raced' | 'retry';
 
 export async function finishDrop(
   services: DropFinishDeps,
@@ -112,6 +114,11 @@ export async function processDropJob(services: DropJobDeps, data: DropJobData, l
     await finishDrop(services, drop.id, 'failed', 'no_vendor_baa', ['queued']);
     return 'failed';
   }
+  if (campaign.channel === 'sms') {
+    return processSmsJob(services, drop, campaign, practice, data, lastAttempt, async (status, reason, from, matrixCell) => {
+      await finishDrop(services, drop.id, status, reason, from, matrixCell ? { matrixCell } : {});
+    });
+  }
   // The recipient's own message: their appointment as of now (the linked one, else their next).
   const message = await messageFor(services, scope, campaign, practice, { patientId: drop.patient_id, appointmentId: drop.appointment_id });
   if (!message.ok && isPersonalSkip(message.reason)) {
@@ -125,7 +132,7 @@ export async function processDropJob(services: DropJobDeps, data: DropJobData, l
   }
   // The communication matrix as of now (this instance's copy, at most 30 s old and dropped on a
   // save here): a cell closed since the campaign started stops this drop.
-  const matrix = await matrixVerdict(scope, message, matrixFor);
+  const matrix = await matrixVerdict(scope, message, 'rvm', matrixFor);
   if (!matrix.decision.ok) {
     await finishDrop(services, drop.id, 'skipped', `matrix_${matrix.decision.reason}`, ['queued'], { matrixCell: matrix.decision.cell });
     return 'skipped';

@@ -1,5 +1,5 @@
 import type { Holidays } from '../practices/settings.js';
-import { mayDropAt } from './calling-rules.js';
+import { checkDropAt, dropLimitsFor, mayDropAt } from './calling-rules.js';
 import type { SkipReason } from './types.js';
 
 /**
@@ -17,9 +17,25 @@ export interface RecipientFacts {
   optedOut: boolean;
   timeZone: string;
   usState: string | null;
-  /** This patient's sent drops, any campaign, newest last. */
+  /**
+   * This patient's messages to the phone, newest last: every ringless-voicemail drop and every SMS
+   * (the caps across channels count them together).
+   */
   recentDrops: Date[];
+  /** This patient's SMS alone (the SMS channel's own cap). Empty for a drop's facts. */
+  recentSms: Date[];
 }
+
+/** What a recipient is decided for: a ringless-voicemail drop or an SMS. */
+export type SendChannel = 'rvm' | 'sms';
+
+/**
+ * Frequency caps. Across channels (a drop and an SMS count together): the healthcare exemption's
+ * 1 a recipient-local day and 3 in any 7 days (calling-rules.ts DAILY_CAP, WEEKLY_CAP), and the
+ * state's rolling-24-hour limit. Per channel: SMS at most SMS_WEEKLY_CAP in any 7 days; drops
+ * have no stricter limit of their own than the shared one.
+ */
+export const SMS_WEEKLY_CAP = 2;
 
 export type Decision = { kind: 'send'; at: Date } | { kind: 'defer'; reason: SkipReason; until: Date } | { kind: 'exclude'; reason: SkipReason };
 
@@ -36,12 +52,18 @@ export const PERMANENT_REASONS: ReadonlySet<SkipReason> = new Set([
   'location_refused',
 ]);
 
-export function decide(f: RecipientFacts, now: Date, holidays: Holidays, practiceTimeZone: string): Decision {
+export function decide(f: RecipientFacts, now: Date, holidays: Holidays, practiceTimeZone: string, channel: SendChannel = 'rvm'): Decision {
   if (f.optedOut) return { kind: 'exclude', reason: 'opted_out' };
   if (f.consent === 'revoked') return { kind: 'exclude', reason: 'consent_revoked' };
   if (f.consent !== 'granted') return { kind: 'exclude', reason: 'no_consent' };
   if (!f.hasPhone) return { kind: 'exclude', reason: 'no_phone' };
   const verdict = mayDropAt({ now, timeZone: f.timeZone, practiceTimeZone, usState: f.usState, holidays, recentDrops: f.recentDrops });
+  if (verdict.ok && channel === 'sms' && f.recentSms.length > 0) {
+    // The SMS channel's own cap, on its own sends (the shared caps passed above).
+    const limits = { ...dropLimitsFor(f.usState), weeklyCap: SMS_WEEKLY_CAP };
+    const own = checkDropAt({ now, timeZone: f.timeZone, practiceTimeZone, holidays, recentDrops: f.recentSms }, limits);
+    if (!own.ok) return { kind: 'defer', reason: own.reason === 'weekly_cap' ? 'sms_weekly_cap' : own.reason, until: own.retryAt ?? new Date(now.getTime() + 3_600_000) };
+  }
   if (verdict.ok) return { kind: 'send', at: now };
   // Without a known time to retry, look again in an hour (the worker re-checks at send time anyway).
   return { kind: 'defer', reason: verdict.reason, until: verdict.retryAt ?? new Date(now.getTime() + 3_600_000) };
@@ -52,14 +74,14 @@ export function decide(f: RecipientFacts, now: Date, holidays: Holidays, practic
  * state, so their timing verdict is computed once per (zone, state): the same answer as `decide`
  * for each, at a fraction of the cost for a large campaign.
  */
-export function decideMany(facts: readonly RecipientFacts[], now: Date, holidays: Holidays, practiceTimeZone: string): Decision[] {
+export function decideMany(facts: readonly RecipientFacts[], now: Date, holidays: Holidays, practiceTimeZone: string, channel: SendChannel = 'rvm'): Decision[] {
   const shared = new Map<string, Decision>();
   return facts.map((f) => {
-    if (f.optedOut || f.consent !== 'granted' || !f.hasPhone || f.recentDrops.length > 0) return decide(f, now, holidays, practiceTimeZone);
+    if (f.optedOut || f.consent !== 'granted' || !f.hasPhone || f.recentDrops.length > 0 || f.recentSms.length > 0) return decide(f, now, holidays, practiceTimeZone, channel);
     const key = `${f.timeZone}|${f.usState ?? ''}`;
     let d = shared.get(key);
     if (!d) {
-      d = decide(f, now, holidays, practiceTimeZone);
+      d = decide(f, now, holidays, practiceTimeZone, channel);
       shared.set(key, d);
     }
     return d;

@@ -34,6 +34,13 @@ export function twilioCallRateKey(accountSid: string): string {
   return `rate:twilio-calls:${accountSid}`;
 }
 
+/** Patient SMS per second per Twilio account (a 10DLC long code's conservative pace; campaigns pace themselves below it). */
+export const TWILIO_SMS_PER_SECOND = 1;
+
+export function twilioSmsRateKey(accountSid: string): string {
+  return `rate:twilio-sms:${accountSid}`;
+}
+
 /**
  * Reserves the next slot under `key` for `perSecond` operations a second and waits for it.
  * Resolves with the milliseconds waited (0 when the slot was free). A long queue of callers

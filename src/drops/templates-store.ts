@@ -4,7 +4,7 @@ import { AuditAction } from '../audit/events.js';
 import { currentMatrix } from '../outreach/matrix-store.js';
 import { decideSend } from '../outreach/matrix.js';
 import { getTemplate, listTemplates, PURPOSE_MESSAGE_TYPES, templateDetail, validateTemplate } from './templates.js';
-import type { DropTemplate, TemplateMessageType, TemplatePurpose } from './types.js';
+import type { DropTemplate, TemplateChannel, TemplateMessageType, TemplatePurpose } from './types.js';
 
 /**
  * Templates a campaign may use: the built-in library (./templates.ts, by id) and a practice's own
@@ -22,6 +22,8 @@ export interface TemplateSummary {
   text: string;
   builtIn: boolean;
   healthcareExempt: boolean;
+  /** Spoken (rvm) or written (sms). */
+  channel: TemplateChannel;
 }
 
 /** Billing is not among the healthcare exemption's purposes (47 CFR 64.1200(a)(9)(iv)). */
@@ -34,14 +36,14 @@ export async function resolveTemplate(scope: PracticeScope, templateId: string):
   if (builtIn) return builtIn;
   if (!UUID.test(templateId)) return null;
   const row = await scope.db.selectFrom('drop_templates').selectAll().where('id', '=', templateId).where('practice_id', '=', scope.practiceId).executeTakeFirst();
-  return row ? { id: row.id, purpose: row.purpose, messageType: row.message_type, text: row.text, healthcareExempt: isHealthcareExempt(row.purpose) } : null;
+  return row ? { id: row.id, purpose: row.purpose, messageType: row.message_type, text: row.text, healthcareExempt: isHealthcareExempt(row.purpose), channel: row.channel } : null;
 }
 
 export async function listPracticeTemplates(scope: PracticeScope): Promise<TemplateSummary[]> {
   const own = await scope.db.selectFrom('drop_templates').selectAll().where('practice_id', '=', scope.practiceId).orderBy('created_at').execute();
   return [
-    ...listTemplates().map((t) => ({ id: t.id, name: t.id, purpose: t.purpose, messageType: t.messageType, text: t.text, builtIn: true, healthcareExempt: t.healthcareExempt })),
-    ...own.map((t) => ({ id: t.id, name: t.name, purpose: t.purpose, messageType: t.message_type, text: t.text, builtIn: false, healthcareExempt: isHealthcareExempt(t.purpose) })),
+    ...listTemplates().map((t) => ({ id: t.id, name: t.id, purpose: t.purpose, messageType: t.messageType, text: t.text, builtIn: true, healthcareExempt: t.healthcareExempt, channel: t.channel ?? 'rvm' })),
+    ...own.map((t) => ({ id: t.id, name: t.name, purpose: t.purpose, messageType: t.message_type, text: t.text, builtIn: false, healthcareExempt: isHealthcareExempt(t.purpose), channel: t.channel })),
   ];
 }
 
@@ -58,20 +60,21 @@ export type CreateTemplateResult =
 export async function createPracticeTemplate(
   scope: PracticeScope,
   audit: AuditWriter,
-  input: { name: string; purpose: TemplatePurpose; messageType?: TemplateMessageType | undefined; text: string; createdBy: string },
+  input: { name: string; purpose: TemplatePurpose; messageType?: TemplateMessageType | undefined; text: string; createdBy: string; channel?: TemplateChannel | undefined },
 ): Promise<CreateTemplateResult> {
   const messageType = input.messageType ?? input.purpose;
-  const problems = validateTemplate({ purpose: input.purpose, text: input.text });
+  const channel = input.channel ?? 'rvm';
+  const problems = validateTemplate({ purpose: input.purpose, text: input.text, channel });
   if (!PURPOSE_MESSAGE_TYPES[input.purpose].includes(messageType)) {
     problems.push({ kind: 'invalid_message_type', term: messageType, category: input.purpose, reason: `a ${input.purpose} template is sent as ${PURPOSE_MESSAGE_TYPES[input.purpose].join(' or ')}` });
   }
   if (problems.length > 0) return { ok: false, problems };
   const matrix = await currentMatrix(scope);
-  const verdict = decideSend(matrix.matrix, messageType, 'rvm', templateDetail(input.text));
+  const verdict = decideSend(matrix.matrix, messageType, channel, templateDetail(input.text));
   if (!verdict.ok) return { ok: false, refused: { cell: verdict.cell, message: verdict.message, matrixVersion: matrix.version } };
   const row = await scope.db
     .insertInto('drop_templates')
-    .values({ practice_id: scope.practiceId, name: input.name, purpose: input.purpose, message_type: messageType, text: input.text, created_by: input.createdBy })
+    .values({ practice_id: scope.practiceId, name: input.name, purpose: input.purpose, message_type: messageType, text: input.text, created_by: input.createdBy, channel })
     .returningAll()
     .executeTakeFirstOrThrow();
   await audit({
@@ -79,7 +82,7 @@ export async function createPracticeTemplate(
     actor: input.createdBy,
     practiceId: scope.practiceId,
     subjectId: row.id,
-    details: { purpose: row.purpose, messageType: row.message_type, length: row.text.length, matrixCell: verdict.allowed.cell, matrixVersion: matrix.version },
+    details: { channel: row.channel, purpose: row.purpose, messageType: row.message_type, length: row.text.length, matrixCell: verdict.allowed.cell, matrixVersion: matrix.version },
   });
-  return { ok: true, value: { id: row.id, name: row.name, purpose: row.purpose, messageType: row.message_type, text: row.text, builtIn: false, healthcareExempt: isHealthcareExempt(row.purpose) } };
+  return { ok: true, value: { id: row.id, name: row.name, purpose: row.purpose, messageType: row.message_type, text: row.text, builtIn: false, healthcareExempt: isHealthcareExempt(row.purpose), channel: row.channel } };
 }

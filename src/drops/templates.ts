@@ -1,6 +1,7 @@
 import { checkPhi, type PhiProblemKind } from './phi-check.js';
 import type { Detail } from '../outreach/matrix.js';
-import { isPersonalPlaceholder, PERSONAL_PLACEHOLDERS, TEMPLATE_PLACEHOLDERS, type DropTemplate, type PersonalPlaceholder, type TemplateMessageType, type TemplatePlaceholder, type TemplatePurpose } from './types.js';
+import { MAX_SMS_SEGMENTS, OPT_OUT_SMS_SENTENCE, smsLength } from '../outreach/sms-text.js';
+import { isPersonalPlaceholder, PERSONAL_PLACEHOLDERS, TEMPLATE_PLACEHOLDERS, type DropTemplate, type PersonalPlaceholder, type TemplateChannel, type TemplateMessageType, type TemplatePlaceholder, type TemplatePurpose } from './types.js';
 
 /**
  * The ringless-voicemail template library and the rules every message keeps: generic enough to be
@@ -96,8 +97,8 @@ export interface TemplateProblem {
 
 export type RenderResult = { ok: true; text: string; seconds: number } | { ok: false; problems: TemplateProblem[] };
 
-const builtIn = (id: string, purpose: TemplatePurpose, text: string): DropTemplate =>
-  Object.freeze({ id, purpose, messageType: purpose, text, healthcareExempt: purpose !== 'billing_callback' });
+const builtIn = (id: string, purpose: TemplatePurpose, text: string, channel: TemplateChannel = 'rvm'): DropTemplate =>
+  Object.freeze({ id, purpose, messageType: purpose, text, healthcareExempt: purpose !== 'billing_callback', channel });
 
 export const TEMPLATES: readonly DropTemplate[] = Object.freeze([
   builtIn(
@@ -125,6 +126,12 @@ export const TEMPLATES: readonly DropTemplate[] = Object.freeze([
     'billing_callback',
     `Hello, this is {practice_name}. Please call our office at {callback_number} about your account. Thank you. ${OPT_OUT_SENTENCE}`,
   ),
+  // SMS (written): no spoken opt-out; the first message of a conversation gets OPT_OUT_SMS_SENTENCE when sent.
+  builtIn('sms-appointment-reminder', 'appointment_reminder', '{practice_name}: a reminder of your appointment on {appointment_day} at {appointment_time}. To change it, call {callback_number}.', 'sms'),
+  builtIn('sms-callback-request', 'callback_request', '{practice_name}: please call us back at {callback_number} when you can.', 'sms'),
+  builtIn('sms-office-closure', 'office_closure', '{practice_name}: our office hours change: {office_hours}. To reach us, call {callback_number}.', 'sms'),
+  builtIn('sms-recall', 'recall', '{practice_name}: it is time to schedule your next visit. Please call {callback_number} to book.', 'sms'),
+  builtIn('sms-billing-callback', 'billing_callback', '{practice_name}: please call our office at {callback_number} about your account.', 'sms'),
 ]);
 
 export function getTemplate(id: string): DropTemplate | undefined {
@@ -172,7 +179,8 @@ const PURPOSES = Object.keys(PURPOSE_PLACEHOLDERS) as TemplatePurpose[];
  * {callback_number} present; an opt-out instruction (see `hasOptOut`); at most
  * MAX_TEMPLATE_CHARS characters and MAX_SECONDS seconds with placeholders at their worst case.
  */
-export function validateTemplate(t: { purpose: TemplatePurpose; text: string }): TemplateProblem[] {
+export function validateTemplate(t: { purpose: TemplatePurpose; text: string; channel?: TemplateChannel | undefined }): TemplateProblem[] {
+  const sms = t.channel === 'sms';
   const problems: TemplateProblem[] = [];
   if (!PURPOSES.includes(t.purpose)) return [{ kind: 'invalid_purpose', term: 'purpose' }];
   if (t.text.trim() === '') return [{ kind: 'empty', term: '' }];
@@ -189,11 +197,43 @@ export function validateTemplate(t: { purpose: TemplatePurpose; text: string }):
   for (const name of REQUIRED_PLACEHOLDERS) {
     if (!used.includes(name)) problems.push({ kind: 'missing_placeholder', term: `{${name}}` });
   }
+  if (sms) {
+    // Written: the opt-out sentence is added when sent (the first message of a conversation); the limit is segments.
+    const worst = smsWorstCase(t.text);
+    if (worst.segments > MAX_SMS_SEGMENTS) problems.push({ kind: 'too_long', term: `${worst.segments} segments`, category: 'segments' });
+    return problems;
+  }
   if (!hasOptOut(t.text)) problems.push({ kind: 'missing_opt_out', term: 'opt-out instruction' });
 
   const seconds = estimateSeconds(t.text);
   if (seconds > MAX_SECONDS) problems.push({ kind: 'too_long', term: `${seconds} s`, category: 'seconds' });
   return problems;
+}
+
+/** Characters a placeholder may take at most in an SMS, for the segments of an unrendered template. */
+export const PLACEHOLDER_WORST_CASE_CHARS: Readonly<Record<TemplatePlaceholder, number>> = {
+  practice_name: MAX_PRACTICE_NAME_CHARS,
+  callback_number: 12, // 202-555-0100
+  office_hours: MAX_OFFICE_HOURS_CHARS,
+  appointment_day: 23, // Wednesday, September 30
+  appointment_time: 8, // 12:30 PM
+  appointment_location: MAX_LOCATION_CHARS,
+};
+
+/**
+ * Pure: the segments of an SMS template at its worst: every placeholder at its longest, with the
+ * opt-out sentence a first message carries. The encoding is the template's own text's (a value
+ * outside GSM-7 is caught when the message is rendered).
+ */
+export function smsWorstCase(text: string): ReturnType<typeof smsLength> {
+  const filled = text.replace(PLACEHOLDER, (_m, name: string) => 'x'.repeat(isPlaceholder(name) ? PLACEHOLDER_WORST_CASE_CHARS[name] : name.length + 2));
+  return smsLength(`${filled} ${OPT_OUT_SMS_SENTENCE}`);
+}
+
+/** "+12025550100" → "202-555-0100": how an SMS writes a number (one digit run, which the PHI check knows as the callback number). */
+export function writePhoneNumber(e164: string): string | undefined {
+  const m = CALLBACK_NUMBER.exec(e164);
+  return m ? `${m[1]}-${m[2]}-${m[3]}` : undefined;
 }
 
 type ValueCheck = { ok: true; spoken: string } | { ok: false; reason: string };
@@ -297,7 +337,9 @@ export function renderTemplate(template: DropTemplate, params: Partial<Record<Te
       problems.push({ kind: 'missing_value', term: name, placeholder: name });
       continue;
     }
-    const checked = checkValue(name, value);
+    const valid = checkValue(name, value);
+    // An SMS writes the callback number as a number, not digit by digit.
+    const checked = valid.ok && name === 'callback_number' && template.channel === 'sms' ? { ok: true as const, spoken: writePhoneNumber(value) ?? valid.spoken } : valid;
     if (!checked.ok) {
       problems.push(...checked.problems);
       continue;
@@ -310,6 +352,11 @@ export function renderTemplate(template: DropTemplate, params: Partial<Record<Te
   const phi = checkPhi(text, { placeholders: opts.keepPersonal ? PERSONAL_PLACEHOLDERS : [], allowedNumbers: params.callback_number ? [params.callback_number] : [] });
   if (!phi.ok) return { ok: false, problems: phi.problems };
   const seconds = estimateSeconds(text);
+  if (template.channel === 'sms') {
+    const length = smsLength(`${text} ${OPT_OUT_SMS_SENTENCE}`);
+    if (length.segments > MAX_SMS_SEGMENTS) return { ok: false, problems: [{ kind: 'too_long', term: `${length.segments} segments`, category: 'segments' }] };
+    return { ok: true, text, seconds };
+  }
   if (seconds > MAX_SECONDS) return { ok: false, problems: [{ kind: 'too_long', term: `${seconds} s`, category: 'seconds' }] };
   return { ok: true, text, seconds };
 }

@@ -20,6 +20,8 @@ export type TemplatePlaceholder = (typeof TEMPLATE_PLACEHOLDERS)[number];
 export const PERSONAL_PLACEHOLDERS = ['appointment_day', 'appointment_time', 'appointment_location'] as const satisfies readonly TemplatePlaceholder[];
 export type PersonalPlaceholder = (typeof PERSONAL_PLACEHOLDERS)[number];
 export const isPersonalPlaceholder = (name: string): name is PersonalPlaceholder => (PERSONAL_PLACEHOLDERS as readonly string[]).includes(name);
+/** What a template is written for: a drop's spoken words or an SMS's text. */
+export type TemplateChannel = 'rvm' | 'sms';
 
 export type TemplatePurpose = 'appointment_reminder' | 'callback_request' | 'office_closure' | 'recall' | 'billing_callback';
 
@@ -33,6 +35,8 @@ export interface DropTemplate {
   messageType: TemplateMessageType;
   /** Spoken text with {placeholders}; checked by the PHI check when loaded and when rendered. */
   text: string;
+  /** Spoken (ringless voicemail, the default) or written (SMS: segments instead of seconds, no spoken opt-out). */
+  channel?: TemplateChannel;
   /** Pre-rendered audio in audio/ (optional; text-to-speech otherwise). */
   audio?: string;
   /** Healthcare-exempt purposes (47 CFR 64.1200(a)(9)(iv)); billing is not exempt. */
@@ -74,6 +78,7 @@ export type SkipReason =
   | 'no_phone'
   | 'daily_cap'
   | 'weekly_cap'
+  | 'sms_weekly_cap'
   | 'state_24h_cap'
   | 'outside_hours'
   | 'holiday'

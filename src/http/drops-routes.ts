@@ -20,7 +20,8 @@ import { currentState } from '../consent/consent.js';
 import { isPersonalPlaceholder, TEMPLATE_PLACEHOLDERS } from '../drops/types.js';
 import { MESSAGE_TYPES } from '../outreach/matrix.js';
 import { createPracticeTemplate, listPracticeTemplates } from '../drops/templates-store.js';
-import { validateTemplate } from '../drops/templates.js';
+import { smsWorstCase, validateTemplate } from '../drops/templates.js';
+import { MAX_SMS_SEGMENTS, smsLength } from '../outreach/sms-text.js';
 import {
   addRecipients,
   CAMPAIGN_COMMANDS,
@@ -71,6 +72,8 @@ export const TemplateInput = z.strictObject({
   /** Its row of the communication matrix; the purpose's own when absent (see PURPOSE_MESSAGE_TYPES). */
   messageType: z.enum(MESSAGE_TYPES).exclude(['staff_page']).optional(),
   text: z.string().trim().min(1).max(2000),
+  /** Spoken (ringless voicemail) or written (SMS); rvm when absent. */
+  channel: z.enum(['rvm', 'sms']).default('rvm'),
 });
 
 export const CampaignInputSchema = z.strictObject({
@@ -86,6 +89,8 @@ export const CampaignInputSchema = z.strictObject({
     })
     .default({}),
   provider: z.enum(['rvm_http', 'twilio']),
+  /** Ringless voicemail (drops) or SMS (provider twilio, through the practice's Messaging Service); rvm when absent. */
+  channel: z.enum(['rvm', 'sms']).default('rvm'),
   humanAnswer: z.enum(['message', 'hangup']).default('message'),
   ratePerMinute: z.number().int().min(1).max(600).default(30),
   audioFile: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,80}[.](wav|mp3)$/, { message: 'expected a file name in audio/ such as recall-demo.wav' }).optional(),
@@ -93,7 +98,7 @@ export const CampaignInputSchema = z.strictObject({
 });
 
 /** What the PHI check reads: the purpose decides which placeholders are allowed. */
-export const TemplateCheckInput = TemplateInput.pick({ purpose: true, text: true });
+export const TemplateCheckInput = TemplateInput.pick({ purpose: true, text: true, channel: true });
 
 /** A phone number in a body (never a URL): patient lookup, opt-out and opt-out check. */
 export const PhoneBody = z.strictObject({ phone: E164Schema });
@@ -106,6 +111,13 @@ export const DropsQuery = z.object({
 
 /** JSON recipients (the route also takes text/csv with a patient_id column). */
 export const RecipientsBody = z.strictObject({ patientIds: z.array(z.string().max(64)).min(1).max(200_000) });
+
+/** An SMS template's length as the console shows it: its own text, and at its worst (placeholders at their longest, with the opt-out sentence). */
+function smsCheck(text: string): { encoding: string; segments: number; units: number; worstCase: { encoding: string; segments: number }; maxSegments: number } {
+  const own = smsLength(text);
+  const worst = smsWorstCase(text);
+  return { encoding: own.encoding, segments: own.segments, units: own.units, worstCase: { encoding: worst.encoding, segments: worst.segments }, maxSegments: MAX_SMS_SEGMENTS };
+}
 
 export function rvmRouter(services: Services): express.Router {
   const router = express.Router();
@@ -224,7 +236,7 @@ export function rvmRouter(services: Services): express.Router {
     const body = TemplateCheckInput.safeParse(req.body);
     if (!body.success) return badRequest(res, zodProblems(body.error));
     const problems = validateTemplate(body.data);
-    res.json({ ok: problems.length === 0, problems });
+    res.json({ ok: problems.length === 0, problems, ...(body.data.channel === 'sms' ? { sms: smsCheck(body.data.text) } : {}) });
   });
 
   // --- Campaigns -----------------------------------------------------------------

@@ -18,6 +18,7 @@ import { PLAYBACK_TOKEN_PATTERN } from '../voicemail/playback-store.js';
 import { AUDIO_CONTENT_TYPE } from '../voicemail/stream.js';
 import { FEED_PATH, NowQuery, PracticeQuery, ProviderCreateBody, ProviderPatchBody, ShiftsQuery } from './oncall-routes.js';
 import { PracticeNumberBody, PracticePatchSchema } from './practice-routes.js';
+import { SmsStatusParams } from '../drops/sms-status.js';
 import { CampaignInputSchema, DropsQuery, PhoneBody, RecipientsBody, TemplateCheckInput, TemplateInput } from './drops-routes.js';
 import { PatientInput, PatientListQuery, PatientPatch, PatientSearch } from '../patients/records.js';
 import { AppointmentInput, AppointmentListQuery, AppointmentPatch, APPOINTMENT_STATUSES } from '../patients/appointments.js';
@@ -261,6 +262,7 @@ const PracticeSchema = z.looseObject({
   routineCallbackHours: z.number().int(),
   idleLogoffMinutes: z.number().int(),
   patientPortalUrl: z.string().nullable(),
+  messagingServiceSid: z.string().nullable().meta({ description: 'The Twilio Messaging Service patient SMS go out through (MG…); null: none, patient SMS are refused' }),
   numbers: z.array(z.looseObject({ e164: E164Schema, flowId: z.string() })),
   /** Open, closed or a holiday now (the service's clock, the practice's wall clock), and when it next opens. */
   hoursNow: z.object({ status: z.enum(['open', 'closed', 'holiday']), nextOpening: Instant.nullable() }).optional(),
@@ -650,6 +652,13 @@ export const ROUTES: readonly RouteDoc[] = [
       query: z.object({ n: twilioQuery.node.optional(), u: z.enum(['urgent', 'routine']).optional(), v: z.literal('1').optional().meta({ description: 'the caller was verified' }) }),
       body: voiceBody({ CallStatus: 'completed', RecordingSid: `RE${'0123456789abcdef'.repeat(2)}`, RecordingStatus: 'completed', RecordingDuration: '17', RecordingUrl: `https://api.twilio.com/2010-04-01/Accounts/${EX.accountSid}/Recordings/RE${'0123456789abcdef'.repeat(2)}` }),
     },
+  ),
+  post(
+    '/twilio/sms/status',
+    "A patient SMS's delivery status (queued, sent, delivered, undelivered, failed with the carrier's ErrorCode): moves its ledger row forward only",
+    TWILIO,
+    twiml('an empty <Response/>, once the status is stored (503 when it could not be; 400 when malformed)'),
+    { body: { schema: SmsStatusParams, example: { MessageSid: `SM${'0123456789abcdef'.repeat(2)}`, MessageStatus: 'undelivered', ErrorCode: '30003' }, contentType: 'application/x-www-form-urlencoded' } },
   ),
   post(
     '/twilio/rvm/answer',
@@ -1237,7 +1246,22 @@ export const ROUTES: readonly RouteDoc[] = [
     '/api/drop-templates/check',
     'Run the PHI and placeholder check on a template text without storing it (the console shows the verdict as it is typed)',
     api(ADMIN),
-    ok('the verdict: `ok`, and each problem (kind, the term as written, the list or pattern that caught it)', z.object({ ok: z.boolean(), problems: z.array(z.object({ kind: z.string(), term: z.string(), category: z.string().optional() })) })),
+    ok(
+      'the verdict: `ok`, and each problem (kind, the term as written, the list or pattern that caught it); for an SMS template (`channel: sms`) its length in segments',
+      z.object({
+        ok: z.boolean(),
+        problems: z.array(z.object({ kind: z.string(), term: z.string(), category: z.string().optional() })),
+        sms: z
+          .object({
+            encoding: z.enum(['GSM-7', 'UCS-2']),
+            segments: z.number().int(),
+            units: z.number().int().meta({ description: 'GSM-7 septets or UCS-2 code units of the text as written' }),
+            worstCase: z.object({ encoding: z.enum(['GSM-7', 'UCS-2']), segments: z.number().int() }).meta({ description: 'placeholders at their longest, with the opt-out sentence of a first message' }),
+            maxSegments: z.number().int(),
+          })
+          .optional(),
+      }),
+    ),
     { body: { schema: TemplateCheckInput, example: { purpose: 'recall', text: 'Hello, this is {practice_name}. Please call {callback_number}. To stop these messages, press 8.' } } },
   ),
   get('/api/campaigns', 'List campaigns', api(RVM_READ), ok('the campaigns', listOf('campaigns', Obj('a campaign')))),

@@ -11,6 +11,7 @@ import { badRequest, zodProblems } from './responses.js';
 import { SmsAutoReplySchema } from '../texts/replies.js';
 import { hoursStatus, nextOpening } from '../practices/hours.js';
 import type { Practice } from '../practices/store.js';
+import { MESSAGING_SERVICE_SID } from '../adapters/twilio-rest.js';
 
 const Uuid = z.string().uuid();
 
@@ -45,6 +46,8 @@ export const PracticePatchSchema = z
     idleLogoffMinutes: IdleLogoffMinutesSchema,
     /** The patient portal (https), the link of the portal notice e-mail; null: none (that notice cannot be sent). */
     patientPortalUrl: PortalUrlSchema.nullable(),
+    /** The Twilio Messaging Service patient SMS go out through (A2P 10DLC); null: none, so patient SMS are refused. */
+    messagingServiceSid: z.string().regex(MESSAGING_SERVICE_SID, { message: 'expected a Twilio Messaging Service SID: MG and 32 lower-case hex digits' }).nullable(),
   })
   .partial()
   .refine((p) => Object.keys(p).length > 0, { message: 'nothing to change' });

@@ -1,3 +1,4 @@
+// Over 400 lines because every Twilio webhook's edge (signature, deadline answer, durable-before-2xx rule) is one router read together; the decisions are in the domains.
 import express, { type Request, type Response } from 'express';
 import { AuditAction } from '../audit/events.js';
 import type { Services } from '../services.js';
@@ -24,6 +25,7 @@ import { handleSmsIncoming, smsNotReceivedTwiml } from '../texts/sms-incoming.js
 import { handleAccessAction, handleAccessIncoming, resumeAccessMenu } from '../voicemail/access-line.js';
 import { handleCallBackAnswer, handleCallBackConnect, handleCallBackDialed, handleCallBackStatus } from '../tasks/call-back.js';
 import { handleDropAnswer, handleDropStatus } from '../drops/drop-service.js';
+import { handleSmsStatus } from '../drops/sms-status.js';
 import type { FailSafeReason, UnprocessedRoute } from '../adapters/metrics.js';
 import { boundTwilioRoutes, TWILIO_ROUTE_DEADLINE_MS, type TimeoutAnswer } from './twilio-deadline.js';
 
@@ -167,6 +169,9 @@ function timeoutAnswer(services: Pick<Services, 'metrics' | 'caches'>, req: Requ
     case '/callback/dialed':
     case '/rvm/answer':
       return { status: 200, twiml: HANGUP_TWIML };
+    case '/sms/status':
+      // A patient SMS's delivery status, not stored yet: never a 2xx.
+      return { status: 503, twiml: EMPTY_TWIML };
     case '/voice/recording-status':
       // Not durable yet, so never a 2xx. Our <Record> URLs add no #rc, so Twilio does not resend it: the reconciler finds the recording.
       return { status: 503, twiml: EMPTY_TWIML };
@@ -362,6 +367,24 @@ export function twilioRouter(services: Services): express.Router {
       if (!res.headersSent) unprocessed(services, 'rvm_status', 'error');
     }
     sendTwiml(res, EMPTY_TWIML);
+  });
+  // A patient SMS's delivery status (src/drops/sms-status.ts): 2xx only once stored; malformed 400; a failure 503.
+  router.post('/sms/status', async (req, res) => {
+    try {
+      const result = await handleSmsStatus(services, req.body);
+      if (res.headersSent) return;
+      if (result.kind === 'malformed') {
+        const route = routeLabel(req, '/twilio');
+        logger.warn('malformed twilio webhook', { route, fields: result.fields });
+        await services.audit({ action: AuditAction.TwilioWebhookMalformed, actor: 'twilio', details: { route, fields: result.fields.slice(0, 20) } });
+        return void res.status(400).type('text/xml').send(EMPTY_TWIML);
+      }
+      if (result.kind === 'ignored' && result.why === 'unknown_message') logger.warn('sms status for no message of ours', { route: 'sms_status' });
+      sendTwiml(res, EMPTY_TWIML);
+    } catch (err) {
+      logger.error('sms status not stored; answering 503', { err });
+      if (!res.headersSent) res.status(503).type('text/xml').send(EMPTY_TWIML);
+    }
   });
   router.post('/voice/fallback', async (req, res) => {
     const to = bodyField(req, 'To');

@@ -32,6 +32,8 @@ export interface Practice {
   routineCallbackHours: number;
   /** The patient portal (https), linked from the portal notice e-mail (src/outreach/email-notice.ts); null: none. */
   patientPortalUrl: string | null;
+  /** The Twilio Messaging Service (MG…) patient SMS go out through; null: none, so no patient SMS. */
+  messagingServiceSid: string | null;
 }
 
 const columns = [
@@ -53,6 +55,7 @@ const columns = [
   'suspended_at',
   'routine_callback_hours',
   'idle_logoff_minutes',
+  'messaging_service_sid',
 ] as const;
 
 interface Row {
@@ -74,6 +77,7 @@ interface Row {
   suspended_at: Date | null;
   routine_callback_hours: number;
   idle_logoff_minutes: number;
+  messaging_service_sid: string | null;
 }
 
 function toPractice(row: Row): Practice {
@@ -100,6 +104,7 @@ function toPractice(row: Row): Practice {
     routineCallbackHours: row.routine_callback_hours,
     idleLogoffMinutes: row.idle_logoff_minutes,
     patientPortalUrl: row.patient_portal_url,
+    messagingServiceSid: row.messaging_service_sid,
   };
 }
 
@@ -171,6 +176,7 @@ export interface PracticeSettings {
   routineCallbackHours: number;
   idleLogoffMinutes: number;
   patientPortalUrl: string | null;
+  messagingServiceSid: string | null;
 }
 
 function settingsColumns(s: Partial<PracticeSettings>): Record<string, unknown> {
@@ -190,6 +196,7 @@ function settingsColumns(s: Partial<PracticeSettings>): Record<string, unknown> 
     ...(s.routineCallbackHours !== undefined ? { routine_callback_hours: s.routineCallbackHours } : {}),
     ...(s.idleLogoffMinutes !== undefined ? { idle_logoff_minutes: s.idleLogoffMinutes } : {}),
     ...(s.patientPortalUrl !== undefined ? { patient_portal_url: s.patientPortalUrl } : {}),
+    ...(s.messagingServiceSid !== undefined ? { messaging_service_sid: s.messagingServiceSid } : {}),
   };
 }
 

@@ -88,6 +88,8 @@ export interface TwilioDouble {
   holdNextMedia(afterBytes: number): { release(): void };
   /** The next Messages.json POST whose Body contains `bodyIncludes` is answered only on `release()` (an SMS send in flight). */
   holdNextMessage(bodyIncludes: string): { release(): void };
+  /** Messages.json POSTs to this number answer 400 with this Twilio error code (21211 invalid number, 21610 unsubscribed…). */
+  rejectMessagesTo(to: string, code: number): void;
   /** Adds a recording and returns its sid. */
   addRecording(init?: Partial<DoubleRecording> & { sid?: string }): string;
   close(): Promise<void>;
@@ -114,6 +116,7 @@ export async function startTwilioDouble(opts: { accountSid: string; authToken: s
   let failures: { remaining: number; status: number } = { remaining: 0, status: 500 };
   let hold: { afterBytes: number; released: Promise<void> } | null = null;
   let messageHold: { bodyIncludes: string; released: Promise<void> } | null = null;
+  const messageRejections = new Map<string, number>();
 
   function sendJson(res: http.ServerResponse, rec: RecordedRequest, status: number, body: unknown): void {
     const text = JSON.stringify(body);
@@ -248,8 +251,12 @@ export async function startTwilioDouble(opts: { accountSid: string; authToken: s
   function created(res: http.ServerResponse, rec: RecordedRequest, kind: 'message' | 'call'): void {
     const to = rec.form.get('To');
     const from = rec.form.get('From');
+    // A message may name a Messaging Service instead of a From number (Twilio picks the sender from its pool).
+    const service = kind === 'message' ? rec.form.get('MessagingServiceSid') : null;
     if (!to) return twilioError(res, rec, 400, 21604, "A 'To' phone number is required.");
-    if (!from) return twilioError(res, rec, 400, 21603, "A 'From' phone number is required.");
+    if (!from && !service) return twilioError(res, rec, 400, 21603, "A 'From' phone number is required.");
+    const rejected = kind === 'message' ? messageRejections.get(to) : undefined;
+    if (rejected !== undefined) return twilioError(res, rec, 400, rejected, `Failure for ${to}`);
     const now = rfc2822(new Date());
     if (kind === 'message') {
       const body = rec.form.get('Body');
@@ -265,8 +272,8 @@ export async function startTwilioDouble(opts: { accountSid: string; authToken: s
         direction: 'outbound-api',
         error_code: null,
         error_message: null,
-        from,
-        messaging_service_sid: null,
+        from: from ?? null,
+        messaging_service_sid: service ?? null,
         num_media: '0',
         num_segments: '1',
         price: null,
@@ -422,6 +429,9 @@ export async function startTwilioDouble(opts: { accountSid: string; authToken: s
       });
       messageHold = { bodyIncludes, released };
       return { release };
+    },
+    rejectMessagesTo(to, code) {
+      messageRejections.set(to, code);
     },
     addRecording(init = {}) {
       const { sid = randomTwilioSid('RE'), ...rest } = init;

@@ -8,7 +8,7 @@ const NY = 'America/New_York';
 const NOW = new Date('2026-12-01T15:00:00Z');
 
 function facts(over: Partial<RecipientFacts> = {}): RecipientFacts {
-  return { patientId: 'p', hasPhone: true, consent: 'granted', consentId: 'c', optedOut: false, timeZone: NY, usState: null, recentDrops: [], ...over };
+  return { patientId: 'p', hasPhone: true, consent: 'granted', consentId: 'c', optedOut: false, timeZone: NY, usState: null, recentDrops: [], recentSms: [], ...over };
 }
 
 describe('decide', () => {
@@ -78,5 +78,30 @@ describe('progressLine', () => {
     const line = progressLine({ total: 8, done: 6, counts: { delivered: 2, skipped: 4, sent: 2 }, campaign: { state: 'running' } }, 8);
     expect(line).toBe('[######--]  75%  6/8  running  delivered 2, skipped 4, sent 2');
     expect(progressLine({ total: 0, done: 0, counts: {}, campaign: { state: 'completed' } }, 4)).toBe('[####] 100%  0/0  completed  ');
+  });
+});
+
+describe('decide for SMS: caps per channel and across channels', () => {
+  const hoursAgo = (h: number): Date => new Date(NOW.getTime() - h * 3_600_000);
+
+  it('a drop earlier today defers an SMS (one message a day across channels)', () => {
+    const d = decide(facts({ recentDrops: [hoursAgo(1)] }), NOW, DEFAULT_HOLIDAYS, NY, 'sms');
+    expect(d).toMatchObject({ kind: 'defer', reason: 'daily_cap' });
+  });
+
+  it('two SMS in the week defer a third SMS (the SMS cap) though the shared weekly cap of 3 allows it', () => {
+    const two = [hoursAgo(72), hoursAgo(48)];
+    expect(decide(facts({ recentDrops: two, recentSms: two }), NOW, DEFAULT_HOLIDAYS, NY, 'sms')).toMatchObject({ kind: 'defer', reason: 'sms_weekly_cap' });
+    // A drop is not held by the SMS cap…
+    expect(decide(facts({ recentDrops: two, recentSms: two }), NOW, DEFAULT_HOLIDAYS, NY, 'rvm')).toEqual({ kind: 'send', at: NOW });
+    // …and one SMS and one drop leave room for an SMS.
+    expect(decide(facts({ recentDrops: two, recentSms: [two[1] as Date] }), NOW, DEFAULT_HOLIDAYS, NY, 'sms')).toEqual({ kind: 'send', at: NOW });
+  });
+
+  it('decideMany gives a recipient with recent SMS their own verdict', () => {
+    const two = [hoursAgo(72), hoursAgo(48)];
+    const [a, b] = decideMany([facts({ patientId: 'a' }), facts({ patientId: 'b', recentDrops: two, recentSms: two })], NOW, DEFAULT_HOLIDAYS, NY, 'sms');
+    expect(a).toEqual({ kind: 'send', at: NOW });
+    expect(b).toMatchObject({ kind: 'defer', reason: 'sms_weekly_cap' });
   });
 });

@@ -36,11 +36,16 @@ describe('the built-in library', () => {
       ['office-closure', 'office_closure', true],
       ['recall', 'recall', true],
       ['billing-callback', 'billing_callback', false],
+      ['sms-appointment-reminder', 'appointment_reminder', true],
+      ['sms-callback-request', 'callback_request', true],
+      ['sms-office-closure', 'office_closure', true],
+      ['sms-recall', 'recall', true],
+      ['sms-billing-callback', 'billing_callback', false],
     ]);
     expect(getTemplate('recall')?.purpose).toBe('recall');
     expect(getTemplate('nope')).toBeUndefined();
     expect(listTemplates()).toBe(TEMPLATES);
-    expect(listTemplates('office_closure').map((t) => t.id)).toEqual(['office-closure']);
+    expect(listTemplates('office_closure').map((t) => t.id)).toEqual(['office-closure', 'sms-office-closure']);
   });
 
   it('the opt-out sentence names the callback number and keypad 8', () => {
@@ -48,7 +53,20 @@ describe('the built-in library', () => {
     expect(OPT_OUT_SENTENCE).toBe('To stop these messages, call {callback_number} and press 8, or text STOP to that number.');
   });
 
-  it.each(TEMPLATES.map((t) => [t.id, t] as const))('%s keeps every rule and renders with valid values', (_id, t) => {
+  it.each(TEMPLATES.filter((t) => t.channel === 'sms').map((t) => [t.id, t] as const))('%s (SMS) keeps every rule and renders the number as written', (_id, t) => {
+    expect(validateTemplate(t)).toEqual([]);
+    expect(t.text).toContain('{practice_name}');
+    // No spoken opt-out: the first text of a conversation gets "Reply STOP to opt out." when sent.
+    expect(t.text).not.toContain(OPT_OUT_SENTENCE);
+    const r = renderTemplate(t, PARAMS);
+    expect(r).toMatchObject({ ok: true });
+    if (!r.ok) return;
+    expect(r.text).not.toMatch(/[{}]/);
+    expect(r.text).toContain('Demo Family Medicine');
+    expect(r.text).toContain('202-555-0101');
+  });
+
+  it.each(TEMPLATES.filter((t) => t.channel !== 'sms').map((t) => [t.id, t] as const))('%s keeps every rule and renders with valid values', (_id, t) => {
     expect(validateTemplate(t)).toEqual([]);
     expect(t.text).toContain('{practice_name}');
     expect(t.text).toContain(OPT_OUT_SENTENCE);

@@ -24,6 +24,8 @@ describe('polling and reasons', () => {
 
   it('says each refusal in words; an unknown code is shown as it is', () => {
     expect(reasonText('no_consent')).toBe('no ringless-voicemail consent on record');
+    expect(reasonText('no_consent', 'sms')).toBe('no SMS consent on record');
+    expect(reasonText('sms_weekly_cap', 'sms')).toBe('weekly SMS limit reached (sent later)');
     expect(reasonText('carrier_rejected')).toBe('carrier_rejected');
     expect(reasonText('no_appointment')).toBe('no upcoming appointment to remind of');
   });

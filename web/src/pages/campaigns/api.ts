@@ -21,11 +21,24 @@ export interface Drop {
   finalAt: string | null;
 }
 
+/** What a campaign sends: ringless-voicemail drops, or SMS (through the practice's Twilio Messaging Service). */
+export type Channel = 'rvm' | 'sms';
+
 export interface CampaignDraft {
   name: string;
   templateId: string;
   provider: DropVendor;
   ratePerMinute: number;
+  channel: Channel;
+}
+
+/** An SMS template's length, as POST /api/drop-templates/check reports it. */
+export interface SmsLength {
+  encoding: 'GSM-7' | 'UCS-2';
+  segments: number;
+  units: number;
+  worstCase: { encoding: 'GSM-7' | 'UCS-2'; segments: number };
+  maxSegments: number;
 }
 
 export interface RecipientsAnswer {
@@ -51,6 +64,7 @@ export const REASONS: Record<SkipReason, string> = {
   no_phone: 'no phone number',
   daily_cap: 'already had a drop today',
   weekly_cap: 'weekly limit reached',
+  sms_weekly_cap: 'weekly SMS limit reached (sent later)',
   state_24h_cap: "the state's 24-hour limit",
   outside_hours: 'outside calling hours (sent later)',
   holiday: 'a holiday (sent later)',
@@ -61,15 +75,19 @@ export const REASONS: Record<SkipReason, string> = {
   location_refused: "the appointment's location name failed the PHI check",
 };
 
-export const reasonText = (reason: string): string => (Object.hasOwn(REASONS, reason) ? REASONS[reason as SkipReason] : reason);
+/** An SMS campaign's reasons where they differ from a drop's. */
+const SMS_REASONS: Partial<Record<SkipReason, string>> = { no_consent: 'no SMS consent on record' };
+
+export const reasonText = (reason: string, channel: Channel = 'rvm'): string =>
+  channel === 'sms' && SMS_REASONS[reason as SkipReason] ? (SMS_REASONS[reason as SkipReason] ?? reason) : Object.hasOwn(REASONS, reason) ? REASONS[reason as SkipReason] : reason;
 
 export const fetchCampaigns = (signal?: AbortSignal): Promise<{ campaigns: ListedCampaign[] }> => api('/api/campaigns', { signal });
 export const fetchCampaign = (id: string, signal?: AbortSignal): Promise<CampaignProgress> => api(`/api/campaigns/${encodeURIComponent(id)}`, { signal });
 export const fetchDrops = (id: string, signal?: AbortSignal): Promise<{ drops: Drop[] }> => api(`/api/campaigns/${encodeURIComponent(id)}/drops`, { query: { limit: 500 }, signal });
 export const fetchTemplates = (signal?: AbortSignal): Promise<{ templates: TemplateSummary[] }> => api('/api/drop-templates', { signal });
-export const checkTemplate = (body: { purpose: TemplatePurpose; text: string }, signal?: AbortSignal): Promise<{ ok: boolean; problems: TemplateProblem[] }> =>
+export const checkTemplate = (body: { purpose: TemplatePurpose; text: string; channel: Channel }, signal?: AbortSignal): Promise<{ ok: boolean; problems: TemplateProblem[]; sms?: SmsLength }> =>
   api('/api/drop-templates/check', { method: 'POST', body, signal });
-export const createTemplate = (body: { name: string; purpose: TemplatePurpose; text: string }): Promise<TemplateSummary> => api('/api/drop-templates', { method: 'POST', body });
+export const createTemplate = (body: { name: string; purpose: TemplatePurpose; text: string; channel: Channel }): Promise<TemplateSummary> => api('/api/drop-templates', { method: 'POST', body });
 export const createCampaign = (body: CampaignDraft): Promise<{ id: string; text: string; seconds: number; notices: string[] }> => api('/api/campaigns', { method: 'POST', body });
 export const addRecipientIds = (id: string, patientIds: string[]): Promise<RecipientsAnswer> => api(`/api/campaigns/${encodeURIComponent(id)}/recipients`, { method: 'POST', body: { patientIds } });
 export const addRecipientCsv = (id: string, file: Blob): Promise<RecipientsAnswer> =>

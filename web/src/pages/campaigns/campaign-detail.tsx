@@ -87,6 +87,18 @@ export function CampaignPage() {
             </li>
           ))}
         </ul>
+        {p.sms ? (
+          <ul className="plain-list" aria-label="Text messages by delivery status">
+            {(['delivered', 'undelivered', 'failed', 'sent', 'queued'] as const).map((s) => (
+              <li key={s}>
+                <Badge color={s === 'delivered' ? 'green' : s === 'sent' || s === 'queued' ? 'blue' : 'red'} variant="light">
+                  {s}
+                </Badge>{' '}
+                {p.sms?.[s] ?? 0}
+              </li>
+            ))}
+          </ul>
+        ) : null}
         {p.nextSendAt ? (
           <Text size="sm" c="dimmed">
             Next drop {time(p.nextSendAt)}; the last one planned {time(p.lastSendAt)}.
@@ -102,7 +114,7 @@ export function CampaignPage() {
                 const [status = '', reason = ''] = key.split(':');
                 return (
                   <li key={key}>
-                    {status}: {reasonText(reason)} — {n}
+                    {status}: {reasonText(reason, p.campaign.channel)} — {n}
                   </li>
                 );
               })}
@@ -138,7 +150,7 @@ export function CampaignPage() {
           error="Could not load the drops"
           emptyText="No recipients yet."
           caption="Each drop's status"
-          columns={DROP_COLUMNS}
+          columns={dropColumns(progress.data?.campaign.channel)}
           rows={drops.data?.drops}
           rowKey={(d) => d.id}
           minWidth={560}
@@ -149,7 +161,8 @@ export function CampaignPage() {
   );
 }
 
-const DROP_COLUMNS: ReadonlyArray<Column<Drop>> = [
+/** The drops table's columns; the reasons worded for the campaign's channel. */
+const dropColumns = (channel: Parameters<typeof reasonText>[1]): ReadonlyArray<Column<Drop>> => [
   {
     header: 'Patient',
     cell: (d) => (
@@ -166,7 +179,7 @@ const DROP_COLUMNS: ReadonlyArray<Column<Drop>> = [
       </Badge>
     ),
   },
-  { header: 'Why', cell: (d) => (d.reason && d.status !== 'delivered' && d.status !== 'sent' ? reasonText(d.reason) : '—') },
+  { header: 'Why', cell: (d) => (d.reason && d.status !== 'delivered' && d.status !== 'sent' ? reasonText(d.reason, channel) : '—') },
   { header: 'Attempts', cell: (d) => d.attempts },
   { header: 'Sent', cell: (d) => time(d.sentAt) },
 ];

@@ -5,7 +5,7 @@ import { Alert, Button, Group, NativeSelect, NumberInput, Stack, Text, TextInput
 import { ApiError } from '../../api/errors';
 import { usePageTitle } from '../../components/page-title';
 import { ErrorState, Loading } from '../../components/states';
-import { checkTemplate, commandCampaign, createCampaign, createTemplate, dryRun, fetchTemplates, PURPOSES, type TemplatePurpose } from './api';
+import { checkTemplate, commandCampaign, createCampaign, createTemplate, dryRun, fetchTemplates, PURPOSES, type Channel, type SmsLength, type TemplatePurpose } from './api';
 import { RecipientsStep } from './recipients-step';
 import { DryRunReport } from './dry-run-report';
 
@@ -49,6 +49,7 @@ export function CampaignWizard() {
   const [step, setStep] = useState(0);
   const [templateId, setTemplateId] = useState<string | null>(null);
   const [campaignId, setCampaignId] = useState<string | null>(null);
+  const [channel, setChannel] = useState<Channel>('rvm');
   return (
     <Stack gap="md">
       <Title order={1} size="h2">
@@ -63,7 +64,21 @@ export function CampaignWizard() {
         ))}
       </ol>
       {step === 0 ? (
+        <NativeSelect
+          label="Channel"
+          description="Ringless voicemail leaves a recorded message; SMS sends a text through the practice's Twilio Messaging Service."
+          value={channel}
+          onChange={(e) => setChannel(e.currentTarget.value as Channel)}
+          data={[
+            { value: 'rvm', label: 'Ringless voicemail' },
+            { value: 'sms', label: 'SMS (text message)' },
+          ]}
+        />
+      ) : null}
+      {step === 0 ? (
         <MessageStep
+          key={channel}
+          channel={channel}
           onChosen={(id) => {
             setTemplateId(id);
             setStep(1);
@@ -73,6 +88,7 @@ export function CampaignWizard() {
       {step === 1 && templateId ? (
         <CampaignStep
           templateId={templateId}
+          channel={channel}
           onBack={() => setStep(0)}
           onCreated={(id) => {
             setCampaignId(id);
@@ -87,16 +103,16 @@ export function CampaignWizard() {
 }
 
 /** Step 1: one of the practice's templates, or a new one checked as it is typed. */
-function MessageStep({ onChosen }: { onChosen: (templateId: string) => void }) {
+function MessageStep({ channel, onChosen }: { channel: Channel; onChosen: (templateId: string) => void }) {
   const client = useQueryClient();
   const templates = useQuery({ queryKey: ['drop-templates'], queryFn: ({ signal }) => fetchTemplates(signal), retry: false });
   const [chosen, setChosen] = useState('');
   const [draft, setDraft] = useState<{ name: string; purpose: TemplatePurpose; text: string }>({ name: '', purpose: 'recall', text: '' });
   const settled = useSettled({ purpose: draft.purpose, text: draft.text.trim() }, CHECK_DELAY_MS);
   // The template's words are the practice's, not a patient's; the query lives in memory only.
-  const check = useQuery({ queryKey: ['drop-template-check', settled.purpose, settled.text], queryFn: ({ signal }) => checkTemplate(settled, signal), enabled: settled.text !== '', retry: false, staleTime: Infinity, gcTime: 0 });
+  const check = useQuery({ queryKey: ['drop-template-check', channel, settled.purpose, settled.text], queryFn: ({ signal }) => checkTemplate({ ...settled, channel }, signal), enabled: settled.text !== '', retry: false, staleTime: Infinity, gcTime: 0 });
   const save = useMutation({
-    mutationFn: () => createTemplate(draft),
+    mutationFn: () => createTemplate({ ...draft, channel }),
     onSuccess: (t) => {
       void client.invalidateQueries({ queryKey: ['drop-templates'] });
       onChosen(t.id);
@@ -112,6 +128,7 @@ function MessageStep({ onChosen }: { onChosen: (templateId: string) => void }) {
     save.mutate();
   };
   const selected = templates.data?.templates.find((t) => t.id === chosen);
+  const ofChannel = templates.data?.templates.filter((t) => t.channel === channel) ?? [];
   return (
     <Stack gap="lg">
       <section aria-labelledby="existing-template-heading">
@@ -126,7 +143,7 @@ function MessageStep({ onChosen }: { onChosen: (templateId: string) => void }) {
               label="Template"
               value={chosen}
               onChange={(e) => setChosen(e.currentTarget.value)}
-              data={[{ value: '', label: 'Choose…' }, ...templates.data.templates.map((t) => ({ value: t.id, label: `${t.name}${t.builtIn ? ' (built in)' : ''}` }))]}
+              data={[{ value: '', label: 'Choose…' }, ...ofChannel.map((t) => ({ value: t.id, label: `${t.name}${t.builtIn ? ' (built in)' : ''}` }))]}
             />
             <div className="filters-actions">
               <Button type="submit" disabled={!chosen}>
@@ -152,7 +169,7 @@ function MessageStep({ onChosen }: { onChosen: (templateId: string) => void }) {
             <NativeSelect label="Purpose" value={draft.purpose} onChange={(e) => setDraft({ ...draft, purpose: e.currentTarget.value as TemplatePurpose })} data={PURPOSES} />
             <Textarea
               label="Message"
-              description="Placeholders: {practice_name}, {callback_number} (both required), {office_hours}; for reminders {appointment_day}, {appointment_time}, {appointment_location}, which each recipient hears from their own appointment. No names, dates, conditions or numbers of a patient."
+              description={`Placeholders: {practice_name}, {callback_number} (both required), {office_hours}; for reminders {appointment_day}, {appointment_time}, {appointment_location}, which each recipient ${channel === 'sms' ? 'reads' : 'hears'} from their own appointment. No names, dates, conditions or numbers of a patient.${channel === 'sms' ? ' The first text to a number ends with “Reply STOP to opt out.”, added when sent.' : ''}`}
               required
               autosize
               minRows={3}
@@ -181,6 +198,7 @@ function MessageStep({ onChosen }: { onChosen: (templateId: string) => void }) {
                   </ul>
                 </Alert>
               )}
+              {channel === 'sms' && current?.sms ? <SmsLengthNote length={current.sms} /> : null}
               {check.isError ? <ErrorState error={check.error} title="The check could not run" onRetry={() => void check.refetch()} /> : null}
             </div>
             <Group>
@@ -196,10 +214,20 @@ function MessageStep({ onChosen }: { onChosen: (templateId: string) => void }) {
   );
 }
 
+/** An SMS template's length: segments and encoding as written, and at its worst (placeholders at their longest, with the opt-out sentence). */
+function SmsLengthNote({ length }: { length: SmsLength }) {
+  return (
+    <Text size="sm" mt="xs" aria-label="SMS length">
+      {length.segments} segment{length.segments === 1 ? '' : 's'} ({length.encoding}, {length.units} characters as written); at most {length.worstCase.segments} with the longest values and the opt-out sentence
+      {length.worstCase.encoding === 'UCS-2' ? ' — a character outside GSM-7 makes every segment 70 (67) characters' : ''}. The limit is {length.maxSegments}.
+    </Text>
+  );
+}
+
 /** Step 2: the campaign as a draft (name, vendor, rate); its message rendered back by the service. */
-function CampaignStep({ templateId, onBack, onCreated }: { templateId: string; onBack: () => void; onCreated: (id: string) => void }) {
-  const [draft, setDraft] = useState<{ name: string; provider: 'rvm_http' | 'twilio'; ratePerMinute: number | string }>({ name: '', provider: 'rvm_http', ratePerMinute: 30 });
-  const create = useMutation({ mutationFn: () => createCampaign({ name: draft.name, templateId, provider: draft.provider, ratePerMinute: Number(draft.ratePerMinute) }), onSuccess: (c) => onCreated(c.id) });
+function CampaignStep({ templateId, channel, onBack, onCreated }: { templateId: string; channel: Channel; onBack: () => void; onCreated: (id: string) => void }) {
+  const [draft, setDraft] = useState<{ name: string; provider: 'rvm_http' | 'twilio'; ratePerMinute: number | string }>({ name: '', provider: channel === 'sms' ? 'twilio' : 'rvm_http', ratePerMinute: 30 });
+  const create = useMutation({ mutationFn: () => createCampaign({ name: draft.name, templateId, provider: channel === 'sms' ? 'twilio' : draft.provider, ratePerMinute: Number(draft.ratePerMinute), channel }), onSuccess: (c) => onCreated(c.id) });
   const submit = (e: FormEvent): void => {
     e.preventDefault();
     create.mutate();
@@ -208,16 +236,20 @@ function CampaignStep({ templateId, onBack, onCreated }: { templateId: string; o
     <form onSubmit={submit} aria-label="The campaign">
       <Stack gap="sm">
         <TextInput label="Campaign name" description="for staff; never heard by patients" required value={draft.name} onChange={(e) => setDraft({ ...draft, name: e.currentTarget.value })} error={fieldError(create.error, 'name')} />
-        <NativeSelect
-          label="Send through"
-          value={draft.provider}
-          onChange={(e) => setDraft({ ...draft, provider: e.currentTarget.value as 'rvm_http' | 'twilio' })}
-          data={[
-            { value: 'rvm_http', label: 'The ringless-voicemail vendor' },
-            { value: 'twilio', label: 'Twilio (the phone rings)' },
-          ]}
-        />
-        <NumberInput label="Drops a minute" min={1} max={600} allowDecimal={false} value={draft.ratePerMinute} onChange={(v) => setDraft({ ...draft, ratePerMinute: v })} error={fieldError(create.error, 'ratePerMinute')} />
+        {channel === 'sms' ? (
+          <Text size="sm">Sent by SMS through the practice&apos;s Twilio Messaging Service.</Text>
+        ) : (
+          <NativeSelect
+            label="Send through"
+            value={draft.provider}
+            onChange={(e) => setDraft({ ...draft, provider: e.currentTarget.value as 'rvm_http' | 'twilio' })}
+            data={[
+              { value: 'rvm_http', label: 'The ringless-voicemail vendor' },
+              { value: 'twilio', label: 'Twilio (the phone rings)' },
+            ]}
+          />
+        )}
+        <NumberInput label={channel === 'sms' ? 'Messages a minute' : 'Drops a minute'} min={1} max={600} allowDecimal={false} value={draft.ratePerMinute} onChange={(v) => setDraft({ ...draft, ratePerMinute: v })} error={fieldError(create.error, 'ratePerMinute')} />
         {create.isError && !fieldError(create.error, 'name') ? <ErrorState error={create.error} title="The campaign was not created" /> : null}
         <Group>
           <Button variant="default" onClick={onBack}>
