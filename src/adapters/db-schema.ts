@@ -62,6 +62,8 @@ export interface PatientsTable {
   /** The e-mail address, sealed (field 'email'), and its blind index (0033); both null or neither. */
   email_enc: Buffer | null;
   email_index: string | null;
+  /** When the patient is due for recall (0035), a plain date in clear; read it as text (to_char): pg would make a Date of it at local midnight. */
+  recall_due: ColumnType<Date | null, string | null | undefined, string | null>;
   active: Generated<boolean>;
   merged_into: string | null;
   created_at: CreatedAt;

@@ -21,6 +21,7 @@ import { PracticeNumberBody, PracticePatchSchema } from './practice-routes.js';
 import { SmsStatusParams } from '../drops/sms-status.js';
 import { CampaignInputSchema, DropsQuery, PhoneBody, RecipientsBody, TemplateCheckInput, TemplateInput } from './drops-routes.js';
 import { PatientInput, PatientListQuery, PatientPatch, PatientSearch } from '../patients/records.js';
+import { RecallDueQuery } from '../patients/recall.js';
 import { AppointmentInput, AppointmentListQuery, AppointmentPatch, APPOINTMENT_STATUSES } from '../patients/appointments.js';
 import { AppointmentIdParams, LookupBody, MergeBody, PatientIdParams } from './patient-routes.js';
 import { ImportIdParams, ImportQuery, IMPORT_MAX_BYTES } from './import-routes.js';
@@ -196,7 +197,10 @@ const CommunicationMatrixAnswer = z
 const PagesQuery = z.object({ status: z.enum(['open', 'acknowledged']).optional() });
 
 const PatientSummarySchema = z.looseObject({ id: z.uuid(), firstName: z.string().nullable(), lastName: z.string().nullable(), dateOfBirth: z.string(), mrn: z.string().nullable(), active: z.boolean(), mergedInto: z.uuid().nullable() });
-const PatientDetailSchema = PatientSummarySchema.extend({ email: z.string().nullable().meta({ description: 'the address for notice e-mails (lower case), decrypted; null: none' }) });
+const PatientDetailSchema = PatientSummarySchema.extend({
+  email: z.string().nullable().meta({ description: 'the address for notice e-mails (lower case), decrypted; null: none' }),
+  recallDue: z.iso.date().nullable().meta({ description: 'when the patient is due for recall (YYYY-MM-DD); null: none' }),
+});
 const EmailNoticeOutcomeSchema = z.object({
   outcome: z.union([
     z.object({ kind: z.literal('sent'), messageId: z.string() }),
@@ -1040,7 +1044,7 @@ export const ROUTES: readonly RouteDoc[] = [
     created("the patient's id", z.object({ id: z.uuid() })),
     {
       description: 'A patient with the same MRN, or the same name and date of birth, answers 409 with the existing id.',
-      body: { schema: PatientInput, example: { firstName: 'Avery', lastName: 'Quinn', dateOfBirth: '1980-04-12', mrn: 'MRN-1001', phones: [{ number: EX.callerNumber, kind: 'mobile', preferred: true }, { number: '+12025550124', kind: 'home' }], preferredLanguage: 'en', usState: 'FL', timeZone: 'America/New_York', email: 'avery.quinn@example.org' }, },
+      body: { schema: PatientInput, example: { firstName: 'Avery', lastName: 'Quinn', dateOfBirth: '1980-04-12', mrn: 'MRN-1001', phones: [{ number: EX.callerNumber, kind: 'mobile', preferred: true }, { number: '+12025550124', kind: 'home' }], preferredLanguage: 'en', usState: 'FL', timeZone: 'America/New_York', email: 'avery.quinn@example.org', recallDue: '2027-03-01' }, },
       also: { 409: { description: 'a duplicate: the existing id', same: 'error' } },
     },
   ),
@@ -1058,11 +1062,18 @@ export const ROUTES: readonly RouteDoc[] = [
     api(ADMIN),
     ok("queued: the import's id (Location: /api/imports/{id})", ImportAcceptedSchema, 202),
     {
-      description: `A text/csv body, streamed into storage envelope-encrypted (at most ${IMPORT_MAX_BYTES} bytes); the answer (202) is the import's id at once, and GET /api/imports/{id} follows it to its report. Columns: mrn and date_of_birth (required), first_name, last_name, phone, home_phone, preferred_phone (mobile or home), preferred_language, us_state, time_zone, email (one address, for notice e-mails). One transaction: with any invalid row nothing is written, and the import's message names the first row and field. Row numbers count the header as row 1.`,
+      description: `A text/csv body, streamed into storage envelope-encrypted (at most ${IMPORT_MAX_BYTES} bytes); the answer (202) is the import's id at once, and GET /api/imports/{id} follows it to its report. Columns: mrn and date_of_birth (required), first_name, last_name, phone, home_phone, preferred_phone (mobile or home), preferred_language, us_state, time_zone, email (one address, for notice e-mails), recall_due (YYYY-MM-DD: when the patient is due for recall). One transaction: with any invalid row nothing is written, and the import's message names the first row and field. Row numbers count the header as row 1.`,
       query: ImportQuery,
       body: { schema: z.string(), example: 'mrn,first_name,last_name,date_of_birth,phone\nMRN-1001,Avery,Quinn,1980-04-12,+12025550123\n', contentType: 'text/csv' },
       also: { 413: 'the body is too large (nothing kept)', 503: 'the job could not be queued (nothing imported; try again)' },
     },
+  ),
+  get(
+    '/api/patients/recall-due',
+    "The practice's active, unmerged patients due for recall between two days (both included): ids and recall dates only, paged by id",
+    api(RVM_WRITE),
+    ok('one page; nextAfter is the `after` of the next page (null: the last page)', z.object({ patients: z.array(z.object({ id: z.uuid(), recallDue: z.iso.date() })), nextAfter: z.uuid().nullable() })),
+    { description: 'The sequences\' recall audience reads the same query (src/patients/recall.ts). Nothing is decrypted.', query: RecallDueQuery },
   ),
   get('/api/patients/:patientId', 'A patient, decrypted, with every number and the e-mail address', api(RVM_WRITE), ok('the patient', PatientDetailSchema), { params: PatientIdParams }),
   patch(

@@ -7,6 +7,7 @@ import { E164Schema } from '../practices/settings.js';
 import { patientIdsByPhone } from '../patients/store.js';
 import { addPatient, deactivatePatient, listPatients, PatientInput, PatientListQuery, PatientPatch, PatientSearch, readPatient, searchPatients, updatePatient } from '../patients/records.js';
 import { mergePatients } from '../patients/merge.js';
+import { recallDuePage, RecallDueQuery } from '../patients/recall.js';
 import {
   addAppointment,
   AppointmentInput,
@@ -105,6 +106,18 @@ export function patientRouter(services: Services): express.Router {
     const body = PatientSearch.safeParse(req.body);
     if (!body.success) return badRequest(res, zodProblems(body.error));
     res.json({ patients: await searchPatients(scope, k, body.data), limit: body.data.limit, offset: body.data.offset });
+  });
+
+  // Patients due for recall in a window of days: ids and dates only, paged by id (before
+  // /patients/:patientId, which would take `recall-due` for an id).
+  router.get('/patients/recall-due', async (req, res) => {
+    const scope = await permit(services, req, res, READ, principalOf(res).practiceId);
+    if (!scope) return;
+    const q = RecallDueQuery.safeParse(req.query);
+    if (!q.success) return badRequest(res, zodProblems(q.error));
+    const patients = await recallDuePage(scope, { from: q.data.from, to: q.data.to, limit: q.data.limit, ...(q.data.after ? { after: q.data.after } : {}) });
+    const last = patients.at(-1);
+    res.json({ patients, nextAfter: patients.length === q.data.limit && last ? last.id : null });
   });
 
   router.get('/patients/:patientId', async (req, res) => {

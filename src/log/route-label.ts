@@ -37,7 +37,7 @@ const ROUTE_WORDS: ReadonlySet<string> = new Set([
   // voicemail-routes.ts
   'voicemails', 'dead-letter', 'retry', 'playback-link', 'playback',
   // patient-routes.ts
-  'search', 'import', 'deactivate', 'merge', 'next-appointment', 'appointments',
+  'search', 'import', 'deactivate', 'merge', 'next-appointment', 'appointments', 'recall-due',
   // import-routes.ts
   'imports',
   // drops-routes.ts

@@ -73,6 +73,15 @@ export const DateOfBirthSchema = z
     return !Number.isNaN(d.getTime()) && d.toISOString().startsWith(v) && v >= '1900-01-01';
   }, { message: 'expected a real date from 1900-01-01 on' });
 
+/** A recall due date (ISO YYYY-MM-DD, a real day from 2000 to 2199, as migration 0035 stores). */
+export const RecallDueSchema = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, { message: 'expected YYYY-MM-DD', abort: true })
+  .refine((v) => {
+    const d = new Date(`${v}T00:00:00Z`);
+    return !Number.isNaN(d.getTime()) && d.toISOString().startsWith(v) && v >= '2000-01-01' && v <= '2199-12-31';
+  }, { message: 'expected a real date from 2000-01-01 to 2199-12-31' });
+
 export const NameSchema = z.string().trim().min(1).max(80).refine(NO_NUL, { message: NUL_MESSAGE }).refine((v) => normaliseName(v).length > 0, { message: 'expected letters' });
 export const MrnSchema = z
   .string()

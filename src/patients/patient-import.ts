@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Db } from '../adapters/postgres.js';
 import type { Keyring } from '../adapters/keyring.js';
 import type { PracticeScope } from '../tenancy/scope.js';
-import { DateOfBirthSchema, E164Schema, EmailSchema, LanguageSchema, MrnSchema, NameSchema, normaliseMrn, TimeZoneSchema, UsStateSchema } from './identifiers.js';
+import { DateOfBirthSchema, E164Schema, EmailSchema, LanguageSchema, MrnSchema, NameSchema, normaliseMrn, RecallDueSchema, TimeZoneSchema, UsStateSchema } from './identifiers.js';
 import { indexesOf, sealPatient, type NewPatient } from './store.js';
 import { ImportReportBuilder, runImport, streamRows, type CsvShape, type ImportReport, type ValidRow } from './csv-import.js';
 
@@ -16,7 +16,7 @@ import { ImportReportBuilder, runImport, streamRows, type CsvShape, type ImportR
  * date of birth are an active patient's (that patient's id in the report) or an earlier row's.
  */
 
-export const PATIENT_COLUMNS = ['mrn', 'first_name', 'last_name', 'date_of_birth', 'phone', 'home_phone', 'preferred_phone', 'preferred_language', 'us_state', 'time_zone', 'email'] as const;
+export const PATIENT_COLUMNS = ['mrn', 'first_name', 'last_name', 'date_of_birth', 'phone', 'home_phone', 'preferred_phone', 'preferred_language', 'us_state', 'time_zone', 'email', 'recall_due'] as const;
 
 const PatientRow = z
   .strictObject({
@@ -31,6 +31,7 @@ const PatientRow = z
     us_state: UsStateSchema.optional(),
     time_zone: TimeZoneSchema.optional(),
     email: EmailSchema.optional(),
+    recall_due: RecallDueSchema.optional(),
   })
   .superRefine((v, ctx) => {
     if (!v.phone && !v.home_phone) ctx.addIssue({ code: 'custom', path: ['phone'], message: 'a phone or home_phone is required' });
@@ -56,6 +57,7 @@ function toNewPatient(practiceId: string, r: PatientRowValue): NewPatient {
     ...(r.us_state ? { usState: r.us_state } : {}),
     ...(r.time_zone ? { timeZone: r.time_zone } : {}),
     ...(r.email ? { email: r.email } : {}),
+    ...(r.recall_due ? { recallDue: r.recall_due } : {}),
   };
 }
 
@@ -203,6 +205,7 @@ async function writeBatch(db: Db, practiceId: string, k: Keyring, planned: Plann
           time_zone: eb.ref('excluded.time_zone'),
           email_enc: eb.ref('excluded.email_enc'),
           email_index: eb.ref('excluded.email_index'),
+          recall_due: eb.ref('excluded.recall_due'),
           updated_at: new Date(),
         }))
         // The ciphertexts name the id they were sealed for: a row taken meanwhile by another id is not overwritten.

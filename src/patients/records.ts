@@ -17,6 +17,7 @@ import {
   mrnIndex,
   NameSchema,
   PhoneEntrySchema,
+  RecallDueSchema,
   TimeZoneSchema,
   UsStateSchema,
 } from './identifiers.js';
@@ -41,6 +42,8 @@ const PatientFields = {
   timeZone: TimeZoneSchema.optional(),
   /** For notices only (src/outreach/email-notice.ts); sealed, found by blind index, never logged. */
   email: EmailSchema.optional(),
+  /** When the patient is due for recall (YYYY-MM-DD): the sequences' recall audience (./recall.ts). */
+  recallDue: RecallDueSchema.optional(),
 };
 
 /** Numbers as given: at most one preferred, no number twice. */
@@ -67,6 +70,7 @@ export const PatientPatch = z
     usState: UsStateSchema.nullable().optional(),
     timeZone: TimeZoneSchema.nullable().optional(),
     email: EmailSchema.nullable().optional(),
+    recallDue: RecallDueSchema.nullable().optional(),
   })
   .superRefine((v, ctx) => {
     checkPhones(v, ctx, false);
@@ -124,6 +128,7 @@ export interface PatientView extends PatientSummary {
   usState: string | null;
   timeZone: string | null;
   email: string | null;
+  recallDue: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -207,7 +212,7 @@ export async function searchPatients(scope: PracticeScope, k: Keyring, s: Patien
 export async function readPatient(scope: PracticeScope, k: Keyring, id: string): Promise<PatientView | null> {
   const row = await scope.db
     .selectFrom('patients')
-    .select([...SUMMARY_COLUMNS, 'preferred_language', 'us_state', 'time_zone', 'email_enc', 'created_at', 'updated_at'])
+    .select([...SUMMARY_COLUMNS, 'preferred_language', 'us_state', 'time_zone', 'email_enc', 'created_at', 'updated_at', sql<string | null>`to_char(recall_due, 'YYYY-MM-DD')`.as('recall_due')])
     .where('id', '=', id)
     .where('practice_id', '=', scope.practiceId)
     .executeTakeFirst();
@@ -230,6 +235,7 @@ export async function readPatient(scope: PracticeScope, k: Keyring, id: string):
     usState: row.us_state,
     timeZone: row.time_zone,
     email: row.email_enc ? await openField(k, 'email', row.email_enc, id, scope.practiceId) : null,
+    recallDue: row.recall_due,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   };
@@ -267,6 +273,7 @@ export async function updatePatient(scope: PracticeScope, k: Keyring, id: string
     if (patch.preferredLanguage !== undefined) set.preferred_language = patch.preferredLanguage;
     if (patch.usState !== undefined) set.us_state = patch.usState;
     if (patch.timeZone !== undefined) set.time_zone = patch.timeZone;
+    if (patch.recallDue !== undefined) set.recall_due = patch.recallDue;
     if (patch.email !== undefined) {
       set.email_enc = await seal('email', patch.email);
       set.email_index = patch.email ? emailIndex(k, patch.email) : null;

@@ -60,6 +60,8 @@ export interface NewPatient {
   timeZone?: string;
   /** E-mail address for notices (src/outreach/email-notice.ts), sealed and blind-indexed. */
   email?: string;
+  /** When the patient is due for recall (YYYY-MM-DD), in clear (migration 0035); see ./recall.ts. */
+  recallDue?: string;
 }
 
 /** The blind indexes of a patient's identifiers (what duplicates are found by). */
@@ -117,6 +119,7 @@ export async function sealPatient(k: Keyring, id: string, p: NewPatient) {
     preferred_language: p.preferredLanguage ?? null,
     us_state: p.usState ?? null,
     time_zone: p.timeZone ?? null,
+    recall_due: p.recallDue ?? null,
   };
   const phones = [{ practice_id: p.practiceId, patient_id: id, kind: p.phoneKind ?? 'mobile', phone_index: preferredIndex, phone_enc: phone, sealed_for: id, preferred: true }];
   extras.forEach((x, i) => {
