@@ -251,6 +251,26 @@ describe('query dates: 400 naming the field, never 500', () => {
     expect((await send('GET', '/api/oncall/shifts?from=2026-11-01T00:00:00Z&to=2026-11-08T00:00:00Z')).status).toBe(200);
   });
 
+  it('/api/patients/recall-due refuses what is not a day (YYYY-MM-DD), a NUL, a window backwards or a bad page, naming the field', async () => {
+    for (const [query, field] of [
+      ['to=2030-06-30', 'from'],
+      ['from=2030-06-01', 'to'],
+      ['from=2030-02-30&to=2030-06-30', 'from'],
+      ['from=1&to=2030-06-30', 'from'],
+      ['from=%2B200000-01-01&to=2030-06-30', 'from'],
+      ['from=2030-06-01T00:00:00Z&to=2030-06-30', 'from'],
+      ['from=2030-06-01&to=2030-06-30%00', 'query.to'],
+      ['from=2030-06-30&to=2030-06-01', 'to'],
+      ['from=2030-06-01&to=2030-06-30&limit=many', 'limit'],
+      ['from=2030-06-01&to=2030-06-30&after=%27%20OR%201%3D1', 'after'],
+    ] as const) {
+      const res = await send('GET', `/api/patients/recall-due?${query}`);
+      expect(res.status, query).toBe(400);
+      expect(String(res.body.message), query).toMatch(new RegExp(`^${field.replace('.', '\\.')}: `));
+    }
+    expect((await send('GET', '/api/patients/recall-due?from=2030-06-01&to=2030-06-30')).status).toBe(200);
+  });
+
   it('/api/audit, /api/voicemails and /api/lockouts refuse what is not an ISO date (years PostgreSQL cannot store included)', async () => {
     for (const route of ['/api/audit', '/api/voicemails', '/api/lockouts']) {
       for (const bad of ['1', 'yesterday', '-271821-04-20T00:00:00Z', '+200000-01-01T00:00:00Z', '2026-02-30']) {

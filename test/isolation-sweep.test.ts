@@ -575,6 +575,16 @@ function sweepTable(): Record<string, SweepEntry> {
         { what: 'every patient, inactive ones too', probe: { path: '/api/patients?includeInactive=true&limit=100' } },
       ],
     },
+    'get /api/patients/recall-due': {
+      // Both practices' patients are due in June 2030 (two-practices.ts): A's window finds A's only.
+      own: () => ({ path: '/api/patients/recall-due?from=2030-06-01&to=2030-06-30' }),
+      foreign: [],
+      noTarget: KEY_PRACTICE_ONLY,
+      leak: [
+        { what: '?practiceId=B (a strict query: 400)', probe: { path: `/api/patients/recall-due?from=2030-06-01&to=2030-06-30&practiceId=${B.id}` } },
+        { what: "the window of B's patient's recall date, every day there is", probe: { path: '/api/patients/recall-due?from=2000-01-01&to=2199-12-31&limit=5000' } },
+      ],
+    },
     'post /api/patients/search': {
       own: () => ({ path: '/api/patients/search', body: { mrn: A.patientMrn } }),
       foreign: [],

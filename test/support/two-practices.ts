@@ -165,7 +165,7 @@ export async function seedPractice(h: Harness, owner: Db, word: string, n: numbe
   const patientLastName = `${word}son`;
   const patientDateOfBirth = `198${n}-04-12`;
   const patientMrn = `${word.toUpperCase()}-MRN-${n}`;
-  const patientId = await created(h, admin, '/api/patients', { phone: patientPhone, firstName: patientFirstName, lastName: patientLastName, dateOfBirth: patientDateOfBirth, mrn: patientMrn, usState: 'FL', timeZone: 'America/New_York' });
+  const patientId = await created(h, admin, '/api/patients', { phone: patientPhone, firstName: patientFirstName, lastName: patientLastName, dateOfBirth: patientDateOfBirth, mrn: patientMrn, usState: 'FL', timeZone: 'America/New_York', recallDue: `2030-06-1${n}` });
   const secondPatientMrn = `${word.toUpperCase()}-MRN-SECOND-${n}`;
   const secondPatientId = await created(h, admin, '/api/patients', { phone: phone(n, 6), dateOfBirth: `197${n}-09-30`, mrn: secondPatientMrn });
   const disclosureVersion = `rvm-${word.toLowerCase()}-2026`;
