@@ -3,9 +3,14 @@ import { Alert, Button, Stack } from '@mantine/core';
 import { ApiError, describeError } from '../../api/errors';
 import { callBack } from './api';
 
-/** What a failed call-back says: a 404 means this service cannot place the call (the route is missing), not that the page is broken. */
+/**
+ * What a failed call-back says (POST /api/tasks/:id/call, src/http/task-routes.ts): a 404 is a
+ * task not there (gone, or not this practice's); a 502 `call_failed` is Twilio refusing the call,
+ * recorded on the task as a failed attempt, so it is said, not hidden behind "could not answer".
+ */
 export function callBackProblem(err: unknown): string {
-  if (err instanceof ApiError && err.kind === 'not_found') return 'Calling back through the practice line is not available on this service yet. Call the number from the practice phone instead.';
+  if (err instanceof ApiError && err.kind === 'not_found') return 'This callback is no longer there (or not in this practice). Reload the list.';
+  if (err instanceof ApiError && err.code === 'call_failed') return 'The call could not be placed; the failed attempt is recorded on the callback. Try again, or call the number from the practice phone.';
   if (err instanceof ApiError && err.kind === 'conflict') return `This call cannot be placed now: ${err.message}`;
   return describeError(err);
 }
