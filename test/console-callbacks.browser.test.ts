@@ -3,6 +3,7 @@ import type { Page } from 'playwright-core';
 import { createDb, type Db } from '../src/adapters/postgres.js';
 import { browserTestsSkipReason, phiInBrowser, screenshot, seriousAxeViolations, startConsoleBrowser, type ConsoleBrowser } from './support/browser.js';
 import { createConsoleUser, signedInPage, signIn } from './support/console-user.js';
+import { openTaskWithNumber } from './support/callback-task.js';
 import { insertTask, seedPractice, type PracticeFixture } from './support/two-practices.js';
 import { until } from './support/until.js';
 
@@ -80,6 +81,25 @@ describe.skipIf(skip !== null)(`callbacks, voicemail and the page view in Chromi
     const row = await owner.selectFrom('callback_tasks').select(['status', 'attempts']).where('id', '=', practice.taskId).executeTakeFirstOrThrow();
     expect(row).toEqual({ status: 'unreachable', attempts: 1 });
     await screenshot(page, 'callback-task');
+    expect(problems).toEqual([]);
+  }, 120_000);
+
+  it('a staff member with no phone on the account is asked for one, then calls back from the practice line (Twilio refusing it)', async () => {
+    const taskId = await openTaskWithNumber(b.harness, practice.id, { callback: '+13125550188', reason: 'refill', urgency: 'routine', dueAt: b.harness.services.clock() });
+    await page.goto(b.url(`/callbacks/${taskId}`));
+    await page.getByRole('heading', { name: 'Callback', exact: true }).waitFor();
+    await page.getByRole('button', { name: 'Call back from the practice line' }).click();
+    // Refused (409 no_phone): the console asks for the phone, which the API's message names as PUT /api/me/phone.
+    await page.getByLabel('Your phone for call backs').fill('+13125550177');
+    await page.getByRole('button', { name: 'Save and call back' }).click();
+    // The harness's Twilio is a closed loopback port: the call is placed from the practice's number
+    // and refused (502 call_failed), which the page says instead of "could not answer".
+    await page.getByText(/The call could not be placed; the failed attempt is recorded/).waitFor();
+    const call = await owner.selectFrom('task_calls').select(['caller_id', 'actor']).where('task_id', '=', taskId).executeTakeFirstOrThrow();
+    expect(call).toEqual({ caller_id: practice.mainNumber, actor: `user:${staffId}` });
+    const phoneSet = await owner.selectFrom('audit_log').select('action').where('action', '=', 'user.phone_set').where('actor', '=', `user:${staffId}`).execute();
+    expect(phoneSet).toHaveLength(1);
+    await pageIsClean();
     expect(problems).toEqual([]);
   }, 120_000);
 
