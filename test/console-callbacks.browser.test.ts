@@ -172,6 +172,19 @@ describe.skipIf(skip !== null)(`callbacks, voicemail and the page view in Chromi
     expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(375);
     await pageIsClean();
     await screenshot(page, 'page-view');
+    // The doctor hears the voicemail the page announces: streamed through the audio route, no blob.
+    const audio = page.getByLabel('Play the urgent voicemail');
+    expect(await audio.getAttribute('src')).toBe(`/api/voicemails/${practice.voicemailId}/audio`);
+    const ready = await audio.evaluate(
+      (el) =>
+        new Promise<string>((resolve) => {
+          const a = el as unknown as { addEventListener(t: string, f: () => void): void; load(): void };
+          a.addEventListener('canplay', () => resolve('canplay'));
+          a.addEventListener('error', () => resolve('error'));
+          a.load();
+        }),
+    );
+    expect(ready).toBe('canplay');
     await page.getByRole('button', { name: 'Acknowledge the page' }).click();
     await page.getByText('Acknowledged', { exact: true }).waitFor();
     const row = await owner.selectFrom('pages').select('status').where('id', '=', practice.pageId).executeTakeFirstOrThrow();
