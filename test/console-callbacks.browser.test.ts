@@ -3,6 +3,7 @@ import type { Page } from 'playwright-core';
 import { createDb, type Db } from '../src/adapters/postgres.js';
 import { browserTestsSkipReason, phiInBrowser, screenshot, seriousAxeViolations, startConsoleBrowser, type ConsoleBrowser } from './support/browser.js';
 import { createConsoleUser, signedInPage, signIn } from './support/console-user.js';
+import { openTaskWithNumber } from './support/callback-task.js';
 import { insertTask, seedPractice, type PracticeFixture } from './support/two-practices.js';
 import { until } from './support/until.js';
 
@@ -83,6 +84,25 @@ describe.skipIf(skip !== null)(`callbacks, voicemail and the page view in Chromi
     expect(problems).toEqual([]);
   }, 120_000);
 
+  it('a staff member with no phone on the account is asked for one, then calls back from the practice line (Twilio refusing it)', async () => {
+    const taskId = await openTaskWithNumber(b.harness, practice.id, { callback: '+13125550188', reason: 'refill', urgency: 'routine', dueAt: b.harness.services.clock() });
+    await page.goto(b.url(`/callbacks/${taskId}`));
+    await page.getByRole('heading', { name: 'Callback', exact: true }).waitFor();
+    await page.getByRole('button', { name: 'Call back from the practice line' }).click();
+    // Refused (409 no_phone): the console asks for the phone, which the API's message names as PUT /api/me/phone.
+    await page.getByLabel('Your phone for call backs').fill('+13125550177');
+    await page.getByRole('button', { name: 'Save and call back' }).click();
+    // The harness's Twilio is a closed loopback port: the call is placed from the practice's number
+    // and refused (502 call_failed), which the page says instead of "could not answer".
+    await page.getByText(/The call could not be placed; the failed attempt is recorded/).waitFor();
+    const call = await owner.selectFrom('task_calls').select(['caller_id', 'actor']).where('task_id', '=', taskId).executeTakeFirstOrThrow();
+    expect(call).toEqual({ caller_id: practice.mainNumber, actor: `user:${staffId}` });
+    const phoneSet = await owner.selectFrom('audit_log').select('action').where('action', '=', 'user.phone_set').where('actor', '=', `user:${staffId}`).execute();
+    expect(phoneSet).toHaveLength(1);
+    await pageIsClean();
+    expect(problems).toEqual([]);
+  }, 120_000);
+
   it('the Voicemail inbox streams a recording through the audio route and marks it heard', async () => {
     const started = Date.now();
     await page.goto(b.url('/voicemail'));
@@ -152,6 +172,19 @@ describe.skipIf(skip !== null)(`callbacks, voicemail and the page view in Chromi
     expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(375);
     await pageIsClean();
     await screenshot(page, 'page-view');
+    // The doctor hears the voicemail the page announces: streamed through the audio route, no blob.
+    const audio = page.getByLabel('Play the urgent voicemail');
+    expect(await audio.getAttribute('src')).toBe(`/api/voicemails/${practice.voicemailId}/audio`);
+    const ready = await audio.evaluate(
+      (el) =>
+        new Promise<string>((resolve) => {
+          const a = el as unknown as { addEventListener(t: string, f: () => void): void; load(): void };
+          a.addEventListener('canplay', () => resolve('canplay'));
+          a.addEventListener('error', () => resolve('error'));
+          a.load();
+        }),
+    );
+    expect(ready).toBe('canplay');
     await page.getByRole('button', { name: 'Acknowledge the page' }).click();
     await page.getByText('Acknowledged', { exact: true }).waitFor();
     const row = await owner.selectFrom('pages').select('status').where('id', '=', practice.pageId).executeTakeFirstOrThrow();
