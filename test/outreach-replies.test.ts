@@ -193,6 +193,68 @@ describe('a "C" with nothing to confirm', () => {
   });
 });
 
+describe('"1" on a voice prompt', () => {
+  const VOICE_PHONES = { voice: '+12025550165', machine: '+12025550166' } as const;
+  const voiceIds: Record<string, string> = {};
+  const voiceAppointment: Record<string, string> = {};
+  let calls: Array<{ to: string; path: string; sid: string; dropId: string }> = [];
+
+  it('a person answering a Twilio appointment drop is asked to press 1; a machine only hears the message', async () => {
+    for (const [who, phone] of Object.entries(VOICE_PHONES)) {
+      voiceIds[who] = await createPatient(h.services.db, h.services.keyring, { practiceId: practice.id, phone, firstName: `Quill${who}`, dateOfBirth: '1980-05-06' });
+      const res = await api('POST', `/api/patients/${voiceIds[who]}/consents`, { channel: 'rvm', action: 'granted', source: 'web_form', disclosureVersion: DEMO.rvmDisclosure.version, evidenceRef: `form-${who}` });
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      voiceAppointment[who] = await createAppointment(h.services.db, { practiceId: practice.id, patientId: voiceIds[who] ?? '', startsAt: new Date('2026-12-04T15:00:00Z') });
+    }
+    const created = await api('POST', '/api/campaigns', { name: 'Reminder by phone', templateId: 'appointment-reminder', provider: 'twilio', humanAnswer: 'message', patientIds: Object.values(voiceIds) });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect((await api('POST', `/api/campaigns/${String(created.body.id)}/start`)).status).toBe(200);
+    await until('two calls placed', async () => (await h.services.db.selectFrom('drops').select('id').where('campaign_id', '=', String(created.body.id)).where('provider_ref', 'is not', null).execute()).length === 2);
+    const rows = await h.services.db.selectFrom('drops').select(['id', 'provider_ref', 'patient_id', 'appointment_id']).where('campaign_id', '=', String(created.body.id)).execute();
+    calls = twilioApi.requests
+      .filter((r) => r.path.endsWith('/Calls.json'))
+      .map((r) => {
+        const url = new URL(r.form.get('Url') ?? '');
+        const dropId = url.searchParams.get('d') ?? '';
+        return { to: r.form.get('To') ?? '', path: url.pathname + url.search, dropId, sid: rows.find((d) => d.id === dropId)?.provider_ref ?? '' };
+      });
+    for (const who of Object.keys(VOICE_PHONES)) expect(rows.find((d) => d.patient_id === voiceIds[who])?.appointment_id).toBe(voiceAppointment[who]);
+
+    const person = calls.find((c) => c.to === VOICE_PHONES.voice);
+    const machine = calls.find((c) => c.to === VOICE_PHONES.machine);
+    if (!person || !machine) throw new Error('calls missing');
+    const heard = await postTwilio(h, person.path, { CallSid: person.sid, AccountSid: TEST_ACCOUNT_SID, AnsweredBy: 'human', CallStatus: 'in-progress' });
+    expect(heard.body).toMatch(/<Gather[^>]*numDigits="1"[^>]*>.*reminder of your appointment.*To confirm your appointment, press 1\..*<\/Gather><Hangup\/>/s);
+    expect(heard.body).toContain(`/twilio/rvm/confirm?d=${person.dropId}`);
+    const left = await postTwilio(h, machine.path, { CallSid: machine.sid, AccountSid: TEST_ACCOUNT_SID, AnsweredBy: 'machine_end_beep', CallStatus: 'in-progress' });
+    expect(left.body).toContain('reminder of your appointment');
+    expect(left.body).not.toContain('<Gather');
+  });
+
+  it('pressing 1 confirms the appointment (audited, source voice_keypress) and says so; another key, or a forged call, confirms nothing', async () => {
+    const person = calls.find((c) => c.to === VOICE_PHONES.voice);
+    if (!person) throw new Error('call missing');
+    const confirmPath = `/twilio/rvm/confirm?d=${person.dropId}`;
+    const forged = await postTwilio(h, confirmPath, { CallSid: `CA${'9'.repeat(32)}`, AccountSid: TEST_ACCOUNT_SID, Digits: '1', CallStatus: 'in-progress' });
+    expect(forged.body).not.toContain('confirmed');
+    const other = await postTwilio(h, confirmPath, { CallSid: person.sid, AccountSid: TEST_ACCOUNT_SID, Digits: '2', CallStatus: 'in-progress' });
+    expect(other.body).toContain('Goodbye');
+    expect(other.body).not.toContain('confirmed');
+    expect((await h.services.db.selectFrom('appointments').select('status').where('id', '=', voiceAppointment.voice ?? '').executeTakeFirstOrThrow()).status).toBe('booked');
+
+    const pressed = await postTwilio(h, confirmPath, { CallSid: person.sid, AccountSid: TEST_ACCOUNT_SID, Digits: '1', CallStatus: 'in-progress' });
+    expect(pressed.status).toBe(200);
+    expect(pressed.body).toContain('Thank you, your appointment is confirmed.');
+    expect(pressed.body).toContain('<Hangup/>');
+    expect((await h.services.db.selectFrom('appointments').select('status').where('id', '=', voiceAppointment.voice ?? '').executeTakeFirstOrThrow()).status).toBe('confirmed');
+    const audit = await h.services.db.selectFrom('audit_log').select(['actor', 'details']).where('action', '=', 'appointment.confirmed').where('subject_id', '=', voiceAppointment.voice ?? '').execute();
+    expect(audit).toEqual([{ actor: 'twilio', details: { source: 'voice_keypress', patientId: voiceIds.voice, dropId: person.dropId, campaignId: expect.any(String), callSid: person.sid } }]);
+    // Confirmed now: a second answer of the same call no longer asks.
+    const again = await postTwilio(h, person.path, { CallSid: person.sid, AccountSid: TEST_ACCOUNT_SID, AnsweredBy: 'human', CallStatus: 'in-progress' });
+    expect(again.body).not.toContain('<Gather');
+  });
+});
+
 describe('privacy', () => {
   it('no number, name or text in the logs or the audit of replies', async () => {
     const audit = await h.services.db.selectFrom('audit_log').select('details').where('action', 'in', ['appointment.confirmed', 'outreach.replied', 'task.created', 'text.received']).execute();

@@ -76,8 +76,11 @@ export async function noteOutreachReply(deps: Pick<AppContext, 'audit'>, scope: 
   return marked;
 }
 
+/** What a confirmation answers: the patient, the message's type and the appointment it spoke of (a ledger row, or a drop). */
+export type ConfirmTarget = Pick<OutreachSendRow, 'patient_id' | 'appointment_id' | 'message_type'>;
+
 /** The appointment an outreach message spoke of: its linked one (still to come, booked or confirmed), else the patient's next booked one. */
-async function appointmentOfSend(scope: PracticeScope, send: Pick<OutreachSendRow, 'patient_id' | 'appointment_id'>, now: Date): Promise<{ id: string; status: string } | undefined> {
+async function appointmentOfSend(scope: PracticeScope, send: Pick<ConfirmTarget, 'patient_id' | 'appointment_id'>, now: Date): Promise<{ id: string; status: string } | undefined> {
   let query = scope.db
     .selectFrom('appointments')
     .select(['id', 'status'])
@@ -86,6 +89,12 @@ async function appointmentOfSend(scope: PracticeScope, send: Pick<OutreachSendRo
     .where('starts_at', '>', now);
   query = send.appointment_id ? query.where('id', '=', send.appointment_id).where('status', 'in', ['booked', 'confirmed']) : query.where('status', '=', 'booked');
   return query.orderBy('starts_at', 'asc').limit(1).executeTakeFirst();
+}
+
+/** Whether a confirmation of this message would change something: an appointment message whose appointment is still booked (a voice prompt offers it only then). */
+export async function hasAppointmentToConfirm(scope: PracticeScope, target: ConfirmTarget, now: Date): Promise<boolean> {
+  if (!CONFIRMABLE_TYPES.has(target.message_type)) return false;
+  return (await appointmentOfSend(scope, target, now))?.status === 'booked';
 }
 
 /**
@@ -97,7 +106,7 @@ async function appointmentOfSend(scope: PracticeScope, send: Pick<OutreachSendRo
 export async function confirmAppointmentOf(
   deps: Pick<AppContext, 'audit'>,
   scope: PracticeScope,
-  send: Pick<OutreachSendRow, 'id' | 'patient_id' | 'appointment_id' | 'message_type'>,
+  send: ConfirmTarget,
   source: ConfirmSource,
   actor: string,
   now: Date,
@@ -123,7 +132,7 @@ export async function confirmAppointmentOf(
     actor,
     practiceId: scope.practiceId,
     subjectId: appointment.id,
-    details: { source, patientId: send.patient_id, sendId: send.id, ...extra },
+    details: { source, patientId: send.patient_id, ...extra },
   });
   return { appointmentId: appointment.id, changed: true };
 }

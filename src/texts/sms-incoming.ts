@@ -105,7 +105,7 @@ export async function handleSmsIncoming(services: SmsDeps, scopeFor: ScopeFor, b
   }
 
   if (repliedTo && CONFIRM_WORDS.has(keyword)) {
-    const confirmed = await confirmAppointmentOf(services, scope, repliedTo, 'sms_reply', 'twilio', now, { messageSid: sms.MessageSid });
+    const confirmed = await confirmAppointmentOf(services, scope, repliedTo, 'sms_reply', 'twilio', now, { sendId: repliedTo.id, messageSid: sms.MessageSid });
     if (confirmed) return (await isOptedOut(scope, services.keyring, sms.From)) ? EMPTY : reply(CONFIRMED_REPLY);
   }
 
