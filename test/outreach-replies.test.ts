@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { captureLogs } from '../src/log/logger.js';
 import { createAppointment } from '../src/patients/appointments.js';
-import { createPatient } from '../src/patients/store.js';
+import { createPatient, phoneIndex } from '../src/patients/store.js';
+import { OPT_OUT_KEY } from '../src/drops/templates.js';
 import { DEMO } from '../src/practices/seed.js';
 import type { Practice } from '../src/practices/store.js';
 import { tenantScope } from '../src/tenancy/mint.js';
@@ -249,6 +250,11 @@ describe('"1" on a voice prompt', () => {
     expect((await h.services.db.selectFrom('appointments').select('status').where('id', '=', voiceAppointment.voice ?? '').executeTakeFirstOrThrow()).status).toBe('confirmed');
     const audit = await h.services.db.selectFrom('audit_log').select(['actor', 'details']).where('action', '=', 'appointment.confirmed').where('subject_id', '=', voiceAppointment.voice ?? '').execute();
     expect(audit).toEqual([{ actor: 'twilio', details: { source: 'voice_keypress', patientId: voiceIds.voice, dropId: person.dropId, campaignId: expect.any(String), callSid: person.sid } }]);
+    // The opt-out key the message names is heard at this prompt too: the number goes on the opt-out list.
+    const optOut = await postTwilio(h, confirmPath, { CallSid: person.sid, AccountSid: TEST_ACCOUNT_SID, Digits: OPT_OUT_KEY, CallStatus: 'in-progress' });
+    expect(optOut.body).toContain('You will not receive these messages again.');
+    const listed = await h.services.db.selectFrom('opt_outs').select(['source', 'recorded_by']).where('phone_index', '=', phoneIndex(h.services.keyring, VOICE_PHONES.voice)).execute();
+    expect(listed).toEqual([{ source: 'keypad', recorded_by: `call:${person.sid}` }]);
     // Confirmed now: a second answer of the same call no longer asks.
     const again = await postTwilio(h, person.path, { CallSid: person.sid, AccountSid: TEST_ACCOUNT_SID, AnsweredBy: 'human', CallStatus: 'in-progress' });
     expect(again.body).not.toContain('<Gather');

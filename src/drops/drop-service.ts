@@ -6,7 +6,10 @@ import { logger } from '../log/logger.js';
 import { CallSidSchema } from '../calls/twilio-params.js';
 import { campaignMessage } from './campaigns.js';
 import { recordDropOutcome, type DropFinishDeps } from './drop-worker.js';
-import { dropAction, dropConfirmTwiml, dropHangupTwiml, dropOutcome, dropTwiml, FINAL_CALL_STATUSES, toAnsweredBy } from './drop-twiml.js';
+import { OPT_OUT_KEY } from './templates.js';
+import { phoneOf } from '../patients/store.js';
+import { recordOptOut } from '../consent/store.js';
+import { dropAction, dropConfirmTwiml, dropOptedOutTwiml, dropHangupTwiml, dropOutcome, dropTwiml, FINAL_CALL_STATUSES, toAnsweredBy } from './drop-twiml.js';
 import { confirmAppointmentOf, hasAppointmentToConfirm } from '../outreach/replies.js';
 import { dropConfirmPath } from './providers/twilio-provider.js';
 import { RvmWebhookSchema, verifyRvmSignature } from './providers/http-provider.js';
@@ -59,17 +62,24 @@ export async function handleDropAnswer(services: DropFinishDeps & Pick<AppContex
 /**
  * A key pressed at a drop call's confirmation prompt (`POST /twilio/rvm/confirm?d=`): 1 confirms
  * the appointment the message spoke of (the drop's), audited `appointment.confirmed` with source
- * `voice_keypress`, and says so; any other key, or nothing left to confirm, a goodbye. Only the
+ * `voice_keypress`, and says so; the opt-out key the message names puts the number on the
+ * opt-out list (as on the drop callback line); any other key, or nothing left to confirm, a goodbye. Only the
  * call placed for this drop, while it is under way.
  */
-export async function handleDropConfirm(services: DropFinishDeps & Pick<AppContext, 'config'>, scopeFor: ScopeFor, dropIdRaw: string | undefined, body: unknown): Promise<string> {
+export async function handleDropConfirm(services: DropFinishDeps & Pick<AppContext, 'config' | 'keyring'>, scopeFor: ScopeFor, dropIdRaw: string | undefined, body: unknown): Promise<string> {
   const dropId = DropId.safeParse(dropIdRaw);
   const params = ConfirmParams.safeParse(body);
   if (!dropId.success || !params.success) return dropHangupTwiml();
   const drop = await dropForAnswer(services.db, dropId.data);
   if (!drop || drop.status !== 'sent' || drop.provider_ref !== params.data.CallSid || drop.appointment_id === null) return dropHangupTwiml();
-  if (params.data.Digits !== '1') return dropConfirmTwiml(false);
   const scope = scopeFor(drop.practice_id);
+  if (params.data.Digits === OPT_OUT_KEY) {
+    // The message's own opt-out instruction names this key: a person who presses it here is heard too.
+    const phone = await phoneOf(scope, services.keyring, drop.patient_id);
+    if (phone) await recordOptOut(services, scope, { phone, source: 'keypad', recordedBy: `call:${params.data.CallSid}` });
+    return dropOptedOutTwiml();
+  }
+  if (params.data.Digits !== '1') return dropConfirmTwiml(false);
   const message = await campaignMessage(services, scope, drop.campaign_id, { patientId: drop.patient_id, appointmentId: drop.appointment_id });
   if (!message.ok) return dropConfirmTwiml(false);
   const confirmed = await confirmAppointmentOf(

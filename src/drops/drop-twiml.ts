@@ -91,6 +91,15 @@ export function dropConfirmTwiml(confirmed: boolean): string {
   return vr.toString();
 }
 
+/** What the opt-out key at the confirmation prompt hears. */
+export const OPTED_OUT_SPOKEN = 'You will not receive these messages again. Goodbye.';
+export function dropOptedOutTwiml(): string {
+  const vr = new VoiceResponse();
+  vr.say(VOICE, OPTED_OUT_SPOKEN);
+  vr.hangup();
+  return vr.toString();
+}
+
 /** A drop call whose drop is unknown (or whose lookup failed): plays nothing. */
 export function dropHangupTwiml(): string {
   const vr = new VoiceResponse();
