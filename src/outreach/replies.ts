@@ -65,7 +65,8 @@ export async function noteOutreachReply(deps: Pick<AppContext, 'audit'>, scope: 
     .where('replied_at', 'is', null)
     .returningAll()
     .executeTakeFirst();
-  if (!marked) return (await scope.db.selectFrom('outreach_sends').selectAll().where('id', '=', send.id).executeTakeFirst()) ?? send;
+  // Another reply marked it first (at the same moment): that one's time stands, audited once.
+  if (!marked) return (await scope.db.selectFrom('outreach_sends').selectAll().where('practice_id', '=', scope.practiceId).where('id', '=', send.id).executeTakeFirst()) ?? send;
   await deps.audit({
     action: AuditAction.OutreachReplied,
     actor: 'twilio',
@@ -124,8 +125,8 @@ export async function confirmAppointmentOf(
     .executeTakeFirst();
   if (Number(updated.numUpdatedRows) === 0) {
     // Confirmed already (by an earlier reply, or staff): nothing changes; anything else has nothing to confirm.
-    const now2 = await scope.db.selectFrom('appointments').select('status').where('id', '=', appointment.id).where('practice_id', '=', scope.practiceId).executeTakeFirst();
-    return now2?.status === 'confirmed' ? { appointmentId: appointment.id, changed: false } : null;
+    const current = await scope.db.selectFrom('appointments').select('status').where('id', '=', appointment.id).where('practice_id', '=', scope.practiceId).executeTakeFirst();
+    return current?.status === 'confirmed' ? { appointmentId: appointment.id, changed: false } : null;
   }
   await deps.audit({
     action: AuditAction.AppointmentConfirmed,
