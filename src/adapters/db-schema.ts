@@ -391,6 +391,8 @@ export interface PatientTextsTable {
   patient_id: string | null;
   received_at: Date;
   task_id: string | null; // 0027: references callback_tasks (ON DELETE SET NULL)
+  /** 0034: the outreach message (ledger row) this text replied to; its task is then an outreach reply. */
+  outreach_send_id: Generated<string | null>;
 }
 
 export type TemplatePurposeColumn = 'appointment_reminder' | 'callback_request' | 'office_closure' | 'recall' | 'billing_callback';
@@ -786,6 +788,8 @@ export interface OutreachSendsTable {
   sent_at: Date | null;
   delivered_at: Date | null;
   replied_at: Date | null;
+  /** 0034: the appointment an appointment message spoke of (a "C" reply confirms it). */
+  appointment_id: Generated<string | null>;
 }
 
 export interface Database {

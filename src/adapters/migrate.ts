@@ -32,6 +32,7 @@ import * as m0029 from './migrations/0029-sso-identities.js';
 import * as m0031 from './migrations/0031-task-call-once.js';
 import * as m0032 from './migrations/0032-outreach-sends.js';
 import * as m0033 from './migrations/0033-patient-email.js';
+import * as m0034 from './migrations/0034-outreach-replies.js';
 import * as m0035 from './migrations/0035-patient-recall.js';
 import * as m0037 from './migrations/0037-drop-appointments.js';
 
@@ -68,6 +69,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0031-task-call-once': m0031,
   '0032-outreach-sends': m0032,
   '0033-patient-email': m0033,
+  '0034-outreach-replies': m0034,
   '0035-patient-recall': m0035,
   '0037-drop-appointments': m0037,
 };

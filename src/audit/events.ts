@@ -91,6 +91,10 @@ export const AuditAction = {
   SmsNotSent: 'sms.not_sent',
   /** A delivery status callback moved a patient SMS's ledger row (queued, sent, delivered, undelivered, failed). */
   SmsStatus: 'sms.status',
+  /** An inbound SMS answered an outreach SMS (src/outreach/replies.ts): the ledger row, its origin and type; ids only. */
+  OutreachReplied: 'outreach.replied',
+  /** An appointment confirmed by the patient (a "C" reply, or 1 on a voice prompt): its source, the patient's and ledger row's ids. */
+  AppointmentConfirmed: 'appointment.confirmed',
   DropWebhookRejected: 'drop.webhook_rejected',
   ConsentRecorded: 'consent.recorded',
   ConsentDisclosureRecorded: 'consent.disclosure_recorded',

@@ -6,7 +6,12 @@ import { logger } from '../log/logger.js';
 import { CallSidSchema } from '../calls/twilio-params.js';
 import { campaignMessage } from './campaigns.js';
 import { recordDropOutcome, type DropFinishDeps } from './drop-worker.js';
-import { dropAction, dropHangupTwiml, dropOutcome, dropTwiml, FINAL_CALL_STATUSES, toAnsweredBy } from './drop-twiml.js';
+import { OPT_OUT_KEY } from './templates.js';
+import { phoneOf } from '../patients/store.js';
+import { recordOptOut } from '../consent/store.js';
+import { dropAction, dropConfirmTwiml, dropOptedOutTwiml, dropHangupTwiml, dropOutcome, dropTwiml, FINAL_CALL_STATUSES, toAnsweredBy } from './drop-twiml.js';
+import { confirmAppointmentOf, hasAppointmentToConfirm } from '../outreach/replies.js';
+import { dropConfirmPath } from './providers/twilio-provider.js';
 import { RvmWebhookSchema, verifyRvmSignature } from './providers/http-provider.js';
 import { dropForAnswer, dropForStatus, dropProviderOf, setAnsweredBy } from './campaign-store.js';
 
@@ -20,6 +25,7 @@ import { dropForAnswer, dropForStatus, dropProviderOf, setAnsweredBy } from './c
 const DropId = z.string().uuid();
 export const AnswerParams = z.object({ CallSid: CallSidSchema, AnsweredBy: z.string().max(40).optional() });
 export const StatusParams = z.object({ CallSid: CallSidSchema, CallStatus: z.string().max(20) });
+export const ConfirmParams = z.object({ CallSid: CallSidSchema, Digits: z.string().max(20).optional() });
 
 /** The TwiML of a Twilio drop call; plays nothing unless the drop is one we placed and still sending. */
 /** `scopeFor` mints the request scope of the drop's practice, once the drop id has found it (the Twilio route's). */
@@ -32,10 +38,15 @@ export async function handleDropAnswer(services: DropFinishDeps & Pick<AppContex
   // (or not yet stored, when Twilio is quicker than our write after createCall).
   if (!drop || drop.status !== 'sent' || (drop.provider_ref !== null && drop.provider_ref !== params.data.CallSid)) return dropHangupTwiml();
   // The recipient's own message: the appointment recorded when the drop was claimed.
-  const message = await campaignMessage(services, scopeFor(drop.practice_id), drop.campaign_id, { patientId: drop.patient_id, appointmentId: drop.appointment_id });
+  const scope = scopeFor(drop.practice_id);
+  const message = await campaignMessage(services, scope, drop.campaign_id, { patientId: drop.patient_id, appointmentId: drop.appointment_id });
   if (!message.ok) return dropHangupTwiml();
   const answeredBy = toAnsweredBy(params.data.AnsweredBy);
-  const { twiml, played } = dropTwiml({ answeredBy, text: message.text, audioUrl: message.audioUrl, humanAnswer: drop.human_answer });
+  // A person hearing an appointment message is asked to press 1 to confirm it (its appointment still booked).
+  const target = { patient_id: drop.patient_id, appointment_id: drop.appointment_id, message_type: message.messageType };
+  const offer = answeredBy === 'human' && drop.human_answer === 'message' && drop.appointment_id !== null && (await hasAppointmentToConfirm(scope, target, services.clock()));
+  const confirmAction = offer ? `${services.config.publicBaseUrl}${dropConfirmPath(drop.id)}` : undefined;
+  const { twiml, played } = dropTwiml({ answeredBy, text: message.text, audioUrl: message.audioUrl, humanAnswer: drop.human_answer, confirmAction });
   await setAnsweredBy(services.db, drop.id, answeredBy, services.clock());
   await services.audit({
     action: AuditAction.DropAnswered,
@@ -43,9 +54,44 @@ export async function handleDropAnswer(services: DropFinishDeps & Pick<AppContex
     practiceId: drop.practice_id,
     callSid: params.data.CallSid,
     subjectId: drop.id,
-    details: { campaignId: drop.campaign_id, answeredBy, played },
+    details: { campaignId: drop.campaign_id, answeredBy, played, ...(offer ? { confirmOffered: true } : {}) },
   });
   return twiml;
+}
+
+/**
+ * A key pressed at a drop call's confirmation prompt (`POST /twilio/rvm/confirm?d=`): 1 confirms
+ * the appointment the message spoke of (the drop's), audited `appointment.confirmed` with source
+ * `voice_keypress`, and says so; the opt-out key the message names puts the number on the
+ * opt-out list (as on the drop callback line); any other key, or nothing left to confirm, a goodbye. Only the
+ * call placed for this drop, while it is under way.
+ */
+export async function handleDropConfirm(services: DropFinishDeps & Pick<AppContext, 'config' | 'keyring'>, scopeFor: ScopeFor, dropIdRaw: string | undefined, body: unknown): Promise<string> {
+  const dropId = DropId.safeParse(dropIdRaw);
+  const params = ConfirmParams.safeParse(body);
+  if (!dropId.success || !params.success) return dropHangupTwiml();
+  const drop = await dropForAnswer(services.db, dropId.data);
+  if (!drop || drop.status !== 'sent' || drop.provider_ref !== params.data.CallSid || drop.appointment_id === null) return dropHangupTwiml();
+  const scope = scopeFor(drop.practice_id);
+  if (params.data.Digits === OPT_OUT_KEY) {
+    // The message's own opt-out instruction names this key: a person who presses it here is heard too.
+    const phone = await phoneOf(scope, services.keyring, drop.patient_id);
+    if (phone) await recordOptOut(services, scope, { phone, source: 'keypad', recordedBy: `call:${params.data.CallSid}` });
+    return dropOptedOutTwiml();
+  }
+  if (params.data.Digits !== '1') return dropConfirmTwiml(false);
+  const message = await campaignMessage(services, scope, drop.campaign_id, { patientId: drop.patient_id, appointmentId: drop.appointment_id });
+  if (!message.ok) return dropConfirmTwiml(false);
+  const confirmed = await confirmAppointmentOf(
+    services,
+    scope,
+    { patient_id: drop.patient_id, appointment_id: drop.appointment_id, message_type: message.messageType },
+    'voice_keypress',
+    'twilio',
+    services.clock(),
+    { dropId: drop.id, campaignId: drop.campaign_id, callSid: params.data.CallSid },
+  );
+  return dropConfirmTwiml(confirmed !== null);
 }
 
 /** Twilio's final status of a drop call: the drop's final state. */

@@ -9,6 +9,13 @@ import twilio from 'twilio';
 const { VoiceResponse } = twilio.twiml;
 const VOICE = { voice: 'Polly.Joanna', language: 'en-US' } as const;
 
+/** Asked of a person who answers an appointment message with an appointment to confirm (issue 15, item 5). */
+export const CONFIRM_PROMPT = 'To confirm your appointment, press 1.';
+/** Said once 1 confirmed it: no day, no time. */
+export const CONFIRMED_SPOKEN = 'Thank you, your appointment is confirmed. Goodbye.';
+/** Said for any other key, or when there was nothing left to confirm. */
+export const CONFIRM_GOODBYE = 'Thank you. Goodbye.';
+
 /** Said to a person who answers when the practice chose `humanAnswer: 'hangup'`; nothing about the patient. */
 export const POLITE_HANGUP_TEXT = 'Sorry to have disturbed you. Goodbye.';
 
@@ -24,6 +31,11 @@ export interface DropTwimlInput {
   text: string;
   audioUrl?: string | undefined;
   humanAnswer: 'message' | 'hangup';
+  /**
+   * The <Gather> action that confirms the appointment the message spoke of: offered ("press 1")
+   * only to a person (a machine cannot press), and only when the caller of dropTwiml found one to confirm.
+   */
+  confirmAction?: string | undefined;
 }
 
 export function toAnsweredBy(raw: string | undefined): AnsweredBy {
@@ -52,9 +64,16 @@ export function dropAction(answeredBy: AnsweredBy, humanAnswer: 'message' | 'han
 
 /** Pure: the TwiML of the drop call, and what it plays. */
 export function dropTwiml(input: DropTwimlInput): { twiml: string; played: DropPlayed } {
-  const played = dropAction(toAnsweredBy(input.answeredBy), input.humanAnswer);
+  const answeredBy = toAnsweredBy(input.answeredBy);
+  const played = dropAction(answeredBy, input.humanAnswer);
   const vr = new VoiceResponse();
-  if (played === 'message') {
+  if (played === 'message' && answeredBy === 'human' && input.confirmAction) {
+    // No key pressed: the <Gather> ends and the call hangs up, as after any message.
+    const g = vr.gather({ numDigits: 1, timeout: 6, action: input.confirmAction, method: 'POST', actionOnEmptyResult: false });
+    if (input.audioUrl) g.play(input.audioUrl);
+    else g.say(VOICE, input.text);
+    g.say(VOICE, CONFIRM_PROMPT);
+  } else if (played === 'message') {
     if (input.audioUrl) vr.play(input.audioUrl);
     else vr.say(VOICE, input.text);
   } else if (played === 'hangup') {
@@ -62,6 +81,23 @@ export function dropTwiml(input: DropTwimlInput): { twiml: string; played: DropP
   }
   vr.hangup();
   return { twiml: vr.toString(), played };
+}
+
+/** What a key pressed at the confirmation prompt hears. */
+export function dropConfirmTwiml(confirmed: boolean): string {
+  const vr = new VoiceResponse();
+  vr.say(VOICE, confirmed ? CONFIRMED_SPOKEN : CONFIRM_GOODBYE);
+  vr.hangup();
+  return vr.toString();
+}
+
+/** What the opt-out key at the confirmation prompt hears. */
+export const OPTED_OUT_SPOKEN = 'You will not receive these messages again. Goodbye.';
+export function dropOptedOutTwiml(): string {
+  const vr = new VoiceResponse();
+  vr.say(VOICE, OPTED_OUT_SPOKEN);
+  vr.hangup();
+  return vr.toString();
 }
 
 /** A drop call whose drop is unknown (or whose lookup failed): plays nothing. */

@@ -50,7 +50,7 @@ export async function processSmsJob(
   const recipientIndex = await phoneIndexOf(scope, drop.patient_id);
   const send = await planSend(
     scope,
-    { patientId: drop.patient_id, channel: 'sms', messageType, origin: campaignOrigin(campaign.id), idempotencyKey: `drop:${drop.id}`, recipientIndex },
+    { patientId: drop.patient_id, channel: 'sms', messageType, origin: campaignOrigin(campaign.id), idempotencyKey: `drop:${drop.id}`, recipientIndex, appointmentId: message.ok ? message.appointmentId : null },
     now,
   );
   if (send.status !== 'planned') return 'raced';

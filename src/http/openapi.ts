@@ -12,7 +12,7 @@ import { SmsSchema } from '../texts/sms-incoming.js';
 import { PolicyInputSchema, PolicyPatchSchema, ScheduleInputSchema, SchedulePatchSchema } from '../oncall/store.js';
 import { E164Schema, HolidaysSchema, WeeklyHoursSchema } from '../practices/settings.js';
 import { CAMPAIGN_COMMANDS } from '../drops/campaigns.js';
-import { AnswerParams, StatusParams } from '../drops/drop-service.js';
+import { AnswerParams, ConfirmParams, StatusParams } from '../drops/drop-service.js';
 import { RVM_SIGNATURE_HEADER, RvmWebhookSchema } from '../drops/providers/http-provider.js';
 import { PLAYBACK_TOKEN_PATTERN } from '../voicemail/playback-store.js';
 import { AUDIO_CONTENT_TYPE } from '../voicemail/stream.js';
@@ -670,6 +670,13 @@ export const ROUTES: readonly RouteDoc[] = [
     TWILIO,
     twiml('the drop message, or a hang-up'),
     { query: z.object({ d: twilioQuery.drop }), body: { schema: AnswerParams, example: { CallSid: EX.callSid, AnsweredBy: 'machine_end_beep' }, contentType: 'application/x-www-form-urlencoded' } },
+  ),
+  post(
+    '/twilio/rvm/confirm',
+    "A key pressed at a Twilio drop's \"press 1 to confirm your appointment\" (a person who answered an appointment message)",
+    TWILIO,
+    twiml('"your appointment is confirmed" for 1, else a goodbye; a hang-up for an unknown drop or call'),
+    { query: z.object({ d: twilioQuery.drop }), body: { schema: ConfirmParams, example: { CallSid: EX.callSid, Digits: '1' }, contentType: 'application/x-www-form-urlencoded' } },
   ),
   post(
     '/twilio/rvm/status',

@@ -24,7 +24,7 @@ import { handleWhisper, handleWhisperAnswer, type WhisperQuery } from '../oncall
 import { handleSmsIncoming, smsNotReceivedTwiml } from '../texts/sms-incoming.js';
 import { handleAccessAction, handleAccessIncoming, resumeAccessMenu } from '../voicemail/access-line.js';
 import { handleCallBackAnswer, handleCallBackConnect, handleCallBackDialed, handleCallBackStatus } from '../tasks/call-back.js';
-import { handleDropAnswer, handleDropStatus } from '../drops/drop-service.js';
+import { handleDropAnswer, handleDropConfirm, handleDropStatus } from '../drops/drop-service.js';
 import { handleSmsStatus } from '../drops/sms-status.js';
 import type { FailSafeReason, UnprocessedRoute } from '../adapters/metrics.js';
 import { boundTwilioRoutes, TWILIO_ROUTE_DEADLINE_MS, type TimeoutAnswer } from './twilio-deadline.js';
@@ -168,6 +168,7 @@ function timeoutAnswer(services: Pick<Services, 'metrics' | 'caches'>, req: Requ
     case '/callback/connect':
     case '/callback/dialed':
     case '/rvm/answer':
+    case '/rvm/confirm':
       return { status: 200, twiml: HANGUP_TWIML };
     case '/sms/status':
       // A patient SMS's delivery status, not stored yet: never a 2xx.
@@ -355,6 +356,15 @@ export function twilioRouter(services: Services): express.Router {
       sendTwiml(res, await handleDropAnswer(services, scopeFor, queryString(req, 'd'), req.body));
     } catch (err) {
       logger.error('drop answer failed', { err });
+      sendTwiml(res, HANGUP_TWIML);
+    }
+  });
+  // A key at an appointment message's "press 1 to confirm" (src/drops/drop-service.ts); on a failure, a hang-up.
+  router.post('/rvm/confirm', async (req, res) => {
+    try {
+      sendTwiml(res, await handleDropConfirm(services, scopeFor, queryString(req, 'd'), req.body));
+    } catch (err) {
+      logger.error('drop confirm failed', { err });
       sendTwiml(res, HANGUP_TWIML);
     }
   });

@@ -21,6 +21,8 @@ export interface PlannedSend {
   origin: string;
   idempotencyKey: string;
   recipientIndex: string | null;
+  /** The appointment an appointment message speaks of (a "C" reply confirms it: ./replies.ts). */
+  appointmentId?: string | null;
 }
 
 /** The row for this key, created `planned` if there was none. */
@@ -35,6 +37,7 @@ export async function planSend(scope: PracticeScope, s: PlannedSend, now: Date):
       origin: s.origin,
       idempotency_key: s.idempotencyKey,
       recipient_index: s.recipientIndex,
+      appointment_id: s.appointmentId ?? null,
       created_at: now,
       updated_at: now,
     })

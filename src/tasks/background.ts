@@ -61,7 +61,7 @@ export async function sweepMissingVoicemailTasks(deps: VoicemailTaskDeps): Promi
 async function makeTextTask(deps: VoicemailTaskDeps, scope: PracticeScope, textId: string): Promise<boolean> {
   const [row, opened] = await Promise.all([getPatientText(scope, textId), openPatientText(deps.keyring, scope, textId)]);
   if (!row || !opened) return false;
-  await onPatientTextStored(deps, scope, { id: row.id, created: false, match: row.match, patientId: row.patientId, receivedAt: row.receivedAt, from: opened.from });
+  await onPatientTextStored(deps, scope, { id: row.id, created: false, match: row.match, patientId: row.patientId, receivedAt: row.receivedAt, from: opened.from, outreachSendId: row.outreachSendId });
   return true;
 }
 

@@ -75,7 +75,7 @@ export interface TaskDetail extends TaskSummary {
   /** The closing note (not for an auditor). */
   closeNote: string | null;
   attemptList: Array<{ id: string; at: string; actor: string; outcome: AttemptOutcome; note: string | null }>;
-  /** A patient_text task's text, what the patient asked (not for an auditor); null for other sources. */
+  /** A patient_text (or outreach_reply) task's text, what the patient asked (not for an auditor); null for other sources. */
   patientText: { body: string; mediaCount: number } | null;
 }
 
@@ -99,7 +99,7 @@ export async function readTask(deps: WorkDeps, scope: PracticeScope, id: string,
   );
   const closeNote = full && t.close_note_enc ? await openTaskField(k, 'close_note', t.close_note_enc, t.id, scope.practiceId) : null;
   // Staff call back knowing the question: the text the task was made from, opened (its sender is the task's number).
-  const opened = full && t.source === 'patient_text' ? await openPatientText(k, scope, t.source_id) : undefined;
+  const opened = full && (t.source === 'patient_text' || t.source === 'outreach_reply') ? await openPatientText(k, scope, t.source_id) : undefined;
   const patientText = opened ? { body: opened.body, mediaCount: opened.mediaCount } : null;
   await deps.audit({
     action: AuditAction.TaskRead,

@@ -7,6 +7,7 @@ import { phoneIndex } from '../patients/store.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 import { createTaskFor } from '../tasks/create.js';
 import { queueCallbackTask } from '../tasks/queue-task.js';
+import { replyReason } from '../outreach/replies.js';
 import { getPatientText, insertPatientText, linkPatientTextTask } from './store.js';
 
 /**
@@ -29,6 +30,8 @@ export interface IncomingText {
   body: string;
   mediaCount: number;
   receivedAt: Date;
+  /** The outreach message it replied to (src/outreach/replies.ts): its task is then an outreach reply. */
+  outreachSendId?: string | null;
 }
 
 export interface StoredText {
@@ -65,6 +68,7 @@ export async function recordPatientText(deps: RecordTextDeps, scope: PracticeSco
     bodyChars: text.body.length,
     mediaCount: text.mediaCount,
     receivedAt: text.receivedAt,
+    outreachSendId: text.outreachSendId ?? null,
   });
   if (stored.created) {
     await deps.audit({
@@ -82,19 +86,27 @@ export async function recordPatientText(deps: RecordTextDeps, scope: PracticeSco
 
 /**
  * A stored text becomes a callback task (routine, reason `other`: a text names no menu option),
- * linked back to the text. Run after Twilio was answered, by the text's job or the task sweep
+ * linked back to the text. A reply to outreach is an `outreach_reply` task, its reason from the
+ * message type it answered (an appointment reminder's: appointment), so staff see where it came from. Run after Twilio was answered, by the text's job or the task sweep
  * (`tasks/background.ts`), which makes the task of any text left without one; creation is
  * idempotent by (source, text id).
  */
-export async function onPatientTextStored(deps: TextTaskDeps, scope: PracticeScope, text: StoredText & { receivedAt: Date; from: string }): Promise<void> {
+export async function onPatientTextStored(
+  deps: TextTaskDeps,
+  scope: PracticeScope,
+  text: StoredText & { receivedAt: Date; from: string; outreachSendId?: string | null },
+): Promise<void> {
+  const answered = text.outreachSendId
+    ? await scope.db.selectFrom('outreach_sends').select('message_type').where('practice_id', '=', scope.practiceId).where('id', '=', text.outreachSendId).executeTakeFirst()
+    : undefined;
   const { task } = await createTaskFor(deps, scope, {
-    source: 'patient_text',
+    source: answered ? 'outreach_reply' : 'patient_text',
     sourceId: text.id,
     callSid: null,
     callbackNumber: text.from,
     patientId: text.patientId,
     match: text.match,
-    reason: 'other',
+    reason: answered ? replyReason(answered.message_type) : 'other',
     urgency: 'routine',
     now: text.receivedAt,
   });

@@ -8,11 +8,15 @@ import { isOptedOut, recordOptOut, removeOptOut } from '../consent/store.js';
 import { findPracticeByNumber } from '../practices/store.js';
 import { handleProviderAck, parseAck } from '../oncall/sms-service.js';
 import type { AckDeps } from '../oncall/paging.js';
+import { phoneIndex } from '../patients/store.js';
+import { CONFIRM_WORDS, CONFIRMED_REPLY, confirmAppointmentOf, noteOutreachReply } from '../outreach/replies.js';
 import { recordPatientText } from './patient-texts.js';
 import { autoReplyText, helpReplyText, mediaReplyText, notReceivedText, startReplyText, type ReplyContext } from './replies.js';
 
 /**
- * Inbound SMS to a practice number (`POST /twilio/sms/incoming`). In order:
+ * Inbound SMS to a practice number (`POST /twilio/sms/incoming`). First, a text from a number
+ * this practice sent an outreach SMS recently is a reply to it: the ledger row is marked replied
+ * (src/outreach/replies.ts), whatever it says. Then, in order:
  * - STOP (the CTIA opt-out words): the number goes on the practice's opt-out list; no reply
  *   (Twilio confirms a STOP itself).
  * - START, UNSTOP (and YES from a number that is opted out): the number's opt-out is removed
@@ -20,7 +24,9 @@ import { autoReplyText, helpReplyText, mediaReplyText, notReceivedText, startRep
  *   text like any other.
  * - HELP, INFO: the carrier-expected help reply.
  * - "ACK [code]" from an active provider of the practice: acknowledges the page (src/oncall/sms-service.ts).
- * - Anything else is a patient's text: stored, sealed, before the answer (./patient-texts.ts),
+ * - "C" or "CONFIRM" replying to an appointment reminder or confirmation: the appointment is
+ *   confirmed (audited) and the reply says so, nothing more. With nothing to confirm, it is a text.
+ * - Anything else is a patient's text (a reply to outreach: its task's source is outreach_reply): stored, sealed, before the answer (./patient-texts.ts),
  *   then answered with the practice's automatic reply, or with the media reply when it carried
  *   pictures or files (which are never fetched: their URLs are not even parsed). A number that
  *   opted out gets no reply, but its text is still stored.
@@ -76,6 +82,9 @@ export async function handleSmsIncoming(services: SmsDeps, scopeFor: ScopeFor, b
   const ctx: ReplyContext = { practiceName: practice.greetingName, number: sms.To };
   const recordedBy = `sms:${sms.MessageSid}`;
   const keyword = sms.NumMedia === 0 ? keywordOf(sms.Body) : '';
+  const now = services.clock();
+  // Any reply to outreach counts as one (a STOP too): sequences stop on it.
+  const repliedTo = await noteOutreachReply(services, scope, phoneIndex(services.keyring, sms.From), now);
 
   if (STOP_WORDS.has(keyword)) {
     await recordOptOut(services, scope, { phone: sms.From, source: 'sms_stop', recordedBy });
@@ -95,12 +104,18 @@ export async function handleSmsIncoming(services: SmsDeps, scopeFor: ScopeFor, b
     if (answer !== null) return answer;
   }
 
+  if (repliedTo && CONFIRM_WORDS.has(keyword)) {
+    const confirmed = await confirmAppointmentOf(services, scope, repliedTo, 'sms_reply', 'twilio', now, { sendId: repliedTo.id, messageSid: sms.MessageSid });
+    if (confirmed) return (await isOptedOut(scope, services.keyring, sms.From)) ? EMPTY : reply(CONFIRMED_REPLY);
+  }
+
   await recordPatientText(services, scope, {
     messageSid: sms.MessageSid,
     from: sms.From,
     body: sms.Body,
     mediaCount: sms.NumMedia,
-    receivedAt: services.clock(),
+    receivedAt: now,
+    outreachSendId: repliedTo?.id ?? null,
   });
   // An opt-out stops every later message to that number, our replies included.
   if (await isOptedOut(scope, services.keyring, sms.From)) return EMPTY;

@@ -17,6 +17,8 @@ export interface SealedText {
   bodyChars: number;
   mediaCount: number;
   receivedAt: Date;
+  /** The outreach message (ledger row) it replied to, if any (src/outreach/replies.ts). */
+  outreachSendId?: string | null;
 }
 
 /**
@@ -36,12 +38,12 @@ export async function insertPatientText(
       FROM patient_phones n JOIN patients p ON p.id = n.patient_id AND p.active
       WHERE n.practice_id = ${practiceId}::uuid AND n.phone_index = ${t.fromIndex}
     )
-    INSERT INTO patient_texts (id, practice_id, message_sid, from_index, from_enc, body_enc, body_chars, media_count, match, patient_id, received_at)
+    INSERT INTO patient_texts (id, practice_id, message_sid, from_index, from_enc, body_enc, body_chars, media_count, match, patient_id, received_at, outreach_send_id)
     SELECT ${t.id}::uuid, ${practiceId}::uuid, ${t.messageSid}::text, ${t.fromIndex}::text, ${t.fromEnc}::bytea, ${t.bodyEnc}::bytea,
            ${t.bodyChars}::int, ${t.mediaCount}::int,
            CASE WHEN m.patients > 0 THEN 'number' ELSE 'unknown' END,
            CASE WHEN m.patients = 1 THEN m.one_patient END,
-           ${t.receivedAt}::timestamptz
+           ${t.receivedAt}::timestamptz, ${t.outreachSendId ?? null}::uuid
     FROM m
     ON CONFLICT (practice_id, message_sid) DO NOTHING
     RETURNING id, match, patient_id
@@ -67,13 +69,14 @@ export interface PatientTextRow {
   patientId: string | null;
   receivedAt: Date;
   taskId: string | null;
+  outreachSendId: string | null;
 }
 
 /** One of the practice's texts, sealed as stored; undefined when it is not the practice's. */
 export async function getPatientText(scope: PracticeScope, id: string): Promise<PatientTextRow | undefined> {
   const r = await scope.db.selectFrom('patient_texts').selectAll().where('practice_id', '=', scope.practiceId).where('id', '=', id).executeTakeFirst();
   return r
-    ? { id: r.id, messageSid: r.message_sid, fromEnc: r.from_enc, bodyEnc: r.body_enc, mediaCount: r.media_count, match: r.match, patientId: r.patient_id, receivedAt: r.received_at, taskId: r.task_id }
+    ? { id: r.id, messageSid: r.message_sid, fromEnc: r.from_enc, bodyEnc: r.body_enc, mediaCount: r.media_count, match: r.match, patientId: r.patient_id, receivedAt: r.received_at, taskId: r.task_id, outreachSendId: r.outreach_send_id }
     : undefined;
 }
 

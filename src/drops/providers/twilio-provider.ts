@@ -17,6 +17,10 @@ export const DROP_RING_TIMEOUT_SECONDS = 30;
 export function dropAnswerPath(dropId: string): string {
   return `/twilio/rvm/answer?d=${dropId}`;
 }
+/** Where a person's key at the "press 1 to confirm" prompt of an appointment message goes (../drop-service.ts). */
+export function dropConfirmPath(dropId: string): string {
+  return `/twilio/rvm/confirm?d=${dropId}`;
+}
 export function dropStatusPath(dropId: string): string {
   return `/twilio/rvm/status?d=${dropId}`;
 }
