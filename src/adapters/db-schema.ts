@@ -454,6 +454,8 @@ export interface DropsTable {
   answered_by: string | null;
   attempts: Generated<number>;
   schedule_version: Generated<number>;
+  /** The schedule version a BullMQ job was queued for (0038); the dispatcher queues a queued drop whose version has none. */
+  dispatched_version: Generated<number | null>;
   scheduled_for: Date | null;
   sent_at: Date | null;
   final_at: Date | null;

@@ -33,6 +33,7 @@ import * as m0031 from './migrations/0031-task-call-once.js';
 import * as m0032 from './migrations/0032-outreach-sends.js';
 import * as m0033 from './migrations/0033-patient-email.js';
 import * as m0037 from './migrations/0037-drop-appointments.js';
+import * as m0038 from './migrations/0038-drop-dispatch.js';
 
 /** Every migration, in order. Names sort the same way they apply. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -68,6 +69,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0032-outreach-sends': m0032,
   '0033-patient-email': m0033,
   '0037-drop-appointments': m0037,
+  '0038-drop-dispatch': m0038,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -307,7 +307,8 @@ export async function finishDropRow(
 export async function rescheduleDrop(db: Db, id: string, version: number, at: Date, now: Date): Promise<boolean> {
   const moved = await db
     .updateTable('drops')
-    .set({ schedule_version: version + 1, scheduled_for: at, updated_at: now })
+    // The worker queues the new version's job itself (marked dispatched, so the sweep leaves it).
+    .set({ schedule_version: version + 1, dispatched_version: version + 1, scheduled_for: at, updated_at: now })
     .where('id', '=', id)
     .where('status', '=', 'queued')
     .where('schedule_version', '=', version)
