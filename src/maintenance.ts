@@ -4,6 +4,7 @@ import { applyRetention, reconcileRecordings, RECONCILE_EVERY_MS, RETENTION_EVER
 import { sweepPages } from './oncall/paging.js';
 import { sweepSentDrops } from './drops/drop-worker.js';
 import { DISPATCH_EVERY_MS, dispatchDueDrops } from './drops/dispatcher.js';
+import { runDueSteps, SEQUENCE_SWEEP_EVERY_MS } from './sequences/sweep.js';
 import { flushRefusalSummaries } from './audit/refusals.js';
 import { FHIR_SWEEP_EVERY_MS, sweepDueFhirSources } from './fhir/schedule.js';
 import { IMPORT_SWEEP_EVERY_MS, sweepImports } from './patients/import-worker.js';
@@ -48,6 +49,8 @@ const TASKS = {
   'drop-sweep': { everyMs: 30 * 60_000, run: sweepSentDrops },
   /** The dispatcher: queued drops due within the next two minutes get their jobs, in bounded batches (src/drops/dispatcher.ts). */
   'drop-dispatch': { everyMs: DISPATCH_EVERY_MS, run: (services) => dispatchDueDrops(services) },
+  /** Sequences: each recipient whose next step is due has it decided and sent, skipped or stopped (src/sequences/sequences.ts). */
+  'sequence-steps': { everyMs: SEQUENCE_SWEEP_EVERY_MS, run: (services) => runDueSteps(services) },
   /** Refused requests' per-source minutes that have closed, summarised (one audit row each). */
   'refusal-summaries': { everyMs: 60_000, run: (services) => flushRefusalSummaries(services) },
   /** Practices' FHIR servers whose sync is due on their schedule, queued (src/fhir/schedule.ts). */

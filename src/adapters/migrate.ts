@@ -34,6 +34,7 @@ import * as m0032 from './migrations/0032-outreach-sends.js';
 import * as m0033 from './migrations/0033-patient-email.js';
 import * as m0037 from './migrations/0037-drop-appointments.js';
 import * as m0038 from './migrations/0038-drop-dispatch.js';
+import * as m0039 from './migrations/0039-sequences.js';
 
 /** Every migration, in order. Names sort the same way they apply. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -70,6 +71,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0033-patient-email': m0033,
   '0037-drop-appointments': m0037,
   '0038-drop-dispatch': m0038,
+  '0039-sequences': m0039,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -16,7 +16,7 @@ import { decideSend, type Detail, type SendDecision } from '../outreach/matrix.j
 import { assignSendTimes, decideMany, summarise, type Decision, type DryRunReport, type RecipientFacts, type SendChannel } from './eligibility.js';
 import { recentSmsOf, sendCountsByOrigin } from '../outreach/sends-store.js';
 import { providerConfigured } from './providers/index.js';
-import { DISPATCH_WINDOW_MS, markDispatched, queueDropJobs } from './dispatcher.js';
+import { DISPATCH_WINDOW_MS, queueDropJobs } from './dispatcher.js';
 import { isPersonalPlaceholder, PERSONAL_PLACEHOLDERS, type DropTemplate, type PersonalPlaceholder, type SkipReason, type TemplateMessageType, type TemplatePlaceholder } from './types.js';
 import {
   campaignOf,
@@ -29,6 +29,7 @@ import {
   insertCampaign,
   insertDrops,
   knownPatientIds,
+  markDispatched,
   listCampaignRows,
   markCompleted,
   patientContactFacts,

@@ -1,6 +1,5 @@
-import { sql } from 'kysely';
 import type { AppContext } from '../app-context.js';
-import type { Db } from '../adapters/postgres.js';
+import { claimDueDrops, markDispatched, type DueDrop } from './campaign-store.js';
 
 /**
  * The dispatcher (issue 15, item 7): planning writes every drop's send time in the table
@@ -33,12 +32,6 @@ export const dropJobId = (dropId: string, version: number): string => `drop-${dr
 
 type DispatchDeps = Pick<AppContext, 'db' | 'queues' | 'clock'>;
 
-interface DueDrop {
-  id: string;
-  schedule_version: number;
-  scheduled_for: Date;
-}
-
 /** Queues these drops' jobs, each delayed until its send time (no earlier than now). */
 export async function queueDropJobs(deps: Pick<AppContext, 'queues'>, rows: readonly DueDrop[], now: Date): Promise<void> {
   if (rows.length === 0) return;
@@ -51,31 +44,13 @@ export async function queueDropJobs(deps: Pick<AppContext, 'queues'>, rows: read
   );
 }
 
-/** Records that these drops' current schedule versions have their jobs (a version changed meanwhile is left alone). */
-export async function markDispatched(db: Db, rows: readonly DueDrop[]): Promise<void> {
-  if (rows.length === 0) return;
-  await sql`
-    UPDATE drops SET dispatched_version = u.v
-    FROM unnest(${rows.map((r) => r.id)}::uuid[], ${rows.map((r) => r.schedule_version)}::int[]) AS u(id, v)
-    WHERE drops.id = u.id AND drops.schedule_version = u.v
-  `.execute(db);
-}
-
 /** One claim: up to `limit` queued drops of running campaigns due by `horizon` with no job for their version, oldest first; queued and marked. */
 async function dispatchBatch(deps: DispatchDeps, now: Date, horizon: Date, limit: number): Promise<number> {
   return deps.db.transaction().execute(async (trx) => {
-    const due = await sql<DueDrop>`
-      SELECT d.id, d.schedule_version, d.scheduled_for
-      FROM drops d JOIN campaigns c ON c.id = d.campaign_id
-      WHERE d.status = 'queued' AND d.dispatched_version IS DISTINCT FROM d.schedule_version
-        AND d.scheduled_for <= ${horizon} AND c.state = 'running'
-      ORDER BY d.scheduled_for
-      LIMIT ${limit}
-      FOR UPDATE OF d SKIP LOCKED
-    `.execute(trx);
-    await queueDropJobs(deps, due.rows, now);
-    await markDispatched(trx, due.rows);
-    return due.rows.length;
+    const due = await claimDueDrops(trx, horizon, limit);
+    await queueDropJobs(deps, due, now);
+    await markDispatched(trx, due);
+    return due.length;
   });
 }
 
