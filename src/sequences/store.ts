@@ -1,5 +1,6 @@
-import { sql, type Selectable, type Transaction } from 'kysely';
-import type { Database, SequenceChannel, SequenceCondition, SequenceRecipientsTable, SequenceState, SequenceStepsTable, SequenceStopReason, SequencesTable } from '../adapters/db-schema.js';
+import { sql, type Selectable } from 'kysely';
+import type { Db } from '../adapters/postgres.js';
+import type { SequenceChannel, SequenceCondition, SequenceRecipientsTable, SequenceState, SequenceStepsTable, SequenceStopReason, SequencesTable } from '../adapters/db-schema.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 
 /**
@@ -107,16 +108,23 @@ export interface DueRecipient {
   practice_id: string;
 }
 
-/** Claims (row locks, the caller's transaction) up to `limit` recipients of running sequences due by `now`; another instance's are skipped. */
-export async function claimDueRecipients(trx: Transaction<Database>, now: Date, limit: number): Promise<DueRecipient[]> {
+/**
+ * Claims up to `limit` recipients of running sequences due by `now`: each one's next_due_at moves
+ * to `leaseUntil`, so another instance's sweep (which skips rows locked meanwhile) does not take
+ * it again while this one works; a sweep that dies leaves it due again when the lease ends.
+ */
+export async function claimDueRecipients(db: Db, now: Date, leaseUntil: Date, limit: number): Promise<DueRecipient[]> {
   const due = await sql<DueRecipient>`
-    SELECT r.id, r.sequence_id, r.practice_id
-    FROM sequence_recipients r JOIN sequences s ON s.id = r.sequence_id
-    WHERE r.stopped_reason IS NULL AND r.next_due_at <= ${now} AND s.state = 'running'
-    ORDER BY r.next_due_at
-    LIMIT ${limit}
-    FOR UPDATE OF r SKIP LOCKED
-  `.execute(trx);
+    UPDATE sequence_recipients r SET next_due_at = ${leaseUntil}, updated_at = ${now}
+    WHERE r.id IN (
+      SELECT r2.id FROM sequence_recipients r2 JOIN sequences s ON s.id = r2.sequence_id
+      WHERE r2.stopped_reason IS NULL AND r2.next_due_at <= ${now} AND s.state = 'running'
+      ORDER BY r2.next_due_at
+      LIMIT ${limit}
+      FOR UPDATE OF r2 SKIP LOCKED
+    )
+    RETURNING r.id, r.sequence_id, r.practice_id
+  `.execute(db);
   return due.rows;
 }
 

@@ -24,18 +24,16 @@ import { sequenceOrigin, type SequenceDeps } from './sequences.js';
 export const SEQUENCE_SWEEP_EVERY_MS = 30_000;
 const SWEEP_BATCH = 500;
 const SWEEP_MAX_BATCHES = 10;
+/** How long a claimed recipient is this sweep's: then due again if the step was never recorded. */
+const CLAIM_LEASE_MS = 5 * 60_000;
 
 /** The sweep: every due recipient of a running sequence has its step decided and, if it goes, sent. How many steps ran. */
 export async function runDueSteps(services: SequenceDeps): Promise<{ steps: number }> {
   let steps = 0;
   for (let b = 0; b < SWEEP_MAX_BATCHES; b++) {
     const now = services.clock();
-    // Claimed and handled in one transaction per batch: another instance skips these rows.
-    const claimed = await services.db.transaction().execute(async (trx) => {
-      const due = await claimDueRecipients(trx, now, SWEEP_BATCH);
-      // Moved on (next_due_at) outside this transaction by runStep; the lock only keeps two sweeps apart while claiming.
-      return due;
-    });
+    // Claimed with a lease: another instance's sweep leaves these alone while this one works.
+    const claimed = await claimDueRecipients(services.db, now, new Date(now.getTime() + CLAIM_LEASE_MS), SWEEP_BATCH);
     if (claimed.length === 0) break;
     const touched = new Map<string, { practiceId: string; campaigns: Set<string> }>();
     for (const r of claimed) {
@@ -69,7 +67,8 @@ export async function runDueSteps(services: SequenceDeps): Promise<{ steps: numb
 /** One recipient's due step: decided from the database's facts, then sent, skipped or stopped. The step's campaign when a drop was added to it. */
 async function runStep(services: SequenceDeps, scope: PracticeScope, recipientId: string, now: Date): Promise<string | null> {
   const r = await recipientById(scope, recipientId);
-  if (!r || r.stopped_reason || !r.next_due_at || r.next_due_at > now) return null;
+  // Claimed by this sweep (its lease): re-read, and left alone if it stopped meanwhile.
+  if (!r || r.stopped_reason) return null;
   const steps = await stepsOf(scope, r.sequence_id);
   const sequence = await sequenceOf(scope, r.sequence_id);
   const step = steps[r.current_step];
