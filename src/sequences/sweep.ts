@@ -122,7 +122,10 @@ async function runStep(services: SequenceDeps, scope: PracticeScope, recipientId
     return null;
   }
   if (!step.campaign_id) return null;
-  await insertDrops(scope, { id: step.campaign_id, provider: step.channel === 'sms' ? 'twilio' : 'rvm_http' }, [{ patientId: r.patient_id, appointmentId: r.appointment_id }]);
+  // The drop takes the provider its campaign was created with (an rvm step's vendor, or Twilio for SMS).
+  const campaign = await loadCampaign(services.db, step.campaign_id);
+  if (!campaign) return null;
+  await insertDrops(scope, { id: campaign.id, provider: campaign.provider }, [{ patientId: r.patient_id, appointmentId: r.appointment_id }]);
   const dropId = await dropFor(scope, step.campaign_id, r.patient_id);
   await recordStep(scope, { id: r.id, position: step.position }, { outcome: 'sent', reason: null, dropId }, after, now);
   await audit({ outcome: 'handed_to_campaign', campaignId: step.campaign_id, dropId });
