@@ -79,10 +79,10 @@ module.exports = {
       name: 'system-scopes-for-background-work',
       severity: 'error',
       comment:
-        "A worker's cross-practice scope (src/tenancy/system-scope.ts) is taken only by background work and start-up: the page and drop workers (and an SMS campaign's sends, drops/sms-worker), the voicemail notifications, the FHIR schedule, the demo seed, the operator's onboarding (it crosses practices by nature), the provider-lockout notice to a practice's admins, the callback tasks' background work (a stored voicemail's task, the overdue alerts), the morning report's sweep, and the CLIs. Routes and webhooks use the request scope minted for them (permit, or the Twilio route's scopeFor).",
+        "A worker's cross-practice scope (src/tenancy/system-scope.ts) is taken only by background work and start-up: the page and drop workers (and an SMS campaign's sends, drops/sms-worker), the voicemail notifications, the FHIR schedule, the demo seed, the operator's onboarding (it crosses practices by nature), the provider-lockout notice to a practice's admins, the callback tasks' background work (a stored voicemail's task, the overdue alerts), the morning report's sweep, the sequences' sweep (sequences/sweep), and the CLIs. Routes and webhooks use the request scope minted for them (permit, or the Twilio route's scopeFor).",
       from: {
         pathNot: [
-          '^src/(drops/drop-worker|drops/sms-worker|fhir/schedule|oncall/paging|voicemail/notify|practices/seed|practices/onboarding|verification/lockout-notice|patients/import-worker|tasks/background|tasks/overdue|reports/morning)\\.ts$',
+          '^src/(drops/drop-worker|drops/sms-worker|fhir/schedule|oncall/paging|voicemail/notify|practices/seed|practices/onboarding|verification/lockout-notice|patients/import-worker|tasks/background|tasks/overdue|reports/morning|sequences/sweep)\\.ts$',
           '^src/(workers|maintenance|services|main)\\.ts$',
           '^src/tenancy/',
           '^scripts/',

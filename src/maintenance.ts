@@ -3,6 +3,8 @@ import { logger } from './log/logger.js';
 import { applyRetention, reconcileRecordings, RECONCILE_EVERY_MS, RETENTION_EVERY_MS, sweepVoicemails, VOICEMAIL_SWEEP_EVERY_MS } from './voicemail/maintenance.js';
 import { sweepPages } from './oncall/paging.js';
 import { sweepSentDrops } from './drops/drop-worker.js';
+import { DISPATCH_EVERY_MS, dispatchDueDrops } from './drops/dispatcher.js';
+import { runDueSteps, SEQUENCE_SWEEP_EVERY_MS } from './sequences/sweep.js';
 import { flushRefusalSummaries } from './audit/refusals.js';
 import { FHIR_SWEEP_EVERY_MS, sweepDueFhirSources } from './fhir/schedule.js';
 import { IMPORT_SWEEP_EVERY_MS, sweepImports } from './patients/import-worker.js';
@@ -45,6 +47,10 @@ const TASKS = {
   'page-sweep': { everyMs: 5 * 60_000, run: sweepPages },
   /** Drops sent with no final word from the provider for a day, closed as failed. */
   'drop-sweep': { everyMs: 30 * 60_000, run: sweepSentDrops },
+  /** The dispatcher: queued drops due within the next two minutes get their jobs, in bounded batches (src/drops/dispatcher.ts). */
+  'drop-dispatch': { everyMs: DISPATCH_EVERY_MS, run: (services) => dispatchDueDrops(services) },
+  /** Sequences: each recipient whose next step is due has it decided and sent, skipped or stopped (src/sequences/sequences.ts). */
+  'sequence-steps': { everyMs: SEQUENCE_SWEEP_EVERY_MS, run: (services) => runDueSteps(services) },
   /** Refused requests' per-source minutes that have closed, summarised (one audit row each). */
   'refusal-summaries': { everyMs: 60_000, run: (services) => flushRefusalSummaries(services) },
   /** Practices' FHIR servers whose sync is due on their schedule, queued (src/fhir/schedule.ts). */

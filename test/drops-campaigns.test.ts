@@ -6,6 +6,7 @@ import { captureLogs } from '../src/log/logger.js';
 import { DEMO } from '../src/practices/seed.js';
 import { createPractice, type Practice } from '../src/practices/store.js';
 import { processDropJob } from '../src/drops/drop-worker.js';
+import { dispatchDueDrops } from '../src/drops/dispatcher.js';
 import { until } from './support/until.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { startRvmDouble, type RvmDouble } from './support/rvm-double.js';
@@ -376,6 +377,10 @@ describe('delivery', () => {
     now = new Date('2026-12-04T03:00:00Z'); // Thursday 22:00 in New York: everything waits for 08:00
     const id = await createCampaign('Restart', { patientIds: group.map((g) => g.id), ratePerMinute: 60 });
     expect((await api('POST', `/api/campaigns/${id}/start`)).body).toMatchObject({ queued: 4 });
+    // Planned for 08:00 (13:00Z), one a second: at 12:59 the dispatcher queues their jobs (due within its window).
+    expect((await h.services.queues.drops.getDelayed()).filter((j) => (j.data as { dropId: string }).dropId)).toHaveLength(0);
+    now = new Date('2026-12-04T12:59:00Z');
+    expect(await dispatchDueDrops(h.services)).toEqual({ dispatched: 4 });
     now = new Date('2026-12-04T13:30:00Z');
     const mine = new Set((await drops(id)).map((d) => d.id));
     const delayed = (await h.services.queues.drops.getDelayed()).filter((j) => mine.has((j.data as { dropId: string }).dropId));

@@ -458,6 +458,8 @@ export interface DropsTable {
   answered_by: string | null;
   attempts: Generated<number>;
   schedule_version: Generated<number>;
+  /** The schedule version a BullMQ job was queued for (0038); the dispatcher queues a queued drop whose version has none. */
+  dispatched_version: Generated<number | null>;
   scheduled_for: Date | null;
   sent_at: Date | null;
   final_at: Date | null;
@@ -792,6 +794,60 @@ export interface OutreachSendsTable {
   appointment_id: Generated<string | null>;
 }
 
+/** Sequences (0039, src/sequences/): ordered steps over recipients; ids and states only. */
+export type SequenceState = 'draft' | 'running' | 'paused' | 'cancelled' | 'completed';
+export type SequenceChannel = 'sms' | 'rvm' | 'email';
+export type SequenceCondition = 'always' | 'no_reply' | 'not_confirmed' | 'not_delivered' | 'opted_out_previous_channel';
+export type SequenceStopReason = 'confirmed' | 'opted_out' | 'completed' | 'cancelled';
+
+export interface SequencesTable {
+  id: Generated<string>;
+  practice_id: string;
+  name: string;
+  message_type: string;
+  state: Generated<SequenceState>;
+  created_by: string;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+  started_at: Date | null;
+}
+
+export interface SequenceStepsTable {
+  sequence_id: string;
+  practice_id: string;
+  position: number;
+  channel: SequenceChannel;
+  template_id: string;
+  wait_hours: number;
+  condition: SequenceCondition;
+  campaign_id: string | null;
+}
+
+export interface SequenceRecipientsTable {
+  id: Generated<string>;
+  sequence_id: string;
+  practice_id: string;
+  patient_id: string;
+  appointment_id: string | null;
+  current_step: Generated<number>;
+  next_due_at: Date | null;
+  stopped_reason: SequenceStopReason | null;
+  stopped_at: Date | null;
+  created_at: CreatedAt;
+  updated_at: UpdatedAt;
+}
+
+export interface SequenceStepRunsTable {
+  recipient_id: string;
+  position: number;
+  practice_id: string;
+  outcome: 'sent' | 'skipped';
+  reason: string | null;
+  drop_id: string | null;
+  send_id: string | null;
+  at: Date;
+}
+
 export interface Database {
   practices: PracticesTable;
   practice_numbers: PracticeNumbersTable;
@@ -841,4 +897,8 @@ export interface Database {
   overnight_reports: OvernightReportsTable;
   communication_matrices: CommunicationMatricesTable;
   outreach_sends: OutreachSendsTable;
+  sequences: SequencesTable;
+  sequence_steps: SequenceStepsTable;
+  sequence_recipients: SequenceRecipientsTable;
+  sequence_step_runs: SequenceStepRunsTable;
 }

@@ -35,6 +35,8 @@ import * as m0033 from './migrations/0033-patient-email.js';
 import * as m0034 from './migrations/0034-outreach-replies.js';
 import * as m0035 from './migrations/0035-patient-recall.js';
 import * as m0037 from './migrations/0037-drop-appointments.js';
+import * as m0038 from './migrations/0038-drop-dispatch.js';
+import * as m0039 from './migrations/0039-sequences.js';
 
 /** Every migration, in order. Names sort the same way they apply. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -72,6 +74,8 @@ const MIGRATIONS: Record<string, Migration> = {
   '0034-outreach-replies': m0034,
   '0035-patient-recall': m0035,
   '0037-drop-appointments': m0037,
+  '0038-drop-dispatch': m0038,
+  '0039-sequences': m0039,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

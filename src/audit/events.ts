@@ -80,6 +80,12 @@ export const AuditAction = {
   CampaignCreated: 'campaign.created',
   CampaignStateChanged: 'campaign.state_changed',
   CampaignRecipientsAdded: 'campaign.recipients_added',
+  /** A sequence created (src/sequences/): its steps' channels, templates, waits, conditions and matrix cells. */
+  SequenceCreated: 'sequence.created',
+  SequenceStateChanged: 'sequence.state_changed',
+  SequenceRecipientsAdded: 'sequence.recipients_added',
+  /** One recipient's step: sent (the drop or ledger row it became), skipped (the condition) or stopped (confirmed, opted out). */
+  SequenceStep: 'sequence.step',
   DropScheduled: 'drop.scheduled',
   DropSent: 'drop.sent',
   DropAnswered: 'drop.answered',

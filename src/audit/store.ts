@@ -608,7 +608,8 @@ export async function* iterateAudit(db: Db, filter: ExportFilter, pageSize = 100
 
 const CSV_COLUMNS = ['seq', 'at', 'practiceId', 'actor', 'action', 'callSid', 'leg', 'subjectId', 'details', 'prevHash', 'hash', 'chain', 'hashVersion'] as const;
 
-function csvCell(v: unknown): string {
+/** One CSV cell, quoted as needed, a leading formula character neutralised (the audit export's and the sequence report's). */
+export function csvCell(v: unknown): string {
   const s = v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
   // Quote everything that needs it; neutralise spreadsheet formula injection.
   const safe = /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;

@@ -14,6 +14,10 @@ import type { TemplatePlaceholder } from './types.js';
  * filter (row-level security holds a request's scope to it as well). What only the drop worker,
  * the sweep and the providers' callbacks reach goes by a drop's or campaign's id on the system
  * role: they find the practice through the row.
+ *
+ * Over 400 lines because campaigns and their drops are one pair of tables, planned, sent and
+ * dispatched (./dispatcher.ts) together; splitting the drops' queries off would split the rules
+ * about one row's states across files.
  */
 
 export const CHUNK = 5_000;
@@ -307,7 +311,8 @@ export async function finishDropRow(
 export async function rescheduleDrop(db: Db, id: string, version: number, at: Date, now: Date): Promise<boolean> {
   const moved = await db
     .updateTable('drops')
-    .set({ schedule_version: version + 1, scheduled_for: at, updated_at: now })
+    // The worker queues the new version's job itself (marked dispatched, so the sweep leaves it).
+    .set({ schedule_version: version + 1, dispatched_version: version + 1, scheduled_for: at, updated_at: now })
     .where('id', '=', id)
     .where('status', '=', 'queued')
     .where('schedule_version', '=', version)
@@ -379,4 +384,41 @@ export async function setAnsweredBy(db: Db, id: string, answeredBy: string, at: 
 
 export async function dropProviderOf(db: Db, id: string): Promise<Pick<DropRow, 'id' | 'provider_ref' | 'provider'> | undefined> {
   return db.selectFrom('drops').select(['id', 'provider_ref', 'provider']).where('id', '=', id).executeTakeFirst();
+}
+
+// ---------------------------------------------------------------------------
+// The dispatcher (./dispatcher.ts)
+
+export interface DueDrop {
+  id: string;
+  schedule_version: number;
+  scheduled_for: Date;
+}
+
+/**
+ * Claims (row locks, in the caller's transaction) up to `limit` queued drops of running campaigns
+ * due by `horizon` whose schedule version has no job yet, oldest first; rows another instance
+ * holds are skipped (`SKIP LOCKED`).
+ */
+export async function claimDueDrops(trx: Transaction<Database>, horizon: Date, limit: number): Promise<DueDrop[]> {
+  const due = await sql<DueDrop>`
+    SELECT d.id, d.schedule_version, d.scheduled_for
+    FROM drops d JOIN campaigns c ON c.id = d.campaign_id
+    WHERE d.status = 'queued' AND d.dispatched_version IS DISTINCT FROM d.schedule_version
+      AND d.scheduled_for <= ${horizon} AND c.state = 'running'
+    ORDER BY d.scheduled_for
+    LIMIT ${limit}
+    FOR UPDATE OF d SKIP LOCKED
+  `.execute(trx);
+  return due.rows;
+}
+
+/** Records that these drops' current schedule versions have their jobs (a version changed meanwhile is left alone). */
+export async function markDispatched(db: Db, rows: readonly DueDrop[]): Promise<void> {
+  if (rows.length === 0) return;
+  await sql`
+    UPDATE drops SET dispatched_version = u.v
+    FROM unnest(${rows.map((r) => r.id)}::uuid[], ${rows.map((r) => r.schedule_version)}::int[]) AS u(id, v)
+    WHERE drops.id = u.id AND drops.schedule_version = u.v
+  `.execute(db);
 }

@@ -16,6 +16,7 @@ import { decideSend, type Detail, type SendDecision } from '../outreach/matrix.j
 import { assignSendTimes, decideMany, summarise, type Decision, type DryRunReport, type RecipientFacts, type SendChannel } from './eligibility.js';
 import { recentSmsOf, sendCountsByOrigin } from '../outreach/sends-store.js';
 import { providerConfigured } from './providers/index.js';
+import { DISPATCH_WINDOW_MS, queueDropJobs } from './dispatcher.js';
 import { isPersonalPlaceholder, PERSONAL_PLACEHOLDERS, type DropTemplate, type PersonalPlaceholder, type SkipReason, type TemplateMessageType, type TemplatePlaceholder } from './types.js';
 import {
   campaignOf,
@@ -28,6 +29,7 @@ import {
   insertCampaign,
   insertDrops,
   knownPatientIds,
+  markDispatched,
   listCampaignRows,
   markCompleted,
   patientContactFacts,
@@ -42,8 +44,9 @@ import {
 /**
  * Campaigns of ringless-voicemail drops: recipients, a dry run, start / pause / resume / cancel,
  * and the plan: every waiting drop decided (pure, ./eligibility.ts) and given a send time spread
- * over the allowed windows at the campaign's rate, as BullMQ delayed jobs (one per drop and
- * schedule version, ids only). The worker (./drop-worker.ts) checks everything again before it
+ * over the allowed windows at the campaign's rate, written in the table; what is due within the
+ * dispatcher's window gets its BullMQ job at once (ids only), the rest when the dispatcher's sweep
+ * finds it due (./dispatcher.ts). The worker (./drop-worker.ts) checks everything again before it
  * sends.
  *
  * Every operation acts for one practice through its `PracticeScope`: the request's (the admin
@@ -54,16 +57,11 @@ import {
  * progress) is one set of rules read together; its queries are in ./campaign-store.ts.
  */
 
-export interface DropJobData {
-  dropId: string;
-  version: number;
-}
+export { dropJobId, type DropJobData } from './dispatcher.js';
 
 const WEEK_MS = 7 * 24 * 3_600_000;
 /** The drop callback line: a practice number running this flow gets drops' callbacks and opt-outs. */
 export const DROP_CALLBACK_FLOW = 'drop-callback';
-
-export const dropJobId = (dropId: string, version: number): string => `drop-${dropId}-${version}`;
 
 /**
  * What a campaign operation can come to. A refusal says why in domain terms (the route maps it to
@@ -529,17 +527,15 @@ export async function planCampaign(
   );
   const excluded = decisions.flatMap((d) => (d.decision.kind === 'exclude' ? [{ id: d.drop.id, reason: d.decision.reason }] : []));
   await finishMany(services, scope, campaign.id, 'skipped', excluded);
+  const horizon = now.getTime() + DISPATCH_WINDOW_MS;
   for (let i = 0; i < sendable.length; i += CHUNK) {
     const ids = sendable.slice(i, i + CHUNK).map((d) => d.drop.id);
     const at = times.slice(i, i + CHUNK).map((t) => t.toISOString());
     const rows = await queueDropsAt(scope, ids, at, now);
-    await services.queues.drops.addBulk(
-      rows.map((r) => ({
-        name: 'drop',
-        data: { dropId: r.id, version: r.schedule_version } satisfies DropJobData,
-        opts: { jobId: dropJobId(r.id, r.schedule_version), delay: Math.max(0, r.scheduled_for.getTime() - now.getTime()) },
-      })),
-    );
+    // Only what is due within the dispatcher's window gets its job now; the sweep (./dispatcher.ts) queues the rest when due.
+    const soon = rows.filter((r) => r.scheduled_for.getTime() <= horizon);
+    await queueDropJobs(services, soon, now);
+    await markDispatched(scope.db, soon);
   }
   await services.audit({
     action: AuditAction.CampaignStateChanged,

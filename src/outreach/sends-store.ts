@@ -190,3 +190,15 @@ export async function sendCountsByOrigin(scope: PracticeScope, origin: string): 
     .execute();
   return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
 }
+
+/** A message handed over in one step (a notice e-mail the mailer accepted): planned → sent. */
+export async function markSent(scope: PracticeScope, id: string, now: Date): Promise<boolean> {
+  const r = await scope.db
+    .updateTable('outreach_sends')
+    .set({ status: 'sent', sent_at: now, updated_at: now })
+    .where('id', '=', id)
+    .where('practice_id', '=', scope.practiceId)
+    .where('status', '=', 'planned')
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}

@@ -1,0 +1,99 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { createPractice, type Practice } from '../src/practices/store.js';
+import { DISPATCH_WINDOW_MS, dispatchDueDrops } from '../src/drops/dispatcher.js';
+import { startHarness, type Harness } from './support/harness.js';
+
+/**
+ * The dispatcher (issue 15, item 7): planned drops wait in the table with their send times; the
+ * sweep queues BullMQ jobs only for those due within the window, in bounded batches, once per
+ * schedule version, and never for a campaign that is not running. Real PostgreSQL, Redis, BullMQ.
+ */
+
+const NOW = new Date('2026-12-01T15:00:00Z');
+let now = NOW;
+let h: Harness;
+let practice: Practice;
+
+/** A campaign in `state` with `n` queued drops, the i-th due at `first + i * stepMs`. */
+async function plannedCampaign(name: string, state: 'running' | 'paused', n: number, first: Date, stepMs: number): Promise<string> {
+  await sql`
+    INSERT INTO patients (practice_id, phone_index, dob_enc, phone_enc)
+    SELECT ${practice.id}::uuid, md5(${name} || '-' || g) || md5('p-' || g), '\\x00'::bytea, '\\x00'::bytea FROM generate_series(1, ${n}) AS g
+  `.execute(h.services.db);
+  const campaign = await h.services.db
+    .insertInto('campaigns')
+    .values({ practice_id: practice.id, name, template_id: 'recall', provider: 'rvm_http', created_by: 'test', state, rate_per_minute: 600 })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  await sql`
+    INSERT INTO drops (campaign_id, practice_id, patient_id, provider, status, schedule_version, scheduled_for)
+    SELECT ${campaign.id}::uuid, practice_id, id, 'rvm_http', 'queued', 1,
+           ${first}::timestamptz + (row_number() OVER (ORDER BY id) - 1) * make_interval(secs => ${stepMs / 1000})
+    FROM patients WHERE practice_id = ${practice.id}::uuid
+      AND phone_index IN (SELECT md5(${name} || '-' || g) || md5('p-' || g) FROM generate_series(1, ${n}) AS g)
+  `.execute(h.services.db);
+  return campaign.id;
+}
+
+/** The drop jobs in BullMQ (any state) for this campaign's drops. */
+async function jobsOf(campaignId: string): Promise<Array<{ dropId: string; version: number; delay: number }>> {
+  const ids = new Set((await h.services.db.selectFrom('drops').select('id').where('campaign_id', '=', campaignId).execute()).map((d) => d.id));
+  const jobs = await h.services.queues.drops.getJobs(['delayed', 'waiting', 'active', 'completed', 'failed', 'prioritized']);
+  return jobs.filter((j) => ids.has((j.data as { dropId: string }).dropId)).map((j) => ({ ...(j.data as { dropId: string; version: number }), delay: j.opts.delay ?? 0 }));
+}
+
+beforeAll(async () => {
+  h = await startHarness('drops-dispatcher', {}, { clock: () => now });
+  // The scheduled sweep would race the test's own calls: this file runs the sweep itself.
+  await h.services.queues.maintenance.removeJobScheduler('drop-dispatch');
+  practice = await createPractice(h.services.db, { slug: 'dispatch', name: 'Dispatch Dental', timeZone: 'America/New_York', numbers: ['+12025550990'] });
+}, 60_000);
+
+afterAll(async () => {
+  await h?.close();
+});
+
+describe('the dispatcher', () => {
+  it('of 1,000 planned drops queues only those due within the window, in bounded batches, once each', async () => {
+    // Due from 60 s on, 100 ms apart: 601 within the two-minute window (60 s … 120 s), 399 later.
+    const id = await plannedCampaign('thousand', 'running', 1000, new Date(NOW.getTime() + 60_000), 100);
+    const paused = await plannedCampaign('resting', 'paused', 50, new Date(NOW.getTime() + 60_000), 100);
+    const dueNow = Math.floor((DISPATCH_WINDOW_MS - 60_000) / 100) + 1;
+
+    // A sweep's work is bounded: two claims of 100.
+    expect(await dispatchDueDrops(h.services, { batch: 100, maxBatches: 2 })).toEqual({ dispatched: 200 });
+    expect(await jobsOf(id)).toHaveLength(200);
+
+    expect(await dispatchDueDrops(h.services)).toEqual({ dispatched: dueNow - 200 });
+    const jobs = await jobsOf(id);
+    expect(jobs).toHaveLength(dueNow);
+    // Ids only, each delayed until its own send time.
+    for (const j of jobs) expect(Object.keys(j).sort()).toEqual(['delay', 'dropId', 'version']);
+    expect(Math.min(...jobs.map((j) => j.delay))).toBe(60_000);
+    expect(Math.max(...jobs.map((j) => j.delay))).toBe(DISPATCH_WINDOW_MS);
+    const rows = await h.services.db.selectFrom('drops').select(['id', 'dispatched_version', 'scheduled_for']).where('campaign_id', '=', id).execute();
+    const queuedIds = new Set(jobs.map((j) => j.dropId));
+    for (const r of rows) {
+      const due = (r.scheduled_for?.getTime() ?? Infinity) <= NOW.getTime() + DISPATCH_WINDOW_MS;
+      expect(queuedIds.has(r.id)).toBe(due);
+      expect(r.dispatched_version).toBe(due ? 1 : null);
+    }
+
+    // Again at the same time: nothing new. A paused campaign's due drops wait.
+    expect(await dispatchDueDrops(h.services)).toEqual({ dispatched: 0 });
+    expect(await jobsOf(paused)).toHaveLength(0);
+
+    // Five minutes later (the moved clock) the rest are due.
+    now = new Date(NOW.getTime() + 5 * 60_000);
+    expect(await dispatchDueDrops(h.services)).toEqual({ dispatched: 1000 - dueNow });
+    expect(await jobsOf(id)).toHaveLength(1000);
+
+    // A drop moved to a new schedule version (resume plans again) is queued again, under its new version's job id.
+    const moved = rows[0];
+    if (!moved) throw new Error('no drop');
+    await h.services.db.updateTable('drops').set({ schedule_version: 2, scheduled_for: now }).where('id', '=', moved.id).execute();
+    expect(await dispatchDueDrops(h.services)).toEqual({ dispatched: 1 });
+    expect((await jobsOf(id)).filter((j) => j.dropId === moved.id).map((j) => j.version).sort()).toEqual([1, 2]);
+  }, 60_000);
+});
