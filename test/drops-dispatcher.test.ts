@@ -47,6 +47,8 @@ beforeAll(async () => {
   h = await startHarness('drops-dispatcher', {}, { clock: () => now });
   // The scheduled sweep would race the test's own calls: this file runs the sweep itself.
   await h.services.queues.maintenance.removeJobScheduler('drop-dispatch');
+  // A run the scheduler had already queued before its removal would race too: no upkeep runs here.
+  await h.services.queues.maintenance.pause();
   practice = await createPractice(h.services.db, { slug: 'dispatch', name: 'Dispatch Dental', timeZone: 'America/New_York', numbers: ['+12025550990'] });
 }, 60_000);
 
