@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { dispatchDueDrops } from '../src/drops/dispatcher.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { createPatient } from '../src/patients/store.js';
@@ -195,6 +196,8 @@ describe('drops consult the matrix', () => {
     expect((await dropsOf(id)).map((d) => d.status)).toEqual(['queued', 'queued']);
     await putMatrix(withCell(DEFAULT_MATRIX, 'recall', 'rvm', false));
     now = TUE_1000_NY;
+    // The dispatcher queues what is due by the moved clock (it runs every 20 s on its own).
+    await dispatchDueDrops(h.services);
     for (const job of await h.services.queues.drops.getDelayed()) await job.promote();
     const rows = await settled(id, (r) => r.every((d) => d.status === 'skipped'));
     expect(rows.map((d) => d.reason)).toEqual(['matrix_not_allowed', 'matrix_not_allowed']);
@@ -240,6 +243,8 @@ describe("the send paths' copy of the matrix (this instance, 30 s)", () => {
     // ...the matrix changes (recall × rvm still open) and the drops go.
     const version = await putMatrix(withCell(DEFAULT_MATRIX, 'recall', 'email', false));
     now = TUE_1000_NY;
+    // The dispatcher queues what is due by the moved clock (it runs every 20 s on its own).
+    await dispatchDueDrops(h.services);
     for (const job of await h.services.queues.drops.getDelayed()) await job.promote();
     const rows = await settled(id, (r) => r.every((d) => d.status !== 'queued' && d.status !== 'pending'));
     expect(rows).toHaveLength(1);

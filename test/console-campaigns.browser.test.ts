@@ -1,3 +1,4 @@
+import { dispatchDueDrops } from '../src/drops/dispatcher.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { createApiKey } from '../src/auth/api-keys.js';
@@ -181,6 +182,8 @@ describe.skipIf(skip !== null)(`console campaigns in Chromium${skip ? ` (${skip}
     expect(new URL(page.url()).pathname).toMatch(/^\/console\/campaigns\/[0-9a-f-]{36}$/);
     expect(await page.title()).toBe('Campaign · After-hours console');
     await until('the vendor accepted two drops', async () => {
+      // The dispatcher queues what is due by the moved clock (it runs every 20 s on its own).
+      await dispatchDueDrops(b.harness.services);
       for (const job of await b.harness.services.queues.drops.getDelayed()) await job.promote();
       return vendor.accepted().size === 2;
     });

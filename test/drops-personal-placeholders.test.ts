@@ -1,3 +1,4 @@
+import { dispatchDueDrops } from '../src/drops/dispatcher.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { createPatient } from '../src/patients/store.js';
@@ -219,6 +220,8 @@ describe('a reminder campaign speaks each recipient’s own appointment', () => 
     expect(cancelled.status, JSON.stringify(cancelled.body)).toBe(200);
 
     now = TUE_0800_NY;
+    // The dispatcher queues what is due by the moved clock (it runs every 20 s on its own).
+    await dispatchDueDrops(h.services);
     for (const job of await h.services.queues.drops.getDelayed()) await job.promote();
     await until('the reminder drops', async () => (await drops(campaignId)).every((d) => d.status !== 'queued' && d.status !== 'pending'), 25_000);
 
