@@ -19,7 +19,7 @@ const keys: Record<'admin' | 'auditor' | 'staff', { id: string; key: string }> =
 const MANY = 1203;
 
 beforeAll(async () => {
-  h = await startHarness('audit_export');
+  h = await startHarness('audit_search_export');
   if (!h.services.seeded) throw new Error('demo practice was not seeded');
   demo = h.services.seeded;
   other = await createPractice(h.services.db, { slug: 'other', name: 'Other Clinic', timeZone: 'America/Chicago', numbers: ['+13125550112'] });

@@ -223,7 +223,12 @@ describe('a reminder campaign speaks each recipient’s own appointment', () => 
     // The dispatcher queues what is due by the moved clock (it runs every 20 s on its own).
     await dispatchDueDrops(h.services);
     for (const job of await h.services.queues.drops.getDelayed()) await job.promote();
-    await until('the reminder drops', async () => (await drops(campaignId)).every((d) => d.status !== 'queued' && d.status !== 'pending'), 25_000);
+    // A drop is marked sent before the vendor is called: wait for the vendor's record too.
+    await until(
+      'the reminder drops',
+      async () => (await drops(campaignId)).every((d) => d.status !== 'queued' && d.status !== 'pending') && ['Alder', 'Birch', 'Cedar'].every((name) => spokenTo(name).length > 0),
+      25_000,
+    );
 
     expect(spokenTo('Alder')).toEqual([expect.stringContaining('your appointment on Thursday, December 3 at 9:15 AM, at Main Street Office.')]);
     expect(spokenTo('Birch')).toEqual([expect.stringContaining('your appointment on Thursday, December 10 at 4:00 PM, at North Campus.')]);
