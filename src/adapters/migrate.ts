@@ -81,7 +81,9 @@ const MIGRATIONS: Record<string, Migration> = {
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
 /** Kysely's migrator reads the catalog of every schema before it starts; a relation dropped meanwhile fails that read. */
-const CATALOG_RACE_CODES: ReadonlySet<string> = new Set(['42P01', '3F000']);
+// 42P01 a relation gone, 3F000 a schema gone, 42703 a column gone or not yet there (another
+// schema's table altered while the migrator read the catalog).
+const CATALOG_RACE_CODES: ReadonlySet<string> = new Set(['42P01', '3F000', '42703']);
 const CATALOG_RACE_TRIES = 12;
 
 function isCatalogRace(result: MigrationResultSet): boolean {

@@ -15,10 +15,10 @@ function scripted(answers: MigrationResultSet[]): { run: () => Promise<Migration
 }
 
 describe('migrations beside relations that come and go (another schema dropped during the catalog read)', () => {
-  it('tries again while the failure came before any migration ran and names a relation or schema gone', async () => {
-    const m = scripted([raced('42P01'), raced('3F000'), done]);
+  it('tries again while the failure came before any migration ran and names a relation, schema or column gone', async () => {
+    const m = scripted([raced('42P01'), raced('3F000'), raced('42703'), done]);
     expect(await retryingCatalogRaces(m.run, 1)).toBe(done);
-    expect(m.calls()).toBe(3);
+    expect(m.calls()).toBe(4);
   });
 
   it('does not repeat a migration that failed itself, or any other error', async () => {
