@@ -45,12 +45,13 @@ export async function processSmsJob(
   const scope = systemScope(deps, practice.id);
   const now = deps.clock();
   // The recipient's own message: their appointment (the linked one, else their next) fills the personal placeholders.
+  // The ledger row names the appointment the message spoke of, else the one the recipient list named (a reply "C" confirms it).
   const message = await messageFor(deps, scope, campaign, practice, { patientId: drop.patient_id, appointmentId: drop.appointment_id });
   const messageType = message.ok ? message.messageType : 'unknown';
   const recipientIndex = await phoneIndexOf(scope, drop.patient_id);
   const send = await planSend(
     scope,
-    { patientId: drop.patient_id, channel: 'sms', messageType, origin: campaignOrigin(campaign.id), idempotencyKey: `drop:${drop.id}`, recipientIndex, appointmentId: message.ok ? message.appointmentId : null },
+    { patientId: drop.patient_id, channel: 'sms', messageType, origin: campaignOrigin(campaign.id), idempotencyKey: `drop:${drop.id}`, recipientIndex, appointmentId: (message.ok ? message.appointmentId : null) ?? drop.appointment_id },
     now,
   );
   if (send.status !== 'planned') return 'raced';

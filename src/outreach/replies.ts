@@ -9,7 +9,7 @@ import type { OutreachSendRow } from './sends-store.js';
  * outreach SMS to within REPLY_WINDOW_MS is a reply to the latest such message (the send ledger
  * row, found by the number's blind index): the row is marked `replied_at` (audited
  * `outreach.replied`, ids only), whatever the reply says. A "C" or "CONFIRM" answering an
- * appointment reminder or confirmation confirms the appointment it spoke of (the row's
+ * appointment reminder or confirmation (or a recall naming a booked recall visit) confirms the appointment it spoke of (the row's
  * `appointment_id`, else the patient's next booked appointment): audited `appointment.confirmed`
  * with its source. Any other reply is a patient's text whose task has the source
  * `outreach_reply` (src/texts/patient-texts.ts). Sequences read `replied_at` and the status.
@@ -24,6 +24,16 @@ export const CONFIRM_WORDS: ReadonlySet<string> = new Set(['c', 'confirm']);
 
 /** The message types a confirmation answers. */
 export const CONFIRMABLE_TYPES: ReadonlySet<string> = new Set(['appointment_reminder', 'appointment_confirmation']);
+
+/**
+ * Whether a reply "C" to this message may confirm an appointment: an appointment reminder or
+ * confirmation, or a recall that named the patient's booked recall visit (the ledger row's
+ * `appointment_id`: a sequence's or campaign's recipient listed with it). A recall naming none
+ * asked the patient to book: a "C" to it is a text like any other.
+ */
+export function isConfirmable(target: Pick<OutreachSendRow, 'message_type' | 'appointment_id'>): boolean {
+  return CONFIRMABLE_TYPES.has(target.message_type) || (target.message_type === 'recall' && target.appointment_id !== null);
+}
 
 /** The answer to a confirmation: no day, no time, nothing about the patient. */
 export const CONFIRMED_REPLY = 'Thank you, your appointment is confirmed.';
@@ -94,7 +104,7 @@ async function appointmentOfSend(scope: PracticeScope, send: Pick<ConfirmTarget,
 
 /** Whether a confirmation of this message would change something: an appointment message whose appointment is still booked (a voice prompt offers it only then). */
 export async function hasAppointmentToConfirm(scope: PracticeScope, target: ConfirmTarget, now: Date): Promise<boolean> {
-  if (!CONFIRMABLE_TYPES.has(target.message_type)) return false;
+  if (!isConfirmable(target)) return false;
   return (await appointmentOfSend(scope, target, now))?.status === 'booked';
 }
 
@@ -113,7 +123,7 @@ export async function confirmAppointmentOf(
   now: Date,
   extra: Record<string, string> = {},
 ): Promise<{ appointmentId: string; changed: boolean } | null> {
-  if (!CONFIRMABLE_TYPES.has(send.message_type)) return null;
+  if (!isConfirmable(send)) return null;
   const appointment = await appointmentOfSend(scope, send, now);
   if (!appointment) return null;
   const updated = await scope.db

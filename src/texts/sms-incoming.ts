@@ -24,7 +24,7 @@ import { autoReplyText, helpReplyText, mediaReplyText, notReceivedText, startRep
  *   text like any other.
  * - HELP, INFO: the carrier-expected help reply.
  * - "ACK [code]" from an active provider of the practice: acknowledges the page (src/oncall/sms-service.ts).
- * - "C" or "CONFIRM" replying to an appointment reminder or confirmation: the appointment is
+ * - "C" or "CONFIRM" replying to an appointment reminder or confirmation (or a recall naming its visit): the appointment is
  *   confirmed (audited) and the reply says so, nothing more. With nothing to confirm, it is a text.
  * - Anything else is a patient's text (a reply to outreach: its task's source is outreach_reply): stored, sealed, before the answer (./patient-texts.ts),
  *   then answered with the practice's automatic reply, or with the media reply when it carried
