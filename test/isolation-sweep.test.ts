@@ -97,6 +97,8 @@ async function createdByA(path: string, body: unknown, pick: (b: Record<string, 
 const freshOverride = (): Promise<string> =>
   createdByA(`/api/oncall/schedules/${A.scheduleId}/overrides`, { providerId: A.providerId, start: '2027-01-04T17:00:00-05:00', end: '2027-01-05T08:00:00-05:00' }, (b) => (b.override as { id?: unknown } | undefined)?.id);
 const freshCampaign = (): Promise<string> => createdByA('/api/campaigns', { name: 'A spare campaign', templateId: 'recall', templateParams: { callback_number: '(312) 555-0100' }, provider: 'twilio' });
+const sequenceBody = (templateId: string): Record<string, unknown> => ({ name: 'A spare sequence', messageType: 'recall', steps: [{ channel: 'rvm', templateId, waitHours: 0, condition: 'always' }], rvmProvider: 'twilio' });
+const freshSequence = (): Promise<string> => createdByA('/api/sequences', sequenceBody('recall'));
 /** A patient of A's with no name (so never a name-and-birth-date duplicate): what a merge or a deactivation uses up. */
 const freshPatient = (): Promise<string> => createdByA('/api/patients', { phone: freshNumber(), dateOfBirth: '1990-01-02' });
 /** A start no other appointment of A's patient has: the day after the last one. */
@@ -880,6 +882,33 @@ function sweepTable(): Record<string, SweepEntry> {
         { what: "B's campaign, start", probe: { path: `/api/campaigns/${B.campaignId}/start` } },
       ],
     },
+
+    // --- sequences ---------------------------------------------------------------------------------
+    'get /api/sequences': { own: () => ({ path: '/api/sequences' }), foreign: [], noTarget: KEY_PRACTICE_ONLY, leak: [{ what: '?practiceId=B', probe: { path: `/api/sequences${q(B.id)}` } }] },
+    'post /api/sequences': {
+      own: () => ({ path: '/api/sequences', body: sequenceBody('recall') }),
+      foreign: [{ what: "B's template in a step", id: B.templateId, unknown: randomUUID(), probe: (id) => ({ path: '/api/sequences', body: sequenceBody(id) }) }],
+    },
+    'get /api/sequences/:sequenceId': { own: () => ({ path: `/api/sequences/${A.sequenceId}` }), foreign: [{ what: "B's sequence", probe: { path: `/api/sequences/${B.sequenceId}` } }] },
+    'get /api/sequences/:sequenceId/report': { own: () => ({ path: `/api/sequences/${A.sequenceId}/report` }), foreign: [{ what: "B's sequence", probe: { path: `/api/sequences/${B.sequenceId}/report` } }] },
+    'get /api/sequences/:sequenceId/report.csv': { own: () => ({ path: `/api/sequences/${A.sequenceId}/report.csv` }), foreign: [{ what: "B's sequence", probe: { path: `/api/sequences/${B.sequenceId}/report.csv` } }] },
+    'post /api/sequences/:sequenceId/audience': {
+      own: () => ({ path: `/api/sequences/${A.sequenceId}/audience`, body: { patientIds: [A.patientId] } }),
+      foreign: [
+        { what: "B's sequence", probe: { path: `/api/sequences/${B.sequenceId}/audience`, body: { patientIds: [B.patientId] } } },
+        { what: "B's sequence (CSV)", probe: { path: `/api/sequences/${B.sequenceId}/audience`, csv: `patient_id\n${B.patientId}\n` } },
+        { what: "B's patient into A's sequence", id: B.patientId, unknown: randomUUID(), probe: (id) => ({ path: `/api/sequences/${A.sequenceId}/audience`, body: { patientIds: [id] } }) },
+        { what: "B's patient and appointment into A's sequence (CSV)", id: B.patientId, unknown: randomUUID(), probe: (id) => ({ path: `/api/sequences/${A.sequenceId}/audience`, csv: `patient_id\n${id}\n` }) },
+        { what: "B's appointment into A's sequence (CSV)", id: B.appointmentId, unknown: randomUUID(), probe: (id) => ({ path: `/api/sequences/${A.sequenceId}/audience`, csv: `patient_id,appointment_id\n${A.patientId},${id}\n` }) },
+      ],
+    },
+    'post /api/sequences/:sequenceId/:command': {
+      own: async () => ({ path: `/api/sequences/${await freshSequence()}/cancel` }),
+      foreign: [
+        { what: "B's sequence, cancel", probe: { path: `/api/sequences/${B.sequenceId}/cancel` } },
+        { what: "B's sequence, start", probe: { path: `/api/sequences/${B.sequenceId}/start` } },
+      ],
+    },
   };
 }
 
@@ -986,7 +1015,7 @@ describe('the sweep table', () => {
 
   it("B's fixture is complete and distinct from A's, so the leak check and the snapshot have something to find", async () => {
     const snapshot = await practiceSnapshot(owner, h.schema, B.id);
-    const owned = ['practices', 'practice_numbers', 'api_keys', 'providers', 'oncall_schedules', 'oncall_overrides', 'escalation_policies', 'patients', 'patient_phones', 'appointments', 'consent_disclosures', 'consents', 'opt_outs', 'drop_templates', 'vendor_baas', 'campaigns', 'drops', 'calls', 'call_legs', 'pages', 'page_deliveries', 'voicemails', 'verification_lockouts', 'communication_matrices', 'audit_log'];
+    const owned = ['practices', 'practice_numbers', 'api_keys', 'providers', 'oncall_schedules', 'oncall_overrides', 'escalation_policies', 'patients', 'patient_phones', 'appointments', 'consent_disclosures', 'consents', 'opt_outs', 'drop_templates', 'vendor_baas', 'campaigns', 'drops', 'sequences', 'sequence_steps', 'sequence_recipients', 'calls', 'call_legs', 'pages', 'page_deliveries', 'voicemails', 'verification_lockouts', 'communication_matrices', 'audit_log'];
     expect(owned.filter((t) => (snapshot[t]?.length ?? 0) === 0), 'tables where B has no rows').toEqual([]);
     const ids = bIdentifiers();
     expect(ids.length).toBeGreaterThan(30);

@@ -18,6 +18,7 @@ import { practiceRouter } from './practice-routes.js';
 import { oncallRouter } from './oncall-routes.js';
 import { voicemailRouter } from './voicemail-routes.js';
 import { rvmRouter } from './drops-routes.js';
+import { sequenceRouter } from './sequence-routes.js';
 import { outreachRouter } from './outreach-routes.js';
 import { patientRouter } from './patient-routes.js';
 import { importRouter } from './import-routes.js';
@@ -66,6 +67,7 @@ export function apiRouter(services: Services): express.Router {
   router.use(patientRouter(services));
   router.use(emailRouter(services));
   router.use(rvmRouter(services));
+  router.use(sequenceRouter(services));
   router.use(lockoutRouter(services));
   router.use(keyRouter(services));
   router.use(flowRouter(services));

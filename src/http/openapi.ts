@@ -20,6 +20,8 @@ import { FEED_PATH, NowQuery, PracticeQuery, ProviderCreateBody, ProviderPatchBo
 import { PracticeNumberBody, PracticePatchSchema } from './practice-routes.js';
 import { SmsStatusParams } from '../drops/sms-status.js';
 import { CampaignInputSchema, DropsQuery, PhoneBody, RecipientsBody, TemplateCheckInput, TemplateInput } from './drops-routes.js';
+import { SEQUENCE_COMMANDS, SequenceCommandParams, SequenceInputSchema, SequenceListQuery, SequenceParams } from './sequence-routes.js';
+import { AudienceBody } from '../sequences/audiences.js';
 import { PatientInput, PatientListQuery, PatientPatch, PatientSearch } from '../patients/records.js';
 import { RecallDueQuery } from '../patients/recall.js';
 import { AppointmentInput, AppointmentListQuery, AppointmentPatch, APPOINTMENT_STATUSES } from '../patients/appointments.js';
@@ -1309,6 +1311,48 @@ export const ROUTES: readonly RouteDoc[] = [
     api(ADMIN),
     ok('the campaign after the command', Obj('a campaign')),
     { params: CampaignCommandParams, also: { 409: 'not allowed in its state' } },
+  ),
+  // --- /api: sequences (src/http/sequence-routes.ts) ----------------------------------------
+  get('/api/sequences', "The practice's sequences, newest first, with their state and counts", api(RVM_READ), ok('the sequences', listOf('sequences', Obj('a sequence: id, name, state, messageType, steps, recipients, active'))), { query: SequenceListQuery }),
+  post(
+    '/api/sequences',
+    'Create a sequence of steps (each a channel, template, wait and condition); each sms or rvm step gets a campaign in draft',
+    api(ADMIN),
+    created('the sequence id and the matrix cell of each step', z.object({ id: z.uuid(), cells: z.array(z.string()) })),
+    {
+      description: 'The communication matrix is asked for each step’s `<messageType> × <channel>` cell: a closed one is 409 `matrix_refused` with `cell`. Audited as sequence.created.',
+      body: { schema: SequenceInputSchema, example: { name: 'Recall', messageType: 'recall', steps: [{ channel: 'sms', templateId: 'sms-recall', waitHours: 0, condition: 'always' }, { channel: 'rvm', templateId: 'recall', waitHours: 48, condition: 'no_reply' }] } },
+      also: { 409: 'a step’s cell of the communication matrix is closed (the answer names the cell)' },
+    },
+  ),
+  get('/api/sequences/:sequenceId', 'A sequence with its steps', api(RVM_READ), ok('the sequence', Obj('a sequence with its steps')), { params: SequenceParams }),
+  post(
+    '/api/sequences/:sequenceId/audience',
+    'Add an audience to a draft sequence: a CSV, patient ids, a patient search, appointments in a window, or patients due for recall',
+    api(ADMIN),
+    ok('how many were added, unknown to the practice, or already recipients', z.object({ added: z.number().int(), unknown: z.number().int(), duplicate: z.number().int() })),
+    {
+      description:
+        'JSON with exactly one of: `csv` (as the text/csv body), `patientIds`, `search` (the body of POST /api/patients/search; every page), `appointments` `{from, to, remindBefore}` (booked or confirmed appointments starting in [from, to): each patient’s first step due `remindBefore` hours before their own appointment), `recall` `{from?, to?}` (recall date in the window; 2000-01-01 to today unless said). Audited as sequence.recipients_added with the kind and counts.',
+      params: SequenceParams,
+      body: { schema: AudienceBody, example: { appointments: { from: '2026-12-07T00:00:00-05:00', to: '2026-12-14T00:00:00-05:00', remindBefore: 48 } }, alternatives: { 'text/csv': z.string().meta({ description: 'CSV with a header row naming a patient_id column (and optionally appointment_id)' }) } },
+      also: { 409: 'the sequence is no longer a draft' },
+    },
+  ),
+  get('/api/sequences/:sequenceId/report', 'Per step counts and each recipient’s path (ids only)', api(RVM_READ), ok('the report', Obj('a sequence report')), { params: SequenceParams }),
+  get(
+    '/api/sequences/:sequenceId/report.csv',
+    'Each recipient’s path as CSV, one line per recipient and step (ids only)',
+    api(RVM_READ),
+    { status: 200, description: 'the rows (Content-Disposition: attachment)', contentType: 'text/csv' },
+    { params: SequenceParams },
+  ),
+  post(
+    '/api/sequences/:sequenceId/:command',
+    `Start, pause, resume or cancel a sequence (${SEQUENCE_COMMANDS.join(', ')})`,
+    api(ADMIN),
+    ok('the state after the command', z.object({ state: z.string() })),
+    { params: SequenceCommandParams, also: { 409: 'not allowed in its state (or, to start, no audience yet)' } },
   ),
   ...FHIR_ROUTES,
   ...ACCOUNT_ROUTES,

@@ -42,6 +42,8 @@ const ROUTE_WORDS: ReadonlySet<string> = new Set([
   'imports',
   // drops-routes.ts
   'patients', 'lookup', 'consents', 'consent-disclosures', 'opt-outs', 'check', 'vendor-baas', 'drop-templates', 'campaigns', 'drops', 'recipients', 'dry-run', 'rvm', 'webhook',
+  // sequence-routes.ts (and the commands of campaigns and sequences)
+  'sequences', 'audience', 'report', 'report.csv', 'pause', 'resume', 'cancel',
   // key-routes.ts
   'api-keys', 'revoke',
   // fhir-routes.ts

@@ -238,3 +238,57 @@ export async function sequencePaths(scope: PracticeScope, sequenceId: string): P
   `.execute(scope.db);
   return rows.rows;
 }
+
+export interface SequenceListRow {
+  id: string;
+  name: string;
+  state: SequenceState;
+  message_type: string;
+  created_at: Date;
+  started_at: Date | null;
+  steps: number;
+  recipients: number;
+  active: number;
+}
+
+/** The practice's sequences, newest first, with their step and recipient counts (active: not yet stopped). */
+export async function listSequences(scope: PracticeScope, page: { limit: number; offset: number }): Promise<SequenceListRow[]> {
+  const rows = await sql<SequenceListRow>`
+    SELECT s.id, s.name, s.state, s.message_type, s.created_at, s.started_at,
+           (SELECT count(*)::int FROM sequence_steps st WHERE st.sequence_id = s.id AND st.practice_id = s.practice_id) AS steps,
+           (SELECT count(*)::int FROM sequence_recipients r WHERE r.sequence_id = s.id AND r.practice_id = s.practice_id) AS recipients,
+           (SELECT count(*)::int FROM sequence_recipients r WHERE r.sequence_id = s.id AND r.practice_id = s.practice_id AND r.stopped_reason IS NULL) AS active
+    FROM sequences s
+    WHERE s.practice_id = ${scope.practiceId}
+    ORDER BY s.created_at DESC, s.id DESC
+    LIMIT ${page.limit} OFFSET ${page.offset}
+  `.execute(scope.db);
+  return rows.rows;
+}
+
+/** Each recipient's first due time and appointment, in the order added (ids and times only). */
+export async function recipientSchedule(scope: PracticeScope, sequenceId: string): Promise<Array<{ patient_id: string; appointment_id: string | null; next_due_at: Date | null }>> {
+  return scope.db
+    .selectFrom('sequence_recipients')
+    .select(['patient_id', 'appointment_id', 'next_due_at'])
+    .where('sequence_id', '=', sequenceId)
+    .where('practice_id', '=', scope.practiceId)
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
+}
+
+/** Of these appointment ids, the practice's own, each with its patient. */
+export async function appointmentPatients(scope: PracticeScope, ids: readonly string[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < ids.length; i += CHUNK) {
+    const rows = await scope.db
+      .selectFrom('appointments')
+      .select(['id', 'patient_id'])
+      .where('practice_id', '=', scope.practiceId)
+      .where(sql<boolean>`id = ANY(${ids.slice(i, i + CHUNK)}::uuid[])`)
+      .execute();
+    for (const r of rows) out.set(r.id, r.patient_id);
+  }
+  return out;
+}

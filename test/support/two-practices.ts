@@ -69,6 +69,9 @@ export interface PracticeFixture {
   baaId: string;
   campaignId: string;
   campaignName: string;
+  /** A draft sequence (one rvm step) with the patient as its audience. */
+  sequenceId: string;
+  sequenceName: string;
   voicemailId: string;
   /** The voicemail's callback task, open and overdue. */
   taskId: string;
@@ -181,6 +184,10 @@ export async function seedPractice(h: Harness, owner: Db, word: string, n: numbe
   const baaId = await created(h, admin, '/api/vendor-baas', { vendor: 'twilio', signedAt: '2026-10-01', documentRef: `contracts/${word.toLowerCase()}-twilio-baa.pdf` });
   const campaignName = `${word} November recall`;
   const campaignId = await created(h, admin, '/api/campaigns', { name: campaignName, templateId: 'recall', templateParams: { callback_number: '(312) 555-0100' }, provider: 'twilio', ratePerMinute: 30, patientIds: [patientId] });
+  const sequenceName = `${word} recall sequence`;
+  const sequenceId = await created(h, admin, '/api/sequences', { name: sequenceName, messageType: 'recall', steps: [{ channel: 'rvm', templateId: 'recall', waitHours: 0, condition: 'always' }], rvmProvider: 'twilio' });
+  const audience = await callApi(h, 'POST', `/api/sequences/${sequenceId}/audience`, admin, { patientIds: [patientId] });
+  if (audience.status !== 200) throw new Error(`setup POST sequence audience: ${audience.status} ${JSON.stringify(audience.body)}`);
 
   const callSid = await insertCall(owner, { practiceId: id, to: mainNumber, providerId, providerPhone, patientId });
   const pageId = await insertPage(owner, { practiceId: id, callSid, policyId, providerId, providerPhone });
@@ -228,6 +235,8 @@ export async function seedPractice(h: Harness, owner: Db, word: string, n: numbe
     baaId,
     campaignId,
     campaignName,
+    sequenceId,
+    sequenceName,
     voicemailId,
     taskId,
     failedVoicemailId,
