@@ -206,6 +206,15 @@ describe('NUL bytes: 400 naming the field, on every /api route', () => {
   });
 });
 
+describe('GET /api/pages/:pageId: a bad id is a 400 naming the field, never 500', () => {
+  it('not a UUID, a NUL, or SQL: 400; an unknown page: 404', async () => {
+    expect(await send('GET', '/api/pages/not-a-uuid')).toEqual({ status: 400, body: { error: 'bad_request', message: 'pageId must be a UUID' } });
+    expect(await send('GET', `/api/pages/${encodeURIComponent("1' OR '1'='1")}`)).toEqual({ status: 400, body: { error: 'bad_request', message: 'pageId must be a UUID' } });
+    expect(await send('GET', '/api/pages/%00')).toEqual({ status: 400, body: { error: 'bad_request', message: 'path: must not contain a NUL character (U+0000)' } });
+    expect((await send('GET', `/api/pages/${SOME_ID}`)).status).toBe(404);
+  });
+});
+
 describe('CSV imports: the job routes refuse bad ids and pages, naming the field', () => {
   it('/api/imports and /api/imports/:id', async () => {
     expect(await send('GET', '/api/imports?limit=many')).toEqual({ status: 400, body: { error: 'bad_request', message: expect.stringMatching(/^limit: /) } });

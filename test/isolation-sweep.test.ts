@@ -459,6 +459,7 @@ function sweepTable(): Record<string, SweepEntry> {
 
     // --- pages, voicemails, calls, audit ------------------------------------------------------------
     'get /api/pages': { own: () => ({ path: '/api/pages' }), foreign: [], noTarget: KEY_PRACTICE_ONLY, leak: [{ what: '?practiceId=B', probe: { path: `/api/pages${q(B.id)}` } }] },
+    'get /api/pages/:pageId': { own: () => ({ path: `/api/pages/${A.pageId}` }), foreign: [{ what: "B's page", probe: { path: `/api/pages/${B.pageId}` } }] },
     'post /api/pages/:pageId/ack': { own: () => ({ path: `/api/pages/${A.pageId}/ack` }), foreign: [{ what: "B's page", probe: { path: `/api/pages/${B.pageId}/ack` } }] },
     'get /api/voicemails': { own: () => ({ path: '/api/voicemails' }), foreign: [], noTarget: KEY_PRACTICE_ONLY, leak: [{ what: '?practiceId=B (a strict query: 400)', probe: { path: `/api/voicemails${q(B.id)}` } }] },
     'get /api/voicemails/dead-letter': { own: () => ({ path: '/api/voicemails/dead-letter' }), foreign: [], noTarget: KEY_PRACTICE_ONLY, leak: [{ what: '?practiceId=B', probe: { path: `/api/voicemails/dead-letter${q(B.id)}` } }] },

@@ -61,6 +61,8 @@ export const AuditAction = {
   PageSent: 'page.sent',
   PageAdminEscalated: 'page.admin_escalated',
   PageAcknowledged: 'page.acknowledged',
+  /** One page read with its callback number opened (GET /api/pages/:pageId, a PHI read): the view only. */
+  PageRead: 'page.read',
   PageSendFailed: 'page.send_failed',
   PageGaveUp: 'page.gave_up',
   VoicemailRecorded: 'voicemail.recorded',

@@ -12,6 +12,8 @@ import { userRouter } from './user-routes.js';
 import { oidcSignInRouter, ssoAdminRouter } from './oidc-routes.js';
 import { acknowledgePage } from '../oncall/paging.js';
 import { listPages } from '../oncall/paging-store.js';
+import { readPage } from '../oncall/page-detail.js';
+import { numberViewFor } from '../calls/number-view.js';
 import { loadCallView } from '../calls/call-export.js';
 import { AuditAction } from '../audit/events.js';
 import { practiceRouter } from './practice-routes.js';
@@ -105,6 +107,18 @@ export function apiRouter(services: Services): express.Router {
     res.json({
       pages: rows.map((pg) => ({ id: pg.id, callSid: pg.call_sid, referenceCode: pg.reference_code, status: pg.status, roundsSent: pg.rounds_sent, adminPaged: pg.admin_paged, createdAt: pg.created_at.toISOString(), acknowledgedAt: pg.acknowledged_at?.toISOString() ?? null })),
     });
+  });
+
+  router.get('/pages/:pageId', async (req, res) => {
+    const id = z.string().uuid().safeParse(req.params.pageId);
+    if (!id.success) return badRequest(res, 'pageId must be a UUID');
+    const principal = principalOf(res);
+    const scope = await permit(services, req, res, ['admin', 'staff', 'provider', 'auditor'], principal.practiceId, id.data);
+    if (!scope) return;
+    // The number as the task (else the inbox) shows it: in full for those who call back, masked for an auditor.
+    const page = await readPage(services, scope, id.data, actorOf(res), numberViewFor(principal.role));
+    if (!page) return void res.status(404).json({ error: 'not_found' });
+    res.json(page);
   });
 
   router.post('/pages/:pageId/ack', async (req, res) => {

@@ -302,6 +302,16 @@ const PageSchema = z
     acknowledgedAt: Instant.nullable(),
   })
   .meta({ id: 'Page' });
+/** `GET /api/pages/:pageId` (src/oncall/page-detail.ts): what the doctor's page view shows. */
+const PageDetailSchema = PageSchema.extend({
+  acknowledgedBy: z.string().nullable().meta({ description: '`user:<id>`, `provider:<id>` or `api_key:<id>`; null while open' }),
+  acknowledgedByName: z.string().nullable().meta({ description: "a member's or provider's display name; null for a key or one no longer known" }),
+  reason: z.enum(REASONS).nullable().meta({ description: "the task's reason, else the call's" }),
+  urgency: z.enum(['urgent', 'routine']).nullable(),
+  voicemail: z.object({ id: z.uuid(), state: z.enum(['received', 'stored', 'complete', 'failed', 'expired']) }).nullable().meta({ description: 'the voicemail the page announces' }),
+  task: z.object({ id: z.uuid(), status: z.enum(['open', 'claimed', 'done', 'unreachable', 'cancelled']) }).nullable().meta({ description: "that voicemail's callback task (GET /api/tasks/:id)" }),
+  callbackNumber: z.string().nullable().meta({ description: "the task's callback number, else the caller's (E.164); `masked` for an auditor; null: none on record" }),
+}).meta({ id: 'PageDetail' });
 /** An audit row as stored (hash-chained); `details` holds ids and codes, never PHI. */
 const AuditEventSchema = z.looseObject({ seq: z.number().int(), at: Instant, practiceId: z.uuid().nullable(), actor: z.string(), action: z.string(), details: z.record(z.string(), z.unknown()) }).meta({ id: 'AuditEvent' });
 const VoicemailSummarySchema = z.object({
@@ -954,6 +964,7 @@ export const ROUTES: readonly RouteDoc[] = [
 
   // --- /api: pages, voicemails, calls, audit --------------------------------------------
   get('/api/pages', "The practice's latest 200 pages", api(ANY), ok('the pages', listOf('pages', PageSchema)), { query: PagesQuery }),
+  get('/api/pages/:pageId', 'One page of the practice for the page view: its state, voicemail, task and the number to call back (masked for auditors)', api(ANY), ok('the page', PageDetailSchema), { params: PageParams }),
   post('/api/pages/:pageId/ack', 'Acknowledge a page', api(HANDLERS), ok('acknowledged (or already)', PageAckSchema), { params: PageParams }),
   get('/api/voicemails', 'Voicemail metadata (no audio, no transcript)', api(ANY), ok('the voicemails', listOf('voicemails', VoicemailSummarySchema)), { query: VoicemailListQuery }),
   get('/api/voicemails/dead-letter', 'Voicemails whose processing failed for good', api(ADMIN), ok('the dead-lettered voicemails', listOf('voicemails', Obj('a voicemail')))),

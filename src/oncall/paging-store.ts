@@ -1,6 +1,6 @@
 import { sql, type Selectable } from 'kysely';
 import type { Db } from '../adapters/postgres.js';
-import type { PageDeliveriesTable, PagesTable } from '../adapters/db-schema.js';
+import type { CallReason, PageDeliveriesTable, PagesTable, TaskStatus, VoicemailState } from '../adapters/db-schema.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 
 /**
@@ -223,4 +223,39 @@ export async function providerBySmsSender(db: Db, to: string, from: string): Pro
     .where((eb) => eb.or([eb('providers.phone', '=', from), eb('providers.sms_phone', '=', from)]))
     .where('providers.active', '=', true)
     .executeTakeFirst();
+}
+
+/** What the page view shows of the voicemail a page announces, and of that voicemail's callback task. */
+export interface PageVoicemailLink {
+  voicemail_id: string;
+  voicemail_state: VoicemailState;
+  urgency: 'urgent' | 'routine';
+  task_id: string | null;
+  task_status: TaskStatus | null;
+  task_reason: CallReason | null;
+  callback_enc: Buffer | null;
+}
+
+/**
+ * The voicemail a practice's page announces: the call's own (its first), else the one that shares
+ * the page's reference code; with its callback task, if it has become one.
+ */
+export async function pageVoicemail(scope: PracticeScope, page: Pick<PageRow, 'call_sid' | 'reference_code'>): Promise<PageVoicemailLink | undefined> {
+  return scope.db
+    .selectFrom('voicemails as v')
+    .leftJoin('callback_tasks as t', (j) =>
+      j.onRef('t.practice_id', '=', 'v.practice_id').on('t.source', 'in', ['voicemail', 'message']).on(sql<boolean>`t.source_id = v.id::text`),
+    )
+    .select(['v.id as voicemail_id', 'v.state as voicemail_state', 'v.urgency', 't.id as task_id', 't.status as task_status', 't.reason as task_reason', 't.callback_enc'])
+    .where('v.practice_id', '=', scope.practiceId)
+    .where((eb) => eb.or([eb('v.call_sid', '=', page.call_sid), eb('v.reference_code', '=', page.reference_code)]))
+    .orderBy(sql`(v.call_sid = ${page.call_sid})`, 'desc')
+    .orderBy('v.created_at')
+    .limit(1)
+    .executeTakeFirst();
+}
+
+/** The caller's sealed number and the reason of the path taken, from the call a practice's page is for. */
+export async function pageCall(scope: PracticeScope, callSid: string): Promise<{ from_enc: Buffer | null; reason: CallReason | null } | undefined> {
+  return scope.db.selectFrom('calls').select(['from_enc', 'reason']).where('practice_id', '=', scope.practiceId).where('call_sid', '=', callSid).executeTakeFirst();
 }

@@ -326,7 +326,7 @@ function openAckNote(k: Keyring, sealed: Buffer, voicemailId: string, practiceId
  * The names of those who acknowledged (`user:<id>`: the member's display name; `provider:<id>`:
  * the provider's), read within the practice: someone who is not (or no longer) its member has none.
  */
-async function ackNames(scope: PracticeScope, actors: Array<string | null>): Promise<Map<string, string>> {
+export async function ackNames(scope: PracticeScope, actors: Array<string | null>): Promise<Map<string, string>> {
   const names = new Map<string, string>();
   const ids = (prefix: string): string[] => [...new Set(actors.filter((a): a is string => a?.startsWith(prefix) ?? false).map((a) => a.slice(prefix.length)))].filter((id) => UUID.test(id));
   const users = ids('user:');

@@ -90,6 +90,8 @@ export interface TwilioDouble {
   holdNextMessage(bodyIncludes: string): { release(): void };
   /** Messages.json POSTs to this number answer 400 with this Twilio error code (21211 invalid number, 21610 unsubscribed…). */
   rejectMessagesTo(to: string, code: number): void;
+  /** Calls.json POSTs to this number answer 400 with this Twilio error code (21215 not permitted, 21217 invalid…); null accepts them again. */
+  rejectCallsTo(to: string, code: number | null): void;
   /** Adds a recording and returns its sid. */
   addRecording(init?: Partial<DoubleRecording> & { sid?: string }): string;
   close(): Promise<void>;
@@ -117,6 +119,7 @@ export async function startTwilioDouble(opts: { accountSid: string; authToken: s
   let hold: { afterBytes: number; released: Promise<void> } | null = null;
   let messageHold: { bodyIncludes: string; released: Promise<void> } | null = null;
   const messageRejections = new Map<string, number>();
+  const callRejections = new Map<string, number>();
 
   function sendJson(res: http.ServerResponse, rec: RecordedRequest, status: number, body: unknown): void {
     const text = JSON.stringify(body);
@@ -255,7 +258,7 @@ export async function startTwilioDouble(opts: { accountSid: string; authToken: s
     const service = kind === 'message' ? rec.form.get('MessagingServiceSid') : null;
     if (!to) return twilioError(res, rec, 400, 21604, "A 'To' phone number is required.");
     if (!from && !service) return twilioError(res, rec, 400, 21603, "A 'From' phone number is required.");
-    const rejected = kind === 'message' ? messageRejections.get(to) : undefined;
+    const rejected = (kind === 'message' ? messageRejections : callRejections).get(to);
     if (rejected !== undefined) return twilioError(res, rec, 400, rejected, `Failure for ${to}`);
     const now = rfc2822(new Date());
     if (kind === 'message') {
@@ -432,6 +435,10 @@ export async function startTwilioDouble(opts: { accountSid: string; authToken: s
     },
     rejectMessagesTo(to, code) {
       messageRejections.set(to, code);
+    },
+    rejectCallsTo(to, code) {
+      if (code === null) callRejections.delete(to);
+      else callRejections.set(to, code);
     },
     addRecording(init = {}) {
       const { sid = randomTwilioSid('RE'), ...rest } = init;

@@ -40,8 +40,10 @@ export const fetchProviders = (signal?: AbortSignal): Promise<{ providers: Provi
 export const fetchSchedules = (signal?: AbortSignal): Promise<{ schedules: Schedule[] }> => api('/api/oncall/schedules', { signal });
 export const fetchPolicies = (signal?: AbortSignal): Promise<{ policies: Policy[] }> => api('/api/oncall/policies', { signal });
 
-export function fetchShifts(scheduleId: string, from: Date, to: Date, signal?: AbortSignal): Promise<{ shifts: Shift[] }> {
-  return api('/api/oncall/shifts', { query: { scheduleId, from: from.toISOString(), to: to.toISOString() }, signal });
+/** One schedule's shifts, or (null) every schedule's in one answer, each shift naming its schedule. */
+export function fetchShifts(scheduleId: string | null, from: Date, to: Date, signal?: AbortSignal): Promise<{ shifts: Shift[] }> {
+  const window = { from: from.toISOString(), to: to.toISOString() };
+  return api('/api/oncall/shifts', { query: scheduleId ? { scheduleId, ...window } : window, signal });
 }
 
 export function addOverride(scheduleId: string, body: { providerId: string; start: string; end: string }): Promise<{ override: { id: string }; resolution?: { message: string } }> {

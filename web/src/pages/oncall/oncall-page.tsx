@@ -1,7 +1,7 @@
 import '../practice-pages.css';
 import { useState, type FormEvent } from 'react';
 import { useOutletContext } from 'react-router';
-import { useMutation, useQueries, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Alert, Badge, Button, Card, Group, NativeSelect, Stack, Text, TextInput, Title } from '@mantine/core';
 import { activeRole } from '../../api/session';
 import { ApiError } from '../../api/errors';
@@ -10,7 +10,7 @@ import type { Session } from '../../api/types';
 import { usePageTitle } from '../../components/page-title';
 import { Empty, ErrorState, Loading } from '../../components/states';
 import { addOverride, fetchNow, fetchPolicies, fetchProviders, fetchSchedules, fetchShifts, issueFeedToken, revokeFeedToken, type Policy, type Provider, type Schedule } from './api';
-import { addDays, weekLayout, weekStart, type WeekDay } from './week-layout';
+import { addDays, weekLayout, weekStart, type Shift, type WeekDay } from './week-layout';
 
 function when(iso: string): string {
   return new Date(iso).toLocaleString(undefined, { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
@@ -25,6 +25,7 @@ export function OnCallPage() {
   const schedules = useQuery({ queryKey: ['oncall', practice, 'schedules'], queryFn: ({ signal }) => fetchSchedules(signal), retry: false });
   const providers = useQuery({ queryKey: ['oncall', practice, 'providers'], queryFn: ({ signal }) => fetchProviders(signal), retry: false });
   const [week, setWeek] = useState(() => weekStart(new Date()));
+  const shifts = useWeekShifts(practice, week);
 
   return (
     <Stack gap="lg">
@@ -52,7 +53,7 @@ export function OnCallPage() {
         {schedules.isPending ? <Loading label="Loading schedules" /> : null}
         {schedules.isError ? <ErrorState error={schedules.error} title="Could not load the schedules" onRetry={() => void schedules.refetch()} /> : null}
         {schedules.data?.schedules.length === 0 ? <Empty>No schedule yet.</Empty> : null}
-        {schedules.data ? <WeekCalendars practice={practice} schedules={schedules.data.schedules} week={week} /> : null}
+        {schedules.data ? <WeekCalendars schedules={schedules.data.schedules} week={week} shifts={shifts} /> : null}
       </section>
       {admin && schedules.data && providers.data ? <OverrideForm practice={practice} schedules={schedules.data.schedules} providers={providers.data.providers.filter((p) => p.active)} /> : null}
       <PoliciesPanel practice={practice} schedules={schedules.data?.schedules ?? []} providers={providers.data?.providers ?? []} />
@@ -101,30 +102,29 @@ function NowPanel({ practice }: { practice: string | null }) {
   );
 }
 
-function WeekCalendars({ practice, schedules, week }: { practice: string | null; schedules: Schedule[]; week: Date }) {
-  const end = addDays(week, 7);
-  const results = useQueries({
-    queries: schedules.map((s) => ({
-      queryKey: ['oncall', practice, 'shifts', s.id, week.toISOString()],
-      queryFn: ({ signal }: { signal: AbortSignal }) => fetchShifts(s.id, week, end, signal),
-      retry: false,
-    })),
-  });
+/**
+ * Every schedule's week in one request (GET /api/oncall/shifts without a schedule), asked for
+ * alongside the schedules rather than after them, one request per schedule: no waterfall.
+ */
+function useWeekShifts(practice: string | null, week: Date) {
+  return useQuery({ queryKey: ['oncall', practice, 'shifts', week.toISOString()], queryFn: ({ signal }) => fetchShifts(null, week, addDays(week, 7), signal), retry: false });
+}
+
+function WeekCalendars({ schedules, week, shifts }: { schedules: Schedule[]; week: Date; shifts: ReturnType<typeof useWeekShifts> }) {
+  const bySchedule = new Map<string, Shift[]>(schedules.map((s) => [s.id, []]));
+  for (const shift of shifts.data?.shifts ?? []) bySchedule.get(shift.scheduleId)?.push(shift);
   return (
     <Stack gap="md">
-      {schedules.map((s, i) => {
-        const r = results[i];
-        return (
-          <div key={s.id}>
-            <Title order={3} size="h4" mb={4}>
-              {s.name}
-            </Title>
-            {r?.isPending ? <Loading label={`Loading ${s.name}`} /> : null}
-            {r?.isError ? <ErrorState error={r.error} title={`Could not load ${s.name}`} onRetry={() => void r.refetch()} /> : null}
-            {r?.data ? <WeekGrid days={weekLayout(r.data.shifts, week)} label={s.name} /> : null}
-          </div>
-        );
-      })}
+      {shifts.isPending ? <Loading label="Loading the week" /> : null}
+      {shifts.isError ? <ErrorState error={shifts.error} title="Could not load the week" onRetry={() => void shifts.refetch()} /> : null}
+      {schedules.map((s) => (
+        <div key={s.id}>
+          <Title order={3} size="h4" mb={4}>
+            {s.name}
+          </Title>
+          {shifts.data ? <WeekGrid days={weekLayout(bySchedule.get(s.id) ?? [], week)} label={s.name} /> : null}
+        </div>
+      ))}
     </Stack>
   );
 }

@@ -2,44 +2,41 @@ import { useParams, useOutletContext } from 'react-router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Alert, Badge, Button, Paper, Stack, Text, Title } from '@mantine/core';
 import { api } from '../../api/client';
-import { describeError } from '../../api/errors';
+import { ApiError, describeError } from '../../api/errors';
 import type { Session } from '../../api/types';
 import { usePageTitle } from '../../components/page-title';
 import { ErrorState, Loading } from '../../components/states';
-import { REASON_LABELS, fetchTask, type TaskDetail } from '../callbacks/api';
+import { REASON_LABELS, when, type TaskDetail } from '../callbacks/api';
 import { CallBackButton } from '../callbacks/call-back-button';
-import { fetchVoicemails, playable, type VoicemailSummary } from '../voicemail/api';
+import { playable, type VoicemailSummary } from '../voicemail/api';
 import { VoicemailPlayer } from '../voicemail/player';
 
-interface PageRow {
+/** GET /api/pages/:pageId (src/oncall/page-detail.ts): the page, its voicemail and task by id, the number to call back. */
+export interface PageDetail {
   id: string;
   callSid: string;
   referenceCode: string;
-  status: 'open' | 'acknowledged' | string;
+  status: 'open' | 'acknowledged';
   createdAt: string;
   acknowledgedAt: string | null;
+  acknowledgedBy: string | null;
+  acknowledgedByName: string | null;
+  reason: TaskDetail['reason'] | null;
+  urgency: 'urgent' | 'routine' | null;
+  voicemail: { id: string; state: VoicemailSummary['state'] } | null;
+  task: { id: string; status: TaskDetail['status'] } | null;
+  /** As the task shows it (else the caller's): in full, or `masked` for an auditor; null when none is on record. */
+  callbackNumber: string | null;
 }
 
-export interface PageBundle {
-  page: PageRow;
-  voicemail: VoicemailSummary | null;
-  task: TaskDetail | null;
-}
-
-/** The page, the voicemail it announces (same call) and that voicemail's callback task, from the list routes. */
-export function pickPage(pageId: string, pages: readonly PageRow[], voicemails: readonly VoicemailSummary[]): { page: PageRow; voicemail: VoicemailSummary | null } | null {
-  const page = pages.find((p) => p.id === pageId);
-  if (!page) return null;
-  const voicemail = voicemails.find((v) => v.callSid === page.callSid) ?? voicemails.find((v) => v.referenceCode === page.referenceCode) ?? null;
-  return { page, voicemail };
-}
-
-async function fetchPageBundle(pageId: string, signal: AbortSignal): Promise<PageBundle | null> {
-  const [{ pages }, { voicemails }] = await Promise.all([api<{ pages: PageRow[] }>('/api/pages', { signal }), fetchVoicemails({}, signal)]);
-  const picked = pickPage(pageId, pages, voicemails);
-  if (!picked) return null;
-  const task = picked.voicemail?.task ? await fetchTask(picked.voicemail.task.id, signal) : null;
-  return { ...picked, task };
+/** One request: the page by id (404: not a page of this practice). */
+async function fetchPage(pageId: string, signal: AbortSignal): Promise<PageDetail | null> {
+  try {
+    return await api<PageDetail>(`/api/pages/${encodeURIComponent(pageId)}`, { signal });
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return null;
+    throw error;
+  }
 }
 
 /**
@@ -53,7 +50,7 @@ export function PageViewPage() {
   const session = useOutletContext<Session>();
   const client = useQueryClient();
   const key = ['page-view', session.activePracticeId, pageId];
-  const bundle = useQuery({ queryKey: key, queryFn: ({ signal }) => fetchPageBundle(pageId, signal), retry: false });
+  const bundle = useQuery({ queryKey: key, queryFn: ({ signal }) => fetchPage(pageId, signal), retry: false });
   const ack = useMutation({
     mutationFn: () => api<unknown>(`/api/pages/${encodeURIComponent(pageId)}/ack`, { method: 'POST', body: {} }),
     onSuccess: () => client.invalidateQueries({ queryKey: key }),
@@ -61,7 +58,8 @@ export function PageViewPage() {
   if (bundle.isPending) return <Loading label="Loading the page" />;
   if (bundle.isError) return <ErrorState error={bundle.error} title="Could not load the page" onRetry={() => void bundle.refetch()} />;
   if (bundle.data === null) return <ErrorState error={new Error('This page was not found in your practice.')} title="No such page" />;
-  const { page, voicemail, task } = bundle.data;
+  const page = bundle.data;
+  const { voicemail, task } = page;
   const acknowledged = page.status === 'acknowledged' || ack.isSuccess;
   return (
     <Stack gap="md" className="page-view">
@@ -71,12 +69,18 @@ export function PageViewPage() {
       <Badge color={acknowledged ? 'dark' : 'red'} size="lg">
         {acknowledged ? 'Acknowledged' : 'Waiting for you'}
       </Badge>
+      {page.acknowledgedAt ? (
+        <Text size="sm">
+          Acknowledged {when(page.acknowledgedAt)}
+          {page.acknowledgedByName ? ` by ${page.acknowledgedByName}` : ''}
+        </Text>
+      ) : null}
       <Paper withBorder p="md">
         <dl className="facts">
           <dt>Callback number</dt>
-          <dd className="big-number">{task?.callbackNumber ?? voicemail?.callerNumber ?? 'Not given'}</dd>
+          <dd className="big-number">{page.callbackNumber ?? 'Not given'}</dd>
           <dt>Reason</dt>
-          <dd>{task ? REASON_LABELS[task.reason] : voicemail?.reason ? REASON_LABELS[voicemail.reason] : 'Not given'}</dd>
+          <dd>{page.reason ? REASON_LABELS[page.reason] : 'Not given'}</dd>
         </dl>
       </Paper>
       {voicemail && playable(voicemail) ? <VoicemailPlayer id={voicemail.id} label="Play the urgent voicemail" /> : <Text c="dimmed">No recording to play yet.</Text>}
