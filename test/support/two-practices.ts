@@ -49,6 +49,8 @@ export interface PracticeFixture {
   scheduleId: string;
   scheduleName: string;
   overrideId: string;
+  /** A pending swap request on the schedule (its primary provider's window handed to the second). */
+  swapId: string;
   policyId: string;
   policyName: string;
   patientId: string;
@@ -150,6 +152,7 @@ export async function seedPractice(h: Harness, owner: Db, word: string, n: numbe
   const override = await callApi(h, 'POST', `/api/oncall/schedules/${scheduleId}/overrides`, admin, { providerId: secondProviderId, start: '2026-12-24T17:00:00-05:00', end: '2026-12-26T08:00:00-05:00' });
   const overrideId = (override.body.override as { id?: string } | undefined)?.id;
   if (override.status !== 201 || !overrideId) throw new Error(`setup override: ${override.status} ${JSON.stringify(override.body)}`);
+  const swapId = await created(h, admin, `/api/oncall/schedules/${scheduleId}/swaps`, { fromProviderId: providerId, toProviderId: secondProviderId, start: '2027-03-01T17:00:00-05:00', end: '2027-03-02T08:00:00-05:00' });
   const policyName = `${word} Nights policy`;
   const policyId = await created(h, admin, '/api/oncall/policies', {
     name: policyName,
@@ -210,6 +213,7 @@ export async function seedPractice(h: Harness, owner: Db, word: string, n: numbe
     scheduleId,
     scheduleName,
     overrideId,
+    swapId,
     policyId,
     policyName,
     patientId,
