@@ -105,7 +105,7 @@ describe('swap requests', () => {
     expect(rows).toEqual([{ action: 'oncall.swap_requested', actor: expect.stringMatching(/^api_key:/), details: { scheduleId, fromProviderId: alice, toProviderId: bob, notified: [`provider:${bob}`] } }]);
     // The SMS to Bob names the swap by id: no provider's name, no window, no number but the link.
     const sms = smsSent().filter((m) => m.body?.includes(swap.id as string));
-    expect(sms).toEqual([{ to: '+12025550262', body: `Swapside Family Medicine: a swap request waits for you. https://ahl.example.test:8443/console/oncall?schedule=${scheduleId}&swap=${swap.id as string}` }]);
+    expect(sms).toEqual([{ to: '+12025550262', body: `Swapside Family Medicine: a swap request waits for you. https://ahl.example.test:8443/console/on-call?schedule=${scheduleId}&swap=${swap.id as string}` }]);
     // Logs name no provider and no number.
     const text = logs.lines().join('\n');
     for (const phi of ['Swapworth', '+12025550262', '2025550262', '+12025550261']) expect(text).not.toContain(phi);

@@ -31,7 +31,7 @@ const AUDIT_OF = {
 
 /** The text a provider asked to take a window gets: no PHI, no names or times, a console link by ids. */
 export function swapNoticeText(baseUrl: string, practiceName: string, swap: Pick<Swap, 'id' | 'scheduleId'>): string {
-  return `${practiceName}: a swap request waits for you. ${baseUrl}/console/oncall?schedule=${swap.scheduleId}&swap=${swap.id}`;
+  return `${practiceName}: a swap request waits for you. ${baseUrl}/console/on-call?schedule=${swap.scheduleId}&swap=${swap.id}`;
 }
 
 export function swapRouter(services: Services): express.Router {
