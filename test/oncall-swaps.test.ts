@@ -7,6 +7,8 @@ import { decideSwap, mayRequestSwap } from '../src/oncall/swaps.js';
 import { callApi, type ApiAnswer } from './support/api-request.js';
 import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
+import { consoleCall, insertAccount } from './support/staff-session.js';
+import { startSessionForVerifiedIdentity } from '../src/auth/accounts.js';
 
 /**
  * Swap requests (issue 14): asked, accepted (the override made, who is on call changes for the
@@ -198,6 +200,33 @@ describe('swap requests', () => {
     }
     expect((await send('POST', '/api/oncall/swaps/not-a-uuid/accept', admin)).body).toEqual({ error: 'bad_request', message: 'id must be a UUID' });
     expect((await send('GET', `${path}?state=maybe`, admin)).body.message).toMatch(/^state: /);
+  });
+});
+
+describe('a provider signed in as themselves', () => {
+  /** A person whose account is `providerId`, signed in to the clinic with the provider role. */
+  async function signedInAs(providerId: string, email: string): Promise<{ cookie: string; csrf: string }> {
+    const userId = await insertAccount(h, { email, displayName: 'A provider person', memberships: [{ practiceId: clinic.id, role: 'provider' }] });
+    await h.services.db.updateTable('providers').set({ user_id: userId }).where('id', '=', providerId).execute();
+    const started = await startSessionForVerifiedIdentity(h.services, { userId, practiceId: clinic.id, method: 'test' });
+    if (!started) throw new Error('no session');
+    return { cookie: started.id, csrf: started.record.csrf };
+  }
+
+  it('asks to hand only their own shift; the provider asked accepts, another provider may not', async () => {
+    const aliceSession = await signedInAs(alice, 'alice.swap@example.org');
+    const bobSession = await signedInAs(bob, 'bob.swap@example.org');
+    const path = `/api/oncall/schedules/${scheduleId}/swaps`;
+    const notHers = await consoleCall(h, 'POST', path, { ...bobSession, body: { fromProviderId: alice, toProviderId: carol, ...WINDOW } });
+    expect(notHers.status).toBe(403);
+    const asked = await consoleCall(h, 'POST', path, { ...aliceSession, body: { fromProviderId: alice, toProviderId: bob, ...WINDOW } });
+    expect(asked.status).toBe(201);
+    const id = asked.body.id as string;
+    // Alice asked; she is not the provider asked, so she may cancel but not accept.
+    expect((await consoleCall(h, 'POST', `/api/oncall/swaps/${id}/accept`, aliceSession)).status).toBe(403);
+    const accepted = await consoleCall(h, 'POST', `/api/oncall/swaps/${id}/accept`, bobSession);
+    expect(accepted.status).toBe(200);
+    expect(accepted.body.swap).toMatchObject({ state: 'accepted', requestedBy: asked.body.requestedBy, decidedBy: expect.stringMatching(/^user:/) });
   });
 });
 
