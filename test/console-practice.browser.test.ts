@@ -11,7 +11,7 @@ import { createConsoleUser, seededDemoPractice, signedInPage, type ConsoleUser }
  * The console's practice pages in Debian's Chromium against the real service, PostgreSQL and
  * Redis, on the demo practice (its patient, providers, schedule and policy): an admin signed in
  * with password and TOTP searches a patient and opens them, imports a CSV (dry run, the bar,
- * the row report, then for real), adds an override on On call, and reads Settings. Each page:
+ * the row report, then for real), adds an override on On call and asks for and accepts a swap, and reads Settings. Each page:
  * axe finds nothing serious or critical (at 1280 and 375 px), and the patient's identity is in
  * no title, URL or browser storage. Load times are printed, not asserted.
  */
@@ -105,7 +105,7 @@ describe.skipIf(skip !== null)(`console practice pages in Chromium${skip ? ` (${
     expect(problems).toEqual([]);
   }, 180_000);
 
-  it('On call: who is on call now, the week per schedule, an override added, the policies and calendar links', async () => {
+  it('On call: who is on call now, the week per schedule, an override added, a swap requested and accepted, the policies and calendar links', async () => {
     await timed('On call page', async () => {
       await page.goto(b.url('/on-call'));
       await page.getByRole('heading', { name: 'On call now' }).waitFor();
@@ -130,6 +130,27 @@ describe.skipIf(skip !== null)(`console practice pages in Chromium${skip ? ` (${
     if (day.getDay() !== 1) await page.getByText(`${DEMO.providers[1].displayName} (override)`).first().waitFor();
     expect(await seriousAxeViolations(page)).toEqual([]);
     await screenshot(page, 'oncall');
+
+    // A swap: the first doctor hands the day after tomorrow 09:00–12:00 to the backup, who (here the admin) accepts.
+    const later = new Date(Date.now() + 2 * 86_400_000);
+    const laterLocal = (h: number): string => `${later.getFullYear()}-${String(later.getMonth() + 1).padStart(2, '0')}-${String(later.getDate()).padStart(2, '0')}T${String(h).padStart(2, '0')}:00`;
+    await page.getByRole('heading', { name: 'Swap requests' }).waitFor();
+    const swapForm = page.getByRole('form', { name: 'Request a swap' });
+    await swapForm.getByLabel('Hand from').selectOption({ label: DEMO.providers[0].displayName });
+    await swapForm.getByLabel('Hand to').selectOption({ label: DEMO.providers[1].displayName });
+    await swapForm.getByLabel('Swap starts').fill(laterLocal(9));
+    await swapForm.getByLabel('Swap ends').fill(laterLocal(12));
+    await swapForm.getByRole('button', { name: 'Request swap' }).click();
+    await page.getByText('Swap requested').waitFor();
+    const accept = page.getByRole('button', { name: /^Accept the swap from / });
+    await accept.focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('list', { name: 'Swap requests' }).getByText('accepted').waitFor();
+    const swaps = await b.harness.services.db.selectFrom('oncall_swaps').select(['state', 'override_id']).execute();
+    expect(swaps).toEqual([{ state: 'accepted', override_id: expect.any(String) }]);
+    const afterSwap = await b.harness.services.db.selectFrom('oncall_overrides').select(['starts_at', 'ends_at']).execute();
+    expect(afterSwap.map((o) => o.ends_at.getTime() - o.starts_at.getTime()).sort()).toEqual([3 * 3_600_000, 8 * 3_600_000]);
+    expect(await seriousAxeViolations(page)).toEqual([]);
 
     await page.getByRole('button', { name: 'Issue a calendar link' }).first().click();
     const link = page.getByRole('textbox', { name: /^Calendar link for / });

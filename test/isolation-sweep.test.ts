@@ -96,6 +96,15 @@ async function createdByA(path: string, body: unknown, pick: (b: Record<string, 
 }
 const freshOverride = (): Promise<string> =>
   createdByA(`/api/oncall/schedules/${A.scheduleId}/overrides`, { providerId: A.providerId, start: '2027-01-04T17:00:00-05:00', end: '2027-01-05T08:00:00-05:00' }, (b) => (b.override as { id?: unknown } | undefined)?.id);
+const SWAP_WINDOW = { start: '2027-03-08T17:00:00-05:00', end: '2027-03-09T08:00:00-05:00' };
+/** A pending swap of A's, asked with `key` (A's admin's unless given). */
+async function freshSwap(key: string = A.keys.admin): Promise<string> {
+  const path = `/api/oncall/schedules/${A.scheduleId}/swaps`;
+  const res = await callApi(h, 'POST', path, key, { fromProviderId: A.providerId, toProviderId: A.secondProviderId, ...SWAP_WINDOW });
+  if (res.status !== 201 || typeof res.body.id !== 'string') throw new Error(`POST ${path}: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.id;
+}
+const PROVIDER_KEY_IS_NO_PERSON = { statuses: [403], why: "a provider key names no provider: only a provider's own signed-in session asks for, accepts or declines their swaps" } as const;
 const freshCampaign = (): Promise<string> => createdByA('/api/campaigns', { name: 'A spare campaign', templateId: 'recall', templateParams: { callback_number: '(312) 555-0100' }, provider: 'twilio' });
 const sequenceBody = (templateId: string): Record<string, unknown> => ({ name: 'A spare sequence', messageType: 'recall', steps: [{ channel: 'rvm', templateId, waitHours: 0, condition: 'always' }], rvmProvider: 'twilio' });
 const freshSequence = (): Promise<string> => createdByA('/api/sequences', sequenceBody('recall'));
@@ -421,6 +430,25 @@ function sweepTable(): Record<string, SweepEntry> {
         ...byId('/api/oncall/schedules', B.scheduleId, `/overrides/${B.overrideId}`),
         { what: "B's override under A's schedule", probe: { path: `/api/oncall/schedules/${A.scheduleId}/overrides/${B.overrideId}` } },
       ],
+    },
+
+    // --- on call: swap requests --------------------------------------------------------------------
+    'get /api/oncall/schedules/:id/swaps': { own: () => ({ path: `/api/oncall/schedules/${A.scheduleId}/swaps` }), foreign: byId('/api/oncall/schedules', B.scheduleId, '/swaps') },
+    'post /api/oncall/schedules/:id/swaps': {
+      own: () => ({ path: `/api/oncall/schedules/${A.scheduleId}/swaps`, body: { fromProviderId: A.providerId, toProviderId: A.secondProviderId, ...SWAP_WINDOW } }),
+      ownAlso: PROVIDER_KEY_IS_NO_PERSON,
+      foreign: [
+        ...byId('/api/oncall/schedules', B.scheduleId, '/swaps').map((r) => ({ ...r, probe: { ...r.probe, body: { fromProviderId: B.providerId, toProviderId: B.secondProviderId, ...SWAP_WINDOW } } })),
+        { what: "B's provider asked on A's schedule", id: B.secondProviderId, unknown: randomUUID(), probe: (id) => ({ path: `/api/oncall/schedules/${A.scheduleId}/swaps`, body: { fromProviderId: A.providerId, toProviderId: id, ...SWAP_WINDOW } }) },
+      ],
+    },
+    'post /api/oncall/swaps/:id/accept': { own: async () => ({ path: `/api/oncall/swaps/${await freshSwap()}/accept` }), ownAlso: PROVIDER_KEY_IS_NO_PERSON, foreign: byId('/api/oncall/swaps', B.swapId, '/accept') },
+    'post /api/oncall/swaps/:id/decline': { own: async () => ({ path: `/api/oncall/swaps/${await freshSwap()}/decline` }), ownAlso: PROVIDER_KEY_IS_NO_PERSON, foreign: byId('/api/oncall/swaps', B.swapId, '/decline') },
+    'post /api/oncall/swaps/:id/cancel': {
+      // Whoever asked cancels: admin and staff their own; a provider key asks for nothing, so it cancels an admin's (403).
+      own: async (role) => ({ path: `/api/oncall/swaps/${await freshSwap(role === 'staff' ? A.keys.staff : A.keys.admin)}/cancel` }),
+      ownAlso: PROVIDER_KEY_IS_NO_PERSON,
+      foreign: byId('/api/oncall/swaps', B.swapId, '/cancel'),
     },
 
     // --- on call: policies, now, shifts ------------------------------------------------------------
@@ -1016,7 +1044,7 @@ describe('the sweep table', () => {
 
   it("B's fixture is complete and distinct from A's, so the leak check and the snapshot have something to find", async () => {
     const snapshot = await practiceSnapshot(owner, h.schema, B.id);
-    const owned = ['practices', 'practice_numbers', 'api_keys', 'providers', 'oncall_schedules', 'oncall_overrides', 'escalation_policies', 'patients', 'patient_phones', 'appointments', 'consent_disclosures', 'consents', 'opt_outs', 'drop_templates', 'vendor_baas', 'campaigns', 'drops', 'sequences', 'sequence_steps', 'sequence_recipients', 'calls', 'call_legs', 'pages', 'page_deliveries', 'voicemails', 'verification_lockouts', 'communication_matrices', 'audit_log'];
+    const owned = ['practices', 'practice_numbers', 'api_keys', 'providers', 'oncall_schedules', 'oncall_overrides', 'oncall_swaps', 'escalation_policies', 'patients', 'patient_phones', 'appointments', 'consent_disclosures', 'consents', 'opt_outs', 'drop_templates', 'vendor_baas', 'campaigns', 'drops', 'sequences', 'sequence_steps', 'sequence_recipients', 'calls', 'call_legs', 'pages', 'page_deliveries', 'voicemails', 'verification_lockouts', 'communication_matrices', 'audit_log'];
     expect(owned.filter((t) => (snapshot[t]?.length ?? 0) === 0), 'tables where B has no rows').toEqual([]);
     const ids = bIdentifiers();
     expect(ids.length).toBeGreaterThan(30);

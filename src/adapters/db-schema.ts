@@ -215,6 +215,25 @@ export interface OncallOverridesTable {
   created_at: CreatedAt;
 }
 
+export type SwapState = 'pending' | 'accepted' | 'declined' | 'cancelled';
+
+/** A swap request (0043): hand a window of a schedule from one provider to another. */
+export interface OncallSwapsTable {
+  id: Generated<string>;
+  practice_id: string;
+  schedule_id: string;
+  from_provider: string;
+  to_provider: string;
+  starts_at: Date;
+  ends_at: Date;
+  state: Generated<SwapState>;
+  requested_by: string;
+  decided_by: string | null;
+  decided_at: Date | null;
+  override_id: string | null;
+  created_at: CreatedAt;
+}
+
 export interface EscalationTier {
   target: { kind: 'schedule'; scheduleId: string } | { kind: 'provider'; providerId: string };
   ringSeconds: number;
@@ -860,6 +879,7 @@ export interface Database {
   providers: ProvidersTable;
   oncall_schedules: OncallSchedulesTable;
   oncall_overrides: OncallOverridesTable;
+  oncall_swaps: OncallSwapsTable;
   escalation_policies: EscalationPoliciesTable;
   call_legs: CallLegsTable;
   pages: PagesTable;

@@ -37,6 +37,7 @@ import * as m0035 from './migrations/0035-patient-recall.js';
 import * as m0037 from './migrations/0037-drop-appointments.js';
 import * as m0038 from './migrations/0038-drop-dispatch.js';
 import * as m0039 from './migrations/0039-sequences.js';
+import * as m0043 from './migrations/0043-oncall-swaps.js';
 
 /** Every migration, in order. Names sort the same way they apply. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -76,6 +77,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0037-drop-appointments': m0037,
   '0038-drop-dispatch': m0038,
   '0039-sequences': m0039,
+  '0043-oncall-swaps': m0043,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -145,6 +145,11 @@ export const AuditAction = {
   AdminLineFlowActivated: 'admin.line_flow_activated',
   AdminContactChanged: 'admin.contact_changed',
   OncallFeedRead: 'oncall.feed_read',
+  /** A swap request (src/oncall/swaps.ts): asked, accepted (its override made), declined, cancelled. Ids only. */
+  OncallSwapRequested: 'oncall.swap_requested',
+  OncallSwapAccepted: 'oncall.swap_accepted',
+  OncallSwapDeclined: 'oncall.swap_declined',
+  OncallSwapCancelled: 'oncall.swap_cancelled',
   AdminFhirSourceUpdated: 'admin.fhir_source_updated',
   FhirImported: 'fhir.imported',
   FhirSyncCompleted: 'fhir.sync_completed',

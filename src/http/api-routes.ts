@@ -18,6 +18,7 @@ import { loadCallView } from '../calls/call-export.js';
 import { AuditAction } from '../audit/events.js';
 import { practiceRouter } from './practice-routes.js';
 import { oncallRouter } from './oncall-routes.js';
+import { swapRouter } from './swap-routes.js';
 import { voicemailRouter } from './voicemail-routes.js';
 import { rvmRouter } from './drops-routes.js';
 import { sequenceRouter } from './sequence-routes.js';
@@ -64,6 +65,7 @@ export function apiRouter(services: Services): express.Router {
   router.use(practiceRouter(services));
   router.use(outreachRouter(services));
   router.use(oncallRouter(services));
+  router.use(swapRouter(services));
   router.use(voicemailRouter(services));
   router.use(importRouter(services));
   router.use(patientRouter(services));

@@ -39,6 +39,7 @@ import {
   updateProvider,
   updateSchedule,
   type EscalationPolicy,
+  type OverrideRecord,
   type StoreResult,
 } from '../oncall/store.js';
 import { actorOf, permit, permitFeedToken, principalOf } from './api-auth.js';
@@ -83,7 +84,7 @@ export const ShiftsQuery = NowQuery.extend({
  * `path: message` for each issue. Messages that already start with their field's name (the
  * schedule schemas write them so) are not prefixed twice.
  */
-function problems(err: z.ZodError): string {
+export function problems(err: z.ZodError): string {
   return err.issues
     .map((i) => {
       const path = i.path.map(String).join('.');
@@ -159,6 +160,31 @@ export function oncallFeedRouter(services: Services): express.Router {
     sendIcs(res, body.ics);
   });
   return router;
+}
+
+/**
+ * The audit row of a new override (the admin route's, and an accepted swap's, with `extra` naming
+ * the swap): the overrides it now shadows (latest-created wins), which it returns.
+ */
+export async function auditOverrideCreated(
+  services: Pick<AppContext, 'audit'>,
+  actor: string,
+  scope: PracticeScope,
+  created: OverrideRecord,
+  extra: Record<string, DetailValue> = {},
+): Promise<string[]> {
+  const overlapping = (await listOverrides(scope, created.scheduleId, { from: created.start, to: created.end })) ?? [];
+  const shadows = resolveOverlaps(overlapping)
+    .shadowed.filter((s) => s.by === created.id)
+    .map((s) => s.id);
+  await services.audit({
+    action: AuditAction.AdminOverrideChanged,
+    actor,
+    practiceId: scope.practiceId,
+    subjectId: created.id,
+    details: { change: 'created', scheduleId: created.scheduleId, providerId: created.providerId, shadows, ...extra },
+  });
+  return shadows;
 }
 
 export function oncallRouter(services: Services): express.Router {
@@ -350,16 +376,7 @@ export function oncallRouter(services: Services): express.Router {
     if (!body.success) return badRequest(res, problems(body.error));
     const created = settle(res, await createOverride(scope, id, body.data));
     if (!created) return;
-    const overlapping = (await listOverrides(scope, id, { from: created.start, to: created.end })) ?? [];
-    const shadows = resolveOverlaps(overlapping)
-      .shadowed.filter((s) => s.by === created.id)
-      .map((s) => s.id);
-    await audit(res, AuditAction.AdminOverrideChanged, scope, created.id, {
-      change: 'created',
-      scheduleId: id,
-      providerId: created.providerId,
-      shadows,
-    });
+    const shadows = await auditOverrideCreated(services, actorOf(res), scope, created);
     res.status(201).json({
       override: created,
       ...(shadows.length > 0

@@ -17,6 +17,8 @@ import { RVM_SIGNATURE_HEADER, RvmWebhookSchema } from '../drops/providers/http-
 import { PLAYBACK_TOKEN_PATTERN } from '../voicemail/playback-store.js';
 import { AUDIO_CONTENT_TYPE } from '../voicemail/stream.js';
 import { FEED_PATH, NowQuery, PracticeQuery, ProviderCreateBody, ProviderPatchBody, ShiftsQuery } from './oncall-routes.js';
+import { SWAP_CANCELLERS, SWAP_DECIDERS, SWAP_REQUESTERS } from './swap-routes.js';
+import { SwapInputSchema, SwapListQuery } from '../oncall/swaps.js';
 import { PracticeNumberBody, PracticePatchSchema } from './practice-routes.js';
 import { SmsStatusParams } from '../drops/sms-status.js';
 import { CampaignInputSchema, DropsQuery, PhoneBody, RecipientsBody, TemplateCheckInput, TemplateInput } from './drops-routes.js';
@@ -181,6 +183,22 @@ const LineFlowSchema = z.object({ e164: E164Schema, flowId: z.string(), version:
 const ContactSchema = z.object({ key: z.string(), label: z.string(), number: E164Schema, updatedAt: z.iso.datetime({ offset: true }) });
 const OverrideParams = z.object({ id: uuid('the schedule'), overrideId: uuid('the override') });
 const PageParams = z.object({ pageId: uuid('the page') });
+const SwapSchema = z
+  .object({
+    id: z.uuid(),
+    scheduleId: z.uuid(),
+    fromProviderId: z.uuid(),
+    toProviderId: z.uuid(),
+    start: Instant,
+    end: Instant,
+    state: z.enum(['pending', 'accepted', 'declined', 'cancelled']),
+    requestedBy: z.string(),
+    decidedBy: z.string().nullable(),
+    decidedAt: Instant.nullable(),
+    overrideId: z.uuid().nullable(),
+    createdAt: Instant,
+  })
+  .meta({ id: 'Swap' });
 const PatientParams = z.object({ patientId: uuid('the patient') });
 const CampaignParams = z.object({ campaignId: uuid('the campaign') });
 const CampaignCommandParams = CampaignParams.extend({ command: z.enum(CAMPAIGN_COMMANDS as [string, ...string[]]) });
@@ -943,6 +961,23 @@ export const ROUTES: readonly RouteDoc[] = [
     { params: IdParams, query: PracticeQuery, body: { schema: OverrideInputSchema, example: { providerId: EX.providerId2, start: '2026-12-24T17:00:00-05:00', end: '2026-12-26T08:00:00-05:00' } } },
   ),
   del('/api/oncall/schedules/:id/overrides/:overrideId', 'Delete an override', api(ADMIN), noContent('deleted'), { params: OverrideParams, query: PracticeQuery }),
+  get('/api/oncall/schedules/:id/swaps', "A schedule's swap requests, newest first (at most 50; ?state= narrows)", api(ANY), ok('the swaps', listOf('swaps', SwapSchema)), { params: IdParams, query: SwapListQuery }),
+  post(
+    '/api/oncall/schedules/:id/swaps',
+    'Ask to hand a window of the schedule to another provider (a provider asks only for their own shifts, signed in); the provider asked is told by SMS, ids only',
+    api(SWAP_REQUESTERS),
+    created('the pending swap', SwapSchema),
+    { params: IdParams, query: PracticeQuery, body: { schema: SwapInputSchema, example: { fromProviderId: EX.providerId, toProviderId: EX.providerId2, start: '2026-12-24T17:00:00-05:00', end: '2026-12-26T08:00:00-05:00' } } },
+  ),
+  post(
+    '/api/oncall/swaps/:id/accept',
+    'Accept a swap (the provider asked, or an admin): makes the override in the same transaction; 409 once it is no longer pending',
+    api(SWAP_DECIDERS),
+    ok('the accepted swap and its override', z.object({ swap: SwapSchema, override: Obj('the override') })),
+    { params: IdParams, query: PracticeQuery },
+  ),
+  post('/api/oncall/swaps/:id/decline', 'Decline a swap (the provider asked, or an admin); 409 once it is no longer pending', api(SWAP_DECIDERS), ok('the declined swap', z.object({ swap: SwapSchema })), { params: IdParams, query: PracticeQuery }),
+  post('/api/oncall/swaps/:id/cancel', 'Cancel a swap (whoever asked, or an admin); 409 once it is no longer pending', api(SWAP_CANCELLERS), ok('the cancelled swap', z.object({ swap: SwapSchema })), { params: IdParams, query: PracticeQuery }),
   get('/api/oncall/policies', 'List escalation policies', api(ANY), ok('the policies', listOf('policies', PolicySchema)), { query: PracticeQuery }),
   post('/api/oncall/policies', 'Add an escalation policy', api(ADMIN), created('the policy', PolicySchema), { query: PracticeQuery, body: { schema: PolicyInputSchema, example: policyExample } }),
   get('/api/oncall/policies/:id', 'An escalation policy', api(ANY), ok('the policy', PolicySchema), { params: IdParams, query: PracticeQuery }),

@@ -34,6 +34,8 @@ const ROUTE_WORDS: ReadonlySet<string> = new Set([
   'source', 'versions', 'flow', 'rollback', 'contacts',
   // oncall-routes.ts (and FEED_PATH)
   'oncall', 'providers', 'shifts.ics', 'feed-token', 'schedules', 'overrides', 'policies', 'now', 'shifts', 'feeds', 'oncall.ics',
+  // swap-routes.ts
+  'swaps', 'decline', 'cancel',
   // voicemail-routes.ts
   'voicemails', 'dead-letter', 'retry', 'playback-link', 'playback',
   // patient-routes.ts

@@ -23,7 +23,7 @@ function objectError(what: string) {
     issue.code === 'unrecognized_keys' ? `${what}: unknown field` : `${what}: expected an object`;
 }
 
-function providerIdSchema(field: string) {
+export function providerIdSchema(field: string) {
   return z.uuid({ error: `${field}: expected a provider id (uuid)` });
 }
 
@@ -68,13 +68,13 @@ export type Rotation = z.output<typeof RotationSchema>;
 // Overrides
 // ---------------------------------------------------------------------------
 
-interface Interval {
+export interface Interval {
   start: Date;
   end: Date;
 }
 
 /** end after start, and at most MAX_OVERRIDE_DAYS later. Skipped when either field already failed. */
-function checkInterval(o: Interval, ctx: z.RefinementCtx): void {
+export function checkInterval(o: Interval, ctx: z.RefinementCtx): void {
   // Zod runs object refinements after non-fatal field issues too, so a field may still be a raw string.
   if (!(o.start instanceof Date) || !(o.end instanceof Date)) return;
   const start = o.start.getTime();
@@ -87,7 +87,7 @@ function checkInterval(o: Interval, ctx: z.RefinementCtx): void {
   }
 }
 
-function isoInstantSchema(field: string) {
+export function isoInstantSchema(field: string) {
   const message = `${field}: expected an ISO 8601 date-time with offset, such as 2026-03-08T13:00:00Z`;
   return z.iso.datetime({ offset: true, error: message }).transform((s, ctx) => {
     const date = new Date(s);

@@ -49,6 +49,8 @@ export interface PracticeFixture {
   scheduleId: string;
   scheduleName: string;
   overrideId: string;
+  /** A pending swap request on the schedule (its primary provider's window handed to the second). */
+  swapId: string;
   policyId: string;
   policyName: string;
   patientId: string;
@@ -153,6 +155,13 @@ export async function seedPractice(h: Harness, owner: Db, word: string, n: numbe
   const override = await callApi(h, 'POST', `/api/oncall/schedules/${scheduleId}/overrides`, admin, { providerId: secondProviderId, start: '2026-12-24T17:00:00-05:00', end: '2026-12-26T08:00:00-05:00' });
   const overrideId = (override.body.override as { id?: string } | undefined)?.id;
   if (override.status !== 201 || !overrideId) throw new Error(`setup override: ${override.status} ${JSON.stringify(override.body)}`);
+  // Inserted as the owner, not asked through the API: no SMS to the provider and no audit row, so the browser tests that seed practices see nothing new.
+  const swap = await owner
+    .insertInto('oncall_swaps')
+    .values({ practice_id: id, schedule_id: scheduleId, from_provider: providerId, to_provider: secondProviderId, starts_at: new Date('2027-03-01T22:00:00Z'), ends_at: new Date('2027-03-02T13:00:00Z'), requested_by: 'api_key:fixture' })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  const swapId = swap.id;
   const policyName = `${word} Nights policy`;
   const policyId = await created(h, admin, '/api/oncall/policies', {
     name: policyName,
@@ -217,6 +226,7 @@ export async function seedPractice(h: Harness, owner: Db, word: string, n: numbe
     scheduleId,
     scheduleName,
     overrideId,
+    swapId,
     policyId,
     policyName,
     patientId,

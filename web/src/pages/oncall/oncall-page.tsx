@@ -11,6 +11,7 @@ import { usePageTitle } from '../../components/page-title';
 import { Empty, ErrorState, Loading } from '../../components/states';
 import { addOverride, fetchNow, fetchPolicies, fetchProviders, fetchSchedules, fetchShifts, issueFeedToken, revokeFeedToken, type Policy, type Provider, type Schedule } from './api';
 import { addDays, weekLayout, weekStart, type Shift, type WeekDay } from './week-layout';
+import { SwapRequests } from './swaps';
 
 function when(iso: string): string {
   return new Date(iso).toLocaleString(undefined, { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
@@ -56,6 +57,7 @@ export function OnCallPage() {
         {schedules.data ? <WeekCalendars schedules={schedules.data.schedules} week={week} shifts={shifts} /> : null}
       </section>
       {admin && schedules.data && providers.data ? <OverrideForm practice={practice} schedules={schedules.data.schedules} providers={providers.data.providers.filter((p) => p.active)} /> : null}
+      {schedules.data && providers.data ? <SwapRequests practice={practice} schedules={schedules.data.schedules} providers={providers.data.providers} /> : null}
       <PoliciesPanel practice={practice} schedules={schedules.data?.schedules ?? []} providers={providers.data?.providers ?? []} />
       <section aria-labelledby="providers-heading">
         <Title order={2} size="h3" id="providers-heading" mb="xs">
