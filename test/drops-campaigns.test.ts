@@ -316,9 +316,26 @@ describe('a campaign from a CSV', () => {
     const listed = (await api('GET', '/api/campaigns', undefined, staff)).body.campaigns as Array<Record<string, unknown>>;
     expect(listed.find((c) => c.id === campaignId)).toMatchObject({ state: 'completed', total: 8, done: 8 });
 
-    // Every recipient's final state is in the audit log too.
-    const finals = await h.services.db.selectFrom('audit_log').select('subject_id').where('action', '=', 'drop.final').execute();
-    for (const d of await drops(campaignId)) expect(finals.map((f) => f.subject_id)).toContain(d.id);
+    // Every recipient's final state is in the audit log too: a sent drop's own `drop.final`, or
+    // the `drop.final_batch` row of planning's skips that names it, with its status and reason.
+    const finals = await h.services.db.selectFrom('audit_log').select(['subject_id', 'details']).where('action', '=', 'drop.final').execute();
+    const batches = await h.services.db.selectFrom('audit_log').select(['subject_id', 'details']).where('action', '=', 'drop.final_batch').execute();
+    const audited = new Map<string, { status: unknown; reason: unknown }>();
+    for (const f of finals) audited.set(f.subject_id ?? '', { status: (f.details as Record<string, unknown>).status, reason: (f.details as Record<string, unknown>).reason });
+    for (const b of batches) {
+      const details = b.details as { campaignId: string; status: string; reason: string; count: number; dropIds: string[] };
+      expect(b.subject_id).toBe(details.campaignId);
+      expect(details.count).toBe(details.dropIds.length);
+      for (const id of details.dropIds) audited.set(id, { status: details.status, reason: details.reason });
+    }
+    const skippedDrops = (await drops(campaignId)).filter((d) => d.status === 'skipped');
+    expect(skippedDrops).toHaveLength(5);
+    for (const d of await drops(campaignId)) {
+      expect(audited.has(d.id)).toBe(true);
+      if (d.status === 'skipped') expect(audited.get(d.id)).toEqual({ status: 'skipped', reason: d.reason });
+    }
+    // One batch row per skip reason here (a handful of recipients), not one per drop.
+    expect(batches.filter((b) => (b.details as { campaignId: string }).campaignId === campaignId)).toHaveLength(3);
   });
 
   it('the frequency cap holds across campaigns: no second drop the same day, the next day is fine', async () => {

@@ -92,6 +92,12 @@ export const AuditAction = {
   DropSent: 'drop.sent',
   DropAnswered: 'drop.answered',
   DropFinal: 'drop.final',
+  /**
+   * Drops of one campaign given one final state before any was sent (planning's skips, a cancel):
+   * one row per reason and up to 1,000 drops, naming each drop (`dropIds`) and how many (`count`);
+   * subject: the campaign. Each drop's row keeps its own status and reason too.
+   */
+  DropsFinal: 'drop.final_batch',
   DropTemplateCreated: 'drop.template_created',
   /** A patient SMS handed to Twilio (or refused by it): the ledger row, consent grant, matrix cell and version; ids only. */
   SmsSent: 'sms.sent',

@@ -229,23 +229,34 @@ export async function hasUnfinishedDrops(scope: PracticeScope, campaignId: strin
   return left !== undefined;
 }
 
-/** Queues waiting drops (at most CHUNK) at their send times, each with a new schedule version. */
+/** Rows per statement of the plan's bulk updates (queueDropsAt): fewer, larger statements, each well inside the statement timeout. */
+export const PLAN_CHUNK = 10_000;
+
+/**
+ * Queues waiting drops (at most PLAN_CHUNK) at their send times, each with a new schedule version,
+ * in one statement; answers only the rows due by `dueBy` (what gets its job now). The drops are
+ * found by their primary key (`id = ANY`), not by joining the whole campaign.
+ */
 export async function queueDropsAt(
   scope: PracticeScope,
   ids: readonly string[],
   at: readonly string[],
   now: Date,
+  dueBy: Date,
 ): Promise<Array<{ id: string; schedule_version: number; scheduled_for: Date }>> {
   const rows = await sql<{ id: string; schedule_version: number; scheduled_for: Date }>`
-    UPDATE drops SET status = 'queued', schedule_version = drops.schedule_version + 1, scheduled_for = u.at, updated_at = ${now}
-    FROM unnest(${ids}::uuid[], ${at}::timestamptz[]) AS u(id, at)
-    WHERE drops.id = u.id AND drops.practice_id = ${scope.practiceId} AND drops.status IN ('pending', 'queued')
-    RETURNING drops.id, drops.schedule_version, drops.scheduled_for
+    WITH queued AS (
+      UPDATE drops SET status = 'queued', schedule_version = drops.schedule_version + 1, scheduled_for = u.at, updated_at = ${now}
+      FROM unnest(${ids}::uuid[], ${at}::timestamptz[]) AS u(id, at)
+      WHERE drops.id = u.id AND drops.id = ANY(${ids}::uuid[]) AND drops.practice_id = ${scope.practiceId} AND drops.status IN ('pending', 'queued')
+      RETURNING drops.id, drops.schedule_version, drops.scheduled_for
+    )
+    SELECT id, schedule_version, scheduled_for FROM queued WHERE scheduled_for <= ${dueBy}
   `.execute(scope.db);
   return rows.rows;
 }
 
-/** Gives waiting drops (at most CHUNK) one final status, each its reason; the drops it changed. */
+/** Gives waiting drops (at most PLAN_CHUNK) one final status, each its reason; the drops it changed. */
 export async function finishWaitingDrops(
   scope: PracticeScope,
   status: Extract<DropStatus, 'skipped' | 'cancelled'>,
@@ -255,7 +266,7 @@ export async function finishWaitingDrops(
   const rows = await sql<{ id: string; reason: string }>`
     UPDATE drops SET status = ${status}, reason = u.reason, final_at = ${now}, updated_at = ${now}
     FROM unnest(${drops.map((d) => d.id)}::uuid[], ${drops.map((d) => d.reason)}::text[]) AS u(id, reason)
-    WHERE drops.id = u.id AND drops.practice_id = ${scope.practiceId} AND drops.status IN ('pending', 'queued')
+    WHERE drops.id = u.id AND drops.id = ANY(${drops.map((d) => d.id)}::uuid[]) AND drops.practice_id = ${scope.practiceId} AND drops.status IN ('pending', 'queued')
     RETURNING drops.id, u.reason
   `.execute(scope.db);
   return rows.rows;

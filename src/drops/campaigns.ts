@@ -33,6 +33,7 @@ import {
   listCampaignRows,
   markCompleted,
   patientContactFacts,
+  PLAN_CHUNK,
   queueDropsAt,
   queuedSpan,
   recentDropsOf,
@@ -527,13 +528,12 @@ export async function planCampaign(
   );
   const excluded = decisions.flatMap((d) => (d.decision.kind === 'exclude' ? [{ id: d.drop.id, reason: d.decision.reason }] : []));
   await finishMany(services, scope, campaign.id, 'skipped', excluded);
-  const horizon = now.getTime() + DISPATCH_WINDOW_MS;
-  for (let i = 0; i < sendable.length; i += CHUNK) {
-    const ids = sendable.slice(i, i + CHUNK).map((d) => d.drop.id);
-    const at = times.slice(i, i + CHUNK).map((t) => t.toISOString());
-    const rows = await queueDropsAt(scope, ids, at, now);
-    // Only what is due within the dispatcher's window gets its job now; the sweep (./dispatcher.ts) queues the rest when due.
-    const soon = rows.filter((r) => r.scheduled_for.getTime() <= horizon);
+  const horizon = new Date(now.getTime() + DISPATCH_WINDOW_MS);
+  for (let i = 0; i < sendable.length; i += PLAN_CHUNK) {
+    const ids = sendable.slice(i, i + PLAN_CHUNK).map((d) => d.drop.id);
+    const at = times.slice(i, i + PLAN_CHUNK).map((t) => t.toISOString());
+    // Only what is due within the dispatcher's window comes back and gets its job now; the sweep (./dispatcher.ts) queues the rest when due.
+    const soon = await queueDropsAt(scope, ids, at, now, horizon);
     await queueDropJobs(services, soon, now);
     await markDispatched(scope.db, soon);
   }
@@ -548,7 +548,14 @@ export async function planCampaign(
   return { queued: sendable.length, skipped: excluded.length };
 }
 
-/** Gives many drops of one campaign the same final status (each with its reason), audited one by one. */
+/** Drop ids per `drop.final_batch` audit row: a row stays readable in the console and the export. */
+export const FINAL_BATCH_IDS = 1_000;
+
+/**
+ * Gives many drops of one campaign the same final status, each with its reason on its own row,
+ * and audits them: one `drop.final_batch` event per reason and FINAL_BATCH_IDS drops, naming every
+ * drop it covers (the audit chain accounts for each recipient; ids only).
+ */
 export async function finishMany(
   services: FinishDeps,
   scope: PracticeScope,
@@ -557,16 +564,21 @@ export async function finishMany(
   drops: ReadonlyArray<{ id: string; reason: string }>,
 ): Promise<void> {
   const now = services.clock();
-  for (let i = 0; i < drops.length; i += CHUNK) {
-    const part = drops.slice(i, i + CHUNK);
-    const rows = await finishWaitingDrops(scope, status, part, now);
-    const events: AuditEvent[] = rows.map((r) => ({
-      action: AuditAction.DropFinal,
-      actor: 'system:rvm',
-      practiceId: scope.practiceId,
-      subjectId: r.id,
-      details: { campaignId, status, reason: r.reason },
-    }));
+  for (let i = 0; i < drops.length; i += PLAN_CHUNK) {
+    const rows = await finishWaitingDrops(scope, status, drops.slice(i, i + PLAN_CHUNK), now);
+    const byReason = new Map<string, string[]>();
+    for (const r of rows) {
+      const ids = byReason.get(r.reason);
+      if (ids) ids.push(r.id);
+      else byReason.set(r.reason, [r.id]);
+    }
+    const events: AuditEvent[] = [];
+    for (const [reason, ids] of byReason) {
+      for (let j = 0; j < ids.length; j += FINAL_BATCH_IDS) {
+        const dropIds = ids.slice(j, j + FINAL_BATCH_IDS);
+        events.push({ action: AuditAction.DropsFinal, actor: 'system:rvm', practiceId: scope.practiceId, subjectId: campaignId, details: { campaignId, status, reason, count: dropIds.length, dropIds } });
+      }
+    }
     if (events.length > 0) await services.audit(events);
   }
 }

@@ -70,15 +70,18 @@ export function decide(f: RecipientFacts, now: Date, holidays: Holidays, practic
 }
 
 /**
- * `decide` for many recipients at once. Recipients with no recent drop differ only by zone and
- * state, so their timing verdict is computed once per (zone, state): the same answer as `decide`
- * for each, at a fraction of the cost for a large campaign.
+ * `decide` for many recipients at once. Past the permanent checks, a recipient's verdict depends
+ * only on their zone, state and recent sends (the times of their drops and SMS), so it is computed
+ * once per distinct (zone, state, recent sends): the same answer as `decide` for each, at a
+ * fraction of the cost for a large campaign (most recipients have no recent send; those who do
+ * often share the same few).
  */
 export function decideMany(facts: readonly RecipientFacts[], now: Date, holidays: Holidays, practiceTimeZone: string, channel: SendChannel = 'rvm'): Decision[] {
   const shared = new Map<string, Decision>();
+  const times = (list: readonly Date[]): string => list.map((t) => t.getTime()).join(',');
   return facts.map((f) => {
-    if (f.optedOut || f.consent !== 'granted' || !f.hasPhone || f.recentDrops.length > 0 || f.recentSms.length > 0) return decide(f, now, holidays, practiceTimeZone, channel);
-    const key = `${f.timeZone}|${f.usState ?? ''}`;
+    if (f.optedOut || f.consent !== 'granted' || !f.hasPhone) return decide(f, now, holidays, practiceTimeZone, channel);
+    const key = `${f.timeZone}|${f.usState ?? ''}|${times(f.recentDrops)}|${times(f.recentSms)}`;
     let d = shared.get(key);
     if (!d) {
       d = decide(f, now, holidays, practiceTimeZone, channel);

@@ -43,12 +43,16 @@ describe('decideMany', () => {
           consent: i % 17 === 0 ? 'none' : i % 19 === 0 ? 'revoked' : 'granted',
           optedOut: i % 23 === 0,
           recentDrops: i % 7 === 0 ? [new Date(NOW.getTime() - (i % 5) * 3_600_000 - 60_000)] : [],
+          // Recipients alike in zone, state and recent sends share one verdict: some share SMS times, some do not.
+          recentSms: i % 11 === 0 ? [new Date(NOW.getTime() - 86_400_000), new Date(NOW.getTime() - (i % 3) * 3_600_000 - 120_000)] : [],
         }),
       );
     }
     for (const at of [NOW, new Date('2026-12-01T02:30:00Z'), new Date('2026-11-26T15:00:00Z')]) {
-      const many = decideMany(list, at, DEFAULT_HOLIDAYS, NY);
-      expect(many).toEqual(list.map((f) => decide(f, at, DEFAULT_HOLIDAYS, NY)));
+      for (const channel of ['rvm', 'sms'] as const) {
+        const many = decideMany(list, at, DEFAULT_HOLIDAYS, NY, channel);
+        expect(many).toEqual(list.map((f) => decide(f, at, DEFAULT_HOLIDAYS, NY, channel)));
+      }
     }
   });
 });
