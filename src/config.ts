@@ -102,6 +102,7 @@ const envSchema = z
     RATE_LIMIT_AUTH_FAILURES_PER_SOURCE: perMinute(60),
     RATE_LIMIT_TWILIO_UNSIGNED_PER_SOURCE: perMinute(60),
     RATE_LIMIT_SIGN_IN_PER_SOURCE: perMinute(30),
+    RATE_LIMIT_UNSUBSCRIBE_PER_SOURCE: perMinute(60),
     RATE_LIMIT_SIGN_IN_FAILURES_PER_ACCOUNT: z.coerce.number({ message: 'expected a whole number of failed sign-ins per 15 minutes' }).int().min(1).max(1000).default(10),
     AUDIT_REFUSALS_IN_FULL_PER_MINUTE: z.coerce.number({ message: 'expected a whole number' }).int().min(0).max(1000).default(20),
     METRICS_TOKEN: z.string().regex(/^[\x21-\x7e]{24,512}$/, { message: 'expected a bearer token of 24 to 512 printable characters, no spaces' }).optional(),
@@ -216,7 +217,7 @@ export interface Config {
   /** Proxies whose X-Forwarded-For names the client (Express's `trust proxy`); empty: the socket's address is the source. */
   trustedProxies: string[];
   /** Requests per source or key per minute (./http/rate-limit.ts). */
-  rateLimits: { apiPerSource: number; apiPerKey: number; authFailuresPerSource: number; twilioUnsignedPerSource: number; signInPerSource: number; signInFailuresPerAccount: number };
+  rateLimits: { apiPerSource: number; apiPerKey: number; authFailuresPerSource: number; twilioUnsignedPerSource: number; signInPerSource: number; signInFailuresPerAccount: number; unsubscribePerSource: number };
   /** Refusals per source per minute audited one row each; the rest only counted in the minute's summary row. */
   auditRefusalsInFullPerMinute: number;
   /** GET /metrics (src/http/metrics-routes.ts): behind the token; on its own port and host when `port` is set. */
@@ -328,6 +329,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       twilioUnsignedPerSource: e.RATE_LIMIT_TWILIO_UNSIGNED_PER_SOURCE,
       signInPerSource: e.RATE_LIMIT_SIGN_IN_PER_SOURCE,
       signInFailuresPerAccount: e.RATE_LIMIT_SIGN_IN_FAILURES_PER_ACCOUNT,
+      unsubscribePerSource: e.RATE_LIMIT_UNSUBSCRIBE_PER_SOURCE,
     },
     auditRefusalsInFullPerMinute: e.AUDIT_REFUSALS_IN_FULL_PER_MINUTE,
     metrics: {

@@ -118,6 +118,35 @@ async function storedNumber(callSid: string): Promise<string | null> {
   return row.callback_number_enc ? openCallbackNumber(h.services.keyring, row.callback_number_enc, callSid, practiceId) : null;
 }
 
+/**
+ * A caller keys a callback number, confirms it and hangs up a step later, PostgreSQL cut as the
+ * number is written (restored after the call); the cut is checked to have happened.
+ */
+async function hangUpAfterConfirmingWithACut(): Promise<CallResult> {
+  const fault = await cutAtTheKeyedWrite();
+  const sim = new CallSimulator({
+    targetBaseUrl: h.baseUrl,
+    publicBaseUrl: TEST_PUBLIC_BASE_URL,
+    authToken: TEST_AUTH_TOKEN,
+    accountSid: TEST_ACCOUNT_SID,
+    now: () => AFTER_HOURS,
+    fetchImpl: async (input, init) => {
+      const res = await fetch(input, init);
+      fault.afterResponse();
+      return res;
+    },
+  });
+  let result: CallResult;
+  try {
+    result = await sim.placeCall({ from: PATIENT, to: PRACTICE, digits: ['1', '2', '2', KEYED, '1'], hangupAfterSteps: 6 });
+  } finally {
+    fault.stopWatching();
+    proxy.restore();
+  }
+  expect(fault.cut()).toBe(true);
+  return result;
+}
+
 describe('a confirmed keyed callback number when PostgreSQL is cut as it is written', () => {
   it('is held sealed in the call state, landed by the next webhook; the caller goes on to the message', { timeout: 40_000 }, async () => {
     const fault = await cutAtTheKeyedWrite();
@@ -168,27 +197,7 @@ describe('a confirmed keyed callback number when PostgreSQL is cut as it is writ
   });
 
   it('a caller who hangs up just after confirming: the task made from the call finds the number held in the call state', { timeout: 40_000 }, async () => {
-    const fault = await cutAtTheKeyedWrite();
-    const sim = new CallSimulator({
-      targetBaseUrl: h.baseUrl,
-      publicBaseUrl: TEST_PUBLIC_BASE_URL,
-      authToken: TEST_AUTH_TOKEN,
-      accountSid: TEST_ACCOUNT_SID,
-      now: () => AFTER_HOURS,
-      fetchImpl: async (input, init) => {
-        const res = await fetch(input, init);
-        fault.afterResponse();
-        return res;
-      },
-    });
-    let result: CallResult;
-    try {
-      result = await sim.placeCall({ from: PATIENT, to: PRACTICE, digits: ['1', '2', '2', KEYED, '1'], hangupAfterSteps: 6 });
-    } finally {
-      fault.stopWatching();
-      proxy.restore();
-    }
-    expect(fault.cut()).toBe(true);
+    const result = await hangUpAfterConfirmingWithACut();
     expect(result.errors).toEqual([]);
     expect(heard(result)).toContain(READ_BACK);
     const task = await until('the abandoned-call task', async () =>
@@ -214,28 +223,12 @@ async function loseCallStates(): Promise<void> {
 describe("when the call's state in Redis is lost at the same moment", () => {
   it('the number is lost, but never silently: call.callback_number_lost on the call once PostgreSQL answers; the caller still goes on', { timeout: 60_000 }, async () => {
     loseStateToo = true;
-    const fault = await cutAtTheKeyedWrite();
-    const sim = new CallSimulator({
-      targetBaseUrl: h.baseUrl,
-      publicBaseUrl: TEST_PUBLIC_BASE_URL,
-      authToken: TEST_AUTH_TOKEN,
-      accountSid: TEST_ACCOUNT_SID,
-      now: () => AFTER_HOURS,
-      fetchImpl: async (input, init) => {
-        const res = await fetch(input, init);
-        fault.afterResponse();
-        return res;
-      },
-    });
     let result: CallResult;
     try {
-      result = await sim.placeCall({ from: PATIENT, to: PRACTICE, digits: ['1', '2', '2', KEYED, '1'], hangupAfterSteps: 6 });
+      result = await hangUpAfterConfirmingWithACut();
     } finally {
-      fault.stopWatching();
-      proxy.restore();
       loseStateToo = false;
     }
-    expect(fault.cut()).toBe(true);
     expect(result.errors).toEqual([]);
     const text = heard(result);
     expect(text).toContain(READ_BACK);

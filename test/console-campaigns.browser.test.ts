@@ -205,10 +205,12 @@ describe.skipIf(skip !== null)(`console campaigns in Chromium${skip ? ` (${skip}
     await screenshot(page, 'campaigns');
     expect(await phoneWidthProblems(page)).toEqual([]);
 
-    // The list: the state and the progress of each campaign.
+    // The list: the state, the channel and the progress of each campaign.
     await page.getByRole('link', { name: '← Campaigns' }).click();
     const listed = page.getByRole('row').filter({ hasText: 'December recall' });
     await listed.getByText('completed').waitFor();
+    await page.getByRole('columnheader', { name: 'Channel' }).waitFor();
+    await listed.getByText('Voicemail', { exact: true }).waitFor();
     await listed.getByText('3 of 3 finished (100 %)').waitFor();
     expect(await seriousAxeViolations(page)).toEqual([]);
     expect(await phoneWidthProblems(page)).toEqual([]);

@@ -181,6 +181,15 @@ describe.skipIf(skip !== null)(`console practice pages in Chromium${skip ? ` (${
     await page.getByLabel('Flow source').fill('id: broken\nnodes: {}\n');
     await page.getByRole('button', { name: 'Check and upload' }).click();
     await page.getByText(/^the flow was refused/).waitFor();
+    // The SMS Messaging Service: a malformed SID is named as typed and not sent; a good one is saved.
+    const sid = page.getByLabel('Messaging Service SID');
+    await sid.fill('MG123');
+    await page.getByText('Expected MG followed by 32 lower-case hexadecimal digits').waitFor();
+    expect(await page.getByRole('button', { name: 'Save SMS settings' }).isDisabled()).toBe(true);
+    await sid.fill(`MG${'0123456789abcdef'.repeat(2)}`);
+    await page.getByRole('button', { name: 'Save SMS settings' }).click();
+    await page.getByText('Saved.').waitFor();
+    expect((await b.harness.services.db.selectFrom('practices').select('messaging_service_sid').where('id', '=', b.harness.services.seeded?.id ?? '').executeTakeFirstOrThrow()).messaging_service_sid).toBe(`MG${'0123456789abcdef'.repeat(2)}`);
     expect(await seriousAxeViolations(page)).toEqual([]);
 
     await page.getByRole('tab', { name: 'People' }).click();

@@ -8,6 +8,7 @@ import { createPractice, type Practice } from '../src/practices/store.js';
 import { processDropJob } from '../src/drops/drop-worker.js';
 import { dispatchDueDrops } from '../src/drops/dispatcher.js';
 import { until } from './support/until.js';
+import { callApi, type ApiAnswer } from './support/api-request.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { startRvmDouble, type RvmDouble } from './support/rvm-double.js';
 import { postTwilio } from './support/twilio-request.js';
@@ -43,14 +44,7 @@ interface TestPatient {
 }
 const people: Record<string, TestPatient> = {};
 
-async function api(method: string, path: string, body?: unknown, key = admin, contentType = 'application/json'): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(h.baseUrl + path, {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': contentType } : {}) },
-    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
+const api = (method: string, path: string, body?: unknown, key = admin, contentType?: string): Promise<ApiAnswer> => callApi(h, method, path, key, body, contentType);
 
 async function addPatient(name: string, n: number, extra: { usState?: string; timeZone?: string; consent?: boolean } = {}): Promise<TestPatient> {
   const p = { phone: `+120255501${String(40 + n).padStart(2, '0')}`, firstName: `Quinn${name}`, lastName: `Tester${name}`, dob: `1975-0${(n % 9) + 1}-2${n % 9}` };

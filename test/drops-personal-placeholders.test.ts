@@ -9,6 +9,7 @@ import { handleDropAnswer } from '../src/drops/drop-service.js';
 import { tenantScope } from '../src/tenancy/mint.js';
 import { OPT_OUT_SENTENCE } from '../src/drops/templates.js';
 import { until } from './support/until.js';
+import { callApi, type ApiAnswer } from './support/api-request.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { startRvmDouble, type RvmDouble } from './support/rvm-double.js';
 
@@ -45,14 +46,7 @@ interface TestPatient {
 const people: Record<string, TestPatient> = {};
 const appointmentIds: Record<string, string> = {};
 
-async function api(method: string, path: string, body?: unknown, key = admin, contentType = 'application/json'): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(h.baseUrl + path, {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': contentType } : {}) },
-    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
+const api = (method: string, path: string, body?: unknown, key = admin, contentType?: string): Promise<ApiAnswer> => callApi(h, method, path, key, body, contentType);
 
 async function addPatient(name: string, n: number): Promise<TestPatient> {
   const p = { phone: `+120255502${String(10 + n).padStart(2, '0')}`, firstName: `Rowan${name}`, lastName: `Sample${name}`, dob: `1968-0${(n % 9) + 1}-1${n % 9}` };

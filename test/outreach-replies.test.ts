@@ -134,8 +134,16 @@ describe('a reply to an appointment reminder', () => {
   });
 
   it('a question becomes an outreach_reply task (reason appointment) with the text sealed, and gets the automatic reply; nothing logged', async () => {
+    // The maintenance queue held: the webhook answers having stored the text and queued its job, and marks nothing.
+    await h.services.queues.maintenance.pause();
     const { messageSid, reply } = await textFrom(PHONES.asks, QUESTION);
     expect(reply).toContain('we received your message');
+    expect((await sendOf('asks')).replied_at).toBeNull();
+    const stored = await h.services.db.selectFrom('patient_texts').select(['id', 'outreach_send_id']).where('message_sid', '=', messageSid).executeTakeFirstOrThrow();
+    expect(stored.outreach_send_id).toBeNull();
+    expect(await h.services.queues.maintenance.getJob(`task-patient_text-${stored.id}`)).toBeDefined();
+    await h.services.queues.maintenance.resume();
+    // The job marks the ledger row replied, at the text's time, and links the text to it.
     const { text, task } = await taskOfText(messageSid);
     const send = await sendOf('asks');
     expect(text.outreach_send_id).toBe(send.id);
@@ -150,10 +158,10 @@ describe('a reply to an appointment reminder', () => {
     expect(read.body).toMatchObject({ source: 'outreach_reply', patientText: { body: QUESTION } });
   });
 
-  it('STOP is handled as before and still counts as a reply', async () => {
+  it('STOP is handled as before: an opt-out (which stops sequences), not a reply marked on the webhook', async () => {
     const { reply } = await textFrom(PHONES.optsOut, 'STOP');
     expect(reply).toBeNull();
-    expect((await sendOf('optsOut')).replied_at).toEqual(now);
+    expect((await sendOf('optsOut')).replied_at).toBeNull();
     const optOut = await h.services.db.selectFrom('audit_log').select('action').where('action', '=', 'consent.opt_out').where('practice_id', '=', practice.id).execute();
     expect(optOut.length).toBeGreaterThan(0);
     expect((await h.services.db.selectFrom('appointments').select('status').where('id', '=', appointmentOf.optsOut).executeTakeFirstOrThrow()).status).toBe('booked');

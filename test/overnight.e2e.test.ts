@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiKey } from '../src/auth/api-keys.js';
 import { formatTranscript, heard } from '../devtools/simulator/simulator.js';
 import { DEMO } from '../src/practices/seed.js';
 import { sweepMorningReports } from '../src/reports/morning.js';
 import type { OvernightReport } from '../src/reports/overnight.js';
-import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
+import { TEST_ACCOUNT_SID, type Harness } from './support/harness.js';
+import { startNoticeHarness, type NoticeHarness } from './support/notice-harness.js';
 import { recordingSimulatorFor, TEST_IDENTITIES } from './support/simulate.js';
-import { startSmtpCapture, type SmtpCapture } from './support/smtp-capture.js';
+import type { SmtpCapture } from './support/smtp-capture.js';
 import { consoleCall, insertAccount, walkStaffAccount, type ConsoleRequest, type StaffSession } from './support/staff-session.js';
-import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
+import type { TwilioDouble } from './support/twilio-double.js';
 import { postTwilio } from './support/twilio-request.js';
 import { until } from './support/until.js';
 
@@ -34,6 +34,7 @@ const LATER = new Date('2026-12-01T06:00:00Z');
 const OPENING = new Date('2026-12-01T13:00:00Z');
 
 let now = NIGHT;
+let t: NoticeHarness | undefined;
 let h: Harness;
 let double: TwilioDouble;
 let smtp: SmtpCapture;
@@ -41,19 +42,13 @@ let practiceId: string;
 let adminKey: string;
 
 beforeAll(async () => {
-  smtp = await startSmtpCapture();
-  double = await startTwilioDouble({ accountSid: TEST_ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
-  h = await startHarness('overnight_e2e', { TWILIO_API_BASE_URL: double.baseUrl, ...smtp.env }, { clock: () => now });
-  if (!h.services.seeded) throw new Error('demo practice was not seeded');
-  practiceId = h.services.seeded.id;
-  adminKey = (await createApiKey(h.services.db, { role: 'admin', practiceId })).key;
+  t = await startNoticeHarness('overnight_e2e', () => now);
+  ({ h, double, smtp, practiceId, adminKey } = t);
   // The practice's admin account, who gets the summary by e-mail.
   await insertAccount(h, { email: ADMIN_EMAIL, displayName: 'Jordan Admin', memberships: [{ practiceId, role: 'admin' }] });
 }, 60_000);
 afterAll(async () => {
-  await h?.close();
-  await double?.close();
-  await smtp?.close();
+  await t?.close();
 });
 
 /** A request as the console sends it: the session cookie, our Origin and the CSRF token; or an API key. */

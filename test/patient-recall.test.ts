@@ -150,7 +150,7 @@ describe('patientsDueForRecall', () => {
     await patientDue(A.id); // none
     due.other = await patientDue(B.id, '2033-03-12');
     expect(await deactivatePatient(scopeA(), due.inactive ?? '')).toBe(true);
-    expect((await mergePatients(scopeA(), due.survivor ?? '', due.merged ?? '')).ok).toBe(true);
+    expect((await mergePatients(scopeA(), h.services.keyring, due.survivor ?? '', due.merged ?? '')).ok).toBe(true);
   });
 
   const inWindow = (): string[] => [due.first, due.mid1, due.mid2, due.mid3, due.last].map(String).sort();

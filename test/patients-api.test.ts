@@ -230,6 +230,32 @@ describe('merge', () => {
     expect(again).toEqual({ status: 400, body: { error: 'bad_request', message: 'duplicateId: already merged' } });
     expect((await api('POST', `/api/patients/${ids.avery}/merge`, { duplicateId: ids.avery })).status).toBe(400);
   });
+
+  it('the survivor takes the e-mail address and recall date it has not; its own are kept', async () => {
+    const db = h.services.db;
+    const make = async (phone: string, extra: Record<string, unknown>): Promise<string> => {
+      // Another date of birth each: the same name and date would be refused as the same patient.
+      const r = await api('POST', '/api/patients', { firstName: 'Merle', dateOfBirth: `1975-03-1${phone.slice(-1)}`, phone, ...extra });
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+      return String(r.body.id);
+    };
+    const bare = await make('+12025550181', {});
+    const full = await make('+12025550182', { email: 'merle.dup@example.org', recallDue: '2033-06-07' });
+    const merged = await api('POST', `/api/patients/${bare}/merge`, { duplicateId: full });
+    expect(merged.status).toBe(200);
+    expect(merged.body.moved).toMatchObject({ email: 1, recallDue: 1 });
+    // Sealed again under the survivor's id (it opens), the blind index the duplicate's.
+    expect((await api('GET', `/api/patients/${bare}`)).body).toMatchObject({ email: 'merle.dup@example.org', recallDue: '2033-06-07' });
+    const rows = await db.selectFrom('patients').select(['id', 'email_index']).where('id', 'in', [bare, full]).execute();
+    expect(new Set(rows.map((r) => r.email_index)).size).toBe(1);
+
+    // A survivor with its own keeps them.
+    const own = await make('+12025550183', { email: 'merle.own@example.org', recallDue: '2034-01-02' });
+    const other = await make('+12025550184', { email: 'merle.other@example.org', recallDue: '2033-01-01' });
+    const kept = await api('POST', `/api/patients/${own}/merge`, { duplicateId: other });
+    expect(kept.body.moved).toMatchObject({ email: 0, recallDue: 0 });
+    expect((await api('GET', `/api/patients/${own}`)).body).toMatchObject({ email: 'merle.own@example.org', recallDue: '2034-01-02' });
+  });
 });
 
 describe('logs', () => {

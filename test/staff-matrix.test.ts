@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiKey } from '../src/auth/api-keys.js';
 import { captureLogs } from '../src/log/logger.js';
 import { notifyStaff, practiceSender } from '../src/notify/staff-sender.js';
 import { DEFAULT_MATRIX, type CommunicationMatrix } from '../src/outreach/matrix.js';
@@ -7,10 +6,11 @@ import { sweepOverdueTasks } from '../src/tasks/overdue.js';
 import { systemScope } from '../src/tenancy/system-scope.js';
 import { callApi } from './support/api-request.js';
 import { openTaskWithNumber } from './support/callback-task.js';
-import { asOwner, DEFAULT_TEST_NOW, startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
-import { startSmtpCapture, type SmtpCapture } from './support/smtp-capture.js';
+import { asOwner, DEFAULT_TEST_NOW, type Harness } from './support/harness.js';
+import { startNoticeHarness, type NoticeHarness } from './support/notice-harness.js';
+import type { SmtpCapture } from './support/smtp-capture.js';
 import { insertAccount } from './support/staff-session.js';
-import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
+import type { TwilioDouble } from './support/twilio-double.js';
 
 /**
  * Staff messages under the communication matrix (issue 15, item 1: "every outbound path consults
@@ -24,6 +24,7 @@ const now = DEFAULT_TEST_NOW;
 const MAIL = 'matrix.admin@example.org';
 const PHONE = '+12025550171';
 
+let t: NoticeHarness | undefined;
 let h: Harness;
 let double: TwilioDouble;
 let smtp: SmtpCapture;
@@ -31,17 +32,11 @@ let practiceId: string;
 let adminKey: string;
 
 beforeAll(async () => {
-  smtp = await startSmtpCapture();
-  double = await startTwilioDouble({ accountSid: TEST_ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
-  h = await startHarness('staff_matrix', { TWILIO_API_BASE_URL: double.baseUrl, ...smtp.env }, { clock: () => now });
-  if (!h.services.seeded) throw new Error('demo practice was not seeded');
-  practiceId = h.services.seeded.id;
-  adminKey = (await createApiKey(h.services.db, { role: 'admin', practiceId })).key;
+  t = await startNoticeHarness('staff_matrix', () => now);
+  ({ h, double, smtp, practiceId, adminKey } = t);
 }, 60_000);
 afterAll(async () => {
-  await h?.close();
-  await double?.close();
-  await smtp?.close();
+  await t?.close();
 });
 
 const smsCount = (): number => double.requests.filter((q) => q.method === 'POST' && q.path.endsWith('/Messages.json') && q.status < 300).length;

@@ -14,6 +14,7 @@ import { EmailNoticeError, sendEmailNotice, SEND_KEY_PATTERN } from '../outreach
 import { UNSUBSCRIBE_TOKEN_PATTERN } from '../outreach/unsubscribe-token.js';
 import { actorOf, permit, permitUnsubscribeToken, principalOf } from './api-auth.js';
 import { badRequest, notFound, zodProblems } from './responses.js';
+import { consumeLimit, limitersFor, refuseRateLimited, requestSource } from './rate-limit.js';
 
 /**
  * Notice e-mails to patients (src/outreach/email-notice.ts): send one now, list and check the
@@ -131,10 +132,17 @@ const EXPIRED = 'This link has expired. To stop e-mails from the office, call th
  * `GET /u/:token` shows a small page with one button; `POST /u/:token` (that button, or a mail
  * client's one-click POST of `List-Unsubscribe=One-Click`, RFC 8058) records the opt-out and
  * answers 200. The token names the practice and the address's blind index only. Unknown and
- * forged tokens answer 404, expired ones 410; neither says more.
+ * forged tokens answer 404, expired ones 410; neither says more. Both are limited per source
+ * (RATE_LIMIT_UNSUBSCRIBE_PER_SOURCE a minute; 429 beyond, before the token is read).
  */
 export function unsubscribeRouter(services: Services): express.Router {
   const router = express.Router();
+
+  router.use('/u/:token', async (req, res, next) => {
+    const verdict = await consumeLimit(limitersFor(services).unsubscribe, requestSource(req));
+    if (!verdict.ok) return refuseRateLimited(services, req, res, 'unsubscribe', verdict, 'text');
+    next();
+  });
 
   router.get('/u/:token', async (req, res) => {
     const params = UnsubscribeParams.safeParse(req.params);

@@ -1149,7 +1149,7 @@ export const ROUTES: readonly RouteDoc[] = [
     api(ADMIN),
     ok('what moved', z.object({ survivorId: z.uuid(), duplicateId: z.uuid(), moved: z.record(z.string(), z.number()) })),
     {
-      description: 'In one transaction the duplicate becomes inactive (merged_into this patient) and its numbers, appointments, consents (copied: they are append-only), drops, voicemails and lockouts move here; rows that would clash stay with the duplicate. Nothing is deleted. Audited with both ids.',
+      description: 'In one transaction the duplicate becomes inactive (merged_into this patient) and its numbers, appointments, consents (copied: they are append-only), drops, voicemails and lockouts move here; rows that would clash stay with the duplicate. The survivor takes the e-mail address and recall date of the duplicate when it has none. Nothing is deleted. Audited with both ids.',
       params: PatientIdParams,
       body: { schema: MergeBody, example: { duplicateId: EX.patientId } },
     },

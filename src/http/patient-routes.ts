@@ -161,7 +161,7 @@ export function patientRouter(services: Services): express.Router {
     if (!scope) return;
     const body = MergeBody.safeParse(req.body);
     if (!body.success) return badRequest(res, zodProblems(body.error));
-    const r = await mergePatients(scope, id, body.data.duplicateId);
+    const r = await mergePatients(scope, services.keyring, id, body.data.duplicateId);
     if (!r.ok) {
       if (r.reason === 'not_found') return void res.status(404).json({ error: 'not_found', message: `${r.field}: no such patient` });
       return badRequest(res, r.message);

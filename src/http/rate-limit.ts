@@ -19,6 +19,7 @@ import type { Services } from '../services.js';
  * - `passwordResetAccount`: password-reset requests per account, the same number over 15
  *   minutes, a budget of their own: asking resets for someone's e-mail never locks them out of
  *   signing in.
+ * - `unsubscribe`: the public unsubscribe link (`GET` and `POST /u/:token`), per source.
  * - `twilioUnsigned`: /twilio requests that fail the signature check, per source. A validly
  *   signed webhook is never limited (it may be a live call); an unsigned request from a source
  *   whose budget is spent is refused before its body is read.
@@ -31,11 +32,11 @@ import type { Services } from '../services.js';
  * X-Forwarded-For when the request came through a proxy listed in TRUSTED_PROXIES.
  */
 
-export type LimitName = 'apiSource' | 'apiKey' | 'authFailures' | 'twilioUnsigned' | 'signInSource' | 'signInAccount' | 'passwordResetAccount';
+export type LimitName = 'apiSource' | 'apiKey' | 'authFailures' | 'twilioUnsigned' | 'signInSource' | 'signInAccount' | 'passwordResetAccount' | 'unsubscribe';
 export type EdgeLimiters = Record<LimitName, RateLimiterRedis>;
 
 /** The limits' names in audit counts. */
-const LIMIT_CODES: Record<LimitName, string> = { apiSource: 'api_source', apiKey: 'api_key', authFailures: 'auth_failures', twilioUnsigned: 'twilio_unsigned', signInSource: 'sign_in_source', signInAccount: 'sign_in_account', passwordResetAccount: 'password_reset_account' };
+const LIMIT_CODES: Record<LimitName, string> = { apiSource: 'api_source', apiKey: 'api_key', authFailures: 'auth_failures', twilioUnsigned: 'twilio_unsigned', signInSource: 'sign_in_source', signInAccount: 'sign_in_account', passwordResetAccount: 'password_reset_account', unsubscribe: 'unsubscribe' };
 
 const WINDOW_S = 60;
 const limiters = new WeakMap<Services, EdgeLimiters>();
@@ -61,6 +62,7 @@ export function limitersFor(services: Pick<Services, 'redis' | 'config'> & objec
     signInSource: make('signInSource', rateLimits.signInPerSource),
     signInAccount: make('signInAccount', rateLimits.signInFailuresPerAccount, 15 * 60),
     passwordResetAccount: make('passwordResetAccount', rateLimits.signInFailuresPerAccount, 15 * 60),
+    unsubscribe: make('unsubscribe', rateLimits.unsubscribePerSource),
   };
   limiters.set(services as Services, built);
   return built;

@@ -8,7 +8,8 @@ import type { OutreachSendRow } from './sends-store.js';
  * Replies to outreach (issue 15, item 5). An inbound SMS from a number this practice sent an
  * outreach SMS to within REPLY_WINDOW_MS is a reply to the latest such message (the send ledger
  * row, found by the number's blind index): the row is marked `replied_at` (audited
- * `outreach.replied`, ids only), whatever the reply says. A "C" or "CONFIRM" answering an
+ * `outreach.replied`, ids only) by the text's job, after Twilio was answered (a confirming "C"
+ * marks it at once). STOP, START and HELP are keywords, not replies: the opt-out stops sequences. A "C" or "CONFIRM" answering an
  * appointment reminder or confirmation (or a recall naming a booked recall visit) confirms the appointment it spoke of (the row's
  * `appointment_id`, else the patient's next booked appointment): audited `appointment.confirmed`
  * with its source. Any other reply is a patient's text whose task has the source
@@ -60,12 +61,20 @@ export async function latestOutreachSms(scope: PracticeScope, recipientIndex: st
 
 /**
  * The inbound SMS from this blind index, as a reply: the latest outreach row within the window
- * is marked replied (the first reply's time; audited once), and returned. Undefined when the
- * number was sent no outreach SMS recently.
+ * is marked replied (markOutreachReplied), and returned. Undefined when the number was sent no
+ * outreach SMS recently.
  */
 export async function noteOutreachReply(deps: Pick<AppContext, 'audit'>, scope: PracticeScope, recipientIndex: string, now: Date): Promise<OutreachSendRow | undefined> {
   const send = await latestOutreachSms(scope, recipientIndex, now);
-  if (!send) return undefined;
+  return send ? markOutreachReplied(deps, scope, send, now) : undefined;
+}
+
+/**
+ * The ledger row marked replied (the first reply's time; audited once) and returned. Run by the
+ * job of a patient's text (src/texts/patient-texts.ts), after Twilio was answered, and by a "C"
+ * that confirmed an appointment.
+ */
+export async function markOutreachReplied(deps: Pick<AppContext, 'audit'>, scope: PracticeScope, send: OutreachSendRow, now: Date): Promise<OutreachSendRow> {
   if (send.replied_at) return send;
   const marked = await scope.db
     .updateTable('outreach_sends')

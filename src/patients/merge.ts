@@ -1,12 +1,16 @@
 import { sql } from 'kysely';
+import type { Keyring } from '../adapters/keyring.js';
 import type { PracticeScope } from '../tenancy/scope.js';
+import { openField, sealField } from './store.js';
 
 /**
  * Merging a duplicate record into the one that survives. One transaction: the duplicate becomes
  * inactive with merged_into = survivor, and the rows naming it move to the survivor. Nothing is
  * deleted: consents (append-only) are copied, and a row that would clash with one the survivor
  * already has (the same number, an appointment at the same time, a drop of the same campaign)
- * stays with the duplicate, where its history can still be read.
+ * stays with the duplicate, where its history can still be read. The survivor takes the
+ * duplicate's e-mail address (opened and sealed again under its own id, the blind index copied)
+ * and recall date when it has none, as it takes the numbers it does not have.
  */
 
 export interface MergeCounts {
@@ -16,6 +20,10 @@ export interface MergeCounts {
   drops: number;
   voicemails: number;
   lockouts: number;
+  /** 1 when the survivor took the duplicate's e-mail address, else 0. */
+  email: number;
+  /** 1 when the survivor took the duplicate's recall date, else 0. */
+  recallDue: number;
 }
 
 export type MergeResult =
@@ -23,12 +31,12 @@ export type MergeResult =
   | { ok: false; reason: 'not_found'; field: 'survivorId' | 'duplicateId' }
   | { ok: false; reason: 'invalid'; field: 'survivorId' | 'duplicateId'; message: string };
 
-export async function mergePatients(scope: PracticeScope, survivorId: string, duplicateId: string): Promise<MergeResult> {
+export async function mergePatients(scope: PracticeScope, keyring: Keyring, survivorId: string, duplicateId: string): Promise<MergeResult> {
   if (survivorId === duplicateId) return { ok: false, reason: 'invalid', field: 'duplicateId', message: 'duplicateId: a patient cannot be merged into itself' };
   return scope.db.transaction().execute(async (trx) => {
     const rows = await trx
       .selectFrom('patients')
-      .select(['id', 'active', 'merged_into'])
+      .select(['id', 'active', 'merged_into', 'email_enc', 'email_index', 'recall_due'])
       .where('practice_id', '=', scope.practiceId)
       .where('id', 'in', [survivorId, duplicateId])
       .orderBy('id')
@@ -87,7 +95,21 @@ export async function mergePatients(scope: PracticeScope, survivorId: string, du
     const calls = await trx.updateTable('calls').set({ patient_id: survivorId }).where('practice_id', '=', practice).where('patient_id', '=', duplicateId).executeTakeFirst();
     const lockouts = await trx.updateTable('verification_lockouts').set({ patient_id: survivorId }).where('practice_id', '=', practice).where('patient_id', '=', duplicateId).executeTakeFirst();
     await trx.updateTable('patients').set({ active: false, merged_into: survivorId, updated_at: new Date() }).where('id', '=', duplicateId).where('practice_id', '=', practice).execute();
-    await trx.updateTable('patients').set({ updated_at: new Date() }).where('id', '=', survivorId).where('practice_id', '=', practice).execute();
+    // The e-mail address and the recall date the survivor has not: taken from the duplicate (which keeps its own).
+    const takesEmail = !survivor.email_enc && duplicate.email_enc !== null && duplicate.email_index !== null;
+    const takesRecall = survivor.recall_due === null && duplicate.recall_due !== null;
+    const emailEnc =
+      takesEmail && duplicate.email_enc ? await sealField(keyring, 'email', await openField(keyring, 'email', duplicate.email_enc, duplicateId, practice), survivorId, practice) : null;
+    await trx
+      .updateTable('patients')
+      .set({
+        updated_at: new Date(),
+        ...(emailEnc ? { email_enc: emailEnc, email_index: duplicate.email_index } : {}),
+        ...(takesRecall ? { recall_due: sql<string>`(SELECT d.recall_due FROM patients d WHERE d.id = ${duplicateId}::uuid AND d.practice_id = ${practice}::uuid)` } : {}),
+      })
+      .where('id', '=', survivorId)
+      .where('practice_id', '=', practice)
+      .execute();
     return {
       ok: true,
       moved: {
@@ -98,6 +120,8 @@ export async function mergePatients(scope: PracticeScope, survivorId: string, du
         voicemails: count(voicemails),
         lockouts: count(lockouts),
         calls: count(calls),
+        email: emailEnc ? 1 : 0,
+        recallDue: takesRecall ? 1 : 0,
       },
     } as const;
   });

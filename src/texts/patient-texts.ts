@@ -7,8 +7,8 @@ import { phoneIndex } from '../patients/store.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 import { createTaskFor } from '../tasks/create.js';
 import { queueCallbackTask } from '../tasks/queue-task.js';
-import { replyReason } from '../outreach/replies.js';
-import { getPatientText, insertPatientText, linkPatientTextTask } from './store.js';
+import { latestOutreachSms, markOutreachReplied, replyReason } from '../outreach/replies.js';
+import { getPatientText, insertPatientText, linkPatientTextOutreachSend, linkPatientTextTask } from './store.js';
 
 /**
  * A patient's text to a practice number, kept (issue 13, item 6): sealed and stored before
@@ -87,7 +87,8 @@ export async function recordPatientText(deps: RecordTextDeps, scope: PracticeSco
 /**
  * A stored text becomes a callback task (routine, reason `other`: a text names no menu option),
  * linked back to the text. A reply to outreach is an `outreach_reply` task, its reason from the
- * message type it answered (an appointment reminder's: appointment), so staff see where it came from. Run after Twilio was answered, by the text's job or the task sweep
+ * message type it answered (an appointment reminder's: appointment), so staff see where it came from;
+ * that message's ledger row is marked replied here (the text's time). Run after Twilio was answered, by the text's job or the task sweep
  * (`tasks/background.ts`), which makes the task of any text left without one; creation is
  * idempotent by (source, text id).
  */
@@ -96,9 +97,12 @@ export async function onPatientTextStored(
   scope: PracticeScope,
   text: StoredText & { receivedAt: Date; from: string; outreachSendId?: string | null },
 ): Promise<void> {
-  const answered = text.outreachSendId
-    ? await scope.db.selectFrom('outreach_sends').select('message_type').where('practice_id', '=', scope.practiceId).where('id', '=', text.outreachSendId).executeTakeFirst()
-    : undefined;
+  // A reply to outreach: its ledger row marked replied here, not on the webhook (src/outreach/replies.ts).
+  const known = text.outreachSendId
+    ? await scope.db.selectFrom('outreach_sends').selectAll().where('practice_id', '=', scope.practiceId).where('id', '=', text.outreachSendId).executeTakeFirst()
+    : await latestOutreachSms(scope, phoneIndex(deps.keyring, text.from), text.receivedAt);
+  const answered = known ? await markOutreachReplied(deps, scope, known, text.receivedAt) : undefined;
+  if (answered && !text.outreachSendId) await linkPatientTextOutreachSend(scope, text.id, answered.id);
   const { task } = await createTaskFor(deps, scope, {
     source: answered ? 'outreach_reply' : 'patient_text',
     sourceId: text.id,

@@ -9,14 +9,14 @@ import { findPracticeByNumber } from '../practices/store.js';
 import { handleProviderAck, parseAck } from '../oncall/sms-service.js';
 import type { AckDeps } from '../oncall/paging.js';
 import { phoneIndex } from '../patients/store.js';
-import { CONFIRM_WORDS, CONFIRMED_REPLY, confirmAppointmentOf, noteOutreachReply } from '../outreach/replies.js';
+import { CONFIRM_WORDS, CONFIRMED_REPLY, confirmAppointmentOf, latestOutreachSms, markOutreachReplied } from '../outreach/replies.js';
 import { recordPatientText } from './patient-texts.js';
 import { autoReplyText, helpReplyText, mediaReplyText, notReceivedText, startReplyText, type ReplyContext } from './replies.js';
 
 /**
- * Inbound SMS to a practice number (`POST /twilio/sms/incoming`). First, a text from a number
- * this practice sent an outreach SMS recently is a reply to it: the ledger row is marked replied
- * (src/outreach/replies.ts), whatever it says. Then, in order:
+ * Inbound SMS to a practice number (`POST /twilio/sms/incoming`). Only what must answer at once
+ * runs here; a text from a number this practice sent an outreach SMS recently is a reply to it,
+ * its ledger row marked replied by the text's job after the answer (src/outreach/replies.ts). In order:
  * - STOP (the CTIA opt-out words): the number goes on the practice's opt-out list; no reply
  *   (Twilio confirms a STOP itself).
  * - START, UNSTOP (and YES from a number that is opted out): the number's opt-out is removed
@@ -83,8 +83,6 @@ export async function handleSmsIncoming(services: SmsDeps, scopeFor: ScopeFor, b
   const recordedBy = `sms:${sms.MessageSid}`;
   const keyword = sms.NumMedia === 0 ? keywordOf(sms.Body) : '';
   const now = services.clock();
-  // Any reply to outreach counts as one (a STOP too): sequences stop on it.
-  const repliedTo = await noteOutreachReply(services, scope, phoneIndex(services.keyring, sms.From), now);
 
   if (STOP_WORDS.has(keyword)) {
     await recordOptOut(services, scope, { phone: sms.From, source: 'sms_stop', recordedBy });
@@ -104,7 +102,10 @@ export async function handleSmsIncoming(services: SmsDeps, scopeFor: ScopeFor, b
     if (answer !== null) return answer;
   }
 
-  if (repliedTo && CONFIRM_WORDS.has(keyword)) {
+  // A "C" to an outreach SMS is marked a reply at once and may confirm an appointment; any other reply is marked by its text's job.
+  const latest = CONFIRM_WORDS.has(keyword) ? await latestOutreachSms(scope, phoneIndex(services.keyring, sms.From), now) : undefined;
+  const repliedTo = latest ? await markOutreachReplied(services, scope, latest, now) : undefined;
+  if (repliedTo) {
     const confirmed = await confirmAppointmentOf(services, scope, repliedTo, 'sms_reply', 'twilio', now, { sendId: repliedTo.id, messageSid: sms.MessageSid });
     if (confirmed) return (await isOptedOut(scope, services.keyring, sms.From)) ? EMPTY : reply(CONFIRMED_REPLY);
   }

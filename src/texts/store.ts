@@ -91,3 +91,14 @@ export async function linkPatientTextTask(scope: PracticeScope, id: string, task
     .executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
 }
+
+/** The outreach message a stored text replied to, set once by its job (src/texts/patient-texts.ts). */
+export async function linkPatientTextOutreachSend(scope: PracticeScope, id: string, sendId: string): Promise<void> {
+  await scope.db
+    .updateTable('patient_texts')
+    .set({ outreach_send_id: sendId })
+    .where('practice_id', '=', scope.practiceId)
+    .where('id', '=', id)
+    .where('outreach_send_id', 'is', null)
+    .execute();
+}

@@ -12,12 +12,16 @@ export interface ApiAnswer {
   body: Record<string, unknown>;
 }
 
-/** A JSON request to the API with a key. */
-export async function callApi(h: Pick<Harness, 'baseUrl'>, method: string, path: string, key: string, body?: unknown): Promise<ApiAnswer> {
+/**
+ * A request to the API with a key: a JSON body, or with `contentType` (e.g. `text/csv`) a text
+ * body sent as it is.
+ */
+export async function callApi(h: Pick<Harness, 'baseUrl'>, method: string, path: string, key: string, body?: unknown, contentType?: string): Promise<ApiAnswer> {
+  const raw = contentType !== undefined && typeof body === 'string';
   const res = await fetch(h.baseUrl + path, {
     method,
-    headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': contentType ?? 'application/json' } : {}) },
+    ...(body !== undefined ? { body: raw ? body : JSON.stringify(body) } : {}),
   });
   const text = await res.text();
   return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };

@@ -5,7 +5,7 @@ describe('edge configuration', () => {
   it('defaults: no trusted proxy, limits high enough for a practice', () => {
     const c = loadConfig({});
     expect(c.trustedProxies).toEqual([]);
-    expect(c.rateLimits).toEqual({ apiPerSource: 1200, apiPerKey: 600, authFailuresPerSource: 60, twilioUnsignedPerSource: 60, signInPerSource: 30, signInFailuresPerAccount: 10 });
+    expect(c.rateLimits).toEqual({ apiPerSource: 1200, apiPerKey: 600, authFailuresPerSource: 60, twilioUnsignedPerSource: 60, signInPerSource: 30, signInFailuresPerAccount: 10, unsubscribePerSource: 60 });
     expect(c.auditRefusalsInFullPerMinute).toBe(20);
   });
 

@@ -77,10 +77,21 @@ function CampaignList() {
 const CAMPAIGN_COLUMNS: ReadonlyArray<Column<ListedCampaign>> = [
   { header: 'Name', cell: (c) => <Link to={`/campaigns/${c.id}`}>{c.name}</Link> },
   { header: 'State', cell: (c) => <StateBadge state={c.state} /> },
+  { header: 'Channel', cell: (c) => <ChannelBadge channel={c.channel} /> },
   { header: 'Progress', cell: (c) => <CampaignProgress campaign={c} /> },
   { header: 'Through', cell: (c) => (c.provider === 'twilio' ? 'Twilio' : 'Voicemail vendor') },
   { header: 'Created', cell: (c) => new Date(c.createdAt).toLocaleDateString(undefined, { dateStyle: 'medium' }) },
 ];
+
+/** What a campaign sends, in words (never a colour alone): ringless voicemail or SMS. */
+const CHANNEL_LABELS: Record<ListedCampaign['channel'], string> = { rvm: 'Voicemail', sms: 'SMS' };
+export function ChannelBadge({ channel }: { channel: ListedCampaign['channel'] }) {
+  return (
+    <Badge variant="default">
+      {CHANNEL_LABELS[channel]}
+    </Badge>
+  );
+}
 
 /** How far a campaign's drops got: the bar (named for the campaign) and the counts in words. */
 function CampaignProgress({ campaign }: { campaign: ListedCampaign }) {

@@ -81,6 +81,7 @@ export interface PracticePatch {
   weeklyHours?: Partial<WeeklyHours>;
   holidays?: Holidays;
   voicemailRetentionDays?: number;
+  messagingServiceSid?: string | null;
 }
 
 export interface Flows {

@@ -12,9 +12,10 @@ import { HoursPanel } from './hours';
 import { BaasPanel, RetentionPanel } from './compliance';
 import { ContactsPanel, KeysPanel, UsersPanel } from './people';
 import { MatrixPanel } from './matrix';
+import { SmsPanel } from './sms';
 
 /**
- * Settings: hours and holidays (open or closed right now), lines and their flows, phone trees,
+ * Settings: hours and holidays (open or closed right now), lines and their flows, phone trees, the SMS Messaging Service,
  * contacts, the communication matrix, vendor agreements, retention, and for admins the people and API keys. Others see what they may read; the write
  * controls and admin tabs are hidden (the API refuses them anyway).
  */
@@ -52,7 +53,10 @@ export function SettingsPage() {
           {practice.data ? <HoursPanel practice={practice.data} admin={admin} /> : null}
         </Tabs.Panel>
         <Tabs.Panel value="flows" pt="md">
-          <FlowsPanel practiceId={practiceId} admin={admin} />
+          <Stack gap="lg">
+            <FlowsPanel practiceId={practiceId} admin={admin} />
+            {practice.data ? <SmsPanel practice={practice.data} admin={admin} /> : null}
+          </Stack>
         </Tabs.Panel>
         <Tabs.Panel value="contacts" pt="md">
           <ContactsPanel practiceId={practiceId} admin={admin} />
