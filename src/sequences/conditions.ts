@@ -42,7 +42,8 @@ export function decideStep(step: { channel: SequenceChannel; condition: Sequence
       // Confirmed recipients stopped above.
       return { kind: 'send' };
     case 'no_reply':
-      return facts.previous?.replied ? skip : { kind: 'send' };
+      // A STOP to the previous channel is an answer too (the keyword marks no ledger row): no "did you get this?" by e-mail after it.
+      return facts.previous?.replied || (facts.previous && facts.optedOut.has(facts.previous.channel)) ? skip : { kind: 'send' };
     case 'not_delivered':
       return facts.previous?.delivered ? skip : { kind: 'send' };
     default:

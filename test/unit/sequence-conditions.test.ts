@@ -16,6 +16,8 @@ describe('a sequence step for one recipient', () => {
   it('no_reply: sent to those who did not reply, skipped for those who did', () => {
     expect(decideStep({ channel: 'rvm', condition: 'no_reply' }, base)).toEqual({ kind: 'send' });
     expect(decideStep({ channel: 'rvm', condition: 'no_reply' }, { ...base, previous: { channel: 'sms', sent: true, delivered: true, replied: true } })).toEqual({ kind: 'skip', reason: 'condition_no_reply' });
+    // A STOP answers the previous SMS though it marks no reply: the e-mail that follows on no_reply is not sent.
+    expect(decideStep({ channel: 'email', condition: 'no_reply' }, { ...base, optedOut: new Set(['sms', 'rvm']), previous: { channel: 'sms', sent: true, delivered: true, replied: false } })).toEqual({ kind: 'skip', reason: 'condition_no_reply' });
   });
 
   it('not_delivered: only when the previous send was not delivered', () => {
