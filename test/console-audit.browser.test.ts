@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { createDb, type Db } from '../src/adapters/postgres.js';
-import { browserTestsSkipReason, phiInBrowser, phoneWidthProblems, screenshot, seriousAxeViolations, startConsoleBrowser, type ConsoleBrowser } from './support/browser.js';
+import { browserTestsSkipReason, phiInBrowser, phoneWidthProblems, screenshot, seriousAxeViolations, startConsoleBrowser, timed, type ConsoleBrowser } from './support/browser.js';
 import { createConsoleUser, signIn, type ConsoleUser } from './support/console-user.js';
 import { seedPractice, type PracticeFixture } from './support/two-practices.js';
 import { inboundParams, postTwilio } from './support/twilio-request.js';
@@ -154,6 +154,12 @@ describe.skipIf(skip !== null)(`call timeline, audit and overnight in Chromium${
     process.stdout.write(`console Overnight page ready in ${Date.now() - started} ms (sign-in included)\n`);
     expect(await page.title()).toBe('Overnight · After-hours console');
     await pageIsClean('overnight');
+    // The page on its own, the session already open (the line above includes the sign-in's password hashing and TOTP).
+    await timed('Overnight page', async () => {
+      await page.goto(b.url('/overnight'));
+      await page.getByRole('heading', { name: 'Overnight' }).waitFor();
+      await page.getByRole('region', { name: 'Callbacks' }).waitFor();
+    });
     const open = page.getByRole('link', { name: /^Open: [1-9]\d*, show the list$/ });
     await open.focus();
     await page.keyboard.press('Enter');
