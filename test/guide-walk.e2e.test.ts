@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiKey } from '../src/auth/api-keys.js';
 import { createPatient } from '../src/patients/store.js';
 import { createAppointment } from '../src/patients/appointments.js';
 import { patientsDueForRecall } from '../src/patients/recall.js';
@@ -14,9 +13,10 @@ import { runDueSteps } from '../src/sequences/sweep.js';
 import { callApi, type ApiAnswer } from './support/api-request.js';
 import { until } from './support/until.js';
 import { promoteDelayed } from './support/queue-time.js';
-import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
-import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
-import { startRvmDouble, type RvmDouble } from './support/rvm-double.js';
+import { TEST_ACCOUNT_SID, type Harness } from './support/harness.js';
+import type { TwilioDouble } from './support/twilio-double.js';
+import type { RvmDouble } from './support/rvm-double.js';
+import { startOutreachHarness, type OutreachHarness } from './support/outreach-harness.js';
 import { postTwilio } from './support/twilio-request.js';
 
 /**
@@ -35,9 +35,6 @@ import { postTwilio } from './support/twilio-request.js';
 const START = new Date('2026-12-02T01:30:00Z');
 const HOUR = 3_600_000;
 let now = START;
-const MG = `MG${'0123456789abcdef'.repeat(2)}`;
-const API_KEY = 'vendor-api-key-0123456789';
-const SECRET = 'vendor-webhook-secret-0123456789';
 const NAME = 'Quillwalk';
 const DOB = '1961-04-19';
 const QUESTION = 'is it normal that my rash spreads after the new cream';
@@ -63,6 +60,7 @@ const walkers: Walker[] = [];
 const notDue: string[] = [];
 const of = (g: Group): Walker[] => walkers.filter((w) => w.group === g);
 
+let outreach: OutreachHarness;
 let h: Harness;
 let twilioApi: TwilioDouble;
 let vendor: RvmDouble;
@@ -85,21 +83,8 @@ async function dispatchAndSend(what: string, done: () => Promise<boolean>): Prom
 }
 
 beforeAll(async () => {
-  twilioApi = await startTwilioDouble({ accountSid: TEST_ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
-  let target = '';
-  vendor = await startRvmDouble({ apiKey: API_KEY, webhookSecret: SECRET, webhookTarget: () => target });
-  h = await startHarness('guide-walk', { TWILIO_API_BASE_URL: twilioApi.baseUrl, RVM_API_URL: vendor.baseUrl, RVM_API_KEY: API_KEY, RVM_WEBHOOK_SECRET: SECRET }, { clock: () => now });
-  target = `${h.baseUrl}/rvm/webhook`;
-  // The test runs the sweeps itself, at the moved clock.
-  await h.services.queues.maintenance.removeJobScheduler('drop-dispatch');
-  await h.services.queues.maintenance.removeJobScheduler('sequence-steps');
-  if (!h.services.seeded) throw new Error('demo practice was not seeded');
-  practice = h.services.seeded;
-  admin = (await createApiKey(h.services.db, { role: 'admin', practiceId: practice.id })).key;
-  expect((await api('POST', '/api/consent-disclosures', { version: 'sms-2026-12', channel: 'sms', text: 'I agree that Demo Family Medicine may text this number about appointments and recalls. Reply STOP to stop.' })).status).toBe(201);
-  expect((await api('PATCH', `/api/practices/${practice.id}`, { messagingServiceSid: MG })).status).toBe(200);
-  expect((await api('POST', '/api/vendor-baas', { vendor: 'twilio', signedAt: '2026-09-01', documentRef: 'twilio-baa' })).status).toBe(201);
-  expect((await api('POST', '/api/vendor-baas', { vendor: 'rvm_http', signedAt: '2026-09-01', documentRef: 'rvm-baa' })).status).toBe(201);
+  outreach = await startOutreachHarness('guide-walk', () => now);
+  ({ h, twilioApi, vendor, practice, admin } = outreach);
 
   let n = 0;
   for (const group of Object.keys(GROUPS) as Group[]) {
@@ -133,9 +118,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   logs.restore();
-  await h?.close();
-  await twilioApi?.close();
-  await vendor?.close();
+  await outreach?.close();
 });
 
 describe('the guide’s walk: fifty patients due for recall, SMS then ringless voicemail', () => {

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiKey } from '../src/auth/api-keys.js';
 import { createPatient } from '../src/patients/store.js';
 import { createAppointment } from '../src/patients/appointments.js';
 import { DEMO } from '../src/practices/seed.js';
@@ -11,9 +10,10 @@ import { addAudience, commandSequence, createSequence, reportCsv, sequenceReport
 import { runDueSteps } from '../src/sequences/sweep.js';
 import { callApi, type ApiAnswer } from './support/api-request.js';
 import { until } from './support/until.js';
-import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
-import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
-import { startRvmDouble, type RvmDouble } from './support/rvm-double.js';
+import type { Harness } from './support/harness.js';
+import type { TwilioDouble } from './support/twilio-double.js';
+import type { RvmDouble } from './support/rvm-double.js';
+import { startOutreachHarness, type OutreachHarness } from './support/outreach-harness.js';
 
 /**
  * A two-step sequence (issue 15, item 5) over ten patients, with the real database, queues and
@@ -25,9 +25,7 @@ import { startRvmDouble, type RvmDouble } from './support/rvm-double.js';
 
 const START = new Date('2026-12-01T15:00:00Z'); // Tuesday 10:00 in New York
 let now = START;
-const MG = `MG${'0123456789abcdef'.repeat(2)}`;
-const API_KEY = 'vendor-api-key-0123456789';
-const SECRET = 'vendor-webhook-secret-0123456789';
+let outreach: OutreachHarness;
 let h: Harness;
 let twilioApi: TwilioDouble;
 let vendor: RvmDouble;
@@ -43,21 +41,8 @@ function api(method: string, path: string, body?: unknown): Promise<ApiAnswer> {
 }
 
 beforeAll(async () => {
-  twilioApi = await startTwilioDouble({ accountSid: TEST_ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
-  let target = '';
-  vendor = await startRvmDouble({ apiKey: API_KEY, webhookSecret: SECRET, webhookTarget: () => target });
-  h = await startHarness('sequences', { TWILIO_API_BASE_URL: twilioApi.baseUrl, RVM_API_URL: vendor.baseUrl, RVM_API_KEY: API_KEY, RVM_WEBHOOK_SECRET: SECRET }, { clock: () => now });
-  target = `${h.baseUrl}/rvm/webhook`;
-  // The test runs the sweeps itself, at the moved clock.
-  await h.services.queues.maintenance.removeJobScheduler('drop-dispatch');
-  await h.services.queues.maintenance.removeJobScheduler('sequence-steps');
-  if (!h.services.seeded) throw new Error('demo practice was not seeded');
-  practice = h.services.seeded;
-  admin = (await createApiKey(h.services.db, { role: 'admin', practiceId: practice.id })).key;
-  expect((await api('POST', '/api/consent-disclosures', { version: 'sms-2026-12', channel: 'sms', text: 'I agree that Demo Family Medicine may text this number about appointments and recalls. Reply STOP to stop.' })).status).toBe(201);
-  expect((await api('PATCH', `/api/practices/${practice.id}`, { messagingServiceSid: MG })).status).toBe(200);
-  expect((await api('POST', '/api/vendor-baas', { vendor: 'twilio', signedAt: '2026-09-01', documentRef: 'twilio-baa' })).status).toBe(201);
-  expect((await api('POST', '/api/vendor-baas', { vendor: 'rvm_http', signedAt: '2026-09-01', documentRef: 'rvm-baa' })).status).toBe(201);
+  outreach = await startOutreachHarness('sequences', () => now);
+  ({ h, twilioApi, vendor, practice, admin } = outreach);
   for (let i = 0; i < 10; i++) {
     const phone = `+1202555062${i}`;
     const id = await createPatient(h.services.db, h.services.keyring, { practiceId: practice.id, phone, firstName: `${NAME}${i}`, dateOfBirth: DOB });
@@ -72,9 +57,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   logs.restore();
-  await h?.close();
-  await twilioApi?.close();
-  await vendor?.close();
+  await outreach?.close();
 });
 
 const at = (i: number): { id: string; phone: string; appointmentId: string } => {
