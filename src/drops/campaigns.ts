@@ -420,15 +420,16 @@ export function parseRecipientRows(csv: string): Result<Array<{ patientId: strin
 /** Loads, in bulk, what eligibility needs about each recipient; `practice` is the scope's own. */
 export async function loadFacts(scope: PracticeScope, practice: Practice, patientIds: readonly string[], now: Date, channel: SendChannel = 'rvm'): Promise<RecipientFacts[]> {
   const facts: RecipientFacts[] = [];
-  for (let i = 0; i < patientIds.length; i += CHUNK) {
-    const ids = patientIds.slice(i, i + CHUNK);
-    const since = new Date(now.getTime() - WEEK_MS);
-    const [patients, consents, recent, sms] = await Promise.all([
-      patientContactFacts(scope, ids),
-      currentConsents(scope, ids, channel),
-      recentDropsOf(scope, ids, since),
-      recentSmsOf(scope, ids, since),
-    ]);
+  const since = new Date(now.getTime() - WEEK_MS);
+  const rowsOf = (ids: readonly string[]) =>
+    Promise.all([patientContactFacts(scope, ids), currentConsents(scope, ids, channel), recentDropsOf(scope, ids, since), recentSmsOf(scope, ids, since)]);
+  // Pipelined: the next chunk's four queries run while this chunk's opt-outs are read (five connections at most).
+  let next: ReturnType<typeof rowsOf> | null = patientIds.length > 0 ? rowsOf(patientIds.slice(0, CHUNK)) : null;
+  for (let i = 0; next; i += CHUNK) {
+    const [patients, consents, recent, sms] = await next;
+    next = i + CHUNK < patientIds.length ? rowsOf(patientIds.slice(i + CHUNK, i + 2 * CHUNK)) : null;
+    // Should the opt-outs fail first, the next chunk's failure is not left unhandled (the loop stops at the first).
+    next?.catch(() => undefined);
     // One opt-out list per practice and number, for every channel: a STOP stops drops and SMS alike.
     const optedOut = await optedOutAmong(scope, patients.map((p) => p.phone_index));
     const recentBy = new Map<string, Date[]>();
@@ -505,6 +506,9 @@ export async function dryRun(services: Pick<AppContext, 'clock'>, scope: Practic
   return { ok: true, value: { ...report, notices: noticesOf(campaign) } };
 }
 
+/** Chunks of the plan's bulk update in flight at once (connections of the tenant pool, 10, held briefly). */
+const PLAN_LANES = 2;
+
 /**
  * Plans a running campaign: decides every waiting drop, skips those that may never get one
  * (recorded, with the reason), and schedules the rest at the campaign's rate, each no earlier
@@ -527,16 +531,21 @@ export async function planCampaign(
     campaign.rate_per_minute,
   );
   const excluded = decisions.flatMap((d) => (d.decision.kind === 'exclude' ? [{ id: d.drop.id, reason: d.decision.reason }] : []));
-  await finishMany(services, scope, campaign.id, 'skipped', excluded);
   const horizon = new Date(now.getTime() + DISPATCH_WINDOW_MS);
-  for (let i = 0; i < sendable.length; i += PLAN_CHUNK) {
+  // Each chunk is queued by its own statement, its jobs queued and marked after it.
+  const starts: number[] = [];
+  for (let i = 0; i < sendable.length; i += PLAN_CHUNK) starts.push(i);
+  const queueChunk = async (i: number): Promise<void> => {
     const ids = sendable.slice(i, i + PLAN_CHUNK).map((d) => d.drop.id);
     const at = times.slice(i, i + PLAN_CHUNK).map((t) => t.toISOString());
     // Only what is due within the dispatcher's window comes back and gets its job now; the sweep (./dispatcher.ts) queues the rest when due.
     const soon = await queueDropsAt(scope, ids, at, now, horizon);
     await queueDropJobs(services, soon, now);
     await markDispatched(scope.db, soon);
-  }
+  };
+  // The skips and the queued chunks touch disjoint drops: they run side by side, two chunks at a
+  // time (each chunk's jobs are queued and marked after its own update; three connections at most).
+  await settleAll([finishMany(services, scope, campaign.id, 'skipped', excluded), eachAtMost(starts, PLAN_LANES, queueChunk)]);
   await services.audit({
     action: AuditAction.CampaignStateChanged,
     actor: 'system:rvm',
@@ -546,6 +555,31 @@ export async function planCampaign(
   });
   await completeIfDone(services, scope, campaign.id);
   return { queued: sendable.length, skipped: excluded.length };
+}
+
+/**
+ * Runs `work` on every item, at most `limit` at a time. After a failure no further item starts;
+ * it rejects with the first failure once the items already started have ended.
+ */
+async function eachAtMost<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const lane = async (): Promise<void> => {
+    while (!failed && next < items.length) {
+      const item = items[next++] as T;
+      await work(item).catch((err: unknown) => {
+        failed = true;
+        throw err;
+      });
+    }
+  };
+  await settleAll(Array.from({ length: Math.min(limit, items.length) }, lane));
+}
+
+/** Waits for every promise to settle, then rejects with the first failure (none left running behind it). */
+async function settleAll(work: ReadonlyArray<Promise<unknown>>): Promise<void> {
+  const failure = (await Promise.allSettled(work)).find((r) => r.status === 'rejected');
+  if (failure) throw failure.reason;
 }
 
 /** Drop ids per `drop.final_batch` audit row: a row stays readable in the console and the export. */
