@@ -8,6 +8,7 @@ import type { Practice } from '../src/practices/store.js';
 import { captureLogs } from '../src/log/logger.js';
 import { tenantScope } from '../src/tenancy/mint.js';
 import { recipientSchedule } from '../src/sequences/store.js';
+import { AudienceAnswerSchema, SequenceDetailAnswer, SequenceListAnswer, SequenceReportAnswer } from '../src/http/sequence-routes.js';
 import { callApi, type ApiAnswer } from './support/api-request.js';
 import { startHarness, type Harness } from './support/harness.js';
 
@@ -99,6 +100,9 @@ describe('creating a sequence', () => {
     const rows = list.body.sequences as Array<Record<string, unknown>>;
     expect(rows.map((r) => r.id).slice(0, 2)).toEqual([later, id]);
     expect(rows[1]).toMatchObject({ state: 'draft', steps: 2, recipients: 0, active: 0 });
+    // The answers are what the OpenAPI document says they are.
+    expect(SequenceListAnswer.safeParse(list.body).error).toBeUndefined();
+    expect(SequenceDetailAnswer.safeParse(one.body).error).toBeUndefined();
   });
 
   it('a closed cell of the communication matrix is 409 naming the cell', async () => {
@@ -200,6 +204,7 @@ describe('audiences', () => {
     const id = await newSequence();
     const res = await api('POST', `/api/sequences/${id}/audience`, { appointments: { from: '2026-12-01T00:00:00Z', to: '2026-12-03T00:00:00Z', remindBefore: 24 } });
     expect(res).toEqual({ status: 200, body: { added: 2, unknown: 0, duplicate: 0, past: 2 } });
+    expect(AudienceAnswerSchema.safeParse(res.body).error).toBeUndefined();
     expect(await scheduleOf(id)).toEqual(
       new Map([
         [p(4).id, { appointmentId: soon, dueAt: now.toISOString() }],
@@ -303,6 +308,7 @@ describe('commands and the report', () => {
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ recipients: 2, stopped: { cancelled: 2 }, sequence: { id, state: 'cancelled' } });
     expect((res.body.steps as unknown[]).length).toBe(2);
+    expect(SequenceReportAnswer.safeParse(res.body).error).toBeUndefined();
     expect((res.body.paths as Array<{ patientId: string }>).map((x) => x.patientId).sort()).toEqual([p(0).id, p(1).id].sort());
 
     const csv = await fetch(`${h.baseUrl}/api/sequences/${id}/report.csv`, { headers: { authorization: `Bearer ${auditor}` } });
