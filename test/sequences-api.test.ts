@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { createPatient } from '../src/patients/store.js';
@@ -7,6 +8,7 @@ import type { Practice } from '../src/practices/store.js';
 import { captureLogs } from '../src/log/logger.js';
 import { tenantScope } from '../src/tenancy/mint.js';
 import { recipientSchedule } from '../src/sequences/store.js';
+import { AudienceAnswerSchema, SequenceDetailAnswer, SequenceListAnswer, SequenceReportAnswer } from '../src/http/sequence-routes.js';
 import { callApi, type ApiAnswer } from './support/api-request.js';
 import { startHarness, type Harness } from './support/harness.js';
 
@@ -98,6 +100,9 @@ describe('creating a sequence', () => {
     const rows = list.body.sequences as Array<Record<string, unknown>>;
     expect(rows.map((r) => r.id).slice(0, 2)).toEqual([later, id]);
     expect(rows[1]).toMatchObject({ state: 'draft', steps: 2, recipients: 0, active: 0 });
+    // The answers are what the OpenAPI document says they are.
+    expect(SequenceListAnswer.safeParse(list.body).error).toBeUndefined();
+    expect(SequenceDetailAnswer.safeParse(one.body).error).toBeUndefined();
   });
 
   it('a closed cell of the communication matrix is 409 naming the cell', async () => {
@@ -105,6 +110,20 @@ describe('creating a sequence', () => {
     expect(res.status).toBe(409);
     expect(res.body).toMatchObject({ error: 'matrix_refused', cell: 'results_ready × rvm' });
     expect(String(res.body.message)).toMatch(/^steps\.0: communication matrix/);
+  });
+
+  it('a later step refused (an unknown template) creates nothing: no campaign of an earlier step is left behind', async () => {
+    const campaigns = async (): Promise<number> => (await h.services.db.selectFrom('campaigns').select((eb) => eb.fn.countAll<number>().as('n')).where('practice_id', '=', practice.id).executeTakeFirstOrThrow()).n;
+    const before = Number(await campaigns());
+    const sequences = (await api('GET', '/api/sequences')).body.sequences as unknown[];
+    const res = await api('POST', '/api/sequences', { name: 'Orphans', messageType: 'recall', steps: [STEPS[0], { ...STEPS[1], templateId: 'no-such-template' }], rvmProvider: 'twilio' });
+    expect(res.status, JSON.stringify(res.body)).toBeGreaterThanOrEqual(400);
+    expect(res.status).toBeLessThan(500);
+    expect(String(res.body.message)).toMatch(/^steps\.1: /);
+    expect(Number(await campaigns())).toBe(before);
+    expect((await api('GET', '/api/sequences')).body.sequences).toEqual(sequences);
+    const audit = await h.services.db.selectFrom('audit_log').select('action').where('practice_id', '=', practice.id).where('action', 'in', ['campaign.created', 'sequence.created']).execute();
+    expect(audit.length).toBe(before + sequences.length);
   });
 
   it('bad input is 400 naming the field; staff and auditors may read but not create', async () => {
@@ -165,7 +184,7 @@ describe('audiences', () => {
 
     const id = await newSequence();
     const res = await api('POST', `/api/sequences/${id}/audience`, { appointments: { from: '2026-12-07T00:00:00-05:00', to: '2026-12-14T00:00:00-05:00', remindBefore: 24 } });
-    expect(res).toEqual({ status: 200, body: { added: 3, unknown: 0, duplicate: 0 } });
+    expect(res).toEqual({ status: 200, body: { added: 3, unknown: 0, duplicate: 0, past: 0 } });
     const expected = new Map(starts.map((s, i) => [p(5 + i).id, { appointmentId: appointments[i] ?? null, dueAt: new Date(s.getTime() - 24 * HOUR).toISOString() }]));
     expect(await scheduleOf(id)).toEqual(expected);
     // The start schedules those without a time of their own only.
@@ -175,6 +194,26 @@ describe('audiences', () => {
     const bad = await api('POST', `/api/sequences/${await newSequence()}/audience`, { appointments: { from: '2026-12-07T00:00:00-05:00', to: '2026-12-14', remindBefore: -1 } });
     expect(bad.status).toBe(400);
     expect(String(bad.body.message)).toMatch(/appointments\.to: .*appointments\.remindBefore: /);
+  });
+
+  it('appointments already started are left out and counted (past); a reminder time gone by is due now', async () => {
+    const started = await createAppointment(h.services.db, { practiceId: practice.id, patientId: p(3).id, startsAt: new Date(now.getTime() - HOUR) });
+    const atStart = await createAppointment(h.services.db, { practiceId: practice.id, patientId: p(2).id, startsAt: now });
+    const soon = await createAppointment(h.services.db, { practiceId: practice.id, patientId: p(4).id, startsAt: new Date(now.getTime() + 5 * HOUR) });
+    const later = await createAppointment(h.services.db, { practiceId: practice.id, patientId: p(0).id, startsAt: new Date(now.getTime() + 30 * HOUR) });
+    const id = await newSequence();
+    const res = await api('POST', `/api/sequences/${id}/audience`, { appointments: { from: '2026-12-01T00:00:00Z', to: '2026-12-03T00:00:00Z', remindBefore: 24 } });
+    expect(res).toEqual({ status: 200, body: { added: 2, unknown: 0, duplicate: 0, past: 2 } });
+    expect(AudienceAnswerSchema.safeParse(res.body).error).toBeUndefined();
+    expect(await scheduleOf(id)).toEqual(
+      new Map([
+        [p(4).id, { appointmentId: soon, dueAt: now.toISOString() }],
+        [p(0).id, { appointmentId: later, dueAt: new Date(now.getTime() + 6 * HOUR).toISOString() }],
+      ]),
+    );
+    expect([started, atStart]).toHaveLength(2);
+    const audit = await h.services.db.selectFrom('audit_log').select(['details']).where('action', '=', 'sequence.recipients_added').where('subject_id', '=', id).execute();
+    expect(audit.map((a) => a.details)).toEqual([{ kind: 'appointments', added: 2, unknown: 0, duplicate: 0, past: 2 }]);
   });
 
   it('patients due for recall: up to today unless a window is given', async () => {
@@ -228,11 +267,48 @@ describe('commands and the report', () => {
     expect(states.map((s) => (s.details as { command?: string }).command).filter(Boolean)).toEqual(['start', 'pause', 'resume', 'cancel']);
   });
 
+  it('an audience add that meets a start under way waits for it, then is 409: no recipient of a running sequence lacks a due time', async () => {
+    const seq = await newSequence('Raced');
+    expect((await api('POST', `/api/sequences/${seq}/audience`, { patientIds: [p(0).id] })).status).toBe(200);
+    let added: Promise<ApiAnswer> | undefined;
+    await h.services.db.transaction().execute(async (trx) => {
+      // A start under way: it holds the sequence's row, schedules the recipients it sees and moves to running.
+      await trx.selectFrom('sequences').select('id').where('id', '=', seq).forUpdate().execute();
+      const me = (await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(trx)).rows[0]?.pid;
+      added = api('POST', `/api/sequences/${seq}/audience`, { patientIds: [p(1).id, p(2).id] });
+      // The lock orders the two: go on once the add waits behind this transaction.
+      for (;;) {
+        const waiting = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE ${me}::int = ANY(pg_blocking_pids(pid))`.execute(h.services.db);
+        if ((waiting.rows[0]?.n ?? 0) > 0) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await trx.updateTable('sequence_recipients').set({ next_due_at: now }).where('sequence_id', '=', seq).where('next_due_at', 'is', null).execute();
+      await trx.updateTable('sequences').set({ state: 'running', started_at: now }).where('id', '=', seq).execute();
+    });
+    const answer = await added;
+    expect(answer?.status, JSON.stringify(answer?.body)).toBe(409);
+    expect(await scheduleOf(seq)).toEqual(new Map([[p(0).id, { appointmentId: null, dueAt: now.toISOString() }]]));
+  });
+
+  it('an audience add and a start at once: whichever goes first, no recipient of the running sequence lacks a due time', async () => {
+    for (let round = 0; round < 5; round++) {
+      const seq = await newSequence('Raced at once');
+      expect((await api('POST', `/api/sequences/${seq}/audience`, { patientIds: [p(0).id] })).status).toBe(200);
+      const [add, start] = await Promise.all([api('POST', `/api/sequences/${seq}/audience`, { patientIds: [p(1).id, p(2).id, p(3).id] }), api('POST', `/api/sequences/${seq}/start`)]);
+      expect(start).toEqual({ status: 200, body: { state: 'running' } });
+      expect([200, 409]).toContain(add.status);
+      const schedule = await scheduleOf(seq);
+      expect(schedule.size).toBe(add.status === 200 ? 4 : 1);
+      expect([...schedule.values()].filter((r) => r.dueAt === null)).toEqual([]);
+    }
+  });
+
   it('the report as JSON (auditors may read it) and as a CSV download', async () => {
     const res = await api('GET', `/api/sequences/${id}/report`, undefined, auditor);
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ recipients: 2, stopped: { cancelled: 2 }, sequence: { id, state: 'cancelled' } });
     expect((res.body.steps as unknown[]).length).toBe(2);
+    expect(SequenceReportAnswer.safeParse(res.body).error).toBeUndefined();
     expect((res.body.paths as Array<{ patientId: string }>).map((x) => x.patientId).sort()).toEqual([p(0).id, p(1).id].sort());
 
     const csv = await fetch(`${h.baseUrl}/api/sequences/${id}/report.csv`, { headers: { authorization: `Bearer ${auditor}` } });

@@ -22,7 +22,7 @@ import { SwapInputSchema, SwapListQuery } from '../oncall/swaps.js';
 import { PracticeNumberBody, PracticePatchSchema } from './practice-routes.js';
 import { SmsStatusParams } from '../drops/sms-status.js';
 import { CampaignInputSchema, DropsQuery, PhoneBody, RecipientsBody, TemplateCheckInput, TemplateInput } from './drops-routes.js';
-import { SEQUENCE_COMMANDS, SequenceCommandParams, SequenceInputSchema, SequenceListQuery, SequenceParams } from './sequence-routes.js';
+import { AudienceAnswerSchema, SEQUENCE_COMMANDS, SequenceCommandParams, SequenceDetailAnswer, SequenceInputSchema, SequenceListAnswer, SequenceListQuery, SequenceParams, SequenceReportAnswer } from './sequence-routes.js';
 import { AudienceBody } from '../sequences/audiences.js';
 import { PatientInput, PatientListQuery, PatientPatch, PatientSearch } from '../patients/records.js';
 import { RecallDueQuery } from '../patients/recall.js';
@@ -1359,7 +1359,7 @@ export const ROUTES: readonly RouteDoc[] = [
     { params: CampaignCommandParams, also: { 409: 'not allowed in its state' } },
   ),
   // --- /api: sequences (src/http/sequence-routes.ts) ----------------------------------------
-  get('/api/sequences', "The practice's sequences, newest first, with their state and counts", api(RVM_READ), ok('the sequences', listOf('sequences', Obj('a sequence: id, name, state, messageType, steps, recipients, active'))), { query: SequenceListQuery }),
+  get('/api/sequences', "The practice's sequences, newest first, with their state and counts", api(RVM_READ), ok('the sequences', SequenceListAnswer), { query: SequenceListQuery }),
   post(
     '/api/sequences',
     'Create a sequence of steps (each a channel, template, wait and condition); each sms or rvm step gets a campaign in draft',
@@ -1371,21 +1371,21 @@ export const ROUTES: readonly RouteDoc[] = [
       also: { 409: 'a step’s cell of the communication matrix is closed (the answer names the cell)' },
     },
   ),
-  get('/api/sequences/:sequenceId', 'A sequence with its steps', api(RVM_READ), ok('the sequence', Obj('a sequence with its steps')), { params: SequenceParams }),
+  get('/api/sequences/:sequenceId', 'A sequence with its steps', api(RVM_READ), ok('the sequence', SequenceDetailAnswer), { params: SequenceParams }),
   post(
     '/api/sequences/:sequenceId/audience',
     'Add an audience to a draft sequence: a CSV, patient ids, a patient search, appointments in a window, or patients due for recall',
     api(ADMIN),
-    ok('how many were added, unknown to the practice, or already recipients', z.object({ added: z.number().int(), unknown: z.number().int(), duplicate: z.number().int() })),
+    ok('how many were added, unknown to the practice, or already recipients (and, for appointments, already started)', AudienceAnswerSchema),
     {
       description:
-        'JSON with exactly one of: `csv` (as the text/csv body), `patientIds`, `search` (the body of POST /api/patients/search; every page), `appointments` `{from, to, remindBefore}` (booked or confirmed appointments starting in [from, to): each patient’s first step due `remindBefore` hours before their own appointment), `recall` `{from?, to?}` (recall date in the window; 2000-01-01 to today unless said). Audited as sequence.recipients_added with the kind and counts.',
+        'JSON with exactly one of: `csv` (as the text/csv body), `patientIds`, `search` (the body of POST /api/patients/search; every page), `appointments` `{from, to, remindBefore}` (booked or confirmed appointments starting in [from, to): each patient’s first step due `remindBefore` hours before their own appointment, or now when that time has gone by; appointments already started are left out and counted as `past`), `recall` `{from?, to?}` (recall date in the window; 2000-01-01 to today unless said). An audience reaching more than 200,000 recipients is refused whole (400 naming its field), never cut short. Audited as sequence.recipients_added with the kind and counts.',
       params: SequenceParams,
       body: { schema: AudienceBody, example: { appointments: { from: '2026-12-07T00:00:00-05:00', to: '2026-12-14T00:00:00-05:00', remindBefore: 48 } }, alternatives: { 'text/csv': z.string().meta({ description: 'CSV with a header row naming a patient_id column (and optionally appointment_id)' }) } },
       also: { 409: 'the sequence is no longer a draft' },
     },
   ),
-  get('/api/sequences/:sequenceId/report', 'Per step counts and each recipient’s path (ids only)', api(RVM_READ), ok('the report', Obj('a sequence report')), { params: SequenceParams }),
+  get('/api/sequences/:sequenceId/report', 'Per step counts and each recipient’s path (ids only)', api(RVM_READ), ok('the report', SequenceReportAnswer), { params: SequenceParams }),
   get(
     '/api/sequences/:sequenceId/report.csv',
     'Each recipient’s path as CSV, one line per recipient and step (ids only)',

@@ -2,6 +2,7 @@ import express from 'express';
 import { z } from 'zod';
 import type { Services } from '../services.js';
 import type { ApiRole } from '../auth/api-keys.js';
+import type { SequenceState } from '../adapters/db-schema.js';
 import { MESSAGE_TYPES, cellName } from '../outreach/matrix.js';
 import { SEQUENCE_CHANNELS, SEQUENCE_CONDITIONS } from '../sequences/conditions.js';
 import { commandSequence, createSequence, reportCsv, sequenceReport, type SequenceCommand } from '../sequences/sequences.js';
@@ -45,6 +46,89 @@ export const SequenceInputSchema = z.strictObject({
 export const SequenceListQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(100),
   offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+});
+
+// --- Answers (the OpenAPI document's schemas; test/sequences-api.test.ts checks the routes' answers against them) ---
+
+const SEQUENCE_STATES = ['draft', 'running', 'paused', 'cancelled', 'completed'] as const satisfies readonly SequenceState[];
+const Instant = z.iso.datetime({ offset: true });
+const Counts = z.record(z.string(), z.number().int());
+
+const SequenceSummary = z.strictObject({
+  id: z.uuid(),
+  name: z.string(),
+  state: z.enum(SEQUENCE_STATES),
+  messageType: z.string(),
+  createdAt: Instant,
+  startedAt: Instant.nullable(),
+});
+
+export const SequenceListAnswer = z.strictObject({
+  sequences: z.array(
+    SequenceSummary.extend({
+      steps: z.number().int().meta({ description: 'how many steps' }),
+      recipients: z.number().int(),
+      active: z.number().int().meta({ description: 'recipients not yet stopped' }),
+    }),
+  ),
+  limit: z.number().int(),
+  offset: z.number().int(),
+});
+
+export const SequenceDetailAnswer = SequenceSummary.extend({
+  steps: z.array(
+    z.strictObject({
+      position: z.number().int(),
+      channel: z.enum(SEQUENCE_CHANNELS),
+      templateId: z.string(),
+      waitHours: z.number(),
+      condition: z.enum(SEQUENCE_CONDITIONS),
+      campaignId: z.uuid().nullable().meta({ description: 'the campaign of an sms or rvm step; null for e-mail' }),
+    }),
+  ),
+});
+
+export const AudienceAnswerSchema = z.strictObject({
+  added: z.number().int(),
+  unknown: z.number().int().meta({ description: 'not patients of this practice (or an appointment not theirs): counted, never echoed' }),
+  duplicate: z.number().int().meta({ description: 'already recipients' }),
+  past: z
+    .number()
+    .int()
+    .optional()
+    .meta({ description: 'appointments audience only: appointments already started (at or before now), left out. One still ahead whose reminder time has gone by is due now.' }),
+});
+
+export const SequenceReportAnswer = z.strictObject({
+  sequence: SequenceSummary,
+  recipients: z.number().int(),
+  stopped: Counts.meta({ description: 'recipients stopped, by reason (confirmed, opted_out, completed, cancelled)' }),
+  steps: z.array(
+    z.strictObject({
+      position: z.number().int(),
+      channel: z.enum(SEQUENCE_CHANNELS),
+      condition: z.enum(SEQUENCE_CONDITIONS),
+      campaignId: z.uuid().nullable(),
+      sent: z.number().int().meta({ description: 'handed to the channel and accepted (sent or further)' }),
+      delivered: z.number().int(),
+      replied: z.number().int(),
+      confirmed: z.number().int().meta({ description: 'sent this step, and their appointment is now confirmed' }),
+      optedOut: z.number().int(),
+      failed: z.number().int(),
+      skipped: z.number().int().meta({ description: 'not sent: the condition, a stop, or the channel’s own refusal' }),
+      pending: z.number().int().meta({ description: 'still on their way (planned, queued)' }),
+      reasons: Counts.meta({ description: '`<status>:<reason>` counts' }),
+    }),
+  ),
+  paths: z.array(
+    z.strictObject({
+      recipientId: z.uuid(),
+      patientId: z.uuid(),
+      appointmentId: z.uuid().nullable(),
+      stoppedReason: z.string().nullable(),
+      steps: z.array(z.strictObject({ position: z.number().int(), channel: z.enum(SEQUENCE_CHANNELS), status: z.string(), reason: z.string().nullable(), at: Instant.nullable() })),
+    }),
+  ).meta({ description: 'per recipient, ids only: the steps they went through' }),
 });
 
 function fail(res: express.Response, r: { reason: 'invalid' | 'not_found' | 'conflict'; message: string }): void {

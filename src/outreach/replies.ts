@@ -60,16 +60,6 @@ export async function latestOutreachSms(scope: PracticeScope, recipientIndex: st
 }
 
 /**
- * The inbound SMS from this blind index, as a reply: the latest outreach row within the window
- * is marked replied (markOutreachReplied), and returned. Undefined when the number was sent no
- * outreach SMS recently.
- */
-export async function noteOutreachReply(deps: Pick<AppContext, 'audit'>, scope: PracticeScope, recipientIndex: string, now: Date): Promise<OutreachSendRow | undefined> {
-  const send = await latestOutreachSms(scope, recipientIndex, now);
-  return send ? markOutreachReplied(deps, scope, send, now) : undefined;
-}
-
-/**
  * The ledger row marked replied (the first reply's time; audited once) and returned. Run by the
  * job of a patient's text (src/texts/patient-texts.ts), after Twilio was answered, and by a "C"
  * that confirmed an appointment.

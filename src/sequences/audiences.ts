@@ -8,7 +8,7 @@ import { PatientSearch, searchPatients } from '../patients/records.js';
 import { listAppointments } from '../patients/appointments.js';
 import { patientsDueForRecall, RECALL_PAGE_MAX } from '../patients/recall.js';
 import { RecallDueSchema } from '../patients/identifiers.js';
-import { appointmentPatients, insertRecipients, sequenceOf } from './store.js';
+import { appointmentPatients, insertDraftRecipients, sequenceOf } from './store.js';
 
 /**
  * A sequence's audience (issue 15, item 5), in five kinds, each resolved to rows of
@@ -23,7 +23,7 @@ import { appointmentPatients, insertRecipients, sequenceOf } from './store.js';
 const Instant = z.iso.datetime({ offset: true, message: 'expected an ISO 8601 instant with its offset, such as 2026-12-01T09:30:00-05:00' });
 const MAX_HOURS = 24 * 60;
 const UUID = z.uuid();
-/** An appointments audience reaches at most this many appointments (one request). */
+/** An audience of any kind reaches at most this many recipients (one request); more is refused whole (400 naming the field), never cut short. */
 export const MAX_AUDIENCE = 200_000;
 
 const AUDIENCE_KINDS = {
@@ -75,74 +75,98 @@ export function audienceKind(b: AudienceBodyValue): AudienceKind {
 export type AudienceRow = { patientId: string; appointmentId: string | null; dueAt: Date | null };
 export type AudienceDeps = Pick<AppContext, 'audit' | 'clock' | 'keyring'>;
 
-/** Every page of the patients API's search (the same schema and query), ids only. */
-async function searchRows(services: AudienceDeps, scope: PracticeScope, search: z.infer<typeof PatientSearch>): Promise<AudienceRow[]> {
-  const rows: AudienceRow[] = [];
-  const limit = 100;
-  for (let offset = 0; offset <= 100_000; offset += limit) {
-    const page = await searchPatients(scope, services.keyring, { ...search, limit, offset });
-    for (const p of page) rows.push({ patientId: p.id, appointmentId: null, dueAt: null });
-    if (page.length < limit || rows.length >= MAX_AUDIENCE) break;
-  }
-  return rows;
+/** An audience that reaches more than MAX_AUDIENCE patients is refused whole (400 naming its field), never cut short. */
+function tooMany(field: string): { ok: false; reason: 'invalid'; message: string } {
+  return { ok: false, reason: 'invalid', message: `${field}: reaches more than ${MAX_AUDIENCE} recipients, the most one audience may add; narrow it (or add it in parts)` };
 }
 
-/** Booked or confirmed appointments starting in [from, to): each one's patient, due `remindBefore` hours before its start. */
-async function appointmentRows(scope: PracticeScope, w: { from: string; to: string; remindBefore: number }): Promise<AudienceRow[]> {
+/** Every page of the patients API's search (the same schema and query), ids only. */
+async function searchRows(services: AudienceDeps, scope: PracticeScope, search: z.infer<typeof PatientSearch>): Promise<Result<AudienceRow[]>> {
   const rows: AudienceRow[] = [];
+  const limit = 100;
+  for (let offset = 0; ; offset += limit) {
+    const page = await searchPatients(scope, services.keyring, { ...search, limit, offset });
+    for (const p of page) rows.push({ patientId: p.id, appointmentId: null, dueAt: null });
+    if (rows.length > MAX_AUDIENCE) return tooMany('search');
+    if (page.length < limit) return { ok: true, value: rows };
+  }
+}
+
+/**
+ * Booked or confirmed appointments starting in [from, to): each one's patient, due `remindBefore`
+ * hours before its start. An appointment already started (at or before now) is left out and
+ * counted (`past`); one whose reminder time has gone by but which is still ahead is due now.
+ */
+async function appointmentRows(services: AudienceDeps, scope: PracticeScope, w: { from: string; to: string; remindBefore: number }): Promise<Result<{ rows: AudienceRow[]; past: number }>> {
+  const now = services.clock().getTime();
+  const rows: AudienceRow[] = [];
+  let past = 0;
   const limit = 500;
-  for (let offset = 0; rows.length < MAX_AUDIENCE; offset += limit) {
+  for (let offset = 0; ; offset += limit) {
     const page = await listAppointments(scope, { from: w.from, to: w.to, limit, offset });
     for (const a of page) {
       if (a.status !== 'booked' && a.status !== 'confirmed') continue;
-      rows.push({ patientId: a.patientId, appointmentId: a.id, dueAt: new Date(Date.parse(a.startsAt) - w.remindBefore * 3_600_000) });
+      const startsAt = Date.parse(a.startsAt);
+      if (startsAt <= now) {
+        past++;
+        continue;
+      }
+      rows.push({ patientId: a.patientId, appointmentId: a.id, dueAt: new Date(Math.max(now, startsAt - w.remindBefore * 3_600_000)) });
     }
-    if (page.length < limit) break;
+    if (rows.length > MAX_AUDIENCE) return tooMany('appointments');
+    if (page.length < limit) return { ok: true, value: { rows, past } };
   }
-  return rows;
 }
 
 /** Patients whose recall date is in [from, to] (from 2000-01-01 and up to today, unless said). */
-async function recallRows(services: AudienceDeps, scope: PracticeScope, w: { from?: string | undefined; to?: string | undefined }): Promise<AudienceRow[]> {
+async function recallRows(services: AudienceDeps, scope: PracticeScope, w: { from?: string | undefined; to?: string | undefined }): Promise<Result<AudienceRow[]>> {
   const window = { from: w.from ?? '2000-01-01', to: w.to ?? services.clock().toISOString().slice(0, 10) };
   const rows: AudienceRow[] = [];
   let after: string | undefined;
-  while (rows.length < MAX_AUDIENCE) {
+  for (;;) {
     const ids = await patientsDueForRecall(scope, { ...window, limit: RECALL_PAGE_MAX, ...(after ? { after } : {}) });
     for (const id of ids) rows.push({ patientId: id, appointmentId: null, dueAt: null });
+    if (rows.length > MAX_AUDIENCE) return tooMany('recall');
     after = ids.at(-1);
-    if (ids.length < RECALL_PAGE_MAX) break;
+    if (ids.length < RECALL_PAGE_MAX) return { ok: true, value: rows };
   }
-  return rows;
 }
 
-async function resolve(services: AudienceDeps, scope: PracticeScope, body: AudienceBodyValue): Promise<Result<AudienceRow[]>> {
+/** An audience's rows, and (appointments) how many were left out because they had already started. */
+async function resolve(services: AudienceDeps, scope: PracticeScope, body: AudienceBodyValue): Promise<Result<{ rows: AudienceRow[]; past?: number }>> {
+  const rowsOf = (r: Result<AudienceRow[]>): Result<{ rows: AudienceRow[] }> => (r.ok ? { ok: true, value: { rows: r.value } } : r);
   if ('csv' in body) {
     const parsed = parseRecipientRows(body.csv);
     if (!parsed.ok) return parsed;
-    return { ok: true, value: parsed.value.flatMap((r) => (r.patientId ? [{ patientId: r.patientId, appointmentId: r.appointmentId ?? null, dueAt: null }] : [])) };
+    if (parsed.value.length > MAX_AUDIENCE) return tooMany('csv');
+    return { ok: true, value: { rows: parsed.value.flatMap((r) => (r.patientId ? [{ patientId: r.patientId, appointmentId: r.appointmentId ?? null, dueAt: null }] : [])) } };
   }
-  if ('patientIds' in body) return { ok: true, value: body.patientIds.map((patientId) => ({ patientId, appointmentId: null, dueAt: null })) };
-  if ('search' in body) return { ok: true, value: await searchRows(services, scope, body.search) };
-  if ('appointments' in body) return { ok: true, value: await appointmentRows(scope, body.appointments) };
-  return { ok: true, value: await recallRows(services, scope, body.recall) };
+  if ('patientIds' in body) return { ok: true, value: { rows: body.patientIds.map((patientId) => ({ patientId, appointmentId: null, dueAt: null })) } };
+  if ('search' in body) return rowsOf(await searchRows(services, scope, body.search));
+  if ('appointments' in body) return appointmentRows(services, scope, body.appointments);
+  return rowsOf(await recallRows(services, scope, body.recall));
 }
 
+/** What an audience add answers: added, unknown to the practice, already recipients; an appointments audience also `past` (already started, left out). */
+export type AudienceAnswer = { added: number; unknown: number; duplicate: number; past?: number };
+
 /** Adds an audience of any kind to a draft sequence: how many added, unknown to the practice, already recipients. */
-export async function addAudienceOf(services: AudienceDeps, scope: PracticeScope, sequenceId: string, body: AudienceBodyValue, actor: string): Promise<Result<{ added: number; unknown: number; duplicate: number }>> {
+export async function addAudienceOf(services: AudienceDeps, scope: PracticeScope, sequenceId: string, body: AudienceBodyValue, actor: string): Promise<Result<AudienceAnswer>> {
   const sequence = await sequenceOf(scope, sequenceId);
   if (!sequence) return { ok: false, reason: 'not_found', message: 'sequence not found' };
   if (sequence.state !== 'draft') return { ok: false, reason: 'conflict', message: `cannot change the audience of a sequence that is ${sequence.state}` };
   const resolved = await resolve(services, scope, body);
   if (!resolved.ok) return resolved;
-  const rows = resolved.value;
+  const { rows, past } = resolved.value;
   // A CSV's cells are not checked on the way in: an id that is not a UUID is unknown, as is an appointment not the patient's own here.
   const isUuid = (v: string): boolean => UUID.safeParse(v).success;
   const known = await knownPatientIds(scope, rows.map((r) => r.patientId).filter(isUuid));
   const appointments = await appointmentPatients(scope, rows.flatMap((r) => (r.appointmentId && isUuid(r.appointmentId) ? [r.appointmentId] : [])));
   const listed = rows.filter((r) => known.has(r.patientId) && (r.appointmentId === null || appointments.get(r.appointmentId) === r.patientId));
-  const added = await insertRecipients(scope, sequenceId, listed);
-  const counts = { added: added.size, unknown: rows.length - listed.length, duplicate: listed.length - added.size };
+  const inserted = await insertDraftRecipients(scope, sequenceId, listed);
+  if (!('added' in inserted)) return inserted.state ? { ok: false, reason: 'conflict', message: `cannot change the audience of a sequence that is ${inserted.state}` } : { ok: false, reason: 'not_found', message: 'sequence not found' };
+  const added = inserted.added;
+  const counts = { added: added.size, unknown: rows.length - listed.length, duplicate: listed.length - added.size, ...(past === undefined ? {} : { past }) };
   await services.audit({ action: AuditAction.SequenceRecipientsAdded, actor, practiceId: scope.practiceId, subjectId: sequenceId, details: { kind: audienceKind(body), ...counts } });
   return { ok: true, value: counts };
 }

@@ -1,4 +1,6 @@
 import type { AppContext } from '../app-context.js';
+import { inTransaction } from '../adapters/postgres.js';
+import type { AuditWriter } from '../audit/store.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 import { AuditAction } from '../audit/events.js';
 import { csvCell } from '../audit/store.js';
@@ -10,7 +12,7 @@ import { createCampaign, parseRecipientRows, type Result } from '../drops/campai
 import { knownPatientIds, transitionCampaign } from '../drops/campaign-store.js';
 import type { DropVendor } from '../adapters/db-schema.js';
 import { dueAt } from './conditions.js';
-import { hasRecipients, insertRecipients, insertSequence, scheduleFirstStep, sequenceOf, sequencePaths, stepsOf, stopAll, transitionSequence } from './store.js';
+import { hasRecipients, insertDraftRecipients, insertSequence, sequenceOf, sequencePaths, startSequence, stepsOf, stopAll, transitionSequence } from './store.js';
 
 /**
  * Sequences (issue 15, items 5 and 6): ordered steps over recipients, each step a channel, a
@@ -54,6 +56,40 @@ export async function createSequence(services: SequenceDeps, scope: PracticeScop
     if (!verdict.ok) return { ok: false, reason: 'conflict', message: `steps.${i}: communication matrix: ${verdict.message}` };
     cells.push(cellName(input.messageType, step.channel));
   }
+  // The step campaigns and the sequence stand or fall together (a later step's refusal leaves no campaign behind); their audit rows are written once it stands.
+  const held: Array<Parameters<AuditWriter>[0]> = [];
+  const deferred = { ...services, audit: async (e: Parameters<AuditWriter>[0]): Promise<void> => void held.push(e) };
+  const made = await inTransaction(scope.db, async (trx) => {
+    const tx = { ...scope, db: trx } as PracticeScope;
+    const r = await createSteps(deferred, tx, input);
+    if (!r.ok) throw new StepRefused(r);
+    return r.value;
+  }).catch((e: unknown) => {
+    if (e instanceof StepRefused) return e.refusal;
+    throw e;
+  });
+  if ('ok' in made) return made;
+  for (const e of held) await services.audit(e);
+  const { id, campaignIds } = made;
+  await services.audit({
+    action: AuditAction.SequenceCreated,
+    actor: input.createdBy,
+    practiceId: scope.practiceId,
+    subjectId: id,
+    details: { messageType: input.messageType, steps: input.steps.map((s, i) => ({ channel: s.channel, templateId: s.templateId, waitHours: s.waitHours, condition: s.condition, campaignId: campaignIds[i] ?? null, matrixCell: cells[i] ?? null })), matrixVersion: matrix.version },
+  });
+  return { ok: true, value: { id, cells } };
+}
+
+/** Refuses a step from inside the transaction, which rolls back what was made before it. */
+class StepRefused extends Error {
+  constructor(readonly refusal: { ok: false; reason: 'invalid' | 'not_found' | 'conflict'; message: string }) {
+    super(refusal.message);
+  }
+}
+
+/** Each sms or rvm step's campaign, in draft, then the sequence (the caller's transaction holds them together). */
+async function createSteps(services: SequenceDeps, scope: PracticeScope, input: SequenceInput): Promise<Result<{ id: string; campaignIds: Array<string | null> }>> {
   const campaignIds: Array<string | null> = [];
   for (const [i, step] of input.steps.entries()) {
     if (step.channel === 'email') {
@@ -79,14 +115,7 @@ export async function createSequence(services: SequenceDeps, scope: PracticeScop
     createdBy: input.createdBy,
     steps: input.steps.map((s, i) => ({ ...s, campaignId: campaignIds[i] ?? null })),
   });
-  await services.audit({
-    action: AuditAction.SequenceCreated,
-    actor: input.createdBy,
-    practiceId: scope.practiceId,
-    subjectId: id,
-    details: { messageType: input.messageType, steps: input.steps.map((s, i) => ({ channel: s.channel, templateId: s.templateId, waitHours: s.waitHours, condition: s.condition, campaignId: campaignIds[i] ?? null, matrixCell: cells[i] ?? null })), matrixVersion: matrix.version },
-  });
-  return { ok: true, value: { id, cells } };
+  return { ok: true, value: { id, campaignIds } };
 }
 
 /** An audience from a CSV (`patient_id[,appointment_id]`): unknown patients refused by row count, never echoed. */
@@ -109,7 +138,9 @@ export async function addAudience(
 ): Promise<Result<{ added: number; unknown: number; duplicate: number }>> {
   const known = await knownPatientIds(scope, rows.map((r) => r.patientId));
   const listed = rows.filter((r) => known.has(r.patientId));
-  const added = await insertRecipients(scope, sequenceId, listed);
+  const inserted = await insertDraftRecipients(scope, sequenceId, listed);
+  if (!('added' in inserted)) return inserted.state ? { ok: false, reason: 'conflict', message: `cannot change the audience of a sequence that is ${inserted.state}` } : { ok: false, reason: 'not_found', message: 'sequence not found' };
+  const added = inserted.added;
   const counts = { added: added.size, unknown: rows.length - listed.length, duplicate: listed.length - added.size };
   await services.audit({ action: AuditAction.SequenceRecipientsAdded, actor, practiceId: scope.practiceId, subjectId: sequenceId, details: counts });
   return { ok: true, value: counts };
@@ -134,9 +165,10 @@ export async function commandSequence(services: SequenceDeps, scope: PracticeSco
   if (command === 'start') {
     // The step campaigns run from now on; they get their drops as recipients come due.
     for (const step of steps) if (step.campaign_id) await transitionCampaign(scope, step.campaign_id, 'draft', 'running', now, true);
-    await scheduleFirstStep(scope, sequenceId, dueAt(now, steps[0]?.wait_hours ?? 0));
   }
-  if (!(await transitionSequence(scope, sequenceId, sequence.state, t.to, now))) return { ok: false, reason: 'conflict', message: 'the sequence changed meanwhile; try again' };
+  // A start schedules and moves under the sequence's row lock, which an audience add holds while it inserts.
+  const moved = command === 'start' ? await startSequence(scope, sequenceId, now, dueAt(now, steps[0]?.wait_hours ?? 0)) : await transitionSequence(scope, sequenceId, sequence.state, t.to, now);
+  if (!moved) return { ok: false, reason: 'conflict', message: 'the sequence changed meanwhile; try again' };
   await services.audit({ action: AuditAction.SequenceStateChanged, actor, practiceId: scope.practiceId, subjectId: sequenceId, details: { state: t.to, command } });
   if (command === 'cancel') {
     const stopped = await stopAll(scope, sequenceId, 'cancelled', now);

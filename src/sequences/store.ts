@@ -1,5 +1,5 @@
 import { sql, type Selectable } from 'kysely';
-import type { Db } from '../adapters/postgres.js';
+import { inTransaction, type Db } from '../adapters/postgres.js';
 import type { SequenceChannel, SequenceCondition, SequenceRecipientsTable, SequenceState, SequenceStepsTable, SequenceStopReason, SequencesTable } from '../adapters/db-schema.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 
@@ -20,7 +20,7 @@ export async function insertSequence(
   scope: PracticeScope,
   s: { name: string; messageType: string; createdBy: string; steps: ReadonlyArray<{ channel: SequenceChannel; templateId: string; waitHours: number; condition: SequenceCondition; campaignId: string | null }> },
 ): Promise<string> {
-  return scope.db.transaction().execute(async (trx) => {
+  return inTransaction(scope.db, async (trx) => {
     const row = await trx.insertInto('sequences').values({ practice_id: scope.practiceId, name: s.name, message_type: s.messageType, created_by: s.createdBy }).returning('id').executeTakeFirstOrThrow();
     await trx
       .insertInto('sequence_steps')
@@ -48,6 +48,40 @@ export async function transitionSequence(scope: PracticeScope, id: string, from:
     .where('state', '=', from)
     .executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
+}
+
+/** Locks the sequence's row until the caller's transaction ends (an audience add and a start take it in turn); its state, or undefined. */
+export async function lockSequence(scope: PracticeScope, id: string): Promise<SequenceState | undefined> {
+  const row = await scope.db.selectFrom('sequences').select('state').where('id', '=', id).where('practice_id', '=', scope.practiceId).forUpdate().executeTakeFirst();
+  return row?.state;
+}
+
+/**
+ * Adds recipients to a sequence that is still a draft, in one transaction holding the sequence's
+ * row: a start waits for it (and then schedules every row added), or went first and this answers
+ * its state; so no recipient is added to a running sequence without a due time.
+ */
+export async function insertDraftRecipients(
+  scope: PracticeScope,
+  sequenceId: string,
+  recipients: ReadonlyArray<{ patientId: string; appointmentId: string | null; dueAt: Date | null }>,
+): Promise<{ added: Set<string> } | { state: SequenceState | undefined }> {
+  return inTransaction(scope.db, async (trx) => {
+    const tx = { ...scope, db: trx } as PracticeScope;
+    const state = await lockSequence(tx, sequenceId);
+    if (state !== 'draft') return { state };
+    return { added: await insertRecipients(tx, sequenceId, recipients) };
+  });
+}
+
+/** Starts a draft sequence: under its row's lock, every recipient without a time of its own comes due at `firstDue`, and the state moves to running; false when it was no longer a draft. */
+export async function startSequence(scope: PracticeScope, id: string, at: Date, firstDue: Date): Promise<boolean> {
+  return inTransaction(scope.db, async (trx) => {
+    const tx = { ...scope, db: trx } as PracticeScope;
+    if ((await lockSequence(tx, id)) !== 'draft') return false;
+    await scheduleFirstStep(tx, id, firstDue);
+    return transitionSequence(tx, id, 'draft', 'running', at);
+  });
 }
 
 /** Adds recipients (a patient already one is skipped), each optionally due at its own time (a reminder before their appointment); the patients added. */
