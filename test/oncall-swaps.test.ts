@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { captureLogs } from '../src/log/logger.js';
 import { createPractice, type Practice } from '../src/practices/store.js';
-import { decideSwap, mayRequestSwap } from '../src/oncall/swaps.js';
+import { decideSwap, holdsWindow, mayRequestSwap } from '../src/oncall/swaps.js';
 import { callApi, type ApiAnswer } from './support/api-request.js';
 import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
@@ -13,7 +13,8 @@ import { startSessionForVerifiedIdentity } from '../src/auth/accounts.js';
 /**
  * Swap requests (issue 14): asked, accepted (the override made, who is on call changes for the
  * window), a second accept refused, declined, cancelled, another practice's swap not found, bad
- * input named. Against the real service, PostgreSQL and Redis, in schema t_oncall_swaps.
+ * input named; a window the from-provider does not hold, an inactive provider and an ended window
+ * refused. Against the real service, PostgreSQL and Redis, in schema t_oncall_swaps.
  */
 
 let h: Harness;
@@ -298,5 +299,17 @@ describe('decideSwap (pure)', () => {
     expect(decideSwap({ ...pending, state: 'accepted' }, 'accept', { actor: 'user:x', role: 'staff', providerId: null })).toEqual({ ok: false, reason: 'forbidden' });
     expect(mayRequestSwap({ fromProviderId: 'p-from' }, { actor: 'user:me', role: 'provider', providerId: 'p-from' })).toBe(true);
     expect(mayRequestSwap({ fromProviderId: 'p-from' }, { actor: 'user:me', role: 'provider', providerId: 'p-else' })).toBe(false);
+  });
+});
+
+describe('holdsWindow (pure)', () => {
+  const at = (h: number): Date => new Date(Date.UTC(2026, 10, 10, h));
+  it('is true only when the entries give the provider every part of the window, with no gap', () => {
+    expect(holdsWindow([{ providerId: 'a', start: at(1), end: at(3) }, { providerId: 'a', start: at(3), end: at(5) }], 'a', at(1), at(5))).toBe(true);
+    expect(holdsWindow([{ providerId: 'a', start: at(1), end: at(3) }, { providerId: 'b', start: at(3), end: at(5) }], 'a', at(1), at(5))).toBe(false);
+    expect(holdsWindow([{ providerId: 'a', start: at(1), end: at(2) }, { providerId: 'a', start: at(3), end: at(5) }], 'a', at(1), at(5))).toBe(false);
+    expect(holdsWindow([{ providerId: 'a', start: at(2), end: at(5) }], 'a', at(1), at(5))).toBe(false);
+    expect(holdsWindow([{ providerId: 'a', start: at(1), end: at(4) }], 'a', at(1), at(5))).toBe(false);
+    expect(holdsWindow([], 'a', at(1), at(5))).toBe(false);
   });
 });
