@@ -131,13 +131,16 @@ describe.skipIf(skip !== null)(`console practice pages in Chromium${skip ? ` (${
     expect(await seriousAxeViolations(page)).toEqual([]);
     await screenshot(page, 'oncall');
 
-    // A swap: the first doctor hands the day after tomorrow 09:00–12:00 to the backup, who (here the admin) accepts.
+    // A swap: the doctor on call the day after tomorrow hands 09:00–12:00 of it to the other, who (here the admin) accepts.
+    // A swap hands only one's own time: the demo rotation alternates the two doctors daily from 2026-01-01 at 08:00.
     const later = new Date(Date.now() + 2 * 86_400_000);
     const laterLocal = (h: number): string => `${later.getFullYear()}-${String(later.getMonth() + 1).padStart(2, '0')}-${String(later.getDate()).padStart(2, '0')}T${String(h).padStart(2, '0')}:00`;
+    const dayIndex = Math.round((Date.UTC(later.getFullYear(), later.getMonth(), later.getDate()) - Date.UTC(2026, 0, 1)) / 86_400_000);
+    const [holder, taker] = dayIndex % 2 === 0 ? [DEMO.providers[0], DEMO.providers[1]] : [DEMO.providers[1], DEMO.providers[0]];
     await page.getByRole('heading', { name: 'Swap requests' }).waitFor();
     const swapForm = page.getByRole('form', { name: 'Request a swap' });
-    await swapForm.getByLabel('Hand from').selectOption({ label: DEMO.providers[0].displayName });
-    await swapForm.getByLabel('Hand to').selectOption({ label: DEMO.providers[1].displayName });
+    await swapForm.getByLabel('Hand from').selectOption({ label: holder.displayName });
+    await swapForm.getByLabel('Hand to').selectOption({ label: taker.displayName });
     await swapForm.getByLabel('Swap starts').fill(laterLocal(9));
     await swapForm.getByLabel('Swap ends').fill(laterLocal(12));
     await swapForm.getByRole('button', { name: 'Request swap' }).click();

@@ -97,10 +97,16 @@ async function createdByA(path: string, body: unknown, pick: (b: Record<string, 
 const freshOverride = (): Promise<string> =>
   createdByA(`/api/oncall/schedules/${A.scheduleId}/overrides`, { providerId: A.providerId, start: '2027-01-04T17:00:00-05:00', end: '2027-01-05T08:00:00-05:00' }, (b) => (b.override as { id?: unknown } | undefined)?.id);
 const SWAP_WINDOW = { start: '2027-03-08T17:00:00-05:00', end: '2027-03-09T08:00:00-05:00' };
-/** A pending swap of A's, asked with `key` (A's admin's unless given). */
+let freshSwaps = 0;
+/**
+ * A pending swap of A's, asked with `key` (A's admin's unless given), each for its own hour of A's
+ * provider's week from 2027-03-09 (a swap hands only time its provider holds, and an accepted one no longer is).
+ */
 async function freshSwap(key: string = A.keys.admin): Promise<string> {
   const path = `/api/oncall/schedules/${A.scheduleId}/swaps`;
-  const res = await callApi(h, 'POST', path, key, { fromProviderId: A.providerId, toProviderId: A.secondProviderId, ...SWAP_WINDOW });
+  const start = Date.UTC(2027, 2, 9, 14) + freshSwaps++ * 3_600_000;
+  const window = { start: new Date(start).toISOString(), end: new Date(start + 3_600_000).toISOString() };
+  const res = await callApi(h, 'POST', path, key, { fromProviderId: A.providerId, toProviderId: A.secondProviderId, ...window });
   if (res.status !== 201 || typeof res.body.id !== 'string') throw new Error(`POST ${path}: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.id;
 }

@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { captureLogs } from '../src/log/logger.js';
 import { createPractice, type Practice } from '../src/practices/store.js';
-import { decideSwap, mayRequestSwap } from '../src/oncall/swaps.js';
+import { decideSwap, holdsWindow, mayRequestSwap } from '../src/oncall/swaps.js';
 import { callApi, type ApiAnswer } from './support/api-request.js';
 import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
@@ -13,7 +13,8 @@ import { startSessionForVerifiedIdentity } from '../src/auth/accounts.js';
 /**
  * Swap requests (issue 14): asked, accepted (the override made, who is on call changes for the
  * window), a second accept refused, declined, cancelled, another practice's swap not found, bad
- * input named. Against the real service, PostgreSQL and Redis, in schema t_oncall_swaps.
+ * input named; a window the from-provider does not hold, an inactive provider and an ended window
+ * refused. Against the real service, PostgreSQL and Redis, in schema t_oncall_swaps.
  */
 
 let h: Harness;
@@ -40,8 +41,10 @@ const smsSent = (): Array<{ to: string | null; body: string | null }> =>
   double.requests.filter((q) => q.method === 'POST' && q.path.endsWith('/Messages.json') && q.status < 300).map((q) => ({ to: q.form.get('To'), body: q.form.get('Body') }));
 const send = (method: string, path: string, key: string, body?: unknown): Promise<ApiAnswer> => callApi(h, method, path, key, body);
 
-// Thursday 17:00 to Friday 08:00, New York.
+// Thursday 17:00 to Friday 08:00, New York: Alice's (the rotation's only member) until a swap is accepted.
 const WINDOW = { start: '2026-10-29T17:00:00-04:00', end: '2026-10-30T08:00:00-04:00' };
+/** The night from 17:00 on `day` (November 2026, New York, EST; 10 to 27) to 08:00 the next day: each test that asks for a swap takes its own. */
+const night = (day: number): { start: string; end: string } => ({ start: `2026-11-${day}T17:00:00-05:00`, end: `2026-11-${day + 1}T08:00:00-05:00` });
 
 beforeAll(async () => {
   double = await startTwilioDouble({ accountSid: TEST_ACCOUNT_SID, authToken: TEST_AUTH_TOKEN });
@@ -78,8 +81,8 @@ afterAll(async () => {
   await double?.close();
 });
 
-async function request(key = admin, to = bob): Promise<Body> {
-  const res = await send('POST', `/api/oncall/schedules/${scheduleId}/swaps`, key, { fromProviderId: alice, toProviderId: to, ...WINDOW });
+async function request(key = admin, to = bob, window = WINDOW): Promise<Body> {
+  const res = await send('POST', `/api/oncall/schedules/${scheduleId}/swaps`, key, { fromProviderId: alice, toProviderId: to, ...window });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
   return res.body;
 }
@@ -98,16 +101,24 @@ async function onCallAt(at: string): Promise<Body> {
 
 describe('swap requests', () => {
   it('asks: a pending swap, listed on its schedule, audited, and the provider asked is told by SMS with ids only', async () => {
+    // The SMS is held in flight: the swap is answered and audited without waiting for it.
+    const held = double.holdNextMessage(`schedule=${scheduleId}`);
     const swap = await request();
+    expect(await auditOf(swap.id as string)).toHaveLength(1);
+    held.release();
     expect(swap).toMatchObject({ scheduleId, fromProviderId: alice, toProviderId: bob, state: 'pending', decidedBy: null, overrideId: null, start: '2026-10-29T21:00:00.000Z', end: '2026-10-30T12:00:00.000Z' });
     const list = await send('GET', `/api/oncall/schedules/${scheduleId}/swaps?state=pending`, auditor);
     expect(list.status).toBe(200);
     expect((list.body.swaps as Body[]).map((s) => s.id)).toContain(swap.id);
     const rows = await auditOf(swap.id as string);
-    expect(rows).toEqual([{ action: 'oncall.swap_requested', actor: expect.stringMatching(/^api_key:/), details: { scheduleId, fromProviderId: alice, toProviderId: bob, notified: [`provider:${bob}`] } }]);
-    // The SMS to Bob names the swap by id: no provider's name, no window, no number but the link.
-    const sms = smsSent().filter((m) => m.body?.includes(swap.id as string));
-    expect(sms).toEqual([{ to: '+12025550262', body: `Swapside Family Medicine: a swap request waits for you. https://ahl.example.test:8443/console/on-call?schedule=${scheduleId}&swap=${swap.id as string}` }]);
+    expect(rows).toEqual([{ action: 'oncall.swap_requested', actor: expect.stringMatching(/^api_key:/), details: { scheduleId, fromProviderId: alice, toProviderId: bob } }]);
+    // The SMS to Bob (sent after the answer) names the schedule by id: no provider's name, no window, no number but the link.
+    const sms = await vi.waitFor(() => {
+      const sent = smsSent().filter((m) => m.to === '+12025550262');
+      expect(sent).toHaveLength(1);
+      return sent;
+    });
+    expect(sms).toEqual([{ to: '+12025550262', body: `Swapside Family Medicine: a swap request waits for you. https://ahl.example.test:8443/console/on-call?schedule=${scheduleId}` }]);
     // Logs name no provider and no number.
     const text = logs.lines().join('\n');
     for (const phi of ['Swapworth', '+12025550262', '2025550262', '+12025550261']) expect(text).not.toContain(phi);
@@ -135,8 +146,51 @@ describe('swap requests', () => {
     expect(overrides.map((o) => o.id)).toEqual([override.id]);
   });
 
+  it("refuses a window the from-provider does not hold in full on that schedule, an admin's ask too (an override is the way)", async () => {
+    const path = `/api/oncall/schedules/${scheduleId}/swaps`;
+    const notOnCall = 'fromProviderId: that provider is not on call for the whole window on this schedule';
+    // Carol is on no shift of this schedule.
+    expect(await send('POST', path, admin, { fromProviderId: carol, toProviderId: bob, ...night(24) })).toEqual({ status: 400, body: { error: 'bad_request', message: notOnCall } });
+    expect(await send('POST', path, staff, { fromProviderId: carol, toProviderId: alice, ...night(24) })).toEqual({ status: 400, body: { error: 'bad_request', message: notOnCall } });
+    // Bob holds the night of the 29th by the accepted swap above: Alice holds only part of a window around it, and not that night.
+    expect(await send('POST', path, admin, { fromProviderId: alice, toProviderId: carol, start: '2026-10-29T12:00:00-04:00', end: '2026-10-30T12:00:00-04:00' })).toEqual({ status: 400, body: { error: 'bad_request', message: notOnCall } });
+    expect(await send('POST', path, admin, { fromProviderId: alice, toProviderId: carol, ...WINDOW })).toEqual({ status: 400, body: { error: 'bad_request', message: notOnCall } });
+    // Time before the rotation's first hand-off belongs to nobody.
+    expect(await send('POST', path, admin, { fromProviderId: alice, toProviderId: bob, start: '2026-09-30T17:00:00-04:00', end: '2026-10-01T12:00:00-04:00' })).toMatchObject({ status: 400 });
+    // Bob may hand the night he now holds.
+    const his = await send('POST', path, admin, { fromProviderId: bob, toProviderId: carol, ...WINDOW });
+    expect(his.status, JSON.stringify(his.body)).toBe(201);
+  });
+
+  it('refuses an inactive provider on either side with a 400 naming the field', async () => {
+    const made = await send('POST', '/api/oncall/providers', admin, { displayName: 'Dr. Dan Swapworth', phone: '+12025550264' });
+    expect(made.status).toBe(201);
+    const dan = made.body.id as string;
+    expect((await send('PATCH', `/api/oncall/providers/${dan}`, admin, { active: false })).status).toBe(200);
+    const path = `/api/oncall/schedules/${scheduleId}/swaps`;
+    expect(await send('POST', path, admin, { fromProviderId: alice, toProviderId: dan, ...night(25) })).toEqual({ status: 400, body: { error: 'bad_request', message: 'toProviderId: that provider is inactive' } });
+    expect(await send('POST', path, admin, { fromProviderId: dan, toProviderId: bob, ...night(25) })).toEqual({ status: 400, body: { error: 'bad_request', message: 'fromProviderId: that provider is inactive' } });
+  });
+
+  it('a window that has ended: refused when asked (400 on end), and an accept after it ended is 409 with no override', async () => {
+    const path = `/api/oncall/schedules/${scheduleId}/swaps`;
+    // The night of 26 October ended at 08:00 on the 27th; now is the 28th.
+    expect(await send('POST', path, admin, { fromProviderId: alice, toProviderId: bob, start: '2026-10-26T17:00:00-04:00', end: '2026-10-27T08:00:00-04:00' })).toEqual({ status: 400, body: { error: 'bad_request', message: 'end: the window has passed' } });
+    // The night of 27 October ends at 12:00Z on the 28th, an hour from now: asked, then accepted too late.
+    const swap = await request(admin, carol, { start: '2026-10-27T17:00:00-04:00', end: '2026-10-28T08:00:00-04:00' });
+    now = new Date('2026-10-28T12:00:00Z');
+    try {
+      const late = await send('POST', `/api/oncall/swaps/${swap.id as string}/accept`, admin);
+      expect(late).toEqual({ status: 409, body: { error: 'conflict', message: 'the window has passed' } });
+    } finally {
+      now = new Date('2026-10-28T11:00:00Z');
+    }
+    const row = await h.services.db.selectFrom('oncall_swaps').select(['state', 'override_id']).where('id', '=', swap.id as string).executeTakeFirstOrThrow();
+    expect(row).toEqual({ state: 'pending', override_id: null });
+  });
+
   it('two accepts at once: one override, one 200 and one 409', async () => {
-    const swap = await request(admin, carol);
+    const swap = await request(admin, carol, night(20));
     const both = await Promise.all([1, 2].map(() => send('POST', `/api/oncall/swaps/${swap.id as string}/accept`, admin)));
     expect(both.map((r) => r.status).sort()).toEqual([200, 409]);
     const made = await h.services.db.selectFrom('oncall_overrides').select('id').where('schedule_id', '=', scheduleId).where('provider_id', '=', carol).execute();
@@ -144,7 +198,7 @@ describe('swap requests', () => {
   });
 
   it('declines: no override, then nothing more can be decided', async () => {
-    const swap = await request();
+    const swap = await request(admin, bob, night(22));
     const declined = await send('POST', `/api/oncall/swaps/${swap.id as string}/decline`, admin);
     expect(declined.status).toBe(200);
     expect(declined.body.swap).toMatchObject({ state: 'declined', overrideId: null });
@@ -155,7 +209,7 @@ describe('swap requests', () => {
   });
 
   it('cancels: the requester may, another non-admin may not; staff may not accept', async () => {
-    const swap = await request(staff);
+    const swap = await request(staff, bob, night(23));
     expect((await send('POST', `/api/oncall/swaps/${swap.id as string}/accept`, staff)).status).toBe(403);
     // A provider key is no person: it is not the provider asked, and did not ask.
     expect((await send('POST', `/api/oncall/swaps/${swap.id as string}/accept`, providerKey)).status).toBe(403);
@@ -219,7 +273,10 @@ describe('a provider signed in as themselves', () => {
     const path = `/api/oncall/schedules/${scheduleId}/swaps`;
     const notHers = await consoleCall(h, 'POST', path, { ...bobSession, body: { fromProviderId: alice, toProviderId: carol, ...WINDOW } });
     expect(notHers.status).toBe(403);
-    const asked = await consoleCall(h, 'POST', path, { ...aliceSession, body: { fromProviderId: alice, toProviderId: bob, ...WINDOW } });
+    // Bob asks to hand a night of his own name that Alice holds: refused, naming the field.
+    const notHis = await consoleCall(h, 'POST', path, { ...bobSession, body: { fromProviderId: bob, toProviderId: carol, ...night(21) } });
+    expect(notHis).toMatchObject({ status: 400, body: { message: 'fromProviderId: that provider is not on call for the whole window on this schedule' } });
+    const asked = await consoleCall(h, 'POST', path, { ...aliceSession, body: { fromProviderId: alice, toProviderId: bob, ...night(21) } });
     expect(asked.status).toBe(201);
     const id = asked.body.id as string;
     // Alice asked; she is not the provider asked, so she may cancel but not accept.
@@ -242,5 +299,17 @@ describe('decideSwap (pure)', () => {
     expect(decideSwap({ ...pending, state: 'accepted' }, 'accept', { actor: 'user:x', role: 'staff', providerId: null })).toEqual({ ok: false, reason: 'forbidden' });
     expect(mayRequestSwap({ fromProviderId: 'p-from' }, { actor: 'user:me', role: 'provider', providerId: 'p-from' })).toBe(true);
     expect(mayRequestSwap({ fromProviderId: 'p-from' }, { actor: 'user:me', role: 'provider', providerId: 'p-else' })).toBe(false);
+  });
+});
+
+describe('holdsWindow (pure)', () => {
+  const at = (h: number): Date => new Date(Date.UTC(2026, 10, 10, h));
+  it('is true only when the entries give the provider every part of the window, with no gap', () => {
+    expect(holdsWindow([{ providerId: 'a', start: at(1), end: at(3) }, { providerId: 'a', start: at(3), end: at(5) }], 'a', at(1), at(5))).toBe(true);
+    expect(holdsWindow([{ providerId: 'a', start: at(1), end: at(3) }, { providerId: 'b', start: at(3), end: at(5) }], 'a', at(1), at(5))).toBe(false);
+    expect(holdsWindow([{ providerId: 'a', start: at(1), end: at(2) }, { providerId: 'a', start: at(3), end: at(5) }], 'a', at(1), at(5))).toBe(false);
+    expect(holdsWindow([{ providerId: 'a', start: at(2), end: at(5) }], 'a', at(1), at(5))).toBe(false);
+    expect(holdsWindow([{ providerId: 'a', start: at(1), end: at(4) }], 'a', at(1), at(5))).toBe(false);
+    expect(holdsWindow([], 'a', at(1), at(5))).toBe(false);
   });
 });

@@ -127,6 +127,22 @@ describe('GET /api/pages/:pageId', () => {
     expect(res.body).toMatchObject({ voicemail: null, task: null, reason: 'billing', urgency: null, callbackNumber: CALLER });
   });
 
+  it("a task with no callback number: the caller's number, as for a page with no task", async () => {
+    const sid = await insertCall('refill');
+    const page = await insertPage(sid, '735911');
+    const vm = randomUUID();
+    const task = randomUUID();
+    await asOwner(
+      h.services.db,
+      h.services.db.insertInto('voicemails').values({ id: vm, practice_id: practiceId, call_sid: sid, recording_sid: randomSid('RE'), reference_code: '735911', urgency: 'routine', duration_seconds: 9, state: 'complete' }),
+      h.services.db.insertInto('callback_tasks').values({ id: task, practice_id: practiceId, source: 'voicemail', source_id: vm, call_sid: sid, reason: 'refill', urgency: 'routine', callback_enc: null, callback_index: null, patient_id: null, match: 'unknown', due_at: now }),
+    );
+    const res = await get(`/api/pages/${page}`, staffKey);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ task: { id: task, status: 'open' }, voicemail: { id: vm, state: 'complete' }, callbackNumber: CALLER });
+    expect(await pageReads(page)).toEqual([{ action: 'page.read', actor: expect.stringMatching(/^api_key:/), call_sid: sid, details: { view: 'full', numberOpened: true } }]);
+  });
+
   it('acknowledged: when and by whom, by name', async () => {
     const ack = await consoleCall(h, 'POST', `/api/pages/${pageId}/ack`, { body: {}, ...session });
     expect(ack.status).toBe(200);

@@ -964,14 +964,14 @@ export const ROUTES: readonly RouteDoc[] = [
   get('/api/oncall/schedules/:id/swaps', "A schedule's swap requests, newest first (at most 50; ?state= narrows)", api(ANY), ok('the swaps', listOf('swaps', SwapSchema)), { params: IdParams, query: SwapListQuery }),
   post(
     '/api/oncall/schedules/:id/swaps',
-    'Ask to hand a window of the schedule to another provider (a provider asks only for their own shifts, signed in); the provider asked is told by SMS, ids only',
+    'Ask to hand a window of the schedule to another provider (a provider asks only for their own shifts, signed in). fromProviderId must be on call for the whole window on that schedule (else 400 naming it), both providers active, the window not ended (else 400 on end). The provider asked is told by SMS after the answer, ids only',
     api(SWAP_REQUESTERS),
     created('the pending swap', SwapSchema),
     { params: IdParams, query: PracticeQuery, body: { schema: SwapInputSchema, example: { fromProviderId: EX.providerId, toProviderId: EX.providerId2, start: '2026-12-24T17:00:00-05:00', end: '2026-12-26T08:00:00-05:00' } } },
   ),
   post(
     '/api/oncall/swaps/:id/accept',
-    'Accept a swap (the provider asked, or an admin): makes the override in the same transaction; 409 once it is no longer pending',
+    'Accept a swap (the provider asked, or an admin): makes the override in the same transaction; 409 once it is no longer pending, or once its window has passed',
     api(SWAP_DECIDERS),
     ok('the accepted swap and its override', z.object({ swap: SwapSchema, override: Obj('the override') })),
     { params: IdParams, query: PracticeQuery },

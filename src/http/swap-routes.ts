@@ -29,9 +29,9 @@ const AUDIT_OF = {
   cancel: AuditAction.OncallSwapCancelled,
 } as const satisfies Record<SwapAction, string>;
 
-/** The text a provider asked to take a window gets: no PHI, no names or times, a console link by ids. */
-export function swapNoticeText(baseUrl: string, practiceName: string, swap: Pick<Swap, 'id' | 'scheduleId'>): string {
-  return `${practiceName}: a swap request waits for you. ${baseUrl}/console/on-call?schedule=${swap.scheduleId}&swap=${swap.id}`;
+/** The text a provider asked to take a window gets: no PHI, no names or times, a console link to the schedule's swaps by id. */
+export function swapNoticeText(baseUrl: string, practiceName: string, swap: Pick<Swap, 'scheduleId'>): string {
+  return `${practiceName}: a swap request waits for you. ${baseUrl}/console/on-call?schedule=${swap.scheduleId}`;
 }
 
 export function swapRouter(services: Services): express.Router {
@@ -62,21 +62,19 @@ export function swapRouter(services: Services): express.Router {
 
   /**
    * Tells the provider asked (SMS to their SMS number, else their phone) through the staff notice
-   * path, which asks the communication matrix's staff_page cell. Best effort: a failure is logged
-   * with ids, and the swap stands.
+   * path, which asks the communication matrix's staff_page cell. Sent after the swap is audited
+   * and answered, best effort: a failure is logged with ids only, and the swap stands.
    */
-  async function notifyTarget(scope: PracticeScope, swap: Swap): Promise<string[]> {
+  async function notifyTarget(scope: PracticeScope, swap: Swap): Promise<void> {
     try {
       const [target, sender] = await Promise.all([getProvider(scope, swap.toProviderId), practiceSender(scope)]);
-      if (!target?.active || !sender.practice) return [];
+      if (!target?.active || !sender.practice) return;
       const text = swapNoticeText(services.config.publicBaseUrl, sender.practice.greetingName, swap);
-      const result = await notifyStaff(services, { what: 'swap request notice', scope, from: sender.from, subject: text, text }, [
+      await notifyStaff(services, { what: 'swap request notice', scope, from: sender.from, subject: text, text }, [
         { key: `provider:${target.id}`, channel: 'sms', to: target.smsPhone ?? target.phone },
       ]);
-      return result.reached;
     } catch (err) {
       logger.error('swap request notice failed', { err, practiceId: scope.practiceId, swapId: swap.id });
-      return [];
     }
   }
 
@@ -102,18 +100,19 @@ export function swapRouter(services: Services): express.Router {
     if (!body.success) return badRequest(res, problems(body.error));
     const who = await swapActor(res, scope);
     if (!mayRequestSwap(body.data, who)) return forbidden(res, 'a provider hands only their own shifts, signed in as themselves');
-    const made = await requestSwap(scope, id, body.data, who.actor);
+    const made = await requestSwap(scope, id, body.data, who.actor, services.clock());
     if (!made.ok) return made.reason === 'invalid' ? badRequest(res, made.message) : notFound(res);
     const swap = made.value;
-    const notified = await notifyTarget(scope, swap);
     await services.audit({
       action: AuditAction.OncallSwapRequested,
       actor: who.actor,
       practiceId: scope.practiceId,
       subjectId: swap.id,
-      details: { scheduleId: swap.scheduleId, fromProviderId: swap.fromProviderId, toProviderId: swap.toProviderId, notified },
+      details: { scheduleId: swap.scheduleId, fromProviderId: swap.fromProviderId, toProviderId: swap.toProviderId },
     });
     res.status(201).json(swap);
+    // After the answer: an SMS gateway that is slow or down neither holds the request nor loses the audit row.
+    void notifyTarget(scope, swap);
   });
 
   function decision(action: SwapAction, roles: readonly ApiRole[]): express.RequestHandler {
@@ -132,6 +131,8 @@ export function swapRouter(services: Services): express.Router {
             return forbidden(res, action === 'cancel' ? 'only whoever asked, or an admin, cancels a swap' : 'only the provider asked, or an admin, decides a swap');
           case 'conflict':
             return void res.status(409).json({ error: 'conflict', message: 'this swap is no longer pending' });
+          case 'passed':
+            return void res.status(409).json({ error: 'conflict', message: 'the window has passed' });
           case 'invalid':
             return badRequest(res, done.message);
           default:

@@ -43,9 +43,11 @@ export async function readPage(deps: Pick<AppContext, 'keyring' | 'audit'>, scop
   if (!page) return null;
   const [link, call, names] = await Promise.all([pageVoicemail(scope, page), pageCall(scope, page.call_sid), ackNames(scope, [page.acknowledged_by])]);
   const k = deps.keyring;
-  const number = link?.task_id
-    ? await shownNumber(link.callback_enc, view, (enc) => openTaskField(k, 'callback', enc, link.task_id ?? '', scope.practiceId))
-    : await shownNumber(call?.from_enc ?? null, view, (enc) => openCallerNumber(k, enc, page.call_sid, scope.practiceId));
+  // The task's callback number when it has one; a task without one (none given) falls back to the caller's.
+  const number =
+    link?.task_id && link.callback_enc !== null
+      ? await shownNumber(link.callback_enc, view, (enc) => openTaskField(k, 'callback', enc, link.task_id ?? '', scope.practiceId))
+      : await shownNumber(call?.from_enc ?? null, view, (enc) => openCallerNumber(k, enc, page.call_sid, scope.practiceId));
   const numberOpened = view === 'full' && number !== null;
   if (numberOpened) {
     await deps.audit({ action: AuditAction.PageRead, actor, practiceId: scope.practiceId, callSid: page.call_sid, subjectId: page.id, details: { view, numberOpened } });

@@ -4,7 +4,8 @@ import type { SwapState } from '../adapters/db-schema.js';
 import type { ApiRole } from '../auth/api-keys.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 import { checkInterval, isoInstantSchema, providerIdSchema } from './schedule-schema.js';
-import { createOverride, type OverrideRecord } from './store.js';
+import { shifts, type TimelineEntry } from './schedule.js';
+import { createOverride, loadSchedule, type OverrideRecord } from './store.js';
 
 /**
  * Swap requests (issue 14): a provider (or staff acting for one) asks to hand a window of a
@@ -156,17 +157,30 @@ export async function providerOfUser(scope: PracticeScope, userId: string): Prom
   return row?.id ?? null;
 }
 
-export type SwapWrite<T> = { ok: true; value: T } | { ok: false; reason: 'not_found' | 'forbidden' | 'conflict' } | { ok: false; reason: 'invalid'; message: string };
+export type SwapWrite<T> = { ok: true; value: T } | { ok: false; reason: 'not_found' | 'forbidden' | 'conflict' | 'passed' } | { ok: false; reason: 'invalid'; message: string };
 
-/** A pending swap on one of the practice's schedules; both providers must be the practice's own (active). */
-export async function requestSwap(scope: PracticeScope, scheduleId: string, input: SwapInput, requestedBy: string): Promise<SwapWrite<Swap>> {
+/**
+ * A pending swap on one of the practice's schedules. Both providers must be the practice's own and
+ * active; the window must not have ended at `now`; and fromProviderId must be the one on call for
+ * every part of [start, end) on that schedule, as the effective timeline (`shifts`, the same code
+ * the shifts route and who-is-on-call use) has it. A swap hands one's own time; an arbitrary change
+ * is an override (admins only).
+ */
+export async function requestSwap(scope: PracticeScope, scheduleId: string, input: SwapInput, requestedBy: string, now: Date): Promise<SwapWrite<Swap>> {
   const { db, practiceId } = scope;
-  const schedule = await db.selectFrom('oncall_schedules').select('id').where('practice_id', '=', practiceId).where('id', '=', scheduleId).executeTakeFirst();
+  const schedule = await loadSchedule(scope, scheduleId, { from: input.start, to: input.end });
   if (!schedule) return { ok: false, reason: 'not_found' };
   const ids = [input.fromProviderId, input.toProviderId];
-  const found = new Set((await db.selectFrom('providers').select('id').where('practice_id', '=', practiceId).where('id', 'in', ids).execute()).map((r) => r.id));
-  if (!found.has(input.fromProviderId)) return { ok: false, reason: 'invalid', message: 'fromProviderId: no such provider in this practice' };
-  if (!found.has(input.toProviderId)) return { ok: false, reason: 'invalid', message: 'toProviderId: no such provider in this practice' };
+  const found = new Map((await db.selectFrom('providers').select(['id', 'active']).where('practice_id', '=', practiceId).where('id', 'in', ids).execute()).map((r) => [r.id, r.active]));
+  for (const field of ['fromProviderId', 'toProviderId'] as const) {
+    const active = found.get(input[field]);
+    if (active === undefined) return { ok: false, reason: 'invalid', message: `${field}: no such provider in this practice` };
+    if (!active) return { ok: false, reason: 'invalid', message: `${field}: that provider is inactive` };
+  }
+  if (input.end.getTime() <= now.getTime()) return { ok: false, reason: 'invalid', message: 'end: the window has passed' };
+  if (!holdsWindow(shifts(schedule, input.start, input.end), input.fromProviderId, input.start, input.end)) {
+    return { ok: false, reason: 'invalid', message: 'fromProviderId: that provider is not on call for the whole window on this schedule' };
+  }
   const row = await db
     .insertInto('oncall_swaps')
     .values({
@@ -181,6 +195,16 @@ export async function requestSwap(scope: PracticeScope, scheduleId: string, inpu
     .returning(swapColumns)
     .executeTakeFirstOrThrow();
   return { ok: true, value: toSwap(row) };
+}
+
+/** Pure: do the timeline's entries give `providerId` every part of [start, end), with no gap? */
+export function holdsWindow(timeline: readonly Pick<TimelineEntry, 'providerId' | 'start' | 'end'>[], providerId: string, start: Date, end: Date): boolean {
+  let cursor = start.getTime();
+  for (const e of timeline) {
+    if (e.start.getTime() > cursor || e.providerId !== providerId) return false;
+    cursor = Math.max(cursor, e.end.getTime());
+  }
+  return cursor >= end.getTime();
 }
 
 /** The swaps of one of the practice's schedules, newest first (at most SWAP_LIST_LIMIT); null if no such schedule. */
@@ -203,7 +227,7 @@ export interface SwapDecided {
 /**
  * Accepts, declines or cancels a swap of the practice, in one transaction with the swap's row
  * locked: the pure `decideSwap` says whether `who` may and whether it is still pending; an
- * accept makes the override (createOverride's checks; a refusal rolls everything back).
+ * accept of a window that has ended is `passed`; an accept makes the override (createOverride's checks; a refusal rolls everything back).
  */
 export async function decideSwapRequest(scope: PracticeScope, swapId: string, action: SwapAction, who: SwapActor, now: Date): Promise<SwapWrite<SwapDecided>> {
   const { practiceId } = scope;
@@ -213,6 +237,8 @@ export async function decideSwapRequest(scope: PracticeScope, swapId: string, ac
     const swap = toSwap(row);
     const verdict = decideSwap(swap, action, who);
     if (!verdict.ok) return verdict;
+    // An accept of a window that has ended would make an override of the past: refused (a decline or cancel still tidies it).
+    if (action === 'accept' && swap.end.getTime() <= now.getTime()) return { ok: false, reason: 'passed' } as const;
     let override: OverrideRecord | null = null;
     if (action === 'accept') {
       const tx = { ...scope, db: trx } as PracticeScope;
