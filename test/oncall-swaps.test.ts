@@ -197,6 +197,18 @@ describe('swap requests', () => {
     expect(made).toHaveLength(1);
   });
 
+  it("an accept after the window changed hands (an admin's override since the ask) is 409, and the newer override stands", async () => {
+    const swap = await request(admin, bob, night(18));
+    const theirs = await send('POST', `/api/oncall/schedules/${scheduleId}/overrides`, admin, { providerId: carol, ...night(18) });
+    expect(theirs.status, JSON.stringify(theirs.body)).toBe(201);
+    const late = await send('POST', `/api/oncall/swaps/${swap.id as string}/accept`, admin);
+    expect(late.status).toBe(409);
+    expect(late.body.message).toMatch(/no longer on call for the provider who asked/);
+    const row = await h.services.db.selectFrom('oncall_swaps').select(['state', 'override_id']).where('id', '=', swap.id as string).executeTakeFirstOrThrow();
+    expect(row).toEqual({ state: 'pending', override_id: null });
+    expect(await onCallAt('2026-11-19T02:00:00Z')).toMatchObject({ providerId: carol, layer: 'override' });
+  });
+
   it('declines: no override, then nothing more can be decided', async () => {
     const swap = await request(admin, bob, night(22));
     const declined = await send('POST', `/api/oncall/swaps/${swap.id as string}/decline`, admin);

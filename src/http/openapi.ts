@@ -971,7 +971,7 @@ export const ROUTES: readonly RouteDoc[] = [
   ),
   post(
     '/api/oncall/swaps/:id/accept',
-    'Accept a swap (the provider asked, or an admin): makes the override in the same transaction; 409 once it is no longer pending, or once its window has passed',
+    'Accept a swap (the provider asked, or an admin): makes the override in the same transaction; 409 once it is no longer pending, once its window has passed, or once the window is no longer the asker’s (an override made since the request)',
     api(SWAP_DECIDERS),
     ok('the accepted swap and its override', z.object({ swap: SwapSchema, override: Obj('the override') })),
     { params: IdParams, query: PracticeQuery },

@@ -133,6 +133,8 @@ export function swapRouter(services: Services): express.Router {
             return void res.status(409).json({ error: 'conflict', message: 'this swap is no longer pending' });
           case 'passed':
             return void res.status(409).json({ error: 'conflict', message: 'the window has passed' });
+          case 'moved':
+            return void res.status(409).json({ error: 'conflict', message: 'the window is no longer on call for the provider who asked (the schedule changed since): ask again' });
           case 'invalid':
             return badRequest(res, done.message);
           default:

@@ -157,7 +157,7 @@ export async function providerOfUser(scope: PracticeScope, userId: string): Prom
   return row?.id ?? null;
 }
 
-export type SwapWrite<T> = { ok: true; value: T } | { ok: false; reason: 'not_found' | 'forbidden' | 'conflict' | 'passed' } | { ok: false; reason: 'invalid'; message: string };
+export type SwapWrite<T> = { ok: true; value: T } | { ok: false; reason: 'not_found' | 'forbidden' | 'conflict' | 'passed' | 'moved' } | { ok: false; reason: 'invalid'; message: string };
 
 /**
  * A pending swap on one of the practice's schedules. Both providers must be the practice's own and
@@ -227,7 +227,7 @@ export interface SwapDecided {
 /**
  * Accepts, declines or cancels a swap of the practice, in one transaction with the swap's row
  * locked: the pure `decideSwap` says whether `who` may and whether it is still pending; an
- * accept of a window that has ended is `passed`; an accept makes the override (createOverride's checks; a refusal rolls everything back).
+ * accept of a window that has ended is `passed`, of one no longer the asker's (an override since) `moved`; an accept makes the override (createOverride's checks; a refusal rolls everything back).
  */
 export async function decideSwapRequest(scope: PracticeScope, swapId: string, action: SwapAction, who: SwapActor, now: Date): Promise<SwapWrite<SwapDecided>> {
   const { practiceId } = scope;
@@ -242,6 +242,9 @@ export async function decideSwapRequest(scope: PracticeScope, swapId: string, ac
     let override: OverrideRecord | null = null;
     if (action === 'accept') {
       const tx = { ...scope, db: trx } as PracticeScope;
+      // The window must still be the asker's: an override made since the request (an admin's, another swap) is not undone by this one.
+      const schedule = await loadSchedule(tx, swap.scheduleId, { from: swap.start, to: swap.end });
+      if (schedule && !holdsWindow(shifts(schedule, swap.start, swap.end), swap.fromProviderId, swap.start, swap.end)) return { ok: false, reason: 'moved' } as const;
       const made = await createOverride(tx, swap.scheduleId, { providerId: swap.toProviderId, start: swap.start, end: swap.end });
       if (!made.ok) {
         // createOverride checks before it writes: the schedule gone (not_found) or the provider (invalid), nothing is written.
