@@ -66,7 +66,8 @@ function objectType(schema: Record<string, unknown>, depth: number): Converted {
     lines.push(`${docComment(isRecord(property) ? property.description : undefined, pad)}${pad}${propertyKey(name)}${optional}: ${convert(property, depth + 1).text};`);
   }
   if (extra !== undefined && extra !== false) {
-    const value = extra === true ? 'unknown' : convert(extra as JsonSchema, depth + 1).text;
+    // Alone, the record's value type sits at this depth; beside properties, one level in.
+    const value = extra === true ? 'unknown' : convert(extra as JsonSchema, names.length === 0 ? depth : depth + 1).text;
     if (names.length === 0) return simple(`Record<string, ${value}>`);
     lines.push(`${pad}[key: string]: ${value};`);
   }

@@ -483,15 +483,15 @@ export type OvernightReport = {
       list: string | null;
     };
     byOutcome: Record<string, {
-        count: number;
-        /** the /api path and query that lists what is counted; null: no list route filters this way */
-        list: string | null;
-      }>;
+      count: number;
+      /** the /api path and query that lists what is counted; null: no list route filters this way */
+      list: string | null;
+    }>;
     byReason: Record<string, {
-        count: number;
-        /** the /api path and query that lists what is counted; null: no list route filters this way */
-        list: string | null;
-      }>;
+      count: number;
+      /** the /api path and query that lists what is counted; null: no list route filters this way */
+      list: string | null;
+    }>;
   };
   tasks: {
     created: {
