@@ -47,22 +47,25 @@ describe('import progress bar', () => {
   });
 
   it('ends at 100 with the report’s row count when done, or the failure', () => {
-    const done = detail({ status: 'done', rowsRead: 2, report: {
-      kind: 'patients',
-      dryRun: true,
-      committed: false,
-      rows: 2,
-      created: 0,
-      updated: 0,
-      duplicate: 0,
-      invalid: 0,
-      entries: [],
-      entriesTruncated: false,
-      entriesTotal: 0,
-      limit: 100,
-      offset: 0,
-    },
-  });
+    const done = detail({
+      status: 'done',
+      rowsRead: 2,
+      report: {
+        kind: 'patients',
+        dryRun: true,
+        committed: false,
+        rows: 2,
+        created: 0,
+        updated: 0,
+        duplicate: 0,
+        invalid: 0,
+        entries: [],
+        entriesTruncated: false,
+        entriesTotal: 0,
+        limit: 100,
+        offset: 0,
+      },
+    });
     expect(importProgress(done, 10)).toEqual({ value: 100, label: '2 rows read', finished: true, indeterminate: false });
     expect(importProgress(detail({ status: 'failed' }), 10)).toMatchObject({ value: 100, finished: true, label: 'The import failed' });
   });
