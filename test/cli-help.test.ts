@@ -24,6 +24,7 @@ const SCRIPTS = [
   'users-disable',
   'bench',
   'build-web',
+  'web-types',
 ] as const;
 
 interface Run {

@@ -3,6 +3,8 @@
  * JSON `{ error, message }`; a 400's message lists its problems as `field: problem; …`
  * (src/http/responses.ts), so the fields can be named next to the form that sent them.
  */
+import type * as Generated from './generated';
+
 export type ApiErrorKind = 'bad_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'rate_limited' | 'server' | 'network';
 
 export interface FieldProblem {
@@ -75,7 +77,8 @@ const GENERIC: Record<ApiErrorKind, string> = {
 /** An answer that was not 2xx, as an ApiError: its kind from the status, its fields from a 400's message. */
 export function toApiError(status: number, body: unknown): ApiError {
   const kind = kindOf(status);
-  const record = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
+  // The OpenAPI document's Error ({ error, message? }), read field by field: the body is not trusted to match it.
+  const record: Partial<Record<keyof Generated.Error, unknown>> = typeof body === 'object' && body !== null ? (body as Partial<Record<keyof Generated.Error, unknown>>) : {};
   const code = typeof record.error === 'string' ? record.error : null;
   const message = typeof record.message === 'string' ? record.message : '';
   if (kind === 'bad_request' && message !== '') {

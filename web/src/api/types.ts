@@ -1,7 +1,10 @@
 /**
- * The API's shapes the console reads. They follow the server's own types (named beside each)
- * and the OpenAPI document at /api/openapi.json; a change there is a change here.
+ * The API's shapes the console reads. Where the OpenAPI document names a schema they come from
+ * web/src/api/generated.ts (npm run web:types); the rest follow the server's own types (named
+ * beside each) by hand: the document has no named schema for them yet.
  */
+import type * as Generated from './generated';
+
 export type Role = 'admin' | 'staff' | 'provider' | 'auditor';
 
 /** GET /api/session (the staff-accounts work: src/auth/ on the server). */
@@ -34,20 +37,8 @@ export interface TotpEnrolment {
 export const CALL_OUTCOMES = ['handed_to_provider', 'urgent_voicemail', 'message', 'transferred', 'abandoned_at_menu', 'fail_safe', 'completed_other'] as const;
 export type CallOutcome = (typeof CALL_OUTCOMES)[number];
 
-export interface ListedCall {
-  callSid: string;
-  startedAt: string;
-  endedAt: string | null;
-  durationSeconds: number | null;
-  status: string;
-  /** E.164, or masked for an auditor; null when withheld. */
-  callerNumber: string | null;
-  patient: { match: 'verified' | 'number' | 'unknown'; patientId: string | null };
-  path: string[];
-  outcome: CallOutcome | null;
-  urgency: 'urgent' | 'routine' | null;
-  voicemailIds: string[];
-}
+/** A row of GET /api/calls: the generated CallView's summary (the same ListedCall on the server). */
+export type ListedCall = NonNullable<Generated.CallView['summary']>;
 
 export interface CallPage {
   calls: ListedCall[];

@@ -1,4 +1,5 @@
 import { api } from '../../api/client';
+import type * as Generated from '../../api/generated';
 import type { Filters } from '../../components/url-filters';
 
 /** GET /api/tasks and GET /api/tasks/:id, as the API answers them (src/tasks/work.ts). */
@@ -11,36 +12,26 @@ export type TaskStatus = (typeof TASK_STATUSES)[number];
 export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
 export type CloseOutcome = (typeof CLOSE_OUTCOMES)[number];
 
-export interface TaskSummary {
-  id: string;
-  source: string;
-  sourceId: string;
-  callSid: string | null;
-  reason: (typeof TASK_REASONS)[number];
-  urgency: 'urgent' | 'routine';
-  status: TaskStatus;
-  assignee: string | null;
-  patient: { match: 'verified' | 'number' | 'unknown'; patientId: string | null };
-  dueAt: string;
-  overdue: boolean;
-  attempts: number;
-  hasCallbackNumber: boolean;
-  createdAt: string;
-  claimedAt: string | null;
-  closedAt: string | null;
-  closedBy: string | null;
-}
-
-export interface TaskDetail extends TaskSummary {
-  callbackNumber: string | null;
-  closeNote: string | null;
-  attemptList: Array<{ id: string; at: string; actor: string; outcome: AttemptOutcome; note: string | null }>;
-}
+/** The queue's row and the task's view: the OpenAPI document's CallbackTask and CallbackTaskDetail (web/src/api/generated.ts). */
+export type TaskSummary = Generated.CallbackTask;
+export type TaskDetail = Generated.CallbackTaskDetail;
+/** What an attempt on record can say: the outcomes a person logs, and those a call placed from the console ends with. */
+export type RecordedAttemptOutcome = TaskDetail['attemptList'][number]['outcome'];
 
 export const STATUS_LABELS: Record<TaskStatus, string> = { open: 'Open', claimed: 'Claimed', done: 'Done', unreachable: 'Unreachable', cancelled: 'Cancelled' };
 export const REASON_LABELS: Record<TaskSummary['reason'], string> = { clinical: 'Clinical', refill: 'Refill', appointment: 'Appointment', billing: 'Billing', other: 'Other' };
 export const MATCH_LABELS: Record<TaskSummary['patient']['match'], string> = { verified: 'Verified', number: 'By number', unknown: 'Unknown' };
-export const ATTEMPT_LABELS: Record<AttemptOutcome, string> = { reached: 'Reached', no_answer: 'No answer', voicemail_left: 'Left a voicemail', wrong_number: 'Wrong number', other: 'Other' };
+export const ATTEMPT_LABELS: Record<RecordedAttemptOutcome, string> = {
+  reached: 'Reached',
+  no_answer: 'No answer',
+  voicemail_left: 'Left a voicemail',
+  wrong_number: 'Wrong number',
+  other: 'Other',
+  busy: 'Busy',
+  failed: 'Call failed',
+  not_connected: 'Not connected',
+  logged: 'Logged (no call placed)',
+};
 
 /** The filters the queue keeps in its URL: codes only, never PHI. */
 export const TASK_FILTERS = ['status', 'reason', 'urgency', 'overdue', 'assignee'] as const;

@@ -1,5 +1,5 @@
 import { api } from '../../api/client';
-import type { ListedCall } from '../../api/types';
+import type * as Generated from '../../api/generated';
 
 /**
  * GET /api/calls/:callSid as the API answers it (src/calls/call-export.ts CallView), and the pure
@@ -39,14 +39,12 @@ export type TimelineEntry =
   | { kind: 'event'; at: string; seq: number; action: string; leg: string | null; subjectId: string | null; details: Record<string, unknown> }
   | { kind: 'parent_leg' | 'dial_leg' | 'page_sms'; at: string; endedAt: string | null; seq: null; legSid: string | null; tier: number | null; round: number | null; providerId: string | null; numberTried: string | null; outcome: string; durationSeconds: number | null };
 
-export interface CallView {
-  call: { callSid: string; practiceId: string; direction: string; status: string; createdAt: string; updatedAt: string };
-  summary: ListedCall | null;
-  legs: CallLeg[];
-  pages: Array<{ id: string; referenceCode: string; status: string; roundsSent: number; adminPaged: boolean; acknowledgedAt: string | null; acknowledgedBy: string | null }>;
-  timeline: TimelineEntry[];
-  audit: AuditEvent[];
-}
+/**
+ * The generated CallView with the timeline and audit rows the console reads spelled out: the
+ * OpenAPI schema names only their common fields (kind, at, seq; AuditEvent without callSid, leg,
+ * subjectId) and passes the rest through.
+ */
+export type CallView = Omit<Generated.CallView, 'timeline' | 'audit'> & { timeline: TimelineEntry[]; audit: AuditEvent[] };
 
 export const fetchCall = (callSid: string, signal?: AbortSignal) => api<CallView>(`/api/calls/${encodeURIComponent(callSid)}`, { signal });
 

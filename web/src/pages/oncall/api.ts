@@ -1,4 +1,5 @@
 import { api } from '../../api/client';
+import type * as Generated from '../../api/generated';
 import type { Shift } from './week-layout';
 
 /** What the On call page reads and sends (src/http/oncall-routes.ts). Providers' work numbers, no PHI. */
@@ -12,28 +13,13 @@ export interface OnCallNow {
   shiftEnd: string | null;
 }
 
-export interface Provider {
-  id: string;
-  displayName: string;
-  active: boolean;
-  feedTokenIssuedAt: string | null;
-}
+export type Provider = Generated.Provider;
+export type Schedule = Generated.Schedule;
 
-export interface Schedule {
-  id: string;
-  name: string;
-  timeZone: string;
-}
-
-export interface Policy {
-  id: string;
-  name: string;
+/** The generated EscalationPolicy with its tiers: the OpenAPI schema names the policy's fields but not the tiers' shape (it passes them through). */
+export type Policy = Generated.EscalationPolicy & {
   tiers: Array<{ target: { kind: 'schedule'; scheduleId: string } | { kind: 'provider'; providerId: string }; ringSeconds: number }>;
-  repeat: number;
-  pageIntervalMinutes: number;
-  pageMaxRepeats: number;
-  isDefault: boolean;
-}
+};
 
 export const fetchNow = (signal?: AbortSignal): Promise<{ at: string; onCall: OnCallNow[] }> => api('/api/oncall/now', { signal });
 export const fetchProviders = (signal?: AbortSignal): Promise<{ providers: Provider[] }> => api('/api/oncall/providers', { signal });

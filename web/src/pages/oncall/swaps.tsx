@@ -3,21 +3,13 @@ import { useSearchParams } from 'react-router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Alert, Badge, Button, Card, Group, NativeSelect, Stack, Text, TextInput, Title } from '@mantine/core';
 import { api } from '../../api/client';
+import type * as Generated from '../../api/generated';
 import { ApiError } from '../../api/errors';
 import { Empty, ErrorState, Loading } from '../../components/states';
 import type { Provider, Schedule } from './api';
 
 /** Swap requests (src/http/swap-routes.ts): ids, instants and states; who may act is the server's decision. */
-export interface Swap {
-  id: string;
-  scheduleId: string;
-  fromProviderId: string;
-  toProviderId: string;
-  start: string;
-  end: string;
-  state: 'pending' | 'accepted' | 'declined' | 'cancelled';
-  createdAt: string;
-}
+export type Swap = Generated.Swap;
 
 type SwapAction = 'accept' | 'decline' | 'cancel';
 

@@ -1,26 +1,10 @@
 import { api } from '../../api/client';
+import type * as Generated from '../../api/generated';
 
-/** GET /api/reports/overnight as the API answers it (src/reports/overnight.ts OvernightReport). */
-export interface Counted {
-  count: number;
-  /** The /api list behind the count (with its filters), or null when no list filters that way. */
-  list: string | null;
-}
-
-export interface OvernightReport {
-  practiceId: string;
-  date: string;
-  period: { start: string; end: string; timeZone: string };
-  asOf: string;
-  calls: { total: Counted; byOutcome: Record<string, Counted>; byReason: Record<string, Counted> };
-  tasks: { created: Counted; open: Counted; claimed: Counted; overdue: Counted; urgentClaimed: Array<{ taskId: string; assignee: string; name: string | null; claimedAt: string }> };
-  /** The night's pages and who acknowledged each (a staff name; null for a key or while open). */
-  pages: Array<{ pageId: string; createdAt: string; status: 'open' | 'acknowledged'; acknowledgedAt: string | null; acknowledgedBy: string | null; name: string | null }>;
-  voicemails: { urgent: Counted; routine: Counted; heard: Counted; unheard: Counted };
-  lockouts: Counted;
-  failedDeliveries: { drops: Counted; pages: Counted; sms: Counted };
-  failSafeAnswers: Counted;
-}
+/** GET /api/reports/overnight as the API answers it (src/reports/overnight.ts OvernightReport; web/src/api/generated.ts). */
+export type OvernightReport = Generated.OvernightReport;
+/** A count and the /api list behind it (with its filters), or null when no list filters that way. */
+export type Counted = OvernightReport['lockouts'];
 
 export const fetchOvernight = (date: string | undefined, signal?: AbortSignal) => api<OvernightReport>('/api/reports/overnight', { query: { date }, signal });
 

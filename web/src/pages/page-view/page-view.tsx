@@ -3,31 +3,17 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Alert, Badge, Button, Paper, Stack, Text, Title } from '@mantine/core';
 import { api } from '../../api/client';
 import { ApiError, describeError } from '../../api/errors';
+import type * as Generated from '../../api/generated';
 import type { Session } from '../../api/types';
 import { usePageTitle } from '../../components/page-title';
 import { ErrorState, Loading } from '../../components/states';
-import { REASON_LABELS, when, type TaskDetail } from '../callbacks/api';
+import { REASON_LABELS, when } from '../callbacks/api';
 import { CallBackButton } from '../callbacks/call-back-button';
-import { playable, type VoicemailSummary } from '../voicemail/api';
+import { playable } from '../voicemail/api';
 import { VoicemailPlayer } from '../voicemail/player';
 
 /** GET /api/pages/:pageId (src/oncall/page-detail.ts): the page, its voicemail and task by id, the number to call back. */
-export interface PageDetail {
-  id: string;
-  callSid: string;
-  referenceCode: string;
-  status: 'open' | 'acknowledged';
-  createdAt: string;
-  acknowledgedAt: string | null;
-  acknowledgedBy: string | null;
-  acknowledgedByName: string | null;
-  reason: TaskDetail['reason'] | null;
-  urgency: 'urgent' | 'routine' | null;
-  voicemail: { id: string; state: VoicemailSummary['state'] } | null;
-  task: { id: string; status: TaskDetail['status'] } | null;
-  /** As the task shows it (else the caller's): in full, or `masked` for an auditor; null when none is on record. */
-  callbackNumber: string | null;
-}
+export type PageDetail = Generated.PageDetail;
 
 /** One request: the page by id (404: not a page of this practice). */
 async function fetchPage(pageId: string, signal: AbortSignal): Promise<PageDetail | null> {

@@ -1,4 +1,5 @@
 import { api } from '../../api/client';
+import type * as Generated from '../../api/generated';
 
 /**
  * What the Patients pages read and send. Names, dates of birth, MRNs and numbers travel in
@@ -64,32 +65,10 @@ export interface Consents {
   history: ConsentEntry[];
 }
 
-export type ImportKind = 'patients' | 'appointments';
-
-export interface ImportEntry {
-  row: number;
-  outcome: 'invalid' | 'duplicate';
-  field: string;
-  reason: string;
-  existingId?: string;
-}
-
-/** GET /api/imports/:id */
-export interface ImportDetail {
-  id: string;
-  kind: ImportKind;
-  dryRun: boolean;
-  status: 'queued' | 'running' | 'done' | 'failed';
-  rowsRead: number;
-  committed: boolean;
-  created: number;
-  updated: number;
-  duplicate: number;
-  invalid: number;
-  failure: string | null;
-  message: string | null;
-  report: { rows: number; entries: ImportEntry[]; entriesTruncated: boolean; entriesTotal: number } | null;
-}
+/** GET /api/imports/:id: the OpenAPI document's Import (web/src/api/generated.ts). */
+export type ImportDetail = Generated.Import;
+export type ImportKind = ImportDetail['kind'];
+export type ImportEntry = NonNullable<ImportDetail['report']>['entries'][number];
 
 export function searchPatients(criteria: PatientSearch, signal?: AbortSignal): Promise<{ patients: PatientSummary[] }> {
   return api('/api/patients/search', { method: 'POST', body: { ...criteria, limit: 50 }, signal });

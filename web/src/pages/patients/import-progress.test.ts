@@ -3,7 +3,27 @@ import type { ImportDetail } from './api';
 import { countCsvRows, importOutcome, importProgress } from './import-progress';
 
 function detail(over: Partial<ImportDetail>): ImportDetail {
-  return { id: 'i1', kind: 'patients', dryRun: true, status: 'running', rowsRead: 0, committed: false, created: 0, updated: 0, duplicate: 0, invalid: 0, failure: null, message: null, report: null, ...over };
+  return {
+    id: 'i1',
+    kind: 'patients',
+    dryRun: true,
+    status: 'running',
+    rowsRead: 0,
+    uploadBytes: null,
+    committed: false,
+    created: 0,
+    updated: 0,
+    duplicate: 0,
+    invalid: 0,
+    failure: null,
+    createdBy: 'user:u1',
+    createdAt: '2026-01-01T00:00:00.000Z',
+    startedAt: null,
+    finishedAt: null,
+    message: null,
+    report: null,
+    ...over,
+  };
 }
 
 describe('CSV rows counted in the browser', () => {
@@ -27,7 +47,25 @@ describe('import progress bar', () => {
   });
 
   it('ends at 100 with the report’s row count when done, or the failure', () => {
-    const done = detail({ status: 'done', rowsRead: 2, report: { rows: 2, entries: [], entriesTruncated: false, entriesTotal: 0 } });
+    const done = detail({
+      status: 'done',
+      rowsRead: 2,
+      report: {
+        kind: 'patients',
+        dryRun: true,
+        committed: false,
+        rows: 2,
+        created: 0,
+        updated: 0,
+        duplicate: 0,
+        invalid: 0,
+        entries: [],
+        entriesTruncated: false,
+        entriesTotal: 0,
+        limit: 100,
+        offset: 0,
+      },
+    });
     expect(importProgress(done, 10)).toEqual({ value: 100, label: '2 rows read', finished: true, indeterminate: false });
     expect(importProgress(detail({ status: 'failed' }), 10)).toMatchObject({ value: 100, finished: true, label: 'The import failed' });
   });

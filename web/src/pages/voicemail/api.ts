@@ -1,30 +1,15 @@
 import { api } from '../../api/client';
+import type * as Generated from '../../api/generated';
 import type { Filters } from '../../components/url-filters';
 
-/** GET /api/voicemails as the API answers it (src/voicemail/playback-store.ts VoicemailSummary). */
-export interface VoicemailSummary {
-  id: string;
-  referenceCode: string;
-  urgency: 'urgent' | 'routine';
-  state: 'received' | 'stored' | 'complete' | 'failed' | 'expired';
-  callSid: string;
-  callerVerified: boolean;
-  durationSeconds: number | null;
-  createdAt: string;
-  storedAt: string | null;
-  acknowledgedAt: string | null;
-  acknowledgedBy: string | null;
-  /** Who acknowledged, by name (null for a key). */
-  acknowledgedByName: string | null;
-  acknowledgedWithNote: boolean;
-  /** The note, for those who see it (never an auditor). */
-  acknowledgedNote: string | null;
-  simulated: boolean;
-  callerNumber: string | null;
-  reason: 'clinical' | 'refill' | 'appointment' | 'billing' | 'other' | null;
-  patient: { match: 'verified' | 'number' | 'unknown'; patientId: string | null };
-  task: { id: string; status: string } | null;
-}
+/** GET /api/voicemails as the API answers it (src/voicemail/playback-store.ts VoicemailSummary; web/src/api/generated.ts). */
+export const VOICEMAIL_STATES = ['received', 'stored', 'complete', 'failed', 'expired'] as const;
+/**
+ * The generated VoicemailSummary with `state` narrowed: the OpenAPI schema documents it as a plain
+ * string, while the store (and PageDetail's voicemail) hold one of these. Remove the narrowing
+ * once the server's schema says the enum.
+ */
+export type VoicemailSummary = Omit<Generated.VoicemailSummary, 'state'> & { state: (typeof VOICEMAIL_STATES)[number] };
 
 /** The inbox's filters kept in its URL (codes and instants; the Overnight page links them). */
 export const VOICEMAIL_FILTERS = ['unhandled', 'urgency', 'from', 'to'] as const;
