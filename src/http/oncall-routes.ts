@@ -187,25 +187,25 @@ export async function auditOverrideCreated(
   return shadows;
 }
 
+/**
+ * The practice a request acts on: the key's own, or `?practiceId=` when given (then checked by
+ * `permit`, which answers 403 for another practice). Sends 400 for a malformed one.
+ */
+export function practiceOf(req: express.Request, res: express.Response): string | undefined {
+  const q = PracticeQuery.safeParse({ practiceId: req.query.practiceId });
+  if (!q.success) return void badRequest(res, problems(q.error));
+  return q.data.practiceId ?? principalOf(res).practiceId;
+}
+
+/** Parses `:param` as a uuid, or sends 400 naming it. */
+export function idParam(req: express.Request, res: express.Response, name: string): string | undefined {
+  const id = Uuid.safeParse(req.params[name]);
+  if (!id.success) return void badRequest(res, `${name} must be a UUID`);
+  return id.data;
+}
+
 export function oncallRouter(services: Services): express.Router {
   const router = express.Router();
-
-  /**
-   * The practice a request acts on: the key's own, or `?practiceId=` when given (then checked by
-   * `permit`, which answers 403 for another practice). Sends 400 for a malformed one.
-   */
-  function practiceOf(req: express.Request, res: express.Response): string | undefined {
-    const q = PracticeQuery.safeParse({ practiceId: req.query.practiceId });
-    if (!q.success) return void badRequest(res, problems(q.error));
-    return q.data.practiceId ?? principalOf(res).practiceId;
-  }
-
-  /** Parses `:param` as a uuid, or sends 400 naming it. */
-  function idParam(req: express.Request, res: express.Response, name: string): string | undefined {
-    const id = Uuid.safeParse(req.params[name]);
-    if (!id.success) return void badRequest(res, `${name} must be a UUID`);
-    return id.data;
-  }
 
   async function audit(
     res: express.Response,

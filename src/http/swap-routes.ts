@@ -1,5 +1,4 @@
 import express from 'express';
-import { z } from 'zod';
 import type { Services } from '../services.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 import { AuditAction } from '../audit/events.js';
@@ -10,7 +9,7 @@ import { decideSwapRequest, listSwaps, mayRequestSwap, providerOfUser, requestSw
 import { notifyStaff, practiceSender } from '../notify/staff-sender.js';
 import { actorOf, isSessionPrincipal, keyPrincipalOf, permit, principalOf } from './api-auth.js';
 import { badRequest, notFound } from './responses.js';
-import { auditOverrideCreated, PracticeQuery, problems } from './oncall-routes.js';
+import { auditOverrideCreated, idParam, practiceOf, problems } from './oncall-routes.js';
 
 /**
  * Swap requests under /api/oncall (src/oncall/swaps.ts): ask to hand a window of a schedule to
@@ -36,18 +35,6 @@ export function swapNoticeText(baseUrl: string, practiceName: string, swap: Pick
 
 export function swapRouter(services: Services): express.Router {
   const router = express.Router();
-
-  function practiceOf(req: express.Request, res: express.Response): string | undefined {
-    const q = PracticeQuery.safeParse({ practiceId: req.query.practiceId });
-    if (!q.success) return void badRequest(res, problems(q.error));
-    return q.data.practiceId ?? principalOf(res).practiceId;
-  }
-
-  function idParam(req: express.Request, res: express.Response, name: string): string | undefined {
-    const id = z.uuid().safeParse(req.params[name]);
-    if (!id.success) return void badRequest(res, `${name} must be a UUID`);
-    return id.data;
-  }
 
   /** The request's actor: a person's session names the provider their account is; a key names none. */
   async function swapActor(res: express.Response, scope: PracticeScope): Promise<SwapActor> {

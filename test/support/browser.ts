@@ -93,6 +93,13 @@ export async function startConsoleBrowser(name: string, env: Record<string, stri
 
 /** axe's serious and critical findings on the page as it is now (rule id and the elements). */
 export async function seriousAxeViolations(page: Page): Promise<string[]> {
+  // A dialog still fading in has colours part-way (axe then measures a contrast nobody sees):
+  // wait until no finite CSS transition or animation is running (a spinner's loop never ends).
+  const settled = `document.getAnimations().every((a) =>
+    a.playState !== 'running' || a.effect?.getComputedTiming().endTime === Infinity)`;
+  await page.waitForFunction(settled, undefined, {
+    timeout: 5_000,
+  });
   const result = await new AxeBuilder({ page }).analyze();
   return result.violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
