@@ -97,9 +97,8 @@ export async function seriousAxeViolations(page: Page): Promise<string[]> {
   // wait until no finite CSS transition or animation is running (a spinner's loop never ends).
   const settled = `document.getAnimations().every((a) =>
     a.playState !== 'running' || a.effect?.getComputedTiming().endTime === Infinity)`;
-  await page.waitForFunction(settled, undefined, {
-    timeout: 5_000,
-  });
+  // Polled with evaluate: waitForFunction compiles its text in the page, which the console's CSP forbids.
+  for (let i = 0; i < 50 && !(await page.evaluate<boolean>(settled)); i++) await new Promise((r) => setTimeout(r, 100));
   const result = await new AxeBuilder({ page }).analyze();
   return result.violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
