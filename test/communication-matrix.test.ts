@@ -12,6 +12,7 @@ import { getDefaultPolicy } from '../src/oncall/store.js';
 import { tenantScope } from '../src/tenancy/mint.js';
 import { OPT_OUT_SENTENCE } from '../src/drops/templates.js';
 import { until } from './support/until.js';
+import { scheduledTimes } from './support/drop-schedule.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { startRvmDouble, type RvmDouble } from './support/rvm-double.js';
 
@@ -193,7 +194,10 @@ describe('drops consult the matrix', () => {
     now = MON_EVENING; // too late in New York: every drop waits for the morning
     const id = await newCampaign('Closed meanwhile');
     expect((await api('POST', `/api/campaigns/${id}/start`, {})).status).toBe(200);
-    expect((await dropsOf(id)).map((d) => d.status)).toEqual(['queued', 'queued']);
+    // Planned for the morning: pending, each with its time in the campaign schedule.
+    const planned = await dropsOf(id);
+    expect(planned.map((d) => d.status)).toEqual(['pending', 'pending']);
+    expect((await scheduledTimes(h.services, planned.map((d) => d.id))).size).toBe(2);
     await putMatrix(withCell(DEFAULT_MATRIX, 'recall', 'rvm', false));
     now = TUE_1000_NY;
     // The dispatcher queues what is due by the moved clock (it runs every 20 s on its own).

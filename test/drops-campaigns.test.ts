@@ -9,6 +9,7 @@ import { processDropJob } from '../src/drops/drop-worker.js';
 import { dispatchDueDrops } from '../src/drops/dispatcher.js';
 import { until } from './support/until.js';
 import { callApi, type ApiAnswer } from './support/api-request.js';
+import { scheduledTimes, sendDueDrops } from './support/drop-schedule.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { startRvmDouble, type RvmDouble } from './support/rvm-double.js';
 import { postTwilio } from './support/twilio-request.js';
@@ -84,13 +85,13 @@ async function dropOf(campaignId: string, p: TestPatient): Promise<{ id: string;
   return d;
 }
 
-/** Lets the time pass: every delayed drop job becomes due now. */
+/** Lets the time pass: the dispatcher queues what is due by the test's clock, and every delayed drop job becomes due now. */
 async function promoteAll(): Promise<void> {
-  for (const job of await h.services.queues.drops.getDelayed()) await job.promote();
+  await sendDueDrops(h.services);
 }
 
-/** Waits until no drop of the campaign is queued with a job due now (i.e. the workers caught up). */
-async function settled(campaignId: string, statuses: string[] = ['pending']): Promise<void> {
+/** Waits until the drop workers are idle and no drop of the campaign is in `statuses` (a planned drop waits pending in the schedule). */
+async function settled(campaignId: string, statuses: string[] = []): Promise<void> {
   await until('the drop workers', async () => {
     const counts = await h.services.queues.drops.getJobCounts('waiting', 'active', 'prioritized');
     const busy = (counts.waiting ?? 0) + (counts.active ?? 0) + (counts.prioritized ?? 0);
@@ -344,7 +345,10 @@ describe('a campaign from a CSV', () => {
     await promoteAll();
     await settled(second);
     expect(vendor.accepted().size).toBe(before);
-    expect(await dropOf(second, p('Ok'))).toMatchObject({ status: 'queued' });
+    // Planned for tomorrow: pending, its time in the campaign schedule.
+    const waiting = await dropOf(second, p('Ok'));
+    expect(waiting).toMatchObject({ status: 'pending' });
+    expect((await scheduledTimes(h.services, [waiting.id])).get(waiting.id)?.getTime()).toBeGreaterThan(now.getTime());
 
     now = WED_0800_NY;
     await promoteAll();

@@ -1,13 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { createPractice, type Practice } from '../src/practices/store.js';
-import { DISPATCH_WINDOW_MS, dispatchDueDrops } from '../src/drops/dispatcher.js';
+import { DISPATCH_WINDOW_MS, dispatchDueDrops, queueDropJobs } from '../src/drops/dispatcher.js';
 import { startHarness, type Harness } from './support/harness.js';
 
 /**
- * The dispatcher (issue 15, item 7): planned drops wait in the table with their send times; the
- * sweep queues BullMQ jobs only for those due within the window, in bounded batches, once per
- * schedule version, and never for a campaign that is not running. Real PostgreSQL, Redis, BullMQ.
+ * The dispatcher (issue 15, item 7): planned drops wait pending, their send times in the campaign
+ * schedule; the sweep takes only the rows due within the window, in bounded batches, queues
+ * those drops with their BullMQ jobs (once per schedule version), throws away rows whose drop is
+ * no longer pending, and never takes a campaign that is not running. Real PostgreSQL, Redis, BullMQ.
  */
 
 const NOW = new Date('2026-12-01T15:00:00Z');
@@ -15,7 +16,7 @@ let now = NOW;
 let h: Harness;
 let practice: Practice;
 
-/** A campaign in `state` with `n` queued drops, the i-th due at `first + i * stepMs`. */
+/** A campaign in `state` with `n` pending drops in the schedule, the i-th due at `first + i * stepMs`. */
 async function plannedCampaign(name: string, state: 'running' | 'paused', n: number, first: Date, stepMs: number): Promise<string> {
   await sql`
     INSERT INTO patients (practice_id, phone_index, dob_enc, phone_enc)
@@ -27,11 +28,15 @@ async function plannedCampaign(name: string, state: 'running' | 'paused', n: num
     .returning('id')
     .executeTakeFirstOrThrow();
   await sql`
-    INSERT INTO drops (campaign_id, practice_id, patient_id, provider, status, schedule_version, scheduled_for)
-    SELECT ${campaign.id}::uuid, practice_id, id, 'rvm_http', 'queued', 1,
-           ${first}::timestamptz + (row_number() OVER (ORDER BY id) - 1) * make_interval(secs => ${stepMs / 1000})
+    INSERT INTO drops (campaign_id, practice_id, patient_id, provider)
+    SELECT ${campaign.id}::uuid, practice_id, id, 'rvm_http'
     FROM patients WHERE practice_id = ${practice.id}::uuid
       AND phone_index IN (SELECT md5(${name} || '-' || g) || md5('p-' || g) FROM generate_series(1, ${n}) AS g)
+  `.execute(h.services.db);
+  await sql`
+    INSERT INTO drop_schedule (drop_id, campaign_id, practice_id, at)
+    SELECT id, campaign_id, practice_id, ${first}::timestamptz + (row_number() OVER (ORDER BY id) - 1) * make_interval(secs => ${stepMs / 1000})
+    FROM drops WHERE campaign_id = ${campaign.id}::uuid
   `.execute(h.services.db);
   return campaign.id;
 }
@@ -74,13 +79,19 @@ describe('the dispatcher', () => {
     for (const j of jobs) expect(Object.keys(j).sort()).toEqual(['delay', 'dropId', 'version']);
     expect(Math.min(...jobs.map((j) => j.delay))).toBe(60_000);
     expect(Math.max(...jobs.map((j) => j.delay))).toBe(DISPATCH_WINDOW_MS);
-    const rows = await h.services.db.selectFrom('drops').select(['id', 'dispatched_version', 'scheduled_for']).where('campaign_id', '=', id).execute();
+    const rows = await h.services.db.selectFrom('drops').select(['id', 'status', 'schedule_version', 'scheduled_for']).where('campaign_id', '=', id).execute();
     const queuedIds = new Set(jobs.map((j) => j.dropId));
+    const left = new Set((await h.services.db.selectFrom('drop_schedule').select('drop_id').where('campaign_id', '=', id).execute()).map((r) => r.drop_id));
+    expect(left.size).toBe(1000 - dueNow);
     for (const r of rows) {
-      const due = (r.scheduled_for?.getTime() ?? Infinity) <= NOW.getTime() + DISPATCH_WINDOW_MS;
-      expect(queuedIds.has(r.id)).toBe(due);
-      expect(r.dispatched_version).toBe(due ? 1 : null);
+      const queued = queuedIds.has(r.id);
+      // A queued drop has its job (version 1, its time on the row) and no schedule row; the others wait pending in the schedule.
+      expect(r.status).toBe(queued ? 'queued' : 'pending');
+      expect(r.schedule_version).toBe(queued ? 1 : 0);
+      expect(left.has(r.id)).toBe(!queued);
+      if (queued) expect(r.scheduled_for!.getTime()).toBeLessThanOrEqual(NOW.getTime() + DISPATCH_WINDOW_MS);
     }
+    expect(jobs.every((j) => j.version === 1)).toBe(true);
 
     // Again at the same time: nothing new. A paused campaign's due drops wait.
     expect(await dispatchDueDrops(h.services)).toEqual({ dispatched: 0 });
@@ -91,13 +102,34 @@ describe('the dispatcher', () => {
     expect(await dispatchDueDrops(h.services)).toEqual({ dispatched: 1000 - dueNow });
     expect(await jobsOf(id)).toHaveLength(1000);
 
-    // A drop moved to a new schedule version (resume plans again) is queued again, under its new version's job id.
-    // One of the first window's drops: its job is still delayed (60 s of real time), so no worker has sent it yet. One of the
-    // later ones was queued with no delay at the moved clock, and the worker may already have finished it.
-    const moved = [...rows].sort((a, b) => (a.scheduled_for?.getTime() ?? 0) - (b.scheduled_for?.getTime() ?? 0))[0];
-    if (!moved) throw new Error('no drop');
-    await h.services.db.updateTable('drops').set({ schedule_version: 2, scheduled_for: now }).where('id', '=', moved.id).execute();
+    // A drop planned again (resume replaces the plan: back to pending, a new version, a new row) is queued again, under its
+    // new version's job id. One of the first window's drops: its job is still delayed (60 s of real time), so no worker has
+    // sent it yet. One of the later ones was queued with no delay at the moved clock, and the worker may have finished it.
+    const first = await h.services.db.selectFrom('drops').select(['id', 'scheduled_for']).where('campaign_id', '=', id).orderBy('scheduled_for').executeTakeFirstOrThrow();
+    await h.services.db.updateTable('drops').set({ status: 'pending', schedule_version: 2, scheduled_for: null }).where('id', '=', first.id).execute();
+    await h.services.db.insertInto('drop_schedule').values({ drop_id: first.id, campaign_id: id, practice_id: practice.id, at: now }).execute();
+    // A row whose drop is no longer pending (skipped since it was planned) is thrown away, with no job.
+    const skipped = await h.services.db.selectFrom('drops').select('id').where('campaign_id', '=', id).where('status', '=', 'queued').where('id', '<>', first.id).executeTakeFirstOrThrow();
+    await h.services.db.insertInto('drop_schedule').values({ drop_id: skipped.id, campaign_id: id, practice_id: practice.id, at: now }).execute();
     expect(await dispatchDueDrops(h.services)).toEqual({ dispatched: 1 });
-    expect((await jobsOf(id)).filter((j) => j.dropId === moved.id).map((j) => j.version).sort()).toEqual([1, 2]);
+    expect((await jobsOf(id)).filter((j) => j.dropId === first.id).map((j) => j.version).sort()).toEqual([1, 3]);
+    expect((await jobsOf(id)).filter((j) => j.dropId === skipped.id)).toHaveLength(1);
+    expect(await h.services.db.selectFrom('drop_schedule').select('drop_id').where('campaign_id', '=', id).execute()).toEqual([]);
+  }, 60_000);
+
+  it('a queued drop whose job was lost (a stop between the commit and the queue) gets it again once overdue; one with its job gets no second', async () => {
+    const past = new Date(now.getTime() - DISPATCH_WINDOW_MS - 60_000);
+    const id = await plannedCampaign('lost', 'running', 2, past, 1000);
+    // As a dispatcher's committed claim leaves them: queued, version 1, out of the schedule; only the first got its job.
+    await h.services.db.deleteFrom('drop_schedule').where('campaign_id', '=', id).execute();
+    await h.services.db.updateTable('drops').set({ status: 'queued', schedule_version: 1, scheduled_for: past }).where('campaign_id', '=', id).execute();
+    const [withJob, lost] = await h.services.db.selectFrom('drops').select(['id', 'schedule_version', 'scheduled_for']).where('campaign_id', '=', id).orderBy('id').execute();
+    if (!withJob || !lost) throw new Error('no drops');
+    await queueDropJobs(h.services, [{ id: withJob.id, schedule_version: 1, scheduled_for: past }], now);
+    expect((await jobsOf(id)).map((j) => j.dropId)).toEqual([withJob.id]);
+
+    expect(await dispatchDueDrops(h.services)).toEqual({ dispatched: 0 });
+    const jobs = await jobsOf(id);
+    expect(jobs.map((j) => `${j.dropId}:${j.version}`).sort()).toEqual([`${withJob.id}:1`, `${lost.id}:1`].sort());
   }, 60_000);
 });

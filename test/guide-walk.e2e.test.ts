@@ -13,6 +13,7 @@ import { runDueSteps } from '../src/sequences/sweep.js';
 import { callApi, type ApiAnswer } from './support/api-request.js';
 import { until } from './support/until.js';
 import { promoteDelayed } from './support/queue-time.js';
+import { scheduledTimes } from './support/drop-schedule.js';
 import { TEST_ACCOUNT_SID, type Harness } from './support/harness.js';
 import type { TwilioDouble } from './support/twilio-double.js';
 import type { RvmDouble } from './support/rvm-double.js';
@@ -153,13 +154,14 @@ describe('the guide’s walk: fifty patients due for recall, SMS then ringless v
     await dispatchAndSend('texts to the 33 allowed now', async () => nowAllowed.every((w) => texts(w) === 1));
     await until('33 sms.sent rows', async () => ((await h.services.db.selectFrom('audit_log').select('action').where('action', '=', 'sms.sent').execute()).length === 33 ? true : undefined));
     for (const w of [...of('noSmsConsent'), ...of('optedOut'), ...of('florida')]) expect(texts(w), w.group).toBe(0);
-    // Florida's drops wait, queued for 08:00 there.
-    const floridaDrops = await h.services.db.selectFrom('drops').select(['status', 'scheduled_for']).where('patient_id', 'in', of('florida').map((w) => w.id)).execute();
+    // Florida's drops wait, pending, planned in the campaign schedule for 08:00 there.
+    const floridaDrops = await h.services.db.selectFrom('drops').select(['id', 'status']).where('patient_id', 'in', of('florida').map((w) => w.id)).execute();
     expect(floridaDrops).toHaveLength(6);
+    const planned = await scheduledTimes(h.services, floridaDrops.map((d) => d.id));
     for (const d of floridaDrops) {
-      expect(d.status).toBe('queued');
+      expect(d.status).toBe('pending');
       // 08:00 in Florida, paced by the campaign's rate.
-      expect(d.scheduled_for?.toISOString()).toMatch(/^2026-12-02T13:00:0/);
+      expect(planned.get(d.id)?.toISOString()).toMatch(/^2026-12-02T13:00:0/);
     }
     // Nothing more is due before the 48 hours.
     expect(await runDueSteps(h.services)).toEqual({ steps: 0 });

@@ -8,6 +8,7 @@ import { captureLogs } from '../src/log/logger.js';
 import { OPT_OUT_SMS_SENTENCE } from '../src/outreach/sms-text.js';
 import { callApi, type ApiAnswer } from './support/api-request.js';
 import { until } from './support/until.js';
+import { scheduledTimes } from './support/drop-schedule.js';
 import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, type Harness } from './support/harness.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
 import { postTwilio } from './support/twilio-request.js';
@@ -156,11 +157,13 @@ describe('an SMS campaign', () => {
     expect(byPatient.has(ids.noConsent)).toBe(false);
     expect(byPatient.has(ids.optedOut)).toBe(false);
     expect(byPatient.has(ids.lateWest)).toBe(false);
-    const drops = await h.services.db.selectFrom('drops').select(['patient_id', 'status', 'reason']).where('campaign_id', '=', campaignId).execute();
+    const drops = await h.services.db.selectFrom('drops').select(['id', 'patient_id', 'status', 'reason']).where('campaign_id', '=', campaignId).execute();
     const dropOf = (who: Who) => drops.find((d) => d.patient_id === ids[who]);
     expect(dropOf('noConsent')).toMatchObject({ status: 'skipped', reason: 'no_consent' });
     expect(dropOf('optedOut')).toMatchObject({ status: 'skipped', reason: 'opted_out' });
-    expect(dropOf('lateWest')).toMatchObject({ status: 'queued' });
+    // Outside its hours: pending, its time (the morning there) in the campaign schedule.
+    expect(dropOf('lateWest')).toMatchObject({ status: 'pending' });
+    expect((await scheduledTimes(h.services, [dropOf('lateWest')?.id ?? ''])).size).toBe(1);
     expect(dropOf('refused')).toMatchObject({ status: 'failed', reason: 'provider_refused_21211' });
 
     // The audit names the consent grant and the matrix cell and version; ids only.

@@ -1,9 +1,9 @@
 /**
  * Bench "campaign": plans a 100,000-recipient ringless-voicemail campaign the way `start` does
  * (`planCampaign` in ../../src/drops/campaigns.ts: bulk-load consent, opt-outs, recent drops, zones
- * and states; decide every recipient; spread send times at the campaign's rate; update the drops
- * with their send times and queue BullMQ jobs only for those due within the dispatcher's window,
- * src/drops/dispatcher.ts; audit the exclusions), against a plain bulk insert of the
+ * and states; decide every recipient; spread send times at the campaign's rate; write them in the
+ * campaign schedule and queue the drops and BullMQ jobs only of those due within the dispatcher's
+ * window, src/drops/dispatcher.ts; audit the exclusions), against a plain bulk insert of the
  * same 100,000 drop rows into a table of the same shape, in the same run and the same database.
  * Prints recipients/s for both and the ratio.
  *
@@ -124,6 +124,9 @@ async function run(scope: Scope): Promise<string[]> {
     .where('scheduled_for', '<=', new Date(NOW.getTime() + DISPATCH_WINDOW_MS))
     .executeTakeFirstOrThrow();
   if (jobCount !== Number(dueSoon.n)) problems.push(`${jobCount} jobs queued for ${dueSoon.n} drops due within the dispatcher's window`);
+  // The rest wait pending, each with its send time in the schedule.
+  const waiting = await bulkDb.selectFrom('drop_schedule').select((eb) => eb.fn.countAll<string>().as('n')).where('campaign_id', '=', campaignId).executeTakeFirstOrThrow();
+  if (Number(waiting.n) + Number(dueSoon.n) !== planned.queued) problems.push(`${waiting.n} scheduled and ${dueSoon.n} queued for ${planned.queued} planned`);
 
   const planRate = RECIPIENTS / planSeconds;
   const baseRate = RECIPIENTS / baselineSeconds;

@@ -477,13 +477,23 @@ export interface DropsTable {
   answered_by: string | null;
   attempts: Generated<number>;
   schedule_version: Generated<number>;
-  /** The schedule version a BullMQ job was queued for (0038); the dispatcher queues a queued drop whose version has none. */
-  dispatched_version: Generated<number | null>;
   scheduled_for: Date | null;
   sent_at: Date | null;
   final_at: Date | null;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
+}
+
+/**
+ * The campaign schedule (migration 0044, src/drops/dispatcher.ts): a pending drop's planned send
+ * time, until the dispatcher takes it (then the drop is queued with its job). No keys: a row
+ * whose drop is no longer pending is thrown away when met.
+ */
+export interface DropScheduleTable {
+  drop_id: string;
+  campaign_id: string;
+  practice_id: string;
+  at: Date;
 }
 
 /** A practice's single sign-on (OpenID Connect); migration 0024. */
@@ -896,6 +906,7 @@ export interface Database {
   drop_templates: DropTemplatesTable;
   campaigns: CampaignsTable;
   drops: DropsTable;
+  drop_schedule: DropScheduleTable;
   verification_lockouts: VerificationLockoutsTable;
   practice_flows: PracticeFlowsTable;
   line_flow_activations: LineFlowActivationsTable;

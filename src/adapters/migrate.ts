@@ -38,6 +38,7 @@ import * as m0037 from './migrations/0037-drop-appointments.js';
 import * as m0038 from './migrations/0038-drop-dispatch.js';
 import * as m0039 from './migrations/0039-sequences.js';
 import * as m0043 from './migrations/0043-oncall-swaps.js';
+import * as m0044 from './migrations/0044-drop-schedule.js';
 
 /** Every migration, in order. Names sort the same way they apply. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -78,6 +79,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0038-drop-dispatch': m0038,
   '0039-sequences': m0039,
   '0043-oncall-swaps': m0043,
+  '0044-drop-schedule': m0044,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -229,31 +229,38 @@ export async function hasUnfinishedDrops(scope: PracticeScope, campaignId: strin
   return left !== undefined;
 }
 
-/** Rows per statement of the plan's bulk updates (queueDropsAt): fewer, larger statements, each well inside the statement timeout. */
+/** Rows per statement of the plan's bulk writes: fewer, larger statements, each well inside the statement timeout. */
 export const PLAN_CHUNK = 10_000;
 
 /**
- * Queues waiting drops (at most PLAN_CHUNK) at their send times, each with a new schedule version,
- * in one statement; answers only the rows due by `dueBy` (what gets its job now). The drops are
- * found by their primary key (`id = ANY`), not by joining the whole campaign.
+ * Replaces a campaign's schedule (migration 0044) with these drops at these times, in one
+ * transaction: the old rows go; drops already given a job (queued) go back to pending with a new
+ * schedule version, so their jobs find themselves stale and the dispatcher queues them afresh at
+ * their new time; then one narrow row per drop, PLAN_CHUNK a statement.
  */
-export async function queueDropsAt(
-  scope: PracticeScope,
-  ids: readonly string[],
-  at: readonly string[],
-  now: Date,
-  dueBy: Date,
-): Promise<Array<{ id: string; schedule_version: number; scheduled_for: Date }>> {
-  const rows = await sql<{ id: string; schedule_version: number; scheduled_for: Date }>`
-    WITH queued AS (
-      UPDATE drops SET status = 'queued', schedule_version = drops.schedule_version + 1, scheduled_for = u.at, updated_at = ${now}
-      FROM unnest(${ids}::uuid[], ${at}::timestamptz[]) AS u(id, at)
-      WHERE drops.id = u.id AND drops.id = ANY(${ids}::uuid[]) AND drops.practice_id = ${scope.practiceId} AND drops.status IN ('pending', 'queued')
-      RETURNING drops.id, drops.schedule_version, drops.scheduled_for
-    )
-    SELECT id, schedule_version, scheduled_for FROM queued WHERE scheduled_for <= ${dueBy}
-  `.execute(scope.db);
-  return rows.rows;
+export async function replaceSchedule(scope: PracticeScope, campaignId: string, ids: readonly string[], at: readonly Date[], now: Date): Promise<void> {
+  await scope.db.transaction().execute(async (trx) => {
+    await trx.deleteFrom('drop_schedule').where('campaign_id', '=', campaignId).where('practice_id', '=', scope.practiceId).execute();
+    await trx
+      .updateTable('drops')
+      .set((eb) => ({ status: 'pending', schedule_version: eb('schedule_version', '+', 1), scheduled_for: null, updated_at: now }))
+      .where('campaign_id', '=', campaignId)
+      .where('practice_id', '=', scope.practiceId)
+      .where('status', '=', 'queued')
+      .execute();
+    for (let i = 0; i < ids.length; i += PLAN_CHUNK) {
+      await sql`
+        INSERT INTO drop_schedule (drop_id, campaign_id, practice_id, at)
+        SELECT u.id, ${campaignId}::uuid, ${scope.practiceId}::uuid, u.at
+        FROM unnest(${ids.slice(i, i + PLAN_CHUNK)}::uuid[], ${at.slice(i, i + PLAN_CHUNK).map((t) => t.toISOString())}::timestamptz[]) AS u(id, at)
+      `.execute(trx);
+    }
+  });
+}
+
+/** Throws away a campaign's schedule (it was cancelled: nothing more goes). */
+export async function clearSchedule(scope: PracticeScope, campaignId: string): Promise<void> {
+  await scope.db.deleteFrom('drop_schedule').where('campaign_id', '=', campaignId).where('practice_id', '=', scope.practiceId).execute();
 }
 
 /** Gives waiting drops (at most PLAN_CHUNK) one final status, each its reason; the drops it changed. */
@@ -280,19 +287,58 @@ export async function dropCounts(scope: PracticeScope, campaignId: string): Prom
     .execute();
 }
 
-/** The first and last send times of a campaign's queued drops. */
+/**
+ * The first and last send times of a campaign's drops still to go: queued (with their jobs) or
+ * pending with a row in the schedule.
+ */
 export async function queuedSpan(scope: PracticeScope, campaignId: string): Promise<{ next: unknown; last: unknown } | undefined> {
-  return campaignDrops(scope, campaignId)
-    .select([(eb) => eb.fn.min('scheduled_for').as('next'), (eb) => eb.fn.max('scheduled_for').as('last')])
-    .where('status', '=', 'queued')
-    .executeTakeFirst();
+  const row = await sql<{ next: unknown; last: unknown }>`
+    SELECT min(t) AS next, max(t) AS last FROM (
+      SELECT scheduled_for AS t FROM drops WHERE campaign_id = ${campaignId} AND practice_id = ${scope.practiceId} AND status = 'queued'
+      UNION ALL
+      SELECT s.at FROM drop_schedule s JOIN drops d ON d.id = s.drop_id AND d.status = 'pending'
+      WHERE s.campaign_id = ${campaignId} AND s.practice_id = ${scope.practiceId}
+    ) AS times
+  `.execute(scope.db);
+  return row.rows[0];
 }
 
-/** A page of a campaign's drops, oldest first, optionally of one status. */
+/** How many of a campaign's pending drops have a send time in the schedule (the progress counts them queued). */
+export async function scheduledCount(scope: PracticeScope, campaignId: string): Promise<number> {
+  const row = await sql<{ n: string }>`
+    SELECT count(DISTINCT s.drop_id) AS n FROM drop_schedule s JOIN drops d ON d.id = s.drop_id AND d.status = 'pending'
+    WHERE s.campaign_id = ${campaignId} AND s.practice_id = ${scope.practiceId}
+  `.execute(scope.db);
+  return Number(row.rows[0]?.n ?? 0);
+}
+
+/**
+ * A page of a campaign's drops, oldest first, optionally of one status. A pending drop with a
+ * send time in the schedule reads as queued at that time (as the progress counts it): to the
+ * people reading the list, it is planned to go then.
+ */
 export async function listDrops(scope: PracticeScope, campaignId: string, page: { limit: number; offset: number; status?: DropStatus | undefined }): Promise<DropRow[]> {
+  const planned = sql<boolean>`EXISTS (SELECT 1 FROM drop_schedule s WHERE s.campaign_id = ${campaignId} AND s.drop_id = drops.id)`;
   let query = campaignDrops(scope, campaignId).selectAll().orderBy('created_at').orderBy('id').limit(page.limit).offset(page.offset);
-  if (page.status) query = query.where('status', '=', page.status);
-  return query.execute();
+  if (page.status === 'queued') query = query.where((eb) => eb.or([eb('status', '=', 'queued'), eb.and([eb('status', '=', 'pending'), planned])]));
+  else if (page.status === 'pending') query = query.where('status', '=', 'pending').where(sql<boolean>`NOT ${planned}`);
+  else if (page.status) query = query.where('status', '=', page.status);
+  const rows = await query.execute();
+  const pendingIds = rows.filter((r) => r.status === 'pending').map((r) => r.id);
+  if (pendingIds.length === 0) return rows;
+  const times = await scope.db
+    .selectFrom('drop_schedule')
+    .select(['drop_id', (eb) => eb.fn.min('at').as('at')])
+    .where('campaign_id', '=', campaignId)
+    .where('practice_id', '=', scope.practiceId)
+    .where('drop_id', 'in', pendingIds)
+    .groupBy('drop_id')
+    .execute();
+  const at = new Map(times.map((t) => [t.drop_id, t.at]));
+  return rows.map((r) => {
+    const when = r.status === 'pending' ? at.get(r.id) : undefined;
+    return when ? { ...r, status: 'queued', scheduled_for: when } : r;
+  });
 }
 
 export async function loadDrop(db: Db, id: string): Promise<DropRow | undefined> {
@@ -322,8 +368,8 @@ export async function finishDropRow(
 export async function rescheduleDrop(db: Db, id: string, version: number, at: Date, now: Date): Promise<boolean> {
   const moved = await db
     .updateTable('drops')
-    // The worker queues the new version's job itself (marked dispatched, so the sweep leaves it).
-    .set({ schedule_version: version + 1, dispatched_version: version + 1, scheduled_for: at, updated_at: now })
+    // The worker has queued the new version's job already (./drop-worker.ts, reschedule).
+    .set({ schedule_version: version + 1, scheduled_for: at, updated_at: now })
     .where('id', '=', id)
     .where('status', '=', 'queued')
     .where('schedule_version', '=', version)
@@ -407,29 +453,51 @@ export interface DueDrop {
 }
 
 /**
- * Claims (row locks, in the caller's transaction) up to `limit` queued drops of running campaigns
- * due by `horizon` whose schedule version has no job yet, oldest first; rows another instance
- * holds are skipped (`SKIP LOCKED`).
+ * Takes (in the caller's transaction) up to `limit` rows of the schedule due by `horizon`, of
+ * running campaigns (or of one campaign), soonest first, skipping rows another instance holds
+ * (`SKIP LOCKED`): deletes them, and makes each drop still pending queued at its time with a new
+ * schedule version. Answers the drops queued (the caller queues their jobs once it has
+ * committed); a row whose drop is no longer pending is only thrown away.
  */
-export async function claimDueDrops(trx: Transaction<Database>, horizon: Date, limit: number): Promise<DueDrop[]> {
-  const due = await sql<DueDrop>`
-    SELECT d.id, d.schedule_version, d.scheduled_for
-    FROM drops d JOIN campaigns c ON c.id = d.campaign_id
-    WHERE d.status = 'queued' AND d.dispatched_version IS DISTINCT FROM d.schedule_version
-      AND d.scheduled_for <= ${horizon} AND c.state = 'running'
-    ORDER BY d.scheduled_for
-    LIMIT ${limit}
-    FOR UPDATE OF d SKIP LOCKED
+export async function takeDueDrops(trx: Transaction<Database>, horizon: Date, limit: number, now: Date, campaignId?: string): Promise<{ taken: number; queued: DueDrop[] }> {
+  const rows = await sql<{ drop_id: string; id: string | null; schedule_version: number | null; scheduled_for: Date | null }>`
+    WITH due AS (
+      SELECT s.ctid AS row_id
+      FROM drop_schedule s JOIN campaigns c ON c.id = s.campaign_id
+      WHERE c.state = 'running' AND s.at <= ${horizon} ${campaignId ? sql`AND s.campaign_id = ${campaignId}` : sql``}
+      ORDER BY s.at
+      LIMIT ${limit}
+      FOR UPDATE OF s SKIP LOCKED
+    ), taken AS (
+      DELETE FROM drop_schedule s USING due WHERE s.ctid = due.row_id RETURNING s.drop_id, s.at
+    ), queued AS (
+      UPDATE drops d SET status = 'queued', schedule_version = d.schedule_version + 1, scheduled_for = taken.at, updated_at = ${now}
+      FROM taken WHERE d.id = taken.drop_id AND d.status = 'pending'
+      RETURNING d.id, d.schedule_version, d.scheduled_for
+    )
+    SELECT t.drop_id, q.id, q.schedule_version, q.scheduled_for FROM taken t LEFT JOIN queued q ON q.id = t.drop_id
   `.execute(trx);
-  return due.rows;
+  const queued = new Map<string, DueDrop>();
+  for (const r of rows.rows) {
+    if (r.id !== null && r.schedule_version !== null && r.scheduled_for !== null) queued.set(r.id, { id: r.id, schedule_version: r.schedule_version, scheduled_for: r.scheduled_for });
+  }
+  return { taken: rows.rows.length, queued: [...queued.values()] };
 }
 
-/** Records that these drops' current schedule versions have their jobs (a version changed meanwhile is left alone). */
-export async function markDispatched(db: Db, rows: readonly DueDrop[]): Promise<void> {
-  if (rows.length === 0) return;
-  await sql`
-    UPDATE drops SET dispatched_version = u.v
-    FROM unnest(${rows.map((r) => r.id)}::uuid[], ${rows.map((r) => r.schedule_version)}::int[]) AS u(id, v)
-    WHERE drops.id = u.id AND drops.schedule_version = u.v
-  `.execute(db);
+/**
+ * Queued drops of running campaigns whose send time passed before `before`, oldest first (at
+ * most `limit`): normally each has its job, delayed or running; one whose job a stop between the
+ * dispatcher's commit and its queue lost is among them, and gets it again (./dispatcher.ts).
+ */
+export async function overdueQueuedDrops(db: Db, before: Date, limit: number): Promise<DueDrop[]> {
+  return db
+    .selectFrom('drops')
+    .innerJoin('campaigns', 'campaigns.id', 'drops.campaign_id')
+    .select(['drops.id', 'drops.schedule_version', sql<Date>`drops.scheduled_for`.as('scheduled_for')])
+    .where('drops.status', '=', 'queued')
+    .where('drops.scheduled_for', '<', before)
+    .where('campaigns.state', '=', 'running')
+    .orderBy('drops.scheduled_for')
+    .limit(limit)
+    .execute();
 }

@@ -16,7 +16,7 @@ import { decideSend, type Detail, type SendDecision } from '../outreach/matrix.j
 import { assignSendTimes, decideMany, summarise, type Decision, type DryRunReport, type RecipientFacts, type SendChannel } from './eligibility.js';
 import { recentSmsOf, sendCountsByOrigin } from '../outreach/sends-store.js';
 import { providerConfigured } from './providers/index.js';
-import { DISPATCH_WINDOW_MS, queueDropJobs } from './dispatcher.js';
+import { dispatchDueDrops } from './dispatcher.js';
 import { isPersonalPlaceholder, PERSONAL_PLACEHOLDERS, type DropTemplate, type PersonalPlaceholder, type SkipReason, type TemplateMessageType, type TemplatePlaceholder } from './types.js';
 import {
   campaignOf,
@@ -29,14 +29,15 @@ import {
   insertCampaign,
   insertDrops,
   knownPatientIds,
-  markDispatched,
   listCampaignRows,
   markCompleted,
   patientContactFacts,
   PLAN_CHUNK,
-  queueDropsAt,
+  clearSchedule,
   queuedSpan,
   recentDropsOf,
+  replaceSchedule,
+  scheduledCount,
   transitionCampaign,
   waitingDrops,
   type WaitingDrop,
@@ -506,13 +507,13 @@ export async function dryRun(services: Pick<AppContext, 'clock'>, scope: Practic
   return { ok: true, value: { ...report, notices: noticesOf(campaign) } };
 }
 
-/** Chunks of the plan's bulk update in flight at once (connections of the tenant pool, 10, held briefly). */
-const PLAN_LANES = 2;
-
 /**
  * Plans a running campaign: decides every waiting drop, skips those that may never get one
- * (recorded, with the reason), and schedules the rest at the campaign's rate, each no earlier
- * than its recipient's next allowed moment. Bulk statements throughout (100,000 recipients).
+ * (recorded, with the reason), and gives the rest send times at the campaign's rate, each no
+ * earlier than its recipient's next allowed moment, in the campaign schedule (./dispatcher.ts):
+ * one narrow row a drop, the drop itself left pending. What is due within the dispatcher's window
+ * is queued at once; the sweep queues the rest as it comes due. Bulk statements throughout
+ * (100,000 recipients). Planning again (resume, a sequence adding recipients) replaces the plan.
  */
 export async function planCampaign(
   services: PlanDeps,
@@ -531,49 +532,21 @@ export async function planCampaign(
     campaign.rate_per_minute,
   );
   const excluded = decisions.flatMap((d) => (d.decision.kind === 'exclude' ? [{ id: d.drop.id, reason: d.decision.reason }] : []));
-  const horizon = new Date(now.getTime() + DISPATCH_WINDOW_MS);
-  // Each chunk is queued by its own statement, its jobs queued and marked after it.
-  const starts: number[] = [];
-  for (let i = 0; i < sendable.length; i += PLAN_CHUNK) starts.push(i);
-  const queueChunk = async (i: number): Promise<void> => {
-    const ids = sendable.slice(i, i + PLAN_CHUNK).map((d) => d.drop.id);
-    const at = times.slice(i, i + PLAN_CHUNK).map((t) => t.toISOString());
-    // Only what is due within the dispatcher's window comes back and gets its job now; the sweep (./dispatcher.ts) queues the rest when due.
-    const soon = await queueDropsAt(scope, ids, at, now, horizon);
-    await queueDropJobs(services, soon, now);
-    await markDispatched(scope.db, soon);
-  };
-  // The skips and the queued chunks touch disjoint drops: they run side by side, two chunks at a
-  // time (each chunk's jobs are queued and marked after its own update; three connections at most).
-  await settleAll([finishMany(services, scope, campaign.id, 'skipped', excluded), eachAtMost(starts, PLAN_LANES, queueChunk)]);
+  // The skips (drops) and the schedule (its own table) touch different rows: side by side, two connections.
+  await settleAll([
+    finishMany(services, scope, campaign.id, 'skipped', excluded),
+    replaceSchedule(scope, campaign.id, sendable.map((d) => d.drop.id), times, now),
+  ]);
+  await dispatchDueDrops({ db: scope.db, queues: services.queues, clock: services.clock }, { campaignId: campaign.id });
   await services.audit({
     action: AuditAction.CampaignStateChanged,
     actor: 'system:rvm',
     practiceId: scope.practiceId,
     subjectId: campaign.id,
-    details: { planned: true, queued: sendable.length, skipped: excluded.length, firstAt: times[0]?.toISOString() ?? null },
+    details: { planned: true, queued: sendable.length, skipped: excluded.length, firstAt: times.reduce<Date | null>((a, t) => (a && a <= t ? a : t), null)?.toISOString() ?? null },
   });
   await completeIfDone(services, scope, campaign.id);
   return { queued: sendable.length, skipped: excluded.length };
-}
-
-/**
- * Runs `work` on every item, at most `limit` at a time. After a failure no further item starts;
- * it rejects with the first failure once the items already started have ended.
- */
-async function eachAtMost<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const lane = async (): Promise<void> => {
-    while (!failed && next < items.length) {
-      const item = items[next++] as T;
-      await work(item).catch((err: unknown) => {
-        failed = true;
-        throw err;
-      });
-    }
-  };
-  await settleAll(Array.from({ length: Math.min(limit, items.length) }, lane));
 }
 
 /** Waits for every promise to settle, then rejects with the first failure (none left running behind it). */
@@ -665,6 +638,7 @@ export async function commandCampaign(
   const notices = noticesOf(campaign);
   switch (command) {
     case 'cancel': {
+      await clearSchedule(scope, campaignId);
       const waiting = await waitingDrops(scope, campaignId);
       await finishMany(services, scope, campaignId, 'cancelled', waiting.map((d) => ({ id: d.id, reason: 'campaign_cancelled' })));
       return { ok: true, value: { state: t.to, notices } };
@@ -716,8 +690,9 @@ const FINAL_STATUSES: readonly DropStatus[] = ['delivered', 'failed', 'skipped',
 export async function campaignProgress(scope: PracticeScope, campaignId: string): Promise<Result<CampaignProgress>> {
   const campaign = await campaignOf(scope, campaignId);
   if (!campaign) return { ok: false, reason: 'not_found', message: 'campaign not found' };
-  const [rows, times, sms] = await Promise.all([
+  const [rows, scheduled, times, sms] = await Promise.all([
     dropCounts(scope, campaignId),
+    scheduledCount(scope, campaignId),
     queuedSpan(scope, campaignId),
     campaign.channel === 'sms' ? sendCountsByOrigin(scope, campaignOrigin(campaignId)) : Promise.resolve(null),
   ]);
@@ -727,6 +702,10 @@ export async function campaignProgress(scope: PracticeScope, campaignId: string)
     counts[r.status] += Number(r.n);
     if (r.reason) reasons[`${r.status}:${r.reason}`] = (reasons[`${r.status}:${r.reason}`] ?? 0) + Number(r.n);
   }
+  // A pending drop with its send time in the schedule is planned to go: counted queued, as before it has its job.
+  const planned = Math.min(scheduled, counts.pending);
+  counts.pending -= planned;
+  counts.queued += planned;
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
   const iso = (d: unknown): string | null => (d instanceof Date ? d.toISOString() : typeof d === 'string' ? new Date(d).toISOString() : null);
   return {

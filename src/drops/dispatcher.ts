@@ -1,14 +1,19 @@
 import type { AppContext } from '../app-context.js';
-import { claimDueDrops, markDispatched, type DueDrop } from './campaign-store.js';
+import type { Db } from '../adapters/postgres.js';
+import { overdueQueuedDrops, takeDueDrops, type DueDrop } from './campaign-store.js';
 
 /**
- * The dispatcher (issue 15, item 7): planning writes every drop's send time in the table
- * (`drops.scheduled_for`) and queues a BullMQ job only for what is due within DISPATCH_WINDOW_MS;
- * this sweep, run by the maintenance queue every DISPATCH_EVERY_MS, queues the rest as they come
- * due. It claims due drops of running campaigns in bounded batches (`FOR UPDATE SKIP LOCKED`, so
- * two instances never take the same rows), queues their jobs (ids only, jobId per schedule
- * version, so a repeat is a no-op) and records the version queued (`dispatched_version`) in the
- * same transaction: a failed queue leaves the rows for the next sweep.
+ * The dispatcher (issue 15, item 7): planning writes each sendable drop's send time in the
+ * campaign schedule (`drop_schedule`, migration 0044: one narrow row a drop) and leaves the drop
+ * pending; this sweep, run by the maintenance queue every DISPATCH_EVERY_MS and by planning for
+ * its own campaign at once, takes the rows due within DISPATCH_WINDOW_MS in bounded batches
+ * (`FOR UPDATE SKIP LOCKED`, so two instances never take the same rows). Each batch deletes its
+ * rows and makes their drops queued with a new schedule version in one transaction, then queues
+ * their BullMQ jobs (ids only, jobId per version) once that has committed: a job never runs
+ * before its row says queued. Should the queue fail or the process stop between the commit and
+ * the queue, the drops are queued with no job: the sweep also adds again the job of every queued
+ * drop of a running campaign more than DISPATCH_WINDOW_MS past its time (for a drop that has its
+ * job, delayed, waiting or retrying, the same job id again is a no-op).
  *
  * Sends per second stay held to each campaign's and provider's rate by the worker
  * (./rate-limit.ts): a job arriving early for its slot is moved to the slot.
@@ -30,7 +35,10 @@ export interface DropJobData {
 
 export const dropJobId = (dropId: string, version: number): string => `drop-${dropId}-${version}`;
 
-type DispatchDeps = Pick<AppContext, 'db' | 'queues' | 'clock'>;
+/** What the sweep touches: the database it claims through (the system pool, or planning's scope), the drop queue and the time. */
+export interface DispatchDeps extends Pick<AppContext, 'queues' | 'clock'> {
+  db: Db;
+}
 
 /** Queues these drops' jobs, each delayed until its send time (no earlier than now). */
 export async function queueDropJobs(deps: Pick<AppContext, 'queues'>, rows: readonly DueDrop[], now: Date): Promise<void> {
@@ -44,27 +52,32 @@ export async function queueDropJobs(deps: Pick<AppContext, 'queues'>, rows: read
   );
 }
 
-/** One claim: up to `limit` queued drops of running campaigns due by `horizon` with no job for their version, oldest first; queued and marked. */
-async function dispatchBatch(deps: DispatchDeps, now: Date, horizon: Date, limit: number): Promise<number> {
-  return deps.db.transaction().execute(async (trx) => {
-    const due = await claimDueDrops(trx, horizon, limit);
-    await queueDropJobs(deps, due, now);
-    await markDispatched(trx, due);
-    return due.length;
-  });
+/** One batch: up to `limit` due schedule rows taken and their drops queued (committed), then their jobs. Rows taken, and drops queued. */
+async function dispatchBatch(deps: DispatchDeps, now: Date, horizon: Date, limit: number, campaignId: string | undefined): Promise<{ taken: number; queued: number }> {
+  const { taken, queued } = await deps.db.transaction().execute((trx) => takeDueDrops(trx, horizon, limit, now, campaignId));
+  await queueDropJobs(deps, queued, now);
+  return { taken, queued: queued.length };
 }
 
-/** The sweep: every drop due within the window gets its job, in bounded batches. How many were queued. */
-export async function dispatchDueDrops(deps: DispatchDeps, opts: { batch?: number; maxBatches?: number } = {}): Promise<{ dispatched: number }> {
+/**
+ * The sweep: every drop due within the window gets its job, in bounded batches; `campaignId`
+ * limits it to one campaign (planning's, at once). Then, for the whole sweep only, the jobs of
+ * overdue queued drops are added again (at most one batch). How many drops were queued.
+ */
+export async function dispatchDueDrops(
+  deps: DispatchDeps,
+  opts: { batch?: number; maxBatches?: number; campaignId?: string } = {},
+): Promise<{ dispatched: number }> {
   const batch = opts.batch ?? DISPATCH_BATCH;
   const maxBatches = opts.maxBatches ?? DISPATCH_MAX_BATCHES;
   const now = deps.clock();
   const horizon = new Date(now.getTime() + DISPATCH_WINDOW_MS);
   let dispatched = 0;
   for (let i = 0; i < maxBatches; i++) {
-    const n = await dispatchBatch(deps, now, horizon, batch);
-    dispatched += n;
-    if (n < batch) break;
+    const { taken, queued } = await dispatchBatch(deps, now, horizon, batch, opts.campaignId);
+    dispatched += queued;
+    if (taken < batch) break;
   }
+  if (!opts.campaignId) await queueDropJobs(deps, await overdueQueuedDrops(deps.db, new Date(now.getTime() - DISPATCH_WINDOW_MS), batch), now);
   return { dispatched };
 }
