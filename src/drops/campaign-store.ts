@@ -236,9 +236,17 @@ export const PLAN_CHUNK = 10_000;
  * Replaces a campaign's schedule (migration 0044) with these drops at these times, in one
  * transaction: the old rows go; drops already given a job (queued) go back to pending with a new
  * schedule version, so their jobs find themselves stale and the dispatcher queues them afresh at
- * their new time; then one narrow row per drop, PLAN_CHUNK a statement.
+ * their new time; then one narrow row per drop, PLAN_CHUNK a statement. `skipping`: the drops
+ * planning is skipping meanwhile on another connection, left to it (the two never wait on each
+ * other's rows, so never deadlock).
  */
-export async function replaceSchedule(scope: PracticeScope, campaignId: string, ids: readonly string[], at: readonly Date[], now: Date): Promise<void> {
+export async function replaceSchedule(
+  scope: PracticeScope,
+  campaignId: string,
+  plan: { ids: readonly string[]; at: readonly Date[]; skipping: readonly string[] },
+  now: Date,
+): Promise<void> {
+  const { ids, at, skipping } = plan;
   await scope.db.transaction().execute(async (trx) => {
     await trx.deleteFrom('drop_schedule').where('campaign_id', '=', campaignId).where('practice_id', '=', scope.practiceId).execute();
     await trx
@@ -247,6 +255,7 @@ export async function replaceSchedule(scope: PracticeScope, campaignId: string, 
       .where('campaign_id', '=', campaignId)
       .where('practice_id', '=', scope.practiceId)
       .where('status', '=', 'queued')
+      .where(sql<boolean>`NOT (id = ANY(${skipping}::uuid[]))`)
       .execute();
     for (let i = 0; i < ids.length; i += PLAN_CHUNK) {
       await sql`

@@ -532,10 +532,10 @@ export async function planCampaign(
     campaign.rate_per_minute,
   );
   const excluded = decisions.flatMap((d) => (d.decision.kind === 'exclude' ? [{ id: d.drop.id, reason: d.decision.reason }] : []));
-  // The skips (drops) and the schedule (its own table) touch different rows: side by side, two connections.
+  // The skips and the schedule touch different rows: side by side, two connections.
   await settleAll([
     finishMany(services, scope, campaign.id, 'skipped', excluded),
-    replaceSchedule(scope, campaign.id, sendable.map((d) => d.drop.id), times, now),
+    replaceSchedule(scope, campaign.id, { ids: sendable.map((d) => d.drop.id), at: times, skipping: excluded.map((d) => d.id) }, now),
   ]);
   await dispatchDueDrops({ db: scope.db, queues: services.queues, clock: services.clock }, { campaignId: campaign.id });
   await services.audit({
