@@ -5,7 +5,7 @@ import type { ApiRole } from '../auth/api-keys.js';
 import type { SequenceState } from '../adapters/db-schema.js';
 import { MESSAGE_TYPES, cellName } from '../outreach/matrix.js';
 import { SEQUENCE_CHANNELS, SEQUENCE_CONDITIONS } from '../sequences/conditions.js';
-import { commandSequence, createSequence, reportCsv, sequenceReport, type SequenceCommand } from '../sequences/sequences.js';
+import { commandSequence, createSequence, reportCsv, sequenceReport, type SequenceCommand, type SequenceReport } from '../sequences/sequences.js';
 import { addAudienceOf, parseAudience } from '../sequences/audiences.js';
 import { listSequences, sequenceOf, stepsOf } from '../sequences/store.js';
 import { actorOf, permit, principalOf } from './api-auth.js';
@@ -220,24 +220,28 @@ export function sequenceRouter(services: Services): express.Router {
     res.json(r.value);
   });
 
-  router.get('/sequences/:sequenceId/report', async (req, res) => {
+  // The report, as JSON or as CSV: one lookup for both.
+  const reportOf = async (req: express.Request, res: express.Response): Promise<{ id: string; report: SequenceReport } | null> => {
     const id = sequenceId(req, res);
-    if (!id) return;
+    if (!id) return null;
     const scope = await permit(services, req, res, READ, principalOf(res).practiceId, id);
-    if (!scope) return;
+    if (!scope) return null;
     const r = await sequenceReport(scope, id);
-    if (!r.ok) return fail(res, r);
-    res.json(r.value);
+    if (!r.ok) {
+      fail(res, r);
+      return null;
+    }
+    return { id, report: r.value };
+  };
+
+  router.get('/sequences/:sequenceId/report', async (req, res) => {
+    const found = await reportOf(req, res);
+    if (found) res.json(found.report);
   });
 
   router.get('/sequences/:sequenceId/report.csv', async (req, res) => {
-    const id = sequenceId(req, res);
-    if (!id) return;
-    const scope = await permit(services, req, res, READ, principalOf(res).practiceId, id);
-    if (!scope) return;
-    const r = await sequenceReport(scope, id);
-    if (!r.ok) return fail(res, r);
-    res.type('text/csv').attachment(`sequence-${id}.csv`).send(reportCsv(r.value));
+    const found = await reportOf(req, res);
+    if (found) res.type('text/csv').attachment(`sequence-${found.id}.csv`).send(reportCsv(found.report));
   });
 
   router.post('/sequences/:sequenceId/:command', async (req, res) => {
