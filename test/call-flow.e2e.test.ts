@@ -5,9 +5,11 @@ import { CallSimulator, heard, type CallResult } from '../devtools/simulator/sim
 import { verifyChain } from '../src/audit/store.js';
 import { invalidatePracticeCache } from '../src/calls/voice-service.js';
 import { callKey, loadCall } from '../src/calls/state-store.js';
+import { callbackTaskJobId } from '../src/tasks/queue-task.js';
 import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness, asOwner } from './support/harness.js';
 import { simulatorFor, TEST_IDENTITIES } from './support/simulate.js';
 import { inboundParams, postTwilio } from './support/twilio-request.js';
+import { until } from './support/until.js';
 
 /**
  * Whole calls to the demo practice through the simulator, on the default after-hours flow.
@@ -335,7 +337,13 @@ describe('retries and privacy', () => {
     const result = await call(['1', '3', '1', '01011990#'], { hangupAfterSteps: 5 });
     const verifyRequest = result.requests.find((r) => r.params.Digits === '01011990');
     if (!verifyRequest) throw new Error('no verify request');
+    // The hang-up's final status callback queued the abandoned call's task job (src/tasks/queue-task.ts),
+    // which the maintenance worker runs in its own time. That task is one of the call's side effects:
+    // made before `before` is read, so the replay is compared with everything the call did.
+    const taskJob = callbackTaskJobId('abandoned_call', result.callSid);
+    await until(`the maintenance job ${taskJob} completed`, async () => (await (await h.services.queues.maintenance.getJob(taskJob))?.getState()) === 'completed', 30_000);
     const before = await auditFor(result.callSid);
+    expect(before.filter((e) => e.action === 'task.created')).toHaveLength(1);
     const failKeys = async (): Promise<string[]> => h.services.redis.keys(`${h.config.redis.keyPrefix}verify-fail:*`);
     const [failKey] = await failKeys();
     if (!failKey) throw new Error('no failure recorded');

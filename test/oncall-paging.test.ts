@@ -15,6 +15,7 @@ import {
 import { createPolicy, getDefaultPolicy } from '../src/oncall/store.js';
 import { systemScope } from '../src/tenancy/system-scope.js';
 import { startHarness, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
+import { pendingJobs } from './support/queue-time.js';
 import { until } from './support/until.js';
 
 /**
@@ -109,10 +110,20 @@ describe('one failing number never stops the paging', () => {
     const pageId = await openPage(h.services, { practiceId, callSid: newCallSid(), policyId: defaultPolicyId });
 
     const settled = (rows: Awaited<ReturnType<typeof deliveries>>): boolean => rows.length === 2 && rows.every((d) => d.status === 'sent' || d.status === 'failed');
-    const round0 = await until('round 0 settled', async () => {
-      const rows = await deliveries(pageId, 0);
-      return settled(rows) ? rows : undefined;
-    });
+    // A send job settles its delivery row first, then records the call leg and the audit: round 0 is
+    // done once both rows are settled and neither recipient's send job is still to run or running.
+    const round0Sends = (job: { name: string; data: unknown }): boolean => {
+      const data = job.data as { pageId?: unknown; round?: unknown };
+      return job.name === 'page-send' && data.pageId === pageId && data.round === 0;
+    };
+    const round0 = await until(
+      "round 0's deliveries settled and its send jobs finished",
+      async () => {
+        const rows = await deliveries(pageId, 0);
+        return settled(rows) && (await pendingJobs(h.services.queues.pages, round0Sends)).length === 0 ? rows : undefined;
+      },
+      30_000,
+    );
     expect(round0).toEqual(
       expect.arrayContaining([
         { provider_id: ids[PRIMARY], status: 'failed', attempts: 1, error_code: 'twilio_21211' },
