@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
 import { TwilioRestError, type SendSmsInput, type TwilioRest } from '../src/adapters/twilio-rest.js';
 import { updatePractice } from '../src/practices/store.js';
 import { tenantScope } from '../src/tenancy/mint.js';
@@ -9,12 +10,13 @@ import {
   MAX_PAGE_ROUNDS,
   openPage,
   pageJobId,
+  pageSendJobId,
   processPageJob,
   sweepPages,
 } from '../src/oncall/paging.js';
 import { createPolicy, getDefaultPolicy } from '../src/oncall/store.js';
 import { systemScope } from '../src/tenancy/system-scope.js';
-import { startHarness, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
+import { asOwner, startHarness, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
 import { pendingJobs } from './support/queue-time.js';
 import { until } from './support/until.js';
 
@@ -110,8 +112,8 @@ describe('one failing number never stops the paging', () => {
     const pageId = await openPage(h.services, { practiceId, callSid: newCallSid(), policyId: defaultPolicyId });
 
     const settled = (rows: Awaited<ReturnType<typeof deliveries>>): boolean => rows.length === 2 && rows.every((d) => d.status === 'sent' || d.status === 'failed');
-    // A send job settles its delivery row first, then records the call leg and the audit: round 0 is
-    // done once both rows are settled and neither recipient's send job is still to run or running.
+    // A send job settles its delivery row and its call leg together, then audits a failure: round 0
+    // is done once both rows are settled and neither recipient's send job is still to run or running.
     const round0Sends = (job: { name: string; data: unknown }): boolean => {
       const data = job.data as { pageId?: unknown; round?: unknown };
       return job.name === 'page-send' && data.pageId === pageId && data.round === 0;
@@ -188,6 +190,44 @@ describe("a page follows its own policy", () => {
     await until('the fallback page deliveries', async () => (await deliveries(fallback, 0)).length > 0 || undefined);
     expect((await deliveries(fallback, 0)).map((d) => d.provider_id).sort()).toEqual([ids[PRIMARY], ids[BACKUP]].sort());
     await stop(fallback);
+  });
+});
+
+describe('a sent page is always on the call timeline', () => {
+  it('when its leg cannot be written, the delivery is not marked sent either; the retry records both', { timeout: 60_000 }, async () => {
+    // PostgreSQL itself refuses page legs (a trigger in this test's schema) until the test lifts it.
+    await asOwner(
+      h.services.db,
+      sql`CREATE FUNCTION refuse_page_legs() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'page leg refused (test)'; END $$`,
+      sql`CREATE TRIGGER refuse_page_legs BEFORE INSERT ON call_legs FOR EACH ROW WHEN (NEW.kind = 'page') EXECUTE FUNCTION refuse_page_legs()`,
+    );
+    let lifted = false;
+    const lift = async (): Promise<void> => {
+      if (lifted) return;
+      lifted = true;
+      await asOwner(h.services.db, sql`DROP TRIGGER refuse_page_legs ON call_legs`, sql`DROP FUNCTION refuse_page_legs()`);
+    };
+    try {
+      const before = sent.length;
+      const callSid = newCallSid();
+      const pageId = await openPage(h.services, { practiceId, callSid, policyId: defaultPolicyId });
+      const backupId = ids[BACKUP];
+      if (!backupId) throw new Error('no backup provider');
+      // The SMS went out and the job's first run ended (its brief retries spent), the leg refused…
+      await until('the backup texted and its first send attempt over', async () => {
+        const d = (await deliveries(pageId, 0)).find((r) => r.provider_id === backupId);
+        return smsTo(BACKUP, before).length >= 1 && d && d.attempts >= 1 && (await h.services.queues.pages.getJob(pageSendJobId(pageId, 0, backupId)))?.attemptsMade ? d : undefined;
+      }, 30_000);
+      // …so the delivery is not recorded sent without its leg.
+      expect((await deliveries(pageId, 0)).find((r) => r.provider_id === backupId)?.status).not.toBe('sent');
+      await lift();
+      await until('the backup\'s delivery sent', async () => (await deliveries(pageId, 0)).find((r) => r.provider_id === backupId && r.status === 'sent'), 30_000);
+      const legs = await h.services.db.selectFrom('call_legs').select(['provider_id', 'outcome']).where('kind', '=', 'page').where('call_sid', '=', callSid).where('provider_id', '=', backupId).execute();
+      expect(legs).toContainEqual({ provider_id: backupId, outcome: 'sent' });
+      await stop(pageId);
+    } finally {
+      await lift();
+    }
   });
 });
 

@@ -137,7 +137,7 @@ export function pageJobId(pageId: string, round: number): string {
   return `page-${pageId}-${round}`;
 }
 
-function pageSendJobId(pageId: string, round: number, providerId: string): string {
+export function pageSendJobId(pageId: string, round: number, providerId: string): string {
   return `page-${pageId}-${round}-${providerId}`;
 }
 
@@ -306,8 +306,11 @@ async function processPageSend(services: PageWorkerDeps, data: Required<PageJobD
     const { code, transient } = err instanceof UnrecoverableError ? { code: err.message, transient: false } : sendFailure(err);
     const final = !transient || attempts >= PAGE_SEND_ATTEMPTS;
     const now = services.clock();
-    await recordDeliveryFailure(services.db, thisDelivery, final, code, now);
-    if (final) await recordPageLeg(services, page, delivery.number_tried, { round, providerId, sid: null, outcome: 'failed', at: now });
+    // The delivery's state and its leg on the call's timeline in one transaction: never one without the other.
+    await services.db.transaction().execute(async (trx) => {
+      await recordDeliveryFailure(trx, thisDelivery, final, code, now);
+      if (final) await insertPageLeg(trx, page, delivery.number_tried, { round, providerId, sid: null, outcome: 'failed', at: now });
+    });
     await services.audit({
       action: AuditAction.PageSendFailed,
       actor: 'system',
@@ -320,19 +323,15 @@ async function processPageSend(services: PageWorkerDeps, data: Required<PageJobD
     throw new Error(`page sms failed, will retry: ${code}`);
   }
   const now = services.clock();
-  // Sent: recorded through a brief database fault too, since a retry of this job would send the SMS again.
-  await retryBriefly(() => recordDeliverySent(services.db, thisDelivery, sid, now));
-  await recordPageLeg(services, page, delivery.number_tried, { round, providerId, sid, outcome: 'sent', at: now });
+  // Sent: recorded through a brief database fault too, since a retry of this job would send the SMS
+  // again; the delivery and its leg in one transaction, so a retry finding it sent finds the leg too.
+  await retryBriefly(() =>
+    services.db.transaction().execute(async (trx) => {
+      await recordDeliverySent(trx, thisDelivery, sid, now);
+      await insertPageLeg(trx, page, delivery.number_tried, { round, providerId, sid, outcome: 'sent', at: now });
+    }),
+  );
   return 'sent';
-}
-
-async function recordPageLeg(
-  services: Pick<AppContext, 'db'>,
-  page: PageRow,
-  numberTried: string,
-  leg: { round: number; providerId: string; sid: string | null; outcome: 'sent' | 'failed'; at: Date },
-): Promise<void> {
-  await insertPageLeg(services.db, page, numberTried, leg);
 }
 
 /**
