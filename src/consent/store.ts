@@ -1,7 +1,7 @@
-import { sql } from 'kysely';
+import { sql, type Selectable, type SelectQueryBuilder } from 'kysely';
 import type { AppContext } from '../app-context.js';
 import type { PracticeScope } from '../tenancy/scope.js';
-import type { ConsentChannel, DropVendor } from '../adapters/db-schema.js';
+import type { ConsentChannel, ConsentsTable, Database, DropVendor } from '../adapters/db-schema.js';
 import type { Keyring } from '../adapters/keyring.js';
 import { inTransaction } from '../adapters/postgres.js';
 import { AuditAction } from '../audit/events.js';
@@ -140,6 +140,23 @@ export async function consentHistory(scope: PracticeScope, patientId: string): P
   return rows.map(toEntry);
 }
 
+/**
+ * The latest entry of one channel for each patient of the practice (newest `seq` first, one row a
+ * patient): a patient's current state is its action, and its id the grant a message goes out
+ * under. The one definition of "current consent": `currentConsents` narrows it to a list of ids,
+ * a large campaign's joined read (src/drops/campaign-store.ts) to the campaign's recipients.
+ */
+export function latestConsents(scope: PracticeScope, channel: ConsentChannel): SelectQueryBuilder<Database, 'consents', Pick<Selectable<ConsentsTable>, 'patient_id' | 'action' | 'id'>> {
+  return scope.db
+    .selectFrom('consents')
+    .select(['patient_id', 'action', 'id'])
+    .distinctOn('patient_id')
+    .where('practice_id', '=', scope.practiceId)
+    .where('channel', '=', channel)
+    .orderBy('patient_id')
+    .orderBy('seq', 'desc');
+}
+
 /** The current state of one channel for many patients at once (patients with no entry are absent). */
 export async function currentConsents(
   scope: PracticeScope,
@@ -148,16 +165,7 @@ export async function currentConsents(
 ): Promise<Map<string, { state: Exclude<ConsentState, 'none'>; consentId: string }>> {
   const out = new Map<string, { state: Exclude<ConsentState, 'none'>; consentId: string }>();
   if (patientIds.length === 0) return out;
-  const rows = await scope.db
-    .selectFrom('consents')
-    .select(['patient_id', 'action', 'id'])
-    .distinctOn('patient_id')
-    .where('practice_id', '=', scope.practiceId)
-    .where('channel', '=', channel)
-    .where(sql<boolean>`patient_id = ANY(${patientIds}::uuid[])`)
-    .orderBy('patient_id')
-    .orderBy('seq', 'desc')
-    .execute();
+  const rows = await latestConsents(scope, channel).where(sql<boolean>`patient_id = ANY(${patientIds}::uuid[])`).execute();
   for (const r of rows) out.set(r.patient_id, { state: r.action, consentId: r.id });
   return out;
 }
@@ -244,15 +252,19 @@ export async function isOptedOut(scope: PracticeScope, keyring: Keyring, phone: 
   return row !== undefined;
 }
 
+/**
+ * The blind indexes of the numbers that opted out of the practice: one list for every channel (a
+ * STOP stops drops and SMS alike). `optedOutAmong` narrows it to some numbers, a large campaign's
+ * joined read (src/drops/campaign-store.ts) asks it of each recipient's number.
+ */
+export function optedOutNumbers(scope: PracticeScope): SelectQueryBuilder<Database, 'opt_outs', { phone_index: string }> {
+  return scope.db.selectFrom('opt_outs').select('phone_index').where('practice_id', '=', scope.practiceId);
+}
+
 /** Which of these blind indexes opted out of the practice's drops. */
 export async function optedOutAmong(scope: PracticeScope, phoneIndexes: readonly string[]): Promise<Set<string>> {
   if (phoneIndexes.length === 0) return new Set();
-  const rows = await scope.db
-    .selectFrom('opt_outs')
-    .select('phone_index')
-    .where('practice_id', '=', scope.practiceId)
-    .where(sql<boolean>`phone_index = ANY(${[...new Set(phoneIndexes)]}::text[])`)
-    .execute();
+  const rows = await optedOutNumbers(scope).where(sql<boolean>`phone_index = ANY(${[...new Set(phoneIndexes)]}::text[])`).execute();
   return new Set(rows.map((r) => r.phone_index));
 }
 

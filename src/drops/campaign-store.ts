@@ -1,14 +1,18 @@
 import { sql, type Selectable, type Transaction } from 'kysely';
 import type { Db } from '../adapters/postgres.js';
-import type { CampaignsTable, Database, DropStatus, DropVendor, DropsTable, OutreachCampaignChannel } from '../adapters/db-schema.js';
+import type { CampaignsTable, ConsentChannel, Database, DropStatus, DropVendor, DropsTable, OutreachCampaignChannel } from '../adapters/db-schema.js';
+import { latestConsents, optedOutNumbers } from '../consent/store.js';
+import { smsSentSince } from '../outreach/sends-store.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 import type { TemplatePlaceholder } from './types.js';
 
 /**
  * The ringless-voicemail domain's query module for campaigns and their drops: campaigns.ts plans
  * and commands, drop-worker.ts sends, the API lists; every read and write of `campaigns` and
- * `drops` for them happens here. It also reads `patients` for what eligibility needs (bulk, by id).
- * Bulk statements work in chunks of CHUNK rows (a campaign may have 100,000 recipients).
+ * `drops` for them happens here. It also reads `patients` for what eligibility needs: in bulk by
+ * id, or for a large campaign in one statement joined with the consent, opt-out and send-ledger
+ * queries their stores define (`waitingRecipientFacts`). Bulk statements work in chunks of CHUNK
+ * rows (a campaign may have 100,000 recipients).
  *
  * What the API reaches takes the practice's `PracticeScope` and names the practice in every
  * filter (row-level security holds a request's scope to it as well). What only the drop worker,
@@ -184,21 +188,76 @@ export async function phoneIndexOf(scope: PracticeScope, patientId: string): Pro
 }
 
 /**
- * The drops these patients (at most CHUNK) were sent since `since`, by any ringless-voicemail
- * campaign of the practice. An SMS campaign's rows are not counted here: its messages are in the
- * send ledger (src/outreach/sends-store.ts, recentSmsOf), with every other SMS.
+ * The drops of the practice sent since `since` (after it), with their patient, by any
+ * ringless-voicemail campaign. An SMS campaign's rows are not counted here: its messages are in
+ * the send ledger (src/outreach/sends-store.ts, smsSentSince), with every other SMS.
  */
-export async function recentDropsOf(scope: PracticeScope, ids: readonly string[], since: Date): Promise<Array<Pick<DropRow, 'patient_id' | 'sent_at'>>> {
+function dropsSentSince(scope: PracticeScope, since: Date) {
   return scope.db
     .selectFrom('drops')
     .innerJoin('campaigns', 'campaigns.id', 'drops.campaign_id')
     .select(['drops.patient_id', 'drops.sent_at'])
     .where('drops.practice_id', '=', scope.practiceId)
     .where('campaigns.channel', '=', 'rvm')
-    .where(sql<boolean>`drops.patient_id = ANY(${ids}::uuid[])`)
     .where('drops.status', 'in', ['sent', 'delivered', 'failed'])
-    .where('drops.sent_at', '>', since)
-    .execute();
+    .where('drops.sent_at', '>', since);
+}
+
+/** `dropsSentSince` for these patients (at most CHUNK). */
+export async function recentDropsOf(scope: PracticeScope, ids: readonly string[], since: Date): Promise<Array<Pick<DropRow, 'patient_id' | 'sent_at'>>> {
+  return dropsSentSince(scope, since).where(sql<boolean>`drops.patient_id = ANY(${ids}::uuid[])`).execute();
+}
+
+/** One waiting recipient's facts as the joined read finds them (`waitingRecipientFacts`); the number's blind index stays in the database, where its opt-out is looked up. */
+export interface WaitingRecipientFacts extends Omit<PatientContactFacts, 'phone_index'> {
+  /** The latest consent entry of the channel (null: none). */
+  consent: 'granted' | 'revoked' | null;
+  consent_id: string | null;
+  opted_out: boolean;
+  /** Send times since `since`, in no order: ringless-voicemail drops, and SMS. */
+  drops_sent: Date[];
+  sms_sent: Date[];
+}
+
+/**
+ * What eligibility needs about each waiting recipient of a campaign (of the practice), in one
+ * statement keyed by the campaign: the patient (as `patientContactFacts`), the current consent of
+ * the channel (`latestConsents`), whether the number opted out (`optedOutNumbers`: every channel),
+ * and the drops and SMS sent since `since` (`dropsSentSince`, `smsSentSince`). The same
+ * definitions as the per-chunk reads, so the same facts; for a large campaign, where round after
+ * round of CHUNK-sized id lists cost more than the reads themselves. A recipient who is not a
+ * patient of the practice is absent, as there.
+ */
+export async function waitingRecipientFacts(scope: PracticeScope, campaignId: string, since: Date, channel: ConsentChannel): Promise<WaitingRecipientFacts[]> {
+  return scope.db
+    .transaction()
+    .setAccessMode('read only')
+    .execute(async (trx) => {
+      // Each read below is of a whole campaign's recipients; estimated from statistics that may
+      // not know them yet (a campaign just loaded), the planner may choose to probe a table once
+      // per recipient in nested loops, 100,000 times over. Hash joins over the whole set are never far
+      // from the best plan here: for this transaction only, it gets no nested loops.
+      await sql`SET LOCAL enable_nestloop = off`.execute(trx);
+      const tx = { ...scope, db: trx };
+      // Each read keeps to the campaign's recipients (a practice may have many more patients).
+      const recipients = waitingOf(tx, campaignId).select('patient_id');
+      const rows = await sql<WaitingRecipientFacts>`
+        SELECT p.id, p.phone_enc IS NOT NULL AS has_phone, p.us_state, p.time_zone,
+               c.action AS consent, c.id AS consent_id,
+               p.phone_index IN (${optedOutNumbers(tx)}) AS opted_out,
+               coalesce(d.sent, '{}') AS drops_sent, coalesce(s.sent, '{}') AS sms_sent
+        FROM (${recipients}) AS w
+        JOIN patients p ON p.id = w.patient_id AND p.practice_id = ${scope.practiceId}
+        LEFT JOIN (${latestConsents(tx, channel).where('patient_id', 'in', recipients)}) AS c ON c.patient_id = p.id
+        LEFT JOIN (
+          SELECT r.patient_id, array_agg(r.sent_at) AS sent FROM (${dropsSentSince(tx, since).where('drops.patient_id', 'in', recipients)}) AS r GROUP BY r.patient_id
+        ) AS d ON d.patient_id = p.id
+        LEFT JOIN (
+          SELECT r.patient_id, array_agg(r.sent_at) AS sent FROM (${smsSentSince(tx, since).where('patient_id', 'in', recipients)}) AS r GROUP BY r.patient_id
+        ) AS s ON s.patient_id = p.id
+      `.execute(trx);
+      return rows.rows;
+    });
 }
 
 // ---------------------------------------------------------------------------
@@ -215,8 +274,13 @@ function campaignDrops(scope: PracticeScope, campaignId: string) {
   return scope.db.selectFrom('drops').where('campaign_id', '=', campaignId).where('practice_id', '=', scope.practiceId);
 }
 
+/** A campaign's drops still waiting to be planned or sent. */
+function waitingOf(scope: PracticeScope, campaignId: string) {
+  return campaignDrops(scope, campaignId).where('status', 'in', ['pending', 'queued']);
+}
+
 export async function waitingDrops(scope: PracticeScope, campaignId: string): Promise<WaitingDrop[]> {
-  return campaignDrops(scope, campaignId).select(['id', 'patient_id', 'appointment_id']).where('status', 'in', ['pending', 'queued']).execute();
+  return waitingOf(scope, campaignId).select(['id', 'patient_id', 'appointment_id']).execute();
 }
 
 export async function hasRecipients(scope: PracticeScope, campaignId: string): Promise<boolean> {

@@ -1,6 +1,6 @@
-import { sql, type Selectable } from 'kysely';
+import { sql, type Selectable, type SelectQueryBuilder } from 'kysely';
 import type { Db } from '../adapters/postgres.js';
-import type { OutreachSendStatus, OutreachSendsTable } from '../adapters/db-schema.js';
+import type { Database, OutreachSendStatus, OutreachSendsTable } from '../adapters/db-schema.js';
 import type { PracticeScope } from '../tenancy/scope.js';
 import { advances } from './send-status.js';
 
@@ -164,18 +164,25 @@ export async function lastSmsTo(scope: PracticeScope, recipientIndex: string, ex
   return last instanceof Date ? last : typeof last === 'string' ? new Date(last) : null;
 }
 
-/** The SMS these patients (at most a few thousand) were sent since `since`, by any origin: the caps' facts. */
-export async function recentSmsOf(scope: PracticeScope, patientIds: readonly string[], since: Date): Promise<Array<{ patient_id: string; sent_at: Date }>> {
-  if (patientIds.length === 0) return [];
-  const rows = await scope.db
+/**
+ * The practice's SMS sent since `since` (after it), by any origin, with their patient: what counts
+ * against the caps. `recentSmsOf` narrows it to a list of patients, a large campaign's joined read
+ * (src/drops/campaign-store.ts) to the campaign's recipients.
+ */
+export function smsSentSince(scope: PracticeScope, since: Date): SelectQueryBuilder<Database, 'outreach_sends', Pick<OutreachSendRow, 'patient_id' | 'sent_at'>> {
+  return scope.db
     .selectFrom('outreach_sends')
     .select(['patient_id', 'sent_at'])
     .where('practice_id', '=', scope.practiceId)
     .where('channel', '=', 'sms')
-    .where(sql<boolean>`patient_id = ANY(${patientIds}::uuid[])`)
     .where('status', 'in', ['queued', 'sent', 'delivered', 'undelivered', 'failed'])
-    .where('sent_at', '>', since)
-    .execute();
+    .where('sent_at', '>', since);
+}
+
+/** The SMS these patients (at most a few thousand) were sent since `since`, by any origin: the caps' facts. */
+export async function recentSmsOf(scope: PracticeScope, patientIds: readonly string[], since: Date): Promise<Array<{ patient_id: string; sent_at: Date }>> {
+  if (patientIds.length === 0) return [];
+  const rows = await smsSentSince(scope, since).where(sql<boolean>`patient_id = ANY(${patientIds}::uuid[])`).execute();
   return rows.flatMap((r) => (r.sent_at ? [{ patient_id: r.patient_id, sent_at: r.sent_at }] : []));
 }
 
