@@ -32,11 +32,12 @@ let logs: ReturnType<typeof captureLogs>;
 
 const FRONT_DESK = '+12025550101';
 const PORTAL = 'https://portal.example.org/inbox';
-// Test identities: each is searched for in what was sent, logged and audited.
+// Test identities: each is searched for in what was sent, logged and audited. Names are long enough
+// never to turn up by chance inside a signed unsubscribe token's base64 (a three-letter "Uma" once did).
 const ROWAN = { firstName: 'Rowan', lastName: 'Achterberg', dateOfBirth: '1962-03-17', mrn: 'MRN-EM-1', phone: '+12025550181', email: 'Rowan.Achterberg@Example.ORG' };
 const SASHA = { firstName: 'Sasha', lastName: 'Vollmer', dateOfBirth: '1988-11-02', mrn: 'MRN-EM-2', phone: '+12025550182', email: 'sasha.vollmer@example.net' };
 const TEMPE = { firstName: 'Tempe', lastName: 'Oyelaran', dateOfBirth: '1995-06-21', mrn: 'MRN-EM-3', phone: '+12025550183' };
-const UMA = { firstName: 'Uma', lastName: 'Kristiansen', dateOfBirth: '1971-08-09', mrn: 'MRN-EM-4', phone: '+12025550184', email: 'uma.k@example.com' };
+const UMA = { firstName: 'Umabelline', lastName: 'Kristiansen', dateOfBirth: '1971-08-09', mrn: 'MRN-EM-4', phone: '+12025550184', email: 'uma.k@example.com' };
 const IMPORTED = { firstName: 'Ines', lastName: 'Castellanos', dateOfBirth: '1969-12-30', mrn: 'MRN-EM-5', phone: '+12025550185', email: 'ines.castellanos@example.org' };
 const PEOPLE = [ROWAN, SASHA, TEMPE, UMA, IMPORTED];
 /** Every identifying string of the test patients, in the forms it may appear. */
@@ -367,7 +368,7 @@ describe('a relay that refuses', () => {
     try {
       const port = (refusing.server.address() as { port: number }).port;
       const config = { ...h.config, smtp: { url: `smtp://127.0.0.1:${port}`, from: 'after-hours@example.org', requireTls: false } };
-      const p = await api('POST', '/api/patients', { firstName: 'Xan', lastName: 'Refusedale', dateOfBirth: '1977-07-07', phone: '+12025550188', email: 'xan.r@example.org' });
+      const p = await api('POST', '/api/patients', { firstName: 'Xanthorpe', lastName: 'Refusedale', dateOfBirth: '1977-07-07', phone: '+12025550188', email: 'xan.r@example.org' });
       const id = String(p.body.id);
       await grantEmail(id);
       const err = await sendEmailNotice({ ...h.services, config }, systemScope(h.services, practice.id), { patientId: id, messageType: 'callback_request', templateId: 'call_office', origin: 'api', sendKey: 'refused-1' }).catch((e: unknown) => e);
