@@ -1,8 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { createPractice, type Practice } from '../src/practices/store.js';
-import { DISPATCH_WINDOW_MS, dispatchDueDrops, queueDropJobs } from '../src/drops/dispatcher.js';
+import { DISPATCH_WINDOW_MS, dispatchDueDrops, dropJobId, queueDropJobs } from '../src/drops/dispatcher.js';
+import { commandCampaign } from '../src/drops/campaigns.js';
+import { createDb } from '../src/adapters/postgres.js';
+import { tenantScope } from '../src/tenancy/mint.js';
 import { startHarness, type Harness } from './support/harness.js';
+import { until } from './support/until.js';
 
 /**
  * The dispatcher (issue 15, item 7): planned drops wait pending, their send times in the campaign
@@ -131,5 +135,79 @@ describe('the dispatcher', () => {
     expect(await dispatchDueDrops(h.services)).toEqual({ dispatched: 0 });
     const jobs = await jobsOf(id);
     expect(jobs.map((j) => `${j.dropId}:${j.version}`).sort()).toEqual([`${withJob.id}:1`, `${lost.id}:1`].sort());
+  }, 60_000);
+
+  it('an overdue queued drop whose job ended without settling it gets a new job (it never waits for ever)', async () => {
+    const past = new Date(now.getTime() - DISPATCH_WINDOW_MS - 60_000);
+    const id = await plannedCampaign('ended', 'running', 1, past, 1000);
+    await h.services.db.deleteFrom('drop_schedule').where('campaign_id', '=', id).execute();
+    await h.services.db.updateTable('drops').set({ status: 'queued', schedule_version: 1, scheduled_for: past }).where('campaign_id', '=', id).execute();
+    const drop = await h.services.db.selectFrom('drops').select('id').where('campaign_id', '=', id).executeTakeFirstOrThrow();
+    // Its job ran and finished with the drop still queued (here: a job that named another version, so the worker found it stale).
+    await h.services.queues.drops.add('drop', { dropId: drop.id, version: 99 }, { jobId: dropJobId(drop.id, 1) });
+    await until('the first job finished', async () => ((await h.services.queues.drops.getJob(dropJobId(drop.id, 1)))?.finishedOn ? true : undefined), 30_000);
+
+    await dispatchDueDrops(h.services);
+    const job = await h.services.queues.drops.getJob(dropJobId(drop.id, 1));
+    expect(job?.data).toEqual({ dropId: drop.id, version: 1 });
+  }, 60_000);
+
+  it('a drop another transaction holds keeps its schedule row for a later sweep (never waited on, so never a deadlock)', async () => {
+    const id = await plannedCampaign('held', 'running', 3, now, 1000);
+    const [held] = await h.services.db.selectFrom('drops').select('id').where('campaign_id', '=', id).orderBy('id').execute();
+    if (!held) throw new Error('no drops');
+    const other = createDb(h.config.database.url, h.schema, 1);
+    let release = (): void => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let locked = (): void => undefined;
+    const isLocked = new Promise<void>((resolve) => {
+      locked = resolve;
+    });
+    // Planning skipping it, say: the drop's row locked on another connection, uncommitted.
+    const holding = other.transaction().execute(async (trx) => {
+      await sql`SELECT id FROM drops WHERE id = ${held.id} FOR UPDATE`.execute(trx);
+      locked();
+      await released;
+    });
+    try {
+      await isLocked;
+      expect(await dispatchDueDrops(h.services, { campaignId: id })).toEqual({ dispatched: 2 });
+      const after = await h.services.db.selectFrom('drops').select(['id', 'status']).where('id', '=', held.id).executeTakeFirstOrThrow();
+      expect(after.status).toBe('pending');
+      expect((await h.services.db.selectFrom('drop_schedule').select('drop_id').where('campaign_id', '=', id).execute()).map((r) => r.drop_id)).toEqual([held.id]);
+    } finally {
+      release();
+      await holding;
+      await other.destroy();
+    }
+    expect(await dispatchDueDrops(h.services, { campaignId: id })).toEqual({ dispatched: 1 });
+  }, 60_000);
+
+  it('pause leaves nothing planned: a sweep finding the campaign running again before resume has planned takes nothing', async () => {
+    const id = await plannedCampaign('pausing', 'running', 4, now, 1000);
+    // Two queued with their jobs (due now), two still in the schedule (due later).
+    await h.services.db.updateTable('drop_schedule').set({ at: new Date(now.getTime() + 10 * 60_000) }).where('campaign_id', '=', id).where('drop_id', 'in', (await h.services.db.selectFrom('drops').select('id').where('campaign_id', '=', id).orderBy('id').limit(2).execute()).map((d) => d.id)).execute();
+    expect(await dispatchDueDrops(h.services, { campaignId: id })).toEqual({ dispatched: 2 });
+    const paused = await commandCampaign(h.services, tenantScope(h.services, practice.id), id, 'pause', 'test');
+    expect(paused.ok).toBe(true);
+    expect(await h.services.db.selectFrom('drop_schedule').select('drop_id').where('campaign_id', '=', id).execute()).toEqual([]);
+    const rows = await h.services.db.selectFrom('drops').select(['status', 'schedule_version']).where('campaign_id', '=', id).execute();
+    expect(rows.map((r) => r.status)).toEqual(['pending', 'pending', 'pending', 'pending']);
+    // The queued ones took a new version: their jobs are stale.
+    expect(rows.map((r) => r.schedule_version).sort()).toEqual([0, 0, 2, 2]);
+    // Resume's transition has committed, its plan not yet run; the clock is past every old time.
+    await h.services.db.updateTable('campaigns').set({ state: 'running' }).where('id', '=', id).execute();
+    now = new Date(now.getTime() + 60 * 60_000);
+    expect(await dispatchDueDrops(h.services)).toEqual({ dispatched: 0 });
+    expect((await jobsOf(id)).filter((j) => j.version > 1)).toEqual([]);
+  }, 60_000);
+
+  it('a cancelled campaign\'s schedule rows (a plan that committed after the cancel) are thrown away by the sweep', async () => {
+    const id = await plannedCampaign('late-plan', 'running', 3, new Date(now.getTime() + 60 * 60_000), 1000);
+    await h.services.db.updateTable('campaigns').set({ state: 'cancelled' }).where('id', '=', id).execute();
+    await dispatchDueDrops(h.services);
+    expect(await h.services.db.selectFrom('drop_schedule').select('drop_id').where('campaign_id', '=', id).execute()).toEqual([]);
   }, 60_000);
 });

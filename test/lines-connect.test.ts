@@ -183,7 +183,9 @@ describe('command line: practice:create, numbers:connect, numbers:check, keys:cr
       (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
     );
 
-  it('a practice moves in: created, its number connected, checked, its drift reported', async () => {
+  // Each step starts a CLI process (Node and tsx): on a machine busy with the rest of the suite a
+  // start can take many seconds, so this walk of eleven gets a wider guard than the default minute.
+  it('a practice moves in: created, its number connected, checked, its drift reported', { timeout: 240_000 }, async () => {
     const created = await cli('practice-create', ['--name', 'Lakeside Clinic', '--slug', 'lakeside', '--time-zone', 'America/Denver', '--number', '+17205550170']);
     expect(created.code).toBe(0);
     expect(created.stdout).toContain('Created practice Lakeside Clinic (lakeside)');

@@ -244,7 +244,7 @@ export async function waitingRecipientFacts(scope: PracticeScope, campaignId: st
       const rows = await sql<WaitingRecipientFacts>`
         SELECT p.id, p.phone_enc IS NOT NULL AS has_phone, p.us_state, p.time_zone,
                c.action AS consent, c.id AS consent_id,
-               p.phone_index IN (${optedOutNumbers(tx)}) AS opted_out,
+               coalesce(p.phone_index IN (${optedOutNumbers(tx)}), false) AS opted_out,
                coalesce(d.sent, '{}') AS drops_sent, coalesce(s.sent, '{}') AS sms_sent
         FROM (${recipients}) AS w
         JOIN patients p ON p.id = w.patient_id AND p.practice_id = ${scope.practiceId}
@@ -336,6 +336,33 @@ export async function clearSchedule(scope: PracticeScope, campaignId: string): P
   await scope.db.deleteFrom('drop_schedule').where('campaign_id', '=', campaignId).where('practice_id', '=', scope.practiceId).execute();
 }
 
+/**
+ * A paused campaign's plan undone, in one transaction: its schedule rows gone, its queued drops
+ * pending again with a new schedule version (their jobs stale). Resume plans afresh from now at
+ * the campaign's rate, and nothing planned before the pause, long due by then, can be taken at
+ * once in the moment between resume's commit and its plan.
+ */
+export async function unscheduleCampaign(scope: PracticeScope, campaignId: string, now: Date): Promise<void> {
+  await scope.db.transaction().execute(async (trx) => {
+    await trx.deleteFrom('drop_schedule').where('campaign_id', '=', campaignId).where('practice_id', '=', scope.practiceId).execute();
+    await trx
+      .updateTable('drops')
+      .set({ status: 'pending', schedule_version: sql<number>`schedule_version + 1`, updated_at: now })
+      .where('campaign_id', '=', campaignId)
+      .where('practice_id', '=', scope.practiceId)
+      .where('status', '=', 'queued')
+      .execute();
+  });
+}
+
+/** Schedule rows of campaigns that will never send again (cancelled or completed; a plan that committed after the cancel): thrown away. */
+export async function dropFinishedSchedules(db: Db): Promise<number> {
+  const gone = await sql`
+    DELETE FROM drop_schedule s USING campaigns c WHERE c.id = s.campaign_id AND c.state IN ('cancelled', 'completed')
+  `.execute(db);
+  return Number(gone.numAffectedRows ?? 0);
+}
+
 /** Gives waiting drops (at most PLAN_CHUNK) one final status, each its reason; the drops it changed. */
 export async function finishWaitingDrops(
   scope: PracticeScope,
@@ -369,7 +396,7 @@ export async function queuedSpan(scope: PracticeScope, campaignId: string): Prom
     SELECT min(t) AS next, max(t) AS last FROM (
       SELECT scheduled_for AS t FROM drops WHERE campaign_id = ${campaignId} AND practice_id = ${scope.practiceId} AND status = 'queued'
       UNION ALL
-      SELECT s.at FROM drop_schedule s JOIN drops d ON d.id = s.drop_id AND d.status = 'pending'
+      SELECT s.at FROM drop_schedule s JOIN drops d ON d.id = s.drop_id AND d.campaign_id = ${campaignId} AND d.status = 'pending'
       WHERE s.campaign_id = ${campaignId} AND s.practice_id = ${scope.practiceId}
     ) AS times
   `.execute(scope.db);
@@ -379,7 +406,7 @@ export async function queuedSpan(scope: PracticeScope, campaignId: string): Prom
 /** How many of a campaign's pending drops have a send time in the schedule (the progress counts them queued). */
 export async function scheduledCount(scope: PracticeScope, campaignId: string): Promise<number> {
   const row = await sql<{ n: string }>`
-    SELECT count(DISTINCT s.drop_id) AS n FROM drop_schedule s JOIN drops d ON d.id = s.drop_id AND d.status = 'pending'
+    SELECT count(DISTINCT s.drop_id) AS n FROM drop_schedule s JOIN drops d ON d.id = s.drop_id AND d.campaign_id = ${campaignId} AND d.status = 'pending'
     WHERE s.campaign_id = ${campaignId} AND s.practice_id = ${scope.practiceId}
   `.execute(scope.db);
   return Number(row.rows[0]?.n ?? 0);
@@ -391,7 +418,7 @@ export async function scheduledCount(scope: PracticeScope, campaignId: string): 
  * people reading the list, it is planned to go then.
  */
 export async function listDrops(scope: PracticeScope, campaignId: string, page: { limit: number; offset: number; status?: DropStatus | undefined }): Promise<DropRow[]> {
-  const planned = sql<boolean>`EXISTS (SELECT 1 FROM drop_schedule s WHERE s.campaign_id = ${campaignId} AND s.drop_id = drops.id)`;
+  const planned = sql<boolean>`drops.id IN (SELECT s.drop_id FROM drop_schedule s WHERE s.campaign_id = ${campaignId})`;
   let query = campaignDrops(scope, campaignId).selectAll().orderBy('created_at').orderBy('id').limit(page.limit).offset(page.offset);
   if (page.status === 'queued') query = query.where((eb) => eb.or([eb('status', '=', 'queued'), eb.and([eb('status', '=', 'pending'), planned])]));
   else if (page.status === 'pending') query = query.where('status', '=', 'pending').where(sql<boolean>`NOT ${planned}`);
@@ -441,7 +468,8 @@ export async function finishDropRow(
 export async function rescheduleDrop(db: Db, id: string, version: number, at: Date, now: Date): Promise<boolean> {
   const moved = await db
     .updateTable('drops')
-    // The worker has queued the new version's job already (./drop-worker.ts, reschedule).
+    // The worker queues the new version's job once this has landed (./drop-worker.ts, reschedule);
+    // a stop between the two is repaired by the dispatcher's overdue pass (./dispatcher.ts).
     .set({ schedule_version: version + 1, scheduled_for: at, updated_at: now })
     .where('id', '=', id)
     .where('status', '=', 'queued')
@@ -530,22 +558,31 @@ export interface DueDrop {
  * running campaigns (or of one campaign), soonest first, skipping rows another instance holds
  * (`SKIP LOCKED`): deletes them, and makes each drop still pending queued at its time with a new
  * schedule version. Answers the drops queued (the caller queues their jobs once it has
- * committed); a row whose drop is no longer pending is only thrown away.
+ * committed); a row whose drop is no longer pending is only thrown away. The drops are locked
+ * with `SKIP LOCKED` too: one another transaction holds (planning skipping it, in its own order)
+ * keeps its row for a later sweep, and the two never wait on each other, so never deadlock.
  */
 export async function takeDueDrops(trx: Transaction<Database>, horizon: Date, limit: number, now: Date, campaignId?: string): Promise<{ taken: number; queued: DueDrop[] }> {
   const rows = await sql<{ drop_id: string; id: string | null; schedule_version: number | null; scheduled_for: Date | null }>`
     WITH due AS (
-      SELECT s.ctid AS row_id
+      SELECT s.ctid AS row_id, s.drop_id
       FROM drop_schedule s JOIN campaigns c ON c.id = s.campaign_id
       WHERE c.state = 'running' AND s.at <= ${horizon} ${campaignId ? sql`AND s.campaign_id = ${campaignId}` : sql``}
       ORDER BY s.at
       LIMIT ${limit}
       FOR UPDATE OF s SKIP LOCKED
+    ), mine AS (
+      SELECT d.id FROM drops d WHERE d.id IN (SELECT drop_id FROM due) AND d.status = 'pending'
+      FOR UPDATE OF d SKIP LOCKED
+    ), gone AS (
+      SELECT due.drop_id FROM due LEFT JOIN drops d ON d.id = due.drop_id WHERE d.id IS NULL OR d.status <> 'pending'
     ), taken AS (
-      DELETE FROM drop_schedule s USING due WHERE s.ctid = due.row_id RETURNING s.drop_id, s.at
+      DELETE FROM drop_schedule s USING due
+      WHERE s.ctid = due.row_id AND (due.drop_id IN (SELECT id FROM mine) OR due.drop_id IN (SELECT drop_id FROM gone))
+      RETURNING s.drop_id, s.at
     ), queued AS (
       UPDATE drops d SET status = 'queued', schedule_version = d.schedule_version + 1, scheduled_for = taken.at, updated_at = ${now}
-      FROM taken WHERE d.id = taken.drop_id AND d.status = 'pending'
+      FROM taken WHERE d.id = taken.drop_id AND d.id IN (SELECT id FROM mine)
       RETURNING d.id, d.schedule_version, d.scheduled_for
     )
     SELECT t.drop_id, q.id, q.schedule_version, q.scheduled_for FROM taken t LEFT JOIN queued q ON q.id = t.drop_id

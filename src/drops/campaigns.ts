@@ -34,6 +34,7 @@ import {
   patientContactFacts,
   PLAN_CHUNK,
   clearSchedule,
+  unscheduleCampaign,
   queuedSpan,
   recentDropsOf,
   replaceSchedule,
@@ -679,6 +680,8 @@ export async function commandCampaign(
     if (matrix && !matrix.decision.ok) return { ok: false, reason: 'conflict', message: `communication matrix: ${matrix.decision.message}` };
   }
   const now = services.clock();
+  // Resume starts from nothing planned (pause undid it; again here, should a stop have come between).
+  if (command === 'resume') await unscheduleCampaign(scope, campaignId, now);
   if (!(await transitionCampaign(scope, campaignId, campaign.state, t.to, now, command === 'start'))) return { ok: false, reason: 'conflict', message: 'the campaign changed meanwhile; try again' };
   await services.audit({ action: AuditAction.CampaignStateChanged, actor, practiceId: scope.practiceId, subjectId: campaignId, details: { state: t.to, command } });
   const notices = noticesOf(campaign);
@@ -690,7 +693,8 @@ export async function commandCampaign(
       return { ok: true, value: { state: t.to, notices } };
     }
     case 'pause':
-      // Queued jobs find the campaign paused and do nothing; resume plans again with new versions.
+      // Nothing stays planned: queued drops pending again (their jobs stale), the schedule cleared; resume plans afresh.
+      await unscheduleCampaign(scope, campaignId, now);
       return { ok: true, value: { state: t.to, notices } };
     case 'start':
     case 'resume': {

@@ -1,6 +1,6 @@
 import type { AppContext } from '../app-context.js';
 import type { Db } from '../adapters/postgres.js';
-import { overdueQueuedDrops, takeDueDrops, type DueDrop } from './campaign-store.js';
+import { dropFinishedSchedules, overdueQueuedDrops, takeDueDrops, type DueDrop } from './campaign-store.js';
 
 /**
  * The dispatcher (issue 15, item 7): planning writes each sendable drop's send time in the
@@ -12,8 +12,8 @@ import { overdueQueuedDrops, takeDueDrops, type DueDrop } from './campaign-store
  * their BullMQ jobs (ids only, jobId per version) once that has committed: a job never runs
  * before its row says queued. Should the queue fail or the process stop between the commit and
  * the queue, the drops are queued with no job: the sweep also adds again the job of every queued
- * drop of a running campaign more than DISPATCH_WINDOW_MS past its time (for a drop that has its
- * job, delayed, waiting or retrying, the same job id again is a no-op).
+ * drop of a running campaign more than DISPATCH_WINDOW_MS past its time whose job is gone or
+ * ended (requeueOverdue), and throws away the rows of campaigns cancelled or completed.
  *
  * Sends per second stay held to each campaign's and provider's rate by the worker
  * (./rate-limit.ts): a job arriving early for its slot is moved to the slot.
@@ -78,6 +78,33 @@ export async function dispatchDueDrops(
     dispatched += queued;
     if (taken < batch) break;
   }
-  if (!opts.campaignId) await queueDropJobs(deps, await overdueQueuedDrops(deps.db, new Date(now.getTime() - DISPATCH_WINDOW_MS), batch), now);
+  if (!opts.campaignId) {
+    await requeueOverdue(deps, await overdueQueuedDrops(deps.db, new Date(now.getTime() - DISPATCH_WINDOW_MS), batch), now);
+    await dropFinishedSchedules(deps.db);
+  }
   return { dispatched };
+}
+
+/**
+ * Overdue queued drops: one with a job still to run (delayed, waiting, active, retrying) is left
+ * to it; one whose job is gone (a stop after the commit) gets it again; one whose job ended
+ * (failed for good on an unexpected error, or finished without settling the drop) while the drop
+ * still waits at that version is tried again (a failed job retried, its attempts left spent, so
+ * the run is its last and a provider error settles the drop; a finished one replaced), so no drop
+ * stays queued for ever and its campaign can complete. The worker's claim (version and status in
+ * one update) still sends each drop at most once.
+ */
+async function requeueOverdue(deps: Pick<AppContext, 'queues'>, rows: readonly DueDrop[], now: Date): Promise<void> {
+  const missing: DueDrop[] = [];
+  for (const row of rows) {
+    const job = await deps.queues.drops.getJob(dropJobId(row.id, row.schedule_version));
+    const state = job ? await job.getState() : 'unknown';
+    if (!job || state === 'unknown') missing.push(row);
+    else if (state === 'failed') await job.retry('failed');
+    else if (state === 'completed') {
+      await job.remove();
+      missing.push(row);
+    }
+  }
+  await queueDropJobs(deps, missing, now);
 }
