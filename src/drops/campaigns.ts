@@ -19,31 +19,9 @@ import { providerConfigured } from './providers/index.js';
 import { dispatchDueDrops } from './dispatcher.js';
 import { isPersonalPlaceholder, PERSONAL_PLACEHOLDERS, type DropTemplate, type PersonalPlaceholder, type SkipReason, type TemplateMessageType, type TemplatePlaceholder } from './types.js';
 import {
-  campaignOf,
-  CHUNK,
-  dropCounts,
-  dropTotals,
-  finishWaitingDrops,
-  hasRecipients,
-  hasUnfinishedDrops,
-  insertCampaign,
-  insertDrops,
-  knownPatientIds,
-  listCampaignRows,
-  markCompleted,
-  patientContactFacts,
-  PLAN_CHUNK,
-  clearSchedule,
-  unscheduleCampaign,
-  queuedSpan,
-  recentDropsOf,
-  replaceSchedule,
-  scheduledCount,
-  transitionCampaign,
-  waitingDrops,
-  waitingRecipientFacts,
-  type PatientContactFacts,
-  type WaitingDrop,
+  campaignOf, CHUNK, dropCounts, dropTotals, finishWaitingDrops, hasRecipients, hasUnfinishedDrops, insertCampaign, insertDrops, knownPatientIds, listCampaignRows, markCompleted,
+  patientContactFacts, PLAN_CHUNK, clearSchedule, queuedSpan, recentDropsOf, replaceSchedule, scheduledCount, transitionCampaign, unscheduleCampaign, waitingDrops,
+  waitingRecipientFacts, type PatientContactFacts, type WaitingDrop,
 } from './campaign-store.js';
 
 /**
