@@ -52,6 +52,15 @@ async function jobsOf(campaignId: string): Promise<Array<{ dropId: string; versi
   return jobs.filter((j) => ids.has((j.data as { dropId: string }).dropId)).map((j) => ({ ...(j.data as { dropId: string; version: number }), delay: j.opts.delay ?? 0 }));
 }
 
+/** A running campaign of `n` drops as a dispatcher's committed claim leaves them, overdue: queued, version 1, out of the schedule, no job. */
+async function overdueQueued(name: string, n: number): Promise<{ id: string; past: Date }> {
+  const past = new Date(now.getTime() - DISPATCH_WINDOW_MS - 60_000);
+  const id = await plannedCampaign(name, 'running', n, past, 1000);
+  await h.services.db.deleteFrom('drop_schedule').where('campaign_id', '=', id).execute();
+  await h.services.db.updateTable('drops').set({ status: 'queued', schedule_version: 1, scheduled_for: past }).where('campaign_id', '=', id).execute();
+  return { id, past };
+}
+
 beforeAll(async () => {
   h = await startHarness('drops-dispatcher', {}, { clock: () => now });
   // The scheduled sweep would race the test's own calls: this file runs the sweep itself.
@@ -122,11 +131,8 @@ describe('the dispatcher', () => {
   }, 60_000);
 
   it('a queued drop whose job was lost (a stop between the commit and the queue) gets it again once overdue; one with its job gets no second', async () => {
-    const past = new Date(now.getTime() - DISPATCH_WINDOW_MS - 60_000);
-    const id = await plannedCampaign('lost', 'running', 2, past, 1000);
-    // As a dispatcher's committed claim leaves them: queued, version 1, out of the schedule; only the first got its job.
-    await h.services.db.deleteFrom('drop_schedule').where('campaign_id', '=', id).execute();
-    await h.services.db.updateTable('drops').set({ status: 'queued', schedule_version: 1, scheduled_for: past }).where('campaign_id', '=', id).execute();
+    const { id, past } = await overdueQueued('lost', 2);
+    // Only the first got its job.
     const [withJob, lost] = await h.services.db.selectFrom('drops').select(['id', 'schedule_version', 'scheduled_for']).where('campaign_id', '=', id).orderBy('id').execute();
     if (!withJob || !lost) throw new Error('no drops');
     await queueDropJobs(h.services, [{ id: withJob.id, schedule_version: 1, scheduled_for: past }], now);
@@ -138,10 +144,7 @@ describe('the dispatcher', () => {
   }, 60_000);
 
   it('an overdue queued drop whose job ended without settling it gets a new job (it never waits for ever)', async () => {
-    const past = new Date(now.getTime() - DISPATCH_WINDOW_MS - 60_000);
-    const id = await plannedCampaign('ended', 'running', 1, past, 1000);
-    await h.services.db.deleteFrom('drop_schedule').where('campaign_id', '=', id).execute();
-    await h.services.db.updateTable('drops').set({ status: 'queued', schedule_version: 1, scheduled_for: past }).where('campaign_id', '=', id).execute();
+    const { id } = await overdueQueued('ended', 1);
     const drop = await h.services.db.selectFrom('drops').select('id').where('campaign_id', '=', id).executeTakeFirstOrThrow();
     // Its job ran and finished with the drop still queued (here: a job that named another version, so the worker found it stale).
     await h.services.queues.drops.add('drop', { dropId: drop.id, version: 99 }, { jobId: dropJobId(drop.id, 1) });
