@@ -312,15 +312,7 @@ export async function replaceSchedule(
 ): Promise<void> {
   const { ids, at, skipping } = plan;
   await scope.db.transaction().execute(async (trx) => {
-    await trx.deleteFrom('drop_schedule').where('campaign_id', '=', campaignId).where('practice_id', '=', scope.practiceId).execute();
-    await trx
-      .updateTable('drops')
-      .set((eb) => ({ status: 'pending', schedule_version: eb('schedule_version', '+', 1), scheduled_for: null, updated_at: now }))
-      .where('campaign_id', '=', campaignId)
-      .where('practice_id', '=', scope.practiceId)
-      .where('status', '=', 'queued')
-      .where(sql<boolean>`NOT (id = ANY(${skipping}::uuid[]))`)
-      .execute();
+    await unplan(trx, scope.practiceId, campaignId, now, skipping);
     for (let i = 0; i < ids.length; i += PLAN_CHUNK) {
       await sql`
         INSERT INTO drop_schedule (drop_id, campaign_id, practice_id, at)
@@ -343,16 +335,23 @@ export async function clearSchedule(scope: PracticeScope, campaignId: string): P
  * once in the moment between resume's commit and its plan.
  */
 export async function unscheduleCampaign(scope: PracticeScope, campaignId: string, now: Date): Promise<void> {
-  await scope.db.transaction().execute(async (trx) => {
-    await trx.deleteFrom('drop_schedule').where('campaign_id', '=', campaignId).where('practice_id', '=', scope.practiceId).execute();
-    await trx
-      .updateTable('drops')
-      .set({ status: 'pending', schedule_version: sql<number>`schedule_version + 1`, updated_at: now })
-      .where('campaign_id', '=', campaignId)
-      .where('practice_id', '=', scope.practiceId)
-      .where('status', '=', 'queued')
-      .execute();
-  });
+  await scope.db.transaction().execute((trx) => unplan(trx, scope.practiceId, campaignId, now, []));
+}
+
+/**
+ * A campaign's plan undone (in the caller's transaction): its schedule rows gone, its queued drops
+ * (but those in `skipping`) pending again with no time and a new schedule version, their jobs stale.
+ */
+async function unplan(trx: Transaction<Database>, practiceId: string, campaignId: string, now: Date, skipping: readonly string[]): Promise<void> {
+  await trx.deleteFrom('drop_schedule').where('campaign_id', '=', campaignId).where('practice_id', '=', practiceId).execute();
+  await trx
+    .updateTable('drops')
+    .set((eb) => ({ status: 'pending', schedule_version: eb('schedule_version', '+', 1), scheduled_for: null, updated_at: now }))
+    .where('campaign_id', '=', campaignId)
+    .where('practice_id', '=', practiceId)
+    .where('status', '=', 'queued')
+    .where(sql<boolean>`NOT (id = ANY(${skipping}::uuid[]))`)
+    .execute();
 }
 
 /** Schedule rows of campaigns that will never send again (cancelled or completed; a plan that committed after the cancel): thrown away. */

@@ -95,16 +95,16 @@ export async function dispatchDueDrops(
  * one update) still sends each drop at most once.
  */
 async function requeueOverdue(deps: Pick<AppContext, 'queues'>, rows: readonly DueDrop[], now: Date): Promise<void> {
-  const missing: DueDrop[] = [];
-  for (const row of rows) {
-    const job = await deps.queues.drops.getJob(dropJobId(row.id, row.schedule_version));
-    const state = job ? await job.getState() : 'unknown';
-    if (!job || state === 'unknown') missing.push(row);
-    else if (state === 'failed') await job.retry('failed');
-    else if (state === 'completed') {
-      await job.remove();
-      missing.push(row);
-    }
-  }
-  await queueDropJobs(deps, missing, now);
+  // The lookups side by side (one batch, at most DISPATCH_BATCH rows), not a round trip after another.
+  const missing = await Promise.all(
+    rows.map(async (row): Promise<DueDrop | null> => {
+      const job = await deps.queues.drops.getJob(dropJobId(row.id, row.schedule_version));
+      if (!job) return row;
+      const state = await job.getState();
+      if (state === 'failed') await job.retry('failed');
+      else if (state === 'completed') await job.remove();
+      return state === 'completed' || state === 'unknown' ? row : null;
+    }),
+  );
+  await queueDropJobs(deps, missing.filter((r): r is DueDrop => r !== null), now);
 }
