@@ -9,7 +9,7 @@ import { callbackTaskJobId } from '../src/tasks/queue-task.js';
 import { startHarness, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_PUBLIC_BASE_URL, type Harness, asOwner } from './support/harness.js';
 import { simulatorFor, TEST_IDENTITIES } from './support/simulate.js';
 import { inboundParams, postTwilio } from './support/twilio-request.js';
-import { until } from './support/until.js';
+import { untilFinished } from './support/queue-time.js';
 
 /**
  * Whole calls to the demo practice through the simulator, on the default after-hours flow.
@@ -341,7 +341,7 @@ describe('retries and privacy', () => {
     // which the maintenance worker runs in its own time. That task is one of the call's side effects:
     // made before `before` is read, so the replay is compared with everything the call did.
     const taskJob = callbackTaskJobId('abandoned_call', result.callSid);
-    await until(`the maintenance job ${taskJob} completed`, async () => (await (await h.services.queues.maintenance.getJob(taskJob))?.getState()) === 'completed', 30_000);
+    expect((await untilFinished(h.services.queues.maintenance, `the maintenance job ${taskJob}`, taskJob, 30_000)).state).toBe('completed');
     const before = await auditFor(result.callSid);
     expect(before.filter((e) => e.action === 'task.created')).toHaveLength(1);
     const failKeys = async (): Promise<string[]> => h.services.redis.keys(`${h.config.redis.keyPrefix}verify-fail:*`);

@@ -7,6 +7,7 @@ import { createDb } from '../src/adapters/postgres.js';
 import { tenantScope } from '../src/tenancy/mint.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { until } from './support/until.js';
+import { holdQueue } from './support/queue-time.js';
 
 /**
  * The dispatcher (issue 15, item 7): planned drops wait pending, their send times in the campaign
@@ -66,7 +67,7 @@ beforeAll(async () => {
   // The scheduled sweep would race the test's own calls: this file runs the sweep itself.
   await h.services.queues.maintenance.removeJobScheduler('drop-dispatch');
   // A run the scheduler had already queued before its removal would race too: no upkeep runs here.
-  await h.services.queues.maintenance.pause();
+  await holdQueue(h.services.queues.maintenance);
   practice = await createPractice(h.services.db, { slug: 'dispatch', name: 'Dispatch Dental', timeZone: 'America/New_York', numbers: ['+12025550990'] });
 }, 60_000);
 

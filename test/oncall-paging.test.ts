@@ -17,7 +17,7 @@ import {
 import { createPolicy, getDefaultPolicy } from '../src/oncall/store.js';
 import { systemScope } from '../src/tenancy/system-scope.js';
 import { asOwner, startHarness, TEST_PUBLIC_BASE_URL, type Harness } from './support/harness.js';
-import { pendingJobs } from './support/queue-time.js';
+import { holdQueue, pageSends, pendingJobs } from './support/queue-time.js';
 import { until } from './support/until.js';
 
 /**
@@ -114,15 +114,11 @@ describe('one failing number never stops the paging', () => {
     const settled = (rows: Awaited<ReturnType<typeof deliveries>>): boolean => rows.length === 2 && rows.every((d) => d.status === 'sent' || d.status === 'failed');
     // A send job settles its delivery row and its call leg together, then audits a failure: round 0
     // is done once both rows are settled and neither recipient's send job is still to run or running.
-    const round0Sends = (job: { name: string; data: unknown }): boolean => {
-      const data = job.data as { pageId?: unknown; round?: unknown };
-      return job.name === 'page-send' && data.pageId === pageId && data.round === 0;
-    };
     const round0 = await until(
       "round 0's deliveries settled and its send jobs finished",
       async () => {
         const rows = await deliveries(pageId, 0);
-        return settled(rows) && (await pendingJobs(h.services.queues.pages, round0Sends)).length === 0 ? rows : undefined;
+        return settled(rows) && (await pendingJobs(h.services.queues.pages, pageSends(pageId, 0))).length === 0 ? rows : undefined;
       },
       30_000,
     );
@@ -236,8 +232,7 @@ describe('a page is never silently lost', () => {
     // The maintenance page sweep shares this queue object: held off (and none running) while
     // the test's planned failures are in place, so only the test's own adds meet them.
     const maintenance = h.services.queues.maintenance;
-    await maintenance.pause();
-    await until('no maintenance job running', async () => (await maintenance.getActiveCount()) === 0 || undefined);
+    await holdQueue(maintenance);
     const queue = h.services.queues.pages;
     const add = queue.add.bind(queue);
     let failAdds = 2;

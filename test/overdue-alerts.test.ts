@@ -10,7 +10,7 @@ import { startSmtpCapture, type SmtpCapture } from './support/smtp-capture.js';
 import { insertAccount } from './support/staff-session.js';
 import { TEST_IDENTITIES } from './support/simulate.js';
 import { startTwilioDouble, type TwilioDouble } from './support/twilio-double.js';
-import { until } from './support/until.js';
+import { holdQueue } from './support/queue-time.js';
 
 /**
  * Overdue callback-task alerts across practices (issue 13, item 3): the sweep takes the most
@@ -36,8 +36,7 @@ beforeAll(async () => {
   if (!h.services.seeded) throw new Error('demo practice was not seeded');
   demoId = h.services.seeded.id;
   // The scheduled overdue sweep would race the test's own calls (it could alert a task first): this file runs the sweep itself.
-  await h.services.queues.maintenance.pause();
-  await until('no upkeep running', async () => (await h.services.queues.maintenance.getActiveCount()) === 0);
+  await holdQueue(h.services.queues.maintenance);
 }, 60_000);
 afterAll(async () => {
   await h?.close();

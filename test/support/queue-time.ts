@@ -41,6 +41,24 @@ export function pageRound(pageId: string): (job: Job) => boolean {
   return (job) => job.name === 'page' && (job.data as { pageId?: unknown }).pageId === pageId;
 }
 
+/** The pages queue's sends of one page's round (each recipient's `page-send` job). */
+export function pageSends(pageId: string, round: number): (job: Job) => boolean {
+  return (job) => {
+    const data = job.data as { pageId?: unknown; round?: unknown };
+    return job.name === 'page-send' && data.pageId === pageId && data.round === round;
+  };
+}
+
+/**
+ * Holds a queue for a test that must not meet its scheduled work (a sweep sharing a queue object
+ * the test changes, an upkeep racing the test's own call): paused, and no job of it still running.
+ * `queue.resume()` lets it go again.
+ */
+export async function holdQueue(queue: Queue): Promise<void> {
+  await queue.pause();
+  await until(`no ${queue.name} job running`, async () => (await queue.getActiveCount()) === 0);
+}
+
 /** The jobs `match` picks that are still to run (delayed, waiting, active or prioritized). */
 export async function pendingJobs(queue: Queue, match: (job: Job) => boolean): Promise<Job[]> {
   return (await queue.getJobs(['delayed', 'waiting', 'active', 'prioritized'])).filter(match);
@@ -49,12 +67,21 @@ export async function pendingJobs(queue: Queue, match: (job: Job) => boolean): P
 /** Adds a job due now (e.g. a timer that fired after all) and returns once the worker has finished it. */
 export async function runJobNow(queue: Queue, what: string, name: string, data: object): Promise<FinishedJob> {
   const job = await queue.add(name, data);
-  const id = job.id ?? '';
-  return until(`${what} (finished)`, async () => {
-    const state = (await (await queue.getJob(id))?.getState()) ?? 'missing';
-    if (state !== 'completed' && state !== 'failed') return undefined;
-    return { id, name, state, returnvalue: (await queue.getJob(id))?.returnvalue };
-  });
+  return untilFinished(queue, what, job.id ?? '');
+}
+
+/** Waits until the job with this id has finished (completed or failed), with its final state and return value. */
+export async function untilFinished(queue: Queue, what: string, id: string, ms?: number): Promise<FinishedJob> {
+  return until(
+    `${what} (finished)`,
+    async () => {
+      const job = await queue.getJob(id);
+      const state = (await job?.getState()) ?? 'missing';
+      if (state !== 'completed' && state !== 'failed') return undefined;
+      return { id, name: job?.name ?? '', state, returnvalue: (await queue.getJob(id))?.returnvalue };
+    },
+    ms,
+  );
 }
 
 /**
